@@ -1,0 +1,11 @@
+// The pieces of the addon's JavaScript surface. Each Init* adds its functions and classes to
+// the module's exports; they live beside the code they expose.
+#pragma once
+#include <napi.h>
+
+namespace binding {
+// Engine class, WAV file I/O (engine_binding.cc).
+void InitEngine(Napi::Env env, Napi::Object exports);
+// Pure DSP entry points used by tests, benchmarks and offline tools (dsp_binding.cc).
+void InitDsp(Napi::Env env, Napi::Object exports);
+}  // namespace binding

@@ -1,0 +1,5 @@
+#include "binding.h"
+
+namespace binding {
+void InitDsp(Napi::Env env, Napi::Object exports) {}
+}  // namespace binding

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The `firmware` command. The appliance runs on the Node pinned in package.json (the `node`
+// package puts it in node_modules/.bin); if this was started by an older system Node, hand over
+// to the pinned one rather than fail in some obscure way later.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const major = Number(process.versions.node.split('.')[0])
+if (major < 24) {
+  const pinned = join(root, 'node_modules', '.bin', 'node')
+  if (!existsSync(pinned)) {
+    console.error(`firmware: needs Node 24 (this is ${process.version}); run "bash scripts/setup.sh" first`)
+    process.exit(1)
+  }
+  const r = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  process.exit(r.status ?? 1)
+}
+process.removeAllListeners('warning')
+process.on('warning', (w) => {
+  // Type stripping is how this runtime loads its own TypeScript; that is not news to an operator.
+  if (w.name === 'ExperimentalWarning' && /Type Stripping/i.test(w.message)) return
+  console.error(w)
+})
+await import('../firmware/cli.ts')

@@ -1,0 +1,36 @@
+// The `firmware` command line: subcommands dispatch to their modules.
+import { FirmwareError } from './errors.ts'
+
+const usage = `usage: firmware <command> [options]
+
+commands:
+  run --board sim|<profile>     run the appliance (engine, watchdog, console, API)
+  process --array FILE --in IN.wav --out OUT.wav --report REPORT.json
+                                offline processing of a recording
+  help                          this text`
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage)
+      return 0
+    default:
+      throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "firmware help"`)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (err: unknown) => {
+    if (err instanceof FirmwareError) {
+      console.error(`firmware: ${err.message} [${err.code}]`)
+    } else {
+      console.error(`firmware: internal error: ${err instanceof Error ? err.stack : String(err)}`)
+    }
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up a fresh clone: Debian packages the build and tests need, the pinned npm packages
+# (including Node 24 itself), and the native audio engine. Safe to run again; it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: libasound2-dev (ALSA backend), socat (PTY pairs for the UARTs), picocom
+# (the terminal a stage tech uses), espeak-ng and sox (speech and audio for model data and
+# checks), liblo-tools (oscsend), python3-onnx/numpy (model export), openssl and curl (TLS clients),
+# alsa-utils (ALSA file plugin checks), tmux and expect (scripted terminal sessions).
+APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
+  liblo-tools python3-onnx python3-numpy openssl curl)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages, pinned by package-lock.json. onnxruntime-node's own install step (CUDA download)
+# is denied in package.json's allowScripts; its CPU binaries ship in the package.
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+fi
+
+# The native engine, rebuilt when any of its sources is newer than the built module.
+addon=addons/build/Release/engine.node
+if [ ! -f "$addon" ] || [ -n "$(find addons/src addons/binding.gyp -newer "$addon" -print -quit)" ]; then
+  echo "setup: building the native audio engine"
+  npm run --silent build:addon >/tmp/firmware-addon-build.log 2>&1 || { tail -40 /tmp/firmware-addon-build.log; exit 1; }
+fi
+echo "setup: ready (node $(node_modules/.bin/node --version))"
