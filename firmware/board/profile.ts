@@ -1,0 +1,171 @@
+// Board profiles: the data that says what a unit has (audio device, UARTs, GPIO, thermal zones,
+// watchdog device, data directory, API port, array geometry). Validated once at load, with errors
+// that name the field, so nothing downstream has to second-guess a profile.
+import { readFileSync, existsSync } from 'node:fs'
+import { join, resolve, isAbsolute, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { FirmwareError } from '../errors.ts'
+import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
+
+export interface UartConfig {
+  /** Device path, or "sim" for a PTY made by the simulated board. */
+  path: string
+  /** Defaults to 115200 (8N1). Control systems often use 9600. */
+  baudRate: number
+}
+
+export interface ThermalZone {
+  name: string
+  /** sysfs file in millidegrees, or "sim" (settable in the simulation). */
+  path: string
+  warnC: number
+  bypassC: number
+}
+
+export interface BoardProfile {
+  name: string
+  description: string
+  /** Directory the profile was loaded from (board/<name>). */
+  dir: string
+  audio: {
+    backend: BackendKind
+    sampleRate: 44100 | 48000 | 96000
+    blockSize: number
+    inputs: number
+    outputs: number
+    dryMap: number[]
+    sim?: { noiseDb: number; sources: SimSource[] }
+    alsa?: { capture: string; playback: string }
+  }
+  array?: ArrayGeometry
+  uarts: { console: UartConfig; panel: UartConfig }
+  gpio: { relay: string; bypassButton: string }
+  thermalZones: ThermalZone[]
+  watchdogDevice: string
+  /** Persistent data (identity, presets, logs); relative paths resolve against the repo root. */
+  dataDir: string
+  api: { port: number; oscPort: number }
+}
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const boardRoot = join(repoRoot, 'board')
+
+function fail(where: string, msg: string): never {
+  throw new FirmwareError('FW_ERR_BOARD_PROFILE', `board profile ${where}: ${msg}`)
+}
+
+function num(v: unknown, where: string, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(where, `must be a number, got ${JSON.stringify(v)}`)
+  if (integer && !Number.isInteger(v)) fail(where, `must be a whole number, got ${v}`)
+  if (v < min || v > max) fail(where, `must be between ${min} and ${max}, got ${v}`)
+  return v
+}
+
+function str(v: unknown, where: string): string {
+  if (typeof v !== 'string' || v.length === 0) fail(where, `must be a non-empty string`)
+  return v
+}
+
+function obj(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(where, 'must be an object')
+  return v as Record<string, unknown>
+}
+
+/** Validates an array geometry in the documented format; throws FW_ERR_BAD_GEOMETRY naming the field. */
+export function validateGeometry(raw: unknown, where = 'array'): ArrayGeometry {
+  const bad = (msg: string): never => { throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `${where}: ${msg}`) }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('must be an object {"sampleRate":..., "mics":[[x,y,z],...]}')
+  const g = raw as Record<string, unknown>
+  const sr = g.sampleRate
+  if (sr !== 44100 && sr !== 48000 && sr !== 96000) bad(`sampleRate must be 44100, 48000 or 96000, got ${JSON.stringify(sr)}`)
+  if (!Array.isArray(g.mics) || g.mics.length < 2) bad('mics must list at least 2 microphones as [x,y,z] in metres')
+  const mics = g.mics as unknown[]
+  if (mics.length > 64) bad(`at most 64 microphones, got ${mics.length}`)
+  const out: Array<[number, number, number]> = mics.map((m, k) => {
+    if (!Array.isArray(m) || m.length !== 3 || !m.every((c) => typeof c === 'number' && Number.isFinite(c))) {
+      bad(`mics[${k}] must be [x,y,z] in metres, got ${JSON.stringify(m)}`)
+    }
+    const [x, y, z] = m as number[]
+    if (Math.hypot(x!, y!, z!) > 10) bad(`mics[${k}] is ${Math.hypot(x!, y!, z!).toFixed(2)} m from the origin; positions are in metres`)
+    return [x!, y!, z!]
+  })
+  for (let i = 0; i < out.length; i++) {
+    for (let j = i + 1; j < out.length; j++) {
+      const [a, b] = [out[i]!, out[j]!]
+      if (Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]) < 1e-4) bad(`mics[${i}] and mics[${j}] are at the same position`)
+    }
+  }
+  return { sampleRate: sr as number, mics: out }
+}
+
+/** Validates a parsed profile object. `dir` is where it was found. */
+export function validateProfile(raw: unknown, dir: string): BoardProfile {
+  const p = obj(raw, '(root)')
+  const a = obj(p.audio, 'audio')
+  const backend = a.backend
+  if (backend !== 'file' && backend !== 'sim' && backend !== 'alsa') fail('audio.backend', `must be "file", "sim" or "alsa", got ${JSON.stringify(backend)}`)
+  const sampleRate = a.sampleRate
+  if (sampleRate !== 44100 && sampleRate !== 48000 && sampleRate !== 96000) fail('audio.sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(sampleRate)}`)
+  const blockSize = num(a.blockSize ?? 64, 'audio.blockSize', 32, 1024, true)
+  const inputs = num(a.inputs, 'audio.inputs', 1, 64, true)
+  const outputs = num(a.outputs, 'audio.outputs', 1, 16, true)
+  if (!Array.isArray(a.dryMap) || a.dryMap.length !== outputs) fail('audio.dryMap', `must list one input per output (${outputs})`)
+  const dryMap = (a.dryMap as unknown[]).map((v, k) => num(v, `audio.dryMap[${k}]`, 0, inputs - 1, true))
+  const array = p.array === undefined ? undefined : validateGeometry(p.array, 'board profile array')
+  if (array && array.mics.length > inputs) fail('array.mics', `has ${array.mics.length} mics but audio.inputs is ${inputs}`)
+  if (array && array.sampleRate !== sampleRate) fail('array.sampleRate', `${array.sampleRate} differs from audio.sampleRate ${sampleRate}`)
+  const uarts = obj(p.uarts, 'uarts')
+  const uart = (k: string): UartConfig => {
+    const u = obj(uarts[k], `uarts.${k}`)
+    return { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
+  }
+  const gpio = obj(p.gpio, 'gpio')
+  if (!Array.isArray(p.thermalZones)) fail('thermalZones', 'must be a list')
+  const thermalZones = (p.thermalZones as unknown[]).map((z, k) => {
+    const o = obj(z, `thermalZones[${k}]`)
+    return {
+      name: str(o.name, `thermalZones[${k}].name`),
+      path: str(o.path, `thermalZones[${k}].path`),
+      warnC: num(o.warnC, `thermalZones[${k}].warnC`, 0, 150),
+      bypassC: num(o.bypassC, `thermalZones[${k}].bypassC`, 0, 150),
+    }
+  })
+  const api = obj(p.api, 'api')
+  const audio: BoardProfile['audio'] = { backend, sampleRate, blockSize, inputs, outputs, dryMap }
+  if (a.sim !== undefined) audio.sim = a.sim as BoardProfile['audio']['sim']
+  if (a.alsa !== undefined) {
+    const al = obj(a.alsa, 'audio.alsa')
+    audio.alsa = { capture: str(al.capture, 'audio.alsa.capture'), playback: str(al.playback, 'audio.alsa.playback') }
+  }
+  if (backend === 'alsa' && !audio.alsa) fail('audio.alsa', 'is required when audio.backend is "alsa"')
+  const dataDir = str(p.dataDir, 'dataDir')
+  const profile: BoardProfile = {
+    name: str(p.name, 'name'),
+    description: typeof p.description === 'string' ? p.description : '',
+    dir,
+    audio,
+    uarts: { console: uart('console'), panel: uart('panel') },
+    gpio: { relay: str(gpio.relay, 'gpio.relay'), bypassButton: str(gpio.bypassButton, 'gpio.bypassButton') },
+    thermalZones,
+    watchdogDevice: str(p.watchdogDevice, 'watchdogDevice'),
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(repoRoot, dataDir),
+    api: { port: num(api.port, 'api.port', 1, 65535, true), oscPort: num(api.oscPort, 'api.oscPort', 1, 65535, true) },
+  }
+  if (array) profile.array = array
+  return profile
+}
+
+/** Loads a profile by name (board/<name>/profile.json) or by path to a profile.json. */
+export function loadProfile(nameOrPath: string): BoardProfile {
+  const file = nameOrPath.endsWith('.json') ? resolve(nameOrPath) : join(boardRoot, nameOrPath, 'profile.json')
+  if (!existsSync(file)) {
+    throw new FirmwareError('FW_ERR_BOARD_PROFILE', `no board profile "${nameOrPath}" (looked for ${file})`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (e) {
+    throw new FirmwareError('FW_ERR_BOARD_PROFILE', `board profile ${file} is not valid JSON: ${(e as Error).message}`)
+  }
+  return validateProfile(raw, dirname(file))
+}

@@ -1,0 +1,81 @@
+// The engine face's contract: what the rest of the firmware may ask of the native audio engine.
+// firmware/engine/engine.ts implements it over the addon; everything else imports only these types.
+
+/** Array geometry, as users write it: metres, x east, y north, z up. Channel k is mic k. */
+export interface ArrayGeometry {
+  sampleRate: number
+  mics: Array<[number, number, number]>
+}
+
+export type BackendKind = 'file' | 'sim' | 'alsa'
+export type BeamformerKind = 'das' | 'mvdr'
+
+/** A synthetic source on the simulated stage (sim backend). */
+export interface SimSource {
+  /** Degrees, 0 along +x, counter-clockwise toward +y. */
+  azimuth: number
+  /** Degrees above the xy-plane. Defaults to 0. */
+  elevation?: number
+  /** 'tone' (sine at freqHz), 'noise' (white), 'speechlike' (modulated harmonic). */
+  kind: 'tone' | 'noise' | 'speechlike'
+  freqHz?: number
+  /** dBFS at the array centre. */
+  levelDb: number
+}
+
+export interface BandParams {
+  type: 'peak' | 'lowshelf' | 'highshelf' | 'highpass' | 'lowpass'
+  freqHz: number
+  gainDb: number
+  q: number
+  enabled: boolean
+}
+
+export interface CompressorParams {
+  thresholdDb: number
+  ratio: number
+  kneeDb: number
+  attackMs: number
+  releaseMs: number
+  makeupDb: number
+  enabled: boolean
+}
+
+/** Why the audio thread went to dry by itself (native fail-open layer). */
+export type NativeBypassCause = 'heartbeat-stale' | 'dsp-overrun'
+
+/** Records the audio thread publishes through its event ring. */
+export type EngineEvent =
+  | { type: 'native-bypass'; cause: NativeBypassCause; block: number; detail: number }
+  | { type: 'xrun'; block: number; count: number }
+  | { type: 'overrun'; block: number; usedUs: number; budgetUs: number }
+  | { type: 'processed'; block: number }
+  | { type: 'end-of-input'; block: number }
+
+export interface Meters {
+  inputPeakDb: number[]
+  inputRmsDb: number[]
+  outputPeakDb: number[]
+  outputRmsDb: number[]
+  gainReductionDb: number[]
+}
+
+export interface DoaEstimate {
+  /** Seconds of audio since start. */
+  t: number
+  azimuth: number
+  elevation: number
+  confidence: number
+}
+
+export interface EngineStats {
+  blocks: number
+  xruns: number
+  overruns: number
+  droppedCommands: number
+  droppedEvents: number
+  /** True while the output is (fading toward) the processed signal. */
+  processed: boolean
+  blockTimeUs: { last: number; p50: number; p99: number; max: number }
+  blockPeriodUs: number
+}

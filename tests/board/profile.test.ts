@@ -1,0 +1,34 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadProfile, validateGeometry } from '../../firmware/board/profile.ts'
+
+t.test('both shipped board profiles load', async (t) => {
+  const sim = loadProfile('sim')
+  t.equal(sim.audio.backend, 'sim')
+  t.equal(sim.array?.mics.length, 8)
+  const jetson = loadProfile('jetson-agx-rack')
+  t.equal(jetson.audio.backend, 'alsa')
+  t.equal(jetson.uarts.console.path, '/dev/ttyTHS0')
+})
+
+t.test('a truncated profile is refused with a clear error', async (t) => {
+  const dir = t.testdir({ 'profile.json': '{"name": "x", "audio": {' })
+  t.throws(() => loadProfile(join(dir, 'profile.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /not valid JSON/ })
+})
+
+t.test('a bad field is named in the error', async (t) => {
+  const dir = t.testdir({})
+  const good = loadProfile('sim')
+  const bad = { ...good, audio: { ...good.audio, blockSize: 4096 } }
+  writeFileSync(join(dir, 'p.json'), JSON.stringify(bad))
+  t.throws(() => loadProfile(join(dir, 'p.json')), { message: /audio\.blockSize.*between 32 and 1024/ })
+})
+
+t.test('array geometry is validated', async (t) => {
+  t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0]] }), { code: 'FW_ERR_BAD_GEOMETRY' })
+  t.throws(() => validateGeometry({ sampleRate: 22050, mics: [[0, 0, 0], [1, 0, 0]] }), { message: /sampleRate/ })
+  t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] }), { message: /same position/ })
+  t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0], [1, 0, 0]] }), { message: /mics\[0\]/ })
+  t.same(validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0.1, 0, 0]] }).mics.length, 2)
+})
