@@ -1,0 +1,77 @@
+// The appliance as the transports see it. firmware/runtime/appliance.ts implements this over the
+// engine, the watchdog, the panel and the hardware; the command registry (firmware/commands/) is
+// written against this interface only, and every transport (console, API, OSC) goes through the
+// registry. Optional parts are filled in as their subsystems start (inference, store).
+import type { BoardProfile } from '../board/profile.ts'
+import type { BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineStats, Meters } from '../engine/types.ts'
+
+export type WatchdogStateName = 'BOOT' | 'ACTIVE' | 'DEGRADED' | 'BYPASS' | 'MANUAL_BYPASS'
+
+/** One watchdog transition, as recorded in memory and on disk. */
+export interface TransitionRecord {
+  /** Milliseconds since the epoch. */
+  at: number
+  from: WatchdogStateName
+  to: WatchdogStateName
+  cause: string
+  /** Human-readable evidence, e.g. "event-loop lag 812 ms > 250 ms". */
+  evidence: string
+}
+
+export interface ApplianceStatus {
+  board: string
+  firmwareVersion: string
+  state: WatchdogStateName
+  cause: string
+  since: number
+  uptimeS: number
+  relay: 'processed' | 'bypass' | 'unknown'
+  panelVersion: string | null
+  automationMode: 'advisory' | 'supervised' | 'auto'
+  engine: EngineStats
+}
+
+export interface BeamInfo {
+  index: number
+  kind: BeamformerKind
+  azimuth: number
+  elevation: number
+  auto: boolean
+}
+
+/** Events pushed to subscribers (console machine mode, API event stream). */
+export type ApplianceEvent =
+  | { type: 'transition'; record: TransitionRecord }
+  | { type: 'meters'; meters: Meters }
+  | { type: 'doa'; doa: DoaEstimate }
+  | { type: 'recommendation'; data: unknown }
+  | { type: 'panel'; event: string }
+
+export interface LogLine {
+  at: number
+  level: 'debug' | 'info' | 'warn' | 'error'
+  source: string
+  message: string
+}
+
+export interface ApplianceApi {
+  readonly profile: BoardProfile
+  status(): ApplianceStatus
+  /** Manual bypass: latches until a person releases it. `who` names the person or transport. */
+  setManualBypass(on: boolean, who: string): void
+  faults(limit?: number): TransitionRecord[]
+  meters(): Meters | null
+  doa(): DoaEstimate | null
+  beams(): BeamInfo[]
+  steerBeam(beam: number, azimuth: number, elevation: number): void
+  setBeamAuto(beam: number, auto: boolean): void
+  setInputTrim(input: number, db: number): void
+  setOutputGain(output: number, db: number): void
+  setEqBand(output: number, band: number, params: BandParams): void
+  setCompressor(output: number, params: CompressorParams): void
+  /** Current per-output settings, for presets and status. */
+  outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
+  logTail(n: number): LogLine[]
+  /** Subscribe to events; returns the unsubscribe function. */
+  subscribe(listener: (ev: ApplianceEvent) => void): () => void
+}
