@@ -12,6 +12,17 @@ export const ERRORS = {
   FW_ERR_UNKNOWN_DEVICE: 'the audio device or backend is unknown',
   FW_ERR_ENGINE: 'the audio engine reported an error',
   FW_ERR_IO: 'a file could not be read or written',
+  FW_ERR_IDENTITY_EXISTS: 'the device is already provisioned (use --force to replace the identity)',
+  FW_ERR_NOT_PROVISIONED: 'the device has no identity or keys yet; run provisioning',
+  FW_ERR_SECRET: 'a secret at rest is missing, unreadable, too widely readable or does not decrypt',
+  FW_ERR_OPENSSL: 'the openssl command failed while creating or revoking certificates',
+  FW_ERR_API_BAD_REQUEST: 'an API request body or parameter is malformed, of the wrong type or out of range',
+  FW_ERR_API_TOO_LARGE: 'an API request body is larger than the limit',
+  FW_ERR_API_FORBIDDEN: 'the role in the client certificate may not do this (observers are read-only)',
+  FW_ERR_API_NOT_FOUND: 'no such API resource or method',
+  FW_ERR_API_RATE_LIMITED: 'too many API requests from this client; slow down',
+  FW_ERR_API_UNAUTHORIZED: 'the client certificate is missing, untrusted, expired or revoked',
+  FW_ERR_OSC: 'an OSC message was malformed, from a disallowed address or for an unknown address',
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
