@@ -23,6 +23,10 @@ export const ERRORS = {
   FW_ERR_API_RATE_LIMITED: 'too many API requests from this client; slow down',
   FW_ERR_API_UNAUTHORIZED: 'the client certificate is missing, untrusted, expired or revoked',
   FW_ERR_OSC: 'an OSC message was malformed, from a disallowed address or for an unknown address',
+  FW_ERR_STORE_CORRUPT: 'a stored config or preset and its last-known-good copy are both unreadable',
+  FW_ERR_STORE_SCHEMA: 'stored data has a schema version newer than this firmware understands',
+  FW_ERR_PRESET_NOT_FOUND: 'no preset by that name',
+  FW_ERR_PRESET_NAME: 'a preset name must be 1-32 letters, digits, "-" or "_"',
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
