@@ -1,0 +1,127 @@
+// The provisioning command line (the factory step). See docs/provisioning.md.
+//   node provisioning/cli.ts init    --data-dir DIR [--force] [--board NAME]
+//   node provisioning/cli.ts issue   --data-dir DIR --name NAME --role operator|observer [--days N] [--out DIR]
+//   node provisioning/cli.ts reissue --data-dir DIR --name NAME [--days N] [--out DIR]
+//   node provisioning/cli.ts revoke  --data-dir DIR (--serial HEX | --name NAME)
+//   node provisioning/cli.ts list    --data-dir DIR
+import { parseArgs } from 'node:util'
+import { FirmwareError } from '../firmware/errors.ts'
+import { loadProfile } from '../firmware/board/profile.ts'
+import { provision, issueClient, reissueClient, revokeClient, listIssued, type Bundle, type Role } from './provision.ts'
+
+const usage = `usage: node provisioning/cli.ts <command> [options]
+
+commands:
+  init    --data-dir DIR [--force]        create the device identity, operator CA, first operator and
+                                          observer bundles, console PIN and device key
+  issue   --data-dir DIR --name NAME --role operator|observer [--days N]
+          [--not-before ISO --not-after ISO] [--out DIR]
+                                          issue a client certificate bundle for a crew member
+  reissue --data-dir DIR --name NAME [--days N] [--out DIR]
+                                          issue a new bundle for NAME and revoke the old one(s)
+  revoke  --data-dir DIR (--serial HEX | --name NAME)
+                                          revoke certificates; the API refuses them from then on
+  list    --data-dir DIR                  list issued certificates
+
+--data-dir defaults to the data directory of --board (default "sim").`
+
+function bundleText(b: Bundle): string {
+  return [
+    `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
+    `    hand to the ${b.role === 'operator' ? 'operator (full control)' : 'observer (read-only)'}:`,
+    `      ${b.p12File}   PKCS#12 for browsers/tablets; one-time password: ${b.p12Password}`,
+    `      ${b.certFile} + ${b.keyFile} + ${b.caFile}   PEM for curl and scripts`,
+  ].join('\n')
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    console.log(usage)
+    return cmd === undefined ? 2 : 0
+  }
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({
+      args: rest,
+      options: {
+        'data-dir': { type: 'string' }, board: { type: 'string' }, force: { type: 'boolean' },
+        name: { type: 'string' }, role: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' },
+        serial: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' },
+      },
+      strict: true,
+    }).values
+  } catch (e) {
+    throw new FirmwareError('FW_ERR_USAGE', `${(e as Error).message}; try "node provisioning/cli.ts help"`)
+  }
+  const dataDir = (values['data-dir'] as string | undefined) ?? loadProfile((values.board as string | undefined) ?? 'sim').dataDir
+  const days = values.days === undefined ? undefined : Number(values.days)
+  if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) throw new FirmwareError('FW_ERR_USAGE', `--days must be a whole number from 1 to 3650, got ${values.days}`)
+  const date = (k: 'not-before' | 'not-after'): Date | undefined => {
+    const v = values[k] as string | undefined
+    if (v === undefined) return undefined
+    const d = new Date(v)
+    if (Number.isNaN(d.getTime())) throw new FirmwareError('FW_ERR_USAGE', `--${k} must be an ISO date such as 2026-01-31, got ${v}`)
+    return d
+  }
+  switch (cmd) {
+    case 'init': {
+      const r = await provision({ dataDir, force: values.force === true })
+      console.log(`provisioned device ${r.serial} in ${r.dataDir}`)
+      console.log(`\nconsole PIN (shown once; only its hash is stored): ${r.pin}`)
+      console.log(`  hand to the stage tech who uses the serial console.`)
+      console.log(`\noperator CA certificate (public; clients use it to verify the device): ${r.caFile}`)
+      console.log(`\nclient bundles (each holds a private key: hand over in person, then delete from this machine):`)
+      for (const b of r.bundles) console.log(bundleText(b))
+      console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key).`)
+      return 0
+    }
+    case 'issue': {
+      if (!values.name || !values.role) throw new FirmwareError('FW_ERR_USAGE', 'issue needs --name NAME and --role operator|observer')
+      const opts: Parameters<typeof issueClient>[1] = { name: values.name as string, role: values.role as Role }
+      if (days !== undefined) opts.days = days
+      const nb = date('not-before'); if (nb) opts.notBefore = nb
+      const na = date('not-after'); if (na) opts.notAfter = na
+      if (values.out) opts.outDir = values.out as string
+      const b = issueClient(dataDir, opts)
+      console.log(`issued:\n${bundleText(b)}`)
+      return 0
+    }
+    case 'reissue': {
+      if (!values.name) throw new FirmwareError('FW_ERR_USAGE', 'reissue needs --name NAME')
+      const o: { days?: number; outDir?: string } = {}
+      if (days !== undefined) o.days = days
+      if (values.out) o.outDir = values.out as string
+      const { bundle, revoked } = reissueClient(dataDir, values.name as string, o)
+      console.log(`issued:\n${bundleText(bundle)}`)
+      for (const c of revoked) console.log(`revoked old certificate ${c.serial} (${c.role} "${c.name}")`)
+      return 0
+    }
+    case 'revoke': {
+      if (!values.serial === !values.name) throw new FirmwareError('FW_ERR_USAGE', 'revoke needs exactly one of --serial HEX or --name NAME')
+      const by: { serial?: string; name?: string } = {}
+      if (values.serial) by.serial = values.serial as string
+      if (values.name) by.name = values.name as string
+      for (const c of revokeClient(dataDir, by)) console.log(`revoked ${c.serial} (${c.role} "${c.name}"); the API refuses it from now on`)
+      return 0
+    }
+    case 'list': {
+      console.log('serial                            role        status   valid until            name')
+      for (const c of listIssued(dataDir)) {
+        console.log(`${c.serial.padEnd(33)} ${c.role.padEnd(11)} ${c.status.padEnd(8)} ${c.notAfter.padEnd(22)} ${c.name}`)
+      }
+      return 0
+    }
+    default:
+      throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "node provisioning/cli.ts help"`)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (err: unknown) => {
+    if (err instanceof FirmwareError) console.error(`provisioning: ${err.message} [${err.code}]`)
+    else console.error(`provisioning: internal error: ${err instanceof Error ? err.message : String(err)}`)
+    process.exitCode = 1
+  },
+)
