@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   binding::InitEngine(env, exports);
   binding::InitDsp(env, exports);
+  binding::InitWav(env, exports);
   return exports;
 }
 

@@ -8,4 +8,6 @@ namespace binding {
 void InitEngine(Napi::Env env, Napi::Object exports);
 // Pure DSP entry points used by tests, benchmarks and offline tools (dsp_binding.cc).
 void InitDsp(Napi::Env env, Napi::Object exports);
+// WAV reading and writing, module.wav (wav_binding.cc over wav.h).
+void InitWav(Napi::Env env, Napi::Object exports);
 }  // namespace binding
