@@ -1,0 +1,164 @@
+import t from 'tap'
+import {
+  initialState, transition, STATES,
+  type WatchdogEvent, type WatchdogState, type WatchdogAction, type StateName,
+} from '../../firmware/watchdog/machine.ts'
+import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
+
+function run(s: WatchdogState, ...events: WatchdogEvent[]): [WatchdogState, WatchdogAction[]] {
+  let all: WatchdogAction[] = []
+  for (const e of events) {
+    const [n, a] = transition(s, e)
+    s = n
+    all = all.concat(a)
+  }
+  return [s, all]
+}
+
+const lag = (at: number): WatchdogEvent => ({ type: 'fault', at, level: 'bypass', cause: 'event-loop-lag', evidence: 'event-loop lag 812 ms > 250 ms' })
+
+t.test('boot completes into ACTIVE with processing on and the relay energised', async (t) => {
+  const [s, a] = run(initialState(0), { type: 'boot-complete', at: 10 })
+  t.equal(s.name, 'ACTIVE')
+  t.same(a.filter((x) => x.type === 'bypass'), [{ type: 'bypass', engage: false }])
+  t.same(a.filter((x) => x.type === 'relay'), [{ type: 'relay', energise: true }])
+  t.same(a.filter((x) => x.type === 'led'), [{ type: 'led', state: 'ACTIVE' }])
+  const log = a.find((x) => x.type === 'log')
+  t.match(log, { record: { from: 'BOOT', to: 'ACTIVE', at: 10 } })
+})
+
+t.test('event-loop lag bypasses with its evidence and withholds the panel heartbeat', async (t) => {
+  const [s, a] = run(initialState(0), { type: 'boot-complete', at: 0 }, lag(1000))
+  t.equal(s.name, 'BYPASS')
+  t.equal(s.cause, 'event-loop-lag')
+  t.match(a, [{}, {}, {}, {}, {}, {}, {}, { type: 'bypass', engage: true }])
+  t.ok(a.some((x) => x.type === 'heartbeat' && x.withhold))
+  t.ok(a.some((x) => x.type === 'log' && x.record.evidence === 'event-loop lag 812 ms > 250 ms'))
+})
+
+t.test('automatic bypass ends only after the healthy period, counted from the last fault', async (t) => {
+  const clock = new SimulatedClock(0)
+  let [s] = run(initialState(0, { healthyPeriodMs: 5000 }), { type: 'boot-complete', at: 0 }, lag(1000))
+  ;[s] = run(s, lag(3000)) // the fault repeats
+  for (let at = 3010; at < 8000; at += 10) {
+    clock.set(at)
+    ;[s] = run(s, { type: 'tick', at: clock.now() })
+    t.equal(s.name, 'BYPASS', `still bypassed at ${at} ms`) 
+    if (s.name !== 'BYPASS') break
+  }
+  const [s2, a] = run(s, { type: 'tick', at: 8000 })
+  t.equal(s2.name, 'ACTIVE')
+  t.ok(a.some((x) => x.type === 'bypass' && !x.engage), 'processing resumes')
+})
+
+t.test('a degrade fault inside the bypass makes recovery land in DEGRADED', async (t) => {
+  const deg: WatchdogEvent = { type: 'fault', at: 2000, level: 'degrade', cause: 'inference-hung', evidence: 'no heartbeat' }
+  const [s] = run(initialState(0, { healthyPeriodMs: 1000, degradedPeriodMs: 5000 }), { type: 'boot-complete', at: 0 }, lag(1000), deg, { type: 'tick', at: 2500 })
+  t.equal(s.name, 'DEGRADED')
+  const [s2] = run(s, { type: 'tick', at: 6999 })
+  t.equal(s2.name, 'DEGRADED')
+  const [s3, a] = run(s2, { type: 'tick', at: 7000 })
+  t.equal(s3.name, 'ACTIVE')
+  t.ok(a.some((x) => x.type === 'inference' && x.enabled))
+})
+
+t.test('manual bypass latches: no fault, tick or time releases it, only a person', async (t) => {
+  let [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'manual', at: 100, on: true, who: 'panel' })
+  t.equal(s.name, 'MANUAL_BYPASS')
+  ;[s] = run(s, lag(200), { type: 'tick', at: 1e9 }, { type: 'long-press', at: 1e9 + 1, who: 'panel' }, { type: 'boot-complete', at: 1e9 + 2 })
+  t.equal(s.name, 'MANUAL_BYPASS')
+  const [s2, a] = run(s, { type: 'manual', at: 1e9 + 3, on: false, who: 'console' })
+  t.equal(s2.name, 'ACTIVE')
+  t.match(a.find((x) => x.type === 'log'), { record: { cause: 'manual-release', evidence: 'manual bypass released by console' } })
+})
+
+t.test('releasing manual bypass during a recent fault goes to automatic BYPASS, not processing', async (t) => {
+  const [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'manual', at: 100, on: true, who: 'api' }, lag(1000), { type: 'manual', at: 2000, on: false, who: 'api' })
+  t.equal(s.name, 'BYPASS')
+  t.equal(s.cause, 'event-loop-lag')
+})
+
+t.test('a long press always bypasses and never toggles back', async (t) => {
+  const [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'long-press', at: 10, who: 'panel' }, { type: 'long-press', at: 20, who: 'panel' })
+  t.equal(s.name, 'MANUAL_BYPASS')
+})
+
+t.test('shutdown bypasses and nothing recovers afterwards', async (t) => {
+  const [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'shutdown', at: 10 }, { type: 'tick', at: 1e9 })
+  t.equal(s.name, 'BYPASS')
+  t.equal(s.cause, 'shutdown')
+})
+
+t.test('the simulated clock refuses to run backwards', async (t) => {
+  const c = new SimulatedClock(100)
+  t.throws(() => c.set(99), { code: 'FW_ERR_BAD_OPTION' })
+  t.throws(() => c.advance(-1), { code: 'FW_ERR_BAD_OPTION' })
+  t.equal(c.advance(5), 105)
+})
+
+// A small seeded PRNG (mulberry32) so a failing sequence can be replayed from its seed.
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+t.test('fuzz: thousands of seeded random event sequences keep the promises', async (t) => {
+  const SEQUENCES = 3000
+  const STEPS = 200
+  let transitions = 0
+  let problems: string[] = []
+  for (let seed = 1; seed <= SEQUENCES && problems.length === 0; seed++) {
+    const r = rng(seed)
+    const healthy = 1000 + Math.floor(r() * 5000)
+    const degradedPeriod = 1000 + Math.floor(r() * 5000)
+    let s = initialState(0, { healthyPeriodMs: healthy, degradedPeriodMs: degradedPeriod })
+    let now = 0
+    let lastBypassFault = -Infinity
+    let lastDegradeFault = -Infinity
+    for (let i = 0; i < STEPS; i++) {
+      now += Math.floor(r() * r() * 3000)
+      const k = r()
+      let ev: WatchdogEvent
+      if (k < 0.35) ev = { type: 'tick', at: now }
+      else if (k < 0.5) ev = { type: 'fault', at: now, level: 'bypass', cause: 'x', evidence: 'x' }
+      else if (k < 0.65) ev = { type: 'fault', at: now, level: 'degrade', cause: 'y', evidence: 'y' }
+      else if (k < 0.75) ev = { type: 'manual', at: now, on: true, who: 'p' }
+      else if (k < 0.85) ev = { type: 'manual', at: now, on: false, who: 'p' }
+      else if (k < 0.9) ev = { type: 'long-press', at: now, who: 'p' }
+      else if (k < 0.99) ev = { type: 'boot-complete', at: now }
+      else ev = { type: 'shutdown', at: now }
+      // Sometimes an event arrives stamped a little in the past (a late ring record).
+      if (r() < 0.05) ev = { ...ev, at: Math.max(0, now - 50) }
+      if (ev.type === 'fault' && ev.level === 'bypass') lastBypassFault = Math.max(lastBypassFault, s.at, ev.at)
+      if (ev.type === 'fault' && ev.level === 'degrade') lastDegradeFault = Math.max(lastDegradeFault, s.at, ev.at)
+      const before: StateName = s.name
+      const [next, actions] = transition(s, ev)
+      const after = next.name
+      const where = `seed ${seed} step ${i}: ${before} --${ev.type}${ev.type === 'manual' ? (ev.on ? ' on' : ' off') : ''}--> ${after}`
+      if (!STATES.includes(after)) problems.push(`${where}: undefined state`)
+      if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS' && !(ev.type === 'manual' && !ev.on)) problems.push(`${where}: left manual bypass without a person`)
+      if (before !== after) {
+        transitions++
+        const log = actions.find((a) => a.type === 'log')
+        if (!log || log.record.from !== before || log.record.to !== after || !log.record.cause) problems.push(`${where}: transition not recorded with a cause`)
+        const processing = after === 'ACTIVE' || after === 'DEGRADED'
+        if (processing && next.at - lastBypassFault < healthy) problems.push(`${where}: processing again ${next.at - lastBypassFault} ms after a bypass fault (healthy period ${healthy})`)
+        if (after === 'ACTIVE' && before === 'DEGRADED' && next.at - lastDegradeFault < degradedPeriod) problems.push(`${where}: left DEGRADED too early`)
+        const bypass = actions.find((a) => a.type === 'bypass')
+        if (!bypass || bypass.engage !== !processing) problems.push(`${where}: bypass action does not match the state`)
+      } else if (actions.length > 0) {
+        problems.push(`${where}: actions without a transition`)
+      }
+      s = next
+    }
+  }
+  t.same(problems, [], 'no property violated')
+  t.ok(transitions > SEQUENCES, `${transitions} transitions exercised`)
+  t.comment(`fuzz: ${SEQUENCES} sequences x ${STEPS} events, ${transitions} transitions`)
+})
