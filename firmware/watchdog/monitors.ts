@@ -2,7 +2,7 @@
 // evidence a person can read ("event-loop lag 812 ms > 250 ms"). They hold only the state they
 // need (the last counter value, a short rate window) and never act: the runtime turns their
 // faults into watchdog events. Every check is O(1) so the 10 ms tick stays cheap.
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf_hooks'
 import type { FaultLevel } from './machine.ts'
 
 export interface Fault {
@@ -87,7 +87,7 @@ export class EventLoopMonitor {
   readonly tickMs: number
   readonly maxLagMs: number
   #last = -1
-  #hist: IntervalHistogram
+  #hist: ELDHistogram
   constructor(tickMs = 10, maxLagMs = 250) {
     this.tickMs = tickMs
     this.maxLagMs = maxLagMs
