@@ -1,0 +1,178 @@
+// WAV files from TypeScript: a typed face over the addon's native reader and writer (addons/src/wav.h).
+// Options are checked here; native errors come back as FirmwareError FW_ERR_BAD_WAV (the file's
+// content is wrong or unsupported) or FW_ERR_IO (the file system said no), each one line that
+// starts with the path, e.g. "in.wav: data chunk says 960000 bytes but the file ends after 12000".
+import { createRequire } from 'node:module'
+import { FirmwareError } from '../errors.ts'
+
+export type WavFormat = 'pcm16' | 'pcm24' | 'pcm32' | 'float32'
+export const WAV_FORMATS: readonly WavFormat[] = ['pcm16', 'pcm24', 'pcm32', 'float32']
+
+export interface WavInfo {
+  channels: number
+  sampleRate: number
+  format: WavFormat
+  /** Sample frames (one sample per channel) in the file. */
+  frames: number
+}
+
+export interface WavSpec {
+  /** 1 to 1024. */
+  channels: number
+  /** Hz, 1000 to 768000. */
+  sampleRate: number
+  /** Sample format in the file. Defaults to 'float32'. */
+  format?: WavFormat
+  /**
+   * Write a WAVE_FORMAT_EXTENSIBLE header. Defaults to true for more than 2 channels and false
+   * otherwise (plain headers are what most tools read for mono and stereo).
+   */
+  extensible?: boolean
+}
+
+/** Interleaved samples: frame-major, channel k of frame i at i * channels + k. */
+export type Samples = Float32Array | Float64Array
+
+interface NativeReader {
+  readonly info: WavInfo
+  read(buf: Samples): number
+  rewind(): void
+  close(): void
+}
+interface NativeWriter {
+  readonly frames: number
+  write(buf: Samples): void
+  close(): void
+  abort(): void
+}
+interface NativeWav {
+  info(path: string): WavInfo
+  read(path: string, double: boolean): { info: WavInfo; data: Samples }
+  write(path: string, spec: Required<WavSpec> | WavSpec, data: Samples): void
+  Reader: new (path: string) => NativeReader
+  Writer: new (path: string, spec: WavSpec) => NativeWriter
+}
+
+let native: NativeWav | undefined
+function addon(): NativeWav {
+  if (!native) {
+    let mod: { wav?: NativeWav }
+    try {
+      mod = createRequire(import.meta.url)('../../addons/build/Release/engine.node') as { wav?: NativeWav }
+    } catch (e) {
+      throw new FirmwareError('FW_ERR_ENGINE', `the native engine is not built (${(e as Error).message.split('\n')[0]}); run "npm run build:addon"`)
+    }
+    if (!mod.wav) throw new FirmwareError('FW_ERR_ENGINE', 'the native engine has no WAV support; rebuild it with "npm run build:addon"')
+    native = mod.wav
+  }
+  return native
+}
+
+// Native errors carry a code; anything else (a TypeError from marshalling) is a programming error
+// and is passed on untouched.
+function translate(e: unknown): never {
+  const code = (e as { code?: unknown } | null)?.code
+  if (code === 'FW_ERR_BAD_WAV' || code === 'FW_ERR_IO') {
+    throw new FirmwareError(code, (e as Error).message, { cause: e })
+  }
+  throw e
+}
+
+function call<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    return translate(e)
+  }
+}
+
+function checkSpec(spec: WavSpec, where: string): WavSpec {
+  const { channels, sampleRate } = spec
+  const format = spec.format ?? 'float32'
+  if (!Number.isInteger(channels) || channels < 1 || channels > 1024) {
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: channels must be a whole number from 1 to 1024, got ${channels}`)
+  }
+  if (!Number.isInteger(sampleRate) || sampleRate < 1000 || sampleRate > 768000) {
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: sampleRate must be a whole number of Hz from 1000 to 768000, got ${sampleRate}`)
+  }
+  if (!WAV_FORMATS.includes(format)) {
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: format must be one of ${WAV_FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
+  }
+  const out: WavSpec = { channels, sampleRate, format }
+  if (spec.extensible !== undefined) out.extensible = spec.extensible
+  return out
+}
+
+/** Reads only the header: channels, rate, format, frames. Refuses corrupt or unsupported files. */
+export function wavInfo(path: string): WavInfo {
+  return call(() => addon().info(path))
+}
+
+/**
+ * Reads a whole file into memory, interleaved. `precision: 'float64'` keeps 32-bit PCM exact.
+ * For long multichannel files prefer WavReader, which streams.
+ */
+export function readWav(path: string, opts: { precision?: 'float32' | 'float64' } = {}): { info: WavInfo; data: Samples } {
+  return call(() => addon().read(path, opts.precision === 'float64'))
+}
+
+/**
+ * Writes a whole file. The file appears at `path` only once complete (written to a temp file
+ * beside it, then renamed), so a failure never leaves a partial file.
+ */
+export function writeWav(path: string, spec: WavSpec, data: Samples): void {
+  const s = checkSpec(spec, path)
+  if (data.length % s.channels !== 0) {
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `${path}: ${data.length} samples is not a whole number of ${s.channels}-channel frames`)
+  }
+  call(() => addon().write(path, s, data))
+}
+
+/** Streams a file block by block. Call close() when done (or let it be collected). */
+export class WavReader {
+  readonly info: WavInfo
+  readonly path: string
+  #r: NativeReader
+  constructor(path: string) {
+    this.path = path
+    this.#r = call(() => new (addon().Reader)(path))
+    this.info = this.#r.info
+  }
+  /** Fills `buf` with up to buf.length / channels frames; returns frames read, 0 at the end. */
+  read(buf: Samples): number {
+    return call(() => this.#r.read(buf))
+  }
+  rewind(): void {
+    call(() => this.#r.rewind())
+  }
+  close(): void {
+    this.#r.close()
+  }
+}
+
+/**
+ * Streams a file out block by block. Nothing appears at `path` until close() succeeds; abort()
+ * (or an error) removes the temporary file.
+ */
+export class WavWriter {
+  readonly path: string
+  readonly spec: WavSpec
+  #w: NativeWriter
+  constructor(path: string, spec: WavSpec) {
+    this.path = path
+    this.spec = checkSpec(spec, path)
+    this.#w = call(() => new (addon().Writer)(path, this.spec))
+  }
+  get frames(): number {
+    return this.#w.frames
+  }
+  write(buf: Samples): void {
+    call(() => this.#w.write(buf))
+  }
+  close(): void {
+    call(() => this.#w.close())
+  }
+  abort(): void {
+    this.#w.abort()
+  }
+}
