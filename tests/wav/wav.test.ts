@@ -1,6 +1,6 @@
 // WAV files as a user meets them: every supported format reads and writes back bit for bit, files
 // from other tools read, and corrupt or unsupported files are refused with one line that says why.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync, writeFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -15,7 +15,7 @@ const formats: Array<{ format: WavFormat; tag: number; bits: number }> = [
   { format: 'float32', tag: 3, bits: 32 },
 ]
 
-function refused(t: Tap.Test, fn: () => unknown, code: string, pattern: RegExp): void {
+function refused(t: Test, fn: () => unknown, code: string, pattern: RegExp): void {
   try {
     fn()
     t.fail(`expected ${code}`)

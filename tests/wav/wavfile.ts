@@ -44,7 +44,7 @@ export function buildWav(o: BuildOptions): Buffer {
     fmt.writeUInt16LE(o.tag, 24)
     Buffer.from([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71]).copy(fmt, 26)
   }
-  const parts = [Buffer.from('WAVE', 'latin1')]
+  const parts: Buffer[] = [Buffer.from('WAVE', 'latin1')]
   if (!o.noFmt) parts.push(chunk('fmt ', fmt))
   for (const c of o.extraChunks ?? []) parts.push(chunk(c.id, c.body))
   parts.push(chunk('data', o.data, o.dataSize ?? o.data.length))
