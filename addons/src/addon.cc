@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitEngine(env, exports);
   binding::InitDsp(env, exports);
   binding::InitWav(env, exports);
+  binding::InitFeatures(env, exports);
   return exports;
 }
 

@@ -10,4 +10,6 @@ void InitEngine(Napi::Env env, Napi::Object exports);
 void InitDsp(Napi::Env env, Napi::Object exports);
 // WAV reading and writing, module.wav (wav_binding.cc over wav.h).
 void InitWav(Napi::Env env, Napi::Object exports);
+// Feature extractors' test and offline exports (features/features_binding.cc).
+void InitFeatures(Napi::Env env, Napi::Object exports);
 }  // namespace binding
