@@ -74,4 +74,8 @@ export interface ApplianceApi {
   logTail(n: number): LogLine[]
   /** Subscribe to events; returns the unsubscribe function. */
   subscribe(listener: (ev: ApplianceEvent) => void): () => void
+  /** Restarts the firmware (e.g. exit for systemd to restart). Optional: `reboot` says "not available" without it. */
+  reboot?(who: string): Promise<void>
+  /** Wipes presets and settings (keeps the identity), then restarts. Optional, like reboot. */
+  factoryReset?(who: string): Promise<void>
 }

@@ -1,0 +1,503 @@
+// The appliance's built-in commands, written once over ApplianceApi. Channels, beams and bands are
+// numbered from 1, as printed on the rear panel and in every transport. Commands whose subsystem
+// belongs to another part (presets: the store; mode and models: inference) are registered here as
+// placeholders that answer FW_ERR_NOT_AVAILABLE until their owner registers the real ones.
+import { networkInterfaces } from 'node:os'
+import { FirmwareError } from '../errors.ts'
+import type { ApplianceApi } from '../runtime/types.ts'
+import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
+import { usage, type CommandRegistry } from './registry.ts'
+import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'
+
+const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
+const inputs = (app: ApplianceApi): number => app.profile.audio.inputs
+const beamCount = (app: ApplianceApi): number => Math.max(1, app.beams().length)
+const bandCount = (app: ApplianceApi): number => Math.max(1, app.outputSettings()[0]?.eq.length ?? 0)
+
+const outputArg: ArgSpec = { name: 'output', type: 'int', min: 1, max: outputs, help: 'output number, from 1' }
+const beamArg: ArgSpec = { name: 'beam', type: 'int', min: 1, max: beamCount, help: 'beam number, from 1' }
+const countArg = (def: number, max: number, what: string): ArgSpec => ({
+  name: 'count', type: 'int', min: 1, max, optional: true, default: def, help: `how many ${what} (default ${def})`,
+})
+const presetNameArg: ArgSpec = {
+  name: 'name', type: 'string', maxLength: 32, pattern: /^[A-Za-z0-9_-]{1,32}$/, help: 'preset name: up to 32 letters, digits, "-" or "_"',
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+function num(args: ParsedArgs, k: string): number {
+  return args[k] as number
+}
+
+function notAvailable(what: string, owner: string): never {
+  throw new FirmwareError('FW_ERR_NOT_AVAILABLE', `${what} is not available yet: ${owner} is not running on this unit`)
+}
+
+function db(v: number): string {
+  return Number.isFinite(v) ? v.toFixed(1) : '-inf'
+}
+
+function statusValue(app: ApplianceApi) {
+  const s = app.status()
+  const e = s.engine
+  return {
+    state: s.state,
+    cause: s.cause,
+    since: iso(s.since),
+    relay: s.relay,
+    mode: s.automationMode,
+    uptime: Math.round(s.uptimeS),
+    board: s.board,
+    firmware: s.firmwareVersion,
+    panel: s.panelVersion,
+    processed: e.processed,
+    blocks: e.blocks,
+    xruns: e.xruns,
+    overruns: e.overruns,
+    block_us_p50: e.blockTimeUs.p50,
+    block_us_p99: e.blockTimeUs.p99,
+    block_period_us: e.blockPeriodUs,
+  }
+}
+
+function metersValue(m: Meters) {
+  return {
+    in_peak: m.inputPeakDb,
+    in_rms: m.inputRmsDb,
+    out_peak: m.outputPeakDb,
+    out_rms: m.outputRmsDb,
+    gr: m.gainReductionDb,
+  }
+}
+
+function outputValue(app: ApplianceApi, k: number) {
+  const o = app.outputSettings()[k]
+  if (!o) throw new FirmwareError('FW_ERR_BAD_ARG', `output ${k + 1} does not exist; this unit has ${app.profile.audio.outputs} outputs`)
+  return {
+    output: k + 1,
+    gain: o.gainDb,
+    eq: o.eq.map((b, i) => ({ band: i + 1, type: b.type, freq: b.freqHz, gain: b.gainDb, q: b.q, enabled: b.enabled })),
+    comp: {
+      threshold: o.compressor.thresholdDb,
+      ratio: o.compressor.ratio,
+      knee: o.compressor.kneeDb,
+      attack: o.compressor.attackMs,
+      release: o.compressor.releaseMs,
+      makeup: o.compressor.makeupDb,
+      enabled: o.compressor.enabled,
+    },
+  }
+}
+
+/** The built-in command specs, in help order. */
+export function builtinCommands(): CommandSpec<any>[] {
+  const cmds: CommandSpec<any>[] = []
+  const add = <V>(c: CommandSpec<V>): void => {
+    cmds.push(c as CommandSpec<any>)
+  }
+
+  add({
+    name: 'help',
+    summary: 'list the commands, or show one command with its arguments and examples',
+    examples: ['help', 'help beam steer'],
+    permission: 'observe',
+    mutates: false,
+    args: [
+      { name: 'topic', type: 'string', optional: true, help: 'a command or command group, e.g. beam' },
+      { name: 'sub', type: 'string', optional: true, help: 'a subcommand, e.g. steer' },
+    ],
+    handler: (args, ctx) => {
+      const reg = ctx.registry
+      if (args.topic === undefined) {
+        return reg.list().map((s) => ({ command: s.name, usage: usage(s), permission: s.permission, summary: s.summary }))
+      }
+      const topic = [args.topic, args.sub].filter((x) => x !== undefined).join(' ').toLowerCase()
+      const one = reg.get(topic)
+      const specs = one ? [one] : reg.list().filter((s) => s.name === topic || s.name.startsWith(topic + ' '))
+      if (specs.length === 0) throw new FirmwareError('FW_ERR_UNKNOWN_COMMAND', `no command "${topic}"; type help for the list`)
+      return specs.map((s) => ({
+        command: s.name,
+        usage: usage(s),
+        summary: s.summary,
+        permission: s.permission,
+        destructive: s.destructive ?? false,
+        args: s.args.map((a) => ({ name: a.name, help: a.help, optional: a.optional ?? false })),
+        examples: [...s.examples],
+      }))
+    },
+    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
+      if (v.every((c) => c.examples === undefined)) {
+        const w = Math.min(34, Math.max(...v.map((c) => c.usage.length)) + 2)
+        return [
+          ...v.map((c) => `  ${c.usage.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}`),
+          '',
+          'Console: console human|machine, subscribe, unsubscribe, login <PIN>, logout, history.',
+          'Type "help <command>" for its arguments and examples.',
+        ].join('\n')
+      }
+      return v
+        .map((c) =>
+          [
+            `${c.usage}`,
+            `  ${c.summary}. Needs ${c.permission} rights${c.destructive ? '; destructive: asks for a confirm token' : ''}.`,
+            ...(c.args ?? []).map((a) => `    ${a.optional ? `[${a.name}]` : `<${a.name}>`}  ${a.help}`),
+            ...(c.examples ?? []).map((e) => `  e.g. ${e}`),
+          ].join('\n'),
+        )
+        .join('\n\n')
+    },
+  })
+
+  add({
+    name: 'status',
+    summary: 'watchdog state and cause, relay, automation mode, engine counters',
+    examples: ['status'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) => statusValue(app),
+    human: (v) =>
+      [
+        `state     ${v.state}  (${v.cause}, since ${v.since})`,
+        `relay     ${v.relay}    audio ${v.processed ? 'processed' : 'dry'}    mode ${v.mode}`,
+        `board     ${v.board}  firmware ${v.firmware}  panel ${v.panel ?? 'none'}  up ${v.uptime} s`,
+        `engine    ${v.blocks} blocks, ${v.xruns} xruns, ${v.overruns} overruns, block ${v.block_us_p50}/${v.block_us_p99} us (p50/p99) of ${v.block_period_us} us`,
+      ].join('\n'),
+  })
+
+  add({
+    name: 'version',
+    summary: 'firmware, board, front-panel controller and Node versions',
+    examples: ['version'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) => {
+      const s = app.status()
+      return { firmware: s.firmwareVersion, board: s.board, panel: s.panelVersion, node: process.versions.node }
+    },
+  })
+
+  add({
+    name: 'bypass',
+    summary: 'manual bypass on (latched until someone turns it off) or off',
+    examples: ['bypass on', 'bypass off'],
+    permission: 'operate',
+    args: [{ name: 'state', type: 'bool', help: 'on or off' }],
+    handler: (args, { app, principal }) => {
+      app.setManualBypass(args.state as boolean, principal.name)
+      const s = app.status()
+      return { bypass: args.state as boolean, state: s.state, relay: s.relay }
+    },
+  })
+
+  add({
+    name: 'mode',
+    summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',
+    examples: ['mode supervised'],
+    permission: 'operate',
+    placeholder: true,
+    args: [{ name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], help: 'advisory, supervised or auto' }],
+    handler: () => notAvailable('changing the automation mode', 'inference'),
+  })
+
+  add({
+    name: 'beam list',
+    summary: 'the beams: kind, direction, and whether they follow the DOA',
+    examples: ['beam list'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) =>
+      app.beams().map((b) => ({ beam: b.index + 1, kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.auto })),
+    human: (v: Array<{ beam: number; kind: string; azimuth: number; elevation: number; auto: boolean }>) =>
+      v.length === 0
+        ? 'no beams (this board has no microphone array)'
+        : ['beam  kind  azimuth  elevation  follows DOA', ...v.map((b) => `${String(b.beam).padEnd(6)}${b.kind.padEnd(6)}${b.azimuth.toFixed(1).padStart(7)}  ${b.elevation.toFixed(1).padStart(9)}  ${b.auto ? 'yes' : 'no'}`)].join('\n'),
+  })
+
+  const needBeams = (app: ApplianceApi): void => {
+    if (app.beams().length === 0) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this board has no microphone array, so there are no beams')
+  }
+  add({
+    name: 'beam steer',
+    summary: 'point a beam at a fixed direction (stops it following the DOA)',
+    examples: ['beam steer 1 45', 'beam steer 2 azimuth=-30 elevation=10'],
+    permission: 'operate',
+    args: [
+      beamArg,
+      { name: 'azimuth', type: 'number', min: -180, max: 360, unit: 'degrees', help: 'degrees, 0 = +x (east), counter-clockwise' },
+      { name: 'elevation', type: 'number', min: -90, max: 90, unit: 'degrees', optional: true, default: 0, help: 'degrees above the horizontal (default 0)' },
+    ],
+    handler: (args, { app }) => {
+      needBeams(app)
+      const az = ((num(args, 'azimuth') % 360) + 360) % 360
+      app.steerBeam(num(args, 'beam') - 1, az, num(args, 'elevation'))
+      return { beam: args.beam, azimuth: az, elevation: args.elevation, auto: false }
+    },
+  })
+
+  add({
+    name: 'beam auto',
+    summary: 'make a beam follow the DOA estimate (on) or hold its direction (off)',
+    examples: ['beam auto 1', 'beam auto 1 off'],
+    permission: 'operate',
+    args: [beamArg, { name: 'enabled', type: 'bool', optional: true, default: true, help: 'on (default) or off' }],
+    handler: (args, { app }) => {
+      needBeams(app)
+      app.setBeamAuto(num(args, 'beam') - 1, args.enabled as boolean)
+      return { beam: args.beam, auto: args.enabled }
+    },
+  })
+
+  add({
+    name: 'gain',
+    summary: 'set an output gain in dB',
+    examples: ['gain 1 -6', 'gain output=2 db=0'],
+    permission: 'operate',
+    args: [outputArg, { name: 'db', type: 'number', min: -80, max: 12, unit: 'dB', help: 'gain in dB, -80 to +12' }],
+    handler: (args, { app }) => {
+      app.setOutputGain(num(args, 'output') - 1, num(args, 'db'))
+      return { output: args.output, gain: args.db }
+    },
+  })
+
+  add({
+    name: 'trim',
+    summary: 'set an input trim in dB',
+    examples: ['trim 3 4.5'],
+    permission: 'operate',
+    args: [
+      { name: 'input', type: 'int', min: 1, max: inputs, help: 'input number, from 1' },
+      { name: 'db', type: 'number', min: -24, max: 24, unit: 'dB', help: 'trim in dB, -24 to +24' },
+    ],
+    handler: (args, { app }) => {
+      app.setInputTrim(num(args, 'input') - 1, num(args, 'db'))
+      return { input: args.input, trim: args.db }
+    },
+  })
+
+  add({
+    name: 'eq',
+    summary: 'change one EQ band of an output (only the fields given change)',
+    examples: ['eq 1 2 freq=250 gain=-3 q=1.4', 'eq 1 1 type=highpass freq=80', 'eq 2 3 enabled=off'],
+    permission: 'operate',
+    args: [
+      outputArg,
+      { name: 'band', type: 'int', min: 1, max: bandCount, help: 'band number, from 1' },
+      { name: 'type', type: 'enum', values: ['peak', 'lowshelf', 'highshelf', 'highpass', 'lowpass'], optional: true, help: 'peak, lowshelf, highshelf, highpass or lowpass' },
+      { name: 'freq', type: 'number', min: 20, max: 20000, unit: 'Hz', optional: true, help: 'centre or corner frequency in Hz, 20 to 20000' },
+      { name: 'gain', type: 'number', min: -24, max: 24, unit: 'dB', optional: true, help: 'band gain in dB, -24 to +24' },
+      { name: 'q', type: 'number', min: 0.1, max: 20, optional: true, help: 'Q, 0.1 to 20' },
+      { name: 'enabled', type: 'bool', optional: true, help: 'on or off' },
+    ],
+    handler: (args, { app }) => {
+      const o = num(args, 'output') - 1
+      const b = num(args, 'band') - 1
+      const cur = app.outputSettings()[o]?.eq[b]
+      if (!cur) throw new FirmwareError('FW_ERR_BAD_ARG', `eq: output ${o + 1} has no band ${b + 1}`)
+      if (['type', 'freq', 'gain', 'q', 'enabled'].every((k) => args[k] === undefined)) {
+        throw new FirmwareError('FW_ERR_BAD_ARG', 'eq: nothing to change; give at least one of type, freq, gain, q, enabled; e.g. eq 1 2 freq=250 gain=-3')
+      }
+      const next: BandParams = {
+        type: (args.type as BandParams['type'] | undefined) ?? cur.type,
+        freqHz: (args.freq as number | undefined) ?? cur.freqHz,
+        gainDb: (args.gain as number | undefined) ?? cur.gainDb,
+        q: (args.q as number | undefined) ?? cur.q,
+        enabled: (args.enabled as boolean | undefined) ?? (args.type !== undefined || args.freq !== undefined || args.gain !== undefined || args.q !== undefined ? true : cur.enabled),
+      }
+      app.setEqBand(o, b, next)
+      return { output: o + 1, band: b + 1, type: next.type, freq: next.freqHz, gain: next.gainDb, q: next.q, enabled: next.enabled }
+    },
+  })
+
+  add({
+    name: 'comp',
+    summary: 'change the compressor of an output (only the fields given change)',
+    examples: ['comp 1 threshold=-18 ratio=3', 'comp 2 enabled=off'],
+    permission: 'operate',
+    args: [
+      outputArg,
+      { name: 'threshold', type: 'number', min: -60, max: 0, unit: 'dBFS', optional: true, help: 'threshold in dBFS, -60 to 0' },
+      { name: 'ratio', type: 'number', min: 1, max: 20, optional: true, help: 'ratio, 1 to 20' },
+      { name: 'knee', type: 'number', min: 0, max: 24, unit: 'dB', optional: true, help: 'knee width in dB, 0 to 24' },
+      { name: 'attack', type: 'number', min: 0.1, max: 200, unit: 'ms', optional: true, help: 'attack in ms, 0.1 to 200' },
+      { name: 'release', type: 'number', min: 5, max: 5000, unit: 'ms', optional: true, help: 'release in ms, 5 to 5000' },
+      { name: 'makeup', type: 'number', min: 0, max: 24, unit: 'dB', optional: true, help: 'makeup gain in dB, 0 to 24' },
+      { name: 'enabled', type: 'bool', optional: true, help: 'on or off' },
+    ],
+    handler: (args, { app }) => {
+      const o = num(args, 'output') - 1
+      const cur = app.outputSettings()[o]?.compressor
+      if (!cur) throw new FirmwareError('FW_ERR_BAD_ARG', `comp: output ${o + 1} does not exist`)
+      const keys = ['threshold', 'ratio', 'knee', 'attack', 'release', 'makeup']
+      if ([...keys, 'enabled'].every((k) => args[k] === undefined)) {
+        throw new FirmwareError('FW_ERR_BAD_ARG', 'comp: nothing to change; give at least one of threshold, ratio, knee, attack, release, makeup, enabled; e.g. comp 1 threshold=-18 ratio=3')
+      }
+      const pick = (k: string, v: number): number => (args[k] as number | undefined) ?? v
+      const next: CompressorParams = {
+        thresholdDb: pick('threshold', cur.thresholdDb),
+        ratio: pick('ratio', cur.ratio),
+        kneeDb: pick('knee', cur.kneeDb),
+        attackMs: pick('attack', cur.attackMs),
+        releaseMs: pick('release', cur.releaseMs),
+        makeupDb: pick('makeup', cur.makeupDb),
+        enabled: (args.enabled as boolean | undefined) ?? (keys.some((k) => args[k] !== undefined) ? true : cur.enabled),
+      }
+      app.setCompressor(o, next)
+      return outputValue(app, o).comp
+    },
+  })
+
+  add({
+    name: 'output show',
+    summary: 'gain, EQ bands and compressor of one output, or of all',
+    examples: ['output show', 'output show 2'],
+    permission: 'observe',
+    args: [{ ...outputArg, optional: true, help: 'output number, from 1 (default: all)' }],
+    handler: (args, { app }) =>
+      args.output === undefined ? app.outputSettings().map((_, k) => outputValue(app, k)) : outputValue(app, num(args, 'output') - 1),
+  })
+
+  for (const [sub, summary, perm, example, withName] of [
+    ['list', 'the saved presets', 'observe', 'preset list', false],
+    ['save', 'save outputs and beams as a named preset', 'operate', 'preset save main-show', true],
+    ['load', 'load a named preset', 'operate', 'preset load main-show', true],
+    ['delete', 'delete a named preset', 'operate', 'preset delete old-show', true],
+  ] as const) {
+    add({
+      name: `preset ${sub}`,
+      summary,
+      examples: [example],
+      permission: perm,
+      placeholder: true,
+      args: withName ? [presetNameArg] : [],
+      handler: () => notAvailable('presets', 'the store'),
+    })
+  }
+
+  add({
+    name: 'faults',
+    summary: 'recent watchdog transitions with their causes and evidence, newest last',
+    examples: ['faults', 'faults 50'],
+    permission: 'observe',
+    args: [countArg(10, 200, 'transitions')],
+    handler: (args, { app }) =>
+      app.faults(num(args, 'count')).map((r) => ({ at: iso(r.at), from: r.from, to: r.to, cause: r.cause, evidence: r.evidence })),
+    human: (v: Array<{ at: string; from: string; to: string; cause: string; evidence: string }>) =>
+      v.length === 0 ? 'no transitions recorded' : v.map((r) => `${r.at}  ${r.from} -> ${r.to}  ${r.cause}: ${r.evidence}`).join('\n'),
+  })
+
+  add({
+    name: 'log tail',
+    summary: 'the last lines of the firmware log',
+    examples: ['log tail', 'log tail 50'],
+    permission: 'observe',
+    args: [countArg(20, 500, 'lines')],
+    handler: (args, { app }) => app.logTail(num(args, 'count')).map((l) => ({ at: iso(l.at), level: l.level, source: l.source, message: l.message })),
+    human: (v: Array<{ at: string; level: string; source: string; message: string }>) =>
+      v.length === 0 ? 'log is empty' : v.map((l) => `${l.at} ${l.level.padEnd(5)} ${l.source}: ${l.message}`).join('\n'),
+  })
+
+  add({
+    name: 'meters',
+    summary: 'input and output peak/RMS levels (dBFS) and compressor gain reduction (dB)',
+    examples: ['meters'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) => {
+      const m = app.meters()
+      if (!m) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'no meter readings yet: the engine has not produced a block; try again in a moment')
+      return metersValue(m)
+    },
+    human: (v: ReturnType<typeof metersValue>) =>
+      [
+        `in  peak ${v.in_peak.map(db).join(' ')}`,
+        `in  rms  ${v.in_rms.map(db).join(' ')}`,
+        `out peak ${v.out_peak.map(db).join(' ')}`,
+        `out rms  ${v.out_rms.map(db).join(' ')}`,
+        `out gr   ${v.gr.map(db).join(' ')}`,
+      ].join('\n'),
+  })
+
+  add({
+    name: 'model list',
+    summary: 'the installed models and which is active',
+    examples: ['model list'],
+    permission: 'observe',
+    placeholder: true,
+    args: [],
+    handler: () => notAvailable('models', 'inference'),
+  })
+  add({
+    name: 'model activate',
+    summary: 'activate an installed model by name',
+    examples: ['model activate crowd-v2'],
+    permission: 'admin',
+    placeholder: true,
+    args: [{ name: 'name', type: 'string', help: 'model name, as shown by model list' }],
+    handler: () => notAvailable('models', 'inference'),
+  })
+  add({
+    name: 'model rollback',
+    summary: 'go back to the previously active model',
+    examples: ['model rollback'],
+    permission: 'admin',
+    destructive: true,
+    placeholder: true,
+    args: [],
+    handler: () => notAvailable('models', 'inference'),
+  })
+
+  add({
+    name: 'net show',
+    summary: 'network addresses and the API and OSC ports',
+    examples: ['net show'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) => {
+      const ifs = networkInterfaces()
+      const addrs: Array<{ iface: string; address: string; family: string }> = []
+      for (const [name, list] of Object.entries(ifs)) {
+        for (const a of list ?? []) addrs.push({ iface: name, address: a.cidr ?? a.address, family: a.family })
+      }
+      return { api_port: app.profile.api.port, osc_port: app.profile.api.oscPort, addresses: addrs }
+    },
+  })
+
+  add({
+    name: 'reboot',
+    summary: 'restart the firmware (audio passes dry through the relay meanwhile)',
+    examples: ['reboot'],
+    permission: 'admin',
+    destructive: true,
+    args: [],
+    handler: async (_a, { app, principal }) => {
+      if (!app.reboot) notAvailable('reboot', 'the runtime restart hook')
+      // Answer first, then restart: the reply must reach the caller before the process goes.
+      setTimeout(() => void app.reboot!(principal.name).catch(() => {}), 100).unref()
+      return { rebooting: true }
+    },
+  })
+
+  add({
+    name: 'factory-reset',
+    summary: 'erase presets and settings (keeps the device identity), then restart',
+    examples: ['factory-reset'],
+    permission: 'admin',
+    destructive: true,
+    args: [],
+    timeoutMs: 30_000,
+    handler: async (_a, { app, principal }) => {
+      if (!app.factoryReset) notAvailable('factory-reset', 'the runtime reset hook')
+      await app.factoryReset!(principal.name)
+      return { reset: true }
+    },
+  })
+
+  return cmds
+}
+
+/** Registers every built-in command (and the placeholders) on `registry`. */
+export function registerBuiltins(registry: CommandRegistry): void {
+  for (const c of builtinCommands()) registry.register(c)
+}

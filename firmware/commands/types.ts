@@ -1,0 +1,110 @@
+// The command registry's contract. Every transport (serial console, HTTPS API, OSC) parses its own
+// framing and then calls CommandRegistry.execute(name, args, principal); the commands themselves
+// are written once, over ApplianceApi, in this folder or (for inference, the store) registered
+// from their owners' folders with registry.register(spec).
+import type { ErrorCode } from '../errors.ts'
+import type { ApplianceApi } from '../runtime/types.ts'
+
+/** Who may do what: observe (read-only) < operate (change the sound) < admin (reboot, reset, models). */
+export type Permission = 'observe' | 'operate' | 'admin'
+
+export const PERMISSION_RANK: Readonly<Record<Permission, number>> = { observe: 0, operate: 1, admin: 2 }
+
+/** The caller of a command, as its transport authenticated it. */
+export interface Principal {
+  /** Stable name used for audit and confirm tokens, e.g. "console:/dev/ttyTHS0", "api:CN=fohtech". */
+  name: string
+  permission: Permission
+  /** Transport name: "console", "api", "osc", "panel", "test"... */
+  transport: string
+}
+
+export type ArgType = 'int' | 'number' | 'bool' | 'enum' | 'string'
+
+/** A bound that may depend on the unit (e.g. the number of outputs comes from the board profile). */
+export type Bound = number | ((app: ApplianceApi) => number)
+
+/** One typed, range-checked argument. Console tokens are positional or key=value; JSON uses the key. */
+export interface ArgSpec {
+  name: string
+  type: ArgType
+  /** One line for help: what it is, with its unit. */
+  help: string
+  /** Inclusive lower bound (int, number). */
+  min?: Bound
+  /** Inclusive upper bound (int, number). */
+  max?: Bound
+  /** Allowed values (enum). */
+  values?: readonly string[]
+  /** Strings: longest accepted length. Defaults to 64. */
+  maxLength?: number
+  /** Strings: allowed characters. Defaults to letters, digits, "-", "_" and ".". */
+  pattern?: RegExp
+  /** Missing is allowed; the handler sees `default` (or undefined). */
+  optional?: boolean
+  default?: string | number | boolean
+  unit?: string
+}
+
+/** Arguments after validation: ints/numbers are numbers, bools are booleans, enums/strings strings. */
+export type ParsedArgs = Record<string, string | number | boolean | undefined>
+
+export interface CommandContext {
+  app: ApplianceApi
+  principal: Principal
+  /** The registry, for commands such as help that describe the others. */
+  registry: CommandRegistryLike
+}
+
+export interface CommandSpec<V = unknown> {
+  /** Space-separated words, e.g. "beam steer". The first word groups subcommands in help. */
+  name: string
+  /** One line for the command list. */
+  summary: string
+  /** Longer help, optional. */
+  details?: string
+  /** At least one full example line, as typed on the console. */
+  examples: readonly string[]
+  permission: Permission
+  /** Needs a one-time confirm token (factory-reset, reboot, model rollback). */
+  destructive?: boolean
+  /** Changes state: audited by the API; OSC refuses destructive ones. Defaults to permission !== 'observe'. */
+  mutates?: boolean
+  args: readonly ArgSpec[]
+  handler: (args: ParsedArgs, ctx: CommandContext) => V | Promise<V>
+  /** Human-readable rendering (console human mode). Defaults to an indented key: value listing. */
+  human?: (value: V) => string
+  /** A stand-in that says "not available yet"; a later register() of the same name replaces it. */
+  placeholder?: boolean
+  /** Handler deadline. Defaults to 10000 ms. */
+  timeoutMs?: number
+}
+
+export type CommandResult =
+  | { ok: true; command: string; value: unknown }
+  | {
+      ok: false
+      /** The command as resolved ("beam steer"), or the text asked for when it did not resolve. */
+      command: string
+      code: ErrorCode
+      message: string
+      /** Set with FW_ERR_CONFIRM_REQUIRED: repeat the call with confirm=<token> (JSON: {"confirm": token}). */
+      confirmToken?: string
+    }
+
+/** A finished command, for audit logs (API) and event streams. */
+export interface ExecutionRecord {
+  at: number
+  principal: Principal
+  command: string
+  args: ParsedArgs
+  ok: boolean
+  code?: ErrorCode
+  mutates: boolean
+}
+
+/** What commands and transports may call on the registry (kept narrow so help can use it). */
+export interface CommandRegistryLike {
+  list(): readonly CommandSpec[]
+  get(name: string): CommandSpec | undefined
+}
