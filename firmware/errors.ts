@@ -38,6 +38,10 @@ export const ERRORS = {
   FW_ERR_STORE_SCHEMA: 'stored data has a schema version newer than this firmware understands',
   FW_ERR_PRESET_NOT_FOUND: 'no preset by that name',
   FW_ERR_PRESET_NAME: 'a preset name must be 1-32 letters, digits, "-" or "_"',
+  FW_ERR_MODEL: 'a model was refused (missing or corrupt file, sha256 or input/output shapes not as its manifest says); the previous model stays active',
+  FW_ERR_INFERENCE: 'the inference worker is not running or did not answer in time',
+  FW_ERR_AUTOMATION: 'no such recommendation to accept or reject, or the automation mode does not allow it',
+  FW_ERR_PRIVACY: 'audio may not be stored or sent: the recording consent setting is off, or a snippet expired or does not decrypt',
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
