@@ -1,0 +1,56 @@
+// A pseudo-terminal pair made by socat: what a UART is on the simulated board. Bytes written on
+// one end come out of the other; both ends are real tty devices that serialport opens like
+// /dev/ttyTHS1. The pair lives as long as the socat process.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FirmwareError } from '../errors.ts'
+
+export interface PtyPair {
+  /** Path of one end (a symlink to /dev/pts/N). */
+  a: string
+  /** Path of the other end. */
+  b: string
+  pid: number
+  /** Stops socat and removes the links. */
+  close(): Promise<void>
+}
+
+export async function openPtyPair(dir?: string): Promise<PtyPair> {
+  const ownDir = dir === undefined
+  const d = dir ?? mkdtempSync(join(tmpdir(), 'fw-pty-'))
+  const a = join(d, 'pty-a')
+  const b = join(d, 'pty-b')
+  let child: ChildProcess
+  try {
+    child = spawn('socat', [`PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (e) {
+    throw new FirmwareError('FW_ERR_IO', `cannot start socat for a PTY pair (${(e as Error).message}); install it with "bash scripts/setup.sh"`)
+  }
+  let stderr = ''
+  child.stderr?.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-2000) })
+  const exited = new Promise<void>((res) => child.once('exit', () => res()))
+  let spawnError: Error | null = null
+  child.once('error', (e) => { spawnError = e })
+  const deadline = Date.now() + 5000
+  while (!(existsSync(a) && existsSync(b))) {
+    if (spawnError || child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      const why = spawnError ? (spawnError as Error).message : stderr.trim() || 'timed out'
+      throw new FirmwareError('FW_ERR_IO', `socat could not make a PTY pair: ${why}; is socat installed ("bash scripts/setup.sh")?`)
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return {
+    a, b, pid: child.pid!,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))])
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      }
+      if (ownDir) rmSync(d, { recursive: true, force: true })
+    },
+  }
+}

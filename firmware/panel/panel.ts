@@ -1,0 +1,171 @@
+// The firmware side of the front-panel controller link (docs/front-panel-protocol.md): sends the
+// heartbeat, relay demands and the STATUS LED; receives button events, relay reports, the
+// controller's version and its errors. It decides nothing: the runtime maps button events to
+// watchdog events and watchdog actions to calls here.
+import { SerialPort } from 'serialport'
+import {
+  LineSplitter, decode, encode, STATUS_LED, PROTOCOL_VERSION,
+  type ButtonEvent,
+} from './protocol.ts'
+import { FirmwareError } from '../errors.ts'
+
+export type PanelEvent =
+  | { type: 'button'; action: ButtonEvent }
+  | { type: 'relay'; state: 'ON' | 'OFF'; reason: string; detail: string }
+  | { type: 'hello'; version: string }
+  | { type: 'error'; code: string; text: string }
+  | { type: 'status'; fields: Record<string, string> }
+  | { type: 'link-error'; text: string }
+
+export interface FrontPanelOptions {
+  /** The panel UART (or one end of a PTY pair on the sim board). */
+  path: string
+  /** Defaults to 115200. */
+  baudRate?: number
+  /** Heartbeat timeout to configure on the controller. Defaults to the controller's own (250 ms). */
+  timeoutMs?: number
+}
+
+/** What a front-panel link offers the runtime; FrontPanel is the real one over a UART. */
+export interface PanelLink {
+  readonly relay: 'processed' | 'bypass' | 'unknown'
+  readonly version: string | null
+  heartbeat(): void
+  setRelay(energise: boolean): void
+  setStatusLed(state: string): void
+  onEvent(listener: (ev: PanelEvent) => void): () => void
+  close(): Promise<void>
+}
+
+export class FrontPanel implements PanelLink {
+  relay: 'processed' | 'bypass' | 'unknown' = 'unknown'
+  version: string | null = null
+  /** Lines the controller rejected or we could not decode. */
+  errors = 0
+  readonly #port: SerialPort
+  readonly #splitter = new LineSplitter()
+  #seq = 0
+  #listeners = new Set<(ev: PanelEvent) => void>()
+  #lastLed = ''
+
+  private constructor(port: SerialPort) {
+    this.#port = port
+    port.on('data', (chunk: Buffer) => {
+      for (const line of this.#splitter.push(chunk)) this.#onLine(line)
+    })
+    port.on('error', (e: Error) => this.#emit({ type: 'link-error', text: e.message }))
+  }
+
+  static async open(opts: FrontPanelOptions): Promise<FrontPanel> {
+    const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115200, autoOpen: false })
+    await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res()))).catch((e: Error) => {
+      throw new FirmwareError('FW_ERR_IO', `cannot open the front-panel UART ${opts.path}: ${e.message}; check uarts.panel in the board profile`)
+    })
+    const p = new FrontPanel(port)
+    if (opts.timeoutMs !== undefined) p.#send(`TIMEOUT ${opts.timeoutMs}`)
+    p.#send('VER?')
+    p.#send('STATUS?')
+    return p
+  }
+
+  onEvent(listener: (ev: PanelEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  heartbeat(): void {
+    this.#seq = (this.#seq + 1) & 0xffff
+    this.#send(`HB ${this.#seq}`)
+  }
+
+  setRelay(energise: boolean): void {
+    this.#send(energise ? 'RELAY ON' : 'RELAY OFF')
+  }
+
+  /** Sets the STATUS LED for a watchdog state (repeats are not sent again). */
+  setStatusLed(state: string): void {
+    const led = STATUS_LED[state]
+    if (!led) return
+    const cmd = `LED STATUS ${led.color} ${led.pattern}`
+    if (cmd === this.#lastLed) return
+    this.#lastLed = cmd
+    this.#send(cmd)
+  }
+
+  /** Asks the controller for its status line (answered as a 'status' event). */
+  queryStatus(): void {
+    this.#send('STATUS?')
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear()
+    if (!this.#port.isOpen) return
+    await new Promise<void>((res) => this.#port.close(() => res()))
+  }
+
+  #send(payload: string): void {
+    if (this.#port.isOpen) this.#port.write(encode(payload))
+  }
+
+  #emit(ev: PanelEvent): void {
+    for (const l of this.#listeners) l(ev)
+  }
+
+  #onLine(line: string | null): void {
+    if (line === null) {
+      this.errors++
+      return this.#emit({ type: 'link-error', text: 'over-long line from the controller' })
+    }
+    if (line === '' || line === '\r') return
+    const d = decode(line)
+    if (!d.ok) {
+      this.errors++
+      return this.#emit({ type: 'link-error', text: d.text })
+    }
+    const [kw, ...args] = d.words
+    switch (kw) {
+      case 'HELLO':
+      case 'VER': {
+        const [proto, model, fw] = args
+        this.version = `${model ?? '?'} ${fw ?? '?'} (protocol ${proto ?? '?'})`
+        if (Number(proto) !== PROTOCOL_VERSION) {
+          this.#emit({ type: 'link-error', text: `controller speaks protocol ${proto}, firmware speaks ${PROTOCOL_VERSION}` })
+        }
+        // A controller that (re)booted starts with its relay off.
+        if (kw === 'HELLO') this.relay = 'bypass'
+        this.#lastLed = ''
+        return this.#emit({ type: 'hello', version: this.version })
+      }
+      case 'RELAY': {
+        const state = args[0] === 'ON' ? 'ON' : 'OFF'
+        this.relay = state === 'ON' ? 'processed' : 'bypass'
+        return this.#emit({ type: 'relay', state, reason: args[1] ?? '', detail: args.slice(2).join(' ') })
+      }
+      case 'BTN': {
+        const action = args[1]
+        if (args[0] === 'BYPASS' && (action === 'DOWN' || action === 'SHORT' || action === 'LONG' || action === 'UP')) {
+          if (action === 'DOWN') this.relay = 'bypass'
+          return this.#emit({ type: 'button', action })
+        }
+        return this.#emit({ type: 'link-error', text: `unknown button event ${args.join(' ')}` })
+      }
+      case 'STATUS': {
+        const fields: Record<string, string> = {}
+        for (const a of args) {
+          const [k, v] = a.split('=')
+          if (k && v !== undefined) fields[k] = v
+        }
+        if (fields.RELAY) this.relay = fields.RELAY === 'ON' ? 'processed' : 'bypass'
+        return this.#emit({ type: 'status', fields })
+      }
+      case 'ERR':
+        this.errors++
+        return this.#emit({ type: 'error', code: args[0] ?? '?', text: args.slice(1).join(' ') })
+      case 'OK':
+        return
+      default:
+        this.errors++
+        return this.#emit({ type: 'link-error', text: `unknown line from the controller: ${kw}` })
+    }
+  }
+}
