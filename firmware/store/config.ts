@@ -1,0 +1,54 @@
+// The unit's configuration, <dataDir>/config.json. Boot must never fail on it: when the file and
+// its last-known-good copy are both unusable the defaults load, with a warning.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeStaleTemps } from './atomic.ts'
+import { defaultStoreLogger, StoredDocument, type StoreLogger } from './document.ts'
+import { configSchema, defaultConfig, type ApplianceConfig } from './schemas.ts'
+
+export interface ConfigStoreOptions {
+  /** Where warnings go. Defaults to console.warn. */
+  log?: StoreLogger
+}
+
+export class ConfigStore {
+  readonly path: string
+  private readonly dir: string
+  private readonly log: StoreLogger
+  private readonly doc: StoredDocument<ApplianceConfig>
+  private current: ApplianceConfig | undefined
+
+  constructor(dataDir: string, options: ConfigStoreOptions = {}) {
+    this.dir = dataDir
+    this.path = join(dataDir, 'config.json')
+    this.log = options.log ?? defaultStoreLogger
+    this.doc = new StoredDocument(this.path, configSchema, this.log)
+  }
+
+  /** The stored config, its last-known-good copy, or the defaults, in that order. */
+  async load(): Promise<ApplianceConfig> {
+    await mkdir(this.dir, { recursive: true })
+    await removeStaleTemps(this.dir)
+    try {
+      this.current = (await this.doc.load())?.data ?? defaultConfig()
+    } catch (e) {
+      this.log('warn', `${(e as Error).message}; starting from the default config`)
+      this.current = defaultConfig()
+    }
+    return this.current
+  }
+
+  async save(config: ApplianceConfig): Promise<void> {
+    await mkdir(this.dir, { recursive: true })
+    await this.doc.save(config)
+    this.current = config
+  }
+
+  /** Loads (once), applies `patch`, saves, and returns the new config. */
+  async update(patch: Partial<ApplianceConfig>): Promise<ApplianceConfig> {
+    const base = this.current ?? (await this.load())
+    const next = { ...base, ...patch }
+    await this.save(next)
+    return next
+  }
+}
