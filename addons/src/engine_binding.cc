@@ -1,5 +1,450 @@
+// The JavaScript face of the engine core: an `Engine` class. firmware/engine/engine.ts validates
+// and defaults every option; this file only re-checks types, copies the plain object into an
+// engine::EngineConfig, and turns ring records into plain objects. No per-block sample data
+// crosses into JS; the only arrays are the sim backend's recordings, handed over after stop().
+#include <napi.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
 #include "binding.h"
+#include "engine.h"
+
+namespace {
+
+using engine::EngineConfig;
+
+// ---- option reading: types only; ranges were checked in TypeScript ----
+
+Napi::Value field(const Napi::Object& o, const char* key) { return o.Get(key); }
+
+double num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = field(o, key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("engine option ") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool boolean(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = field(o, key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("engine option ") + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string str(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = field(o, key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("engine option ") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Array arr(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (v.IsUndefined()) return Napi::Array::New(o.Env(), 0);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("engine option ") + key + " must be an array");
+  return v.As<Napi::Array>();
+}
+
+Napi::Object objAt(const Napi::Array& a, uint32_t i, const char* what) {
+  Napi::Value v = a.Get(i);
+  if (!v.IsObject()) throw Napi::TypeError::New(a.Env(), std::string("engine option ") + what + " must hold objects");
+  return v.As<Napi::Object>();
+}
+
+double numAt(const Napi::Array& a, uint32_t i, const char* what) {
+  Napi::Value v = a.Get(i);
+  if (!v.IsNumber()) throw Napi::TypeError::New(a.Env(), std::string("engine option ") + what + " must hold numbers");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+EngineConfig readConfig(const Napi::Object& o) {
+  EngineConfig c;
+  c.backend = str(o, "backend", c.backend);
+  c.sampleRate = static_cast<int>(num(o, "sampleRate", c.sampleRate));
+  c.blockSize = static_cast<int>(num(o, "blockSize", c.blockSize));
+  c.inputs = static_cast<int>(num(o, "inputs", c.inputs));
+  c.outputs = static_cast<int>(num(o, "outputs", c.outputs));
+  Napi::Array dry = arr(o, "dryMap");
+  for (uint32_t i = 0; i < dry.Length(); i++) c.dryMap.push_back(static_cast<int>(numAt(dry, i, "dryMap")));
+  Napi::Array mics = arr(o, "mics");
+  for (uint32_t i = 0; i < mics.Length(); i++) {
+    Napi::Value v = mics.Get(i);
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(o.Env(), "engine option mics must hold [x,y,z]");
+    Napi::Array m = v.As<Napi::Array>();
+    c.mics.push_back({numAt(m, 0, "mics"), numAt(m, 1, "mics"), numAt(m, 2, "mics")});
+  }
+  Napi::Array beams = arr(o, "beams");
+  for (uint32_t i = 0; i < beams.Length(); i++) {
+    Napi::Object b = objAt(beams, i, "beams");
+    engine::BeamConfig bc;
+    bc.kind = str(b, "kind", "das");
+    bc.azDeg = num(b, "azimuth", 0);
+    bc.elDeg = num(b, "elevation", 0);
+    bc.autoSteer = boolean(b, "auto", false);
+    c.beams.push_back(bc);
+  }
+  c.doa = boolean(o, "doa", c.doa);
+  c.doaFrameSize = static_cast<int>(num(o, "doaFrameSize", c.doaFrameSize));
+  c.doaSmoothing = num(o, "doaSmoothing", c.doaSmoothing);
+  c.doaMinConfidence = num(o, "doaMinConfidence", c.doaMinConfidence);
+  c.crossfadeMs = num(o, "crossfadeMs", c.crossfadeMs);
+  c.heartbeatTimeoutMs = num(o, "heartbeatTimeoutMs", c.heartbeatTimeoutMs);
+  c.overrunBlocks = static_cast<int>(num(o, "overrunBlocks", c.overrunBlocks));
+  c.budgetFraction = num(o, "budgetFraction", c.budgetFraction);
+  c.startProcessed = boolean(o, "startProcessed", c.startProcessed);
+  c.realtimePriority = boolean(o, "realtimePriority", c.realtimePriority);
+  c.inPath = str(o, "inPath", "");
+  c.outPath = str(o, "outPath", "");
+  c.outFormat = str(o, "outFormat", c.outFormat);
+  Napi::Array sources = arr(o, "simSources");
+  for (uint32_t i = 0; i < sources.Length(); i++) {
+    Napi::Object s = objAt(sources, i, "simSources");
+    engine::SimSource src;
+    src.azDeg = num(s, "azimuth", 0);
+    src.elDeg = num(s, "elevation", 0);
+    src.kind = static_cast<int>(num(s, "kind", 0));
+    src.freqHz = num(s, "freqHz", 1000);
+    src.levelDb = num(s, "levelDb", -20);
+    c.simSources.push_back(src);
+  }
+  c.simNoiseDb = num(o, "simNoiseDb", c.simNoiseDb);
+  c.simSeed = static_cast<unsigned>(num(o, "simSeed", c.simSeed));
+  c.simPaced = boolean(o, "simPaced", c.simPaced);
+  c.recordSeconds = num(o, "recordSeconds", c.recordSeconds);
+  c.maxBlocks = static_cast<long long>(num(o, "maxBlocks", 0));
+  c.captureDevice = str(o, "captureDevice", "");
+  c.playbackDevice = str(o, "playbackDevice", "");
+  c.alsaPeriods = static_cast<int>(num(o, "alsaPeriods", c.alsaPeriods));
+  return c;
+}
+
+double toDb(float linear) { return linear > 1e-10f ? 20.0 * std::log10(linear) : -200.0; }
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {
+                           InstanceMethod<&EngineWrap::Start>("start"),
+                           InstanceMethod<&EngineWrap::Stop>("stop"),
+                           InstanceMethod<&EngineWrap::Heartbeat>("heartbeat"),
+                           InstanceMethod<&EngineWrap::SetProcessing>("setProcessing"),
+                           InstanceMethod<&EngineWrap::SetInputTrim>("setInputTrim"),
+                           InstanceMethod<&EngineWrap::SetOutputGain>("setOutputGain"),
+                           InstanceMethod<&EngineWrap::SetEq>("setEq"),
+                           InstanceMethod<&EngineWrap::SetCompressor>("setCompressor"),
+                           InstanceMethod<&EngineWrap::SteerBeam>("steerBeam"),
+                           InstanceMethod<&EngineWrap::SetBeamAuto>("setBeamAuto"),
+                           InstanceMethod<&EngineWrap::SetBeamformer>("setBeamformer"),
+                           InstanceMethod<&EngineWrap::InjectDspSpin>("injectDspSpin"),
+                           InstanceMethod<&EngineWrap::Poll>("poll"),
+                           InstanceMethod<&EngineWrap::Stats>("stats"),
+                           InstanceMethod<&EngineWrap::BlockCounter>("blockCounter"),
+                           InstanceMethod<&EngineWrap::Recording>("recording"),
+                           InstanceMethod<&EngineWrap::LatencySamples>("latencySamples"),
+                           InstanceMethod<&EngineWrap::TotalFrames>("totalFrames"),
+                       });
+  }
+
+  explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Engine needs an options object");
+    EngineConfig config = readConfig(info[0].As<Napi::Object>());
+    try {
+      engine_ = std::make_unique<engine::Engine>(config);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    env_ = env;
+    // The engine's thread must be joined before its environment (main thread or a worker)
+    // goes away, even if JS never calls stop().
+    napi_add_env_cleanup_hook(env, &EngineWrap::OnEnvTeardown, this);
+    hookAdded_ = true;
+  }
+
+  ~EngineWrap() override {
+    RemoveHook();
+    if (engine_) engine_->stop(nullptr);
+  }
+
+ private:
+  static void OnEnvTeardown(void* arg) {
+    auto* self = static_cast<EngineWrap*>(arg);
+    self->hookAdded_ = false;
+    if (self->engine_) self->engine_->stop(nullptr);
+  }
+
+  void RemoveHook() {
+    if (hookAdded_) {
+      napi_remove_env_cleanup_hook(env_, &EngineWrap::OnEnvTeardown, this);
+      hookAdded_ = false;
+    }
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    std::string error;
+    if (!engine_->start(&error)) throw Napi::Error::New(info.Env(), error);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    std::string error;
+    const bool ok = engine_->stop(&error);
+    if (!ok) throw Napi::Error::New(info.Env(), error);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Heartbeat(const Napi::CallbackInfo& info) {
+    engine_->heartbeat();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetProcessing(const Napi::CallbackInfo& info) {
+    engine_->setProcessing(info[0].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
+
+  static double arg(const Napi::CallbackInfo& info, size_t i) {
+    if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "expected a number argument");
+    return info[i].As<Napi::Number>().DoubleValue();
+  }
+
+  Napi::Value Send(const Napi::CallbackInfo& info, const engine::Command& c) {
+    return Napi::Boolean::New(info.Env(), engine_->pushCommand(c));
+  }
+
+  Napi::Value SetInputTrim(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetInputTrim;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = arg(info, 1);
+    return Send(info, c);
+  }
+
+  Napi::Value SetOutputGain(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetOutputGain;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = arg(info, 1);
+    return Send(info, c);
+  }
+
+  // setEq(output, band, {type: 0..4, freqHz, gainDb, q, enabled})
+  Napi::Value SetEq(const Napi::CallbackInfo& info) {
+    if (info.Length() < 3 || !info[2].IsObject()) throw Napi::TypeError::New(info.Env(), "setEq(output, band, params)");
+    Napi::Object p = info[2].As<Napi::Object>();
+    engine::Command c;
+    c.id = engine::kCmdSetEqBand;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.index = static_cast<int32_t>(arg(info, 1));
+    c.v[0] = num(p, "type", 0);
+    c.v[1] = num(p, "freqHz", 1000);
+    c.v[2] = num(p, "gainDb", 0);
+    c.v[3] = num(p, "q", 0.7071);
+    c.v[4] = boolean(p, "enabled", false) ? 1 : 0;
+    return Send(info, c);
+  }
+
+  Napi::Value SetCompressor(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(info.Env(), "setCompressor(output, params)");
+    Napi::Object p = info[1].As<Napi::Object>();
+    engine::Command c;
+    c.id = engine::kCmdSetCompressor;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = num(p, "thresholdDb", -20);
+    c.v[1] = num(p, "ratio", 4);
+    c.v[2] = num(p, "kneeDb", 6);
+    c.v[3] = num(p, "attackMs", 5);
+    c.v[4] = num(p, "releaseMs", 100);
+    c.v[5] = num(p, "makeupDb", 0);
+    c.v[6] = boolean(p, "enabled", false) ? 1 : 0;
+    return Send(info, c);
+  }
+
+  Napi::Value SteerBeam(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSteerBeam;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = arg(info, 1);
+    c.v[1] = arg(info, 2);
+    return Send(info, c);
+  }
+
+  Napi::Value SetBeamAuto(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetBeamAuto;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = info.Length() > 1 && info[1].ToBoolean().Value() ? 1 : 0;
+    return Send(info, c);
+  }
+
+  // setBeamformer(beam, kind): kind 0 das, 1 mvdr
+  Napi::Value SetBeamformer(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetBeamformer;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.index = static_cast<int32_t>(arg(info, 1));
+    return Send(info, c);
+  }
+
+  Napi::Value InjectDspSpin(const Napi::CallbackInfo& info) {
+    engine_->injectDspSpin(static_cast<int64_t>(arg(info, 0)), static_cast<int64_t>(arg(info, 1)));
+    return info.Env().Undefined();
+  }
+
+  // Drains the rings: every event, every DOA estimate, and the latest meters (older meter
+  // windows are superseded, so only the newest is returned).
+  Napi::Value Poll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& cfg = engine_->config();
+    const double blockSeconds = static_cast<double>(cfg.blockSize) / cfg.sampleRate;
+    Napi::Object result = Napi::Object::New(env);
+    Napi::Array events = Napi::Array::New(env);
+    engine::Event e;
+    uint32_t n = 0;
+    while (engine_->popEvent(&e)) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("block", static_cast<double>(e.block));
+      switch (e.type) {
+        case engine::kEvNativeBypass:
+          o.Set("type", "native-bypass");
+          o.Set("cause", e.cause == engine::kCauseHeartbeat ? "heartbeat-stale" : "dsp-overrun");
+          o.Set("detail", e.a);
+          break;
+        case engine::kEvXrun:
+          o.Set("type", "xrun");
+          o.Set("count", e.a);
+          break;
+        case engine::kEvOverrun:
+          o.Set("type", "overrun");
+          o.Set("usedUs", e.a);
+          o.Set("budgetUs", e.b);
+          break;
+        case engine::kEvProcessed:
+          o.Set("type", "processed");
+          break;
+        case engine::kEvEndOfInput:
+          o.Set("type", "end-of-input");
+          break;
+        default:
+          o.Set("type", "backend-error");
+          break;
+      }
+      events.Set(n++, o);
+    }
+    result.Set("events", events);
+
+    Napi::Array doa = Napi::Array::New(env);
+    engine::DoaRecord d;
+    n = 0;
+    while (engine_->popDoa(&d)) {
+      if (!d.valid) continue;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("t", static_cast<double>(d.block) * blockSeconds);
+      o.Set("azimuth", d.azimuth);
+      o.Set("elevation", d.elevation);
+      o.Set("confidence", d.confidence);
+      doa.Set(n++, o);
+    }
+    result.Set("doa", doa);
+
+    bool have = false;
+    while (engine_->popMeters(&meters_)) have = true;
+    if (have) {
+      Napi::Object m = Napi::Object::New(env);
+      auto list = [&](const float* v, int count, bool db) {
+        Napi::Array a = Napi::Array::New(env, count);
+        for (int i = 0; i < count; i++) a.Set(i, db ? toDb(v[i]) : static_cast<double>(v[i]));
+        return a;
+      };
+      m.Set("inputPeakDb", list(meters_.inPeak, meters_.inputs, true));
+      m.Set("inputRmsDb", list(meters_.inRms, meters_.inputs, true));
+      m.Set("outputPeakDb", list(meters_.outPeak, meters_.outputs, true));
+      m.Set("outputRmsDb", list(meters_.outRms, meters_.outputs, true));
+      m.Set("gainReductionDb", list(meters_.gainReductionDb, meters_.outputs, false));
+      m.Set("t", static_cast<double>(meters_.block) * blockSeconds);
+      result.Set("meters", m);
+    } else {
+      result.Set("meters", env.Null());
+    }
+    return result;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const engine::Stats s = engine_->stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("blocks", static_cast<double>(s.blocks));
+    o.Set("xruns", static_cast<double>(s.xruns));
+    o.Set("overruns", static_cast<double>(s.overruns));
+    o.Set("droppedCommands", static_cast<double>(s.droppedCommands));
+    o.Set("droppedEvents", static_cast<double>(s.droppedEvents));
+    o.Set("droppedDoa", static_cast<double>(s.droppedDoa));
+    o.Set("droppedMeters", static_cast<double>(s.droppedMeters));
+    o.Set("processed", s.processed);
+    o.Set("mix", s.mix);
+    o.Set("nativeBypass", s.bypassCause == engine::kCauseHeartbeat ? Napi::Value(Napi::String::New(env, "heartbeat-stale"))
+                          : s.bypassCause == engine::kCauseOverrun ? Napi::Value(Napi::String::New(env, "dsp-overrun"))
+                                                                   : env.Null());
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("last", s.lastUs);
+    t.Set("p50", s.p50Us);
+    t.Set("p99", s.p99Us);
+    t.Set("max", s.maxUs);
+    o.Set("blockTimeUs", t);
+    o.Set("blockPeriodUs", s.blockPeriodUs);
+    o.Set("running", s.running);
+    o.Set("finished", s.finished);
+    o.Set("realtime", s.realtime);
+    return o;
+  }
+
+  Napi::Value BlockCounter(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(engine_->blockCounter()));
+  }
+
+  // The sim backend's recordings, copied out once the audio thread is gone.
+  Napi::Value Recording(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (engine_->stats().running) throw Napi::Error::New(env, "recording() is available after stop()");
+    const engine::Backend* b = engine_->backend();
+    const int64_t frames = b ? b->recordedFrames() : 0;
+    auto copy = [&](bool input, int channels) {
+      Napi::Array a = Napi::Array::New(env, channels);
+      for (int ch = 0; ch < channels; ch++) {
+        Napi::Float32Array f = Napi::Float32Array::New(env, static_cast<size_t>(frames));
+        const float* src = input ? b->recordedInput(ch) : b->recordedOutput(ch);
+        if (src && frames > 0) std::memcpy(f.Data(), src, sizeof(float) * static_cast<size_t>(frames));
+        a.Set(ch, f);
+      }
+      return a;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("frames", static_cast<double>(frames));
+    o.Set("input", copy(true, engine_->config().inputs));
+    o.Set("output", copy(false, engine_->config().outputs));
+    return o;
+  }
+
+  Napi::Value LatencySamples(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), engine_->latencySamples());
+  }
+
+  Napi::Value TotalFrames(const Napi::CallbackInfo& info) {
+    const engine::Backend* b = engine_->backend();
+    return Napi::Number::New(info.Env(), b ? static_cast<double>(b->totalFrames()) : -1);
+  }
+
+  std::unique_ptr<engine::Engine> engine_;
+  engine::MeterRecord meters_{};
+  napi_env env_ = nullptr;
+  bool hookAdded_ = false;
+};
+
+}  // namespace
 
 namespace binding {
-void InitEngine(Napi::Env env, Napi::Object exports) {}
+void InitEngine(Napi::Env env, Napi::Object exports) { exports.Set("Engine", EngineWrap::Define(env)); }
 }  // namespace binding

@@ -1,0 +1,628 @@
+// The audio engine core; see engine.h for the chain and the allocation rules.
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "dsp/beamformer.h"
+#include "dsp/biquad.h"
+#include "dsp/compressor.h"
+#include "dsp/doa.h"
+#include "dsp/geometry.h"
+#include "rt.h"
+
+namespace engine {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+double dbToGain(double db) { return std::pow(10.0, db / 20.0); }
+
+uint32_t nextPow2(uint64_t n) {
+  uint32_t p = 2;
+  while (p < n && p < (1u << 24)) p <<= 1;
+  return p;
+}
+
+// Rings: commands and events need room for a burst between two 10 ms control ticks; the DOA
+// ring holds a whole offline file's track when the file backend runs faster than JS drains it.
+uint32_t doaCapacity(const EngineConfig& c) {
+  if (c.backend == "file") return nextPow2(1u << 16);
+  return 1024;
+}
+
+dsp::Geometry toGeometry(const EngineConfig& c) {
+  dsp::Geometry g;
+  g.sampleRate = c.sampleRate;
+  for (const Mic& m : c.mics) g.mics.push_back({m.x, m.y, m.z});
+  return g;
+}
+
+}  // namespace
+
+// One beam: both beamformer kinds are built up front, so switching kind on the audio thread is a
+// pointer swap plus a one-block crossfade, never a construction.
+struct Engine::Beam {
+  std::unique_ptr<dsp::Beamformer> das, mvdr;
+  dsp::Beamformer* active = nullptr;
+  dsp::Beamformer* fadingOut = nullptr;  // set for the one block after a kind switch
+  bool autoSteer = false;
+  double az = 0, el = 0;
+};
+
+Engine::Engine(const EngineConfig& config)
+    : cfg_(config),
+      bs_(config.blockSize),
+      mics_(static_cast<int>(config.mics.size())),
+      periodNs_(1e9 * config.blockSize / config.sampleRate),
+      commands_(1024),
+      events_(1024),
+      doaRing_(doaCapacity(config)),
+      meterRing_(64) {
+  // Re-check what TypeScript already validated: the core must not trust a test program either.
+  if (bs_ < kMinBlock || bs_ > kMaxBlock) throw std::runtime_error("blockSize must be 32..1024");
+  if (cfg_.inputs < 1 || cfg_.inputs > kMaxInputs) throw std::runtime_error("inputs must be 1..64");
+  if (cfg_.outputs < 1 || cfg_.outputs > kMaxOutputs) throw std::runtime_error("outputs must be 1..16");
+  if (mics_ > cfg_.inputs) throw std::runtime_error("the array has more mics than the engine has inputs");
+  if (mics_ == 1) throw std::runtime_error("an array needs at least 2 mics");
+  if (cfg_.dryMap.empty()) {
+    for (int k = 0; k < cfg_.outputs; k++) cfg_.dryMap.push_back(k % cfg_.inputs);
+  }
+  if (static_cast<int>(cfg_.dryMap.size()) != cfg_.outputs) throw std::runtime_error("dryMap must have one entry per output");
+  for (int d : cfg_.dryMap) {
+    if (d < 0 || d >= cfg_.inputs) throw std::runtime_error("dryMap names an input that does not exist");
+  }
+  if (mics_ > 0 && cfg_.beams.empty()) cfg_.beams.push_back(BeamConfig{});
+  if (static_cast<int>(cfg_.beams.size()) > kMaxBeams) throw std::runtime_error("at most 16 beams");
+  if (mics_ == 0) cfg_.beams.clear();
+
+  auto planar = [&](int channels) { return std::vector<std::vector<float>>(channels, std::vector<float>(kMaxBlock, 0.0f)); };
+  in_ = planar(cfg_.inputs);
+  trimmed_ = planar(cfg_.inputs);
+  beamOut_ = planar(static_cast<int>(cfg_.beams.size()));
+  proc_ = planar(cfg_.outputs);
+  out_ = planar(cfg_.outputs);
+  scratch_.assign(kMaxBlock, 0.0f);
+  for (auto& ch : in_) inPtr_.push_back(ch.data());
+  for (auto& ch : trimmed_) trimPtr_.push_back(ch.data());
+  for (int m = 0; m < mics_; m++) micPtr_.push_back(trimmed_[m].data());
+  for (auto& ch : out_) outPtr_.push_back(ch.data());
+
+  trimTarget_.assign(cfg_.inputs, 1.0);
+  trimGain_.assign(cfg_.inputs, 1.0);
+  outTarget_.assign(cfg_.outputs, 1.0);
+  outGain_.assign(cfg_.outputs, 1.0);
+  // About 5 ms to 63%: fast enough to feel immediate, slow enough not to zipper.
+  gainCoeff_ = 1.0 - std::exp(-1.0 / (0.005 * cfg_.sampleRate));
+
+  if (mics_ > 0) {
+    const dsp::Geometry g = toGeometry(cfg_);
+    for (const BeamConfig& bc : cfg_.beams) {
+      auto beam = std::make_unique<Beam>();
+      beam->das = dsp::makeDelayAndSum(g, kMaxBlock);
+      beam->mvdr = dsp::makeMvdr(g, kMaxBlock);
+      beam->active = bc.kind == "mvdr" ? beam->mvdr.get() : beam->das.get();
+      beam->autoSteer = bc.autoSteer;
+      beam->az = bc.azDeg;
+      beam->el = bc.elDeg;
+      beam->das->steer(bc.azDeg, bc.elDeg);
+      beam->mvdr->steer(bc.azDeg, bc.elDeg);
+      beams_.push_back(std::move(beam));
+    }
+    if (cfg_.doa) doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize);
+  }
+  for (int k = 0; k < cfg_.outputs; k++) {
+    eq_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kEqBands));
+    comp_.push_back(std::make_unique<dsp::Compressor>(cfg_.sampleRate));
+  }
+  gr_.assign(cfg_.outputs, 0.0f);
+
+  mix_ = cfg_.startProcessed ? 1.0 : 0.0;
+  targetProcessed_ = cfg_.startProcessed;
+  wantProcessed_.store(cfg_.startProcessed);
+  publishedTarget_.store(cfg_.startProcessed);
+  publishedMix_.store(mix_);
+  mixStep_ = cfg_.crossfadeMs <= 0 ? 1.0 : 1.0 / (cfg_.crossfadeMs * 0.001 * cfg_.sampleRate);
+
+  // Meters: a window of about 20 ms, at least one block.
+  meterWindowBlocks_ = std::max(1, static_cast<int>(std::lround(0.02 * cfg_.sampleRate / bs_)));
+  meterAcc_.inputs = cfg_.inputs;
+  meterAcc_.outputs = cfg_.outputs;
+  inSq_.assign(cfg_.inputs, 0.0);
+  outSq_.assign(cfg_.outputs, 0.0);
+
+  hist_.reset(new std::atomic<uint32_t>[kHistBins]);
+  for (int i = 0; i < kHistBins; i++) hist_[i].store(0, std::memory_order_relaxed);
+
+  std::string error;
+  backend_ = makeBackend(cfg_, &error);
+  if (!backend_) throw std::runtime_error(error);
+}
+
+Engine::~Engine() { stop(nullptr); }
+
+bool Engine::open(std::string* error) {
+  if (opened_) return true;
+  if (!backend_->open(error)) return false;
+  opened_ = true;
+  heartbeatNs_.store(rt::nowNs(), std::memory_order_release);
+  return true;
+}
+
+bool Engine::start(std::string* error) {
+  if (started_) {
+    if (error) *error = "the engine is already started";
+    return false;
+  }
+  if (stopped_) {
+    if (error) *error = "the engine was stopped; create a new one";
+    return false;
+  }
+  if (!open(error)) return false;
+  started_ = true;
+  running_.store(true, std::memory_order_release);
+  try {
+    thread_ = std::thread([this] { threadMain(); });
+  } catch (const std::exception& e) {
+    running_.store(false);
+    if (error) *error = std::string("could not start the audio thread: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
+bool Engine::stop(std::string* error) {
+  if (stopped_) return true;
+  stopped_ = true;
+  stopRequested_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+  running_.store(false, std::memory_order_release);
+  if (opened_ && backend_) {
+    std::string closeError;
+    if (!backend_->close(&closeError)) {
+      if (error) *error = closeError;
+      return false;
+    }
+  }
+  return true;
+}
+
+void Engine::heartbeat() noexcept { heartbeatNs_.store(rt::nowNs(), std::memory_order_release); }
+
+void Engine::setProcessing(bool on) noexcept {
+  wantProcessed_.store(on, std::memory_order_release);
+  if (on) resumeRequests_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool Engine::pushCommand(const Command& c) noexcept { return commands_.push(c); }
+
+void Engine::injectDspSpin(int64_t us, int64_t blocks) noexcept {
+  spinNs_.store(us * 1000, std::memory_order_relaxed);
+  spinBlocks_.store(blocks, std::memory_order_release);
+}
+
+int Engine::latencySamples() const noexcept {
+  if (beams_.empty()) return 0;
+  return beams_[0]->active->latencySamples();
+}
+
+Stats Engine::stats() const noexcept {
+  Stats s;
+  s.blocks = blocks_.load(std::memory_order_acquire);
+  s.xruns = backend_ ? backend_->xruns() : 0;
+  s.overruns = overruns_.load(std::memory_order_relaxed);
+  s.droppedCommands = commands_.dropped();
+  s.droppedEvents = events_.dropped();
+  s.droppedDoa = doaRing_.dropped();
+  s.droppedMeters = meterRing_.dropped();
+  s.processed = publishedTarget_.load(std::memory_order_relaxed);
+  s.mix = publishedMix_.load(std::memory_order_relaxed);
+  s.bypassCause = publishedCause_.load(std::memory_order_relaxed);
+  s.lastUs = lastBlockNs_.load(std::memory_order_relaxed) / 1000.0;
+  s.maxUs = maxBlockNs_.load(std::memory_order_relaxed) / 1000.0;
+  s.blockPeriodUs = periodNs_ / 1000.0;
+  s.running = running_.load(std::memory_order_acquire) && !finished_.load(std::memory_order_acquire);
+  s.finished = finished_.load(std::memory_order_acquire);
+  s.realtime = realtime_.load(std::memory_order_relaxed);
+  // Percentiles from the 1 us histogram: a snapshot while the thread keeps counting is fine.
+  uint64_t total = 0;
+  for (int i = 0; i < kHistBins; i++) total += hist_[i].load(std::memory_order_relaxed);
+  if (total > 0) {
+    const uint64_t at50 = (total + 1) / 2, at99 = (total * 99 + 99) / 100;
+    uint64_t seen = 0;
+    bool have50 = false;
+    for (int i = 0; i < kHistBins; i++) {
+      seen += hist_[i].load(std::memory_order_relaxed);
+      if (!have50 && seen >= at50) {
+        s.p50Us = i;
+        have50 = true;
+      }
+      if (seen >= at99) {
+        s.p99Us = i;
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+void Engine::threadMain() noexcept {
+  rt::markAudioThread(true);
+  if (cfg_.realtimePriority) realtime_.store(rt::tryRealtimePriority(70), std::memory_order_relaxed);
+  while (!stopRequested_.load(std::memory_order_acquire)) {
+    if (!runBlock()) break;
+  }
+  finished_.store(true, std::memory_order_release);
+  rt::markAudioThread(false);
+}
+
+long long Engine::runBlocks(long long n) noexcept {
+  if (!opened_ || started_) return 0;
+  long long done = 0;
+  while (done < n) {
+    const bool more = runBlock();
+    done++;
+    if (!more) {
+      finished_.store(true, std::memory_order_release);
+      break;
+    }
+  }
+  return done;
+}
+
+void Engine::emit(uint32_t type, uint32_t cause, double a, double b) noexcept {
+  Event e;
+  e.type = type;
+  e.cause = cause;
+  e.block = blocks_.load(std::memory_order_relaxed);
+  e.a = a;
+  e.b = b;
+  events_.push(e);
+}
+
+bool Engine::runBlock() noexcept {
+  const int n = backend_->read(inPtr_.data(), bs_);
+  if (n < 0) {
+    emit(kEvBackendError, 0, 0, 0);
+    return false;
+  }
+  if (n == 0) {
+    emit(kEvEndOfInput, 0, 0, 0);
+    return false;
+  }
+  const int64_t t0 = rt::nowNs();
+  applyCommands();
+
+  // Native fail-open, part 1: the JS heartbeat, and requests to go back to processed.
+  const int64_t hbAge = t0 - heartbeatNs_.load(std::memory_order_acquire);
+  const bool stale = cfg_.heartbeatTimeoutMs > 0 && hbAge > static_cast<int64_t>(cfg_.heartbeatTimeoutMs * 1e6);
+  const uint32_t resume = resumeRequests_.load(std::memory_order_acquire);
+  if (resume != seenResume_) {
+    seenResume_ = resume;
+    // Only the control plane lifts a native bypass, and only while it is demonstrably alive.
+    if (!stale) {
+      bypassCause_ = kCauseNone;
+      consecutiveOverruns_ = 0;
+    }
+  }
+  const bool want = wantProcessed_.load(std::memory_order_acquire);
+  if (stale && bypassCause_ == kCauseNone && want) {
+    bypassCause_ = kCauseHeartbeat;
+    emit(kEvNativeBypass, kCauseHeartbeat, hbAge / 1e6, cfg_.heartbeatTimeoutMs);
+  }
+
+  meterInputs(n);
+
+  // Overrun bypass skips the chain once the output is fully dry: the DSP is what is late, so the
+  // dry signal must not wait for it. Other bypasses keep the chain warm for a clean return.
+  const bool chainNeeded = !(bypassCause_ == kCauseOverrun && mix_ <= 0.0);
+  if (chainNeeded) {
+    runChain(bs_);
+    const int64_t used = rt::nowNs() - t0;
+    const double budget = periodNs_ * cfg_.budgetFraction;
+    if (used > budget) {
+      overruns_.fetch_add(1, std::memory_order_relaxed);
+      consecutiveOverruns_++;
+      if (targetProcessed_) emit(kEvOverrun, 0, used / 1e3, budget / 1e3);
+      // Native fail-open, part 2: K late blocks in a row.
+      if (cfg_.overrunBlocks > 0 && consecutiveOverruns_ >= cfg_.overrunBlocks && bypassCause_ == kCauseNone && want) {
+        bypassCause_ = kCauseOverrun;
+        emit(kEvNativeBypass, kCauseOverrun, used / 1e3, budget / 1e3);
+      }
+    } else {
+      consecutiveOverruns_ = 0;
+    }
+  }
+
+  const bool target = want && bypassCause_ == kCauseNone;
+  if (target && !targetProcessed_) emit(kEvProcessed, 0, 0, 0);
+  targetProcessed_ = target;
+  crossfade(bs_, target);
+  meterOutputs(n);
+
+  const uint64_t x = backend_->xruns();
+  if (x != lastXruns_) {
+    lastXruns_ = x;
+    emit(kEvXrun, 0, static_cast<double>(x), 0);
+  }
+  publishedTarget_.store(target, std::memory_order_relaxed);
+  publishedMix_.store(mix_, std::memory_order_relaxed);
+  publishedCause_.store(bypassCause_, std::memory_order_relaxed);
+  recordBlockTime(rt::nowNs() - t0);
+
+  const bool ok = backend_->write(outPtr_.data(), n);
+  const uint64_t done = blocks_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (!ok) {
+    emit(kEvBackendError, 1, 0, 0);
+    return false;
+  }
+  if (n < bs_) {  // a short read is the last block of a file
+    emit(kEvEndOfInput, 0, 0, 0);
+    return false;
+  }
+  if (cfg_.maxBlocks > 0 && static_cast<long long>(done) >= cfg_.maxBlocks) return false;
+  return true;
+}
+
+void Engine::applyCommands() noexcept {
+  Command c;
+  while (commands_.pop(&c)) {
+    const int t = c.target;
+    switch (c.id) {
+      case kCmdSetInputTrim:
+        if (t >= 0 && t < cfg_.inputs) trimTarget_[t] = dbToGain(c.v[0]);
+        break;
+      case kCmdSetOutputGain:
+        if (t >= 0 && t < cfg_.outputs) outTarget_[t] = dbToGain(c.v[0]);
+        break;
+      case kCmdSetEqBand:
+        if (t >= 0 && t < cfg_.outputs && c.index >= 0 && c.index < kEqBands) {
+          dsp::BandParams p;
+          const int type = static_cast<int>(c.v[0]);
+          p.type = type == 1 ? dsp::BandType::LowShelf
+                   : type == 2 ? dsp::BandType::HighShelf
+                   : type == 3 ? dsp::BandType::HighPass
+                   : type == 4 ? dsp::BandType::LowPass
+                               : dsp::BandType::Peak;
+          p.freqHz = c.v[1];
+          p.gainDb = c.v[2];
+          p.q = c.v[3];
+          p.enabled = c.v[4] != 0;
+          eq_[t]->setBand(c.index, p);
+        }
+        break;
+      case kCmdSetCompressor:
+        if (t >= 0 && t < cfg_.outputs) {
+          dsp::CompressorParams p;
+          p.thresholdDb = c.v[0];
+          p.ratio = c.v[1];
+          p.kneeDb = c.v[2];
+          p.attackMs = c.v[3];
+          p.releaseMs = c.v[4];
+          p.makeupDb = c.v[5];
+          p.enabled = c.v[6] != 0;
+          comp_[t]->setParams(p);
+        }
+        break;
+      case kCmdSteerBeam:
+        if (t >= 0 && t < static_cast<int>(beams_.size())) {
+          Beam& b = *beams_[t];
+          b.autoSteer = false;
+          b.az = c.v[0];
+          b.el = c.v[1];
+          b.das->steer(b.az, b.el);
+          b.mvdr->steer(b.az, b.el);
+        }
+        break;
+      case kCmdSetBeamAuto:
+        if (t >= 0 && t < static_cast<int>(beams_.size())) beams_[t]->autoSteer = c.v[0] != 0;
+        break;
+      case kCmdSetBeamformer:
+        if (t >= 0 && t < static_cast<int>(beams_.size())) {
+          Beam& b = *beams_[t];
+          dsp::Beamformer* next = c.index == 1 ? b.mvdr.get() : b.das.get();
+          if (next != b.active) {
+            b.fadingOut = b.active;
+            b.active = next;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void Engine::followDoa() noexcept {
+  if (!doa_->hasNew()) return;
+  const dsp::DoaResult r = doa_->latest();
+  DoaRecord rec;
+  rec.block = blocks_.load(std::memory_order_relaxed);
+  rec.azimuth = static_cast<float>(r.azimuth);
+  rec.elevation = static_cast<float>(r.elevation);
+  rec.confidence = static_cast<float>(r.confidence);
+  rec.valid = r.valid ? 1 : 0;
+  doaRing_.push(rec);
+  if (!r.valid || r.confidence < cfg_.doaMinConfidence) return;
+  // Smooth as a direction vector, not as angles, so 359 deg -> 1 deg does not swing through 180.
+  const dsp::Vec3 d = dsp::directionVector(r.azimuth, r.elevation);
+  const double a = doaSeen_ ? cfg_.doaSmoothing : 1.0;
+  doaSeen_ = true;
+  doaX_ += a * (d.x - doaX_);
+  doaY_ += a * (d.y - doaY_);
+  doaZ_ += a * (d.z - doaZ_);
+  const double len = std::sqrt(doaX_ * doaX_ + doaY_ * doaY_ + doaZ_ * doaZ_);
+  if (len < 1e-9) return;
+  const double az = std::atan2(doaY_, doaX_) * 180.0 / kPi;
+  const double el = std::asin(std::clamp(doaZ_ / len, -1.0, 1.0)) * 180.0 / kPi;
+  for (auto& beam : beams_) {
+    if (!beam->autoSteer) continue;
+    beam->az = az < 0 ? az + 360.0 : az;
+    beam->el = el;
+    beam->das->steer(beam->az, beam->el);
+    beam->mvdr->steer(beam->az, beam->el);
+  }
+}
+
+void Engine::runChain(int frames) noexcept {
+  // Per-input trim, smoothed per sample.
+  for (int ch = 0; ch < cfg_.inputs; ch++) {
+    const float* x = inPtr_[ch];
+    float* y = trimPtr_[ch];
+    double g = trimGain_[ch];
+    const double target = trimTarget_[ch];
+    if (g == target) {
+      const float gf = static_cast<float>(g);
+      for (int i = 0; i < frames; i++) y[i] = x[i] * gf;
+    } else {
+      for (int i = 0; i < frames; i++) {
+        g += gainCoeff_ * (target - g);
+        y[i] = static_cast<float>(x[i] * g);
+      }
+      if (std::fabs(g - target) < 1e-7) g = target;
+      trimGain_[ch] = g;
+    }
+  }
+
+  if (mics_ > 0) {
+    if (doa_) {
+      doa_->push(micPtr_.data(), frames);
+      followDoa();
+    }
+    for (size_t b = 0; b < beams_.size(); b++) {
+      Beam& beam = *beams_[b];
+      float* y = beamOut_[b].data();
+      beam.active->process(micPtr_.data(), y, frames);
+      if (beam.fadingOut) {
+        // Kind switch: linear crossfade from the old beamformer to the new over this block.
+        beam.fadingOut->process(micPtr_.data(), scratch_.data(), frames);
+        for (int i = 0; i < frames; i++) {
+          const float w = static_cast<float>(i + 1) / frames;
+          y[i] = w * y[i] + (1.0f - w) * scratch_[i];
+        }
+        beam.fadingOut = nullptr;
+      }
+    }
+  }
+
+  const int nBeams = static_cast<int>(beams_.size());
+  for (int k = 0; k < cfg_.outputs; k++) {
+    // Output k takes beam k; outputs past the beams take beam 0; with no array, the line input
+    // named by the dry map goes through the same EQ and dynamics.
+    const float* src = nBeams > 0 ? beamOut_[k < nBeams ? k : 0].data() : trimPtr_[cfg_.dryMap[k]];
+    float* y = proc_[k].data();
+    std::memcpy(y, src, sizeof(float) * frames);
+    eq_[k]->process(y, frames);
+    comp_[k]->process(y, frames);
+    gr_[k] = comp_[k]->gainReductionDb();
+    double g = outGain_[k];
+    const double target = outTarget_[k];
+    if (g == target) {
+      const float gf = static_cast<float>(g);
+      for (int i = 0; i < frames; i++) y[i] *= gf;
+    } else {
+      for (int i = 0; i < frames; i++) {
+        g += gainCoeff_ * (target - g);
+        y[i] = static_cast<float>(y[i] * g);
+      }
+      if (std::fabs(g - target) < 1e-7) g = target;
+      outGain_[k] = g;
+    }
+  }
+
+  // Test hook: make the chain late on purpose.
+  if (spinBlocks_.load(std::memory_order_acquire) > 0) {
+    rt::spinFor(spinNs_.load(std::memory_order_relaxed));
+    spinBlocks_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void Engine::crossfade(int frames, bool target) noexcept {
+  const double goal = target ? 1.0 : 0.0;
+  if (mix_ == goal) {
+    // Settled: the output is exactly one path. Dry is a bit-exact copy of the mapped input.
+    for (int k = 0; k < cfg_.outputs; k++) {
+      const float* src = target ? proc_[k].data() : inPtr_[cfg_.dryMap[k]];
+      std::memcpy(outPtr_[k], src, sizeof(float) * frames);
+    }
+    return;
+  }
+  // Equal-gain (linear) fade: the two paths are mostly correlated (same source), so gains that
+  // sum to one keep the level steady through the fade.
+  const double start = mix_;
+  for (int k = 0; k < cfg_.outputs; k++) {
+    const float* p = proc_[k].data();
+    const float* d = inPtr_[cfg_.dryMap[k]];
+    float* y = outPtr_[k];
+    double m = start;
+    for (int i = 0; i < frames; i++) {
+      m = goal > m ? std::min(goal, m + mixStep_) : std::max(goal, m - mixStep_);
+      y[i] = static_cast<float>(d[i] + m * (p[i] - d[i]));
+    }
+    mix_ = m;
+  }
+}
+
+void Engine::meterInputs(int frames) noexcept {
+  for (int ch = 0; ch < cfg_.inputs; ch++) {
+    const float* x = inPtr_[ch];
+    float peak = meterAcc_.inPeak[ch];
+    double sq = 0;
+    for (int i = 0; i < frames; i++) {
+      const float a = std::fabs(x[i]);
+      peak = a > peak ? a : peak;
+      sq += static_cast<double>(x[i]) * x[i];
+    }
+    meterAcc_.inPeak[ch] = peak;
+    inSq_[ch] += sq;
+  }
+}
+
+void Engine::meterOutputs(int frames) noexcept {
+  for (int k = 0; k < cfg_.outputs; k++) {
+    const float* y = outPtr_[k];
+    float peak = meterAcc_.outPeak[k];
+    double sq = 0;
+    for (int i = 0; i < frames; i++) {
+      const float a = std::fabs(y[i]);
+      peak = a > peak ? a : peak;
+      sq += static_cast<double>(y[i]) * y[i];
+    }
+    meterAcc_.outPeak[k] = peak;
+    outSq_[k] += sq;
+    meterAcc_.gainReductionDb[k] = std::max(meterAcc_.gainReductionDb[k], gr_[k]);
+  }
+  if (++meterBlocks_ >= meterWindowBlocks_) publishMeters();
+}
+
+void Engine::publishMeters() noexcept {
+  const double n = static_cast<double>(meterBlocks_) * bs_;
+  meterAcc_.block = blocks_.load(std::memory_order_relaxed) + 1;
+  for (int ch = 0; ch < cfg_.inputs; ch++) meterAcc_.inRms[ch] = static_cast<float>(std::sqrt(inSq_[ch] / n));
+  for (int k = 0; k < cfg_.outputs; k++) meterAcc_.outRms[k] = static_cast<float>(std::sqrt(outSq_[k] / n));
+  meterRing_.push(meterAcc_);
+  meterBlocks_ = 0;
+  for (int ch = 0; ch < cfg_.inputs; ch++) {
+    meterAcc_.inPeak[ch] = 0;
+    inSq_[ch] = 0;
+  }
+  for (int k = 0; k < cfg_.outputs; k++) {
+    meterAcc_.outPeak[k] = 0;
+    meterAcc_.gainReductionDb[k] = 0;
+    outSq_[k] = 0;
+  }
+}
+
+void Engine::recordBlockTime(int64_t ns) noexcept {
+  lastBlockNs_.store(ns, std::memory_order_relaxed);
+  if (ns > maxBlockNs_.load(std::memory_order_relaxed)) maxBlockNs_.store(ns, std::memory_order_relaxed);
+  int64_t bin = ns / 1000;
+  if (bin >= kHistBins) bin = kHistBins - 1;
+  if (bin < 0) bin = 0;
+  hist_[bin].fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace engine

@@ -1,0 +1,225 @@
+// The audio engine core: one real-time thread running the chain block by block, plain C++ (no
+// N-API here) so test programs can link it without Node.
+//
+//   backend.read -> commands -> input meters -> trim -> DOA -> beams -> per output: EQ ->
+//   compressor -> gain -> crossfade(processed, dry) -> output meters -> backend.write
+//
+// Who may allocate: the constructor and start() (they build every buffer, ring and DSP module),
+// stop() and the destructor. Everything the audio thread runs (runBlock and what it calls) is
+// noexcept, allocation-free and lock-free; the control thread talks to it only through the
+// rings and a handful of atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "engine_config.h"
+#include "ring.h"
+
+namespace dsp {
+class Beamformer;
+class SrpPhatDoa;
+class ParametricEq;
+class Compressor;
+}  // namespace dsp
+
+namespace engine {
+
+constexpr int kMaxInputs = 64;
+constexpr int kMaxOutputs = 16;
+constexpr int kMaxBeams = 16;
+constexpr int kMinBlock = 32;
+constexpr int kMaxBlock = 1024;
+constexpr int kEqBands = 8;
+
+// Commands: small fixed records through the command ring, applied at the next block boundary.
+enum CommandId : uint32_t {
+  kCmdSetInputTrim = 1,  // target input, v[0] dB
+  kCmdSetOutputGain,     // target output, v[0] dB
+  kCmdSetEqBand,         // target output, index band, v = type, freqHz, gainDb, q, enabled
+  kCmdSetCompressor,     // target output, v = threshold, ratio, knee, attack, release, makeup, enabled
+  kCmdSteerBeam,         // target beam, v = azDeg, elDeg (also turns auto-steering off)
+  kCmdSetBeamAuto,       // target beam, v[0] != 0: follow the DOA
+  kCmdSetBeamformer,     // target beam, index 0 das, 1 mvdr
+};
+
+struct Command {
+  uint32_t id = 0;
+  int32_t target = 0;
+  int32_t index = 0;
+  int32_t reserved = 0;
+  double v[7] = {0, 0, 0, 0, 0, 0, 0};
+};
+
+enum EventType : uint32_t {
+  kEvNativeBypass = 1,  // cause, a = heartbeat age ms or block time us
+  kEvXrun,              // a = total xruns
+  kEvOverrun,           // a = used us, b = budget us
+  kEvProcessed,         // output heads back to processed
+  kEvEndOfInput,
+  kEvBackendError,
+};
+
+enum BypassCause : uint32_t { kCauseNone = 0, kCauseHeartbeat = 1, kCauseOverrun = 2 };
+
+struct Event {
+  uint32_t type = 0;
+  uint32_t cause = 0;
+  uint64_t block = 0;
+  double a = 0, b = 0;
+};
+
+struct DoaRecord {
+  uint64_t block = 0;  // blocks completed when the estimate was made
+  float azimuth = 0, elevation = 0, confidence = 0;
+  uint32_t valid = 0;
+};
+
+// Peak (linear, max |x|) and RMS (linear) over one metering window.
+struct MeterRecord {
+  uint64_t block = 0;
+  int32_t inputs = 0, outputs = 0;
+  float inPeak[kMaxInputs], inRms[kMaxInputs];
+  float outPeak[kMaxOutputs], outRms[kMaxOutputs], gainReductionDb[kMaxOutputs];
+};
+
+struct Stats {
+  uint64_t blocks = 0, xruns = 0, overruns = 0;
+  uint64_t droppedCommands = 0, droppedEvents = 0, droppedDoa = 0, droppedMeters = 0;
+  bool processed = false;     // target is the processed signal
+  double mix = 0;             // 0 dry .. 1 processed, as of the last block
+  uint32_t bypassCause = 0;   // latched native bypass (BypassCause)
+  double lastUs = 0, p50Us = 0, p99Us = 0, maxUs = 0, blockPeriodUs = 0;
+  bool running = false, finished = false, realtime = false;
+};
+
+class Engine {
+ public:
+  // Builds the backend, buffers, rings and DSP modules. Throws std::runtime_error with a message
+  // for the user (unknown device is reported by start(), which opens the backend).
+  explicit Engine(const EngineConfig& config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Opens the backend and starts the audio thread. False with *error when it cannot.
+  bool start(std::string* error);
+  // Stops and joins the audio thread, then closes the backend (the file backend commits its
+  // output here). Safe to call twice. False with *error when closing the backend failed.
+  bool stop(std::string* error = nullptr);
+
+  // ---- control thread, any time; all noexcept and lock-free ----
+  void heartbeat() noexcept;
+  // false: fade to dry. true: fade back to processed, and clear a native bypass if the
+  // heartbeat is fresh when the audio thread sees the request.
+  void setProcessing(bool on) noexcept;
+  bool pushCommand(const Command& c) noexcept;
+  // Test hook: busy-wait `us` microseconds inside the chain for the next `blocks` blocks.
+  void injectDspSpin(int64_t us, int64_t blocks) noexcept;
+  bool popEvent(Event* e) noexcept { return events_.pop(e); }
+  bool popDoa(DoaRecord* d) noexcept { return doaRing_.pop(d); }
+  bool popMeters(MeterRecord* m) noexcept { return meterRing_.pop(m); }
+  uint64_t blockCounter() const noexcept { return blocks_.load(std::memory_order_acquire); }
+  Stats stats() const noexcept;
+  const EngineConfig& config() const noexcept { return cfg_; }
+  const Backend* backend() const noexcept { return backend_.get(); }
+  // Latency of beam 0 (processed path) in samples; 0 without an array.
+  int latencySamples() const noexcept;
+
+  // Sequential mode: runs up to `blocks` blocks on the calling thread (no audio thread), for
+  // profiling and tests. Returns the blocks run. Requires start(..., threaded=false).
+  bool open(std::string* error);
+  long long runBlocks(long long blocks) noexcept;
+
+ private:
+  struct Beam;
+  void threadMain() noexcept;
+  // One block; false when the loop must end (end of input, device error, maxBlocks).
+  bool runBlock() noexcept;
+  void applyCommands() noexcept;
+  void runChain(int frames) noexcept;
+  void followDoa() noexcept;
+  void crossfade(int frames, bool target) noexcept;
+  void meterInputs(int frames) noexcept;
+  void meterOutputs(int frames) noexcept;
+  void publishMeters() noexcept;
+  void emit(uint32_t type, uint32_t cause, double a, double b) noexcept;
+  void recordBlockTime(int64_t ns) noexcept;
+
+  EngineConfig cfg_;
+  std::unique_ptr<Backend> backend_;
+  int bs_;
+  int mics_;
+  double periodNs_;
+
+  // Planar buffers, each kMaxBlock long, allocated once.
+  std::vector<std::vector<float>> in_, trimmed_, beamOut_, proc_, out_;
+  std::vector<float> scratch_;
+  std::vector<float*> inPtr_, trimPtr_, outPtr_;
+  std::vector<const float*> micPtr_;
+
+  std::vector<double> trimTarget_, trimGain_, outTarget_, outGain_;
+  double gainCoeff_;  // one-pole smoothing per sample for trims and gains
+
+  std::vector<std::unique_ptr<Beam>> beams_;
+  std::unique_ptr<dsp::SrpPhatDoa> doa_;
+  double doaX_ = 1, doaY_ = 0, doaZ_ = 0;  // smoothed direction followed by auto beams
+  bool doaSeen_ = false;
+  std::vector<std::unique_ptr<dsp::ParametricEq>> eq_;
+  std::vector<std::unique_ptr<dsp::Compressor>> comp_;
+  std::vector<float> gr_;
+
+  // Crossfade state: mix_ 0 = dry, 1 = processed; moves by mixStep_ per sample.
+  double mix_;
+  double mixStep_;
+
+  // Metering window.
+  int meterWindowBlocks_;
+  int meterBlocks_ = 0;
+  MeterRecord meterAcc_{};
+  std::vector<double> inSq_, outSq_;
+
+  // Fail-open state (audio thread only).
+  uint32_t bypassCause_ = kCauseNone;
+  uint32_t seenResume_ = 0;
+  int consecutiveOverruns_ = 0;
+  uint64_t lastXruns_ = 0;
+  bool targetProcessed_ = true;
+
+  // Shared with the control thread.
+  std::atomic<int64_t> heartbeatNs_{0};
+  std::atomic<bool> wantProcessed_{true};
+  std::atomic<uint32_t> resumeRequests_{0};
+  std::atomic<int64_t> spinNs_{0};
+  std::atomic<int64_t> spinBlocks_{0};
+  std::atomic<uint64_t> blocks_{0};
+  std::atomic<uint64_t> overruns_{0};
+  std::atomic<uint32_t> publishedCause_{kCauseNone};
+  std::atomic<bool> publishedTarget_{true};
+  std::atomic<double> publishedMix_{1};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> stopRequested_{false};
+  std::atomic<bool> realtime_{false};
+  std::atomic<int64_t> lastBlockNs_{0};
+  std::atomic<int64_t> maxBlockNs_{0};
+  static constexpr int kHistBins = 20001;  // 1 us bins, 0..20 ms, last bin = beyond
+  std::unique_ptr<std::atomic<uint32_t>[]> hist_;
+
+  ring::SpscRing<Command> commands_;
+  ring::SpscRing<Event> events_;
+  ring::SpscRing<DoaRecord> doaRing_;
+  ring::SpscRing<MeterRecord> meterRing_;
+
+  std::thread thread_;
+  bool opened_ = false;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace engine

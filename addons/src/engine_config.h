@@ -1,0 +1,69 @@
+// The engine's configuration as plain C++ data. firmware/engine/engine.ts validates and defaults
+// every field; the binding copies the checked object into this struct; the test binaries fill it
+// directly. Nothing here is read by the audio thread after start() except as constants.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace engine {
+
+struct Mic {
+  double x = 0, y = 0, z = 0;
+};
+
+struct SimSource {
+  double azDeg = 0, elDeg = 0;
+  int kind = 0;  // 0 tone, 1 noise, 2 speechlike (dsp::SimSourceSpec)
+  double freqHz = 1000, levelDb = -20;
+};
+
+struct BeamConfig {
+  std::string kind = "das";  // "das" | "mvdr"
+  double azDeg = 0, elDeg = 0;
+  bool autoSteer = false;  // follow the DOA (smoothed)
+};
+
+struct EngineConfig {
+  // "file" | "sim" | "alsa" | "null" (null: silence in, output discarded, unpaced; for tests)
+  std::string backend = "sim";
+  int sampleRate = 48000;
+  int blockSize = 64;
+  int inputs = 8;
+  int outputs = 4;
+  // Dry path: output k <- input dryMap[k], untouched.
+  std::vector<int> dryMap;
+  // Array geometry: the first mics.size() inputs are the array. Empty: line inputs only.
+  std::vector<Mic> mics;
+  std::vector<BeamConfig> beams;
+  bool doa = true;
+  int doaFrameSize = 1024;
+  // Smoothing of the auto-steered beam: weight of each new DOA estimate (0..1], and the
+  // confidence below which estimates are ignored.
+  double doaSmoothing = 0.3;
+  double doaMinConfidence = 0.2;
+  double crossfadeMs = 10;
+  // Native fail-open: heartbeat older than this goes dry (0 disables, for offline runs).
+  double heartbeatTimeoutMs = 100;
+  // Chain over its budget (blockPeriod * budgetFraction) this many blocks in a row goes dry.
+  int overrunBlocks = 4;
+  double budgetFraction = 1.0;
+  bool startProcessed = true;
+  bool realtimePriority = true;
+  // file backend
+  std::string inPath, outPath;
+  std::string outFormat = "float32";  // float32 | pcm16 | pcm24 | pcm32
+  // sim backend
+  std::vector<SimSource> simSources;
+  double simNoiseDb = -50;
+  unsigned simSeed = 1;
+  bool simPaced = true;
+  double recordSeconds = 0;
+  // null / unpaced sim: stop after this many blocks (0: run until stop())
+  long long maxBlocks = 0;
+  // alsa backend
+  std::string captureDevice, playbackDevice;
+  int alsaPeriods = 3;
+};
+
+}  // namespace engine
