@@ -1,0 +1,423 @@
+// InferenceService: the main thread's side of the inference worker. It owns the worker's life
+// (start, heartbeat watch, restart with backoff), each request's deadline (a late result is
+// dropped and counted, the caller never waits past the deadline), the A/B model slots (activate,
+// rollback; a refused model leaves the previous one active), and the health events the watchdog
+// consumes (firmware/watchdog/inference-health.ts). Nothing here touches the audio path.
+import { Worker } from 'node:worker_threads'
+import { FirmwareError } from '../errors.ts'
+import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
+import { loadManifest, readVerifiedModel, type ModelRecord } from './manifest.ts'
+import type { WireFeeds } from './backend.ts'
+import type { FromWorker, ToWorker, WorkerData } from './worker.ts'
+
+export interface InferenceServiceOptions {
+  /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
+  onHealth?: (ev: InferenceHealthEvent) => void
+  /** Log lines (restarts, refusals). Defaults to none. */
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void
+  /** URL of the module the worker imports for its ONNX backend. Defaults to ./backend.ts (onnxruntime-node). */
+  backendModule?: string
+  /** Worker heartbeat period. Defaults to 100 ms. */
+  heartbeatMs?: number
+  /** No heartbeat, or a request outstanding, for this long means the worker is hung: it is restarted. Defaults to 1000 ms. */
+  hungMs?: number
+  /** First restart delay; doubles per consecutive failure. Defaults to 200 ms. */
+  backoffInitialMs?: number
+  /** Longest restart delay. Defaults to 10000 ms. */
+  backoffMaxMs?: number
+  /** A worker that stays up this long resets the backoff. Defaults to 30000 ms. */
+  backoffResetMs?: number
+  /** Wall clock (ms). Defaults to Date.now. */
+  now?: () => number
+}
+
+export type InferenceOutcome =
+  | { status: 'ok'; outputs: WireFeeds; latencyMs: number }
+  /** The deadline passed first; the result, if it comes, is dropped and counted. */
+  | { status: 'late'; deadlineMs: number }
+  /** Not run: no worker (restarting), model not active, or the worker failed the request. */
+  | { status: 'dropped'; reason: string }
+
+export interface ModelSlotInfo {
+  name: string
+  active: { id: string; version: string } | null
+  previous: { id: string; version: string } | null
+}
+
+export interface InferenceStats {
+  requests: number
+  ok: number
+  late: number
+  dropped: number
+  failed: number
+  invalid: number
+  restarts: number
+  running: boolean
+  latencyMs: Record<string, { n: number; p50: number; p99: number; max: number }>
+}
+
+interface Inflight {
+  model: ModelRecord
+  sentAt: number
+  deadlineMs: number
+  resolve: (o: InferenceOutcome) => void
+  timer: NodeJS.Timeout | null
+  settled: boolean
+}
+
+interface Pending {
+  resolve: (ok: true | string) => void
+}
+
+const LATENCY_KEEP = 2048
+
+export class InferenceService {
+  readonly #o: Required<Omit<InferenceServiceOptions, 'onHealth' | 'log'>> & Pick<InferenceServiceOptions, 'onHealth' | 'log'>
+  #worker: Worker | null = null
+  #ready = false
+  #stopping = false
+  #lastBeat = 0
+  #startedAt = 0
+  #failures = 0
+  #restartTimer: NodeJS.Timeout | null = null
+  #watchTimer: NodeJS.Timeout | null = null
+  #req = 0
+  readonly #inflight = new Map<number, Inflight>()
+  readonly #pendingLoads = new Map<number, Pending>()
+  readonly #slots = new Map<string, { active: ModelRecord | null; previous: ModelRecord | null }>()
+  readonly #bytes = new Map<string, Uint8Array>()
+  readonly #latency = new Map<string, number[]>()
+  #readyWaiters: Array<() => void> = []
+  readonly #counts = { requests: 0, ok: 0, late: 0, dropped: 0, failed: 0, invalid: 0, restarts: 0 }
+
+  constructor(opts: InferenceServiceOptions = {}) {
+    this.#o = {
+      backendModule: new URL('./backend.ts', import.meta.url).href,
+      heartbeatMs: 100,
+      hungMs: 1000,
+      backoffInitialMs: 200,
+      backoffMaxMs: 10000,
+      backoffResetMs: 30000,
+      now: Date.now,
+      ...opts,
+    }
+  }
+
+  /** Starts the worker and resolves once it is ready. */
+  async start(): Promise<void> {
+    this.#stopping = false
+    this.#spawn()
+    this.#watchTimer = setInterval(() => this.#watch(), this.#o.heartbeatMs)
+    this.#watchTimer.unref()
+    await this.whenReady()
+  }
+
+  /** Resolves when a worker is up with its models loaded. */
+  whenReady(): Promise<void> {
+    if (this.#ready) return Promise.resolve()
+    return new Promise((res) => this.#readyWaiters.push(res))
+  }
+
+  get running(): boolean {
+    return this.#ready
+  }
+
+  /** Stops the worker for good (a deliberate stop: the watchdog is told so). */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    if (this.#watchTimer) clearInterval(this.#watchTimer)
+    if (this.#restartTimer) clearTimeout(this.#restartTimer)
+    this.#watchTimer = this.#restartTimer = null
+    this.#failAll('inference stopped')
+    const w = this.#worker
+    this.#worker = null
+    this.#ready = false
+    if (w) await w.terminate()
+    this.#health({ type: 'inference-stopped', at: this.#o.now() })
+  }
+
+  /**
+   * Activates a model (a manifest path or an already loaded record) in its name's slot. The file's
+   * sha256 is checked here and its shapes in the worker; on any refusal this throws FW_ERR_MODEL and
+   * the slot's active model stays as it was. The replaced model is kept for rollback().
+   */
+  async activate(model: string | ModelRecord): Promise<ModelRecord> {
+    const rec = typeof model === 'string' ? loadManifest(model) : model
+    const bytes = readVerifiedModel(rec)
+    if (!this.#ready || !this.#worker) throw new FirmwareError('FW_ERR_INFERENCE', `the inference worker is not running; model ${rec.id} was not activated, try again in a few seconds`)
+    const res = await this.#load(rec, bytes)
+    if (res !== true) {
+      this.#o.log?.('warn', res)
+      throw new FirmwareError('FW_ERR_MODEL', `${res}; the previous model stays active`)
+    }
+    this.#bytes.set(rec.id, bytes)
+    const slot = this.#slots.get(rec.manifest.name) ?? { active: null, previous: null }
+    if (slot.active?.id !== rec.id) {
+      if (slot.previous && slot.previous.id !== rec.id) this.#forget(slot.previous)
+      slot.previous = slot.active
+      slot.active = rec
+    }
+    this.#slots.set(rec.manifest.name, slot)
+    this.#o.log?.('info', `model ${rec.id} active${slot.previous ? ` (previous ${slot.previous.id} kept for rollback)` : ''}`)
+    return rec
+  }
+
+  /** Swaps back to the model that was active before the last activate() of this name. */
+  async rollback(name: string): Promise<ModelRecord> {
+    const slot = this.#slots.get(name)
+    if (!slot?.previous) throw new FirmwareError('FW_ERR_MODEL', `model ${name} has no previous version to roll back to`)
+    const prev = slot.previous
+    slot.previous = slot.active
+    slot.active = prev
+    this.#o.log?.('info', `model ${name} rolled back to ${prev.id}`)
+    return prev
+  }
+
+  /** The active model for a name, or null. */
+  active(name: string): ModelRecord | null {
+    return this.#slots.get(name)?.active ?? null
+  }
+
+  models(): ModelSlotInfo[] {
+    const brief = (r: ModelRecord | null) => (r ? { id: r.id, version: r.manifest.version } : null)
+    return [...this.#slots.entries()].map(([name, s]) => ({ name, active: brief(s.active), previous: brief(s.previous) }))
+  }
+
+  /**
+   * Runs the active model of `name`. Resolves by the deadline (defaults to the manifest's latency
+   * budget) at the latest: 'ok' with outputs, 'late' (the result will be dropped), or 'dropped'.
+   * Never rejects.
+   */
+  infer(name: string, feeds: WireFeeds, opts: { deadlineMs?: number } = {}): Promise<InferenceOutcome> {
+    this.#counts.requests++
+    const model = this.active(name)
+    if (!model) return Promise.resolve(this.#drop(`no active model named ${name}`))
+    const w = this.#worker
+    if (!this.#ready || !w) return Promise.resolve(this.#drop('the inference worker is restarting'))
+    const deadlineMs = opts.deadlineMs ?? model.manifest.latencyBudgetMs
+    const req = ++this.#req
+    return new Promise((resolve) => {
+      const entry: Inflight = { model, sentAt: performance.now(), deadlineMs, resolve, timer: null, settled: false }
+      entry.timer = setTimeout(() => {
+        entry.timer = null
+        if (entry.settled) return
+        entry.settled = true
+        this.#counts.late++
+        resolve({ status: 'late', deadlineMs })
+      }, deadlineMs)
+      this.#inflight.set(req, entry)
+      w.postMessage({ type: 'run', req, id: model.id, feeds } satisfies ToWorker)
+    })
+  }
+
+  stats(): InferenceStats {
+    const latencyMs: InferenceStats['latencyMs'] = {}
+    for (const [name, arr] of this.#latency) {
+      const s = [...arr].sort((a, b) => a - b)
+      const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0
+      latencyMs[name] = { n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? 0 }
+    }
+    return { ...this.#counts, running: this.#ready, latencyMs }
+  }
+
+  // ---- internals ----
+
+  #health(ev: InferenceHealthEvent): void {
+    try {
+      this.#o.onHealth?.(ev)
+    } catch {
+      // A faulty listener must not take the service down.
+    }
+  }
+
+  #drop(reason: string): InferenceOutcome {
+    this.#counts.dropped++
+    return { status: 'dropped', reason }
+  }
+
+  #forget(rec: ModelRecord): void {
+    this.#bytes.delete(rec.id)
+    this.#worker?.postMessage({ type: 'unload', req: ++this.#req, id: rec.id } satisfies ToWorker)
+  }
+
+  #load(rec: ModelRecord, bytes: Uint8Array): Promise<true | string> {
+    const w = this.#worker
+    if (!w) return Promise.resolve('the inference worker is not running')
+    const req = ++this.#req
+    return new Promise((resolve) => {
+      this.#pendingLoads.set(req, { resolve })
+      w.postMessage({ type: 'load', req, id: rec.id, manifest: rec.manifest, bytes } satisfies ToWorker)
+    })
+  }
+
+  #spawn(): void {
+    const data: WorkerData = { backendModule: this.#o.backendModule, heartbeatMs: this.#o.heartbeatMs }
+    const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: data })
+    this.#worker = w
+    this.#ready = false
+    this.#lastBeat = this.#o.now()
+    w.on('message', (m: FromWorker) => {
+      if (w !== this.#worker) return
+      this.#onMessage(w, m)
+    })
+    w.on('error', (e) => {
+      if (w !== this.#worker) return
+      this.#health({ type: 'inference-error', at: this.#o.now(), message: String(e?.message ?? e).split('\n')[0]! })
+    })
+    w.on('exit', (code) => {
+      if (w !== this.#worker || this.#stopping) return
+      this.#lost(`worker exited with code ${code}`, code)
+    })
+  }
+
+  async #onMessage(w: Worker, m: FromWorker): Promise<void> {
+    switch (m.type) {
+      case 'ready': {
+        this.#startedAt = this.#o.now()
+        this.#lastBeat = this.#startedAt
+        // Reload every model a slot refers to, then declare the worker up.
+        for (const slot of this.#slots.values()) {
+          for (const rec of [slot.active, slot.previous]) {
+            const bytes = rec && this.#bytes.get(rec.id)
+            if (!rec || !bytes) continue
+            const res = await this.#load(rec, bytes)
+            if (res !== true) this.#health({ type: 'inference-error', at: this.#o.now(), message: res })
+          }
+        }
+        if (w !== this.#worker) return
+        this.#ready = true
+        this.#health({ type: 'inference-started', at: this.#o.now() })
+        const waiters = this.#readyWaiters
+        this.#readyWaiters = []
+        for (const f of waiters) f()
+        return
+      }
+      case 'heartbeat':
+        this.#lastBeat = this.#o.now()
+        if (this.#failures > 0 && this.#lastBeat - this.#startedAt > this.#o.backoffResetMs) this.#failures = 0
+        this.#health({ type: 'inference-heartbeat', at: this.#lastBeat })
+        return
+      case 'loaded': {
+        const p = this.#pendingLoads.get(m.req)
+        this.#pendingLoads.delete(m.req)
+        p?.resolve(m.ok ? true : m.message)
+        return
+      }
+      case 'result':
+      case 'failed': {
+        const e = this.#inflight.get(m.req)
+        if (!e) return
+        this.#inflight.delete(m.req)
+        if (e.timer) clearTimeout(e.timer)
+        const latencyMs = performance.now() - e.sentAt
+        if (m.type === 'failed') {
+          this.#counts.failed++
+          this.#health({ type: 'inference-error', at: this.#o.now(), message: m.message })
+          if (!e.settled) {
+            e.settled = true
+            e.resolve({ status: 'dropped', reason: m.message })
+          }
+          return
+        }
+        const problem = checkOutputs(e.model, m.outputs)
+        this.#health({ type: 'inference-result', at: this.#o.now(), latencyMs, deadlineMs: e.deadlineMs, valid: problem === null, ...(problem ? { detail: problem } : {}) })
+        const arr = this.#latency.get(e.model.manifest.name) ?? []
+        arr.push(latencyMs)
+        if (arr.length > LATENCY_KEEP) arr.shift()
+        this.#latency.set(e.model.manifest.name, arr)
+        // Past its deadline: the caller has moved on (or is told so now); the result is dropped.
+        if (e.settled) return
+        if (latencyMs > e.deadlineMs) {
+          this.#counts.late++
+          e.settled = true
+          e.resolve({ status: 'late', deadlineMs: e.deadlineMs })
+          return
+        }
+        e.settled = true
+        if (problem) {
+          this.#counts.invalid++
+          e.resolve({ status: 'dropped', reason: `output rejected: ${problem}` })
+          return
+        }
+        this.#counts.ok++
+        e.resolve({ status: 'ok', outputs: m.outputs, latencyMs })
+        return
+      }
+    }
+  }
+
+  #watch(): void {
+    if (!this.#worker || !this.#ready || this.#stopping) return
+    const now = this.#o.now()
+    if (now - this.#lastBeat > this.#o.hungMs) {
+      this.#kill(`no heartbeat from the inference worker for ${Math.round(now - this.#lastBeat)} ms`)
+      return
+    }
+    const t = performance.now()
+    for (const e of this.#inflight.values()) {
+      if (t - e.sentAt > this.#o.hungMs) {
+        this.#kill(`an inference request to ${e.model.id} has been running for ${Math.round(t - e.sentAt)} ms`)
+        return
+      }
+    }
+  }
+
+  #kill(why: string): void {
+    const w = this.#worker
+    if (!w) return
+    this.#health({ type: 'inference-error', at: this.#o.now(), message: `${why}; restarting the worker` })
+    this.#o.log?.('error', `${why}; restarting the worker`)
+    void w.terminate()
+    this.#lost(why, null)
+  }
+
+  #failAll(reason: string): void {
+    for (const e of this.#inflight.values()) {
+      if (e.timer) clearTimeout(e.timer)
+      if (!e.settled) {
+        e.settled = true
+        this.#counts.dropped++
+        e.resolve({ status: 'dropped', reason })
+      }
+    }
+    this.#inflight.clear()
+    for (const p of this.#pendingLoads.values()) p.resolve(reason)
+    this.#pendingLoads.clear()
+  }
+
+  #lost(why: string, code: number | null): void {
+    this.#worker = null
+    this.#ready = false
+    this.#health({ type: 'inference-exit', at: this.#o.now(), code, signal: null })
+    this.#failAll(`the inference worker stopped (${why})`)
+    const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** this.#failures)
+    this.#failures++
+    this.#counts.restarts++
+    this.#o.log?.('warn', `inference worker lost (${why}); restart ${this.#counts.restarts} in ${delay} ms`)
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null
+      if (!this.#stopping) this.#spawn()
+    }, delay)
+  }
+}
+
+/** Output checks: shapes as the manifest says, finite numbers, probabilities in 0..1. */
+export function checkOutputs(model: ModelRecord, outputs: WireFeeds): string | null {
+  for (const spec of model.manifest.outputs) {
+    const t = outputs[spec.name]
+    if (!t) return `output ${spec.name} missing`
+    if (t.dims.length !== spec.shape.length || spec.shape.some((d, i) => d !== -1 && t.dims[i] !== d)) {
+      return `output ${spec.name} has shape [${t.dims.join(',')}], expected [${spec.shape.join(',')}]`
+    }
+    if (t.data instanceof Float32Array) {
+      for (let i = 0; i < t.data.length; i++) {
+        const v = t.data[i]!
+        if (!Number.isFinite(v)) return `output ${spec.name} holds a non-finite number`
+        if ((spec.name === 'probs' || spec.name === 'confidence' || spec.name === 'output') && (v < 0 || v > 1)) {
+          return `output ${spec.name} holds ${v}, outside 0..1`
+        }
+      }
+    }
+  }
+  return null
+}
