@@ -1,0 +1,60 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { WatchdogDevice } from '../../firmware/hardware/watchdog-device.ts'
+import { SystemdNotifier } from '../../firmware/hardware/systemd-notify.ts'
+import { SysfsThermal, SimThermal } from '../../firmware/hardware/thermal.ts'
+
+t.test('the watchdog device is fed at its interval and disarmed by the magic close', async (t) => {
+  const dev = join(t.testdir(), 'watchdog')
+  writeFileSync(dev, '')
+  const w = new WatchdogDevice({ path: dev, intervalMs: 1000 })
+  for (let now = 0; now <= 3500; now += 10) w.feed(now)
+  t.equal(w.feeds, 4, 'fed at 0, 1000, 2000, 3000 ms only')
+  await w.close()
+  const bytes = readFileSync(dev, 'latin1')
+  t.equal(bytes, '\0\0\0\0V', 'four feeds, then V')
+})
+
+t.test('a missing watchdog device is a clear error', async (t) => {
+  t.throws(() => new WatchdogDevice({ path: join(t.testdir(), 'no', 'such') }), { code: 'FW_ERR_IO', message: /watchdogDevice/ })
+})
+
+t.test('WATCHDOG=1 reaches $NOTIFY_SOCKET as unix datagrams', async (t) => {
+  // Unix socket paths are limited to 108 bytes, so not under t.testdir().
+  const dir = mkdtempSync(join(tmpdir(), 'fw-notify-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sock = join(dir, 'notify.sock')
+  // A stand-in for systemd: socat receiving datagrams on a unix socket, one per line out.
+  const rx = spawn('socat', ['-u', `UNIX-RECV:${sock}`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  t.teardown(() => { rx.kill('SIGKILL') })
+  let got = ''
+  rx.stdout.on('data', (c: Buffer) => { got += c.toString() })
+  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10))
+  const n = SystemdNotifier.fromEnv({ NOTIFY_SOCKET: sock, WATCHDOG_USEC: '200000' })!
+  t.equal(n.intervalMs, 100, 'half the systemd watchdog period')
+  n.ready()
+  await new Promise((r) => setTimeout(r, 50))
+  n.feed(0)
+  n.feed(50)
+  await new Promise((r) => setTimeout(r, 50))
+  n.feed(100)
+  await new Promise((r) => setTimeout(r, 50))
+  await n.close()
+  for (let i = 0; i < 100 && !got.includes('STOPPING=1'); i++) await new Promise((r) => setTimeout(r, 10))
+  t.equal(got, 'READY=1WATCHDOG=1WATCHDOG=1STOPPING=1', 'each message one datagram, rate-limited')
+  t.equal(SystemdNotifier.fromEnv({}), null, 'no NOTIFY_SOCKET, no notifier')
+})
+
+t.test('thermal zones read millidegrees from sysfs; sim zones are settable', async (t) => {
+  const f = join(t.testdir(), 'temp')
+  writeFileSync(f, '81234\n')
+  const s = new SysfsThermal([{ name: 'cpu', path: f, warnC: 85, bypassC: 95 }, { name: 'gpu', path: f + '.missing', warnC: 85, bypassC: 95 }])
+  t.same([...s.read(0)], [['cpu', 81.234]])
+  t.equal(s.readErrors, 1)
+  const sim = new SimThermal([{ name: 'cpu', path: 'sim', warnC: 85, bypassC: 95 }])
+  sim.set('cpu', 97)
+  t.equal(sim.read().get('cpu'), 97)
+})
