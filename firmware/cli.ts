@@ -18,6 +18,10 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
       console.log(usage)
       return 0
+    case 'process': {
+      const { runProcessCommand } = await import('./process/command.ts')
+      return runProcessCommand(rest)
+    }
     default:
       throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "firmware help"`)
   }

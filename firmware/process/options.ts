@@ -1,0 +1,138 @@
+// `firmware process` options: parsed and checked here, so the engine only ever sees a clean,
+// defaulted object. Every refusal is one line with a code (FW_ERR_USAGE for the shape of the
+// command line, FW_ERR_BAD_OPTION for a value out of range).
+import { FirmwareError } from '../errors.ts'
+import type { BeamformerKind } from '../engine/types.ts'
+import { WAV_FORMATS, type WavFormat } from '../wav/wav.ts'
+
+export interface ProcessOptions {
+  /** Array geometry JSON ({"sampleRate","mics"}) or a board profile.json with an "array". Without it the inputs are line feeds. */
+  array?: string
+  /** Input recording: channel k is mic k of the array. */
+  in: string
+  /** Output WAV: the beams (beam 0 first), or the processed line feeds without --array. */
+  out: string
+  /** Report JSON: DOA track, meters, engine figures (and the analysers' sections). */
+  report: string
+  /** Fixed steering of beam 0 in degrees. Without it beam 0 follows the DOA. */
+  steer?: { azimuth: number; elevation: number }
+  /** Defaults to 'das'. */
+  beamformer: BeamformerKind
+  /** Frames per block, 32 to 1024. Defaults to 64. */
+  block: number
+  /** Number of beams written, 1 to 16. Defaults to 4. */
+  beams: number
+  /** Sample format of the output. Defaults to 'float32' (beams can exceed full scale). */
+  format: WavFormat
+}
+
+export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
+
+  --array FILE          array geometry JSON {"sampleRate":48000,"mics":[[x,y,z],...]} (metres),
+                        or a board profile.json with an "array"; channel k of IN.wav is mic k.
+                        Without it the channels are line feeds: no beams, no DOA.
+  --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV)
+  --out OUT.wav         the beam outputs, beam 0 first (line feeds without --array)
+  --report REPORT.json  DOA track, meters and engine figures
+  --steer AZ[,EL]       point beam 0 at azimuth AZ, elevation EL degrees (default: follow the DOA)
+  --beamformer das|mvdr delay-and-sum (default) or MVDR
+  --beams N             beams to write, 1 to 16 (default 4; beam k>0 at AZ + k*360/N)
+  --block N             frames per block, 32 to 1024 (default 64)
+  --format F            output sample format: float32 (default), pcm16, pcm24, pcm32`
+
+const valued = new Set(['--array', '--in', '--out', '--report', '--steer', '--beamformer', '--block', '--beams', '--format'])
+
+function usage(msg: string): never {
+  throw new FirmwareError('FW_ERR_USAGE', `process: ${msg}; try "firmware process --help"`)
+}
+
+function bad(msg: string): never {
+  throw new FirmwareError('FW_ERR_BAD_OPTION', `process: ${msg}`)
+}
+
+function parseDegrees(text: string, what: string): number {
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text.trim())) bad(`${what} must be a number of degrees, got "${text}"`)
+  return Number(text)
+}
+
+function parseIntOption(text: string, name: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) bad(`${name} must be a whole number from ${min} to ${max}, got "${text}"`)
+  const v = Number(text)
+  if (v < min || v > max) bad(`${name} must be from ${min} to ${max}, got ${v}`)
+  return v
+}
+
+/** Returns null when help was asked for. */
+export function parseProcessArgs(argv: string[]): ProcessOptions | null {
+  const seen = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--help' || arg === '-h') return null
+    let name = arg
+    let value: string | undefined
+    const eq = arg.indexOf('=')
+    if (arg.startsWith('--') && eq > 0) {
+      name = arg.slice(0, eq)
+      value = arg.slice(eq + 1)
+    }
+    if (!valued.has(name)) {
+      if (arg.startsWith('-')) usage(`unknown option "${name}"`)
+      usage(`unexpected argument "${arg}" (options are given as --name value)`)
+    }
+    if (value === undefined) {
+      value = argv[++i]
+      if (value === undefined || (value.startsWith('--') && valued.has(value))) usage(`${name} needs a value`)
+    }
+    if (seen.has(name)) usage(`${name} is given twice`)
+    seen.set(name, value)
+  }
+  const need = (n: string): string => {
+    const v = seen.get(n)
+    if (v === undefined || v === '') usage(`${n} is required`)
+    return v
+  }
+  const opts: ProcessOptions = {
+    in: need('--in'),
+    out: need('--out'),
+    report: need('--report'),
+    beamformer: 'das',
+    block: 64,
+    beams: 4,
+    format: 'float32',
+  }
+  const array = seen.get('--array')
+  if (array !== undefined) {
+    if (array === '') usage('--array needs a file')
+    opts.array = array
+  }
+  const steer = seen.get('--steer')
+  if (steer !== undefined) {
+    const parts = steer.split(',')
+    if (parts.length > 2) bad(`--steer takes AZ or AZ,EL in degrees, got "${steer}"`)
+    const azimuth = parseDegrees(parts[0]!, '--steer azimuth')
+    const elevation = parts[1] === undefined ? 0 : parseDegrees(parts[1], '--steer elevation')
+    if (elevation < -90 || elevation > 90) bad(`--steer elevation must be from -90 to 90 degrees, got ${elevation}`)
+    // Azimuths wrap: -90 and 270 are the same direction.
+    opts.steer = { azimuth: ((azimuth % 360) + 360) % 360, elevation }
+  }
+  const bf = seen.get('--beamformer')
+  if (bf !== undefined) {
+    if (bf !== 'das' && bf !== 'mvdr') bad(`--beamformer must be das or mvdr, got "${bf}"`)
+    opts.beamformer = bf
+  }
+  const block = seen.get('--block')
+  if (block !== undefined) opts.block = parseIntOption(block, '--block', 32, 1024)
+  const beams = seen.get('--beams')
+  if (beams !== undefined) opts.beams = parseIntOption(beams, '--beams', 1, 16)
+  const format = seen.get('--format')
+  if (format !== undefined) {
+    if (!(WAV_FORMATS as readonly string[]).includes(format)) bad(`--format must be one of ${WAV_FORMATS.join(', ')}, got "${format}"`)
+    opts.format = format as WavFormat
+  }
+  if (!opts.array) {
+    for (const n of ['--steer', '--beamformer', '--beams']) {
+      if (seen.has(n)) usage(`${n} needs --array (without an array the inputs are line feeds, with no beams)`)
+    }
+  }
+  return opts
+}

@@ -1,0 +1,271 @@
+// Offline processing, the rehearsal tool: a recording through the real engine (file backend), out
+// come the beams and a report. Policy lives here (checks, defaults, the report); the engine does
+// the audio. On any error nothing is left at OUT.wav or REPORT.json.
+import { readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs'
+import { dirname, resolve, basename } from 'node:path'
+import { FirmwareError, isFirmwareError } from '../errors.ts'
+import { validateGeometry } from '../board/profile.ts'
+import type { ArrayGeometry, DoaEstimate, BeamformerKind } from '../engine/types.ts'
+import { wavInfo, WavReader, type WavInfo, type WavFormat } from '../wav/wav.ts'
+import type { ProcessOptions } from './options.ts'
+import { meterFromLinear, reportContributors, type ChannelMeter, type ProcessReport, type BeamDescription } from './report.ts'
+
+/** Sample rates the engine runs at. */
+const ENGINE_RATES = [44100, 48000, 96000]
+const MAX_INPUTS = 64
+const MAX_OUTPUTS = 16
+
+/** One beam as the engine is asked to form it. */
+export interface OfflineBeam {
+  kind: BeamformerKind
+  azimuth: number
+  elevation: number
+  /** Follow the DOA (smoothed) instead of the fixed direction. */
+  autoSteer: boolean
+}
+
+/** The checked, defaulted job handed to the engine. */
+export interface OfflineJob {
+  inPath: string
+  outPath: string
+  outFormat: WavFormat
+  sampleRate: number
+  blockSize: number
+  inputs: number
+  outputs: number
+  /** Output k's dry source (input index). */
+  dryMap: number[]
+  /** Empty without an array. */
+  mics: Array<[number, number, number]>
+  beams: OfflineBeam[]
+  doa: boolean
+}
+
+export interface OfflineResult {
+  blocks: number
+  doa: DoaEstimate[]
+  latencySamples: number
+  blockTimeUs: { p50: number; p99: number; max: number }
+  overruns: number
+  droppedDoa: number
+  droppedMeters: number
+  /** Native fail-open events seen during the run. */
+  events: Array<{ t: number; event: string; detail?: number }>
+}
+
+/**
+ * Runs a job through the engine to the end of the input. Must leave OUT committed on success and
+ * absent on failure (the file backend's writer guarantees that), and throw FirmwareError.
+ */
+export type OfflineRunner = (job: OfflineJob) => Promise<OfflineResult>
+
+export interface ProcessDeps {
+  /** Defaults to the real engine (firmware/process/engine-runner.ts). */
+  runner?: OfflineRunner
+  /** Monotonic clock in seconds, for elapsedSeconds. */
+  now?: () => number
+}
+
+export interface ProcessOutcome {
+  report: ProcessReport
+  summary: string
+}
+
+function loadArray(path: string): ArrayGeometry {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`
+    throw new FirmwareError('FW_ERR_IO', `${path}: ${why}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (e) {
+    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `${path}: not valid JSON (${(e as Error).message})`)
+  }
+  // A board profile carries its geometry under "array"; accept that too.
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'array' in raw && !('mics' in raw)) {
+    raw = (raw as { array: unknown }).array
+  }
+  return validateGeometry(raw, path)
+}
+
+function checkWritableTarget(path: string, what: string): void {
+  const dir = dirname(resolve(path))
+  let st
+  try {
+    st = statSync(dir)
+  } catch {
+    throw new FirmwareError('FW_ERR_IO', `${path}: the folder ${dir} does not exist; create it or choose another ${what} path`)
+  }
+  if (!st.isDirectory()) throw new FirmwareError('FW_ERR_IO', `${path}: ${dir} is not a folder`)
+  try {
+    if (statSync(path).isDirectory()) throw new FirmwareError('FW_ERR_IO', `${path}: is a folder; give a file name for the ${what}`)
+  } catch (e) {
+    if (isFirmwareError(e)) throw e
+  }
+}
+
+/** Whole-file peak and RMS per channel, streamed block by block. */
+export function measureWav(path: string): ChannelMeter[] {
+  const r = new WavReader(path)
+  try {
+    const ch = r.info.channels
+    const peak = new Float64Array(ch)
+    const sum = new Float64Array(ch)
+    const buf = new Float32Array(8192 * ch)
+    for (;;) {
+      const n = r.read(buf)
+      if (n === 0) break
+      for (let i = 0; i < n; i++) {
+        const base = i * ch
+        for (let k = 0; k < ch; k++) {
+          const v = buf[base + k]!
+          const a = v < 0 ? -v : v
+          if (a > peak[k]!) peak[k] = a
+          sum[k]! += v * v
+        }
+      }
+    }
+    const frames = Math.max(1, r.info.frames)
+    return Array.from(peak, (p, k) => meterFromLinear(p, sum[k]! / frames))
+  } finally {
+    r.close()
+  }
+}
+
+/** Turns checked options into the engine job (and the beam descriptions for the report). */
+export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeometry | null): { job: OfflineJob; beams: BeamDescription[] } {
+  const job: OfflineJob = {
+    inPath: opts.in,
+    outPath: opts.out,
+    outFormat: opts.format,
+    sampleRate: info.sampleRate,
+    blockSize: opts.block,
+    inputs: info.channels,
+    outputs: info.channels,
+    dryMap: [],
+    mics: geometry ? geometry.mics : [],
+    beams: [],
+    doa: geometry !== null,
+  }
+  const beams: BeamDescription[] = []
+  if (geometry) {
+    const n = opts.beams
+    const baseAz = opts.steer?.azimuth ?? 0
+    const el = opts.steer?.elevation ?? 0
+    for (let k = 0; k < n; k++) {
+      const auto = k === 0 && !opts.steer
+      const azimuth = ((baseAz + (k * 360) / n) % 360 + 360) % 360
+      job.beams.push({ kind: opts.beamformer, azimuth, elevation: el, autoSteer: auto })
+      beams.push({ index: k, beamformer: opts.beamformer, steer: auto ? 'doa' : { azimuth, elevation: el } })
+    }
+    job.outputs = n
+  }
+  job.dryMap = Array.from({ length: job.outputs }, (_, k) => Math.min(k, job.inputs - 1))
+  return { job, beams }
+}
+
+/** Checks everything that can be checked before any audio is processed. */
+export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: ArrayGeometry | null } {
+  const abs = (p: string) => resolve(p)
+  if (abs(opts.out) === abs(opts.in)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the input file; choose another output`)
+  if (abs(opts.report) === abs(opts.in)) throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
+  if (abs(opts.report) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out and --report are the same file (${opts.out})`)
+  if (opts.array !== undefined && abs(opts.array) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the array file`)
+  const geometry = opts.array === undefined ? null : loadArray(opts.array)
+  const info = wavInfo(opts.in)
+  if (!ENGINE_RATES.includes(info.sampleRate)) {
+    throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: ${info.sampleRate} Hz is not a rate the engine runs at; resample to 44100, 48000 or 96000 Hz`)
+  }
+  if (info.frames === 0) throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: has no audio (0 frames)`)
+  if (geometry) {
+    if (info.channels !== geometry.mics.length) {
+      throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channel${info.channels === 1 ? '' : 's'} but the array in ${opts.array} has ${geometry.mics.length} mics; channel k must be mic k`)
+    }
+    if (info.sampleRate !== geometry.sampleRate) {
+      throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in} is ${info.sampleRate} Hz but the array in ${opts.array} says ${geometry.sampleRate} Hz`)
+    }
+  } else if (info.channels > MAX_OUTPUTS) {
+    throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channels; without --array each is a line feed to its own output and the engine has at most ${MAX_OUTPUTS} outputs (give --array for a mic array)`)
+  }
+  if (info.channels > MAX_INPUTS) {
+    throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channels; the engine takes at most ${MAX_INPUTS}`)
+  }
+  checkWritableTarget(opts.out, 'output')
+  checkWritableTarget(opts.report, 'report')
+  return { info, geometry }
+}
+
+function writeJsonAtomically(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.partial`
+  try {
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n')
+    renameSync(tmp, path)
+  } catch (e) {
+    rmSync(tmp, { force: true })
+    throw new FirmwareError('FW_ERR_IO', `${path}: cannot write the report (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+  }
+}
+
+async function defaultRunner(job: OfflineJob): Promise<OfflineResult> {
+  const { runOffline } = await import('./engine-runner.ts')
+  return runOffline(job)
+}
+
+/** `firmware process`: checks, runs the engine, writes OUT.wav and REPORT.json. */
+export async function processRecording(opts: ProcessOptions, deps: ProcessDeps = {}): Promise<ProcessOutcome> {
+  const now = deps.now ?? (() => performance.now() / 1000)
+  const runner = deps.runner ?? defaultRunner
+  const started = now()
+  const { info, geometry } = checkInputs(opts)
+  const { job, beams } = planJob(opts, info, geometry)
+
+  const result = await runner(job)
+  let report: ProcessReport
+  try {
+    report = {
+      version: 1,
+      input: { path: opts.in, ...info, seconds: info.frames / info.sampleRate },
+      output: { path: opts.out, channels: job.outputs, format: opts.format, beams },
+      array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
+      blockSize: opts.block,
+      doa: result.doa,
+      meters: { input: measureWav(opts.in), output: measureWav(opts.out) },
+      watchdog: result.events,
+      classes: [],
+      vad: [],
+      recommendations: [],
+      engine: {
+        blocks: result.blocks,
+        latencySamples: result.latencySamples,
+        blockTimeUs: result.blockTimeUs,
+        overruns: result.overruns,
+        droppedDoa: result.droppedDoa,
+        droppedMeters: result.droppedMeters,
+      },
+      elapsedSeconds: 0,
+    }
+    for (const [name, contribute] of reportContributors()) {
+      try {
+        const extra = await contribute({ inPath: opts.in, input: info, outPath: opts.out, array: geometry, report })
+        Object.assign(report, extra)
+      } catch (e) {
+        const message = (e as Error)?.message ?? String(e)
+        ;(report.analysisErrors ??= []).push({ contributor: name, message: message.split('\n')[0]! })
+      }
+    }
+    report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
+    writeJsonAtomically(opts.report, report)
+  } catch (e) {
+    // The audio is written but the run is not complete: take the output back.
+    rmSync(opts.out, { force: true })
+    throw e
+  }
+  const what = geometry ? `${job.outputs} beam${job.outputs === 1 ? '' : 's'}, ${result.doa.length} DOA estimates` : `${job.outputs} line feed${job.outputs === 1 ? '' : 's'}`
+  const summary = `processed ${basename(opts.in)} (${(info.frames / info.sampleRate).toFixed(1)} s, ${info.channels} ch) -> ${opts.out} (${what}), report ${opts.report}, in ${report.elapsedSeconds.toFixed(2)} s`
+  return { report, summary }
+}

@@ -1,0 +1,91 @@
+// The processing report (REPORT.json of `firmware process`), and the place where analysers that
+// are not part of the engine (classifiers, VAD, EQ recommendations) add their sections.
+import type { DoaEstimate } from '../engine/types.ts'
+import type { WavInfo } from '../wav/wav.ts'
+
+export interface ChannelMeter {
+  /** dBFS of the largest sample over the whole file (-Infinity is written as null). */
+  peakDb: number | null
+  /** dBFS RMS over the whole file. */
+  rmsDb: number | null
+}
+
+export interface BeamDescription {
+  index: number
+  beamformer: 'das' | 'mvdr'
+  /** 'doa' when the beam follows the DOA estimate, else the fixed direction in degrees. */
+  steer: 'doa' | { azimuth: number; elevation: number }
+}
+
+export interface ClassRecord { t: number; label: string; confidence: number }
+export interface VadSegment { start: number; end: number }
+export interface Recommendation { t: number; output: number; bands: unknown[]; confidence: number }
+
+export interface ProcessReport {
+  /** Bumped when a field changes meaning. */
+  version: 1
+  input: WavInfo & { path: string; seconds: number }
+  output: { path: string; channels: number; format: string; beams: BeamDescription[] }
+  /** Null without --array (line feeds). */
+  array: { path: string; mics: number } | null
+  blockSize: number
+  /** DOA track, one estimate per DOA frame; empty without an array. */
+  doa: DoaEstimate[]
+  meters: { input: ChannelMeter[]; output: ChannelMeter[] }
+  /** Watchdog transitions during the run (offline: native fail-open events, normally none). */
+  watchdog: Array<{ t: number; event: string; detail?: number }>
+  /** Filled by report contributors (the inference part); empty when none ran. */
+  classes: ClassRecord[]
+  vad: VadSegment[]
+  recommendations: Recommendation[]
+  engine: {
+    blocks: number
+    /** Samples between input and output of beam 0 (fractional-delay filter group delay etc.). */
+    latencySamples: number
+    blockTimeUs: { p50: number; p99: number; max: number }
+    overruns: number
+    droppedDoa: number
+    droppedMeters: number
+  }
+  /** Wall-clock seconds the run took. */
+  elapsedSeconds: number
+  /** Sections from contributors that failed, with why; the rest of the report still stands. */
+  analysisErrors?: Array<{ contributor: string; message: string }>
+}
+
+/** What a contributor gets: the finished run (output already written). */
+export interface ReportContext {
+  inPath: string
+  input: WavInfo
+  outPath: string
+  /** Null without an array: the inputs are line feeds (analysers should use their mix). */
+  array: { mics: Array<[number, number, number]>; sampleRate: number } | null
+  report: Readonly<ProcessReport>
+}
+
+/**
+ * A report contributor adds fields (classes, vad, recommendations, or new keys) to the report.
+ * It runs after the engine, reads the input (or output) WAV itself, and returns the fields to merge.
+ * A contributor that throws is recorded in `analysisErrors`; it never fails the run.
+ */
+export type ReportContributor = (ctx: ReportContext) => Promise<Partial<ProcessReport> & Record<string, unknown>>
+
+const contributors = new Map<string, ReportContributor>()
+
+/** Registers (or replaces) a named contributor; the inference part calls this at import. */
+export function registerReportContributor(name: string, fn: ReportContributor): void {
+  contributors.set(name, fn)
+}
+
+export function reportContributors(): ReadonlyMap<string, ReportContributor> {
+  return contributors
+}
+
+/** Linear peak and mean square to the report's dB figures (null for silence). */
+export function meterFromLinear(peak: number, meanSquare: number): ChannelMeter {
+  const round = (v: number) => Math.round(v * 100) / 100
+  return {
+    peakDb: peak > 0 ? round(20 * Math.log10(peak)) : null,
+    rmsDb: meanSquare > 0 ? round(10 * Math.log10(meanSquare)) : null,
+  }
+}
