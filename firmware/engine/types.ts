@@ -51,6 +51,7 @@ export type EngineEvent =
   | { type: 'overrun'; block: number; usedUs: number; budgetUs: number }
   | { type: 'processed'; block: number }
   | { type: 'end-of-input'; block: number }
+  | { type: 'backend-error'; block: number }
 
 export interface Meters {
   inputPeakDb: number[]

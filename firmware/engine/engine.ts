@@ -1,0 +1,452 @@
+// The engine face: the typed, validated way the firmware drives the native audio engine.
+//
+// Policy lives here, compute in C++: every option is defaulted (by spreading) and validated in
+// this file, with errors that name the field; the addon gets a plain, already-checked object and
+// only re-checks types. Commands are range-checked here too, then travel to the audio thread as
+// small fixed records through its command ring (applied at the next block boundary, smoothed).
+//
+// Fail-open: the audio thread goes dry by itself when the heartbeat is older than
+// `heartbeatTimeoutMs` or when the chain overruns its budget `overrunBlocks` blocks in a row, and
+// reports a `native-bypass` event. It returns to processed only after setProcessing(true).
+// By default this class writes the heartbeat from a 10 ms timer, so a blocked event loop is
+// exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
+import { FirmwareError } from '../errors.ts'
+import type { BoardProfile } from '../board/profile.ts'
+import { validateGeometry } from '../board/profile.ts'
+import { loadNative } from './native.ts'
+import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
+import type {
+  ArrayGeometry, BackendKind, BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineEvent,
+  EngineStats, Meters, SimSource,
+} from './types.ts'
+
+/** One beam's starting setup. */
+export interface BeamOptions {
+  /** Beamformer: 'das' (delay-and-sum) or 'mvdr'. Defaults to 'das'. */
+  kind: BeamformerKind
+  /** Degrees, 0 along +x, counter-clockwise toward +y. Defaults to 0, 90, 180, 270 for beams 0..3. */
+  azimuth: number
+  /** Degrees above the xy-plane. Defaults to 0. */
+  elevation: number
+  /** Follow the DOA estimate (smoothed). Defaults to true for beam 0, false for the others. */
+  auto: boolean
+}
+
+export interface EngineOptions {
+  /** Audio backend: 'sim', 'file', 'alsa', or 'null' (silence, unpaced; tests). Defaults to 'sim'. */
+  backend: BackendKind | 'null'
+  /** 44100, 48000 or 96000. Defaults to the array's rate, else 48000. */
+  sampleRate: number
+  /** Frames per block, 32..1024. Defaults to 64. */
+  blockSize: number
+  /** Input channels, 1..64; the first array.mics.length are the array. Defaults to the mic count, else 2. */
+  inputs: number
+  /** Output channels, 1..16. Output k carries beam k (beam 0 past the beams). Defaults to 4 with an array, else inputs. */
+  outputs: number
+  /** Dry path: output k <- input dryMap[k]. Defaults to k mod inputs. */
+  dryMap: number[]
+  /** Array geometry (documented format). Without it the inputs are line feeds: no beams, no DOA. */
+  array: ArrayGeometry | undefined
+  /** Beams (1..16). Defaults to 4 delay-and-sum beams at 0/90/180/270 degrees, beam 0 following the DOA. */
+  beams: Array<Partial<BeamOptions>>
+  /** Run the DOA estimator (needs an array). Defaults to true. */
+  doa: boolean
+  /** DOA frame in samples (a new estimate every half frame). Defaults to 1024. */
+  doaFrameSize: number
+  /** Weight of each new DOA estimate in the auto beam's direction, (0, 1]. Defaults to 0.3. */
+  doaSmoothing: number
+  /** DOA estimates below this confidence do not move auto beams. Defaults to 0.2. */
+  doaMinConfidence: number
+  /** Processed/dry crossfade time in ms, 0..1000. Defaults to 10. */
+  crossfadeMs: number
+  /** Heartbeat age that makes the audio thread go dry by itself, ms; 0 disables (offline runs). Defaults to 100. */
+  heartbeatTimeoutMs: number
+  /** How often this class writes the heartbeat, ms; 0 means the caller calls heartbeat() itself. Defaults to 10. */
+  heartbeatIntervalMs: number
+  /** Blocks in a row over budget that make the audio thread go dry; 0 disables. Defaults to 4. */
+  overrunBlocks: number
+  /** The block budget as a share of the block period, (0, 4]. Defaults to 1. */
+  budgetFraction: number
+  /** Start on the processed signal (false: start dry). Defaults to true. */
+  startProcessed: boolean
+  /** Ask for SCHED_FIFO for the audio thread (silently normal priority if refused). Defaults to true. */
+  realtimePriority: boolean
+  /** file backend: input WAV (channel count must equal inputs), output WAV, output sample format. */
+  file: { in: string; out?: string; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
+  /** sim backend: the synthetic stage. Defaults to one speechlike source at 60 degrees, noise -50 dB. */
+  sim: {
+    sources?: SimSource[]
+    /** dBFS of each mic's own noise. Defaults to -50. */
+    noiseDb?: number
+    /** Defaults to 1. */
+    seed?: number
+    /** Pace blocks by the monotonic clock. Defaults to true. */
+    paced?: boolean
+    /** Record input and output for this many seconds (fault tests). Defaults to 0. */
+    recordSeconds?: number
+  } | undefined
+  /** alsa backend: PCM names (e.g. "hw:1,0", "plug:array", or an asoundrc pcm). */
+  alsa: { capture: string; playback: string; periods?: number } | undefined
+  /** Stop the audio thread after this many blocks (0: until stop()). Defaults to 0. */
+  maxBlocks: number
+}
+
+export const DEFAULT_OPTIONS = {
+  backend: 'sim',
+  blockSize: 64,
+  doa: true,
+  doaFrameSize: 1024,
+  doaSmoothing: 0.3,
+  doaMinConfidence: 0.2,
+  crossfadeMs: 10,
+  heartbeatTimeoutMs: 100,
+  heartbeatIntervalMs: 10,
+  overrunBlocks: 4,
+  budgetFraction: 1,
+  startProcessed: true,
+  realtimePriority: true,
+  maxBlocks: 0,
+} as const satisfies Partial<EngineOptions>
+
+const SIM_KIND = { tone: 0, noise: 1, speechlike: 2 } as const
+const BAND_TYPE = { peak: 0, lowshelf: 1, highshelf: 2, highpass: 3, lowpass: 4 } as const
+const BEAM_KIND = { das: 0, mvdr: 1 } as const
+
+function bad(field: string, msg: string): never {
+  throw new FirmwareError('FW_ERR_BAD_OPTION', `engine option ${field}: ${msg}`)
+}
+
+function checkNumber(v: unknown, field: string, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) bad(field, `must be a number, got ${JSON.stringify(v)}`)
+  if (integer && !Number.isInteger(v)) bad(field, `must be a whole number, got ${v}`)
+  if (v < min || v > max) bad(field, `must be between ${min} and ${max}, got ${v}`)
+  return v
+}
+
+function checkBool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') bad(field, `must be true or false, got ${JSON.stringify(v)}`)
+  return v
+}
+
+/** Validates and defaults engine options into the plain object the addon takes. */
+export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptions {
+  if (typeof input !== 'object' || input === null) bad('(options)', 'must be an object')
+  const array = input.array === undefined ? undefined : validateGeometry(input.array, 'engine option array')
+  const o = {
+    ...DEFAULT_OPTIONS,
+    sampleRate: array?.sampleRate ?? 48000,
+    inputs: array?.mics.length ?? 2,
+    ...input,
+  }
+  const backend = o.backend
+  if (backend !== 'sim' && backend !== 'file' && backend !== 'alsa' && backend !== 'null') {
+    throw new FirmwareError('FW_ERR_UNKNOWN_DEVICE', `engine option backend: unknown audio backend ${JSON.stringify(backend)}; use "sim", "file" or "alsa"`)
+  }
+  if (o.sampleRate !== 44100 && o.sampleRate !== 48000 && o.sampleRate !== 96000) {
+    bad('sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(o.sampleRate)}`)
+  }
+  if (array && array.sampleRate !== o.sampleRate) {
+    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `engine option array: sampleRate ${array.sampleRate} differs from the engine's ${o.sampleRate}`)
+  }
+  const blockSize = checkNumber(o.blockSize, 'blockSize', 32, 1024, true)
+  const inputs = checkNumber(o.inputs, 'inputs', 1, 64, true)
+  if (array && array.mics.length > inputs) {
+    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `engine option array: has ${array.mics.length} mics but the engine has ${inputs} inputs`)
+  }
+  const outputs = checkNumber(o.outputs ?? (array ? 4 : inputs), 'outputs', 1, 16, true)
+  const dryMapIn: unknown = o.dryMap ?? Array.from({ length: outputs }, (_, k) => k % inputs)
+  if (!Array.isArray(dryMapIn) || dryMapIn.length !== outputs) bad('dryMap', `must list one input per output (${outputs})`)
+  const dryMap = dryMapIn.map((v: unknown, k: number) => checkNumber(v, `dryMap[${k}]`, 0, inputs - 1, true))
+
+  const beamsIn: unknown = o.beams ?? [{ auto: true }, {}, {}, {}]
+  if (!Array.isArray(beamsIn) || beamsIn.length < 1 || beamsIn.length > 16) bad('beams', 'must list 1 to 16 beams')
+  const beams = array
+    ? beamsIn.map((raw: unknown, b: number) => {
+      if (typeof raw !== 'object' || raw === null) bad(`beams[${b}]`, 'must be an object')
+      const beam = { kind: 'das', azimuth: (b * 90) % 360, elevation: 0, auto: false, ...(raw as Partial<BeamOptions>) }
+      if (beam.kind !== 'das' && beam.kind !== 'mvdr') bad(`beams[${b}].kind`, `must be "das" or "mvdr", got ${JSON.stringify(beam.kind)}`)
+      return {
+        kind: beam.kind,
+        azimuth: checkNumber(beam.azimuth, `beams[${b}].azimuth`, -360, 360),
+        elevation: checkNumber(beam.elevation, `beams[${b}].elevation`, -90, 90),
+        auto: checkBool(beam.auto, `beams[${b}].auto`),
+      }
+    })
+    : []
+
+  let inPath = '', outPath = '', outFormat = 'float32'
+  if (backend === 'file') {
+    if (!o.file || typeof o.file.in !== 'string' || o.file.in === '') bad('file.in', 'the file backend needs an input WAV path')
+    inPath = o.file.in
+    outPath = o.file.out ?? ''
+    outFormat = o.file.format ?? 'float32'
+    if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat)) bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
+  }
+  const sim = { sources: [{ azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 }] as SimSource[], noiseDb: -50, seed: 1, paced: true, recordSeconds: 0, ...o.sim }
+  const simSources = sim.sources.map((s, i) => {
+    if (!(s.kind in SIM_KIND)) bad(`sim.sources[${i}].kind`, `must be tone, noise or speechlike, got ${JSON.stringify(s.kind)}`)
+    return {
+      azimuth: checkNumber(s.azimuth, `sim.sources[${i}].azimuth`, -360, 360),
+      elevation: checkNumber(s.elevation ?? 0, `sim.sources[${i}].elevation`, -90, 90),
+      kind: SIM_KIND[s.kind],
+      freqHz: checkNumber(s.freqHz ?? 1000, `sim.sources[${i}].freqHz`, 1, o.sampleRate / 2),
+      levelDb: checkNumber(s.levelDb, `sim.sources[${i}].levelDb`, -200, 20),
+    }
+  })
+  let captureDevice = '', playbackDevice = '', alsaPeriods = 3
+  if (backend === 'alsa') {
+    if (!o.alsa || typeof o.alsa.capture !== 'string' || !o.alsa.capture) bad('alsa.capture', 'the alsa backend needs a capture PCM name')
+    if (typeof o.alsa.playback !== 'string' || !o.alsa.playback) bad('alsa.playback', 'the alsa backend needs a playback PCM name')
+    captureDevice = o.alsa.capture
+    playbackDevice = o.alsa.playback
+    alsaPeriods = checkNumber(o.alsa.periods ?? 3, 'alsa.periods', 2, 16, true)
+  }
+  const doaFrameSize = checkNumber(o.doaFrameSize, 'doaFrameSize', 128, 8192, true)
+  if ((doaFrameSize & (doaFrameSize - 1)) !== 0) bad('doaFrameSize', `must be a power of two, got ${doaFrameSize}`)
+
+  return {
+    backend,
+    sampleRate: o.sampleRate,
+    blockSize,
+    inputs,
+    outputs,
+    dryMap,
+    mics: array?.mics ?? [],
+    beams,
+    doa: checkBool(o.doa, 'doa') && array !== undefined,
+    doaFrameSize,
+    doaSmoothing: checkNumber(o.doaSmoothing, 'doaSmoothing', 0.001, 1),
+    doaMinConfidence: checkNumber(o.doaMinConfidence, 'doaMinConfidence', 0, 1),
+    crossfadeMs: checkNumber(o.crossfadeMs, 'crossfadeMs', 0, 1000),
+    heartbeatTimeoutMs: checkNumber(o.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 0, 60_000),
+    overrunBlocks: checkNumber(o.overrunBlocks, 'overrunBlocks', 0, 10_000, true),
+    budgetFraction: checkNumber(o.budgetFraction, 'budgetFraction', 0.01, 4),
+    startProcessed: checkBool(o.startProcessed, 'startProcessed'),
+    realtimePriority: checkBool(o.realtimePriority, 'realtimePriority'),
+    inPath,
+    outPath,
+    outFormat,
+    simSources,
+    simNoiseDb: checkNumber(sim.noiseDb, 'sim.noiseDb', -300, 0),
+    simSeed: checkNumber(sim.seed, 'sim.seed', 0, 2 ** 32 - 1, true),
+    simPaced: checkBool(sim.paced, 'sim.paced'),
+    recordSeconds: checkNumber(sim.recordSeconds, 'sim.recordSeconds', 0, 600),
+    maxBlocks: checkNumber(o.maxBlocks, 'maxBlocks', 0, Number.MAX_SAFE_INTEGER, true),
+    captureDevice,
+    playbackDevice,
+    alsaPeriods,
+  }
+}
+
+/** What poll() hands back: every event and DOA estimate since the last poll, and the newest meters. */
+export interface EnginePoll {
+  events: EngineEvent[]
+  doa: DoaEstimate[]
+  meters: (Meters & { t: number }) | null
+}
+
+/** Turns a start() failure from the addon into a coded error a user can act on. */
+function startError(opts: NativeEngineOptions, message: string): FirmwareError {
+  if (opts.backend === 'alsa') return new FirmwareError('FW_ERR_UNKNOWN_DEVICE', message)
+  if (opts.backend === 'file') {
+    if (/channel\(s\) but the engine expects/.test(message)) return new FirmwareError('FW_ERR_CHANNELS', message)
+    if (/no such file|cannot open|cannot stat|cannot create|is a directory|permission/i.test(message)) return new FirmwareError('FW_ERR_IO', message)
+    return new FirmwareError('FW_ERR_BAD_WAV', message)
+  }
+  return new FirmwareError('FW_ERR_ENGINE', message)
+}
+
+export class Engine {
+  /** The options as resolved (defaults applied), as handed to the addon. */
+  readonly options: NativeEngineOptions
+  readonly #native: NativeEngine
+  readonly #heartbeatIntervalMs: number
+  #timer: NodeJS.Timeout | undefined
+  #state: 'created' | 'running' | 'stopped' = 'created'
+
+  /**
+   * Validates the options (FW_ERR_BAD_OPTION / FW_ERR_BAD_GEOMETRY / FW_ERR_UNKNOWN_DEVICE naming
+   * the field) and builds the chain. `native` is injectable for tests; it defaults to the addon.
+   */
+  constructor(options: Partial<EngineOptions> = {}, native: NativeModule = loadNative()) {
+    this.options = resolveOptions(options)
+    this.#heartbeatIntervalMs = checkNumber(options.heartbeatIntervalMs ?? DEFAULT_OPTIONS.heartbeatIntervalMs, 'heartbeatIntervalMs', 0, 10_000)
+    try {
+      this.#native = new native.Engine(this.options)
+    } catch (err) {
+      throw new FirmwareError('FW_ERR_ENGINE', `the audio engine could not be built: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Opens the backend and starts the audio thread. Throws with a code when the device or file is bad. */
+  start(): void {
+    if (this.#state !== 'created') throw new FirmwareError('FW_ERR_ENGINE', `the engine is ${this.#state}; create a new one to start again`)
+    try {
+      this.#native.start()
+    } catch (err) {
+      this.#state = 'stopped'
+      throw startError(this.options, (err as Error).message)
+    }
+    this.#state = 'running'
+    if (this.#heartbeatIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#native.heartbeat(), this.#heartbeatIntervalMs)
+      this.#timer.unref()
+    }
+  }
+
+  /** Stops and joins the audio thread; the file backend commits its output here. Safe to call twice. */
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = undefined
+    if (this.#state === 'stopped') return
+    this.#state = 'stopped'
+    try {
+      this.#native.stop()
+    } catch (err) {
+      throw new FirmwareError('FW_ERR_IO', (err as Error).message, { cause: err })
+    }
+  }
+
+  get running(): boolean {
+    return this.#state === 'running'
+  }
+
+  /** Tells the audio thread the control plane is alive (a monotonic timestamp, one atomic store). */
+  heartbeat(): void {
+    this.#native.heartbeat()
+  }
+
+  /** false: fade to dry. true: fade back to processed, also lifting a native bypass (heartbeat permitting). */
+  setProcessing(on: boolean): void {
+    this.#native.setProcessing(checkBool(on, 'setProcessing(on)'))
+  }
+
+  /** Input trim in dB (-60..+24), smoothed. */
+  setInputTrim(input: number, db: number): void {
+    checkNumber(input, 'setInputTrim(input)', 0, this.options.inputs - 1, true)
+    this.#send(this.#native.setInputTrim(input, checkNumber(db, 'setInputTrim(db)', -60, 24)))
+  }
+
+  /** Output gain in dB (-120..+24; -120 is silence), smoothed. */
+  setOutputGain(output: number, db: number): void {
+    checkNumber(output, 'setOutputGain(output)', 0, this.options.outputs - 1, true)
+    this.#send(this.#native.setOutputGain(output, checkNumber(db, 'setOutputGain(db)', -120, 24)))
+  }
+
+  /** One EQ band (0..7) of one output. */
+  setEq(output: number, band: number, p: BandParams): void {
+    checkNumber(output, 'setEq(output)', 0, this.options.outputs - 1, true)
+    checkNumber(band, 'setEq(band)', 0, 7, true)
+    if (!(p.type in BAND_TYPE)) bad('setEq(type)', `must be peak, lowshelf, highshelf, highpass or lowpass, got ${JSON.stringify(p.type)}`)
+    this.#send(this.#native.setEq(output, band, {
+      type: BAND_TYPE[p.type],
+      freqHz: checkNumber(p.freqHz, 'setEq(freqHz)', 10, this.options.sampleRate * 0.49),
+      gainDb: checkNumber(p.gainDb, 'setEq(gainDb)', -24, 24),
+      q: checkNumber(p.q, 'setEq(q)', 0.05, 30),
+      enabled: checkBool(p.enabled, 'setEq(enabled)'),
+    }))
+  }
+
+  /** Compressor/limiter of one output (ratio >= 1000 is a brick-wall limiter). */
+  setCompressor(output: number, p: CompressorParams): void {
+    checkNumber(output, 'setCompressor(output)', 0, this.options.outputs - 1, true)
+    this.#send(this.#native.setCompressor(output, {
+      thresholdDb: checkNumber(p.thresholdDb, 'setCompressor(thresholdDb)', -80, 0),
+      ratio: checkNumber(p.ratio, 'setCompressor(ratio)', 1, 1e6),
+      kneeDb: checkNumber(p.kneeDb, 'setCompressor(kneeDb)', 0, 40),
+      attackMs: checkNumber(p.attackMs, 'setCompressor(attackMs)', 0.01, 1000),
+      releaseMs: checkNumber(p.releaseMs, 'setCompressor(releaseMs)', 1, 10_000),
+      makeupDb: checkNumber(p.makeupDb, 'setCompressor(makeupDb)', -24, 48),
+      enabled: checkBool(p.enabled, 'setCompressor(enabled)'),
+    }))
+  }
+
+  /** Points a beam (and stops it following the DOA). */
+  steerBeam(beam: number, azimuth: number, elevation = 0): void {
+    this.#beam(beam, 'steerBeam(beam)')
+    this.#send(this.#native.steerBeam(beam, checkNumber(azimuth, 'steerBeam(azimuth)', -360, 360), checkNumber(elevation, 'steerBeam(elevation)', -90, 90)))
+  }
+
+  /** Makes a beam follow the DOA estimate (smoothed), or stop following it. */
+  setBeamAuto(beam: number, on: boolean): void {
+    this.#beam(beam, 'setBeamAuto(beam)')
+    this.#send(this.#native.setBeamAuto(beam, checkBool(on, 'setBeamAuto(on)')))
+  }
+
+  /** Switches a beam's beamformer (a one-block crossfade, no click). */
+  setBeamformer(beam: number, kind: BeamformerKind): void {
+    this.#beam(beam, 'setBeamformer(beam)')
+    if (kind !== 'das' && kind !== 'mvdr') bad('setBeamformer(kind)', `must be "das" or "mvdr", got ${JSON.stringify(kind)}`)
+    this.#send(this.#native.setBeamformer(beam, BEAM_KIND[kind]))
+  }
+
+  /** Test hook: busy-wait `us` microseconds inside the chain for the next `blocks` blocks. */
+  injectDspSpin(us: number, blocks: number): void {
+    this.#native.injectDspSpin(checkNumber(us, 'injectDspSpin(us)', 0, 1e6, true), checkNumber(blocks, 'injectDspSpin(blocks)', 0, 1e9, true))
+  }
+
+  /** Drains the engine's rings: events and DOA estimates since the last poll, and the newest meters. */
+  poll(): EnginePoll {
+    const p = this.#native.poll()
+    return { events: p.events as unknown as EngineEvent[], doa: p.doa, meters: p.meters }
+  }
+
+  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; mix: number; nativeBypass: string | null; running: boolean; finished: boolean; realtime: boolean } {
+    return this.#native.stats()
+  }
+
+  /** Blocks processed so far: one atomic load, cheap enough for every control tick. */
+  blockCounter(): number {
+    return this.#native.blockCounter()
+  }
+
+  /** Added latency of the processed path (beam 0), samples. */
+  latencySamples(): number {
+    return this.#native.latencySamples()
+  }
+
+  /** sim backend with recordSeconds: the recorded input and output, per channel. After stop(). */
+  recording(): { frames: number; input: Float32Array[]; output: Float32Array[] } {
+    if (this.#state !== 'stopped') throw new FirmwareError('FW_ERR_ENGINE', 'the recording is available after stop()')
+    return this.#native.recording()
+  }
+
+  /** Resolves once the audio thread has ended by itself (file backend at end of input, maxBlocks). */
+  async finished(pollMs = 5): Promise<void> {
+    while (this.#state === 'running' && !this.#native.stats().finished) {
+      await new Promise((r) => setTimeout(r, pollMs))
+    }
+  }
+
+  #beam(beam: number, field: string): void {
+    if (this.options.beams.length === 0) bad(field, 'this engine has no array, so no beams')
+    checkNumber(beam, field, 0, this.options.beams.length - 1, true)
+  }
+
+  #send(accepted: boolean): void {
+    // A full command ring means the audio thread is not draining it: report, do not wait.
+    if (!accepted) throw new FirmwareError('FW_ERR_ENGINE', 'the engine command queue is full; the audio thread is not keeping up')
+  }
+}
+
+/** Engine options from a board profile, with overrides on top. */
+export function engineOptionsFromProfile(profile: BoardProfile, overrides: Partial<EngineOptions> = {}): Partial<EngineOptions> {
+  const a = profile.audio
+  const base: Partial<EngineOptions> = {
+    backend: a.backend,
+    sampleRate: a.sampleRate,
+    blockSize: a.blockSize,
+    inputs: a.inputs,
+    outputs: a.outputs,
+    dryMap: a.dryMap,
+    array: profile.array,
+  }
+  if (a.sim) base.sim = { sources: a.sim.sources, noiseDb: a.sim.noiseDb }
+  if (a.alsa) base.alsa = { capture: a.alsa.capture, playback: a.alsa.playback }
+  return { ...base, ...overrides }
+}
+
+/** Builds (does not start) the engine a board profile describes. */
+export function createEngineFromProfile(profile: BoardProfile, overrides: Partial<EngineOptions> = {}, native?: NativeModule): Engine {
+  return new Engine(engineOptionsFromProfile(profile, overrides), native)
+}

@@ -1,0 +1,121 @@
+// Finds and loads the native engine (engine.node) once. Two places are searched, in order:
+//  1. beside the running executable, `<dir of process.execPath>/addons/engine.node`: the
+//     single-binary image ships the addon next to the binary;
+//  2. the repository build, `addons/build/Release/engine.node`.
+// FIRMWARE_ENGINE_NODE, when set, names the file and overrides both.
+// process.dlopen is used rather than require so the same code works inside a single executable
+// application, where require only reaches built-in modules.
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { FirmwareError } from '../errors.ts'
+
+/** Options as the native constructor takes them: already validated and defaulted by engine.ts. */
+export interface NativeEngineOptions {
+  backend: string
+  sampleRate: number
+  blockSize: number
+  inputs: number
+  outputs: number
+  dryMap: number[]
+  mics: Array<[number, number, number]>
+  beams: Array<{ kind: string; azimuth: number; elevation: number; auto: boolean }>
+  doa: boolean
+  doaFrameSize: number
+  doaSmoothing: number
+  doaMinConfidence: number
+  crossfadeMs: number
+  heartbeatTimeoutMs: number
+  overrunBlocks: number
+  budgetFraction: number
+  startProcessed: boolean
+  realtimePriority: boolean
+  inPath: string
+  outPath: string
+  outFormat: string
+  simSources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>
+  simNoiseDb: number
+  simSeed: number
+  simPaced: boolean
+  recordSeconds: number
+  maxBlocks: number
+  captureDevice: string
+  playbackDevice: string
+  alsaPeriods: number
+}
+
+export interface NativePoll {
+  events: Array<Record<string, unknown> & { type: string; block: number }>
+  doa: Array<{ t: number; azimuth: number; elevation: number; confidence: number }>
+  meters: null | {
+    inputPeakDb: number[]; inputRmsDb: number[]; outputPeakDb: number[]; outputRmsDb: number[]
+    gainReductionDb: number[]; t: number
+  }
+}
+
+export interface NativeStats {
+  blocks: number; xruns: number; overruns: number
+  droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number
+  processed: boolean; mix: number; nativeBypass: 'heartbeat-stale' | 'dsp-overrun' | null
+  blockTimeUs: { last: number; p50: number; p99: number; max: number }
+  blockPeriodUs: number; running: boolean; finished: boolean; realtime: boolean
+}
+
+/** The addon's Engine class, method for method (see addons/src/engine_binding.cc). */
+export interface NativeEngine {
+  start(): void
+  stop(): void
+  heartbeat(): void
+  setProcessing(on: boolean): void
+  setInputTrim(input: number, db: number): boolean
+  setOutputGain(output: number, db: number): boolean
+  setEq(output: number, band: number, p: { type: number; freqHz: number; gainDb: number; q: number; enabled: boolean }): boolean
+  setCompressor(output: number, p: Record<string, number | boolean>): boolean
+  steerBeam(beam: number, azimuth: number, elevation: number): boolean
+  setBeamAuto(beam: number, on: boolean): boolean
+  setBeamformer(beam: number, kind: number): boolean
+  injectDspSpin(us: number, blocks: number): void
+  poll(): NativePoll
+  stats(): NativeStats
+  blockCounter(): number
+  recording(): { frames: number; input: Float32Array[]; output: Float32Array[] }
+  latencySamples(): number
+  totalFrames(): number
+}
+
+export interface NativeModule {
+  abiVersion: number
+  Engine: new (options: NativeEngineOptions) => NativeEngine
+  [part: string]: unknown
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** Where engine.node is looked for, in order. */
+export function nativeCandidates(): string[] {
+  const list: string[] = []
+  if (process.env.FIRMWARE_ENGINE_NODE) list.push(resolve(process.env.FIRMWARE_ENGINE_NODE))
+  list.push(join(dirname(process.execPath), 'addons', 'engine.node'))
+  list.push(join(repoRoot, 'addons', 'build', 'Release', 'engine.node'))
+  return list
+}
+
+let loaded: NativeModule | undefined
+
+/** The native module, loaded on first use. Throws FW_ERR_ENGINE when it is missing or broken. */
+export function loadNative(): NativeModule {
+  if (loaded) return loaded
+  const candidates = nativeCandidates()
+  const file = candidates.find((p) => existsSync(p))
+  if (!file) {
+    throw new FirmwareError('FW_ERR_ENGINE', `the native audio engine is not built (looked for ${candidates.join(', ')}); run "npm run build:addon"`)
+  }
+  const mod = { exports: {} as Record<string, unknown> }
+  try {
+    process.dlopen(mod, file)
+  } catch (err) {
+    throw new FirmwareError('FW_ERR_ENGINE', `the native audio engine at ${file} could not be loaded (${(err as Error).message}); rebuild it with "npm run build:addon"`, { cause: err })
+  }
+  loaded = mod.exports as unknown as NativeModule
+  return loaded
+}
