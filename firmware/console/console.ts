@@ -1,0 +1,608 @@
+// The serial console: a thin transport over the command registry on the UART the board profile
+// names (sim: one end of a socat PTY pair). Human mode is for a stage tech at a terminal; machine
+// mode is for control systems (one reply line per command, EV lines after subscribe). The wire
+// protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
+// long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
+// with backoff.
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SerialPort } from 'serialport'
+import type { BoardProfile } from '../board/profile.ts'
+import { FirmwareError } from '../errors.ts'
+import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
+import { createRegistry, type CommandRegistry } from '../commands/index.ts'
+import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
+import { tokenize } from '../commands/registry.ts'
+import type { CommandResult, Permission, Principal } from '../commands/types.ts'
+import { verifyPinHash } from '../secrets/secrets.ts'
+import { LineEditor, type EditorAction } from './line-editor.ts'
+import { startPtyPair, type PtyPair } from './pty.ts'
+
+export type ConsoleMode = 'human' | 'machine'
+
+/** The part of a serial port the console uses; serialport's SerialPort satisfies it. */
+export interface ConsolePort {
+  readonly isOpen: boolean
+  readonly writableLength: number
+  open(cb: (err: Error | null) => void): void
+  write(data: string): boolean
+  close(cb?: (err: Error | null) => void): void
+  on(event: 'data', listener: (data: Buffer) => void): unknown
+  on(event: 'close', listener: (err?: Error & { disconnected?: boolean }) => void): unknown
+  on(event: 'error', listener: (err: Error) => void): unknown
+  removeAllListeners(): unknown
+}
+
+/** Creates (does not open) a port; injectable so a test can pass another binding. */
+export type OpenPort = (path: string, baudRate: number) => ConsolePort
+
+const openSerialPort: OpenPort = (path, baudRate) =>
+  new SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false }) as unknown as ConsolePort
+
+export interface ConsoleOptions {
+  /** Device to open instead of profile.uarts.console.path (e.g. one end of a test's PTY pair). */
+  devicePath?: string
+  /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
+  baudRate?: number
+  /** The shared registry. Defaults to createRegistry(app). */
+  registry?: CommandRegistry
+  /** Mode at start. Defaults to 'human'. */
+  mode?: ConsoleMode
+  /** Longest line in bytes. Defaults to 512. */
+  maxLineBytes?: number
+  /** Commands per second allowed on average, and the burst. Defaults to 20/s, burst 40. */
+  rate?: { perSecond: number; burst: number }
+  /** Console PIN hash file. Defaults to <dataDir>/console-pin; absent means no PIN. */
+  pinFile?: string
+  /** Wrong PINs before a lockout, and the first lockout. Defaults to 3 and 30000 ms (doubling). */
+  pinLockout?: { tries: number; ms: number }
+  /** A login lapses after this long without a command. Defaults to 15 minutes. */
+  loginIdleMs?: number
+  /** Reopen backoff after the port vanishes. Defaults to 100 ms doubling to 5000 ms. */
+  reopen?: { initialMs: number; maxMs: number }
+  /** A bad partial line with no line end is reported after this pause. Defaults to 300 ms. */
+  idleFlushMs?: number
+  /** Beyond this many unsent output bytes, EV lines are dropped (counted). Defaults to 65536. */
+  maxPendingOutput?: number
+  /** Sim board: directory for the PTY links. Defaults to a fresh temp directory. */
+  simDir?: string
+  openPort?: OpenPort
+  /** Where the console reports port trouble. Defaults to stderr for warn and error. */
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void
+}
+
+export interface ConsoleStats {
+  isOpen: boolean
+  mode: ConsoleMode
+  permission: Permission
+  opens: number
+  openFailures: number
+  lines: number
+  errors: number
+  rateLimited: number
+  droppedEvents: number
+}
+
+export interface ConsoleHandle {
+  /** What a terminal or control system opens: the PTY peer on the sim board, else the UART itself. */
+  path: string
+  /** What the firmware opened. */
+  devicePath: string
+  stop(): Promise<void>
+  stats(): ConsoleStats
+  /** Resolves once the port is open (now, or after the next reopen). */
+  whenOpen(): Promise<void>
+}
+
+type Topic = 'state' | 'meters' | 'doa' | 'panel' | 'recommendations'
+const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommendations']
+
+const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => {
+  if (level !== 'info') process.stderr.write(`console: ${message}\n`)
+}
+
+export class SerialConsole {
+  readonly devicePath: string
+  private readonly app: ApplianceApi
+  private readonly registry: CommandRegistry
+  private readonly baudRate: number
+  private readonly o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
+  private readonly editor: LineEditor
+  private mode: ConsoleMode
+  private port: ConsolePort | null = null
+  private stopping = false
+  private reopenDelay: number
+  private reopenTimer: NodeJS.Timeout | undefined
+  private idleTimer: NodeJS.Timeout | undefined
+  private metersTimer: NodeJS.Timeout | undefined
+  private openWaiters: Array<() => void> = []
+  private chain: Promise<void> = Promise.resolve()
+  private queued = 0
+  private tokens: number
+  private tokensAt = Date.now()
+  private lastRateMsg = 0
+  private subs = new Set<Topic>()
+  private metersHz = 1
+  private lastDoa = 0
+  private unsubscribeApp: (() => void) | null = null
+  private loggedIn = false
+  private lastCommandAt = 0
+  private pinFailures = 0
+  private lockouts = 0
+  private lockedUntil = 0
+  private awaitingPin = false
+  private pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
+  private readonly counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
+  private readonly board: string
+
+  constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
+    this.app = app
+    this.devicePath = devicePath
+    this.board = profile.name
+    this.baudRate = opts.baudRate ?? profile.uarts.console.baudRate
+    this.registry = opts.registry ?? createRegistry(app)
+    this.o = {
+      mode: opts.mode ?? 'human',
+      maxLineBytes: opts.maxLineBytes ?? 512,
+      rate: opts.rate ?? { perSecond: 20, burst: 40 },
+      pinFile: opts.pinFile ?? join(profile.dataDir, 'console-pin'),
+      pinLockout: opts.pinLockout ?? { tries: 3, ms: 30_000 },
+      loginIdleMs: opts.loginIdleMs ?? 15 * 60_000,
+      reopen: opts.reopen ?? { initialMs: 100, maxMs: 5000 },
+      idleFlushMs: opts.idleFlushMs ?? 300,
+      maxPendingOutput: opts.maxPendingOutput ?? 65536,
+      openPort: opts.openPort ?? openSerialPort,
+      log: opts.log ?? defaultLog,
+    }
+    this.mode = this.o.mode
+    this.editor = new LineEditor({ maxBytes: this.o.maxLineBytes, human: this.mode === 'human' })
+    this.reopenDelay = this.o.reopen.initialMs
+    this.tokens = this.o.rate.burst
+  }
+
+  /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.open(resolve))
+  }
+
+  whenOpen(): Promise<void> {
+    if (this.port?.isOpen) return Promise.resolve()
+    return new Promise((resolve) => this.openWaiters.push(resolve))
+  }
+
+  stats(): ConsoleStats {
+    return { isOpen: this.port?.isOpen ?? false, mode: this.mode, permission: this.permission(), ...this.counters }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    clearTimeout(this.reopenTimer)
+    clearTimeout(this.idleTimer)
+    clearInterval(this.metersTimer)
+    this.unsubscribeApp?.()
+    this.unsubscribeApp = null
+    const port = this.port
+    this.port = null
+    if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()))
+    port?.removeAllListeners()
+    await this.chain.catch(() => {})
+  }
+
+  // ---- the port -------------------------------------------------------------------------------
+
+  private open(done?: () => void): void {
+    if (this.stopping) return done?.()
+    let port: ConsolePort
+    try {
+      port = this.o.openPort(this.devicePath, this.baudRate)
+    } catch (e) {
+      this.openFailed(e as Error)
+      return done?.()
+    }
+    port.on('error', (err) => this.o.log('warn', `${this.devicePath}: ${err.message}`))
+    port.open((err) => {
+      if (err) {
+        port.removeAllListeners()
+        this.openFailed(err)
+        return done?.()
+      }
+      if (this.stopping) {
+        port.close()
+        return done?.()
+      }
+      this.port = port
+      this.counters.opens++
+      this.reopenDelay = this.o.reopen.initialMs
+      this.editor.reset()
+      this.loggedIn = false
+      this.awaitingPin = false
+      this.editor.mask = null
+      port.on('data', (d) => this.onData(d))
+      port.on('close', (e) => this.onClose(port, e))
+      if (this.counters.opens > 1) this.o.log('info', `${this.devicePath} reopened`)
+      if (this.mode === 'human') this.write(`\r\n${this.board} stage appliance console. Type help for the commands.\r\n${this.prompt()}`)
+      for (const w of this.openWaiters.splice(0)) w()
+      done?.()
+    })
+  }
+
+  private openFailed(err: Error): void {
+    this.counters.openFailures++
+    if (this.counters.openFailures === 1 || this.reopenDelay >= this.o.reopen.maxMs) {
+      this.o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying every ${Math.round(this.reopenDelay)} ms or more`)
+    }
+    this.scheduleReopen()
+  }
+
+  private onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
+    port.removeAllListeners()
+    if (this.port === port) this.port = null
+    if (this.stopping) return
+    this.o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)
+    this.scheduleReopen()
+  }
+
+  private scheduleReopen(): void {
+    if (this.stopping) return
+    clearTimeout(this.reopenTimer)
+    this.reopenTimer = setTimeout(() => this.open(), this.reopenDelay)
+    this.reopenDelay = Math.min(this.reopenDelay * 2, this.o.reopen.maxMs)
+  }
+
+  private write(text: string): void {
+    const port = this.port
+    if (!port?.isOpen) return
+    port.write(text)
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  private onData(data: Buffer): void {
+    this.handle(this.editor.feed(data))
+    clearTimeout(this.idleTimer)
+    if (this.editor.tainted) this.idleTimer = setTimeout(() => this.handle(this.editor.flushIdle()), this.o.idleFlushMs)
+  }
+
+  private handle(actions: EditorAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'echo':
+          this.write(a.text)
+          break
+        case 'line':
+          this.enqueue(a.text)
+          break
+        case 'error':
+          if (!this.take()) break
+          this.counters.errors++
+          this.replyNow({ ok: false, command: '', code: a.code, message: a.message })
+          break
+        case 'notice':
+          this.write(`\r\n${a.text}\r\n${this.prompt()}${this.editor.pending}`)
+          break
+        case 'cancel':
+          this.awaitingPin = false
+          this.editor.mask = null
+          this.write(this.prompt())
+          break
+      }
+    }
+  }
+
+  /** Token bucket over reply-producing lines; the first refusal in each second says so. */
+  private take(): boolean {
+    const now = Date.now()
+    const { perSecond, burst } = this.o.rate
+    this.tokens = Math.min(burst, this.tokens + ((now - this.tokensAt) / 1000) * perSecond)
+    this.tokensAt = now
+    if (this.tokens >= 1 && this.queued < 32) {
+      this.tokens -= 1
+      return true
+    }
+    this.counters.rateLimited++
+    if (now - this.lastRateMsg >= 1000) {
+      this.lastRateMsg = now
+      this.replyNow({
+        ok: false,
+        command: '',
+        code: 'FW_ERR_RATE_LIMITED',
+        message: `more than ${perSecond} commands per second; lines are being dropped (${this.counters.rateLimited} so far). Wait for each reply before sending the next command`,
+      })
+    }
+    return false
+  }
+
+  private enqueue(text: string): void {
+    if (this.awaitingPin) {
+      this.awaitingPin = false
+      this.editor.mask = null
+      if (!this.take()) return
+      this.run(() => this.login(text.trim()))
+      return
+    }
+    if (text.trim() === '') {
+      if (this.mode === 'human') this.write(this.prompt())
+      return
+    }
+    if (!this.take()) return
+    this.run(() => this.execute(text))
+  }
+
+  private run(job: () => Promise<void>): void {
+    this.queued++
+    this.chain = this.chain
+      .then(job)
+      .catch((e: unknown) => this.o.log('error', `console command failed: ${(e as Error).message}`))
+      .finally(() => {
+        this.queued--
+      })
+  }
+
+  // ---- commands -------------------------------------------------------------------------------
+
+  private pinRequired(): boolean {
+    const now = Date.now()
+    if (now - this.pinCache.at > 1000) this.pinCache = { at: now, exists: existsSync(this.o.pinFile) }
+    return this.pinCache.exists
+  }
+
+  private permission(): Permission {
+    if (!this.pinRequired()) return 'admin'
+    if (this.loggedIn && Date.now() - this.lastCommandAt > this.o.loginIdleMs) this.loggedIn = false
+    return this.loggedIn ? 'admin' : 'observe'
+  }
+
+  private principal(): Principal {
+    return { name: `console:${this.devicePath}`, permission: this.permission(), transport: 'console' }
+  }
+
+  private prompt(): string {
+    if (this.mode !== 'human') return ''
+    return this.pinRequired() && this.permission() === 'admin' ? `${this.board}# ` : `${this.board}> `
+  }
+
+  private async execute(line: string): Promise<void> {
+    this.counters.lines++
+    let tokens: string[]
+    try {
+      tokens = tokenize(line)
+    } catch (e) {
+      return this.reply({ ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message })
+    }
+    const word = (tokens[0] ?? '').toLowerCase()
+    const rest = tokens.slice(1)
+    switch (word) {
+      case 'console':
+        return this.consoleMode(rest)
+      case 'subscribe':
+        return this.subscribe(rest)
+      case 'unsubscribe':
+        return this.unsubscribe(rest)
+      case 'login':
+        if (rest.length === 0 && this.mode === 'human') {
+          if (!this.pinRequired()) return this.reply({ ok: true, command: 'login', value: { permission: 'admin', note: 'no PIN is set on this unit' } })
+          this.awaitingPin = true
+          this.editor.mask = '*'
+          this.write('PIN: ')
+          return
+        }
+        if (rest.length !== 1) return this.reply({ ok: false, command: 'login', code: 'FW_ERR_BAD_ARG', message: 'login takes the PIN: login <PIN>; e.g. login 123456' })
+        return this.login(rest[0]!)
+      case 'logout':
+        this.loggedIn = false
+        return this.reply({ ok: true, command: 'logout', value: { permission: this.permission() } })
+      case 'history':
+        return this.reply({ ok: true, command: 'history', value: this.editor.history.slice() })
+    }
+    const permission = this.permission()
+    const result = await this.registry.executeLine(line, this.principal())
+    if (permission === 'admin') this.lastCommandAt = Date.now()
+    if (!result.ok) this.counters.errors++
+    this.reply(result)
+  }
+
+  private async login(pin: string): Promise<void> {
+    const now = Date.now()
+    if (!this.pinRequired()) return this.reply({ ok: true, command: 'login', value: { permission: 'admin', note: 'no PIN is set on this unit' } })
+    if (now < this.lockedUntil) {
+      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `too many wrong PINs; try again in ${Math.ceil((this.lockedUntil - now) / 1000)} s` })
+    }
+    let stored: string
+    try {
+      const st = statSync(this.o.pinFile)
+      if ((st.mode & 0o077) !== 0) this.o.log('warn', `${this.o.pinFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`)
+      stored = readFileSync(this.o.pinFile, 'utf8').trim()
+      if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
+    } catch (e) {
+      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning` })
+    }
+    let ok = false
+    try {
+      ok = await verifyPinHash(stored, pin)
+    } catch {
+      ok = false
+    }
+    if (!ok) {
+      this.pinFailures++
+      const left = this.o.pinLockout.tries - this.pinFailures
+      if (left <= 0) {
+        const ms = this.o.pinLockout.ms * 2 ** this.lockouts
+        this.lockouts = Math.min(this.lockouts + 1, 5)
+        this.lockedUntil = Date.now() + ms
+        this.pinFailures = 0
+        return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `wrong PIN; login is locked for ${Math.round(ms / 1000)} s` })
+      }
+      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout` })
+    }
+    this.pinFailures = 0
+    this.lockouts = 0
+    this.loggedIn = true
+    this.lastCommandAt = Date.now()
+    this.reply({ ok: true, command: 'login', value: { permission: 'admin' } })
+  }
+
+  private consoleMode(args: string[]): void {
+    const want = args[0]?.toLowerCase()
+    if (args.length > 1 || (want !== undefined && want !== 'human' && want !== 'machine')) {
+      return this.reply({ ok: false, command: 'console', code: 'FW_ERR_BAD_ARG', message: 'console takes human or machine; e.g. console machine' })
+    }
+    if (want) {
+      this.mode = want
+      this.editor.human = want === 'human'
+    }
+    this.reply({ ok: true, command: 'console', value: { mode: this.mode } })
+  }
+
+  private subscribe(args: string[]): void {
+    const next = new Set(this.subs)
+    let hz = this.metersHz
+    const list = args.length === 0 ? ['state', 'panel'] : args
+    for (const raw of list) {
+      const [name, val] = raw.toLowerCase().split('=', 2) as [string, string | undefined]
+      if (name === 'all') {
+        for (const t of TOPICS) next.add(t)
+        continue
+      }
+      if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
+        return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, all; e.g. subscribe state meters=2` })
+      }
+      if (val !== undefined) {
+        const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
+        if (!(v >= 0.1 && v <= 20)) return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2` })
+        hz = v
+      }
+      next.add(name as Topic)
+    }
+    this.subs = next
+    this.metersHz = hz
+    this.applySubscriptions()
+    this.reply({ ok: true, command: 'subscribe', value: this.subsValue() })
+  }
+
+  private unsubscribe(args: string[]): void {
+    if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.subs.clear()
+    else {
+      for (const a of args) {
+        if (!(TOPICS as readonly string[]).includes(a.toLowerCase())) {
+          return this.reply({ ok: false, command: 'unsubscribe', code: 'FW_ERR_BAD_ARG', message: `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all` })
+        }
+      }
+      for (const a of args) this.subs.delete(a.toLowerCase() as Topic)
+    }
+    this.applySubscriptions()
+    this.reply({ ok: true, command: 'unsubscribe', value: this.subsValue() })
+  }
+
+  private subsValue(): Record<string, string | number | boolean> {
+    const v: Record<string, string | number | boolean> = {}
+    for (const t of TOPICS) v[t] = t === 'meters' && this.subs.has(t) ? this.metersHz : this.subs.has(t)
+    return v
+  }
+
+  private applySubscriptions(): void {
+    const wantApp = this.subs.has('state') || this.subs.has('doa') || this.subs.has('panel') || this.subs.has('recommendations')
+    if (wantApp && !this.unsubscribeApp) this.unsubscribeApp = this.app.subscribe((ev) => this.onEvent(ev))
+    if (!wantApp && this.unsubscribeApp) {
+      this.unsubscribeApp()
+      this.unsubscribeApp = null
+    }
+    clearInterval(this.metersTimer)
+    this.metersTimer = undefined
+    if (this.subs.has('meters')) {
+      this.metersTimer = setInterval(() => {
+        const m = this.app.meters()
+        if (m) this.event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
+      }, Math.round(1000 / this.metersHz))
+    }
+  }
+
+  private onEvent(ev: ApplianceEvent): void {
+    try {
+      switch (ev.type) {
+        case 'transition':
+          if (this.subs.has('state')) {
+            const r = ev.record
+            this.event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence, at: new Date(r.at).toISOString() })
+          }
+          break
+        case 'doa': {
+          const now = Date.now()
+          if (this.subs.has('doa') && now - this.lastDoa >= 100) {
+            this.lastDoa = now
+            this.event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence, t: ev.doa.t })
+          }
+          break
+        }
+        case 'panel':
+          if (this.subs.has('panel')) this.event('panel', { event: ev.event })
+          break
+        case 'recommendation':
+          if (this.subs.has('recommendations')) this.event('recommendation', ev.data)
+          break
+        case 'meters':
+          break // meters go out at the subscribed rate, from the timer
+      }
+    } catch (e) {
+      this.o.log('error', `console event failed: ${(e as Error).message}`)
+    }
+  }
+
+  /** One unsolicited line: `EV <topic> key=value...`. Dropped (counted) when output backs up. */
+  private event(topic: string, value: unknown): void {
+    const port = this.port
+    if (!port?.isOpen) return
+    if (port.writableLength > this.o.maxPendingOutput) {
+      this.counters.droppedEvents++
+      return
+    }
+    const tokens = flatten(value)
+    const line = `EV ${topic}${tokens.length ? ' ' + tokens.join(' ') : ''}`
+    if (this.mode === 'machine') this.write(line + '\r\n')
+    else this.write(`\r\x1b[K${line}\r\n${this.prompt()}${this.editor.mask ? this.editor.mask.repeat(this.editor.pending.length) : this.editor.pending}`)
+  }
+
+  private replyNow(r: CommandResult): void {
+    if (this.mode === 'machine') this.write(formatMachine(r) + '\r\n')
+    else this.write(formatHuman(r, r.ok ? this.registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n') + '\r\n' + this.prompt() + this.editor.pending)
+  }
+
+  private reply(r: CommandResult): void {
+    this.replyNow(r)
+  }
+}
+
+/**
+ * Starts the console on profile.uarts.console (or opts.devicePath). On the sim board ("sim") it
+ * creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open.
+ * Resolves once the first open was tried; a port that is not there yet is retried in the background.
+ */
+export async function startConsole(app: ApplianceApi, profile: BoardProfile, opts: ConsoleOptions = {}): Promise<ConsoleHandle> {
+  let pty: PtyPair | null = null
+  let devicePath = opts.devicePath ?? profile.uarts.console.path
+  let path = devicePath
+  if (!opts.devicePath && devicePath === 'sim') {
+    const dir = opts.simDir ?? mkdtempSync(join(tmpdir(), 'stage-console-'))
+    pty = await startPtyPair(join(dir, 'console-uart'), join(dir, 'console'))
+    devicePath = pty.device
+    path = pty.peer
+  }
+  if (!devicePath || devicePath === 'sim') throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
+  const con = new SerialConsole(app, profile, devicePath, opts)
+  try {
+    await con.start()
+  } catch (e) {
+    await pty?.stop()
+    throw e
+  }
+  return {
+    path,
+    devicePath,
+    stats: () => con.stats(),
+    whenOpen: () => con.whenOpen(),
+    async stop() {
+      await con.stop()
+      await pty?.stop()
+    },
+  }
+}

@@ -1,0 +1,15 @@
+// The serial console's public face: startConsole(app, profile, opts) -> {path, stop(), ...}.
+export { startConsole, SerialConsole } from './console.ts'
+export type { ConsoleHandle, ConsoleOptions, ConsoleStats, ConsoleMode, ConsolePort, OpenPort } from './console.ts'
+export { LineEditor } from './line-editor.ts'
+export type { EditorAction, LineEditorOptions } from './line-editor.ts'
+export { startPtyPair } from './pty.ts'
+export type { PtyPair } from './pty.ts'
+
+import type { ApplianceApi } from '../runtime/types.ts'
+import { startConsole, type ConsoleOptions } from './console.ts'
+
+/** The console as a runtime service: startAppliance(board, { services: [consoleService()] }). */
+export function consoleService(opts: ConsoleOptions = {}): (app: ApplianceApi) => Promise<{ stop(): Promise<void> }> {
+  return (app) => startConsole(app, app.profile, opts)
+}
