@@ -1,0 +1,109 @@
+// The recovery console: a few line commands on a serial port, for a stage tech with a laptop and a
+// USB-serial cable when the firmware will not come up. Every reply ends with "OK" or
+// "ERR <code> <message>" so it can be scripted; then the prompt "recovery> ".
+import type { Duplex } from 'node:stream'
+import { ReadlineParser } from '@serialport/parser-readline'
+import { SerialPort } from 'serialport'
+import { existsSync, readFileSync } from 'node:fs'
+import type { RecoveryConfig } from './config.ts'
+import { RecoveryError } from './errors.ts'
+import { factoryReset } from './reset.ts'
+import type { SlotManager } from './slots.ts'
+
+export const PROMPT = 'recovery> '
+
+const help = `commands:
+  status                      board, active slot, firmware version, health
+  slots                       both slots and their state
+  rollback                    boot the other slot (if it holds good firmware)
+  install PATH                verify a signed update bundle and install it to the inactive slot
+  factory-reset [--full] yes  wipe presets and data (keeps the identity unless --full)
+  help                        this text`
+
+function healthLine(cfg: RecoveryConfig): string {
+  if (!existsSync(cfg.healthFile)) return 'health: no report yet'
+  try {
+    const h = JSON.parse(readFileSync(cfg.healthFile, 'utf8')) as { state: string; version: string; at: number; activeSince: number | null }
+    const active = h.activeSince ? `, ACTIVE for ${Math.round((h.at - h.activeSince) / 1000)} s` : ''
+    return `health: ${h.state} (firmware ${h.version}${active}, reported ${new Date(h.at).toISOString()})`
+  } catch {
+    return 'health: report unreadable'
+  }
+}
+
+/** Runs one command line; returns the reply lines (without the final OK/ERR). Throws RecoveryError. */
+export function runRecoveryCommand(line: string, mgr: SlotManager): string[] {
+  const [cmd, ...args] = line.trim().split(/\s+/)
+  const cfg = mgr.cfg
+  switch (cmd) {
+    case 'help':
+    case '?':
+      return help.split('\n')
+    case 'status': {
+      const s = mgr.read()
+      const a = s.active ? s.slots[s.active] : null
+      return [
+        `board: ${cfg.board}`,
+        `active: ${s.active ? `slot ${s.active}, firmware ${a?.version}, ${a?.state}${a?.state === 'pending' ? ` (boot ${a.boots} of ${cfg.bootTries})` : ''}` : 'none installed'}`,
+        healthLine(cfg),
+      ]
+    }
+    case 'slots': {
+      const s = mgr.read()
+      return (['a', 'b'] as const).map((k) => {
+        const r = s.slots[k]
+        return `slot ${k}${s.active === k ? ' *' : '  '} ${r.state.padEnd(7)} ${r.version ?? '-'}${r.note ? `  ${r.note}` : ''}`
+      })
+    }
+    case 'rollback': {
+      const r = mgr.rollback('recovery console')
+      return [`rolled back from slot ${r.from} to slot ${r.to} (firmware ${r.version}); restart the firmware to boot it`]
+    }
+    case 'install': {
+      const path = args.join(' ')
+      if (!path) throw new RecoveryError('REC_ERR_USAGE', 'install needs a path: install /media/usb/update.sbundle')
+      const r = mgr.install(path)
+      return [`installed ${r.version} to slot ${r.slot}${r.pending ? `; it must report healthy within ${cfg.bootTries} boots or it rolls back` : ''}`]
+    }
+    case 'factory-reset': {
+      const full = args.includes('--full')
+      if (!args.includes('yes')) {
+        throw new RecoveryError('REC_ERR_USAGE', `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; type "factory-reset${full ? ' --full' : ''} yes" to go ahead`)
+      }
+      const r = factoryReset(cfg, { full })
+      return [`removed: ${r.removed.join(', ') || 'nothing'}`, `kept: ${r.kept.join(', ') || 'nothing'}`]
+    }
+    default:
+      throw new RecoveryError('REC_ERR_USAGE', `unknown command "${cmd}"; type "help"`)
+  }
+}
+
+/** Serves the console on any duplex byte stream (a serial port in production). */
+export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
+  const parser = port.pipe(new ReadlineParser({ delimiter: '\n' }))
+  const send = (lines: string[]): void => { port.write(lines.map((l) => `${l}\r\n`).join('')) }
+  send(['stage recovery console; type "help"'])
+  port.write(PROMPT)
+  parser.on('data', (raw: string) => {
+    const line = raw.replace(/\r$/, '').trim()
+    if (line === '') {
+      port.write(PROMPT)
+      return
+    }
+    try {
+      send([...runRecoveryCommand(line, mgr), 'OK'])
+    } catch (e) {
+      const code = e instanceof RecoveryError ? e.code : 'REC_ERR_IO'
+      send([`ERR ${code} ${(e as Error).message}`])
+    }
+    port.write(PROMPT)
+  })
+}
+
+/** Opens the configured (or given) serial port and serves the console on it. */
+export async function openRecoveryConsole(mgr: SlotManager, path = mgr.cfg.console.path, baudRate = mgr.cfg.console.baudRate): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate, autoOpen: false })
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new RecoveryError('REC_ERR_IO', `cannot open ${path}: ${err.message}`)) : resolve())))
+  serveRecoveryConsole(port, mgr)
+  return port
+}
