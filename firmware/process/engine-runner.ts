@@ -1,9 +1,72 @@
-// The real engine behind `firmware process`: the file backend, run to the end of the input.
-// (Wired to firmware/engine/engine.ts as soon as that face lands; until then it says so.)
-import { FirmwareError } from '../errors.ts'
+// The real engine behind `firmware process`: the file backend, unpaced, run to the end of the input
+// on its own audio thread while this side drains the DOA and event rings.
+import { Engine } from '../engine/engine.ts'
+import type { EnginePoll } from '../engine/engine.ts'
+import type { DoaEstimate } from '../engine/types.ts'
 import type { OfflineJob, OfflineResult } from './process.ts'
 
+const POLL_MS = 5
+
+function round(v: number, places: number): number {
+  const f = 10 ** places
+  return Math.round(v * f) / f
+}
+
 export async function runOffline(job: OfflineJob): Promise<OfflineResult> {
-  void job
-  throw new FirmwareError('FW_ERR_ENGINE', 'the audio engine face (firmware/engine/engine.ts) is not available in this build')
+  const engine = new Engine({
+    backend: 'file',
+    sampleRate: job.sampleRate,
+    blockSize: job.blockSize,
+    inputs: job.inputs,
+    outputs: job.outputs,
+    dryMap: job.dryMap,
+    array: job.mics.length > 0 ? { sampleRate: job.sampleRate, mics: job.mics } : undefined,
+    doa: job.doa,
+    // Without an array there are no beams; the engine's default beam list is then ignored.
+    ...(job.beams.length > 0 ? { beams: job.beams.map((b) => ({ kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.autoSteer })) } : {}),
+    file: { in: job.inPath, out: job.outPath, format: job.outFormat },
+    // Offline there is no control plane to go stale and no deadline to miss: no native bypass.
+    heartbeatTimeoutMs: 0,
+    heartbeatIntervalMs: 0,
+    overrunBlocks: 0,
+    realtimePriority: false,
+  })
+  const doa: DoaEstimate[] = []
+  const events: OfflineResult['events'] = []
+  const blockSeconds = job.blockSize / job.sampleRate
+  const take = (p: EnginePoll) => {
+    for (const d of p.doa) {
+      doa.push({ t: round(d.t, 4), azimuth: round(d.azimuth, 2), elevation: round(d.elevation, 2), confidence: round(d.confidence, 3) })
+    }
+    for (const e of p.events) {
+      // Offline there is no deadline, so a slow block (overrun) is not news; bypasses and device errors are.
+      if (e.type === 'processed' || e.type === 'end-of-input' || e.type === 'overrun') continue
+      const ev: OfflineResult['events'][number] = { t: round(e.block * blockSeconds, 4), event: e.type }
+      if (e.type === 'native-bypass') ev.detail = e.cause
+      else if (e.type === 'xrun') ev.detail = `${e.count} xruns so far`
+      events.push(ev)
+    }
+  }
+  engine.start()
+  try {
+    while (!engine.stats().finished) {
+      take(engine.poll())
+      await new Promise((r) => setTimeout(r, POLL_MS))
+    }
+  } finally {
+    // stop() joins the audio thread and commits OUT (only when the whole input was processed).
+    engine.stop()
+  }
+  take(engine.poll())
+  const s = engine.stats()
+  return {
+    blocks: s.blocks,
+    doa,
+    latencySamples: engine.latencySamples(),
+    blockTimeUs: { p50: round(s.blockTimeUs.p50, 1), p99: round(s.blockTimeUs.p99, 1), max: round(s.blockTimeUs.max, 1) },
+    overruns: s.overruns,
+    droppedDoa: s.droppedDoa,
+    droppedMeters: s.droppedMeters,
+    events,
+  }
 }

@@ -50,7 +50,7 @@ export interface OfflineResult {
   droppedDoa: number
   droppedMeters: number
   /** Native fail-open events seen during the run. */
-  events: Array<{ t: number; event: string; detail?: number }>
+  events: Array<{ t: number; event: string; detail?: string }>
 }
 
 /**
@@ -200,10 +200,15 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
   return { info, geometry }
 }
 
+/** Indented JSON with each flat record (a DOA estimate, a meter) on one line, so a long track stays readable. */
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\{\n\s+([^{}[\]]*?)\n\s*\}/g, (_, body: string) => `{ ${body.split(/,\n\s+/).join(', ')} }`) + '\n'
+}
+
 function writeJsonAtomically(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.partial`
   try {
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n')
+    writeFileSync(tmp, formatJson(value))
     renameSync(tmp, path)
   } catch (e) {
     rmSync(tmp, { force: true })

@@ -33,7 +33,7 @@ export interface ProcessReport {
   doa: DoaEstimate[]
   meters: { input: ChannelMeter[]; output: ChannelMeter[] }
   /** Watchdog transitions during the run (offline: native fail-open events, normally none). */
-  watchdog: Array<{ t: number; event: string; detail?: number }>
+  watchdog: Array<{ t: number; event: string; detail?: string }>
   /** Filled by report contributors (the inference part); empty when none ran. */
   classes: ClassRecord[]
   vad: VadSegment[]
