@@ -18,6 +18,10 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
       console.log(usage)
       return 0
+    case 'run': {
+      const { runCommand } = await import('./runtime/run.ts')
+      return runCommand(rest)
+    }
     case 'process': {
       const { runProcessCommand } = await import('./process/command.ts')
       return runProcessCommand(rest)

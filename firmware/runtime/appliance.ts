@@ -1,0 +1,471 @@
+// The appliance at run time: the engine, the watchdog, the monitors, the front panel and the
+// hardware watchdogs, tied together by one 10 ms tick. The tick writes the engine heartbeat,
+// drains the engine's rings, asks each monitor for faults, feeds the watchdog reducer, and carries
+// out the actions it returns. Transports (console, API) see only ApplianceApi.
+import { performance } from 'node:perf_hooks'
+import { join } from 'node:path'
+import type { BoardProfile } from '../board/profile.ts'
+import { createEngineFromProfile, type Engine, type EngineOptions } from '../engine/engine.ts'
+import type { BandParams, CompressorParams, DoaEstimate, EngineStats, Meters } from '../engine/types.ts'
+import { FirmwareError } from '../errors.ts'
+import { systemClock, type Clock } from '../watchdog/clock.ts'
+import { InferenceMonitor, type InferenceHealthEvent, type InferenceMonitorOptions } from '../watchdog/inference-health.ts'
+import { TransitionLog } from '../watchdog/log.ts'
+import {
+  initialState, transition, entryActions,
+  type WatchdogAction, type WatchdogConfig, type WatchdogEvent, type WatchdogState,
+} from '../watchdog/machine.ts'
+import {
+  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, ThermalMonitor, XrunRateMonitor,
+  type Fault,
+} from '../watchdog/monitors.ts'
+import type { PanelEvent, PanelLink } from '../panel/panel.ts'
+import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/relay.ts'
+import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
+import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
+import type {
+  ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, TransitionRecord,
+} from './types.ts'
+
+/** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
+export type RuntimeEngine = Pick<Engine,
+  'start' | 'stop' | 'heartbeat' | 'setProcessing' | 'poll' | 'stats' | 'blockCounter' | 'options' |
+  'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'>
+
+export interface MonitorOptions {
+  /** Engine block counter stuck this long = stall (bypass). Defaults to 200 ms. */
+  stallMs: number
+  /** Event-loop lag that bypasses. Defaults to 250 ms. */
+  maxLagMs: number
+  /** DSP overruns per second that bypass. Defaults to 10. */
+  overrunsPerSecond: number
+  /** Device xruns per second that degrade. Defaults to 2. */
+  xrunsPerSecond: number
+  /** Resident memory that degrades. Defaults to 1.5 GiB. */
+  memoryLimitBytes: number
+  inference: InferenceMonitorOptions
+}
+
+export interface ApplianceOptions {
+  /** Watchdog hysteresis. Defaults: 5000 ms healthy period, 5000 ms out of DEGRADED. */
+  watchdog: Partial<WatchdogConfig>
+  monitors: Partial<MonitorOptions>
+  /** Control tick. Defaults to 10 ms. */
+  tickMs: number
+  /** Heartbeat to the front-panel controller every this many ms. Defaults to 50. */
+  panelHeartbeatMs: number
+  /** An open front-panel link (firmware/panel/panel.ts). Without one the relay is simulated in memory. */
+  panel: PanelLink | null
+  /** Engine option overrides on top of the profile (e.g. sim.recordSeconds in fault tests). */
+  engine: Partial<EngineOptions>
+  /** A ready-made (not yet started) engine instead of one built from the profile. */
+  engineInstance: RuntimeEngine | null
+  /** Hardware watchdogs to feed from the tick (/dev/watchdog, systemd). Defaults to none. */
+  hardwareWatchdogs: HardwareWatchdog[]
+  /** Temperature source. Defaults to the profile's zones (settable on the sim board). */
+  thermal: ThermalSensor | null
+  /** Where transitions.jsonl goes. Defaults to <profile.dataDir>/watchdog; null: memory only. */
+  logDir: string | null | undefined
+  clock: Clock
+  firmwareVersion: string
+}
+
+const DEFAULT_MONITORS: MonitorOptions = {
+  stallMs: 200, maxLagMs: 250, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
+}
+
+const DEFAULT_BAND: BandParams = { type: 'peak', freqHz: 1000, gainDb: 0, q: 1, enabled: false }
+const DEFAULT_COMP: CompressorParams = { thresholdDb: -20, ratio: 2, kneeDb: 6, attackMs: 10, releaseMs: 200, makeupDb: 0, enabled: false }
+
+export class Appliance implements ApplianceApi {
+  readonly profile: BoardProfile
+  readonly engine: RuntimeEngine
+  readonly relay: BypassRelay
+  readonly panel: PanelLink | null
+  readonly thermal: ThermalSensor
+  readonly log: TransitionLog
+  readonly startedAt: number
+  automationMode: 'advisory' | 'supervised' | 'auto' = 'advisory'
+
+  readonly #o: ApplianceOptions
+  readonly #clock: Clock
+  #state: WatchdogState
+  #timer: NodeJS.Timeout | null = null
+  #stopped = false
+  #heartbeatWithheld = false
+  #inferenceEnabled = false
+  #inferenceListeners = new Set<(enabled: boolean) => void>()
+  #listeners = new Set<(ev: ApplianceEvent) => void>()
+  #logLines: LogLine[] = []
+  #meters: Meters | null = null
+  #doa: DoaEstimate | null = null
+  #stats: EngineStats | null = null
+  #lastStatsAt = -Infinity
+  #lastPanelHb = -Infinity
+  #lastEmit = -Infinity
+  #lastSlow = -Infinity
+  #beams: BeamInfo[]
+  #outputs: Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
+  #unsubPanel: (() => void) | null = null
+  readonly #mon: {
+    stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
+    thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
+  }
+  #slowFaults: Fault[] = []
+  /** Tick cost, for status and the benchmark: last and max in microseconds. */
+  readonly tickCostUs = { last: 0, max: 0 }
+
+  private constructor(profile: BoardProfile, o: ApplianceOptions, engine: RuntimeEngine) {
+    this.profile = profile
+    this.#o = o
+    this.#clock = o.clock
+    this.engine = engine
+    this.panel = o.panel
+    this.relay = o.panel ? new PanelBypassRelay(o.panel) : new SimulatedRelay()
+    this.thermal = o.thermal ?? thermalFor(profile.thermalZones)
+    this.log = new TransitionLog({ dir: o.logDir === undefined ? join(profile.dataDir, 'watchdog') : o.logDir })
+    this.startedAt = this.#clock.now()
+    this.#state = initialState(this.startedAt, o.watchdog)
+    const m = { ...DEFAULT_MONITORS, ...o.monitors }
+    this.#mon = {
+      stall: new EngineStallMonitor(m.stallMs),
+      loop: new EventLoopMonitor(o.tickMs, m.maxLagMs),
+      overruns: new OverrunRateMonitor(m.overrunsPerSecond),
+      xruns: new XrunRateMonitor(m.xrunsPerSecond),
+      thermal: new ThermalMonitor(profile.thermalZones),
+      memory: new MemoryMonitor(m.memoryLimitBytes),
+      inference: new InferenceMonitor(m.inference),
+    }
+    const eo = engine.options
+    this.#beams = eo.beams.map((b, index) => ({ index, kind: b.kind as BeamInfo['kind'], azimuth: b.azimuth, elevation: b.elevation, auto: b.auto }))
+    this.#outputs = Array.from({ length: eo.outputs }, () => ({
+      gainDb: 0, eq: Array.from({ length: 8 }, () => ({ ...DEFAULT_BAND })), compressor: { ...DEFAULT_COMP },
+    }))
+  }
+
+  /**
+   * Builds and starts the engine (dry), arms the watchdog and the tick, then completes boot
+   * (processing on, relay energised). Throws FirmwareError when the engine cannot start.
+   */
+  static async start(profile: BoardProfile, options: Partial<ApplianceOptions> = {}): Promise<Appliance> {
+    const o: ApplianceOptions = {
+      watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panel: null, engine: {}, engineInstance: null,
+      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0',
+      ...options,
+    }
+    if (!(o.tickMs >= 1 && o.tickMs <= 100)) throw new FirmwareError('FW_ERR_BAD_OPTION', `appliance option tickMs must be 1..100 ms, got ${o.tickMs}`)
+    // The runtime's tick writes the heartbeat (so a blocked event loop is what makes it stale),
+    // and the engine starts dry: processing begins when the watchdog says ACTIVE.
+    const engine = o.engineInstance ?? createEngineFromProfile(profile, { ...o.engine, heartbeatIntervalMs: 0, startProcessed: false })
+    const app = new Appliance(profile, o, engine)
+    app.#act(entryActions('BOOT'))
+    engine.start()
+    engine.heartbeat()
+    if (app.panel) app.#unsubPanel = app.panel.onEvent((ev) => app.#onPanel(ev))
+    app.#timer = setInterval(() => app.#tick(), o.tickMs)
+    app.#dispatch({ type: 'boot-complete', at: app.#clock.now() })
+    app.#logLine('info', 'runtime', `started on board ${profile.name} (${engine.options.backend} backend, block ${engine.options.blockSize} @ ${engine.options.sampleRate} Hz)`)
+    return app
+  }
+
+  /** Bypass (relay drops, audio dry), stop the tick and the engine, close the hardware. Safe twice. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#dispatch({ type: 'shutdown', at: this.#clock.now() })
+    this.#stopped = true
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    // Let the crossfade to dry finish and the RELAY OFF line leave before the engine stops.
+    await new Promise((r) => setTimeout(r, Math.max(30, this.engine.options.crossfadeMs * 2)))
+    this.#unsubPanel?.()
+    try {
+      this.engine.stop()
+    } finally {
+      this.#mon.loop.close()
+      for (const w of this.#o.hardwareWatchdogs) await w.close().catch(() => {})
+      this.#logLine('info', 'runtime', 'stopped')
+    }
+  }
+
+  // ---- the tick ----
+
+  #tick(): void {
+    const t0 = performance.now()
+    const now = this.#clock.now()
+    const e = this.engine
+    e.heartbeat()
+    const faults: Fault[] = []
+    const lag = this.#mon.loop.check(t0)
+    if (lag) faults.push(lag)
+
+    const p = e.poll()
+    for (const ev of p.events) {
+      if (ev.type === 'native-bypass') {
+        faults.push({ level: 'bypass', cause: `native-${ev.cause}`, evidence: ev.cause === 'heartbeat-stale'
+          ? `audio thread went dry: heartbeat ${Math.round(ev.detail)} ms old > ${e.options.heartbeatTimeoutMs} ms`
+          : `audio thread went dry: DSP over budget ${e.options.overrunBlocks} blocks in a row (${Math.round(ev.detail)} us)` })
+      } else if ((ev as { type: string }).type === 'backend-error') {
+        faults.push({ level: 'bypass', cause: 'backend-error', evidence: 'the audio backend reported an error' })
+      }
+    }
+    if (p.doa.length > 0) this.#doa = p.doa[p.doa.length - 1]!
+    if (p.meters) this.#meters = p.meters
+
+    const stall = this.#mon.stall.check(now, e.blockCounter())
+    if (stall) faults.push(stall)
+    if (now - this.#lastStatsAt >= 100) {
+      this.#lastStatsAt = now
+      const s = e.stats()
+      this.#stats = s
+      const o = this.#mon.overruns.check(now, s.overruns)
+      if (o) faults.push(o)
+      const x = this.#mon.xruns.check(now, s.xruns)
+      if (x) faults.push(x)
+    }
+    if (now - this.#lastSlow >= 500) {
+      this.#lastSlow = now
+      this.#slowFaults = []
+      const th = this.#mon.thermal.check(this.thermal.read())
+      if (th) this.#slowFaults.push(th)
+      const mem = this.#mon.memory.check(process.memoryUsage.rss())
+      if (mem) this.#slowFaults.push(mem)
+    }
+    faults.push(...this.#slowFaults)
+    faults.push(...this.#mon.inference.check(now))
+
+    for (const f of faults) this.#dispatch({ type: 'fault', at: now, level: f.level, cause: f.cause, evidence: f.evidence })
+    this.#dispatch({ type: 'tick', at: now })
+
+    if (this.panel && !this.#heartbeatWithheld && now - this.#lastPanelHb >= this.#o.panelHeartbeatMs) {
+      this.#lastPanelHb = now
+      this.panel.heartbeat()
+    }
+    for (const w of this.#o.hardwareWatchdogs) w.feed(now)
+    if (this.#listeners.size > 0 && now - this.#lastEmit >= 100) {
+      this.#lastEmit = now
+      if (this.#meters) this.#emit({ type: 'meters', meters: this.#meters })
+      if (this.#doa) this.#emit({ type: 'doa', doa: this.#doa })
+    }
+    const cost = (performance.now() - t0) * 1000
+    this.tickCostUs.last = cost
+    if (cost > this.tickCostUs.max) this.tickCostUs.max = cost
+  }
+
+  #dispatch(ev: WatchdogEvent): void {
+    if (this.#stopped) return
+    const [next, actions] = transition(this.#state, ev)
+    this.#state = next
+    if (actions.length > 0) this.#act(actions)
+  }
+
+  #act(actions: WatchdogAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'bypass':
+          this.engine.setProcessing(!a.engage)
+          break
+        case 'relay':
+          if (a.energise) {
+            // The controller energises only on a fresh heartbeat: send one first.
+            this.panel?.heartbeat()
+            this.#lastPanelHb = this.#clock.now()
+            this.relay.energise()
+          } else {
+            this.relay.release()
+          }
+          break
+        case 'heartbeat':
+          this.#heartbeatWithheld = a.withhold
+          break
+        case 'inference':
+          if (a.enabled !== this.#inferenceEnabled) {
+            this.#inferenceEnabled = a.enabled
+            for (const l of this.#inferenceListeners) l(a.enabled)
+          }
+          break
+        case 'led':
+          this.panel?.setStatusLed(a.state)
+          break
+        case 'log':
+          this.log.append(a.record)
+          this.#logLine(a.record.to === 'ACTIVE' ? 'info' : 'warn', 'watchdog', `${a.record.from} -> ${a.record.to}: ${a.record.cause}${a.record.evidence ? ` (${a.record.evidence})` : ''}`)
+          break
+        case 'notify':
+          this.#emit({ type: 'transition', record: a.record })
+          break
+      }
+    }
+  }
+
+  #onPanel(ev: PanelEvent): void {
+    const now = this.#clock.now()
+    switch (ev.type) {
+      case 'button':
+        this.#emit({ type: 'panel', event: `button ${ev.action}` })
+        if (ev.action === 'SHORT') this.setManualBypass(this.#state.name !== 'MANUAL_BYPASS', 'panel button')
+        else if (ev.action === 'LONG') this.#dispatch({ type: 'long-press', at: now, who: 'panel button (long press)' })
+        break
+      case 'relay':
+        this.#emit({ type: 'panel', event: `relay ${ev.state} ${ev.reason}` })
+        if (ev.state === 'OFF' && ev.reason === 'TIMEOUT' && (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED')) {
+          // Our heartbeats did not reach the controller in time: the relay is down while we meant
+          // to process. Treat it as a fault, so the state says bypass and recovery re-energises it.
+          this.#dispatch({ type: 'fault', at: now, level: 'bypass', cause: 'panel-heartbeat-timeout', evidence: `front panel dropped the relay: no heartbeat for ${ev.detail || '?'} ms` })
+        }
+        break
+      case 'hello':
+        // The controller (re)started with its relay off: put it back to what the state wants.
+        this.#logLine('info', 'panel', `controller ${ev.version}`)
+        this.panel?.setStatusLed(this.#state.name)
+        if (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') this.#act([{ type: 'relay', energise: true }])
+        break
+      case 'error':
+        this.#logLine('warn', 'panel', `controller error ${ev.code}: ${ev.text}`)
+        break
+      case 'link-error':
+        this.#logLine('warn', 'panel', ev.text)
+        break
+      case 'status':
+        break
+    }
+  }
+
+  // ---- services and tests ----
+
+  /** The inference service reports its worker's health here (see firmware/watchdog/inference-health.ts). */
+  reportInference(ev: InferenceHealthEvent): void {
+    this.#mon.inference.onEvent(ev)
+  }
+
+  /** Whether inference and automation may run now (only in ACTIVE). */
+  get inferenceEnabled(): boolean {
+    return this.#inferenceEnabled
+  }
+
+  /** Called whenever inference becomes allowed or not; returns the unsubscribe function. */
+  onInferencePermission(listener: (enabled: boolean) => void): () => void {
+    this.#inferenceListeners.add(listener)
+    return () => this.#inferenceListeners.delete(listener)
+  }
+
+  /** The simulated board's temperature (FW_ERR_BAD_OPTION on a real board). */
+  setSimTemperature(zone: string, celsius: number): void {
+    if (!(this.thermal instanceof SimThermal)) throw new FirmwareError('FW_ERR_BAD_OPTION', 'temperatures can only be set on the simulated board')
+    this.thermal.set(zone, celsius)
+  }
+
+  /** The raw watchdog state (for tests and the status screen). */
+  get watchdogState(): Readonly<WatchdogState> {
+    return this.#state
+  }
+
+  /** perf_hooks event-loop delay since start, ms. */
+  eventLoopDelay(): { p50: number; p99: number; max: number } {
+    return this.#mon.loop.delay()
+  }
+
+  // ---- ApplianceApi ----
+
+  status(): ApplianceStatus {
+    return {
+      board: this.profile.name,
+      firmwareVersion: this.#o.firmwareVersion,
+      state: this.#state.name,
+      cause: this.#state.cause,
+      since: this.#state.since,
+      uptimeS: (this.#clock.now() - this.startedAt) / 1000,
+      relay: this.relay.state,
+      panelVersion: this.panel?.version ?? null,
+      automationMode: this.automationMode,
+      engine: this.#stats ?? this.engine.stats(),
+    }
+  }
+
+  setManualBypass(on: boolean, who: string): void {
+    if (this.#stopped) throw new FirmwareError('FW_ERR_ENGINE', 'the appliance is stopping; bypass is already engaged')
+    this.#dispatch({ type: 'manual', at: this.#clock.now(), on, who })
+  }
+
+  faults(limit = 20): TransitionRecord[] {
+    return this.log.recent(limit)
+  }
+
+  meters(): Meters | null {
+    return this.#meters
+  }
+
+  doa(): DoaEstimate | null {
+    return this.#doa
+  }
+
+  beams(): BeamInfo[] {
+    return this.#beams.map((b) => ({ ...b }))
+  }
+
+  steerBeam(beam: number, azimuth: number, elevation: number): void {
+    this.engine.steerBeam(beam, azimuth, elevation)
+    const b = this.#beams[beam]
+    if (b) Object.assign(b, { azimuth, elevation, auto: false })
+  }
+
+  setBeamAuto(beam: number, auto: boolean): void {
+    this.engine.setBeamAuto(beam, auto)
+    const b = this.#beams[beam]
+    if (b) b.auto = auto
+  }
+
+  setInputTrim(input: number, db: number): void {
+    this.engine.setInputTrim(input, db)
+  }
+
+  setOutputGain(output: number, db: number): void {
+    this.engine.setOutputGain(output, db)
+    const o = this.#outputs[output]
+    if (o) o.gainDb = db
+  }
+
+  setEqBand(output: number, band: number, params: BandParams): void {
+    this.engine.setEq(output, band, params)
+    const o = this.#outputs[output]
+    if (o && band < o.eq.length) o.eq[band] = { ...params }
+  }
+
+  setCompressor(output: number, params: CompressorParams): void {
+    this.engine.setCompressor(output, params)
+    const o = this.#outputs[output]
+    if (o) o.compressor = { ...params }
+  }
+
+  outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }> {
+    return this.#outputs.map((o) => ({ gainDb: o.gainDb, eq: o.eq.map((b) => ({ ...b })), compressor: { ...o.compressor } }))
+  }
+
+  logTail(n: number): LogLine[] {
+    return this.#logLines.slice(Math.max(0, this.#logLines.length - n))
+  }
+
+  subscribe(listener: (ev: ApplianceEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Adds a line to the in-memory log (services use it too). */
+  logLine(level: LogLine['level'], source: string, message: string): void {
+    this.#logLine(level, source, message)
+  }
+
+  #logLine(level: LogLine['level'], source: string, message: string): void {
+    this.#logLines.push({ at: Date.now(), level, source, message })
+    if (this.#logLines.length > 500) this.#logLines.splice(0, this.#logLines.length - 500)
+  }
+
+  #emit(ev: ApplianceEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(ev)
+      } catch {
+        // A subscriber's bug must not reach the tick.
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// `firmware run --board NAME`: starts the appliance and shows a live status screen (state, relay,
+// DOA, levels, block timing) until Ctrl-C, then stops cleanly: bypass first, then the engine,
+// then the children (simulated panel, socat). On a terminal, keys: b = press the simulated
+// panel's bypass button, m = toggle manual bypass from here, q = quit.
+import { FirmwareError } from '../errors.ts'
+import type { Appliance } from './appliance.ts'
+import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
+
+export interface RunOptions {
+  board: string
+  /** Stop by itself after this many seconds (scripted runs); 0 = until Ctrl-C. */
+  seconds: number
+  /** Screen refresh, ms. */
+  refreshMs: number
+  services: Service[]
+}
+
+export function parseRunArgs(args: string[]): RunOptions {
+  const o: RunOptions = { board: 'sim', seconds: 0, refreshMs: 250, services: [] }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    const v = args[i + 1]
+    if (a === '--board' && v) { o.board = v; i++ }
+    else if (a === '--seconds' && v) {
+      o.seconds = Number(v)
+      if (!(o.seconds >= 0)) throw new FirmwareError('FW_ERR_USAGE', `--seconds needs a number of seconds, got "${v}"`)
+      i++
+    } else throw new FirmwareError('FW_ERR_USAGE', `run: unknown option "${a}"; usage: firmware run --board sim|<profile> [--seconds N]`)
+  }
+  return o
+}
+
+const db = (x: number | undefined) => (x === undefined || !Number.isFinite(x) || x < -120 ? '  -inf' : x.toFixed(1).padStart(6))
+
+/** The status screen as lines of text (pure: used by the screen and by tests). */
+export function statusLines(app: Appliance): string[] {
+  const s = app.status()
+  const e = s.engine
+  const period = e.blockPeriodUs || 1
+  const pct = (us: number) => `${((us / period) * 100).toFixed(1)}%`
+  const d = app.doa()
+  const m = app.meters()
+  const last = app.faults(1)[0]
+  const loop = app.eventLoopDelay()
+  return [
+    `board ${s.board}  firmware ${s.firmwareVersion}  up ${s.uptimeS.toFixed(0)} s`,
+    `state ${s.state.padEnd(13)} cause ${s.cause}  relay ${s.relay}  panel ${s.panelVersion ?? 'none'}`,
+    `DOA   ${d ? `az ${d.azimuth.toFixed(1).padStart(6)}°  el ${d.elevation.toFixed(1).padStart(5)}°  conf ${d.confidence.toFixed(2)}` : '(none yet)'}`,
+    `in    peak dB ${m ? m.inputPeakDb.map(db).join(' ') : '-'}`,
+    `out   peak dB ${m ? m.outputPeakDb.map(db).join(' ') : '-'}   GR ${m ? m.gainReductionDb.map((g) => g.toFixed(1)).join(' ') : '-'}`,
+    `block ${e.blocks}  time p50 ${pct(e.blockTimeUs.p50)}  p99 ${pct(e.blockTimeUs.p99)}  max ${pct(e.blockTimeUs.max)} of ${(period / 1000).toFixed(2)} ms  xruns ${e.xruns}  overruns ${e.overruns}`,
+    `tick  ${app.tickCostUs.last.toFixed(0)} us (max ${app.tickCostUs.max.toFixed(0)} us)  event-loop delay p99 ${loop.p99.toFixed(1)} ms`,
+    `last  ${last ? `${new Date(last.at).toISOString().slice(11, 23)} ${last.from} -> ${last.to}: ${last.cause} ${last.evidence}` : '-'}`,
+  ]
+}
+
+export async function runCommand(args: string[], extra: Partial<StartApplianceOptions> = {}): Promise<number> {
+  const o = parseRunArgs(args)
+  const tty = process.stdout.isTTY === true
+  const running = await startAppliance(o.board, { services: o.services, ...extra })
+  const { app, simPanel } = running
+  let done!: () => void
+  const finished = new Promise<void>((r) => { done = r })
+  const onSignal = () => done()
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let keys: ((b: Buffer) => void) | null = null
+  if (tty && process.stdin.isTTY) {
+    process.stdin.setRawMode(true)
+    process.stdin.resume()
+    keys = (b: Buffer) => {
+      const k = b.toString()
+      if (k === '\u0003' || k === 'q') done()
+      else if (k === 'b' && simPanel) simPanel.control('click')
+      else if (k === 'm') {
+        try { app.setManualBypass(app.status().state !== 'MANUAL_BYPASS', 'run screen') } catch { /* stopping */ }
+      }
+    }
+    process.stdin.on('data', keys)
+  }
+  const draw = () => {
+    const lines = statusLines(app)
+    if (tty) process.stdout.write('\x1b[H\x1b[2J' + lines.join('\n') + `\n\nkeys: ${simPanel ? 'b = panel button, ' : ''}m = manual bypass, q/Ctrl-C = quit\n`)
+    else process.stdout.write(lines[1] + ' | ' + lines[2] + ' | ' + lines[5] + '\n')
+  }
+  draw()
+  const screen = setInterval(draw, tty ? o.refreshMs : 1000)
+  const timer = o.seconds > 0 ? setTimeout(() => done(), o.seconds * 1000) : null
+  await finished
+  clearInterval(screen)
+  if (timer) clearTimeout(timer)
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+  if (keys) {
+    process.stdin.off('data', keys)
+    process.stdin.setRawMode(false)
+    process.stdin.pause()
+  }
+  await running.stop()
+  const last = app.faults(1)[0]
+  process.stdout.write(`${tty ? '\n' : ''}stopped: state ${app.status().state}${last ? ` (${last.cause})` : ''}, relay ${app.relay.state}\n`)
+  return 0
+}
