@@ -34,13 +34,25 @@ constexpr std::size_t kCacheLine = 64;
 constexpr uint64_t kCanary = 0xC0FFEE00DEADBEEFull;
 constexpr std::size_t kGuardWords = kCacheLine / sizeof(uint64_t);
 
+// The stress test builds once with RING_TEST_BROKEN_ORDERING to prove ThreadSanitizer would
+// catch a ring whose indices do not order the record copies. Never define it elsewhere.
+#ifdef RING_TEST_BROKEN_ORDERING
+constexpr std::memory_order kAcquire = std::memory_order_relaxed;
+constexpr std::memory_order kRelease = std::memory_order_relaxed;
+#else
+constexpr std::memory_order kAcquire = std::memory_order_acquire;
+constexpr std::memory_order kRelease = std::memory_order_release;
+#endif
+
 template <typename T>
 class SpscRing {
   static_assert(std::is_trivially_copyable<T>::value, "ring records must be plain data");
 
  public:
-  // capacity: records; must be a power of two (masking replaces the modulo).
-  explicit SpscRing(uint32_t capacity) : capacity_(capacity), mask_(capacity - 1) {
+  // capacity: records; must be a power of two (masking replaces the modulo). startIndex lets a
+  // test start both indices just below 2^32 to prove the wrap-around is harmless.
+  explicit SpscRing(uint32_t capacity, uint32_t startIndex = 0)
+      : write_(startIndex), read_(startIndex), capacity_(capacity), mask_(capacity - 1) {
     if (capacity < 2 || (capacity & (capacity - 1)) != 0) throw std::invalid_argument("ring capacity must be a power of two >= 2");
     bytes_ = sizeof(uint64_t) * kGuardWords * 2 + sizeof(T) * static_cast<std::size_t>(capacity);
     raw_ = static_cast<unsigned char*>(std::aligned_alloc(kCacheLine, roundUp(bytes_)));
@@ -81,9 +93,9 @@ class SpscRing {
   // Two-step zero-copy write: fill = records queued; write at slot(index) then commitWrite(index + n).
   int32_t getWriteIndex(uint32_t* index) const noexcept {
     *index = write_.load(std::memory_order_relaxed);
-    return static_cast<int32_t>(*index - read_.load(std::memory_order_acquire));
+    return static_cast<int32_t>(*index - read_.load(kAcquire));
   }
-  void commitWrite(uint32_t index) noexcept { write_.store(index, std::memory_order_release); }
+  void commitWrite(uint32_t index) noexcept { write_.store(index, kRelease); }
 
   // ---- consumer side ----
 
@@ -98,9 +110,9 @@ class SpscRing {
 
   int32_t getReadIndex(uint32_t* index) const noexcept {
     *index = read_.load(std::memory_order_relaxed);
-    return static_cast<int32_t>(write_.load(std::memory_order_acquire) - *index);
+    return static_cast<int32_t>(write_.load(kAcquire) - *index);
   }
-  void commitRead(uint32_t index) noexcept { read_.store(index, std::memory_order_release); }
+  void commitRead(uint32_t index) noexcept { read_.store(index, kRelease); }
 
   // ---- either side ----
 
@@ -128,8 +140,8 @@ class SpscRing {
     return raw_ + sizeof(uint64_t) * kGuardWords + sizeof(T) * static_cast<std::size_t>(capacity_);
   }
 
-  alignas(kCacheLine) std::atomic<uint32_t> write_{0};
-  alignas(kCacheLine) std::atomic<uint32_t> read_{0};
+  alignas(kCacheLine) std::atomic<uint32_t> write_;
+  alignas(kCacheLine) std::atomic<uint32_t> read_;
   alignas(kCacheLine) std::atomic<uint64_t> dropped_{0};
   uint32_t capacity_;
   uint32_t mask_;
