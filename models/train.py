@@ -26,6 +26,8 @@ import wave
 
 import numpy as np
 
+sys.dont_write_bytecode = True
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import features as F  # noqa: E402
 
@@ -524,7 +526,7 @@ def classifier_heldout():
     return make_set(SEED_HELDOUT, PER_CLASS_HELDOUT, HELDOUT_VOICES, 30)
 
 
-def write_vad_set(out_dir, seconds=120):
+def write_vad_set(out_dir, seconds=180):
     """Alternating segments of espeak-ng speech (held-out voices), music, applause, silence and
     noise, written as 16 kHz mono float32 raw + a JSON of the true speech intervals."""
     rng = np.random.default_rng(SEED_VAD)
@@ -532,13 +534,16 @@ def write_vad_set(out_dir, seconds=120):
     parts, speech, t = [], [], 0
     while t < seconds * SR:
         kind = rng.choice(["speech", "speech", "music", "applause", "silence", "noise"])
-        level = rng.uniform(-35, -12)
+        level = rng.uniform(-35, -8)
         if kind == "speech":
             u = bank[int(rng.integers(len(bank)))]
             # Trim espeak's own leading/trailing silence so the labels are honest.
             active = np.where(np.abs(u) > 0.02)[0]
             u = u[active[0]:active[-1] + 1]
             x = set_level(u, level)
+            if rng.random() < 0.6:  # over a quieter bed of music or applause, as on a stage
+                bed = gen_music(rng, len(x)) if rng.random() < 0.5 else gen_applause(rng, len(x))
+                x = x + set_level(bed, level - rng.uniform(6, 20))
             speech.append([t / SR, (t + len(x)) / SR])
         else:
             n = int(rng.uniform(1.0, 4.0) * SR)

@@ -1,0 +1,109 @@
+// The appliance's models as the rest of the firmware uses them, over InferenceService: the crowd
+// state classifier (log-mel patches), the EQ recommender (per-output band spectra), and the
+// Silero VAD (512-sample windows at 16 kHz with 64 samples of context, recurrent state carried by
+// the caller so a worker restart loses nothing but one window).
+import type { InferenceOutcome, InferenceService } from './service.ts'
+
+export const CROWD_STATE = 'crowd-state'
+export const EQ_RECOMMENDER = 'eq-recommender'
+export const SILERO_VAD = 'silero-vad'
+
+export const PATCH_FRAMES = 50
+export const MEL_BANDS = 40
+export const SPECTRUM_BANDS = 32
+export const VAD_WINDOW = 512
+export const VAD_CONTEXT = 64
+
+export interface ClassResult {
+  label: string
+  confidence: number
+  probs: number[]
+}
+
+export interface EqRecommendation {
+  bands: Array<{ hz: number; gainDb: number }>
+  confidence: number
+}
+
+/** Classifies log-mel patches ([n * 50 * 40] floats, n >= 1). Null when the result did not come in time. */
+export async function classifyPatches(svc: InferenceService, frames: Float32Array, opts: { deadlineMs?: number } = {}): Promise<ClassResult[] | null> {
+  const per = PATCH_FRAMES * MEL_BANDS
+  const n = Math.floor(frames.length / per)
+  if (n === 0) return []
+  const r = await svc.infer(CROWD_STATE, { logmel: { type: 'float32', dims: [n, PATCH_FRAMES, MEL_BANDS], data: frames.subarray(0, n * per) } }, opts)
+  if (r.status !== 'ok') return null
+  const classes = svc.active(CROWD_STATE)!.manifest.classes
+  const p = r.outputs.probs!.data as Float32Array
+  const k = classes.length
+  const out: ClassResult[] = []
+  for (let i = 0; i < n; i++) {
+    const probs = Array.from(p.subarray(i * k, (i + 1) * k))
+    let best = 0
+    for (let j = 1; j < k; j++) if (probs[j]! > probs[best]!) best = j
+    out.push({ label: classes[best]!, confidence: probs[best]!, probs })
+  }
+  return out
+}
+
+/** One EQ recommendation from a band spectrum (32 mean dB + 32 spread dB). */
+export async function recommendEq(svc: InferenceService, mean: ArrayLike<number>, spread: ArrayLike<number>, opts: { deadlineMs?: number } = {}): Promise<EqRecommendation | null> {
+  const data = new Float32Array(2 * SPECTRUM_BANDS)
+  for (let i = 0; i < SPECTRUM_BANDS; i++) {
+    data[i] = mean[i] ?? -120
+    data[SPECTRUM_BANDS + i] = spread[i] ?? 0
+  }
+  const r = await svc.infer(EQ_RECOMMENDER, { spectrum: { type: 'float32', dims: [1, 2, SPECTRUM_BANDS], data } }, opts)
+  if (r.status !== 'ok') return null
+  const hz = (svc.active(EQ_RECOMMENDER)!.manifest.bandsHz as number[] | undefined) ?? []
+  const g = r.outputs.gains!.data as Float32Array
+  return {
+    bands: Array.from(g, (gainDb, i) => ({ hz: hz[i] ?? 0, gainDb: Math.round(gainDb * 10) / 10 })),
+    confidence: (r.outputs.confidence!.data as Float32Array)[0]!,
+  }
+}
+
+/** A stream of Silero VAD windows: keeps the 64-sample context and the recurrent state. */
+export class SileroVadStream {
+  readonly #svc: InferenceService
+  readonly #input = new Float32Array(VAD_CONTEXT + VAD_WINDOW)
+  #state = new Float32Array(2 * 128)
+  readonly #sr = BigInt64Array.from([16000n])
+  /** Windows whose result did not come in time (their probability reads as 0). */
+  missed = 0
+
+  constructor(svc: InferenceService) {
+    this.#svc = svc
+  }
+
+  reset(): void {
+    this.#input.fill(0)
+    this.#state = new Float32Array(2 * 128)
+  }
+
+  /** Speech probability of the next 512 samples at 16 kHz; 0 (and counted) when late or dropped. */
+  async push(window: Float32Array, opts: { deadlineMs?: number } = {}): Promise<number> {
+    if (window.length !== VAD_WINDOW) throw new RangeError(`a VAD window is ${VAD_WINDOW} samples, got ${window.length}`)
+    this.#input.copyWithin(0, VAD_WINDOW)  // the last 64 samples of the previous input become the context
+    this.#input.set(window, VAD_CONTEXT)
+    const r: InferenceOutcome = await this.#svc.infer(SILERO_VAD, {
+      input: { type: 'float32', dims: [1, VAD_CONTEXT + VAD_WINDOW], data: this.#input.slice() },
+      state: { type: 'float32', dims: [2, 1, 128], data: this.#state.slice() },
+      sr: { type: 'int64', dims: [], data: this.#sr },
+    }, opts)
+    if (r.status !== 'ok') {
+      this.missed++
+      return 0
+    }
+    this.#state = Float32Array.from(r.outputs.stateN!.data as Float32Array)
+    return (r.outputs.output!.data as Float32Array)[0]!
+  }
+}
+
+/** Frame probabilities for a whole 16 kHz signal (offline review, evaluation). */
+export async function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+  const s = new SileroVadStream(svc)
+  const n = Math.floor(x16k.length / VAD_WINDOW)
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i++) out[i] = await s.push(x16k.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW), opts)
+  return out
+}
