@@ -129,9 +129,9 @@ export function builtinCommands(): CommandSpec<any>[] {
     },
     human: (v: Array<{ command: string; usage: string; permission: string; summary: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
       if (v.every((c) => c.examples === undefined)) {
-        const w = Math.min(34, Math.max(...v.map((c) => c.usage.length)) + 2)
+        const w = Math.max(...v.map((c) => c.command.length)) + 2
         return [
-          ...v.map((c) => `  ${c.usage.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}`),
+          ...v.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}`),
           '',
           'Console: console human|machine, subscribe, unsubscribe, login <PIN>, logout, history.',
           'Type "help <command>" for its arguments and examples.',

@@ -58,14 +58,14 @@ function humanValue(v: unknown, indent: string, out: string[]): void {
       if (item !== null && typeof item === 'object') {
         out.push(`${indent}${k + 1}:`)
         humanValue(item, indent + '  ', out)
-      } else out.push(`${indent}${k + 1}: ${machineScalar(item)}`)
+      } else out.push(`${indent}${k + 1}: ${typeof item === 'string' ? item : machineScalar(item)}`)
     })
   } else if (v !== null && typeof v === 'object') {
     for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
       if (item === undefined) continue
       if (item !== null && typeof item === 'object') {
         const flat = Array.isArray(item) && item.every((x) => x === null || typeof x !== 'object')
-        if (flat) out.push(`${indent}${key}: ${(item as unknown[]).map(machineScalar).join(' ') || '(none)'}`)
+        if (flat) out.push(`${indent}${key}: ${(item as unknown[]).map((x) => (typeof x === 'string' ? x : machineScalar(x))).join(' ') || '(none)'}`)
         else {
           out.push(`${indent}${key}:`)
           humanValue(item, indent + '  ', out)

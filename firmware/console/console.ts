@@ -279,7 +279,7 @@ export class SerialConsole {
           this.replyNow({ ok: false, command: '', code: a.code, message: a.message })
           break
         case 'notice':
-          this.write(`\r\n${a.text}\r\n${this.prompt()}${this.editor.pending}`)
+          this.write(`\r\n${a.text}\r\n${this.prompt()}${a.pending}`)
           break
         case 'cancel':
           this.awaitingPin = false

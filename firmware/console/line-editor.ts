@@ -13,7 +13,7 @@ export type EditorAction =
   /** A line that was discarded, with the reason. Exactly one per bad line. */
   | { type: 'error'; code: ErrorCode; message: string }
   /** Human mode: a key we do not handle; tell the user without touching the line. */
-  | { type: 'notice'; text: string }
+  | { type: 'notice'; text: string; /** The line as typed when the key came, to redraw after the notice. */ pending: string }
   /** Human mode: Ctrl-C dropped the line. */
   | { type: 'cancel' }
 
@@ -220,7 +220,7 @@ export class LineEditor {
     }
     this.len -= seq.length + 1
     flushEcho()
-    out.push({ type: 'notice', text: 'that key does nothing here: type letters and digits, Backspace to erase, Up/Down for history, Enter to run' })
+    out.push({ type: 'notice', text: 'that key does nothing here: type letters and digits, Backspace to erase, Up/Down for history, Enter to run', pending: this.buf })
   }
 
   private recall(dir: 1 | -1, echo: (s: string) => void): void {
