@@ -1,0 +1,258 @@
+// Automation as a pure reducer: (state, event) -> { state, effects, error? }. Effects are data
+// (apply these EQ gains to an output, publish a recommendation, log) carried out by
+// AutomationController. No clock, no I/O: every event carries its own time.
+//
+// Modes:
+//   advisory    recommendations are published; nothing is ever applied.
+//   supervised  each recommendation waits for an operator: accept applies it (and makes the result
+//               the operator-approved state), reject discards it. Nothing is applied otherwise.
+//   auto        a recommendation at or above the confidence threshold becomes a target; ticks move
+//               the applied gains toward it no faster than maxStepDbPerS, never further than
+//               maxRangeDb from the operator-approved state. Lower-confidence ones are only published.
+// Every applied change pushes the previous gains on the undo stack; rollback returns exactly to
+// the last operator-approved state.
+
+export type AutomationMode = 'advisory' | 'supervised' | 'auto'
+
+/** Gains in dB, per output, per automation band (the recommender's octave bands). */
+export type Gains = number[][]
+
+export interface AutomationLimits {
+  /** Auto mode acts only on recommendations at or above this confidence. Defaults to 0.8. */
+  minConfidence: number
+  /** Fastest change of any band in auto mode, dB per second. Defaults to 1. */
+  maxStepDbPerS: number
+  /** Furthest any band may move from the operator-approved state, dB. Defaults to 6. */
+  maxRangeDb: number
+  /** After reaching a target, auto mode ignores recommendations this long (the measurement lags). Defaults to 5000 ms. */
+  settleMs: number
+  /** Largest undo stack kept. Defaults to 50. */
+  maxUndo: number
+}
+
+export const DEFAULT_LIMITS: AutomationLimits = { minConfidence: 0.8, maxStepDbPerS: 1, maxRangeDb: 6, settleMs: 5000, maxUndo: 50 }
+
+/** A recommendation as the recommender makes it: gain changes (dB) relative to what is applied now. */
+export interface RecommendationInput {
+  output: number
+  deltaDb: number[]
+  confidence: number
+  /** Model id that made it. */
+  model: string
+}
+
+export interface Recommendation extends RecommendationInput {
+  id: number
+  at: number
+  /** The gains accepting it would apply (current + delta, limited to the approved range). */
+  proposed: number[]
+}
+
+export interface AutomationState {
+  mode: AutomationMode
+  limits: AutomationLimits
+  /** The last operator-approved gains (accepted, approved, or set at start). */
+  approved: Gains
+  /** The gains applied now. */
+  current: Gains
+  /** Recommendations awaiting an operator (supervised) or shown (advisory), newest per output. */
+  pending: Recommendation[]
+  /** Auto mode: where each output is heading, or null. */
+  targets: Array<number[] | null>
+  /** Auto mode: per output, time until which new recommendations are ignored. */
+  settleUntil: number[]
+  undo: Gains[]
+  /** False while the watchdog has inference disabled (DEGRADED and worse): nothing new is applied. */
+  enabled: boolean
+  nextId: number
+  lastTick: number | null
+}
+
+export type AutomationEvent =
+  | { type: 'recommendation'; at: number; rec: RecommendationInput }
+  | { type: 'accept'; at: number; id: number; who: string }
+  | { type: 'reject'; at: number; id: number; who: string }
+  | { type: 'set-mode'; at: number; mode: AutomationMode; who: string }
+  /** The operator approves what is applied now (e.g. after setting EQ by hand). */
+  | { type: 'approve'; at: number; who: string }
+  | { type: 'undo'; at: number; who: string }
+  | { type: 'rollback'; at: number; who: string }
+  | { type: 'enable'; at: number; enabled: boolean; cause: string }
+  | { type: 'tick'; at: number }
+
+export type AutomationEffect =
+  | { type: 'apply'; output: number; gains: number[]; reason: string }
+  | { type: 'publish'; rec: Recommendation; mode: AutomationMode; action: 'suggested' | 'awaiting-operator' | 'adopted' | 'below-threshold' }
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+
+export interface AutomationError {
+  code: 'FW_ERR_AUTOMATION' | 'FW_ERR_BAD_ARG'
+  message: string
+}
+
+export interface Step {
+  state: AutomationState
+  effects: AutomationEffect[]
+  error?: AutomationError
+}
+
+export function initialState(outputs: number, bands: number, opts: { mode?: AutomationMode; limits?: Partial<AutomationLimits>; approved?: Gains } = {}): AutomationState {
+  const approved = opts.approved ? copy(opts.approved) : Array.from({ length: outputs }, () => new Array<number>(bands).fill(0))
+  return {
+    mode: opts.mode ?? 'advisory',
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    approved,
+    current: copy(approved),
+    pending: [],
+    targets: new Array(outputs).fill(null),
+    settleUntil: new Array<number>(outputs).fill(0),
+    undo: [],
+    enabled: true,
+    nextId: 1,
+    lastTick: null,
+  }
+}
+
+function copy(g: Gains): Gains {
+  return g.map((row) => [...row])
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100
+}
+
+function limitToRange(gains: number[], approved: number[], range: number): number[] {
+  return gains.map((g, i) => round(Math.min(approved[i]! + range, Math.max(approved[i]! - range, g))))
+}
+
+function same(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((v, i) => Math.abs(v - b[i]!) < 1e-9)
+}
+
+/** Effects that take `current` to `next`, output by output. */
+function applyAll(current: Gains, next: Gains, reason: string): AutomationEffect[] {
+  const out: AutomationEffect[] = []
+  next.forEach((row, o) => {
+    if (!same(row, current[o]!)) out.push({ type: 'apply', output: o, gains: [...row], reason })
+  })
+  return out
+}
+
+function pushUndo(s: AutomationState): Gains[] {
+  const u = [...s.undo, copy(s.current)]
+  return u.length > s.limits.maxUndo ? u.slice(u.length - s.limits.maxUndo) : u
+}
+
+export function transition(s: AutomationState, ev: AutomationEvent): Step {
+  switch (ev.type) {
+    case 'recommendation': {
+      const r = ev.rec
+      if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
+        return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` } }
+      }
+      if (!s.enabled) return { state: s, effects: [] }
+      const cur = s.current[r.output]!
+      const proposed = limitToRange(cur.map((g, i) => g + (r.deltaDb[i] ?? 0)), s.approved[r.output]!, s.limits.maxRangeDb)
+      const rec: Recommendation = { ...r, deltaDb: [...r.deltaDb], id: s.nextId, at: ev.at, proposed }
+      const base = { ...s, nextId: s.nextId + 1 }
+      if (s.mode === 'advisory') {
+        return { state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] }, effects: [{ type: 'publish', rec, mode: s.mode, action: 'suggested' }] }
+      }
+      if (s.mode === 'supervised') {
+        return { state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] }, effects: [{ type: 'publish', rec, mode: s.mode, action: 'awaiting-operator' }] }
+      }
+      // auto
+      if (r.confidence < s.limits.minConfidence) {
+        return { state: base, effects: [{ type: 'publish', rec, mode: s.mode, action: 'below-threshold' }] }
+      }
+      if (s.targets[r.output] !== null || ev.at < s.settleUntil[r.output]!) return { state: base, effects: [] }
+      if (same(proposed, cur)) return { state: base, effects: [] }
+      const targets = [...s.targets]
+      targets[r.output] = proposed
+      return {
+        state: { ...base, targets, undo: pushUndo(s) },
+        effects: [{ type: 'publish', rec, mode: s.mode, action: 'adopted' }],
+      }
+    }
+
+    case 'accept':
+    case 'reject': {
+      if (s.mode !== 'supervised') {
+        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: `${ev.type} is for supervised mode; the mode is ${s.mode} (use: mode supervised)` } }
+      }
+      const rec = s.pending.find((p) => p.id === ev.id)
+      if (!rec) {
+        const ids = s.pending.map((p) => p.id).join(', ')
+        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: `no pending recommendation ${ev.id}${ids ? ` (pending: ${ids})` : ' (none pending)'}` } }
+      }
+      const pending = s.pending.filter((p) => p.id !== ev.id)
+      if (ev.type === 'reject') {
+        return { state: { ...s, pending }, effects: [{ type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}` }] }
+      }
+      if (!s.enabled) {
+        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: 'automation is paused while the watchdog has inference disabled; nothing was applied' } }
+      }
+      const current = copy(s.current)
+      current[rec.output] = [...rec.proposed]
+      return {
+        state: { ...s, pending, current, approved: copy(current), undo: pushUndo(s) },
+        effects: [...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`), { type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}` }],
+      }
+    }
+
+    case 'set-mode': {
+      if (ev.mode === s.mode) return { state: s, effects: [] }
+      return {
+        state: { ...s, mode: ev.mode, pending: [], targets: s.targets.map(() => null) },
+        effects: [{ type: 'log', level: 'info', message: `automation mode ${s.mode} -> ${ev.mode} by ${ev.who}` }],
+      }
+    }
+
+    case 'approve':
+      return { state: { ...s, approved: copy(s.current) }, effects: [{ type: 'log', level: 'info', message: `current EQ approved by ${ev.who}` }] }
+
+    case 'undo': {
+      const prev = s.undo[s.undo.length - 1]
+      if (!prev) return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: 'nothing to undo' } }
+      return {
+        state: { ...s, current: copy(prev), undo: s.undo.slice(0, -1), targets: s.targets.map(() => null) },
+        effects: [...applyAll(s.current, prev, `undo by ${ev.who}`), { type: 'log', level: 'info', message: `automation change undone by ${ev.who}` }],
+      }
+    }
+
+    case 'rollback': {
+      const changed = !s.current.every((row, o) => same(row, s.approved[o]!))
+      return {
+        state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
+        effects: [...applyAll(s.current, s.approved, `rollback by ${ev.who}`), { type: 'log', level: 'info', message: `rolled back to the last operator-approved EQ by ${ev.who}` }],
+      }
+    }
+
+    case 'enable': {
+      if (ev.enabled === s.enabled) return { state: s, effects: [] }
+      return {
+        state: { ...s, enabled: ev.enabled, targets: ev.enabled ? s.targets : s.targets.map(() => null) },
+        effects: [{ type: 'log', level: ev.enabled ? 'info' : 'warn', message: `automation ${ev.enabled ? 'resumed' : 'paused'}: ${ev.cause}` }],
+      }
+    }
+
+    case 'tick': {
+      const dt = s.lastTick === null ? 0 : Math.max(0, ev.at - s.lastTick) / 1000
+      const next: AutomationState = { ...s, lastTick: ev.at }
+      if (s.mode !== 'auto' || !s.enabled || s.targets.every((t) => t === null)) return { state: next, effects: [] }
+      const step = s.limits.maxStepDbPerS * dt
+      const current = copy(s.current)
+      const targets = [...s.targets]
+      const settleUntil = [...s.settleUntil]
+      s.targets.forEach((target, o) => {
+        if (!target) return
+        current[o] = current[o]!.map((g, i) => g + Math.max(-step, Math.min(step, target[i]! - g)))
+        if (same(current[o]!, target)) {
+          targets[o] = null
+          settleUntil[o] = ev.at + s.limits.settleMs
+        }
+      })
+      return { state: { ...next, current, targets, settleUntil }, effects: applyAll(s.current, current, 'automatic') }
+    }
+  }
+}
