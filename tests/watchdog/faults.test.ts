@@ -1,0 +1,220 @@
+// Fault injection on the real engine (sim backend, recording its input and output): each fault
+// must send the audio dry fast, lose no samples, make no click, and come back only after the
+// healthy period. Figures (time to bypass, samples lost) are printed as test comments and
+// collected in docs/watchdog.md.
+import t, { type Test } from 'tap'
+import { Worker } from 'node:worker_threads'
+import { performance } from 'node:perf_hooks'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { createEngineFromProfile, type Engine } from '../../firmware/engine/engine.ts'
+import { Appliance, type ApplianceOptions } from '../../firmware/runtime/appliance.ts'
+
+const profile = loadProfile('sim')
+const BS = profile.audio.blockSize
+const SR = profile.audio.sampleRate
+const BLOCK_MS = (BS / SR) * 1000
+const HEALTHY_MS = 1500
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+function spin(ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) { /* the event loop is blocked */ }
+}
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptions> = {}) {
+  const engine: Engine = createEngineFromProfile(profile, {
+    heartbeatIntervalMs: 0, startProcessed: false, sim: { ...profile.audio.sim, recordSeconds },
+  })
+  const app = await Appliance.start(profile, {
+    engineInstance: engine, logDir: t.testdir(), watchdog: { healthyPeriodMs: HEALTHY_MS, degradedPeriodMs: 1000 }, ...extra,
+  })
+  let stopped = false
+  const stop = async () => {
+    if (!stopped) { stopped = true; await app.stop() }
+  }
+  t.teardown(stop)
+  await until(() => app.status().state === 'ACTIVE' && engine.stats().mix === 1, 2000, 'ACTIVE and processed')
+  return { engine, app, stop }
+}
+
+/** Per sample: does every output equal its dry input exactly? */
+function dryMask(rec: { frames: number; input: Float32Array[]; output: Float32Array[] }): Uint8Array {
+  const m = new Uint8Array(rec.frames)
+  for (let i = 0; i < rec.frames; i++) {
+    let dry = 1
+    for (let k = 0; k < rec.output.length; k++) {
+      if (rec.output[k]![i] !== rec.input[profile.audio.dryMap[k]!]![i]) { dry = 0; break }
+    }
+    m[i] = dry
+  }
+  return m
+}
+
+/** Largest sample-to-sample step of one channel in [a, b). */
+function maxStep(x: Float32Array, a: number, b: number): number {
+  let m = 0
+  for (let i = Math.max(1, a); i < Math.min(b, x.length); i++) m = Math.max(m, Math.abs(x[i]! - x[i - 1]!))
+  return m
+}
+
+/** Checks a transition at sample `at` for a click on every output: its largest step within
+ *  ±`span` samples must not exceed the larger of the dry input's and the processed output's own
+ *  largest steps nearby (plus a crossfade allowance of 1/crossfade-length per unit of difference). */
+function clickFree(rec: { input: Float32Array[]; output: Float32Array[] }, at: number, span: number, procFrom: number, procTo: number): { ok: boolean; worst: string } {
+  let ok = true
+  let worst = ''
+  const fadeSamples = (10 / 1000) * SR
+  for (let k = 0; k < rec.output.length; k++) {
+    const out = rec.output[k]!
+    const dry = rec.input[profile.audio.dryMap[k]!]!
+    const stepOut = maxStep(out, at - span, at + span)
+    const allowed = Math.max(maxStep(dry, at - span, at + span), maxStep(out, procFrom, procTo)) + 2 / fadeSamples
+    if (stepOut > allowed) ok = false
+    worst += `out${k} ${stepOut.toFixed(4)} <= ${allowed.toFixed(4)}; `
+  }
+  return { ok, worst }
+}
+
+t.test('JS event loop blocked 2 s: dry within 100 ms + one block, no gap, no click, back only after the healthy period', async (t) => {
+  const { engine, app, stop } = await rig(t, 10)
+  await sleep(300)
+  const b0 = engine.blockCounter()
+  const tBlock = performance.now()
+  spin(2000)
+  const tFree = performance.now()
+  // The first tick after the block sees the lag and the native layer's report.
+  await until(() => app.status().state === 'BYPASS', 500, 'BYPASS')
+  const record = app.faults(5).find((r) => r.to === 'BYPASS')!
+  t.ok(record, 'the transition is recorded')
+  t.match(record.evidence, /event-loop lag \d+ ms > 250 ms|heartbeat \d+ ms old/, `evidence: ${record.evidence}`)
+  const transitions = app.faults(10).map((r) => `${r.from}->${r.to} (${r.cause})`)
+  t.comment(`transitions: ${transitions.join(', ')}`)
+  // Processing comes back only after the healthy period (counted from the end of the stall).
+  await until(() => app.status().state === 'ACTIVE', HEALTHY_MS + 1000, 'ACTIVE again')
+  const tActive = performance.now()
+  t.ok(tActive - tFree >= HEALTHY_MS, `processing resumed ${Math.round(tActive - tFree)} ms after the stall ended (healthy period ${HEALTHY_MS} ms)`)
+  await sleep(200)
+  const rec = (await stop(), engine.recording())
+  const mask = dryMask(rec)
+
+  // Where the audio went fully dry, and where it left dry again.
+  const blockStart = b0 * BS
+  let dryFrom = -1
+  for (let i = blockStart; i < rec.frames; i++) if (mask[i]) { dryFrom = i; break }
+  let dryTo = dryFrom
+  while (dryTo < rec.frames && mask[dryTo]) dryTo++
+  t.ok(dryFrom > 0, 'the output went dry')
+  const fadeMs = 10
+  const toBypassMs = ((dryFrom - blockStart) / SR) * 1000 - fadeMs
+  t.ok(toBypassMs <= 100 + BLOCK_MS, `native bypass began ${toBypassMs.toFixed(1)} ms after the loop blocked (<= 100 ms + one block ${BLOCK_MS.toFixed(2)} ms; crossfade ${fadeMs} ms after that)`)
+  // No gap: from the moment it is dry until processing resumes, output == input, sample for sample.
+  const dryMs = ((dryTo - dryFrom) / SR) * 1000
+  const stallMs = tFree - tBlock
+  t.ok(dryMs >= stallMs, `dry for ${dryMs.toFixed(0)} ms without one differing sample (stall ${stallMs.toFixed(0)} ms)`)
+  let zeros = 0
+  for (let i = dryFrom; i < dryTo; i++) if (rec.output[0]![i] === 0 && rec.input[0]![i] !== 0) zeros++
+  t.equal(zeros, 0, 'no dropped (zeroed) samples while dry')
+  t.equal(engine.stats().xruns, 0, 'no xruns')
+  // No click at either end of the bypass.
+  const span = Math.round(0.03 * SR)
+  const into = clickFree(rec, dryFrom, span, blockStart - 8 * span, blockStart - span)
+  t.ok(into.ok, `no click going dry: ${into.worst}`)
+  const out = clickFree(rec, dryTo, span, dryTo + span * 2, Math.min(rec.frames, dryTo + span * 9))
+  t.ok(out.ok, `no click coming back: ${out.worst}`)
+  t.comment(`FIGURE event-loop-blocked-2s: dry decided ${toBypassMs.toFixed(1)} ms after the loop blocked, fully dry at ${(toBypassMs + fadeMs).toFixed(1)} ms (${fadeMs} ms crossfade), samples lost 0 of ${dryTo - dryFrom} dry, resumed after ${Math.round(tActive - tFree)} ms`)
+})
+
+t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing lost', async (t) => {
+  const { engine, app, stop } = await rig(t, 6)
+  await sleep(300)
+  const K = engine.options.overrunBlocks
+  const b0 = engine.blockCounter()
+  // Each block spends twice its period inside the chain, for 3K blocks.
+  const spinUs = Math.round(BLOCK_MS * 1000 * 2)
+  ;(engine as Engine).injectDspSpin(spinUs, 3 * K)
+  await until(() => app.status().state === 'BYPASS', 2000, 'BYPASS')
+  const rec0 = app.faults(5).find((r) => r.to === 'BYPASS')!
+  t.equal(rec0.cause, 'native-dsp-overrun', `cause ${rec0.cause}: ${rec0.evidence}`)
+  await sleep(300)
+  const rec = (await stop(), engine.recording())
+  const mask = dryMask(rec)
+  let dryFrom = -1
+  for (let i = b0 * BS; i < rec.frames; i++) if (mask[i]) { dryFrom = i; break }
+  t.ok(dryFrom > 0, 'the output went dry')
+  // Where the native layer decided: the crossfade starts one fade before full dry.
+  const fadeBlocks = Math.ceil(((10 / 1000) * SR) / BS)
+  const decidedBlock = Math.floor(dryFrom / BS) - fadeBlocks
+  const blocksToBypass = decidedBlock - b0
+  t.ok(blocksToBypass <= K + 2, `dry decided ${blocksToBypass} blocks after the spin was requested (K = ${K}; the request lands at the next block boundary)`)
+  let dryTo = dryFrom
+  while (dryTo < rec.frames && mask[dryTo]) dryTo++
+  t.ok(dryTo - dryFrom > 0.2 * SR, `stays dry (${(((dryTo - dryFrom) / SR) * 1000).toFixed(0)} ms recorded) until the control plane says so`)
+  t.comment(`FIGURE dsp-overrun: time to bypass ${blocksToBypass} blocks (${(blocksToBypass * BLOCK_MS).toFixed(1)} ms) after the spin request, K=${K}, samples lost 0`)
+})
+
+// A stand-in for the inference worker until the real one is wired in: heartbeats and results
+// from a worker thread, which can be killed, hung, or made to return garbage.
+const STANDIN = `
+const { parentPort } = require('node:worker_threads')
+let mode = 'ok'
+parentPort.on('message', (m) => { mode = m })
+setInterval(() => {
+  if (mode === 'hang') { for (;;) {} }
+  parentPort.postMessage({ type: 'heartbeat' })
+  const scores = mode === 'garbage' ? [NaN, 7, -3] : [0.7, 0.2, 0.1]
+  parentPort.postMessage({ type: 'result', scores, latencyMs: 3 })
+}, 100)
+`
+function startStandin(app: Appliance): Worker {
+  const w = new Worker(STANDIN, { eval: true })
+  app.reportInference({ type: 'inference-started', at: performance.timeOrigin + performance.now() })
+  w.on('message', (m: { type: string; scores?: number[]; latencyMs?: number }) => {
+    const at = performance.timeOrigin + performance.now()
+    if (m.type === 'heartbeat') app.reportInference({ type: 'inference-heartbeat', at })
+    else {
+      const s = m.scores ?? []
+      const valid = s.every((x) => Number.isFinite(x) && x >= 0 && x <= 1)
+      app.reportInference({ type: 'inference-result', at, latencyMs: m.latencyMs ?? 0, deadlineMs: 50, valid, detail: valid ? '' : `scores ${JSON.stringify(s)} not probabilities` })
+    }
+  })
+  w.on('exit', (code) => app.reportInference({ type: 'inference-exit', at: performance.timeOrigin + performance.now(), code, signal: null }))
+  return w
+}
+
+for (const fault of ['killed', 'hung', 'garbage'] as const) {
+  t.test(`inference worker ${fault}: DEGRADED, audio processing unaffected`, async (t) => {
+    const { engine, app, stop } = await rig(t, 0)
+    let w = startStandin(app)
+    t.teardown(() => w.terminate())
+    await sleep(300)
+    t.equal(app.status().state, 'ACTIVE')
+    t.ok(app.inferenceEnabled, 'inference allowed while ACTIVE')
+    const b0 = engine.blockCounter()
+    const t0 = performance.now()
+    if (fault === 'killed') await w.terminate()
+    else w.postMessage(fault === 'hung' ? 'hang' : 'garbage')
+    await until(() => app.status().state === 'DEGRADED', 3000, 'DEGRADED')
+    const dt = performance.now() - t0
+    const r = app.faults(1)[0]!
+    t.match(r, { from: 'ACTIVE', to: 'DEGRADED' }, `${r.cause}: ${r.evidence}`)
+    t.notOk(app.inferenceEnabled, 'inference and automation stopped')
+    await sleep(300)
+    const s = engine.stats()
+    t.ok(s.processed && s.mix === 1, 'the audio is still processed')
+    t.equal(s.nativeBypass, null, 'no native bypass')
+    t.ok(engine.blockCounter() - b0 > (0.5 * (performance.now() - t0)) / BLOCK_MS, 'blocks keep coming')
+    // Recovery: a healthy worker again, then the degraded period.
+    await w.terminate()
+    w = startStandin(app)
+    await until(() => app.status().state === 'ACTIVE', 4000, 'ACTIVE after the worker is healthy')
+    t.comment(`FIGURE inference-${fault}: DEGRADED after ${dt.toFixed(0)} ms, bypass never engaged, samples lost 0`)
+    await stop()
+  })
+}
