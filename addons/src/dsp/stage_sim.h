@@ -1,5 +1,5 @@
 // The synthetic stage: sources as plane waves from set directions hitting the array geometry,
-// with per-mic fractional delays (64-tap windowed sinc), plus uncorrelated white noise per mic.
+// with per-mic fractional delays (32-tap Kaiser-windowed sinc), plus uncorrelated white noise per mic.
 #pragma once
 #include <cstdint>
 #include <memory>

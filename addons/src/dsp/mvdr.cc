@@ -1,0 +1,253 @@
+#pragma GCC optimize("O3")
+// MVDR beamformer in the STFT domain, in its MPDR form: the spatial covariance is learned from
+// everything the array hears, and per frequency bin the weights minimise output power subject
+// to unit gain toward the steered direction:  w = R^-1 a / (a^H R^-1 a).
+// Diagonal loading (a share of the covariance trace) keeps the white-noise gain bounded and
+// limits self-cancellation of the target when the steering is a few degrees off.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "dsp/beamformer.h"
+#include "dsp/fft.h"
+
+namespace dsp {
+
+namespace {
+
+// Complex arithmetic written out: std::complex's operator* guards against inf/NaN through a
+// library call (__muldc3) that is several times slower in these inner loops.
+inline cplx mul(const cplx& a, const cplx& b) {
+  return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
+}
+inline cplx mulConjA(const cplx& a, const cplx& b) {  // conj(a) * b
+  return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
+}
+inline cplx inverse(const cplx& a) {
+  const double d = a.real() * a.real() + a.imag() * a.imag();
+  return {a.real() / d, -a.imag() / d};
+}
+
+constexpr int kFrame = 512;            // STFT length: 10.7 ms at 48 kHz, the beamformer's latency
+constexpr int kHop = kFrame / 2;       // 50% overlap, sqrt-Hann analysis and synthesis
+constexpr double kAverageMs = 300;     // covariance forgetting time constant
+constexpr double kWeightGlideMs = 10;  // applied weights glide toward the new solution
+// Diagonal loading, as a share of trace(R)/M: kLoadingMax from kLoadingKneeHz up, falling with
+// the square of frequency below it to kLoadingMin.
+constexpr double kLoadingMax = 0.1;
+constexpr double kLoadingMin = 0.01;
+constexpr double kLoadingKneeHz = 3000;
+
+// Real-time safety: the constructor allocates; steer, process and the rest are noexcept,
+// allocate nothing, take no lock and make no syscall.
+class Mvdr final : public Beamformer {
+ public:
+  Mvdr(const Geometry& g, int maxBlock)
+      : mics_(g.mics), fs_(g.sampleRate), m_(static_cast<int>(g.mics.size())), k_(kFrame / 2 + 1), fft_(kFrame) {
+    const size_t M = static_cast<size_t>(m_), K = static_cast<size_t>(k_);
+    win_.resize(kFrame);
+    for (int i = 0; i < kFrame; i++) win_[static_cast<size_t>(i)] = std::sqrt(0.5 - 0.5 * std::cos(2 * kPi * i / kFrame));
+    inFifo_.assign(M * kFrame, 0.0);
+    outAcc_.assign(kFrame, 0.0);
+    outReady_.assign(kHop, 0.f);
+    frame_.assign(kFrame, 0.0);
+    spec_.assign(K, cplx());
+    x_.assign(K * M, cplx());
+    r_.assign(K * M * M, cplx());
+    rinv_.assign(K * M * M, cplx());
+    for (size_t k = 0; k < K; k++)
+      for (size_t i = 0; i < M; i++) rinv_[(k * M + i) * M + i] = 1.0;
+    a_.assign(K * M, cplx());
+    wt_.assign(K * M, cplx());
+    wa_.assign(K * M, cplx());
+    work_.assign(M * 2 * M, cplx());
+    // Steering errors matter in proportion to frequency, so the loading (robustness) grows with
+    // it; low bins get little loading, which lets them null an interferer that only a
+    // superdirective weighting can separate from the target.
+    loading_.assign(K, 0.0);
+    for (size_t k = 0; k < K; k++) {
+      const double f = static_cast<double>(k) * fs_ / kFrame, r = std::min(1.0, f / kLoadingKneeHz);
+      loading_[k] = std::max(kLoadingMin, kLoadingMax * r * r);
+    }
+    tmp_.assign(M, cplx());
+    lambda_ = std::exp(-kHop / (kAverageMs * 1e-3 * fs_));
+    beta_ = 1 - std::exp(-kHop / (kWeightGlideMs * 1e-3 * fs_));
+    // Re-solve a few bins per hop so the cost per hop stays bounded (O(M^3) per bin).
+    // Every bin is re-solved once per `period` hops (16 hops = 85 ms at 48 kHz, well inside the
+    // 300 ms averaging time); larger arrays stretch it so the work per hop stays about constant.
+    const int period = std::max(16, m_ * m_ * m_ / 256);
+    binsPerHop_ = std::max(1, (k_ + period - 1) / period);
+    aim(0, 0);
+    for (size_t k = 0; k < K; k++) solveWeights(static_cast<int>(k));
+    wa_ = wt_;
+    (void)maxBlock;
+  }
+
+  void steer(double azDeg, double elDeg) noexcept override {
+    az_ = azDeg, el_ = elDeg;
+    steerPending_ = true;
+  }
+
+  void process(const float* const* in, float* out, int frames) noexcept override {
+    const size_t M = static_cast<size_t>(m_);
+    for (int n = 0; n < frames; n++) {
+      for (size_t c = 0; c < M; c++) inFifo_[c * kFrame + kFrame - kHop + pos_] = in[c][n];
+      out[n] = outReady_[static_cast<size_t>(pos_)];
+      if (++pos_ == kHop) {
+        hop();
+        pos_ = 0;
+      }
+    }
+  }
+
+  int latencySamples() const noexcept override { return kFrame; }
+  const char* name() const noexcept override { return "mvdr"; }
+  void resetStream() noexcept override {
+    std::fill(inFifo_.begin(), inFifo_.end(), 0.0);
+    std::fill(outAcc_.begin(), outAcc_.end(), 0.0);
+    std::fill(outReady_.begin(), outReady_.end(), 0.f);
+    pos_ = 0;
+  }
+  void setAdaptation(bool on) noexcept override { adapt_ = on; }
+
+ private:
+  void aim(double azDeg, double elDeg) noexcept {
+    const Vec3 d = directionVector(azDeg, elDeg);
+    const size_t M = static_cast<size_t>(m_);
+    for (size_t k = 0; k < static_cast<size_t>(k_); k++) {
+      const double w = 2 * kPi * static_cast<double>(k) * fs_ / kFrame;
+      for (size_t i = 0; i < M; i++) a_[k * M + i] = std::polar(1.0, w * leadSeconds(mics_[i], d));
+    }
+  }
+
+  // w = R^-1 a / (a^H R^-1 a) from the stored inverse of bin k.
+  void solveWeights(int kb) noexcept {
+    const size_t M = static_cast<size_t>(m_), k = static_cast<size_t>(kb);
+    const cplx* ri = &rinv_[k * M * M];
+    const cplx* a = &a_[k * M];
+    cplx den = 0;
+    for (size_t i = 0; i < M; i++) {
+      cplx acc = 0;
+      for (size_t j = 0; j < M; j++) acc += mul(ri[i * M + j], a[j]);
+      tmp_[i] = acc;
+      den += mulConjA(a[i], acc);
+    }
+    if (!(std::abs(den) > 1e-300) || !std::isfinite(den.real())) {
+      for (size_t i = 0; i < M; i++) wt_[k * M + i] = a[i] / static_cast<double>(m_);
+      return;
+    }
+    const cplx inv = inverse(den);
+    for (size_t i = 0; i < M; i++) wt_[k * M + i] = mul(tmp_[i], inv);
+  }
+
+  // Gauss-Jordan inverse of the loaded covariance of bin k into rinv_; false if singular.
+  bool invert(int kb) noexcept {
+    const size_t M = static_cast<size_t>(m_), k = static_cast<size_t>(kb), W = 2 * M;
+    const cplx* r = &r_[k * M * M];
+    double trace = 0;
+    for (size_t i = 0; i < M; i++) trace += r[i * M + i].real();
+    const double load = loading_[k] * trace / m_ + 1e-20;
+    for (size_t i = 0; i < M; i++)
+      for (size_t j = 0; j < M; j++) {
+        // Only the upper triangle is accumulated; the lower one is its conjugate.
+        work_[i * W + j] = j >= i ? r[i * M + j] : std::conj(r[j * M + i]);
+        if (i == j) work_[i * W + j] += load;
+        work_[i * W + M + j] = i == j ? 1.0 : 0.0;
+      }
+    for (size_t col = 0; col < M; col++) {
+      size_t piv = col;
+      double best = std::abs(work_[col * W + col]);
+      for (size_t i = col + 1; i < M; i++)
+        if (std::abs(work_[i * W + col]) > best) best = std::abs(work_[i * W + col]), piv = i;
+      if (!(best > 1e-300)) return false;
+      if (piv != col)
+        for (size_t j = 0; j < W; j++) std::swap(work_[col * W + j], work_[piv * W + j]);
+      const cplx inv = inverse(work_[col * W + col]);
+      for (size_t j = 0; j < W; j++) work_[col * W + j] = mul(work_[col * W + j], inv);
+      for (size_t i = 0; i < M; i++) {
+        if (i == col) continue;
+        const cplx f = work_[i * W + col];
+        if (f == cplx()) continue;
+        for (size_t j = 0; j < W; j++) work_[i * W + j] -= mul(f, work_[col * W + j]);
+      }
+    }
+    cplx* ri = &rinv_[k * M * M];
+    for (size_t i = 0; i < M; i++)
+      for (size_t j = 0; j < M; j++) ri[i * M + j] = work_[i * W + M + j];
+    return true;
+  }
+
+  void hop() noexcept {
+    const size_t M = static_cast<size_t>(m_), K = static_cast<size_t>(k_);
+    for (size_t c = 0; c < M; c++) {
+      double* f = &inFifo_[c * kFrame];
+      for (int i = 0; i < kFrame; i++) frame_[static_cast<size_t>(i)] = f[i] * win_[static_cast<size_t>(i)];
+      fft_.forward(frame_.data(), spec_.data());
+      for (size_t k = 0; k < K; k++) x_[k * M + c] = spec_[k];
+      std::memmove(f, f + kHop, sizeof(double) * (kFrame - kHop));
+    }
+    if (adapt_) {
+      const double l = lambda_, g = 1 - lambda_;
+      for (size_t k = 0; k < K; k++) {
+        cplx* r = &r_[k * M * M];
+        const cplx* x = &x_[k * M];
+        for (size_t i = 0; i < M; i++) {
+          const double xr = x[i].real(), xi = x[i].imag();
+          for (size_t j = i; j < M; j++) {
+            // x_i conj(x_j), written out for speed
+            const double yr = x[j].real(), yi = x[j].imag();
+            r[i * M + j] = cplx(l * r[i * M + j].real() + g * (xr * yr + xi * yi),
+                                l * r[i * M + j].imag() + g * (xi * yr - xr * yi));
+          }
+        }
+      }
+      for (int b = 0; b < binsPerHop_; b++) {
+        const int k = next_;
+        next_ = (next_ + 1) % k_;
+        if (invert(k)) solveWeights(k);
+      }
+    }
+    if (steerPending_) {
+      steerPending_ = false;
+      aim(az_, el_);
+      for (int k = 0; k < k_; k++) solveWeights(k);
+    }
+    for (size_t i = 0; i < K * M; i++) wa_[i] += beta_ * (wt_[i] - wa_[i]);
+    for (size_t k = 0; k < K; k++) {
+      cplx acc = 0;
+      const cplx* w = &wa_[k * M];
+      const cplx* x = &x_[k * M];
+      for (size_t i = 0; i < M; i++) acc += mulConjA(w[i], x[i]);
+      spec_[k] = acc;
+    }
+    spec_[0] = cplx(spec_[0].real(), 0);
+    spec_[K - 1] = cplx(spec_[K - 1].real(), 0);
+    fft_.inverse(spec_.data(), frame_.data());
+    for (int i = 0; i < kFrame; i++) outAcc_[static_cast<size_t>(i)] += frame_[static_cast<size_t>(i)] * win_[static_cast<size_t>(i)];
+    for (int i = 0; i < kHop; i++) outReady_[static_cast<size_t>(i)] = static_cast<float>(outAcc_[static_cast<size_t>(i)]);
+    std::memmove(outAcc_.data(), outAcc_.data() + kHop, sizeof(double) * (kFrame - kHop));
+    std::fill(outAcc_.begin() + (kFrame - kHop), outAcc_.end(), 0.0);
+  }
+
+  std::vector<Vec3> mics_;
+  double fs_;
+  int m_, k_;
+  RealFft fft_;
+  std::vector<double> loading_;
+  std::vector<double> win_, inFifo_, outAcc_, frame_;
+  std::vector<float> outReady_;
+  std::vector<cplx> spec_, x_, r_, rinv_, a_, wt_, wa_, work_, tmp_;
+  double lambda_ = 0.98, beta_ = 0.4;
+  int binsPerHop_ = 16, next_ = 0, pos_ = 0;
+  double az_ = 0, el_ = 0;
+  bool steerPending_ = false, adapt_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Beamformer> makeMvdr(const Geometry& g, int maxBlock) {
+  return std::make_unique<Mvdr>(g, maxBlock);
+}
+
+}  // namespace dsp
