@@ -32,6 +32,14 @@ async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptio
   const engine: Engine = createEngineFromProfile(profile, {
     heartbeatIntervalMs: 0, startProcessed: false, sim: { ...profile.audio.sim, recordSeconds },
   })
+  // Tee the engine's events so the test sees the native layer's own reports too.
+  const events: Array<{ type: string; block: number; cause?: string; detail?: number }> = []
+  const poll = engine.poll.bind(engine)
+  engine.poll = () => {
+    const p = poll()
+    events.push(...(p.events as typeof events))
+    return p
+  }
   const app = await Appliance.start(profile, {
     engineInstance: engine, logDir: t.testdir(), watchdog: { healthyPeriodMs: HEALTHY_MS, degradedPeriodMs: 1000 }, ...extra,
   })
@@ -41,7 +49,7 @@ async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptio
   }
   t.teardown(stop)
   await until(() => app.status().state === 'ACTIVE' && engine.stats().mix === 1, 2000, 'ACTIVE and processed')
-  return { engine, app, stop }
+  return { engine, app, stop, events }
 }
 
 /** Per sample: does every output equal its dry input exactly? */
@@ -83,7 +91,7 @@ function clickFree(rec: { input: Float32Array[]; output: Float32Array[] }, at: n
 }
 
 t.test('JS event loop blocked 2 s: dry within 100 ms + one block, no gap, no click, back only after the healthy period', async (t) => {
-  const { engine, app, stop } = await rig(t, 10)
+  const { engine, app, stop, events } = await rig(t, 10)
   await sleep(300)
   const b0 = engine.blockCounter()
   const tBlock = performance.now()
@@ -94,6 +102,8 @@ t.test('JS event loop blocked 2 s: dry within 100 ms + one block, no gap, no cli
   const record = app.faults(5).find((r) => r.to === 'BYPASS')!
   t.ok(record, 'the transition is recorded')
   t.match(record.evidence, /event-loop lag \d+ ms > 250 ms|heartbeat \d+ ms old/, `evidence: ${record.evidence}`)
+  const nb = events.find((e) => e.type === 'native-bypass')
+  t.match(nb, { cause: 'heartbeat-stale' }, `the native layer went dry by itself (heartbeat ${nb?.detail?.toFixed(1)} ms old)`)
   const transitions = app.faults(10).map((r) => `${r.from}->${r.to} (${r.cause})`)
   t.comment(`transitions: ${transitions.join(', ')}`)
   // Processing comes back only after the healthy period (counted from the end of the stall).
@@ -132,7 +142,7 @@ t.test('JS event loop blocked 2 s: dry within 100 ms + one block, no gap, no cli
 })
 
 t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing lost', async (t) => {
-  const { engine, app, stop } = await rig(t, 6)
+  const { engine, app, stop, events } = await rig(t, 6)
   await sleep(300)
   const K = engine.options.overrunBlocks
   const b0 = engine.blockCounter()
@@ -148,15 +158,20 @@ t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing l
   let dryFrom = -1
   for (let i = b0 * BS; i < rec.frames; i++) if (mask[i]) { dryFrom = i; break }
   t.ok(dryFrom > 0, 'the output went dry')
-  // Where the native layer decided: the crossfade starts one fade before full dry.
-  const fadeBlocks = Math.ceil(((10 / 1000) * SR) / BS)
-  const decidedBlock = Math.floor(dryFrom / BS) - fadeBlocks
-  const blocksToBypass = decidedBlock - b0
-  t.ok(blocksToBypass <= K + 2, `dry decided ${blocksToBypass} blocks after the spin was requested (K = ${K}; the request lands at the next block boundary)`)
+  // The native layer's own account: the first overrun block and the block it went dry in.
+  const firstOverrun = events.find((e) => e.type === 'overrun' && e.block >= b0)
+  const bypass = events.find((e) => e.type === 'native-bypass' && e.block >= b0)
+  t.ok(firstOverrun && bypass, 'overruns and the native bypass were reported')
+  const blocksToBypass = bypass!.block - firstOverrun!.block + 1
+  t.ok(blocksToBypass <= K, `dry after ${blocksToBypass} overrunning blocks (K = ${K})`)
+  const msToFullDry = ((dryFrom - b0 * BS) / SR) * 1000
   let dryTo = dryFrom
   while (dryTo < rec.frames && mask[dryTo]) dryTo++
   t.ok(dryTo - dryFrom > 0.2 * SR, `stays dry (${(((dryTo - dryFrom) / SR) * 1000).toFixed(0)} ms recorded) until the control plane says so`)
-  t.comment(`FIGURE dsp-overrun: time to bypass ${blocksToBypass} blocks (${(blocksToBypass * BLOCK_MS).toFixed(1)} ms) after the spin request, K=${K}, samples lost 0`)
+  let lost = 0
+  for (let i = dryFrom; i < dryTo; i++) if (rec.output[0]![i] === 0 && rec.input[0]![i] !== 0) lost++
+  t.equal(lost, 0, 'no dropped samples while dry')
+  t.comment(`FIGURE dsp-overrun: dry after ${blocksToBypass} overrunning blocks (K=${K}); fully dry ${msToFullDry.toFixed(1)} ms of audio after the spin request; samples lost ${lost}`)
 })
 
 // A stand-in for the inference worker until the real one is wired in: heartbeats and results
