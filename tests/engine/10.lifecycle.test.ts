@@ -1,0 +1,63 @@
+// Starting and stopping the engine: cleanly, twice, in worker threads, and at process exit
+// without stop() (the addon's cleanup hook must join the audio thread before teardown).
+import t from 'tap'
+import { Worker } from 'node:worker_threads'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { Engine } from '../../firmware/engine/engine.ts'
+
+const fixture = join(import.meta.dirname, 'fixtures', 'run-engine.ts')
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('the engine starts, runs blocks, and stops cleanly', async (t) => {
+  const e = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
+  t.equal(e.blockCounter(), 0, 'no blocks before start')
+  e.start()
+  await sleep(100)
+  const running = e.blockCounter()
+  t.ok(running > 10, `blocks advance while running (${running})`)
+  e.stop()
+  const after = e.blockCounter()
+  await sleep(30)
+  t.equal(e.blockCounter(), after, 'no blocks after stop')
+  t.doesNotThrow(() => e.stop(), 'stop twice is harmless')
+  t.throws(() => e.start(), { code: 'FW_ERR_ENGINE' }, 'a stopped engine does not restart')
+})
+
+t.test('two engines run one after the other and side by side', async (t) => {
+  const a = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
+  const b = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
+  a.start()
+  b.start()
+  await sleep(60)
+  t.ok(a.blockCounter() > 0 && b.blockCounter() > 0, 'both audio threads run')
+  a.stop()
+  b.stop()
+  const c = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
+  c.start()
+  await sleep(40)
+  t.ok(c.blockCounter() > 0, 'a fresh engine starts after the others stopped')
+  c.stop()
+})
+
+for (const how of ['stop', 'leave', 'exit']) {
+  t.test(`an engine in a worker thread runs and ends cleanly (${how})`, async (t) => {
+    const w = new Worker(fixture, { workerData: { how } })
+    const report = await new Promise<{ blocks: number }>((resolve, reject) => {
+      w.once('message', resolve)
+      w.once('error', reject)
+    })
+    const code = await new Promise<number>((resolve) => w.once('exit', resolve))
+    t.ok(report.blocks > 0, `the worker's engine ran ${report.blocks} blocks`)
+    t.equal(code, 0, 'the worker exits with 0')
+  })
+}
+
+for (const how of ['leave', 'exit']) {
+  t.test(`a process that ends without stop() exits cleanly (${how})`, async (t) => {
+    const r = spawnSync(process.execPath, [fixture, how], { encoding: 'utf8', timeout: 20_000 })
+    t.equal(r.signal, null, 'no crash signal')
+    t.equal(r.status, 0, `exit status 0 ${r.stderr}`)
+    t.ok((JSON.parse(r.stdout) as { blocks: number }).blocks > 0, 'the engine ran')
+  })
+}

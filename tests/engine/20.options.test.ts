@@ -1,0 +1,70 @@
+// Bad options are refused before anything starts, with a code and a message naming the field;
+// bad devices and files are refused at start() with the code a user can act on.
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Engine, resolveOptions } from '../../firmware/engine/engine.ts'
+import type { EngineOptions } from '../../firmware/engine/engine.ts'
+import { writeWav } from '../../firmware/wav/wav.ts'
+
+const ring8 = {
+  sampleRate: 48000,
+  mics: Array.from({ length: 8 }, (_, m) => [0.05 * Math.cos(m * Math.PI / 4), 0.05 * Math.sin(m * Math.PI / 4), 0] as [number, number, number]),
+}
+
+t.test('options out of range are refused naming the field', async (t) => {
+  const cases: Array<[Partial<EngineOptions>, RegExp]> = [
+    [{ blockSize: 16 }, /blockSize: must be between 32 and 1024, got 16/],
+    [{ blockSize: 100.5 }, /blockSize: must be a whole number/],
+    [{ sampleRate: 22050 }, /sampleRate: must be 44100, 48000 or 96000/],
+    [{ inputs: 65 }, /inputs: must be between 1 and 64/],
+    [{ outputs: 17 }, /outputs: must be between 1 and 16/],
+    [{ inputs: 2, outputs: 2, dryMap: [0, 2] }, /dryMap\[1\]: must be between 0 and 1/],
+    [{ inputs: 2, outputs: 2, dryMap: [0] }, /dryMap: must list one input per output/],
+    [{ crossfadeMs: -1 }, /crossfadeMs: must be between 0 and 1000/],
+    [{ heartbeatTimeoutMs: Number.NaN }, /heartbeatTimeoutMs: must be a number/],
+    [{ array: ring8, beams: [{ kind: 'superbeam' as 'das' }] }, /beams\[0\]\.kind: must be "das" or "mvdr"/],
+    [{ array: ring8, beams: [] }, /beams: must list 1 to 16 beams/],
+    [{ backend: 'file' }, /file\.in: the file backend needs an input WAV path/],
+    [{ backend: 'alsa' }, /alsa\.capture: the alsa backend needs a capture PCM name/],
+    [{ doaFrameSize: 1000 }, /doaFrameSize: must be a power of two/],
+  ]
+  for (const [opts, message] of cases) {
+    t.throws(() => resolveOptions(opts), { code: 'FW_ERR_BAD_OPTION', message }, JSON.stringify(opts).slice(0, 80))
+  }
+})
+
+t.test('a bad array geometry is refused as such', async (t) => {
+  t.throws(() => new Engine({ array: { sampleRate: 48000, mics: [[0, 0, 0]] } }), { code: 'FW_ERR_BAD_GEOMETRY', message: /at least 2 microphones/ })
+  t.throws(() => new Engine({ array: { sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] } }), { code: 'FW_ERR_BAD_GEOMETRY', message: /same position/ })
+  t.throws(() => new Engine({ array: ring8, inputs: 4 }), { code: 'FW_ERR_BAD_GEOMETRY', message: /8 mics but the engine has 4 inputs/ })
+  t.throws(() => new Engine({ array: ring8, sampleRate: 44100 }), { code: 'FW_ERR_BAD_GEOMETRY', message: /differs/ })
+})
+
+t.test('an unknown backend or ALSA device is refused as an unknown device', async (t) => {
+  t.throws(() => new Engine({ backend: 'jack' as 'sim' }), { code: 'FW_ERR_UNKNOWN_DEVICE', message: /unknown audio backend "jack"/ })
+  const e = new Engine({ backend: 'alsa', inputs: 2, outputs: 2, alsa: { capture: 'no_such_pcm_xyz', playback: 'no_such_pcm_xyz' } })
+  t.throws(() => e.start(), { code: 'FW_ERR_UNKNOWN_DEVICE', message: /ALSA capture device "no_such_pcm_xyz"/ })
+  t.doesNotThrow(() => e.stop(), 'stop after a failed start is harmless')
+})
+
+t.test('the file backend refuses missing, corrupt and mismatched WAVs', async (t) => {
+  const dir = t.testdir()
+  const missing = new Engine({ backend: 'file', inputs: 2, outputs: 2, file: { in: join(dir, 'nope.wav'), out: join(dir, 'out.wav') } })
+  t.throws(() => missing.start(), { code: 'FW_ERR_IO', message: /nope\.wav: no such file/ })
+  writeFileSync(join(dir, 'junk.wav'), 'this is not a wav file at all')
+  const corrupt = new Engine({ backend: 'file', inputs: 2, outputs: 2, file: { in: join(dir, 'junk.wav') } })
+  t.throws(() => corrupt.start(), { code: 'FW_ERR_BAD_WAV', message: /junk\.wav/ })
+  writeWav(join(dir, 'three.wav'), { channels: 3, sampleRate: 48000 }, new Float32Array(3 * 480))
+  const mismatched = new Engine({ backend: 'file', inputs: 2, outputs: 2, file: { in: join(dir, 'three.wav'), out: join(dir, 'out.wav') } })
+  t.throws(() => mismatched.start(), { code: 'FW_ERR_CHANNELS', message: /has 3 channel\(s\) but the engine expects 2 input\(s\)/ })
+})
+
+t.test('commands out of range are refused naming the argument', async (t) => {
+  const e = new Engine({ backend: 'null', inputs: 2, outputs: 2 })
+  t.throws(() => e.setOutputGain(2, 0), { code: 'FW_ERR_BAD_OPTION', message: /setOutputGain\(output\)/ })
+  t.throws(() => e.setInputTrim(0, 60), { code: 'FW_ERR_BAD_OPTION', message: /setInputTrim\(db\)/ })
+  t.throws(() => e.setEq(0, 8, { type: 'peak', freqHz: 1000, gainDb: 0, q: 1, enabled: true }), { code: 'FW_ERR_BAD_OPTION', message: /setEq\(band\)/ })
+  t.throws(() => e.steerBeam(0, 10), { code: 'FW_ERR_BAD_OPTION', message: /no array, so no beams/ })
+  e.stop()
+})
