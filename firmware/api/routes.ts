@@ -1,0 +1,136 @@
+// REST resources over the command registry: every command is a resource at /api/<words>, e.g.
+// "beam steer" -> POST /api/beam/steer, "status" -> GET /api/status. Reads (observe, not mutating)
+// are GET with query parameters; state changes are POST with a JSON object body. The JSON schema of a
+// body is derived from the command's ArgSpecs, so the API validates with the same types and bounds
+// the console uses, and nothing is implemented twice.
+import type { ApplianceApi } from '../runtime/types.ts'
+import type { ArgSpec, CommandRegistryLike, CommandResult, CommandSpec, Principal } from '../commands/types.ts'
+
+/** The part of the registry the API calls. */
+export interface RegistryForApi extends CommandRegistryLike {
+  execute(name: string, args: Record<string, unknown>, principal: Principal): CommandResult | Promise<CommandResult>
+}
+
+export interface Route {
+  method: 'GET' | 'POST'
+  path: string
+  command: string
+  spec: CommandSpec
+  mutates: boolean
+}
+
+export function mutates(spec: CommandSpec): boolean {
+  return spec.mutates ?? spec.permission !== 'observe'
+}
+
+export function routePath(command: string): string {
+  return '/api/' + command.trim().split(/\s+/).map(encodeURIComponent).join('/')
+}
+
+/** Paths served by the API itself (not commands). */
+export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/whoami', '/api/commands'])
+
+export function buildRoutes(registry: CommandRegistryLike): Map<string, Route> {
+  const routes = new Map<string, Route>()
+  for (const spec of registry.list()) {
+    const path = routePath(spec.name)
+    if (RESERVED.has(path)) continue
+    const m = mutates(spec)
+    routes.set(path, { method: m ? 'POST' : 'GET', path, command: spec.name, spec, mutates: m })
+  }
+  return routes
+}
+
+/** A JSON Schema (OpenAPI 3.1 dialect) for one argument. Bounds that depend on the unit are described, not fixed. */
+export function argSchema(a: ArgSpec): Record<string, unknown> {
+  const s: Record<string, unknown> = { description: a.help + (a.unit ? ` (${a.unit})` : '') }
+  switch (a.type) {
+    case 'int': s.type = 'integer'; break
+    case 'number': s.type = 'number'; break
+    case 'bool': s.type = 'boolean'; break
+    case 'enum': s.type = 'string'; s.enum = [...(a.values ?? [])]; break
+    case 'string': s.type = 'string'; s.maxLength = a.maxLength ?? 64; if (a.pattern) s.pattern = a.pattern.source; break
+  }
+  if (a.type === 'int' || a.type === 'number') {
+    if (typeof a.min === 'number') s.minimum = a.min
+    else if (a.min) s.description += '; lower bound depends on the unit'
+    if (typeof a.max === 'number') s.maximum = a.max
+    else if (a.max) s.description += '; upper bound depends on the unit (see GET /api/status)'
+  }
+  if (a.default !== undefined) s.default = a.default
+  return s
+}
+
+export function bodySchema(spec: CommandSpec): Record<string, unknown> {
+  const properties: Record<string, unknown> = {}
+  for (const a of spec.args) properties[a.name] = argSchema(a)
+  if (spec.destructive) properties.confirm = { type: 'string', description: 'one-time confirm token from a previous 409 reply' }
+  return { type: 'object', additionalProperties: false, properties, required: spec.args.filter((a) => !a.optional && a.default === undefined).map((a) => a.name) }
+}
+
+function bound(b: ArgSpec['min'], app: ApplianceApi): number | undefined {
+  if (b === undefined) return undefined
+  return typeof b === 'number' ? b : b(app)
+}
+
+const DEFAULT_STRING = /^[A-Za-z0-9._-]*$/
+
+/**
+ * Validates a JSON body (or query) against a command's arguments. Returns the error naming the field,
+ * or null. `fromQuery` accepts strings for numbers and booleans (query parameters are text).
+ */
+export function validateArgs(spec: CommandSpec, body: unknown, app: ApplianceApi, fromQuery = false): { args: Record<string, unknown>; error: null } | { args: null; error: string } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { args: null, error: `the body must be a JSON object of arguments (${spec.args.map((a) => a.name).join(', ') || 'none'})` }
+  }
+  const src = body as Record<string, unknown>
+  const known = new Set(spec.args.map((a) => a.name))
+  if (spec.destructive) known.add('confirm')
+  for (const k of Object.keys(src)) {
+    if (!known.has(k)) return { args: null, error: `field "${k}" is not an argument of ${spec.name}; allowed: ${[...known].join(', ') || 'none'}` }
+  }
+  const out: Record<string, unknown> = {}
+  for (const a of spec.args) {
+    let v = src[a.name]
+    if (v === undefined || v === null) {
+      if (a.optional || a.default !== undefined) continue
+      return { args: null, error: `field "${a.name}" is required: ${a.help}` }
+    }
+    if (fromQuery && typeof v === 'string') {
+      if (a.type === 'int' || a.type === 'number') v = v.trim() === '' ? NaN : Number(v)
+      else if (a.type === 'bool') v = v === 'true' || v === 'on' || v === '1' ? true : v === 'false' || v === 'off' || v === '0' ? false : v
+    }
+    switch (a.type) {
+      case 'int':
+      case 'number': {
+        if (typeof v !== 'number' || !Number.isFinite(v)) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${JSON.stringify(src[a.name])}` }
+        if (a.type === 'int' && !Number.isInteger(v)) return { args: null, error: `field "${a.name}" must be a whole number, got ${v}` }
+        const lo = bound(a.min, app)
+        const hi = bound(a.max, app)
+        if ((lo !== undefined && v < lo) || (hi !== undefined && v > hi)) {
+          return { args: null, error: `field "${a.name}" must be between ${lo ?? '-inf'} and ${hi ?? 'inf'}${a.unit ? ` ${a.unit}` : ''}, got ${v}` }
+        }
+        break
+      }
+      case 'bool':
+        if (typeof v !== 'boolean') return { args: null, error: `field "${a.name}" must be true or false, got ${JSON.stringify(src[a.name])}` }
+        break
+      case 'enum':
+        if (typeof v !== 'string' || !(a.values ?? []).includes(v)) return { args: null, error: `field "${a.name}" must be one of ${(a.values ?? []).join(', ')}, got ${JSON.stringify(v)}` }
+        break
+      case 'string': {
+        if (typeof v !== 'string') return { args: null, error: `field "${a.name}" must be a string, got ${JSON.stringify(v)}` }
+        const max = a.maxLength ?? 64
+        if (v.length > max) return { args: null, error: `field "${a.name}" must be at most ${max} characters` }
+        if (!(a.pattern ?? DEFAULT_STRING).test(v)) return { args: null, error: `field "${a.name}" has characters that are not allowed (${(a.pattern ?? DEFAULT_STRING).source})` }
+        break
+      }
+    }
+    out[a.name] = v
+  }
+  if (spec.destructive && src.confirm !== undefined) {
+    if (typeof src.confirm !== 'string') return { args: null, error: 'field "confirm" must be a string (the token from the 409 reply)' }
+    out.confirm = src.confirm
+  }
+  return { args: out, error: null }
+}

@@ -1,0 +1,112 @@
+// TLS for the API: TLS 1.3 only, mutual certificates signed by the device's operator CA, revocation
+// checked twice — by OpenSSL at the handshake (the CRL is in the secure context) and per request
+// against the revoked serials (so a revoked client on a kept-alive or resumed session is refused too).
+import { readFileSync, existsSync } from 'node:fs'
+import type { TLSSocket, SecureContextOptions } from 'node:tls'
+import type { DeviceIdentity } from '../secrets/identity.ts'
+import type { Permission } from '../commands/types.ts'
+
+/** Serial numbers (upper-case hex, no leading zeros) listed in a PEM CRL. A tiny DER walk, no deps. */
+export function revokedSerials(crlPem: string): Set<string> {
+  const b64 = crlPem.replace(/-----(BEGIN|END) X509 CRL-----/g, '').replace(/\s+/g, '')
+  const der = Buffer.from(b64, 'base64')
+  const out = new Set<string>()
+  // Returns [tag, contentStart, contentEnd] of the element at `at`.
+  const el = (at: number): [number, number, number] => {
+    const tag = der[at]!
+    let len = der[at + 1]!
+    let p = at + 2
+    if (len & 0x80) {
+      const n = len & 0x7f
+      len = 0
+      for (let i = 0; i < n; i++) len = len * 256 + der[p + i]!
+      p += n
+    }
+    if (p + len > der.length) throw new Error('truncated DER')
+    return [tag, p, p + len]
+  }
+  const [, cl0] = el(0) // CertificateList
+  const [tbsTag, t0, t1] = el(cl0) // TBSCertList
+  if (tbsTag !== 0x30) throw new Error('not a CRL')
+  let p = t0
+  const next = (): [number, number, number] => { const e = el(p); p = e[2]; return e }
+  let e = next()
+  if (e[0] === 0x02) e = next() // version
+  // e = signature AlgorithmIdentifier; then issuer, thisUpdate
+  next()
+  next()
+  while (p < t1) {
+    const [tag, s, end] = next()
+    if (tag === 0x30 && p <= t1) {
+      // Either revokedCertificates (SEQUENCE OF SEQUENCE) or nothing else with tag 0x30 here.
+      let q = s
+      while (q < end) {
+        const [, es, ee] = el(q)
+        const [stag, ss, se] = el(es)
+        if (stag === 0x02) {
+          let hex = der.subarray(ss, se).toString('hex').toUpperCase().replace(/^0+(?=.)/, '')
+          if (hex === '') hex = '0'
+          out.add(hex)
+        }
+        q = ee
+      }
+    }
+  }
+  return out
+}
+
+export function normaliseSerial(s: string): string {
+  return s.toUpperCase().replace(/^0+(?=.)/, '')
+}
+
+/** Secure context options for https.createServer / setSecureContext. */
+export function tlsOptions(id: DeviceIdentity): SecureContextOptions & { requestCert: true; rejectUnauthorized: true } {
+  const opts: SecureContextOptions & { requestCert: true; rejectUnauthorized: true } = {
+    key: id.deviceKeyPem,
+    cert: id.deviceCertPem,
+    ca: id.caCertPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: true,
+  }
+  if (existsSync(id.crlPath)) opts.crl = readFileSync(id.crlPath, 'utf8')
+  return opts
+}
+
+/** Who is calling, from the client certificate. */
+export interface ClientIdentity {
+  cn: string
+  serial: string
+  /** OU of the certificate: operator, observer or admin. */
+  role: string
+  permission: Permission
+  validTo: number
+}
+
+/** Role (certificate OU) to registry permission. Unknown roles get nothing. */
+export function permissionFor(role: string): Permission | null {
+  if (role === 'observer') return 'observe'
+  if (role === 'operator') return 'operate'
+  if (role === 'admin') return 'admin'
+  return null
+}
+
+const cache = new WeakMap<TLSSocket, ClientIdentity | null>()
+
+/** The verified client of a socket, or null (no/unknown role). Cached per connection. */
+export function clientOf(sock: TLSSocket): ClientIdentity | null {
+  if (cache.has(sock)) return cache.get(sock)!
+  let id: ClientIdentity | null = null
+  if (sock.authorized) {
+    const c = sock.getPeerCertificate()
+    const pick = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0] ?? '' : v ?? '')
+    const role = pick(c.subject?.OU)
+    const permission = permissionFor(role)
+    if (c.serialNumber && permission) {
+      id = { cn: pick(c.subject?.CN), serial: normaliseSerial(c.serialNumber), role, permission, validTo: Date.parse(c.valid_to) }
+    }
+  }
+  cache.set(sock, id)
+  return id
+}
