@@ -184,10 +184,14 @@ export function builtinCommands(): CommandSpec<any>[] {
     examples: ['bypass on', 'bypass off'],
     permission: 'operate',
     args: [{ name: 'state', type: 'bool', help: 'on or off' }],
-    handler: (args, { app, principal }) => {
-      app.setManualBypass(args.state as boolean, principal.name)
+    handler: async (args, { app, principal }) => {
+      const on = args.state as boolean
+      app.setManualBypass(on, principal.name)
+      // The runtime moves the relay on its next tick; report the relay as it ends up, not as it was.
+      const want = on ? 'bypass' : 'processed'
+      for (let i = 0; i < 10 && app.status().relay !== want; i++) await new Promise((r) => setTimeout(r, 10))
       const s = app.status()
-      return { bypass: args.state as boolean, state: s.state, relay: s.relay }
+      return { bypass: on, state: s.state, relay: s.relay }
     },
   })
 
@@ -344,7 +348,7 @@ export function builtinCommands(): CommandSpec<any>[] {
         enabled: (args.enabled as boolean | undefined) ?? (keys.some((k) => args[k] !== undefined) ? true : cur.enabled),
       }
       app.setCompressor(o, next)
-      return outputValue(app, o).comp
+      return { output: o + 1, ...outputValue(app, o).comp }
     },
   })
 
