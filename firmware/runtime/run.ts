@@ -13,19 +13,22 @@ export interface RunOptions {
   /** Screen refresh, ms. */
   refreshMs: number
   services: Service[]
+  /** Attach to a front-panel controller already on this UART instead of the board's own. */
+  panelPort: string | null
 }
 
 export function parseRunArgs(args: string[]): RunOptions {
-  const o: RunOptions = { board: 'sim', seconds: 0, refreshMs: 250, services: [] }
+  const o: RunOptions = { board: 'sim', seconds: 0, refreshMs: 250, services: [], panelPort: null }
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     const v = args[i + 1]
     if (a === '--board' && v) { o.board = v; i++ }
+    else if (a === '--panel-port' && v) { o.panelPort = v; i++ }
     else if (a === '--seconds' && v) {
       o.seconds = Number(v)
       if (!(o.seconds >= 0)) throw new FirmwareError('FW_ERR_USAGE', `--seconds needs a number of seconds, got "${v}"`)
       i++
-    } else throw new FirmwareError('FW_ERR_USAGE', `run: unknown option "${a}"; usage: firmware run --board sim|<profile> [--seconds N]`)
+    } else throw new FirmwareError('FW_ERR_USAGE', `run: unknown option "${a}"; usage: firmware run --board sim|<profile> [--seconds N] [--panel-port PATH]`)
   }
   return o
 }
@@ -57,7 +60,7 @@ export function statusLines(app: Appliance): string[] {
 export async function runCommand(args: string[], extra: Partial<StartApplianceOptions> = {}): Promise<number> {
   const o = parseRunArgs(args)
   const tty = process.stdout.isTTY === true
-  const running = await startAppliance(o.board, { services: o.services, ...extra })
+  const running = await startAppliance(o.board, { services: o.services, ...(o.panelPort ? { panelPort: o.panelPort } : {}), ...extra })
   const { app, simPanel } = running
   let done!: () => void
   const finished = new Promise<void>((r) => { done = r })
