@@ -1,0 +1,99 @@
+// Commands take effect on the audio: file-backend runs (unpaced, exact) measured in the output.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { Engine } from '../../firmware/engine/engine.ts'
+import type { EngineOptions } from '../../firmware/engine/engine.ts'
+import { readWav, writeWav } from '../../firmware/wav/wav.ts'
+
+const sr = 48000
+
+/** Two line feeds: a 1 kHz sine on input 0, a 440 Hz sine on input 1, both at 0.25 peak. */
+function writeInput(path: string, seconds: number): void {
+  const frames = Math.round(seconds * sr)
+  const data = new Float32Array(frames * 2)
+  for (let i = 0; i < frames; i++) {
+    data[2 * i] = 0.25 * Math.sin((2 * Math.PI * 1000 * i) / sr)
+    data[2 * i + 1] = 0.25 * Math.sin((2 * Math.PI * 440 * i) / sr)
+  }
+  writeWav(path, { channels: 2, sampleRate: sr }, data)
+}
+
+function channel(data: Float32Array | Float64Array, channels: number, ch: number, from: number, to: number): number[] {
+  const out: number[] = []
+  for (let i = from; i < to; i++) out.push(data[i * channels + ch]!)
+  return out
+}
+
+const rmsDb = (x: number[]) => 10 * Math.log10(x.reduce((s, v) => s + v * v, 0) / x.length)
+
+/** Runs the file backend over `input` with `setup` applied before the first block. */
+async function run(dir: string, name: string, setup: (e: Engine) => void, extra: Partial<EngineOptions> = {}) {
+  const input = join(dir, 'in.wav')
+  const out = join(dir, `${name}.wav`)
+  const e = new Engine({ backend: 'file', inputs: 2, outputs: 2, heartbeatTimeoutMs: 0, overrunBlocks: 0, file: { in: input, out }, ...extra })
+  setup(e)
+  e.start()
+  await e.finished()
+  const events = e.poll().events
+  e.stop()
+  return { ...readWav(out), events }
+}
+
+t.test('output gain and input trim change the measured output level', async (t) => {
+  const dir = t.testdir()
+  writeInput(join(dir, 'in.wav'), 1)
+  const plain = await run(dir, 'plain', () => {})
+  const gained = await run(dir, 'gained', (e) => {
+    e.setOutputGain(0, -6)
+    e.setInputTrim(1, -12)
+  })
+  t.equal(gained.info.frames, 48000, 'the output is as long as the input')
+  t.ok(gained.events.some((ev) => ev.type === 'end-of-input'), 'end-of-input is reported')
+  const late = [24000, 48000] as const
+  const p0 = rmsDb(channel(plain.data, 2, 0, ...late)), g0 = rmsDb(channel(gained.data, 2, 0, ...late))
+  const p1 = rmsDb(channel(plain.data, 2, 1, ...late)), g1 = rmsDb(channel(gained.data, 2, 1, ...late))
+  t.ok(Math.abs(p0 - rmsDb(Array(100).fill(0.25 / Math.SQRT2))) < 0.05, `unity path keeps the level (${p0.toFixed(2)} dB)`)
+  t.ok(Math.abs(g0 - p0 + 6) < 0.05, `output 0 is 6 dB down (${(g0 - p0).toFixed(3)} dB)`)
+  t.ok(Math.abs(g1 - p1 + 12) < 0.05, `input 1 trimmed 12 dB shows on output 1 (${(g1 - p1).toFixed(3)} dB)`)
+})
+
+t.test('a gain change mid-stream is smoothed, not stepped', async (t) => {
+  const dir = t.testdir()
+  writeInput(join(dir, 'in.wav'), 0.5)
+  // -40 dB applied before the first block: the first samples glide down instead of jumping.
+  const r = await run(dir, 'glide', (e) => e.setOutputGain(0, -40))
+  const x = channel(r.data, 2, 0, 0, 24000)
+  const early = Math.max(...x.slice(0, 48).map(Math.abs))
+  const late = Math.max(...x.slice(12000).map(Math.abs))
+  t.ok(early > late * 5, `the level glides (first ms peak ${early.toFixed(4)}, settled ${late.toFixed(4)})`)
+  t.ok(Math.abs(20 * Math.log10(late / 0.25) + 40) < 0.2, 'and settles at -40 dB')
+})
+
+t.test('EQ and compressor commands shape the output', async (t) => {
+  const dir = t.testdir()
+  writeInput(join(dir, 'in.wav'), 1)
+  const plain = await run(dir, 'plain', () => {})
+  const shaped = await run(dir, 'shaped', (e) => {
+    e.setEq(0, 0, { type: 'highpass', freqHz: 4000, gainDb: 0, q: 0.7071, enabled: true })
+    e.setCompressor(1, { thresholdDb: -30, ratio: 1000, kneeDb: 0, attackMs: 1, releaseMs: 50, makeupDb: 0, enabled: true })
+  })
+  const late = [24000, 48000] as const
+  const hp = rmsDb(channel(shaped.data, 2, 0, ...late)) - rmsDb(channel(plain.data, 2, 0, ...late))
+  t.ok(hp < -15, `a 4 kHz high-pass takes a 1 kHz tone down (${hp.toFixed(1)} dB)`)
+  const peak = Math.max(...channel(shaped.data, 2, 1, ...late).map(Math.abs))
+  t.ok(20 * Math.log10(peak) < -27, `a -30 dB limiter holds a -12 dBFS tone near -30 dBFS (peak ${(20 * Math.log10(peak)).toFixed(1)} dBFS)`)
+})
+
+t.test('a run stopped before the end leaves no output file', async (t) => {
+  const dir = t.testdir()
+  writeInput(join(dir, 'in.wav'), 1)
+  const out = join(dir, 'partial.wav')
+  // maxBlocks ends the audio thread after 10 of the file's 750 blocks, as a stop() would.
+  const e = new Engine({ backend: 'file', inputs: 2, outputs: 2, heartbeatTimeoutMs: 0, overrunBlocks: 0, maxBlocks: 10, file: { in: join(dir, 'in.wav'), out } })
+  e.start()
+  await e.finished()
+  t.equal(e.blockCounter(), 10, 'the run ended early')
+  e.stop()
+  t.notOk(existsSync(out), 'no partial output')
+})
