@@ -1,10 +1,11 @@
-// The JavaScript face of wav.h: module.wav = { info, read, write, Reader, Writer }.
+// The JavaScript face of wav.h: module.wav = { info, read, write, levels, Reader, Writer }.
 // Arguments arrive already validated by firmware/wav/wav.ts; this layer re-checks types only.
 // Errors thrown here carry `code`: "FW_ERR_BAD_WAV" (the content) or "FW_ERR_IO" (the file system).
 #include <napi.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "binding.h"
 #include "wav.h"
@@ -106,6 +107,46 @@ Napi::Value WriteFn(const Napi::CallbackInfo& cb) {
   if (!ok) Throw(env, wav::ErrorKind::Io, path + ": " + w->lastError());
   if (!w->close(&err)) Throw(env, wav::ErrorKind::Io, err);
   return env.Undefined();
+}
+
+// wav.levels(path) -> {peak: Float64Array, meanSquare: Float64Array}, per channel over the whole
+// file: the report's meters without bringing the samples into JavaScript.
+Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
+  Napi::Env env = cb.Env();
+  const std::string path = PathArg(cb, 0);
+  std::string err;
+  wav::ErrorKind kind;
+  auto r = wav::Reader::open(path, &err, &kind);
+  if (!r) Throw(env, kind, err);
+  const int ch = r->info().channels;
+  constexpr int64_t kFrames = 4096;
+  std::vector<float> buf(static_cast<size_t>(kFrames * ch));
+  std::vector<double> peak(static_cast<size_t>(ch), 0.0), sum(static_cast<size_t>(ch), 0.0);
+  for (;;) {
+    const int64_t n = r->read(buf.data(), kFrames);
+    if (n < 0) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
+    if (n == 0) break;
+    for (int64_t i = 0; i < n; i++) {
+      const float* f = &buf[static_cast<size_t>(i * ch)];
+      for (int k = 0; k < ch; k++) {
+        const double v = f[k];
+        const double a = v < 0 ? -v : v;
+        if (a > peak[static_cast<size_t>(k)]) peak[static_cast<size_t>(k)] = a;
+        sum[static_cast<size_t>(k)] += v * v;
+      }
+    }
+  }
+  const double frames = r->info().frames > 0 ? static_cast<double>(r->info().frames) : 1.0;
+  Napi::Float64Array p = Napi::Float64Array::New(env, static_cast<size_t>(ch));
+  Napi::Float64Array ms = Napi::Float64Array::New(env, static_cast<size_t>(ch));
+  for (int k = 0; k < ch; k++) {
+    p[static_cast<size_t>(k)] = peak[static_cast<size_t>(k)];
+    ms[static_cast<size_t>(k)] = sum[static_cast<size_t>(k)] / frames;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("peak", p);
+  out.Set("meanSquare", ms);
+  return out;
 }
 
 // Streaming reader: new wav.Reader(path); .info; .read(Float32Array) -> frames; .rewind(); .close()
@@ -229,6 +270,7 @@ void InitWav(Napi::Env env, Napi::Object exports) {
   w.Set("info", Napi::Function::New<InfoFn>(env, "info"));
   w.Set("read", Napi::Function::New<ReadFn>(env, "read"));
   w.Set("write", Napi::Function::New<WriteFn>(env, "write"));
+  w.Set("levels", Napi::Function::New<LevelsFn>(env, "levels"));
   w.Set("Reader", ReaderWrap::Define(env));
   w.Set("Writer", WriterWrap::Define(env));
   exports.Set("wav", w);

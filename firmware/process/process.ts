@@ -6,7 +6,7 @@ import { dirname, resolve, basename } from 'node:path'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { validateGeometry } from '../board/profile.ts'
 import type { ArrayGeometry, DoaEstimate, BeamformerKind } from '../engine/types.ts'
-import { wavInfo, WavReader, type WavInfo, type WavFormat } from '../wav/wav.ts'
+import { wavInfo, wavLevels, type WavInfo, type WavFormat } from '../wav/wav.ts'
 import type { ProcessOptions } from './options.ts'
 import { meterFromLinear, reportContributors, type ChannelMeter, type ProcessReport, type BeamDescription } from './report.ts'
 
@@ -109,32 +109,10 @@ function checkWritableTarget(path: string, what: string): void {
   }
 }
 
-/** Whole-file peak and RMS per channel, streamed block by block. */
+/** Whole-file peak and RMS per channel (measured natively, streaming). */
 export function measureWav(path: string): ChannelMeter[] {
-  const r = new WavReader(path)
-  try {
-    const ch = r.info.channels
-    const peak = new Float64Array(ch)
-    const sum = new Float64Array(ch)
-    const buf = new Float32Array(8192 * ch)
-    for (;;) {
-      const n = r.read(buf)
-      if (n === 0) break
-      for (let i = 0; i < n; i++) {
-        const base = i * ch
-        for (let k = 0; k < ch; k++) {
-          const v = buf[base + k]!
-          const a = v < 0 ? -v : v
-          if (a > peak[k]!) peak[k] = a
-          sum[k]! += v * v
-        }
-      }
-    }
-    const frames = Math.max(1, r.info.frames)
-    return Array.from(peak, (p, k) => meterFromLinear(p, sum[k]! / frames))
-  } finally {
-    r.close()
-  }
+  const { peak, meanSquare } = wavLevels(path)
+  return peak.map((p, k) => meterFromLinear(p, meanSquare[k]!))
 }
 
 /** Turns checked options into the engine job (and the beam descriptions for the report). */
@@ -229,7 +207,17 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   const { info, geometry } = checkInputs(opts)
   const { job, beams } = planJob(opts, info, geometry)
 
-  const result = await runner(job)
+  // The engine runs on its own thread; meter the input on this one meanwhile.
+  const running = runner(job)
+  let inputMeters: ChannelMeter[]
+  try {
+    inputMeters = measureWav(opts.in)
+  } catch (e) {
+    await running.catch(() => undefined)
+    rmSync(opts.out, { force: true })
+    throw e
+  }
+  const result = await running
   let report: ProcessReport
   try {
     report = {
@@ -239,7 +227,7 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
       doa: result.doa,
-      meters: { input: measureWav(opts.in), output: measureWav(opts.out) },
+      meters: { input: inputMeters, output: measureWav(opts.out) },
       watchdog: result.events,
       classes: [],
       vad: [],

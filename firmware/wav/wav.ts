@@ -49,6 +49,7 @@ interface NativeWav {
   info(path: string): WavInfo
   read(path: string, double: boolean): { info: WavInfo; data: Samples }
   write(path: string, spec: Required<WavSpec> | WavSpec, data: Samples): void
+  levels(path: string): { peak: Float64Array; meanSquare: Float64Array }
   Reader: new (path: string) => NativeReader
   Writer: new (path: string, spec: WavSpec) => NativeWriter
 }
@@ -126,6 +127,12 @@ export function writeWav(path: string, spec: WavSpec, data: Samples): void {
     throw new FirmwareError('FW_ERR_BAD_OPTION', `${path}: ${data.length} samples is not a whole number of ${s.channels}-channel frames`)
   }
   call(() => addon().write(path, s, data))
+}
+
+/** Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming. */
+export function wavLevels(path: string): { peak: number[]; meanSquare: number[] } {
+  const r = call(() => addon().levels(path))
+  return { peak: Array.from(r.peak), meanSquare: Array.from(r.meanSquare) }
 }
 
 /** Streams a file block by block. Call close() when done (or let it be collected). */

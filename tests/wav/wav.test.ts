@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { readFileSync, writeFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { readWav, writeWav, wavInfo, WavReader, WavWriter, type WavFormat } from '../../firmware/wav/wav.ts'
+import { readWav, writeWav, wavInfo, wavLevels, WavReader, WavWriter, type WavFormat } from '../../firmware/wav/wav.ts'
 import { FirmwareError } from '../../firmware/errors.ts'
 import { buildWav, randomCodes, dataChunk } from './wavfile.ts'
 
@@ -160,4 +160,20 @@ t.test('corrupt, truncated and unsupported files are refused with one clear line
     refused(t, () => new WavReader(join(dir, name)), code, pattern)
   }
   refused(t, () => wavInfo(join(dir, 'absent.wav')), 'FW_ERR_IO', /absent\.wav: no such file/)
+})
+
+t.test('whole-file levels: peak and mean square per channel', async (t) => {
+  const dir = t.testdir({})
+  const frames = 48000
+  const data = new Float32Array(frames * 2)
+  for (let i = 0; i < frames; i++) {
+    data[2 * i] = 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 48000)
+    data[2 * i + 1] = i === 1234 ? -0.75 : 0
+  }
+  writeWav(join(dir, 'l.wav'), { channels: 2, sampleRate: 48000, format: 'float32' }, data)
+  const { peak, meanSquare } = wavLevels(join(dir, 'l.wav'))
+  t.ok(Math.abs(peak[0]! - 0.5) < 1e-6, 'sine peak 0.5')
+  t.ok(Math.abs(meanSquare[0]! - 0.125) < 1e-6, 'sine mean square 0.125')
+  t.equal(peak[1], 0.75, 'a single negative sample sets the peak')
+  t.ok(Math.abs(meanSquare[1]! - 0.5625 / frames) < 1e-12)
 })
