@@ -37,6 +37,8 @@ export interface RunningAppliance {
   readonly profile: BoardProfile
   /** The simulated controller when this call spawned it. */
   readonly simPanel: SimulatedPanel | null
+  /** Process ids of the children this call spawned (socat, the simulated controller). */
+  readonly children: number[]
   /** Stops services (reverse order), the appliance (relay drops to bypass), the panel, children. */
   stop(): Promise<void>
 }
@@ -49,6 +51,7 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     for (const c of cleanups.reverse()) await c().catch(() => {})
     cleanups.length = 0
   }
+  const children: number[] = []
   try {
     let simPanel: SimulatedPanel | null = null
     let panel: FrontPanel | null = null
@@ -56,10 +59,12 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     if (panelPort === 'auto' && profile.uarts.panel.path === 'sim') {
       const pty: PtyPair = await openPtyPair()
       cleanups.push(() => pty.close())
+      children.push(pty.pid)
       const spOpts: Parameters<typeof startSimulatedPanel>[0] = { port: pty.b, baudRate: profile.uarts.panel.baudRate, parentPid: process.pid }
       if (onPanelReport) spOpts.onReport = onPanelReport
       simPanel = await startSimulatedPanel(spOpts)
       const sp = simPanel
+      children.push(sp.pid)
       cleanups.push(() => sp.stop())
       port = pty.a
     } else if (panelPort === 'auto') {
@@ -94,7 +99,7 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
       cleanups.push(() => handle.stop())
     }
     let stopping: Promise<void> | null = null
-    return { app, profile, simPanel, stop: () => (stopping ??= cleanup()) }
+    return { app, profile, simPanel, children, stop: () => (stopping ??= cleanup()) }
   } catch (e) {
     await cleanup()
     if (e instanceof FirmwareError) throw e
