@@ -6,7 +6,8 @@ const usage = `usage: firmware <command> [options]
 commands:
   run --board sim|<profile>     run the appliance (engine, watchdog, console, API)
   process --array FILE --in IN.wav --out OUT.wav --report REPORT.json
-                                offline processing of a recording
+          [--steer AZ[,EL]] [--beamformer das|mvdr] [--block N]
+                                offline processing of a recording (process --help)
   help                          this text`
 
 async function main(argv: string[]): Promise<number> {
