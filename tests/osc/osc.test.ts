@@ -1,0 +1,125 @@
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
+import { startOsc, mapMessage, type OscHandle } from '../../firmware/osc/server.ts'
+import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
+import { FakeAppliance } from '../commands/fake-appliance.ts'
+
+function oscsend(port: number, ...args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const p = spawn('oscsend', ['127.0.0.1', String(port), ...args], { stdio: 'ignore' })
+    p.on('close', (c) => resolve(c ?? -1))
+  })
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (cond()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+// oscsend always sends from 127.0.0.1 on loopback; to send from 127.0.0.2 its datagrams go through a
+// socat relay that re-sends each one from a socket bound to 127.0.0.2.
+async function relayFrom(t: { teardown(fn: () => void): void }, source: string, target: number): Promise<number> {
+  const probe = createSocket('udp4')
+  const port = await new Promise<number>((resolve) => probe.bind(0, '127.0.0.1', () => resolve(probe.address().port)))
+  await new Promise<void>((r) => probe.close(() => r()))
+  const socat: ChildProcess = spawn('socat', ['-u', `UDP4-RECV:${port},bind=127.0.0.1`, `UDP4-SENDTO:127.0.0.1:${target},bind=${source}`], { stdio: 'ignore' })
+  t.teardown(() => { socat.kill() })
+  await new Promise((r) => setTimeout(r, 200))
+  return port
+}
+
+t.test('OSC is off by default: nothing listens', async (t) => {
+  const app = new FakeAppliance()
+  const h = await startOsc(app, createRegistry(app), loadProfile('sim'), {})
+  t.equal(h.enabled, false)
+  t.equal(h.port, 0)
+  await h.stop()
+})
+
+t.test('oscsend from an allowed address changes the gain, steers and bypasses', async (t) => {
+  const app = new FakeAppliance()
+  const h: OscHandle = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] })
+  t.teardown(() => h.stop())
+  t.equal(await oscsend(h.port, '/output/2/gain', 'f', '-12.5'), 0)
+  await until(() => app.outputs[1]!.gainDb === -12.5, 'the gain')
+  t.equal(app.outputs[1]!.gainDb, -12.5)
+  await oscsend(h.port, '/beam/1/steer', 'ff', '135', '10')
+  await until(() => app.calls.some((c) => c.startsWith('steer 0 135')), 'the steer')
+  t.ok(app.calls.some((c) => c.startsWith('steer 0 135 10')))
+  await oscsend(h.port, '/bypass', 'i', '1')
+  await until(() => app.state === 'MANUAL_BYPASS', 'the bypass')
+  await oscsend(h.port, '/bypass', 'F')
+  await until(() => app.state !== 'MANUAL_BYPASS', 'the release')
+  t.equal(h.stats().refusedSource, 0)
+})
+
+t.test('oscsend from a disallowed address (127.0.0.2) changes nothing', async (t) => {
+  const app = new FakeAppliance()
+  const h = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '0.0.0.0', allow: ['127.0.0.1'] })
+  t.teardown(() => h.stop())
+  const relay = await relayFrom(t, '127.0.0.2', h.port)
+  const calls = app.calls.length
+  t.equal(await oscsend(relay, '/output/1/gain', 'f', '-30'), 0)
+  t.equal(await oscsend(relay, '/bypass', 'i', '1'), 0)
+  await until(() => h.stats().refusedSource >= 2, 'the refusals')
+  t.equal(app.outputs[0]!.gainDb, 0)
+  t.equal(app.state, 'ACTIVE')
+  t.equal(app.calls.length, calls, 'no appliance call was made')
+  t.equal(h.stats().accepted, 0)
+})
+
+t.test('the allow-list decides, not the transport: allow 127.0.0.2 and refuse 127.0.0.1', async (t) => {
+  const app = new FakeAppliance()
+  const h = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '0.0.0.0', allow: ['127.0.0.2/32'] })
+  t.teardown(() => h.stop())
+  const relay = await relayFrom(t, '127.0.0.2', h.port)
+  await oscsend(h.port, '/output/3/gain', 'f', '-40')
+  await until(() => h.stats().refusedSource >= 1, 'the refusal of 127.0.0.1')
+  await oscsend(relay, '/output/3/gain', 'f', '-4')
+  await until(() => app.outputs[2]!.gainDb === -4, 'the gain from 127.0.0.2')
+  t.equal(app.outputs[2]!.gainDb, -4)
+})
+
+t.test('destructive and admin commands, unknown addresses and garbage are refused with a reply', async (t) => {
+  const app = new FakeAppliance({ hooks: true })
+  const h = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] })
+  t.teardown(() => h.stop())
+  const client = createSocket('udp4')
+  t.teardown(() => client.close())
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()))
+  const replies: string[] = []
+  client.on('message', (m) => { const [msg] = decodePacket(m); replies.push(`${msg!.address} ${msg!.args.join(' ')}`) })
+  const send = (b: Buffer): void => { client.send(b, h.port, '127.0.0.1') }
+  send(encodeMessage('/reboot', []))
+  send(encodeMessage('/factory-reset', []))
+  send(encodeMessage('/output/1/gain', ['loud'], 's'))
+  send(encodeMessage('/output/1/gain', [99], 'f'))
+  send(Buffer.from('garbage!'))
+  send(encodeMessage('/status', []))
+  await until(() => replies.length >= 6, 'six replies')
+  t.equal(replies.filter((r) => r.startsWith('/error')).length, 5)
+  t.ok(replies.some((r) => /FW_ERR_BAD_ARG .*db/.test(r)), `out-of-range gain names the field: ${replies.join(' | ')}`)
+  t.ok(replies.some((r) => r.startsWith('/status ACTIVE')))
+  t.same(app.rebooted, [])
+  t.same(app.resets, [])
+  t.equal(app.outputs[0]!.gainDb, 0)
+})
+
+t.test('the address space maps only onto non-destructive registry commands', async (t) => {
+  const app = new FakeAppliance()
+  const reg = createRegistry(app)
+  for (const [addr, args] of [['/bypass', [1]], ['/beam/2/steer', [10]], ['/beam/2/auto', [true]], ['/output/1/gain', [-3]], ['/input/1/trim', [2]], ['/preset/load', ['show']], ['/status', []]] as const) {
+    const m = mapMessage({ address: addr, types: '', args: [...args] })
+    t.type(m, 'object', addr)
+    const spec = reg.get((m as { command: string }).command)
+    t.ok(spec, `${addr} names a registry command`)
+    t.notOk(spec!.destructive, `${addr} is not destructive`)
+    t.not(spec!.permission, 'admin')
+  }
+})
