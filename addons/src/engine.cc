@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -112,7 +113,18 @@ Engine::Engine(const EngineConfig& config)
       beam->mvdr->steer(bc.azDeg, bc.elDeg);
       beams_.push_back(std::move(beam));
     }
-    if (cfg_.doa) doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize);
+    if (cfg_.doa) {
+      doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize);
+      doaThreaded_ = cfg_.doaThread && cfg_.backend != "file";
+      chunksPerBlock_ = (bs_ + kChunkFrames - 1) / kChunkFrames;
+      // Room for about 100 ms of mic blocks: the DOA thread sleeps 1 ms between looks.
+      const uint64_t perBlock = static_cast<uint64_t>(mics_) * chunksPerBlock_;
+      const uint64_t blocks = std::max<uint64_t>(8, static_cast<uint64_t>(0.1 * cfg_.sampleRate / bs_) + 1);
+      analysisIn_ = std::make_unique<ring::SpscRing<MicChunk>>(nextPow2(perBlock * blocks));
+      steerRing_ = std::make_unique<ring::SpscRing<SteerRecord>>(64);
+      analysisBuf_.assign(mics_, std::vector<float>(static_cast<size_t>(chunksPerBlock_) * kChunkFrames, 0.0f));
+      for (auto& ch : analysisBuf_) analysisPtr_.push_back(ch.data());
+    }
   }
   for (int k = 0; k < cfg_.outputs; k++) {
     eq_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kEqBands));
@@ -133,6 +145,8 @@ Engine::Engine(const EngineConfig& config)
   meterAcc_.outputs = cfg_.outputs;
   inSq_.assign(cfg_.inputs, 0.0);
   outSq_.assign(cfg_.outputs, 0.0);
+
+  features_ = std::make_unique<features::FeatureTap>(cfg_.sampleRate, cfg_.inputs, cfg_.outputs, kMaxBlock);
 
   hist_.reset(new std::atomic<uint32_t>[kHistBins]);
   for (int i = 0; i < kHistBins; i++) hist_[i].store(0, std::memory_order_relaxed);
@@ -165,8 +179,11 @@ bool Engine::start(std::string* error) {
   started_ = true;
   running_.store(true, std::memory_order_release);
   try {
+    if (doa_ && doaThreaded_) analysisThread_ = std::thread([this] { analysisMain(); });
     thread_ = std::thread([this] { threadMain(); });
   } catch (const std::exception& e) {
+    analysisStop_.store(true, std::memory_order_release);
+    if (analysisThread_.joinable()) analysisThread_.join();
     running_.store(false);
     if (error) *error = std::string("could not start the audio thread: ") + e.what();
     return false;
@@ -179,6 +196,8 @@ bool Engine::stop(std::string* error) {
   stopped_ = true;
   stopRequested_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
+  analysisStop_.store(true, std::memory_order_release);
+  if (analysisThread_.joinable()) analysisThread_.join();
   running_.store(false, std::memory_order_release);
   if (opened_ && backend_) {
     std::string closeError;
@@ -218,6 +237,7 @@ Stats Engine::stats() const noexcept {
   s.droppedEvents = events_.dropped();
   s.droppedDoa = doaRing_.dropped();
   s.droppedMeters = meterRing_.dropped();
+  s.droppedAnalysis = droppedAnalysis_.load(std::memory_order_relaxed);
   s.processed = publishedTarget_.load(std::memory_order_relaxed);
   s.mix = publishedMix_.load(std::memory_order_relaxed);
   s.bypassCause = publishedCause_.load(std::memory_order_relaxed);
@@ -261,6 +281,7 @@ void Engine::threadMain() noexcept {
 
 long long Engine::runBlocks(long long n) noexcept {
   if (!opened_ || started_) return 0;
+  doaThreaded_ = false;  // no DOA thread in sequential mode
   long long done = 0;
   while (done < n) {
     const bool more = runBlock();
@@ -342,6 +363,7 @@ bool Engine::runBlock() noexcept {
   targetProcessed_ = target;
   crossfade(bs_, target);
   meterOutputs(n);
+  features_->process(inPtr_.data(), cfg_.inputs, outPtr_.data(), cfg_.outputs, n, blocks_.load(std::memory_order_relaxed));
 
   const uint64_t x = backend_->xruns();
   if (x != lastXruns_) {
@@ -436,11 +458,69 @@ void Engine::applyCommands() noexcept {
   }
 }
 
-void Engine::followDoa() noexcept {
-  if (!doa_->hasNew()) return;
-  const dsp::DoaResult r = doa_->latest();
+void Engine::runDoa(int frames) noexcept {
+  if (!doaThreaded_) {
+    doa_->push(micPtr_.data(), frames);
+    if (doa_->hasNew()) onDoa(doa_->latest(), blocks_.load(std::memory_order_relaxed), true);
+    return;
+  }
+  // Hand the block to the DOA thread: all of it or (ring full) none of it, never waiting.
+  const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
+  uint32_t index;
+  const int32_t filled = analysisIn_->getWriteIndex(&index);
+  if (filled < 0 || analysisIn_->capacity() - static_cast<uint32_t>(filled) < need) {
+    droppedAnalysis_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    const uint64_t block = blocks_.load(std::memory_order_relaxed);
+    for (int c = 0; c < chunksPerBlock_; c++) {
+      const int offset = c * kChunkFrames;
+      const int n = std::min(kChunkFrames, frames - offset);
+      for (int m = 0; m < mics_; m++) {
+        MicChunk& r = analysisIn_->slot(index++);
+        r.block = block;
+        r.frames = n;
+        std::memcpy(r.s, micPtr_[m] + offset, sizeof(float) * n);
+      }
+    }
+    analysisIn_->commitWrite(index);
+  }
+  // Directions the DOA thread has smoothed since the last block: only the newest matters.
+  SteerRecord s;
+  bool have = false;
+  SteerRecord latest;
+  while (steerRing_->pop(&s)) {
+    latest = s;
+    have = true;
+  }
+  if (have) steerAuto(latest.azDeg, latest.elDeg);
+}
+
+void Engine::analysisMain() noexcept {
+  const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
+  while (!analysisStop_.load(std::memory_order_acquire)) {
+    uint32_t index;
+    if (analysisIn_->getReadIndex(&index) < static_cast<int32_t>(need)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const uint64_t block = analysisIn_->slot(index).block;
+    int frames = 0;
+    for (int c = 0; c < chunksPerBlock_; c++) {
+      for (int m = 0; m < mics_; m++) {
+        const MicChunk& r = analysisIn_->slot(index++);
+        std::memcpy(analysisBuf_[m].data() + c * kChunkFrames, r.s, sizeof(float) * r.frames);
+        if (m == 0) frames += r.frames;
+      }
+    }
+    analysisIn_->commitRead(index);
+    doa_->push(analysisPtr_.data(), frames);
+    if (doa_->hasNew()) onDoa(doa_->latest(), block, false);
+  }
+}
+
+void Engine::onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexcept {
   DoaRecord rec;
-  rec.block = blocks_.load(std::memory_order_relaxed);
+  rec.block = block;
   rec.azimuth = static_cast<float>(r.azimuth);
   rec.elevation = static_cast<float>(r.elevation);
   rec.confidence = static_cast<float>(r.confidence);
@@ -456,14 +536,26 @@ void Engine::followDoa() noexcept {
   doaZ_ += a * (d.z - doaZ_);
   const double len = std::sqrt(doaX_ * doaX_ + doaY_ * doaY_ + doaZ_ * doaZ_);
   if (len < 1e-9) return;
-  const double az = std::atan2(doaY_, doaX_) * 180.0 / kPi;
+  double az = std::atan2(doaY_, doaX_) * 180.0 / kPi;
+  if (az < 0) az += 360.0;
   const double el = std::asin(std::clamp(doaZ_ / len, -1.0, 1.0)) * 180.0 / kPi;
+  if (steerNow) {
+    steerAuto(az, el);
+  } else {
+    SteerRecord s;
+    s.azDeg = az;
+    s.elDeg = el;
+    steerRing_->push(s);
+  }
+}
+
+void Engine::steerAuto(double azDeg, double elDeg) noexcept {
   for (auto& beam : beams_) {
     if (!beam->autoSteer) continue;
-    beam->az = az < 0 ? az + 360.0 : az;
-    beam->el = el;
-    beam->das->steer(beam->az, beam->el);
-    beam->mvdr->steer(beam->az, beam->el);
+    beam->az = azDeg;
+    beam->el = elDeg;
+    beam->das->steer(azDeg, elDeg);
+    beam->mvdr->steer(azDeg, elDeg);
   }
 }
 
@@ -488,10 +580,7 @@ void Engine::runChain(int frames) noexcept {
   }
 
   if (mics_ > 0) {
-    if (doa_) {
-      doa_->push(micPtr_.data(), frames);
-      followDoa();
-    }
+    if (doa_) runDoa(frames);
     for (size_t b = 0; b < beams_.size(); b++) {
       Beam& beam = *beams_[b];
       float* y = beamOut_[b].data();

@@ -20,6 +20,7 @@
 #include "backends/backend.h"
 #include "engine_config.h"
 #include "ring.h"
+#include "features/feature_tap.h"
 
 namespace dsp {
 class Beamformer;
@@ -74,6 +75,20 @@ struct Event {
   double a = 0, b = 0;
 };
 
+// Mic samples on their way to the DOA thread: 32 frames of one mic per record.
+constexpr int kChunkFrames = 32;
+struct MicChunk {
+  uint64_t block = 0;
+  int32_t frames = 0;
+  int32_t reserved = 0;
+  float s[kChunkFrames];
+};
+
+// A smoothed direction for the auto-steered beams, from the DOA thread back to the audio thread.
+struct SteerRecord {
+  double azDeg = 0, elDeg = 0;
+};
+
 struct DoaRecord {
   uint64_t block = 0;  // blocks completed when the estimate was made
   float azimuth = 0, elevation = 0, confidence = 0;
@@ -91,6 +106,7 @@ struct MeterRecord {
 struct Stats {
   uint64_t blocks = 0, xruns = 0, overruns = 0;
   uint64_t droppedCommands = 0, droppedEvents = 0, droppedDoa = 0, droppedMeters = 0;
+  uint64_t droppedAnalysis = 0;  // blocks the DOA thread missed because its ring was full
   bool processed = false;     // target is the processed signal
   double mix = 0;             // 0 dry .. 1 processed, as of the last block
   uint32_t bypassCause = 0;   // latched native bypass (BypassCause)
@@ -124,6 +140,9 @@ class Engine {
   bool popEvent(Event* e) noexcept { return events_.pop(e); }
   bool popDoa(DoaRecord* d) noexcept { return doaRing_.pop(d); }
   bool popMeters(MeterRecord* m) noexcept { return meterRing_.pop(m); }
+  // Model features (log-mel frames, VAD windows, output spectra); see features/feature_tap.h.
+  bool popFeature(features::FeatureRecord* r) noexcept { return features_ && features_->pop(r); }
+  uint64_t droppedFeatures() const noexcept { return features_ ? features_->dropped() : 0; }
   uint64_t blockCounter() const noexcept { return blocks_.load(std::memory_order_acquire); }
   Stats stats() const noexcept;
   const EngineConfig& config() const noexcept { return cfg_; }
@@ -143,7 +162,12 @@ class Engine {
   bool runBlock() noexcept;
   void applyCommands() noexcept;
   void runChain(int frames) noexcept;
-  void followDoa() noexcept;
+  // DOA: inline on the audio thread, or on its own thread fed by analysisIn_.
+  void runDoa(int frames) noexcept;
+  void analysisMain() noexcept;
+  // Publishes an estimate and moves the smoothed direction; steers now (inline) or posts it.
+  void onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexcept;
+  void steerAuto(double azDeg, double elDeg) noexcept;
   void crossfade(int frames, bool target) noexcept;
   void meterInputs(int frames) noexcept;
   void meterOutputs(int frames) noexcept;
@@ -170,6 +194,15 @@ class Engine {
   std::unique_ptr<dsp::SrpPhatDoa> doa_;
   double doaX_ = 1, doaY_ = 0, doaZ_ = 0;  // smoothed direction followed by auto beams
   bool doaSeen_ = false;
+  bool doaThreaded_ = false;
+  int chunksPerBlock_ = 1;
+  std::unique_ptr<ring::SpscRing<MicChunk>> analysisIn_;
+  std::unique_ptr<ring::SpscRing<SteerRecord>> steerRing_;
+  std::vector<std::vector<float>> analysisBuf_;
+  std::vector<const float*> analysisPtr_;
+  std::thread analysisThread_;
+  std::atomic<bool> analysisStop_{false};
+  std::atomic<uint64_t> droppedAnalysis_{0};
   std::vector<std::unique_ptr<dsp::ParametricEq>> eq_;
   std::vector<std::unique_ptr<dsp::Compressor>> comp_;
   std::vector<float> gr_;
@@ -215,6 +248,7 @@ class Engine {
   ring::SpscRing<Event> events_;
   ring::SpscRing<DoaRecord> doaRing_;
   ring::SpscRing<MeterRecord> meterRing_;
+  std::unique_ptr<features::FeatureTap> features_;
 
   std::thread thread_;
   bool opened_ = false;

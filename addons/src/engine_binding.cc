@@ -86,6 +86,7 @@ EngineConfig readConfig(const Napi::Object& o) {
     c.beams.push_back(bc);
   }
   c.doa = boolean(o, "doa", c.doa);
+  c.doaThread = boolean(o, "doaThread", c.doaThread);
   c.doaFrameSize = static_cast<int>(num(o, "doaFrameSize", c.doaFrameSize));
   c.doaSmoothing = num(o, "doaSmoothing", c.doaSmoothing);
   c.doaMinConfidence = num(o, "doaMinConfidence", c.doaMinConfidence);
@@ -140,6 +141,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetBeamformer>("setBeamformer"),
                            InstanceMethod<&EngineWrap::InjectDspSpin>("injectDspSpin"),
                            InstanceMethod<&EngineWrap::Poll>("poll"),
+                           InstanceMethod<&EngineWrap::PollFeatures>("pollFeatures"),
                            InstanceMethod<&EngineWrap::Stats>("stats"),
                            InstanceMethod<&EngineWrap::BlockCounter>("blockCounter"),
                            InstanceMethod<&EngineWrap::Recording>("recording"),
@@ -372,6 +374,56 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return result;
   }
 
+  // Drains the feature ring (features/feature_tap.h): log-mel frames and VAD windows as packed
+  // Float32Arrays with the time of their first record, output spectra one object each.
+  Napi::Value PollFeatures(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& cfg = engine_->config();
+    const double blockSeconds = static_cast<double>(cfg.blockSize) / cfg.sampleRate;
+    std::vector<float> mel, vad;
+    double melT = -1, vadT = -1;
+    Napi::Array spectra = Napi::Array::New(env);
+    uint32_t ns = 0;
+    features::FeatureRecord r;
+    while (engine_->popFeature(&r)) {
+      const double t = static_cast<double>(r.block) * blockSeconds;
+      if (r.kind == features::kLogMelFrame) {
+        if (melT < 0) melT = t;
+        mel.insert(mel.end(), r.data, r.data + r.count);
+      } else if (r.kind == features::kVadWindow) {
+        if (vadT < 0) vadT = t;
+        vad.insert(vad.end(), r.data, r.data + r.count);
+      } else if (r.kind == features::kSpectrum) {
+        const uint32_t half = r.count / 2;
+        Napi::Float32Array mean = Napi::Float32Array::New(env, half);
+        Napi::Float32Array spread = Napi::Float32Array::New(env, half);
+        for (uint32_t i = 0; i < half; i++) {
+          mean[i] = r.data[i];
+          spread[i] = r.data[half + i];
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("output", r.index);
+        o.Set("t", t);
+        o.Set("mean", mean);
+        o.Set("spread", spread);
+        spectra.Set(ns++, o);
+      }
+    }
+    auto packed = [&](const std::vector<float>& v) {
+      Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); i++) a[i] = v[i];
+      return a;
+    };
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("logMel", packed(mel));
+    result.Set("logMelT", melT);
+    result.Set("vad", packed(vad));
+    result.Set("vadT", vadT);
+    result.Set("spectra", spectra);
+    result.Set("dropped", static_cast<double>(engine_->droppedFeatures()));
+    return result;
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const engine::Stats s = engine_->stats();
@@ -383,6 +435,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("droppedEvents", static_cast<double>(s.droppedEvents));
     o.Set("droppedDoa", static_cast<double>(s.droppedDoa));
     o.Set("droppedMeters", static_cast<double>(s.droppedMeters));
+    o.Set("droppedAnalysis", static_cast<double>(s.droppedAnalysis));
     o.Set("processed", s.processed);
     o.Set("mix", s.mix);
     o.Set("nativeBypass", s.bypassCause == engine::kCauseHeartbeat ? Napi::Value(Napi::String::New(env, "heartbeat-stale"))

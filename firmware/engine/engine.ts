@@ -17,7 +17,7 @@ import { loadNative } from './native.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
 import type {
   ArrayGeometry, BackendKind, BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineEvent,
-  EngineStats, Meters, SimSource,
+  EngineStats, FeatureFrames, Meters, SimSource,
 } from './types.ts'
 
 /** One beam's starting setup. */
@@ -389,6 +389,11 @@ export class Engine {
   poll(): EnginePoll {
     const p = this.#native.poll()
     return { events: p.events as unknown as EngineEvent[], doa: p.doa, meters: p.meters }
+  }
+
+  /** Drains the feature ring: log-mel frames, VAD windows and output spectra for the models. */
+  pollFeatures(): FeatureFrames {
+    return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], dropped: 0 }
   }
 
   stats(): EngineStats & { droppedDoa: number; droppedMeters: number; mix: number; nativeBypass: string | null; running: boolean; finished: boolean; realtime: boolean } {

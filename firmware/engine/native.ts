@@ -76,6 +76,8 @@ export interface NativeEngine {
   setBeamformer(beam: number, kind: number): boolean
   injectDspSpin(us: number, blocks: number): void
   poll(): NativePoll
+  /** Drains the feature ring (inference). Optional so test doubles need not have it. */
+  pollFeatures?(): import('./types.ts').FeatureFrames
   stats(): NativeStats
   blockCounter(): number
   recording(): { frames: number; input: Float32Array[]; output: Float32Array[] }

@@ -69,6 +69,21 @@ export interface DoaEstimate {
   confidence: number
 }
 
+/** Model features drained from the engine's feature ring (addons/src/features/feature_tap.h). */
+export interface FeatureFrames {
+  /** Log-mel frames of the input mix at 16 kHz, 40 floats each, 10 ms apart, packed. */
+  logMel: Float32Array
+  /** Seconds of audio at the first log-mel frame; -1 when there is none. */
+  logMelT: number
+  /** 16 kHz windows of the input mix for the VAD, 512 samples each (32 ms), packed. */
+  vad: Float32Array
+  vadT: number
+  /** Per-output band spectra (32 mean dB + 32 spread dB), about every 0.5 s per output. */
+  spectra: Array<{ output: number; t: number; mean: Float32Array; spread: Float32Array }>
+  /** Records dropped so far because the ring was full. */
+  dropped: number
+}
+
 export interface EngineStats {
   blocks: number
   xruns: number

@@ -1,0 +1,66 @@
+#include "features/feature_tap.h"
+
+namespace features {
+
+FeatureTap::FeatureTap(double sampleRate, int inputs, int outputs, int maxBlock, uint32_t ringCapacity)
+    : decimate_(sampleRate == 48000.0),
+      inputs_(inputs),
+      outputs_(outputs),
+      mix_(maxBlock),
+      mix16_(maxBlock / 3 + 2),
+      melOut_((maxBlock / 3 / LogMel::kHop + 2) * LogMel::kMels),
+      vadBuf_(kVadWindowSamples),
+      lastSnapshot_(outputs, 0),
+      ring_(ringCapacity) {
+  for (int o = 0; o < outputs; ++o) spectra_.push_back(std::make_unique<BandSpectrum>(sampleRate, 3.0));
+}
+
+void FeatureTap::process(const float* const* in, int inputs, const float* const* out, int outputs, int frames, uint64_t block) noexcept {
+  if (decimate_ && inputs > 0) {
+    const float scale = 1.0f / static_cast<float>(inputs);
+    for (int i = 0; i < frames; ++i) {
+      float s = 0;
+      for (int c = 0; c < inputs; ++c) s += in[c][i];
+      mix_[i] = s * scale;
+    }
+    const size_t n16 = decimator_.process(mix_.data(), frames, mix16_.data(), mix16_.size());
+    const size_t maxFrames = melOut_.size() / LogMel::kMels;
+    const size_t made = logMel_.push(mix16_.data(), n16, melOut_.data(), maxFrames);
+    for (size_t f = 0; f < made; ++f) {
+      scratch_.kind = kLogMelFrame;
+      scratch_.index = 0;
+      scratch_.block = block;
+      scratch_.count = LogMel::kMels;
+      for (int m = 0; m < LogMel::kMels; ++m) scratch_.data[m] = melOut_[f * LogMel::kMels + m];
+      ring_.push(scratch_);
+    }
+    for (size_t i = 0; i < n16; ++i) {
+      vadBuf_[vadFill_++] = mix16_[i];
+      if (vadFill_ == kVadWindowSamples) {
+        scratch_.kind = kVadWindow;
+        scratch_.index = 0;
+        scratch_.block = block;
+        scratch_.count = kVadWindowSamples;
+        for (int k = 0; k < kVadWindowSamples; ++k) scratch_.data[k] = vadBuf_[k];
+        ring_.push(scratch_);
+        vadFill_ = 0;
+      }
+    }
+  }
+  const int outs = outputs < outputs_ ? outputs : outputs_;
+  for (int o = 0; o < outs; ++o) {
+    BandSpectrum& bs = *spectra_[o];
+    bs.push(out[o], frames);
+    if (bs.frames() >= lastSnapshot_[o] + kSpectrumEveryFrames) {
+      lastSnapshot_[o] = bs.frames();
+      scratch_.kind = kSpectrum;
+      scratch_.index = static_cast<uint32_t>(o);
+      scratch_.block = block;
+      scratch_.count = 2 * BandSpectrum::kBands;
+      bs.snapshot(scratch_.data);
+      ring_.push(scratch_);
+    }
+  }
+}
+
+}  // namespace features
