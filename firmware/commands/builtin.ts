@@ -162,7 +162,7 @@ export function builtinCommands(): CommandSpec<any>[] {
         `state     ${v.state}  (${v.cause}, since ${v.since})`,
         `relay     ${v.relay}    audio ${v.processed ? 'processed' : 'dry'}    mode ${v.mode}`,
         `board     ${v.board}  firmware ${v.firmware}  panel ${v.panel ?? 'none'}  up ${v.uptime} s`,
-        `engine    ${v.blocks} blocks, ${v.xruns} xruns, ${v.overruns} overruns, block ${v.block_us_p50}/${v.block_us_p99} us (p50/p99) of ${v.block_period_us} us`,
+        `engine    ${v.blocks} blocks, ${v.xruns} xruns, ${v.overruns} overruns, block ${v.block_us_p50}/${v.block_us_p99} us (p50/p99) of ${Math.round(v.block_period_us)} us`,
       ].join('\n'),
   })
 

@@ -147,6 +147,9 @@ export class LineEditor {
         this.reset()
         out.push({ type: 'cancel' })
         continue
+      } else if (this.human && c === 0x0c) {
+        // Ctrl-L (clear screen in many terminals' habits): harmless, ignored.
+        this.len--
       } else if (this.human && c === 0x15) {
         echo += '\b \b'.repeat(this.buf.length)
         this.buf = ''
