@@ -14,7 +14,7 @@ const usage = `usage: node provisioning/cli.ts <command> [options]
 commands:
   init    --data-dir DIR [--force]        create the device identity, operator CA, first operator and
                                           observer bundles, console PIN and device key
-  issue   --data-dir DIR --name NAME --role operator|observer [--days N]
+  issue   --data-dir DIR --name NAME --role operator|observer|admin [--days N]
           [--not-before ISO --not-after ISO] [--out DIR]
                                           issue a client certificate bundle for a crew member
   reissue --data-dir DIR --name NAME [--days N] [--out DIR]
@@ -28,7 +28,7 @@ commands:
 function bundleText(b: Bundle): string {
   return [
     `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
-    `    hand to the ${b.role === 'operator' ? 'operator (full control)' : 'observer (read-only)'}:`,
+    `    hand to the ${b.role === 'operator' ? 'operator (full control)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'}:`,
     `      ${b.p12File}   PKCS#12 for browsers/tablets; one-time password: ${b.p12Password}`,
     `      ${b.certFile} + ${b.keyFile} + ${b.caFile}   PEM for curl and scripts`,
   ].join('\n')

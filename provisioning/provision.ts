@@ -10,7 +10,8 @@ import { createDeviceKey, loadDeviceKey, writePrivateFile, writeSealedFile, read
 import { identityPaths, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../firmware/secrets/identity.ts'
 import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig } from './openssl.ts'
 
-export type Role = 'operator' | 'observer'
+/** observer: read-only; operator: changes the sound; admin: also reboot, factory reset, models. */
+export type Role = 'operator' | 'observer' | 'admin'
 
 export interface IssueOptions {
   /** Common name: who holds the certificate, e.g. "foh-engineer". Letters, digits, . _ - only. */
@@ -128,7 +129,7 @@ function generateCrl(dataDir: string, scratch: Scratch): void {
 /** Issues a client certificate and writes the crew's bundle (PEM certificate + key + CA, and PKCS#12). */
 export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
   if (!NAME_RE.test(opts.name)) throw new FirmwareError('FW_ERR_USAGE', `--name must be 1-64 letters, digits, ".", "_" or "-", got ${JSON.stringify(opts.name)}`)
-  if (opts.role !== 'operator' && opts.role !== 'observer') throw new FirmwareError('FW_ERR_USAGE', `--role must be "operator" or "observer", got ${JSON.stringify(opts.role)}`)
+  if (opts.role !== 'operator' && opts.role !== 'observer' && opts.role !== 'admin') throw new FirmwareError('FW_ERR_USAGE', `--role must be "operator", "observer" or "admin", got ${JSON.stringify(opts.role)}`)
   const p = identityPaths(dataDir)
   if (!existsSync(p.caKeySealed)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no operator CA in ${dataDir}; run "init" first`)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
