@@ -25,6 +25,7 @@
 namespace dsp {
 class Beamformer;
 class SrpPhatDoa;
+struct DoaResult;
 class ParametricEq;
 class Compressor;
 }  // namespace dsp

@@ -37,6 +37,10 @@ struct EngineConfig {
   std::vector<Mic> mics;
   std::vector<BeamConfig> beams;
   bool doa = true;
+  // Run the DOA estimator on its own (normal priority) thread, fed through a ring, so its
+  // frame-wise FFT work never lands inside one audio block. The file backend always runs it
+  // inline, so offline results do not depend on thread timing.
+  bool doaThread = true;
   int doaFrameSize = 1024;
   // Smoothing of the auto-steered beam: weight of each new DOA estimate (0..1], and the
   // confidence below which estimates are ignored.

@@ -51,6 +51,8 @@ export interface EngineOptions {
   beams: Array<Partial<BeamOptions>>
   /** Run the DOA estimator (needs an array). Defaults to true. */
   doa: boolean
+  /** Run DOA on its own thread so its FFTs stay out of the audio blocks (the file backend always runs it inline). Defaults to true. */
+  doaThread: boolean
   /** DOA frame in samples (a new estimate every half frame). Defaults to 1024. */
   doaFrameSize: number
   /** Weight of each new DOA estimate in the auto beam's direction, (0, 1]. Defaults to 0.3. */
@@ -95,6 +97,7 @@ export const DEFAULT_OPTIONS = {
   backend: 'sim',
   blockSize: 64,
   doa: true,
+  doaThread: true,
   doaFrameSize: 1024,
   doaSmoothing: 0.3,
   doaMinConfidence: 0.2,
@@ -214,6 +217,7 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     mics: array?.mics ?? [],
     beams,
     doa: checkBool(o.doa, 'doa') && array !== undefined,
+    doaThread: checkBool(o.doaThread, 'doaThread'),
     doaFrameSize,
     doaSmoothing: checkNumber(o.doaSmoothing, 'doaSmoothing', 0.001, 1),
     doaMinConfidence: checkNumber(o.doaMinConfidence, 'doaMinConfidence', 0, 1),
@@ -396,7 +400,7 @@ export class Engine {
     return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], dropped: 0 }
   }
 
-  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; mix: number; nativeBypass: string | null; running: boolean; finished: boolean; realtime: boolean } {
+  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; droppedAnalysis: number; mix: number; nativeBypass: string | null; running: boolean; finished: boolean; realtime: boolean } {
     return this.#native.stats()
   }
 

@@ -21,6 +21,7 @@ export interface NativeEngineOptions {
   mics: Array<[number, number, number]>
   beams: Array<{ kind: string; azimuth: number; elevation: number; auto: boolean }>
   doa: boolean
+  doaThread: boolean
   doaFrameSize: number
   doaSmoothing: number
   doaMinConfidence: number
@@ -55,7 +56,7 @@ export interface NativePoll {
 
 export interface NativeStats {
   blocks: number; xruns: number; overruns: number
-  droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number
+  droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number; droppedAnalysis: number
   processed: boolean; mix: number; nativeBypass: 'heartbeat-stale' | 'dsp-overrun' | null
   blockTimeUs: { last: number; p50: number; p99: number; max: number }
   blockPeriodUs: number; running: boolean; finished: boolean; realtime: boolean
