@@ -15,6 +15,11 @@ export interface SuperviseOptions {
   signal?: AbortSignal
   /** Called at each boot and each exit, for logs and tests. */
   onEvent?: (ev: { type: 'boot'; decision: BootDecision } | { type: 'exit'; code: number | null; signal: string | null } | { type: 'confirmed' }) => void
+  /**
+   * A pending slot not confirmed within this many milliseconds of its start is stopped and counts
+   * as a failed boot (firmware that hangs before ACTIVE). Defaults to (healthyPeriodS + 120) s.
+   */
+  pendingTimeoutMs?: number
   /** Extra environment for the firmware. */
   env?: NodeJS.ProcessEnv
 }
@@ -26,6 +31,7 @@ export function launchCommand(mgr: SlotManager, d: BootDecision): string[] {
 export async function supervise(mgr: SlotManager, o: SuperviseOptions = {}): Promise<void> {
   const pollMs = o.pollMs ?? 500
   const restartDelayMs = o.restartDelayMs ?? 1000
+  const pendingTimeoutMs = o.pendingTimeoutMs ?? (mgr.cfg.healthyPeriodS + 120) * 1000
   const sleep = (ms: number): Promise<void> => new Promise((r) => {
     const t = setTimeout(r, ms)
     o.signal?.addEventListener('abort', () => { clearTimeout(t); r() }, { once: true })
@@ -46,11 +52,16 @@ export async function supervise(mgr: SlotManager, o: SuperviseOptions = {}): Pro
     void exited.then(() => { done = true })
     const onAbort = (): void => { child.kill('SIGTERM') }
     o.signal?.addEventListener('abort', onAbort, { once: true })
+    const started = Date.now()
     while (!done) {
       await Promise.race([exited, sleep(pollMs)])
       if (decision.state === 'pending' && mgr.confirm()) {
         decision.state = 'good'
         o.onEvent?.({ type: 'confirmed' })
+      } else if (decision.state === 'pending' && !done && Date.now() - started > pendingTimeoutMs) {
+        // Hung short of healthy: stop it; the next boot() counts the try.
+        child.kill('SIGKILL')
+        await exited
       }
     }
     o.signal?.removeEventListener('abort', onAbort)
