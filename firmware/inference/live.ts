@@ -1,0 +1,173 @@
+// LiveInference: the on-stage loop. Each control tick hands it what the engine's feature ring
+// held (Engine.pollFeatures()); it assembles classifier patches, VAD windows and output spectra and
+// sends them to the inference worker without ever waiting for it: at most one request per model is
+// in flight, a request that cannot be sent is skipped and counted, and a result past its deadline
+// is dropped by the service. Results go to listeners and EQ recommendations to the automation.
+import type { FeatureFrames } from '../engine/types.ts'
+import type { AutomationController } from '../automation/controller.ts'
+import type { InferenceService } from './service.ts'
+import { classifyPatches, CROWD_STATE, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
+import { VadSmoother, type SpeechInterval, type VadSmootherOptions } from './vad.ts'
+
+export interface LiveInferenceOptions {
+  /** Log-mel frames between classifier runs (10 ms each). Defaults to 25 (patches overlap by half). */
+  classHopFrames?: number
+  /** Seconds between EQ recommendations for one output. Defaults to 5. */
+  eqEveryS?: number
+  vad?: VadSmootherOptions
+  /** VAD windows allowed to wait; older ones are dropped when the worker falls behind. Defaults to 8. */
+  maxVadBacklog?: number
+  onClass?: (c: { t: number; label: string; confidence: number; probs: number[] }) => void
+  onSpeech?: (iv: SpeechInterval) => void
+  onRecommendation?: (r: { t: number; output: number; bands: Array<{ hz: number; gainDb: number }>; confidence: number }) => void
+}
+
+export interface LiveStats {
+  patches: number
+  classSkipped: number
+  vadWindows: number
+  vadDropped: number
+  recommendations: number
+  featureDrops: number
+}
+
+export class LiveInference {
+  readonly #svc: InferenceService
+  readonly #auto: AutomationController | null
+  readonly #o: LiveInferenceOptions
+  readonly #mel = new Float32Array(PATCH_FRAMES * MEL_BANDS)
+  #melFill = 0
+  #sinceClass = 0
+  #melT = 0
+  #classBusy = false
+  readonly #vad: SileroVadStream
+  readonly #smoother: VadSmoother
+  #vadQueue: Float32Array[] = []
+  #vadBusy = false
+  #eqBusy = false
+  readonly #lastEq = new Map<number, number>()
+  #lastClass: string | null = null
+  #enabled = true
+  readonly #stats: LiveStats = { patches: 0, classSkipped: 0, vadWindows: 0, vadDropped: 0, recommendations: 0, featureDrops: 0 }
+
+  constructor(svc: InferenceService, automation: AutomationController | null, opts: LiveInferenceOptions = {}) {
+    this.#svc = svc
+    this.#auto = automation
+    this.#o = opts
+    this.#vad = new SileroVadStream(svc)
+    this.#smoother = new VadSmoother(opts.vad)
+  }
+
+  /** The watchdog's inference enable: while off, features are discarded and nothing is sent. */
+  setEnabled(on: boolean): void {
+    this.#enabled = on
+    if (!on) {
+      this.#vadQueue = []
+      this.#melFill = 0
+    }
+  }
+
+  get lastClass(): string | null {
+    return this.#lastClass
+  }
+
+  get speaking(): boolean {
+    return this.#smoother.speaking
+  }
+
+  stats(): LiveStats {
+    return { ...this.#stats }
+  }
+
+  /** Call once per control tick with the engine's drained features. Never waits. */
+  feed(f: FeatureFrames): void {
+    this.#stats.featureDrops = f.dropped
+    if (!this.#enabled) return
+    this.#feedMel(f.logMel, f.logMelT)
+    for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
+      this.#vadQueue.push(f.vad.slice(i, i + VAD_WINDOW))
+      if (this.#vadQueue.length > (this.#o.maxVadBacklog ?? 8)) {
+        this.#vadQueue.shift()
+        this.#stats.vadDropped++
+      }
+    }
+    void this.#drainVad()
+    for (const s of f.spectra) this.#maybeRecommend(s.output, s.t, s.mean, s.spread)
+  }
+
+  #feedMel(frames: Float32Array, t0: number): void {
+    const n = frames.length / MEL_BANDS
+    const hop = this.#o.classHopFrames ?? 25
+    for (let i = 0; i < n; i++) {
+      // Slide the patch window by one frame (50 x 40 floats; cheap at 100 frames/s).
+      if (this.#melFill === PATCH_FRAMES) this.#mel.copyWithin(0, MEL_BANDS)
+      else this.#melFill++
+      this.#mel.set(frames.subarray(i * MEL_BANDS, (i + 1) * MEL_BANDS), (this.#melFill - 1) * MEL_BANDS)
+      this.#melT = t0 + i * 0.01
+      this.#sinceClass++
+      if (this.#melFill === PATCH_FRAMES && this.#sinceClass >= hop) {
+        this.#sinceClass = 0
+        if (this.#classBusy) {
+          this.#stats.classSkipped++
+          continue
+        }
+        this.#classify(this.#mel.slice(), this.#melT)
+      }
+    }
+  }
+
+  #classify(patch: Float32Array, t: number): void {
+    this.#classBusy = true
+    this.#stats.patches++
+    classifyPatches(this.#svc, patch)
+      .then((r) => {
+        const c = r?.[0]
+        if (!c || !this.#enabled) return
+        const min = this.#svc.active(CROWD_STATE)?.manifest.minConfidence ?? 0
+        if (c.confidence >= min) this.#lastClass = c.label
+        this.#o.onClass?.({ t: Math.round((t - 0.25) * 1000) / 1000, label: c.label, confidence: c.confidence, probs: c.probs })
+      })
+      .finally(() => {
+        this.#classBusy = false
+      })
+  }
+
+  async #drainVad(): Promise<void> {
+    if (this.#vadBusy) return
+    this.#vadBusy = true
+    try {
+      while (this.#vadQueue.length > 0 && this.#enabled) {
+        const w = this.#vadQueue.shift()!
+        const p = await this.#vad.push(w)
+        this.#stats.vadWindows++
+        const iv = this.#smoother.push(p)
+        if (iv) this.#o.onSpeech?.(iv)
+      }
+    } finally {
+      this.#vadBusy = false
+    }
+  }
+
+  #maybeRecommend(output: number, t: number, mean: Float32Array, spread: Float32Array): void {
+    const every = this.#o.eqEveryS ?? 5
+    const last = this.#lastEq.get(output)
+    if (last !== undefined && t - last < every) return
+    // Nothing to equalise in silence, and never chase a feedback tone with EQ gains.
+    if (this.#lastClass === 'silence' || this.#lastClass === 'feedback') return
+    if (this.#eqBusy) return
+    this.#lastEq.set(output, t)
+    this.#eqBusy = true
+    recommendEq(this.#svc, mean, spread)
+      .then((rec) => {
+        if (!rec || !this.#enabled) return
+        this.#stats.recommendations++
+        this.#o.onRecommendation?.({ t, output, bands: rec.bands, confidence: rec.confidence })
+        if (this.#auto && output < this.#auto.state.current.length) {
+          this.#auto.recommend({ output, deltaDb: rec.bands.map((b) => b.gainDb), confidence: rec.confidence, model: this.#svc.active(EQ_RECOMMENDER)?.id ?? EQ_RECOMMENDER })
+        }
+      })
+      .finally(() => {
+        this.#eqBusy = false
+      })
+  }
+}
