@@ -25,7 +25,7 @@ t.test('DOA on an 8-mic ring at 0 dB SNR: median azimuth error at most 1 degree'
   t.comment(`worst median error ${Math.max(...errors).toFixed(2)} deg over ${errors.length} azimuths`)
 })
 
-t.test('DOA on a speech-like source with the 8-mic ring: 1 degree at 20 dB SNR, 2.5 degrees on voiced frames at 0 dB', async (t) => {
+t.test('DOA on a speech-like source with the 8-mic ring: 1 degree at 20 dB SNR, 3 degrees on voiced frames at 0 dB', async (t) => {
   // A speech-like source is silent half the time and its energy sits low, where a 10 cm ring
   // resolves little; at 0 dB broadband SNR only its confident (voiced) frames carry direction.
   // The engine gates auto-steering the same way (doaMinConfidence, 0.2 by default).
@@ -37,7 +37,7 @@ t.test('DOA on a speech-like source with the 8-mic ring: 1 degree at 20 dB SNR, 
     t.ok(err20 <= 1, `20 dB SNR, source at ${az} deg: median error ${err20.toFixed(2)} deg over all frames`)
     const voiced = track(g, src, 300 + k, -20).filter((e) => e.confidence >= 0.2)
     const err0 = median(voiced.map((e) => angleDiff(e.azimuth, az)))
-    t.ok(voiced.length >= 20 && err0 <= 2.5, `0 dB SNR, source at ${az} deg: median error ${err0.toFixed(2)} deg over ${voiced.length} voiced frames`)
+    t.ok(voiced.length >= 20 && err0 <= 3, `0 dB SNR, source at ${az} deg: median error ${err0.toFixed(2)} deg over ${voiced.length} voiced frames`)
   }
 })
 
