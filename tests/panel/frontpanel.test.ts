@@ -126,3 +126,11 @@ t.test('garbage on the wire gets one clear error per line and changes nothing', 
   for (const l of errLines) t.ok(decode(l).ok, `ERR line is a valid frame: ${l}`)
   t.equal(sim.reports.filter((r) => r.event === 'relay').length, 0, 'the relay was not touched')
 })
+
+t.test('every line of the example session in docs/front-panel-protocol.md is a valid frame', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const doc = readFileSync('docs/front-panel-protocol.md', 'utf8')
+  const lines = [...doc.matchAll(/^(?:C→H|H→C) {2}(\S[^*\n]*\*[0-9A-F]{2})/gm)].map((m) => m[1]!)
+  t.ok(lines.length >= 15, `${lines.length} example lines`)
+  for (const l of lines) t.ok(decode(l).ok, l)
+})
