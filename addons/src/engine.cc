@@ -496,6 +496,9 @@ void Engine::runDoa(int frames) noexcept {
 }
 
 void Engine::analysisMain() noexcept {
+  // Not the audio thread, but held to the same rules (no allocation, no locks), and marked so
+  // the allocation-counting build checks it too.
+  rt::markAudioThread(true);
   const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
   while (!analysisStop_.load(std::memory_order_acquire)) {
     uint32_t index;
@@ -516,6 +519,7 @@ void Engine::analysisMain() noexcept {
     doa_->push(analysisPtr_.data(), frames);
     if (doa_->hasNew()) onDoa(doa_->latest(), block, false);
   }
+  rt::markAudioThread(false);
 }
 
 void Engine::onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexcept {

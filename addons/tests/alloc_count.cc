@@ -1,4 +1,5 @@
-// Allocation-counting build of the engine core: proves the audio thread allocates nothing.
+// Allocation-counting build of the engine core: proves the audio thread allocates nothing and
+// takes no lock.
 //
 // malloc/calloc/realloc/free/aligned_alloc/posix_memalign/memalign and every operator new and
 // delete are interposed; a call counts when rt::onAudioThread() is true, which the engine sets
@@ -7,8 +8,14 @@
 // gains, processed/dry crossfades, the fail-open paths and the spin hook) for a few thousand
 // blocks while a control thread fires commands at it, then prints one JSON line.
 //
-// usage: alloc_count sim|file [WORKDIR]     (exit 0 when the audio thread made no allocation)
+// pthread mutex/rwlock/condvar/semaphore waits are interposed the same way and counted.
+//
+// usage: alloc_count sim|file [WORKDIR]     (exit 0 when the audio threads made no allocation
+// and took no lock)
+#include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <semaphore.h>
 
 #include <atomic>
 #include <cmath>
@@ -37,6 +44,16 @@ namespace {
 std::atomic<uint64_t> gAudioAllocs{0};
 std::atomic<uint64_t> gAudioFrees{0};
 std::atomic<uint64_t> gAllAllocs{0};
+std::atomic<uint64_t> gAudioLocks{0};
+
+inline void countLock() {
+  if (rt::onAudioThread()) gAudioLocks.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <typename Fn>
+Fn next(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
 
 inline void countAlloc() {
   gAllAllocs.fetch_add(1, std::memory_order_relaxed);
@@ -78,6 +95,40 @@ int posix_memalign(void** out, size_t align, size_t n) {
   if (!p) return ENOMEM;
   *out = p;
   return 0;
+}
+}
+
+// Waiting on a lock from the audio thread is as bad as allocating: count every way to do it.
+extern "C" {
+int pthread_mutex_lock(pthread_mutex_t* m) {
+  countLock();
+  static auto real = next<int (*)(pthread_mutex_t*)>("pthread_mutex_lock");
+  return real(m);
+}
+int pthread_mutex_trylock(pthread_mutex_t* m) {
+  countLock();
+  static auto real = next<int (*)(pthread_mutex_t*)>("pthread_mutex_trylock");
+  return real(m);
+}
+int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+  countLock();
+  static auto real = next<int (*)(pthread_cond_t*, pthread_mutex_t*)>("pthread_cond_wait");
+  return real(c, m);
+}
+int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
+  countLock();
+  static auto real = next<int (*)(pthread_rwlock_t*)>("pthread_rwlock_rdlock");
+  return real(l);
+}
+int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
+  countLock();
+  static auto real = next<int (*)(pthread_rwlock_t*)>("pthread_rwlock_wrlock");
+  return real(l);
+}
+int sem_wait(sem_t* sem) {
+  countLock();
+  static auto real = next<int (*)(sem_t*)>("sem_wait");
+  return real(sem);
 }
 }
 
@@ -193,7 +244,16 @@ bool interposerWorks() {
   const uint64_t seen = gAudioAllocs.load() - before;
   gAudioAllocs.store(before);
   gAudioFrees.store(0);
-  return seen >= 2;
+  // And lock calls: a std::mutex taken on a marked thread must count.
+  const uint64_t locksBefore = gAudioLocks.load();
+  pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+  rt::markAudioThread(true);
+  pthread_mutex_lock(&mutex);
+  rt::markAudioThread(false);
+  pthread_mutex_unlock(&mutex);
+  const bool locksSeen = gAudioLocks.load() > locksBefore;
+  gAudioLocks.store(0);
+  return seen >= 2 && locksSeen;
 }
 
 int main(int argc, char** argv) {
@@ -233,9 +293,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const uint64_t allocs = gAudioAllocs.load(), frees = gAudioFrees.load();
-  std::printf("{\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"allAllocs\":%llu,\"overruns\":%llu}\n",
+  std::printf("{\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
-              static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAllAllocs.load()),
+              static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),
+              static_cast<unsigned long long>(gAllAllocs.load()),
               static_cast<unsigned long long>(s.overruns));
-  return counterOk && allocs == 0 && frees == 0 && s.blocks >= static_cast<uint64_t>(blocks) ? 0 : 1;
+  return counterOk && allocs == 0 && frees == 0 && gAudioLocks.load() == 0 && s.blocks >= static_cast<uint64_t>(blocks) ? 0 : 1;
 }
