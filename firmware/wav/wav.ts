@@ -2,8 +2,8 @@
 // Options are checked here; native errors come back as FirmwareError FW_ERR_BAD_WAV (the file's
 // content is wrong or unsupported) or FW_ERR_IO (the file system said no), each one line that
 // starts with the path, e.g. "in.wav: data chunk says 960000 bytes but the file ends after 12000".
-import { createRequire } from 'node:module'
 import { FirmwareError } from '../errors.ts'
+import { loadNative } from '../engine/native.ts'
 
 export type WavFormat = 'pcm16' | 'pcm24' | 'pcm32' | 'float32'
 export const WAV_FORMATS: readonly WavFormat[] = ['pcm16', 'pcm24', 'pcm32', 'float32']
@@ -57,14 +57,10 @@ interface NativeWav {
 let native: NativeWav | undefined
 function addon(): NativeWav {
   if (!native) {
-    let mod: { wav?: NativeWav }
-    try {
-      mod = createRequire(import.meta.url)('../../addons/build/Release/engine.node') as { wav?: NativeWav }
-    } catch (e) {
-      throw new FirmwareError('FW_ERR_ENGINE', `the native engine is not built (${(e as Error).message.split('\n')[0]}); run "npm run build:addon"`)
-    }
+    // The engine's loader finds engine.node in the repo build or beside a single-binary image.
+    const mod = loadNative()
     if (!mod.wav) throw new FirmwareError('FW_ERR_ENGINE', 'the native engine has no WAV support; rebuild it with "npm run build:addon"')
-    native = mod.wav
+    native = mod.wav as NativeWav
   }
   return native
 }
