@@ -4,6 +4,32 @@ import { request as httpsRequest, type RequestOptions } from 'node:https'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { provision, issueClient, revokeClient, type Bundle } from '../../provisioning/provision.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
+import { startApi, type ApiHandle, type ApiOptions } from '../../firmware/api/server.ts'
+import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { CommandRegistry } from '../../firmware/commands/index.ts'
+
+export interface SimRig { app: ApplianceApi; registry: CommandRegistry; api: ApiHandle }
+
+/**
+ * The real Appliance on the sim board (engine, watchdog, simulated front panel) with the real command
+ * registry and the API attached as a service, the way the integrator starts it. Stopped with the test.
+ */
+export async function bootSim(t: { teardown(fn: () => unknown): void }, dataDir: string, opts: ApiOptions = {}): Promise<SimRig> {
+  let rig: SimRig | null = null
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir }, {
+    services: [async (app) => {
+      const registry = createRegistry(app)
+      const api = await startApi(app, registry, app.profile, { port: 0, host: '127.0.0.1', ...opts })
+      rig = { app, registry, api }
+      return api
+    }],
+  })
+  t.teardown(() => run.stop())
+  return rig!
+}
 
 export interface Creds { cert: string; key: string; ca: string }
 

@@ -30,7 +30,7 @@ t.test('init creates the identity and says what to hand to whom', async (t) => {
   t.match(p.serial, /^SA-[0-9A-F]{10}$/)
   t.same(p.bundles.map((b) => b.role), ['operator', 'observer'])
   t.match(r.out, /hand to the stage tech who uses the serial console/)
-  t.match(r.out, /hand to the operator \(full control\)/)
+  t.match(r.out, /hand to the operator \(read and change the sound\)/)
   t.match(r.out, /hand to the observer \(read-only\)/)
   t.notMatch(r.out + r.err, /PRIVATE KEY/, 'no key material is printed')
   const id = loadIdentity(dir)
