@@ -40,18 +40,19 @@ function configureDynamics(engine: Engine): void {
   }
 }
 
-async function runToEnd(engine: Engine): Promise<{ threadNs: number | null; processCpuS: number; wallS: number }> {
+async function runToEnd(engine: Engine): Promise<{ threadNs: number | null; threads: number; processCpuS: number; wallS: number }> {
   const before = new Set(threadIds())
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   engine.start()
-  const audio = threadIds().filter((t) => !before.has(t))
-  // The audio thread ends with the input, so its CPU is sampled while it runs (5 ms granularity).
-  let threadNs: number | null = null
+  // The engine's threads (audio, and DOA if it has its own) end with the input, so their CPU is
+  // sampled while they run (5 ms granularity) and the last value of each is kept.
+  const seen = new Map<string, number>()
   while (!engine.stats().finished) {
-    for (const tid of audio) {
+    for (const tid of threadIds()) {
+      if (before.has(tid)) continue
       const ns = threadCpuNs(tid)
-      if (ns !== null) threadNs = Math.max(threadNs ?? 0, ns)
+      if (ns !== null) seen.set(tid, Math.max(seen.get(tid) ?? 0, ns))
     }
     await new Promise((r) => setTimeout(r, 5))
     engine.poll()
@@ -59,7 +60,8 @@ async function runToEnd(engine: Engine): Promise<{ threadNs: number | null; proc
   engine.stop()
   const wallS = (performance.now() - t0) / 1000
   const c = process.cpuUsage(cpu0)
-  return { threadNs: audio.length === 1 ? threadNs : null, processCpuS: (c.user + c.system) / 1e6, wallS }
+  const threadNs = seen.size > 0 ? [...seen.values()].reduce((a, b) => a + b, 0) : null
+  return { threadNs, threads: seen.size, processCpuS: (c.user + c.system) / 1e6, wallS }
 }
 
 async function chainFigures(ctx: BenchContext, label: string, board: string, kind: 'das' | 'mvdr', seconds: number, doa = true): Promise<BenchRow[]> {
@@ -83,7 +85,7 @@ async function chainFigures(ctx: BenchContext, label: string, board: string, kin
       value: fixed(cpuShare * 100, 2),
       unit: '% core',
       ...(big ? { target: '< 5 %' } : {}),
-      note: run.threadNs !== null ? 'audio thread, incl. WAV I/O' : 'whole process',
+      note: run.threadNs !== null ? `engine threads (${run.threads}), incl. WAV I/O` : 'whole process',
     },
     {
       metric: `${label}: block time p50 / p99 / max`,
