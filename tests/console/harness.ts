@@ -109,3 +109,22 @@ export async function stopRig(rig: Rig): Promise<void> {
   await rig.con.stop()
   await rig.pty.stop()
 }
+
+/** The real Appliance on the sim board (engine, watchdog, simulated panel), data in `dir`, stopped with the test. */
+export async function bootRealAppliance(t: { teardown(fn: () => unknown): void }, dir: string): Promise<ApplianceApi> {
+  const { loadProfile } = await import('../../firmware/board/profile.ts')
+  const { startAppliance } = await import('../../firmware/runtime/start.ts')
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, { services: [] })
+  t.teardown(() => run.stop())
+  return run.app
+}
+
+/** What a refused command must not change. Auto beams follow the DOA, so only their flag counts. */
+export function snapshot(app: ApplianceApi): string {
+  return JSON.stringify({
+    manual: app.faults(1000).filter((f) => f.cause.startsWith('manual')).length,
+    bypassed: app.status().state === 'MANUAL_BYPASS',
+    outputs: app.outputSettings(),
+    beams: app.beams().map((b) => (b.auto ? { auto: true } : b)),
+  })
+}
