@@ -12,6 +12,7 @@ export interface PtyPair {
   a: string
   /** Path of the other end. */
   b: string
+  /** The socat process (it runs under a small sh that stops it when this process ends). */
   pid: number
   /** Stops socat and removes the links. */
   close(): Promise<void>
@@ -22,20 +23,28 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
   const d = dir ?? mkdtempSync(join(tmpdir(), 'fw-pty-'))
   const a = join(d, 'pty-a')
   const b = join(d, 'pty-b')
+  // socat runs under a small sh that holds a pipe from this process: when this process ends,
+  // however it ends (even SIGKILL), the pipe closes, `read` returns, and sh stops socat and removes
+  // the links, so no PTY pair outlives its owner.
+  const script = 'socat "$1" "$2" & s=$!; echo "$s"; read _ignored; kill "$s" 2>/dev/null; wait "$s"; [ -n "$3" ] && rm -rf "$3"'
   let child: ChildProcess
   try {
-    child = spawn('socat', [`PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = spawn('sh', ['-c', script, 'sh', `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`, ownDir ? d : ''], { stdio: ['pipe', 'pipe', 'pipe'] })
   } catch (e) {
     throw new FirmwareError('FW_ERR_IO', `cannot start socat for a PTY pair (${(e as Error).message}); install it with "bash scripts/setup.sh"`)
   }
+  let socatPid = 0
+  child.stdout!.once('data', (c: Buffer) => { socatPid = Number(c.toString().trim()) || 0 })
+  child.stdin!.on('error', () => {})
   let stderr = ''
   child.stderr?.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-2000) })
   const exited = new Promise<void>((res) => child.once('exit', () => res()))
   let spawnError: Error | null = null
   child.once('error', (e) => { spawnError = e })
   const deadline = Date.now() + 5000
-  while (!(existsSync(a) && existsSync(b))) {
+  while (!(existsSync(a) && existsSync(b) && socatPid > 0)) {
     if (spawnError || child.exitCode !== null || Date.now() > deadline) {
+      child.stdin!.end()
       child.kill('SIGKILL')
       const why = spawnError ? (spawnError as Error).message : stderr.trim() || 'timed out'
       throw new FirmwareError('FW_ERR_IO', `socat could not make a PTY pair: ${why}; is socat installed ("bash scripts/setup.sh")?`)
@@ -43,12 +52,15 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
     await new Promise((r) => setTimeout(r, 10))
   }
   return {
-    a, b, pid: child.pid!,
+    a, b, pid: socatPid,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
+        child.stdin!.end()
         await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))])
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+        if (child.exitCode === null && child.signalCode === null) {
+          try { process.kill(socatPid, 'SIGKILL') } catch { /* gone */ }
+          child.kill('SIGKILL')
+        }
       }
       if (ownDir) rmSync(d, { recursive: true, force: true })
     },
