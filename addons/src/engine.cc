@@ -347,7 +347,9 @@ bool Engine::runBlock() noexcept {
     if (used > budget) {
       overruns_.fetch_add(1, std::memory_order_relaxed);
       consecutiveOverruns_++;
-      if (targetProcessed_) emit(kEvOverrun, 0, used / 1e3, budget / 1e3);
+      // With the budget check off (offline runs) late blocks are counted, not reported: an
+      // unpaced file run would otherwise flood the event ring and crowd out real news.
+      if (targetProcessed_ && cfg_.overrunBlocks > 0) emit(kEvOverrun, 0, used / 1e3, budget / 1e3);
       // Native fail-open, part 2: K late blocks in a row.
       if (cfg_.overrunBlocks > 0 && consecutiveOverruns_ >= cfg_.overrunBlocks && bypassCause_ == kCauseNone && want) {
         bypassCause_ = kCauseOverrun;

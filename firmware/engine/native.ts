@@ -2,7 +2,7 @@
 //  1. beside the running executable, `<dir of process.execPath>/addons/engine.node`: the
 //     single-binary image ships the addon next to the binary;
 //  2. the repository build, `addons/build/Release/engine.node`.
-// FIRMWARE_ENGINE_NODE, when set, names the file and overrides both.
+// FIRMWARE_ENGINE_NODE, when set, names the file and replaces both.
 // process.dlopen is used rather than require so the same code works inside a single executable
 // application, where require only reaches built-in modules.
 import { existsSync } from 'node:fs'
@@ -95,12 +95,10 @@ export interface NativeModule {
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Where engine.node is looked for, in order. */
-export function nativeCandidates(): string[] {
-  const list: string[] = []
-  if (process.env.FIRMWARE_ENGINE_NODE) list.push(resolve(process.env.FIRMWARE_ENGINE_NODE))
-  list.push(join(dirname(process.execPath), 'addons', 'engine.node'))
-  list.push(join(repoRoot, 'addons', 'build', 'Release', 'engine.node'))
-  return list
+export function nativeCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  // An explicit path is the only candidate: falling back silently would hide a packaging mistake.
+  if (env.FIRMWARE_ENGINE_NODE) return [resolve(env.FIRMWARE_ENGINE_NODE)]
+  return [join(dirname(process.execPath), 'addons', 'engine.node'), join(repoRoot, 'addons', 'build', 'Release', 'engine.node')]
 }
 
 let loaded: NativeModule | undefined

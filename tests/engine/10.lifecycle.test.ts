@@ -3,7 +3,7 @@
 import t from 'tap'
 import { Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Engine } from '../../firmware/engine/engine.ts'
 
 const fixture = join(import.meta.dirname, 'fixtures', 'run-engine.ts')
@@ -61,3 +61,32 @@ for (const how of ['leave', 'exit']) {
     t.ok((JSON.parse(r.stdout) as { blocks: number }).blocks > 0, 'the engine ran')
   })
 }
+
+t.test('the loader looks beside the executable, then in the repo build', async (t) => {
+  const { nativeCandidates } = await import('../../firmware/engine/native.ts')
+  const list = nativeCandidates({})
+  t.equal(list[0], join(dirname(process.execPath), 'addons', 'engine.node'), 'first beside the executable (single-binary image)')
+  t.match(list[1], /addons\/build\/Release\/engine\.node$/, 'then the repository build')
+  t.same(nativeCandidates({ FIRMWARE_ENGINE_NODE: '/opt/fw/engine.node' }), ['/opt/fw/engine.node'], 'an explicit path is the only candidate')
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const { loadNative } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'firmware', 'engine', 'native.ts'))})
+    try { loadNative(); console.log('loaded') } catch (e) { console.log(e.code + ' ' + e.message) }`], {
+    encoding: 'utf8', env: { ...process.env, FIRMWARE_ENGINE_NODE: '/nonexistent/engine.node' },
+  })
+  t.match(r.stdout, /FW_ERR_ENGINE the native audio engine is not built .*\/nonexistent\/engine\.node/, 'a missing addon is a clear error')
+})
+
+t.test('the board profiles build their engines', async (t) => {
+  const { loadProfile } = await import('../../firmware/board/profile.ts')
+  const { createEngineFromProfile } = await import('../../firmware/engine/engine.ts')
+  const sim = createEngineFromProfile(loadProfile('sim'))
+  t.equal(sim.options.inputs, 8, 'sim: 8 inputs')
+  t.equal(sim.options.beams.length, 4, 'sim: 4 beams')
+  sim.start()
+  await sleep(50)
+  t.ok(sim.blockCounter() > 0, 'sim: runs')
+  sim.stop()
+  const rack = createEngineFromProfile(loadProfile('jetson-agx-rack'))
+  t.equal(rack.options.backend, 'alsa', 'the rack unit uses ALSA')
+  t.throws(() => rack.start(), { code: 'FW_ERR_UNKNOWN_DEVICE' }, 'and without its sound card says the device is unknown')
+})
