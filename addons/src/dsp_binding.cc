@@ -212,19 +212,38 @@ void runBeam(dsp::Beamformer& bf, const std::vector<const float*>& in, size_t le
   }
 }
 
-// beamform(geometry, kind, az, el, channels, block) -> Float32Array (latency included).
+// beamform(geometry, kind, az, el, channels, block[, changes[{at, azimuth, elevation}]])
+// -> Float32Array (latency included). Steering changes apply at the first block boundary at or
+// after `at`, through the beamformer's own smoothing.
 Napi::Value Beamform(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const dsp::Geometry g = geometry(info, 0);
   const int block = blockArg(info, 5);
   auto bf = makeBeamformer(info, g, 1, block);
+  // The first steer of a fresh beamformer is applied immediately for a clean measurement.
   bf->steer(argNum(info, 2, "azDeg"), argNum(info, 3, "elDeg"));
   bf->resetStream();
+  struct Change { double at, az, el; };
+  std::vector<Change> changes;
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    if (!info[6].IsArray()) fail(env, "changes must be an array");
+    const Napi::Array ch = info[6].As<Napi::Array>();
+    for (uint32_t i = 0; i < ch.Length(); i++) {
+      if (!ch.Get(i).IsObject()) fail(env, "changes entries must be objects");
+      const Napi::Object c = ch.Get(i).As<Napi::Object>();
+      changes.push_back({num(c, "at", 0), num(c, "azimuth", 0), num(c, "elevation", 0)});
+    }
+  }
   std::vector<const float*> in;
   const size_t len = channels(env, info[4], g.mics.size(), in);
   Napi::Float32Array out = Napi::Float32Array::New(env, len);
-  // The first steer of a fresh beamformer is applied immediately for a clean measurement.
-  runBeam(*bf, in, len, block, out.Data());
+  std::vector<const float*> ptrs(in.size());
+  for (size_t s = 0; s < len; s += static_cast<size_t>(block)) {
+    for (const auto& c : changes)
+      if (c.at <= static_cast<double>(s) && c.at > static_cast<double>(s) - block) bf->steer(c.az, c.el);
+    for (size_t c = 0; c < in.size(); c++) ptrs[c] = in[c] + s;
+    bf->process(ptrs.data(), out.Data() + s, static_cast<int>(std::min<size_t>(block, len - s)));
+  }
   return out;
 }
 

@@ -29,7 +29,7 @@ interface NativeDsp {
   biquadMagnitudeDb(p: BandParams, sr: number, freqs: number[]): number[]
   equalize(sr: number, bands: BandParams[], x: Float32Array, changes: EqChange[], block: number): Float32Array
   compress(p: CompressorParams, sr: number, x: Float32Array, block: number): Float32Array
-  beamform(g: ArrayGeometry, kind: string, az: number, el: number, ch: Float32Array[], block: number): Float32Array
+  beamform(g: ArrayGeometry, kind: string, az: number, el: number, ch: Float32Array[], block: number, changes?: SteerChange[]): Float32Array
   beamformTrained(g: ArrayGeometry, kind: string, az: number, el: number, train: Float32Array[], block: number, inputs: Float32Array[][]): Float32Array[]
   beamformerLatency(g: ArrayGeometry, kind: string): number
   doa(g: ArrayGeometry, ch: Float32Array[], frameSize: number): DoaEstimate[]
@@ -132,10 +132,19 @@ export function compress(p: Partial<CompressorParams>, sr: number, x: Float32Arr
   return native().compress(resolveCompressor(p), sampleRate(sr), x, block(blockSize))
 }
 
-/** One beam over recorded channels (latency included: see beamformerLatency). */
-export function beamform(geometry: ArrayGeometry, bf: BeamformerKind, azDeg: number, elDeg: number, channels: Float32Array[], blockSize = 64): Float32Array {
+/** A steering change applied at the first block boundary at or after sample `at`. */
+export interface SteerChange { at: number; azimuth: number; elevation: number }
+
+/**
+ * One beam over recorded channels (latency included: see beamformerLatency). It starts aimed at
+ * azDeg/elDeg; `changes` re-steer it mid-signal through its own smoothing.
+ */
+export function beamform(geometry: ArrayGeometry, bf: BeamformerKind, azDeg: number, elDeg: number, channels: Float32Array[], blockSize = 64, changes: SteerChange[] = []): Float32Array {
   const g = validateGeometry(geometry)
-  return native().beamform(g, kind(bf), finite(azDeg, 'azimuth'), finite(elDeg, 'elevation', -90, 90), channelsFor(g, channels), block(blockSize))
+  const ch = changes.map((c, k) => ({
+    at: finite(c.at, `changes[${k}].at`, 0), azimuth: finite(c.azimuth, `changes[${k}].azimuth`), elevation: finite(c.elevation, `changes[${k}].elevation`, -90, 90),
+  }))
+  return native().beamform(g, kind(bf), finite(azDeg, 'azimuth'), finite(elDeg, 'elevation', -90, 90), channelsFor(g, channels), block(blockSize), ch)
 }
 
 /**

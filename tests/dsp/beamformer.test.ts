@@ -4,7 +4,7 @@
 import t from 'tap'
 import { beamform, beamformTrained, beamformerLatency, simulateStage } from '../../firmware/engine/dsp.ts'
 import type { ArrayGeometry } from '../../firmware/engine/types.ts'
-import { db, mix, power, ring16, ring8 } from './helpers.ts'
+import { clickRatio, db, mix, power, ring16, ring8 } from './helpers.ts'
 
 const SR = 48000
 const SKIP = SR / 10  // past start-up and the beamformers' latency
@@ -78,6 +78,26 @@ t.test('MVDR stays usable with the steering 3 degrees off the target', async (t)
   const r = scene(ring8(), 3)
   t.ok(r.mvdr.target >= -1.5, `target ${r.mvdr.target.toFixed(2)} dB`)
   t.ok(r.das.interferer - r.mvdr.interferer >= 6, `interferer: DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
+})
+
+t.test('re-steering a beam mid-signal does not click', async (t) => {
+  // A 3 kHz tone from 0 deg; the beam swings from the tone to 70 deg away, where it is quieter.
+  const g = ring8()
+  const at = SR / 2 + 3 * 64 + 5 * 64
+  const x = simulateStage(g, [{ azimuth: 0, kind: 'tone', freqHz: 3000, levelDb: -10 }], -400, 1, SR)
+  for (const kind of ['das', 'mvdr'] as const) {
+    const y = beamform(g, kind, 0, 0, x, 64, [{ at, azimuth: 70, elevation: 0 }])
+    const r = clickRatio(y, at + beamformerLatency(g, kind))
+    t.ok(r <= 1.05, `${kind}: largest step after the change is ${r.toFixed(3)} x the tone's own`)
+  }
+  // Control: the same two beams, switched from one to the other at once (at a crest of the tone,
+  // where a switch is audible; at a zero crossing it would be hidden).
+  const a = beamform(g, 'das', 0, 0, x), b = beamform(g, 'das', 70, 0, x)
+  let cut = at
+  for (let i = at; i < at + 16; i++) if (Math.abs(a[i]!) > Math.abs(a[cut]!)) cut = i
+  const hard = Float32Array.from(a, (v, i) => (i < cut ? v : b[i]!))
+  const r = clickRatio(hard, cut)
+  t.ok(r > 1.5, `switching beams at once steps ${r.toFixed(2)} x the tone's own`)
 })
 
 t.test('a beamformer refuses channels that do not match the array', async (t) => {

@@ -59,3 +59,14 @@ export function sine(freqHz: number, amp: number, n: number, sr = 48000): Float3
   for (let i = 0; i < n; i++) x[i] = amp * Math.sin((2 * Math.PI * freqHz * i) / sr)
   return x
 }
+
+/**
+ * How far the largest sample-to-sample step just after a change at `at` exceeds the signal's
+ * own largest step when settled (the last `settle` samples before the change, or of the whole
+ * signal): <= 1 means no click.
+ */
+export function clickRatio(y: Float32Array, at: number, settle = 4800): number {
+  const n = y.length
+  const own = Math.max(maxStep(y, n - settle, n), maxStep(y, at - settle, at))
+  return maxStep(y, at - 64, at + settle) / own
+}
