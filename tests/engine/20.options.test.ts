@@ -68,3 +68,12 @@ t.test('commands out of range are refused naming the argument', async (t) => {
   t.throws(() => e.steerBeam(0, 10), { code: 'FW_ERR_BAD_OPTION', message: /no array, so no beams/ })
   e.stop()
 })
+
+t.test('a full command queue is reported, never waited on', async (t) => {
+  const e = new Engine({ backend: 'null', inputs: 2, outputs: 2 })
+  // Not started: nothing drains the 1024-record command ring.
+  for (let i = 0; i < 1024; i++) e.setOutputGain(0, -(i % 60))
+  t.throws(() => e.setOutputGain(0, 0), { code: 'FW_ERR_ENGINE', message: /command queue is full/ })
+  t.equal(e.stats().droppedCommands, 1, 'the dropped command is counted')
+  e.stop()
+})
