@@ -1,0 +1,89 @@
+// Builds the appliance image into a temp dir (once; it takes a while) and starts the single binary
+// from there: help, the native packages it loads from beside itself, and the appliance on the sim
+// board for a couple of seconds.
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const repo = join(import.meta.dirname, '..', '..')
+const dir = t.testdir({})
+const image = join(dir, 'image')
+const build = spawnSync('bash', [join(repo, 'scripts', 'build-image.sh'), '--out', image, '--version', '9.8.7'], { encoding: 'utf8', timeout: 170_000 })
+const binary = join(image, 'firmware')
+
+t.test('npm run build:image produces the binary, addons, models, profiles, unit and manifest', { timeout: 180_000 }, async (t) => {
+  if (build.status !== 0) t.comment(build.stdout + build.stderr)
+  t.equal(build.status, 0, 'the image builds')
+  for (const f of ['firmware', 'lib/addons/build/Release/engine.node', 'lib/board/sim/profile.json', 'lib/board/jetson-agx-rack/profile.json',
+    'lib/models/crowd_state.onnx', 'lib/node_modules/onnxruntime-node/package.json', 'lib/node_modules/serialport/package.json',
+    'stage-firmware.service', 'manifest.json']) {
+    t.ok(existsSync(join(image, f)), f)
+  }
+  t.ok(statSync(binary).mode & 0o111, 'the binary is executable')
+  const m = JSON.parse(readFileSync(join(image, 'manifest.json'), 'utf8')) as { version: string; node: string; boards: string[]; binary: { sha256: string } }
+  t.equal(m.version, '9.8.7')
+  t.equal(m.node, 'v24.21.0')
+  t.same(m.boards, ['jetson-agx-rack', 'sim'])
+  t.equal(m.binary.sha256, createHash('sha256').update(readFileSync(binary)).digest('hex'), 'manifest hash matches the binary')
+  const unit = readFileSync(join(image, 'stage-firmware.service'), 'utf8')
+  t.match(unit, /^Type=notify$/m)
+  t.match(unit, /^WatchdogSec=\d+s?$/m)
+  t.match(unit, /^Restart=always$/m)
+})
+
+t.test('the binary runs "firmware help" with only the image (no Node on PATH)', { timeout: 30_000 }, async (t) => {
+  const r = spawnSync(binary, ['help'], { encoding: 'utf8', cwd: dir, env: { PATH: '/usr/bin:/bin' } })
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, /usage: firmware <command>/)
+  t.equal(r.stderr, '', 'no warnings')
+  const bad = spawnSync(binary, ['frobnicate'], { encoding: 'utf8', cwd: dir })
+  t.equal(bad.status, 1)
+  t.match(bad.stderr, /unknown command "frobnicate".*\[FW_ERR_USAGE\]/)
+})
+
+t.test('onnxruntime-node loads from beside the binary and runs a shipped model', { timeout: 30_000 }, async (t) => {
+  const script = join(dir, 'ort-check.mjs')
+  writeFileSync(script, `
+    import { createRequire } from 'node:module'
+    import { join, dirname } from 'node:path'
+    const lib = join(dirname(process.execPath), 'lib')
+    const ort = createRequire(lib + '/')('onnxruntime-node')
+    const s = await ort.InferenceSession.create(join(lib, 'models', 'crowd_state.onnx'))
+    console.log(JSON.stringify({ resolved: createRequire(lib + '/').resolve('onnxruntime-node'), inputs: s.inputNames }))
+  `)
+  const r = spawnSync(binary, [script], { encoding: 'utf8', cwd: dir })
+  t.equal(r.status, 0, r.stderr)
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as { resolved: string; inputs: string[] }
+  t.ok(o.resolved.startsWith(join(image, 'lib', 'node_modules')), `resolved ${o.resolved}`)
+  t.ok(o.inputs.length > 0)
+})
+
+t.test('"firmware run --board sim" starts from the image, processes audio and stops cleanly', { timeout: 60_000 }, async (t) => {
+  const child = spawn(binary, ['run', '--board', 'sim', '--seconds', '2.5'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  // While it runs: which native files did it map? They must come from the image.
+  const mapped = new Set<string>()
+  const poll = setInterval(() => {
+    try {
+      for (const line of readFileSync(`/proc/${child.pid}/maps`, 'utf8').split('\n')) {
+        const p = line.split(/\s+/)[5]
+        if (p && p.endsWith('.node')) mapped.add(p)
+      }
+    } catch { /* exited */ }
+  }, 100)
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
+  clearInterval(poll)
+  t.equal(code, 0, err)
+  t.match(out, /state ACTIVE/)
+  const blocks = [...out.matchAll(/block (\d+)/g)].map((m) => Number(m[1]))
+  t.ok(Math.max(...blocks) > 100, `processed ${Math.max(...blocks)} blocks`)
+  const engine = [...mapped].find((p) => p.endsWith('engine.node'))
+  t.equal(engine, join(image, 'lib', 'addons', 'build', 'Release', 'engine.node'), 'engine addon from the image')
+  t.ok([...mapped].every((p) => p.startsWith(image)), `all addons from the image: ${[...mapped].join(', ')}`)
+})
