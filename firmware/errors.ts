@@ -12,6 +12,7 @@ export const ERRORS = {
   FW_ERR_UNKNOWN_DEVICE: 'the audio device or backend is unknown',
   FW_ERR_ENGINE: 'the audio engine reported an error',
   FW_ERR_IO: 'a file could not be read or written',
+  FW_ERR_INTERRUPTED: 'the operation was interrupted (Ctrl-C or a stop signal); nothing was written',
   FW_ERR_IDENTITY_EXISTS: 'the device is already provisioned (use --force to replace the identity)',
   FW_ERR_NOT_PROVISIONED: 'the device has no identity or keys yet; run provisioning',
   FW_ERR_SECRET: 'a secret at rest is missing, unreadable, too widely readable or does not decrypt',

@@ -1,6 +1,8 @@
 // The real engine behind `firmware process`: the file backend, unpaced, run to the end of the input
 // on its own audio thread while this side drains the DOA and event rings.
 import { Engine } from '../engine/engine.ts'
+import { FirmwareError } from '../errors.ts'
+import { rmSync } from 'node:fs'
 import type { EnginePoll } from '../engine/engine.ts'
 import type { DoaEstimate } from '../engine/types.ts'
 import type { OfflineJob, OfflineResult } from './process.ts'
@@ -12,7 +14,8 @@ function round(v: number, places: number): number {
   return Math.round(v * f) / f
 }
 
-export async function runOffline(job: OfflineJob): Promise<OfflineResult> {
+/** Runs the job to the end of the input; an abort stops the engine (no output) and throws FW_ERR_INTERRUPTED. */
+export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise<OfflineResult> {
   const engine = new Engine({
     backend: 'file',
     sampleRate: job.sampleRate,
@@ -48,14 +51,21 @@ export async function runOffline(job: OfflineJob): Promise<OfflineResult> {
     }
   }
   engine.start()
+  // Whether the audio thread reached the end by itself (then stop() commits OUT).
+  let completed = false
   try {
-    while (!engine.stats().finished) {
+    while (!(completed = engine.stats().finished) && !signal?.aborted) {
       take(engine.poll())
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
   } finally {
     // stop() joins the audio thread and commits OUT (only when the whole input was processed).
     engine.stop()
+  }
+  if (signal?.aborted) {
+    // The signal may have come just as the input ended, after OUT was committed: take it back.
+    if (completed) rmSync(job.outPath, { force: true })
+    throw new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)}; no output was written`)
   }
   take(engine.poll())
   const s = engine.stats()

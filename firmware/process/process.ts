@@ -57,7 +57,7 @@ export interface OfflineResult {
  * Runs a job through the engine to the end of the input. Must leave OUT committed on success and
  * absent on failure (the file backend's writer guarantees that), and throw FirmwareError.
  */
-export type OfflineRunner = (job: OfflineJob) => Promise<OfflineResult>
+export type OfflineRunner = (job: OfflineJob, signal?: AbortSignal) => Promise<OfflineResult>
 
 export interface ProcessDeps {
   /** Defaults to the real engine (firmware/process/engine-runner.ts). */
@@ -194,9 +194,13 @@ function writeJsonAtomically(path: string, value: unknown): void {
   }
 }
 
-async function defaultRunner(job: OfflineJob): Promise<OfflineResult> {
+async function defaultRunner(job: OfflineJob, signal?: AbortSignal): Promise<OfflineResult> {
   const { runOffline } = await import('./engine-runner.ts')
-  return runOffline(job)
+  return runOffline(job, signal)
+}
+
+function interrupted(signal: AbortSignal): FirmwareError {
+  return new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)}; no output was written`)
 }
 
 /** `firmware process`: checks, runs the engine, writes OUT.wav and REPORT.json. */
@@ -206,9 +210,27 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   const started = now()
   const { info, geometry } = checkInputs(opts)
   const { job, beams } = planJob(opts, info, geometry)
+  // Ctrl-C or a stop signal mid-run must not leave half a file: stop the engine (its writer then
+  // drops the temp file) and take back anything already in place.
+  const abort = new AbortController()
+  const onSignal = (sig: NodeJS.Signals) => abort.abort(sig)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    return await runJob(opts, job, info, geometry, beams, runner, abort.signal, now, started)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+async function runJob(
+  opts: ProcessOptions, job: OfflineJob, info: WavInfo, geometry: ArrayGeometry | null, beams: BeamDescription[],
+  runner: OfflineRunner, signal: AbortSignal, now: () => number, started: number,
+): Promise<ProcessOutcome> {
 
   // The engine runs on its own thread; meter the input on this one meanwhile.
-  const running = runner(job)
+  const running = runner(job, signal)
   let inputMeters: ChannelMeter[]
   try {
     inputMeters = measureWav(opts.in)
@@ -252,6 +274,7 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
       }
     }
     report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
+    if (signal.aborted) throw interrupted(signal)
     writeJsonAtomically(opts.report, report)
   } catch (e) {
     // The audio is written but the run is not complete: take the output back.

@@ -1,0 +1,38 @@
+// Ctrl-C in the middle of `firmware process`: the engine stops, the half-written output is dropped,
+// and the user gets one line saying nothing was written.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { writeStageRecording, boardArray } from '../bench/lib.ts'
+
+const repo = join(import.meta.dirname, '..', '..')
+const node = join(repo, 'node_modules', '.bin', 'node')
+const cli = join(repo, 'bin', 'firmware.js')
+
+t.test('Ctrl-C mid-run leaves no output, no report, and says so', async (t) => {
+  const dir = t.testdir({})
+  const array = boardArray('jetson-agx-rack')
+  writeFileSync(join(dir, 'array.json'), JSON.stringify(array))
+  writeStageRecording(join(dir, 'long.wav'), array.mics, 40, { format: 'pcm16' })
+  const child = spawn(node, [cli, 'process', '--array', 'array.json', '--in', 'long.wav', '--out', 'out.wav', '--report', 'r.json'], { cwd: dir })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // Wait until the engine is writing (its temp file exists), then interrupt.
+  let sawPartial = false
+  for (let i = 0; i < 3000 && child.exitCode === null; i++) {
+    if (readdirSync(dir).some((f) => f.endsWith('.partial'))) {
+      sawPartial = true
+      break
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  t.ok(sawPartial, 'the output was being written')
+  child.kill('SIGINT')
+  const code = await exited
+  t.equal(code, 1, 'exits 1')
+  t.match(stderr.trim(), /^firmware: process: interrupted by SIGINT; no output was written \[FW_ERR_INTERRUPTED\]$/)
+  t.same(readdirSync(dir).sort(), ['array.json', 'long.wav'], 'nothing left behind')
+})
