@@ -4,7 +4,8 @@ import { FirmwareError } from './errors.ts'
 const usage = `usage: firmware <command> [options]
 
 commands:
-  run --board sim|<profile>     run the appliance (engine, watchdog, console, API)
+  run --board sim|<profile> [--seconds N] [--panel-port PATH]
+                                run the appliance (engine, watchdog, console, API)
   process --array FILE --in IN.wav --out OUT.wav --report REPORT.json
           [--steer AZ[,EL]] [--beamformer das|mvdr] [--block N]
                                 offline processing of a recording (process --help)
