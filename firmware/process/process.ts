@@ -228,15 +228,14 @@ async function runJob(
   opts: ProcessOptions, job: OfflineJob, info: WavInfo, geometry: ArrayGeometry | null, beams: BeamDescription[],
   runner: OfflineRunner, signal: AbortSignal, now: () => number, started: number,
 ): Promise<ProcessOutcome> {
-
   // The engine runs on its own thread; meter the input on this one meanwhile.
   const running = runner(job, signal)
   let inputMeters: ChannelMeter[]
   try {
     inputMeters = measureWav(opts.in)
   } catch (e) {
-    await running.catch(() => undefined)
-    rmSync(opts.out, { force: true })
+    // Only an output this run completed is ours to remove.
+    if (await running.then(() => true, () => false)) rmSync(opts.out, { force: true })
     throw e
   }
   const result = await running
