@@ -102,6 +102,7 @@ export class Appliance implements ApplianceApi {
   #stats: EngineStats | null = null
   #lastStatsAt = -Infinity
   #lastPanelHb = -Infinity
+  #lastRelayRetry = -Infinity
   #lastEmit = -Infinity
   #lastSlow = -Infinity
   #beams: BeamInfo[]
@@ -321,6 +322,12 @@ export class Appliance implements ApplianceApi {
         break
       case 'error':
         this.#logLine('warn', 'panel', `controller error ${ev.code}: ${ev.text}`)
+        // RELAY ON refused for want of a fresh heartbeat (e.g. the controller had just timed
+        // out): ask again, with a heartbeat first, at most every 200 ms.
+        if (ev.code === 'NOHB' && (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') && now - this.#lastRelayRetry >= 200) {
+          this.#lastRelayRetry = now
+          this.#act([{ type: 'relay', energise: true }])
+        }
         break
       case 'link-error':
         this.#logLine('warn', 'panel', ev.text)
