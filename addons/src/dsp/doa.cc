@@ -41,6 +41,7 @@ struct SrpPhatDoa::Impl {
   std::vector<cplx> spec;
   std::vector<float> xr, xi, xm, cosT, sinT, corr;
   std::vector<std::pair<int, int>> pairs;
+  std::vector<int> pairLo, pairHi;  // corr index range each pair computes
   std::vector<double> lead;  // per mic, samples, scratch
   // Coarse grid: directions and, per direction and pair, the position in corr.
   std::vector<double> gridA, gridE;
@@ -82,6 +83,16 @@ struct SrpPhatDoa::Impl {
         sinT[static_cast<size_t>(k) * nLags + l] = static_cast<float>(std::sin(ph));
       }
     corr.assign(pairs.size() * static_cast<size_t>(nLags), 0.f);
+    // Each pair only needs the lags its own baseline allows (plus a margin for interpolation):
+    // short baselines are most of a ring's pairs.
+    for (const auto& [i, j] : pairs) {
+      const Vec3 a = mics[static_cast<size_t>(i)], b = mics[static_cast<size_t>(j)];
+      const Vec3 d{a.x - b.x, a.y - b.y, a.z - b.z};
+      const double reach = std::sqrt(dot(d, d)) / kSpeedOfSound * fs + 3;
+      const int h = std::min(half, static_cast<int>(std::ceil(reach / kLagStep)));
+      pairLo.push_back(half - h);
+      pairHi.push_back(half + h);
+    }
     lead.assign(static_cast<size_t>(m), 0.0);
     // Coarse steps: about a third of the main lobe at the top of the band, 1..4 degrees.
     if (lay.aperture > 0) {
@@ -177,14 +188,15 @@ struct SrpPhatDoa::Impl {
       float wsum = 0.f;
       for (int k = 0; k < nk; k++) wsum += am[k] * bm[k];
       const float norm = wsum > 0 ? 1.0f / wsum : 0.f;
-      float* out = &corr[p * static_cast<size_t>(nLags)];
-      for (int l = 0; l < nLags; l++) out[l] = 0.f;
+      const int lo = pairLo[p], cnt = pairHi[p] - lo + 1;
+      float* out = &corr[p * static_cast<size_t>(nLags) + static_cast<size_t>(lo)];
+      for (int l = 0; l < cnt; l++) out[l] = 0.f;
       for (int k = 0; k < nk; k++) {
         const float g1 = (ar[k] * br[k] + ai[k] * bi[k]) * norm;
         const float g2 = (ai[k] * br[k] - ar[k] * bi[k]) * norm;
-        const float* ct = &cosT[static_cast<size_t>(k) * nLags];
-        const float* st = &sinT[static_cast<size_t>(k) * nLags];
-        for (int l = 0; l < nLags; l++) out[l] += g1 * ct[l] + g2 * st[l];
+        const float* ct = &cosT[static_cast<size_t>(k) * nLags + static_cast<size_t>(lo)];
+        const float* st = &sinT[static_cast<size_t>(k) * nLags + static_cast<size_t>(lo)];
+        for (int l = 0; l < cnt; l++) out[l] += g1 * ct[l] + g2 * st[l];
       }
     }
     // Coarse grid, then hill-climb with halving steps.

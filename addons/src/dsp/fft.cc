@@ -69,7 +69,7 @@ void RealFft::forward(const double* in, cplx* out) noexcept {
   for (int i = 0; i < h; i++) z_[static_cast<size_t>(i)] = cplx(in[2 * i], in[2 * i + 1]);
   half_.forward(z_.data());
   for (int k = 0; k <= h; k++) {
-    const cplx zk = z_[static_cast<size_t>(k % h)], zc = std::conj(z_[static_cast<size_t>((h - k) % h)]);
+    const cplx zk = z_[static_cast<size_t>(k == h ? 0 : k)], zc = std::conj(z_[static_cast<size_t>(k == 0 ? 0 : h - k)]);
     const cplx fe = 0.5 * (zk + zc);
     const cplx df = zk - zc;
     const cplx fo(0.5 * df.imag(), -0.5 * df.real());  // (zk - zc) / 2j

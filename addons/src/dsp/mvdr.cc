@@ -24,10 +24,6 @@ inline cplx mul(const cplx& a, const cplx& b) {
 inline cplx mulConjA(const cplx& a, const cplx& b) {  // conj(a) * b
   return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
 }
-inline cplx inverse(const cplx& a) {
-  const double d = a.real() * a.real() + a.imag() * a.imag();
-  return {a.real() / d, -a.imag() / d};
-}
 
 constexpr int kFrame = 512;            // STFT length: 10.7 ms at 48 kHz, the beamformer's latency
 constexpr int kHop = kFrame / 2;       // 50% overlap, sqrt-Hann analysis and synthesis
@@ -55,13 +51,14 @@ class Mvdr final : public Beamformer {
     spec_.assign(K, cplx());
     x_.assign(K * M, cplx());
     r_.assign(K * M * M, cplx());
-    rinv_.assign(K * M * M, cplx());
+    // Until the covariance is learned, L = I: the weights are delay-and-sum's.
+    chol_.assign(K * M * M, cplx());
     for (size_t k = 0; k < K; k++)
-      for (size_t i = 0; i < M; i++) rinv_[(k * M + i) * M + i] = 1.0;
+      for (size_t i = 0; i < M; i++) chol_[(k * M + i) * M + i] = 1.0;
     a_.assign(K * M, cplx());
     wt_.assign(K * M, cplx());
     wa_.assign(K * M, cplx());
-    work_.assign(M * 2 * M, cplx());
+    work_.assign(M * M, cplx());
     // Steering errors matter in proportion to frequency, so the loading (robustness) grows with
     // it; low bins get little loading, which lets them null an interferer that only a
     // superdirective weighting can separate from the target.
@@ -73,7 +70,7 @@ class Mvdr final : public Beamformer {
     tmp_.assign(M, cplx());
     lambda_ = std::exp(-kHop / (kAverageMs * 1e-3 * fs_));
     beta_ = 1 - std::exp(-kHop / (kWeightGlideMs * 1e-3 * fs_));
-    // Re-solve a few bins per hop so the cost per hop stays bounded (O(M^3) per bin).
+    // Re-factor a few bins per hop so the cost per hop stays bounded (O(M^3) per bin).
     // Every bin is re-solved once per `period` hops (16 hops = 85 ms at 48 kHz, inside the
     // 300 ms averaging time); larger arrays stretch it (16 mics: 32 hops, 170 ms) so the work
     // per hop stays bounded.
@@ -92,10 +89,18 @@ class Mvdr final : public Beamformer {
 
   void process(const float* const* in, float* out, int frames) noexcept override {
     const size_t M = static_cast<size_t>(m_);
-    for (int n = 0; n < frames; n++) {
-      for (size_t c = 0; c < M; c++) inFifo_[c * kFrame + kFrame - kHop + pos_] = in[c][n];
-      out[n] = outReady_[static_cast<size_t>(pos_)];
-      if (++pos_ == kHop) {
+    // In runs up to the next hop boundary, channel by channel (the per-channel FIFOs are 4 KiB
+    // apart, so interleaved per-sample stores would fight over the same cache sets).
+    for (int n = 0; n < frames;) {
+      const int run = std::min(frames - n, kHop - pos_);
+      for (size_t c = 0; c < M; c++) {
+        double* f = &inFifo_[c * kFrame + kFrame - kHop + pos_];
+        const float* x = in[c] + n;
+        for (int i = 0; i < run; i++) f[i] = x[i];
+      }
+      for (int i = 0; i < run; i++) out[n + i] = outReady_[static_cast<size_t>(pos_ + i)];
+      pos_ += run, n += run;
+      if (pos_ == kHop) {
         hop();
         pos_ = 0;
       }
@@ -122,60 +127,54 @@ class Mvdr final : public Beamformer {
     }
   }
 
-  // w = R^-1 a / (a^H R^-1 a) from the stored inverse of bin k.
+  // w = R^-1 a / (a^H R^-1 a) from the stored Cholesky factor L (R = L L^H) of bin k:
+  // z = L^-1 a, a^H R^-1 a = |z|^2, R^-1 a = L^-H z. O(M^2).
   void solveWeights(int kb) noexcept {
     const size_t M = static_cast<size_t>(m_), k = static_cast<size_t>(kb);
-    const cplx* ri = &rinv_[k * M * M];
+    const cplx* L = &chol_[k * M * M];
     const cplx* a = &a_[k * M];
-    cplx den = 0;
+    double den = 0;
     for (size_t i = 0; i < M; i++) {
-      cplx acc = 0;
-      for (size_t j = 0; j < M; j++) acc += mul(ri[i * M + j], a[j]);
-      tmp_[i] = acc;
-      den += mulConjA(a[i], acc);
+      cplx acc = a[i];
+      for (size_t j = 0; j < i; j++) acc -= mul(L[i * M + j], tmp_[j]);
+      tmp_[i] = acc / L[i * M + i].real();
+      den += std::norm(tmp_[i]);
     }
-    if (!(std::abs(den) > 1e-300) || !std::isfinite(den.real())) {
+    for (size_t ii = M; ii-- > 0;) {
+      cplx acc = tmp_[ii];
+      for (size_t j = ii + 1; j < M; j++) acc -= mulConjA(L[j * M + ii], tmp_[j]);
+      tmp_[ii] = acc / L[ii * M + ii].real();
+    }
+    if (!(den > 1e-300) || !std::isfinite(den)) {
       for (size_t i = 0; i < M; i++) wt_[k * M + i] = a[i] / static_cast<double>(m_);
       return;
     }
-    const cplx inv = inverse(den);
-    for (size_t i = 0; i < M; i++) wt_[k * M + i] = mul(tmp_[i], inv);
+    for (size_t i = 0; i < M; i++) wt_[k * M + i] = tmp_[i] / den;
   }
 
-  // Gauss-Jordan inverse of the loaded covariance of bin k into rinv_; false if singular.
-  bool invert(int kb) noexcept {
-    const size_t M = static_cast<size_t>(m_), k = static_cast<size_t>(kb), W = 2 * M;
+  // Cholesky factor of the loaded covariance of bin k into chol_; false (and the old factor
+  // kept) if it is not positive definite. O(M^3 / 6).
+  bool factor(int kb) noexcept {
+    const size_t M = static_cast<size_t>(m_), k = static_cast<size_t>(kb);
     const cplx* r = &r_[k * M * M];
     double trace = 0;
     for (size_t i = 0; i < M; i++) trace += r[i * M + i].real();
     const double load = loading_[k] * trace / m_ + 1e-20;
-    for (size_t i = 0; i < M; i++)
-      for (size_t j = 0; j < M; j++) {
-        // Only the upper triangle is accumulated; the lower one is its conjugate.
-        work_[i * W + j] = j >= i ? r[i * M + j] : std::conj(r[j * M + i]);
-        if (i == j) work_[i * W + j] += load;
-        work_[i * W + M + j] = i == j ? 1.0 : 0.0;
-      }
-    for (size_t col = 0; col < M; col++) {
-      size_t piv = col;
-      double best = std::abs(work_[col * W + col]);
-      for (size_t i = col + 1; i < M; i++)
-        if (std::abs(work_[i * W + col]) > best) best = std::abs(work_[i * W + col]), piv = i;
-      if (!(best > 1e-300)) return false;
-      if (piv != col)
-        for (size_t j = 0; j < W; j++) std::swap(work_[col * W + j], work_[piv * W + j]);
-      const cplx inv = inverse(work_[col * W + col]);
-      for (size_t j = 0; j < W; j++) work_[col * W + j] = mul(work_[col * W + j], inv);
-      for (size_t i = 0; i < M; i++) {
-        if (i == col) continue;
-        const cplx f = work_[i * W + col];
-        if (f == cplx()) continue;
-        for (size_t j = 0; j < W; j++) work_[i * W + j] -= mul(f, work_[col * W + j]);
+    cplx* L = work_.data();
+    for (size_t j = 0; j < M; j++) {
+      double d = r[j * M + j].real() + load;
+      for (size_t q = 0; q < j; q++) d -= std::norm(L[j * M + q]);
+      if (!(d > 1e-300)) return false;
+      const double ljj = std::sqrt(d);
+      L[j * M + j] = ljj;
+      for (size_t i = j + 1; i < M; i++) {
+        // Only the upper triangle is accumulated: R[i][j] = conj(R[j][i]).
+        cplx acc = std::conj(r[j * M + i]);
+        for (size_t q = 0; q < j; q++) acc -= mulConjA(L[j * M + q], L[i * M + q]);
+        L[i * M + j] = acc / ljj;
       }
     }
-    cplx* ri = &rinv_[k * M * M];
-    for (size_t i = 0; i < M; i++)
-      for (size_t j = 0; j < M; j++) ri[i * M + j] = work_[i * W + M + j];
+    std::copy(L, L + M * M, &chol_[k * M * M]);
     return true;
   }
 
@@ -206,7 +205,7 @@ class Mvdr final : public Beamformer {
       for (int b = 0; b < binsPerHop_; b++) {
         const int k = next_;
         next_ = (next_ + 1) % k_;
-        if (invert(k)) solveWeights(k);
+        if (factor(k)) solveWeights(k);
       }
     }
     if (steerPending_) {
@@ -238,7 +237,7 @@ class Mvdr final : public Beamformer {
   std::vector<double> loading_;
   std::vector<double> win_, inFifo_, outAcc_, frame_;
   std::vector<float> outReady_;
-  std::vector<cplx> spec_, x_, r_, rinv_, a_, wt_, wa_, work_, tmp_;
+  std::vector<cplx> spec_, x_, r_, chol_, a_, wt_, wa_, work_, tmp_;
   double lambda_ = 0.98, beta_ = 0.4;
   int binsPerHop_ = 16, next_ = 0, pos_ = 0;
   double az_ = 0, el_ = 0;
