@@ -2,7 +2,7 @@
 // the device serves. The device serves it at GET /api/openapi.json; the repo keeps a copy in
 // docs/openapi.json (regenerate with `node firmware/api/openapi.ts --write`; a test checks they match).
 import type { CommandRegistryLike } from '../commands/types.ts'
-import { buildRoutes, bodySchema, argSchema } from './routes.ts'
+import { bodySchema, argSchema, mutates, routePath, RESERVED } from './routes.ts'
 
 export const API_VERSION = '1.0.0'
 
@@ -31,7 +31,10 @@ function errors(extra: Record<string, string>): Record<string, unknown> {
 
 export function buildOpenApi(registry: CommandRegistryLike): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
-  const routes = [...buildRoutes(registry).values()].sort((a, b) => a.path.localeCompare(b.path))
+  const routes = registry.list()
+    .map((spec) => ({ spec, command: spec.name, path: routePath(spec.name), method: mutates(spec) ? 'POST' : 'GET' }))
+    .filter((r) => !RESERVED.has(r.path))
+    .sort((a, b) => a.path.localeCompare(b.path))
   for (const r of routes) {
     const ok = { description: 'the command ran', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ok' } } } }
     const summary = r.spec.summary

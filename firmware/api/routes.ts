@@ -4,22 +4,47 @@
 // body is derived from the command's ArgSpecs, so the API validates with the same types and bounds
 // the console uses, and nothing is implemented twice.
 import type { ApplianceApi } from '../runtime/types.ts'
-import type { ArgSpec, CommandRegistryLike, CommandResult, CommandSpec, Principal } from '../commands/types.ts'
+import type { ArgSpec, CommandRegistryLike, CommandResult, CommandSpec, Permission, Principal } from '../commands/types.ts'
 
 /** The part of the registry the API calls. */
 export interface RegistryForApi extends CommandRegistryLike {
   execute(name: string, args: Record<string, unknown>, principal: Principal): CommandResult | Promise<CommandResult>
 }
 
+/** An argument as the API worker sees it: unit-dependent bounds already resolved to numbers. */
+export interface ArgLite {
+  name: string
+  type: ArgSpec['type']
+  help: string
+  min?: number
+  max?: number
+  values?: string[]
+  maxLength?: number
+  /** RegExp source. */
+  pattern?: string
+  optional: boolean
+  unit?: string
+}
+
+/** A command as the API worker sees it (plain data: it crosses a thread boundary). */
+export interface SpecLite {
+  name: string
+  summary: string
+  permission: Permission
+  destructive: boolean
+  mutates: boolean
+  args: ArgLite[]
+}
+
 export interface Route {
   method: 'GET' | 'POST'
   path: string
   command: string
-  spec: CommandSpec
+  spec: SpecLite
   mutates: boolean
 }
 
-export function mutates(spec: CommandSpec): boolean {
+export function mutates(spec: { permission: Permission; mutates?: boolean }): boolean {
   return spec.mutates ?? spec.permission !== 'observe'
 }
 
@@ -30,13 +55,40 @@ export function routePath(command: string): string {
 /** Paths served by the API itself (not commands). */
 export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/whoami', '/api/commands'])
 
-export function buildRoutes(registry: CommandRegistryLike): Map<string, Route> {
+function bound(b: ArgSpec['min'], app: ApplianceApi): number | undefined {
+  if (b === undefined) return undefined
+  return typeof b === 'number' ? b : b(app)
+}
+
+/** Plain-data copies of the registry's commands, with this unit's bounds. */
+export function liteSpecs(registry: CommandRegistryLike, app: ApplianceApi): SpecLite[] {
+  return registry.list().map((spec) => ({
+    name: spec.name,
+    summary: spec.summary,
+    permission: spec.permission,
+    destructive: !!spec.destructive,
+    mutates: mutates(spec),
+    args: spec.args.map((a) => {
+      const l: ArgLite = { name: a.name, type: a.type, help: a.help, optional: !!a.optional || a.default !== undefined }
+      const lo = bound(a.min, app)
+      const hi = bound(a.max, app)
+      if (lo !== undefined) l.min = lo
+      if (hi !== undefined) l.max = hi
+      if (a.values) l.values = [...a.values]
+      if (a.maxLength !== undefined) l.maxLength = a.maxLength
+      if (a.pattern) l.pattern = a.pattern.source
+      if (a.unit) l.unit = a.unit
+      return l
+    }),
+  }))
+}
+
+export function buildRoutes(specs: readonly SpecLite[]): Map<string, Route> {
   const routes = new Map<string, Route>()
-  for (const spec of registry.list()) {
+  for (const spec of specs) {
     const path = routePath(spec.name)
     if (RESERVED.has(path)) continue
-    const m = mutates(spec)
-    routes.set(path, { method: m ? 'POST' : 'GET', path, command: spec.name, spec, mutates: m })
+    routes.set(path, { method: spec.mutates ? 'POST' : 'GET', path, command: spec.name, spec, mutates: spec.mutates })
   }
   return routes
 }
@@ -68,18 +120,13 @@ export function bodySchema(spec: CommandSpec): Record<string, unknown> {
   return { type: 'object', additionalProperties: false, properties, required: spec.args.filter((a) => !a.optional && a.default === undefined).map((a) => a.name) }
 }
 
-function bound(b: ArgSpec['min'], app: ApplianceApi): number | undefined {
-  if (b === undefined) return undefined
-  return typeof b === 'number' ? b : b(app)
-}
-
 const DEFAULT_STRING = /^[A-Za-z0-9._-]*$/
 
 /**
  * Validates a JSON body (or query) against a command's arguments. Returns the error naming the field,
  * or null. `fromQuery` accepts strings for numbers and booleans (query parameters are text).
  */
-export function validateArgs(spec: CommandSpec, body: unknown, app: ApplianceApi, fromQuery = false): { args: Record<string, unknown>; error: null } | { args: null; error: string } {
+export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): { args: Record<string, unknown>; error: null } | { args: null; error: string } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { args: null, error: `the body must be a JSON object of arguments (${spec.args.map((a) => a.name).join(', ') || 'none'})` }
   }
@@ -93,7 +140,7 @@ export function validateArgs(spec: CommandSpec, body: unknown, app: ApplianceApi
   for (const a of spec.args) {
     let v = src[a.name]
     if (v === undefined || v === null) {
-      if (a.optional || a.default !== undefined) continue
+      if (a.optional) continue
       return { args: null, error: `field "${a.name}" is required: ${a.help}` }
     }
     if (fromQuery && typeof v === 'string') {
@@ -105,8 +152,8 @@ export function validateArgs(spec: CommandSpec, body: unknown, app: ApplianceApi
       case 'number': {
         if (typeof v !== 'number' || !Number.isFinite(v)) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${JSON.stringify(src[a.name])}` }
         if (a.type === 'int' && !Number.isInteger(v)) return { args: null, error: `field "${a.name}" must be a whole number, got ${v}` }
-        const lo = bound(a.min, app)
-        const hi = bound(a.max, app)
+        const lo = a.min
+        const hi = a.max
         if ((lo !== undefined && v < lo) || (hi !== undefined && v > hi)) {
           return { args: null, error: `field "${a.name}" must be between ${lo ?? '-inf'} and ${hi ?? 'inf'}${a.unit ? ` ${a.unit}` : ''}, got ${v}` }
         }
@@ -122,7 +169,8 @@ export function validateArgs(spec: CommandSpec, body: unknown, app: ApplianceApi
         if (typeof v !== 'string') return { args: null, error: `field "${a.name}" must be a string, got ${JSON.stringify(v)}` }
         const max = a.maxLength ?? 64
         if (v.length > max) return { args: null, error: `field "${a.name}" must be at most ${max} characters` }
-        if (!(a.pattern ?? DEFAULT_STRING).test(v)) return { args: null, error: `field "${a.name}" has characters that are not allowed (${(a.pattern ?? DEFAULT_STRING).source})` }
+        const re = a.pattern ? new RegExp(a.pattern) : DEFAULT_STRING
+        if (!re.test(v)) return { args: null, error: `field "${a.name}" has characters that are not allowed (${re.source})` }
         break
       }
     }

@@ -1,21 +1,20 @@
-// The encrypted local API: HTTPS, TLS 1.3 only, mutual certificates from the operator CA, REST
-// resources over the command registry, a server-sent event stream, an audit log of every state
-// change, and per-client rate limits. Transports are thin: parse, check, then registry.execute().
-import { createServer, type Server } from 'node:https'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TLSSocket } from 'node:tls'
-import { readFileSync, existsSync, watchFile, unwatchFile, mkdirSync, appendFileSync } from 'node:fs'
-import { join } from 'node:path'
+// The encrypted local API, main-thread side. startApi() runs the HTTPS server in a worker thread
+// (worker.ts) so TLS and hundreds of clients never delay the control plane's tick (a blocked event
+// loop makes the audio thread's heartbeat stale and it falls back to dry). Commands still run here,
+// through the one command registry: the worker sends `execute`, this side calls registry.execute()
+// and answers. Appliance events reach the worker only while event streams are open.
+import { Worker } from 'node:worker_threads'
 import type { BoardProfile } from '../board/profile.ts'
 import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
-import type { Principal } from '../commands/types.ts'
-import type { ErrorCode } from '../errors.ts'
-import { loadIdentity } from '../secrets/identity.ts'
-import { tlsOptions, clientOf, revokedSerials, type ClientIdentity } from './tls.ts'
-import { buildRoutes, validateArgs, type RegistryForApi, type Route } from './routes.ts'
+import type { CommandResult } from '../commands/types.ts'
+import { FirmwareError, ERRORS, type ErrorCode } from '../errors.ts'
+import { liteSpecs, type RegistryForApi } from './routes.ts'
 import { openApiText } from './openapi.ts'
-import { AuditLog, type AuditOptions } from './audit.ts'
-import { ClientRateLimiter, type RateLimitOptions } from './ratelimit.ts'
+import type { AuditOptions } from './audit.ts'
+import type { RateLimitOptions } from './ratelimit.ts'
+import type { FromWorker, ToWorker, WorkerConfig } from './worker.ts'
+
+export type { RegistryForApi }
 
 export interface ApiOptions {
   /** TCP port. Defaults to profile.api.port; 0 picks a free port (tests). */
@@ -26,7 +25,9 @@ export interface ApiOptions {
   dataDir?: string
   /** Largest request body in bytes. Defaults to 16384. */
   maxBodyBytes?: number
+  /** Per-client (per certificate) limits. Defaults to 50 requests/s, bursts of 100. */
   rateLimit?: RateLimitOptions
+  /** Audit log rotation. Defaults to 1 MiB per file, 5 files kept. */
   audit?: AuditOptions
   /** Most event streams open at once. Defaults to 64. */
   maxEventStreams?: number
@@ -37,332 +38,117 @@ export interface ApiOptions {
 export interface ApiHandle {
   port: number
   stop(): Promise<void>
-  /** Re-reads the CRL now (it is also reloaded when the file changes). */
-  reloadCrl(): void
+  /** Re-reads the CRL now (it is also reloaded when the file changes); resolves once applied. */
+  reloadCrl(): Promise<void>
   /** Paths of the files the API writes (for operators and tests). */
   files: { audit: string; log: string }
 }
 
-const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel'] as const
-type EventType = (typeof EVENT_TYPES)[number]
-
-const STATUS_FOR: Partial<Record<ErrorCode, number>> = {
-  FW_ERR_BAD_ARG: 400,
-  FW_ERR_API_BAD_REQUEST: 400,
-  FW_ERR_UNKNOWN_COMMAND: 404,
-  FW_ERR_PERMISSION: 403,
-  FW_ERR_CONFIRM_REQUIRED: 409,
-  FW_ERR_NOT_AVAILABLE: 503,
-  FW_ERR_PRESET_NOT_FOUND: 404,
-  FW_ERR_PRESET_NAME: 400,
-  FW_ERR_RATE_LIMITED: 429,
-}
-
-class HttpError extends Error {
-  readonly status: number
-  readonly code: ErrorCode
-  readonly field: string | undefined
-  constructor(status: number, code: ErrorCode, message: string, field?: string) {
-    super(message)
-    this.status = status
-    this.code = code
-    this.field = field
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
-  res.end(text)
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN)
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, 'FW_ERR_API_TOO_LARGE', `the body is ${declared} bytes; the limit is ${limit} bytes`))
-      return
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    req.on('data', (c: Buffer) => {
-      if (done) return
-      size += c.length
-      if (size > limit) {
-        done = true
-        reject(new HttpError(413, 'FW_ERR_API_TOO_LARGE', `the body is over the limit of ${limit} bytes`))
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => { if (!done) { done = true; resolve(Buffer.concat(chunks)) } })
-    req.on('error', (e) => { if (!done) { done = true; reject(e) } })
-  })
-}
-
 export async function startApi(app: ApplianceApi, registry: RegistryForApi, profile: BoardProfile, opts: ApiOptions = {}): Promise<ApiHandle> {
-  const dataDir = opts.dataDir ?? profile.dataDir
-  const maxBody = opts.maxBodyBytes ?? 16384
-  const maxStreams = opts.maxEventStreams ?? 64
-  const identity = loadIdentity(dataDir)
-  const logDir = join(dataDir, 'logs')
-  mkdirSync(logDir, { recursive: true, mode: 0o700 })
-  const logFile = join(logDir, 'api.log')
-  const log = (level: 'info' | 'warn' | 'error', msg: string): void => {
-    try {
-      appendFileSync(logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg }) + '\n', { mode: 0o600 })
-    } catch { /* logging must never take the API down */ }
+  const config: WorkerConfig = {
+    dataDir: opts.dataDir ?? profile.dataDir,
+    port: opts.port ?? profile.api.port,
+    host: opts.host ?? '::',
+    maxBodyBytes: opts.maxBodyBytes ?? 16384,
+    rateLimit: opts.rateLimit ?? {},
+    audit: opts.audit ?? {},
+    maxEventStreams: opts.maxEventStreams ?? 64,
+    crlPollMs: opts.crlPollMs ?? 1000,
+    specs: liteSpecs(registry, app),
+    openapi: openApiText(registry),
   }
-  const audit = new AuditLog(join(logDir, 'audit.jsonl'), opts.audit)
-  const limiter = new ClientRateLimiter(opts.rateLimit)
-  // Commands may be registered after start (inference, store): rebuild the table when the list grows.
-  let routes = buildRoutes(registry)
-  let openapi = openApiText(registry)
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { apiWorker: true, config } })
+  const send = (m: ToWorker): void => worker.postMessage(m)
+
+  let unsubscribe: (() => void) | null = null
+  let meterTimer: NodeJS.Timeout | null = null
+  const acks = new Map<number, () => void>()
+  let nextAck = 1
+  let stopped = false
+  let onStopped: (() => void) | null = null
+
+  // More commands may be registered later (inference, store): send the new list when it changes.
   let knownCount = registry.list().length
-  const refreshRoutes = (): void => {
+  const specTimer = setInterval(() => {
     const n = registry.list().length
     if (n !== knownCount) {
       knownCount = n
-      routes = buildRoutes(registry)
-      openapi = openApiText(registry)
+      send({ t: 'specs', specs: liteSpecs(registry, app), openapi: openApiText(registry) })
     }
-  }
-  let revoked = new Set<string>()
+  }, 1000)
+  specTimer.unref()
 
-  const loadRevoked = (): void => {
-    if (!existsSync(identity.crlPath)) { revoked = new Set(); return }
-    try {
-      revoked = revokedSerials(readFileSync(identity.crlPath, 'utf8'))
-    } catch (e) {
-      log('error', `cannot read the CRL ${identity.crlPath}: ${(e as Error).message}; keeping the previous list`)
-    }
-  }
-  loadRevoked()
-
-  const server: Server = createServer({ ...tlsOptions(identity) })
-  server.keepAliveTimeout = 65_000
-  server.headersTimeout = 20_000
-  server.requestTimeout = 30_000
-
-  const reloadCrl = (): void => {
-    loadRevoked()
-    try {
-      server.setSecureContext(tlsOptions(identity))
-    } catch (e) {
-      log('error', `cannot apply the CRL: ${(e as Error).message}`)
-    }
-  }
-  const crlPoll = opts.crlPollMs ?? 1000
-  watchFile(identity.crlPath, { interval: crlPoll, persistent: false }, () => {
-    reloadCrl()
-    log('info', 'revocation list reloaded')
-  })
-
-  let refusedHandshakes = 0
-  server.on('tlsClientError', (err, sock) => {
-    refusedHandshakes++
-    // One line per refusal names the reason (e.g. certificate revoked), never certificate contents.
-    if (refusedHandshakes <= 1000) log('warn', `refused TLS connection from ${sock.remoteAddress ?? '?'}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)
-  })
-
-  const streams = new Set<ServerResponse>()
-
-  const principalOf = (c: ClientIdentity): Principal => ({ name: `api:CN=${c.cn},serial=${c.serial}`, permission: c.permission, transport: 'api' })
-
-  const handleEvents = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
-    const allowed = new Set<string>(EVENT_TYPES)
-    const typesParam = url.searchParams.get('types')
-    const types = new Set<EventType>()
-    for (const t of (typesParam ?? 'transition,meters,doa,recommendation').split(',').map((s) => s.trim()).filter(Boolean)) {
-      if (!allowed.has(t)) throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "types" has unknown type "${t}"; use a comma-separated subset of ${EVENT_TYPES.join(', ')}`, 'types')
-      types.add(t as EventType)
-    }
-    for (const k of url.searchParams.keys()) {
-      if (k !== 'types' && k !== 'metersHz') throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "${k}" is unknown; /api/events takes types and metersHz`, k)
-    }
-    const hzRaw = url.searchParams.get('metersHz')
-    const hz = hzRaw === null ? 10 : Number(hzRaw)
-    if (!Number.isFinite(hz) || hz < 0.2 || hz > 50) throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "metersHz" must be a number from 0.2 to 50, got ${JSON.stringify(hzRaw)}`, 'metersHz')
-    if (streams.size >= maxStreams) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${maxStreams} event streams are already open; close one and retry`)
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-    streams.add(res)
-    let seq = 0
-    let congested = false
-    const send = (type: string, data: unknown, droppable: boolean): void => {
-      if (congested && droppable) return
-      const ok = res.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`)
-      if (!ok) {
-        congested = true
-        res.once('drain', () => { congested = false })
+  const onMessage = (m: FromWorker): void => {
+    switch (m.t) {
+      case 'execute': {
+        Promise.resolve()
+          .then(() => registry.execute(m.command, m.args, m.principal))
+          .catch((e: unknown): CommandResult => ({ ok: false, command: m.command, code: 'FW_ERR_COMMAND_FAILED', message: (e as Error).message }))
+          .then((result) => { if (!stopped) send({ t: 'result', id: m.id, result }) })
+        break
       }
-    }
-    res.write(`retry: 2000\n: stage appliance events ${[...types].join(',')} meters ${hz} Hz\n\n`)
-    let lastDoa = 0
-    const unsubscribe = app.subscribe((ev: ApplianceEvent) => {
-      switch (ev.type) {
-        case 'transition': if (types.has('transition')) send('transition', ev.record, false); break
-        case 'recommendation': if (types.has('recommendation')) send('recommendation', ev.data, false); break
-        case 'panel': if (types.has('panel')) send('panel', { event: ev.event }, false); break
-        case 'doa': {
-          const now = performance.now()
-          if (types.has('doa') && now - lastDoa >= 50) { lastDoa = now; send('doa', ev.doa, true) }
-          break
+      case 'streams': {
+        if (m.wantsEvents && !unsubscribe) {
+          unsubscribe = app.subscribe((ev: ApplianceEvent) => { if (ev.type !== 'meters') send({ t: 'event', ev }) })
+        } else if (!m.wantsEvents && unsubscribe) {
+          unsubscribe()
+          unsubscribe = null
         }
-        case 'meters': break // sent at the client's rate below
+        if (meterTimer) clearInterval(meterTimer)
+        meterTimer = m.metersHz > 0 ? setInterval(() => send({ t: 'meters', meters: app.meters() }), 1000 / m.metersHz) : null
+        break
       }
-    })
-    const meterTimer = types.has('meters') ? setInterval(() => { const m = app.meters(); if (m) send('meters', m, true) }, 1000 / hz) : null
-    const keepAlive = setInterval(() => { if (!congested) res.write(': keep-alive\n\n') }, 15_000)
-    const close = (): void => {
-      unsubscribe()
-      if (meterTimer) clearInterval(meterTimer)
-      clearInterval(keepAlive)
-      streams.delete(res)
-    }
-    req.on('close', close)
-    res.on('close', close)
-  }
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const sock = req.socket as TLSSocket
-    const client = clientOf(sock)
-    const url = new URL(req.url ?? '/', 'https://device')
-    const path = url.pathname.replace(/\/+$/, '') || '/'
-    const method = req.method ?? 'GET'
-    let route: Route | undefined
-    let auditArgs: Record<string, unknown> | null = null
-    const writes = method !== 'GET' && method !== 'HEAD'
-    const finish = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      if (writes) {
-        const b = body as { ok?: boolean; code?: string }
-        audit.write({
-          at: new Date().toISOString(),
-          who: client ? { cn: client.cn, serial: client.serial, role: client.role } : null,
-          remote: sock.remoteAddress ?? '',
-          method, path, command: route?.command ?? null, args: auditArgs, status,
-          result: b.ok ? 'ok' : (b.code ?? 'error'),
-        })
-      }
-      sendJson(res, status, body, headers)
-    }
-    try {
-      if (!client) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has no known role (OU must be operator or observer); ask for a new bundle')
-      if (revoked.has(client.serial)) {
-        res.setHeader('connection', 'close')
-        throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
-      }
-      if (Number.isFinite(client.validTo) && client.validTo < Date.now()) {
-        res.setHeader('connection', 'close')
-        throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
-      }
-      const wait = limiter.take(client.serial)
-      if (wait > 0) {
-        const s = Math.max(1, Math.ceil(wait))
-        throw Object.assign(new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `too many requests from ${client.cn}; retry in ${s} s`), { retryAfter: s })
-      }
-      refreshRoutes()
-      if (path === '/api/openapi.json' || path === '/api/whoami' || path === '/api/commands' || path === '/api/events') {
-        if (method !== 'GET') throw new HttpError(405, 'FW_ERR_API_NOT_FOUND', `${path} only answers GET`)
-        if (path === '/api/openapi.json') {
-          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(openapi), 'cache-control': 'no-store' })
-          res.end(openapi)
-          return
-        }
-        if (path === '/api/whoami') { sendJson(res, 200, { ok: true, command: 'whoami', value: { cn: client.cn, serial: client.serial, role: client.role, permission: client.permission } }); return }
-        if (path === '/api/commands') {
-          const value = [...routes.values()].map((r) => ({ command: r.command, method: r.method, path: r.path, permission: r.spec.permission, summary: r.spec.summary, args: r.spec.args.map((a) => ({ name: a.name, type: a.type, help: a.help, optional: !!a.optional })) }))
-          sendJson(res, 200, { ok: true, command: 'commands', value })
-          return
-        }
-        handleEvents(req, res, url)
-        return
-      }
-      route = routes.get(path)
-      if (!route) throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no resource ${path}; GET /api/commands lists them`)
-      if (method !== route.method) {
-        throw Object.assign(new HttpError(405, 'FW_ERR_API_NOT_FOUND', `${path} answers ${route.method}, not ${method}`), { allow: route.method })
-      }
-      if (route.mutates && client.permission === 'observe') {
-        throw new HttpError(403, 'FW_ERR_API_FORBIDDEN', `observer certificates are read-only; "${route.command}" needs an operator certificate`)
-      }
-      let input: unknown
-      if (route.method === 'POST') {
-        const ct = String(req.headers['content-type'] ?? '')
-        if (!/^application\/json\b/i.test(ct)) throw new HttpError(415, 'FW_ERR_API_BAD_REQUEST', `Content-Type must be application/json, got ${JSON.stringify(ct || '(none)')}`)
-        const raw = await readBody(req, maxBody)
-        const text = raw.toString('utf8')
-        try {
-          input = text.trim() === '' ? {} : JSON.parse(text)
-        } catch (e) {
-          throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `the body is not valid JSON: ${(e as Error).message}`)
-        }
-      } else {
-        input = Object.fromEntries(url.searchParams.entries())
-      }
-      const v = validateArgs(route.spec, input, app, route.method === 'GET')
-      if (v.error !== null) {
-        const field = /field "([^"]+)"/.exec(v.error)?.[1]
-        throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', v.error, field)
-      }
-      auditArgs = v.args
-      const r = await registry.execute(route.command, v.args, principalOf(client))
-      if (r.ok) {
-        finish(200, { ok: true, command: r.command, value: r.value ?? null })
-      } else {
-        const body: Record<string, unknown> = { ok: false, code: r.code, message: r.message }
-        if (r.confirmToken) body.confirmToken = r.confirmToken
-        finish(STATUS_FOR[r.code] ?? 500, body)
-      }
-    } catch (e) {
-      if (e instanceof HttpError) {
-        const body: Record<string, unknown> = { ok: false, code: e.code, message: e.message }
-        if (e.field) body.field = e.field
-        const headers: Record<string, string> = {}
-        const extra = e as HttpError & { retryAfter?: number; allow?: string }
-        if (extra.retryAfter) headers['retry-after'] = String(extra.retryAfter)
-        if (extra.allow) headers.allow = extra.allow
-        if (e.status === 413) headers.connection = 'close'
-        finish(e.status, body, headers)
-      } else {
-        log('error', `request ${method} ${path} failed: ${(e as Error).message}`)
-        finish(500, { ok: false, code: 'FW_ERR_COMMAND_FAILED', message: 'the request failed inside the device; see the device log' })
-      }
+      case 'ack': { const a = acks.get(m.id); acks.delete(m.id); a?.(); break }
+      case 'stopped': onStopped?.(); break
+      default: break
     }
   }
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch((e: unknown) => {
-      log('error', `request handler failed: ${(e as Error).message}`)
-      if (!res.headersSent) sendJson(res, 500, { ok: false, code: 'FW_ERR_COMMAND_FAILED', message: 'internal error' })
-    })
+  const ready = await new Promise<Extract<FromWorker, { t: 'ready' }>>((resolve, reject) => {
+    const early = (m: FromWorker): void => {
+      if (m.t === 'ready') { worker.off('message', early); resolve(m) }
+      else if (m.t === 'failed') {
+        worker.off('message', early)
+        const code = (m.code in ERRORS ? m.code : 'FW_ERR_IO') as ErrorCode
+        reject(new FirmwareError(code, m.message))
+      }
+    }
+    worker.on('message', early)
+    worker.once('error', (e) => reject(new FirmwareError('FW_ERR_IO', `the API worker failed to start: ${e.message}`)))
+    worker.once('exit', (c) => reject(new FirmwareError('FW_ERR_IO', `the API worker exited during start (code ${c})`)))
+  }).catch(async (e: unknown) => {
+    clearInterval(specTimer)
+    await worker.terminate()
+    throw e
   })
+  worker.on('message', onMessage)
 
-  const port = opts.port ?? profile.api.port
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, opts.host ?? '::', () => { server.off('error', reject); resolve() })
-  })
-  const addr = server.address()
-  const bound = typeof addr === 'object' && addr ? addr.port : port
-  log('info', `API listening on port ${bound} (TLS 1.3, mutual certificates, device ${identity.serial})`)
+  const cleanup = (): void => {
+    stopped = true
+    clearInterval(specTimer)
+    if (meterTimer) clearInterval(meterTimer)
+    unsubscribe?.()
+    unsubscribe = null
+  }
+  worker.on('exit', cleanup)
 
   return {
-    port: bound,
-    reloadCrl,
-    files: { audit: audit.file, log: logFile },
+    port: ready.port,
+    files: ready.files,
+    reloadCrl: () => new Promise<void>((resolve) => {
+      const id = nextAck++
+      acks.set(id, resolve)
+      send({ t: 'reloadCrl', id })
+    }),
     stop: async () => {
-      unwatchFile(identity.crlPath)
-      for (const s of streams) s.end()
-      streams.clear()
+      if (stopped) return
       await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
+        const timer = setTimeout(resolve, 5000)
+        onStopped = () => { clearTimeout(timer); resolve() }
+        send({ t: 'stop' })
       })
-      log('info', 'API stopped')
+      cleanup()
+      await worker.terminate()
     },
   }
 }
-
-/** Lets the integrator refresh the OpenAPI text after more commands are registered. */
-export type { RegistryForApi }

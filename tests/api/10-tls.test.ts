@@ -122,7 +122,7 @@ t.test('revoking a certificate while the API runs locks it out without a restart
   const c = { cert: readFileSync(b.certFile, 'utf8'), key: readFileSync(b.keyFile, 'utf8'), ca: readFileSync(fx.caFile, 'utf8') }
   t.equal((await call(api.port, c, 'GET', '/api/status')).status, 200)
   revokeClient(fx.dataDir, { serial: b.serial })
-  api.reloadCrl()
+  await api.reloadCrl()
   await t.rejects(call(api.port, c, 'GET', '/api/status'))
 })
 

@@ -51,7 +51,7 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   await call(port, { ca: op.ca }, 'GET', '/api/status').catch(() => null)
   const late = issueClient(fx.dataDir, { name: 'late', role: 'operator' })
   revokeClient(fx.dataDir, { serial: late.serial })
-  rig.api.reloadCrl()
+  await rig.api.reloadCrl()
   await new Promise<void>((r) => spawn('oscsend', ['127.0.0.1', String(osc.port), '/output/1/gain', 'f', '-3']).on('close', () => r()))
   await new Promise<void>((r) => spawn('oscsend', ['127.0.0.1', String(osc.port), '/nonsense', 's', 'x']).on('close', () => r()))
   await new Promise((r) => setTimeout(r, 300))
