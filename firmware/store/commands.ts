@@ -1,0 +1,70 @@
+// `preset list|save|load|delete`, over the store. They replace the registry's placeholders of the
+// same names: the runtime calls registerPresetCommands(registry, store.presets) once the store is
+// open. Loading applies the preset through ApplianceApi only.
+import type { CommandRegistry } from '../commands/registry.ts'
+import type { ArgSpec, CommandSpec } from '../commands/types.ts'
+import { applyPreset, presetFromAppliance, type PresetStore } from './presets.ts'
+
+const nameArg: ArgSpec = {
+  name: 'name', type: 'string', maxLength: 32, pattern: /^[A-Za-z0-9_-]{1,32}$/, help: 'preset name: up to 32 letters, digits, "-" or "_"',
+}
+
+export interface PresetCommandOptions {
+  /** The current input trims (dB), which ApplianceApi does not report; saved with the preset. */
+  inputTrims?: () => number[]
+}
+
+export function presetCommands(store: PresetStore, options: PresetCommandOptions = {}): CommandSpec<any>[] {
+  const list: CommandSpec<Array<{ name: string; savedAt: string }>> = {
+    name: 'preset list',
+    summary: 'the saved presets',
+    examples: ['preset list'],
+    permission: 'observe',
+    args: [],
+    handler: async () => (await store.list()).map((p) => ({ name: p.name, savedAt: new Date(p.savedAt).toISOString() })),
+    human: (v) => (v.length ? v.map((p) => `${p.name.padEnd(32)} saved ${p.savedAt}`).join('\n') : '(no presets saved)'),
+  }
+  const save: CommandSpec<{ saved: string; outputs: number; beams: number }> = {
+    name: 'preset save',
+    summary: 'save outputs and beams as a named preset',
+    examples: ['preset save main-show'],
+    permission: 'operate',
+    args: [nameArg],
+    handler: async (args, { app }) => {
+      const p = await store.save(presetFromAppliance(String(args.name), app, options.inputTrims?.() ?? []))
+      return { saved: p.name, outputs: p.outputs.length, beams: p.beams.length }
+    },
+    human: (v) => `saved preset "${v.saved}" (${v.outputs} outputs, ${v.beams} beams)`,
+  }
+  const load: CommandSpec<{ loaded: string; savedAt: string }> = {
+    name: 'preset load',
+    summary: 'load a named preset',
+    examples: ['preset load main-show'],
+    permission: 'operate',
+    args: [nameArg],
+    handler: async (args, { app }) => {
+      const p = await store.load(String(args.name))
+      applyPreset(app, p)
+      return { loaded: p.name, savedAt: new Date(p.savedAt).toISOString() }
+    },
+    human: (v) => `loaded preset "${v.loaded}" (saved ${v.savedAt})`,
+  }
+  const del: CommandSpec<{ deleted: string }> = {
+    name: 'preset delete',
+    summary: 'delete a named preset',
+    examples: ['preset delete old-show'],
+    permission: 'operate',
+    args: [nameArg],
+    handler: async (args) => {
+      await store.delete(String(args.name))
+      return { deleted: String(args.name) }
+    },
+    human: (v) => `deleted preset "${v.deleted}"`,
+  }
+  return [list, save, load, del]
+}
+
+/** Replaces the registry's preset placeholders with the real commands. */
+export function registerPresetCommands(registry: CommandRegistry, store: PresetStore, options: PresetCommandOptions = {}): void {
+  for (const spec of presetCommands(store, options)) registry.register(spec)
+}
