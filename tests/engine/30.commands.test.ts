@@ -97,3 +97,26 @@ t.test('a run stopped before the end leaves no output file', async (t) => {
   e.stop()
   t.notOk(existsSync(out), 'no partial output')
 })
+
+t.test('every block size and rate runs, and a file that is not a whole number of blocks comes out whole', async (t) => {
+  const dir = t.testdir()
+  for (const [rate, block] of [[44100, 1024], [96000, 32], [48000, 100]] as const) {
+    const frames = Math.round(rate * 0.37)
+    const data = new Float32Array(frames * 2)
+    for (let i = 0; i < data.length; i++) data[i] = 0.5 * Math.sin(i * 0.01)
+    const input = join(dir, `in-${rate}-${block}.wav`), out = join(dir, `out-${rate}-${block}.wav`)
+    writeWav(input, { channels: 2, sampleRate: rate }, data)
+    const e = new Engine({ backend: 'file', sampleRate: rate, blockSize: block, inputs: 2, outputs: 2, heartbeatTimeoutMs: 0, overrunBlocks: 0, file: { in: input, out } })
+    e.start()
+    await e.finished()
+    const s = e.stats()
+    e.stop()
+    t.equal(s.blocks, Math.ceil(frames / block), `${rate} Hz, ${block}-frame blocks: ${s.blocks} blocks`)
+    t.ok(Math.abs(s.blockPeriodUs - 1e6 * block / rate) < 1e-6, 'the block period follows rate and size')
+    const got = readWav(out)
+    t.equal(got.info.frames, frames, 'the output is exactly as long as the input')
+    let worst = 0
+    for (let i = 0; i < data.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - data[i]!))
+    t.ok(worst < 1e-6, `a flat chain passes the input through (worst error ${worst.toExponential(1)})`)
+  }
+})
