@@ -90,3 +90,15 @@ t.test('the board profiles build their engines', async (t) => {
   t.equal(rack.options.backend, 'alsa', 'the rack unit uses ALSA')
   t.throws(() => rack.start(), { code: 'FW_ERR_UNKNOWN_DEVICE' }, 'and without its sound card says the device is unknown')
 })
+
+t.test('the largest engine (64 inputs, 16 outputs, 16-mic array) runs', async (t) => {
+  const mics = Array.from({ length: 16 }, (_, m) => [0.1 * Math.cos(m * Math.PI / 8), 0.1 * Math.sin(m * Math.PI / 8), 0] as [number, number, number])
+  const e = new Engine({ backend: 'null', inputs: 64, outputs: 16, array: { sampleRate: 48000, mics }, maxBlocks: 200, heartbeatTimeoutMs: 0, overrunBlocks: 0 })
+  e.start()
+  await e.finished()
+  t.equal(e.blockCounter(), 200, '200 blocks')
+  const p = e.poll()
+  t.equal(p.meters?.inputPeakDb.length, 64, 'meters for 64 inputs')
+  t.equal(p.meters?.outputPeakDb.length, 16, 'and 16 outputs')
+  e.stop()
+})
