@@ -159,7 +159,9 @@ class Mvdr final : public Beamformer {
     const cplx* r = &r_[k * M * M];
     double trace = 0;
     for (size_t i = 0; i < M; i++) trace += r[i * M + i].real();
-    const double load = loading_[k] * trace / m_ + 1e-20;
+    // Scaled to an 8-mic reference: a larger array focuses harder, so the same steering error
+    // leaks more of the target into what MPDR treats as interference.
+    const double load = loading_[k] * trace * std::max(1.0, m_ / 8.0) / m_ + 1e-20;
     cplx* L = work_.data();
     for (size_t j = 0; j < M; j++) {
       double d = r[j * M + j].real() + load;
