@@ -33,6 +33,8 @@ export interface ApiOptions {
   maxEventStreams?: number
   /** How often the CRL file is checked for changes, ms. Defaults to 1000. */
   crlPollMs?: number
+  /** Reads (observe commands) within this many ms share one answer; 0 disables. Defaults to 50. */
+  readCacheMs?: number
 }
 
 export interface ApiHandle {
@@ -54,6 +56,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     audit: opts.audit ?? {},
     maxEventStreams: opts.maxEventStreams ?? 64,
     crlPollMs: opts.crlPollMs ?? 1000,
+    readCacheMs: opts.readCacheMs ?? 50,
     specs: liteSpecs(registry, app),
     openapi: openApiText(registry),
   }

@@ -30,6 +30,7 @@ export interface WorkerConfig {
   audit: AuditOptions
   maxEventStreams: number
   crlPollMs: number
+  readCacheMs: number
   specs: SpecLite[]
   openapi: string
 }
@@ -140,6 +141,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       pending.set(id, resolve)
       post({ t: 'execute', id, command, args, principal })
     })
+
+  const readCache = new Map<string, { at: number; result: Promise<CommandResult> }>()
 
   // Events come from the main thread only while streams are open; meters at the fastest rate asked.
   const eventListeners = new Set<(ev: ApplianceEvent) => void>()
@@ -334,7 +337,24 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', v.error, field)
       }
       auditArgs = v.args
-      const r = await execute(route.command, v.args, principalOf(client))
+      let r: CommandResult
+      if (route.method === 'GET' && route.spec.permission === 'observe' && cfg.readCacheMs > 0) {
+        // Polling clients share one answer per short window: 200 clients polling status cost the
+        // main thread a few calls per second, not thousands.
+        const key = `${route.command}\u0000${JSON.stringify(v.args)}`
+        const now = performance.now()
+        let hit = readCache.get(key)
+        if (!hit || hit.at + cfg.readCacheMs <= now) {
+          if (readCache.size > 1000) readCache.clear()
+          hit = { at: now, result: execute(route.command, v.args, principalOf(client)) }
+          readCache.set(key, hit)
+        }
+        r = await hit.result
+      } else {
+        r = await execute(route.command, v.args, principalOf(client))
+        // A change made through the API is visible to the next read at once.
+        if (route.mutates) readCache.clear()
+      }
       if (r.ok) {
         finish(200, { ok: true, command: r.command, value: r.value ?? null })
       } else {
