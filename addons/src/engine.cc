@@ -280,18 +280,15 @@ void Engine::threadMain() noexcept {
 }
 
 long long Engine::runBlocks(long long n) noexcept {
-  if (!opened_ || started_) return 0;
+  if (!opened_ || started_ || stopped_) return 0;
   doaThreaded_ = false;  // no DOA thread in sequential mode
-  long long done = 0;
-  while (done < n) {
-    const bool more = runBlock();
-    done++;
-    if (!more) {
-      finished_.store(true, std::memory_order_release);
-      break;
-    }
+  const uint64_t before = blocks_.load(std::memory_order_relaxed);
+  while (!finished_.load(std::memory_order_relaxed) && static_cast<long long>(blocks_.load(std::memory_order_relaxed) - before) < n) {
+    // The caller is the control plane, so it is alive by definition.
+    heartbeat();
+    if (!runBlock()) finished_.store(true, std::memory_order_release);
   }
-  return done;
+  return static_cast<long long>(blocks_.load(std::memory_order_relaxed) - before);
 }
 
 void Engine::emit(uint32_t type, uint32_t cause, double a, double b) noexcept {

@@ -151,8 +151,9 @@ class Engine {
   // Latency of beam 0 (processed path) in samples; 0 without an array.
   int latencySamples() const noexcept;
 
-  // Sequential mode: runs up to `blocks` blocks on the calling thread (no audio thread), for
-  // profiling and tests. Returns the blocks run. Requires start(..., threaded=false).
+  // Sequential mode: the same chain without the audio thread, for profiling and tests. open()
+  // the backend, then runBlocks() runs up to `blocks` blocks on the calling thread and returns
+  // how many ran (fewer at the end of the input). Not after start().
   bool open(std::string* error);
   long long runBlocks(long long blocks) noexcept;
 

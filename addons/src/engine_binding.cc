@@ -130,6 +130,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                        {
                            InstanceMethod<&EngineWrap::Start>("start"),
                            InstanceMethod<&EngineWrap::Stop>("stop"),
+                           InstanceMethod<&EngineWrap::RunBlocks>("runBlocks"),
                            InstanceMethod<&EngineWrap::Heartbeat>("heartbeat"),
                            InstanceMethod<&EngineWrap::SetProcessing>("setProcessing"),
                            InstanceMethod<&EngineWrap::SetInputTrim>("setInputTrim"),
@@ -196,6 +197,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     const bool ok = engine_->stop(&error);
     if (!ok) throw Napi::Error::New(info.Env(), error);
     return info.Env().Undefined();
+  }
+
+  // Sequential mode: opens the backend on first use and runs blocks on this (JS) thread.
+  Napi::Value RunBlocks(const Napi::CallbackInfo& info) {
+    std::string error;
+    if (!engine_->open(&error)) throw Napi::Error::New(info.Env(), error);
+    return Napi::Number::New(info.Env(), static_cast<double>(engine_->runBlocks(static_cast<long long>(arg(info, 0)))));
   }
 
   Napi::Value Heartbeat(const Napi::CallbackInfo& info) {

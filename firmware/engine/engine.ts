@@ -266,7 +266,7 @@ export class Engine {
   readonly #native: NativeEngine
   readonly #heartbeatIntervalMs: number
   #timer: NodeJS.Timeout | undefined
-  #state: 'created' | 'running' | 'stopped' = 'created'
+  #state: 'created' | 'running' | 'sequential' | 'stopped' = 'created'
 
   /**
    * Validates the options (FW_ERR_BAD_OPTION / FW_ERR_BAD_GEOMETRY / FW_ERR_UNKNOWN_DEVICE naming
@@ -295,6 +295,24 @@ export class Engine {
     if (this.#heartbeatIntervalMs > 0) {
       this.#timer = setInterval(() => this.#native.heartbeat(), this.#heartbeatIntervalMs)
       this.#timer.unref()
+    }
+  }
+
+  /**
+   * Sequential mode, for tests and profiling: runs up to `blocks` blocks of the same chain on the
+   * calling thread (no audio thread; this blocks the event loop) and returns how many ran, fewer
+   * at the end of a file. The engine cannot be start()ed afterwards; stop() still closes it.
+   */
+  runSequential(blocks: number): number {
+    if (this.#state !== 'created' && this.#state !== 'sequential') throw new FirmwareError('FW_ERR_ENGINE', `the engine is ${this.#state}; sequential runs need a fresh engine`)
+    checkNumber(blocks, 'runSequential(blocks)', 0, Number.MAX_SAFE_INTEGER, true)
+    try {
+      const ran = this.#native.runBlocks(blocks)
+      this.#state = 'sequential'
+      return ran
+    } catch (err) {
+      this.#state = 'stopped'
+      throw startError(this.options, (err as Error).message)
     }
   }
 

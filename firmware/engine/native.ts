@@ -66,6 +66,8 @@ export interface NativeStats {
 export interface NativeEngine {
   start(): void
   stop(): void
+  /** Sequential mode: runs blocks on the calling thread; opens the backend on first use. */
+  runBlocks(blocks: number): number
   heartbeat(): void
   setProcessing(on: boolean): void
   setInputTrim(input: number, db: number): boolean

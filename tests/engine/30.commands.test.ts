@@ -120,3 +120,42 @@ t.test('every block size and rate runs, and a file that is not a whole number of
     t.ok(worst < 1e-6, `a flat chain passes the input through (worst error ${worst.toExponential(1)})`)
   }
 })
+
+t.test('sequential mode runs the same chain as the audio thread, sample for sample', async (t) => {
+  const dir = t.testdir()
+  const mics = Array.from({ length: 4 }, (_, m) => [0.05 * Math.cos(m * Math.PI / 2), 0.05 * Math.sin(m * Math.PI / 2), 0] as [number, number, number])
+  const frames = 24000
+  const data = new Float32Array(frames * 4)
+  let seed = 1
+  for (let i = 0; i < data.length; i++) { seed = (seed * 1664525 + 1013904223) >>> 0; data[i] = 0.2 * (seed / 2 ** 32 - 0.5) + 0.1 * Math.sin(i * 0.003) }
+  writeWav(join(dir, 'array.wav'), { channels: 4, sampleRate: sr }, data)
+  const opts = (out: string): Partial<EngineOptions> => ({
+    backend: 'file', array: { sampleRate: sr, mics }, outputs: 4, heartbeatTimeoutMs: 0, overrunBlocks: 0,
+    beams: [{ auto: true }, { kind: 'mvdr', azimuth: 45 }, { azimuth: 180 }, { azimuth: 270 }],
+    file: { in: join(dir, 'array.wav'), out: join(dir, out) },
+  })
+  const setup = (e: Engine) => {
+    e.setEq(0, 0, { type: 'peak', freqHz: 2000, gainDb: 6, q: 1, enabled: true })
+    e.setCompressor(1, { thresholdDb: -30, ratio: 4, kneeDb: 6, attackMs: 5, releaseMs: 100, makeupDb: 2, enabled: true })
+  }
+  const threaded = new Engine(opts('threaded.wav'))
+  setup(threaded)
+  threaded.start()
+  await threaded.finished()
+  const threadedDoa = threaded.poll().doa
+  threaded.stop()
+  const sequential = new Engine(opts('sequential.wav'))
+  setup(sequential)
+  let ran = 0, step
+  while ((step = sequential.runSequential(100)) > 0) ran += step
+  const sequentialDoa = sequential.poll().doa
+  sequential.stop()
+  t.equal(ran, Math.ceil(frames / 64), 'sequential mode ran every block')
+  const a = readWav(join(dir, 'threaded.wav')).data, b = readWav(join(dir, 'sequential.wav')).data
+  t.equal(a.length, b.length, 'same length')
+  let same = true
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) { same = false; break }
+  t.ok(same, 'bit-identical outputs')
+  t.same(sequentialDoa, threadedDoa, 'and the same DOA track')
+  t.throws(() => sequential.start(), { code: 'FW_ERR_ENGINE' }, 'a sequential engine is not started afterwards')
+})
