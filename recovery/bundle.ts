@@ -61,9 +61,13 @@ function loadKey(path: string, kind: 'private' | 'public'): KeyObject {
   return key
 }
 
+// A unit run from its image directory keeps its data under lib/.data: that is not part of an image.
+const notInImage = new Set(['.data', '.build'])
+
 function listFiles(root: string, dir = root): string[] {
   const out: string[] = []
   for (const name of readdirSync(dir).sort()) {
+    if (notInImage.has(name)) continue
     const p = join(dir, name)
     const st = lstatSync(p)
     if (st.isDirectory()) out.push(...listFiles(root, p))

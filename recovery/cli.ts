@@ -1,7 +1,7 @@
 // The `recovery` command. Runs on its own (node recovery/cli.ts ...) and imports nothing from
 // firmware/, so it works when the firmware it recovers does not.
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createBundle } from './bundle.ts'
 import { loadRecoveryConfig } from './config.ts'
@@ -22,7 +22,8 @@ commands:
   supervise                       start the firmware from the active slot, again and again,
                                   counting boots and rolling back
   console [--port PATH]           serve the recovery console on a serial port
-  bundle create --image DIR --board NAME --version X.Y.Z --key PRIVATE.pem --out FILE
+  bundle create --image DIR --board NAME [--version X.Y.Z] --key PRIVATE.pem --out FILE
+                                  (version defaults to the image's manifest.json)
   bundle keygen --out-dir DIR     a development Ed25519 key pair (production keys come from
                                   provisioning)
 
@@ -65,7 +66,14 @@ async function main(argv: string[]): Promise<number> {
     }
     if (sub === 'create') {
       const need = (n: string): string => takeOpt(o, n) ?? (() => { throw new RecoveryError('REC_ERR_USAGE', `bundle create needs ${n}`) })()
-      const h = createBundle({ imageDir: need('--image'), board: need('--board'), version: need('--version'), privateKeyPath: need('--key'), out: need('--out') })
+      const imageDir = need('--image')
+      // The version defaults to the one in the image's version manifest, which rides along.
+      let image: Record<string, unknown> | undefined
+      try {
+        image = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8')) as Record<string, unknown>
+      } catch { /* not a built image: --version is required */ }
+      const version = takeOpt(o, '--version') ?? (typeof image?.version === 'string' ? image.version : need('--version'))
+      const h = createBundle({ imageDir, board: need('--board'), version, privateKeyPath: need('--key'), out: need('--out'), ...(image ? { image } : {}) })
       console.log(`bundle ${h.manifest.version} for ${h.manifest.board}: ${h.files.length} files`)
       return 0
     }

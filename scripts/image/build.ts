@@ -30,6 +30,7 @@ const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { ve
 const out = resolve(opt('--out') ?? join(repo, 'image'))
 const version = opt('--version') ?? pkg.version
 const strip = !args.includes('--no-strip')
+const recoveryOut = opt('--recovery-out') ? resolve(opt('--recovery-out')!) : undefined
 const lib = join(out, 'lib')
 const work = join(out, '.build')
 const t0 = performance.now()
@@ -45,6 +46,7 @@ if (!existsSync(addon)) fail('the native engine is not built; run "npm run build
 if (Number(process.versions.node.split('.')[0]) !== 24) fail(`run with the pinned Node 24 (node_modules/.bin/node), not ${process.version}`)
 
 rmSync(out, { recursive: true, force: true })
+if (recoveryOut) rmSync(recoveryOut, { recursive: true, force: true })
 mkdirSync(work, { recursive: true })
 
 // --- 1. The bundle --------------------------------------------------------------------------
@@ -75,40 +77,47 @@ const banner = [
   `var __stageImagePath = (rel) => require('node:path').join(__stageImageLib, rel);`,
   `var __stageImageUrl = (rel) => require('node:url').pathToFileURL(__stageImagePath(rel)).href;`,
 ].join('\n')
-const bundle = join(work, 'firmware.cjs')
-await build({
-  entryPoints: [join(repo, 'scripts', 'image', 'sea-entry.ts')],
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  outfile: bundle,
-  banner: { js: banner },
-  plugins: [imagePlugin],
-  // ws's optional native helpers: absent is fine, ws falls back to JS.
-  external: ['bufferutil', 'utf-8-validate'],
-  logLevel: 'warning',
-  legalComments: 'none',
-})
-step(`bundled ${(statSync(bundle).size / 1024).toFixed(0)} KiB`)
+/** Bundles `entry` and makes it a single executable at `binary`. */
+async function singleExecutable(entry: string, binary: string): Promise<void> {
+  const name = basename(binary)
+  const bundle = join(work, `${name}.cjs`)
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    outfile: bundle,
+    banner: { js: banner },
+    plugins: [imagePlugin],
+    // ws's optional native helpers: absent is fine, ws falls back to JS.
+    external: ['bufferutil', 'utf-8-validate'],
+    logLevel: 'warning',
+    legalComments: 'none',
+  })
+  step(`${name}: bundled ${(statSync(bundle).size / 1024).toFixed(0)} KiB`)
+  const seaConfig = join(work, `${name}.sea-config.json`)
+  const blob = join(work, `${name}.blob`)
+  writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }))
+  run(process.execPath, ['--experimental-sea-config', seaConfig])
+  mkdirSync(dirname(binary), { recursive: true })
+  copyFileSync(process.execPath, binary)
+  chmodSync(binary, 0o755)
+  // The pinned Node carries full debug info; the appliance does not need it.
+  if (strip && spawnSync('strip', ['--version']).status === 0) run('strip', ['--strip-debug', binary])
+  run(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), binary, 'NODE_SEA_BLOB', blob,
+    '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'])
+  step(`${name}: single binary ${(statSync(binary).size / 1048576).toFixed(1)} MiB`)
+}
 
-// --- 2. The single executable -----------------------------------------------------------------
-const seaConfig = join(work, 'sea-config.json')
-const blob = join(work, 'sea-prep.blob')
-writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }))
-const run = (cmd: string, argv: string[]): void => {
+function run(cmd: string, argv: string[]): void {
   const r = spawnSync(cmd, argv, { encoding: 'utf8' })
   if (r.status !== 0) fail(`${basename(cmd)} ${argv.join(' ')} failed:\n${r.stdout}${r.stderr}`)
 }
-run(process.execPath, ['--experimental-sea-config', seaConfig])
+
+// --- 2. The single executable -----------------------------------------------------------------
 const binary = join(out, 'firmware')
-copyFileSync(process.execPath, binary)
-chmodSync(binary, 0o755)
-// The pinned Node carries full debug info; the appliance does not need it.
-if (strip && spawnSync('strip', ['--version']).status === 0) run('strip', ['--strip-debug', binary])
-run(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), binary, 'NODE_SEA_BLOB', blob,
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'])
-step(`single binary ${(statSync(binary).size / 1048576).toFixed(1)} MiB`)
+await singleExecutable(join(repo, 'scripts', 'image', 'sea-entry.ts'), binary)
 
 // --- 3. What the binary loads from beside it -----------------------------------------------------
 mkdirSync(join(lib, 'addons', 'build', 'Release'), { recursive: true })
@@ -157,26 +166,28 @@ const skipInPackage = (name: string, rel: string): boolean => {
 }
 // Only what the appliance runs; onnxruntime-node's install-time deps (adm-zip, global-agent) are not.
 const installOnly = new Set(['adm-zip', 'global-agent'])
-const copied = new Set<string>()
-const copyPackage = (name: string, from: string): void => {
-  if (copied.has(name) || installOnly.has(name)) return
-  const dir = [join(from, 'node_modules', name), join(repo, 'node_modules', name)].find((d) => existsSync(join(d, 'package.json')))
-  if (!dir) return // an optional dependency that is not installed
-  copied.add(name)
-  cpSync(dir, join(lib, 'node_modules', name), {
-    recursive: true,
-    filter: (p) => {
-      const rel = relative(dir, p).split(sep).join('/')
-      return rel === '' || (!rel.startsWith('node_modules') && !skipInPackage(name, rel))
-    },
-  })
-  const pj = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }
-  for (const dep of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) copyPackage(dep, dir)
+/** Copies packages `roots` and their dependency closure into `libDir`/node_modules; returns the names. */
+function copyPackages(libDir: string, roots: string[]): Set<string> {
+  const copied = new Set<string>()
+  const copyPackage = (name: string, from: string): void => {
+    if (copied.has(name) || installOnly.has(name)) return
+    const dir = [join(from, 'node_modules', name), join(repo, 'node_modules', name)].find((d) => existsSync(join(d, 'package.json')))
+    if (!dir) return // an optional dependency that is not installed
+    copied.add(name)
+    cpSync(dir, join(libDir, 'node_modules', name), {
+      recursive: true,
+      filter: (p) => {
+        const rel = relative(dir, p).split(sep).join('/')
+        return rel === '' || (!rel.startsWith('node_modules') && !skipInPackage(name, rel))
+      },
+    })
+    const pj = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }
+    for (const dep of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) copyPackage(dep, dir)
+  }
+  for (const r of roots) copyPackage(r, repo)
+  return copied
 }
-for (const dep of Object.keys(pkg.dependencies)) {
-  if (dep === 'node' || dep === 'node-addon-api') continue
-  copyPackage(dep, repo)
-}
+const copied = copyPackages(lib, Object.keys(pkg.dependencies).filter((d) => d !== 'node' && d !== 'node-addon-api'))
 step(`runtime packages: ${[...copied].sort().join(', ')}`)
 
 // --- 4. systemd unit and version manifest --------------------------------------------------------
@@ -192,7 +203,7 @@ Type=notify
 NotifyAccess=all
 Environment=BOARD=jetson-agx-rack
 # Counts the boot of a newly installed slot and rolls back after too many failed ones.
-ExecStartPre=/opt/stage/recovery/recovery --profile /opt/stage/recovery/board/\${BOARD}/profile.json boot
+ExecStartPre=/opt/stage/recovery/recovery --profile /opt/stage/recovery/lib/board/\${BOARD}/profile.json boot
 ExecStart=/var/lib/stage-recovery/current/firmware run --board \${BOARD}
 WatchdogSec=5s
 Restart=always
@@ -223,5 +234,30 @@ const manifest = {
   packages: Object.fromEntries([...copied].sort().map((n) => [n, (JSON.parse(readFileSync(join(lib, 'node_modules', n, 'package.json'), 'utf8')) as { version: string }).version])),
 }
 writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
-rmSync(work, { recursive: true, force: true })
 step(`image ${version} ready in ${out}`)
+
+// --- 5. Optionally, recovery: its own binary, installed once per unit outside the A/B slots -------
+if (recoveryOut) {
+  const rlib = join(recoveryOut, 'lib')
+  await singleExecutable(join(repo, 'recovery', 'cli.ts'), join(recoveryOut, 'recovery'))
+  copyTree(join(repo, 'board'), join(rlib, 'board'), (p) => p.endsWith('profile.json'))
+  writeFileSync(join(rlib, 'package.json'), JSON.stringify({ name: 'stage-recovery', version, private: true, type: 'module' }, null, 2) + '\n')
+  copyPackages(rlib, ['serialport', '@serialport/parser-readline'])
+  writeFileSync(join(recoveryOut, 'stage-recovery.service'), `# The recovery console on the board's recovery UART; also marks a new slot good once the
+# firmware has reported healthy long enough. Independent of the firmware it recovers.
+[Unit]
+Description=Stage appliance recovery console
+After=local-fs.target
+
+[Service]
+Environment=BOARD=jetson-agx-rack
+ExecStart=/opt/stage/recovery/recovery --profile /opt/stage/recovery/lib/board/\${BOARD}/profile.json console
+Restart=always
+RestartSec=2s
+
+[Install]
+WantedBy=multi-user.target
+`)
+  step(`recovery ready in ${recoveryOut}`)
+}
+rmSync(work, { recursive: true, force: true })

@@ -4,14 +4,18 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
 
 const repo = join(import.meta.dirname, '..', '..')
 const dir = t.testdir({})
 const image = join(dir, 'image')
-const build = spawnSync('bash', [join(repo, 'scripts', 'build-image.sh'), '--out', image, '--version', '9.8.7'], { encoding: 'utf8', timeout: 170_000 })
+const recoveryDir = join(dir, 'recovery')
+const build = spawnSync('bash', [join(repo, 'scripts', 'build-image.sh'), '--out', image, '--version', '9.8.7', '--recovery-out', recoveryDir],
+  { encoding: 'utf8', timeout: 170_000 })
 const binary = join(image, 'firmware')
+const recovery = join(recoveryDir, 'recovery')
 
 t.test('npm run build:image produces the binary, addons, models, profiles, unit and manifest', { timeout: 180_000 }, async (t) => {
   if (build.status !== 0) t.comment(build.stdout + build.stderr)
@@ -86,4 +90,34 @@ t.test('"firmware run --board sim" starts from the image, processes audio and st
   const engine = [...mapped].find((p) => p.endsWith('engine.node'))
   t.equal(engine, join(image, 'lib', 'addons', 'build', 'Release', 'engine.node'), 'engine addon from the image')
   t.ok([...mapped].every((p) => p.startsWith(image)), `all addons from the image: ${[...mapped].join(', ')}`)
+})
+
+t.test('the image packs into a signed bundle that the recovery binary verifies and installs', { timeout: 60_000 }, async (t) => {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  writeFileSync(join(dir, 'update.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
+  writeFileSync(join(dir, 'update.pub'), publicKey.export({ type: 'spki', format: 'pem' }))
+  const profile = join(dir, 'unit', 'board', 'sim', 'profile.json')
+  const sim = JSON.parse(readFileSync(join(repo, 'board', 'sim', 'profile.json'), 'utf8')) as Record<string, unknown>
+  mkdirSync(join(dir, 'unit', 'board', 'sim'), { recursive: true })
+  writeFileSync(profile, JSON.stringify({ ...sim, dataDir: join(dir, 'unit', 'data'), recovery: {
+    slots: { a: join(dir, 'unit', 'slot-a'), b: join(dir, 'unit', 'slot-b') }, stateDir: join(dir, 'unit', 'recovery'),
+    bootTries: 3, healthyPeriodS: 5, publicKey: join(dir, 'update.pub') } }))
+  const rec = (...a: string[]) => spawnSync(recovery, a, { encoding: 'utf8', cwd: dir })
+  const made = rec('bundle', 'create', '--image', image, '--board', 'sim', '--key', join(dir, 'update.pem'), '--out', join(dir, 'b.sbundle'))
+  t.equal(made.status, 0, made.stderr)
+  t.match(made.stdout, /bundle 9\.8\.7 for sim/)
+  const installed = rec('--profile', profile, 'install', join(dir, 'b.sbundle'))
+  t.equal(installed.status, 0, installed.stderr)
+  t.match(installed.stdout, /installed 9\.8\.7 to slot a/)
+  const help = spawnSync(join(dir, 'unit', 'recovery', 'current', 'firmware'), ['help'], { encoding: 'utf8' })
+  t.equal(help.status, 0, 'the installed binary runs from the slot')
+  // A tampered copy of a newer bundle is refused.
+  rec('bundle', 'create', '--image', image, '--board', 'sim', '--version', '9.8.8', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle'))
+  const buf = readFileSync(join(dir, 'c.sbundle'))
+  buf[Math.floor(buf.length / 2)] = buf[Math.floor(buf.length / 2)]! ^ 1
+  writeFileSync(join(dir, 'c.sbundle'), buf)
+  const refused = rec('--profile', profile, 'install', join(dir, 'c.sbundle'))
+  t.equal(refused.status, 1)
+  t.match(refused.stderr, /does not match its signed hash.*\[REC_ERR_BUNDLE_TAMPERED\]/)
+  t.match(rec('--profile', profile, 'slots').stdout, /slot a \* good\s+9\.8\.7/)
 })
