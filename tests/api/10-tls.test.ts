@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { Agent } from 'node:https'
 import { readFileSync } from 'node:fs'
 import type { ApiHandle } from '../../firmware/api/server.ts'
 import type { ApplianceApi } from '../../firmware/runtime/types.ts'
@@ -124,6 +125,24 @@ t.test('revoking a certificate while the API runs locks it out without a restart
   revokeClient(fx.dataDir, { serial: b.serial })
   await api.reloadCrl()
   await t.rejects(call(api.port, c, 'GET', '/api/status'))
+})
+
+t.test('a connection kept alive across a revocation gets 401 on its next request', async (t) => {
+  const b = issueClient(fx.dataDir, { name: 'kept-alive', role: 'operator' })
+  const c = { cert: readFileSync(b.certFile, 'utf8'), key: readFileSync(b.keyFile, 'utf8'), ca: readFileSync(fx.caFile, 'utf8') }
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const first = await call(api.port, c, 'GET', '/api/status', undefined, { agent })
+  t.equal(first.status, 200)
+  revokeClient(fx.dataDir, { serial: b.serial })
+  await api.reloadCrl()
+  const second = await call(api.port, c, 'GET', '/api/status', undefined, { agent })
+  t.equal(second.status, 401)
+  t.equal(second.json.code, 'FW_ERR_API_UNAUTHORIZED')
+  t.match(second.json.message, /revoked/)
+  const write = await call(api.port, c, 'POST', '/api/gain', { output: 1, db: -50 }, { agent }).catch(() => null)
+  t.not(write?.status, 200, 'no write gets through')
+  t.not(app.outputSettings()[0]!.gainDb, -50)
 })
 
 t.test('TLS 1.2 is refused; TLS 1.3 is used', async (t) => {
