@@ -16,6 +16,8 @@ export type PanelEvent =
   | { type: 'error'; code: string; text: string }
   | { type: 'status'; fields: Record<string, string> }
   | { type: 'link-error'; text: string }
+  /** The UART was reopened after it went away (USB-serial unplugged and back, PTY remade). */
+  | { type: 'link-up' }
 
 export interface FrontPanelOptions {
   /** The panel UART (or one end of a PTY pair on the sim board). */
@@ -29,6 +31,10 @@ export interface FrontPanelOptions {
 /** What a front-panel link offers the runtime; FrontPanel is the real one over a UART. */
 export interface PanelLink {
   readonly relay: 'processed' | 'bypass' | 'unknown'
+  /** False while the UART is gone (the controller will have dropped the relay by its timeout). */
+  readonly linkUp: boolean
+  /** The UART's path. */
+  readonly path: string
   readonly version: string | null
   heartbeat(): void
   setRelay(energise: boolean): void
@@ -42,30 +48,83 @@ export class FrontPanel implements PanelLink {
   version: string | null = null
   /** Lines the controller rejected or we could not decode. */
   errors = 0
-  readonly #port: SerialPort
+  #port: SerialPort
+  readonly #opts: FrontPanelOptions
   readonly #splitter = new LineSplitter()
   #seq = 0
   #listeners = new Set<(ev: PanelEvent) => void>()
   #lastLed = ''
+  #linkUp = true
+  #closing = false
+  #reopenTimer: NodeJS.Timeout | null = null
+  #reopenDelay = 250
 
-  private constructor(port: SerialPort) {
+  private constructor(port: SerialPort, opts: FrontPanelOptions) {
     this.#port = port
+    this.#opts = opts
+    this.#attach(port)
+  }
+
+  static async open(opts: FrontPanelOptions): Promise<FrontPanel> {
+    const port = await openPort(opts).catch((e: Error) => {
+      throw new FirmwareError('FW_ERR_IO', `cannot open the front-panel UART ${opts.path}: ${e.message}; check uarts.panel in the board profile`)
+    })
+    const p = new FrontPanel(port, opts)
+    p.#hello()
+    return p
+  }
+
+  get linkUp(): boolean {
+    return this.#linkUp
+  }
+
+  get path(): string {
+    return this.#opts.path
+  }
+
+  #attach(port: SerialPort): void {
     port.on('data', (chunk: Buffer) => {
       for (const line of this.#splitter.push(chunk)) this.#onLine(line)
     })
     port.on('error', (e: Error) => this.#emit({ type: 'link-error', text: e.message }))
+    port.on('close', () => {
+      if (this.#closing || port !== this.#port) return
+      // The UART went away under us: the controller will drop the relay by its timeout. Say so,
+      // and keep trying to reopen it (250 ms, doubling to 2 s).
+      this.#linkUp = false
+      this.relay = 'unknown'
+      this.#emit({ type: 'link-error', text: `front-panel UART ${this.#opts.path} closed; reopening` })
+      this.#scheduleReopen()
+    })
   }
 
-  static async open(opts: FrontPanelOptions): Promise<FrontPanel> {
-    const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115200, autoOpen: false })
-    await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res()))).catch((e: Error) => {
-      throw new FirmwareError('FW_ERR_IO', `cannot open the front-panel UART ${opts.path}: ${e.message}; check uarts.panel in the board profile`)
-    })
-    const p = new FrontPanel(port)
-    if (opts.timeoutMs !== undefined) p.#send(`TIMEOUT ${opts.timeoutMs}`)
-    p.#send('VER?')
-    p.#send('STATUS?')
-    return p
+  #scheduleReopen(): void {
+    if (this.#closing || this.#reopenTimer) return
+    this.#reopenTimer = setTimeout(() => {
+      this.#reopenTimer = null
+      openPort(this.#opts).then((port) => {
+        if (this.#closing) {
+          port.close()
+          return
+        }
+        this.#port = port
+        this.#attach(port)
+        this.#linkUp = true
+        this.#reopenDelay = 250
+        this.#lastLed = ''
+        this.#hello()
+        this.#emit({ type: 'link-up' })
+      }, () => {
+        this.#reopenDelay = Math.min(2000, this.#reopenDelay * 2)
+        this.#scheduleReopen()
+      })
+    }, this.#reopenDelay)
+  }
+
+  #hello(): void {
+    if (this.#opts.timeoutMs !== undefined) this.#send(`TIMEOUT ${this.#opts.timeoutMs}`)
+    this.#send('VER?')
+    this.#send('STATUS?')
   }
 
   onEvent(listener: (ev: PanelEvent) => void): () => void {
@@ -98,6 +157,9 @@ export class FrontPanel implements PanelLink {
   }
 
   async close(): Promise<void> {
+    this.#closing = true
+    if (this.#reopenTimer) clearTimeout(this.#reopenTimer)
+    this.#reopenTimer = null
     this.#listeners.clear()
     if (!this.#port.isOpen) return
     await new Promise<void>((res) => this.#port.close(() => res()))
@@ -168,4 +230,10 @@ export class FrontPanel implements PanelLink {
         return this.#emit({ type: 'link-error', text: `unknown line from the controller: ${kw}` })
     }
   }
+}
+
+async function openPort(opts: FrontPanelOptions): Promise<SerialPort> {
+  const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115200, autoOpen: false })
+  await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())))
+  return port
 }

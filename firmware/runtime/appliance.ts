@@ -191,6 +191,26 @@ export class Appliance implements ApplianceApi {
   // ---- the tick ----
 
   #tick(): void {
+    try {
+      this.#tickBody()
+    } catch (err) {
+      // A bug in the control plane must not crash the process (the relay would drop, but the
+      // console and API would go too). It is a fault: bypass until it stops happening.
+      this.tickErrors++
+      const msg = err instanceof Error ? err.message : String(err)
+      if (this.tickErrors <= 5 || this.tickErrors % 100 === 0) this.#logLine('error', 'runtime', `tick failed (${this.tickErrors}): ${msg}`)
+      try {
+        this.#dispatch({ type: 'fault', at: this.#clock.now(), level: 'bypass', cause: 'runtime-error', evidence: `control tick failed: ${msg}` })
+      } catch {
+        // the reducer is pure and total; nothing more to do here
+      }
+    }
+  }
+
+  /** Control-tick exceptions caught so far. */
+  tickErrors = 0
+
+  #tickBody(): void {
     const t0 = performance.now()
     const now = this.#clock.now()
     const e = this.engine
@@ -212,6 +232,9 @@ export class Appliance implements ApplianceApi {
     if (p.doa.length > 0) this.#doa = p.doa[p.doa.length - 1]!
     if (p.meters) this.#meters = p.meters
 
+    if (this.panel && !this.panel.linkUp) {
+      faults.push({ level: 'bypass', cause: 'panel-link-lost', evidence: `front-panel UART ${this.panel.path} is gone; the relay is down by the controller's timeout` })
+    }
     const stall = this.#mon.stall.check(now, e.blockCounter())
     if (stall) faults.push(stall)
     if (now - this.#lastStatsAt >= 100) {
@@ -281,7 +304,9 @@ export class Appliance implements ApplianceApi {
         case 'inference':
           if (a.enabled !== this.#inferenceEnabled) {
             this.#inferenceEnabled = a.enabled
-            for (const l of this.#inferenceListeners) l(a.enabled)
+            for (const l of this.#inferenceListeners) {
+              try { l(a.enabled) } catch { /* a service's bug must not reach the tick */ }
+            }
           }
           break
         case 'led':
@@ -331,6 +356,11 @@ export class Appliance implements ApplianceApi {
         break
       case 'link-error':
         this.#logLine('warn', 'panel', ev.text)
+        break
+      case 'link-up':
+        this.#logLine('info', 'panel', 'front-panel UART back')
+        this.#emit({ type: 'panel', event: 'link up' })
+        this.panel?.setStatusLed(this.#state.name)
         break
       case 'status':
         break

@@ -136,3 +136,21 @@ t.test('firmware run --board sim shows status until Ctrl-C, then stops cleanly a
   t.match(out, /stopped: state BYPASS \(shutdown\), relay bypass/)
   for (const k of kids) t.notOk(readdirSync('/proc').includes(k), `child ${k} reaped`)
 })
+
+t.test('an exception in the control tick is a bypass fault, not a crash', async (t) => {
+  const app = await Appliance.start(profile, { logDir: null, watchdog: { healthyPeriodMs: 300 } })
+  t.teardown(() => app.stop())
+  await until(() => app.status().state === 'ACTIVE', 2000, 'ACTIVE')
+  const engine = app.engine as { poll: () => unknown }
+  const poll = engine.poll
+  let failures = 5
+  engine.poll = function (this: unknown) {
+    if (failures > 0) { failures--; throw new Error('ring record malformed') }
+    return poll.call(this)
+  }
+  await until(() => app.status().state === 'BYPASS', 1000, 'BYPASS')
+  t.match(app.faults(1)[0], { cause: 'runtime-error', evidence: 'control tick failed: ring record malformed' })
+  await until(() => app.tickErrors === 5, 1000, 'five failed ticks counted')
+  t.equal(app.status().state, 'BYPASS', 'still bypassed while the ticks fail')
+  await until(() => app.status().state === 'ACTIVE', 2000, 'ACTIVE again once the ticks are clean')
+})
