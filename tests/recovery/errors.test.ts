@@ -1,0 +1,8 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { RECOVERY_ERRORS } from '../../recovery/errors.ts'
+
+t.test('every recovery error code is documented in docs/recovery.md', async (t) => {
+  const doc = readFileSync(new URL('../../docs/recovery.md', import.meta.url), 'utf8')
+  for (const [code, meaning] of Object.entries(RECOVERY_ERRORS)) t.ok(doc.includes(`| ${code} | ${meaning} |`), `${code} documented`)
+})
