@@ -1,0 +1,33 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { networkService, type NetworkServiceHandle } from '../../firmware/api/service.ts'
+import { makeFixture, call } from './helpers.ts'
+
+t.test('an unprovisioned unit runs without the API and says why (fail-open)', async (t) => {
+  const dir = join(t.testdir(), 'blank')
+  const said: string[] = []
+  let net: NetworkServiceHandle | null = null
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, {
+    services: [async (app) => (net = await networkService({ api: { port: 0, host: '127.0.0.1' }, log: (l, m) => said.push(`${l} ${m}`) })(app))],
+  })
+  t.teardown(() => run.stop())
+  t.equal(net!.api, null)
+  t.equal(net!.osc, null, 'OSC stays off by default')
+  t.match(said.join('\n'), /warn API off: no device identity .* run "node provisioning\/cli\.ts init/)
+  t.ok(run.app.status().engine.blocks >= 0, 'the appliance runs')
+})
+
+t.test('a provisioned unit serves the API, and OSC when enabled', async (t) => {
+  const fx = await makeFixture(t.testdir())
+  let net: NetworkServiceHandle | null = null
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir: fx.dataDir }, {
+    services: [async (app) => (net = await networkService({ api: { port: 0, host: '127.0.0.1' }, osc: { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] }, log: () => {} })(app))],
+  })
+  t.teardown(() => run.stop())
+  const r = await call(net!.api!.port, fx.creds(fx.operator), 'GET', '/api/status')
+  t.equal(r.status, 200)
+  t.equal(net!.osc!.enabled, true)
+  t.ok(net!.osc!.port > 0)
+})
