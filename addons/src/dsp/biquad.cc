@@ -145,7 +145,6 @@ void ParametricEq::process(float* x, int n) noexcept {
     const int len = std::min(kChunk, n - start);
     float* p = x + start;
     for (auto& b : s.bands) {
-      const bool typeChange = b.target.type != b.type;
       // A band that is out (wet 0) jumps straight to its target: nothing audible to glide.
       if (b.wet <= 0 && s.differs(b)) {
         s.snap(b);
@@ -171,9 +170,10 @@ void ParametricEq::process(float* x, int n) noexcept {
           p[i] = static_cast<float>(y);
         }
       }
-      // Denormal guard: a decaying state far below audibility is flushed to zero.
-      if (std::fabs(s1) < 1e-30) s1 = 0;
-      if (std::fabs(s2) < 1e-30) s2 = 0;
+      // Denormal guard: a decaying state far below audibility is flushed to zero. A state made
+      // non-finite by a non-finite input is cleared, or the band would stay silent (NaN) forever.
+      if (!(std::fabs(s1) >= 1e-30) || !std::isfinite(s1)) s1 = 0;
+      if (!(std::fabs(s2) >= 1e-30) || !std::isfinite(s2)) s2 = 0;
       b.s1 = s1, b.s2 = s2, b.wet = wet;
       if (b.wet <= 0) b.s1 = b.s2 = 0;
     }

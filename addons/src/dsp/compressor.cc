@@ -63,8 +63,9 @@ void Compressor::process(float* x, int n) noexcept {
     peak = std::max(peak, y);
     x[i] = static_cast<float>(in * std::exp((mk - y) * kDbToLn));
   }
-  if (y < 1e-9) y = 0;
-  if (y1 < 1e-9) y1 = 0;
+  // Below 1e-9 dB, or non-finite after a non-finite input: back to rest.
+  if (!(y >= 1e-9) || !std::isfinite(y)) y = 0;
+  if (!(y1 >= 1e-9) || !std::isfinite(y1)) y1 = 0;
   if (std::fabs(mk - makeupTarget) < 1e-9) mk = makeupTarget;
   s.y1 = y1, s.y = y, s.makeup = mk;
   s.lastGr = static_cast<float>(peak);

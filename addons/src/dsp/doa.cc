@@ -158,7 +158,7 @@ struct SrpPhatDoa::Impl {
   void analyse() noexcept {
     double energy = 0;
     for (double v : fifo) energy += v * v;
-    if (pairs.empty() || nk == 0 || energy / fifo.size() < kSilence) {
+    if (pairs.empty() || nk == 0 || !(energy / fifo.size() >= kSilence) || !std::isfinite(energy)) {
       result = {result.azimuth, result.elevation, 0, false};
       fresh = true;
       return;

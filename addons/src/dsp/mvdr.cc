@@ -189,7 +189,10 @@ class Mvdr final : public Beamformer {
       for (size_t k = 0; k < K; k++) x_[k * M + c] = spec_[k];
       std::memmove(f, f + kHop, sizeof(double) * (kFrame - kHop));
     }
-    if (adapt_) {
+    // A non-finite input must not poison the learned covariance for good: skip that frame.
+    double energy = 0;
+    for (size_t i = 0; i < K * M; i++) energy += std::norm(x_[i]);
+    if (adapt_ && std::isfinite(energy)) {
       const double l = lambda_, g = 1 - lambda_;
       for (size_t k = 0; k < K; k++) {
         cplx* r = &r_[k * M * M];
