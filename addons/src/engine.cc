@@ -49,7 +49,11 @@ dsp::Geometry toGeometry(const EngineConfig& c) {
 struct Engine::Beam {
   std::unique_ptr<dsp::Beamformer> das, mvdr;
   dsp::Beamformer* active = nullptr;
-  dsp::Beamformer* fadingOut = nullptr;  // set for the one block after a kind switch
+  // Kind switch in progress: the old beamformer keeps playing while the new one, started from
+  // a clean history, fills its pipeline (holdSamples = its latency), then a linear crossfade.
+  dsp::Beamformer* fadingOut = nullptr;
+  int holdSamples = 0;
+  int fadePos = 0;
   bool autoSteer = false;
   double az = 0, el = 0;
 };
@@ -111,6 +115,15 @@ Engine::Engine(const EngineConfig& config)
       beam->el = bc.elDeg;
       beam->das->steer(bc.azDeg, bc.elDeg);
       beam->mvdr->steer(bc.azDeg, bc.elDeg);
+      // Stagger the beams' frame phases (block-based beamformers such as the STFT MVDR do
+      // their FFT work once per hop): beam b starts b blocks into its frame, so four beams'
+      // hops land in four different blocks instead of one, which keeps the worst block short.
+      // Silence in, nothing out; the latency is unchanged.
+      const int stagger = static_cast<int>(beams_.size()) * bs_;
+      for (int done = 0; done < stagger; done += bs_) {
+        beam->das->process(micPtr_.data(), scratch_.data(), bs_);
+        beam->mvdr->process(micPtr_.data(), scratch_.data(), bs_);
+      }
       beams_.push_back(std::move(beam));
     }
     if (cfg_.doa) {
@@ -138,6 +151,7 @@ Engine::Engine(const EngineConfig& config)
   publishedTarget_.store(cfg_.startProcessed);
   publishedMix_.store(mix_);
   mixStep_ = cfg_.crossfadeMs <= 0 ? 1.0 : 1.0 / (cfg_.crossfadeMs * 0.001 * cfg_.sampleRate);
+  beamFadeSamples_ = std::max(bs_, static_cast<int>(std::lround(cfg_.crossfadeMs * 0.001 * cfg_.sampleRate)));
 
   // Meters: a window of about 20 ms, at least one block.
   meterWindowBlocks_ = std::max(1, static_cast<int>(std::lround(0.02 * cfg_.sampleRate / bs_)));
@@ -446,8 +460,14 @@ void Engine::applyCommands() noexcept {
           Beam& b = *beams_[t];
           dsp::Beamformer* next = c.index == 1 ? b.mvdr.get() : b.das.get();
           if (next != b.active) {
+            // Going back to the one still fading out: its history is live, no refill needed.
+            // Otherwise its history is stale (it was idle), so clear it and wait for it to fill.
+            const bool live = next == b.fadingOut;
+            if (!live) next->resetStream();
             b.fadingOut = b.active;
             b.active = next;
+            b.holdSamples = live ? 0 : next->latencySamples();
+            b.fadePos = 0;
           }
         }
         break;
@@ -589,13 +609,18 @@ void Engine::runChain(int frames) noexcept {
       float* y = beamOut_[b].data();
       beam.active->process(micPtr_.data(), y, frames);
       if (beam.fadingOut) {
-        // Kind switch: linear crossfade from the old beamformer to the new over this block.
         beam.fadingOut->process(micPtr_.data(), scratch_.data(), frames);
         for (int i = 0; i < frames; i++) {
-          const float w = static_cast<float>(i + 1) / frames;
+          float w = 0.0f;
+          if (beam.holdSamples > 0) {
+            beam.holdSamples--;
+          } else {
+            beam.fadePos = std::min(beam.fadePos + 1, beamFadeSamples_);
+            w = static_cast<float>(beam.fadePos) / beamFadeSamples_;
+          }
           y[i] = w * y[i] + (1.0f - w) * scratch_[i];
         }
-        beam.fadingOut = nullptr;
+        if (beam.holdSamples == 0 && beam.fadePos >= beamFadeSamples_) beam.fadingOut = nullptr;
       }
     }
   }

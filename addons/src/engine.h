@@ -212,6 +212,7 @@ class Engine {
   // Crossfade state: mix_ 0 = dry, 1 = processed; moves by mixStep_ per sample.
   double mix_;
   double mixStep_;
+  int beamFadeSamples_ = 64;  // beamformer kind switches crossfade over this
 
   // Metering window.
   int meterWindowBlocks_;

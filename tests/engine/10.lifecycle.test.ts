@@ -8,14 +8,17 @@ import { Engine } from '../../firmware/engine/engine.ts'
 
 const fixture = join(import.meta.dirname, 'fixtures', 'run-engine.ts')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Waits (up to 10 s: the machine may be busy) until `ok()` holds; returns whether it did. */
+async function until(ok: () => boolean): Promise<boolean> {
+  for (const end = Date.now() + 10_000; Date.now() < end; await sleep(5)) if (ok()) return true
+  return ok()
+}
 
 t.test('the engine starts, runs blocks, and stops cleanly', async (t) => {
   const e = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
   t.equal(e.blockCounter(), 0, 'no blocks before start')
   e.start()
-  await sleep(100)
-  const running = e.blockCounter()
-  t.ok(running > 10, `blocks advance while running (${running})`)
+  t.ok(await until(() => e.blockCounter() > 10), `blocks advance while running (${e.blockCounter()})`)
   e.stop()
   const after = e.blockCounter()
   await sleep(30)
@@ -29,14 +32,12 @@ t.test('two engines run one after the other and side by side', async (t) => {
   const b = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
   a.start()
   b.start()
-  await sleep(60)
-  t.ok(a.blockCounter() > 0 && b.blockCounter() > 0, 'both audio threads run')
+  t.ok(await until(() => a.blockCounter() > 0 && b.blockCounter() > 0), 'both audio threads run')
   a.stop()
   b.stop()
   const c = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
   c.start()
-  await sleep(40)
-  t.ok(c.blockCounter() > 0, 'a fresh engine starts after the others stopped')
+  t.ok(await until(() => c.blockCounter() > 0), 'a fresh engine starts after the others stopped')
   c.stop()
 })
 
@@ -83,8 +84,7 @@ t.test('the board profiles build their engines', async (t) => {
   t.equal(sim.options.inputs, 8, 'sim: 8 inputs')
   t.equal(sim.options.beams.length, 4, 'sim: 4 beams')
   sim.start()
-  await sleep(50)
-  t.ok(sim.blockCounter() > 0, 'sim: runs')
+  t.ok(await until(() => sim.blockCounter() > 0), 'sim: runs')
   sim.stop()
   const rack = createEngineFromProfile(loadProfile('jetson-agx-rack'))
   t.equal(rack.options.backend, 'alsa', 'the rack unit uses ALSA')

@@ -68,7 +68,9 @@ t.test('the same switch without a crossfade does click (the check can fail)', as
 })
 
 t.test('a stale heartbeat makes the audio thread go dry by itself, until setProcessing(true)', async (t) => {
-  const e = toneEngine({ heartbeatIntervalMs: 0 })
+  // A generous timeout so a busy test machine's timer jitter cannot trip it; the loop is
+  // blocked for much longer than that.
+  const e = toneEngine({ heartbeatIntervalMs: 0, heartbeatTimeoutMs: 250 })
   const events: EngineEvent[] = []
   const tick = setInterval(() => { e.heartbeat(); events.push(...e.poll().events) }, 10)
   e.heartbeat()
@@ -76,14 +78,14 @@ t.test('a stale heartbeat makes the audio thread go dry by itself, until setProc
   await sleep(200)
   t.equal(e.stats().processed, true, 'processed while the heartbeat is fresh')
   const blockedAt = e.blockCounter()
-  busyWait(500)
+  busyWait(1000)
   await sleep(200)
   events.push(...e.poll().events)
   const bypass = events.find((ev) => ev.type === 'native-bypass')
   t.ok(bypass, 'a native-bypass event was reported')
   if (bypass?.type === 'native-bypass') {
     t.equal(bypass.cause, 'heartbeat-stale', 'its cause is heartbeat-stale')
-    t.comment(`heartbeat age when the audio thread went dry: ${bypass.detail.toFixed(1)} ms (timeout 100 ms, block ${(64 / 48).toFixed(2)} ms); ${bypass.block - blockedAt} blocks after the loop blocked`)
+    t.comment(`heartbeat age when the audio thread went dry: ${bypass.detail.toFixed(1)} ms (timeout 250 ms, block ${(64 / 48).toFixed(2)} ms); ${bypass.block - blockedAt} blocks after the loop blocked`)
   }
   const s = e.stats()
   t.equal(s.processed, false, 'still dry although the heartbeat is fresh again')
@@ -96,15 +98,15 @@ t.test('a stale heartbeat makes the audio thread go dry by itself, until setProc
   clearInterval(tick)
   e.stop()
   const rec = e.recording()
-  t.ok(longestDryRun(rec.input[0]!, rec.output[0]!, rec.frames) > 0.3 * 48000, 'during the bypass the output equals the input: no gap')
+  t.ok(longestDryRun(rec.input[0]!, rec.output[0]!, rec.frames) > 0.6 * 48000, 'during the bypass the output equals the input: no gap')
   t.ok(maxStep(rec.output[0]!, 1, rec.frames) <= maxStep(rec.input[0]!, 1, rec.frames) * 1.01, 'and no click on the way out or back')
 })
 
 t.test('the heartbeat does not lift a native bypass by itself', async (t) => {
-  const e = toneEngine({ heartbeatIntervalMs: 0, heartbeatTimeoutMs: 50 })
+  const e = toneEngine({ heartbeatIntervalMs: 0, heartbeatTimeoutMs: 100 })
   e.heartbeat()
   e.start()
-  await sleep(200) // no heartbeat for 200 ms: stale
+  await sleep(400) // no heartbeat for 400 ms: stale
   const tick = setInterval(() => e.heartbeat(), 10)
   await sleep(200)
   t.equal(e.stats().nativeBypass, 'heartbeat-stale', 'bypassed on the stale heartbeat')
@@ -115,7 +117,8 @@ t.test('the heartbeat does not lift a native bypass by itself', async (t) => {
 
 t.test('a chain that overruns its budget K blocks in a row goes dry within K blocks', async (t) => {
   const K = 4
-  const e = toneEngine({ overrunBlocks: K })
+  // The heartbeat check is off here so only the chain's lateness can cause a bypass.
+  const e = toneEngine({ overrunBlocks: K, heartbeatTimeoutMs: 0 })
   e.start()
   await sleep(100)
   // 3 ms of busy work in a 1.33 ms block, for 6 blocks.
@@ -137,7 +140,7 @@ t.test('a chain that overruns its budget K blocks in a row goes dry within K blo
 })
 
 t.test('a chain inside its budget never bypasses', async (t) => {
-  const e = toneEngine({ overrunBlocks: 4 })
+  const e = toneEngine({ overrunBlocks: 4, heartbeatTimeoutMs: 0 })
   e.start()
   e.injectDspSpin(100, 200)
   await sleep(400)

@@ -31,7 +31,7 @@ async function listen(e: Engine, ms: number): Promise<{ rms: number[]; doa: Engi
 
 t.test('beams, DOA and steering on a simulated stage', async (t) => {
   const e = new Engine({
-    backend: 'sim', array: ring8, outputs: 4,
+    backend: 'sim', array: ring8, outputs: 4, heartbeatTimeoutMs: 0, // not a fail-open test
     beams: [{ auto: true, azimuth: 180 }, { azimuth: 60 }, { azimuth: 240 }, { azimuth: 150 }],
     sim: { sources: [{ azimuth: 60, kind: 'noise', levelDb: -20 }], noiseDb: -40 },
   })
