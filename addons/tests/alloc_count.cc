@@ -10,11 +10,12 @@
 //
 // pthread mutex/rwlock/condvar/semaphore waits are interposed the same way and counted.
 //
-// Built with -DENGINE_TSAN -fsanitize=thread instead, the same run checks the audio, DOA and
-// control threads for data races (too slow to compile for the suite on a small machine; run by
-// hand: see tests/native/alloc.test.ts for the source list).
+// Built from source with -DENGINE_TSAN -fsanitize=thread instead (all of addons/src except the
+// bindings), the same run checks the audio, DOA and control threads for data races; with
+// -DENGINE_TSAN alone it runs under valgrind --leak-check=full. Both are clean, and both are too
+// slow to compile for the suite on a small machine, so they are run by hand.
 //
-// usage: alloc_count sim|file [WORKDIR]     (exit 0 when the audio threads made no allocation
+// usage: alloc_count sim|file [WORKDIR [BLOCKS]]     (exit 0 when the audio threads made no allocation
 // and took no lock)
 #include <dlfcn.h>
 #include <malloc.h>
@@ -271,7 +272,7 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "sim";
   const std::string dir = argc > 2 ? argv[2] : "/tmp";
   engine::EngineConfig cfg = baseConfig();
-  const long long blocks = 4000;
+  const long long blocks = argc > 3 ? std::atoll(argv[3]) : 4000;
   if (mode == "file") {
     cfg.backend = "file";
     cfg.inPath = dir + "/alloc_in.wav";

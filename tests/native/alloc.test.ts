@@ -1,34 +1,40 @@
-// The audio thread allocates nothing and takes no lock after start: the engine core, the DSP modules and the
-// backends are linked into a small program (addons/tests/alloc_count.cc) whose malloc family and
-// operator new/delete count calls made on the engine's audio thread. It runs the full chain for
-// 4000 blocks while another thread fires every kind of command, crossfade and fault at it.
+// The audio thread allocates nothing and takes no lock after start: the engine's own object
+// files (the ones linked into engine.node by `npm run build:addon`, minus the N-API bindings) are
+// linked with a small program (addons/tests/alloc_count.cc) whose malloc family, operator
+// new/delete and pthread lock calls count calls made on the engine's audio and DOA threads. It
+// runs the full chain for 4000 blocks while another thread fires every kind of command,
+// crossfade and fault at it.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { repoRoot } from '../../firmware/board/profile.ts'
 
 const src = join(repoRoot, 'addons', 'src')
-const sources = [
-  join(repoRoot, 'addons', 'tests', 'alloc_count.cc'),
-  join(src, 'engine.cc'),
-  join(src, 'rt.cc'),
-  join(src, 'wav.cc'),
-  ...readdirSync(join(src, 'backends')).filter((f) => f.endsWith('.cc')).map((f) => join(src, 'backends', f)),
-  // The pure modules the engine links: every .cc of these folders except N-API bindings.
-  ...['dsp', 'features'].flatMap((dir) => readdirSync(join(src, dir))
-    .filter((f) => f.endsWith('.cc') && !f.includes('binding'))
-    .map((f) => join(src, dir, f))),
-]
+const objDir = join(repoRoot, 'addons', 'build', 'Release', 'obj.target', 'engine', 'src')
+
+/** Every object of the engine core, DSP, features and backends; not the bindings or the module entry. */
+function engineObjects(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = join(dir, d.name)
+    if (d.isDirectory()) return engineObjects(p)
+    return d.name.endsWith('.o') && d.name !== 'addon.o' && !d.name.includes('binding') ? [p] : []
+  })
+}
 
 interface Result { interposerWorks: boolean; blocks: number; audioThreadAllocs: number; audioThreadFrees: number; audioThreadLocks: number }
 
 t.test('the audio thread makes no allocation and takes no lock once started', async (t) => {
+  t.ok(existsSync(objDir), 'the addon is built (npm run build:addon)')
   const dir = t.testdir()
+  const main = join(dir, 'alloc_count.o')
   const bin = join(dir, 'alloc_count')
-  const built = spawnSync('g++', ['-std=c++17', '-O1', '-pthread', `-I${src}`, ...sources, '-lasound', '-ldl', '-o', bin], { encoding: 'utf8' })
-  t.equal(built.status, 0, `the counting build compiles${built.status ? `: ${built.stderr}` : ''}`)
-  if (built.status !== 0) return
+  const compiled = spawnSync('g++', ['-std=c++17', '-O1', '-pthread', `-I${src}`, '-c', join(repoRoot, 'addons', 'tests', 'alloc_count.cc'), '-o', main], { encoding: 'utf8' })
+  t.equal(compiled.status, 0, `the counting program compiles${compiled.status ? `: ${compiled.stderr}` : ''}`)
+  // A shared lock on the build lock: no addon build rewrites the objects while we link them.
+  const linked = spawnSync('flock', ['-s', join(repoRoot, 'addons', '.build.lock'), 'g++', '-pthread', main, ...engineObjects(objDir), '-lasound', '-ldl', '-o', bin], { encoding: 'utf8' })
+  t.equal(linked.status, 0, `it links with the engine's objects${linked.status ? `: ${linked.stderr}` : ''}`)
+  if (compiled.status !== 0 || linked.status !== 0) return
   for (const mode of ['sim', 'file']) {
     const r = spawnSync(bin, [mode, dir], { encoding: 'utf8', timeout: 60_000 })
     t.equal(r.status, 0, `${mode} backend run passes: ${r.stdout.trim()} ${r.stderr.trim()}`)
