@@ -1,0 +1,116 @@
+// Inference on the running appliance, as one service for startAppliance({ services: [...] }):
+// the worker (health reported to the watchdog), the shipped models, the live feature loop, the
+// automation controller over the outputs' EQ, and their commands in the registry.
+import type { Appliance } from '../runtime/appliance.ts'
+import type { Service } from '../runtime/start.ts'
+import type { ApplianceEvent } from '../runtime/types.ts'
+import type { FeatureFrames } from '../engine/types.ts'
+import type { CommandRegistry } from '../commands/registry.ts'
+import { AutomationController, applianceEqSink, type ApplianceEqSinkOptions } from '../automation/controller.ts'
+import { registerInferenceCommands } from '../automation/commands.ts'
+import type { AutomationLimits, AutomationMode } from '../automation/machine.ts'
+import { BUILTIN_MANIFESTS } from './manifest.ts'
+import { InferenceService, type InferenceServiceOptions } from './service.ts'
+import { LiveInference, type LiveInferenceOptions } from './live.ts'
+import { EQ_RECOMMENDER } from './models.ts'
+
+export { InferenceService } from './service.ts'
+export { LiveInference } from './live.ts'
+export { SnippetStore } from './snippets.ts'
+export { loadManifest, BUILTIN_MANIFESTS } from './manifest.ts'
+
+export interface InferenceAttachOptions {
+  /** The registry to add mode/accept/reject/rollback/model commands to. Defaults to none. */
+  registry?: CommandRegistry
+  /** Manifests to activate at start. Defaults to the shipped models. */
+  manifests?: string[]
+  /** Automation mode at start. Defaults to advisory. */
+  mode?: AutomationMode
+  limits?: Partial<AutomationLimits>
+  /** Which EQ band slots of each output automation owns. Defaults to 0..7. */
+  eq?: ApplianceEqSinkOptions
+  live?: LiveInferenceOptions
+  service?: InferenceServiceOptions
+  /** Loop period for features and automation ticks. Defaults to 10 ms. */
+  tickMs?: number
+}
+
+export interface AttachedInference {
+  service: InferenceService
+  automation: AutomationController
+  live: LiveInference
+  stop(): Promise<void>
+}
+
+/** Starts inference on an appliance; the returned stop() undoes it all. */
+export async function attachInference(app: Appliance, opts: InferenceAttachOptions = {}): Promise<AttachedInference> {
+  // The Appliance may offer these; without them events and lines simply go nowhere.
+  const hooks = app as unknown as { publish?: (ev: ApplianceEvent) => void; log?: (level: 'info' | 'warn' | 'error', source: string, message: string) => void }
+  const log = (level: 'info' | 'warn' | 'error', message: string) => {
+    if (typeof hooks.log === 'function') hooks.log.call(app, level, 'inference', message)
+  }
+  const publish = (ev: ApplianceEvent) => {
+    if (typeof hooks.publish === 'function') hooks.publish.call(app, ev)
+  }
+  const service = new InferenceService({ onHealth: (ev) => app.reportInference(ev), log, ...opts.service })
+  await service.start()
+  try {
+    return await start(app, service, opts, log, publish)
+  } catch (e) {
+    await service.stop()
+    throw e
+  }
+}
+
+async function start(app: Appliance, service: InferenceService, opts: InferenceAttachOptions, log: (level: 'info' | 'warn' | 'error', message: string) => void, publish: (ev: ApplianceEvent) => void): Promise<AttachedInference> {
+  for (const m of opts.manifests ?? BUILTIN_MANIFESTS) {
+    try {
+      await service.activate(m)
+    } catch (e) {
+      // A refused model leaves its role empty; the rest still runs, and the watchdog hears of it.
+      log('error', (e as Error).message)
+      app.reportInference({ type: 'inference-error', at: Date.now(), message: (e as Error).message })
+    }
+  }
+  const bandsHz = (service.active(EQ_RECOMMENDER)?.manifest.bandsHz as number[] | undefined) ?? [63, 125, 250, 500, 1000, 2000, 4000, 8000]
+  const automation = new AutomationController({
+    outputs: app.profile.audio.outputs,
+    bandsHz,
+    sink: applianceEqSink(app, bandsHz, opts.eq),
+    mode: opts.mode ?? 'advisory',
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    log: (level, message) => log(level, message),
+  })
+  automation.onRecommendation((r) => publish({ type: 'recommendation', data: { id: r.rec.id, output: r.rec.output, action: r.action, mode: r.mode, confidence: r.rec.confidence, bandsHz: r.bandsHz, deltaDb: r.rec.deltaDb, proposedDb: r.rec.proposed } }))
+  const live = new LiveInference(service, automation, opts.live)
+  const enable = (on: boolean) => {
+    live.setEnabled(on)
+    automation.setEnabled(on, on ? 'watchdog ACTIVE' : 'watchdog has inference disabled')
+  }
+  enable(app.inferenceEnabled)
+  const unsubscribe = app.onInferencePermission(enable)
+  if (opts.registry) registerInferenceCommands(opts.registry, { service, automation })
+  const engine = app.engine as unknown as { pollFeatures?: () => FeatureFrames }
+  const timer = setInterval(() => {
+    const f = engine.pollFeatures?.()
+    if (f) live.feed(f)
+    automation.tick()
+    app.automationMode = automation.mode
+  }, opts.tickMs ?? 10)
+  timer.unref()
+  return {
+    service,
+    automation,
+    live,
+    async stop() {
+      clearInterval(timer)
+      unsubscribe()
+      await service.stop()
+    },
+  }
+}
+
+/** The same as a startAppliance service. */
+export function inferenceService(opts: InferenceAttachOptions = {}): Service {
+  return async (app) => attachInference(app, opts)
+}
