@@ -54,6 +54,21 @@ for (const how of ['stop', 'leave', 'exit']) {
   })
 }
 
+t.test('a worker terminated while its engine runs tears down cleanly', async (t) => {
+  const w = new Worker(fixture, { workerData: { how: 'terminate' } })
+  const report = await new Promise<{ blocks: number }>((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  t.ok(report.blocks > 0, 'the engine was running')
+  const code = await w.terminate()
+  t.equal(code, 1, 'terminate() ends the worker (exit code 1) without crashing the process')
+  const e = new Engine({ backend: 'sim', inputs: 2, outputs: 2 })
+  e.start()
+  t.ok(await until(() => e.blockCounter() > 0), 'and the main thread still runs engines afterwards')
+  e.stop()
+})
+
 for (const how of ['leave', 'exit']) {
   t.test(`a process that ends without stop() exits cleanly (${how})`, async (t) => {
     const r = spawnSync(process.execPath, [fixture, how], { encoding: 'utf8', timeout: 20_000 })
