@@ -160,7 +160,12 @@ export class Appliance implements ApplianceApi {
     const engine = o.engineInstance ?? createEngineFromProfile(profile, { ...o.engine, heartbeatIntervalMs: 0, startProcessed: false })
     const app = new Appliance(profile, o, engine)
     app.#act(entryActions('BOOT'))
-    engine.start()
+    try {
+      engine.start()
+    } catch (e) {
+      app.#mon.loop.close()
+      throw e
+    }
     engine.heartbeat()
     if (app.panel) app.#unsubPanel = app.panel.onEvent((ev) => app.#onPanel(ev))
     app.#timer = setInterval(() => app.#tick(), o.tickMs)
