@@ -149,3 +149,18 @@ t.test('a chain inside its budget never bypasses', async (t) => {
   t.equal(e.stats().processed, true, 'still processed')
   e.stop()
 })
+
+t.test('a late audio thread on the paced sim backend counts missed deadlines as xruns', async (t) => {
+  const e = toneEngine({ overrunBlocks: 0, heartbeatTimeoutMs: 0 })
+  e.start()
+  await sleep(100)
+  const before = e.stats().xruns
+  e.injectDspSpin(5000, 10) // 50 ms of work in 13 ms of blocks
+  await sleep(300)
+  const events = e.poll().events
+  const xruns = e.stats().xruns - before
+  t.ok(xruns > 0, `missed deadlines are counted (${xruns})`)
+  t.ok(events.some((ev) => ev.type === 'xrun'), 'and reported as xrun events')
+  t.equal(e.stats().processed, true, 'with the budget check off they do not bypass')
+  e.stop()
+})
