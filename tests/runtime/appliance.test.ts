@@ -152,3 +152,14 @@ t.test('an exception in the control tick is a bypass fault, not a crash', async 
   t.equal(app.status().state, 'BYPASS', 'still bypassed while the ticks fail')
   await until(() => app.status().state === 'ACTIVE', 2000, 'ACTIVE again once the ticks are clean')
 })
+
+t.test('an engine that cannot start is a clear error, and nothing is left running', async (t) => {
+  const bad = { ...profile, audio: { ...profile.audio, backend: 'alsa' as const, alsa: { capture: 'hw:CARD=NoSuchCard', playback: 'hw:CARD=NoSuchCard' } } }
+  const kidsOf = (pid: number) => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid) } catch { return false }
+  })
+  const before = kidsOf(process.pid)
+  await t.rejects(startAppliance(bad, { logDir: null, hardwareWatchdogs: [] }), { code: 'FW_ERR_UNKNOWN_DEVICE' })
+  await sleep(200)
+  t.same(kidsOf(process.pid).filter((k) => !before.includes(k)), [], 'the simulated panel and socat were stopped')
+})
