@@ -81,6 +81,9 @@ async function runClients(o: { port: number; cert: string; key: string; ca: stri
   })
   const t0 = performance.now()
   await Promise.all(workers)
+  // With no clients (a baseline run) still hold the streams open for the whole duration.
+  const rest = end - performance.now()
+  if (rest > 0) await new Promise((r) => setTimeout(r, rest))
   const secs = (performance.now() - t0) / 1000
   for (const r of streamReqs) r.destroy()
   const sorted = Float64Array.from(lat).sort()
@@ -157,6 +160,7 @@ if (import.meta.main) {
   } else {
     const f = await benchApi({ ...common, log: (m) => console.error(m) })
     const c = f.client
+    for (const k of Object.keys(c) as Array<keyof ClientFigures>) if (c[k] === null) c[k] = NaN
     console.log(`requests ${c.requests} (${c.rps.toFixed(0)} req/s), latency p50 ${c.p50Ms.toFixed(1)} ms p99 ${c.p99Ms.toFixed(1)} ms max ${c.maxMs.toFixed(1)} ms, errors ${c.errors}, non-200 ${c.non200}`)
     console.log(`steady state (after the first 2 s of handshakes): p50 ${c.p50SteadyMs.toFixed(1)} ms p99 ${c.p99SteadyMs.toFixed(1)} ms`)
     console.log(`event streams open ${c.streamsOpen}/${common.streams}, events received ${c.events}`)
