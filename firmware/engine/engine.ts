@@ -135,11 +135,13 @@ function checkBool(v: unknown, field: string): boolean {
 export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptions {
   if (typeof input !== 'object' || input === null) bad('(options)', 'must be an object')
   const array = input.array === undefined ? undefined : validateGeometry(input.array, 'engine option array')
+  // A field given as undefined means "the default", as if it were left out.
+  const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<EngineOptions>
   const o = {
     ...DEFAULT_OPTIONS,
     sampleRate: array?.sampleRate ?? 48000,
     inputs: array?.mics.length ?? 2,
-    ...input,
+    ...given,
   }
   const backend = o.backend
   if (backend !== 'sim' && backend !== 'file' && backend !== 'alsa' && backend !== 'null') {

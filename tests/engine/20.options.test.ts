@@ -77,3 +77,11 @@ t.test('a full command queue is reported, never waited on', async (t) => {
   t.equal(e.stats().droppedCommands, 1, 'the dropped command is counted')
   e.stop()
 })
+
+t.test('options given as undefined take their defaults', async (t) => {
+  const o = resolveOptions({ blockSize: undefined, crossfadeMs: undefined, backend: 'null' })
+  t.equal(o.blockSize, 64, 'blockSize defaults to 64')
+  t.equal(o.crossfadeMs, 10, 'crossfadeMs defaults to 10')
+  t.equal(o.heartbeatTimeoutMs, 100, 'heartbeatTimeoutMs defaults to 100')
+  t.equal(o.overrunBlocks, 4, 'overrunBlocks defaults to 4')
+})
