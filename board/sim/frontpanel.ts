@@ -36,7 +36,9 @@ const controller = new FrontPanelController({
   send: (line) => {
     if (port.isOpen) port.write(line)
   },
-  report: (r) => out({ t: Math.round((performance.now() - t0) * 10) / 10, ...r }),
+  // t: ms since the controller started; wall: ms since the epoch on the same monotonic basis the
+  // firmware stamps its transitions with (performance.timeOrigin + now), to compare across processes.
+  report: (r) => out({ t: Math.round((performance.now() - t0) * 10) / 10, wall: performance.timeOrigin + performance.now(), ...r }),
 })
 controller.timeoutMs = timeoutMs
 

@@ -103,6 +103,8 @@ export class Appliance implements ApplianceApi {
   #lastStatsAt = -Infinity
   #lastPanelHb = -Infinity
   #lastRelayRetry = -Infinity
+  #relayMismatchSince: number | null = null
+  #buttonDown = false
   #lastEmit = -Infinity
   #lastSlow = -Infinity
   #beams: BeamInfo[]
@@ -240,6 +242,18 @@ export class Appliance implements ApplianceApi {
     if (this.panel && !this.panel.linkUp) {
       faults.push({ level: 'bypass', cause: 'panel-link-lost', evidence: `front-panel UART ${this.panel.path} is gone; the relay is down by the controller's timeout` })
     }
+    // The relay should be energised in ACTIVE/DEGRADED: if the controller has not confirmed it
+    // (no controller, or it refused), the audience hears the hard bypass, so the state must not
+    // claim otherwise. Degrade, not bypass: bypassing would withhold the heartbeat it needs.
+    const wantRelay = this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED'
+    if (this.panel && this.panel.linkUp && wantRelay && !this.#buttonDown && this.panel.relay !== 'processed') {
+      this.#relayMismatchSince ??= now
+      if (now - this.#relayMismatchSince > 1000) {
+        faults.push({ level: 'degrade', cause: 'relay-not-confirmed', evidence: `the front panel has not confirmed the relay on for ${Math.round(now - this.#relayMismatchSince)} ms (relay ${this.panel.relay}, controller ${this.panel.version ?? 'silent'})` })
+      }
+    } else {
+      this.#relayMismatchSince = null
+    }
     const stall = this.#mon.stall.check(now, e.blockCounter())
     if (stall) faults.push(stall)
     if (now - this.#lastStatsAt >= 100) {
@@ -333,6 +347,8 @@ export class Appliance implements ApplianceApi {
     switch (ev.type) {
       case 'button':
         this.#emit({ type: 'panel', event: `button ${ev.action}` })
+        if (ev.action === 'DOWN') this.#buttonDown = true
+        else if (ev.action === 'UP') this.#buttonDown = false
         if (ev.action === 'SHORT') this.setManualBypass(this.#state.name !== 'MANUAL_BYPASS', 'panel button')
         else if (ev.action === 'LONG') this.#dispatch({ type: 'long-press', at: now, who: 'panel button (long press)' })
         break

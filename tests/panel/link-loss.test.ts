@@ -41,3 +41,16 @@ t.test('the panel UART vanishes and comes back: bypass, reopen, relay back after
   await until(() => app.status().state === 'ACTIVE' && app.status().relay === 'processed', 3000, 'ACTIVE')
   t.ok(app.logTail(50).some((l) => l.message === 'front-panel UART back'), 'the log says the link came back')
 })
+
+t.test('no controller on the panel UART: the firmware does not claim ACTIVE with the relay down', async (t) => {
+  const pty = await openPtyPair(t.testdir())
+  t.teardown(() => pty.close())
+  // Nothing listens on the other end: the relay can never be confirmed.
+  const running = await startAppliance('sim', { panelPort: pty.a, logDir: null, hardwareWatchdogs: [] })
+  t.teardown(() => running.stop())
+  const { app } = running
+  await until(() => app.status().state === 'DEGRADED', 3000, 'DEGRADED')
+  t.match(app.faults(1)[0], { cause: 'relay-not-confirmed', evidence: /has not confirmed the relay on for \d+ ms \(relay unknown, controller silent\)/ })
+  t.equal(app.status().panelVersion, null, 'no controller version')
+  t.equal(app.status().relay, 'unknown')
+})
