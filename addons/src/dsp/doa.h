@@ -1,5 +1,5 @@
-// Direction of arrival by SRP-PHAT: GCC-PHAT of every mic pair, summed along each candidate
-// direction's pair delays, coarse grid search then local refinement.
+// Direction of arrival by SRP-PHAT: GCC-PHAT of every mic pair (averaged over about three hops),
+// summed along each candidate direction's pair delays, coarse grid search then local refinement.
 #pragma once
 #include <memory>
 
