@@ -41,9 +41,8 @@ class AlsaBackend final : public Backend {
     }
     const size_t maxCh = static_cast<size_t>(std::max(cfg_.inputs, cfg_.outputs));
     bytes_.assign(maxCh * cfg_.blockSize * 4, 0);
-    // Prefill playback with silence so the first capture period has a period of headroom.
-    std::fill(bytes_.begin(), bytes_.end(), 0);
-    for (int p = 0; p + 1 < cfg_.alsaPeriods; p++) snd_pcm_writei(playback_.handle, bytes_.data(), cfg_.blockSize);
+    silence_.assign(static_cast<size_t>(cfg_.outputs) * cfg_.blockSize * 4, 0);
+    prefill();
     return true;
   }
 
@@ -75,6 +74,9 @@ class AlsaBackend final : public Backend {
       }
       if (r == 0 || r == -EAGAIN) continue;
       if (!recover(playback_.handle, static_cast<int>(r))) return false;
+      // An underrun emptied the buffer: restore the headroom, so the latency after the xrun
+      // is the same as before it.
+      prefill();
     }
     return true;
   }
@@ -89,6 +91,12 @@ class AlsaBackend final : public Backend {
 
  private:
   static int sampleBytes(snd_pcm_format_t f) noexcept { return f == SND_PCM_FORMAT_S16_LE ? 2 : 4; }
+
+  // periods - 1 periods of silence ahead of the first (or first post-xrun) block: the headroom
+  // the capture side needs to deliver a block before playback runs dry.
+  void prefill() noexcept {
+    for (int p = 0; p + 1 < cfg_.alsaPeriods; p++) snd_pcm_writei(playback_.handle, silence_.data(), cfg_.blockSize);
+  }
 
   bool openPcm(Pcm* pcm, const std::string& name, snd_pcm_stream_t stream, int channels, std::string* error) {
     const char* what = stream == SND_PCM_STREAM_CAPTURE ? "capture" : "playback";
@@ -182,6 +190,7 @@ class AlsaBackend final : public Backend {
   EngineConfig cfg_;
   Pcm capture_, playback_;
   std::vector<unsigned char> bytes_;
+  std::vector<unsigned char> silence_;  // one period of zeros in the playback format (all formats: zero bits)
   std::atomic<uint64_t> xruns_{0};
 };
 
