@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { buildWav } from '../wav/wavfile.ts'
 import { writeWav } from '../../firmware/wav/wav.ts'
 import { circularArray } from './stage.ts'
+import { parseProcessArgs } from '../../firmware/process/options.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
@@ -48,13 +49,24 @@ t.test('an unknown option is refused before anything runs', async (t) => {
 t.test('out-of-range values name the option and the allowed range', async (t) => {
   const dir = stage(t)
   const base = ['--array', 'array.json', '--in', 'in8.wav', ...paths]
-  const before = ['array.json', 'in8.wav']
-  refusedWith(t, dir, [...base, '--steer', 'north'], 'FW_ERR_BAD_OPTION', /--steer azimuth must be a number of degrees, got "north"/, before)
-  refusedWith(t, dir, [...base, '--steer', '10,95'], 'FW_ERR_BAD_OPTION', /elevation must be from -90 to 90/, before)
-  refusedWith(t, dir, [...base, '--beamformer', 'music'], 'FW_ERR_BAD_OPTION', /--beamformer must be das or mvdr, got "music"/, before)
-  refusedWith(t, dir, [...base, '--block', '16'], 'FW_ERR_BAD_OPTION', /--block must be from 32 to 1024, got 16/, before)
-  refusedWith(t, dir, [...base, '--format', 'mp3'], 'FW_ERR_BAD_OPTION', /--format must be one of/, before)
-  refusedWith(t, dir, ['--in', 'in8.wav', ...paths, '--steer', '30'], 'FW_ERR_USAGE', /--steer needs --array/, before)
+  // One through the CLI for the whole path (message, code, exit, no files)...
+  refusedWith(t, dir, [...base, '--steer', 'north'], 'FW_ERR_BAD_OPTION', /--steer azimuth must be a number of degrees, got "north"/, ['array.json', 'in8.wav'])
+  // ...the rest through the same parser in-process, which is what the CLI runs.
+  const cases: Array<[string[], string, RegExp]> = [
+    [['--steer', '10,95'], 'FW_ERR_BAD_OPTION', /elevation must be from -90 to 90/],
+    [['--steer', '1,2,3'], 'FW_ERR_BAD_OPTION', /--steer takes AZ or AZ,EL/],
+    [['--beamformer', 'music'], 'FW_ERR_BAD_OPTION', /--beamformer must be das or mvdr, got "music"/],
+    [['--block', '16'], 'FW_ERR_BAD_OPTION', /--block must be from 32 to 1024, got 16/],
+    [['--block', '64.5'], 'FW_ERR_BAD_OPTION', /--block must be a whole number/],
+    [['--beams', '17'], 'FW_ERR_BAD_OPTION', /--beams must be from 1 to 16/],
+    [['--format', 'mp3'], 'FW_ERR_BAD_OPTION', /--format must be one of/],
+    [['--in', 'again.wav'], 'FW_ERR_USAGE', /--in is given twice/],
+  ]
+  for (const [extra, code, pattern] of cases) {
+    t.throws(() => parseProcessArgs([...base, ...extra]), { code, message: pattern }, extra.join(' '))
+  }
+  t.throws(() => parseProcessArgs(['--in', 'in8.wav', ...paths, '--steer', '30']), { code: 'FW_ERR_USAGE', message: /--steer needs --array/ })
+  t.same(parseProcessArgs([...base, '--steer=-90,10', '--block=128'])?.steer, { azimuth: 270, elevation: 10 }, 'azimuths wrap, --name=value works')
 })
 
 t.test('a missing or corrupt input file is refused with what is wrong', async (t) => {
