@@ -34,8 +34,8 @@ t.test('on the running appliance a worker crash degrades, the sound stays proces
 
   const blocks = app.engine.blockCounter()
   await inf!.service.infer('crowd-state', { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(2) } })
-  await until(() => app.status().state === 'DEGRADED', 'DEGRADED')
-  t.match(app.faults(5).at(-1), { to: 'DEGRADED', cause: 'inference-exit' }, 'the cause is recorded')
+  await until(() => app.faults(20).some((f) => f.to === 'DEGRADED' && f.cause === 'inference-exit'), 'DEGRADED for inference-exit')
+  t.pass('the watchdog degraded, recording the worker exit as the cause')
   t.equal(app.status().relay, 'processed', 'the relay stays energised: processed sound')
   t.ok(app.status().engine.processed, 'the engine output stays processed')
   t.equal(inf!.automation.state.enabled, false, 'automation paused while degraded')

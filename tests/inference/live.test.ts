@@ -11,7 +11,9 @@ const FAULTS = new URL('./fixtures/fault-backend.ts', import.meta.url).href
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 t.test('on the simulated stage: features flow to the models, supervised automation applies nothing, a hung worker leaves the audio alone', async (t) => {
-  const engine = createEngineFromProfile(loadProfile('sim'))
+  // A generous heartbeat timeout: this shared test machine runs at several times its core count,
+  // and the point here is what the worker's hang does, not how loaded the machine is.
+  const engine = createEngineFromProfile(loadProfile('sim'), { heartbeatTimeoutMs: 1000 })
   const svc = new InferenceService({ backendModule: FAULTS, hungMs: 500, backoffInitialMs: 50 })
   const applied: number[] = []
   const auto = new AutomationController({ outputs: 4, bandsHz: [63, 125, 250, 500, 1000, 2000, 4000, 8000], mode: 'supervised', sink: { applyGains: (o) => applied.push(o) } })
@@ -40,15 +42,15 @@ t.test('on the simulated stage: features flow to the models, supervised automati
   t.same(applied, [], 'supervised: nothing applied')
   t.equal(s1.featureDrops, 0, 'no feature records dropped')
 
-  // Hang the worker: the engine keeps running processed audio.
+  // Hang the worker (blocked in a run, as in a native deadlock): the engine keeps running processed audio.
   const blocksBefore = engine.blockCounter()
-  const hung = await svc.infer('crowd-state', { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(1) } }, { deadlineMs: 20 })
+  const hung = await svc.infer('crowd-state', { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(6) } }, { deadlineMs: 20 })
   t.equal(hung.status, 'late')
   while (svc.stats().restarts < 1 || !svc.running) await sleep(20)
   const classesAtRestart = classes.length
   t.ok(engine.blockCounter() > blocksBefore, 'audio blocks kept flowing while the worker hung')
   t.ok(engine.stats().processed, 'the output stayed processed')
-  t.notOk(events.some((e) => e.type === 'native-bypass'), 'no native bypass')
+  t.same(events.filter((e) => e.type === 'native-bypass'), [], 'no native bypass')
   await sleep(1000)
   t.ok(classes.length > classesAtRestart, 'classification resumed after the restart')
   t.same(applied, [], 'still nothing applied')
