@@ -126,6 +126,8 @@ Engine::Engine(const EngineConfig& config)
       }
       beams_.push_back(std::move(beam));
     }
+    publishedBeams_.reset(new PublishedBeam[beams_.size()]);
+    publishBeams();
     if (cfg_.doa) {
       doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize);
       doaThreaded_ = cfg_.doaThread && cfg_.backend != "file";
@@ -240,6 +242,28 @@ void Engine::injectDspSpin(int64_t us, int64_t blocks) noexcept {
 int Engine::latencySamples() const noexcept {
   if (beams_.empty()) return 0;
   return beams_[0]->active->latencySamples();
+}
+
+void Engine::publishBeams() noexcept {
+  for (size_t b = 0; b < beams_.size(); b++) {
+    const Beam& beam = *beams_[b];
+    PublishedBeam& p = publishedBeams_[b];
+    p.kind.store(beam.active == beam.mvdr.get() ? 1 : 0, std::memory_order_relaxed);
+    p.autoSteer.store(beam.autoSteer, std::memory_order_relaxed);
+    p.azDeg.store(beam.az, std::memory_order_relaxed);
+    p.elDeg.store(beam.el, std::memory_order_relaxed);
+  }
+}
+
+BeamState Engine::beamState(int b) const noexcept {
+  BeamState s;
+  if (b < 0 || b >= static_cast<int>(beams_.size())) return s;
+  const PublishedBeam& p = publishedBeams_[b];
+  s.kind = p.kind.load(std::memory_order_relaxed);
+  s.autoSteer = p.autoSteer.load(std::memory_order_relaxed);
+  s.azDeg = p.azDeg.load(std::memory_order_relaxed);
+  s.elDeg = p.elDeg.load(std::memory_order_relaxed);
+  return s;
 }
 
 Stats Engine::stats() const noexcept {
@@ -386,6 +410,7 @@ bool Engine::runBlock() noexcept {
   publishedTarget_.store(target, std::memory_order_relaxed);
   publishedMix_.store(mix_, std::memory_order_relaxed);
   publishedCause_.store(bypassCause_, std::memory_order_relaxed);
+  publishBeams();
   recordBlockTime(rt::nowNs() - t0);
 
   const bool ok = backend_->write(outPtr_.data(), n);

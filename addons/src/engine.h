@@ -104,6 +104,13 @@ struct MeterRecord {
   float outPeak[kMaxOutputs], outRms[kMaxOutputs], gainReductionDb[kMaxOutputs];
 };
 
+// Where a beam points and how, as last published by the audio thread.
+struct BeamState {
+  int kind = 0;  // 0 das, 1 mvdr
+  bool autoSteer = false;
+  double azDeg = 0, elDeg = 0;
+};
+
 struct Stats {
   uint64_t blocks = 0, xruns = 0, overruns = 0;
   uint64_t droppedCommands = 0, droppedEvents = 0, droppedDoa = 0, droppedMeters = 0;
@@ -150,6 +157,9 @@ class Engine {
   const Backend* backend() const noexcept { return backend_.get(); }
   // Latency of beam 0 (processed path) in samples; 0 without an array.
   int latencySamples() const noexcept;
+  int beamCount() const noexcept { return static_cast<int>(beams_.size()); }
+  // Beam b's current kind and direction (auto-steered beams move with the DOA).
+  BeamState beamState(int b) const noexcept;
 
   // Sequential mode: the same chain without the audio thread, for profiling and tests. open()
   // the backend, then runBlocks() runs up to `blocks` blocks on the calling thread and returns
@@ -236,6 +246,14 @@ class Engine {
   std::atomic<uint64_t> blocks_{0};
   std::atomic<uint64_t> overruns_{0};
   std::atomic<uint32_t> publishedCause_{kCauseNone};
+  // Per-beam state for the control plane: relaxed atomics, written once per block.
+  struct PublishedBeam {
+    std::atomic<int> kind{0};
+    std::atomic<bool> autoSteer{false};
+    std::atomic<double> azDeg{0}, elDeg{0};
+  };
+  std::unique_ptr<PublishedBeam[]> publishedBeams_;
+  void publishBeams() noexcept;
   std::atomic<bool> publishedTarget_{true};
   std::atomic<double> publishedMix_{1};
   std::atomic<bool> running_{false};

@@ -147,6 +147,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::BlockCounter>("blockCounter"),
                            InstanceMethod<&EngineWrap::Recording>("recording"),
                            InstanceMethod<&EngineWrap::LatencySamples>("latencySamples"),
+                           InstanceMethod<&EngineWrap::Beams>("beams"),
                            InstanceMethod<&EngineWrap::TotalFrames>("totalFrames"),
                        });
   }
@@ -487,6 +488,24 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("input", copy(true, engine_->config().inputs));
     o.Set("output", copy(false, engine_->config().outputs));
     return o;
+  }
+
+  // Every beam's kind and current direction: [{kind, azimuth, elevation, auto}].
+  Napi::Value Beams(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const int n = engine_->beamCount();
+    Napi::Array list = Napi::Array::New(env, n);
+    for (int b = 0; b < n; b++) {
+      const engine::BeamState s = engine_->beamState(b);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", b);
+      o.Set("kind", s.kind == 1 ? "mvdr" : "das");
+      o.Set("azimuth", s.azDeg);
+      o.Set("elevation", s.elDeg);
+      o.Set("auto", s.autoSteer);
+      list.Set(b, o);
+    }
+    return list;
   }
 
   Napi::Value LatencySamples(const Napi::CallbackInfo& info) {

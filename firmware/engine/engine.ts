@@ -429,6 +429,14 @@ export class Engine {
     return this.#native.blockCounter()
   }
 
+  /**
+   * Every beam's kind and current direction as the audio thread last published it (auto beams
+   * move with the DOA; commands show up after the next block). Empty without an array.
+   */
+  beams(): Array<{ index: number; kind: BeamformerKind; azimuth: number; elevation: number; auto: boolean }> {
+    return this.#native.beams()
+  }
+
   /** Added latency of the processed path (beam 0), samples. */
   latencySamples(): number {
     return this.#native.latencySamples()

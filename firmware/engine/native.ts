@@ -85,6 +85,7 @@ export interface NativeEngine {
   blockCounter(): number
   recording(): { frames: number; input: Float32Array[]; output: Float32Array[] }
   latencySamples(): number
+  beams(): Array<{ index: number; kind: 'das' | 'mvdr'; azimuth: number; elevation: number; auto: boolean }>
   totalFrames(): number
 }
 

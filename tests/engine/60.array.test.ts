@@ -46,6 +46,8 @@ t.test('beams, DOA and steering on a simulated stage', async (t) => {
   t.comment(`beam levels: auto ${auto.toFixed(1)} dB, at 60 deg ${toward.toFixed(1)} dB, at 240 deg ${away.toFixed(1)} dB`)
   t.ok(toward - away > 6, 'a beam pointed at the source is louder than one pointed away')
   t.ok(Math.abs(auto - toward) < 1, 'beam 0, started at 180 deg, followed the DOA to the source')
+  const beam0 = e.beams()[0]!
+  t.ok(beam0.auto && Math.abs(beam0.azimuth - 60) < 3, `beams() shows beam 0 following, now at ${beam0.azimuth.toFixed(1)} deg`)
 
   e.steerBeam(2, 60)
   await sleep(200)
@@ -58,6 +60,8 @@ t.test('beams, DOA and steering on a simulated stage', async (t) => {
   await sleep(200)
   const third = await listen(e, 400)
   t.ok(toward - third.rms[0]! > 6, 'beam 0 stays where it is put once auto is off')
+  t.same(e.beams().map((b) => [b.kind, Math.round(b.azimuth), b.auto]), [['das', 240, false], ['das', 60, false], ['das', 60, false], ['mvdr', 150, false]],
+    'beams() reports every beam\'s kind and direction after the commands')
   t.equal(e.stats().droppedAnalysis, 0, 'the DOA thread kept up with every block')
   e.stop()
 })
