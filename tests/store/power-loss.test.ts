@@ -1,5 +1,5 @@
 // Power loss, as near as a test can get: a child process writes presets and config and is
-// SIGKILLed at random moments; after every kill the store must load a valid state, either the last
+// SIGKILLed at random moments (after a random number of writes, at a random point inside the next); after every kill the store must load a valid state, either the last
 // acknowledged write of each document, the one before it, or the write that was in flight.
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -22,21 +22,31 @@ function mulberry32(seed: number): () => number {
 
 const docOf = (i: number): string => (i % 2 === 0 ? `p${(i / 2) % 4}` : 'config')
 
-/** Runs the writer from `start`, kills it after `killAfterMs` once ready; resolves the acknowledged sequence numbers. */
-function runAndKill(dataDir: string, start: number, killAfterMs: number): Promise<{ acked: number[]; killed: boolean }> {
+/**
+ * Runs the writer from `start` and SIGKILLs it once `afterAcks` writes have been acknowledged, at a
+ * random point within the next write (a fraction `within` of the mean write time so far).
+ * Resolves the acknowledged sequence numbers.
+ */
+function runAndKill(dataDir: string, start: number, afterAcks: number, within: number): Promise<{ acked: number[]; killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [writer, dataDir, String(start), String(start + 400)], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    let timer: NodeJS.Timeout | undefined
+    let readyAt = 0
+    let armed = false
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString()
-      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+      if (!readyAt && out.includes('ready\n')) readyAt = performance.now()
+      const acks = out.split('\n').filter((l) => /^\d+$/.test(l)).length
+      if (readyAt && !armed && acks >= afterAcks) {
+        armed = true
+        const mean = acks > 0 ? (performance.now() - readyAt) / acks : 2
+        setTimeout(() => child.kill('SIGKILL'), within * mean)
+      }
     })
     child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     child.on('error', reject)
     child.on('close', (code, signal) => {
-      clearTimeout(timer)
       if (signal !== 'SIGKILL' && code !== 0) return reject(new Error(`writer failed (${code}): ${err}`))
       const acked = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number)
       resolve({ acked, killed: signal === 'SIGKILL' })
@@ -57,7 +67,7 @@ t.test(`the store loads a valid state after every SIGKILL during ${WRITES} prese
   let fellBack = 0
   let total = 0
   while (total < WRITES) {
-    const { acked, killed } = await runAndKill(dir, next, Math.floor(rand() * 50))
+    const { acked, killed } = await runAndKill(dir, next, Math.floor(rand() * 40), rand())
     total += acked.length
     for (const i of acked) {
       const h = history.get(docOf(i)) ?? []
@@ -90,7 +100,7 @@ t.test(`the store loads a valid state after every SIGKILL during ${WRITES} prese
     if (warnings.length) fellBack++
     next = inFlight
   }
-  t.ok(kills >= 20, `killed the writer ${kills} times`)
+  t.ok(kills >= 25, `killed the writer ${kills} times`)
   t.comment(`power-loss: ${total} acknowledged writes, ${kills} SIGKILLs, every reload valid; ` +
     `${inFlightLanded} reloads found the in-flight write already landed, ${fellBack} fell back to last-known-good`)
 })
