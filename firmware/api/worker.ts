@@ -172,6 +172,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   server.keepAliveTimeout = 65_000
   server.headersTimeout = 20_000
   server.requestTimeout = 30_000
+  // Bounded: a flood of connections cannot exhaust file descriptors the audio side may need.
+  server.maxConnections = 512
 
   const reloadCrl = (): void => {
     loadRevoked()

@@ -187,40 +187,62 @@ export async function startOsc(app: ApplianceApi, registry: RegistryForApi, prof
     }
   }
 
-  const loop = (async () => {
-    for await (const { msg, rinfo } of sock) {
-      stats.received++
-      const family = rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4'
-      if (!allow.check(rinfo.address, family)) {
-        stats.refusedSource++
-        warnOnce(`src:${rinfo.address}`, `OSC from ${rinfo.address} refused: not in the allow-list`)
-        continue // no reply: a disallowed source learns nothing
+  // Every datagram is queued as it arrives and handled in order. (dgram-as-promised's recv() and its
+  // async iterator listen only while awaited, so a burst of fader moves would lose packets.)
+  const queue: Array<{ msg: Buffer; rinfo: { address: string; port: number; family: string } }> = []
+  let busy = false
+  let draining: Promise<void> = Promise.resolve()
+  const drain = async (): Promise<void> => {
+    try {
+      while (queue.length > 0) {
+        const { msg, rinfo } = queue.shift()!
+        const messages = accept(msg, rinfo)
+        for (const m of messages) await handleOne(m, rinfo)
       }
-      if (limiter.take(rinfo.address) > 0) {
-        stats.rateLimited++
-        warnOnce(`rate:${rinfo.address}`, `OSC from ${rinfo.address} over ${opts.perSecond ?? 200} messages/s; dropping`)
-        continue
-      }
-      let messages: OscMessage[]
-      try {
-        messages = decodePacket(msg)
-      } catch (e) {
-        stats.malformed++
-        warnOnce(`bad:${rinfo.address}`, `malformed OSC from ${rinfo.address}: ${e instanceof OscDecodeError ? e.message : 'undecodable'}`)
-        reply('/error', ['FW_ERR_OSC', e instanceof OscDecodeError ? e.message : 'undecodable packet'], rinfo)
-        continue
-      }
-      for (const m of messages.slice(0, 64)) await handleOne(m, rinfo)
+    } finally {
+      busy = false
     }
-  })().catch((e: unknown) => log('warn', `OSC receive loop ended: ${(e as Error).message}`))
+  }
+  const accept = (msg: Buffer, rinfo: { address: string; port: number; family: string }): OscMessage[] => {
+    const family = rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4'
+    if (!allow.check(rinfo.address, family)) {
+      stats.refusedSource++
+      warnOnce(`src:${rinfo.address}`, `OSC from ${rinfo.address} refused: not in the allow-list`)
+      return [] // no reply: a disallowed source learns nothing
+    }
+    if (limiter.take(rinfo.address) > 0) {
+      stats.rateLimited++
+      warnOnce(`rate:${rinfo.address}`, `OSC from ${rinfo.address} over ${opts.perSecond ?? 200} messages/s; dropping`)
+      return []
+    }
+    try {
+      return decodePacket(msg).slice(0, 64)
+    } catch (e) {
+      stats.malformed++
+      const why = e instanceof OscDecodeError ? e.message : 'undecodable packet'
+      warnOnce(`bad:${rinfo.address}`, `malformed OSC from ${rinfo.address}: ${why}`)
+      reply('/error', ['FW_ERR_OSC', why], rinfo)
+      return []
+    }
+  }
+  sock.socket.on('message', (msg: Buffer, rinfo) => {
+    stats.received++
+    if (queue.length >= 1024) { stats.rateLimited++; return }
+    queue.push({ msg, rinfo })
+    if (!busy) {
+      busy = true
+      draining = drain().catch((e: unknown) => log('warn', `OSC handling failed: ${(e as Error).message}`))
+    }
+  })
 
   return {
     enabled: true,
     port: addr.port,
     stats: () => ({ ...stats }),
     stop: async () => {
+      queue.length = 0
       await sock.close().catch(() => {})
-      await loop
+      await draining
     },
   }
 }

@@ -70,7 +70,9 @@ t.test('oscsend from an allowed address changes the gain, steers and bypasses', 
   const last = app.faults(1000).find((f) => f.to === 'MANUAL_BYPASS')
   t.match(last?.evidence, /osc:127\.0\.0\.1/, 'the transition names the OSC source')
   await oscsend(h.port, '/bypass', 'F')
-  await until(() => app.status().state !== 'MANUAL_BYPASS', 'the release')
+  await until(() => app.status().state !== 'MANUAL_BYPASS', 'the release').catch((e: Error) => {
+    throw new Error(`${e.message}; osc ${JSON.stringify(h.stats())}; faults ${JSON.stringify(app.faults(6).map((f) => [f.from, f.to, f.cause, f.evidence]))}`)
+  })
   t.equal(h.stats().refusedSource, 0)
 })
 
@@ -135,4 +137,18 @@ t.test('the address space maps only onto non-destructive registry commands', asy
     t.notOk(spec!.destructive, `${addr} is not destructive`)
     t.not(spec!.permission, 'admin')
   }
+})
+
+t.test('a burst of fader moves is handled in order, none lost', async (t) => {
+  const app = new FakeAppliance()
+  const h = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'], replies: false })
+  t.teardown(() => h.stop())
+  const client = createSocket('udp4')
+  t.teardown(() => client.close())
+  for (let i = 1; i <= 40; i++) client.send(encodeMessage('/output/1/gain', [-i], 'f'), h.port, '127.0.0.1')
+  await until(() => h.stats().accepted === 40, '40 accepted messages')
+  t.equal(h.stats().accepted, 40)
+  t.equal(app.outputs[0]!.gainDb, -40, 'the last move wins')
+  const gains = app.calls.filter((c) => c.startsWith('gain 0 ')).map((c) => Number(c.split(' ')[2]))
+  t.same(gains, Array.from({ length: 40 }, (_, k) => -(k + 1)), 'in the order sent')
 })
