@@ -12,6 +12,7 @@
 #include "dsp/biquad.h"
 #include "dsp/compressor.h"
 #include "dsp/doa.h"
+#include "dsp/fft.h"
 #include "dsp/geometry.h"
 #include "dsp/stage_sim.h"
 
@@ -279,7 +280,8 @@ Napi::Value BeamformerLatency(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), makeBeamformer(info, g, 1, 64)->latencySamples());
 }
 
-// doa(geometry, channels, frameSize) -> [{t, azimuth, elevation, confidence}], t = frame centre.
+// doa(geometry, channels, frameSize, hop) -> [{t, azimuth, elevation, confidence}], t = frame
+// centre; hop 0 = frameSize / 2.
 Napi::Value Doa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const dsp::Geometry g = geometry(info, 0);
@@ -287,20 +289,24 @@ Napi::Value Doa(const Napi::CallbackInfo& info) {
   const size_t len = channels(env, info[1], g.mics.size(), in);
   const int frame = info.Length() > 2 && !info[2].IsUndefined() ? static_cast<int>(argNum(info, 2, "frameSize")) : 1024;
   if (frame < 64 || frame > 65536) fail(env, "frameSize must be 64..65536");
-  dsp::SrpPhatDoa doa(g, frame);
-  const int hop = doa.hopSize();
+  const int hopArg = info.Length() > 3 && !info[3].IsUndefined() ? static_cast<int>(argNum(info, 3, "hop")) : 0;
+  if (hopArg < 0 || hopArg > frame) fail(env, "hop must be 0..frameSize");
+  dsp::SrpPhatDoa doa(g, frame, hopArg);
+  const int hop = doa.hopSize(), n0 = dsp::nextPow2(std::max(frame, 64));
   Napi::Array out = Napi::Array::New(env);
   std::vector<const float*> ptrs(in.size());
   uint32_t k = 0;
-  for (size_t s = 0; s < len; s += static_cast<size_t>(hop)) {
-    const int n = static_cast<int>(std::min<size_t>(hop, len - s));
+  // The first frame completes after n0 samples, each later one a hop later: feed exactly that.
+  for (size_t s = 0; s < len;) {
+    const int n = static_cast<int>(std::min<size_t>(s == 0 ? n0 : hop, len - s));
     for (size_t c = 0; c < in.size(); c++) ptrs[c] = in[c] + s;
     doa.push(ptrs.data(), n);
+    s += static_cast<size_t>(n);
     if (doa.hasNew()) {
       const dsp::DoaResult r = doa.latest();
       if (!r.valid) continue;
       Napi::Object o = Napi::Object::New(env);
-      o.Set("t", (static_cast<double>(s + n) - hop) / g.sampleRate);
+      o.Set("t", (static_cast<double>(s) - n0 / 2.0) / g.sampleRate);
       o.Set("azimuth", r.azimuth), o.Set("elevation", r.elevation), o.Set("confidence", r.confidence);
       out.Set(k++, o);
     }

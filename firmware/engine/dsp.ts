@@ -32,7 +32,7 @@ interface NativeDsp {
   beamform(g: ArrayGeometry, kind: string, az: number, el: number, ch: Float32Array[], block: number, changes?: SteerChange[]): Float32Array
   beamformTrained(g: ArrayGeometry, kind: string, az: number, el: number, train: Float32Array[], block: number, inputs: Float32Array[][]): Float32Array[]
   beamformerLatency(g: ArrayGeometry, kind: string): number
-  doa(g: ArrayGeometry, ch: Float32Array[], frameSize: number): DoaEstimate[]
+  doa(g: ArrayGeometry, ch: Float32Array[], frameSize: number, hop: number): DoaEstimate[]
   simulateStage(g: ArrayGeometry, sources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>, noiseDb: number, seed: number, frames: number, block: number): Float32Array[]
   describeLayout(g: ArrayGeometry): ArrayLayout
 }
@@ -163,13 +163,17 @@ export function beamformerLatency(geometry: ArrayGeometry, bf: BeamformerKind): 
   return native().beamformerLatency(validateGeometry(geometry), kind(bf))
 }
 
-/** SRP-PHAT DOA track: one estimate per hop (frameSize / 2), t at the frame centre; silence omitted. */
-export function doa(geometry: ArrayGeometry, channels: Float32Array[], frameSize = 1024): DoaEstimate[] {
+/**
+ * SRP-PHAT DOA track: one estimate per hop, t at the frame centre; silence omitted.
+ * `hop` defaults to frameSize / 2; frameSize halves the cost per second (large arrays).
+ */
+export function doa(geometry: ArrayGeometry, channels: Float32Array[], frameSize = 1024, hop = frameSize / 2): DoaEstimate[] {
   const g = validateGeometry(geometry)
   if (!Number.isInteger(frameSize) || frameSize < 64 || frameSize > 65536 || (frameSize & (frameSize - 1)) !== 0) {
     bad(`frameSize must be a power of two 64..65536, got ${JSON.stringify(frameSize)}`)
   }
-  return native().doa(g, channelsFor(g, channels), frameSize)
+  if (!Number.isInteger(hop) || hop < 1 || hop > frameSize) bad(`hop must be an integer 1..frameSize, got ${JSON.stringify(hop)}`)
+  return native().doa(g, channelsFor(g, channels), frameSize, hop)
 }
 
 const KINDS = { tone: 0, noise: 1, speechlike: 2 } as const

@@ -63,9 +63,9 @@ struct SrpPhatDoa::Impl {
   DoaResult result{0, 0, 0, false};
   bool fresh = false;
 
-  Impl(const Geometry& g, int frameSize)
+  Impl(const Geometry& g, int frameSize, int hopSize)
       : mics(g.mics), lay(describeLayout(g)), fs(g.sampleRate), n(nextPow2(std::max(frameSize, 64))),
-        hop(n / 2), m(static_cast<int>(g.mics.size())), fft(n) {
+        hop(hopSize <= 0 ? n / 2 : std::min(hopSize, n)), m(static_cast<int>(g.mics.size())), fft(n) {
     win.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; i++) win[static_cast<size_t>(i)] = 0.5 - 0.5 * std::cos(2 * kPi * i / n);
     fifo.assign(static_cast<size_t>(m) * n, 0.0);
@@ -265,7 +265,7 @@ struct SrpPhatDoa::Impl {
   }
 };
 
-SrpPhatDoa::SrpPhatDoa(const Geometry& g, int frameSize) : impl_(new Impl(g, frameSize)) {}
+SrpPhatDoa::SrpPhatDoa(const Geometry& g, int frameSize, int hop) : impl_(new Impl(g, frameSize, hop)) {}
 SrpPhatDoa::~SrpPhatDoa() = default;
 SrpPhatDoa::SrpPhatDoa(SrpPhatDoa&&) noexcept = default;
 SrpPhatDoa& SrpPhatDoa::operator=(SrpPhatDoa&&) noexcept = default;

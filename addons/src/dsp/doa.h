@@ -12,7 +12,8 @@ struct DoaResult {
   bool valid;                             // false for silence or before the first frame
 };
 
-// Frame-wise estimator: a new estimate every hop (frameSize / 2 samples). For a linear array the
+// Frame-wise estimator: a new estimate every hop (by default frameSize / 2 samples; a hop of
+// frameSize halves the cost per second, for large arrays). For a linear array the
 // azimuth is the angle to its axis (0..180, axis from mic 0 toward the last mic) and elevation 0;
 // for a horizontal planar array the elevation is reported in 0..90 (its sign is unresolvable).
 // Confidence is the mean PHAT-weighted pair correlation at the peak, clamped to 0..1.
@@ -21,7 +22,8 @@ struct DoaResult {
 // a hop completes.
 class SrpPhatDoa {
  public:
-  SrpPhatDoa(const Geometry& g, int frameSize = 1024);
+  // frameSize is rounded up to a power of two; hop <= 0 means frameSize / 2, else 1..frameSize.
+  SrpPhatDoa(const Geometry& g, int frameSize = 1024, int hop = 0);
   ~SrpPhatDoa();
   SrpPhatDoa(SrpPhatDoa&&) noexcept;
   SrpPhatDoa& operator=(SrpPhatDoa&&) noexcept;
