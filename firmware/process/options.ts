@@ -29,7 +29,8 @@ export interface ProcessOptions {
 export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
 
   --array FILE          array geometry JSON {"sampleRate":48000,"mics":[[x,y,z],...]} (metres),
-                        or a board profile.json with an "array"; channel k of IN.wav is mic k.
+                        a board profile.json with an "array", or a board name (sim,
+                        jetson-agx-rack); channel k of IN.wav is mic k.
                         Without it the channels are line feeds: no beams, no DOA.
   --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV)
   --out OUT.wav         the beam outputs, beam 0 first (line feeds without --array)

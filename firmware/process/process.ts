@@ -1,10 +1,10 @@
 // Offline processing, the rehearsal tool: a recording through the real engine (file backend), out
 // come the beams and a report. Policy lives here (checks, defaults, the report); the engine does
 // the audio. On any error nothing is left at OUT.wav or REPORT.json.
-import { readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs'
-import { dirname, resolve, basename } from 'node:path'
+import { readFileSync, writeFileSync, renameSync, rmSync, statSync, existsSync } from 'node:fs'
+import { dirname, resolve, basename, join } from 'node:path'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
-import { validateGeometry } from '../board/profile.ts'
+import { validateGeometry, loadProfile, boardRoot } from '../board/profile.ts'
 import type { ArrayGeometry, DoaEstimate, BeamformerKind } from '../engine/types.ts'
 import { wavInfo, wavLevels, type WavInfo, type WavFormat } from '../wav/wav.ts'
 import type { ProcessOptions } from './options.ts'
@@ -72,6 +72,12 @@ export interface ProcessOutcome {
 }
 
 function loadArray(path: string): ArrayGeometry {
+  // A bare board name ("sim", "jetson-agx-rack") stands for that board's array.
+  if (/^[a-z0-9][a-z0-9-]*$/.test(path) && !existsSync(path) && existsSync(join(boardRoot, path, 'profile.json'))) {
+    const profile = loadProfile(path)
+    if (!profile.array) throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `board "${path}" has no array in its profile`)
+    return profile.array
+  }
   let text: string
   try {
     text = readFileSync(path, 'utf8')

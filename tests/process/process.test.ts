@@ -123,13 +123,16 @@ t.test('without --array the channels are line feeds: passed through, no beams, n
   t.ok(Math.abs(report.meters.output[0]!.peakDb! - 20 * Math.log10(0.5)) < 0.1, 'output meter reads the 0.5 peak')
 })
 
-t.test('a board profile can stand in for the array file', async (t) => {
+t.test('a board profile, or a board name, can stand in for the array file', async (t) => {
   const dir = t.testdir({})
   const profile = JSON.parse(readFileSync(join(repo, 'board', 'sim', 'profile.json'), 'utf8')) as { array: { mics: Array<[number, number, number]> } }
   writeFileSync(join(dir, 'profile.json'), JSON.stringify(profile))
   writeWav(join(dir, 'in.wav'), { channels: 8, sampleRate: 48000 }, planeWave({ mics: profile.array.mics, sampleRate: 48000, seconds: 0.5, azimuth: 30 }))
   const r = firmware(dir, '--array', 'profile.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json')
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
+  const byName = firmware(dir, '--array', 'sim', '--in', 'in.wav', '--out', 'out2.wav', '--report', 'report2.json')
+  t.equal(byName.status, 0, `a board name works too (stderr: ${byName.stderr.trim()})`)
+  t.equal((JSON.parse(readFileSync(join(dir, 'report2.json'), 'utf8')) as ProcessReport).array?.mics, 8)
 })
 
 t.test('analysers add their sections through a report contributor; a failing one does not fail the run', async (t) => {
