@@ -171,7 +171,8 @@ struct SrpPhatDoa::Impl {
   void analyse() noexcept {
     double energy = 0;
     for (double v : fifo) energy += v * v;
-    if (pairs.empty() || nk == 0 || !(energy / fifo.size() >= kSilence) || !std::isfinite(energy)) {
+    // Coincident mics (no aperture) carry no direction at all.
+    if (pairs.empty() || nk == 0 || lay.shape == ArrayShape::Single || !(energy / fifo.size() >= kSilence) || !std::isfinite(energy)) {
       result = {result.azimuth, result.elevation, 0, false};
       fresh = true;
       primed = false;
