@@ -41,11 +41,22 @@ try {
   const f32 = (name: string) => { const b = readFileSync(join(dir, name)); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) }
   const ex = f32('eq_x.f32'), eg = f32('eq_gains.f32')
   let absErr = 0, within = 0, nb = 0
+  // Per band, the decision a person would read off a recommendation: cut (< -1.5 dB), leave, boost (> +1.5 dB).
+  const decision = (g: number) => (g < -1.5 ? 0 : g > 1.5 ? 2 : 1)
+  const ecm = [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
   for (let i = 0; i < ex.length / 64; i++) {
     const rec = (await recommendEq(svc, ex.subarray(i * 64, i * 64 + 32), ex.subarray(i * 64 + 32, i * 64 + 64), slow))!
-    rec.bands.forEach((b, j) => { const e = Math.abs(b.gainDb - eg[i * 8 + j]!); absErr += e; within += e <= 1.5 ? 1 : 0; nb++ })
+    rec.bands.forEach((b, j) => {
+      const truth = eg[i * 8 + j]!
+      const e = Math.abs(b.gainDb - truth); absErr += e; within += e <= 1.5 ? 1 : 0; nb++
+      ecm[decision(truth)]![decision(b.gainDb)]!++
+    })
   }
   console.log(`\neq-recommender, held-out: gain error ${(absErr / nb).toFixed(2)} dB mean absolute, ${((100 * within) / nb).toFixed(1)}% of bands within 1.5 dB`)
+  const eacc = (ecm[0]![0]! + ecm[1]![1]! + ecm[2]![2]!) / nb
+  console.log(`per-band decision (cut < -1.5 dB < leave < +1.5 dB < boost): ${(eacc * 100).toFixed(1)}% agree on ${nb} bands`)
+  console.log(''.padEnd(10) + ['cut', 'leave', 'boost'].map((c) => c.padStart(9)).join('') + '   (rows: truth, cols: recommended)')
+  ;['cut', 'leave', 'boost'].forEach((name, i) => console.log(name.padEnd(10) + ecm[i]!.map((v) => String(v).padStart(9)).join('')))
 
   // VAD: raw Silero frames at 0.5 against our smoothing, on espeak-ng speech vs music/applause/noise.
   const vad = JSON.parse(readFileSync(join(dir, 'vad_eval.json'), 'utf8')) as { speech: Array<[number, number]> }
