@@ -4,6 +4,7 @@
 // through the one command registry: the worker sends `execute`, this side calls registry.execute()
 // and answers. Appliance events reach the worker only while event streams are open.
 import { Worker } from 'node:worker_threads'
+import { appendFileSync } from 'node:fs'
 import type { BoardProfile } from '../board/profile.ts'
 import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
 import type { CommandResult } from '../commands/types.ts'
@@ -134,6 +135,12 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     unsubscribe = null
   }
   worker.on('exit', cleanup)
+  // An API that dies must say so where operators look; the appliance and its sound carry on.
+  worker.on('error', (e) => {
+    try {
+      appendFileSync(ready.files.log, JSON.stringify({ at: new Date().toISOString(), level: 'error', source: 'api', message: `API worker failed: ${e.message}; the API is down until the firmware restarts` }) + '\n', { mode: 0o600 })
+    } catch { /* nothing more to do */ }
+  })
 
   return {
     port: ready.port,
