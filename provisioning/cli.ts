@@ -28,7 +28,7 @@ commands:
 function bundleText(b: Bundle): string {
   return [
     `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
-    `    hand to the ${b.role === 'operator' ? 'operator (full control)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'}:`,
+    `    hand to the ${b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'}:`,
     `      ${b.p12File}   PKCS#12 for browsers/tablets; one-time password: ${b.p12Password}`,
     `      ${b.certFile} + ${b.keyFile} + ${b.caFile}   PEM for curl and scripts`,
   ].join('\n')
