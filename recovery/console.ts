@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream'
 import { ReadlineParser } from '@serialport/parser-readline'
 import { SerialPort } from 'serialport'
 import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { scryptSync, timingSafeEqual } from 'node:crypto'
 import type { RecoveryConfig } from './config.ts'
 import { RecoveryError } from './errors.ts'
 import { factoryReset } from './reset.ts'
@@ -18,6 +20,7 @@ const help = `commands:
   rollback                    boot the other slot (if it holds good firmware)
   install PATH                verify a signed update bundle and install it to the inactive slot
   factory-reset [--full] yes  wipe presets and data (keeps the identity unless --full)
+  login PIN                   unlock rollback, install and factory-reset (when the unit has a PIN)
   help                        this text`
 
 function healthLine(cfg: RecoveryConfig): string {
@@ -31,10 +34,62 @@ function healthLine(cfg: RecoveryConfig): string {
   }
 }
 
-/** Runs one command line; returns the reply lines (without the final OK/ERR). Throws RecoveryError. */
-export function runRecoveryCommand(line: string, mgr: SlotManager): string[] {
+/** A console session: whether it has logged in, and its failed attempts. */
+export interface ConsoleSession {
+  authed: boolean
+  failures: number
+  lockedUntil: number
+}
+
+export function newSession(): ConsoleSession {
+  return { authed: false, failures: 0, lockedUntil: 0 }
+}
+
+/**
+ * Checks `pin` against the console PIN hash in the data directory ("scrypt$N$r$p$salt$hash",
+ * base64 salt and hash, as provisioning writes it). Null when the unit has no PIN.
+ */
+export function checkConsolePin(dataDir: string, pin: string): boolean | null {
+  const file = join(dataDir, 'console-pin')
+  if (!existsSync(file)) return null
+  const parts = readFileSync(file, 'utf8').trim().split('$')
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])]
+  const salt = Buffer.from(parts[4]!, 'base64')
+  const want = Buffer.from(parts[5]!, 'base64')
+  if (![N, r, p].every(Number.isInteger) || want.length !== 32) return false
+  const got = scryptSync(pin, salt, 32, { N, r, p, maxmem: 256 * 1024 * 1024 })
+  return timingSafeEqual(got, want)
+}
+
+const needsLogin = new Set(['rollback', 'install', 'factory-reset'])
+
+/**
+ * Runs one command line; returns the reply lines (without the final OK/ERR). Throws RecoveryError.
+ * `session` is the serial console's; without one (the local command line) no login is asked.
+ */
+export function runRecoveryCommand(line: string, mgr: SlotManager, session?: ConsoleSession, now = Date.now()): string[] {
   const [cmd, ...args] = line.trim().split(/\s+/)
   const cfg = mgr.cfg
+  if (session && cmd === 'login') {
+    if (now < session.lockedUntil) throw new RecoveryError('REC_ERR_AUTH', `too many wrong PINs; try again in ${Math.ceil((session.lockedUntil - now) / 1000)} s`)
+    const ok = checkConsolePin(cfg.dataDir, args[0] ?? '')
+    if (ok === null) return ['this unit has no console PIN; no login needed']
+    if (!ok) {
+      session.failures++
+      if (session.failures >= 5) {
+        session.failures = 0
+        session.lockedUntil = now + 60_000
+      }
+      throw new RecoveryError('REC_ERR_AUTH', 'wrong PIN')
+    }
+    session.authed = true
+    session.failures = 0
+    return ['logged in']
+  }
+  if (session && !session.authed && cmd !== undefined && needsLogin.has(cmd) && existsSync(join(cfg.dataDir, 'console-pin'))) {
+    throw new RecoveryError('REC_ERR_AUTH', `"${cmd}" needs "login PIN" first`)
+  }
   switch (cmd) {
     case 'help':
     case '?':
@@ -82,6 +137,7 @@ export function runRecoveryCommand(line: string, mgr: SlotManager): string[] {
 export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
   const parser = port.pipe(new ReadlineParser({ delimiter: '\n' }))
   const send = (lines: string[]): void => { port.write(lines.map((l) => `${l}\r\n`).join('')) }
+  const session = newSession()
   send(['stage recovery console; type "help"'])
   port.write(PROMPT)
   parser.on('data', (raw: string) => {
@@ -91,7 +147,7 @@ export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
       return
     }
     try {
-      send([...runRecoveryCommand(line, mgr), 'OK'])
+      send([...runRecoveryCommand(line, mgr, session), 'OK'])
     } catch (e) {
       const code = e instanceof RecoveryError ? e.code : 'REC_ERR_IO'
       send([`ERR ${code} ${(e as Error).message}`])

@@ -8,6 +8,7 @@ import { SerialPort } from 'serialport'
 import { openRecoveryConsole, PROMPT } from '../../recovery/console.ts'
 import { SlotManager } from '../../recovery/slots.ts'
 import { makeBundle, makeFixture } from './helpers.ts'
+import { hashPin } from '../../firmware/secrets/secrets.ts'
 
 async function ptyPair(t: { teardown: (fn: () => void) => void }, dir: string): Promise<[string, string]> {
   const a = join(dir, 'ttyRecovery')
@@ -70,4 +71,29 @@ t.test('the recovery console works through a PTY: status, slots, install, rollba
   t.match(await term.send('factory-reset yes'), /removed: presets\r\nkept: identity\r\nOK/)
   t.same(readdirSync(f.cfg.dataDir), ['identity'])
   t.match(await term.send('frobnicate'), /ERR REC_ERR_USAGE unknown command "frobnicate"/)
+})
+
+t.test('with a console PIN set at provisioning, install, rollback and reset need "login PIN"', { timeout: 30000 }, async (t) => {
+  const root = t.testdir({})
+  const f = makeFixture(root)
+  mkdirSync(f.cfg.dataDir, { recursive: true })
+  // The hash as provisioning writes it (firmware/secrets), checked by recovery's own code.
+  writeFileSync(join(f.cfg.dataDir, 'console-pin'), await hashPin('482913'))
+  const mgr = new SlotManager(f.cfg, { log: () => {} })
+  mgr.install(makeBundle(f, '1.0.0'))
+  const good = makeBundle(f, '1.1.0')
+  const [consolePath, techPath] = await ptyPair(t, root)
+  const tech = new SerialPort({ path: techPath, baudRate: 115200, autoOpen: false })
+  await new Promise<void>((resolve, reject) => tech.open((e) => (e ? reject(e) : resolve())))
+  t.teardown(() => { if (tech.isOpen) tech.close() })
+  const term = terminal(tech)
+  const served = await openRecoveryConsole(mgr, consolePath, 115200)
+  t.teardown(() => { if (served.isOpen) served.close() })
+  await term.next()
+  t.match(await term.send('status'), /OK/, 'status needs no login')
+  t.match(await term.send(`install ${good}`), /ERR REC_ERR_AUTH "install" needs "login PIN" first/)
+  t.match(await term.send('factory-reset yes'), /ERR REC_ERR_AUTH/)
+  t.match(await term.send('login 000000'), /ERR REC_ERR_AUTH wrong PIN/)
+  t.match(await term.send('login 482913'), /logged in\r\nOK/)
+  t.match(await term.send(`install ${good}`), /installed 1\.1\.0 to slot b/)
 })
