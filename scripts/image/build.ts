@@ -158,7 +158,8 @@ const skipInPackage = (name: string, rel: string): boolean => {
     if (m && (m[1] !== process.platform || (m[2] !== undefined && m[2] !== process.arch))) return true
   }
   if (name === '@serialport/bindings-cpp') {
-    if (/^(src|build|lib)(\/|$)/.test(rel) && !rel.startsWith('build/Release')) return false
+    // C++ sources and build files: the prebuilt binding is what loads.
+    if (/^src(\/|$)/.test(rel) || rel === 'binding.gyp') return true
     const m = /^prebuilds\/([^/]+)/.exec(rel)
     if (m && m[1] !== platformDir) return true
   }
