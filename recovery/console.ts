@@ -158,6 +158,9 @@ export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
 
 /** Opens the configured (or given) serial port and serves the console on it. */
 export async function openRecoveryConsole(mgr: SlotManager, path = mgr.cfg.console.path, baudRate = mgr.cfg.console.baudRate): Promise<SerialPort> {
+  if (path === 'none' || path === '') {
+    throw new RecoveryError('REC_ERR_CONFIG', `board ${mgr.cfg.board} names no recovery console UART (recovery.console.path); give one with --port`)
+  }
   const port = new SerialPort({ path, baudRate, autoOpen: false })
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new RecoveryError('REC_ERR_IO', `cannot open ${path}: ${err.message}`)) : resolve())))
   serveRecoveryConsole(port, mgr)
