@@ -52,6 +52,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     dataDir: opts.dataDir ?? profile.dataDir,
     port: opts.port ?? profile.api.port,
     host: opts.host ?? '::',
+    hostFallback: opts.host === undefined,
     maxBodyBytes: opts.maxBodyBytes ?? 16384,
     rateLimit: opts.rateLimit ?? {},
     audit: opts.audit ?? {},

@@ -15,6 +15,7 @@ import type { Meters } from '../engine/types.ts'
 import type { CommandResult, Principal } from '../commands/types.ts'
 import type { ErrorCode } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
+import { FirmwareError } from '../errors.ts'
 import { tlsOptions, clientOf, revokedSerials, type ClientIdentity } from './tls.ts'
 import { buildRoutes, validateArgs, type Route, type SpecLite } from './routes.ts'
 import { AuditLog, type AuditOptions } from './audit.ts'
@@ -25,6 +26,8 @@ export interface WorkerConfig {
   dataDir: string
   port: number
   host: string
+  /** The host was defaulted ("::"): fall back to 0.0.0.0 where IPv6 is unavailable. */
+  hostFallback: boolean
   maxBodyBytes: number
   rateLimit: RateLimitOptions
   audit: AuditOptions
@@ -388,10 +391,23 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     })
   })
 
-  await new Promise<void>((resolve, reject) => {
+  const listen = (host: string): Promise<void> => new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(cfg.port, cfg.host, () => { server.off('error', reject); resolve() })
+    server.listen(cfg.port, host, () => { server.off('error', reject); resolve() })
   })
+  try {
+    await listen(cfg.host)
+  } catch (e) {
+    // A kernel without IPv6 cannot bind "::"; the default then falls back to all IPv4 addresses.
+    const code = (e as NodeJS.ErrnoException).code
+    try {
+      if (!cfg.hostFallback || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw e
+      await listen('0.0.0.0')
+    } catch (e2) {
+      const c2 = (e2 as NodeJS.ErrnoException).code ?? 'error'
+      throw new FirmwareError('FW_ERR_IO', `the API cannot listen on port ${cfg.port} (${c2}); another service may hold it: change api.port in the board profile or stop that service`)
+    }
+  }
   const addr = server.address()
   const bound = typeof addr === 'object' && addr ? addr.port : cfg.port
   log('info', `API listening on port ${bound} (TLS 1.3, mutual certificates, device ${identity.serial})`)

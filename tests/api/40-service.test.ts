@@ -31,3 +31,17 @@ t.test('a provisioned unit serves the API, and OSC when enabled', async (t) => {
   t.equal(net!.osc!.enabled, true)
   t.ok(net!.osc!.port > 0)
 })
+
+t.test('a port already in use is a clear error, not a crash', async (t) => {
+  const fx = await makeFixture(t.testdir())
+  const { createServer } = await import('node:net')
+  const blocker = createServer()
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const { startApi } = await import('../../firmware/api/server.ts')
+  const { FakeAppliance } = await import('../commands/fake-appliance.ts')
+  const { createRegistry } = await import('../../firmware/commands/index.ts')
+  const app = new FakeAppliance()
+  await t.rejects(startApi(app, createRegistry(app), app.profile, { port, host: '127.0.0.1', dataDir: fx.dataDir }), { code: 'FW_ERR_IO', message: /cannot listen on port \d+ \(EADDRINUSE\).*api\.port/ })
+})
