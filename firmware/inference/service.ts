@@ -53,7 +53,10 @@ export interface InferenceStats {
   invalid: number
   restarts: number
   running: boolean
+  /** Round trip as the caller sees it (main thread to worker and back). */
   latencyMs: Record<string, { n: number; p50: number; p99: number; max: number }>
+  /** The session run alone, timed inside the worker. */
+  runMs: Record<string, { n: number; p50: number; p99: number; max: number }>
 }
 
 interface Inflight {
@@ -87,6 +90,7 @@ export class InferenceService {
   readonly #slots = new Map<string, { active: ModelRecord | null; previous: ModelRecord | null }>()
   readonly #bytes = new Map<string, Uint8Array>()
   readonly #latency = new Map<string, number[]>()
+  readonly #runTimes = new Map<string, number[]>()
   #readyWaiters: Array<() => void> = []
   readonly #counts = { requests: 0, ok: 0, late: 0, dropped: 0, failed: 0, invalid: 0, restarts: 0 }
 
@@ -211,13 +215,16 @@ export class InferenceService {
   }
 
   stats(): InferenceStats {
-    const latencyMs: InferenceStats['latencyMs'] = {}
-    for (const [name, arr] of this.#latency) {
-      const s = [...arr].sort((a, b) => a - b)
-      const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0
-      latencyMs[name] = { n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? 0 }
+    const summary = (m: Map<string, number[]>) => {
+      const out: InferenceStats['latencyMs'] = {}
+      for (const [name, arr] of m) {
+        const s = [...arr].sort((a, b) => a - b)
+        const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0
+        out[name] = { n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? 0 }
+      }
+      return out
     }
-    return { ...this.#counts, running: this.#ready, latencyMs }
+    return { ...this.#counts, running: this.#ready, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes) }
   }
 
   // ---- internals ----
@@ -321,10 +328,12 @@ export class InferenceService {
         }
         const problem = checkOutputs(e.model, m.outputs)
         this.#health({ type: 'inference-result', at: this.#o.now(), latencyMs, deadlineMs: e.deadlineMs, valid: problem === null, ...(problem ? { detail: problem } : {}) })
-        const arr = this.#latency.get(e.model.manifest.name) ?? []
-        arr.push(latencyMs)
-        if (arr.length > LATENCY_KEEP) arr.shift()
-        this.#latency.set(e.model.manifest.name, arr)
+        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs]] as const) {
+          const arr = store.get(e.model.manifest.name) ?? []
+          arr.push(v)
+          if (arr.length > LATENCY_KEEP) arr.shift()
+          store.set(e.model.manifest.name, arr)
+        }
         // Past its deadline: the caller has moved on (or is told so now); the result is dropped.
         if (e.settled) return
         if (latencyMs > e.deadlineMs) {

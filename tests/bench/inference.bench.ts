@@ -44,6 +44,8 @@ const section: BenchSection = {
       for (const [name, l] of Object.entries(st.latencyMs)) {
         const budget = svc.active(name)?.manifest.latencyBudgetMs
         rows.push({ metric: `${name} latency p50 / p99`, value: `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}`, unit: 'ms', target: budget ? `< ${budget} ms` : '', note: `${l.n} requests, round trip through the worker` })
+        const r = st.runMs[name]
+        if (r) rows.push({ metric: `${name} session run p50 / p99`, value: `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`, unit: 'ms', note: 'timed inside the worker' })
       }
       rows.push({ metric: 'late / dropped results', value: `${st.late} / ${st.dropped}`, note: `of ${st.requests} requests` })
       const fmt = (r: typeof alone) => `${r.block.p50.toFixed(0)} / ${r.block.p99.toFixed(0)} / ${r.block.max.toFixed(0)}`
