@@ -121,11 +121,17 @@ export function measureWav(path: string): ChannelMeter[] {
   return peak.map((p, k) => meterFromLinear(p, meanSquare[k]!))
 }
 
+/** Where the engine writes before the run is complete (same folder, so the final rename is atomic). */
+export function stagedPath(out: string): string {
+  return `${out}.${process.pid}-staged.partial`
+}
+
 /** Turns checked options into the engine job (and the beam descriptions for the report). */
 export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeometry | null): { job: OfflineJob; beams: BeamDescription[] } {
   const job: OfflineJob = {
     inPath: opts.in,
-    outPath: opts.out,
+    // The engine writes a staged file beside OUT; it becomes OUT only once the report is written.
+    outPath: stagedPath(opts.out),
     outFormat: opts.format,
     sampleRate: info.sampleRate,
     blockSize: opts.block,
@@ -241,7 +247,7 @@ async function runJob(
     inputMeters = measureWav(opts.in)
   } catch (e) {
     // Only an output this run completed is ours to remove.
-    if (await running.then(() => true, () => false)) rmSync(opts.out, { force: true })
+    if (await running.then(() => true, () => false)) rmSync(job.outPath, { force: true })
     throw e
   }
   const result = await running
@@ -254,7 +260,7 @@ async function runJob(
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
       doa: result.doa,
-      meters: { input: inputMeters, output: measureWav(opts.out) },
+      meters: { input: inputMeters, output: measureWav(job.outPath) },
       watchdog: result.events,
       classes: [],
       vad: [],
@@ -271,7 +277,7 @@ async function runJob(
     }
     for (const [name, contribute] of reportContributors()) {
       try {
-        const extra = await contribute({ inPath: opts.in, input: info, outPath: opts.out, array: geometry, report })
+        const extra = await contribute({ inPath: opts.in, input: info, outPath: job.outPath, array: geometry, report })
         Object.assign(report, extra)
       } catch (e) {
         const message = (e as Error)?.message ?? String(e)
@@ -281,9 +287,15 @@ async function runJob(
     report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
     if (signal.aborted) throw interrupted(signal)
     writeJsonAtomically(opts.report, report)
+    try {
+      renameSync(job.outPath, opts.out)
+    } catch (e) {
+      rmSync(opts.report, { force: true })
+      throw new FirmwareError('FW_ERR_IO', `${opts.out}: cannot move the finished output into place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+    }
   } catch (e) {
-    // The audio is written but the run is not complete: take the output back.
-    rmSync(opts.out, { force: true })
+    // The run is not complete: drop the staged audio, so nothing half-done is left behind.
+    rmSync(job.outPath, { force: true })
     throw e
   }
   const what = geometry ? `${job.outputs} beam${job.outputs === 1 ? '' : 's'}, ${result.doa.length} DOA estimates` : `${job.outputs} line feed${job.outputs === 1 ? '' : 's'}`

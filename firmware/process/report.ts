@@ -57,6 +57,7 @@ export interface ProcessReport {
 export interface ReportContext {
   inPath: string
   input: WavInfo
+  /** The finished output WAV (still under its staged name; it becomes OUT.wav after the report). */
   outPath: string
   /** Null without an array: the inputs are line feeds (analysers should use their mix). */
   array: { mics: Array<[number, number, number]>; sampleRate: number } | null

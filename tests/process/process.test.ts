@@ -2,7 +2,7 @@
 // real engine; the beams land in OUT.wav and the DOA track and meters in REPORT.json.
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs'
+import { readFileSync, writeFileSync, readdirSync, rmSync, mkdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeWav, readWav, wavInfo } from '../../firmware/wav/wav.ts'
 import { processRecording, type OfflineRunner } from '../../firmware/process/process.ts'
@@ -62,7 +62,8 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
   t.ok(report.meters.input.every((m) => m.rmsDb !== null && m.rmsDb > -25 && m.rmsDb < -15), 'input RMS near -19 dBFS')
   t.same(report.output.beams[0], { index: 0, beamformer: 'das', steer: 'doa' })
   t.same(report.output.beams[2], { index: 2, beamformer: 'das', steer: { azimuth: 180, elevation: 0 } })
-  t.same([report.classes, report.vad, report.recommendations], [[], [], []], 'room for the analysers')
+  t.ok([report.classes, report.vad, report.recommendations].every(Array.isArray), 'the analysers\' sections are there')
+  t.equal(report.analysisErrors, undefined, 'and every analyser ran')
   t.equal(report.engine.blocks, 96000 / 64)
   // The beam that follows the source is the loudest of the four.
   const rms = channelRms(readWav(join(dir, 'out.wav')).data, 4)
@@ -137,12 +138,19 @@ t.test('a board profile, or a board name, can stand in for the array file', asyn
 
 t.test('analysers add their sections through a report contributor; a failing one does not fail the run', async (t) => {
   const dir = stage(t, 60, 0.5)
-  registerReportContributor('test-classes', async (ctx) => ({ classes: [{ t: 0, label: 'noise', confidence: ctx.input.channels / 10 }] }))
+  const seen: boolean[] = []
+  registerReportContributor('test-classes', async (ctx) => {
+    // Analysers read the finished output, which becomes OUT.wav only once the report is written.
+    seen.push(existsSync(ctx.outPath), existsSync(join(dir, 'out.wav')))
+    return { classes: [{ t: 0, label: 'noise', confidence: ctx.input.channels / 10 }] }
+  })
   registerReportContributor('test-broken', async () => { throw new Error('model missing\nsecond line') })
   const opts = parseProcessArgs(['--array', join(dir, 'array.json'), '--in', join(dir, 'in.wav'), '--out', join(dir, 'out.wav'), '--report', join(dir, 'report.json')])!
   const { report } = await processRecording(opts)
   t.same(report.classes, [{ t: 0, label: 'noise', confidence: 0.8 }])
   t.same(report.analysisErrors, [{ contributor: 'test-broken', message: 'model missing' }])
+  t.same(seen, [true, false], 'the output is staged while the analysers run')
+  t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json'])
   const onDisk = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ProcessReport
   t.same(onDisk.classes, report.classes)
 })
