@@ -14,7 +14,7 @@ t.test('on the simulated stage: features flow to the models, supervised automati
   // A generous heartbeat timeout: this shared test machine runs at several times its core count,
   // and the point here is what the worker's hang does, not how loaded the machine is.
   const engine = createEngineFromProfile(loadProfile('sim'), { heartbeatTimeoutMs: 1000 })
-  const svc = new InferenceService({ backendModule: FAULTS, hungMs: 500, backoffInitialMs: 50 })
+  const svc = new InferenceService({ backendModule: FAULTS, hungMs: 1000, backoffInitialMs: 50 })
   const applied: number[] = []
   const auto = new AutomationController({ outputs: 4, bandsHz: [63, 125, 250, 500, 1000, 2000, 4000, 8000], mode: 'supervised', sink: { applyGains: (o) => applied.push(o) } })
   const classes: string[] = []
