@@ -36,7 +36,20 @@ void ComplexFft::forward(cplx* x) const noexcept {
   // Raw doubles: std::complex's operator* guards inf/NaN through a slow library call.
   double* d = reinterpret_cast<double*>(x);
   const double* tw = reinterpret_cast<const double*>(stageTw_.data());
-  for (int len = 2, off = 0; len <= n; off += len / 2, len <<= 1) {
+  // The first two stages need no multiplications (twiddles 1 and -j): done as one radix-4 pass.
+  int len = 2, off = 0;
+  if (n >= 4) {
+    for (int i = 0; i < n; i += 4) {
+      double* p = d + 2 * i;
+      const double ar = p[0] + p[2], ai = p[1] + p[3], br = p[0] - p[2], bi = p[1] - p[3];
+      const double cr = p[4] + p[6], ci = p[5] + p[7], dr = p[4] - p[6], di = p[5] - p[7];
+      p[0] = ar + cr, p[1] = ai + ci, p[4] = ar - cr, p[5] = ai - ci;
+      // (dr + j di) * -j = di - j dr
+      p[2] = br + di, p[3] = bi - dr, p[6] = br - di, p[7] = bi + dr;
+    }
+    off = 1 + 2, len = 8;
+  }
+  for (; len <= n; off += len / 2, len <<= 1) {
     const int half = len >> 1;
     for (int i = 0; i < n; i += len) {
       double* a = d + 2 * i;
