@@ -2,6 +2,7 @@
 //   startAppliance(profile, { services: [networkService({ osc: { enabled: true, allow: [...] } })] })
 // Fail-open: a unit that is not provisioned yet (or whose identity does not load) runs without the
 // API, says why in its log, and keeps passing audio; it never refuses to start over it.
+import { join } from 'node:path'
 import type { ApplianceApi } from '../runtime/types.ts'
 import { createRegistry } from '../commands/index.ts'
 import { isFirmwareError } from '../errors.ts'
@@ -44,6 +45,7 @@ export function networkService(opts: NetworkServiceOptions = {}): (app: Applianc
     if (opts.osc?.enabled) {
       const oscOpts: OscOptions = { ...opts.osc }
       if (!oscOpts.log) oscOpts.log = log
+      if (!oscOpts.auditFile) oscOpts.auditFile = join(opts.api?.dataDir ?? app.profile.dataDir, 'logs', 'osc-audit.jsonl')
       osc = await startOsc(app, registry, app.profile, oscOpts)
       log('info', `OSC on UDP ${osc.port} (no encryption; allowed: ${(opts.osc.allow ?? []).join(', ') || 'nobody'})`)
     }

@@ -11,6 +11,7 @@ import { FirmwareError } from '../errors.ts'
 import { decodePacket, encodeMessage, OscDecodeError, type OscArg, type OscMessage } from './codec.ts'
 import { ClientRateLimiter } from '../api/ratelimit.ts'
 import type { RegistryForApi } from '../api/routes.ts'
+import { AuditLog } from '../api/audit.ts'
 
 export interface OscOptions {
   /** OSC is off unless this is true. Defaults to false. */
@@ -25,6 +26,8 @@ export interface OscOptions {
   replies?: boolean
   /** Messages per second per source before dropping. Defaults to 200 (faders move fast). */
   perSecond?: number
+  /** JSON-lines audit of every state-changing OSC message (same format as the API's). Defaults to none. */
+  auditFile?: string
   /** Where refusals and errors are reported (never packet contents). Defaults to nowhere. */
   log?: (level: 'info' | 'warn', message: string) => void
 }
@@ -143,6 +146,7 @@ export async function startOsc(app: ApplianceApi, registry: RegistryForApi, prof
     if (lastWarn.size > 1000) lastWarn.clear()
     log('warn', msg)
   }
+  const audit = opts.auditFile ? new AuditLog(opts.auditFile) : null
   const sock: SocketAsPromised = DgramAsPromised.createSocket('udp4')
   const addr = await sock.bind(opts.port ?? profile.api.oscPort, opts.host ?? '0.0.0.0')
   log('info', `OSC listening on UDP ${addr.port}; allowed sources: ${(opts.allow ?? []).join(', ') || 'none'}`)
@@ -172,6 +176,12 @@ export async function startOsc(app: ApplianceApi, registry: RegistryForApi, prof
       r = await registry.execute(mapped.command, mapped.args, principal)
     } catch (e) {
       r = { ok: false, command: mapped.command, code: 'FW_ERR_COMMAND_FAILED', message: (e as Error).message }
+    }
+    if (audit && spec.mutates !== false && spec.permission !== 'observe') {
+      audit.write({
+        at: new Date().toISOString(), who: null, remote: from.address, method: 'OSC', path: m.address,
+        command: mapped.command, args: mapped.args, status: r.ok ? 200 : 400, result: r.ok ? 'ok' : r.code,
+      })
     }
     if (r.ok) {
       stats.accepted++

@@ -34,7 +34,7 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   const rig = await bootSim(t, fx.dataDir)
   const oscLog = join(fx.dataDir, 'logs', 'osc.log')
   const osc = await startOsc(rig.app, rig.registry, rig.app.profile, {
-    enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'],
+    enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'], auditFile: join(fx.dataDir, 'logs', 'osc-audit.jsonl'),
     log: (level, message) => appendFileSync(oscLog, JSON.stringify({ level, message }) + '\n'),
   })
   t.teardown(() => osc.stop())
@@ -80,6 +80,7 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   t.ok(logs.some((f) => f.endsWith('audit.jsonl')), 'the audit log is among the scanned files')
   t.ok(logs.some((f) => f.endsWith('api.log')), 'the API log is among the scanned files')
   t.ok(logs.some((f) => f.endsWith('osc.log')), 'the OSC log is among the scanned files')
+  t.ok(logs.some((f) => f.endsWith('osc-audit.jsonl')), 'the OSC audit log is among the scanned files')
   t.ok(readFileSync(join(fx.dataDir, 'logs', 'audit.jsonl'), 'utf8').split('\n').length >= 6, 'the audit log has the session in it')
   const texts: Array<[string, string]> = [...scanned.map((f) => [relative(fx.dataDir, f), readFileSync(f).toString('latin1')] as [string, string]), ['appliance log tail', tail]]
   for (const [name, text] of texts) {

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { startOsc, mapMessage, type OscHandle } from '../../firmware/osc/server.ts'
@@ -57,7 +59,8 @@ t.test('OSC is off by default: nothing listens', async (t) => {
 
 t.test('oscsend from an allowed address changes the gain, steers and bypasses', async (t) => {
   const app = await bootSim(t)
-  const h: OscHandle = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] })
+  const auditFile = join(t.testdir(), 'osc-audit.jsonl')
+  const h: OscHandle = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'], auditFile })
   t.teardown(() => h.stop())
   t.equal(await oscsend(h.port, '/output/2/gain', 'f', '-12.5'), 0)
   await until(() => app.outputSettings()[1]!.gainDb === -12.5, 'the gain')
@@ -74,6 +77,15 @@ t.test('oscsend from an allowed address changes the gain, steers and bypasses', 
     throw new Error(`${e.message}; osc ${JSON.stringify(h.stats())}; faults ${JSON.stringify(app.faults(6).map((f) => [f.from, f.to, f.cause, f.evidence]))}`)
   })
   t.equal(h.stats().refusedSource, 0)
+  const lines = (): string[] => readFileSync(auditFile, 'utf8').trim().split('\n')
+  await until(() => lines().length >= 4, 'four audit lines')
+  const audit = lines().map((l) => JSON.parse(l))
+  t.same(audit.map((e) => [e.method, e.path, e.command, e.remote, e.result]).slice(0, 4), [
+    ['OSC', '/output/2/gain', 'gain', '127.0.0.1', 'ok'],
+    ['OSC', '/beam/1/steer', 'beam steer', '127.0.0.1', 'ok'],
+    ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
+    ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
+  ], 'every OSC change is audited with its source')
 })
 
 t.test('oscsend from a disallowed address (127.0.0.2) changes nothing', async (t) => {
