@@ -4,8 +4,7 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
@@ -17,7 +16,7 @@ import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
 import { verifyPinHash } from '../secrets/secrets.ts'
 import { LineEditor, type EditorAction } from './line-editor.ts'
-import { startPtyPair, type PtyPair } from './pty.ts'
+import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
 
 export type ConsoleMode = 'human' | 'machine'
 
@@ -65,7 +64,7 @@ export interface ConsoleOptions {
   idleFlushMs?: number
   /** Beyond this many unsent output bytes, EV lines are dropped (counted). Defaults to 65536. */
   maxPendingOutput?: number
-  /** Sim board: directory for the PTY links. Defaults to a fresh temp directory. */
+  /** Sim board: the PTY links go in <simDir>/console-pty. Defaults to a fresh temp directory, removed at stop. */
   simDir?: string
   openPort?: OpenPort
   /** Where the console reports port trouble. Defaults to stderr for warn and error. */
@@ -582,17 +581,22 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
   let devicePath = opts.devicePath ?? profile.uarts.console.path
   let path = devicePath
   if (!opts.devicePath && devicePath === 'sim') {
-    const dir = opts.simDir ?? mkdtempSync(join(tmpdir(), 'stage-console-'))
-    pty = await startPtyPair(join(dir, 'console-uart'), join(dir, 'console'))
-    devicePath = pty.device
-    path = pty.peer
+    // The same orphan-proof socat pair the simulated front panel uses (it dies with this process).
+    let dir: string | undefined
+    if (opts.simDir) {
+      dir = join(opts.simDir, 'console-pty')
+      mkdirSync(dir, { recursive: true })
+    }
+    pty = await openPtyPair(dir)
+    devicePath = pty.a
+    path = pty.b
   }
   if (!devicePath || devicePath === 'sim') throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
   const con = new SerialConsole(app, profile, devicePath, opts)
   try {
     await con.start()
   } catch (e) {
-    await pty?.stop()
+    await pty?.close()
     throw e
   }
   return {
@@ -602,7 +606,7 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
     whenOpen: () => con.whenOpen(),
     async stop() {
       await con.stop()
-      await pty?.stop()
+      await pty?.close()
     },
   }
 }

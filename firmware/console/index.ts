@@ -3,8 +3,6 @@ export { startConsole, SerialConsole } from './console.ts'
 export type { ConsoleHandle, ConsoleOptions, ConsoleStats, ConsoleMode, ConsolePort, OpenPort } from './console.ts'
 export { LineEditor } from './line-editor.ts'
 export type { EditorAction, LineEditorOptions } from './line-editor.ts'
-export { startPtyPair } from './pty.ts'
-export type { PtyPair } from './pty.ts'
 
 import type { ApplianceApi } from '../runtime/types.ts'
 import { startConsole, type ConsoleOptions } from './console.ts'

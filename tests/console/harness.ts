@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import { ReadlineParser } from '@serialport/parser-readline'
 import { startConsole, type ConsoleHandle, type ConsoleOptions } from '../../firmware/console/index.ts'
-import { startPtyPair, type PtyPair } from '../../firmware/console/pty.ts'
+import { openPtyPair, type PtyPair } from '../../firmware/hardware/pty.ts'
 import type { ApplianceApi } from '../../firmware/runtime/types.ts'
 
 export interface Client {
@@ -57,8 +57,23 @@ export async function openClient(path: string, baudRate = 115200): Promise<Clien
     raw: () => raw,
     lines,
     async send(data) {
-      await new Promise<void>((resolve, reject) => port.write(data, (e) => (e ? reject(e) : resolve())))
-      await new Promise<void>((resolve) => port.drain(() => resolve()))
+      // A write into a tty nobody reads would wait for ever: fail the test with what we know instead.
+      const n = typeof data === 'string' ? data.length : data.length
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`sending ${n} bytes to ${path} did not finish in 15 s; screen so far: ${JSON.stringify(raw.slice(-200))}`)), 15_000)
+      })
+      try {
+        await Promise.race([
+          (async () => {
+            await new Promise<void>((resolve, reject) => port.write(data, (e) => (e ? reject(e) : resolve())))
+            await new Promise<void>((resolve) => port.drain(() => resolve()))
+          })(),
+          deadline,
+        ])
+      } finally {
+        clearTimeout(timer)
+      }
     },
     nextLine: (timeoutMs = 3000) => waitFor(() => lines.shift(), timeoutMs, 'a line'),
     waitRaw: (re, timeoutMs = 3000) => waitFor(() => (re.test(raw) ? raw : undefined), timeoutMs, String(re)),
@@ -72,6 +87,23 @@ export async function openClient(path: string, baudRate = 115200): Promise<Clien
   }
 }
 
+/**
+ * Writes a large buffer into a tty from a separate process (cat), as a second sender on the same
+ * line. Used for megabyte floods: serialport's own writer, in this test process, can stall on a
+ * PTY that is momentarily full, which would test the client rather than the console.
+ */
+export async function blast(ttyPath: string, data: Buffer, scratch: string): Promise<void> {
+  const { writeFileSync } = await import('node:fs')
+  const { spawn } = await import('node:child_process')
+  const file = join(scratch, `blast-${process.pid}-${Date.now()}.bin`)
+  writeFileSync(file, data)
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', file, ttyPath], { stdio: 'ignore' })
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`writing ${data.length} bytes to ${ttyPath} took over 20 s`)) }, 20_000)
+    child.once('exit', (code) => { clearTimeout(timer); code === 0 ? resolve() : reject(new Error(`cat into ${ttyPath} exited ${code}`)) })
+  })
+}
+
 export interface Rig {
   pty: PtyPair
   con: ConsoleHandle
@@ -82,14 +114,14 @@ export interface Rig {
   ask(line: string, timeoutMs?: number): Promise<string>
 }
 
-/** A console on a fresh PTY pair in `dir`, with a client on the other end. */
+/** A console on a fresh PTY pair in `dir` (pty-a: the console's UART, pty-b: the cable), with a client on the other end. */
 export async function startRig(app: ApplianceApi, dir: string, opts: ConsoleOptions = {}): Promise<Rig> {
-  const pty = await startPtyPair(join(dir, 'uart'), join(dir, 'cable'))
+  const pty = await openPtyPair(dir)
   const logs: string[] = []
   // The terminal is attached first, as at a show: the banner must not be lost to a closed peer.
-  const client = await openClient(pty.peer)
+  const client = await openClient(pty.b)
   const con = await startConsole(app, app.profile, {
-    devicePath: pty.device,
+    devicePath: pty.a,
     pinFile: join(dir, 'console-pin'),
     log: (level, m) => logs.push(`${level}: ${m}`),
     ...opts,
@@ -107,7 +139,7 @@ export async function startRig(app: ApplianceApi, dir: string, opts: ConsoleOpti
 export async function stopRig(rig: Rig): Promise<void> {
   await rig.client.close()
   await rig.con.stop()
-  await rig.pty.stop()
+  await rig.pty.close()
 }
 
 /** The real Appliance on the sim board (engine, watchdog, simulated panel), data in `dir`, stopped with the test. */

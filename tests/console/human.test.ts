@@ -81,5 +81,5 @@ t.test('a stage tech works the console in human mode', async (t) => {
   await client.send(m![1] + '\r')
   await client.waitRaw(/rebooting: on\r\nsim> $/)
   await new Promise((r) => setTimeout(r, 200))
-  t.same(app.rebooted, [`console:${rig.pty.device}`], 'reboot ran once confirmed')
+  t.same(app.rebooted, [`console:${rig.pty.a}`], 'reboot ran once confirmed')
 })

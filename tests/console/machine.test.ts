@@ -13,7 +13,7 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   t.match(await rig.ask('status'), /^OK status state=ACTIVE cause=test since=\S+ relay=processed mode=advisory uptime=12 board=sim /)
   t.equal(await rig.ask('bypass on'), 'OK bypass bypass=on state=MANUAL_BYPASS relay=bypass')
   t.equal(app.state, 'MANUAL_BYPASS', 'the appliance is in manual bypass')
-  t.same(app.calls, [`bypass true console:${rig.pty.device}`], 'the console is recorded as who did it')
+  t.same(app.calls, [`bypass true console:${rig.pty.a}`], 'the console is recorded as who did it')
   t.equal(await rig.ask('gain 2 -6.5'), 'OK gain output=2 gain=-6.5')
   t.equal(await rig.ask('beam steer 1 45'), 'OK beam steer beam=1 azimuth=45 elevation=0 auto=off')
   t.equal(await rig.ask('eq 1 2 freq=250 gain=-3 q=1.4'), 'OK eq output=1 band=2 type=peak freq=250 gain=-3 q=1.4 enabled=on')
@@ -41,7 +41,7 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   t.ok(m, ask)
   t.same(app.resets, [], 'nothing reset before the confirmation')
   t.equal(await rig.ask(`factory-reset confirm=${m![1]}`), 'OK factory-reset reset=on')
-  t.same(app.resets, [`console:${rig.pty.device}`])
+  t.same(app.resets, [`console:${rig.pty.a}`])
 
   // events after subscribe
   t.equal(await rig.ask('subscribe state'), 'OK subscribe state=on meters=off doa=off panel=off recommendations=off')

@@ -2,9 +2,9 @@
 // error, changes nothing, and the console keeps working.
 import t, { type Test } from 'tap'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { startRig, stopRig, openClient, bootRealAppliance, snapshot, type Rig } from './harness.ts'
+import { startRig, stopRig, openClient, bootRealAppliance, snapshot, blast, type Rig } from './harness.ts'
 import type { ApplianceApi } from '../../firmware/runtime/types.ts'
-import { startPtyPair } from '../../firmware/console/pty.ts'
+import { openPtyPair } from '../../firmware/hardware/pty.ts'
 
 /** Seeded PRNG (mulberry32) so a failing garbage case can be replayed. */
 function rng(seed: number): () => number {
@@ -69,7 +69,7 @@ t.test('a line over 512 bytes: one error, nothing run', async (t) => {
   const before = snapshot(app)
   t.match(await rig.ask('bypass on ' + 'x'.repeat(600)), /^ERR FW_ERR_LINE_TOO_LONG line longer than 512 bytes; it is ignored up to its end/)
   // 1 MB without a line end, then one
-  await rig.client.send(Buffer.alloc(1 << 20, 0x61))
+  await blast(rig.pty.b, Buffer.alloc(1 << 20, 0x61), rig.dir)
   await rig.client.send('\r\n')
   t.match(await rig.client.nextLine(), /^ERR FW_ERR_LINE_TOO_LONG /)
   await new Promise((r) => setTimeout(r, 200))
@@ -159,12 +159,12 @@ t.test('the port vanishes and comes back: the console reopens with backoff', asy
   t.teardown(async () => {
     await client.close()
     await rig.con.stop()
-    await pty.stop()
+    await pty.close()
   })
   t.match(await rig.ask('status'), /^OK status /)
   // USB-serial unplugged: the tty goes away under the open port
   await client.close()
-  await pty.stop()
+  await pty.close()
   const t0 = Date.now()
   while (rig.con.stats().isOpen && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20))
   t.equal(rig.con.stats().isOpen, false, 'the console noticed the port closed')
@@ -172,8 +172,8 @@ t.test('the port vanishes and comes back: the console reopens with backoff', asy
   t.ok(rig.con.stats().openFailures >= 2, `reopen attempts failed while the device was gone (${rig.con.stats().openFailures})`)
   t.ok(rig.logs.some((l) => /closed .*reopening/.test(l)), 'the loss was logged')
   // plugged back in
-  pty = await startPtyPair(pty.device, pty.peer)
-  client = await openClient(pty.peer)
+  pty = await openPtyPair(dir) // the same link paths as before
+  client = await openClient(pty.b)
   await rig.con.whenOpen()
   t.equal(rig.con.stats().opens, 2, 'opened twice in all')
   await client.send('status\r\n')
