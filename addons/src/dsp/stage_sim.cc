@@ -1,3 +1,4 @@
+#pragma GCC optimize("O3")
 #include "dsp/stage_sim.h"
 
 #include <algorithm>
@@ -188,10 +189,11 @@ void StageSimulator::render(float* const* out, int frames) noexcept {
         const float* h = &s.taps[idx * kTaps];
         const float* x = b + s.hist - s.whole[idx];
         float* o = out[c] + done;
-        for (int i = 0; i < n; i++) {
-          float acc = 0.f;
-          for (int k = 0; k < kTaps; k++) acc += h[k] * x[i - k];
-          o[i] += acc;
+        // Tap by tap over the block: no reduction in the inner loop, so it vectorises.
+        for (int k = 0; k < kTaps; k++) {
+          const float hk = h[k];
+          const float* xk = x - k;
+          for (int i = 0; i < n; i++) o[i] += hk * xk[i];
         }
       }
       std::memmove(b, b + n, sizeof(float) * s.hist);
