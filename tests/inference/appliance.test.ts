@@ -3,6 +3,9 @@ import { startAppliance } from '../../firmware/runtime/start.ts'
 import { attachInference, type AttachedInference } from '../../firmware/inference/index.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
+import { modelsDir } from '../../firmware/inference/manifest.ts'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const FAULTS = new URL('./fixtures/fault-backend.ts', import.meta.url).href
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -13,6 +16,36 @@ async function until(cond: () => boolean, what: string, ms = 15000): Promise<voi
     await sleep(20)
   }
 }
+
+const admin = { name: 'console:admin', permission: 'admin' as const, transport: 'console' }
+
+t.test('on the running appliance a corrupt or mis-shaped model is refused and nothing else changes', async (t) => {
+  const dir = t.testdir({})
+  const good = JSON.parse(readFileSync(join(modelsDir, 'crowd_state.manifest.json'), 'utf8')) as Record<string, unknown>
+  const bytes = readFileSync(join(modelsDir, 'crowd_state.onnx'))
+  bytes[2000] = bytes[2000]! ^ 0x55
+  writeFileSync(join(dir, 'corrupt.onnx'), bytes)
+  writeFileSync(join(dir, 'corrupt.manifest.json'), JSON.stringify({ ...good, version: '2.0.0-corrupt', file: 'corrupt.onnx' }))
+  writeFileSync(join(dir, 'shape.onnx'), readFileSync(join(modelsDir, 'crowd_state.onnx')))
+  writeFileSync(join(dir, 'shape.manifest.json'), JSON.stringify({ ...good, version: '2.0.0-shape', file: 'shape.onnx', inputs: [{ name: 'logmel', type: 'float32', shape: [-1, 100, 40] }] }))
+  let inf: AttachedInference | null = null
+  const running = await startAppliance('sim', {
+    panelPort: null, logDir: null, hardwareWatchdogs: [],
+    services: [async (app) => (inf = await attachInference(app))],
+  })
+  t.teardown(() => running.stop())
+  const app = running.app
+  const reg = createRegistry(app)
+  registerInferenceCommands(reg, { service: inf!.service, automation: inf!.automation, modelDirs: [modelsDir, dir] })
+  await until(() => inf!.live.stats().patches >= 1, 'a first classification')
+  t.match(await reg.executeLine('model activate crowd-state-2.0.0-corrupt', admin), { ok: false, code: 'FW_ERR_MODEL', message: /sha256/ })
+  t.match(await reg.executeLine('model activate crowd-state-2.0.0-shape', admin), { ok: false, code: 'FW_ERR_MODEL', message: /shape \[N,50,40\], manifest says \[-1,100,40\]/ })
+  t.equal(inf!.service.active('crowd-state')?.id, 'crowd-state-1.0.0', 'the shipped model stays active')
+  const before = inf!.live.stats().patches
+  await until(() => inf!.live.stats().patches > before, 'classification going on')
+  t.equal(app.status().state, 'ACTIVE', 'the watchdog stays ACTIVE')
+  t.equal(app.status().relay, 'processed', 'the sound stays processed')
+})
 
 t.test('on the running appliance a worker crash degrades, the sound stays processed, and inference comes back', async (t) => {
   let inf: AttachedInference | null = null
