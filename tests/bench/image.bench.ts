@@ -4,6 +4,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { generateKeyPairSync } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createBundle, verifyBundle } from '../../recovery/bundle.ts'
+import { SlotManager } from '../../recovery/slots.ts'
 import type { BenchRow, BenchSection } from './lib.ts'
 
 function dirSize(p: string): number {
@@ -64,6 +68,27 @@ const section: BenchSection = {
       src.push(await timeToFirstBlock(join(ctx.repoRoot, 'node_modules', '.bin', 'node'), [join(ctx.repoRoot, 'bin', 'firmware.js'), 'run', '--board', 'sim'], ctx.tmp))
     }
     rows.push({ metric: 'start to first processed block, sim (binary)', value: Math.round(median(bin)), unit: 'ms', note: `median of ${runs}; includes panel and console start` })
+    // An update of this image: sign, verify (signature + every hash, nothing written), install.
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+    writeFileSync(join(ctx.tmp, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    writeFileSync(join(ctx.tmp, 'k.pub'), publicKey.export({ type: 'spki', format: 'pem' }))
+    const bundlePath = join(ctx.tmp, 'update.sbundle')
+    let u0 = performance.now()
+    createBundle({ imageDir: out, board: 'sim', version: '1.0.0', privateKeyPath: join(ctx.tmp, 'k.pem'), out: bundlePath })
+    rows.push({ metric: 'update bundle: size', value: +(statSync(bundlePath).size / 1048576).toFixed(1), unit: 'MiB' })
+    rows.push({ metric: 'update bundle: create and sign', value: Math.round(performance.now() - u0), unit: 'ms' })
+    u0 = performance.now()
+    verifyBundle(bundlePath, { publicKeyPath: join(ctx.tmp, 'k.pub'), board: 'sim', installedVersion: null })
+    rows.push({ metric: 'update bundle: verify (signature + all hashes)', value: Math.round(performance.now() - u0), unit: 'ms' })
+    const unit = join(ctx.tmp, 'unit')
+    const mgr = new SlotManager({
+      board: 'sim', dataDir: join(unit, 'data'), slots: { a: join(unit, 'a'), b: join(unit, 'b') }, stateDir: join(unit, 'state'),
+      healthFile: join(unit, 'data', 'health.json'), bootTries: 3, healthyPeriodS: 60, publicKeyPath: join(ctx.tmp, 'k.pub'),
+      console: { path: 'none', baudRate: 115200 }, keepOnReset: [], launch: [],
+    }, { log: () => {} })
+    u0 = performance.now()
+    mgr.install(bundlePath)
+    rows.push({ metric: 'update bundle: install to a slot (verify, write, fsync)', value: Math.round(performance.now() - u0), unit: 'ms' })
     rows.push({ metric: 'start to first processed block, sim (from source)', value: Math.round(median(src)), unit: 'ms', note: 'same, node bin/firmware.js (type stripping)' })
     return rows
   },
