@@ -14,6 +14,7 @@ struct Compressor::Impl {
   double fs;
   CompressorParams p;
   double slope = 0.75;          // 1 - 1/ratio
+  double kneeStart = 0;         // linear level where the knee begins (no reduction below)
   double aA = 0, aR = 0, aM = 0;
   double y1 = 0, y = 0;         // smooth decoupled peak detector on the reduction, dB >= 0
   double makeup = 0;            // dB, gliding toward p.makeupDb (or 0 when disabled)
@@ -44,6 +45,8 @@ void Compressor::setParams(const CompressorParams& p) noexcept {
   s.p = p;
   if (!std::isfinite(s.p.ratio) || s.p.ratio >= 1000) s.slope = 1.0;
   else s.slope = 1.0 - 1.0 / std::max(s.p.ratio, 1.0);
+  s.kneeStart = std::pow(10.0, (s.p.thresholdDb - std::max(s.p.kneeDb, 0.0) / 2) / 20.0);
+  if (!std::isfinite(s.kneeStart)) s.kneeStart = 0;
   s.aA = coef(std::max(p.attackMs, 0.0), s.fs);
   s.aR = coef(std::max(p.releaseMs, 0.0), s.fs);
 }
@@ -56,12 +59,15 @@ void Compressor::process(float* x, int n) noexcept {
   constexpr double kDbToLn = 0.11512925464970229;  // ln(10) / 20
   for (int i = 0; i < n; i++) {
     const double in = x[i];
-    const double c = on ? s.reduction(20.0 * std::log10(std::fabs(in) + 1e-12)) : 0.0;
+    // Below the knee there is no reduction: skip the logarithm there (most samples).
+    const double mag = std::fabs(in);
+    const double c = on && !(mag <= s.kneeStart) ? s.reduction(20.0 * std::log10(mag + 1e-12)) : 0.0;
     y1 = std::max(c, s.aR * y1 + (1 - s.aR) * c);
     y = s.aA * y + (1 - s.aA) * y1;
     mk = s.aM * mk + (1 - s.aM) * makeupTarget;
     peak = std::max(peak, y);
-    x[i] = static_cast<float>(in * std::exp((mk - y) * kDbToLn));
+    const double gDb = mk - y;
+    x[i] = gDb == 0.0 ? x[i] : static_cast<float>(in * std::exp(gDb * kDbToLn));
   }
   // Below 1e-9 dB, or non-finite after a non-finite input: back to rest.
   if (!(y >= 1e-9) || !std::isfinite(y)) y = 0;
