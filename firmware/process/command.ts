@@ -25,7 +25,7 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
     console.log(processUsage)
     return 0
   }
-  await loadAnalysers()
+  if (opts.analysis) await loadAnalysers()
   const { summary } = await processRecording(opts)
   console.log(summary)
   return 0

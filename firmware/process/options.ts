@@ -24,6 +24,8 @@ export interface ProcessOptions {
   beams: number
   /** Sample format of the output. Defaults to 'float32' (beams can exceed full scale). */
   format: WavFormat
+  /** Run the analysers (classes, VAD, EQ recommendations) into the report. Defaults to true. */
+  analysis: boolean
 }
 
 export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
@@ -39,9 +41,11 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
   --beamformer das|mvdr delay-and-sum (default) or MVDR
   --beams N             beams to write, 1 to 16 (default 4; beam k>0 at AZ + k*360/N)
   --block N             frames per block, 32 to 1024 (default 64)
-  --format F            output sample format: float32 (default), pcm16, pcm24, pcm32`
+  --format F            output sample format: float32 (default), pcm16, pcm24, pcm32
+  --no-analysis         skip the classifiers, VAD and EQ recommender (their report sections stay empty)`
 
 const valued = new Set(['--array', '--in', '--out', '--report', '--steer', '--beamformer', '--block', '--beams', '--format'])
+const flags = new Set(['--no-analysis'])
 
 function usage(msg: string): never {
   throw new FirmwareError('FW_ERR_USAGE', `process: ${msg}; try "firmware process --help"`)
@@ -66,9 +70,15 @@ function parseIntOption(text: string, name: string, min: number, max: number): n
 /** Returns null when help was asked for. */
 export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   const seen = new Map<string, string>()
+  const set = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') return null
+    if (flags.has(arg)) {
+      if (set.has(arg)) usage(`${arg} is given twice`)
+      set.add(arg)
+      continue
+    }
     let name = arg
     let value: string | undefined
     const eq = arg.indexOf('=')
@@ -100,6 +110,7 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
     block: 64,
     beams: 4,
     format: 'float32',
+    analysis: !set.has('--no-analysis'),
   }
   const array = seen.get('--array')
   if (array !== undefined) {

@@ -275,7 +275,7 @@ async function runJob(
       },
       elapsedSeconds: 0,
     }
-    for (const [name, contribute] of reportContributors()) {
+    for (const [name, contribute] of opts.analysis ? reportContributors() : []) {
       try {
         const extra = await contribute({ inPath: opts.in, input: info, outPath: job.outPath, array: geometry, report })
         Object.assign(report, extra)

@@ -74,7 +74,7 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
 t.test('--steer at the source gives a louder beam than steered away from it', async (t) => {
   const dir = stage(t, 120, 1)
   const level = (steer: string, name: string) => {
-    const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', `${name}.wav`, '--report', `${name}.json`, '--steer', steer, '--beams', '1')
+    const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', `${name}.wav`, '--report', `${name}.json`, '--steer', steer, '--beams', '1', '--no-analysis')
     t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
     const report = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as ProcessReport
     t.same(report.output.beams, [{ index: 0, beamformer: 'das', steer: { azimuth: Number(steer.split(',')[0]) % 360, elevation: Number(steer.split(',')[1] ?? 0) } }])
@@ -88,7 +88,7 @@ t.test('--steer at the source gives a louder beam than steered away from it', as
 
 t.test('--beamformer mvdr, --block 256 and --format pcm16 are honoured', async (t) => {
   const dir = stage(t, 200, 1)
-  const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--beamformer', 'mvdr', '--block', '256', '--format', 'pcm16', '--beams', '2')
+  const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--beamformer', 'mvdr', '--block', '256', '--format', 'pcm16', '--beams', '2', '--no-analysis')
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
   t.same(wavInfo(join(dir, 'out.wav')), { channels: 2, sampleRate: 48000, format: 'pcm16', frames: 48000 })
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ProcessReport
@@ -108,7 +108,7 @@ t.test('without --array the channels are line feeds: passed through, no beams, n
     data[2 * i + 1] = 0.25 * Math.sin((2 * Math.PI * 1000 * i) / 48000)
   }
   writeWav(join(dir, 'feeds.wav'), { channels: 2, sampleRate: 48000, format: 'pcm16' }, data)
-  const r = firmware(dir, '--in', 'feeds.wav', '--out', 'out.wav', '--report', 'report.json')
+  const r = firmware(dir, '--in', 'feeds.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis')
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
   t.match(r.stdout, /2 line feeds/)
   const out = readWav(join(dir, 'out.wav'))
@@ -129,9 +129,9 @@ t.test('a board profile, or a board name, can stand in for the array file', asyn
   const profile = JSON.parse(readFileSync(join(repo, 'board', 'sim', 'profile.json'), 'utf8')) as { array: { mics: Array<[number, number, number]> } }
   writeFileSync(join(dir, 'profile.json'), JSON.stringify(profile))
   writeWav(join(dir, 'in.wav'), { channels: 8, sampleRate: 48000 }, planeWave({ mics: profile.array.mics, sampleRate: 48000, seconds: 0.5, azimuth: 30 }))
-  const r = firmware(dir, '--array', 'profile.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json')
+  const r = firmware(dir, '--array', 'profile.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis')
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
-  const byName = firmware(dir, '--array', 'sim', '--in', 'in.wav', '--out', 'out2.wav', '--report', 'report2.json')
+  const byName = firmware(dir, '--array', 'sim', '--in', 'in.wav', '--out', 'out2.wav', '--report', 'report2.json', '--no-analysis')
   t.equal(byName.status, 0, `a board name works too (stderr: ${byName.stderr.trim()})`)
   t.equal((JSON.parse(readFileSync(join(dir, 'report2.json'), 'utf8')) as ProcessReport).array?.mics, 8)
 })
@@ -148,6 +148,10 @@ t.test('analysers add their sections through a report contributor; a failing one
   const opts = parseProcessArgs(['--array', join(dir, 'array.json'), '--in', join(dir, 'in.wav'), '--out', join(dir, 'out.wav'), '--report', join(dir, 'report.json')])!
   const { report } = await processRecording(opts)
   t.same(report.classes, [{ t: 0, label: 'noise', confidence: 0.8 }])
+  const skipped = await processRecording({ ...opts, analysis: false, report: join(dir, 'report-quick.json'), out: join(dir, 'out-quick.wav') })
+  t.same([skipped.report.classes, skipped.report.analysisErrors], [[], undefined], '--no-analysis skips the contributors')
+  rmSync(join(dir, 'report-quick.json'))
+  rmSync(join(dir, 'out-quick.wav'))
   t.same(report.analysisErrors, [{ contributor: 'test-broken', message: 'model missing' }])
   t.same(seen, [true, false], 'the output is staged while the analysers run')
   t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json'])
