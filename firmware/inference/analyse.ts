@@ -99,7 +99,9 @@ export async function analyseMix(svc: InferenceService, mono48k: Float32Array, o
 /** EQ recommendations for one output channel at 48 kHz, one per window. */
 export async function analyseOutput(svc: InferenceService, output: number, x48k: Float32Array, opts: AnalysisOptions = {}): Promise<RecommendationEntry[]> {
   const f = features()
-  const win = Math.round((opts.eqWindowS ?? 5) * 48000)
+  // A recording shorter than one window (but at least a second) gets one recommendation over all of it.
+  const full = Math.round((opts.eqWindowS ?? 5) * 48000)
+  const win = x48k.length < full && x48k.length >= 48000 ? x48k.length : full
   const out: RecommendationEntry[] = []
   for (let s = 0; s + win <= x48k.length; s += win) {
     const chunk = x48k.subarray(s, s + win)
