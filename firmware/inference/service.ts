@@ -356,9 +356,11 @@ export class InferenceService {
   }
 
   #watch(): void {
-    if (!this.#worker || !this.#ready || this.#stopping) return
+    if (!this.#worker || this.#stopping) return
     const now = this.#o.now()
-    if (now - this.#lastBeat > this.#o.hungMs) {
+    // While starting (loading onnxruntime, reloading models) allow longer before calling it hung.
+    const limit = this.#ready ? this.#o.hungMs : 5 * this.#o.hungMs
+    if (now - this.#lastBeat > limit) {
       this.#kill(`no heartbeat from the inference worker for ${Math.round(now - this.#lastBeat)} ms`)
       return
     }
