@@ -64,6 +64,8 @@ export interface ConsoleOptions {
   idleFlushMs?: number
   /** Beyond this many unsent output bytes, EV lines are dropped (counted). Defaults to 65536. */
   maxPendingOutput?: number
+  /** Unsent output that does not shrink for this long makes the console reopen the port. Defaults to 10000 ms. */
+  writeStallMs?: number
   /** Sim board: the PTY links go in <simDir>/console-pty. Defaults to a fresh temp directory, removed at stop. */
   simDir?: string
   openPort?: OpenPort
@@ -115,6 +117,8 @@ export class SerialConsole {
   private reopenTimer: NodeJS.Timeout | undefined
   private idleTimer: NodeJS.Timeout | undefined
   private metersTimer: NodeJS.Timeout | undefined
+  private stallTimer: NodeJS.Timeout | undefined
+  private stall = { bytes: 0, since: 0 }
   private openWaiters: Array<() => void> = []
   private chain: Promise<void> = Promise.resolve()
   private queued = 0
@@ -151,6 +155,7 @@ export class SerialConsole {
       reopen: opts.reopen ?? { initialMs: 100, maxMs: 5000 },
       idleFlushMs: opts.idleFlushMs ?? 300,
       maxPendingOutput: opts.maxPendingOutput ?? 65536,
+      writeStallMs: opts.writeStallMs ?? 10_000,
       openPort: opts.openPort ?? openSerialPort,
       log: opts.log ?? defaultLog,
     }
@@ -179,6 +184,7 @@ export class SerialConsole {
     clearTimeout(this.reopenTimer)
     clearTimeout(this.idleTimer)
     clearInterval(this.metersTimer)
+    clearInterval(this.stallTimer)
     this.unsubscribeApp?.()
     this.unsubscribeApp = null
     const port = this.port
@@ -219,11 +225,33 @@ export class SerialConsole {
       this.editor.mask = null
       port.on('data', (d) => this.onData(d))
       port.on('close', (e) => this.onClose(port, e))
+      this.watchWrites(port)
       if (this.counters.opens > 1) this.o.log('info', `${this.devicePath} reopened`)
       if (this.mode === 'human') this.write(`\r\n${this.board} stage appliance console. Type help for the commands.\r\n${this.prompt()}`)
       for (const w of this.openWaiters.splice(0)) w()
       done?.()
     })
+  }
+
+  /**
+   * A port whose unsent output stops shrinking (the far end stopped reading, or the driver lost a
+   * wakeup) is closed and reopened, which discards that output, rather than left to grow.
+   */
+  private watchWrites(port: ConsolePort): void {
+    clearInterval(this.stallTimer)
+    this.stall = { bytes: 0, since: Date.now() }
+    this.stallTimer = setInterval(() => {
+      if (this.port !== port || !port.isOpen) return clearInterval(this.stallTimer)
+      const pending = port.writableLength
+      const now = Date.now()
+      if (pending === 0 || pending < this.stall.bytes) this.stall = { bytes: pending, since: now }
+      else if (now - this.stall.since >= this.o.writeStallMs) {
+        this.o.log('warn', `output to ${this.devicePath} stalled for ${Math.round((now - this.stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`)
+        clearInterval(this.stallTimer)
+        port.close()
+      } else this.stall.bytes = pending
+    }, Math.max(100, Math.min(1000, this.o.writeStallMs / 4)))
+    this.stallTimer.unref()
   }
 
   private openFailed(err: Error): void {

@@ -180,3 +180,23 @@ t.test('the port vanishes and comes back: the console reopens with backoff', asy
   t.match(await client.nextLine(), /^OK status state=[A-Z_]+ /, 'commands work after the reopen')
   t.equal(rig.con.stats().mode, 'machine', 'the mode survives the reopen')
 })
+
+t.test('a far end that stops reading: events are dropped, then the stalled port is reopened', async (t) => {
+  const dir = t.testdir()
+  const app = await bootRealAppliance(t, dir)
+  const rig = await startRig(app, dir, { mode: 'machine', writeStallMs: 1000, maxPendingOutput: 512, rate: { perSecond: 1000, burst: 1000 } })
+  t.teardown(() => stopRig(rig))
+  t.match(await rig.ask('subscribe meters=20'), /^OK subscribe /)
+  rig.client.port.pause() // the control system hangs and stops reading
+  await rig.client.send('help\r\n'.repeat(150)) // ~2.5 KB of reply each: fills the tty buffers at once
+  const t0 = Date.now()
+  while (rig.con.stats().opens < 2 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100))
+  const st = rig.con.stats()
+  t.ok(st.droppedEvents > 0, `events were dropped, not queued without bound (${st.droppedEvents})`)
+  t.equal(st.opens, 2, 'the console reopened the stalled port')
+  t.ok(rig.logs.some((l) => /stalled for \d+ s with \d+ bytes unsent; reopening the port/.test(l)), 'and said why')
+  rig.client.port.resume()
+  await rig.client.send('\r\nunsubscribe\r\n')
+  await rig.client.waitRaw(/OK unsubscribe state=off meters=off/, 10_000)
+  t.pass('the console answers again once the far end reads')
+})
