@@ -74,16 +74,16 @@ t.test('MVDR suppresses an interferer 60 degrees off the target at least 10 dB m
   t.ok(Math.abs(r.mvdr.target) <= 1, `the target passes MVDR at ${r.mvdr.target.toFixed(2)} dB`)
 })
 
-t.test('on the 16-mic ring MVDR still beats delay-and-sum against the interferer, by the 7 dB reached', async (t) => {
+t.test('on the 16-mic ring MVDR beats delay-and-sum against the interferer by the 9 dB reached', async (t) => {
   // Delay-and-sum is 3.5 dB better on this wider ring, and MVDR gains less on top (docs/dsp.md).
   const r = scene(ring16(), 0)
-  t.ok(r.das.interferer - r.mvdr.interferer >= 7, `interferer: DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
-  t.ok(r.mvdr.target >= -1.5, `the target passes MVDR at ${r.mvdr.target.toFixed(2)} dB`)
+  t.ok(r.das.interferer - r.mvdr.interferer >= 9, `interferer: DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
+  t.ok(r.mvdr.target >= -1, `the target passes MVDR at ${r.mvdr.target.toFixed(2)} dB`)
 })
 
 t.test('MVDR stays usable with the steering 3 degrees off the target', async (t) => {
   const r = scene(ring8(), 3)
-  t.ok(r.mvdr.target >= -1.5, `target ${r.mvdr.target.toFixed(2)} dB`)
+  t.ok(r.mvdr.target >= -1, `target ${r.mvdr.target.toFixed(2)} dB`)
   t.ok(r.das.interferer - r.mvdr.interferer >= 6, `interferer: DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
 })
 

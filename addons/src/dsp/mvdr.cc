@@ -25,7 +25,7 @@ inline cplx mulConjA(const cplx& a, const cplx& b) {  // conj(a) * b
   return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
 }
 
-constexpr int kFrame = 512;            // STFT length: 10.7 ms at 48 kHz, the beamformer's latency
+constexpr int kFrame = 256;            // STFT length: 5.3 ms at 48 kHz, the beamformer's latency
 constexpr int kHop = kFrame / 2;       // 50% overlap, sqrt-Hann analysis and synthesis
 constexpr double kAverageMs = 300;     // covariance forgetting time constant
 constexpr double kWeightGlideMs = 10;  // applied weights glide toward the new solution
