@@ -1,5 +1,6 @@
 // A control system's session over a real PTY: machine mode, one reply line per command, EV lines.
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
 
@@ -67,4 +68,17 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   await client.waitRaw(/^mode: human\r\nsim> $/)
   t.pass('switching to human mode answers in human mode, with the prompt')
   t.equal(rig.con.stats().mode, 'human')
+})
+
+t.test('the UART runs at the baud rate the board profile sets (e.g. 9600 8N1 for a control system)', async (t) => {
+  const app = new FakeAppliance()
+  app.profile.uarts.console.baudRate = 9600
+  const rig = await startRig(app, t.testdir(), { mode: 'machine' })
+  t.teardown(() => stopRig(rig))
+  const py = spawnSync('python3', ['-c', `import termios,os
+fd=os.open(${JSON.stringify(rig.pty.a)}, os.O_RDONLY|os.O_NONBLOCK|os.O_NOCTTY)
+a=termios.tcgetattr(fd)
+print(a[4]==termios.B9600, a[5]==termios.B9600, (a[2]&termios.CSIZE)==termios.CS8, bool(a[2]&termios.PARENB), bool(a[2]&termios.CSTOPB))`], { encoding: 'utf8' })
+  t.equal(py.stdout.trim(), 'True True True False False', 'the console tty is set to 9600 baud, 8 data bits, no parity, 1 stop bit')
+  t.match(await rig.ask('version'), /^OK version /)
 })
