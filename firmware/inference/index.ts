@@ -44,10 +44,11 @@ export interface AttachedInference {
 
 /** Starts inference on an appliance; the returned stop() undoes it all. */
 export async function attachInference(app: Appliance, opts: InferenceAttachOptions = {}): Promise<AttachedInference> {
-  // The Appliance may offer these; without them events and lines simply go nowhere.
-  const hooks = app as unknown as { publish?: (ev: ApplianceEvent) => void; log?: (level: 'info' | 'warn' | 'error', source: string, message: string) => void }
+  // The Appliance may offer these (public publish(ev) and logLine(level, source, message)); without
+  // them recommendations do not reach the event stream and log lines go nowhere.
+  const hooks = app as unknown as { publish?: (ev: ApplianceEvent) => void; logLine?: (level: 'info' | 'warn' | 'error', source: string, message: string) => void }
   const log = (level: 'info' | 'warn' | 'error', message: string) => {
-    if (typeof hooks.log === 'function') hooks.log.call(app, level, 'inference', message)
+    if (typeof hooks.logLine === 'function') hooks.logLine.call(app, level, 'inference', message)
   }
   const publish = (ev: ApplianceEvent) => {
     if (typeof hooks.publish === 'function') hooks.publish.call(app, ev)
