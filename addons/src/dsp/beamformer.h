@@ -28,7 +28,7 @@ class Beamformer {
 // Delay-and-sum: per-mic fractional delays by 16-tap Kaiser-windowed sinc, mean of the channels.
 std::unique_ptr<Beamformer> makeDelayAndSum(const Geometry& g, int maxBlock);
 
-// MVDR (MPDR form): STFT (512-point, 50% overlap, sqrt-Hann WOLA), per-bin adaptive spatial
+// MVDR (MPDR form): STFT (256-point, 50% overlap, sqrt-Hann WOLA), per-bin adaptive spatial
 // covariance with diagonal loading, distortionless toward the steered direction.
 std::unique_ptr<Beamformer> makeMvdr(const Geometry& g, int maxBlock);
 

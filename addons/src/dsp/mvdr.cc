@@ -71,8 +71,8 @@ class Mvdr final : public Beamformer {
     lambda_ = std::exp(-kHop / (kAverageMs * 1e-3 * fs_));
     beta_ = 1 - std::exp(-kHop / (kWeightGlideMs * 1e-3 * fs_));
     // Re-factor a few bins per hop so the cost per hop stays bounded (O(M^3) per bin).
-    // Every bin is re-solved once per `period` hops (16 hops = 85 ms at 48 kHz, inside the
-    // 300 ms averaging time); larger arrays stretch it (16 mics: 32 hops, 170 ms) so the work
+    // Every bin is re-solved once per `period` hops (16 hops = 43 ms at 48 kHz, inside the
+    // 300 ms averaging time); larger arrays stretch it (16 mics: 32 hops, 85 ms) so the work
     // per hop stays bounded.
     const int period = std::max(16, m_ * m_ * m_ / 128);
     binsPerHop_ = std::max(1, (k_ + period - 1) / period);
