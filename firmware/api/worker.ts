@@ -119,7 +119,6 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   const dataDir = cfg.dataDir
   const maxBody = cfg.maxBodyBytes
   const maxStreams = cfg.maxEventStreams
-  const opts = cfg
   const identity = loadIdentity(dataDir)
   const logDir = join(dataDir, 'logs')
   mkdirSync(logDir, { recursive: true, mode: 0o700 })
@@ -129,8 +128,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       appendFileSync(logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg }) + '\n', { mode: 0o600 })
     } catch { /* logging must never take the API down */ }
   }
-  const audit = new AuditLog(join(logDir, 'audit.jsonl'), opts.audit)
-  const limiter = new ClientRateLimiter(opts.rateLimit)
+  const audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
+  const limiter = new ClientRateLimiter(cfg.rateLimit)
   // Commands may be registered after start (inference, store): the main side sends a new list.
   let routes = buildRoutes(cfg.specs)
   let openapi = cfg.openapi
@@ -186,7 +185,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       log('error', `cannot apply the CRL: ${(e as Error).message}`)
     }
   }
-  const crlPoll = opts.crlPollMs ?? 1000
+  const crlPoll = cfg.crlPollMs
   watchFile(identity.crlPath, { interval: crlPoll, persistent: false }, () => {
     reloadCrl()
     log('info', 'revocation list reloaded')
