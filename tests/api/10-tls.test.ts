@@ -67,6 +67,8 @@ t.test('the operator certificate works from curl, both PEM and the PKCS#12 bundl
   const p12 = await curl(['--cert-type', 'P12', '--cert', `${fx.operator.p12File}:${fx.operator.p12Password}`, `https://localhost:${api.port}/api/whoami`])
   t.equal(p12.code, 0, p12.err)
   t.equal(JSON.parse(p12.out).value.cn, 'operator-1')
+  const pfx = await call(api.port, { ca: readFileSync(fx.caFile, 'utf8') }, 'GET', '/api/whoami', undefined, { pfx: readFileSync(fx.operator.p12File), passphrase: fx.operator.p12Password })
+  t.equal(pfx.json.value.cn, 'operator-1', 'the PKCS#12 bundle works from Node too')
 })
 
 t.test('the observer reads but gets 403 on writes, and nothing changes', async (t) => {
