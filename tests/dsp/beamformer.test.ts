@@ -87,6 +87,22 @@ t.test('MVDR stays usable with the steering 3 degrees off the target', async (t)
   t.ok(r.das.interferer - r.mvdr.interferer >= 6, `interferer: DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
 })
 
+t.test('MVDR re-learns within a second when the interferer moves', async (t) => {
+  // Beam at 0 deg, nobody there; a noise interferer at 60 deg jumps to 150 deg after 1.5 s.
+  const g = ring8(), half = SR * 1.5
+  const a = simulateStage(g, [{ azimuth: 60, kind: 'noise', levelDb: -20 }], -60, 1, half)
+  const b = simulateStage(g, [{ azimuth: 150, kind: 'noise', levelDb: -20 }], -60, 2, half)
+  const x = a.map((ch, k) => { const o = new Float32Array(2 * half); o.set(ch); o.set(b[k]!, half); return o })
+  const y = beamform(g, 'mvdr', 0, 0, x)
+  const das = beamform(g, 'das', 0, 0, x)
+  const win = (s: Float32Array, from: number, len: number) => power(s.subarray(from, from + len))
+  const ref = win(x[0]!, half, SR / 2)
+  const justAfter = db(win(y, half + 512, SR / 20) / ref), settled = db(win(y, half + SR, SR / 2) / ref)
+  const dasLevel = db(win(das, half + SR, SR / 2) / ref)
+  t.ok(settled <= dasLevel - 8, `a second after the jump: ${settled.toFixed(1)} dB (delay-and-sum ${dasLevel.toFixed(1)} dB)`)
+  t.ok(justAfter > settled + 3, `right after the jump it had to re-learn: ${justAfter.toFixed(1)} dB`)
+})
+
 t.test('re-steering a beam mid-signal does not click', async (t) => {
   // A 3 kHz tone from 0 deg; the beam swings from the tone to 70 deg away, where it is quieter.
   const g = ring8()
