@@ -8,6 +8,7 @@ import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandSpec } from '../commands/types.ts'
 import { loadManifest, modelsDir, type ModelRecord } from '../inference/manifest.ts'
 import type { InferenceService } from '../inference/service.ts'
+import type { RecordingConsent, SnippetStore } from '../inference/snippets.ts'
 import type { AutomationController } from './controller.ts'
 import type { AutomationMode } from './machine.ts'
 
@@ -16,6 +17,10 @@ export interface InferenceCommandDeps {
   automation: AutomationController
   /** Directories holding *.manifest.json files. Defaults to the firmware's models/ folder. */
   modelDirs?: string[]
+  /** The recording consent setting; with it a `consent` command is registered. */
+  consent?: RecordingConsent
+  /** Snippets to delete when consent is turned off. */
+  snippets?: SnippetStore
 }
 
 /** Every model manifest installed in the given directories (unreadable ones are skipped and listed). */
@@ -46,7 +51,31 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
   // Model names in the order they were last activated, so "model rollback" without a name means the latest.
   const recent: string[] = []
 
+  const consentCommands: CommandSpec[] = []
+  const consent = deps.consent
+  if (consent) {
+    consentCommands.push(spec({
+      name: 'consent',
+      summary: 'recording consent: with it off (the default) no audio is stored or leaves the unit',
+      details: 'Turning it off deletes every stored snippet at once.',
+      examples: ['consent', 'consent off'],
+      permission: 'admin',
+      args: [{ name: 'state', type: 'bool', optional: true, help: 'on or off; omit to show it' }],
+      handler: (args, { principal }) => {
+        let deleted = 0
+        if (args.state !== undefined) {
+          consent.set(args.state as boolean, principal.name)
+          if (!consent.on && deps.snippets) deleted = deps.snippets.purgeAll()
+        }
+        return { consent: consent.on, snippets: deps.snippets?.list().length ?? 0, deleted }
+      },
+      human: (v: { consent: boolean; snippets: number; deleted: number }) =>
+        `recording consent ${v.consent ? 'ON: snippets are kept encrypted and expire' : 'off: no audio is stored or sent'}${v.deleted ? ` (${v.deleted} snippets deleted)` : ''}`,
+    }))
+  }
+
   return [
+    ...consentCommands,
     spec({
       name: 'mode',
       summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',

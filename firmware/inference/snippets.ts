@@ -10,6 +10,42 @@ import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
 import { loadDeviceKey } from '../secrets/secrets.ts'
 
+/**
+ * The recording consent setting. Off unless a person turns it on; turning it off runs the
+ * listeners (the snippet store deletes everything). Persisting it is the settings store's job:
+ * construct with the saved value and subscribe to save changes.
+ */
+export class RecordingConsent {
+  #on: boolean
+  #by = ''
+  readonly #listeners = new Set<(on: boolean, who: string) => void>()
+
+  constructor(initial = false) {
+    this.#on = initial
+  }
+
+  get on(): boolean {
+    return this.#on
+  }
+
+  /** Who last changed it. */
+  get changedBy(): string {
+    return this.#by
+  }
+
+  set(on: boolean, who: string): void {
+    if (on === this.#on) return
+    this.#on = on
+    this.#by = who
+    for (const l of this.#listeners) l(on, who)
+  }
+
+  onChange(l: (on: boolean, who: string) => void): () => void {
+    this.#listeners.add(l)
+    return () => this.#listeners.delete(l)
+  }
+}
+
 export interface SnippetStoreOptions {
   /** Directory for snippet files (created 0700). */
   dir: string

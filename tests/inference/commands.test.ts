@@ -5,6 +5,9 @@ import { AutomationController, applianceEqSink } from '../../firmware/automation
 import { InferenceService } from '../../firmware/inference/service.ts'
 import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
+import { RecordingConsent, SnippetStore } from '../../firmware/inference/snippets.ts'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const operator: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
@@ -59,4 +62,22 @@ t.test('model list, activate and rollback', async (t) => {
   t.match(r, { ok: false, code: 'FW_ERR_CONFIRM_REQUIRED' }, 'rollback is destructive: it asks for a confirm token')
   const again = await reg.executeLine(`model rollback confirm=${(r as { confirmToken: string }).confirmToken}`, admin)
   t.match(again, { ok: false, code: 'FW_ERR_MODEL', message: /no previous version/ }, 'nothing to roll back to after re-activating the same version')
+})
+
+t.test('consent: off by default, admin only, and turning it off deletes the snippets', async (t) => {
+  const app = new FakeAppliance()
+  const svc = new InferenceService()
+  const automation = new AutomationController({ outputs: 2, bandsHz: BANDS, sink: { applyGains: () => {} } })
+  const consent = new RecordingConsent()
+  const snippets = new SnippetStore({ dir: join(t.testdir({}), 's'), consent: () => consent.on, key: randomBytes(32) })
+  const reg = createRegistry(app)
+  registerInferenceCommands(reg, { service: svc, automation, consent, snippets })
+  t.match(await reg.executeLine('consent', admin), { ok: true, value: { consent: false } })
+  t.throws(() => snippets.save(new Float32Array(160), 16000), { code: 'FW_ERR_PRIVACY' })
+  t.match(await reg.executeLine('consent on', operator), { ok: false, code: 'FW_ERR_PERMISSION' })
+  t.match(await reg.executeLine('consent on', admin), { ok: true, value: { consent: true } })
+  t.equal(consent.changedBy, 'test:admin')
+  snippets.save(new Float32Array(160), 16000)
+  snippets.save(new Float32Array(160), 16000)
+  t.match(await reg.executeLine('consent off', admin), { ok: true, value: { consent: false, deleted: 2, snippets: 0 } })
 })
