@@ -25,8 +25,10 @@ inline cplx mulConjA(const cplx& a, const cplx& b) {  // conj(a) * b
   return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
 }
 
-constexpr int kFrame = 256;            // STFT length: 5.3 ms at 48 kHz, the beamformer's latency
-constexpr int kHop = kFrame / 2;       // 50% overlap, sqrt-Hann analysis and synthesis
+// STFT length, and so the latency: 256 at 44.1/48 kHz (5.3 ms), 512 at 96 kHz. Bins of about
+// 190 Hz: finer costs snapshots (a worse covariance estimate for the same memory), coarser
+// smears the low frequencies (docs/dsp.md). 50% overlap, sqrt-Hann analysis and synthesis.
+int frameFor(double fs) { return fs > 64000 ? 512 : 256; }
 constexpr double kAverageMs = 300;     // covariance forgetting time constant
 constexpr double kWeightGlideMs = 10;  // applied weights glide toward the new solution
 // Diagonal loading, as a share of trace(R)/M: kLoadingMax from kLoadingKneeHz up, falling with
@@ -40,14 +42,15 @@ constexpr double kLoadingKneeHz = 3000;
 class Mvdr final : public Beamformer {
  public:
   Mvdr(const Geometry& g, int maxBlock)
-      : mics_(g.mics), fs_(g.sampleRate), m_(static_cast<int>(g.mics.size())), k_(kFrame / 2 + 1), fft_(kFrame) {
+      : mics_(g.mics), fs_(g.sampleRate), m_(static_cast<int>(g.mics.size())), n_(frameFor(g.sampleRate)), hop_(n_ / 2),
+        k_(n_ / 2 + 1), fft_(n_) {
     const size_t M = static_cast<size_t>(m_), K = static_cast<size_t>(k_);
-    win_.resize(kFrame);
-    for (int i = 0; i < kFrame; i++) win_[static_cast<size_t>(i)] = std::sqrt(0.5 - 0.5 * std::cos(2 * kPi * i / kFrame));
-    inFifo_.assign(M * kFrame, 0.0);
-    outAcc_.assign(kFrame, 0.0);
-    outReady_.assign(kHop, 0.f);
-    frame_.assign(kFrame, 0.0);
+    win_.resize(n_);
+    for (int i = 0; i < n_; i++) win_[static_cast<size_t>(i)] = std::sqrt(0.5 - 0.5 * std::cos(2 * kPi * i / n_));
+    inFifo_.assign(M * n_, 0.0);
+    outAcc_.assign(n_, 0.0);
+    outReady_.assign(hop_, 0.f);
+    frame_.assign(n_, 0.0);
     spec_.assign(K, cplx());
     x_.assign(K * M, cplx());
     r_.assign(K * M * M, cplx());
@@ -64,12 +67,12 @@ class Mvdr final : public Beamformer {
     // superdirective weighting can separate from the target.
     loading_.assign(K, 0.0);
     for (size_t k = 0; k < K; k++) {
-      const double f = static_cast<double>(k) * fs_ / kFrame, r = std::min(1.0, f / kLoadingKneeHz);
+      const double f = static_cast<double>(k) * fs_ / n_, r = std::min(1.0, f / kLoadingKneeHz);
       loading_[k] = std::max(kLoadingMin, kLoadingMax * r * r);
     }
     tmp_.assign(M, cplx());
-    lambda_ = std::exp(-kHop / (kAverageMs * 1e-3 * fs_));
-    beta_ = 1 - std::exp(-kHop / (kWeightGlideMs * 1e-3 * fs_));
+    lambda_ = std::exp(-hop_ / (kAverageMs * 1e-3 * fs_));
+    beta_ = 1 - std::exp(-hop_ / (kWeightGlideMs * 1e-3 * fs_));
     // Re-factor a few bins per hop so the cost per hop stays bounded (O(M^3) per bin).
     // Every bin is re-solved once per `period` hops (16 hops = 43 ms at 48 kHz, inside the
     // 300 ms averaging time); larger arrays stretch it (16 mics: 32 hops, 85 ms) so the work
@@ -92,22 +95,22 @@ class Mvdr final : public Beamformer {
     // In runs up to the next hop boundary, channel by channel (the per-channel FIFOs are 4 KiB
     // apart, so interleaved per-sample stores would fight over the same cache sets).
     for (int n = 0; n < frames;) {
-      const int run = std::min(frames - n, kHop - pos_);
+      const int run = std::min(frames - n, hop_ - pos_);
       for (size_t c = 0; c < M; c++) {
-        double* f = &inFifo_[c * kFrame + kFrame - kHop + pos_];
+        double* f = &inFifo_[c * n_ + n_ - hop_ + pos_];
         const float* x = in[c] + n;
         for (int i = 0; i < run; i++) f[i] = x[i];
       }
       for (int i = 0; i < run; i++) out[n + i] = outReady_[static_cast<size_t>(pos_ + i)];
       pos_ += run, n += run;
-      if (pos_ == kHop) {
+      if (pos_ == hop_) {
         hop();
         pos_ = 0;
       }
     }
   }
 
-  int latencySamples() const noexcept override { return kFrame; }
+  int latencySamples() const noexcept override { return n_; }
   const char* name() const noexcept override { return "mvdr"; }
   void resetStream() noexcept override {
     std::fill(inFifo_.begin(), inFifo_.end(), 0.0);
@@ -122,7 +125,7 @@ class Mvdr final : public Beamformer {
     const Vec3 d = directionVector(azDeg, elDeg);
     const size_t M = static_cast<size_t>(m_);
     for (size_t k = 0; k < static_cast<size_t>(k_); k++) {
-      const double w = 2 * kPi * static_cast<double>(k) * fs_ / kFrame;
+      const double w = 2 * kPi * static_cast<double>(k) * fs_ / n_;
       for (size_t i = 0; i < M; i++) a_[k * M + i] = std::polar(1.0, w * leadSeconds(mics_[i], d));
     }
   }
@@ -183,11 +186,11 @@ class Mvdr final : public Beamformer {
   void hop() noexcept {
     const size_t M = static_cast<size_t>(m_), K = static_cast<size_t>(k_);
     for (size_t c = 0; c < M; c++) {
-      double* f = &inFifo_[c * kFrame];
-      for (int i = 0; i < kFrame; i++) frame_[static_cast<size_t>(i)] = f[i] * win_[static_cast<size_t>(i)];
+      double* f = &inFifo_[c * n_];
+      for (int i = 0; i < n_; i++) frame_[static_cast<size_t>(i)] = f[i] * win_[static_cast<size_t>(i)];
       fft_.forward(frame_.data(), spec_.data());
       for (size_t k = 0; k < K; k++) x_[k * M + c] = spec_[k];
-      std::memmove(f, f + kHop, sizeof(double) * (kFrame - kHop));
+      std::memmove(f, f + hop_, sizeof(double) * (n_ - hop_));
     }
     // A non-finite input must not poison the learned covariance for good: skip that frame.
     double energy = 0;
@@ -229,15 +232,15 @@ class Mvdr final : public Beamformer {
     spec_[0] = cplx(spec_[0].real(), 0);
     spec_[K - 1] = cplx(spec_[K - 1].real(), 0);
     fft_.inverse(spec_.data(), frame_.data());
-    for (int i = 0; i < kFrame; i++) outAcc_[static_cast<size_t>(i)] += frame_[static_cast<size_t>(i)] * win_[static_cast<size_t>(i)];
-    for (int i = 0; i < kHop; i++) outReady_[static_cast<size_t>(i)] = static_cast<float>(outAcc_[static_cast<size_t>(i)]);
-    std::memmove(outAcc_.data(), outAcc_.data() + kHop, sizeof(double) * (kFrame - kHop));
-    std::fill(outAcc_.begin() + (kFrame - kHop), outAcc_.end(), 0.0);
+    for (int i = 0; i < n_; i++) outAcc_[static_cast<size_t>(i)] += frame_[static_cast<size_t>(i)] * win_[static_cast<size_t>(i)];
+    for (int i = 0; i < hop_; i++) outReady_[static_cast<size_t>(i)] = static_cast<float>(outAcc_[static_cast<size_t>(i)]);
+    std::memmove(outAcc_.data(), outAcc_.data() + hop_, sizeof(double) * (n_ - hop_));
+    std::fill(outAcc_.begin() + (n_ - hop_), outAcc_.end(), 0.0);
   }
 
   std::vector<Vec3> mics_;
   double fs_;
-  int m_, k_;
+  int m_, n_, hop_, k_;  // mics, frame, hop, bins
   RealFft fft_;
   std::vector<double> loading_;
   std::vector<double> win_, inFifo_, outAcc_, frame_;
