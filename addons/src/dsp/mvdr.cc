@@ -92,8 +92,8 @@ class Mvdr final : public Beamformer {
 
   void process(const float* const* in, float* out, int frames) noexcept override {
     const size_t M = static_cast<size_t>(m_);
-    // In runs up to the next hop boundary, channel by channel (the per-channel FIFOs are 4 KiB
-    // apart, so interleaved per-sample stores would fight over the same cache sets).
+    // In runs up to the next hop boundary, channel by channel (the per-channel FIFOs are a
+    // power-of-two size apart, so interleaved per-sample stores would fight over cache sets).
     for (int n = 0; n < frames;) {
       const int run = std::min(frames - n, hop_ - pos_);
       for (size_t c = 0; c < M; c++) {
