@@ -16,7 +16,8 @@ import { EQ_RECOMMENDER } from './models.ts'
 
 export { InferenceService } from './service.ts'
 export { LiveInference } from './live.ts'
-export { SnippetStore } from './snippets.ts'
+export { SnippetStore, RecordingConsent } from './snippets.ts'
+import type { RecordingConsent, SnippetStore } from './snippets.ts'
 export { loadManifest, BUILTIN_MANIFESTS } from './manifest.ts'
 
 export interface InferenceAttachOptions {
@@ -33,6 +34,9 @@ export interface InferenceAttachOptions {
   service?: InferenceServiceOptions
   /** Loop period for features and automation ticks. Defaults to 10 ms. */
   tickMs?: number
+  /** Recording consent and the snippet store, for the consent command. Defaults to none (no command). */
+  consent?: RecordingConsent
+  snippets?: SnippetStore
 }
 
 export interface AttachedInference {
@@ -90,7 +94,9 @@ async function start(app: Appliance, service: InferenceService, opts: InferenceA
   }
   enable(app.inferenceEnabled)
   const unsubscribe = app.onInferencePermission(enable)
-  if (opts.registry) registerInferenceCommands(opts.registry, { service, automation })
+  if (opts.registry) {
+    registerInferenceCommands(opts.registry, { service, automation, ...(opts.consent ? { consent: opts.consent } : {}), ...(opts.snippets ? { snippets: opts.snippets } : {}) })
+  }
   const engine = app.engine as unknown as { pollFeatures?: () => FeatureFrames }
   const timer = setInterval(() => {
     const f = engine.pollFeatures?.()
