@@ -17,3 +17,19 @@ export function createRegistry(app: ApplianceApi, options: RegistryOptions = {})
   registerBuiltins(registry)
   return registry
 }
+
+const perAppliance = new WeakMap<ApplianceApi, CommandRegistry>()
+
+/**
+ * THE registry of an appliance: created with the built-ins on first use, then the same object for
+ * every caller. Transports (console, API, OSC) and the subsystems that register commands (store,
+ * inference) can all use this instead of passing one registry around, and still share one.
+ */
+export function registryFor(app: ApplianceApi): CommandRegistry {
+  let r = perAppliance.get(app)
+  if (!r) {
+    r = createRegistry(app)
+    perAppliance.set(app, r)
+  }
+  return r
+}

@@ -10,7 +10,7 @@ import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
-import { createRegistry, type CommandRegistry } from '../commands/index.ts'
+import { registryFor, type CommandRegistry } from '../commands/index.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
@@ -44,7 +44,7 @@ export interface ConsoleOptions {
   devicePath?: string
   /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
   baudRate?: number
-  /** The shared registry. Defaults to createRegistry(app). */
+  /** The registry. Defaults to registryFor(app), the one shared by every transport of this appliance. */
   registry?: CommandRegistry
   /** Mode at start. Defaults to 'human'. */
   mode?: ConsoleMode
@@ -144,7 +144,7 @@ export class SerialConsole {
     this.devicePath = devicePath
     this.board = profile.name
     this.baudRate = opts.baudRate ?? profile.uarts.console.baudRate
-    this.registry = opts.registry ?? createRegistry(app)
+    this.registry = opts.registry ?? registryFor(app)
     this.o = {
       mode: opts.mode ?? 'human',
       maxLineBytes: opts.maxLineBytes ?? 512,

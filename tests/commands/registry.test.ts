@@ -202,3 +202,13 @@ t.test('every code the registry returns is in the error table', async (t) => {
     t.ok(c in ERRORS, c)
   }
 })
+
+t.test('registryFor gives every transport of one appliance the same registry', async (t) => {
+  const { registryFor } = await import('../../firmware/commands/index.ts')
+  const a = new FakeAppliance()
+  const r = registryFor(a)
+  t.equal(registryFor(a), r, 'same object on every call')
+  t.not(registryFor(new FakeAppliance()), r, 'another appliance has its own')
+  r.register({ name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [], handler: () => [] })
+  t.same(await registryFor(a).executeLine('preset list', observer), { ok: true, command: 'preset list', value: [] }, 'a command registered once is seen by all')
+})
