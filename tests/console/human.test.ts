@@ -83,3 +83,22 @@ t.test('a stage tech works the console in human mode', async (t) => {
   await new Promise((r) => setTimeout(r, 200))
   t.same(app.rebooted, [`console:${rig.pty.a}`], 'reboot ran once confirmed')
 })
+
+t.test('in human mode an event line does not lose what the tech is typing', async (t) => {
+  const app = new FakeAppliance()
+  const rig = await startRig(app, t.testdir())
+  t.teardown(() => stopRig(rig))
+  const { client } = rig
+  await client.waitRaw(/sim> $/)
+  await client.send('subscribe state\r')
+  await client.waitRaw(/state: on\r\nmeters: off\r\ndoa: off\r\npanel: off\r\nrecommendations: off\r\nsim> $/)
+  client.clear()
+  await client.send('gain 1 -')
+  await client.waitRaw(/gain 1 -$/)
+  app.setManualBypass(true, 'panel button') // someone else acts while the tech types
+  const s = await client.waitRaw(/EV state from=ACTIVE to=MANUAL_BYPASS cause=manual evidence="by panel button" at=\S+\r\nsim> gain 1 -$/)
+  t.match(s, /\r\x1b\[KEV state /, 'the half-typed line is cleared, the event printed, and the line redrawn')
+  await client.send('6\r')
+  await client.waitRaw(/output: 1\r\ngain: -6\r\nsim> $/)
+  t.equal(app.outputs[0]!.gainDb, -6, 'the line finished after the event runs as typed')
+})
