@@ -48,15 +48,9 @@ export interface AttachedInference {
 
 /** Starts inference on an appliance; the returned stop() undoes it all. */
 export async function attachInference(app: Appliance, opts: InferenceAttachOptions = {}): Promise<AttachedInference> {
-  // The Appliance may offer these (public publish(ev) and logLine(level, source, message)); without
-  // them recommendations do not reach the event stream and log lines go nowhere.
-  const hooks = app as unknown as { publish?: (ev: ApplianceEvent) => void; logLine?: (level: 'info' | 'warn' | 'error', source: string, message: string) => void }
-  const log = (level: 'info' | 'warn' | 'error', message: string) => {
-    if (typeof hooks.logLine === 'function') hooks.logLine.call(app, level, 'inference', message)
-  }
-  const publish = (ev: ApplianceEvent) => {
-    if (typeof hooks.publish === 'function') hooks.publish.call(app, ev)
-  }
+  const log = (level: 'info' | 'warn' | 'error', message: string) => app.logLine(level, 'inference', message)
+  const publish = (ev: ApplianceEvent) => app.publish(ev)
+
   const service = new InferenceService({ onHealth: (ev) => app.reportInference(ev), log, ...opts.service })
   await service.start()
   try {

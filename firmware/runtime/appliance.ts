@@ -86,6 +86,8 @@ export class Appliance implements ApplianceApi {
   readonly log: TransitionLog
   readonly startedAt: number
   automationMode: 'advisory' | 'supervised' | 'auto' = 'advisory'
+  /** Where people reach this unit, filled in by the services (console PTY, API port, OSC port). */
+  readonly endpoints = new Map<string, string>()
 
   readonly #o: ApplianceOptions
   readonly #clock: Clock
@@ -505,6 +507,11 @@ export class Appliance implements ApplianceApi {
   subscribe(listener: (ev: ApplianceEvent) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
+  }
+
+  /** Sends an event to every subscriber (services use it: inference publishes recommendations). */
+  publish(ev: ApplianceEvent): void {
+    this.#emit(ev)
   }
 
   /** Adds a line to the in-memory log (services use it too). */

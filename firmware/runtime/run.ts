@@ -53,6 +53,7 @@ export function statusLines(app: Appliance): string[] {
     `out   peak dB ${m ? m.outputPeakDb.map(db).join(' ') : '-'}   GR ${m ? m.gainReductionDb.map((g) => g.toFixed(1)).join(' ') : '-'}`,
     `block ${e.blocks}  time p50 ${pct(e.blockTimeUs.p50)}  p99 ${pct(e.blockTimeUs.p99)}  max ${pct(e.blockTimeUs.max)} of ${(period / 1000).toFixed(2)} ms  xruns ${e.xruns}  overruns ${e.overruns}`,
     `tick  ${app.tickCostUs.last.toFixed(0)} us (max ${app.tickCostUs.max.toFixed(0)} us)  event-loop delay p99 ${loop.p99.toFixed(1)} ms`,
+    `links ${app.endpoints.size ? [...app.endpoints].map(([k, v]) => `${k} ${v}`).join('  ') : '-'}`,
     `last  ${last ? `${new Date(last.at).toISOString().slice(11, 23)} ${last.from} -> ${last.to}: ${last.cause} ${last.evidence}` : '-'}`,
   ]
 }
