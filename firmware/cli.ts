@@ -22,7 +22,8 @@ async function main(argv: string[]): Promise<number> {
       return 0
     case 'run': {
       const { runCommand } = await import('./runtime/run.ts')
-      return runCommand(rest)
+      const { applianceStack } = await import('./runtime/services.ts')
+      return runCommand(rest, { services: [applianceStack()] })
     }
     case 'process': {
       const { runProcessCommand } = await import('./process/command.ts')

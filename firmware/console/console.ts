@@ -119,6 +119,7 @@ export class SerialConsole {
   private metersTimer: NodeJS.Timeout | undefined
   private stallTimer: NodeJS.Timeout | undefined
   private stall = { bytes: 0, since: 0 }
+  private lastOpenWarn = 0
   private openWaiters: Array<() => void> = []
   private chain: Promise<void> = Promise.resolve()
   private queued = 0
@@ -189,8 +190,10 @@ export class SerialConsole {
     this.unsubscribeApp = null
     const port = this.port
     this.port = null
-    if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()))
+    // A port stuck in a write may not close promptly; never let that hold up the shutdown.
+    if (port?.isOpen) await Promise.race([new Promise<void>((resolve) => port.close(() => resolve())), new Promise((r) => setTimeout(r, 2000).unref())])
     port?.removeAllListeners()
+    port?.on('error', () => {})
     await this.chain.catch(() => {})
   }
 
@@ -209,6 +212,7 @@ export class SerialConsole {
     port.open((err) => {
       if (err) {
         port.removeAllListeners()
+        port.on('error', () => {})
         this.openFailed(err)
         return done?.()
       }
@@ -249,6 +253,10 @@ export class SerialConsole {
         this.o.log('warn', `output to ${this.devicePath} stalled for ${Math.round((now - this.stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`)
         clearInterval(this.stallTimer)
         port.close()
+        // If the close itself hangs, give up on this port object and reopen anyway.
+        setTimeout(() => {
+          if (this.port === port) this.onClose(port, new Error('close timed out'))
+        }, 2000).unref()
       } else this.stall.bytes = pending
     }, Math.max(100, Math.min(1000, this.o.writeStallMs / 4)))
     this.stallTimer.unref()
@@ -256,14 +264,17 @@ export class SerialConsole {
 
   private openFailed(err: Error): void {
     this.counters.openFailures++
-    if (this.counters.openFailures === 1 || this.reopenDelay >= this.o.reopen.maxMs) {
-      this.o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying every ${Math.round(this.reopenDelay)} ms or more`)
+    const now = Date.now()
+    if (now - this.lastOpenWarn >= 60_000) {
+      this.lastOpenWarn = now
+      this.o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying with backoff (up to every ${Math.round(this.o.reopen.maxMs / 1000)} s)`)
     }
     this.scheduleReopen()
   }
 
   private onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
     port.removeAllListeners()
+    port.on('error', () => {}) // a late error from a dead port must not become an uncaught exception
     if (this.port === port) this.port = null
     if (this.stopping) return
     this.o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)

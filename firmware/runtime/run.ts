@@ -87,6 +87,7 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
     if (tty) process.stdout.write('\x1b[H\x1b[2J' + lines.join('\n') + `\n\nkeys: ${simPanel ? 'b = panel button, ' : ''}m = manual bypass, q/Ctrl-C = quit\n`)
     else process.stdout.write(lines[1] + ' | ' + lines[2] + ' | ' + lines[5] + '\n')
   }
+  if (!tty) process.stdout.write(statusLines(app).find((l) => l.startsWith('links')) + '\n')
   draw()
   const screen = setInterval(draw, tty ? o.refreshMs : 1000)
   const timer = o.seconds > 0 ? setTimeout(() => done(), o.seconds * 1000) : null
