@@ -5,9 +5,9 @@ export { LineEditor } from './line-editor.ts'
 export type { EditorAction, LineEditorOptions } from './line-editor.ts'
 
 import type { ApplianceApi } from '../runtime/types.ts'
-import { startConsole, type ConsoleOptions } from './console.ts'
+import { startConsole, type ConsoleHandle, type ConsoleOptions } from './console.ts'
 
 /** The console as a runtime service: startAppliance(board, { services: [consoleService()] }). */
-export function consoleService(opts: ConsoleOptions = {}): (app: ApplianceApi) => Promise<{ stop(): Promise<void> }> {
+export function consoleService(opts: ConsoleOptions = {}): (app: ApplianceApi) => Promise<ConsoleHandle> {
   return (app) => startConsole(app, app.profile, opts)
 }
