@@ -61,9 +61,11 @@ async function still(t: Test, rig: Rig, app: ApplianceApi, before: string): Prom
   t.equal(snapshot(app), before, 'nothing changed on the appliance')
 }
 
+// One real appliance for the whole file (each case gets its own PTY pair and console on it).
+const app = await bootRealAppliance(t, t.testdir())
+
 t.test('a line over 512 bytes: one error, nothing run', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
@@ -79,7 +81,6 @@ t.test('a line over 512 bytes: one error, nothing run', async (t) => {
 
 t.test('NULs and escape sequences inside a command: one error, nothing run', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
@@ -92,7 +93,6 @@ t.test('NULs and escape sequences inside a command: one error, nothing run', asy
 
 t.test('binary garbage (seeded): errors only, no command runs, no crash', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
@@ -110,7 +110,6 @@ t.test('binary garbage (seeded): errors only, no command runs, no crash', async 
 
 t.test('noise from a wrong baud rate: a clear error that names the baud rate, nothing run', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
@@ -129,7 +128,6 @@ t.test('noise from a wrong baud rate: a clear error that names the baud rate, no
 
 t.test('a flood of commands is rate limited with a clear error, and the loop keeps turning', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
@@ -153,7 +151,6 @@ t.test('a flood of commands is rate limited with a clear error, and the loop kee
 
 t.test('the port vanishes and comes back: the console reopens with backoff', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine' })
   let { client, pty } = rig
   t.teardown(async () => {
@@ -183,7 +180,6 @@ t.test('the port vanishes and comes back: the console reopens with backoff', asy
 
 t.test('a far end that stops reading: events are dropped, then the stalled port is reopened', async (t) => {
   const dir = t.testdir()
-  const app = await bootRealAppliance(t, dir)
   const rig = await startRig(app, dir, { mode: 'machine', writeStallMs: 1000, maxPendingOutput: 512, rate: { perSecond: 1000, burst: 1000 } })
   t.teardown(() => stopRig(rig))
   t.match(await rig.ask('subscribe meters=20'), /^OK subscribe /)
