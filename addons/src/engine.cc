@@ -129,7 +129,11 @@ Engine::Engine(const EngineConfig& config)
     publishedBeams_.reset(new PublishedBeam[beams_.size()]);
     publishBeams();
     if (cfg_.doa) {
-      doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize);
+      // 16 mics and more: a new estimate every whole frame instead of every half frame. The cost
+      // grows with the pairs (120 at 16 mics), and the averaging over hops makes up for the lost
+      // overlap (docs/dsp.md: same median error on the 16-mic ring, half the CPU).
+      const int doaHop = mics_ >= 16 ? cfg_.doaFrameSize : 0;
+      doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize, doaHop);
       doaThreaded_ = cfg_.doaThread && cfg_.backend != "file";
       chunksPerBlock_ = (bs_ + kChunkFrames - 1) / kChunkFrames;
       // Room for about 100 ms of mic blocks: the DOA thread sleeps 1 ms between looks.
@@ -598,8 +602,16 @@ void Engine::onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexc
 }
 
 void Engine::steerAuto(double azDeg, double elDeg) noexcept {
+  // Auto beams move only once the smoothed direction is more than half a degree from where they
+  // point: far inside any beam's main lobe, yet it keeps DOA jitter (hundredths of a degree per
+  // estimate) from holding every auto beam in a permanent steering glide, which recomputes
+  // fractional-delay taps (or MVDR weights) every few samples on the audio thread.
+  constexpr double kDeadbandRad = 0.5 * kPi / 180.0;
+  constexpr double kSteerDeadbandCos = 1 - kDeadbandRad * kDeadbandRad / 2 + kDeadbandRad * kDeadbandRad * kDeadbandRad * kDeadbandRad / 24;
+  const dsp::Vec3 to = dsp::directionVector(azDeg, elDeg);
   for (auto& beam : beams_) {
     if (!beam->autoSteer) continue;
+    if (dsp::dot(dsp::directionVector(beam->az, beam->el), to) > kSteerDeadbandCos) continue;
     beam->az = azDeg;
     beam->el = elDeg;
     beam->das->steer(azDeg, elDeg);

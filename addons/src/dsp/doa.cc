@@ -21,11 +21,11 @@ constexpr double kBandLoHz = 200, kBandHiHz = 8000;  // PHAT band: where voices 
 // arrays keep half samples: near endfire a small lag error is a large angle error.
 double lagStepFor(double apertureSamples, bool linear) { return !linear && apertureSamples >= 20 ? 1.0 : 0.5; }
 // Every second bin of the band: Hann-windowed neighbours are strongly correlated, so skipping
-// them halves the correlation cost for a negligible loss (docs/dsp.md has the figures).
+// them halves the correlation cost for a negligible loss (docs/dsp.md has the figures). The bins
+// taken are the odd ones, which lets the frame be folded in half before its FFT. (The even ones
+// fold just as well but lose half the accuracy on the 160 Hz speech-like test voice: which half
+// of the bins is kept matters for a harmonic source, and odd is what the figures were made with.)
 constexpr int kBinStride = 2;
-// PHAT exponent: 1 whitens fully (classic SRP-PHAT). Values down to 0.6 were measured and made
-// no difference on speech-like sources at 0 dB SNR (docs/dsp.md), so the cheap classic form stays.
-constexpr double kBeta = 1.0;
 // Pair correlations are averaged across hops (one pole, 0.7: about 3 hops, 30 ms at frame 1024
 // and 48 kHz). At 0 dB SNR this halves the median error (docs/dsp.md); a new source takes over
 // within a few hops.
@@ -36,24 +36,139 @@ double wrap360(double a) {
   a = std::fmod(a, 360.0);
   return a < 0 ? a + 360.0 : a;
 }
+
+// ---- the two hot loops, compiled twice on x86-64 (baseline and AVX2+FMA, picked at run time;
+// no ifunc, so sanitizer builds are unaffected); elsewhere (the Jetson's NEON) once. ----
+
+// One pair's generalised cross-correlation at lags 0..h (in lag steps) from its whitened cross
+// spectrum, split in its even (cosine) and odd (sine) parts: the lag grid is symmetric about
+// zero, so lag -l is C[l] - S[l] and lag +l is C[l] + S[l], half the work of evaluating both.
+inline __attribute__((always_inline)) void correlateBody(const float* ar, const float* ai, const float* br, const float* bi,
+                                                         float norm, int nk, const float* cosT, const float* sinT, int stride,
+                                                         int h, float* C, float* S) noexcept {
+  for (int l = 0; l <= h; l++) C[l] = 0.f, S[l] = 0.f;
+  for (int k = 0; k < nk; k++) {
+    const float g1 = (ar[k] * br[k] + ai[k] * bi[k]) * norm;
+    const float g2 = (ai[k] * br[k] - ar[k] * bi[k]) * norm;
+    const float* ct = cosT + static_cast<size_t>(k) * stride;
+    const float* st = sinT + static_cast<size_t>(k) * stride;
+    for (int l = 0; l <= h; l++) {
+      C[l] += g1 * ct[l];
+      S[l] += g2 * st[l];
+    }
+  }
+}
+
+// Steered response power of every coarse-grid direction (linear interpolation into the flat
+// correlation array); returns the best direction's index and its power.
+inline __attribute__((always_inline)) size_t gridBody(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np,
+                                                      double* bestOut) noexcept {
+  size_t best = 0;
+  double bestP = -1e300;
+  for (size_t d = 0; d < nd; d++) {
+    const int32_t* g = gi + d * np;
+    const float* f = gf + d * np;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t p = 0;
+    for (; p + 8 <= np; p += 8)
+      for (int l = 0; l < 8; l++) {
+        const float a = c[g[p + l]];
+        acc[l] += a + f[p + l] * (c[g[p + l] + 1] - a);
+      }
+    float s = 0.f;
+    for (; p < np; p++) s += c[g[p]] + f[p] * (c[g[p] + 1] - c[g[p]]);
+    const double tot = static_cast<double>(s) + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    if (tot > bestP) bestP = tot, best = d;
+  }
+  *bestOut = bestP;
+  return best;
+}
+
+// Steered response power of one direction for the refinement: every pair's correlation at its
+// delay difference dot(base, u) + off, Catmull-Rom interpolated (clamped to the computed lags).
+inline __attribute__((always_inline)) float powerBody(const float* corr, int nLags, const float* bx, const float* by,
+                                                      const float* bz, size_t np, float ux, float uy, float uz,
+                                                      float off) noexcept {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const float hi = static_cast<float>(nLags) - 3.0f;
+  for (size_t p0 = 0; p0 < np; p0 += 8) {
+    const size_t cnt = np - p0 < 8 ? np - p0 : 8;
+    for (size_t l = 0; l < cnt; l++) {
+      const size_t p = p0 + l;
+      float x = bx[p] * ux + by[p] * uy + bz[p] * uz + off;
+      x = x < 1.0f ? 1.0f : (x > hi ? hi : x);
+      const int i = static_cast<int>(x);
+      const float t = x - static_cast<float>(i);
+      const float* c = corr + p * static_cast<size_t>(nLags) + i;
+      const float q0 = c[-1], q1 = c[0], q2 = c[1], q3 = c[2];
+      acc[l] += q1 + 0.5f * t * (q2 - q0 + t * (2 * q0 - 5 * q1 + 4 * q2 - q3 + t * (3 * (q1 - q2) + q3 - q0)));
+    }
+  }
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+void correlatePortable(const float* ar, const float* ai, const float* br, const float* bi, float norm, int nk, const float* cosT,
+                       const float* sinT, int stride, int h, float* C, float* S) noexcept {
+  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+}
+size_t gridPortable(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np, double* best) noexcept {
+  return gridBody(c, gi, gf, nd, np, best);
+}
+float powerPortable(const float* corr, int nLags, const float* bx, const float* by, const float* bz, size_t np, float ux, float uy,
+                    float uz, float off) noexcept {
+  return powerBody(corr, nLags, bx, by, bz, np, ux, uy, uz, off);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DOA_HAVE_AVX2 1
+__attribute__((target("arch=x86-64-v3"))) void correlateAvx2(const float* ar, const float* ai, const float* br, const float* bi,
+                                                              float norm, int nk, const float* cosT, const float* sinT,
+                                                              int stride, int h, float* C, float* S) noexcept {
+  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+}
+__attribute__((target("arch=x86-64-v3"))) size_t gridAvx2(const float* c, const int32_t* gi, const float* gf, size_t nd,
+                                                          size_t np, double* best) noexcept {
+  return gridBody(c, gi, gf, nd, np, best);
+}
+__attribute__((target("arch=x86-64-v3"))) float powerAvx2(const float* corr, int nLags, const float* bx, const float* by,
+                                                          const float* bz, size_t np, float ux, float uy, float uz,
+                                                          float off) noexcept {
+  return powerBody(corr, nLags, bx, by, bz, np, ux, uy, uz, off);
+}
+bool cpuHasAvx2() noexcept { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+#endif
+
+using CorrelateFn = void (*)(const float*, const float*, const float*, const float*, float, int, const float*, const float*, int,
+                             int, float*, float*) noexcept;
+using GridFn = size_t (*)(const float*, const int32_t*, const float*, size_t, size_t, double*) noexcept;
+using PowerFn = float (*)(const float*, int, const float*, const float*, const float*, size_t, float, float, float, float) noexcept;
 }  // namespace
 
 struct SrpPhatDoa::Impl {
   std::vector<Vec3> mics;
   ArrayLayout lay;
   double fs;
-  int n, hop, m, kLo, kHi, nk, nLags;
+  int n, half, hop, m, kLo, kHi, nk, nLags, halfLags;
   double lag0;     // lag (samples) of corr index 0
   double lagStep;  // samples between corr indices
-  RealFft fft;
-  std::vector<double> win, fifo, frame;
-  std::vector<cplx> spec;
-  std::vector<float> xr, xi, xm, cosT, sinT;
+  // The DOA only uses odd bins of the n-point frame: bin 2q + 1 is bin q of the frame folded to
+  // n/2 samples and shifted down by one bin, (x[i] - x[i + n/2]) e^{-j 2 pi i / n}. Two mics'
+  // folded frames go through one complex FFT (the odd bins of a real signal are conjugate
+  // symmetric about the middle, so the two spectra separate again).
+  ComplexFft fft;
+  std::vector<double> win;
+  std::vector<cplx> shift;  // e^{-j 2 pi i / n}, i < n/2
+  std::vector<float> fifo;
+  std::vector<cplx> z;
+  std::vector<float> xr, xi, xm, cosT, sinT;  // cosT/sinT: bins x lags 0..halfLags
+  std::vector<float> accC, accS;
   std::vector<float> raw, corr;  // this hop's pair correlations, and their average over hops
   bool primed = false;
   std::vector<std::pair<int, int>> pairs;
-  std::vector<int> pairLo, pairHi;  // corr index range each pair computes
-  std::vector<double> lead;  // per mic, samples, scratch
+  std::vector<int> pairReach;  // lag steps each side of zero each pair computes
+  // Per pair, the mic-position difference in lag steps per unit direction: a direction u's pair
+  // delay sits at corr index dot(pairBase, u) + halfLags.
+  std::vector<Vec3> pairBase;
   // Coarse grid: directions and, per direction and pair, the position in corr.
   std::vector<double> gridA, gridE;
   std::vector<int32_t> gridIdx;
@@ -62,18 +177,27 @@ struct SrpPhatDoa::Impl {
   int filled = 0;
   DoaResult result{0, 0, 0, false};
   bool fresh = false;
+  CorrelateFn correlate = correlatePortable;
+  GridFn grid = gridPortable;
+  PowerFn powerAt = powerPortable;
+  std::vector<float> baseX, baseY, baseZ;  // pairBase as floats, one array per axis
 
   Impl(const Geometry& g, int frameSize, int hopSize)
-      : mics(g.mics), lay(describeLayout(g)), fs(g.sampleRate), n(nextPow2(std::max(frameSize, 64))),
-        hop(hopSize <= 0 ? n / 2 : std::min(hopSize, n)), m(static_cast<int>(g.mics.size())), fft(n) {
+      : mics(g.mics), lay(describeLayout(g)), fs(g.sampleRate), n(nextPow2(std::max(frameSize, 64))), half(n / 2),
+        hop(hopSize <= 0 ? n / 2 : std::min(hopSize, n)), m(static_cast<int>(g.mics.size())), fft(n / 2) {
+#ifdef DOA_HAVE_AVX2
+    if (cpuHasAvx2()) correlate = correlateAvx2, grid = gridAvx2, powerAt = powerAvx2;
+#endif
     win.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; i++) win[static_cast<size_t>(i)] = 0.5 - 0.5 * std::cos(2 * kPi * i / n);
-    fifo.assign(static_cast<size_t>(m) * n, 0.0);
-    frame.assign(static_cast<size_t>(n), 0.0);
-    spec.assign(static_cast<size_t>(n / 2 + 1), cplx());
+    fifo.assign(static_cast<size_t>(m) * n, 0.f);
+    z.assign(static_cast<size_t>(half), cplx());
+    for (int i = 0; i < half; i++) shift.push_back(std::polar(1.0, -2 * kPi * i / n));
+    // Odd bins only, from the first at or above the band's low edge.
     kLo = std::max(1, static_cast<int>(std::ceil(kBandLoHz * n / fs)));
+    kLo += 1 - (kLo & 1);
     kHi = std::min(n / 2 - 1, static_cast<int>(std::floor(std::min(kBandHiHz, 0.45 * fs) * n / fs)));
-    nk = std::max(0, (kHi - kLo) / kBinStride + 1);
+    nk = kHi >= kLo ? (kHi - kLo) / kBinStride + 1 : 0;
     xr.assign(static_cast<size_t>(m) * nk, 0.f);
     xi.assign(static_cast<size_t>(m) * nk, 0.f);
     xm.assign(static_cast<size_t>(m) * nk, 0.f);
@@ -81,38 +205,46 @@ struct SrpPhatDoa::Impl {
       for (int j = i + 1; j < m; j++) pairs.emplace_back(i, j);
     lagStep = lagStepFor(lay.aperture / kSpeedOfSound * fs, lay.shape == ArrayShape::Linear);
     const double maxLag = lay.aperture / kSpeedOfSound * fs + 3;
-    const int half = static_cast<int>(std::ceil(maxLag / lagStep));
-    nLags = 2 * half + 1;
-    lag0 = -half * lagStep;
-    cosT.assign(static_cast<size_t>(nLags) * nk, 0.f);
-    sinT.assign(static_cast<size_t>(nLags) * nk, 0.f);
-    // Laid out bin-major so the inner loop below runs over lags without a reduction (it
-    // vectorises).
+    halfLags = static_cast<int>(std::ceil(maxLag / lagStep));
+    nLags = 2 * halfLags + 1;
+    lag0 = -halfLags * lagStep;
+    // Bin-major, lags 0..halfLags, so the inner loop runs over lags without a reduction.
+    const int stride = halfLags + 1;
+    cosT.assign(static_cast<size_t>(stride) * nk, 0.f);
+    sinT.assign(static_cast<size_t>(stride) * nk, 0.f);
     for (int k = 0; k < nk; k++)
-      for (int l = 0; l < nLags; l++) {
-        const double ph = 2 * kPi * (kLo + k * kBinStride) / n * (lag0 + l * lagStep);
-        cosT[static_cast<size_t>(k) * nLags + l] = static_cast<float>(std::cos(ph));
-        sinT[static_cast<size_t>(k) * nLags + l] = static_cast<float>(std::sin(ph));
+      for (int l = 0; l <= halfLags; l++) {
+        const double ph = 2 * kPi * (kLo + k * kBinStride) / n * (l * lagStep);
+        cosT[static_cast<size_t>(k) * stride + l] = static_cast<float>(std::cos(ph));
+        sinT[static_cast<size_t>(k) * stride + l] = static_cast<float>(std::sin(ph));
       }
+    accC.assign(static_cast<size_t>(stride), 0.f);
+    accS.assign(static_cast<size_t>(stride), 0.f);
     corr.assign(pairs.size() * static_cast<size_t>(nLags), 0.f);
     raw.assign(corr.size(), 0.f);
     // Each pair only needs the lags its own baseline allows (plus a margin for interpolation):
     // short baselines are most of a ring's pairs.
+    const bool linear = lay.shape == ArrayShape::Linear;
+    const double perStep = fs / kSpeedOfSound / lagStep;
     for (const auto& [i, j] : pairs) {
       const Vec3 a = mics[static_cast<size_t>(i)], b = mics[static_cast<size_t>(j)];
       const Vec3 d{a.x - b.x, a.y - b.y, a.z - b.z};
       const double reach = std::sqrt(dot(d, d)) / kSpeedOfSound * fs + 3;
-      const int h = std::min(half, static_cast<int>(std::ceil(reach / lagStep)));
-      pairLo.push_back(half - h);
-      pairHi.push_back(half + h);
+      pairReach.push_back(std::min(halfLags, static_cast<int>(std::ceil(reach / lagStep))));
+      // A line's directions are angles to its axis: only the axial component counts.
+      pairBase.push_back(linear ? Vec3{dot(d, lay.axis) * perStep, 0, 0} : Vec3{d.x * perStep, d.y * perStep, d.z * perStep});
     }
-    lead.assign(static_cast<size_t>(m), 0.0);
+    for (const Vec3& b : pairBase) {
+      baseX.push_back(static_cast<float>(b.x));
+      baseY.push_back(static_cast<float>(b.y));
+      baseZ.push_back(static_cast<float>(b.z));
+    }
     // Coarse steps: about a third of the main lobe at the top of the band, 1..4 degrees.
     if (lay.aperture > 0) {
       const double lobe = deg(kSpeedOfSound / (std::min(kBandHiHz, 0.45 * fs) * lay.aperture));
       azStep = std::clamp(lobe / 3, 1.0, 4.0);
     }
-    if (lay.shape == ArrayShape::Linear) {
+    if (linear) {
       for (double a = 0; a <= 180.0 + 1e-9; a += 1.0) gridA.push_back(a), gridE.push_back(0);
       azStep = 1, elStep = 0, elLo = elHi = 0;
     } else {
@@ -128,9 +260,9 @@ struct SrpPhatDoa::Impl {
     gridIdx.assign(gridA.size() * pairs.size(), 0);
     gridFrac.assign(gridA.size() * pairs.size(), 0.f);
     for (size_t d = 0; d < gridA.size(); d++) {
-      leads(gridA[d], gridE[d]);
+      const Vec3 u = unit(gridA[d], gridE[d]);
       for (size_t p = 0; p < pairs.size(); p++) {
-        const double x = std::clamp(pos(p), 0.0, nLags - 2.0);
+        const double x = std::clamp(pos(p, u), 0.0, nLags - 2.0);
         const int i = static_cast<int>(x);
         gridIdx[d * pairs.size() + p] = static_cast<int32_t>(p * static_cast<size_t>(nLags) + static_cast<size_t>(i));
         gridFrac[d * pairs.size() + p] = static_cast<float>(x - i);
@@ -138,39 +270,63 @@ struct SrpPhatDoa::Impl {
     }
   }
 
-  // Per-mic lead (samples) for a candidate direction; for a line, az is the angle to its axis.
-  void leads(double az, double el) noexcept {
-    if (lay.shape == ArrayShape::Linear) {
-      const double c = std::cos(az * kPi / 180.0);
-      for (int i = 0; i < m; i++) lead[static_cast<size_t>(i)] = dot(mics[static_cast<size_t>(i)], lay.axis) * c / kSpeedOfSound * fs;
-    } else {
-      const Vec3 d = directionVector(az, el);
-      for (int i = 0; i < m; i++) lead[static_cast<size_t>(i)] = leadSeconds(mics[static_cast<size_t>(i)], d) * fs;
+  // The direction as pairBase expects it; for a line, az is the angle to its axis.
+  Vec3 unit(double az, double el) const noexcept {
+    if (lay.shape == ArrayShape::Linear) return Vec3{std::cos(az * kPi / 180.0), 0, 0};
+    return directionVector(az, el);
+  }
+  // Corr index of pair p's delay difference for direction u.
+  double pos(size_t p, const Vec3& u) const noexcept { return dot(pairBase[p], u) + halfLags; }
+  // Steered response power at a direction, Catmull-Rom interpolated.
+  double power(double az, double el) const noexcept {
+    const Vec3 u = unit(az, el);
+    return powerAt(corr.data(), nLags, baseX.data(), baseY.data(), baseZ.data(), pairs.size(), static_cast<float>(u.x),
+                   static_cast<float>(u.y), static_cast<float>(u.z), static_cast<float>(halfLags));
+  }
+
+  // Whitened odd-bin spectra of mics c and c + 1 (if there is one) through one FFT.
+  void spectra(int c) noexcept {
+    const bool two = c + 1 < m;
+    const float* fa = &fifo[static_cast<size_t>(c) * n];
+    const float* fb = two ? &fifo[static_cast<size_t>(c + 1) * n] : fa;
+    const double* w = win.data();
+    const double* sh = reinterpret_cast<const double*>(shift.data());
+    for (int i = 0; i < half; i++) {
+      const double a = fa[i] * w[i] - fa[i + half] * w[i + half];
+      const double b = two ? fb[i] * w[i] - fb[i + half] * w[i + half] : 0.0;
+      const double sr = sh[2 * i], si = sh[2 * i + 1];
+      z[static_cast<size_t>(i)] = cplx(a * sr - b * si, a * si + b * sr);
+    }
+    fft.forward(z.data());
+    const double* zd = reinterpret_cast<const double*>(z.data());
+    for (int k = 0; k < nk; k++) {
+      // Folded bin q is the frame's bin 2q + 1. Unpack the two signals' spectra:
+      // A = (Z[q] + conj Z[n/2 - 1 - q]) / 2, B = (Z[q] - conj Z[n/2 - 1 - q]) / 2j.
+      const int q = (kLo + k * kBinStride - 1) / 2, r = half - 1 - q;
+      const double zr = zd[2 * q], zi = zd[2 * q + 1], cr = zd[2 * r], ci = -zd[2 * r + 1];
+      whiten(c, k, 0.5 * (zr + cr), 0.5 * (zi + ci));
+      if (two) whiten(c + 1, k, 0.5 * (zi - ci), -0.5 * (zr - cr));
     }
   }
-  double pos(size_t p) const noexcept {
-    const auto [i, j] = pairs[p];
-    return (lead[static_cast<size_t>(i)] - lead[static_cast<size_t>(j)] - lag0) / lagStep;
-  }
-  // Catmull-Rom interpolation of one pair's correlation at a fractional index.
-  float at(size_t p, double x) const noexcept {
-    const float* c = &corr[p * static_cast<size_t>(nLags)];
-    x = std::clamp(x, 1.0, nLags - 3.0);
-    const int i = static_cast<int>(x);
-    const float t = static_cast<float>(x - i);
-    const float p0 = c[i - 1], p1 = c[i], p2 = c[i + 1], p3 = c[i + 2];
-    return p1 + 0.5f * t * (p2 - p0 + t * (2 * p0 - 5 * p1 + 4 * p2 - p3 + t * (3 * (p1 - p2) + p3 - p0)));
-  }
-  double power(double az, double el) noexcept {
-    leads(az, el);
-    double s = 0;
-    for (size_t p = 0; p < pairs.size(); p++) s += at(p, pos(p));
-    return s;
+  // PHAT: unit magnitude per bin; xm marks the bins that had any energy.
+  void whiten(int c, int k, double re, double im) noexcept {
+    const double mag = std::sqrt(re * re + im * im);
+    const double inv = mag > 1e-20 ? 1.0 / mag : 0.0;
+    const size_t at = static_cast<size_t>(c) * nk + k;
+    xr[at] = static_cast<float>(re * inv);
+    xi[at] = static_cast<float>(im * inv);
+    xm[at] = mag > 1e-20 ? 1.f : 0.f;
   }
 
   void analyse() noexcept {
-    double energy = 0;
-    for (double v : fifo) energy += v * v;
+    // Four partial sums, so the loop vectorises.
+    double e4[4] = {0, 0, 0, 0};
+    const size_t total = fifo.size();
+    size_t i = 0;
+    for (; i + 4 <= total; i += 4)
+      for (int l = 0; l < 4; l++) e4[l] += static_cast<double>(fifo[i + l]) * fifo[i + l];
+    double energy = (e4[0] + e4[1]) + (e4[2] + e4[3]);
+    for (; i < total; i++) energy += static_cast<double>(fifo[i]) * fifo[i];
     // Coincident mics (no aperture) carry no direction at all.
     if (pairs.empty() || nk == 0 || lay.shape == ArrayShape::Single || !(energy / fifo.size() >= kSilence) || !std::isfinite(energy)) {
       result = {result.azimuth, result.elevation, 0, false};
@@ -178,40 +334,20 @@ struct SrpPhatDoa::Impl {
       primed = false;
       return;
     }
-    for (int c = 0; c < m; c++) {
-      const double* f = &fifo[static_cast<size_t>(c) * n];
-      for (int i = 0; i < n; i++) frame[static_cast<size_t>(i)] = f[i] * win[static_cast<size_t>(i)];
-      fft.forward(frame.data(), spec.data());
-      for (int k = 0; k < nk; k++) {
-        const cplx v = spec[static_cast<size_t>(kLo + k * kBinStride)];
-        // PHAT-beta: divide by |X|^beta, so pair products carry |Xi Xj|^(1 - beta) as weight.
-        const double mag = std::abs(v);
-        const double inv = mag > 1e-20 ? (kBeta == 1.0 ? 1.0 / mag : std::pow(mag, -kBeta)) : 0.0;
-        xr[static_cast<size_t>(c) * nk + k] = static_cast<float>(v.real() * inv);
-        xi[static_cast<size_t>(c) * nk + k] = static_cast<float>(v.imag() * inv);
-        xm[static_cast<size_t>(c) * nk + k] = static_cast<float>(mag * inv);
-      }
-    }
+    for (int c = 0; c < m; c += 2) spectra(c);
+    const int stride = halfLags + 1;
     for (size_t p = 0; p < pairs.size(); p++) {
-      const float* ar = &xr[static_cast<size_t>(pairs[p].first) * nk];
-      const float* ai = &xi[static_cast<size_t>(pairs[p].first) * nk];
-      const float* br = &xr[static_cast<size_t>(pairs[p].second) * nk];
-      const float* bi = &xi[static_cast<size_t>(pairs[p].second) * nk];
+      const size_t a = static_cast<size_t>(pairs[p].first) * nk, b = static_cast<size_t>(pairs[p].second) * nk;
       // Normalised so a perfectly coherent pair peaks at 1.
-      const float* am = &xm[static_cast<size_t>(pairs[p].first) * nk];
-      const float* bm = &xm[static_cast<size_t>(pairs[p].second) * nk];
       float wsum = 0.f;
-      for (int k = 0; k < nk; k++) wsum += am[k] * bm[k];
+      for (int k = 0; k < nk; k++) wsum += xm[a + k] * xm[b + k];
       const float norm = wsum > 0 ? 1.0f / wsum : 0.f;
-      const int lo = pairLo[p], cnt = pairHi[p] - lo + 1;
-      float* out = &raw[p * static_cast<size_t>(nLags) + static_cast<size_t>(lo)];
-      for (int l = 0; l < cnt; l++) out[l] = 0.f;
-      for (int k = 0; k < nk; k++) {
-        const float g1 = (ar[k] * br[k] + ai[k] * bi[k]) * norm;
-        const float g2 = (ai[k] * br[k] - ar[k] * bi[k]) * norm;
-        const float* ct = &cosT[static_cast<size_t>(k) * nLags + static_cast<size_t>(lo)];
-        const float* st = &sinT[static_cast<size_t>(k) * nLags + static_cast<size_t>(lo)];
-        for (int l = 0; l < cnt; l++) out[l] += g1 * ct[l] + g2 * st[l];
+      const int h = pairReach[p];
+      correlate(&xr[a], &xi[a], &xr[b], &xi[b], norm, nk, cosT.data(), sinT.data(), stride, h, accC.data(), accS.data());
+      float* mid = &raw[p * static_cast<size_t>(nLags) + static_cast<size_t>(halfLags)];
+      for (int l = 0; l <= h; l++) {
+        mid[l] = accC[static_cast<size_t>(l)] + accS[static_cast<size_t>(l)];
+        mid[-l] = accC[static_cast<size_t>(l)] - accS[static_cast<size_t>(l)];
       }
     }
     if (!primed) {
@@ -221,23 +357,9 @@ struct SrpPhatDoa::Impl {
       for (size_t i = 0; i < corr.size(); i++) corr[i] = kSmoothing * corr[i] + (1 - kSmoothing) * raw[i];
     }
     // Coarse grid, then hill-climb with halving steps.
-    size_t best = 0;
-    double bestP = -1e300;
     const size_t np = pairs.size();
-    const float* c = corr.data();
-    for (size_t d = 0; d < gridA.size(); d++) {
-      const int32_t* gi = &gridIdx[d * np];
-      const float* gf = &gridFrac[d * np];
-      float s0 = 0.f, s1 = 0.f;
-      size_t p = 0;
-      for (; p + 1 < np; p += 2) {
-        s0 += c[gi[p]] + gf[p] * (c[gi[p] + 1] - c[gi[p]]);
-        s1 += c[gi[p + 1]] + gf[p + 1] * (c[gi[p + 1] + 1] - c[gi[p + 1]]);
-      }
-      if (p < np) s0 += c[gi[p]] + gf[p] * (c[gi[p] + 1] - c[gi[p]]);
-      const double s = static_cast<double>(s0) + s1;
-      if (s > bestP) bestP = s, best = d;
-    }
+    double bestP;
+    const size_t best = grid(corr.data(), gridIdx.data(), gridFrac.data(), gridA.size(), np, &bestP);
     // The refinement compares Catmull-Rom values only with each other.
     bestP = power(gridA[best], gridE[best]);
     double az = gridA[best], el = gridE[best];
@@ -276,17 +398,14 @@ void SrpPhatDoa::push(const float* const* in, int frames) noexcept {
   int done = 0;
   while (done < frames) {
     const int take = std::min(frames - done, s.n - s.filled);
-    for (int c = 0; c < s.m; c++) {
-      double* f = &s.fifo[static_cast<size_t>(c) * s.n + s.filled];
-      for (int i = 0; i < take; i++) f[i] = in[c][done + i];
-    }
+    for (int c = 0; c < s.m; c++) std::memcpy(&s.fifo[static_cast<size_t>(c) * s.n + s.filled], in[c] + done, sizeof(float) * take);
     s.filled += take;
     done += take;
     if (s.filled == s.n) {
       s.analyse();
       for (int c = 0; c < s.m; c++) {
-        double* f = &s.fifo[static_cast<size_t>(c) * s.n];
-        std::memmove(f, f + s.hop, sizeof(double) * (s.n - s.hop));
+        float* f = &s.fifo[static_cast<size_t>(c) * s.n];
+        std::memmove(f, f + s.hop, sizeof(float) * (s.n - s.hop));
       }
       s.filled = s.n - s.hop;
     }

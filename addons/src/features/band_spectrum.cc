@@ -4,9 +4,9 @@
 
 namespace features {
 
-BandSpectrum::BandSpectrum(double sampleRate, double averageSeconds)
-    : fft_(kFft), window_(kFft), buf_(kFft, 0.0f), spec_(kFft), lo_(kBands), hi_(kBands), mean_(kBands, -120.0f),
-      var_(kBands, 0.0f) {
+BandSpectrum::BandSpectrum(double sampleRate, double averageSeconds, size_t skipSamples)
+    : fft_(kFft), window_(kFft), buf_(kFft, 0.0f), frame_(kFft, 0.0f), spec_(kFft / 2 + 1), lo_(kBands), hi_(kBands), mean_(kBands, -120.0f),
+      var_(kBands, 0.0f), skipSamples_(skipSamples), skip_(skipSamples) {
   const double pi = 3.14159265358979323846;
   for (int i = 0; i < kFft; ++i) window_[i] = static_cast<float>(0.5 - 0.5 * std::cos(2 * pi * i / kFft));
   const double fmin = 31.5, fmax = 16000.0, df = sampleRate / kFft;
@@ -32,12 +32,15 @@ void BandSpectrum::reset() noexcept {
   for (auto& v : mean_) v = -120.0f;
   for (auto& v : var_) v = 0.0f;
   fill_ = 0;
+  skip_ = skipSamples_;
   frames_ = 0;
 }
 
 size_t BandSpectrum::push(const float* in, size_t n) noexcept {
   size_t made = 0;
-  for (size_t i = 0; i < n; ++i) {
+  const size_t skipped = skip_ < n ? skip_ : n;
+  skip_ -= skipped;
+  for (size_t i = skipped; i < n; ++i) {
     buf_[fill_++] = in[i];
     if (fill_ == static_cast<size_t>(kFft)) {
       analyse();
@@ -50,8 +53,8 @@ size_t BandSpectrum::push(const float* in, size_t n) noexcept {
 }
 
 void BandSpectrum::analyse() noexcept {
-  for (int i = 0; i < kFft; ++i) spec_[i] = std::complex<float>(buf_[i] * window_[i], 0.0f);
-  fft_.transform(spec_.data());
+  for (int i = 0; i < kFft; ++i) frame_[i] = buf_[i] * window_[i];
+  fft_.forward(frame_.data(), spec_.data());
   // The first frame seeds the average so a start-up does not read as a huge deviation.
   const float a = frames_ == 0 ? 1.0f : alpha_;
   for (int b = 0; b < kBands; ++b) {

@@ -18,7 +18,9 @@ class BandSpectrum {
   static constexpr int kBands = 32;
 
   // averageSeconds: time constant of the running mean and spread. Defaults to 3 s.
-  explicit BandSpectrum(double sampleRate = 48000.0, double averageSeconds = 3.0);
+  // skipSamples: the first frame starts after this many samples (they are not analysed), so
+  // several outputs' spectra can be framed out of step and do their FFTs in different blocks.
+  explicit BandSpectrum(double sampleRate = 48000.0, double averageSeconds = 3.0, size_t skipSamples = 0);
   // Feeds n samples; returns the number of new analysis frames (the averages were updated).
   size_t push(const float* in, size_t n) noexcept;
   // Copies [mean dB x32, spread dB x32] into out (64 floats).
@@ -29,14 +31,15 @@ class BandSpectrum {
  private:
   void analyse() noexcept;
 
-  Fft fft_;
+  RealFft fft_;
   std::vector<float> window_;
-  std::vector<float> buf_;
+  std::vector<float> buf_, frame_;
   std::vector<std::complex<float>> spec_;
   std::vector<int> lo_, hi_;  // bin range [lo, hi) per band
   std::vector<float> mean_, var_;
   float alpha_;
   size_t fill_ = 0;
+  size_t skipSamples_, skip_;
   unsigned long long frames_ = 0;
 };
 

@@ -12,7 +12,13 @@ FeatureTap::FeatureTap(double sampleRate, int inputs, int outputs, int maxBlock,
       vadBuf_(kVadWindowSamples),
       lastSnapshot_(outputs, 0),
       ring_(ringCapacity) {
-  for (int o = 0; o < outputs; ++o) spectra_.push_back(std::make_unique<BandSpectrum>(sampleRate, 3.0));
+  // Output o's frames start o/outputs of a hop later than output 0's, so the outputs' FFTs land
+  // in different blocks (4 outputs at block 64: 4 blocks apart) instead of all in one, which
+  // kept the worst blocks long.
+  for (int o = 0; o < outputs; ++o) {
+    const size_t skip = static_cast<size_t>(BandSpectrum::kHop) * static_cast<size_t>(o) / static_cast<size_t>(outputs);
+    spectra_.push_back(std::make_unique<BandSpectrum>(sampleRate, 3.0, skip));
+  }
 }
 
 void FeatureTap::process(const float* const* in, int inputs, const float* const* out, int outputs, int frames, uint64_t block) noexcept {

@@ -10,7 +10,7 @@ double melToHz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
 }  // namespace
 
 LogMel::LogMel()
-    : fft_(kFft), window_(kFrame), buf_(kFrame, 0.0f), spec_(kFft), power_(kFft / 2 + 1), first_(kMels), weights_(kMels) {
+    : fft_(kFft), window_(kFrame), buf_(kFrame, 0.0f), frame_(kFft, 0.0f), spec_(kFft / 2 + 1), power_(kFft / 2 + 1), first_(kMels), weights_(kMels) {
   const double pi = 3.14159265358979323846;
   for (int i = 0; i < kFrame; ++i) window_[i] = static_cast<float>(0.5 - 0.5 * std::cos(2 * pi * i / kFrame));
   const double sr = 16000.0, lo = hzToMel(50.0), hi = hzToMel(7600.0);
@@ -58,8 +58,8 @@ size_t LogMel::push(const float* in, size_t n, float* out, size_t maxFrames) noe
 }
 
 void LogMel::computeFrame(float* out) noexcept {
-  for (int i = 0; i < kFft; ++i) spec_[i] = std::complex<float>(i < kFrame ? buf_[i] * window_[i] : 0.0f, 0.0f);
-  fft_.transform(spec_.data());
+  for (int i = 0; i < kFrame; ++i) frame_[i] = buf_[i] * window_[i];  // the rest stays zero
+  fft_.forward(frame_.data(), spec_.data());
   for (int k = 0; k <= kFft / 2; ++k) power_[k] = std::norm(spec_[k]) / kFft;
   for (int m = 0; m < kMels; ++m) {
     double e = 0;

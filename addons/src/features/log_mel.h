@@ -27,9 +27,10 @@ class LogMel {
  private:
   void computeFrame(float* out) noexcept;
 
-  Fft fft_;
+  RealFft fft_;
   std::vector<float> window_;
   std::vector<float> buf_;  // last kFrame samples, linear (shifted by kHop after each frame)
+  std::vector<float> frame_;  // windowed and zero-padded to kFft
   std::vector<std::complex<float>> spec_;
   std::vector<float> power_;
   // Sparse filterbank: per mel band, first bin and weights.
