@@ -68,6 +68,12 @@ export interface ApplianceOptions {
   logDir: string | null | undefined
   clock: Clock
   firmwareVersion: string
+  /**
+   * Called when a person asks for a restart (`reboot`) or a factory reset; whoever runs the
+   * appliance stops it and starts it again (wiping data first for a reset). Defaults to null:
+   * both commands then answer "not available".
+   */
+  onRestart: ((reason: 'reboot' | 'factory-reset', who: string) => void) | null
 }
 
 const DEFAULT_MONITORS: MonitorOptions = {
@@ -155,7 +161,7 @@ export class Appliance implements ApplianceApi {
   static async start(profile: BoardProfile, options: Partial<ApplianceOptions> = {}): Promise<Appliance> {
     const o: ApplianceOptions = {
       watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panel: null, engine: {}, engineInstance: null,
-      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0',
+      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0', onRestart: null,
       ...options,
     }
     if (!(o.tickMs >= 1 && o.tickMs <= 100)) throw new FirmwareError('FW_ERR_BAD_OPTION', `appliance option tickMs must be 1..100 ms, got ${o.tickMs}`)
@@ -388,6 +394,24 @@ export class Appliance implements ApplianceApi {
       case 'status':
         break
     }
+  }
+
+  /** Restart the firmware (the `reboot` command). The sound goes to bypass while it restarts. */
+  async reboot(who: string): Promise<void> {
+    this.#requestRestart('reboot', who)
+  }
+
+  /** Wipe presets, settings and logs (the identity stays), then restart. */
+  async factoryReset(who: string): Promise<void> {
+    this.#requestRestart('factory-reset', who)
+  }
+
+  #requestRestart(reason: 'reboot' | 'factory-reset', who: string): void {
+    const onRestart = this.#o.onRestart
+    if (!onRestart) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', `${reason} is not available: nothing supervises this appliance`)
+    this.#logLine('warn', 'runtime', `${reason} requested by ${who}`)
+    // Let the transport send its reply before the services stop under it.
+    setTimeout(() => onRestart(reason, who), 100)
   }
 
   // ---- services and tests ----

@@ -2,6 +2,8 @@
 // DOA, levels, block timing) until Ctrl-C, then stops cleanly: bypass first, then the engine,
 // then the children (simulated panel, socat). On a terminal, keys: b = press the simulated
 // panel's bypass button, m = toggle manual bypass from here, q = quit.
+import { join } from 'node:path'
+import { loadProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
 import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
@@ -60,11 +62,36 @@ export function statusLines(app: Appliance): string[] {
 
 export async function runCommand(args: string[], extra: Partial<StartApplianceOptions> = {}): Promise<number> {
   const o = parseRunArgs(args)
+  const deadline = o.seconds > 0 ? Date.now() + o.seconds * 1000 : 0
+  // `reboot` and `factory-reset` restart the appliance inside this process: stop everything (the
+  // relay drops to bypass, so the sound passes), wipe the data for a reset, start again.
+  for (;;) {
+    const restart = await runOnce(o, extra, deadline)
+    if (!restart) return 0
+    if (restart.reason === 'factory-reset') {
+      const { factoryReset } = await import('../../recovery/reset.ts')
+      const { loadRecoveryConfig } = await import('../../recovery/config.ts')
+      const r = factoryReset(loadRecoveryConfig(join(loadProfile(o.board).dir, 'profile.json')))
+      process.stdout.write(`factory reset by ${restart.who}: removed ${r.removed.join(', ') || 'nothing'}; kept ${r.kept.join(', ') || 'nothing'}\n`)
+    }
+    process.stdout.write(`restarting (${restart.reason} by ${restart.who})\n`)
+  }
+}
+
+interface RestartRequest { reason: 'reboot' | 'factory-reset'; who: string }
+
+async function runOnce(o: RunOptions, extra: Partial<StartApplianceOptions>, deadline: number): Promise<RestartRequest | null> {
   const tty = process.stdout.isTTY === true
-  const running = await startAppliance(o.board, { services: o.services, ...(o.panelPort ? { panelPort: o.panelPort } : {}), ...extra })
-  const { app, simPanel } = running
+  let restart: RestartRequest | null = null
   let done!: () => void
   const finished = new Promise<void>((r) => { done = r })
+  const running = await startAppliance(o.board, {
+    services: o.services,
+    ...(o.panelPort ? { panelPort: o.panelPort } : {}),
+    onRestart: (reason, who) => { restart = { reason, who }; done() },
+    ...extra,
+  })
+  const { app, simPanel } = running
   const onSignal = () => done()
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
@@ -90,7 +117,7 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
   if (!tty) process.stdout.write(statusLines(app).find((l) => l.startsWith('links')) + '\n')
   draw()
   const screen = setInterval(draw, tty ? o.refreshMs : 1000)
-  const timer = o.seconds > 0 ? setTimeout(() => done(), o.seconds * 1000) : null
+  const timer = deadline > 0 ? setTimeout(() => done(), Math.max(0, deadline - Date.now())) : null
   await finished
   clearInterval(screen)
   if (timer) clearTimeout(timer)
@@ -104,5 +131,5 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
   await running.stop()
   const last = app.faults(1)[0]
   process.stdout.write(`${tty ? '\n' : ''}stopped: state ${app.status().state}${last ? ` (${last.cause})` : ''}, relay ${app.relay.state}\n`)
-  return 0
+  return restart
 }
