@@ -9,6 +9,9 @@ commands:
   process --array FILE --in IN.wav --out OUT.wav --report REPORT.json
           [--steer AZ[,EL]] [--beamformer das|mvdr] [--block N]
                                 offline processing of a recording (process --help)
+  provision init|issue|reissue|revoke|list [options]
+                                the factory step: identity, operator CA, crew certificates,
+                                console PIN, device key (provision help; docs/provisioning.md)
   help                          this text`
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
     case 'process': {
       const { runProcessCommand } = await import('./process/command.ts')
       return runProcessCommand(rest)
+    }
+    case 'provision': {
+      const { main: provision } = await import('../provisioning/cli.ts')
+      return provision(rest)
     }
     default:
       throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "firmware help"`)

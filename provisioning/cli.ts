@@ -34,7 +34,7 @@ function bundleText(b: Bundle): string {
   ].join('\n')
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(usage)
@@ -117,7 +117,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+// Run directly (node provisioning/cli.ts ...) or through `firmware provision ...`.
+if (import.meta.main) main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
   (err: unknown) => {
     if (err instanceof FirmwareError) console.error(`provisioning: ${err.message} [${err.code}]`)
