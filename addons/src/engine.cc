@@ -136,7 +136,7 @@ Engine::Engine(const EngineConfig& config)
       doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize, doaHop);
       doaThreaded_ = cfg_.doaThread && cfg_.backend != "file";
       chunksPerBlock_ = (bs_ + kChunkFrames - 1) / kChunkFrames;
-      // Room for about 100 ms of mic blocks: the DOA thread sleeps 1 ms between looks.
+      // Room for about 100 ms of mic blocks: the DOA thread sleeps 1 to 5 ms between looks.
       const uint64_t perBlock = static_cast<uint64_t>(mics_) * chunksPerBlock_;
       const uint64_t blocks = std::max<uint64_t>(8, static_cast<uint64_t>(0.1 * cfg_.sampleRate / bs_) + 1);
       analysisIn_ = std::make_unique<ring::SpscRing<MicChunk>>(nextPow2(perBlock * blocks));
@@ -293,6 +293,7 @@ Stats Engine::stats() const noexcept {
   uint64_t total = 0;
   for (int i = 0; i < kHistBins; i++) total += hist_[i].load(std::memory_order_relaxed);
   if (total > 0) {
+    s.meanUs = totalBlockNs_.load(std::memory_order_relaxed) / 1000.0 / static_cast<double>(total);
     const uint64_t at50 = (total + 1) / 2, at99 = (total * 99 + 99) / 100;
     uint64_t seen = 0;
     bool have50 = false;
@@ -548,10 +549,13 @@ void Engine::analysisMain() noexcept {
   // the allocation-counting build checks it too.
   rt::markAudioThread(true);
   const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
+  // Wake about four times per hop (1 to 5 ms): an estimate needs a whole hop of samples anyway,
+  // the ring holds 100 ms, and waking every millisecond was a visible share of this thread's CPU.
+  const auto nap = std::chrono::microseconds(std::clamp<int64_t>(static_cast<int64_t>(1e6 * doa_->hopSize() / cfg_.sampleRate / 4), 1000, 5000));
   while (!analysisStop_.load(std::memory_order_acquire)) {
     uint32_t index;
     if (analysisIn_->getReadIndex(&index) < static_cast<int32_t>(need)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(nap);
       continue;
     }
     const uint64_t block = analysisIn_->slot(index).block;
@@ -773,6 +777,7 @@ void Engine::publishMeters() noexcept {
 void Engine::recordBlockTime(int64_t ns) noexcept {
   lastBlockNs_.store(ns, std::memory_order_relaxed);
   if (ns > maxBlockNs_.load(std::memory_order_relaxed)) maxBlockNs_.store(ns, std::memory_order_relaxed);
+  totalBlockNs_.store(totalBlockNs_.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
   int64_t bin = ns / 1000;
   if (bin >= kHistBins) bin = kHistBins - 1;
   if (bin < 0) bin = 0;

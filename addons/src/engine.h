@@ -119,6 +119,7 @@ struct Stats {
   double mix = 0;             // 0 dry .. 1 processed, as of the last block
   uint32_t bypassCause = 0;   // latched native bypass (BypassCause)
   double lastUs = 0, p50Us = 0, p99Us = 0, maxUs = 0, blockPeriodUs = 0;
+  double meanUs = 0;  // mean block time: the chain's own work per block (wall clock)
   bool running = false, finished = false, realtime = false;
 };
 
@@ -262,6 +263,7 @@ class Engine {
   std::atomic<bool> realtime_{false};
   std::atomic<int64_t> lastBlockNs_{0};
   std::atomic<int64_t> maxBlockNs_{0};
+  std::atomic<int64_t> totalBlockNs_{0};
   static constexpr int kHistBins = 20001;  // 1 us bins, 0..20 ms, last bin = beyond
   std::unique_ptr<std::atomic<uint32_t>[]> hist_;
 

@@ -455,6 +455,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     t.Set("p50", s.p50Us);
     t.Set("p99", s.p99Us);
     t.Set("max", s.maxUs);
+    t.Set("mean", s.meanUs);
     o.Set("blockTimeUs", t);
     o.Set("blockPeriodUs", s.blockPeriodUs);
     o.Set("running", s.running);

@@ -58,7 +58,7 @@ export interface NativeStats {
   blocks: number; xruns: number; overruns: number
   droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number; droppedAnalysis: number
   processed: boolean; mix: number; nativeBypass: 'heartbeat-stale' | 'dsp-overrun' | null
-  blockTimeUs: { last: number; p50: number; p99: number; max: number }
+  blockTimeUs: { last: number; p50: number; p99: number; max: number; mean?: number }
   blockPeriodUs: number; running: boolean; finished: boolean; realtime: boolean
 }
 

@@ -92,6 +92,7 @@ export interface EngineStats {
   droppedEvents: number
   /** True while the output is (fading toward) the processed signal. */
   processed: boolean
-  blockTimeUs: { last: number; p50: number; p99: number; max: number }
+  /** mean: the chain's own work per block (wall clock), absent from stand-in engines. */
+  blockTimeUs: { last: number; p50: number; p99: number; max: number; mean?: number }
   blockPeriodUs: number
 }
