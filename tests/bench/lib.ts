@@ -4,6 +4,8 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { WavWriter, type WavFormat } from '../../firmware/wav/wav.ts'
+import { rng } from '../helpers/rng.ts'
+export { rng }
 
 export interface BenchRow {
   /** What was measured, e.g. "audio-thread CPU per second of audio". */
@@ -42,17 +44,6 @@ export function boardArray(board: string): { sampleRate: number; mics: Array<[nu
   return p.array
 }
 
-/** Seeded uniform random numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * Writes a stage recording block by block (so 60 s of 16 channels never sits in memory): a noise

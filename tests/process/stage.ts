@@ -1,6 +1,8 @@
 // Test recordings for the offline tool: a plane wave from a known direction hitting an array, made
 // here in TypeScript (windowed-sinc fractional delays) so the engine is checked against signals it
 // did not make. Deterministic: seeded noise.
+import { rng } from '../helpers/rng.ts'
+export { rng }
 
 export const SPEED_OF_SOUND = 343
 
@@ -13,17 +15,6 @@ export function circularArray(n: number, radius: number): Array<[number, number,
 
 function round(v: number): number {
   return Math.round(v * 1e6) / 1e6
-}
-
-export function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Gaussian noise, unit variance. */

@@ -4,21 +4,11 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { openStore } from '../../firmware/store/index.ts'
+import { rng as mulberry32 } from '../helpers/rng.ts'
 
 const WRITES = 1000
 const writer = new URL('./fixtures/power-loss-writer.ts', import.meta.url).pathname
 
-/** Small seeded PRNG so a failing run can be repeated with the printed seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const docOf = (i: number): string => (i % 2 === 0 ? `p${(i / 2) % 4}` : 'config')
 

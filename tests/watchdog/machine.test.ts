@@ -4,6 +4,7 @@ import {
   type WatchdogEvent, type WatchdogState, type WatchdogAction, type StateName,
 } from '../../firmware/watchdog/machine.ts'
 import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
+import { rng } from '../helpers/rng.ts'
 
 function run(s: WatchdogState, ...events: WatchdogEvent[]): [WatchdogState, WatchdogAction[]] {
   let all: WatchdogAction[] = []
@@ -97,17 +98,6 @@ t.test('the simulated clock refuses to run backwards', async (t) => {
   t.equal(c.advance(5), 105)
 })
 
-// A small seeded PRNG (mulberry32) so a failing sequence can be replayed from its seed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 t.test('fuzz: thousands of seeded random event sequences keep the promises', async (t) => {
   const SEQUENCES = 3000
