@@ -77,34 +77,44 @@ RealFft::RealFft(int n) : n_(n), half_(n / 2), z_(static_cast<size_t>(n / 2)), w
   for (int k = 0; k <= n / 2; k++) w_[static_cast<size_t>(k)] = std::polar(1.0, -2 * kPi * k / n);
 }
 
+// Both directions work on raw doubles: std::complex temporaries in these loops went through the
+// stack and made the O(N) pre/post passes cost more than the FFT itself.
 void RealFft::forward(const double* in, cplx* out) noexcept {
   const int h = n_ / 2;
-  for (int i = 0; i < h; i++) z_[static_cast<size_t>(i)] = cplx(in[2 * i], in[2 * i + 1]);
+  double* z = reinterpret_cast<double*>(z_.data());
+  // Even and odd samples are already the interleaved re/im layout of z.
+  for (int i = 0; i < n_; i++) z[i] = in[i];
   half_.forward(z_.data());
+  const double* w = reinterpret_cast<const double*>(w_.data());
+  double* o = reinterpret_cast<double*>(out);
   for (int k = 0; k <= h; k++) {
-    const cplx zk = z_[static_cast<size_t>(k == h ? 0 : k)], zc = std::conj(z_[static_cast<size_t>(k == 0 ? 0 : h - k)]);
-    const cplx fe = 0.5 * (zk + zc);
-    const cplx df = zk - zc;
-    const cplx fo(0.5 * df.imag(), -0.5 * df.real());  // (zk - zc) / 2j
-    const cplx w = w_[static_cast<size_t>(k)];
-    out[k] = fe + cplx(fo.real() * w.real() - fo.imag() * w.imag(), fo.real() * w.imag() + fo.imag() * w.real());
+    // E = (Z[k] + conj Z[h-k]) / 2, O = (Z[k] - conj Z[h-k]) / 2j, X[k] = E + W^k O.
+    const int a = k == h ? 0 : k, c = k == 0 ? 0 : h - k;
+    const double zr = z[2 * a], zi = z[2 * a + 1], cr = z[2 * c], ci = z[2 * c + 1];
+    const double er = 0.5 * (zr + cr), ei = 0.5 * (zi - ci);
+    const double fr = 0.5 * (zi + ci), fi = -0.5 * (zr - cr);
+    const double wr = w[2 * k], wi = w[2 * k + 1];
+    o[2 * k] = er + fr * wr - fi * wi;
+    o[2 * k + 1] = ei + fr * wi + fi * wr;
   }
 }
 
 void RealFft::inverse(const cplx* in, double* out) noexcept {
   const int h = n_ / 2;
+  const double* x = reinterpret_cast<const double*>(in);
+  const double* w = reinterpret_cast<const double*>(w_.data());
+  double* z = reinterpret_cast<double*>(z_.data());
   for (int k = 0; k < h; k++) {
-    const cplx xk = in[k], xc = std::conj(in[h - k]);
-    const cplx fe = 0.5 * (xk + xc);
-    const cplx df = 0.5 * (xk - xc), w = w_[static_cast<size_t>(k)];
-    const cplx fo(df.real() * w.real() + df.imag() * w.imag(), df.imag() * w.real() - df.real() * w.imag());
-    z_[static_cast<size_t>(k)] = cplx(fe.real() - fo.imag(), fe.imag() + fo.real());
+    // E = (X[k] + conj X[h-k]) / 2, O = (X[k] - conj X[h-k]) / 2 * conj W^k, Z[k] = E + j O.
+    const double xr = x[2 * k], xi = x[2 * k + 1], cr = x[2 * (h - k)], ci = -x[2 * (h - k) + 1];
+    const double er = 0.5 * (xr + cr), ei = 0.5 * (xi + ci);
+    const double dr = 0.5 * (xr - cr), di = 0.5 * (xi - ci), wr = w[2 * k], wi = w[2 * k + 1];
+    const double fr = dr * wr + di * wi, fi = di * wr - dr * wi;
+    z[2 * k] = er - fi;
+    z[2 * k + 1] = ei + fr;
   }
   half_.inverse(z_.data());
-  for (int i = 0; i < h; i++) {
-    out[2 * i] = z_[static_cast<size_t>(i)].real();
-    out[2 * i + 1] = z_[static_cast<size_t>(i)].imag();
-  }
+  for (int i = 0; i < n_; i++) out[i] = z[i];
 }
 
 }  // namespace dsp
