@@ -134,7 +134,9 @@ Engine::Engine(const EngineConfig& config)
       // overlap (docs/dsp.md: same median error on the 16-mic ring, half the CPU).
       const int doaHop = mics_ >= 16 ? cfg_.doaFrameSize : 0;
       doa_ = std::make_unique<dsp::SrpPhatDoa>(g, cfg_.doaFrameSize, doaHop);
-      doaThreaded_ = cfg_.doaThread && cfg_.backend != "file";
+      doaThreaded_ = cfg_.doaThread;
+      doaPipelined_ = cfg_.backend == "file";
+      doaDelayBlocks_ = static_cast<uint64_t>((doa_->hopSize() + bs_ - 1) / bs_);
       chunksPerBlock_ = (bs_ + kChunkFrames - 1) / kChunkFrames;
       // Room for about 100 ms of mic blocks: the DOA thread sleeps 1 to 5 ms between looks.
       const uint64_t perBlock = static_cast<uint64_t>(mics_) * chunksPerBlock_;
@@ -507,23 +509,44 @@ void Engine::applyCommands() noexcept {
   }
 }
 
+void Engine::applyDueSteering(uint64_t block) noexcept {
+  // Records arrive in block order; each is applied in turn (the steering deadband depends on
+  // where the beams already point), exactly when due.
+  for (;;) {
+    if (!havePendingSteer_) {
+      if (!steerRing_->pop(&pendingSteer_)) return;
+      havePendingSteer_ = true;
+    }
+    if (pendingSteer_.block + doaDelayBlocks_ > block) return;
+    steerAuto(pendingSteer_.azDeg, pendingSteer_.elDeg);
+    havePendingSteer_ = false;
+  }
+}
+
 void Engine::runDoa(int frames) noexcept {
+  const uint64_t now = blocks_.load(std::memory_order_relaxed);
   if (!doaThreaded_) {
     doa_->push(micPtr_.data(), frames);
-    if (doa_->hasNew()) onDoa(doa_->latest(), blocks_.load(std::memory_order_relaxed), true);
+    if (doa_->hasNew()) onDoa(doa_->latest(), now, !doaPipelined_);
+    if (doaPipelined_) applyDueSteering(now);
     return;
   }
-  // Hand the block to the DOA thread: all of it or (ring full) none of it, never waiting.
+  // Hand the block to the DOA thread: all of it or (ring full) none of it, never waiting live.
+  // Offline (file backend) nothing may be dropped, so there the audio thread waits for room.
   const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
   uint32_t index;
-  const int32_t filled = analysisIn_->getWriteIndex(&index);
+  int32_t filled = analysisIn_->getWriteIndex(&index);
+  while (doaPipelined_ && filled >= 0 && analysisIn_->capacity() - static_cast<uint32_t>(filled) < need && !stopRequested_.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+    filled = analysisIn_->getWriteIndex(&index);
+  }
   if (filled < 0 || analysisIn_->capacity() - static_cast<uint32_t>(filled) < need) {
     droppedAnalysis_.fetch_add(1, std::memory_order_relaxed);
   } else {
     const uint64_t block = blocks_.load(std::memory_order_relaxed);
     for (int c = 0; c < chunksPerBlock_; c++) {
       const int offset = c * kChunkFrames;
-      const int n = std::min(kChunkFrames, frames - offset);
+      const int n = std::max(0, std::min(kChunkFrames, frames - offset));
       for (int m = 0; m < mics_; m++) {
         MicChunk& r = analysisIn_->slot(index++);
         r.block = block;
@@ -532,6 +555,15 @@ void Engine::runDoa(int frames) noexcept {
       }
     }
     analysisIn_->commitWrite(index);
+  }
+  if (doaPipelined_) {
+    // Offline: wait until the DOA thread has consumed every block whose estimate is due now.
+    if (now >= doaDelayBlocks_) {
+      const uint64_t due = now - doaDelayBlocks_ + 1;
+      while (doaDoneBlocks_.load(std::memory_order_acquire) < due && !stopRequested_.load(std::memory_order_acquire)) std::this_thread::yield();
+    }
+    applyDueSteering(now);
+    return;
   }
   // Directions the DOA thread has smoothed since the last block: only the newest matters.
   SteerRecord s;
@@ -551,10 +583,15 @@ void Engine::analysisMain() noexcept {
   const uint32_t need = static_cast<uint32_t>(mics_ * chunksPerBlock_);
   // Wake about four times per hop (1 to 5 ms): an estimate needs a whole hop of samples anyway,
   // the ring holds 100 ms, and waking every millisecond was a visible share of this thread's CPU.
-  const auto nap = std::chrono::microseconds(std::clamp<int64_t>(static_cast<int64_t>(1e6 * doa_->hopSize() / cfg_.sampleRate / 4), 1000, 5000));
-  while (!analysisStop_.load(std::memory_order_acquire)) {
+  // Offline (unpaced) the audio thread fills a hop within a millisecond or so and may wait for
+  // this thread, so it naps 0.2 ms there.
+  const auto nap = doaPipelined_ ? std::chrono::microseconds(200)
+                                 : std::chrono::microseconds(std::clamp<int64_t>(static_cast<int64_t>(1e6 * doa_->hopSize() / cfg_.sampleRate / 4), 1000, 5000));
+  for (;;) {
     uint32_t index;
     if (analysisIn_->getReadIndex(&index) < static_cast<int32_t>(need)) {
+      // Stop only once the ring is drained, so an offline run's last estimates are published.
+      if (analysisStop_.load(std::memory_order_acquire)) break;
       std::this_thread::sleep_for(nap);
       continue;
     }
@@ -570,6 +607,7 @@ void Engine::analysisMain() noexcept {
     analysisIn_->commitRead(index);
     doa_->push(analysisPtr_.data(), frames);
     if (doa_->hasNew()) onDoa(doa_->latest(), block, false);
+    doaDoneBlocks_.store(block + 1, std::memory_order_release);
   }
   rt::markAudioThread(false);
 }
@@ -601,6 +639,7 @@ void Engine::onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexc
     SteerRecord s;
     s.azDeg = az;
     s.elDeg = el;
+    s.block = block;
     steerRing_->push(s);
   }
 }

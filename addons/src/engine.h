@@ -88,6 +88,7 @@ struct MicChunk {
 // A smoothed direction for the auto-steered beams, from the DOA thread back to the audio thread.
 struct SteerRecord {
   double azDeg = 0, elDeg = 0;
+  uint64_t block = 0;  // the block whose samples completed the estimate
 };
 
 struct DoaRecord {
@@ -208,6 +209,15 @@ class Engine {
   double doaX_ = 1, doaY_ = 0, doaZ_ = 0;  // smoothed direction followed by auto beams
   bool doaSeen_ = false;
   bool doaThreaded_ = false;
+  // File backend: auto beams follow an estimate exactly doaDelayBlocks_ blocks after the block
+  // that completed it, whether the DOA runs inline or on its thread (the audio thread waits for
+  // it), so offline output does not depend on thread timing while the DOA uses the second core.
+  bool doaPipelined_ = false;
+  uint64_t doaDelayBlocks_ = 0;
+  std::atomic<uint64_t> doaDoneBlocks_{0};  // blocks the DOA thread has consumed
+  SteerRecord pendingSteer_;
+  bool havePendingSteer_ = false;
+  void applyDueSteering(uint64_t block) noexcept;
   int chunksPerBlock_ = 1;
   std::unique_ptr<ring::SpscRing<MicChunk>> analysisIn_;
   std::unique_ptr<ring::SpscRing<SteerRecord>> steerRing_;

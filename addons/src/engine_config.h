@@ -38,8 +38,10 @@ struct EngineConfig {
   std::vector<BeamConfig> beams;
   bool doa = true;
   // Run the DOA estimator on its own (normal priority) thread, fed through a ring, so its
-  // frame-wise FFT work never lands inside one audio block. The file backend always runs it
-  // inline, so offline results do not depend on thread timing.
+  // frame-wise FFT work never lands inside one audio block. With the file backend auto beams
+  // follow each estimate a fixed number of blocks (one hop) after it, and the audio thread waits
+  // for the DOA thread when it must, so offline results do not depend on thread timing (false:
+  // the DOA runs inline, with the same delay and the same result).
   bool doaThread = true;
   int doaFrameSize = 1024;
   // Smoothing of the auto-steered beam: weight of each new DOA estimate (0..1], and the
