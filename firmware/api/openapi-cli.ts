@@ -1,18 +1,25 @@
 // Writes the repo's copy of the OpenAPI description (docs/openapi.json) from the command registry:
 //   node firmware/api/openapi-cli.ts [--check]
 // --check exits 1 when docs/openapi.json differs from what the device would serve.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createRegistry } from '../commands/index.ts'
 import { loadProfile, repoRoot } from '../board/profile.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import { startAppliance } from '../runtime/start.ts'
+import { applianceStack } from '../runtime/services.ts'
 import { openApiText } from './openapi.ts'
 
-// The description does not depend on the unit's state, only on the registered commands; a stand-in
-// appliance that answers nothing is enough to build the registry.
-const profile = loadProfile('sim')
-const app = new Proxy({ profile } as ApplianceApi, { get: (o, k) => (k in o ? (o as unknown as Record<string | symbol, unknown>)[k] : () => { throw new Error('not running') }) })
-const text = openApiText(createRegistry(app))
+// The description is that of the registry a unit serves: the whole `firmware run` stack (built-in
+// commands plus those the store, inference and OSC register), started on the sim board in a
+// scratch data directory.
+const dir = mkdtempSync(join(tmpdir(), 'openapi-'))
+let text = ''
+const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, {
+  panelPort: null, logDir: null, hardwareWatchdogs: [],
+  services: [applianceStack({ api: false, console: false, log: () => {}, onRegistry: (r) => { text = openApiText(r) } })],
+})
+await run.stop()
+rmSync(dir, { recursive: true, force: true })
 const file = join(repoRoot, 'docs', 'openapi.json')
 if (process.argv.includes('--check')) {
   const same = readFileSync(file, 'utf8') === text

@@ -14,14 +14,8 @@ import { usage } from '../commands/registry.ts'
 import { CommandRegistry } from '../commands/registry.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'console-doc-'))
-// The stack builds its own registry; find it as the console uses it (the first line it runs).
 let registry: CommandRegistry | null = null
-const executeLine = CommandRegistry.prototype.executeLine
-CommandRegistry.prototype.executeLine = function (this: CommandRegistry, ...a: Parameters<typeof executeLine>) {
-  registry ??= this
-  return executeLine.apply(this, a)
-}
-const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, { services: [applianceStack({ api: false, log: () => {} })] })
+const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, { services: [applianceStack({ api: false, log: () => {}, onRegistry: (r) => { registry = r } })] })
 try {
   const path = run.app.endpoints.get('console')
   if (!path) throw new Error('the stack started no console')

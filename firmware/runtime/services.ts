@@ -3,11 +3,14 @@
 // and the network API (and OSC when enabled). Each transport calls the same registry, so a command
 // exists once. A service that cannot start on this unit (say, the API on a unit not provisioned
 // yet) says why in the log and the others run: the sound never waits on a transport.
-import { createRegistry } from '../commands/index.ts'
+import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { consoleService } from '../console/index.ts'
 import { networkService } from '../api/service.ts'
 import { storeService } from '../store/service.ts'
 import { inferenceService } from '../inference/index.ts'
+import { OscControl, registerOscCommands } from '../osc/control.ts'
+import type { Store } from '../store/index.ts'
+import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
 import type { Service } from './start.ts'
 
@@ -17,6 +20,10 @@ export interface StackOptions {
   inference?: boolean
   console?: boolean
   api?: boolean
+  /** OSC's on/off commands and listener (off until an admin turns it on). Defaults to on. */
+  osc?: boolean
+  /** Told the one registry once every service has registered its commands (docs generators, tests). */
+  onRegistry?: (registry: CommandRegistry) => void
   /** Where services report trouble. Defaults to the appliance's log (and stderr for warnings). */
   log?: (level: 'info' | 'warn', message: string) => void
 }
@@ -30,7 +37,11 @@ export function applianceStack(opts: StackOptions = {}): Service {
       for (const s of stops.reverse()) await s().catch(() => {})
     }
     try {
-      if (opts.store !== false) stops.push((await storeService({ registry, log: (l, m) => log(l === 'warn' ? 'warn' : 'info', `store: ${m}`) })(app)).stop)
+      let store: Store | null = null
+      if (opts.store !== false) {
+        const storeLog = (l: string, m: string) => log(l === 'warn' ? 'warn' : 'info', `store: ${m}`)
+        stops.push((await storeService({ registry, log: storeLog, onOpen: (s) => { store = s } })(app)).stop)
+      }
       if (opts.inference !== false) stops.push((await inferenceService({ registry })(app)).stop)
       if (opts.console !== false) {
         const c = await consoleService({ registry, log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)
@@ -41,8 +52,20 @@ export function applianceStack(opts: StackOptions = {}): Service {
         const n = await networkService({ registry, log })(app)
         stops.push(n.stop)
         app.endpoints.set('api', n.api ? `https://127.0.0.1:${n.api.port}` : 'off (not provisioned: see docs/provisioning.md)')
-        if (n.osc) app.endpoints.set('osc', `udp ${n.osc.port}`)
       }
+      // OSC: off unless an admin turned it on (kept in the store); `osc on|off|show` on the registry.
+      const config = (store as Store | null)?.config
+      if (opts.osc !== false && config) {
+        const osc = new OscControl(app, registry, {
+          config,
+          options: { auditFile: join(app.profile.dataDir, 'logs', 'osc-audit.jsonl'), log },
+          onPort: (port) => app.endpoints.set('osc', port === null ? 'off' : `udp ${port}`),
+        })
+        registerOscCommands(registry, osc)
+        stops.push(() => osc.stop())
+        await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      opts.onRegistry?.(registry)
     } catch (e) {
       await stopAll()
       throw e

@@ -1,0 +1,70 @@
+// An admin turns OSC on for one mixing console and off again, from the one command registry; the
+// setting survives a restart; a bad allow-list changes nothing.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
+import { OscControl, registerOscCommands } from '../../firmware/osc/control.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { openStore } from '../../firmware/store/index.ts'
+import type { Principal } from '../../firmware/commands/index.ts'
+
+const admin: Principal = { name: 'console:foh', permission: 'admin', transport: 'console' }
+const operator: Principal = { name: 'api:tablet', permission: 'operate', transport: 'api' }
+
+function oscsend(port: number, ...args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const p = spawn('oscsend', ['127.0.0.1', String(port), ...args], { stdio: 'ignore' })
+    p.on('close', (c) => resolve(c ?? -1))
+  })
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (cond()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('osc on/off from the registry, kept in the store, refused for a bad list or a non-admin', async (t) => {
+  const dataDir = t.testdir()
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir }, { services: [], panelPort: null, logDir: null, hardwareWatchdogs: [] })
+  t.teardown(() => run.stop())
+  const app = run.app
+  const registry = createRegistry(app)
+  const store = openStore(dataDir)
+  const control = new OscControl(app, registry, { config: store.config, options: { port: 0 } })
+  t.teardown(() => control.stop())
+  registerOscCommands(registry, control)
+  await control.startFromStore()
+
+  t.match(await registry.executeLine('osc show', admin), { ok: true, value: { enabled: false, port: 'off' } }, 'off by default')
+  t.match(await registry.executeLine('osc on allow=127.0.0.1', operator), { ok: false, code: 'FW_ERR_PERMISSION' }, 'an operator cannot open it')
+  t.match(await registry.executeLine('osc on allow=not-an-address', admin), { ok: false }, 'garbage is refused')
+  t.match(await registry.executeLine('osc on allow=300.1.1.1', admin), { ok: false, message: /not an IP address/ }, 'a bad address is refused')
+  t.equal(control.port, null, 'and OSC stays off')
+
+  const on = await registry.executeLine('osc on allow=127.0.0.1,10.0.0.0/24', admin)
+  t.match(on, { ok: true, value: { enabled: true, allow: '127.0.0.1,10.0.0.0/24' } })
+  const port = control.port!
+  t.ok(port > 0, `listening on ${port}`)
+  t.equal(await oscsend(port, '/bypass', 'i', '1'), 0)
+  await until(() => app.status().state === 'MANUAL_BYPASS', 'MANUAL_BYPASS from the mixing console')
+
+  // A restart: a new controller over the same store comes back on, with the same list.
+  const again = new OscControl(app, registry, { config: openStore(dataDir).config, options: { port: 0 } })
+  t.teardown(() => again.stop())
+  t.same(oscSettingOf(await store.config.load()), { enabled: true, allow: ['127.0.0.1', '10.0.0.0/24'] }, 'stored')
+  await control.stop()
+  await again.startFromStore()
+  t.same(again.setting, { enabled: true, allow: ['127.0.0.1', '10.0.0.0/24'] }, 'on again after a restart')
+  await again.stop()
+
+  t.match(await registry.executeLine('osc off', admin), { ok: true, value: { enabled: false, port: 'off' } })
+  t.same(oscSettingOf(await store.config.load()), { enabled: false, allow: [] }, 'off is stored too')
+})
+
+function oscSettingOf(cfg: { subsystems: Record<string, unknown> }): unknown {
+  return cfg.subsystems.osc
+}
