@@ -1,5 +1,6 @@
 #include "dsp/fractional_delay.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dsp/geometry.h"
@@ -31,6 +32,23 @@ void fractionalDelayTaps(double frac, int len, double kaiserBeta, float* h) noex
     sum += tmp[k];
   }
   for (int k = 0; k < n; k++) h[k] = static_cast<float>(tmp[k] / sum);
+}
+
+FractionalDelayTable::FractionalDelayTable(int len, double kaiserBeta, int steps)
+    : len_(std::clamp(len, 2, 256)), steps_(std::max(steps, 1)) {
+  rows_.assign(static_cast<size_t>(steps_ + 1) * static_cast<size_t>(len_), 0.f);
+  for (int i = 0; i <= steps_; i++)
+    fractionalDelayTaps(static_cast<double>(i) / steps_, len_, kaiserBeta, &rows_[static_cast<size_t>(i) * len_]);
+}
+
+void FractionalDelayTable::taps(double frac, float* h) const noexcept {
+  // NaN and out-of-range fractions land on the nearest end row (never outside the table).
+  const double pos = std::isfinite(frac) ? std::clamp(frac, 0.0, 1.0) * steps_ : 0.0;
+  const int i = std::min(static_cast<int>(pos), steps_ - 1);
+  const float t = static_cast<float>(pos - i);
+  const float* a = &rows_[static_cast<size_t>(i) * len_];
+  const float* b = a + len_;
+  for (int k = 0; k < len_; k++) h[k] = a[k] + t * (b[k] - a[k]);
 }
 
 }  // namespace dsp
