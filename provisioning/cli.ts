@@ -9,7 +9,7 @@ import { FirmwareError } from '../firmware/errors.ts'
 import { loadProfile } from '../firmware/board/profile.ts'
 import { provision, issueClient, reissueClient, revokeClient, listIssued, type Bundle, type Role } from './provision.ts'
 
-const usage = `usage: node provisioning/cli.ts <command> [options]
+const usage = `usage: firmware provision <command> [options]   (from the repo: npx firmware provision ...)
 
 commands:
   init    --data-dir DIR [--force]        create the device identity, operator CA, first operator and
@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
     }).values
   } catch (e) {
-    throw new FirmwareError('FW_ERR_USAGE', `${(e as Error).message}; try "node provisioning/cli.ts help"`)
+    throw new FirmwareError('FW_ERR_USAGE', `${(e as Error).message}; try "firmware provision help"`)
   }
   const dataDir = (values['data-dir'] as string | undefined) ?? loadProfile((values.board as string | undefined) ?? 'sim').dataDir
   const days = values.days === undefined ? undefined : Number(values.days)
@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     default:
-      throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "node provisioning/cli.ts help"`)
+      throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "firmware provision help"`)
   }
 }
 

@@ -62,7 +62,7 @@ export function isProvisioned(dataDir: string): boolean {
 export function loadIdentity(dataDir: string): DeviceIdentity {
   const p = identityPaths(dataDir)
   if (!isProvisioned(dataDir)) {
-    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "node provisioning/cli.ts init --data-dir ${dataDir}"`)
+    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "npx firmware provision init --data-dir ${dataDir}"`)
   }
   const key = loadDeviceKey(dataDir)
   return {

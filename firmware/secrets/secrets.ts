@@ -36,7 +36,7 @@ export function createDeviceKey(dataDir: string, force = false): Buffer {
 /** Loads the device key (32 bytes). Refuses a key file that others can read. */
 export function loadDeviceKey(dataDir: string): Buffer {
   const file = deviceKeyPath(dataDir)
-  if (!existsSync(file)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "node provisioning/cli.ts init --data-dir ${dataDir}"`)
+  if (!existsSync(file)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "npx firmware provision init --data-dir ${dataDir}"`)
   const mode = statSync(file).mode & 0o777
   if (mode & 0o077) throw new FirmwareError('FW_ERR_SECRET', `the device key ${file} has mode ${mode.toString(8)}; it must be 0600 (chmod 600 ${file})`)
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')

@@ -143,3 +143,15 @@ t.test('issue, reissue, revoke and list; the CRL lists what was revoked', async 
   const notYet = cli('issue', '--data-dir', join(dir, 'empty'), '--name', 'a', '--role', 'operator')
   t.match(notYet.err, /FW_ERR_NOT_PROVISIONED/)
 })
+
+t.test('an unprovisioned unit names a provisioning command that runs with the pinned Node', async (t) => {
+  const dir = join(t.testdir(), 'data')
+  // The machine's own node is 20 and cannot run .ts files, so the hint must go through npx firmware.
+  t.throws(() => loadIdentity(dir), { code: 'FW_ERR_NOT_PROVISIONED', message: /run "npx firmware provision init --data-dir / })
+  t.throws(() => loadDeviceKey(dir), { code: 'FW_ERR_NOT_PROVISIONED', message: /run "npx firmware provision init --data-dir / })
+  const bad = cli('init', '--no-such-option')
+  t.equal(bad.code, 1)
+  t.match(bad.err, /try "firmware provision help"/)
+  const help = cli('help')
+  t.match(help.out + help.err, /usage: firmware provision <command>/)
+})
