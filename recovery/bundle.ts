@@ -49,7 +49,9 @@ function loadKey(path: string, kind: 'private' | 'public'): KeyObject {
   try {
     pem = readFileSync(path)
   } catch (e) {
-    throw new RecoveryError('REC_ERR_KEY', `cannot read the ${kind} update key ${path} (${(e as NodeJS.ErrnoException).code}); give the key from provisioning`)
+    throw new RecoveryError('REC_ERR_KEY', `cannot read the ${kind} update key ${path} (${(e as NodeJS.ErrnoException).code}); ${kind === 'public'
+      ? "install the release key's public half there (the board profile's recovery.publicKey); for development make a pair with: recovery bundle keygen --out-dir DIR"
+      : 'give the Ed25519 private key the release is signed with (for development: recovery bundle keygen --out-dir DIR)'}`)
   }
   let key: KeyObject
   try {
@@ -98,7 +100,7 @@ export interface CreateBundleOptions {
   imageDir: string
   board: string
   version: string
-  /** Ed25519 private key (PEM, PKCS#8) from provisioning. */
+  /** Ed25519 private key (PEM, PKCS#8): the release signing key (development: bundle keygen). */
   privateKeyPath: string
   out: string
   image?: Record<string, unknown>
@@ -149,7 +151,7 @@ export function createBundle(o: CreateBundleOptions): BundleHeader {
 }
 
 export interface VerifyOptions {
-  /** Ed25519 public key (PEM, SPKI) from provisioning. */
+  /** Ed25519 public key (PEM, SPKI): the release key's public half, put on the unit at the factory. */
   publicKeyPath: string
   /** This unit's board profile name; a bundle for another board is refused. */
   board: string

@@ -24,8 +24,8 @@ commands:
   console [--port PATH]           serve the recovery console on a serial port
   bundle create --image DIR --board NAME [--version X.Y.Z] --key PRIVATE.pem --out FILE
                                   (version defaults to the image's manifest.json)
-  bundle keygen --out-dir DIR     a development Ed25519 key pair (production keys come from
-                                  provisioning)
+  bundle keygen --out-dir DIR     a development Ed25519 key pair (the release key is kept
+                                  by whoever signs releases; the unit holds its public half)
 
 --profile defaults to $STAGE_BOARD or "sim".`
 

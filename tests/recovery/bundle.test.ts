@@ -77,5 +77,7 @@ t.test('a missing or wrong-type key is a clear error', async (t) => {
   const f = makeFixture(t.testdir({}))
   const b = makeBundle(f, '1.0.0')
   t.throws(() => verifyBundle(b, { publicKeyPath: join(f.root, 'nope.pub'), board: 'sim', installedVersion: null }), { code: 'REC_ERR_KEY' })
+  // provisioning makes no update key, so the message must say where the key comes from instead
+  t.throws(() => verifyBundle(b, { publicKeyPath: join(f.root, 'nope.pub'), board: 'sim', installedVersion: null }), { message: /recovery bundle keygen --out-dir DIR/ })
   t.throws(() => verifyBundle(b, { publicKeyPath: b, board: 'sim', installedVersion: null }), { code: 'REC_ERR_KEY' })
 })
