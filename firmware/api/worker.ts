@@ -36,6 +36,19 @@ export interface WorkerConfig {
   readCacheMs: number
   specs: SpecLite[]
   openapi: string
+  /** The supervisor's record when this worker started (restarts so far, the last cause), for status. */
+  supervision: WorkerSupervision
+  /** Accept the test-only crash and hang messages. Off outside tests. */
+  testHooks: boolean
+}
+
+/** What the API's status reply says about the API itself (fixed for a worker's life: a restart replaces it). */
+export interface WorkerSupervision {
+  restarts: number
+  crashes: number
+  hangs: number
+  /** The last time the worker went down and why, or null. */
+  last: { at: number; cause: string } | null
 }
 
 /** Main thread -> worker. */
@@ -46,15 +59,21 @@ export type ToWorker =
   | { t: 'meters'; meters: Meters | null }
   | { t: 'reloadCrl'; id: number }
   | { t: 'stop' }
+  /** Liveness: the worker answers `pong` at once; a worker that stops answering is restarted. */
+  | { t: 'ping' }
+  /** Test-only (config.testHooks): an uncaught exception, or a busy loop of `ms` milliseconds. */
+  | { t: 'testCrash' }
+  | { t: 'testHang'; ms: number }
 
 /** Worker -> main thread. */
 export type FromWorker =
-  | { t: 'ready'; port: number; files: { audit: string; log: string } }
+  | { t: 'ready'; port: number; host: string; files: { audit: string; log: string } }
   | { t: 'failed'; code: string; message: string }
   | { t: 'execute'; id: number; command: string; args: Record<string, unknown>; principal: Principal }
   | { t: 'streams'; count: number; metersHz: number; wantsEvents: boolean }
   | { t: 'ack'; id: number }
   | { t: 'stopped' }
+  | { t: 'pong' }
 
 const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel'] as const
 type EventType = (typeof EVENT_TYPES)[number]
@@ -129,6 +148,15 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     } catch { /* logging must never take the API down */ }
   }
   const audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
+  // What the status reply says about the API: this worker's start and the supervisor's counts then.
+  const sup = cfg.supervision
+  const apiStatus = {
+    up_since: new Date().toISOString(),
+    restarts: sup.restarts,
+    crashes: sup.crashes,
+    hangs: sup.hangs,
+    last_restart: sup.last ? { at: new Date(sup.last.at).toISOString(), cause: sup.last.cause } : null,
+  }
   const limiter = new ClientRateLimiter(cfg.rateLimit)
   // Commands may be registered after start (inference, store): the main side sends a new list.
   let routes = buildRoutes(cfg.specs)
@@ -360,7 +388,10 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         if (route.mutates) readCache.clear()
       }
       if (r.ok) {
-        finish(200, { ok: true, command: r.command, value: r.value ?? null })
+        let value = r.value ?? null
+        // The API's status also says how the API itself has fared (its worker restarts).
+        if (r.command === 'status' && value !== null && typeof value === 'object') value = { ...(value as object), api: apiStatus }
+        finish(200, { ok: true, command: r.command, value })
       } else {
         const body: Record<string, unknown> = { ok: false, code: r.code, message: r.message }
         if (r.confirmToken) body.confirmToken = r.confirmToken
@@ -409,6 +440,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   }
   const addr = server.address()
   const bound = typeof addr === 'object' && addr ? addr.port : cfg.port
+  const boundHost = typeof addr === 'object' && addr ? addr.address : cfg.host
   log('info', `API listening on port ${bound} (TLS 1.3, mutual certificates, device ${identity.serial})`)
 
   const stop = async (): Promise<void> => {
@@ -432,9 +464,19 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       case 'specs': routes = buildRoutes(m.specs); openapi = m.openapi; break
       case 'reloadCrl': reloadCrl(); post({ t: 'ack', id: m.id }); break
       case 'stop': void stop().then(() => { post({ t: 'stopped' }); port_.close() }); break
+      case 'ping': post({ t: 'pong' }); break
+      case 'testCrash':
+        if (cfg.testHooks) setImmediate(() => { throw new Error('test-only crash of the API worker') })
+        break
+      case 'testHang':
+        if (cfg.testHooks) {
+          // Blocked, not spinning: a stuck worker without eating a core the tests share.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms)
+        }
+        break
     }
   })
-  post({ t: 'ready', port: bound, files: { audit: audit.file, log: logFile } })
+  post({ t: 'ready', port: bound, host: boundHost, files: { audit: audit.file, log: logFile } })
 }
 
 if (parentPort && workerData && (workerData as { apiWorker?: boolean }).apiWorker) {

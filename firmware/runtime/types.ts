@@ -72,6 +72,8 @@ export interface ApplianceApi {
   /** Current per-output settings, for presets and status. */
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
   logTail(n: number): LogLine[]
+  /** Adds a line to the appliance log (services report there, e.g. the API's restarts). Optional. */
+  logLine?(level: LogLine['level'], source: string, message: string): void
   /** Subscribe to events; returns the unsubscribe function. */
   subscribe(listener: (ev: ApplianceEvent) => void): () => void
   /** Restarts the firmware (e.g. exit for systemd to restart). Optional: `reboot` says "not available" without it. */

@@ -15,7 +15,7 @@ t.test('an unprovisioned unit runs without the API and says why (fail-open)', as
   t.teardown(() => run.stop())
   t.equal(net!.api, null)
   t.equal(net!.osc, null, 'OSC stays off by default')
-  t.match(said.join('\n'), /warn API off: no device identity .* run "node provisioning\/cli\.ts init/)
+  t.match(said.join('\n'), /warn API off: no device identity .* run "npx firmware provision init/)
   t.ok(run.app.status().engine.blocks >= 0, 'the appliance runs')
 })
 

@@ -1,0 +1,196 @@
+// The API survives its own crash: a worker that throws, is terminated, or hangs is replaced on the
+// same port after a backoff, while the appliance stays ACTIVE and keeps processing. Real TLS clients
+// (Node https with the operator's client certificate) talk to it throughout.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { createRegistry, type CommandRegistry } from '../../firmware/commands/index.ts'
+import { startApi, type ApiHandle, type ApiStats } from '../../firmware/api/server.ts'
+import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import { makeFixture, call, type Fixture, type Creds } from './helpers.ts'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+let fx: Fixture
+let op: Creds
+let app: ApplianceApi
+let api: ApiHandle
+let hooks: NonNullable<ApiHandle['testHooks']>
+
+// A slow state-changing command, to have a request in flight when the worker dies. Each call waits
+// until the test releases it and answers with its call number.
+let slowCalls = 0
+const slowGates: Array<() => void> = []
+
+// What the appliance did while the API was crashing: sampled every 20 ms from the first test on.
+const samples: Array<{ state: string; processed: boolean; blocks: number }> = []
+let sampler: NodeJS.Timeout | null = null
+
+t.before(async () => {
+  fx = await makeFixture(t.testdir())
+  op = fx.creds(fx.operator)
+  let rig: { app: ApplianceApi; registry: CommandRegistry; api: ApiHandle } | null = null
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir: fx.dataDir }, {
+    services: [async (a) => {
+      const registry = createRegistry(a)
+      registry.register({
+        name: 'slowtest',
+        summary: 'test only: waits until released',
+        examples: ['slowtest'],
+        permission: 'operate',
+        args: [],
+        timeoutMs: 30_000,
+        handler: async () => {
+          const n = ++slowCalls
+          await new Promise<void>((r) => slowGates.push(r))
+          return { call: n }
+        },
+      })
+      const handle = await startApi(a, registry, a.profile, {
+        port: 0, host: '127.0.0.1', testHooks: true,
+        restart: { initialDelayMs: 100, maxDelayMs: 10_000, healthyMs: 3000, pingMs: 200, hangMs: 1000 },
+      })
+      rig = { app: a, registry, api: handle }
+      return handle
+    }],
+  })
+  t.teardown(async () => {
+    if (sampler) clearInterval(sampler)
+    for (const g of slowGates) g()
+    await run.stop()
+  })
+  app = rig!.app
+  api = rig!.api
+  hooks = api.testHooks!
+  await until('the appliance to be ACTIVE', () => app.status().state === 'ACTIVE')
+  sampler = setInterval(() => {
+    const s = app.status()
+    samples.push({ state: s.state, processed: s.engine.processed, blocks: s.engine.blocks })
+  }, 20)
+})
+
+const upAgain = (n: (s: ApiStats) => boolean) => until('the API worker to be back', () => api.stats().state === 'up' && n(api.stats()))
+
+t.test('a crashed worker is restarted on the same port and the next request succeeds', async (t) => {
+  const port = api.port
+  t.equal((await call(port, op, 'GET', '/api/status')).status, 200, 'up before the crash')
+  hooks.crash()
+  await upAgain((s) => s.restarts === 1)
+  const s = api.stats()
+  t.equal(s.crashes, 1, 'one crash counted')
+  t.match(s.last?.cause, /crashed: test-only crash of the API worker/)
+  t.equal(api.port, port, 'same port')
+  const r = await call(port, op, 'GET', '/api/status')
+  t.equal(r.status, 200, 'the next request succeeds')
+  t.match(r.json.value.api, { restarts: 1, crashes: 1, hangs: 0, last_restart: { cause: /crashed: test-only crash/ } }, 'the API status says so')
+  t.equal(r.json.value.state, 'ACTIVE')
+  const w = await call(port, op, 'POST', '/api/gain', { output: 1, db: -3 })
+  t.equal(w.status, 200, 'a write works after the restart too')
+  const log = readFileSync(api.files.log, 'utf8')
+  t.match(log, /API worker crashed: test-only crash of the API worker; restarting it in 100 ms on port \d+/)
+  t.match(log, /API worker restarted \(restart 1\); listening again on port \d+/)
+  const lines = app.logTail(500).filter((l) => l.source === 'api').map((l) => l.message).join('\n')
+  t.match(lines, /API worker crashed/, 'the appliance log has the crash')
+  t.match(lines, /API worker restarted \(restart 1\)/, 'and the restart')
+})
+
+t.test('a worker terminated through the handle is restarted the same way', async (t) => {
+  const before = api.stats()
+  const w = hooks.worker()
+  t.ok(w, 'the handle reaches the worker')
+  await w!.terminate()
+  await upAgain((s) => s.restarts === before.restarts + 1)
+  t.equal(api.stats().crashes, before.crashes + 1)
+  t.match(api.stats().last?.cause, /exited \(code 1\)/)
+  t.not(hooks.worker(), w, 'a new worker')
+  const r = await call(api.port, op, 'GET', '/api/status')
+  t.equal(r.status, 200)
+  t.equal(r.json.value.api.restarts, before.restarts + 1)
+})
+
+t.test('a hung worker stops answering the ping, is terminated and restarted', async (t) => {
+  const before = api.stats()
+  hooks.hang(60_000)
+  // While it spins, requests get nothing; once it is replaced they work again.
+  await upAgain((s) => s.hangs === before.hangs + 1)
+  const s = api.stats()
+  t.equal(s.restarts, before.restarts + 1, 'restarted once')
+  t.equal(s.crashes, before.crashes, 'counted as a hang, not a crash')
+  t.match(s.last?.cause, /stopped answering for 1000 ms/)
+  const r = await call(api.port, op, 'GET', '/api/status')
+  t.equal(r.status, 200, 'the next request succeeds')
+  t.equal(r.json.value.api.hangs, before.hangs + 1)
+  t.match(readFileSync(api.files.log, 'utf8'), /API worker has not answered for \d+ ms; terminating it/)
+})
+
+t.test('a request in flight at the crash gets a clean error and its command runs once', async (t) => {
+  // Start from a fresh worker so the slow request is its first: request ids then collide on purpose.
+  const r0 = api.stats().restarts
+  hooks.crash()
+  await upAgain((s) => s.restarts === r0 + 1)
+  const calls0 = slowCalls
+  const inflight = call(api.port, op, 'POST', '/api/slowtest', {}).then((r) => ({ ok: true as const, r }), (e: Error & { code?: string }) => ({ ok: false as const, e }))
+  await until('the command to start', () => slowCalls === calls0 + 1)
+  const restarts = api.stats().restarts
+  hooks.crash()
+  const got = await inflight
+  t.equal(got.ok, false, 'the client sees the connection go')
+  if (!got.ok) t.match(got.e.code ?? got.e.message, /ECONNRESET|socket hang up/)
+  await upAgain((s) => s.restarts === restarts + 1)
+  // In the new worker, request ids start again; the old worker's answer must not reach this one.
+  const second = call(api.port, op, 'POST', '/api/slowtest', {})
+  await until('the second command to start', () => slowCalls === calls0 + 2)
+  slowGates.shift()!() // the first call finishes now: its answer has nowhere to go
+  await sleep(200)
+  slowGates.shift()!()
+  const r = await second
+  t.equal(r.status, 200)
+  t.same(r.json.value, { call: calls0 + 2 }, 'the reply is the second call\'s own')
+  t.equal(slowCalls, calls0 + 2, 'nothing ran twice: one run per request')
+})
+
+t.test('restarts back off while the port cannot be bound, then recover; a healthy worker resets the delay', async (t) => {
+  const port = api.port
+  const failed0 = api.stats().failedStarts
+  const restarts0 = api.stats().restarts
+  await sleep(3100) // the current worker has been healthy for longer than healthyMs
+  const logBefore = readFileSync(api.files.log, 'utf8').length
+  const w = hooks.worker()!
+  await w.terminate()
+  // Someone else takes the port before the restart (100 ms later): each attempt fails and waits longer.
+  const blocker = createServer()
+  await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()))
+  await until('three failed restarts', () => api.stats().failedStarts >= failed0 + 3)
+  t.equal(api.stats().state, 'restarting')
+  const log = readFileSync(api.files.log, 'utf8').slice(logBefore)
+  t.match(log, /API worker exited \(code 1\); restarting it in 100 ms/, 'a worker that ran a healthy while restarts after the first delay')
+  t.match(log, /restart failed: .*EADDRINUSE.*; trying again in 400 ms/)
+  t.match(log, /restart failed: .*EADDRINUSE.*; trying again in 800 ms/)
+  await new Promise<void>((r) => blocker.close(() => r()))
+  await upAgain((s) => s.restarts === restarts0 + 1)
+  t.equal(api.port, port)
+  t.equal((await call(port, op, 'GET', '/api/version')).status, 200, 'serving again on the same port')
+  // A crash right after a restart waits longer than the first delay: the backoff was not reset.
+  t.ok(api.stats().nextDelayMs > 100, `backoff stands at ${api.stats().nextDelayMs} ms`)
+})
+
+t.test('the appliance stayed ACTIVE and processing while the API crashed and hung', async (t) => {
+  t.ok(samples.length > 50, `${samples.length} samples`)
+  const bad = samples.filter((s) => s.state !== 'ACTIVE' || !s.processed)
+  t.same(bad, [], 'never left ACTIVE, never went dry')
+  t.ok(samples[samples.length - 1]!.blocks > samples[0]!.blocks, 'blocks kept coming')
+  t.equal(app.status().state, 'ACTIVE')
+  t.same(app.faults(10).filter((f) => f.at >= Date.now() - 120_000 && f.to !== 'ACTIVE'), [], 'no fault recorded')
+  const log = readFileSync(api.files.log, 'utf8')
+  t.notMatch(log, /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in api.log')
+})
