@@ -5,6 +5,8 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { connect } from 'node:tls'
+import { issueClient, revokeClient } from '../../provisioning/provision.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { createRegistry, type CommandRegistry } from '../../firmware/commands/index.ts'
@@ -87,6 +89,18 @@ t.before(async () => {
   }, 20)
 })
 
+/** The SHA-256 fingerprint of the certificate the unit presents (a full mutual-TLS handshake). */
+function unitFingerprint(port: number, c: Creds): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: c.ca, cert: c.cert, key: c.key, minVersion: 'TLSv1.3' }, () => {
+      const fp = s.getPeerCertificate().fingerprint256
+      s.end()
+      resolve(fp)
+    })
+    s.on('error', reject)
+  })
+}
+
 const upAgain = (n: (s: ApiStats) => boolean) => until('the API worker to be back', () => api.stats().state === 'up' && n(api.stats()))
 
 t.test('a crashed worker is restarted on the same port and the next request succeeds', async (t) => {
@@ -165,6 +179,23 @@ t.test('a request in flight at the crash gets a clean error and its command runs
   t.equal(r.status, 200)
   t.same(r.json.value, { call: calls0 + 2 }, 'the reply is the second call\'s own')
   t.equal(slowCalls, calls0 + 2, 'nothing ran twice: one run per request')
+})
+
+t.test('a restarted worker presents the same certificate and reads the CRL as it is on disk', async (t) => {
+  const fp = await unitFingerprint(api.port, op)
+  const late = issueClient(fx.dataDir, { name: 'late-tablet', role: 'operator' })
+  const lateCreds = fx.creds(late)
+  t.equal((await call(api.port, lateCreds, 'GET', '/api/status')).status, 200, 'a new certificate works')
+  const r0 = api.stats().restarts
+  // Revoked and crashed at once: the restarted worker must not serve from an older list.
+  revokeClient(fx.dataDir, { serial: late.serial })
+  hooks.crash()
+  await upAgain((s) => s.restarts === r0 + 1)
+  t.equal(await unitFingerprint(api.port, op), fp, 'the same device certificate')
+  await t.rejects(call(api.port, lateCreds, 'GET', '/api/status'), 'the certificate revoked before the crash is refused')
+  await t.rejects(call(api.port, fx.creds(fx.revoked), 'GET', '/api/status'), 'and so is the one revoked at provisioning')
+  await t.rejects(call(api.port, fx.creds(fx.foreign), 'GET', '/api/status'), 'and one from another CA')
+  t.equal((await call(api.port, op, 'GET', '/api/status')).status, 200, 'the operator still gets in')
 })
 
 t.test('restarts back off while the port cannot be bound, then recover; a healthy worker resets the delay', async (t) => {
