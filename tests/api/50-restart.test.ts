@@ -29,6 +29,7 @@ let op: Creds
 let app: ApplianceApi
 let api: ApiHandle
 let hooks: NonNullable<ApiHandle['testHooks']>
+let late: ReturnType<typeof issueClient>
 
 // A slow state-changing command, to have a request in flight when the worker dies. Each call waits
 // until the test releases it and answers with its call number.
@@ -43,6 +44,8 @@ const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 t.before(async () => {
   fx = await makeFixture(t.testdir())
   op = fx.creds(fx.operator)
+  // Issued before the measurement starts (issuing runs openssl synchronously).
+  late = issueClient(fx.dataDir, { name: 'late-tablet', role: 'operator' })
   let rig: { app: ApplianceApi; registry: CommandRegistry; api: ApiHandle } | null = null
   // The engine's stale-heartbeat limit is raised from 100 to 500 ms: the test machine's two cores are
   // shared with other suites, and a load spike there is not what this file checks. A restart costs
@@ -183,7 +186,6 @@ t.test('a request in flight at the crash gets a clean error and its command runs
 
 t.test('a restarted worker presents the same certificate and reads the CRL as it is on disk', async (t) => {
   const fp = await unitFingerprint(api.port, op)
-  const late = issueClient(fx.dataDir, { name: 'late-tablet', role: 'operator' })
   const lateCreds = fx.creds(late)
   t.equal((await call(api.port, lateCreds, 'GET', '/api/status')).status, 200, 'a new certificate works')
   const r0 = api.stats().restarts
