@@ -177,7 +177,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
   let current: WorkerLife | null = null
   let stopping = false
   let restartTimer: NodeJS.Timeout | null = null
-  let starting: Promise<unknown> | null = null
+  let starting: Promise<void> | null = null
   let nextAck = 1
   // Set from the first worker's ready message; a restart keeps both.
   let port = base.port
@@ -279,7 +279,10 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     stats.nextDelayMs = Math.min(maxDelayMs, delay * 2)
     restartTimer = setTimeout(() => {
       restartTimer = null
-      void restart()
+      // stop() waits for an attempt under way, including stopping the worker it may have started.
+      const attempt = restart()
+      starting = attempt
+      attempt.finally(() => { if (starting === attempt) starting = null }).catch(() => {})
     }, delay)
   }
 
@@ -315,10 +318,8 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
   const restart = async (): Promise<void> => {
     if (stopping) return
     const cfg: WorkerConfig = { ...base, specs: liteSpecs(registry, app), openapi: openApiText(registry), supervision: supervision() }
-    const attempt = spawn(cfg)
-    starting = attempt.catch(() => {})
     try {
-      const { life, ready } = await attempt
+      const { life, ready } = await spawn(cfg)
       if (stopping) { await stopWorker(life); return }
       stats.restarts++
       adopt(life, ready)
@@ -327,8 +328,6 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
       stats.failedStarts++
       report('error', `API worker restart failed: ${(e as Error).message}; trying again in ${stats.nextDelayMs} ms`)
       scheduleRestart()
-    } finally {
-      starting = null
     }
   }
 

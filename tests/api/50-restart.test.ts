@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { connect } from 'node:tls'
+import { request as httpsRequest } from 'node:https'
 import { issueClient, revokeClient } from '../../provisioning/provision.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
@@ -104,6 +105,21 @@ function unitFingerprint(port: number, c: Creds): Promise<string> {
   })
 }
 
+/** An event stream; `events` fills as they arrive, `ended` resolves when the connection goes. */
+function openStream(port: number, c: Creds, query: string) {
+  const events: string[] = []
+  let resolveEnd: (how: string) => void = () => {}
+  const ended = new Promise<string>((r) => { resolveEnd = r })
+  const req = httpsRequest({ host: '127.0.0.1', port, path: `/api/events?${query}`, servername: 'localhost', agent: false, ca: c.ca, cert: c.cert, key: c.key }, (res) => {
+    res.setEncoding('utf8')
+    res.on('data', (d: string) => { for (const m of d.matchAll(/^event: (\w+)$/gm)) events.push(m[1]!) })
+    res.on('close', () => resolveEnd('closed'))
+  })
+  req.on('error', (e) => resolveEnd(`error ${e.message}`))
+  req.end()
+  return { events, ended, close: () => req.destroy() }
+}
+
 const upAgain = (n: (s: ApiStats) => boolean) => until('the API worker to be back', () => api.stats().state === 'up' && n(api.stats()))
 
 t.test('a crashed worker is restarted on the same port and the next request succeeds', async (t) => {
@@ -156,6 +172,20 @@ t.test('a hung worker stops answering the ping, is terminated and restarted', as
   t.equal(r.status, 200, 'the next request succeeds')
   t.equal(r.json.value.api.hangs, before.hangs + 1)
   t.match(readFileSync(api.files.log, 'utf8'), /API worker has not answered for \d+ ms; terminating it/)
+})
+
+t.test('an event stream ends with its worker; one opened after the restart gets meters again', async (t) => {
+  const first = openStream(api.port, op, 'types=meters&metersHz=20')
+  t.teardown(first.close)
+  await until('meters on the first stream', () => first.events.includes('meters'))
+  const r0 = api.stats().restarts
+  hooks.crash()
+  t.match(await first.ended, /closed|error/, 'the stream ends at the crash')
+  await upAgain((s) => s.restarts === r0 + 1)
+  const second = openStream(api.port, op, 'types=meters&metersHz=20')
+  t.teardown(second.close)
+  await until('meters on the new stream', () => second.events.includes('meters'))
+  t.pass('the new worker streams meters from the appliance')
 })
 
 t.test('a request in flight at the crash gets a clean error and its command runs once', async (t) => {
@@ -236,4 +266,19 @@ t.test('the appliance stayed ACTIVE and processing while the API crashed and hun
   t.same(app.faults(10).filter((f) => f.at >= Date.now() - 120_000 && f.to !== 'ACTIVE'), [], 'no fault recorded')
   const log = readFileSync(api.files.log, 'utf8')
   t.notMatch(log, /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in api.log')
+})
+
+t.test('stop() during a restart stops for good: no worker is left and none is started later', async (t) => {
+  const { FakeAppliance } = await import('../commands/fake-appliance.ts')
+  const fake = new FakeAppliance()
+  const h = await startApi(fake, createRegistry(fake), fake.profile, { port: 0, host: '127.0.0.1', dataDir: fx.dataDir, testHooks: true, restart: { initialDelayMs: 300 } })
+  const w = h.testHooks!.worker()!
+  await w.terminate()
+  t.equal(h.stats().state, 'restarting')
+  await h.stop()
+  t.equal(h.stats().state, 'stopped')
+  await sleep(700)
+  t.equal(h.testHooks!.worker(), null, 'no worker')
+  t.equal(h.stats().restarts, 0, 'no restart after stop')
+  await t.rejects(call(h.port, op, 'GET', '/api/status'), 'the port is closed')
 })
