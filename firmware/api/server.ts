@@ -321,6 +321,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     try {
       const { life, ready } = await spawn(cfg)
       if (stopping) { await stopWorker(life); return }
+      if (!life.alive) throw new Error('the new worker exited as soon as it was listening')
       stats.restarts++
       adopt(life, ready)
       report('info', `API worker restarted (restart ${stats.restarts}); listening again on port ${ready.port}`)
@@ -349,6 +350,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
 
   // The first worker: a failure here (port taken, no identity) is the caller's error, as before.
   const first = await spawn(base)
+  if (!first.life.alive) throw new FirmwareError('FW_ERR_IO', 'the API worker exited as soon as it was listening; see api.log')
   adopt(first.life, first.ready)
 
   // More commands may be registered later (inference, store): send the new list when it changes.
