@@ -98,8 +98,10 @@ export interface ApiTestHooks {
   worker(): Worker | null
   /** Makes the worker throw an uncaught exception. */
   crash(): void
-  /** Makes the worker spin for `ms` without answering anything (a hang). */
+  /** Blocks the worker for `ms` without answering anything (a hang). */
   hang(ms: number): void
+  /** Makes the worker allocate until it hits its heap limit (ApiOptions.maxHeapMb). */
+  leak(): void
 }
 
 export interface ApiHandle {
@@ -416,6 +418,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
       worker: () => current?.worker ?? null,
       crash: () => { if (current) sendTo(current, { t: 'testCrash' }) },
       hang: (ms) => { if (current) sendTo(current, { t: 'testHang', ms }) },
+      leak: () => { if (current) sendTo(current, { t: 'testLeak' }) },
     }
   }
   return handle

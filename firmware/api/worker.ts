@@ -61,9 +61,10 @@ export type ToWorker =
   | { t: 'stop' }
   /** Liveness: the worker answers `pong` at once; a worker that stops answering is restarted. */
   | { t: 'ping' }
-  /** Test-only (config.testHooks): an uncaught exception, or a busy loop of `ms` milliseconds. */
+  /** Test-only (config.testHooks): an uncaught exception, a block of `ms` milliseconds, or memory until the heap limit. */
   | { t: 'testCrash' }
   | { t: 'testHang'; ms: number }
+  | { t: 'testLeak' }
 
 /** Worker -> main thread. */
 export type FromWorker =
@@ -472,6 +473,12 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         if (cfg.testHooks) {
           // Blocked, not spinning: a stuck worker without eating a core the tests share.
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms)
+        }
+        break
+      case 'testLeak':
+        if (cfg.testHooks) {
+          const hoard: unknown[] = []
+          for (;;) hoard.push(new Array(1 << 16).fill({ leak: hoard.length }))
         }
         break
     }

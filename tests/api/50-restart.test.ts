@@ -71,7 +71,7 @@ t.before(async () => {
       })
       const handle = await startApi(a, registry, a.profile, {
         port: 0, host: '127.0.0.1', testHooks: true,
-        restart: { initialDelayMs: 100, maxDelayMs: 10_000, healthyMs: 3000, pingMs: 200, hangMs: 1000 },
+        restart: { initialDelayMs: 100, maxDelayMs: 1600, healthyMs: 3000, pingMs: 200, hangMs: 1000 },
       })
       rig = { app: a, registry, api: handle }
       return handle
@@ -284,4 +284,15 @@ t.test('stop() during a restart stops for good: no worker is left and none is st
   t.equal(h.testHooks!.worker(), null, 'no worker')
   t.equal(h.stats().restarts, 0, 'no restart after stop')
   await t.rejects(call(h.port, op, 'GET', '/api/status'), 'the port is closed')
+})
+
+t.test('a worker that runs out of its heap is restarted; the process lives on', async (t) => {
+  const { FakeAppliance } = await import('../commands/fake-appliance.ts')
+  const fake = new FakeAppliance()
+  const h = await startApi(fake, createRegistry(fake), fake.profile, { port: 0, host: '127.0.0.1', dataDir: fx.dataDir, testHooks: true, maxHeapMb: 64 })
+  t.teardown(() => h.stop())
+  h.testHooks!.leak()
+  await until('the API worker to be back', () => h.stats().state === 'up' && h.stats().restarts === 1, 30_000)
+  t.match(h.stats().last?.cause, /crashed: .*(heap|memory)/i, `cause: ${h.stats().last?.cause}`)
+  t.equal((await call(h.port, op, 'GET', '/api/status')).status, 200, 'serving again')
 })
