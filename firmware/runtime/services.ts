@@ -28,6 +28,17 @@ export interface StackOptions {
   log?: (level: 'info' | 'warn', message: string) => void
 }
 
+const API_OFF = 'API off: '
+
+/** What the live screen's links line says when the API did not start, from the reason it logged:
+ * "not provisioned" only when that is the reason (a port already in use must not send a tech to
+ * provisioning). */
+export function apiOffEndpoint(reason: string | null): string {
+  if (reason === null) return 'off'
+  if (reason.includes('FW_ERR_NOT_PROVISIONED')) return 'off (not provisioned: see docs/provisioning.md)'
+  return `off (${reason})`
+}
+
 export function applianceStack(opts: StackOptions = {}): Service {
   return async (app: Appliance) => {
     const log = opts.log ?? ((level: 'info' | 'warn', message: string) => app.logLine(level, 'services', message))
@@ -49,9 +60,14 @@ export function applianceStack(opts: StackOptions = {}): Service {
         if ('path' in c && typeof c.path === 'string') app.endpoints.set('console', c.path)
       }
       if (opts.api !== false) {
-        const n = await networkService({ registry, log })(app)
+        let apiOff: string | null = null
+        const netLog = (level: 'info' | 'warn', message: string) => {
+          if (message.startsWith(API_OFF)) apiOff = message.slice(API_OFF.length)
+          log(level, message)
+        }
+        const n = await networkService({ registry, log: netLog })(app)
         stops.push(n.stop)
-        app.endpoints.set('api', n.api ? `https://127.0.0.1:${n.api.port}` : 'off (not provisioned: see docs/provisioning.md)')
+        app.endpoints.set('api', n.api ? `https://127.0.0.1:${n.api.port}` : apiOffEndpoint(apiOff))
       }
       // OSC: off unless an admin turned it on (kept in the store); `osc on|off|show` on the registry.
       const config = (store as Store | null)?.config
