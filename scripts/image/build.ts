@@ -68,6 +68,9 @@ const imagePlugin: Plugin = {
         .replaceAll('import.meta.url', `__stageImageUrl(${JSON.stringify(rel)})`)
         .replaceAll('import.meta.dirname', `__stageImagePath(${JSON.stringify(rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '.')})`)
         .replaceAll('import.meta.filename', `__stageImagePath(${JSON.stringify(rel)})`)
+        // no bundled module is the process's main module (the entry calls main itself); saying so
+        // keeps "run when started directly" guards off and esbuild quiet about an empty import.meta
+        .replaceAll('import.meta.main', 'false')
       return { contents: src, loader: 'ts' }
     })
   },

@@ -20,6 +20,7 @@ const recovery = join(recoveryDir, 'recovery')
 t.test('npm run build:image produces the binary, addons, models, profiles, unit and manifest', { timeout: 180_000 }, async (t) => {
   if (build.status !== 0) t.comment(build.stdout + build.stderr)
   t.equal(build.status, 0, 'the image builds')
+  t.notMatch(build.stdout + build.stderr, /\[WARNING\]/, 'the bundles build without esbuild warnings')
   for (const f of ['firmware', 'lib/addons/build/Release/engine.node', 'lib/board/sim/profile.json', 'lib/board/jetson-agx-rack/profile.json',
     'lib/models/crowd_state.onnx', 'lib/node_modules/onnxruntime-node/package.json', 'lib/node_modules/serialport/package.json',
     'stage-firmware.service', 'manifest.json']) {
