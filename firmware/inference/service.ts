@@ -136,7 +136,14 @@ export class InferenceService {
     const w = this.#worker
     this.#worker = null
     this.#ready = false
-    if (w) await w.terminate()
+    if (w) {
+      // Ask the worker to finish its native calls and leave; terminate only if it does not.
+      const exited = new Promise<void>((r) => w.once('exit', () => r()))
+      w.postMessage({ type: 'shutdown' } satisfies ToWorker)
+      const timer = setTimeout(() => void w.terminate(), 2000)
+      await exited
+      clearTimeout(timer)
+    }
     this.#health({ type: 'inference-stopped', at: this.#o.now() })
   }
 

@@ -10,6 +10,8 @@ export type ToWorker =
   | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }
   | { type: 'unload'; req: number; id: string }
   | { type: 'run'; req: number; id: string; feeds: WireFeeds }
+  /** Finish what is running, release the sessions, and exit (a deliberate stop). */
+  | { type: 'shutdown' }
 
 export type FromWorker =
   | { type: 'ready' }
@@ -33,9 +35,37 @@ const backend = mod.createBackend()
 const sessions = new Map<string, LoadedSession>()
 
 const post = (m: FromWorker): void => port.postMessage(m)
-setInterval(() => post({ type: 'heartbeat' }), data.heartbeatMs)
+const heartbeat = setInterval(() => post({ type: 'heartbeat' }), data.heartbeatMs)
+
+// A deliberate stop waits for the sessions' native calls in flight: terminating a worker while
+// onnxruntime's asynchronous run is pending lets its completion reach a dying environment, which
+// aborts the whole process (a C++ exception out of a callback), audio and all.
+let busy = 0
+let closing = false
+async function closeWhenIdle(): Promise<void> {
+  if (!closing || busy > 0) return
+  clearInterval(heartbeat)
+  for (const s of sessions.values()) await s.release().catch(() => {})
+  sessions.clear()
+  port!.close()
+}
 
 port.on('message', async (m: ToWorker) => {
+  if (m.type === 'shutdown') {
+    closing = true
+    return closeWhenIdle()
+  }
+  if (closing) return
+  busy++
+  try {
+    await handle(m)
+  } finally {
+    busy--
+    await closeWhenIdle()
+  }
+})
+
+async function handle(m: Exclude<ToWorker, { type: 'shutdown' }>): Promise<void> {
   switch (m.type) {
     case 'load': {
       try {
@@ -78,7 +108,7 @@ port.on('message', async (m: ToWorker) => {
       return
     }
   }
-})
+}
 
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300)
