@@ -42,6 +42,7 @@ export const ERRORS = {
   FW_ERR_MODEL: 'a model was refused (missing or corrupt file, sha256 or input/output shapes not as its manifest says); the previous model stays active',
   FW_ERR_INFERENCE: 'the inference worker is not running or did not answer in time',
   FW_ERR_AUTOMATION: 'no such recommendation to accept or reject, or the automation mode does not allow it',
+  FW_ERR_BUSY: 'the firmware is already running on this board (one instance per data directory)',
   FW_ERR_PRIVACY: 'audio may not be stored or sent: the recording consent setting is off, or a snippet expired or does not decrypt',
 } as const
 

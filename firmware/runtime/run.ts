@@ -4,6 +4,7 @@
 // panel's bypass button, m = toggle manual bypass from here, q = quit.
 import { join } from 'node:path'
 import { loadProfile } from '../board/profile.ts'
+import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
 import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
@@ -63,6 +64,16 @@ export function statusLines(app: Appliance): string[] {
 export async function runCommand(args: string[], extra: Partial<StartApplianceOptions> = {}): Promise<number> {
   const o = parseRunArgs(args)
   const deadline = o.seconds > 0 ? Date.now() + o.seconds * 1000 : 0
+  const profile = loadProfile(o.board)
+  const lock = acquireInstanceLock(profile.dataDir, profile.name)
+  try {
+    return await runLoop(o, extra, deadline)
+  } finally {
+    lock.release()
+  }
+}
+
+async function runLoop(o: RunOptions, extra: Partial<StartApplianceOptions>, deadline: number): Promise<number> {
   // `reboot` and `factory-reset` restart the appliance inside this process: stop everything (the
   // relay drops to bypass, so the sound passes), wipe the data for a reset, start again.
   for (;;) {
@@ -73,6 +84,10 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
       const { loadRecoveryConfig } = await import('../../recovery/config.ts')
       const r = factoryReset(loadRecoveryConfig(join(loadProfile(o.board).dir, 'profile.json')))
       process.stdout.write(`factory reset by ${restart.who}: removed ${r.removed.join(', ') || 'nothing'}; kept ${r.kept.join(', ') || 'nothing'}\n`)
+      // The wipe took the instance lock with it: take it again before starting (runCommand's
+      // release removes it by our pid at the end).
+      const p = loadProfile(o.board)
+      acquireInstanceLock(p.dataDir, p.name)
     }
     process.stdout.write(`restarting (${restart.reason} by ${restart.who})\n`)
   }
