@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
 import { loadDeviceKey, readSealedFile } from './secrets.ts'
+import { selfCommand } from '../self.ts'
 
 export interface IdentityPaths {
   /** Device serial number (text). */
@@ -62,7 +63,7 @@ export function isProvisioned(dataDir: string): boolean {
 export function loadIdentity(dataDir: string): DeviceIdentity {
   const p = identityPaths(dataDir)
   if (!isProvisioned(dataDir)) {
-    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "npx firmware provision init --data-dir ${dataDir}"`)
+    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "${selfCommand()} provision init --data-dir ${dataDir}"`)
   }
   const key = loadDeviceKey(dataDir)
   return {

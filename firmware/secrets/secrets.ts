@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync, existsSync, chmodSync, mkdirSync, renameSy
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { FirmwareError } from '../errors.ts'
+import { selfCommand } from '../self.ts'
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>
 
@@ -36,7 +37,7 @@ export function createDeviceKey(dataDir: string, force = false): Buffer {
 /** Loads the device key (32 bytes). Refuses a key file that others can read. */
 export function loadDeviceKey(dataDir: string): Buffer {
   const file = deviceKeyPath(dataDir)
-  if (!existsSync(file)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "npx firmware provision init --data-dir ${dataDir}"`)
+  if (!existsSync(file)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "${selfCommand()} provision init --data-dir ${dataDir}"`)
   const mode = statSync(file).mode & 0o777
   if (mode & 0o077) throw new FirmwareError('FW_ERR_SECRET', `the device key ${file} has mode ${mode.toString(8)}; it must be 0600 (chmod 600 ${file})`)
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')
