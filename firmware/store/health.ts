@@ -13,9 +13,12 @@ import { dirname, join } from 'node:path'
 import type { WatchdogStateName } from '../runtime/types.ts'
 import { writeFileAtomic } from './atomic.ts'
 
+/** The watchdog's state, or STOPPED once the firmware has shut down (nothing is passing through it). */
+export type HealthState = WatchdogStateName | 'STOPPED'
+
 export interface HealthRecord {
   format: 'stage-health/1'
-  state: WatchdogStateName
+  state: HealthState
   activeSince: number | null
   at: number
   version: string
@@ -37,7 +40,7 @@ export class HealthReporter {
   readonly file: string
   private readonly version: string
   private readonly intervalMs: number
-  private lastState: WatchdogStateName | undefined
+  private lastState: HealthState | undefined
   private lastWrite = 0
   private activeSince: number | null = null
   private writing: Promise<void> | undefined
@@ -53,7 +56,7 @@ export class HealthReporter {
    * Reports the watchdog state; writes when the state changed or the interval passed. Never
    * throws (a full disk must not take the firmware down); resolves when any write finishes.
    */
-  report(state: WatchdogStateName, now = Date.now()): Promise<void> {
+  report(state: HealthState, now = Date.now()): Promise<void> {
     if (state === 'ACTIVE' && this.lastState !== 'ACTIVE') this.activeSince = now
     if (state !== 'ACTIVE') this.activeSince = null
     const changed = state !== this.lastState

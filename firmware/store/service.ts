@@ -47,7 +47,8 @@ export function reportHealthFrom(app: ApplianceApi, reporter: HealthReporter, in
   return async () => {
     unsubscribe()
     clearInterval(timer)
-    await reporter.report(app.status().state)
+    // A stopped firmware must not read as ACTIVE to recovery or to a person checking the unit.
+    await reporter.report('STOPPED')
   }
 }
 

@@ -38,6 +38,7 @@ t.test('the store service applies the boot preset, serves preset commands and re
   t.type(h.activeSince, 'number')
   t.equal(h.version, '0.1.0-test', 'from source: the appliance version')
   await svc.stop()
+  t.match(health(), { state: 'STOPPED', activeSince: null }, 'a stopped firmware does not read as ACTIVE')
 })
 
 t.test('the image version is read from the manifest beside the binary', async (t) => {
