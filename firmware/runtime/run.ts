@@ -63,6 +63,9 @@ export function statusLines(app: Appliance): string[] {
 
 export async function runCommand(args: string[], extra: Partial<StartApplianceOptions> = {}): Promise<number> {
   const o = parseRunArgs(args)
+  // The status screen is a convenience: a reader that goes away (`firmware run | head`, a closed
+  // ssh session) must not take the appliance down with an EPIPE.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') throw e })
   const deadline = o.seconds > 0 ? Date.now() + o.seconds * 1000 : 0
   const profile = loadProfile(o.board)
   const lock = acquireInstanceLock(profile.dataDir, profile.name)

@@ -55,7 +55,9 @@ export function applianceStack(opts: StackOptions = {}): Service {
       }
       if (opts.inference !== false) stops.push((await inferenceService({ registry })(app)).stop)
       if (opts.console !== false) {
-        const c = await consoleService({ registry, log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)
+        // On the sim board the console's PTY link lives in the data directory (one firmware per data
+        // directory), so its path stays the same across reboots: a tech reconnects with the same command.
+        const c = await consoleService({ registry, simDir: join(app.profile.dataDir, 'run'), log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)
         stops.push(c.stop)
         if ('path' in c && typeof c.path === 'string') app.endpoints.set('console', c.path)
       }
