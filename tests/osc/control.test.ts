@@ -1,31 +1,16 @@
 // An admin turns OSC on for one mixing console and off again, from the one command registry; the
 // setting survives a restart; a bad allow-list changes nothing.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { OscControl, registerOscCommands } from '../../firmware/osc/control.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { openStore } from '../../firmware/store/index.ts'
 import type { Principal } from '../../firmware/commands/index.ts'
+import { oscsend, until } from './helpers.ts'
 
 const admin: Principal = { name: 'console:foh', permission: 'admin', transport: 'console' }
 const operator: Principal = { name: 'api:tablet', permission: 'operate', transport: 'api' }
-
-function oscsend(port: number, ...args: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const p = spawn('oscsend', ['127.0.0.1', String(port), ...args], { stdio: 'ignore' })
-    p.on('close', (c) => resolve(c ?? -1))
-  })
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 t.test('osc on/off from the registry, kept in the store, refused for a bad list or a non-admin', async (t) => {
   const dataDir = t.testdir()

@@ -10,6 +10,7 @@ import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import { oscsend, until } from './helpers.ts'
 
 /** The real Appliance on the sim board, stopped with the test. */
 async function bootSim(t: { teardown(fn: () => unknown): void; testdir(): string }): Promise<ApplianceApi> {
@@ -20,21 +21,6 @@ async function bootSim(t: { teardown(fn: () => unknown): void; testdir(): string
 
 function manualBypasses(app: ApplianceApi): number {
   return app.faults(1000).filter((f) => f.cause.startsWith('manual')).length
-}
-
-function oscsend(port: number, ...args: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const p = spawn('oscsend', ['127.0.0.1', String(port), ...args], { stdio: 'ignore' })
-    p.on('close', (c) => resolve(c ?? -1))
-  })
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 // oscsend always sends from 127.0.0.1 on loopback; to send from 127.0.0.2 its datagrams go through a
