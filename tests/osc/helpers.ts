@@ -1,5 +1,6 @@
 // What the OSC tests share: liblo's oscsend as the mixing console, and a polling wait.
 import { spawn } from 'node:child_process'
+import { until as untilWithin } from '../helpers/until.ts'
 
 /** Sends one OSC message from 127.0.0.1 with liblo's oscsend; resolves its exit code. */
 export function oscsend(port: number, ...args: string[]): Promise<number> {
@@ -10,10 +11,6 @@ export function oscsend(port: number, ...args: string[]): Promise<number> {
 }
 
 /** Waits up to 5 s for `cond`. */
-export async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
+export function until(cond: () => boolean, what: string): Promise<void> {
+  return untilWithin(cond, 5000, what)
 }

@@ -4,16 +4,9 @@ import t from 'tap'
 import { performance } from 'node:perf_hooks'
 import { startAppliance, type RunningAppliance } from '../../firmware/runtime/start.ts'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
+import { until } from '../helpers/until.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(2)
-  }
-}
-
 let running: RunningAppliance
 const reportsAt: Array<{ at: number; r: ControllerReport }> = []
 

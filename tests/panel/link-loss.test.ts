@@ -6,14 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+import { until } from '../helpers/until.ts'
 
 t.test('the panel UART vanishes and comes back: bypass, reopen, relay back after the healthy period', async (t) => {
   const dir = t.testdir()

@@ -10,18 +10,11 @@ import { statusLines } from '../../firmware/runtime/run.ts'
 import { TransitionLog, readTransitionFile } from '../../firmware/watchdog/log.ts'
 import { MemoryMonitor, OverrunRateMonitor, XrunRateMonitor, EngineStallMonitor, ThermalMonitor } from '../../firmware/watchdog/monitors.ts'
 import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
+import { until } from '../helpers/until.ts'
 
 const profile = loadProfile('sim')
 const root = join(import.meta.dirname, '..', '..')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
 t.test('monitors turn signals into faults with evidence a person can read', async (t) => {
   const stall = new EngineStallMonitor(200)
   t.equal(stall.check(0, 10), null)

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createEngineFromProfile, type Engine } from '../../firmware/engine/engine.ts'
 import { Appliance, type ApplianceOptions } from '../../firmware/runtime/appliance.ts'
+import { until } from '../helpers/until.ts'
 
 const profile = loadProfile('sim')
 const BS = profile.audio.blockSize
@@ -20,14 +21,6 @@ function spin(ms: number): void {
   const end = performance.now() + ms
   while (performance.now() < end) { /* the event loop is blocked */ }
 }
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
 async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptions> = {}) {
   const engine: Engine = createEngineFromProfile(profile, {
     heartbeatIntervalMs: 0, startProcessed: false, sim: { ...profile.audio.sim, recordSeconds },
