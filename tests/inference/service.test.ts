@@ -169,3 +169,24 @@ t.test('requests while no model is active are dropped, not queued', async (t) =>
   t.match(await svc.infer('crowd-state', patch()), { status: 'dropped' })
   await t.rejects(svc.activate(CROWD), { code: 'FW_ERR_INFERENCE' })
 })
+
+t.test('stop lets a run in flight finish before the worker leaves; a blocked worker is still stopped', async (t) => {
+  // Terminating a worker while onnxruntime's asynchronous run is pending can abort the process;
+  // a deliberate stop therefore waits for the run (here a 300 ms one) and the worker exits itself.
+  const { svc, events } = await started(t)
+  const inflight = svc.infer('crowd-state', fault(4), { deadlineMs: 5000 })
+  await new Promise((r) => setTimeout(r, 50))
+  const t0 = performance.now()
+  await svc.stop()
+  const waited = performance.now() - t0
+  t.ok(waited >= 200, `stop waited ${waited.toFixed(0)} ms for the run in flight`)
+  t.match(await inflight, { status: 'dropped' }, 'the caller is told its request was dropped by the stop')
+  t.ok(events.some((e) => e.type === 'inference-stopped'), 'the watchdog is told it was a deliberate stop')
+
+  // A worker blocked for good (as in a native deadlock) cannot finish: stop falls back to terminate.
+  const blocked = await started(t)
+  void blocked.svc.infer('crowd-state', fault(6), { deadlineMs: 60_000 })
+  await new Promise((r) => setTimeout(r, 100))
+  await blocked.svc.stop()
+  t.notOk(blocked.svc.running, 'stopped even though the worker never answered')
+})
