@@ -3,7 +3,7 @@
 // then the children (simulated panel, socat). On a terminal, keys: b = press the simulated
 // panel's bypass button, m = toggle manual bypass from here, q = quit.
 import { join } from 'node:path'
-import { loadProfile } from '../board/profile.ts'
+import { loadProfile, type BoardProfile } from '../board/profile.ts'
 import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
@@ -70,27 +70,26 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
   const profile = loadProfile(o.board)
   const lock = acquireInstanceLock(profile.dataDir, profile.name)
   try {
-    return await runLoop(o, extra, deadline)
+    return await runLoop(o, profile, extra, deadline)
   } finally {
     lock.release()
   }
 }
 
-async function runLoop(o: RunOptions, extra: Partial<StartApplianceOptions>, deadline: number): Promise<number> {
+async function runLoop(o: RunOptions, profile: BoardProfile, extra: Partial<StartApplianceOptions>, deadline: number): Promise<number> {
   // `reboot` and `factory-reset` restart the appliance inside this process: stop everything (the
   // relay drops to bypass, so the sound passes), wipe the data for a reset, start again.
   for (;;) {
-    const restart = await runOnce(o, extra, deadline)
+    const restart = await runOnce(o, profile, extra, deadline)
     if (!restart) return 0
     if (restart.reason === 'factory-reset') {
       const { factoryReset } = await import('../../recovery/reset.ts')
       const { loadRecoveryConfig } = await import('../../recovery/config.ts')
-      const r = factoryReset(loadRecoveryConfig(join(loadProfile(o.board).dir, 'profile.json')))
+      const r = factoryReset(loadRecoveryConfig(join(profile.dir, 'profile.json')))
       process.stdout.write(`factory reset by ${restart.who}: removed ${r.removed.join(', ') || 'nothing'}; kept ${r.kept.join(', ') || 'nothing'}\n`)
       // The wipe took the instance lock with it: take it again before starting (runCommand's
       // release removes it by our pid at the end).
-      const p = loadProfile(o.board)
-      acquireInstanceLock(p.dataDir, p.name)
+      acquireInstanceLock(profile.dataDir, profile.name)
     }
     process.stdout.write(`restarting (${restart.reason} by ${restart.who})\n`)
   }
@@ -98,12 +97,12 @@ async function runLoop(o: RunOptions, extra: Partial<StartApplianceOptions>, dea
 
 interface RestartRequest { reason: 'reboot' | 'factory-reset'; who: string }
 
-async function runOnce(o: RunOptions, extra: Partial<StartApplianceOptions>, deadline: number): Promise<RestartRequest | null> {
+async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<StartApplianceOptions>, deadline: number): Promise<RestartRequest | null> {
   const tty = process.stdout.isTTY === true
   let restart: RestartRequest | null = null
   let done!: () => void
   const finished = new Promise<void>((r) => { done = r })
-  const running = await startAppliance(o.board, {
+  const running = await startAppliance(profile, {
     services: o.services,
     ...(o.panelPort ? { panelPort: o.panelPort } : {}),
     onRestart: (reason, who) => { restart = { reason, who }; done() },
