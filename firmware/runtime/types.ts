@@ -46,6 +46,18 @@ export type ApplianceEvent =
   | { type: 'doa'; doa: DoaEstimate }
   | { type: 'recommendation'; data: unknown }
   | { type: 'panel'; event: string }
+  /** A setting changed (from any transport or automation); `value` is the new value, as a GET would show it. */
+  | { type: 'change'; change: SettingChange }
+
+/** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
+export interface SettingChange {
+  /** gain: {output}; trim: {input}; eq: {output, band}; compressor: {output}; beam: {beam};
+   *  mode: automation mode; preset: {name, action}; osc: OSC settings; bypass: manual bypass. */
+  what: 'gain' | 'trim' | 'eq' | 'compressor' | 'beam' | 'mode' | 'preset' | 'osc' | 'bypass'
+  target: Record<string, number | string>
+  value: unknown
+  who: string
+}
 
 export interface LogLine {
   at: number
