@@ -82,8 +82,11 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
       examples: ['mode supervised', 'mode'],
       permission: 'operate',
       args: [{ name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], optional: true, help: 'advisory, supervised or auto; omit to show the mode' }],
-      handler: (args, { principal }) => {
-        if (args.mode !== undefined) automation.setMode(args.mode as AutomationMode, principal.name)
+      handler: (args, { app, principal }) => {
+        if (args.mode !== undefined && args.mode !== automation.mode) {
+          automation.setMode(args.mode as AutomationMode, principal.name)
+          app.publish?.({ type: 'change', change: { what: 'mode', target: {}, value: automation.mode, who: principal.name } })
+        }
         const l = automation.state.limits
         return { mode: automation.mode, minConfidence: l.minConfidence, maxStepDbPerS: l.maxStepDbPerS, maxRangeDb: l.maxRangeDb, paused: !automation.state.enabled }
       },

@@ -144,7 +144,7 @@ export function applianceEqSink(app: Pick<ApplianceApi, 'setEqBand'>, bandsHz: n
   return {
     applyGains(output, gains) {
       gains.forEach((gainDb, i) => {
-        app.setEqBand(output, slots[i]!, { type: 'peak', freqHz: bandsHz[i]!, gainDb: Math.round(gainDb * 100) / 100, q, enabled: true })
+        app.setEqBand(output, slots[i]!, { type: 'peak', freqHz: bandsHz[i]!, gainDb: Math.round(gainDb * 100) / 100, q, enabled: true }, 'automation')
       })
     },
   }

@@ -232,10 +232,10 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'azimuth', type: 'number', min: -180, max: 360, unit: 'degrees', help: 'degrees, 0 = +x (east), counter-clockwise' },
       { name: 'elevation', type: 'number', min: -90, max: 90, unit: 'degrees', optional: true, default: 0, help: 'degrees above the horizontal (default 0)' },
     ],
-    handler: (args, { app }) => {
+    handler: (args, { app, principal }) => {
       needBeams(app)
       const az = ((num(args, 'azimuth') % 360) + 360) % 360
-      app.steerBeam(num(args, 'beam') - 1, az, num(args, 'elevation'))
+      app.steerBeam(num(args, 'beam') - 1, az, num(args, 'elevation'), principal.name)
       return { beam: args.beam, azimuth: az, elevation: args.elevation, auto: false }
     },
   })
@@ -246,9 +246,9 @@ export function builtinCommands(): CommandSpec<any>[] {
     examples: ['beam auto 1', 'beam auto 1 off'],
     permission: 'operate',
     args: [beamArg, { name: 'enabled', type: 'bool', optional: true, default: true, help: 'on (default) or off' }],
-    handler: (args, { app }) => {
+    handler: (args, { app, principal }) => {
       needBeams(app)
-      app.setBeamAuto(num(args, 'beam') - 1, args.enabled as boolean)
+      app.setBeamAuto(num(args, 'beam') - 1, args.enabled as boolean, principal.name)
       return { beam: args.beam, auto: args.enabled }
     },
   })
@@ -259,8 +259,8 @@ export function builtinCommands(): CommandSpec<any>[] {
     examples: ['gain 1 -6', 'gain output=2 db=0'],
     permission: 'operate',
     args: [outputArg, { name: 'db', type: 'number', min: -80, max: 12, unit: 'dB', help: 'gain in dB, -80 to +12' }],
-    handler: (args, { app }) => {
-      app.setOutputGain(num(args, 'output') - 1, num(args, 'db'))
+    handler: (args, { app, principal }) => {
+      app.setOutputGain(num(args, 'output') - 1, num(args, 'db'), principal.name)
       return { output: args.output, gain: args.db }
     },
   })
@@ -274,8 +274,8 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'input', type: 'int', min: 1, max: inputs, help: 'input number, from 1' },
       { name: 'db', type: 'number', min: -24, max: 24, unit: 'dB', help: 'trim in dB, -24 to +24' },
     ],
-    handler: (args, { app }) => {
-      app.setInputTrim(num(args, 'input') - 1, num(args, 'db'))
+    handler: (args, { app, principal }) => {
+      app.setInputTrim(num(args, 'input') - 1, num(args, 'db'), principal.name)
       return { input: args.input, trim: args.db }
     },
   })
@@ -294,7 +294,7 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'q', type: 'number', min: 0.1, max: 20, optional: true, help: 'Q, 0.1 to 20' },
       { name: 'enabled', type: 'bool', optional: true, help: 'on or off' },
     ],
-    handler: (args, { app }) => {
+    handler: (args, { app, principal }) => {
       const o = num(args, 'output') - 1
       const b = num(args, 'band') - 1
       const cur = app.outputSettings()[o]?.eq[b]
@@ -309,7 +309,7 @@ export function builtinCommands(): CommandSpec<any>[] {
         q: (args.q as number | undefined) ?? cur.q,
         enabled: (args.enabled as boolean | undefined) ?? (args.type !== undefined || args.freq !== undefined || args.gain !== undefined || args.q !== undefined ? true : cur.enabled),
       }
-      app.setEqBand(o, b, next)
+      app.setEqBand(o, b, next, principal.name)
       return { output: o + 1, band: b + 1, type: next.type, freq: next.freqHz, gain: next.gainDb, q: next.q, enabled: next.enabled }
     },
   })
@@ -329,7 +329,7 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'makeup', type: 'number', min: 0, max: 24, unit: 'dB', optional: true, help: 'makeup gain in dB, 0 to 24' },
       { name: 'enabled', type: 'bool', optional: true, help: 'on or off' },
     ],
-    handler: (args, { app }) => {
+    handler: (args, { app, principal }) => {
       const o = num(args, 'output') - 1
       const cur = app.outputSettings()[o]?.compressor
       if (!cur) throw new FirmwareError('FW_ERR_BAD_ARG', `comp: output ${o + 1} does not exist`)
@@ -347,7 +347,7 @@ export function builtinCommands(): CommandSpec<any>[] {
         makeupDb: pick('makeup', cur.makeupDb),
         enabled: (args.enabled as boolean | undefined) ?? (keys.some((k) => args[k] !== undefined) ? true : cur.enabled),
       }
-      app.setCompressor(o, next)
+      app.setCompressor(o, next, principal.name)
       return { output: o + 1, ...outputValue(app, o).comp }
     },
   })

@@ -108,9 +108,10 @@ export function registerOscCommands(registry: CommandRegistry, control: OscContr
     examples: ['osc on allow=192.168.1.20', 'osc on allow=192.168.1.0/24,10.0.0.5'],
     permission: 'admin',
     args: [{ name: 'allow', type: 'string', maxLength: 400, pattern: /^[0-9A-Fa-f.:/,]+$/, help: 'comma-separated IP addresses or CIDR ranges allowed to send' }],
-    handler: async (args) => {
+    handler: async (args, { app, principal }) => {
       const allow = String(args.allow).split(',').filter((a) => a.length > 0)
       await control.apply({ enabled: true, allow })
+      app.publish?.({ type: 'change', change: { what: 'osc', target: {}, value: describe(), who: principal.name } })
       return describe()
     },
   })
@@ -120,8 +121,9 @@ export function registerOscCommands(registry: CommandRegistry, control: OscContr
     examples: ['osc off'],
     permission: 'admin',
     args: [],
-    handler: async () => {
+    handler: async (_args, { app, principal }) => {
       await control.apply({ ...OSC_OFF })
+      app.publish?.({ type: 'change', change: { what: 'osc', target: {}, value: describe(), who: principal.name } })
       return describe()
     },
   })

@@ -24,7 +24,7 @@ import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/
 import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
 import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
 import type {
-  ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, TransitionRecord,
+  ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
 } from './types.ts'
 
 /** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
@@ -468,6 +468,7 @@ export class Appliance implements ApplianceApi {
   setManualBypass(on: boolean, who: string): void {
     if (this.#stopped) throw new FirmwareError('FW_ERR_ENGINE', 'the appliance is stopping; bypass is already engaged')
     this.#dispatch({ type: 'manual', at: this.#clock.now(), on, who })
+    this.#changed({ what: 'bypass', target: {}, value: on, who })
   }
 
   faults(limit = 20): TransitionRecord[] {
@@ -486,38 +487,48 @@ export class Appliance implements ApplianceApi {
     return this.#beams.map((b) => ({ ...b }))
   }
 
-  steerBeam(beam: number, azimuth: number, elevation: number): void {
+  steerBeam(beam: number, azimuth: number, elevation: number, who = 'unknown'): void {
     this.engine.steerBeam(beam, azimuth, elevation)
     const b = this.#beams[beam]
     if (b) Object.assign(b, { azimuth, elevation, auto: false })
+    if (b) this.#changed({ what: 'beam', target: { beam }, value: { ...b }, who })
   }
 
-  setBeamAuto(beam: number, auto: boolean): void {
+  setBeamAuto(beam: number, auto: boolean, who = 'unknown'): void {
     this.engine.setBeamAuto(beam, auto)
     const b = this.#beams[beam]
     if (b) b.auto = auto
+    if (b) this.#changed({ what: 'beam', target: { beam }, value: { ...b }, who })
   }
 
-  setInputTrim(input: number, db: number): void {
+  setInputTrim(input: number, db: number, who = 'unknown'): void {
     this.engine.setInputTrim(input, db)
+    this.#changed({ what: 'trim', target: { input }, value: db, who })
   }
 
-  setOutputGain(output: number, db: number): void {
+  setOutputGain(output: number, db: number, who = 'unknown'): void {
     this.engine.setOutputGain(output, db)
     const o = this.#outputs[output]
     if (o) o.gainDb = db
+    this.#changed({ what: 'gain', target: { output }, value: db, who })
   }
 
-  setEqBand(output: number, band: number, params: BandParams): void {
+  setEqBand(output: number, band: number, params: BandParams, who = 'unknown'): void {
     this.engine.setEq(output, band, params)
     const o = this.#outputs[output]
     if (o && band < o.eq.length) o.eq[band] = { ...params }
+    this.#changed({ what: 'eq', target: { output, band }, value: { ...params }, who })
   }
 
-  setCompressor(output: number, params: CompressorParams): void {
+  setCompressor(output: number, params: CompressorParams, who = 'unknown'): void {
     this.engine.setCompressor(output, params)
     const o = this.#outputs[output]
     if (o) o.compressor = { ...params }
+    this.#changed({ what: 'compressor', target: { output }, value: { ...params }, who })
+  }
+
+  #changed(change: SettingChange): void {
+    this.#emit({ type: 'change', change })
   }
 
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }> {

@@ -75,17 +75,20 @@ export interface ApplianceApi {
   meters(): Meters | null
   doa(): DoaEstimate | null
   beams(): BeamInfo[]
-  steerBeam(beam: number, azimuth: number, elevation: number): void
-  setBeamAuto(beam: number, auto: boolean): void
-  setInputTrim(input: number, db: number): void
-  setOutputGain(output: number, db: number): void
-  setEqBand(output: number, band: number, params: BandParams): void
-  setCompressor(output: number, params: CompressorParams): void
+  // Setters: `who` names the person, transport or automation that asked; each emits a 'change' event.
+  steerBeam(beam: number, azimuth: number, elevation: number, who?: string): void
+  setBeamAuto(beam: number, auto: boolean, who?: string): void
+  setInputTrim(input: number, db: number, who?: string): void
+  setOutputGain(output: number, db: number, who?: string): void
+  setEqBand(output: number, band: number, params: BandParams, who?: string): void
+  setCompressor(output: number, params: CompressorParams, who?: string): void
   /** Current per-output settings, for presets and status. */
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
   logTail(n: number): LogLine[]
   /** Adds a line to the appliance log (services report there, e.g. the API's restarts). Optional. */
   logLine?(level: LogLine['level'], source: string, message: string): void
+  /** Sends an event to every subscriber (services publish recommendations and setting changes). Optional. */
+  publish?(ev: ApplianceEvent): void
   /** Subscribe to events; returns the unsubscribe function. */
   subscribe(listener: (ev: ApplianceEvent) => void): () => void
   /** Restarts the firmware (e.g. exit for systemd to restart). Optional: `reboot` says "not available" without it. */

@@ -30,8 +30,9 @@ export function presetCommands(store: PresetStore, options: PresetCommandOptions
     examples: ['preset save main-show'],
     permission: 'operate',
     args: [nameArg],
-    handler: async (args, { app }) => {
+    handler: async (args, { app, principal }) => {
       const p = await store.save(presetFromAppliance(String(args.name), app, options.inputTrims?.() ?? []))
+      app.publish?.({ type: 'change', change: { what: 'preset', target: { name: p.name, action: 'save' }, value: { savedAt: new Date(p.savedAt).toISOString() }, who: principal.name } })
       return { saved: p.name, outputs: p.outputs.length, beams: p.beams.length }
     },
     human: (v) => `saved preset "${v.saved}" (${v.outputs} outputs, ${v.beams} beams)`,
@@ -42,9 +43,10 @@ export function presetCommands(store: PresetStore, options: PresetCommandOptions
     examples: ['preset load main-show'],
     permission: 'operate',
     args: [nameArg],
-    handler: async (args, { app }) => {
+    handler: async (args, { app, principal }) => {
       const p = await store.load(String(args.name))
-      applyPreset(app, p)
+      applyPreset(app, p, principal.name)
+      app.publish?.({ type: 'change', change: { what: 'preset', target: { name: p.name, action: 'load' }, value: { savedAt: new Date(p.savedAt).toISOString() }, who: principal.name } })
       return { loaded: p.name, savedAt: new Date(p.savedAt).toISOString() }
     },
     human: (v) => `loaded preset "${v.loaded}" (saved ${v.savedAt})`,
@@ -55,8 +57,9 @@ export function presetCommands(store: PresetStore, options: PresetCommandOptions
     examples: ['preset delete old-show'],
     permission: 'operate',
     args: [nameArg],
-    handler: async (args) => {
+    handler: async (args, { app, principal }) => {
       await store.delete(String(args.name))
+      app.publish?.({ type: 'change', change: { what: 'preset', target: { name: String(args.name), action: 'delete' }, value: null, who: principal.name } })
       return { deleted: String(args.name) }
     },
     human: (v) => `deleted preset "${v.deleted}"`,

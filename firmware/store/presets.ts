@@ -115,18 +115,18 @@ export function presetFromAppliance(name: string, app: ApplianceApi, inputTrimDb
 }
 
 /** Applies a preset to the running appliance; outputs/inputs/beams it has beyond the unit's are skipped. */
-export function applyPreset(app: ApplianceApi, preset: Preset): void {
+export function applyPreset(app: ApplianceApi, preset: Preset, who = `preset ${preset.name}`): void {
   const outputs = app.profile.audio.outputs
   preset.outputs.slice(0, outputs).forEach((o, k) => {
-    app.setOutputGain(k, o.gainDb)
-    o.eq.forEach((b, j) => app.setEqBand(k, j, b))
-    app.setCompressor(k, o.compressor)
+    app.setOutputGain(k, o.gainDb, who)
+    o.eq.forEach((b, j) => app.setEqBand(k, j, b, who))
+    app.setCompressor(k, o.compressor, who)
   })
-  preset.inputTrimDb.slice(0, app.profile.audio.inputs).forEach((db, k) => app.setInputTrim(k, db))
+  preset.inputTrimDb.slice(0, app.profile.audio.inputs).forEach((db, k) => app.setInputTrim(k, db, who))
   const beams = new Set(app.beams().map((b) => b.index))
   for (const b of preset.beams) {
     if (!beams.has(b.index)) continue
-    app.setBeamAuto(b.index, b.auto)
-    if (!b.auto) app.steerBeam(b.index, b.azimuth, b.elevation)
+    app.setBeamAuto(b.index, b.auto, who)
+    if (!b.auto) app.steerBeam(b.index, b.azimuth, b.elevation, who)
   }
 }
