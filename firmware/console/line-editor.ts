@@ -2,7 +2,9 @@
 // input can be tested byte by byte. It accepts CR, LF or CRLF as the end of a line, bounds a line
 // to maxBytes, and turns NULs, binary bytes (a wrong baud rate produces mostly these) and escape
 // sequences into one clear error per line instead of a command. In human mode it also echoes,
-// handles backspace, Ctrl-C, Ctrl-U and the up/down arrows (history).
+// handles backspace, Ctrl-C, Ctrl-U and the up/down arrows (history). In machine mode there is no
+// editing: every control byte (BS, DEL and TAB too) is noise and makes the whole line an error, so
+// line noise can never edit a command into another one.
 import type { ErrorCode } from '../errors.ts'
 
 export type EditorAction =
@@ -129,10 +131,10 @@ export class LineEditor {
           this.buf += String.fromCharCode(c)
           if (this.human) echo += this.mask ?? String.fromCharCode(c)
         }
-      } else if (c === 0x09) {
+      } else if (this.human && c === 0x09) {
         this.buf += ' '
         if (this.human) echo += this.mask ?? ' '
-      } else if (c === 0x08 || c === 0x7f) {
+      } else if (this.human && (c === 0x08 || c === 0x7f)) {
         this.len = Math.max(0, this.len - 2)
         if (this.buf.length > 0) {
           this.buf = this.buf.slice(0, -1)
