@@ -303,16 +303,23 @@ export class SerialConsole {
   }
 
   private handle(actions: EditorAction[]): void {
+    // A line that arrives alone, with every earlier reply already sent, comes from a client that
+    // waits for each reply: it is answered without touching the rate limit (docs §5 promises such a
+    // client is never limited). Lines that arrive together, or while earlier ones are still being
+    // answered, are a burst and go through the token bucket.
+    let replying = 0
+    for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.awaitingPin || a.text.trim() !== ''))) replying++
+    const paced = replying === 1 && this.queued === 0
     for (const a of actions) {
       switch (a.type) {
         case 'echo':
           this.write(a.text)
           break
         case 'line':
-          this.enqueue(a.text)
+          this.enqueue(a.text, paced)
           break
         case 'error':
-          if (!this.take()) break
+          if (!paced && !this.take()) break
           this.counters.errors++
           this.replyNow({ ok: false, command: '', code: a.code, message: a.message })
           break
@@ -328,13 +335,16 @@ export class SerialConsole {
     }
   }
 
-  /** Token bucket over reply-producing lines; the first refusal in each second says so. */
+  /**
+   * Token bucket over reply-producing lines that are not paced; the first refusal in each second
+   * says so. Up to `burst` lines may wait for their turn at once (a control system's start-up batch).
+   */
   private take(): boolean {
     const now = Date.now()
     const { perSecond, burst } = this.o.rate
     this.tokens = Math.min(burst, this.tokens + ((now - this.tokensAt) / 1000) * perSecond)
     this.tokensAt = now
-    if (this.tokens >= 1 && this.queued < 32) {
+    if (this.tokens >= 1 && this.queued < burst) {
       this.tokens -= 1
       return true
     }
@@ -351,11 +361,11 @@ export class SerialConsole {
     return false
   }
 
-  private enqueue(text: string): void {
+  private enqueue(text: string, paced: boolean): void {
     if (this.awaitingPin) {
       this.awaitingPin = false
       this.editor.mask = null
-      if (!this.take()) return
+      if (!paced && !this.take()) return
       this.run(() => this.login(text.trim()))
       return
     }
@@ -363,7 +373,7 @@ export class SerialConsole {
       if (this.mode === 'human') this.write(this.prompt())
       return
     }
-    if (!this.take()) return
+    if (!paced && !this.take()) return
     this.run(() => this.execute(text))
   }
 
