@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
-import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
+import type { ApplianceApi, ApplianceEvent, SettingChange } from '../runtime/types.ts'
 import { registryFor, type CommandRegistry } from '../commands/index.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { tokenize } from '../commands/registry.ts'
@@ -96,8 +96,31 @@ export interface ConsoleHandle {
   whenOpen(): Promise<void>
 }
 
-type Topic = 'state' | 'meters' | 'doa' | 'panel' | 'recommendations'
-const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommendations']
+type Topic = 'state' | 'meters' | 'doa' | 'panel' | 'recommendations' | 'changes'
+const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommendations', 'changes']
+/** What `subscribe` alone subscribes to. */
+const DEFAULT_TOPICS: readonly Topic[] = ['state', 'panel', 'changes']
+
+/** Target keys that number things (outputs, inputs, EQ bands, beams): counted from 1 on the wire, as on the rear panel. */
+const NUMBERED = new Set(['output', 'input', 'band', 'beam'])
+
+/**
+ * A setting change as the fields of its EV line, in a fixed order: what, where (outputs, inputs,
+ * bands and beams numbered from 1), the new value (a scalar as `value=`, an object as `value.<key>=`),
+ * who changed it. The line's `at` is added by event().
+ */
+export function changeFields(c: SettingChange): Record<string, unknown> {
+  const out: Record<string, unknown> = { what: c.what }
+  for (const [k, v] of Object.entries(c.target)) out[k] = NUMBERED.has(k) && typeof v === 'number' ? v + 1 : v
+  let value = c.value
+  if (c.what === 'beam' && value !== null && typeof value === 'object' && 'index' in value) {
+    const { index: _index, ...rest } = value as Record<string, unknown>
+    value = rest // the beam is already named, from 1, by the target
+  }
+  out.value = value
+  out.who = c.who
+  return out
+}
 
 const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => {
   if (level !== 'info') process.stderr.write(`console: ${message}\n`)
@@ -505,7 +528,7 @@ export class SerialConsole {
   private subscribe(args: string[]): void {
     const next = new Set(this.subs)
     let hz = this.metersHz
-    const list = args.length === 0 ? ['state', 'panel'] : args
+    const list = args.length === 0 ? DEFAULT_TOPICS : args
     for (const raw of list) {
       const [name, val] = raw.toLowerCase().split('=', 2) as [string, string | undefined]
       if (name === 'all') {
@@ -513,7 +536,7 @@ export class SerialConsole {
         continue
       }
       if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
-        return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, all; e.g. subscribe state meters=2` })
+        return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2` })
       }
       if (val !== undefined) {
         const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
@@ -549,7 +572,7 @@ export class SerialConsole {
   }
 
   private applySubscriptions(): void {
-    const wantApp = this.subs.has('state') || this.subs.has('doa') || this.subs.has('panel') || this.subs.has('recommendations')
+    const wantApp = TOPICS.some((t) => t !== 'meters' && this.subs.has(t))
     if (wantApp && !this.unsubscribeApp) this.unsubscribeApp = this.app.subscribe((ev) => this.onEvent(ev))
     if (!wantApp && this.unsubscribeApp) {
       this.unsubscribeApp()
@@ -571,14 +594,14 @@ export class SerialConsole {
         case 'transition':
           if (this.subs.has('state')) {
             const r = ev.record
-            this.event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence, at: new Date(r.at).toISOString() })
+            this.event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence }, r.at)
           }
           break
         case 'doa': {
           const now = Date.now()
           if (this.subs.has('doa') && now - this.lastDoa >= 100) {
             this.lastDoa = now
-            this.event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence, t: ev.doa.t })
+            this.event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence })
           }
           break
         }
@@ -586,7 +609,13 @@ export class SerialConsole {
           if (this.subs.has('panel')) this.event('panel', { event: ev.event })
           break
         case 'recommendation':
-          if (this.subs.has('recommendations')) this.event('recommendation', ev.data)
+          if (this.subs.has('recommendations')) {
+            const d = ev.data
+            this.event('recommendation', d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d })
+          }
+          break
+        case 'change':
+          if (this.subs.has('changes')) this.event('change', changeFields(ev.change))
           break
         case 'meters':
           break // meters go out at the subscribed rate, from the timer
@@ -596,16 +625,19 @@ export class SerialConsole {
     }
   }
 
-  /** One unsolicited line: `EV <topic> key=value...`. Dropped (counted) when output backs up. */
-  private event(topic: string, value: unknown): void {
+  /**
+   * One unsolicited line: `EV <topic> key=value... at=<ISO 8601 UTC, ms>`; `at` (when it happened,
+   * default now) is always the last key. Dropped (counted) when output backs up.
+   */
+  private event(topic: string, value: Record<string, unknown>, at: number = Date.now()): void {
     const port = this.port
     if (!port?.isOpen) return
     if (port.writableLength > this.o.maxPendingOutput) {
       this.counters.droppedEvents++
       return
     }
-    const tokens = flatten(value)
-    const line = `EV ${topic}${tokens.length ? ' ' + tokens.join(' ') : ''}`
+    const tokens = flatten({ ...value, at: new Date(at).toISOString() })
+    const line = `EV ${topic} ${tokens.join(' ')}`
     if (this.mode === 'machine') this.write(line + '\r\n')
     else this.write(`\r\x1b[K${line}\r\n${this.prompt()}${this.editor.mask ? this.editor.mask.repeat(this.editor.pending.length) : this.editor.pending}`)
   }

@@ -51,7 +51,7 @@ t.test('machine mode on the real appliance', async (t) => {
   }
   t.equal(snapshot(run.app), before, 'refused input changed nothing on the appliance')
 
-  t.equal(await ask('subscribe state panel'), 'OK subscribe state=on meters=off doa=off panel=on recommendations=off')
+  t.equal(await ask('subscribe state panel'), 'OK subscribe state=on meters=off doa=off panel=on recommendations=off changes=off')
   await client.send('bypass on\r\n')
   const got: string[] = []
   while (!got.some((l) => l.startsWith('OK bypass')) || !got.some((l) => l.startsWith('EV state'))) got.push(await client.nextLine(5000))
@@ -63,16 +63,16 @@ t.test('machine mode on the real appliance', async (t) => {
   let reply = ''
   while (!reply.startsWith('OK bypass')) reply = await client.nextLine(5000)
   t.match(reply, /^OK bypass bypass=off state=(ACTIVE|DEGRADED|BYPASS) /)
-  t.equal(await ask('unsubscribe'), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off')
+  t.equal(await ask('unsubscribe'), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off changes=off')
   t.equal(await ask('gain 2 -4.5'), 'OK gain output=2 gain=-4.5')
   t.equal(run.app.outputSettings()[1]!.gainDb, -4.5, 'the engine-side setting changed')
   t.equal(await ask('beam steer 2 120 5'), 'OK beam steer beam=2 azimuth=120 elevation=5 auto=off')
   t.match(run.app.beams()[1], { azimuth: 120, elevation: 5, auto: false })
   t.match(await ask('meters'), /^OK meters in_peak\.1=-?\d+(\.\d+)? .* gr\.4=-?\d/)
-  t.equal(await ask('subscribe meters=5'), 'OK subscribe state=off meters=5 doa=off panel=off recommendations=off')
+  t.equal(await ask('subscribe meters=5'), 'OK subscribe state=off meters=5 doa=off panel=off recommendations=off changes=off')
   const ev = await client.nextLine(3000)
   t.match(ev, /^EV meters in_peak\.1=-?\d+(\.\d+)? .* out_rms\.4=\S+ gr\.1=/, 'meters events carry the live levels')
-  t.equal(await ask('unsubscribe meters').then(async (l) => (l.startsWith('EV') ? client.nextLine() : l)), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off')
+  t.equal(await ask('unsubscribe meters').then(async (l) => (l.startsWith('EV') ? client.nextLine() : l)), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off changes=off')
 })
 
 const haveTerm = spawnSync('sh', ['-c', 'command -v tmux && command -v picocom']).status === 0

@@ -45,19 +45,19 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   t.same(app.resets, [`console:${rig.pty.a}`])
 
   // events after subscribe
-  t.equal(await rig.ask('subscribe state'), 'OK subscribe state=on meters=off doa=off panel=off recommendations=off')
+  t.equal(await rig.ask('subscribe state'), 'OK subscribe state=on meters=off doa=off panel=off recommendations=off changes=off')
   await client.send('bypass off\r\n')
   const two = [await client.nextLine(), await client.nextLine()].sort()
   t.match(two[0], /^EV state from=MANUAL_BYPASS to=ACTIVE cause=manual-release evidence="by console:\S+" at=\S+$/)
   t.equal(two[1], 'OK bypass bypass=off state=ACTIVE relay=processed')
-  t.equal(await rig.ask('subscribe meters=10'), 'OK subscribe state=on meters=10 doa=off panel=off recommendations=off')
+  t.equal(await rig.ask('subscribe meters=10'), 'OK subscribe state=on meters=10 doa=off panel=off recommendations=off changes=off')
   const t0 = Date.now()
   const evs: string[] = []
   while (evs.length < 5) evs.push(await client.nextLine(2000))
   const ms = Date.now() - t0
   t.ok(evs.every((l) => /^EV meters in_peak\.1=-20 /.test(l)), 'meters events have the meters grammar')
   t.ok(ms >= 300, `5 meters events at 10/s take about 0.5 s (took ${ms} ms): the rate is applied`)
-  t.equal(await rig.ask('unsubscribe'), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off')
+  t.equal(await rig.ask('unsubscribe'), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off changes=off')
   await new Promise((r) => setTimeout(r, 250))
   client.lines.length = 0
   await new Promise((r) => setTimeout(r, 300))
