@@ -8,6 +8,7 @@ import type { ApplianceApi } from '../runtime/types.ts'
 import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
 import { usage, type CommandRegistry } from './registry.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'
+import { presetNameArg } from './name-rule.ts'
 
 const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
 const inputs = (app: ApplianceApi): number => app.profile.audio.inputs
@@ -19,9 +20,6 @@ const beamArg: ArgSpec = { name: 'beam', type: 'int', min: 1, max: beamCount, he
 const countArg = (def: number, max: number, what: string): ArgSpec => ({
   name: 'count', type: 'int', min: 1, max, optional: true, default: def, help: `how many ${what} (default ${def})`,
 })
-const presetNameArg: ArgSpec = {
-  name: 'name', type: 'string', maxLength: 32, pattern: /^[A-Za-z0-9_-]{1,32}$/, help: 'preset name: up to 32 letters, digits, "-" or "_"',
-}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString()

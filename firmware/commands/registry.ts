@@ -95,7 +95,7 @@ function describeArg(a: ArgSpec, app: ApplianceApi, json = false): string {
     case 'enum':
       return `one of ${(a.values ?? []).join(', ')}`
     case 'string':
-      return `a name of up to ${a.maxLength ?? 64} letters, digits, "-", "_" or "."`
+      return `a name of ${a.rule ?? `up to ${a.maxLength ?? 64} letters, digits, "-", "_" or "."`}`
   }
 }
 

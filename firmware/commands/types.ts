@@ -40,6 +40,9 @@ export interface ArgSpec {
   maxLength?: number
   /** Strings: allowed characters. Defaults to letters, digits, "-", "_" and ".". */
   pattern?: RegExp
+  /** Strings: what `pattern` and `maxLength` allow, in words ("up to 32 letters, digits, ..."); the FW_ERR_BAD_ARG message states it ("a name of <rule>")
+   *  (build both with nameArg() in name-rule.ts so they cannot differ). */
+  rule?: string
   /** Missing is allowed; the handler sees `default` (or undefined). */
   optional?: boolean
   default?: string | number | boolean

@@ -4,7 +4,8 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
@@ -144,6 +145,7 @@ export class SerialConsole {
   private stall = { bytes: 0, since: 0 }
   private lastOpenWarn = 0
   private openWaiters: Array<() => void> = []
+  private opening = false
   private chain: Promise<void> = Promise.resolve()
   private queued = 0
   private tokens: number
@@ -222,6 +224,14 @@ export class SerialConsole {
 
   // ---- the port -------------------------------------------------------------------------------
 
+  /** The device is back (e.g. the sim PTY pair was recreated): open it now rather than at the next backoff step. */
+  reopenNow(): void {
+    if (this.stopping || this.opening || this.port?.isOpen) return
+    clearTimeout(this.reopenTimer)
+    this.reopenDelay = this.o.reopen.initialMs
+    this.open()
+  }
+
   private open(done?: () => void): void {
     if (this.stopping) return done?.()
     let port: ConsolePort
@@ -232,7 +242,9 @@ export class SerialConsole {
       return done?.()
     }
     port.on('error', (err) => this.o.log('warn', `${this.devicePath}: ${err.message}`))
+    this.opening = true
     port.open((err) => {
+      this.opening = false
       if (err) {
         port.removeAllListeners()
         port.on('error', () => {})
@@ -307,7 +319,9 @@ export class SerialConsole {
   private scheduleReopen(): void {
     if (this.stopping) return
     clearTimeout(this.reopenTimer)
-    this.reopenTimer = setTimeout(() => this.open(), this.reopenDelay)
+    this.reopenTimer = setTimeout(() => {
+      if (!this.opening) this.open()
+    }, this.reopenDelay)
     this.reopenDelay = Math.min(this.reopenDelay * 2, this.o.reopen.maxMs)
   }
 
@@ -654,32 +668,29 @@ export class SerialConsole {
 
 /**
  * Starts the console on profile.uarts.console (or opts.devicePath). On the sim board ("sim") it
- * creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open.
- * Resolves once the first open was tried; a port that is not there yet is retried in the background.
+ * creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open; if
+ * that socat dies, the pair is made again at the same paths (with backoff while it cannot be) and
+ * the console reopens its end at once. Resolves once the first open was tried; a port that is not
+ * there yet is retried in the background.
  */
 export async function startConsole(app: ApplianceApi, profile: BoardProfile, opts: ConsoleOptions = {}): Promise<ConsoleHandle> {
-  let pty: PtyPair | null = null
+  let sim: SimPty | null = null
   let devicePath = opts.devicePath ?? profile.uarts.console.path
   let path = devicePath
   if (!opts.devicePath && devicePath === 'sim') {
-    // The same orphan-proof socat pair the simulated front panel uses (it dies with this process).
-    let dir: string | undefined
-    if (opts.simDir) {
-      dir = join(opts.simDir, 'console-pty')
-      mkdirSync(dir, { recursive: true })
-    }
-    pty = await openPtyPair(dir)
-    devicePath = pty.a
-    path = pty.b
+    sim = await SimPty.open(opts.simDir, opts.log ?? defaultLog)
+    devicePath = sim.a
+    path = sim.b
   }
   if (!devicePath || devicePath === 'sim') throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
   const con = new SerialConsole(app, profile, devicePath, opts)
   try {
     await con.start()
   } catch (e) {
-    await pty?.close()
+    await sim?.close()
     throw e
   }
+  sim?.onRecreated(() => con.reopenNow())
   return {
     path,
     devicePath,
@@ -687,7 +698,94 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
     whenOpen: () => con.whenOpen(),
     async stop() {
       await con.stop()
-      await pty?.close()
+      await sim?.close()
     },
+  }
+}
+
+/**
+ * The sim board's console UART: a socat PTY pair in <simDir>/console-pty (or a temp directory of
+ * its own), kept alive: when socat exits without being asked to, a new pair is made at the same
+ * link paths, so a tech reconnects with the same command.
+ */
+class SimPty {
+  private pty: PtyPair
+  private stopped = false
+  private retryTimer: NodeJS.Timeout | undefined
+  private delay = 100
+  private listener: () => void = () => {}
+
+  readonly dir: string
+  private readonly ownDir: boolean
+  private readonly log: (level: 'info' | 'warn' | 'error', message: string) => void
+
+  private constructor(dir: string, ownDir: boolean, first: PtyPair, log: (level: 'info' | 'warn' | 'error', message: string) => void) {
+    this.dir = dir
+    this.ownDir = ownDir
+    this.log = log
+    this.pty = first
+    this.watch(first)
+  }
+
+  static async open(simDir: string | undefined, log: (level: 'info' | 'warn' | 'error', message: string) => void): Promise<SimPty> {
+    let dir: string
+    if (simDir) {
+      dir = join(simDir, 'console-pty')
+      mkdirSync(dir, { recursive: true })
+    } else dir = mkdtempSync(join(tmpdir(), 'fw-console-'))
+    try {
+      // The same orphan-proof socat pair the simulated front panel uses (it dies with this process).
+      return new SimPty(dir, !simDir, await openPtyPair(dir), log)
+    } catch (e) {
+      if (!simDir) rmSync(dir, { recursive: true, force: true })
+      throw e
+    }
+  }
+
+  get a(): string {
+    return join(this.dir, 'pty-a')
+  }
+
+  get b(): string {
+    return join(this.dir, 'pty-b')
+  }
+
+  onRecreated(listener: () => void): void {
+    this.listener = listener
+  }
+
+  private watch(pty: PtyPair): void {
+    void pty.exited.then(() => {
+      if (this.stopped || pty !== this.pty) return
+      this.log('warn', `socat for the console PTY (pid ${pty.pid}) exited; recreating the pair at ${this.b}`)
+      this.recreate()
+    })
+  }
+
+  private recreate(): void {
+    if (this.stopped) return
+    openPtyPair(this.dir).then(
+      async (pty) => {
+        if (this.stopped) return pty.close()
+        this.pty = pty
+        this.delay = 100
+        this.watch(pty)
+        this.log('info', `console PTY recreated at ${this.b} (socat pid ${pty.pid})`)
+        this.listener()
+      },
+      (e: Error) => {
+        if (this.stopped) return
+        this.log('warn', `cannot recreate the console PTY (${e.message}); retrying in ${this.delay} ms`)
+        this.retryTimer = setTimeout(() => this.recreate(), this.delay)
+        this.delay = Math.min(this.delay * 2, 5000)
+      },
+    )
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.retryTimer)
+    await this.pty.close()
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true })
   }
 }

@@ -50,7 +50,7 @@ try {
       out.push('| argument | type | range / values | meaning |', '|---|---|---|---|')
       for (const a of s.args) {
         const b = (v: unknown) => (typeof v === 'function' ? (v as (x: typeof app) => number)(app) : v)
-        const range = a.type === 'enum' ? (a.values ?? []).join(', ') : a.type === 'bool' ? 'on, off' : a.type === 'string' ? `up to ${a.maxLength ?? 64} characters` : `${b(a.min) ?? ''} to ${b(a.max) ?? ''}${a.unit ? ' ' + a.unit : ''}`
+        const range = a.type === 'enum' ? (a.values ?? []).join(', ') : a.type === 'bool' ? 'on, off' : a.type === 'string' ? (a.rule ?? `up to ${a.maxLength ?? 64} characters`) : `${b(a.min) ?? ''} to ${b(a.max) ?? ''}${a.unit ? ' ' + a.unit : ''}`
         const opt = a.optional ? ` (optional${a.default !== undefined ? `, default ${a.default === true ? 'on' : a.default === false ? 'off' : a.default}` : ''})` : ''
         out.push(`| ${a.name}${opt} | ${a.type} | ${range} | ${a.help} |`)
       }

@@ -1,6 +1,7 @@
 // A pseudo-terminal pair made by socat: what a UART is on the simulated board. Bytes written on
 // one end come out of the other; both ends are real tty devices that serialport opens like
-// /dev/ttyTHS1. The pair lives as long as the socat process.
+// /dev/ttyTHS1. The pair lives as long as the socat process; `exited` tells its owner when that
+// ends, however it ends, so an owner can make a new pair at the same paths.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +15,8 @@ export interface PtyPair {
   b: string
   /** The socat process (it runs under a small sh that stops it when this process ends). */
   pid: number
+  /** Resolves when socat has ended and the pair is gone: after close(), or when socat died (kill -9). */
+  exited: Promise<void>
   /** Stops socat and removes the links. */
   close(): Promise<void>
 }
@@ -25,8 +28,14 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
   const b = join(d, 'pty-b')
   // socat runs under a small sh that holds a pipe from this process: when this process ends,
   // however it ends (even SIGKILL), the pipe closes, `read` returns, and sh stops socat and removes
-  // the links, so no PTY pair outlives its owner.
-  const script = 'socat "$1" "$2" & s=$!; echo "$s"; read _ignored; kill "$s" 2>/dev/null; wait "$s"; [ -n "$3" ] && rm -rf "$3"'
+  // the links, so no PTY pair outlives its owner. The `read` runs in a background subshell (on the
+  // pipe, via fd 3) while sh waits for socat, so sh also exits when socat dies on its own: that is
+  // how the owner learns the pair is gone (`exited`).
+  const script = 'socat "$1" "$2" & s=$!; echo "$s"; exec 3<&0; ( read _ignored <&3; kill "$s" 2>/dev/null ) & r=$!; wait "$s"; kill "$r" 2>/dev/null; [ -n "$3" ] && rm -rf "$3"'
+  // Links left by a socat that was killed (it cannot remove them) point at ptys that are gone, or
+  // at a pty number the kernel has since handed to someone else: remove them first, so the wait
+  // below sees only this socat's links.
+  for (const link of [a, b]) rmSync(link, { force: true })
   let child: ChildProcess
   try {
     child = spawn('sh', ['-c', script, 'sh', `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`, ownDir ? d : ''], { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -52,7 +61,7 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
     await new Promise((r) => setTimeout(r, 10))
   }
   return {
-    a, b, pid: socatPid,
+    a, b, pid: socatPid, exited,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.stdin!.end()

@@ -2,12 +2,9 @@
 // same names: the runtime calls registerPresetCommands(registry, store.presets) once the store is
 // open. Loading applies the preset through ApplianceApi only.
 import type { CommandRegistry } from '../commands/registry.ts'
-import type { ArgSpec, CommandSpec } from '../commands/types.ts'
+import type { CommandSpec } from '../commands/types.ts'
+import { presetNameArg as nameArg } from '../commands/name-rule.ts'
 import { applyPreset, presetFromAppliance, type PresetStore } from './presets.ts'
-
-const nameArg: ArgSpec = {
-  name: 'name', type: 'string', maxLength: 32, pattern: /^[A-Za-z0-9_-]{1,32}$/, help: 'preset name: up to 32 letters, digits, "-" or "_"',
-}
 
 export interface PresetCommandOptions {
   /** The current input trims (dB), which ApplianceApi does not report; saved with the preset. */
