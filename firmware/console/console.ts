@@ -102,6 +102,15 @@ const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommenda
 /** What `subscribe` alone subscribes to. */
 const DEFAULT_TOPICS: readonly Topic[] = ['state', 'panel', 'changes']
 
+/** The order of an object value's keys on an EV change line. */
+const VALUE_ORDER: Partial<Record<SettingChange['what'], readonly string[]>> = {
+  eq: ['type', 'freqHz', 'gainDb', 'q', 'enabled'],
+  compressor: ['thresholdDb', 'ratio', 'kneeDb', 'attackMs', 'releaseMs', 'makeupDb', 'enabled'],
+  beam: ['kind', 'azimuth', 'elevation', 'auto'],
+  osc: ['enabled', 'allow', 'port'],
+  preset: ['savedAt'],
+}
+
 /** Target keys that number things (outputs, inputs, EQ bands, beams): counted from 1 on the wire, as on the rear panel. */
 const NUMBERED = new Set(['output', 'input', 'band', 'beam'])
 
@@ -114,9 +123,13 @@ export function changeFields(c: SettingChange): Record<string, unknown> {
   const out: Record<string, unknown> = { what: c.what }
   for (const [k, v] of Object.entries(c.target)) out[k] = NUMBERED.has(k) && typeof v === 'number' ? v + 1 : v
   let value = c.value
-  if (c.what === 'beam' && value !== null && typeof value === 'object' && 'index' in value) {
-    const { index: _index, ...rest } = value as Record<string, unknown>
-    value = rest // the beam is already named, from 1, by the target
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    // Fixed key order whoever built the object (a command, a preset, automation); unknown keys last.
+    const v = value as Record<string, unknown>
+    const ordered: Record<string, unknown> = {}
+    for (const k of VALUE_ORDER[c.what] ?? []) if (k in v) ordered[k] = v[k]
+    for (const [k, x] of Object.entries(v)) if (!(k in ordered) && !(c.what === 'beam' && k === 'index')) ordered[k] = x
+    value = ordered // a beam's index is dropped: the target already names the beam, from 1
   }
   out.value = value
   out.who = c.who

@@ -47,6 +47,15 @@ t.test('a change from another console or the API arrives as one EV change line w
   t.match(await lineLike(listener.client, /^EV change what=beam /),
     new RegExp(`^EV change what=beam beam=3 value\\.kind=\\w+ value\\.azimuth=120 value\\.elevation=5 value\\.auto=off who=console:\\S+ at=${ISO}$`))
 
+  t.match(await other.ask('comp 2 threshold=-18 ratio=3'), /^OK comp output=2 threshold=-18 ratio=3 /)
+  t.match(await lineLike(listener.client, /^EV change what=compressor /),
+    new RegExp(`^EV change what=compressor output=2 value\\.thresholdDb=-18 value\\.ratio=3 value\\.kneeDb=\\S+ value\\.attackMs=\\S+ value\\.releaseMs=\\S+ value\\.makeupDb=\\S+ value\\.enabled=(on|off) who=console:\\S+ at=${ISO}$`))
+
+  // automation sets bands directly, its object built in another key order: the line keeps its order
+  app.setEqBand(1, 1, { enabled: true, q: 2, gainDb: 1.5, freqHz: 500, type: 'peak' }, 'automation')
+  t.match(await lineLike(listener.client, /^EV change what=eq output=2 /),
+    new RegExp(`^EV change what=eq output=2 band=2 value\\.type=peak value\\.freqHz=500 value\\.gainDb=1\\.5 value\\.q=2 value\\.enabled=on who=automation at=${ISO}$`))
+
   // the HTTPS API goes through the same registry with its own principal
   const api = { name: 'api:operator-1', permission: 'operate' as const, transport: 'api' }
   const r = await registryFor(app).executeLine('trim 4 3.5', api)
