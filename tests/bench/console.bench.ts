@@ -105,6 +105,32 @@ const section: BenchSection = {
         await run.stop()
       }
     }
+    // 1b. The default rate limit (20/s, burst 40): a client that waits for each reply is never
+    // limited, however fast; a 40-line start-up batch in one write is answered in full.
+    {
+      const { run, con, client } = await boot(join(ctx.tmp, 'console-paced'))
+      try {
+        await new Promise((r) => setTimeout(r, 300))
+        const n = ctx.quick ? 200 : 1000
+        const t0 = performance.now()
+        for (let i = 0; i < n; i++) {
+          await client.send(`gain 1 -${(i % 60) + 1}\r\n`)
+          const line = await client.nextLine(5000)
+          if (!line.startsWith('OK gain')) throw new Error(`paced command ${i + 1} got ${line}`)
+        }
+        const s = (performance.now() - t0) / 1000
+        rows.push({ metric: 'paced client, default rate limit', value: fixed(n / s, 0), unit: 'commands/s', target: 'never limited', note: `${n} commands, each after the previous reply; ${con.stats().rateLimited} limited` })
+        const batch = Array.from({ length: 40 }, (_, k) => `gain ${(k % 4) + 1} -${(k % 30) + 1}\r\n`).join('')
+        const t1 = performance.now()
+        await client.send(batch)
+        let ok = 0
+        while (ok < 40) if ((await client.nextLine(5000)).startsWith('OK gain')) ok++
+        rows.push({ metric: '40-line start-up batch in one write', value: fixed(performance.now() - t1), unit: 'ms', target: '40 answered', note: `${ok} OK replies; ${con.stats().rateLimited} limited` })
+      } finally {
+        await client.close()
+        await run.stop()
+      }
+    }
     // 2. Block timing, quiet console vs flooded console.
     const secs = ctx.quick ? 3 : 8
     // 115200 8N1 carries 11520 bytes/s: "line rate" is what a real UART can deliver; the
