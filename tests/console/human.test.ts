@@ -91,7 +91,7 @@ t.test('in human mode an event line does not lose what the tech is typing', asyn
   const { client } = rig
   await client.waitRaw(/sim> $/)
   await client.send('subscribe state\r')
-  await client.waitRaw(/state: on\r\nmeters: off\r\ndoa: off\r\npanel: off\r\nrecommendations: off\r\nsim> $/)
+  await client.waitRaw(/state: on\r\nmeters: off\r\ndoa: off\r\npanel: off\r\nrecommendations: off\r\nchanges: off\r\nsim> $/)
   client.clear()
   await client.send('gain 1 -')
   await client.waitRaw(/gain 1 -$/)
