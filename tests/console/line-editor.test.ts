@@ -71,3 +71,15 @@ t.test('in human mode an unknown key says what to do and leaves the line alone',
   t.same(lines(feed(e, 'login 1234\r')), ['login 1234'])
   t.same(e.history, ['status'], 'login lines never enter the history')
 })
+
+t.test('machine mode edits nothing: BS, DEL, TAB and every other control byte make the line an error', async (t) => {
+  const e = new LineEditor({ human: false })
+  for (const c of [0x08, 0x7f, 0x09, 0x15, 0x03, 0x0c, 0x01, 0x1f]) {
+    const a = feed(e, Buffer.concat([Buffer.from('gain 1 -10'), Buffer.from([c]), Buffer.from('\r\n')]))
+    t.same(lines(a), [], `0x${c.toString(16)}: no line`)
+    t.same(errors(a), ['FW_ERR_BAD_INPUT'], `0x${c.toString(16)}: one error`)
+    t.match((a.find((x) => x.type === 'error') as { message: string }).message, new RegExp(`first 0x${c.toString(16).padStart(2, '0')} at byte 11\\)`))
+    t.equal(echo(a), '', 'no echo')
+  }
+  t.same(lines(feed(e, 'gain 1 -10\r\n')), ['gain 1 -10'], 'a clean line still works')
+})
