@@ -353,13 +353,14 @@ export class SerialConsole {
   }
 
   private handle(actions: EditorAction[]): void {
-    // A line that arrives alone, with every earlier reply already sent, comes from a client that
-    // waits for each reply: it is answered without touching the rate limit (docs §5 promises such a
-    // client is never limited). Lines that arrive together, or while earlier ones are still being
-    // answered, are a burst and go through the token bucket.
+    // A line that arrives alone, with every earlier reply already answered and sent, comes from a
+    // client that waits for each reply: it is answered without touching the rate limit (docs §5
+    // promises such a client is never limited). Lines that arrive together, or while earlier ones
+    // are still being answered or their replies still wait to go out (a far end that does not
+    // read), are a burst and go through the token bucket, so unread replies cannot pile up.
     let replying = 0
     for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.awaitingPin || a.text.trim() !== ''))) replying++
-    const paced = replying === 1 && this.queued === 0
+    const paced = replying === 1 && this.queued === 0 && (this.port?.writableLength ?? 0) === 0
     for (const a of actions) {
       switch (a.type) {
         case 'echo':

@@ -4,6 +4,8 @@
 import t from 'tap'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
+import { SerialPort } from 'serialport'
+import type { ConsolePort, OpenPort } from '../../firmware/console/index.ts'
 
 t.test('a start-up batch of 40 lines sent in one write: 40 replies, in order, none limited', async (t) => {
   const app = new FakeAppliance()
@@ -61,4 +63,58 @@ t.test('unpaced lines beyond the burst are still limited', async (t) => {
   const ok = replies.filter((l) => l.startsWith('OK gain')).length
   t.ok(ok >= 40 && ok <= 40 + 2 * 20 + 5, `the burst and the refill ran (${ok} of 300)`)
   t.ok(replies.some((l) => l.startsWith('ERR FW_ERR_RATE_LIMITED ')), 'the sender was told')
+})
+
+/**
+ * A console port that sends at a real UART's pace (bytesPerSecond) over the PTY: a PTY takes
+ * replies as fast as they come, a 9600-baud line does not, and unsent replies wait in the port.
+ */
+function slowLine(bytesPerSecond: number): OpenPort {
+  return (path, baudRate) => {
+    const real = new SerialPort({ path, baudRate, autoOpen: false })
+    const pending: Buffer[] = []
+    let queued = 0
+    const timer = setInterval(() => {
+      let budget = Math.ceil(bytesPerSecond / 100)
+      while (budget > 0 && pending.length) {
+        const head = pending[0]!
+        const n = Math.min(budget, head.length)
+        if (real.isOpen) real.write(head.subarray(0, n))
+        pending[0] = head.subarray(n)
+        if (pending[0].length === 0) pending.shift()
+        queued -= n
+        budget -= n
+      }
+    }, 10)
+    return {
+      get isOpen() { return real.isOpen },
+      get writableLength() { return queued + real.writableLength },
+      open: (cb) => real.open(cb),
+      write(data: string) {
+        const b = Buffer.from(data, 'latin1')
+        pending.push(b)
+        queued += b.length
+        return true
+      },
+      close(cb) {
+        clearInterval(timer)
+        real.close(cb)
+      },
+      on: (event: string, listener: (...a: any[]) => void) => real.on(event, listener),
+      removeAllListeners: () => real.removeAllListeners(),
+    } as ConsolePort
+  }
+}
+
+t.test('a client that sends one line at a time without waiting for the replies is still limited (9600-baud line)', async (t) => {
+  const app = new FakeAppliance()
+  const rig = await startRig(app, t.testdir(), { mode: 'machine', openPort: slowLine(960) })
+  t.teardown(() => stopRig(rig))
+  for (let k = 0; k < 200; k++) {
+    await rig.client.send('help\r\n') // ~3.5 KB of reply each: almost 4 s of a 9600-baud line
+    await new Promise((r) => setTimeout(r, 5)) // each line arrives on its own, as from a paced client
+  }
+  await new Promise((r) => setTimeout(r, 200))
+  const st = rig.con.stats()
+  t.ok(st.rateLimited >= 100, `lines sent while earlier replies were still going out went through the limit (${st.rateLimited} of 200 dropped)`)
 })
