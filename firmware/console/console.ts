@@ -727,6 +727,7 @@ class SimPty {
   private stopped = false
   private retryTimer: NodeJS.Timeout | undefined
   private delay = 100
+  private lastWarn = 0
   private listener: () => void = () => {}
 
   readonly dir: string
@@ -789,7 +790,11 @@ class SimPty {
       },
       (e: Error) => {
         if (this.stopped) return
-        this.log('warn', `cannot recreate the console PTY (${e.message}); retrying in ${this.delay} ms`)
+        const now = Date.now()
+        if (now - this.lastWarn >= 60_000) {
+          this.lastWarn = now
+          this.log('warn', `cannot recreate the console PTY (${e.message}); retrying with backoff (up to every 5 s)`)
+        }
         this.retryTimer = setTimeout(() => this.recreate(), this.delay)
         this.delay = Math.min(this.delay * 2, 5000)
       },
