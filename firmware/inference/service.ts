@@ -70,6 +70,8 @@ export interface InferenceStats {
   latencyMs: Record<string, { n: number; p50: number; p99: number; max: number }>
   /** The session run alone, timed inside the child. */
   runMs: Record<string, { n: number; p50: number; p99: number; max: number }>
+  /** Per request, round trip minus the run: what crossing to the child and back costs (IPC, queueing). */
+  ipcMs: Record<string, { n: number; p50: number; p99: number; max: number }>
 }
 
 interface Inflight {
@@ -116,6 +118,7 @@ export class InferenceService {
   readonly #bytes = new Map<string, Uint8Array>()
   readonly #latency = new Map<string, number[]>()
   readonly #runTimes = new Map<string, number[]>()
+  readonly #ipcTimes = new Map<string, number[]>()
   #readyWaiters: Array<() => void> = []
   readonly #counts = { requests: 0, ok: 0, late: 0, dropped: 0, failed: 0, invalid: 0, restarts: 0, hangs: 0, crashes: 0 }
 
@@ -264,7 +267,7 @@ export class InferenceService {
       }
       return out
     }
-    return { ...this.#counts, running: this.#ready, pid: this.pid, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes) }
+    return { ...this.#counts, running: this.#ready, pid: this.pid, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes), ipcMs: summary(this.#ipcTimes) }
   }
 
   // ---- internals ----
@@ -393,7 +396,7 @@ export class InferenceService {
         }
         const problem = checkOutputs(e.model, m.outputs)
         this.#health({ type: 'inference-result', at: this.#o.now(), latencyMs, deadlineMs: e.deadlineMs, valid: problem === null, ...(problem ? { detail: problem } : {}) })
-        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs]] as const) {
+        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs], [this.#ipcTimes, latencyMs - m.runMs]] as const) {
           const arr = store.get(e.model.manifest.name) ?? []
           arr.push(v)
           if (arr.length > LATENCY_KEEP) arr.shift()

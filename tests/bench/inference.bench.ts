@@ -1,6 +1,7 @@
 // Inference while the engine runs (sim board: 8 inputs, 4 outputs, 48 kHz, block 64, paced in
-// real time): per-model latency p50/p99 on CPU, and the audio thread's block time p99 in the same
-// run without and with the inference worker busy (classifier every 0.25 s, VAD every 32 ms, EQ
+// real time): per-model latency p50/p99 on CPU (round trip to the inference child process, the
+// session run inside it, and the difference per request: what the process boundary costs), and
+// the audio thread's block time p99 in the same run without and with inference busy (classifier every 0.25 s, VAD every 32 ms, EQ
 // recommender once a second per output).
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createEngineFromProfile } from '../../firmware/engine/engine.ts'
@@ -43,9 +44,11 @@ const section: BenchSection = {
       const st = svc.stats()
       for (const [name, l] of Object.entries(st.latencyMs)) {
         const budget = svc.active(name)?.manifest.latencyBudgetMs
-        rows.push({ metric: `${name} latency p50 / p99`, value: `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}`, unit: 'ms', target: budget ? `< ${budget} ms` : '', note: `${l.n} requests, round trip through the worker` })
+        rows.push({ metric: `${name} latency p50 / p99`, value: `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}`, unit: 'ms', target: budget ? `< ${budget} ms` : '', note: `${l.n} requests, round trip through the inference process` })
         const r = st.runMs[name]
-        if (r) rows.push({ metric: `${name} session run p50 / p99`, value: `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`, unit: 'ms', note: 'timed inside the worker' })
+        if (r) rows.push({ metric: `${name} session run p50 / p99`, value: `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`, unit: 'ms', note: 'timed inside the inference process' })
+        const x = st.ipcMs[name]
+        if (x) rows.push({ metric: `${name} IPC overhead p50 / p99`, value: `${x.p50.toFixed(2)} / ${x.p99.toFixed(2)}`, unit: 'ms', note: 'per request: round trip minus session run' })
       }
       rows.push({ metric: 'late / dropped results', value: `${st.late} / ${st.dropped}`, note: `of ${st.requests} requests` })
       const fmt = (r: typeof alone) => `${r.block.p50.toFixed(0)} / ${r.block.p99.toFixed(0)} / ${r.block.max.toFixed(0)}`
