@@ -4,7 +4,8 @@
 // The harness (fixtures/hang-harness.ts) stands in for the firmware process, so a test can see it
 // die: an abort inside onnxruntime ends a whole process, not just a thread.
 import t, { type Test } from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InferenceService } from '../../firmware/inference/service.ts'
 import { modelsDir } from '../../firmware/inference/manifest.ts'
@@ -134,4 +135,18 @@ t.test('a 1.5 s stall of this process while inference runs: no abort, and not mi
   }
   t.equal(svc.stats().restarts, 0, 'no restart: the child was healthy throughout')
   t.equal(events.filter((e) => e.type === 'inference-hung' || e.type === 'inference-exit').length, 0, 'no hang, no exit reported')
+})
+
+t.test('the firmware process killed (kill -9): its inference process does not linger', async (t) => {
+  const fw = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', HARNESS, '--print-pid'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (fw.exitCode === null && fw.signalCode === null) fw.kill('SIGKILL') })
+  let out = ''
+  fw.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  await until(() => out.includes('\n'), 60_000, 'the inference process to start')
+  const pid = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid
+  const alive = () => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  t.ok(alive(), 'the inference process runs')
+  fw.kill('SIGKILL')
+  await until(() => !alive(), 10_000, 'the orphaned inference process to exit')
+  t.pass('it saw its channel close and exited')
 })
