@@ -58,7 +58,8 @@ t.test('a model run that hangs inside onnxruntime: the process lives, the run is
   const r = harness(['--kinds', 'slow', '--rounds', '3'])
   t.equal(r.signal, null, `the process was not killed by a signal (${r.signal}); stderr: ${r.stderr.slice(-300)}`)
   t.equal(r.status, 0, 'the process exited normally after three hung runs')
-  t.match(r.result, { rounds: 3, restarts: 3, hangs: 3, crashes: 0, ok: 3 }, 'each hung run killed and restarted; the model answers after each')
+  t.match(r.result, { rounds: 3, crashes: 0, ok: 3 }, 'the model answers after each hung run')
+  t.ok(r.result && r.result.hangs >= 3 && r.result.restarts === r.result.hangs, `each hung run killed and restarted (${r.result?.hangs} hangs, ${r.result?.restarts} restarts)`)
   t.same(new Set(r.result?.causes), new Set(['inference-hung', 'exit:hung']), 'reported as hangs, nothing else')
 })
 
@@ -67,7 +68,9 @@ t.test('24 hangs and kills in a row (slow model, spin, blocked, busy loop over a
   const r = harness(['--kinds', kinds.join(','), '--rounds', '24', '--hung-ms', '400'])
   t.equal(r.signal, null, `no signal ended the process; stderr: ${r.stderr.slice(-300)}`)
   t.equal(r.status, 0, 'the process exited normally')
-  t.match(r.result, { rounds: 24, restarts: 24, hangs: 21, crashes: 3, ok: 24 }, '21 hangs killed, 3 crashes restarted, the model answered after every one')
+  t.match(r.result, { rounds: 24, crashes: 3, ok: 24 }, '3 crashes restarted, the model answered after every round')
+  // 21 hangs made on purpose; a starved machine may add one (a probe held up past hungMs).
+  t.ok(r.result && r.result.hangs >= 21 && r.result.restarts === r.result.hangs + 3, `every hang killed and restarted (${r.result?.hangs} hangs, ${r.result?.restarts} restarts)`)
   t.equal(r.result?.causes.filter((c) => c === 'inference-error').length, 0, 'no hang and no crash recorded as an inference-error')
 })
 
