@@ -9,6 +9,7 @@ import { InferenceService } from '../../firmware/inference/service.ts'
 import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
 import { LiveInference } from '../../firmware/inference/live.ts'
 import type { BenchContext, BenchRow, BenchSection } from './lib.ts'
+import { join } from 'node:path'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -26,6 +27,34 @@ async function engineRun(seconds: number, svc: InferenceService | null) {
   const s = engine.stats()
   engine.stop()
   return { block: s.blockTimeUs, period: s.blockPeriodUs, blocks: s.blocks, overruns: s.overruns, live: live?.stats() ?? null }
+}
+
+/** A model run that hangs inside onnxruntime (the slow test model): how long from the request
+ *  until a fresh inference process answers again (hungMs 1000, kill, start, models reloaded). */
+async function hangRecovery(ctx: BenchContext): Promise<BenchRow> {
+  const rounds = ctx.quick ? 2 : 5
+  ctx.log(`a hung model run, ${rounds} times`)
+  const svc = new InferenceService({ backoffInitialMs: 200 })
+  await svc.start()
+  const times: number[] = []
+  try {
+    for (const m of BUILTIN_MANIFESTS) await svc.activate(m)
+    const slow = await svc.activate(join(import.meta.dirname, '..', 'inference', 'fixtures', 'slow_model.manifest.json'))
+    const feeds = { logmel: { type: 'float32' as const, dims: [1, 50, 40], data: new Float32Array(2000).fill(-12) } }
+    for (let i = 0; i < rounds; i++) {
+      if (svc.active('crowd-state')?.id !== slow.id) await svc.rollback('crowd-state')
+      const restarts = svc.stats().restarts
+      const t0 = performance.now()
+      await svc.infer('crowd-state', feeds, { deadlineMs: 20 })
+      while (svc.stats().restarts === restarts || !svc.running) await sleep(5)
+      await svc.rollback('crowd-state')
+      while ((await svc.infer('crowd-state', feeds, { deadlineMs: 1000 })).status !== 'ok') await sleep(5)
+      times.push(performance.now() - t0)
+    }
+  } finally {
+    await svc.stop()
+  }
+  return { metric: 'hung model run to a fresh process answering', value: times.map((x) => x.toFixed(0)).join(' / '), unit: 'ms', note: `${rounds} hangs in a row, in order: hung after 1000 ms, SIGTERM, restart after the backoff (200 ms, doubling per consecutive failure), 4 models reloaded` }
 }
 
 const section: BenchSection = {
@@ -58,6 +87,7 @@ const section: BenchSection = {
     } finally {
       await svc.stop()
     }
+    rows.push(await hangRecovery(ctx))
     return rows
   },
 }
