@@ -1,31 +1,38 @@
-// InferenceService: the main thread's side of the inference worker. It owns the worker's life
-// (start, heartbeat watch, restart with backoff), each request's deadline (a late result is
-// dropped and counted, the caller never waits past the deadline), the A/B model slots (activate,
-// rollback; a refused model leaves the previous one active), and the health events the watchdog
-// consumes (firmware/watchdog/inference-health.ts). Nothing here touches the audio path.
-import { Worker } from 'node:worker_threads'
+// InferenceService: the audio process's side of the inference child process (child.ts). It owns
+// the child's life (start, heartbeat watch, kill and restart with backoff), each request's
+// deadline (a late result is dropped and counted, the caller never waits past the deadline), the
+// A/B model slots (activate, rollback; a refused model leaves the previous one active), and the
+// health events the watchdog consumes (firmware/watchdog/inference-health.ts). Nothing here
+// touches the audio path. The models run in another process so that nothing they do (a hang in
+// native code, an abort, a crash) can take this one down: see docs/inference.md.
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import { loadManifest, readVerifiedModel, type ModelRecord } from './manifest.ts'
 import type { WireFeeds } from './backend.ts'
-import type { FromWorker, ToWorker, WorkerData } from './worker.ts'
+import type { FromChild, ToChild } from './child.ts'
 
 export interface InferenceServiceOptions {
   /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
   onHealth?: (ev: InferenceHealthEvent) => void
-  /** Log lines (restarts, refusals). Defaults to none. */
+  /** Log lines (restarts, refusals, the child's stderr). Defaults to none. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
-  /** URL of the module the worker imports for its ONNX backend. Defaults to ./backend.ts (onnxruntime-node). */
+  /** URL of the module the child imports for its ONNX backend. Defaults to ./backend.ts (onnxruntime-node). */
   backendModule?: string
-  /** Worker heartbeat period. Defaults to 100 ms. */
+  /** Child heartbeat period. Defaults to 100 ms. */
   heartbeatMs?: number
-  /** No heartbeat, or a request outstanding, for this long means the worker is hung: it is restarted. Defaults to 1000 ms. */
+  /** No heartbeat, or a request outstanding, for this long means the child is hung: it is killed and restarted. Defaults to 1000 ms. */
   hungMs?: number
+  /** A hung child gets SIGTERM, then SIGKILL after this long. Defaults to 500 ms. */
+  killGraceMs?: number
+  /** A deliberate stop waits this long for the child to finish its runs and leave, then SIGKILLs it. Defaults to 2000 ms. */
+  stopGraceMs?: number
   /** First restart delay; doubles per consecutive failure. Defaults to 200 ms. */
   backoffInitialMs?: number
   /** Longest restart delay. Defaults to 10000 ms. */
   backoffMaxMs?: number
-  /** A worker that stays up this long resets the backoff. Defaults to 30000 ms. */
+  /** A child that stays up this long resets the backoff. Defaults to 30000 ms. */
   backoffResetMs?: number
   /** Wall clock (ms). Defaults to Date.now. */
   now?: () => number
@@ -35,7 +42,7 @@ export type InferenceOutcome =
   | { status: 'ok'; outputs: WireFeeds; latencyMs: number }
   /** The deadline passed first; the result, if it comes, is dropped and counted. */
   | { status: 'late'; deadlineMs: number }
-  /** Not run: no worker (restarting), model not active, or the worker failed the request. */
+  /** Not run: no child (restarting), model not active, or the child failed the request. */
   | { status: 'dropped'; reason: string }
 
 export interface ModelSlotInfo {
@@ -52,11 +59,19 @@ export interface InferenceStats {
   failed: number
   invalid: number
   restarts: number
+  /** Children killed because they hung. */
+  hangs: number
+  /** Children that died on their own (a crash, an abort, kill -9 from outside). */
+  crashes: number
   running: boolean
-  /** Round trip as the caller sees it (main thread to worker and back). */
+  /** The child's process id, or null while there is none. */
+  pid: number | null
+  /** Round trip as the caller sees it (this process to the child and back). */
   latencyMs: Record<string, { n: number; p50: number; p99: number; max: number }>
-  /** The session run alone, timed inside the worker. */
+  /** The session run alone, timed inside the child. */
   runMs: Record<string, { n: number; p50: number; p99: number; max: number }>
+  /** Per request, round trip minus the run: what crossing to the child and back costs (IPC, queueing). */
+  ipcMs: Record<string, { n: number; p50: number; p99: number; max: number }>
 }
 
 interface Inflight {
@@ -72,11 +87,23 @@ interface Pending {
   resolve: (ok: true | string) => void
 }
 
+/** One child process and why it is going away, if it is. */
+interface Child {
+  proc: ChildProcess
+  /** Set when this service ends the child: its exit is then not a crash. */
+  killedFor: 'hung' | 'stopped' | null
+  killTimer: NodeJS.Timeout | null
+  exited: Promise<void>
+}
+
 const LATENCY_KEEP = 2048
+const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url))
 
 export class InferenceService {
   readonly #o: Required<Omit<InferenceServiceOptions, 'onHealth' | 'log'>> & Pick<InferenceServiceOptions, 'onHealth' | 'log'>
-  #worker: Worker | null = null
+  #child: Child | null = null
+  /** Children killed and not yet exited (a stop waits for them). */
+  readonly #dying = new Set<Child>()
   #ready = false
   #stopping = false
   #lastBeat = 0
@@ -91,14 +118,17 @@ export class InferenceService {
   readonly #bytes = new Map<string, Uint8Array>()
   readonly #latency = new Map<string, number[]>()
   readonly #runTimes = new Map<string, number[]>()
+  readonly #ipcTimes = new Map<string, number[]>()
   #readyWaiters: Array<() => void> = []
-  readonly #counts = { requests: 0, ok: 0, late: 0, dropped: 0, failed: 0, invalid: 0, restarts: 0 }
+  readonly #counts = { requests: 0, ok: 0, late: 0, dropped: 0, failed: 0, invalid: 0, restarts: 0, hangs: 0, crashes: 0 }
 
   constructor(opts: InferenceServiceOptions = {}) {
     this.#o = {
       backendModule: new URL('./backend.ts', import.meta.url).href,
       heartbeatMs: 100,
       hungMs: 1000,
+      killGraceMs: 500,
+      stopGraceMs: 2000,
       backoffInitialMs: 200,
       backoffMaxMs: 10000,
       backoffResetMs: 30000,
@@ -107,7 +137,7 @@ export class InferenceService {
     }
   }
 
-  /** Starts the worker and resolves once it is ready. */
+  /** Starts the child and resolves once it is ready. */
   async start(): Promise<void> {
     this.#stopping = false
     this.#spawn()
@@ -116,7 +146,7 @@ export class InferenceService {
     await this.whenReady()
   }
 
-  /** Resolves when a worker is up with its models loaded. */
+  /** Resolves when a child is up with its models loaded. */
   whenReady(): Promise<void> {
     if (this.#ready) return Promise.resolve()
     return new Promise((res) => this.#readyWaiters.push(res))
@@ -126,36 +156,42 @@ export class InferenceService {
     return this.#ready
   }
 
-  /** Stops the worker for good (a deliberate stop: the watchdog is told so). */
+  /** The child's process id (null while there is none): for status, and for tests that kill it. */
+  get pid(): number | null {
+    return this.#child?.proc.pid ?? null
+  }
+
+  /** Stops the child for good (a deliberate stop: the watchdog is told so). */
   async stop(): Promise<void> {
     this.#stopping = true
     if (this.#watchTimer) clearInterval(this.#watchTimer)
     if (this.#restartTimer) clearTimeout(this.#restartTimer)
     this.#watchTimer = this.#restartTimer = null
     this.#failAll('inference stopped')
-    const w = this.#worker
-    this.#worker = null
+    const c = this.#child
+    this.#child = null
     this.#ready = false
-    if (w) {
-      // Ask the worker to finish its native calls and leave; terminate only if it does not.
-      const exited = new Promise<void>((r) => w.once('exit', () => r()))
-      w.postMessage({ type: 'shutdown' } satisfies ToWorker)
-      const timer = setTimeout(() => void w.terminate(), 2000)
-      await exited
-      clearTimeout(timer)
+    if (c) {
+      // Ask the child to finish its runs and leave; SIGKILL it if it does not in time.
+      c.killedFor = 'stopped'
+      this.#dying.add(c)
+      this.#send(c, { type: 'shutdown' })
+      c.killTimer = setTimeout(() => c.proc.kill('SIGKILL'), this.#o.stopGraceMs)
     }
+    for (const d of this.#dying) if (d !== c) d.proc.kill('SIGKILL')
+    await Promise.all([...this.#dying].map((d) => d.exited))
     this.#health({ type: 'inference-stopped', at: this.#o.now() })
   }
 
   /**
    * Activates a model (a manifest path or an already loaded record) in its name's slot. The file's
-   * sha256 is checked here and its shapes in the worker; on any refusal this throws FW_ERR_MODEL and
+   * sha256 is checked here and its shapes in the child; on any refusal this throws FW_ERR_MODEL and
    * the slot's active model stays as it was. The replaced model is kept for rollback().
    */
   async activate(model: string | ModelRecord): Promise<ModelRecord> {
     const rec = typeof model === 'string' ? loadManifest(model) : model
     const bytes = readVerifiedModel(rec)
-    if (!this.#ready || !this.#worker) throw new FirmwareError('FW_ERR_INFERENCE', `the inference worker is not running; model ${rec.id} was not activated, try again in a few seconds`)
+    if (!this.#ready || !this.#child) throw new FirmwareError('FW_ERR_INFERENCE', `the inference process is not running; model ${rec.id} was not activated, try again in a few seconds`)
     const res = await this.#load(rec, bytes)
     if (res !== true) {
       this.#o.log?.('warn', res)
@@ -203,8 +239,8 @@ export class InferenceService {
     this.#counts.requests++
     const model = this.active(name)
     if (!model) return Promise.resolve(this.#drop(`no active model named ${name}`))
-    const w = this.#worker
-    if (!this.#ready || !w) return Promise.resolve(this.#drop('the inference worker is restarting'))
+    const c = this.#child
+    if (!this.#ready || !c) return Promise.resolve(this.#drop('the inference process is restarting'))
     const deadlineMs = opts.deadlineMs ?? model.manifest.latencyBudgetMs
     const req = ++this.#req
     return new Promise((resolve) => {
@@ -217,7 +253,7 @@ export class InferenceService {
         resolve({ status: 'late', deadlineMs })
       }, deadlineMs)
       this.#inflight.set(req, entry)
-      w.postMessage({ type: 'run', req, id: model.id, feeds } satisfies ToWorker)
+      this.#send(c, { type: 'run', req, id: model.id, feeds })
     })
   }
 
@@ -231,7 +267,7 @@ export class InferenceService {
       }
       return out
     }
-    return { ...this.#counts, running: this.#ready, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes) }
+    return { ...this.#counts, running: this.#ready, pid: this.pid, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes), ipcMs: summary(this.#ipcTimes) }
   }
 
   // ---- internals ----
@@ -251,54 +287,79 @@ export class InferenceService {
 
   #forget(rec: ModelRecord): void {
     this.#bytes.delete(rec.id)
-    this.#worker?.postMessage({ type: 'unload', req: ++this.#req, id: rec.id } satisfies ToWorker)
+    if (this.#child) this.#send(this.#child, { type: 'unload', req: ++this.#req, id: rec.id })
   }
 
   #load(rec: ModelRecord, bytes: Uint8Array): Promise<true | string> {
-    const w = this.#worker
-    if (!w) return Promise.resolve('the inference worker is not running')
+    const c = this.#child
+    if (!c) return Promise.resolve('the inference process is not running')
     const req = ++this.#req
     return new Promise((resolve) => {
       this.#pendingLoads.set(req, { resolve })
-      w.postMessage({ type: 'load', req, id: rec.id, manifest: rec.manifest, bytes } satisfies ToWorker)
+      this.#send(c, { type: 'load', req, id: rec.id, manifest: rec.manifest, bytes })
+    })
+  }
+
+  /** Sends to a child; a child that is gone is noticed by its exit, not here. */
+  #send(c: Child, m: ToChild): void {
+    if (!c.proc.connected) return
+    c.proc.send(m, (e) => {
+      if (e && c === this.#child) this.#o.log?.('warn', `inference process did not take a message: ${e.message}`)
     })
   }
 
   #spawn(): void {
-    const data: WorkerData = { backendModule: this.#o.backendModule, heartbeatMs: this.#o.heartbeatMs }
-    const w = new Worker(new URL('./worker.ts', import.meta.url), { workerData: data })
-    this.#worker = w
+    const args = ['--inference-child', '--backend', this.#o.backendModule, '--heartbeat-ms', String(this.#o.heartbeatMs)]
+    // node (or, in the image, the single binary, which runs a .ts path as node would) with IPC.
+    const proc = fork(CHILD_ENTRY, args, {
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    })
+    let exit!: () => void
+    const c: Child = { proc, killedFor: null, killTimer: null, exited: new Promise((r) => (exit = r)) }
+    this.#child = c
     this.#ready = false
     this.#lastBeat = this.#o.now()
-    w.on('message', (m: FromWorker) => {
-      if (w !== this.#worker) return
-      this.#onMessage(w, m)
+    let errTail = ''
+    proc.stderr?.setEncoding('utf8')
+    proc.stderr?.on('data', (chunk: string) => {
+      const lines = (errTail + chunk).split('\n')
+      errTail = lines.pop()!.slice(-1000)
+      for (const l of lines) if (l.trim()) this.#o.log?.('warn', `inference process: ${l.slice(0, 300)}`)
     })
-    w.on('error', (e) => {
-      if (w !== this.#worker) return
-      this.#health({ type: 'inference-error', at: this.#o.now(), message: String(e?.message ?? e).split('\n')[0]! })
+    proc.on('message', (m: FromChild) => {
+      if (c !== this.#child) return
+      void this.#onMessage(c, m)
     })
-    w.on('exit', (code) => {
-      if (w !== this.#worker || this.#stopping) return
-      this.#lost(`worker exited with code ${code}`, code)
+    proc.on('error', (e) => {
+      // Only a failed spawn is news here (a failed send has its own callback); it has no exit.
+      if (proc.pid !== undefined) return
+      this.#o.log?.('error', `the inference process could not be started: ${e.message}`)
+      this.#exited(c, null, null)
+      exit()
+    })
+    proc.on('exit', (code, signal) => {
+      this.#exited(c, code, signal)
+      exit()
     })
   }
 
-  async #onMessage(w: Worker, m: FromWorker): Promise<void> {
+  async #onMessage(c: Child, m: FromChild): Promise<void> {
     switch (m.type) {
       case 'ready': {
         this.#startedAt = this.#o.now()
         this.#lastBeat = this.#startedAt
-        // Reload every model a slot refers to, then declare the worker up.
+        // Reload every model a slot refers to, then declare the child up.
         for (const slot of this.#slots.values()) {
           for (const rec of [slot.active, slot.previous]) {
             const bytes = rec && this.#bytes.get(rec.id)
             if (!rec || !bytes) continue
             const res = await this.#load(rec, bytes)
-            if (res !== true) this.#health({ type: 'inference-error', at: this.#o.now(), message: res })
+            if (res !== true && c === this.#child) this.#health({ type: 'inference-error', at: this.#o.now(), message: res })
           }
         }
-        if (w !== this.#worker) return
+        if (c !== this.#child) return
         this.#ready = true
         this.#health({ type: 'inference-started', at: this.#o.now() })
         const waiters = this.#readyWaiters
@@ -335,7 +396,7 @@ export class InferenceService {
         }
         const problem = checkOutputs(e.model, m.outputs)
         this.#health({ type: 'inference-result', at: this.#o.now(), latencyMs, deadlineMs: e.deadlineMs, valid: problem === null, ...(problem ? { detail: problem } : {}) })
-        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs]] as const) {
+        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs], [this.#ipcTimes, latencyMs - m.runMs]] as const) {
           const arr = store.get(e.model.manifest.name) ?? []
           arr.push(v)
           if (arr.length > LATENCY_KEEP) arr.shift()
@@ -363,30 +424,44 @@ export class InferenceService {
   }
 
   #watch(): void {
-    if (!this.#worker || this.#stopping) return
+    const c = this.#child
+    if (!c || this.#stopping || !this.#verdict()) return
+    // Confirm after this loop turn has read the child's messages. If this process's own event
+    // loop was held up (a long synchronous call, a GC pause, a starved machine), the heartbeats
+    // and results the child sent meanwhile are still queued: timers run before I/O, so judging
+    // now would take our stall for the child's hang. setImmediate runs after the I/O poll.
+    setImmediate(() => {
+      if (c !== this.#child || this.#stopping) return
+      const why = this.#verdict()
+      if (why) this.#hung(c, why)
+    })
+  }
+
+  /** Why the child counts as hung now, or null. */
+  #verdict(): string | null {
     const now = this.#o.now()
     // While starting (loading onnxruntime, reloading models) allow longer before calling it hung.
     const limit = this.#ready ? this.#o.hungMs : 5 * this.#o.hungMs
-    if (now - this.#lastBeat > limit) {
-      this.#kill(`no heartbeat from the inference worker for ${Math.round(now - this.#lastBeat)} ms`)
-      return
-    }
+    if (now - this.#lastBeat > limit) return `no heartbeat from the inference process for ${Math.round(now - this.#lastBeat)} ms`
     const t = performance.now()
     for (const e of this.#inflight.values()) {
-      if (t - e.sentAt > this.#o.hungMs) {
-        this.#kill(`an inference request to ${e.model.id} has been running for ${Math.round(t - e.sentAt)} ms`)
-        return
-      }
+      if (t - e.sentAt > this.#o.hungMs) return `an inference request to ${e.model.id} has been running for ${Math.round(t - e.sentAt)} ms`
     }
+    return null
   }
 
-  #kill(why: string): void {
-    const w = this.#worker
-    if (!w) return
-    this.#health({ type: 'inference-error', at: this.#o.now(), message: `${why}; restarting the worker` })
-    this.#o.log?.('error', `${why}; restarting the worker`)
-    void w.terminate()
-    this.#lost(why, null)
+  /** A hung child: reported as a hang (never as an error), killed, and restarted once it is gone. */
+  #hung(c: Child, why: string): void {
+    this.#counts.hangs++
+    this.#health({ type: 'inference-hung', at: this.#o.now(), message: why })
+    this.#o.log?.('error', `${why}; killing it (SIGTERM, SIGKILL after ${this.#o.killGraceMs} ms) and restarting`)
+    this.#child = null
+    this.#ready = false
+    c.killedFor = 'hung'
+    this.#dying.add(c)
+    this.#failAll(`the inference process hung (${why})`)
+    c.proc.kill('SIGTERM')
+    c.killTimer = setTimeout(() => c.proc.kill('SIGKILL'), this.#o.killGraceMs)
   }
 
   #failAll(reason: string): void {
@@ -403,15 +478,35 @@ export class InferenceService {
     this.#pendingLoads.clear()
   }
 
-  #lost(why: string, code: number | null): void {
-    this.#worker = null
+  /** A child is gone: killed by us (hung, stopped) or on its own (a crash). */
+  #exited(c: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    if (c.killTimer) clearTimeout(c.killTimer)
+    c.killTimer = null
+    this.#dying.delete(c)
+    if (c.killedFor === 'stopped') return
+    const how = `code ${code ?? '-'}, signal ${signal ?? '-'}`
+    if (c.killedFor === 'hung') {
+      this.#health({ type: 'inference-exit', at: this.#o.now(), code, signal, reason: 'hung' })
+      this.#restart(`killed after hanging (${how})`)
+      return
+    }
+    if (c !== this.#child) return
+    // Not asked to go: a crash (an abort in native code, an out-of-memory kill, kill -9).
+    this.#child = null
     this.#ready = false
-    this.#health({ type: 'inference-exit', at: this.#o.now(), code, signal: null })
-    this.#failAll(`the inference worker stopped (${why})`)
+    this.#counts.crashes++
+    this.#health({ type: 'inference-exit', at: this.#o.now(), code, signal, reason: 'crash' })
+    this.#o.log?.('error', `the inference process crashed (${how})`)
+    this.#failAll(`the inference process crashed (${how})`)
+    this.#restart(`crashed (${how})`)
+  }
+
+  #restart(why: string): void {
+    if (this.#stopping) return
     const delay = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** this.#failures)
     this.#failures++
     this.#counts.restarts++
-    this.#o.log?.('warn', `inference worker lost (${why}); restart ${this.#counts.restarts} in ${delay} ms`)
+    this.#o.log?.('warn', `inference process lost (${why}); restart ${this.#counts.restarts} in ${delay} ms`)
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null
       if (!this.#stopping) this.#spawn()

@@ -1,7 +1,8 @@
-// The inference worker's health, as the watchdog sees it. The inference service (firmware/
+// The inference process's health, as the watchdog sees it. The inference service (firmware/
 // inference/) reports these events through Appliance.reportInference(ev); the watchdog never
-// looks inside the worker. Any inference fault DEGRADES (processing continues, inference and
-// automation stop); it never bypasses, because the audio path does not depend on the model.
+// looks inside the inference process (a child process; "worker" below means it). Any inference
+// fault DEGRADES (processing continues, inference and automation stop); it never bypasses,
+// because the audio path does not depend on the model.
 //
 // What the inference service must send:
 //   inference-started    when its worker is up (arms the monitor).
@@ -11,17 +12,26 @@
 //                        output checks (shape, finite numbers, probabilities in 0..1). A result
 //                        that fails them (`valid: false`) is "garbage" and degrades at once;
 //                        more than `maxLatePerWindow` late results in `windowMs` degrade too.
-//   inference-error      an exception in the worker (session run failed, bad model).
-//   inference-exit       the worker exited; degrades until the next inference-started.
+//   inference-hung       the service found the worker hung (no heartbeat, or a request outstanding,
+//                        for `hungMs`) and is killing it. Degrades with cause inference-hung.
+//   inference-error      an exception in the worker (session run failed, bad model). Never a hang.
+//   inference-exit       the worker exited; degrades until the next inference-started. `reason`
+//                        says why: 'hung' (killed by the service after inference-hung: the cause
+//                        stays inference-hung) or 'crash' (it died on its own: cause inference-exit).
 //   inference-stopped    a deliberate stop (model unloaded by an operator): disarms the monitor.
+//
+// One cause per kind of fault, whatever arrives first: a hang is always inference-hung (the
+// service's verdict, the exit that follows it, and this monitor's own heartbeat silence), a crash
+// always inference-exit, a failed run inference-error.
 import type { Fault } from './monitors.ts'
 
 export type InferenceHealthEvent =
   | { type: 'inference-started'; at: number }
   | { type: 'inference-heartbeat'; at: number }
   | { type: 'inference-result'; at: number; latencyMs: number; deadlineMs: number; valid: boolean; detail?: string }
+  | { type: 'inference-hung'; at: number; message: string }
   | { type: 'inference-error'; at: number; message: string }
-  | { type: 'inference-exit'; at: number; code: number | null; signal: string | null }
+  | { type: 'inference-exit'; at: number; code: number | null; signal: string | null; reason?: 'hung' | 'crash' }
   | { type: 'inference-stopped'; at: number }
 
 export interface InferenceMonitorOptions {
@@ -43,7 +53,7 @@ export class InferenceMonitor {
   #pending: Fault[] = []
   #late: number[] = []
   /** Counters for status. */
-  readonly counts = { results: 0, late: 0, garbage: 0, errors: 0, exits: 0 }
+  readonly counts = { results: 0, late: 0, garbage: 0, errors: 0, exits: 0, hangs: 0 }
 
   constructor(opts: InferenceMonitorOptions = {}) {
     this.hungMs = opts.hungMs ?? 1000
@@ -84,6 +94,10 @@ export class InferenceMonitor {
           }
         }
         break
+      case 'inference-hung':
+        this.counts.hangs++
+        this.#pending.push({ level: 'degrade', cause: 'inference-hung', evidence: `inference process hung: ${ev.message}` })
+        break
       case 'inference-error':
         this.counts.errors++
         this.#pending.push({ level: 'degrade', cause: 'inference-error', evidence: `inference worker error: ${ev.message}` })
@@ -91,7 +105,10 @@ export class InferenceMonitor {
       case 'inference-exit':
         this.counts.exits++
         if (this.#armed) {
-          this.#exited = { level: 'degrade', cause: 'inference-exit', evidence: `inference worker exited (code ${ev.code ?? '-'}, signal ${ev.signal ?? '-'})` }
+          const how = `code ${ev.code ?? '-'}, signal ${ev.signal ?? '-'}`
+          this.#exited = ev.reason === 'hung'
+            ? { level: 'degrade', cause: 'inference-hung', evidence: `inference process killed after it hung (${how}); restarting` }
+            : { level: 'degrade', cause: 'inference-exit', evidence: `inference process ${ev.reason === 'crash' ? 'crashed' : 'exited'} (${how})` }
         }
         break
     }

@@ -47,7 +47,7 @@ t.test('on the running appliance a corrupt or mis-shaped model is refused and no
   t.equal(app.status().relay, 'processed', 'the sound stays processed')
 })
 
-t.test('on the running appliance a worker crash degrades, the sound stays processed, and inference comes back', async (t) => {
+t.test('on the running appliance an inference process crash degrades, the sound stays processed, and inference comes back', async (t) => {
   let inf: AttachedInference | null = null
   const running = await startAppliance('sim', {
     panelPort: null, logDir: null, hardwareWatchdogs: [],
@@ -70,7 +70,7 @@ t.test('on the running appliance a worker crash degrades, the sound stays proces
   const blocks = app.engine.blockCounter()
   await inf!.service.infer('crowd-state', { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(2) } })
   await until(() => app.faults(20).some((f) => f.to === 'DEGRADED' && f.cause === 'inference-exit'), 'DEGRADED for inference-exit')
-  t.pass('the watchdog degraded, recording the worker exit as the cause')
+  t.pass('the watchdog degraded, recording the crash (inference-exit) as the cause')
   t.equal(app.status().relay, 'processed', 'the relay stays energised: processed sound')
   t.ok(app.status().engine.processed, 'the engine output stays processed')
   t.equal(inf!.automation.state.enabled, false, 'automation paused while degraded')
@@ -79,4 +79,33 @@ t.test('on the running appliance a worker crash degrades, the sound stays proces
   t.equal(inf!.automation.state.enabled, true, 'automation resumes')
   const before = live.stats().patches
   await until(() => live.stats().patches > before, 'classification resumed')
+})
+
+t.test('on the running appliance a hung inference process (SIGSTOP) degrades with inference-hung, the sound stays processed, and a fresh process brings it back', async (t) => {
+  let inf: AttachedInference | null = null
+  const running = await startAppliance('sim', {
+    panelPort: null, logDir: null, hardwareWatchdogs: [],
+    watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
+    services: [async (app) => (inf = await attachInference(app, { service: { backoffInitialMs: 50 } }))],
+  })
+  t.teardown(() => running.stop())
+  const app = running.app
+  await until(() => app.status().state === 'ACTIVE', 'ACTIVE before the hang')
+  await until(() => inf!.live.stats().patches >= 1, 'a first classification')
+  const pid = inf!.service.pid!
+  t.ok(pid > 0 && pid !== process.pid, 'the models run in a process of their own')
+  const blocks = app.engine.blockCounter()
+  const since = app.faults(50).length
+  process.kill(pid, 'SIGSTOP')
+  await until(() => app.faults(50).some((f) => f.to === 'DEGRADED' && f.cause === 'inference-hung'), 'DEGRADED for inference-hung')
+  const after = app.faults(50).slice(since)
+  t.notOk(after.some((f) => /^inference-(error|exit)$/.test(f.cause)), `recorded as a hang, not as an error or exit (${after.map((f) => f.cause).join(', ')})`)
+  t.equal(app.status().relay, 'processed', 'the relay stays energised: processed sound')
+  await until(() => inf!.service.stats().restarts === 1 && inf!.service.running, 'a fresh inference process')
+  t.not(inf!.service.pid, pid, 'the stopped process was replaced')
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'and killed (SIGKILL reaches a stopped process)')
+  await until(() => app.status().state === 'ACTIVE', 'ACTIVE again once the fresh process answers')
+  t.ok(app.engine.blockCounter() > blocks, 'blocks flowed throughout')
+  const before = inf!.live.stats().patches
+  await until(() => inf!.live.stats().patches > before, 'classification resumed')
 })

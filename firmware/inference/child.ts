@@ -1,0 +1,133 @@
+// The inference child process: holds onnxruntime sessions by model id, runs requests, and sends a
+// heartbeat from its own event loop so a hung child shows as silence. InferenceService starts it
+// with child_process.fork (IPC with the "advanced" serialization, so typed arrays cross as they are)
+// and is its only parent. It is a process of its own, not a worker thread, so that nothing it does
+// can reach the audio process: an abort inside onnxruntime, a native deadlock or a crash ends this
+// process only, and the service kills (SIGTERM, then SIGKILL) and restarts it. It keeps no model
+// state between requests (the VAD's recurrent state travels with each request), so a restarted
+// child is as good as the old one once its models are loaded again.
+//
+// Usage (by the service only): node child.ts --inference-child --backend URL --heartbeat-ms N
+// In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
+// path as node would), from lib/firmware/inference/child.ts.
+import { shapeMismatches, type ModelManifest } from './manifest.ts'
+import type { BackendModule, LoadedSession, WireFeeds } from './backend.ts'
+
+export type ToChild =
+  | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }
+  | { type: 'unload'; req: number; id: string }
+  | { type: 'run'; req: number; id: string; feeds: WireFeeds }
+  /** Finish what is running, release the sessions, and exit 0 (a deliberate stop). */
+  | { type: 'shutdown' }
+
+export type FromChild =
+  | { type: 'ready'; pid: number }
+  | { type: 'heartbeat' }
+  | { type: 'loaded'; req: number; ok: true }
+  | { type: 'loaded'; req: number; ok: false; message: string }
+  | { type: 'result'; req: number; outputs: WireFeeds; runMs: number }
+  | { type: 'failed'; req: number; message: string }
+
+function argOf(name: string): string | undefined {
+  const k = process.argv.indexOf(name)
+  return k >= 0 ? process.argv[k + 1] : undefined
+}
+
+async function main(): Promise<void> {
+  const send = process.send?.bind(process)
+  if (!send) {
+    process.stderr.write('firmware/inference/child.ts is started by the inference service (child_process.fork with IPC), not by hand\n')
+    process.exit(2)
+  }
+  const backendModule = argOf('--backend') ?? new URL('./backend.ts', import.meta.url).href
+  const heartbeatMs = Number(argOf('--heartbeat-ms') ?? 100)
+  const post = (m: FromChild): void => {
+    if (process.connected) send(m)
+  }
+  // The parent gone (killed, crashed, or its channel closed): nothing left to serve.
+  process.on('disconnect', () => process.exit(0))
+
+  const mod = (await import(backendModule)) as BackendModule
+  const backend = mod.createBackend()
+  const sessions = new Map<string, LoadedSession>()
+  const heartbeat = setInterval(() => post({ type: 'heartbeat' }), heartbeatMs)
+
+  // A deliberate stop lets the runs in flight finish and releases the sessions before leaving.
+  let busy = 0
+  let closing = false
+  const closeWhenIdle = async (): Promise<void> => {
+    if (!closing || busy > 0) return
+    clearInterval(heartbeat)
+    for (const s of sessions.values()) await s.release().catch(() => {})
+    sessions.clear()
+    process.exit(0)
+  }
+
+  const handle = async (m: Exclude<ToChild, { type: 'shutdown' }>): Promise<void> => {
+    switch (m.type) {
+      case 'load': {
+        try {
+          const s = await backend.load(m.bytes)
+          const bad = shapeMismatches(m.manifest, s.inputs, s.outputs)
+          if (bad.length > 0) {
+            await s.release().catch(() => {})
+            post({ type: 'loaded', req: m.req, ok: false, message: `model ${m.id} does not match its manifest: ${bad.join('; ')}` })
+            return
+          }
+          const old = sessions.get(m.id)
+          sessions.set(m.id, s)
+          if (old) await old.release().catch(() => {})
+          post({ type: 'loaded', req: m.req, ok: true })
+        } catch (e) {
+          post({ type: 'loaded', req: m.req, ok: false, message: `model ${m.id} cannot be loaded by onnxruntime (${firstLine(e)}); the file is corrupt or not an ONNX model` })
+        }
+        return
+      }
+      case 'unload': {
+        const s = sessions.get(m.id)
+        sessions.delete(m.id)
+        if (s) await s.release().catch(() => {})
+        post({ type: 'loaded', req: m.req, ok: true })
+        return
+      }
+      case 'run': {
+        const s = sessions.get(m.id)
+        if (!s) {
+          post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
+          return
+        }
+        const t0 = performance.now()
+        try {
+          const outputs = await s.run(m.feeds)
+          post({ type: 'result', req: m.req, outputs, runMs: performance.now() - t0 })
+        } catch (e) {
+          post({ type: 'failed', req: m.req, message: `model ${m.id} failed to run: ${firstLine(e)}` })
+        }
+        return
+      }
+    }
+  }
+
+  process.on('message', async (m: ToChild) => {
+    if (m.type === 'shutdown') {
+      closing = true
+      return closeWhenIdle()
+    }
+    if (closing) return
+    busy++
+    try {
+      await handle(m)
+    } finally {
+      busy--
+      await closeWhenIdle()
+    }
+  })
+  post({ type: 'ready', pid: process.pid })
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300)
+}
+
+// Runs only when started as the child (the service imports nothing but types from here).
+if (process.argv.includes('--inference-child')) await main()
