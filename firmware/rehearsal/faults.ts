@@ -44,6 +44,9 @@ export interface FaultSpec {
   what: string
   /** What the watchdog should do about it: 'bypass' or 'degrade'. */
   expect: 'bypass' | 'degrade'
+  /** The transition causes that count as detecting this fault (anything else during the
+   *  rehearsal, e.g. a late inference result on a loaded machine, is reported as unrelated). */
+  causes: RegExp
   /** Duration when none is given, ms. */
   defaultMs: number
   /** Throws FW_ERR_NOT_AVAILABLE when this unit cannot inject it; otherwise starts the fault and
@@ -66,6 +69,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'overrun',
     what: 'the DSP chain spins twice the block period per block (engine injectDspSpin)',
     expect: 'bypass',
+    causes: /^(native-dsp-overrun|dsp-overrun-rate)$/,
     defaultMs: 200,
     inject(t, ms) {
       const e = t.engine
@@ -79,6 +83,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'control-stall',
     what: 'the control event loop is blocked (heartbeat, tick, console and API all wait)',
     expect: 'bypass',
+    causes: /^(event-loop-lag|native-heartbeat-stale|panel-heartbeat-timeout|engine-stall)$/,
     defaultMs: 400,
     inject(_t, ms) {
       // Synchronous on purpose: this IS the fault. Nothing else in this process runs meanwhile.
@@ -91,6 +96,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'inference-hang',
     what: 'the inference service stalls its runs (and its heartbeat)',
     expect: 'degrade',
+    causes: /^inference-/,
     defaultMs: 3000,
     inject(t, ms) {
       const h = t.inference
@@ -103,6 +109,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'audio-stall',
     what: 'the audio thread stops producing blocks (engine injectAudioStall)',
     expect: 'bypass',
+    causes: /^(engine-stall|native-|backend-error)/,
     defaultMs: 400,
     inject(t, ms) {
       const e = t.engine
@@ -115,6 +122,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'non-finite',
     what: 'the DSP chain produces NaN/Inf samples (engine injectNonFinite)',
     expect: 'bypass',
+    causes: /non-?finite|nan|native-|dsp/i,
     defaultMs: 100,
     inject(t, ms) {
       const e = t.engine
@@ -127,6 +135,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'panel-silent',
     what: 'the front-panel controller stops answering (the simulated controller process is stopped)',
     expect: 'bypass',
+    causes: /^(panel-|relay-not-confirmed)/,
     defaultMs: 1000,
     inject(t, _ms) {
       const c = t.panelController

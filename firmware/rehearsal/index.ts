@@ -47,14 +47,14 @@ export function rehearseCommand(rehearsal: Rehearsal): CommandSpec<Record<string
         detected: report.detected, detect_ms: report.detectMs, state: report.detectedAs,
         cause: report.cause, evidence: report.evidence, late: report.detectedAfterRestore,
         recovered: report.recovered, recover_ms: report.recoverMs, now: report.endState,
-        transitions: report.transitions.length, note: report.note,
+        transitions: report.transitions.length, unrelated: report.unrelated.length, note: report.note,
       }
     },
     human: (v) => human({
       fault: v.fault, faultMs: v.fault_ms, what: FAULTS[v.fault as FaultClass].what, detected: v.detected, detectedAs: v.state,
       detectMs: v.detect_ms, cause: v.cause, evidence: v.evidence, detectedAfterRestore: v.late, recovered: v.recovered,
       recoverMs: v.recover_ms, endState: v.now, note: v.note,
-    } as RehearsalReport),
+    } as unknown as RehearsalReport),
   }
 }
 

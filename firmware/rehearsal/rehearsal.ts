@@ -40,9 +40,9 @@ export interface RehearsalReport {
   /** What the watchdog should do: bypass or degrade. */
   expect: 'bypass' | 'degrade'
   startedAt: number
-  /** The watchdog left ACTIVE because of it. */
+  /** The watchdog left ACTIVE (or a later state) with a cause this fault explains. */
   detected: boolean
-  /** From injection to the first transition out of ACTIVE, ms (null: not detected). */
+  /** From injection to that transition, ms (null: not detected). */
   detectMs: number | null
   /** The state that transition went to, its cause and evidence. */
   detectedAs: WatchdogStateName | null
@@ -56,6 +56,8 @@ export interface RehearsalReport {
   recoverMs: number | null
   /** Every transition during the rehearsal, in order. */
   transitions: TransitionRecord[]
+  /** Transitions away from ACTIVE whose cause this fault does not explain (other faults meanwhile). */
+  unrelated: TransitionRecord[]
   /** The state the rehearsal left the unit in. */
   endState: WatchdogStateName
   note: string
@@ -150,9 +152,9 @@ export class Rehearsal {
       // Self-limiting injectors (the control stall) have already ended; the others end on a timer.
       if (injectedEnd - startedAt >= faultMs) undo()
       else restoreTimer = setTimeout(undo, Math.max(0, startedAt + faultMs - injectedEnd))
-      const left = () => transitions.find((r) => r.from === 'ACTIVE')
-      await waitUntil(() => left() !== undefined, startedAt + faultMs + this.#o.detectGraceMs)
-      const first = left()
+      const detection = () => transitions.find((r) => r.to !== 'ACTIVE' && spec.causes.test(r.cause))
+      await waitUntil(() => detection() !== undefined, startedAt + faultMs + this.#o.detectGraceMs)
+      const first = detection()
       undo()
       let recoveredAt: number | null = null
       let note = ''
@@ -165,8 +167,12 @@ export class Rehearsal {
         else if (s.name === 'MANUAL_BYPASS') note = s.cause === 'escalated' ? 'the escalation latched the bypass: a person must release it' : 'a person engaged manual bypass during the rehearsal; left as it is'
         else note = `not back in ACTIVE within the time limit (${Math.round(limit - startedAt)} ms); the watchdog is ${s.name} (${s.cause})`
       } else {
-        note = `not detected: the watchdog stayed ${this.#app.watchdogState.name} for ${faultMs} ms of fault plus ${this.#o.detectGraceMs} ms`
+        note = `not detected: no transition with a cause this fault explains in ${faultMs} ms of fault plus ${this.#o.detectGraceMs} ms`
+        // Something else may have taken the unit out of ACTIVE meanwhile: let it come back too.
+        if (transitions.length > 0) await waitUntil(() => this.#app.watchdogState.name === 'ACTIVE' || this.#app.watchdogState.name === 'MANUAL_BYPASS', limit)
       }
+      const unrelated = transitions.filter((r) => r.to !== 'ACTIVE' && r !== first && !spec.causes.test(r.cause))
+      if (unrelated.length > 0) note += `${note ? '; ' : ''}unrelated meanwhile: ${unrelated.map((r) => `${r.to} ${r.cause}`).join(', ')}`
       const report: RehearsalReport = {
         fault, what: spec.what, faultMs, expect: spec.expect, startedAt,
         detected: first !== undefined,
@@ -178,6 +184,7 @@ export class Rehearsal {
         recovered: recoveredAt !== null,
         recoverMs: recoveredAt === null ? null : Math.round(recoveredAt - startedAt),
         transitions: [...transitions],
+        unrelated,
         endState: this.#app.watchdogState.name,
         note,
       }

@@ -10,7 +10,9 @@ import { startAppliance, type RunningAppliance } from '../../firmware/runtime/st
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { startApi } from '../../firmware/api/server.ts'
-import { registerRehearsal, type RehearsalAppliance } from '../../firmware/rehearsal/index.ts'
+import { registerRehearsal, Rehearsal, type RehearsalAppliance } from '../../firmware/rehearsal/index.ts'
+import { initialState } from '../../firmware/watchdog/machine.ts'
+import type { ApplianceEvent } from '../../firmware/runtime/types.ts'
 import { startOsc } from '../../firmware/osc/server.ts'
 import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
 import { createSocket } from 'node:dgram'
@@ -42,12 +44,21 @@ async function bootConsole(t: Test, watchdog: Record<string, number> = {}): Prom
   return { run, app: run.app, client, ask }
 }
 
-/** Asks for the confirm token, then runs the command with it. */
-async function confirmed(ask: (l: string, ms?: number) => Promise<string>, line: string): Promise<string> {
-  const first = await ask(line)
-  const m = /^ERR FW_ERR_CONFIRM_REQUIRED .* send: (.*confirm=[A-Z2-9]{4})$/.exec(first)
-  if (!m) throw new Error(`expected a confirm request, got ${first}`)
-  return ask(m[1]!, 60_000)
+/** A rehearsal refused because the loaded machine had just stalled the unit out of ACTIVE by itself. */
+const NOT_ACTIVE_YET = /^ERR FW_ERR_REHEARSAL_REFUSED .*: the unit is (BYPASS|DEGRADED|BOOT) .*not ACTIVE/
+
+/** Asks for the confirm token, then runs the command with it. If a load stall on the shared
+ *  machine took the unit out of ACTIVE just then, waits for ACTIVE and asks again (twice at most). */
+async function confirmed(ask: (l: string, ms?: number) => Promise<string>, line: string, app?: Appliance): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const first = await ask(line)
+    const m = /^ERR FW_ERR_CONFIRM_REQUIRED .* send: (.*confirm=[A-Z2-9]{4})$/.exec(first)
+    if (!m) throw new Error(`expected a confirm request, got ${first}`)
+    const r = await ask(m[1]!, 60_000)
+    if (!NOT_ACTIVE_YET.test(r) || attempt >= 2) return r
+    if (app) await until(() => app.status().state === 'ACTIVE', 10_000, 'ACTIVE again')
+    else await new Promise((res) => setTimeout(res, 3000))
+  }
 }
 
 function fields(line: string): Record<string, string> {
@@ -66,7 +77,7 @@ async function leftAsFound(t: Test, run: RunningAppliance): Promise<void> {
 t.test('rehearse through the serial console: confirm token, a bypass measured and recovered', async (t) => {
   const { run, ask } = await bootConsole(t)
   const blocksBefore = run.app.status().engine.blocks
-  const r = await confirmed(ask, 'rehearse overrun')
+  const r = await confirmed(ask, 'rehearse overrun', run.app)
   t.match(r, /^OK rehearse fault=overrun fault_ms=200 expect=bypass detected=on detect_ms=\d+ state=BYPASS cause=native-dsp-overrun /)
   const f = fields(r)
   t.ok(Number(f.detect_ms) < 1000, `bypass ${f.detect_ms} ms after the injection`)
@@ -79,7 +90,7 @@ t.test('rehearse through the serial console: confirm token, a bypass measured an
   await leftAsFound(t, run)
   t.comment(`FIGURE rehearse overrun (console): bypass after ${f.detect_ms} ms, ACTIVE after ${f.recover_ms} ms`)
 
-  const s = await confirmed(ask, 'rehearse control-stall 400')
+  const s = await confirmed(ask, 'rehearse control-stall 400', run.app)
   t.match(s, /^OK rehearse fault=control-stall fault_ms=400 expect=bypass detected=on detect_ms=\d+ state=BYPASS cause=(event-loop-lag|native-heartbeat-stale) /)
   const g = fields(s)
   t.equal(g.recovered, 'on')
@@ -104,9 +115,15 @@ t.test('refused during MANUAL_BYPASS, with a clear error, and nothing changes', 
 
 t.test('a rehearsal that would latch the escalation is refused; the unit stays ACTIVE', async (t) => {
   const { run, ask } = await bootConsole(t, { escalateAfterBypasses: 2 })
-  t.match(await confirmed(ask, 'rehearse overrun'), /^OK rehearse fault=overrun .*recovered=on/)
+  t.match(await confirmed(ask, 'rehearse overrun', run.app), /^OK rehearse fault=overrun .*recovered=on/)
   await leftAsFound(t, run)
-  const r = await confirmed(ask, 'rehearse overrun')
+  const r = await confirmed(ask, 'rehearse overrun', run.app)
+  if (run.app.status().cause === 'escalated') {
+    // A load stall of the shared machine was the 2nd automatic bypass: the unit latched by itself.
+    t.comment(`the loaded machine latched the unit first: ${run.app.faults(1)[0]?.evidence}`)
+    t.match(r, /^ERR FW_ERR_REHEARSAL_REFUSED rehearse overrun: refused: the unit is in MANUAL_BYPASS \(escalated: /)
+    return
+  }
   t.match(r, /^ERR FW_ERR_REHEARSAL_REFUSED rehearse overrun: refused: one more automatic bypass would be the 2th within 60 s and latch the bypass until a person releases it; try again in \d+ s; nothing was injected$/)
   t.equal(run.app.status().state, 'ACTIVE')
 })
@@ -116,7 +133,7 @@ t.test('faults whose hooks this unit lacks answer FW_ERR_NOT_AVAILABLE and chang
   const engine = run.app.engine as unknown as Record<string, unknown>
   for (const [fault, hook] of [['audio-stall', 'injectAudioStall'], ['non-finite', 'injectNonFinite']] as const) {
     if (typeof engine[hook] === 'function') {
-      const r = await confirmed(ask, `rehearse ${fault}`)
+      const r = await confirmed(ask, `rehearse ${fault}`, run.app)
       t.match(r, new RegExp(`^OK rehearse fault=${fault} `), `${fault}: the engine has ${hook}`)
       t.comment(`FIGURE rehearse ${fault}: ${r}`)
       await leftAsFound(t, run)
@@ -133,7 +150,7 @@ t.test('faults whose hooks this unit lacks answer FW_ERR_NOT_AVAILABLE and chang
 
 t.test('panel-silent stops the simulated controller for the time asked, then resumes it', async (t) => {
   const { run, ask } = await bootConsole(t)
-  const r = await confirmed(ask, 'rehearse panel-silent 1000')
+  const r = await confirmed(ask, 'rehearse panel-silent 1000', run.app)
   t.match(r, /^OK rehearse fault=panel-silent fault_ms=1000 expect=bypass /)
   const f = fields(r)
   // Today nothing in the firmware notices a silent controller while it is silent; the controller's
@@ -166,8 +183,14 @@ t.test('rehearse through the HTTPS API: confirm token, report, observers refused
   const first = await call(port, op, 'POST', '/api/rehearse', { fault: 'overrun', ms: 200 })
   t.equal(first.status, 409, 'a confirm token first')
   t.equal(first.json.code, 'FW_ERR_CONFIRM_REQUIRED')
-  t.equal(run.app.status().state, 'ACTIVE', 'nothing injected before the confirmation')
-  const r = await call(port, op, 'POST', '/api/rehearse', { fault: 'overrun', ms: 200, confirm: first.json.confirmToken })
+  t.notOk(run.app.faults(50).some((x) => x.cause === 'native-dsp-overrun'), 'nothing injected before the confirmation')
+  let r = await call(port, op, 'POST', '/api/rehearse', { fault: 'overrun', ms: 200, confirm: first.json.confirmToken })
+  for (let attempt = 0; attempt < 2 && r.json?.code === 'FW_ERR_REHEARSAL_REFUSED' && / not ACTIVE;/.test(r.json.message); attempt++) {
+    // A load stall on the shared machine took the unit out of ACTIVE by itself: wait, ask again.
+    await until(() => run.app.status().state === 'ACTIVE', 10_000, 'ACTIVE again')
+    const again = await call(port, op, 'POST', '/api/rehearse', { fault: 'overrun', ms: 200 })
+    r = await call(port, op, 'POST', '/api/rehearse', { fault: 'overrun', ms: 200, confirm: again.json.confirmToken })
+  }
   t.equal(r.status, 200, r.text)
   const v = r.json.value ?? r.json
   t.match(v, { fault: 'overrun', detected: true, state: 'BYPASS', cause: 'native-dsp-overrun', recovered: true, now: 'ACTIVE' })
@@ -192,4 +215,29 @@ t.test('OSC refuses rehearse, as it refuses every destructive command', async (t
   await until(() => replies.length >= 2, 5000, 'two replies')
   t.ok(replies.every((r) => r.startsWith('/error FW_ERR_OSC')), replies.join(' | '))
   t.same(app.calls, [], 'nothing reached the appliance')
+})
+
+t.test('a fault the injection does not explain is reported as unrelated, not as the detection', async (t) => {
+  // A stand-in unit: the overrun hook makes the watchdog report a late inference result first
+  // (as a loaded machine does), then nothing: the overrun itself goes unnoticed.
+  const listeners = new Set<(ev: ApplianceEvent) => void>()
+  const state = { ...initialState(0), name: 'ACTIVE' as const }
+  let now = 1000
+  const emit = (from: 'ACTIVE' | 'DEGRADED', to: 'ACTIVE' | 'DEGRADED', cause: string) => {
+    state.name = to as typeof state.name
+    for (const l of listeners) l({ type: 'transition', record: { at: now, from, to, cause, evidence: cause } })
+  }
+  const app: RehearsalAppliance = {
+    get watchdogState() { return state },
+    engine: {
+      options: { blockSize: 64, sampleRate: 48000 },
+      injectDspSpin: (us: number) => { if (us > 0) { now += 5; emit('ACTIVE', 'DEGRADED', 'inference-latency'); setTimeout(() => { now += 100; emit('DEGRADED', 'ACTIVE', 'recovered') }, 20) } },
+    },
+    subscribe: (l) => { listeners.add(l); return () => listeners.delete(l) },
+  }
+  const r = await new Rehearsal(app, { detectGraceMs: 100, clock: { now: () => (now += 1) } }).run('overrun', 50, 'test')
+  t.equal(r.detected, false, 'the overrun was not detected')
+  t.same(r.unrelated.map((x) => x.cause), ['inference-latency'])
+  t.match(r.note, /not detected: .*unrelated meanwhile: DEGRADED inference-latency/)
+  t.equal(r.endState, 'ACTIVE')
 })
