@@ -56,7 +56,7 @@ export interface RehearsalReport {
   recoverMs: number | null
   /** Every transition during the rehearsal, in order. */
   transitions: TransitionRecord[]
-  /** Transitions away from ACTIVE whose cause this fault does not explain (other faults meanwhile). */
+  /** Transitions to a fault state whose cause this fault does not explain (other faults meanwhile). */
   unrelated: TransitionRecord[]
   /** The state the rehearsal left the unit in. */
   endState: WatchdogStateName
@@ -171,7 +171,8 @@ export class Rehearsal {
         // Something else may have taken the unit out of ACTIVE meanwhile: let it come back too.
         if (transitions.length > 0) await waitUntil(() => this.#app.watchdogState.name === 'ACTIVE' || this.#app.watchdogState.name === 'MANUAL_BYPASS', limit)
       }
-      const unrelated = transitions.filter((r) => r.to !== 'ACTIVE' && r !== first && !spec.causes.test(r.cause))
+      // Steps of a recovery (BYPASS -> DEGRADED 'recovered') are not faults of their own.
+      const unrelated = transitions.filter((r) => r.to !== 'ACTIVE' && r.cause !== 'recovered' && r !== first && !spec.causes.test(r.cause))
       if (unrelated.length > 0) note += `${note ? '; ' : ''}unrelated meanwhile: ${unrelated.map((r) => `${r.to} ${r.cause}`).join(', ')}`
       const report: RehearsalReport = {
         fault, what: spec.what, faultMs, expect: spec.expect, startedAt,
