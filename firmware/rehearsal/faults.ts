@@ -49,8 +49,10 @@ export interface FaultSpec {
   causes: RegExp
   /** Duration when none is given, ms. */
   defaultMs: number
-  /** Throws FW_ERR_NOT_AVAILABLE when this unit cannot inject it; otherwise starts the fault and
-   *  returns what undoes it early (called at the end of the rehearsal whatever happened). */
+  /** Why this unit cannot inject it (the hook it lacks), or null when it can. */
+  unavailable(targets: FaultTargets): string | null
+  /** Starts the fault and returns what undoes it early (called at the end of the rehearsal
+   *  whatever happened). Throws FW_ERR_NOT_AVAILABLE when the hook went away meanwhile. */
   inject(targets: FaultTargets, ms: number): () => void
 }
 
@@ -70,6 +72,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the DSP chain spins twice the block period per block (engine injectDspSpin)',
     expect: 'bypass',
     causes: /^(native-dsp-overrun|dsp-overrun-rate)$/,
+    unavailable: (t) => typeof t.engine.injectDspSpin === 'function' ? null : 'the engine has no injectDspSpin hook',
     defaultMs: 200,
     inject(t, ms) {
       const e = t.engine
@@ -84,6 +87,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the control event loop is blocked (heartbeat, tick, console and API all wait)',
     expect: 'bypass',
     causes: /^(event-loop-lag|native-heartbeat-stale|panel-heartbeat-timeout|engine-stall)$/,
+    unavailable: () => null,
     defaultMs: 400,
     inject(_t, ms) {
       // Synchronous on purpose: this IS the fault. Nothing else in this process runs meanwhile.
@@ -97,6 +101,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the inference service stalls its runs (and its heartbeat)',
     expect: 'degrade',
     causes: /^inference-/,
+    unavailable: (t) => t.inference && typeof t.inference.injectStall === 'function' ? null : 'the inference service has no injectStall(ms) hook yet (see docs/watchdog.md, Rehearsal)',
     defaultMs: 3000,
     inject(t, ms) {
       const h = t.inference
@@ -110,6 +115,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the audio thread stops producing blocks (engine injectAudioStall)',
     expect: 'bypass',
     causes: /^(engine-stall|native-|backend-error)/,
+    unavailable: (t) => typeof t.engine.injectAudioStall === 'function' ? null : 'the engine has no injectAudioStall(ms) hook yet',
     defaultMs: 400,
     inject(t, ms) {
       const e = t.engine
@@ -123,6 +129,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the DSP chain produces NaN/Inf samples (engine injectNonFinite)',
     expect: 'bypass',
     causes: /non-?finite|nan|native-|dsp/i,
+    unavailable: (t) => typeof t.engine.injectNonFinite === 'function' ? null : 'the engine has no injectNonFinite(blocks) hook yet',
     defaultMs: 100,
     inject(t, ms) {
       const e = t.engine
@@ -136,6 +143,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the front-panel controller stops answering (the simulated controller process is stopped)',
     expect: 'bypass',
     causes: /^(panel-|relay-not-confirmed)/,
+    unavailable: (t) => t.panelController ? null : 'only the simulated board can silence its front-panel controller',
     defaultMs: 1000,
     inject(t, _ms) {
       const c = t.panelController

@@ -63,6 +63,11 @@ export interface RehearsalReport {
   note: string
 }
 
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13
+  return `${n}${teen ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`
+}
+
 export class Rehearsal {
   readonly #app: RehearsalAppliance
   readonly #o: RehearsalOptions
@@ -97,7 +102,7 @@ export class Rehearsal {
     if (FAULTS[fault].expect === 'bypass' && nextBypassLatches(s, now)) {
       const recent = bypassesInWindow(s, now)
       const waitS = recent.length > 0 ? Math.ceil((recent[0]!.at + s.config.escalateWindowMs - now) / 1000) : 0
-      refuse(`one more automatic bypass would be the ${s.config.escalateAfterBypasses}th within ${Math.round(s.config.escalateWindowMs / 1000)} s and latch the bypass until a person releases it; try again in ${waitS} s`)
+      refuse(`one more automatic bypass would be the ${ordinal(s.config.escalateAfterBypasses)} within ${Math.round(s.config.escalateWindowMs / 1000)} s and latch the bypass until a person releases it; try again in ${waitS} s`)
     }
   }
 
@@ -105,12 +110,15 @@ export class Rehearsal {
   async run(fault: FaultClass, ms: number | undefined, who: string): Promise<RehearsalReport> {
     const spec = FAULTS[fault]
     const faultMs = ms ?? spec.defaultMs
-    this.check(fault)
     const targets: FaultTargets = {
       engine: this.#app.engine as FaultTargets['engine'],
       inference: (this.#o.inference() as FaultTargets['inference']) ?? null,
       panelController: this.#o.panelController(),
     }
+    // What this unit cannot do at all comes first: no point waiting for a better moment.
+    const missing = spec.unavailable(targets)
+    if (missing) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', `rehearse ${fault}: not available on this unit: ${missing}`)
+    this.check(fault)
     const clock = this.#o.clock
     const transitions: TransitionRecord[] = []
     let wake: (() => void) | null = null

@@ -124,7 +124,7 @@ t.test('a rehearsal that would latch the escalation is refused; the unit stays A
     t.match(r, /^ERR FW_ERR_REHEARSAL_REFUSED rehearse overrun: refused: the unit is in MANUAL_BYPASS \(escalated: /)
     return
   }
-  t.match(r, /^ERR FW_ERR_REHEARSAL_REFUSED rehearse overrun: refused: one more automatic bypass would be the 2th within 60 s and latch the bypass until a person releases it; try again in \d+ s; nothing was injected$/)
+  t.match(r, /^ERR FW_ERR_REHEARSAL_REFUSED rehearse overrun: refused: one more automatic bypass would be the 2nd within 60 s and latch the bypass until a person releases it; try again in \d+ s; nothing was injected$/)
   t.equal(run.app.status().state, 'ACTIVE')
 })
 
