@@ -61,6 +61,8 @@ export interface SoakResult {
   /** Relay drops during the load phase, with the watchdog's cause at the time. */
   relayDrops: Array<{ what: string; cause: string }>
   nonAudioRelayDrops: Array<{ what: string; cause: string }>
+  /** Seconds of the load phase spent in each watchdog state (dry = BYPASS + MANUAL_BYPASS). */
+  stateSeconds: Record<string, number>
   last: Stats | null
   load: { apiRequests: number; apiErrors: number; apiStatus: Record<string, number>; streamEvents: number; consoleSent: number; consoleReplies: number; consoleRateLimited: number }
   faults: FaultRow[]
@@ -305,6 +307,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     load = startLoad(port, creds, u.ready!.console, counters)
     log(`soak: ${o.minutes} min of load on the sim board (pid ${u.child.pid}); stress-ng ${stress ? `on ${availableParallelism()} cores + 15% memory` : 'off'}`)
     const loadStart = Date.now()
+    const stateAtStart = u.state
     const transitionsBefore = u.transitions.length
     const panelBefore = u.panel.length
     let lastReport = loadStart
@@ -316,7 +319,17 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
         log(`  ${Math.round((Date.now() - loadStart) / 60000)} min: ${u.state}, ${u.transitions.length - transitionsBefore} transitions, loop p99 ${s?.loop.p99.toFixed(1)} ms max ${s?.loop.max.toFixed(0)} ms, gc max ${s?.gcMaxMs.toFixed(1)} ms`)
       }
     }
+    const loadEnd = Date.now()
     const loadTransitions = u.transitions.slice(transitionsBefore)
+    const stateSeconds: Record<string, number> = {}
+    let cur = stateAtStart
+    let since = loadStart
+    for (const r of [...loadTransitions, { at: loadEnd, to: cur } as TransitionRecord]) {
+      const at = Math.min(Math.max(r.at, since), loadEnd)
+      stateSeconds[cur] = (stateSeconds[cur] ?? 0) + (at - since) / 1000
+      cur = r.to
+      since = at
+    }
     const loadPanel = u.panel.slice(panelBefore)
     const lastLoadStats = u.last
     const faults: FaultRow[] = []
@@ -345,6 +358,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       nonAudioBypasses: loadBypasses.filter((r) => !AUDIO_CAUSES.test(r.cause)),
       relayDrops,
       nonAudioRelayDrops: relayDrops.filter((d) => !AUDIO_CAUSES.test(d.cause)),
+      stateSeconds,
       last: lastLoadStats,
       load: counters,
       faults,
@@ -370,6 +384,7 @@ export function formatSoak(r: SoakResult): string {
     ...r.loadBypasses.map((b) => `  ${new Date(b.at).toISOString().slice(11, 23)} ${b.from} -> ${b.to}: ${b.cause} (${b.evidence})`),
     `relay drops:                     ${r.relayDrops.length}, not caused by an audio fault: ${r.nonAudioRelayDrops.length}   (target 0)`,
     ...r.relayDrops.map((d) => `  ${d.what} (watchdog: ${d.cause})`),
+    `time in each state:              ${Object.entries(r.stateSeconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`,
     `xruns / overruns:                ${e?.xruns ?? '-'} / ${e?.overruns ?? '-'}`,
     `block time p99 / max:            ${e ? `${e.blockTimeUs.p99.toFixed(0)} / ${e.blockTimeUs.max.toFixed(0)} us of ${e.blockPeriodUs.toFixed(0)} us` : '-'}`,
     `event loop delay p99 / worst:    ${s ? `${s.loop.p99.toFixed(1)} / ${s.loop.max.toFixed(1)} ms` : '-'}`,
