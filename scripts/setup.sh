@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # Debian packages: libasound2-dev (ALSA backend), socat (PTY pairs for the UARTs), picocom
 # (the terminal a stage tech uses), espeak-ng and sox (speech and audio for model data and
 # checks), liblo-tools (oscsend), python3-onnx/numpy (model export), openssl and curl (TLS clients),
-# alsa-utils (ALSA file plugin checks), tmux and expect (scripted terminal sessions).
+# alsa-utils (ALSA file plugin checks), tmux and expect (scripted terminal sessions), stress-ng
+# (saturates the machine under the soak benchmark, npm run soak).
 APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
-  liblo-tools python3-onnx python3-numpy openssl curl)
+  liblo-tools python3-onnx python3-numpy openssl curl stress-ng)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -45,7 +45,15 @@ export interface BoardProfile {
   /** Persistent data (identity, presets, logs); relative paths resolve against the repo root. */
   dataDir: string
   api: { port: number; oscPort: number }
+  /** The watchdog's escalation latch (docs/watchdog.md): the `escalateAfterBypasses`-th automatic
+   *  bypass within `escalateWindowMs` latches the bypass until a person releases it. From the
+   *  profile's optional `watchdog: {"escalateAfterBypasses": 3, "escalateWindowS": 60}`;
+   *  defaults 3 and 60 s; 0 bypasses turns the latch off. */
+  watchdog: { escalateAfterBypasses: number; escalateWindowMs: number }
 }
+
+/** Defaults for the profile's optional `watchdog` section. */
+export const DEFAULT_PROFILE_WATCHDOG = { escalateAfterBypasses: 3, escalateWindowS: 60 }
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const boardRoot = join(repoRoot, 'board')
@@ -139,6 +147,14 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   }
   if (backend === 'alsa' && !audio.alsa) fail('audio.alsa', 'is required when audio.backend is "alsa"')
   const dataDir = str(p.dataDir, 'dataDir')
+  const wd = p.watchdog === undefined ? {} : obj(p.watchdog, 'watchdog')
+  for (const k of Object.keys(wd)) {
+    if (!(k in DEFAULT_PROFILE_WATCHDOG)) fail(`watchdog.${k}`, `is not a watchdog setting (known: ${Object.keys(DEFAULT_PROFILE_WATCHDOG).join(', ')})`)
+  }
+  const watchdog = {
+    escalateAfterBypasses: num(wd.escalateAfterBypasses ?? DEFAULT_PROFILE_WATCHDOG.escalateAfterBypasses, 'watchdog.escalateAfterBypasses', 0, 100, true),
+    escalateWindowMs: 1000 * num(wd.escalateWindowS ?? DEFAULT_PROFILE_WATCHDOG.escalateWindowS, 'watchdog.escalateWindowS', 1, 3600),
+  }
   const profile: BoardProfile = {
     name: str(p.name, 'name'),
     description: typeof p.description === 'string' ? p.description : '',
@@ -150,6 +166,7 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
     watchdogDevice: str(p.watchdogDevice, 'watchdogDevice'),
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(repoRoot, dataDir),
     api: { port: num(api.port, 'api.port', 1, 65535, true), oscPort: num(api.oscPort, 'api.oscPort', 1, 65535, true) },
+    watchdog,
   }
   if (array) profile.array = array
   return profile

@@ -136,7 +136,7 @@ export class Appliance implements ApplianceApi {
     this.thermal = o.thermal ?? thermalFor(profile.thermalZones)
     this.log = new TransitionLog({ dir: o.logDir === undefined ? join(profile.dataDir, 'watchdog') : o.logDir })
     this.startedAt = this.#clock.now()
-    this.#state = initialState(this.startedAt, o.watchdog)
+    this.#state = initialState(this.startedAt, { ...profile.watchdog, ...o.watchdog })
     const m = { ...DEFAULT_MONITORS, ...o.monitors }
     this.#mon = {
       stall: new EngineStallMonitor(m.stallMs),

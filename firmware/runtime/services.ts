@@ -7,7 +7,8 @@ import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { consoleService } from '../console/index.ts'
 import { networkService } from '../api/service.ts'
 import { storeService } from '../store/service.ts'
-import { inferenceService } from '../inference/index.ts'
+import { attachInference, type AttachedInference } from '../inference/index.ts'
+import { registerRehearsal } from '../rehearsal/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
 import { join } from 'node:path'
@@ -53,7 +54,13 @@ export function applianceStack(opts: StackOptions = {}): Service {
         const storeLog = (l: string, m: string) => log(l === 'warn' ? 'warn' : 'info', `store: ${m}`)
         stops.push((await storeService({ registry, log: storeLog, onOpen: (s) => { store = s } })(app)).stop)
       }
-      if (opts.inference !== false) stops.push((await inferenceService({ registry })(app)).stop)
+      let inference: AttachedInference | null = null
+      if (opts.inference !== false) {
+        inference = await attachInference(app, { registry })
+        stops.push(inference.stop)
+      }
+      // Before the transports start, so the API's routes include it.
+      registerRehearsal(registry, app, { inference: () => inference?.service ?? null })
       if (opts.console !== false) {
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
         // directory), so its path stays the same across reboots: a tech reconnects with the same command.

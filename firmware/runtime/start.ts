@@ -10,6 +10,7 @@ import { SystemdNotifier } from '../hardware/systemd-notify.ts'
 import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { Appliance, type ApplianceOptions } from './appliance.ts'
+import { setPanelController } from '../rehearsal/faults.ts'
 
 /** A service attached to the running appliance (console, API, inference...). */
 export type Service = (app: Appliance) => Promise<{ stop(): Promise<void> }>
@@ -93,6 +94,8 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
 
     const app = await Appliance.start(profile, { ...appOpts, panel, hardwareWatchdogs: watchdogs })
     cleanups.push(() => app.stop())
+    // `rehearse panel-silent` stops this process for a while (sim board only).
+    if (simPanel) setPanelController(app, simPanel)
     notifier?.ready()
     for (const s of services) {
       const handle = await s(app)

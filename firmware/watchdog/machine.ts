@@ -49,9 +49,16 @@ export interface WatchdogConfig {
   healthyPeriodMs: number
   /** Degrade-fault-free time before DEGRADED returns to ACTIVE. Defaults to 5000 ms. */
   degradedPeriodMs: number
+  /** The automatic bypass that makes this many within `escalateWindowMs` latches instead: the
+   *  sound stays in bypass until a person releases it. 0 never latches. Defaults to 3. */
+  escalateAfterBypasses: number
+  /** The window for `escalateAfterBypasses`. Defaults to 60000 ms. */
+  escalateWindowMs: number
 }
 
-export const DEFAULT_WATCHDOG_CONFIG: WatchdogConfig = { healthyPeriodMs: 5000, degradedPeriodMs: 5000 }
+export const DEFAULT_WATCHDOG_CONFIG: WatchdogConfig = {
+  healthyPeriodMs: 5000, degradedPeriodMs: 5000, escalateAfterBypasses: 3, escalateWindowMs: 60_000,
+}
 
 export interface FaultSeen {
   at: number
@@ -69,6 +76,9 @@ export interface WatchdogState {
   at: number
   lastBypassFault: FaultSeen | null
   lastDegradeFault: FaultSeen | null
+  /** Automatic bypasses (entries into BYPASS caused by a fault) within the escalation window,
+   *  oldest first; emptied when a person releases a bypass. */
+  recentBypasses: FaultSeen[]
   /** Set by 'shutdown': nothing leaves bypass any more. */
   stopping: boolean
   config: WatchdogConfig
@@ -77,7 +87,7 @@ export interface WatchdogState {
 export function initialState(at: number, config: Partial<WatchdogConfig> = {}): WatchdogState {
   return {
     name: 'BOOT', cause: 'boot', evidence: 'firmware starting', since: at, at,
-    lastBypassFault: null, lastDegradeFault: null, stopping: false,
+    lastBypassFault: null, lastDegradeFault: null, recentBypasses: [], stopping: false,
     config: { ...DEFAULT_WATCHDOG_CONFIG, ...config },
   }
 }
@@ -86,15 +96,18 @@ export function initialState(at: number, config: Partial<WatchdogConfig> = {}): 
 //   a state name  go there;
 //   'stay'        no transition (faults are still remembered for the healthy period);
 //   'recover'     leave an automatic state once its healthy period has passed, else stay;
-//   'resume'      a person releases manual bypass: back to BYPASS if a bypass fault is within the
+//   'escalate'    an automatic bypass: go to BYPASS, unless it is the escalateAfterBypasses-th within
+//                 escalateWindowMs: then latch in MANUAL_BYPASS (cause 'escalated'), as if a person
+//                 had pressed bypass, and only a person releases it;
+//   'resume'      a person releases manual bypass (or an escalation latch): back to BYPASS if a bypass fault is within the
 //                 healthy period, else DEGRADED if a degrade fault is recent, else ACTIVE.
 // Only 'resume' leaves MANUAL_BYPASS, and only a 'manual' off event (a person) yields 'resume'.
-type Target = StateName | 'stay' | 'recover' | 'resume'
+type Target = StateName | 'stay' | 'recover' | 'resume' | 'escalate'
 const TABLE: Record<StateName, Record<EventKind, Target>> = {
   //              boot-complete  degrade     bypass    tick       manual-on        manual-off  long-press       shutdown
-  BOOT:          { 'boot-complete': 'ACTIVE', degrade: 'DEGRADED', bypass: 'BYPASS', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
-  ACTIVE:        { 'boot-complete': 'stay', degrade: 'DEGRADED', bypass: 'BYPASS', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
-  DEGRADED:      { 'boot-complete': 'stay', degrade: 'stay', bypass: 'BYPASS', tick: 'recover', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
+  BOOT:          { 'boot-complete': 'ACTIVE', degrade: 'DEGRADED', bypass: 'escalate', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
+  ACTIVE:        { 'boot-complete': 'stay', degrade: 'DEGRADED', bypass: 'escalate', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
+  DEGRADED:      { 'boot-complete': 'stay', degrade: 'stay', bypass: 'escalate', tick: 'recover', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
   BYPASS:        { 'boot-complete': 'stay', degrade: 'stay', bypass: 'stay', tick: 'recover', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'stay' },
   MANUAL_BYPASS: { 'boot-complete': 'stay', degrade: 'stay', bypass: 'stay', tick: 'stay', 'manual-on': 'stay', 'manual-off': 'resume', 'long-press': 'stay', shutdown: 'stay' },
 }
@@ -126,6 +139,17 @@ export function entryActions(state: StateName): WatchdogAction[] {
     { type: 'inference', enabled: e.inference },
     { type: 'led', state },
   ]
+}
+
+/** The automatic bypasses still inside the escalation window at `now`, oldest first. */
+export function bypassesInWindow(s: WatchdogState, now: number): FaultSeen[] {
+  return s.recentBypasses.filter((b) => now - b.at < s.config.escalateWindowMs)
+}
+
+/** Whether one more automatic bypass at `now` would latch (escalate). */
+export function nextBypassLatches(s: WatchdogState, now: number): boolean {
+  const n = s.config.escalateAfterBypasses
+  return n > 0 && bypassesInWindow(s, now).length + 1 >= n
 }
 
 function healthyBypass(s: WatchdogState, now: number): boolean {
@@ -164,9 +188,30 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
       }
       break
     }
+    case 'escalate': {
+      if (event.type !== 'fault') break
+      const seen = { at: now, cause: event.cause, evidence: event.evidence }
+      const repeats = [...bypassesInWindow(s, now), seen].slice(-Math.max(1, s.config.escalateAfterBypasses))
+      if (nextBypassLatches(s, now)) {
+        to = 'MANUAL_BYPASS'
+        cause = 'escalated'
+        const t0 = repeats[0]!.at
+        const list = repeats.map((r) => `${r.cause} at +${((r.at - t0) / 1000).toFixed(1)} s`).join(', ')
+        evidence = `${repeats.length} automatic bypasses within ${Math.round(s.config.escalateWindowMs / 1000)} s (${list}; last: ${event.evidence}); latched until a person releases it`
+        s = { ...s, recentBypasses: [] }
+      } else {
+        to = 'BYPASS'
+        cause = event.cause
+        evidence = event.evidence
+        s = { ...s, recentBypasses: repeats }
+      }
+      break
+    }
     case 'resume': {
       const who = event.type === 'manual' ? event.who : 'unknown'
       if (s.stopping) break
+      // A person decided: the repeats that led here no longer count toward a latch.
+      s = { ...s, recentBypasses: [] }
       if (!healthyBypass(s, now) && s.lastBypassFault) {
         to = 'BYPASS'
         cause = s.lastBypassFault.cause

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadProfile, validateGeometry } from '../../firmware/board/profile.ts'
+import { boardRoot, loadProfile, validateGeometry } from '../../firmware/board/profile.ts'
 
 t.test('both shipped board profiles load', async (t) => {
   const sim = loadProfile('sim')
@@ -31,4 +31,19 @@ t.test('array geometry is validated', async (t) => {
   t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] }), { message: /same position/ })
   t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0], [1, 0, 0]] }), { message: /mics\[0\]/ })
   t.same(validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0.1, 0, 0]] }).mics.length, 2)
+})
+
+t.test('the escalation latch thresholds come from the profile, with defaults', async (t) => {
+  t.same(loadProfile('sim').watchdog, { escalateAfterBypasses: 3, escalateWindowMs: 60_000 })
+  const dir = t.testdir({})
+  const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
+  delete good.watchdog
+  writeFileSync(join(dir, 'none.json'), JSON.stringify(good))
+  t.same(loadProfile(join(dir, 'none.json')).watchdog, { escalateAfterBypasses: 3, escalateWindowMs: 60_000 }, 'defaults without the section')
+  writeFileSync(join(dir, 'set.json'), JSON.stringify({ ...good, watchdog: { escalateAfterBypasses: 5, escalateWindowS: 120 } }))
+  t.same(loadProfile(join(dir, 'set.json')).watchdog, { escalateAfterBypasses: 5, escalateWindowMs: 120_000 })
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...good, watchdog: { escalateAfterBypasses: 2.5 } }))
+  t.throws(() => loadProfile(join(dir, 'bad.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /watchdog\.escalateAfterBypasses.*whole number/ })
+  writeFileSync(join(dir, 'typo.json'), JSON.stringify({ ...good, watchdog: { escalateAfterBypass: 2 } }))
+  t.throws(() => loadProfile(join(dir, 'typo.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /watchdog\.escalateAfterBypass: is not a watchdog setting/ })
 })

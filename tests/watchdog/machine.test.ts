@@ -1,9 +1,10 @@
 import t from 'tap'
 import {
-  initialState, transition, STATES,
+  initialState, transition, STATES, DEFAULT_WATCHDOG_CONFIG,
   type WatchdogEvent, type WatchdogState, type WatchdogAction, type StateName,
 } from '../../firmware/watchdog/machine.ts'
 import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
+import type { TransitionRecord } from '../../firmware/runtime/types.ts'
 import { rng } from '../helpers/rng.ts'
 
 function run(s: WatchdogState, ...events: WatchdogEvent[]): [WatchdogState, WatchdogAction[]] {
@@ -91,6 +92,69 @@ t.test('shutdown bypasses and nothing recovers afterwards', async (t) => {
   t.equal(s.cause, 'shutdown')
 })
 
+// A 150 ms stall every 6 s, as the monitors report it: the event loop is blocked (no ticks), the
+// audio thread's heartbeat goes stale after 100 ms and it reports that once the loop runs again.
+function stallEvery6s(s: WatchdogState, clock: SimulatedClock, minutes: number): { s: WatchdogState; records: TransitionRecord[] } {
+  const records: TransitionRecord[] = []
+  const feed = (e: WatchdogEvent) => {
+    const [n, a] = transition(s, e)
+    s = n
+    for (const x of a) if (x.type === 'log') records.push(x.record)
+  }
+  const end = clock.now() + minutes * 60_000
+  while (clock.now() < end) {
+    // 5850 ms of healthy 10 ms ticks, then the stall.
+    for (let i = 0; i < 585; i++) feed({ type: 'tick', at: clock.advance(10) })
+    clock.advance(150)
+    feed({ type: 'fault', at: clock.now(), level: 'bypass', cause: 'native-heartbeat-stale', evidence: 'audio thread went dry: heartbeat 150 ms old > 100 ms' })
+    feed({ type: 'tick', at: clock.now() })
+  }
+  return { s, records }
+}
+
+t.test('a 150 ms stall every 6 s flaps the sound at most until the escalation latch', async (t) => {
+  const clock = new SimulatedClock(0)
+  let [s] = run(initialState(0), { type: 'boot-complete', at: 0 })
+  const out = stallEvery6s(s, clock, 10)
+  s = out.s
+  const toBypass = out.records.filter((r) => r.to === 'BYPASS')
+  const toProcessing = out.records.filter((r) => r.to === 'ACTIVE' || r.to === 'DEGRADED')
+  t.equal(s.name, 'MANUAL_BYPASS', 'latched in bypass after 10 minutes of repeats')
+  t.equal(s.cause, 'escalated')
+  t.equal(toBypass.length, DEFAULT_WATCHDOG_CONFIG.escalateAfterBypasses - 1, 'automatic bypasses before the latch')
+  t.ok(toProcessing.length <= toBypass.length, `processing resumed ${toProcessing.length} times, never after the latch`)
+  const latch = out.records.find((r) => r.cause === 'escalated')!
+  t.ok(latch, 'the latch is a recorded transition')
+  t.equal(latch.to, 'MANUAL_BYPASS')
+  t.match(latch.evidence, /3 automatic bypasses within 60 s/)
+  t.match(latch.evidence, /native-heartbeat-stale/, 'the evidence lists the repeats and their causes')
+  t.equal(out.records.indexOf(latch), out.records.length - 1, 'nothing happens after the latch, whatever the faults do')
+  // Only a person releases it, as today's manual release; the count starts again.
+  const [s2, a2] = transition(s, { type: 'manual', at: clock.advance(20_000), on: false, who: 'console' })
+  t.equal(s2.name, 'ACTIVE')
+  t.match(a2.find((x) => x.type === 'log'), { record: { cause: 'manual-release', evidence: /released by console/ } })
+  const [s3] = transition(s2, { type: 'fault', at: clock.advance(10), level: 'bypass', cause: 'native-heartbeat-stale', evidence: 'x' })
+  t.equal(s3.name, 'BYPASS', 'after a release, the next fault is an ordinary automatic bypass again')
+})
+
+t.test('bypasses spread wider than the window never latch', async (t) => {
+  const clock = new SimulatedClock(0)
+  let [s] = run(initialState(0, { escalateAfterBypasses: 3, escalateWindowMs: 60_000 }), { type: 'boot-complete', at: 0 })
+  for (let k = 0; k < 10; k++) {
+    ;[s] = run(s, lag(clock.advance(31_000)))
+    t.equal(s.name, 'BYPASS', `bypass ${k + 1}: at most 2 in any 60 s`)
+    ;[s] = run(s, { type: 'tick', at: clock.advance(6000) })
+    t.equal(s.name, 'ACTIVE')
+  }
+})
+
+t.test('escalation thresholds: 0 turns the latch off', async (t) => {
+  const clock = new SimulatedClock(0)
+  let [s] = run(initialState(0, { escalateAfterBypasses: 0 }), { type: 'boot-complete', at: 0 })
+  s = stallEvery6s(s, clock, 2).s
+  t.equal(s.name, 'BYPASS')
+})
+
 t.test('the simulated clock refuses to run backwards', async (t) => {
   const c = new SimulatedClock(100)
   t.throws(() => c.set(99), { code: 'FW_ERR_BAD_OPTION' })
@@ -108,7 +172,11 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
     const r = rng(seed)
     const healthy = 1000 + Math.floor(r() * 5000)
     const degradedPeriod = 1000 + Math.floor(r() * 5000)
-    let s = initialState(0, { healthyPeriodMs: healthy, degradedPeriodMs: degradedPeriod })
+    const latchAfter = Math.floor(r() * 6) // 0 = never
+    const latchWindow = 10_000 + Math.floor(r() * 110_000)
+    let s = initialState(0, { healthyPeriodMs: healthy, degradedPeriodMs: degradedPeriod, escalateAfterBypasses: latchAfter, escalateWindowMs: latchWindow })
+    // The test's own account of automatic bypasses since a person last released one.
+    let autoBypasses: number[] = []
     let now = 0
     let lastBypassFault = -Infinity
     let lastDegradeFault = -Infinity
@@ -134,6 +202,21 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
       const where = `seed ${seed} step ${i}: ${before} --${ev.type}${ev.type === 'manual' ? (ev.on ? ' on' : ' off') : ''}--> ${after}`
       if (!STATES.includes(after)) problems.push(`${where}: undefined state`)
       if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS' && !(ev.type === 'manual' && !ev.on)) problems.push(`${where}: left manual bypass without a person`)
+      // Escalation: a bypass fault while processing (or booting) goes to BYPASS, except the
+      // latchAfter-th within latchWindow, which latches MANUAL_BYPASS with cause 'escalated'.
+      if (ev.type === 'fault' && ev.level === 'bypass' && (before === 'BOOT' || before === 'ACTIVE' || before === 'DEGRADED')) {
+        const inWindow = autoBypasses.filter((at) => next.at - at < latchWindow).length
+        const latch = latchAfter > 0 && inWindow + 1 >= latchAfter
+        if (latch && !(after === 'MANUAL_BYPASS' && next.cause === 'escalated')) problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms did not latch (threshold ${latchAfter})`)
+        if (!latch && after !== 'BYPASS') problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms should be an automatic bypass (threshold ${latchAfter})`)
+        autoBypasses = latch ? [] : [...autoBypasses, next.at]
+      }
+      if (before !== after && next.cause === 'escalated') {
+        const log = actions.find((a) => a.type === 'log')
+        if (after !== 'MANUAL_BYPASS' || !log || !new RegExp(`^${latchAfter} automatic bypasses within`).test(log.record.evidence)) problems.push(`${where}: escalation not recorded with its repeats`)
+      }
+      if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS') autoBypasses = []
+      if (autoBypasses.filter((at) => next.at - at < latchWindow).length >= Math.max(latchAfter, 1) && latchAfter > 0) problems.push(`${where}: ${latchAfter} automatic bypasses within ${latchWindow} ms without a latch`)
       if (before !== after) {
         transitions++
         const log = actions.find((a) => a.type === 'log')

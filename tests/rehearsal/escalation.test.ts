@@ -1,0 +1,62 @@
+// The escalation latch on the real appliance (sim board, simulated front-panel controller): a
+// control stall that keeps coming back latches the bypass, the relay stays down however healthy
+// the unit is afterwards, and a person releases it from the serial console. Thresholds come from
+// the board profile.
+import t from 'tap'
+import { performance } from 'node:perf_hooks'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { openClient } from '../console/harness.ts'
+import { until } from '../helpers/until.ts'
+
+function blockEventLoop(ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) { /* the fault */ }
+}
+
+t.test('the board profile sets the thresholds; appliance options override them', async (t) => {
+  const profile = { ...loadProfile('sim'), dataDir: t.testdir(), watchdog: { escalateAfterBypasses: 7, escalateWindowMs: 9000 } }
+  const a = await startAppliance(profile, { panelPort: null, logDir: null, hardwareWatchdogs: [] })
+  t.match(a.app.watchdogState.config, { escalateAfterBypasses: 7, escalateWindowMs: 9000 })
+  await a.stop()
+  const b = await startAppliance(profile, { panelPort: null, logDir: null, hardwareWatchdogs: [], watchdog: { escalateAfterBypasses: 2 } })
+  t.match(b.app.watchdogState.config, { escalateAfterBypasses: 2, escalateWindowMs: 9000 })
+  await b.stop()
+})
+
+t.test('a control stall that repeats latches the bypass until a person releases it on the console', async (t) => {
+  const dir = t.testdir()
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir, watchdog: { escalateAfterBypasses: 3, escalateWindowMs: 60_000 } }, {
+    watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
+    services: [applianceStack({ api: false, inference: false, osc: false, store: false, log: () => {} })],
+  })
+  t.teardown(() => run.stop())
+  const app = run.app
+  const client = await openClient(app.endpoints.get('console')!)
+  t.teardown(() => client.close())
+  await client.send('\r\nconsole machine\r\n')
+  await client.waitRaw(/OK console mode=machine\r\n$/, 5000)
+  client.lines.length = 0
+
+  let stalls = 0
+  while (app.status().state !== 'MANUAL_BYPASS' && stalls < 3) {
+    await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 10_000, 'ACTIVE with the relay on')
+    blockEventLoop(300)
+    stalls++
+    await until(() => app.status().state === 'BYPASS' || app.status().state === 'MANUAL_BYPASS', 2000, 'the stall detected')
+  }
+  t.equal(app.status().state, 'MANUAL_BYPASS', `latched after ${stalls} stalls`)
+  t.equal(app.status().cause, 'escalated')
+  const latch = app.faults(20).find((r) => r.cause === 'escalated')!
+  t.match(latch.evidence, /^3 automatic bypasses within 60 s \((native-heartbeat-stale|event-loop-lag) at \+0\.0 s, /, latch.evidence)
+  await until(() => app.relay.state === 'bypass', 2000, 'the relay down')
+  // Healthy for four healthy periods: nothing comes back by itself.
+  await new Promise((r) => setTimeout(r, 2000))
+  t.equal(app.status().state, 'MANUAL_BYPASS', 'still latched while healthy')
+  t.equal(app.relay.state, 'bypass', 'the relay stays down')
+  await client.send('bypass off\r\n')
+  t.match(await client.nextLine(5000), /^OK bypass bypass=off state=(ACTIVE|BYPASS)/)
+  await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 5000, 'ACTIVE again after the release')
+  t.match(app.faults(5).find((r) => r.from === 'MANUAL_BYPASS'), { cause: 'manual-release', evidence: /released by console:/ })
+})
