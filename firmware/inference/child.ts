@@ -19,6 +19,8 @@ export type ToChild =
   | { type: 'run'; req: number; id: string; feeds: WireFeeds }
   /** Finish what is running, release the sessions, and exit 0 (a deliberate stop). */
   | { type: 'shutdown' }
+  /** Rehearsal (`rehearse inference-hang`): block this process for `ms`, as a model stuck in a run would. */
+  | { type: 'stall'; ms: number }
 
 export type FromChild =
   | { type: 'ready'; pid: number }
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
     process.exit(0)
   }
 
-  const handle = async (m: Exclude<ToChild, { type: 'shutdown' }>): Promise<void> => {
+  const handle = async (m: Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>): Promise<void> => {
     switch (m.type) {
       case 'load': {
         try {
@@ -112,6 +114,12 @@ async function main(): Promise<void> {
     if (m.type === 'shutdown') {
       closing = true
       return closeWhenIdle()
+    }
+    if (m.type === 'stall') {
+      // Busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this.
+      const until = performance.now() + Math.min(Math.max(m.ms, 0), 10_000)
+      while (performance.now() < until) { /* stalled on purpose */ }
+      return
     }
     if (closing) return
     busy++

@@ -300,6 +300,17 @@ export class InferenceService {
     })
   }
 
+  /**
+   * Rehearsal hook (`rehearse inference-hang`): the inference process blocks for `ms` (at most
+   * 10 s), exactly as a model stuck inside a run: its heartbeat stops, the service declares it hung,
+   * kills it and starts a fresh one. Throws FW_ERR_NOT_AVAILABLE when no inference process runs.
+   */
+  injectStall(ms: number): void {
+    const c = this.#child
+    if (!c) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'no inference process is running to stall')
+    this.#send(c, { type: 'stall', ms })
+  }
+
   /** Sends to a child; a child that is gone is noticed by its exit, not here. */
   #send(c: Child, m: ToChild): void {
     if (!c.proc.connected) return

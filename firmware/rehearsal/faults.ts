@@ -18,9 +18,9 @@ export interface EngineFaultHooks {
 }
 
 /**
- * What `rehearse inference-hang` needs from the inference service, which has no such hook yet:
- * make the runs (and the heartbeat a hung run silences) stall for `ms`, then carry on as before.
- * Until the service has it, the fault answers FW_ERR_NOT_AVAILABLE.
+ * What `rehearse inference-hang` needs from the inference service (InferenceService.injectStall):
+ * block the inference process for `ms`, as a model stuck in a run would; the service finds it hung,
+ * kills it and starts a fresh one.
  */
 export interface InferenceStallHook {
   injectStall(ms: number): void
@@ -101,7 +101,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the inference service stalls its runs (and its heartbeat)',
     expect: 'degrade',
     causes: /^inference-/,
-    unavailable: (t) => t.inference && typeof t.inference.injectStall === 'function' ? null : 'the inference service has no injectStall(ms) hook yet (see docs/watchdog.md, Rehearsal)',
+    unavailable: (t) => !t.inference ? 'inference is not running on this unit' : typeof t.inference.injectStall === 'function' ? null : 'the inference service has no injectStall(ms) hook',
     defaultMs: 3000,
     inject(t, ms) {
       const h = t.inference
