@@ -57,8 +57,8 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
           responses: {
             '200': ok,
             ...errors({
-              '400': 'malformed JSON, a wrong type, a missing or unknown field, or a value out of range (the message names the field)',
-              '403': 'observer certificates are read-only; or the role may not run this command',
+              '400': 'malformed JSON, a wrong type (null included), a missing or unknown field, or a value out of range (the message names the field)',
+              '403': 'the certificate\'s role may not run this command (checked before the body)',
               '409': r.spec.destructive ? 'confirmation needed: repeat with {"confirm": confirmToken}' : 'the command cannot run in the current state',
               '413': 'body larger than the limit',
               '415': 'Content-Type must be application/json',

@@ -17,7 +17,8 @@ import type { ErrorCode } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import { FirmwareError } from '../errors.ts'
 import { tlsOptions, clientOf, revokedSerials, type ClientIdentity } from './tls.ts'
-import { buildRoutes, validateArgs, type Route, type SpecLite } from './routes.ts'
+import { buildRoutes, validateArgs, parseJsonBody, type Route, type SpecLite } from './routes.ts'
+import { PERMISSION_RANK } from '../commands/types.ts'
 import { AuditLog, type AuditOptions } from './audit.ts'
 import { ClientRateLimiter, type RateLimitOptions } from './ratelimit.ts'
 
@@ -327,7 +328,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         throw Object.assign(new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `too many requests from ${client.cn}; retry in ${s} s`), { retryAfter: s })
       }
       if (path === '/api/openapi.json' || path === '/api/whoami' || path === '/api/commands' || path === '/api/events') {
-        if (method !== 'GET') throw new HttpError(405, 'FW_ERR_API_NOT_FOUND', `${path} only answers GET`)
+        if (method !== 'GET') throw Object.assign(new HttpError(405, 'FW_ERR_API_METHOD', `${path} only answers GET, not ${method}`), { allow: 'GET' })
         if (path === '/api/openapi.json') {
           res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(openapi), 'cache-control': 'no-store' })
           res.end(openapi)
@@ -345,10 +346,14 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       route = routes.get(path)
       if (!route) throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no resource ${path}; GET /api/commands lists them`)
       if (method !== route.method) {
-        throw Object.assign(new HttpError(405, 'FW_ERR_API_NOT_FOUND', `${path} answers ${route.method}, not ${method}`), { allow: route.method })
+        throw Object.assign(new HttpError(405, 'FW_ERR_API_METHOD', `${path} answers ${route.method}, not ${method}`), { allow: route.method })
       }
-      if (route.mutates && client.permission === 'observe') {
-        throw new HttpError(403, 'FW_ERR_API_FORBIDDEN', `observer certificates are read-only; "${route.command}" needs an operator certificate`)
+      // Who may ask comes before what is asked: the body of a request the role may not make is never read.
+      const needs = route.spec.permission === 'observe' && route.mutates ? 'operate' : route.spec.permission
+      if (PERMISSION_RANK[client.permission] < PERMISSION_RANK[needs]) {
+        const cert = needs === 'admin' ? 'an admin' : 'an operator'
+        const what = client.permission === 'observe' ? 'observer certificates are read-only' : `${client.role} certificates may not run it`
+        throw new HttpError(403, 'FW_ERR_API_FORBIDDEN', `"${route.command}" needs ${cert} certificate; ${what}`)
       }
       let input: unknown
       if (route.method === 'POST') {
@@ -357,7 +362,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         const raw = await readBody(req, maxBody)
         const text = raw.toString('utf8')
         try {
-          input = text.trim() === '' ? {} : JSON.parse(text)
+          input = text.trim() === '' ? {} : parseJsonBody(text)
         } catch (e) {
           throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `the body is not valid JSON: ${(e as Error).message}`)
         }

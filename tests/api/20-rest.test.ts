@@ -46,7 +46,7 @@ t.test('malformed, oversized and wrongly typed JSON get a clear 4xx and change n
     ['an output the unit does not have', '{"output": 9, "db": -6}', 400, /field "output" must be between 1 and 4/, 'output'],
     ['a missing field', '{"output": 1}', 400, /field "db" is required/, 'db'],
     ['an unknown field', '{"output": 1, "db": -6, "channel": 3}', 400, /field "channel" is not an argument of gain/, 'channel'],
-    ['null for a required field', '{"output": null, "db": -6}', 400, /field "output" is required/, 'output'],
+    ['null for a required field', '{"output": null, "db": -6}', 400, /field "output" must be a whole number, got null/, 'output'],
   ]
   for (const [what, body, status, msg, field] of cases) {
     const r = await call(api.port, op, 'POST', '/api/gain', body)
@@ -111,7 +111,8 @@ t.test('reads and writes go through the command registry', async (t) => {
   t.equal(off.status, 200)
   const reboot = await call(api.port, op, 'POST', '/api/reboot', {})
   t.equal(reboot.status, 403, 'operators may not reboot (admin)')
-  t.equal(reboot.json.code, 'FW_ERR_PERMISSION')
+  t.equal(reboot.json.code, 'FW_ERR_API_FORBIDDEN')
+  t.match(reboot.json.message, /needs an admin certificate/)
 })
 
 t.test('the device serves the OpenAPI description of the registry behind it', async (t) => {
