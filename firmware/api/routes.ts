@@ -53,7 +53,7 @@ export function routePath(command: string): string {
 }
 
 /** Paths served by the API itself (not commands). */
-export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/whoami', '/api/commands'])
+export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/ws', '/api/whoami', '/api/commands'])
 
 function bound(b: ArgSpec['min'], app: ApplianceApi): number | undefined {
   if (b === undefined) return undefined

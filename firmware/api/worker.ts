@@ -10,7 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { readFileSync, existsSync, watchFile, unwatchFile, mkdirSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ApplianceEvent } from '../runtime/types.ts'
+import { changeForClients, type JournalEntry, type Replay } from '../runtime/event-journal.ts'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Duplex } from 'node:stream'
 import type { Meters } from '../engine/types.ts'
 import type { CommandResult, Principal } from '../commands/types.ts'
 import type { ErrorCode } from '../errors.ts'
@@ -33,6 +35,9 @@ export interface WorkerConfig {
   rateLimit: RateLimitOptions
   audit: AuditOptions
   maxEventStreams: number
+  maxEventStreamsPerClient: number
+  /** The unit's counts, reported by status. */
+  device: { inputs: number; outputs: number; beams: number }
   crlPollMs: number
   readCacheMs: number
   specs: SpecLite[]
@@ -56,7 +61,8 @@ export interface WorkerSupervision {
 export type ToWorker =
   | { t: 'result'; id: number; result: CommandResult }
   | { t: 'specs'; specs: SpecLite[]; openapi: string }
-  | { t: 'event'; ev: ApplianceEvent }
+  | { t: 'event'; entry: JournalEntry }
+  | { t: 'replayed'; id: number; replay: Replay; last: number }
   | { t: 'meters'; meters: Meters | null }
   | { t: 'reloadCrl'; id: number }
   | { t: 'stop' }
@@ -74,10 +80,13 @@ export type FromWorker =
   | { t: 'execute'; id: number; command: string; args: Record<string, unknown>; principal: Principal }
   | { t: 'streams'; count: number; metersHz: number; wantsEvents: boolean }
   | { t: 'ack'; id: number }
+  /** Entries of the unit's event journal after `after` (a reconnecting stream's Last-Event-ID). */
+  | { t: 'replay'; id: number; after: number }
   | { t: 'stopped' }
   | { t: 'pong' }
 
-const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel'] as const
+const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel', 'change'] as const
+const DEFAULT_TYPES = 'transition,meters,doa,recommendation,change'
 type EventType = (typeof EVENT_TYPES)[number]
 
 const STATUS_FOR: Partial<Record<ErrorCode, number>> = {
@@ -91,6 +100,8 @@ const STATUS_FOR: Partial<Record<ErrorCode, number>> = {
   FW_ERR_PRESET_NAME: 400,
   FW_ERR_RATE_LIMITED: 429,
 }
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }
 
 class HttpError extends Error {
   readonly status: number
@@ -177,17 +188,24 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   const readCache = new Map<string, { at: number; result: Promise<CommandResult> }>()
 
   // Events come from the main thread only while streams are open; meters at the fastest rate asked.
-  const eventListeners = new Set<(ev: ApplianceEvent) => void>()
+  const eventListeners = new Set<(e: JournalEntry) => void>()
   let latestMeters: Meters | null = null
   const streamRates = new Map<object, number>()
   const announceStreams = (): void => {
     const hz = Math.max(0, ...streamRates.values())
     post({ t: 'streams', count: streamRates.size, metersHz: hz, wantsEvents: streamRates.size > 0 })
   }
-  const subscribe = (l: (ev: ApplianceEvent) => void): (() => void) => {
+  const subscribe = (l: (e: JournalEntry) => void): (() => void) => {
     eventListeners.add(l)
     return () => { eventListeners.delete(l) }
   }
+  const replays = new Map<number, (r: { replay: Replay; last: number }) => void>()
+  let nextReplay = 1
+  const replay = (after: number): Promise<{ replay: Replay; last: number }> => new Promise((resolve) => {
+    const id = nextReplay++
+    replays.set(id, resolve)
+    post({ t: 'replay', id, after })
+  })
   let revoked = new Set<string>()
 
   const loadRevoked = (): void => {
@@ -228,66 +246,183 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     if (refusedHandshakes <= 1000) log('warn', `refused TLS connection from ${sock.remoteAddress ?? '?'}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)
   })
 
-  const streams = new Set<ServerResponse>()
+  // Open event streams (SSE and WebSocket), by client certificate serial for the per-client cap.
+  const streams = new Set<{ serial: string; end(): void }>()
+  const streamsOf = (serial: string): number => { let n = 0; for (const x of streams) if (x.serial === serial) n++; return n }
 
   const principalOf = (c: ClientIdentity): Principal => ({ name: `api:CN=${c.cn},serial=${c.serial}`, permission: c.permission, transport: 'api' })
 
-  const handleEvents = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
+  /** What a stream asked for: types, meter rate and where to resume; throws 400 on bad query. */
+  const streamQuery = (url: URL, lastEventIdHeader: string | undefined): { types: Set<EventType>; hz: number; after: number | null } => {
     const allowed = new Set<string>(EVENT_TYPES)
-    const typesParam = url.searchParams.get('types')
     const types = new Set<EventType>()
-    for (const t of (typesParam ?? 'transition,meters,doa,recommendation').split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const t of (url.searchParams.get('types') ?? DEFAULT_TYPES).split(',').map((x) => x.trim()).filter(Boolean)) {
       if (!allowed.has(t)) throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "types" has unknown type "${t}"; use a comma-separated subset of ${EVENT_TYPES.join(', ')}`, 'types')
       types.add(t as EventType)
     }
     for (const k of url.searchParams.keys()) {
-      if (k !== 'types' && k !== 'metersHz') throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "${k}" is unknown; /api/events takes types and metersHz`, k)
+      if (k !== 'types' && k !== 'metersHz' && k !== 'lastEventId') throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "${k}" is unknown; event streams take types, metersHz and lastEventId`, k)
     }
     const hzRaw = url.searchParams.get('metersHz')
     const hz = hzRaw === null ? 10 : Number(hzRaw)
     if (!Number.isFinite(hz) || hz < 0.2 || hz > 50) throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `query "metersHz" must be a number from 0.2 to 50, got ${JSON.stringify(hzRaw)}`, 'metersHz')
-    if (streams.size >= maxStreams) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${maxStreams} event streams are already open; close one and retry`)
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-    streams.add(res)
-    let seq = 0
-    let congested = false
-    const send = (type: string, data: unknown, droppable: boolean): void => {
-      if (congested && droppable) return
-      const ok = res.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`)
-      if (!ok) {
-        congested = true
-        res.once('drain', () => { congested = false })
-      }
+    const lastRaw = lastEventIdHeader ?? url.searchParams.get('lastEventId')
+    let after: number | null = null
+    if (lastRaw !== null && lastRaw !== undefined && lastRaw !== '') {
+      after = Number(lastRaw)
+      if (!Number.isSafeInteger(after) || after < 0) throw new HttpError(400, 'FW_ERR_API_BAD_REQUEST', `Last-Event-ID must be an event id (a whole number), got ${JSON.stringify(lastRaw)}`, 'lastEventId')
     }
-    res.write(`retry: 2000\n: stage appliance events ${[...types].join(',')} meters ${hz} Hz\n\n`)
-    let lastDoa = 0
-    const unsubscribe = subscribe((ev: ApplianceEvent) => {
-      switch (ev.type) {
-        case 'transition': if (types.has('transition')) send('transition', ev.record, false); break
-        case 'recommendation': if (types.has('recommendation')) send('recommendation', ev.data, false); break
-        case 'panel': if (types.has('panel')) send('panel', { event: ev.event }, false); break
-        case 'doa': {
-          const now = performance.now()
-          if (types.has('doa') && now - lastDoa >= 50) { lastDoa = now; send('doa', ev.doa, true) }
-          break
-        }
-        case 'meters': break // sent at the client's rate below
-      }
-    })
+    return { types, hz, after }
+  }
+
+  const checkStreamRoom = (client: ClientIdentity): void => {
+    const mine = streamsOf(client.serial)
+    if (mine >= cfg.maxEventStreamsPerClient) {
+      throw new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `this certificate (${client.cn}) already holds ${mine} event streams, the most one certificate may open; close one and retry`)
+    }
+    if (streams.size >= maxStreams) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${maxStreams} event streams are already open; close one and retry`)
+  }
+
+  /** An entry as clients see it: the same for SSE and WebSocket, times as ISO 8601 UTC. */
+  const frameOf = (e: JournalEntry): { type: EventType; data: Record<string, unknown> } => {
+    const ev = e.event
+    switch (ev.type) {
+      case 'transition': return { type: 'transition', data: { id: e.id, ...ev.record, at: new Date(ev.record.at).toISOString() } }
+      case 'recommendation': return { type: 'recommendation', data: { id: e.id, at: e.at, ...(typeof ev.data === 'object' && ev.data !== null ? ev.data as object : { value: ev.data }) } }
+      case 'panel': return { type: 'panel', data: { id: e.id, at: e.at, event: ev.event } }
+      case 'doa': return { type: 'doa', data: { id: e.id, at: e.at, ...ev.doa } }
+      case 'change': return { type: 'change', data: { id: e.id, at: e.at, ...changeForClients(ev.change) } }
+    }
+  }
+
+  /**
+   * One event stream over any sink: replays the journal after `after` (a reconnect), then live
+   * entries of the asked types, and meters at the asked rate. A slow reader loses meters and DOA,
+   * never transitions or changes.
+   */
+  const runStream = async (client: ClientIdentity, q: { types: Set<EventType>; hz: number; after: number | null },
+    sink: { send(type: string, id: number | null, data: unknown, droppable: boolean): void; comment(text: string): void; onClose(fn: () => void): void; end(): void }): Promise<void> => {
+    const entry = { serial: client.serial, end: () => sink.end() }
+    streams.add(entry)
     const streamKey = {}
-    streamRates.set(streamKey, types.has('meters') ? hz : 0)
+    streamRates.set(streamKey, q.types.has('meters') ? q.hz : 0)
     announceStreams()
-    const meterTimer = types.has('meters') ? setInterval(() => { if (latestMeters) send('meters', latestMeters, true) }, 1000 / hz) : null
-    const keepAlive = setInterval(() => { if (!congested) res.write(': keep-alive\n\n') }, 15_000)
-    const close = (): void => {
+    let lastDoa = 0
+    let sentUpTo = 0
+    let replaying = q.after !== null
+    const held: JournalEntry[] = []
+    const deliver = (e: JournalEntry): void => {
+      if (e.id <= sentUpTo) return
+      sentUpTo = e.id
+      const f = frameOf(e)
+      if (!q.types.has(f.type)) return
+      if (f.type === 'doa') {
+        const now = performance.now()
+        if (!replaying && now - lastDoa < 50) return
+        lastDoa = now
+      }
+      sink.send(f.type, e.id, f.data, f.type === 'doa')
+    }
+    const unsubscribe = subscribe((e) => { if (replaying) held.push(e); else deliver(e) })
+    const meterTimer = q.types.has('meters') ? setInterval(() => { if (latestMeters) sink.send('meters', null, latestMeters, true) }, 1000 / q.hz) : null
+    const keepAlive = setInterval(() => sink.comment('keep-alive'), 15_000)
+    let closed = false
+    sink.onClose(() => {
+      if (closed) return
+      closed = true
       unsubscribe()
       if (meterTimer) clearInterval(meterTimer)
       clearInterval(keepAlive)
-      streams.delete(res)
+      streams.delete(entry)
       if (streamRates.delete(streamKey)) announceStreams()
+    })
+    if (q.after !== null) {
+      const r = await replay(q.after)
+      if (r.replay.gap) {
+        // Older than the buffer: say so (the client should read the state again), then send what is held.
+        sink.send('reset', null, { lastEventId: q.after, oldest: r.replay.oldest, message: `events after ${q.after} up to ${r.replay.oldest - 1} are no longer held; read the state again (GET /api/status, /api/output/show, /api/beam/list)` }, false)
+      }
+      for (const e of r.replay.entries) deliver(e)
+      replaying = false
+      for (const e of held.splice(0)) deliver(e)
     }
-    req.on('close', close)
-    res.on('close', close)
+  }
+
+  const handleEvents = (req: IncomingMessage, res: ServerResponse, url: URL, client: ClientIdentity): void => {
+    const lei = req.headers['last-event-id']
+    const q = streamQuery(url, Array.isArray(lei) ? lei[0] : lei)
+    checkStreamRoom(client)
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.write(`retry: 2000\n: stage appliance events ${[...q.types].join(',')} meters ${q.hz} Hz\n\n`)
+    let congested = false
+    void runStream(client, q, {
+      send: (type, id, data, droppable) => {
+        if (congested && droppable) return
+        const ok = res.write(`${id !== null ? `id: ${id}\n` : ''}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`)
+        if (!ok) {
+          congested = true
+          res.once('drain', () => { congested = false })
+        }
+      },
+      comment: (text) => { if (!congested) res.write(`: ${text}\n\n`) },
+      onClose: (fn) => { req.on('close', fn); res.on('close', fn) },
+      end: () => res.end(),
+    })
+  }
+
+  // WebSocket at /api/ws on the same listener: the same certificate checks, the same events as JSON
+  // messages {"event","id","data"} (ids as in SSE; resume with ?lastEventId=N).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
+  const refuseUpgrade = (socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void => {
+    const body = JSON.stringify({ ok: false, code, message })
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+    socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`)
+  }
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const sock = req.socket as TLSSocket
+    const url = new URL(req.url ?? '/', 'https://device')
+    const path = url.pathname.replace(/\/+$/, '') || '/'
+    try {
+      if (path !== '/api/ws') throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no WebSocket at ${path}; use /api/ws`)
+      const client = authorize(sock)
+      const q = streamQuery(url, undefined)
+      checkStreamRoom(client)
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        ws.on('message', () => { /* the stream is one-way; client messages are ignored */ })
+        void runStream(client, q, {
+          send: (type, id, data, droppable) => {
+            if (droppable && ws.bufferedAmount > 256 * 1024) return
+            ws.send(JSON.stringify(id !== null ? { event: type, id, data } : { event: type, data }))
+          },
+          comment: () => { if (ws.readyState === ws.OPEN) ws.ping() },
+          onClose: (fn) => { ws.on('close', fn); ws.on('error', fn) },
+          end: () => ws.close(1001, 'the API is stopping'),
+        })
+      })
+    } catch (e) {
+      if (e instanceof HttpError) {
+        const extra = e as HttpError & { retryAfter?: number }
+        refuseUpgrade(socket, e.status, e.code, e.message, extra.retryAfter ? { 'retry-after': String(extra.retryAfter) } : {})
+      } else {
+        log('error', `WebSocket upgrade failed: ${(e as Error).message}`)
+        socket.destroy()
+      }
+    }
+  }
+  server.on('upgrade', onUpgrade)
+
+  /** The verified client of a connection, or the 401/429 that refuses it. */
+  const authorize = (sock: TLSSocket): ClientIdentity => {
+    const client = clientOf(sock)
+    if (!client) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has no known role (OU must be operator, observer or admin); ask for a new bundle')
+    if (revoked.has(client.serial)) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
+    if (Number.isFinite(client.validTo) && client.validTo < Date.now()) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
+    const wait = limiter.take(client.serial)
+    if (wait > 0) {
+      const s = Math.max(1, Math.ceil(wait))
+      throw Object.assign(new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `too many requests from ${client.cn}; retry in ${s} s`), { retryAfter: s })
+    }
+    return client
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -313,19 +448,12 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       sendJson(res, status, body, headers)
     }
     try {
-      if (!client) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has no known role (OU must be operator or observer); ask for a new bundle')
-      if (revoked.has(client.serial)) {
-        res.setHeader('connection', 'close')
-        throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
-      }
-      if (Number.isFinite(client.validTo) && client.validTo < Date.now()) {
-        res.setHeader('connection', 'close')
-        throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
-      }
-      const wait = limiter.take(client.serial)
-      if (wait > 0) {
-        const s = Math.max(1, Math.ceil(wait))
-        throw Object.assign(new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `too many requests from ${client.cn}; retry in ${s} s`), { retryAfter: s })
+      let client: ClientIdentity
+      try {
+        client = authorize(sock)
+      } catch (e) {
+        if (e instanceof HttpError && e.status === 401) res.setHeader('connection', 'close')
+        throw e
       }
       if (path === '/api/openapi.json' || path === '/api/whoami' || path === '/api/commands' || path === '/api/events') {
         if (method !== 'GET') throw Object.assign(new HttpError(405, 'FW_ERR_API_METHOD', `${path} only answers GET, not ${method}`), { allow: 'GET' })
@@ -340,7 +468,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
           sendJson(res, 200, { ok: true, command: 'commands', value })
           return
         }
-        handleEvents(req, res, url)
+        handleEvents(req, res, url, client)
         return
       }
       route = routes.get(path)
@@ -396,7 +524,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       if (r.ok) {
         let value = r.value ?? null
         // The API's status also says how the API itself has fared (its worker restarts).
-        if (r.command === 'status' && value !== null && typeof value === 'object') value = { ...(value as object), api: apiStatus }
+        if (r.command === 'status' && value !== null && typeof value === 'object') value = { ...(value as object), device: cfg.device, api: apiStatus }
         finish(200, { ok: true, command: r.command, value })
       } else {
         const body: Record<string, unknown> = { ok: false, code: r.code, message: r.message }
@@ -451,8 +579,9 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
 
   const stop = async (): Promise<void> => {
     unwatchFile(identity.crlPath)
-    for (const s of streams) s.end()
+    for (const s of [...streams]) s.end()
     streams.clear()
+    for (const ws of wss.clients) ws.terminate()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
@@ -465,7 +594,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   port_.on('message', (m: ToWorker) => {
     switch (m.t) {
       case 'result': { const r = pending.get(m.id); pending.delete(m.id); r?.(m.result); break }
-      case 'event': for (const l of eventListeners) l(m.ev); break
+      case 'event': for (const l of eventListeners) l(m.entry); break
+      case 'replayed': { const r = replays.get(m.id); replays.delete(m.id); r?.({ replay: m.replay, last: m.last }); break }
       case 'meters': latestMeters = m.meters; break
       case 'specs': routes = buildRoutes(m.specs); openapi = m.openapi; break
       case 'reloadCrl': reloadCrl(); post({ t: 'ack', id: m.id }); break
