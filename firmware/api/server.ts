@@ -37,7 +37,7 @@ export interface ApiOptions {
   maxBodyBytes?: number
   /** Per-client (per certificate) limits. Defaults to 50 requests/s, bursts of 100. */
   rateLimit?: RateLimitOptions
-  /** Audit log rotation. Defaults to 1 MiB per file, 5 files kept. */
+  /** Audit log rotation and retention. Defaults to 1 MiB per file, 5 files kept, change records kept at least 10000 and 7 days (docs/api.md). */
   audit?: AuditOptions
   /** Most event streams (SSE and WebSocket together) open at once. Defaults to 64. */
   maxEventStreams?: number
@@ -113,8 +113,8 @@ export interface ApiHandle {
   stop(): Promise<void>
   /** Re-reads the CRL now (it is also reloaded when the file changes); resolves once applied. */
   reloadCrl(): Promise<void>
-  /** Paths of the files the API writes (for operators and tests). */
-  files: { audit: string; log: string }
+  /** Paths of the files the API writes (for operators and tests): accepted changes, refusals, the log. */
+  files: { audit: string; refused: string; log: string }
   /** Restarts, crashes and hangs of the worker so far. */
   stats(): ApiStats
   /** Present only with ApiOptions.testHooks. */
@@ -191,7 +191,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
   let nextAck = 1
   // Set from the first worker's ready message; a restart keeps both.
   let port = base.port
-  let files = { audit: join(base.dataDir, 'logs', 'audit.jsonl'), log: logFile }
+  let files = { audit: join(base.dataDir, 'logs', 'audit.jsonl'), refused: join(base.dataDir, 'logs', 'audit-refused.jsonl'), log: logFile }
 
   const sendTo = (life: WorkerLife, m: ToWorker): void => {
     if (!life.alive) return

@@ -75,7 +75,7 @@ export type ToWorker =
 
 /** Worker -> main thread. */
 export type FromWorker =
-  | { t: 'ready'; port: number; host: string; files: { audit: string; log: string } }
+  | { t: 'ready'; port: number; host: string; files: { audit: string; refused: string; log: string } }
   | { t: 'failed'; code: string; message: string }
   | { t: 'execute'; id: number; command: string; args: Record<string, unknown>; principal: Principal }
   | { t: 'streams'; count: number; metersHz: number; wantsEvents: boolean }
@@ -161,6 +161,9 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     } catch { /* logging must never take the API down */ }
   }
   const audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
+  // Aggregated refusals are written when their window ends, even if nothing else is written.
+  const auditFlush = setInterval(() => { try { audit.flush(false) } catch { /* never take the API down */ } }, 10_000)
+  auditFlush.unref()
   // What the status reply says about the API: this worker's start and the supervisor's counts then.
   const sup = cfg.supervision
   const apiStatus = {
@@ -579,6 +582,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
 
   const stop = async (): Promise<void> => {
     unwatchFile(identity.crlPath)
+    clearInterval(auditFlush)
+    try { audit.close() } catch { /* as above */ }
     for (const s of [...streams]) s.end()
     streams.clear()
     for (const ws of wss.clients) ws.terminate()
@@ -618,7 +623,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         break
     }
   })
-  post({ t: 'ready', port: bound, host: boundHost, files: { audit: audit.file, log: logFile } })
+  post({ t: 'ready', port: bound, host: boundHost, files: { audit: audit.file, refused: audit.refusedFile, log: logFile } })
 }
 
 if (parentPort && workerData && (workerData as { apiWorker?: boolean }).apiWorker) {
