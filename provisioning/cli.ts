@@ -1,5 +1,6 @@
 // The provisioning command line (the factory step). See docs/provisioning.md.
-//   node provisioning/cli.ts init    --data-dir DIR [--force] [--board NAME]
+//   node provisioning/cli.ts init    --data-dir DIR [--force] [--board NAME] [--host NAME]... [--ip ADDR]...
+//   node provisioning/cli.ts server-cert --data-dir DIR [--host NAME]... [--ip ADDR]...
 //   node provisioning/cli.ts issue   --data-dir DIR --name NAME --role operator|observer [--days N] [--out DIR]
 //   node provisioning/cli.ts reissue --data-dir DIR --name NAME [--days N] [--out DIR]
 //   node provisioning/cli.ts revoke  --data-dir DIR (--serial HEX | --name NAME)
@@ -7,13 +8,20 @@
 import { parseArgs } from 'node:util'
 import { FirmwareError } from '../firmware/errors.ts'
 import { loadProfile } from '../firmware/board/profile.ts'
-import { provision, issueClient, reissueClient, revokeClient, listIssued, type Bundle, type Role } from './provision.ts'
+import { provision, issueClient, reissueClient, revokeClient, listIssued, reissueServerCert, type Bundle, type Role, type ServerNames } from './provision.ts'
 
 const usage = `usage: firmware provision <command> [options]   (from the repo: npx firmware provision ...)
 
 commands:
-  init    --data-dir DIR [--force]        create the device identity, operator CA, first operator and
-                                          observer bundles, console PIN and device key
+  init    --data-dir DIR [--force] [--host NAME]... [--ip ADDR]...
+                                          create the device identity, operator CA, first operator and
+                                          observer bundles, console PIN and device key; the server
+                                          certificate names localhost, this host's name and .local
+                                          name, every address of its interfaces, and --host/--ip
+  server-cert --data-dir DIR [--host NAME]... [--ip ADDR]...
+                                          reissue the server certificate for the unit's current
+                                          names and addresses (after a network change); the CA and
+                                          the crew's certificates stay as they are
   issue   --data-dir DIR --name NAME --role operator|observer|admin [--days N]
           [--not-before ISO --not-after ISO] [--out DIR]
                                           issue a client certificate bundle for a crew member
@@ -40,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage)
     return cmd === undefined ? 2 : 0
   }
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     values = parseArgs({
       args: rest,
@@ -48,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
         'data-dir': { type: 'string' }, board: { type: 'string' }, force: { type: 'boolean' },
         name: { type: 'string' }, role: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' },
         serial: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' },
+        host: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
       },
       strict: true,
     }).values
@@ -64,13 +73,23 @@ export async function main(argv: string[]): Promise<number> {
     if (Number.isNaN(d.getTime())) throw new FirmwareError('FW_ERR_USAGE', `--${k} must be an ISO date such as 2026-01-31, got ${v}`)
     return d
   }
+  const names = { hosts: (values.host as string[] | undefined) ?? [], ips: (values.ip as string[] | undefined) ?? [] }
+  const namesText = (n: ServerNames): string => `  names: ${n.dns.join(', ')}\n  addresses: ${n.ip.join(', ')}`
   switch (cmd) {
+    case 'server-cert': {
+      const r = reissueServerCert(dataDir, names)
+      console.log(`new server certificate ${r.serial} (valid until ${r.notAfter}); the CA and the crew's certificates are unchanged`)
+      console.log(namesText(r.names))
+      console.log('a running API uses it within a second or two; clients keep their ca.crt')
+      return 0
+    }
     case 'init': {
-      const r = await provision({ dataDir, force: values.force === true })
+      const r = await provision({ dataDir, force: values.force === true, ...names })
       console.log(`provisioned device ${r.serial} in ${r.dataDir}`)
       console.log(`\nconsole PIN (shown once; only its hash is stored): ${r.pin}`)
       console.log(`  hand to the stage tech who uses the serial console.`)
       console.log(`\noperator CA certificate (public; clients use it to verify the device): ${r.caFile}`)
+      console.log(`the server certificate answers to (reissue after a network change: "server-cert"):\n${namesText(r.serverNames)}`)
       console.log(`\nclient bundles (each holds a private key: hand over in person, then delete from this machine):`)
       for (const b of r.bundles) console.log(bundleText(b))
       console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key).`)

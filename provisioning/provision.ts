@@ -4,11 +4,15 @@
 // returned to the caller (the CLI prints them once, to the person at the factory terminal).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, chmodSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { hostname, networkInterfaces } from 'node:os'
+import { isIP } from 'node:net'
 import { randomBytes, createPrivateKey, X509Certificate } from 'node:crypto'
 import { FirmwareError } from '../firmware/errors.ts'
 import { createDeviceKey, loadDeviceKey, writePrivateFile, writeSealedFile, readSealedFile, hashPin, newPin, consolePinPath, deviceKeyPath } from '../firmware/secrets/secrets.ts'
 import { identityPaths, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../firmware/secrets/identity.ts'
-import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig } from './openssl.ts'
+import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig, type ServerNames } from './openssl.ts'
+
+export type { ServerNames }
 
 /** observer: read-only; operator: changes the sound; admin: also reboot, factory reset, models. */
 export type Role = 'operator' | 'observer' | 'admin'
@@ -47,6 +51,8 @@ export interface ProvisionResult {
   pin: string
   bundles: Bundle[]
   caFile: string
+  /** What the server certificate answers to. */
+  serverNames: ServerNames
 }
 
 export interface ProvisionOptions {
@@ -54,6 +60,32 @@ export interface ProvisionOptions {
   force?: boolean
   /** First client certificates. Defaults to one operator and one observer. */
   clients?: Array<{ name: string; role: Role }>
+  /** Extra names and addresses for the server certificate, besides the defaults (serverNames()). */
+  hosts?: string[]
+  ips?: string[]
+}
+
+const HOST_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/**
+ * What the server certificate answers to: localhost, the machine's host name and `<host>.local`,
+ * `<serial>.local`, loopback and every address of the machine's interfaces (IPv6 link-local ones
+ * excepted: they need a zone, which a certificate cannot carry), plus `hosts` and `ips`.
+ */
+export function serverNames(serial: string, extra: { hosts?: string[]; ips?: string[] } = {}, ifaces = networkInterfaces(), host = hostname()): ServerNames {
+  for (const h of extra.hosts ?? []) if (!HOST_RE.test(h)) throw new FirmwareError('FW_ERR_USAGE', `--host must be a DNS name such as stage-left or stage-left.local, got ${JSON.stringify(h)}`)
+  for (const a of extra.ips ?? []) if (isIP(a) === 0) throw new FirmwareError('FW_ERR_USAGE', `--ip must be an IPv4 or IPv6 address such as 192.168.1.50, got ${JSON.stringify(a)}`)
+  const dns = new Set<string>(['localhost'])
+  const h = host.toLowerCase()
+  if (HOST_RE.test(h)) { dns.add(h); if (!h.endsWith('.local')) dns.add(`${h.split('.')[0]}.local`) }
+  dns.add(`${serial.toLowerCase()}.local`)
+  for (const x of extra.hosts ?? []) dns.add(x.toLowerCase())
+  const ip = new Set<string>(['127.0.0.1', '::1'])
+  for (const list of Object.values(ifaces)) {
+    for (const a of list ?? []) if (!(a.family === 'IPv6' && /^fe80:/i.test(a.address))) ip.add(a.address)
+  }
+  for (const x of extra.ips ?? []) ip.add(x)
+  return { dns: [...dns], ip: [...ip] }
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -66,10 +98,10 @@ function caDirs(dataDir: string): void {
   }
 }
 
-function writeConfig(dataDir: string, serial: string): string {
+function writeConfig(dataDir: string, serial: string, names?: ServerNames): string {
   const p = identityPaths(dataDir)
   const file = join(p.caDir, 'openssl.cnf')
-  writePrivateFile(file, caConfig(p.caDir, serial))
+  writePrivateFile(file, caConfig(p.caDir, serial, names))
   return file
 }
 
@@ -87,11 +119,11 @@ export function tightenModes(dir: string): void {
 }
 
 /** Issues a certificate with the operator CA. `ext` is client_ext or server_ext. */
-function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'client_ext' | 'server_ext', win: { notBefore?: Date; notAfter?: Date; days?: number }): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
+function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'client_ext' | 'server_ext', win: { notBefore?: Date; notAfter?: Date; days?: number }, names?: ServerNames): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
   const p = identityPaths(dataDir)
   const devKey = loadDeviceKey(dataDir)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
-  const cnf = writeConfig(dataDir, serialNo)
+  const cnf = writeConfig(dataDir, serialNo, names)
   const caKey = createPrivateKey(readSealedFile(p.caKeySealed, devKey, PURPOSE_CA_KEY))
   const ca = stageKey(scratch, caKey, 'ca.key', 'CA_PASS')
   const key = newKeyPair()
@@ -242,6 +274,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   if (existing.length && !opts.force) {
     throw new FirmwareError('FW_ERR_IDENTITY_EXISTS', `${dataDir} already holds a device identity (${existing.length} files, e.g. ${existing[0]}); re-run with --force to replace it (this invalidates every client certificate issued so far)`)
   }
+  serverNames('SA-CHECK', opts) // bad --host/--ip: refused before anything is written
   if (opts.force) {
     for (const d of ['identity', 'ca', 'bundles']) rmSync(join(dataDir, d), { recursive: true, force: true })
     rmSync(consolePinPath(dataDir), { force: true })
@@ -258,6 +291,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   writePrivateFile(join(p.caDir, 'serial'), first.toString('hex').toUpperCase() + '\n')
   writePrivateFile(join(p.caDir, 'crlnumber'), '01\n')
   const cnf = writeConfig(dataDir, serialNo)
+  const names = serverNames(serialNo, opts)
 
   const scratch = new Scratch()
   try {
@@ -272,9 +306,9 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
 
     // Device certificate: the API's server identity, signed by the operator CA so the crew's one CA
     // file verifies the device too.
-    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 })
-    writePrivateFile(p.deviceCert, dev.certPem)
+    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 }, names)
     writeSealedFile(p.deviceKeySealed, devKey, PURPOSE_DEVICE_KEY, dev.key.export({ type: 'pkcs8', format: 'pem' }) as string)
+    writePrivateFile(p.deviceCert, dev.certPem)
     generateCrl(dataDir, scratch)
   } finally {
     scratch.done()
@@ -285,7 +319,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   const clients = opts.clients ?? [{ name: 'operator-1', role: 'operator' }, { name: 'observer-1', role: 'observer' }]
   const bundles = clients.map((c) => issueClient(dataDir, c))
   for (const d of ['identity', 'ca', 'bundles']) tightenModes(join(dataDir, d))
-  return { serial: serialNo, dataDir, pin, bundles, caFile: p.caCert }
+  return { serial: serialNo, dataDir, pin, bundles, caFile: p.caCert, serverNames: names }
 }
 
 /** Every regular file under `dir` whose mode is not 0600 (for checks and tests). */
@@ -302,3 +336,32 @@ export function looseFiles(dir: string): string[] {
   return bad
 }
 
+
+export interface ServerCertResult {
+  serial: string
+  names: ServerNames
+  notAfter: string
+}
+
+/**
+ * Issues a new server certificate (new key) for the unit's current names and addresses — after the
+ * unit moved to another network, say. The operator CA, the crew's certificates and the CRL are not
+ * touched; a running API picks the new certificate up within its CRL poll interval.
+ */
+export function reissueServerCert(dataDir: string, extra: { hosts?: string[]; ips?: string[] } = {}): ServerCertResult {
+  const p = identityPaths(dataDir)
+  if (!existsSync(p.caKeySealed) || !existsSync(p.deviceCert)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "init" first`)
+  const serialNo = readFileSync(p.serial, 'utf8').trim()
+  const names = serverNames(serialNo, extra)
+  const scratch = new Scratch()
+  try {
+    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 }, names)
+    // Key first, then the certificate: the API reloads when the certificate changes and checks the pair.
+    writeSealedFile(p.deviceKeySealed, loadDeviceKey(dataDir), PURPOSE_DEVICE_KEY, dev.key.export({ type: 'pkcs8', format: 'pem' }) as string)
+    writePrivateFile(p.deviceCert, dev.certPem)
+    tightenModes(p.caDir)
+    return { serial: dev.serial, names, notAfter: new X509Certificate(dev.certPem).validTo }
+  } finally {
+    scratch.done()
+  }
+}

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { readFileSync, existsSync, watchFile, unwatchFile, mkdirSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { changeForClients, type JournalEntry, type Replay } from '../runtime/event-journal.ts'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Duplex } from 'node:stream'
@@ -231,11 +232,26 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
   const reloadCrl = (): void => {
     loadRevoked()
     try {
-      server.setSecureContext(tlsOptions(identity))
+      server.setSecureContext(tlsOptions(identityNow))
     } catch (e) {
       log('error', `cannot apply the CRL: ${(e as Error).message}`)
     }
   }
+  // A reissued server certificate (`provision server-cert`, after a network change) is picked up
+  // without a restart; a certificate that does not match the key beside it is not.
+  let identityNow = identity
+  const deviceCertPath = join(dataDir, 'identity', 'device-cert.pem')
+  watchFile(deviceCertPath, { interval: cfg.crlPollMs, persistent: false }, () => {
+    try {
+      const next = loadIdentity(dataDir)
+      if (!new X509Certificate(next.deviceCertPem).checkPrivateKey(createPrivateKey(next.deviceKeyPem))) throw new Error('the certificate does not match the device key')
+      server.setSecureContext(tlsOptions(next))
+      identityNow = next
+      log('info', `server certificate reloaded (${new X509Certificate(next.deviceCertPem).subjectAltName ?? 'no names'})`)
+    } catch (e) {
+      log('error', `cannot reload the server certificate: ${(e as Error).message}; keeping the previous one`)
+    }
+  })
   const crlPoll = cfg.crlPollMs
   watchFile(identity.crlPath, { interval: crlPoll, persistent: false }, () => {
     reloadCrl()
@@ -582,6 +598,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
 
   const stop = async (): Promise<void> => {
     unwatchFile(identity.crlPath)
+    unwatchFile(deviceCertPath)
     clearInterval(auditFlush)
     try { audit.close() } catch { /* as above */ }
     for (const s of [...streams]) s.end()
