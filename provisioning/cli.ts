@@ -4,20 +4,23 @@
 //   node provisioning/cli.ts issue   --data-dir DIR --name NAME --role operator|observer [--days N] [--out DIR]
 //   node provisioning/cli.ts reissue --data-dir DIR --name NAME [--days N] [--out DIR]
 //   node provisioning/cli.ts revoke  --data-dir DIR (--serial HEX | --name NAME)
+//   node provisioning/cli.ts export  --data-dir DIR (--name NAME | --serial HEX) --out DIR
 //   node provisioning/cli.ts list    --data-dir DIR
 import { parseArgs } from 'node:util'
 import { FirmwareError } from '../firmware/errors.ts'
 import { loadProfile } from '../firmware/board/profile.ts'
-import { provision, issueClient, reissueClient, revokeClient, listIssued, reissueServerCert, type Bundle, type Role, type ServerNames } from './provision.ts'
+import { provision, issueClient, reissueClient, revokeClient, listIssued, reissueServerCert, exportBundle, type Bundle, type Role, type ServerNames } from './provision.ts'
 
 const usage = `usage: firmware provision <command> [options]   (from the repo: npx firmware provision ...)
 
 commands:
-  init    --data-dir DIR [--force] [--host NAME]... [--ip ADDR]...
+  init    --data-dir DIR [--force] [--out DIR] [--host NAME]... [--ip ADDR]...
                                           create the device identity, operator CA, first operator and
                                           observer bundles, console PIN and device key; the server
                                           certificate names localhost, this host's name and .local
-                                          name, every address of its interfaces, and --host/--ip
+                                          name, every address of its interfaces, and --host/--ip;
+                                          bundles go to --out DIR (removable media), or are held
+                                          sealed on the unit until "export"
   server-cert --data-dir DIR [--host NAME]... [--ip ADDR]...
                                           reissue the server certificate for the unit's current
                                           names and addresses (after a network change); the CA and
@@ -25,6 +28,10 @@ commands:
   issue   --data-dir DIR --name NAME --role operator|observer|admin [--days N]
           [--not-before ISO --not-after ISO] [--out DIR]
                                           issue a client certificate bundle for a crew member
+                                          (to --out DIR, or held sealed until "export")
+  export  --data-dir DIR (--name NAME | --serial HEX) --out DIR
+                                          hand a held bundle out, once: writes it to DIR and
+                                          removes it from the unit
   reissue --data-dir DIR --name NAME [--days N] [--out DIR]
                                           issue a new bundle for NAME and revoke the old one(s)
   revoke  --data-dir DIR (--serial HEX | --name NAME)
@@ -33,10 +40,18 @@ commands:
 
 --data-dir defaults to the data directory of --board (default "sim").`
 
-function bundleText(b: Bundle): string {
+function bundleText(b: Bundle, dataDir: string): string {
+  const whom = b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'
+  if (b.sealed) {
+    return [
+      `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
+      `    for the ${whom}: held on the unit with its key sealed; hand it out once with`,
+      `      firmware provision export --data-dir ${dataDir} --serial ${b.serial} --out <removable media>`,
+    ].join('\n')
+  }
   return [
     `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
-    `    hand to the ${b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'}:`,
+    `    hand to the ${whom}:`,
     `      ${b.p12File}   PKCS#12 for browsers/tablets; one-time password: ${b.p12Password}`,
     `      ${b.certFile} + ${b.keyFile} + ${b.caFile}   PEM for curl and scripts`,
   ].join('\n')
@@ -84,15 +99,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'init': {
-      const r = await provision({ dataDir, force: values.force === true, ...names })
+      const r = await provision({ dataDir, force: values.force === true, ...names, ...(values.out ? { bundlesOut: values.out as string } : {}) })
       console.log(`provisioned device ${r.serial} in ${r.dataDir}`)
       console.log(`\nconsole PIN (shown once; only its hash is stored): ${r.pin}`)
       console.log(`  hand to the stage tech who uses the serial console.`)
       console.log(`\noperator CA certificate (public; clients use it to verify the device): ${r.caFile}`)
       console.log(`the server certificate answers to (reissue after a network change: "server-cert"):\n${namesText(r.serverNames)}`)
-      console.log(`\nclient bundles (each holds a private key: hand over in person, then delete from this machine):`)
-      for (const b of r.bundles) console.log(bundleText(b))
-      console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key).`)
+      console.log(values.out
+        ? `\nclient bundles, written to ${values.out as string} only (each holds a private key: hand over in person; no copy stays on the unit):`
+        : `\nclient bundles (held on the unit, keys sealed, until handed out once with "export"):`)
+      for (const b of r.bundles) console.log(bundleText(b, dataDir))
+      console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key; no plaintext private key).`)
       return 0
     }
     case 'issue': {
@@ -103,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
       const na = date('not-after'); if (na) opts.notAfter = na
       if (values.out) opts.outDir = values.out as string
       const b = issueClient(dataDir, opts)
-      console.log(`issued:\n${bundleText(b)}`)
+      console.log(`issued:\n${bundleText(b, dataDir)}`)
       return 0
     }
     case 'reissue': {
@@ -112,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       if (days !== undefined) o.days = days
       if (values.out) o.outDir = values.out as string
       const { bundle, revoked } = reissueClient(dataDir, values.name as string, o)
-      console.log(`issued:\n${bundleText(bundle)}`)
+      console.log(`issued:\n${bundleText(bundle, dataDir)}`)
       for (const c of revoked) console.log(`revoked old certificate ${c.serial} (${c.role} "${c.name}")`)
       return 0
     }
@@ -122,6 +139,15 @@ export async function main(argv: string[]): Promise<number> {
       if (values.serial) by.serial = values.serial as string
       if (values.name) by.name = values.name as string
       for (const c of revokeClient(dataDir, by)) console.log(`revoked ${c.serial} (${c.role} "${c.name}"); the API refuses it from now on`)
+      return 0
+    }
+    case 'export': {
+      if (!values.serial === !values.name) throw new FirmwareError('FW_ERR_USAGE', 'export needs exactly one of --serial HEX or --name NAME')
+      if (!values.out) throw new FirmwareError('FW_ERR_USAGE', 'export needs --out DIR (removable media or the operator\'s machine)')
+      const by: { serial?: string; name?: string } = {}
+      if (values.serial) by.serial = values.serial as string
+      if (values.name) by.name = values.name as string
+      for (const b of exportBundle(dataDir, by, values.out as string)) console.log(`handed out (removed from the unit):\n${bundleText(b, dataDir)}`)
       return 0
     }
     case 'list': {

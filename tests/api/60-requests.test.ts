@@ -16,7 +16,7 @@ let admin: Creds
 
 t.before(async () => {
   fx = await makeFixture(t.testdir())
-  const tech = issueClient(fx.dataDir, { name: 'system-tech', role: 'admin' })
+  const tech = issueClient(fx.dataDir, { outParent: fx.crew, name: 'system-tech', role: 'admin' })
   const rig = await bootSim(t, fx.dataDir)
   app = rig.app
   api = rig.api

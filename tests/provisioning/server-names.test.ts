@@ -36,8 +36,10 @@ function otherAddress(): string | null {
 const hostUrl = (addr: string, port: number): string => `https://${addr.includes(':') ? `[${addr}]` : addr}:${port}/api/whoami`
 
 t.test('curl verifies the unit by 127.0.0.1 and by its other addresses, no -k', async (t) => {
-  const dir = join(t.testdir(), 'data')
-  const r = cli('init', '--data-dir', dir, '--host', 'stage-left', '--ip', '10.99.0.7')
+  const root = t.testdir()
+  const dir = join(root, 'data')
+  const crew = join(root, 'crew')
+  const r = cli('init', '--data-dir', dir, '--out', crew, '--host', 'stage-left', '--ip', '10.99.0.7')
   t.equal(r.code, 0, r.err)
   t.match(r.out, /the server certificate answers to/)
   const san = new X509Certificate(readFileSync(identityPaths(dir).deviceCert)).subjectAltName ?? ''
@@ -45,7 +47,7 @@ t.test('curl verifies the unit by 127.0.0.1 and by its other addresses, no -k', 
   t.match(san, /DNS:stage-left(,|$)/, 'a --host name')
   t.match(san, /IP Address:10\.99\.0\.7/, 'an --ip address')
   t.match(san, /DNS:localhost/)
-  const bundle = join(dir, 'bundles', readdirSync(join(dir, 'bundles')).find((d) => d.startsWith('operator-1-'))!)
+  const bundle = join(crew, readdirSync(crew).find((d) => d.startsWith('operator-1-'))!)
   const { api } = await bootSim(t, dir, { host: '0.0.0.0' })
   const creds = ['--cacert', join(bundle, 'ca.crt'), '--cert', join(bundle, 'operator-1.crt'), '--key', join(bundle, 'operator-1.key')]
   const local = await curl([...creds, hostUrl('127.0.0.1', api.port)])
@@ -81,7 +83,8 @@ t.test('curl verifies the unit by 127.0.0.1 and by its other addresses, no -k', 
 })
 
 t.test('a bad --host or --ip is refused before anything is written', async (t) => {
-  const dir = join(t.testdir(), 'data')
+  const root = t.testdir()
+  const dir = join(root, 'data')
   const r = cli('init', '--data-dir', dir, '--ip', '300.1.2.3')
   t.equal(r.code, 1)
   t.match(r.err, /--ip must be an IPv4 or IPv6 address.*FW_ERR_USAGE/)
