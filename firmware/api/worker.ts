@@ -19,7 +19,7 @@ import type { CommandResult, Principal } from '../commands/types.ts'
 import type { ErrorCode } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import { FirmwareError } from '../errors.ts'
-import { tlsOptions, clientOf, revokedSerials, type ClientIdentity } from './tls.ts'
+import { tlsOptions, clientOf, revokedSerials, refusalReason, refuseInSecureConnection, type ClientIdentity } from './tls.ts'
 import { buildRoutes, validateArgs, parseJsonBody, type Route, type SpecLite } from './routes.ts'
 import { PERMISSION_RANK } from '../commands/types.ts'
 import { AuditLog, type AuditOptions } from './audit.ts'
@@ -258,11 +258,38 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     log('info', 'revocation list reloaded')
   })
 
+  // Refusals name the client's address and the reason (never certificate contents but its serial).
+  // Node refuses silently; refuseInSecureConnection() hands bad certificates to us instead.
+  refuseInSecureConnection(server)
   let refusedHandshakes = 0
-  server.on('tlsClientError', (err, sock) => {
+  const kPeer = Symbol('peer')
+  const peerOf = (s: { remoteAddress?: string; remotePort?: number } | undefined): string | null =>
+    s?.remoteAddress ? `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort ?? '?'}` : null
+  // The address is noted when the TCP connection arrives: a socket that fails later may have lost it.
+  server.prependListener('connection', (raw: import('node:net').Socket & { [kPeer]?: string }) => { raw[kPeer] = peerOf(raw) ?? '?' })
+  const addressOf = (sock: TLSSocket): string => {
+    const parent = (sock as TLSSocket & { _parent?: { [kPeer]?: string } })._parent
+    return peerOf(sock) ?? parent?.[kPeer] ?? '?'
+  }
+  const refused = (sock: TLSSocket, reason: string, code: string | undefined): void => {
     refusedHandshakes++
-    // One line per refusal names the reason (e.g. certificate revoked), never certificate contents.
-    if (refusedHandshakes <= 1000) log('warn', `refused TLS connection from ${sock.remoteAddress ?? '?'}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)
+    if (refusedHandshakes > 1000) return
+    let who = ''
+    try {
+      const c = sock.getPeerCertificate()
+      if (c?.serialNumber) who = ` (certificate serial ${c.serialNumber.toUpperCase()}${c.subject?.CN ? `, CN ${Array.isArray(c.subject.CN) ? c.subject.CN[0] : c.subject.CN}` : ''})`
+    } catch { /* no certificate */ }
+    log('warn', `refused TLS client ${addressOf(sock)}: ${reason}${who} [${code ?? 'no code'}]`)
+  }
+  server.prependListener('secureConnection', (sock: TLSSocket) => {
+    if (sock.authorized) return
+    const code = sock.authorizationError ? String(sock.authorizationError) : undefined
+    refused(sock, refusalReason(code), code)
+    sock.destroy()
+  })
+  server.on('tlsClientError', (err, sock) => {
+    const code = (err as NodeJS.ErrnoException).code
+    refused(sock, refusalReason(code ?? err.message), code)
   })
 
   // Open event streams (SSE and WebSocket), by client certificate serial for the per-client cap.
