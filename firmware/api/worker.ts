@@ -517,6 +517,7 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         handleEvents(req, res, url, client)
         return
       }
+      if (path === '/api/ws') throw Object.assign(new HttpError(426, 'FW_ERR_API_BAD_REQUEST', '/api/ws is a WebSocket: connect with a WebSocket client (wss://), or use GET /api/events for server-sent events'), { upgrade: 'websocket' })
       route = routes.get(path)
       if (!route) throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no resource ${path}; GET /api/commands lists them`)
       if (method !== route.method) {
@@ -582,8 +583,9 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
         const body: Record<string, unknown> = { ok: false, code: e.code, message: e.message }
         if (e.field) body.field = e.field
         const headers: Record<string, string> = {}
-        const extra = e as HttpError & { retryAfter?: number; allow?: string }
+        const extra = e as HttpError & { retryAfter?: number; allow?: string; upgrade?: string }
         if (extra.retryAfter) headers['retry-after'] = String(extra.retryAfter)
+        if (extra.upgrade) { headers.upgrade = extra.upgrade; headers.connection = 'upgrade' }
         if (extra.allow) headers.allow = extra.allow
         if (e.status === 413) headers.connection = 'close'
         finish(e.status, body, headers)

@@ -166,6 +166,9 @@ t.test('a WebSocket on the same mTLS listener gets the same change events and re
   await until(() => b.msgs.some((x) => x.event === 'change'), 5000, 'the event')
   t.equal(b.msgs.find((x) => x.event === 'change').data.value, -3.5, 'the missed change is replayed')
   await t.rejects(open('', { ca: op.ca, cert: fx.creds(fx.revoked).cert, key: fx.creds(fx.revoked).key }), 'a revoked certificate gets no WebSocket')
+  const plain = await call(api.port, obs, 'GET', '/api/ws')
+  t.equal(plain.status, 426, 'a plain GET is told to upgrade')
+  t.match(plain.json.message, /WebSocket/)
 })
 
 t.test('the journal says when a reconnect asks for ids older than its buffer', async (t) => {
