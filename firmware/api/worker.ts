@@ -329,15 +329,20 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
     if (streams.size >= maxStreams) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${maxStreams} event streams are already open; close one and retry`)
   }
 
-  /** An entry as clients see it: the same for SSE and WebSocket, times as ISO 8601 UTC. */
+  /**
+   * An entry as clients see it, the same for SSE and WebSocket: the payload as before, plus `eventId`
+   * (the journal's id, also in the SSE `id:` line and the WebSocket message's `id`) and `at`, the
+   * time as ISO 8601 UTC. Payload fields are never overwritten (a recommendation keeps its own `id`).
+   */
   const frameOf = (e: JournalEntry): { type: EventType; data: Record<string, unknown> } => {
     const ev = e.event
+    const stamp = { eventId: e.id, at: e.at }
     switch (ev.type) {
-      case 'transition': return { type: 'transition', data: { id: e.id, ...ev.record, at: new Date(ev.record.at).toISOString() } }
-      case 'recommendation': return { type: 'recommendation', data: { id: e.id, at: e.at, ...(typeof ev.data === 'object' && ev.data !== null ? ev.data as object : { value: ev.data }) } }
-      case 'panel': return { type: 'panel', data: { id: e.id, at: e.at, event: ev.event } }
-      case 'doa': return { type: 'doa', data: { id: e.id, at: e.at, ...ev.doa } }
-      case 'change': return { type: 'change', data: { id: e.id, at: e.at, ...changeForClients(ev.change) } }
+      case 'transition': return { type: 'transition', data: { ...ev.record, eventId: e.id, at: new Date(ev.record.at).toISOString() } }
+      case 'recommendation': return { type: 'recommendation', data: { ...(typeof ev.data === 'object' && ev.data !== null ? ev.data as object : { value: ev.data }), ...stamp } }
+      case 'panel': return { type: 'panel', data: { event: ev.event, ...stamp } }
+      case 'doa': return { type: 'doa', data: { ...ev.doa, ...stamp } }
+      case 'change': return { type: 'change', data: { ...changeForClients(ev.change), ...stamp } }
     }
   }
 

@@ -97,7 +97,7 @@ t.test('a gain change reaches an SSE stream as a change event with a unit id and
   await until(() => s.events.some((e) => e.event === 'change'), 5000, 'the event')
   const c = s.events.find((e) => e.event === 'change')!
   t.match(c.id, /^\d+$/, 'the frame has an id')
-  t.equal(c.data.id, Number(c.id))
+  t.equal(c.data.eventId, Number(c.id))
   t.match(c.data.at, ISO_MS)
   t.equal(c.data.what, 'gain')
   t.same(c.data.target, { output: 4 }, 'outputs numbered from 1, like the commands')
@@ -158,7 +158,7 @@ t.test('a WebSocket on the same mTLS listener gets the same change events and re
   t.equal(m.data.what, 'gain')
   t.equal(m.data.value, -2.5)
   t.match(m.data.at, ISO_MS)
-  t.equal(m.id, m.data.id)
+  t.equal(m.id, m.data.eventId)
   a.ws.close()
   await call(api.port, op, 'POST', '/api/gain', { output: 3, db: -3.5 })
   const b = await open(`?types=change&lastEventId=${m.id}`, obs)
