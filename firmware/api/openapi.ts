@@ -92,7 +92,7 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
       operationId: 'events',
       summary: 'server-sent event stream: transitions, meters at the requested rate, DOA, recommendations, setting changes; Last-Event-ID replays what a reconnecting client missed',
       parameters: [...streamParams, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } }],
-      responses: { '200': { description: 'text/event-stream; each event has "id: <unit event id>" (not meters), "event: <type>" and "data: <json>" with "id" and "at" (ISO 8601 UTC, ms); "event: reset" when the asked id is older than the buffer', content: { 'text/event-stream': {} } }, ...streamErrors },
+      responses: { '200': { description: 'text/event-stream; each event has "id: <unit event id>" (not meters), "event: <type>" and "data: <json>" with "eventId" and "at" (ISO 8601 UTC, ms); "event: reset" when the asked id is older than the buffer', content: { 'text/event-stream': {} } }, ...streamErrors },
     },
   }
   paths['/api/ws'] = {
