@@ -149,6 +149,7 @@ export class AuditLog {
     const rec = boundEntry(e)
     if (e.status >= 200 && e.status < 300) {
       this.changes.append(JSON.stringify(rec) + '\n', () => this.rotateChanges())
+      this.noteChange(e.at)
       return
     }
     const key = e.who ? `cert:${e.who.serial}` : `addr:${e.remote}`
@@ -188,18 +189,37 @@ export class AuditLog {
     this.refusals.shift(Math.min(this.keep - 1, this.refusals.rotated().length))
   }
 
+  // What each rotated change file holds, index 0 = audit.jsonl.1. Each file is read at most once
+  // (the first rotation after start); later rotations shift this list, so a rotation never rereads
+  // megabytes on the thread that writes (the OSC audit runs on the control plane's thread).
+  private changeMeta: Array<{ records: number; bytes: number; newest: number }> | null = null
+  private liveRecords = -1
+  private liveNewest = 0
+
+  private static meta(f: string): { records: number; bytes: number; newest: number } {
+    const text = readFileSync(f, 'utf8')
+    const lines = text.split('\n').filter(Boolean)
+    let newest = 0
+    try { newest = Date.parse(JSON.parse(lines[lines.length - 1] ?? '{}').at) || 0 } catch { /* a torn line */ }
+    return { records: lines.length, bytes: Buffer.byteLength(text), newest }
+  }
+
+  /** Notes a change record written to the live file (for the retention decision). */
+  private noteChange(at: string): void {
+    if (this.liveRecords < 0) this.liveRecords = existsSync(this.file) ? AuditLog.meta(this.file).records : 0
+    this.liveRecords++
+    this.liveNewest = Date.parse(at) || this.now()
+  }
+
   // Changes: the oldest files go only when what remains still holds minRecords records and every
   // record younger than minAgeMs — or when the change files pass the hard size limit.
   private rotateChanges(): void {
-    this.changes.shift(this.changes.rotated().length)
-    const files = this.changes.rotated()
-    const info = files.map((f) => {
-      const text = readFileSync(f, 'utf8')
-      const lines = text.split('\n').filter(Boolean)
-      let newest = 0
-      try { newest = Date.parse(JSON.parse(lines[lines.length - 1] ?? '{}').at) || 0 } catch { /* a torn line */ }
-      return { f, records: lines.length, bytes: Buffer.byteLength(text), newest }
-    })
+    const rotated = this.changes.rotated()
+    if (!this.changeMeta || this.changeMeta.length !== rotated.length) this.changeMeta = rotated.map((f) => AuditLog.meta(f))
+    const live = this.liveRecords >= 0 ? { records: this.liveRecords, bytes: this.changes.size, newest: this.liveNewest } : AuditLog.meta(this.file)
+    this.changes.shift(rotated.length)
+    const info = [live, ...this.changeMeta]
+    this.liveRecords = 0
     let total = info.reduce((a, b) => a + b.bytes, 0)
     const now = this.now()
     while (info.length > this.keep) {
@@ -207,9 +227,10 @@ export class AuditLog {
       const newer = info.slice(0, -1).reduce((a, b) => a + b.records, 0)
       const needed = newer < this.minRecords || now - oldest.newest < this.minAgeMs
       if (needed && total <= this.hardMaxBytes) break
-      rmSync(oldest.f, { force: true })
+      rmSync(`${this.file}.${info.length}`, { force: true })
       total -= oldest.bytes
       info.pop()
     }
+    this.changeMeta = info
   }
 }
