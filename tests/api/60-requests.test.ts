@@ -95,3 +95,31 @@ t.test('the 409 of a destructive command shows the JSON body to send, not the co
   t.ok(r.json.message.includes(`{"confirm":"${token}"}`), `the message shows the body: ${r.json.message}`)
   t.notMatch(r.json.message, /confirm=/, 'no console form')
 })
+
+t.test('on the whole firmware stack, an operator\'s osc/on {} gets 403 (admin), not 400', async (t) => {
+  const { startAppliance } = await import('../../firmware/runtime/start.ts')
+  const { applianceStack } = await import('../../firmware/runtime/services.ts')
+  const { loadProfile } = await import('../../firmware/board/profile.ts')
+  const base = loadProfile('sim')
+  const dir = t.testdir()
+  const { provision } = await import('../../provisioning/provision.ts')
+  const p = await provision({ dataDir: dir + '/data', bundlesOut: dir + '/crew' })
+  const opB = p.bundles.find((b) => b.role === 'operator')!
+  const run = await startAppliance({ ...base, dataDir: dir + '/data', api: { ...base.api, port: 0 } }, {
+    panelPort: null, logDir: null, hardwareWatchdogs: [],
+    services: [applianceStack({ inference: false, console: false, log: () => {} })],
+  })
+  t.teardown(() => run.stop())
+  const url = run.app.endpoints.get('api')!
+  const port = Number(new URL(url).port)
+  const creds = { cert: readFileSync(opB.certFile, 'utf8'), key: readFileSync(opB.keyFile, 'utf8'), ca: readFileSync(p.caFile, 'utf8') }
+  // OSC registers its commands after the API starts; the API picks them up within a second.
+  for (let i = 0; i < 50; i++) {
+    const list = await call(port, creds, 'GET', '/api/commands')
+    if (list.json.value.some((c: { command: string }) => c.command === 'osc on')) break
+    await new Promise((res) => setTimeout(res, 100))
+  }
+  const r = await call(port, creds, 'POST', '/api/osc/on', {})
+  t.equal(r.status, 403, r.text)
+  t.match(r.json.message, /"osc on" needs an admin certificate/)
+})
