@@ -391,7 +391,8 @@ async function serve(cfg: WorkerConfig, port_: NonNullable<typeof parentPort>): 
       const r = await replay(q.after)
       if (r.replay.gap) {
         // Older than the buffer: say so (the client should read the state again), then send what is held.
-        sink.send('reset', null, { lastEventId: q.after, oldest: r.replay.oldest, message: `events after ${q.after} up to ${r.replay.oldest - 1} are no longer held; read the state again (GET /api/status, /api/output/show, /api/beam/list)` }, false)
+        const what = q.after > r.last ? `event ${q.after} is from before the firmware restarted (ids start again at 1)` : `events after ${q.after} up to ${r.replay.oldest - 1} are no longer held`
+        sink.send('reset', null, { lastEventId: q.after, oldest: r.replay.oldest, message: `${what}; read the state again (GET /api/status, /api/output/show, /api/beam/list)` }, false)
       }
       for (const e of r.replay.entries) deliver(e)
       replaying = false

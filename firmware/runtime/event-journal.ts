@@ -61,6 +61,9 @@ export class EventJournal {
   /** Entries with an id greater than `afterId`. */
   since(afterId: number): Replay {
     const oldest = this.buf[0]?.id ?? 0
+    // An id this journal never gave out: the firmware restarted since (ids start again at 1), so
+    // everything held is new to the client, and what happened before the restart is lost.
+    if (afterId > this.lastId()) return { entries: [...this.buf], gap: true, oldest }
     const entries = this.buf.filter((e) => e.id > afterId)
     // Lost: the client's next id (afterId + 1) is no longer held and something newer is.
     const gap = oldest > 0 && afterId + 1 < oldest

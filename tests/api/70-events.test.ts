@@ -181,6 +181,9 @@ t.test('the journal says when a reconnect asks for ids older than its buffer', a
   t.same(old.entries.map((e) => e.id), [3, 4, 5])
   t.equal(old.entries[0]!.at, '2026-01-01T00:00:00.000Z')
   t.equal(j.record({ type: 'meters', meters: {} as never }), null, 'meters are not journaled')
+  const restarted = j.since(900)
+  t.equal(restarted.gap, true, 'an id from before a firmware restart (newer than any given out) is a gap')
+  t.same(restarted.entries.map((e) => e.id), [3, 4, 5], 'and everything held is replayed')
 })
 
 t.test('status reports the unit\'s counts', async (t) => {
