@@ -1,22 +1,37 @@
 // The provisioning command line (the factory step). See docs/provisioning.md.
-//   node provisioning/cli.ts init    --data-dir DIR [--force] [--board NAME]
+//   node provisioning/cli.ts init    --data-dir DIR [--force] [--board NAME] [--host NAME]... [--ip ADDR]...
+//   node provisioning/cli.ts server-cert --data-dir DIR [--host NAME]... [--ip ADDR]...
 //   node provisioning/cli.ts issue   --data-dir DIR --name NAME --role operator|observer [--days N] [--out DIR]
 //   node provisioning/cli.ts reissue --data-dir DIR --name NAME [--days N] [--out DIR]
 //   node provisioning/cli.ts revoke  --data-dir DIR (--serial HEX | --name NAME)
+//   node provisioning/cli.ts export  --data-dir DIR (--name NAME | --serial HEX) --out DIR
 //   node provisioning/cli.ts list    --data-dir DIR
 import { parseArgs } from 'node:util'
 import { FirmwareError } from '../firmware/errors.ts'
 import { loadProfile } from '../firmware/board/profile.ts'
-import { provision, issueClient, reissueClient, revokeClient, listIssued, type Bundle, type Role } from './provision.ts'
+import { provision, issueClient, reissueClient, revokeClient, listIssued, reissueServerCert, exportBundle, type Bundle, type Role, type ServerNames } from './provision.ts'
 
 const usage = `usage: firmware provision <command> [options]   (from the repo: npx firmware provision ...)
 
 commands:
-  init    --data-dir DIR [--force]        create the device identity, operator CA, first operator and
-                                          observer bundles, console PIN and device key
+  init    --data-dir DIR [--force] [--out DIR] [--host NAME]... [--ip ADDR]...
+                                          create the device identity, operator CA, first operator and
+                                          observer bundles, console PIN and device key; the server
+                                          certificate names localhost, this host's name and .local
+                                          name, every address of its interfaces, and --host/--ip;
+                                          bundles go to --out DIR (removable media), or are held
+                                          sealed on the unit until "export"
+  server-cert --data-dir DIR [--host NAME]... [--ip ADDR]...
+                                          reissue the server certificate for the unit's current
+                                          names and addresses (after a network change); the CA and
+                                          the crew's certificates stay as they are
   issue   --data-dir DIR --name NAME --role operator|observer|admin [--days N]
           [--not-before ISO --not-after ISO] [--out DIR]
                                           issue a client certificate bundle for a crew member
+                                          (to --out DIR, or held sealed until "export")
+  export  --data-dir DIR (--name NAME | --serial HEX) --out DIR
+                                          hand a held bundle out, once: writes it to DIR and
+                                          removes it from the unit
   reissue --data-dir DIR --name NAME [--days N] [--out DIR]
                                           issue a new bundle for NAME and revoke the old one(s)
   revoke  --data-dir DIR (--serial HEX | --name NAME)
@@ -25,10 +40,18 @@ commands:
 
 --data-dir defaults to the data directory of --board (default "sim").`
 
-function bundleText(b: Bundle): string {
+function bundleText(b: Bundle, dataDir: string): string {
+  const whom = b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'
+  if (b.sealed) {
+    return [
+      `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
+      `    for the ${whom}: held on the unit with its key sealed; hand it out once with`,
+      `      firmware provision export --data-dir ${dataDir} --serial ${b.serial} --out <removable media>`,
+    ].join('\n')
+  }
   return [
     `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
-    `    hand to the ${b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'}:`,
+    `    hand to the ${whom}:`,
     `      ${b.p12File}   PKCS#12 for browsers/tablets; one-time password: ${b.p12Password}`,
     `      ${b.certFile} + ${b.keyFile} + ${b.caFile}   PEM for curl and scripts`,
   ].join('\n')
@@ -40,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage)
     return cmd === undefined ? 2 : 0
   }
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     values = parseArgs({
       args: rest,
@@ -48,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         'data-dir': { type: 'string' }, board: { type: 'string' }, force: { type: 'boolean' },
         name: { type: 'string' }, role: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' },
         serial: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' },
+        host: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
       },
       strict: true,
     }).values
@@ -64,16 +88,28 @@ export async function main(argv: string[]): Promise<number> {
     if (Number.isNaN(d.getTime())) throw new FirmwareError('FW_ERR_USAGE', `--${k} must be an ISO date such as 2026-01-31, got ${v}`)
     return d
   }
+  const names = { hosts: (values.host as string[] | undefined) ?? [], ips: (values.ip as string[] | undefined) ?? [] }
+  const namesText = (n: ServerNames): string => `  names: ${n.dns.join(', ')}\n  addresses: ${n.ip.join(', ')}`
   switch (cmd) {
+    case 'server-cert': {
+      const r = reissueServerCert(dataDir, names)
+      console.log(`new server certificate ${r.serial} (valid until ${r.notAfter}); the CA and the crew's certificates are unchanged`)
+      console.log(namesText(r.names))
+      console.log('a running API uses it within a second or two; clients keep their ca.crt')
+      return 0
+    }
     case 'init': {
-      const r = await provision({ dataDir, force: values.force === true })
+      const r = await provision({ dataDir, force: values.force === true, ...names, ...(values.out ? { bundlesOut: values.out as string } : {}) })
       console.log(`provisioned device ${r.serial} in ${r.dataDir}`)
       console.log(`\nconsole PIN (shown once; only its hash is stored): ${r.pin}`)
       console.log(`  hand to the stage tech who uses the serial console.`)
       console.log(`\noperator CA certificate (public; clients use it to verify the device): ${r.caFile}`)
-      console.log(`\nclient bundles (each holds a private key: hand over in person, then delete from this machine):`)
-      for (const b of r.bundles) console.log(bundleText(b))
-      console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key).`)
+      console.log(`the server certificate answers to (reissue after a network change: "server-cert"):\n${namesText(r.serverNames)}`)
+      console.log(values.out
+        ? `\nclient bundles, written to ${values.out as string} only (each holds a private key: hand over in person; no copy stays on the unit):`
+        : `\nclient bundles (held on the unit, keys sealed, until handed out once with "export"):`)
+      for (const b of r.bundles) console.log(bundleText(b, dataDir))
+      console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key; no plaintext private key).`)
       return 0
     }
     case 'issue': {
@@ -84,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
       const na = date('not-after'); if (na) opts.notAfter = na
       if (values.out) opts.outDir = values.out as string
       const b = issueClient(dataDir, opts)
-      console.log(`issued:\n${bundleText(b)}`)
+      console.log(`issued:\n${bundleText(b, dataDir)}`)
       return 0
     }
     case 'reissue': {
@@ -93,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       if (days !== undefined) o.days = days
       if (values.out) o.outDir = values.out as string
       const { bundle, revoked } = reissueClient(dataDir, values.name as string, o)
-      console.log(`issued:\n${bundleText(bundle)}`)
+      console.log(`issued:\n${bundleText(bundle, dataDir)}`)
       for (const c of revoked) console.log(`revoked old certificate ${c.serial} (${c.role} "${c.name}")`)
       return 0
     }
@@ -103,6 +139,15 @@ export async function main(argv: string[]): Promise<number> {
       if (values.serial) by.serial = values.serial as string
       if (values.name) by.name = values.name as string
       for (const c of revokeClient(dataDir, by)) console.log(`revoked ${c.serial} (${c.role} "${c.name}"); the API refuses it from now on`)
+      return 0
+    }
+    case 'export': {
+      if (!values.serial === !values.name) throw new FirmwareError('FW_ERR_USAGE', 'export needs exactly one of --serial HEX or --name NAME')
+      if (!values.out) throw new FirmwareError('FW_ERR_USAGE', 'export needs --out DIR (removable media or the operator\'s machine)')
+      const by: { serial?: string; name?: string } = {}
+      if (values.serial) by.serial = values.serial as string
+      if (values.name) by.name = values.name as string
+      for (const b of exportBundle(dataDir, by, values.out as string)) console.log(`handed out (removed from the unit):\n${bundleText(b, dataDir)}`)
       return 0
     }
     case 'list': {

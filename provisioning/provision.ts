@@ -3,12 +3,16 @@
 // 0600 (directories 0700). Nothing here logs secret material: one-time passwords and the PIN are
 // returned to the caller (the CLI prints them once, to the person at the factory terminal).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, chmodSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve, relative, isAbsolute } from 'node:path'
+import { hostname, networkInterfaces } from 'node:os'
+import { isIP } from 'node:net'
 import { randomBytes, createPrivateKey, X509Certificate } from 'node:crypto'
 import { FirmwareError } from '../firmware/errors.ts'
 import { createDeviceKey, loadDeviceKey, writePrivateFile, writeSealedFile, readSealedFile, hashPin, newPin, consolePinPath, deviceKeyPath } from '../firmware/secrets/secrets.ts'
 import { identityPaths, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../firmware/secrets/identity.ts'
-import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig } from './openssl.ts'
+import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig, type ServerNames } from './openssl.ts'
+
+export type { ServerNames }
 
 /** observer: read-only; operator: changes the sound; admin: also reboot, factory reset, models. */
 export type Role = 'operator' | 'observer' | 'admin'
@@ -22,20 +26,35 @@ export interface IssueOptions {
   /** Explicit validity window (overrides days); used to make test certificates. */
   notBefore?: Date
   notAfter?: Date
-  /** Directory for the bundle. Defaults to `<dataDir>/bundles/<name>-<serial>`. */
+  /**
+   * Directory for the bundle, outside the data directory (removable media, the operator's machine):
+   * the plaintext bundle goes there and nothing of its key stays on the unit. Without it (and without
+   * outParent) the key is kept sealed on the unit until `exportBundle` hands it out once.
+   */
   outDir?: string
+  /** Like outDir, but the bundle goes to `<outParent>/<name>-<serial>/`. */
+  outParent?: string
 }
+
+/** Where a crew member's key is kept on the unit until handed out (sealed under the device key). */
+export const PURPOSE_BUNDLE_KEY = 'bundles/client-key'
 
 export interface Bundle {
   name: string
   role: Role
   serial: string
+  /**
+   * false: a plaintext bundle in `dir` (outside the unit's data directory), to hand out.
+   * true: held on the unit, key sealed (`keyFile` is `<name>.key.sealed`, no PKCS#12 yet) until
+   * `exportBundle` writes it out once and removes it from the unit.
+   */
+  sealed: boolean
   dir: string
   certFile: string
   keyFile: string
   caFile: string
   p12File: string
-  /** One-time password of the PKCS#12 file; printed once, never stored. */
+  /** One-time password of the PKCS#12 file; printed once, never stored ('' while sealed). */
   p12Password: string
   notAfter: string
 }
@@ -47,6 +66,8 @@ export interface ProvisionResult {
   pin: string
   bundles: Bundle[]
   caFile: string
+  /** What the server certificate answers to. */
+  serverNames: ServerNames
 }
 
 export interface ProvisionOptions {
@@ -54,6 +75,34 @@ export interface ProvisionOptions {
   force?: boolean
   /** First client certificates. Defaults to one operator and one observer. */
   clients?: Array<{ name: string; role: Role }>
+  /** Write the first bundles to `<bundlesOut>/<name>-<serial>/` (outside the data directory); else they are kept sealed until exported. */
+  bundlesOut?: string
+  /** Extra names and addresses for the server certificate, besides the defaults (serverNames()). */
+  hosts?: string[]
+  ips?: string[]
+}
+
+const HOST_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/**
+ * What the server certificate answers to: localhost, the machine's host name and `<host>.local`,
+ * `<serial>.local`, loopback and every address of the machine's interfaces (IPv6 link-local ones
+ * excepted: they need a zone, which a certificate cannot carry), plus `hosts` and `ips`.
+ */
+export function serverNames(serial: string, extra: { hosts?: string[]; ips?: string[] } = {}, ifaces = networkInterfaces(), host = hostname()): ServerNames {
+  for (const h of extra.hosts ?? []) if (!HOST_RE.test(h)) throw new FirmwareError('FW_ERR_USAGE', `--host must be a DNS name such as stage-left or stage-left.local, got ${JSON.stringify(h)}`)
+  for (const a of extra.ips ?? []) if (isIP(a) === 0) throw new FirmwareError('FW_ERR_USAGE', `--ip must be an IPv4 or IPv6 address such as 192.168.1.50, got ${JSON.stringify(a)}`)
+  const dns = new Set<string>(['localhost'])
+  const h = host.toLowerCase()
+  if (HOST_RE.test(h)) { dns.add(h); if (!h.endsWith('.local')) dns.add(`${h.split('.')[0]}.local`) }
+  dns.add(`${serial.toLowerCase()}.local`)
+  for (const x of extra.hosts ?? []) dns.add(x.toLowerCase())
+  const ip = new Set<string>(['127.0.0.1', '::1'])
+  for (const list of Object.values(ifaces)) {
+    for (const a of list ?? []) if (!(a.family === 'IPv6' && /^fe80:/i.test(a.address))) ip.add(a.address)
+  }
+  for (const x of extra.ips ?? []) ip.add(x)
+  return { dns: [...dns], ip: [...ip] }
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -66,10 +115,10 @@ function caDirs(dataDir: string): void {
   }
 }
 
-function writeConfig(dataDir: string, serial: string): string {
+function writeConfig(dataDir: string, serial: string, names?: ServerNames): string {
   const p = identityPaths(dataDir)
   const file = join(p.caDir, 'openssl.cnf')
-  writePrivateFile(file, caConfig(p.caDir, serial))
+  writePrivateFile(file, caConfig(p.caDir, serial, names))
   return file
 }
 
@@ -87,11 +136,11 @@ export function tightenModes(dir: string): void {
 }
 
 /** Issues a certificate with the operator CA. `ext` is client_ext or server_ext. */
-function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'client_ext' | 'server_ext', win: { notBefore?: Date; notAfter?: Date; days?: number }): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
+function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'client_ext' | 'server_ext', win: { notBefore?: Date; notAfter?: Date; days?: number }, names?: ServerNames): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
   const p = identityPaths(dataDir)
   const devKey = loadDeviceKey(dataDir)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
-  const cnf = writeConfig(dataDir, serialNo)
+  const cnf = writeConfig(dataDir, serialNo, names)
   const caKey = createPrivateKey(readSealedFile(p.caKeySealed, devKey, PURPOSE_CA_KEY))
   const ca = stageKey(scratch, caKey, 'ca.key', 'CA_PASS')
   const key = newKeyPair()
@@ -132,6 +181,8 @@ export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
   if (opts.role !== 'operator' && opts.role !== 'observer' && opts.role !== 'admin') throw new FirmwareError('FW_ERR_USAGE', `--role must be "operator", "observer" or "admin", got ${JSON.stringify(opts.role)}`)
   const p = identityPaths(dataDir)
   if (!existsSync(p.caKeySealed)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no operator CA in ${dataDir}; run "init" first`)
+  if (opts.outDir) checkOutside(dataDir, opts.outDir)
+  if (opts.outParent) checkOutside(dataDir, opts.outParent)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
   const scratch = new Scratch()
   try {
@@ -140,24 +191,94 @@ export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
     if (opts.notAfter) win.notAfter = opts.notAfter
     if (opts.days !== undefined) win.days = opts.days
     const { certPem, key, serial } = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=${opts.role}/CN=${opts.name}`, 'client_ext', win)
-    const dir = opts.outDir ?? join(p.bundles, `${opts.name}-${serial}`)
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const b: Bundle = {
-      name: opts.name, role: opts.role, serial, dir,
-      certFile: join(dir, `${opts.name}.crt`), keyFile: join(dir, `${opts.name}.key`), caFile: join(dir, 'ca.crt'), p12File: join(dir, `${opts.name}.p12`),
-      p12Password: randomBytes(12).toString('base64url'),
-      notAfter: new X509Certificate(certPem).validTo,
+    const out = opts.outDir ?? (opts.outParent ? join(opts.outParent, `${opts.name}-${serial}`) : null)
+    const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string
+    let b: Bundle
+    if (out) {
+      b = writeBundle(dataDir, scratch, out, { name: opts.name, role: opts.role, serial, certPem, keyPem })
+    } else {
+      // Held on the unit: the certificate and CA in the clear (public), the key sealed.
+      const dir = join(p.bundles, `${opts.name}-${serial}`)
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      b = {
+        name: opts.name, role: opts.role, serial, sealed: true, dir,
+        certFile: join(dir, `${opts.name}.crt`), keyFile: join(dir, `${opts.name}.key.sealed`), caFile: join(dir, 'ca.crt'), p12File: '',
+        p12Password: '', notAfter: new X509Certificate(certPem).validTo,
+      }
+      writePrivateFile(b.certFile, certPem)
+      writePrivateFile(b.caFile, readFileSync(p.caCert))
+      writeSealedFile(b.keyFile, loadDeviceKey(dataDir), PURPOSE_BUNDLE_KEY, keyPem)
     }
-    writePrivateFile(b.certFile, certPem)
-    writePrivateFile(b.keyFile, key.export({ type: 'pkcs8', format: 'pem' }) as string)
-    writePrivateFile(b.caFile, readFileSync(p.caCert))
-    const staged = stageKey(scratch, key, 'p12.key', 'LEAF_PASS')
-    const tmpP12 = scratch.path('bundle.p12')
-    openssl(['pkcs12', '-export', '-in', b.certFile, '-inkey', staged.file, '-passin', 'env:LEAF_PASS', '-certfile', p.caCert,
-      '-name', opts.name, '-passout', 'env:P12_PASS', '-out', tmpP12], { ...staged.env, P12_PASS: b.p12Password })
-    writePrivateFile(b.p12File, readFileSync(tmpP12))
     tightenModes(p.caDir)
     return b
+  } finally {
+    scratch.done()
+  }
+}
+
+/** Refuses a bundle directory inside the unit's data directory: keys must not stay there in plaintext. */
+function checkOutside(dataDir: string, out: string): void {
+  const rel = relative(resolve(dataDir), resolve(out))
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+    throw new FirmwareError('FW_ERR_USAGE', `--out ${out} is inside the data directory ${dataDir}; name a directory on removable media or the operator's machine: private keys never stay on the unit in plaintext`)
+  }
+}
+
+/** Writes a plaintext bundle (PEM certificate + key + CA, and PKCS#12 with a fresh one-time password) to `dir`. */
+function writeBundle(dataDir: string, scratch: Scratch, dir: string, c: { name: string; role: Role; serial: string; certPem: string; keyPem: string }): Bundle {
+  checkOutside(dataDir, dir)
+  const p = identityPaths(dataDir)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const b: Bundle = {
+    name: c.name, role: c.role, serial: c.serial, sealed: false, dir,
+    certFile: join(dir, `${c.name}.crt`), keyFile: join(dir, `${c.name}.key`), caFile: join(dir, 'ca.crt'), p12File: join(dir, `${c.name}.p12`),
+    p12Password: randomBytes(12).toString('base64url'),
+    notAfter: new X509Certificate(c.certPem).validTo,
+  }
+  writePrivateFile(b.certFile, c.certPem)
+  writePrivateFile(b.keyFile, c.keyPem)
+  writePrivateFile(b.caFile, readFileSync(p.caCert))
+  const staged = stageKey(scratch, createPrivateKey(c.keyPem), 'p12.key', 'LEAF_PASS')
+  const tmpP12 = scratch.path('bundle.p12')
+  openssl(['pkcs12', '-export', '-in', b.certFile, '-inkey', staged.file, '-passin', 'env:LEAF_PASS', '-certfile', p.caCert,
+    '-name', c.name, '-passout', 'env:P12_PASS', '-out', tmpP12], { ...staged.env, P12_PASS: b.p12Password })
+  writePrivateFile(b.p12File, readFileSync(tmpP12))
+  return b
+}
+
+/** Bundles still held (sealed) on the unit. */
+export function heldBundles(dataDir: string): Array<{ name: string; serial: string; dir: string }> {
+  const p = identityPaths(dataDir)
+  if (!existsSync(p.bundles)) return []
+  const out: Array<{ name: string; serial: string; dir: string }> = []
+  for (const d of readdirSync(p.bundles)) {
+    const m = /^(.+)-([0-9A-F]+)$/.exec(d)
+    if (m && existsSync(join(p.bundles, d, `${m[1]}.key.sealed`))) out.push({ name: m[1]!, serial: m[2]!, dir: join(p.bundles, d) })
+  }
+  return out
+}
+
+/**
+ * Hands a bundle held on the unit out, once: writes the plaintext bundle to `<outParent>/<name>-<serial>/`
+ * (with a new one-time PKCS#12 password) and removes it from the unit. A second export finds nothing.
+ */
+export function exportBundle(dataDir: string, by: { name?: string; serial?: string }, outParent: string): Bundle[] {
+  checkOutside(dataDir, outParent)
+  const held = heldBundles(dataDir).filter((h) => (by.serial ? h.serial === by.serial.toUpperCase() : h.name === by.name))
+  if (held.length === 0) {
+    throw new FirmwareError('FW_ERR_USAGE', `no bundle ${by.serial ? `with serial ${by.serial}` : `named ${JSON.stringify(by.name)}`} is held on this unit (already handed out? bundles are handed out once; use "reissue" for a new one)`)
+  }
+  const issued = listIssued(dataDir)
+  const scratch = new Scratch()
+  try {
+    return held.map((h) => {
+      const cert = issued.find((c) => c.serial === h.serial)
+      const certPem = readFileSync(join(h.dir, `${h.name}.crt`), 'utf8')
+      const keyPem = readSealedFile(join(h.dir, `${h.name}.key.sealed`), loadDeviceKey(dataDir), PURPOSE_BUNDLE_KEY).toString('utf8')
+      const b = writeBundle(dataDir, scratch, join(outParent, `${h.name}-${h.serial}`), { name: h.name, role: (cert?.role ?? 'observer') as Role, serial: h.serial, certPem, keyPem })
+      rmSync(h.dir, { recursive: true, force: true })
+      return b
+    })
   } finally {
     scratch.done()
   }
@@ -221,6 +342,8 @@ export function revokeClient(dataDir: string, by: { serial?: string; name?: stri
   } finally {
     scratch.done()
   }
+  // A revoked certificate's key is of no use to anyone: a bundle still held for it goes.
+  for (const h of heldBundles(dataDir)) if (targets.some((c) => c.serial === h.serial)) rmSync(h.dir, { recursive: true, force: true })
   return targets
 }
 
@@ -242,6 +365,8 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   if (existing.length && !opts.force) {
     throw new FirmwareError('FW_ERR_IDENTITY_EXISTS', `${dataDir} already holds a device identity (${existing.length} files, e.g. ${existing[0]}); re-run with --force to replace it (this invalidates every client certificate issued so far)`)
   }
+  serverNames('SA-CHECK', opts) // bad --host/--ip: refused before anything is written
+  if (opts.bundlesOut) checkOutside(dataDir, opts.bundlesOut)
   if (opts.force) {
     for (const d of ['identity', 'ca', 'bundles']) rmSync(join(dataDir, d), { recursive: true, force: true })
     rmSync(consolePinPath(dataDir), { force: true })
@@ -258,6 +383,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   writePrivateFile(join(p.caDir, 'serial'), first.toString('hex').toUpperCase() + '\n')
   writePrivateFile(join(p.caDir, 'crlnumber'), '01\n')
   const cnf = writeConfig(dataDir, serialNo)
+  const names = serverNames(serialNo, opts)
 
   const scratch = new Scratch()
   try {
@@ -272,9 +398,9 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
 
     // Device certificate: the API's server identity, signed by the operator CA so the crew's one CA
     // file verifies the device too.
-    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 })
-    writePrivateFile(p.deviceCert, dev.certPem)
+    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 }, names)
     writeSealedFile(p.deviceKeySealed, devKey, PURPOSE_DEVICE_KEY, dev.key.export({ type: 'pkcs8', format: 'pem' }) as string)
+    writePrivateFile(p.deviceCert, dev.certPem)
     generateCrl(dataDir, scratch)
   } finally {
     scratch.done()
@@ -283,9 +409,9 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   const pin = newPin(6)
   writePrivateFile(consolePinPath(dataDir), (await hashPin(pin)) + '\n')
   const clients = opts.clients ?? [{ name: 'operator-1', role: 'operator' }, { name: 'observer-1', role: 'observer' }]
-  const bundles = clients.map((c) => issueClient(dataDir, c))
+  const bundles = clients.map((c) => issueClient(dataDir, opts.bundlesOut ? { ...c, outParent: opts.bundlesOut } : c))
   for (const d of ['identity', 'ca', 'bundles']) tightenModes(join(dataDir, d))
-  return { serial: serialNo, dataDir, pin, bundles, caFile: p.caCert }
+  return { serial: serialNo, dataDir, pin, bundles, caFile: p.caCert, serverNames: names }
 }
 
 /** Every regular file under `dir` whose mode is not 0600 (for checks and tests). */
@@ -302,3 +428,32 @@ export function looseFiles(dir: string): string[] {
   return bad
 }
 
+
+export interface ServerCertResult {
+  serial: string
+  names: ServerNames
+  notAfter: string
+}
+
+/**
+ * Issues a new server certificate (new key) for the unit's current names and addresses — after the
+ * unit moved to another network, say. The operator CA, the crew's certificates and the CRL are not
+ * touched; a running API picks the new certificate up within its CRL poll interval.
+ */
+export function reissueServerCert(dataDir: string, extra: { hosts?: string[]; ips?: string[] } = {}): ServerCertResult {
+  const p = identityPaths(dataDir)
+  if (!existsSync(p.caKeySealed) || !existsSync(p.deviceCert)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "init" first`)
+  const serialNo = readFileSync(p.serial, 'utf8').trim()
+  const names = serverNames(serialNo, extra)
+  const scratch = new Scratch()
+  try {
+    const dev = signWithCa(dataDir, scratch, `/O=Stage Appliance ${serialNo}/OU=device/CN=${serialNo}`, 'server_ext', { days: 3650 }, names)
+    // Key first, then the certificate: the API reloads when the certificate changes and checks the pair.
+    writeSealedFile(p.deviceKeySealed, loadDeviceKey(dataDir), PURPOSE_DEVICE_KEY, dev.key.export({ type: 'pkcs8', format: 'pem' }) as string)
+    writePrivateFile(p.deviceCert, dev.certPem)
+    tightenModes(p.caDir)
+    return { serial: dev.serial, names, notAfter: new X509Certificate(dev.certPem).validTo }
+  } finally {
+    scratch.done()
+  }
+}

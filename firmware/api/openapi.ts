@@ -57,8 +57,8 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
           responses: {
             '200': ok,
             ...errors({
-              '400': 'malformed JSON, a wrong type, a missing or unknown field, or a value out of range (the message names the field)',
-              '403': 'observer certificates are read-only; or the role may not run this command',
+              '400': 'malformed JSON, a wrong type (null included), a missing or unknown field, or a value out of range (the message names the field)',
+              '403': 'the certificate\'s role may not run this command (checked before the body)',
               '409': r.spec.destructive ? 'confirmation needed: repeat with {"confirm": confirmToken}' : 'the command cannot run in the current state',
               '413': 'body larger than the limit',
               '415': 'Content-Type must be application/json',
@@ -81,15 +81,26 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
       responses: { '200': { description: 'commands', content: { 'application/json': {} } }, ...errors({}) },
     },
   }
+  const streamParams = [
+    { name: 'types', in: 'query', required: false, schema: { type: 'string', default: 'transition,meters,doa,recommendation,change', description: 'comma-separated subset of transition, meters, doa, recommendation, panel, change' } },
+    { name: 'metersHz', in: 'query', required: false, schema: { type: 'number', minimum: 0.2, maximum: 50, default: 10, description: 'meter updates per second' } },
+    { name: 'lastEventId', in: 'query', required: false, schema: { type: 'integer', minimum: 0, description: 'resume after this event id (SSE clients send the Last-Event-ID header instead)' } },
+  ]
+  const streamErrors = errors({ '400': 'a query parameter is wrong', '429': 'this certificate already holds the most event streams one certificate may open (4)', '503': 'too many event streams open on the unit' })
   paths['/api/events'] = {
     get: {
       operationId: 'events',
-      summary: 'server-sent event stream: transitions, meters at the requested rate, DOA, recommendations',
-      parameters: [
-        { name: 'types', in: 'query', required: false, schema: { type: 'string', default: 'transition,meters,doa,recommendation', description: 'comma-separated subset of transition, meters, doa, recommendation, panel' } },
-        { name: 'metersHz', in: 'query', required: false, schema: { type: 'number', minimum: 0.2, maximum: 50, default: 10, description: 'meter updates per second' } },
-      ],
-      responses: { '200': { description: 'text/event-stream; each event has "event: <type>" and "data: <json>"', content: { 'text/event-stream': {} } }, ...errors({ '400': 'a query parameter is wrong', '503': 'too many event streams open' }) },
+      summary: 'server-sent event stream: transitions, meters at the requested rate, DOA, recommendations, setting changes; Last-Event-ID replays what a reconnecting client missed',
+      parameters: [...streamParams, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } }],
+      responses: { '200': { description: 'text/event-stream; each event has "id: <unit event id>" (not meters), "event: <type>" and "data: <json>" with "eventId" and "at" (ISO 8601 UTC, ms); "event: reset" when the asked id is older than the buffer', content: { 'text/event-stream': {} } }, ...streamErrors },
+    },
+  }
+  paths['/api/ws'] = {
+    get: {
+      operationId: 'eventsWebSocket',
+      summary: 'the same events over a WebSocket (same certificate checks): each message is {"event": type, "id": n, "data": {...}}',
+      parameters: streamParams,
+      responses: { '101': { description: 'switching to the WebSocket protocol' }, ...streamErrors },
     },
   }
   const sorted: Record<string, unknown> = {}

@@ -53,7 +53,7 @@ export function routePath(command: string): string {
 }
 
 /** Paths served by the API itself (not commands). */
-export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/whoami', '/api/commands'])
+export const RESERVED = new Set(['/api/openapi.json', '/api/events', '/api/ws', '/api/whoami', '/api/commands'])
 
 function bound(b: ArgSpec['min'], app: ApplianceApi): number | undefined {
   if (b === undefined) return undefined
@@ -122,6 +122,25 @@ export function bodySchema(spec: CommandSpec): Record<string, unknown> {
 
 const DEFAULT_STRING = /^[A-Za-z0-9._-]*$/
 
+/** A JSON number that does not fit a double (e.g. 1e309): kept with its source text so the reply can quote it. */
+export class OverflowNumber {
+  readonly source: string
+  constructor(source: string) { this.source = source }
+}
+
+/** JSON.parse that keeps numbers too large for a double as OverflowNumber instead of Infinity. */
+export function parseJsonBody(text: string): unknown {
+  return JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
+    return typeof value === 'number' && !Number.isFinite(value) ? new OverflowNumber(context?.source ?? String(value)) : value
+  } as (this: unknown, key: string, value: unknown) => unknown)
+}
+
+/** A value as the client sent it, for error messages. */
+function shown(v: unknown): string {
+  if (v instanceof OverflowNumber) return v.source
+  return JSON.stringify(v) ?? String(v)
+}
+
 /**
  * Validates a JSON body (or query) against a command's arguments. Returns the error naming the field,
  * or null. `fromQuery` accepts strings for numbers and booleans (query parameters are text).
@@ -139,7 +158,8 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
   const out: Record<string, unknown> = {}
   for (const a of spec.args) {
     let v = src[a.name]
-    if (v === undefined || v === null) {
+    // JSON null is a value of the wrong type, never "absent": leave the field out to take its default.
+    if (v === undefined) {
       if (a.optional) continue
       return { args: null, error: `field "${a.name}" is required: ${a.help}` }
     }
@@ -150,7 +170,8 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
     switch (a.type) {
       case 'int':
       case 'number': {
-        if (typeof v !== 'number' || !Number.isFinite(v)) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${JSON.stringify(src[a.name])}` }
+        if (v instanceof OverflowNumber) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'} between ${a.min ?? '-inf'} and ${a.max ?? 'inf'}, got ${v.source} (too large to represent)` }
+        if (typeof v !== 'number' || !Number.isFinite(v)) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${shown(src[a.name])}` }
         if (a.type === 'int' && !Number.isInteger(v)) return { args: null, error: `field "${a.name}" must be a whole number, got ${v}` }
         const lo = a.min
         const hi = a.max
@@ -160,13 +181,13 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
         break
       }
       case 'bool':
-        if (typeof v !== 'boolean') return { args: null, error: `field "${a.name}" must be true or false, got ${JSON.stringify(src[a.name])}` }
+        if (typeof v !== 'boolean') return { args: null, error: `field "${a.name}" must be true or false, got ${shown(src[a.name])}` }
         break
       case 'enum':
-        if (typeof v !== 'string' || !(a.values ?? []).includes(v)) return { args: null, error: `field "${a.name}" must be one of ${(a.values ?? []).join(', ')}, got ${JSON.stringify(v)}` }
+        if (typeof v !== 'string' || !(a.values ?? []).includes(v)) return { args: null, error: `field "${a.name}" must be one of ${(a.values ?? []).join(', ')}, got ${shown(v)}` }
         break
       case 'string': {
-        if (typeof v !== 'string') return { args: null, error: `field "${a.name}" must be a string, got ${JSON.stringify(v)}` }
+        if (typeof v !== 'string') return { args: null, error: `field "${a.name}" must be a string, got ${shown(v)}` }
         const max = a.maxLength ?? 64
         if (v.length > max) return { args: null, error: `field "${a.name}" must be at most ${max} characters` }
         const re = a.pattern ? new RegExp(a.pattern) : DEFAULT_STRING
@@ -177,6 +198,7 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
     out[a.name] = v
   }
   if (spec.destructive && src.confirm !== undefined) {
+    // (null included: a confirm token is a string)
     if (typeof src.confirm !== 'string') return { args: null, error: 'field "confirm" must be a string (the token from the 409 reply)' }
     out.confirm = src.confirm
   }

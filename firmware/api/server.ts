@@ -14,7 +14,8 @@ import { Worker } from 'node:worker_threads'
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BoardProfile } from '../board/profile.ts'
-import type { ApplianceApi, ApplianceEvent } from '../runtime/types.ts'
+import type { ApplianceApi } from '../runtime/types.ts'
+import { journalFor, type JournalEntry } from '../runtime/event-journal.ts'
 import type { CommandResult } from '../commands/types.ts'
 import { FirmwareError, ERRORS, type ErrorCode } from '../errors.ts'
 import { liteSpecs, type RegistryForApi } from './routes.ts'
@@ -36,10 +37,12 @@ export interface ApiOptions {
   maxBodyBytes?: number
   /** Per-client (per certificate) limits. Defaults to 50 requests/s, bursts of 100. */
   rateLimit?: RateLimitOptions
-  /** Audit log rotation. Defaults to 1 MiB per file, 5 files kept. */
+  /** Audit log rotation and retention. Defaults to 1 MiB per file, 5 files kept, change records kept at least 10000 and 7 days (docs/api.md). */
   audit?: AuditOptions
-  /** Most event streams open at once. Defaults to 64. */
+  /** Most event streams (SSE and WebSocket together) open at once. Defaults to 64. */
   maxEventStreams?: number
+  /** Most event streams one client certificate may hold open at once. Defaults to 4. */
+  maxEventStreamsPerClient?: number
   /** How often the CRL file is checked for changes, ms. Defaults to 1000. */
   crlPollMs?: number
   /** Reads (observe commands) within this many ms share one answer; 0 disables. Defaults to 50. */
@@ -110,8 +113,8 @@ export interface ApiHandle {
   stop(): Promise<void>
   /** Re-reads the CRL now (it is also reloaded when the file changes); resolves once applied. */
   reloadCrl(): Promise<void>
-  /** Paths of the files the API writes (for operators and tests). */
-  files: { audit: string; log: string }
+  /** Paths of the files the API writes (for operators and tests): accepted changes, refusals, the log. */
+  files: { audit: string; refused: string; log: string }
   /** Restarts, crashes and hangs of the worker so far. */
   stats(): ApiStats
   /** Present only with ApiOptions.testHooks. */
@@ -157,6 +160,8 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     rateLimit: opts.rateLimit ?? {},
     audit: opts.audit ?? {},
     maxEventStreams: opts.maxEventStreams ?? 64,
+    maxEventStreamsPerClient: opts.maxEventStreamsPerClient ?? 4,
+    device: { inputs: profile.audio.inputs, outputs: profile.audio.outputs, beams: app.beams().length },
     crlPollMs: opts.crlPollMs ?? 1000,
     readCacheMs: opts.readCacheMs ?? 50,
     specs: liteSpecs(registry, app),
@@ -175,6 +180,9 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
     try { applianceLog?.(level, message) } catch { /* as above */ }
   }
 
+  // Every event gets its id and time here, once per unit: a restarted worker continues the same ids.
+  const journal = journalFor(app)
+
   const stats: ApiStats = { state: 'restarting', restarts: 0, crashes: 0, hangs: 0, failedStarts: 0, upSince: null, last: null, nextDelayMs: initialDelayMs }
   let current: WorkerLife | null = null
   let stopping = false
@@ -183,7 +191,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
   let nextAck = 1
   // Set from the first worker's ready message; a restart keeps both.
   let port = base.port
-  let files = { audit: join(base.dataDir, 'logs', 'audit.jsonl'), log: logFile }
+  let files = { audit: join(base.dataDir, 'logs', 'audit.jsonl'), refused: join(base.dataDir, 'logs', 'audit-refused.jsonl'), log: logFile }
 
   const sendTo = (life: WorkerLife, m: ToWorker): void => {
     if (!life.alive) return
@@ -203,7 +211,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
       }
       case 'streams': {
         if (m.wantsEvents && !life.unsubscribe) {
-          life.unsubscribe = app.subscribe((ev: ApplianceEvent) => { if (ev.type !== 'meters') sendTo(life, { t: 'event', ev }) })
+          life.unsubscribe = journal.subscribe((entry: JournalEntry) => sendTo(life, { t: 'event', entry }))
         } else if (!m.wantsEvents && life.unsubscribe) {
           life.unsubscribe()
           life.unsubscribe = null
@@ -212,6 +220,7 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
         life.meterTimer = m.metersHz > 0 ? setInterval(() => sendTo(life, { t: 'meters', meters: app.meters() }), 1000 / m.metersHz) : null
         break
       }
+      case 'replay': sendTo(life, { t: 'replayed', id: m.id, replay: journal.since(m.after), last: journal.lastId() }); break
       case 'ack': { const a = life.acks.get(m.id); life.acks.delete(m.id); a?.(); break }
       case 'pong': life.lastPong = performance.now(); break
       default: break

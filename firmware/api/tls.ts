@@ -2,7 +2,7 @@
 // checked twice — by OpenSSL at the handshake (the CRL is in the secure context) and per request
 // against the revoked serials (so a revoked client on a kept-alive or resumed session is refused too).
 import { readFileSync, existsSync } from 'node:fs'
-import type { TLSSocket, SecureContextOptions } from 'node:tls'
+import { TLSSocket, type SecureContextOptions, type Server as TlsServer } from 'node:tls'
 import type { DeviceIdentity } from '../secrets/identity.ts'
 import type { Permission } from '../commands/types.ts'
 
@@ -109,4 +109,54 @@ export function clientOf(sock: TLSSocket): ClientIdentity | null {
   }
   cache.set(sock, id)
   return id
+}
+
+/** Why a client certificate was refused, in words, from OpenSSL's verify error code. */
+export function refusalReason(code: string | undefined): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED': return 'certificate expired'
+    case 'CERT_NOT_YET_VALID': return 'certificate not valid yet'
+    case 'CERT_REVOKED': return 'certificate revoked'
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'certificate not issued by this unit\'s operator CA (unknown CA)'
+    case 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE': return 'no client certificate (certificate_required alert sent)'
+    case 'ERR_SSL_UNSUPPORTED_PROTOCOL':
+    case 'ERR_SSL_NO_PROTOCOLS_AVAILABLE':
+      return 'TLS version below 1.3 (protocol_version alert sent)'
+    default: return code ?? 'unknown reason'
+  }
+}
+
+const kReject = Symbol('rejectUnauthorized')
+const refusingServers = new WeakSet<object>()
+let takenOver = false
+
+/**
+ * Lets `server` refuse bad client certificates itself, so it can say why. Node verifies a client
+ * certificate after the handshake (its OpenSSL verify callback always continues) and, on a server
+ * with rejectUnauthorized, destroys the socket without a word: the reason and often the address are
+ * lost. The server keeps rejectUnauthorized — OpenSSL then still aborts a handshake without a
+ * certificate with the certificate_required alert — but Node's silent destroy is skipped for its
+ * sockets, and they reach 'secureConnection' with `authorized` false and `authorizationError` set:
+ * the caller logs and destroys them there. (This reads Node's TLSSocket `_rejectUnauthorized`
+ * field; tests/api/15-refusals.test.ts guards it on the pinned Node.)
+ */
+export function refuseInSecureConnection(server: TlsServer): void {
+  refusingServers.add(server)
+  if (takenOver) return
+  takenOver = true
+  Object.defineProperty(TLSSocket.prototype, '_rejectUnauthorized', {
+    configurable: true,
+    get(this: TLSSocket & { [kReject]?: boolean; _tlsOptions?: { isServer?: boolean; server?: object } }) {
+      const o = this._tlsOptions
+      if (o?.isServer && o.server && refusingServers.has(o.server)) return false
+      return this[kReject] === true
+    },
+    set(this: TLSSocket & { [kReject]?: boolean }, v: boolean) { this[kReject] = v },
+  })
 }

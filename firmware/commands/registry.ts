@@ -204,7 +204,8 @@ export function parseJson(spec: CommandSpec, obj: Record<string, unknown>, app: 
       const names = spec.args.map((a) => a.name).join(', ') || 'none'
       throw new CommandError('FW_ERR_BAD_ARG', `${spec.name}: unknown field "${key}" (its fields: ${names})`)
     }
-    if (v !== undefined && v !== null) got.set(key, v)
+    // JSON null is a value of the wrong type, not "absent": leave a field out to take its default.
+    if (v !== undefined) got.set(key, v)
   }
   return finish(spec, got, app, true)
 }
@@ -396,7 +397,13 @@ export class CommandRegistry {
       if (!confirm || !pending || pending.expires <= now || pending.token !== confirm.toUpperCase()) {
         const token = Array.from({ length: 4 }, () => CONFIRM_ALPHABET[randomInt(CONFIRM_ALPHABET.length)]).join('')
         this.confirms.set(key, { token, expires: now + this.confirmTtlMs })
-        const again = [command, ...(Array.isArray(args) ? (args as readonly string[]).filter((t) => !/^confirm=/i.test(t)) : []), `confirm=${token}`].join(' ')
+        // Say it the way the caller asked: a console line, or (JSON transports) the body to send again.
+        let again: string
+        if (Array.isArray(args)) again = [command, ...(args as readonly string[]).filter((t) => !/^confirm=/i.test(t)), `confirm=${token}`].join(' ')
+        else {
+          const { confirm: _old, ...rest } = args as Record<string, unknown>
+          again = `the same request with the body ${JSON.stringify({ ...rest, confirm: token })}`
+        }
         const why = confirm ? 'that confirm token is wrong or expired; ' : ''
         const rec = {
           ok: false as const,

@@ -121,7 +121,7 @@ t.test('a revoked certificate is refused', async (t) => {
 })
 
 t.test('revoking a certificate while the API runs locks it out without a restart', async (t) => {
-  const b = issueClient(fx.dataDir, { name: 'temp-laptop', role: 'operator' })
+  const b = issueClient(fx.dataDir, { outParent: fx.crew, name: 'temp-laptop', role: 'operator' })
   const c = { cert: readFileSync(b.certFile, 'utf8'), key: readFileSync(b.keyFile, 'utf8'), ca: readFileSync(fx.caFile, 'utf8') }
   t.equal((await call(api.port, c, 'GET', '/api/status')).status, 200)
   revokeClient(fx.dataDir, { serial: b.serial })
@@ -130,7 +130,7 @@ t.test('revoking a certificate while the API runs locks it out without a restart
 })
 
 t.test('a connection kept alive across a revocation gets 401 on its next request', async (t) => {
-  const b = issueClient(fx.dataDir, { name: 'kept-alive', role: 'operator' })
+  const b = issueClient(fx.dataDir, { outParent: fx.crew, name: 'kept-alive', role: 'operator' })
   const c = { cert: readFileSync(b.certFile, 'utf8'), key: readFileSync(b.keyFile, 'utf8'), ca: readFileSync(fx.caFile, 'utf8') }
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())

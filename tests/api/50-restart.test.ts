@@ -46,7 +46,7 @@ t.before(async () => {
   fx = await makeFixture(t.testdir())
   op = fx.creds(fx.operator)
   // Issued before the measurement starts (issuing runs openssl synchronously).
-  late = issueClient(fx.dataDir, { name: 'late-tablet', role: 'operator' })
+  late = issueClient(fx.dataDir, { outParent: fx.crew, name: 'late-tablet', role: 'operator' })
   let rig: { app: ApplianceApi; registry: CommandRegistry; api: ApiHandle } | null = null
   // The engine's stale-heartbeat limit is raised from 100 to 500 ms: the test machine's two cores are
   // shared with other suites, and a load spike there is not what this file checks. A restart costs

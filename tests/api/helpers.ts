@@ -35,6 +35,8 @@ export interface Creds { cert: string; key: string; ca: string }
 
 export interface Fixture {
   dataDir: string
+  /** Where the crew's bundles were handed out to (outside the data directory, like removable media). */
+  crew: string
   caFile: string
   pin: string
   operator: Bundle
@@ -47,17 +49,18 @@ export interface Fixture {
 
 export async function makeFixture(root: string): Promise<Fixture> {
   const dataDir = join(root, 'data')
-  const r = await provision({ dataDir })
+  const crew = join(root, 'crew')
+  const r = await provision({ dataDir, bundlesOut: crew })
   const operator = r.bundles.find((b) => b.role === 'operator')!
   const observer = r.bundles.find((b) => b.role === 'observer')!
-  const expired = issueClient(dataDir, { name: 'expired-tech', role: 'operator', notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-02-01T00:00:00Z') })
-  const revoked = issueClient(dataDir, { name: 'lost-tablet', role: 'operator' })
+  const expired = issueClient(dataDir, { outParent: crew, name: 'expired-tech', role: 'operator', notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-02-01T00:00:00Z') })
+  const revoked = issueClient(dataDir, { outParent: crew, name: 'lost-tablet', role: 'operator' })
   revokeClient(dataDir, { serial: revoked.serial })
-  const other = await provision({ dataDir: join(root, 'other-device') })
+  const other = await provision({ dataDir: join(root, 'other-device'), bundlesOut: join(root, 'other-crew') })
   const foreign = other.bundles.find((b) => b.role === 'operator')!
   const caFile = r.caFile
   return {
-    dataDir, caFile, pin: r.pin, operator, observer, expired, revoked, foreign,
+    dataDir, crew, caFile, pin: r.pin, operator, observer, expired, revoked, foreign,
     creds: (b) => ({ cert: readFileSync(b.certFile, 'utf8'), key: readFileSync(b.keyFile, 'utf8'), ca: readFileSync(caFile, 'utf8') }),
   }
 }

@@ -113,13 +113,13 @@ export async function benchApi(opts: Partial<ApiBenchOptions> = {}): Promise<Api
   const tmp = mkdtempSync(join(tmpdir(), 'api-bench-'))
   try {
     const dataDir = join(tmp, 'data')
-    const prov = await provision({ dataDir })
+    const prov = await provision({ dataDir, bundlesOut: join(tmp, 'crew') })
     const op = prov.bundles.find((b) => b.role === 'operator')!
     let port = 0
     const run = await startAppliance({ ...loadProfile('sim'), dataDir }, {
       services: [async (app) => {
         // One certificate drives all the load here, so the per-client limit is lifted for the bench.
-        const api = await startApi(app, createRegistry(app), app.profile, { port: 0, host: '127.0.0.1', rateLimit: { perSecond: 1e6, burst: 1e6 }, maxEventStreams: Math.max(64, o.streams + 4) })
+        const api = await startApi(app, createRegistry(app), app.profile, { port: 0, host: '127.0.0.1', rateLimit: { perSecond: 1e6, burst: 1e6 }, maxEventStreams: Math.max(64, o.streams + 4), maxEventStreamsPerClient: o.streams + 4 })
         port = api.port
         return api
       }],

@@ -24,7 +24,7 @@ function printed(out: string): { pin: string; serial: string; bundles: Array<{ r
 
 t.test('init creates the identity and says what to hand to whom', async (t) => {
   const dir = join(t.testdir(), 'data')
-  const r = cli('init', '--data-dir', dir)
+  const r = cli('init', '--data-dir', dir, '--out', join(t.testdir(), 'usb-stick'))
   t.equal(r.code, 0, r.err)
   const p = printed(r.out)
   t.match(p.serial, /^SA-[0-9A-F]{10}$/)
