@@ -10,6 +10,7 @@ import { SystemdNotifier } from '../hardware/systemd-notify.ts'
 import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { Appliance, type ApplianceOptions } from './appliance.ts'
+import { runningImage } from '../self.ts'
 
 /** A service attached to the running appliance (console, API, inference...). */
 export type Service = (app: Appliance) => Promise<{ stop(): Promise<void> }>
@@ -91,7 +92,8 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
       watchdogs = hardwareWatchdogs
     }
 
-    const app = await Appliance.start(profile, { ...appOpts, panel, hardwareWatchdogs: watchdogs })
+    // The version (and slot) every interface reports: the image's manifest, not a default.
+    const app = await Appliance.start(profile, { firmwareVersion: runningImage().label, ...appOpts, panel, hardwareWatchdogs: watchdogs })
     cleanups.push(() => app.stop())
     notifier?.ready()
     for (const s of services) {

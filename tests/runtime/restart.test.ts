@@ -2,7 +2,8 @@
 // appliance restarts in place; a reset wipes the presets but keeps the identity.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { until } from '../helpers/until.ts'
 import { dirname, join } from 'node:path'
 import { openClient, type Client } from '../console/harness.ts'
 
@@ -12,7 +13,7 @@ const root = join(import.meta.dirname, '..', '..')
  * Starts `firmware run` on a copy of the sim profile whose data lives in `dir`. `file` names the
  * copy (a unit's profile need not be called profile.json).
  */
-function startRun(dir: string, file = join('board', 'sim-copy', 'profile.json')): { child: ChildProcess; out: () => string; waitOut: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
+function startRun(dir: string, file = join('board', 'sim-copy', 'profile.json'), o: { node?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; out: () => string; waitOut: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
   const profile = JSON.parse(readFileSync(join(root, 'board', 'sim', 'profile.json'), 'utf8'))
   profile.dataDir = join(dir, 'data')
   profile.recovery.stateDir = join(dir, 'recovery')
@@ -21,7 +22,7 @@ function startRun(dir: string, file = join('board', 'sim-copy', 'profile.json'))
   const path = join(dir, file)
   mkdirSync(dirname(path), { recursive: true })
   writeFileSync(path, JSON.stringify(profile))
-  const child = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', path, '--seconds', '60'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(o.node ?? process.execPath, ['bin/firmware.js', 'run', '--board', path, '--seconds', '60'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
@@ -98,4 +99,25 @@ for (const file of [join('board', 'sim-copy', 'profile.json'), 'rack-a.json']) t
   const list = await ask(c2, 'preset list')
   t.match(list, /^OK preset list/)
   t.notMatch(list, /before-reset/, 'the preset is gone')
+})
+
+t.test('the firmware reports the version and slot of the image it runs from, on the console and in health.json', async (t) => {
+  const dir = t.testdir({})
+  // An image directory: the binary (here the pinned Node, hard-linked so it runs from there) beside
+  // the image's manifest.json, as recovery installs it into a slot.
+  const image = join(dir, 'slot-b')
+  mkdirSync(image, { recursive: true })
+  linkSync(realpathSync(process.execPath), join(image, 'node'))
+  writeFileSync(join(image, 'manifest.json'), JSON.stringify({ format: 'stage-image/1', name: 'stage-firmware', version: '2.0.0' }))
+  const run = startRun(dir, 'rack-a.json', { node: join(image, 'node'), env: { STAGE_SLOT: 'b' } })
+  t.teardown(() => { run.child.kill('SIGTERM') })
+  const first = await run.waitOut(/links console (\S+)/)
+  await run.waitOut(/state ACTIVE/)
+  const c = await openClient(first[1]!)
+  t.teardown(() => c.close())
+  t.match(await ask(c, 'console machine'), /^OK console/)
+  t.match(await ask(c, 'version'), /^OK version .*firmware=2\.0\.0\+slot\.b/)
+  t.match(await ask(c, 'status'), /^OK status .*firmware=2\.0\.0\+slot\.b/)
+  await until(() => existsSync(join(dir, 'data', 'health.json')), 10000, 'health.json')
+  t.equal(JSON.parse(readFileSync(join(dir, 'data', 'health.json'), 'utf8')).version, '2.0.0', 'health.json: the version recovery confirms')
 })
