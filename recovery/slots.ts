@@ -387,6 +387,17 @@ export class SlotManager {
     if (!s.active) throw new RecoveryError('REC_ERR_SLOT', 'no firmware is installed in either slot; install a bundle from the recovery console')
     let rolledBackFrom: BootDecision['rolledBackFrom'] = null
     let rec = s.slots[s.active]
+    // A slot directory that is gone (removed by hand, a half-finished install) cannot boot.
+    const back0 = other(s.active)
+    if (!existsSync(this.slotDir(s.active)) && s.slots[back0].state === 'good' && existsSync(this.slotDir(back0))) {
+      rec.state = 'bad'
+      rec.note = `its directory ${this.slotDir(s.active)} is missing`
+      rolledBackFrom = { slot: s.active, version: rec.version }
+      s.previous = s.active
+      s.active = back0
+      this.write(s, `slot ${rolledBackFrom.slot} (${rec.version}): ${rec.note}; booting slot ${back0} (${s.slots[back0].version})`)
+      rec = s.slots[back0]
+    }
     if (rec.state === 'pending' && rec.boots >= this.cfg.bootTries) {
       const back = other(s.active)
       const why = `did not report healthy (watchdog ACTIVE ${this.cfg.healthyPeriodS} s) within ${this.cfg.bootTries} boots`

@@ -2,7 +2,7 @@
 // on a board profile file in a temp dir.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { cli, cliAsync, makeBundle, makeFixture, makeImage, writeProfile } from './helpers.ts'
 
@@ -93,6 +93,18 @@ t.test('a corrupt slots.json with nothing to go on still boots a slot that holds
   const boot = cli(p, ['boot'])
   t.equal(boot.code, 0, boot.stderr)
   t.equal(boot.stdout.trim(), f.cfg.slots.a)
+})
+
+t.test('boot starts the other good slot when the active slot directory is gone', async (t) => {
+  const f = makeFixture(t.testdir({}))
+  const p = writeProfile(f)
+  t.equal(cli(p, ['install', makeBundle(f, '1.0.0')]).code, 0)
+  t.equal(cli(p, ['install', makeBundle(f, '2.0.0')]).code, 0)
+  rmSync(f.cfg.slots.b, { recursive: true })
+  const boot = cli(p, ['boot'])
+  t.equal(boot.code, 0, boot.stderr)
+  t.equal(boot.stdout.trim(), f.cfg.slots.a)
+  t.match(cli(p, ['slots']).stdout, /slot b\s+bad\s+2\.0\.0\s+its directory .* is missing/)
 })
 
 t.test('factory-reset refuses while a firmware holds its lock, and goes ahead once it is gone', async (t) => {
