@@ -1,7 +1,46 @@
-// How a person runs this firmware from where it is: `firmware` on a unit (the single binary),
-// `npx firmware` in a source checkout. Used in hints such as "run ... provision init".
+// How a person runs this firmware from where it is (`firmware` on a unit, the single binary;
+// `npx firmware` in a source checkout), and which firmware this is: the image it runs from.
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { isSea } from 'node:sea'
 
 export function selfCommand(): string {
   return isSea() ? 'firmware' : 'npx firmware'
+}
+
+/** The firmware image this process runs from. */
+export interface RunningImage {
+  /** The image's version (its manifest.json), or package.json's when running from source. */
+  version: string
+  /** The A/B slot recovery started it from ($STAGE_SLOT), or null (not started by recovery). */
+  slot: 'a' | 'b' | null
+  /** The image directory (where manifest.json is), or null when running from source. */
+  dir: string | null
+  /**
+   * What the firmware reports as its version on every interface: the version, with the slot as
+   * semver build metadata ("2.0.0+slot.b"), which orders as the version itself.
+   */
+  label: string
+}
+
+/**
+ * Reads the version manifest beside the binary (an image: <image>/firmware + <image>/manifest.json,
+ * the same file recovery installed the slot from). From a source checkout: package.json's version.
+ */
+export function runningImage(execPath = process.execPath, env: NodeJS.ProcessEnv = process.env): RunningImage {
+  const slot = env.STAGE_SLOT === 'a' || env.STAGE_SLOT === 'b' ? env.STAGE_SLOT : null
+  const make = (version: string, dir: string | null): RunningImage => ({ version, slot, dir, label: slot ? `${version}+slot.${slot}` : version })
+  const dir = dirname(execPath)
+  const manifest = join(dir, 'manifest.json')
+  if (existsSync(manifest)) {
+    try {
+      const m = JSON.parse(readFileSync(manifest, 'utf8')) as { format?: unknown; version?: unknown }
+      if (m.format === 'stage-image/1' && typeof m.version === 'string') return make(m.version, dir)
+    } catch { /* not an image manifest: fall through */ }
+  }
+  try {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version?: unknown }
+    if (typeof pkg.version === 'string') return make(pkg.version, null)
+  } catch { /* no package.json beside the sources (bundled without one) */ }
+  return make('unknown', null)
 }

@@ -254,18 +254,31 @@ export function verifyBundle(path: string, o: VerifyOptions): VerifiedBundle {
     }
     let offset = dataOffset
     const buf = Buffer.alloc(CHUNK)
+    let imageManifest: Buffer | null = null
     for (const f of header.files) {
       const h = createHash('sha256')
+      const keep = f.path === 'manifest.json' && f.size <= MAX_HEADER ? [] as Buffer[] : null
       let left = f.size
       while (left > 0) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, left), offset)
         if (n === 0) truncated(`in ${f.path}`)
         h.update(buf.subarray(0, n))
+        keep?.push(Buffer.from(buf.subarray(0, n)))
         offset += n
         left -= n
       }
       if (h.digest('hex') !== f.sha256) {
         throw new RecoveryError('REC_ERR_BUNDLE_TAMPERED', `${path}: ${f.path} does not match its signed hash; the bundle was altered`)
+      }
+      if (keep) imageManifest = Buffer.concat(keep)
+    }
+    // The firmware reports the version in its image's manifest.json: a bundle that names another
+    // one could never be confirmed healthy (and would roll back after its tries).
+    if (imageManifest !== null) {
+      let v: unknown
+      try { v = (JSON.parse(imageManifest.toString('utf8')) as { version?: unknown }).version } catch { v = undefined }
+      if (typeof v === 'string' && v !== m.version) {
+        throw new RecoveryError('REC_ERR_BUNDLE_FORMAT', `${path} says version ${m.version} but its image's manifest.json says ${v}; the firmware would report ${v} and the update could never be confirmed; rebuild the bundle without --version`)
       }
     }
     return { path, header, dataOffset }

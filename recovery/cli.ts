@@ -1,10 +1,10 @@
 // The `recovery` command. Runs on its own (node recovery/cli.ts ...) and imports nothing from
 // firmware/, so it works when the firmware it recovers does not.
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createBundle } from './bundle.ts'
-import { loadRecoveryConfig } from './config.ts'
+import { loadRecoveryConfig, repoRoot } from './config.ts'
 import { openRecoveryConsole, runRecoveryCommand } from './console.ts'
 import { RecoveryError } from './errors.ts'
 import { SlotManager } from './slots.ts'
@@ -15,12 +15,17 @@ const usage = `usage: recovery [--profile NAME|PATH] <command> [options]
 commands:
   status | slots | rollback       as on the recovery console
   install BUNDLE                  verify a signed bundle and install it to the inactive slot
-  factory-reset [--full] --yes    wipe presets and data (keeps the identity unless --full)
+  factory-reset [--full] --yes    wipe presets and data (keeps the identity unless --full);
+                                  refused while the firmware runs
+  start                           one boot: count it (rolling back after N failed ones), run the
+                                  firmware from the active slot, mark a pending slot good once
+                                  healthy, stop it if it is not healthy in time; exits with the
+                                  firmware (the systemd unit's ExecStart)
   boot                            count a boot of the active slot, rolling back after N failed
-                                  ones; prints the slot directory (systemd ExecStartPre)
-  confirm                         mark a pending slot good if the firmware reported healthy
-  supervise                       start the firmware from the active slot, again and again,
-                                  counting boots and rolling back
+                                  ones; prints the slot directory
+  confirm                         observe the firmware's health report; mark a pending slot good
+                                  once healthy long enough, else say why not
+  supervise                       start, again and again, in one process
   console [--port PATH]           serve the recovery console on a serial port
   bundle create --image DIR --board NAME [--version X.Y.Z] --key PRIVATE.pem --out FILE
                                   (version defaults to the image's manifest.json)
@@ -36,6 +41,17 @@ function takeOpt(args: string[], name: string): string | undefined {
   if (v === undefined || v.startsWith('--')) throw new RecoveryError('REC_ERR_USAGE', `${name} needs a value`)
   args.splice(i, 2)
   return v
+}
+
+/** Boards a bundle may be made for: the image manifest's list, else the board profiles recovery knows. */
+function knownBoards(image: Record<string, unknown> | undefined): string[] {
+  if (Array.isArray(image?.boards) && image.boards.every((b) => typeof b === 'string')) return image.boards as string[]
+  const dir = join(repoRoot, 'board')
+  try {
+    return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'profile.json'))).sort()
+  } catch {
+    return []
+  }
 }
 
 function takeFlag(args: string[], name: string): boolean {
@@ -72,14 +88,28 @@ async function main(argv: string[]): Promise<number> {
       try {
         image = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8')) as Record<string, unknown>
       } catch { /* not a built image: --version is required */ }
-      const version = takeOpt(o, '--version') ?? (typeof image?.version === 'string' ? image.version : need('--version'))
-      const h = createBundle({ imageDir, board: need('--board'), version, privateKeyPath: need('--key'), out: need('--out'), ...(image ? { image } : {}) })
+      const given = takeOpt(o, '--version')
+      const imageVersion = typeof image?.version === 'string' ? image.version : undefined
+      // The firmware reports its manifest's version; a bundle named otherwise could never be confirmed.
+      if (given !== undefined && imageVersion !== undefined && given !== imageVersion) {
+        throw new RecoveryError('REC_ERR_USAGE', `--version ${given} does not match the image: its manifest.json says ${imageVersion}; rebuild the image with --version ${given}, or leave --version out`)
+      }
+      const version = given ?? imageVersion ?? need('--version')
+      const board = need('--board')
+      const boards = knownBoards(image)
+      if (!boards.includes(board)) {
+        throw new RecoveryError('REC_ERR_USAGE', `board "${board}" is not one this image supports (${boards.join(', ')})`)
+      }
+      const h = createBundle({ imageDir, board, version, privateKeyPath: need('--key'), out: need('--out'), ...(image ? { image } : {}) })
       console.log(`bundle ${h.manifest.version} for ${h.manifest.board}: ${h.files.length} files`)
       return 0
     }
     throw new RecoveryError('REC_ERR_USAGE', 'bundle needs "create" or "keygen"')
   }
-  const mgr = new SlotManager(loadRecoveryConfig(profile))
+  // Commands whose reply is their output print once (stdout); the others log events on stderr
+  // (the journal, under systemd).
+  const quiet = ['status', 'slots', 'rollback', 'install', 'factory-reset'].includes(cmd)
+  const mgr = new SlotManager(loadRecoveryConfig(profile), quiet ? { log: () => {} } : {})
   switch (cmd) {
     case 'status':
     case 'slots':
@@ -90,15 +120,33 @@ async function main(argv: string[]): Promise<number> {
       if (!rest[0]) throw new RecoveryError('REC_ERR_USAGE', 'install needs a bundle path')
       for (const l of runRecoveryCommand(`install ${rest[0]}`, mgr)) console.log(l)
       return 0
-    case 'factory-reset':
-      for (const l of runRecoveryCommand(`factory-reset${rest.includes('--full') ? ' --full' : ''}${rest.includes('--yes') ? ' yes' : ''}`, mgr)) console.log(l)
+    case 'factory-reset': {
+      const full = rest.includes('--full')
+      if (!rest.includes('--yes')) {
+        throw new RecoveryError('REC_ERR_USAGE', `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; run "recovery factory-reset${full ? ' --full' : ''} --yes" to go ahead`)
+      }
+      for (const l of runRecoveryCommand(`factory-reset${full ? ' --full' : ''} yes`, mgr)) console.log(l)
       return 0
+    }
     case 'boot':
       console.log(mgr.boot().dir)
       return 0
-    case 'confirm':
-      console.log(mgr.confirm() ? 'confirmed' : 'not confirmed')
+    case 'confirm': {
+      const c = mgr.confirm()
+      console.log(c.confirmed ? `confirmed: ${c.reason}` : `not confirmed: ${c.reason}`)
       return 0
+    }
+    case 'start': {
+      // systemd stops the unit with SIGTERM to this process: pass it on and exit with the firmware.
+      const ac = new AbortController()
+      process.once('SIGTERM', () => ac.abort())
+      process.once('SIGINT', () => ac.abort())
+      const log = (m: string): void => { process.stderr.write(`recovery: ${m}\n`) }
+      const r = await supervise(mgr, { once: true, signal: ac.signal, onWaiting: log,
+        onEvent: (ev) => { if (ev.type === 'boot') log(`starting slot ${ev.decision.slot} (${ev.decision.version}, ${ev.decision.state})`) } })
+      if (ac.signal.aborted) return 0
+      return r.timedOut ? 1 : r.code ?? 1
+    }
     case 'supervise': {
       const ac = new AbortController()
       process.once('SIGTERM', () => ac.abort())
@@ -107,15 +155,13 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'console': {
+      // Health is confirmed on the boot path (recovery start), not here: the console may not open.
       const port = await openRecoveryConsole(mgr, takeOpt(rest, '--port'))
-      // Confirm health in the background too, so a unit running under plain systemd gets marked good.
-      const timer = setInterval(() => { try { mgr.confirm() } catch { /* reported on the console */ } }, 5000)
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve)
         process.once('SIGINT', resolve)
         port.once('close', resolve)
       })
-      clearInterval(timer)
       if (port.isOpen) port.close()
       return 0
     }

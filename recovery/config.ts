@@ -20,6 +20,11 @@ export interface RecoveryConfig {
   bootTries: number
   /** Seconds the watchdog must stay ACTIVE before a new slot is marked good. Defaults to 60. */
   healthyPeriodS: number
+  /**
+   * Seconds a pending slot may run without being confirmed before it is stopped and counted as a
+   * failed boot (firmware that hangs short of healthy). Defaults to healthyPeriodS + 120.
+   */
+  pendingTimeoutS?: number
   /** Ed25519 public key (PEM) that update bundles must be signed with. */
   publicKeyPath: string
   /** The recovery console's serial port. */
@@ -34,7 +39,7 @@ export type SlotName = 'a' | 'b'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
-const defaults = {
+export const defaults = {
   bootTries: 3,
   healthyPeriodS: 60,
   keepOnReset: ['identity', 'ca', 'device.key', 'console-pin'],
@@ -71,6 +76,8 @@ export function loadRecoveryConfig(nameOrPath: string, overrides: Partial<Recove
     healthFile: typeof r.healthFile === 'string' ? abs(r.healthFile) : join(dataDir, 'health.json'),
     bootTries: typeof r.bootTries === 'number' ? r.bootTries : defaults.bootTries,
     healthyPeriodS: typeof r.healthyPeriodS === 'number' ? r.healthyPeriodS : defaults.healthyPeriodS,
+    pendingTimeoutS: typeof r.pendingTimeoutS === 'number' ? r.pendingTimeoutS
+      : (typeof r.healthyPeriodS === 'number' ? r.healthyPeriodS : defaults.healthyPeriodS) + 120,
     publicKeyPath: abs(str(r.publicKey, 'publicKey')),
     console: { path: str(consoleCfg.path ?? 'none', 'console.path'), baudRate: typeof consoleCfg.baudRate === 'number' ? consoleCfg.baudRate : 115200 },
     keepOnReset: Array.isArray(r.keepOnReset) ? (r.keepOnReset as string[]) : defaults.keepOnReset,
@@ -79,6 +86,7 @@ export function loadRecoveryConfig(nameOrPath: string, overrides: Partial<Recove
   }
   if (!Number.isInteger(cfg.bootTries) || cfg.bootTries < 1 || cfg.bootTries > 20) fail(file, 'bootTries must be a whole number from 1 to 20')
   if (!(cfg.healthyPeriodS >= 0 && cfg.healthyPeriodS <= 3600)) fail(file, 'healthyPeriodS must be between 0 and 3600')
+  if (cfg.pendingTimeoutS !== undefined && !(cfg.pendingTimeoutS > cfg.healthyPeriodS && cfg.pendingTimeoutS <= 7200)) fail(file, 'pendingTimeoutS must be more than healthyPeriodS and at most 7200')
   if (cfg.slots.a === cfg.slots.b) fail(file, 'slots.a and slots.b must differ')
   return cfg
 }

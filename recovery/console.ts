@@ -1,9 +1,11 @@
 // The recovery console: a few line commands on a serial port, for a stage tech with a laptop and a
 // USB-serial cable when the firmware will not come up. Every reply ends with "OK" or
-// "ERR <code> <message>" so it can be scripted; then the prompt "recovery> ".
+// "ERR <code> <message>" so it can be scripted; then the prompt "recovery> ". Input goes through
+// the line discipline (recovery/line-discipline.ts): bounded lines, echo, backspace, control
+// bytes refused; command words are case-insensitive.
 import type { Duplex } from 'node:stream'
-import { ReadlineParser } from '@serialport/parser-readline'
 import { SerialPort } from 'serialport'
+import { LineDiscipline } from './line-discipline.ts'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { scryptSync, timingSafeEqual } from 'node:crypto'
@@ -69,7 +71,10 @@ const needsLogin = new Set(['rollback', 'install', 'factory-reset'])
  * `session` is the serial console's; without one (the local command line) no login is asked.
  */
 export function runRecoveryCommand(line: string, mgr: SlotManager, session?: ConsoleSession, now = Date.now()): string[] {
-  const [cmd, ...args] = line.trim().split(/\s+/)
+  const [word, ...args] = line.trim().split(/\s+/)
+  // Command words and flags are case-insensitive (a caps-lock tech); paths keep their case.
+  const cmd = word?.toLowerCase()
+  const flags = args.map((a) => a.toLowerCase())
   const cfg = mgr.cfg
   if (session && cmd === 'login') {
     if (now < session.lockedUntil) throw new RecoveryError('REC_ERR_AUTH', `too many wrong PINs; try again in ${Math.ceil((session.lockedUntil - now) / 1000)} s`)
@@ -121,38 +126,47 @@ export function runRecoveryCommand(line: string, mgr: SlotManager, session?: Con
       return [`installed ${r.version} to slot ${r.slot}${r.pending ? `; it must report healthy within ${cfg.bootTries} boots or it rolls back` : ''}`]
     }
     case 'factory-reset': {
-      const full = args.includes('--full')
-      if (!args.includes('yes')) {
+      const full = flags.includes('--full')
+      if (!flags.includes('yes')) {
         throw new RecoveryError('REC_ERR_USAGE', `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; type "factory-reset${full ? ' --full' : ''} yes" to go ahead`)
       }
       const r = factoryReset(cfg, { full })
       return [`removed: ${r.removed.join(', ') || 'nothing'}`, `kept: ${r.kept.join(', ') || 'nothing'}`]
     }
     default:
-      throw new RecoveryError('REC_ERR_USAGE', `unknown command "${cmd}"; type "help"`)
+      throw new RecoveryError('REC_ERR_USAGE', `unknown command "${word!.slice(0, 40)}"; type "help"`)
   }
 }
 
 /** Serves the console on any duplex byte stream (a serial port in production). */
 export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
-  const parser = port.pipe(new ReadlineParser({ delimiter: '\n' }))
+  const discipline = new LineDiscipline()
   const send = (lines: string[]): void => { port.write(lines.map((l) => `${l}\r\n`).join('')) }
   const session = newSession()
   send(['stage recovery console; type "help"'])
   port.write(PROMPT)
-  parser.on('data', (raw: string) => {
-    const line = raw.replace(/\r$/, '').trim()
-    if (line === '') {
-      port.write(PROMPT)
-      return
+  port.on('data', (chunk: Buffer) => {
+    for (const a of discipline.feed(chunk)) {
+      if (a.type === 'echo') {
+        port.write(a.text)
+      } else if (a.type === 'cancel') {
+        port.write(PROMPT)
+      } else if (a.type === 'error') {
+        send([`ERR ${a.code} ${a.message}`])
+        port.write(PROMPT)
+      } else {
+        const line = a.text.trim()
+        if (line !== '') {
+          try {
+            send([...runRecoveryCommand(line, mgr, session), 'OK'])
+          } catch (e) {
+            const code = e instanceof RecoveryError ? e.code : 'REC_ERR_IO'
+            send([`ERR ${code} ${(e as Error).message}`])
+          }
+        }
+        port.write(PROMPT)
+      }
     }
-    try {
-      send([...runRecoveryCommand(line, mgr, session), 'OK'])
-    } catch (e) {
-      const code = e instanceof RecoveryError ? e.code : 'REC_ERR_IO'
-      send([`ERR ${code} ${(e as Error).message}`])
-    }
-    port.write(PROMPT)
   })
 }
 

@@ -14,7 +14,10 @@ export const RECOVERY_ERRORS = {
   REC_ERR_KEY: 'the update signing or verification key is missing or not an Ed25519 key',
   REC_ERR_SLOT: 'the requested slot operation is not possible (e.g. no good slot to roll back to)',
   REC_ERR_AUTH: 'this console command needs "login PIN" first (the console PIN set at provisioning)',
+  REC_ERR_BUSY: 'another recovery operation or the running firmware holds what this one needs (an install in progress, the firmware lock)',
   REC_ERR_IO: 'a file could not be read or written',
+  REC_ERR_LINE_TOO_LONG: 'a recovery console line is longer than 512 bytes; it is ignored up to its end',
+  REC_ERR_BAD_INPUT: 'a recovery console line held control bytes (NUL, escape sequences, a wrong baud rate); nothing was done',
 } as const
 
 export type RecoveryErrorCode = keyof typeof RECOVERY_ERRORS

@@ -3,14 +3,22 @@
 // firmware's watchdog ACTIVE for `healthyPeriodS`, read from the health file); then it is marked
 // good. If it runs out of boots first, recovery marks it bad and boots the previous good slot.
 //
-// State lives in <stateDir>/slots.json (replaced atomically) and <stateDir>/current, a symlink to
-// the active slot's directory that the systemd unit starts the firmware from.
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync } from 'node:fs'
+// State lives in <stateDir>/slots.json (replaced atomically, with a last-known-good copy in
+// slots.json.lkg) and <stateDir>/current, a symlink to the active slot's directory that the
+// systemd unit starts the firmware from. If both copies are unreadable the state is rebuilt from
+// the slots on disk, so a unit always boots some slot and can always be repaired.
+//
+// The healthy period is measured on the monotonic clock within one kernel boot (the observation
+// lives in <stateDir>/health-watch.json): the firmware's wall-clock timestamps only identify a
+// report, so an NTP jump cannot fake (or erase) a healthy period.
+import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { extractBundle, verifyBundle } from './bundle.ts'
 import type { RecoveryConfig, SlotName } from './config.ts'
 import { RecoveryError } from './errors.ts'
 import { fsyncPath, fsyncTree, removeTree, writeFileAtomicSync } from './fsutil.ts'
+import { currentBootId, takeLock } from './lock.ts'
+import { isVersion } from './version.ts'
 
 export type SlotStateName = 'empty' | 'pending' | 'good' | 'bad'
 
@@ -20,8 +28,13 @@ export interface SlotRecord {
   installedAt: number | null
   /** Boots started since install (pending slots only). */
   boots: number
-  /** When the latest boot of this slot started (ms since the epoch). */
+  /** When the latest boot of this slot started (ms since the epoch; for people, not for timing). */
   bootStartedAt: number | null
+  /** Kernel boot id and monotonic ms of the latest boot of this slot (what timing uses). */
+  bootId?: string | null
+  bootMono?: number | null
+  /** The health report on disk when this boot started (pid, at): a leftover, never this boot's. */
+  healthAtBoot?: { pid: unknown; at: unknown } | null
   /** Why the slot is in its state, for the operator. */
   note: string
 }
@@ -45,11 +58,38 @@ export interface BootDecision {
 }
 
 export interface SlotManagerOptions {
-  /** Injected clock (ms since the epoch). Defaults to Date.now. */
+  /** Injected wall clock (ms since the epoch), for history and notes. Defaults to Date.now. */
   now?: () => number
+  /** Injected monotonic clock (ms), shared by all processes in one kernel boot. Defaults to CLOCK_MONOTONIC. */
+  mono?: () => number
+  /** Kernel boot id (a monotonic reading means nothing across boots). Defaults to /proc's boot_id. */
+  bootId?: () => string
   /** Where events are logged. Defaults to stderr. */
   log?: (message: string) => void
 }
+
+/** The answer of confirm(): whether the slot is now good, and why not when it is not. */
+export interface ConfirmResult {
+  confirmed: boolean
+  reason: string
+}
+
+/** What one kernel boot has seen of the pending slot's health (stateDir/health-watch.json). */
+interface HealthWatch {
+  bootId: string
+  slot: SlotName
+  bootMono: number
+  /** Identifies one ACTIVE episode of one firmware process. */
+  pid: unknown
+  activeSince: unknown
+  /** Monotonic ms when this episode was first seen, and when its report last changed. */
+  firstMono: number
+  lastAt: unknown
+  lastAtMono: number
+}
+
+/** A report that has not changed for this long means the firmware stopped reporting (hung or gone). */
+export const HEALTH_STALE_MS = 10_000
 
 const other = (s: SlotName): SlotName => (s === 'a' ? 'b' : 'a')
 
@@ -57,15 +97,49 @@ function emptySlot(): SlotRecord {
   return { state: 'empty', version: null, installedAt: null, boots: 0, bootStartedAt: null, note: '' }
 }
 
+function emptyState(): SlotsState {
+  return { format: 'stage-slots/1', active: null, previous: null, slots: { a: emptySlot(), b: emptySlot() }, history: [] }
+}
+
+function parseState(text: string): SlotsState {
+  const s = JSON.parse(text) as SlotsState
+  if (typeof s !== 'object' || s === null || s.format !== 'stage-slots/1') throw new Error('not a stage-slots/1 document')
+  if (s.active !== null && s.active !== 'a' && s.active !== 'b') throw new Error('bad active slot')
+  for (const k of ['a', 'b'] as const) {
+    const r = s.slots?.[k]
+    if (!r || !['empty', 'pending', 'good', 'bad'].includes(r.state) || !Number.isInteger(r.boots)) throw new Error(`bad record for slot ${k}`)
+  }
+  if (!Array.isArray(s.history)) s.history = []
+  return s
+}
+
+const monotonicMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000
+
 export class SlotManager {
   readonly cfg: RecoveryConfig
   private readonly now: () => number
+  private readonly mono: () => number
+  private readonly bootId: () => string
   private readonly log: (message: string) => void
 
   constructor(cfg: RecoveryConfig, options: SlotManagerOptions = {}) {
     this.cfg = cfg
     this.now = options.now ?? Date.now
+    this.mono = options.mono ?? monotonicMs
+    this.bootId = options.bootId ?? (() => currentBootId() ?? 'unknown')
     this.log = options.log ?? ((m) => process.stderr.write(`recovery: ${m}\n`))
+  }
+
+  get lastGoodFile(): string {
+    return `${this.stateFile}.lkg`
+  }
+
+  get watchFile(): string {
+    return join(this.cfg.stateDir, 'health-watch.json')
+  }
+
+  get installLock(): string {
+    return join(this.cfg.stateDir, 'install.lock')
   }
 
   get stateFile(): string {
@@ -80,17 +154,50 @@ export class SlotManager {
     return this.cfg.slots[slot]
   }
 
+  /**
+   * The slot state: slots.json, else its last-known-good copy, else rebuilt from the slots on disk
+   * (each one's manifest.json, and the `current` link for which is active). Never throws for a
+   * corrupt file: a unit must always be able to boot and be repaired.
+   */
   read(): SlotsState {
-    if (!existsSync(this.stateFile)) {
-      return { format: 'stage-slots/1', active: null, previous: null, slots: { a: emptySlot(), b: emptySlot() }, history: [] }
+    if (!existsSync(this.stateFile) && !existsSync(this.lastGoodFile)) return emptyState()
+    let why: string
+    try {
+      return parseState(readFileSync(this.stateFile, 'utf8'))
+    } catch (e) {
+      why = (e as Error).message
     }
     try {
-      const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as SlotsState
-      if (s.format !== 'stage-slots/1') throw new Error('unknown format')
+      const s = parseState(readFileSync(this.lastGoodFile, 'utf8'))
+      this.log(`${this.stateFile} is unreadable (${why}); using its last-known-good copy`)
       return s
     } catch (e) {
-      throw new RecoveryError('REC_ERR_IO', `${this.stateFile} is unreadable (${(e as Error).message}); restore it or reinstall a bundle`)
+      this.log(`${this.stateFile} is unreadable (${why}) and so is its last-known-good copy (${(e as Error).message}); rebuilding the state from the slots on disk`)
+      return this.rebuild()
     }
+  }
+
+  /** The state as the disk shows it: installed slots (good: nothing says otherwise), active = `current`. */
+  private rebuild(): SlotsState {
+    const s = emptyState()
+    for (const k of ['a', 'b'] as const) {
+      try {
+        const m = JSON.parse(readFileSync(join(this.slotDir(k), 'manifest.json'), 'utf8')) as { version?: unknown }
+        if (typeof m.version === 'string' && isVersion(m.version)) {
+          s.slots[k] = { ...emptySlot(), state: 'good', version: m.version, note: 'state rebuilt from the slot on disk (slots.json was unreadable)' }
+        }
+      } catch { /* not installed, or incomplete: leave it empty */ }
+    }
+    let linked: SlotName | null = null
+    try {
+      const target = readlinkSync(this.currentLink)
+      linked = target === this.slotDir('a') ? 'a' : target === this.slotDir('b') ? 'b' : null
+    } catch { /* no link */ }
+    if (linked && s.slots[linked].state === 'good') s.active = linked
+    else if (s.slots.a.state === 'good' || s.slots.b.state === 'good') s.active = s.slots.a.state === 'good' ? 'a' : 'b'
+    if (s.active) s.previous = other(s.active)
+    s.history.push({ at: this.now(), event: 'state rebuilt from the slots on disk' })
+    return s
   }
 
   private write(s: SlotsState, event?: string): void {
@@ -100,7 +207,10 @@ export class SlotManager {
       this.log(event)
     }
     mkdirSync(this.cfg.stateDir, { recursive: true })
-    writeFileAtomicSync(this.stateFile, JSON.stringify(s, null, 2) + '\n')
+    const text = JSON.stringify(s, null, 2) + '\n'
+    writeFileAtomicSync(this.stateFile, text)
+    // The copy is written after the file, so at any moment at least one of them is whole.
+    writeFileAtomicSync(this.lastGoodFile, text)
     this.pointCurrentAt(s.active)
   }
 
@@ -116,14 +226,36 @@ export class SlotManager {
 
   /**
    * Verifies a bundle (signature, board, version, hashes) and installs it to the inactive slot,
-   * which becomes active and pending. Nothing is written unless the bundle verifies.
+   * which becomes active and pending. Nothing is written unless the bundle verifies. Refused while
+   * the active slot is still pending (the inactive slot then holds the only good firmware), and
+   * while another install runs (the install lock).
    */
   install(bundlePath: string, publicKeyPath = this.cfg.publicKeyPath): { slot: SlotName; version: string; pending: boolean } {
-    const s = this.read()
-    const installedVersion = s.active ? s.slots[s.active].version : null
+    // A refused bundle leaves no trace: not even the state directory the lock needed.
+    const fresh = !existsSync(this.cfg.stateDir)
+    const release = takeLock(this.installLock, 'another install or rollback')
+    try {
+      return this.installLocked(bundlePath, publicKeyPath)
+    } finally {
+      release()
+      if (fresh) try { rmdirSync(this.cfg.stateDir) } catch { /* not empty: the install wrote state */ }
+    }
+  }
+
+  private refuseWhilePending(s: SlotsState, what: string): void {
+    if (s.active && s.slots[s.active].state === 'pending') {
+      const r = s.slots[s.active]
+      throw new RecoveryError('REC_ERR_SLOT', `slot ${s.active} (${r.version}) is still pending (boot ${r.boots} of ${this.cfg.bootTries}) and slot ${other(s.active)} holds the only good firmware; ${what} waits until it is confirmed healthy, or "rollback" first`)
+    }
+  }
+
+  private installLocked(bundlePath: string, publicKeyPath: string): { slot: SlotName; version: string; pending: boolean } {
+    const s0 = this.read()
+    this.refuseWhilePending(s0, 'a new install')
+    const installedVersion = s0.active ? s0.slots[s0.active].version : null
     const verified = verifyBundle(bundlePath, { publicKeyPath, board: this.cfg.board, installedVersion })
     const version = verified.header.manifest.version
-    const target: SlotName = s.active ? other(s.active) : 'a'
+    const target: SlotName = s0.active ? other(s0.active) : 'a'
     const dir = this.slotDir(target)
     const staging = `${dir}.staging`
     removeTree(staging)
@@ -134,6 +266,12 @@ export class SlotManager {
     } catch (e) {
       removeTree(staging)
       throw e
+    }
+    // Read again: a boot may have counted meanwhile (boots do not take the install lock).
+    const s = this.read()
+    if (s.active !== s0.active) {
+      removeTree(staging)
+      throw new RecoveryError('REC_ERR_BUSY', `the active slot changed while ${version} was being written; install again`)
     }
     // The target slot is about to be replaced: record that before touching it.
     s.slots[target] = { ...emptySlot(), note: `being replaced by ${version}` }
@@ -157,31 +295,87 @@ export class SlotManager {
     return { slot: target, version, pending }
   }
 
+  private readWatch(): HealthWatch | null {
+    try {
+      return JSON.parse(readFileSync(this.watchFile, 'utf8')) as HealthWatch
+    } catch {
+      return null
+    }
+  }
+
+  /** Replaced atomically but not fsynced: it means nothing after a power cut anyway (new boot id). */
+  private writeWatch(w: HealthWatch | null): void {
+    try {
+      if (w === null) {
+        unlinkSync(this.watchFile)
+        return
+      }
+      mkdirSync(this.cfg.stateDir, { recursive: true })
+      const tmp = `${this.watchFile}.tmp-${process.pid}`
+      writeFileSync(tmp, JSON.stringify(w) + '\n')
+      renameSync(tmp, this.watchFile)
+    } catch { /* best effort: the next poll observes again */ }
+  }
+
   /**
-   * Marks the active pending slot good when the health file shows the firmware of that version
-   * ACTIVE for the healthy period, during this slot's latest boot. Returns true when it did.
+   * Marks the active pending slot good once the firmware of that version, started in this boot of
+   * the slot, has reported ACTIVE (one unbroken episode, its report still being refreshed) for the
+   * healthy period, measured on the monotonic clock. Call it repeatedly while the firmware runs
+   * (recovery start / supervise poll it); each call observes. Says why when it does not confirm.
    */
-  confirm(): boolean {
+  confirm(): ConfirmResult {
+    const no = (reason: string): ConfirmResult => ({ confirmed: false, reason })
     const s = this.read()
-    if (!s.active) return false
-    const rec = s.slots[s.active]
-    if (rec.state !== 'pending' || rec.bootStartedAt === null) return false
-    let h: { state?: unknown; activeSince?: unknown; at?: unknown; version?: unknown }
+    if (!s.active) return no('no firmware is installed')
+    const slot = s.active
+    const rec = s.slots[slot]
+    if (rec.state !== 'pending') return no(`slot ${slot} (${rec.version}) is ${rec.state}; nothing to confirm`)
+    if (rec.bootStartedAt === null) return no(`slot ${slot} (${rec.version}) has not booted since it was installed`)
+    const bootId = this.bootId()
+    if (typeof rec.bootMono !== 'number' || rec.bootId !== bootId) {
+      return no(`slot ${slot} (${rec.version}) has not booted since the unit last started`)
+    }
+    let h: { state?: unknown; activeSince?: unknown; at?: unknown; version?: unknown; pid?: unknown }
     try {
       h = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as typeof h
-    } catch {
-      return false
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      return no(code === 'ENOENT' ? `no health report from the firmware yet (${this.cfg.healthFile})` : `the health report ${this.cfg.healthFile} is unreadable`)
     }
-    if (h.state !== 'ACTIVE' || h.version !== rec.version) return false
-    if (typeof h.activeSince !== 'number' || typeof h.at !== 'number') return false
-    if (h.activeSince < rec.bootStartedAt) return false
-    const healthyMs = h.at - h.activeSince
-    if (healthyMs < this.cfg.healthyPeriodS * 1000) return false
+    if (rec.healthAtBoot && h.pid === rec.healthAtBoot.pid && h.at === rec.healthAtBoot.at) {
+      return no(`no health report from the firmware since this boot started (${this.cfg.healthFile} is from before it)`)
+    }
+    if (h.version !== rec.version) {
+      return no(`the firmware reports version ${String(h.version)}, but slot ${slot} holds ${rec.version} (a report from other firmware, or an image whose manifest.json names another version than its bundle)`)
+    }
+    const mono = this.mono()
+    if (h.state !== 'ACTIVE') {
+      this.writeWatch(null)
+      return no(`the firmware's watchdog is ${String(h.state)}, not ACTIVE`)
+    }
+    let w = this.readWatch()
+    if (!w || w.bootId !== bootId || w.slot !== slot || w.bootMono !== rec.bootMono || w.pid !== h.pid || w.activeSince !== h.activeSince) {
+      w = { bootId, slot, bootMono: rec.bootMono, pid: h.pid, activeSince: h.activeSince, firstMono: mono, lastAt: h.at, lastAtMono: mono }
+      this.writeWatch(w)
+    } else if (h.at !== w.lastAt) {
+      w.lastAt = h.at
+      w.lastAtMono = mono
+      this.writeWatch(w)
+    }
+    if (mono - w.lastAtMono > HEALTH_STALE_MS) {
+      // The episode is broken: if the reports resume, the healthy period counts from then.
+      this.writeWatch(null)
+      return no(`the health report has not changed for ${Math.round((mono - w.lastAtMono) / 1000)} s (firmware hung or stopped)`)
+    }
+    const healthyMs = w.lastAtMono - w.firstMono
+    const needMs = this.cfg.healthyPeriodS * 1000
+    if (healthyMs < needMs) return no(`watchdog ACTIVE for ${Math.floor(healthyMs / 1000)} s of the ${this.cfg.healthyPeriodS} s needed`)
     rec.state = 'good'
     rec.boots = 0
     rec.note = `healthy (watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s)`
-    this.write(s, `slot ${s.active} (${rec.version}) marked good: watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s`)
-    return true
+    this.write(s, `slot ${slot} (${rec.version}) marked good: watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s`)
+    this.writeWatch(null)
+    return { confirmed: true, reason: rec.note }
   }
 
   /**
@@ -189,11 +383,21 @@ export class SlotManager {
    * back to the previous good slot when the pending one has used up its tries.
    */
   boot(): BootDecision {
-    this.confirm()
     const s = this.read()
     if (!s.active) throw new RecoveryError('REC_ERR_SLOT', 'no firmware is installed in either slot; install a bundle from the recovery console')
     let rolledBackFrom: BootDecision['rolledBackFrom'] = null
     let rec = s.slots[s.active]
+    // A slot directory that is gone (removed by hand, a half-finished install) cannot boot.
+    const back0 = other(s.active)
+    if (!existsSync(this.slotDir(s.active)) && s.slots[back0].state === 'good' && existsSync(this.slotDir(back0))) {
+      rec.state = 'bad'
+      rec.note = `its directory ${this.slotDir(s.active)} is missing`
+      rolledBackFrom = { slot: s.active, version: rec.version }
+      s.previous = s.active
+      s.active = back0
+      this.write(s, `slot ${rolledBackFrom.slot} (${rec.version}): ${rec.note}; booting slot ${back0} (${s.slots[back0].version})`)
+      rec = s.slots[back0]
+    }
     if (rec.state === 'pending' && rec.boots >= this.cfg.bootTries) {
       const back = other(s.active)
       const why = `did not report healthy (watchdog ACTIVE ${this.cfg.healthyPeriodS} s) within ${this.cfg.bootTries} boots`
@@ -213,12 +417,27 @@ export class SlotManager {
     const slot = s.active!
     if (rec.state === 'pending') rec.boots++
     rec.bootStartedAt = this.now()
+    rec.bootId = this.bootId()
+    rec.bootMono = this.mono()
+    let leftover: { pid?: unknown; at?: unknown } | null = null
+    try { leftover = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as { pid?: unknown; at?: unknown } } catch { /* none */ }
+    rec.healthAtBoot = leftover ? { pid: leftover.pid, at: leftover.at } : null
+    this.writeWatch(null)
     this.write(s, rec.state === 'pending' ? `booting slot ${slot} (${rec.version}), try ${rec.boots} of ${this.cfg.bootTries}` : undefined)
     return { slot, dir: this.slotDir(slot), version: rec.version, state: rec.state, rolledBackFrom }
   }
 
   /** Operator rollback: make the other slot active, if it holds good firmware. */
   rollback(reason = 'operator request'): { from: SlotName; to: SlotName; version: string | null } {
+    const release = takeLock(this.installLock, 'an install')
+    try {
+      return this.rollbackLocked(reason)
+    } finally {
+      release()
+    }
+  }
+
+  private rollbackLocked(reason: string): { from: SlotName; to: SlotName; version: string | null } {
     const s = this.read()
     if (!s.active) throw new RecoveryError('REC_ERR_SLOT', 'no firmware is installed; nothing to roll back')
     const from = s.active

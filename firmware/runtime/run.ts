@@ -2,7 +2,7 @@
 // DOA, levels, block timing) until Ctrl-C, then stops cleanly: bypass first, then the engine,
 // then the children (simulated panel, socat). On a terminal, keys: b = press the simulated
 // panel's bypass button, m = toggle manual bypass from here, q = quit.
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { loadProfile, type BoardProfile } from '../board/profile.ts'
 import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
@@ -68,24 +68,28 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
   process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') throw e })
   const deadline = o.seconds > 0 ? Date.now() + o.seconds * 1000 : 0
   const profile = loadProfile(o.board)
+  // The file --board named (a unit's profile need not be called profile.json): used everywhere
+  // the profile is read again, e.g. by a factory reset.
+  const profileFile = o.board.endsWith('.json') ? resolve(o.board) : join(profile.dir, 'profile.json')
   const lock = acquireInstanceLock(profile.dataDir, profile.name)
   try {
-    return await runLoop(o, profile, extra, deadline)
+    return await runLoop(o, profile, profileFile, extra, deadline)
   } finally {
     lock.release()
   }
 }
 
-async function runLoop(o: RunOptions, profile: BoardProfile, extra: Partial<StartApplianceOptions>, deadline: number): Promise<number> {
+async function runLoop(o: RunOptions, profile: BoardProfile, profileFile: string, extra: Partial<StartApplianceOptions>, deadline: number): Promise<number> {
   // `reboot` and `factory-reset` restart the appliance inside this process: stop everything (the
   // relay drops to bypass, so the sound passes), wipe the data for a reset, start again.
   for (;;) {
     const restart = await runOnce(o, profile, extra, deadline)
     if (!restart) return 0
     if (restart.reason === 'factory-reset') {
-      const { factoryReset } = await import('../../recovery/reset.ts')
-      const { loadRecoveryConfig } = await import('../../recovery/config.ts')
-      const r = factoryReset(loadRecoveryConfig(join(profile.dir, 'profile.json')))
+      const { factoryReset, resetPolicy } = await import('../../recovery/reset.ts')
+      // The data directory as this firmware resolved it; what to keep from the same profile file.
+      // This process holds the instance lock, so the reset may go ahead under it.
+      const r = factoryReset(resetPolicy(profileFile, profile.dataDir), { lockHolder: process.pid })
       process.stdout.write(`factory reset by ${restart.who}: removed ${r.removed.join(', ') || 'nothing'}; kept ${r.kept.join(', ') || 'nothing'}\n`)
       // The wipe took the instance lock with it: take it again before starting (runCommand's
       // release removes it by our pid at the end).

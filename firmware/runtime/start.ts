@@ -11,6 +11,7 @@ import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontp
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { Appliance, type ApplianceOptions } from './appliance.ts'
 import { setPanelController } from '../rehearsal/faults.ts'
+import { runningImage } from '../self.ts'
 
 /** A service attached to the running appliance (console, API, inference...). */
 export type Service = (app: Appliance) => Promise<{ stop(): Promise<void> }>
@@ -92,7 +93,8 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
       watchdogs = hardwareWatchdogs
     }
 
-    const app = await Appliance.start(profile, { ...appOpts, panel, hardwareWatchdogs: watchdogs })
+    // The version (and slot) every interface reports: the image's manifest, not a default.
+    const app = await Appliance.start(profile, { firmwareVersion: runningImage().label, ...appOpts, panel, hardwareWatchdogs: watchdogs })
     cleanups.push(() => app.stop())
     // `rehearse panel-silent` stops this process for a while (sim board only).
     if (simPanel) setPanelController(app, simPanel)

@@ -10,7 +10,7 @@
 //       models/                 ONNX models and manifests
 //       board/                  board profiles and the simulated board
 //       firmware/               sources that run outside the bundle (worker threads)
-//     stage-firmware.service    systemd unit (Type=notify, WatchdogSec, Restart=always)
+//     stage-firmware.service    systemd unit (Type=notify, WatchdogSec, Restart=always, ExecStart=recovery start)
 //     manifest.json             the version manifest
 //
 // Usage: node scripts/image/build.ts [--out DIR] [--version X.Y.Z] [--no-strip]
@@ -206,9 +206,11 @@ StartLimitIntervalSec=0
 Type=notify
 NotifyAccess=all
 Environment=BOARD=jetson-agx-rack
-# Counts the boot of a newly installed slot and rolls back after too many failed ones.
-ExecStartPre=/opt/stage/recovery/recovery --profile /opt/stage/recovery/lib/board/\${BOARD}/profile.json boot
-ExecStart=/var/lib/stage-recovery/current/firmware run --board \${BOARD}
+# "recovery start" is one boot: it counts the boot of a newly installed slot (rolling back after
+# too many failed ones), runs <active slot>/firmware, marks a pending slot good once it has been
+# healthy long enough (monotonic clock), and stops it when it is not healthy in time, so a hang
+# counts as a failed boot. The firmware's sd_notify READY/WATCHDOG reach systemd (NotifyAccess=all).
+ExecStart=/opt/stage/recovery/recovery --profile /opt/stage/recovery/lib/board/\${BOARD}/profile.json start
 WatchdogSec=5s
 Restart=always
 RestartSec=1s
@@ -247,8 +249,8 @@ if (recoveryOut) {
   copyTree(join(repo, 'board'), join(rlib, 'board'), (p) => p.endsWith('profile.json'))
   writeFileSync(join(rlib, 'package.json'), JSON.stringify({ name: 'stage-recovery', version, private: true, type: 'module' }, null, 2) + '\n')
   copyPackages(rlib, ['serialport', '@serialport/parser-readline'])
-  writeFileSync(join(recoveryOut, 'stage-recovery.service'), `# The recovery console on the board's recovery UART; also marks a new slot good once the
-# firmware has reported healthy long enough. Independent of the firmware it recovers.
+  writeFileSync(join(recoveryOut, 'stage-recovery.service'), `# The recovery console on the board's recovery UART. Independent of the firmware it recovers;
+# health confirmation does not depend on it (stage-firmware.service runs "recovery start").
 [Unit]
 Description=Stage appliance recovery console
 After=local-fs.target

@@ -36,6 +36,10 @@ t.test('npm run build:image produces the binary, addons, models, profiles, unit 
   t.match(unit, /^Type=notify$/m)
   t.match(unit, /^WatchdogSec=\d+s?$/m)
   t.match(unit, /^Restart=always$/m)
+  // Boot counting, health confirmation and the pending timeout are on the boot path itself.
+  t.match(unit, /^ExecStart=\/opt\/stage\/recovery\/recovery --profile \S+ start$/m)
+  t.match(unit, /^NotifyAccess=all$/m, "the firmware (recovery's child) may notify")
+  t.notMatch(readFileSync(join(recoveryDir, 'stage-recovery.service'), 'utf8'), /marks a new slot good/)
 })
 
 t.test('the binary runs "firmware help" with only the image (no Node on PATH)', { timeout: 30_000 }, async (t) => {
@@ -112,8 +116,19 @@ t.test('the image packs into a signed bundle that the recovery binary verifies a
   t.match(installed.stdout, /installed 9\.8\.7 to slot a/)
   const help = spawnSync(join(dir, 'unit', 'recovery', 'current', 'firmware'), ['help'], { encoding: 'utf8' })
   t.equal(help.status, 0, 'the installed binary runs from the slot')
-  // A tampered copy of a newer bundle is refused.
-  rec('bundle', 'create', '--image', image, '--board', 'sim', '--version', '9.8.8', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle'))
+  // A bundle that claims another version than the image's manifest is refused: it could never be confirmed.
+  const mislabelled = rec('bundle', 'create', '--image', image, '--board', 'sim', '--version', '9.8.8', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle'))
+  t.equal(mislabelled.status, 1)
+  t.match(mislabelled.stderr, /manifest\.json says 9\.8\.7.*\[REC_ERR_USAGE\]/)
+  t.match(rec('bundle', 'create', '--image', image, '--board', 'rack-a', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle')).stderr,
+    /board "rack-a" is not one this image supports \(jetson-agx-rack, sim\)/)
+  // A tampered copy of a newer bundle is refused (the image relabelled 9.8.8 for the occasion).
+  const manifestFile = join(image, 'manifest.json')
+  const manifest = readFileSync(manifestFile, 'utf8')
+  writeFileSync(manifestFile, manifest.replace('"version": "9.8.7"', '"version": "9.8.8"'))
+  const newer = rec('bundle', 'create', '--image', image, '--board', 'sim', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle'))
+  writeFileSync(manifestFile, manifest)
+  t.equal(newer.status, 0, newer.stderr)
   const buf = readFileSync(join(dir, 'c.sbundle'))
   buf[Math.floor(buf.length / 2)] = buf[Math.floor(buf.length / 2)]! ^ 1
   writeFileSync(join(dir, 'c.sbundle'), buf)

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { existsSync, readFileSync, writeFileSync, readdirSync, statSync, appendFileSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
-import { verifyBundle } from '../../recovery/bundle.ts'
+import { createBundle, verifyBundle } from '../../recovery/bundle.ts'
 import { SlotManager } from '../../recovery/slots.ts'
-import { makeBundle, makeFixture } from './helpers.ts'
+import { makeBundle, makeFixture, makeImage } from './helpers.ts'
 
 const quiet = { log: () => {} }
 
@@ -47,6 +47,11 @@ const bad: Array<[string, string, (f: ReturnType<typeof makeFixture>, path: stri
   }],
   ['a bundle signed with another key', 'REC_ERR_BUNDLE_SIGNATURE', (f) => makeBundle(f, '1.0.1', { key: f.otherPrivateKey })],
   ['a bundle for another board', 'REC_ERR_BUNDLE_BOARD', (f) => makeBundle(f, '1.0.2', { board: 'jetson-agx-rack' })],
+  ['a bundle whose version is not the one in its image\'s manifest.json', 'REC_ERR_BUNDLE_FORMAT', (f) => {
+    const out = join(f.root, 'mislabelled.sbundle')
+    createBundle({ imageDir: makeImage(join(f.root, 'img-1.0.0'), '1.0.0'), board: 'sim', version: '1.0.3', privateKeyPath: f.privateKey, out })
+    return out
+  }],
   ['something that is not a bundle', 'REC_ERR_BUNDLE_FORMAT', (f) => { const p = join(f.root, 'x.tar'); writeFileSync(p, 'ustar archive, not ours at all'); return p }],
 ]
 

@@ -1,14 +1,16 @@
 // The recovery console over a real pseudo-terminal pair made by socat, opened by serialport on
 // both ends: the console on one, the "stage tech's laptop" on the other.
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { SerialPort } from 'serialport'
 import { openRecoveryConsole, PROMPT } from '../../recovery/console.ts'
 import { SlotManager } from '../../recovery/slots.ts'
-import { makeBundle, makeFixture } from './helpers.ts'
+import { makeBundle, makeFixture, writeProfile } from './helpers.ts'
 import { hashPin } from '../../firmware/secrets/secrets.ts'
+
+const repo = resolve(import.meta.dirname, '..', '..')
 
 async function ptyPair(t: { teardown: (fn: () => void) => void }, dir: string): Promise<[string, string]> {
   const a = join(dir, 'ttyRecovery')
@@ -96,4 +98,58 @@ t.test('with a console PIN set at provisioning, install, rollback and reset need
   t.match(await term.send('login 000000'), /ERR REC_ERR_AUTH wrong PIN/)
   t.match(await term.send('login 482913'), /logged in\r\nOK/)
   t.match(await term.send(`install ${good}`), /installed 1\.1\.0 to slot b/)
+})
+
+/** Resident memory of a process, MB (from /proc). */
+const FLOOD_MIB = 8
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+t.test('the recovery console (its own process) has a line discipline: bounded lines, no control bytes, backspace, any case', { timeout: 60000 }, async (t) => {
+  const root = t.testdir({})
+  const f = makeFixture(root)
+  const mgr = new SlotManager(f.cfg, { log: () => {} })
+  mgr.install(makeBundle(f, '1.0.0'))
+  const profile = writeProfile(f)
+  const [consolePath, techPath] = await ptyPair(t, root)
+  const tech = new SerialPort({ path: techPath, baudRate: 115200, autoOpen: false })
+  await new Promise<void>((resolve, reject) => tech.open((e) => (e ? reject(e) : resolve())))
+  t.teardown(() => { if (tech.isOpen) tech.close() })
+  const raw: Buffer[] = []
+  tech.on('data', (c: Buffer) => raw.push(c))
+  const term = terminal(tech)
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', profile, 'console', '--port', consolePath], { stdio: ['ignore', 'ignore', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  t.match(await term.next(), /stage recovery console/)
+
+  t.match(await term.send('STATUS'), /active: slot a, firmware 1\.0\.0, good\r\nhealth: no report yet\r\nOK/, 'commands are case-insensitive')
+  t.match(await term.send('Slots'), /slot a \* good\s+1\.0\.0.*\r\nslot b\s+empty/)
+  t.match(await term.send('statux\x7fs'), /board: sim[\s\S]*\r\nOK/, 'backspace (DEL) edits the line')
+  t.match(await term.send('slotz\bs'), /slot a \* good[\s\S]*\r\nOK/, 'and so does BS')
+
+  raw.length = 0
+  const esc = await term.send('sta\x1b[Dtus')
+  t.match(esc, /ERR REC_ERR_BAD_INPUT line held 1 control byte\(s\) \(first 0x1b\)/)
+  const nul = await term.send('\0\0status\0')
+  t.match(nul, /ERR REC_ERR_BAD_INPUT line held 3 control byte\(s\) \(first 0x00\)/)
+  const back = Buffer.concat(raw)
+  t.equal(back.indexOf(0x1b), -1, 'no ESC byte comes back')
+  t.equal(back.indexOf(0x00), -1, 'no NUL byte comes back')
+
+  // An 8 MiB line: refused once, not buffered, not echoed.
+  const before = rssMb(child.pid!)
+  raw.length = 0
+  // Written by another process straight into the tech's end of the PTY pair (as a terminal program would).
+  const flood = spawnSync('sh', ['-c', `head -c ${FLOOD_MIB * 1024 * 1024} /dev/zero | tr '\\0' a > ${techPath}`])
+  t.equal(flood.status, 0, 'the flood was written')
+  const reply = await term.send('')
+  const after = rssMb(child.pid!)
+  t.match(reply, /ERR REC_ERR_LINE_TOO_LONG line longer than 512 bytes/)
+  t.equal((reply.match(/^ERR /gm) ?? []).length, 1, 'one error for the line')
+  t.ok(Buffer.concat(raw).length < 4096, `${Buffer.concat(raw).length} bytes came back for 8 MiB sent`)
+  t.ok(after - before < 20, `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`)
+  t.match(await term.send('status'), /OK/, 'the next line works')
 })

@@ -6,13 +6,14 @@ import { factoryReset } from '../../recovery/reset.ts'
 import { compareVersions } from '../../recovery/version.ts'
 import { makeBundle, makeFixture } from './helpers.ts'
 
-/** A clock the test moves by hand. */
-function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
-  let t = start
-  return { now: () => t, advance: (ms) => { t += ms } }
+/** A wall clock and a monotonic clock the test moves by hand (an NTP jump moves only the wall). */
+function clock(start = 1_000_000): { now: () => number; mono: () => number; advance: (ms: number) => void; jump: (ms: number) => void } {
+  let wall = start
+  let mono = 5_000
+  return { now: () => wall, mono: () => mono, advance: (ms) => { wall += ms; mono += ms }, jump: (ms) => { wall += ms } }
 }
 
-function health(file: string, h: { state: string; activeSince: number | null; at: number; version: string }): void {
+function health(file: string, h: { state: string; activeSince: number | null; at: number; version: string; pid?: number }): void {
   mkdirSync(join(file, '..'), { recursive: true })
   writeFileSync(file, JSON.stringify({ format: 'stage-health/1', pid: 1, ...h }))
 }
@@ -20,21 +21,34 @@ function health(file: string, h: { state: string; activeSince: number | null; at
 t.test('an update installs to the inactive slot and is marked good only after its healthy period', async (t) => {
   const f = makeFixture(t.testdir({}), { healthyPeriodS: 60 })
   const c = clock()
-  const mgr = new SlotManager(f.cfg, { now: c.now, log: () => {} })
+  const mgr = new SlotManager(f.cfg, { now: c.now, mono: c.mono, bootId: () => 'boot-1', log: () => {} })
   mgr.install(makeBundle(f, '1.0.0'))
   t.same(mgr.install(makeBundle(f, '1.1.0')), { slot: 'b', version: '1.1.0', pending: true })
   t.equal(readlinkSync(mgr.currentLink), f.cfg.slots.b, 'current points at the new slot')
+  // A report left by the previous firmware (killed while ACTIVE) is on disk when the slot boots.
+  health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: c.now() - 500_000, at: c.now(), version: '1.1.0', pid: 7 })
   const boot = mgr.boot()
   t.same([boot.slot, boot.state, mgr.read().slots.b.boots], ['b', 'pending', 1])
-  c.advance(5000)
-  health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: c.now(), at: c.now() + 30_000, version: '1.1.0' })
-  t.notOk(mgr.confirm(), '30 s ACTIVE is not enough')
-  health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: c.now(), at: c.now() + 61_000, version: '1.0.0' })
-  t.notOk(mgr.confirm(), 'a report from the old version does not count')
-  health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: 1, at: c.now() + 61_000, version: '1.1.0' })
-  t.notOk(mgr.confirm(), 'ACTIVE since before this boot does not count')
-  health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: c.now(), at: c.now() + 61_000, version: '1.1.0' })
-  t.ok(mgr.confirm())
+  c.advance(70_000)
+  t.match(mgr.confirm(), { confirmed: false, reason: /from before it/ }, 'a leftover report does not count')
+  const since = c.now()
+  const report = (version = '1.1.0', pid = 42): void => health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: since, at: c.now(), version, pid })
+  report('1.0.0')
+  t.match(mgr.confirm(), { confirmed: false, reason: /reports version 1\.0\.0, but slot b holds 1\.1\.0/ }, 'a report from the old version does not count')
+  for (let i = 0; i < 15; i++) { c.advance(2000); report() ; t.notOk(mgr.confirm().confirmed) }
+  t.match(mgr.confirm(), { confirmed: false, reason: /ACTIVE for 28 s of the 60 s needed/ }, '30 s ACTIVE is not enough')
+  c.jump(3_600_000)
+  report()
+  t.match(mgr.confirm(), { confirmed: false, reason: /of the 60 s needed/ }, 'an NTP jump of an hour does not make it healthy')
+  c.advance(11_000)
+  t.match(mgr.confirm(), { confirmed: false, reason: /has not changed for 11 s/ }, 'a report that stopped changing does not count')
+  report()
+  t.match(mgr.confirm(), { confirmed: false, reason: /of the 60 s needed/ })
+  for (let i = 0; i < 16; i++) { c.advance(2000); report(); mgr.confirm() }
+  t.equal(mgr.read().slots.b.state, 'pending', 'the stall broke the episode: the period counts from after it')
+  report('1.1.0', 43)
+  t.match(mgr.confirm(), { confirmed: false, reason: /ACTIVE for 0 s/ }, 'a restarted firmware starts its period again')
+  for (let i = 0; i < 30; i++) { c.advance(2000); report('1.1.0', 43); mgr.confirm() }
   t.equal(mgr.read().slots.b.state, 'good')
   t.equal(mgr.boot().state, 'good', 'later boots are not counted')
 })

@@ -2,7 +2,13 @@
 import t from 'tap'
 import { SlotManager } from '../../recovery/slots.ts'
 import { supervise } from '../../recovery/supervise.ts'
-import { makeBundle, makeFixture } from './helpers.ts'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { cli, cliAsync, makeBundle, makeFixture, writeProfile } from './helpers.ts'
+import { until } from '../helpers/until.ts'
+
+const repo = resolve(import.meta.dirname, '..', '..')
 
 t.test('a good update becomes active and is marked good after its health period', { timeout: 30000 }, async (t) => {
   const f = makeFixture(t.testdir({}), { healthyPeriodS: 1 })
@@ -45,3 +51,47 @@ for (const behaviour of ['crash', 'hang'] as const) {
     t.same([s.active, s.slots.a.state, s.slots.b.state], ['a', 'good', 'bad'])
   })
 }
+
+// `recovery start` is what the shipped systemd unit runs (ExecStart): one boot, with confirmation
+// and the pending timeout in it, and no recovery console anywhere.
+t.test('recovery start marks a healthy update good by itself, and stops with SIGTERM', { timeout: 30000 }, async (t) => {
+  const f = makeFixture(t.testdir({}), { healthyPeriodS: 1 })
+  const p = writeProfile(f)
+  t.equal(cli(p, ['install', makeBundle(f, '1.0.0')]).code, 0)
+  t.equal(cli(p, ['install', makeBundle(f, '1.1.0')]).code, 0)
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let err = ''
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const stateOfB = (): string => { try { return (JSON.parse(readFileSync(join(f.cfg.stateDir, 'slots.json'), 'utf8')) as { slots: { b: { state: string } } }).slots.b.state } catch { return '?' } }
+  await until(() => stateOfB() === 'good', 15000, 'slot b marked good')
+  t.match(cli(p, ['slots']).stdout, /slot b \* good\s+1\.1\.0/)
+  t.match(err, /slot b \(1\.1\.0\) marked good/)
+  const health = JSON.parse(readFileSync(f.cfg.healthFile, 'utf8')) as { pid: number }
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'exits cleanly on SIGTERM')
+  t.throws(() => process.kill(health.pid, 0), 'the firmware it started is gone too')
+})
+
+t.test('recovery start stops firmware that hangs DEGRADED; three such boots roll back', { timeout: 60000 }, async (t) => {
+  const f = makeFixture(t.testdir({}), { healthyPeriodS: 1, pendingTimeoutS: 2 })
+  const p = writeProfile(f)
+  t.equal(cli(p, ['install', makeBundle(f, '1.0.0')]).code, 0)
+  t.equal(cli(p, ['install', makeBundle(f, '1.1.0', { behaviour: 'hang' })]).code, 0)
+  for (let i = 1; i <= 3; i++) {
+    const t0 = performance.now()
+    const r = await cliAsync(p, ['start'])
+    t.equal(r.code, 1, `boot ${i} fails`)
+    t.match(r.stderr, /not healthy within 2 s \(the firmware's watchdog is DEGRADED, not ACTIVE\); stopping it/)
+    t.ok(performance.now() - t0 < 20000, 'stopped by the pending timeout')
+  }
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let err = ''
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  await until(() => /starting slot a/.test(err), 15000, 'the start of slot a')
+  t.match(err, /rolled back to slot a \(1\.0\.0\)/)
+  t.match(cli(p, ['slots']).stdout, /slot b\s+bad\s+1\.1\.0/)
+  child.kill('SIGTERM')
+})

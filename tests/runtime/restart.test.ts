@@ -2,23 +2,27 @@
 // appliance restarts in place; a reset wipes the presets but keeps the identity.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, linkSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { until } from '../helpers/until.ts'
+import { dirname, join } from 'node:path'
 import { openClient, type Client } from '../console/harness.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
-/** Starts `firmware run` on a copy of the sim profile whose data lives in `dir`. */
-function startRun(dir: string): { child: ChildProcess; out: () => string; waitOut: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
+/**
+ * Starts `firmware run` on a copy of the sim profile whose data lives in `dir`. `file` names the
+ * copy (a unit's profile need not be called profile.json).
+ */
+function startRun(dir: string, file = join('board', 'sim-copy', 'profile.json'), o: { node?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; out: () => string; waitOut: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
   const profile = JSON.parse(readFileSync(join(root, 'board', 'sim', 'profile.json'), 'utf8'))
   profile.dataDir = join(dir, 'data')
   profile.recovery.stateDir = join(dir, 'recovery')
   profile.recovery.slots = { a: join(dir, 'slot-a'), b: join(dir, 'slot-b') }
   profile.recovery.publicKey = join(dir, 'recovery', 'update-signing.pub')
-  const board = join(dir, 'board', 'sim-copy')
-  mkdirSync(board, { recursive: true })
-  writeFileSync(join(board, 'profile.json'), JSON.stringify(profile))
-  const child = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', join(board, 'profile.json'), '--seconds', '60'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const path = join(dir, file)
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify(profile))
+  const child = spawn(o.node ?? process.execPath, ['bin/firmware.js', 'run', '--board', path, '--seconds', '60'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
@@ -68,12 +72,12 @@ t.test('reboot from the console restarts the appliance in place', async (t) => {
   t.equal(run.child.exitCode, null, 'still running')
 })
 
-t.test('factory-reset wipes presets, keeps the identity, and restarts', async (t) => {
+for (const file of [join('board', 'sim-copy', 'profile.json'), 'rack-a.json']) t.test(`factory-reset wipes presets, keeps the identity, and restarts (profile ${file})`, async (t) => {
   const dir = t.testdir({})
   const identity = join(dir, 'data', 'identity')
   mkdirSync(identity, { recursive: true })
   writeFileSync(join(identity, 'serial'), 'SA-TEST-0001\n', { mode: 0o600 })
-  const run = startRun(dir)
+  const run = startRun(dir, file)
   t.teardown(() => { run.child.kill('SIGTERM') })
   const first = await run.waitOut(/links console (\S+)/)
   await run.waitOut(/state ACTIVE/)
@@ -95,4 +99,25 @@ t.test('factory-reset wipes presets, keeps the identity, and restarts', async (t
   const list = await ask(c2, 'preset list')
   t.match(list, /^OK preset list/)
   t.notMatch(list, /before-reset/, 'the preset is gone')
+})
+
+t.test('the firmware reports the version and slot of the image it runs from, on the console and in health.json', async (t) => {
+  const dir = t.testdir({})
+  // An image directory: the binary (here the pinned Node, hard-linked so it runs from there) beside
+  // the image's manifest.json, as recovery installs it into a slot.
+  const image = join(dir, 'slot-b')
+  mkdirSync(image, { recursive: true })
+  linkSync(realpathSync(process.execPath), join(image, 'node'))
+  writeFileSync(join(image, 'manifest.json'), JSON.stringify({ format: 'stage-image/1', name: 'stage-firmware', version: '2.0.0' }))
+  const run = startRun(dir, 'rack-a.json', { node: join(image, 'node'), env: { STAGE_SLOT: 'b' } })
+  t.teardown(() => { run.child.kill('SIGTERM') })
+  const first = await run.waitOut(/links console (\S+)/)
+  await run.waitOut(/state ACTIVE/)
+  const c = await openClient(first[1]!)
+  t.teardown(() => c.close())
+  t.match(await ask(c, 'console machine'), /^OK console/)
+  t.match(await ask(c, 'version'), /^OK version .*firmware=2\.0\.0\+slot\.b/)
+  t.match(await ask(c, 'status'), /^OK status .*firmware=2\.0\.0\+slot\.b/)
+  await until(() => existsSync(join(dir, 'data', 'health.json')), 10000, 'health.json')
+  t.equal(JSON.parse(readFileSync(join(dir, 'data', 'health.json'), 'utf8')).version, '2.0.0', 'health.json: the version recovery confirms')
 })
