@@ -26,7 +26,10 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
   // socat runs under a small sh that holds a pipe from this process: when this process ends,
   // however it ends (even SIGKILL), the pipe closes, `read` returns, and sh stops socat and removes
   // the links, so no PTY pair outlives its owner.
-  const script = 'socat "$1" "$2" & s=$!; echo "$s"; read _ignored; kill "$s" 2>/dev/null; wait "$s"; [ -n "$3" ] && rm -rf "$3"'
+  // socat stands for a wire: it runs under SCHED_FIFO 75 where the OS allows (chrt), so a busy
+  // machine does not hold heartbeat lines in it for tens of milliseconds (a UART never does).
+  // (chrt execs socat, so $! is socat's pid either way.)
+  const script = 'if chrt -f 75 true 2>/dev/null; then c="chrt -f 75 socat"; else c=socat; fi; $c "$1" "$2" & s=$!; echo "$s"; read _ignored; kill "$s" 2>/dev/null; wait "$s"; [ -n "$3" ] && rm -rf "$3"'
   let child: ChildProcess
   try {
     child = spawn('sh', ['-c', script, 'sh', `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`, ownDir ? d : ''], { stdio: ['pipe', 'pipe', 'pipe'] })

@@ -82,6 +82,6 @@ t.test('options given as undefined take their defaults', async (t) => {
   const o = resolveOptions({ blockSize: undefined, crossfadeMs: undefined, backend: 'null' })
   t.equal(o.blockSize, 64, 'blockSize defaults to 64')
   t.equal(o.crossfadeMs, 10, 'crossfadeMs defaults to 10')
-  t.equal(o.heartbeatTimeoutMs, 100, 'heartbeatTimeoutMs defaults to 100')
+  t.equal(o.heartbeatTimeoutMs, 5000, 'heartbeatTimeoutMs defaults to 5000 (a late event loop holds parameters; only a silent control plane goes dry)')
   t.equal(o.overrunBlocks, 4, 'overrunBlocks defaults to 4')
 })
