@@ -141,6 +141,9 @@ export class Appliance implements ApplianceApi {
   #lastPanelHeard = -Infinity
   #lastPanelQuery = -Infinity
   #panelSilent = false
+  /** The last relay action was energise (a repeat is not sent again). */
+  #relayWanted = false
+  #lastTickAt = 0
   readonly #mon: {
     stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
     thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
@@ -296,6 +299,10 @@ export class Appliance implements ApplianceApi {
     const faults: Fault[] = []
     const lag = this.#mon.loop.check(t0)
     if (lag) faults.push(lag)
+    // Time this tick was not running is time nobody listened to the panel: it is not the
+    // controller's silence (its answers wait, unread, in the tty).
+    if (this.#lastTickAt > 0 && t0 - this.#lastTickAt > 2 * this.#o.tickMs) this.#lastPanelHeard += t0 - this.#lastTickAt - this.#o.tickMs
+    this.#lastTickAt = t0
 
     const p = e.poll()
     for (const ev of p.events) {
@@ -403,6 +410,11 @@ export class Appliance implements ApplianceApi {
           break
         case 'relay':
           if (a.energise) {
+            // ACTIVE <-> DEGRADED re-enters a state that keeps the relay on: asking again would
+            // re-energise a relay the button has just dropped (the press waits, unread, behind a
+            // late tick). Explicit retries (hello, NOHB) clear #relayWanted first.
+            if (this.#relayWanted) break
+            this.#relayWanted = true
             if (this.#sentinel && this.panel) {
               // The sentinel sends a heartbeat and RELAY ON back to back (the controller energises
               // only on a fresh heartbeat). A state that energises never withholds the heartbeat.
@@ -415,6 +427,7 @@ export class Appliance implements ApplianceApi {
               this.relay.energise()
             }
           } else {
+            this.#relayWanted = false
             this.relay.release()
           }
           break
@@ -472,7 +485,10 @@ export class Appliance implements ApplianceApi {
         this.#logLine('info', 'panel', `controller ${ev.version}`)
         if (this.#sentinel) this.panel?.configureTimeout?.(this.#o.panelTimeoutMs)
         this.panel?.setStatusLed(this.#state.name)
-        if (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') this.#act([{ type: 'relay', energise: true }])
+        if (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') {
+          this.#relayWanted = false
+          this.#act([{ type: 'relay', energise: true }])
+        }
         break
       case 'error':
         this.#logLine('warn', 'panel', `controller error ${ev.code}: ${ev.text}`)
@@ -480,6 +496,7 @@ export class Appliance implements ApplianceApi {
         // out): ask again, with a heartbeat first, at most every 200 ms.
         if (ev.code === 'NOHB' && (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') && now - this.#lastRelayRetry >= 200) {
           this.#lastRelayRetry = now
+          this.#relayWanted = false
           this.#act([{ type: 'relay', energise: true }])
         }
         break
