@@ -148,6 +148,9 @@ void Sentinel::threadMain() noexcept {
   uint64_t gapCount = 0;
   uint32_t seenRelayOn = relayOnRequests_.load(std::memory_order_acquire);
   bool stalled = false, held = false, timedOut = false;
+  // Armed by the first block seen: an audio thread still opening its device is not stalled (the
+  // JS engine-stall monitor covers one that never starts).
+  bool armed = false;
   char payload[32];
   while (!stop_.load(std::memory_order_acquire)) {
     now = rt::nowNs();
@@ -165,11 +168,12 @@ void Sentinel::threadMain() noexcept {
     if (blocks != lastBlocks) {
       lastBlocks = blocks;
       lastProgress = now;
+      armed = true;
       if (stalled) {
         stalled = false;
         stalled_.store(false, std::memory_order_release);
       }
-    } else if (!stalled && stallNs > 0 && now - lastProgress > stallNs && !engine_.finishedOrStopping()) {
+    } else if (armed && !stalled && stallNs > 0 && now - lastProgress > stallNs && !engine_.finishedOrStopping()) {
       // Silence on the outputs: the relay carries the analog path from now on. RELAY OFF first,
       // then the heartbeats stop, so a controller that missed the line still drops by timeout.
       stalled = true;

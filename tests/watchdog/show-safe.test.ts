@@ -101,3 +101,15 @@ t.test('the audio thread stalls: the sentinel drops the relay without JS, BYPASS
   await until(() => app.status().relay === 'processed', 5000, 'relay back after the healthy period')
   t.comment(`FIGURE audio-stall: relay dropped ${dt.toFixed(1)} ms after the audio thread stalled (JS blocked meanwhile)`)
 })
+
+t.test('a sentinel started with the engine does not take the audio thread opening its device for a stall', async (t) => {
+  for (let i = 0; i < 3; i++) {
+    const engine = createEngineFromProfile(profile, { heartbeatIntervalMs: 10 })
+    engine.start()
+    engine.startSentinel({})
+    await sleep(300)
+    const st = engine.sentinelStats()!
+    engine.stop()
+    t.equal(st.audioStalls, 0, `start ${i + 1}: no stall declared (${st.heartbeats} heartbeats)`)
+  }
+})
