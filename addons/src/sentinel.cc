@@ -146,7 +146,9 @@ void Sentinel::threadMain() noexcept {
   int64_t prevHbAt = 0;
   double gapSum = 0;
   uint64_t gapCount = 0;
-  uint32_t seenRelayOn = relayOnRequests_.load(std::memory_order_acquire);
+  // From zero, not from the counter's value now: a request made between start() and this line
+  // (JS asks for the relay right after starting the sentinel) must not be taken as already seen.
+  uint32_t seenRelayOn = 0;
   bool stalled = false, held = false, timedOut = false;
   // Armed by the first block seen: an audio thread still opening its device is not stalled (the
   // JS engine-stall monitor covers one that never starts).

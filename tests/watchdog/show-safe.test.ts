@@ -113,3 +113,27 @@ t.test('a sentinel started with the engine does not take the audio thread openin
     t.equal(st.audioStalls, 0, `start ${i + 1}: no stall declared (${st.heartbeats} heartbeats)`)
   }
 })
+
+t.test('RELAY ON asked for right after the sentinel starts is sent (it was lost when the thread started late)', async (t) => {
+  const { openPtyPair } = await import('../../firmware/hardware/pty.ts')
+  const { startSimulatedPanel } = await import('../../board/sim/frontpanel-process.ts')
+  const { openSync, closeSync } = await import('node:fs')
+  const pty = await openPtyPair(t.testdir())
+  const sim = await startSimulatedPanel({ port: pty.b, timeoutMs: 1000 })
+  // The firmware's serialport handle keeps the tty open in real runs; so does this one.
+  const hold = openSync(pty.a, 'r+')
+  t.teardown(async () => { closeSync(hold); await sim.stop(); await pty.close() })
+  for (let i = 0; i < 5; i++) {
+    const from = sim.reports.length
+    const engine = createEngineFromProfile(profile, { heartbeatIntervalMs: 10 })
+    engine.start()
+    engine.startSentinel({ panelPath: pty.a })
+    engine.sentinelRelayOn()
+    const on = await sim.waitFor((r) => r.event === 'relay' && r.state === 'ON', 2000, from).then(() => true, () => false)
+    t.ok(on, `start ${i + 1}: the relay came on`)
+    engine.sentinelWithhold(true)
+    const off = sim.reports.length
+    await sim.waitFor((r) => r.event === 'relay' && r.state === 'OFF', 3000, off).catch(() => null)
+    engine.stop()
+  }
+})
