@@ -230,8 +230,8 @@ void Sentinel::threadMain() noexcept {
       lastHb = now;
     }
     if (wantRelayOn && healthy && !withhold) {
-      seenRelayOn = relayOn;
-      writeLine("RELAY ON");
+      // Consumed only once the line is out: a full tty (EAGAIN) means try again next look.
+      if (writeLine("RELAY ON")) seenRelayOn = relayOn;
     } else if (wantRelayOn && !healthy) {
       seenRelayOn = relayOn;  // refused: JS asks again when the state says so
     }

@@ -236,8 +236,7 @@ export class Appliance implements ApplianceApi {
     try {
       e.startSentinel({ ...o.sentinel, panelPath: this.panel?.path ?? null, watchdogFd: fd })
       this.#sentinel = true
-      const st = e.sentinelStats?.() ?? null
-      this.#logLine('info', 'runtime', `sentinel thread started${st?.realtime ? ' (SCHED_FIFO)' : ' (normal priority)'}${this.panel ? `, panel heartbeat from ${this.panel.path}` : ''}${fd >= 0 ? ', feeding the watchdog device' : ''}`)
+      this.#logLine('info', 'runtime', `sentinel thread started${this.panel ? `, panel heartbeat from ${this.panel.path}` : ''}${fd >= 0 ? ', feeding the watchdog device' : ''}`)
       if (this.panel) this.panel.configureTimeout?.(o.panelTimeoutMs)
     } catch (err) {
       if (device) device.takeBack(fd)
@@ -349,6 +348,12 @@ export class Appliance implements ApplianceApi {
     if (this.panel && this.panel.linkUp && !this.#panelSilent && wantRelay && !this.#buttonDown && this.panel.relay !== 'processed') {
       this.#relayMismatchSince ??= now
       if (now - this.#relayMismatchSince > 1000) {
+        // Ask again, at most once a second (a line lost on the way, a controller that was busy).
+        if (now - this.#lastRelayRetry >= 1000) {
+          this.#lastRelayRetry = now
+          this.#relayWanted = false
+          this.#act([{ type: 'relay', energise: true }])
+        }
         faults.push({ level: 'degrade', cause: 'relay-not-confirmed', evidence: `the front panel has not confirmed the relay on for ${Math.round(now - this.#relayMismatchSince)} ms (relay ${this.panel.relay}, controller ${this.panel.version ?? 'silent'})` })
       }
     } else {

@@ -168,18 +168,21 @@ for (const fault of ['killed', 'hung', 'garbage'] as const) {
     t.teardown(() => w.terminate())
     // Healthy first (a loaded machine may have stalled the event loop meanwhile: wait it out).
     await until(() => w.started && app.status().state === 'ACTIVE' && app.inferenceEnabled, HEALTHY_MS + 3000, 'ACTIVE with the worker running')
-    await sleep(300)
+    // A late event loop (this loaded machine) degrades for a moment; the sound is processed either way.
+    await until(() => app.status().state === 'ACTIVE' && app.inferenceEnabled, HEALTHY_MS + 3000, 'ACTIVE again')
     t.equal(app.status().state, 'ACTIVE', 'ACTIVE with the stand-in worker healthy')
     t.ok(app.inferenceEnabled, 'inference allowed while ACTIVE')
     const b0 = engine.blockCounter()
     const t0 = performance.now()
     if (fault === 'killed') await w.terminate()
     else w.postMessage(fault === 'hung' ? 'hang' : 'garbage')
-    await until(() => app.status().state === 'DEGRADED', 3000, 'DEGRADED')
+    // DEGRADED for the inference fault (the state may already be DEGRADED for a late event loop:
+    // then the fault is what it holds, not a transition).
+    await until(() => app.status().state === 'DEGRADED' && (app.watchdogState.lastDegradeFault?.cause ?? '').startsWith('inference'), 3000, 'DEGRADED for inference')
     const dt = performance.now() - t0
-    const r = app.faults(20).find((x) => x.to === 'DEGRADED' && x.cause.startsWith('inference'))!
-    t.ok(r, 'an inference fault degraded the appliance')
-    t.match(r, { to: 'DEGRADED' }, `${r.cause}: ${r.evidence}`)
+    const r = app.watchdogState.lastDegradeFault!
+    t.ok(r.cause.startsWith('inference'), 'an inference fault degraded the appliance')
+    t.pass(`${r.cause}: ${r.evidence}`)
     t.notOk(app.inferenceEnabled, 'inference and automation stopped')
     await sleep(300)
     // Processed throughout unless the machine itself stalled the event loop (then the native
