@@ -153,6 +153,7 @@ Engine::Engine(const EngineConfig& config)
   }
   gr_.assign(cfg_.outputs, 0.0f);
 
+  runawayLimit_ = static_cast<float>(dbToGain(cfg_.runawayDb));
   mix_ = cfg_.startProcessed ? 1.0 : 0.0;
   targetProcessed_ = cfg_.startProcessed;
   wantProcessed_.store(cfg_.startProcessed);
@@ -198,6 +199,7 @@ bool Engine::start(std::string* error) {
     return false;
   }
   if (!open(error)) return false;
+  lockBuffers();
   started_ = true;
   running_.store(true, std::memory_order_release);
   try {
@@ -216,6 +218,8 @@ bool Engine::start(std::string* error) {
 bool Engine::stop(std::string* error) {
   if (stopped_) return true;
   stopped_ = true;
+  // The sentinel first: a stopping audio thread is not a stall.
+  if (sentinel_) sentinel_->stop();
   stopRequested_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
   analysisStop_.store(true, std::memory_order_release);
@@ -231,6 +235,17 @@ bool Engine::stop(std::string* error) {
   return true;
 }
 
+void Engine::lockBuffers() noexcept {
+  // The audio thread's working set, so it never takes a page fault (the rings lock themselves).
+  uint64_t n = 0;
+  for (auto* set : {&in_, &trimmed_, &beamOut_, &proc_, &out_, &analysisBuf_}) {
+    for (auto& ch : *set) n += rt::lockRegion(ch.data(), ch.size() * sizeof(float));
+  }
+  n += rt::lockRegion(scratch_.data(), scratch_.size() * sizeof(float));
+  n += rt::lockRegion(hist_.get(), sizeof(std::atomic<uint32_t>) * kHistBins);
+  lockedBytes_.store(n, std::memory_order_relaxed);
+}
+
 void Engine::heartbeat() noexcept { heartbeatNs_.store(rt::nowNs(), std::memory_order_release); }
 
 void Engine::setProcessing(bool on) noexcept {
@@ -243,6 +258,21 @@ bool Engine::pushCommand(const Command& c) noexcept { return commands_.push(c); 
 void Engine::injectDspSpin(int64_t us, int64_t blocks) noexcept {
   spinNs_.store(us * 1000, std::memory_order_relaxed);
   spinBlocks_.store(blocks, std::memory_order_release);
+}
+
+bool Engine::startSentinel(const SentinelConfig& config, std::string* error) {
+  if (!started_ || stopped_) {
+    if (error) *error = "the sentinel needs a running engine";
+    return false;
+  }
+  if (sentinel_) {
+    if (error) *error = "the sentinel is already running";
+    return false;
+  }
+  auto s = std::make_unique<Sentinel>(*this, config);
+  if (!s->start(error)) return false;
+  sentinel_ = std::move(s);
+  return true;
 }
 
 int Engine::latencySamples() const noexcept {
@@ -291,6 +321,7 @@ Stats Engine::stats() const noexcept {
   s.running = running_.load(std::memory_order_acquire) && !finished_.load(std::memory_order_acquire);
   s.finished = finished_.load(std::memory_order_acquire);
   s.realtime = realtime_.load(std::memory_order_relaxed);
+  s.lockedBytes = lockedBytes_.load(std::memory_order_relaxed);
   // Percentiles from the 1 us histogram: a snapshot while the thread keeps counting is fine.
   uint64_t total = 0;
   for (int i = 0; i < kHistBins; i++) total += hist_[i].load(std::memory_order_relaxed);
@@ -317,6 +348,7 @@ Stats Engine::stats() const noexcept {
 void Engine::threadMain() noexcept {
   rt::markAudioThread(true);
   if (cfg_.realtimePriority) realtime_.store(rt::tryRealtimePriority(70), std::memory_order_relaxed);
+  rt::prefaultStack(64 * 1024);
   while (!stopRequested_.load(std::memory_order_acquire)) {
     if (!runBlock()) break;
   }
@@ -347,6 +379,11 @@ void Engine::emit(uint32_t type, uint32_t cause, double a, double b) noexcept {
 }
 
 bool Engine::runBlock() noexcept {
+  // Rehearsal hook: the audio thread stops producing for a while (nanosleep: no allocation, no lock).
+  if (stallMs_.load(std::memory_order_relaxed) > 0) {
+    const int64_t ms = stallMs_.exchange(0, std::memory_order_acq_rel);
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   const int n = backend_->read(inPtr_.data(), bs_);
   if (n < 0) {
     emit(kEvBackendError, 0, 0, 0);
@@ -367,6 +404,10 @@ bool Engine::runBlock() noexcept {
     seenResume_ = resume;
     // Only the control plane lifts a native bypass, and only while it is demonstrably alive.
     if (!stale) {
+      if (resetChainOnResume_) {
+        resetChain();
+        resetChainOnResume_ = false;
+      }
       bypassCause_ = kCauseNone;
       consecutiveOverruns_ = 0;
     }
@@ -399,6 +440,15 @@ bool Engine::runBlock() noexcept {
       }
     } else {
       consecutiveOverruns_ = 0;
+    }
+    // Native fail-open, part 3: a NaN, an infinity or a runaway level on a processed output. No
+    // crossfade (it would mix the bad samples in): this block is already dry.
+    const uint32_t bad = checkProcessed(bs_);
+    if (bad != kCauseNone) {
+      if (bypassCause_ == kCauseNone && want) emit(kEvNativeBypass, bad, 0, cfg_.runawayDb);
+      if (bypassCause_ == kCauseNone || bypassCause_ == kCauseHeartbeat) bypassCause_ = bad;
+      mix_ = 0.0;
+      resetChainOnResume_ = true;
     }
   }
 
@@ -730,10 +780,49 @@ void Engine::runChain(int frames) noexcept {
     }
   }
 
+  // Rehearsal hook: a NaN leaves the chain on output 0.
+  if (nanBlocks_.load(std::memory_order_relaxed) > 0) {
+    proc_[0][frames / 2] = std::nanf("");
+    nanBlocks_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
   // Test hook: make the chain late on purpose.
   if (spinBlocks_.load(std::memory_order_acquire) > 0) {
     rt::spinFor(spinNs_.load(std::memory_order_relaxed));
     spinBlocks_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+uint32_t Engine::checkProcessed(int frames) const noexcept {
+  // One compare per sample catches NaN (every comparison with it is false), infinities and
+  // runaways; the cause is sorted out only when something is wrong.
+  const float lim = runawayLimit_;
+  for (int k = 0; k < cfg_.outputs; k++) {
+    const float* y = proc_[k].data();
+    bool ok = true;
+    for (int i = 0; i < frames; i++) ok &= std::fabs(y[i]) <= lim;
+    if (ok) continue;
+    for (int i = 0; i < frames; i++) {
+      if (!std::isfinite(y[i])) return kCauseNonFinite;
+    }
+    return kCauseRunaway;
+  }
+  return kCauseNone;
+}
+
+void Engine::resetChain() noexcept {
+  // Filter and detector state may hold the NaN that tripped the bypass; start them clean.
+  for (auto& e : eq_) e->reset();
+  for (auto& c : comp_) c->reset();
+  for (auto& b : beams_) {
+    b->das->resetStream();
+    b->mvdr->resetStream();
+  }
+  for (int ch = 0; ch < cfg_.inputs; ch++) {
+    if (!std::isfinite(trimGain_[ch])) trimGain_[ch] = trimTarget_[ch];
+  }
+  for (int k = 0; k < cfg_.outputs; k++) {
+    if (!std::isfinite(outGain_[k])) outGain_[k] = outTarget_[k];
   }
 }
 

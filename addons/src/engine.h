@@ -21,6 +21,7 @@
 #include "engine_config.h"
 #include "ring.h"
 #include "features/feature_tap.h"
+#include "sentinel.h"
 
 namespace dsp {
 class Beamformer;
@@ -67,7 +68,10 @@ enum EventType : uint32_t {
   kEvBackendError,
 };
 
-enum BypassCause : uint32_t { kCauseNone = 0, kCauseHeartbeat = 1, kCauseOverrun = 2 };
+// Why the audio thread went dry by itself. Heartbeat: the control plane has been silent past
+// heartbeatTimeoutMs (seconds, not the milliseconds of a late event loop). Non-finite: a NaN or
+// infinity left the chain. Runaway: a finite sample beyond runawayDb (a blown-up filter or gain).
+enum BypassCause : uint32_t { kCauseNone = 0, kCauseHeartbeat = 1, kCauseOverrun = 2, kCauseNonFinite = 3, kCauseRunaway = 4 };
 
 struct Event {
   uint32_t type = 0;
@@ -122,6 +126,7 @@ struct Stats {
   double lastUs = 0, p50Us = 0, p99Us = 0, maxUs = 0, blockPeriodUs = 0;
   double meanUs = 0;  // mean block time: the chain's own work per block (wall clock)
   bool running = false, finished = false, realtime = false;
+  uint64_t lockedBytes = 0;  // engine buffers mlock()ed at start (0: the OS refused)
 };
 
 class Engine {
@@ -147,6 +152,20 @@ class Engine {
   bool pushCommand(const Command& c) noexcept;
   // Test hook: busy-wait `us` microseconds inside the chain for the next `blocks` blocks.
   void injectDspSpin(int64_t us, int64_t blocks) noexcept;
+  // Rehearsal hook: the audio thread sleeps `ms` once, at the start of its next block (no output
+  // for that long: what a stuck driver or a page fault storm looks like).
+  void injectAudioStall(int64_t ms) noexcept { stallMs_.store(ms, std::memory_order_release); }
+  // Rehearsal hook: a NaN in output 0 of the chain for the next `blocks` blocks.
+  void injectNonFinite(int64_t blocks) noexcept { nanBlocks_.store(blocks, std::memory_order_release); }
+  // The control plane's last heartbeat (rt::nowNs), for the sentinel.
+  int64_t heartbeatNs() const noexcept { return heartbeatNs_.load(std::memory_order_acquire); }
+  // True once the audio thread has ended or is being stopped: a still counter is then no stall.
+  bool finishedOrStopping() const noexcept {
+    return finished_.load(std::memory_order_acquire) || stopRequested_.load(std::memory_order_acquire) || !running_.load(std::memory_order_acquire);
+  }
+  // Starts the sentinel thread (sentinel.h) for this engine; after start(). False with *error.
+  bool startSentinel(const SentinelConfig& config, std::string* error);
+  Sentinel* sentinel() noexcept { return sentinel_.get(); }
   bool popEvent(Event* e) noexcept { return events_.pop(e); }
   bool popDoa(DoaRecord* d) noexcept { return doaRing_.pop(d); }
   bool popMeters(MeterRecord* m) noexcept { return meterRing_.pop(m); }
@@ -254,6 +273,15 @@ class Engine {
   std::atomic<uint32_t> resumeRequests_{0};
   std::atomic<int64_t> spinNs_{0};
   std::atomic<int64_t> spinBlocks_{0};
+  std::atomic<int64_t> stallMs_{0};
+  std::atomic<int64_t> nanBlocks_{0};
+  // |sample| above this on a processed output is a runaway (linear, from runawayDb).
+  float runawayLimit_ = 15.85f;
+  // The chain's state may hold NaN after a non-finite bypass: reset it before going back.
+  bool resetChainOnResume_ = false;
+  // Returns kCauseNonFinite / kCauseRunaway when a processed output is bad, else kCauseNone.
+  uint32_t checkProcessed(int frames) const noexcept;
+  void resetChain() noexcept;
   std::atomic<uint64_t> blocks_{0};
   std::atomic<uint64_t> overruns_{0};
   std::atomic<uint32_t> publishedCause_{kCauseNone};
@@ -271,6 +299,8 @@ class Engine {
   std::atomic<bool> finished_{false};
   std::atomic<bool> stopRequested_{false};
   std::atomic<bool> realtime_{false};
+  std::atomic<uint64_t> lockedBytes_{0};
+  void lockBuffers() noexcept;
   std::atomic<int64_t> lastBlockNs_{0};
   std::atomic<int64_t> maxBlockNs_{0};
   std::atomic<int64_t> totalBlockNs_{0};
@@ -284,6 +314,7 @@ class Engine {
   std::unique_ptr<features::FeatureTap> features_;
 
   std::thread thread_;
+  std::unique_ptr<Sentinel> sentinel_;
   bool opened_ = false;
   bool started_ = false;
   bool stopped_ = false;

@@ -5,11 +5,13 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "binding.h"
 #include "engine.h"
+#include "rt.h"
 
 namespace {
 
@@ -92,6 +94,7 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.doaMinConfidence = num(o, "doaMinConfidence", c.doaMinConfidence);
   c.crossfadeMs = num(o, "crossfadeMs", c.crossfadeMs);
   c.heartbeatTimeoutMs = num(o, "heartbeatTimeoutMs", c.heartbeatTimeoutMs);
+  c.runawayDb = num(o, "runawayDb", c.runawayDb);
   c.overrunBlocks = static_cast<int>(num(o, "overrunBlocks", c.overrunBlocks));
   c.budgetFraction = num(o, "budgetFraction", c.budgetFraction);
   c.startProcessed = boolean(o, "startProcessed", c.startProcessed);
@@ -121,6 +124,16 @@ EngineConfig readConfig(const Napi::Object& o) {
   return c;
 }
 
+const char* causeName(uint32_t cause) {
+  switch (cause) {
+    case engine::kCauseHeartbeat: return "heartbeat-stale";
+    case engine::kCauseOverrun: return "dsp-overrun";
+    case engine::kCauseNonFinite: return "non-finite-output";
+    case engine::kCauseRunaway: return "runaway-output";
+    default: return nullptr;
+  }
+}
+
 double toDb(float linear) { return linear > 1e-10f ? 20.0 * std::log10(linear) : -200.0; }
 
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
@@ -141,6 +154,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetBeamAuto>("setBeamAuto"),
                            InstanceMethod<&EngineWrap::SetBeamformer>("setBeamformer"),
                            InstanceMethod<&EngineWrap::InjectDspSpin>("injectDspSpin"),
+                           InstanceMethod<&EngineWrap::InjectAudioStall>("injectAudioStall"),
+                           InstanceMethod<&EngineWrap::InjectNonFinite>("injectNonFinite"),
+                           InstanceMethod<&EngineWrap::StartSentinel>("startSentinel"),
+                           InstanceMethod<&EngineWrap::SentinelWithhold>("sentinelWithhold"),
+                           InstanceMethod<&EngineWrap::SentinelRelayOn>("sentinelRelayOn"),
+                           InstanceMethod<&EngineWrap::SentinelStats>("sentinelStats"),
                            InstanceMethod<&EngineWrap::Poll>("poll"),
                            InstanceMethod<&EngineWrap::PollFeatures>("pollFeatures"),
                            InstanceMethod<&EngineWrap::Stats>("stats"),
@@ -305,6 +324,74 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return info.Env().Undefined();
   }
 
+  Napi::Value InjectAudioStall(const Napi::CallbackInfo& info) {
+    engine_->injectAudioStall(static_cast<int64_t>(arg(info, 0)));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value InjectNonFinite(const Napi::CallbackInfo& info) {
+    engine_->injectNonFinite(static_cast<int64_t>(arg(info, 0)));
+    return info.Env().Undefined();
+  }
+
+  // startSentinel({ panelPath, heartbeatMs, audioStallMs, holdAfterMs, controlPlaneTimeoutMs,
+  // watchdogFd, watchdogFeedMs, realtimePriority }): checked in firmware/engine/engine.ts.
+  Napi::Value StartSentinel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "startSentinel needs an options object");
+    const Napi::Object o = info[0].As<Napi::Object>();
+    engine::SentinelConfig c;
+    c.panelPath = str(o, "panelPath", "");
+    c.heartbeatMs = num(o, "heartbeatMs", c.heartbeatMs);
+    c.audioStallMs = num(o, "audioStallMs", c.audioStallMs);
+    c.holdAfterMs = num(o, "holdAfterMs", c.holdAfterMs);
+    c.controlPlaneTimeoutMs = num(o, "controlPlaneTimeoutMs", c.controlPlaneTimeoutMs);
+    c.watchdogFd = static_cast<int>(num(o, "watchdogFd", -1));
+    c.watchdogFeedMs = num(o, "watchdogFeedMs", c.watchdogFeedMs);
+    c.realtimePriority = boolean(o, "realtimePriority", c.realtimePriority);
+    std::string error;
+    if (!engine_->startSentinel(c, &error)) throw Napi::Error::New(env, error);
+    return env.Undefined();
+  }
+
+  Napi::Value SentinelWithhold(const Napi::CallbackInfo& info) {
+    if (engine_->sentinel()) engine_->sentinel()->setWithhold(info[0].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SentinelRelayOn(const Napi::CallbackInfo& info) {
+    if (engine_->sentinel()) engine_->sentinel()->requestRelayOn();
+    return Napi::Boolean::New(info.Env(), engine_->sentinel() != nullptr);
+  }
+
+  Napi::Value SentinelStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    engine::Sentinel* sn = engine_->sentinel();
+    if (!sn) return env.Null();
+    if (info.Length() > 0 && info[0].ToBoolean().Value()) sn->resetGapStats();
+    const engine::SentinelStats s = sn->stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("running", s.running);
+    o.Set("realtime", s.realtime);
+    o.Set("panelOpen", s.panelOpen);
+    o.Set("heartbeats", static_cast<double>(s.heartbeats));
+    o.Set("writeErrors", static_cast<double>(s.writeErrors));
+    o.Set("reopens", static_cast<double>(s.reopens));
+    o.Set("audioStalls", static_cast<double>(s.audioStalls));
+    o.Set("lastStallMs", s.lastStallMs);
+    o.Set("controlHolds", static_cast<double>(s.controlHolds));
+    o.Set("lastHoldAgeMs", s.lastHoldAgeMs);
+    o.Set("controlTimeouts", static_cast<double>(s.controlTimeouts));
+    o.Set("stalled", s.stalled);
+    o.Set("held", s.held);
+    o.Set("withhold", s.withhold);
+    o.Set("watchdogFeeds", static_cast<double>(s.watchdogFeeds));
+    o.Set("maxGapMs", s.maxGapMs);
+    o.Set("meanGapMs", s.meanGapMs);
+    o.Set("lateGaps", static_cast<double>(s.lateGaps));
+    return o;
+  }
+
   // Drains the rings: every event, every DOA estimate, and the latest meters (older meter
   // windows are superseded, so only the newest is returned).
   Napi::Value Poll(const Napi::CallbackInfo& info) {
@@ -321,7 +408,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       switch (e.type) {
         case engine::kEvNativeBypass:
           o.Set("type", "native-bypass");
-          o.Set("cause", e.cause == engine::kCauseHeartbeat ? "heartbeat-stale" : "dsp-overrun");
+          o.Set("cause", causeName(e.cause) ? causeName(e.cause) : "dsp-overrun");
           o.Set("detail", e.a);
           break;
         case engine::kEvXrun:
@@ -447,9 +534,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("droppedAnalysis", static_cast<double>(s.droppedAnalysis));
     o.Set("processed", s.processed);
     o.Set("mix", s.mix);
-    o.Set("nativeBypass", s.bypassCause == engine::kCauseHeartbeat ? Napi::Value(Napi::String::New(env, "heartbeat-stale"))
-                          : s.bypassCause == engine::kCauseOverrun ? Napi::Value(Napi::String::New(env, "dsp-overrun"))
-                                                                   : env.Null());
+    o.Set("nativeBypass", causeName(s.bypassCause) ? Napi::Value(Napi::String::New(env, causeName(s.bypassCause))) : env.Null());
     Napi::Object t = Napi::Object::New(env);
     t.Set("last", s.lastUs);
     t.Set("p50", s.p50Us);
@@ -461,6 +546,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     o.Set("running", s.running);
     o.Set("finished", s.finished);
     o.Set("realtime", s.realtime);
+    o.Set("lockedBytes", static_cast<double>(s.lockedBytes));
     return o;
   }
 
@@ -527,5 +613,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 }  // namespace
 
 namespace binding {
-void InitEngine(Napi::Env env, Napi::Object exports) { exports.Set("Engine", EngineWrap::Define(env)); }
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", EngineWrap::Define(env));
+}
 }  // namespace binding

@@ -49,8 +49,12 @@ struct EngineConfig {
   double doaSmoothing = 0.3;
   double doaMinConfidence = 0.2;
   double crossfadeMs = 10;
-  // Native fail-open: heartbeat older than this goes dry (0 disables, for offline runs).
-  double heartbeatTimeoutMs = 100;
+  // Native fail-open: heartbeat older than this goes dry (0 disables, for offline runs). Seconds,
+  // not milliseconds: a late event loop holds the parameters (the sound does not change); only a
+  // control plane that stays away this long sends the audio dry (docs/watchdog.md).
+  double heartbeatTimeoutMs = 5000;
+  // A processed output sample beyond this level (dBFS) is a runaway: dry at once.
+  double runawayDb = 24;
   // Chain over its budget (blockPeriod * budgetFraction) this many blocks in a row goes dry.
   int overrunBlocks = 4;
   double budgetFraction = 1.0;

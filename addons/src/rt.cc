@@ -2,7 +2,11 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <time.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace rt {
 
@@ -20,6 +24,17 @@ bool tryRealtimePriority(int priority) noexcept {
   sched_param param{};
   param.sched_priority = priority;
   return pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0;
+}
+
+size_t lockRegion(const void* p, size_t bytes) noexcept {
+  if (!p || bytes == 0) return 0;
+  return ::mlock(p, bytes) == 0 ? bytes : 0;
+}
+
+void prefaultStack(size_t bytes) noexcept {
+  // Touch the pages the thread's stack will use, so the first deep call does not page-fault.
+  volatile char* probe = static_cast<volatile char*>(__builtin_alloca(bytes));
+  for (size_t i = 0; i < bytes; i += 4096) probe[i] = 0;
 }
 
 void markAudioThread(bool on) noexcept { tlsAudioThread = on; }

@@ -2,7 +2,9 @@
 // marks "this is an audio thread" (read by the allocation-counting test build).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <thread>
 
 namespace rt {
@@ -18,6 +20,15 @@ bool tryRealtimePriority(int priority) noexcept;
 // calls made while this is true; in the addon it costs one thread_local store.
 void markAudioThread(bool on) noexcept;
 bool onAudioThread() noexcept;
+
+// mlock one region; returns the bytes locked (0 when the OS refuses: without CAP_IPC_LOCK and
+// past RLIMIT_MEMLOCK). The engine locks its own buffers this way, not the process with
+// mlockall: V8 (Node 24) aborts when it frees pages of a locked heap ("Check failed" in
+// BoundedPageAllocator::FreePages, docs/watchdog.md).
+size_t lockRegion(const void* p, size_t bytes) noexcept;
+
+// Touches `bytes` of the calling thread's stack so it is resident before the first block.
+void prefaultStack(size_t bytes) noexcept;
 
 // Busy-waits (no sleep, no syscall beyond the vDSO clock) for a test hook.
 void spinFor(int64_t ns) noexcept;

@@ -18,6 +18,8 @@
 // usage: alloc_count sim|file [WORKDIR [BLOCKS]]     (exit 0 when the audio threads made no allocation
 // and took no lock)
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -202,7 +204,15 @@ void drive(engine::Engine& e, std::atomic<bool>& done) {
       case 5: c.id = engine::kCmdSetBeamformer; c.target = i % 4; c.index = (i / 9) % 2; break;
       case 6: c.id = engine::kCmdSetBeamAuto; c.target = 0; c.v[0] = (i / 9) % 2 ? 0 : 1; break;
       case 7: e.setProcessing((i / 9) % 2 == 0); break;
-      case 8: if (i % 45 == 8) e.injectDspSpin(2000, 5); break;
+      case 8:
+        if (i % 45 == 8) e.injectDspSpin(2000, 5);
+        if (i % 90 == 17) e.injectNonFinite(2);
+        if (i % 400 == 44) e.injectAudioStall(30);
+        if (e.sentinel()) {
+          e.sentinel()->setWithhold(i % 200 < 20);
+          if (i % 50 == 8) e.sentinel()->requestRelayOn();
+        }
+        break;
     }
     if (c.id != 0) e.pushCommand(c);
     engine::Event ev;
@@ -293,21 +303,38 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "start failed: %s\n", error.c_str());
     return 2;
   }
+  // The sentinel thread (marked like the audio thread), writing the panel heartbeat into a file
+  // and feeding a "watchdog device" that is a file too, with a short stall budget so it trips.
+  engine::SentinelConfig sc;
+  sc.panelPath = dir + "/alloc_panel.txt";
+  std::FILE* touch = std::fopen(sc.panelPath.c_str(), "w");
+  if (touch) std::fclose(touch);
+  sc.audioStallMs = 10;
+  sc.holdAfterMs = 20;
+  sc.watchdogFd = ::open((dir + "/alloc_watchdog.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  sc.watchdogFeedMs = 5;
+  sc.realtimePriority = false;
+  if (mode == "sim" && !e.startSentinel(sc, &error)) {
+    std::fprintf(stderr, "sentinel failed: %s\n", error.c_str());
+    return 2;
+  }
   std::atomic<bool> done{false};
   std::thread control([&] { drive(e, done); });
   while (!e.stats().finished) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   done.store(true);
   control.join();
   const engine::Stats s = e.stats();
+  const engine::SentinelStats ss = e.sentinel() ? e.sentinel()->stats() : engine::SentinelStats{};
   if (!e.stop(&error)) {
     std::fprintf(stderr, "stop failed: %s\n", error.c_str());
     return 2;
   }
   const uint64_t allocs = gAudioAllocs.load(), frees = gAudioFrees.load();
-  std::printf("{\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu}\n",
+  std::printf("{\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
               static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),
               static_cast<unsigned long long>(gAllAllocs.load()),
-              static_cast<unsigned long long>(s.overruns));
+              static_cast<unsigned long long>(s.overruns), static_cast<unsigned long long>(ss.heartbeats),
+              static_cast<unsigned long long>(ss.audioStalls), static_cast<unsigned long long>(ss.watchdogFeeds));
   return counterOk && allocs == 0 && frees == 0 && gAudioLocks.load() == 0 && s.blocks >= static_cast<uint64_t>(blocks) ? 0 : 1;
 }

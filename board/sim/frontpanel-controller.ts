@@ -30,6 +30,8 @@ export class FrontPanelController {
   lastHb = -Infinity
   lastSeq = -1
   hbAlive = false
+  /** Gaps between heartbeats as this controller received them (ms): the figure its timeout must cover. */
+  hbGaps = { count: 0, max: 0, over: new Map<number, number>() }
   buttonDown = false
   leds: Record<'STATUS' | 'BYPASS', { color: LedColor; pattern: LedPattern }> = {
     STATUS: { color: 'AMBER', pattern: 'SLOW' },
@@ -82,6 +84,15 @@ export class FrontPanelController {
 
   #onHeartbeatTimeout(): void {
     this.#hbTimer = null
+    // A microcontroller takes each UART byte in its interrupt as it arrives; this simulator reads
+    // them in its event loop's poll phase, which comes after the timers. Let that phase run once
+    // before deciding, so a heartbeat already waiting in the tty is not mistaken for a silence
+    // when this process itself was late (that is the simulator's lateness, not the host's).
+    setImmediate(() => this.#decideTimeout())
+  }
+
+  #decideTimeout(): void {
+    if (this.#hbTimer) return
     const since = this.io.now() - this.lastHb
     if (since < this.timeoutMs) {
       // A heartbeat arrived while the timer was being fired; wait for the rest.
@@ -105,7 +116,14 @@ export class FrontPanelController {
       case 'HB': {
         const seq = Number(args[0])
         if (args.length !== 1 || !Number.isInteger(seq) || seq < 0 || seq > 65535) return this.#err('ARG', 'HB needs a sequence number 0..65535')
-        this.lastHb = this.io.now()
+        const at = this.io.now()
+        if (this.hbAlive) {
+          const gap = at - this.lastHb
+          this.hbGaps.count++
+          if (gap > this.hbGaps.max) this.hbGaps.max = gap
+          for (const edge of [10, 20, 30, 40, 50, 100]) if (gap > edge) this.hbGaps.over.set(edge, (this.hbGaps.over.get(edge) ?? 0) + 1)
+        }
+        this.lastHb = at
         this.lastSeq = seq
         if (!this.hbAlive) {
           this.hbAlive = true
@@ -142,7 +160,7 @@ export class FrontPanelController {
       }
       case 'TIMEOUT': {
         const ms = Number(args[0])
-        if (args.length !== 1 || !Number.isInteger(ms) || ms < 50 || ms > 5000) return this.#err('ARG', 'TIMEOUT needs 50..5000 ms')
+        if (args.length !== 1 || !Number.isInteger(ms) || ms < 10 || ms > 5000) return this.#err('ARG', 'TIMEOUT needs 10..5000 ms')
         this.timeoutMs = ms
         if (this.#hbTimer) {
           clearTimeout(this.#hbTimer)
@@ -198,6 +216,7 @@ export class FrontPanelController {
     return {
       relay: this.relay, reason: this.relayReason, heartbeat: this.hbAlive ? 'ok' : 'lost', lastSeq: this.lastSeq,
       button: this.buttonDown ? 'down' : 'up', timeoutMs: this.timeoutMs, leds: this.leds,
+      hbGaps: { count: this.hbGaps.count, maxMs: Math.round(this.hbGaps.max * 100) / 100, over: Object.fromEntries(this.hbGaps.over) },
     }
   }
 }

@@ -1,7 +1,7 @@
 // Starting and driving the simulated front-panel controller process (board/sim/frontpanel.ts)
 // from the firmware (`firmware run --board sim`) and from tests: its control input (the button)
 // and its JSON-line reports.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { boardRoot } from '../../firmware/board/profile.ts'
@@ -17,6 +17,22 @@ export interface SimulatedPanelOptions {
   parentPid?: number
   /** Also called for every report. */
   onReport?: (r: ControllerReport) => void
+  /**
+   * Run the controller under SCHED_FIFO (chrt) like the microcontroller it stands for, whose
+   * timer and UART interrupt are never late; falls back to normal priority where the OS refuses.
+   * Defaults to true.
+   */
+  realtime?: boolean
+}
+
+let chrtWorks: boolean | undefined
+/** Whether `chrt -f` may be used here (root or CAP_SYS_NICE), tried once. */
+export function canUseRealtime(): boolean {
+  if (chrtWorks === undefined) {
+    const r = spawnSync('chrt', ['-f', '10', 'true'], { stdio: 'ignore' })
+    chrtWorks = r.status === 0
+  }
+  return chrtWorks
 }
 
 export interface SimulatedPanel {
@@ -24,8 +40,8 @@ export interface SimulatedPanel {
   readonly child: ChildProcess
   /** Every report so far. */
   readonly reports: ControllerReport[]
-  /** Control input: press | release | click | hold | status | quit. */
-  control(cmd: 'press' | 'release' | 'click' | 'hold' | 'status' | 'quit'): void
+  /** Control input: press | release | click | hold | status | reset-gaps | quit. */
+  control(cmd: 'press' | 'release' | 'click' | 'hold' | 'status' | 'reset-gaps' | 'quit'): void
   /** Resolves with the first report (from index `from`) that matches, or rejects after timeoutMs. */
   waitFor(pred: (r: ControllerReport) => boolean, timeoutMs?: number, from?: number): Promise<ControllerReport>
   /** Stops the process and waits for it. */
@@ -36,7 +52,12 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
   const args = [join(boardRoot, 'sim', 'frontpanel.ts'), '--port', opts.port, '--baud', String(opts.baudRate ?? 115200),
     '--timeout', String(opts.timeoutMs ?? 250)]
   if (opts.parentPid !== undefined) args.push('--parent', String(opts.parentPid))
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const argv = ['--disable-warning=ExperimentalWarning', ...args]
+  // Priority 75: below the engine's sentinel (80), above audio threads (70): a microcontroller is never late because the host is busy.
+  const rt = (opts.realtime ?? true) && canUseRealtime()
+  const child = rt
+    ? spawn('chrt', ['-f', '75', process.execPath, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'pipe'] })
   const reports: ControllerReport[] = []
   const waiters = new Set<() => void>()
   let stderr = ''

@@ -5,7 +5,7 @@
 // It speaks docs/front-panel-protocol.md on the port (opened with serialport, like a real UART).
 // Control input on stdin, one word a line (the "hands" of a person at the panel):
 //   press | release | click (press, release after 100 ms) | hold (press, release after 2 s) |
-//   status | quit
+//   status | reset-gaps (heartbeat gap statistics) | quit
 // What happens is reported on stdout as JSON lines: {"t":ms,"event":"relay","state":"OFF",...}.
 // With --parent it exits (relay off, as at power-down) a second after that process is gone.
 import { SerialPort } from 'serialport'
@@ -86,9 +86,10 @@ rl.on('line', (l) => {
       setTimeout(() => controller.release(), 2000)
       break
     case 'status': out({ t: performance.now() - t0, event: 'status', ...controller.status() }); break
+    case 'reset-gaps': controller.hbGaps = { count: 0, max: 0, over: new Map() }; out({ t: performance.now() - t0, event: 'gaps-reset' }); break
     case 'quit': stop(0); break
     case '': break
-    default: out({ t: performance.now() - t0, event: 'control-error', message: `unknown control "${cmd.slice(0, 20)}"; use press|release|click|hold|status|quit` })
+    default: out({ t: performance.now() - t0, event: 'control-error', message: `unknown control "${cmd.slice(0, 20)}"; use press|release|click|hold|status|reset-gaps|quit` })
   }
 })
 

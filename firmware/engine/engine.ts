@@ -5,9 +5,12 @@
 // only re-checks types. Commands are range-checked here too, then travel to the audio thread as
 // small fixed records through its command ring (applied at the next block boundary, smoothed).
 //
-// Fail-open: the audio thread goes dry by itself when the heartbeat is older than
-// `heartbeatTimeoutMs` or when the chain overruns its budget `overrunBlocks` blocks in a row, and
-// reports a `native-bypass` event. It returns to processed only after setProcessing(true).
+// Fail-open: the audio thread goes dry by itself when the chain overruns its budget
+// `overrunBlocks` blocks in a row, when a processed output holds a NaN, an infinity or a runaway
+// level, and when the control plane's heartbeat is older than `heartbeatTimeoutMs` (5 s: a late
+// event loop only holds the parameters), and reports a `native-bypass` event. It returns to
+// processed only after setProcessing(true). The sentinel thread (startSentinel) watches the audio
+// thread and the heartbeat from outside and owns the front-panel heartbeat (docs/watchdog.md).
 // By default this class writes the heartbeat from a 10 ms timer, so a blocked event loop is
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
@@ -17,7 +20,7 @@ import { loadNative } from './native.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
 import type {
   ArrayGeometry, BackendKind, BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineEvent,
-  EngineStats, FeatureFrames, Meters, SimSource,
+  EngineStats, FeatureFrames, Meters, NativeBypassCause, SimSource,
 } from './types.ts'
 
 /** One beam's starting setup. */
@@ -61,8 +64,14 @@ export interface EngineOptions {
   doaMinConfidence: number
   /** Processed/dry crossfade time in ms, 0..1000. Defaults to 10. */
   crossfadeMs: number
-  /** Heartbeat age that makes the audio thread go dry by itself, ms; 0 disables (offline runs). Defaults to 100. */
+  /**
+   * Heartbeat age that makes the audio thread go dry by itself, ms; 0 disables (offline runs).
+   * A shorter silence of the control plane holds the parameters and changes nothing in the sound.
+   * Defaults to 5000 (docs/watchdog.md says why).
+   */
   heartbeatTimeoutMs: number
+  /** A processed output sample above this level (dBFS) is a runaway: dry at once. 0..60, defaults to 24. */
+  runawayDb: number
   /** How often this class writes the heartbeat, ms; 0 means the caller calls heartbeat() itself. Defaults to 10. */
   heartbeatIntervalMs: number
   /** Blocks in a row over budget that make the audio thread go dry; 0 disables. Defaults to 4. */
@@ -102,7 +111,8 @@ export const DEFAULT_OPTIONS = {
   doaSmoothing: 0.3,
   doaMinConfidence: 0.2,
   crossfadeMs: 10,
-  heartbeatTimeoutMs: 100,
+  heartbeatTimeoutMs: 5000,
+  runawayDb: 24,
   heartbeatIntervalMs: 10,
   overrunBlocks: 4,
   budgetFraction: 1,
@@ -225,6 +235,7 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     doaMinConfidence: checkNumber(o.doaMinConfidence, 'doaMinConfidence', 0, 1),
     crossfadeMs: checkNumber(o.crossfadeMs, 'crossfadeMs', 0, 1000),
     heartbeatTimeoutMs: checkNumber(o.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 0, 60_000),
+    runawayDb: checkNumber(o.runawayDb, 'runawayDb', 0, 60),
     overrunBlocks: checkNumber(o.overrunBlocks, 'overrunBlocks', 0, 10_000, true),
     budgetFraction: checkNumber(o.budgetFraction, 'budgetFraction', 0.01, 4),
     startProcessed: checkBool(o.startProcessed, 'startProcessed'),
@@ -249,6 +260,41 @@ export interface EnginePoll {
   events: EngineEvent[]
   doa: DoaEstimate[]
   meters: (Meters & { t: number }) | null
+}
+
+/** The sentinel thread's settings (addons/src/sentinel.h, docs/watchdog.md). */
+export interface SentinelOptions {
+  /** The front-panel controller's tty, opened a second time for the heartbeat; null: no panel. */
+  panelPath: string | null
+  /** Heartbeat line to the controller every this many ms, 1..100. Defaults to 5. */
+  heartbeatMs: number
+  /** Block counter still this long = audio-thread stall: RELAY OFF at once. 2..1000 ms, defaults to 20. */
+  audioStallMs: number
+  /** Control-plane heartbeat older than this: DEGRADED on the panel LED, sent natively. 10..10000 ms, defaults to 100. */
+  holdAfterMs: number
+  /** Control-plane heartbeat older than this: the panel heartbeats stop (relay drops). 0 (never) or 100..60000 ms; defaults to the engine's heartbeatTimeoutMs. */
+  controlPlaneTimeoutMs: number
+  /** An open hardware watchdog descriptor the sentinel feeds from now on (it owns it), or -1. Defaults to -1. */
+  watchdogFd: number
+  /** Feed the watchdog device every this many ms. Defaults to 1000. */
+  watchdogFeedMs: number
+  /** SCHED_FIFO 80 for the sentinel (above the audio thread), if the OS allows. Defaults to true. */
+  realtimePriority: boolean
+}
+
+/** What the sentinel has seen (counters since it started). */
+export interface SentinelStats {
+  running: boolean; realtime: boolean; panelOpen: boolean
+  heartbeats: number; writeErrors: number; reopens: number
+  /** Audio-thread stalls declared (RELAY OFF sent each time), and how long the last one had lasted. */
+  audioStalls: number; lastStallMs: number
+  /** Control-plane late episodes (LED DEGRADED sent natively), and the heartbeat age at the last. */
+  controlHolds: number; lastHoldAgeMs: number
+  controlTimeouts: number
+  stalled: boolean; held: boolean; withhold: boolean
+  watchdogFeeds: number
+  /** Gaps between heartbeat lines written: max, mean, count over heartbeatMs + 1 ms (ms). */
+  maxGapMs: number; meanGapMs: number; lateGaps: number
 }
 
 /** Turns a start() failure from the addon into a coded error a user can act on. */
@@ -409,6 +455,62 @@ export class Engine {
     this.#native.injectDspSpin(checkNumber(us, 'injectDspSpin(us)', 0, 1e6, true), checkNumber(blocks, 'injectDspSpin(blocks)', 0, 1e9, true))
   }
 
+  /**
+   * Rehearsal/test hook: the audio thread sleeps `ms` (1..10000) once, at its next block: no
+   * output for that long, as a stuck driver would do. The sentinel drops the relay.
+   */
+  injectAudioStall(ms: number): void {
+    this.#native.injectAudioStall(checkNumber(ms, 'injectAudioStall(ms)', 1, 10_000, true))
+  }
+
+  /** Rehearsal/test hook: a NaN on output 0 of the chain for the next `blocks` (1..1e6) blocks. */
+  injectNonFinite(blocks: number): void {
+    this.#native.injectNonFinite(checkNumber(blocks, 'injectNonFinite(blocks)', 1, 1e6, true))
+  }
+
+  /** Starts the sentinel thread (after start()). FW_ERR_BAD_OPTION for a bad field, FW_ERR_IO when the panel tty cannot be opened. */
+  startSentinel(options: Partial<SentinelOptions> = {}): void {
+    if (this.#state !== 'running') throw new FirmwareError('FW_ERR_ENGINE', `the sentinel needs a running engine (it is ${this.#state})`)
+    const o: SentinelOptions = {
+      panelPath: null, heartbeatMs: 5, audioStallMs: 20, holdAfterMs: 100, controlPlaneTimeoutMs: this.options.heartbeatTimeoutMs,
+      watchdogFd: -1, watchdogFeedMs: 1000, realtimePriority: true,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    }
+    if (o.panelPath !== null && (typeof o.panelPath !== 'string' || o.panelPath === '')) bad('sentinel.panelPath', 'must be a tty path or null')
+    const cp = checkNumber(o.controlPlaneTimeoutMs, 'sentinel.controlPlaneTimeoutMs', 0, 60_000)
+    if (cp !== 0 && cp < 100) bad('sentinel.controlPlaneTimeoutMs', `must be 0 or 100..60000, got ${cp}`)
+    const native = {
+      panelPath: o.panelPath ?? '',
+      heartbeatMs: checkNumber(o.heartbeatMs, 'sentinel.heartbeatMs', 1, 100),
+      audioStallMs: checkNumber(o.audioStallMs, 'sentinel.audioStallMs', 2, 1000),
+      holdAfterMs: checkNumber(o.holdAfterMs, 'sentinel.holdAfterMs', 10, 10_000),
+      controlPlaneTimeoutMs: cp,
+      watchdogFd: checkNumber(o.watchdogFd, 'sentinel.watchdogFd', -1, 1 << 20, true),
+      watchdogFeedMs: checkNumber(o.watchdogFeedMs, 'sentinel.watchdogFeedMs', 10, 60_000),
+      realtimePriority: checkBool(o.realtimePriority, 'sentinel.realtimePriority'),
+    }
+    try {
+      this.#native.startSentinel(native)
+    } catch (err) {
+      throw new FirmwareError('FW_ERR_IO', `the sentinel could not start: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** The sentinel stops (true) or resumes (false) the front-panel heartbeat. */
+  sentinelWithhold(on: boolean): void {
+    this.#native.sentinelWithhold(checkBool(on, 'sentinelWithhold(on)'))
+  }
+
+  /** Asks the sentinel to send a heartbeat and RELAY ON (refused by it while something is wrong). False without a sentinel. */
+  sentinelRelayOn(): boolean {
+    return this.#native.sentinelRelayOn()
+  }
+
+  /** The sentinel's counters, or null when it is not running. `resetGaps` restarts the gap figures. */
+  sentinelStats(resetGaps = false): SentinelStats | null {
+    return this.#native.sentinelStats(resetGaps)
+  }
+
   /** Drains the engine's rings: events and DOA estimates since the last poll, and the newest meters. */
   poll(): EnginePoll {
     const p = this.#native.poll()
@@ -420,7 +522,7 @@ export class Engine {
     return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], dropped: 0 }
   }
 
-  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; droppedAnalysis: number; mix: number; nativeBypass: string | null; running: boolean; finished: boolean; realtime: boolean } {
+  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; droppedAnalysis: number; mix: number; nativeBypass: NativeBypassCause | null; running: boolean; finished: boolean; realtime: boolean } {
     return this.#native.stats()
   }
 

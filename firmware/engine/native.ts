@@ -27,6 +27,7 @@ export interface NativeEngineOptions {
   doaMinConfidence: number
   crossfadeMs: number
   heartbeatTimeoutMs: number
+  runawayDb: number
   overrunBlocks: number
   budgetFraction: number
   startProcessed: boolean
@@ -57,9 +58,11 @@ export interface NativePoll {
 export interface NativeStats {
   blocks: number; xruns: number; overruns: number
   droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number; droppedAnalysis: number
-  processed: boolean; mix: number; nativeBypass: 'heartbeat-stale' | 'dsp-overrun' | null
+  processed: boolean; mix: number; nativeBypass: import('./types.ts').NativeBypassCause | null
   blockTimeUs: { last: number; p50: number; p99: number; max: number; mean?: number }
   blockPeriodUs: number; running: boolean; finished: boolean; realtime: boolean
+  /** Engine buffers mlock()ed at start, bytes. */
+  lockedBytes?: number
 }
 
 /** The addon's Engine class, method for method (see addons/src/engine_binding.cc). */
@@ -78,6 +81,15 @@ export interface NativeEngine {
   setBeamAuto(beam: number, on: boolean): boolean
   setBeamformer(beam: number, kind: number): boolean
   injectDspSpin(us: number, blocks: number): void
+  injectAudioStall(ms: number): void
+  injectNonFinite(blocks: number): void
+  startSentinel(options: {
+    panelPath: string; heartbeatMs: number; audioStallMs: number; holdAfterMs: number; controlPlaneTimeoutMs: number
+    watchdogFd: number; watchdogFeedMs: number; realtimePriority: boolean
+  }): void
+  sentinelWithhold(on: boolean): void
+  sentinelRelayOn(): boolean
+  sentinelStats(resetGaps?: boolean): import('./engine.ts').SentinelStats | null
   poll(): NativePoll
   /** Drains the feature ring (inference). Optional so test doubles need not have it. */
   pollFeatures?(): import('./types.ts').FeatureFrames

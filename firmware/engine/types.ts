@@ -42,7 +42,7 @@ export interface CompressorParams {
 }
 
 /** Why the audio thread went to dry by itself (native fail-open layer). */
-export type NativeBypassCause = 'heartbeat-stale' | 'dsp-overrun'
+export type NativeBypassCause = 'heartbeat-stale' | 'dsp-overrun' | 'non-finite-output' | 'runaway-output'
 
 /** Records the audio thread publishes through its event ring. */
 export type EngineEvent =

@@ -31,7 +31,10 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
   // the links, so no PTY pair outlives its owner. The `read` runs in a background subshell (on the
   // pipe, via fd 3) while sh waits for socat, so sh also exits when socat dies on its own: that is
   // how the owner learns the pair is gone (`exited`).
-  const script = 'socat "$1" "$2" & s=$!; echo "$s"; exec 3<&0; ( read _ignored <&3; kill "$s" 2>/dev/null ) & r=$!; wait "$s"; kill "$r" 2>/dev/null; [ -n "$3" ] && rm -rf "$3"'
+  // socat stands for a wire: it runs under SCHED_FIFO 75 where the OS allows (chrt), so a busy
+  // machine does not hold heartbeat lines in it for tens of milliseconds (a UART never does).
+  // (chrt execs socat, so $! is socat's pid either way.)
+  const script = 'if chrt -f 75 true 2>/dev/null; then c="chrt -f 75 socat"; else c=socat; fi; $c "$1" "$2" & s=$!; echo "$s"; exec 3<&0; ( read _ignored <&3; kill "$s" 2>/dev/null ) & r=$!; wait "$s"; kill "$r" 2>/dev/null; [ -n "$3" ] && rm -rf "$3"'
   // Links left by a socat that was killed (it cannot remove them) point at ptys that are gone, or
   // at a pty number the kernel has since handed to someone else: remove them first, so the wait
   // below sees only this socat's links.

@@ -50,6 +50,26 @@ export class WatchdogDevice implements HardwareWatchdog {
     }
   }
 
+  /** True while the descriptor is ours and open (it can be handed to the sentinel thread). */
+  get handOverable(): boolean {
+    return this.#fd !== null && this.#fs === realFs
+  }
+
+  /**
+   * Gives the open descriptor to the native sentinel thread, which feeds the device from then on
+   * (and magic-closes it on a clean stop): feed() and close() here do nothing afterwards.
+   */
+  handOver(): number {
+    const fd = this.#fd ?? -1
+    this.#fd = null
+    return fd
+  }
+
+  /** The sentinel could not start: feed from the tick again. */
+  takeBack(fd: number): void {
+    if (fd >= 0) this.#fd = fd
+  }
+
   feed(now: number): void {
     if (this.#fd === null || now - this.#last < this.intervalMs) return
     this.#last = now

@@ -39,6 +39,12 @@ export interface PanelLink {
   heartbeat(): void
   setRelay(energise: boolean): void
   setStatusLed(state: string): void
+  /** Asks the controller for its STATUS line (its answer proves it is alive). */
+  queryStatus?(): void
+  /** Sets the controller's heartbeat timeout (TIMEOUT ms). */
+  configureTimeout?(ms: number): void
+  /** Forget the last LED sent (someone else, the sentinel thread, has set it since). */
+  forgetLed?(): void
   onEvent(listener: (ev: PanelEvent) => void): () => void
   close(): Promise<void>
 }
@@ -149,6 +155,17 @@ export class FrontPanel implements PanelLink {
     if (cmd === this.#lastLed) return
     this.#lastLed = cmd
     this.#send(cmd)
+  }
+
+  /** Sets the controller's heartbeat timeout, 10..5000 ms (answered OK TIMEOUT). */
+  configureTimeout(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 10 || ms > 5000) throw new FirmwareError('FW_ERR_BAD_OPTION', `panel heartbeat timeout must be a whole number of ms in 10..5000, got ${ms}`)
+    this.#send(`TIMEOUT ${ms}`)
+  }
+
+  /** The STATUS LED was set behind our back (the sentinel thread): the next setStatusLed goes out. */
+  forgetLed(): void {
+    this.#lastLed = ''
   }
 
   /** Asks the controller for its status line (answered as a 'status' event). */

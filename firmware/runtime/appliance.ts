@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import type { BoardProfile } from '../board/profile.ts'
-import { createEngineFromProfile, type Engine, type EngineOptions } from '../engine/engine.ts'
+import { createEngineFromProfile, type Engine, type EngineOptions, type SentinelOptions, type SentinelStats } from '../engine/engine.ts'
 import type { BandParams, CompressorParams, DoaEstimate, EngineStats, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { systemClock, type Clock } from '../watchdog/clock.ts'
@@ -16,13 +16,13 @@ import {
   type WatchdogAction, type WatchdogConfig, type WatchdogEvent, type WatchdogState,
 } from '../watchdog/machine.ts'
 import {
-  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, ThermalMonitor, XrunRateMonitor,
-  type Fault,
+  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, PanelSilenceMonitor, SentinelMonitor,
+  ThermalMonitor, XrunRateMonitor, type Fault,
 } from '../watchdog/monitors.ts'
 import type { PanelEvent, PanelLink } from '../panel/panel.ts'
 import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/relay.ts'
 import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
-import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
+import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
 import type {
   ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
 } from './types.ts'
@@ -30,13 +30,16 @@ import type {
 /** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
 export type RuntimeEngine = Pick<Engine,
   'start' | 'stop' | 'heartbeat' | 'setProcessing' | 'poll' | 'stats' | 'blockCounter' | 'options' |
-  'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'>
+  'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'> &
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats'>>
 
 export interface MonitorOptions {
   /** Engine block counter stuck this long = stall (bypass). Defaults to 200 ms. */
   stallMs: number
-  /** Event-loop lag that bypasses. Defaults to 250 ms. */
+  /** Event-loop lag that degrades (it never bypasses: the parameters are held). Defaults to 100 ms. */
   maxLagMs: number
+  /** No line from the front-panel controller for this long (it is asked STATUS? every panelQueryMs) is the fault panel-controller-silent. Defaults to 600 ms. */
+  panelSilentMs: number
   /** DSP overruns per second that bypass. Defaults to 10. */
   overrunsPerSecond: number
   /** Device xruns per second that degrade. Defaults to 2. */
@@ -52,8 +55,19 @@ export interface ApplianceOptions {
   monitors: Partial<MonitorOptions>
   /** Control tick. Defaults to 10 ms. */
   tickMs: number
-  /** Heartbeat to the front-panel controller every this many ms. Defaults to 50. */
+  /** Heartbeat to the front-panel controller every this many ms, from JS: only for engines without a sentinel thread. Defaults to 50. */
   panelHeartbeatMs: number
+  /**
+   * Heartbeat timeout set on the front-panel controller (TIMEOUT) when the sentinel sends the
+   * heartbeats (every 5 ms). Defaults to 150 ms: the sentinel writes with gaps under 9 ms even on a
+   * saturated machine, but the sim board's two PTY hops (socat) delivered gaps up to 114 ms; a real
+   * UART can take 40 ms (docs/watchdog.md has the figures).
+   */
+  panelTimeoutMs: number
+  /** Ask the controller STATUS? this often, so its silence is noticed. Defaults to 200 ms. */
+  panelQueryMs: number
+  /** The sentinel thread's settings (firmware/engine/engine.ts SentinelOptions); the panel path is filled in. */
+  sentinel: Partial<SentinelOptions>
   /** An open front-panel link (firmware/panel/panel.ts). Without one the relay is simulated in memory. */
   panel: PanelLink | null
   /** Engine option overrides on top of the profile (e.g. sim.recordSeconds in fault tests). */
@@ -77,8 +91,11 @@ export interface ApplianceOptions {
 }
 
 const DEFAULT_MONITORS: MonitorOptions = {
-  stallMs: 200, maxLagMs: 250, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
+  stallMs: 200, maxLagMs: 100, panelSilentMs: 600, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
 }
+
+/** The controller heartbeat timeout the appliance configures (see ApplianceOptions.panelTimeoutMs). */
+export const DEFAULT_PANEL_TIMEOUT_MS = 150
 
 const DEFAULT_BAND: BandParams = { type: 'peak', freqHz: 1000, gainDb: 0, q: 1, enabled: false }
 const DEFAULT_COMP: CompressorParams = { thresholdDb: -20, ratio: 2, kneeDb: 6, attackMs: 10, releaseMs: 200, makeupDb: 0, enabled: false }
@@ -118,9 +135,19 @@ export class Appliance implements ApplianceApi {
   #beams: BeamInfo[]
   #outputs: Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
   #unsubPanel: (() => void) | null = null
+  /** The sentinel thread runs (and, with a panel, owns the panel heartbeat and RELAY ON). */
+  #sentinel = false
+  #sentinelStats: SentinelStats | null = null
+  #lastPanelHeard = -Infinity
+  #lastPanelQuery = -Infinity
+  #panelSilent = false
+  /** The last relay action was energise (a repeat is not sent again). */
+  #relayWanted = false
+  #lastTickAt = 0
   readonly #mon: {
     stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
     thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
+    sentinel: SentinelMonitor; panelSilence: PanelSilenceMonitor
   }
   #slowFaults: Fault[] = []
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
@@ -146,6 +173,8 @@ export class Appliance implements ApplianceApi {
       thermal: new ThermalMonitor(profile.thermalZones),
       memory: new MemoryMonitor(m.memoryLimitBytes),
       inference: new InferenceMonitor(m.inference),
+      sentinel: new SentinelMonitor(),
+      panelSilence: new PanelSilenceMonitor(m.panelSilentMs),
     }
     const eo = engine.options
     this.#beams = eo.beams.map((b, index) => ({ index, kind: b.kind as BeamInfo['kind'], azimuth: b.azimuth, elevation: b.elevation, auto: b.auto }))
@@ -160,7 +189,8 @@ export class Appliance implements ApplianceApi {
    */
   static async start(profile: BoardProfile, options: Partial<ApplianceOptions> = {}): Promise<Appliance> {
     const o: ApplianceOptions = {
-      watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panel: null, engine: {}, engineInstance: null,
+      watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panelTimeoutMs: DEFAULT_PANEL_TIMEOUT_MS, panelQueryMs: 200, sentinel: {},
+      panel: null, engine: {}, engineInstance: null,
       hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0', onRestart: null,
       ...options,
     }
@@ -177,11 +207,46 @@ export class Appliance implements ApplianceApi {
       throw e
     }
     engine.heartbeat()
+    app.#startSentinel()
+    app.#lastPanelHeard = app.#clock.now()
     if (app.panel) app.#unsubPanel = app.panel.onEvent((ev) => app.#onPanel(ev))
     app.#timer = setInterval(() => app.#tick(), o.tickMs)
     app.#dispatch({ type: 'boot-complete', at: app.#clock.now() })
     app.#logLine('info', 'runtime', `started on board ${profile.name} (${engine.options.backend} backend, block ${engine.options.blockSize} @ ${engine.options.sampleRate} Hz)`)
     return app
+  }
+
+  /**
+   * Starts the engine's sentinel thread (when the engine has one): it watches
+   * the audio thread and this tick's heartbeat natively, sends the front-panel heartbeat itself
+   * and feeds the watchdog device. Failing to start it is logged and leaves the JS heartbeat on.
+   */
+  #startSentinel(): void {
+    const o = this.#o
+    const e = this.engine
+    // Memory: the engine mlock()s its own buffers (and its rings); the process is not mlockall()ed,
+    // because V8 aborts when it frees pages of a locked heap (docs/watchdog.md).
+    const locked = (e.stats() as { lockedBytes?: number }).lockedBytes
+    if (locked !== undefined) this.#logLine(locked > 0 ? 'info' : 'warn', 'runtime', locked > 0 ? `engine buffers locked in memory (${Math.round(locked / 1024)} KiB)` : 'engine buffers not locked in memory (mlock refused); page faults may delay the audio thread')
+    if (!e.startSentinel) return
+    // The watchdog device, if any, is handed to the sentinel: it feeds it on the same conditions
+    // as the panel heartbeat, whatever the event loop does.
+    const device = o.hardwareWatchdogs.find((w): w is WatchdogDevice => w instanceof WatchdogDevice && w.handOverable)
+    const fd = device ? device.handOver() : -1
+    try {
+      e.startSentinel({ ...o.sentinel, panelPath: this.panel?.path ?? null, watchdogFd: fd })
+      this.#sentinel = true
+      this.#logLine('info', 'runtime', `sentinel thread started${this.panel ? `, panel heartbeat from ${this.panel.path}` : ''}${fd >= 0 ? ', feeding the watchdog device' : ''}`)
+      if (this.panel) this.panel.configureTimeout?.(o.panelTimeoutMs)
+    } catch (err) {
+      if (device) device.takeBack(fd)
+      this.#logLine('error', 'runtime', `sentinel thread not started (${(err as Error).message}); the panel heartbeat comes from the event loop`)
+    }
+  }
+
+  /** What the sentinel thread reports (null without one). */
+  sentinelStats(): SentinelStats | null {
+    return this.#sentinelStats
   }
 
   /** Bypass (relay drops, audio dry), stop the tick and the engine, close the hardware. Safe twice. */
@@ -233,13 +298,19 @@ export class Appliance implements ApplianceApi {
     const faults: Fault[] = []
     const lag = this.#mon.loop.check(t0)
     if (lag) faults.push(lag)
+    // Time this tick was not running is time nobody listened to the panel: it is not the
+    // controller's silence (its answers wait, unread, in the tty).
+    if (this.#lastTickAt > 0 && t0 - this.#lastTickAt > 2 * this.#o.tickMs) this.#lastPanelHeard += t0 - this.#lastTickAt - this.#o.tickMs
+    this.#lastTickAt = t0
 
     const p = e.poll()
     for (const ev of p.events) {
       if (ev.type === 'native-bypass') {
-        faults.push({ level: 'bypass', cause: `native-${ev.cause}`, evidence: ev.cause === 'heartbeat-stale'
-          ? `audio thread went dry: heartbeat ${Math.round(ev.detail)} ms old > ${e.options.heartbeatTimeoutMs} ms`
-          : `audio thread went dry: DSP over budget ${e.options.overrunBlocks} blocks in a row (${Math.round(ev.detail)} us)` })
+        const why = ev.cause === 'heartbeat-stale' ? `heartbeat ${Math.round(ev.detail)} ms old > ${e.options.heartbeatTimeoutMs} ms`
+          : ev.cause === 'dsp-overrun' ? `DSP over budget ${e.options.overrunBlocks} blocks in a row (${Math.round(ev.detail)} us)`
+          : ev.cause === 'non-finite-output' ? 'a NaN or infinity left the DSP chain'
+          : `a processed sample above ${e.options.runawayDb ?? 24} dBFS (runaway)`
+        faults.push({ level: 'bypass', cause: `native-${ev.cause}`, evidence: `audio thread went dry: ${why}` })
       } else if ((ev as { type: string }).type === 'backend-error') {
         faults.push({ level: 'bypass', cause: 'backend-error', evidence: 'the audio backend reported an error' })
       }
@@ -249,14 +320,40 @@ export class Appliance implements ApplianceApi {
 
     if (this.panel && !this.panel.linkUp) {
       faults.push({ level: 'bypass', cause: 'panel-link-lost', evidence: `front-panel UART ${this.panel.path} is gone; the relay is down by the controller's timeout` })
+      this.#lastPanelHeard = now
+    } else if (this.panel && this.panel.queryStatus) {
+      // A controller that says nothing is dead: ask it regularly, and count its silence.
+      if (now - this.#lastPanelQuery >= this.#o.panelQueryMs) {
+        this.#lastPanelQuery = now
+        this.panel.queryStatus()
+      }
+      const silent = this.#mon.panelSilence.check(now, this.#lastPanelHeard, this.panel.path)
+      this.#panelSilent = silent !== null
+      if (silent) faults.push(silent)
+    }
+    if (this.#sentinel && e.sentinelStats) {
+      const st = e.sentinelStats()
+      this.#sentinelStats = st
+      if (st) {
+        const sf = this.#mon.sentinel.check(st, this.#o.sentinel.holdAfterMs ?? 100)
+        // The sentinel may have lit the LED itself: make the next LED action go out again.
+        if (sf.some((f) => f.cause === 'control-plane-stall')) this.panel?.forgetLed?.()
+        faults.push(...sf)
+      }
     }
     // The relay should be energised in ACTIVE/DEGRADED: if the controller has not confirmed it
     // (no controller, or it refused), the audience hears the hard bypass, so the state must not
     // claim otherwise. Degrade, not bypass: bypassing would withhold the heartbeat it needs.
     const wantRelay = this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED'
-    if (this.panel && this.panel.linkUp && wantRelay && !this.#buttonDown && this.panel.relay !== 'processed') {
+    if (this.panel && this.panel.linkUp && !this.#panelSilent && wantRelay && !this.#buttonDown && this.panel.relay !== 'processed') {
       this.#relayMismatchSince ??= now
       if (now - this.#relayMismatchSince > 1000) {
+        // Ask again, at most once a second (a line lost on the way, a controller that was busy).
+        if (now - this.#lastRelayRetry >= 1000) {
+          this.#lastRelayRetry = now
+          this.#relayWanted = false
+          this.#act([{ type: 'relay', energise: true }])
+        }
         faults.push({ level: 'degrade', cause: 'relay-not-confirmed', evidence: `the front panel has not confirmed the relay on for ${Math.round(now - this.#relayMismatchSince)} ms (relay ${this.panel.relay}, controller ${this.panel.version ?? 'silent'})` })
       }
     } else {
@@ -287,11 +384,12 @@ export class Appliance implements ApplianceApi {
     for (const f of faults) this.#dispatch({ type: 'fault', at: now, level: f.level, cause: f.cause, evidence: f.evidence })
     this.#dispatch({ type: 'tick', at: now })
 
-    if (this.panel && !this.#heartbeatWithheld && now - this.#lastPanelHb >= this.#o.panelHeartbeatMs) {
+    if (this.panel && !this.#sentinel && !this.#heartbeatWithheld && now - this.#lastPanelHb >= this.#o.panelHeartbeatMs) {
       this.#lastPanelHb = now
       this.panel.heartbeat()
     }
-    for (const w of this.#o.hardwareWatchdogs) w.feed(now)
+    for (const w of this.#o.hardwareWatchdogs) w.feed(now)  // a device handed to the sentinel ignores this
+    if (this.panel) this.panel.setStatusLed(this.#state.name)  // repeats are not sent; re-sent after the sentinel lit it
     if (this.#listeners.size > 0 && now - this.#lastEmit >= 100) {
       this.#lastEmit = now
       if (this.#meters) this.#emit({ type: 'meters', meters: this.#meters })
@@ -317,16 +415,30 @@ export class Appliance implements ApplianceApi {
           break
         case 'relay':
           if (a.energise) {
-            // The controller energises only on a fresh heartbeat: send one first.
-            this.panel?.heartbeat()
-            this.#lastPanelHb = this.#clock.now()
-            this.relay.energise()
+            // ACTIVE <-> DEGRADED re-enters a state that keeps the relay on: asking again would
+            // re-energise a relay the button has just dropped (the press waits, unread, behind a
+            // late tick). Explicit retries (hello, NOHB) clear #relayWanted first.
+            if (this.#relayWanted) break
+            this.#relayWanted = true
+            if (this.#sentinel && this.panel) {
+              // The sentinel sends a heartbeat and RELAY ON back to back (the controller energises
+              // only on a fresh heartbeat). A state that energises never withholds the heartbeat.
+              this.engine.sentinelWithhold?.(false)
+              this.engine.sentinelRelayOn?.()
+            } else {
+              // The controller energises only on a fresh heartbeat: send one first.
+              this.panel?.heartbeat()
+              this.#lastPanelHb = this.#clock.now()
+              this.relay.energise()
+            }
           } else {
+            this.#relayWanted = false
             this.relay.release()
           }
           break
         case 'heartbeat':
           this.#heartbeatWithheld = a.withhold
+          if (this.#sentinel) this.engine.sentinelWithhold?.(a.withhold)
           break
         case 'inference':
           if (a.enabled !== this.#inferenceEnabled) {
@@ -352,6 +464,11 @@ export class Appliance implements ApplianceApi {
 
   #onPanel(ev: PanelEvent): void {
     const now = this.#clock.now()
+    if (ev.type !== 'link-error' && ev.type !== 'link-up') {
+      if (this.#panelSilent) this.#logLine('info', 'panel', 'the front-panel controller answers again')
+      this.#lastPanelHeard = now
+      this.#panelSilent = false
+    }
     switch (ev.type) {
       case 'button':
         this.#emit({ type: 'panel', event: `button ${ev.action}` })
@@ -371,8 +488,12 @@ export class Appliance implements ApplianceApi {
       case 'hello':
         // The controller (re)started with its relay off: put it back to what the state wants.
         this.#logLine('info', 'panel', `controller ${ev.version}`)
+        if (this.#sentinel) this.panel?.configureTimeout?.(this.#o.panelTimeoutMs)
         this.panel?.setStatusLed(this.#state.name)
-        if (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') this.#act([{ type: 'relay', energise: true }])
+        if (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') {
+          this.#relayWanted = false
+          this.#act([{ type: 'relay', energise: true }])
+        }
         break
       case 'error':
         this.#logLine('warn', 'panel', `controller error ${ev.code}: ${ev.text}`)
@@ -380,6 +501,7 @@ export class Appliance implements ApplianceApi {
         // out): ask again, with a heartbeat first, at most every 200 ms.
         if (ev.code === 'NOHB' && (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED') && now - this.#lastRelayRetry >= 200) {
           this.#lastRelayRetry = now
+          this.#relayWanted = false
           this.#act([{ type: 'relay', energise: true }])
         }
         break
@@ -458,7 +580,8 @@ export class Appliance implements ApplianceApi {
       cause: this.#state.cause,
       since: this.#state.since,
       uptimeS: (this.#clock.now() - this.startedAt) / 1000,
-      relay: this.relay.state,
+      // A silent controller's last report is history: the relay is down by its timeout, or not.
+      relay: this.#panelSilent ? 'unknown' : this.relay.state,
       panelVersion: this.panel?.version ?? null,
       automationMode: this.automationMode,
       engine: this.#stats ?? this.engine.stats(),

@@ -12,7 +12,9 @@ export interface Fault {
 }
 
 /** The engine's block counter stops moving: the audio thread (or its device) is stuck. The
- *  engine's own dry path cannot help then, so this bypasses, which drops the relay. */
+ *  engine's own dry path cannot help then, so this bypasses, which drops the relay. With the
+ *  sentinel thread running (addons/src/sentinel.h) the relay has long dropped natively by the
+ *  time this fires; it remains the backstop for engines without one. */
 export class EngineStallMonitor {
   /** No new block for this long is a stall. Defaults to 200 ms. */
   readonly stallMs: number
@@ -82,13 +84,15 @@ export class XrunRateMonitor {
 }
 
 /** JavaScript event-loop lag, measured as the gap between ticks (the signal the watchdog acts
- *  on), plus perf_hooks' event-loop delay histogram for status figures. */
+ *  on), plus perf_hooks' event-loop delay histogram for status figures. A late control plane is
+ *  not an audio fault: the audio thread holds the last parameters and the sound does not change,
+ *  so this degrades (the crew is told), never bypasses (docs/watchdog.md). */
 export class EventLoopMonitor {
   readonly tickMs: number
   readonly maxLagMs: number
   #last = -1
   #hist: ELDHistogram
-  constructor(tickMs = 10, maxLagMs = 250) {
+  constructor(tickMs = 10, maxLagMs = 100) {
     this.tickMs = tickMs
     this.maxLagMs = maxLagMs
     this.#hist = monitorEventLoopDelay({ resolution: 10 })
@@ -101,7 +105,7 @@ export class EventLoopMonitor {
     if (last < 0) return null
     const lag = now - last - this.tickMs
     if (lag <= this.maxLagMs) return null
-    return { level: 'bypass', cause: 'event-loop-lag', evidence: `event-loop lag ${Math.round(lag)} ms > ${this.maxLagMs} ms` }
+    return { level: 'degrade', cause: 'event-loop-lag', evidence: `event-loop lag ${Math.round(lag)} ms > ${this.maxLagMs} ms (parameters held, sound unchanged)` }
   }
   /** Event-loop delay since the last reset, in ms. */
   delay(): { p50: number; p99: number; max: number } {
@@ -131,6 +135,50 @@ export class ThermalMonitor {
       if (c >= z.warnC && !worst) worst = { level: 'degrade', cause: 'thermal', evidence: `${z.name} ${c.toFixed(1)} °C >= ${z.warnC} °C` }
     }
     return worst
+  }
+}
+
+/** What the sentinel thread reports, turned into faults: each new audio-thread stall bypasses
+ *  (the sentinel has already sent RELAY OFF), each new control-plane hold degrades (it has already
+ *  shown DEGRADED on the panel). Counters, so a stall that came and went between two ticks is
+ *  still reported. */
+export class SentinelMonitor {
+  #stalls = 0
+  #holds = 0
+  #timeouts = 0
+  check(s: { audioStalls: number; lastStallMs: number; controlHolds: number; lastHoldAgeMs: number; controlTimeouts: number; stalled: boolean }, holdAfterMs: number): Fault[] {
+    const out: Fault[] = []
+    if (s.audioStalls !== this.#stalls || s.stalled) {
+      const fresh = s.audioStalls !== this.#stalls
+      this.#stalls = s.audioStalls
+      out.push({ level: 'bypass', cause: 'audio-stall', evidence: fresh
+        ? `the audio thread produced no block for ${Math.round(s.lastStallMs)} ms; the sentinel sent RELAY OFF`
+        : 'the audio thread is still stalled' })
+    }
+    if (s.controlHolds !== this.#holds) {
+      this.#holds = s.controlHolds
+      out.push({ level: 'degrade', cause: 'control-plane-stall', evidence: `the control plane's heartbeat was ${Math.round(s.lastHoldAgeMs)} ms old (> ${holdAfterMs} ms): parameters held, DEGRADED shown on the panel by the sentinel` })
+    }
+    if (s.controlTimeouts !== this.#timeouts) {
+      this.#timeouts = s.controlTimeouts
+      out.push({ level: 'bypass', cause: 'control-plane-timeout', evidence: 'the control plane was silent past its limit; the sentinel stopped the panel heartbeat' })
+    }
+    return out
+  }
+}
+
+/** The front-panel controller answers nothing: it is dead, unpowered or its UART is cut. The
+ *  relay has then dropped by its own timeout and the bypass button no longer reaches us. The
+ *  runtime asks STATUS? every `queryMs`; no line back for `silentMs` is the fault. */
+export class PanelSilenceMonitor {
+  readonly silentMs: number
+  constructor(silentMs = 600) {
+    this.silentMs = silentMs
+  }
+  check(now: number, lastHeardAt: number, path: string): Fault | null {
+    const quiet = now - lastHeardAt
+    if (quiet <= this.silentMs) return null
+    return { level: 'bypass', cause: 'panel-controller-silent', evidence: `no reply from the front-panel controller on ${path} for ${Math.round(quiet)} ms (> ${this.silentMs} ms): the relay is down by its timeout and the bypass button is not reaching the firmware` }
   }
 }
 

@@ -28,6 +28,7 @@ t.test('options out of range are refused naming the field', async (t) => {
     [{ backend: 'file' }, /file\.in: the file backend needs an input WAV path/],
     [{ backend: 'alsa' }, /alsa\.capture: the alsa backend needs a capture PCM name/],
     [{ doaFrameSize: 1000 }, /doaFrameSize: must be a power of two/],
+    [{ runawayDb: 100 }, /runawayDb: must be between 0 and 60, got 100/],
   ]
   for (const [opts, message] of cases) {
     t.throws(() => resolveOptions(opts), { code: 'FW_ERR_BAD_OPTION', message }, JSON.stringify(opts).slice(0, 80))
@@ -82,6 +83,22 @@ t.test('options given as undefined take their defaults', async (t) => {
   const o = resolveOptions({ blockSize: undefined, crossfadeMs: undefined, backend: 'null' })
   t.equal(o.blockSize, 64, 'blockSize defaults to 64')
   t.equal(o.crossfadeMs, 10, 'crossfadeMs defaults to 10')
-  t.equal(o.heartbeatTimeoutMs, 100, 'heartbeatTimeoutMs defaults to 100')
+  t.equal(o.heartbeatTimeoutMs, 5000, 'heartbeatTimeoutMs defaults to 5000 (a late event loop holds parameters; only a silent control plane goes dry)')
   t.equal(o.overrunBlocks, 4, 'overrunBlocks defaults to 4')
+})
+
+t.test('the sentinel and the rehearsal hooks refuse bad arguments naming them, and change nothing', async (t) => {
+  const e = new Engine({ backend: 'null', inputs: 2, outputs: 2, heartbeatIntervalMs: 0, maxBlocks: 2000, realtimePriority: false })
+  t.throws(() => e.startSentinel({}), { code: 'FW_ERR_ENGINE', message: /needs a running engine/ }, 'not before start()')
+  e.start()
+  t.teardown(() => e.stop())
+  t.throws(() => e.startSentinel({ heartbeatMs: 0 }), { code: 'FW_ERR_BAD_OPTION', message: /sentinel\.heartbeatMs: must be between 1 and 100/ })
+  t.throws(() => e.startSentinel({ controlPlaneTimeoutMs: 50 }), { code: 'FW_ERR_BAD_OPTION', message: /sentinel\.controlPlaneTimeoutMs: must be 0 or 100\.\.60000/ })
+  t.throws(() => e.startSentinel({ panelPath: '/nonexistent/tty' }), { code: 'FW_ERR_IO', message: /cannot open the front-panel tty \/nonexistent\/tty/ })
+  t.equal(e.sentinelStats(), null, 'no sentinel was started by the refused calls')
+  t.throws(() => e.injectAudioStall(0), { code: 'FW_ERR_BAD_OPTION', message: /injectAudioStall\(ms\): must be between 1 and 10000/ })
+  t.throws(() => e.injectNonFinite(1.5), { code: 'FW_ERR_BAD_OPTION', message: /injectNonFinite\(blocks\): must be a whole number/ })
+  e.startSentinel({ realtimePriority: false })
+  t.match(e.sentinelStats(), { running: true, panelOpen: false }, 'a sentinel without a panel runs')
+  t.throws(() => e.startSentinel({}), { code: 'FW_ERR_IO', message: /already running/ })
 })

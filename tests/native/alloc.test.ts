@@ -3,7 +3,8 @@
 // linked with a small program (addons/tests/alloc_count.cc) whose malloc family, operator
 // new/delete and pthread lock calls count calls made on the engine's audio and DOA threads. It
 // runs the full chain for 4000 blocks while another thread fires every kind of command,
-// crossfade and fault at it.
+// crossfade and fault at it (spin, NaN, audio stall), with the sentinel thread watching, writing
+// its heartbeat and feeding a watchdog (files stand in for the tty and the device).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
@@ -22,7 +23,10 @@ function engineObjects(dir: string): string[] {
   })
 }
 
-interface Result { interposerWorks: boolean; blocks: number; audioThreadAllocs: number; audioThreadFrees: number; audioThreadLocks: number }
+interface Result {
+  interposerWorks: boolean; blocks: number; audioThreadAllocs: number; audioThreadFrees: number; audioThreadLocks: number
+  sentinelHeartbeats: number; sentinelStalls: number; watchdogFeeds: number
+}
 
 t.test('the audio thread makes no allocation and takes no lock once started', async (t) => {
   t.ok(existsSync(objDir), 'the addon is built (npm run build:addon)')
@@ -44,5 +48,12 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
     t.equal(result.audioThreadAllocs, 0, `${mode}: no allocation on the audio thread`)
     t.equal(result.audioThreadFrees, 0, `${mode}: no free on the audio thread`)
     t.equal(result.audioThreadLocks, 0, `${mode}: no lock taken or waited on by the audio thread`)
+    if (mode === 'sim') {
+      // The sentinel thread is marked too, so the three checks above cover it: it ran, wrote
+      // heartbeats, saw the injected audio stalls and fed the watchdog.
+      t.ok(result.sentinelHeartbeats > 0, `the sentinel wrote ${result.sentinelHeartbeats} heartbeats`)
+      t.ok(result.sentinelStalls > 0, `and declared ${result.sentinelStalls} audio stalls (injected)`)
+      t.ok(result.watchdogFeeds > 0, `and fed the watchdog ${result.watchdogFeeds} times`)
+    }
   }
 })

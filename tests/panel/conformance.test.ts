@@ -127,7 +127,7 @@ t.test('LED commands, bad frames and bad arguments get exactly one answer each',
   await w.expect(/^ERR LONG /)
   w.send('REBOOT')
   await w.expect(/^ERR UNKNOWN /)
-  w.send('TIMEOUT 10')
+  w.send('TIMEOUT 5')
   await w.expect(/^ERR ARG /)
   w.send('HB 70000')
   await w.expect(/^ERR ARG /)

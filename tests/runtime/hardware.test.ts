@@ -58,3 +58,31 @@ t.test('thermal zones read millidegrees from sysfs; sim zones are settable', asy
   sim.set('cpu', 97)
   t.equal(sim.read().get('cpu'), 97)
 })
+
+t.test('the watchdog device handed to the sentinel thread is fed while the event loop is blocked, not while the audio thread is stalled, and magic-closed on stop', async (t) => {
+  const { loadProfile } = await import('../../firmware/board/profile.ts')
+  const { Appliance } = await import('../../firmware/runtime/appliance.ts')
+  const { blockEventLoop } = await import('../watchdog/fixtures/scenarios.ts')
+  const dev = join(t.testdir(), 'watchdog')
+  writeFileSync(dev, '')
+  const w = new WatchdogDevice({ path: dev, intervalMs: 1000 })
+  const app = await Appliance.start(loadProfile('sim'), { logDir: null, hardwareWatchdogs: [w], sentinel: { watchdogFeedMs: 20 } })
+  const size = () => readFileSync(dev, 'latin1').length
+  await new Promise((r) => setTimeout(r, 300))
+  t.ok(size() >= 5, `fed ${size()} times in 300 ms by the sentinel (every 20 ms)`)
+  t.ok(app.logTail(20).some((l) => /feeding the watchdog device/.test(l.message)), 'the log says the sentinel feeds it')
+  // The event loop blocked: the tick cannot feed, the sentinel does.
+  const before = size()
+  blockEventLoop(300)
+  t.ok(size() - before >= 5, `fed ${size() - before} times while the event loop was blocked 300 ms`)
+  // The audio thread stalled: the sentinel stops feeding (the device would reset the unit).
+  const engine = app.engine as import('../../firmware/engine/engine.ts').Engine
+  await new Promise((r) => setTimeout(r, 50))
+  engine.injectAudioStall(400)
+  await new Promise((r) => setTimeout(r, 100))
+  const during = size()
+  await new Promise((r) => setTimeout(r, 200))
+  t.ok(size() - during <= 1, `fed ${size() - during} times during the stall`)
+  await app.stop()
+  t.equal(readFileSync(dev, 'latin1').slice(-1), 'V', 'disarmed by the magic close on a clean stop')
+})

@@ -9,6 +9,7 @@ import { loadProfile } from '../../firmware/board/profile.ts'
 import { createEngineFromProfile, type Engine } from '../../firmware/engine/engine.ts'
 import { Appliance, type ApplianceOptions } from '../../firmware/runtime/appliance.ts'
 import { until } from '../helpers/until.ts'
+import { controlPlaneStallRun } from './fixtures/scenarios.ts'
 
 const profile = loadProfile('sim')
 const BS = profile.audio.blockSize
@@ -83,62 +84,15 @@ function clickFree(rec: { input: Float32Array[]; output: Float32Array[] }, at: n
   return { ok, worst }
 }
 
-t.test('JS event loop blocked 2 s: dry within 100 ms + one block, no gap, no click, back only after the healthy period', async (t) => {
-  const { engine, app, stop, events } = await rig(t, 10)
-  await sleep(300)
-  const b0 = engine.blockCounter()
-  const tBlock = performance.now()
-  spin(2000)
-  const tFree = performance.now()
-  // The first tick after the block sees the lag and the native layer's report.
-  await until(() => app.status().state === 'BYPASS', 500, 'BYPASS')
-  const record = app.faults(5).find((r) => r.to === 'BYPASS')!
-  t.ok(record, 'the transition is recorded')
-  t.match(record.evidence, /event-loop lag \d+ ms > 250 ms|heartbeat \d+ ms old/, `evidence: ${record.evidence}`)
-  const nb = events.find((e) => e.type === 'native-bypass')
-  t.match(nb, { cause: 'heartbeat-stale' }, `the native layer went dry by itself (heartbeat ${nb?.detail?.toFixed(1)} ms old)`)
-  const transitions = app.faults(10).map((r) => `${r.from}->${r.to} (${r.cause})`)
-  t.comment(`transitions: ${transitions.join(', ')}`)
-  // Processing comes back only after the healthy period (counted from the end of the stall).
-  await until(() => app.status().state === 'ACTIVE', HEALTHY_MS + 1000, 'ACTIVE again')
-  const tActive = performance.now()
-  t.ok(tActive - tFree >= HEALTHY_MS, `processing resumed ${Math.round(tActive - tFree)} ms after the stall ended (healthy period ${HEALTHY_MS} ms)`)
-  await sleep(200)
-  const rec = (await stop(), engine.recording())
-  const mask = dryMask(rec)
-
-  // Where the audio went fully dry, and where it left dry again.
-  const blockStart = b0 * BS
-  let dryFrom = -1
-  for (let i = blockStart; i < rec.frames; i++) if (mask[i]) { dryFrom = i; break }
-  let dryTo = dryFrom
-  while (dryTo < rec.frames && mask[dryTo]) dryTo++
-  t.ok(dryFrom > 0, 'the output went dry')
-  const fadeMs = 10
-  // The audio thread's own account: the heartbeat's age when it decided, and the block it did.
-  const ageAtDecision = nb!.detail!
-  t.ok(ageAtDecision <= 100 + BLOCK_MS, `dry decided when the heartbeat was ${ageAtDecision.toFixed(1)} ms old (<= 100 ms + one block, ${(100 + BLOCK_MS).toFixed(2)} ms)`)
-  const toBypassMs = (nb!.block - b0) * BLOCK_MS
-  t.ok(toBypassMs <= 100 + 2 * BLOCK_MS, `decided ${nb!.block - b0} blocks (${toBypassMs.toFixed(1)} ms) after the loop blocked (the heartbeat was written up to one tick before)`)
-  const fullyDryMs = ((dryFrom - blockStart) / SR) * 1000
-  t.ok(fullyDryMs <= 100 + 2 * BLOCK_MS + fadeMs + BLOCK_MS, `fully dry ${fullyDryMs.toFixed(1)} ms after the loop blocked (decision + ${fadeMs} ms crossfade)`)
-  // No gap: from the moment it is dry until processing resumes, output == input, sample for sample.
-  const dryMs = ((dryTo - dryFrom) / SR) * 1000
-  const stallMs = tFree - tBlock
-  t.ok(dryMs >= stallMs, `dry for ${dryMs.toFixed(0)} ms without one differing sample (stall ${stallMs.toFixed(0)} ms)`)
-  let zeros = 0
-  for (let i = dryFrom; i < dryTo; i++) if (rec.output[0]![i] === 0 && rec.input[0]![i] !== 0) zeros++
-  t.equal(zeros, 0, 'no dropped (zeroed) samples while dry')
-  // (xruns of the sim backend would mean the audio thread itself fell behind real time: a loaded
-  // machine, not the watchdog; the sample-exact check above is what proves nothing was lost.)
-  t.comment(`sim backend xruns during the test: ${engine.stats().xruns}`)
-  // No click at either end of the bypass.
-  const span = Math.round(0.03 * SR)
-  const into = clickFree(rec, dryFrom, span, blockStart - 8 * span, blockStart - span)
-  t.ok(into.ok, `no click going dry: ${into.worst}`)
-  const out = clickFree(rec, dryTo, span, dryTo + span * 2, Math.min(rec.frames, dryTo + span * 9))
-  t.ok(out.ok, `no click coming back: ${out.worst}`)
-  t.comment(`FIGURE event-loop-blocked-2s: dry decided ${toBypassMs.toFixed(1)} ms after the loop blocked (heartbeat ${ageAtDecision.toFixed(1)} ms old), fully dry at ${fullyDryMs.toFixed(1)} ms (${fadeMs} ms crossfade), samples lost 0 of ${dryTo - dryFrom} dry, resumed after ${Math.round(tActive - tFree)} ms`)
+t.test('control plane stalled 2 s: parameters held, DEGRADED on the panel within 200 ms, output sample-identical to the run without the stall', async (t) => {
+  const r = await controlPlaneStallRun(t.testdir(), 2000)
+  t.ok(r.degradedLedMs >= 0 && r.degradedLedMs < 200, `the controller showed DEGRADED (amber) ${r.degradedLedMs.toFixed(1)} ms into the stall, while JS was blocked`)
+  t.equal(r.relayOffDuringStall, 0, 'the relay stayed energised')
+  t.notOk(r.wentDry, 'the audio never went dry')
+  t.notOk(r.transitions.some((x) => x.to === 'BYPASS' && x.cause !== 'shutdown'), `no BYPASS (transitions: ${r.transitions.map((x) => `${x.to} ${x.cause}`).join(', ')})`)
+  t.match(r.degradeFault, /^(control-plane-stall|event-loop-lag)$/, `DEGRADED with its cause once JS woke: ${r.degradeFault}`)
+  t.equal(r.maxDiff, 0, `every output sample equal to the run without the stall (${r.frames} frames x ${r.outputs} outputs)`)
+  t.comment(`FIGURE control-plane-stall-2s: DEGRADED on the panel after ${r.degradedLedMs.toFixed(1)} ms, max sample difference ${r.maxDiff} over ${r.frames} frames, relay drops 0`)
 })
 
 t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing lost', async (t) => {
@@ -214,18 +168,21 @@ for (const fault of ['killed', 'hung', 'garbage'] as const) {
     t.teardown(() => w.terminate())
     // Healthy first (a loaded machine may have stalled the event loop meanwhile: wait it out).
     await until(() => w.started && app.status().state === 'ACTIVE' && app.inferenceEnabled, HEALTHY_MS + 3000, 'ACTIVE with the worker running')
-    await sleep(300)
+    // A late event loop (this loaded machine) degrades for a moment; the sound is processed either way.
+    await until(() => app.status().state === 'ACTIVE' && app.inferenceEnabled, HEALTHY_MS + 3000, 'ACTIVE again')
     t.equal(app.status().state, 'ACTIVE', 'ACTIVE with the stand-in worker healthy')
     t.ok(app.inferenceEnabled, 'inference allowed while ACTIVE')
     const b0 = engine.blockCounter()
     const t0 = performance.now()
     if (fault === 'killed') await w.terminate()
     else w.postMessage(fault === 'hung' ? 'hang' : 'garbage')
-    await until(() => app.status().state === 'DEGRADED', 3000, 'DEGRADED')
+    // DEGRADED for the inference fault (the state may already be DEGRADED for a late event loop:
+    // then the fault is what it holds, not a transition).
+    await until(() => app.status().state === 'DEGRADED' && (app.watchdogState.lastDegradeFault?.cause ?? '').startsWith('inference'), 3000, 'DEGRADED for inference')
     const dt = performance.now() - t0
-    const r = app.faults(20).find((x) => x.to === 'DEGRADED' && x.cause.startsWith('inference'))!
-    t.ok(r, 'an inference fault degraded the appliance')
-    t.match(r, { to: 'DEGRADED' }, `${r.cause}: ${r.evidence}`)
+    const r = app.watchdogState.lastDegradeFault!
+    t.ok(r.cause.startsWith('inference'), 'an inference fault degraded the appliance')
+    t.pass(`${r.cause}: ${r.evidence}`)
     t.notOk(app.inferenceEnabled, 'inference and automation stopped')
     await sleep(300)
     // Processed throughout unless the machine itself stalled the event loop (then the native
