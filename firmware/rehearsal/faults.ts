@@ -84,8 +84,8 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
   },
   'control-stall': {
     name: 'control-stall',
-    what: 'the control event loop is blocked (heartbeat, tick, console and API all wait)',
-    expect: 'bypass',
+    what: 'the control event loop is blocked (heartbeat, tick, console and API all wait); the sound must not change',
+    expect: 'degrade',
     causes: /^(event-loop-lag|native-heartbeat-stale|panel-heartbeat-timeout|engine-stall)$/,
     unavailable: () => null,
     defaultMs: 400,

@@ -1,19 +1,14 @@
 // The escalation latch on the real appliance (sim board, simulated front-panel controller): a
 // control stall that keeps coming back latches the bypass, the relay stays down however healthy
 // the unit is afterwards, and a person releases it from the serial console. Thresholds come from
-// the board profile.
+// the board profile. The repeating fault is an audio-path one (a DSP overrun streak): a late control
+// plane alone never bypasses (it holds the parameters and degrades).
 import t from 'tap'
-import { performance } from 'node:perf_hooks'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { openClient } from '../console/harness.ts'
 import { until } from '../helpers/until.ts'
-
-function blockEventLoop(ms: number): void {
-  const end = performance.now() + ms
-  while (performance.now() < end) { /* the fault */ }
-}
 
 t.test('the board profile sets the thresholds; appliance options override them', async (t) => {
   const profile = { ...loadProfile('sim'), dataDir: t.testdir(), watchdog: { escalateAfterBypasses: 7, escalateWindowMs: 9000 } }
@@ -25,7 +20,7 @@ t.test('the board profile sets the thresholds; appliance options override them',
   await b.stop()
 })
 
-t.test('a control stall that repeats latches the bypass until a person releases it on the console', async (t) => {
+t.test('an audio fault that repeats latches the bypass until a person releases it on the console', async (t) => {
   const dir = t.testdir()
   const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir, watchdog: { escalateAfterBypasses: 3, escalateWindowMs: 60_000 } }, {
     watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
@@ -42,14 +37,16 @@ t.test('a control stall that repeats latches the bypass until a person releases 
   let stalls = 0
   while (app.status().state !== 'MANUAL_BYPASS' && stalls < 3) {
     await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 10_000, 'ACTIVE with the relay on')
-    blockEventLoop(300)
+    // Twice the block period in each of the next 6 processed blocks: an overrun streak, dry at the 4th.
+    const o = app.engine.options
+    ;(app.engine as unknown as { injectDspSpin(us: number, blocks: number): void }).injectDspSpin(Math.round(2e6 * o.blockSize / o.sampleRate), 6)
     stalls++
-    await until(() => app.status().state === 'BYPASS' || app.status().state === 'MANUAL_BYPASS', 2000, 'the stall detected')
+    await until(() => app.status().state === 'BYPASS' || app.status().state === 'MANUAL_BYPASS', 2000, 'the overrun detected')
   }
-  t.equal(app.status().state, 'MANUAL_BYPASS', `latched after ${stalls} stalls`)
+  t.equal(app.status().state, 'MANUAL_BYPASS', `latched after ${stalls} overrun streaks`)
   t.equal(app.status().cause, 'escalated')
   const latch = app.faults(20).find((r) => r.cause === 'escalated')!
-  t.match(latch.evidence, /^3 automatic bypasses within 60 s \((native-heartbeat-stale|event-loop-lag) at \+0\.0 s, /, latch.evidence)
+  t.match(latch.evidence, /^3 automatic bypasses within 60 s \(native-dsp-overrun at \+0\.0 s, /, latch.evidence)
   await until(() => app.relay.state === 'bypass', 2000, 'the relay down')
   // Healthy for four healthy periods: nothing comes back by itself.
   await new Promise((r) => setTimeout(r, 2000))

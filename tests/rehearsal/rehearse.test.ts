@@ -91,11 +91,12 @@ t.test('rehearse through the serial console: confirm token, a bypass measured an
   t.comment(`FIGURE rehearse overrun (console): bypass after ${f.detect_ms} ms, ACTIVE after ${f.recover_ms} ms`)
 
   const s = await confirmed(ask, 'rehearse control-stall 400', run.app)
-  t.match(s, /^OK rehearse fault=control-stall fault_ms=400 expect=bypass detected=on detect_ms=\d+ state=BYPASS cause=(event-loop-lag|native-heartbeat-stale) /)
+  // A late control plane holds the parameters and degrades; it never changes the sound (issue 11).
+  t.match(s, /^OK rehearse fault=control-stall fault_ms=400 expect=degrade detected=on detect_ms=\d+ state=DEGRADED cause=event-loop-lag /)
   const g = fields(s)
   t.equal(g.recovered, 'on')
   await leftAsFound(t, run)
-  t.comment(`FIGURE rehearse control-stall 400 ms (console): bypass after ${g.detect_ms} ms (${g.cause}), ACTIVE after ${g.recover_ms} ms`)
+  t.comment(`FIGURE rehearse control-stall 400 ms (console): DEGRADED after ${g.detect_ms} ms (${g.cause}), ACTIVE after ${g.recover_ms} ms`)
 })
 
 t.test('refused during MANUAL_BYPASS, with a clear error, and nothing changes', async (t) => {
