@@ -41,7 +41,12 @@ export function apiOffEndpoint(reason: string | null): string {
 
 export function applianceStack(opts: StackOptions = {}): Service {
   return async (app: Appliance) => {
-    const log = opts.log ?? ((level: 'info' | 'warn', message: string) => app.logLine(level, 'services', message))
+    // Warnings go to stderr as well (the journal under systemd): a store fallback or a service that
+    // stays off is news for the person running the unit, not only for the in-memory log tail.
+    const log = opts.log ?? ((level: 'info' | 'warn', message: string) => {
+      app.logLine(level, 'services', message)
+      if (level === 'warn') process.stderr.write(`warning: ${message}\n`)
+    })
     const registry = createRegistry(app)
     const stops: Array<() => Promise<void>> = []
     const stopAll = async () => {
