@@ -10,6 +10,8 @@ import { storeService } from '../store/service.ts'
 import { inferenceService } from '../inference/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
+import { awaitDurable, bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { addStatusFields } from '../commands/builtin.ts'
 import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
 import type { Service } from './start.ts'
@@ -54,11 +56,24 @@ export function applianceStack(opts: StackOptions = {}): Service {
     }
     try {
       let store: Store | null = null
+      // Durable settings: `firmware run` opened and restored them before the unit went ACTIVE;
+      // embedded elsewhere (tests), the stack opens them and restores now.
+      let settings: DurableSettings | undefined = DurableSettings.for(app.profile.dataDir)
       if (opts.store !== false) {
         const storeLog = (l: string, m: string) => log(l === 'warn' ? 'warn' : 'info', `store: ${m}`)
-        stops.push((await storeService({ registry, log: storeLog, onOpen: (s) => { store = s } })(app)).stop)
+        if (!settings) {
+          const own = await DurableSettings.open(app.profile.dataDir, { log: storeLog })
+          log('info', `store: ${own.restore(app)}`)
+          own.attach(app)
+          settings = own
+          stops.push(() => own.close())
+        }
+        const s = settings
+        stops.push((await storeService({ registry, log: storeLog, settings: s, onOpen: (st) => { store = st } })(app)).stop)
+        registry.register(bootPresetCommand(s))
+        addStatusFields(app, () => s.status())
       }
-      if (opts.inference !== false) stops.push((await inferenceService({ registry })(app)).stop)
+      if (opts.inference !== false) stops.push((await inferenceService({ registry, ...(settings ? { mode: settings.mode } : {}) })(app)).stop)
       if (opts.console !== false) {
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
         // directory), so its path stays the same across reboots: a tech reconnects with the same command.
@@ -87,6 +102,11 @@ export function applianceStack(opts: StackOptions = {}): Service {
         registerOscCommands(registry, osc)
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      // Every state-changing command replies only once its change is on disk.
+      if (settings) {
+        const s = settings
+        awaitDurable(registry, () => s.flushed())
       }
       opts.onRegistry?.(registry)
     } catch (e) {
