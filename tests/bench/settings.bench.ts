@@ -1,0 +1,31 @@
+// Durable settings: the soak of tests/store/settings-soak.ts at full length (1,000 kill -9 at
+// random moments during a stream of acknowledged console changes against firmware run's boot),
+// and what the durability costs a reply (console command round trip, which includes the commit).
+// SETTINGS_BENCH_KILLS overrides the count; --quick runs 50.
+import { fixed, percentile, type BenchRow, type BenchSection } from './lib.ts'
+import { settingsSoak } from '../store/settings-soak.ts'
+
+const section: BenchSection = {
+  name: 'settings',
+  async run(ctx) {
+    const kills = Number(process.env.SETTINGS_BENCH_KILLS ?? (ctx.quick ? 50 : 1000))
+    const seed = Number(process.env.SETTINGS_SEED ?? 1234)
+    const t0 = performance.now()
+    const r = await settingsSoak({ dir: ctx.tmp, kills, seed, log: (m) => { if (/kill \d*0\//.test(m)) ctx.log(m) } })
+    const s = (performance.now() - t0) / 1000
+    const ms = [...r.replyMs].sort((a, b) => a - b)
+    const rows: BenchRow[] = [
+      { metric: 'kill -9 at random moments', value: r.kills, note: `seed ${seed}; ${r.inFlight} with a command in flight (${r.inFlightAcked} acknowledged just before, ${r.inFlightLanded} landed unacknowledged); ${fixed(s, 0)} s` },
+      { metric: 'acknowledged changes', value: r.acknowledged, note: 'console gain/trim, each reply awaited' },
+      { metric: 'acknowledged changes lost', value: r.lost, target: '0' },
+      { metric: 'stores that fail to load', value: r.unloadable, target: '0' },
+      { metric: 'crashes not recorded at the next start', value: r.unrecorded, target: '0' },
+      { metric: 'change reply p50 (includes the commit)', value: fixed(percentile(ms, 50), 1), unit: 'ms', note: 'console round trip over a PTY, machine mode' },
+      { metric: 'change reply p99', value: fixed(percentile(ms, 99), 1), unit: 'ms' },
+      { metric: 'change reply max', value: fixed(ms[ms.length - 1] ?? 0, 1), unit: 'ms' },
+    ]
+    if (r.failures.length) ctx.log(`failures:\n${r.failures.slice(0, 20).join('\n')}`)
+    return rows
+  },
+}
+export default section
