@@ -1,7 +1,10 @@
 // Durable settings: the soak of tests/store/settings-soak.ts at full length (1,000 kill -9 at
 // random moments during a stream of acknowledged console changes against firmware run's boot),
 // and what the durability costs a reply (console command round trip, which includes the commit).
-// SETTINGS_BENCH_KILLS overrides the count; --quick runs 50.
+// SETTINGS_BENCH_KILLS overrides the count; --quick runs 50. Then the same on a provisioned unit
+// with half the changes through the HTTPS API: SETTINGS_BENCH_API_KILLS (200; --quick 20; 0 skips).
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { fixed, percentile, type BenchRow, type BenchSection } from './lib.ts'
 import { settingsSoak } from '../store/settings-soak.ts'
 
@@ -25,6 +28,21 @@ const section: BenchSection = {
       { metric: 'change reply max', value: fixed(ms[ms.length - 1] ?? 0, 1), unit: 'ms' },
     ]
     if (r.failures.length) ctx.log(`failures:\n${r.failures.slice(0, 20).join('\n')}`)
+    // The same on a provisioned unit, half the changes through the HTTPS API (slower starts).
+    const apiKills = Number(process.env.SETTINGS_BENCH_API_KILLS ?? (ctx.quick ? 20 : 200))
+    if (apiKills > 0) {
+      mkdirSync(join(ctx.tmp, 'api'), { recursive: true })
+      const t1 = performance.now()
+      const a = await settingsSoak({ dir: join(ctx.tmp, 'api'), kills: apiKills, seed: seed + 1, api: true, log: (m) => { if (/kill \d*0\//.test(m)) ctx.log(`api ${m}`) } })
+      const am = [...a.replyMs].sort((x, y) => x - y)
+      rows.push(
+        { metric: 'console + API: kill -9 at random moments', value: a.kills, note: `seed ${seed + 1}; ${a.inFlight} with a request in flight; ${fixed((performance.now() - t1) / 1000, 0)} s` },
+        { metric: 'console + API: acknowledged changes', value: a.acknowledged, note: `${a.viaApi} through the API (operator certificate), the rest through the console (PIN login)` },
+        { metric: 'console + API: lost / fail to load / crash not recorded', value: `${a.lost} / ${a.unloadable} / ${a.unrecorded}`, target: '0 / 0 / 0' },
+        { metric: 'console + API: change reply p50 / p99', value: `${fixed(percentile(am, 50), 1)} / ${fixed(percentile(am, 99), 1)}`, unit: 'ms' },
+      )
+      if (a.failures.length) ctx.log(`api failures:\n${a.failures.slice(0, 20).join('\n')}`)
+    }
     return rows
   },
 }

@@ -18,3 +18,14 @@ t.test('kill -9 during a stream of acknowledged changes loses none of them', asy
   t.equal(r.unloadable, 0, '0 stores that fail to load')
   t.equal(r.unrecorded, 0, 'every crash recorded')
 })
+
+t.test('the same through the console and the HTTPS API of a provisioned unit', async (t) => {
+  const seed = Number(process.env.SETTINGS_SEED ?? Date.now() % 100000)
+  const kills = Number(process.env.SETTINGS_API_KILLS ?? 10)
+  t.comment(`seed ${seed}, ${kills} kills (SETTINGS_SEED / SETTINGS_API_KILLS)`)
+  const r = await settingsSoak({ dir: t.testdir({}), kills, seed, api: true })
+  t.comment(`${r.acknowledged} acknowledged changes (${r.viaApi} sent through the API), ${r.kills} kills`)
+  t.ok(r.viaApi > 0, 'some changes went through the API')
+  t.same(r.failures, [], 'no failures')
+  t.equal(r.lost + r.unloadable + r.unrecorded, 0, 'nothing lost, every store loads, every crash recorded')
+})

@@ -1,10 +1,14 @@
 // The durable-settings soak: a `firmware run` child (tests/store/fixtures/light-run.ts: the real
-// run.ts boot with the store and the serial console) takes a stream of changes over its console;
-// each reply is an acknowledgement. kill -9 lands at a random moment (between replies or while a
+// run.ts boot with the store and the serial console, and with `api` a provisioned unit's HTTPS
+// API) takes a stream of changes over its console (and API, half of them at random); each reply
+// is an acknowledgement. kill -9 lands at a random moment (between replies or while a
 // command is in flight); then settings.json must load, hold every acknowledged change (or the
 // in-flight one on top), and the next start must record the crash. Used by
 // tests/store/settings-kill.test.ts (short) and tests/bench/settings.bench.ts (1,000 kills).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { StoredDocument } from '../../firmware/store/document.ts'
 import { settingsSchema } from '../../firmware/store/schemas.ts'
@@ -27,6 +31,8 @@ export interface SoakResult {
   inFlightAcked: number
   inFlightLanded: number
   replyMs: number[]
+  /** Changes sent through the API (the rest went through the console). */
+  viaApi: number
   failures: string[]
 }
 
@@ -42,16 +48,58 @@ async function ask(c: Client, line: string, ms = 20000): Promise<string> {
   }
 }
 
-export async function settingsSoak(o: { dir: string; kills: number; seed: number; log?: (m: string) => void }): Promise<SoakResult> {
+interface ApiCreds { cert: string; key: string; ca: string }
+
+/** POST /api/<kind> with the operator's certificate; resolves true on 200. */
+function apiChange(port: number, creds: ApiCreds, ch: Change): Promise<boolean> {
+  const body = JSON.stringify(ch.kind === 'gain' ? { output: ch.ch, db: ch.value } : { input: ch.ch, db: ch.value })
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({
+      host: '127.0.0.1', port, method: 'POST', path: `/api/${ch.kind}`, servername: 'localhost', agent: false, ...creds,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode === 200))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.setTimeout(20_000, () => req.destroy(new Error('timeout')))
+    req.end(body)
+  })
+}
+
+/** A port free right now (bound on 0, then released) for the profile's API. */
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((res) => s.close(() => res()))
+  return port
+}
+
+export async function settingsSoak(o: { dir: string; kills: number; seed: number; api?: boolean; log?: (m: string) => void }): Promise<SoakResult> {
   const rand = rng(o.seed)
   const { file, dataDir } = simProfileIn(o.dir)
-  const r: SoakResult = { kills: 0, acknowledged: 0, lost: 0, unloadable: 0, unrecorded: 0, inFlight: 0, inFlightAcked: 0, inFlightLanded: 0, replyMs: [], failures: [] }
+  let pin = ''
+  let creds: ApiCreds | null = null
+  if (o.api) {
+    // A provisioned unit: the API runs (operator certificate), the console needs the PIN.
+    const init = spawnSync(process.execPath, ['provisioning/cli.ts', 'init', '--data-dir', dataDir], { cwd: root, encoding: 'utf8' })
+    if (init.status !== 0) throw new Error(`provisioning failed: ${init.stderr}`)
+    pin = /console PIN[^:]*: (\d+)/.exec(init.stdout)![1]!
+    const bundle = join(dataDir, 'bundles', readdirSync(join(dataDir, 'bundles')).find((d) => d.startsWith('operator-1-'))!)
+    creds = { cert: readFileSync(join(bundle, 'operator-1.crt'), 'utf8'), key: readFileSync(join(bundle, 'operator-1.key'), 'utf8'), ca: readFileSync(join(bundle, 'ca.crt'), 'utf8') }
+    const profile = JSON.parse(readFileSync(file, 'utf8'))
+    profile.api = { ...profile.api, port: await freePort() }
+    writeFileSync(file, JSON.stringify(profile))
+  }
+  const r: SoakResult = { kills: 0, acknowledged: 0, lost: 0, unloadable: 0, unrecorded: 0, inFlight: 0, inFlightAcked: 0, inFlightLanded: 0, replyMs: [], viaApi: 0, failures: [] }
   // What the console acknowledged last, per output gain / input trim.
   const gains = new Map<number, number>()
   const trims = new Map<number, number>()
   let counter = 0
   for (let k = 0; k <= o.kills; k++) {
-    const child = spawn(process.execPath, [fixture, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [fixture, file, ...(o.api ? ['--api'] : [])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
     child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
@@ -68,29 +116,57 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
         r.unrecorded++
         r.failures.push(`start ${k}: the crash was not recorded: ${out.slice(0, 300)}`)
       }
+      let apiPort = 0
+      if (o.api) {
+        let a: RegExpExecArray | null = null
+        while (!(a = /links .*api https:\/\/127\.0\.0\.1:(\d+)/.exec(out))) {
+          if (child.exitCode !== null || /links .*api off/.test(out) || Date.now() - t0 > 60000) throw new Error(`no API: ${out.slice(-800)}`)
+          await new Promise((res) => setTimeout(res, 20))
+        }
+        apiPort = Number(a[1])
+      }
       if (k === o.kills) break // the last start only checks the record
       client = await openClient(m[1]!)
       await client.send('\r\n')
       await ask(client, 'console machine')
+      if (o.api) {
+        const l = await ask(client, `login ${pin}`)
+        if (!l.startsWith('OK login')) throw new Error(`console login: ${l}`)
+      }
       // A stream of acknowledged changes, then kill -9 at a random moment.
       const n = Math.floor(rand() * 12)
       const killInFlight = rand() < 0.7
       let inflight: Change | null = null
+      let apiReply: Promise<boolean> | null = null
       for (let i = 0; i <= n; i++) {
         const ch: Change = rand() < 0.75
           ? { kind: 'gain', ch: 1 + Math.floor(rand() * 4), value: -40 + (++counter % 5000) / 100 }
           : { kind: 'trim', ch: 1 + Math.floor(rand() * 8), value: -20 + (++counter % 4000) / 100 }
         const line = `${ch.kind} ${ch.ch} ${ch.value}`
+        const viaApi = creds !== null && rand() < 0.5
         if (i === n && killInFlight) {
           inflight = ch
-          void client.send(`${line}\r\n`).catch(() => {})
+          if (viaApi) {
+            r.viaApi++
+            apiReply = apiChange(apiPort, creds!, ch).catch(() => false)
+          } else {
+            void client.send(`${line}\r\n`).catch(() => {})
+          }
           await new Promise((res) => setTimeout(res, rand() * 60))
           break
         }
         const s = performance.now()
-        const reply = await ask(client, line)
+        let ok: boolean
+        if (viaApi) {
+          r.viaApi++
+          ok = await apiChange(apiPort, creds!, ch)
+        } else {
+          const reply = await ask(client, line)
+          ok = reply.startsWith('OK ')
+          if (!ok) throw new Error(`${line}: ${reply}`)
+        }
         r.replyMs.push(performance.now() - s)
-        if (!reply.startsWith('OK ')) throw new Error(`${line}: ${reply}`)
+        if (!ok) throw new Error(`${line} via the API was refused`)
         ;(ch.kind === 'gain' ? gains : trims).set(ch.ch, ch.value)
         r.acknowledged++
       }
@@ -100,7 +176,9 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
       r.kills++
       if (inflight) {
         r.inFlight++
-        if (client.lines.some((l) => l.startsWith('OK '))) {
+        // A 200 that arrives now was sent before the kill: the change was committed.
+        const apiAcked = apiReply ? await apiReply : false
+        if (apiAcked || (!apiReply && client.lines.some((l) => l.startsWith('OK ')))) {
           ;(inflight.kind === 'gain' ? gains : trims).set(inflight.ch, inflight.value)
           r.acknowledged++
           r.inFlightAcked++
