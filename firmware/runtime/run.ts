@@ -115,11 +115,15 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
     else early.push([level, m])
   }
   const settings = await DurableSettings.open(profile.dataDir, { log: storeLog })
-  let previous: PreviousRun | null = null
+  // The run marker is written (and fsynced) here, not in the hook: the hook runs while the engine
+  // waits for its heartbeat, and must stay quick.
+  const logDir = extra.logDir === undefined ? join(profile.dataDir, 'watchdog') : extra.logDir
+  const previous: PreviousRun = beginRun({
+    dataDir: profile.dataDir, board: profile.name, logFile: logDir === null ? null : join(logDir, 'transitions.jsonl'), settingsDigest: settings.storedDigest,
+  })
   const beforeActive = (a: Appliance) => {
     appRef = a
     for (const [level, m] of early) a.logLine(level, 'store', m)
-    previous = beginRun({ dataDir: profile.dataDir, board: profile.name, logFile: a.log.file, settingsDigest: settings.storedDigest })
     const said = describePreviousRun(previous)
     a.log.append(previousRunRecord(previous))
     a.logLine(previous.ended === 'crash' || previous.ended === 'power-loss' ? 'warn' : 'info', 'runtime', said)
@@ -140,6 +144,7 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
     })
   } catch (e) {
     await settings.close()
+    endRun(profile.dataDir, profile.name) // it did not start: not a crash
     throw e
   }
   const { app, simPanel } = running

@@ -1,10 +1,12 @@
 // The watchdog's transition log: a bounded ring in memory (for `faults` on the console and API)
 // and JSON lines on disk in <dataDir>/watchdog/, rotated by size so a flapping fault cannot fill
-// the disk. Disk writes are synchronous appends, each fdatasync'ed: transitions are rare, and a
-// record that reaches the disk before a crash or a power cut is worth a millisecond on the tick.
+// the disk. Each record is written synchronously (in the page cache before the tick goes on, so it
+// survives the process being killed) and then fdatasync'ed off the event loop (libuv's pool: a
+// slow disk must not stall the tick, whose heartbeat keeps the audio processed); a power cut can
+// lose only a record whose sync is still in flight, a few milliseconds.
 // A power cut mid-append leaves a torn last line; the next append starts on a fresh line, so the
 // torn one cannot swallow it, and readers skip (and count) lines that do not parse.
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, renameSync, statSync, existsSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readSync, renameSync, statSync, existsSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TransitionRecord } from '../runtime/types.ts'
 
@@ -59,20 +61,57 @@ export class TransitionLog {
       this.#fd ??= openSync(this.file, 'a', 0o600)
       const buf = Buffer.from(line)
       writeSync(this.#fd, buf)
-      fdatasyncSync(this.#fd)
       this.#torn = false
       this.#bytes += buf.length
+      this.#sync()
     } catch {
       this.diskErrors++
     }
   }
 
-  /** Closes the file (the appliance's stop). Appending again reopens it. */
-  close(): void {
-    if (this.#fd !== null) {
-      try { closeSync(this.#fd) } catch { /* already closed */ }
-      this.#fd = null
+  #syncing = false
+  #syncAgain = false
+  #closeAfterSync: number | null = null
+  /** Syncs completed (for tests). */
+  syncs = 0
+
+  /** fdatasync off the event loop; appends during a sync get one more sync after it. */
+  #sync(): void {
+    if (this.#syncing) {
+      this.#syncAgain = true
+      return
     }
+    const fd = this.#fd
+    if (fd === null) return
+    this.#syncing = true
+    fdatasync(fd, (err) => {
+      this.#syncing = false
+      if (err) this.diskErrors++
+      else this.syncs++
+      if (this.#closeAfterSync === fd) {
+        this.#closeAfterSync = null
+        try {
+          if (this.#syncAgain) fdatasyncSync(fd) // records written during that sync (at stop, not on the tick)
+          closeSync(fd)
+        } catch { /* already closed */ }
+        this.#syncAgain = false
+      } else if (this.#syncAgain) {
+        this.#syncAgain = false
+        this.#sync()
+      }
+    })
+  }
+
+  /** Closes the file (the appliance's stop; after the sync in flight). Appending again reopens it. */
+  close(): void {
+    const fd = this.#fd
+    if (fd === null) return
+    this.#fd = null
+    if (this.#syncing) {
+      this.#closeAfterSync = fd
+      return
+    }
+    try { closeSync(fd) } catch { /* already closed */ }
   }
 
   /** The newest `limit` records, oldest first. */
