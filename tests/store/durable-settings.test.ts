@@ -78,3 +78,34 @@ t.test('a clean stop in manual bypass leaves a shutdown record, and the next sta
   await second.waitOut(/state /, 60000)
   t.match(second.out(), /previous run stopped cleanly \(pid \d+\); it last knew MANUAL_BYPASS \(shutdown\)/)
 })
+
+t.test('reboot keeps the mix; with a boot preset the unit reboots into the preset, and status says so', async (t) => {
+  const dir = t.testdir({})
+  const { file } = simProfileIn(dir)
+  const run = startRun(file)
+  await run.waitOut(/state ACTIVE/, 60000)
+  let c = await connect(run, t)
+  const confirmed = async (line: string) => {
+    const token = /confirm=(\w+)/.exec(await ask(c, line))
+    if (!token) throw new Error(`no confirm token for ${line}`)
+    return ask(c, `${line} confirm=${token[1]}`)
+  }
+  /** Reboots from the console and reconnects once the appliance is back (the PTY is new). */
+  const reboot = async (n: number) => {
+    t.match(await confirmed('reboot'), /^OK reboot/)
+    await c.close()
+    await run.waitOut(new RegExp(`(restarting[\\s\\S]*){${n}}previous run stopped cleanly[\\s\\S]*links console`), 60000)
+    c = await connect(run, t)
+  }
+  t.match(await ask(c, 'gain 2 -9'), /^OK /)
+  await reboot(1)
+  t.match(await ask(c, 'output show 2'), /gain=-9 /, 'the gain survived the reboot')
+  t.match(await ask(c, 'preset save show'), /^OK /)
+  t.match(await ask(c, 'preset boot nosuch'), /^ERR FW_ERR_PRESET_NOT_FOUND /, 'a missing preset is refused')
+  t.match(await ask(c, 'preset boot show'), /^OK preset boot boots_into="preset \\"show\\"" differs_from_boot=off/)
+  t.match(await ask(c, 'gain 2 -3'), /^OK /)
+  t.match(await ask(c, 'status'), /boots_into="preset \\"show\\"" differs_from_boot=on settings=saved/, 'the running mix differs from the boot preset')
+  await reboot(2)
+  t.match(await ask(c, 'output show 2'), /gain=-9 /, 'booted into the preset (gain -9), not the last mix (-3)')
+  t.match(await ask(c, 'status'), /boots_into="preset \\"show\\"" differs_from_boot=off/)
+})
