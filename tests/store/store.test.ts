@@ -161,3 +161,13 @@ t.test('the health report records how long the watchdog has been ACTIVE', async 
   rec = JSON.parse(readFileSync(file, 'utf8')) as HealthRecord
   t.same([rec.state, rec.activeSince], ['DEGRADED', null])
 })
+
+t.test('concurrent config updates (OSC and the boot preset share the config) lose neither', async (t) => {
+  const dir = t.testdir({})
+  const { config } = openStore(dir, () => {})
+  await config.load()
+  await Promise.all([config.update({ bootPreset: 'show' }), config.update({ subsystems: { osc: { enabled: true } } })])
+  const again = await openStore(dir, () => {}).config.load()
+  t.equal(again.bootPreset, 'show')
+  t.same(again.subsystems, { osc: { enabled: true } })
+})
