@@ -7,10 +7,46 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fixed, percentile, type BenchRow, type BenchSection } from './lib.ts'
 import { settingsSoak } from '../store/settings-soak.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { DurableSettings } from '../../firmware/store/settings.ts'
+
+/** Commit cost on this disk: single awaited changes, and a burst (what a preset load does). */
+async function commitFigures(dataDir: string, n: number): Promise<BenchRow[]> {
+  mkdirSync(dataDir, { recursive: true })
+  const settings = await DurableSettings.open(dataDir, { log: () => {} })
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir }, {
+    panelPort: null, logDir: null, hardwareWatchdogs: [], services: [],
+    beforeActive: (app) => { settings.restore(app); settings.attach(app) },
+  })
+  try {
+    const single: number[] = []
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now()
+      run.app.setOutputGain(i % 4, -(i % 40), 'bench')
+      await settings.flushed()
+      single.push(performance.now() - t0)
+    }
+    single.sort((a, b) => a - b)
+    const c0 = settings.stats.commits
+    const t0 = performance.now()
+    for (let k = 0; k < 4; k++) for (let b = 0; b < 8; b++) run.app.setEqBand(k, b, { type: 'peak', freqHz: 100 * (b + 1), gainDb: -1, q: 1, enabled: true }, 'bench')
+    await settings.flushed()
+    const burstMs = performance.now() - t0
+    return [
+      { metric: 'one change, change -> on disk (write, fsync, renames, dir fsync)', value: `${fixed(percentile(single, 50), 1)} / ${fixed(percentile(single, 99), 1)} / ${fixed(single[single.length - 1]!, 1)}`, unit: 'ms', note: `p50 / p99 / max of ${n}` },
+      { metric: 'burst of 32 changes (a preset load), commits and time', value: `${settings.stats.commits - c0} / ${fixed(burstMs, 1)}`, unit: 'ms', note: 'group commit' },
+    ]
+  } finally {
+    await run.stop()
+    await settings.close()
+  }
+}
 
 const section: BenchSection = {
   name: 'settings',
   async run(ctx) {
+    const commit = await commitFigures(join(ctx.tmp, 'commit'), ctx.quick ? 50 : 300)
     const kills = Number(process.env.SETTINGS_BENCH_KILLS ?? (ctx.quick ? 50 : 1000))
     const seed = Number(process.env.SETTINGS_SEED ?? 1234)
     const t0 = performance.now()
@@ -18,6 +54,7 @@ const section: BenchSection = {
     const s = (performance.now() - t0) / 1000
     const ms = [...r.replyMs].sort((a, b) => a - b)
     const rows: BenchRow[] = [
+      ...commit,
       { metric: 'kill -9 at random moments', value: r.kills, note: `seed ${seed}; ${r.inFlight} with a command in flight (${r.inFlightAcked} acknowledged just before, ${r.inFlightLanded} landed unacknowledged); ${fixed(s, 0)} s` },
       { metric: 'acknowledged changes', value: r.acknowledged, note: 'console gain/trim, each reply awaited' },
       { metric: 'acknowledged changes lost', value: r.lost, target: '0' },
