@@ -7,9 +7,7 @@ import { loadProfile, type BoardProfile } from '../board/profile.ts'
 import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
-import { addStatusFields } from '../commands/builtin.ts'
-import { DurableSettings } from '../store/settings.ts'
-import { beginRun, describePreviousRun, endRun, previousRunRecord, type PreviousRun } from './run-record.ts'
+import { prepareDurableRun } from './durable-run.ts'
 import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
 
 export interface RunOptions {
@@ -105,48 +103,15 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
   let restart: RestartRequest | null = null
   let done!: () => void
   const finished = new Promise<void>((r) => { done = r })
-  // Before the unit goes ACTIVE: record how the previous run ended, restore the stored settings,
-  // and start persisting changes (firmware/runtime/run-record.ts, firmware/store/settings.ts).
-  let appRef: Appliance | null = null
-  const early: Array<['info' | 'warn', string]> = []
-  const storeLog = (level: 'info' | 'warn', m: string) => {
-    if (level === 'warn') process.stderr.write(`warning: store: ${m}\n`)
-    if (appRef) appRef.logLine(level, 'store', m)
-    else early.push([level, m])
-  }
-  const settings = await DurableSettings.open(profile.dataDir, { log: storeLog })
-  // The run marker is written (and fsynced) here, not in the hook: the hook runs while the engine
-  // waits for its heartbeat, and must stay quick.
-  const logDir = extra.logDir === undefined ? join(profile.dataDir, 'watchdog') : extra.logDir
-  const previous: PreviousRun = beginRun({
-    dataDir: profile.dataDir, board: profile.name, logFile: logDir === null ? null : join(logDir, 'transitions.jsonl'), settingsDigest: settings.storedDigest,
-  })
-  const beforeActive = (a: Appliance) => {
-    appRef = a
-    for (const [level, m] of early) a.logLine(level, 'store', m)
-    const said = describePreviousRun(previous)
-    a.log.append(previousRunRecord(previous))
-    a.logLine(previous.ended === 'crash' || previous.ended === 'power-loss' ? 'warn' : 'info', 'runtime', said)
-    process.stdout.write(`${said}\n`)
-    a.logLine('info', 'store', settings.restore(a))
-    settings.attach(a)
-    const p = previous
-    addStatusFields(a, () => ({ last_run: describePreviousRun(p), last_run_ended: p.ended }))
-  }
-  let running: Awaited<ReturnType<typeof startAppliance>>
-  try {
-    running = await startAppliance(profile, {
-      services: o.services,
-      ...(o.panelPort ? { panelPort: o.panelPort } : {}),
-      onRestart: (reason, who) => { restart = { reason, who }; done() },
-      beforeActive,
-      ...extra,
-    })
-  } catch (e) {
-    await settings.close()
-    endRun(profile.dataDir, profile.name) // it did not start: not a crash
-    throw e
-  }
+  // Run record and durable settings: restored before the unit goes ACTIVE (firmware/runtime/durable-run.ts).
+  const durable = await prepareDurableRun(profile, extra.logDir)
+  const running = await startAppliance(profile, {
+    services: o.services,
+    ...(o.panelPort ? { panelPort: o.panelPort } : {}),
+    onRestart: (reason, who) => { restart = { reason, who }; done() },
+    beforeActive: (a) => durable.beforeActive(a),
+    ...extra,
+  }).catch(async (e: unknown) => { await durable.failed(); throw e })
   const { app, simPanel } = running
   const onSignal = () => done()
   process.on('SIGINT', onSignal)
@@ -186,14 +151,7 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
   }
   const stateAtStop = app.status().state
   await running.stop()
-  await settings.close()
-  // A stop from BYPASS or MANUAL_BYPASS makes no transition: record it, so a clean stop never
-  // looks like a crash in the log, then mark the run as stopped.
-  if (stateAtStop === 'BYPASS' || stateAtStop === 'MANUAL_BYPASS') {
-    app.log.append({ at: Date.now(), from: stateAtStop, to: stateAtStop, cause: 'shutdown', evidence: `clean stop while in ${stateAtStop} (the relay was already down)` })
-  }
-  app.log.close()
-  endRun(profile.dataDir, profile.name)
+  await durable.stopped(app, stateAtStop)
   const last = app.faults(1)[0]
   process.stdout.write(`${tty ? '\n' : ''}stopped: state ${app.status().state}${last ? ` (${last.cause})` : ''}, relay ${app.relay.state}\n`)
   return restart
