@@ -37,9 +37,21 @@ function db(v: number): string {
   return Number.isFinite(v) ? v.toFixed(1) : '-inf'
 }
 
+type StatusFields = Record<string, string | number | boolean | null>
+const statusExtras = new WeakMap<ApplianceApi, Array<() => StatusFields>>()
+
+/** Adds fields to `status` on `app` (the store: what the unit boots into; the runtime: the last run). */
+export function addStatusFields(app: ApplianceApi, fields: () => StatusFields): void {
+  const list = statusExtras.get(app) ?? []
+  list.push(fields)
+  statusExtras.set(app, list)
+}
+
 function statusValue(app: ApplianceApi) {
   const s = app.status()
   const e = s.engine
+  const extra: StatusFields = {}
+  for (const f of statusExtras.get(app) ?? []) Object.assign(extra, f())
   return {
     state: s.state,
     cause: s.cause,
@@ -57,6 +69,7 @@ function statusValue(app: ApplianceApi) {
     block_us_p50: e.blockTimeUs.p50,
     block_us_p99: e.blockTimeUs.p99,
     block_period_us: e.blockPeriodUs,
+    ...extra,
   }
 }
 
@@ -161,6 +174,10 @@ export function builtinCommands(): CommandSpec<any>[] {
         `relay     ${v.relay}    audio ${v.processed ? 'processed' : 'dry'}    mode ${v.mode}`,
         `board     ${v.board}  firmware ${v.firmware}  panel ${v.panel ?? 'none'}  up ${v.uptime} s`,
         `engine    ${v.blocks} blocks, ${v.xruns} xruns, ${v.overruns} overruns, block ${v.block_us_p50}/${v.block_us_p99} us (p50/p99) of ${Math.round(v.block_period_us)} us`,
+        ...((x: StatusFields) => [
+          ...('boots_into' in x ? [`boot      into ${String(x.boots_into)}${x.differs_from_boot ? ' (the running mix differs from it)' : ''}    settings ${String(x.settings)}`] : []),
+          ...('last_run' in x ? [`last run  ${String(x.last_run)}`] : []),
+        ])(v as unknown as StatusFields),
       ].join('\n'),
   })
 

@@ -88,6 +88,11 @@ export interface ApplianceOptions {
    * both commands then answer "not available".
    */
   onRestart: ((reason: 'reboot' | 'factory-reset', who: string) => void) | null
+  /**
+   * Called once the engine runs (dry) and before boot completes: restore the stored settings here,
+   * so the unit goes ACTIVE with them. Synchronous and quick. Defaults to null.
+   */
+  beforeActive: ((app: Appliance) => void) | null
 }
 
 const DEFAULT_MONITORS: MonitorOptions = {
@@ -191,7 +196,7 @@ export class Appliance implements ApplianceApi {
     const o: ApplianceOptions = {
       watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panelTimeoutMs: DEFAULT_PANEL_TIMEOUT_MS, panelQueryMs: 200, sentinel: {},
       panel: null, engine: {}, engineInstance: null,
-      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0', onRestart: null,
+      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0', onRestart: null, beforeActive: null,
       ...options,
     }
     if (!(o.tickMs >= 1 && o.tickMs <= 100)) throw new FirmwareError('FW_ERR_BAD_OPTION', `appliance option tickMs must be 1..100 ms, got ${o.tickMs}`)
@@ -211,6 +216,13 @@ export class Appliance implements ApplianceApi {
     app.#lastPanelHeard = app.#clock.now()
     if (app.panel) app.#unsubPanel = app.panel.onEvent((ev) => app.#onPanel(ev))
     app.#timer = setInterval(() => app.#tick(), o.tickMs)
+    if (o.beforeActive) {
+      try {
+        o.beforeActive(app)
+      } catch (e) {
+        app.#logLine('error', 'runtime', `restoring settings failed: ${(e as Error).message}`)
+      }
+    }
     app.#dispatch({ type: 'boot-complete', at: app.#clock.now() })
     app.#logLine('info', 'runtime', `started on board ${profile.name} (${engine.options.backend} backend, block ${engine.options.blockSize} @ ${engine.options.sampleRate} Hz)`)
     return app

@@ -7,6 +7,7 @@ import { loadProfile, type BoardProfile } from '../board/profile.ts'
 import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
+import { prepareDurableRun } from './durable-run.ts'
 import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
 
 export interface RunOptions {
@@ -106,12 +107,15 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
   let restart: RestartRequest | null = null
   let done!: () => void
   const finished = new Promise<void>((r) => { done = r })
+  // Run record and durable settings: restored before the unit goes ACTIVE (firmware/runtime/durable-run.ts).
+  const durable = await prepareDurableRun(profile, extra.logDir)
   const running = await startAppliance(profile, {
     services: o.services,
     ...(o.panelPort ? { panelPort: o.panelPort } : {}),
     onRestart: (reason, who) => { restart = { reason, who }; done() },
+    beforeActive: (a) => durable.beforeActive(a),
     ...extra,
-  })
+  }).catch(async (e: unknown) => { await durable.failed(); throw e })
   const { app, simPanel } = running
   const onSignal = () => done()
   process.on('SIGINT', onSignal)
@@ -149,7 +153,9 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
     process.stdin.setRawMode(false)
     process.stdin.pause()
   }
+  const stateAtStop = app.status().state
   await running.stop()
+  await durable.stopped(app, stateAtStop)
   const last = app.faults(1)[0]
   process.stdout.write(`${tty ? '\n' : ''}stopped: state ${app.status().state}${last ? ` (${last.cause})` : ''}, relay ${app.relay.state}\n`)
   return restart

@@ -11,6 +11,8 @@ import { attachInference, type AttachedInference } from '../inference/index.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
+import { awaitDurable, bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { addStatusFields } from '../commands/builtin.ts'
 import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
 import type { Service } from './start.ts'
@@ -42,7 +44,12 @@ export function apiOffEndpoint(reason: string | null): string {
 
 export function applianceStack(opts: StackOptions = {}): Service {
   return async (app: Appliance) => {
-    const log = opts.log ?? ((level: 'info' | 'warn', message: string) => app.logLine(level, 'services', message))
+    // Warnings go to stderr as well (the journal under systemd): a store fallback or a service that
+    // stays off is news for the person running the unit, not only for the in-memory log tail.
+    const log = opts.log ?? ((level: 'info' | 'warn', message: string) => {
+      app.logLine(level, 'services', message)
+      if (level === 'warn') process.stderr.write(`warning: ${message}\n`)
+    })
     const registry = createRegistry(app)
     const stops: Array<() => Promise<void>> = []
     const stopAll = async () => {
@@ -50,13 +57,26 @@ export function applianceStack(opts: StackOptions = {}): Service {
     }
     try {
       let store: Store | null = null
+      // Durable settings: `firmware run` opened and restored them before the unit went ACTIVE;
+      // embedded elsewhere (tests), the stack opens them and restores now.
+      let settings: DurableSettings | undefined = DurableSettings.for(app.profile.dataDir)
       if (opts.store !== false) {
         const storeLog = (l: string, m: string) => log(l === 'warn' ? 'warn' : 'info', `store: ${m}`)
-        stops.push((await storeService({ registry, log: storeLog, onOpen: (s) => { store = s } })(app)).stop)
+        if (!settings) {
+          const own = await DurableSettings.open(app.profile.dataDir, { log: storeLog })
+          log('info', `store: ${own.restore(app)}`)
+          own.attach(app)
+          settings = own
+          stops.push(() => own.close())
+        }
+        const s = settings
+        stops.push((await storeService({ registry, log: storeLog, settings: s, onOpen: (st) => { store = st } })(app)).stop)
+        registry.register(bootPresetCommand(s))
+        addStatusFields(app, () => s.status())
       }
       let inference: AttachedInference | null = null
       if (opts.inference !== false) {
-        inference = await attachInference(app, { registry })
+        inference = await attachInference(app, { registry, ...(settings ? { mode: settings.mode } : {}) })
         stops.push(inference.stop)
       }
       // Before the transports start, so the API's routes include it.
@@ -89,6 +109,11 @@ export function applianceStack(opts: StackOptions = {}): Service {
         registerOscCommands(registry, osc)
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      // Every state-changing command replies only once its change is on disk.
+      if (settings) {
+        const s = settings
+        awaitDurable(registry, () => s.flushed())
       }
       opts.onRegistry?.(registry)
     } catch (e) {

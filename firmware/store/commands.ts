@@ -12,14 +12,21 @@ export interface PresetCommandOptions {
 }
 
 export function presetCommands(store: PresetStore, options: PresetCommandOptions = {}): CommandSpec<any>[] {
-  const list: CommandSpec<Array<{ name: string; savedAt: string }>> = {
+  const list: CommandSpec<Array<{ name: string; savedAt: string | null; corrupt: boolean; problem?: string }>> = {
     name: 'preset list',
-    summary: 'the saved presets',
+    summary: 'the saved presets (a preset neither of whose copies loads is marked CORRUPT)',
     examples: ['preset list'],
     permission: 'observe',
     args: [],
-    handler: async () => (await store.list()).map((p) => ({ name: p.name, savedAt: new Date(p.savedAt).toISOString() })),
-    human: (v) => (v.length ? v.map((p) => `${p.name.padEnd(32)} saved ${p.savedAt}`).join('\n') : '(no presets saved)'),
+    handler: async () => (await store.list()).map((p) => ({
+      name: p.name,
+      savedAt: p.savedAt === null ? null : new Date(p.savedAt).toISOString(),
+      corrupt: p.problem !== null,
+      ...(p.problem !== null ? { problem: p.problem.replace(/^\S*\//, '').replace(/; (delete|this data).*$/, '') } : {}),
+    })),
+    human: (v) => (v.length
+      ? v.map((p) => `${p.name.padEnd(32)} ${p.corrupt ? `CORRUPT (${p.problem})` : p.savedAt ? `saved ${p.savedAt}` : 'saved (time unknown)'}`).join('\n')
+      : '(no presets saved)'),
   }
   const save: CommandSpec<{ saved: string; outputs: number; beams: number }> = {
     name: 'preset save',

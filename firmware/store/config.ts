@@ -44,11 +44,21 @@ export class ConfigStore {
     this.current = config
   }
 
-  /** Loads (once), applies `patch`, saves, and returns the new config. */
+  /**
+   * Loads (once), applies `patch`, saves, and returns the new config. Concurrent updates (OSC and
+   * `preset boot` share this store) each merge onto the one before: the in-memory config moves on
+   * before the write, so no update is lost; writes are serialised by the document.
+   */
   async update(patch: Partial<ApplianceConfig>): Promise<ApplianceConfig> {
     const base = this.current ?? (await this.load())
-    const next = { ...base, ...patch }
-    await this.save(next)
+    const next = { ...(this.current ?? base), ...patch }
+    this.current = next
+    try {
+      await this.save(next)
+    } catch (e) {
+      if (this.current === next) this.current = base
+      throw e
+    }
     return next
   }
 }

@@ -49,6 +49,7 @@ export function encodeDocument(kind: string, schema: number, data: unknown, writ
 
 export type Decoded<T> =
   | { ok: true; data: T; schema: number; writtenAt: number; migrated: boolean }
+  /** `reason` reads after the file's name: "<file> fails its checksum". */
   | { ok: false; reason: string; missing?: boolean; newer?: boolean }
 
 /** Parses, verifies and migrates one file's text. Never throws. */
@@ -57,29 +58,29 @@ export function decodeDocument<T>(text: string, schema: DocumentSchema<T>): Deco
   try {
     env = JSON.parse(text) as Envelope
   } catch {
-    return { ok: false, reason: text.length === 0 ? 'empty file' : 'truncated or not JSON' }
+    return { ok: false, reason: text.length === 0 ? 'is empty' : 'is truncated or not JSON' }
   }
-  if (typeof env !== 'object' || env === null || env.format !== 'stage-store/1') return { ok: false, reason: 'not a store file' }
-  if (env.kind !== schema.kind) return { ok: false, reason: `holds a ${String(env.kind)}, expected a ${schema.kind}` }
-  if (!Number.isInteger(env.schema) || env.schema < 1) return { ok: false, reason: 'bad schema number' }
-  if (env.sha256 !== checksum(env.kind, env.schema, JSON.stringify(env.data))) return { ok: false, reason: 'checksum mismatch' }
+  if (typeof env !== 'object' || env === null || env.format !== 'stage-store/1') return { ok: false, reason: 'is not a store file' }
+  if (env.kind !== schema.kind) return { ok: false, reason: `holds a ${String(env.kind)}, not a ${schema.kind}` }
+  if (!Number.isInteger(env.schema) || env.schema < 1) return { ok: false, reason: 'has a bad schema number' }
+  if (env.sha256 !== checksum(env.kind, env.schema, JSON.stringify(env.data))) return { ok: false, reason: 'fails its checksum' }
   if (env.schema > schema.version) {
-    return { ok: false, newer: true, reason: `from newer firmware (schema ${env.schema}; this firmware reads up to ${schema.version})` }
+    return { ok: false, newer: true, reason: `is from newer firmware (schema ${env.schema}; this firmware reads up to ${schema.version})` }
   }
   let data: unknown = env.data
   for (let v = env.schema; v < schema.version; v++) {
     const step = schema.migrations[v]
-    if (!step) return { ok: false, reason: `no migration from schema ${v}` }
+    if (!step) return { ok: false, reason: `has no migration from schema ${v}` }
     try {
       data = step(data)
     } catch (e) {
-      return { ok: false, reason: `migration from schema ${v} failed: ${(e as Error).message}` }
+      return { ok: false, reason: `failed to migrate from schema ${v}: ${(e as Error).message}` }
     }
   }
   try {
     return { ok: true, data: schema.validate(data), schema: env.schema, writtenAt: env.writtenAt, migrated: env.schema !== schema.version }
   } catch (e) {
-    return { ok: false, reason: `invalid content: ${(e as Error).message}` }
+    return { ok: false, reason: `has invalid content: ${(e as Error).message}` }
   }
 }
 
@@ -88,8 +89,8 @@ export async function readDecoded<T>(path: string, schema: DocumentSchema<T>): P
   try {
     text = await readFile(path, 'utf8')
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, missing: true, reason: 'missing' }
-    return { ok: false, reason: `unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'})` }
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, missing: true, reason: 'is missing' }
+    return { ok: false, reason: `is unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'})` }
   }
   return decodeDocument(text, schema)
 }
@@ -148,11 +149,11 @@ export class StoredDocument<T> {
       const newer = (primary.ok === false && primary.newer) || lkg.newer
       throw new FirmwareError(
         newer ? 'FW_ERR_STORE_SCHEMA' : 'FW_ERR_STORE_CORRUPT',
-        `${this.path} is ${primary.reason} and its last-known-good copy is ${lkg.reason}; ` +
+        `${this.path} ${primary.reason}, and its last-known-good copy ${lkg.reason}; ` +
           (newer ? 'this data was written by newer firmware: update the firmware' : 'delete it or restore it from a backup'),
       )
     }
-    this.log('warn', `${this.path} is ${primary.reason}; using its last-known-good copy from ${new Date(lkg.writtenAt).toISOString()}`)
+    this.log('warn', `${this.path} ${primary.reason}; using its last-known-good copy from ${new Date(lkg.writtenAt).toISOString()}`)
     // Put the good copy back in place, unless the file is from newer firmware (keep that for it).
     if (!primary.newer) {
       try {

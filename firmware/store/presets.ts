@@ -12,7 +12,10 @@ import { PRESET_NAME, presetSchema, type Preset } from './schemas.ts'
 
 export interface PresetSummary {
   name: string
-  savedAt: number
+  /** Milliseconds since the epoch; null when the preset is corrupt (or was saved before times were kept). */
+  savedAt: number | null
+  /** Why neither copy loads (both corrupt, or from newer firmware), else null. */
+  problem: string | null
 }
 
 export interface PresetStoreOptions {
@@ -68,9 +71,9 @@ export class PresetStore {
     for (const name of [...names].sort()) {
       try {
         const r = await this.doc(name).load()
-        if (r) out.push({ name, savedAt: r.data.savedAt })
-      } catch {
-        out.push({ name, savedAt: 0 })
+        if (r) out.push({ name, savedAt: r.data.savedAt > 0 ? r.data.savedAt : null, problem: null })
+      } catch (e) {
+        out.push({ name, savedAt: null, problem: (e as Error).message })
       }
     }
     return out

@@ -178,3 +178,28 @@ export const configSchema: DocumentSchema<ApplianceConfig> = {
     }
   },
 }
+
+/** The running mix and mode, written on every operator change and restored at boot (DurableSettings). */
+export interface SettingsData {
+  mode: AutomationMode
+  outputs: OutputPreset[]
+  inputTrimDb: number[]
+  beams: BeamPreset[]
+}
+
+/**
+ * Settings schema history:
+ *   1  {mode, outputs: [{gainDb, eq, compressor}], inputTrimDb, beams: [{index, azimuth, elevation, auto}]}
+ */
+export const settingsSchema: DocumentSchema<SettingsData> = {
+  kind: 'settings',
+  version: 1,
+  migrations: {},
+  validate(d): SettingsData {
+    if (!isObj(d)) throw new Error('settings must be an object')
+    if (typeof d.mode !== 'string' || !modes.has(d.mode)) throw new Error('mode is unknown')
+    // Outputs, trims and beams have the preset's shape: validate them as one.
+    const p = presetSchema.validate({ name: 'settings', savedAt: 0, outputs: d.outputs, inputTrimDb: d.inputTrimDb, beams: d.beams })
+    return { mode: d.mode as AutomationMode, outputs: p.outputs, inputTrimDb: p.inputTrimDb, beams: p.beams }
+  },
+}

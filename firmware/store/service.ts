@@ -9,6 +9,7 @@ import { registerPresetCommands } from './commands.ts'
 import { HealthReporter, healthFilePath } from './health.ts'
 import { openStore, type Store } from './index.ts'
 import { applyPreset } from './presets.ts'
+import type { DurableSettings } from './settings.ts'
 
 export interface StoreServiceOptions {
   /** Registers `preset list|save|load|delete` here (replacing the placeholders). */
@@ -19,6 +20,11 @@ export interface StoreServiceOptions {
   log?: (level: 'info' | 'warn', message: string) => void
   /** Receives the open store (for other subsystems' settings). */
   onOpen?: (store: Store) => void
+  /**
+   * The durable settings already open for this data directory: the service then shares their
+   * config and presets (one writer per file) and leaves the boot preset to them.
+   */
+  settings?: DurableSettings
 }
 
 /**
@@ -55,11 +61,11 @@ export function reportHealthFrom(app: ApplianceApi, reporter: HealthReporter, in
 export function storeService(options: StoreServiceOptions = {}): (app: ApplianceApi) => Promise<{ stop(): Promise<void> }> {
   return async (app) => {
     const log = options.log ?? ((level, m) => { if (level === 'warn') console.warn(`store: ${m}`) })
-    const store = openStore(app.profile.dataDir, log)
+    const store: Store = options.settings ? { config: options.settings.config, presets: options.settings.presets } : openStore(app.profile.dataDir, log)
     const config = await store.config.load()
     options.onOpen?.(store)
     if (options.registry) registerPresetCommands(options.registry, store.presets)
-    if (config.bootPreset) {
+    if (config.bootPreset && !options.settings) {
       try {
         applyPreset(app, await store.presets.load(config.bootPreset))
       } catch (e) {

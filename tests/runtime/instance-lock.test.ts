@@ -2,7 +2,7 @@
 // clear error; a lock left by a crashed process does not keep the unit from starting.
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { acquireInstanceLock } from '../../firmware/runtime/instance-lock.ts'
 
@@ -36,8 +36,55 @@ t.test('a lock left by a process that is gone is taken over', async (t) => {
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
   writeFileSync(join(dir, 'firmware.lock'), `${dead.stdout}\n`)
   const lock = acquireInstanceLock(dir, 'sim')
-  t.equal(readFileSync(lock.path, 'utf8').trim(), String(process.pid))
+  t.equal(readFileSync(lock.path, 'utf8').split('\n')[0], String(process.pid))
   t.throws(() => acquireInstanceLock(dir, 'sim'), { code: 'FW_ERR_BUSY' }, 'a live owner (this process) keeps it')
   lock.release()
   t.notOk(existsSync(lock.path))
+})
+
+/** A live process that is not a firmware: the pid a stale lock may name after a reboot. */
+function liveStranger(t: { teardown(fn: () => void): void }): number {
+  const p = spawn('sleep', ['60'], { stdio: 'ignore' })
+  t.teardown(() => { p.kill('SIGKILL') })
+  return p.pid!
+}
+
+t.test('a lock written before this boot does not block start-up, even when its pid runs again', async (t) => {
+  const dir = t.testdir()
+  const pid = liveStranger(t)
+  const file = join(dir, 'firmware.lock')
+  writeFileSync(file, `${pid}\n`)
+  const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1])
+  utimesSync(file, btime - 3600, btime - 3600) // written an hour before this boot
+  const lock = acquireInstanceLock(dir, 'sim')
+  t.equal(lock.stale?.pid, pid, 'taken over; the stale owner is reported')
+  t.equal(readFileSync(lock.path, 'utf8').split('\n')[0], String(process.pid))
+  lock.release()
+})
+
+t.test('a lock from another boot id is stale; one from this boot with another start time is stale too', async (t) => {
+  const dir = t.testdir()
+  const pid = liveStranger(t)
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  writeFileSync(join(dir, 'firmware.lock'), `${pid}\nboot_id=00000000-0000-4000-8000-000000000000\nstart_time=1\nboard=sim\nstarted_at=2026-01-01T00:00:00.000Z\n`)
+  let lock = acquireInstanceLock(dir, 'sim')
+  t.equal(lock.stale?.bootId, '00000000-0000-4000-8000-000000000000', 'other boot: taken over')
+  lock.release()
+  writeFileSync(join(dir, 'firmware.lock'), `${pid}\nboot_id=${boot}\nstart_time=1\nboard=sim\nstarted_at=2026-01-01T00:00:00.000Z\n`)
+  lock = acquireInstanceLock(dir, 'sim')
+  t.equal(lock.stale?.pid, pid, 'same boot, pid reused by a later process: taken over')
+  lock.release()
+})
+
+t.test('the lock names pid, boot id and start time; a live owner keeps it', async (t) => {
+  const dir = t.testdir()
+  const lock = acquireInstanceLock(dir, 'sim')
+  t.teardown(() => lock.release())
+  const text = readFileSync(lock.path, 'utf8')
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8')
+  const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  t.equal(text, `${process.pid}\nboot_id=${boot}\nstart_time=${startTime}\nboard=sim\nstarted_at=${/started_at=(.*)/.exec(text)![1]}\n`)
+  t.equal(statSync(lock.path).mode & 0o777, 0o600)
+  t.throws(() => acquireInstanceLock(dir, 'sim'), { code: 'FW_ERR_BUSY' })
 })

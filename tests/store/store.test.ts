@@ -73,7 +73,7 @@ t.test('a preset with a flipped byte fails its checksum and falls back', async (
   writeFileSync(file, readFileSync(file, 'utf8').replace('"gainDb":2', '"gainDb":9'))
   const c = collect()
   t.equal((await openStore(dir, c.log).presets.load('show')).outputs[0]?.gainDb, 1)
-  t.match(c.warnings.join('\n'), /checksum mismatch/)
+  t.match(c.warnings.join('\n'), /show\.json fails its checksum; using its last-known-good copy from \d{4}-/)
 })
 
 t.test('a preset with both copies corrupt is refused with a clear error', async (t) => {
@@ -83,7 +83,7 @@ t.test('a preset with both copies corrupt is refused with a clear error', async 
   await presets.save(preset('x', 2))
   writeFileSync(join(dir, 'presets', 'x.json'), 'garbage')
   writeFileSync(join(dir, 'presets', 'x.json.lkg'), '')
-  await t.rejects(openStore(dir, () => {}).presets.load('x'), { code: 'FW_ERR_STORE_CORRUPT', message: /x\.json is truncated or not JSON and its last-known-good copy is empty/ })
+  await t.rejects(openStore(dir, () => {}).presets.load('x'), { code: 'FW_ERR_STORE_CORRUPT', message: /x\.json is truncated or not JSON, and its last-known-good copy is empty/ })
 })
 
 t.test('the config falls back to last-known-good, then to the defaults, never failing boot', async (t) => {
@@ -160,4 +160,14 @@ t.test('the health report records how long the watchdog has been ACTIVE', async 
   await h.report('DEGRADED', 3200)
   rec = JSON.parse(readFileSync(file, 'utf8')) as HealthRecord
   t.same([rec.state, rec.activeSince], ['DEGRADED', null])
+})
+
+t.test('concurrent config updates (OSC and the boot preset share the config) lose neither', async (t) => {
+  const dir = t.testdir({})
+  const { config } = openStore(dir, () => {})
+  await config.load()
+  await Promise.all([config.update({ bootPreset: 'show' }), config.update({ subsystems: { osc: { enabled: true } } })])
+  const again = await openStore(dir, () => {}).config.load()
+  t.equal(again.bootPreset, 'show')
+  t.same(again.subsystems, { osc: { enabled: true } })
 })
