@@ -84,10 +84,12 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
   let creds: ApiCreds | null = null
   if (o.api) {
     // A provisioned unit: the API runs (operator certificate), the console needs the PIN.
-    const init = spawnSync(process.execPath, ['provisioning/cli.ts', 'init', '--data-dir', dataDir], { cwd: root, encoding: 'utf8' })
+    // The crew's bundles are handed out once, to a folder outside the data directory.
+    const crew = join(o.dir, 'crew')
+    const init = spawnSync(process.execPath, ['provisioning/cli.ts', 'init', '--data-dir', dataDir, '--out', crew], { cwd: root, encoding: 'utf8' })
     if (init.status !== 0) throw new Error(`provisioning failed: ${init.stderr}`)
     pin = /console PIN[^:]*: (\d+)/.exec(init.stdout)![1]!
-    const bundle = join(dataDir, 'bundles', readdirSync(join(dataDir, 'bundles')).find((d) => d.startsWith('operator-1-'))!)
+    const bundle = join(crew, readdirSync(crew).find((d) => d.startsWith('operator-1-'))!)
     creds = { cert: readFileSync(join(bundle, 'operator-1.crt'), 'utf8'), key: readFileSync(join(bundle, 'operator-1.key'), 'utf8'), ca: readFileSync(join(bundle, 'ca.crt'), 'utf8') }
     const profile = JSON.parse(readFileSync(file, 'utf8'))
     profile.api = { ...profile.api, port: await freePort() }
