@@ -221,6 +221,16 @@ export function builtinCommands(): CommandSpec<any>[] {
   })
 
   add({
+    name: 'automation show',
+    summary: 'the automation mode (a read: `mode <m>` sets it)',
+    examples: ['automation show'],
+    permission: 'observe',
+    args: [],
+    handler: (_a, { app }) => ({ mode: app.status().automationMode }),
+    human: (v: { mode: string }) => `automation mode ${v.mode}`,
+  })
+
+  add({
     name: 'beam list',
     summary: 'the beams: kind, direction, and whether they follow the DOA',
     examples: ['beam list'],
@@ -375,6 +385,18 @@ export function builtinCommands(): CommandSpec<any>[] {
     args: [{ ...outputArg, optional: true, help: 'output number, from 1 (default: all)' }],
     handler: (args, { app }) =>
       args.output === undefined ? app.outputSettings().map((_, k) => outputValue(app, k)) : outputValue(app, num(args, 'output') - 1),
+  })
+
+  add({
+    name: 'input show',
+    summary: 'input trims in dB, of one input or of all',
+    examples: ['input show', 'input show 3'],
+    permission: 'observe',
+    args: [{ name: 'input', type: 'int', min: 1, max: inputs, optional: true, help: 'input number, from 1 (default: all)' }],
+    handler: (args, { app }) => {
+      const trims = app.inputTrims().map((db, k) => ({ input: k + 1, trim: db }))
+      return args.input === undefined ? trims : trims[num(args, 'input') - 1]
+    },
   })
 
   for (const [sub, summary, perm, example, withName] of [

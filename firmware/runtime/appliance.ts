@@ -138,6 +138,7 @@ export class Appliance implements ApplianceApi {
   #lastEmit = -Infinity
   #lastSlow = -Infinity
   #beams: BeamInfo[]
+  #trims: number[]
   #outputs: Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
   #unsubPanel: (() => void) | null = null
   /** The sentinel thread runs (and, with a panel, owns the panel heartbeat and RELAY ON). */
@@ -183,6 +184,7 @@ export class Appliance implements ApplianceApi {
     }
     const eo = engine.options
     this.#beams = eo.beams.map((b, index) => ({ index, kind: b.kind as BeamInfo['kind'], azimuth: b.azimuth, elevation: b.elevation, auto: b.auto }))
+    this.#trims = Array.from({ length: eo.inputs }, () => 0)
     this.#outputs = Array.from({ length: eo.outputs }, () => ({
       gainDb: 0, eq: Array.from({ length: 8 }, () => ({ ...DEFAULT_BAND })), compressor: { ...DEFAULT_COMP },
     }))
@@ -638,6 +640,7 @@ export class Appliance implements ApplianceApi {
 
   setInputTrim(input: number, db: number, who = 'unknown'): void {
     this.engine.setInputTrim(input, db)
+    if (input >= 0 && input < this.#trims.length) this.#trims[input] = db
     this.#changed({ what: 'trim', target: { input }, value: db, who })
   }
 
@@ -664,6 +667,10 @@ export class Appliance implements ApplianceApi {
 
   #changed(change: SettingChange): void {
     this.#emit({ type: 'change', change })
+  }
+
+  inputTrims(): number[] {
+    return [...this.#trims]
   }
 
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }> {

@@ -82,6 +82,8 @@ export interface ApplianceApi {
   setOutputGain(output: number, db: number, who?: string): void
   setEqBand(output: number, band: number, params: BandParams, who?: string): void
   setCompressor(output: number, params: CompressorParams, who?: string): void
+  /** Current input trims in dB, input 0 first. */
+  inputTrims(): number[]
   /** Current per-output settings, for presets and status. */
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
   logTail(n: number): LogLine[]

@@ -35,7 +35,7 @@ export function presetCommands(store: PresetStore, options: PresetCommandOptions
     permission: 'operate',
     args: [nameArg],
     handler: async (args, { app, principal }) => {
-      const p = await store.save(presetFromAppliance(String(args.name), app, options.inputTrims?.() ?? []))
+      const p = await store.save(presetFromAppliance(String(args.name), app, options.inputTrims?.() ?? app.inputTrims()))
       app.publish?.({ type: 'change', change: { what: 'preset', target: { name: p.name, action: 'save' }, value: { savedAt: new Date(p.savedAt).toISOString() }, who: principal.name } })
       return { saved: p.name, outputs: p.outputs.length, beams: p.beams.length }
     },

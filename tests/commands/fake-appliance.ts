@@ -64,6 +64,7 @@ export class FakeAppliance implements ApplianceApi {
   setOutputGain(output: number, db: number): void { this.calls.push(`gain ${output} ${db}`); this.outputs[output]!.gainDb = db }
   setEqBand(output: number, band: number, p: BandParams): void { this.calls.push(`eq ${output} ${band}`); this.outputs[output]!.eq[band] = { ...p } }
   setCompressor(output: number, p: CompressorParams): void { this.calls.push(`comp ${output}`); this.outputs[output]!.compressor = { ...p } }
+  inputTrims(): number[] { return Array.from({ length: this.profile.audio.inputs }, (_, k) => this.trims[k] ?? 0) }
   outputSettings() { return this.outputs.map((o) => ({ gainDb: o.gainDb, eq: o.eq.map((b) => ({ ...b })), compressor: { ...o.compressor } })) }
   logTail(n: number): LogLine[] { return [{ at: 0, level: 'info' as const, source: 'test', message: 'hello "world"' }].slice(-n) }
   subscribe(listener: (ev: ApplianceEvent) => void): () => void { this.listeners.add(listener); return () => this.listeners.delete(listener) }
