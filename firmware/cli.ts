@@ -9,7 +9,7 @@ commands:
   process --array FILE --in IN.wav --out OUT.wav --report REPORT.json
           [--steer AZ[,EL]] [--beamformer das|mvdr] [--block N]
                                 offline processing of a recording (process --help)
-  provision init|issue|reissue|revoke|list [options]
+  provision init|issue|reissue|revoke|list|export|server-cert [options]
                                 the factory step: identity, operator CA, crew certificates,
                                 console PIN, device key (provision help; docs/provisioning.md)
   help                          this text`
