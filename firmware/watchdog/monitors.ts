@@ -42,7 +42,9 @@ export class RateWindow {
   constructor(windowMs = 1000) {
     this.windowMs = windowMs
   }
-  /** Adds a sample (at most one every windowMs/10 is kept) and returns the rate per second. */
+  /** Adds a sample (at most one every windowMs/10 is kept) and returns the events in the last
+   *  window, per second. Divided by the whole window even when less time has passed: one xrun in
+   *  the first 100 ms after start is one in a second, not a rate of ten a second. */
   update(now: number, total: number): number {
     const last = this.#samples[this.#samples.length - 1]
     if (!last || now - last.at >= this.windowMs / 10) this.#samples.push({ at: now, total })
@@ -50,7 +52,7 @@ export class RateWindow {
     const first = this.#samples[0]!
     const span = now - first.at
     if (span <= 0) return 0
-    return ((total - first.total) * 1000) / Math.max(span, this.windowMs / 10)
+    return ((total - first.total) * 1000) / Math.max(span, this.windowMs)
   }
 }
 
