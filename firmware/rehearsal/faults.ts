@@ -114,7 +114,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'audio-stall',
     what: 'the audio thread stops producing blocks (engine injectAudioStall)',
     expect: 'bypass',
-    causes: /^(engine-stall|native-|backend-error)/,
+    causes: /^(audio-stall|engine-stall|native-|backend-error)/,
     unavailable: (t) => typeof t.engine.injectAudioStall === 'function' ? null : 'the engine has no injectAudioStall(ms) hook yet',
     defaultMs: 400,
     inject(t, ms) {

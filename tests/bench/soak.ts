@@ -80,7 +80,9 @@ interface Stats {
 }
 
 /** Causes that come from the audio path itself: a bypass for one of these is the watchdog doing its job. */
-const AUDIO_CAUSES = /^(native-dsp-overrun|dsp-overrun-rate|engine-stall|backend-error|non-finite|native-non-finite)/
+// An audio-thread stall (no block for the sentinel's limit) is an audio fault: the outputs missed
+// blocks, whatever starved the thread.
+const AUDIO_CAUSES = /^(native-dsp-overrun|dsp-overrun-rate|audio-stall|engine-stall|backend-error|non-finite|native-non-finite)/
 
 interface Creds { ca: string; cert: string; key: string }
 
@@ -288,7 +290,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   let stress: ChildProcess | null = null
   let load: { stop(): Promise<void> } | null = null
   try {
-    const p = await provision({ dataDir })
+    // The crew's bundles are handed out once, outside the data directory (no key stays on the unit).
+    const p = await provision({ dataDir, bundlesOut: join(root, 'crew') })
     const op = p.bundles.find((b) => b.role === 'operator')!
     const creds: Creds = { ca: readFileSync(p.caFile, 'utf8'), cert: readFileSync(op.certFile, 'utf8'), key: readFileSync(op.keyFile, 'utf8') }
     unit = new Unit(dataDir, o)

@@ -89,7 +89,9 @@ t.test('"firmware run --board sim" starts from the image, processes audio and st
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
   clearInterval(poll)
   t.equal(code, 0, err)
-  t.match(out, /state ACTIVE/)
+  // Processing: ACTIVE, or DEGRADED (a busy machine's xruns or late inference) with the relay on.
+  t.match(out, /state (ACTIVE|DEGRADED) +cause \S+ +relay processed/)
+  t.notMatch(out, /state (BYPASS|MANUAL_BYPASS) (?!\(shutdown\))/, 'never bypassed while running')
   const blocks = [...out.matchAll(/block (\d+)/g)].map((m) => Number(m[1]))
   t.ok(Math.max(...blocks) > 100, `processed ${Math.max(...blocks)} blocks`)
   const engine = [...mapped].find((p) => p.endsWith('engine.node'))
