@@ -24,6 +24,10 @@ t.test('soak (short): no process death, every injectable fault class detected, u
     t.equal(f.outcome, 'measured', `${f.fault}: rehearsed (${f.message})`)
     t.ok(f.detected, `${f.fault}: detected as ${f.state} ${f.cause} after ${f.detectMs} ms${f.late ? ' (late)' : ''}`)
   }
-  // Reported, not asserted yet (the late-event-loop bypasses are being fixed in parallel).
+  // A late control plane holds the parameters and degrades; under saturation it never bypasses.
+  const late = r.loadBypasses.filter((b) => /^(event-loop-lag|native-heartbeat-stale)$/.test(b.cause))
+  t.equal(late.length, 0, `no bypass from a late control plane (${late.map((b) => b.cause).join(', ')})`)
+  // Reported, not asserted: an audio-thread stall on this shared VM is real (a dropout) and is an
+  // audio fault; what remains here are the simulated panel link's own misses (docs/watchdog.md, Soak).
   t.comment(`load bypasses not caused by an audio fault: ${r.nonAudioBypasses.length} (target 0); relay drops not caused by one: ${r.nonAudioRelayDrops.length} (target 0)`)
 })
