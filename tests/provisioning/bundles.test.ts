@@ -2,10 +2,11 @@
 // out once — to a directory the operator names (--out), or held sealed on the unit until `export`
 // writes them out and removes them — and the handed-out key works with a real TLS client (curl).
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { bootSim } from '../api/helpers.ts'
+import { curl } from '../helpers/curl.ts'
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, ['provisioning/cli.ts', ...args], { encoding: 'utf8' })
@@ -21,16 +22,6 @@ function plaintextKeys(dir: string): string[] {
   return files(dir).filter((f) => /PRIVATE KEY/.test(readFileSync(f).toString('latin1')))
 }
 
-function curl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('curl', ['-sS', '--max-time', '10', ...args])
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }))
-  })
-}
 
 t.test('init --out DIR writes the bundles there only: no plaintext key stays in the data directory', async (t) => {
   const root = t.testdir()

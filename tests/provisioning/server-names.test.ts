@@ -2,30 +2,20 @@
 // 127.0.0.1 and another address of this machine; then `server-cert` reissues the server certificate
 // for a new address while the API runs, and the CA and the crew's certificates stay as they were.
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { networkInterfaces } from 'node:os'
 import { X509Certificate } from 'node:crypto'
 import { identityPaths } from '../../firmware/secrets/identity.ts'
 import { bootSim } from '../api/helpers.ts'
+import { curl } from '../helpers/curl.ts'
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, ['provisioning/cli.ts', ...args], { encoding: 'utf8' })
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
 }
 
-// The API runs in this process: curl is spawned asynchronously so it can answer.
-function curl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('curl', ['-sS', '--max-time', '10', ...args])
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }))
-  })
-}
 
 /** An IPv4 address of this machine other than loopback, if it has one. */
 function otherAddress(): string | null {
