@@ -95,6 +95,8 @@ function describeArg(a: ArgSpec, app: ApplianceApi, json = false): string {
     case 'enum':
       return `one of ${(a.values ?? []).join(', ')}`
     case 'string':
+      // A string with its own pattern and no name rule (an address list) is described by its help.
+      if (!a.rule && a.pattern && a.help) return `${a.help} (up to ${a.maxLength ?? 64} characters)`
       return `a name of ${a.rule ?? `up to ${a.maxLength ?? 64} letters, digits, "-", "_" or "."`}`
   }
 }

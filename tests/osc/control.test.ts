@@ -27,6 +27,10 @@ t.test('osc on/off from the registry, kept in the store, refused for a bad list 
   t.match(await registry.executeLine('osc show', admin), { ok: true, value: { enabled: false, port: 'off' } }, 'off by default')
   t.match(await registry.executeLine('osc on allow=127.0.0.1', operator), { ok: false, code: 'FW_ERR_PERMISSION' }, 'an operator cannot open it')
   t.match(await registry.executeLine('osc on allow=not-an-address', admin), { ok: false }, 'garbage is refused')
+  // The refusal says what the argument is (addresses), not a name rule.
+  const garbage = await registry.executeLine('osc on allow=not-an-address', admin)
+  t.match(garbage, { code: 'FW_ERR_BAD_ARG', message: /allow must be comma-separated IP addresses or CIDR ranges allowed to send \(up to 400 characters\), got "not-an-address"/ })
+  t.notMatch(JSON.stringify(garbage), /a name of/)
   t.match(await registry.executeLine('osc on allow=300.1.1.1', admin), { ok: false, message: /not an IP address/ }, 'a bad address is refused')
   t.equal(control.port, null, 'and OSC stays off')
 
