@@ -10,6 +10,7 @@
 // Usage (by the service only): node child.ts --inference-child --backend URL --heartbeat-ms N
 // In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
 // path as node would), from lib/firmware/inference/child.ts.
+import { Worker } from 'node:worker_threads'
 import { shapeMismatches, type ModelManifest } from './manifest.ts'
 import type { BackendModule, LoadedSession, WireFeeds } from './backend.ts'
 
@@ -48,6 +49,14 @@ async function main(): Promise<void> {
   }
   // The parent gone (killed, crashed, or its channel closed): nothing left to serve.
   process.on('disconnect', () => process.exit(0))
+  // A run stuck in native code blocks this process's event loop, so it would never see the
+  // channel close: an orphan guard on its own thread checks the parent every 200 ms and ends this
+  // process when the parent has changed (re-parented to init or a subreaper).
+  const parent = process.ppid
+  new Worker(
+    `setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`,
+    { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } },
+  ).unref()
 
   const mod = (await import(backendModule)) as BackendModule
   const backend = mod.createBackend()

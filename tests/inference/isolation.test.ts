@@ -153,3 +153,22 @@ t.test('the firmware process killed (kill -9): its inference process does not li
   await until(() => !alive(), 10_000, 'the orphaned inference process to exit')
   t.pass('it saw its channel close and exited')
 })
+
+t.test('the firmware process killed while its inference process is stuck in a run: the stuck process goes too', async (t) => {
+  // Stuck for 30 s with its event loop blocked, it cannot see its channel close; the parent's own
+  // hang verdict is set past the test (60 s), so only the orphan guard can end it.
+  const fw = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', HARNESS, '--print-pid', '--stall-ms', '30000', '--hung-ms', '60000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (fw.exitCode === null && fw.signalCode === null) fw.kill('SIGKILL') })
+  let out = ''
+  fw.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  await until(() => out.includes('\n'), 60_000, 'the inference process to start')
+  const pid = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid
+  const alive = () => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } })
+  await new Promise((r) => setTimeout(r, 300))
+  t.ok(alive(), 'the inference process runs (stuck)')
+  fw.kill('SIGKILL')
+  const t0 = Date.now()
+  await until(() => !alive(), 5_000, 'the stuck orphan to exit')
+  t.pass(`gone ${Date.now() - t0} ms after the firmware died`)
+})
