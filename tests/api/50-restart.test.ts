@@ -134,7 +134,10 @@ t.test('a crashed worker is restarted on the same port and the next request succ
   const r = await call(port, op, 'GET', '/api/status')
   t.equal(r.status, 200, 'the next request succeeds')
   t.match(r.json.value.api, { restarts: 1, crashes: 1, hangs: 0, last_restart: { cause: /crashed: test-only crash/ } }, 'the API status says so')
-  t.equal(r.json.value.state, 'ACTIVE')
+  // Starting a worker can starve the sim audio thread into xruns on 2 cores (DEGRADED, tolerated and
+  // said in the last test); any other state or cause is a failure.
+  const st = r.json.value as { state: string; cause: string }
+  t.ok(st.state === 'ACTIVE' || (st.state === 'DEGRADED' && st.cause === 'xruns'), `state ${st.state} (${st.cause})`)
   const w = await call(port, op, 'POST', '/api/gain', { output: 1, db: -3 })
   t.equal(w.status, 200, 'a write works after the restart too')
   const log = readFileSync(api.files.log, 'utf8')
