@@ -140,14 +140,22 @@ t.test('a 1.5 s stall of this process while inference runs: no abort, and not mi
   t.equal(events.filter((e) => e.type === 'inference-hung' || e.type === 'inference-exit').length, 0, 'no hang, no exit reported')
 })
 
-t.test('the firmware process killed (kill -9): its inference process does not linger', async (t) => {
-  const fw = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', HARNESS, '--print-pid'], { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts the hang harness as a stand-in firmware with `extra` arguments; returns it, the pid of its
+ *  inference process, and whether that process is alive (a zombie counts as gone). */
+async function firmwareWithInference(t: Test, extra: string[] = []) {
+  const fw = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', HARNESS, '--print-pid', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { if (fw.exitCode === null && fw.signalCode === null) fw.kill('SIGKILL') })
   let out = ''
   fw.stdout.on('data', (c: Buffer) => { out += c.toString() })
   await until(() => out.includes('\n'), 60_000, 'the inference process to start')
   const pid = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid
+  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } })
   const alive = () => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  return { fw, alive }
+}
+
+t.test('the firmware process killed (kill -9): its inference process does not linger', async (t) => {
+  const { fw, alive } = await firmwareWithInference(t)
   t.ok(alive(), 'the inference process runs')
   fw.kill('SIGKILL')
   await until(() => !alive(), 10_000, 'the orphaned inference process to exit')
@@ -157,14 +165,7 @@ t.test('the firmware process killed (kill -9): its inference process does not li
 t.test('the firmware process killed while its inference process is stuck in a run: the stuck process goes too', async (t) => {
   // Stuck for 30 s with its event loop blocked, it cannot see its channel close; the parent's own
   // hang verdict is set past the test (60 s), so only the orphan guard can end it.
-  const fw = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', HARNESS, '--print-pid', '--stall-ms', '30000', '--hung-ms', '60000'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { if (fw.exitCode === null && fw.signalCode === null) fw.kill('SIGKILL') })
-  let out = ''
-  fw.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  await until(() => out.includes('\n'), 60_000, 'the inference process to start')
-  const pid = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid
-  const alive = () => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } })
+  const { fw, alive } = await firmwareWithInference(t, ['--stall-ms', '30000', '--hung-ms', '60000'])
   await new Promise((r) => setTimeout(r, 300))
   t.ok(alive(), 'the inference process runs (stuck)')
   fw.kill('SIGKILL')
