@@ -17,6 +17,8 @@ export class ConfigStore {
   private readonly log: StoreLogger
   private readonly doc: StoredDocument<ApplianceConfig>
   private current: ApplianceConfig | undefined
+  /** Writes leave in the order they were asked for: the file always ends as the last update. */
+  private writes: Promise<unknown> = Promise.resolve()
 
   constructor(dataDir: string, options: ConfigStoreOptions = {}) {
     this.dir = dataDir
@@ -39,9 +41,19 @@ export class ConfigStore {
   }
 
   async save(config: ApplianceConfig): Promise<void> {
-    await mkdir(this.dir, { recursive: true })
-    await this.doc.save(config)
+    await this.write(config)
     this.current = config
+  }
+
+  // Queued before any await: two callers' writes must not overtake each other on the way to the
+  // document (an earlier version awaited mkdir first, and the older config could land last).
+  private write(config: ApplianceConfig): Promise<void> {
+    const run = this.writes.then(async () => {
+      await mkdir(this.dir, { recursive: true })
+      await this.doc.save(config)
+    })
+    this.writes = run.catch(() => {})
+    return run
   }
 
   /**
@@ -54,7 +66,7 @@ export class ConfigStore {
     const next = { ...(this.current ?? base), ...patch }
     this.current = next
     try {
-      await this.save(next)
+      await this.write(next)
     } catch (e) {
       if (this.current === next) this.current = base
       throw e
