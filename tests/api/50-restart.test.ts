@@ -40,6 +40,9 @@ const slowGates: Array<() => void> = []
 // What the appliance did while the API was crashing: sampled every 20 ms from the first test on.
 const samples: Array<{ state: string; processed: boolean; blocks: number }> = []
 let sampler: NodeJS.Timeout | null = null
+// Faults are judged from here on: what happened while the unit booted (a CI machine busy with other
+// suites can lag the event loop then) is not what this file checks.
+let measureFrom = 0
 const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 
 t.before(async () => {
@@ -87,6 +90,7 @@ t.before(async () => {
   hooks = api.testHooks!
   await until('the appliance to be ACTIVE', () => app.status().state === 'ACTIVE')
   loopDelay.enable()
+  measureFrom = Date.now()
   sampler = setInterval(() => {
     const s = app.status()
     samples.push({ state: s.state, processed: s.engine.processed, blocks: s.engine.blocks })
@@ -270,14 +274,15 @@ t.test('the appliance stayed ACTIVE and processing while the API crashed and hun
   // missed deadlines (counted as xruns, DEGRADED by the xrun monitor). That is the machine, not the
   // API: it is tolerated, and said. Anything else is a failure: the sound going dry, a bypass, or
   // a fault from the control plane (stale heartbeat, event-loop lag) or from the API itself.
-  const recent = app.faults(20).filter((f) => f.at >= Date.now() - 120_000 && f.to !== 'ACTIVE')
+  const recent = app.faults(20).filter((f) => f.at >= measureFrom && f.to !== 'ACTIVE')
   const xrunOnly = recent.filter((f) => f.cause === 'xruns')
   if (xrunOnly.length) t.comment(`tolerated: ${xrunOnly.map((f) => `${f.to} (${f.evidence})`).join('; ')}`)
   t.same(samples.filter((s) => !s.processed), [], 'never went dry')
   t.same(samples.filter((s) => s.state === 'BYPASS' || s.state === 'MANUAL_BYPASS'), [], 'never bypassed')
   t.same(samples.filter((s) => s.state !== 'ACTIVE' && !xrunOnly.length), [], 'never left ACTIVE but for CPU starvation')
   t.ok(samples[samples.length - 1]!.blocks > samples[0]!.blocks, 'blocks kept coming')
-  t.same(recent.filter((f) => f.cause !== 'xruns'), [], 'no fault recorded but xruns from CPU starvation')
+  const others = recent.filter((f) => f.cause !== 'xruns')
+  t.same(others, [], `no fault recorded but xruns from CPU starvation${others.length ? `: ${others.map((f) => `${f.cause} (${f.evidence})`).join('; ')}` : ''}`)
   const log = readFileSync(api.files.log, 'utf8')
   t.notMatch(log, /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in api.log')
 })
