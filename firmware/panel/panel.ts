@@ -45,6 +45,9 @@ export interface PanelLink {
   configureTimeout?(ms: number): void
   /** Forget the last LED sent (someone else, the sentinel thread, has set it since). */
   forgetLed?(): void
+  /** Calls `fn` once every line sent so far has been handed to the OS. Another writer on the same
+   *  tty (the sentinel thread) uses it to keep its line behind ours. */
+  afterWrites?(fn: () => void): void
   onEvent(listener: (ev: PanelEvent) => void): () => void
   close(): Promise<void>
 }
@@ -55,6 +58,8 @@ export class FrontPanel implements PanelLink {
   /** Lines the controller rejected or we could not decode. */
   errors = 0
   #port: SerialPort
+  #pendingWrites = 0
+  #afterWrites: Array<() => void> = []
   readonly #opts: FrontPanelOptions
   readonly #splitter = new LineSplitter()
   #seq = 0
@@ -183,7 +188,18 @@ export class FrontPanel implements PanelLink {
   }
 
   #send(payload: string): void {
-    if (this.#port.isOpen) this.#port.write(encode(payload))
+    if (!this.#port.isOpen) return
+    this.#pendingWrites++
+    this.#port.write(encode(payload), () => {
+      if (--this.#pendingWrites > 0) return
+      const waiting = this.#afterWrites.splice(0)
+      for (const fn of waiting) fn()
+    })
+  }
+
+  afterWrites(fn: () => void): void {
+    if (this.#pendingWrites === 0 || !this.#port.isOpen) queueMicrotask(fn)
+    else this.#afterWrites.push(fn)
   }
 
   #emit(ev: PanelEvent): void {

@@ -437,8 +437,16 @@ export class Appliance implements ApplianceApi {
             if (this.#sentinel && this.panel) {
               // The sentinel sends a heartbeat and RELAY ON back to back (the controller energises
               // only on a fresh heartbeat). A state that energises never withholds the heartbeat.
+              // Our own lines (a RELAY OFF from the state before) go out first: the sentinel
+              // writes through its own descriptor, and its RELAY ON once overtook the BOOT
+              // RELAY OFF still queued here, leaving the relay off under an ACTIVE unit.
               this.engine.sentinelWithhold?.(false)
-              this.engine.sentinelRelayOn?.()
+              const panel = this.panel
+              const ask = () => {
+                if (this.#relayWanted && this.panel === panel) this.engine.sentinelRelayOn?.()
+              }
+              if (panel.afterWrites) panel.afterWrites(ask)
+              else ask()
             } else {
               // The controller energises only on a fresh heartbeat: send one first.
               this.panel?.heartbeat()

@@ -26,7 +26,8 @@ export interface StartApplianceOptions extends Omit<Partial<ApplianceOptions>, '
    * relay is simulated in memory).
    */
   panelPort: string | null | 'auto'
-  /** Heartbeat timeout configured on the controller. Defaults to the controller's 250 ms. */
+  /** Heartbeat timeout configured on the controller, at open and after every controller hello.
+   *  Defaults to the appliance's (ApplianceOptions.panelTimeoutMs, 150 ms with the sentinel). */
   panelTimeoutMs: number | undefined
   /** Every report of the simulated controller (sim board, panelPort 'auto'). */
   onPanelReport: ((r: ControllerReport) => void) | undefined
@@ -94,7 +95,11 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     }
 
     // The version (and slot) every interface reports: the image's manifest, not a default.
-    const app = await Appliance.start(profile, { firmwareVersion: runningImage().label, ...appOpts, panel, hardwareWatchdogs: watchdogs })
+    // The timeout goes to the appliance too: it sets TIMEOUT again at every controller hello, and
+    // an earlier version let its default there overwrite the caller's.
+    const app = await Appliance.start(profile, {
+      firmwareVersion: runningImage().label, ...appOpts, ...(panelTimeoutMs !== undefined ? { panelTimeoutMs } : {}), panel, hardwareWatchdogs: watchdogs,
+    })
     cleanups.push(() => app.stop())
     // `rehearse panel-silent` stops this process for a while (sim board only).
     if (simPanel) setPanelController(app, simPanel)

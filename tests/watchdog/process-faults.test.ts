@@ -78,7 +78,8 @@ for (const sig of ['SIGKILL', 'SIGSTOP'] as const) {
 }
 
 t.test('the bypass button while the firmware is frozen drops the relay at once, without the firmware', async (t) => {
-  // A long heartbeat timeout here, so what drops the relay is the button, not the freeze.
+  // A long heartbeat timeout here (the firmware configures it, at open and at every hello), so
+  // what drops the relay is the button, not a heartbeat gap on a loaded machine.
   const { pty, sim } = await panelRig(t, 1500)
   const fw = spawnFirmware(t, ['tests/watchdog/fixtures/appliance-child.ts', pty.a])
   await fw.waitLine((l) => l.event === 'ready')
@@ -87,6 +88,10 @@ t.test('the bypass button while the firmware is frozen drops the relay at once, 
   await fw.waitLine((l) => l.event === 'blocking')
   await new Promise((r) => setTimeout(r, 300))
   const from = sim.reports.length
+  // The relay the firmware asked for at ACTIVE is still on: its BOOT "RELAY OFF", written through
+  // the event loop, once reached the controller after the sentinel's RELAY ON and left it off.
+  const relays = sim.reports.filter((r) => r.event === 'relay')
+  t.match(relays[relays.length - 1], { state: 'ON' }, 'the relay is on before the press (the unit is ACTIVE)')
   const tPress = performance.now()
   sim.control('click')
   const drop = await sim.waitFor((r) => r.event === 'relay', 1000, from)
