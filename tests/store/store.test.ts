@@ -173,7 +173,7 @@ t.test('concurrent config updates (OSC and the boot preset share the config) los
     const name = `show-${round}`
     await Promise.all([config.update({ bootPreset: name }), config.update({ subsystems: { osc: { enabled: round % 2 === 0 } } })])
     const again = await openStore(dir, () => {}).config.load()
-    if (again.bootPreset !== name || again.subsystems.osc?.enabled !== (round % 2 === 0)) lost++
+    if (again.bootPreset !== name || (again.subsystems.osc as { enabled?: boolean } | undefined)?.enabled !== (round % 2 === 0)) lost++
   }
   t.equal(lost, 0, 'no round lost either update on disk')
 })
