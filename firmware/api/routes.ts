@@ -3,13 +3,8 @@
 // are GET with query parameters; state changes are POST with a JSON object body. The JSON schema of a
 // body is derived from the command's ArgSpecs, so the API validates with the same types and bounds
 // the console uses, and nothing is implemented twice.
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import type { ArgSpec, CommandRegistryLike, CommandResult, CommandSpec, Permission, Principal } from '../commands/types.ts'
-
-/** The part of the registry the API calls. */
-export interface RegistryForApi extends CommandRegistryLike {
-  execute(name: string, args: Record<string, unknown>, principal: Principal): CommandResult | Promise<CommandResult>
-}
 
 /** An argument as the API worker sees it: unit-dependent bounds already resolved to numbers. */
 export interface ArgLite {

@@ -2,7 +2,7 @@
 // an EqSink (the appliance's output EQ), recommendations to subscribers (event stream, console),
 // log lines to the log. Errors from the reducer become FirmwareErrors for the command registry.
 import { FirmwareError } from '../errors.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import {
   initialState,
   transition,
@@ -53,6 +53,10 @@ export class AutomationController {
     })
   }
 
+  /** How many outputs it governs (the recommendation sink's contract, firmware/inference/live.ts). */
+  get outputs(): number {
+    return this.#state.current.length
+  }
   get state(): AutomationState {
     return this.#state
   }

@@ -4,7 +4,7 @@
 // placeholders that answer FW_ERR_NOT_AVAILABLE until their owner registers the real ones.
 import { networkInterfaces } from 'node:os'
 import { FirmwareError } from '../errors.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
 import { usage, type CommandRegistry } from './registry.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'

@@ -1,7 +1,7 @@
 // The command registry's public face. Transports call createRegistry(app) once and share it;
 // subsystems that own commands (inference: mode/model, store: preset) call registry.register(spec)
 // from their own folders, which replaces the built-in "not available yet" placeholder.
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { CommandRegistry, type RegistryOptions } from './registry.ts'
 import { registerBuiltins } from './builtin.ts'
 

@@ -3,7 +3,7 @@
 // either console tokens or a JSON object and get back {ok, value} or {ok:false, code, message}.
 import { randomInt } from 'node:crypto'
 import { FirmwareError, isFirmwareError, type ErrorCode } from '../errors.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import {
   PERMISSION_RANK,
   type ArgSpec,

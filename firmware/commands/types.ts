@@ -3,7 +3,7 @@
 // are written once, over ApplianceApi, in this folder or (for inference, the store) registered
 // from their owners' folders with registry.register(spec).
 import type { ErrorCode } from '../errors.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 
 /** Who may do what: observe (read-only) < operate (change the sound) < admin (reboot, reset, models). */
 export type Permission = 'observe' | 'operate' | 'admin'
@@ -110,4 +110,9 @@ export interface ExecutionRecord {
 export interface CommandRegistryLike {
   list(): readonly CommandSpec[]
   get(name: string): CommandSpec | undefined
+}
+
+/** The part of the registry a network transport (API, OSC) calls. */
+export interface RegistryForApi extends CommandRegistryLike {
+  execute(name: string, args: Record<string, unknown>, principal: Principal): CommandResult | Promise<CommandResult>
 }

@@ -4,7 +4,7 @@ export type { ConsoleHandle, ConsoleOptions, ConsoleStats, ConsoleMode, ConsoleP
 export { LineEditor } from './line-editor.ts'
 export type { EditorAction, LineEditorOptions } from './line-editor.ts'
 
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { startConsole, type ConsoleHandle, type ConsoleOptions } from './console.ts'
 
 /** The console as a runtime service: startAppliance(board, { services: [consoleService()] }). */

@@ -2,7 +2,7 @@
 // offline tools (the audio thread runs the same C++ classes through the engine, not this file).
 // Every option is validated and defaulted here; the addon only re-checks types.
 import { FirmwareError } from '../errors.ts'
-import { validateGeometry } from '../board/profile.ts'
+import { validateGeometry } from './geometry.ts'
 import { loadNative } from './native.ts'
 import type { ArrayGeometry, BandParams, BeamformerKind, CompressorParams, DoaEstimate, SimSource } from './types.ts'
 

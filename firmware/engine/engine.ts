@@ -14,8 +14,7 @@
 // By default this class writes the heartbeat from a 10 ms timer, so a blocked event loop is
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
-import type { BoardProfile } from '../board/profile.ts'
-import { validateGeometry } from '../board/profile.ts'
+import { validateGeometry } from './geometry.ts'
 import { loadNative } from './native.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
 import type {
@@ -566,26 +565,4 @@ export class Engine {
     // A full command ring means the audio thread is not draining it: report, do not wait.
     if (!accepted) throw new FirmwareError('FW_ERR_ENGINE', 'the engine command queue is full; the audio thread is not keeping up')
   }
-}
-
-/** Engine options from a board profile, with overrides on top. */
-export function engineOptionsFromProfile(profile: BoardProfile, overrides: Partial<EngineOptions> = {}): Partial<EngineOptions> {
-  const a = profile.audio
-  const base: Partial<EngineOptions> = {
-    backend: a.backend,
-    sampleRate: a.sampleRate,
-    blockSize: a.blockSize,
-    inputs: a.inputs,
-    outputs: a.outputs,
-    dryMap: a.dryMap,
-    array: profile.array,
-  }
-  if (a.sim) base.sim = { sources: a.sim.sources, noiseDb: a.sim.noiseDb }
-  if (a.alsa) base.alsa = { capture: a.alsa.capture, playback: a.alsa.playback }
-  return { ...base, ...overrides }
-}
-
-/** Builds (does not start) the engine a board profile describes. */
-export function createEngineFromProfile(profile: BoardProfile, overrides: Partial<EngineOptions> = {}, native?: NativeModule): Engine {
-  return new Engine(engineOptionsFromProfile(profile, overrides), native)
 }

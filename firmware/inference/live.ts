@@ -4,7 +4,6 @@
 // in flight, a request that cannot be sent is skipped and counted, and a result past its deadline
 // is dropped by the service. Results go to listeners and EQ recommendations to the automation.
 import type { FeatureFrames } from '../engine/types.ts'
-import type { AutomationController } from '../automation/controller.ts'
 import type { InferenceService } from './service.ts'
 import { classifyPatches, CROWD_STATE, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
 import { VadSmoother, type SpeechInterval, type VadSmootherOptions } from './vad.ts'
@@ -31,9 +30,16 @@ export interface LiveStats {
   featureDrops: number
 }
 
+/** Where EQ recommendations go (the automation controller): inference does not know automation. */
+export interface RecommendationSink {
+  /** How many outputs it takes recommendations for. */
+  readonly outputs: number
+  recommend(rec: { output: number; deltaDb: number[]; confidence: number; model: string }): unknown
+}
+
 export class LiveInference {
   readonly #svc: InferenceService
-  readonly #auto: AutomationController | null
+  readonly #auto: RecommendationSink | null
   readonly #o: LiveInferenceOptions
   readonly #mel = new Float32Array(PATCH_FRAMES * MEL_BANDS)
   #melFill = 0
@@ -50,7 +56,7 @@ export class LiveInference {
   #enabled = true
   readonly #stats: LiveStats = { patches: 0, classSkipped: 0, vadWindows: 0, vadDropped: 0, recommendations: 0, featureDrops: 0 }
 
-  constructor(svc: InferenceService, automation: AutomationController | null, opts: LiveInferenceOptions = {}) {
+  constructor(svc: InferenceService, automation: RecommendationSink | null, opts: LiveInferenceOptions = {}) {
     this.#svc = svc
     this.#auto = automation
     this.#o = opts
@@ -162,7 +168,7 @@ export class LiveInference {
         if (!rec || !this.#enabled) return
         this.#stats.recommendations++
         this.#o.onRecommendation?.({ t, output, bands: rec.bands, confidence: rec.confidence })
-        if (this.#auto && output < this.#auto.state.current.length) {
+        if (this.#auto && output < this.#auto.outputs) {
           this.#auto.recommend({ output, deltaDb: rec.bands.map((b) => b.gainDb), confidence: rec.confidence, model: this.#svc.active(EQ_RECOMMENDER)?.id ?? EQ_RECOMMENDER })
         }
       })

@@ -4,7 +4,7 @@
 // restart. Applied live: the listener is restarted with the new allow-list; if the new settings
 // cannot start (say, the port is taken), the old listener stays as it was.
 import type { CommandRegistry } from '../commands/registry.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import type { ConfigStore } from '../store/config.ts'
 import { FirmwareError } from '../errors.ts'
 import { startOsc, type OscHandle, type OscOptions } from './server.ts'

@@ -5,13 +5,13 @@
 import { BlockList, isIP } from 'node:net'
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised'
 import type { BoardProfile } from '../board/profile.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import type { CommandResult, Principal } from '../commands/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { decodePacket, encodeMessage, OscDecodeError, type OscArg, type OscMessage } from './codec.ts'
-import { ClientRateLimiter } from '../api/ratelimit.ts'
-import type { RegistryForApi } from '../api/routes.ts'
-import { AuditLog } from '../api/audit.ts'
+import { ClientRateLimiter } from '../transport/ratelimit.ts'
+import type { RegistryForApi } from '../commands/types.ts'
+import { AuditLog } from '../transport/audit.ts'
 
 export interface OscOptions {
   /** OSC is off unless this is true. Defaults to false. */

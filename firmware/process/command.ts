@@ -10,7 +10,7 @@ import { registerReportContributor } from './report.ts'
  */
 async function loadAnalysers(): Promise<void> {
   try {
-    await import('../inference/report.ts')
+    await import('./inference-report.ts')
   } catch (e) {
     const why = ((e as Error)?.message ?? String(e)).split('\n')[0]!
     registerReportContributor('inference', async () => {

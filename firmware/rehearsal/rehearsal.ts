@@ -7,7 +7,7 @@
 import { FirmwareError } from '../errors.ts'
 import { systemClock, type Clock } from '../watchdog/clock.ts'
 import { nextBypassLatches, bypassesInWindow, type WatchdogState } from '../watchdog/machine.ts'
-import type { ApplianceEvent, TransitionRecord, WatchdogStateName } from '../runtime/types.ts'
+import type { ApplianceEvent, TransitionRecord, WatchdogStateName } from '../contract/appliance.ts'
 import { FAULTS, panelControllerOf, type FaultClass, type FaultTargets } from './faults.ts'
 
 /** The appliance as a rehearsal sees it (firmware/runtime/appliance.ts's Appliance). */

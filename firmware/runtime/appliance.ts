@@ -5,8 +5,9 @@
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import type { BoardProfile } from '../board/profile.ts'
-import { createEngineFromProfile, type Engine, type EngineOptions, type SentinelOptions, type SentinelStats } from '../engine/engine.ts'
-import type { BandParams, CompressorParams, DoaEstimate, EngineStats, Meters } from '../engine/types.ts'
+import { type Engine, type EngineOptions, type SentinelOptions, type SentinelStats } from '../engine/engine.ts'
+import { createEngineFromProfile } from '../board/engine.ts'
+import type { BandParams, CompressorParams, DoaEstimate, EngineStats, FeatureFrames, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { systemClock, type Clock } from '../watchdog/clock.ts'
 import { InferenceMonitor, type InferenceHealthEvent, type InferenceMonitorOptions } from '../watchdog/inference-health.ts'
@@ -25,13 +26,14 @@ import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.
 import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
 import type {
   ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
-} from './types.ts'
+} from '../contract/appliance.ts'
+import type { ServiceHost } from '../contract/service.ts'
 
 /** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
 export type RuntimeEngine = Pick<Engine,
   'start' | 'stop' | 'heartbeat' | 'setProcessing' | 'poll' | 'stats' | 'blockCounter' | 'options' |
   'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'> &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats'>>
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
 
 export interface MonitorOptions {
   /** Engine block counter stuck this long = stall (bypass). Defaults to 200 ms. */
@@ -105,7 +107,7 @@ export const DEFAULT_PANEL_TIMEOUT_MS = 150
 const DEFAULT_BAND: BandParams = { type: 'peak', freqHz: 1000, gainDb: 0, q: 1, enabled: false }
 const DEFAULT_COMP: CompressorParams = { thresholdDb: -20, ratio: 2, kneeDb: 6, attackMs: 10, releaseMs: 200, makeupDb: 0, enabled: false }
 
-export class Appliance implements ApplianceApi {
+export class Appliance implements ServiceHost {
   readonly profile: BoardProfile
   readonly engine: RuntimeEngine
   readonly relay: BypassRelay
@@ -568,6 +570,11 @@ export class Appliance implements ApplianceApi {
   /** Whether inference and automation may run now (only in ACTIVE). */
   get inferenceEnabled(): boolean {
     return this.#inferenceEnabled
+  }
+
+  /** Feature frames since the last call, or null when the engine computes none. */
+  pollFeatures(): FeatureFrames | null {
+    return this.engine.pollFeatures?.() ?? null
   }
 
   /** Called whenever inference becomes allowed or not; returns the unsubscribe function. */

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { fsyncDir } from '../store/atomic.ts'
 import { readTransitionFileCounted } from '../watchdog/log.ts'
 import { procFacts, type ProcFacts } from './instance-lock.ts'
-import type { TransitionRecord, WatchdogStateName } from './types.ts'
+import type { TransitionRecord, WatchdogStateName } from '../contract/appliance.ts'
 
 export type RunEnd = 'clean-stop' | 'crash' | 'power-loss' | 'first-start'
 

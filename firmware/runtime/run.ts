@@ -8,7 +8,7 @@ import { acquireInstanceLock } from './instance-lock.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
 import { prepareDurableRun } from './durable-run.ts'
-import { startAppliance, type Service, type StartApplianceOptions } from './start.ts'
+import { startAppliance, type RuntimeService, type StartApplianceOptions } from './start.ts'
 
 export interface RunOptions {
   board: string
@@ -16,7 +16,7 @@ export interface RunOptions {
   seconds: number
   /** Screen refresh, ms. */
   refreshMs: number
-  services: Service[]
+  services: RuntimeService[]
   /** Attach to a front-panel controller already on this UART instead of the board's own. */
   panelPort: string | null
 }

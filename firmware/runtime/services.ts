@@ -5,9 +5,9 @@
 // yet) says why in the log and the others run: the sound never waits on a transport.
 import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { consoleService } from '../console/index.ts'
-import { networkService } from '../api/service.ts'
+import { networkService } from './network.ts'
 import { storeService } from '../store/service.ts'
-import { attachInference, type AttachedInference } from '../inference/index.ts'
+import { attachInference, type AttachedInference } from '../automation/service.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
@@ -15,7 +15,7 @@ import { awaitDurable, bootPresetCommand, DurableSettings } from '../store/setti
 import { addStatusFields } from '../commands/builtin.ts'
 import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
-import type { Service } from './start.ts'
+import type { RuntimeService } from './start.ts'
 
 export interface StackOptions {
   /** Each part can be left out (tests, a unit without models). All default to on. */
@@ -42,7 +42,7 @@ export function apiOffEndpoint(reason: string | null): string {
   return `off (${reason})`
 }
 
-export function applianceStack(opts: StackOptions = {}): Service {
+export function applianceStack(opts: StackOptions = {}): RuntimeService {
   return async (app: Appliance) => {
     // Warnings go to stderr as well (the journal under systemd): a store fallback or a service that
     // stays off is news for the person running the unit, not only for the in-memory log tail.

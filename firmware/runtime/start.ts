@@ -10,15 +10,19 @@ import { SystemdNotifier } from '../hardware/systemd-notify.ts'
 import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { Appliance, type ApplianceOptions } from './appliance.ts'
+import type { ServiceHandle } from '../contract/service.ts'
 import { setPanelController } from '../rehearsal/faults.ts'
 import { runningImage } from '../self.ts'
 
 /** A service attached to the running appliance (console, API, inference...). */
-export type Service = (app: Appliance) => Promise<{ stop(): Promise<void> }>
+
+/** A service as the composition root starts it. Parts write contract Services (they see a
+ *  ServiceHost); only runtime's own (the stack, rehearsal) take the concrete Appliance. */
+export type RuntimeService = (app: Appliance) => Promise<ServiceHandle>
 
 export interface StartApplianceOptions extends Omit<Partial<ApplianceOptions>, 'hardwareWatchdogs' | 'panel'> {
   /** Started in order after the appliance, stopped in reverse before it. */
-  services: Service[]
+  services: RuntimeService[]
   /**
    * The front-panel controller's UART. 'auto' (default): on a profile whose uarts.panel.path is
    * "sim", spawn the simulated controller on a fresh socat PTY pair; otherwise open that path.

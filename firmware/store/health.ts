@@ -10,7 +10,7 @@
 // file was written. The runtime calls report() from its tick; writes are rate-limited.
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { WatchdogStateName } from '../runtime/types.ts'
+import type { WatchdogStateName } from '../contract/appliance.ts'
 import { writeFileAtomic } from './atomic.ts'
 
 /** The watchdog's state, or STOPPED once the firmware has shut down (nothing is passing through it). */

@@ -5,7 +5,7 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { removeStaleTemps } from './atomic.ts'
 import { defaultStoreLogger, StoredDocument, type StoreLogger } from './document.ts'
 import { PRESET_NAME, presetSchema, type Preset } from './schemas.ts'

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CommandRegistry } from '../commands/registry.ts'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { registerPresetCommands } from './commands.ts'
 import { HealthReporter, healthFilePath } from './health.ts'
 import { openStore, type Store } from './index.ts'

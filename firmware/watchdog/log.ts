@@ -8,7 +8,7 @@
 // torn one cannot swallow it, and readers skip (and count) lines that do not parse.
 import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readSync, renameSync, statSync, existsSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { TransitionRecord } from '../runtime/types.ts'
+import type { TransitionRecord } from './types.ts'
 
 export interface TransitionLogOptions {
   /** Directory for transitions.jsonl; null keeps the log in memory only. */

@@ -2,7 +2,7 @@
 // It never reads a clock, touches the engine or the hardware: every event carries its time, and
 // what must happen (engage bypass, set the LEDs, log, notify, withhold the panel heartbeat) comes
 // back as data for the runtime (firmware/runtime/appliance.ts) to carry out.
-import type { TransitionRecord, WatchdogStateName } from '../runtime/types.ts'
+import type { TransitionRecord, WatchdogStateName } from './types.ts'
 
 export type StateName = WatchdogStateName
 export const STATES: readonly StateName[] = ['BOOT', 'ACTIVE', 'DEGRADED', 'BYPASS', 'MANUAL_BYPASS']

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { Agent } from 'node:https'
 import { readFileSync } from 'node:fs'
 import type { ApiHandle } from '../../firmware/api/server.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { revokeClient, issueClient } from '../../provisioning/provision.ts'
 import { makeFixture, call, bootSim, type Fixture } from './helpers.ts'
 

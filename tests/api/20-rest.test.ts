@@ -5,12 +5,12 @@ import { request as httpsRequest } from 'node:https'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { startApi, type ApiHandle } from '../../firmware/api/server.ts'
-import { AuditLog } from '../../firmware/api/audit.ts'
+import { AuditLog } from '../../firmware/transport/audit.ts'
 import { openApiText } from '../../firmware/api/openapi.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { makeFixture, call, bootSim, type Fixture, type Creds } from './helpers.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -130,7 +130,7 @@ t.test('the repo keeps the OpenAPI description of the whole firmware (every comm
     services: [applianceStack({ api: false, console: false, log: () => {}, onRegistry: (r) => { text = openApiText(r) } })],
   })
   await run.stop()
-  t.equal(text, readFileSync('docs/openapi.json', 'utf8'), 'docs/openapi.json is current (regenerate: node firmware/api/openapi-cli.ts)')
+  t.equal(text, readFileSync('docs/openapi.json', 'utf8'), 'docs/openapi.json is current (regenerate: node scripts/docs/openapi.ts)')
   const doc = JSON.parse(text)
   for (const path of ['/api/preset/save', '/api/accept', '/api/osc/on', '/api/model/activate']) t.ok(doc.paths[path], `${path} is described`)
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { networkService, type NetworkServiceHandle } from '../../firmware/api/service.ts'
+import { networkService, type NetworkServiceHandle } from '../../firmware/runtime/network.ts'
 import { makeFixture, call } from './helpers.ts'
 
 t.test('an unprovisioned unit runs without the API and says why (fail-open)', async (t) => {

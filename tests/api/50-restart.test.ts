@@ -12,7 +12,7 @@ import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { createRegistry, type CommandRegistry } from '../../firmware/commands/index.ts'
 import { startApi, type ApiHandle, type ApiStats } from '../../firmware/api/server.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { makeFixture, call, type Fixture, type Creds } from './helpers.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import type { ApiHandle } from '../../firmware/api/server.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { issueClient } from '../../provisioning/provision.ts'
 import { makeFixture, call, bootSim, type Fixture, type Creds } from './helpers.ts'
 

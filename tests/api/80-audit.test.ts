@@ -5,7 +5,7 @@
 import t from 'tap'
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
-import { AuditLog, type AuditEntry } from '../../firmware/api/audit.ts'
+import { AuditLog, type AuditEntry } from '../../firmware/transport/audit.ts'
 import { makeFixture, call, bootSim, type Fixture } from './helpers.ts'
 
 function records(file: string): any[] {

@@ -8,7 +8,7 @@ import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { startApi, type ApiHandle, type ApiOptions } from '../../firmware/api/server.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import type { CommandRegistry } from '../../firmware/commands/index.ts'
 
 export interface SimRig { app: ApplianceApi; registry: CommandRegistry; api: ApiHandle }

@@ -14,7 +14,7 @@ import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { createEngineFromProfile } from '../../firmware/engine/engine.ts'
+import { createEngineFromProfile } from '../../firmware/board/engine.ts'
 import { DEFAULT_PANEL_TIMEOUT_MS } from '../../firmware/runtime/appliance.ts'
 import { controlPlaneStallRun, overrunStreakRun } from '../watchdog/fixtures/scenarios.ts'
 

@@ -4,7 +4,7 @@
 // the audio thread's block time p99 in the same run without and with inference busy (classifier every 0.25 s, VAD every 32 ms, EQ
 // recommender once a second per output).
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { createEngineFromProfile } from '../../firmware/engine/engine.ts'
+import { createEngineFromProfile } from '../../firmware/board/engine.ts'
 import { InferenceService } from '../../firmware/inference/service.ts'
 import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
 import { LiveInference } from '../../firmware/inference/live.ts'

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { SerialPort } from 'serialport'
 import { provision } from '../../provisioning/provision.ts'
 import { FAULT_CLASSES } from '../../firmware/rehearsal/faults.ts'
-import type { TransitionRecord } from '../../firmware/runtime/types.ts'
+import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 
 export interface SoakOptions {
   /** Length of the load phase. Defaults to 30 minutes. */

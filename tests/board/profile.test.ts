@@ -1,7 +1,8 @@
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { boardRoot, loadProfile, validateGeometry } from '../../firmware/board/profile.ts'
+import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
+import { validateGeometry } from '../../firmware/engine/geometry.ts'
 
 t.test('both shipped board profiles load', async (t) => {
   const sim = loadProfile('sim')

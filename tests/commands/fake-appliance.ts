@@ -2,7 +2,7 @@
 // tests can check that a refused command changed nothing.
 import { loadProfile } from '../../firmware/board/profile.ts'
 import type { BandParams, CompressorParams, Meters } from '../../firmware/engine/types.ts'
-import type { ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, TransitionRecord, WatchdogStateName } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, TransitionRecord, WatchdogStateName } from '../../firmware/contract/appliance.ts'
 
 export class FakeAppliance implements ApplianceApi {
   readonly profile = loadProfile('sim')

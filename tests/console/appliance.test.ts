@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { startConsole, type ConsoleHandle } from '../../firmware/console/index.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { openClient } from './harness.ts'
 
 async function bootSim(dir: string) {

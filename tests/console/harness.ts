@@ -6,7 +6,7 @@ import { SerialPort } from 'serialport'
 import { ReadlineParser } from '@serialport/parser-readline'
 import { startConsole, type ConsoleHandle, type ConsoleOptions } from '../../firmware/console/index.ts'
 import { openPtyPair, type PtyPair } from '../../firmware/hardware/pty.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 
 export interface Client {
   port: SerialPort

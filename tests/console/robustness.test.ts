@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startRig, stopRig, openClient, bootRealAppliance, snapshot, blast, type Rig } from './harness.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { openPtyPair } from '../../firmware/hardware/pty.ts'
 
 /** Seeded PRNG (mulberry32) so a failing garbage case can be replayed. */

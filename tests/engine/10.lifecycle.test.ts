@@ -94,7 +94,7 @@ t.test('the loader looks beside the executable, then in the repo build', async (
 
 t.test('the board profiles build their engines', async (t) => {
   const { loadProfile } = await import('../../firmware/board/profile.ts')
-  const { createEngineFromProfile } = await import('../../firmware/engine/engine.ts')
+  const { createEngineFromProfile } = await import('../../firmware/board/engine.ts')
   const sim = createEngineFromProfile(loadProfile('sim'))
   t.equal(sim.options.inputs, 8, 'sim: 8 inputs')
   t.equal(sim.options.beams.length, 4, 'sim: 4 beams')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { attachInference, type AttachedInference } from '../../firmware/inference/index.ts'
+import { attachInference, type AttachedInference } from '../../firmware/automation/service.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
 import { modelsDir } from '../../firmware/inference/manifest.ts'

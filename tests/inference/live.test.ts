@@ -1,6 +1,6 @@
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { createEngineFromProfile } from '../../firmware/engine/engine.ts'
+import { createEngineFromProfile } from '../../firmware/board/engine.ts'
 import { InferenceService } from '../../firmware/inference/service.ts'
 import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
 import { LiveInference } from '../../firmware/inference/live.ts'

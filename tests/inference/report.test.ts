@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
 import { reportContributors, type ReportContext } from '../../firmware/process/report.ts'
-import '../../firmware/inference/report.ts'
+import '../../firmware/process/inference-report.ts'
 
 t.test('a mono recording gets classes, speech intervals and recommendations in its report', async (t) => {
   const dir = t.testdir({})

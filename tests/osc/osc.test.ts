@@ -9,7 +9,7 @@ import { startOsc, mapMessage, type OscHandle } from '../../firmware/osc/server.
 import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import type { ApplianceApi } from '../../firmware/runtime/types.ts'
+import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { oscsend, until } from './helpers.ts'
 
 /** The real Appliance on the sim board, stopped with the test. */

@@ -4,7 +4,7 @@ import t from 'tap'
 import { appendFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TransitionLog, readTransitionFile, readTransitionFileCounted } from '../../firmware/watchdog/log.ts'
-import type { TransitionRecord } from '../../firmware/runtime/types.ts'
+import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 
 const rec = (n: number): TransitionRecord => ({ at: n, from: 'BOOT', to: 'ACTIVE', cause: `c${n}`, evidence: '' })
 

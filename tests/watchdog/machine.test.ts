@@ -4,7 +4,7 @@ import {
   type WatchdogEvent, type WatchdogState, type WatchdogAction, type StateName,
 } from '../../firmware/watchdog/machine.ts'
 import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
-import type { TransitionRecord } from '../../firmware/runtime/types.ts'
+import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 import { rng } from '../helpers/rng.ts'
 
 function run(s: WatchdogState, ...events: WatchdogEvent[]): [WatchdogState, WatchdogAction[]] {

@@ -4,10 +4,11 @@
 import t, { type Test } from 'tap'
 import { performance } from 'node:perf_hooks'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { createEngineFromProfile, type Engine } from '../../firmware/engine/engine.ts'
+import { type Engine } from '../../firmware/engine/engine.ts'
+import { createEngineFromProfile } from '../../firmware/board/engine.ts'
 import { Appliance } from '../../firmware/runtime/appliance.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import type { TransitionRecord } from '../../firmware/runtime/types.ts'
+import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 import { until } from '../helpers/until.ts'
 import { blockEventLoop } from './fixtures/scenarios.ts'
 

@@ -5,18 +5,9 @@
 import type { BoardProfile } from '../board/profile.ts'
 import type { BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineStats, Meters } from '../engine/types.ts'
 
-export type WatchdogStateName = 'BOOT' | 'ACTIVE' | 'DEGRADED' | 'BYPASS' | 'MANUAL_BYPASS'
-
-/** One watchdog transition, as recorded in memory and on disk. */
-export interface TransitionRecord {
-  /** Milliseconds since the epoch. */
-  at: number
-  from: WatchdogStateName
-  to: WatchdogStateName
-  cause: string
-  /** Human-readable evidence, e.g. "event-loop lag 812 ms > 250 ms". */
-  evidence: string
-}
+// The watchdog owns its states and transition records; they are part of what every part sees.
+import type { TransitionRecord, WatchdogStateName } from '../watchdog/types.ts'
+export type { TransitionRecord, WatchdogStateName }
 
 export interface ApplianceStatus {
   board: string

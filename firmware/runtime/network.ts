@@ -3,11 +3,11 @@
 // Fail-open: a unit that is not provisioned yet (or whose identity does not load) runs without the
 // API, says why in its log, and keeps passing audio; it never refuses to start over it.
 import { join } from 'node:path'
-import type { ApplianceApi } from '../runtime/types.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { createRegistry } from '../commands/index.ts'
 import { isFirmwareError } from '../errors.ts'
-import { startApi, type ApiOptions, type ApiHandle } from './server.ts'
-import type { RegistryForApi } from './routes.ts'
+import { startApi, type ApiOptions, type ApiHandle } from '../api/server.ts'
+import type { RegistryForApi } from '../commands/types.ts'
 import { startOsc, type OscOptions, type OscHandle } from '../osc/server.ts'
 
 export interface NetworkServiceOptions {

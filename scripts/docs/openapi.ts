@@ -1,13 +1,13 @@
 // Writes the repo's copy of the OpenAPI description (docs/openapi.json) from the command registry:
-//   node firmware/api/openapi-cli.ts [--check]
+//   node scripts/docs/openapi.ts [--check]
 // --check exits 1 when docs/openapi.json differs from what the device would serve.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadProfile, repoRoot } from '../board/profile.ts'
-import { startAppliance } from '../runtime/start.ts'
-import { applianceStack } from '../runtime/services.ts'
-import { openApiText } from './openapi.ts'
+import { loadProfile, repoRoot } from '../../firmware/board/profile.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { openApiText } from '../../firmware/api/openapi.ts'
 
 // The description is that of the registry a unit serves: the whole `firmware run` stack (built-in
 // commands plus those the store, inference and OSC register), started on the sim board in a
@@ -23,7 +23,7 @@ rmSync(dir, { recursive: true, force: true })
 const file = join(repoRoot, 'docs', 'openapi.json')
 if (process.argv.includes('--check')) {
   const same = readFileSync(file, 'utf8') === text
-  console.log(same ? `${file} is up to date` : `${file} differs; run node firmware/api/openapi-cli.ts`)
+  console.log(same ? `${file} is up to date` : `${file} differs; run node scripts/docs/openapi.ts`)
   process.exitCode = same ? 0 : 1
 } else {
   writeFileSync(file, text)

@@ -1,24 +1,22 @@
 // Inference on the running appliance, as one service for startAppliance({ services: [...] }):
 // the worker (health reported to the watchdog), the shipped models, the live feature loop, the
 // automation controller over the outputs' EQ, and their commands in the registry.
-import type { Appliance } from '../runtime/appliance.ts'
-import type { Service } from '../runtime/start.ts'
-import type { ApplianceEvent } from '../runtime/types.ts'
-import type { FeatureFrames } from '../engine/types.ts'
+import type { Service, ServiceHost } from '../contract/service.ts'
+import type { ApplianceEvent } from '../contract/appliance.ts'
 import type { CommandRegistry } from '../commands/registry.ts'
-import { AutomationController, applianceEqSink, type ApplianceEqSinkOptions } from '../automation/controller.ts'
-import { registerInferenceCommands } from '../automation/commands.ts'
-import type { AutomationLimits, AutomationMode } from '../automation/machine.ts'
-import { BUILTIN_MANIFESTS } from './manifest.ts'
-import { InferenceService, type InferenceServiceOptions } from './service.ts'
-import { LiveInference, type LiveInferenceOptions } from './live.ts'
-import { EQ_RECOMMENDER } from './models.ts'
+import { AutomationController, applianceEqSink, type ApplianceEqSinkOptions } from './controller.ts'
+import { registerInferenceCommands } from './commands.ts'
+import type { AutomationLimits, AutomationMode } from './machine.ts'
+import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
+import { InferenceService, type InferenceServiceOptions } from '../inference/service.ts'
+import { LiveInference, type LiveInferenceOptions } from '../inference/live.ts'
+import { EQ_RECOMMENDER } from '../inference/models.ts'
 
-export { InferenceService } from './service.ts'
-export { LiveInference } from './live.ts'
-export { SnippetStore, RecordingConsent } from './snippets.ts'
-import type { RecordingConsent, SnippetStore } from './snippets.ts'
-export { loadManifest, BUILTIN_MANIFESTS } from './manifest.ts'
+export { InferenceService } from '../inference/service.ts'
+export { LiveInference } from '../inference/live.ts'
+export { SnippetStore, RecordingConsent } from '../inference/snippets.ts'
+import type { RecordingConsent, SnippetStore } from '../inference/snippets.ts'
+export { loadManifest, BUILTIN_MANIFESTS } from '../inference/manifest.ts'
 
 export interface InferenceAttachOptions {
   /** The registry to add mode/accept/reject/rollback/model commands to. Defaults to none. */
@@ -47,7 +45,7 @@ export interface AttachedInference {
 }
 
 /** Starts inference on an appliance; the returned stop() undoes it all. */
-export async function attachInference(app: Appliance, opts: InferenceAttachOptions = {}): Promise<AttachedInference> {
+export async function attachInference(app: ServiceHost, opts: InferenceAttachOptions = {}): Promise<AttachedInference> {
   const log = (level: 'info' | 'warn' | 'error', message: string) => app.logLine(level, 'inference', message)
   const publish = (ev: ApplianceEvent) => app.publish(ev)
 
@@ -61,7 +59,7 @@ export async function attachInference(app: Appliance, opts: InferenceAttachOptio
   }
 }
 
-async function start(app: Appliance, service: InferenceService, opts: InferenceAttachOptions, log: (level: 'info' | 'warn' | 'error', message: string) => void, publish: (ev: ApplianceEvent) => void): Promise<AttachedInference> {
+async function start(app: ServiceHost, service: InferenceService, opts: InferenceAttachOptions, log: (level: 'info' | 'warn' | 'error', message: string) => void, publish: (ev: ApplianceEvent) => void): Promise<AttachedInference> {
   for (const m of opts.manifests ?? BUILTIN_MANIFESTS) {
     try {
       await service.activate(m)
@@ -91,9 +89,8 @@ async function start(app: Appliance, service: InferenceService, opts: InferenceA
   if (opts.registry) {
     registerInferenceCommands(opts.registry, { service, automation, ...(opts.consent ? { consent: opts.consent } : {}), ...(opts.snippets ? { snippets: opts.snippets } : {}) })
   }
-  const engine = app.engine as unknown as { pollFeatures?: () => FeatureFrames }
   const timer = setInterval(() => {
-    const f = engine.pollFeatures?.()
+    const f = app.pollFeatures()
     if (f) live.feed(f)
     automation.tick()
     app.automationMode = automation.mode

@@ -3,7 +3,7 @@
 // kept in a bounded buffer so a client that reconnects can ask for what it missed (SSE Last-Event-ID,
 // the WebSocket's lastEventId). Every transport that streams events (API SSE and WebSocket, the
 // console's subscribe) formats these entries, so ids and times agree everywhere.
-import type { ApplianceApi, ApplianceEvent, SettingChange } from './types.ts'
+import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
 
 export interface JournalEntry {
   /** Increases by one per journaled event, from 1 at start. */

@@ -1,0 +1,57 @@
+// The firmware's layers, bottom first. A folder (or a top-level file) may import only from layers
+// below its own: siblings in one layer do not import each other, so there is no cycle to grow.
+// docs/architecture.md shows the same table; this test reads both.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { folderEdges, partOf, readFile, root, sources } from '../scripts/house/graph.ts'
+
+const LAYERS: ReadonlyArray<readonly string[]> = [
+  /* 0 */ ['errors', 'self'],
+  /* 1 */ ['engine', 'panel', 'secrets', 'watchdog'],
+  /* 2 */ ['wav', 'board'],
+  /* 3 */ ['hardware'],
+  /* 4 */ ['contract'],
+  /* 5 */ ['commands', 'transport'],
+  /* 6 */ ['store', 'inference', 'rehearsal'],
+  /* 7 */ ['automation', 'process'],
+  /* 8 */ ['api', 'console', 'osc'],
+  /* 9 */ ['runtime'],
+  /* 10 */ ['cli'],
+]
+const layerOf = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)))
+const facts = sources(join(root, 'firmware')).map(readFile)
+
+t.test('every firmware folder has a layer', async (t) => {
+  const parts = new Set(facts.map((f) => partOf(f.file)))
+  for (const p of parts) t.ok(layerOf.has(p), `firmware/${p} is in the layer table`)
+  for (const p of layerOf.keys()) t.ok(parts.has(p), `layer entry ${p} exists under firmware/`)
+})
+
+t.test('no import goes sideways or up (type-only imports included)', async (t) => {
+  const g = folderEdges(facts, { includeTypes: true })
+  let edges = 0
+  for (const [from, outs] of g) {
+    for (const [to, e] of outs) {
+      edges++
+      const a = layerOf.get(from) ?? -1
+      const b = layerOf.get(to) ?? 99
+      t.ok(b < a, `${from} (layer ${a}) -> ${to} (layer ${b}): ${e.from}:${e.line}`)
+    }
+  }
+  t.ok(edges > 40, `${edges} folder edges checked`)
+})
+
+t.test('a generator of docs is a script, not part of the firmware', async (t) => {
+  for (const f of facts) {
+    const text = readFileSync(join(root, f.file), 'utf8')
+    t.notMatch(text, /writeFileSync\([^)]*docs\//, `${f.file} does not write docs/`)
+  }
+})
+
+t.test('docs/architecture.md shows the same layers', async (t) => {
+  const doc = readFileSync(join(root, 'docs', 'architecture.md'), 'utf8')
+  const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => [Number(m[1]), m[2]!.split(',').map((s) => s.trim().replace(/`/g, '')).sort()] as const)
+  t.same(rows.map(([i]) => i), LAYERS.map((_, i) => i), 'one row per layer, bottom first')
+  for (const [i, names] of rows) t.same(names, [...LAYERS[i]!].sort(), `layer ${i}`)
+})
