@@ -8,16 +8,17 @@ import { folderEdges, partOf, readFile, root, sources } from '../scripts/house/g
 
 const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 0 */ ['errors', 'self'],
-  /* 1 */ ['engine', 'panel', 'secrets', 'watchdog'],
-  /* 2 */ ['wav', 'board'],
-  /* 3 */ ['hardware'],
-  /* 4 */ ['contract'],
-  /* 5 */ ['commands', 'transport'],
-  /* 6 */ ['store', 'inference', 'rehearsal'],
-  /* 7 */ ['automation', 'process'],
-  /* 8 */ ['api', 'console', 'osc'],
-  /* 9 */ ['runtime'],
-  /* 10 */ ['cli'],
+  /* 1 */ ['validate'],
+  /* 2 */ ['engine', 'panel', 'secrets', 'watchdog'],
+  /* 3 */ ['wav', 'board'],
+  /* 4 */ ['hardware'],
+  /* 5 */ ['contract'],
+  /* 6 */ ['commands', 'transport'],
+  /* 7 */ ['store', 'inference', 'rehearsal'],
+  /* 8 */ ['automation', 'process'],
+  /* 9 */ ['api', 'console', 'osc'],
+  /* 10 */ ['runtime'],
+  /* 11 */ ['cli'],
 ]
 const layerOf = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)))
 const facts = sources(join(root, 'firmware')).map(readFile)

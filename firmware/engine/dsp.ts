@@ -2,6 +2,7 @@
 // offline tools (the audio thread runs the same C++ classes through the engine, not this file).
 // Every option is validated and defaulted here; the addon only re-checks types.
 import { FirmwareError } from '../errors.ts'
+import { checker, numberIn, wholeNumberIn } from '../validate.ts'
 import { validateGeometry } from './geometry.ts'
 import { loadNative } from './native.ts'
 import type { ArrayGeometry, BandParams, BeamformerKind, CompressorParams, DoaEstimate, SimSource } from './types.ts'
@@ -45,9 +46,10 @@ function native(): NativeDsp {
 
 const bad = (msg: string): never => { throw new FirmwareError('FW_ERR_BAD_OPTION', msg) }
 
-function finite(v: unknown, name: string, lo = -Infinity, hi = Infinity): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) bad(`${name} must be a number in ${lo}..${hi}, got ${JSON.stringify(v)}`)
-  return v as number
+const OPTION = checker('FW_ERR_BAD_OPTION', (field, complaint) => `${field} ${complaint}`)
+
+function finite(v: unknown, name: string, min = -Infinity, max = Infinity): number {
+  return numberIn(OPTION, v, name, { min, max })
 }
 
 function sampleRate(sr: unknown): number {
@@ -55,8 +57,7 @@ function sampleRate(sr: unknown): number {
 }
 
 function block(b: unknown): number {
-  if (!Number.isInteger(b) || (b as number) < 1 || (b as number) > 65536) bad(`block must be an integer 1..65536, got ${JSON.stringify(b)}`)
-  return b as number
+  return wholeNumberIn(OPTION, b, 'block', 1, 65536)
 }
 
 const BAND_TYPES = ['peak', 'lowshelf', 'highshelf', 'highpass', 'lowpass'] as const
@@ -172,7 +173,7 @@ export function doa(geometry: ArrayGeometry, channels: Float32Array[], frameSize
   if (!Number.isInteger(frameSize) || frameSize < 64 || frameSize > 65536 || (frameSize & (frameSize - 1)) !== 0) {
     bad(`frameSize must be a power of two 64..65536, got ${JSON.stringify(frameSize)}`)
   }
-  if (!Number.isInteger(hop) || hop < 1 || hop > frameSize) bad(`hop must be an integer 1..frameSize, got ${JSON.stringify(hop)}`)
+  wholeNumberIn(OPTION, hop, 'hop', 1, frameSize)
   return native().doa(g, channelsFor(g, channels), frameSize, hop)
 }
 
@@ -191,8 +192,8 @@ export function simulateStage(geometry: ArrayGeometry, sources: SimSource[], noi
       levelDb: finite(s.levelDb, `sources[${k}].levelDb`, -200, 20),
     }
   })
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) bad(`seed must be an integer 0..2^32-1, got ${seed}`)
-  if (!Number.isInteger(frames) || frames < 0 || frames > 1e9) bad(`frames must be an integer 0..1e9, got ${frames}`)
+  wholeNumberIn(OPTION, seed, 'seed', 0, 0xffffffff)
+  wholeNumberIn(OPTION, frames, 'frames', 0, 1e9)
   return native().simulateStage(g, src, finite(noiseDb, 'noiseDb', -400, 20), seed, frames, block(blockSize))
 }
 

@@ -15,6 +15,7 @@
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
 import { validateGeometry } from './geometry.ts'
+import { checker, numberIn } from '../validate.ts'
 import { loadNative } from './native.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
 import type {
@@ -128,11 +129,10 @@ function bad(field: string, msg: string): never {
   throw new FirmwareError('FW_ERR_BAD_OPTION', `engine option ${field}: ${msg}`)
 }
 
+const OPTION = checker('FW_ERR_BAD_OPTION', (field, complaint) => `engine option ${field}: ${complaint}`)
+
 function checkNumber(v: unknown, field: string, min: number, max: number, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) bad(field, `must be a number, got ${JSON.stringify(v)}`)
-  if (integer && !Number.isInteger(v)) bad(field, `must be a whole number, got ${v}`)
-  if (v < min || v > max) bad(field, `must be between ${min} and ${max}, got ${v}`)
-  return v
+  return numberIn(OPTION, v, field, { min, max, integer })
 }
 
 function checkBool(v: unknown, field: string): boolean {
