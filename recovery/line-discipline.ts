@@ -23,32 +23,32 @@ export interface LineDisciplineOptions {
 
 export class LineDiscipline {
   readonly maxBytes: number
-  private buf = ''
+  #buf = ''
   /** Bytes of the current line, all kinds, for the limit. */
-  private len = 0
-  private bad = 0
-  private firstBad = -1
+  #len = 0
+  #bad = 0
+  #firstBad = -1
   /** Inside an escape sequence: 1 after ESC, 2 inside CSI/SS3 parameters. */
-  private esc: 0 | 1 | 2 = 0
-  private discarding = false
-  private lastCR = false
+  #esc: 0 | 1 | 2 = 0
+  #discarding = false
+  #lastCR = false
 
   constructor(o: LineDisciplineOptions = {}) {
     this.maxBytes = o.maxBytes ?? 512
   }
 
-  private reset(): void {
-    this.buf = ''
-    this.len = 0
-    this.bad = 0
-    this.firstBad = -1
-    this.esc = 0
-    this.discarding = false
+  #reset(): void {
+    this.#buf = ''
+    this.#len = 0
+    this.#bad = 0
+    this.#firstBad = -1
+    this.#esc = 0
+    this.#discarding = false
   }
 
-  private control(c: number): void {
-    if (this.bad === 0) this.firstBad = c
-    this.bad++
+  #control(c: number): void {
+    if (this.#bad === 0) this.#firstBad = c
+    this.#bad++
   }
 
   feed(chunk: Uint8Array): LineAction[] {
@@ -59,64 +59,64 @@ export class LineDiscipline {
       echo = ''
     }
     for (const c of chunk) {
-      if (c === 0x0d || (c === 0x0a && !this.lastCR)) {
-        this.lastCR = c === 0x0d
-        if (!this.discarding) echo += '\r\n'
+      if (c === 0x0d || (c === 0x0a && !this.#lastCR)) {
+        this.#lastCR = c === 0x0d
+        if (!this.#discarding) echo += '\r\n'
         flush()
-        if (this.discarding) {
+        if (this.#discarding) {
           // Already reported when it passed the limit.
-        } else if (this.bad > 0) {
-          out.push({ type: 'error', code: 'REC_ERR_BAD_INPUT', message: `line held ${this.bad} control byte(s) (first 0x${this.firstBad.toString(16).padStart(2, '0')}); nothing was done. Check the terminal settings (115200 8N1) and type plain commands` })
+        } else if (this.#bad > 0) {
+          out.push({ type: 'error', code: 'REC_ERR_BAD_INPUT', message: `line held ${this.#bad} control byte(s) (first 0x${this.#firstBad.toString(16).padStart(2, '0')}); nothing was done. Check the terminal settings (115200 8N1) and type plain commands` })
         } else {
-          out.push({ type: 'line', text: this.buf })
+          out.push({ type: 'line', text: this.#buf })
         }
-        this.reset()
+        this.#reset()
         continue
       }
-      this.lastCR = false
-      if (c === 0x0a || this.discarding) continue
-      this.len++
-      if (this.esc === 1) {
+      this.#lastCR = false
+      if (c === 0x0a || this.#discarding) continue
+      this.#len++
+      if (this.#esc === 1) {
         // ESC [ and ESC O start a sequence with parameters; anything else is a two-byte sequence.
-        this.esc = c === 0x5b || c === 0x4f ? 2 : 0
-      } else if (this.esc === 2) {
-        if (c >= 0x40 && c <= 0x7e) this.esc = 0
+        this.#esc = c === 0x5b || c === 0x4f ? 2 : 0
+      } else if (this.#esc === 2) {
+        if (c >= 0x40 && c <= 0x7e) this.#esc = 0
       } else if (c >= 0x20 && c <= 0x7e) {
-        if (this.buf.length < this.maxBytes) {
-          this.buf += String.fromCharCode(c)
+        if (this.#buf.length < this.maxBytes) {
+          this.#buf += String.fromCharCode(c)
           echo += String.fromCharCode(c)
         }
       } else if (c === 0x09) {
-        this.buf += ' '
+        this.#buf += ' '
         echo += ' '
       } else if (c === 0x08 || c === 0x7f) {
-        this.len = Math.max(0, this.len - 2)
-        if (this.buf.length > 0) {
-          this.buf = this.buf.slice(0, -1)
+        this.#len = Math.max(0, this.#len - 2)
+        if (this.#buf.length > 0) {
+          this.#buf = this.#buf.slice(0, -1)
           echo += '\b \b'
         }
       } else if (c === 0x15) {
-        echo += '\b \b'.repeat(this.buf.length)
-        this.buf = ''
-        this.len = 0
+        echo += '\b \b'.repeat(this.#buf.length)
+        this.#buf = ''
+        this.#len = 0
       } else if (c === 0x03) {
         echo += '^C\r\n'
         flush()
-        this.reset()
+        this.#reset()
         out.push({ type: 'cancel' })
         continue
       } else if (c === 0x1b) {
-        this.control(c)
-        this.esc = 1
+        this.#control(c)
+        this.#esc = 1
       } else {
-        this.control(c)
+        this.#control(c)
       }
-      if (this.len > this.maxBytes) {
+      if (this.#len > this.maxBytes) {
         flush()
         out.push({ type: 'echo', text: '\r\n' })
         out.push({ type: 'error', code: 'REC_ERR_LINE_TOO_LONG', message: `line longer than ${this.maxBytes} bytes; it is ignored up to its end (CR or LF). Type one command per line` })
-        this.reset()
-        this.discarding = true
+        this.#reset()
+        this.#discarding = true
       }
     }
     flush()

@@ -117,17 +117,17 @@ const monotonicMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000
 
 export class SlotManager {
   readonly cfg: RecoveryConfig
-  private readonly now: () => number
-  private readonly mono: () => number
-  private readonly bootId: () => string
-  private readonly log: (message: string) => void
+  readonly #now: () => number
+  readonly #mono: () => number
+  readonly #bootId: () => string
+  readonly #log: (message: string) => void
 
   constructor(cfg: RecoveryConfig, options: SlotManagerOptions = {}) {
     this.cfg = cfg
-    this.now = options.now ?? Date.now
-    this.mono = options.mono ?? monotonicMs
-    this.bootId = options.bootId ?? (() => currentBootId() ?? 'unknown')
-    this.log = options.log ?? ((m) => process.stderr.write(`recovery: ${m}\n`))
+    this.#now = options.now ?? Date.now
+    this.#mono = options.mono ?? monotonicMs
+    this.#bootId = options.bootId ?? (() => currentBootId() ?? 'unknown')
+    this.#log = options.log ?? ((m) => process.stderr.write(`recovery: ${m}\n`))
   }
 
   get lastGoodFile(): string {
@@ -169,16 +169,16 @@ export class SlotManager {
     }
     try {
       const s = parseState(readFileSync(this.lastGoodFile, 'utf8'))
-      this.log(`${this.stateFile} is unreadable (${why}); using its last-known-good copy`)
+      this.#log(`${this.stateFile} is unreadable (${why}); using its last-known-good copy`)
       return s
     } catch (e) {
-      this.log(`${this.stateFile} is unreadable (${why}) and so is its last-known-good copy (${(e as Error).message}); rebuilding the state from the slots on disk`)
-      return this.rebuild()
+      this.#log(`${this.stateFile} is unreadable (${why}) and so is its last-known-good copy (${(e as Error).message}); rebuilding the state from the slots on disk`)
+      return this.#rebuild()
     }
   }
 
   /** The state as the disk shows it: installed slots (good: nothing says otherwise), active = `current`. */
-  private rebuild(): SlotsState {
+  #rebuild(): SlotsState {
     const s = emptyState()
     for (const k of ['a', 'b'] as const) {
       try {
@@ -196,26 +196,26 @@ export class SlotManager {
     if (linked && s.slots[linked].state === 'good') s.active = linked
     else if (s.slots.a.state === 'good' || s.slots.b.state === 'good') s.active = s.slots.a.state === 'good' ? 'a' : 'b'
     if (s.active) s.previous = other(s.active)
-    s.history.push({ at: this.now(), event: 'state rebuilt from the slots on disk' })
+    s.history.push({ at: this.#now(), event: 'state rebuilt from the slots on disk' })
     return s
   }
 
-  private write(s: SlotsState, event?: string): void {
+  #write(s: SlotsState, event?: string): void {
     if (event) {
-      s.history.push({ at: this.now(), event })
+      s.history.push({ at: this.#now(), event })
       if (s.history.length > 50) s.history.splice(0, s.history.length - 50)
-      this.log(event)
+      this.#log(event)
     }
     mkdirSync(this.cfg.stateDir, { recursive: true })
     const text = JSON.stringify(s, null, 2) + '\n'
     writeFileAtomicSync(this.stateFile, text)
     // The copy is written after the file, so at any moment at least one of them is whole.
     writeFileAtomicSync(this.lastGoodFile, text)
-    this.pointCurrentAt(s.active)
+    this.#pointCurrentAt(s.active)
   }
 
   /** Swaps the `current` symlink atomically (a new link renamed over the old one). */
-  private pointCurrentAt(slot: SlotName | null): void {
+  #pointCurrentAt(slot: SlotName | null): void {
     if (slot === null) return
     const tmp = `${this.currentLink}.tmp-${process.pid}`
     try { unlinkSync(tmp) } catch { /* none left over */ }
@@ -235,23 +235,23 @@ export class SlotManager {
     const fresh = !existsSync(this.cfg.stateDir)
     const release = takeLock(this.installLock, 'another install or rollback')
     try {
-      return this.installLocked(bundlePath, publicKeyPath)
+      return this.#installLocked(bundlePath, publicKeyPath)
     } finally {
       release()
       if (fresh) try { rmdirSync(this.cfg.stateDir) } catch { /* not empty: the install wrote state */ }
     }
   }
 
-  private refuseWhilePending(s: SlotsState, what: string): void {
+  #refuseWhilePending(s: SlotsState, what: string): void {
     if (s.active && s.slots[s.active].state === 'pending') {
       const r = s.slots[s.active]
       throw new RecoveryError('REC_ERR_SLOT', `slot ${s.active} (${r.version}) is still pending (boot ${r.boots} of ${this.cfg.bootTries}) and slot ${other(s.active)} holds the only good firmware; ${what} waits until it is confirmed healthy, or "rollback" first`)
     }
   }
 
-  private installLocked(bundlePath: string, publicKeyPath: string): { slot: SlotName; version: string; pending: boolean } {
+  #installLocked(bundlePath: string, publicKeyPath: string): { slot: SlotName; version: string; pending: boolean } {
     const s0 = this.read()
-    this.refuseWhilePending(s0, 'a new install')
+    this.#refuseWhilePending(s0, 'a new install')
     const installedVersion = s0.active ? s0.slots[s0.active].version : null
     const verified = verifyBundle(bundlePath, { publicKeyPath, board: this.cfg.board, installedVersion })
     const version = verified.header.manifest.version
@@ -276,7 +276,7 @@ export class SlotManager {
     // The target slot is about to be replaced: record that before touching it.
     s.slots[target] = { ...emptySlot(), note: `being replaced by ${version}` }
     if (s.previous === target) s.previous = null
-    this.write(s)
+    this.#write(s)
     removeTree(dir)
     renameSync(staging, dir)
     fsyncPath(dirname(dir))
@@ -284,18 +284,18 @@ export class SlotManager {
     s.slots[target] = {
       state: pending ? 'pending' : 'good',
       version,
-      installedAt: this.now(),
+      installedAt: this.#now(),
       boots: 0,
       bootStartedAt: null,
       note: pending ? `installed; needs ${this.cfg.healthyPeriodS} s healthy within ${this.cfg.bootTries} boots` : 'first install',
     }
     if (s.active) s.previous = s.active
     s.active = target
-    this.write(s, `installed ${version} to slot ${target}${pending ? ' (pending health)' : ''}`)
+    this.#write(s, `installed ${version} to slot ${target}${pending ? ' (pending health)' : ''}`)
     return { slot: target, version, pending }
   }
 
-  private readWatch(): HealthWatch | null {
+  #readWatch(): HealthWatch | null {
     try {
       return JSON.parse(readFileSync(this.watchFile, 'utf8')) as HealthWatch
     } catch {
@@ -304,7 +304,7 @@ export class SlotManager {
   }
 
   /** Replaced atomically but not fsynced: it means nothing after a power cut anyway (new boot id). */
-  private writeWatch(w: HealthWatch | null): void {
+  #writeWatch(w: HealthWatch | null): void {
     try {
       if (w === null) {
         unlinkSync(this.watchFile)
@@ -331,7 +331,7 @@ export class SlotManager {
     const rec = s.slots[slot]
     if (rec.state !== 'pending') return no(`slot ${slot} (${rec.version}) is ${rec.state}; nothing to confirm`)
     if (rec.bootStartedAt === null) return no(`slot ${slot} (${rec.version}) has not booted since it was installed`)
-    const bootId = this.bootId()
+    const bootId = this.#bootId()
     if (typeof rec.bootMono !== 'number' || rec.bootId !== bootId) {
       return no(`slot ${slot} (${rec.version}) has not booted since the unit last started`)
     }
@@ -348,23 +348,23 @@ export class SlotManager {
     if (h.version !== rec.version) {
       return no(`the firmware reports version ${String(h.version)}, but slot ${slot} holds ${rec.version} (a report from other firmware, or an image whose manifest.json names another version than its bundle)`)
     }
-    const mono = this.mono()
+    const mono = this.#mono()
     if (h.state !== 'ACTIVE') {
-      this.writeWatch(null)
+      this.#writeWatch(null)
       return no(`the firmware's watchdog is ${String(h.state)}, not ACTIVE`)
     }
-    let w = this.readWatch()
+    let w = this.#readWatch()
     if (!w || w.bootId !== bootId || w.slot !== slot || w.bootMono !== rec.bootMono || w.pid !== h.pid || w.activeSince !== h.activeSince) {
       w = { bootId, slot, bootMono: rec.bootMono, pid: h.pid, activeSince: h.activeSince, firstMono: mono, lastAt: h.at, lastAtMono: mono }
-      this.writeWatch(w)
+      this.#writeWatch(w)
     } else if (h.at !== w.lastAt) {
       w.lastAt = h.at
       w.lastAtMono = mono
-      this.writeWatch(w)
+      this.#writeWatch(w)
     }
     if (mono - w.lastAtMono > HEALTH_STALE_MS) {
       // The episode is broken: if the reports resume, the healthy period counts from then.
-      this.writeWatch(null)
+      this.#writeWatch(null)
       return no(`the health report has not changed for ${Math.round((mono - w.lastAtMono) / 1000)} s (firmware hung or stopped)`)
     }
     const healthyMs = w.lastAtMono - w.firstMono
@@ -373,8 +373,8 @@ export class SlotManager {
     rec.state = 'good'
     rec.boots = 0
     rec.note = `healthy (watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s)`
-    this.write(s, `slot ${slot} (${rec.version}) marked good: watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s`)
-    this.writeWatch(null)
+    this.#write(s, `slot ${slot} (${rec.version}) marked good: watchdog ACTIVE for ${Math.round(healthyMs / 1000)} s`)
+    this.#writeWatch(null)
     return { confirmed: true, reason: rec.note }
   }
 
@@ -395,7 +395,7 @@ export class SlotManager {
       rolledBackFrom = { slot: s.active, version: rec.version }
       s.previous = s.active
       s.active = back0
-      this.write(s, `slot ${rolledBackFrom.slot} (${rec.version}): ${rec.note}; booting slot ${back0} (${s.slots[back0].version})`)
+      this.#write(s, `slot ${rolledBackFrom.slot} (${rec.version}): ${rec.note}; booting slot ${back0} (${s.slots[back0].version})`)
       rec = s.slots[back0]
     }
     if (rec.state === 'pending' && rec.boots >= this.cfg.bootTries) {
@@ -407,7 +407,7 @@ export class SlotManager {
         rolledBackFrom = { slot: s.active, version: rec.version }
         s.previous = s.active
         s.active = back
-        this.write(s, `slot ${rolledBackFrom.slot} (${rec.version}) ${why}; rolled back to slot ${back} (${s.slots[back].version})`)
+        this.#write(s, `slot ${rolledBackFrom.slot} (${rec.version}) ${why}; rolled back to slot ${back} (${s.slots[back].version})`)
         rec = s.slots[back]
       } else {
         // Nothing better to boot: keep trying this one rather than boot nothing.
@@ -416,14 +416,14 @@ export class SlotManager {
     }
     const slot = s.active!
     if (rec.state === 'pending') rec.boots++
-    rec.bootStartedAt = this.now()
-    rec.bootId = this.bootId()
-    rec.bootMono = this.mono()
+    rec.bootStartedAt = this.#now()
+    rec.bootId = this.#bootId()
+    rec.bootMono = this.#mono()
     let leftover: { pid?: unknown; at?: unknown } | null = null
     try { leftover = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as { pid?: unknown; at?: unknown } } catch { /* none */ }
     rec.healthAtBoot = leftover ? { pid: leftover.pid, at: leftover.at } : null
-    this.writeWatch(null)
-    this.write(s, rec.state === 'pending' ? `booting slot ${slot} (${rec.version}), try ${rec.boots} of ${this.cfg.bootTries}` : undefined)
+    this.#writeWatch(null)
+    this.#write(s, rec.state === 'pending' ? `booting slot ${slot} (${rec.version}), try ${rec.boots} of ${this.cfg.bootTries}` : undefined)
     return { slot, dir: this.slotDir(slot), version: rec.version, state: rec.state, rolledBackFrom }
   }
 
@@ -431,13 +431,13 @@ export class SlotManager {
   rollback(reason = 'operator request'): { from: SlotName; to: SlotName; version: string | null } {
     const release = takeLock(this.installLock, 'an install')
     try {
-      return this.rollbackLocked(reason)
+      return this.#rollbackLocked(reason)
     } finally {
       release()
     }
   }
 
-  private rollbackLocked(reason: string): { from: SlotName; to: SlotName; version: string | null } {
+  #rollbackLocked(reason: string): { from: SlotName; to: SlotName; version: string | null } {
     const s = this.read()
     if (!s.active) throw new RecoveryError('REC_ERR_SLOT', 'no firmware is installed; nothing to roll back')
     const from = s.active
@@ -451,7 +451,7 @@ export class SlotManager {
     }
     s.previous = from
     s.active = to
-    this.write(s, `rolled back from slot ${from} (${s.slots[from].version}) to slot ${to} (${s.slots[to].version}): ${reason}`)
+    this.#write(s, `rolled back from slot ${from} (${s.slots[from].version}) to slot ${to} (${s.slots[to].version}): ${reason}`)
     return { from, to, version: s.slots[to].version }
   }
 }

@@ -13,46 +13,46 @@ export interface ConfigStoreOptions {
 
 export class ConfigStore {
   readonly path: string
-  private readonly dir: string
-  private readonly log: StoreLogger
-  private readonly doc: StoredDocument<ApplianceConfig>
-  private current: ApplianceConfig | undefined
+  readonly #dir: string
+  readonly #log: StoreLogger
+  readonly #doc: StoredDocument<ApplianceConfig>
+  #current: ApplianceConfig | undefined
   /** Writes leave in the order they were asked for: the file always ends as the last update. */
-  private writes: Promise<unknown> = Promise.resolve()
+  #writes: Promise<unknown> = Promise.resolve()
 
   constructor(dataDir: string, options: ConfigStoreOptions = {}) {
-    this.dir = dataDir
+    this.#dir = dataDir
     this.path = join(dataDir, 'config.json')
-    this.log = options.log ?? defaultStoreLogger
-    this.doc = new StoredDocument(this.path, configSchema, this.log)
+    this.#log = options.log ?? defaultStoreLogger
+    this.#doc = new StoredDocument(this.path, configSchema, this.#log)
   }
 
   /** The stored config, its last-known-good copy, or the defaults, in that order. */
   async load(): Promise<ApplianceConfig> {
-    await mkdir(this.dir, { recursive: true })
-    await removeStaleTemps(this.dir)
+    await mkdir(this.#dir, { recursive: true })
+    await removeStaleTemps(this.#dir)
     try {
-      this.current = (await this.doc.load())?.data ?? defaultConfig()
+      this.#current = (await this.#doc.load())?.data ?? defaultConfig()
     } catch (e) {
-      this.log('warn', `${(e as Error).message}; starting from the default config`)
-      this.current = defaultConfig()
+      this.#log('warn', `${(e as Error).message}; starting from the default config`)
+      this.#current = defaultConfig()
     }
-    return this.current
+    return this.#current
   }
 
   async save(config: ApplianceConfig): Promise<void> {
-    await this.write(config)
-    this.current = config
+    await this.#write(config)
+    this.#current = config
   }
 
   // Queued before any await: two callers' writes must not overtake each other on the way to the
   // document (an earlier version awaited mkdir first, and the older config could land last).
-  private write(config: ApplianceConfig): Promise<void> {
-    const run = this.writes.then(async () => {
-      await mkdir(this.dir, { recursive: true })
-      await this.doc.save(config)
+  #write(config: ApplianceConfig): Promise<void> {
+    const run = this.#writes.then(async () => {
+      await mkdir(this.#dir, { recursive: true })
+      await this.#doc.save(config)
     })
-    this.writes = run.catch(() => {})
+    this.#writes = run.catch(() => {})
     return run
   }
 
@@ -62,13 +62,13 @@ export class ConfigStore {
    * before the write, so no update is lost; writes are serialised by the document.
    */
   async update(patch: Partial<ApplianceConfig>): Promise<ApplianceConfig> {
-    const base = this.current ?? (await this.load())
-    const next = { ...(this.current ?? base), ...patch }
-    this.current = next
+    const base = this.#current ?? (await this.load())
+    const next = { ...(this.#current ?? base), ...patch }
+    this.#current = next
     try {
-      await this.write(next)
+      await this.#write(next)
     } catch (e) {
-      if (this.current === next) this.current = base
+      if (this.#current === next) this.#current = base
       throw e
     }
     return next

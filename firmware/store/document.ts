@@ -111,20 +111,20 @@ export class StoredDocument<T> {
   readonly path: string
   readonly lkgPath: string
   readonly schema: DocumentSchema<T>
-  private readonly log: StoreLogger
-  private primaryGood: boolean | undefined
-  private queue: Promise<unknown> = Promise.resolve()
+  readonly #log: StoreLogger
+  #primaryGood: boolean | undefined
+  #queue: Promise<unknown> = Promise.resolve()
 
   constructor(path: string, schema: DocumentSchema<T>, log: StoreLogger = defaultStoreLogger) {
     this.path = path
     this.lkgPath = `${path}.lkg`
     this.schema = schema
-    this.log = log
+    this.#log = log
   }
 
-  private serial<R>(fn: () => Promise<R>): Promise<R> {
-    const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => {})
+  #serial<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.#queue.then(fn, fn)
+    this.#queue = run.catch(() => {})
     return run
   }
 
@@ -133,16 +133,16 @@ export class StoredDocument<T> {
    * FW_ERR_STORE_CORRUPT (or FW_ERR_STORE_SCHEMA) when something is there but nothing usable.
    */
   load(): Promise<LoadResult<T> | null> {
-    return this.serial(() => this.loadNow())
+    return this.#serial(() => this.#loadNow())
   }
 
-  private async loadNow(): Promise<LoadResult<T> | null> {
+  async #loadNow(): Promise<LoadResult<T> | null> {
     const primary = await readDecoded(this.path, this.schema)
     if (primary.ok) {
-      this.primaryGood = true
+      this.#primaryGood = true
       return { data: primary.data, source: 'primary', schema: primary.schema }
     }
-    this.primaryGood = false
+    this.#primaryGood = false
     const lkg = await readDecoded(this.lkgPath, this.schema)
     if (primary.missing && lkg.ok === false && lkg.missing) return null
     if (!lkg.ok) {
@@ -153,14 +153,14 @@ export class StoredDocument<T> {
           (newer ? 'this data was written by newer firmware: update the firmware' : 'delete it or restore it from a backup'),
       )
     }
-    this.log('warn', `${this.path} ${primary.reason}; using its last-known-good copy from ${new Date(lkg.writtenAt).toISOString()}`)
+    this.#log('warn', `${this.path} ${primary.reason}; using its last-known-good copy from ${new Date(lkg.writtenAt).toISOString()}`)
     // Put the good copy back in place, unless the file is from newer firmware (keep that for it).
     if (!primary.newer) {
       try {
         await writeFileAtomic(this.path, encodeDocument(this.schema.kind, this.schema.version, lkg.data, lkg.writtenAt))
-        this.primaryGood = true
+        this.#primaryGood = true
       } catch (e) {
-        this.log('warn', `could not restore ${this.path}: ${(e as Error).message}`)
+        this.#log('warn', `could not restore ${this.path}: ${(e as Error).message}`)
       }
     }
     return { data: lkg.data, source: 'last-known-good', schema: lkg.schema }
@@ -168,29 +168,29 @@ export class StoredDocument<T> {
 
   /** Saves `data` (validated first); the previous good version becomes the last-known-good copy. */
   save(data: T, writtenAt = Date.now()): Promise<void> {
-    return this.serial(async () => {
+    return this.#serial(async () => {
       const valid = this.schema.validate(data)
       const tmp = await writeTempSynced(this.path, encodeDocument(this.schema.kind, this.schema.version, valid, writtenAt))
       try {
-        if (this.primaryGood === undefined) this.primaryGood = (await readDecoded(this.path, this.schema)).ok
+        if (this.#primaryGood === undefined) this.#primaryGood = (await readDecoded(this.path, this.schema)).ok
         // Only a verified file may become the last-known-good one; a corrupt one is just replaced.
-        if (this.primaryGood) await rename(this.path, this.lkgPath)
+        if (this.#primaryGood) await rename(this.path, this.lkgPath)
         await rename(tmp, this.path)
       } catch (e) {
         await unlink(tmp).catch(() => {})
         throw new FirmwareError('FW_ERR_IO', `could not save ${this.path}: ${(e as Error).message}`, { cause: e })
       }
-      this.primaryGood = true
+      this.#primaryGood = true
       await fsyncDir(dirname(this.path))
     })
   }
 
   /** Removes the document and its copy. */
   remove(): Promise<void> {
-    return this.serial(async () => {
+    return this.#serial(async () => {
       await unlink(this.lkgPath).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e })
       await unlink(this.path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e })
-      this.primaryGood = undefined
+      this.#primaryGood = undefined
       await fsyncDir(dirname(this.path))
     })
   }

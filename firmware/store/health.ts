@@ -38,18 +38,18 @@ export function healthFilePath(dataDir: string, env: NodeJS.ProcessEnv = process
 
 export class HealthReporter {
   readonly file: string
-  private readonly version: string
-  private readonly intervalMs: number
-  private lastState: HealthState | undefined
-  private lastWrite = 0
-  private activeSince: number | null = null
-  private writing: Promise<void> | undefined
-  private dirReady = false
+  readonly #version: string
+  readonly #intervalMs: number
+  #lastState: HealthState | undefined
+  #lastWrite = 0
+  #activeSince: number | null = null
+  #writing: Promise<void> | undefined
+  #dirReady = false
 
   constructor(file: string, options: HealthReporterOptions) {
     this.file = file
-    this.version = options.version
-    this.intervalMs = options.intervalMs ?? 2000
+    this.#version = options.version
+    this.#intervalMs = options.intervalMs ?? 2000
   }
 
   /**
@@ -57,25 +57,25 @@ export class HealthReporter {
    * throws (a full disk must not take the firmware down); resolves when any write finishes.
    */
   report(state: HealthState, now = Date.now()): Promise<void> {
-    if (state === 'ACTIVE' && this.lastState !== 'ACTIVE') this.activeSince = now
-    if (state !== 'ACTIVE') this.activeSince = null
-    const changed = state !== this.lastState
-    this.lastState = state
-    if (!changed && now - this.lastWrite < this.intervalMs) return Promise.resolve()
-    if (this.writing && !changed) return this.writing
-    this.lastWrite = now
-    const rec: HealthRecord = { format: 'stage-health/1', state, activeSince: this.activeSince, at: now, version: this.version, pid: process.pid }
-    const prev = this.writing ?? Promise.resolve()
+    if (state === 'ACTIVE' && this.#lastState !== 'ACTIVE') this.#activeSince = now
+    if (state !== 'ACTIVE') this.#activeSince = null
+    const changed = state !== this.#lastState
+    this.#lastState = state
+    if (!changed && now - this.#lastWrite < this.#intervalMs) return Promise.resolve()
+    if (this.#writing && !changed) return this.#writing
+    this.#lastWrite = now
+    const rec: HealthRecord = { format: 'stage-health/1', state, activeSince: this.#activeSince, at: now, version: this.#version, pid: process.pid }
+    const prev = this.#writing ?? Promise.resolve()
     const run: Promise<void> = prev.then(async () => {
-      if (!this.dirReady) {
+      if (!this.#dirReady) {
         await mkdir(dirname(this.file), { recursive: true })
-        this.dirReady = true
+        this.#dirReady = true
       }
       await writeFileAtomic(this.file, JSON.stringify(rec) + '\n')
     }).catch(() => {}).finally(() => {
-      if (this.writing === run) this.writing = undefined
+      if (this.#writing === run) this.#writing = undefined
     })
-    this.writing = run
+    this.#writing = run
     return run
   }
 }

@@ -32,36 +32,36 @@ export function checkPresetName(name: string): string {
 
 export class PresetStore {
   readonly dir: string
-  private readonly log: StoreLogger
-  private readonly docs = new Map<string, StoredDocument<Preset>>()
-  private opened: Promise<void> | undefined
+  readonly #log: StoreLogger
+  readonly #docs = new Map<string, StoredDocument<Preset>>()
+  #opened: Promise<void> | undefined
 
   constructor(dir: string, options: PresetStoreOptions = {}) {
     this.dir = dir
-    this.log = options.log ?? defaultStoreLogger
+    this.#log = options.log ?? defaultStoreLogger
   }
 
-  private open(): Promise<void> {
-    this.opened ??= (async () => {
+  #open(): Promise<void> {
+    this.#opened ??= (async () => {
       await mkdir(this.dir, { recursive: true })
       await removeStaleTemps(this.dir)
     })()
-    return this.opened
+    return this.#opened
   }
 
-  private doc(name: string): StoredDocument<Preset> {
+  #doc(name: string): StoredDocument<Preset> {
     checkPresetName(name)
-    let d = this.docs.get(name)
+    let d = this.#docs.get(name)
     if (!d) {
-      d = new StoredDocument(join(this.dir, `${name}.json`), presetSchema, this.log)
-      this.docs.set(name, d)
+      d = new StoredDocument(join(this.dir, `${name}.json`), presetSchema, this.#log)
+      this.#docs.set(name, d)
     }
     return d
   }
 
   /** Preset names, sorted, with when each was saved. A preset whose file is unreadable is still listed. */
   async list(): Promise<PresetSummary[]> {
-    await this.open()
+    await this.#open()
     const names = new Set<string>()
     for (const f of await readdir(this.dir)) {
       const m = /^([A-Za-z0-9_-]{1,32})\.json(?:\.lkg)?$/.exec(f)
@@ -70,7 +70,7 @@ export class PresetStore {
     const out: PresetSummary[] = []
     for (const name of [...names].sort()) {
       try {
-        const r = await this.doc(name).load()
+        const r = await this.#doc(name).load()
         if (r) out.push({ name, savedAt: r.data.savedAt > 0 ? r.data.savedAt : null, problem: null })
       } catch (e) {
         out.push({ name, savedAt: null, problem: (e as Error).message })
@@ -81,28 +81,28 @@ export class PresetStore {
 
   /** Saves a preset under its name, replacing any preset of that name. */
   async save(preset: Omit<Preset, 'savedAt'> & { savedAt?: number }): Promise<Preset> {
-    await this.open()
+    await this.#open()
     const full: Preset = { ...preset, savedAt: preset.savedAt ?? Date.now() }
-    await this.doc(preset.name).save(full)
+    await this.#doc(preset.name).save(full)
     return full
   }
 
   /** Loads a preset; FW_ERR_PRESET_NOT_FOUND when there is none by that name. */
   async load(name: string): Promise<Preset> {
-    await this.open()
-    const r = await this.doc(name).load()
+    await this.#open()
+    const r = await this.#doc(name).load()
     if (!r) throw new FirmwareError('FW_ERR_PRESET_NOT_FOUND', `no preset "${name}"; "preset list" shows the saved ones`)
     return r.data
   }
 
   async delete(name: string): Promise<void> {
-    await this.open()
-    const d = this.doc(name)
+    await this.#open()
+    const d = this.#doc(name)
     if (!(await d.load().catch(() => true))) {
       throw new FirmwareError('FW_ERR_PRESET_NOT_FOUND', `no preset "${name}"; "preset list" shows the saved ones`)
     }
     await d.remove()
-    this.docs.delete(name)
+    this.#docs.delete(name)
   }
 }
 
