@@ -2,7 +2,7 @@
 // from process start to its first processed audio block on the sim board (the first status line
 // `firmware run` prints comes right after the engine starts, and shows the block counter).
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -74,7 +74,9 @@ const section: BenchSection = {
     writeFileSync(join(ctx.tmp, 'k.pub'), publicKey.export({ type: 'spki', format: 'pem' }))
     const bundlePath = join(ctx.tmp, 'update.sbundle')
     let u0 = performance.now()
-    createBundle({ imageDir: out, board: 'sim', version: '1.0.0', privateKeyPath: join(ctx.tmp, 'k.pem'), out: bundlePath })
+    // The bundle carries the image's own version (the unit reports it; recovery refuses a mismatch).
+    const version = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { version: string }).version
+    createBundle({ imageDir: out, board: 'sim', version, privateKeyPath: join(ctx.tmp, 'k.pem'), out: bundlePath })
     rows.push({ metric: 'update bundle: size', value: +(statSync(bundlePath).size / 1048576).toFixed(1), unit: 'MiB' })
     rows.push({ metric: 'update bundle: create and sign', value: Math.round(performance.now() - u0), unit: 'ms' })
     u0 = performance.now()
