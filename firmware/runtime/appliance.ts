@@ -13,19 +13,15 @@ import { createEngineFromProfile } from '../board/engine.ts'
 import type { BandParams, CompressorParams, DoaEstimate, EngineStats, FeatureFrames, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { systemClock, type Clock } from '../watchdog/clock.ts'
-import { InferenceMonitor, type InferenceHealthEvent, type InferenceMonitorOptions } from '../watchdog/inference-health.ts'
+import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import { TransitionLog } from '../watchdog/log.ts'
 import {
   initialState, transition, entryActions,
   type WatchdogAction, type WatchdogConfig, type WatchdogEvent, type WatchdogState,
 } from '../watchdog/machine.ts'
-import {
-  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, PanelSilenceMonitor, SentinelMonitor,
-  ThermalMonitor, XrunRateMonitor, type Fault,
-} from '../watchdog/monitors.ts'
-import { NativeEventMonitor } from '../watchdog/native-events.ts'
-import { PanelHeartbeatTimeoutMonitor, PanelLinkMonitor, RelayConfirmMonitor } from '../watchdog/panel-monitors.ts'
-import { TickErrorMonitor, errorText } from '../watchdog/tick-errors.ts'
+import { createMonitorSet, type MonitorOptions, type MonitorSet } from '../watchdog/monitor-set.ts'
+import type { Fault } from '../watchdog/monitors.ts'
+import { errorText } from '../watchdog/tick-errors.ts'
 import type { PanelEvent, PanelLink } from '../panel/panel.ts'
 import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/relay.ts'
 import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
@@ -44,21 +40,7 @@ export type RuntimeEngine = Pick<Engine,
   'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'> &
   Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
 
-export interface MonitorOptions {
-  /** Engine block counter stuck this long = stall (bypass). Defaults to 200 ms. */
-  stallMs: number
-  /** Event-loop lag that degrades (it never bypasses: the parameters are held). Defaults to 100 ms. */
-  maxLagMs: number
-  /** No line from the front-panel controller for this long (it is asked STATUS? every panelQueryMs) is the fault panel-controller-silent. Defaults to 600 ms. */
-  panelSilentMs: number
-  /** DSP overruns per second that bypass. Defaults to 10. */
-  overrunsPerSecond: number
-  /** Device xruns per second that degrade. Defaults to 2. */
-  xrunsPerSecond: number
-  /** Resident memory that degrades. Defaults to 1.5 GiB. */
-  memoryLimitBytes: number
-  inference: InferenceMonitorOptions
-}
+export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
 export interface ApplianceOptions {
   /** Watchdog hysteresis. Defaults: 5000 ms healthy period, 5000 ms out of DEGRADED. */
@@ -106,10 +88,6 @@ export interface ApplianceOptions {
   beforeActive: ((app: Appliance) => void) | null
 }
 
-const DEFAULT_MONITORS: MonitorOptions = {
-  stallMs: 200, maxLagMs: 100, panelSilentMs: 600, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
-}
-
 /** The controller heartbeat timeout the appliance configures (see ApplianceOptions.panelTimeoutMs). */
 export const DEFAULT_PANEL_TIMEOUT_MS = 150
 
@@ -155,13 +133,7 @@ export class Appliance implements ServiceHost {
   /** The last relay action was energise (a repeat is not sent again). */
   #relayWanted = false
   #lastTickAt = 0
-  readonly #mon: {
-    stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
-    thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
-    sentinel: SentinelMonitor; panelSilence: PanelSilenceMonitor
-    native: NativeEventMonitor; panelLink: PanelLinkMonitor; panelTimeout: PanelHeartbeatTimeoutMonitor
-    relay: RelayConfirmMonitor; tick: TickErrorMonitor
-  }
+  readonly #mon: MonitorSet
   #slowFaults: Fault[] = []
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
@@ -177,23 +149,7 @@ export class Appliance implements ServiceHost {
     this.log = new TransitionLog({ dir: o.logDir === undefined ? join(profile.dataDir, 'watchdog') : o.logDir })
     this.startedAt = this.#clock.now()
     this.#state = initialState(this.startedAt, { ...profile.watchdog, ...o.watchdog })
-    const m = { ...DEFAULT_MONITORS, ...o.monitors }
-    this.#mon = {
-      stall: new EngineStallMonitor(m.stallMs),
-      loop: new EventLoopMonitor(o.tickMs, m.maxLagMs),
-      overruns: new OverrunRateMonitor(m.overrunsPerSecond),
-      xruns: new XrunRateMonitor(m.xrunsPerSecond),
-      thermal: new ThermalMonitor(profile.thermalZones),
-      memory: new MemoryMonitor(m.memoryLimitBytes),
-      inference: new InferenceMonitor(m.inference),
-      sentinel: new SentinelMonitor(),
-      panelSilence: new PanelSilenceMonitor(m.panelSilentMs),
-      native: new NativeEventMonitor(engine.options),
-      panelLink: new PanelLinkMonitor(),
-      panelTimeout: new PanelHeartbeatTimeoutMonitor(),
-      relay: new RelayConfirmMonitor(1000),
-      tick: new TickErrorMonitor(),
-    }
+    this.#mon = createMonitorSet(o.monitors, { tickMs: o.tickMs, thermalZones: profile.thermalZones, native: engine.options })
     this.#settings = new SettingsMirror(engine.options)
   }
 
@@ -300,7 +256,7 @@ export class Appliance implements ServiceHost {
       const fault = this.#mon.tick.check(err)
       if (this.#mon.tick.worthLogging) this.#logLine('error', 'runtime', `tick failed (${this.tickErrors}): ${errorText(err)}`)
       try {
-        this.#fault(this.#clock.now(), fault)
+        this.#dispatch({ type: 'fault', at: this.#clock.now(), ...fault })
       } catch {
         // the reducer is pure and total; nothing more to do here
       }
@@ -355,7 +311,7 @@ export class Appliance implements ServiceHost {
     }
     faults.push(...this.#slowFaults, ...mon.inference.check(now))
 
-    for (const f of faults) if (f) this.#fault(now, f)
+    for (const f of faults) if (f) this.#dispatch({ type: 'fault', at: now, ...f })
     this.#dispatch({ type: 'tick', at: now })
 
     if (this.panel && !this.#sentinel && !this.#heartbeatWithheld && now - this.#lastPanelHb >= this.#o.panelHeartbeatMs) {
@@ -410,10 +366,6 @@ export class Appliance implements ServiceHost {
       this.#act([{ type: 'relay', energise: true }])
     }
     return fault
-  }
-
-  #fault(at: number, f: Fault): void {
-    this.#dispatch({ type: 'fault', at, level: f.level, cause: f.cause, evidence: f.evidence })
   }
 
   #dispatch(ev: WatchdogEvent): void {
@@ -505,7 +457,7 @@ export class Appliance implements ServiceHost {
         this.#emit({ type: 'panel', event: `relay ${ev.state} ${ev.reason}` })
         {
           const f = this.#mon.panelTimeout.check(ev, this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED')
-          if (f) this.#fault(now, f)
+          if (f) this.#dispatch({ type: 'fault', at: now, ...f })
         }
         break
       case 'hello':
