@@ -16,6 +16,7 @@
 import { FirmwareError } from '../errors.ts'
 import { validateGeometry } from './geometry.ts'
 import { checker, numberIn } from '../validate.ts'
+import { decodeEngineEvents } from './events.ts'
 import { loadNative } from './native.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
 import type {
@@ -259,6 +260,8 @@ export interface EnginePoll {
   events: EngineEvent[]
   doa: DoaEstimate[]
   meters: (Meters & { t: number }) | null
+  /** Records from the binding that did not decode (firmware/engine/events.ts); absent means 0. */
+  undecoded?: number
 }
 
 /** The sentinel thread's settings (addons/src/sentinel.h, docs/watchdog.md). */
@@ -513,7 +516,8 @@ export class Engine {
   /** Drains the engine's rings: events and DOA estimates since the last poll, and the newest meters. */
   poll(): EnginePoll {
     const p = this.#native.poll()
-    return { events: p.events as unknown as EngineEvent[], doa: p.doa, meters: p.meters }
+    const { events, undecoded } = decodeEngineEvents(p.events)
+    return { events, doa: p.doa, meters: p.meters, undecoded }
   }
 
   /** Drains the feature ring: log-mel frames, VAD windows and output spectra for the models. */

@@ -4,6 +4,7 @@
 // a rehearsal can never leave a fault behind.
 import { performance } from 'node:perf_hooks'
 import { FirmwareError } from '../errors.ts'
+import type { FaultCause, TransitionCause } from '../watchdog/causes.ts'
 
 export const FAULT_CLASSES = ['overrun', 'control-stall', 'inference-hang', 'audio-stall', 'non-finite', 'panel-silent'] as const
 export type FaultClass = (typeof FAULT_CLASSES)[number]
@@ -46,7 +47,7 @@ export interface FaultSpec {
   expect: 'bypass' | 'degrade'
   /** The transition causes that count as detecting this fault (anything else during the
    *  rehearsal, e.g. a late inference result on a loaded machine, is reported as unrelated). */
-  causes: RegExp
+  causes: CauseSet
   /** Duration when none is given, ms. */
   defaultMs: number
   /** Why this unit cannot inject it (the hook it lacks), or null when it can. */
@@ -54,6 +55,18 @@ export interface FaultSpec {
   /** Starts the fault and returns what undoes it early (called at the end of the rehearsal
    *  whatever happened). Throws FW_ERR_NOT_AVAILABLE when the hook went away meanwhile. */
   inject(targets: FaultTargets, ms: number): () => void
+}
+
+/** The watchdog causes that count as detecting one fault class (firmware/watchdog/causes.ts). */
+export interface CauseSet {
+  readonly list: readonly FaultCause[]
+  /** Whether a transition's cause is one of them. */
+  test(cause: TransitionCause): boolean
+}
+
+function causeSet(...list: FaultCause[]): CauseSet {
+  const set: ReadonlySet<TransitionCause> = new Set(list)
+  return { list, test: (cause) => set.has(cause) }
 }
 
 const none = (): void => {}
@@ -71,7 +84,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'overrun',
     what: 'the DSP chain spins twice the block period per block (engine injectDspSpin)',
     expect: 'bypass',
-    causes: /^(native-dsp-overrun|dsp-overrun-rate)$/,
+    causes: causeSet('native-dsp-overrun', 'dsp-overrun-rate'),
     unavailable: (t) => typeof t.engine.injectDspSpin === 'function' ? null : 'the engine has no injectDspSpin hook',
     defaultMs: 200,
     inject(t, ms) {
@@ -86,7 +99,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'control-stall',
     what: 'the control event loop is blocked (heartbeat, tick, console and API all wait); the sound must not change',
     expect: 'degrade',
-    causes: /^(event-loop-lag|native-heartbeat-stale|panel-heartbeat-timeout|engine-stall)$/,
+    causes: causeSet('event-loop-lag', 'native-heartbeat-stale', 'panel-heartbeat-timeout', 'engine-stall'),
     unavailable: () => null,
     defaultMs: 400,
     inject(_t, ms) {
@@ -100,7 +113,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'inference-hang',
     what: 'the inference service stalls its runs (and its heartbeat)',
     expect: 'degrade',
-    causes: /^inference-/,
+    causes: causeSet('inference-hung', 'inference-exit', 'inference-error', 'inference-garbage', 'inference-latency'),
     unavailable: (t) => !t.inference ? 'inference is not running on this unit' : typeof t.inference.injectStall === 'function' ? null : 'the inference service has no injectStall(ms) hook',
     defaultMs: 3000,
     inject(t, ms) {
@@ -114,7 +127,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'audio-stall',
     what: 'the audio thread stops producing blocks (engine injectAudioStall)',
     expect: 'bypass',
-    causes: /^(audio-stall|engine-stall|native-|backend-error)/,
+    causes: causeSet('audio-stall', 'engine-stall', 'native-heartbeat-stale', 'native-dsp-overrun', 'native-non-finite-output', 'native-runaway-output', 'backend-error'),
     unavailable: (t) => typeof t.engine.injectAudioStall === 'function' ? null : 'the engine has no injectAudioStall(ms) hook yet',
     defaultMs: 400,
     inject(t, ms) {
@@ -128,7 +141,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'non-finite',
     what: 'the DSP chain produces NaN/Inf samples (engine injectNonFinite)',
     expect: 'bypass',
-    causes: /non-?finite|nan|native-|dsp/i,
+    causes: causeSet('native-non-finite-output', 'native-dsp-overrun', 'native-runaway-output', 'native-heartbeat-stale', 'dsp-overrun-rate'),
     unavailable: (t) => typeof t.engine.injectNonFinite === 'function' ? null : 'the engine has no injectNonFinite(blocks) hook yet',
     defaultMs: 100,
     inject(t, ms) {
@@ -142,7 +155,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'panel-silent',
     what: 'the front-panel controller stops answering (the simulated controller process is stopped)',
     expect: 'bypass',
-    causes: /^(panel-|relay-not-confirmed)/,
+    causes: causeSet('panel-link-lost', 'panel-controller-silent', 'panel-heartbeat-timeout', 'relay-not-confirmed'),
     unavailable: (t) => t.panelController ? null : 'only the simulated board can silence its front-panel controller',
     defaultMs: 1000,
     inject(t, _ms) {

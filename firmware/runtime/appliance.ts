@@ -1,7 +1,10 @@
 // The appliance at run time: the engine, the watchdog, the monitors, the front panel and the
 // hardware watchdogs, tied together by one 10 ms tick. The tick writes the engine heartbeat,
-// drains the engine's rings, asks each monitor for faults, feeds the watchdog reducer, and carries
-// out the actions it returns. Transports (console, API) see only ApplianceApi.
+// drains the engine's rings, gathers each monitor's inputs and asks it for faults (every fault
+// source is a monitor in firmware/watchdog/), feeds the watchdog reducer, and carries out the
+// actions it returns. Settings are mirrored in settings-mirror.ts, log lines kept in
+// log-buffer.ts, events published through event-bus.ts. Transports (console, API) see only
+// ApplianceApi.
 import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import type { BoardProfile } from '../board/profile.ts'
@@ -10,24 +13,26 @@ import { createEngineFromProfile } from '../board/engine.ts'
 import type { BandParams, CompressorParams, DoaEstimate, EngineStats, FeatureFrames, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { systemClock, type Clock } from '../watchdog/clock.ts'
-import { InferenceMonitor, type InferenceHealthEvent, type InferenceMonitorOptions } from '../watchdog/inference-health.ts'
+import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import { TransitionLog } from '../watchdog/log.ts'
 import {
   initialState, transition, entryActions,
   type WatchdogAction, type WatchdogConfig, type WatchdogEvent, type WatchdogState,
 } from '../watchdog/machine.ts'
-import {
-  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, PanelSilenceMonitor, SentinelMonitor,
-  ThermalMonitor, XrunRateMonitor, type Fault,
-} from '../watchdog/monitors.ts'
+import { createMonitorSet, type MonitorOptions, type MonitorSet } from '../watchdog/monitor-set.ts'
+import type { Fault } from '../watchdog/monitors.ts'
+import { errorText } from '../watchdog/tick-errors.ts'
 import type { PanelEvent, PanelLink } from '../panel/panel.ts'
 import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/relay.ts'
 import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
 import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
 import type {
-  ApplianceApi, ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
+  ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
 } from '../contract/appliance.ts'
 import type { ServiceHost } from '../contract/service.ts'
+import { EventBus } from './event-bus.ts'
+import { LogBuffer } from './log-buffer.ts'
+import { SettingsMirror } from './settings-mirror.ts'
 
 /** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
 export type RuntimeEngine = Pick<Engine,
@@ -35,21 +40,7 @@ export type RuntimeEngine = Pick<Engine,
   'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'> &
   Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
 
-export interface MonitorOptions {
-  /** Engine block counter stuck this long = stall (bypass). Defaults to 200 ms. */
-  stallMs: number
-  /** Event-loop lag that degrades (it never bypasses: the parameters are held). Defaults to 100 ms. */
-  maxLagMs: number
-  /** No line from the front-panel controller for this long (it is asked STATUS? every panelQueryMs) is the fault panel-controller-silent. Defaults to 600 ms. */
-  panelSilentMs: number
-  /** DSP overruns per second that bypass. Defaults to 10. */
-  overrunsPerSecond: number
-  /** Device xruns per second that degrade. Defaults to 2. */
-  xrunsPerSecond: number
-  /** Resident memory that degrades. Defaults to 1.5 GiB. */
-  memoryLimitBytes: number
-  inference: InferenceMonitorOptions
-}
+export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
 export interface ApplianceOptions {
   /** Watchdog hysteresis. Defaults: 5000 ms healthy period, 5000 ms out of DEGRADED. */
@@ -97,15 +88,8 @@ export interface ApplianceOptions {
   beforeActive: ((app: Appliance) => void) | null
 }
 
-const DEFAULT_MONITORS: MonitorOptions = {
-  stallMs: 200, maxLagMs: 100, panelSilentMs: 600, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
-}
-
 /** The controller heartbeat timeout the appliance configures (see ApplianceOptions.panelTimeoutMs). */
 export const DEFAULT_PANEL_TIMEOUT_MS = 150
-
-const DEFAULT_BAND: BandParams = { type: 'peak', freqHz: 1000, gainDb: 0, q: 1, enabled: false }
-const DEFAULT_COMP: CompressorParams = { thresholdDb: -20, ratio: 2, kneeDb: 6, attackMs: 10, releaseMs: 200, makeupDb: 0, enabled: false }
 
 export class Appliance implements ServiceHost {
   readonly profile: BoardProfile
@@ -127,21 +111,18 @@ export class Appliance implements ServiceHost {
   #heartbeatWithheld = false
   #inferenceEnabled = false
   #inferenceListeners = new Set<(enabled: boolean) => void>()
-  #listeners = new Set<(ev: ApplianceEvent) => void>()
-  #logLines: LogLine[] = []
+  readonly #events = new EventBus()
+  readonly #logLines = new LogBuffer(500)
   #meters: Meters | null = null
   #doa: DoaEstimate | null = null
   #stats: EngineStats | null = null
   #lastStatsAt = -Infinity
   #lastPanelHb = -Infinity
   #lastRelayRetry = -Infinity
-  #relayMismatchSince: number | null = null
   #buttonDown = false
   #lastEmit = -Infinity
   #lastSlow = -Infinity
-  #beams: BeamInfo[]
-  #trims: number[]
-  #outputs: Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }>
+  readonly #settings: SettingsMirror
   #unsubPanel: (() => void) | null = null
   /** The sentinel thread runs (and, with a panel, owns the panel heartbeat and RELAY ON). */
   #sentinel = false
@@ -152,11 +133,7 @@ export class Appliance implements ServiceHost {
   /** The last relay action was energise (a repeat is not sent again). */
   #relayWanted = false
   #lastTickAt = 0
-  readonly #mon: {
-    stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
-    thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
-    sentinel: SentinelMonitor; panelSilence: PanelSilenceMonitor
-  }
+  readonly #mon: MonitorSet
   #slowFaults: Fault[] = []
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
@@ -172,24 +149,8 @@ export class Appliance implements ServiceHost {
     this.log = new TransitionLog({ dir: o.logDir === undefined ? join(profile.dataDir, 'watchdog') : o.logDir })
     this.startedAt = this.#clock.now()
     this.#state = initialState(this.startedAt, { ...profile.watchdog, ...o.watchdog })
-    const m = { ...DEFAULT_MONITORS, ...o.monitors }
-    this.#mon = {
-      stall: new EngineStallMonitor(m.stallMs),
-      loop: new EventLoopMonitor(o.tickMs, m.maxLagMs),
-      overruns: new OverrunRateMonitor(m.overrunsPerSecond),
-      xruns: new XrunRateMonitor(m.xrunsPerSecond),
-      thermal: new ThermalMonitor(profile.thermalZones),
-      memory: new MemoryMonitor(m.memoryLimitBytes),
-      inference: new InferenceMonitor(m.inference),
-      sentinel: new SentinelMonitor(),
-      panelSilence: new PanelSilenceMonitor(m.panelSilentMs),
-    }
-    const eo = engine.options
-    this.#beams = eo.beams.map((b, index) => ({ index, kind: b.kind as BeamInfo['kind'], azimuth: b.azimuth, elevation: b.elevation, auto: b.auto }))
-    this.#trims = Array.from({ length: eo.inputs }, () => 0)
-    this.#outputs = Array.from({ length: eo.outputs }, () => ({
-      gainDb: 0, eq: Array.from({ length: 8 }, () => ({ ...DEFAULT_BAND })), compressor: { ...DEFAULT_COMP },
-    }))
+    this.#mon = createMonitorSet(o.monitors, { tickMs: o.tickMs, thermalZones: profile.thermalZones, native: engine.options })
+    this.#settings = new SettingsMirror(engine.options)
   }
 
   /**
@@ -292,11 +253,10 @@ export class Appliance implements ServiceHost {
     } catch (err) {
       // A bug in the control plane must not crash the process (the relay would drop, but the
       // console and API would go too). It is a fault: bypass until it stops happening.
-      this.tickErrors++
-      const msg = err instanceof Error ? err.message : String(err)
-      if (this.tickErrors <= 5 || this.tickErrors % 100 === 0) this.#logLine('error', 'runtime', `tick failed (${this.tickErrors}): ${msg}`)
+      const fault = this.#mon.tick.check(err)
+      if (this.#mon.tick.worthLogging) this.#logLine('error', 'runtime', `tick failed (${this.tickErrors}): ${errorText(err)}`)
       try {
-        this.#dispatch({ type: 'fault', at: this.#clock.now(), level: 'bypass', cause: 'runtime-error', evidence: `control tick failed: ${msg}` })
+        this.#dispatch({ type: 'fault', at: this.#clock.now(), ...fault })
       } catch {
         // the reducer is pure and total; nothing more to do here
       }
@@ -304,100 +264,54 @@ export class Appliance implements ServiceHost {
   }
 
   /** Control-tick exceptions caught so far. */
-  tickErrors = 0
+  get tickErrors(): number {
+    return this.#mon.tick.count
+  }
 
   #tickBody(): void {
     const t0 = performance.now()
     const now = this.#clock.now()
     const e = this.engine
+    const mon = this.#mon
     e.heartbeat()
-    const faults: Fault[] = []
-    const lag = this.#mon.loop.check(t0)
-    if (lag) faults.push(lag)
+    const faults: Array<Fault | null> = []
+    faults.push(mon.loop.check(t0))
     // Time this tick was not running is time nobody listened to the panel: it is not the
     // controller's silence (its answers wait, unread, in the tty).
     if (this.#lastTickAt > 0 && t0 - this.#lastTickAt > 2 * this.#o.tickMs) this.#lastPanelHeard += t0 - this.#lastTickAt - this.#o.tickMs
     this.#lastTickAt = t0
 
     const p = e.poll()
-    for (const ev of p.events) {
-      if (ev.type === 'native-bypass') {
-        const why = ev.cause === 'heartbeat-stale' ? `heartbeat ${Math.round(ev.detail)} ms old > ${e.options.heartbeatTimeoutMs} ms`
-          : ev.cause === 'dsp-overrun' ? `DSP over budget ${e.options.overrunBlocks} blocks in a row (${Math.round(ev.detail)} us)`
-          : ev.cause === 'non-finite-output' ? 'a NaN or infinity left the DSP chain'
-          : `a processed sample above ${e.options.runawayDb ?? 24} dBFS (runaway)`
-        faults.push({ level: 'bypass', cause: `native-${ev.cause}`, evidence: `audio thread went dry: ${why}` })
-      } else if ((ev as { type: string }).type === 'backend-error') {
-        faults.push({ level: 'bypass', cause: 'backend-error', evidence: 'the audio backend reported an error' })
-      }
-    }
+    for (const ev of p.events) faults.push(mon.native.check(ev))
     if (p.doa.length > 0) this.#doa = p.doa[p.doa.length - 1]!
     if (p.meters) this.#meters = p.meters
 
-    if (this.panel && !this.panel.linkUp) {
-      faults.push({ level: 'bypass', cause: 'panel-link-lost', evidence: `front-panel UART ${this.panel.path} is gone; the relay is down by the controller's timeout` })
-      this.#lastPanelHeard = now
-    } else if (this.panel && this.panel.queryStatus) {
-      // A controller that says nothing is dead: ask it regularly, and count its silence.
-      if (now - this.#lastPanelQuery >= this.#o.panelQueryMs) {
-        this.#lastPanelQuery = now
-        this.panel.queryStatus()
-      }
-      const silent = this.#mon.panelSilence.check(now, this.#lastPanelHeard, this.panel.path)
-      this.#panelSilent = silent !== null
-      if (silent) faults.push(silent)
-    }
+    this.#panelFaults(now, faults)
     if (this.#sentinel && e.sentinelStats) {
       const st = e.sentinelStats()
       this.#sentinelStats = st
       if (st) {
-        const sf = this.#mon.sentinel.check(st, this.#o.sentinel.holdAfterMs ?? 100)
+        const sf = mon.sentinel.check(st, this.#o.sentinel.holdAfterMs ?? 100)
         // The sentinel may have lit the LED itself: make the next LED action go out again.
         if (sf.some((f) => f.cause === 'control-plane-stall')) this.panel?.forgetLed?.()
         faults.push(...sf)
       }
     }
-    // The relay should be energised in ACTIVE/DEGRADED: if the controller has not confirmed it
-    // (no controller, or it refused), the audience hears the hard bypass, so the state must not
-    // claim otherwise. Degrade, not bypass: bypassing would withhold the heartbeat it needs.
-    const wantRelay = this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED'
-    if (this.panel && this.panel.linkUp && !this.#panelSilent && wantRelay && !this.#buttonDown && this.panel.relay !== 'processed') {
-      this.#relayMismatchSince ??= now
-      if (now - this.#relayMismatchSince > 1000) {
-        // Ask again, at most once a second (a line lost on the way, a controller that was busy).
-        if (now - this.#lastRelayRetry >= 1000) {
-          this.#lastRelayRetry = now
-          this.#relayWanted = false
-          this.#act([{ type: 'relay', energise: true }])
-        }
-        faults.push({ level: 'degrade', cause: 'relay-not-confirmed', evidence: `the front panel has not confirmed the relay on for ${Math.round(now - this.#relayMismatchSince)} ms (relay ${this.panel.relay}, controller ${this.panel.version ?? 'silent'})` })
-      }
-    } else {
-      this.#relayMismatchSince = null
-    }
-    const stall = this.#mon.stall.check(now, e.blockCounter())
-    if (stall) faults.push(stall)
+    faults.push(this.#relayConfirmation(now))
+    faults.push(mon.stall.check(now, e.blockCounter()))
     if (now - this.#lastStatsAt >= 100) {
       this.#lastStatsAt = now
       const s = e.stats()
       this.#stats = s
-      const o = this.#mon.overruns.check(now, s.overruns)
-      if (o) faults.push(o)
-      const x = this.#mon.xruns.check(now, s.xruns)
-      if (x) faults.push(x)
+      faults.push(mon.overruns.check(now, s.overruns), mon.xruns.check(now, s.xruns))
     }
     if (now - this.#lastSlow >= 500) {
       this.#lastSlow = now
-      this.#slowFaults = []
-      const th = this.#mon.thermal.check(this.thermal.read())
-      if (th) this.#slowFaults.push(th)
-      const mem = this.#mon.memory.check(process.memoryUsage.rss())
-      if (mem) this.#slowFaults.push(mem)
+      this.#slowFaults = [mon.thermal.check(this.thermal.read()), mon.memory.check(process.memoryUsage.rss())].filter((f) => f !== null)
     }
-    faults.push(...this.#slowFaults)
-    faults.push(...this.#mon.inference.check(now))
+    faults.push(...this.#slowFaults, ...mon.inference.check(now))
 
-    for (const f of faults) this.#dispatch({ type: 'fault', at: now, level: f.level, cause: f.cause, evidence: f.evidence })
+    for (const f of faults) if (f) this.#dispatch({ type: 'fault', at: now, ...f })
     this.#dispatch({ type: 'tick', at: now })
 
     if (this.panel && !this.#sentinel && !this.#heartbeatWithheld && now - this.#lastPanelHb >= this.#o.panelHeartbeatMs) {
@@ -406,7 +320,7 @@ export class Appliance implements ServiceHost {
     }
     for (const w of this.#o.hardwareWatchdogs) w.feed(now)  // a device handed to the sentinel ignores this
     if (this.panel) this.panel.setStatusLed(this.#state.name)  // repeats are not sent; re-sent after the sentinel lit it
-    if (this.#listeners.size > 0 && now - this.#lastEmit >= 100) {
+    if (this.#events.size > 0 && now - this.#lastEmit >= 100) {
       this.#lastEmit = now
       if (this.#meters) this.#emit({ type: 'meters', meters: this.#meters })
       if (this.#doa) this.#emit({ type: 'doa', doa: this.#doa })
@@ -414,6 +328,44 @@ export class Appliance implements ServiceHost {
     const cost = (performance.now() - t0) * 1000
     this.tickCostUs.last = cost
     if (cost > this.tickCostUs.max) this.tickCostUs.max = cost
+  }
+
+  /** The front panel's link and its controller's silence (asked STATUS? every panelQueryMs). */
+  #panelFaults(now: number, faults: Array<Fault | null>): void {
+    const panel = this.panel
+    if (!panel) return
+    const lost = this.#mon.panelLink.check(panel)
+    if (lost) {
+      faults.push(lost)
+      this.#lastPanelHeard = now
+    } else if (panel.queryStatus) {
+      // A controller that says nothing is dead: ask it regularly, and count its silence.
+      if (now - this.#lastPanelQuery >= this.#o.panelQueryMs) {
+        this.#lastPanelQuery = now
+        panel.queryStatus()
+      }
+      const silent = this.#mon.panelSilence.check(now, this.#lastPanelHeard, panel.path)
+      this.#panelSilent = silent !== null
+      faults.push(silent)
+    }
+  }
+
+  /** The relay should be energised in ACTIVE/DEGRADED: unconfirmed past 1 s is a fault, and the
+   *  relay is asked for again, at most once a second (a line lost on the way, a busy controller). */
+  #relayConfirmation(now: number): Fault | null {
+    const panel = this.panel
+    if (!panel) return null
+    const wantRelay = this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED'
+    const fault = this.#mon.relay.check(now, {
+      expected: panel.linkUp && !this.#panelSilent && wantRelay && !this.#buttonDown,
+      relay: panel.relay, controller: panel.version,
+    })
+    if (fault && now - this.#lastRelayRetry >= 1000) {
+      this.#lastRelayRetry = now
+      this.#relayWanted = false
+      this.#act([{ type: 'relay', energise: true }])
+    }
+    return fault
   }
 
   #dispatch(ev: WatchdogEvent): void {
@@ -503,10 +455,9 @@ export class Appliance implements ServiceHost {
         break
       case 'relay':
         this.#emit({ type: 'panel', event: `relay ${ev.state} ${ev.reason}` })
-        if (ev.state === 'OFF' && ev.reason === 'TIMEOUT' && (this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED')) {
-          // Our heartbeats did not reach the controller in time: the relay is down while we meant
-          // to process. Treat it as a fault, so the state says bypass and recovery re-energises it.
-          this.#dispatch({ type: 'fault', at: now, level: 'bypass', cause: 'panel-heartbeat-timeout', evidence: `front panel dropped the relay: no heartbeat for ${ev.detail || '?'} ms` })
+        {
+          const f = this.#mon.panelTimeout.check(ev, this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED')
+          if (f) this.#dispatch({ type: 'fault', at: now, ...f })
         }
         break
       case 'hello':
@@ -636,47 +587,42 @@ export class Appliance implements ServiceHost {
   }
 
   beams(): BeamInfo[] {
-    return this.#beams.map((b) => ({ ...b }))
+    return this.#settings.beams()
   }
 
   steerBeam(beam: number, azimuth: number, elevation: number, who = 'unknown'): void {
     this.engine.steerBeam(beam, azimuth, elevation)
-    const b = this.#beams[beam]
-    if (b) Object.assign(b, { azimuth, elevation, auto: false })
-    if (b) this.#changed({ what: 'beam', target: { beam }, value: { ...b }, who })
+    const b = this.#settings.steerBeam(beam, azimuth, elevation)
+    if (b) this.#changed({ what: 'beam', target: { beam }, value: b, who })
   }
 
   setBeamAuto(beam: number, auto: boolean, who = 'unknown'): void {
     this.engine.setBeamAuto(beam, auto)
-    const b = this.#beams[beam]
-    if (b) b.auto = auto
-    if (b) this.#changed({ what: 'beam', target: { beam }, value: { ...b }, who })
+    const b = this.#settings.setBeamAuto(beam, auto)
+    if (b) this.#changed({ what: 'beam', target: { beam }, value: b, who })
   }
 
   setInputTrim(input: number, db: number, who = 'unknown'): void {
     this.engine.setInputTrim(input, db)
-    if (input >= 0 && input < this.#trims.length) this.#trims[input] = db
+    this.#settings.setInputTrim(input, db)
     this.#changed({ what: 'trim', target: { input }, value: db, who })
   }
 
   setOutputGain(output: number, db: number, who = 'unknown'): void {
     this.engine.setOutputGain(output, db)
-    const o = this.#outputs[output]
-    if (o) o.gainDb = db
+    this.#settings.setOutputGain(output, db)
     this.#changed({ what: 'gain', target: { output }, value: db, who })
   }
 
   setEqBand(output: number, band: number, params: BandParams, who = 'unknown'): void {
     this.engine.setEq(output, band, params)
-    const o = this.#outputs[output]
-    if (o && band < o.eq.length) o.eq[band] = { ...params }
+    this.#settings.setEqBand(output, band, params)
     this.#changed({ what: 'eq', target: { output, band }, value: { ...params }, who })
   }
 
   setCompressor(output: number, params: CompressorParams, who = 'unknown'): void {
     this.engine.setCompressor(output, params)
-    const o = this.#outputs[output]
-    if (o) o.compressor = { ...params }
+    this.#settings.setCompressor(output, params)
     this.#changed({ what: 'compressor', target: { output }, value: { ...params }, who })
   }
 
@@ -685,20 +631,19 @@ export class Appliance implements ServiceHost {
   }
 
   inputTrims(): number[] {
-    return [...this.#trims]
+    return this.#settings.inputTrims()
   }
 
   outputSettings(): Array<{ gainDb: number; eq: BandParams[]; compressor: CompressorParams }> {
-    return this.#outputs.map((o) => ({ gainDb: o.gainDb, eq: o.eq.map((b) => ({ ...b })), compressor: { ...o.compressor } }))
+    return this.#settings.outputs()
   }
 
   logTail(n: number): LogLine[] {
-    return this.#logLines.slice(Math.max(0, this.#logLines.length - n))
+    return this.#logLines.tail(n)
   }
 
   subscribe(listener: (ev: ApplianceEvent) => void): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    return this.#events.subscribe(listener)
   }
 
   /** Sends an event to every subscriber (services use it: inference publishes recommendations). */
@@ -712,17 +657,10 @@ export class Appliance implements ServiceHost {
   }
 
   #logLine(level: LogLine['level'], source: string, message: string): void {
-    this.#logLines.push({ at: Date.now(), level, source, message })
-    if (this.#logLines.length > 500) this.#logLines.splice(0, this.#logLines.length - 500)
+    this.#logLines.push(level, source, message)
   }
 
   #emit(ev: ApplianceEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(ev)
-      } catch {
-        // A subscriber's bug must not reach the tick.
-      }
-    }
+    this.#events.publish(ev)
   }
 }

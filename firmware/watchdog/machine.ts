@@ -2,21 +2,20 @@
 // It never reads a clock, touches the engine or the hardware: every event carries its time, and
 // what must happen (engage bypass, set the LEDs, log, notify, withhold the panel heartbeat) comes
 // back as data for the runtime (firmware/runtime/appliance.ts) to carry out.
+import type { FaultCause, FaultLevel, TransitionCause } from './causes.ts'
 import type { TransitionRecord, WatchdogStateName } from './types.ts'
+
+export type { FaultLevel } from './causes.ts'
 
 export type StateName = WatchdogStateName
 export const STATES: readonly StateName[] = ['BOOT', 'ACTIVE', 'DEGRADED', 'BYPASS', 'MANUAL_BYPASS']
-
-/** What a fault asks for: 'degrade' keeps processing but stops inference and automation;
- *  'bypass' sends the audio dry (engine crossfade) and drops the relay. */
-export type FaultLevel = 'degrade' | 'bypass'
 
 export type WatchdogEvent =
   /** The engine runs and the monitors are armed. */
   | { type: 'boot-complete'; at: number }
   /** A monitor saw a fault at `at`. Monitors repeat it every tick while it lasts, so the healthy
    *  period is counted from the last time it was seen. */
-  | { type: 'fault'; at: number; level: FaultLevel; cause: string; evidence: string }
+  | { type: 'fault'; at: number; level: FaultLevel; cause: FaultCause; evidence: string }
   /** Time passes (the runtime's tick); lets an automatic bypass or DEGRADED end. */
   | { type: 'tick'; at: number }
   /** A person (button, console, API) asks for manual bypass on or off. */
@@ -62,13 +61,13 @@ export const DEFAULT_WATCHDOG_CONFIG: WatchdogConfig = {
 
 export interface FaultSeen {
   at: number
-  cause: string
+  cause: FaultCause
   evidence: string
 }
 
 export interface WatchdogState {
   name: StateName
-  cause: string
+  cause: TransitionCause
   evidence: string
   /** When this state was entered. */
   since: number
@@ -170,7 +169,7 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
 
   const target = TABLE[s.name][eventKind(event)]
   let to: StateName | null = null
-  let cause = ''
+  let cause: TransitionCause = 'boot'
   let evidence = ''
   switch (target) {
     case 'stay':
@@ -235,7 +234,7 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
         case 'long-press': cause = 'manual'; evidence = `long press by ${event.who}`; break
         case 'boot-complete': cause = 'boot-complete'; evidence = 'engine running, monitors armed'; break
         case 'shutdown': cause = 'shutdown'; evidence = 'firmware stopping'; break
-        case 'tick': cause = 'tick'; evidence = ''; break
+        case 'tick': to = null; break  // no row sends a tick straight to a state
       }
     }
   }

@@ -3,11 +3,13 @@
 // need (the last counter value, a short rate window) and never act: the runtime turns their
 // faults into watchdog events. Every check is O(1) so the 10 ms tick stays cheap.
 import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf_hooks'
-import type { FaultLevel } from './machine.ts'
+import type { FaultCause, FaultLevel } from './causes.ts'
 
+/** What a monitor reports: the level it asks for, a cause from firmware/watchdog/causes.ts, and
+ *  evidence a person can read. */
 export interface Fault {
   level: FaultLevel
-  cause: string
+  cause: FaultCause
   evidence: string
 }
 

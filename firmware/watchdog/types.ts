@@ -1,5 +1,6 @@
 // The watchdog's own vocabulary: its states and the record of a transition between them. The
 // contract (firmware/contract/appliance.ts) passes these on; the watchdog imports nothing above it.
+import type { TransitionCause } from './causes.ts'
 
 export type WatchdogStateName = 'BOOT' | 'ACTIVE' | 'DEGRADED' | 'BYPASS' | 'MANUAL_BYPASS'
 
@@ -9,7 +10,8 @@ export interface TransitionRecord {
   at: number
   from: WatchdogStateName
   to: WatchdogStateName
-  cause: string
+  /** One of the causes in firmware/watchdog/causes.ts (docs/watchdog.md, Causes). */
+  cause: TransitionCause
   /** Human-readable evidence, e.g. "event-loop lag 812 ms > 250 ms". */
   evidence: string
 }

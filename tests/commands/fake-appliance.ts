@@ -43,7 +43,7 @@ export class FakeAppliance implements ApplianceApi {
     this.calls.push(`bypass ${on} ${who}`)
     const from = this.state
     this.state = on ? 'MANUAL_BYPASS' : 'ACTIVE'
-    const record = { at: Date.now(), from, to: this.state, cause: on ? 'manual' : 'manual-release', evidence: `by ${who}` }
+    const record = { at: Date.now(), from, to: this.state, cause: on ? 'manual' as const : 'manual-release' as const, evidence: `by ${who}` }
     this.transitions.push(record)
     this.emit({ type: 'transition', record })
   }

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadProfile } from '../../firmware/board/profile.ts'
+import type { TransitionCause } from '../../firmware/watchdog/causes.ts'
 import { startAppliance, type RunningAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
@@ -224,7 +225,7 @@ t.test('a fault the injection does not explain is reported as unrelated, not as 
   const listeners = new Set<(ev: ApplianceEvent) => void>()
   const state = { ...initialState(0), name: 'ACTIVE' as const }
   let now = 1000
-  const emit = (from: 'ACTIVE' | 'DEGRADED', to: 'ACTIVE' | 'DEGRADED', cause: string) => {
+  const emit = (from: 'ACTIVE' | 'DEGRADED', to: 'ACTIVE' | 'DEGRADED', cause: TransitionCause) => {
     state.name = to as typeof state.name
     for (const l of listeners) l({ type: 'transition', record: { at: now, from, to, cause, evidence: cause } })
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { TransitionLog, readTransitionFile, readTransitionFileCounted } from '../../firmware/watchdog/log.ts'
 import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 
-const rec = (n: number): TransitionRecord => ({ at: n, from: 'BOOT', to: 'ACTIVE', cause: `c${n}`, evidence: '' })
+const rec = (n: number): TransitionRecord => ({ at: n, from: 'BOOT', to: 'ACTIVE', cause: 'recovered', evidence: `c${n}` })
 
 t.test('a torn last line (power cut mid-append) does not swallow the next record', async (t) => {
   const dir = t.testdir({})
@@ -19,7 +19,7 @@ t.test('a torn last line (power cut mid-append) does not swallow the next record
   const b = new TransitionLog({ dir }) // the next boot
   b.append(rec(4))
   b.close()
-  t.same(readTransitionFile(file).map((r) => r.cause), ['c1', 'c2', 'c4'], 'the record after the torn line is readable')
+  t.same(readTransitionFile(file).map((r) => r.evidence), ['c1', 'c2', 'c4'], 'the record after the torn line is readable')
   t.equal(readTransitionFileCounted(file).skipped, 1, 'the torn line is counted')
   t.ok(readFileSync(file, 'utf8').endsWith('\n'))
 })

@@ -185,8 +185,8 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
       const k = r()
       let ev: WatchdogEvent
       if (k < 0.35) ev = { type: 'tick', at: now }
-      else if (k < 0.5) ev = { type: 'fault', at: now, level: 'bypass', cause: 'x', evidence: 'x' }
-      else if (k < 0.65) ev = { type: 'fault', at: now, level: 'degrade', cause: 'y', evidence: 'y' }
+      else if (k < 0.5) ev = { type: 'fault', at: now, level: 'bypass', cause: 'engine-stall', evidence: 'x' }
+      else if (k < 0.65) ev = { type: 'fault', at: now, level: 'degrade', cause: 'xruns', evidence: 'y' }
       else if (k < 0.75) ev = { type: 'manual', at: now, on: true, who: 'p' }
       else if (k < 0.85) ev = { type: 'manual', at: now, on: false, who: 'p' }
       else if (k < 0.9) ev = { type: 'long-press', at: now, who: 'p' }
