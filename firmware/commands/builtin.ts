@@ -1,14 +1,12 @@
-// The appliance's built-in commands, written once over ApplianceApi. Channels, beams and bands are
-// numbered from 1, as printed on the rear panel and in every transport. Commands whose subsystem
-// belongs to another part (presets: the store; mode and models: inference) are registered here as
-// placeholders that answer FW_ERR_NOT_AVAILABLE until their owner registers the real ones.
+// The appliance's own commands, written once over ApplianceApi. Channels, beams and bands are
+// numbered from 1, as printed on the rear panel and in every transport. Commands another part owns
+// (presets: the store; mode and models: inference; ...) are defined there and declared in owned.ts.
 import { networkInterfaces } from 'node:os'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
 import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
 import { usage, type CommandRegistry } from './registry.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'
-import { presetNameArg } from './name-rule.ts'
 
 const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
 const inputs = (app: ApplianceApi): number => app.profile.audio.inputs
@@ -122,7 +120,10 @@ export function builtinCommands(): CommandSpec<any>[] {
     handler: (args, ctx) => {
       const reg = ctx.registry
       if (args.topic === undefined) {
-        return reg.list().map((s) => ({ command: s.name, usage: usage(s), permission: s.permission, summary: s.summary }))
+        return reg.list().map((s) => ({
+          command: s.name, usage: usage(s), permission: s.permission, summary: s.summary,
+          ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
+        }))
       }
       const topic = [args.topic, args.sub].filter((x) => x !== undefined).join(' ').toLowerCase()
       const one = reg.get(topic)
@@ -136,13 +137,14 @@ export function builtinCommands(): CommandSpec<any>[] {
         destructive: s.destructive ?? false,
         args: s.args.map((a) => ({ name: a.name, help: a.help, optional: a.optional ?? false })),
         examples: [...s.examples],
+        ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
       }))
     },
-    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
+    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; unavailable?: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
       if (v.every((c) => c.examples === undefined)) {
         const w = Math.max(...v.map((c) => c.command.length)) + 2
         return [
-          ...v.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}`),
+          ...v.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`),
           '',
           'Console: console human|machine, subscribe, unsubscribe, login <PIN>, logout, history.',
           'Type "help <command>" for its arguments and examples.',
@@ -153,6 +155,7 @@ export function builtinCommands(): CommandSpec<any>[] {
           [
             `${c.usage}`,
             `  ${c.summary}. Needs ${c.permission} rights${c.destructive ? '; destructive: asks for a confirm token' : ''}.`,
+            ...(c.unavailable ? [`  Not available: ${c.unavailable} on this unit.`] : []),
             ...(c.args ?? []).map((a) => `    ${a.optional ? `[${a.name}]` : `<${a.name}>`}  ${a.help}`),
             ...(c.examples ?? []).map((e) => `  e.g. ${e}`),
           ].join('\n'),
@@ -208,16 +211,6 @@ export function builtinCommands(): CommandSpec<any>[] {
       const s = app.status()
       return { bypass: on, state: s.state, relay: s.relay }
     },
-  })
-
-  add({
-    name: 'mode',
-    summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',
-    examples: ['mode supervised'],
-    permission: 'operate',
-    placeholder: true,
-    args: [{ name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], help: 'advisory, supervised or auto' }],
-    handler: () => notAvailable('changing the automation mode', 'inference'),
   })
 
   add({
@@ -399,23 +392,6 @@ export function builtinCommands(): CommandSpec<any>[] {
     },
   })
 
-  for (const [sub, summary, perm, example, withName] of [
-    ['list', 'the saved presets', 'observe', 'preset list', false],
-    ['save', 'save outputs and beams as a named preset', 'operate', 'preset save main-show', true],
-    ['load', 'load a named preset', 'operate', 'preset load main-show', true],
-    ['delete', 'delete a named preset', 'operate', 'preset delete old-show', true],
-  ] as const) {
-    add({
-      name: `preset ${sub}`,
-      summary,
-      examples: [example],
-      permission: perm,
-      placeholder: true,
-      args: withName ? [presetNameArg] : [],
-      handler: () => notAvailable('presets', 'the store'),
-    })
-  }
-
   add({
     name: 'faults',
     summary: 'recent watchdog transitions with their causes and evidence, newest last',
@@ -458,35 +434,6 @@ export function builtinCommands(): CommandSpec<any>[] {
         `out rms  ${v.out_rms.map(db).join(' ')}`,
         `out gr   ${v.gr.map(db).join(' ')}`,
       ].join('\n'),
-  })
-
-  add({
-    name: 'model list',
-    summary: 'the installed models and which is active',
-    examples: ['model list'],
-    permission: 'observe',
-    placeholder: true,
-    args: [],
-    handler: () => notAvailable('models', 'inference'),
-  })
-  add({
-    name: 'model activate',
-    summary: 'activate an installed model by name',
-    examples: ['model activate crowd-v2'],
-    permission: 'admin',
-    placeholder: true,
-    args: [{ name: 'name', type: 'string', help: 'model name, as shown by model list' }],
-    handler: () => notAvailable('models', 'inference'),
-  })
-  add({
-    name: 'model rollback',
-    summary: 'go back to the previously active model',
-    examples: ['model rollback'],
-    permission: 'admin',
-    destructive: true,
-    placeholder: true,
-    args: [],
-    handler: () => notAvailable('models', 'inference'),
   })
 
   add({
@@ -538,7 +485,7 @@ export function builtinCommands(): CommandSpec<any>[] {
   return cmds
 }
 
-/** Registers every built-in command (and the placeholders) on `registry`. */
+/** Registers every built-in command on `registry`. */
 export function registerBuiltins(registry: CommandRegistry): void {
   for (const c of builtinCommands()) registry.register(c)
 }

@@ -11,6 +11,7 @@ import {
   type CommandResult,
   type CommandSpec,
   type ExecutionRecord,
+  type OwnedCommand,
   type ParsedArgs,
   type Principal,
 } from './types.ts'
@@ -241,6 +242,25 @@ export function argsJsonSchema(spec: CommandSpec, app: ApplianceApi): Record<str
   return { type: 'object', additionalProperties: false, properties, required }
 }
 
+function notAvailableMessage(command: string, owner: string): string {
+  return `${command} is not available yet: ${owner} is not running on this unit`
+}
+
+/** What the registry lists and answers for a declared owned command until its owner registers it. */
+function standIn(e: OwnedCommand): CommandSpec {
+  return {
+    name: e.name,
+    summary: e.summary,
+    examples: [e.name],
+    permission: e.permission,
+    args: [],
+    unavailable: e.owner,
+    handler: () => {
+      throw new FirmwareError('FW_ERR_NOT_AVAILABLE', notAvailableMessage(e.name, e.owner))
+    },
+  }
+}
+
 interface PendingConfirm {
   token: string
   expires: number
@@ -249,6 +269,8 @@ interface PendingConfirm {
 export class CommandRegistry {
   readonly app: ApplianceApi
   private readonly specs = new Map<string, CommandSpec>()
+  private readonly owned = new Map<string, OwnedCommand>()
+  private commit: (() => Promise<void>) | null = null
   private readonly confirms = new Map<string, PendingConfirm>()
   private readonly listeners = new Set<(r: ExecutionRecord) => void>()
   private readonly confirmTtlMs: number
@@ -261,26 +283,58 @@ export class CommandRegistry {
   }
 
   /**
+   * Declares commands other parts own (OWNED_COMMANDS): each is listed for help and answers
+   * FW_ERR_NOT_AVAILABLE ("<owner> is not running") until its owner registers the real spec.
+   */
+  declareOwned(entries: readonly OwnedCommand[]): void {
+    for (const e of entries) {
+      if (this.owned.has(e.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${e.name}" is declared twice`)
+      this.owned.set(e.name, e)
+      if (!this.specs.has(e.name)) this.addSpec(standIn(e))
+    }
+  }
+
+  /**
    * Adds a command. A name already taken by a real command is refused (no command is implemented
-   * twice); a placeholder ("not available yet") of the same name is replaced.
+   * twice); the stand-in of a declared owned command of the same name is replaced.
    */
   register(spec: CommandSpec<any>): void {
+    if (spec.unavailable !== undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)
+    const old = this.specs.get(spec.name)
+    if (old && old.unavailable === undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
+    this.addSpec(spec as CommandSpec)
+  }
+
+  private addSpec(spec: CommandSpec): void {
     if (!NAME_RE.test(spec.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command name "${spec.name}" must be 1-3 lowercase words`)
     if (spec.examples.length === 0) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" needs at least one example`)
-    const old = this.specs.get(spec.name)
-    if (old && !old.placeholder) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
     for (const other of this.specs.keys()) {
       // "beam" and "beam steer" cannot both be commands: the console could not tell them apart.
       if (other !== spec.name && (other.startsWith(spec.name + ' ') || spec.name.startsWith(other + ' '))) {
         throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" clashes with "${other}"`)
       }
     }
-    this.specs.set(spec.name, spec as CommandSpec)
+    this.specs.set(spec.name, spec)
   }
 
-  /** Removes a command (for owners that shut down); returns whether it existed. */
+  /** Removes a command (for owners that shut down); a declared owned command goes back to its
+   * "not available" stand-in. Returns whether a real command was removed. */
   unregister(name: string): boolean {
-    return this.specs.delete(name)
+    const old = this.specs.get(name)
+    if (!old || old.unavailable !== undefined) return false
+    this.specs.delete(name)
+    const e = this.owned.get(name)
+    if (e) this.specs.set(name, standIn(e))
+    return true
+  }
+
+  /**
+   * "Reply after commit": from now on every command that is `durable` (by default: every
+   * state-changing one) replies only once `commit()` resolved after its handler ran, so an
+   * acknowledged change is on disk. The handler deadline covers the wait.
+   */
+  replyAfterCommit(commit: () => Promise<void>): void {
+    this.commit = commit
   }
 
   list(): readonly CommandSpec[] {
@@ -360,6 +414,11 @@ export class CommandRegistry {
       return r
     }
     const command = spec.name
+    if (spec.unavailable !== undefined) {
+      const rec = { ok: false as const, command, code: 'FW_ERR_NOT_AVAILABLE' as const, message: notAvailableMessage(command, spec.unavailable) }
+      this.emit(principal, spec, {}, rec)
+      return rec
+    }
     if (PERMISSION_RANK[principal.permission] < PERMISSION_RANK[spec.permission]) {
       const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
       const rec = { ok: false as const, command, code: 'FW_ERR_PERMISSION' as const, message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}` }
@@ -423,8 +482,13 @@ export class CommandRegistry {
     try {
       const ctx = { app: this.app, principal, registry: this }
       const timeoutMs = spec.timeoutMs ?? 10_000
+      const commit = this.commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.commit : null
       const value = await Promise.race([
-        Promise.resolve().then(() => spec.handler(parsed, ctx)),
+        Promise.resolve().then(async () => {
+          const v = await spec.handler(parsed, ctx)
+          if (commit) await commit()
+          return v
+        }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new CommandError('FW_ERR_COMMAND_FAILED', `${command} did not finish within ${timeoutMs} ms; check status and faults`)), timeoutMs)
         }),

@@ -77,8 +77,11 @@ export interface CommandSpec<V = unknown> {
   handler: (args: ParsedArgs, ctx: CommandContext) => V | Promise<V>
   /** Human-readable rendering (console human mode). Defaults to an indented key: value listing. */
   human?: (value: V) => string
-  /** A stand-in that says "not available yet"; a later register() of the same name replaces it. */
-  placeholder?: boolean
+  /** Set by the registry on the stand-in of a declared command whose owner is not running (the
+   *  owner's name, from OWNED_COMMANDS); it answers FW_ERR_NOT_AVAILABLE. Never set it in a spec. */
+  unavailable?: string
+  /** Replies only once its change is committed to disk (CommandRegistry.replyAfterCommit). Defaults to `mutates`. */
+  durable?: boolean
   /** Handler deadline. Defaults to 10000 ms. */
   timeoutMs?: number
 }
@@ -110,6 +113,17 @@ export interface ExecutionRecord {
 export interface CommandRegistryLike {
   list(): readonly CommandSpec[]
   get(name: string): CommandSpec | undefined
+}
+
+/** A command another part of the firmware owns and registers when it runs (declared once, in
+ * owned.ts): until then the registry lists it for help and answers FW_ERR_NOT_AVAILABLE. */
+export interface OwnedCommand {
+  name: string
+  /** Who registers it, as a sentence subject: "the store", "inference". */
+  owner: string
+  /** The real spec's summary and permission (a test holds them equal). */
+  summary: string
+  permission: Permission
 }
 
 /** The part of the registry a network transport (API, OSC) calls. */

@@ -11,7 +11,7 @@ import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
-import { registryFor, type CommandRegistry } from '../commands/index.ts'
+import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
@@ -45,7 +45,7 @@ export interface ConsoleOptions {
   devicePath?: string
   /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
   baudRate?: number
-  /** The registry. Defaults to registryFor(app), the one shared by every transport of this appliance. */
+  /** The registry (the composition root hands every transport the same one). Defaults to a new createRegistry(app). */
   registry?: CommandRegistry
   /** Mode at start. Defaults to 'human'. */
   mode?: ConsoleMode
@@ -183,7 +183,7 @@ export class SerialConsole {
     this.devicePath = devicePath
     this.board = profile.name
     this.baudRate = opts.baudRate ?? profile.uarts.console.baudRate
-    this.registry = opts.registry ?? registryFor(app)
+    this.registry = opts.registry ?? createRegistry(app)
     this.o = {
       mode: opts.mode ?? 'human',
       maxLineBytes: opts.maxLineBytes ?? 512,

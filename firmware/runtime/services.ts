@@ -11,7 +11,7 @@ import { attachInference, type AttachedInference } from '../automation/service.t
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
-import { awaitDurable, bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
 import { addStatusFields } from '../commands/builtin.ts'
 import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
@@ -110,10 +110,11 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
       }
-      // Every state-changing command replies only once its change is on disk.
+      // Every state-changing command replies only once its change is on disk (declared on the
+      // registry, so it holds for every command whenever it was registered).
       if (settings) {
         const s = settings
-        awaitDurable(registry, () => s.flushed())
+        registry.replyAfterCommit(() => s.flushed())
       }
       opts.onRegistry?.(registry)
     } catch (e) {
