@@ -118,16 +118,18 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'sub', type: 'string', optional: true, help: 'a subcommand, e.g. steer' },
     ],
     handler: (args, ctx) => {
-      const reg = ctx.registry
+      // What this caller's transport has: every shared command, then (the console) its session commands.
+      const all = ctx.registry.list({ transport: ctx.principal.transport })
       if (args.topic === undefined) {
-        return reg.list().map((s) => ({
+        return all.map((s) => ({
           command: s.name, usage: usage(s), permission: s.permission, summary: s.summary,
           ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
+          ...(s.transports !== undefined ? { scope: s.transports.join(',') } : {}),
         }))
       }
       const topic = [args.topic, args.sub].filter((x) => x !== undefined).join(' ').toLowerCase()
-      const one = reg.get(topic)
-      const specs = one ? [one] : reg.list().filter((s) => s.name === topic || s.name.startsWith(topic + ' '))
+      const one = all.find((s) => s.name === topic)
+      const specs = one ? [one] : all.filter((s) => s.name.startsWith(topic + ' '))
       if (specs.length === 0) throw new FirmwareError('FW_ERR_UNKNOWN_COMMAND', `no command "${topic}"; type help for the list`)
       return specs.map((s) => ({
         command: s.name,
@@ -140,13 +142,16 @@ export function builtinCommands(): CommandSpec<any>[] {
         ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
       }))
     },
-    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; unavailable?: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
+    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; unavailable?: string; scope?: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
       if (v.every((c) => c.examples === undefined)) {
-        const w = Math.max(...v.map((c) => c.command.length)) + 2
+        const shared = v.filter((c) => c.scope === undefined)
+        const session = v.filter((c) => c.scope !== undefined)
+        const w = Math.max(...shared.map((c) => c.command.length)) + 2
         return [
-          ...v.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`),
+          ...shared.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`),
           '',
-          'Console: console human|machine, subscribe, unsubscribe, login <PIN>, logout, history.',
+          // The transport's own session commands, from their specs (the console: mode, events, login).
+          ...(session.length > 0 ? [`Console: ${session.map((c) => c.usage).join(', ')}.`] : []),
           'Type "help <command>" for its arguments and examples.',
         ].join('\n')
       }

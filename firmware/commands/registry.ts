@@ -81,6 +81,7 @@ function bound(b: Bound | undefined, app: ApplianceApi): number | undefined {
 
 /** "beam steer <beam> <azimuth> [elevation]" */
 export function usage(spec: CommandSpec): string {
+  if (spec.usage !== undefined) return spec.usage
   return [spec.name, ...spec.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`))].join(' ')
 }
 
@@ -242,6 +243,11 @@ export function argsJsonSchema(spec: CommandSpec, app: ApplianceApi): Record<str
   return { type: 'object', additionalProperties: false, properties, required }
 }
 
+/** Whether a caller on `transport` has the command (undefined: every transport-scoped one is hidden). */
+function visible(spec: CommandSpec, transport: string | undefined): boolean {
+  return spec.transports === undefined || (transport !== undefined && spec.transports.includes(transport))
+}
+
 function notAvailableMessage(command: string, owner: string): string {
   return `${command} is not available yet: ${owner} is not running on this unit`
 }
@@ -337,8 +343,13 @@ export class CommandRegistry {
     this.commit = commit
   }
 
-  list(): readonly CommandSpec[] {
-    return [...this.specs.values()].sort((a, b) => a.name.localeCompare(b.name))
+  /** The commands every transport has, by name; with `transport`, then the ones only it has
+   * (the console's session commands), in the order they were registered. */
+  list(filter: { transport?: string } = {}): readonly CommandSpec[] {
+    const all = [...this.specs.values()]
+    const shared = all.filter((s) => s.transports === undefined).sort((a, b) => a.name.localeCompare(b.name))
+    const t = filter.transport
+    return t === undefined ? shared : [...shared, ...all.filter((s) => s.transports?.includes(t))]
   }
 
   get(name: string): CommandSpec | undefined {
@@ -355,11 +366,11 @@ export class CommandRegistry {
    * Finds the command named by the first words of `tokens` (longest match). Returns the spec and
    * how many tokens its name used, or an FW_ERR_UNKNOWN_COMMAND result that suggests what to type.
    */
-  resolve(tokens: readonly string[]): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
+  resolve(tokens: readonly string[], transport?: string): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
     const words = tokens.slice(0, 3).map((t) => t.toLowerCase())
     for (let n = Math.min(3, words.length); n >= 1; n--) {
       const spec = this.specs.get(words.slice(0, n).join(' '))
-      if (spec) return { spec, used: n }
+      if (spec && visible(spec, transport)) return { spec, used: n }
     }
     const asked = words.join(' ')
     const first = words[0] ?? ''
@@ -372,8 +383,8 @@ export class CommandRegistry {
     let best = ''
     let bestD = Infinity
     const candidates = new Set<string>()
-    for (const s of this.specs.keys()) {
-      candidates.add(s.split(' ')[0]!)
+    for (const s of this.specs.values()) {
+      if (visible(s, transport)) candidates.add(s.name.split(' ')[0]!)
     }
     for (const c of candidates) {
       const d = levenshtein(first, c)
@@ -388,7 +399,7 @@ export class CommandRegistry {
   }
 
   /** Runs a console line ("beam steer 1 45"). Empty lines give FW_ERR_UNKNOWN_COMMAND. */
-  async executeLine(line: string, principal: Principal): Promise<CommandResult> {
+  async executeLine(line: string, principal: Principal, session?: unknown): Promise<CommandResult> {
     let tokens: string[]
     try {
       tokens = tokenize(line)
@@ -396,9 +407,9 @@ export class CommandRegistry {
       return { ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message }
     }
     if (tokens.length === 0) return { ok: false, command: '', code: 'FW_ERR_UNKNOWN_COMMAND', message: 'empty command; type help for the list' }
-    const r = this.resolve(tokens)
+    const r = this.resolve(tokens, principal.transport)
     if ('ok' in r) return r
-    return this.execute(r.spec.name, tokens.slice(r.used), principal)
+    return this.execute(r.spec.name, tokens.slice(r.used), principal, session)
   }
 
   /**
@@ -406,10 +417,11 @@ export class CommandRegistry {
    * A destructive command also takes `confirm` (token "confirm=XXXX" or JSON "confirm"): without a
    * valid one it answers FW_ERR_CONFIRM_REQUIRED with a fresh token to repeat the call with.
    */
-  async execute(name: string, args: readonly string[] | Record<string, unknown>, principal: Principal): Promise<CommandResult> {
-    const spec = this.get(name)
+  async execute(name: string, args: readonly string[] | Record<string, unknown>, principal: Principal, session?: unknown): Promise<CommandResult> {
+    const found = this.get(name)
+    const spec = found && visible(found, principal.transport) ? found : undefined
     if (!spec) {
-      const r = this.resolve(name.trim().split(/\s+/))
+      const r = this.resolve(name.trim().split(/\s+/), principal.transport)
       if (!('ok' in r)) return { ok: false, command: name, code: 'FW_ERR_UNKNOWN_COMMAND', message: `no command "${name}"; did you mean "${r.spec.name}"?` }
       return r
     }
@@ -428,7 +440,10 @@ export class CommandRegistry {
     let parsed: ParsedArgs
     let confirm: string | undefined
     try {
-      if (Array.isArray(args)) {
+      if (spec.ownParsing) {
+        if (!Array.isArray(args)) throw new CommandError('FW_ERR_BAD_ARG', `${command}: takes console words, not JSON`)
+        parsed = {}
+      } else if (Array.isArray(args)) {
         const rest: string[] = []
         for (const t of args as readonly string[]) {
           if (spec.destructive && /^confirm=/i.test(t)) confirm = t.slice(8)
@@ -480,7 +495,7 @@ export class CommandRegistry {
     }
     let timer: NodeJS.Timeout | undefined
     try {
-      const ctx = { app: this.app, principal, registry: this }
+      const ctx = { app: this.app, principal, registry: this, tokens: Array.isArray(args) ? (args as readonly string[]) : null, session }
       const timeoutMs = spec.timeoutMs ?? 10_000
       const commit = this.commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.commit : null
       const value = await Promise.race([

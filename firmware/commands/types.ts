@@ -57,6 +57,10 @@ export interface CommandContext {
   principal: Principal
   /** The registry, for commands such as help that describe the others. */
   registry: CommandRegistryLike
+  /** The argument tokens as typed (console lines), for a spec with `ownParsing`; null for JSON. */
+  tokens: readonly string[] | null
+  /** The caller's session, as its transport handed it to execute (the console: its SerialConsole). */
+  session?: unknown
 }
 
 export interface CommandSpec<V = unknown> {
@@ -84,6 +88,14 @@ export interface CommandSpec<V = unknown> {
   durable?: boolean
   /** Handler deadline. Defaults to 10000 ms. */
   timeoutMs?: number
+  /** Only these transports list and run it (the console's session commands: ['console']); to the
+   *  others it does not exist (FW_ERR_UNKNOWN_COMMAND). Defaults to every transport. */
+  transports?: readonly string[]
+  /** The handler reads ctx.tokens itself (a list such as `subscribe state meters=2`); `args` then
+   *  only documents the call for help. */
+  ownParsing?: boolean
+  /** How help writes the call when the argument list does not say it ("console human|machine"). */
+  usage?: string
 }
 
 export type CommandResult =
@@ -111,7 +123,8 @@ export interface ExecutionRecord {
 
 /** What commands and transports may call on the registry (kept narrow so help can use it). */
 export interface CommandRegistryLike {
-  list(): readonly CommandSpec[]
+  /** The commands every transport has, by name; with `transport`, then the ones only it has, in registration order. */
+  list(filter?: { transport?: string }): readonly CommandSpec[]
   get(name: string): CommandSpec | undefined
 }
 
