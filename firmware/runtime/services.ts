@@ -4,7 +4,7 @@
 // exists once. A service that cannot start on this unit (say, the API on a unit not provisioned
 // yet) says why in the log and the others run: the sound never waits on a transport.
 import { createRegistry, type CommandRegistry } from '../commands/index.ts'
-import { consoleService } from '../console/index.ts'
+import { consoleService, registerSessionCommands } from '../console/index.ts'
 import { networkService } from './network.ts'
 import { storeService } from '../store/service.ts'
 import { attachInference, type AttachedInference } from '../automation/service.ts'
@@ -82,6 +82,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })
       if (opts.console !== false) {
+        registerSessionCommands(registry)
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
         // directory), so its path stays the same across reboots: a tech reconnects with the same command.
         const c = await consoleService({ registry, simDir: join(app.profile.dataDir, 'run'), log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)

@@ -53,6 +53,10 @@ t.test('the whole stack of `firmware run`: every command name is registered once
   const builtins = new Set(builtinCommands().map((s) => s.name))
   const byOwners = registered.filter((n) => !builtins.has(n) && !registry.get(n)!.transports)
   t.same(byOwners.sort(), OWNED_COMMANDS.map((e) => e.name).sort(), 'the owners register exactly the declared names')
+  const session = registry.list({ transport: 'console' }).filter((s) => s.transports).map((s) => s.name)
+  t.same(session, ['console', 'subscribe', 'unsubscribe', 'login', 'logout', 'history'], 'the console session commands are specs in the one registry')
+  t.same(registry.list().filter((s) => s.transports), [], 'the API and OSC do not list them')
+  t.match(await registry.executeLine('logout', { name: 'api:x', permission: 'admin', transport: 'api' }), { ok: false, code: 'FW_ERR_UNKNOWN_COMMAND' }, 'nor run them')
   for (const e of OWNED_COMMANDS) {
     const s = registry.get(e.name)!
     t.equal(s.summary, e.summary, `${e.name}: help says the same with and without its owner`)
@@ -64,7 +68,7 @@ t.test('the sources spell each command name once', async (t) => {
   const where = new Map<string, string[]>()
   for (const file of sources(join(root, 'firmware'))) {
     const text = readFileSync(file, 'utf8')
-    t.notMatch(text, /name: `[^`]*`,\s*\n\s*summary:/, `${relative(root, file)}: command names are literal, so this test sees them`)
+    t.notMatch(text, /name: `[^`]*`,\s*\n\s*summary\b/, `${relative(root, file)}: command names are literal, so this test sees them`)
     for (const m of text.matchAll(/name: '([a-z][a-z0-9 -]*)',\s*\n\s*summary:/g)) {
       const at = `${relative(root, file)}:${text.slice(0, m.index).split('\n').length}`
       where.set(m[1]!, [...(where.get(m[1]!) ?? []), at])
