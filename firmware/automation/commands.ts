@@ -1,6 +1,6 @@
 // The inference and automation commands, registered into the one command registry by their
 // owner: mode, recommendations, accept, reject, approve, undo, rollback, and model list|activate|
-// rollback (replacing the registry's "not available yet" placeholders).
+// rollback (replacing the registry's "not available" stand-ins declared in commands/owned.ts).
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
@@ -222,7 +222,7 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
   ]
 }
 
-/** Registers the inference and automation commands (replacing the placeholders). */
+/** Registers the inference and automation commands (replacing their "not available" stand-ins). */
 export function registerInferenceCommands(registry: CommandRegistry, deps: InferenceCommandDeps): void {
   for (const c of inferenceCommands(deps)) registry.register(c)
 }

@@ -1,14 +1,12 @@
-// The appliance's built-in commands, written once over ApplianceApi. Channels, beams and bands are
-// numbered from 1, as printed on the rear panel and in every transport. Commands whose subsystem
-// belongs to another part (presets: the store; mode and models: inference) are registered here as
-// placeholders that answer FW_ERR_NOT_AVAILABLE until their owner registers the real ones.
+// The appliance's own commands, written once over ApplianceApi. Channels, beams and bands are
+// numbered from 1, as printed on the rear panel and in every transport. Commands another part owns
+// (presets: the store; mode and models: inference; ...) are defined there and declared in owned.ts.
 import { networkInterfaces } from 'node:os'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
 import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
 import { usage, type CommandRegistry } from './registry.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'
-import { presetNameArg } from './name-rule.ts'
 
 const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
 const inputs = (app: ApplianceApi): number => app.profile.audio.inputs
@@ -120,13 +118,18 @@ export function builtinCommands(): CommandSpec<any>[] {
       { name: 'sub', type: 'string', optional: true, help: 'a subcommand, e.g. steer' },
     ],
     handler: (args, ctx) => {
-      const reg = ctx.registry
+      // What this caller's transport has: every shared command, then (the console) its session commands.
+      const all = ctx.registry.list({ transport: ctx.principal.transport })
       if (args.topic === undefined) {
-        return reg.list().map((s) => ({ command: s.name, usage: usage(s), permission: s.permission, summary: s.summary }))
+        return all.map((s) => ({
+          command: s.name, usage: usage(s), permission: s.permission, summary: s.summary,
+          ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
+          ...(s.transports !== undefined ? { scope: s.transports.join(',') } : {}),
+        }))
       }
       const topic = [args.topic, args.sub].filter((x) => x !== undefined).join(' ').toLowerCase()
-      const one = reg.get(topic)
-      const specs = one ? [one] : reg.list().filter((s) => s.name === topic || s.name.startsWith(topic + ' '))
+      const one = all.find((s) => s.name === topic)
+      const specs = one ? [one] : all.filter((s) => s.name.startsWith(topic + ' '))
       if (specs.length === 0) throw new FirmwareError('FW_ERR_UNKNOWN_COMMAND', `no command "${topic}"; type help for the list`)
       return specs.map((s) => ({
         command: s.name,
@@ -136,15 +139,19 @@ export function builtinCommands(): CommandSpec<any>[] {
         destructive: s.destructive ?? false,
         args: s.args.map((a) => ({ name: a.name, help: a.help, optional: a.optional ?? false })),
         examples: [...s.examples],
+        ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
       }))
     },
-    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
+    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; unavailable?: string; scope?: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
       if (v.every((c) => c.examples === undefined)) {
-        const w = Math.max(...v.map((c) => c.command.length)) + 2
+        const shared = v.filter((c) => c.scope === undefined)
+        const session = v.filter((c) => c.scope !== undefined)
+        const w = Math.max(...shared.map((c) => c.command.length)) + 2
         return [
-          ...v.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}`),
+          ...shared.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`),
           '',
-          'Console: console human|machine, subscribe, unsubscribe, login <PIN>, logout, history.',
+          // The transport's own session commands, from their specs (the console: mode, events, login).
+          ...(session.length > 0 ? [`Console: ${session.map((c) => c.usage).join(', ')}.`] : []),
           'Type "help <command>" for its arguments and examples.',
         ].join('\n')
       }
@@ -153,6 +160,7 @@ export function builtinCommands(): CommandSpec<any>[] {
           [
             `${c.usage}`,
             `  ${c.summary}. Needs ${c.permission} rights${c.destructive ? '; destructive: asks for a confirm token' : ''}.`,
+            ...(c.unavailable ? [`  Not available: ${c.unavailable} on this unit.`] : []),
             ...(c.args ?? []).map((a) => `    ${a.optional ? `[${a.name}]` : `<${a.name}>`}  ${a.help}`),
             ...(c.examples ?? []).map((e) => `  e.g. ${e}`),
           ].join('\n'),
@@ -208,16 +216,6 @@ export function builtinCommands(): CommandSpec<any>[] {
       const s = app.status()
       return { bypass: on, state: s.state, relay: s.relay }
     },
-  })
-
-  add({
-    name: 'mode',
-    summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',
-    examples: ['mode supervised'],
-    permission: 'operate',
-    placeholder: true,
-    args: [{ name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], help: 'advisory, supervised or auto' }],
-    handler: () => notAvailable('changing the automation mode', 'inference'),
   })
 
   add({
@@ -399,23 +397,6 @@ export function builtinCommands(): CommandSpec<any>[] {
     },
   })
 
-  for (const [sub, summary, perm, example, withName] of [
-    ['list', 'the saved presets', 'observe', 'preset list', false],
-    ['save', 'save outputs and beams as a named preset', 'operate', 'preset save main-show', true],
-    ['load', 'load a named preset', 'operate', 'preset load main-show', true],
-    ['delete', 'delete a named preset', 'operate', 'preset delete old-show', true],
-  ] as const) {
-    add({
-      name: `preset ${sub}`,
-      summary,
-      examples: [example],
-      permission: perm,
-      placeholder: true,
-      args: withName ? [presetNameArg] : [],
-      handler: () => notAvailable('presets', 'the store'),
-    })
-  }
-
   add({
     name: 'faults',
     summary: 'recent watchdog transitions with their causes and evidence, newest last',
@@ -458,35 +439,6 @@ export function builtinCommands(): CommandSpec<any>[] {
         `out rms  ${v.out_rms.map(db).join(' ')}`,
         `out gr   ${v.gr.map(db).join(' ')}`,
       ].join('\n'),
-  })
-
-  add({
-    name: 'model list',
-    summary: 'the installed models and which is active',
-    examples: ['model list'],
-    permission: 'observe',
-    placeholder: true,
-    args: [],
-    handler: () => notAvailable('models', 'inference'),
-  })
-  add({
-    name: 'model activate',
-    summary: 'activate an installed model by name',
-    examples: ['model activate crowd-v2'],
-    permission: 'admin',
-    placeholder: true,
-    args: [{ name: 'name', type: 'string', help: 'model name, as shown by model list' }],
-    handler: () => notAvailable('models', 'inference'),
-  })
-  add({
-    name: 'model rollback',
-    summary: 'go back to the previously active model',
-    examples: ['model rollback'],
-    permission: 'admin',
-    destructive: true,
-    placeholder: true,
-    args: [],
-    handler: () => notAvailable('models', 'inference'),
   })
 
   add({
@@ -538,7 +490,7 @@ export function builtinCommands(): CommandSpec<any>[] {
   return cmds
 }
 
-/** Registers every built-in command (and the placeholders) on `registry`. */
+/** Registers every built-in command on `registry`. */
 export function registerBuiltins(registry: CommandRegistry): void {
   for (const c of builtinCommands()) registry.register(c)
 }

@@ -1,35 +1,24 @@
-// The command registry's public face. Transports call createRegistry(app) once and share it;
-// subsystems that own commands (inference: mode/model, store: preset) call registry.register(spec)
-// from their own folders, which replaces the built-in "not available yet" placeholder.
+// The command registry's public face. The composition root (firmware/runtime/services.ts) calls
+// createRegistry(app) once, hands it to every transport, and has each owner register its commands
+// (inference: mode/model, store: preset, ...), which replaces the declared "not available" stand-in
+// (owned.ts).
 import type { ApplianceApi } from '../contract/appliance.ts'
 import { CommandRegistry, type RegistryOptions } from './registry.ts'
 import { registerBuiltins } from './builtin.ts'
+import { OWNED_COMMANDS } from './owned.ts'
 
 export { CommandRegistry, tokenize, usage, parseTokens, parseJson, argsJsonSchema } from './registry.ts'
 export type { RegistryOptions } from './registry.ts'
 export { builtinCommands, registerBuiltins } from './builtin.ts'
 export { formatMachine, formatHuman, flatten, machineScalar } from './format.ts'
+export { OWNED_COMMANDS } from './owned.ts'
 export * from './types.ts'
 
-/** A registry with every built-in command registered. */
+/** THE way to get a registry: every built-in command registered, and every owned one declared
+ * (answering FW_ERR_NOT_AVAILABLE until its owner registers it). */
 export function createRegistry(app: ApplianceApi, options: RegistryOptions = {}): CommandRegistry {
   const registry = new CommandRegistry(app, options)
   registerBuiltins(registry)
+  registry.declareOwned(OWNED_COMMANDS)
   return registry
-}
-
-const perAppliance = new WeakMap<ApplianceApi, CommandRegistry>()
-
-/**
- * THE registry of an appliance: created with the built-ins on first use, then the same object for
- * every caller. Transports (console, API, OSC) and the subsystems that register commands (store,
- * inference) can all use this instead of passing one registry around, and still share one.
- */
-export function registryFor(app: ApplianceApi): CommandRegistry {
-  let r = perAppliance.get(app)
-  if (!r) {
-    r = createRegistry(app)
-    perAppliance.set(app, r)
-  }
-  return r
 }

@@ -31,5 +31,5 @@ export function nameArg(name: string, what: string, r: NameRule, extra: Partial<
 
 export const PRESET_NAME_RULE: NameRule = { maxLength: 32, symbols: ['-', '_'] }
 
-/** The `name` argument of preset save/load/delete, for the registry's placeholders and the store's commands alike. */
+/** The `name` argument of the store's preset save/load/delete. */
 export const presetNameArg: ArgSpec = nameArg('name', 'preset name', PRESET_NAME_RULE)

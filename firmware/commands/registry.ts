@@ -11,6 +11,7 @@ import {
   type CommandResult,
   type CommandSpec,
   type ExecutionRecord,
+  type OwnedCommand,
   type ParsedArgs,
   type Principal,
 } from './types.ts'
@@ -80,6 +81,7 @@ function bound(b: Bound | undefined, app: ApplianceApi): number | undefined {
 
 /** "beam steer <beam> <azimuth> [elevation]" */
 export function usage(spec: CommandSpec): string {
+  if (spec.usage !== undefined) return spec.usage
   return [spec.name, ...spec.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`))].join(' ')
 }
 
@@ -241,6 +243,30 @@ export function argsJsonSchema(spec: CommandSpec, app: ApplianceApi): Record<str
   return { type: 'object', additionalProperties: false, properties, required }
 }
 
+/** Whether a caller on `transport` has the command (undefined: every transport-scoped one is hidden). */
+function visible(spec: CommandSpec, transport: string | undefined): boolean {
+  return spec.transports === undefined || (transport !== undefined && spec.transports.includes(transport))
+}
+
+function notAvailableMessage(command: string, owner: string): string {
+  return `${command} is not available yet: ${owner} is not running on this unit`
+}
+
+/** What the registry lists and answers for a declared owned command until its owner registers it. */
+function standIn(e: OwnedCommand): CommandSpec {
+  return {
+    name: e.name,
+    summary: e.summary,
+    examples: [e.name],
+    permission: e.permission,
+    args: [],
+    unavailable: e.owner,
+    handler: () => {
+      throw new FirmwareError('FW_ERR_NOT_AVAILABLE', notAvailableMessage(e.name, e.owner))
+    },
+  }
+}
+
 interface PendingConfirm {
   token: string
   expires: number
@@ -249,6 +275,8 @@ interface PendingConfirm {
 export class CommandRegistry {
   readonly app: ApplianceApi
   private readonly specs = new Map<string, CommandSpec>()
+  private readonly owned = new Map<string, OwnedCommand>()
+  private commit: (() => Promise<void>) | null = null
   private readonly confirms = new Map<string, PendingConfirm>()
   private readonly listeners = new Set<(r: ExecutionRecord) => void>()
   private readonly confirmTtlMs: number
@@ -261,30 +289,67 @@ export class CommandRegistry {
   }
 
   /**
+   * Declares commands other parts own (OWNED_COMMANDS): each is listed for help and answers
+   * FW_ERR_NOT_AVAILABLE ("<owner> is not running") until its owner registers the real spec.
+   */
+  declareOwned(entries: readonly OwnedCommand[]): void {
+    for (const e of entries) {
+      if (this.owned.has(e.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${e.name}" is declared twice`)
+      this.owned.set(e.name, e)
+      if (!this.specs.has(e.name)) this.addSpec(standIn(e))
+    }
+  }
+
+  /**
    * Adds a command. A name already taken by a real command is refused (no command is implemented
-   * twice); a placeholder ("not available yet") of the same name is replaced.
+   * twice); the stand-in of a declared owned command of the same name is replaced.
    */
   register(spec: CommandSpec<any>): void {
+    if (spec.unavailable !== undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)
+    const old = this.specs.get(spec.name)
+    if (old && old.unavailable === undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
+    this.addSpec(spec as CommandSpec)
+  }
+
+  private addSpec(spec: CommandSpec): void {
     if (!NAME_RE.test(spec.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command name "${spec.name}" must be 1-3 lowercase words`)
     if (spec.examples.length === 0) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" needs at least one example`)
-    const old = this.specs.get(spec.name)
-    if (old && !old.placeholder) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
     for (const other of this.specs.keys()) {
       // "beam" and "beam steer" cannot both be commands: the console could not tell them apart.
       if (other !== spec.name && (other.startsWith(spec.name + ' ') || spec.name.startsWith(other + ' '))) {
         throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" clashes with "${other}"`)
       }
     }
-    this.specs.set(spec.name, spec as CommandSpec)
+    this.specs.set(spec.name, spec)
   }
 
-  /** Removes a command (for owners that shut down); returns whether it existed. */
+  /** Removes a command (for owners that shut down); a declared owned command goes back to its
+   * "not available" stand-in. Returns whether a real command was removed. */
   unregister(name: string): boolean {
-    return this.specs.delete(name)
+    const old = this.specs.get(name)
+    if (!old || old.unavailable !== undefined) return false
+    this.specs.delete(name)
+    const e = this.owned.get(name)
+    if (e) this.specs.set(name, standIn(e))
+    return true
   }
 
-  list(): readonly CommandSpec[] {
-    return [...this.specs.values()].sort((a, b) => a.name.localeCompare(b.name))
+  /**
+   * "Reply after commit": from now on every command that is `durable` (by default: every
+   * state-changing one) replies only once `commit()` resolved after its handler ran, so an
+   * acknowledged change is on disk. The handler deadline covers the wait.
+   */
+  replyAfterCommit(commit: () => Promise<void>): void {
+    this.commit = commit
+  }
+
+  /** The commands every transport has, by name; with `transport`, then the ones only it has
+   * (the console's session commands), in the order they were registered. */
+  list(filter: { transport?: string } = {}): readonly CommandSpec[] {
+    const all = [...this.specs.values()]
+    const shared = all.filter((s) => s.transports === undefined).sort((a, b) => a.name.localeCompare(b.name))
+    const t = filter.transport
+    return t === undefined ? shared : [...shared, ...all.filter((s) => s.transports?.includes(t))]
   }
 
   get(name: string): CommandSpec | undefined {
@@ -301,11 +366,11 @@ export class CommandRegistry {
    * Finds the command named by the first words of `tokens` (longest match). Returns the spec and
    * how many tokens its name used, or an FW_ERR_UNKNOWN_COMMAND result that suggests what to type.
    */
-  resolve(tokens: readonly string[]): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
+  resolve(tokens: readonly string[], transport?: string): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
     const words = tokens.slice(0, 3).map((t) => t.toLowerCase())
     for (let n = Math.min(3, words.length); n >= 1; n--) {
       const spec = this.specs.get(words.slice(0, n).join(' '))
-      if (spec) return { spec, used: n }
+      if (spec && visible(spec, transport)) return { spec, used: n }
     }
     const asked = words.join(' ')
     const first = words[0] ?? ''
@@ -318,8 +383,8 @@ export class CommandRegistry {
     let best = ''
     let bestD = Infinity
     const candidates = new Set<string>()
-    for (const s of this.specs.keys()) {
-      candidates.add(s.split(' ')[0]!)
+    for (const s of this.specs.values()) {
+      if (visible(s, transport)) candidates.add(s.name.split(' ')[0]!)
     }
     for (const c of candidates) {
       const d = levenshtein(first, c)
@@ -334,7 +399,7 @@ export class CommandRegistry {
   }
 
   /** Runs a console line ("beam steer 1 45"). Empty lines give FW_ERR_UNKNOWN_COMMAND. */
-  async executeLine(line: string, principal: Principal): Promise<CommandResult> {
+  async executeLine(line: string, principal: Principal, session?: unknown): Promise<CommandResult> {
     let tokens: string[]
     try {
       tokens = tokenize(line)
@@ -342,9 +407,9 @@ export class CommandRegistry {
       return { ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message }
     }
     if (tokens.length === 0) return { ok: false, command: '', code: 'FW_ERR_UNKNOWN_COMMAND', message: 'empty command; type help for the list' }
-    const r = this.resolve(tokens)
+    const r = this.resolve(tokens, principal.transport)
     if ('ok' in r) return r
-    return this.execute(r.spec.name, tokens.slice(r.used), principal)
+    return this.execute(r.spec.name, tokens.slice(r.used), principal, session)
   }
 
   /**
@@ -352,14 +417,20 @@ export class CommandRegistry {
    * A destructive command also takes `confirm` (token "confirm=XXXX" or JSON "confirm"): without a
    * valid one it answers FW_ERR_CONFIRM_REQUIRED with a fresh token to repeat the call with.
    */
-  async execute(name: string, args: readonly string[] | Record<string, unknown>, principal: Principal): Promise<CommandResult> {
-    const spec = this.get(name)
+  async execute(name: string, args: readonly string[] | Record<string, unknown>, principal: Principal, session?: unknown): Promise<CommandResult> {
+    const found = this.get(name)
+    const spec = found && visible(found, principal.transport) ? found : undefined
     if (!spec) {
-      const r = this.resolve(name.trim().split(/\s+/))
+      const r = this.resolve(name.trim().split(/\s+/), principal.transport)
       if (!('ok' in r)) return { ok: false, command: name, code: 'FW_ERR_UNKNOWN_COMMAND', message: `no command "${name}"; did you mean "${r.spec.name}"?` }
       return r
     }
     const command = spec.name
+    if (spec.unavailable !== undefined) {
+      const rec = { ok: false as const, command, code: 'FW_ERR_NOT_AVAILABLE' as const, message: notAvailableMessage(command, spec.unavailable) }
+      this.emit(principal, spec, {}, rec)
+      return rec
+    }
     if (PERMISSION_RANK[principal.permission] < PERMISSION_RANK[spec.permission]) {
       const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
       const rec = { ok: false as const, command, code: 'FW_ERR_PERMISSION' as const, message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}` }
@@ -369,7 +440,10 @@ export class CommandRegistry {
     let parsed: ParsedArgs
     let confirm: string | undefined
     try {
-      if (Array.isArray(args)) {
+      if (spec.ownParsing) {
+        if (!Array.isArray(args)) throw new CommandError('FW_ERR_BAD_ARG', `${command}: takes console words, not JSON`)
+        parsed = {}
+      } else if (Array.isArray(args)) {
         const rest: string[] = []
         for (const t of args as readonly string[]) {
           if (spec.destructive && /^confirm=/i.test(t)) confirm = t.slice(8)
@@ -421,10 +495,15 @@ export class CommandRegistry {
     }
     let timer: NodeJS.Timeout | undefined
     try {
-      const ctx = { app: this.app, principal, registry: this }
+      const ctx = { app: this.app, principal, registry: this, tokens: Array.isArray(args) ? (args as readonly string[]) : null, session }
       const timeoutMs = spec.timeoutMs ?? 10_000
+      const commit = this.commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.commit : null
       const value = await Promise.race([
-        Promise.resolve().then(() => spec.handler(parsed, ctx)),
+        Promise.resolve().then(async () => {
+          const v = await spec.handler(parsed, ctx)
+          if (commit) await commit()
+          return v
+        }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new CommandError('FW_ERR_COMMAND_FAILED', `${command} did not finish within ${timeoutMs} ms; check status and faults`)), timeoutMs)
         }),

@@ -57,6 +57,10 @@ export interface CommandContext {
   principal: Principal
   /** The registry, for commands such as help that describe the others. */
   registry: CommandRegistryLike
+  /** The argument tokens as typed (console lines), for a spec with `ownParsing`; null for JSON. */
+  tokens: readonly string[] | null
+  /** The caller's session, as its transport handed it to execute (the console: its SerialConsole). */
+  session?: unknown
 }
 
 export interface CommandSpec<V = unknown> {
@@ -77,10 +81,21 @@ export interface CommandSpec<V = unknown> {
   handler: (args: ParsedArgs, ctx: CommandContext) => V | Promise<V>
   /** Human-readable rendering (console human mode). Defaults to an indented key: value listing. */
   human?: (value: V) => string
-  /** A stand-in that says "not available yet"; a later register() of the same name replaces it. */
-  placeholder?: boolean
+  /** Set by the registry on the stand-in of a declared command whose owner is not running (the
+   *  owner's name, from OWNED_COMMANDS); it answers FW_ERR_NOT_AVAILABLE. Never set it in a spec. */
+  unavailable?: string
+  /** Replies only once its change is committed to disk (CommandRegistry.replyAfterCommit). Defaults to `mutates`. */
+  durable?: boolean
   /** Handler deadline. Defaults to 10000 ms. */
   timeoutMs?: number
+  /** Only these transports list and run it (the console's session commands: ['console']); to the
+   *  others it does not exist (FW_ERR_UNKNOWN_COMMAND). Defaults to every transport. */
+  transports?: readonly string[]
+  /** The handler reads ctx.tokens itself (a list such as `subscribe state meters=2`); `args` then
+   *  only documents the call for help. */
+  ownParsing?: boolean
+  /** How help writes the call when the argument list does not say it ("console human|machine"). */
+  usage?: string
 }
 
 export type CommandResult =
@@ -108,8 +123,20 @@ export interface ExecutionRecord {
 
 /** What commands and transports may call on the registry (kept narrow so help can use it). */
 export interface CommandRegistryLike {
-  list(): readonly CommandSpec[]
+  /** The commands every transport has, by name; with `transport`, then the ones only it has, in registration order. */
+  list(filter?: { transport?: string }): readonly CommandSpec[]
   get(name: string): CommandSpec | undefined
+}
+
+/** A command another part of the firmware owns and registers when it runs (declared once, in
+ * owned.ts): until then the registry lists it for help and answers FW_ERR_NOT_AVAILABLE. */
+export interface OwnedCommand {
+  name: string
+  /** Who registers it, as a sentence subject: "the store", "inference". */
+  owner: string
+  /** The real spec's summary and permission (a test holds them equal). */
+  summary: string
+  permission: Permission
 }
 
 /** The part of the registry a network transport (API, OSC) calls. */

@@ -11,12 +11,13 @@ import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
-import { registryFor, type CommandRegistry } from '../commands/index.ts'
+import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
 import { verifyPinHash } from '../secrets/secrets.ts'
 import { LineEditor, type EditorAction } from './line-editor.ts'
+import { registerSessionCommands, SESSION_COMMAND_NAMES, type ConsoleSession } from './session.ts'
 import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
 
 export type ConsoleMode = 'human' | 'machine'
@@ -45,7 +46,7 @@ export interface ConsoleOptions {
   devicePath?: string
   /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
   baudRate?: number
-  /** The registry. Defaults to registryFor(app), the one shared by every transport of this appliance. */
+  /** The registry (the composition root hands every transport the same one). Defaults to a new createRegistry(app). */
   registry?: CommandRegistry
   /** Mode at start. Defaults to 'human'. */
   mode?: ConsoleMode
@@ -140,7 +141,8 @@ const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => 
   if (level !== 'info') process.stderr.write(`console: ${message}\n`)
 }
 
-export class SerialConsole {
+export class SerialConsole implements ConsoleSession {
+  readonly isConsoleSession = true as const
   readonly devicePath: string
   private readonly app: ApplianceApi
   private readonly registry: CommandRegistry
@@ -175,6 +177,8 @@ export class SerialConsole {
   private lockedUntil = 0
   private awaitingPin = false
   private pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
+  /** Set by a session command that answers later (login asking for the PIN). */
+  private replyLater = false
   private readonly counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
   private readonly board: string
 
@@ -183,7 +187,8 @@ export class SerialConsole {
     this.devicePath = devicePath
     this.board = profile.name
     this.baudRate = opts.baudRate ?? profile.uarts.console.baudRate
-    this.registry = opts.registry ?? registryFor(app)
+    this.registry = opts.registry ?? createRegistry(app)
+    registerSessionCommands(this.registry)
     this.o = {
       mode: opts.mode ?? 'human',
       maxLineBytes: opts.maxLineBytes ?? 512,
@@ -417,7 +422,7 @@ export class SerialConsole {
       this.awaitingPin = false
       this.editor.mask = null
       if (!paced && !this.take()) return
-      this.run(() => this.login(text.trim()))
+      this.run(async () => this.reply(await this.registry.execute('login', [text.trim()], this.principal(), this)))
       return
     }
     if (text.trim() === '') {
@@ -463,49 +468,42 @@ export class SerialConsole {
 
   private async execute(line: string): Promise<void> {
     this.counters.lines++
-    let tokens: string[]
     try {
-      tokens = tokenize(line)
+      tokenize(line)
     } catch (e) {
       return this.reply({ ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message })
     }
-    const word = (tokens[0] ?? '').toLowerCase()
-    const rest = tokens.slice(1)
-    switch (word) {
-      case 'console':
-        return this.consoleMode(rest)
-      case 'subscribe':
-        return this.subscribe(rest)
-      case 'unsubscribe':
-        return this.unsubscribe(rest)
-      case 'login':
-        if (rest.length === 0 && this.mode === 'human') {
-          if (!this.pinRequired()) return this.reply({ ok: true, command: 'login', value: { permission: 'admin', note: 'no PIN is set on this unit' } })
-          this.awaitingPin = true
-          this.editor.mask = '*'
-          this.write('PIN: ')
-          return
-        }
-        if (rest.length !== 1) return this.reply({ ok: false, command: 'login', code: 'FW_ERR_BAD_ARG', message: 'login takes the PIN: login <PIN>; e.g. login 123456' })
-        return this.login(rest[0]!)
-      case 'logout':
-        this.loggedIn = false
-        return this.reply({ ok: true, command: 'logout', value: { permission: this.permission() } })
-      case 'history':
-        return this.reply({ ok: true, command: 'history', value: this.editor.history.slice() })
-    }
     const permission = this.permission()
-    const result = await this.registry.executeLine(line, this.principal())
-    if (permission === 'admin') this.lastCommandAt = Date.now()
-    if (!result.ok) this.counters.errors++
+    this.replyLater = false
+    const result = await this.registry.executeLine(line, this.principal(), this)
+    if (this.replyLater) return
+    // The session's own commands neither count as errors nor keep an admin login alive.
+    const own = SESSION_COMMAND_NAMES.has(result.command)
+    if (permission === 'admin' && !own) this.lastCommandAt = Date.now()
+    if (!result.ok && !own) this.counters.errors++
     this.reply(result)
   }
 
-  private async login(pin: string): Promise<void> {
+  // ---- the session commands (their specs: session.ts) ------------------------------------------
+
+  async login(tokens: readonly string[]): Promise<{ permission: string; note?: string }> {
+    if (tokens.length === 0 && this.mode === 'human' && this.pinRequired()) {
+      this.awaitingPin = true
+      this.editor.mask = '*'
+      this.write('PIN: ')
+      this.replyLater = true
+      return { permission: this.permission() }
+    }
+    if (tokens.length === 0 && this.mode === 'human') return { permission: 'admin', note: 'no PIN is set on this unit' }
+    if (tokens.length !== 1) throw new FirmwareError('FW_ERR_BAD_ARG', 'login takes the PIN: login <PIN>; e.g. login 123456')
+    if (!this.pinRequired()) return { permission: 'admin', note: 'no PIN is set on this unit' }
+    return this.checkPin(tokens[0]!)
+  }
+
+  private async checkPin(pin: string): Promise<{ permission: string }> {
     const now = Date.now()
-    if (!this.pinRequired()) return this.reply({ ok: true, command: 'login', value: { permission: 'admin', note: 'no PIN is set on this unit' } })
     if (now < this.lockedUntil) {
-      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `too many wrong PINs; try again in ${Math.ceil((this.lockedUntil - now) / 1000)} s` })
+      throw new FirmwareError('FW_ERR_PIN', `too many wrong PINs; try again in ${Math.ceil((this.lockedUntil - now) / 1000)} s`)
     }
     let stored: string
     try {
@@ -514,7 +512,7 @@ export class SerialConsole {
       stored = readFileSync(this.o.pinFile, 'utf8').trim()
       if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
     } catch (e) {
-      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning` })
+      throw new FirmwareError('FW_ERR_PIN', `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`)
     }
     let ok = false
     try {
@@ -530,30 +528,39 @@ export class SerialConsole {
         this.lockouts = Math.min(this.lockouts + 1, 5)
         this.lockedUntil = Date.now() + ms
         this.pinFailures = 0
-        return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `wrong PIN; login is locked for ${Math.round(ms / 1000)} s` })
+        throw new FirmwareError('FW_ERR_PIN', `wrong PIN; login is locked for ${Math.round(ms / 1000)} s`)
       }
-      return this.reply({ ok: false, command: 'login', code: 'FW_ERR_PIN', message: `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout` })
+      throw new FirmwareError('FW_ERR_PIN', `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout`)
     }
     this.pinFailures = 0
     this.lockouts = 0
     this.loggedIn = true
     this.lastCommandAt = Date.now()
-    this.reply({ ok: true, command: 'login', value: { permission: 'admin' } })
+    return { permission: 'admin' }
   }
 
-  private consoleMode(args: string[]): void {
+  logout(): { permission: string } {
+    this.loggedIn = false
+    return { permission: this.permission() }
+  }
+
+  history(): string[] {
+    return this.editor.history.slice()
+  }
+
+  switchMode(args: readonly string[]): { mode: ConsoleMode } {
     const want = args[0]?.toLowerCase()
     if (args.length > 1 || (want !== undefined && want !== 'human' && want !== 'machine')) {
-      return this.reply({ ok: false, command: 'console', code: 'FW_ERR_BAD_ARG', message: 'console takes human or machine; e.g. console machine' })
+      throw new FirmwareError('FW_ERR_BAD_ARG', 'console takes human or machine; e.g. console machine')
     }
     if (want) {
       this.mode = want
       this.editor.human = want === 'human'
     }
-    this.reply({ ok: true, command: 'console', value: { mode: this.mode } })
+    return { mode: this.mode }
   }
 
-  private subscribe(args: string[]): void {
+  subscribe(args: readonly string[]): Record<string, string | number | boolean> {
     const next = new Set(this.subs)
     let hz = this.metersHz
     const list = args.length === 0 ? DEFAULT_TOPICS : args
@@ -564,11 +571,11 @@ export class SerialConsole {
         continue
       }
       if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
-        return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2` })
+        throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2`)
       }
       if (val !== undefined) {
         const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
-        if (!(v >= 0.1 && v <= 20)) return this.reply({ ok: false, command: 'subscribe', code: 'FW_ERR_BAD_ARG', message: `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2` })
+        if (!(v >= 0.1 && v <= 20)) throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2`)
         hz = v
       }
       next.add(name as Topic)
@@ -576,21 +583,21 @@ export class SerialConsole {
     this.subs = next
     this.metersHz = hz
     this.applySubscriptions()
-    this.reply({ ok: true, command: 'subscribe', value: this.subsValue() })
+    return this.subsValue()
   }
 
-  private unsubscribe(args: string[]): void {
+  unsubscribe(args: readonly string[]): Record<string, string | number | boolean> {
     if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.subs.clear()
     else {
       for (const a of args) {
         if (!(TOPICS as readonly string[]).includes(a.toLowerCase())) {
-          return this.reply({ ok: false, command: 'unsubscribe', code: 'FW_ERR_BAD_ARG', message: `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all` })
+          throw new FirmwareError('FW_ERR_BAD_ARG', `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all`)
         }
       }
       for (const a of args) this.subs.delete(a.toLowerCase() as Topic)
     }
     this.applySubscriptions()
-    this.reply({ ok: true, command: 'unsubscribe', value: this.subsValue() })
+    return this.subsValue()
   }
 
   private subsValue(): Record<string, string | number | boolean> {

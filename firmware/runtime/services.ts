@@ -4,14 +4,14 @@
 // exists once. A service that cannot start on this unit (say, the API on a unit not provisioned
 // yet) says why in the log and the others run: the sound never waits on a transport.
 import { createRegistry, type CommandRegistry } from '../commands/index.ts'
-import { consoleService } from '../console/index.ts'
+import { consoleService, registerSessionCommands } from '../console/index.ts'
 import { networkService } from './network.ts'
 import { storeService } from '../store/service.ts'
 import { attachInference, type AttachedInference } from '../automation/service.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import type { Store } from '../store/index.ts'
-import { awaitDurable, bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
 import { addStatusFields } from '../commands/builtin.ts'
 import { join } from 'node:path'
 import type { Appliance } from './appliance.ts'
@@ -82,6 +82,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })
       if (opts.console !== false) {
+        registerSessionCommands(registry)
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
         // directory), so its path stays the same across reboots: a tech reconnects with the same command.
         const c = await consoleService({ registry, simDir: join(app.profile.dataDir, 'run'), log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)
@@ -110,10 +111,11 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
       }
-      // Every state-changing command replies only once its change is on disk.
+      // Every state-changing command replies only once its change is on disk (declared on the
+      // registry, so it holds for every command whenever it was registered).
       if (settings) {
         const s = settings
-        awaitDurable(registry, () => s.flushed())
+        registry.replyAfterCommit(() => s.flushed())
       }
       opts.onRegistry?.(registry)
     } catch (e) {

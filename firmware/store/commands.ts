@@ -1,5 +1,5 @@
-// `preset list|save|load|delete`, over the store. They replace the registry's placeholders of the
-// same names: the runtime calls registerPresetCommands(registry, store.presets) once the store is
+// `preset list|save|load|delete`, over the store. They replace the registry's "not available"
+// stand-ins of the same names (declared in firmware/commands/owned.ts): the runtime calls registerPresetCommands(registry, store.presets) once the store is
 // open. Loading applies the preset through ApplianceApi only.
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandSpec } from '../commands/types.ts'
@@ -71,7 +71,7 @@ export function presetCommands(store: PresetStore, options: PresetCommandOptions
   return [list, save, load, del]
 }
 
-/** Replaces the registry's preset placeholders with the real commands. */
+/** Registers the preset commands (replacing their "not available" stand-ins). */
 export function registerPresetCommands(registry: CommandRegistry, store: PresetStore, options: PresetCommandOptions = {}): void {
   for (const spec of presetCommands(store, options)) registry.register(spec)
 }

@@ -6,8 +6,8 @@
 // file, fsync, rename, fsync dir, last-known-good copy) and covers every change numbered up to the
 // moment it took its snapshot. Group commit: changes that arrive together (a preset load, a burst
 // from the console and the API) share one write. `flushed()` resolves once every change made so
-// far is on disk; the command registry's state-changing commands await it before they reply (see
-// awaitDurable), so an acknowledged change survives kill -9 and power loss. Automation's own EQ
+// far is on disk; the command registry's state-changing commands await it before they reply (the
+// composition root declares it with registry.replyAfterCommit), so an acknowledged change survives kill -9 and power loss. Automation's own EQ
 // moves (who = 'automation') are not waited for: they are written within `automationWindowMs`, or
 // with the next operator change, whichever comes first.
 //
@@ -16,7 +16,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
-import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandSpec } from '../commands/types.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi, SettingChange } from '../contract/appliance.ts'
@@ -295,26 +294,6 @@ export class DurableSettings {
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = null }
     if (this.#committed < this.#seq && this.#app) await this.flushed().catch(() => {})
     if (opened.get(this.dataDir) === this) opened.delete(this.dataDir)
-  }
-}
-
-/**
- * Makes every state-changing command of `registry` reply only after its change is on disk: each
- * mutating handler awaits `flushed()` after it ran. The registry's handler deadline covers the
- * wait. Commands registered later are not wrapped: call this once every service has registered.
- */
-export function awaitDurable(registry: CommandRegistry, flushed: () => Promise<void>): void {
-  for (const spec of registry.list() as CommandSpec[]) {
-    if (!(spec.mutates ?? spec.permission !== 'observe') || spec.placeholder) continue
-    const handler = spec.handler
-    if ((handler as { durable?: boolean }).durable) continue
-    const wrapped = async (...a: Parameters<typeof handler>) => {
-      const v = await handler(...a)
-      await flushed()
-      return v
-    }
-    ;(wrapped as { durable?: boolean }).durable = true
-    ;(spec as { handler: typeof handler }).handler = wrapped
   }
 }
 

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { registerPresetCommands } from '../../firmware/store/commands.ts'
+import { PresetStore } from '../../firmware/store/presets.ts'
 import { createRegistry, formatMachine, formatHuman, tokenize, argsJsonSchema, type Principal } from '../../firmware/commands/index.ts'
 import { ERRORS } from '../../firmware/errors.ts'
 import { FakeAppliance } from './fake-appliance.ts'
@@ -45,6 +47,8 @@ t.test('console tokens and a JSON object give the same effect', async (t) => {
 t.test('out-of-range and wrongly typed arguments are refused, naming the field, and change nothing', async (t) => {
   const app = new FakeAppliance()
   const reg = createRegistry(app)
+  // The preset commands are the store's; registered here as the composition root registers them.
+  registerPresetCommands(reg, new PresetStore(t.testdir()))
   const cases: Array<[string, RegExp]> = [
     ['gain 9 -6', /output must be a whole number from 1 to 4, got "9"/],
     ['gain 1 loud', /db must be a number from -80 to 12 dB, got "loud"/],
@@ -131,10 +135,10 @@ t.test('destructive commands need a one-time confirm token', async (t) => {
   t.equal((await reg.execute('factory-reset', { confirm: again.confirmToken }, admin)).ok, false, 'a token works once')
 })
 
-t.test('placeholders answer "not available yet" and are replaced by their owner', async (t) => {
+t.test('owned commands answer "not available yet" until their owner registers them', async (t) => {
   const reg = createRegistry(new FakeAppliance())
   const r = await reg.executeLine('preset list', observer)
-  t.match(r, { ok: false, code: 'FW_ERR_NOT_AVAILABLE', message: /presets is not available yet/ })
+  t.match(r, { ok: false, code: 'FW_ERR_NOT_AVAILABLE', message: /preset list is not available yet: the store is not running/ })
   reg.register({
     name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [],
     handler: () => ['main', 'encore'],
@@ -203,12 +207,12 @@ t.test('every code the registry returns is in the error table', async (t) => {
   }
 })
 
-t.test('registryFor gives every transport of one appliance the same registry', async (t) => {
-  const { registryFor } = await import('../../firmware/commands/index.ts')
-  const a = new FakeAppliance()
-  const r = registryFor(a)
-  t.equal(registryFor(a), r, 'same object on every call')
-  t.not(registryFor(new FakeAppliance()), r, 'another appliance has its own')
-  r.register({ name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [], handler: () => [] })
-  t.same(await registryFor(a).executeLine('preset list', observer), { ok: true, command: 'preset list', value: [] }, 'a command registered once is seen by all')
+t.test('an owner that stops: its command goes back to "not available", named by owner', async (t) => {
+  const reg = createRegistry(new FakeAppliance())
+  reg.register({ name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [], handler: () => [] })
+  t.same(await reg.executeLine('preset list', observer), { ok: true, command: 'preset list', value: [] })
+  t.ok(reg.unregister('preset list'), 'the real command is removed')
+  t.match(await reg.executeLine('preset list', observer), { ok: false, code: 'FW_ERR_NOT_AVAILABLE', message: 'preset list is not available yet: the store is not running on this unit' })
+  t.notOk(reg.unregister('preset list'), 'a stand-in is not a command to remove')
+  t.ok(reg.get('preset list'), 'and help still lists it')
 })

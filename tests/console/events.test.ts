@@ -4,13 +4,15 @@
 // milliseconds. Two consoles on real socat PTYs, on the real Appliance (sim board).
 import t from 'tap'
 import { startRig, stopRig, bootRealAppliance } from './harness.ts'
-import { registryFor } from '../../firmware/commands/index.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
 import type { Client } from './harness.ts'
 
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 const app = await bootRealAppliance(t, t.testdir())
+// The one registry every transport is handed, as the composition root (runtime/services.ts) does.
+const registry = createRegistry(app)
 
 /** The next line matching re (skipping others, e.g. state events), within timeoutMs. */
 async function lineLike(client: Client, re: RegExp, timeoutMs = 5000): Promise<string> {
@@ -26,8 +28,8 @@ async function lineLike(client: Client, re: RegExp, timeoutMs = 5000): Promise<s
 }
 
 t.test('a change from another console or the API arrives as one EV change line with the new value', async (t) => {
-  const listener = await startRig(app, t.testdir(), { mode: 'machine' })
-  const other = await startRig(app, t.testdir(), { mode: 'machine' })
+  const listener = await startRig(app, t.testdir(), { mode: 'machine', registry })
+  const other = await startRig(app, t.testdir(), { mode: 'machine', registry })
   t.teardown(async () => {
     await stopRig(other)
     await stopRig(listener)
@@ -58,7 +60,7 @@ t.test('a change from another console or the API arrives as one EV change line w
 
   // the HTTPS API goes through the same registry with its own principal
   const api = { name: 'api:operator-1', permission: 'operate' as const, transport: 'api' }
-  const r = await registryFor(app).executeLine('trim 4 3.5', api)
+  const r = await registry.executeLine('trim 4 3.5', api)
   t.ok(r.ok, 'the API principal set a trim')
   t.match(await lineLike(listener.client, /^EV change what=trim /), new RegExp(`^EV change what=trim input=4 value=3\\.5 who=api:operator-1 at=${ISO}$`))
 

@@ -79,5 +79,5 @@ t.test('without a PIN file the console has admin rights (unprovisioned bench uni
   t.teardown(() => stopRig(rig))
   t.equal(await rig.ask('login 1234'), 'OK login permission=admin note="no PIN is set on this unit"')
   t.match(await rig.ask('reboot'), /^ERR FW_ERR_CONFIRM_REQUIRED reboot is destructive .* send: reboot confirm=[A-Z2-9]{4}$/, 'destructive still needs the token')
-  t.match(await rig.ask('model rollback'), /^ERR FW_ERR_CONFIRM_REQUIRED /)
+  t.match(await rig.ask('factory-reset'), /^ERR FW_ERR_CONFIRM_REQUIRED /, 'an admin-only destructive command reaches its confirm step')
 })
