@@ -1,6 +1,6 @@
 // The API worker: HTTPS with TLS 1.3 only and mutual certificates from the operator CA, REST resources
 // over the command registry, a server-sent event stream, an audit log of every state change, and
-// per-client rate limits. It runs in its own thread (started by server.ts) so that TLS handshakes and
+// per-client rate limits. It runs in its own thread (started by supervisor.ts) so that TLS handshakes and
 // hundreds of clients never delay the control plane's 10 ms tick, whose heartbeat keeps the audio
 // thread processing. Commands still run on the main thread, through the one registry: this side
 // parses, checks and asks (`execute` messages); the main side answers.
@@ -11,81 +11,17 @@ import type { TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { mkdirSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { JournalEntry, Replay } from '../transport/event-journal.ts'
-import type { Meters } from '../engine/types.ts'
-import type { CommandResult, Principal } from '../commands/types.ts'
+import type { CommandResult } from '../commands/types.ts'
 import { loadIdentity } from '../secrets/identity.ts'
-import { AuditLog, type AuditOptions } from '../transport/audit.ts'
-import type { RateLimitOptions } from '../transport/ratelimit.ts'
+import { AuditLog } from '../transport/audit.ts'
 import { clientOf } from './tls.ts'
-import type { SpecLite } from './routes.ts'
+import type { FromWorker, ToWorker, WorkerConfig, WorkerSupervision } from './messages.ts'
 import { ApiAuth } from './auth.ts'
 import { HttpError, pathOf, refuseUpgrade, sendJson } from './http.ts'
 import { EventStreams, type ReplayAnswer } from './streams.ts'
 import { RequestHandler } from './requests.ts'
 import { createApiServer, IdentityWatch, listenApi } from './listener.ts'
 import { PendingAnswers } from './rpc.ts'
-
-/** What server.ts hands the worker (plain data). */
-export interface WorkerConfig {
-  dataDir: string
-  port: number
-  host: string
-  /** The host was defaulted ("::"): fall back to 0.0.0.0 where IPv6 is unavailable. */
-  hostFallback: boolean
-  maxBodyBytes: number
-  rateLimit: RateLimitOptions
-  audit: AuditOptions
-  maxEventStreams: number
-  maxEventStreamsPerClient: number
-  /** The unit's counts, reported by status. */
-  device: { inputs: number; outputs: number; beams: number }
-  crlPollMs: number
-  readCacheMs: number
-  specs: SpecLite[]
-  openapi: string
-  /** The supervisor's record when this worker started (restarts so far, the last cause), for status. */
-  supervision: WorkerSupervision
-  /** Accept the test-only crash and hang messages. Off outside tests. */
-  testHooks: boolean
-}
-
-/** What the API's status reply says about the API itself (fixed for a worker's life: a restart replaces it). */
-export interface WorkerSupervision {
-  restarts: number
-  crashes: number
-  hangs: number
-  /** The last time the worker went down and why, or null. */
-  last: { at: number; cause: string } | null
-}
-
-/** Main thread -> worker. */
-export type ToWorker =
-  | { t: 'result'; id: number; result: CommandResult }
-  | { t: 'specs'; specs: SpecLite[]; openapi: string }
-  | { t: 'event'; entry: JournalEntry }
-  | { t: 'replayed'; id: number; replay: Replay; last: number }
-  | { t: 'meters'; meters: Meters | null }
-  | { t: 'reloadCrl'; id: number }
-  | { t: 'stop' }
-  /** Liveness: the worker answers `pong` at once; a worker that stops answering is restarted. */
-  | { t: 'ping' }
-  /** Test-only (config.testHooks): an uncaught exception, a block of `ms` milliseconds, or memory until the heap limit. */
-  | { t: 'testCrash' }
-  | { t: 'testHang'; ms: number }
-  | { t: 'testLeak' }
-
-/** Worker -> main thread. */
-export type FromWorker =
-  | { t: 'ready'; port: number; host: string; files: { audit: string; refused: string; log: string } }
-  | { t: 'failed'; code: string; message: string }
-  | { t: 'execute'; id: number; command: string; args: Record<string, unknown>; principal: Principal }
-  | { t: 'streams'; count: number; metersHz: number; wantsEvents: boolean }
-  | { t: 'ack'; id: number }
-  /** Entries of the unit's event journal after `after` (a reconnecting stream's Last-Event-ID). */
-  | { t: 'replay'; id: number; after: number }
-  | { t: 'stopped' }
-  | { t: 'pong' }
 
 /** The API worker's parts, wired together, and its side of the message channel. */
 class ApiWorker {
