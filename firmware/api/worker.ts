@@ -29,7 +29,6 @@ class ApiWorker {
   private readonly port: NonNullable<typeof parentPort>
   private readonly logFile: string
   private readonly audit: AuditLog
-  private readonly auditFlush: NodeJS.Timeout
   private readonly results = new PendingAnswers<CommandResult>()
   private readonly replays = new PendingAnswers<ReplayAnswer>()
   private readonly auth: ApiAuth
@@ -49,8 +48,7 @@ class ApiWorker {
     this.logFile = join(logDir, 'api.log')
     this.audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
     // Aggregated refusals are written when their window ends, even if nothing else is written.
-    this.auditFlush = setInterval(() => { try { this.audit.flush(false) } catch { /* never take the API down */ } }, 10_000)
-    this.auditFlush.unref()
+    this.audit.flushEvery(10_000)
     const log = this.log
     this.auth = new ApiAuth({ rateLimit: cfg.rateLimit, log })
     this.auth.loadRevoked(identity.crlPath)
@@ -127,8 +125,7 @@ class ApiWorker {
 
   private async stop(): Promise<void> {
     this.watch.stop()
-    clearInterval(this.auditFlush)
-    try { this.audit.close() } catch { /* as above */ }
+    try { this.audit.close() } catch { /* never take the API down */ }
     this.streams.stopAll()
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve())

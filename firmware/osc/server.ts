@@ -147,6 +147,8 @@ export async function startOsc(app: ApplianceApi, registry: RegistryForApi, prof
     log('warn', msg)
   }
   const audit = opts.auditFile ? new AuditLog(opts.auditFile) : null
+  // Aggregated refusals are written when their window ends, and what is open when OSC stops.
+  audit?.flushEvery(10_000)
   const sock: SocketAsPromised = DgramAsPromised.createSocket('udp4')
   const addr = await sock.bind(opts.port ?? profile.api.oscPort, opts.host ?? '0.0.0.0')
   log('info', `OSC listening on UDP ${addr.port}; allowed sources: ${(opts.allow ?? []).join(', ') || 'none'}`)
@@ -253,6 +255,7 @@ export async function startOsc(app: ApplianceApi, registry: RegistryForApi, prof
       queue.length = 0
       await sock.close().catch(() => {})
       await draining
+      try { audit?.close() } catch { /* auditing never takes OSC down */ }
     },
   }
 }
