@@ -9,6 +9,10 @@ import { HttpError } from '../../firmware/api/http.ts'
 import { normaliseSerial, permissionFor, type ClientIdentity } from '../../firmware/api/tls.ts'
 import { loadIdentity } from '../../firmware/secrets/identity.ts'
 import type { Bundle } from '../../provisioning/provision.ts'
+import { startApi } from '../../firmware/api/server.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { makeFixture, type Fixture } from './helpers.ts'
 
 let fx: Fixture
@@ -93,4 +97,14 @@ t.test('no CRL on disk revokes nothing; an unreadable one keeps the list before 
   t.match(lines[0], /cannot read the CRL .*keeping the previous list/)
   auth.loadRevoked(join(t.testdir(), 'missing.pem'))
   t.notOk(auth.isRevoked(identityOf(fx.revoked).serial), 'no CRL: nothing revoked')
+})
+
+t.test('an API started with a rate limit that could never allow a request is refused with FW_ERR_BAD_OPTION', async (t) => {
+  const app = new FakeAppliance()
+  let err: unknown = null
+  try {
+    const api = await startApi(app, createRegistry(app), loadProfile('sim'), { dataDir: fx.dataDir, port: 0, host: '127.0.0.1', rateLimit: { perSecond: 0 } })
+    await api.stop()
+  } catch (e) { err = e }
+  t.match(err, { code: 'FW_ERR_BAD_OPTION', message: /perSecond must be a number above 0/ })
 })
