@@ -19,7 +19,8 @@ import { openApiText } from './openapi.ts'
 import type { AuditOptions } from '../transport/audit.ts'
 import type { RateLimitOptions } from '../transport/ratelimit.ts'
 import type { WorkerConfig } from './messages.ts'
-import { WorkerSupervisor, restartPolicy, type ApiStats, type ApiTestHooks, type RestartOptions } from './supervisor.ts'
+import { WorkerSupervisor } from './supervisor.ts'
+import { restartPolicy, type ApiStats, type ApiTestHooks, type RestartOptions } from './restart-policy.ts'
 
 export type { RegistryForApi, ApiStats, ApiTestHooks, RestartOptions }
 

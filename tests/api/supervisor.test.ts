@@ -1,7 +1,7 @@
-// The API supervisor's schedule (firmware/api/supervisor.ts) on a fake clock: the restart backoff,
+// The API supervisor's schedule (firmware/api/restart-policy.ts) on a fake clock: the restart backoff,
 // its reset after a healthy run, and hang detection over pings, including a stall of the main thread.
 import t from 'tap'
-import { RestartBackoff, Liveness, restartPolicy } from '../../firmware/api/supervisor.ts'
+import { RestartBackoff, Liveness, restartPolicy } from '../../firmware/api/restart-policy.ts'
 
 t.test('the documented defaults: 100 ms doubling to 10 s, healthy after a minute, ping 1 s, hang 5 s', async (t) => {
   t.same(restartPolicy(), { initialDelayMs: 100, maxDelayMs: 10_000, healthyMs: 60_000, pingMs: 1000, hangMs: 5000, startTimeoutMs: 30_000 })
