@@ -29,45 +29,46 @@ function errors(extra: Record<string, string>): Record<string, unknown> {
   return out
 }
 
-export function buildOpenApi(registry: CommandRegistryLike): Record<string, unknown> {
-  const paths: Record<string, unknown> = {}
-  const routes = registry.list()
-    .map((spec) => ({ spec, command: spec.name, path: routePath(spec.name), method: mutates(spec) ? 'POST' : 'GET' }))
-    .filter((r) => !RESERVED.has(r.path))
-    .sort((a, b) => a.path.localeCompare(b.path))
-  for (const r of routes) {
-    const ok = { description: 'the command ran', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ok' } } } }
-    const summary = r.spec.summary
-    const description = [r.spec.details ?? '', `Registry command "${r.command}"; permission ${r.spec.permission}.`, `Console example: ${r.spec.examples[0] ?? r.command}`].filter(Boolean).join('\n\n')
-    if (r.method === 'GET') {
-      paths[r.path] = {
-        get: {
-          operationId: r.command.replace(/\s+/g, '_'),
-          summary, description,
-          parameters: r.spec.args.map((a) => ({ name: a.name, in: 'query', required: !a.optional && a.default === undefined, schema: argSchema(a) })),
-          responses: { '200': ok, ...errors({ '400': 'a query parameter is wrong (the message names it)', '404': 'no such resource' }) },
+type CommandSpecOf = ReturnType<CommandRegistryLike['list']>[number]
+
+/** The path item of one registry command: GET with query parameters, or POST with a JSON body. */
+function commandPath(r: { spec: CommandSpecOf; command: string; method: string }): Record<string, unknown> {
+  const ok = { description: 'the command ran', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ok' } } } }
+  const summary = r.spec.summary
+  const description = [r.spec.details ?? '', `Registry command "${r.command}"; permission ${r.spec.permission}.`, `Console example: ${r.spec.examples[0] ?? r.command}`].filter(Boolean).join('\n\n')
+  if (r.method === 'GET') {
+    return {
+      get: {
+        operationId: r.command.replace(/\s+/g, '_'),
+        summary, description,
+        parameters: r.spec.args.map((a) => ({ name: a.name, in: 'query', required: !a.optional && a.default === undefined, schema: argSchema(a) })),
+        responses: { '200': ok, ...errors({ '400': 'a query parameter is wrong (the message names it)', '404': 'no such resource' }) },
+      },
+    }
+  } else {
+    return {
+      post: {
+        operationId: r.command.replace(/\s+/g, '_'),
+        summary, description,
+        requestBody: { required: true, content: { 'application/json': { schema: bodySchema(r.spec) } } },
+        responses: {
+          '200': ok,
+          ...errors({
+            '400': 'malformed JSON, a wrong type (null included), a missing or unknown field, or a value out of range (the message names the field)',
+            '403': 'the certificate\'s role may not run this command (checked before the body)',
+            '409': r.spec.destructive ? 'confirmation needed: repeat with {"confirm": confirmToken}' : 'the command cannot run in the current state',
+            '413': 'body larger than the limit',
+            '415': 'Content-Type must be application/json',
+          }),
         },
-      }
-    } else {
-      paths[r.path] = {
-        post: {
-          operationId: r.command.replace(/\s+/g, '_'),
-          summary, description,
-          requestBody: { required: true, content: { 'application/json': { schema: bodySchema(r.spec) } } },
-          responses: {
-            '200': ok,
-            ...errors({
-              '400': 'malformed JSON, a wrong type (null included), a missing or unknown field, or a value out of range (the message names the field)',
-              '403': 'the certificate\'s role may not run this command (checked before the body)',
-              '409': r.spec.destructive ? 'confirmation needed: repeat with {"confirm": confirmToken}' : 'the command cannot run in the current state',
-              '413': 'body larger than the limit',
-              '415': 'Content-Type must be application/json',
-            }),
-          },
-        },
-      }
+      },
     }
   }
+}
+
+/** The resources that are not commands: this document, whoami, the command list, the event streams. */
+function builtinPaths(): Record<string, unknown> {
+  const paths: Record<string, unknown> = {}
   paths['/api/openapi.json'] = { get: { operationId: 'openapi', summary: 'this description', responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': {} } } } } }
   paths['/api/whoami'] = {
     get: {
@@ -103,6 +104,17 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
       responses: { '101': { description: 'switching to the WebSocket protocol' }, ...streamErrors },
     },
   }
+  return paths
+}
+
+export function buildOpenApi(registry: CommandRegistryLike): Record<string, unknown> {
+  const paths: Record<string, unknown> = {}
+  const routes = registry.list()
+    .map((spec) => ({ spec, command: spec.name, path: routePath(spec.name), method: mutates(spec) ? 'POST' : 'GET' }))
+    .filter((r) => !RESERVED.has(r.path))
+    .sort((a, b) => a.path.localeCompare(b.path))
+  for (const r of routes) paths[r.path] = commandPath(r)
+  Object.assign(paths, builtinPaths())
   const sorted: Record<string, unknown> = {}
   for (const k of Object.keys(paths).sort()) sorted[k] = paths[k]
   return {

@@ -127,6 +127,7 @@ export class AuditLog {
   private readonly windowMs: number
   private readonly now: () => number
   private readonly tallies = new Map<string, RefusalTally>()
+  private flushTimer: NodeJS.Timeout | null = null
 
   constructor(file: string, opts: AuditOptions = {}) {
     this.file = file
@@ -179,8 +180,20 @@ export class AuditLog {
     }
   }
 
-  /** Writes what is pending (call on stop). */
+  /**
+   * Writes the aggregates of ended windows every `ms` even when nothing else is written (an unref'd
+   * timer; close() stops it). Every transport that audits calls this once.
+   */
+  flushEvery(ms: number): void {
+    if (this.flushTimer) clearInterval(this.flushTimer)
+    this.flushTimer = setInterval(() => { try { this.flush(false) } catch { /* auditing never takes a transport down */ } }, ms)
+    this.flushTimer.unref()
+  }
+
+  /** Writes what is pending and stops the periodic flush (call on stop). */
   close(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer)
+    this.flushTimer = null
     this.flush(true)
   }
 
