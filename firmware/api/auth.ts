@@ -19,37 +19,37 @@ export interface ApiAuthOptions {
 }
 
 export class ApiAuth {
-  private revoked = new Set<string>()
-  private readonly limiter: ClientRateLimiter
-  private readonly now: () => number
-  private readonly log: (level: 'error', message: string) => void
+  #revoked = new Set<string>()
+  readonly #limiter: ClientRateLimiter
+  readonly #now: () => number
+  readonly #log: (level: 'error', message: string) => void
 
   constructor(opts: ApiAuthOptions = {}) {
-    this.limiter = new ClientRateLimiter(opts.rateLimit ?? {}, opts.monotonic)
-    this.now = opts.now ?? Date.now
-    this.log = opts.log ?? (() => {})
+    this.#limiter = new ClientRateLimiter(opts.rateLimit ?? {}, opts.monotonic)
+    this.#now = opts.now ?? Date.now
+    this.#log = opts.log ?? (() => {})
   }
 
   /** Reads the revocation list: none on disk revokes nothing; an unreadable one keeps the previous list. */
   loadRevoked(crlPath: string): void {
-    if (!existsSync(crlPath)) { this.revoked = new Set(); return }
+    if (!existsSync(crlPath)) { this.#revoked = new Set(); return }
     try {
-      this.revoked = revokedSerials(readFileSync(crlPath, 'utf8'))
+      this.#revoked = revokedSerials(readFileSync(crlPath, 'utf8'))
     } catch (e) {
-      this.log('error', `cannot read the CRL ${crlPath}: ${(e as Error).message}; keeping the previous list`)
+      this.#log('error', `cannot read the CRL ${crlPath}: ${(e as Error).message}; keeping the previous list`)
     }
   }
 
   isRevoked(serial: string): boolean {
-    return this.revoked.has(serial)
+    return this.#revoked.has(serial)
   }
 
   /** The verified client (`clientOf` the connection), or the 401 / 429 that refuses it. Takes a rate-limit token. */
   authorize(client: ClientIdentity | null): ClientIdentity {
     if (!client) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has no known role (OU must be operator, observer or admin); ask for a new bundle')
-    if (this.revoked.has(client.serial)) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
-    if (Number.isFinite(client.validTo) && client.validTo < this.now()) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
-    const wait = this.limiter.take(client.serial)
+    if (this.#revoked.has(client.serial)) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
+    if (Number.isFinite(client.validTo) && client.validTo < this.#now()) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
+    const wait = this.#limiter.take(client.serial)
     if (wait > 0) {
       const s = Math.max(1, Math.ceil(wait))
       throw new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `too many requests from ${client.cn}; retry in ${s} s`, undefined, { 'retry-after': String(s) })

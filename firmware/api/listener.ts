@@ -71,57 +71,57 @@ function logRefusals(server: Server, log: Log): void {
  * is not — and a changed CRL is reloaded (`onCrl` re-reads the revoked serials first).
  */
 export class IdentityWatch {
-  private identity: DeviceIdentity
-  private readonly server: Server
-  private readonly dataDir: string
-  private readonly log: Log
-  private readonly onCrl: () => void
-  private readonly deviceCertPath: string
-  private readonly crlPath: string
+  #identity: DeviceIdentity
+  readonly #server: Server
+  readonly #dataDir: string
+  readonly #log: Log
+  readonly #onCrl: () => void
+  readonly #deviceCertPath: string
+  readonly #crlPath: string
 
   constructor(server: Server, dataDir: string, identity: DeviceIdentity, log: Log, onCrl: () => void) {
-    this.server = server
-    this.dataDir = dataDir
-    this.identity = identity
-    this.log = log
-    this.onCrl = onCrl
-    this.deviceCertPath = join(dataDir, 'identity', 'device-cert.pem')
-    this.crlPath = identity.crlPath
+    this.#server = server
+    this.#dataDir = dataDir
+    this.#identity = identity
+    this.#log = log
+    this.#onCrl = onCrl
+    this.#deviceCertPath = join(dataDir, 'identity', 'device-cert.pem')
+    this.#crlPath = identity.crlPath
   }
 
   start(pollMs: number): void {
-    watchFile(this.deviceCertPath, { interval: pollMs, persistent: false }, () => this.reloadCertificate())
-    watchFile(this.crlPath, { interval: pollMs, persistent: false }, () => {
+    watchFile(this.#deviceCertPath, { interval: pollMs, persistent: false }, () => this.#reloadCertificate())
+    watchFile(this.#crlPath, { interval: pollMs, persistent: false }, () => {
       this.reloadCrl()
-      this.log('info', 'revocation list reloaded')
+      this.#log('info', 'revocation list reloaded')
     })
   }
 
   /** Re-reads the revoked serials and applies the CRL to new handshakes. */
   reloadCrl(): void {
-    this.onCrl()
+    this.#onCrl()
     try {
-      this.server.setSecureContext(tlsOptions(this.identity))
+      this.#server.setSecureContext(tlsOptions(this.#identity))
     } catch (e) {
-      this.log('error', `cannot apply the CRL: ${(e as Error).message}`)
+      this.#log('error', `cannot apply the CRL: ${(e as Error).message}`)
     }
   }
 
-  private reloadCertificate(): void {
+  #reloadCertificate(): void {
     try {
-      const next = loadIdentity(this.dataDir)
+      const next = loadIdentity(this.#dataDir)
       if (!new X509Certificate(next.deviceCertPem).checkPrivateKey(createPrivateKey(next.deviceKeyPem))) throw new Error('the certificate does not match the device key')
-      this.server.setSecureContext(tlsOptions(next))
-      this.identity = next
-      this.log('info', `server certificate reloaded (${new X509Certificate(next.deviceCertPem).subjectAltName ?? 'no names'})`)
+      this.#server.setSecureContext(tlsOptions(next))
+      this.#identity = next
+      this.#log('info', `server certificate reloaded (${new X509Certificate(next.deviceCertPem).subjectAltName ?? 'no names'})`)
     } catch (e) {
-      this.log('error', `cannot reload the server certificate: ${(e as Error).message}; keeping the previous one`)
+      this.#log('error', `cannot reload the server certificate: ${(e as Error).message}; keeping the previous one`)
     }
   }
 
   stop(): void {
-    unwatchFile(this.crlPath)
-    unwatchFile(this.deviceCertPath)
+    unwatchFile(this.#crlPath)
+    unwatchFile(this.#deviceCertPath)
   }
 }
 

@@ -72,28 +72,28 @@ export function restartPolicy(ro: RestartOptions = {}): RestartPolicy {
  * that served healthyMs before it failed restarts after initialDelayMs again. No timers, no clock.
  */
 export class RestartBackoff {
-  private readonly p: Pick<RestartPolicy, 'initialDelayMs' | 'maxDelayMs' | 'healthyMs'>
-  private delay: number
+  readonly #p: Pick<RestartPolicy, 'initialDelayMs' | 'maxDelayMs' | 'healthyMs'>
+  #delay: number
 
   constructor(p: Pick<RestartPolicy, 'initialDelayMs' | 'maxDelayMs' | 'healthyMs'>) {
-    this.p = p
-    this.delay = p.initialDelayMs
+    this.#p = p
+    this.#delay = p.initialDelayMs
   }
 
   /** The delay the next restart will wait, ms. */
   get nextDelayMs(): number {
-    return this.delay
+    return this.#delay
   }
 
   /** A serving worker went down after running `ranMs`: a healthy run starts the schedule over. */
   down(ranMs: number): void {
-    if (ranMs >= this.p.healthyMs) this.delay = this.p.initialDelayMs
+    if (ranMs >= this.#p.healthyMs) this.#delay = this.#p.initialDelayMs
   }
 
   /** Takes the delay for the restart being scheduled now; the one after waits twice as long. */
   take(): number {
-    const d = this.delay
-    this.delay = Math.min(this.p.maxDelayMs, d * 2)
+    const d = this.#delay
+    this.#delay = Math.min(this.#p.maxDelayMs, d * 2)
     return d
   }
 }
@@ -104,22 +104,22 @@ export class RestartBackoff {
  * its late pongs are queued behind the very timer that judges it.
  */
 export class Liveness {
-  private readonly pingMs: number
-  private readonly hangMs: number
-  private lastTick: number
+  readonly #pingMs: number
+  readonly #hangMs: number
+  #lastTick: number
 
   constructor(pingMs: number, hangMs: number, now: number) {
-    this.pingMs = pingMs
-    this.hangMs = hangMs
-    this.lastTick = now
+    this.#pingMs = pingMs
+    this.#hangMs = hangMs
+    this.#lastTick = now
   }
 
   /** One tick at `now`; with a worker's last pong, its (possibly refreshed) last pong and whether it is hung. */
   tick(now: number, lastPong: number | null): { lastPong: number; hung: boolean } | null {
-    const stalled = now - this.lastTick > 2 * this.pingMs
-    this.lastTick = now
+    const stalled = now - this.#lastTick > 2 * this.#pingMs
+    this.#lastTick = now
     if (lastPong === null) return null
     const pong = stalled ? Math.max(lastPong, now) : lastPong
-    return { lastPong: pong, hung: now - pong > this.hangMs }
+    return { lastPong: pong, hung: now - pong > this.#hangMs }
   }
 }

@@ -93,41 +93,41 @@ export interface EventStreamsOptions {
 }
 
 export class EventStreams {
-  private readonly opts: EventStreamsOptions
+  readonly #opts: EventStreamsOptions
   /** Open streams by certificate serial, for the caps; `end` closes one on stop. */
-  private readonly open = new Set<{ serial: string; end(): void }>()
-  private readonly rates = new Map<object, number>()
-  private readonly listeners = new Set<(e: JournalEntry) => void>()
-  private meters: Meters | null = null
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
+  readonly #open = new Set<{ serial: string; end(): void }>()
+  readonly #rates = new Map<object, number>()
+  readonly #listeners = new Set<(e: JournalEntry) => void>()
+  #meters: Meters | null = null
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
 
   constructor(opts: EventStreamsOptions) {
-    this.opts = opts
+    this.#opts = opts
   }
 
   /** A new journal entry from the main thread. */
   entry(e: JournalEntry): void {
-    for (const l of this.listeners) l(e)
+    for (const l of this.#listeners) l(e)
   }
 
   /** The latest meters from the main thread. */
   setMeters(m: Meters | null): void {
-    this.meters = m
+    this.#meters = m
   }
 
   get count(): number {
-    return this.open.size
+    return this.#open.size
   }
 
   /** Throws 429 when this certificate holds its most streams, 503 when all are taken. */
   checkRoom(client: ClientIdentity): void {
     let mine = 0
-    for (const x of this.open) if (x.serial === client.serial) mine++
-    if (mine >= this.opts.maxPerClient) {
+    for (const x of this.#open) if (x.serial === client.serial) mine++
+    if (mine >= this.#opts.maxPerClient) {
       throw new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `this certificate (${client.cn}) already holds ${mine} event streams, the most one certificate may open; close one and retry`)
     }
-    const max = this.opts.maxStreams
-    if (this.open.size >= max) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${max} event streams are already open; close one and retry`)
+    const max = this.#opts.maxStreams
+    if (this.#open.size >= max) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${max} event streams are already open; close one and retry`)
   }
 
   /**
@@ -136,7 +136,7 @@ export class EventStreams {
    * never transitions or changes.
    */
   async run(client: ClientIdentity, q: StreamQuery, sink: StreamSink): Promise<void> {
-    const closeOwn = this.register(client, q, sink)
+    const closeOwn = this.#register(client, q, sink)
     let lastDoa = 0
     let sentUpTo = 0
     let replaying = q.after !== null
@@ -154,10 +154,10 @@ export class EventStreams {
       sink.send(f.type, e.id, f.data, f.type === 'doa')
     }
     const listener = (e: JournalEntry): void => { if (replaying) held.push(e); else deliver(e) }
-    this.listeners.add(listener)
-    closeOwn.push(() => { this.listeners.delete(listener) })
+    this.#listeners.add(listener)
+    closeOwn.push(() => { this.#listeners.delete(listener) })
     if (q.after === null) return
-    const r = await this.opts.replay(q.after)
+    const r = await this.#opts.replay(q.after)
     const reset = resetFrame(q.after, r)
     if (reset) sink.send('reset', null, reset, false)
     for (const e of r.replay.entries) deliver(e)
@@ -166,19 +166,19 @@ export class EventStreams {
   }
 
   /** Counts the stream, starts its meters and keep-alive; returns the list of what its close undoes. */
-  private register(client: ClientIdentity, q: StreamQuery, sink: StreamSink): Array<() => void> {
+  #register(client: ClientIdentity, q: StreamQuery, sink: StreamSink): Array<() => void> {
     const entry = { serial: client.serial, end: () => sink.end() }
-    this.open.add(entry)
+    this.#open.add(entry)
     const key = {}
-    this.rates.set(key, q.types.has('meters') ? q.hz : 0)
-    this.announce()
-    const meterTimer = q.types.has('meters') ? setInterval(() => { if (this.meters) sink.send('meters', null, this.meters, true) }, 1000 / q.hz) : null
-    const keepAlive = setInterval(() => sink.comment('keep-alive'), this.opts.keepAliveMs ?? 15_000)
+    this.#rates.set(key, q.types.has('meters') ? q.hz : 0)
+    this.#announce()
+    const meterTimer = q.types.has('meters') ? setInterval(() => { if (this.#meters) sink.send('meters', null, this.#meters, true) }, 1000 / q.hz) : null
+    const keepAlive = setInterval(() => sink.comment('keep-alive'), this.#opts.keepAliveMs ?? 15_000)
     const undo: Array<() => void> = [() => {
       if (meterTimer) clearInterval(meterTimer)
       clearInterval(keepAlive)
-      this.open.delete(entry)
-      if (this.rates.delete(key)) this.announce()
+      this.#open.delete(entry)
+      if (this.#rates.delete(key)) this.#announce()
     }]
     let closed = false
     sink.onClose(() => {
@@ -189,8 +189,8 @@ export class EventStreams {
     return undo
   }
 
-  private announce(): void {
-    this.opts.announce(this.rates.size, Math.max(0, ...this.rates.values()))
+  #announce(): void {
+    this.#opts.announce(this.#rates.size, Math.max(0, ...this.#rates.values()))
   }
 
   /** GET /api/events: server-sent events. The query is checked (400) and room made (429/503) before the 200. */
@@ -223,7 +223,7 @@ export class EventStreams {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, client: ClientIdentity): void {
     const q = parseStreamQuery(url, undefined)
     this.checkRoom(client)
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on('message', () => { /* the stream is one-way; client messages are ignored */ })
       void this.run(client, q, {
         send: (type, id, data, droppable) => {
@@ -239,8 +239,8 @@ export class EventStreams {
 
   /** Ends every stream (on stop). */
   stopAll(): void {
-    for (const s of [...this.open]) s.end()
-    this.open.clear()
-    for (const ws of this.wss.clients) ws.terminate()
+    for (const s of [...this.#open]) s.end()
+    this.#open.clear()
+    for (const ws of this.#wss.clients) ws.terminate()
   }
 }

@@ -47,63 +47,63 @@ export interface SupervisorDeps {
 }
 
 export class WorkerSupervisor {
-  private readonly d: SupervisorDeps
-  private readonly backoff: RestartBackoff
-  private readonly liveness: Liveness
+  readonly #d: SupervisorDeps
+  readonly #backoff: RestartBackoff
+  readonly #liveness: Liveness
   readonly stats: ApiStats
-  private current: WorkerLife | null = null
-  private stopping = false
-  private restartTimer: NodeJS.Timeout | null = null
-  private starting: Promise<void> | null = null
-  private nextAck = 1
-  private readonly timers: NodeJS.Timeout[] = []
+  #current: WorkerLife | null = null
+  #stopping = false
+  #restartTimer: NodeJS.Timeout | null = null
+  #starting: Promise<void> | null = null
+  #nextAck = 1
+  readonly #timers: NodeJS.Timeout[] = []
   /** Set from the first worker's ready message; a restart keeps both. */
   port: number
   files: { audit: string; refused: string; log: string }
 
   constructor(d: SupervisorDeps, files: { audit: string; refused: string; log: string }) {
-    this.d = d
-    this.backoff = new RestartBackoff(d.policy)
-    this.liveness = new Liveness(d.policy.pingMs, d.policy.hangMs, performance.now())
-    this.stats = { state: 'restarting', restarts: 0, crashes: 0, hangs: 0, failedStarts: 0, upSince: null, last: null, nextDelayMs: this.backoff.nextDelayMs }
+    this.#d = d
+    this.#backoff = new RestartBackoff(d.policy)
+    this.#liveness = new Liveness(d.policy.pingMs, d.policy.hangMs, performance.now())
+    this.stats = { state: 'restarting', restarts: 0, crashes: 0, hangs: 0, failedStarts: 0, upSince: null, last: null, nextDelayMs: this.#backoff.nextDelayMs }
     this.port = d.base.port
     this.files = files
   }
 
   /** Starts the first worker: a failure here (port taken, no identity) is the caller's error. */
   async start(): Promise<void> {
-    const first = await this.spawn(this.d.base)
+    const first = await this.#spawn(this.#d.base)
     if (!first.life.alive) throw new FirmwareError('FW_ERR_IO', 'the API worker exited as soon as it was listening; see api.log')
-    this.adopt(first.life, first.ready)
+    this.#adopt(first.life, first.ready)
     // More commands may be registered later (inference, store): send the new list when it changes.
-    let knownCount = this.d.registry.list().length
-    this.every(1000, () => {
-      const n = this.d.registry.list().length
-      if (n !== knownCount && this.current) {
+    let knownCount = this.#d.registry.list().length
+    this.#every(1000, () => {
+      const n = this.#d.registry.list().length
+      if (n !== knownCount && this.#current) {
         knownCount = n
-        this.send(this.current, { t: 'specs', specs: liteSpecs(this.d.registry, this.d.app), openapi: openApiText(this.d.registry) })
+        this.#send(this.#current, { t: 'specs', specs: liteSpecs(this.#d.registry, this.#d.app), openapi: openApiText(this.#d.registry) })
       }
     })
-    this.every(this.d.policy.pingMs, () => this.ping())
+    this.#every(this.#d.policy.pingMs, () => this.#ping())
   }
 
-  private every(ms: number, fn: () => void): void {
+  #every(ms: number, fn: () => void): void {
     const t = setInterval(fn, ms)
     t.unref()
-    this.timers.push(t)
+    this.#timers.push(t)
   }
 
   /** The worker serving now, or null between workers. */
   get worker(): Worker | null {
-    return this.current?.worker ?? null
+    return this.#current?.worker ?? null
   }
 
   /** Sends to the serving worker, if any. */
   tell(m: ToWorker): void {
-    if (this.current) this.send(this.current, m)
+    if (this.#current) this.#send(this.#current, m)
   }
 
-  private send(life: WorkerLife, m: ToWorker): void {
+  #send(life: WorkerLife, m: ToWorker): void {
     if (!life.alive) return
     try { life.worker.postMessage(m) } catch { /* the worker is going away; its exit is handled */ }
   }
@@ -111,45 +111,45 @@ export class WorkerSupervisor {
   /** Re-reads the CRL in the serving worker; between workers there is nothing to do (the next one reads it as it starts). */
   reloadCrl(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const life = this.current
+      const life = this.#current
       if (!life || !life.alive) { resolve(); return }
-      const id = this.nextAck++
+      const id = this.#nextAck++
       life.acks.set(id, resolve)
-      this.send(life, { t: 'reloadCrl', id })
+      this.#send(life, { t: 'reloadCrl', id })
     })
   }
 
   // Liveness: ping the worker; one that has not answered for hangMs is terminated (its exit then
   // restarts it).
-  private ping(): void {
+  #ping(): void {
     const now = performance.now()
-    const life = this.current
+    const life = this.#current
     const usable = life && life.alive && !life.hung ? life : null
-    const v = this.liveness.tick(now, usable ? usable.lastPong : null)
+    const v = this.#liveness.tick(now, usable ? usable.lastPong : null)
     if (!usable || !v) return
     usable.lastPong = v.lastPong
     if (v.hung) {
       usable.hung = true
-      this.d.report('error', `API worker has not answered for ${Math.round(now - usable.lastPong)} ms; terminating it`)
+      this.#d.report('error', `API worker has not answered for ${Math.round(now - usable.lastPong)} ms; terminating it`)
       void usable.worker.terminate()
       return
     }
-    this.send(usable, { t: 'ping' })
+    this.#send(usable, { t: 'ping' })
   }
 
   // A worker's own messages. Answers always go back to the worker that asked: ids restart at 1 in a
   // new worker, so an old worker's answer must never reach a new one.
-  private onMessage(life: WorkerLife, m: FromWorker): void {
+  #onMessage(life: WorkerLife, m: FromWorker): void {
     switch (m.t) {
       case 'execute': {
         Promise.resolve()
-          .then(() => this.d.registry.execute(m.command, m.args, m.principal))
+          .then(() => this.#d.registry.execute(m.command, m.args, m.principal))
           .catch((e: unknown): CommandResult => ({ ok: false, command: m.command, code: 'FW_ERR_COMMAND_FAILED', message: (e as Error).message }))
-          .then((result) => { if (!this.stopping) this.send(life, { t: 'result', id: m.id, result }) })
+          .then((result) => { if (!this.#stopping) this.#send(life, { t: 'result', id: m.id, result }) })
         break
       }
-      case 'streams': this.follow(life, m.wantsEvents, m.metersHz); break
-      case 'replay': this.send(life, { t: 'replayed', id: m.id, replay: this.d.journal.since(m.after), last: this.d.journal.lastId() }); break
+      case 'streams': this.#follow(life, m.wantsEvents, m.metersHz); break
+      case 'replay': this.#send(life, { t: 'replayed', id: m.id, replay: this.#d.journal.since(m.after), last: this.#d.journal.lastId() }); break
       case 'ack': { const a = life.acks.get(m.id); life.acks.delete(m.id); a?.(); break }
       case 'pong': life.lastPong = performance.now(); break
       default: break
@@ -157,19 +157,19 @@ export class WorkerSupervisor {
   }
 
   /** Events reach a worker only while it has streams open; meters at the fastest rate asked. */
-  private follow(life: WorkerLife, wantsEvents: boolean, metersHz: number): void {
+  #follow(life: WorkerLife, wantsEvents: boolean, metersHz: number): void {
     if (wantsEvents && !life.unsubscribe) {
-      life.unsubscribe = this.d.journal.subscribe((entry: JournalEntry) => this.send(life, { t: 'event', entry }))
+      life.unsubscribe = this.#d.journal.subscribe((entry: JournalEntry) => this.#send(life, { t: 'event', entry }))
     } else if (!wantsEvents && life.unsubscribe) {
       life.unsubscribe()
       life.unsubscribe = null
     }
     if (life.meterTimer) clearInterval(life.meterTimer)
-    life.meterTimer = metersHz > 0 ? setInterval(() => this.send(life, { t: 'meters', meters: this.d.app.meters() }), 1000 / metersHz) : null
+    life.meterTimer = metersHz > 0 ? setInterval(() => this.#send(life, { t: 'meters', meters: this.#d.app.meters() }), 1000 / metersHz) : null
   }
 
   // What the main side holds for a worker is released when it exits, whatever the reason.
-  private release(life: WorkerLife): void {
+  #release(life: WorkerLife): void {
     life.alive = false
     if (life.meterTimer) clearInterval(life.meterTimer)
     life.meterTimer = null
@@ -181,11 +181,11 @@ export class WorkerSupervisor {
   }
 
   /** Starts one worker; resolves once it listens. A worker that fails later goes to onDown(). */
-  private spawn(cfg: WorkerConfig): Promise<{ life: WorkerLife; ready: Ready }> {
+  #spawn(cfg: WorkerConfig): Promise<{ life: WorkerLife; ready: Ready }> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('./worker.ts', import.meta.url), {
         workerData: { apiWorker: true, config: cfg },
-        resourceLimits: { maxOldGenerationSizeMb: this.d.maxHeapMb },
+        resourceLimits: { maxOldGenerationSizeMb: this.#d.maxHeapMb },
       })
       const life: WorkerLife = { worker, alive: true, lastPong: performance.now(), error: null, hung: false, unsubscribe: null, meterTimer: null, acks: new Map(), readyAt: 0 }
       let settled = false
@@ -195,7 +195,7 @@ export class WorkerSupervisor {
         clearTimeout(startTimer)
         worker.terminate().then(() => reject(e), () => reject(e))
       }
-      const ms = this.d.policy.startTimeoutMs
+      const ms = this.#d.policy.startTimeoutMs
       const startTimer = setTimeout(() => fail(new FirmwareError('FW_ERR_IO', `the API worker did not start listening within ${ms} ms`)), ms)
       startTimer.unref()
       worker.on('message', (m: FromWorker) => {
@@ -210,7 +210,7 @@ export class WorkerSupervisor {
           const code = (m.code in ERRORS ? m.code : 'FW_ERR_IO') as ErrorCode
           fail(new FirmwareError(code, m.message))
         } else {
-          this.onMessage(life, m)
+          this.#onMessage(life, m)
         }
       })
       // Always listened to: an 'error' nobody listens to would take the whole process down.
@@ -219,82 +219,82 @@ export class WorkerSupervisor {
         fail(new FirmwareError('FW_ERR_IO', `the API worker failed to start: ${e.message}`))
       })
       worker.on('exit', (code: number) => {
-        this.release(life)
+        this.#release(life)
         if (!settled) { fail(new FirmwareError('FW_ERR_IO', `the API worker exited during start (code ${code})`)); return }
-        this.onDown(life, code)
+        this.#onDown(life, code)
       })
     })
   }
 
-  private supervision(): WorkerSupervision {
+  #supervision(): WorkerSupervision {
     const s = this.stats
     return { restarts: s.restarts + 1, crashes: s.crashes, hangs: s.hangs, last: s.last }
   }
 
-  private scheduleRestart(): void {
-    if (this.stopping || this.restartTimer) return
-    const delay = this.backoff.take()
-    this.stats.nextDelayMs = this.backoff.nextDelayMs
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null
+  #scheduleRestart(): void {
+    if (this.#stopping || this.#restartTimer) return
+    const delay = this.#backoff.take()
+    this.stats.nextDelayMs = this.#backoff.nextDelayMs
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null
       // stop() waits for an attempt under way, including stopping the worker it may have started.
-      const attempt = this.restart()
-      this.starting = attempt
-      attempt.finally(() => { if (this.starting === attempt) this.starting = null }).catch(() => {})
+      const attempt = this.#restart()
+      this.#starting = attempt
+      attempt.finally(() => { if (this.#starting === attempt) this.#starting = null }).catch(() => {})
     }, delay)
   }
 
-  private onDown(life: WorkerLife, code: number): void {
-    if (this.stopping || life !== this.current) return
+  #onDown(life: WorkerLife, code: number): void {
+    if (this.#stopping || life !== this.#current) return
     const stats = this.stats
-    this.current = null
+    this.#current = null
     stats.state = 'restarting'
     stats.upSince = null
     const cause = life.hung
-      ? `stopped answering for ${this.d.policy.hangMs} ms (terminated)`
+      ? `stopped answering for ${this.#d.policy.hangMs} ms (terminated)`
       : life.error !== null ? `crashed: ${life.error}` : `exited (code ${code})`
     if (life.hung) stats.hangs++
     else stats.crashes++
     stats.last = { at: Date.now(), cause }
     // A worker that served a healthy while fails like a first time: restart fast again.
-    this.backoff.down(Date.now() - life.readyAt)
-    stats.nextDelayMs = this.backoff.nextDelayMs
-    this.d.report('error', `API worker ${cause}; restarting it in ${stats.nextDelayMs} ms on port ${this.port}; the sound is not affected`)
-    this.scheduleRestart()
+    this.#backoff.down(Date.now() - life.readyAt)
+    stats.nextDelayMs = this.#backoff.nextDelayMs
+    this.#d.report('error', `API worker ${cause}; restarting it in ${stats.nextDelayMs} ms on port ${this.port}; the sound is not affected`)
+    this.#scheduleRestart()
   }
 
-  private adopt(life: WorkerLife, ready: Ready): void {
-    this.current = life
+  #adopt(life: WorkerLife, ready: Ready): void {
+    this.#current = life
     this.stats.state = 'up'
     this.stats.upSince = life.readyAt
     this.files = ready.files
     this.port = ready.port
     // A later restart binds exactly what the first worker bound (same port, same address).
-    const base = this.d.base
+    const base = this.#d.base
     base.port = ready.port
     base.host = ready.host
     base.hostFallback = false
   }
 
-  private async restart(): Promise<void> {
-    if (this.stopping) return
-    const { registry, app } = this.d
-    const cfg: WorkerConfig = { ...this.d.base, specs: liteSpecs(registry, app), openapi: openApiText(registry), supervision: this.supervision() }
+  async #restart(): Promise<void> {
+    if (this.#stopping) return
+    const { registry, app } = this.#d
+    const cfg: WorkerConfig = { ...this.#d.base, specs: liteSpecs(registry, app), openapi: openApiText(registry), supervision: this.#supervision() }
     try {
-      const { life, ready } = await this.spawn(cfg)
-      if (this.stopping) { await this.stopWorker(life); return }
+      const { life, ready } = await this.#spawn(cfg)
+      if (this.#stopping) { await this.#stopWorker(life); return }
       if (!life.alive) throw new Error('the new worker exited as soon as it was listening')
       this.stats.restarts++
-      this.adopt(life, ready)
-      this.d.report('info', `API worker restarted (restart ${this.stats.restarts}); listening again on port ${ready.port}`)
+      this.#adopt(life, ready)
+      this.#d.report('info', `API worker restarted (restart ${this.stats.restarts}); listening again on port ${ready.port}`)
     } catch (e) {
       this.stats.failedStarts++
-      this.d.report('error', `API worker restart failed: ${(e as Error).message}; trying again in ${this.stats.nextDelayMs} ms`)
-      this.scheduleRestart()
+      this.#d.report('error', `API worker restart failed: ${(e as Error).message}; trying again in ${this.stats.nextDelayMs} ms`)
+      this.#scheduleRestart()
     }
   }
 
-  private async stopWorker(life: WorkerLife): Promise<void> {
+  async #stopWorker(life: WorkerLife): Promise<void> {
     if (life.alive) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { life.worker.off('message', onStopped); resolve() }, 5000)
@@ -303,24 +303,24 @@ export class WorkerSupervisor {
         }
         life.worker.on('message', onStopped)
         life.worker.once('exit', () => { clearTimeout(timer); resolve() })
-        this.send(life, { t: 'stop' })
+        this.#send(life, { t: 'stop' })
       })
     }
-    this.release(life)
+    this.#release(life)
     await life.worker.terminate()
   }
 
   /** Stops for good: no restart is scheduled or started afterwards. */
   async stop(): Promise<void> {
-    if (this.stopping) return
-    this.stopping = true
+    if (this.#stopping) return
+    this.#stopping = true
     this.stats.state = 'stopped'
-    for (const t of this.timers) clearInterval(t)
-    if (this.restartTimer) clearTimeout(this.restartTimer)
-    this.restartTimer = null
-    await this.starting
-    const life = this.current
-    this.current = null
-    if (life) await this.stopWorker(life)
+    for (const t of this.#timers) clearInterval(t)
+    if (this.#restartTimer) clearTimeout(this.#restartTimer)
+    this.#restartTimer = null
+    await this.#starting
+    const life = this.#current
+    this.#current = null
+    if (life) await this.#stopWorker(life)
   }
 }

@@ -25,77 +25,77 @@ import { PendingAnswers } from './rpc.ts'
 
 /** The API worker's parts, wired together, and its side of the message channel. */
 class ApiWorker {
-  private readonly cfg: WorkerConfig
-  private readonly port: NonNullable<typeof parentPort>
-  private readonly logFile: string
-  private readonly audit: AuditLog
-  private readonly results = new PendingAnswers<CommandResult>()
-  private readonly replays = new PendingAnswers<ReplayAnswer>()
-  private readonly auth: ApiAuth
-  private readonly streams: EventStreams
-  private readonly requests: RequestHandler
-  private readonly server: Server
-  private readonly watch: IdentityWatch
-  private readonly serial: string
+  readonly #cfg: WorkerConfig
+  readonly #port: NonNullable<typeof parentPort>
+  readonly #logFile: string
+  readonly #audit: AuditLog
+  readonly #results = new PendingAnswers<CommandResult>()
+  readonly #replays = new PendingAnswers<ReplayAnswer>()
+  readonly #auth: ApiAuth
+  readonly #streams: EventStreams
+  readonly #requests: RequestHandler
+  readonly #server: Server
+  readonly #watch: IdentityWatch
+  readonly #serial: string
 
   constructor(cfg: WorkerConfig, port: NonNullable<typeof parentPort>) {
-    this.cfg = cfg
-    this.port = port
+    this.#cfg = cfg
+    this.#port = port
     const identity = loadIdentity(cfg.dataDir)
-    this.serial = identity.serial
+    this.#serial = identity.serial
     const logDir = join(cfg.dataDir, 'logs')
     mkdirSync(logDir, { recursive: true, mode: 0o700 })
-    this.logFile = join(logDir, 'api.log')
-    this.audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
+    this.#logFile = join(logDir, 'api.log')
+    this.#audit = new AuditLog(join(logDir, 'audit.jsonl'), cfg.audit)
     // Aggregated refusals are written when their window ends, even if nothing else is written.
-    this.audit.flushEvery(10_000)
-    const log = this.log
-    this.auth = new ApiAuth({ rateLimit: cfg.rateLimit, log })
-    this.auth.loadRevoked(identity.crlPath)
-    this.streams = new EventStreams({
+    this.#audit.flushEvery(10_000)
+    const log = this.#log
+    this.#auth = new ApiAuth({ rateLimit: cfg.rateLimit, log })
+    this.#auth.loadRevoked(identity.crlPath)
+    this.#streams = new EventStreams({
       maxStreams: cfg.maxEventStreams,
       maxPerClient: cfg.maxEventStreamsPerClient,
-      replay: (after) => this.replays.ask((id) => this.post({ t: 'replay', id, after })),
-      announce: (count, metersHz) => this.post({ t: 'streams', count, metersHz, wantsEvents: count > 0 }),
+      replay: (after) => this.#replays.ask((id) => this.#post({ t: 'replay', id, after })),
+      announce: (count, metersHz) => this.#post({ t: 'streams', count, metersHz, wantsEvents: count > 0 }),
     })
-    this.requests = new RequestHandler({
-      auth: this.auth, streams: this.streams, audit: this.audit, log,
-      execute: (command, args, principal) => this.results.ask((id) => this.post({ t: 'execute', id, command, args, principal })),
+    this.#requests = new RequestHandler({
+      auth: this.#auth, streams: this.#streams, audit: this.#audit, log,
+      execute: (command, args, principal) => this.#results.ask((id) => this.#post({ t: 'execute', id, command, args, principal })),
       maxBodyBytes: cfg.maxBodyBytes, readCacheMs: cfg.readCacheMs, specs: cfg.specs, openapi: cfg.openapi,
       statusExtra: { device: cfg.device, api: apiStatus(cfg.supervision) },
     })
-    this.server = createApiServer(identity, log)
-    this.watch = new IdentityWatch(this.server, cfg.dataDir, identity, log, () => this.auth.loadRevoked(identity.crlPath))
-    this.watch.start(cfg.crlPollMs)
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.requests.handle(req, res).catch((e: unknown) => {
+    this.#server = createApiServer(identity, log)
+    this.#watch = new IdentityWatch(this.#server, cfg.dataDir, identity, log, () => this.#auth.loadRevoked(identity.crlPath))
+    this.#watch.start(cfg.crlPollMs)
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.#requests.handle(req, res).catch((e: unknown) => {
         log('error', `request handler failed: ${(e as Error).message}`)
         if (!res.headersSent) sendJson(res, 500, { ok: false, code: 'FW_ERR_COMMAND_FAILED', message: 'internal error' })
       })
     })
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head))
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head))
   }
 
-  private readonly post = (m: FromWorker): void => this.port.postMessage(m)
+  readonly #post = (m: FromWorker): void => this.#port.postMessage(m)
 
-  private readonly log = (level: 'info' | 'warn' | 'error', msg: string): void => {
+  readonly #log = (level: 'info' | 'warn' | 'error', msg: string): void => {
     try {
-      appendFileSync(this.logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg }) + '\n', { mode: 0o600 })
+      appendFileSync(this.#logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg }) + '\n', { mode: 0o600 })
     } catch { /* logging must never take the API down */ }
   }
 
   /** WebSocket at /api/ws: the same certificate checks as a request, refusals as JSON. */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'https://device')
     const path = pathOf(url)
     try {
       if (path !== '/api/ws') throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no WebSocket at ${path}; use /api/ws`)
-      const client = this.auth.authorize(clientOf(req.socket as TLSSocket))
-      this.streams.upgrade(req, socket, head, url, client)
+      const client = this.#auth.authorize(clientOf(req.socket as TLSSocket))
+      this.#streams.upgrade(req, socket, head, url, client)
     } catch (e) {
       if (e instanceof HttpError) refuseUpgrade(socket, e)
       else {
-        this.log('error', `WebSocket upgrade failed: ${(e as Error).message}`)
+        this.#log('error', `WebSocket upgrade failed: ${(e as Error).message}`)
         socket.destroy()
       }
     }
@@ -103,36 +103,36 @@ class ApiWorker {
 
   /** Listens, then answers the main thread; resolves once `ready` is sent. */
   async start(): Promise<void> {
-    const bound = await listenApi(this.server, this.cfg.port, this.cfg.host, this.cfg.hostFallback)
-    this.log('info', `API listening on port ${bound.port} (TLS 1.3, mutual certificates, device ${this.serial})`)
-    this.port.on('message', (m: ToWorker) => this.onMessage(m))
-    this.post({ t: 'ready', port: bound.port, host: bound.host, files: { audit: this.audit.file, refused: this.audit.refusedFile, log: this.logFile } })
+    const bound = await listenApi(this.#server, this.#cfg.port, this.#cfg.host, this.#cfg.hostFallback)
+    this.#log('info', `API listening on port ${bound.port} (TLS 1.3, mutual certificates, device ${this.#serial})`)
+    this.#port.on('message', (m: ToWorker) => this.#onMessage(m))
+    this.#post({ t: 'ready', port: bound.port, host: bound.host, files: { audit: this.#audit.file, refused: this.#audit.refusedFile, log: this.#logFile } })
   }
 
-  private onMessage(m: ToWorker): void {
+  #onMessage(m: ToWorker): void {
     switch (m.t) {
-      case 'result': this.results.answer(m.id, m.result); break
-      case 'event': this.streams.entry(m.entry); break
-      case 'replayed': this.replays.answer(m.id, { replay: m.replay, last: m.last }); break
-      case 'meters': this.streams.setMeters(m.meters); break
-      case 'specs': this.requests.setSpecs(m.specs, m.openapi); break
-      case 'reloadCrl': this.watch.reloadCrl(); this.post({ t: 'ack', id: m.id }); break
-      case 'stop': void this.stop().then(() => { this.post({ t: 'stopped' }); this.port.close() }); break
-      case 'ping': this.post({ t: 'pong' }); break
-      default: if (this.cfg.testHooks) testHook(m)
+      case 'result': this.#results.answer(m.id, m.result); break
+      case 'event': this.#streams.entry(m.entry); break
+      case 'replayed': this.#replays.answer(m.id, { replay: m.replay, last: m.last }); break
+      case 'meters': this.#streams.setMeters(m.meters); break
+      case 'specs': this.#requests.setSpecs(m.specs, m.openapi); break
+      case 'reloadCrl': this.#watch.reloadCrl(); this.#post({ t: 'ack', id: m.id }); break
+      case 'stop': void this.#stop().then(() => { this.#post({ t: 'stopped' }); this.#port.close() }); break
+      case 'ping': this.#post({ t: 'pong' }); break
+      default: if (this.#cfg.testHooks) testHook(m)
     }
   }
 
-  private async stop(): Promise<void> {
-    this.watch.stop()
-    try { this.audit.close() } catch { /* never take the API down */ }
-    this.streams.stopAll()
+  async #stop(): Promise<void> {
+    this.#watch.stop()
+    try { this.#audit.close() } catch { /* never take the API down */ }
+    this.#streams.stopAll()
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
     })
-    this.results.answerAll({ ok: false, command: '', code: 'FW_ERR_COMMAND_FAILED', message: 'the API is stopping' })
-    this.log('info', 'API stopped')
+    this.#results.answerAll({ ok: false, command: '', code: 'FW_ERR_COMMAND_FAILED', message: 'the API is stopping' })
+    this.#log('info', 'API stopped')
   }
 }
 

@@ -274,18 +274,18 @@ interface PendingConfirm {
 
 export class CommandRegistry {
   readonly app: ApplianceApi
-  private readonly specs = new Map<string, CommandSpec>()
-  private readonly owned = new Map<string, OwnedCommand>()
-  private commit: (() => Promise<void>) | null = null
-  private readonly confirms = new Map<string, PendingConfirm>()
-  private readonly listeners = new Set<(r: ExecutionRecord) => void>()
-  private readonly confirmTtlMs: number
-  private readonly now: () => number
+  readonly #specs = new Map<string, CommandSpec>()
+  readonly #owned = new Map<string, OwnedCommand>()
+  #commit: (() => Promise<void>) | null = null
+  readonly #confirms = new Map<string, PendingConfirm>()
+  readonly #listeners = new Set<(r: ExecutionRecord) => void>()
+  readonly #confirmTtlMs: number
+  readonly #now: () => number
 
   constructor(app: ApplianceApi, options: RegistryOptions = {}) {
     this.app = app
-    this.confirmTtlMs = options.confirmTtlMs ?? 30_000
-    this.now = options.now ?? Date.now
+    this.#confirmTtlMs = options.confirmTtlMs ?? 30_000
+    this.#now = options.now ?? Date.now
   }
 
   /**
@@ -294,9 +294,9 @@ export class CommandRegistry {
    */
   declareOwned(entries: readonly OwnedCommand[]): void {
     for (const e of entries) {
-      if (this.owned.has(e.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${e.name}" is declared twice`)
-      this.owned.set(e.name, e)
-      if (!this.specs.has(e.name)) this.addSpec(standIn(e))
+      if (this.#owned.has(e.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${e.name}" is declared twice`)
+      this.#owned.set(e.name, e)
+      if (!this.#specs.has(e.name)) this.#addSpec(standIn(e))
     }
   }
 
@@ -306,31 +306,31 @@ export class CommandRegistry {
    */
   register(spec: CommandSpec<any>): void {
     if (spec.unavailable !== undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)
-    const old = this.specs.get(spec.name)
+    const old = this.#specs.get(spec.name)
     if (old && old.unavailable === undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
-    this.addSpec(spec as CommandSpec)
+    this.#addSpec(spec as CommandSpec)
   }
 
-  private addSpec(spec: CommandSpec): void {
+  #addSpec(spec: CommandSpec): void {
     if (!NAME_RE.test(spec.name)) throw new FirmwareError('FW_ERR_BAD_OPTION', `command name "${spec.name}" must be 1-3 lowercase words`)
     if (spec.examples.length === 0) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" needs at least one example`)
-    for (const other of this.specs.keys()) {
+    for (const other of this.#specs.keys()) {
       // "beam" and "beam steer" cannot both be commands: the console could not tell them apart.
       if (other !== spec.name && (other.startsWith(spec.name + ' ') || spec.name.startsWith(other + ' '))) {
         throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" clashes with "${other}"`)
       }
     }
-    this.specs.set(spec.name, spec)
+    this.#specs.set(spec.name, spec)
   }
 
   /** Removes a command (for owners that shut down); a declared owned command goes back to its
    * "not available" stand-in. Returns whether a real command was removed. */
   unregister(name: string): boolean {
-    const old = this.specs.get(name)
+    const old = this.#specs.get(name)
     if (!old || old.unavailable !== undefined) return false
-    this.specs.delete(name)
-    const e = this.owned.get(name)
-    if (e) this.specs.set(name, standIn(e))
+    this.#specs.delete(name)
+    const e = this.#owned.get(name)
+    if (e) this.#specs.set(name, standIn(e))
     return true
   }
 
@@ -340,26 +340,26 @@ export class CommandRegistry {
    * acknowledged change is on disk. The handler deadline covers the wait.
    */
   replyAfterCommit(commit: () => Promise<void>): void {
-    this.commit = commit
+    this.#commit = commit
   }
 
   /** The commands every transport has, by name; with `transport`, then the ones only it has
    * (the console's session commands), in the order they were registered. */
   list(filter: { transport?: string } = {}): readonly CommandSpec[] {
-    const all = [...this.specs.values()]
+    const all = [...this.#specs.values()]
     const shared = all.filter((s) => s.transports === undefined).sort((a, b) => a.name.localeCompare(b.name))
     const t = filter.transport
     return t === undefined ? shared : [...shared, ...all.filter((s) => s.transports?.includes(t))]
   }
 
   get(name: string): CommandSpec | undefined {
-    return this.specs.get(name.trim().toLowerCase().replace(/\s+/g, ' '))
+    return this.#specs.get(name.trim().toLowerCase().replace(/\s+/g, ' '))
   }
 
   /** Listens to every finished execution (audit logs). Returns the unsubscribe function. */
   onExecuted(listener: (r: ExecutionRecord) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
   }
 
   /**
@@ -369,7 +369,7 @@ export class CommandRegistry {
   resolve(tokens: readonly string[], transport?: string): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
     const words = tokens.slice(0, 3).map((t) => t.toLowerCase())
     for (let n = Math.min(3, words.length); n >= 1; n--) {
-      const spec = this.specs.get(words.slice(0, n).join(' '))
+      const spec = this.#specs.get(words.slice(0, n).join(' '))
       if (spec && visible(spec, transport)) return { spec, used: n }
     }
     const asked = words.join(' ')
@@ -383,7 +383,7 @@ export class CommandRegistry {
     let best = ''
     let bestD = Infinity
     const candidates = new Set<string>()
-    for (const s of this.specs.values()) {
+    for (const s of this.#specs.values()) {
       if (visible(s, transport)) candidates.add(s.name.split(' ')[0]!)
     }
     for (const c of candidates) {
@@ -428,13 +428,13 @@ export class CommandRegistry {
     const command = spec.name
     if (spec.unavailable !== undefined) {
       const rec = { ok: false as const, command, code: 'FW_ERR_NOT_AVAILABLE' as const, message: notAvailableMessage(command, spec.unavailable) }
-      this.emit(principal, spec, {}, rec)
+      this.#emit(principal, spec, {}, rec)
       return rec
     }
     if (PERMISSION_RANK[principal.permission] < PERMISSION_RANK[spec.permission]) {
       const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
       const rec = { ok: false as const, command, code: 'FW_ERR_PERMISSION' as const, message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}` }
-      this.emit(principal, spec, {}, rec)
+      this.#emit(principal, spec, {}, rec)
       return rec
     }
     let parsed: ParsedArgs
@@ -461,18 +461,18 @@ export class CommandRegistry {
         parsed = parseJson(spec, rest, this.app)
       }
     } catch (e) {
-      const rec = this.failure(command, e)
-      this.emit(principal, spec, {}, rec)
+      const rec = this.#failure(command, e)
+      this.#emit(principal, spec, {}, rec)
       return rec
     }
     if (spec.destructive) {
       const key = `${principal.name}\u0000${command}\u0000${JSON.stringify(parsed, Object.keys(parsed).sort())}`
-      const pending = this.confirms.get(key)
-      const now = this.now()
-      for (const [k, p] of this.confirms) if (p.expires <= now) this.confirms.delete(k)
+      const pending = this.#confirms.get(key)
+      const now = this.#now()
+      for (const [k, p] of this.#confirms) if (p.expires <= now) this.#confirms.delete(k)
       if (!confirm || !pending || pending.expires <= now || pending.token !== confirm.toUpperCase()) {
         const token = Array.from({ length: 4 }, () => CONFIRM_ALPHABET[randomInt(CONFIRM_ALPHABET.length)]).join('')
-        this.confirms.set(key, { token, expires: now + this.confirmTtlMs })
+        this.#confirms.set(key, { token, expires: now + this.#confirmTtlMs })
         // Say it the way the caller asked: a console line, or (JSON transports) the body to send again.
         let again: string
         if (Array.isArray(args)) again = [command, ...(args as readonly string[]).filter((t) => !/^confirm=/i.test(t)), `confirm=${token}`].join(' ')
@@ -485,19 +485,19 @@ export class CommandRegistry {
           ok: false as const,
           command,
           code: 'FW_ERR_CONFIRM_REQUIRED' as const,
-          message: `${why}${command} is destructive (${spec.summary}). To proceed within ${Math.round(this.confirmTtlMs / 1000)} s send: ${again}`,
+          message: `${why}${command} is destructive (${spec.summary}). To proceed within ${Math.round(this.#confirmTtlMs / 1000)} s send: ${again}`,
           confirmToken: token,
         }
-        this.emit(principal, spec, parsed, rec)
+        this.#emit(principal, spec, parsed, rec)
         return rec
       }
-      this.confirms.delete(key)
+      this.#confirms.delete(key)
     }
     let timer: NodeJS.Timeout | undefined
     try {
       const ctx = { app: this.app, principal, registry: this, tokens: Array.isArray(args) ? (args as readonly string[]) : null, session }
       const timeoutMs = spec.timeoutMs ?? 10_000
-      const commit = this.commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.commit : null
+      const commit = this.#commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.#commit : null
       const value = await Promise.race([
         Promise.resolve().then(async () => {
           const v = await spec.handler(parsed, ctx)
@@ -509,27 +509,27 @@ export class CommandRegistry {
         }),
       ])
       const rec = { ok: true as const, command, value: value === undefined ? null : value }
-      this.emit(principal, spec, parsed, rec)
+      this.#emit(principal, spec, parsed, rec)
       return rec
     } catch (e) {
-      const rec = this.failure(command, e)
-      this.emit(principal, spec, parsed, rec)
+      const rec = this.#failure(command, e)
+      this.#emit(principal, spec, parsed, rec)
       return rec
     } finally {
       if (timer) clearTimeout(timer)
     }
   }
 
-  private failure(command: string, e: unknown): CommandResult & { ok: false } {
+  #failure(command: string, e: unknown): CommandResult & { ok: false } {
     if (isFirmwareError(e)) return { ok: false, command, code: e.code, message: e.message }
     const msg = e instanceof Error ? e.message : String(e)
     return { ok: false, command, code: 'FW_ERR_COMMAND_FAILED', message: `${command} failed: ${msg}` }
   }
 
-  private emit(principal: Principal, spec: CommandSpec, args: ParsedArgs, r: CommandResult): void {
-    if (this.listeners.size === 0) return
+  #emit(principal: Principal, spec: CommandSpec, args: ParsedArgs, r: CommandResult): void {
+    if (this.#listeners.size === 0) return
     const rec: ExecutionRecord = {
-      at: this.now(),
+      at: this.#now(),
       principal,
       command: spec.name,
       args,
@@ -537,7 +537,7 @@ export class CommandRegistry {
       mutates: spec.mutates ?? spec.permission !== 'observe',
     }
     if (!r.ok) rec.code = r.code
-    for (const l of this.listeners) {
+    for (const l of this.#listeners) {
       try {
         l(rec)
       } catch {

@@ -144,52 +144,52 @@ const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => 
 export class SerialConsole implements ConsoleSession {
   readonly isConsoleSession = true as const
   readonly devicePath: string
-  private readonly app: ApplianceApi
-  private readonly registry: CommandRegistry
-  private readonly baudRate: number
-  private readonly o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
-  private readonly editor: LineEditor
-  private mode: ConsoleMode
-  private port: ConsolePort | null = null
-  private stopping = false
-  private reopenDelay: number
-  private reopenTimer: NodeJS.Timeout | undefined
-  private idleTimer: NodeJS.Timeout | undefined
-  private metersTimer: NodeJS.Timeout | undefined
-  private stallTimer: NodeJS.Timeout | undefined
-  private stall = { bytes: 0, since: 0 }
-  private lastOpenWarn = 0
-  private openWaiters: Array<() => void> = []
-  private opening = false
-  private chain: Promise<void> = Promise.resolve()
-  private queued = 0
-  private tokens: number
-  private tokensAt = Date.now()
-  private lastRateMsg = 0
-  private subs = new Set<Topic>()
-  private metersHz = 1
-  private lastDoa = 0
-  private unsubscribeApp: (() => void) | null = null
-  private loggedIn = false
-  private lastCommandAt = 0
-  private pinFailures = 0
-  private lockouts = 0
-  private lockedUntil = 0
-  private awaitingPin = false
-  private pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
+  readonly #app: ApplianceApi
+  readonly #registry: CommandRegistry
+  readonly #baudRate: number
+  readonly #o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
+  readonly #editor: LineEditor
+  #mode: ConsoleMode
+  #port: ConsolePort | null = null
+  #stopping = false
+  #reopenDelay: number
+  #reopenTimer: NodeJS.Timeout | undefined
+  #idleTimer: NodeJS.Timeout | undefined
+  #metersTimer: NodeJS.Timeout | undefined
+  #stallTimer: NodeJS.Timeout | undefined
+  #stall = { bytes: 0, since: 0 }
+  #lastOpenWarn = 0
+  #openWaiters: Array<() => void> = []
+  #opening = false
+  #chain: Promise<void> = Promise.resolve()
+  #queued = 0
+  #tokens: number
+  #tokensAt = Date.now()
+  #lastRateMsg = 0
+  #subs = new Set<Topic>()
+  #metersHz = 1
+  #lastDoa = 0
+  #unsubscribeApp: (() => void) | null = null
+  #loggedIn = false
+  #lastCommandAt = 0
+  #pinFailures = 0
+  #lockouts = 0
+  #lockedUntil = 0
+  #awaitingPin = false
+  #pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
   /** Set by a session command that answers later (login asking for the PIN). */
-  private replyLater = false
-  private readonly counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
-  private readonly board: string
+  #replyLater = false
+  readonly #counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
+  readonly #board: string
 
   constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
-    this.app = app
+    this.#app = app
     this.devicePath = devicePath
-    this.board = profile.name
-    this.baudRate = opts.baudRate ?? profile.uarts.console.baudRate
-    this.registry = opts.registry ?? createRegistry(app)
-    registerSessionCommands(this.registry)
-    this.o = {
+    this.#board = profile.name
+    this.#baudRate = opts.baudRate ?? profile.uarts.console.baudRate
+    this.#registry = opts.registry ?? createRegistry(app)
+    registerSessionCommands(this.#registry)
+    this.#o = {
       mode: opts.mode ?? 'human',
       maxLineBytes: opts.maxLineBytes ?? 512,
       rate: opts.rate ?? { perSecond: 20, burst: 40 },
@@ -203,89 +203,89 @@ export class SerialConsole implements ConsoleSession {
       openPort: opts.openPort ?? openSerialPort,
       log: opts.log ?? defaultLog,
     }
-    this.mode = this.o.mode
-    this.editor = new LineEditor({ maxBytes: this.o.maxLineBytes, human: this.mode === 'human' })
-    this.reopenDelay = this.o.reopen.initialMs
-    this.tokens = this.o.rate.burst
+    this.#mode = this.#o.mode
+    this.#editor = new LineEditor({ maxBytes: this.#o.maxLineBytes, human: this.#mode === 'human' })
+    this.#reopenDelay = this.#o.reopen.initialMs
+    this.#tokens = this.#o.rate.burst
   }
 
   /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.open(resolve))
+    await new Promise<void>((resolve) => this.#open(resolve))
   }
 
   whenOpen(): Promise<void> {
-    if (this.port?.isOpen) return Promise.resolve()
-    return new Promise((resolve) => this.openWaiters.push(resolve))
+    if (this.#port?.isOpen) return Promise.resolve()
+    return new Promise((resolve) => this.#openWaiters.push(resolve))
   }
 
   stats(): ConsoleStats {
-    return { isOpen: this.port?.isOpen ?? false, mode: this.mode, permission: this.permission(), ...this.counters }
+    return { isOpen: this.#port?.isOpen ?? false, mode: this.#mode, permission: this.#permission(), ...this.#counters }
   }
 
   async stop(): Promise<void> {
-    this.stopping = true
-    clearTimeout(this.reopenTimer)
-    clearTimeout(this.idleTimer)
-    clearInterval(this.metersTimer)
-    clearInterval(this.stallTimer)
-    this.unsubscribeApp?.()
-    this.unsubscribeApp = null
-    const port = this.port
-    this.port = null
+    this.#stopping = true
+    clearTimeout(this.#reopenTimer)
+    clearTimeout(this.#idleTimer)
+    clearInterval(this.#metersTimer)
+    clearInterval(this.#stallTimer)
+    this.#unsubscribeApp?.()
+    this.#unsubscribeApp = null
+    const port = this.#port
+    this.#port = null
     // A port stuck in a write may not close promptly; never let that hold up the shutdown.
     if (port?.isOpen) await Promise.race([new Promise<void>((resolve) => port.close(() => resolve())), new Promise((r) => setTimeout(r, 2000).unref())])
     port?.removeAllListeners()
     port?.on('error', () => {})
-    await this.chain.catch(() => {})
+    await this.#chain.catch(() => {})
   }
 
   // ---- the port -------------------------------------------------------------------------------
 
   /** The device is back (e.g. the sim PTY pair was recreated): open it now rather than at the next backoff step. */
   reopenNow(): void {
-    if (this.stopping || this.opening || this.port?.isOpen) return
-    clearTimeout(this.reopenTimer)
-    this.reopenDelay = this.o.reopen.initialMs
-    this.open()
+    if (this.#stopping || this.#opening || this.#port?.isOpen) return
+    clearTimeout(this.#reopenTimer)
+    this.#reopenDelay = this.#o.reopen.initialMs
+    this.#open()
   }
 
-  private open(done?: () => void): void {
-    if (this.stopping) return done?.()
+  #open(done?: () => void): void {
+    if (this.#stopping) return done?.()
     let port: ConsolePort
     try {
-      port = this.o.openPort(this.devicePath, this.baudRate)
+      port = this.#o.openPort(this.devicePath, this.#baudRate)
     } catch (e) {
-      this.openFailed(e as Error)
+      this.#openFailed(e as Error)
       return done?.()
     }
-    port.on('error', (err) => this.o.log('warn', `${this.devicePath}: ${err.message}`))
-    this.opening = true
+    port.on('error', (err) => this.#o.log('warn', `${this.devicePath}: ${err.message}`))
+    this.#opening = true
     port.open((err) => {
-      this.opening = false
+      this.#opening = false
       if (err) {
         port.removeAllListeners()
         port.on('error', () => {})
-        this.openFailed(err)
+        this.#openFailed(err)
         return done?.()
       }
-      if (this.stopping) {
+      if (this.#stopping) {
         port.close()
         return done?.()
       }
-      this.port = port
-      this.counters.opens++
-      this.reopenDelay = this.o.reopen.initialMs
-      this.editor.reset()
-      this.loggedIn = false
-      this.awaitingPin = false
-      this.editor.mask = null
-      port.on('data', (d) => this.onData(d))
-      port.on('close', (e) => this.onClose(port, e))
-      this.watchWrites(port)
-      if (this.counters.opens > 1) this.o.log('info', `${this.devicePath} reopened`)
-      if (this.mode === 'human') this.write(`\r\n${this.board} stage appliance console. Type help for the commands.\r\n${this.prompt()}`)
-      for (const w of this.openWaiters.splice(0)) w()
+      this.#port = port
+      this.#counters.opens++
+      this.#reopenDelay = this.#o.reopen.initialMs
+      this.#editor.reset()
+      this.#loggedIn = false
+      this.#awaitingPin = false
+      this.#editor.mask = null
+      port.on('data', (d) => this.#onData(d))
+      port.on('close', (e) => this.#onClose(port, e))
+      this.#watchWrites(port)
+      if (this.#counters.opens > 1) this.#o.log('info', `${this.devicePath} reopened`)
+      if (this.#mode === 'human') this.#write(`\r\n${this.#board} stage appliance console. Type help for the commands.\r\n${this.#prompt()}`)
+      for (const w of this.#openWaiters.splice(0)) w()
       done?.()
     })
   }
@@ -294,98 +294,98 @@ export class SerialConsole implements ConsoleSession {
    * A port whose unsent output stops shrinking (the far end stopped reading, or the driver lost a
    * wakeup) is closed and reopened, which discards that output, rather than left to grow.
    */
-  private watchWrites(port: ConsolePort): void {
-    clearInterval(this.stallTimer)
-    this.stall = { bytes: 0, since: Date.now() }
-    this.stallTimer = setInterval(() => {
-      if (this.port !== port || !port.isOpen) return clearInterval(this.stallTimer)
+  #watchWrites(port: ConsolePort): void {
+    clearInterval(this.#stallTimer)
+    this.#stall = { bytes: 0, since: Date.now() }
+    this.#stallTimer = setInterval(() => {
+      if (this.#port !== port || !port.isOpen) return clearInterval(this.#stallTimer)
       const pending = port.writableLength
       const now = Date.now()
-      if (pending === 0 || pending < this.stall.bytes) this.stall = { bytes: pending, since: now }
-      else if (now - this.stall.since >= this.o.writeStallMs) {
-        this.o.log('warn', `output to ${this.devicePath} stalled for ${Math.round((now - this.stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`)
-        clearInterval(this.stallTimer)
+      if (pending === 0 || pending < this.#stall.bytes) this.#stall = { bytes: pending, since: now }
+      else if (now - this.#stall.since >= this.#o.writeStallMs) {
+        this.#o.log('warn', `output to ${this.devicePath} stalled for ${Math.round((now - this.#stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`)
+        clearInterval(this.#stallTimer)
         port.close()
         // If the close itself hangs, give up on this port object and reopen anyway.
         setTimeout(() => {
-          if (this.port === port) this.onClose(port, new Error('close timed out'))
+          if (this.#port === port) this.#onClose(port, new Error('close timed out'))
         }, 2000).unref()
-      } else this.stall.bytes = pending
-    }, Math.max(100, Math.min(1000, this.o.writeStallMs / 4)))
-    this.stallTimer.unref()
+      } else this.#stall.bytes = pending
+    }, Math.max(100, Math.min(1000, this.#o.writeStallMs / 4)))
+    this.#stallTimer.unref()
   }
 
-  private openFailed(err: Error): void {
-    this.counters.openFailures++
+  #openFailed(err: Error): void {
+    this.#counters.openFailures++
     const now = Date.now()
-    if (now - this.lastOpenWarn >= 60_000) {
-      this.lastOpenWarn = now
-      this.o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying with backoff (up to every ${Math.round(this.o.reopen.maxMs / 1000)} s)`)
+    if (now - this.#lastOpenWarn >= 60_000) {
+      this.#lastOpenWarn = now
+      this.#o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying with backoff (up to every ${Math.round(this.#o.reopen.maxMs / 1000)} s)`)
     }
-    this.scheduleReopen()
+    this.#scheduleReopen()
   }
 
-  private onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
+  #onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
     port.removeAllListeners()
     port.on('error', () => {}) // a late error from a dead port must not become an uncaught exception
-    if (this.port === port) this.port = null
-    if (this.stopping) return
-    this.o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)
-    this.scheduleReopen()
+    if (this.#port === port) this.#port = null
+    if (this.#stopping) return
+    this.#o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)
+    this.#scheduleReopen()
   }
 
-  private scheduleReopen(): void {
-    if (this.stopping) return
-    clearTimeout(this.reopenTimer)
-    this.reopenTimer = setTimeout(() => {
-      if (!this.opening) this.open()
-    }, this.reopenDelay)
-    this.reopenDelay = Math.min(this.reopenDelay * 2, this.o.reopen.maxMs)
+  #scheduleReopen(): void {
+    if (this.#stopping) return
+    clearTimeout(this.#reopenTimer)
+    this.#reopenTimer = setTimeout(() => {
+      if (!this.#opening) this.#open()
+    }, this.#reopenDelay)
+    this.#reopenDelay = Math.min(this.#reopenDelay * 2, this.#o.reopen.maxMs)
   }
 
-  private write(text: string): void {
-    const port = this.port
+  #write(text: string): void {
+    const port = this.#port
     if (!port?.isOpen) return
     port.write(text)
   }
 
   // ---- input ----------------------------------------------------------------------------------
 
-  private onData(data: Buffer): void {
-    this.handle(this.editor.feed(data))
-    clearTimeout(this.idleTimer)
-    if (this.editor.tainted) this.idleTimer = setTimeout(() => this.handle(this.editor.flushIdle()), this.o.idleFlushMs)
+  #onData(data: Buffer): void {
+    this.#handle(this.#editor.feed(data))
+    clearTimeout(this.#idleTimer)
+    if (this.#editor.tainted) this.#idleTimer = setTimeout(() => this.#handle(this.#editor.flushIdle()), this.#o.idleFlushMs)
   }
 
-  private handle(actions: EditorAction[]): void {
+  #handle(actions: EditorAction[]): void {
     // A line that arrives alone, with every earlier reply already answered and sent, comes from a
     // client that waits for each reply: it is answered without touching the rate limit (docs §5
     // promises such a client is never limited). Lines that arrive together, or while earlier ones
     // are still being answered or their replies still wait to go out (a far end that does not
     // read), are a burst and go through the token bucket, so unread replies cannot pile up.
     let replying = 0
-    for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.awaitingPin || a.text.trim() !== ''))) replying++
-    const paced = replying === 1 && this.queued === 0 && (this.port?.writableLength ?? 0) === 0
+    for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.#awaitingPin || a.text.trim() !== ''))) replying++
+    const paced = replying === 1 && this.#queued === 0 && (this.#port?.writableLength ?? 0) === 0
     for (const a of actions) {
       switch (a.type) {
         case 'echo':
-          this.write(a.text)
+          this.#write(a.text)
           break
         case 'line':
-          this.enqueue(a.text, paced)
+          this.#enqueue(a.text, paced)
           break
         case 'error':
-          if (!paced && !this.take()) break
-          this.counters.errors++
-          this.replyNow({ ok: false, command: '', code: a.code, message: a.message })
+          if (!paced && !this.#take()) break
+          this.#counters.errors++
+          this.#replyNow({ ok: false, command: '', code: a.code, message: a.message })
           break
         case 'notice':
-          this.write(`\r\n${a.text}\r\n${this.prompt()}${a.pending}`)
+          this.#write(`\r\n${a.text}\r\n${this.#prompt()}${a.pending}`)
           break
         case 'cancel':
-          this.awaitingPin = false
-          this.editor.mask = null
-          this.write(this.prompt())
+          this.#awaitingPin = false
+          this.#editor.mask = null
+          this.#write(this.#prompt())
           break
       }
     }
@@ -395,121 +395,121 @@ export class SerialConsole implements ConsoleSession {
    * Token bucket over reply-producing lines that are not paced; the first refusal in each second
    * says so. Up to `burst` lines may wait for their turn at once (a control system's start-up batch).
    */
-  private take(): boolean {
+  #take(): boolean {
     const now = Date.now()
-    const { perSecond, burst } = this.o.rate
-    this.tokens = Math.min(burst, this.tokens + ((now - this.tokensAt) / 1000) * perSecond)
-    this.tokensAt = now
-    if (this.tokens >= 1 && this.queued < burst) {
-      this.tokens -= 1
+    const { perSecond, burst } = this.#o.rate
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * perSecond)
+    this.#tokensAt = now
+    if (this.#tokens >= 1 && this.#queued < burst) {
+      this.#tokens -= 1
       return true
     }
-    this.counters.rateLimited++
-    if (now - this.lastRateMsg >= 1000) {
-      this.lastRateMsg = now
-      this.replyNow({
+    this.#counters.rateLimited++
+    if (now - this.#lastRateMsg >= 1000) {
+      this.#lastRateMsg = now
+      this.#replyNow({
         ok: false,
         command: '',
         code: 'FW_ERR_RATE_LIMITED',
-        message: `more than ${perSecond} commands per second; lines are being dropped (${this.counters.rateLimited} so far). Wait for each reply before sending the next command`,
+        message: `more than ${perSecond} commands per second; lines are being dropped (${this.#counters.rateLimited} so far). Wait for each reply before sending the next command`,
       })
     }
     return false
   }
 
-  private enqueue(text: string, paced: boolean): void {
-    if (this.awaitingPin) {
-      this.awaitingPin = false
-      this.editor.mask = null
-      if (!paced && !this.take()) return
-      this.run(async () => this.reply(await this.registry.execute('login', [text.trim()], this.principal(), this)))
+  #enqueue(text: string, paced: boolean): void {
+    if (this.#awaitingPin) {
+      this.#awaitingPin = false
+      this.#editor.mask = null
+      if (!paced && !this.#take()) return
+      this.#run(async () => this.#reply(await this.#registry.execute('login', [text.trim()], this.#principal(), this)))
       return
     }
     if (text.trim() === '') {
-      if (this.mode === 'human') this.write(this.prompt())
+      if (this.#mode === 'human') this.#write(this.#prompt())
       return
     }
-    if (!paced && !this.take()) return
-    this.run(() => this.execute(text))
+    if (!paced && !this.#take()) return
+    this.#run(() => this.#execute(text))
   }
 
-  private run(job: () => Promise<void>): void {
-    this.queued++
-    this.chain = this.chain
+  #run(job: () => Promise<void>): void {
+    this.#queued++
+    this.#chain = this.#chain
       .then(job)
-      .catch((e: unknown) => this.o.log('error', `console command failed: ${(e as Error).message}`))
+      .catch((e: unknown) => this.#o.log('error', `console command failed: ${(e as Error).message}`))
       .finally(() => {
-        this.queued--
+        this.#queued--
       })
   }
 
   // ---- commands -------------------------------------------------------------------------------
 
-  private pinRequired(): boolean {
+  #pinRequired(): boolean {
     const now = Date.now()
-    if (now - this.pinCache.at > 1000) this.pinCache = { at: now, exists: existsSync(this.o.pinFile) }
-    return this.pinCache.exists
+    if (now - this.#pinCache.at > 1000) this.#pinCache = { at: now, exists: existsSync(this.#o.pinFile) }
+    return this.#pinCache.exists
   }
 
-  private permission(): Permission {
-    if (!this.pinRequired()) return 'admin'
-    if (this.loggedIn && Date.now() - this.lastCommandAt > this.o.loginIdleMs) this.loggedIn = false
-    return this.loggedIn ? 'admin' : 'observe'
+  #permission(): Permission {
+    if (!this.#pinRequired()) return 'admin'
+    if (this.#loggedIn && Date.now() - this.#lastCommandAt > this.#o.loginIdleMs) this.#loggedIn = false
+    return this.#loggedIn ? 'admin' : 'observe'
   }
 
-  private principal(): Principal {
-    return { name: `console:${this.devicePath}`, permission: this.permission(), transport: 'console' }
+  #principal(): Principal {
+    return { name: `console:${this.devicePath}`, permission: this.#permission(), transport: 'console' }
   }
 
-  private prompt(): string {
-    if (this.mode !== 'human') return ''
-    return this.pinRequired() && this.permission() === 'admin' ? `${this.board}# ` : `${this.board}> `
+  #prompt(): string {
+    if (this.#mode !== 'human') return ''
+    return this.#pinRequired() && this.#permission() === 'admin' ? `${this.#board}# ` : `${this.#board}> `
   }
 
-  private async execute(line: string): Promise<void> {
-    this.counters.lines++
+  async #execute(line: string): Promise<void> {
+    this.#counters.lines++
     try {
       tokenize(line)
     } catch (e) {
-      return this.reply({ ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message })
+      return this.#reply({ ok: false, command: '', code: 'FW_ERR_BAD_ARG', message: (e as Error).message })
     }
-    const permission = this.permission()
-    this.replyLater = false
-    const result = await this.registry.executeLine(line, this.principal(), this)
-    if (this.replyLater) return
+    const permission = this.#permission()
+    this.#replyLater = false
+    const result = await this.#registry.executeLine(line, this.#principal(), this)
+    if (this.#replyLater) return
     // The session's own commands neither count as errors nor keep an admin login alive.
     const own = SESSION_COMMAND_NAMES.has(result.command)
-    if (permission === 'admin' && !own) this.lastCommandAt = Date.now()
-    if (!result.ok && !own) this.counters.errors++
-    this.reply(result)
+    if (permission === 'admin' && !own) this.#lastCommandAt = Date.now()
+    if (!result.ok && !own) this.#counters.errors++
+    this.#reply(result)
   }
 
   // ---- the session commands (their specs: session.ts) ------------------------------------------
 
   async login(tokens: readonly string[]): Promise<{ permission: string; note?: string }> {
-    if (tokens.length === 0 && this.mode === 'human' && this.pinRequired()) {
-      this.awaitingPin = true
-      this.editor.mask = '*'
-      this.write('PIN: ')
-      this.replyLater = true
-      return { permission: this.permission() }
+    if (tokens.length === 0 && this.#mode === 'human' && this.#pinRequired()) {
+      this.#awaitingPin = true
+      this.#editor.mask = '*'
+      this.#write('PIN: ')
+      this.#replyLater = true
+      return { permission: this.#permission() }
     }
-    if (tokens.length === 0 && this.mode === 'human') return { permission: 'admin', note: 'no PIN is set on this unit' }
+    if (tokens.length === 0 && this.#mode === 'human') return { permission: 'admin', note: 'no PIN is set on this unit' }
     if (tokens.length !== 1) throw new FirmwareError('FW_ERR_BAD_ARG', 'login takes the PIN: login <PIN>; e.g. login 123456')
-    if (!this.pinRequired()) return { permission: 'admin', note: 'no PIN is set on this unit' }
-    return this.checkPin(tokens[0]!)
+    if (!this.#pinRequired()) return { permission: 'admin', note: 'no PIN is set on this unit' }
+    return this.#checkPin(tokens[0]!)
   }
 
-  private async checkPin(pin: string): Promise<{ permission: string }> {
+  async #checkPin(pin: string): Promise<{ permission: string }> {
     const now = Date.now()
-    if (now < this.lockedUntil) {
-      throw new FirmwareError('FW_ERR_PIN', `too many wrong PINs; try again in ${Math.ceil((this.lockedUntil - now) / 1000)} s`)
+    if (now < this.#lockedUntil) {
+      throw new FirmwareError('FW_ERR_PIN', `too many wrong PINs; try again in ${Math.ceil((this.#lockedUntil - now) / 1000)} s`)
     }
     let stored: string
     try {
-      const st = statSync(this.o.pinFile)
-      if ((st.mode & 0o077) !== 0) this.o.log('warn', `${this.o.pinFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`)
-      stored = readFileSync(this.o.pinFile, 'utf8').trim()
+      const st = statSync(this.#o.pinFile)
+      if ((st.mode & 0o077) !== 0) this.#o.log('warn', `${this.#o.pinFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`)
+      stored = readFileSync(this.#o.pinFile, 'utf8').trim()
       if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
     } catch (e) {
       throw new FirmwareError('FW_ERR_PIN', `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`)
@@ -521,31 +521,31 @@ export class SerialConsole implements ConsoleSession {
       ok = false
     }
     if (!ok) {
-      this.pinFailures++
-      const left = this.o.pinLockout.tries - this.pinFailures
+      this.#pinFailures++
+      const left = this.#o.pinLockout.tries - this.#pinFailures
       if (left <= 0) {
-        const ms = this.o.pinLockout.ms * 2 ** this.lockouts
-        this.lockouts = Math.min(this.lockouts + 1, 5)
-        this.lockedUntil = Date.now() + ms
-        this.pinFailures = 0
+        const ms = this.#o.pinLockout.ms * 2 ** this.#lockouts
+        this.#lockouts = Math.min(this.#lockouts + 1, 5)
+        this.#lockedUntil = Date.now() + ms
+        this.#pinFailures = 0
         throw new FirmwareError('FW_ERR_PIN', `wrong PIN; login is locked for ${Math.round(ms / 1000)} s`)
       }
       throw new FirmwareError('FW_ERR_PIN', `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout`)
     }
-    this.pinFailures = 0
-    this.lockouts = 0
-    this.loggedIn = true
-    this.lastCommandAt = Date.now()
+    this.#pinFailures = 0
+    this.#lockouts = 0
+    this.#loggedIn = true
+    this.#lastCommandAt = Date.now()
     return { permission: 'admin' }
   }
 
   logout(): { permission: string } {
-    this.loggedIn = false
-    return { permission: this.permission() }
+    this.#loggedIn = false
+    return { permission: this.#permission() }
   }
 
   history(): string[] {
-    return this.editor.history.slice()
+    return this.#editor.history.slice()
   }
 
   switchMode(args: readonly string[]): { mode: ConsoleMode } {
@@ -554,15 +554,15 @@ export class SerialConsole implements ConsoleSession {
       throw new FirmwareError('FW_ERR_BAD_ARG', 'console takes human or machine; e.g. console machine')
     }
     if (want) {
-      this.mode = want
-      this.editor.human = want === 'human'
+      this.#mode = want
+      this.#editor.human = want === 'human'
     }
-    return { mode: this.mode }
+    return { mode: this.#mode }
   }
 
   subscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    const next = new Set(this.subs)
-    let hz = this.metersHz
+    const next = new Set(this.#subs)
+    let hz = this.#metersHz
     const list = args.length === 0 ? DEFAULT_TOPICS : args
     for (const raw of list) {
       const [name, val] = raw.toLowerCase().split('=', 2) as [string, string | undefined]
@@ -580,83 +580,83 @@ export class SerialConsole implements ConsoleSession {
       }
       next.add(name as Topic)
     }
-    this.subs = next
-    this.metersHz = hz
-    this.applySubscriptions()
-    return this.subsValue()
+    this.#subs = next
+    this.#metersHz = hz
+    this.#applySubscriptions()
+    return this.#subsValue()
   }
 
   unsubscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.subs.clear()
+    if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.#subs.clear()
     else {
       for (const a of args) {
         if (!(TOPICS as readonly string[]).includes(a.toLowerCase())) {
           throw new FirmwareError('FW_ERR_BAD_ARG', `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all`)
         }
       }
-      for (const a of args) this.subs.delete(a.toLowerCase() as Topic)
+      for (const a of args) this.#subs.delete(a.toLowerCase() as Topic)
     }
-    this.applySubscriptions()
-    return this.subsValue()
+    this.#applySubscriptions()
+    return this.#subsValue()
   }
 
-  private subsValue(): Record<string, string | number | boolean> {
+  #subsValue(): Record<string, string | number | boolean> {
     const v: Record<string, string | number | boolean> = {}
-    for (const t of TOPICS) v[t] = t === 'meters' && this.subs.has(t) ? this.metersHz : this.subs.has(t)
+    for (const t of TOPICS) v[t] = t === 'meters' && this.#subs.has(t) ? this.#metersHz : this.#subs.has(t)
     return v
   }
 
-  private applySubscriptions(): void {
-    const wantApp = TOPICS.some((t) => t !== 'meters' && this.subs.has(t))
-    if (wantApp && !this.unsubscribeApp) this.unsubscribeApp = this.app.subscribe((ev) => this.onEvent(ev))
-    if (!wantApp && this.unsubscribeApp) {
-      this.unsubscribeApp()
-      this.unsubscribeApp = null
+  #applySubscriptions(): void {
+    const wantApp = TOPICS.some((t) => t !== 'meters' && this.#subs.has(t))
+    if (wantApp && !this.#unsubscribeApp) this.#unsubscribeApp = this.#app.subscribe((ev) => this.#onEvent(ev))
+    if (!wantApp && this.#unsubscribeApp) {
+      this.#unsubscribeApp()
+      this.#unsubscribeApp = null
     }
-    clearInterval(this.metersTimer)
-    this.metersTimer = undefined
-    if (this.subs.has('meters')) {
-      this.metersTimer = setInterval(() => {
-        const m = this.app.meters()
-        if (m) this.event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
-      }, Math.round(1000 / this.metersHz))
+    clearInterval(this.#metersTimer)
+    this.#metersTimer = undefined
+    if (this.#subs.has('meters')) {
+      this.#metersTimer = setInterval(() => {
+        const m = this.#app.meters()
+        if (m) this.#event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
+      }, Math.round(1000 / this.#metersHz))
     }
   }
 
-  private onEvent(ev: ApplianceEvent): void {
+  #onEvent(ev: ApplianceEvent): void {
     try {
       switch (ev.type) {
         case 'transition':
-          if (this.subs.has('state')) {
+          if (this.#subs.has('state')) {
             const r = ev.record
-            this.event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence }, r.at)
+            this.#event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence }, r.at)
           }
           break
         case 'doa': {
           const now = Date.now()
-          if (this.subs.has('doa') && now - this.lastDoa >= 100) {
-            this.lastDoa = now
-            this.event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence })
+          if (this.#subs.has('doa') && now - this.#lastDoa >= 100) {
+            this.#lastDoa = now
+            this.#event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence })
           }
           break
         }
         case 'panel':
-          if (this.subs.has('panel')) this.event('panel', { event: ev.event })
+          if (this.#subs.has('panel')) this.#event('panel', { event: ev.event })
           break
         case 'recommendation':
-          if (this.subs.has('recommendations')) {
+          if (this.#subs.has('recommendations')) {
             const d = ev.data
-            this.event('recommendation', d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d })
+            this.#event('recommendation', d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d })
           }
           break
         case 'change':
-          if (this.subs.has('changes')) this.event('change', changeFields(ev.change))
+          if (this.#subs.has('changes')) this.#event('change', changeFields(ev.change))
           break
         case 'meters':
           break // meters go out at the subscribed rate, from the timer
       }
     } catch (e) {
-      this.o.log('error', `console event failed: ${(e as Error).message}`)
+      this.#o.log('error', `console event failed: ${(e as Error).message}`)
     }
   }
 
@@ -664,26 +664,26 @@ export class SerialConsole implements ConsoleSession {
    * One unsolicited line: `EV <topic> key=value... at=<ISO 8601 UTC, ms>`; `at` (when it happened,
    * default now) is always the last key. Dropped (counted) when output backs up.
    */
-  private event(topic: string, value: Record<string, unknown>, at: number = Date.now()): void {
-    const port = this.port
+  #event(topic: string, value: Record<string, unknown>, at: number = Date.now()): void {
+    const port = this.#port
     if (!port?.isOpen) return
-    if (port.writableLength > this.o.maxPendingOutput) {
-      this.counters.droppedEvents++
+    if (port.writableLength > this.#o.maxPendingOutput) {
+      this.#counters.droppedEvents++
       return
     }
     const tokens = flatten({ ...value, at: new Date(at).toISOString() })
     const line = `EV ${topic} ${tokens.join(' ')}`
-    if (this.mode === 'machine') this.write(line + '\r\n')
-    else this.write(`\r\x1b[K${line}\r\n${this.prompt()}${this.editor.mask ? this.editor.mask.repeat(this.editor.pending.length) : this.editor.pending}`)
+    if (this.#mode === 'machine') this.#write(line + '\r\n')
+    else this.#write(`\r\x1b[K${line}\r\n${this.#prompt()}${this.#editor.mask ? this.#editor.mask.repeat(this.#editor.pending.length) : this.#editor.pending}`)
   }
 
-  private replyNow(r: CommandResult): void {
-    if (this.mode === 'machine') this.write(formatMachine(r) + '\r\n')
-    else this.write(formatHuman(r, r.ok ? this.registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n') + '\r\n' + this.prompt() + this.editor.pending)
+  #replyNow(r: CommandResult): void {
+    if (this.#mode === 'machine') this.#write(formatMachine(r) + '\r\n')
+    else this.#write(formatHuman(r, r.ok ? this.#registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n') + '\r\n' + this.#prompt() + this.#editor.pending)
   }
 
-  private reply(r: CommandResult): void {
-    this.replyNow(r)
+  #reply(r: CommandResult): void {
+    this.#replyNow(r)
   }
 }
 
@@ -730,23 +730,23 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
  * link paths, so a tech reconnects with the same command.
  */
 class SimPty {
-  private pty: PtyPair
-  private stopped = false
-  private retryTimer: NodeJS.Timeout | undefined
-  private delay = 100
-  private lastWarn = 0
-  private listener: () => void = () => {}
+  #pty: PtyPair
+  #stopped = false
+  #retryTimer: NodeJS.Timeout | undefined
+  #delay = 100
+  #lastWarn = 0
+  #listener: () => void = () => {}
 
   readonly dir: string
-  private readonly ownDir: boolean
-  private readonly log: (level: 'info' | 'warn' | 'error', message: string) => void
+  readonly #ownDir: boolean
+  readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
 
   private constructor(dir: string, ownDir: boolean, first: PtyPair, log: (level: 'info' | 'warn' | 'error', message: string) => void) {
     this.dir = dir
-    this.ownDir = ownDir
-    this.log = log
-    this.pty = first
-    this.watch(first)
+    this.#ownDir = ownDir
+    this.#log = log
+    this.#pty = first
+    this.#watch(first)
   }
 
   static async open(simDir: string | undefined, log: (level: 'info' | 'warn' | 'error', message: string) => void): Promise<SimPty> {
@@ -773,45 +773,45 @@ class SimPty {
   }
 
   onRecreated(listener: () => void): void {
-    this.listener = listener
+    this.#listener = listener
   }
 
-  private watch(pty: PtyPair): void {
+  #watch(pty: PtyPair): void {
     void pty.exited.then(() => {
-      if (this.stopped || pty !== this.pty) return
-      this.log('warn', `socat for the console PTY (pid ${pty.pid}) exited; recreating the pair at ${this.b}`)
-      this.recreate()
+      if (this.#stopped || pty !== this.#pty) return
+      this.#log('warn', `socat for the console PTY (pid ${pty.pid}) exited; recreating the pair at ${this.b}`)
+      this.#recreate()
     })
   }
 
-  private recreate(): void {
-    if (this.stopped) return
+  #recreate(): void {
+    if (this.#stopped) return
     openPtyPair(this.dir).then(
       async (pty) => {
-        if (this.stopped) return pty.close()
-        this.pty = pty
-        this.delay = 100
-        this.watch(pty)
-        this.log('info', `console PTY recreated at ${this.b} (socat pid ${pty.pid})`)
-        this.listener()
+        if (this.#stopped) return pty.close()
+        this.#pty = pty
+        this.#delay = 100
+        this.#watch(pty)
+        this.#log('info', `console PTY recreated at ${this.b} (socat pid ${pty.pid})`)
+        this.#listener()
       },
       (e: Error) => {
-        if (this.stopped) return
+        if (this.#stopped) return
         const now = Date.now()
-        if (now - this.lastWarn >= 60_000) {
-          this.lastWarn = now
-          this.log('warn', `cannot recreate the console PTY (${e.message}); retrying with backoff (up to every 5 s)`)
+        if (now - this.#lastWarn >= 60_000) {
+          this.#lastWarn = now
+          this.#log('warn', `cannot recreate the console PTY (${e.message}); retrying with backoff (up to every 5 s)`)
         }
-        this.retryTimer = setTimeout(() => this.recreate(), this.delay)
-        this.delay = Math.min(this.delay * 2, 5000)
+        this.#retryTimer = setTimeout(() => this.#recreate(), this.#delay)
+        this.#delay = Math.min(this.#delay * 2, 5000)
       },
     )
   }
 
   async close(): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.retryTimer)
-    await this.pty.close()
-    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true })
+    this.#stopped = true
+    clearTimeout(this.#retryTimer)
+    await this.#pty.close()
+    if (this.#ownDir) rmSync(this.dir, { recursive: true, force: true })
   }
 }

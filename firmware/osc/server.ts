@@ -147,94 +147,94 @@ type Source = { address: string; port: number; family: string }
 /** One OSC listener: admission (allow-list, rate limit, decoding), the queue, commands, replies and audit. */
 class OscListener {
   readonly stats: OscStats = zeroStats()
-  private readonly registry: RegistryForApi
-  private readonly opts: OscOptions
-  private readonly log: (level: 'info' | 'warn', message: string) => void
-  private readonly lastWarn = new Map<string, number>()
-  private allow: BlockList | null = null
-  private limiter: ClientRateLimiter | null = null
-  private audit: AuditLog | null = null
-  private sock: SocketAsPromised | null = null
+  readonly #registry: RegistryForApi
+  readonly #opts: OscOptions
+  readonly #log: (level: 'info' | 'warn', message: string) => void
+  readonly #lastWarn = new Map<string, number>()
+  #allow: BlockList | null = null
+  #limiter: ClientRateLimiter | null = null
+  #audit: AuditLog | null = null
+  #sock: SocketAsPromised | null = null
   // Every datagram is queued as it arrives and handled in order. (dgram-as-promised's recv() and its
   // async iterator listen only while awaited, so a burst of fader moves would lose packets.)
-  private readonly queue: Array<{ msg: Buffer; rinfo: Source }> = []
-  private busy = false
-  private draining: Promise<void> = Promise.resolve()
+  readonly #queue: Array<{ msg: Buffer; rinfo: Source }> = []
+  #busy = false
+  #draining: Promise<void> = Promise.resolve()
 
   constructor(registry: RegistryForApi, opts: OscOptions) {
-    this.registry = registry
-    this.opts = opts
-    this.log = opts.log ?? (() => {})
+    this.#registry = registry
+    this.#opts = opts
+    this.#log = opts.log ?? (() => {})
   }
 
   /** Checks the options, binds, and starts taking datagrams; resolves the bound port. */
   async listen(port: number, host: string): Promise<number> {
-    const opts = this.opts
-    this.allow = buildAllowList(opts.allow ?? [])
-    this.limiter = new ClientRateLimiter({ perSecond: opts.perSecond ?? 200, burst: (opts.perSecond ?? 200) * 2 })
-    this.audit = opts.auditFile ? new AuditLog(opts.auditFile) : null
+    const opts = this.#opts
+    this.#allow = buildAllowList(opts.allow ?? [])
+    this.#limiter = new ClientRateLimiter({ perSecond: opts.perSecond ?? 200, burst: (opts.perSecond ?? 200) * 2 })
+    this.#audit = opts.auditFile ? new AuditLog(opts.auditFile) : null
     // Aggregated refusals are written when their window ends, and what is open when OSC stops.
-    this.audit?.flushEvery(10_000)
+    this.#audit?.flushEvery(10_000)
     const sock: SocketAsPromised = DgramAsPromised.createSocket('udp4')
-    this.sock = sock
+    this.#sock = sock
     const addr = await sock.bind(port, host)
-    this.log('info', `OSC listening on UDP ${addr.port}; allowed sources: ${(opts.allow ?? []).join(', ') || 'none'}`)
-    sock.socket.on('message', (msg: Buffer, rinfo) => this.onDatagram(msg, rinfo))
+    this.#log('info', `OSC listening on UDP ${addr.port}; allowed sources: ${(opts.allow ?? []).join(', ') || 'none'}`)
+    sock.socket.on('message', (msg: Buffer, rinfo) => this.#onDatagram(msg, rinfo))
     return addr.port
   }
 
   async stop(): Promise<void> {
-    this.queue.length = 0
-    await this.sock?.close().catch(() => {})
-    await this.draining
-    try { this.audit?.close() } catch { /* auditing never takes OSC down */ }
+    this.#queue.length = 0
+    await this.#sock?.close().catch(() => {})
+    await this.#draining
+    try { this.#audit?.close() } catch { /* auditing never takes OSC down */ }
   }
 
-  private warnOnce(key: string, msg: string): void {
+  #warnOnce(key: string, msg: string): void {
     const now = Date.now()
-    if ((this.lastWarn.get(key) ?? 0) + 60_000 > now) return
-    this.lastWarn.set(key, now)
-    if (this.lastWarn.size > 1000) this.lastWarn.clear()
-    this.log('warn', msg)
+    if ((this.#lastWarn.get(key) ?? 0) + 60_000 > now) return
+    this.#lastWarn.set(key, now)
+    if (this.#lastWarn.size > 1000) this.#lastWarn.clear()
+    this.#log('warn', msg)
   }
 
-  private reply(address: string, args: OscArg[], to: { address: string; port: number }): void {
-    if (!(this.opts.replies ?? true) || !this.sock) return
-    this.sock.send(encodeMessage(address, args), to.port, to.address).catch(() => {})
+  #reply(address: string, args: OscArg[], to: { address: string; port: number }): void {
+    if (!(this.#opts.replies ?? true) || !this.#sock) return
+    this.#sock.send(encodeMessage(address, args), to.port, to.address).catch(() => {})
   }
 
-  private onDatagram(msg: Buffer, rinfo: Source): void {
+  #onDatagram(msg: Buffer, rinfo: Source): void {
     this.stats.received++
-    if (this.queue.length >= 1024) { this.stats.rateLimited++; return }
-    this.queue.push({ msg, rinfo })
-    if (!this.busy) {
-      this.busy = true
-      this.draining = this.drain().catch((e: unknown) => this.log('warn', `OSC handling failed: ${(e as Error).message}`))
+    if (this.#queue.length >= 1024) { this.stats.rateLimited++; return }
+    this.#queue.push({ msg, rinfo })
+    if (!this.#busy) {
+      this.#busy = true
+      this.#draining = this.#drain().catch((e: unknown) => this.#log('warn', `OSC handling failed: ${(e as Error).message}`))
     }
   }
 
-  private async drain(): Promise<void> {
+  async #drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const { msg, rinfo } = this.queue.shift()!
-        for (const m of this.accept(msg, rinfo)) await this.handleOne(m, rinfo)
+      while (this.#queue.length > 0) {
+        const { msg, rinfo } = this.#queue.shift()!
+        for (const m of this.#accept(msg, rinfo)) await this.#handleOne(m, rinfo)
       }
     } finally {
-      this.busy = false
+      this.#busy = false
     }
   }
 
   /** The messages of a datagram from an allowed source within its rate; nothing otherwise. */
-  private accept(msg: Buffer, rinfo: Source): OscMessage[] {
+  #accept(msg: Buffer, rinfo: Source): OscMessage[] {
     const family = rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4'
-    if (!this.allow!.check(rinfo.address, family)) {
+    if (!this.#allow!.check(rinfo.address, family)) {
       this.stats.refusedSource++
-      this.warnOnce(`src:${rinfo.address}`, `OSC from ${rinfo.address} refused: not in the allow-list`)
+      this.#warnOnce(`src:${rinfo.address}`, `OSC from ${rinfo.address} refused: not in the allow-list`)
       return [] // no reply: a disallowed source learns nothing
     }
-    if (this.limiter!.take(rinfo.address) > 0) {
+    if (this.#limiter!.take(rinfo.address) > 0) {
       this.stats.rateLimited++
-      this.warnOnce(`rate:${rinfo.address}`, `OSC from ${rinfo.address} over ${this.opts.perSecond ?? 200} messages/s; dropping`)
+      this.#warnOnce(`rate:${rinfo.address}`, `OSC from ${rinfo.address} over ${this.#opts.perSecond ?? 200} messages/s; dropping`)
       return []
     }
     try {
@@ -242,57 +242,57 @@ class OscListener {
     } catch (e) {
       this.stats.malformed++
       const why = e instanceof OscDecodeError ? e.message : 'undecodable packet'
-      this.warnOnce(`bad:${rinfo.address}`, `malformed OSC from ${rinfo.address}: ${why}`)
-      this.reply('/error', ['FW_ERR_OSC', why], rinfo)
+      this.#warnOnce(`bad:${rinfo.address}`, `malformed OSC from ${rinfo.address}: ${why}`)
+      this.#reply('/error', ['FW_ERR_OSC', why], rinfo)
       return []
     }
   }
 
-  private async handleOne(m: OscMessage, from: { address: string; port: number }): Promise<void> {
+  async #handleOne(m: OscMessage, from: { address: string; port: number }): Promise<void> {
     const mapped = mapMessage(m)
     if (typeof mapped === 'string') {
       this.stats.malformed++
-      this.reply('/error', ['FW_ERR_OSC', mapped], from)
+      this.#reply('/error', ['FW_ERR_OSC', mapped], from)
       return
     }
-    const spec = this.registry.get(mapped.command)
+    const spec = this.#registry.get(mapped.command)
     // Never destructive, never admin, whatever the registry says the command is.
     if (!spec || spec.destructive || spec.permission === 'admin') {
       this.stats.refusedCommand++
-      this.reply('/error', ['FW_ERR_OSC', `${mapped.command} is not available over OSC`], from)
+      this.#reply('/error', ['FW_ERR_OSC', `${mapped.command} is not available over OSC`], from)
       return
     }
-    const r = await this.run(mapped, from)
-    if (this.audit && spec.mutates !== false && spec.permission !== 'observe') {
-      this.audit.write({
+    const r = await this.#run(mapped, from)
+    if (this.#audit && spec.mutates !== false && spec.permission !== 'observe') {
+      this.#audit.write({
         at: new Date().toISOString(), who: null, remote: from.address, method: 'OSC', path: m.address,
         command: mapped.command, args: mapped.args, status: r.ok ? 200 : 400, result: r.ok ? 'ok' : r.code,
       })
     }
-    this.answer(m, mapped, r, from)
+    this.#answer(m, mapped, r, from)
   }
 
-  private async run(mapped: Mapped, from: { address: string }): Promise<CommandResult> {
+  async #run(mapped: Mapped, from: { address: string }): Promise<CommandResult> {
     const principal: Principal = { name: `osc:${from.address}`, permission: 'operate', transport: 'osc' }
     try {
-      return await this.registry.execute(mapped.command, mapped.args, principal)
+      return await this.#registry.execute(mapped.command, mapped.args, principal)
     } catch (e) {
       return { ok: false, command: mapped.command, code: 'FW_ERR_COMMAND_FAILED', message: (e as Error).message }
     }
   }
 
-  private answer(m: OscMessage, mapped: Mapped, r: CommandResult, from: { address: string; port: number }): void {
+  #answer(m: OscMessage, mapped: Mapped, r: CommandResult, from: { address: string; port: number }): void {
     if (r.ok) {
       this.stats.accepted++
       if (mapped.command === 'status') {
         const v = r.value as { state?: string; relay?: string }
-        this.reply('/status', [String(v.state ?? ''), String(v.relay ?? '')], from)
+        this.#reply('/status', [String(v.state ?? ''), String(v.relay ?? '')], from)
       } else {
-        this.reply('/ok', [m.address], from)
+        this.#reply('/ok', [m.address], from)
       }
     } else {
       this.stats.refusedCommand++
-      this.reply('/error', [r.code, r.message.slice(0, 200)], from)
+      this.#reply('/error', [r.code, r.message.slice(0, 200)], from)
     }
   }
 }

@@ -73,16 +73,16 @@ export function boundEntry(e: AuditEntry): AuditEntry & { pathLength?: number } 
 class RotatingFile {
   readonly file: string
   size: number
-  private readonly maxBytes: number
+  readonly #maxBytes: number
   constructor(file: string, maxBytes: number) {
     this.file = file
-    this.maxBytes = maxBytes
+    this.#maxBytes = maxBytes
     this.size = existsSync(file) ? statSync(file).size : 0
   }
   /** Appends a line; `rotate` is called first when the line would pass the size. */
   append(line: string, rotate: () => void): void {
     const n = Buffer.byteLength(line)
-    if (this.size > 0 && this.size + n > this.maxBytes) {
+    if (this.size > 0 && this.size + n > this.#maxBytes) {
       rotate()
       this.size = 0
     }
@@ -118,43 +118,43 @@ export class AuditLog {
   readonly file: string
   /** Refusals (and their aggregates). */
   readonly refusedFile: string
-  private readonly changes: RotatingFile
-  private readonly refusals: RotatingFile
-  private readonly keep: number
-  private readonly minRecords: number
-  private readonly minAgeMs: number
-  private readonly hardMaxBytes: number
-  private readonly windowMs: number
-  private readonly now: () => number
-  private readonly tallies = new Map<string, RefusalTally>()
-  private flushTimer: NodeJS.Timeout | null = null
+  readonly #changes: RotatingFile
+  readonly #refusals: RotatingFile
+  readonly #keep: number
+  readonly #minRecords: number
+  readonly #minAgeMs: number
+  readonly #hardMaxBytes: number
+  readonly #windowMs: number
+  readonly #now: () => number
+  readonly #tallies = new Map<string, RefusalTally>()
+  #flushTimer: NodeJS.Timeout | null = null
 
   constructor(file: string, opts: AuditOptions = {}) {
     this.file = file
     const base = basename(file).replace(/\.jsonl$/, '')
     this.refusedFile = join(dirname(file), `${base}-refused.jsonl`)
     const maxBytes = opts.maxBytes ?? 1024 * 1024
-    this.keep = opts.keep ?? 5
-    this.minRecords = opts.minRecords ?? 10_000
-    this.minAgeMs = opts.minAgeMs ?? 7 * 86400_000
-    this.hardMaxBytes = opts.hardMaxBytes ?? 64 * 1024 * 1024
-    this.windowMs = opts.refusalWindowMs ?? 60_000
-    this.now = opts.now ?? Date.now
+    this.#keep = opts.keep ?? 5
+    this.#minRecords = opts.minRecords ?? 10_000
+    this.#minAgeMs = opts.minAgeMs ?? 7 * 86400_000
+    this.#hardMaxBytes = opts.hardMaxBytes ?? 64 * 1024 * 1024
+    this.#windowMs = opts.refusalWindowMs ?? 60_000
+    this.#now = opts.now ?? Date.now
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    this.changes = new RotatingFile(file, maxBytes)
-    this.refusals = new RotatingFile(this.refusedFile, maxBytes)
+    this.#changes = new RotatingFile(file, maxBytes)
+    this.#refusals = new RotatingFile(this.refusedFile, maxBytes)
   }
 
   write(e: AuditEntry): void {
     this.flush(false)
     const rec = boundEntry(e)
     if (e.status >= 200 && e.status < 300) {
-      this.changes.append(JSON.stringify(rec) + '\n', () => this.rotateChanges())
-      this.noteChange(e.at)
+      this.#changes.append(JSON.stringify(rec) + '\n', () => this.#rotateChanges())
+      this.#noteChange(e.at)
       return
     }
     const key = e.who ? `cert:${e.who.serial}` : `addr:${e.remote}`
-    const tally = this.tallies.get(key)
+    const tally = this.#tallies.get(key)
     if (tally) {
       tally.count++
       tally.to = e.at
@@ -163,20 +163,20 @@ export class AuditLog {
       return
     }
     // The first refusal of a window is written whole; the rest of the window is counted.
-    this.refusals.append(JSON.stringify(rec) + '\n', () => this.rotateRefusals())
-    if (this.tallies.size > 10_000) this.flush(true)
-    this.tallies.set(key, { who: e.who, remote: e.remote, from: e.at, to: e.at, count: 0, statuses: {}, results: {}, windowEnds: this.now() + this.windowMs })
+    this.#refusals.append(JSON.stringify(rec) + '\n', () => this.#rotateRefusals())
+    if (this.#tallies.size > 10_000) this.flush(true)
+    this.#tallies.set(key, { who: e.who, remote: e.remote, from: e.at, to: e.at, count: 0, statuses: {}, results: {}, windowEnds: this.#now() + this.#windowMs })
   }
 
   /** Writes the aggregates of windows that have ended (all of them with `all`). */
   flush(all = true): void {
-    const now = this.now()
-    for (const [key, t] of this.tallies) {
+    const now = this.#now()
+    for (const [key, t] of this.#tallies) {
       if (!all && t.windowEnds > now) continue
-      this.tallies.delete(key)
+      this.#tallies.delete(key)
       if (t.count === 0) continue
       const line = { at: t.to, kind: 'refusals', who: t.who, remote: t.remote, count: t.count, from: t.from, to: t.to, statuses: t.statuses, results: t.results }
-      this.refusals.append(JSON.stringify(line) + '\n', () => this.rotateRefusals())
+      this.#refusals.append(JSON.stringify(line) + '\n', () => this.#rotateRefusals())
     }
   }
 
@@ -185,31 +185,31 @@ export class AuditLog {
    * timer; close() stops it). Every transport that audits calls this once.
    */
   flushEvery(ms: number): void {
-    if (this.flushTimer) clearInterval(this.flushTimer)
-    this.flushTimer = setInterval(() => { try { this.flush(false) } catch { /* auditing never takes a transport down */ } }, ms)
-    this.flushTimer.unref()
+    if (this.#flushTimer) clearInterval(this.#flushTimer)
+    this.#flushTimer = setInterval(() => { try { this.flush(false) } catch { /* auditing never takes a transport down */ } }, ms)
+    this.#flushTimer.unref()
   }
 
   /** Writes what is pending and stops the periodic flush (call on stop). */
   close(): void {
-    if (this.flushTimer) clearInterval(this.flushTimer)
-    this.flushTimer = null
+    if (this.#flushTimer) clearInterval(this.#flushTimer)
+    this.#flushTimer = null
     this.flush(true)
   }
 
-  private rotateRefusals(): void {
-    for (const f of this.refusals.rotated().slice(this.keep - 1)) rmSync(f, { force: true })
-    this.refusals.shift(Math.min(this.keep - 1, this.refusals.rotated().length))
+  #rotateRefusals(): void {
+    for (const f of this.#refusals.rotated().slice(this.#keep - 1)) rmSync(f, { force: true })
+    this.#refusals.shift(Math.min(this.#keep - 1, this.#refusals.rotated().length))
   }
 
   // What each rotated change file holds, index 0 = audit.jsonl.1. Each file is read at most once
   // (the first rotation after start); later rotations shift this list, so a rotation never rereads
   // megabytes on the thread that writes (the OSC audit runs on the control plane's thread).
-  private changeMeta: Array<{ records: number; bytes: number; newest: number }> | null = null
-  private liveRecords = -1
-  private liveNewest = 0
+  #changeMeta: Array<{ records: number; bytes: number; newest: number }> | null = null
+  #liveRecords = -1
+  #liveNewest = 0
 
-  private static meta(f: string): { records: number; bytes: number; newest: number } {
+  static #meta(f: string): { records: number; bytes: number; newest: number } {
     const text = readFileSync(f, 'utf8')
     const lines = text.split('\n').filter(Boolean)
     let newest = 0
@@ -218,32 +218,32 @@ export class AuditLog {
   }
 
   /** Notes a change record written to the live file (for the retention decision). */
-  private noteChange(at: string): void {
-    if (this.liveRecords < 0) this.liveRecords = existsSync(this.file) ? AuditLog.meta(this.file).records : 0
-    this.liveRecords++
-    this.liveNewest = Date.parse(at) || this.now()
+  #noteChange(at: string): void {
+    if (this.#liveRecords < 0) this.#liveRecords = existsSync(this.file) ? AuditLog.#meta(this.file).records : 0
+    this.#liveRecords++
+    this.#liveNewest = Date.parse(at) || this.#now()
   }
 
   // Changes: the oldest files go only when what remains still holds minRecords records and every
   // record younger than minAgeMs — or when the change files pass the hard size limit.
-  private rotateChanges(): void {
-    const rotated = this.changes.rotated()
-    if (!this.changeMeta || this.changeMeta.length !== rotated.length) this.changeMeta = rotated.map((f) => AuditLog.meta(f))
-    const live = this.liveRecords >= 0 ? { records: this.liveRecords, bytes: this.changes.size, newest: this.liveNewest } : AuditLog.meta(this.file)
-    this.changes.shift(rotated.length)
-    const info = [live, ...this.changeMeta]
-    this.liveRecords = 0
+  #rotateChanges(): void {
+    const rotated = this.#changes.rotated()
+    if (!this.#changeMeta || this.#changeMeta.length !== rotated.length) this.#changeMeta = rotated.map((f) => AuditLog.#meta(f))
+    const live = this.#liveRecords >= 0 ? { records: this.#liveRecords, bytes: this.#changes.size, newest: this.#liveNewest } : AuditLog.#meta(this.file)
+    this.#changes.shift(rotated.length)
+    const info = [live, ...this.#changeMeta]
+    this.#liveRecords = 0
     let total = info.reduce((a, b) => a + b.bytes, 0)
-    const now = this.now()
-    while (info.length > this.keep) {
+    const now = this.#now()
+    while (info.length > this.#keep) {
       const oldest = info[info.length - 1]!
       const newer = info.slice(0, -1).reduce((a, b) => a + b.records, 0)
-      const needed = newer < this.minRecords || now - oldest.newest < this.minAgeMs
-      if (needed && total <= this.hardMaxBytes) break
+      const needed = newer < this.#minRecords || now - oldest.newest < this.#minAgeMs
+      if (needed && total <= this.#hardMaxBytes) break
       rmSync(`${this.file}.${info.length}`, { force: true })
       total -= oldest.bytes
       info.pop()
     }
-    this.changeMeta = info
+    this.#changeMeta = info
   }
 }

@@ -30,24 +30,24 @@ export interface Replay {
 }
 
 export class EventJournal {
-  private readonly capacity: number
-  private readonly now: () => number
-  private readonly buf: JournalEntry[] = []
-  private nextId = 1
-  private readonly listeners = new Set<(e: JournalEntry) => void>()
+  readonly #capacity: number
+  readonly #now: () => number
+  readonly #buf: JournalEntry[] = []
+  #nextId = 1
+  readonly #listeners = new Set<(e: JournalEntry) => void>()
 
   constructor(opts: EventJournalOptions = {}) {
-    this.capacity = Math.max(1, opts.capacity ?? 1024)
-    this.now = opts.now ?? Date.now
+    this.#capacity = Math.max(1, opts.capacity ?? 1024)
+    this.#now = opts.now ?? Date.now
   }
 
   /** Stamps one event; meters are not journaled (returns null). */
   record(ev: ApplianceEvent): JournalEntry | null {
     if (ev.type === 'meters') return null
-    const entry: JournalEntry = { id: this.nextId++, at: new Date(this.now()).toISOString(), event: ev }
-    this.buf.push(entry)
-    if (this.buf.length > this.capacity) this.buf.splice(0, this.buf.length - this.capacity)
-    for (const l of this.listeners) {
+    const entry: JournalEntry = { id: this.#nextId++, at: new Date(this.#now()).toISOString(), event: ev }
+    this.#buf.push(entry)
+    if (this.#buf.length > this.#capacity) this.#buf.splice(0, this.#buf.length - this.#capacity)
+    for (const l of this.#listeners) {
       try { l(entry) } catch { /* one listener's failure must not stop the others */ }
     }
     return entry
@@ -55,16 +55,16 @@ export class EventJournal {
 
   /** The last id given out (0 before the first event). */
   lastId(): number {
-    return this.nextId - 1
+    return this.#nextId - 1
   }
 
   /** Entries with an id greater than `afterId`. */
   since(afterId: number): Replay {
-    const oldest = this.buf[0]?.id ?? 0
+    const oldest = this.#buf[0]?.id ?? 0
     // An id this journal never gave out: the firmware restarted since (ids start again at 1), so
     // everything held is new to the client, and what happened before the restart is lost.
-    if (afterId > this.lastId()) return { entries: [...this.buf], gap: true, oldest }
-    const entries = this.buf.filter((e) => e.id > afterId)
+    if (afterId > this.lastId()) return { entries: [...this.#buf], gap: true, oldest }
+    const entries = this.#buf.filter((e) => e.id > afterId)
     // Lost: the client's next id (afterId + 1) is no longer held and something newer is.
     const gap = oldest > 0 && afterId + 1 < oldest
     return { entries, gap, oldest }
@@ -72,8 +72,8 @@ export class EventJournal {
 
   /** Listens to every new entry; returns the unsubscribe function. */
   subscribe(listener: (e: JournalEntry) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
   }
 }
 
