@@ -9,8 +9,8 @@ import { folderEdges, partOf, readFile, root, sources } from '../scripts/house/g
 const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 0 */ ['errors', 'self'],
   /* 1 */ ['engine', 'panel', 'secrets', 'watchdog'],
-  /* 2 */ ['wav', 'board'],
-  /* 3 */ ['hardware'],
+  /* 2 */ ['wav', 'hardware'],
+  /* 3 */ ['board'],
   /* 4 */ ['contract'],
   /* 5 */ ['commands', 'transport'],
   /* 6 */ ['store', 'inference', 'rehearsal'],
@@ -40,6 +40,18 @@ t.test('no import goes sideways or up (type-only imports included)', async (t) =
     }
   }
   t.ok(edges > 40, `${edges} folder edges checked`)
+})
+
+t.test('firmware reaches the top-level board/ only through its drivers (firmware/board/)', async (t) => {
+  let seen = 0
+  for (const f of facts) {
+    for (const e of f.imports) {
+      if (!e.to.startsWith('board/')) continue
+      seen++
+      t.ok(f.file.startsWith('firmware/board/'), `${f.file}:${e.line} imports ${e.to}`)
+    }
+  }
+  t.ok(seen > 0, `${seen} imports of board/ found (the drivers use the simulated board)`)
 })
 
 t.test('a generator of docs is a script, not part of the firmware', async (t) => {
