@@ -1,7 +1,7 @@
 // driversFor(profile): the one place a board's drivers are chosen, by what the profile says the
 // board has, never by its name.
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
 import { driversFor } from '../../firmware/board/drivers.ts'
@@ -63,4 +63,23 @@ t.test('the whole stack on a renamed simulated board: its simulated panel, setta
   t.teardown(() => con.stop())
   t.not(con.path, con.devicePath, 'a PTY pair: the terminal end and the console end')
   t.match(con.path, /console-pty\/pty-b$/)
+})
+
+t.test('no firmware code outside firmware/board tests which board it is', async (t) => {
+  const { sources, root } = await import('../../scripts/house/graph.ts')
+  const boards = readdirSync(boardRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
+  // A comparison with a board's name or the profile's "sim" stand-in; the audio backend kind
+  // ("sim", "file", "alsa") is the engine's, not a board's, and is allowed where it says backend.
+  const names = [...boards, 'sim'].map((n) => n.replace(/[-]/g, '\\-')).join('|')
+  const test = new RegExp(`(===|!==|==|!=)\\s*['"\`](${names})['"\`]|['"\`](${names})['"\`]\\s*(===|!==|==|!=)`)
+  let files = 0
+  for (const file of sources(join(root, 'firmware'))) {
+    const rel = file.slice(root.length + 1)
+    if (rel.startsWith('firmware/board/')) continue
+    files++
+    readFileSync(file, 'utf8').split('\n').forEach((line, k) => {
+      if (test.test(line) && !/backend/i.test(line)) t.fail(`${rel}:${k + 1} tests for a board: ${line.trim()}`)
+    })
+  }
+  t.ok(files > 50, `${files} files read`)
 })
