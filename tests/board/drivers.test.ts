@@ -83,3 +83,29 @@ t.test('no firmware code outside firmware/board tests which board it is', async 
   }
   t.ok(files > 50, `${files} files read`)
 })
+
+t.test('a hot board bypasses, whether its thermal driver is the simulation or sysfs files', async (t) => {
+  const dir = t.testdir({ zone0: { temp: '45000\n' } })
+  const jetson = loadProfile('jetson-agx-rack')
+  // The rack unit's sensors, in a sysfs-like tree; the sim board's audio so the engine runs here.
+  const sysfsBoard = { ...loadProfile('sim'), thermalZones: [{ ...jetson.thermalZones[0]!, path: join(dir, 'zone0', 'temp'), source: 'sysfs' as const }] }
+  sysfsBoard.capabilities = { ...sysfsBoard.capabilities, thermal: 'sysfs' }
+  const boards = [
+    { name: 'simulated zones', profile: loadProfile('sim'), heat: (app: import('../../firmware/runtime/appliance.ts').Appliance) => app.setSimTemperature('cpu', 96) },
+    { name: 'sysfs zones', profile: sysfsBoard, heat: () => writeFileSync(join(dir, 'zone0', 'temp'), '96000\n') },
+  ]
+  for (const b of boards) {
+    const thermal = driversFor(b.profile).thermal()
+    const { Appliance } = await import('../../firmware/runtime/appliance.ts')
+    const app = await Appliance.start(b.profile, { logDir: null, thermal, watchdog: { healthyPeriodMs: 200 } })
+    try {
+      const until = async (cond: () => boolean, ms: number) => { const end = Date.now() + ms; while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20)); return cond() }
+      t.ok(await until(() => app.status().state === 'ACTIVE', 5000), `${b.name}: ACTIVE at 45 °C (${app.status().state})`)
+      b.heat(app)
+      t.ok(await until(() => app.status().state === 'BYPASS', 5000), `${b.name}: BYPASS at 96 °C (${app.status().state}, ${app.status().cause})`)
+      t.equal(app.status().cause, 'thermal', `${b.name}: the cause is thermal`)
+    } finally {
+      await app.stop()
+    }
+  }
+})
