@@ -10,8 +10,8 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 0 */ ['errors', 'self'],
   /* 1 */ ['validate'],
   /* 2 */ ['engine', 'panel', 'secrets', 'watchdog'],
-  /* 3 */ ['wav', 'board'],
-  /* 4 */ ['hardware'],
+  /* 3 */ ['wav', 'hardware'],
+  /* 4 */ ['board'],
   /* 5 */ ['contract'],
   /* 6 */ ['commands', 'transport'],
   /* 7 */ ['store', 'inference', 'rehearsal'],
@@ -41,6 +41,18 @@ t.test('no import goes sideways or up (type-only imports included)', async (t) =
     }
   }
   t.ok(edges > 40, `${edges} folder edges checked`)
+})
+
+t.test('firmware reaches the top-level board/ only through its drivers (firmware/board/)', async (t) => {
+  let seen = 0
+  for (const f of facts) {
+    for (const e of f.imports) {
+      if (!e.to.startsWith('board/')) continue
+      seen++
+      t.ok(f.file.startsWith('firmware/board/'), `${f.file}:${e.line} imports ${e.to}`)
+    }
+  }
+  t.ok(seen > 0, `${seen} imports of board/ found (the drivers use the simulated board)`)
 })
 
 t.test('a generator of docs is a script, not part of the firmware', async (t) => {

@@ -112,7 +112,8 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
       }
     },
   }
-  await waitFor((r) => r.event === 'hello' || r.event === 'port-error', 5000).then((r) => {
+  // 15 s: a Node process starting on a saturated 2-core machine has taken over 5 s to say hello.
+  await waitFor((r) => r.event === 'hello' || r.event === 'port-error', 15_000).then((r) => {
     if (r.event === 'port-error') throw new Error(`simulated panel could not open ${opts.port}: ${String(r.message)}`)
   }).catch(async (e: unknown) => {
     await panel.stop()

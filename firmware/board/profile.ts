@@ -1,26 +1,22 @@
-// Board profiles: the data that says what a unit has (audio device, UARTs, GPIO, thermal zones,
-// watchdog device, data directory, API port, array geometry). Validated once at load, with errors
-// that name the field, so nothing downstream has to second-guess a profile.
+// Board profiles: the data that says what a unit has (audio device, UARTs, thermal zones, watchdog
+// device, data directory, API port, array geometry). Validated once at load, with errors that name
+// the field, so nothing downstream has to second-guess a profile. What the board has is derived
+// here once, as capabilities (board/README.md); firmware/board/drivers.ts maps each to a driver.
 import { readFileSync, existsSync } from 'node:fs'
 import { join, resolve, isAbsolute, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { validateGeometry } from '../engine/geometry.ts'
+import type { ThermalZone } from '../hardware/thermal.ts'
+
+export type { ThermalZone }
 
 export interface UartConfig {
-  /** Device path, or "sim" for a PTY made by the simulated board. */
+  /** Device path; "sim" for a PTY pair made by the simulated board, "none" when not fitted. */
   path: string
   /** Defaults to 115200 (8N1). Control systems often use 9600. */
   baudRate: number
-}
-
-export interface ThermalZone {
-  name: string
-  /** sysfs file in millidegrees, or "sim" (settable in the simulation). */
-  path: string
-  warnC: number
-  bypassC: number
 }
 
 export interface BoardProfile {
@@ -40,7 +36,6 @@ export interface BoardProfile {
   }
   array?: ArrayGeometry
   uarts: { console: UartConfig; panel: UartConfig }
-  gpio: { relay: string; bypassButton: string }
   thermalZones: ThermalZone[]
   watchdogDevice: string
   /** Persistent data (identity, presets, logs); relative paths resolve against the repo root. */
@@ -51,6 +46,32 @@ export interface BoardProfile {
    *  profile's optional `watchdog: {"escalateAfterBypasses": 3, "escalateWindowS": 60}`;
    *  defaults 3 and 60 s; 0 bypasses turns the latch off. */
   watchdog: { escalateAfterBypasses: number; escalateWindowMs: number }
+  /** What the board has, derived from the sections above; the drivers are chosen by these. */
+  capabilities: BoardCapabilities
+}
+
+/**
+ * What a board has, as firmware/board/drivers.ts reads it to pick the drivers. Derived from the
+ * profile's sections: a path "sim" is the simulated board's stand-in, "none" means not fitted.
+ */
+export interface BoardCapabilities {
+  /** The front-panel controller (relay, bypass button, LEDs): on a UART (uarts.panel.path), the
+   *  simulated controller on a PTY pair ("sim"), or none ("none": the relay is kept in memory). */
+  panel: 'uart' | 'simulated' | 'none'
+  /** The serial console: a UART, a PTY pair made for a terminal ("sim"), or none ("none"). */
+  console: 'uart' | 'simulated' | 'none'
+  /** Thermal zones: sysfs files in millidegrees, settable simulated values ("sim"), or none (an empty list). */
+  thermal: 'sysfs' | 'simulated' | 'none'
+  /** A kernel watchdog device (watchdogDevice other than "none"). */
+  watchdogDevice: boolean
+}
+
+/** The path value that stands for a simulated part, and the one for a part that is not fitted. */
+const SIMULATED = 'sim'
+const NOT_FITTED = 'none'
+
+function portKind(path: string): 'uart' | 'simulated' | 'none' {
+  return path === SIMULATED ? 'simulated' : path === NOT_FITTED ? 'none' : 'uart'
 }
 
 /** Defaults for the profile's optional `watchdog` section. */
@@ -101,17 +122,24 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
     const u = obj(uarts[k], `uarts.${k}`)
     return { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
   }
-  const gpio = obj(p.gpio, 'gpio')
+  // The relay and the bypass button hang off the front-panel controller (docs/architecture.md,
+  // "Changes from the first design"): nothing drives a GPIO, so a profile that names one is refused
+  // rather than believed.
+  if (p.gpio !== undefined) fail('gpio', 'is not read: the relay and the bypass button are on the front-panel controller (uarts.panel); remove the section (board/README.md)')
   if (!Array.isArray(p.thermalZones)) fail('thermalZones', 'must be a list')
-  const thermalZones = (p.thermalZones as unknown[]).map((z, k) => {
+  const thermalZones = (p.thermalZones as unknown[]).map((z, k): ThermalZone => {
     const o = obj(z, `thermalZones[${k}]`)
+    const path = str(o.path, `thermalZones[${k}].path`)
     return {
       name: str(o.name, `thermalZones[${k}].name`),
-      path: str(o.path, `thermalZones[${k}].path`),
+      path,
       warnC: num(o.warnC, `thermalZones[${k}].warnC`, 0, 150),
       bypassC: num(o.bypassC, `thermalZones[${k}].bypassC`, 0, 150),
+      source: path === SIMULATED ? 'simulated' : 'sysfs',
     }
   })
+  const simulatedZones = thermalZones.filter((z) => z.source === 'simulated').length
+  if (simulatedZones > 0 && simulatedZones < thermalZones.length) fail('thermalZones', 'mixes simulated ("sim") and sysfs zones; a board has one or the other')
   const api = obj(p.api, 'api')
   const audio: BoardProfile['audio'] = { backend, sampleRate, blockSize, inputs, outputs, dryMap }
   if (a.sim !== undefined) audio.sim = a.sim as BoardProfile['audio']['sim']
@@ -129,18 +157,26 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
     escalateAfterBypasses: num(wd.escalateAfterBypasses ?? DEFAULT_PROFILE_WATCHDOG.escalateAfterBypasses, 'watchdog.escalateAfterBypasses', 0, 100, true),
     escalateWindowMs: 1000 * num(wd.escalateWindowS ?? DEFAULT_PROFILE_WATCHDOG.escalateWindowS, 'watchdog.escalateWindowS', 1, 3600),
   }
+  const uartsOut = { console: uart('console'), panel: uart('panel') }
+  const watchdogDevice = str(p.watchdogDevice, 'watchdogDevice')
+  const capabilities: BoardCapabilities = {
+    panel: portKind(uartsOut.panel.path),
+    console: portKind(uartsOut.console.path),
+    thermal: thermalZones.length === 0 ? 'none' : simulatedZones > 0 ? 'simulated' : 'sysfs',
+    watchdogDevice: watchdogDevice !== NOT_FITTED,
+  }
   const profile: BoardProfile = {
     name: str(p.name, 'name'),
     description: typeof p.description === 'string' ? p.description : '',
     dir,
     audio,
-    uarts: { console: uart('console'), panel: uart('panel') },
-    gpio: { relay: str(gpio.relay, 'gpio.relay'), bypassButton: str(gpio.bypassButton, 'gpio.bypassButton') },
+    uarts: uartsOut,
     thermalZones,
-    watchdogDevice: str(p.watchdogDevice, 'watchdogDevice'),
+    watchdogDevice,
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(repoRoot, dataDir),
     api: { port: num(api.port, 'api.port', 1, 65535, true), oscPort: num(api.oscPort, 'api.oscPort', 1, 65535, true) },
     watchdog,
+    capabilities,
   }
   if (array) profile.array = array
   return profile

@@ -698,12 +698,12 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
   let sim: SimPty | null = null
   let devicePath = opts.devicePath ?? profile.uarts.console.path
   let path = devicePath
-  if (!opts.devicePath && devicePath === 'sim') {
+  if (!opts.devicePath && profile.capabilities.console === 'simulated') {
     sim = await SimPty.open(opts.simDir, opts.log ?? defaultLog)
     devicePath = sim.a
     path = sim.b
   }
-  if (!devicePath || devicePath === 'sim') throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
+  if (!devicePath || (!opts.devicePath && profile.capabilities.console === 'none')) throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
   const con = new SerialConsole(app, profile, devicePath, opts)
   try {
     await con.start()

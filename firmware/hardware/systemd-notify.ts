@@ -1,7 +1,8 @@
 // systemd's service notification: READY=1, WATCHDOG=1, STOPPING=1 as datagrams to the unix socket
 // named by $NOTIFY_SOCKET. Node's dgram has no unix-domain sockets and this project takes no
 // native dependency for it, so one long-lived `socat -u STDIN UNIX-SENDTO:<socket>` child carries
-// them: each write to its stdin becomes one datagram (socat reads a chunk, sends it). socat is
+// them: what it reads from its stdin goes out as a datagram (socat reads a chunk, sends it; writes
+// close together share one, so every message ends with a newline, as the protocol allows). socat is
 // already on the board for the UART simulation. Because socat, not the main process, is the
 // sender, the unit needs NotifyAccess=all (see docs/watchdog.md). An abstract socket
 // ("@name") goes through socat's ABSTRACT-SENDTO.
@@ -40,9 +41,12 @@ export class SystemdNotifier implements HardwareWatchdog {
     this.#child.stdin!.on('error', () => {})
   }
 
+  /** Sends one assignment (e.g. "READY=1"). Each ends with a newline: socat reads what is in the
+   *  pipe as one chunk, so messages sent back to back can share a datagram, and systemd splits a
+   *  datagram at newlines (without them, "READY=1WATCHDOG=1" was one unknown value). */
   notify(message: string): void {
     if (!this.#child?.stdin?.writable) return
-    this.#child.stdin.write(message)
+    this.#child.stdin.write(message.endsWith('\n') ? message : message + '\n')
     this.sent++
   }
 

@@ -1,11 +1,35 @@
 // Board temperatures from the profile's thermal zones: sysfs files in millidegrees on the board,
 // a settable value on the simulated board.
 import { readFileSync } from 'node:fs'
-import type { ThermalZone } from '../board/profile.ts'
+
+/** One thermal zone of a board profile (firmware/board/profile.ts validates them). */
+export interface ThermalZone {
+  name: string
+  /** sysfs file in millidegrees (e.g. /sys/class/thermal/thermal_zone0/temp). */
+  path: string
+  warnC: number
+  bypassC: number
+  /** Where the reading comes from: set by the profile from the path ("sim" = simulated).
+   *  Defaults to sysfs. */
+  source?: 'sysfs' | 'simulated'
+}
 
 export interface ThermalSensor {
   /** °C per zone name; a zone that cannot be read is left out. */
   read(): Map<string, number>
+}
+
+/** A sysfs temperature: whole millidegrees and a newline. Anything else (no file, an empty or
+ *  garbage read) is no reading: an empty file must not pass for 0 °C. */
+function readMillidegrees(path: string): number | null {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8').trim()
+  } catch {
+    return null
+  }
+  if (!/^-?\d{1,7}$/.test(text)) return null
+  return Number(text)
 }
 
 /** Reads sysfs zones, at most every `intervalMs` (default 500 ms); in between it returns the last reading. */
@@ -24,12 +48,9 @@ export class SysfsThermal implements ThermalSensor {
     this.#at = now
     const m = new Map<string, number>()
     for (const z of this.zones) {
-      try {
-        const v = Number(readFileSync(z.path, 'utf8').trim())
-        if (Number.isFinite(v)) m.set(z.name, v / 1000)
-      } catch {
-        this.readErrors++
-      }
+      const v = readMillidegrees(z.path)
+      if (v === null) this.readErrors++
+      else m.set(z.name, v / 1000)
     }
     this.#last = m
     return m
@@ -50,7 +71,10 @@ export class SimThermal implements ThermalSensor {
   }
 }
 
-/** The sensor for a profile: sim zones (path "sim") are settable, the rest are read from sysfs. */
+/** The sensor for a profile's zones: simulated zones are settable, the rest are read from sysfs.
+ *  (firmware/board/drivers.ts chooses by the board's capability; this stays for callers that
+ *  hold only the zones.) */
 export function thermalFor(zones: readonly ThermalZone[]): ThermalSensor {
-  return zones.every((z) => z.path === 'sim') ? new SimThermal(zones) : new SysfsThermal(zones.filter((z) => z.path !== 'sim'))
+  const simulated = (z: ThermalZone) => z.source === 'simulated'
+  return zones.every(simulated) ? new SimThermal(zones) : new SysfsThermal(zones.filter((z) => !simulated(z)))
 }

@@ -5,7 +5,7 @@
 //     and the board resets when the timeout runs out, which is what a crash should cause);
 //   - systemd's service watchdog: "WATCHDOG=1" datagrams to $NOTIFY_SOCKET (systemd-notify.ts).
 // The runtime feeds them from its tick, so a blocked or dead event loop stops the feed.
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, openSync, writeSync } from 'node:fs'
 import { FirmwareError } from '../errors.ts'
 
 export interface HardwareWatchdog {
@@ -26,7 +26,9 @@ export interface WatchdogDeviceOptions {
 }
 
 const realFs = {
-  open: (p: string) => openSync(p, 'w'),
+  // Write-only, never create or truncate: a mistyped path must fail, not leave a regular file that
+  // is "fed" while no device watches.
+  open: (p: string) => openSync(p, constants.O_WRONLY),
   write: (fd: number, d: string) => { writeSync(fd, d) },
   close: (fd: number) => closeSync(fd),
 }

@@ -1,14 +1,11 @@
-// Starting the whole appliance for a board: the front panel (on the sim board, the simulated
-// controller process on a socat PTY pair), the hardware watchdogs, the Appliance itself, then the
-// services the integrator attaches (console, API, inference), and stopping it all in reverse.
+// Starting the whole appliance for a board: the board's drivers (firmware/board/drivers.ts: the
+// front panel, thermal zones, hardware watchdogs), the Appliance itself, then the services the
+// integrator attaches (console, API, inference), and stopping it all in reverse.
 import { loadProfile, type BoardProfile } from '../board/profile.ts'
+import { driversFor, noPanelDriver, uartPanelDriver, type ControllerReport, type PanelConnection, type SimulatedPanel } from '../board/drivers.ts'
 import { FirmwareError } from '../errors.ts'
-import { FrontPanel } from '../panel/panel.ts'
-import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
-import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
-import { SystemdNotifier } from '../hardware/systemd-notify.ts'
-import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
-import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
+import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
+import type { SystemdNotifier } from '../hardware/systemd-notify.ts'
 import { Appliance, type ApplianceOptions } from './appliance.ts'
 import type { ServiceHandle } from '../contract/service.ts'
 import { setPanelController } from '../rehearsal/faults.ts'
@@ -24,8 +21,8 @@ export interface StartApplianceOptions extends Omit<Partial<ApplianceOptions>, '
   /** Started in order after the appliance, stopped in reverse before it. */
   services: RuntimeService[]
   /**
-   * The front-panel controller's UART. 'auto' (default): on a profile whose uarts.panel.path is
-   * "sim", spawn the simulated controller on a fresh socat PTY pair; otherwise open that path.
+   * The front-panel controller's UART. 'auto' (default): the board's panel driver (a simulated
+   * board spawns its controller on a fresh socat PTY pair; a real one opens uarts.panel.path).
    * A path: a controller is already there (e.g. a test's own simulator). null: no panel (the
    * relay is simulated in memory).
    */
@@ -33,16 +30,16 @@ export interface StartApplianceOptions extends Omit<Partial<ApplianceOptions>, '
   /** Heartbeat timeout configured on the controller, at open and after every controller hello.
    *  Defaults to the appliance's (ApplianceOptions.panelTimeoutMs, 150 ms with the sentinel). */
   panelTimeoutMs: number | undefined
-  /** Every report of the simulated controller (sim board, panelPort 'auto'). */
+  /** Every report of a simulated controller (a board whose panel is simulated, panelPort 'auto'). */
   onPanelReport: ((r: ControllerReport) => void) | undefined
-  /** 'auto' (default): the profile's watchdogDevice (unless "none") and systemd when NOTIFY_SOCKET is set. */
+  /** 'auto' (default): the board's watchdog device when it has one, and systemd when NOTIFY_SOCKET is set. */
   hardwareWatchdogs: HardwareWatchdog[] | 'auto'
 }
 
 export interface RunningAppliance {
   readonly app: Appliance
   readonly profile: BoardProfile
-  /** The simulated controller when this call spawned it. */
+  /** The simulated controller when this call spawned it (a board whose panel is simulated). */
   readonly simPanel: SimulatedPanel | null
   /** Process ids of the children this call spawned (socat, the simulated controller). */
   readonly children: number[]
@@ -60,40 +57,22 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
   }
   const children: number[] = []
   try {
-    let simPanel: SimulatedPanel | null = null
-    let panel: FrontPanel | null = null
-    let port: string | null = null
-    if (panelPort === 'auto' && profile.uarts.panel.path === 'sim') {
-      const pty: PtyPair = await openPtyPair()
-      cleanups.push(() => pty.close())
-      children.push(pty.pid)
-      const spOpts: Parameters<typeof startSimulatedPanel>[0] = { port: pty.b, baudRate: profile.uarts.panel.baudRate, parentPid: process.pid }
-      if (onPanelReport) spOpts.onReport = onPanelReport
-      simPanel = await startSimulatedPanel(spOpts)
-      const sp = simPanel
-      children.push(sp.pid)
-      cleanups.push(() => sp.stop())
-      port = pty.a
-    } else if (panelPort === 'auto') {
-      port = profile.uarts.panel.path === 'none' ? null : profile.uarts.panel.path
-    } else {
-      port = panelPort
-    }
-    if (port !== null) {
-      const fpOpts: Parameters<typeof FrontPanel.open>[0] = { path: port, baudRate: profile.uarts.panel.baudRate }
-      if (panelTimeoutMs !== undefined) fpOpts.timeoutMs = panelTimeoutMs
-      panel = await FrontPanel.open(fpOpts)
-      const p = panel
-      cleanups.push(() => p.close())
-    }
+    const drivers = driversFor(profile)
+    const panelDriver = panelPort === 'auto' ? drivers.panel : panelPort === null ? noPanelDriver : uartPanelDriver(panelPort, profile.uarts.panel.baudRate)
+    const connection: PanelConnection = await panelDriver.open({
+      ...(panelTimeoutMs !== undefined ? { timeoutMs: panelTimeoutMs } : {}), ...(onPanelReport ? { onReport: onPanelReport } : {}),
+    })
+    cleanups.push(() => connection.close())
+    children.push(...connection.children)
+    const simPanel: SimulatedPanel | null = connection.controller
+    const panel = connection.link
 
     let watchdogs: HardwareWatchdog[]
     let notifier: SystemdNotifier | null = null
     if (hardwareWatchdogs === 'auto') {
-      watchdogs = []
-      if (profile.watchdogDevice !== 'none') watchdogs.push(new WatchdogDevice({ path: profile.watchdogDevice }))
-      notifier = SystemdNotifier.fromEnv()
-      if (notifier) watchdogs.push(notifier)
+      const w = drivers.watchdogs()
+      watchdogs = w.all
+      notifier = w.notifier
     } else {
       watchdogs = hardwareWatchdogs
     }
@@ -102,10 +81,10 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     // The timeout goes to the appliance too: it sets TIMEOUT again at every controller hello, and
     // an earlier version let its default there overwrite the caller's.
     const app = await Appliance.start(profile, {
-      firmwareVersion: runningImage().label, ...appOpts, ...(panelTimeoutMs !== undefined ? { panelTimeoutMs } : {}), panel, hardwareWatchdogs: watchdogs,
+      firmwareVersion: runningImage().label, thermal: drivers.thermal(), ...appOpts, ...(panelTimeoutMs !== undefined ? { panelTimeoutMs } : {}), panel, hardwareWatchdogs: watchdogs,
     })
     cleanups.push(() => app.stop())
-    // `rehearse panel-silent` stops this process for a while (sim board only).
+    // `rehearse panel-silent` stops this process for a while (simulated controller only).
     if (simPanel) setPanelController(app, simPanel)
     notifier?.ready()
     for (const s of services) {

@@ -48,3 +48,27 @@ t.test('the escalation latch thresholds come from the profile, with defaults', a
   writeFileSync(join(dir, 'typo.json'), JSON.stringify({ ...good, watchdog: { escalateAfterBypass: 2 } }))
   t.throws(() => loadProfile(join(dir, 'typo.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /watchdog\.escalateAfterBypass: is not a watchdog setting/ })
 })
+
+t.test('a profile with a gpio section is refused: nothing drives a GPIO, the relay is on the front panel', async (t) => {
+  const dir = t.testdir({})
+  const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
+  t.equal(good.gpio, undefined, 'the shipped sim profile has no gpio section')
+  writeFileSync(join(dir, 'gpio.json'), JSON.stringify({ ...good, gpio: { relay: 'gpiochip0:PQ.05', bypassButton: 'gpiochip0:PQ.06' } }))
+  t.throws(() => loadProfile(join(dir, 'gpio.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /gpio: is not read: the relay and the bypass button are on the front-panel controller/ })
+})
+
+t.test('capabilities are derived from the profile, not its name', async (t) => {
+  t.same(loadProfile('sim').capabilities, { panel: 'simulated', console: 'simulated', thermal: 'simulated', watchdogDevice: false })
+  t.same(loadProfile('jetson-agx-rack').capabilities, { panel: 'uart', console: 'uart', thermal: 'sysfs', watchdogDevice: true })
+  const dir = t.testdir({})
+  const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
+  // A board called "sim" with real parts is a real board; a bench unit with other names can be simulated.
+  const bench = {
+    ...good, name: 'bench', thermalZones: [], watchdogDevice: '/dev/watchdog1',
+    uarts: { console: { path: '/dev/ttyUSB0' }, panel: { path: 'none' } },
+  }
+  writeFileSync(join(dir, 'bench.json'), JSON.stringify(bench))
+  t.same(loadProfile(join(dir, 'bench.json')).capabilities, { panel: 'none', console: 'uart', thermal: 'none', watchdogDevice: true })
+  writeFileSync(join(dir, 'mixed.json'), JSON.stringify({ ...good, thermalZones: [...good.thermalZones, { name: 'gpu', path: '/sys/class/thermal/thermal_zone1/temp', warnC: 85, bypassC: 95 }] }))
+  t.throws(() => loadProfile(join(dir, 'mixed.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /thermalZones: mixes simulated/ })
+})

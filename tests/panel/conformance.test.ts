@@ -13,7 +13,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 interface Wire {
   send(payload: string): void
   raw(bytes: string): void
-  /** Waits for the next line whose payload matches `re` (decoded and checksum-checked). */
+  /** Waits for the next line whose payload matches `re` (decoded and checksum-checked); 5 s by
+   *  default, a margin for a loaded machine: the timing checks say their limits explicitly. */
   expect(re: RegExp, ms?: number): Promise<string[]>
   /** Lines received so far (payloads). */
   lines: string[]
@@ -28,8 +29,9 @@ async function connect(t: Test): Promise<Wire> {
   let sim: Awaited<ReturnType<typeof startSimulatedPanel>> | null = null
   if (!path) {
     const pty = await openPtyPair(t.testdir())
+    // Registered before the controller starts, so a controller that fails to start leaves no socat behind.
+    t.teardown(async () => { await sim?.stop(); await pty.close() })
     sim = await startSimulatedPanel({ port: pty.b })
-    t.teardown(async () => { await sim!.stop(); await pty.close() })
     path = pty.a
   }
   const port = new SerialPort({ path, baudRate: 115200 })
@@ -54,7 +56,7 @@ async function connect(t: Test): Promise<Wire> {
     bad: () => bad,
     send: (p) => { port.write(encode(p)) },
     raw: (b) => { port.write(b) },
-    expect: (re, ms = 1000) => new Promise((res, rej) => {
+    expect: (re, ms = 5000) => new Promise((res, rej) => {
       const check = () => {
         for (let i = from; i < lines.length; i++) {
           if (re.test(lines[i]!)) {

@@ -44,7 +44,7 @@ t.test('WATCHDOG=1 reaches $NOTIFY_SOCKET as unix datagrams', async (t) => {
   await new Promise((r) => setTimeout(r, 50))
   await n.close()
   for (let i = 0; i < 100 && !got.includes('STOPPING=1'); i++) await new Promise((r) => setTimeout(r, 10))
-  t.equal(got, 'READY=1WATCHDOG=1WATCHDOG=1STOPPING=1', 'each message one datagram, rate-limited')
+  t.equal(got, 'READY=1\nWATCHDOG=1\nWATCHDOG=1\nSTOPPING=1\n', 'each message one newline-terminated assignment, rate-limited')
   t.equal(SystemdNotifier.fromEnv({}), null, 'no NOTIFY_SOCKET, no notifier')
 })
 
