@@ -50,6 +50,15 @@ t.test('approved range: a recommendation is limited to exactly maxRangeDb either
   t.equal(band3(c.state.pending.find((p) => p.output === 1)!.proposed), 3, 'the other output keeps its own range')
 })
 
+t.test('no recommendation takes a band past what an EQ band can do (±24 dB), even inside the approved range', async (t) => {
+  const { c, applied } = rig('supervised', { maxRangeDb: 6 }, [[0, 0, 0, 21, 0, 0, 0, -22], [0, 0, 0, 0, 0, 0, 0, 0]])
+  c.recommend({ output: 0, deltaDb: [0, 0, 0, 5, 0, 0, 0, -5], confidence: 0.9, model: 'm' })
+  t.same(c.state.pending[0]!.proposed, [0, 0, 0, 24, 0, 0, 0, -24])
+  c.accept(1, 'foh')
+  t.same(applied, [{ output: 0, gains: [0, 0, 0, 24, 0, 0, 0, -24] }])
+  t.same(c.state.current[0], [0, 0, 0, 24, 0, 0, 0, -24], 'the automation records what the engine got')
+})
+
 t.test('auto mode: the confidence threshold is inclusive', async (t) => {
   const { c, published } = rig('auto', { minConfidence: 0.8, settleMs: 0 })
   c.recommend(rec(0, 1, 0.7999))
