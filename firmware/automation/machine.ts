@@ -155,6 +155,9 @@ export function transition(s: AutomationState, ev: AutomationEvent): Step {
       if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
         return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` } }
       }
+      if (!Array.isArray(r.deltaDb) || r.deltaDb.length > s.current[r.output]!.length || !r.deltaDb.every(Number.isFinite) || !Number.isFinite(r.confidence)) {
+        return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number` } }
+      }
       if (!s.enabled) return { state: s, effects: [] }
       const cur = s.current[r.output]!
       const proposed = limitToRange(cur.map((g, i) => g + (r.deltaDb[i] ?? 0)), s.approved[r.output]!, s.limits.maxRangeDb)

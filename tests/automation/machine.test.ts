@@ -218,3 +218,21 @@ t.test('a recommendation for an output the unit does not have is refused', async
   t.same(published, [])
   t.equal(c.state.nextId, 1, 'no id was used')
 })
+
+t.test('a recommendation with non-finite gains or confidence is refused and changes nothing', async (t) => {
+  for (const mode of ['advisory', 'supervised', 'auto'] as const) {
+    const { c, applied, published, run } = rig(mode, { settleMs: 0 })
+    const before = structuredClone(c.state)
+    const bad: Array<[string, { output: number; deltaDb: number[]; confidence: number; model: string }]> = [
+      ['a NaN gain', { output: 0, deltaDb: [0, 0, 0, NaN], confidence: 0.9, model: 'm' }],
+      ['an infinite gain', { output: 0, deltaDb: [Infinity], confidence: 0.9, model: 'm' }],
+      ['a NaN confidence', { output: 0, deltaDb: [1], confidence: NaN, model: 'm' }],
+      ['gains that are not a list', { output: 0, deltaDb: 'loud' as unknown as number[], confidence: 0.9, model: 'm' }],
+    ]
+    for (const [what, r] of bad) t.throws(() => c.recommend(r), { code: 'FW_ERR_BAD_ARG' }, `${mode}: ${what}`)
+    run(1000)
+    t.same(applied, [], `${mode}: nothing applied`)
+    t.same(published, [], `${mode}: nothing published`)
+    t.same({ ...c.state, lastTick: null }, { ...before, lastTick: null }, `${mode}: state unchanged`)
+  }
+})
