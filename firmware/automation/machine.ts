@@ -121,8 +121,13 @@ function round(x: number): number {
   return Math.round(x * 100) / 100
 }
 
+/** The most an EQ band can boost or cut, dB (the engine refuses more: firmware/engine/engine.ts setEq). */
+export const EQ_BAND_LIMIT_DB = 24
+
+/** Within the approved range and within what an EQ band can do: applied gains never leave it. */
 function limitToRange(gains: number[], approved: number[], range: number): number[] {
-  return gains.map((g, i) => round(Math.min(approved[i]! + range, Math.max(approved[i]! - range, g))))
+  const lim = (g: number) => Math.min(EQ_BAND_LIMIT_DB, Math.max(-EQ_BAND_LIMIT_DB, g))
+  return gains.map((g, i) => round(lim(Math.min(approved[i]! + range, Math.max(approved[i]! - range, g)))))
 }
 
 function same(a: number[], b: number[]): boolean {
@@ -149,6 +154,9 @@ export function transition(s: AutomationState, ev: AutomationEvent): Step {
       const r = ev.rec
       if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
         return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` } }
+      }
+      if (!Array.isArray(r.deltaDb) || r.deltaDb.length > s.current[r.output]!.length || !r.deltaDb.every(Number.isFinite) || !Number.isFinite(r.confidence)) {
+        return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number` } }
       }
       if (!s.enabled) return { state: s, effects: [] }
       const cur = s.current[r.output]!

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "features/fft.h"
+#include "dsp/fft.h"
 
 namespace features {
 
@@ -31,7 +31,7 @@ class BandSpectrum {
  private:
   void analyse() noexcept;
 
-  RealFft fft_;
+  dsp::BasicRealFft<float> fft_;
   std::vector<float> window_;
   std::vector<float> buf_, frame_;
   std::vector<std::complex<float>> spec_;

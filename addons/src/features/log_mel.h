@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "features/fft.h"
+#include "dsp/fft.h"
 
 namespace features {
 
@@ -27,7 +27,7 @@ class LogMel {
  private:
   void computeFrame(float* out) noexcept;
 
-  RealFft fft_;
+  dsp::BasicRealFft<float> fft_;
   std::vector<float> window_;
   std::vector<float> buf_;  // last kFrame samples, linear (shifted by kHop after each frame)
   std::vector<float> frame_;  // windowed and zero-padded to kFft
