@@ -42,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code },
+  (code) => {
+    process.exitCode = code
+  },
   (err: unknown) => {
     if (err instanceof FirmwareError) {
       console.error(`firmware: ${err.message} [${err.code}]`)

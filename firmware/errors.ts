@@ -44,7 +44,8 @@ export const ERRORS = {
   FW_ERR_INFERENCE: 'the inference process is not running or did not answer in time',
   FW_ERR_AUTOMATION: 'no such recommendation to accept or reject, or the automation mode does not allow it',
   FW_ERR_BUSY: 'the firmware is already running on this board (one instance per data directory)',
-  FW_ERR_REHEARSAL_REFUSED: 'a rehearsal was refused: the unit is not ACTIVE (e.g. a person latched manual bypass), another rehearsal is running, or the fault would latch the escalation; nothing was injected',
+  FW_ERR_REHEARSAL_REFUSED:
+    'a rehearsal was refused: the unit is not ACTIVE (e.g. a person latched manual bypass), another rehearsal is running, or the fault would latch the escalation; nothing was injected',
   FW_ERR_PRIVACY: 'audio may not be stored or sent: the recording consent setting is off, or a snippet expired or does not decrypt',
 } as const
 

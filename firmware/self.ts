@@ -36,11 +36,15 @@ export function runningImage(execPath = process.execPath, env: NodeJS.ProcessEnv
     try {
       const m = JSON.parse(readFileSync(manifest, 'utf8')) as { format?: unknown; version?: unknown }
       if (m.format === 'stage-image/1' && typeof m.version === 'string') return make(m.version, dir)
-    } catch { /* not an image manifest: fall through */ }
+    } catch {
+      /* not an image manifest: fall through */
+    }
   }
   try {
     const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version?: unknown }
     if (typeof pkg.version === 'string') return make(pkg.version, null)
-  } catch { /* no package.json beside the sources (bundled without one) */ }
+  } catch {
+    /* no package.json beside the sources (bundled without one) */
+  }
   return make('unknown', null)
 }

@@ -2,7 +2,7 @@
 // firmware (board profiles, engine options, stored documents, file headers, wire protocols).
 // Each caller names where the value came from and which error code a bad value raises; the
 // message is "<where>: must be ..., got <value>", so a person sees the field and what was there.
-import { FirmwareError, type ErrorCode } from './errors.ts'
+import { type ErrorCode, FirmwareError } from './errors.ts'
 
 export interface NumberRule {
   min?: number
@@ -26,7 +26,7 @@ function fail(c: Checker, field: string, complaint: string): never {
   throw new FirmwareError(c.code, c.say(field, complaint))
 }
 
-const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v))
+const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)))
 
 /** A finite number within the rule; NaN, Infinity, strings and null are refused. */
 export function numberIn(c: Checker, v: unknown, field: string, rule: NumberRule = {}): number {

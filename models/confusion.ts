@@ -7,10 +7,10 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { InferenceService } from '../firmware/inference/service.ts'
 import { BUILTIN_MANIFESTS } from '../firmware/inference/manifest.ts'
 import { classifyPatches, recommendEq, vadProbabilities } from '../firmware/inference/models.ts'
-import { frameF1, inIntervals, smoothVad, VAD_DEFAULTS, type SpeechInterval, type VadSmootherOptions } from '../firmware/inference/vad.ts'
+import { InferenceService } from '../firmware/inference/service.ts'
+import { frameF1, inIntervals, type SpeechInterval, smoothVad, VAD_DEFAULTS, type VadSmootherOptions } from '../firmware/inference/vad.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'heldout-'))
 const py = (args: string[]) => execFileSync('/usr/bin/python3', [join(import.meta.dirname, 'train.py'), ...args], { stdio: 'inherit' })
@@ -34,28 +34,43 @@ try {
   res.forEach((r, i) => cm[y[i]!]![meta.classes.indexOf(r.label)]!++)
   const acc = cm.reduce((s, row, i) => s + row[i]!, 0) / res.length
   console.log(`\ncrowd-state (ONNX via onnxruntime-node), held-out accuracy ${(acc * 100).toFixed(1)}% on ${res.length} patches`)
-  console.log(''.padEnd(10) + meta.classes.map((c) => c.slice(0, 8).padStart(9)).join('') + '   (rows: truth, cols: predicted)')
+  console.log(`${''.padEnd(10) + meta.classes.map((c) => c.slice(0, 8).padStart(9)).join('')}   (rows: truth, cols: predicted)`)
   cm.forEach((row, i) => console.log(meta.classes[i]!.padEnd(10) + row.map((v) => String(v).padStart(9)).join('')))
 
   // EQ recommender.
-  const f32 = (name: string) => { const b = readFileSync(join(dir, name)); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) }
-  const ex = f32('eq_x.f32'), eg = f32('eq_gains.f32')
-  let absErr = 0, within = 0, nb = 0
+  const f32 = (name: string) => {
+    const b = readFileSync(join(dir, name))
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+  }
+  const ex = f32('eq_x.f32'),
+    eg = f32('eq_gains.f32')
+  let absErr = 0,
+    within = 0,
+    nb = 0
   // Per band, the decision a person would read off a recommendation: cut (< -1.5 dB), leave, boost (> +1.5 dB).
   const decision = (g: number) => (g < -1.5 ? 0 : g > 1.5 ? 2 : 1)
-  const ecm = [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
+  const ecm = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ]
   for (let i = 0; i < ex.length / 64; i++) {
     const rec = (await recommendEq(svc, ex.subarray(i * 64, i * 64 + 32), ex.subarray(i * 64 + 32, i * 64 + 64), slow))!
     rec.bands.forEach((b, j) => {
       const truth = eg[i * 8 + j]!
-      const e = Math.abs(b.gainDb - truth); absErr += e; within += e <= 1.5 ? 1 : 0; nb++
+      const e = Math.abs(b.gainDb - truth)
+      absErr += e
+      within += e <= 1.5 ? 1 : 0
+      nb++
       ecm[decision(truth)]![decision(b.gainDb)]!++
     })
   }
-  console.log(`\neq-recommender, held-out: gain error ${(absErr / nb).toFixed(2)} dB mean absolute, ${((100 * within) / nb).toFixed(1)}% of bands within 1.5 dB`)
+  console.log(
+    `\neq-recommender, held-out: gain error ${(absErr / nb).toFixed(2)} dB mean absolute, ${((100 * within) / nb).toFixed(1)}% of bands within 1.5 dB`,
+  )
   const eacc = (ecm[0]![0]! + ecm[1]![1]! + ecm[2]![2]!) / nb
   console.log(`per-band decision (cut < -1.5 dB < leave < +1.5 dB < boost): ${(eacc * 100).toFixed(1)}% agree on ${nb} bands`)
-  console.log(''.padEnd(10) + ['cut', 'leave', 'boost'].map((c) => c.padStart(9)).join('') + '   (rows: truth, cols: recommended)')
+  console.log(`${''.padEnd(10) + ['cut', 'leave', 'boost'].map((c) => c.padStart(9)).join('')}   (rows: truth, cols: recommended)`)
   ;['cut', 'leave', 'boost'].forEach((name, i) => console.log(name.padEnd(10) + ecm[i]!.map((v) => String(v).padStart(9)).join('')))
 
   // VAD: raw Silero frames at 0.5 against our smoothing, on espeak-ng speech vs music/applause/noise.
@@ -77,10 +92,14 @@ try {
   if (process.argv.includes('--tune')) {
     const dev = probs.subarray(0, half)
     console.log(`tune raw at 0.5 on the first half: F1 ${rawScore(dev, 0).f1.toFixed(3)}`)
-    for (const pad of [0, 15, 30]) for (const on of [0.4, 0.5, 0.6]) for (const off of [0.2, 0.3, 0.4]) for (const minSil of [100, 200, 300]) for (const minSp of [250, 400]) {
-      const s = score(dev, 0, { onThreshold: on, offThreshold: off, minSilenceMs: minSil, minSpeechMs: minSp, padMs: pad })
-      console.log(`tune on=${on} off=${off} minSilence=${minSil} minSpeech=${minSp} pad=${pad}: F1 ${s.f1.toFixed(3)}`)
-    }
+    for (const pad of [0, 15, 30])
+      for (const on of [0.4, 0.5, 0.6])
+        for (const off of [0.2, 0.3, 0.4])
+          for (const minSil of [100, 200, 300])
+            for (const minSp of [250, 400]) {
+              const s = score(dev, 0, { onThreshold: on, offThreshold: off, minSilenceMs: minSil, minSpeechMs: minSp, padMs: pad })
+              console.log(`tune on=${on} off=${off} minSilence=${minSil} minSpeech=${minSp} pad=${pad}: F1 ${s.f1.toFixed(3)}`)
+            }
   }
   const test = probs.subarray(half)
   const off = half * frameS
@@ -88,18 +107,31 @@ try {
   const sm = score(test, off, {})
   const cmFor = (det: (t: number) => boolean) => {
     const tr = truth.map((v) => ({ start: v.start - off, end: v.end - off })).filter((v) => v.end > 0)
-    const m = [[0, 0], [0, 0]]
+    const m = [
+      [0, 0],
+      [0, 0],
+    ]
     const isT = inIntervals(tr)
-    for (let i = 0; i < test.length; i++) { const t = (i + 0.5) * frameS; m[isT(t) ? 1 : 0]![det(t) ? 1 : 0]!++ }
+    for (let i = 0; i < test.length; i++) {
+      const t = (i + 0.5) * frameS
+      m[isT(t) ? 1 : 0]![det(t) ? 1 : 0]!++
+    }
     return m
   }
   const rawCm = cmFor((t) => (test[Math.floor(t / frameS)] ?? 0) >= 0.5)
   const smCm = cmFor(inIntervals(smoothVad(test, {})))
   console.log(`\nsilero-vad on held-out espeak-ng speech vs music/applause/noise (second half, ${test.length} frames of 32 ms):`)
   console.log(`  raw frames at 0.5:  F1 ${raw.f1.toFixed(3)} (precision ${raw.precision.toFixed(3)}, recall ${raw.recall.toFixed(3)})`)
-  console.log(`  smoothed (${JSON.stringify({ ...VAD_DEFAULTS, frameS: undefined })}): F1 ${sm.f1.toFixed(3)} (precision ${sm.precision.toFixed(3)}, recall ${sm.recall.toFixed(3)})`)
-  for (const [name, m] of [['raw', rawCm], ['smoothed', smCm]] as const) {
-    console.log(`  ${name.padEnd(9)} truth other: ${String(m[0]![0]).padStart(5)} other ${String(m[0]![1]).padStart(5)} speech | truth speech: ${String(m[1]![0]).padStart(5)} other ${String(m[1]![1]).padStart(5)} speech`)
+  console.log(
+    `  smoothed (${JSON.stringify({ ...VAD_DEFAULTS, frameS: undefined })}): F1 ${sm.f1.toFixed(3)} (precision ${sm.precision.toFixed(3)}, recall ${sm.recall.toFixed(3)})`,
+  )
+  for (const [name, m] of [
+    ['raw', rawCm],
+    ['smoothed', smCm],
+  ] as const) {
+    console.log(
+      `  ${name.padEnd(9)} truth other: ${String(m[0]![0]).padStart(5)} other ${String(m[0]![1]).padStart(5)} speech | truth speech: ${String(m[1]![0]).padStart(5)} other ${String(m[1]![1]).padStart(5)} speech`,
+    )
   }
 } finally {
   await svc.stop()

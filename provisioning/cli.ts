@@ -7,9 +7,20 @@
 //   node provisioning/cli.ts export  --data-dir DIR (--name NAME | --serial HEX) --out DIR
 //   node provisioning/cli.ts list    --data-dir DIR
 import { parseArgs } from 'node:util'
-import { FirmwareError } from '../firmware/errors.ts'
 import { loadProfile } from '../firmware/board/profile.ts'
-import { provision, issueClient, reissueClient, revokeClient, listIssued, reissueServerCert, exportBundle, type Bundle, type Role, type ServerNames } from './provision.ts'
+import { FirmwareError } from '../firmware/errors.ts'
+import {
+  type Bundle,
+  exportBundle,
+  issueClient,
+  listIssued,
+  provision,
+  type Role,
+  reissueClient,
+  reissueServerCert,
+  revokeClient,
+  type ServerNames,
+} from './provision.ts'
 
 const usage = `usage: firmware provision <command> [options]   (from the repo: npx firmware provision ...)
 
@@ -41,7 +52,8 @@ commands:
 --data-dir defaults to the data directory of --board (default "sim").`
 
 function bundleText(b: Bundle, dataDir: string): string {
-  const whom = b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'
+  const whom =
+    b.role === 'operator' ? 'operator (read and change the sound)' : b.role === 'admin' ? 'system tech (admin: also reboot and reset)' : 'observer (read-only)'
   if (b.sealed) {
     return [
       `  ${b.role} "${b.name}" (certificate serial ${b.serial}, valid until ${b.notAfter})`,
@@ -68,10 +80,18 @@ export async function main(argv: string[]): Promise<number> {
     values = parseArgs({
       args: rest,
       options: {
-        'data-dir': { type: 'string' }, board: { type: 'string' }, force: { type: 'boolean' },
-        name: { type: 'string' }, role: { type: 'string' }, days: { type: 'string' }, out: { type: 'string' },
-        serial: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' },
-        host: { type: 'string', multiple: true }, ip: { type: 'string', multiple: true },
+        'data-dir': { type: 'string' },
+        board: { type: 'string' },
+        force: { type: 'boolean' },
+        name: { type: 'string' },
+        role: { type: 'string' },
+        days: { type: 'string' },
+        out: { type: 'string' },
+        serial: { type: 'string' },
+        'not-before': { type: 'string' },
+        'not-after': { type: 'string' },
+        host: { type: 'string', multiple: true },
+        ip: { type: 'string', multiple: true },
       },
       strict: true,
     }).values
@@ -80,7 +100,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const dataDir = (values['data-dir'] as string | undefined) ?? loadProfile((values.board as string | undefined) ?? 'sim').dataDir
   const days = values.days === undefined ? undefined : Number(values.days)
-  if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) throw new FirmwareError('FW_ERR_USAGE', `--days must be a whole number from 1 to 3650, got ${values.days}`)
+  if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650))
+    throw new FirmwareError('FW_ERR_USAGE', `--days must be a whole number from 1 to 3650, got ${values.days}`)
   const date = (k: 'not-before' | 'not-after'): Date | undefined => {
     const v = values[k] as string | undefined
     if (v === undefined) return undefined
@@ -105,9 +126,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`  hand to the stage tech who uses the serial console.`)
       console.log(`\noperator CA certificate (public; clients use it to verify the device): ${r.caFile}`)
       console.log(`the server certificate answers to (reissue after a network change: "server-cert"):\n${namesText(r.serverNames)}`)
-      console.log(values.out
-        ? `\nclient bundles, written to ${values.out as string} only (each holds a private key: hand over in person; no copy stays on the unit):`
-        : `\nclient bundles (held on the unit, keys sealed, until handed out once with "export"):`)
+      console.log(
+        values.out
+          ? `\nclient bundles, written to ${values.out as string} only (each holds a private key: hand over in person; no copy stays on the unit):`
+          : `\nclient bundles (held on the unit, keys sealed, until handed out once with "export"):`,
+      )
       for (const b of r.bundles) console.log(bundleText(b, dataDir))
       console.log(`\nkept on the device (mode 0600, private keys sealed with AES-256-GCM under ${dataDir}/device.key; no plaintext private key).`)
       return 0
@@ -116,8 +139,10 @@ export async function main(argv: string[]): Promise<number> {
       if (!values.name || !values.role) throw new FirmwareError('FW_ERR_USAGE', 'issue needs --name NAME and --role operator|observer')
       const opts: Parameters<typeof issueClient>[1] = { name: values.name as string, role: values.role as Role }
       if (days !== undefined) opts.days = days
-      const nb = date('not-before'); if (nb) opts.notBefore = nb
-      const na = date('not-after'); if (na) opts.notAfter = na
+      const nb = date('not-before')
+      if (nb) opts.notBefore = nb
+      const na = date('not-after')
+      if (na) opts.notAfter = na
       if (values.out) opts.outDir = values.out as string
       const b = issueClient(dataDir, opts)
       console.log(`issued:\n${bundleText(b, dataDir)}`)
@@ -143,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       if (!values.serial === !values.name) throw new FirmwareError('FW_ERR_USAGE', 'export needs exactly one of --serial HEX or --name NAME')
-      if (!values.out) throw new FirmwareError('FW_ERR_USAGE', 'export needs --out DIR (removable media or the operator\'s machine)')
+      if (!values.out) throw new FirmwareError('FW_ERR_USAGE', "export needs --out DIR (removable media or the operator's machine)")
       const by: { serial?: string; name?: string } = {}
       if (values.serial) by.serial = values.serial as string
       if (values.name) by.name = values.name as string
@@ -163,11 +188,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run directly (node provisioning/cli.ts ...) or through `firmware provision ...`.
-if (import.meta.main) main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code },
-  (err: unknown) => {
-    if (err instanceof FirmwareError) console.error(`provisioning: ${err.message} [${err.code}]`)
-    else console.error(`provisioning: internal error: ${err instanceof Error ? err.message : String(err)}`)
-    process.exitCode = 1
-  },
-)
+if (import.meta.main)
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (err: unknown) => {
+      if (err instanceof FirmwareError) console.error(`provisioning: ${err.message} [${err.code}]`)
+      else console.error(`provisioning: internal error: ${err instanceof Error ? err.message : String(err)}`)
+      process.exitCode = 1
+    },
+  )

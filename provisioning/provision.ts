@@ -2,15 +2,26 @@
 // the device key that seals secrets at rest. Everything is written under the data directory with mode
 // 0600 (directories 0700). Nothing here logs secret material: one-time passwords and the PIN are
 // returned to the caller (the CLI prints them once, to the person at the factory terminal).
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, chmodSync, statSync } from 'node:fs'
-import { join, resolve, relative, isAbsolute } from 'node:path'
-import { hostname, networkInterfaces } from 'node:os'
+
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { randomBytes, createPrivateKey, X509Certificate } from 'node:crypto'
+import { hostname, networkInterfaces } from 'node:os'
+import { isAbsolute, join, relative, resolve } from 'node:path'
 import { FirmwareError } from '../firmware/errors.ts'
-import { createDeviceKey, loadDeviceKey, writePrivateFile, writeSealedFile, readSealedFile, hashPin, newPin, consolePinPath, deviceKeyPath } from '../firmware/secrets/secrets.ts'
 import { identityPaths, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../firmware/secrets/identity.ts'
-import { openssl, Scratch, newKeyPair, stageKey, opensslDate, caConfig, type ServerNames } from './openssl.ts'
+import {
+  consolePinPath,
+  createDeviceKey,
+  deviceKeyPath,
+  hashPin,
+  loadDeviceKey,
+  newPin,
+  readSealedFile,
+  writePrivateFile,
+  writeSealedFile,
+} from '../firmware/secrets/secrets.ts'
+import { caConfig, newKeyPair, openssl, opensslDate, Scratch, type ServerNames, stageKey } from './openssl.ts'
 
 export type { ServerNames }
 
@@ -90,11 +101,16 @@ const HOST_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[
  * excepted: they need a zone, which a certificate cannot carry), plus `hosts` and `ips`.
  */
 export function serverNames(serial: string, extra: { hosts?: string[]; ips?: string[] } = {}, ifaces = networkInterfaces(), host = hostname()): ServerNames {
-  for (const h of extra.hosts ?? []) if (!HOST_RE.test(h)) throw new FirmwareError('FW_ERR_USAGE', `--host must be a DNS name such as stage-left or stage-left.local, got ${JSON.stringify(h)}`)
-  for (const a of extra.ips ?? []) if (isIP(a) === 0) throw new FirmwareError('FW_ERR_USAGE', `--ip must be an IPv4 or IPv6 address such as 192.168.1.50, got ${JSON.stringify(a)}`)
+  for (const h of extra.hosts ?? [])
+    if (!HOST_RE.test(h)) throw new FirmwareError('FW_ERR_USAGE', `--host must be a DNS name such as stage-left or stage-left.local, got ${JSON.stringify(h)}`)
+  for (const a of extra.ips ?? [])
+    if (isIP(a) === 0) throw new FirmwareError('FW_ERR_USAGE', `--ip must be an IPv4 or IPv6 address such as 192.168.1.50, got ${JSON.stringify(a)}`)
   const dns = new Set<string>(['localhost'])
   const h = host.toLowerCase()
-  if (HOST_RE.test(h)) { dns.add(h); if (!h.endsWith('.local')) dns.add(`${h.split('.')[0]}.local`) }
+  if (HOST_RE.test(h)) {
+    dns.add(h)
+    if (!h.endsWith('.local')) dns.add(`${h.split('.')[0]}.local`)
+  }
   dns.add(`${serial.toLowerCase()}.local`)
   for (const x of extra.hosts ?? []) dns.add(x.toLowerCase())
   const ip = new Set<string>(['127.0.0.1', '::1'])
@@ -136,7 +152,14 @@ export function tightenModes(dir: string): void {
 }
 
 /** Issues a certificate with the operator CA. `ext` is client_ext or server_ext. */
-function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'client_ext' | 'server_ext', win: { notBefore?: Date; notAfter?: Date; days?: number }, names?: ServerNames): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
+function signWithCa(
+  dataDir: string,
+  scratch: Scratch,
+  subject: string,
+  ext: 'client_ext' | 'server_ext',
+  win: { notBefore?: Date; notAfter?: Date; days?: number },
+  names?: ServerNames,
+): { certPem: string; key: ReturnType<typeof newKeyPair>; serial: string } {
   const p = identityPaths(dataDir)
   const devKey = loadDeviceKey(dataDir)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
@@ -156,8 +179,29 @@ function signWithCa(dataDir: string, scratch: Scratch, subject: string, ext: 'cl
   } else {
     dates.push('-days', String(win.days ?? 825))
   }
-  openssl(['ca', '-batch', '-notext', '-config', cnf, '-cert', p.caCert, '-keyfile', ca.file, '-passin', 'env:CA_PASS',
-    '-extensions', ext, ...dates, '-in', csr, '-out', out], ca.env)
+  openssl(
+    [
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      cnf,
+      '-cert',
+      p.caCert,
+      '-keyfile',
+      ca.file,
+      '-passin',
+      'env:CA_PASS',
+      '-extensions',
+      ext,
+      ...dates,
+      '-in',
+      csr,
+      '-out',
+      out,
+    ],
+    ca.env,
+  )
   const certPem = readFileSync(out, 'utf8')
   const serial = new X509Certificate(certPem).serialNumber.toUpperCase()
   return { certPem, key, serial }
@@ -177,8 +221,10 @@ function generateCrl(dataDir: string, scratch: Scratch): void {
 
 /** Issues a client certificate and writes the crew's bundle (PEM certificate + key + CA, and PKCS#12). */
 export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
-  if (!NAME_RE.test(opts.name)) throw new FirmwareError('FW_ERR_USAGE', `--name must be 1-64 letters, digits, ".", "_" or "-", got ${JSON.stringify(opts.name)}`)
-  if (opts.role !== 'operator' && opts.role !== 'observer' && opts.role !== 'admin') throw new FirmwareError('FW_ERR_USAGE', `--role must be "operator", "observer" or "admin", got ${JSON.stringify(opts.role)}`)
+  if (!NAME_RE.test(opts.name))
+    throw new FirmwareError('FW_ERR_USAGE', `--name must be 1-64 letters, digits, ".", "_" or "-", got ${JSON.stringify(opts.name)}`)
+  if (opts.role !== 'operator' && opts.role !== 'observer' && opts.role !== 'admin')
+    throw new FirmwareError('FW_ERR_USAGE', `--role must be "operator", "observer" or "admin", got ${JSON.stringify(opts.role)}`)
   const p = identityPaths(dataDir)
   if (!existsSync(p.caKeySealed)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no operator CA in ${dataDir}; run "init" first`)
   if (opts.outDir) checkOutside(dataDir, opts.outDir)
@@ -201,9 +247,17 @@ export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
       const dir = join(p.bundles, `${opts.name}-${serial}`)
       mkdirSync(dir, { recursive: true, mode: 0o700 })
       b = {
-        name: opts.name, role: opts.role, serial, sealed: true, dir,
-        certFile: join(dir, `${opts.name}.crt`), keyFile: join(dir, `${opts.name}.key.sealed`), caFile: join(dir, 'ca.crt'), p12File: '',
-        p12Password: '', notAfter: new X509Certificate(certPem).validTo,
+        name: opts.name,
+        role: opts.role,
+        serial,
+        sealed: true,
+        dir,
+        certFile: join(dir, `${opts.name}.crt`),
+        keyFile: join(dir, `${opts.name}.key.sealed`),
+        caFile: join(dir, 'ca.crt'),
+        p12File: '',
+        p12Password: '',
+        notAfter: new X509Certificate(certPem).validTo,
       }
       writePrivateFile(b.certFile, certPem)
       writePrivateFile(b.caFile, readFileSync(p.caCert))
@@ -220,7 +274,10 @@ export function issueClient(dataDir: string, opts: IssueOptions): Bundle {
 function checkOutside(dataDir: string, out: string): void {
   const rel = relative(resolve(dataDir), resolve(out))
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-    throw new FirmwareError('FW_ERR_USAGE', `--out ${out} is inside the data directory ${dataDir}; name a directory on removable media or the operator's machine: private keys never stay on the unit in plaintext`)
+    throw new FirmwareError(
+      'FW_ERR_USAGE',
+      `--out ${out} is inside the data directory ${dataDir}; name a directory on removable media or the operator's machine: private keys never stay on the unit in plaintext`,
+    )
   }
 }
 
@@ -230,8 +287,15 @@ function writeBundle(dataDir: string, scratch: Scratch, dir: string, c: { name: 
   const p = identityPaths(dataDir)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const b: Bundle = {
-    name: c.name, role: c.role, serial: c.serial, sealed: false, dir,
-    certFile: join(dir, `${c.name}.crt`), keyFile: join(dir, `${c.name}.key`), caFile: join(dir, 'ca.crt'), p12File: join(dir, `${c.name}.p12`),
+    name: c.name,
+    role: c.role,
+    serial: c.serial,
+    sealed: false,
+    dir,
+    certFile: join(dir, `${c.name}.crt`),
+    keyFile: join(dir, `${c.name}.key`),
+    caFile: join(dir, 'ca.crt'),
+    p12File: join(dir, `${c.name}.p12`),
     p12Password: randomBytes(12).toString('base64url'),
     notAfter: new X509Certificate(c.certPem).validTo,
   }
@@ -240,8 +304,27 @@ function writeBundle(dataDir: string, scratch: Scratch, dir: string, c: { name: 
   writePrivateFile(b.caFile, readFileSync(p.caCert))
   const staged = stageKey(scratch, createPrivateKey(c.keyPem), 'p12.key', 'LEAF_PASS')
   const tmpP12 = scratch.path('bundle.p12')
-  openssl(['pkcs12', '-export', '-in', b.certFile, '-inkey', staged.file, '-passin', 'env:LEAF_PASS', '-certfile', p.caCert,
-    '-name', c.name, '-passout', 'env:P12_PASS', '-out', tmpP12], { ...staged.env, P12_PASS: b.p12Password })
+  openssl(
+    [
+      'pkcs12',
+      '-export',
+      '-in',
+      b.certFile,
+      '-inkey',
+      staged.file,
+      '-passin',
+      'env:LEAF_PASS',
+      '-certfile',
+      p.caCert,
+      '-name',
+      c.name,
+      '-passout',
+      'env:P12_PASS',
+      '-out',
+      tmpP12,
+    ],
+    { ...staged.env, P12_PASS: b.p12Password },
+  )
   writePrivateFile(b.p12File, readFileSync(tmpP12))
   return b
 }
@@ -266,7 +349,10 @@ export function exportBundle(dataDir: string, by: { name?: string; serial?: stri
   checkOutside(dataDir, outParent)
   const held = heldBundles(dataDir).filter((h) => (by.serial ? h.serial === by.serial.toUpperCase() : h.name === by.name))
   if (held.length === 0) {
-    throw new FirmwareError('FW_ERR_USAGE', `no bundle ${by.serial ? `with serial ${by.serial}` : `named ${JSON.stringify(by.name)}`} is held on this unit (already handed out? bundles are handed out once; use "reissue" for a new one)`)
+    throw new FirmwareError(
+      'FW_ERR_USAGE',
+      `no bundle ${by.serial ? `with serial ${by.serial}` : `named ${JSON.stringify(by.name)}`} is held on this unit (already handed out? bundles are handed out once; use "reissue" for a new one)`,
+    )
   }
   const issued = listIssued(dataDir)
   const scratch = new Scratch()
@@ -275,7 +361,13 @@ export function exportBundle(dataDir: string, by: { name?: string; serial?: stri
       const cert = issued.find((c) => c.serial === h.serial)
       const certPem = readFileSync(join(h.dir, `${h.name}.crt`), 'utf8')
       const keyPem = readSealedFile(join(h.dir, `${h.name}.key.sealed`), loadDeviceKey(dataDir), PURPOSE_BUNDLE_KEY).toString('utf8')
-      const b = writeBundle(dataDir, scratch, join(outParent, `${h.name}-${h.serial}`), { name: h.name, role: (cert?.role ?? 'observer') as Role, serial: h.serial, certPem, keyPem })
+      const b = writeBundle(dataDir, scratch, join(outParent, `${h.name}-${h.serial}`), {
+        name: h.name,
+        role: (cert?.role ?? 'observer') as Role,
+        serial: h.serial,
+        certPem,
+        keyPem,
+      })
       rmSync(h.dir, { recursive: true, force: true })
       return b
     })
@@ -314,7 +406,15 @@ export function listIssued(dataDir: string): IssuedCert[] {
     const notAfter = parseAsn1Time(exp ?? '')
     let status: IssuedCert['status'] = flag === 'R' ? 'revoked' : 'valid'
     if (status === 'valid' && Date.parse(notAfter) < Date.now()) status = 'expired'
-    out.push({ serial: (serial ?? '').toUpperCase(), name: field('CN'), role: field('OU'), status, notAfter, revokedAt: rev ? parseAsn1Time(rev.split(',')[0]!) : null, device: field('OU') === 'device' })
+    out.push({
+      serial: (serial ?? '').toUpperCase(),
+      name: field('CN'),
+      role: field('OU'),
+      status,
+      notAfter,
+      revokedAt: rev ? parseAsn1Time(rev.split(',')[0]!) : null,
+      device: field('OU') === 'device',
+    })
   }
   return out
 }
@@ -323,9 +423,14 @@ export function listIssued(dataDir: string): IssuedCert[] {
 export function revokeClient(dataDir: string, by: { serial?: string; name?: string }): IssuedCert[] {
   const p = identityPaths(dataDir)
   const all = listIssued(dataDir)
-  const targets = all.filter((c) => !c.device && c.status !== 'revoked' && (by.serial ? c.serial === by.serial.toUpperCase().replace(/^0X/, '') : c.name === by.name))
+  const targets = all.filter(
+    (c) => !c.device && c.status !== 'revoked' && (by.serial ? c.serial === by.serial.toUpperCase().replace(/^0X/, '') : c.name === by.name),
+  )
   if (targets.length === 0) {
-    throw new FirmwareError('FW_ERR_USAGE', `no unrevoked client certificate with ${by.serial ? `serial ${by.serial}` : `name ${JSON.stringify(by.name)}`}; see "list"`)
+    throw new FirmwareError(
+      'FW_ERR_USAGE',
+      `no unrevoked client certificate with ${by.serial ? `serial ${by.serial}` : `name ${JSON.stringify(by.name)}`}; see "list"`,
+    )
   }
   const serialNo = readFileSync(p.serial, 'utf8').trim()
   const scratch = new Scratch()
@@ -335,7 +440,10 @@ export function revokeClient(dataDir: string, by: { serial?: string; name?: stri
     const ca = stageKey(scratch, caKey, 'ca.key', 'CA_PASS')
     for (const c of targets) {
       const certFile = join(p.caDir, 'certs', `${c.serial}.pem`)
-      openssl(['ca', '-config', cnf, '-cert', p.caCert, '-keyfile', ca.file, '-passin', 'env:CA_PASS', '-revoke', certFile, '-crl_reason', 'cessationOfOperation'], ca.env)
+      openssl(
+        ['ca', '-config', cnf, '-cert', p.caCert, '-keyfile', ca.file, '-passin', 'env:CA_PASS', '-revoke', certFile, '-crl_reason', 'cessationOfOperation'],
+        ca.env,
+      )
     }
     generateCrl(dataDir, scratch)
     tightenModes(p.caDir)
@@ -363,7 +471,10 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   const p = identityPaths(dataDir)
   const existing = [deviceKeyPath(dataDir), p.deviceCert, p.deviceKeySealed, p.caCert, p.caKeySealed, consolePinPath(dataDir)].filter((f) => existsSync(f))
   if (existing.length && !opts.force) {
-    throw new FirmwareError('FW_ERR_IDENTITY_EXISTS', `${dataDir} already holds a device identity (${existing.length} files, e.g. ${existing[0]}); re-run with --force to replace it (this invalidates every client certificate issued so far)`)
+    throw new FirmwareError(
+      'FW_ERR_IDENTITY_EXISTS',
+      `${dataDir} already holds a device identity (${existing.length} files, e.g. ${existing[0]}); re-run with --force to replace it (this invalidates every client certificate issued so far)`,
+    )
   }
   serverNames('SA-CHECK', opts) // bad --host/--ip: refused before anything is written
   if (opts.bundlesOut) checkOutside(dataDir, opts.bundlesOut)
@@ -374,13 +485,13 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   caDirs(dataDir)
   const devKey = createDeviceKey(dataDir, true)
   const serialNo = `SA-${randomBytes(5).toString('hex').toUpperCase()}`
-  writePrivateFile(p.serial, serialNo + '\n')
+  writePrivateFile(p.serial, `${serialNo}\n`)
   writePrivateFile(p.caIndex, '')
   writePrivateFile(join(p.caDir, 'index.txt.attr'), 'unique_subject = no\n')
   // Serials: random 64-bit start (positive), then openssl counts up.
   const first = randomBytes(8)
   first[0] = (first[0]! & 0x3f) | 0x10
-  writePrivateFile(join(p.caDir, 'serial'), first.toString('hex').toUpperCase() + '\n')
+  writePrivateFile(join(p.caDir, 'serial'), `${first.toString('hex').toUpperCase()}\n`)
   writePrivateFile(join(p.caDir, 'crlnumber'), '01\n')
   const cnf = writeConfig(dataDir, serialNo)
   const names = serverNames(serialNo, opts)
@@ -392,8 +503,30 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
     writeSealedFile(p.caKeySealed, devKey, PURPOSE_CA_KEY, caKey.export({ type: 'pkcs8', format: 'pem' }) as string)
     const ca = stageKey(scratch, caKey, 'ca.key', 'CA_PASS')
     const caTmp = scratch.path('ca.pem')
-    openssl(['req', '-new', '-x509', '-config', cnf, '-extensions', 'ca_ext', '-key', ca.file, '-passin', 'env:CA_PASS',
-      '-subj', `/O=Stage Appliance ${serialNo}/OU=operator-ca/CN=${serialNo} operator CA`, '-days', '3650', '-set_serial', '0x' + randomBytes(8).toString('hex'), '-out', caTmp], ca.env)
+    openssl(
+      [
+        'req',
+        '-new',
+        '-x509',
+        '-config',
+        cnf,
+        '-extensions',
+        'ca_ext',
+        '-key',
+        ca.file,
+        '-passin',
+        'env:CA_PASS',
+        '-subj',
+        `/O=Stage Appliance ${serialNo}/OU=operator-ca/CN=${serialNo} operator CA`,
+        '-days',
+        '3650',
+        '-set_serial',
+        `0x${randomBytes(8).toString('hex')}`,
+        '-out',
+        caTmp,
+      ],
+      ca.env,
+    )
     writePrivateFile(p.caCert, readFileSync(caTmp))
 
     // Device certificate: the API's server identity, signed by the operator CA so the crew's one CA
@@ -407,8 +540,11 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   }
 
   const pin = newPin(6)
-  writePrivateFile(consolePinPath(dataDir), (await hashPin(pin)) + '\n')
-  const clients = opts.clients ?? [{ name: 'operator-1', role: 'operator' }, { name: 'observer-1', role: 'observer' }]
+  writePrivateFile(consolePinPath(dataDir), `${await hashPin(pin)}\n`)
+  const clients = opts.clients ?? [
+    { name: 'operator-1', role: 'operator' },
+    { name: 'observer-1', role: 'observer' },
+  ]
   const bundles = clients.map((c) => issueClient(dataDir, opts.bundlesOut ? { ...c, outParent: opts.bundlesOut } : c))
   for (const d of ['identity', 'ca', 'bundles']) tightenModes(join(dataDir, d))
   return { serial: serialNo, dataDir, pin, bundles, caFile: p.caCert, serverNames: names }
@@ -428,7 +564,6 @@ export function looseFiles(dir: string): string[] {
   return bad
 }
 
-
 export interface ServerCertResult {
   serial: string
   names: ServerNames
@@ -442,7 +577,8 @@ export interface ServerCertResult {
  */
 export function reissueServerCert(dataDir: string, extra: { hosts?: string[]; ips?: string[] } = {}): ServerCertResult {
   const p = identityPaths(dataDir)
-  if (!existsSync(p.caKeySealed) || !existsSync(p.deviceCert)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "init" first`)
+  if (!existsSync(p.caKeySealed) || !existsSync(p.deviceCert))
+    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device identity in ${dataDir}; run "init" first`)
   const serialNo = readFileSync(p.serial, 'utf8').trim()
   const names = serverNames(serialNo, extra)
   const scratch = new Scratch()

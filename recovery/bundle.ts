@@ -10,8 +10,8 @@
 // The signature covers the header, and the header pins every file's SHA-256 and size, so one
 // signature check plus a hash pass proves the whole bundle. The device verifies everything (both
 // passes) before it writes a byte, and hashes again while extracting in case the file changes.
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeSync, fstatSync, fsyncSync, chmodSync, lstatSync } from 'node:fs'
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import { chmodSync, closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs'
 import { dirname, join, posix, relative, sep } from 'node:path'
 import { RecoveryError } from './errors.ts'
 import { compareVersions, isVersion } from './version.ts'
@@ -49,9 +49,14 @@ function loadKey(path: string, kind: 'private' | 'public'): KeyObject {
   try {
     pem = readFileSync(path)
   } catch (e) {
-    throw new RecoveryError('REC_ERR_KEY', `cannot read the ${kind} update key ${path} (${(e as NodeJS.ErrnoException).code}); ${kind === 'public'
-      ? "install the release key's public half there (the board profile's recovery.publicKey); for development make a pair with: recovery bundle keygen --out-dir DIR"
-      : 'give the Ed25519 private key the release is signed with (for development: recovery bundle keygen --out-dir DIR)'}`)
+    throw new RecoveryError(
+      'REC_ERR_KEY',
+      `cannot read the ${kind} update key ${path} (${(e as NodeJS.ErrnoException).code}); ${
+        kind === 'public'
+          ? "install the release key's public half there (the board profile's recovery.publicKey); for development make a pair with: recovery bundle keygen --out-dir DIR"
+          : 'give the Ed25519 private key the release is signed with (for development: recovery bundle keygen --out-dir DIR)'
+      }`,
+    )
   }
   let key: KeyObject
   try {
@@ -178,17 +183,25 @@ function readExactly(fd: number, length: number, position: number): Buffer {
 }
 
 function checkHeader(raw: unknown, file: string): BundleHeader {
-  const bad = (msg: string): never => { throw new RecoveryError('REC_ERR_BUNDLE_FORMAT', `${file}: ${msg}`) }
+  const bad = (msg: string): never => {
+    throw new RecoveryError('REC_ERR_BUNDLE_FORMAT', `${file}: ${msg}`)
+  }
   if (typeof raw !== 'object' || raw === null) bad('header is not an object')
   const h = raw as Record<string, unknown>
   const m = h.manifest as Record<string, unknown> | undefined
-  if (!m || m.format !== 'stage-bundle/1') bad('manifest format is not stage-bundle/1')
+  if (m?.format !== 'stage-bundle/1') bad('manifest format is not stage-bundle/1')
   if (typeof m!.board !== 'string' || typeof m!.version !== 'string' || !isVersion(m!.version)) bad('manifest needs a board and a MAJOR.MINOR.PATCH version')
   if (!Array.isArray(h.files)) bad('header has no file list')
   const seen = new Set<string>()
   for (const f of h.files as BundleFile[]) {
-    if (typeof f?.path !== 'string' || f.path.length === 0 || f.path.startsWith('/') || f.path.includes('\\') ||
-        posix.normalize(f.path) !== f.path || f.path.split('/').includes('..')) {
+    if (
+      typeof f?.path !== 'string' ||
+      f.path.length === 0 ||
+      f.path.startsWith('/') ||
+      f.path.includes('\\') ||
+      posix.normalize(f.path) !== f.path ||
+      f.path.split('/').includes('..')
+    ) {
       bad(`unsafe file path ${JSON.stringify(f?.path)}`)
     }
     if (seen.has(f.path)) bad(`file ${f.path} listed twice`)
@@ -232,7 +245,10 @@ export function verifyBundle(path: string, o: VerifyOptions): VerifiedBundle {
     if (size < 14 + headerLen + sigLen) truncated('inside the signature')
     const sig = readExactly(fd, sigLen, 14 + headerLen)
     if (!verify(null, Buffer.concat([prefix, headerBuf]), key, sig)) {
-      throw new RecoveryError('REC_ERR_BUNDLE_SIGNATURE', `${path}: the signature does not verify with ${o.publicKeyPath}; the bundle was altered or signed with another key`)
+      throw new RecoveryError(
+        'REC_ERR_BUNDLE_SIGNATURE',
+        `${path}: the signature does not verify with ${o.publicKeyPath}; the bundle was altered or signed with another key`,
+      )
     }
     let raw: unknown
     try {
@@ -250,14 +266,17 @@ export function verifyBundle(path: string, o: VerifyOptions): VerifiedBundle {
       throw new RecoveryError('REC_ERR_BUNDLE_BOARD', `${path} is built for board "${m.board}" but this unit is "${o.board}"; use the bundle for ${o.board}`)
     }
     if (o.installedVersion !== null && compareVersions(m.version, o.installedVersion) <= 0) {
-      throw new RecoveryError('REC_ERR_BUNDLE_DOWNGRADE', `${path} holds version ${m.version}, not newer than the installed ${o.installedVersion}; downgrades are refused (use "rollback" to return to the previous slot)`)
+      throw new RecoveryError(
+        'REC_ERR_BUNDLE_DOWNGRADE',
+        `${path} holds version ${m.version}, not newer than the installed ${o.installedVersion}; downgrades are refused (use "rollback" to return to the previous slot)`,
+      )
     }
     let offset = dataOffset
     const buf = Buffer.alloc(CHUNK)
     let imageManifest: Buffer | null = null
     for (const f of header.files) {
       const h = createHash('sha256')
-      const keep = f.path === 'manifest.json' && f.size <= MAX_HEADER ? [] as Buffer[] : null
+      const keep = f.path === 'manifest.json' && f.size <= MAX_HEADER ? ([] as Buffer[]) : null
       let left = f.size
       while (left > 0) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, left), offset)
@@ -276,9 +295,16 @@ export function verifyBundle(path: string, o: VerifyOptions): VerifiedBundle {
     // one could never be confirmed healthy (and would roll back after its tries).
     if (imageManifest !== null) {
       let v: unknown
-      try { v = (JSON.parse(imageManifest.toString('utf8')) as { version?: unknown }).version } catch { v = undefined }
+      try {
+        v = (JSON.parse(imageManifest.toString('utf8')) as { version?: unknown }).version
+      } catch {
+        v = undefined
+      }
       if (typeof v === 'string' && v !== m.version) {
-        throw new RecoveryError('REC_ERR_BUNDLE_FORMAT', `${path} says version ${m.version} but its image's manifest.json says ${v}; the firmware would report ${v} and the update could never be confirmed; rebuild the bundle without --version`)
+        throw new RecoveryError(
+          'REC_ERR_BUNDLE_FORMAT',
+          `${path} says version ${m.version} but its image's manifest.json says ${v}; the firmware would report ${v} and the update could never be confirmed; rebuild the bundle without --version`,
+        )
       }
     }
     return { path, header, dataOffset }

@@ -48,7 +48,9 @@ function knownBoards(image: Record<string, unknown> | undefined): string[] {
   if (Array.isArray(image?.boards) && image.boards.every((b) => typeof b === 'string')) return image.boards as string[]
   const dir = join(repoRoot, 'board')
   try {
-    return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'profile.json'))).sort()
+    return readdirSync(dir)
+      .filter((d) => existsSync(join(dir, d, 'profile.json')))
+      .sort()
   } catch {
     return []
   }
@@ -81,18 +83,27 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     if (sub === 'create') {
-      const need = (n: string): string => takeOpt(o, n) ?? (() => { throw new RecoveryError('REC_ERR_USAGE', `bundle create needs ${n}`) })()
+      const need = (n: string): string =>
+        takeOpt(o, n) ??
+        (() => {
+          throw new RecoveryError('REC_ERR_USAGE', `bundle create needs ${n}`)
+        })()
       const imageDir = need('--image')
       // The version defaults to the one in the image's version manifest, which rides along.
       let image: Record<string, unknown> | undefined
       try {
         image = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8')) as Record<string, unknown>
-      } catch { /* not a built image: --version is required */ }
+      } catch {
+        /* not a built image: --version is required */
+      }
       const given = takeOpt(o, '--version')
       const imageVersion = typeof image?.version === 'string' ? image.version : undefined
       // The firmware reports its manifest's version; a bundle named otherwise could never be confirmed.
       if (given !== undefined && imageVersion !== undefined && given !== imageVersion) {
-        throw new RecoveryError('REC_ERR_USAGE', `--version ${given} does not match the image: its manifest.json says ${imageVersion}; rebuild the image with --version ${given}, or leave --version out`)
+        throw new RecoveryError(
+          'REC_ERR_USAGE',
+          `--version ${given} does not match the image: its manifest.json says ${imageVersion}; rebuild the image with --version ${given}, or leave --version out`,
+        )
       }
       const version = given ?? imageVersion ?? need('--version')
       const board = need('--board')
@@ -123,7 +134,10 @@ async function main(argv: string[]): Promise<number> {
     case 'factory-reset': {
       const full = rest.includes('--full')
       if (!rest.includes('--yes')) {
-        throw new RecoveryError('REC_ERR_USAGE', `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; run "recovery factory-reset${full ? ' --full' : ''} --yes" to go ahead`)
+        throw new RecoveryError(
+          'REC_ERR_USAGE',
+          `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; run "recovery factory-reset${full ? ' --full' : ''} --yes" to go ahead`,
+        )
       }
       for (const l of runRecoveryCommand(`factory-reset${full ? ' --full' : ''} yes`, mgr)) console.log(l)
       return 0
@@ -141,11 +155,19 @@ async function main(argv: string[]): Promise<number> {
       const ac = new AbortController()
       process.once('SIGTERM', () => ac.abort())
       process.once('SIGINT', () => ac.abort())
-      const log = (m: string): void => { process.stderr.write(`recovery: ${m}\n`) }
-      const r = await supervise(mgr, { once: true, signal: ac.signal, onWaiting: log,
-        onEvent: (ev) => { if (ev.type === 'boot') log(`starting slot ${ev.decision.slot} (${ev.decision.version}, ${ev.decision.state})`) } })
+      const log = (m: string): void => {
+        process.stderr.write(`recovery: ${m}\n`)
+      }
+      const r = await supervise(mgr, {
+        once: true,
+        signal: ac.signal,
+        onWaiting: log,
+        onEvent: (ev) => {
+          if (ev.type === 'boot') log(`starting slot ${ev.decision.slot} (${ev.decision.version}, ${ev.decision.state})`)
+        },
+      })
       if (ac.signal.aborted) return 0
-      return r.timedOut ? 1 : r.code ?? 1
+      return r.timedOut ? 1 : (r.code ?? 1)
     }
     case 'supervise': {
       const ac = new AbortController()
@@ -171,7 +193,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code },
+  (code) => {
+    process.exitCode = code
+  },
   (err: unknown) => {
     if (err instanceof RecoveryError) console.error(`recovery: ${err.message} [${err.code}]`)
     else console.error(`recovery: internal error: ${err instanceof Error ? err.stack : String(err)}`)

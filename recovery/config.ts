@@ -76,8 +76,8 @@ export function loadRecoveryConfig(nameOrPath: string, overrides: Partial<Recove
     healthFile: typeof r.healthFile === 'string' ? abs(r.healthFile) : join(dataDir, 'health.json'),
     bootTries: typeof r.bootTries === 'number' ? r.bootTries : defaults.bootTries,
     healthyPeriodS: typeof r.healthyPeriodS === 'number' ? r.healthyPeriodS : defaults.healthyPeriodS,
-    pendingTimeoutS: typeof r.pendingTimeoutS === 'number' ? r.pendingTimeoutS
-      : (typeof r.healthyPeriodS === 'number' ? r.healthyPeriodS : defaults.healthyPeriodS) + 120,
+    pendingTimeoutS:
+      typeof r.pendingTimeoutS === 'number' ? r.pendingTimeoutS : (typeof r.healthyPeriodS === 'number' ? r.healthyPeriodS : defaults.healthyPeriodS) + 120,
     publicKeyPath: abs(str(r.publicKey, 'publicKey')),
     console: { path: str(consoleCfg.path ?? 'none', 'console.path'), baudRate: typeof consoleCfg.baudRate === 'number' ? consoleCfg.baudRate : 115200 },
     keepOnReset: Array.isArray(r.keepOnReset) ? (r.keepOnReset as string[]) : defaults.keepOnReset,
@@ -86,7 +86,8 @@ export function loadRecoveryConfig(nameOrPath: string, overrides: Partial<Recove
   }
   if (!Number.isInteger(cfg.bootTries) || cfg.bootTries < 1 || cfg.bootTries > 20) fail(file, 'bootTries must be a whole number from 1 to 20')
   if (!(cfg.healthyPeriodS >= 0 && cfg.healthyPeriodS <= 3600)) fail(file, 'healthyPeriodS must be between 0 and 3600')
-  if (cfg.pendingTimeoutS !== undefined && !(cfg.pendingTimeoutS > cfg.healthyPeriodS && cfg.pendingTimeoutS <= 7200)) fail(file, 'pendingTimeoutS must be more than healthyPeriodS and at most 7200')
+  if (cfg.pendingTimeoutS !== undefined && !(cfg.pendingTimeoutS > cfg.healthyPeriodS && cfg.pendingTimeoutS <= 7200))
+    fail(file, 'pendingTimeoutS must be more than healthyPeriodS and at most 7200')
   if (cfg.slots.a === cfg.slots.b) fail(file, 'slots.a and slots.b must differ')
   return cfg
 }

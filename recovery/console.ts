@@ -3,14 +3,15 @@
 // "ERR <code> <message>" so it can be scripted; then the prompt "recovery> ". Input goes through
 // the line discipline (recovery/line-discipline.ts): bounded lines, echo, backspace, control
 // bytes refused; command words are case-insensitive.
-import type { Duplex } from 'node:stream'
-import { SerialPort } from 'serialport'
-import { LineDiscipline } from './line-discipline.ts'
+
+import { scryptSync, timingSafeEqual } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { scryptSync, timingSafeEqual } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import { SerialPort } from 'serialport'
 import type { RecoveryConfig } from './config.ts'
 import { RecoveryError } from './errors.ts'
+import { LineDiscipline } from './line-discipline.ts'
 import { factoryReset } from './reset.ts'
 import type { SlotManager } from './slots.ts'
 
@@ -77,7 +78,8 @@ export function runRecoveryCommand(line: string, mgr: SlotManager, session?: Con
   const flags = args.map((a) => a.toLowerCase())
   const cfg = mgr.cfg
   if (session && cmd === 'login') {
-    if (now < session.lockedUntil) throw new RecoveryError('REC_ERR_AUTH', `too many wrong PINs; try again in ${Math.ceil((session.lockedUntil - now) / 1000)} s`)
+    if (now < session.lockedUntil)
+      throw new RecoveryError('REC_ERR_AUTH', `too many wrong PINs; try again in ${Math.ceil((session.lockedUntil - now) / 1000)} s`)
     const ok = checkConsolePin(cfg.dataDir, args[0] ?? '')
     if (ok === null) return ['this unit has no console PIN; no login needed']
     if (!ok) {
@@ -128,7 +130,10 @@ export function runRecoveryCommand(line: string, mgr: SlotManager, session?: Con
     case 'factory-reset': {
       const full = flags.includes('--full')
       if (!flags.includes('yes')) {
-        throw new RecoveryError('REC_ERR_USAGE', `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; type "factory-reset${full ? ' --full' : ''} yes" to go ahead`)
+        throw new RecoveryError(
+          'REC_ERR_USAGE',
+          `this wipes presets and data${full ? ' AND the identity' : ' (the identity is kept)'}; type "factory-reset${full ? ' --full' : ''} yes" to go ahead`,
+        )
       }
       const r = factoryReset(cfg, { full })
       return [`removed: ${r.removed.join(', ') || 'nothing'}`, `kept: ${r.kept.join(', ') || 'nothing'}`]
@@ -141,7 +146,9 @@ export function runRecoveryCommand(line: string, mgr: SlotManager, session?: Con
 /** Serves the console on any duplex byte stream (a serial port in production). */
 export function serveRecoveryConsole(port: Duplex, mgr: SlotManager): void {
   const discipline = new LineDiscipline()
-  const send = (lines: string[]): void => { port.write(lines.map((l) => `${l}\r\n`).join('')) }
+  const send = (lines: string[]): void => {
+    port.write(lines.map((l) => `${l}\r\n`).join(''))
+  }
   const session = newSession()
   send(['stage recovery console; type "help"'])
   port.write(PROMPT)
@@ -176,7 +183,9 @@ export async function openRecoveryConsole(mgr: SlotManager, path = mgr.cfg.conso
     throw new RecoveryError('REC_ERR_CONFIG', `board ${mgr.cfg.board} names no recovery console UART (recovery.console.path); give one with --port`)
   }
   const port = new SerialPort({ path, baudRate, autoOpen: false })
-  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new RecoveryError('REC_ERR_IO', `cannot open ${path}: ${err.message}`)) : resolve())))
+  await new Promise<void>((resolve, reject) =>
+    port.open((err) => (err ? reject(new RecoveryError('REC_ERR_IO', `cannot open ${path}: ${err.message}`)) : resolve())),
+  )
   serveRecoveryConsole(port, mgr)
   return port
 }

@@ -1,5 +1,5 @@
 // Durable file operations for recovery (its own copy: recovery may not import firmware/ code).
-import { closeSync, fsyncSync, openSync, renameSync, writeFileSync, unlinkSync, rmSync, readdirSync, statSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 
 export function fsyncPath(path: string): void {
@@ -24,7 +24,11 @@ export function writeFileAtomicSync(target: string, data: string | Uint8Array, m
   try {
     renameSync(tmp, target)
   } catch (e) {
-    try { unlinkSync(tmp) } catch { /* already gone */ }
+    try {
+      unlinkSync(tmp)
+    } catch {
+      /* already gone */
+    }
     throw e
   }
   fsyncPath(dirname(target))

@@ -66,7 +66,11 @@ export class LineDiscipline {
         if (this.#discarding) {
           // Already reported when it passed the limit.
         } else if (this.#bad > 0) {
-          out.push({ type: 'error', code: 'REC_ERR_BAD_INPUT', message: `line held ${this.#bad} control byte(s) (first 0x${this.#firstBad.toString(16).padStart(2, '0')}); nothing was done. Check the terminal settings (115200 8N1) and type plain commands` })
+          out.push({
+            type: 'error',
+            code: 'REC_ERR_BAD_INPUT',
+            message: `line held ${this.#bad} control byte(s) (first 0x${this.#firstBad.toString(16).padStart(2, '0')}); nothing was done. Check the terminal settings (115200 8N1) and type plain commands`,
+          })
         } else {
           out.push({ type: 'line', text: this.#buf })
         }
@@ -114,7 +118,11 @@ export class LineDiscipline {
       if (this.#len > this.maxBytes) {
         flush()
         out.push({ type: 'echo', text: '\r\n' })
-        out.push({ type: 'error', code: 'REC_ERR_LINE_TOO_LONG', message: `line longer than ${this.maxBytes} bytes; it is ignored up to its end (CR or LF). Type one command per line` })
+        out.push({
+          type: 'error',
+          code: 'REC_ERR_LINE_TOO_LONG',
+          message: `line longer than ${this.maxBytes} bytes; it is ignored up to its end (CR or LF). Type one command per line`,
+        })
         this.#reset()
         this.#discarding = true
       }

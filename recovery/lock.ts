@@ -14,8 +14,7 @@ export interface LockOwner {
   startTime?: number
 }
 
-const num = (v: unknown): number | undefined =>
-  typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined)
 
 /**
  * Parses a lock file. Tolerates the formats in use or likely: "<pid>\n"; lines with a boot id and
@@ -31,7 +30,11 @@ export function readLockOwner(path: string): LockOwner | null {
   }
   const owner: Partial<LockOwner> = {}
   let json: unknown
-  try { json = JSON.parse(text) } catch { json = undefined }
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
   if (typeof json === 'object' && json !== null) {
     const j = json as Record<string, unknown>
     const pid = num(j.pid)
@@ -44,7 +47,10 @@ export function readLockOwner(path: string): LockOwner | null {
     const bare: string[] = []
     for (const tok of text.split(/\s+/).filter(Boolean)) {
       const kv = /^([A-Za-z_]+)[=:](.*)$/.exec(tok)
-      if (!kv) { bare.push(tok); continue }
+      if (!kv) {
+        bare.push(tok)
+        continue
+      }
       const key = kv[1]!.toLowerCase()
       const v = kv[2]!
       if (key === 'pid' && num(v) !== undefined) owner.pid = num(v)!
@@ -64,7 +70,11 @@ export function readLockOwner(path: string): LockOwner | null {
 }
 
 export function currentBootId(): string | null {
-  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() } catch { return null }
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  } catch {
+    return null
+  }
 }
 
 /** Start time of `pid` as /proc/<pid>/stat field 22 (clock ticks since boot), or null. */
@@ -126,18 +136,27 @@ export function takeLock(path: string, what: string): () => void {
       const owner = readLockOwner(path)
       if (owner === null) {
         // Just created by another process that has not written its pid yet, or left empty by a crash.
-        if (attempt < 2) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); continue }
+        if (attempt < 2) {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+          continue
+        }
       } else if (lockHeld(owner)) {
         throw new RecoveryError('REC_ERR_BUSY', `${what} is in progress (pid ${owner.pid}); wait for it to finish`)
       }
       rmSync(path, { force: true })
       continue
     }
-    try { writeSync(fd, me) } finally { closeSync(fd) }
+    try {
+      writeSync(fd, me)
+    } finally {
+      closeSync(fd)
+    }
     return () => {
       try {
         if (readLockOwner(path)?.pid === process.pid) rmSync(path, { force: true })
-      } catch { /* already gone */ }
+      } catch {
+        /* already gone */
+      }
     }
   }
   throw new RecoveryError('REC_ERR_BUSY', `could not take ${path}; ${what} is starting`)

@@ -37,7 +37,9 @@ export function resetPolicy(profileFile: string, dataDir: string): ResetPolicy {
     const p = JSON.parse(readFileSync(profileFile, 'utf8')) as { recovery?: { keepOnReset?: unknown } }
     const keep = p.recovery?.keepOnReset
     if (Array.isArray(keep) && keep.every((k) => typeof k === 'string')) return { dataDir, keepOnReset: keep as string[] }
-  } catch { /* unreadable now: keep the identity by the default list */ }
+  } catch {
+    /* unreadable now: keep the identity by the default list */
+  }
   return { dataDir, keepOnReset: defaults.keepOnReset }
 }
 
@@ -47,7 +49,10 @@ export function factoryReset(cfg: ResetPolicy, options: ResetOptions = {}): Rese
   if (!existsSync(cfg.dataDir)) return { removed, kept }
   const owner = readLockOwner(join(cfg.dataDir, 'firmware.lock'))
   if (owner && owner.pid !== options.lockHolder && lockHeld(owner)) {
-    throw new RecoveryError('REC_ERR_BUSY', `the firmware is running on this data directory (pid ${owner.pid}); stop it first (systemctl stop stage-firmware), or use the firmware's own "factory-reset" command`)
+    throw new RecoveryError(
+      'REC_ERR_BUSY',
+      `the firmware is running on this data directory (pid ${owner.pid}); stop it first (systemctl stop stage-firmware), or use the firmware's own "factory-reset" command`,
+    )
   }
   for (const name of readdirSync(cfg.dataDir).sort()) {
     if (!options.full && cfg.keepOnReset.includes(name)) {

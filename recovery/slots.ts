@@ -172,7 +172,9 @@ export class SlotManager {
       this.#log(`${this.stateFile} is unreadable (${why}); using its last-known-good copy`)
       return s
     } catch (e) {
-      this.#log(`${this.stateFile} is unreadable (${why}) and so is its last-known-good copy (${(e as Error).message}); rebuilding the state from the slots on disk`)
+      this.#log(
+        `${this.stateFile} is unreadable (${why}) and so is its last-known-good copy (${(e as Error).message}); rebuilding the state from the slots on disk`,
+      )
       return this.#rebuild()
     }
   }
@@ -186,13 +188,17 @@ export class SlotManager {
         if (typeof m.version === 'string' && isVersion(m.version)) {
           s.slots[k] = { ...emptySlot(), state: 'good', version: m.version, note: 'state rebuilt from the slot on disk (slots.json was unreadable)' }
         }
-      } catch { /* not installed, or incomplete: leave it empty */ }
+      } catch {
+        /* not installed, or incomplete: leave it empty */
+      }
     }
     let linked: SlotName | null = null
     try {
       const target = readlinkSync(this.currentLink)
       linked = target === this.slotDir('a') ? 'a' : target === this.slotDir('b') ? 'b' : null
-    } catch { /* no link */ }
+    } catch {
+      /* no link */
+    }
     if (linked && s.slots[linked].state === 'good') s.active = linked
     else if (s.slots.a.state === 'good' || s.slots.b.state === 'good') s.active = s.slots.a.state === 'good' ? 'a' : 'b'
     if (s.active) s.previous = other(s.active)
@@ -207,7 +213,7 @@ export class SlotManager {
       this.#log(event)
     }
     mkdirSync(this.cfg.stateDir, { recursive: true })
-    const text = JSON.stringify(s, null, 2) + '\n'
+    const text = `${JSON.stringify(s, null, 2)}\n`
     writeFileAtomicSync(this.stateFile, text)
     // The copy is written after the file, so at any moment at least one of them is whole.
     writeFileAtomicSync(this.lastGoodFile, text)
@@ -218,7 +224,11 @@ export class SlotManager {
   #pointCurrentAt(slot: SlotName | null): void {
     if (slot === null) return
     const tmp = `${this.currentLink}.tmp-${process.pid}`
-    try { unlinkSync(tmp) } catch { /* none left over */ }
+    try {
+      unlinkSync(tmp)
+    } catch {
+      /* none left over */
+    }
     symlinkSync(this.slotDir(slot), tmp)
     renameSync(tmp, this.currentLink)
     fsyncPath(this.cfg.stateDir)
@@ -238,14 +248,22 @@ export class SlotManager {
       return this.#installLocked(bundlePath, publicKeyPath)
     } finally {
       release()
-      if (fresh) try { rmdirSync(this.cfg.stateDir) } catch { /* not empty: the install wrote state */ }
+      if (fresh)
+        try {
+          rmdirSync(this.cfg.stateDir)
+        } catch {
+          /* not empty: the install wrote state */
+        }
     }
   }
 
   #refuseWhilePending(s: SlotsState, what: string): void {
     if (s.active && s.slots[s.active].state === 'pending') {
       const r = s.slots[s.active]
-      throw new RecoveryError('REC_ERR_SLOT', `slot ${s.active} (${r.version}) is still pending (boot ${r.boots} of ${this.cfg.bootTries}) and slot ${other(s.active)} holds the only good firmware; ${what} waits until it is confirmed healthy, or "rollback" first`)
+      throw new RecoveryError(
+        'REC_ERR_SLOT',
+        `slot ${s.active} (${r.version}) is still pending (boot ${r.boots} of ${this.cfg.bootTries}) and slot ${other(s.active)} holds the only good firmware; ${what} waits until it is confirmed healthy, or "rollback" first`,
+      )
     }
   }
 
@@ -312,9 +330,11 @@ export class SlotManager {
       }
       mkdirSync(this.cfg.stateDir, { recursive: true })
       const tmp = `${this.watchFile}.tmp-${process.pid}`
-      writeFileSync(tmp, JSON.stringify(w) + '\n')
+      writeFileSync(tmp, `${JSON.stringify(w)}\n`)
       renameSync(tmp, this.watchFile)
-    } catch { /* best effort: the next poll observes again */ }
+    } catch {
+      /* best effort: the next poll observes again */
+    }
   }
 
   /**
@@ -340,13 +360,17 @@ export class SlotManager {
       h = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as typeof h
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
-      return no(code === 'ENOENT' ? `no health report from the firmware yet (${this.cfg.healthFile})` : `the health report ${this.cfg.healthFile} is unreadable`)
+      return no(
+        code === 'ENOENT' ? `no health report from the firmware yet (${this.cfg.healthFile})` : `the health report ${this.cfg.healthFile} is unreadable`,
+      )
     }
     if (rec.healthAtBoot && h.pid === rec.healthAtBoot.pid && h.at === rec.healthAtBoot.at) {
       return no(`no health report from the firmware since this boot started (${this.cfg.healthFile} is from before it)`)
     }
     if (h.version !== rec.version) {
-      return no(`the firmware reports version ${String(h.version)}, but slot ${slot} holds ${rec.version} (a report from other firmware, or an image whose manifest.json names another version than its bundle)`)
+      return no(
+        `the firmware reports version ${String(h.version)}, but slot ${slot} holds ${rec.version} (a report from other firmware, or an image whose manifest.json names another version than its bundle)`,
+      )
     }
     const mono = this.#mono()
     if (h.state !== 'ACTIVE') {
@@ -420,7 +444,11 @@ export class SlotManager {
     rec.bootId = this.#bootId()
     rec.bootMono = this.#mono()
     let leftover: { pid?: unknown; at?: unknown } | null = null
-    try { leftover = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as { pid?: unknown; at?: unknown } } catch { /* none */ }
+    try {
+      leftover = JSON.parse(readFileSync(this.cfg.healthFile, 'utf8')) as { pid?: unknown; at?: unknown }
+    } catch {
+      /* none */
+    }
     rec.healthAtBoot = leftover ? { pid: leftover.pid, at: leftover.at } : null
     this.#writeWatch(null)
     this.#write(s, rec.state === 'pending' ? `booting slot ${slot} (${rec.version}), try ${rec.boots} of ${this.cfg.bootTries}` : undefined)

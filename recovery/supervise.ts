@@ -6,7 +6,7 @@
 // ExecStart and systemd's Restart=always makes the loop, so confirmation and the pending timeout are
 // on the boot path whether or not the recovery console runs. `recovery supervise` is the loop in
 // one process.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import type { BootDecision, SlotManager } from './slots.ts'
 
 export interface SuperviseOptions {
@@ -48,10 +48,18 @@ export async function supervise(mgr: SlotManager, o: SuperviseOptions = {}): Pro
   const restartDelayMs = o.restartDelayMs ?? 1000
   const pendingTimeoutMs = o.pendingTimeoutMs ?? (mgr.cfg.pendingTimeoutS ?? mgr.cfg.healthyPeriodS + 120) * 1000
   let result: SuperviseResult = { code: null, signal: null, timedOut: false }
-  const sleep = (ms: number): Promise<void> => new Promise((r) => {
-    const t = setTimeout(r, ms)
-    o.signal?.addEventListener('abort', () => { clearTimeout(t); r() }, { once: true })
-  })
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((r) => {
+      const t = setTimeout(r, ms)
+      o.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t)
+          r()
+        },
+        { once: true },
+      )
+    })
   while (!o.signal?.aborted) {
     const decision = mgr.boot()
     o.onEvent?.({ type: 'boot', decision })
@@ -65,8 +73,12 @@ export async function supervise(mgr: SlotManager, o: SuperviseOptions = {}): Pro
       child.on('error', () => resolve({ code: 127, signal: null }))
     })
     let done = false
-    void exited.then(() => { done = true })
-    const onAbort = (): void => { child.kill('SIGTERM') }
+    void exited.then(() => {
+      done = true
+    })
+    const onAbort = (): void => {
+      child.kill('SIGTERM')
+    }
     o.signal?.addEventListener('abort', onAbort, { once: true })
     // Timed on the monotonic clock: a wall-clock jump neither kills a healthy boot nor spares a hung one.
     const started = performance.now()

@@ -1,5 +1,5 @@
-import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import t from 'tap'
 
 t.test('the runtime is the pinned Node 24', async (t) => {
   t.equal(Number(process.versions.node.split('.')[0]), 24)

@@ -1,5 +1,5 @@
-import t from 'tap'
 import { readFileSync } from 'node:fs'
+import t from 'tap'
 import { ERRORS } from '../firmware/errors.ts'
 
 t.test('every error code is documented in docs/errors.md', async (t) => {

@@ -1,9 +1,10 @@
 // The firmware's layers, bottom first. A folder (or a top-level file) may import only from layers
 // below its own: siblings in one layer do not import each other, so there is no cycle to grow.
 // docs/architecture.md shows the same table; this test reads both.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { folderEdges, partOf, readFile, root, sources } from '../scripts/house/graph.ts'
 
 const LAYERS: ReadonlyArray<readonly string[]> = [
@@ -64,7 +65,20 @@ t.test('a generator of docs is a script, not part of the firmware', async (t) =>
 
 t.test('docs/architecture.md shows the same layers', async (t) => {
   const doc = readFileSync(join(root, 'docs', 'architecture.md'), 'utf8')
-  const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => [Number(m[1]), m[2]!.split(',').map((s) => s.trim().replace(/`/g, '')).sort()] as const)
-  t.same(rows.map(([i]) => i), LAYERS.map((_, i) => i), 'one row per layer, bottom first')
+  const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map(
+    (m) =>
+      [
+        Number(m[1]),
+        m[2]!
+          .split(',')
+          .map((s) => s.trim().replace(/`/g, ''))
+          .sort(),
+      ] as const,
+  )
+  t.same(
+    rows.map(([i]) => i),
+    LAYERS.map((_, i) => i),
+    'one row per layer, bottom first',
+  )
   for (const [i, names] of rows) t.same(names, [...LAYERS[i]!].sort(), `layer ${i}`)
 })

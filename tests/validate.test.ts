@@ -7,7 +7,14 @@ const c = checker('FW_ERR_BAD_OPTION', (field, complaint) => `test option ${fiel
 t.test('numbers: NaN, Infinity, strings, null and out-of-range values are refused with the field named', async (t) => {
   t.equal(numberIn(c, 1.5, 'x', { min: 0, max: 2 }), 1.5)
   t.equal(numberIn(c, -1e300, 'x'), -1e300, 'no range: any finite number')
-  for (const [v, shown] of [[Number.NaN, 'NaN'], [Infinity, 'Infinity'], ['3', '"3"'], [null, 'null'], [undefined, 'undefined'], [{}, '{}']] as const) {
+  for (const [v, shown] of [
+    [Number.NaN, 'NaN'],
+    [Infinity, 'Infinity'],
+    ['3', '"3"'],
+    [null, 'null'],
+    [undefined, 'undefined'],
+    [{}, '{}'],
+  ] as const) {
     t.throws(() => numberIn(c, v, 'gain'), { code: 'FW_ERR_BAD_OPTION', message: `test option gain: must be a number, got ${shown}` })
   }
   t.throws(() => numberIn(c, 3, 'gain', { min: 0, max: 2 }), { message: 'test option gain: must be between 0 and 2, got 3' })
@@ -31,7 +38,7 @@ t.test('choices, text and objects', async (t) => {
   t.throws(() => record(c, null, 'sim'), { message: /must be an object, got null/ })
 })
 
-t.test('the error code is the caller\'s', async (t) => {
+t.test("the error code is the caller's", async (t) => {
   const profile = checker('FW_ERR_BOARD_PROFILE', (f, m) => `board profile ${f}: ${m}`)
   t.throws(() => numberIn(profile, 'x', 'audio.inputs'), { code: 'FW_ERR_BOARD_PROFILE', message: 'board profile audio.inputs: must be a number, got "x"' })
 })

@@ -3,8 +3,15 @@
 // tells the test harness (or a person) what happened. board/sim/frontpanel.ts wraps it in a
 // process on a PTY.
 import {
-  decode, encode, PROTOCOL_VERSION, DEFAULT_HEARTBEAT_TIMEOUT_MS, LONG_PRESS_MS,
-  type LedColor, type LedPattern, type RelayReason, type ErrCode,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  decode,
+  type ErrCode,
+  encode,
+  type LedColor,
+  type LedPattern,
+  LONG_PRESS_MS,
+  PROTOCOL_VERSION,
+  type RelayReason,
 } from '../../firmware/panel/protocol.ts'
 
 export const CONTROLLER_MODEL = 'SIM-FP'
@@ -140,7 +147,8 @@ export class FrontPanelController {
         }
         if (args[0] === 'ON' && args.length === 1) {
           // Energising is the one thing the controller does only on fresh evidence of a live host.
-          if (!this.hbAlive || this.io.now() - this.lastHb >= this.timeoutMs) return this.#err('NOHB', `relay stays off: no heartbeat within ${this.timeoutMs} ms`)
+          if (!this.hbAlive || this.io.now() - this.lastHb >= this.timeoutMs)
+            return this.#err('NOHB', `relay stays off: no heartbeat within ${this.timeoutMs} ms`)
           if (this.buttonDown) return this.#err('HELD', 'relay stays off: bypass button is held')
           if (this.relay === 'ON') this.io.send(encode(`RELAY ON ${this.relayReason}`))
           this.#setRelay(true, 'HOST')
@@ -174,7 +182,11 @@ export class FrontPanelController {
         this.io.send(encode(`VER ${PROTOCOL_VERSION} ${CONTROLLER_MODEL} ${CONTROLLER_FIRMWARE}`))
         return
       case 'STATUS?':
-        this.io.send(encode(`STATUS RELAY=${this.relay} REASON=${this.relayReason} HB=${this.hbAlive ? 'OK' : 'LOST'} BTN=${this.buttonDown ? 'DOWN' : 'UP'} TIMEOUT=${this.timeoutMs}`))
+        this.io.send(
+          encode(
+            `STATUS RELAY=${this.relay} REASON=${this.relayReason} HB=${this.hbAlive ? 'OK' : 'LOST'} BTN=${this.buttonDown ? 'DOWN' : 'UP'} TIMEOUT=${this.timeoutMs}`,
+          ),
+        )
         return
       default:
         return this.#err('UNKNOWN', `unknown command ${kw!.slice(0, 16)}`)
@@ -214,8 +226,13 @@ export class FrontPanelController {
 
   status(): Record<string, unknown> {
     return {
-      relay: this.relay, reason: this.relayReason, heartbeat: this.hbAlive ? 'ok' : 'lost', lastSeq: this.lastSeq,
-      button: this.buttonDown ? 'down' : 'up', timeoutMs: this.timeoutMs, leds: this.leds,
+      relay: this.relay,
+      reason: this.relayReason,
+      heartbeat: this.hbAlive ? 'ok' : 'lost',
+      lastSeq: this.lastSeq,
+      button: this.buttonDown ? 'down' : 'up',
+      timeoutMs: this.timeoutMs,
+      leds: this.leds,
       hbGaps: { count: this.hbGaps.count, maxMs: Math.round(this.hbGaps.max * 100) / 100, over: Object.fromEntries(this.hbGaps.over) },
     }
   }

@@ -1,7 +1,7 @@
 // Starting and driving the simulated front-panel controller process (board/sim/frontpanel.ts)
 // from the firmware (`firmware run --board sim`) and from tests: its control input (the button)
 // and its JSON-line reports.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { boardRoot } from '../../firmware/board/profile.ts'
@@ -49,8 +49,15 @@ export interface SimulatedPanel {
 }
 
 export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<SimulatedPanel> {
-  const args = [join(boardRoot, 'sim', 'frontpanel.ts'), '--port', opts.port, '--baud', String(opts.baudRate ?? 115200),
-    '--timeout', String(opts.timeoutMs ?? 250)]
+  const args = [
+    join(boardRoot, 'sim', 'frontpanel.ts'),
+    '--port',
+    opts.port,
+    '--baud',
+    String(opts.baudRate ?? 115200),
+    '--timeout',
+    String(opts.timeoutMs ?? 250),
+  ]
   if (opts.parentPid !== undefined) args.push('--parent', String(opts.parentPid))
   const argv = ['--disable-warning=ExperimentalWarning', ...args]
   // Priority 75: below the engine's sentinel (80), above audio threads (70): a microcontroller is never late because the host is busy.
@@ -61,7 +68,9 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
   const reports: ControllerReport[] = []
   const waiters = new Set<() => void>()
   let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-2000) })
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-2000)
+  })
   createInterface({ input: child.stdout! }).on('line', (line) => {
     let r: ControllerReport
     try {
@@ -73,7 +82,12 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
     opts.onReport?.(r)
     for (const w of [...waiters]) w()
   })
-  const exited = new Promise<void>((res) => child.once('exit', () => { for (const w of [...waiters]) w(); res() }))
+  const exited = new Promise<void>((res) =>
+    child.once('exit', () => {
+      for (const w of [...waiters]) w()
+      res()
+    }),
+  )
   const waitFor = (pred: (r: ControllerReport) => boolean, timeoutMs = 3000, from = 0): Promise<ControllerReport> =>
     new Promise((res, rej) => {
       const check = () => {
@@ -91,9 +105,17 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
         }
         return false
       }
-      const timer = setTimeout(() => { done(); rej(new Error(`simulated panel: no matching report in ${timeoutMs} ms; got ${JSON.stringify(reports.slice(from).slice(-5))}`)) }, timeoutMs)
-      const done = () => { clearTimeout(timer); waiters.delete(w) }
-      const w = () => { check() }
+      const timer = setTimeout(() => {
+        done()
+        rej(new Error(`simulated panel: no matching report in ${timeoutMs} ms; got ${JSON.stringify(reports.slice(from).slice(-5))}`))
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        waiters.delete(w)
+      }
+      const w = () => {
+        check()
+      }
       waiters.add(w)
       check()
     })
@@ -101,7 +123,9 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
     pid: child.pid!,
     child,
     reports,
-    control: (cmd) => { if (child.stdin!.writable) child.stdin!.write(cmd + '\n') },
+    control: (cmd) => {
+      if (child.stdin!.writable) child.stdin!.write(`${cmd}\n`)
+    },
     waitFor,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -113,11 +137,13 @@ export async function startSimulatedPanel(opts: SimulatedPanelOptions): Promise<
     },
   }
   // 15 s: a Node process starting on a saturated 2-core machine has taken over 5 s to say hello.
-  await waitFor((r) => r.event === 'hello' || r.event === 'port-error', 15_000).then((r) => {
-    if (r.event === 'port-error') throw new Error(`simulated panel could not open ${opts.port}: ${String(r.message)}`)
-  }).catch(async (e: unknown) => {
-    await panel.stop()
-    throw e
-  })
+  await waitFor((r) => r.event === 'hello' || r.event === 'port-error', 15_000)
+    .then((r) => {
+      if (r.event === 'port-error') throw new Error(`simulated panel could not open ${opts.port}: ${String(r.message)}`)
+    })
+    .catch(async (e: unknown) => {
+      await panel.stop()
+      throw e
+    })
   return panel
 }

@@ -8,9 +8,10 @@
 //   status | reset-gaps (heartbeat gap statistics) | quit
 // What happens is reported on stdout as JSON lines: {"t":ms,"event":"relay","state":"OFF",...}.
 // With --parent it exits (relay off, as at power-down) a second after that process is gone.
-import { SerialPort } from 'serialport'
-import { createInterface } from 'node:readline'
+
 import { performance } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import { SerialPort } from 'serialport'
 import { LineSplitter } from '../../firmware/panel/protocol.ts'
 import { FrontPanelController } from './frontpanel-controller.ts'
 
@@ -29,7 +30,7 @@ const timeoutMs = Number(arg('timeout') ?? 250)
 const parentPid = arg('parent') ? Number(arg('parent')) : null
 
 const t0 = performance.now()
-const out = (r: object) => process.stdout.write(JSON.stringify(r) + '\n')
+const out = (r: object) => process.stdout.write(`${JSON.stringify(r)}\n`)
 const port = new SerialPort({ path: portPath, baudRate, autoOpen: false })
 const controller = new FrontPanelController({
   now: () => performance.now() - t0,
@@ -75,8 +76,12 @@ const rl = createInterface({ input: process.stdin })
 rl.on('line', (l) => {
   const cmd = l.trim()
   switch (cmd) {
-    case 'press': controller.press(); break
-    case 'release': controller.release(); break
+    case 'press':
+      controller.press()
+      break
+    case 'release':
+      controller.release()
+      break
     case 'click':
       controller.press()
       setTimeout(() => controller.release(), 100)
@@ -85,11 +90,24 @@ rl.on('line', (l) => {
       controller.press()
       setTimeout(() => controller.release(), 2000)
       break
-    case 'status': out({ t: performance.now() - t0, event: 'status', ...controller.status() }); break
-    case 'reset-gaps': controller.hbGaps = { count: 0, max: 0, over: new Map() }; out({ t: performance.now() - t0, event: 'gaps-reset' }); break
-    case 'quit': stop(0); break
-    case '': break
-    default: out({ t: performance.now() - t0, event: 'control-error', message: `unknown control "${cmd.slice(0, 20)}"; use press|release|click|hold|status|reset-gaps|quit` })
+    case 'status':
+      out({ t: performance.now() - t0, event: 'status', ...controller.status() })
+      break
+    case 'reset-gaps':
+      controller.hbGaps = { count: 0, max: 0, over: new Map() }
+      out({ t: performance.now() - t0, event: 'gaps-reset' })
+      break
+    case 'quit':
+      stop(0)
+      break
+    case '':
+      break
+    default:
+      out({
+        t: performance.now() - t0,
+        event: 'control-error',
+        message: `unknown control "${cmd.slice(0, 20)}"; use press|release|click|hold|status|reset-gaps|quit`,
+      })
   }
 })
 

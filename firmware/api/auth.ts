@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import type { Principal } from '../commands/types.ts'
 import { ClientRateLimiter, type RateLimitOptions } from '../transport/ratelimit.ts'
 import { HttpError } from './http.ts'
-import { revokedSerials, type ClientIdentity } from './tls.ts'
+import { type ClientIdentity, revokedSerials } from './tls.ts'
 
 export interface ApiAuthOptions {
   /** Per-certificate limits (transport/ratelimit.ts). */
@@ -32,7 +32,10 @@ export class ApiAuth {
 
   /** Reads the revocation list: none on disk revokes nothing; an unreadable one keeps the previous list. */
   loadRevoked(crlPath: string): void {
-    if (!existsSync(crlPath)) { this.#revoked = new Set(); return }
+    if (!existsSync(crlPath)) {
+      this.#revoked = new Set()
+      return
+    }
     try {
       this.#revoked = revokedSerials(readFileSync(crlPath, 'utf8'))
     } catch (e) {
@@ -46,9 +49,16 @@ export class ApiAuth {
 
   /** The verified client (`clientOf` the connection), or the 401 / 429 that refuses it. Takes a rate-limit token. */
   authorize(client: ClientIdentity | null): ClientIdentity {
-    if (!client) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has no known role (OU must be operator, observer or admin); ask for a new bundle')
-    if (this.#revoked.has(client.serial)) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
-    if (Number.isFinite(client.validTo) && client.validTo < this.#now()) throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
+    if (!client)
+      throw new HttpError(
+        401,
+        'FW_ERR_API_UNAUTHORIZED',
+        'the client certificate has no known role (OU must be operator, observer or admin); ask for a new bundle',
+      )
+    if (this.#revoked.has(client.serial))
+      throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', `certificate ${client.serial} has been revoked; ask the system tech for a new bundle`)
+    if (Number.isFinite(client.validTo) && client.validTo < this.#now())
+      throw new HttpError(401, 'FW_ERR_API_UNAUTHORIZED', 'the client certificate has expired; ask the system tech for a new bundle')
     const wait = this.#limiter.take(client.serial)
     if (wait > 0) {
       const s = Math.max(1, Math.ceil(wait))

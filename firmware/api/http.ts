@@ -47,7 +47,12 @@ export function errorReply(e: HttpError): { body: Record<string, unknown>; heade
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  })
   res.end(text)
 }
 
@@ -55,8 +60,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function refuseUpgrade(socket: Duplex, e: HttpError): void {
   const body = JSON.stringify({ ok: false, code: e.code, message: e.message })
   const headers = e.headers['retry-after'] ? { 'retry-after': e.headers['retry-after'] } : {}
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
-  socket.end(`HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`)
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
+  socket.end(
+    `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+  )
 }
 
 /** Reads a request body up to `limit` bytes; a larger one is refused with 413 before or while it arrives. */
@@ -80,8 +89,18 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(c)
     })
-    req.on('end', () => { if (!done) { done = true; resolve(Buffer.concat(chunks)) } })
-    req.on('error', (e) => { if (!done) { done = true; reject(e) } })
+    req.on('end', () => {
+      if (!done) {
+        done = true
+        resolve(Buffer.concat(chunks))
+      }
+    })
+    req.on('error', (e) => {
+      if (!done) {
+        done = true
+        reject(e)
+      }
+    })
   })
 }
 

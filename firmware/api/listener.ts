@@ -1,15 +1,16 @@
 // The API worker's HTTPS listener: TLS 1.3 with mutual certificates (tls.ts), bounded connections,
 // refused handshakes logged with the client's address and reason, the server certificate and the
 // revocation list picked up from disk when they change, and the bind with its IPv4 fallback.
+
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { unwatchFile, watchFile } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
-import { watchFile, unwatchFile } from 'node:fs'
 import { join } from 'node:path'
-import { X509Certificate, createPrivateKey } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
 import { FirmwareError } from '../errors.ts'
-import { loadIdentity, type DeviceIdentity } from '../secrets/identity.ts'
-import { tlsOptions, refusalReason, refuseInSecureConnection } from './tls.ts'
+import { type DeviceIdentity, loadIdentity } from '../secrets/identity.ts'
+import { refusalReason, refuseInSecureConnection, tlsOptions } from './tls.ts'
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void
 
@@ -38,7 +39,9 @@ function logRefusals(server: Server, log: Log): void {
   refuseInSecureConnection(server)
   let count = 0
   // The address is noted when the TCP connection arrives: a socket that fails later may have lost it.
-  server.prependListener('connection', (raw: Socket & { [kPeer]?: string }) => { raw[kPeer] = peerOf(raw) ?? '?' })
+  server.prependListener('connection', (raw: Socket & { [kPeer]?: string }) => {
+    raw[kPeer] = peerOf(raw) ?? '?'
+  })
   const addressOf = (sock: TLSSocket): string => {
     const parent = (sock as TLSSocket & { _parent?: { [kPeer]?: string } })._parent
     return peerOf(sock) ?? parent?.[kPeer] ?? '?'
@@ -49,8 +52,11 @@ function logRefusals(server: Server, log: Log): void {
     let who = ''
     try {
       const c = sock.getPeerCertificate()
-      if (c?.serialNumber) who = ` (certificate serial ${c.serialNumber.toUpperCase()}${c.subject?.CN ? `, CN ${Array.isArray(c.subject.CN) ? c.subject.CN[0] : c.subject.CN}` : ''})`
-    } catch { /* no certificate */ }
+      if (c?.serialNumber)
+        who = ` (certificate serial ${c.serialNumber.toUpperCase()}${c.subject?.CN ? `, CN ${Array.isArray(c.subject.CN) ? c.subject.CN[0] : c.subject.CN}` : ''})`
+    } catch {
+      /* no certificate */
+    }
     log('warn', `refused TLS client ${addressOf(sock)}: ${reason}${who} [${code ?? 'no code'}]`)
   }
   server.prependListener('secureConnection', (sock: TLSSocket) => {
@@ -110,7 +116,8 @@ export class IdentityWatch {
   #reloadCertificate(): void {
     try {
       const next = loadIdentity(this.#dataDir)
-      if (!new X509Certificate(next.deviceCertPem).checkPrivateKey(createPrivateKey(next.deviceKeyPem))) throw new Error('the certificate does not match the device key')
+      if (!new X509Certificate(next.deviceCertPem).checkPrivateKey(createPrivateKey(next.deviceKeyPem)))
+        throw new Error('the certificate does not match the device key')
       this.#server.setSecureContext(tlsOptions(next))
       this.#identity = next
       this.#log('info', `server certificate reloaded (${new X509Certificate(next.deviceCertPem).subjectAltName ?? 'no names'})`)
@@ -130,10 +137,14 @@ export class IdentityWatch {
  * defaulted) the listener then binds all IPv4 addresses. Resolves with the bound port and address.
  */
 export async function listenApi(server: Server, port: number, host: string, hostFallback: boolean): Promise<{ port: number; host: string }> {
-  const listen = (h: string): Promise<void> => new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, h, () => { server.off('error', reject); resolve() })
-  })
+  const listen = (h: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, h, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
   try {
     await listen(host)
   } catch (e) {
@@ -143,7 +154,10 @@ export async function listenApi(server: Server, port: number, host: string, host
       await listen('0.0.0.0')
     } catch (e2) {
       const c2 = (e2 as NodeJS.ErrnoException).code ?? 'error'
-      throw new FirmwareError('FW_ERR_IO', `the API cannot listen on port ${port} (${c2}); another service may hold it: change api.port in the board profile or stop that service`)
+      throw new FirmwareError(
+        'FW_ERR_IO',
+        `the API cannot listen on port ${port} (${c2}); another service may hold it: change api.port in the board profile or stop that service`,
+      )
     }
   }
   const addr = server.address()

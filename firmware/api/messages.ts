@@ -1,9 +1,10 @@
 // The messages between the API's main-thread supervisor (supervisor.ts) and its worker (worker.ts),
 // and the plain configuration a worker starts with. Plain data only: it crosses a thread.
-import type { JournalEntry, Replay } from '../transport/event-journal.ts'
-import type { Meters } from '../engine/types.ts'
+
 import type { CommandResult, Principal } from '../commands/types.ts'
+import type { Meters } from '../engine/types.ts'
 import type { AuditOptions } from '../transport/audit.ts'
+import type { JournalEntry, Replay } from '../transport/event-journal.ts'
 import type { RateLimitOptions } from '../transport/ratelimit.ts'
 import type { SpecLite } from './routes.ts'
 

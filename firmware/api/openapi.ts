@@ -2,7 +2,7 @@
 // the device serves. The device serves it at GET /api/openapi.json; the repo keeps a copy in
 // docs/openapi.json (regenerate with `node firmware/api/openapi.ts --write`; a test checks they match).
 import type { CommandRegistryLike } from '../commands/types.ts'
-import { bodySchema, argSchema, mutates, routePath, RESERVED } from './routes.ts'
+import { argSchema, bodySchema, mutates, RESERVED, routePath } from './routes.ts'
 
 export const API_VERSION = '1.0.0'
 
@@ -35,12 +35,19 @@ type CommandSpecOf = ReturnType<CommandRegistryLike['list']>[number]
 function commandPath(r: { spec: CommandSpecOf; command: string; method: string }): Record<string, unknown> {
   const ok = { description: 'the command ran', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ok' } } } }
   const summary = r.spec.summary
-  const description = [r.spec.details ?? '', `Registry command "${r.command}"; permission ${r.spec.permission}.`, `Console example: ${r.spec.examples[0] ?? r.command}`].filter(Boolean).join('\n\n')
+  const description = [
+    r.spec.details ?? '',
+    `Registry command "${r.command}"; permission ${r.spec.permission}.`,
+    `Console example: ${r.spec.examples[0] ?? r.command}`,
+  ]
+    .filter(Boolean)
+    .join('\n\n')
   if (r.method === 'GET') {
     return {
       get: {
         operationId: r.command.replace(/\s+/g, '_'),
-        summary, description,
+        summary,
+        description,
         parameters: r.spec.args.map((a) => ({ name: a.name, in: 'query', required: !a.optional && a.default === undefined, schema: argSchema(a) })),
         responses: { '200': ok, ...errors({ '400': 'a query parameter is wrong (the message names it)', '404': 'no such resource' }) },
       },
@@ -49,13 +56,14 @@ function commandPath(r: { spec: CommandSpecOf; command: string; method: string }
     return {
       post: {
         operationId: r.command.replace(/\s+/g, '_'),
-        summary, description,
+        summary,
+        description,
         requestBody: { required: true, content: { 'application/json': { schema: bodySchema(r.spec) } } },
         responses: {
           '200': ok,
           ...errors({
             '400': 'malformed JSON, a wrong type (null included), a missing or unknown field, or a value out of range (the message names the field)',
-            '403': 'the certificate\'s role may not run this command (checked before the body)',
+            '403': "the certificate's role may not run this command (checked before the body)",
             '409': r.spec.destructive ? 'confirmation needed: repeat with {"confirm": confirmToken}' : 'the command cannot run in the current state',
             '413': 'body larger than the limit',
             '415': 'Content-Type must be application/json',
@@ -69,31 +77,83 @@ function commandPath(r: { spec: CommandSpecOf; command: string; method: string }
 /** The resources that are not commands: this document, whoami, the command list, the event streams. */
 function builtinPaths(): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
-  paths['/api/openapi.json'] = { get: { operationId: 'openapi', summary: 'this description', responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': {} } } } } }
+  paths['/api/openapi.json'] = {
+    get: {
+      operationId: 'openapi',
+      summary: 'this description',
+      responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': {} } } },
+    },
+  }
   paths['/api/whoami'] = {
     get: {
-      operationId: 'whoami', summary: 'the client as the device sees it (from the certificate)',
-      responses: { '200': { description: 'identity', content: { 'application/json': { schema: { type: 'object', properties: { cn: { type: 'string' }, serial: { type: 'string' }, role: { type: 'string' }, permission: { type: 'string' } } } } } }, ...errors({}) },
+      operationId: 'whoami',
+      summary: 'the client as the device sees it (from the certificate)',
+      responses: {
+        '200': {
+          description: 'identity',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: { cn: { type: 'string' }, serial: { type: 'string' }, role: { type: 'string' }, permission: { type: 'string' } },
+              },
+            },
+          },
+        },
+        ...errors({}),
+      },
     },
   }
   paths['/api/commands'] = {
     get: {
-      operationId: 'commands', summary: 'the command list with arguments, permissions and REST paths',
+      operationId: 'commands',
+      summary: 'the command list with arguments, permissions and REST paths',
       responses: { '200': { description: 'commands', content: { 'application/json': {} } }, ...errors({}) },
     },
   }
   const streamParams = [
-    { name: 'types', in: 'query', required: false, schema: { type: 'string', default: 'transition,meters,doa,recommendation,change', description: 'comma-separated subset of transition, meters, doa, recommendation, panel, change' } },
-    { name: 'metersHz', in: 'query', required: false, schema: { type: 'number', minimum: 0.2, maximum: 50, default: 10, description: 'meter updates per second' } },
-    { name: 'lastEventId', in: 'query', required: false, schema: { type: 'integer', minimum: 0, description: 'resume after this event id (SSE clients send the Last-Event-ID header instead)' } },
+    {
+      name: 'types',
+      in: 'query',
+      required: false,
+      schema: {
+        type: 'string',
+        default: 'transition,meters,doa,recommendation,change',
+        description: 'comma-separated subset of transition, meters, doa, recommendation, panel, change',
+      },
+    },
+    {
+      name: 'metersHz',
+      in: 'query',
+      required: false,
+      schema: { type: 'number', minimum: 0.2, maximum: 50, default: 10, description: 'meter updates per second' },
+    },
+    {
+      name: 'lastEventId',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', minimum: 0, description: 'resume after this event id (SSE clients send the Last-Event-ID header instead)' },
+    },
   ]
-  const streamErrors = errors({ '400': 'a query parameter is wrong', '429': 'this certificate already holds the most event streams one certificate may open (4)', '503': 'too many event streams open on the unit' })
+  const streamErrors = errors({
+    '400': 'a query parameter is wrong',
+    '429': 'this certificate already holds the most event streams one certificate may open (4)',
+    '503': 'too many event streams open on the unit',
+  })
   paths['/api/events'] = {
     get: {
       operationId: 'events',
-      summary: 'server-sent event stream: transitions, meters at the requested rate, DOA, recommendations, setting changes; Last-Event-ID replays what a reconnecting client missed',
+      summary:
+        'server-sent event stream: transitions, meters at the requested rate, DOA, recommendations, setting changes; Last-Event-ID replays what a reconnecting client missed',
       parameters: [...streamParams, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } }],
-      responses: { '200': { description: 'text/event-stream; each event has "id: <unit event id>" (not meters), "event: <type>" and "data: <json>" with "eventId" and "at" (ISO 8601 UTC, ms); "event: reset" when the asked id is older than the buffer', content: { 'text/event-stream': {} } }, ...streamErrors },
+      responses: {
+        '200': {
+          description:
+            'text/event-stream; each event has "id: <unit event id>" (not meters), "event: <type>" and "data: <json>" with "eventId" and "at" (ISO 8601 UTC, ms); "event: reset" when the asked id is older than the buffer',
+          content: { 'text/event-stream': {} },
+        },
+        ...streamErrors,
+      },
     },
   }
   paths['/api/ws'] = {
@@ -109,7 +169,8 @@ function builtinPaths(): Record<string, unknown> {
 
 export function buildOpenApi(registry: CommandRegistryLike): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
-  const routes = registry.list()
+  const routes = registry
+    .list()
     .map((spec) => ({ spec, command: spec.name, path: routePath(spec.name), method: mutates(spec) ? 'POST' : 'GET' }))
     .filter((r) => !RESERVED.has(r.path))
     .sort((a, b) => a.path.localeCompare(b.path))
@@ -122,13 +183,16 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
     info: {
       title: 'Stage appliance local API',
       version: API_VERSION,
-      description: 'HTTPS with TLS 1.3 only and mutual certificates issued by the device\'s operator CA (see docs/provisioning.md). Observer certificates are read-only. Every state change is audited. JSON in and out.',
+      description:
+        "HTTPS with TLS 1.3 only and mutual certificates issued by the device's operator CA (see docs/provisioning.md). Observer certificates are read-only. Every state change is audited. JSON in and out.",
     },
     servers: [{ url: 'https://{device}:{port}', variables: { device: { default: 'localhost' }, port: { default: '8443' } } }],
     security: [{ mutualTLS: [] }],
     paths: sorted,
     components: {
-      securitySchemes: { mutualTLS: { type: 'mutualTLS', description: 'client certificate signed by the operator CA; OU=operator (read/write) or OU=observer (read-only)' } },
+      securitySchemes: {
+        mutualTLS: { type: 'mutualTLS', description: 'client certificate signed by the operator CA; OU=operator (read/write) or OU=observer (read-only)' },
+      },
       schemas: {
         Ok: { type: 'object', required: ['ok', 'command', 'value'], properties: { ok: { const: true }, command: { type: 'string' }, value: {} } },
         Error: errorSchema,
@@ -138,5 +202,5 @@ export function buildOpenApi(registry: CommandRegistryLike): Record<string, unkn
 }
 
 export function openApiText(registry: CommandRegistryLike): string {
-  return JSON.stringify(buildOpenApi(registry), null, 2) + '\n'
+  return `${JSON.stringify(buildOpenApi(registry), null, 2)}\n`
 }

@@ -7,11 +7,11 @@ import type { TLSSocket } from 'node:tls'
 import type { CommandResult, Principal } from '../commands/types.ts'
 import { PERMISSION_RANK } from '../commands/types.ts'
 import type { AuditLog } from '../transport/audit.ts'
-import { principalOf, type ApiAuth } from './auth.ts'
-import { HttpError, STATUS_FOR, errorReply, pathOf, readBody, sendJson } from './http.ts'
-import { buildRoutes, parseJsonBody, validateArgs, type Route, type SpecLite } from './routes.ts'
+import { type ApiAuth, principalOf } from './auth.ts'
+import { errorReply, HttpError, pathOf, readBody, STATUS_FOR, sendJson } from './http.ts'
+import { buildRoutes, parseJsonBody, type Route, type SpecLite, validateArgs } from './routes.ts'
 import type { EventStreams } from './streams.ts'
-import { clientOf, type ClientIdentity } from './tls.ts'
+import { type ClientIdentity, clientOf } from './tls.ts'
 
 export interface RequestHandlerOptions {
   auth: ApiAuth
@@ -65,8 +65,18 @@ export class RequestHandler {
     const x: Exchange = { req, res, url, path: pathOf(url), method: req.method ?? 'GET', route: undefined, args: null }
     try {
       const client = this.#authorize(x)
-      if (BUILTIN.has(x.path)) { this.#builtin(x, client); return }
-      if (x.path === '/api/ws') throw new HttpError(426, 'FW_ERR_API_BAD_REQUEST', '/api/ws is a WebSocket: connect with a WebSocket client (wss://), or use GET /api/events for server-sent events', undefined, { upgrade: 'websocket' })
+      if (BUILTIN.has(x.path)) {
+        this.#builtin(x, client)
+        return
+      }
+      if (x.path === '/api/ws')
+        throw new HttpError(
+          426,
+          'FW_ERR_API_BAD_REQUEST',
+          '/api/ws is a WebSocket: connect with a WebSocket client (wss://), or use GET /api/events for server-sent events',
+          undefined,
+          { upgrade: 'websocket' },
+        )
       const route = this.#routeOf(x)
       this.#checkPermission(route, client)
       const v = validateArgs(route.spec, await this.#input(x, route), route.method === 'GET')
@@ -104,7 +114,14 @@ export class RequestHandler {
     } else if (path === '/api/whoami') {
       sendJson(res, 200, { ok: true, command: 'whoami', value: { cn: client.cn, serial: client.serial, role: client.role, permission: client.permission } })
     } else if (path === '/api/commands') {
-      const value = [...this.#routes.values()].map((r) => ({ command: r.command, method: r.method, path: r.path, permission: r.spec.permission, summary: r.spec.summary, args: r.spec.args.map((a) => ({ name: a.name, type: a.type, help: a.help, optional: !!a.optional })) }))
+      const value = [...this.#routes.values()].map((r) => ({
+        command: r.command,
+        method: r.method,
+        path: r.path,
+        permission: r.spec.permission,
+        summary: r.spec.summary,
+        args: r.spec.args.map((a) => ({ name: a.name, type: a.type, help: a.help, optional: !!a.optional })),
+      }))
       sendJson(res, 200, { ok: true, command: 'commands', value })
     } else {
       this.#o.streams.serveSse(x.req, res, x.url, client)
@@ -115,7 +132,8 @@ export class RequestHandler {
     const route = this.#routes.get(x.path)
     if (!route) throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', `no resource ${x.path}; GET /api/commands lists them`)
     x.route = route
-    if (x.method !== route.method) throw new HttpError(405, 'FW_ERR_API_METHOD', `${x.path} answers ${route.method}, not ${x.method}`, undefined, { allow: route.method })
+    if (x.method !== route.method)
+      throw new HttpError(405, 'FW_ERR_API_METHOD', `${x.path} answers ${route.method}, not ${x.method}`, undefined, { allow: route.method })
     return route
   }
 
@@ -132,7 +150,8 @@ export class RequestHandler {
   async #input(x: Exchange, route: Route): Promise<unknown> {
     if (route.method !== 'POST') return Object.fromEntries(x.url.searchParams.entries())
     const ct = String(x.req.headers['content-type'] ?? '')
-    if (!/^application\/json\b/i.test(ct)) throw new HttpError(415, 'FW_ERR_API_BAD_REQUEST', `Content-Type must be application/json, got ${JSON.stringify(ct || '(none)')}`)
+    if (!/^application\/json\b/i.test(ct))
+      throw new HttpError(415, 'FW_ERR_API_BAD_REQUEST', `Content-Type must be application/json, got ${JSON.stringify(ct || '(none)')}`)
     const text = (await readBody(x.req, this.#o.maxBodyBytes)).toString('utf8')
     try {
       return text.trim() === '' ? {} : parseJsonBody(text)
@@ -186,7 +205,11 @@ export class RequestHandler {
         at: new Date().toISOString(),
         who: client ? { cn: client.cn, serial: client.serial, role: client.role } : null,
         remote: sock.remoteAddress ?? '',
-        method: x.method, path: x.path, command: x.route?.command ?? null, args: x.args, status,
+        method: x.method,
+        path: x.path,
+        command: x.route?.command ?? null,
+        args: x.args,
+        status,
         result: b.ok ? 'ok' : (b.code ?? 'error'),
       })
     }

@@ -3,8 +3,9 @@
 // are GET with query parameters; state changes are POST with a JSON object body. The JSON schema of a
 // body is derived from the command's ArgSpecs, so the API validates with the same types and bounds
 // the console uses, and nothing is implemented twice.
+
+import type { ArgSpec, CommandRegistryLike, CommandSpec, Permission } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
-import type { ArgSpec, CommandRegistryLike, CommandResult, CommandSpec, Permission, Principal } from '../commands/types.ts'
 
 /** An argument as the API worker sees it: unit-dependent bounds already resolved to numbers. */
 export interface ArgLite {
@@ -44,7 +45,7 @@ export function mutates(spec: { permission: Permission; mutates?: boolean }): bo
 }
 
 export function routePath(command: string): string {
-  return '/api/' + command.trim().split(/\s+/).map(encodeURIComponent).join('/')
+  return `/api/${command.trim().split(/\s+/).map(encodeURIComponent).join('/')}`
 }
 
 /** Paths served by the API itself (not commands). */
@@ -92,11 +93,24 @@ export function buildRoutes(specs: readonly SpecLite[]): Map<string, Route> {
 export function argSchema(a: ArgSpec): Record<string, unknown> {
   const s: Record<string, unknown> = { description: a.help + (a.unit ? ` (${a.unit})` : '') }
   switch (a.type) {
-    case 'int': s.type = 'integer'; break
-    case 'number': s.type = 'number'; break
-    case 'bool': s.type = 'boolean'; break
-    case 'enum': s.type = 'string'; s.enum = [...(a.values ?? [])]; break
-    case 'string': s.type = 'string'; s.maxLength = a.maxLength ?? 64; if (a.pattern) s.pattern = a.pattern.source; break
+    case 'int':
+      s.type = 'integer'
+      break
+    case 'number':
+      s.type = 'number'
+      break
+    case 'bool':
+      s.type = 'boolean'
+      break
+    case 'enum':
+      s.type = 'string'
+      s.enum = [...(a.values ?? [])]
+      break
+    case 'string':
+      s.type = 'string'
+      s.maxLength = a.maxLength ?? 64
+      if (a.pattern) s.pattern = a.pattern.source
+      break
   }
   if (a.type === 'int' || a.type === 'number') {
     if (typeof a.min === 'number') s.minimum = a.min
@@ -112,7 +126,12 @@ export function bodySchema(spec: CommandSpec): Record<string, unknown> {
   const properties: Record<string, unknown> = {}
   for (const a of spec.args) properties[a.name] = argSchema(a)
   if (spec.destructive) properties.confirm = { type: 'string', description: 'one-time confirm token from a previous 409 reply' }
-  return { type: 'object', additionalProperties: false, properties, required: spec.args.filter((a) => !a.optional && a.default === undefined).map((a) => a.name) }
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties,
+    required: spec.args.filter((a) => !a.optional && a.default === undefined).map((a) => a.name),
+  }
 }
 
 const DEFAULT_STRING = /^[A-Za-z0-9._-]*$/
@@ -120,7 +139,9 @@ const DEFAULT_STRING = /^[A-Za-z0-9._-]*$/
 /** A JSON number that does not fit a double (e.g. 1e309): kept with its source text so the reply can quote it. */
 export class OverflowNumber {
   readonly source: string
-  constructor(source: string) { this.source = source }
+  constructor(source: string) {
+    this.source = source
+  }
 }
 
 /** JSON.parse that keeps numbers too large for a double as OverflowNumber instead of Infinity. */
@@ -165,8 +186,13 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
     switch (a.type) {
       case 'int':
       case 'number': {
-        if (v instanceof OverflowNumber) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'} between ${a.min ?? '-inf'} and ${a.max ?? 'inf'}, got ${v.source} (too large to represent)` }
-        if (typeof v !== 'number' || !Number.isFinite(v)) return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${shown(src[a.name])}` }
+        if (v instanceof OverflowNumber)
+          return {
+            args: null,
+            error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'} between ${a.min ?? '-inf'} and ${a.max ?? 'inf'}, got ${v.source} (too large to represent)`,
+          }
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          return { args: null, error: `field "${a.name}" must be a ${a.type === 'int' ? 'whole number' : 'number'}, got ${shown(src[a.name])}` }
         if (a.type === 'int' && !Number.isInteger(v)) return { args: null, error: `field "${a.name}" must be a whole number, got ${v}` }
         const lo = a.min
         const hi = a.max
@@ -179,7 +205,8 @@ export function validateArgs(spec: SpecLite, body: unknown, fromQuery = false): 
         if (typeof v !== 'boolean') return { args: null, error: `field "${a.name}" must be true or false, got ${shown(src[a.name])}` }
         break
       case 'enum':
-        if (typeof v !== 'string' || !(a.values ?? []).includes(v)) return { args: null, error: `field "${a.name}" must be one of ${(a.values ?? []).join(', ')}, got ${shown(v)}` }
+        if (typeof v !== 'string' || !(a.values ?? []).includes(v))
+          return { args: null, error: `field "${a.name}" must be one of ${(a.values ?? []).join(', ')}, got ${shown(v)}` }
         break
       case 'string': {
         if (typeof v !== 'string') return { args: null, error: `field "${a.name}" must be a string, got ${shown(v)}` }

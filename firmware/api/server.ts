@@ -11,18 +11,18 @@
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BoardProfile } from '../board/profile.ts'
+import type { RegistryForApi } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
-import { journalFor } from '../transport/event-journal.ts'
-import { liteSpecs } from './routes.ts'
-import { type RegistryForApi } from '../commands/types.ts'
-import { openApiText } from './openapi.ts'
 import type { AuditOptions } from '../transport/audit.ts'
+import { journalFor } from '../transport/event-journal.ts'
 import type { RateLimitOptions } from '../transport/ratelimit.ts'
 import type { WorkerConfig } from './messages.ts'
+import { openApiText } from './openapi.ts'
+import { type ApiStats, type ApiTestHooks, type RestartOptions, restartPolicy } from './restart-policy.ts'
+import { liteSpecs } from './routes.ts'
 import { WorkerSupervisor } from './supervisor.ts'
-import { restartPolicy, type ApiStats, type ApiTestHooks, type RestartOptions } from './restart-policy.ts'
 
-export type { RegistryForApi, ApiStats, ApiTestHooks, RestartOptions }
+export type { ApiStats, ApiTestHooks, RegistryForApi, RestartOptions }
 
 export interface ApiOptions {
   /** TCP port. Defaults to profile.api.port; 0 picks a free port (tests). */
@@ -81,21 +81,35 @@ export async function startApi(app: ApplianceApi, registry: RegistryForApi, prof
   // messages and exit codes only, never key material or request contents.
   const report = (level: 'info' | 'warn' | 'error', message: string): void => {
     try {
-      appendFileSync(logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message }) + '\n', { mode: 0o600 })
-    } catch { /* logging must never take anything down */ }
-    try { applianceLog?.(level, message) } catch { /* as above */ }
+      appendFileSync(logFile, `${JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message })}\n`, { mode: 0o600 })
+    } catch {
+      /* logging must never take anything down */
+    }
+    try {
+      applianceLog?.(level, message)
+    } catch {
+      /* as above */
+    }
   }
-  const sup = new WorkerSupervisor({
-    app, registry, base, report,
-    // Every event gets its id and time here, once per unit: a restarted worker continues the same ids.
-    journal: journalFor(app),
-    policy: restartPolicy(opts.restart),
-    maxHeapMb: opts.maxHeapMb ?? 512,
-  }, { audit: join(logDir, 'audit.jsonl'), refused: join(logDir, 'audit-refused.jsonl'), log: logFile })
+  const sup = new WorkerSupervisor(
+    {
+      app,
+      registry,
+      base,
+      report,
+      // Every event gets its id and time here, once per unit: a restarted worker continues the same ids.
+      journal: journalFor(app),
+      policy: restartPolicy(opts.restart),
+      maxHeapMb: opts.maxHeapMb ?? 512,
+    },
+    { audit: join(logDir, 'audit.jsonl'), refused: join(logDir, 'audit-refused.jsonl'), log: logFile },
+  )
   await sup.start()
   const handle: ApiHandle = {
     port: sup.port,
-    get files() { return sup.files },
+    get files() {
+      return sup.files
+    },
     stats: () => ({ ...sup.stats, last: sup.stats.last ? { ...sup.stats.last } : null }),
     reloadCrl: () => sup.reloadCrl(),
     stop: () => sup.stop(),

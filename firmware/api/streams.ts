@@ -4,7 +4,7 @@
 // meters at the asked rate. Streams are capped in all and per client certificate.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { type WebSocket, WebSocketServer } from 'ws'
 import type { Meters } from '../engine/types.ts'
 import { changeForClients, type JournalEntry, type Replay } from '../transport/event-journal.ts'
 import { HttpError } from './http.ts'
@@ -15,7 +15,11 @@ const DEFAULT_TYPES = 'transition,meters,doa,recommendation,change'
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** What a stream asked for: event types, meter rate (Hz), and the id to resume after (null: live only). */
-export interface StreamQuery { types: Set<EventType>; hz: number; after: number | null }
+export interface StreamQuery {
+  types: Set<EventType>
+  hz: number
+  after: number | null
+}
 
 /** Where a stream's frames go (SSE response or WebSocket). */
 export interface StreamSink {
@@ -27,7 +31,10 @@ export interface StreamSink {
 }
 
 /** A journal replay as the main thread answers it: the entries and the journal's last id. */
-export interface ReplayAnswer { replay: Replay; last: number }
+export interface ReplayAnswer {
+  replay: Replay
+  last: number
+}
 
 const bad = (message: string, field: string): HttpError => new HttpError(400, 'FW_ERR_API_BAD_REQUEST', message, field)
 
@@ -35,7 +42,10 @@ const bad = (message: string, field: string): HttpError => new HttpError(400, 'F
 export function parseStreamQuery(url: URL, lastEventIdHeader: string | undefined): StreamQuery {
   const allowed = new Set<string>(EVENT_TYPES)
   const types = new Set<EventType>()
-  for (const t of (url.searchParams.get('types') ?? DEFAULT_TYPES).split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const t of (url.searchParams.get('types') ?? DEFAULT_TYPES)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     if (!allowed.has(t)) throw bad(`query "types" has unknown type "${t}"; use a comma-separated subset of ${EVENT_TYPES.join(', ')}`, 'types')
     types.add(t as EventType)
   }
@@ -49,7 +59,8 @@ export function parseStreamQuery(url: URL, lastEventIdHeader: string | undefined
   let after: number | null = null
   if (lastRaw !== null && lastRaw !== undefined && lastRaw !== '') {
     after = Number(lastRaw)
-    if (!Number.isSafeInteger(after) || after < 0) throw bad(`Last-Event-ID must be an event id (a whole number), got ${JSON.stringify(lastRaw)}`, 'lastEventId')
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw bad(`Last-Event-ID must be an event id (a whole number), got ${JSON.stringify(lastRaw)}`, 'lastEventId')
   }
   return { types, hz, after }
 }
@@ -63,11 +74,16 @@ export function frameOf(e: JournalEntry): { type: EventType; data: Record<string
   const ev = e.event
   const stamp = { eventId: e.id, at: e.at }
   switch (ev.type) {
-    case 'transition': return { type: 'transition', data: { ...ev.record, eventId: e.id, at: new Date(ev.record.at).toISOString() } }
-    case 'recommendation': return { type: 'recommendation', data: { ...(typeof ev.data === 'object' && ev.data !== null ? ev.data as object : { value: ev.data }), ...stamp } }
-    case 'panel': return { type: 'panel', data: { event: ev.event, ...stamp } }
-    case 'doa': return { type: 'doa', data: { ...ev.doa, ...stamp } }
-    case 'change': return { type: 'change', data: { ...changeForClients(ev.change), ...stamp } }
+    case 'transition':
+      return { type: 'transition', data: { ...ev.record, eventId: e.id, at: new Date(ev.record.at).toISOString() } }
+    case 'recommendation':
+      return { type: 'recommendation', data: { ...(typeof ev.data === 'object' && ev.data !== null ? (ev.data as object) : { value: ev.data }), ...stamp } }
+    case 'panel':
+      return { type: 'panel', data: { event: ev.event, ...stamp } }
+    case 'doa':
+      return { type: 'doa', data: { ...ev.doa, ...stamp } }
+    case 'change':
+      return { type: 'change', data: { ...changeForClients(ev.change), ...stamp } }
   }
 }
 
@@ -75,7 +91,10 @@ export function frameOf(e: JournalEntry): { type: EventType; data: Record<string
 export function resetFrame(after: number, r: ReplayAnswer): Record<string, unknown> | null {
   if (!r.replay.gap) return null
   // Older than the buffer: say so (the client should read the state again), then send what is held.
-  const what = after > r.last ? `event ${after} is from before the firmware restarted (ids start again at 1)` : `events after ${after} up to ${r.replay.oldest - 1} are no longer held`
+  const what =
+    after > r.last
+      ? `event ${after} is from before the firmware restarted (ids start again at 1)`
+      : `events after ${after} up to ${r.replay.oldest - 1} are no longer held`
   return { lastEventId: after, oldest: r.replay.oldest, message: `${what}; read the state again (GET /api/status, /api/output/show, /api/beam/list)` }
 }
 
@@ -124,7 +143,11 @@ export class EventStreams {
     let mine = 0
     for (const x of this.#open) if (x.serial === client.serial) mine++
     if (mine >= this.#opts.maxPerClient) {
-      throw new HttpError(429, 'FW_ERR_API_RATE_LIMITED', `this certificate (${client.cn}) already holds ${mine} event streams, the most one certificate may open; close one and retry`)
+      throw new HttpError(
+        429,
+        'FW_ERR_API_RATE_LIMITED',
+        `this certificate (${client.cn}) already holds ${mine} event streams, the most one certificate may open; close one and retry`,
+      )
     }
     const max = this.#opts.maxStreams
     if (this.#open.size >= max) throw new HttpError(503, 'FW_ERR_API_RATE_LIMITED', `${max} event streams are already open; close one and retry`)
@@ -153,9 +176,14 @@ export class EventStreams {
       }
       sink.send(f.type, e.id, f.data, f.type === 'doa')
     }
-    const listener = (e: JournalEntry): void => { if (replaying) held.push(e); else deliver(e) }
+    const listener = (e: JournalEntry): void => {
+      if (replaying) held.push(e)
+      else deliver(e)
+    }
     this.#listeners.add(listener)
-    closeOwn.push(() => { this.#listeners.delete(listener) })
+    closeOwn.push(() => {
+      this.#listeners.delete(listener)
+    })
     if (q.after === null) return
     const r = await this.#opts.replay(q.after)
     const reset = resetFrame(q.after, r)
@@ -172,14 +200,20 @@ export class EventStreams {
     const key = {}
     this.#rates.set(key, q.types.has('meters') ? q.hz : 0)
     this.#announce()
-    const meterTimer = q.types.has('meters') ? setInterval(() => { if (this.#meters) sink.send('meters', null, this.#meters, true) }, 1000 / q.hz) : null
+    const meterTimer = q.types.has('meters')
+      ? setInterval(() => {
+          if (this.#meters) sink.send('meters', null, this.#meters, true)
+        }, 1000 / q.hz)
+      : null
     const keepAlive = setInterval(() => sink.comment('keep-alive'), this.#opts.keepAliveMs ?? 15_000)
-    const undo: Array<() => void> = [() => {
-      if (meterTimer) clearInterval(meterTimer)
-      clearInterval(keepAlive)
-      this.#open.delete(entry)
-      if (this.#rates.delete(key)) this.#announce()
-    }]
+    const undo: Array<() => void> = [
+      () => {
+        if (meterTimer) clearInterval(meterTimer)
+        clearInterval(keepAlive)
+        this.#open.delete(entry)
+        if (this.#rates.delete(key)) this.#announce()
+      },
+    ]
     let closed = false
     sink.onClose(() => {
       if (closed) return
@@ -207,11 +241,18 @@ export class EventStreams {
         const ok = res.write(`${id !== null ? `id: ${id}\n` : ''}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`)
         if (!ok) {
           congested = true
-          res.once('drain', () => { congested = false })
+          res.once('drain', () => {
+            congested = false
+          })
         }
       },
-      comment: (text) => { if (!congested) res.write(`: ${text}\n\n`) },
-      onClose: (fn) => { req.on('close', fn); res.on('close', fn) },
+      comment: (text) => {
+        if (!congested) res.write(`: ${text}\n\n`)
+      },
+      onClose: (fn) => {
+        req.on('close', fn)
+        res.on('close', fn)
+      },
       end: () => res.end(),
     })
   }
@@ -224,14 +265,21 @@ export class EventStreams {
     const q = parseStreamQuery(url, undefined)
     this.checkRoom(client)
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      ws.on('message', () => { /* the stream is one-way; client messages are ignored */ })
+      ws.on('message', () => {
+        /* the stream is one-way; client messages are ignored */
+      })
       void this.run(client, q, {
         send: (type, id, data, droppable) => {
           if (droppable && ws.bufferedAmount > 256 * 1024) return
           ws.send(JSON.stringify(id !== null ? { event: type, id, data } : { event: type, data }))
         },
-        comment: () => { if (ws.readyState === ws.OPEN) ws.ping() },
-        onClose: (fn) => { ws.on('close', fn); ws.on('error', fn) },
+        comment: () => {
+          if (ws.readyState === ws.OPEN) ws.ping()
+        },
+        onClose: (fn) => {
+          ws.on('close', fn)
+          ws.on('error', fn)
+        },
         end: () => ws.close(1001, 'the API is stopping'),
       })
     })

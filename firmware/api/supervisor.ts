@@ -6,14 +6,14 @@
 // answer is dropped (a new worker never sees an old worker's answers). The schedule and the hang
 // judgement are in restart-policy.ts.
 import { Worker } from 'node:worker_threads'
-import type { ApplianceApi } from '../contract/appliance.ts'
-import type { EventJournal, JournalEntry } from '../transport/event-journal.ts'
 import type { CommandResult, RegistryForApi } from '../commands/types.ts'
-import { FirmwareError, ERRORS, type ErrorCode } from '../errors.ts'
-import { liteSpecs } from './routes.ts'
-import { openApiText } from './openapi.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
+import { ERRORS, type ErrorCode, FirmwareError } from '../errors.ts'
+import type { EventJournal, JournalEntry } from '../transport/event-journal.ts'
 import type { FromWorker, ToWorker, WorkerConfig, WorkerSupervision } from './messages.ts'
-import { Liveness, RestartBackoff, type ApiStats, type RestartPolicy } from './restart-policy.ts'
+import { openApiText } from './openapi.ts'
+import { type ApiStats, Liveness, RestartBackoff, type RestartPolicy } from './restart-policy.ts'
+import { liteSpecs } from './routes.ts'
 
 /** One worker and what the main side keeps for it; a restart makes a new one. */
 interface WorkerLife {
@@ -105,14 +105,21 @@ export class WorkerSupervisor {
 
   #send(life: WorkerLife, m: ToWorker): void {
     if (!life.alive) return
-    try { life.worker.postMessage(m) } catch { /* the worker is going away; its exit is handled */ }
+    try {
+      life.worker.postMessage(m)
+    } catch {
+      /* the worker is going away; its exit is handled */
+    }
   }
 
   /** Re-reads the CRL in the serving worker; between workers there is nothing to do (the next one reads it as it starts). */
   reloadCrl(): Promise<void> {
     return new Promise<void>((resolve) => {
       const life = this.#current
-      if (!life || !life.alive) { resolve(); return }
+      if (!life?.alive) {
+        resolve()
+        return
+      }
       const id = this.#nextAck++
       life.acks.set(id, resolve)
       this.#send(life, { t: 'reloadCrl', id })
@@ -124,7 +131,7 @@ export class WorkerSupervisor {
   #ping(): void {
     const now = performance.now()
     const life = this.#current
-    const usable = life && life.alive && !life.hung ? life : null
+    const usable = life?.alive && !life.hung ? life : null
     const v = this.#liveness.tick(now, usable ? usable.lastPong : null)
     if (!usable || !v) return
     usable.lastPong = v.lastPong
@@ -145,14 +152,28 @@ export class WorkerSupervisor {
         Promise.resolve()
           .then(() => this.#d.registry.execute(m.command, m.args, m.principal))
           .catch((e: unknown): CommandResult => ({ ok: false, command: m.command, code: 'FW_ERR_COMMAND_FAILED', message: (e as Error).message }))
-          .then((result) => { if (!this.#stopping) this.#send(life, { t: 'result', id: m.id, result }) })
+          .then((result) => {
+            if (!this.#stopping) this.#send(life, { t: 'result', id: m.id, result })
+          })
         break
       }
-      case 'streams': this.#follow(life, m.wantsEvents, m.metersHz); break
-      case 'replay': this.#send(life, { t: 'replayed', id: m.id, replay: this.#d.journal.since(m.after), last: this.#d.journal.lastId() }); break
-      case 'ack': { const a = life.acks.get(m.id); life.acks.delete(m.id); a?.(); break }
-      case 'pong': life.lastPong = performance.now(); break
-      default: break
+      case 'streams':
+        this.#follow(life, m.wantsEvents, m.metersHz)
+        break
+      case 'replay':
+        this.#send(life, { t: 'replayed', id: m.id, replay: this.#d.journal.since(m.after), last: this.#d.journal.lastId() })
+        break
+      case 'ack': {
+        const a = life.acks.get(m.id)
+        life.acks.delete(m.id)
+        a?.()
+        break
+      }
+      case 'pong':
+        life.lastPong = performance.now()
+        break
+      default:
+        break
     }
   }
 
@@ -187,13 +208,26 @@ export class WorkerSupervisor {
         workerData: { apiWorker: true, config: cfg },
         resourceLimits: { maxOldGenerationSizeMb: this.#d.maxHeapMb },
       })
-      const life: WorkerLife = { worker, alive: true, lastPong: performance.now(), error: null, hung: false, unsubscribe: null, meterTimer: null, acks: new Map(), readyAt: 0 }
+      const life: WorkerLife = {
+        worker,
+        alive: true,
+        lastPong: performance.now(),
+        error: null,
+        hung: false,
+        unsubscribe: null,
+        meterTimer: null,
+        acks: new Map(),
+        readyAt: 0,
+      }
       let settled = false
       const fail = (e: FirmwareError): void => {
         if (settled) return
         settled = true
         clearTimeout(startTimer)
-        worker.terminate().then(() => reject(e), () => reject(e))
+        worker.terminate().then(
+          () => reject(e),
+          () => reject(e),
+        )
       }
       const ms = this.#d.policy.startTimeoutMs
       const startTimer = setTimeout(() => fail(new FirmwareError('FW_ERR_IO', `the API worker did not start listening within ${ms} ms`)), ms)
@@ -220,7 +254,10 @@ export class WorkerSupervisor {
       })
       worker.on('exit', (code: number) => {
         this.#release(life)
-        if (!settled) { fail(new FirmwareError('FW_ERR_IO', `the API worker exited during start (code ${code})`)); return }
+        if (!settled) {
+          fail(new FirmwareError('FW_ERR_IO', `the API worker exited during start (code ${code})`))
+          return
+        }
         this.#onDown(life, code)
       })
     })
@@ -240,7 +277,11 @@ export class WorkerSupervisor {
       // stop() waits for an attempt under way, including stopping the worker it may have started.
       const attempt = this.#restart()
       this.#starting = attempt
-      attempt.finally(() => { if (this.#starting === attempt) this.#starting = null }).catch(() => {})
+      attempt
+        .finally(() => {
+          if (this.#starting === attempt) this.#starting = null
+        })
+        .catch(() => {})
     }, delay)
   }
 
@@ -252,7 +293,9 @@ export class WorkerSupervisor {
     stats.upSince = null
     const cause = life.hung
       ? `stopped answering for ${this.#d.policy.hangMs} ms (terminated)`
-      : life.error !== null ? `crashed: ${life.error}` : `exited (code ${code})`
+      : life.error !== null
+        ? `crashed: ${life.error}`
+        : `exited (code ${code})`
     if (life.hung) stats.hangs++
     else stats.crashes++
     stats.last = { at: Date.now(), cause }
@@ -282,7 +325,10 @@ export class WorkerSupervisor {
     const cfg: WorkerConfig = { ...this.#d.base, specs: liteSpecs(registry, app), openapi: openApiText(registry), supervision: this.#supervision() }
     try {
       const { life, ready } = await this.#spawn(cfg)
-      if (this.#stopping) { await this.#stopWorker(life); return }
+      if (this.#stopping) {
+        await this.#stopWorker(life)
+        return
+      }
       if (!life.alive) throw new Error('the new worker exited as soon as it was listening')
       this.stats.restarts++
       this.#adopt(life, ready)
@@ -297,12 +343,22 @@ export class WorkerSupervisor {
   async #stopWorker(life: WorkerLife): Promise<void> {
     if (life.alive) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { life.worker.off('message', onStopped); resolve() }, 5000)
+        const timer = setTimeout(() => {
+          life.worker.off('message', onStopped)
+          resolve()
+        }, 5000)
         const onStopped = (m: FromWorker): void => {
-          if (m.t === 'stopped') { clearTimeout(timer); life.worker.off('message', onStopped); resolve() }
+          if (m.t === 'stopped') {
+            clearTimeout(timer)
+            life.worker.off('message', onStopped)
+            resolve()
+          }
         }
         life.worker.on('message', onStopped)
-        life.worker.once('exit', () => { clearTimeout(timer); resolve() })
+        life.worker.once('exit', () => {
+          clearTimeout(timer)
+          resolve()
+        })
         this.#send(life, { t: 'stop' })
       })
     }

@@ -1,10 +1,10 @@
 // TLS for the API: TLS 1.3 only, mutual certificates signed by the device's operator CA, revocation
 // checked twice — by OpenSSL at the handshake (the CRL is in the secure context) and per request
 // against the revoked serials (so a revoked client on a kept-alive or resumed session is refused too).
-import { readFileSync, existsSync } from 'node:fs'
-import { TLSSocket, type SecureContextOptions, type Server as TlsServer } from 'node:tls'
-import type { DeviceIdentity } from '../secrets/identity.ts'
+import { existsSync, readFileSync } from 'node:fs'
+import { type SecureContextOptions, TLSSocket, type Server as TlsServer } from 'node:tls'
 import type { Permission } from '../commands/types.ts'
+import type { DeviceIdentity } from '../secrets/identity.ts'
 
 /** Serial numbers (upper-case hex, no leading zeros) listed in a PEM CRL. A tiny DER walk, no deps. */
 export function revokedSerials(crlPem: string): Set<string> {
@@ -29,7 +29,11 @@ export function revokedSerials(crlPem: string): Set<string> {
   const [tbsTag, t0, t1] = el(cl0) // TBSCertList
   if (tbsTag !== 0x30) throw new Error('not a CRL')
   let p = t0
-  const next = (): [number, number, number] => { const e = el(p); p = e[2]; return e }
+  const next = (): [number, number, number] => {
+    const e = el(p)
+    p = e[2]
+    return e
+  }
   let e = next()
   if (e[0] === 0x02) e = next() // version
   // e = signature AlgorithmIdentifier; then issuer, thisUpdate
@@ -44,7 +48,11 @@ export function revokedSerials(crlPem: string): Set<string> {
         const [, es, ee] = el(q)
         const [stag, ss, se] = el(es)
         if (stag === 0x02) {
-          let hex = der.subarray(ss, se).toString('hex').toUpperCase().replace(/^0+(?=.)/, '')
+          let hex = der
+            .subarray(ss, se)
+            .toString('hex')
+            .toUpperCase()
+            .replace(/^0+(?=.)/, '')
           if (hex === '') hex = '0'
           out.add(hex)
         }
@@ -100,7 +108,7 @@ export function clientOf(sock: TLSSocket): ClientIdentity | null {
   let id: ClientIdentity | null = null
   if (sock.authorized) {
     const c = sock.getPeerCertificate()
-    const pick = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0] ?? '' : v ?? '')
+    const pick = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''))
     const role = pick(c.subject?.OU)
     const permission = permissionFor(role)
     if (c.serialNumber && permission) {
@@ -114,21 +122,26 @@ export function clientOf(sock: TLSSocket): ClientIdentity | null {
 /** Why a client certificate was refused, in words, from OpenSSL's verify error code. */
 export function refusalReason(code: string | undefined): string {
   switch (code) {
-    case 'CERT_HAS_EXPIRED': return 'certificate expired'
-    case 'CERT_NOT_YET_VALID': return 'certificate not valid yet'
-    case 'CERT_REVOKED': return 'certificate revoked'
+    case 'CERT_HAS_EXPIRED':
+      return 'certificate expired'
+    case 'CERT_NOT_YET_VALID':
+      return 'certificate not valid yet'
+    case 'CERT_REVOKED':
+      return 'certificate revoked'
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
     case 'UNABLE_TO_GET_ISSUER_CERT':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
     case 'CERT_SIGNATURE_FAILURE':
-      return 'certificate not issued by this unit\'s operator CA (unknown CA)'
-    case 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE': return 'no client certificate (certificate_required alert sent)'
+      return "certificate not issued by this unit's operator CA (unknown CA)"
+    case 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE':
+      return 'no client certificate (certificate_required alert sent)'
     case 'ERR_SSL_UNSUPPORTED_PROTOCOL':
     case 'ERR_SSL_NO_PROTOCOLS_AVAILABLE':
       return 'TLS version below 1.3 (protocol_version alert sent)'
-    default: return code ?? 'unknown reason'
+    default:
+      return code ?? 'unknown reason'
   }
 }
 
@@ -157,6 +170,8 @@ export function refuseInSecureConnection(server: TlsServer): void {
       if (o?.isServer && o.server && refusingServers.has(o.server)) return false
       return this[kReject] === true
     },
-    set(this: TLSSocket & { [kReject]?: boolean }, v: boolean) { this[kReject] = v },
+    set(this: TLSSocket & { [kReject]?: boolean }, v: boolean) {
+      this[kReject] = v
+    },
   })
 }

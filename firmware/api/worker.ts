@@ -4,24 +4,25 @@
 // hundreds of clients never delay the control plane's 10 ms tick, whose heartbeat keeps the audio
 // thread processing. Commands still run on the main thread, through the one registry: this side
 // parses, checks and asks (`execute` messages); the main side answers.
-import { parentPort, workerData } from 'node:worker_threads'
-import type { Server } from 'node:https'
+
+import { appendFileSync, mkdirSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TLSSocket } from 'node:tls'
-import type { Duplex } from 'node:stream'
-import { mkdirSync, appendFileSync } from 'node:fs'
+import type { Server } from 'node:https'
 import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
+import { parentPort, workerData } from 'node:worker_threads'
 import type { CommandResult } from '../commands/types.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import { AuditLog } from '../transport/audit.ts'
-import { clientOf } from './tls.ts'
-import type { FromWorker, ToWorker, WorkerConfig, WorkerSupervision } from './messages.ts'
 import { ApiAuth } from './auth.ts'
 import { HttpError, pathOf, refuseUpgrade, sendJson } from './http.ts'
-import { EventStreams, type ReplayAnswer } from './streams.ts'
-import { RequestHandler } from './requests.ts'
 import { createApiServer, IdentityWatch, listenApi } from './listener.ts'
+import type { FromWorker, ToWorker, WorkerConfig, WorkerSupervision } from './messages.ts'
+import { RequestHandler } from './requests.ts'
 import { PendingAnswers } from './rpc.ts'
+import { EventStreams, type ReplayAnswer } from './streams.ts'
+import { clientOf } from './tls.ts'
 
 /** The API worker's parts, wired together, and its side of the message channel. */
 class ApiWorker {
@@ -59,9 +60,15 @@ class ApiWorker {
       announce: (count, metersHz) => this.#post({ t: 'streams', count, metersHz, wantsEvents: count > 0 }),
     })
     this.#requests = new RequestHandler({
-      auth: this.#auth, streams: this.#streams, audit: this.#audit, log,
+      auth: this.#auth,
+      streams: this.#streams,
+      audit: this.#audit,
+      log,
       execute: (command, args, principal) => this.#results.ask((id) => this.#post({ t: 'execute', id, command, args, principal })),
-      maxBodyBytes: cfg.maxBodyBytes, readCacheMs: cfg.readCacheMs, specs: cfg.specs, openapi: cfg.openapi,
+      maxBodyBytes: cfg.maxBodyBytes,
+      readCacheMs: cfg.readCacheMs,
+      specs: cfg.specs,
+      openapi: cfg.openapi,
       statusExtra: { device: cfg.device, api: apiStatus(cfg.supervision) },
     })
     this.#server = createApiServer(identity, log)
@@ -80,8 +87,10 @@ class ApiWorker {
 
   readonly #log = (level: 'info' | 'warn' | 'error', msg: string): void => {
     try {
-      appendFileSync(this.#logFile, JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg }) + '\n', { mode: 0o600 })
-    } catch { /* logging must never take the API down */ }
+      appendFileSync(this.#logFile, `${JSON.stringify({ at: new Date().toISOString(), level, source: 'api', message: msg })}\n`, { mode: 0o600 })
+    } catch {
+      /* logging must never take the API down */
+    }
   }
 
   /** WebSocket at /api/ws: the same certificate checks as a request, refusals as JSON. */
@@ -111,21 +120,46 @@ class ApiWorker {
 
   #onMessage(m: ToWorker): void {
     switch (m.t) {
-      case 'result': this.#results.answer(m.id, m.result); break
-      case 'event': this.#streams.entry(m.entry); break
-      case 'replayed': this.#replays.answer(m.id, { replay: m.replay, last: m.last }); break
-      case 'meters': this.#streams.setMeters(m.meters); break
-      case 'specs': this.#requests.setSpecs(m.specs, m.openapi); break
-      case 'reloadCrl': this.#watch.reloadCrl(); this.#post({ t: 'ack', id: m.id }); break
-      case 'stop': void this.#stop().then(() => { this.#post({ t: 'stopped' }); this.#port.close() }); break
-      case 'ping': this.#post({ t: 'pong' }); break
-      default: if (this.#cfg.testHooks) testHook(m)
+      case 'result':
+        this.#results.answer(m.id, m.result)
+        break
+      case 'event':
+        this.#streams.entry(m.entry)
+        break
+      case 'replayed':
+        this.#replays.answer(m.id, { replay: m.replay, last: m.last })
+        break
+      case 'meters':
+        this.#streams.setMeters(m.meters)
+        break
+      case 'specs':
+        this.#requests.setSpecs(m.specs, m.openapi)
+        break
+      case 'reloadCrl':
+        this.#watch.reloadCrl()
+        this.#post({ t: 'ack', id: m.id })
+        break
+      case 'stop':
+        void this.#stop().then(() => {
+          this.#post({ t: 'stopped' })
+          this.#port.close()
+        })
+        break
+      case 'ping':
+        this.#post({ t: 'pong' })
+        break
+      default:
+        if (this.#cfg.testHooks) testHook(m)
     }
   }
 
   async #stop(): Promise<void> {
     this.#watch.stop()
-    try { this.#audit.close() } catch { /* never take the API down */ }
+    try {
+      this.#audit.close()
+    } catch {
+      /* never take the API down */
+    }
     this.#streams.stopAll()
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve())
@@ -151,7 +185,9 @@ function apiStatus(sup: WorkerSupervision): Record<string, unknown> {
 function testHook(m: ToWorker): void {
   switch (m.t) {
     case 'testCrash':
-      setImmediate(() => { throw new Error('test-only crash of the API worker') })
+      setImmediate(() => {
+        throw new Error('test-only crash of the API worker')
+      })
       break
     case 'testHang':
       // Blocked, not spinning: a stuck worker without eating a core the tests share.
@@ -161,14 +197,17 @@ function testHook(m: ToWorker): void {
       const hoard: unknown[] = []
       for (;;) hoard.push(new Array(1 << 16).fill({ leak: hoard.length }))
     }
-    default: break
+    default:
+      break
   }
 }
 
 if (parentPort && workerData && (workerData as { apiWorker?: boolean }).apiWorker) {
   const p = parentPort
-  Promise.resolve().then(() => new ApiWorker((workerData as { config: WorkerConfig }).config, p).start()).catch((e: unknown) => {
-    const err = e as { code?: string; message?: string }
-    p.postMessage({ t: 'failed', code: err.code ?? 'FW_ERR_IO', message: err.message ?? String(e) } satisfies FromWorker)
-  })
+  Promise.resolve()
+    .then(() => new ApiWorker((workerData as { config: WorkerConfig }).config, p).start())
+    .catch((e: unknown) => {
+      const err = e as { code?: string; message?: string }
+      p.postMessage({ t: 'failed', code: err.code ?? 'FW_ERR_IO', message: err.message ?? String(e) } satisfies FromWorker)
+    })
 }

@@ -3,10 +3,10 @@
 // rollback (replacing the registry's "not available" stand-ins declared in commands/owned.ts).
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { FirmwareError } from '../errors.ts'
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandSpec } from '../commands/types.ts'
-import { loadManifest, modelsDir, type ModelRecord } from '../inference/manifest.ts'
+import { FirmwareError } from '../errors.ts'
+import { loadManifest, type ModelRecord, modelsDir } from '../inference/manifest.ts'
 import type { InferenceService } from '../inference/service.ts'
 import type { RecordingConsent, SnippetStore } from '../inference/snippets.ts'
 import type { AutomationController } from './controller.ts'
@@ -29,7 +29,9 @@ export function installedModels(dirs: string[]): { models: ModelRecord[]; broken
   const broken: Array<{ path: string; message: string }> = []
   for (const d of dirs) {
     if (!existsSync(d)) continue
-    for (const f of readdirSync(d).filter((n) => n.endsWith('.manifest.json')).sort()) {
+    for (const f of readdirSync(d)
+      .filter((n) => n.endsWith('.manifest.json'))
+      .sort()) {
       try {
         models.push(loadManifest(join(d, f)))
       } catch (e) {
@@ -54,24 +56,26 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
   const consentCommands: CommandSpec[] = []
   const consent = deps.consent
   if (consent) {
-    consentCommands.push(spec({
-      name: 'consent',
-      summary: 'recording consent: with it off (the default) no audio is stored or leaves the unit',
-      details: 'Turning it off deletes every stored snippet at once.',
-      examples: ['consent', 'consent off'],
-      permission: 'admin',
-      args: [{ name: 'state', type: 'bool', optional: true, help: 'on or off; omit to show it' }],
-      handler: (args, { principal }) => {
-        let deleted = 0
-        if (args.state !== undefined) {
-          consent.set(args.state as boolean, principal.name)
-          if (!consent.on && deps.snippets) deleted = deps.snippets.purgeAll()
-        }
-        return { consent: consent.on, snippets: deps.snippets?.list().length ?? 0, deleted }
-      },
-      human: (v: { consent: boolean; snippets: number; deleted: number }) =>
-        `recording consent ${v.consent ? 'ON: snippets are kept encrypted and expire' : 'off: no audio is stored or sent'}${v.deleted ? ` (${v.deleted} snippets deleted)` : ''}`,
-    }))
+    consentCommands.push(
+      spec({
+        name: 'consent',
+        summary: 'recording consent: with it off (the default) no audio is stored or leaves the unit',
+        details: 'Turning it off deletes every stored snippet at once.',
+        examples: ['consent', 'consent off'],
+        permission: 'admin',
+        args: [{ name: 'state', type: 'bool', optional: true, help: 'on or off; omit to show it' }],
+        handler: (args, { principal }) => {
+          let deleted = 0
+          if (args.state !== undefined) {
+            consent.set(args.state as boolean, principal.name)
+            if (!consent.on && deps.snippets) deleted = deps.snippets.purgeAll()
+          }
+          return { consent: consent.on, snippets: deps.snippets?.list().length ?? 0, deleted }
+        },
+        human: (v: { consent: boolean; snippets: number; deleted: number }) =>
+          `recording consent ${v.consent ? 'ON: snippets are kept encrypted and expire' : 'off: no audio is stored or sent'}${v.deleted ? ` (${v.deleted} snippets deleted)` : ''}`,
+      }),
+    )
   }
 
   return [
@@ -81,14 +85,22 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
       summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',
       examples: ['mode supervised', 'mode'],
       permission: 'operate',
-      args: [{ name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], optional: true, help: 'advisory, supervised or auto; omit to show the mode' }],
+      args: [
+        { name: 'mode', type: 'enum', values: ['advisory', 'supervised', 'auto'], optional: true, help: 'advisory, supervised or auto; omit to show the mode' },
+      ],
       handler: (args, { app, principal }) => {
         if (args.mode !== undefined && args.mode !== automation.mode) {
           automation.setMode(args.mode as AutomationMode, principal.name)
           app.publish?.({ type: 'change', change: { what: 'mode', target: {}, value: automation.mode, who: principal.name } })
         }
         const l = automation.state.limits
-        return { mode: automation.mode, minConfidence: l.minConfidence, maxStepDbPerS: l.maxStepDbPerS, maxRangeDb: l.maxRangeDb, paused: !automation.state.enabled }
+        return {
+          mode: automation.mode,
+          minConfidence: l.minConfidence,
+          maxStepDbPerS: l.maxStepDbPerS,
+          maxRangeDb: l.maxRangeDb,
+          paused: !automation.state.enabled,
+        }
       },
       human: (v: { mode: string; paused: boolean }) => `automation mode ${v.mode}${v.paused ? ' (paused: inference disabled by the watchdog)' : ''}`,
     }),
@@ -100,11 +112,21 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
       mutates: false,
       args: [],
       handler: () =>
-        automation.state.pending.map((r) => ({ id: r.id, output: r.output + 1, confidence: Math.round(r.confidence * 100) / 100, bandsHz: automation.bandsHz, proposedDb: r.proposed, deltaDb: r.deltaDb.map((d) => Math.round(d * 10) / 10) })),
+        automation.state.pending.map((r) => ({
+          id: r.id,
+          output: r.output + 1,
+          confidence: Math.round(r.confidence * 100) / 100,
+          bandsHz: automation.bandsHz,
+          proposedDb: r.proposed,
+          deltaDb: r.deltaDb.map((d) => Math.round(d * 10) / 10),
+        })),
       human: (v: Array<{ id: number; output: number; confidence: number; bandsHz: number[]; proposedDb: number[] }>) =>
         v.length === 0
           ? 'no recommendations pending'
-          : [`bands Hz: ${v[0]!.bandsHz.join(' ')}`, ...v.map((r) => `#${r.id} output ${r.output} confidence ${r.confidence.toFixed(2)}: ${fmtGains(r.proposedDb)} dB`)].join('\n'),
+          : [
+              `bands Hz: ${v[0]!.bandsHz.join(' ')}`,
+              ...v.map((r) => `#${r.id} output ${r.output} confidence ${r.confidence.toFixed(2)}: ${fmtGains(r.proposedDb)} dB`),
+            ].join('\n'),
     }),
     spec({
       name: 'accept',
@@ -188,7 +210,12 @@ export function inferenceCommands(deps: InferenceCommandDeps): CommandSpec[] {
         }
       },
       human: (v: { models: Array<{ id: string; state: string; latencyBudgetMs: number }>; broken: Array<{ path: string }> }) =>
-        [...v.models.map((m) => `${m.state === 'active' ? '*' : m.state === 'previous' ? '-' : ' '} ${m.id.padEnd(32)} ${m.state.padEnd(9)} budget ${m.latencyBudgetMs} ms`), ...v.broken.map((b) => `! ${b.path} unreadable`)].join('\n'),
+        [
+          ...v.models.map(
+            (m) => `${m.state === 'active' ? '*' : m.state === 'previous' ? '-' : ' '} ${m.id.padEnd(32)} ${m.state.padEnd(9)} budget ${m.latencyBudgetMs} ms`,
+          ),
+          ...v.broken.map((b) => `! ${b.path} unreadable`),
+        ].join('\n'),
     }),
     spec({
       name: 'model activate',

@@ -1,19 +1,20 @@
 // AutomationController: runs the automation reducer and carries out its effects: EQ gains go to
 // an EqSink (the appliance's output EQ), recommendations to subscribers (event stream, console),
 // log lines to the log. Errors from the reducer become FirmwareErrors for the command registry.
-import { FirmwareError } from '../errors.ts'
+
 import type { ApplianceApi } from '../contract/appliance.ts'
+import { FirmwareError } from '../errors.ts'
 import {
-  initialState,
-  transition,
   type AutomationEffect,
   type AutomationEvent,
   type AutomationLimits,
   type AutomationMode,
   type AutomationState,
   type Gains,
+  initialState,
   type Recommendation,
   type RecommendationInput,
+  transition,
 } from './machine.ts'
 
 /** Where applied gains go. */

@@ -96,7 +96,11 @@ export interface Step {
   error?: AutomationError
 }
 
-export function initialState(outputs: number, bands: number, opts: { mode?: AutomationMode; limits?: Partial<AutomationLimits>; approved?: Gains } = {}): AutomationState {
+export function initialState(
+  outputs: number,
+  bands: number,
+  opts: { mode?: AutomationMode; limits?: Partial<AutomationLimits>; approved?: Gains } = {},
+): AutomationState {
   const approved = opts.approved ? copy(opts.approved) : Array.from({ length: outputs }, () => new Array<number>(bands).fill(0))
   return {
     mode: opts.mode ?? 'advisory',
@@ -153,21 +157,42 @@ export function transition(s: AutomationState, ev: AutomationEvent): Step {
     case 'recommendation': {
       const r = ev.rec
       if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
-        return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` } }
+        return {
+          state: s,
+          effects: [],
+          error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` },
+        }
       }
       if (!Array.isArray(r.deltaDb) || r.deltaDb.length > s.current[r.output]!.length || !r.deltaDb.every(Number.isFinite) || !Number.isFinite(r.confidence)) {
-        return { state: s, effects: [], error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number` } }
+        return {
+          state: s,
+          effects: [],
+          error: {
+            code: 'FW_ERR_BAD_ARG',
+            message: `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number`,
+          },
+        }
       }
       if (!s.enabled) return { state: s, effects: [] }
       const cur = s.current[r.output]!
-      const proposed = limitToRange(cur.map((g, i) => g + (r.deltaDb[i] ?? 0)), s.approved[r.output]!, s.limits.maxRangeDb)
+      const proposed = limitToRange(
+        cur.map((g, i) => g + (r.deltaDb[i] ?? 0)),
+        s.approved[r.output]!,
+        s.limits.maxRangeDb,
+      )
       const rec: Recommendation = { ...r, deltaDb: [...r.deltaDb], id: s.nextId, at: ev.at, proposed }
       const base = { ...s, nextId: s.nextId + 1 }
       if (s.mode === 'advisory') {
-        return { state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] }, effects: [{ type: 'publish', rec, mode: s.mode, action: 'suggested' }] }
+        return {
+          state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] },
+          effects: [{ type: 'publish', rec, mode: s.mode, action: 'suggested' }],
+        }
       }
       if (s.mode === 'supervised') {
-        return { state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] }, effects: [{ type: 'publish', rec, mode: s.mode, action: 'awaiting-operator' }] }
+        return {
+          state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] },
+          effects: [{ type: 'publish', rec, mode: s.mode, action: 'awaiting-operator' }],
+        }
       }
       // auto
       if (r.confidence < s.limits.minConfidence) {
@@ -186,25 +211,43 @@ export function transition(s: AutomationState, ev: AutomationEvent): Step {
     case 'accept':
     case 'reject': {
       if (s.mode !== 'supervised') {
-        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: `${ev.type} is for supervised mode; the mode is ${s.mode} (use: mode supervised)` } }
+        return {
+          state: s,
+          effects: [],
+          error: { code: 'FW_ERR_AUTOMATION', message: `${ev.type} is for supervised mode; the mode is ${s.mode} (use: mode supervised)` },
+        }
       }
       const rec = s.pending.find((p) => p.id === ev.id)
       if (!rec) {
         const ids = s.pending.map((p) => p.id).join(', ')
-        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: `no pending recommendation ${ev.id}${ids ? ` (pending: ${ids})` : ' (none pending)'}` } }
+        return {
+          state: s,
+          effects: [],
+          error: { code: 'FW_ERR_AUTOMATION', message: `no pending recommendation ${ev.id}${ids ? ` (pending: ${ids})` : ' (none pending)'}` },
+        }
       }
       const pending = s.pending.filter((p) => p.id !== ev.id)
       if (ev.type === 'reject') {
-        return { state: { ...s, pending }, effects: [{ type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}` }] }
+        return {
+          state: { ...s, pending },
+          effects: [{ type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}` }],
+        }
       }
       if (!s.enabled) {
-        return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: 'automation is paused while the watchdog has inference disabled; nothing was applied' } }
+        return {
+          state: s,
+          effects: [],
+          error: { code: 'FW_ERR_AUTOMATION', message: 'automation is paused while the watchdog has inference disabled; nothing was applied' },
+        }
       }
       const current = copy(s.current)
       current[rec.output] = [...rec.proposed]
       return {
         state: { ...s, pending, current, approved: copy(current), undo: pushUndo(s) },
-        effects: [...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`), { type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}` }],
+        effects: [
+          ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`),
+          { type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}` },
+        ],
       }
     }
 
@@ -232,7 +275,10 @@ export function transition(s: AutomationState, ev: AutomationEvent): Step {
       const changed = !s.current.every((row, o) => same(row, s.approved[o]!))
       return {
         state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
-        effects: [...applyAll(s.current, s.approved, `rollback by ${ev.who}`), { type: 'log', level: 'info', message: `rolled back to the last operator-approved EQ by ${ev.who}` }],
+        effects: [
+          ...applyAll(s.current, s.approved, `rollback by ${ev.who}`),
+          { type: 'log', level: 'info', message: `rolled back to the last operator-approved EQ by ${ev.who}` },
+        ],
       }
     }
 

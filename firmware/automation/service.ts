@@ -1,22 +1,25 @@
 // Inference on the running appliance, as one service for startAppliance({ services: [...] }):
 // the worker (health reported to the watchdog), the shipped models, the live feature loop, the
 // automation controller over the outputs' EQ, and their commands in the registry.
-import type { Service, ServiceHost } from '../contract/service.ts'
-import type { ApplianceEvent } from '../contract/appliance.ts'
-import type { CommandRegistry } from '../commands/registry.ts'
-import { AutomationController, applianceEqSink, type ApplianceEqSinkOptions } from './controller.ts'
-import { registerInferenceCommands } from './commands.ts'
-import type { AutomationLimits, AutomationMode } from './machine.ts'
-import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
-import { InferenceService, type InferenceServiceOptions } from '../inference/service.ts'
-import { LiveInference, type LiveInferenceOptions } from '../inference/live.ts'
-import { EQ_RECOMMENDER } from '../inference/models.ts'
 
-export { InferenceService } from '../inference/service.ts'
+import type { CommandRegistry } from '../commands/registry.ts'
+import type { ApplianceEvent } from '../contract/appliance.ts'
+import type { Service, ServiceHost } from '../contract/service.ts'
+import { LiveInference, type LiveInferenceOptions } from '../inference/live.ts'
+import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
+import { EQ_RECOMMENDER } from '../inference/models.ts'
+import { InferenceService, type InferenceServiceOptions } from '../inference/service.ts'
+import { registerInferenceCommands } from './commands.ts'
+import { type ApplianceEqSinkOptions, AutomationController, applianceEqSink } from './controller.ts'
+import type { AutomationLimits, AutomationMode } from './machine.ts'
+
 export { LiveInference } from '../inference/live.ts'
-export { SnippetStore, RecordingConsent } from '../inference/snippets.ts'
+export { InferenceService } from '../inference/service.ts'
+export { RecordingConsent, SnippetStore } from '../inference/snippets.ts'
+
 import type { RecordingConsent, SnippetStore } from '../inference/snippets.ts'
-export { loadManifest, BUILTIN_MANIFESTS } from '../inference/manifest.ts'
+
+export { BUILTIN_MANIFESTS, loadManifest } from '../inference/manifest.ts'
 
 export interface InferenceAttachOptions {
   /** The registry to add mode/accept/reject/rollback/model commands to. Defaults to none. */
@@ -59,7 +62,13 @@ export async function attachInference(app: ServiceHost, opts: InferenceAttachOpt
   }
 }
 
-async function start(app: ServiceHost, service: InferenceService, opts: InferenceAttachOptions, log: (level: 'info' | 'warn' | 'error', message: string) => void, publish: (ev: ApplianceEvent) => void): Promise<AttachedInference> {
+async function start(
+  app: ServiceHost,
+  service: InferenceService,
+  opts: InferenceAttachOptions,
+  log: (level: 'info' | 'warn' | 'error', message: string) => void,
+  publish: (ev: ApplianceEvent) => void,
+): Promise<AttachedInference> {
   for (const m of opts.manifests ?? BUILTIN_MANIFESTS) {
     try {
       await service.activate(m)
@@ -78,7 +87,21 @@ async function start(app: ServiceHost, service: InferenceService, opts: Inferenc
     ...(opts.limits ? { limits: opts.limits } : {}),
     log: (level, message) => log(level, message),
   })
-  automation.onRecommendation((r) => publish({ type: 'recommendation', data: { id: r.rec.id, output: r.rec.output, action: r.action, mode: r.mode, confidence: r.rec.confidence, bandsHz: r.bandsHz, deltaDb: r.rec.deltaDb, proposedDb: r.rec.proposed } }))
+  automation.onRecommendation((r) =>
+    publish({
+      type: 'recommendation',
+      data: {
+        id: r.rec.id,
+        output: r.rec.output,
+        action: r.action,
+        mode: r.mode,
+        confidence: r.rec.confidence,
+        bandsHz: r.bandsHz,
+        deltaDb: r.rec.deltaDb,
+        proposedDb: r.rec.proposed,
+      },
+    }),
+  )
   const live = new LiveInference(service, automation, opts.live)
   const enable = (on: boolean) => {
     live.setEnabled(on)
@@ -87,7 +110,12 @@ async function start(app: ServiceHost, service: InferenceService, opts: Inferenc
   enable(app.inferenceEnabled)
   const unsubscribe = app.onInferencePermission(enable)
   if (opts.registry) {
-    registerInferenceCommands(opts.registry, { service, automation, ...(opts.consent ? { consent: opts.consent } : {}), ...(opts.snippets ? { snippets: opts.snippets } : {}) })
+    registerInferenceCommands(opts.registry, {
+      service,
+      automation,
+      ...(opts.consent ? { consent: opts.consent } : {}),
+      ...(opts.snippets ? { snippets: opts.snippets } : {}),
+    })
   }
   const timer = setInterval(() => {
     const f = app.pollFeatures()

@@ -5,16 +5,17 @@
 // its front-panel controller is a process on a socat PTY pair that the real FrontPanel driver talks
 // to, its thermal zones are settable values. Nothing else under firmware/ imports board/.
 // How to add a board: board/README.md.
-import type { BoardCapabilities, BoardProfile } from './profile.ts'
-import { FrontPanel, type PanelLink } from '../panel/panel.ts'
-import { openPtyPair } from '../hardware/pty.ts'
-import { SimThermal, SysfsThermal, type ThermalSensor } from '../hardware/thermal.ts'
-import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
-import { SystemdNotifier } from '../hardware/systemd-notify.ts'
-import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
-import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 
-export type { SimulatedPanel, ControllerReport }
+import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
+import { type SimulatedPanel, startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { openPtyPair } from '../hardware/pty.ts'
+import { SystemdNotifier } from '../hardware/systemd-notify.ts'
+import { SimThermal, SysfsThermal, type ThermalSensor } from '../hardware/thermal.ts'
+import { type HardwareWatchdog, WatchdogDevice } from '../hardware/watchdog-device.ts'
+import { FrontPanel, type PanelLink } from '../panel/panel.ts'
+import type { BoardCapabilities, BoardProfile } from './profile.ts'
+
+export type { ControllerReport, SimulatedPanel }
 
 export interface PanelOpenOptions {
   /** Heartbeat timeout to configure on the controller at open. Defaults to the controller's own. */
@@ -89,14 +90,19 @@ export function simulatedPanelDriver(baudRate: number, hooks: DriverHooks = real
     kind: 'simulated',
     async open(opts = {}) {
       const cleanups: Array<() => Promise<void>> = []
-      const close = async () => { for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}) }
+      const close = async () => {
+        for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
+      }
       const children: number[] = []
       try {
         const pty = await openPtyPair()
         cleanups.push(() => pty.close())
         children.push(pty.pid)
         const controller = await startSimulatedPanel({
-          port: pty.b, baudRate, parentPid: process.pid, ...(opts.onReport ? { onReport: opts.onReport } : {}),
+          port: pty.b,
+          baudRate,
+          parentPid: process.pid,
+          ...(opts.onReport ? { onReport: opts.onReport } : {}),
         })
         cleanups.push(() => controller.stop())
         children.push(controller.pid)
@@ -121,13 +127,16 @@ export const noPanelDriver: PanelDriver = {
 export function driversFor(profile: BoardProfile, hooks: DriverHooks = realHooks): BoardDrivers {
   const caps = profile.capabilities
   const { panel: panelUart, console: consoleUart } = profile.uarts
-  const panel = caps.panel === 'simulated' ? simulatedPanelDriver(panelUart.baudRate, hooks)
-    : caps.panel === 'uart' ? uartPanelDriver(panelUart.path, panelUart.baudRate, hooks)
-      : noPanelDriver
+  const panel =
+    caps.panel === 'simulated'
+      ? simulatedPanelDriver(panelUart.baudRate, hooks)
+      : caps.panel === 'uart'
+        ? uartPanelDriver(panelUart.path, panelUart.baudRate, hooks)
+        : noPanelDriver
   return {
     capabilities: caps,
     panel,
-    thermal: () => caps.thermal === 'simulated' ? new SimThermal(profile.thermalZones) : new SysfsThermal(profile.thermalZones),
+    thermal: () => (caps.thermal === 'simulated' ? new SimThermal(profile.thermalZones) : new SysfsThermal(profile.thermalZones)),
     watchdogs: (env = process.env) => {
       const all: HardwareWatchdog[] = []
       if (caps.watchdogDevice) all.push(new WatchdogDevice({ path: profile.watchdogDevice }))

@@ -2,12 +2,12 @@
 // device, data directory, API port, array geometry). Validated once at load, with errors that name
 // the field, so nothing downstream has to second-guess a profile. What the board has is derived
 // here once, as capabilities (board/README.md); firmware/board/drivers.ts maps each to a driver.
-import { readFileSync, existsSync } from 'node:fs'
-import { join, resolve, isAbsolute, dirname } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FirmwareError } from '../errors.ts'
-import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { validateGeometry } from '../engine/geometry.ts'
+import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
+import { FirmwareError } from '../errors.ts'
 import type { ThermalZone } from '../hardware/thermal.ts'
 
 export type { ThermalZone }
@@ -108,7 +108,8 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   const backend = a.backend
   if (backend !== 'file' && backend !== 'sim' && backend !== 'alsa') fail('audio.backend', `must be "file", "sim" or "alsa", got ${JSON.stringify(backend)}`)
   const sampleRate = a.sampleRate
-  if (sampleRate !== 44100 && sampleRate !== 48000 && sampleRate !== 96000) fail('audio.sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(sampleRate)}`)
+  if (sampleRate !== 44100 && sampleRate !== 48000 && sampleRate !== 96000)
+    fail('audio.sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(sampleRate)}`)
   const blockSize = num(a.blockSize ?? 64, 'audio.blockSize', 32, 1024, true)
   const inputs = num(a.inputs, 'audio.inputs', 1, 64, true)
   const outputs = num(a.outputs, 'audio.outputs', 1, 16, true)
@@ -125,7 +126,8 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   // The relay and the bypass button hang off the front-panel controller (docs/architecture.md,
   // "Changes from the first design"): nothing drives a GPIO, so a profile that names one is refused
   // rather than believed.
-  if (p.gpio !== undefined) fail('gpio', 'is not read: the relay and the bypass button are on the front-panel controller (uarts.panel); remove the section (board/README.md)')
+  if (p.gpio !== undefined)
+    fail('gpio', 'is not read: the relay and the bypass button are on the front-panel controller (uarts.panel); remove the section (board/README.md)')
   if (!Array.isArray(p.thermalZones)) fail('thermalZones', 'must be a list')
   const thermalZones = (p.thermalZones as unknown[]).map((z, k): ThermalZone => {
     const o = obj(z, `thermalZones[${k}]`)

@@ -2,10 +2,10 @@
 // numbered from 1, as printed on the rear panel and in every transport. Commands another part owns
 // (presets: the store; mode and models: inference; ...) are defined there and declared in owned.ts.
 import { networkInterfaces } from 'node:os'
-import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
 import type { BandParams, CompressorParams, Meters } from '../engine/types.ts'
-import { usage, type CommandRegistry } from './registry.ts'
+import { FirmwareError } from '../errors.ts'
+import { type CommandRegistry, usage } from './registry.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from './types.ts'
 
 const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
@@ -16,7 +16,13 @@ const bandCount = (app: ApplianceApi): number => Math.max(1, app.outputSettings(
 const outputArg: ArgSpec = { name: 'output', type: 'int', min: 1, max: outputs, help: 'output number, from 1' }
 const beamArg: ArgSpec = { name: 'beam', type: 'int', min: 1, max: beamCount, help: 'beam number, from 1' }
 const countArg = (def: number, max: number, what: string): ArgSpec => ({
-  name: 'count', type: 'int', min: 1, max, optional: true, default: def, help: `how many ${what} (default ${def})`,
+  name: 'count',
+  type: 'int',
+  min: 1,
+  max,
+  optional: true,
+  default: def,
+  help: `how many ${what} (default ${def})`,
 })
 
 function iso(ms: number): string {
@@ -122,14 +128,20 @@ export function builtinCommands(): CommandSpec<any>[] {
       const all = ctx.registry.list({ transport: ctx.principal.transport })
       if (args.topic === undefined) {
         return all.map((s) => ({
-          command: s.name, usage: usage(s), permission: s.permission, summary: s.summary,
+          command: s.name,
+          usage: usage(s),
+          permission: s.permission,
+          summary: s.summary,
           ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
           ...(s.transports !== undefined ? { scope: s.transports.join(',') } : {}),
         }))
       }
-      const topic = [args.topic, args.sub].filter((x) => x !== undefined).join(' ').toLowerCase()
+      const topic = [args.topic, args.sub]
+        .filter((x) => x !== undefined)
+        .join(' ')
+        .toLowerCase()
       const one = all.find((s) => s.name === topic)
-      const specs = one ? [one] : all.filter((s) => s.name.startsWith(topic + ' '))
+      const specs = one ? [one] : all.filter((s) => s.name.startsWith(`${topic} `))
       if (specs.length === 0) throw new FirmwareError('FW_ERR_UNKNOWN_COMMAND', `no command "${topic}"; type help for the list`)
       return specs.map((s) => ({
         command: s.name,
@@ -142,13 +154,28 @@ export function builtinCommands(): CommandSpec<any>[] {
         ...(s.unavailable !== undefined ? { unavailable: `${s.unavailable} is not running` } : {}),
       }))
     },
-    human: (v: Array<{ command: string; usage: string; permission: string; summary: string; unavailable?: string; scope?: string; examples?: string[]; destructive?: boolean; args?: Array<{ name: string; help: string; optional: boolean }> }>) => {
+    human: (
+      v: Array<{
+        command: string
+        usage: string
+        permission: string
+        summary: string
+        unavailable?: string
+        scope?: string
+        examples?: string[]
+        destructive?: boolean
+        args?: Array<{ name: string; help: string; optional: boolean }>
+      }>,
+    ) => {
       if (v.every((c) => c.examples === undefined)) {
         const shared = v.filter((c) => c.scope === undefined)
         const session = v.filter((c) => c.scope !== undefined)
         const w = Math.max(...shared.map((c) => c.command.length)) + 2
         return [
-          ...shared.map((c) => `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`),
+          ...shared.map(
+            (c) =>
+              `  ${c.command.padEnd(w)}${c.summary}${c.permission === 'observe' ? '' : ` (${c.permission})`}${c.unavailable ? ` [not available: ${c.unavailable}]` : ''}`,
+          ),
           '',
           // The transport's own session commands, from their specs (the console: mode, events, login).
           ...(session.length > 0 ? [`Console: ${session.map((c) => c.usage).join(', ')}.`] : []),
@@ -183,7 +210,9 @@ export function builtinCommands(): CommandSpec<any>[] {
         `board     ${v.board}  firmware ${v.firmware}  panel ${v.panel ?? 'none'}  up ${v.uptime} s`,
         `engine    ${v.blocks} blocks, ${v.xruns} xruns, ${v.overruns} overruns, block ${v.block_us_p50}/${v.block_us_p99} us (p50/p99) of ${Math.round(v.block_period_us)} us`,
         ...((x: StatusFields) => [
-          ...('boots_into' in x ? [`boot      into ${String(x.boots_into)}${x.differs_from_boot ? ' (the running mix differs from it)' : ''}    settings ${String(x.settings)}`] : []),
+          ...('boots_into' in x
+            ? [`boot      into ${String(x.boots_into)}${x.differs_from_boot ? ' (the running mix differs from it)' : ''}    settings ${String(x.settings)}`]
+            : []),
           ...('last_run' in x ? [`last run  ${String(x.last_run)}`] : []),
         ])(v as unknown as StatusFields),
       ].join('\n'),
@@ -234,12 +263,17 @@ export function builtinCommands(): CommandSpec<any>[] {
     examples: ['beam list'],
     permission: 'observe',
     args: [],
-    handler: (_a, { app }) =>
-      app.beams().map((b) => ({ beam: b.index + 1, kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.auto })),
+    handler: (_a, { app }) => app.beams().map((b) => ({ beam: b.index + 1, kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.auto })),
     human: (v: Array<{ beam: number; kind: string; azimuth: number; elevation: number; auto: boolean }>) =>
       v.length === 0
         ? 'no beams (this board has no microphone array)'
-        : ['beam  kind  azimuth  elevation  follows DOA', ...v.map((b) => `${String(b.beam).padEnd(6)}${b.kind.padEnd(6)}${b.azimuth.toFixed(1).padStart(7)}  ${b.elevation.toFixed(1).padStart(9)}  ${b.auto ? 'yes' : 'no'}`)].join('\n'),
+        : [
+            'beam  kind  azimuth  elevation  follows DOA',
+            ...v.map(
+              (b) =>
+                `${String(b.beam).padEnd(6)}${b.kind.padEnd(6)}${b.azimuth.toFixed(1).padStart(7)}  ${b.elevation.toFixed(1).padStart(9)}  ${b.auto ? 'yes' : 'no'}`,
+            ),
+          ].join('\n'),
   })
 
   const needBeams = (app: ApplianceApi): void => {
@@ -311,7 +345,13 @@ export function builtinCommands(): CommandSpec<any>[] {
     args: [
       outputArg,
       { name: 'band', type: 'int', min: 1, max: bandCount, help: 'band number, from 1' },
-      { name: 'type', type: 'enum', values: ['peak', 'lowshelf', 'highshelf', 'highpass', 'lowpass'], optional: true, help: 'peak, lowshelf, highshelf, highpass or lowpass' },
+      {
+        name: 'type',
+        type: 'enum',
+        values: ['peak', 'lowshelf', 'highshelf', 'highpass', 'lowpass'],
+        optional: true,
+        help: 'peak, lowshelf, highshelf, highpass or lowpass',
+      },
       { name: 'freq', type: 'number', min: 20, max: 20000, unit: 'Hz', optional: true, help: 'centre or corner frequency in Hz, 20 to 20000' },
       { name: 'gain', type: 'number', min: -24, max: 24, unit: 'dB', optional: true, help: 'band gain in dB, -24 to +24' },
       { name: 'q', type: 'number', min: 0.1, max: 20, optional: true, help: 'Q, 0.1 to 20' },
@@ -330,7 +370,9 @@ export function builtinCommands(): CommandSpec<any>[] {
         freqHz: (args.freq as number | undefined) ?? cur.freqHz,
         gainDb: (args.gain as number | undefined) ?? cur.gainDb,
         q: (args.q as number | undefined) ?? cur.q,
-        enabled: (args.enabled as boolean | undefined) ?? (args.type !== undefined || args.freq !== undefined || args.gain !== undefined || args.q !== undefined ? true : cur.enabled),
+        enabled:
+          (args.enabled as boolean | undefined) ??
+          (args.type !== undefined || args.freq !== undefined || args.gain !== undefined || args.q !== undefined ? true : cur.enabled),
       }
       app.setEqBand(o, b, next, principal.name)
       return { output: o + 1, band: b + 1, type: next.type, freq: next.freqHz, gain: next.gainDb, q: next.q, enabled: next.enabled }
@@ -358,7 +400,10 @@ export function builtinCommands(): CommandSpec<any>[] {
       if (!cur) throw new FirmwareError('FW_ERR_BAD_ARG', `comp: output ${o + 1} does not exist`)
       const keys = ['threshold', 'ratio', 'knee', 'attack', 'release', 'makeup']
       if ([...keys, 'enabled'].every((k) => args[k] === undefined)) {
-        throw new FirmwareError('FW_ERR_BAD_ARG', 'comp: nothing to change; give at least one of threshold, ratio, knee, attack, release, makeup, enabled; e.g. comp 1 threshold=-18 ratio=3')
+        throw new FirmwareError(
+          'FW_ERR_BAD_ARG',
+          'comp: nothing to change; give at least one of threshold, ratio, knee, attack, release, makeup, enabled; e.g. comp 1 threshold=-18 ratio=3',
+        )
       }
       const pick = (k: string, v: number): number => (args[k] as number | undefined) ?? v
       const next: CompressorParams = {
@@ -403,8 +448,7 @@ export function builtinCommands(): CommandSpec<any>[] {
     examples: ['faults', 'faults 50'],
     permission: 'observe',
     args: [countArg(10, 200, 'transitions')],
-    handler: (args, { app }) =>
-      app.faults(num(args, 'count')).map((r) => ({ at: iso(r.at), from: r.from, to: r.to, cause: r.cause, evidence: r.evidence })),
+    handler: (args, { app }) => app.faults(num(args, 'count')).map((r) => ({ at: iso(r.at), from: r.from, to: r.to, cause: r.cause, evidence: r.evidence })),
     human: (v: Array<{ at: string; from: string; to: string; cause: string; evidence: string }>) =>
       v.length === 0 ? 'no transitions recorded' : v.map((r) => `${r.at}  ${r.from} -> ${r.to}  ${r.cause}: ${r.evidence}`).join('\n'),
   })

@@ -2,7 +2,7 @@
 // `ERR <code> <message>`, grammar in docs/console-protocol.md) or a human-readable block.
 import type { CommandResult, CommandSpec } from './types.ts'
 
-const BARE_RE = /^[A-Za-z0-9_.:\/+@%,-]+$/
+const BARE_RE = /^[A-Za-z0-9_.:/+@%,-]+$/
 
 /** A scalar as one machine token: numbers to at most 3 decimals, quoted strings when needed. */
 export function machineScalar(v: unknown): string {
@@ -16,7 +16,16 @@ export function machineScalar(v: unknown): string {
   }
   const s = String(v)
   if (s.length > 0 && BARE_RE.test(s)) return s
-  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/[\u0000-\u001f\u007f-\uffff]/g, '?') + '"'
+  return (
+    '"' +
+    s
+      .replace(/\\/g, '\\\\')
+      .replace(/"/g, '\\"')
+      .replace(/\r/g, '\\r')
+      .replace(/\n/g, '\\n')
+      .replace(/[\u0000-\u001f\u007f-\uffff]/g, '?') +
+    '"'
+  )
 }
 
 /**
@@ -57,7 +66,7 @@ function humanValue(v: unknown, indent: string, out: string[]): void {
     v.forEach((item, k) => {
       if (item !== null && typeof item === 'object') {
         out.push(`${indent}${k + 1}:`)
-        humanValue(item, indent + '  ', out)
+        humanValue(item, `${indent}  `, out)
       } else out.push(`${indent}${k + 1}: ${typeof item === 'string' ? item : machineScalar(item)}`)
     })
   } else if (v !== null && typeof v === 'object') {
@@ -68,7 +77,7 @@ function humanValue(v: unknown, indent: string, out: string[]): void {
         if (flat) out.push(`${indent}${key}: ${(item as unknown[]).map((x) => (typeof x === 'string' ? x : machineScalar(x))).join(' ') || '(none)'}`)
         else {
           out.push(`${indent}${key}:`)
-          humanValue(item, indent + '  ', out)
+          humanValue(item, `${indent}  `, out)
         }
       } else out.push(`${indent}${key}: ${typeof item === 'string' ? item : machineScalar(item)}`)
     }

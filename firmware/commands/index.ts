@@ -3,15 +3,15 @@
 // (inference: mode/model, store: preset, ...), which replaces the declared "not available" stand-in
 // (owned.ts).
 import type { ApplianceApi } from '../contract/appliance.ts'
-import { CommandRegistry, type RegistryOptions } from './registry.ts'
 import { registerBuiltins } from './builtin.ts'
 import { OWNED_COMMANDS } from './owned.ts'
+import { CommandRegistry, type RegistryOptions } from './registry.ts'
 
-export { CommandRegistry, tokenize, usage, parseTokens, parseJson, argsJsonSchema } from './registry.ts'
-export type { RegistryOptions } from './registry.ts'
 export { builtinCommands, registerBuiltins } from './builtin.ts'
-export { formatMachine, formatHuman, flatten, machineScalar } from './format.ts'
+export { flatten, formatHuman, formatMachine, machineScalar } from './format.ts'
 export { OWNED_COMMANDS } from './owned.ts'
+export type { RegistryOptions } from './registry.ts'
+export { argsJsonSchema, CommandRegistry, parseJson, parseTokens, tokenize, usage } from './registry.ts'
 export * from './types.ts'
 
 /** THE way to get a registry: every built-in command registered, and every owned one declared

@@ -19,7 +19,11 @@ export function describeNameRule(r: NameRule): string {
 /** The anchored pattern a name must match: /^[A-Za-z0-9_-]{1,32}$/ for the preset rule. */
 export function nameRulePattern(r: NameRule): RegExp {
   // "-" goes last, where it needs no escape: the preset rule's pattern is /^[A-Za-z0-9_-]{1,32}$/.
-  const extra = r.symbols.filter((c) => c !== '-').map((c) => c.replace(/[\\\]^]/g, '\\$&')).join('') + (r.symbols.includes('-') ? '-' : '')
+  const extra =
+    r.symbols
+      .filter((c) => c !== '-')
+      .map((c) => c.replace(/[\\\]^]/g, '\\$&'))
+      .join('') + (r.symbols.includes('-') ? '-' : '')
   return new RegExp(`^[A-Za-z0-9${extra}]{1,${r.maxLength}}$`)
 }
 

@@ -12,7 +12,12 @@ const OSC = 'OSC control (it keeps its setting in the store)'
 const REHEARSAL = 'the rehearsal'
 
 export const OWNED_COMMANDS: readonly OwnedCommand[] = [
-  { name: 'mode', owner: INFERENCE, permission: 'operate', summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)' },
+  {
+    name: 'mode',
+    owner: INFERENCE,
+    permission: 'operate',
+    summary: 'automation mode: advisory (suggest), supervised (operator accepts), auto (applied within bounds)',
+  },
   { name: 'recommendations', owner: INFERENCE, permission: 'observe', summary: 'EQ recommendations waiting for an operator (supervised) or shown (advisory)' },
   { name: 'accept', owner: INFERENCE, permission: 'operate', summary: 'apply a pending recommendation (supervised mode); the result becomes the approved EQ' },
   { name: 'reject', owner: INFERENCE, permission: 'operate', summary: 'discard a pending recommendation (supervised mode)' },
@@ -20,8 +25,18 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   { name: 'undo', owner: INFERENCE, permission: 'operate', summary: 'undo the last automation change' },
   { name: 'rollback', owner: INFERENCE, permission: 'operate', summary: 'return the automated EQ exactly to the last operator-approved state' },
   { name: 'model list', owner: INFERENCE, permission: 'observe', summary: 'the installed models and which is active' },
-  { name: 'model activate', owner: INFERENCE, permission: 'admin', summary: 'activate an installed model by id; it is checked (sha256, shapes) first and refused if wrong' },
-  { name: 'model rollback', owner: INFERENCE, permission: 'admin', summary: 'go back to the previously active version of a model (the latest activated one by default)' },
+  {
+    name: 'model activate',
+    owner: INFERENCE,
+    permission: 'admin',
+    summary: 'activate an installed model by id; it is checked (sha256, shapes) first and refused if wrong',
+  },
+  {
+    name: 'model rollback',
+    owner: INFERENCE,
+    permission: 'admin',
+    summary: 'go back to the previously active version of a model (the latest activated one by default)',
+  },
   { name: 'preset list', owner: STORE, permission: 'observe', summary: 'the saved presets (a preset neither of whose copies loads is marked CORRUPT)' },
   { name: 'preset save', owner: STORE, permission: 'operate', summary: 'save outputs and beams as a named preset' },
   { name: 'preset load', owner: STORE, permission: 'operate', summary: 'load a named preset' },
@@ -30,5 +45,10 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   { name: 'osc show', owner: OSC, permission: 'observe', summary: 'show whether OSC (unencrypted UDP control) is on, on which port, and who may send' },
   { name: 'osc on', owner: OSC, permission: 'admin', summary: 'turn OSC on for the listed sources only (no encryption: use on a closed show network)' },
   { name: 'osc off', owner: OSC, permission: 'admin', summary: 'turn OSC off' },
-  { name: 'rehearse', owner: REHEARSAL, permission: 'operate', summary: 'inject a fault on the live unit and report the time to bypass (or DEGRADED) and to recovery' },
+  {
+    name: 'rehearse',
+    owner: REHEARSAL,
+    permission: 'operate',
+    summary: 'inject a fault on the live unit and report the time to bypass (or DEGRADED) and to recovery',
+  },
 ]

@@ -2,10 +2,9 @@
 // range-checked, permissions and confirmations enforced, and handlers run. Transports hand it
 // either console tokens or a JSON object and get back {ok, value} or {ok:false, code, message}.
 import { randomInt } from 'node:crypto'
-import { FirmwareError, isFirmwareError, type ErrorCode } from '../errors.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
+import { type ErrorCode, FirmwareError, isFirmwareError } from '../errors.ts'
 import {
-  PERMISSION_RANK,
   type ArgSpec,
   type Bound,
   type CommandResult,
@@ -13,6 +12,7 @@ import {
   type ExecutionRecord,
   type OwnedCommand,
   type ParsedArgs,
+  PERMISSION_RANK,
   type Principal,
 } from './types.ts'
 
@@ -108,7 +108,7 @@ const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/
 /** Converts one raw value (console token or JSON value) to the arg's type, or throws FW_ERR_BAD_ARG. */
 function coerce(spec: CommandSpec, a: ArgSpec, raw: unknown, app: ApplianceApi, json: boolean): string | number | boolean {
   const bad = (): never => {
-    const got = typeof raw === 'string' ? JSON.stringify(raw) : JSON.stringify(raw) ?? String(raw)
+    const got = typeof raw === 'string' ? JSON.stringify(raw) : (JSON.stringify(raw) ?? String(raw))
     throw new CommandError(
       'FW_ERR_BAD_ARG',
       `${spec.name}: ${a.name} must be ${describeArg(a, app, json)}, got ${got}. Usage: ${usage(spec)}; e.g. ${spec.examples[0] ?? spec.name}`,
@@ -157,10 +157,7 @@ function finish(spec: CommandSpec, got: Map<string, unknown>, app: ApplianceApi,
     if (got.has(a.name)) out[a.name] = coerce(spec, a, got.get(a.name), app, json)
     else if (a.optional) out[a.name] = a.default
     else {
-      throw new CommandError(
-        'FW_ERR_BAD_ARG',
-        `${spec.name}: ${a.name} is missing (${a.help}). Usage: ${usage(spec)}; e.g. ${spec.examples[0] ?? spec.name}`,
-      )
+      throw new CommandError('FW_ERR_BAD_ARG', `${spec.name}: ${a.name} is missing (${a.help}). Usage: ${usage(spec)}; e.g. ${spec.examples[0] ?? spec.name}`)
     }
   }
   return out
@@ -305,7 +302,8 @@ export class CommandRegistry {
    * twice); the stand-in of a declared owned command of the same name is replaced.
    */
   register(spec: CommandSpec<any>): void {
-    if (spec.unavailable !== undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)
+    if (spec.unavailable !== undefined)
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)
     const old = this.#specs.get(spec.name)
     if (old && old.unavailable === undefined) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" is already registered`)
     this.#addSpec(spec as CommandSpec)
@@ -316,7 +314,7 @@ export class CommandRegistry {
     if (spec.examples.length === 0) throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" needs at least one example`)
     for (const other of this.#specs.keys()) {
       // "beam" and "beam steer" cannot both be commands: the console could not tell them apart.
-      if (other !== spec.name && (other.startsWith(spec.name + ' ') || spec.name.startsWith(other + ' '))) {
+      if (other !== spec.name && (other.startsWith(`${spec.name} `) || spec.name.startsWith(`${other} `))) {
         throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}" clashes with "${other}"`)
       }
     }
@@ -366,7 +364,10 @@ export class CommandRegistry {
    * Finds the command named by the first words of `tokens` (longest match). Returns the spec and
    * how many tokens its name used, or an FW_ERR_UNKNOWN_COMMAND result that suggests what to type.
    */
-  resolve(tokens: readonly string[], transport?: string): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
+  resolve(
+    tokens: readonly string[],
+    transport?: string,
+  ): { spec: CommandSpec; used: number } | { ok: false; command: string; code: ErrorCode; message: string } {
     const words = tokens.slice(0, 3).map((t) => t.toLowerCase())
     for (let n = Math.min(3, words.length); n >= 1; n--) {
       const spec = this.#specs.get(words.slice(0, n).join(' '))
@@ -374,7 +375,7 @@ export class CommandRegistry {
     }
     const asked = words.join(' ')
     const first = words[0] ?? ''
-    const group = this.list().filter((s) => s.name.startsWith(first + ' '))
+    const group = this.list().filter((s) => s.name.startsWith(`${first} `))
     if (group.length > 0) {
       const subs = group.map((s) => s.name).join(' | ')
       const what = words.length > 1 ? `"${first}" has no subcommand "${words[1]}"` : `"${first}" needs a subcommand`
@@ -394,7 +395,7 @@ export class CommandRegistry {
       }
     }
     const hint = bestD <= Math.max(1, Math.floor(first.length / 3)) ? `did you mean "${best}"? ` : ''
-    const shown = first.length > 24 ? first.slice(0, 24) + '...' : first
+    const shown = first.length > 24 ? `${first.slice(0, 24)}...` : first
     return { ok: false, command: asked, code: 'FW_ERR_UNKNOWN_COMMAND', message: `no command "${shown}"; ${hint}type help for the list` }
   }
 
@@ -433,7 +434,12 @@ export class CommandRegistry {
     }
     if (PERMISSION_RANK[principal.permission] < PERMISSION_RANK[spec.permission]) {
       const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
-      const rec = { ok: false as const, command, code: 'FW_ERR_PERMISSION' as const, message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}` }
+      const rec = {
+        ok: false as const,
+        command,
+        code: 'FW_ERR_PERMISSION' as const,
+        message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}`,
+      }
       this.#emit(principal, spec, {}, rec)
       return rec
     }
@@ -505,7 +511,10 @@ export class CommandRegistry {
           return v
         }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new CommandError('FW_ERR_COMMAND_FAILED', `${command} did not finish within ${timeoutMs} ms; check status and faults`)), timeoutMs)
+          timer = setTimeout(
+            () => reject(new CommandError('FW_ERR_COMMAND_FAILED', `${command} did not finish within ${timeoutMs} ms; check status and faults`)),
+            timeoutMs,
+          )
         }),
       ])
       const rec = { ok: true as const, command, value: value === undefined ? null : value }

@@ -2,8 +2,9 @@
 // framing and then calls CommandRegistry.execute(name, args, principal); the commands themselves
 // are written once, over ApplianceApi, in this folder or (for inference, the store) registered
 // from their owners' folders with registry.register(spec).
-import type { ErrorCode } from '../errors.ts'
+
 import type { ApplianceApi } from '../contract/appliance.ts'
+import type { ErrorCode } from '../errors.ts'
 
 /** Who may do what: observe (read-only) < operate (change the sound) < admin (reboot, reset, models). */
 export type Permission = 'observe' | 'operate' | 'admin'

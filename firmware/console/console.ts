@@ -9,16 +9,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import type { BoardProfile } from '../board/profile.ts'
-import { FirmwareError } from '../errors.ts'
-import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
-import { createRegistry, type CommandRegistry } from '../commands/index.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
+import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
-import { verifyPinHash } from '../secrets/secrets.ts'
-import { LineEditor, type EditorAction } from './line-editor.ts'
-import { registerSessionCommands, SESSION_COMMAND_NAMES, type ConsoleSession } from './session.ts'
+import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
+import { FirmwareError } from '../errors.ts'
 import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
+import { verifyPinHash } from '../secrets/secrets.ts'
+import { type EditorAction, LineEditor } from './line-editor.ts'
+import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
 export type ConsoleMode = 'human' | 'machine'
 
@@ -297,21 +297,27 @@ export class SerialConsole implements ConsoleSession {
   #watchWrites(port: ConsolePort): void {
     clearInterval(this.#stallTimer)
     this.#stall = { bytes: 0, since: Date.now() }
-    this.#stallTimer = setInterval(() => {
-      if (this.#port !== port || !port.isOpen) return clearInterval(this.#stallTimer)
-      const pending = port.writableLength
-      const now = Date.now()
-      if (pending === 0 || pending < this.#stall.bytes) this.#stall = { bytes: pending, since: now }
-      else if (now - this.#stall.since >= this.#o.writeStallMs) {
-        this.#o.log('warn', `output to ${this.devicePath} stalled for ${Math.round((now - this.#stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`)
-        clearInterval(this.#stallTimer)
-        port.close()
-        // If the close itself hangs, give up on this port object and reopen anyway.
-        setTimeout(() => {
-          if (this.#port === port) this.#onClose(port, new Error('close timed out'))
-        }, 2000).unref()
-      } else this.#stall.bytes = pending
-    }, Math.max(100, Math.min(1000, this.#o.writeStallMs / 4)))
+    this.#stallTimer = setInterval(
+      () => {
+        if (this.#port !== port || !port.isOpen) return clearInterval(this.#stallTimer)
+        const pending = port.writableLength
+        const now = Date.now()
+        if (pending === 0 || pending < this.#stall.bytes) this.#stall = { bytes: pending, since: now }
+        else if (now - this.#stall.since >= this.#o.writeStallMs) {
+          this.#o.log(
+            'warn',
+            `output to ${this.devicePath} stalled for ${Math.round((now - this.#stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`,
+          )
+          clearInterval(this.#stallTimer)
+          port.close()
+          // If the close itself hangs, give up on this port object and reopen anyway.
+          setTimeout(() => {
+            if (this.#port === port) this.#onClose(port, new Error('close timed out'))
+          }, 2000).unref()
+        } else this.#stall.bytes = pending
+      },
+      Math.max(100, Math.min(1000, this.#o.writeStallMs / 4)),
+    )
     this.#stallTimer.unref()
   }
 
@@ -512,7 +518,10 @@ export class SerialConsole implements ConsoleSession {
       stored = readFileSync(this.#o.pinFile, 'utf8').trim()
       if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
     } catch (e) {
-      throw new FirmwareError('FW_ERR_PIN', `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`)
+      throw new FirmwareError(
+        'FW_ERR_PIN',
+        `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`,
+      )
     }
     let ok = false
     try {
@@ -571,11 +580,15 @@ export class SerialConsole implements ConsoleSession {
         continue
       }
       if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
-        throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2`)
+        throw new FirmwareError(
+          'FW_ERR_BAD_ARG',
+          `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2`,
+        )
       }
       if (val !== undefined) {
         const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
-        if (!(v >= 0.1 && v <= 20)) throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2`)
+        if (!(v >= 0.1 && v <= 20))
+          throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2`)
         hz = v
       }
       next.add(name as Topic)
@@ -616,10 +629,14 @@ export class SerialConsole implements ConsoleSession {
     clearInterval(this.#metersTimer)
     this.#metersTimer = undefined
     if (this.#subs.has('meters')) {
-      this.#metersTimer = setInterval(() => {
-        const m = this.#app.meters()
-        if (m) this.#event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
-      }, Math.round(1000 / this.#metersHz))
+      this.#metersTimer = setInterval(
+        () => {
+          const m = this.#app.meters()
+          if (m)
+            this.#event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
+        },
+        Math.round(1000 / this.#metersHz),
+      )
     }
   }
 
@@ -673,13 +690,14 @@ export class SerialConsole implements ConsoleSession {
     }
     const tokens = flatten({ ...value, at: new Date(at).toISOString() })
     const line = `EV ${topic} ${tokens.join(' ')}`
-    if (this.#mode === 'machine') this.#write(line + '\r\n')
+    if (this.#mode === 'machine') this.#write(`${line}\r\n`)
     else this.#write(`\r\x1b[K${line}\r\n${this.#prompt()}${this.#editor.mask ? this.#editor.mask.repeat(this.#editor.pending.length) : this.#editor.pending}`)
   }
 
   #replyNow(r: CommandResult): void {
-    if (this.#mode === 'machine') this.#write(formatMachine(r) + '\r\n')
-    else this.#write(formatHuman(r, r.ok ? this.#registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n') + '\r\n' + this.#prompt() + this.#editor.pending)
+    if (this.#mode === 'machine') this.#write(`${formatMachine(r)}\r\n`)
+    else
+      this.#write(`${formatHuman(r, r.ok ? this.#registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n')}\r\n${this.#prompt()}${this.#editor.pending}`)
   }
 
   #reply(r: CommandResult): void {
@@ -703,7 +721,8 @@ export async function startConsole(app: ApplianceApi, profile: BoardProfile, opt
     devicePath = sim.a
     path = sim.b
   }
-  if (!devicePath || (!opts.devicePath && profile.capabilities.console === 'none')) throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
+  if (!devicePath || (!opts.devicePath && profile.capabilities.console === 'none'))
+    throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
   const con = new SerialConsole(app, profile, devicePath, opts)
   try {
     await con.start()

@@ -15,7 +15,7 @@ export type EditorAction =
   /** A line that was discarded, with the reason. Exactly one per bad line. */
   | { type: 'error'; code: ErrorCode; message: string }
   /** Human mode: a key we do not handle; tell the user without touching the line. */
-  | { type: 'notice'; text: string; /** The line as typed when the key came, to redraw after the notice. */ pending: string }
+  | { type: 'notice'; text: string /** The line as typed when the key came, to redraw after the notice. */; pending: string }
   /** Human mode: Ctrl-C dropped the line. */
   | { type: 'cancel' }
 
@@ -31,7 +31,7 @@ export interface LineEditorOptions {
 const ESC = 0x1b
 
 function hex(b: number): string {
-  return '0x' + b.toString(16).padStart(2, '0')
+  return `0x${b.toString(16).padStart(2, '0')}`
 }
 
 export class LineEditor {
@@ -110,7 +110,12 @@ export class LineEditor {
           this.#sawEscape = true
         } else {
           this.#len++
-          this.#escapeByte(c, out, () => flushEcho(), (s) => (echo += s))
+          this.#escapeByte(
+            c,
+            out,
+            () => flushEcho(),
+            (s) => (echo += s),
+          )
           this.#checkLength(out, flushEcho)
           continue
         }
@@ -173,11 +178,15 @@ export class LineEditor {
     if (this.#discarding || this.#len <= this.maxBytes) return
     flushEcho()
     if (this.human) out.push({ type: 'echo', text: '\r\n' })
-    out.push(this.#badCount > 0 ? this.#badInputError() : {
-      type: 'error',
-      code: 'FW_ERR_LINE_TOO_LONG',
-      message: `line longer than ${this.maxBytes} bytes; it is ignored up to its end (CR or LF). Send one command per line`,
-    })
+    out.push(
+      this.#badCount > 0
+        ? this.#badInputError()
+        : {
+            type: 'error',
+            code: 'FW_ERR_LINE_TOO_LONG',
+            message: `line longer than ${this.maxBytes} bytes; it is ignored up to its end (CR or LF). Send one command per line`,
+          },
+    )
     this.reset()
     this.#discarding = true
   }
@@ -193,8 +202,10 @@ export class LineEditor {
   #escapeByte(c: number, out: EditorAction[], flushEcho: () => void, echo: (s: string) => void): void {
     this.#escSeq += String.fromCharCode(c)
     if (this.#esc === 1) {
-      if (c === 0x5b) this.#esc = 2 // ESC [  (CSI)
-      else if (c === 0x4f) this.#esc = 3 // ESC O (SS3)
+      if (c === 0x5b)
+        this.#esc = 2 // ESC [  (CSI)
+      else if (c === 0x4f)
+        this.#esc = 3 // ESC O (SS3)
       else this.#finishEscape(out, flushEcho, echo)
       return
     }
@@ -225,7 +236,11 @@ export class LineEditor {
     }
     this.#len -= seq.length + 1
     flushEcho()
-    out.push({ type: 'notice', text: 'that key does nothing here: type letters and digits, Backspace to erase, Up/Down for history, Enter to run', pending: this.#buf })
+    out.push({
+      type: 'notice',
+      text: 'that key does nothing here: type letters and digits, Backspace to erase, Up/Down for history, Enter to run',
+      pending: this.#buf,
+    })
   }
 
   #recall(dir: 1 | -1, echo: (s: string) => void): void {

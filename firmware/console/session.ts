@@ -3,9 +3,10 @@
 // console transport (the API and OSC do not have them) and `help` lists them from these specs like
 // every other command. The composition root registers them (registerSessionCommands); a console
 // started on its own registers them in the registry it was given.
-import { FirmwareError } from '../errors.ts'
+
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandContext, CommandSpec } from '../commands/types.ts'
+import { FirmwareError } from '../errors.ts'
 
 /** What the session commands call on the console they were typed on (SerialConsole implements it). */
 export interface ConsoleSession {

@@ -7,6 +7,7 @@ import type { BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineS
 
 // The watchdog owns its states and transition records; they are part of what every part sees.
 import type { TransitionRecord, WatchdogStateName } from '../watchdog/types.ts'
+
 export type { TransitionRecord, WatchdogStateName }
 
 export interface ApplianceStatus {

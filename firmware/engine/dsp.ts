@@ -7,10 +7,20 @@ import { validateGeometry } from './geometry.ts'
 import { loadNative } from './native.ts'
 import type { ArrayGeometry, BandParams, BeamformerKind, CompressorParams, DoaEstimate, SimSource } from './types.ts'
 
-export interface BiquadCoeffs { b0: number; b1: number; b2: number; a1: number; a2: number }
+export interface BiquadCoeffs {
+  b0: number
+  b1: number
+  b2: number
+  a1: number
+  a2: number
+}
 
 /** An EQ parameter change applied at the first block boundary at or after sample `at`. */
-export interface EqChange { at: number; band: number; params: BandParams }
+export interface EqChange {
+  at: number
+  band: number
+  params: BandParams
+}
 
 /** How the array's mics are laid out, which decides what DOA can resolve. */
 export interface ArrayLayout {
@@ -34,7 +44,14 @@ interface NativeDsp {
   beamformTrained(g: ArrayGeometry, kind: string, az: number, el: number, train: Float32Array[], block: number, inputs: Float32Array[][]): Float32Array[]
   beamformerLatency(g: ArrayGeometry, kind: string): number
   doa(g: ArrayGeometry, ch: Float32Array[], frameSize: number, hop: number): DoaEstimate[]
-  simulateStage(g: ArrayGeometry, sources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>, noiseDb: number, seed: number, frames: number, block: number): Float32Array[]
+  simulateStage(
+    g: ArrayGeometry,
+    sources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>,
+    noiseDb: number,
+    seed: number,
+    frames: number,
+    block: number,
+  ): Float32Array[]
   describeLayout(g: ArrayGeometry): ArrayLayout
 }
 
@@ -44,7 +61,9 @@ function native(): NativeDsp {
   return d
 }
 
-const bad = (msg: string): never => { throw new FirmwareError('FW_ERR_BAD_OPTION', msg) }
+const bad = (msg: string): never => {
+  throw new FirmwareError('FW_ERR_BAD_OPTION', msg)
+}
 
 const OPTION = checker('FW_ERR_BAD_OPTION', (field, complaint) => `${field} ${complaint}`)
 
@@ -93,7 +112,10 @@ function kind(k: unknown): BeamformerKind {
 
 function channelsFor(g: ArrayGeometry, ch: Float32Array[], name = 'channels'): Float32Array[] {
   if (!Array.isArray(ch) || ch.length !== g.mics.length) {
-    throw new FirmwareError('FW_ERR_CHANNELS', `${name}: the array has ${g.mics.length} mics but ${Array.isArray(ch) ? ch.length : 'no'} channels were given; give one Float32Array per mic`)
+    throw new FirmwareError(
+      'FW_ERR_CHANNELS',
+      `${name}: the array has ${g.mics.length} mics but ${Array.isArray(ch) ? ch.length : 'no'} channels were given; give one Float32Array per mic`,
+    )
   }
   const len = ch[0]?.length ?? 0
   ch.forEach((c, k) => {
@@ -134,16 +156,30 @@ export function compress(p: Partial<CompressorParams>, sr: number, x: Float32Arr
 }
 
 /** A steering change applied at the first block boundary at or after sample `at`. */
-export interface SteerChange { at: number; azimuth: number; elevation: number }
+export interface SteerChange {
+  at: number
+  azimuth: number
+  elevation: number
+}
 
 /**
  * One beam over recorded channels (latency included: see beamformerLatency). It starts aimed at
  * azDeg/elDeg; `changes` re-steer it mid-signal through its own smoothing.
  */
-export function beamform(geometry: ArrayGeometry, bf: BeamformerKind, azDeg: number, elDeg: number, channels: Float32Array[], blockSize = 64, changes: SteerChange[] = []): Float32Array {
+export function beamform(
+  geometry: ArrayGeometry,
+  bf: BeamformerKind,
+  azDeg: number,
+  elDeg: number,
+  channels: Float32Array[],
+  blockSize = 64,
+  changes: SteerChange[] = [],
+): Float32Array {
   const g = validateGeometry(geometry)
   const ch = changes.map((c, k) => ({
-    at: finite(c.at, `changes[${k}].at`, 0), azimuth: finite(c.azimuth, `changes[${k}].azimuth`), elevation: finite(c.elevation, `changes[${k}].elevation`, -90, 90),
+    at: finite(c.at, `changes[${k}].at`, 0),
+    azimuth: finite(c.azimuth, `changes[${k}].azimuth`),
+    elevation: finite(c.elevation, `changes[${k}].elevation`, -90, 90),
   }))
   return native().beamform(g, kind(bf), finite(azDeg, 'azimuth'), finite(elDeg, 'elevation', -90, 90), channelsFor(g, channels), block(blockSize), ch)
 }
@@ -153,10 +189,26 @@ export function beamform(geometry: ArrayGeometry, bf: BeamformerKind, azDeg: num
  * fresh stream with those weights. With fixed weights the beamformer is linear, so each part of
  * a mixture (target, interferer, noise) can be measured on its own.
  */
-export function beamformTrained(geometry: ArrayGeometry, bf: BeamformerKind, azDeg: number, elDeg: number, train: Float32Array[], inputs: Float32Array[][], blockSize = 64): Float32Array[] {
+export function beamformTrained(
+  geometry: ArrayGeometry,
+  bf: BeamformerKind,
+  azDeg: number,
+  elDeg: number,
+  train: Float32Array[],
+  inputs: Float32Array[][],
+  blockSize = 64,
+): Float32Array[] {
   const g = validateGeometry(geometry)
   inputs.forEach((i, k) => channelsFor(g, i, `inputs[${k}]`))
-  return native().beamformTrained(g, kind(bf), finite(azDeg, 'azimuth'), finite(elDeg, 'elevation', -90, 90), channelsFor(g, train, 'train'), block(blockSize), inputs)
+  return native().beamformTrained(
+    g,
+    kind(bf),
+    finite(azDeg, 'azimuth'),
+    finite(elDeg, 'elevation', -90, 90),
+    channelsFor(g, train, 'train'),
+    block(blockSize),
+    inputs,
+  )
 }
 
 /** Samples by which a beam's output lags a plane wave from the steered direction at the origin. */

@@ -14,14 +14,24 @@
 // By default this class writes the heartbeat from a 10 ms timer, so a blocked event loop is
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
-import { validateGeometry } from './geometry.ts'
 import { checker, numberIn } from '../validate.ts'
 import { decodeEngineEvents } from './events.ts'
-import { loadNative } from './native.ts'
+import { validateGeometry } from './geometry.ts'
 import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
+import { loadNative } from './native.ts'
 import type {
-  ArrayGeometry, BackendKind, BandParams, BeamformerKind, CompressorParams, DoaEstimate, EngineEvent,
-  EngineStats, FeatureFrames, Meters, NativeBypassCause, SimSource,
+  ArrayGeometry,
+  BackendKind,
+  BandParams,
+  BeamformerKind,
+  CompressorParams,
+  DoaEstimate,
+  EngineEvent,
+  EngineStats,
+  FeatureFrames,
+  Meters,
+  NativeBypassCause,
+  SimSource,
 } from './types.ts'
 
 /** One beam's starting setup. */
@@ -86,17 +96,19 @@ export interface EngineOptions {
   /** file backend: input WAV (channel count must equal inputs), output WAV, output sample format. */
   file: { in: string; out?: string; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
   /** sim backend: the synthetic stage. Defaults to one speechlike source at 60 degrees, noise -50 dB. */
-  sim: {
-    sources?: SimSource[]
-    /** dBFS of each mic's own noise. Defaults to -50. */
-    noiseDb?: number
-    /** Defaults to 1. */
-    seed?: number
-    /** Pace blocks by the monotonic clock. Defaults to true. */
-    paced?: boolean
-    /** Record input and output for this many seconds (fault tests). Defaults to 0. */
-    recordSeconds?: number
-  } | undefined
+  sim:
+    | {
+        sources?: SimSource[]
+        /** dBFS of each mic's own noise. Defaults to -50. */
+        noiseDb?: number
+        /** Defaults to 1. */
+        seed?: number
+        /** Pace blocks by the monotonic clock. Defaults to true. */
+        paced?: boolean
+        /** Record input and output for this many seconds (fault tests). Defaults to 0. */
+        recordSeconds?: number
+      }
+    | undefined
   /** alsa backend: PCM names (e.g. "hw:1,0", "plug:array", or an asoundrc pcm). */
   alsa: { capture: string; playback: string; periods?: number } | undefined
   /** Stop the audio thread after this many blocks (0: until stop()). Defaults to 0. */
@@ -177,27 +189,37 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
   if (!Array.isArray(beamsIn) || beamsIn.length < 1 || beamsIn.length > 16) bad('beams', 'must list 1 to 16 beams')
   const beams = array
     ? beamsIn.map((raw: unknown, b: number) => {
-      if (typeof raw !== 'object' || raw === null) bad(`beams[${b}]`, 'must be an object')
-      const beam = { kind: 'das', azimuth: (b * 90) % 360, elevation: 0, auto: false, ...(raw as Partial<BeamOptions>) }
-      if (beam.kind !== 'das' && beam.kind !== 'mvdr') bad(`beams[${b}].kind`, `must be "das" or "mvdr", got ${JSON.stringify(beam.kind)}`)
-      return {
-        kind: beam.kind,
-        azimuth: checkNumber(beam.azimuth, `beams[${b}].azimuth`, -360, 360),
-        elevation: checkNumber(beam.elevation, `beams[${b}].elevation`, -90, 90),
-        auto: checkBool(beam.auto, `beams[${b}].auto`),
-      }
-    })
+        if (typeof raw !== 'object' || raw === null) bad(`beams[${b}]`, 'must be an object')
+        const beam = { kind: 'das', azimuth: (b * 90) % 360, elevation: 0, auto: false, ...(raw as Partial<BeamOptions>) }
+        if (beam.kind !== 'das' && beam.kind !== 'mvdr') bad(`beams[${b}].kind`, `must be "das" or "mvdr", got ${JSON.stringify(beam.kind)}`)
+        return {
+          kind: beam.kind,
+          azimuth: checkNumber(beam.azimuth, `beams[${b}].azimuth`, -360, 360),
+          elevation: checkNumber(beam.elevation, `beams[${b}].elevation`, -90, 90),
+          auto: checkBool(beam.auto, `beams[${b}].auto`),
+        }
+      })
     : []
 
-  let inPath = '', outPath = '', outFormat = 'float32'
+  let inPath = '',
+    outPath = '',
+    outFormat = 'float32'
   if (backend === 'file') {
     if (!o.file || typeof o.file.in !== 'string' || o.file.in === '') bad('file.in', 'the file backend needs an input WAV path')
     inPath = o.file.in
     outPath = o.file.out ?? ''
     outFormat = o.file.format ?? 'float32'
-    if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat)) bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
+    if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat))
+      bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
   }
-  const sim = { sources: [{ azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 }] as SimSource[], noiseDb: -50, seed: 1, paced: true, recordSeconds: 0, ...o.sim }
+  const sim = {
+    sources: [{ azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 }] as SimSource[],
+    noiseDb: -50,
+    seed: 1,
+    paced: true,
+    recordSeconds: 0,
+    ...o.sim,
+  }
   const simSources = sim.sources.map((s, i) => {
     if (!(s.kind in SIM_KIND)) bad(`sim.sources[${i}].kind`, `must be tone, noise or speechlike, got ${JSON.stringify(s.kind)}`)
     return {
@@ -208,7 +230,9 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
       levelDb: checkNumber(s.levelDb, `sim.sources[${i}].levelDb`, -200, 20),
     }
   })
-  let captureDevice = '', playbackDevice = '', alsaPeriods = 3
+  let captureDevice = '',
+    playbackDevice = '',
+    alsaPeriods = 3
   if (backend === 'alsa') {
     if (!o.alsa || typeof o.alsa.capture !== 'string' || !o.alsa.capture) bad('alsa.capture', 'the alsa backend needs a capture PCM name')
     if (typeof o.alsa.playback !== 'string' || !o.alsa.playback) bad('alsa.playback', 'the alsa backend needs a playback PCM name')
@@ -286,17 +310,27 @@ export interface SentinelOptions {
 
 /** What the sentinel has seen (counters since it started). */
 export interface SentinelStats {
-  running: boolean; realtime: boolean; panelOpen: boolean
-  heartbeats: number; writeErrors: number; reopens: number
+  running: boolean
+  realtime: boolean
+  panelOpen: boolean
+  heartbeats: number
+  writeErrors: number
+  reopens: number
   /** Audio-thread stalls declared (RELAY OFF sent each time), and how long the last one had lasted. */
-  audioStalls: number; lastStallMs: number
+  audioStalls: number
+  lastStallMs: number
   /** Control-plane late episodes (LED DEGRADED sent natively), and the heartbeat age at the last. */
-  controlHolds: number; lastHoldAgeMs: number
+  controlHolds: number
+  lastHoldAgeMs: number
   controlTimeouts: number
-  stalled: boolean; held: boolean; withhold: boolean
+  stalled: boolean
+  held: boolean
+  withhold: boolean
   watchdogFeeds: number
   /** Gaps between heartbeat lines written: max, mean, count over heartbeatMs + 1 ms (ms). */
-  maxGapMs: number; meanGapMs: number; lateGaps: number
+  maxGapMs: number
+  meanGapMs: number
+  lateGaps: number
 }
 
 /** Turns a start() failure from the addon into a coded error a user can act on. */
@@ -354,7 +388,8 @@ export class Engine {
    * at the end of a file. The engine cannot be start()ed afterwards; stop() still closes it.
    */
   runSequential(blocks: number): number {
-    if (this.#state !== 'created' && this.#state !== 'sequential') throw new FirmwareError('FW_ERR_ENGINE', `the engine is ${this.#state}; sequential runs need a fresh engine`)
+    if (this.#state !== 'created' && this.#state !== 'sequential')
+      throw new FirmwareError('FW_ERR_ENGINE', `the engine is ${this.#state}; sequential runs need a fresh engine`)
     checkNumber(blocks, 'runSequential(blocks)', 0, Number.MAX_SAFE_INTEGER, true)
     try {
       const ran = this.#native.runBlocks(blocks)
@@ -410,27 +445,31 @@ export class Engine {
     checkNumber(output, 'setEq(output)', 0, this.options.outputs - 1, true)
     checkNumber(band, 'setEq(band)', 0, 7, true)
     if (!(p.type in BAND_TYPE)) bad('setEq(type)', `must be peak, lowshelf, highshelf, highpass or lowpass, got ${JSON.stringify(p.type)}`)
-    this.#send(this.#native.setEq(output, band, {
-      type: BAND_TYPE[p.type],
-      freqHz: checkNumber(p.freqHz, 'setEq(freqHz)', 10, this.options.sampleRate * 0.49),
-      gainDb: checkNumber(p.gainDb, 'setEq(gainDb)', -24, 24),
-      q: checkNumber(p.q, 'setEq(q)', 0.05, 30),
-      enabled: checkBool(p.enabled, 'setEq(enabled)'),
-    }))
+    this.#send(
+      this.#native.setEq(output, band, {
+        type: BAND_TYPE[p.type],
+        freqHz: checkNumber(p.freqHz, 'setEq(freqHz)', 10, this.options.sampleRate * 0.49),
+        gainDb: checkNumber(p.gainDb, 'setEq(gainDb)', -24, 24),
+        q: checkNumber(p.q, 'setEq(q)', 0.05, 30),
+        enabled: checkBool(p.enabled, 'setEq(enabled)'),
+      }),
+    )
   }
 
   /** Compressor/limiter of one output (ratio >= 1000 is a brick-wall limiter). */
   setCompressor(output: number, p: CompressorParams): void {
     checkNumber(output, 'setCompressor(output)', 0, this.options.outputs - 1, true)
-    this.#send(this.#native.setCompressor(output, {
-      thresholdDb: checkNumber(p.thresholdDb, 'setCompressor(thresholdDb)', -80, 0),
-      ratio: checkNumber(p.ratio, 'setCompressor(ratio)', 1, 1e6),
-      kneeDb: checkNumber(p.kneeDb, 'setCompressor(kneeDb)', 0, 40),
-      attackMs: checkNumber(p.attackMs, 'setCompressor(attackMs)', 0.01, 1000),
-      releaseMs: checkNumber(p.releaseMs, 'setCompressor(releaseMs)', 1, 10_000),
-      makeupDb: checkNumber(p.makeupDb, 'setCompressor(makeupDb)', -24, 48),
-      enabled: checkBool(p.enabled, 'setCompressor(enabled)'),
-    }))
+    this.#send(
+      this.#native.setCompressor(output, {
+        thresholdDb: checkNumber(p.thresholdDb, 'setCompressor(thresholdDb)', -80, 0),
+        ratio: checkNumber(p.ratio, 'setCompressor(ratio)', 1, 1e6),
+        kneeDb: checkNumber(p.kneeDb, 'setCompressor(kneeDb)', 0, 40),
+        attackMs: checkNumber(p.attackMs, 'setCompressor(attackMs)', 0.01, 1000),
+        releaseMs: checkNumber(p.releaseMs, 'setCompressor(releaseMs)', 1, 10_000),
+        makeupDb: checkNumber(p.makeupDb, 'setCompressor(makeupDb)', -24, 48),
+        enabled: checkBool(p.enabled, 'setCompressor(enabled)'),
+      }),
+    )
   }
 
   /** Points a beam (and stops it following the DOA). */
@@ -474,8 +513,14 @@ export class Engine {
   startSentinel(options: Partial<SentinelOptions> = {}): void {
     if (this.#state !== 'running') throw new FirmwareError('FW_ERR_ENGINE', `the sentinel needs a running engine (it is ${this.#state})`)
     const o: SentinelOptions = {
-      panelPath: null, heartbeatMs: 5, audioStallMs: 20, holdAfterMs: 100, controlPlaneTimeoutMs: this.options.heartbeatTimeoutMs,
-      watchdogFd: -1, watchdogFeedMs: 1000, realtimePriority: true,
+      panelPath: null,
+      heartbeatMs: 5,
+      audioStallMs: 20,
+      holdAfterMs: 100,
+      controlPlaneTimeoutMs: this.options.heartbeatTimeoutMs,
+      watchdogFd: -1,
+      watchdogFeedMs: 1000,
+      realtimePriority: true,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     }
     if (o.panelPath !== null && (typeof o.panelPath !== 'string' || o.panelPath === '')) bad('sentinel.panelPath', 'must be a tty path or null')
@@ -525,7 +570,16 @@ export class Engine {
     return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], dropped: 0 }
   }
 
-  stats(): EngineStats & { droppedDoa: number; droppedMeters: number; droppedAnalysis: number; mix: number; nativeBypass: NativeBypassCause | null; running: boolean; finished: boolean; realtime: boolean } {
+  stats(): EngineStats & {
+    droppedDoa: number
+    droppedMeters: number
+    droppedAnalysis: number
+    mix: number
+    nativeBypass: NativeBypassCause | null
+    running: boolean
+    finished: boolean
+    realtime: boolean
+  } {
     return this.#native.stats()
   }
 

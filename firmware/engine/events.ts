@@ -33,10 +33,14 @@ export function decodeEngineEvent(raw: Readonly<Record<string, unknown>>): Engin
       const budgetUs = num(raw.budgetUs)
       return usedUs === null || budgetUs === null ? null : { type: 'overrun', block, usedUs, budgetUs }
     }
-    case 'processed': return { type: 'processed', block }
-    case 'end-of-input': return { type: 'end-of-input', block }
-    case 'backend-error': return { type: 'backend-error', block }
-    default: return null
+    case 'processed':
+      return { type: 'processed', block }
+    case 'end-of-input':
+      return { type: 'end-of-input', block }
+    case 'backend-error':
+      return { type: 'backend-error', block }
+    default:
+      return null
   }
 }
 

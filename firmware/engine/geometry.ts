@@ -5,7 +5,9 @@ import type { ArrayGeometry } from './types.ts'
 
 /** Validates an array geometry in the documented format; throws FW_ERR_BAD_GEOMETRY naming the field. */
 export function validateGeometry(raw: unknown, where = 'array'): ArrayGeometry {
-  const bad = (msg: string): never => { throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `${where}: ${msg}`) }
+  const bad = (msg: string): never => {
+    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `${where}: ${msg}`)
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('must be an object {"sampleRate":..., "mics":[[x,y,z],...]}')
   const g = raw as Record<string, unknown>
   const sr = g.sampleRate

@@ -50,17 +50,32 @@ export interface NativePoll {
   events: Array<Record<string, unknown> & { type: string; block: number }>
   doa: Array<{ t: number; azimuth: number; elevation: number; confidence: number }>
   meters: null | {
-    inputPeakDb: number[]; inputRmsDb: number[]; outputPeakDb: number[]; outputRmsDb: number[]
-    gainReductionDb: number[]; t: number
+    inputPeakDb: number[]
+    inputRmsDb: number[]
+    outputPeakDb: number[]
+    outputRmsDb: number[]
+    gainReductionDb: number[]
+    t: number
   }
 }
 
 export interface NativeStats {
-  blocks: number; xruns: number; overruns: number
-  droppedCommands: number; droppedEvents: number; droppedDoa: number; droppedMeters: number; droppedAnalysis: number
-  processed: boolean; mix: number; nativeBypass: import('./types.ts').NativeBypassCause | null
+  blocks: number
+  xruns: number
+  overruns: number
+  droppedCommands: number
+  droppedEvents: number
+  droppedDoa: number
+  droppedMeters: number
+  droppedAnalysis: number
+  processed: boolean
+  mix: number
+  nativeBypass: import('./types.ts').NativeBypassCause | null
   blockTimeUs: { last: number; p50: number; p99: number; max: number; mean?: number }
-  blockPeriodUs: number; running: boolean; finished: boolean; realtime: boolean
+  blockPeriodUs: number
+  running: boolean
+  finished: boolean
+  realtime: boolean
   /** Engine buffers mlock()ed at start, bytes. */
   lockedBytes?: number
 }
@@ -84,8 +99,14 @@ export interface NativeEngine {
   injectAudioStall(ms: number): void
   injectNonFinite(blocks: number): void
   startSentinel(options: {
-    panelPath: string; heartbeatMs: number; audioStallMs: number; holdAfterMs: number; controlPlaneTimeoutMs: number
-    watchdogFd: number; watchdogFeedMs: number; realtimePriority: boolean
+    panelPath: string
+    heartbeatMs: number
+    audioStallMs: number
+    holdAfterMs: number
+    controlPlaneTimeoutMs: number
+    watchdogFd: number
+    watchdogFeedMs: number
+    realtimePriority: boolean
   }): void
   sentinelWithhold(on: boolean): void
   sentinelRelayOn(): boolean
@@ -130,7 +151,11 @@ export function loadNative(): NativeModule {
   try {
     process.dlopen(mod, file)
   } catch (err) {
-    throw new FirmwareError('FW_ERR_ENGINE', `the native audio engine at ${file} could not be loaded (${(err as Error).message}); rebuild it with "npm run build:addon"`, { cause: err })
+    throw new FirmwareError(
+      'FW_ERR_ENGINE',
+      `the native audio engine at ${file} could not be loaded (${(err as Error).message}); rebuild it with "npm run build:addon"`,
+      { cause: err },
+    )
   }
   loaded = mod.exports as unknown as NativeModule
   return loaded

@@ -2,7 +2,7 @@
 // one end come out of the other; both ends are real tty devices that serialport opens like
 // /dev/ttyTHS1. The pair lives as long as the socat process; `exited` tells its owner when that
 // ends, however it ends, so an owner can make a new pair at the same paths.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,7 +34,8 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
   // socat stands for a wire: it runs under SCHED_FIFO 75 where the OS allows (chrt), so a busy
   // machine does not hold heartbeat lines in it for tens of milliseconds (a UART never does).
   // (chrt execs socat, so $! is socat's pid either way.)
-  const script = 'if chrt -f 75 true 2>/dev/null; then c="chrt -f 75 socat"; else c=socat; fi; $c "$1" "$2" & s=$!; echo "$s"; exec 3<&0; ( read _ignored <&3; kill "$s" 2>/dev/null ) & r=$!; wait "$s"; kill "$r" 2>/dev/null; [ -n "$3" ] && rm -rf "$3"'
+  const script =
+    'if chrt -f 75 true 2>/dev/null; then c="chrt -f 75 socat"; else c=socat; fi; $c "$1" "$2" & s=$!; echo "$s"; exec 3<&0; ( read _ignored <&3; kill "$s" 2>/dev/null ) & r=$!; wait "$s"; kill "$r" 2>/dev/null; [ -n "$3" ] && rm -rf "$3"'
   // Links left by a socat that was killed (it cannot remove them) point at ptys that are gone, or
   // at a pty number the kernel has since handed to someone else: remove them first, so the wait
   // below sees only this socat's links.
@@ -46,13 +47,19 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
     throw new FirmwareError('FW_ERR_IO', `cannot start socat for a PTY pair (${(e as Error).message}); install it with "bash scripts/setup.sh"`)
   }
   let socatPid = 0
-  child.stdout!.once('data', (c: Buffer) => { socatPid = Number(c.toString().trim()) || 0 })
+  child.stdout!.once('data', (c: Buffer) => {
+    socatPid = Number(c.toString().trim()) || 0
+  })
   child.stdin!.on('error', () => {})
   let stderr = ''
-  child.stderr?.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-2000) })
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-2000)
+  })
   const exited = new Promise<void>((res) => child.once('exit', () => res()))
   let spawnError: Error | null = null
-  child.once('error', (e) => { spawnError = e })
+  child.once('error', (e) => {
+    spawnError = e
+  })
   const deadline = Date.now() + 5000
   while (!(existsSync(a) && existsSync(b) && socatPid > 0)) {
     if (spawnError || child.exitCode !== null || Date.now() > deadline) {
@@ -64,13 +71,20 @@ export async function openPtyPair(dir?: string): Promise<PtyPair> {
     await new Promise((r) => setTimeout(r, 10))
   }
   return {
-    a, b, pid: socatPid, exited,
+    a,
+    b,
+    pid: socatPid,
+    exited,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.stdin!.end()
         await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))])
         if (child.exitCode === null && child.signalCode === null) {
-          try { process.kill(socatPid, 'SIGKILL') } catch { /* gone */ }
+          try {
+            process.kill(socatPid, 'SIGKILL')
+          } catch {
+            /* gone */
+          }
           child.kill('SIGKILL')
         }
       }

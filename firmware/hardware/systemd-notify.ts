@@ -6,7 +6,7 @@
 // already on the board for the UART simulation. Because socat, not the main process, is the
 // sender, the unit needs NotifyAccess=all (see docs/watchdog.md). An abstract socket
 // ("@name") goes through socat's ABSTRACT-SENDTO.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import type { HardwareWatchdog } from './watchdog-device.ts'
 
 export interface SystemdNotifierOptions {
@@ -36,8 +36,12 @@ export class SystemdNotifier implements HardwareWatchdog {
     this.intervalMs = opts.intervalMs ?? 1000
     const addr = this.socket.startsWith('@') ? `ABSTRACT-SENDTO:${this.socket.slice(1)}` : `UNIX-SENDTO:${this.socket}`
     this.#child = spawn('socat', ['-u', 'STDIN', addr], { stdio: ['pipe', 'ignore', 'ignore'] })
-    this.#child.on('error', () => { this.#child = null })
-    this.#child.on('exit', () => { this.#child = null })
+    this.#child.on('error', () => {
+      this.#child = null
+    })
+    this.#child.on('exit', () => {
+      this.#child = null
+    })
     this.#child.stdin!.on('error', () => {})
   }
 
@@ -46,7 +50,7 @@ export class SystemdNotifier implements HardwareWatchdog {
    *  datagram at newlines (without them, "READY=1WATCHDOG=1" was one unknown value). */
   notify(message: string): void {
     if (!this.#child?.stdin?.writable) return
-    this.#child.stdin.write(message.endsWith('\n') ? message : message + '\n')
+    this.#child.stdin.write(message.endsWith('\n') ? message : `${message}\n`)
     this.sent++
   }
 

@@ -29,7 +29,9 @@ const realFs = {
   // Write-only, never create or truncate: a mistyped path must fail, not leave a regular file that
   // is "fed" while no device watches.
   open: (p: string) => openSync(p, constants.O_WRONLY),
-  write: (fd: number, d: string) => { writeSync(fd, d) },
+  write: (fd: number, d: string) => {
+    writeSync(fd, d)
+  },
   close: (fd: number) => closeSync(fd),
 }
 
@@ -48,7 +50,10 @@ export class WatchdogDevice implements HardwareWatchdog {
     try {
       this.#fd = this.#fs.open(opts.path)
     } catch (e) {
-      throw new FirmwareError('FW_ERR_IO', `cannot open the watchdog device ${opts.path}: ${(e as Error).message}; check watchdogDevice in the board profile and the service's permissions`)
+      throw new FirmwareError(
+        'FW_ERR_IO',
+        `cannot open the watchdog device ${opts.path}: ${(e as Error).message}; check watchdogDevice in the board profile and the service's permissions`,
+      )
     }
   }
 

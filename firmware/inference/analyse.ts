@@ -4,9 +4,9 @@
 // path; whole arrays are fine here because nothing runs on the audio thread.
 import { loadNative } from '../engine/native.ts'
 import { readWav } from '../wav/wav.ts'
-import type { InferenceService } from './service.ts'
 import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, vadProbabilities } from './models.ts'
-import { smoothVad, type SpeechInterval, type VadSmootherOptions } from './vad.ts'
+import type { InferenceService } from './service.ts'
+import { type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
 
 interface FeaturesExport {
   decimate48to16(x: Float32Array): Float32Array
@@ -18,8 +18,17 @@ function features(): FeaturesExport {
   return loadNative().features as FeaturesExport
 }
 
-export interface ClassEntry { t: number; label: string; confidence: number }
-export interface RecommendationEntry { t: number; output: number; bands: Array<{ hz: number; gainDb: number }>; confidence: number }
+export interface ClassEntry {
+  t: number
+  label: string
+  confidence: number
+}
+export interface RecommendationEntry {
+  t: number
+  output: number
+  bands: Array<{ hz: number; gainDb: number }>
+  confidence: number
+}
 
 export interface AnalysisOptions {
   /** Seconds between classifier patches (each covers 0.5 s). Defaults to 0.25. */
@@ -68,7 +77,11 @@ export function to48k(x: Float32Array, sampleRate: number): Float32Array {
 }
 
 /** Classes and speech intervals of a mono signal at 48 kHz. */
-export async function analyseMix(svc: InferenceService, mono48k: Float32Array, opts: AnalysisOptions = {}): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[] }> {
+export async function analyseMix(
+  svc: InferenceService,
+  mono48k: Float32Array,
+  opts: AnalysisOptions = {},
+): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[] }> {
   const f = features()
   const x16 = f.decimate48to16(mono48k)
   const mel = f.logMel(x16)

@@ -11,8 +11,8 @@
 // In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
 // path as node would), from lib/firmware/inference/child.ts.
 import { Worker } from 'node:worker_threads'
-import { shapeMismatches, type ModelManifest } from './manifest.ts'
 import type { BackendModule, LoadedSession, WireFeeds } from './backend.ts'
+import { type ModelManifest, shapeMismatches } from './manifest.ts'
 
 export type ToChild =
   | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }
@@ -53,10 +53,10 @@ async function main(): Promise<void> {
   // channel close: an orphan guard on its own thread checks the parent every 200 ms and ends this
   // process when the parent has changed (re-parented to init or a subreaper).
   const parent = process.ppid
-  new Worker(
-    `setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`,
-    { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } },
-  ).unref()
+  new Worker(`setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`, {
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: 8 },
+  }).unref()
 
   const mod = (await import(backendModule)) as BackendModule
   const backend = mod.createBackend()
@@ -90,7 +90,12 @@ async function main(): Promise<void> {
           if (old) await old.release().catch(() => {})
           post({ type: 'loaded', req: m.req, ok: true })
         } catch (e) {
-          post({ type: 'loaded', req: m.req, ok: false, message: `model ${m.id} cannot be loaded by onnxruntime (${firstLine(e)}); the file is corrupt or not an ONNX model` })
+          post({
+            type: 'loaded',
+            req: m.req,
+            ok: false,
+            message: `model ${m.id} cannot be loaded by onnxruntime (${firstLine(e)}); the file is corrupt or not an ONNX model`,
+          })
         }
         return
       }
@@ -127,7 +132,9 @@ async function main(): Promise<void> {
     if (m.type === 'stall') {
       // Busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this.
       const until = performance.now() + Math.min(Math.max(m.ms, 0), 10_000)
-      while (performance.now() < until) { /* stalled on purpose */ }
+      while (performance.now() < until) {
+        /* stalled on purpose */
+      }
       return
     }
     if (closing) return
@@ -143,7 +150,9 @@ async function main(): Promise<void> {
 }
 
 function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300)
+  return String((e as Error)?.message ?? e)
+    .split('\n')[0]!
+    .slice(0, 300)
 }
 
 // Runs only when started as the child (the service imports nothing but types from here).

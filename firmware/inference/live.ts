@@ -4,9 +4,9 @@
 // in flight, a request that cannot be sent is skipped and counted, and a result past its deadline
 // is dropped by the service. Results go to listeners and EQ recommendations to the automation.
 import type { FeatureFrames } from '../engine/types.ts'
+import { CROWD_STATE, classifyPatches, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
 import type { InferenceService } from './service.ts'
-import { classifyPatches, CROWD_STATE, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
-import { VadSmoother, type SpeechInterval, type VadSmootherOptions } from './vad.ts'
+import { type SpeechInterval, VadSmoother, type VadSmootherOptions } from './vad.ts'
 
 export interface LiveInferenceOptions {
   /** Log-mel frames between classifier runs (10 ms each). Defaults to 25 (patches overlap by half). */
@@ -169,7 +169,12 @@ export class LiveInference {
         this.#stats.recommendations++
         this.#o.onRecommendation?.({ t, output, bands: rec.bands, confidence: rec.confidence })
         if (this.#auto && output < this.#auto.outputs) {
-          this.#auto.recommend({ output, deltaDb: rec.bands.map((b) => b.gainDb), confidence: rec.confidence, model: this.#svc.active(EQ_RECOMMENDER)?.id ?? EQ_RECOMMENDER })
+          this.#auto.recommend({
+            output,
+            deltaDb: rec.bands.map((b) => b.gainDb),
+            confidence: rec.confidence,
+            model: this.#svc.active(EQ_RECOMMENDER)?.id ?? EQ_RECOMMENDER,
+          })
         }
       })
       .finally(() => {

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { FirmwareError } from '../errors.ts'
 import { repoRoot } from '../board/profile.ts'
+import { FirmwareError } from '../errors.ts'
 
 export type TensorType = 'float32' | 'int64'
 
@@ -103,7 +103,9 @@ export function readVerifiedModel(rec: ModelRecord): Uint8Array {
   }
   const got = createHash('sha256').update(bytes).digest('hex')
   if (got !== rec.manifest.sha256) {
-    refuse(`model ${rec.id}: sha256 of ${rec.modelPath} is ${got.slice(0, 12)}..., the manifest says ${rec.manifest.sha256.slice(0, 12)}...; the file is corrupt or not this model — reinstall it`)
+    refuse(
+      `model ${rec.id}: sha256 of ${rec.modelPath} is ${got.slice(0, 12)}..., the manifest says ${rec.manifest.sha256.slice(0, 12)}...; the file is corrupt or not this model — reinstall it`,
+    )
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
@@ -128,10 +130,12 @@ export function shapeMismatches(m: ModelManifest, inputs: SessionTensorInfo[], o
         continue
       }
       if (g.type !== w.type) out.push(`${kind} "${w.name}" is ${g.type}, manifest says ${w.type}`)
-      const ok = g.shape.length === w.shape.length && w.shape.every((d, i) => {
-        const gd = g.shape[i]
-        return d === -1 ? typeof gd === 'string' || gd === -1 : gd === d
-      })
+      const ok =
+        g.shape.length === w.shape.length &&
+        w.shape.every((d, i) => {
+          const gd = g.shape[i]
+          return d === -1 ? typeof gd === 'string' || gd === -1 : gd === d
+        })
       if (!ok) out.push(`${kind} "${w.name}" has shape [${g.shape.join(',')}], manifest says [${w.shape.join(',')}]`)
     }
     for (const g of got) if (!want.some((w) => w.name === g.name)) out.push(`${kind} "${g.name}" is not in the manifest`)

@@ -46,7 +46,12 @@ export async function classifyPatches(svc: InferenceService, frames: Float32Arra
 }
 
 /** One EQ recommendation from a band spectrum (32 mean dB + 32 spread dB). */
-export async function recommendEq(svc: InferenceService, mean: ArrayLike<number>, spread: ArrayLike<number>, opts: { deadlineMs?: number } = {}): Promise<EqRecommendation | null> {
+export async function recommendEq(
+  svc: InferenceService,
+  mean: ArrayLike<number>,
+  spread: ArrayLike<number>,
+  opts: { deadlineMs?: number } = {},
+): Promise<EqRecommendation | null> {
   const data = new Float32Array(2 * SPECTRUM_BANDS)
   for (let i = 0; i < SPECTRUM_BANDS; i++) {
     data[i] = mean[i] ?? -120
@@ -83,13 +88,17 @@ export class SileroVadStream {
   /** Speech probability of the next 512 samples at 16 kHz; 0 (and counted) when late or dropped. */
   async push(window: Float32Array, opts: { deadlineMs?: number } = {}): Promise<number> {
     if (window.length !== VAD_WINDOW) throw new RangeError(`a VAD window is ${VAD_WINDOW} samples, got ${window.length}`)
-    this.#input.copyWithin(0, VAD_WINDOW)  // the last 64 samples of the previous input become the context
+    this.#input.copyWithin(0, VAD_WINDOW) // the last 64 samples of the previous input become the context
     this.#input.set(window, VAD_CONTEXT)
-    const r: InferenceOutcome = await this.#svc.infer(SILERO_VAD, {
-      input: { type: 'float32', dims: [1, VAD_CONTEXT + VAD_WINDOW], data: this.#input.slice() },
-      state: { type: 'float32', dims: [2, 1, 128], data: this.#state.slice() },
-      sr: { type: 'int64', dims: [], data: this.#sr },
-    }, opts)
+    const r: InferenceOutcome = await this.#svc.infer(
+      SILERO_VAD,
+      {
+        input: { type: 'float32', dims: [1, VAD_CONTEXT + VAD_WINDOW], data: this.#input.slice() },
+        state: { type: 'float32', dims: [2, 1, 128], data: this.#state.slice() },
+        sr: { type: 'int64', dims: [], data: this.#sr },
+      },
+      opts,
+    )
     if (r.status !== 'ok') {
       this.missed++
       return 0

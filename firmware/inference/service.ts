@@ -5,13 +5,13 @@
 // health events the watchdog consumes (firmware/watchdog/inference-health.ts). Nothing here
 // touches the audio path. The models run in another process so that nothing they do (a hang in
 // native code, an abort, a crash) can take this one down: see docs/inference.md.
-import { fork, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
-import { loadManifest, readVerifiedModel, type ModelRecord } from './manifest.ts'
 import type { WireFeeds } from './backend.ts'
 import type { FromChild, ToChild } from './child.ts'
+import { loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
 
 export interface InferenceServiceOptions {
   /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
@@ -191,7 +191,8 @@ export class InferenceService {
   async activate(model: string | ModelRecord): Promise<ModelRecord> {
     const rec = typeof model === 'string' ? loadManifest(model) : model
     const bytes = readVerifiedModel(rec)
-    if (!this.#ready || !this.#child) throw new FirmwareError('FW_ERR_INFERENCE', `the inference process is not running; model ${rec.id} was not activated, try again in a few seconds`)
+    if (!this.#ready || !this.#child)
+      throw new FirmwareError('FW_ERR_INFERENCE', `the inference process is not running; model ${rec.id} was not activated, try again in a few seconds`)
     const res = await this.#load(rec, bytes)
     if (res !== true) {
       this.#o.log?.('warn', res)
@@ -267,7 +268,14 @@ export class InferenceService {
       }
       return out
     }
-    return { ...this.#counts, running: this.#ready, pid: this.pid, latencyMs: summary(this.#latency), runMs: summary(this.#runTimes), ipcMs: summary(this.#ipcTimes) }
+    return {
+      ...this.#counts,
+      running: this.#ready,
+      pid: this.pid,
+      latencyMs: summary(this.#latency),
+      runMs: summary(this.#runTimes),
+      ipcMs: summary(this.#ipcTimes),
+    }
   }
 
   // ---- internals ----
@@ -406,8 +414,19 @@ export class InferenceService {
           return
         }
         const problem = checkOutputs(e.model, m.outputs)
-        this.#health({ type: 'inference-result', at: this.#o.now(), latencyMs, deadlineMs: e.deadlineMs, valid: problem === null, ...(problem ? { detail: problem } : {}) })
-        for (const [store, v] of [[this.#latency, latencyMs], [this.#runTimes, m.runMs], [this.#ipcTimes, latencyMs - m.runMs]] as const) {
+        this.#health({
+          type: 'inference-result',
+          at: this.#o.now(),
+          latencyMs,
+          deadlineMs: e.deadlineMs,
+          valid: problem === null,
+          ...(problem ? { detail: problem } : {}),
+        })
+        for (const [store, v] of [
+          [this.#latency, latencyMs],
+          [this.#runTimes, m.runMs],
+          [this.#ipcTimes, latencyMs - m.runMs],
+        ] as const) {
           const arr = store.get(e.model.manifest.name) ?? []
           arr.push(v)
           if (arr.length > LATENCY_KEEP) arr.shift()

@@ -104,8 +104,15 @@ export function smoothVad(probs: ArrayLike<number>, opts: VadSmootherOptions = {
 }
 
 /** Frame-level F1 of a detection against true intervals, frames judged at their centres. */
-export function frameF1(detected: (t: number) => boolean, truth: SpeechInterval[], frames: number, frameS = 0.032): { f1: number; precision: number; recall: number } {
-  let tp = 0, fp = 0, fn = 0
+export function frameF1(
+  detected: (t: number) => boolean,
+  truth: SpeechInterval[],
+  frames: number,
+  frameS = 0.032,
+): { f1: number; precision: number; recall: number } {
+  let tp = 0,
+    fp = 0,
+    fn = 0
   let k = 0
   for (let i = 0; i < frames; i++) {
     const t = (i + 0.5) * frameS
@@ -124,7 +131,8 @@ export function frameF1(detected: (t: number) => boolean, truth: SpeechInterval[
 /** Membership test over sorted intervals. */
 export function inIntervals(iv: SpeechInterval[]): (t: number) => boolean {
   return (t) => {
-    let lo = 0, hi = iv.length - 1
+    let lo = 0,
+      hi = iv.length - 1
     while (lo <= hi) {
       const mid = (lo + hi) >> 1
       const x = iv[mid]!

@@ -32,20 +32,62 @@ export function decodeMessage(buf: Buffer): OscMessage {
   const types = tags.slice(1)
   const args: OscArg[] = []
   let p = p2
-  const need = (n: number): void => { if (p + n > buf.length) throw new OscDecodeError(`argument runs past the end of the packet (type ${JSON.stringify(types)})`) }
+  const need = (n: number): void => {
+    if (p + n > buf.length) throw new OscDecodeError(`argument runs past the end of the packet (type ${JSON.stringify(types)})`)
+  }
   for (const t of types) {
     switch (t) {
-      case 'i': need(4); args.push(buf.readInt32BE(p)); p += 4; break
-      case 'f': need(4); args.push(buf.readFloatBE(p)); p += 4; break
-      case 'd': need(8); args.push(buf.readDoubleBE(p)); p += 8; break
-      case 'h': need(8); args.push(Number(buf.readBigInt64BE(p))); p += 8; break
-      case 's': case 'S': { const [s, n] = readString(buf, p); args.push(s); p = n; break }
-      case 'b': { need(4); const len = buf.readInt32BE(p); p += 4; if (len < 0) throw new OscDecodeError('negative blob size'); need(len); args.push(Buffer.from(buf.subarray(p, p + len))); p = pad4(p + len); break }
-      case 'T': args.push(true); break
-      case 'F': args.push(false); break
-      case 'N': args.push(null); break
-      case 'I': args.push(null); break
-      default: throw new OscDecodeError(`unsupported OSC type tag "${t}"`)
+      case 'i':
+        need(4)
+        args.push(buf.readInt32BE(p))
+        p += 4
+        break
+      case 'f':
+        need(4)
+        args.push(buf.readFloatBE(p))
+        p += 4
+        break
+      case 'd':
+        need(8)
+        args.push(buf.readDoubleBE(p))
+        p += 8
+        break
+      case 'h':
+        need(8)
+        args.push(Number(buf.readBigInt64BE(p)))
+        p += 8
+        break
+      case 's':
+      case 'S': {
+        const [s, n] = readString(buf, p)
+        args.push(s)
+        p = n
+        break
+      }
+      case 'b': {
+        need(4)
+        const len = buf.readInt32BE(p)
+        p += 4
+        if (len < 0) throw new OscDecodeError('negative blob size')
+        need(len)
+        args.push(Buffer.from(buf.subarray(p, p + len)))
+        p = pad4(p + len)
+        break
+      }
+      case 'T':
+        args.push(true)
+        break
+      case 'F':
+        args.push(false)
+        break
+      case 'N':
+        args.push(null)
+        break
+      case 'I':
+        args.push(null)
+        break
+      default:
+        throw new OscDecodeError(`unsupported OSC type tag "${t}"`)
     }
   }
   return { address, types, args }
@@ -81,15 +123,35 @@ function str(s: string): Buffer {
 
 /** Encodes a message; numbers become float32 unless `types` says otherwise. */
 export function encodeMessage(address: string, args: OscArg[], types?: string): Buffer {
-  const tags = types ?? args.map((a) => (typeof a === 'number' ? (Number.isInteger(a) ? 'i' : 'f') : typeof a === 'string' ? 's' : a === true ? 'T' : a === false ? 'F' : a === null ? 'N' : 'b')).join('')
-  const parts: Buffer[] = [str(address), str(',' + tags)]
+  const tags =
+    types ??
+    args
+      .map((a) =>
+        typeof a === 'number' ? (Number.isInteger(a) ? 'i' : 'f') : typeof a === 'string' ? 's' : a === true ? 'T' : a === false ? 'F' : a === null ? 'N' : 'b',
+      )
+      .join('')
+  const parts: Buffer[] = [str(address), str(`,${tags}`)]
   args.forEach((a, k) => {
     const t = tags[k]
-    if (t === 'i') { const b = Buffer.alloc(4); b.writeInt32BE(a as number); parts.push(b) }
-    else if (t === 'f') { const b = Buffer.alloc(4); b.writeFloatBE(a as number); parts.push(b) }
-    else if (t === 'd') { const b = Buffer.alloc(8); b.writeDoubleBE(a as number); parts.push(b) }
-    else if (t === 's') parts.push(str(a as string))
-    else if (t === 'b') { const blob = a as Buffer; const h = Buffer.alloc(4); h.writeInt32BE(blob.length); parts.push(h, blob, Buffer.alloc(pad4(blob.length) - blob.length)) }
+    if (t === 'i') {
+      const b = Buffer.alloc(4)
+      b.writeInt32BE(a as number)
+      parts.push(b)
+    } else if (t === 'f') {
+      const b = Buffer.alloc(4)
+      b.writeFloatBE(a as number)
+      parts.push(b)
+    } else if (t === 'd') {
+      const b = Buffer.alloc(8)
+      b.writeDoubleBE(a as number)
+      parts.push(b)
+    } else if (t === 's') parts.push(str(a as string))
+    else if (t === 'b') {
+      const blob = a as Buffer
+      const h = Buffer.alloc(4)
+      h.writeInt32BE(blob.length)
+      parts.push(h, blob, Buffer.alloc(pad4(blob.length) - blob.length))
+    }
   })
   return Buffer.concat(parts)
 }

@@ -5,9 +5,9 @@
 // cannot start (say, the port is taken), the old listener stays as it was.
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
-import type { ConfigStore } from '../store/config.ts'
 import { FirmwareError } from '../errors.ts'
-import { startOsc, type OscHandle, type OscOptions } from './server.ts'
+import type { ConfigStore } from '../store/config.ts'
+import { type OscHandle, type OscOptions, startOsc } from './server.ts'
 
 export interface OscSetting {
   enabled: boolean
@@ -20,7 +20,7 @@ export const OSC_OFF: OscSetting = { enabled: false, allow: [] }
 /** Reads the stored setting; anything malformed counts as off (fail closed). */
 export function oscSettingFrom(subsystems: Record<string, unknown>): OscSetting {
   const v = subsystems.osc as { enabled?: unknown; allow?: unknown } | undefined
-  if (!v || v.enabled !== true || !Array.isArray(v.allow) || !v.allow.every((a) => typeof a === 'string')) return { ...OSC_OFF }
+  if (v?.enabled !== true || !Array.isArray(v.allow) || !v.allow.every((a) => typeof a === 'string')) return { ...OSC_OFF }
   return { enabled: true, allow: [...(v.allow as string[])] }
 }
 
@@ -107,9 +107,13 @@ export function registerOscCommands(registry: CommandRegistry, control: OscContr
     summary: 'turn OSC on for the listed sources only (no encryption: use on a closed show network)',
     examples: ['osc on allow=192.168.1.20', 'osc on allow=192.168.1.0/24,10.0.0.5'],
     permission: 'admin',
-    args: [{ name: 'allow', type: 'string', maxLength: 400, pattern: /^[0-9A-Fa-f.:/,]+$/, help: 'comma-separated IP addresses or CIDR ranges allowed to send' }],
+    args: [
+      { name: 'allow', type: 'string', maxLength: 400, pattern: /^[0-9A-Fa-f.:/,]+$/, help: 'comma-separated IP addresses or CIDR ranges allowed to send' },
+    ],
     handler: async (args, { app, principal }) => {
-      const allow = String(args.allow).split(',').filter((a) => a.length > 0)
+      const allow = String(args.allow)
+        .split(',')
+        .filter((a) => a.length > 0)
       await control.apply({ enabled: true, allow })
       app.publish?.({ type: 'change', change: { what: 'osc', target: {}, value: describe(), who: principal.name } })
       return describe()

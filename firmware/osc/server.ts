@@ -5,13 +5,12 @@
 import { BlockList, isIP } from 'node:net'
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised'
 import type { BoardProfile } from '../board/profile.ts'
+import type { CommandResult, Principal, RegistryForApi } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
-import type { CommandResult, Principal } from '../commands/types.ts'
 import { FirmwareError } from '../errors.ts'
-import { decodePacket, encodeMessage, OscDecodeError, type OscArg, type OscMessage } from './codec.ts'
-import { ClientRateLimiter } from '../transport/ratelimit.ts'
-import type { RegistryForApi } from '../commands/types.ts'
 import { AuditLog } from '../transport/audit.ts'
+import { ClientRateLimiter } from '../transport/ratelimit.ts'
+import { decodePacket, encodeMessage, type OscArg, OscDecodeError, type OscMessage } from './codec.ts'
 
 export interface OscOptions {
   /** OSC is off unless this is true. Defaults to false. */
@@ -48,7 +47,10 @@ export interface OscHandle {
   stop(): Promise<void>
 }
 
-interface Mapped { command: string; args: Record<string, unknown> }
+interface Mapped {
+  command: string
+  args: Record<string, unknown>
+}
 
 /** A number from an OSC int, float or bool argument. */
 function n(a: OscArg | undefined): number | undefined {
@@ -122,7 +124,8 @@ function buildAllowList(allow: string[]): BlockList {
     if (bits === undefined) list.addAddress(addr!, type)
     else {
       const prefix = Number(bits)
-      if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) throw new FirmwareError('FW_ERR_BAD_OPTION', `OSC allow-list entry ${JSON.stringify(entry)} has a bad prefix length`)
+      if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32))
+        throw new FirmwareError('FW_ERR_BAD_OPTION', `OSC allow-list entry ${JSON.stringify(entry)} has a bad prefix length`)
       list.addSubnet(addr!, prefix, type)
     }
   }
@@ -187,7 +190,11 @@ class OscListener {
     this.#queue.length = 0
     await this.#sock?.close().catch(() => {})
     await this.#draining
-    try { this.#audit?.close() } catch { /* auditing never takes OSC down */ }
+    try {
+      this.#audit?.close()
+    } catch {
+      /* auditing never takes OSC down */
+    }
   }
 
   #warnOnce(key: string, msg: string): void {
@@ -205,7 +212,10 @@ class OscListener {
 
   #onDatagram(msg: Buffer, rinfo: Source): void {
     this.stats.received++
-    if (this.#queue.length >= 1024) { this.stats.rateLimited++; return }
+    if (this.#queue.length >= 1024) {
+      this.stats.rateLimited++
+      return
+    }
     this.#queue.push({ msg, rinfo })
     if (!this.#busy) {
       this.#busy = true
@@ -265,8 +275,15 @@ class OscListener {
     const r = await this.#run(mapped, from)
     if (this.#audit && spec.mutates !== false && spec.permission !== 'observe') {
       this.#audit.write({
-        at: new Date().toISOString(), who: null, remote: from.address, method: 'OSC', path: m.address,
-        command: mapped.command, args: mapped.args, status: r.ok ? 200 : 400, result: r.ok ? 'ok' : r.code,
+        at: new Date().toISOString(),
+        who: null,
+        remote: from.address,
+        method: 'OSC',
+        path: m.address,
+        command: mapped.command,
+        args: mapped.args,
+        status: r.ok ? 200 : 400,
+        result: r.ok ? 'ok' : r.code,
       })
     }
     this.#answer(m, mapped, r, from)

@@ -3,11 +3,8 @@
 // controller's version and its errors. It decides nothing: the runtime maps button events to
 // watchdog events and watchdog actions to calls here.
 import { SerialPort } from 'serialport'
-import {
-  LineSplitter, decode, encode, STATUS_LED, PROTOCOL_VERSION,
-  type ButtonEvent,
-} from './protocol.ts'
 import { FirmwareError } from '../errors.ts'
+import { type ButtonEvent, decode, encode, LineSplitter, PROTOCOL_VERSION, STATUS_LED } from './protocol.ts'
 
 export type PanelEvent =
   | { type: 'button'; action: ButtonEvent }
@@ -113,22 +110,25 @@ export class FrontPanel implements PanelLink {
     if (this.#closing || this.#reopenTimer) return
     this.#reopenTimer = setTimeout(() => {
       this.#reopenTimer = null
-      openPort(this.#opts).then((port) => {
-        if (this.#closing) {
-          port.close()
-          return
-        }
-        this.#port = port
-        this.#attach(port)
-        this.#linkUp = true
-        this.#reopenDelay = 250
-        this.#lastLed = ''
-        this.#hello()
-        this.#emit({ type: 'link-up' })
-      }, () => {
-        this.#reopenDelay = Math.min(2000, this.#reopenDelay * 2)
-        this.#scheduleReopen()
-      })
+      openPort(this.#opts).then(
+        (port) => {
+          if (this.#closing) {
+            port.close()
+            return
+          }
+          this.#port = port
+          this.#attach(port)
+          this.#linkUp = true
+          this.#reopenDelay = 250
+          this.#lastLed = ''
+          this.#hello()
+          this.#emit({ type: 'link-up' })
+        },
+        () => {
+          this.#reopenDelay = Math.min(2000, this.#reopenDelay * 2)
+          this.#scheduleReopen()
+        },
+      )
     }, this.#reopenDelay)
   }
 
@@ -164,7 +164,8 @@ export class FrontPanel implements PanelLink {
 
   /** Sets the controller's heartbeat timeout, 10..5000 ms (answered OK TIMEOUT). */
   configureTimeout(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 10 || ms > 5000) throw new FirmwareError('FW_ERR_BAD_OPTION', `panel heartbeat timeout must be a whole number of ms in 10..5000, got ${ms}`)
+    if (!Number.isInteger(ms) || ms < 10 || ms > 5000)
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `panel heartbeat timeout must be a whole number of ms in 10..5000, got ${ms}`)
     this.#send(`TIMEOUT ${ms}`)
   }
 

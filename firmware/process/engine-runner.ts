@@ -1,10 +1,11 @@
 // The real engine behind `firmware process`: the file backend, unpaced, run to the end of the input
 // on its own audio thread while this side drains the DOA and event rings.
-import { Engine } from '../engine/engine.ts'
-import { FirmwareError } from '../errors.ts'
+
 import { rmSync } from 'node:fs'
 import type { EnginePoll } from '../engine/engine.ts'
+import { Engine } from '../engine/engine.ts'
 import type { DoaEstimate } from '../engine/types.ts'
+import { FirmwareError } from '../errors.ts'
 import type { OfflineJob, OfflineResult } from './process.ts'
 
 const POLL_MS = 5

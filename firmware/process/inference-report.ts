@@ -1,9 +1,10 @@
 // Adds the inference sections (classes, vad, recommendations) to `firmware process` reports.
 // Importing this module registers the contributor; firmware/process imports it.
-import { registerReportContributor } from './report.ts'
+
 import { analyseFiles } from '../inference/analyse.ts'
 import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
 import { InferenceService } from '../inference/service.ts'
+import { registerReportContributor } from './report.ts'
 
 registerReportContributor('inference', async (ctx) => {
   const svc = new InferenceService()

@@ -1,8 +1,9 @@
 // `firmware process` options: parsed and checked here, so the engine only ever sees a clean,
 // defaulted object. Every refusal is one line with a code (FW_ERR_USAGE for the shape of the
 // command line, FW_ERR_BAD_OPTION for a value out of range).
-import { FirmwareError } from '../errors.ts'
+
 import type { BeamformerKind } from '../engine/types.ts'
+import { FirmwareError } from '../errors.ts'
 import { WAV_FORMATS, type WavFormat } from '../wav/wav.ts'
 
 export interface ProcessOptions {

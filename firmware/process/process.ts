@@ -1,15 +1,15 @@
 // Offline processing, the rehearsal tool: a recording through the real engine (file backend), out
 // come the beams and a report. Policy lives here (checks, defaults, the report); the engine does
 // the audio. On any error nothing is left at OUT.wav or REPORT.json.
-import { readFileSync, writeFileSync, renameSync, rmSync, statSync, existsSync } from 'node:fs'
-import { dirname, resolve, basename, join } from 'node:path'
-import { FirmwareError, isFirmwareError } from '../errors.ts'
-import { loadProfile, boardRoot } from '../board/profile.ts'
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { boardRoot, loadProfile } from '../board/profile.ts'
 import { validateGeometry } from '../engine/geometry.ts'
-import type { ArrayGeometry, DoaEstimate, BeamformerKind } from '../engine/types.ts'
-import { wavInfo, wavLevels, type WavInfo, type WavFormat } from '../wav/wav.ts'
+import type { ArrayGeometry, BeamformerKind, DoaEstimate } from '../engine/types.ts'
+import { FirmwareError, isFirmwareError } from '../errors.ts'
+import { type WavFormat, type WavInfo, wavInfo, wavLevels } from '../wav/wav.ts'
 import type { ProcessOptions } from './options.ts'
-import { meterFromLinear, reportContributors, type ChannelMeter, type ProcessReport, type BeamDescription } from './report.ts'
+import { type BeamDescription, type ChannelMeter, meterFromLinear, type ProcessReport, reportContributors } from './report.ts'
 
 /** Sample rates the engine runs at. */
 const ENGINE_RATES = [44100, 48000, 96000]
@@ -150,7 +150,7 @@ export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeom
     const el = opts.steer?.elevation ?? 0
     for (let k = 0; k < n; k++) {
       const auto = k === 0 && !opts.steer
-      const azimuth = ((baseAz + (k * 360) / n) % 360 + 360) % 360
+      const azimuth = (((baseAz + (k * 360) / n) % 360) + 360) % 360
       job.beams.push({ kind: opts.beamformer, azimuth, elevation: el, autoSteer: auto })
       beams.push({ index: k, beamformer: opts.beamformer, steer: auto ? 'doa' : { azimuth, elevation: el } })
     }
@@ -164,7 +164,8 @@ export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeom
 export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: ArrayGeometry | null } {
   const abs = (p: string) => resolve(p)
   if (abs(opts.out) === abs(opts.in)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the input file; choose another output`)
-  if (abs(opts.report) === abs(opts.in)) throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
+  if (abs(opts.report) === abs(opts.in))
+    throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
   if (abs(opts.report) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out and --report are the same file (${opts.out})`)
   if (opts.array !== undefined && abs(opts.array) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the array file`)
   const geometry = opts.array === undefined ? null : loadArray(opts.array)
@@ -175,13 +176,19 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
   if (info.frames === 0) throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: has no audio (0 frames)`)
   if (geometry) {
     if (info.channels !== geometry.mics.length) {
-      throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channel${info.channels === 1 ? '' : 's'} but the array in ${opts.array} has ${geometry.mics.length} mics; channel k must be mic k`)
+      throw new FirmwareError(
+        'FW_ERR_CHANNELS',
+        `${opts.in} has ${info.channels} channel${info.channels === 1 ? '' : 's'} but the array in ${opts.array} has ${geometry.mics.length} mics; channel k must be mic k`,
+      )
     }
     if (info.sampleRate !== geometry.sampleRate) {
       throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in} is ${info.sampleRate} Hz but the array in ${opts.array} says ${geometry.sampleRate} Hz`)
     }
   } else if (info.channels > MAX_OUTPUTS) {
-    throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channels; without --array each is a line feed to its own output and the engine has at most ${MAX_OUTPUTS} outputs (give --array for a mic array)`)
+    throw new FirmwareError(
+      'FW_ERR_CHANNELS',
+      `${opts.in} has ${info.channels} channels; without --array each is a line feed to its own output and the engine has at most ${MAX_OUTPUTS} outputs (give --array for a mic array)`,
+    )
   }
   if (info.channels > MAX_INPUTS) {
     throw new FirmwareError('FW_ERR_CHANNELS', `${opts.in} has ${info.channels} channels; the engine takes at most ${MAX_INPUTS}`)
@@ -193,7 +200,7 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
 
 /** Indented JSON with each flat record (a DOA estimate, a meter) on one line, so a long track stays readable. */
 export function formatJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/\{\n\s+([^{}[\]]*?)\n\s*\}/g, (_, body: string) => `{ ${body.split(/,\n\s+/).join(', ')} }`) + '\n'
+  return `${JSON.stringify(value, null, 2).replace(/\{\n\s+([^{}[\]]*?)\n\s*\}/g, (_, body: string) => `{ ${body.split(/,\n\s+/).join(', ')} }`)}\n`
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {
@@ -238,8 +245,15 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
 }
 
 async function runJob(
-  opts: ProcessOptions, job: OfflineJob, info: WavInfo, geometry: ArrayGeometry | null, beams: BeamDescription[],
-  runner: OfflineRunner, signal: AbortSignal, now: () => number, started: number,
+  opts: ProcessOptions,
+  job: OfflineJob,
+  info: WavInfo,
+  geometry: ArrayGeometry | null,
+  beams: BeamDescription[],
+  runner: OfflineRunner,
+  signal: AbortSignal,
+  now: () => number,
+  started: number,
 ): Promise<ProcessOutcome> {
   // The engine runs on its own thread; meter the input on this one meanwhile.
   const running = runner(job, signal)
@@ -248,7 +262,13 @@ async function runJob(
     inputMeters = measureWav(opts.in)
   } catch (e) {
     // Only an output this run completed is ours to remove.
-    if (await running.then(() => true, () => false)) rmSync(job.outPath, { force: true })
+    if (
+      await running.then(
+        () => true,
+        () => false,
+      )
+    )
+      rmSync(job.outPath, { force: true })
     throw e
   }
   const result = await running
@@ -292,14 +312,19 @@ async function runJob(
       renameSync(job.outPath, opts.out)
     } catch (e) {
       rmSync(opts.report, { force: true })
-      throw new FirmwareError('FW_ERR_IO', `${opts.out}: cannot move the finished output into place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+      throw new FirmwareError(
+        'FW_ERR_IO',
+        `${opts.out}: cannot move the finished output into place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      )
     }
   } catch (e) {
     // The run is not complete: drop the staged audio, so nothing half-done is left behind.
     rmSync(job.outPath, { force: true })
     throw e
   }
-  const what = geometry ? `${job.outputs} beam${job.outputs === 1 ? '' : 's'}, ${result.doa.length} DOA estimates` : `${job.outputs} line feed${job.outputs === 1 ? '' : 's'}`
+  const what = geometry
+    ? `${job.outputs} beam${job.outputs === 1 ? '' : 's'}, ${result.doa.length} DOA estimates`
+    : `${job.outputs} line feed${job.outputs === 1 ? '' : 's'}`
   const summary = `processed ${basename(opts.in)} (${(info.frames / info.sampleRate).toFixed(1)} s, ${info.channels} ch) -> ${opts.out} (${what}), report ${opts.report}, in ${report.elapsedSeconds.toFixed(2)} s`
   return { report, summary }
 }

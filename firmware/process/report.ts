@@ -17,9 +17,21 @@ export interface BeamDescription {
   steer: 'doa' | { azimuth: number; elevation: number }
 }
 
-export interface ClassRecord { t: number; label: string; confidence: number }
-export interface VadSegment { start: number; end: number }
-export interface Recommendation { t: number; output: number; bands: unknown[]; confidence: number }
+export interface ClassRecord {
+  t: number
+  label: string
+  confidence: number
+}
+export interface VadSegment {
+  start: number
+  end: number
+}
+export interface Recommendation {
+  t: number
+  output: number
+  bands: unknown[]
+  confidence: number
+}
 
 export interface ProcessReport {
   /** Bumped when a field changes meaning. */

@@ -85,7 +85,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the DSP chain spins twice the block period per block (engine injectDspSpin)',
     expect: 'bypass',
     causes: causeSet('native-dsp-overrun', 'dsp-overrun-rate'),
-    unavailable: (t) => typeof t.engine.injectDspSpin === 'function' ? null : 'the engine has no injectDspSpin hook',
+    unavailable: (t) => (typeof t.engine.injectDspSpin === 'function' ? null : 'the engine has no injectDspSpin hook'),
     defaultMs: 200,
     inject(t, ms) {
       const e = t.engine
@@ -105,7 +105,9 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     inject(_t, ms) {
       // Synchronous on purpose: this IS the fault. Nothing else in this process runs meanwhile.
       const end = performance.now() + ms
-      while (performance.now() < end) { /* blocked */ }
+      while (performance.now() < end) {
+        /* blocked */
+      }
       return none
     },
   },
@@ -114,11 +116,17 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the inference service stalls its runs (and its heartbeat)',
     expect: 'degrade',
     causes: causeSet('inference-hung', 'inference-exit', 'inference-error', 'inference-garbage', 'inference-latency'),
-    unavailable: (t) => !t.inference ? 'inference is not running on this unit' : typeof t.inference.injectStall === 'function' ? null : 'the inference service has no injectStall(ms) hook',
+    unavailable: (t) =>
+      !t.inference
+        ? 'inference is not running on this unit'
+        : typeof t.inference.injectStall === 'function'
+          ? null
+          : 'the inference service has no injectStall(ms) hook',
     defaultMs: 3000,
     inject(t, ms) {
       const h = t.inference
-      if (!h || typeof h.injectStall !== 'function') notAvailable('inference-hang', 'the inference service has no injectStall(ms) hook yet (see docs/watchdog.md, Rehearsal)')
+      if (!h || typeof h.injectStall !== 'function')
+        notAvailable('inference-hang', 'the inference service has no injectStall(ms) hook yet (see docs/watchdog.md, Rehearsal)')
       h.injectStall(ms)
       return none
     },
@@ -127,8 +135,16 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     name: 'audio-stall',
     what: 'the audio thread stops producing blocks (engine injectAudioStall)',
     expect: 'bypass',
-    causes: causeSet('audio-stall', 'engine-stall', 'native-heartbeat-stale', 'native-dsp-overrun', 'native-non-finite-output', 'native-runaway-output', 'backend-error'),
-    unavailable: (t) => typeof t.engine.injectAudioStall === 'function' ? null : 'the engine has no injectAudioStall(ms) hook yet',
+    causes: causeSet(
+      'audio-stall',
+      'engine-stall',
+      'native-heartbeat-stale',
+      'native-dsp-overrun',
+      'native-non-finite-output',
+      'native-runaway-output',
+      'backend-error',
+    ),
+    unavailable: (t) => (typeof t.engine.injectAudioStall === 'function' ? null : 'the engine has no injectAudioStall(ms) hook yet'),
     defaultMs: 400,
     inject(t, ms) {
       const e = t.engine
@@ -142,7 +158,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the DSP chain produces NaN/Inf samples (engine injectNonFinite)',
     expect: 'bypass',
     causes: causeSet('native-non-finite-output', 'native-dsp-overrun', 'native-runaway-output', 'native-heartbeat-stale', 'dsp-overrun-rate'),
-    unavailable: (t) => typeof t.engine.injectNonFinite === 'function' ? null : 'the engine has no injectNonFinite(blocks) hook yet',
+    unavailable: (t) => (typeof t.engine.injectNonFinite === 'function' ? null : 'the engine has no injectNonFinite(blocks) hook yet'),
     defaultMs: 100,
     inject(t, ms) {
       const e = t.engine
@@ -156,7 +172,7 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
     what: 'the front-panel controller stops answering (the simulated controller process is stopped)',
     expect: 'bypass',
     causes: causeSet('panel-link-lost', 'panel-controller-silent', 'panel-heartbeat-timeout', 'relay-not-confirmed'),
-    unavailable: (t) => t.panelController ? null : 'only the simulated board can silence its front-panel controller',
+    unavailable: (t) => (t.panelController ? null : 'only the simulated board can silence its front-panel controller'),
     defaultMs: 1000,
     inject(t, _ms) {
       const c = t.panelController
@@ -170,7 +186,11 @@ export const FAULTS: Readonly<Record<FaultClass, FaultSpec>> = {
       return () => {
         if (done) return
         done = true
-        try { process.kill(c.pid, 'SIGCONT') } catch { /* gone: nothing to resume */ }
+        try {
+          process.kill(c.pid, 'SIGCONT')
+        } catch {
+          /* gone: nothing to resume */
+        }
       }
     },
   },

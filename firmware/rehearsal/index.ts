@@ -3,13 +3,13 @@
 // registry's one-time confirm token, like the other commands that can take the sound away.
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { CommandSpec } from '../commands/types.ts'
-import { FAULTS, FAULT_CLASSES, type FaultClass } from './faults.ts'
+import { FAULT_CLASSES, FAULTS, type FaultClass } from './faults.ts'
 import { Rehearsal, type RehearsalAppliance, type RehearsalOptions, type RehearsalReport } from './rehearsal.ts'
 
+export type { EngineFaultHooks, FaultClass, InferenceStallHook, PanelControllerHook } from './faults.ts'
+export { FAULT_CLASSES, FAULTS, panelControllerOf, setPanelController } from './faults.ts'
+export type { RehearsalAppliance, RehearsalOptions, RehearsalReport } from './rehearsal.ts'
 export { Rehearsal } from './rehearsal.ts'
-export type { RehearsalReport, RehearsalOptions, RehearsalAppliance } from './rehearsal.ts'
-export { FAULTS, FAULT_CLASSES, setPanelController, panelControllerOf } from './faults.ts'
-export type { FaultClass, InferenceStallHook, EngineFaultHooks, PanelControllerHook } from './faults.ts'
 
 function human(r: RehearsalReport): string {
   const lines = [
@@ -43,18 +43,39 @@ export function rehearseCommand(rehearsal: Rehearsal): CommandSpec<Record<string
       const fault = args.fault as FaultClass
       const report = await rehearsal.run(fault, args.ms as number | undefined, principal.name)
       return {
-        fault: report.fault, fault_ms: report.faultMs, expect: report.expect,
-        detected: report.detected, detect_ms: report.detectMs, state: report.detectedAs,
-        cause: report.cause, evidence: report.evidence, late: report.detectedAfterRestore,
-        recovered: report.recovered, recover_ms: report.recoverMs, now: report.endState,
-        transitions: report.transitions.length, unrelated: report.unrelated.length, note: report.note,
+        fault: report.fault,
+        fault_ms: report.faultMs,
+        expect: report.expect,
+        detected: report.detected,
+        detect_ms: report.detectMs,
+        state: report.detectedAs,
+        cause: report.cause,
+        evidence: report.evidence,
+        late: report.detectedAfterRestore,
+        recovered: report.recovered,
+        recover_ms: report.recoverMs,
+        now: report.endState,
+        transitions: report.transitions.length,
+        unrelated: report.unrelated.length,
+        note: report.note,
       }
     },
-    human: (v) => human({
-      fault: v.fault, faultMs: v.fault_ms, what: FAULTS[v.fault as FaultClass].what, detected: v.detected, detectedAs: v.state,
-      detectMs: v.detect_ms, cause: v.cause, evidence: v.evidence, detectedAfterRestore: v.late, recovered: v.recovered,
-      recoverMs: v.recover_ms, endState: v.now, note: v.note,
-    } as unknown as RehearsalReport),
+    human: (v) =>
+      human({
+        fault: v.fault,
+        faultMs: v.fault_ms,
+        what: FAULTS[v.fault as FaultClass].what,
+        detected: v.detected,
+        detectedAs: v.state,
+        detectMs: v.detect_ms,
+        cause: v.cause,
+        evidence: v.evidence,
+        detectedAfterRestore: v.late,
+        recovered: v.recovered,
+        recoverMs: v.recover_ms,
+        endState: v.now,
+        note: v.note,
+      } as unknown as RehearsalReport),
   }
 }
 

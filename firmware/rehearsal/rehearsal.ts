@@ -4,11 +4,12 @@
 // decided that), runs one at a time, refuses a fault that would latch the escalation, undoes the
 // fault when its time is up and again when the rehearsal ends, and gives up waiting after a time
 // limit. It never releases a bypass itself: if the unit does not come back, the report says so.
-import { FirmwareError } from '../errors.ts'
-import { systemClock, type Clock } from '../watchdog/clock.ts'
-import { nextBypassLatches, bypassesInWindow, type WatchdogState } from '../watchdog/machine.ts'
+
 import type { ApplianceEvent, TransitionRecord, WatchdogStateName } from '../contract/appliance.ts'
-import { FAULTS, panelControllerOf, type FaultClass, type FaultTargets } from './faults.ts'
+import { FirmwareError } from '../errors.ts'
+import { type Clock, systemClock } from '../watchdog/clock.ts'
+import { bypassesInWindow, nextBypassLatches, type WatchdogState } from '../watchdog/machine.ts'
+import { FAULTS, type FaultClass, type FaultTargets, panelControllerOf } from './faults.ts'
 
 /** The appliance as a rehearsal sees it (firmware/runtime/appliance.ts's Appliance). */
 export interface RehearsalAppliance {
@@ -65,7 +66,7 @@ export interface RehearsalReport {
 
 function ordinal(n: number): string {
   const teen = n % 100 >= 11 && n % 100 <= 13
-  return `${n}${teen ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`
+  return `${n}${teen ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th')}`
 }
 
 export class Rehearsal {
@@ -76,7 +77,11 @@ export class Rehearsal {
   constructor(app: RehearsalAppliance, options: Partial<RehearsalOptions> = {}) {
     this.#app = app
     this.#o = {
-      inference: () => null, panelController: () => panelControllerOf(app), detectGraceMs: 2000, recoverMarginMs: 5000, clock: systemClock,
+      inference: () => null,
+      panelController: () => panelControllerOf(app),
+      detectGraceMs: 2000,
+      recoverMarginMs: 5000,
+      clock: systemClock,
       ...options,
     }
   }
@@ -94,15 +99,21 @@ export class Rehearsal {
   /** Checks that `fault` may run now; throws FW_ERR_REHEARSAL_REFUSED saying why not. */
   check(fault: FaultClass): void {
     const s = this.#app.watchdogState
-    const refuse = (why: string): never => { throw new FirmwareError('FW_ERR_REHEARSAL_REFUSED', `rehearse ${fault}: refused: ${why}; nothing was injected`) }
+    const refuse = (why: string): never => {
+      throw new FirmwareError('FW_ERR_REHEARSAL_REFUSED', `rehearse ${fault}: refused: ${why}; nothing was injected`)
+    }
     if (this.#running) refuse(`a rehearsal of ${this.#running} is running; one at a time`)
-    if (s.name === 'MANUAL_BYPASS') refuse(`the unit is in MANUAL_BYPASS (${s.cause}: ${s.evidence}); a person latched it: release it first (bypass off), then rehearse`)
-    if (s.name !== 'ACTIVE') refuse(`the unit is ${s.name} (${s.cause}), not ACTIVE; wait until it is ACTIVE so the rehearsal can measure a failover and a recovery`)
+    if (s.name === 'MANUAL_BYPASS')
+      refuse(`the unit is in MANUAL_BYPASS (${s.cause}: ${s.evidence}); a person latched it: release it first (bypass off), then rehearse`)
+    if (s.name !== 'ACTIVE')
+      refuse(`the unit is ${s.name} (${s.cause}), not ACTIVE; wait until it is ACTIVE so the rehearsal can measure a failover and a recovery`)
     const now = this.#o.clock.now()
     if (FAULTS[fault].expect === 'bypass' && nextBypassLatches(s, now)) {
       const recent = bypassesInWindow(s, now)
       const waitS = recent.length > 0 ? Math.ceil((recent[0]!.at + s.config.escalateWindowMs - now) / 1000) : 0
-      refuse(`one more automatic bypass would be the ${ordinal(s.config.escalateAfterBypasses)} within ${Math.round(s.config.escalateWindowMs / 1000)} s and latch the bypass until a person releases it; try again in ${waitS} s`)
+      refuse(
+        `one more automatic bypass would be the ${ordinal(s.config.escalateAfterBypasses)} within ${Math.round(s.config.escalateWindowMs / 1000)} s and latch the bypass until a person releases it; try again in ${waitS} s`,
+      )
     }
   }
 
@@ -138,7 +149,11 @@ export class Rehearsal {
       const r = restore
       restore = null
       restoredAt = Math.min(restoredAt, clock.now())
-      try { r() } catch { /* the hook is gone: nothing left to undo */ }
+      try {
+        r()
+      } catch {
+        /* the hook is gone: nothing left to undo */
+      }
     }
     const startedAt = clock.now()
     const limit = startedAt + this.timeLimitMs(faultMs)
@@ -147,8 +162,18 @@ export class Rehearsal {
         const left = deadline - clock.now()
         if (left <= 0) return false
         await new Promise<void>((r) => {
-          const timer = setTimeout(() => { wake = null; r() }, Math.min(left, 50))
-          wake = () => { clearTimeout(timer); wake = null; r() }
+          const timer = setTimeout(
+            () => {
+              wake = null
+              r()
+            },
+            Math.min(left, 50),
+          )
+          wake = () => {
+            clearTimeout(timer)
+            wake = null
+            r()
+          }
         })
       }
       return true
@@ -172,7 +197,11 @@ export class Rehearsal {
         await waitUntil(back, limit)
         const s = this.#app.watchdogState
         if (s.name === 'ACTIVE') recoveredAt = [...transitions].reverse().find((r) => r.to === 'ACTIVE')?.at ?? clock.now()
-        else if (s.name === 'MANUAL_BYPASS') note = s.cause === 'escalated' ? 'the escalation latched the bypass: a person must release it' : 'a person engaged manual bypass during the rehearsal; left as it is'
+        else if (s.name === 'MANUAL_BYPASS')
+          note =
+            s.cause === 'escalated'
+              ? 'the escalation latched the bypass: a person must release it'
+              : 'a person engaged manual bypass during the rehearsal; left as it is'
         else note = `not back in ACTIVE within the time limit (${Math.round(limit - startedAt)} ms); the watchdog is ${s.name} (${s.cause})`
       } else {
         note = `not detected: no transition with a cause this fault explains in ${faultMs} ms of fault plus ${this.#o.detectGraceMs} ms`
@@ -183,7 +212,11 @@ export class Rehearsal {
       const unrelated = transitions.filter((r) => r.to !== 'ACTIVE' && r.cause !== 'recovered' && r !== first && !spec.causes.test(r.cause))
       if (unrelated.length > 0) note += `${note ? '; ' : ''}unrelated meanwhile: ${unrelated.map((r) => `${r.to} ${r.cause}`).join(', ')}`
       const report: RehearsalReport = {
-        fault, what: spec.what, faultMs, expect: spec.expect, startedAt,
+        fault,
+        what: spec.what,
+        faultMs,
+        expect: spec.expect,
+        startedAt,
         detected: first !== undefined,
         detectMs: first ? Math.round(first.at - startedAt) : null,
         detectedAs: first?.to ?? null,
@@ -197,7 +230,11 @@ export class Rehearsal {
         endState: this.#app.watchdogState.name,
         note,
       }
-      this.#app.logLine?.(report.recovered ? 'info' : 'warn', 'rehearsal', `rehearse ${fault}: ${report.detected ? `${report.detectedAs} after ${report.detectMs} ms (${report.cause})` : 'not detected'}, ${report.recovered ? `ACTIVE again after ${report.recoverMs} ms` : `not recovered (${note})`}`)
+      this.#app.logLine?.(
+        report.recovered ? 'info' : 'warn',
+        'rehearsal',
+        `rehearse ${fault}: ${report.detected ? `${report.detectedAs} after ${report.detectMs} ms (${report.cause})` : 'not detected'}, ${report.recovered ? `ACTIVE again after ${report.recoverMs} ms` : `not recovered (${note})`}`,
+      )
       return report
     } finally {
       undo()

@@ -5,39 +5,57 @@
 // actions it returns. Settings are mirrored in settings-mirror.ts, log lines kept in
 // log-buffer.ts, events published through event-bus.ts. Transports (console, API) see only
 // ApplianceApi.
-import { performance } from 'node:perf_hooks'
+
 import { join } from 'node:path'
-import type { BoardProfile } from '../board/profile.ts'
-import { type Engine, type EngineOptions, type SentinelOptions, type SentinelStats } from '../engine/engine.ts'
+import { performance } from 'node:perf_hooks'
 import { createEngineFromProfile } from '../board/engine.ts'
+import type { BoardProfile } from '../board/profile.ts'
+import type { ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord } from '../contract/appliance.ts'
+import type { ServiceHost } from '../contract/service.ts'
+import type { Engine, EngineOptions, SentinelOptions, SentinelStats } from '../engine/engine.ts'
 import type { BandParams, CompressorParams, DoaEstimate, EngineStats, FeatureFrames, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
-import { systemClock, type Clock } from '../watchdog/clock.ts'
+import { type BypassRelay, PanelBypassRelay, SimulatedRelay } from '../hardware/relay.ts'
+import { SimThermal, type ThermalSensor, thermalFor } from '../hardware/thermal.ts'
+import { type HardwareWatchdog, WatchdogDevice } from '../hardware/watchdog-device.ts'
+import type { PanelEvent, PanelLink } from '../panel/panel.ts'
+import { type Clock, systemClock } from '../watchdog/clock.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import { TransitionLog } from '../watchdog/log.ts'
 import {
-  initialState, transition, entryActions,
-  type WatchdogAction, type WatchdogConfig, type WatchdogEvent, type WatchdogState,
+  entryActions,
+  initialState,
+  transition,
+  type WatchdogAction,
+  type WatchdogConfig,
+  type WatchdogEvent,
+  type WatchdogState,
 } from '../watchdog/machine.ts'
 import { createMonitorSet, type MonitorOptions, type MonitorSet } from '../watchdog/monitor-set.ts'
 import type { Fault } from '../watchdog/monitors.ts'
 import { errorText } from '../watchdog/tick-errors.ts'
-import type { PanelEvent, PanelLink } from '../panel/panel.ts'
-import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../hardware/relay.ts'
-import { SimThermal, thermalFor, type ThermalSensor } from '../hardware/thermal.ts'
-import { WatchdogDevice, type HardwareWatchdog } from '../hardware/watchdog-device.ts'
-import type {
-  ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord,
-} from '../contract/appliance.ts'
-import type { ServiceHost } from '../contract/service.ts'
 import { EventBus } from './event-bus.ts'
 import { LogBuffer } from './log-buffer.ts'
 import { SettingsMirror } from './settings-mirror.ts'
 
 /** The engine as the runtime drives it (firmware/engine/engine.ts's Engine; tests may pass a stand-in). */
-export type RuntimeEngine = Pick<Engine,
-  'start' | 'stop' | 'heartbeat' | 'setProcessing' | 'poll' | 'stats' | 'blockCounter' | 'options' |
-  'setInputTrim' | 'setOutputGain' | 'setEq' | 'setCompressor' | 'steerBeam' | 'setBeamAuto'> &
+export type RuntimeEngine = Pick<
+  Engine,
+  | 'start'
+  | 'stop'
+  | 'heartbeat'
+  | 'setProcessing'
+  | 'poll'
+  | 'stats'
+  | 'blockCounter'
+  | 'options'
+  | 'setInputTrim'
+  | 'setOutputGain'
+  | 'setEq'
+  | 'setCompressor'
+  | 'steerBeam'
+  | 'setBeamAuto'
+> &
   Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
@@ -159,9 +177,23 @@ export class Appliance implements ServiceHost {
    */
   static async start(profile: BoardProfile, options: Partial<ApplianceOptions> = {}): Promise<Appliance> {
     const o: ApplianceOptions = {
-      watchdog: {}, monitors: {}, tickMs: 10, panelHeartbeatMs: 50, panelTimeoutMs: DEFAULT_PANEL_TIMEOUT_MS, panelQueryMs: 200, sentinel: {},
-      panel: null, engine: {}, engineInstance: null,
-      hardwareWatchdogs: [], thermal: null, logDir: undefined, clock: systemClock, firmwareVersion: '0.1.0', onRestart: null, beforeActive: null,
+      watchdog: {},
+      monitors: {},
+      tickMs: 10,
+      panelHeartbeatMs: 50,
+      panelTimeoutMs: DEFAULT_PANEL_TIMEOUT_MS,
+      panelQueryMs: 200,
+      sentinel: {},
+      panel: null,
+      engine: {},
+      engineInstance: null,
+      hardwareWatchdogs: [],
+      thermal: null,
+      logDir: undefined,
+      clock: systemClock,
+      firmwareVersion: '0.1.0',
+      onRestart: null,
+      beforeActive: null,
       ...options,
     }
     if (!(o.tickMs >= 1 && o.tickMs <= 100)) throw new FirmwareError('FW_ERR_BAD_OPTION', `appliance option tickMs must be 1..100 ms, got ${o.tickMs}`)
@@ -189,7 +221,11 @@ export class Appliance implements ServiceHost {
       }
     }
     app.#dispatch({ type: 'boot-complete', at: app.#clock.now() })
-    app.#logLine('info', 'runtime', `started on board ${profile.name} (${engine.options.backend} backend, block ${engine.options.blockSize} @ ${engine.options.sampleRate} Hz)`)
+    app.#logLine(
+      'info',
+      'runtime',
+      `started on board ${profile.name} (${engine.options.backend} backend, block ${engine.options.blockSize} @ ${engine.options.sampleRate} Hz)`,
+    )
     return app
   }
 
@@ -204,7 +240,14 @@ export class Appliance implements ServiceHost {
     // Memory: the engine mlock()s its own buffers (and its rings); the process is not mlockall()ed,
     // because V8 aborts when it frees pages of a locked heap (docs/watchdog.md).
     const locked = (e.stats() as { lockedBytes?: number }).lockedBytes
-    if (locked !== undefined) this.#logLine(locked > 0 ? 'info' : 'warn', 'runtime', locked > 0 ? `engine buffers locked in memory (${Math.round(locked / 1024)} KiB)` : 'engine buffers not locked in memory (mlock refused); page faults may delay the audio thread')
+    if (locked !== undefined)
+      this.#logLine(
+        locked > 0 ? 'info' : 'warn',
+        'runtime',
+        locked > 0
+          ? `engine buffers locked in memory (${Math.round(locked / 1024)} KiB)`
+          : 'engine buffers not locked in memory (mlock refused); page faults may delay the audio thread',
+      )
     if (!e.startSentinel) return
     // The watchdog device, if any, is handed to the sentinel: it feeds it on the same conditions
     // as the panel heartbeat, whatever the event loop does.
@@ -213,7 +256,11 @@ export class Appliance implements ServiceHost {
     try {
       e.startSentinel({ ...o.sentinel, panelPath: this.panel?.path ?? null, watchdogFd: fd })
       this.#sentinel = true
-      this.#logLine('info', 'runtime', `sentinel thread started${this.panel ? `, panel heartbeat from ${this.panel.path}` : ''}${fd >= 0 ? ', feeding the watchdog device' : ''}`)
+      this.#logLine(
+        'info',
+        'runtime',
+        `sentinel thread started${this.panel ? `, panel heartbeat from ${this.panel.path}` : ''}${fd >= 0 ? ', feeding the watchdog device' : ''}`,
+      )
       if (this.panel) this.panel.configureTimeout?.(o.panelTimeoutMs)
     } catch (err) {
       if (device) device.takeBack(fd)
@@ -318,8 +365,8 @@ export class Appliance implements ServiceHost {
       this.#lastPanelHb = now
       this.panel.heartbeat()
     }
-    for (const w of this.#o.hardwareWatchdogs) w.feed(now)  // a device handed to the sentinel ignores this
-    if (this.panel) this.panel.setStatusLed(this.#state.name)  // repeats are not sent; re-sent after the sentinel lit it
+    for (const w of this.#o.hardwareWatchdogs) w.feed(now) // a device handed to the sentinel ignores this
+    if (this.panel) this.panel.setStatusLed(this.#state.name) // repeats are not sent; re-sent after the sentinel lit it
     if (this.#events.size > 0 && now - this.#lastEmit >= 100) {
       this.#lastEmit = now
       if (this.#meters) this.#emit({ type: 'meters', meters: this.#meters })
@@ -358,7 +405,8 @@ export class Appliance implements ServiceHost {
     const wantRelay = this.#state.name === 'ACTIVE' || this.#state.name === 'DEGRADED'
     const fault = this.#mon.relay.check(now, {
       expected: panel.linkUp && !this.#panelSilent && wantRelay && !this.#buttonDown,
-      relay: panel.relay, controller: panel.version,
+      relay: panel.relay,
+      controller: panel.version,
     })
     if (fault && now - this.#lastRelayRetry >= 1000) {
       this.#lastRelayRetry = now
@@ -420,7 +468,11 @@ export class Appliance implements ServiceHost {
           if (a.enabled !== this.#inferenceEnabled) {
             this.#inferenceEnabled = a.enabled
             for (const l of this.#inferenceListeners) {
-              try { l(a.enabled) } catch { /* a service's bug must not reach the tick */ }
+              try {
+                l(a.enabled)
+              } catch {
+                /* a service's bug must not reach the tick */
+              }
             }
           }
           break
@@ -429,7 +481,11 @@ export class Appliance implements ServiceHost {
           break
         case 'log':
           this.log.append(a.record)
-          this.#logLine(a.record.to === 'ACTIVE' ? 'info' : 'warn', 'watchdog', `${a.record.from} -> ${a.record.to}: ${a.record.cause}${a.record.evidence ? ` (${a.record.evidence})` : ''}`)
+          this.#logLine(
+            a.record.to === 'ACTIVE' ? 'info' : 'warn',
+            'watchdog',
+            `${a.record.from} -> ${a.record.to}: ${a.record.cause}${a.record.evidence ? ` (${a.record.evidence})` : ''}`,
+          )
           break
         case 'notify':
           this.#emit({ type: 'transition', record: a.record })

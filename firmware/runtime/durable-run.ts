@@ -34,7 +34,10 @@ export async function prepareDurableRun(profile: BoardProfile, logDir: string | 
   // heartbeat, and must stay quick.
   const dir = logDir === undefined ? join(profile.dataDir, 'watchdog') : logDir
   const previous = beginRun({
-    dataDir: profile.dataDir, board: profile.name, logFile: dir === null ? null : join(dir, 'transitions.jsonl'), settingsDigest: settings.storedDigest,
+    dataDir: profile.dataDir,
+    board: profile.name,
+    logFile: dir === null ? null : join(dir, 'transitions.jsonl'),
+    settingsDigest: settings.storedDigest,
   })
   return {
     beforeActive(a) {
@@ -51,7 +54,13 @@ export async function prepareDurableRun(profile: BoardProfile, logDir: string | 
     async stopped(a, stateAtStop) {
       await settings.close()
       if (stateAtStop === 'BYPASS' || stateAtStop === 'MANUAL_BYPASS') {
-        a.log.append({ at: Date.now(), from: stateAtStop, to: stateAtStop, cause: 'shutdown', evidence: `clean stop while in ${stateAtStop} (the relay was already down)` })
+        a.log.append({
+          at: Date.now(),
+          from: stateAtStop,
+          to: stateAtStop,
+          cause: 'shutdown',
+          evidence: `clean stop while in ${stateAtStop} (the relay was already down)`,
+        })
       }
       a.log.close()
       endRun(profile.dataDir, profile.name)

@@ -14,7 +14,7 @@
 //   started_at=<ISO time>
 // The first line alone is the old format (pid only); such a lock counts as held only when the pid
 // runs and started before the lock file was written in this boot.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
 
@@ -150,7 +150,11 @@ export function acquireInstanceLock(dataDir: string, board: string, facts: ProcF
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const path = lockPath(dataDir)
   const me: LockOwner = {
-    pid: process.pid, bootId: facts.bootId(), startTime: facts.startTime(process.pid), board, startedAt: new Date().toISOString(),
+    pid: process.pid,
+    bootId: facts.bootId(),
+    startTime: facts.startTime(process.pid),
+    board,
+    startedAt: new Date().toISOString(),
   }
   let stale: LockOwner | null = null
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -168,7 +172,9 @@ export function acquireInstanceLock(dataDir: string, board: string, facts: ProcF
         release: () => {
           try {
             if (parseLock(readFileSync(path, 'utf8'))?.pid === process.pid) rmSync(path, { force: true })
-          } catch { /* already gone */ }
+          } catch {
+            /* already gone */
+          }
         },
       }
     } catch (e) {
@@ -178,9 +184,14 @@ export function acquireInstanceLock(dataDir: string, board: string, facts: ProcF
       try {
         owner = parseLock(readFileSync(path, 'utf8'))
         mtime = statSync(path).mtimeMs
-      } catch { /* vanished meanwhile: retry */ }
+      } catch {
+        /* vanished meanwhile: retry */
+      }
       if (owner && ownerRuns(owner, mtime, facts)) {
-        throw new FirmwareError('FW_ERR_BUSY', `the firmware is already running on board ${board} (pid ${owner.pid}); stop it first, or use another board profile`)
+        throw new FirmwareError(
+          'FW_ERR_BUSY',
+          `the firmware is already running on board ${board} (pid ${owner.pid}); stop it first, or use another board profile`,
+        )
       }
       stale = owner
       rmSync(path, { force: true }) // left by a process that is gone (a crash, a power cut)

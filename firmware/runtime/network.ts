@@ -3,12 +3,12 @@
 // Fail-open: a unit that is not provisioned yet (or whose identity does not load) runs without the
 // API, says why in its log, and keeps passing audio; it never refuses to start over it.
 import { join } from 'node:path'
-import type { ApplianceApi } from '../contract/appliance.ts'
+import { type ApiHandle, type ApiOptions, startApi } from '../api/server.ts'
 import { createRegistry } from '../commands/index.ts'
-import { isFirmwareError } from '../errors.ts'
-import { startApi, type ApiOptions, type ApiHandle } from '../api/server.ts'
 import type { RegistryForApi } from '../commands/types.ts'
-import { startOsc, type OscOptions, type OscHandle } from '../osc/server.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
+import { isFirmwareError } from '../errors.ts'
+import { type OscHandle, type OscOptions, startOsc } from '../osc/server.ts'
 
 export interface NetworkServiceOptions {
   /** The registry to use (share the console's). Defaults to createRegistry(app). */
@@ -30,7 +30,7 @@ export interface NetworkServiceHandle {
 export function networkService(opts: NetworkServiceOptions = {}): (app: ApplianceApi) => Promise<NetworkServiceHandle> {
   return async (app) => {
     const log = opts.log ?? ((level, m) => process.stderr.write(`${level}: ${m}\n`))
-    const registry = typeof opts.registry === 'function' ? opts.registry(app) : opts.registry ?? createRegistry(app)
+    const registry = typeof opts.registry === 'function' ? opts.registry(app) : (opts.registry ?? createRegistry(app))
     let api: ApiHandle | null = null
     if (opts.api?.enabled !== false) {
       try {

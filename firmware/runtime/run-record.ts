@@ -9,10 +9,10 @@
 // the appliance log, to the transition log (so `faults` shows it) and to `status`.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import type { TransitionRecord, WatchdogStateName } from '../contract/appliance.ts'
 import { fsyncDir } from '../store/atomic.ts'
 import { readTransitionFileCounted } from '../watchdog/log.ts'
-import { procFacts, type ProcFacts } from './instance-lock.ts'
-import type { TransitionRecord, WatchdogStateName } from '../contract/appliance.ts'
+import { type ProcFacts, procFacts } from './instance-lock.ts'
 
 export type RunEnd = 'clean-stop' | 'crash' | 'power-loss' | 'first-start'
 
@@ -51,7 +51,7 @@ function writeMarker(path: string, m: RunMarker): void {
   const tmp = `${path}.tmp-${process.pid}`
   const fd = openSync(tmp, 'w', 0o600)
   try {
-    writeSync(fd, JSON.stringify(m) + '\n')
+    writeSync(fd, `${JSON.stringify(m)}\n`)
     fsyncSync(fd)
   } finally {
     closeSync(fd)
@@ -122,7 +122,13 @@ export function endRun(dataDir: string, board: string, facts: ProcFacts = procFa
   const path = runMarkerPath(dataDir)
   const prev = readMarker(path)
   writeMarker(path, {
-    format: 'run/1', state: 'stopped', pid: process.pid, bootId: facts.bootId(), board, startedAt: prev?.startedAt ?? Date.now(), stoppedAt: Date.now(),
+    format: 'run/1',
+    state: 'stopped',
+    pid: process.pid,
+    bootId: facts.bootId(),
+    board,
+    startedAt: prev?.startedAt ?? Date.now(),
+    stoppedAt: Date.now(),
   })
 }
 

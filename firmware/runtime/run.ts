@@ -3,12 +3,12 @@
 // then the children (simulated panel, socat). On a terminal, keys: b = press the simulated
 // panel's bypass button, m = toggle manual bypass from here, q = quit.
 import { join, resolve } from 'node:path'
-import { loadProfile, type BoardProfile } from '../board/profile.ts'
-import { acquireInstanceLock } from './instance-lock.ts'
+import { type BoardProfile, loadProfile } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
 import type { Appliance } from './appliance.ts'
 import { prepareDurableRun } from './durable-run.ts'
-import { startAppliance, type RuntimeService, type StartApplianceOptions } from './start.ts'
+import { acquireInstanceLock } from './instance-lock.ts'
+import { type RuntimeService, type StartApplianceOptions, startAppliance } from './start.ts'
 
 export interface RunOptions {
   board: string
@@ -26,9 +26,13 @@ export function parseRunArgs(args: string[]): RunOptions {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     const v = args[i + 1]
-    if (a === '--board' && v) { o.board = v; i++ }
-    else if (a === '--panel-port' && v) { o.panelPort = v; i++ }
-    else if (a === '--seconds' && v) {
+    if (a === '--board' && v) {
+      o.board = v
+      i++
+    } else if (a === '--panel-port' && v) {
+      o.panelPort = v
+      i++
+    } else if (a === '--seconds' && v) {
       o.seconds = Number(v)
       if (!(o.seconds >= 0)) throw new FirmwareError('FW_ERR_USAGE', `--seconds needs a number of seconds, got "${v}"`)
       i++
@@ -66,7 +70,9 @@ export async function runCommand(args: string[], extra: Partial<StartApplianceOp
   const o = parseRunArgs(args)
   // The status screen is a convenience: a reader that goes away (`firmware run | head`, a closed
   // ssh session) must not take the appliance down with an EPIPE.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') throw e })
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+  })
   const deadline = o.seconds > 0 ? Date.now() + o.seconds * 1000 : 0
   const profile = loadProfile(o.board)
   // The file --board named (a unit's profile need not be called profile.json): used everywhere
@@ -100,22 +106,33 @@ async function runLoop(o: RunOptions, profile: BoardProfile, profileFile: string
   }
 }
 
-interface RestartRequest { reason: 'reboot' | 'factory-reset'; who: string }
+interface RestartRequest {
+  reason: 'reboot' | 'factory-reset'
+  who: string
+}
 
 async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<StartApplianceOptions>, deadline: number): Promise<RestartRequest | null> {
   const tty = process.stdout.isTTY === true
   let restart: RestartRequest | null = null
   let done!: () => void
-  const finished = new Promise<void>((r) => { done = r })
+  const finished = new Promise<void>((r) => {
+    done = r
+  })
   // Run record and durable settings: restored before the unit goes ACTIVE (firmware/runtime/durable-run.ts).
   const durable = await prepareDurableRun(profile, extra.logDir)
   const running = await startAppliance(profile, {
     services: o.services,
     ...(o.panelPort ? { panelPort: o.panelPort } : {}),
-    onRestart: (reason, who) => { restart = { reason, who }; done() },
+    onRestart: (reason, who) => {
+      restart = { reason, who }
+      done()
+    },
     beforeActive: (a) => durable.beforeActive(a),
     ...extra,
-  }).catch(async (e: unknown) => { await durable.failed(); throw e })
+  }).catch(async (e: unknown) => {
+    await durable.failed()
+    throw e
+  })
   const { app, simPanel } = running
   const onSignal = () => done()
   process.on('SIGINT', onSignal)
@@ -129,17 +146,21 @@ async function runOnce(o: RunOptions, profile: BoardProfile, extra: Partial<Star
       if (k === '\u0003' || k === 'q') done()
       else if (k === 'b' && simPanel) simPanel.control('click')
       else if (k === 'm') {
-        try { app.setManualBypass(app.status().state !== 'MANUAL_BYPASS', 'run screen') } catch { /* stopping */ }
+        try {
+          app.setManualBypass(app.status().state !== 'MANUAL_BYPASS', 'run screen')
+        } catch {
+          /* stopping */
+        }
       }
     }
     process.stdin.on('data', keys)
   }
   const draw = () => {
     const lines = statusLines(app)
-    if (tty) process.stdout.write('\x1b[H\x1b[2J' + lines.join('\n') + `\n\nkeys: ${simPanel ? 'b = panel button, ' : ''}m = manual bypass, q/Ctrl-C = quit\n`)
-    else process.stdout.write(lines[1] + ' | ' + lines[2] + ' | ' + lines[5] + '\n')
+    if (tty) process.stdout.write(`\x1b[H\x1b[2J${lines.join('\n')}\n\nkeys: ${simPanel ? 'b = panel button, ' : ''}m = manual bypass, q/Ctrl-C = quit\n`)
+    else process.stdout.write(`${lines[1]} | ${lines[2]} | ${lines[5]}\n`)
   }
-  if (!tty) process.stdout.write(statusLines(app).find((l) => l.startsWith('links')) + '\n')
+  if (!tty) process.stdout.write(`${statusLines(app).find((l) => l.startsWith('links'))}\n`)
   draw()
   const screen = setInterval(draw, tty ? o.refreshMs : 1000)
   const timer = deadline > 0 ? setTimeout(() => done(), Math.max(0, deadline - Date.now())) : null

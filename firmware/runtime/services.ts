@@ -3,18 +3,19 @@
 // and the network API (and OSC when enabled). Each transport calls the same registry, so a command
 // exists once. A service that cannot start on this unit (say, the API on a unit not provisioned
 // yet) says why in the log and the others run: the sound never waits on a transport.
-import { createRegistry, type CommandRegistry } from '../commands/index.ts'
-import { consoleService, registerSessionCommands } from '../console/index.ts'
-import { networkService } from './network.ts'
-import { storeService } from '../store/service.ts'
-import { attachInference, type AttachedInference } from '../automation/service.ts'
-import { registerRehearsal } from '../rehearsal/index.ts'
-import { OscControl, registerOscCommands } from '../osc/control.ts'
-import type { Store } from '../store/index.ts'
-import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
-import { addStatusFields } from '../commands/builtin.ts'
+
 import { join } from 'node:path'
+import { type AttachedInference, attachInference } from '../automation/service.ts'
+import { addStatusFields } from '../commands/builtin.ts'
+import { type CommandRegistry, createRegistry } from '../commands/index.ts'
+import { consoleService, registerSessionCommands } from '../console/index.ts'
+import { OscControl, registerOscCommands } from '../osc/control.ts'
+import { registerRehearsal } from '../rehearsal/index.ts'
+import type { Store } from '../store/index.ts'
+import { storeService } from '../store/service.ts'
+import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
 import type { Appliance } from './appliance.ts'
+import { networkService } from './network.ts'
 import type { RuntimeService } from './start.ts'
 
 export interface StackOptions {
@@ -46,10 +47,12 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
   return async (app: Appliance) => {
     // Warnings go to stderr as well (the journal under systemd): a store fallback or a service that
     // stays off is news for the person running the unit, not only for the in-memory log tail.
-    const log = opts.log ?? ((level: 'info' | 'warn', message: string) => {
-      app.logLine(level, 'services', message)
-      if (level === 'warn') process.stderr.write(`warning: ${message}\n`)
-    })
+    const log =
+      opts.log ??
+      ((level: 'info' | 'warn', message: string) => {
+        app.logLine(level, 'services', message)
+        if (level === 'warn') process.stderr.write(`warning: ${message}\n`)
+      })
     const registry = createRegistry(app)
     const stops: Array<() => Promise<void>> = []
     const stopAll = async () => {
@@ -70,7 +73,18 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
           stops.push(() => own.close())
         }
         const s = settings
-        stops.push((await storeService({ registry, log: storeLog, settings: s, onOpen: (st) => { store = st } })(app)).stop)
+        stops.push(
+          (
+            await storeService({
+              registry,
+              log: storeLog,
+              settings: s,
+              onOpen: (st) => {
+                store = st
+              },
+            })(app)
+          ).stop,
+        )
         registry.register(bootPresetCommand(s))
         addStatusFields(app, () => s.status())
       }
@@ -85,7 +99,11 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         registerSessionCommands(registry)
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
         // directory), so its path stays the same across reboots: a tech reconnects with the same command.
-        const c = await consoleService({ registry, simDir: join(app.profile.dataDir, 'run'), log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`) })(app)
+        const c = await consoleService({
+          registry,
+          simDir: join(app.profile.dataDir, 'run'),
+          log: (l, m) => log(l === 'info' ? 'info' : 'warn', `console: ${m}`),
+        })(app)
         stops.push(c.stop)
         if ('path' in c && typeof c.path === 'string') app.endpoints.set('console', c.path)
       }

@@ -2,8 +2,9 @@
 // gain, EQ bands and compressor. The engine takes commands one way (its command ring), so status,
 // presets and the durable settings read them here. Copies in, copies out: nobody outside holds a
 // reference to the mirror.
-import type { BandParams, CompressorParams } from '../engine/types.ts'
+
 import type { BeamInfo } from '../contract/appliance.ts'
+import type { BandParams, CompressorParams } from '../engine/types.ts'
 
 export interface OutputSettings {
   gainDb: number
@@ -36,7 +37,9 @@ export class SettingsMirror {
     this.#beams = layout.beams.map((b, index) => ({ index, kind: beamKind(b.kind), azimuth: b.azimuth, elevation: b.elevation, auto: b.auto }))
     this.#trims = Array.from({ length: layout.inputs }, () => 0)
     this.#outputs = Array.from({ length: layout.outputs }, () => ({
-      gainDb: 0, eq: Array.from({ length: EQ_BANDS }, () => ({ ...DEFAULT_BAND })), compressor: { ...DEFAULT_COMP },
+      gainDb: 0,
+      eq: Array.from({ length: EQ_BANDS }, () => ({ ...DEFAULT_BAND })),
+      compressor: { ...DEFAULT_COMP },
     }))
   }
 

@@ -1,15 +1,16 @@
 // Starting the whole appliance for a board: the board's drivers (firmware/board/drivers.ts: the
 // front panel, thermal zones, hardware watchdogs), the Appliance itself, then the services the
 // integrator attaches (console, API, inference), and stopping it all in reverse.
-import { loadProfile, type BoardProfile } from '../board/profile.ts'
-import { driversFor, noPanelDriver, uartPanelDriver, type ControllerReport, type PanelConnection, type SimulatedPanel } from '../board/drivers.ts'
-import { FirmwareError } from '../errors.ts'
-import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
-import type { SystemdNotifier } from '../hardware/systemd-notify.ts'
-import { Appliance, type ApplianceOptions } from './appliance.ts'
+
+import { type ControllerReport, driversFor, noPanelDriver, type PanelConnection, type SimulatedPanel, uartPanelDriver } from '../board/drivers.ts'
+import { type BoardProfile, loadProfile } from '../board/profile.ts'
 import type { ServiceHandle } from '../contract/service.ts'
+import { FirmwareError } from '../errors.ts'
+import type { SystemdNotifier } from '../hardware/systemd-notify.ts'
+import type { HardwareWatchdog } from '../hardware/watchdog-device.ts'
 import { setPanelController } from '../rehearsal/faults.ts'
 import { runningImage } from '../self.ts'
+import { Appliance, type ApplianceOptions } from './appliance.ts'
 
 /** A service attached to the running appliance (console, API, inference...). */
 
@@ -60,7 +61,8 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     const drivers = driversFor(profile)
     const panelDriver = panelPort === 'auto' ? drivers.panel : panelPort === null ? noPanelDriver : uartPanelDriver(panelPort, profile.uarts.panel.baudRate)
     const connection: PanelConnection = await panelDriver.open({
-      ...(panelTimeoutMs !== undefined ? { timeoutMs: panelTimeoutMs } : {}), ...(onPanelReport ? { onReport: onPanelReport } : {}),
+      ...(panelTimeoutMs !== undefined ? { timeoutMs: panelTimeoutMs } : {}),
+      ...(onPanelReport ? { onReport: onPanelReport } : {}),
     })
     cleanups.push(() => connection.close())
     children.push(...connection.children)
@@ -81,7 +83,12 @@ export async function startAppliance(profileName: string | BoardProfile, opts: P
     // The timeout goes to the appliance too: it sets TIMEOUT again at every controller hello, and
     // an earlier version let its default there overwrite the caller's.
     const app = await Appliance.start(profile, {
-      firmwareVersion: runningImage().label, thermal: drivers.thermal(), ...appOpts, ...(panelTimeoutMs !== undefined ? { panelTimeoutMs } : {}), panel, hardwareWatchdogs: watchdogs,
+      firmwareVersion: runningImage().label,
+      thermal: drivers.thermal(),
+      ...appOpts,
+      ...(panelTimeoutMs !== undefined ? { panelTimeoutMs } : {}),
+      panel,
+      hardwareWatchdogs: watchdogs,
     })
     cleanups.push(() => app.stop())
     // `rehearse panel-silent` stops this process for a while (simulated controller only).

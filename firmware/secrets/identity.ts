@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
-import { loadDeviceKey, readSealedFile } from './secrets.ts'
 import { selfCommand } from '../self.ts'
+import { loadDeviceKey, readSealedFile } from './secrets.ts'
 
 export interface IdentityPaths {
   /** Device serial number (text). */

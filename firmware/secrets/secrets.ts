@@ -2,8 +2,8 @@
 // encrypted with AES-256-GCM under the device key, and decrypted only in memory. The device key comes
 // from the board: on the sim board (and until a board names a hardware key store) it is a 32-byte key
 // file `<dataDir>/device.key`, mode 0600, written once at provisioning.
-import { randomBytes, createCipheriv, createDecipheriv, timingSafeEqual, scrypt as scryptCb, randomInt } from 'node:crypto'
-import { readFileSync, writeFileSync, existsSync, chmodSync, mkdirSync, renameSync, statSync } from 'node:fs'
+import { createCipheriv, createDecipheriv, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { FirmwareError } from '../errors.ts'
@@ -28,16 +28,18 @@ export function writePrivateFile(file: string, data: string | Buffer): void {
 /** Creates a new random device key file. Refuses to replace one unless `force`. */
 export function createDeviceKey(dataDir: string, force = false): Buffer {
   const file = deviceKeyPath(dataDir)
-  if (existsSync(file) && !force) throw new FirmwareError('FW_ERR_IDENTITY_EXISTS', `a device key already exists at ${file}; re-provision with --force to replace it`)
+  if (existsSync(file) && !force)
+    throw new FirmwareError('FW_ERR_IDENTITY_EXISTS', `a device key already exists at ${file}; re-provision with --force to replace it`)
   const key = randomBytes(32)
-  writePrivateFile(file, key.toString('base64') + '\n')
+  writePrivateFile(file, `${key.toString('base64')}\n`)
   return key
 }
 
 /** Loads the device key (32 bytes). Refuses a key file that others can read. */
 export function loadDeviceKey(dataDir: string): Buffer {
   const file = deviceKeyPath(dataDir)
-  if (!existsSync(file)) throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "${selfCommand()} provision init --data-dir ${dataDir}"`)
+  if (!existsSync(file))
+    throw new FirmwareError('FW_ERR_NOT_PROVISIONED', `no device key at ${file}; run "${selfCommand()} provision init --data-dir ${dataDir}"`)
   const mode = statSync(file).mode & 0o777
   if (mode & 0o077) throw new FirmwareError('FW_ERR_SECRET', `the device key ${file} has mode ${mode.toString(8)}; it must be 0600 (chmod 600 ${file})`)
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64')
@@ -46,7 +48,14 @@ export function loadDeviceKey(dataDir: string): Buffer {
 }
 
 /** Sealed form of a secret: JSON with AES-256-GCM nonce, tag and ciphertext. `purpose` is bound as AAD. */
-interface Sealed { v: 1; alg: 'aes-256-gcm'; purpose: string; iv: string; tag: string; data: string }
+interface Sealed {
+  v: 1
+  alg: 'aes-256-gcm'
+  purpose: string
+  iv: string
+  tag: string
+  data: string
+}
 
 export function seal(key: Buffer, purpose: string, plain: Buffer | string): string {
   const iv = randomBytes(12)
@@ -54,7 +63,7 @@ export function seal(key: Buffer, purpose: string, plain: Buffer | string): stri
   c.setAAD(Buffer.from(purpose, 'utf8'))
   const data = Buffer.concat([c.update(typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain), c.final()])
   const s: Sealed = { v: 1, alg: 'aes-256-gcm', purpose, iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), data: data.toString('base64') }
-  return JSON.stringify(s) + '\n'
+  return `${JSON.stringify(s)}\n`
 }
 
 export function unseal(key: Buffer, purpose: string, text: string): Buffer {

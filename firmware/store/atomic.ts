@@ -2,7 +2,7 @@
 // never a mix: the new bytes go to a temp file in the same directory, are fsynced, renamed over
 // the target (rename is atomic within a filesystem), and the directory is fsynced so the rename
 // itself survives a power cut.
-import { open, rename, readdir, unlink } from 'node:fs/promises'
+import { open, readdir, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 let tempCounter = 0
@@ -69,7 +69,12 @@ export async function removeStaleTemps(dir: string): Promise<number> {
     // Only temps from other processes: our own may be in flight.
     const pid = Number(/\.tmp-(\d+)-/.exec(name)?.[1])
     if (pid === process.pid) continue
-    await unlink(join(dir, name)).then(() => { n++ }, () => {})
+    await unlink(join(dir, name)).then(
+      () => {
+        n++
+      },
+      () => {},
+    )
   }
   return n
 }

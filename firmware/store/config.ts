@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeStaleTemps } from './atomic.ts'
 import { defaultStoreLogger, StoredDocument, type StoreLogger } from './document.ts'
-import { configSchema, defaultConfig, type ApplianceConfig } from './schemas.ts'
+import { type ApplianceConfig, configSchema, defaultConfig } from './schemas.ts'
 
 export interface ConfigStoreOptions {
   /** Where warnings go. Defaults to console.warn. */

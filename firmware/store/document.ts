@@ -188,8 +188,12 @@ export class StoredDocument<T> {
   /** Removes the document and its copy. */
   remove(): Promise<void> {
     return this.#serial(async () => {
-      await unlink(this.lkgPath).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e })
-      await unlink(this.path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e })
+      await unlink(this.lkgPath).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
+      await unlink(this.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
       this.#primaryGood = undefined
       await fsyncDir(dirname(this.path))
     })

@@ -66,15 +66,18 @@ export class HealthReporter {
     this.#lastWrite = now
     const rec: HealthRecord = { format: 'stage-health/1', state, activeSince: this.#activeSince, at: now, version: this.#version, pid: process.pid }
     const prev = this.#writing ?? Promise.resolve()
-    const run: Promise<void> = prev.then(async () => {
-      if (!this.#dirReady) {
-        await mkdir(dirname(this.file), { recursive: true })
-        this.#dirReady = true
-      }
-      await writeFileAtomic(this.file, JSON.stringify(rec) + '\n')
-    }).catch(() => {}).finally(() => {
-      if (this.#writing === run) this.#writing = undefined
-    })
+    const run: Promise<void> = prev
+      .then(async () => {
+        if (!this.#dirReady) {
+          await mkdir(dirname(this.file), { recursive: true })
+          this.#dirReady = true
+        }
+        await writeFileAtomic(this.file, `${JSON.stringify(rec)}\n`)
+      })
+      .catch(() => {})
+      .finally(() => {
+        if (this.#writing === run) this.#writing = undefined
+      })
     this.#writing = run
     return run
   }

@@ -7,11 +7,11 @@ import { ConfigStore } from './config.ts'
 import type { StoreLogger } from './document.ts'
 import { PresetStore } from './presets.ts'
 
-export { ConfigStore } from './config.ts'
-export { PresetStore, presetFromAppliance, applyPreset, checkPresetName, type PresetSummary } from './presets.ts'
-export { HealthReporter, healthFilePath, type HealthRecord } from './health.ts'
-export { StoredDocument, type StoreLogger, type DocumentSchema } from './document.ts'
 export { writeFileAtomic } from './atomic.ts'
+export { ConfigStore } from './config.ts'
+export { type DocumentSchema, StoredDocument, type StoreLogger } from './document.ts'
+export { type HealthRecord, HealthReporter, healthFilePath } from './health.ts'
+export { applyPreset, checkPresetName, PresetStore, type PresetSummary, presetFromAppliance } from './presets.ts'
 export * from './schemas.ts'
 
 export interface Store {

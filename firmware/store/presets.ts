@@ -4,11 +4,11 @@
 // ApplianceApi only.
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
+import { FirmwareError } from '../errors.ts'
 import { removeStaleTemps } from './atomic.ts'
 import { defaultStoreLogger, StoredDocument, type StoreLogger } from './document.ts'
-import { PRESET_NAME, presetSchema, type Preset } from './schemas.ts'
+import { PRESET_NAME, type Preset, presetSchema } from './schemas.ts'
 
 export interface PresetSummary {
   name: string

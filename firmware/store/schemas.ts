@@ -40,7 +40,13 @@ export interface ApplianceConfig {
 }
 
 export const defaultCompressor: CompressorParams = {
-  thresholdDb: -20, ratio: 1, kneeDb: 6, attackMs: 10, releaseMs: 200, makeupDb: 0, enabled: false,
+  thresholdDb: -20,
+  ratio: 1,
+  kneeDb: 6,
+  attackMs: 10,
+  releaseMs: 200,
+  makeupDb: 0,
+  enabled: false,
 }
 
 export function defaultConfig(): ApplianceConfig {

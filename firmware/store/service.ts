@@ -48,7 +48,12 @@ export function reportHealthFrom(app: ApplianceApi, reporter: HealthReporter, in
   const unsubscribe = app.subscribe((ev) => {
     if (ev.type === 'transition') void reporter.report(ev.record.to)
   })
-  const timer = setInterval(() => { void reporter.report(app.status().state) }, Math.max(100, intervalMs / 2))
+  const timer = setInterval(
+    () => {
+      void reporter.report(app.status().state)
+    },
+    Math.max(100, intervalMs / 2),
+  )
   timer.unref()
   return async () => {
     unsubscribe()
@@ -60,7 +65,11 @@ export function reportHealthFrom(app: ApplianceApi, reporter: HealthReporter, in
 
 export function storeService(options: StoreServiceOptions = {}): (app: ApplianceApi) => Promise<{ stop(): Promise<void> }> {
   return async (app) => {
-    const log = options.log ?? ((level, m) => { if (level === 'warn') console.warn(`store: ${m}`) })
+    const log =
+      options.log ??
+      ((level, m) => {
+        if (level === 'warn') console.warn(`store: ${m}`)
+      })
     const store: Store = options.settings ? { config: options.settings.config, presets: options.settings.presets } : openStore(app.profile.dataDir, log)
     const config = await store.config.load()
     options.onOpen?.(store)

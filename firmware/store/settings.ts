@@ -14,15 +14,15 @@
 // The boot preset (config.json `bootPreset`): when set, the unit boots into that preset (and the
 // saved mode) instead of the last mix.
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { CommandSpec } from '../commands/types.ts'
-import { FirmwareError } from '../errors.ts'
 import type { ApplianceApi, SettingChange } from '../contract/appliance.ts'
+import { FirmwareError } from '../errors.ts'
 import { ConfigStore } from './config.ts'
 import { defaultStoreLogger, StoredDocument, type StoreLogger } from './document.ts'
 import { applyPreset, PresetStore } from './presets.ts'
-import { settingsSchema, type AutomationMode, type Preset, type SettingsData } from './schemas.ts'
+import { type AutomationMode, type Preset, type SettingsData, settingsSchema } from './schemas.ts'
 
 export interface DurableSettingsOptions {
   /** Where warnings go. Defaults to console.warn. */
@@ -47,7 +47,11 @@ export function settingsDigest(data: unknown): string {
 
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
-interface Waiter { seq: number; resolve: () => void; reject: (e: Error) => void }
+interface Waiter {
+  seq: number
+  resolve: () => void
+  reject: (e: Error) => void
+}
 
 /** One open DurableSettings per data directory (one firmware per data directory holds the lock). */
 const opened = new Map<string, DurableSettings>()
@@ -170,7 +174,8 @@ export class DurableSettings {
   #onChange(c: SettingChange): void {
     if (c.what === 'bypass' || c.what === 'osc') return // not part of the mix (OSC is in config.json, written by its owner)
     if (c.what === 'preset') {
-      if (c.target.action === 'delete' && c.target.name === this.#bootPresetName) this.#log('warn', `the boot preset "${c.target.name}" was deleted; the unit will boot into the last mix`)
+      if (c.target.action === 'delete' && c.target.name === this.#bootPresetName)
+        this.#log('warn', `the boot preset "${c.target.name}" was deleted; the unit will boot into the last mix`)
       return
     }
     if (c.what === 'trim' && typeof c.target.input === 'number' && typeof c.value === 'number') this.#trims[c.target.input] = c.value
@@ -178,9 +183,15 @@ export class DurableSettings {
     this.#seq++
     this.stats.changes++
     if (c.who === 'automation') {
-      this.#timer ??= setTimeout(() => { this.#timer = null; void this.#pump() }, this.#windowMs)
+      this.#timer ??= setTimeout(() => {
+        this.#timer = null
+        void this.#pump()
+      }, this.#windowMs)
     } else {
-      this.#immediate ??= setImmediate(() => { this.#immediate = null; void this.#pump() })
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = null
+        void this.#pump()
+      })
     }
   }
 
@@ -208,7 +219,10 @@ export class DurableSettings {
         } catch (e) {
           this.#lastError = (e as Error).message
           this.#log('warn', `settings not saved: ${this.#lastError}`)
-          this.#settle(upTo, new FirmwareError('FW_ERR_IO', `the change is applied but could not be saved (${this.#lastError}); it will be lost at the next boot`))
+          this.#settle(
+            upTo,
+            new FirmwareError('FW_ERR_IO', `the change is applied but could not be saved (${this.#lastError}); it will be lost at the next boot`),
+          )
           this.#committed = upTo // do not spin on a broken disk; the next change tries again
           break
         }
@@ -242,8 +256,14 @@ export class DurableSettings {
     const seq = this.#seq
     return new Promise((resolve, reject) => {
       this.#waiters.push({ seq, resolve, reject })
-      if (this.#timer) { clearTimeout(this.#timer); this.#timer = null }
-      this.#immediate ??= setImmediate(() => { this.#immediate = null; void this.#pump() })
+      if (this.#timer) {
+        clearTimeout(this.#timer)
+        this.#timer = null
+      }
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = null
+        void this.#pump()
+      })
     })
   }
 
@@ -260,7 +280,9 @@ export class DurableSettings {
       const r = now.outputs[k]!
       if (r.gainDb !== o.gainDb || !sameJson(r.compressor, o.compressor) || o.eq.some((b, j) => !sameJson(r.eq[j], b))) differs = true
     })
-    p.inputTrimDb.slice(0, now.inputTrimDb.length).forEach((db, k) => { if (now.inputTrimDb[k] !== db) differs = true })
+    p.inputTrimDb.slice(0, now.inputTrimDb.length).forEach((db, k) => {
+      if (now.inputTrimDb[k] !== db) differs = true
+    })
     for (const b of p.beams) {
       const r = now.beams.find((x) => x.index === b.index)
       if (r && (r.auto !== b.auto || (!b.auto && (r.azimuth !== b.azimuth || r.elevation !== b.elevation)))) differs = true
@@ -291,7 +313,10 @@ export class DurableSettings {
   async close(): Promise<void> {
     this.#unsubscribe?.()
     this.#unsubscribe = null
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = null }
+    if (this.#timer) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
     if (this.#committed < this.#seq && this.#app) await this.flushed().catch(() => {})
     if (opened.get(this.dataDir) === this) opened.delete(this.dataDir)
   }

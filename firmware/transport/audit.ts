@@ -15,8 +15,8 @@
 // - **Change records are kept for a minimum**: rotation never drops a change file while the records
 //   it holds are among the newest `minRecords` (default 10,000) or younger than `minAgeMs` (default
 //   7 days) — unless the change files together pass `hardMaxBytes` (default 64 MiB), the disk's guard.
-import { appendFileSync, existsSync, mkdirSync, renameSync, statSync, rmSync, readFileSync } from 'node:fs'
-import { dirname, join, basename } from 'node:path'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 
 export interface AuditEntry {
   /** ISO time. */
@@ -149,7 +149,7 @@ export class AuditLog {
     this.flush(false)
     const rec = boundEntry(e)
     if (e.status >= 200 && e.status < 300) {
-      this.#changes.append(JSON.stringify(rec) + '\n', () => this.#rotateChanges())
+      this.#changes.append(`${JSON.stringify(rec)}\n`, () => this.#rotateChanges())
       this.#noteChange(e.at)
       return
     }
@@ -163,9 +163,18 @@ export class AuditLog {
       return
     }
     // The first refusal of a window is written whole; the rest of the window is counted.
-    this.#refusals.append(JSON.stringify(rec) + '\n', () => this.#rotateRefusals())
+    this.#refusals.append(`${JSON.stringify(rec)}\n`, () => this.#rotateRefusals())
     if (this.#tallies.size > 10_000) this.flush(true)
-    this.#tallies.set(key, { who: e.who, remote: e.remote, from: e.at, to: e.at, count: 0, statuses: {}, results: {}, windowEnds: this.#now() + this.#windowMs })
+    this.#tallies.set(key, {
+      who: e.who,
+      remote: e.remote,
+      from: e.at,
+      to: e.at,
+      count: 0,
+      statuses: {},
+      results: {},
+      windowEnds: this.#now() + this.#windowMs,
+    })
   }
 
   /** Writes the aggregates of windows that have ended (all of them with `all`). */
@@ -175,8 +184,18 @@ export class AuditLog {
       if (!all && t.windowEnds > now) continue
       this.#tallies.delete(key)
       if (t.count === 0) continue
-      const line = { at: t.to, kind: 'refusals', who: t.who, remote: t.remote, count: t.count, from: t.from, to: t.to, statuses: t.statuses, results: t.results }
-      this.#refusals.append(JSON.stringify(line) + '\n', () => this.#rotateRefusals())
+      const line = {
+        at: t.to,
+        kind: 'refusals',
+        who: t.who,
+        remote: t.remote,
+        count: t.count,
+        from: t.from,
+        to: t.to,
+        statuses: t.statuses,
+        results: t.results,
+      }
+      this.#refusals.append(`${JSON.stringify(line)}\n`, () => this.#rotateRefusals())
     }
   }
 
@@ -186,7 +205,13 @@ export class AuditLog {
    */
   flushEvery(ms: number): void {
     if (this.#flushTimer) clearInterval(this.#flushTimer)
-    this.#flushTimer = setInterval(() => { try { this.flush(false) } catch { /* auditing never takes a transport down */ } }, ms)
+    this.#flushTimer = setInterval(() => {
+      try {
+        this.flush(false)
+      } catch {
+        /* auditing never takes a transport down */
+      }
+    }, ms)
     this.#flushTimer.unref()
   }
 
@@ -213,7 +238,11 @@ export class AuditLog {
     const text = readFileSync(f, 'utf8')
     const lines = text.split('\n').filter(Boolean)
     let newest = 0
-    try { newest = Date.parse(JSON.parse(lines[lines.length - 1] ?? '{}').at) || 0 } catch { /* a torn line */ }
+    try {
+      newest = Date.parse(JSON.parse(lines[lines.length - 1] ?? '{}').at) || 0
+    } catch {
+      /* a torn line */
+    }
     return { records: lines.length, bytes: Buffer.byteLength(text), newest }
   }
 

@@ -48,7 +48,11 @@ export class EventJournal {
     this.#buf.push(entry)
     if (this.#buf.length > this.#capacity) this.#buf.splice(0, this.#buf.length - this.#capacity)
     for (const l of this.#listeners) {
-      try { l(entry) } catch { /* one listener's failure must not stop the others */ }
+      try {
+        l(entry)
+      } catch {
+        /* one listener's failure must not stop the others */
+      }
     }
     return entry
   }
@@ -73,7 +77,9 @@ export class EventJournal {
   /** Listens to every new entry; returns the unsubscribe function. */
   subscribe(listener: (e: JournalEntry) => void): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 }
 
@@ -84,7 +90,9 @@ export function journalFor(app: ApplianceApi, opts: EventJournalOptions = {}): E
   let j = perAppliance.get(app)
   if (!j) {
     const journal = new EventJournal(opts)
-    app.subscribe((ev) => { journal.record(ev) })
+    app.subscribe((ev) => {
+      journal.record(ev)
+    })
     perAppliance.set(app, journal)
     j = journal
   }
@@ -98,7 +106,8 @@ export function journalFor(app: ApplianceApi, opts: EventJournalOptions = {}): E
  */
 export function changeForClients(c: SettingChange): SettingChange {
   const target: Record<string, number | string> = {}
-  for (const [k, v] of Object.entries(c.target)) target[k] = typeof v === 'number' && (k === 'output' || k === 'input' || k === 'beam' || k === 'band') ? v + 1 : v
+  for (const [k, v] of Object.entries(c.target))
+    target[k] = typeof v === 'number' && (k === 'output' || k === 'input' || k === 'beam' || k === 'band') ? v + 1 : v
   let value = c.value
   if (c.what === 'beam' && value !== null && typeof value === 'object' && 'index' in value) {
     const { index, ...rest } = value as { index: number } & Record<string, unknown>

@@ -23,8 +23,10 @@ export class ClientRateLimiter {
   constructor(opts: RateLimitOptions = {}, now: () => number = () => performance.now()) {
     this.#rate = opts.perSecond ?? 50
     this.#burst = opts.burst ?? 100
-    if (!(Number.isFinite(this.#rate) && this.#rate > 0)) throw new FirmwareError('FW_ERR_BAD_OPTION', `rate limit perSecond must be a number above 0, got ${String(opts.perSecond)}`)
-    if (!(Number.isFinite(this.#burst) && this.#burst >= 1)) throw new FirmwareError('FW_ERR_BAD_OPTION', `rate limit burst must be a number of at least 1, got ${String(opts.burst)}`)
+    if (!(Number.isFinite(this.#rate) && this.#rate > 0))
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `rate limit perSecond must be a number above 0, got ${String(opts.perSecond)}`)
+    if (!(Number.isFinite(this.#burst) && this.#burst >= 1))
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `rate limit burst must be a number of at least 1, got ${String(opts.burst)}`)
     this.#now = now
   }
 

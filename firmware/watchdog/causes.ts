@@ -18,10 +18,10 @@ export interface CauseInfo {
 export const FAULT_CAUSES = {
   'engine-stall': { levels: ['bypass'], monitor: 'EngineStallMonitor' },
   'dsp-overrun-rate': { levels: ['bypass'], monitor: 'OverrunRateMonitor' },
-  'xruns': { levels: ['degrade'], monitor: 'XrunRateMonitor' },
+  xruns: { levels: ['degrade'], monitor: 'XrunRateMonitor' },
   'event-loop-lag': { levels: ['degrade'], monitor: 'EventLoopMonitor' },
-  'thermal': { levels: ['degrade', 'bypass'], monitor: 'ThermalMonitor' },
-  'memory': { levels: ['degrade'], monitor: 'MemoryMonitor' },
+  thermal: { levels: ['degrade', 'bypass'], monitor: 'ThermalMonitor' },
+  memory: { levels: ['degrade'], monitor: 'MemoryMonitor' },
   'audio-stall': { levels: ['bypass'], monitor: 'SentinelMonitor' },
   'control-plane-stall': { levels: ['degrade'], monitor: 'SentinelMonitor' },
   'control-plane-timeout': { levels: ['bypass'], monitor: 'SentinelMonitor' },
@@ -47,13 +47,13 @@ export type FaultCause = keyof typeof FAULT_CAUSES
 
 /** Causes that are not faults: the reducer's own transitions and the run record's. */
 export const STATE_CAUSES = {
-  'boot': 'the firmware is starting (the initial state)',
+  boot: 'the firmware is starting (the initial state)',
   'boot-complete': 'the engine runs and the monitors are armed',
-  'recovered': 'no fault for the healthy period',
-  'escalated': 'the automatic bypass that made escalateAfterBypasses within the window latched',
-  'manual': 'a person engaged or released manual bypass, or held the panel button',
+  recovered: 'no fault for the healthy period',
+  escalated: 'the automatic bypass that made escalateAfterBypasses within the window latched',
+  manual: 'a person engaged or released manual bypass, or held the panel button',
   'manual-release': 'a person released manual bypass with no recent fault',
-  'shutdown': 'the firmware is stopping',
+  shutdown: 'the firmware is stopping',
   'previous-run-first-start': 'recorded at start: no previous run',
   'previous-run-clean-stop': 'recorded at start: the previous run stopped cleanly',
   'previous-run-crash': 'recorded at start: the previous run died (same boot)',

@@ -90,7 +90,11 @@ export class InferenceMonitor {
           this.#late.push(ev.at)
           while (this.#late.length > 0 && ev.at - this.#late[0]! > this.windowMs) this.#late.shift()
           if (this.#late.length > this.maxLatePerWindow) {
-            this.#pending.push({ level: 'degrade', cause: 'inference-latency', evidence: `${this.#late.length} inference results past deadline in ${this.windowMs} ms (last ${ev.latencyMs.toFixed(1)} ms > ${ev.deadlineMs} ms)` })
+            this.#pending.push({
+              level: 'degrade',
+              cause: 'inference-latency',
+              evidence: `${this.#late.length} inference results past deadline in ${this.windowMs} ms (last ${ev.latencyMs.toFixed(1)} ms > ${ev.deadlineMs} ms)`,
+            })
           }
         }
         break
@@ -106,9 +110,10 @@ export class InferenceMonitor {
         this.counts.exits++
         if (this.#armed) {
           const how = `code ${ev.code ?? '-'}, signal ${ev.signal ?? '-'}`
-          this.#exited = ev.reason === 'hung'
-            ? { level: 'degrade', cause: 'inference-hung', evidence: `inference process killed after it hung (${how}); restarting` }
-            : { level: 'degrade', cause: 'inference-exit', evidence: `inference process ${ev.reason === 'crash' ? 'crashed' : 'exited'} (${how})` }
+          this.#exited =
+            ev.reason === 'hung'
+              ? { level: 'degrade', cause: 'inference-hung', evidence: `inference process killed after it hung (${how}); restarting` }
+              : { level: 'degrade', cause: 'inference-exit', evidence: `inference process ${ev.reason === 'crash' ? 'crashed' : 'exited'} (${how})` }
         }
         break
     }

@@ -6,7 +6,7 @@
 // lose only a record whose sync is still in flight, a few milliseconds.
 // A power cut mid-append leaves a torn last line; the next append starts on a fresh line, so the
 // torn one cannot swallow it, and readers skip (and count) lines that do not parse.
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readSync, renameSync, statSync, existsSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TransitionRecord } from './types.ts'
 
@@ -57,7 +57,7 @@ export class TransitionLog {
     try {
       const json = JSON.stringify(record)
       if (this.#bytes + json.length + 2 > this.#maxBytes && this.#bytes > 0) this.#rotate()
-      const line = (this.#torn ? '\n' : '') + json + '\n'
+      const line = `${(this.#torn ? '\n' : '') + json}\n`
       this.#fd ??= openSync(this.file, 'a', 0o600)
       const buf = Buffer.from(line)
       writeSync(this.#fd, buf)
@@ -93,7 +93,9 @@ export class TransitionLog {
         try {
           if (this.#syncAgain) fdatasyncSync(fd) // records written during that sync (at stop, not on the tick)
           closeSync(fd)
-        } catch { /* already closed */ }
+        } catch {
+          /* already closed */
+        }
         this.#syncAgain = false
       } else if (this.#syncAgain) {
         this.#syncAgain = false
@@ -111,7 +113,11 @@ export class TransitionLog {
       this.#closeAfterSync = fd
       return
     }
-    try { closeSync(fd) } catch { /* already closed */ }
+    try {
+      closeSync(fd)
+    } catch {
+      /* already closed */
+    }
   }
 
   /** The newest `limit` records, oldest first. */

@@ -56,7 +56,10 @@ export interface WatchdogConfig {
 }
 
 export const DEFAULT_WATCHDOG_CONFIG: WatchdogConfig = {
-  healthyPeriodMs: 5000, degradedPeriodMs: 5000, escalateAfterBypasses: 3, escalateWindowMs: 60_000,
+  healthyPeriodMs: 5000,
+  degradedPeriodMs: 5000,
+  escalateAfterBypasses: 3,
+  escalateWindowMs: 60_000,
 }
 
 export interface FaultSeen {
@@ -85,8 +88,15 @@ export interface WatchdogState {
 
 export function initialState(at: number, config: Partial<WatchdogConfig> = {}): WatchdogState {
   return {
-    name: 'BOOT', cause: 'boot', evidence: 'firmware starting', since: at, at,
-    lastBypassFault: null, lastDegradeFault: null, recentBypasses: [], stopping: false,
+    name: 'BOOT',
+    cause: 'boot',
+    evidence: 'firmware starting',
+    since: at,
+    at,
+    lastBypassFault: null,
+    lastDegradeFault: null,
+    recentBypasses: [],
+    stopping: false,
     config: { ...DEFAULT_WATCHDOG_CONFIG, ...config },
   }
 }
@@ -104,27 +114,75 @@ export function initialState(at: number, config: Partial<WatchdogConfig> = {}): 
 type Target = StateName | 'stay' | 'recover' | 'resume' | 'escalate'
 const TABLE: Record<StateName, Record<EventKind, Target>> = {
   //              boot-complete  degrade     bypass    tick       manual-on        manual-off  long-press       shutdown
-  BOOT:          { 'boot-complete': 'ACTIVE', degrade: 'DEGRADED', bypass: 'escalate', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
-  ACTIVE:        { 'boot-complete': 'stay', degrade: 'DEGRADED', bypass: 'escalate', tick: 'stay', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
-  DEGRADED:      { 'boot-complete': 'stay', degrade: 'stay', bypass: 'escalate', tick: 'recover', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'BYPASS' },
-  BYPASS:        { 'boot-complete': 'stay', degrade: 'stay', bypass: 'stay', tick: 'recover', 'manual-on': 'MANUAL_BYPASS', 'manual-off': 'stay', 'long-press': 'MANUAL_BYPASS', shutdown: 'stay' },
-  MANUAL_BYPASS: { 'boot-complete': 'stay', degrade: 'stay', bypass: 'stay', tick: 'stay', 'manual-on': 'stay', 'manual-off': 'resume', 'long-press': 'stay', shutdown: 'stay' },
+  BOOT: {
+    'boot-complete': 'ACTIVE',
+    degrade: 'DEGRADED',
+    bypass: 'escalate',
+    tick: 'stay',
+    'manual-on': 'MANUAL_BYPASS',
+    'manual-off': 'stay',
+    'long-press': 'MANUAL_BYPASS',
+    shutdown: 'BYPASS',
+  },
+  ACTIVE: {
+    'boot-complete': 'stay',
+    degrade: 'DEGRADED',
+    bypass: 'escalate',
+    tick: 'stay',
+    'manual-on': 'MANUAL_BYPASS',
+    'manual-off': 'stay',
+    'long-press': 'MANUAL_BYPASS',
+    shutdown: 'BYPASS',
+  },
+  DEGRADED: {
+    'boot-complete': 'stay',
+    degrade: 'stay',
+    bypass: 'escalate',
+    tick: 'recover',
+    'manual-on': 'MANUAL_BYPASS',
+    'manual-off': 'stay',
+    'long-press': 'MANUAL_BYPASS',
+    shutdown: 'BYPASS',
+  },
+  BYPASS: {
+    'boot-complete': 'stay',
+    degrade: 'stay',
+    bypass: 'stay',
+    tick: 'recover',
+    'manual-on': 'MANUAL_BYPASS',
+    'manual-off': 'stay',
+    'long-press': 'MANUAL_BYPASS',
+    shutdown: 'stay',
+  },
+  MANUAL_BYPASS: {
+    'boot-complete': 'stay',
+    degrade: 'stay',
+    bypass: 'stay',
+    tick: 'stay',
+    'manual-on': 'stay',
+    'manual-off': 'resume',
+    'long-press': 'stay',
+    shutdown: 'stay',
+  },
 }
 
 // What each state means for the audio path and the hardware, carried out on entry.
 const ENTRY: Record<StateName, { dry: boolean; relay: boolean; heartbeat: boolean; inference: boolean }> = {
-  BOOT:          { dry: true, relay: false, heartbeat: true, inference: false },
-  ACTIVE:        { dry: false, relay: true, heartbeat: true, inference: true },
-  DEGRADED:      { dry: false, relay: true, heartbeat: true, inference: false },
-  BYPASS:        { dry: true, relay: false, heartbeat: false, inference: false },
+  BOOT: { dry: true, relay: false, heartbeat: true, inference: false },
+  ACTIVE: { dry: false, relay: true, heartbeat: true, inference: true },
+  DEGRADED: { dry: false, relay: true, heartbeat: true, inference: false },
+  BYPASS: { dry: true, relay: false, heartbeat: false, inference: false },
   MANUAL_BYPASS: { dry: true, relay: false, heartbeat: true, inference: false },
 }
 
 export function eventKind(e: WatchdogEvent): EventKind {
   switch (e.type) {
-    case 'fault': return e.level
-    case 'manual': return e.on ? 'manual-on' : 'manual-off'
-    default: return e.type
+    case 'fault':
+      return e.level
+    case 'manual':
+      return e.on ? 'manual-on' : 'manual-off'
+    default:
+      return e.type
   }
 }
 
@@ -229,12 +287,29 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
     default: {
       to = target
       switch (event.type) {
-        case 'fault': cause = event.cause; evidence = event.evidence; break
-        case 'manual': cause = 'manual'; evidence = `bypass ${event.on ? 'on' : 'off'} by ${event.who}`; break
-        case 'long-press': cause = 'manual'; evidence = `long press by ${event.who}`; break
-        case 'boot-complete': cause = 'boot-complete'; evidence = 'engine running, monitors armed'; break
-        case 'shutdown': cause = 'shutdown'; evidence = 'firmware stopping'; break
-        case 'tick': to = null; break  // no row sends a tick straight to a state
+        case 'fault':
+          cause = event.cause
+          evidence = event.evidence
+          break
+        case 'manual':
+          cause = 'manual'
+          evidence = `bypass ${event.on ? 'on' : 'off'} by ${event.who}`
+          break
+        case 'long-press':
+          cause = 'manual'
+          evidence = `long press by ${event.who}`
+          break
+        case 'boot-complete':
+          cause = 'boot-complete'
+          evidence = 'engine running, monitors armed'
+          break
+        case 'shutdown':
+          cause = 'shutdown'
+          evidence = 'firmware stopping'
+          break
+        case 'tick':
+          to = null
+          break // no row sends a tick straight to a state
       }
     }
   }

@@ -4,8 +4,14 @@
 // each one raises.
 import { InferenceMonitor, type InferenceMonitorOptions } from './inference-health.ts'
 import {
-  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, PanelSilenceMonitor, SentinelMonitor,
-  ThermalMonitor, XrunRateMonitor,
+  EngineStallMonitor,
+  EventLoopMonitor,
+  MemoryMonitor,
+  OverrunRateMonitor,
+  PanelSilenceMonitor,
+  SentinelMonitor,
+  ThermalMonitor,
+  XrunRateMonitor,
 } from './monitors.ts'
 import { NativeEventMonitor, type NativeLimits } from './native-events.ts'
 import { PanelHeartbeatTimeoutMonitor, PanelLinkMonitor, RelayConfirmMonitor } from './panel-monitors.ts'
@@ -28,7 +34,13 @@ export interface MonitorOptions {
 }
 
 export const DEFAULT_MONITORS: MonitorOptions = {
-  stallMs: 200, maxLagMs: 100, panelSilentMs: 600, overrunsPerSecond: 10, xrunsPerSecond: 2, memoryLimitBytes: 1536 * 1024 * 1024, inference: {},
+  stallMs: 200,
+  maxLagMs: 100,
+  panelSilentMs: 600,
+  overrunsPerSecond: 10,
+  xrunsPerSecond: 2,
+  memoryLimitBytes: 1536 * 1024 * 1024,
+  inference: {},
 }
 
 /** What the set is watching. */
@@ -39,11 +51,20 @@ export interface MonitoredUnit {
 }
 
 export interface MonitorSet {
-  stall: EngineStallMonitor; loop: EventLoopMonitor; overruns: OverrunRateMonitor; xruns: XrunRateMonitor
-  thermal: ThermalMonitor; memory: MemoryMonitor; inference: InferenceMonitor
-  sentinel: SentinelMonitor; panelSilence: PanelSilenceMonitor
-  native: NativeEventMonitor; panelLink: PanelLinkMonitor; panelTimeout: PanelHeartbeatTimeoutMonitor
-  relay: RelayConfirmMonitor; tick: TickErrorMonitor
+  stall: EngineStallMonitor
+  loop: EventLoopMonitor
+  overruns: OverrunRateMonitor
+  xruns: XrunRateMonitor
+  thermal: ThermalMonitor
+  memory: MemoryMonitor
+  inference: InferenceMonitor
+  sentinel: SentinelMonitor
+  panelSilence: PanelSilenceMonitor
+  native: NativeEventMonitor
+  panelLink: PanelLinkMonitor
+  panelTimeout: PanelHeartbeatTimeoutMonitor
+  relay: RelayConfirmMonitor
+  tick: TickErrorMonitor
 }
 
 /** The event-loop monitor holds a perf_hooks histogram: close() the set's `loop` when done. */

@@ -2,7 +2,7 @@
 // evidence a person can read ("event-loop lag 812 ms > 250 ms"). They hold only the state they
 // need (the last counter value, a short rate window) and never act: the runtime turns their
 // faults into watchdog events. Every check is O(1) so the 10 ms tick stays cheap.
-import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf_hooks'
+import { type ELDHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { FaultCause, FaultLevel } from './causes.ts'
 
 /** What a monitor reports: the level it asks for, a cause from firmware/watchdog/causes.ts, and
@@ -109,7 +109,11 @@ export class EventLoopMonitor {
     if (last < 0) return null
     const lag = now - last - this.tickMs
     if (lag <= this.maxLagMs) return null
-    return { level: 'degrade', cause: 'event-loop-lag', evidence: `event-loop lag ${Math.round(lag)} ms > ${this.maxLagMs} ms (parameters held, sound unchanged)` }
+    return {
+      level: 'degrade',
+      cause: 'event-loop-lag',
+      evidence: `event-loop lag ${Math.round(lag)} ms > ${this.maxLagMs} ms (parameters held, sound unchanged)`,
+    }
   }
   /** Event-loop delay since the last reset, in ms. */
   delay(): { p50: number; p99: number; max: number } {
@@ -150,22 +154,37 @@ export class SentinelMonitor {
   #stalls = 0
   #holds = 0
   #timeouts = 0
-  check(s: { audioStalls: number; lastStallMs: number; controlHolds: number; lastHoldAgeMs: number; controlTimeouts: number; stalled: boolean }, holdAfterMs: number): Fault[] {
+  check(
+    s: { audioStalls: number; lastStallMs: number; controlHolds: number; lastHoldAgeMs: number; controlTimeouts: number; stalled: boolean },
+    holdAfterMs: number,
+  ): Fault[] {
     const out: Fault[] = []
     if (s.audioStalls !== this.#stalls || s.stalled) {
       const fresh = s.audioStalls !== this.#stalls
       this.#stalls = s.audioStalls
-      out.push({ level: 'bypass', cause: 'audio-stall', evidence: fresh
-        ? `the audio thread produced no block for ${Math.round(s.lastStallMs)} ms; the sentinel sent RELAY OFF`
-        : 'the audio thread is still stalled' })
+      out.push({
+        level: 'bypass',
+        cause: 'audio-stall',
+        evidence: fresh
+          ? `the audio thread produced no block for ${Math.round(s.lastStallMs)} ms; the sentinel sent RELAY OFF`
+          : 'the audio thread is still stalled',
+      })
     }
     if (s.controlHolds !== this.#holds) {
       this.#holds = s.controlHolds
-      out.push({ level: 'degrade', cause: 'control-plane-stall', evidence: `the control plane's heartbeat was ${Math.round(s.lastHoldAgeMs)} ms old (> ${holdAfterMs} ms): parameters held, DEGRADED shown on the panel by the sentinel` })
+      out.push({
+        level: 'degrade',
+        cause: 'control-plane-stall',
+        evidence: `the control plane's heartbeat was ${Math.round(s.lastHoldAgeMs)} ms old (> ${holdAfterMs} ms): parameters held, DEGRADED shown on the panel by the sentinel`,
+      })
     }
     if (s.controlTimeouts !== this.#timeouts) {
       this.#timeouts = s.controlTimeouts
-      out.push({ level: 'bypass', cause: 'control-plane-timeout', evidence: 'the control plane was silent past its limit; the sentinel stopped the panel heartbeat' })
+      out.push({
+        level: 'bypass',
+        cause: 'control-plane-timeout',
+        evidence: 'the control plane was silent past its limit; the sentinel stopped the panel heartbeat',
+      })
     }
     return out
   }
@@ -182,7 +201,11 @@ export class PanelSilenceMonitor {
   check(now: number, lastHeardAt: number, path: string): Fault | null {
     const quiet = now - lastHeardAt
     if (quiet <= this.silentMs) return null
-    return { level: 'bypass', cause: 'panel-controller-silent', evidence: `no reply from the front-panel controller on ${path} for ${Math.round(quiet)} ms (> ${this.silentMs} ms): the relay is down by its timeout and the bypass button is not reaching the firmware` }
+    return {
+      level: 'bypass',
+      cause: 'panel-controller-silent',
+      evidence: `no reply from the front-panel controller on ${path} for ${Math.round(quiet)} ms (> ${this.silentMs} ms): the relay is down by its timeout and the bypass button is not reaching the firmware`,
+    }
   }
 }
 

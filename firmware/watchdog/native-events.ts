@@ -51,10 +51,14 @@ export class NativeEventMonitor {
   #why(cause: NativeBypassCause, detail: number): string {
     const l = this.limits
     switch (cause) {
-      case 'heartbeat-stale': return `heartbeat ${Math.round(detail)} ms old > ${l.heartbeatTimeoutMs} ms`
-      case 'dsp-overrun': return `DSP over budget ${l.overrunBlocks} blocks in a row (${Math.round(detail)} us)`
-      case 'non-finite-output': return 'a NaN or infinity left the DSP chain'
-      case 'runaway-output': return `a processed sample above ${l.runawayDb ?? 24} dBFS (runaway)`
+      case 'heartbeat-stale':
+        return `heartbeat ${Math.round(detail)} ms old > ${l.heartbeatTimeoutMs} ms`
+      case 'dsp-overrun':
+        return `DSP over budget ${l.overrunBlocks} blocks in a row (${Math.round(detail)} us)`
+      case 'non-finite-output':
+        return 'a NaN or infinity left the DSP chain'
+      case 'runaway-output':
+        return `a processed sample above ${l.runawayDb ?? 24} dBFS (runaway)`
     }
   }
 }

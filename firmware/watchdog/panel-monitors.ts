@@ -55,6 +55,10 @@ export class RelayConfirmMonitor {
     this.#since ??= now
     const ms = now - this.#since
     if (ms <= this.confirmMs) return null
-    return { level: 'degrade', cause: 'relay-not-confirmed', evidence: `the front panel has not confirmed the relay on for ${Math.round(ms)} ms (relay ${r.relay}, controller ${r.controller ?? 'silent'})` }
+    return {
+      level: 'degrade',
+      cause: 'relay-not-confirmed',
+      evidence: `the front panel has not confirmed the relay on for ${Math.round(ms)} ms (relay ${r.relay}, controller ${r.controller ?? 'silent'})`,
+    }
   }
 }

@@ -2,8 +2,9 @@
 // Options are checked here; native errors come back as FirmwareError FW_ERR_BAD_WAV (the file's
 // content is wrong or unsupported) or FW_ERR_IO (the file system said no), each one line that
 // starts with the path, e.g. "in.wav: data chunk says 960000 bytes but the file ends after 12000".
-import { FirmwareError } from '../errors.ts'
+
 import { loadNative } from '../engine/native.ts'
+import { FirmwareError } from '../errors.ts'
 
 export type WavFormat = 'pcm16' | 'pcm24' | 'pcm32' | 'float32'
 export const WAV_FORMATS: readonly WavFormat[] = ['pcm16', 'pcm24', 'pcm32', 'float32']

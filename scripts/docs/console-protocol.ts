@@ -5,17 +5,29 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SerialPort } from 'serialport'
 import { ReadlineParser } from '@serialport/parser-readline'
+import { SerialPort } from 'serialport'
 import { loadProfile, repoRoot } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
+import { type CommandRegistry, usage } from '../../firmware/commands/registry.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
-import { usage } from '../../firmware/commands/registry.ts'
-import { CommandRegistry } from '../../firmware/commands/registry.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'console-doc-'))
 let registry: CommandRegistry | null = null
-const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, { services: [applianceStack({ api: false, log: () => {}, onRegistry: (r) => { registry = r } })] })
+const run = await startAppliance(
+  { ...loadProfile('sim'), dataDir: dir },
+  {
+    services: [
+      applianceStack({
+        api: false,
+        log: () => {},
+        onRegistry: (r) => {
+          registry = r
+        },
+      }),
+    ],
+  },
+)
 try {
   const path = run.app.endpoints.get('console')
   if (!path) throw new Error('the stack started no console')
@@ -25,7 +37,7 @@ try {
   port.pipe(new ReadlineParser({ delimiter: '\r\n', encoding: 'latin1' })).on('data', (l: string) => lines.push(l))
   const ask = async (cmd: string): Promise<string> => {
     lines.length = 0
-    port.write(cmd + '\r\n')
+    port.write(`${cmd}\r\n`)
     for (let i = 0; i < 300; i++) {
       const hit = lines.find((l) => /^(OK|ERR) /.test(l))
       if (hit) return hit
@@ -50,8 +62,17 @@ try {
       out.push('| argument | type | range / values | meaning |', '|---|---|---|---|')
       for (const a of s.args) {
         const b = (v: unknown) => (typeof v === 'function' ? (v as (x: typeof app) => number)(app) : v)
-        const range = a.type === 'enum' ? (a.values ?? []).join(', ') : a.type === 'bool' ? 'on, off' : a.type === 'string' ? (a.rule ?? `up to ${a.maxLength ?? 64} characters`) : `${b(a.min) ?? ''} to ${b(a.max) ?? ''}${a.unit ? ' ' + a.unit : ''}`
-        const opt = a.optional ? ` (optional${a.default !== undefined ? `, default ${a.default === true ? 'on' : a.default === false ? 'off' : a.default}` : ''})` : ''
+        const range =
+          a.type === 'enum'
+            ? (a.values ?? []).join(', ')
+            : a.type === 'bool'
+              ? 'on, off'
+              : a.type === 'string'
+                ? (a.rule ?? `up to ${a.maxLength ?? 64} characters`)
+                : `${b(a.min) ?? ''} to ${b(a.max) ?? ''}${a.unit ? ` ${a.unit}` : ''}`
+        const opt = a.optional
+          ? ` (optional${a.default !== undefined ? `, default ${a.default === true ? 'on' : a.default === false ? 'off' : a.default}` : ''})`
+          : ''
         out.push(`| ${a.name}${opt} | ${a.type} | ${range} | ${a.help} |`)
       }
       out.push('')
@@ -59,7 +80,7 @@ try {
     out.push('```')
     for (const ex of s.examples.slice(0, 2)) {
       let reply = await ask(ex)
-      out.push(`> ${ex}`, reply.length > 320 ? reply.slice(0, 320) + ' ...' : reply)
+      out.push(`> ${ex}`, reply.length > 320 ? `${reply.slice(0, 320)} ...` : reply)
       const tok = /send: (.* confirm=[A-Z2-9]{4})$/.exec(reply)
       // Show the confirmation step, but never carry out a destructive command on the generator's unit.
       if (tok) out.push(`> ${tok[1]}`, `(the command runs: its OK reply, or ERR if it cannot on this unit)`)
@@ -75,7 +96,7 @@ try {
   const i = text.indexOf(begin)
   const j = text.indexOf(end)
   if (i < 0 || j < 0) throw new Error(`markers missing in ${doc}`)
-  writeFileSync(doc, text.slice(0, i + begin.length) + '\n\n' + out.join('\n') + '\n' + text.slice(j))
+  writeFileSync(doc, `${text.slice(0, i + begin.length)}\n\n${out.join('\n')}\n${text.slice(j)}`)
   process.stdout.write(`docs/console-protocol.md: ${reg.list().length} commands\n`)
 } finally {
   await run.stop()

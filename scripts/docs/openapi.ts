@@ -4,20 +4,34 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadProfile, repoRoot } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
 import { openApiText } from '../../firmware/api/openapi.ts'
+import { loadProfile, repoRoot } from '../../firmware/board/profile.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 
 // The description is that of the registry a unit serves: the whole `firmware run` stack (built-in
 // commands plus those the store, inference and OSC register), started on the sim board in a
 // scratch data directory.
 const dir = mkdtempSync(join(tmpdir(), 'openapi-'))
 let text = ''
-const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, {
-  panelPort: null, logDir: null, hardwareWatchdogs: [],
-  services: [applianceStack({ api: false, console: false, log: () => {}, onRegistry: (r) => { text = openApiText(r) } })],
-})
+const run = await startAppliance(
+  { ...loadProfile('sim'), dataDir: dir },
+  {
+    panelPort: null,
+    logDir: null,
+    hardwareWatchdogs: [],
+    services: [
+      applianceStack({
+        api: false,
+        console: false,
+        log: () => {},
+        onRegistry: (r) => {
+          text = openApiText(r)
+        },
+      }),
+    ],
+  },
+)
 await run.stop()
 rmSync(dir, { recursive: true, force: true })
 const file = join(repoRoot, 'docs', 'openapi.json')

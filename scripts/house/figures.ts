@@ -8,8 +8,11 @@ for (const includeTypes of [true, false]) {
   const g = folderEdges(facts, { includeTypes })
   const pairs = twoWay(g)
   const sccs = cycles(g)
-  console.log(`${includeTypes ? 'all imports' : 'value imports only'}: ${[...g.values()].reduce((n, m) => n + m.size, 0)} folder edges, ${pairs.length} two-way pairs, ${sccs.length} cycle(s)${sccs.map((c) => ` [${c.join(' ')}]`).join('')}`)
-  for (const [a, b] of pairs) console.log(`  ${a} <-> ${b}: ${g.get(a)!.get(b)!.from}:${g.get(a)!.get(b)!.line}  /  ${g.get(b)!.get(a)!.from}:${g.get(b)!.get(a)!.line}`)
+  console.log(
+    `${includeTypes ? 'all imports' : 'value imports only'}: ${[...g.values()].reduce((n, m) => n + m.size, 0)} folder edges, ${pairs.length} two-way pairs, ${sccs.length} cycle(s)${sccs.map((c) => ` [${c.join(' ')}]`).join('')}`,
+  )
+  for (const [a, b] of pairs)
+    console.log(`  ${a} <-> ${b}: ${g.get(a)!.get(b)!.from}:${g.get(a)!.get(b)!.line}  /  ${g.get(b)!.get(a)!.from}:${g.get(b)!.get(a)!.line}`)
 }
 console.log(`files: ${facts.length}, lines: ${facts.reduce((n, f) => n + f.lines, 0)}`)
 console.log('largest files:')

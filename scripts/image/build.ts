@@ -16,7 +16,7 @@
 // Usage: node scripts/image/build.ts [--out DIR] [--version X.Y.Z] [--no-strip]
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import { build, type Plugin } from 'esbuild'
 
@@ -34,7 +34,9 @@ const recoveryOut = opt('--recovery-out') ? resolve(opt('--recovery-out')!) : un
 const lib = join(out, 'lib')
 const work = join(out, '.build')
 const t0 = performance.now()
-const step = (msg: string): void => { process.stderr.write(`build-image: ${msg} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`) }
+const step = (msg: string): void => {
+  process.stderr.write(`build-image: ${msg} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`)
+}
 
 function fail(msg: string): never {
   process.stderr.write(`build-image: ${msg}\n`)
@@ -108,8 +110,14 @@ async function singleExecutable(entry: string, binary: string): Promise<void> {
   chmodSync(binary, 0o755)
   // The pinned Node carries full debug info; the appliance does not need it.
   if (strip && spawnSync('strip', ['--version']).status === 0) run('strip', ['--strip-debug', binary])
-  run(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), binary, 'NODE_SEA_BLOB', blob,
-    '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'])
+  run(process.execPath, [
+    join(repo, 'node_modules', 'postject', 'dist', 'cli.js'),
+    binary,
+    'NODE_SEA_BLOB',
+    blob,
+    '--sentinel-fuse',
+    'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+  ])
   step(`${name}: single binary ${(statSync(binary).size / 1048576).toFixed(1)} MiB`)
 }
 
@@ -125,7 +133,7 @@ await singleExecutable(join(repo, 'scripts', 'image', 'sea-entry.ts'), binary)
 // --- 3. What the binary loads from beside it -----------------------------------------------------
 mkdirSync(join(lib, 'addons', 'build', 'Release'), { recursive: true })
 copyFileSync(addon, join(lib, 'addons', 'build', 'Release', 'engine.node'))
-writeFileSync(join(lib, 'package.json'), JSON.stringify({ name: 'stage-firmware-image', version, private: true, type: 'module' }, null, 2) + '\n')
+writeFileSync(join(lib, 'package.json'), `${JSON.stringify({ name: 'stage-firmware-image', version, private: true, type: 'module' }, null, 2)}\n`)
 
 // Sources that run outside the bundle: worker threads and the simulated board's processes.
 const copyTree = (from: string, to: string, keep: (p: string) => boolean): void => {
@@ -185,17 +193,25 @@ function copyPackages(libDir: string, roots: string[]): Set<string> {
         return rel === '' || (!rel.startsWith('node_modules') && !skipInPackage(name, rel))
       },
     })
-    const pj = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }
+    const pj = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>
+      optionalDependencies?: Record<string, string>
+    }
     for (const dep of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) copyPackage(dep, dir)
   }
   for (const r of roots) copyPackage(r, repo)
   return copied
 }
-const copied = copyPackages(lib, Object.keys(pkg.dependencies).filter((d) => d !== 'node' && d !== 'node-addon-api'))
+const copied = copyPackages(
+  lib,
+  Object.keys(pkg.dependencies).filter((d) => d !== 'node' && d !== 'node-addon-api'),
+)
 step(`runtime packages: ${[...copied].sort().join(', ')}`)
 
 // --- 4. systemd unit and version manifest --------------------------------------------------------
-writeFileSync(join(out, 'stage-firmware.service'), `# The appliance firmware. Installed by recovery into /etc/systemd/system; the binary runs from the
+writeFileSync(
+  join(out, 'stage-firmware.service'),
+  `# The appliance firmware. Installed by recovery into /etc/systemd/system; the binary runs from the
 # active slot through recovery's "current" link. BOARD is set by the unit's drop-in (or edit here).
 [Unit]
 Description=Stage audio appliance firmware
@@ -222,7 +238,8 @@ Nice=-10
 
 [Install]
 WantedBy=multi-user.target
-`)
+`,
+)
 
 const sha256 = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex')
 const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' })
@@ -233,13 +250,17 @@ const manifest = {
   builtAt: new Date().toISOString(),
   commit: git.status === 0 ? git.stdout.trim() : null,
   node: process.version,
-  boards: readdirSync(join(repo, 'board')).filter((d) => existsSync(join(repo, 'board', d, 'profile.json'))).sort(),
+  boards: readdirSync(join(repo, 'board'))
+    .filter((d) => existsSync(join(repo, 'board', d, 'profile.json')))
+    .sort(),
   binary: { path: 'firmware', size: statSync(binary).size, sha256: sha256(binary) },
   engine: { path: 'lib/addons/build/Release/engine.node', sha256: sha256(join(lib, 'addons', 'build', 'Release', 'engine.node')) },
   models: modelVersions,
-  packages: Object.fromEntries([...copied].sort().map((n) => [n, (JSON.parse(readFileSync(join(lib, 'node_modules', n, 'package.json'), 'utf8')) as { version: string }).version])),
+  packages: Object.fromEntries(
+    [...copied].sort().map((n) => [n, (JSON.parse(readFileSync(join(lib, 'node_modules', n, 'package.json'), 'utf8')) as { version: string }).version]),
+  ),
 }
-writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
+writeFileSync(join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
 step(`image ${version} ready in ${out}`)
 
 // --- 5. Optionally, recovery: its own binary, installed once per unit outside the A/B slots -------
@@ -247,9 +268,11 @@ if (recoveryOut) {
   const rlib = join(recoveryOut, 'lib')
   await singleExecutable(join(repo, 'recovery', 'cli.ts'), join(recoveryOut, 'recovery'))
   copyTree(join(repo, 'board'), join(rlib, 'board'), (p) => p.endsWith('profile.json'))
-  writeFileSync(join(rlib, 'package.json'), JSON.stringify({ name: 'stage-recovery', version, private: true, type: 'module' }, null, 2) + '\n')
+  writeFileSync(join(rlib, 'package.json'), `${JSON.stringify({ name: 'stage-recovery', version, private: true, type: 'module' }, null, 2)}\n`)
   copyPackages(rlib, ['serialport', '@serialport/parser-readline'])
-  writeFileSync(join(recoveryOut, 'stage-recovery.service'), `# The recovery console on the board's recovery UART. Independent of the firmware it recovers;
+  writeFileSync(
+    join(recoveryOut, 'stage-recovery.service'),
+    `# The recovery console on the board's recovery UART. Independent of the firmware it recovers;
 # health confirmation does not depend on it (stage-firmware.service runs "recovery start").
 [Unit]
 Description=Stage appliance recovery console
@@ -263,7 +286,8 @@ RestartSec=2s
 
 [Install]
 WantedBy=multi-user.target
-`)
+`,
+  )
   step(`recovery ready in ${recoveryOut}`)
 }
 rmSync(work, { recursive: true, force: true })

@@ -1,11 +1,11 @@
-import t from 'tap'
 import { spawn } from 'node:child_process'
-import { Agent } from 'node:https'
 import { readFileSync } from 'node:fs'
+import { Agent } from 'node:https'
+import t from 'tap'
 import type { ApiHandle } from '../../firmware/api/server.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
-import { revokeClient, issueClient } from '../../provisioning/provision.ts'
-import { makeFixture, call, bootSim, type Fixture } from './helpers.ts'
+import { issueClient, revokeClient } from '../../provisioning/provision.ts'
+import { bootSim, call, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -24,10 +24,17 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
     const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+    })
     const timer = setTimeout(() => p.kill('SIGKILL'), 15_000)
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out, err }) })
+    p.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, out, err })
+    })
     p.stdin.end(input ?? '')
   })
 }
@@ -37,8 +44,11 @@ function curl(args: string[]) {
 }
 
 async function sClient(args: string[]): Promise<{ code: number; out: string }> {
-  const r = await run('openssl', ['s_client', '-ign_eof', '-connect', `127.0.0.1:${api.port}`, '-servername', 'localhost', '-CAfile', fx.caFile, ...args],
-    'GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+  const r = await run(
+    'openssl',
+    ['s_client', '-ign_eof', '-connect', `127.0.0.1:${api.port}`, '-servername', 'localhost', '-CAfile', fx.caFile, ...args],
+    'GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  )
   return { code: r.code, out: r.out + r.err }
 }
 
@@ -60,14 +70,27 @@ t.test('the operator certificate works from curl, both PEM and the PKCS#12 bundl
   const r = await curl(['--cert', fx.operator.certFile, '--key', fx.operator.keyFile, `https://localhost:${api.port}/api/status`])
   t.equal(r.code, 0, r.err)
   t.equal(JSON.parse(r.out).value.board, 'sim')
-  const w = await curl(['--cert', fx.operator.certFile, '--key', fx.operator.keyFile, '-H', 'content-type: application/json', '--data', '{"output":1,"db":-3}', `https://localhost:${api.port}/api/gain`])
+  const w = await curl([
+    '--cert',
+    fx.operator.certFile,
+    '--key',
+    fx.operator.keyFile,
+    '-H',
+    'content-type: application/json',
+    '--data',
+    '{"output":1,"db":-3}',
+    `https://localhost:${api.port}/api/gain`,
+  ])
   t.equal(w.code, 0, w.err)
   t.equal(JSON.parse(w.out).ok, true)
   t.equal(app.outputSettings()[0]!.gainDb, -3)
   const p12 = await curl(['--cert-type', 'P12', '--cert', `${fx.operator.p12File}:${fx.operator.p12Password}`, `https://localhost:${api.port}/api/whoami`])
   t.equal(p12.code, 0, p12.err)
   t.equal(JSON.parse(p12.out).value.cn, 'operator-1')
-  const pfx = await call(api.port, { ca: readFileSync(fx.caFile, 'utf8') }, 'GET', '/api/whoami', undefined, { pfx: readFileSync(fx.operator.p12File), passphrase: fx.operator.p12Password })
+  const pfx = await call(api.port, { ca: readFileSync(fx.caFile, 'utf8') }, 'GET', '/api/whoami', undefined, {
+    pfx: readFileSync(fx.operator.p12File),
+    passphrase: fx.operator.p12Password,
+  })
   t.equal(pfx.json.value.cn, 'operator-1', 'the PKCS#12 bundle works from Node too')
 })
 
@@ -85,7 +108,21 @@ t.test('the observer reads but gets 403 on writes, and nothing changes', async (
   t.equal(app.outputSettings()[2]!.gainDb, before)
   t.not(app.status().state, 'MANUAL_BYPASS', 'no manual bypass')
   t.equal(app.faults(1000).filter((f) => f.cause.startsWith('manual')).length, 0, 'no manual transition at all')
-  const r = await curl(['--cert', fx.observer.certFile, '--key', fx.observer.keyFile, '-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json', '--data', '{"state":true}', `https://localhost:${api.port}/api/bypass`])
+  const r = await curl([
+    '--cert',
+    fx.observer.certFile,
+    '--key',
+    fx.observer.keyFile,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-H',
+    'content-type: application/json',
+    '--data',
+    '{"state":true}',
+    `https://localhost:${api.port}/api/bypass`,
+  ])
   t.equal(r.out, '403')
 })
 
@@ -97,7 +134,7 @@ t.test('no certificate is refused at the handshake', async (t) => {
   t.notMatch(s.out, /HTTP\/1\.1 200/, 's_client without a certificate gets no reply')
 })
 
-t.test('a certificate from another device\'s CA is refused', async (t) => {
+t.test("a certificate from another device's CA is refused", async (t) => {
   const f = fx.creds(fx.foreign)
   await t.rejects(call(api.port, f, 'GET', '/api/status'))
   const r = await curl(['--cert', fx.foreign.certFile, '--key', fx.foreign.keyFile, `https://localhost:${api.port}/api/status`])
@@ -152,7 +189,16 @@ t.test('TLS 1.2 is refused; TLS 1.3 is used', async (t) => {
   await t.rejects(call(api.port, c, 'GET', '/api/status', undefined, { maxVersion: 'TLSv1.2', minVersion: 'TLSv1.2' }))
   const s12 = await sClient(['-tls1_2', '-cert', fx.operator.certFile, '-key', fx.operator.keyFile])
   t.notMatch(s12.out, /HTTP\/1\.1 200/)
-  const c12 = await curl(['--tlsv1.2', '--tls-max', '1.2', '--cert', fx.operator.certFile, '--key', fx.operator.keyFile, `https://localhost:${api.port}/api/status`])
+  const c12 = await curl([
+    '--tlsv1.2',
+    '--tls-max',
+    '1.2',
+    '--cert',
+    fx.operator.certFile,
+    '--key',
+    fx.operator.keyFile,
+    `https://localhost:${api.port}/api/status`,
+  ])
   t.not(c12.code, 0)
   const s13 = await sClient(['-tls1_3', '-cert', fx.operator.certFile, '-key', fx.operator.keyFile])
   t.match(s13.out, /TLSv1\.3/)

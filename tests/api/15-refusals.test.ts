@@ -1,12 +1,13 @@
 // Issue 10, item 10: a refused client is logged with its address and the reason, and gets the TLS
 // alert where the stack can send one. Real clients: openssl s_client and curl.
-import t from 'tap'
+
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import t from 'tap'
 import type { ApiHandle } from '../../firmware/api/server.ts'
-import { makeFixture, bootSim, type Fixture } from './helpers.ts'
 import type { Bundle } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
+import { bootSim, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -20,19 +21,33 @@ function run(cmd: string, args: string[], input = ''): Promise<{ code: number; o
   return new Promise((resolve) => {
     const p = spawn(cmd, args)
     let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    p.stderr.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
     const timer = setTimeout(() => p.kill('SIGKILL'), 15_000)
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out }) })
+    p.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, out })
+    })
     p.stdin.end(input)
   })
 }
 
-const sClient = (b: Bundle | null) => run('openssl', ['s_client', '-ign_eof', '-connect', `127.0.0.1:${api.port}`, '-CAfile', fx.caFile,
-  ...(b ? ['-cert', b.certFile, '-key', b.keyFile] : [])], 'GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+const sClient = (b: Bundle | null) =>
+  run(
+    'openssl',
+    ['s_client', '-ign_eof', '-connect', `127.0.0.1:${api.port}`, '-CAfile', fx.caFile, ...(b ? ['-cert', b.certFile, '-key', b.keyFile] : [])],
+    'GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+  )
 
 function logLines(): string[] {
-  return readFileSync(api.files.log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).message as string)
+  return readFileSync(api.files.log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).message as string)
 }
 
 async function refusalLogged(pattern: RegExp): Promise<string> {
@@ -51,7 +66,12 @@ t.test('no certificate: the certificate_required alert, and a log line with addr
 for (const [what, pick, reason, code] of [
   ['an expired certificate', (f: Fixture) => f.expired, /certificate expired/, 'CERT_HAS_EXPIRED'],
   ['a revoked certificate', (f: Fixture) => f.revoked, /certificate revoked/, 'CERT_REVOKED'],
-  ['another unit\'s certificate', (f: Fixture) => f.foreign, /certificate not issued by this unit's operator CA \(unknown CA\)/, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  [
+    "another unit's certificate",
+    (f: Fixture) => f.foreign,
+    /certificate not issued by this unit's operator CA \(unknown CA\)/,
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  ],
 ] as const) {
   t.test(`${what} is refused and the log says from where and why`, async (t) => {
     const b = pick(fx)
@@ -59,7 +79,18 @@ for (const [what, pick, reason, code] of [
     t.notMatch(s.out, /HTTP\/1\.1/, 's_client gets no HTTP reply')
     const line = await refusalLogged(new RegExp(`refused TLS client 127\\.0\\.0\\.1:\\d+: ${reason.source}.*serial ${b.serial}.*\\[${code}\\]`))
     t.notMatch(line, /ECONNRESET/)
-    const c = await run('curl', ['-sS', '--max-time', '10', '--cacert', fx.caFile, '--cert', b.certFile, '--key', b.keyFile, `https://localhost:${api.port}/api/status`])
+    const c = await run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      fx.caFile,
+      '--cert',
+      b.certFile,
+      '--key',
+      b.keyFile,
+      `https://localhost:${api.port}/api/status`,
+    ])
     t.not(c.code, 0, 'curl is refused too')
     t.notMatch(c.out, /"ok":true/)
   })

@@ -1,16 +1,16 @@
-import t from 'tap'
-import { readFileSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
+import { join } from 'node:path'
+import t from 'tap'
+import { openApiText } from '../../firmware/api/openapi.ts'
+import { type ApiHandle, startApi } from '../../firmware/api/server.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
-import { startApi, type ApiHandle } from '../../firmware/api/server.ts'
-import { AuditLog } from '../../firmware/transport/audit.ts'
-import { openApiText } from '../../firmware/api/openapi.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { makeFixture, call, bootSim, type Fixture, type Creds } from './helpers.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { AuditLog } from '../../firmware/transport/audit.ts'
+import { bootSim, type Creds, call, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -70,11 +70,25 @@ t.test('malformed, oversized and wrongly typed JSON get a clear 4xx and change n
 
 t.test('an oversized body sent without a length is cut off with 413', async (t) => {
   const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port: api.port, method: 'POST', path: '/api/gain', servername: 'localhost', agent: false, ...op, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-      let body = ''
-      res.on('data', (d: Buffer) => { body += d.toString() })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: api.port,
+        method: 'POST',
+        path: '/api/gain',
+        servername: 'localhost',
+        agent: false,
+        ...op,
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => {
+          body += d.toString()
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      },
+    )
     req.on('error', reject)
     req.write('{"output":1,"db":-6,"pad":"')
     for (let i = 0; i < 10; i++) req.write('y'.repeat(1000))
@@ -98,7 +112,11 @@ t.test('unknown resources and wrong methods get 404 and 405', async (t) => {
 
 t.test('reads and writes go through the command registry', async (t) => {
   const list = await call(api.port, obs, 'GET', '/api/commands')
-  t.ok(list.json.value.some((c: { command: string; path: string; method: string }) => c.command === 'beam steer' && c.path === '/api/beam/steer' && c.method === 'POST'))
+  t.ok(
+    list.json.value.some(
+      (c: { command: string; path: string; method: string }) => c.command === 'beam steer' && c.path === '/api/beam/steer' && c.method === 'POST',
+    ),
+  )
   const steer = await call(api.port, op, 'POST', '/api/beam/steer', { beam: 2, azimuth: 45 })
   t.equal(steer.status, 200, steer.text)
   const beams = await call(api.port, obs, 'GET', '/api/beam/list')
@@ -125,10 +143,24 @@ t.test('the device serves the OpenAPI description of the registry behind it', as
 
 t.test('the repo keeps the OpenAPI description of the whole firmware (every command a unit serves)', async (t) => {
   let text = ''
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: t.testdir() }, {
-    panelPort: null, logDir: null, hardwareWatchdogs: [],
-    services: [applianceStack({ api: false, console: false, log: () => {}, onRegistry: (r) => { text = openApiText(r) } })],
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: t.testdir() },
+    {
+      panelPort: null,
+      logDir: null,
+      hardwareWatchdogs: [],
+      services: [
+        applianceStack({
+          api: false,
+          console: false,
+          log: () => {},
+          onRegistry: (r) => {
+            text = openApiText(r)
+          },
+        }),
+      ],
+    },
+  )
   await run.stop()
   t.equal(text, readFileSync('docs/openapi.json', 'utf8'), 'docs/openapi.json is current (regenerate: node scripts/docs/openapi.ts)')
   const doc = JSON.parse(text)
@@ -151,8 +183,14 @@ t.test('every state-changing request is in the audit log with who, what, when an
   t.ok(refused, 'the refused observer write is logged')
   t.equal(refused.status, 403)
   t.equal(refused.result, 'FW_ERR_API_FORBIDDEN')
-  t.ok(lines.some((e) => e.status === 400 && e.result === 'FW_ERR_API_BAD_REQUEST'), 'the malformed write is logged')
-  t.notOk(lines.some((e) => e.method === 'GET'), 'reads are not audited')
+  t.ok(
+    lines.some((e) => e.status === 400 && e.result === 'FW_ERR_API_BAD_REQUEST'),
+    'the malformed write is logged',
+  )
+  t.notOk(
+    lines.some((e) => e.method === 'GET'),
+    'reads are not audited',
+  )
 })
 
 t.test('the audit log rotates by size and keeps a bounded number of files', async (t) => {
@@ -160,7 +198,17 @@ t.test('the audit log rotates by size and keeps a bounded number of files', asyn
   // Rotation alone: no minimum retention for changes here (80-audit.test.ts covers that).
   const log = new AuditLog(join(dir, 'audit.jsonl'), { maxBytes: 2000, keep: 3, minRecords: 0, minAgeMs: 0 })
   for (let i = 0; i < 100; i++) {
-    log.write({ at: new Date().toISOString(), who: { cn: 'x', serial: '1', role: 'operator' }, remote: '::1', method: 'POST', path: '/api/gain', command: 'gain', args: { output: 1, db: i }, status: 200, result: 'ok' })
+    log.write({
+      at: new Date().toISOString(),
+      who: { cn: 'x', serial: '1', role: 'operator' },
+      remote: '::1',
+      method: 'POST',
+      path: '/api/gain',
+      command: 'gain',
+      args: { output: 1, db: i },
+      status: 200,
+      result: 'ok',
+    })
   }
   const files = readdirSync(dir).sort()
   t.same(files, ['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2', 'audit.jsonl.3'])
@@ -170,12 +218,20 @@ t.test('the audit log rotates by size and keeps a bounded number of files', asyn
 })
 
 t.test('each client has its own rate limit (429 with Retry-After)', async (t) => {
-  const limited = await startApi(app, createRegistry(app), loadProfile('sim'), { port: 0, host: '127.0.0.1', dataDir: fx.dataDir, rateLimit: { perSecond: 1, burst: 5 } })
+  const limited = await startApi(app, createRegistry(app), loadProfile('sim'), {
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: fx.dataDir,
+    rateLimit: { perSecond: 1, burst: 5 },
+  })
   t.teardown(() => limited.stop())
   const codes: number[] = []
   for (let i = 0; i < 8; i++) codes.push((await call(limited.port, op, 'GET', '/api/status')).status)
   t.same(codes.slice(0, 5), [200, 200, 200, 200, 200])
-  t.ok(codes.slice(5).every((c) => c === 429), `then 429: ${codes}`)
+  t.ok(
+    codes.slice(5).every((c) => c === 429),
+    `then 429: ${codes}`,
+  )
   const r = await call(limited.port, op, 'GET', '/api/status')
   t.equal(r.json.code, 'FW_ERR_API_RATE_LIMITED')
   t.ok(Number(r.headers['retry-after']) >= 1)
@@ -184,8 +240,19 @@ t.test('each client has its own rate limit (429 with Retry-After)', async (t) =>
 
 t.test('the event stream sends meters at the requested rate, DOA and transitions', async (t) => {
   const events: Array<{ event: string; data: unknown }> = []
-  const req = httpsRequest({ host: '127.0.0.1', port: api.port, path: '/api/events?types=meters,transition,doa&metersHz=20', servername: 'localhost', agent: false, ...obs })
-  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => { req.on('response', resolve); req.on('error', reject); req.end() })
+  const req = httpsRequest({
+    host: '127.0.0.1',
+    port: api.port,
+    path: '/api/events?types=meters,transition,doa&metersHz=20',
+    servername: 'localhost',
+    agent: false,
+    ...obs,
+  })
+  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    req.on('response', resolve)
+    req.on('error', reject)
+    req.end()
+  })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/event-stream/)
   let buf = ''
@@ -210,7 +277,10 @@ t.test('the event stream sends meters at the requested rate, DOA and transitions
   t.ok(Array.isArray((meters[0]!.data as { outputPeakDb: number[] }).outputPeakDb), 'meters carry output peaks')
   const tr = events.filter((e) => e.event === 'transition')
   t.ok(tr.length >= 1, 'the bypass transition arrives')
-  t.ok(events.some((e) => e.event === 'doa' && typeof (e.data as { azimuth: number }).azimuth === 'number'), 'DOA estimates of the simulated stage arrive')
+  t.ok(
+    events.some((e) => e.event === 'doa' && typeof (e.data as { azimuth: number }).azimuth === 'number'),
+    'DOA estimates of the simulated stage arrive',
+  )
   const bad = await call(api.port, obs, 'GET', '/api/events?metersHz=500')
   t.equal(bad.status, 400)
   t.equal(bad.json.field, 'metersHz')

@@ -1,16 +1,17 @@
 // Secrets at rest stay in their sealed files: after a busy session (good and refused requests, bad
 // certificates, revocations, OSC), no log, audit log or other file in the data directory holds key
 // material, the console PIN, the device key or a bundle password.
-import t from 'tap'
-import { readFileSync, readdirSync, appendFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
-import { createPrivateKey } from 'node:crypto'
+
 import { spawn } from 'node:child_process'
-import { makeFixture, call, bootSim } from './helpers.ts'
+import { createPrivateKey } from 'node:crypto'
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import t from 'tap'
 import { startOsc } from '../../firmware/osc/server.ts'
-import { loadDeviceKey, readSealedFile } from '../../firmware/secrets/secrets.ts'
 import { identityPaths, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../../firmware/secrets/identity.ts'
+import { loadDeviceKey, readSealedFile } from '../../firmware/secrets/secrets.ts'
 import { issueClient, revokeClient } from '../../provisioning/provision.ts'
+import { bootSim, call, makeFixture } from './helpers.ts'
 
 function files(dir: string): string[] {
   const out: string[] = []
@@ -34,8 +35,12 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   const rig = await bootSim(t, fx.dataDir)
   const oscLog = join(fx.dataDir, 'logs', 'osc.log')
   const osc = await startOsc(rig.app, rig.registry, rig.app.profile, {
-    enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'], auditFile: join(fx.dataDir, 'logs', 'osc-audit.jsonl'),
-    log: (level, message) => appendFileSync(oscLog, JSON.stringify({ level, message }) + '\n'),
+    enabled: true,
+    port: 0,
+    host: '127.0.0.1',
+    allow: ['127.0.0.1'],
+    auditFile: join(fx.dataDir, 'logs', 'osc-audit.jsonl'),
+    log: (level, message) => appendFileSync(oscLog, `${JSON.stringify({ level, message })}\n`),
   })
   t.teardown(() => osc.stop())
   const op = fx.creds(fx.operator)
@@ -55,7 +60,10 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   await new Promise<void>((r) => spawn('oscsend', ['127.0.0.1', String(osc.port), '/output/1/gain', 'f', '-3']).on('close', () => r()))
   await new Promise<void>((r) => spawn('oscsend', ['127.0.0.1', String(osc.port), '/nonsense', 's', 'x']).on('close', () => r()))
   await new Promise((r) => setTimeout(r, 300))
-  const tail = rig.app.logTail(1000).map((l) => `${l.source} ${l.message}`).join('\n')
+  const tail = rig.app
+    .logTail(1000)
+    .map((l) => `${l.source} ${l.message}`)
+    .join('\n')
 
   // The secrets.
   const p = identityPaths(fx.dataDir)
@@ -68,7 +76,8 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   for (const pem of pems) t.ok(createPrivateKey(pem), 'a real private key is among the needles')
   const needles = [
     ...pems.flatMap(pemNeedles),
-    devKey.toString('base64'), devKey.toString('hex'),
+    devKey.toString('base64'),
+    devKey.toString('hex'),
     ...[fx.operator, fx.observer, fx.expired, fx.revoked, late].map((b) => b.p12Password),
   ]
   const pinRe = new RegExp(`(^|[^0-9A-Za-z])${fx.pin}([^0-9A-Za-z]|$)`)
@@ -78,13 +87,34 @@ t.test('no log, audit log or other data file holds key material, the PIN or pass
   const secretStores = new Set([join(fx.dataDir, 'device.key'), join(fx.dataDir, 'console-pin')])
   const scanned = files(fx.dataDir).filter((f) => !secretStores.has(f))
   const logs = scanned.filter((f) => /\.(log|jsonl)(\.\d+)?$/.test(f))
-  t.ok(logs.some((f) => f.endsWith('audit.jsonl')), 'the audit log is among the scanned files')
-  t.ok(logs.some((f) => f.endsWith('api.log')), 'the API log is among the scanned files')
-  t.ok(logs.some((f) => f.endsWith('osc.log')), 'the OSC log is among the scanned files')
-  t.ok(logs.some((f) => f.endsWith('osc-audit.jsonl')), 'the OSC audit log is among the scanned files')
-  t.ok(logs.some((f) => f.endsWith('audit-refused.jsonl')), 'the refusals audit log is among the scanned files')
-  t.ok(['audit.jsonl', 'audit-refused.jsonl'].map((f) => readFileSync(join(fx.dataDir, 'logs', f), 'utf8').split('\n').length - 1).reduce((a, b) => a + b) >= 5, 'the audit logs have the session in them')
-  const texts: Array<[string, string]> = [...scanned.map((f) => [relative(fx.dataDir, f), readFileSync(f).toString('latin1')] as [string, string]), ['appliance log tail', tail]]
+  t.ok(
+    logs.some((f) => f.endsWith('audit.jsonl')),
+    'the audit log is among the scanned files',
+  )
+  t.ok(
+    logs.some((f) => f.endsWith('api.log')),
+    'the API log is among the scanned files',
+  )
+  t.ok(
+    logs.some((f) => f.endsWith('osc.log')),
+    'the OSC log is among the scanned files',
+  )
+  t.ok(
+    logs.some((f) => f.endsWith('osc-audit.jsonl')),
+    'the OSC audit log is among the scanned files',
+  )
+  t.ok(
+    logs.some((f) => f.endsWith('audit-refused.jsonl')),
+    'the refusals audit log is among the scanned files',
+  )
+  t.ok(
+    ['audit.jsonl', 'audit-refused.jsonl'].map((f) => readFileSync(join(fx.dataDir, 'logs', f), 'utf8').split('\n').length - 1).reduce((a, b) => a + b) >= 5,
+    'the audit logs have the session in them',
+  )
+  const texts: Array<[string, string]> = [
+    ...scanned.map((f) => [relative(fx.dataDir, f), readFileSync(f).toString('latin1')] as [string, string]),
+    ['appliance log tail', tail],
+  ]
   for (const [name, text] of texts) {
     const hits = needles.filter((n) => text.includes(n)).length
     t.equal(hits, 0, `${name}: no key material or password`)

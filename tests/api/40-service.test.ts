@@ -1,17 +1,20 @@
-import t from 'tap'
 import { join } from 'node:path'
+import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
+import { type NetworkServiceHandle, networkService } from '../../firmware/runtime/network.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { networkService, type NetworkServiceHandle } from '../../firmware/runtime/network.ts'
-import { makeFixture, call } from './helpers.ts'
+import { call, makeFixture } from './helpers.ts'
 
 t.test('an unprovisioned unit runs without the API and says why (fail-open)', async (t) => {
   const dir = join(t.testdir(), 'blank')
   const said: string[] = []
   let net: NetworkServiceHandle | null = null
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, {
-    services: [async (app) => (net = await networkService({ api: { port: 0, host: '127.0.0.1' }, log: (l, m) => said.push(`${l} ${m}`) })(app))],
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: dir },
+    {
+      services: [async (app) => (net = await networkService({ api: { port: 0, host: '127.0.0.1' }, log: (l, m) => said.push(`${l} ${m}`) })(app))],
+    },
+  )
   t.teardown(() => run.stop())
   t.equal(net!.api, null)
   t.equal(net!.osc, null, 'OSC stays off by default')
@@ -22,9 +25,19 @@ t.test('an unprovisioned unit runs without the API and says why (fail-open)', as
 t.test('a provisioned unit serves the API, and OSC when enabled', async (t) => {
   const fx = await makeFixture(t.testdir())
   let net: NetworkServiceHandle | null = null
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: fx.dataDir }, {
-    services: [async (app) => (net = await networkService({ api: { port: 0, host: '127.0.0.1' }, osc: { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] }, log: () => {} })(app))],
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: fx.dataDir },
+    {
+      services: [
+        async (app) =>
+          (net = await networkService({
+            api: { port: 0, host: '127.0.0.1' },
+            osc: { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'] },
+            log: () => {},
+          })(app)),
+      ],
+    },
+  )
   t.teardown(() => run.stop())
   const r = await call(net!.api!.port, fx.creds(fx.operator), 'GET', '/api/status')
   t.equal(r.status, 200)
@@ -43,5 +56,8 @@ t.test('a port already in use is a clear error, not a crash', async (t) => {
   const { FakeAppliance } = await import('../commands/fake-appliance.ts')
   const { createRegistry } = await import('../../firmware/commands/index.ts')
   const app = new FakeAppliance()
-  await t.rejects(startApi(app, createRegistry(app), app.profile, { port, host: '127.0.0.1', dataDir: fx.dataDir }), { code: 'FW_ERR_IO', message: /cannot listen on port \d+ \(EADDRINUSE\).*api\.port/ })
+  await t.rejects(startApi(app, createRegistry(app), app.profile, { port, host: '127.0.0.1', dataDir: fx.dataDir }), {
+    code: 'FW_ERR_IO',
+    message: /cannot listen on port \d+ \(EADDRINUSE\).*api\.port/,
+  })
 })

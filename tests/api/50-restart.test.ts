@@ -1,19 +1,20 @@
 // The API survives its own crash: a worker that throws, is terminated, or hangs is replaced on the
 // same port after a backoff, while the appliance stays ACTIVE and keeps processing. Real TLS clients
 // (Node https with the operator's client certificate) talk to it throughout.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { connect } from 'node:tls'
-import { request as httpsRequest } from 'node:https'
-import { issueClient, revokeClient } from '../../provisioning/provision.ts'
+import t from 'tap'
+import { type ApiHandle, type ApiStats, startApi } from '../../firmware/api/server.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
-import { createRegistry, type CommandRegistry } from '../../firmware/commands/index.ts'
-import { startApi, type ApiHandle, type ApiStats } from '../../firmware/api/server.ts'
+import { type CommandRegistry, createRegistry } from '../../firmware/commands/index.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
-import { makeFixture, call, type Fixture, type Creds } from './helpers.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { issueClient, revokeClient } from '../../provisioning/provision.ts'
+import { type Creds, call, type Fixture, makeFixture } from './helpers.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -55,31 +56,38 @@ t.before(async () => {
   // shared with other suites, and a load spike there is not what this file checks. A restart costs
   // the main thread a few ms (the longest stall is printed at the end); a stall the API caused
   // past 500 ms would still fail the last test.
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: fx.dataDir }, {
-    engine: { heartbeatTimeoutMs: 500 },
-    services: [async (a) => {
-      const registry = createRegistry(a)
-      registry.register({
-        name: 'slowtest',
-        summary: 'test only: waits until released',
-        examples: ['slowtest'],
-        permission: 'operate',
-        args: [],
-        timeoutMs: 30_000,
-        handler: async () => {
-          const n = ++slowCalls
-          await new Promise<void>((r) => slowGates.push(r))
-          return { call: n }
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: fx.dataDir },
+    {
+      engine: { heartbeatTimeoutMs: 500 },
+      services: [
+        async (a) => {
+          const registry = createRegistry(a)
+          registry.register({
+            name: 'slowtest',
+            summary: 'test only: waits until released',
+            examples: ['slowtest'],
+            permission: 'operate',
+            args: [],
+            timeoutMs: 30_000,
+            handler: async () => {
+              const n = ++slowCalls
+              await new Promise<void>((r) => slowGates.push(r))
+              return { call: n }
+            },
+          })
+          const handle = await startApi(a, registry, a.profile, {
+            port: 0,
+            host: '127.0.0.1',
+            testHooks: true,
+            restart: { initialDelayMs: 100, maxDelayMs: 1600, healthyMs: 3000, pingMs: 200, hangMs: 1000 },
+          })
+          rig = { app: a, registry, api: handle }
+          return handle
         },
-      })
-      const handle = await startApi(a, registry, a.profile, {
-        port: 0, host: '127.0.0.1', testHooks: true,
-        restart: { initialDelayMs: 100, maxDelayMs: 1600, healthyMs: 3000, pingMs: 200, hangMs: 1000 },
-      })
-      rig = { app: a, registry, api: handle }
-      return handle
-    }],
-  })
+      ],
+    },
+  )
   t.teardown(async () => {
     if (sampler) clearInterval(sampler)
     for (const g of slowGates) g()
@@ -113,12 +121,19 @@ function unitFingerprint(port: number, c: Creds): Promise<string> {
 function openStream(port: number, c: Creds, query: string) {
   const events: string[] = []
   let resolveEnd: (how: string) => void = () => {}
-  const ended = new Promise<string>((r) => { resolveEnd = r })
-  const req = httpsRequest({ host: '127.0.0.1', port, path: `/api/events?${query}`, servername: 'localhost', agent: false, ca: c.ca, cert: c.cert, key: c.key }, (res) => {
-    res.setEncoding('utf8')
-    res.on('data', (d: string) => { for (const m of d.matchAll(/^event: (\w+)$/gm)) events.push(m[1]!) })
-    res.on('close', () => resolveEnd('closed'))
+  const ended = new Promise<string>((r) => {
+    resolveEnd = r
   })
+  const req = httpsRequest(
+    { host: '127.0.0.1', port, path: `/api/events?${query}`, servername: 'localhost', agent: false, ca: c.ca, cert: c.cert, key: c.key },
+    (res) => {
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => {
+        for (const m of d.matchAll(/^event: (\w+)$/gm)) events.push(m[1]!)
+      })
+      res.on('close', () => resolveEnd('closed'))
+    },
+  )
   req.on('error', (e) => resolveEnd(`error ${e.message}`))
   req.end()
   return { events, ended, close: () => req.destroy() }
@@ -150,7 +165,10 @@ t.test('a crashed worker is restarted on the same port and the next request succ
   // The appliance log, as an operator reads it through the restarted API (log tail).
   const tail = await call(port, op, 'GET', '/api/log/tail?count=500')
   t.equal(tail.status, 200)
-  const lines = (tail.json.value as Array<{ source: string; message: string }>).filter((l) => l.source === 'api').map((l) => l.message).join('\n')
+  const lines = (tail.json.value as Array<{ source: string; message: string }>)
+    .filter((l) => l.source === 'api')
+    .map((l) => l.message)
+    .join('\n')
   t.match(lines, /API worker crashed: test-only crash/, 'the appliance log has the crash')
   t.match(lines, /API worker restarted \(restart 1\)/, 'and the restart')
 })
@@ -204,7 +222,10 @@ t.test('a request in flight at the crash gets a clean error and its command runs
   hooks.crash()
   await upAgain((s) => s.restarts === r0 + 1)
   const calls0 = slowCalls
-  const inflight = call(api.port, op, 'POST', '/api/slowtest', {}).then((r) => ({ ok: true as const, r }), (e: Error & { code?: string }) => ({ ok: false as const, e }))
+  const inflight = call(api.port, op, 'POST', '/api/slowtest', {}).then(
+    (r) => ({ ok: true as const, r }),
+    (e: Error & { code?: string }) => ({ ok: false as const, e }),
+  )
   await until('the command to start', () => slowCalls === calls0 + 1)
   const restarts = api.stats().restarts
   hooks.crash()
@@ -220,7 +241,7 @@ t.test('a request in flight at the crash gets a clean error and its command runs
   slowGates.shift()!()
   const r = await second
   t.equal(r.status, 200)
-  t.same(r.json.value, { call: calls0 + 2 }, 'the reply is the second call\'s own')
+  t.same(r.json.value, { call: calls0 + 2 }, "the reply is the second call's own")
   t.equal(slowCalls, calls0 + 2, 'nothing ran twice: one run per request')
 })
 
@@ -267,7 +288,9 @@ t.test('restarts back off while the port cannot be bound, then recover; a health
 
 t.test('the appliance stayed ACTIVE and processing while the API crashed and hung', async (t) => {
   loopDelay.disable()
-  t.comment(`main thread while the API crashed, hung and restarted: longest event-loop stall ${(loopDelay.max / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms`)
+  t.comment(
+    `main thread while the API crashed, hung and restarted: longest event-loop stall ${(loopDelay.max / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms`,
+  )
   t.ok(samples.length > 50, `${samples.length} samples`)
   // Starting a worker (a V8 isolate, TLS contexts) costs CPU; on this 2-core machine the sim
   // backend's audio thread runs without real-time priority, so a restart can starve it into
@@ -277,9 +300,21 @@ t.test('the appliance stayed ACTIVE and processing while the API crashed and hun
   const recent = app.faults(20).filter((f) => f.at >= measureFrom && f.to !== 'ACTIVE')
   const xrunOnly = recent.filter((f) => f.cause === 'xruns')
   if (xrunOnly.length) t.comment(`tolerated: ${xrunOnly.map((f) => `${f.to} (${f.evidence})`).join('; ')}`)
-  t.same(samples.filter((s) => !s.processed), [], 'never went dry')
-  t.same(samples.filter((s) => s.state === 'BYPASS' || s.state === 'MANUAL_BYPASS'), [], 'never bypassed')
-  t.same(samples.filter((s) => s.state !== 'ACTIVE' && !xrunOnly.length), [], 'never left ACTIVE but for CPU starvation')
+  t.same(
+    samples.filter((s) => !s.processed),
+    [],
+    'never went dry',
+  )
+  t.same(
+    samples.filter((s) => s.state === 'BYPASS' || s.state === 'MANUAL_BYPASS'),
+    [],
+    'never bypassed',
+  )
+  t.same(
+    samples.filter((s) => s.state !== 'ACTIVE' && !xrunOnly.length),
+    [],
+    'never left ACTIVE but for CPU starvation',
+  )
   t.ok(samples[samples.length - 1]!.blocks > samples[0]!.blocks, 'blocks kept coming')
   const others = recent.filter((f) => f.cause !== 'xruns')
   t.same(others, [], `no fault recorded but xruns from CPU starvation${others.length ? `: ${others.map((f) => `${f.cause} (${f.evidence})`).join('; ')}` : ''}`)
@@ -290,7 +325,13 @@ t.test('the appliance stayed ACTIVE and processing while the API crashed and hun
 t.test('stop() during a restart stops for good: no worker is left and none is started later', async (t) => {
   const { FakeAppliance } = await import('../commands/fake-appliance.ts')
   const fake = new FakeAppliance()
-  const h = await startApi(fake, createRegistry(fake), fake.profile, { port: 0, host: '127.0.0.1', dataDir: fx.dataDir, testHooks: true, restart: { initialDelayMs: 300 } })
+  const h = await startApi(fake, createRegistry(fake), fake.profile, {
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: fx.dataDir,
+    testHooks: true,
+    restart: { initialDelayMs: 300 },
+  })
   const w = h.testHooks!.worker()!
   await w.terminate()
   t.equal(h.stats().state, 'restarting')

@@ -1,11 +1,12 @@
 // Issue 10, items 9 and 13: what a request with the wrong types, the wrong method or the wrong role
 // is told, over a real TLS client (Node https), and that a refused request changes nothing.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
+import t from 'tap'
 import type { ApiHandle } from '../../firmware/api/server.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { issueClient } from '../../provisioning/provision.ts'
-import { makeFixture, call, bootSim, type Fixture, type Creds } from './helpers.ts'
+import { bootSim, type Creds, call, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -96,19 +97,24 @@ t.test('the 409 of a destructive command shows the JSON body to send, not the co
   t.notMatch(r.json.message, /confirm=/, 'no console form')
 })
 
-t.test('on the whole firmware stack, an operator\'s osc/on {} gets 403 (admin), not 400', async (t) => {
+t.test("on the whole firmware stack, an operator's osc/on {} gets 403 (admin), not 400", async (t) => {
   const { startAppliance } = await import('../../firmware/runtime/start.ts')
   const { applianceStack } = await import('../../firmware/runtime/services.ts')
   const { loadProfile } = await import('../../firmware/board/profile.ts')
   const base = loadProfile('sim')
   const dir = t.testdir()
   const { provision } = await import('../../provisioning/provision.ts')
-  const p = await provision({ dataDir: dir + '/data', bundlesOut: dir + '/crew' })
+  const p = await provision({ dataDir: `${dir}/data`, bundlesOut: `${dir}/crew` })
   const opB = p.bundles.find((b) => b.role === 'operator')!
-  const run = await startAppliance({ ...base, dataDir: dir + '/data', api: { ...base.api, port: 0 } }, {
-    panelPort: null, logDir: null, hardwareWatchdogs: [],
-    services: [applianceStack({ inference: false, console: false, log: () => {} })],
-  })
+  const run = await startAppliance(
+    { ...base, dataDir: `${dir}/data`, api: { ...base.api, port: 0 } },
+    {
+      panelPort: null,
+      logDir: null,
+      hardwareWatchdogs: [],
+      services: [applianceStack({ inference: false, console: false, log: () => {} })],
+    },
+  )
   t.teardown(() => run.stop())
   const url = run.app.endpoints.get('api')!
   const port = Number(new URL(url).port)

@@ -1,15 +1,16 @@
 // Issue 10, items 11 and 12: event streams per certificate, change notifications on SSE and
 // WebSocket with per-unit ids and ISO times, and Last-Event-ID replay after a reconnect — all over
 // real TLS clients (Node https, the ws package's client) against the sim appliance.
-import t from 'tap'
-import { request as httpsRequest } from 'node:https'
+
 import type { IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import t from 'tap'
 import WebSocket from 'ws'
 import type { ApiHandle } from '../../firmware/api/server.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { EventJournal } from '../../firmware/transport/event-journal.ts'
-import { makeFixture, call, bootSim, type Fixture, type Creds } from './helpers.ts'
 import { until } from '../helpers/until.ts'
+import { bootSim, type Creds, call, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let api: ApiHandle
@@ -26,7 +27,12 @@ t.before(async () => {
   obs = fx.creds(fx.observer)
 })
 
-interface Sse { status: number; events: Array<{ id: string | null; event: string; data: any }>; close(): void; text(): string }
+interface Sse {
+  status: number
+  events: Array<{ id: string | null; event: string; data: any }>
+  close(): void
+  text(): string
+}
 
 function openSse(creds: Creds, query: string, headers: Record<string, string> = {}): Promise<Sse> {
   return new Promise((resolve, reject) => {
@@ -66,9 +72,14 @@ t.test('one certificate cannot hold every event stream: a per-certificate cap, o
     if (s.status === 200) mine.push(s)
     else s.close()
   }
-  t.teardown(() => { for (const s of mine) s.close() })
+  t.teardown(() => {
+    for (const s of mine) s.close()
+  })
   t.same(codes.slice(0, 4), [200, 200, 200, 200], 'the first 4 streams of one certificate open')
-  t.ok(codes.slice(4).every((c) => c === 429), `then 429: ${codes}`)
+  t.ok(
+    codes.slice(4).every((c) => c === 429),
+    `then 429: ${codes}`,
+  )
   const other = await openSse(op, '?types=transition')
   t.equal(other.status, 200, 'another certificate still opens a stream')
   other.close()
@@ -84,7 +95,7 @@ t.test('one certificate cannot hold every event stream: a per-certificate cap, o
     status = s.status
     s.close()
   }
-  t.equal(status, 200, 'closing its streams frees the certificate\'s room')
+  t.equal(status, 200, "closing its streams frees the certificate's room")
 })
 
 t.test('a gain change reaches an SSE stream as a change event with a unit id and an ISO time', async (t) => {
@@ -118,11 +129,21 @@ t.test('Last-Event-ID replays what a reconnecting client missed, once and in ord
   t.teardown(() => again.close())
   await until(() => again.events.filter((e) => e.event === 'change').length >= 2, 5000, 'the event')
   const ch = again.events.filter((e) => e.event === 'change')
-  t.same(ch.map((e) => [e.data.what, e.data.value]), [['gain', -4], ['beam', ch[1]!.data.value]], 'the two missed changes, in order')
+  t.same(
+    ch.map((e) => [e.data.what, e.data.value]),
+    [
+      ['gain', -4],
+      ['beam', ch[1]!.data.value],
+    ],
+    'the two missed changes, in order',
+  )
   t.equal(ch[1]!.data.what, 'beam')
   t.same(ch[1]!.data.target, { beam: 2 }, 'beams numbered from 1, like the commands')
   t.equal(ch[1]!.data.value.auto, false)
-  t.ok(ch.every((e) => Number(e.id) > Number(last)), 'nothing at or before the last seen id')
+  t.ok(
+    ch.every((e) => Number(e.id) > Number(last)),
+    'nothing at or before the last seen id',
+  )
   t.ok(Number(ch[1]!.id) > Number(ch[0]!.id), 'ids increase')
   const bad = await call(api.port, obs, 'GET', '/api/events?lastEventId=abc')
   t.equal(bad.status, 400)
@@ -142,14 +163,15 @@ t.test('transitions on the stream carry ISO times like everything else', async (
 })
 
 t.test('a WebSocket on the same mTLS listener gets the same change events and resumes by id', async (t) => {
-  const open = (query: string, creds: Partial<Creds> & { ca: string }): Promise<{ ws: WebSocket; msgs: any[] }> => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`wss://127.0.0.1:${api.port}/api/ws${query}`, { ...creds })
-    const msgs: any[] = []
-    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
-    ws.once('open', () => resolve({ ws, msgs }))
-    ws.once('error', reject)
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
-  })
+  const open = (query: string, creds: Partial<Creds> & { ca: string }): Promise<{ ws: WebSocket; msgs: any[] }> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${api.port}/api/ws${query}`, { ...creds })
+      const msgs: any[] = []
+      ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
+      ws.once('open', () => resolve({ ws, msgs }))
+      ws.once('error', reject)
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    })
   const a = await open('?types=change', obs)
   await new Promise((r) => setTimeout(r, 100))
   await call(api.port, op, 'POST', '/api/gain', { output: 3, db: -2.5 })
@@ -178,15 +200,22 @@ t.test('the journal says when a reconnect asks for ids older than its buffer', a
   t.same(j.since(4), { entries: [j.since(0).entries[2]], gap: false, oldest: 3 })
   const old = j.since(1)
   t.equal(old.gap, true, 'ids 2 are gone')
-  t.same(old.entries.map((e) => e.id), [3, 4, 5])
+  t.same(
+    old.entries.map((e) => e.id),
+    [3, 4, 5],
+  )
   t.equal(old.entries[0]!.at, '2026-01-01T00:00:00.000Z')
   t.equal(j.record({ type: 'meters', meters: {} as never }), null, 'meters are not journaled')
   const restarted = j.since(900)
   t.equal(restarted.gap, true, 'an id from before a firmware restart (newer than any given out) is a gap')
-  t.same(restarted.entries.map((e) => e.id), [3, 4, 5], 'and everything held is replayed')
+  t.same(
+    restarted.entries.map((e) => e.id),
+    [3, 4, 5],
+    'and everything held is replayed',
+  )
 })
 
-t.test('status reports the unit\'s counts', async (t) => {
+t.test("status reports the unit's counts", async (t) => {
   const s = await call(api.port, obs, 'GET', '/api/status')
   t.same(s.json.value.device, { inputs: app.profile.audio.inputs, outputs: app.profile.audio.outputs, beams: app.beams().length })
 })

@@ -1,19 +1,20 @@
 // The API's authentication decisions (firmware/api/auth.ts) for each kind of client certificate, on
 // real certificates and a real CRL from the provisioning step: role, revocation, expiry, rate limit.
-import t from 'tap'
+
+import { X509Certificate } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { X509Certificate } from 'node:crypto'
+import t from 'tap'
 import { ApiAuth, principalOf } from '../../firmware/api/auth.ts'
 import { HttpError } from '../../firmware/api/http.ts'
-import { normaliseSerial, permissionFor, type ClientIdentity } from '../../firmware/api/tls.ts'
+import { startApi } from '../../firmware/api/server.ts'
+import { type ClientIdentity, normaliseSerial, permissionFor } from '../../firmware/api/tls.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
 import { loadIdentity } from '../../firmware/secrets/identity.ts'
 import type { Bundle } from '../../provisioning/provision.ts'
-import { startApi } from '../../firmware/api/server.ts'
-import { createRegistry } from '../../firmware/commands/index.ts'
-import { loadProfile } from '../../firmware/board/profile.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
-import { makeFixture, type Fixture } from './helpers.ts'
+import { type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
 let crlPath: string
@@ -105,6 +106,8 @@ t.test('an API started with a rate limit that could never allow a request is ref
   try {
     const api = await startApi(app, createRegistry(app), loadProfile('sim'), { dataDir: fx.dataDir, port: 0, host: '127.0.0.1', rateLimit: { perSecond: 0 } })
     await api.stop()
-  } catch (e) { err = e }
+  } catch (e) {
+    err = e
+  }
   t.match(err, { code: 'FW_ERR_BAD_OPTION', message: /perSecond must be a number above 0/ })
 })

@@ -1,7 +1,7 @@
 // The API supervisor's schedule (firmware/api/restart-policy.ts) on a fake clock: the restart backoff,
 // its reset after a healthy run, and hang detection over pings, including a stall of the main thread.
 import t from 'tap'
-import { RestartBackoff, Liveness, restartPolicy } from '../../firmware/api/restart-policy.ts'
+import { Liveness, RestartBackoff, restartPolicy } from '../../firmware/api/restart-policy.ts'
 
 t.test('the documented defaults: 100 ms doubling to 10 s, healthy after a minute, ping 1 s, hang 5 s', async (t) => {
   t.same(restartPolicy(), { initialDelayMs: 100, maxDelayMs: 10_000, healthyMs: 60_000, pingMs: 1000, hangMs: 5000, startTimeoutMs: 30_000 })
@@ -36,7 +36,10 @@ t.test('a restart that fails to start waits the next step without a worker going
 
 t.test('a worker that served a minute before it failed restarts fast again; a shorter run does not reset', async (t) => {
   const b = new RestartBackoff(restartPolicy())
-  for (let i = 0; i < 6; i++) { b.down(100); b.take() }
+  for (let i = 0; i < 6; i++) {
+    b.down(100)
+    b.take()
+  }
   t.equal(b.nextDelayMs, 6400)
   b.down(59_999)
   t.equal(b.nextDelayMs, 6400, '59.999 s is not healthy')

@@ -4,14 +4,14 @@
 // are handed to the automation as the live recommender does (no models loaded, so only the
 // test's recommendations arrive); the engine's setEq is watched, not replaced.
 import t, { type Test } from 'tap'
-import { startAppliance } from '../../firmware/runtime/start.ts'
-import { attachInference, type AttachedInference } from '../../firmware/automation/service.ts'
-import { createRegistry } from '../../firmware/commands/index.ts'
 import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
 import type { AutomationLimits } from '../../firmware/automation/machine.ts'
-import type { BandParams } from '../../firmware/engine/types.ts'
-import type { Engine } from '../../firmware/engine/engine.ts'
+import { type AttachedInference, attachInference } from '../../firmware/automation/service.ts'
+import { createRegistry } from '../../firmware/commands/index.ts'
 import type { ApplianceEvent } from '../../firmware/contract/appliance.ts'
+import type { Engine } from '../../firmware/engine/engine.ts'
+import type { BandParams } from '../../firmware/engine/types.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function until(cond: () => boolean, what: string, ms = 15000): Promise<void> {
@@ -28,7 +28,9 @@ const BAND = 3 // the automation band the tests move (500 Hz in the default band
 async function unit(t: Test, limits: Partial<AutomationLimits>) {
   let inf: AttachedInference | null = null
   const running = await startAppliance('sim', {
-    panelPort: null, logDir: null, hardwareWatchdogs: [],
+    panelPort: null,
+    logDir: null,
+    hardwareWatchdogs: [],
     watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
     // A machine loaded by other builds lags the event loop and overruns blocks: those monitors are
     // not what these tests are about, and a DEGRADED they cause would pause automation mid-test.
@@ -52,7 +54,9 @@ async function unit(t: Test, limits: Partial<AutomationLimits>) {
   await until(() => app.status().state === 'ACTIVE' && inf!.automation.state.enabled, 'ACTIVE with automation enabled')
   const automation = inf!.automation
   // A wait that fails says what the watchdog did meanwhile.
-  t.teardown(() => { if (!t.passing()) t.comment(`watchdog: ${JSON.stringify(app.faults(10).map((f) => `${f.from}->${f.to} ${f.cause}`))}`) })
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`watchdog: ${JSON.stringify(app.faults(10).map((f) => `${f.from}->${f.to} ${f.cause}`))}`)
+  })
   const recommend = (output: number, delta: number, confidence = 0.95) =>
     automation.recommend({ output, deltaDb: automation.bandsHz.map((_, i) => (i === BAND ? delta : 0)), confidence, model: 'eq-recommender-test' })
   /** The gains the engine was last given for one output's band. */
@@ -68,7 +72,11 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   recommend(1, 3)
   await sleep(300)
   t.same(engineGot, [], 'advisory: the engine gets nothing')
-  t.match(events.filter((e) => e.type === 'recommendation').at(-1), { data: { id: 1, output: 1, action: 'suggested', mode: 'advisory', proposedDb: [0, 0, 0, 3] } }, 'advisory: published to the event stream')
+  t.match(
+    events.filter((e) => e.type === 'recommendation').at(-1),
+    { data: { id: 1, output: 1, action: 'suggested', mode: 'advisory', proposedDb: [0, 0, 0, 3] } },
+    'advisory: published to the event stream',
+  )
 
   t.match(await reg.executeLine('mode supervised', foh), { ok: true })
   await until(() => app.status().automationMode === 'supervised', 'the status to show supervised')
@@ -76,8 +84,11 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   await sleep(300)
   t.same(engineGot, [], 'supervised: nothing before the operator accepts')
   t.match(await reg.executeLine('accept 2', foh), { ok: true })
-  t.same(engineGot.map((e) => [e.output, e.band, e.p]), bandsHz.map((hz, i) => [1, i, { type: 'peak', freqHz: hz, gainDb: i === BAND ? -2.5 : 0, q: 1.4, enabled: true }]),
-    'supervised: on accept the engine gets one peaking band per automation band, on that output only')
+  t.same(
+    engineGot.map((e) => [e.output, e.band, e.p]),
+    bandsHz.map((hz, i) => [1, i, { type: 'peak', freqHz: hz, gainDb: i === BAND ? -2.5 : 0, q: 1.4, enabled: true }]),
+    'supervised: on accept the engine gets one peaking band per automation band, on that output only',
+  )
   t.equal(app.outputSettings()[1]!.eq[BAND]!.gainDb, -2.5, 'and the appliance reports it')
 
   t.match(await reg.executeLine('mode auto', foh), { ok: true })
@@ -88,12 +99,21 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   t.equal(engineGot.length, from, 'auto: below the confidence threshold, the engine gets nothing')
   recommend(1, 3, 0.95)
   await until(() => engineGain(1) === 0.5, 'auto: the engine to reach the target', 3000)
-  const glide = engineGot.slice(from).filter((e) => e.band === BAND).map((e) => e.p.gainDb)
+  const glide = engineGot
+    .slice(from)
+    .filter((e) => e.band === BAND)
+    .map((e) => e.p.gainDb)
   t.ok(glide.length >= 5, `auto: a glide, not a jump (${glide.join(' ')})`)
-  t.ok(glide.every((g, i) => i === 0 || g >= glide[i - 1]!), 'auto: monotonic toward the target')
+  t.ok(
+    glide.every((g, i) => i === 0 || g >= glide[i - 1]!),
+    'auto: monotonic toward the target',
+  )
   t.ok(Date.now() - t0 >= 300, '3 dB at 10 dB/s takes at least 0.3 s')
   t.equal(app.outputSettings()[1]!.eq[BAND]!.gainDb, 0.5)
-  t.ok(engineGot.slice(from).every((e) => e.output === 1), 'only output 1 was touched')
+  t.ok(
+    engineGot.slice(from).every((e) => e.output === 1),
+    'only output 1 was touched',
+  )
 
   t.match(await reg.executeLine('rollback', foh), { ok: true })
   t.equal(engineGain(1), -2.5, 'rollback: the engine gets exactly the accepted EQ again')
@@ -141,12 +161,15 @@ t.test('accepted and automatic changes never ask the engine for more than its ±
     const r = await reg.executeLine(`accept ${automation.state.pending[0]!.id}`, foh)
     t.match(r, { ok: true }, `accept ${i + 1}: ${JSON.stringify(r).slice(0, 160)}`)
   }
-  t.equal(engineGain(0), 24, 'accepted up to the EQ band\'s limit and held there')
+  t.equal(engineGain(0), 24, "accepted up to the EQ band's limit and held there")
   t.same(automation.state.current[0]![BAND], 24, 'the automation agrees with the engine')
   await reg.executeLine('mode auto', foh)
   recommend(0, 6)
   await sleep(500)
-  t.ok(engineGot.every((e) => Math.abs(e.p.gainDb) <= 24), 'never beyond 24 dB')
+  t.ok(
+    engineGot.every((e) => Math.abs(e.p.gainDb) <= 24),
+    'never beyond 24 dB',
+  )
   recommend(0, -60)
   await until(() => engineGain(0) === 18, 'auto mode moves down again within the range')
   t.equal(app.status().state, 'ACTIVE')

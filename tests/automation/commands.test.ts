@@ -2,9 +2,9 @@
 // operator types them, through the one command registry: bad input gets a clear FW_ERR code and
 // changes nothing (the automation state, the EQ the appliance holds, the calls it saw).
 import t from 'tap'
-import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
 import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
 import { AutomationController, applianceEqSink } from '../../firmware/automation/controller.ts'
+import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
 import type { InferenceService } from '../../firmware/inference/service.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 
@@ -15,17 +15,30 @@ const BANDS = [63, 125, 250, 500, 1000, 2000, 4000, 8000]
 function rig() {
   const app = new FakeAppliance()
   const clock = { now: 1_000_000 }
-  const automation = new AutomationController({ outputs: app.profile.audio.outputs, bandsHz: BANDS, mode: 'supervised', limits: { settleMs: 1000 }, sink: applianceEqSink(app, BANDS.slice(0, 4)), now: () => clock.now })
+  const automation = new AutomationController({
+    outputs: app.profile.audio.outputs,
+    bandsHz: BANDS,
+    mode: 'supervised',
+    limits: { settleMs: 1000 },
+    sink: applianceEqSink(app, BANDS.slice(0, 4)),
+    now: () => clock.now,
+  })
   const reg = createRegistry(app)
   // The model commands are not exercised here; the automation ones never touch the service.
   registerInferenceCommands(reg, { service: {} as InferenceService, automation })
   /** Runs the control tick for ms milliseconds. */
-  const run = (ms: number) => { for (let i = 0; i < ms / 10; i++) { clock.now += 10; automation.tick() } }
+  const run = (ms: number) => {
+    for (let i = 0; i < ms / 10; i++) {
+      clock.now += 10
+      automation.tick()
+    }
+  }
   return { app, automation, reg, run }
 }
 
 /** What a refused command must leave alone. */
-const snapshot = (app: FakeAppliance, automation: AutomationController) => structuredClone({ state: automation.state, eq: app.outputSettings(), calls: app.calls })
+const snapshot = (app: FakeAppliance, automation: AutomationController) =>
+  structuredClone({ state: automation.state, eq: app.outputSettings(), calls: app.calls })
 
 t.test('bad input to the automation commands: FW_ERR_BAD_ARG, and nothing changes', async (t) => {
   const { app, automation, reg } = rig()
@@ -66,14 +79,22 @@ t.test('refusals by the automation itself: FW_ERR_AUTOMATION with what to do, no
   t.same(snapshot(app, automation), before, 'nothing changed')
   t.match(await reg.executeLine('mode advisory', operator), { ok: true, value: { mode: 'advisory' } })
   before = snapshot(app, automation)
-  t.match(await reg.executeLine('accept 1', operator), { ok: false, code: 'FW_ERR_AUTOMATION', message: /supervised mode; the mode is advisory \(use: mode supervised\)/ })
+  t.match(await reg.executeLine('accept 1', operator), {
+    ok: false,
+    code: 'FW_ERR_AUTOMATION',
+    message: /supervised mode; the mode is advisory \(use: mode supervised\)/,
+  })
   t.match(await reg.executeLine('reject 1', operator), { ok: false, code: 'FW_ERR_AUTOMATION', message: /supervised mode/ })
   t.same(snapshot(app, automation), before, 'nothing changed')
   await reg.executeLine('mode supervised', operator)
   automation.recommend({ output: 0, deltaDb: [1, 0, 0, 0], confidence: 0.9, model: 'm' })
   automation.setEnabled(false, 'watchdog BYPASS')
   before = snapshot(app, automation)
-  t.match(await reg.executeLine('accept 2', operator), { ok: false, code: 'FW_ERR_AUTOMATION', message: /paused while the watchdog has inference disabled; nothing was applied/ })
+  t.match(await reg.executeLine('accept 2', operator), {
+    ok: false,
+    code: 'FW_ERR_AUTOMATION',
+    message: /paused while the watchdog has inference disabled; nothing was applied/,
+  })
   t.same(snapshot(app, automation), before, 'nothing changed while paused')
   t.match(await reg.executeLine('mode', observer), { ok: false, code: 'FW_ERR_PERMISSION' })
   t.match(await reg.executeLine('accept 2', observer), { ok: false, code: 'FW_ERR_PERMISSION' })
@@ -86,7 +107,17 @@ t.test('the commands do what they say: recommendations, accept, reject, approve,
   const eq0 = () => app.outputSettings()[0]!.eq.map((b) => b.gainDb)
   automation.recommend({ output: 0, deltaDb: [1.04, 0, 0, -2], confidence: 0.876, model: 'm' })
   automation.recommend({ output: 1, deltaDb: [0, 3, 0, 0], confidence: 0.5, model: 'm' })
-  t.match(await reg.executeLine('recommendations', observer), { ok: true, value: [{ id: 1, output: 1, confidence: 0.88, proposedDb: [1.04, 0, 0, -2], deltaDb: [1, 0, 0, -2] }, { id: 2, output: 2 }] }, 'outputs counted from 1 as on the panel')
+  t.match(
+    await reg.executeLine('recommendations', observer),
+    {
+      ok: true,
+      value: [
+        { id: 1, output: 1, confidence: 0.88, proposedDb: [1.04, 0, 0, -2], deltaDb: [1, 0, 0, -2] },
+        { id: 2, output: 2 },
+      ],
+    },
+    'outputs counted from 1 as on the panel',
+  )
   t.match(await reg.executeLine('reject 2', operator), { ok: true, value: { rejected: 2 } })
   t.match(await reg.executeLine('accept 1', operator), { ok: true, value: { accepted: 1 } })
   t.same(eq0(), [1.04, 0, 0, -2], 'the EQ got the accepted gains')

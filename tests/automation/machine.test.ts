@@ -13,7 +13,11 @@ function rig(mode: AutomationMode, limits: Partial<AutomationLimits> = {}, appro
   const published: string[] = []
   const logs: string[] = []
   const c = new AutomationController({
-    outputs: 2, bandsHz: BANDS, mode, limits, ...(approved ? { approved } : {}),
+    outputs: 2,
+    bandsHz: BANDS,
+    mode,
+    limits,
+    ...(approved ? { approved } : {}),
     sink: { applyGains: (output, gains) => applied.push({ output, gains: [...gains] }) },
     log: (_l, m) => logs.push(m),
     now: () => now,
@@ -21,15 +25,28 @@ function rig(mode: AutomationMode, limits: Partial<AutomationLimits> = {}, appro
   c.onRecommendation((e) => published.push(`${e.action}:${e.rec.id}`))
   c.tick(now)
   return {
-    c, applied, published, logs,
+    c,
+    applied,
+    published,
+    logs,
     /** Runs the 10 ms control tick for ms milliseconds. */
-    run: (ms: number, tickMs = 10) => { for (let i = 0; i < ms / tickMs; i++) { now += tickMs; c.tick(now) } },
+    run: (ms: number, tickMs = 10) => {
+      for (let i = 0; i < ms / tickMs; i++) {
+        now += tickMs
+        c.tick(now)
+      }
+    },
     at: () => now,
   }
 }
 
 /** A recommendation that moves band 3 (500 Hz) of one output by delta dB. */
-const rec = (output: number, delta: number, confidence = 0.9) => ({ output, deltaDb: BANDS.map((_, i) => (i === 3 ? delta : 0)), confidence, model: 'eq-recommender-1.0.0' })
+const rec = (output: number, delta: number, confidence = 0.9) => ({
+  output,
+  deltaDb: BANDS.map((_, i) => (i === 3 ? delta : 0)),
+  confidence,
+  model: 'eq-recommender-1.0.0',
+})
 const band3 = (g: number[] | undefined) => g?.[3]
 /** Gains glide in float steps: equal to a hundredth of a dB (what the EQ sink sends). */
 const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) < 0.005
@@ -51,7 +68,10 @@ t.test('approved range: a recommendation is limited to exactly maxRangeDb either
 })
 
 t.test('no recommendation takes a band past what an EQ band can do (±24 dB), even inside the approved range', async (t) => {
-  const { c, applied } = rig('supervised', { maxRangeDb: 6 }, [[0, 0, 0, 21, 0, 0, 0, -22], [0, 0, 0, 0, 0, 0, 0, 0]])
+  const { c, applied } = rig('supervised', { maxRangeDb: 6 }, [
+    [0, 0, 0, 21, 0, 0, 0, -22],
+    [0, 0, 0, 0, 0, 0, 0, 0],
+  ])
   c.recommend({ output: 0, deltaDb: [0, 0, 0, 5, 0, 0, 0, -5], confidence: 0.9, model: 'm' })
   t.same(c.state.pending[0]!.proposed, [0, 0, 0, 24, 0, 0, 0, -24])
   c.accept(1, 'foh')
@@ -73,7 +93,8 @@ t.test('auto mode: no band ever moves faster than maxStepDbPerS, whatever the ti
   run(2000, 250)
   // 10 ms ticks (the first 100 changes) may move 0.02 dB, 250 ms ticks 0.5 dB.
   let prev = [0, 0, 0, 0, 0, 0, 0, 0]
-  let fastest10 = 0, fastest250 = 0
+  let fastest10 = 0,
+    fastest250 = 0
   applied.forEach((a, k) => {
     const step = Math.max(...a.gains.map((g, i) => Math.abs(g - prev[i]!)))
     if (k < 100) fastest10 = Math.max(fastest10, step)
@@ -82,7 +103,10 @@ t.test('auto mode: no band ever moves faster than maxStepDbPerS, whatever the ti
   })
   t.ok(fastest10 <= 0.02 + 1e-9, `10 ms ticks: largest step ${fastest10} dB`)
   t.ok(fastest250 <= 0.5 + 1e-9, `250 ms ticks: largest step ${fastest250} dB`)
-  t.ok(c.state.current[0]!.every((g, i) => near(g, [6, -6, 3, 0, 0, 0, 0, 0.5][i]!)), 'reaches the target')
+  t.ok(
+    c.state.current[0]!.every((g, i) => near(g, [6, -6, 3, 0, 0, 0, 0, 0.5][i]!)),
+    'reaches the target',
+  )
   t.ok(applied.findIndex((a) => near(a.gains[0], 6)) >= 100, 'and 6 dB at 2 dB/s takes the whole 3 s, not less')
   t.equal(band3(applied.at(-1)!.gains), 0, 'an untouched band never moves')
 })
@@ -157,11 +181,17 @@ t.test('accepting or rejecting a recommendation that is unknown, stale or alread
   c.setMode('advisory', 'foh')
   c.setMode('supervised', 'foh')
   t.throws(() => c.accept(5, 'foh'), { code: 'FW_ERR_AUTOMATION' }, 'a mode change discards what was pending')
-  t.ok(logs.some((l) => /recommendation 2 for output 1 accepted by foh/.test(l)), 'the acceptance is logged with who')
+  t.ok(
+    logs.some((l) => /recommendation 2 for output 1 accepted by foh/.test(l)),
+    'the acceptance is logged with who',
+  )
 })
 
 t.test('rollback: of an applied recommendation, mid-glide, and when nothing changed', async (t) => {
-  const { c, applied, run } = rig('auto', { maxStepDbPerS: 1, settleMs: 0 }, [[0, 0, 0, 1.5, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]])
+  const { c, applied, run } = rig('auto', { maxStepDbPerS: 1, settleMs: 0 }, [
+    [0, 0, 0, 1.5, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0],
+  ])
   c.rollback('foh')
   t.same(applied, [], 'nothing changed: nothing applied')
   t.same(c.state.undo, [], 'and nothing to undo')

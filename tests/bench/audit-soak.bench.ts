@@ -1,7 +1,8 @@
 // The audit soak (tests/bench/audit-soak.ts) as a bench section: 30 s by default, 10 s with --quick,
 // BENCH_AUDIT_SECONDS=600 for the issue's ten minutes.
-import type { BenchSection } from './lib.ts'
+
 import { auditSoak } from './audit-soak.ts'
+import type { BenchSection } from './lib.ts'
 
 const section: BenchSection = {
   name: 'audit soak',
@@ -12,7 +13,12 @@ const section: BenchSection = {
     return [
       { metric: 'flood requests sent', value: f.sent, note: JSON.stringify(f.statuses) },
       { metric: 'operator change record kept', value: f.operatorRecordKept ? 'yes' : 'NO', target: 'yes', note },
-      { metric: 'refusal log size', value: f.refusedBytes, unit: 'bytes', note: `${f.refusedLines} lines, ${f.aggregates} aggregates, ${f.counted} refusals counted` },
+      {
+        metric: 'refusal log size',
+        value: f.refusedBytes,
+        unit: 'bytes',
+        note: `${f.refusedLines} lines, ${f.aggregates} aggregates, ${f.counted} refusals counted`,
+      },
       { metric: 'change log size', value: f.changeBytes, unit: 'bytes' },
     ]
   },

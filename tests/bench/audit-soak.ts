@@ -7,7 +7,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { makeFixture, call, bootSim } from '../api/helpers.ts'
+import { bootSim, call, makeFixture } from '../api/helpers.ts'
 
 export interface AuditSoakFigures {
   seconds: number
@@ -24,7 +24,9 @@ export interface AuditSoakFigures {
 function family(file: string): string[] {
   const dir = dirname(file)
   const base = file.slice(dir.length + 1)
-  return readdirSync(dir).filter((f) => f === base || f.startsWith(base + '.')).map((f) => join(dir, f))
+  return readdirSync(dir)
+    .filter((f) => f === base || f.startsWith(`${base}.`))
+    .map((f) => join(dir, f))
 }
 
 export async function auditSoak(opts: { seconds: number; log?: (m: string) => void }): Promise<AuditSoakFigures> {
@@ -36,24 +38,39 @@ export async function auditSoak(opts: { seconds: number; log?: (m: string) => vo
     const op = fx.creds(fx.operator)
     const obs = fx.creds(fx.observer)
     await call(api.port, op, 'POST', '/api/gain', { output: 4, db: -1.25 })
-    const path = '/api/' + 'A'.repeat(16_200)
+    const path = `/api/${'A'.repeat(16_200)}`
     const statuses: Record<string, number> = {}
     let sent = 0
     const end = performance.now() + opts.seconds * 1000
     let nextLog = performance.now() + 60_000
     // Four clients in parallel: together faster than the limit, so the flood runs at the rate limit.
-    await Promise.all([0, 1, 2, 3].map(async () => {
-      while (performance.now() < end) {
-        const r = await call(api.port, obs, 'POST', path, {}).catch(() => ({ status: 0 }))
-        sent++
-        statuses[r.status] = (statuses[r.status] ?? 0) + 1
-        if (r.status === 429) await new Promise((res) => setTimeout(res, 5))
-        if (performance.now() > nextLog) { nextLog += 60_000; opts.log?.(`${sent} sent: ${JSON.stringify(statuses)}`) }
-      }
-    }))
+    await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        while (performance.now() < end) {
+          const r = await call(api.port, obs, 'POST', path, {}).catch(() => ({ status: 0 }))
+          sent++
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1
+          if (r.status === 429) await new Promise((res) => setTimeout(res, 5))
+          if (performance.now() > nextLog) {
+            nextLog += 60_000
+            opts.log?.(`${sent} sent: ${JSON.stringify(statuses)}`)
+          }
+        }
+      }),
+    )
     await api.stop()
-    const changes = family(api.files.audit).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
-    const refused = family(api.files.refused).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+    const changes = family(api.files.audit).flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    )
+    const refused = family(api.files.refused).flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    )
     return {
       seconds: opts.seconds,
       sent,

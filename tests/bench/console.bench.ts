@@ -2,22 +2,26 @@
 // PTY (serialport at both ends, machine mode), and the audio thread's block timing with and without
 // a flood of console input (commands and binary garbage at full speed). Two separate boots, so the
 // engine's cumulative block-time histogram belongs to one condition each.
-import { join } from 'node:path'
-import { mkdirSync, writeFileSync } from 'node:fs'
+
 import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadProfile } from '../../firmware/board/profile.ts'
+import { type ConsoleHandle, startConsole } from '../../firmware/console/index.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { startConsole, type ConsoleHandle } from '../../firmware/console/index.ts'
 import { openClient } from '../console/harness.ts'
-import { fixed, percentile, rng, type BenchRow, type BenchSection } from './lib.ts'
+import { type BenchRow, type BenchSection, fixed, percentile, rng } from './lib.ts'
 
 async function boot(dir: string, rate?: { perSecond: number; burst: number }) {
   mkdirSync(dir, { recursive: true })
   let con: ConsoleHandle | null = null
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir }, {
-    services: [async (app) => (con = await startConsole(app, app.profile, { simDir: dir, mode: 'machine', log: () => {}, ...(rate ? { rate } : {}) }))],
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: dir },
+    {
+      services: [async (app) => (con = await startConsole(app, app.profile, { simDir: dir, mode: 'machine', log: () => {}, ...(rate ? { rate } : {}) }))],
+    },
+  )
   const client = await openClient(con!.path)
   return { run, con: con!, client }
 }
@@ -65,11 +69,17 @@ async function window(dir: string, seconds: number, flood: number) {
     const s1 = run.app.status()
     const e = s1.engine
     return {
-      p50: e.blockTimeUs.p50, p99: e.blockTimeUs.p99, max: e.blockTimeUs.max, period: e.blockPeriodUs,
-      xruns: e.xruns - s0.engine.xruns, overruns: e.overruns - s0.engine.overruns,
+      p50: e.blockTimeUs.p50,
+      p99: e.blockTimeUs.p99,
+      max: e.blockTimeUs.max,
+      period: e.blockPeriodUs,
+      xruns: e.xruns - s0.engine.xruns,
+      overruns: e.overruns - s0.engine.overruns,
       transitions: run.app.faults(1000).length - faults0,
-      lagP99: lag.percentile(99) / 1e6, lagMax: lag.max / 1e6,
-      rate: sentBytes / seconds, limited: con.stats().rateLimited,
+      lagP99: lag.percentile(99) / 1e6,
+      lagMax: lag.max / 1e6,
+      rate: sentBytes / seconds,
+      limited: con.stats().rateLimited,
     }
   } finally {
     await client.close()
@@ -87,17 +97,25 @@ const section: BenchSection = {
       const { run, client } = await boot(join(ctx.tmp, 'console-latency'), { perSecond: 10_000, burst: 10_000 })
       try {
         await new Promise((r) => setTimeout(r, 300))
-        for (const [cmd, n] of [['status', ctx.quick ? 50 : 300], ['gain 1 -3', ctx.quick ? 50 : 300]] as const) {
+        for (const [cmd, n] of [
+          ['status', ctx.quick ? 50 : 300],
+          ['gain 1 -3', ctx.quick ? 50 : 300],
+        ] as const) {
           const ms: number[] = []
           for (let i = 0; i < n; i++) {
             const t0 = performance.now()
-            await client.send(cmd + '\r\n')
+            await client.send(`${cmd}\r\n`)
             const line = await client.nextLine(5000)
             ms.push(performance.now() - t0)
             if (!line.startsWith('OK')) throw new Error(`unexpected reply ${line}`)
           }
           ms.sort((a, b) => a - b)
-          rows.push({ metric: `"${cmd}" reply latency p50`, value: fixed(percentile(ms, 50)), unit: 'ms', note: `${n} commands over a socat PTY, engine running` })
+          rows.push({
+            metric: `"${cmd}" reply latency p50`,
+            value: fixed(percentile(ms, 50)),
+            unit: 'ms',
+            note: `${n} commands over a socat PTY, engine running`,
+          })
           rows.push({ metric: `"${cmd}" reply latency p99`, value: fixed(percentile(ms, 99)), unit: 'ms' })
         }
       } finally {
@@ -119,13 +137,25 @@ const section: BenchSection = {
           if (!line.startsWith('OK gain')) throw new Error(`paced command ${i + 1} got ${line}`)
         }
         const s = (performance.now() - t0) / 1000
-        rows.push({ metric: 'paced client, default rate limit', value: fixed(n / s, 0), unit: 'commands/s', target: 'never limited', note: `${n} commands, each after the previous reply; ${con.stats().rateLimited} limited` })
+        rows.push({
+          metric: 'paced client, default rate limit',
+          value: fixed(n / s, 0),
+          unit: 'commands/s',
+          target: 'never limited',
+          note: `${n} commands, each after the previous reply; ${con.stats().rateLimited} limited`,
+        })
         const batch = Array.from({ length: 40 }, (_, k) => `gain ${(k % 4) + 1} -${(k % 30) + 1}\r\n`).join('')
         const t1 = performance.now()
         await client.send(batch)
         let ok = 0
         while (ok < 40) if ((await client.nextLine(5000)).startsWith('OK gain')) ok++
-        rows.push({ metric: '40-line start-up batch in one write', value: fixed(performance.now() - t1), unit: 'ms', target: '40 answered', note: `${ok} OK replies; ${con.stats().rateLimited} limited` })
+        rows.push({
+          metric: '40-line start-up batch in one write',
+          value: fixed(performance.now() - t1),
+          unit: 'ms',
+          target: '40 answered',
+          note: `${ok} OK replies; ${con.stats().rateLimited} limited`,
+        })
       } finally {
         await client.close()
         await run.stop()
@@ -135,13 +165,28 @@ const section: BenchSection = {
     const secs = ctx.quick ? 3 : 8
     // 115200 8N1 carries 11520 bytes/s: "line rate" is what a real UART can deliver; the
     // unthrottled PTY flood is hundreds of times that, a worst case no cable can produce.
-    for (const [tag, flood] of [['quiet', 0], ['flood at line rate', 11520], ['flood unthrottled', Infinity]] as const) {
+    for (const [tag, flood] of [
+      ['quiet', 0],
+      ['flood at line rate', 11520],
+      ['flood unthrottled', Infinity],
+    ] as const) {
       ctx.log(`block timing, ${tag}, ${secs} s`)
       const w = await window(join(ctx.tmp, `console-${tag.replace(/ /g, '-')}`), secs, flood)
-      rows.push({ metric: `block time p50/p99/max (${tag})`, value: `${w.p50}/${w.p99}/${fixed(w.max, 0)}`, unit: 'us', note: `period ${fixed(w.period, 0)} us` })
+      rows.push({
+        metric: `block time p50/p99/max (${tag})`,
+        value: `${w.p50}/${w.p99}/${fixed(w.max, 0)}`,
+        unit: 'us',
+        note: `period ${fixed(w.period, 0)} us`,
+      })
       rows.push({ metric: `xruns/overruns/transitions (${tag})`, value: `${w.xruns}/${w.overruns}/${w.transitions}`, note: `over ${secs} s` })
       rows.push({ metric: `event-loop lag p99/max (${tag})`, value: `${fixed(w.lagP99, 1)}/${fixed(w.lagMax, 1)}`, unit: 'ms' })
-      if (flood) rows.push({ metric: `flood input rate (${tag})`, value: Number.isFinite(w.rate) ? fixed(w.rate / 1024, 0) : 'max', unit: Number.isFinite(w.rate) ? 'KiB/s' : '', note: `${w.limited} lines dropped by the rate limit` })
+      if (flood)
+        rows.push({
+          metric: `flood input rate (${tag})`,
+          value: Number.isFinite(w.rate) ? fixed(w.rate / 1024, 0) : 'max',
+          unit: Number.isFinite(w.rate) ? 'KiB/s' : '',
+          note: `${w.limited} lines dropped by the rate limit`,
+        })
     }
     return rows
   },

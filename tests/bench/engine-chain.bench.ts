@@ -2,19 +2,24 @@
 // live on the paced sim stage, CPU per second of audio and block time as a share of the block
 // period; offline on the file backend, total CPU; and the added latency (an impulse in, where the
 // impulse comes out).
-import { join } from 'node:path'
+
 import { existsSync } from 'node:fs'
-import { Engine, type EngineOptions } from '../../firmware/engine/engine.ts'
-import { writeWav, readWav } from '../../firmware/wav/wav.ts'
+import { join } from 'node:path'
 import { simulateStage } from '../../firmware/engine/dsp.ts'
+import { Engine, type EngineOptions } from '../../firmware/engine/engine.ts'
 import type { SimSource } from '../../firmware/engine/types.ts'
-import { boardArray, writeStageRecording, threadIds, threadCpuNs, fixed, type BenchContext, type BenchRow, type BenchSection } from './lib.ts'
+import { readWav, writeWav } from '../../firmware/wav/wav.ts'
+import { type BenchContext, type BenchRow, type BenchSection, boardArray, fixed, threadCpuNs, threadIds, writeStageRecording } from './lib.ts'
 
 const FS = 48000
 const BLOCK = 64
 const PERIOD_US = (BLOCK / FS) * 1e6
 
-function chainOptions(array: { sampleRate: number; mics: Array<[number, number, number]> }, file: { in: string; out: string }, kind: 'das' | 'mvdr'): Partial<EngineOptions> {
+function chainOptions(
+  array: { sampleRate: number; mics: Array<[number, number, number]> },
+  file: { in: string; out: string },
+  kind: 'das' | 'mvdr',
+): Partial<EngineOptions> {
   return {
     backend: 'file',
     sampleRate: FS,
@@ -22,7 +27,12 @@ function chainOptions(array: { sampleRate: number; mics: Array<[number, number, 
     array,
     inputs: array.mics.length,
     outputs: 4,
-    beams: [{ kind, auto: true }, { kind, azimuth: 90 }, { kind, azimuth: 180 }, { kind, azimuth: 270 }],
+    beams: [
+      { kind, auto: true },
+      { kind, azimuth: 90 },
+      { kind, azimuth: 180 },
+      { kind, azimuth: 270 },
+    ],
     doa: true,
     file: { ...file, format: 'float32' },
     heartbeatTimeoutMs: 0,
@@ -77,7 +87,10 @@ async function runToEnd(engine: Engine): Promise<{ threadNs: number | null; perT
  */
 async function liveFigures(ctx: BenchContext, label: string, board: string, kind: 'das' | 'mvdr', seconds: number): Promise<BenchRow[]> {
   const array = boardArray(board)
-  const sources: SimSource[] = [{ azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 }, { azimuth: 200, kind: 'noise', levelDb: -30 }]
+  const sources: SimSource[] = [
+    { azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 },
+    { azimuth: 200, kind: 'noise', levelDb: -30 },
+  ]
   ctx.log(`${label}: ${seconds} s live (paced sim stage) through the chain`)
   const engine = new Engine({
     backend: 'sim',
@@ -86,7 +99,12 @@ async function liveFigures(ctx: BenchContext, label: string, board: string, kind
     array,
     inputs: array.mics.length,
     outputs: 4,
-    beams: [{ kind, auto: true }, { kind, azimuth: 90 }, { kind, azimuth: 180 }, { kind, azimuth: 270 }],
+    beams: [
+      { kind, auto: true },
+      { kind, azimuth: 90 },
+      { kind, azimuth: 180 },
+      { kind, azimuth: 270 },
+    ],
     doa: true,
     sim: { sources, noiseDb: -50, paced: true },
     maxBlocks: Math.round((seconds * FS) / BLOCK),
@@ -103,7 +121,10 @@ async function liveFigures(ctx: BenchContext, label: string, board: string, kind
   const big = array.mics.length === 16 && kind === 'das'
   const share = (ns: number) => fixed((ns / 1e9 / audioS) * 100, 2)
   // Thread ids grow in creation order; the engine starts its DOA thread before the audio thread.
-  const split = run.perThread.length === 2 ? `DOA thread ${share(run.perThread[0]!)} + audio thread ${share(run.perThread[1]!)} (incl. stage sim)` : `${run.perThread.length} engine thread(s)`
+  const split =
+    run.perThread.length === 2
+      ? `DOA thread ${share(run.perThread[0]!)} + audio thread ${share(run.perThread[1]!)} (incl. stage sim)`
+      : `${run.perThread.length} engine thread(s)`
   // The stage synthesis alone, on this thread, for as much audio as the engine ran.
   const cpu0 = process.cpuUsage()
   simulateStage(array, sources, -50, 1, s.blocks * BLOCK, BLOCK)
@@ -201,9 +222,9 @@ const section: BenchSection = {
   async run(ctx) {
     const seconds = ctx.quick ? 4 : 10
     const rows: BenchRow[] = []
-    rows.push(...await liveFigures(ctx, '8 mics', 'sim', 'das', seconds))
-    rows.push(...await liveFigures(ctx, '16 mics', 'jetson-agx-rack', 'das', seconds))
-    if (!ctx.quick) rows.push(...await liveFigures(ctx, '16 mics MVDR', 'jetson-agx-rack', 'mvdr', seconds))
+    rows.push(...(await liveFigures(ctx, '8 mics', 'sim', 'das', seconds)))
+    rows.push(...(await liveFigures(ctx, '16 mics', 'jetson-agx-rack', 'das', seconds)))
+    if (!ctx.quick) rows.push(...(await liveFigures(ctx, '16 mics MVDR', 'jetson-agx-rack', 'mvdr', seconds)))
     rows.push(await offlineFigure(ctx, '16 mics', 'jetson-agx-rack', ctx.quick ? 5 : 20))
     rows.push(await latencyFigure(ctx, 'sim'))
     rows.push(await latencyFigure(ctx, 'jetson-agx-rack'))

@@ -3,20 +3,20 @@
 // is (idle and with `stress-ng --cpu 2`), an overrun streak to dry in blocks, and what a 2 s
 // control-plane stall does (DEGRADED time, largest sample difference against the same run
 // without the stall). The sim front-panel controller runs in its own process on a socat PTY pair.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import type { BenchRow, BenchSection } from './lib.ts'
-import { fixed, repoRoot } from './lib.ts'
-import { openPtyPair } from '../../firmware/hardware/pty.ts'
-import { startSimulatedPanel, type SimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { createInterface } from 'node:readline'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
-import { loadProfile } from '../../firmware/board/profile.ts'
+import { type SimulatedPanel, startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import { createEngineFromProfile } from '../../firmware/board/engine.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { DEFAULT_PANEL_TIMEOUT_MS } from '../../firmware/runtime/appliance.ts'
 import { controlPlaneStallRun, overrunStreakRun } from '../watchdog/fixtures/scenarios.ts'
+import type { BenchRow, BenchSection } from './lib.ts'
+import { fixed, repoRoot } from './lib.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const wall = () => performance.timeOrigin + performance.now()
@@ -44,10 +44,17 @@ async function stopChild(c: ChildProcess): Promise<void> {
 }
 
 function firmwareChild(port: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'tests/watchdog/fixtures/sentinel-child.ts'), port], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'tests/watchdog/fixtures/sentinel-child.ts'), port], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error('sentinel child did not start')), 15000)
-    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.includes('"ready"')) { clearTimeout(timer); res(child) } })
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (l.includes('"ready"')) {
+        clearTimeout(timer)
+        res(child)
+      }
+    })
   })
 }
 
@@ -56,7 +63,10 @@ const section: BenchSection = {
   async run(ctx) {
     const rows: BenchRow[] = []
     const push = rows.push.bind(rows)
-    rows.push = (...r: BenchRow[]) => { for (const x of r) ctx.log(`${x.metric}: ${x.value} ${x.unit ?? ''} (${x.note ?? ''})`); return push(...r) }
+    rows.push = (...r: BenchRow[]) => {
+      for (const x of r) ctx.log(`${x.metric}: ${x.value} ${x.unit ?? ''} (${x.note ?? ''})`)
+      return push(...r)
+    }
     const seconds = ctx.quick ? 3 : 10
     mkdirSync(join(ctx.tmp, 'failopen-pty'), { recursive: true })
     const pty = await openPtyPair(join(ctx.tmp, 'failopen-pty'))
@@ -80,8 +90,19 @@ const section: BenchSection = {
         const st = engine.sentinelStats()!
         const g = await gapsOf(sim)
         if (stress) await stopChild(stress)
-        rows.push({ metric: `sentinel heartbeat gap, written (${load})`, value: `${fixed(st.meanGapMs, 2)} mean / ${fixed(st.maxGapMs, 2)} max`, unit: 'ms', note: `every 5 ms, ${seconds} s, ${st.lateGaps} gaps > 6 ms, SCHED_FIFO ${st.realtime}` })
-        rows.push({ metric: `heartbeat gap at the controller (${load})`, value: fixed(g.maxMs, 2), unit: 'ms max', target: `< ${PANEL_TIMEOUT_MS} ms (panel timeout)`, note: `${g.count} gaps; over 10/20/30 ms: ${g.over['10'] ?? 0}/${g.over['20'] ?? 0}/${g.over['30'] ?? 0} (through socat, controller under chrt)` })
+        rows.push({
+          metric: `sentinel heartbeat gap, written (${load})`,
+          value: `${fixed(st.meanGapMs, 2)} mean / ${fixed(st.maxGapMs, 2)} max`,
+          unit: 'ms',
+          note: `every 5 ms, ${seconds} s, ${st.lateGaps} gaps > 6 ms, SCHED_FIFO ${st.realtime}`,
+        })
+        rows.push({
+          metric: `heartbeat gap at the controller (${load})`,
+          value: fixed(g.maxMs, 2),
+          unit: 'ms max',
+          target: `< ${PANEL_TIMEOUT_MS} ms (panel timeout)`,
+          note: `${g.count} gaps; over 10/20/30 ms: ${g.over['10'] ?? 0}/${g.over['20'] ?? 0}/${g.over['30'] ?? 0} (through socat, controller under chrt)`,
+        })
       }
 
       // ---- audio-thread stall -> RELAY OFF at the controller ----
@@ -97,7 +118,13 @@ const section: BenchSection = {
         stallDrops.push((r.wall as number) - t0)
         await sleep(400)
       }
-      rows.push({ metric: 'audio-thread stall -> relay dropped', value: `${fixed(Math.min(...stallDrops), 1)} .. ${fixed(Math.max(...stallDrops), 1)}`, unit: 'ms', target: '< 50 ms', note: `${stallDrops.length} stalls of 300 ms; sentinel audioStallMs 20` })
+      rows.push({
+        metric: 'audio-thread stall -> relay dropped',
+        value: `${fixed(Math.min(...stallDrops), 1)} .. ${fixed(Math.max(...stallDrops), 1)}`,
+        unit: 'ms',
+        target: '< 50 ms',
+        note: `${stallDrops.length} stalls of 300 ms; sentinel audioStallMs 20`,
+      })
       engine.stop()
 
       // ---- SIGKILL / SIGSTOP of the firmware process ----
@@ -115,7 +142,12 @@ const section: BenchSection = {
         for (let i = 0; i < (ctx.quick ? 2 : 4); i++) {
           const fromSpawn = sim.reports.length
           const fw = await firmwareChild(pty.a)
-          const on = await sim.waitFor((r) => r.event === 'relay' && r.state === 'ON', 5000, fromSpawn).then(() => true, () => false)
+          const on = await sim
+            .waitFor((r) => r.event === 'relay' && r.state === 'ON', 5000, fromSpawn)
+            .then(
+              () => true,
+              () => false,
+            )
           await sleep(300)
           if (!on) {
             falseDrops++
@@ -140,10 +172,21 @@ const section: BenchSection = {
           await stopChild(fw)
           await sleep(100)
         }
-        rows.push({ metric: `${sig} of the firmware -> relay dropped`, value: drops.length ? `${fixed(Math.min(...drops), 1)} .. ${fixed(Math.max(...drops), 1)}` : 'n/a', unit: 'ms', target: '< 50 ms', note: `${drops.length} runs; panel timeout ${PANEL_TIMEOUT_MS} ms` })
+        rows.push({
+          metric: `${sig} of the firmware -> relay dropped`,
+          value: drops.length ? `${fixed(Math.min(...drops), 1)} .. ${fixed(Math.max(...drops), 1)}` : 'n/a',
+          unit: 'ms',
+          target: '< 50 ms',
+          note: `${drops.length} runs; panel timeout ${PANEL_TIMEOUT_MS} ms`,
+        })
       }
       closeSync(fd)
-      rows.push({ metric: 'runs lost to a relay drop before the signal (heartbeat gap over the timeout)', value: falseDrops, target: '0', note: `panel timeout ${PANEL_TIMEOUT_MS} ms; ${dropReasons.join(', ')}` })
+      rows.push({
+        metric: 'runs lost to a relay drop before the signal (heartbeat gap over the timeout)',
+        value: falseDrops,
+        target: '0',
+        note: `panel timeout ${PANEL_TIMEOUT_MS} ms; ${dropReasons.join(', ')}`,
+      })
     } catch (e) {
       rows.push({ metric: 'panel figures', value: 'error', note: (e as Error).message.slice(0, 160) })
     } finally {
@@ -154,7 +197,13 @@ const section: BenchSection = {
     // ---- overrun streak -> dry, in blocks ----
     try {
       const ov = await overrunStreakRun()
-      rows.push({ metric: 'overrun streak -> dry', value: ov.blocksToDry, unit: 'blocks', target: `<= ${ov.k} (overrunBlocks)`, note: 'spin hook at 2x the block period' })
+      rows.push({
+        metric: 'overrun streak -> dry',
+        value: ov.blocksToDry,
+        unit: 'blocks',
+        target: `<= ${ov.k} (overrunBlocks)`,
+        note: 'spin hook at 2x the block period',
+      })
     } catch (e) {
       rows.push({ metric: 'overrun streak -> dry', value: 'error', note: (e as Error).message.slice(0, 120) })
     }
@@ -162,17 +211,45 @@ const section: BenchSection = {
     // ---- 2 s control-plane stall ----
     try {
       const cp = await controlPlaneStallRun(join(ctx.tmp, 'cp'))
-      rows.push({ metric: '2 s control-plane stall -> DEGRADED on the panel', value: fixed(cp.degradedLedMs, 1), unit: 'ms', target: '< 200 ms', note: 'STATUS LED amber, sent by the sentinel while JS is blocked' })
-      rows.push({ metric: '2 s control-plane stall: max sample difference vs no stall', value: cp.maxDiff, target: '0', note: `${cp.frames} frames compared, ${cp.outputs} outputs; went dry: ${cp.wentDry}; relay drops ${cp.relayOffDuringStall}` })
+      rows.push({
+        metric: '2 s control-plane stall -> DEGRADED on the panel',
+        value: fixed(cp.degradedLedMs, 1),
+        unit: 'ms',
+        target: '< 200 ms',
+        note: 'STATUS LED amber, sent by the sentinel while JS is blocked',
+      })
+      rows.push({
+        metric: '2 s control-plane stall: max sample difference vs no stall',
+        value: cp.maxDiff,
+        target: '0',
+        note: `${cp.frames} frames compared, ${cp.outputs} outputs; went dry: ${cp.wentDry}; relay drops ${cp.relayOffDuringStall}`,
+      })
     } catch (e) {
       rows.push({ metric: '2 s control-plane stall', value: 'error', note: (e as Error).message.slice(0, 120) })
     }
     // ---- GC pauses of the control plane, with the default heap and a larger young generation ----
     for (const flags of [[], ['--max-semi-space-size=16']]) {
-      const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, join(repoRoot, 'tests/watchdog/fixtures/gc-run.ts'), String(ctx.quick ? 4 : 15)], { encoding: 'utf8', timeout: 60_000 })
+      const r = spawnSync(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', ...flags, join(repoRoot, 'tests/watchdog/fixtures/gc-run.ts'), String(ctx.quick ? 4 : 15)],
+        { encoding: 'utf8', timeout: 60_000 },
+      )
       try {
-        const g = JSON.parse(r.stdout.trim().split('\n').pop()!) as { count: number; maxMs: number; majorCount: number; majorMaxMs: number; loopP99Ms: number; loopMaxMs: number }
-        rows.push({ metric: `worst GC pause, appliance on the sim board (${flags.join(' ') || 'default heap'})`, value: fixed(g.maxMs, 1), unit: 'ms', target: '< 100 ms (hold threshold)', note: `${g.count} GCs (${g.majorCount} major, worst ${fixed(g.majorMaxMs, 1)} ms); event-loop delay p99 ${fixed(g.loopP99Ms, 1)} ms, max ${fixed(g.loopMaxMs, 1)} ms` })
+        const g = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+          count: number
+          maxMs: number
+          majorCount: number
+          majorMaxMs: number
+          loopP99Ms: number
+          loopMaxMs: number
+        }
+        rows.push({
+          metric: `worst GC pause, appliance on the sim board (${flags.join(' ') || 'default heap'})`,
+          value: fixed(g.maxMs, 1),
+          unit: 'ms',
+          target: '< 100 ms (hold threshold)',
+          note: `${g.count} GCs (${g.majorCount} major, worst ${fixed(g.majorMaxMs, 1)} ms); event-loop delay p99 ${fixed(g.loopP99Ms, 1)} ms, max ${fixed(g.loopMaxMs, 1)} ms`,
+        })
       } catch {
         rows.push({ metric: `GC pauses (${flags.join(' ') || 'default heap'})`, value: 'error', note: (r.stderr || r.stdout).slice(-120) })
       }

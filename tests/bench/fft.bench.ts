@@ -4,14 +4,27 @@
 // addon's flags into the scratch folder; a machine without g++ prints an error row.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { fixed, type BenchSection } from './lib.ts'
+import { type BenchSection, fixed } from './lib.ts'
 
 const section: BenchSection = {
   name: 'fft',
   async run(ctx) {
     const src = join(ctx.repoRoot, 'addons', 'src')
     const bin = join(ctx.tmp, 'fft_bench')
-    const built = spawnSync('g++', ['-std=c++17', '-O2', `-I${src}`, join(ctx.repoRoot, 'tests', 'bench', 'fft_bench.cc'), join(src, 'dsp', 'fft.cc'), join(src, 'dsp', 'geometry.cc'), '-o', bin], { encoding: 'utf8' })
+    const built = spawnSync(
+      'g++',
+      [
+        '-std=c++17',
+        '-O2',
+        `-I${src}`,
+        join(ctx.repoRoot, 'tests', 'bench', 'fft_bench.cc'),
+        join(src, 'dsp', 'fft.cc'),
+        join(src, 'dsp', 'geometry.cc'),
+        '-o',
+        bin,
+      ],
+      { encoding: 'utf8' },
+    )
     if (built.status !== 0) throw new Error(`g++ failed: ${built.stderr || built.error?.message}`)
     const run = spawnSync(bin, [ctx.quick ? '0.1' : '0.5'], { encoding: 'utf8', timeout: 120_000 })
     if (run.status !== 0) throw new Error(`fft_bench failed: ${run.stderr}`)

@@ -2,10 +2,9 @@
 // from process start to its first processed audio block on the sim board (the first status line
 // `firmware run` prints comes right after the engine starts, and shows the block counter).
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createBundle, verifyBundle } from '../../recovery/bundle.ts'
 import { SlotManager } from '../../recovery/slots.ts'
 import type { BenchRow, BenchSection } from './lib.ts'
@@ -31,7 +30,9 @@ function timeToFirstBlock(cmd: string, args: string[], cwd: string): Promise<num
         child.kill('SIGINT')
       }
     })
-    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString()
+    })
     child.on('close', () => (at === null ? reject(new Error(`no processed block: ${err.slice(-300)}`)) : resolve(at)))
   })
 }
@@ -49,7 +50,12 @@ const section: BenchSection = {
     const buildS = (performance.now() - t0) / 1000
     const binary = join(out, 'firmware')
     const rows: BenchRow[] = [
-      { metric: 'single binary size', value: +(statSync(binary).size / 1048576).toFixed(1), unit: 'MiB', note: 'Node 24 (debug info stripped) + 0.1 MiB bundle' },
+      {
+        metric: 'single binary size',
+        value: +(statSync(binary).size / 1048576).toFixed(1),
+        unit: 'MiB',
+        note: 'Node 24 (debug info stripped) + 0.1 MiB bundle',
+      },
       { metric: 'image size (binary + lib/)', value: +(dirSize(out) / 1048576).toFixed(1), unit: 'MiB', note: 'onnxruntime for this platform only' },
       { metric: 'image build time', value: +buildS.toFixed(1), unit: 's' },
     ]
@@ -65,9 +71,20 @@ const section: BenchSection = {
     const src: number[] = []
     for (let i = 0; i < runs; i++) {
       bin.push(await timeToFirstBlock(binary, ['run', '--board', 'sim'], ctx.tmp))
-      src.push(await timeToFirstBlock(join(ctx.repoRoot, 'node_modules', '.bin', 'node'), [join(ctx.repoRoot, 'bin', 'firmware.js'), 'run', '--board', 'sim'], ctx.tmp))
+      src.push(
+        await timeToFirstBlock(
+          join(ctx.repoRoot, 'node_modules', '.bin', 'node'),
+          [join(ctx.repoRoot, 'bin', 'firmware.js'), 'run', '--board', 'sim'],
+          ctx.tmp,
+        ),
+      )
     }
-    rows.push({ metric: 'start to first processed block, sim (binary)', value: Math.round(median(bin)), unit: 'ms', note: `median of ${runs}; includes panel and console start` })
+    rows.push({
+      metric: 'start to first processed block, sim (binary)',
+      value: Math.round(median(bin)),
+      unit: 'ms',
+      note: `median of ${runs}; includes panel and console start`,
+    })
     // An update of this image: sign, verify (signature + every hash, nothing written), install.
     const { publicKey, privateKey } = generateKeyPairSync('ed25519')
     writeFileSync(join(ctx.tmp, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
@@ -83,15 +100,31 @@ const section: BenchSection = {
     verifyBundle(bundlePath, { publicKeyPath: join(ctx.tmp, 'k.pub'), board: 'sim', installedVersion: null })
     rows.push({ metric: 'update bundle: verify (signature + all hashes)', value: Math.round(performance.now() - u0), unit: 'ms' })
     const unit = join(ctx.tmp, 'unit')
-    const mgr = new SlotManager({
-      board: 'sim', dataDir: join(unit, 'data'), slots: { a: join(unit, 'a'), b: join(unit, 'b') }, stateDir: join(unit, 'state'),
-      healthFile: join(unit, 'data', 'health.json'), bootTries: 3, healthyPeriodS: 60, publicKeyPath: join(ctx.tmp, 'k.pub'),
-      console: { path: 'none', baudRate: 115200 }, keepOnReset: [], launch: [],
-    }, { log: () => {} })
+    const mgr = new SlotManager(
+      {
+        board: 'sim',
+        dataDir: join(unit, 'data'),
+        slots: { a: join(unit, 'a'), b: join(unit, 'b') },
+        stateDir: join(unit, 'state'),
+        healthFile: join(unit, 'data', 'health.json'),
+        bootTries: 3,
+        healthyPeriodS: 60,
+        publicKeyPath: join(ctx.tmp, 'k.pub'),
+        console: { path: 'none', baudRate: 115200 },
+        keepOnReset: [],
+        launch: [],
+      },
+      { log: () => {} },
+    )
     u0 = performance.now()
     mgr.install(bundlePath)
     rows.push({ metric: 'update bundle: install to a slot (verify, write, fsync)', value: Math.round(performance.now() - u0), unit: 'ms' })
-    rows.push({ metric: 'start to first processed block, sim (from source)', value: Math.round(median(src)), unit: 'ms', note: 'same, node bin/firmware.js (type stripping)' })
+    rows.push({
+      metric: 'start to first processed block, sim (from source)',
+      value: Math.round(median(src)),
+      unit: 'ms',
+      note: 'same, node bin/firmware.js (type stripping)',
+    })
     return rows
   },
 }

@@ -1,10 +1,11 @@
 // The benchmark's shared pieces. A section is one file `tests/bench/<area>.bench.ts` whose default
 // export is a BenchSection; run.ts finds and runs them all and prints one table. Figures only:
 // a section never passes or fails, it reports (and a target column says what we aim for).
-import { readFileSync, readdirSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { WavWriter, type WavFormat } from '../../firmware/wav/wav.ts'
+import { type WavFormat, WavWriter } from '../../firmware/wav/wav.ts'
 import { rng } from '../helpers/rng.ts'
+
 export { rng }
 
 export interface BenchRow {
@@ -40,16 +41,22 @@ export const repoRoot = join(import.meta.dirname, '..', '..')
 
 /** Array geometry of a board profile (sim: 8 mics, jetson-agx-rack: 16). */
 export function boardArray(board: string): { sampleRate: number; mics: Array<[number, number, number]> } {
-  const p = JSON.parse(readFileSync(join(repoRoot, 'board', board, 'profile.json'), 'utf8')) as { array: { sampleRate: number; mics: Array<[number, number, number]> } }
+  const p = JSON.parse(readFileSync(join(repoRoot, 'board', board, 'profile.json'), 'utf8')) as {
+    array: { sampleRate: number; mics: Array<[number, number, number]> }
+  }
   return p.array
 }
-
 
 /**
  * Writes a stage recording block by block (so 60 s of 16 channels never sits in memory): a noise
  * source from `azimuth` (whole-sample delays, enough for load figures) plus sensor noise per mic.
  */
-export function writeStageRecording(path: string, mics: Array<[number, number, number]>, seconds: number, opts: { azimuth?: number; format?: WavFormat; sampleRate?: number } = {}): void {
+export function writeStageRecording(
+  path: string,
+  mics: Array<[number, number, number]>,
+  seconds: number,
+  opts: { azimuth?: number; format?: WavFormat; sampleRate?: number } = {},
+): void {
   const fs = opts.sampleRate ?? 48000
   const m = mics.length
   const az = ((opts.azimuth ?? 60) * Math.PI) / 180

@@ -1,11 +1,12 @@
 // `firmware process` on 60 s of 16-channel audio (24-bit PCM in, 4 float beams out), timed the way
 // a user would: the whole command, from spawn to exit; without and with the analysers.
-import { join } from 'node:path'
+
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { boardArray, writeStageRecording, fixed, type BenchSection } from './lib.ts'
+import { join } from 'node:path'
 import { parseProcessArgs } from '../../firmware/process/options.ts'
 import { processRecording } from '../../firmware/process/process.ts'
+import { type BenchSection, boardArray, fixed, writeStageRecording } from './lib.ts'
 
 const section: BenchSection = {
   name: 'firmware process',
@@ -21,7 +22,11 @@ const section: BenchSection = {
     const report = join(ctx.tmp, 'process-report.json')
     const timeCli = (extra: string[]): number => {
       const t0 = performance.now()
-      const r = spawnSync(node, [cli, 'process', '--array', join(ctx.tmp, 'array16.json'), '--in', input, '--out', join(ctx.tmp, 'process-out.wav'), '--report', report, ...extra], { encoding: 'utf8' })
+      const r = spawnSync(
+        node,
+        [cli, 'process', '--array', join(ctx.tmp, 'array16.json'), '--in', input, '--out', join(ctx.tmp, 'process-out.wav'), '--report', report, ...extra],
+        { encoding: 'utf8' },
+      )
       if (r.status !== 0) throw new Error(`firmware process failed: ${r.stderr.trim()}`)
       return (performance.now() - t0) / 1000
     }
@@ -33,7 +38,17 @@ const section: BenchSection = {
     const rep = JSON.parse(readFileSync(report, 'utf8')) as { elapsedSeconds: number; doa: unknown[]; engine: { droppedDoa: number } }
     // The same job in this process, for its CPU time (all threads): wall time on a shared machine
     // says as much about the neighbours as about us.
-    const opts = parseProcessArgs(['--array', join(ctx.tmp, 'array16.json'), '--in', input, '--out', join(ctx.tmp, 'process-out2.wav'), '--report', join(ctx.tmp, 'process-report2.json'), '--no-analysis'])!
+    const opts = parseProcessArgs([
+      '--array',
+      join(ctx.tmp, 'array16.json'),
+      '--in',
+      input,
+      '--out',
+      join(ctx.tmp, 'process-out2.wav'),
+      '--report',
+      join(ctx.tmp, 'process-report2.json'),
+      '--no-analysis',
+    ])!
     const cpu0 = process.cpuUsage()
     await processRecording(opts)
     const cpu = process.cpuUsage(cpu0)
@@ -46,7 +61,12 @@ const section: BenchSection = {
         target: seconds === 60 ? '< 3 s' : '< 3 s for 60 s',
         note: `${fixed(seconds / wall, 0)}x real time; ${rep.doa.length} DOA estimates, ${rep.engine.droppedDoa} dropped`,
       },
-      { metric: 'of which inside processRecording (the processing itself)', value: fixed(rep.elapsedSeconds, 2), unit: 's', note: 'engine, meters, report; the rest is Node start-up and module loading' },
+      {
+        metric: 'of which inside processRecording (the processing itself)',
+        value: fixed(rep.elapsedSeconds, 2),
+        unit: 's',
+        note: 'engine, meters, report; the rest is Node start-up and module loading',
+      },
       {
         metric: 'whole command with the analysers (classes, VAD, EQ)',
         value: fixed(withAnalysis, 2),

@@ -3,7 +3,7 @@
 // row and the rest still run. Pick sections by name: `npm run bench -- engine process`;
 // `--quick` (or BENCH_QUICK=1) runs shorter, noisier measurements.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir, cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { BenchRow, BenchSection } from './lib.ts'
@@ -13,7 +13,9 @@ const quick = args.includes('--quick') || process.env.BENCH_QUICK === '1'
 const picks = args.filter((a) => !a.startsWith('--')).map((a) => a.toLowerCase())
 
 const dir = import.meta.dirname
-const files = readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort()
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort()
 const tmp = mkdtempSync(join(tmpdir(), 'firmware-bench-'))
 const table: Array<BenchRow & { section: string }> = []
 
@@ -43,8 +45,16 @@ for (const file of files) {
 const cells = table.map((r) => [r.section, r.metric, `${r.value}${r.unit ? ` ${r.unit}` : ''}`, r.target ?? '', r.note ?? ''])
 const head = ['section', 'metric', 'value', 'target', 'note']
 const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
-const line = (c: string[]) => c.map((v, i) => (i === 2 ? v.padStart(width[i]!) : v.padEnd(width[i]!))).join('  ').trimEnd()
-console.log(`\nbenchmark (${quick ? 'quick' : 'full'}), node ${process.version}, ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString()}`)
+const line = (c: string[]) =>
+  c
+    .map((v, i) => (i === 2 ? v.padStart(width[i]!) : v.padEnd(width[i]!)))
+    .join('  ')
+    .trimEnd()
+console.log(
+  `\nbenchmark (${quick ? 'quick' : 'full'}), node ${process.version}, ${cpus().length} cores, load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}, ${new Date().toISOString()}`,
+)
 console.log(line(head))
 console.log(width.map((w) => '-'.repeat(w)).join('  '))
 for (const c of cells) console.log(line(c))

@@ -7,8 +7,8 @@
 //   node tests/bench/soak-unit.ts --data DIR [--healthy-ms N] [--escalate-after N]
 import { PerformanceObserver } from 'node:perf_hooks'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -20,7 +20,9 @@ if (!dataDir) {
   process.stderr.write('soak-unit: --data DIR is required\n')
   process.exit(2)
 }
-const out = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n') }
+const out = (o: object): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`)
+}
 const watchdog: Record<string, number> = {}
 if (arg('healthy-ms')) watchdog.healthyPeriodMs = watchdog.degradedPeriodMs = Number(arg('healthy-ms'))
 if (arg('escalate-after')) watchdog.escalateAfterBypasses = Number(arg('escalate-after'))
@@ -42,12 +44,25 @@ const run = await startAppliance(profile, {
 const app = run.app
 app.subscribe((ev) => {
   if (ev.type === 'transition') out({ event: 'transition', record: ev.record })
-  else if (ev.type === 'panel' && ev.event.startsWith('relay')) out({ event: 'panel', at: Date.now(), what: ev.event, state: app.status().state, cause: app.status().cause })
+  else if (ev.type === 'panel' && ev.event.startsWith('relay'))
+    out({ event: 'panel', at: Date.now(), what: ev.event, state: app.status().state, cause: app.status().cause })
 })
 out({ event: 'ready', pid: process.pid, api: app.endpoints.get('api'), console: app.endpoints.get('console'), config: app.watchdogState.config })
 const stats = setInterval(() => {
   const s = app.status()
-  out({ event: 'stats', at: Date.now(), state: s.state, cause: s.cause, relay: s.relay, engine: s.engine, loop: app.eventLoopDelay(), gcMaxMs, gcCount, tickMaxUs: app.tickCostUs.max, rssMb: process.memoryUsage.rss() / 2 ** 20 })
+  out({
+    event: 'stats',
+    at: Date.now(),
+    state: s.state,
+    cause: s.cause,
+    relay: s.relay,
+    engine: s.engine,
+    loop: app.eventLoopDelay(),
+    gcMaxMs,
+    gcCount,
+    tickMaxUs: app.tickCostUs.max,
+    rssMb: process.memoryUsage.rss() / 2 ** 20,
+  })
 }, 1000)
 let stopping = false
 const stop = async () => {

@@ -8,17 +8,17 @@
 // time, the event loop's p99 and worst delay, the worst GC pause, and the fault table, against
 // the targets: 0 bypasses and 0 relay drops no audio fault caused; 0 process deaths.
 // tests/rehearsal/soak.test.ts runs a short variant (about a minute) in the suite.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { request as httpsRequest } from 'node:https'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { SerialPort } from 'serialport'
-import { provision } from '../../provisioning/provision.ts'
-import { FAULT_CLASSES } from '../../firmware/rehearsal/faults.ts'
 import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
+import { FAULT_CLASSES } from '../../firmware/rehearsal/faults.ts'
+import { provision } from '../../provisioning/provision.ts'
 
 export interface SoakOptions {
   /** Length of the load phase. Defaults to 30 minutes. */
@@ -64,7 +64,15 @@ export interface SoakResult {
   /** Seconds of the load phase spent in each watchdog state (dry = BYPASS + MANUAL_BYPASS). */
   stateSeconds: Record<string, number>
   last: Stats | null
-  load: { apiRequests: number; apiErrors: number; apiStatus: Record<string, number>; streamEvents: number; consoleSent: number; consoleReplies: number; consoleRateLimited: number }
+  load: {
+    apiRequests: number
+    apiErrors: number
+    apiStatus: Record<string, number>
+    streamEvents: number
+    consoleSent: number
+    consoleReplies: number
+    consoleRateLimited: number
+  }
   faults: FaultRow[]
   config: Record<string, number>
 }
@@ -84,24 +92,41 @@ interface Stats {
 // blocks, whatever starved the thread.
 const AUDIO_CAUSES = /^(native-dsp-overrun|dsp-overrun-rate|audio-stall|engine-stall|backend-error|non-finite|native-non-finite)/
 
-interface Creds { ca: string; cert: string; key: string }
+interface Creds {
+  ca: string
+  cert: string
+  key: string
+}
 
 function https(port: number, creds: Creds, method: string, path: string, body?: object, timeoutMs = 15_000): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body)
-    const req = httpsRequest({
-      host: '127.0.0.1', port, method, path, servername: 'localhost', agent: false, ...creds,
-      headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        let json: unknown = null
-        try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, json })
-      })
-      res.on('error', reject)
-    })
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        servername: 'localhost',
+        agent: false,
+        ...creds,
+        headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          let json: unknown = null
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, json })
+        })
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)))
     if (data !== undefined) req.write(data)
@@ -129,19 +154,32 @@ class Unit {
     if (opts.healthyMs !== undefined) args.push('--healthy-ms', String(opts.healthyMs))
     if (opts.escalateAfter !== undefined) args.push('--escalate-after', String(opts.escalateAfter))
     this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.child.stderr!.on('data', (c: Buffer) => { this.#stderr = (this.#stderr + c.toString()).slice(-4000) })
+    this.child.stderr!.on('data', (c: Buffer) => {
+      this.#stderr = (this.#stderr + c.toString()).slice(-4000)
+    })
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       let m: any
-      try { m = JSON.parse(line) } catch { return }
+      try {
+        m = JSON.parse(line)
+      } catch {
+        return
+      }
       if (m.event === 'ready') this.ready = m
-      else if (m.event === 'transition') { this.transitions.push(m.record); this.state = m.record.to }
-      else if (m.event === 'panel') this.panel.push(m)
-      else if (m.event === 'stats') { this.last = m; this.state = m.state }
+      else if (m.event === 'transition') {
+        this.transitions.push(m.record)
+        this.state = m.record.to
+      } else if (m.event === 'panel') this.panel.push(m)
+      else if (m.event === 'stats') {
+        this.last = m
+        this.state = m.state
+      }
     })
-    this.exited = new Promise((res) => this.child.once('exit', (code, signal) => {
-      if (!this.#stopping) this.deaths.push({ code, signal, stderr: this.#stderr.slice(-1500) })
-      res()
-    }))
+    this.exited = new Promise((res) =>
+      this.child.once('exit', (code, signal) => {
+        if (!this.#stopping) this.deaths.push({ code, signal, stderr: this.#stderr.slice(-1500) })
+        res()
+      }),
+    )
   }
 
   get alive(): boolean {
@@ -166,26 +204,41 @@ function startLoad(port: number, creds: Creds, consolePath: string, counters: So
   // Three control clients polling status and meters (about 30 requests/s together, under the
   // per-client limit of 50/s that they share, being one certificate).
   for (let k = 0; k < 3; k++) {
-    tasks.push((async () => {
-      for (let i = 0; running; i++) {
-        try {
-          const r = await https(port, creds, 'GET', i % 2 ? '/api/meters' : '/api/status')
-          counters.apiRequests++
-          counters.apiStatus[r.status] = (counters.apiStatus[r.status] ?? 0) + 1
-        } catch {
-          counters.apiErrors++
+    tasks.push(
+      (async () => {
+        for (let i = 0; running; i++) {
+          try {
+            const r = await https(port, creds, 'GET', i % 2 ? '/api/meters' : '/api/status')
+            counters.apiRequests++
+            counters.apiStatus[r.status] = (counters.apiStatus[r.status] ?? 0) + 1
+          } catch {
+            counters.apiErrors++
+          }
+          await sleep(100)
         }
-        await sleep(100)
-      }
-    })())
+      })(),
+    )
   }
   // Two event streams (transitions, meters, DOA, recommendations).
   const streams: Array<ReturnType<typeof httpsRequest>> = []
   for (let k = 0; k < 2; k++) {
-    const req = httpsRequest({ host: '127.0.0.1', port, method: 'GET', path: '/api/events?types=transition,meters,doa,recommendation&metersHz=10', servername: 'localhost', agent: false, ...creds }, (res) => {
-      res.on('data', (c: Buffer) => { counters.streamEvents += (c.toString().match(/^event: /gm) ?? []).length })
-      res.on('error', () => {})
-    })
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'GET',
+        path: '/api/events?types=transition,meters,doa,recommendation&metersHz=10',
+        servername: 'localhost',
+        agent: false,
+        ...creds,
+      },
+      (res) => {
+        res.on('data', (c: Buffer) => {
+          counters.streamEvents += (c.toString().match(/^event: /gm) ?? []).length
+        })
+        res.on('error', () => {})
+      },
+    )
     req.on('error', () => {})
     req.end()
     streams.push(req)
@@ -203,21 +256,25 @@ function startLoad(port: number, creds: Creds, consolePath: string, counters: So
     }
   })
   con.on('error', () => {})
-  tasks.push(new Promise<void>((res) => con.open((e) => {
-    if (e) return res()
-    con.write('\r\nconsole machine\r\n')
-    const cmds = ['status', 'meters', 'faults 5', 'beam list', 'version']
-    let i = 0
-    const timer = setInterval(() => {
-      if (!running) {
-        clearInterval(timer)
-        con.close(() => res())
-        return
-      }
-      con.write(cmds[i++ % cmds.length] + '\r\n')
-      counters.consoleSent++
-    }, 20)
-  })))
+  tasks.push(
+    new Promise<void>((res) =>
+      con.open((e) => {
+        if (e) return res()
+        con.write('\r\nconsole machine\r\n')
+        const cmds = ['status', 'meters', 'faults 5', 'beam list', 'version']
+        let i = 0
+        const timer = setInterval(() => {
+          if (!running) {
+            clearInterval(timer)
+            con.close(() => res())
+            return
+          }
+          con.write(`${cmds[i++ % cmds.length]}\r\n`)
+          counters.consoleSent++
+        }, 20)
+      }),
+    ),
+  )
   return {
     async stop() {
       running = false
@@ -230,21 +287,36 @@ function startLoad(port: number, creds: Creds, consolePath: string, counters: So
 function startStress(seconds: number): ChildProcess | null {
   const cores = availableParallelism()
   // Every core busy, plus one worker dirtying 15% of memory over and over.
-  const p = spawn('stress-ng', ['--cpu', String(cores), '--vm', '1', '--vm-bytes', '15%', '--timeout', `${Math.ceil(seconds)}s`, '--quiet'], { stdio: 'ignore', detached: true })
+  const p = spawn('stress-ng', ['--cpu', String(cores), '--vm', '1', '--vm-bytes', '15%', '--timeout', `${Math.ceil(seconds)}s`, '--quiet'], {
+    stdio: 'ignore',
+    detached: true,
+  })
   p.on('error', () => {})
   return p.pid ? p : null
 }
 
 function stopStress(p: ChildProcess | null): void {
   if (!p?.pid) return
-  try { process.kill(-p.pid, 'SIGTERM') } catch { /* already gone */ }
+  try {
+    process.kill(-p.pid, 'SIGTERM')
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Injects one fault class through the API's rehearse command; waits out refusals that say how long. */
 async function rehearse(port: number, creds: Creds, unit: Unit, fault: string, log: (l: string) => void): Promise<FaultRow> {
   const row = (outcome: FaultRow['outcome'], message: string, v: any = {}): FaultRow => ({
-    fault, outcome, message, detected: v.detected ?? false, late: v.late ?? false, state: v.state ?? null, cause: v.cause ?? null,
-    detectMs: v.detect_ms ?? null, recovered: v.recovered ?? false, recoverMs: v.recover_ms ?? null,
+    fault,
+    outcome,
+    message,
+    detected: v.detected ?? false,
+    late: v.late ?? false,
+    state: v.state ?? null,
+    cause: v.cause ?? null,
+    detectMs: v.detect_ms ?? null,
+    recovered: v.recovered ?? false,
+    recoverMs: v.recover_ms ?? null,
   })
   for (let attempt = 0; attempt < 6; attempt++) {
     if (!unit.alive) return row('error', 'the unit is not running')
@@ -257,7 +329,10 @@ async function rehearse(port: number, creds: Creds, unit: Unit, fault: string, l
     while (unit.state !== 'ACTIVE' && Date.now() < deadline && unit.alive) await sleep(100)
     const first = await https(port, creds, 'POST', '/api/rehearse', { fault }).catch((e: Error) => ({ status: 0, json: { message: e.message } }))
     if (first.json?.code !== 'FW_ERR_CONFIRM_REQUIRED') return row('error', `expected a confirm request, got ${first.status} ${JSON.stringify(first.json)}`)
-    const r = await https(port, creds, 'POST', '/api/rehearse', { fault, confirm: first.json.confirmToken }, 180_000).catch((e: Error) => ({ status: 0, json: { message: e.message } }))
+    const r = await https(port, creds, 'POST', '/api/rehearse', { fault, confirm: first.json.confirmToken }, 180_000).catch((e: Error) => ({
+      status: 0,
+      json: { message: e.message },
+    }))
     const code = r.json?.code as string | undefined
     if (r.status === 200) {
       const v = r.json.value
@@ -282,7 +357,7 @@ async function rehearse(port: number, creds: Creds, unit: Unit, fault: string, l
 }
 
 export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakResult> {
-  const o: SoakOptions = { minutes: 30, stress: true, faults: true, log: (l) => process.stdout.write(l + '\n'), ...options }
+  const o: SoakOptions = { minutes: 30, stress: true, faults: true, log: (l) => process.stdout.write(`${l}\n`), ...options }
   const root = mkdtempSync(join(tmpdir(), 'soak-'))
   const dataDir = join(root, 'data')
   const log = o.log
@@ -306,7 +381,15 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     const loadSeconds = o.minutes * 60
     // The fault phase runs under the same load: stress for the whole run.
     if (o.stress) stress = startStress(loadSeconds + (o.faults ? 240 : 30))
-    const counters: SoakResult['load'] = { apiRequests: 0, apiErrors: 0, apiStatus: {}, streamEvents: 0, consoleSent: 0, consoleReplies: 0, consoleRateLimited: 0 }
+    const counters: SoakResult['load'] = {
+      apiRequests: 0,
+      apiErrors: 0,
+      apiStatus: {},
+      streamEvents: 0,
+      consoleSent: 0,
+      consoleReplies: 0,
+      consoleRateLimited: 0,
+    }
     load = startLoad(port, creds, u.ready!.console, counters)
     log(`soak: ${o.minutes} min of load on the sim board (pid ${u.child.pid}); stress-ng ${stress ? `on ${availableParallelism()} cores + 15% memory` : 'off'}`)
     const loadStart = Date.now()
@@ -319,7 +402,9 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       if (Date.now() - lastReport >= 60_000) {
         lastReport = Date.now()
         const s = u.last
-        log(`  ${Math.round((Date.now() - loadStart) / 60000)} min: ${u.state}, ${u.transitions.length - transitionsBefore} transitions, loop p99 ${s?.loop.p99.toFixed(1)} ms max ${s?.loop.max.toFixed(0)} ms, gc max ${s?.gcMaxMs.toFixed(1)} ms`)
+        log(
+          `  ${Math.round((Date.now() - loadStart) / 60000)} min: ${u.state}, ${u.transitions.length - transitionsBefore} transitions, loop p99 ${s?.loop.p99.toFixed(1)} ms max ${s?.loop.max.toFixed(0)} ms, gc max ${s?.gcMaxMs.toFixed(1)} ms`,
+        )
       }
     }
     const loadEnd = Date.now()
@@ -340,7 +425,9 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       log('soak: injecting every fault class under the same load')
       for (const f of FAULT_CLASSES) {
         const r = await rehearse(port, creds, u, f, log)
-        log(`  ${f}: ${r.outcome}${r.detected ? ` ${r.state} after ${r.detectMs} ms (${r.cause})` : ''}${r.recovered ? `, ACTIVE after ${r.recoverMs} ms` : ''}`)
+        log(
+          `  ${f}: ${r.outcome}${r.detected ? ` ${r.state} after ${r.detectMs} ms (${r.cause})` : ''}${r.recovered ? `, ACTIVE after ${r.recoverMs} ms` : ''}`,
+        )
         faults.push(r)
       }
     }
@@ -387,7 +474,9 @@ export function formatSoak(r: SoakResult): string {
     ...r.loadBypasses.map((b) => `  ${new Date(b.at).toISOString().slice(11, 23)} ${b.from} -> ${b.to}: ${b.cause} (${b.evidence})`),
     `relay drops:                     ${r.relayDrops.length}, not caused by an audio fault: ${r.nonAudioRelayDrops.length}   (target 0)`,
     ...r.relayDrops.map((d) => `  ${d.what} (watchdog: ${d.cause})`),
-    `time in each state:              ${Object.entries(r.stateSeconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`,
+    `time in each state:              ${Object.entries(r.stateSeconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+      .join(', ')}`,
     `xruns / overruns:                ${e?.xruns ?? '-'} / ${e?.overruns ?? '-'}`,
     `block time p99 / max:            ${e ? `${e.blockTimeUs.p99.toFixed(0)} / ${e.blockTimeUs.max.toFixed(0)} us of ${e.blockPeriodUs.toFixed(0)} us` : '-'}`,
     `event loop delay p99 / worst:    ${s ? `${s.loop.p99.toFixed(1)} / ${s.loop.max.toFixed(1)} ms` : '-'}`,
@@ -397,7 +486,9 @@ export function formatSoak(r: SoakResult): string {
   if (r.faults.length) {
     lines.push('', '| fault | outcome | detected as | cause | time to detect | time to ACTIVE | note |', '|---|---|---|---|---|---|---|')
     for (const f of r.faults) {
-      lines.push(`| ${f.fault} | ${f.outcome} | ${f.detected ? f.state : '-'}${f.late ? ' (late)' : ''} | ${f.cause ?? '-'} | ${f.detectMs === null ? '-' : `${f.detectMs} ms`} | ${f.recoverMs === null ? '-' : `${f.recoverMs} ms`} | ${f.message.slice(0, 140)} |`)
+      lines.push(
+        `| ${f.fault} | ${f.outcome} | ${f.detected ? f.state : '-'}${f.late ? ' (late)' : ''} | ${f.cause ?? '-'} | ${f.detectMs === null ? '-' : `${f.detectMs} ms`} | ${f.recoverMs === null ? '-' : `${f.recoverMs} ms`} | ${f.message.slice(0, 140)} |`,
+      )
     }
   }
   return lines.join('\n')
@@ -418,7 +509,10 @@ function parseArgs(argv: string[]): Partial<SoakOptions> & { json?: string } {
     else if (a === '--healthy-ms') o.healthyMs = num()
     else if (a === '--escalate-after') o.escalateAfter = num()
     else if (a === '--json') o.json = argv[++i]
-    else throw new Error(`soak: unknown option ${a}; usage: npm run soak -- [--minutes N] [--no-stress] [--no-faults] [--healthy-ms N] [--escalate-after N] [--json FILE]`)
+    else
+      throw new Error(
+        `soak: unknown option ${a}; usage: npm run soak -- [--minutes N] [--no-stress] [--no-faults] [--healthy-ms N] [--escalate-after N] [--json FILE]`,
+      )
   }
   return o
 }
@@ -426,7 +520,7 @@ function parseArgs(argv: string[]): Partial<SoakOptions> & { json?: string } {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { json, ...opts } = parseArgs(process.argv.slice(2))
   const r = await runSoak(opts)
-  process.stdout.write('\n' + formatSoak(r) + '\n')
+  process.stdout.write(`\n${formatSoak(r)}\n`)
   if (json) writeFileSync(json, JSON.stringify(r, null, 2))
   process.exitCode = r.deaths.length === 0 ? 0 : 1
 }

@@ -1,11 +1,12 @@
 // A plain TypeScript delay-and-sum (16-tap windowed-sinc fractional delays, like the native one) on
 // the same 16-mic input, 4 beams, block 64, against the native delay-and-sum (dsp.beamform) and the
 // native full chain. Shows what the C++ buys.
-import { join } from 'node:path'
+
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { readWav } from '../../firmware/wav/wav.ts'
-import { boardArray, writeStageRecording, fixed, type BenchRow, type BenchSection } from './lib.ts'
+import { type BenchRow, type BenchSection, boardArray, fixed, writeStageRecording } from './lib.ts'
 
 const FS = 48000
 const BLOCK = 64
@@ -91,7 +92,12 @@ const section: BenchSection = {
     for (const az of BEAMS) dsp.beamform(array, 'das', az, 0, channels, BLOCK)
     const nativeS = (performance.now() - t0) / 1000
     const rows: BenchRow[] = [
-      { metric: `TypeScript DAS, ${m} mics x ${BEAMS.length} beams: CPU per second of audio`, value: fixed((tsS / audioS) * 100, 2), unit: '% core', note: 'one thread, wall time' },
+      {
+        metric: `TypeScript DAS, ${m} mics x ${BEAMS.length} beams: CPU per second of audio`,
+        value: fixed((tsS / audioS) * 100, 2),
+        unit: '% core',
+        note: 'one thread, wall time',
+      },
       { metric: `native DAS (dsp.beamform), same work`, value: fixed((nativeS / audioS) * 100, 2), unit: '% core', note: 'includes the JS call and copies' },
       { metric: 'TypeScript / native DAS', value: fixed(tsS / nativeS, 1), unit: 'x' },
     ]

@@ -1,14 +1,15 @@
 // driversFor(profile): the one place a board's drivers are chosen, by what the profile says the
 // board has, never by its name.
-import t from 'tap'
+
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
+import t from 'tap'
 import { driversFor } from '../../firmware/board/drivers.ts'
+import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
+import { startConsole } from '../../firmware/console/console.ts'
 import { SimThermal, SysfsThermal } from '../../firmware/hardware/thermal.ts'
 import { WatchdogDevice } from '../../firmware/hardware/watchdog-device.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { startConsole } from '../../firmware/console/console.ts'
 
 const shipped = (name: string) => JSON.parse(readFileSync(join(boardRoot, name, 'profile.json'), 'utf8'))
 
@@ -67,7 +68,9 @@ t.test('the whole stack on a renamed simulated board: its simulated panel, setta
 
 t.test('no firmware code outside firmware/board tests which board it is', async (t) => {
   const { sources, root } = await import('../../scripts/house/graph.ts')
-  const boards = readdirSync(boardRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
+  const boards = readdirSync(boardRoot, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
   // A comparison with a board's name or the profile's "sim" stand-in; the audio backend kind
   // ("sim", "file", "alsa") is the engine's, not a board's, and is allowed where it says backend.
   const names = [...boards, 'sim'].map((n) => n.replace(/[-]/g, '\\-')).join('|')
@@ -77,9 +80,11 @@ t.test('no firmware code outside firmware/board tests which board it is', async 
     const rel = file.slice(root.length + 1)
     if (rel.startsWith('firmware/board/')) continue
     files++
-    readFileSync(file, 'utf8').split('\n').forEach((line, k) => {
-      if (test.test(line) && !/backend/i.test(line)) t.fail(`${rel}:${k + 1} tests for a board: ${line.trim()}`)
-    })
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, k) => {
+        if (test.test(line) && !/backend/i.test(line)) t.fail(`${rel}:${k + 1} tests for a board: ${line.trim()}`)
+      })
   }
   t.ok(files > 50, `${files} files read`)
 })
@@ -91,7 +96,11 @@ t.test('a hot board bypasses, whether its thermal driver is the simulation or sy
   const sysfsBoard = { ...loadProfile('sim'), thermalZones: [{ ...jetson.thermalZones[0]!, path: join(dir, 'zone0', 'temp'), source: 'sysfs' as const }] }
   sysfsBoard.capabilities = { ...sysfsBoard.capabilities, thermal: 'sysfs' }
   const boards = [
-    { name: 'simulated zones', profile: loadProfile('sim'), heat: (app: import('../../firmware/runtime/appliance.ts').Appliance) => app.setSimTemperature('cpu', 96) },
+    {
+      name: 'simulated zones',
+      profile: loadProfile('sim'),
+      heat: (app: import('../../firmware/runtime/appliance.ts').Appliance) => app.setSimTemperature('cpu', 96),
+    },
     { name: 'sysfs zones', profile: sysfsBoard, heat: () => writeFileSync(join(dir, 'zone0', 'temp'), '96000\n') },
   ]
   for (const b of boards) {
@@ -99,7 +108,11 @@ t.test('a hot board bypasses, whether its thermal driver is the simulation or sy
     const { Appliance } = await import('../../firmware/runtime/appliance.ts')
     const app = await Appliance.start(b.profile, { logDir: null, thermal, watchdog: { healthyPeriodMs: 200 } })
     try {
-      const until = async (cond: () => boolean, ms: number) => { const end = Date.now() + ms; while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20)); return cond() }
+      const until = async (cond: () => boolean, ms: number) => {
+        const end = Date.now() + ms
+        while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+        return cond()
+      }
       t.ok(await until(() => app.status().state === 'ACTIVE', 5000), `${b.name}: ACTIVE at 45 °C (${app.status().state})`)
       b.heat(app)
       t.ok(await until(() => app.status().state === 'BYPASS', 5000), `${b.name}: BYPASS at 96 °C (${app.status().state}, ${app.status().cause})`)

@@ -1,6 +1,6 @@
-import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
 import { validateGeometry } from '../../firmware/engine/geometry.ts'
 
@@ -28,10 +28,49 @@ t.test('a bad field is named in the error', async (t) => {
 
 t.test('array geometry is validated', async (t) => {
   t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0]] }), { code: 'FW_ERR_BAD_GEOMETRY' })
-  t.throws(() => validateGeometry({ sampleRate: 22050, mics: [[0, 0, 0], [1, 0, 0]] }), { message: /sampleRate/ })
-  t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] }), { message: /same position/ })
-  t.throws(() => validateGeometry({ sampleRate: 48000, mics: [[0, 0], [1, 0, 0]] }), { message: /mics\[0\]/ })
-  t.same(validateGeometry({ sampleRate: 48000, mics: [[0, 0, 0], [0.1, 0, 0]] }).mics.length, 2)
+  t.throws(
+    () =>
+      validateGeometry({
+        sampleRate: 22050,
+        mics: [
+          [0, 0, 0],
+          [1, 0, 0],
+        ],
+      }),
+    { message: /sampleRate/ },
+  )
+  t.throws(
+    () =>
+      validateGeometry({
+        sampleRate: 48000,
+        mics: [
+          [0, 0, 0],
+          [0, 0, 0],
+        ],
+      }),
+    { message: /same position/ },
+  )
+  t.throws(
+    () =>
+      validateGeometry({
+        sampleRate: 48000,
+        mics: [
+          [0, 0],
+          [1, 0, 0],
+        ],
+      }),
+    { message: /mics\[0\]/ },
+  )
+  t.same(
+    validateGeometry({
+      sampleRate: 48000,
+      mics: [
+        [0, 0, 0],
+        [0.1, 0, 0],
+      ],
+    }).mics.length,
+    2,
+  )
 })
 
 t.test('the escalation latch thresholds come from the profile, with defaults', async (t) => {
@@ -54,7 +93,10 @@ t.test('a profile with a gpio section is refused: nothing drives a GPIO, the rel
   const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
   t.equal(good.gpio, undefined, 'the shipped sim profile has no gpio section')
   writeFileSync(join(dir, 'gpio.json'), JSON.stringify({ ...good, gpio: { relay: 'gpiochip0:PQ.05', bypassButton: 'gpiochip0:PQ.06' } }))
-  t.throws(() => loadProfile(join(dir, 'gpio.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /gpio: is not read: the relay and the bypass button are on the front-panel controller/ })
+  t.throws(() => loadProfile(join(dir, 'gpio.json')), {
+    code: 'FW_ERR_BOARD_PROFILE',
+    message: /gpio: is not read: the relay and the bypass button are on the front-panel controller/,
+  })
 })
 
 t.test('capabilities are derived from the profile, not its name', async (t) => {
@@ -64,11 +106,17 @@ t.test('capabilities are derived from the profile, not its name', async (t) => {
   const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
   // A board called "sim" with real parts is a real board; a bench unit with other names can be simulated.
   const bench = {
-    ...good, name: 'bench', thermalZones: [], watchdogDevice: '/dev/watchdog1',
+    ...good,
+    name: 'bench',
+    thermalZones: [],
+    watchdogDevice: '/dev/watchdog1',
     uarts: { console: { path: '/dev/ttyUSB0' }, panel: { path: 'none' } },
   }
   writeFileSync(join(dir, 'bench.json'), JSON.stringify(bench))
   t.same(loadProfile(join(dir, 'bench.json')).capabilities, { panel: 'none', console: 'uart', thermal: 'none', watchdogDevice: true })
-  writeFileSync(join(dir, 'mixed.json'), JSON.stringify({ ...good, thermalZones: [...good.thermalZones, { name: 'gpu', path: '/sys/class/thermal/thermal_zone1/temp', warnC: 85, bypassC: 95 }] }))
+  writeFileSync(
+    join(dir, 'mixed.json'),
+    JSON.stringify({ ...good, thermalZones: [...good.thermalZones, { name: 'gpu', path: '/sys/class/thermal/thermal_zone1/temp', warnC: 85, bypassC: 95 }] }),
+  )
   t.throws(() => loadProfile(join(dir, 'mixed.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /thermalZones: mixes simulated/ })
 })

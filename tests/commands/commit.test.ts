@@ -17,14 +17,20 @@ function manualCommit() {
       calls++
       return new Promise<void>((resolve) => waiting.push(resolve))
     },
-    done: () => { for (const r of waiting.splice(0)) r() },
-    get calls() { return calls },
+    done: () => {
+      for (const r of waiting.splice(0)) r()
+    },
+    get calls() {
+      return calls
+    },
   }
 }
 
 const settled = async (p: Promise<unknown>): Promise<boolean> => {
   let done = false
-  void p.then(() => { done = true })
+  void p.then(() => {
+    done = true
+  })
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
   return done
 }

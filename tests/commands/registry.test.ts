@@ -1,8 +1,8 @@
 import t from 'tap'
+import { argsJsonSchema, createRegistry, formatHuman, formatMachine, type Principal, tokenize } from '../../firmware/commands/index.ts'
+import { ERRORS } from '../../firmware/errors.ts'
 import { registerPresetCommands } from '../../firmware/store/commands.ts'
 import { PresetStore } from '../../firmware/store/presets.ts'
-import { createRegistry, formatMachine, formatHuman, tokenize, argsJsonSchema, type Principal } from '../../firmware/commands/index.ts'
-import { ERRORS } from '../../firmware/errors.ts'
 import { FakeAppliance } from './fake-appliance.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
@@ -12,9 +12,33 @@ const observer: Principal = { name: 'test:obs', permission: 'observe', transport
 t.test('every command has help text, an example, a permission and a known arg type', async (t) => {
   const reg = createRegistry(new FakeAppliance())
   const names = reg.list().map((s) => s.name)
-  for (const want of ['help', 'status', 'version', 'bypass', 'mode', 'beam list', 'beam steer', 'beam auto', 'gain', 'eq', 'comp',
-    'preset list', 'preset save', 'preset load', 'preset delete', 'faults', 'log tail', 'meters', 'model list', 'model activate',
-    'model rollback', 'net show', 'reboot', 'factory-reset']) t.ok(names.includes(want), `${want} is registered`)
+  for (const want of [
+    'help',
+    'status',
+    'version',
+    'bypass',
+    'mode',
+    'beam list',
+    'beam steer',
+    'beam auto',
+    'gain',
+    'eq',
+    'comp',
+    'preset list',
+    'preset save',
+    'preset load',
+    'preset delete',
+    'faults',
+    'log tail',
+    'meters',
+    'model list',
+    'model activate',
+    'model rollback',
+    'net show',
+    'reboot',
+    'factory-reset',
+  ])
+    t.ok(names.includes(want), `${want} is registered`)
   for (const s of reg.list()) {
     t.ok(s.summary.length > 5, `${s.name} has a summary`)
     t.ok(s.examples.length > 0 && s.examples.every((e) => e.startsWith(s.name)), `${s.name} examples start with its name`)
@@ -140,19 +164,37 @@ t.test('owned commands answer "not available yet" until their owner registers th
   const r = await reg.executeLine('preset list', observer)
   t.match(r, { ok: false, code: 'FW_ERR_NOT_AVAILABLE', message: /preset list is not available yet: the store is not running/ })
   reg.register({
-    name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [],
+    name: 'preset list',
+    summary: 'the saved presets',
+    examples: ['preset list'],
+    permission: 'observe',
+    args: [],
     handler: () => ['main', 'encore'],
   })
   t.same(await reg.executeLine('preset list', observer), { ok: true, command: 'preset list', value: ['main', 'encore'] })
-  t.throws(() => reg.register({ name: 'status', summary: 'x', examples: ['status'], permission: 'observe', args: [], handler: () => 1 }),
-    /already registered/, 'a real command cannot be registered twice')
-  t.throws(() => reg.register({ name: 'gain set', summary: 'x', examples: ['gain set'], permission: 'observe', args: [], handler: () => 1 }),
-    /clashes with "gain"/)
+  t.throws(
+    () => reg.register({ name: 'status', summary: 'x', examples: ['status'], permission: 'observe', args: [], handler: () => 1 }),
+    /already registered/,
+    'a real command cannot be registered twice',
+  )
+  t.throws(
+    () => reg.register({ name: 'gain set', summary: 'x', examples: ['gain set'], permission: 'observe', args: [], handler: () => 1 }),
+    /clashes with "gain"/,
+  )
 })
 
 t.test('handler failures and hangs become coded errors, never stacks', async (t) => {
   const reg = createRegistry(new FakeAppliance())
-  reg.register({ name: 'boom', summary: 'throws', examples: ['boom'], permission: 'observe', args: [], handler: () => { throw new TypeError('x is undefined') } })
+  reg.register({
+    name: 'boom',
+    summary: 'throws',
+    examples: ['boom'],
+    permission: 'observe',
+    args: [],
+    handler: () => {
+      throw new TypeError('x is undefined')
+    },
+  })
   reg.register({ name: 'hang', summary: 'hangs', examples: ['hang'], permission: 'observe', args: [], timeoutMs: 50, handler: () => new Promise(() => {}) })
   const b = await reg.executeLine('boom', observer)
   t.match(b, { ok: false, code: 'FW_ERR_COMMAND_FAILED', message: 'boom failed: x is undefined' })
@@ -192,7 +234,9 @@ t.test('JSON schemas for the API follow the argument specs', async (t) => {
   const reg = createRegistry(app)
   const s = argsJsonSchema(reg.get('gain')!, app)
   t.same(s, {
-    type: 'object', additionalProperties: false, required: ['output', 'db'],
+    type: 'object',
+    additionalProperties: false,
+    required: ['output', 'db'],
     properties: {
       output: { description: 'output number, from 1', type: 'integer', minimum: 1, maximum: 4 },
       db: { description: 'gain in dB, -80 to +12', type: 'number', minimum: -80, maximum: 12 },
@@ -202,7 +246,14 @@ t.test('JSON schemas for the API follow the argument specs', async (t) => {
 })
 
 t.test('every code the registry returns is in the error table', async (t) => {
-  for (const c of ['FW_ERR_UNKNOWN_COMMAND', 'FW_ERR_BAD_ARG', 'FW_ERR_PERMISSION', 'FW_ERR_CONFIRM_REQUIRED', 'FW_ERR_NOT_AVAILABLE', 'FW_ERR_COMMAND_FAILED']) {
+  for (const c of [
+    'FW_ERR_UNKNOWN_COMMAND',
+    'FW_ERR_BAD_ARG',
+    'FW_ERR_PERMISSION',
+    'FW_ERR_CONFIRM_REQUIRED',
+    'FW_ERR_NOT_AVAILABLE',
+    'FW_ERR_COMMAND_FAILED',
+  ]) {
     t.ok(c in ERRORS, c)
   }
 })
@@ -212,7 +263,11 @@ t.test('an owner that stops: its command goes back to "not available", named by 
   reg.register({ name: 'preset list', summary: 'the saved presets', examples: ['preset list'], permission: 'observe', args: [], handler: () => [] })
   t.same(await reg.executeLine('preset list', observer), { ok: true, command: 'preset list', value: [] })
   t.ok(reg.unregister('preset list'), 'the real command is removed')
-  t.match(await reg.executeLine('preset list', observer), { ok: false, code: 'FW_ERR_NOT_AVAILABLE', message: 'preset list is not available yet: the store is not running on this unit' })
+  t.match(await reg.executeLine('preset list', observer), {
+    ok: false,
+    code: 'FW_ERR_NOT_AVAILABLE',
+    message: 'preset list is not available yet: the store is not running on this unit',
+  })
   t.notOk(reg.unregister('preset list'), 'a stand-in is not a command to remove')
   t.ok(reg.get('preset list'), 'and help still lists it')
 })

@@ -4,11 +4,11 @@
 // refuses a caller one permission level short with FW_ERR_PERMISSION and changes nothing.
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { parseTokens, type ArgSpec, type Bound, type CommandRegistry, type CommandSpec, type Permission, type Principal } from '../../firmware/commands/index.ts'
+import { type ArgSpec, type Bound, type CommandRegistry, type Permission, type Principal, parseTokens } from '../../firmware/commands/index.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { isFirmwareError } from '../../firmware/errors.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 
 const as = (permission: Permission): Principal => ({ name: `test:${permission}`, permission, transport: 'test' })
 const admin = as('admin')
@@ -16,9 +16,19 @@ const admin = as('admin')
 // The sim board, ports 0 (the API stays off: the unit is not provisioned; OSC binds an ephemeral port when turned on).
 const base = loadProfile('sim')
 let registry: CommandRegistry | null = null
-const run = await startAppliance({ ...base, dataDir: t.testdir(), api: { ...base.api, port: 0, oscPort: 0 } }, {
-  services: [applianceStack({ log: () => {}, onRegistry: (r) => { registry = r } })],
-})
+const run = await startAppliance(
+  { ...base, dataDir: t.testdir(), api: { ...base.api, port: 0, oscPort: 0 } },
+  {
+    services: [
+      applianceStack({
+        log: () => {},
+        onRegistry: (r) => {
+          registry = r
+        },
+      }),
+    ],
+  },
+)
 t.teardown(() => run.stop())
 const reg: CommandRegistry = registry!
 const app: ApplianceApi = run.app
@@ -65,7 +75,10 @@ function bad(a: ArgSpec): string[] {
         ...(lo !== undefined ? [String(lo - step)] : []),
         ...(hi !== undefined ? [String(hi + step)] : []),
         ...(a.type === 'int' ? [String((lo ?? 0) + 0.5)] : []),
-        'x', '1e3', 'NaN', '',
+        'x',
+        '1e3',
+        'NaN',
+        '',
       ]
     case 'enum':
       return ['bogus', '']
@@ -86,8 +99,12 @@ t.test("every spec's examples parse, and run against the sim unit without a usag
       const r = await reg.executeLine(ex, admin)
       const said = r.ok ? 'OK' : `${r.code} ${r.message}`
       t.equal(r.command, s.name, `${ex}: resolves to ${s.name}`)
-      t.notOk(!r.ok && ['FW_ERR_BAD_ARG', 'FW_ERR_UNKNOWN_COMMAND', 'FW_ERR_PERMISSION', 'FW_ERR_COMMAND_FAILED', 'FW_ERR_NOT_AVAILABLE'].includes(r.code), `${ex}: ${said}`)
-      if (s.destructive) t.match(r, { ok: false, code: 'FW_ERR_CONFIRM_REQUIRED' }, `${ex}: destructive, so it asks for a confirm token first (not carried out here)`)
+      t.notOk(
+        !r.ok && ['FW_ERR_BAD_ARG', 'FW_ERR_UNKNOWN_COMMAND', 'FW_ERR_PERMISSION', 'FW_ERR_COMMAND_FAILED', 'FW_ERR_NOT_AVAILABLE'].includes(r.code),
+        `${ex}: ${said}`,
+      )
+      if (s.destructive)
+        t.match(r, { ok: false, code: 'FW_ERR_CONFIRM_REQUIRED' }, `${ex}: destructive, so it asks for a confirm token first (not carried out here)`)
     }
   }
   await reg.executeLine('bypass off', admin)
@@ -116,12 +133,20 @@ t.test('every argument refuses what is outside its rule with FW_ERR_BAD_ARG nami
       const r = await reg.executeLine([s.name, ...others(a.name)].join(' '), admin)
       t.match(r, { ok: false, code: 'FW_ERR_BAD_ARG', message: new RegExp(`${a.name} is missing`) }, `${s.name} without ${a.name}`)
     }
-    t.match(await reg.executeLine([s.name, ...others(''), 'nosuch=1'].join(' '), admin), { ok: false, code: 'FW_ERR_BAD_ARG', message: /no argument "nosuch"/ }, `${s.name}: an unknown key`)
+    t.match(
+      await reg.executeLine([s.name, ...others(''), 'nosuch=1'].join(' '), admin),
+      { ok: false, code: 'FW_ERR_BAD_ARG', message: /no argument "nosuch"/ },
+      `${s.name}: an unknown key`,
+    )
     const positional = [s.name, ...s.args.map(good), 'extra'].join(' ')
     t.match(await reg.executeLine(positional, admin), { ok: false, code: 'FW_ERR_BAD_ARG', message: /too many arguments/ }, `${positional}: one word too many`)
     // The API's JSON: a value of the wrong JSON type
     for (const a of s.args) {
-      const body: Record<string, unknown> = Object.fromEntries(s.args.filter((x) => !x.optional && x !== a).map((x) => [x.name, x.type === 'bool' ? true : x.type === 'int' || x.type === 'number' ? Number(good(x)) : good(x)]))
+      const body: Record<string, unknown> = Object.fromEntries(
+        s.args
+          .filter((x) => !x.optional && x !== a)
+          .map((x) => [x.name, x.type === 'bool' ? true : x.type === 'int' || x.type === 'number' ? Number(good(x)) : good(x)]),
+      )
       body[a.name] = a.type === 'string' || a.type === 'enum' ? 7 : 'x'
       const r = await reg.execute(s.name, body, { ...admin, transport: 'api' })
       t.match(r, { ok: false, code: 'FW_ERR_BAD_ARG' }, `${s.name} ${JSON.stringify(body)} (JSON)`)

@@ -3,7 +3,7 @@
 // human mode Backspace, DEL and Ctrl-U still edit what the tech types. Over a real socat PTY, to
 // the console on the real Appliance (sim board).
 import t from 'tap'
-import { startRig, stopRig, bootRealAppliance, snapshot } from './harness.ts'
+import { bootRealAppliance, snapshot, startRig, stopRig } from './harness.ts'
 
 const app = await bootRealAppliance(t, t.testdir())
 

@@ -3,9 +3,9 @@
 // machine line carrying the new value; every EV line carries its time as ISO 8601 UTC with
 // milliseconds. Two consoles on real socat PTYs, on the real Appliance (sim board).
 import t from 'tap'
-import { startRig, stopRig, bootRealAppliance } from './harness.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import type { Client } from './harness.ts'
+import { bootRealAppliance, startRig, stopRig } from './harness.ts'
 
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -34,7 +34,11 @@ t.test('a change from another console or the API arrives as one EV change line w
     await stopRig(other)
     await stopRig(listener)
   })
-  t.equal(await listener.ask('subscribe'), 'OK subscribe state=on meters=off doa=off panel=on recommendations=off changes=on', 'subscribe alone includes changes')
+  t.equal(
+    await listener.ask('subscribe'),
+    'OK subscribe state=on meters=off doa=off panel=on recommendations=off changes=on',
+    'subscribe alone includes changes',
+  )
 
   t.equal(await other.ask('gain 2 -7.5'), 'OK gain output=2 gain=-7.5')
   const gain = await lineLike(listener.client, /^EV change what=gain /)
@@ -42,21 +46,35 @@ t.test('a change from another console or the API arrives as one EV change line w
   t.ok(Math.abs(Date.parse(/at=(\S+)$/.exec(gain)![1]!) - Date.now()) < 10_000, 'the time is now')
 
   t.equal(await other.ask('eq 1 3 type=peak freq=250 gain=-3 q=1.4 enabled=on'), 'OK eq output=1 band=3 type=peak freq=250 gain=-3 q=1.4 enabled=on')
-  t.match(await lineLike(listener.client, /^EV change what=eq /),
-    new RegExp(`^EV change what=eq output=1 band=3 value\\.type=peak value\\.freqHz=250 value\\.gainDb=-3 value\\.q=1\\.4 value\\.enabled=on who=console:\\S+ at=${ISO}$`))
+  t.match(
+    await lineLike(listener.client, /^EV change what=eq /),
+    new RegExp(
+      `^EV change what=eq output=1 band=3 value\\.type=peak value\\.freqHz=250 value\\.gainDb=-3 value\\.q=1\\.4 value\\.enabled=on who=console:\\S+ at=${ISO}$`,
+    ),
+  )
 
   t.equal(await other.ask('beam steer 3 120 5'), 'OK beam steer beam=3 azimuth=120 elevation=5 auto=off')
-  t.match(await lineLike(listener.client, /^EV change what=beam /),
-    new RegExp(`^EV change what=beam beam=3 value\\.kind=\\w+ value\\.azimuth=120 value\\.elevation=5 value\\.auto=off who=console:\\S+ at=${ISO}$`))
+  t.match(
+    await lineLike(listener.client, /^EV change what=beam /),
+    new RegExp(`^EV change what=beam beam=3 value\\.kind=\\w+ value\\.azimuth=120 value\\.elevation=5 value\\.auto=off who=console:\\S+ at=${ISO}$`),
+  )
 
   t.match(await other.ask('comp 2 threshold=-18 ratio=3'), /^OK comp output=2 threshold=-18 ratio=3 /)
-  t.match(await lineLike(listener.client, /^EV change what=compressor /),
-    new RegExp(`^EV change what=compressor output=2 value\\.thresholdDb=-18 value\\.ratio=3 value\\.kneeDb=\\S+ value\\.attackMs=\\S+ value\\.releaseMs=\\S+ value\\.makeupDb=\\S+ value\\.enabled=(on|off) who=console:\\S+ at=${ISO}$`))
+  t.match(
+    await lineLike(listener.client, /^EV change what=compressor /),
+    new RegExp(
+      `^EV change what=compressor output=2 value\\.thresholdDb=-18 value\\.ratio=3 value\\.kneeDb=\\S+ value\\.attackMs=\\S+ value\\.releaseMs=\\S+ value\\.makeupDb=\\S+ value\\.enabled=(on|off) who=console:\\S+ at=${ISO}$`,
+    ),
+  )
 
   // automation sets bands directly, its object built in another key order: the line keeps its order
   app.setEqBand(1, 1, { enabled: true, q: 2, gainDb: 1.5, freqHz: 500, type: 'peak' }, 'automation')
-  t.match(await lineLike(listener.client, /^EV change what=eq output=2 /),
-    new RegExp(`^EV change what=eq output=2 band=2 value\\.type=peak value\\.freqHz=500 value\\.gainDb=1\\.5 value\\.q=2 value\\.enabled=on who=automation at=${ISO}$`))
+  t.match(
+    await lineLike(listener.client, /^EV change what=eq output=2 /),
+    new RegExp(
+      `^EV change what=eq output=2 band=2 value\\.type=peak value\\.freqHz=500 value\\.gainDb=1\\.5 value\\.q=2 value\\.enabled=on who=automation at=${ISO}$`,
+    ),
+  )
 
   // the HTTPS API goes through the same registry with its own principal
   const api = { name: 'api:operator-1', permission: 'operate' as const, transport: 'api' }
@@ -67,17 +85,30 @@ t.test('a change from another console or the API arrives as one EV change line w
   await other.ask('bypass on')
   const evs: string[] = []
   while (!evs.some((l) => l.startsWith('EV change')) || !evs.some((l) => l.startsWith('EV state'))) evs.push(await listener.client.nextLine(5000))
-  t.match(evs.find((l) => l.startsWith('EV change')), new RegExp(`^EV change what=bypass value=on who=console:\\S+ at=${ISO}$`))
-  t.match(evs.find((l) => l.startsWith('EV state')), new RegExp(`^EV state from=[A-Z_]+ to=MANUAL_BYPASS .* at=${ISO}$`), 'state events use the same time format')
+  t.match(
+    evs.find((l) => l.startsWith('EV change')),
+    new RegExp(`^EV change what=bypass value=on who=console:\\S+ at=${ISO}$`),
+  )
+  t.match(
+    evs.find((l) => l.startsWith('EV state')),
+    new RegExp(`^EV state from=[A-Z_]+ to=MANUAL_BYPASS .* at=${ISO}$`),
+    'state events use the same time format',
+  )
   await other.ask('bypass off')
 
-  t.equal(await listener.ask('unsubscribe changes').then(async (l) => (l.startsWith('EV') ? lineLike(listener.client, /^OK unsubscribe/) : l)),
-    'OK unsubscribe state=on meters=off doa=off panel=on recommendations=off changes=off')
+  t.equal(
+    await listener.ask('unsubscribe changes').then(async (l) => (l.startsWith('EV') ? lineLike(listener.client, /^OK unsubscribe/) : l)),
+    'OK unsubscribe state=on meters=off doa=off panel=on recommendations=off changes=off',
+  )
   await new Promise((res) => setTimeout(res, 300))
   listener.client.lines.length = 0
   t.equal(await other.ask('gain 2 -3'), 'OK gain output=2 gain=-3')
   await new Promise((res) => setTimeout(res, 300))
-  t.same(listener.client.lines.filter((l) => l.startsWith('EV change')), [], 'no change lines after unsubscribe changes')
+  t.same(
+    listener.client.lines.filter((l) => l.startsWith('EV change')),
+    [],
+    'no change lines after unsubscribe changes',
+  )
 })
 
 t.test('every EV line carries at= in ISO 8601 UTC with milliseconds (doa and meters too)', async (t) => {

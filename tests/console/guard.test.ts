@@ -1,14 +1,15 @@
 // Guard rails on the console: the optional PIN (a scrypt hash in <dataDir>/console-pin, written at
 // provisioning) guards operate and admin commands; destructive commands need a confirm token.
-import t from 'tap'
-import { writeFileSync, chmodSync } from 'node:fs'
+
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { hashPin } from '../../firmware/secrets/secrets.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
 
 async function withPin(dir: string, pin: string): Promise<void> {
-  writeFileSync(join(dir, 'console-pin'), (await hashPin(pin)) + '\n', { mode: 0o600 })
+  writeFileSync(join(dir, 'console-pin'), `${await hashPin(pin)}\n`, { mode: 0o600 })
 }
 
 t.test('with a PIN set, observe works and operate/admin need login', async (t) => {
@@ -78,6 +79,10 @@ t.test('without a PIN file the console has admin rights (unprovisioned bench uni
   const rig = await startRig(app, t.testdir(), { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   t.equal(await rig.ask('login 1234'), 'OK login permission=admin note="no PIN is set on this unit"')
-  t.match(await rig.ask('reboot'), /^ERR FW_ERR_CONFIRM_REQUIRED reboot is destructive .* send: reboot confirm=[A-Z2-9]{4}$/, 'destructive still needs the token')
+  t.match(
+    await rig.ask('reboot'),
+    /^ERR FW_ERR_CONFIRM_REQUIRED reboot is destructive .* send: reboot confirm=[A-Z2-9]{4}$/,
+    'destructive still needs the token',
+  )
   t.match(await rig.ask('factory-reset'), /^ERR FW_ERR_CONFIRM_REQUIRED /, 'an admin-only destructive command reaches its confirm step')
 })

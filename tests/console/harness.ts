@@ -2,11 +2,11 @@
 // pair, the console on one end, serialport (with @serialport/parser-readline for reply lines) on
 // the other. Everything is torn down with the test.
 import { join } from 'node:path'
-import { SerialPort } from 'serialport'
 import { ReadlineParser } from '@serialport/parser-readline'
-import { startConsole, type ConsoleHandle, type ConsoleOptions } from '../../firmware/console/index.ts'
-import { openPtyPair, type PtyPair } from '../../firmware/hardware/pty.ts'
+import { SerialPort } from 'serialport'
+import { type ConsoleHandle, type ConsoleOptions, startConsole } from '../../firmware/console/index.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
+import { openPtyPair, type PtyPair } from '../../firmware/hardware/pty.ts'
 
 export interface Client {
   port: SerialPort
@@ -48,7 +48,11 @@ export async function openClient(path: string, baudRate = 115200): Promise<Clien
       if (left <= 0) throw new Error(`timed out waiting for ${what}; screen so far: ${JSON.stringify(raw.slice(-400))}`)
       await new Promise<void>((r) => {
         const timer = setTimeout(r, Math.min(left, 50))
-        wake = () => { clearTimeout(timer); wake = null; r() }
+        wake = () => {
+          clearTimeout(timer)
+          wake = null
+          r()
+        }
       })
     }
   }
@@ -61,7 +65,10 @@ export async function openClient(path: string, baudRate = 115200): Promise<Clien
       const n = typeof data === 'string' ? data.length : data.length
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`sending ${n} bytes to ${path} did not finish in 15 s; screen so far: ${JSON.stringify(raw.slice(-200))}`)), 15_000)
+        timer = setTimeout(
+          () => reject(new Error(`sending ${n} bytes to ${path} did not finish in 15 s; screen so far: ${JSON.stringify(raw.slice(-200))}`)),
+          15_000,
+        )
       })
       try {
         await Promise.race([
@@ -99,8 +106,14 @@ export async function blast(ttyPath: string, data: Buffer, scratch: string): Pro
   writeFileSync(file, data)
   await new Promise<void>((resolve, reject) => {
     const child = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', file, ttyPath], { stdio: 'ignore' })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`writing ${data.length} bytes to ${ttyPath} took over 20 s`)) }, 20_000)
-    child.once('exit', (code) => { clearTimeout(timer); code === 0 ? resolve() : reject(new Error(`cat into ${ttyPath} exited ${code}`)) })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`writing ${data.length} bytes to ${ttyPath} took over 20 s`))
+    }, 20_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      code === 0 ? resolve() : reject(new Error(`cat into ${ttyPath} exited ${code}`))
+    })
   })
 }
 
@@ -127,9 +140,13 @@ export async function startRig(app: ApplianceApi, dir: string, opts: ConsoleOpti
     ...opts,
   })
   const rig: Rig = {
-    pty, con, client, dir, logs,
+    pty,
+    con,
+    client,
+    dir,
+    logs,
     async ask(line, timeoutMs) {
-      await client.send(line + '\r\n')
+      await client.send(`${line}\r\n`)
       return client.nextLine(timeoutMs)
     },
   }

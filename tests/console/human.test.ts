@@ -18,27 +18,33 @@ t.test('a stage tech works the console in human mode', async (t) => {
   t.pass('each key is echoed; backspace erases on screen')
   await client.send('\r')
   const st = await client.waitRaw(/sim> $/)
-  t.match(st, /\r\nstate     ACTIVE  \(test, since [^)]+\)\r\nrelay     processed    audio processed    mode advisory\r\n/)
+  t.match(st, /\r\nstate {5}ACTIVE {2}\(test, since [^)]+\)\r\nrelay {5}processed {4}audio processed {4}mode advisory\r\n/)
 
   client.clear()
   await client.send('help\r')
   const help = await client.waitRaw(/Type "help <command>" for its arguments and examples\.\r\nsim> $/)
-  t.match(help, /  beam steer\s+point a beam at a fixed direction/)
-  t.match(help, /  factory-reset\s+erase presets and settings .* \(admin\)/)
+  t.match(help, / {2}beam steer\s+point a beam at a fixed direction/)
+  t.match(help, / {2}factory-reset\s+erase presets and settings .* \(admin\)/)
   t.match(help, /Console: console human\|machine, subscribe, unsubscribe, login <PIN>, logout, history\./)
 
   client.clear()
   await client.send('help beam steer\r')
   const hb = await client.waitRaw(/sim> $/)
-  t.match(hb, /beam steer <beam> <azimuth> \[elevation\]\r\n  point a beam at a fixed direction .*Needs operate rights\.\r\n    <beam>  beam number, from 1\r\n/)
-  t.match(hb, /  e\.g\. beam steer 1 45\r\n  e\.g\. beam steer 2 azimuth=-30 elevation=10\r\n/)
+  t.match(
+    hb,
+    /beam steer <beam> <azimuth> \[elevation\]\r\n {2}point a beam at a fixed direction .*Needs operate rights\.\r\n {4}<beam> {2}beam number, from 1\r\n/,
+  )
+  t.match(hb, / {2}e\.g\. beam steer 1 45\r\n {2}e\.g\. beam steer 2 azimuth=-30 elevation=10\r\n/)
 
   client.clear()
   await client.send('stauts\r')
   t.match(await client.waitRaw(/sim> $/), /error: no command "stauts"; did you mean "status"\? type help for the list \[FW_ERR_UNKNOWN_COMMAND\]/)
   client.clear()
   await client.send('beam steer 1 north\r')
-  t.match(await client.waitRaw(/sim> $/), /error: beam steer: azimuth must be a number from -180 to 360 degrees, got "north"\. Usage: beam steer <beam> <azimuth> \[elevation\]; e\.g\. beam steer 1 45 \[FW_ERR_BAD_ARG\]/)
+  t.match(
+    await client.waitRaw(/sim> $/),
+    /error: beam steer: azimuth must be a number from -180 to 360 degrees, got "north"\. Usage: beam steer <beam> <azimuth> \[elevation\]; e\.g\. beam steer 1 45 \[FW_ERR_BAD_ARG\]/,
+  )
   t.same(app.calls, [], 'refused commands changed nothing')
 
   client.clear()
@@ -78,7 +84,7 @@ t.test('a stage tech works the console in human mode', async (t) => {
   const rb = await client.waitRaw(/sim> $/)
   const m = /To proceed within 30 s send: (reboot confirm=[A-Z2-9]{4}) \[FW_ERR_CONFIRM_REQUIRED\]/.exec(rb)
   t.ok(m, 'the error says what to type')
-  await client.send(m![1] + '\r')
+  await client.send(`${m![1]}\r`)
   await client.waitRaw(/rebooting: on\r\nsim> $/)
   await new Promise((r) => setTimeout(r, 200))
   t.same(app.rebooted, [`console:${rig.pty.a}`], 'reboot ran once confirmed')

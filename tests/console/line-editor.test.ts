@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LineEditor, type EditorAction } from '../../firmware/console/line-editor.ts'
+import { type EditorAction, LineEditor } from '../../firmware/console/line-editor.ts'
 
 const feed = (e: LineEditor, s: string | Buffer): EditorAction[] => e.feed(typeof s === 'string' ? Buffer.from(s, 'latin1') : s)
 const lines = (a: EditorAction[]): string[] => a.flatMap((x) => (x.type === 'line' ? [x.text] : []))
@@ -23,12 +23,16 @@ t.test('human mode echoes, erases with backspace and recalls history with the ar
   a = feed(e, '\x1b[A')
   t.equal(echo(a), 'meters', 'up shows the last line')
   a = feed(e, '\x1b[A')
-  t.equal(echo(a), '\b \b'.repeat(6) + 'status', 'up again shows the one before')
+  t.equal(echo(a), `${'\b \b'.repeat(6)}status`, 'up again shows the one before')
   a = feed(e, '\x1bOB\r')
   t.same(lines(a), ['meters'], 'down (SS3 form) goes forward; enter runs it')
   t.same(e.history, ['status', 'meters'], 'a repeated line is kept once')
   a = feed(e, 'abc\x03')
-  t.same(a.map((x) => x.type), ['echo', 'cancel'], 'ctrl-c drops the line')
+  t.same(
+    a.map((x) => x.type),
+    ['echo', 'cancel'],
+    'ctrl-c drops the line',
+  )
   t.same(lines(feed(e, '\r')), [''])
 })
 
@@ -37,8 +41,12 @@ t.test('a line over 512 bytes gets one error at once and the rest up to its end 
   const a = feed(e, 'x'.repeat(600))
   t.same(errors(a), ['FW_ERR_LINE_TOO_LONG'])
   t.same(feed(e, 'y'.repeat(5000)), [], 'no more replies while discarding')
-  t.same(feed(e, 'zz\r\nstatus\r\n').map((x) => x.type), ['line'], 'the line end finishes the discard; the next line works')
-  t.same(lines(feed(e, 'x'.repeat(512) + '\n')), ['x'.repeat(512)], 'exactly 512 bytes is allowed')
+  t.same(
+    feed(e, 'zz\r\nstatus\r\n').map((x) => x.type),
+    ['line'],
+    'the line end finishes the discard; the next line works',
+  )
+  t.same(lines(feed(e, `${'x'.repeat(512)}\n`)), ['x'.repeat(512)], 'exactly 512 bytes is allowed')
 })
 
 t.test('NULs, binary bytes and escape sequences turn the whole line into one error', async (t) => {
@@ -66,7 +74,10 @@ t.test('noise without line ends is reported after a pause, and only once', async
 t.test('in human mode an unknown key says what to do and leaves the line alone', async (t) => {
   const e = new LineEditor({ human: true })
   const a = feed(e, 'sta\x1b[Dtus\r')
-  t.same(a.map((x) => x.type), ['echo', 'notice', 'echo', 'line'])
+  t.same(
+    a.map((x) => x.type),
+    ['echo', 'notice', 'echo', 'line'],
+  )
   t.same(lines(a), ['status'])
   t.same(lines(feed(e, 'login 1234\r')), ['login 1234'])
   t.same(e.history, ['status'], 'login lines never enter the history')

@@ -1,6 +1,7 @@
 // A control system's session over a real PTY: machine mode, one reply line per command, EV lines.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
+import t from 'tap'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
 
@@ -18,7 +19,10 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   t.equal(await rig.ask('gain 2 -6.5'), 'OK gain output=2 gain=-6.5')
   t.equal(await rig.ask('beam steer 1 45'), 'OK beam steer beam=1 azimuth=45 elevation=0 auto=off')
   t.equal(await rig.ask('eq 1 2 freq=250 gain=-3 q=1.4'), 'OK eq output=1 band=2 type=peak freq=250 gain=-3 q=1.4 enabled=on')
-  t.match(await rig.ask('gain 7 0'), /^ERR FW_ERR_BAD_ARG gain: output must be a whole number from 1 to 4, got "7"\. Usage: gain <output> <db>; e\.g\. gain 1 -6$/)
+  t.match(
+    await rig.ask('gain 7 0'),
+    /^ERR FW_ERR_BAD_ARG gain: output must be a whole number from 1 to 4, got "7"\. Usage: gain <output> <db>; e\.g\. gain 1 -6$/,
+  )
   t.match(await rig.ask('bogus'), /^ERR FW_ERR_UNKNOWN_COMMAND no command "bogus"; type help for the list$/)
   t.equal(await rig.ask('preset list'), 'ERR FW_ERR_NOT_AVAILABLE preset list is not available yet: the store is not running on this unit')
   t.match(await rig.ask('meters'), /^OK meters in_peak\.1=-20 .* gr\.4=0$/)
@@ -34,7 +38,7 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   t.match(await client.nextLine(), /^OK faults 1\.at=\S+ 1\.from=ACTIVE 1\.to=MANUAL_BYPASS 1\.cause=manual 1\.evidence="by console:/)
   // an empty line is not a command: no reply
   await client.send('\r\n')
-  t.equal(await rig.ask('version'), (await rig.ask('version')), 'still in step after an empty line')
+  t.equal(await rig.ask('version'), await rig.ask('version'), 'still in step after an empty line')
 
   // destructive command with its confirm token
   const ask = await rig.ask('factory-reset')
@@ -55,7 +59,10 @@ t.test('a control system drives the unit in machine mode', async (t) => {
   const evs: string[] = []
   while (evs.length < 5) evs.push(await client.nextLine(2000))
   const ms = Date.now() - t0
-  t.ok(evs.every((l) => /^EV meters in_peak\.1=-20 /.test(l)), 'meters events have the meters grammar')
+  t.ok(
+    evs.every((l) => /^EV meters in_peak\.1=-20 /.test(l)),
+    'meters events have the meters grammar',
+  )
   t.ok(ms >= 300, `5 meters events at 10/s take about 0.5 s (took ${ms} ms): the rate is applied`)
   t.equal(await rig.ask('unsubscribe'), 'OK unsubscribe state=off meters=off doa=off panel=off recommendations=off changes=off')
   await new Promise((r) => setTimeout(r, 250))
@@ -75,10 +82,17 @@ t.test('the UART runs at the baud rate the board profile sets (e.g. 9600 8N1 for
   app.profile.uarts.console.baudRate = 9600
   const rig = await startRig(app, t.testdir(), { mode: 'machine' })
   t.teardown(() => stopRig(rig))
-  const py = spawnSync('python3', ['-c', `import termios,os
+  const py = spawnSync(
+    'python3',
+    [
+      '-c',
+      `import termios,os
 fd=os.open(${JSON.stringify(rig.pty.a)}, os.O_RDONLY|os.O_NONBLOCK|os.O_NOCTTY)
 a=termios.tcgetattr(fd)
-print(a[4]==termios.B9600, a[5]==termios.B9600, (a[2]&termios.CSIZE)==termios.CS8, bool(a[2]&termios.PARENB), bool(a[2]&termios.CSTOPB))`], { encoding: 'utf8' })
+print(a[4]==termios.B9600, a[5]==termios.B9600, (a[2]&termios.CSIZE)==termios.CS8, bool(a[2]&termios.PARENB), bool(a[2]&termios.CSTOPB))`,
+    ],
+    { encoding: 'utf8' },
+  )
   t.equal(py.stdout.trim(), 'True True True False False', 'the console tty is set to 9600 baud, 8 data bits, no parity, 1 stop bit')
   t.match(await rig.ask('version'), /^OK version /)
 })

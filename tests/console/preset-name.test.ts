@@ -4,8 +4,8 @@
 // `firmware run` stack (store included) on the sim board, and of a unit whose store is not up.
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { openClient, startRig, stopRig } from './harness.ts'
 
@@ -29,7 +29,7 @@ t.test('the full stack (store up): help and the error state the same preset-name
   await client.waitRaw(/OK console mode=machine\r\n$/, 5000)
   client.lines.length = 0
   const ask = async (l: string): Promise<string> => {
-    await client.send(l + '\r\n')
+    await client.send(`${l}\r\n`)
     return client.nextLine(5000)
   }
   for (const cmd of ['preset save', 'preset load', 'preset delete']) {
@@ -41,7 +41,11 @@ t.test('the full stack (store up): help and the error state the same preset-name
   t.notMatch(help + error, /"\."/, 'neither offers "." (which is refused)')
   t.match(await ask('preset save a.b'), /^ERR FW_ERR_BAD_ARG /, '"." is refused, as the rule says')
   t.match(await ask(`preset save ${'x'.repeat(33)}`), /^ERR FW_ERR_BAD_ARG /, '33 characters are refused')
-  t.equal(await ask(`preset save Ab-9_${'x'.repeat(27)}`), `OK preset save saved=Ab-9_${'x'.repeat(27)} outputs=4 beams=4`, 'letters, digits, "-" and "_" up to 32 are accepted')
+  t.equal(
+    await ask(`preset save Ab-9_${'x'.repeat(27)}`),
+    `OK preset save saved=Ab-9_${'x'.repeat(27)} outputs=4 beams=4`,
+    'letters, digits, "-" and "_" up to 32 are accepted',
+  )
 })
 
 t.test('a unit whose store is not up: help lists the preset commands as not available, and they answer so whatever the name', async (t) => {
@@ -51,6 +55,10 @@ t.test('a unit whose store is not up: help lists the preset commands as not avai
   t.match(help, /^OK help 1\.command="preset load" /, help)
   t.match(help, / 1\.unavailable="the store is not running"/, 'help says why')
   for (const line of ['preset load bad.name!', 'preset load main-show', 'preset save x']) {
-    t.equal(await rig.ask(line), `ERR FW_ERR_NOT_AVAILABLE ${line.split(' ').slice(0, 2).join(' ')} is not available yet: the store is not running on this unit`, line)
+    t.equal(
+      await rig.ask(line),
+      `ERR FW_ERR_NOT_AVAILABLE ${line.split(' ').slice(0, 2).join(' ')} is not available yet: the store is not running on this unit`,
+      line,
+    )
   }
 })

@@ -1,11 +1,12 @@
 // Issue 10 items 3 and 21: the rate limit as docs/console-protocol.md §5 states it. A control
 // system's unpaced start-up batch of 40 lines (the documented burst) is answered in full, and a
 // client that waits for each reply is never limited however fast it goes. Over a real socat PTY.
+
+import { SerialPort } from 'serialport'
 import t from 'tap'
+import type { ConsolePort, OpenPort } from '../../firmware/console/index.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
-import { SerialPort } from 'serialport'
-import type { ConsolePort, OpenPort } from '../../firmware/console/index.ts'
 
 t.test('a start-up batch of 40 lines sent in one write: 40 replies, in order, none limited', async (t) => {
   const app = new FakeAppliance()
@@ -16,7 +17,7 @@ t.test('a start-up batch of 40 lines sent in one write: 40 replies, in order, no
     const out = (k % 4) + 1
     batch.push(k % 5 === 4 ? 'status' : `gain ${out} -${(k + 1) / 2}`)
   }
-  await rig.client.send(batch.map((l) => l + '\r\n').join(''))
+  await rig.client.send(batch.map((l) => `${l}\r\n`).join(''))
   const replies: string[] = []
   while (replies.length < 40) replies.push(await rig.client.nextLine(5000))
   for (let k = 0; k < 40; k++) {
@@ -62,7 +63,10 @@ t.test('unpaced lines beyond the burst are still limited', async (t) => {
   const replies = rig.client.lines.splice(0)
   const ok = replies.filter((l) => l.startsWith('OK gain')).length
   t.ok(ok >= 40 && ok <= 40 + 2 * 20 + 5, `the burst and the refill ran (${ok} of 300)`)
-  t.ok(replies.some((l) => l.startsWith('ERR FW_ERR_RATE_LIMITED ')), 'the sender was told')
+  t.ok(
+    replies.some((l) => l.startsWith('ERR FW_ERR_RATE_LIMITED ')),
+    'the sender was told',
+  )
 })
 
 /**
@@ -87,8 +91,12 @@ function slowLine(bytesPerSecond: number): OpenPort {
       }
     }, 10)
     return {
-      get isOpen() { return real.isOpen },
-      get writableLength() { return queued + real.writableLength },
+      get isOpen() {
+        return real.isOpen
+      },
+      get writableLength() {
+        return queued + real.writableLength
+      },
       open: (cb) => real.open(cb),
       write(data: string) {
         const b = Buffer.from(data, 'latin1')

@@ -1,10 +1,11 @@
 // Bad input over a real PTY, to the console on the real Appliance (sim board): each gets a clear
 // error, changes nothing, and the console keeps working.
-import t, { type Test } from 'tap'
+
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { startRig, stopRig, openClient, bootRealAppliance, snapshot, blast, type Rig } from './harness.ts'
+import t, { type Test } from 'tap'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { openPtyPair } from '../../firmware/hardware/pty.ts'
+import { blast, bootRealAppliance, openClient, type Rig, snapshot, startRig, stopRig } from './harness.ts'
 
 /** Seeded PRNG (mulberry32) so a failing garbage case can be replayed. */
 function rng(seed: number): () => number {
@@ -69,7 +70,7 @@ t.test('a line over 512 bytes: one error, nothing run', async (t) => {
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
-  t.match(await rig.ask('bypass on ' + 'x'.repeat(600)), /^ERR FW_ERR_LINE_TOO_LONG line longer than 512 bytes; it is ignored up to its end/)
+  t.match(await rig.ask(`bypass on ${'x'.repeat(600)}`), /^ERR FW_ERR_LINE_TOO_LONG line longer than 512 bytes; it is ignored up to its end/)
   // 1 MB without a line end, then one
   await blast(rig.pty.b, Buffer.alloc(1 << 20, 0x61), rig.dir)
   await rig.client.send('\r\n')
@@ -84,7 +85,10 @@ t.test('NULs and escape sequences inside a command: one error, nothing run', asy
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
-  t.match(await rig.ask('bypass\0 on'), /^ERR FW_ERR_BAD_INPUT line held 1 non-text byte\(s\) \(first 0x00 at byte 7\); nothing was done\. Check the terminal settings/)
+  t.match(
+    await rig.ask('bypass\0 on'),
+    /^ERR FW_ERR_BAD_INPUT line held 1 non-text byte\(s\) \(first 0x00 at byte 7\); nothing was done\. Check the terminal settings/,
+  )
   t.match(await rig.ask('bypass \x1b[31mon\x1b[0m'), /^ERR FW_ERR_BAD_INPUT line held an escape sequence; nothing was done/)
   t.match(await rig.ask('\x1b[A'), /^ERR FW_ERR_BAD_INPUT /, 'an arrow key in machine mode is refused too')
   t.match(await rig.ask('gain 1 \xe9'), /^ERR FW_ERR_BAD_INPUT /, 'non-ASCII bytes are refused')
@@ -103,7 +107,10 @@ t.test('binary garbage (seeded): errors only, no command runs, no crash', async 
   await new Promise((r) => setTimeout(r, 600))
   const replies = rig.client.lines.splice(0)
   t.ok(replies.length > 0, `garbage got ${replies.length} reply lines`)
-  t.ok(replies.every((l) => /^ERR FW_ERR_(BAD_INPUT|LINE_TOO_LONG|UNKNOWN_COMMAND|BAD_ARG|RATE_LIMITED|PERMISSION) /.test(l)), 'every reply is an ERR line with a code')
+  t.ok(
+    replies.every((l) => /^ERR FW_ERR_(BAD_INPUT|LINE_TOO_LONG|UNKNOWN_COMMAND|BAD_ARG|RATE_LIMITED|PERMISSION) /.test(l)),
+    'every reply is an ERR line with a code',
+  )
   await quiet(rig)
   await still(t, rig, app, before)
 })
@@ -113,7 +120,11 @@ t.test('noise from a wrong baud rate: a clear error that names the baud rate, no
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
   const before = snapshot(app)
-  for (const [from, to] of [[9600, 115200], [115200, 9600], [57600, 115200]] as const) {
+  for (const [from, to] of [
+    [9600, 115200],
+    [115200, 9600],
+    [57600, 115200],
+  ] as const) {
     const noise = misclock(Buffer.from('bypass on\r\nfactory-reset\r\nstatus\r\n'), from, to)
     t.comment(`"bypass on/factory-reset/status" sent at ${from} and read at ${to}: ${noise.length} bytes, e.g. ${noise.subarray(0, 12).toString('hex')}`)
     await rig.client.send(noise)
@@ -167,7 +178,10 @@ t.test('the port vanishes and comes back: the console reopens with backoff', asy
   t.equal(rig.con.stats().isOpen, false, 'the console noticed the port closed')
   await new Promise((r) => setTimeout(r, 700)) // a few failed reopen attempts
   t.ok(rig.con.stats().openFailures >= 2, `reopen attempts failed while the device was gone (${rig.con.stats().openFailures})`)
-  t.ok(rig.logs.some((l) => /closed .*reopening/.test(l)), 'the loss was logged')
+  t.ok(
+    rig.logs.some((l) => /closed .*reopening/.test(l)),
+    'the loss was logged',
+  )
   // plugged back in
   pty = await openPtyPair(dir) // the same link paths as before
   client = await openClient(pty.b)
@@ -190,7 +204,10 @@ t.test('a far end that stops reading: events are dropped, then the stalled port 
   const st = rig.con.stats()
   t.ok(st.droppedEvents > 0, `events were dropped, not queued without bound (${st.droppedEvents})`)
   t.equal(st.opens, 2, 'the console reopened the stalled port')
-  t.ok(rig.logs.some((l) => /stalled for \d+ s with \d+ bytes unsent; reopening the port/.test(l)), 'and said why')
+  t.ok(
+    rig.logs.some((l) => /stalled for \d+ s with \d+ bytes unsent; reopening the port/.test(l)),
+    'and said why',
+  )
   rig.client.port.resume()
   await rig.client.send('\r\nunsubscribe\r\n')
   await rig.client.waitRaw(/OK unsubscribe state=off meters=off/, 10_000)

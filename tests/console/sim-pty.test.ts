@@ -1,13 +1,14 @@
 // Issue 10 item 4: on the sim board the console makes its own socat PTY pair. If that socat dies
 // (kill -9), the console recreates the pair at the same path, so a terminal reconnects with the
 // same command instead of needing a restart of the firmware.
-import t from 'tap'
-import { readdirSync, readFileSync, existsSync, realpathSync } from 'node:fs'
+
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { FakeAppliance } from '../commands/fake-appliance.ts'
+import t from 'tap'
 import { startConsole } from '../../firmware/console/index.ts'
-import { openClient } from './harness.ts'
+import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { until } from '../helpers/until.ts'
+import { openClient } from './harness.ts'
 
 /** The pid of the socat that serves the links in `dir` (what `ps` shows a tech). */
 function socatFor(dir: string): number | null {
@@ -44,10 +45,14 @@ t.test('socat of the sim console killed: the PTY comes back at the same path and
   await client.close()
 
   // A new socat at the same path, and the console back on its end.
-  await until(() => {
-    const p = socatFor(dir)
-    return p !== null && p !== pid && existsSync(con.path)
-  }, 10_000, 'a new socat serving the same links')
+  await until(
+    () => {
+      const p = socatFor(dir)
+      return p !== null && p !== pid && existsSync(con.path)
+    },
+    10_000,
+    'a new socat serving the same links',
+  )
   t.ok(realpathSync(con.path).startsWith('/dev/pts/'), `the link points at a live pty again (was ${oldTty}, now ${realpathSync(con.path)})`)
   await until(() => con.stats().opens >= 2, 10_000, 'the console to reopen its end')
   client = await openClient(con.path)
@@ -55,16 +60,23 @@ t.test('socat of the sim console killed: the PTY comes back at the same path and
   t.equal(await client.nextLine(5000), 'OK gain output=1 gain=-4', 'commands work again on the same path')
   t.equal(app.outputSettings()[0]!.gainDb, -4)
   t.equal(con.stats().mode, 'machine', 'the session mode survived')
-  t.ok(logs.some((l) => /socat .*(died|exited).*recreat/i.test(l)), `the loss was logged: ${JSON.stringify(logs)}`)
+  t.ok(
+    logs.some((l) => /socat .*(died|exited).*recreat/i.test(l)),
+    `the loss was logged: ${JSON.stringify(logs)}`,
+  )
 
   // A second death is handled as well.
   const pid2 = socatFor(dir)!
   process.kill(pid2, 'SIGKILL')
   await client.close()
-  await until(() => {
-    const p = socatFor(dir)
-    return p !== null && p !== pid2 && existsSync(con.path)
-  }, 10_000, 'a third socat')
+  await until(
+    () => {
+      const p = socatFor(dir)
+      return p !== null && p !== pid2 && existsSync(con.path)
+    },
+    10_000,
+    'a third socat',
+  )
   await until(() => con.stats().opens >= 3, 10_000, 'the console to reopen again')
   client = await openClient(con.path)
   await client.send('status\r\n')
@@ -89,11 +101,14 @@ t.test('a PTY pair does not outlive its owner: kill -9 the owner and socat and i
   const { join } = await import('node:path')
   const dir = t.testdir()
   const ptyModule = new URL('../../firmware/hardware/pty.ts', import.meta.url).pathname
-  writeFileSync(join(dir, 'owner.ts'), `import { openPtyPair } from ${JSON.stringify(ptyModule)}
+  writeFileSync(
+    join(dir, 'owner.ts'),
+    `import { openPtyPair } from ${JSON.stringify(ptyModule)}
 const p = await openPtyPair(${JSON.stringify(join(dir, 'links'))})
 console.log(p.pid)
 setInterval(() => {}, 1000)
-`)
+`,
+  )
   const { mkdirSync } = await import('node:fs')
   mkdirSync(join(dir, 'links'))
   const owner = spawn(process.execPath, [join(dir, 'owner.ts')], { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -2,26 +2,34 @@
 // here; with fixed weights a beamformer is linear, so each part's share of the output can be
 // measured on its own.
 import t from 'tap'
-import { beamform, beamformTrained, beamformerLatency, simulateStage } from '../../firmware/engine/dsp.ts'
+import { beamform, beamformerLatency, beamformTrained, simulateStage } from '../../firmware/engine/dsp.ts'
 import type { ArrayGeometry } from '../../firmware/engine/types.ts'
-import { clickRatio, db, mix, power, ring16, ring8 } from './helpers.ts'
+import { clickRatio, db, mix, power, ring8, ring16 } from './helpers.ts'
 
 const SR = 48000
-const SKIP = SR / 10  // past start-up and the beamformers' latency
+const SKIP = SR / 10 // past start-up and the beamformers' latency
 
 function snrGain(g: ArrayGeometry, srcAz: number, srcEl: number, steerAz: number, steerEl: number) {
   const n = SR
   const sig = simulateStage(g, [{ azimuth: srcAz, elevation: srcEl, kind: 'noise', levelDb: -20 }], -400, 11, n)
   const noise = simulateStage(g, [], -20, 12, n)
   const inSnr = db(power(sig[0]!, SKIP) / power(noise[0]!, SKIP))
-  const ys = beamform(g, 'das', steerAz, steerEl, sig), yn = beamform(g, 'das', steerAz, steerEl, noise)
+  const ys = beamform(g, 'das', steerAz, steerEl, sig),
+    yn = beamform(g, 'das', steerAz, steerEl, noise)
   return { gain: db(power(ys, SKIP) / power(yn, SKIP)) - inSnr, signalDb: db(power(ys, SKIP) / power(sig[0]!, SKIP)) }
 }
 
 t.test('delay-and-sum steered at a plane wave gains 10 log10(N) in SNR over uncorrelated noise (within 0.5 dB)', async (t) => {
-  for (const [name, g] of [['8-mic ring', ring8()], ['16-mic ring', ring16()]] as const) {
+  for (const [name, g] of [
+    ['8-mic ring', ring8()],
+    ['16-mic ring', ring16()],
+  ] as const) {
     const want = 10 * Math.log10(g.mics.length)
-    for (const [az, el] of [[30, 0], [200, 0], [75, 40]] as const) {
+    for (const [az, el] of [
+      [30, 0],
+      [200, 0],
+      [75, 40],
+    ] as const) {
       const { gain } = snrGain(g, az, el, az, el)
       t.ok(Math.abs(gain - want) <= 0.5, `${name}, source at ${az}/${el} deg: SNR gain ${gain.toFixed(2)} dB (10 log10 N = ${want.toFixed(2)})`)
     }
@@ -29,8 +37,12 @@ t.test('delay-and-sum steered at a plane wave gains 10 log10(N) in SNR over unco
 })
 
 t.test('delay-and-sum steered 90 degrees away attenuates the source', async (t) => {
-  for (const [name, g] of [['8-mic ring', ring8()], ['16-mic ring', ring16()]] as const) {
-    const on = snrGain(g, 30, 0, 30, 0), off = snrGain(g, 30, 0, 120, 0)
+  for (const [name, g] of [
+    ['8-mic ring', ring8()],
+    ['16-mic ring', ring16()],
+  ] as const) {
+    const on = snrGain(g, 30, 0, 30, 0),
+      off = snrGain(g, 30, 0, 120, 0)
     t.ok(Math.abs(on.signalDb) < 0.3, `${name}: on target the source passes at ${on.signalDb.toFixed(2)} dB`)
     t.ok(off.signalDb < -6, `${name}: 90 deg away the source comes out at ${off.signalDb.toFixed(2)} dB`)
   }
@@ -77,7 +89,10 @@ t.test('MVDR suppresses an interferer 60 degrees off the target at least 10 dB m
 t.test('at 44.1 and 96 kHz MVDR beats delay-and-sum too (9.9 and 12.4 dB reached; tested at 9.5)', async (t) => {
   for (const sampleRate of [44100, 96000]) {
     const r = scene({ ...ring8(), sampleRate }, 0)
-    t.ok(r.das.interferer - r.mvdr.interferer >= 9.5, `${sampleRate} Hz: interferer DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`)
+    t.ok(
+      r.das.interferer - r.mvdr.interferer >= 9.5,
+      `${sampleRate} Hz: interferer DAS ${r.das.interferer.toFixed(2)} dB, MVDR ${r.mvdr.interferer.toFixed(2)} dB`,
+    )
     t.ok(r.mvdr.target >= -1, `${sampleRate} Hz: target ${r.mvdr.target.toFixed(2)} dB`)
   }
 })
@@ -97,15 +112,22 @@ t.test('MVDR stays usable with the steering 3 degrees off the target', async (t)
 
 t.test('MVDR re-learns within a second when the interferer moves', async (t) => {
   // Beam at 0 deg, nobody there; a noise interferer at 60 deg jumps to 150 deg after 1.5 s.
-  const g = ring8(), half = SR * 1.5
+  const g = ring8(),
+    half = SR * 1.5
   const a = simulateStage(g, [{ azimuth: 60, kind: 'noise', levelDb: -20 }], -60, 1, half)
   const b = simulateStage(g, [{ azimuth: 150, kind: 'noise', levelDb: -20 }], -60, 2, half)
-  const x = a.map((ch, k) => { const o = new Float32Array(2 * half); o.set(ch); o.set(b[k]!, half); return o })
+  const x = a.map((ch, k) => {
+    const o = new Float32Array(2 * half)
+    o.set(ch)
+    o.set(b[k]!, half)
+    return o
+  })
   const y = beamform(g, 'mvdr', 0, 0, x)
   const das = beamform(g, 'das', 0, 0, x)
   const win = (s: Float32Array, from: number, len: number) => power(s.subarray(from, from + len))
   const ref = win(x[0]!, half, SR / 2)
-  const justAfter = db(win(y, half + 512, SR / 20) / ref), settled = db(win(y, half + SR, SR / 2) / ref)
+  const justAfter = db(win(y, half + 512, SR / 20) / ref),
+    settled = db(win(y, half + SR, SR / 2) / ref)
   const dasLevel = db(win(das, half + SR, SR / 2) / ref)
   t.ok(settled <= dasLevel - 8, `a second after the jump: ${settled.toFixed(1)} dB (delay-and-sum ${dasLevel.toFixed(1)} dB)`)
   t.ok(justAfter > settled + 3, `right after the jump it had to re-learn: ${justAfter.toFixed(1)} dB`)
@@ -123,7 +145,8 @@ t.test('re-steering a beam mid-signal does not click', async (t) => {
   }
   // Control: the same two beams, switched from one to the other at once (at a crest of the tone,
   // where a switch is audible; at a zero crossing it would be hidden).
-  const a = beamform(g, 'das', 0, 0, x), b = beamform(g, 'das', 70, 0, x)
+  const a = beamform(g, 'das', 0, 0, x),
+    b = beamform(g, 'das', 70, 0, x)
   let cut = at
   for (let i = at; i < at + 16; i++) if (Math.abs(a[i]!) > Math.abs(a[cut]!)) cut = i
   const hard = Float32Array.from(a, (v, i) => (i < cut ? v : b[i]!))
@@ -134,5 +157,15 @@ t.test('re-steering a beam mid-signal does not click', async (t) => {
 t.test('a beamformer refuses channels that do not match the array', async (t) => {
   const g = ring8()
   t.throws(() => beamform(g, 'das', 0, 0, [new Float32Array(64)]), { code: 'FW_ERR_CHANNELS' })
-  t.throws(() => beamform(g, 'superdirective' as never, 0, 0, g.mics.map(() => new Float32Array(64))), { code: 'FW_ERR_BAD_OPTION' })
+  t.throws(
+    () =>
+      beamform(
+        g,
+        'superdirective' as never,
+        0,
+        0,
+        g.mics.map(() => new Float32Array(64)),
+      ),
+    { code: 'FW_ERR_BAD_OPTION' },
+  )
 })

@@ -1,7 +1,8 @@
 // Biquad and parametric EQ checks: the designed filters against the RBJ cookbook's analog
 // prototypes, and parameter changes that must not click.
-import t from 'tap'
+
 import type { Test } from 'tap'
+import t from 'tap'
 import { biquadMagnitudeDb, designBiquad, equalize } from '../../firmware/engine/dsp.ts'
 import type { BandParams } from '../../firmware/engine/types.ts'
 import { maxStep, sine } from './helpers.ts'
@@ -12,16 +13,28 @@ const SR = 48000
 // (W = tan(pi f / fs) / tan(pi f0 / fs)), evaluated independently of the addon.
 function cookbookDb(p: BandParams, f: number, sr: number): number {
   const W = Math.tan((Math.PI * f) / sr) / Math.tan((Math.PI * p.freqHz) / sr)
-  const A = 10 ** (p.gainDb / 40), Q = p.q, sA = Math.sqrt(A)
+  const A = 10 ** (p.gainDb / 40),
+    Q = p.q,
+    sA = Math.sqrt(A)
   // A polynomial c2 s^2 + c1 s + c0 at s = jW: (c0 - c2 W^2) + j c1 W
   const mag = (c2: number, c1: number, c0: number) => Math.hypot(c0 - c2 * W * W, c1 * W)
   let h: number
   switch (p.type) {
-    case 'lowpass': h = 1 / mag(1, 1 / Q, 1); break
-    case 'highpass': h = (W * W) / mag(1, 1 / Q, 1); break
-    case 'peak': h = mag(1, A / Q, 1) / mag(1, 1 / (A * Q), 1); break
-    case 'lowshelf': h = (A * mag(1, sA / Q, A)) / mag(A, sA / Q, 1); break
-    case 'highshelf': h = (A * mag(A, sA / Q, 1)) / mag(1, sA / Q, A); break
+    case 'lowpass':
+      h = 1 / mag(1, 1 / Q, 1)
+      break
+    case 'highpass':
+      h = (W * W) / mag(1, 1 / Q, 1)
+      break
+    case 'peak':
+      h = mag(1, A / Q, 1) / mag(1, 1 / (A * Q), 1)
+      break
+    case 'lowshelf':
+      h = (A * mag(1, sA / Q, A)) / mag(A, sA / Q, 1)
+      break
+    case 'highshelf':
+      h = (A * mag(A, sA / Q, 1)) / mag(1, sA / Q, A)
+      break
   }
   return 20 * Math.log10(h)
 }
@@ -78,14 +91,15 @@ function clickRatio(y: Float32Array, at: number): number {
 // filter transient does; a click is many times larger (see the control below).
 const AT = SR / 2 + 3 * 64
 function checkNoClick(t: Test, label: string, freqHz: number, before: Partial<BandParams>, after: Partial<BandParams>) {
-  const n = SR, at = AT
+  const n = SR,
+    at = AT
   const x = sine(freqHz, 0.25, n)
   const y = equalize(SR, [before], x, [{ at, band: 0, params: { ...(before as BandParams), ...after } }], 64)
   const r = clickRatio(y, at)
   t.ok(r <= 1.05, `${label}: largest step during the change is ${r.toFixed(3)} x the sine's own`)
 }
 
-t.test('EQ parameter changes mid-signal give no step larger than the signal\'s own (no click, no zipper)', async (t) => {
+t.test("EQ parameter changes mid-signal give no step larger than the signal's own (no click, no zipper)", async (t) => {
   checkNoClick(t, 'peak 0 -> +12 dB', 1000, { type: 'peak', freqHz: 1000, gainDb: 0, q: 1 }, { gainDb: 12 })
   checkNoClick(t, 'peak +12 -> -12 dB', 1000, { type: 'peak', freqHz: 1000, gainDb: 12, q: 1 }, { gainDb: -12 })
   checkNoClick(t, 'peak centre moved off the tone, 1 kHz -> 4 kHz', 1000, { type: 'peak', freqHz: 1000, gainDb: 10, q: 2 }, { freqHz: 4000 })
@@ -97,10 +111,12 @@ t.test('EQ parameter changes mid-signal give no step larger than the signal\'s o
 
 t.test('a band ridden block by block, as automation does, gives no zipper', async (t) => {
   // Gain 0 -> +12 dB and centre 500 Hz -> 2 kHz in 48 steps, one per 64-sample block.
-  const n = SR, at = AT
+  const n = SR,
+    at = AT
   const x = sine(1000, 0.25, n)
   const changes = Array.from({ length: 48 }, (_, i) => ({
-    at: at + i * 64, band: 0,
+    at: at + i * 64,
+    band: 0,
     params: { type: 'peak' as const, freqHz: 500 * 4 ** ((i + 1) / 48), gainDb: (12 * (i + 1)) / 48, q: 1, enabled: true },
   }))
   const y = equalize(SR, [{ type: 'peak', freqHz: 500, gainDb: 0, q: 1 }], x, changes, 64)
@@ -116,11 +132,13 @@ t.test('a band ridden block by block, as automation does, gives no zipper', asyn
 t.test('the click check catches a click: a highpass switched in abruptly fails it', async (t) => {
   // Control for the test above, computed here in TypeScript: the same highpass switched in at
   // once (fresh state, no crossfade), as a naive implementation would.
-  const n = SR, at = AT
+  const n = SR,
+    at = AT
   const x = sine(200, 0.25, n)
   const c = designBiquad({ type: 'highpass', freqHz: 1000, q: 0.7071 }, SR)
   const y = Float32Array.from(x)
-  let s1 = 0, s2 = 0
+  let s1 = 0,
+    s2 = 0
   for (let i = at; i < n; i++) {
     const v = c.b0 * x[i]! + s1
     s1 = c.b1 * x[i]! - c.a1 * v + s2

@@ -45,7 +45,9 @@ t.test('a limiter (ratio 1000) holds loud peaks at the threshold', async (t) => 
 // Gain over time on a level step. A constant (DC) input makes the gain exact sample by sample:
 // gain = output / input, with no waveform ripple to average out.
 function gainTrace(attackMs: number, releaseMs: number) {
-  const n = SR * 3, quiet = 10 ** (-40 / 20), loud = 10 ** (-6 / 20)
+  const n = SR * 3,
+    quiet = 10 ** (-40 / 20),
+    loud = 10 ** (-6 / 20)
   const x = new Float32Array(n)
   for (let i = 0; i < n; i++) x[i] = i >= SR / 2 && i < SR ? loud : quiet
   const y = compress({ thresholdDb: -20, ratio: 8, kneeDb: 0, attackMs, releaseMs }, SR, x)
@@ -54,13 +56,18 @@ function gainTrace(attackMs: number, releaseMs: number) {
 
 // Samples from `start` until the gain has covered 1 - 1/e of its way from `start` to `end`.
 function timeConstant(g: number[], start: number, end: number): number {
-  const from = g[start - 1]!, to = g[end - 1]!
+  const from = g[start - 1]!,
+    to = g[end - 1]!
   for (let i = start; i < end; i++) if (Math.abs(g[i]! - from) >= (1 - 1 / Math.E) * Math.abs(to - from)) return i - start
   return Infinity
 }
 
 t.test('attack and release behave as one-pole time constants', async (t) => {
-  for (const [attackMs, releaseMs] of [[5, 100], [20, 300], [1, 50]] as const) {
+  for (const [attackMs, releaseMs] of [
+    [5, 100],
+    [20, 300],
+    [1, 50],
+  ] as const) {
     const g = gainTrace(attackMs, releaseMs)
     const settled = g[SR - 1]!
     t.ok(Math.abs(settled - (curve(-6, -20, 8, 0) - -6)) < 0.05, `settled gain ${settled.toFixed(2)} dB`)

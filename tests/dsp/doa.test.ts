@@ -3,7 +3,7 @@
 import t from 'tap'
 import { describeLayout, doa, simulateStage } from '../../firmware/engine/dsp.ts'
 import type { ArrayGeometry, SimSource } from '../../firmware/engine/types.ts'
-import { angleDiff, line8, median, ring16, ring8 } from './helpers.ts'
+import { angleDiff, line8, median, ring8, ring16 } from './helpers.ts'
 
 const SR = 48000
 
@@ -43,12 +43,16 @@ t.test('DOA on a speech-like source with the 8-mic ring: 1 degree at 20 dB SNR o
 
 t.test('no systematic bias: at 40 dB SNR every azimuth comes out within 0.1 degree (rings)', async (t) => {
   // Guards the lag grid and its interpolation: a bias would show as a fixed error at some angles.
-  for (const [name, g] of [['8-mic ring', ring8()], ['16-mic ring', ring16()]] as const) {
-    let worst = 0, where = 0
+  for (const [name, g] of [
+    ['8-mic ring', ring8()],
+    ['16-mic ring', ring16()],
+  ] as const) {
+    let worst = 0,
+      where = 0
     for (let az = 3; az < 360; az += 23) {
       const x = simulateStage(g, [{ azimuth: az, kind: 'noise', levelDb: -20 }], -60, az, 12000)
       const err = median(doa(g, x, 1024).map((e) => angleDiff(e.azimuth, az)))
-      if (err > worst) worst = err, where = az
+      if (err > worst) (worst = err), (where = az)
     }
     t.ok(worst <= 0.1, `${name}: worst median error ${worst.toFixed(3)} deg (at ${where} deg)`)
   }
@@ -60,17 +64,32 @@ t.test('the estimate follows a source that moves, within a tenth of a second', a
   const g = ring8()
   const a = simulateStage(g, [{ azimuth: 30, kind: 'noise', levelDb: -20 }], -30, 1, SR / 2)
   const b = simulateStage(g, [{ azimuth: 200, kind: 'noise', levelDb: -20 }], -30, 2, SR / 2)
-  const x = a.map((ch, k) => { const o = new Float32Array(SR); o.set(ch); o.set(b[k]!, SR / 2); return o })
+  const x = a.map((ch, k) => {
+    const o = new Float32Array(SR)
+    o.set(ch)
+    o.set(b[k]!, SR / 2)
+    return o
+  })
   const tr = doa(g, x, 1024)
   const after = tr.filter((e) => e.t >= 0.6)
-  t.ok(after.length > 30 && after.every((e) => angleDiff(e.azimuth, 200) < 2), `from 100 ms after the jump every estimate is within 2 deg of 200 (${after.length} estimates)`)
+  t.ok(
+    after.length > 30 && after.every((e) => angleDiff(e.azimuth, 200) < 2),
+    `from 100 ms after the jump every estimate is within 2 deg of 200 (${after.length} estimates)`,
+  )
   const before = tr.filter((e) => e.t < 0.49)
-  t.ok(before.every((e) => angleDiff(e.azimuth, 30) < 2), 'and before it, of 30')
+  t.ok(
+    before.every((e) => angleDiff(e.azimuth, 30) < 2),
+    'and before it, of 30',
+  )
 })
 
 t.test('DOA on the 16-mic ring at 0 dB SNR, source above the horizon: azimuth and elevation', async (t) => {
   const g = ring16()
-  for (const [az, el] of [[45, 0], [160, 30], [290, 15]] as const) {
+  for (const [az, el] of [
+    [45, 0],
+    [160, 30],
+    [290, 15],
+  ] as const) {
     const tr = track(g, { azimuth: az, elevation: el, kind: 'noise', levelDb: -20 }, 7)
     const azErr = median(tr.map((e) => angleDiff(e.azimuth, az)))
     const elErr = median(tr.map((e) => Math.abs(e.elevation - el)))
@@ -90,7 +109,10 @@ t.test('DOA on a linear array at 0 dB SNR gives the angle to its axis within 1 d
     const tr = track(line8, { azimuth: az, kind: 'noise', levelDb: -20 }, 200 + k)
     const err = median(tr.map((e) => Math.abs(e.azimuth - angle)))
     t.ok(err <= 1, `source at ${az} deg (angle ${angle} to the axis): median error ${err.toFixed(2)} deg`)
-    t.ok(tr.every((e) => e.elevation === 0 && e.azimuth >= 0 && e.azimuth <= 180), 'angles in 0..180, elevation 0')
+    t.ok(
+      tr.every((e) => e.elevation === 0 && e.azimuth >= 0 && e.azimuth <= 180),
+      'angles in 0..180, elevation 0',
+    )
   }
 })
 
@@ -98,11 +120,19 @@ t.test('confidence is high for a clear source, low for diffuse noise, and silenc
   const g = ring8()
   const clear = track(g, { azimuth: 100, kind: 'noise', levelDb: -20 }, 1, -40)
   const diffuse = doa(g, simulateStage(g, [], -20, 2, SR), 1024)
-  const cClear = median(clear.map((e) => e.confidence)), cDiffuse = median(diffuse.map((e) => e.confidence))
-  t.ok(clear.every((e) => e.confidence >= 0 && e.confidence <= 1), 'confidence within 0..1')
+  const cClear = median(clear.map((e) => e.confidence)),
+    cDiffuse = median(diffuse.map((e) => e.confidence))
+  t.ok(
+    clear.every((e) => e.confidence >= 0 && e.confidence <= 1),
+    'confidence within 0..1',
+  )
   t.ok(cClear > 0.8, `clear source: median confidence ${cClear.toFixed(2)}`)
   t.ok(cDiffuse < 0.3 && cDiffuse < cClear / 3, `noise only: median confidence ${cDiffuse.toFixed(2)}`)
-  const silent = doa(g, g.mics.map(() => new Float32Array(SR / 2)), 1024)
+  const silent = doa(
+    g,
+    g.mics.map(() => new Float32Array(SR / 2)),
+    1024,
+  )
   t.equal(silent.length, 0, 'no estimates from digital silence')
 })
 

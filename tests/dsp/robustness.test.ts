@@ -11,7 +11,14 @@ t.test('EQ and compressor recover from NaN and infinite samples', async (t) => {
   for (const bad of [NaN, Infinity, -Infinity]) {
     const x = sine(1000, 0.5, SR / 2)
     x[5000] = bad
-    const y = equalize(SR, [{ type: 'peak', freqHz: 1000, gainDb: 6, q: 1 }, { type: 'lowpass', freqHz: 8000 }], x)
+    const y = equalize(
+      SR,
+      [
+        { type: 'peak', freqHz: 1000, gainDb: 6, q: 1 },
+        { type: 'lowpass', freqHz: 8000 },
+      ],
+      x,
+    )
     t.ok(allFinite(y, 5200), `EQ: finite again after a ${bad} sample`)
     const z = compress({ thresholdDb: -20, ratio: 4 }, SR, x)
     t.ok(allFinite(z, 5200), `compressor: finite again after a ${bad} sample`)
@@ -28,7 +35,10 @@ t.test('beamformers and DOA recover from a NaN sample in one mic', async (t) => 
     t.ok(allFinite(y, 12000), `${kind}: finite again after the NaN`)
   }
   const tr = doa(g, x, 1024)
-  t.ok(tr.every((e) => Number.isFinite(e.azimuth) && Number.isFinite(e.confidence)), 'no NaN in the DOA track')
+  t.ok(
+    tr.every((e) => Number.isFinite(e.azimuth) && Number.isFinite(e.confidence)),
+    'no NaN in the DOA track',
+  )
   t.ok(tr.length >= 85, `frames touching the NaN are skipped, the rest estimated (${tr.length})`)
   t.ok(Math.abs(tr[tr.length - 1]!.azimuth - 40) < 2, 'and the estimate is right again')
 })

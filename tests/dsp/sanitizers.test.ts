@@ -2,11 +2,12 @@
 // odd geometries (2 to 24 mics, lines, planes, 3D, coincident mics), 44.1/48/96 kHz, block sizes
 // from 1 to 1024, steering and adaptation changes and absurd parameters, compiled with
 // AddressSanitizer (plus leak checking) and UndefinedBehaviorSanitizer.
-import t from 'tap'
+
 import { spawn, spawnSync } from 'node:child_process'
-import { availableParallelism } from 'node:os'
 import { readdirSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
+import t from 'tap'
 import { repoRoot } from '../../firmware/board/profile.ts'
 
 const FLAGS = ['-std=c++17', '-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all']
@@ -15,7 +16,9 @@ function compile(src: string, obj: string, include: string): Promise<{ code: num
   return new Promise((resolve) => {
     const p = spawn('g++', [...FLAGS, `-I${include}`, '-c', src, '-o', obj], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    p.stderr.on('data', (d) => { stderr += d })
+    p.stderr.on('data', (d) => {
+      stderr += d
+    })
     p.on('close', (code) => resolve({ code: code ?? 1, stderr }))
   })
 }
@@ -23,8 +26,12 @@ function compile(src: string, obj: string, include: string): Promise<{ code: num
 t.test('the DSP modules run clean under AddressSanitizer and UndefinedBehaviorSanitizer', async (t) => {
   const src = join(repoRoot, 'addons', 'src')
   const dir = t.testdir()
-  const sources = [join(repoRoot, 'tests', 'dsp', 'sanitize_harness.cc'),
-    ...readdirSync(join(src, 'dsp')).filter((f) => f.endsWith('.cc')).map((f) => join(src, 'dsp', f))]
+  const sources = [
+    join(repoRoot, 'tests', 'dsp', 'sanitize_harness.cc'),
+    ...readdirSync(join(src, 'dsp'))
+      .filter((f) => f.endsWith('.cc'))
+      .map((f) => join(src, 'dsp', f)),
+  ]
   // Compile units in parallel (as many as there are cores), then link.
   const queue = [...sources]
   const objects: string[] = []

@@ -1,9 +1,10 @@
 // Starting and stopping the engine: cleanly, twice, in worker threads, and at process exit
 // without stop() (the addon's cleanup hook must join the audio thread before teardown).
-import t from 'tap'
-import { Worker } from 'node:worker_threads'
+
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import t from 'tap'
 import { Engine } from '../../firmware/engine/engine.ts'
 
 const fixture = join(import.meta.dirname, 'fixtures', 'run-engine.ts')
@@ -84,11 +85,20 @@ t.test('the loader looks beside the executable, then in the repo build', async (
   t.equal(list[0], join(dirname(process.execPath), 'addons', 'engine.node'), 'first beside the executable (single-binary image)')
   t.match(list[1], /addons\/build\/Release\/engine\.node$/, 'then the repository build')
   t.same(nativeCandidates({ FIRMWARE_ENGINE_NODE: '/opt/fw/engine.node' }), ['/opt/fw/engine.node'], 'an explicit path is the only candidate')
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     const { loadNative } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'firmware', 'engine', 'native.ts'))})
-    try { loadNative(); console.log('loaded') } catch (e) { console.log(e.code + ' ' + e.message) }`], {
-    encoding: 'utf8', env: { ...process.env, FIRMWARE_ENGINE_NODE: '/nonexistent/engine.node' },
-  })
+    try { loadNative(); console.log('loaded') } catch (e) { console.log(e.code + ' ' + e.message) }`,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, FIRMWARE_ENGINE_NODE: '/nonexistent/engine.node' },
+    },
+  )
   t.match(r.stdout, /FW_ERR_ENGINE the native audio engine is not built .*\/nonexistent\/engine\.node/, 'a missing addon is a clear error')
 })
 
@@ -107,8 +117,16 @@ t.test('the board profiles build their engines', async (t) => {
 })
 
 t.test('the largest engine (64 inputs, 16 outputs, 16-mic array) runs', async (t) => {
-  const mics = Array.from({ length: 16 }, (_, m) => [0.1 * Math.cos(m * Math.PI / 8), 0.1 * Math.sin(m * Math.PI / 8), 0] as [number, number, number])
-  const e = new Engine({ backend: 'null', inputs: 64, outputs: 16, array: { sampleRate: 48000, mics }, maxBlocks: 200, heartbeatTimeoutMs: 0, overrunBlocks: 0 })
+  const mics = Array.from({ length: 16 }, (_, m) => [0.1 * Math.cos((m * Math.PI) / 8), 0.1 * Math.sin((m * Math.PI) / 8), 0] as [number, number, number])
+  const e = new Engine({
+    backend: 'null',
+    inputs: 64,
+    outputs: 16,
+    array: { sampleRate: 48000, mics },
+    maxBlocks: 200,
+    heartbeatTimeoutMs: 0,
+    overrunBlocks: 0,
+  })
   e.start()
   await e.finished()
   t.equal(e.blockCounter(), 200, '200 blocks')

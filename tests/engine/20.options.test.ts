@@ -1,15 +1,16 @@
 // Bad options are refused before anything starts, with a code and a message naming the field;
 // bad devices and files are refused at start() with the code a user can act on.
-import t from 'tap'
+
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Engine, resolveOptions } from '../../firmware/engine/engine.ts'
+import t from 'tap'
 import type { EngineOptions } from '../../firmware/engine/engine.ts'
+import { Engine, resolveOptions } from '../../firmware/engine/engine.ts'
 import { writeWav } from '../../firmware/wav/wav.ts'
 
 const ring8 = {
   sampleRate: 48000,
-  mics: Array.from({ length: 8 }, (_, m) => [0.05 * Math.cos(m * Math.PI / 4), 0.05 * Math.sin(m * Math.PI / 4), 0] as [number, number, number]),
+  mics: Array.from({ length: 8 }, (_, m) => [0.05 * Math.cos((m * Math.PI) / 4), 0.05 * Math.sin((m * Math.PI) / 4), 0] as [number, number, number]),
 }
 
 t.test('options out of range are refused naming the field', async (t) => {
@@ -37,7 +38,19 @@ t.test('options out of range are refused naming the field', async (t) => {
 
 t.test('a bad array geometry is refused as such', async (t) => {
   t.throws(() => new Engine({ array: { sampleRate: 48000, mics: [[0, 0, 0]] } }), { code: 'FW_ERR_BAD_GEOMETRY', message: /at least 2 microphones/ })
-  t.throws(() => new Engine({ array: { sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] } }), { code: 'FW_ERR_BAD_GEOMETRY', message: /same position/ })
+  t.throws(
+    () =>
+      new Engine({
+        array: {
+          sampleRate: 48000,
+          mics: [
+            [0, 0, 0],
+            [0, 0, 0],
+          ],
+        },
+      }),
+    { code: 'FW_ERR_BAD_GEOMETRY', message: /same position/ },
+  )
   t.throws(() => new Engine({ array: ring8, inputs: 4 }), { code: 'FW_ERR_BAD_GEOMETRY', message: /8 mics but the engine has 4 inputs/ })
   t.throws(() => new Engine({ array: ring8, sampleRate: 44100 }), { code: 'FW_ERR_BAD_GEOMETRY', message: /differs/ })
 })
@@ -93,7 +106,10 @@ t.test('the sentinel and the rehearsal hooks refuse bad arguments naming them, a
   e.start()
   t.teardown(() => e.stop())
   t.throws(() => e.startSentinel({ heartbeatMs: 0 }), { code: 'FW_ERR_BAD_OPTION', message: /sentinel\.heartbeatMs: must be between 1 and 100/ })
-  t.throws(() => e.startSentinel({ controlPlaneTimeoutMs: 50 }), { code: 'FW_ERR_BAD_OPTION', message: /sentinel\.controlPlaneTimeoutMs: must be 0 or 100\.\.60000/ })
+  t.throws(() => e.startSentinel({ controlPlaneTimeoutMs: 50 }), {
+    code: 'FW_ERR_BAD_OPTION',
+    message: /sentinel\.controlPlaneTimeoutMs: must be 0 or 100\.\.60000/,
+  })
   t.throws(() => e.startSentinel({ panelPath: '/nonexistent/tty' }), { code: 'FW_ERR_IO', message: /cannot open the front-panel tty \/nonexistent\/tty/ })
   t.equal(e.sentinelStats(), null, 'no sentinel was started by the refused calls')
   t.throws(() => e.injectAudioStall(0), { code: 'FW_ERR_BAD_OPTION', message: /injectAudioStall\(ms\): must be between 1 and 10000/ })

@@ -3,17 +3,24 @@
 // that overruns its budget each make the audio thread go dry by itself and say why; only
 // setProcessing(true) brings the processed signal back.
 import t from 'tap'
-import { Engine } from '../../firmware/engine/engine.ts'
 import type { EngineOptions } from '../../firmware/engine/engine.ts'
+import { Engine } from '../../firmware/engine/engine.ts'
 import type { EngineEvent } from '../../firmware/engine/types.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const busyWait = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end) { /* the event loop is blocked */ } }
+const busyWait = (ms: number) => {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    /* the event loop is blocked */
+  }
+}
 
 /** One line input with a 1 kHz tone and no noise, one output; processed = tone at -12 dB. */
 function toneEngine(extra: Partial<EngineOptions> = {}): Engine {
   const e = new Engine({
-    backend: 'sim', inputs: 1, outputs: 1,
+    backend: 'sim',
+    inputs: 1,
+    outputs: 1,
     sim: { sources: [{ azimuth: 0, kind: 'tone', freqHz: 1000, levelDb: -10 }], noiseDb: -300, recordSeconds: 3 },
     ...extra,
   })
@@ -29,7 +36,8 @@ function maxStep(x: Float32Array, from = 1, to = x.length): number {
 
 /** Longest run of samples where the output is bit-identical to the input (the dry path). */
 function longestDryRun(input: Float32Array, output: Float32Array, frames: number): number {
-  let best = 0, run = 0
+  let best = 0,
+    run = 0
   for (let i = 0; i < frames; i++) {
     run = output[i] === input[i] ? run + 1 : 0
     best = Math.max(best, run)
@@ -49,9 +57,10 @@ async function switchRun(crossfadeMs: number) {
   return e.recording()
 }
 
-t.test('switching to dry and back on a sine makes no step larger than the sine\'s own', async (t) => {
+t.test("switching to dry and back on a sine makes no step larger than the sine's own", async (t) => {
   const rec = await switchRun(10)
-  const input = rec.input[0]!, output = rec.output[0]!
+  const input = rec.input[0]!,
+    output = rec.output[0]!
   const own = maxStep(input, 1, rec.frames)
   const seen = maxStep(output, 1, rec.frames)
   t.comment(`sine's largest step ${own.toFixed(5)}, output's largest step ${seen.toFixed(5)}`)
@@ -72,7 +81,10 @@ t.test('a stale heartbeat makes the audio thread go dry by itself, until setProc
   // blocked for much longer than that.
   const e = toneEngine({ heartbeatIntervalMs: 0, heartbeatTimeoutMs: 250 })
   const events: EngineEvent[] = []
-  const tick = setInterval(() => { e.heartbeat(); events.push(...e.poll().events) }, 10)
+  const tick = setInterval(() => {
+    e.heartbeat()
+    events.push(...e.poll().events)
+  }, 10)
   e.heartbeat()
   e.start()
   await sleep(200)
@@ -85,7 +97,9 @@ t.test('a stale heartbeat makes the audio thread go dry by itself, until setProc
   t.ok(bypass, 'a native-bypass event was reported')
   if (bypass?.type === 'native-bypass') {
     t.equal(bypass.cause, 'heartbeat-stale', 'its cause is heartbeat-stale')
-    t.comment(`heartbeat age when the audio thread went dry: ${bypass.detail.toFixed(1)} ms (timeout 250 ms, block ${(64 / 48).toFixed(2)} ms); ${bypass.block - blockedAt} blocks after the loop blocked`)
+    t.comment(
+      `heartbeat age when the audio thread went dry: ${bypass.detail.toFixed(1)} ms (timeout 250 ms, block ${(64 / 48).toFixed(2)} ms); ${bypass.block - blockedAt} blocks after the loop blocked`,
+    )
   }
   const s = e.stats()
   t.equal(s.processed, false, 'still dry although the heartbeat is fresh again')
@@ -94,7 +108,10 @@ t.test('a stale heartbeat makes the audio thread go dry by itself, until setProc
   await sleep(100)
   events.push(...e.poll().events)
   t.equal(e.stats().processed, true, 'setProcessing(true) with a fresh heartbeat brings processing back')
-  t.ok(events.some((ev) => ev.type === 'processed'), 'and a processed event says so')
+  t.ok(
+    events.some((ev) => ev.type === 'processed'),
+    'and a processed event says so',
+  )
   clearInterval(tick)
   e.stop()
   const rec = e.recording()
@@ -145,7 +162,10 @@ t.test('a chain inside its budget never bypasses', async (t) => {
   e.injectDspSpin(100, 200)
   await sleep(400)
   const events = e.poll().events
-  t.notOk(events.some((ev) => ev.type === 'native-bypass'), 'no native bypass')
+  t.notOk(
+    events.some((ev) => ev.type === 'native-bypass'),
+    'no native bypass',
+  )
   t.equal(e.stats().processed, true, 'still processed')
   e.stop()
 })
@@ -160,7 +180,10 @@ t.test('a late audio thread on the paced sim backend counts missed deadlines as 
   const events = e.poll().events
   const xruns = e.stats().xruns - before
   t.ok(xruns > 0, `missed deadlines are counted (${xruns})`)
-  t.ok(events.some((ev) => ev.type === 'xrun'), 'and reported as xrun events')
+  t.ok(
+    events.some((ev) => ev.type === 'xrun'),
+    'and reported as xrun events',
+  )
   t.equal(e.stats().processed, true, 'with the budget check off they do not bypass')
   e.stop()
 })

@@ -1,17 +1,20 @@
 // The ALSA backend against ALSA's own `file` plugin over a `null` device: no sound card needed.
 // The capture PCM reads a raw float file, the playback PCM writes one; the engine in between
 // applies -6 dB, so the output file must hold the input 6 dB down.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 
 const fixture = join(import.meta.dirname, 'fixtures', 'alsa-run.ts')
 const sr = 48000
 
 function asoundrc(dir: string): string {
   const conf = join(dir, 'asound.conf')
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 pcm.testcap {
   type file
   slave.pcm { type null }
@@ -25,13 +28,16 @@ pcm.testplay {
   file "${join(dir, 'out.raw')}"
   format "raw"
 }
-`)
+`,
+  )
   return conf
 }
 
 function run(dir: string, capture: string, playback: string, blocks: number) {
   const r = spawnSync(process.execPath, [fixture, capture, playback, String(blocks)], {
-    encoding: 'utf8', timeout: 30_000, env: { ...process.env, ALSA_CONFIG_PATH: asoundrc(dir) },
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ALSA_CONFIG_PATH: asoundrc(dir) },
   })
   if (r.status !== 0) throw new Error(`alsa run failed: ${r.stderr}`)
   return JSON.parse(r.stdout) as Record<string, unknown>
@@ -54,7 +60,11 @@ t.test('audio passes through the ALSA backend (file plugin, null device)', async
   const out = new Float32Array(raw.buffer, raw.byteOffset, Math.floor(raw.byteLength / 4))
   // The playback stream starts with the backend's silence prefill: periods - 1 = 2 blocks.
   const offset = 2 * 64 * 2
-  for (let i = 0; i < offset; i++) if (out[i] !== 0) { t.fail('the prefill is silence'); break }
+  for (let i = 0; i < offset; i++)
+    if (out[i] !== 0) {
+      t.fail('the prefill is silence')
+      break
+    }
   t.ok(out.length / 2 >= blocks * 64, `the playback file holds ${out.length / 2} frames`)
   let worst = 0
   for (let i = 4800; i < blocks * 64 - 64; i++) {

@@ -2,13 +2,13 @@
 // front of an 8-mic ring; beams pointed at it are louder than beams pointed away, the DOA track
 // finds it, beam 0 follows it by itself, and steering commands move beams while running.
 import t from 'tap'
-import { Engine } from '../../firmware/engine/engine.ts'
 import type { EnginePoll } from '../../firmware/engine/engine.ts'
+import { Engine } from '../../firmware/engine/engine.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const ring8 = {
   sampleRate: 48000,
-  mics: Array.from({ length: 8 }, (_, m) => [0.1 * Math.cos(m * Math.PI / 4), 0.1 * Math.sin(m * Math.PI / 4), 0] as [number, number, number]),
+  mics: Array.from({ length: 8 }, (_, m) => [0.1 * Math.cos((m * Math.PI) / 4), 0.1 * Math.sin((m * Math.PI) / 4), 0] as [number, number, number]),
 }
 
 /** Mean output RMS (dB) over the meter windows seen while polling for `ms`. */
@@ -22,7 +22,9 @@ async function listen(e: Engine, ms: number): Promise<{ rms: number[]; doa: Engi
     const p = e.poll()
     doa.push(...p.doa)
     if (p.meters) {
-      p.meters.outputRmsDb.forEach((v, k) => { sums[k]! += 10 ** (v / 10) })
+      p.meters.outputRmsDb.forEach((v, k) => {
+        sums[k]! += 10 ** (v / 10)
+      })
       n++
     }
   }
@@ -31,7 +33,10 @@ async function listen(e: Engine, ms: number): Promise<{ rms: number[]; doa: Engi
 
 t.test('beams, DOA and steering on a simulated stage', async (t) => {
   const e = new Engine({
-    backend: 'sim', array: ring8, outputs: 4, heartbeatTimeoutMs: 0, // not a fail-open test
+    backend: 'sim',
+    array: ring8,
+    outputs: 4,
+    heartbeatTimeoutMs: 0, // not a fail-open test
     beams: [{ auto: true, azimuth: 180 }, { azimuth: 60 }, { azimuth: 240 }, { azimuth: 150 }],
     sim: { sources: [{ azimuth: 60, kind: 'noise', levelDb: -20 }], noiseDb: -40 },
   })
@@ -60,8 +65,16 @@ t.test('beams, DOA and steering on a simulated stage', async (t) => {
   await sleep(200)
   const third = await listen(e, 400)
   t.ok(toward - third.rms[0]! > 6, 'beam 0 stays where it is put once auto is off')
-  t.same(e.beams().map((b) => [b.kind, Math.round(b.azimuth), b.auto]), [['das', 240, false], ['das', 60, false], ['das', 60, false], ['mvdr', 150, false]],
-    'beams() reports every beam\'s kind and direction after the commands')
+  t.same(
+    e.beams().map((b) => [b.kind, Math.round(b.azimuth), b.auto]),
+    [
+      ['das', 240, false],
+      ['das', 60, false],
+      ['das', 60, false],
+      ['mvdr', 150, false],
+    ],
+    "beams() reports every beam's kind and direction after the commands",
+  )
   t.equal(e.stats().droppedAnalysis, 0, 'the DOA thread kept up with every block')
   e.stop()
 })

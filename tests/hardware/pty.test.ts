@@ -1,15 +1,23 @@
 // PTY pairs: what a UART is on a simulated board. Opened like a tty, closed, killed with -9 and
 // made again at the same paths; a pair never outlives the process that owns it.
-import t from 'tap'
+
 import { spawn } from 'node:child_process'
 import { existsSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { SerialPort } from 'serialport'
+import t from 'tap'
 import { openPtyPair, type PtyPair } from '../../firmware/hardware/pty.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 async function open(path: string): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate: 115200, autoOpen: false })
@@ -22,7 +30,13 @@ const close = (p: SerialPort) => new Promise<void>((r) => (p.isOpen ? p.close(()
 async function roundTrip(from: SerialPort, to: SerialPort, text: string): Promise<string> {
   let got = ''
   const done = new Promise<void>((res) => {
-    const on = (c: Buffer) => { got += c.toString(); if (got.length >= text.length) { to.off('data', on); res() } }
+    const on = (c: Buffer) => {
+      got += c.toString()
+      if (got.length >= text.length) {
+        to.off('data', on)
+        res()
+      }
+    }
     to.on('data', on)
   })
   from.write(text)
@@ -80,10 +94,15 @@ t.test('kill -9 of the owner process takes its pair down with it', async (t) => 
   const ptyModule = new URL('../../firmware/hardware/pty.ts', import.meta.url).pathname
   const code = `const { openPtyPair } = await import(${JSON.stringify(ptyModule)}); const p = await openPtyPair(${JSON.stringify(dir)}); console.log(p.pid); setInterval(() => {}, 1000)`
   const owner = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { owner.kill('SIGKILL') })
+  t.teardown(() => {
+    owner.kill('SIGKILL')
+  })
   const socatPid = await new Promise<number>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('the owner never opened its pair')), 10_000)
-    createInterface({ input: owner.stdout! }).once('line', (l) => { clearTimeout(timer); res(Number(l)) })
+    createInterface({ input: owner.stdout! }).once('line', (l) => {
+      clearTimeout(timer)
+      res(Number(l))
+    })
   })
   t.ok(alive(socatPid), `socat ${socatPid} runs for its owner`)
   owner.kill('SIGKILL')

@@ -1,12 +1,13 @@
 // systemd's notify protocol against a real unix datagram socket: a small receiver (python3, as
 // systemd reads it: one recv() per datagram, newline-separated assignments in each) stands for
 // systemd, and the test reads what it would have understood.
-import t, { type Test } from 'tap'
+
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import t, { type Test } from 'tap'
 import { SystemdNotifier } from '../../firmware/hardware/systemd-notify.ts'
 
 const RECEIVER = `
@@ -30,10 +31,14 @@ interface Systemd {
 
 async function fakeSystemd(t: Test, addr: string): Promise<Systemd> {
   const rx = spawn('python3', ['-c', RECEIVER, addr], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { rx.kill('SIGKILL') })
+  t.teardown(() => {
+    rx.kill('SIGKILL')
+  })
   const datagrams: string[] = []
   let listening!: () => void
-  const up = new Promise<void>((r) => { listening = r })
+  const up = new Promise<void>((r) => {
+    listening = r
+  })
   createInterface({ input: rx.stdout! }).on('line', (l) => {
     const d = JSON.parse(l) as string
     if (d === 'listening') listening()
@@ -87,7 +92,10 @@ t.test('an abstract socket (@name) is reached too', async (t) => {
 
 t.test('no systemd listening: notifications are dropped, nothing throws, close ends', async (t) => {
   const n = new SystemdNotifier({ socket: join(socketDir(t), 'nobody-here') })
-  t.doesNotThrow(() => { n.ready(); n.feed(0) })
+  t.doesNotThrow(() => {
+    n.ready()
+    n.feed(0)
+  })
   const started = Date.now()
   await n.close()
   t.ok(Date.now() - started < 3000, 'close does not hang')

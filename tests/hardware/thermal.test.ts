@@ -1,10 +1,11 @@
 // Thermal zones as the board exposes them: files in a sysfs-like tree
 // (<root>/class/thermal/thermal_zoneN/temp, millidegrees and a newline), some of which are missing,
 // unreadable or garbage on a real unit (a driver not loaded, a sensor mid-probe).
-import t from 'tap'
+
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { SysfsThermal, SimThermal, thermalFor, type ThermalZone } from '../../firmware/hardware/thermal.ts'
+import t from 'tap'
+import { SimThermal, SysfsThermal, type ThermalZone, thermalFor } from '../../firmware/hardware/thermal.ts'
 
 /** A sysfs-like tree: zone name -> file content (undefined: no file; {dir}: a directory where the file should be). */
 function sysfs(root: string, zones: Record<string, string | undefined | { dir: true }>): ThermalZone[] {
@@ -27,7 +28,14 @@ t.test('each zone reads its millidegrees as °C', async (t) => {
 
 t.test('a missing, unreadable or garbage zone is left out and counted, never read as a temperature', async (t) => {
   const zones = sysfs(t.testdir(), {
-    cpu: '52000\n', missing: undefined, directory: { dir: true }, garbage: 'abc\n', empty: '', blank: '  \n', partial: '52000junk\n', huge: '1e400\n',
+    cpu: '52000\n',
+    missing: undefined,
+    directory: { dir: true },
+    garbage: 'abc\n',
+    empty: '',
+    blank: '  \n',
+    partial: '52000junk\n',
+    huge: '1e400\n',
   })
   const s = new SysfsThermal(zones)
   const r = s.read(0)

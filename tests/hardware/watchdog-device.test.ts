@@ -1,10 +1,11 @@
 // The kernel watchdog device as the firmware sees it: a file it opens for writing, feeds with a
 // byte, and disarms with 'V' on a clean stop. Here the device is a plain file or a FIFO with a
 // real reader process on the other end (a driver that reads what the firmware writes).
-import t from 'tap'
+
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { WatchdogDevice } from '../../firmware/hardware/watchdog-device.ts'
 
 /** A FIFO at `path` and a reader process copying it to `out` (started before the firmware opens it). */
@@ -15,7 +16,14 @@ function fifoWithReader(dir: string): { path: string; out: string; exited: Promi
   if (mk.status !== 0) throw new Error(`mkfifo: ${mk.stderr}`)
   const reader = spawn('sh', ['-c', 'exec cat "$1" > "$2"', 'sh', path, out], { stdio: 'ignore' })
   const exited = new Promise<number | null>((r) => reader.once('exit', (code) => r(code)))
-  return { path, out, exited, kill: () => { reader.kill('SIGKILL') } }
+  return {
+    path,
+    out,
+    exited,
+    kill: () => {
+      reader.kill('SIGKILL')
+    },
+  }
 }
 
 t.test('a device driver on a FIFO receives the feeds at their interval and the magic close', async (t) => {
@@ -47,7 +55,10 @@ t.test('a device that goes away mid-run: a feed does not throw and is not counte
 
 t.test('opening a device that is not there, or is a directory, is FW_ERR_IO naming the profile field', async (t) => {
   const dir = t.testdir({ sub: {} })
-  t.throws(() => new WatchdogDevice({ path: join(dir, 'no-such-device') }), { code: 'FW_ERR_IO', message: /no-such-device.*watchdogDevice in the board profile/ })
+  t.throws(() => new WatchdogDevice({ path: join(dir, 'no-such-device') }), {
+    code: 'FW_ERR_IO',
+    message: /no-such-device.*watchdogDevice in the board profile/,
+  })
   t.throws(() => new WatchdogDevice({ path: join(dir, 'sub') }), { code: 'FW_ERR_IO', message: /watchdogDevice/ })
 })
 
@@ -70,7 +81,16 @@ t.test('handed over to the sentinel, the descriptor is no longer fed or closed h
 
 t.test('an injected device (tests) is never handed to the native thread', async (t) => {
   const writes: string[] = []
-  const w = new WatchdogDevice({ path: '/dev/fake', fs: { open: () => 7, write: (_fd, d) => { writes.push(d) }, close: () => {} } })
+  const w = new WatchdogDevice({
+    path: '/dev/fake',
+    fs: {
+      open: () => 7,
+      write: (_fd, d) => {
+        writes.push(d)
+      },
+      close: () => {},
+    },
+  })
   t.notOk(w.handOverable)
   w.feed(0)
   await w.close()

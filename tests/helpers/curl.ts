@@ -7,8 +7,12 @@ export function curl(args: string[]): Promise<{ code: number; out: string; err: 
     const p = spawn('curl', ['-sS', '--max-time', '10', ...args])
     let out = ''
     let err = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    p.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+    })
     p.on('close', (code) => resolve({ code: code ?? -1, out, err }))
   })
 }

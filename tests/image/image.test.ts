@@ -1,19 +1,21 @@
 // Builds the appliance image into a temp dir (once; it takes a while) and starts the single binary
 // from there: help, the native packages it loads from beside itself, and the appliance on the sim
 // board for a couple of seconds.
-import t from 'tap'
+
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, generateKeyPairSync } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
+import t from 'tap'
 
 const repo = join(import.meta.dirname, '..', '..')
 const dir = t.testdir({})
 const image = join(dir, 'image')
 const recoveryDir = join(dir, 'recovery')
-const build = spawnSync('bash', [join(repo, 'scripts', 'build-image.sh'), '--out', image, '--version', '9.8.7', '--recovery-out', recoveryDir],
-  { encoding: 'utf8', timeout: 170_000 })
+const build = spawnSync('bash', [join(repo, 'scripts', 'build-image.sh'), '--out', image, '--version', '9.8.7', '--recovery-out', recoveryDir], {
+  encoding: 'utf8',
+  timeout: 170_000,
+})
 const binary = join(image, 'firmware')
 const recovery = join(recoveryDir, 'recovery')
 
@@ -21,9 +23,17 @@ t.test('npm run build:image produces the binary, addons, models, profiles, unit 
   if (build.status !== 0) t.comment(build.stdout + build.stderr)
   t.equal(build.status, 0, 'the image builds')
   t.notMatch(build.stdout + build.stderr, /\[WARNING\]/, 'the bundles build without esbuild warnings')
-  for (const f of ['firmware', 'lib/addons/build/Release/engine.node', 'lib/board/sim/profile.json', 'lib/board/jetson-agx-rack/profile.json',
-    'lib/models/crowd_state.onnx', 'lib/node_modules/onnxruntime-node/package.json', 'lib/node_modules/serialport/package.json',
-    'stage-firmware.service', 'manifest.json']) {
+  for (const f of [
+    'firmware',
+    'lib/addons/build/Release/engine.node',
+    'lib/board/sim/profile.json',
+    'lib/board/jetson-agx-rack/profile.json',
+    'lib/models/crowd_state.onnx',
+    'lib/node_modules/onnxruntime-node/package.json',
+    'lib/node_modules/serialport/package.json',
+    'stage-firmware.service',
+    'manifest.json',
+  ]) {
     t.ok(existsSync(join(image, f)), f)
   }
   t.ok(statSync(binary).mode & 0o111, 'the binary is executable')
@@ -54,14 +64,17 @@ t.test('the binary runs "firmware help" with only the image (no Node on PATH)', 
 
 t.test('onnxruntime-node loads from beside the binary and runs a shipped model', { timeout: 30_000 }, async (t) => {
   const script = join(dir, 'ort-check.mjs')
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
     import { createRequire } from 'node:module'
     import { join, dirname } from 'node:path'
     const lib = join(dirname(process.execPath), 'lib')
     const ort = createRequire(lib + '/')('onnxruntime-node')
     const s = await ort.InferenceSession.create(join(lib, 'models', 'crowd_state.onnx'))
     console.log(JSON.stringify({ resolved: createRequire(lib + '/').resolve('onnxruntime-node'), inputs: s.inputNames }))
-  `)
+  `,
+  )
   const r = spawnSync(binary, [script], { encoding: 'utf8', cwd: dir })
   t.equal(r.status, 0, r.stderr)
   const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as { resolved: string; inputs: string[] }
@@ -73,18 +86,26 @@ t.test('"firmware run --board sim" starts from the image, processes audio and st
   const child = spawn(binary, ['run', '--board', 'sim', '--seconds', '2.5'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { err += c.toString() })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   // While it runs: which native files did it map? They must come from the image.
   const mapped = new Set<string>()
   const poll = setInterval(() => {
     try {
       for (const line of readFileSync(`/proc/${child.pid}/maps`, 'utf8').split('\n')) {
         const p = line.split(/\s+/)[5]
-        if (p && p.endsWith('.node')) mapped.add(p)
+        if (p?.endsWith('.node')) mapped.add(p)
       }
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }, 100)
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
   clearInterval(poll)
@@ -96,7 +117,10 @@ t.test('"firmware run --board sim" starts from the image, processes audio and st
   t.ok(Math.max(...blocks) > 100, `processed ${Math.max(...blocks)} blocks`)
   const engine = [...mapped].find((p) => p.endsWith('engine.node'))
   t.equal(engine, join(image, 'lib', 'addons', 'build', 'Release', 'engine.node'), 'engine addon from the image')
-  t.ok([...mapped].every((p) => p.startsWith(image)), `all addons from the image: ${[...mapped].join(', ')}`)
+  t.ok(
+    [...mapped].every((p) => p.startsWith(image)),
+    `all addons from the image: ${[...mapped].join(', ')}`,
+  )
 })
 
 t.test('the image packs into a signed bundle that the recovery binary verifies and installs', { timeout: 60_000 }, async (t) => {
@@ -106,9 +130,20 @@ t.test('the image packs into a signed bundle that the recovery binary verifies a
   const profile = join(dir, 'unit', 'board', 'sim', 'profile.json')
   const sim = JSON.parse(readFileSync(join(repo, 'board', 'sim', 'profile.json'), 'utf8')) as Record<string, unknown>
   mkdirSync(join(dir, 'unit', 'board', 'sim'), { recursive: true })
-  writeFileSync(profile, JSON.stringify({ ...sim, dataDir: join(dir, 'unit', 'data'), recovery: {
-    slots: { a: join(dir, 'unit', 'slot-a'), b: join(dir, 'unit', 'slot-b') }, stateDir: join(dir, 'unit', 'recovery'),
-    bootTries: 3, healthyPeriodS: 5, publicKey: join(dir, 'update.pub') } }))
+  writeFileSync(
+    profile,
+    JSON.stringify({
+      ...sim,
+      dataDir: join(dir, 'unit', 'data'),
+      recovery: {
+        slots: { a: join(dir, 'unit', 'slot-a'), b: join(dir, 'unit', 'slot-b') },
+        stateDir: join(dir, 'unit', 'recovery'),
+        bootTries: 3,
+        healthyPeriodS: 5,
+        publicKey: join(dir, 'update.pub'),
+      },
+    }),
+  )
   const rec = (...a: string[]) => spawnSync(recovery, a, { encoding: 'utf8', cwd: dir })
   const made = rec('bundle', 'create', '--image', image, '--board', 'sim', '--key', join(dir, 'update.pem'), '--out', join(dir, 'b.sbundle'))
   t.equal(made.status, 0, made.stderr)
@@ -119,11 +154,26 @@ t.test('the image packs into a signed bundle that the recovery binary verifies a
   const help = spawnSync(join(dir, 'unit', 'recovery', 'current', 'firmware'), ['help'], { encoding: 'utf8' })
   t.equal(help.status, 0, 'the installed binary runs from the slot')
   // A bundle that claims another version than the image's manifest is refused: it could never be confirmed.
-  const mislabelled = rec('bundle', 'create', '--image', image, '--board', 'sim', '--version', '9.8.8', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle'))
+  const mislabelled = rec(
+    'bundle',
+    'create',
+    '--image',
+    image,
+    '--board',
+    'sim',
+    '--version',
+    '9.8.8',
+    '--key',
+    join(dir, 'update.pem'),
+    '--out',
+    join(dir, 'c.sbundle'),
+  )
   t.equal(mislabelled.status, 1)
   t.match(mislabelled.stderr, /manifest\.json says 9\.8\.7.*\[REC_ERR_USAGE\]/)
-  t.match(rec('bundle', 'create', '--image', image, '--board', 'rack-a', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle')).stderr,
-    /board "rack-a" is not one this image supports \(jetson-agx-rack, sim\)/)
+  t.match(
+    rec('bundle', 'create', '--image', image, '--board', 'rack-a', '--key', join(dir, 'update.pem'), '--out', join(dir, 'c.sbundle')).stderr,
+    /board "rack-a" is not one this image supports \(jetson-agx-rack, sim\)/,
+  )
   // A tampered copy of a newer bundle is refused (the image relabelled 9.8.8 for the occasion).
   const manifestFile = join(image, 'manifest.json')
   const manifest = readFileSync(manifestFile, 'utf8')

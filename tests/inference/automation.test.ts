@@ -1,6 +1,6 @@
 import t from 'tap'
 import { AutomationController, applianceEqSink } from '../../firmware/automation/controller.ts'
-import { initialState, transition, type AutomationEvent, type AutomationState } from '../../firmware/automation/machine.ts'
+import { type AutomationEvent, type AutomationState, initialState, transition } from '../../firmware/automation/machine.ts'
 import type { BandParams } from '../../firmware/engine/types.ts'
 
 const BANDS = [63, 125, 250, 500, 1000, 2000, 4000, 8000]
@@ -9,12 +9,32 @@ function rig(mode: 'advisory' | 'supervised' | 'auto', limits = {}) {
   let now = 1000
   const applied: Array<{ output: number; gains: number[] }> = []
   const published: string[] = []
-  const c = new AutomationController({ outputs: 2, bandsHz: BANDS, mode, limits, sink: { applyGains: (output, gains) => applied.push({ output, gains: [...gains] }) }, now: () => now })
+  const c = new AutomationController({
+    outputs: 2,
+    bandsHz: BANDS,
+    mode,
+    limits,
+    sink: { applyGains: (output, gains) => applied.push({ output, gains: [...gains] }) },
+    now: () => now,
+  })
   c.onRecommendation((e) => published.push(`${e.action}:${e.rec.id}`))
-  return { c, applied, published, advance: (ms: number) => { now += ms; c.tick(now) } }
+  return {
+    c,
+    applied,
+    published,
+    advance: (ms: number) => {
+      now += ms
+      c.tick(now)
+    },
+  }
 }
 
-const rec = (output: number, delta: number, confidence = 0.9) => ({ output, deltaDb: BANDS.map((_, i) => (i === 3 ? delta : 0)), confidence, model: 'eq-recommender-1.0.0' })
+const rec = (output: number, delta: number, confidence = 0.9) => ({
+  output,
+  deltaDb: BANDS.map((_, i) => (i === 3 ? delta : 0)),
+  confidence,
+  model: 'eq-recommender-1.0.0',
+})
 
 t.test('advisory mode publishes recommendations and applies nothing', async (t) => {
   const { c, applied, published } = rig('advisory')
@@ -46,7 +66,10 @@ t.test('a newer recommendation for the same output replaces the pending one', as
   const { c } = rig('supervised')
   c.recommend(rec(0, 3))
   c.recommend(rec(0, 1))
-  t.same(c.state.pending.map((p) => p.id), [2])
+  t.same(
+    c.state.pending.map((p) => p.id),
+    [2],
+  )
 })
 
 t.test('auto mode applies only confident recommendations, at a limited rate and within range', async (t) => {
@@ -67,7 +90,10 @@ t.test('auto mode applies only confident recommendations, at a limited rate and 
   }
   t.equal(c.state.current[0]![3], 4, 'stops at the range limit (approved 0 + 4 dB), not at +10')
   t.ok(applied.length > 1, 'applied in several small steps')
-  t.ok(applied.every((a) => Math.abs(a.gains[3]!) <= 4 + 1e-9), 'never beyond the range')
+  t.ok(
+    applied.every((a) => Math.abs(a.gains[3]!) <= 4 + 1e-9),
+    'never beyond the range',
+  )
 })
 
 t.test('rollback restores exactly the last operator-approved state', async (t) => {

@@ -1,13 +1,13 @@
-import t, { type Test } from 'tap'
-import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
-import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
-import { AutomationController, applianceEqSink } from '../../firmware/automation/controller.ts'
-import { InferenceService } from '../../firmware/inference/service.ts'
-import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
-import { FakeAppliance } from '../commands/fake-appliance.ts'
-import { RecordingConsent, SnippetStore } from '../../firmware/inference/snippets.ts'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { registerInferenceCommands } from '../../firmware/automation/commands.ts'
+import { AutomationController, applianceEqSink } from '../../firmware/automation/controller.ts'
+import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
+import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
+import { InferenceService } from '../../firmware/inference/service.ts'
+import { RecordingConsent, SnippetStore } from '../../firmware/inference/snippets.ts'
+import { FakeAppliance } from '../commands/fake-appliance.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const operator: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
@@ -46,7 +46,14 @@ t.test('mode, recommendations, accept and rollback through the registry', async 
   for (let i = 1; i <= 30; i++) automation.tick(Date.now() + i * 100)
   t.not(app.outputSettings()[1]!.eq[0]!.gainDb, 0, 'auto mode moved the EQ')
   t.match(await reg.executeLine('rollback', operator), { ok: true })
-  t.same(app.outputSettings()[1]!.eq.slice(0, 8).map((b) => b.gainDb), [0, 0, 0, 2.5, 0, 0, 0, -1], 'back to exactly the accepted EQ')
+  t.same(
+    app
+      .outputSettings()[1]!
+      .eq.slice(0, 8)
+      .map((b) => b.gainDb),
+    [0, 0, 0, 2.5, 0, 0, 0, -1],
+    'back to exactly the accepted EQ',
+  )
 })
 
 t.test('model list, activate and rollback', async (t) => {
@@ -54,7 +61,10 @@ t.test('model list, activate and rollback', async (t) => {
   const l = await reg.executeLine('model list', observer)
   t.ok(l.ok)
   const models = (l as { value: { models: Array<{ id: string; state: string }> } }).value.models
-  t.same(models.map((m) => m.state), ['active', 'active', 'active'])
+  t.same(
+    models.map((m) => m.state),
+    ['active', 'active', 'active'],
+  )
   t.match(await reg.executeLine('model activate nothing-9', admin), { ok: false, code: 'FW_ERR_MODEL' })
   t.match(await reg.executeLine('model activate crowd-state-1.0.0', operator), { ok: false, code: 'FW_ERR_PERMISSION' })
   t.match(await reg.executeLine('model activate crowd-state-1.0.0', admin), { ok: true, value: { active: 'crowd-state-1.0.0' } })

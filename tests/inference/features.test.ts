@@ -1,6 +1,6 @@
-import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { modelsDir } from '../../firmware/inference/manifest.ts'
 
@@ -25,7 +25,11 @@ t.test('native log-mel matches the training definition (models/features.py golde
   const got = f.logMel(x)
   t.equal(got.length / 40, g.frames.length, 'same frame count: 1 + (n - 400) / 160')
   let worst = 0
-  g.frames.forEach((row, i) => row.forEach((v, m) => { worst = Math.max(worst, Math.abs(v - got[i * 40 + m]!)) }))
+  g.frames.forEach((row, i) =>
+    row.forEach((v, m) => {
+      worst = Math.max(worst, Math.abs(v - got[i * 40 + m]!))
+    }),
+  )
   t.ok(worst < 0.01, `largest difference ${worst.toExponential(2)} (natural log units) < 0.01`)
 })
 
@@ -52,7 +56,7 @@ t.test('band spectrum: a tone raises its band, the mean settles and the spread s
   const s = f.bandSpectrum(sine(48000 * 2, 48000, 1000), 0.5)
   t.equal(s.mean.length, 32)
   t.ok(s.frames > 80)
-  const edges = Array.from({ length: 33 }, (_, b) => 31.5 * Math.pow(16000 / 31.5, b / 32))
+  const edges = Array.from({ length: 33 }, (_, b) => 31.5 * (16000 / 31.5) ** (b / 32))
   const band = edges.findIndex((e, b) => b < 32 && 1000 >= e && 1000 < edges[b + 1]!)
   const means = Array.from(s.mean)
   t.equal(means.indexOf(Math.max(...means)), band, '1 kHz lands in its band')

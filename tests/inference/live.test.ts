@@ -1,11 +1,11 @@
 import t from 'tap'
-import { loadProfile } from '../../firmware/board/profile.ts'
-import { createEngineFromProfile } from '../../firmware/board/engine.ts'
-import { InferenceService } from '../../firmware/inference/service.ts'
-import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
-import { LiveInference } from '../../firmware/inference/live.ts'
 import { AutomationController } from '../../firmware/automation/controller.ts'
+import { createEngineFromProfile } from '../../firmware/board/engine.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
 import type { EngineEvent } from '../../firmware/engine/types.ts'
+import { LiveInference } from '../../firmware/inference/live.ts'
+import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
+import { InferenceService } from '../../firmware/inference/service.ts'
 
 const FAULTS = new URL('./fixtures/fault-backend.ts', import.meta.url).href
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -16,7 +16,12 @@ t.test('on the simulated stage: features flow to the models, supervised automati
   const engine = createEngineFromProfile(loadProfile('sim'), { heartbeatTimeoutMs: 1000 })
   const svc = new InferenceService({ backendModule: FAULTS, hungMs: 1000, backoffInitialMs: 50 })
   const applied: number[] = []
-  const auto = new AutomationController({ outputs: 4, bandsHz: [63, 125, 250, 500, 1000, 2000, 4000, 8000], mode: 'supervised', sink: { applyGains: (o) => applied.push(o) } })
+  const auto = new AutomationController({
+    outputs: 4,
+    bandsHz: [63, 125, 250, 500, 1000, 2000, 4000, 8000],
+    mode: 'supervised',
+    sink: { applyGains: (o) => applied.push(o) },
+  })
   const classes: string[] = []
   const live = new LiveInference(svc, auto, { eqEveryS: 0.5, onClass: (c) => classes.push(c.label) })
   const events: EngineEvent[] = []
@@ -44,13 +49,21 @@ t.test('on the simulated stage: features flow to the models, supervised automati
 
   // Hang the worker (blocked in a run, as in a native deadlock): the engine keeps running processed audio.
   const blocksBefore = engine.blockCounter()
-  const hung = await svc.infer('crowd-state', { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(6) } }, { deadlineMs: 20 })
+  const hung = await svc.infer(
+    'crowd-state',
+    { logmel: { type: 'float32', dims: [1, 50, 40], data: new Float32Array(2000) }, __fault: { type: 'float32', dims: [1], data: Float32Array.of(6) } },
+    { deadlineMs: 20 },
+  )
   t.equal(hung.status, 'late')
   while (svc.stats().restarts < 1 || !svc.running) await sleep(20)
   const classesAtRestart = classes.length
   t.ok(engine.blockCounter() > blocksBefore, 'audio blocks kept flowing while the worker hung')
   t.ok(engine.stats().processed, 'the output stayed processed')
-  t.same(events.filter((e) => e.type === 'native-bypass'), [], 'no native bypass')
+  t.same(
+    events.filter((e) => e.type === 'native-bypass'),
+    [],
+    'no native bypass',
+  )
   await sleep(1000)
   t.ok(classes.length > classesAtRestart, 'classification resumed after the restart')
   t.same(applied, [], 'still nothing applied')

@@ -1,8 +1,8 @@
-import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import t from 'tap'
+import { type ReportContext, reportContributors } from '../../firmware/process/report.ts'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
-import { reportContributors, type ReportContext } from '../../firmware/process/report.ts'
 import '../../firmware/process/inference-report.ts'
 
 t.test('a mono recording gets classes, speech intervals and recommendations in its report', async (t) => {
@@ -12,18 +12,24 @@ t.test('a mono recording gets classes, speech intervals and recommendations in i
   const s = readWav(speech)
   const sr = s.info.sampleRate
   // One second of near silence, the speech, then two seconds of near silence.
-  const pre = sr, post = 2 * sr
+  const pre = sr,
+    post = 2 * sr
   const x = new Float32Array(pre + s.data.length + post)
   for (let i = 0; i < x.length; i++) x[i] = 1e-4 * Math.sin(i * 0.37)
   x.set(s.data, pre)
   const mono = join(dir, 'show.wav')
   writeWav(mono, { channels: 1, sampleRate: sr, format: 'float32' }, x)
-  const speechStart = pre / sr, speechEnd = (pre + s.data.length) / sr
+  const speechStart = pre / sr,
+    speechEnd = (pre + s.data.length) / sr
 
   const contribute = reportContributors().get('inference')
   t.ok(contribute, 'the inference part registers a report contributor')
   const ctx = { inPath: mono, outPath: mono, input: readWav(mono).info, array: null, report: {} } as unknown as ReportContext
-  const r = (await contribute!(ctx)) as { classes: Array<{ t: number; label: string; confidence: number }>; vad: Array<{ start: number; end: number }>; recommendations: Array<{ output: number; bands: unknown[]; confidence: number }> }
+  const r = (await contribute!(ctx)) as {
+    classes: Array<{ t: number; label: string; confidence: number }>
+    vad: Array<{ start: number; end: number }>
+    recommendations: Array<{ output: number; bands: unknown[]; confidence: number }>
+  }
 
   t.ok(r.classes.length > 10, 'one class entry per classifier frame')
   t.ok(r.classes.every((c) => c.confidence >= 0 && c.confidence <= 1))
@@ -34,7 +40,10 @@ t.test('a mono recording gets classes, speech intervals and recommendations in i
   t.ok(quiet.filter((c) => c.label === 'silence').length / quiet.length > 0.8, 'the quiet parts are "silence"')
 
   t.ok(r.vad.length >= 1, 'speech intervals found')
-  t.ok(r.vad.every((v) => v.end > speechStart - 0.2 && v.start < speechEnd + 0.2), 'every interval lies on the speech')
+  t.ok(
+    r.vad.every((v) => v.end > speechStart - 0.2 && v.start < speechEnd + 0.2),
+    'every interval lies on the speech',
+  )
   const covered = r.vad.reduce((a, v) => a + Math.min(v.end, speechEnd) - Math.max(v.start, speechStart), 0)
   t.ok(covered / (speechEnd - speechStart) > 0.6, 'and together they cover most of it')
 

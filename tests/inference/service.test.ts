@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap'
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { InferenceService } from '../../firmware/inference/service.ts'
+import t, { type Test } from 'tap'
+import type { WireFeeds } from '../../firmware/inference/backend.ts'
 import { loadManifest, modelsDir } from '../../firmware/inference/manifest.ts'
 import { classifyPatches } from '../../firmware/inference/models.ts'
-import type { WireFeeds } from '../../firmware/inference/backend.ts'
+import { InferenceService } from '../../firmware/inference/service.ts'
 import type { InferenceHealthEvent } from '../../firmware/watchdog/inference-health.ts'
 import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
 
@@ -28,7 +28,10 @@ async function started(t: Test, opts: ConstructorParameters<typeof InferenceServ
     backoffInitialMs: 50,
     // Long enough that a heavily loaded test machine does not look like a hung worker.
     hungMs: 1000,
-    onHealth: (e) => { monitor.onEvent(e); if (e.type !== 'inference-heartbeat') events.push(e) },
+    onHealth: (e) => {
+      monitor.onEvent(e)
+      if (e.type !== 'inference-heartbeat') events.push(e)
+    },
     log: (_l, m) => logs.push(m),
     ...opts,
   })
@@ -54,7 +57,13 @@ function modelCopy(dir: string, edit: { bytes?: (b: Buffer) => Buffer; manifest?
 t.test('the committed models load and answer within their budgets', async (t) => {
   const { svc } = await started(t, { backendModule: new URL('../../firmware/inference/backend.ts', import.meta.url).href })
   for (const f of ['eq_recommender.manifest.json', 'silero_vad.manifest.json']) await svc.activate(join(modelsDir, f))
-  t.same(svc.models().map((m) => m.active?.id).sort(), ['crowd-state-1.0.0', 'eq-recommender-1.0.0', 'silero-vad-1.0.3-16k-op15'])
+  t.same(
+    svc
+      .models()
+      .map((m) => m.active?.id)
+      .sort(),
+    ['crowd-state-1.0.0', 'eq-recommender-1.0.0', 'silero-vad-1.0.3-16k-op15'],
+  )
   const r = await classifyPatches(svc, new Float32Array(2000).fill(-18.4), { deadlineMs: 2000 })
   t.equal(r?.length, 1)
   t.ok(r![0]!.probs.every((p) => p >= 0 && p <= 1))
@@ -64,11 +73,20 @@ t.test('the committed models load and answer within their budgets', async (t) =>
 t.test('a corrupt model file is refused and the previous model stays active', async (t) => {
   const { svc } = await started(t)
   const dir = t.testdir({})
-  const flipped = modelCopy(dir, { bytes: (b) => { for (let i = 100; i < 400; i++) b[i] = b[i]! ^ 0xff; return b } })
+  const flipped = modelCopy(dir, {
+    bytes: (b) => {
+      for (let i = 100; i < 400; i++) b[i] = b[i]! ^ 0xff
+      return b
+    },
+  })
   await t.rejects(svc.activate(flipped), { code: 'FW_ERR_MODEL', message: /sha256 .* corrupt/ })
   const garbage = modelCopy(dir, { bytes: () => Buffer.from('this is not an onnx model at all'), rehash: true })
   await t.rejects(svc.activate(garbage), { code: 'FW_ERR_MODEL', message: /cannot be loaded by onnxruntime/ })
-  const missing = modelCopy(dir, { manifest: (m) => { m.file = 'nowhere.onnx' } })
+  const missing = modelCopy(dir, {
+    manifest: (m) => {
+      m.file = 'nowhere.onnx'
+    },
+  })
   await t.rejects(svc.activate(missing), { code: 'FW_ERR_MODEL', message: /cannot be read/ })
   writeFileSync(join(dir, 'bad.json'), '{ not json')
   await t.rejects(svc.activate(join(dir, 'bad.json')), { code: 'FW_ERR_MODEL' })
@@ -79,9 +97,20 @@ t.test('a corrupt model file is refused and the previous model stays active', as
 t.test('a model whose shapes differ from its manifest is refused', async (t) => {
   const { svc } = await started(t)
   const dir = t.testdir({})
-  const wrongIn = modelCopy(dir, { manifest: (m) => { (m.inputs as Array<{ shape: number[] }>)[0]!.shape = [-1, 50, 64] } })
-  await t.rejects(svc.activate(wrongIn), { code: 'FW_ERR_MODEL', message: /input "logmel" has shape \[N,50,40\], manifest says \[-1,50,64\].*previous model stays active/ })
-  const wrongOut = modelCopy(dir, { manifest: (m) => { (m.outputs as Array<{ name: string }>)[0]!.name = 'scores' } })
+  const wrongIn = modelCopy(dir, {
+    manifest: (m) => {
+      ;(m.inputs as Array<{ shape: number[] }>)[0]!.shape = [-1, 50, 64]
+    },
+  })
+  await t.rejects(svc.activate(wrongIn), {
+    code: 'FW_ERR_MODEL',
+    message: /input "logmel" has shape \[N,50,40\], manifest says \[-1,50,64\].*previous model stays active/,
+  })
+  const wrongOut = modelCopy(dir, {
+    manifest: (m) => {
+      ;(m.outputs as Array<{ name: string }>)[0]!.name = 'scores'
+    },
+  })
   await t.rejects(svc.activate(wrongOut), { code: 'FW_ERR_MODEL', message: /output "scores" missing/ })
   t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0')
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok')
@@ -93,7 +122,10 @@ t.test('model A/B slots: activate keeps the previous for rollback', async (t) =>
   copyFileSync(join(modelsDir, 'crowd_state.onnx'), join(dir, 'x.onnx'))
   const v2 = modelCopy(dir, {})
   await svc.activate(v2)
-  t.same(svc.models().find((m) => m.name === 'crowd-state'), { name: 'crowd-state', active: { id: 'crowd-state-9.9.9', version: '9.9.9' }, previous: { id: 'crowd-state-1.0.0', version: '1.0.0' } })
+  t.same(
+    svc.models().find((m) => m.name === 'crowd-state'),
+    { name: 'crowd-state', active: { id: 'crowd-state-9.9.9', version: '9.9.9' }, previous: { id: 'crowd-state-1.0.0', version: '1.0.0' } },
+  )
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok')
   await svc.rollback('crowd-state')
   t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0')
@@ -128,9 +160,16 @@ t.test('an inference that hangs past its deadline: inference process restarted, 
   await until(() => svc.stats().restarts === 1 && svc.running)
   t.ok(ticks > ticksAtDeadline, 'this process kept ticking while the inference process hung')
   const types = events.map((e) => e.type)
-  t.match(events.find((e) => e.type === 'inference-hung'), { message: /(no heartbeat from the inference process|has been running) for \d+ ms/ }, 'an inference-hung names the hang')
+  t.match(
+    events.find((e) => e.type === 'inference-hung'),
+    { message: /(no heartbeat from the inference process|has been running) for \d+ ms/ },
+    'an inference-hung names the hang',
+  )
   t.notOk(types.includes('inference-error'), 'a hang is not reported as an error')
-  t.match(events.find((e) => e.type === 'inference-exit'), { reason: 'hung' })
+  t.match(
+    events.find((e) => e.type === 'inference-exit'),
+    { reason: 'hung' },
+  )
   t.equal(types.filter((x) => x === 'inference-started').length, 2, 'started again')
   t.equal(svc.stats().restarts, 1)
   t.equal((await svc.infer('crowd-state', patch(), { deadlineMs: 1000 })).status, 'ok', 'the model was reloaded and answers')
@@ -142,7 +181,10 @@ t.test('an inference process that crashes is restarted with backoff and its mode
   const r = await svc.infer('crowd-state', fault(2), { deadlineMs: 500 })
   t.equal(r.status, 'dropped')
   await until(() => svc.stats().restarts === 1 && svc.running)
-  t.match(events.find((e) => e.type === 'inference-exit'), { code: 7, reason: 'crash' })
+  t.match(
+    events.find((e) => e.type === 'inference-exit'),
+    { code: 7, reason: 'crash' },
+  )
   t.equal((await svc.infer('crowd-state', fault(2), { deadlineMs: 500 })).status, 'dropped')
   await until(() => svc.stats().restarts === 2 && svc.running)
   const delays = logs.filter((l) => /restart \d+ in/.test(l)).map((l) => Number(/in (\d+) ms/.exec(l)![1]))
@@ -180,7 +222,10 @@ t.test('stop lets a run in flight finish before the inference process leaves; a 
   const waited = performance.now() - t0
   t.ok(waited >= 200, `stop waited ${waited.toFixed(0)} ms for the run in flight`)
   t.match(await inflight, { status: 'dropped' }, 'the caller is told its request was dropped by the stop')
-  t.ok(events.some((e) => e.type === 'inference-stopped'), 'the watchdog is told it was a deliberate stop')
+  t.ok(
+    events.some((e) => e.type === 'inference-stopped'),
+    'the watchdog is told it was a deliberate stop',
+  )
 
   // A process blocked for good (as in a native deadlock) cannot finish: stop falls back to SIGKILL.
   const blocked = await started(t)

@@ -1,7 +1,7 @@
-import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { SnippetStore } from '../../firmware/inference/snippets.ts'
 import { createDeviceKey } from '../../firmware/secrets/secrets.ts'
 

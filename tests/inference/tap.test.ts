@@ -1,9 +1,9 @@
-import t from 'tap'
 import { join } from 'node:path'
+import t from 'tap'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { loadNative } from '../../firmware/engine/native.ts'
-import { writeWav } from '../../firmware/wav/wav.ts'
 import type { FeatureFrames } from '../../firmware/engine/types.ts'
+import { writeWav } from '../../firmware/wav/wav.ts'
 
 interface FeaturesExport {
   decimate48to16(x: Float32Array): Float32Array
@@ -19,7 +19,16 @@ t.test('the engine publishes the same log-mel frames and VAD windows as the offl
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1
   const x = Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 523 * i) / 48000) + 0.05 * rand())
   writeWav(join(dir, 'in.wav'), { channels: 1, sampleRate: 48000, format: 'float32' }, x)
-  const engine = new Engine({ backend: 'file', sampleRate: 48000, blockSize: 64, inputs: 1, outputs: 1, file: { in: join(dir, 'in.wav'), out: join(dir, 'out.wav'), format: 'float32' }, heartbeatTimeoutMs: 0, heartbeatIntervalMs: 0 })
+  const engine = new Engine({
+    backend: 'file',
+    sampleRate: 48000,
+    blockSize: 64,
+    inputs: 1,
+    outputs: 1,
+    file: { in: join(dir, 'in.wav'), out: join(dir, 'out.wav'), format: 'float32' },
+    heartbeatTimeoutMs: 0,
+    heartbeatIntervalMs: 0,
+  })
   engine.start()
   const got: FeatureFrames[] = []
   while (!engine.stats().finished) {
@@ -31,10 +40,14 @@ t.test('the engine publishes the same log-mel frames and VAD windows as the offl
   const cat = (k: 'logMel' | 'vad') => {
     const out = new Float32Array(got.reduce((a, g) => a + g[k].length, 0))
     let o = 0
-    for (const g of got) { out.set(g[k], o); o += g[k].length }
+    for (const g of got) {
+      out.set(g[k], o)
+      o += g[k].length
+    }
     return out
   }
-  const mel = cat('logMel'), vad = cat('vad')
+  const mel = cat('logMel'),
+    vad = cat('vad')
   t.equal(got.at(-1)!.dropped, 0, 'nothing dropped')
   const x16 = f.decimate48to16(x)
   const want = f.logMel(x16)

@@ -1,7 +1,7 @@
-import t from 'tap'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import t from 'tap'
 import { BUILTIN_MANIFESTS, loadManifest, shapeMismatches } from '../../firmware/inference/manifest.ts'
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node')
@@ -30,7 +30,7 @@ t.test('the crowd-state manifest lists the five crowd states and an honest confu
   t.equal(Math.round((right / total) * 1e4) / 1e4, h.accuracy, 'the accuracy is the confusion matrix diagonal')
 })
 
-t.test('the docs quote the manifests\' held-out figures', async (t) => {
+t.test("the docs quote the manifests' held-out figures", async (t) => {
   const doc = readFileSync('docs/inference.md', 'utf8')
   const crowd = loadManifest(BUILTIN_MANIFESTS[0]!).manifest.heldout as { accuracy: number }
   t.match(doc, `${(crowd.accuracy * 100).toFixed(1)}%`)

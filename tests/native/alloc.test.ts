@@ -5,10 +5,11 @@
 // runs the full chain for 4000 blocks while another thread fires every kind of command,
 // crossfade and fault at it (spin, NaN, audio stall), with the sentinel thread watching, writing
 // its heartbeat and feeding a watchdog (files stand in for the tty and the device).
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { repoRoot } from '../../firmware/board/profile.ts'
 
 const src = join(repoRoot, 'addons', 'src')
@@ -24,8 +25,14 @@ function engineObjects(dir: string): string[] {
 }
 
 interface Result {
-  interposerWorks: boolean; blocks: number; audioThreadAllocs: number; audioThreadFrees: number; audioThreadLocks: number
-  sentinelHeartbeats: number; sentinelStalls: number; watchdogFeeds: number
+  interposerWorks: boolean
+  blocks: number
+  audioThreadAllocs: number
+  audioThreadFrees: number
+  audioThreadLocks: number
+  sentinelHeartbeats: number
+  sentinelStalls: number
+  watchdogFeeds: number
 }
 
 t.test('the audio thread makes no allocation and takes no lock once started', async (t) => {
@@ -33,10 +40,16 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
   const dir = t.testdir()
   const main = join(dir, 'alloc_count.o')
   const bin = join(dir, 'alloc_count')
-  const compiled = spawnSync('g++', ['-std=c++17', '-O1', '-pthread', `-I${src}`, '-c', join(repoRoot, 'addons', 'tests', 'alloc_count.cc'), '-o', main], { encoding: 'utf8' })
+  const compiled = spawnSync('g++', ['-std=c++17', '-O1', '-pthread', `-I${src}`, '-c', join(repoRoot, 'addons', 'tests', 'alloc_count.cc'), '-o', main], {
+    encoding: 'utf8',
+  })
   t.equal(compiled.status, 0, `the counting program compiles${compiled.status ? `: ${compiled.stderr}` : ''}`)
   // A shared lock on the build lock: no addon build rewrites the objects while we link them.
-  const linked = spawnSync('flock', ['-s', join(repoRoot, 'addons', '.build.lock'), 'g++', '-pthread', main, ...engineObjects(objDir), '-lasound', '-ldl', '-o', bin], { encoding: 'utf8' })
+  const linked = spawnSync(
+    'flock',
+    ['-s', join(repoRoot, 'addons', '.build.lock'), 'g++', '-pthread', main, ...engineObjects(objDir), '-lasound', '-ldl', '-o', bin],
+    { encoding: 'utf8' },
+  )
   t.equal(linked.status, 0, `it links with the engine's objects${linked.status ? `: ${linked.stderr}` : ''}`)
   if (compiled.status !== 0 || linked.status !== 0) return
   for (const mode of ['sim', 'file']) {

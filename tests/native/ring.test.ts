@@ -2,9 +2,10 @@
 // consumer with sequence numbers, checksums and canaries (addons/tests/ring_stress.cc), built
 // here with g++ -fsanitize=thread. The same program built with deliberately relaxed index
 // ordering must be caught, which proves the harness can fail.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import t from 'tap'
 import { repoRoot } from '../../firmware/board/profile.ts'
 
 const src = join(repoRoot, 'addons', 'tests', 'ring_stress.cc')
@@ -15,9 +16,10 @@ const tsanEnv = { ...process.env, TSAN_OPTIONS: 'halt_on_error=1 exitcode=66' }
 // Some container sandboxes forbid that personality flag; then the program runs as it is.
 const arch = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()
 const noAslr = spawnSync('setarch', [arch, '-R', 'true']).status === 0
-const runTsan = (bin: string, args: string[]) => noAslr
-  ? spawnSync('setarch', [arch, '-R', bin, ...args], { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
-  : spawnSync(bin, args, { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
+const runTsan = (bin: string, args: string[]) =>
+  noAslr
+    ? spawnSync('setarch', [arch, '-R', bin, ...args], { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
+    : spawnSync(bin, args, { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
 
 function build(out: string, extra: string[] = []): void {
   const r = spawnSync('g++', ['-std=c++17', '-O1', '-g', '-fsanitize=thread', '-pthread', ...extra, `-I${include}`, src, '-o', out], { encoding: 'utf8' })

@@ -2,11 +2,11 @@
 // setting survives a restart; a bad allow-list changes nothing.
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
+import type { Principal } from '../../firmware/commands/index.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import { OscControl, registerOscCommands } from '../../firmware/osc/control.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { openStore } from '../../firmware/store/index.ts'
-import type { Principal } from '../../firmware/commands/index.ts'
 import { oscsend, until } from './helpers.ts'
 
 const admin: Principal = { name: 'console:foh', permission: 'admin', transport: 'console' }
@@ -29,7 +29,10 @@ t.test('osc on/off from the registry, kept in the store, refused for a bad list 
   t.match(await registry.executeLine('osc on allow=not-an-address', admin), { ok: false }, 'garbage is refused')
   // The refusal says what the argument is (addresses), not a name rule.
   const garbage = await registry.executeLine('osc on allow=not-an-address', admin)
-  t.match(garbage, { code: 'FW_ERR_BAD_ARG', message: /allow must be comma-separated IP addresses or CIDR ranges allowed to send \(up to 400 characters\), got "not-an-address"/ })
+  t.match(garbage, {
+    code: 'FW_ERR_BAD_ARG',
+    message: /allow must be comma-separated IP addresses or CIDR ranges allowed to send \(up to 400 characters\), got "not-an-address"/,
+  })
   t.notMatch(JSON.stringify(garbage), /a name of/)
   t.match(await registry.executeLine('osc on allow=300.1.1.1', admin), { ok: false, message: /not an IP address/ }, 'a bad address is refused')
   t.equal(control.port, null, 'and OSC stays off')

@@ -1,15 +1,15 @@
-import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
-import { startOsc, mapMessage, type OscHandle } from '../../firmware/osc/server.ts'
-import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
-import { FakeAppliance } from '../commands/fake-appliance.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
+import { decodePacket, encodeMessage } from '../../firmware/osc/codec.ts'
+import { mapMessage, type OscHandle, startOsc } from '../../firmware/osc/server.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { oscsend, until } from './helpers.ts'
 
 /** The real Appliance on the sim board, stopped with the test. */
@@ -30,7 +30,9 @@ async function relayFrom(t: { teardown(fn: () => void): void }, source: string, 
   const port = await new Promise<number>((resolve) => probe.bind(0, '127.0.0.1', () => resolve(probe.address().port)))
   await new Promise<void>((r) => probe.close(() => r()))
   const socat: ChildProcess = spawn('socat', ['-u', `UDP4-RECV:${port},bind=127.0.0.1`, `UDP4-SENDTO:127.0.0.1:${target},bind=${source}`], { stdio: 'ignore' })
-  t.teardown(() => { socat.kill() })
+  t.teardown(() => {
+    socat.kill()
+  })
   await new Promise((r) => setTimeout(r, 200))
   return port
 }
@@ -46,7 +48,13 @@ t.test('OSC is off by default: nothing listens', async (t) => {
 t.test('oscsend from an allowed address changes the gain, steers and bypasses', async (t) => {
   const app = await bootSim(t)
   const auditFile = join(t.testdir(), 'osc-audit.jsonl')
-  const h: OscHandle = await startOsc(app, createRegistry(app), loadProfile('sim'), { enabled: true, port: 0, host: '127.0.0.1', allow: ['127.0.0.1'], auditFile })
+  const h: OscHandle = await startOsc(app, createRegistry(app), loadProfile('sim'), {
+    enabled: true,
+    port: 0,
+    host: '127.0.0.1',
+    allow: ['127.0.0.1'],
+    auditFile,
+  })
   t.teardown(() => h.stop())
   t.equal(await oscsend(h.port, '/output/2/gain', 'f', '-12.5'), 0)
   await until(() => app.outputSettings()[1]!.gainDb === -12.5, 'the gain')
@@ -66,12 +74,16 @@ t.test('oscsend from an allowed address changes the gain, steers and bypasses', 
   const lines = (): string[] => readFileSync(auditFile, 'utf8').trim().split('\n')
   await until(() => lines().length >= 4, 'four audit lines')
   const audit = lines().map((l) => JSON.parse(l))
-  t.same(audit.map((e) => [e.method, e.path, e.command, e.remote, e.result]).slice(0, 4), [
-    ['OSC', '/output/2/gain', 'gain', '127.0.0.1', 'ok'],
-    ['OSC', '/beam/1/steer', 'beam steer', '127.0.0.1', 'ok'],
-    ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
-    ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
-  ], 'every OSC change is audited with its source')
+  t.same(
+    audit.map((e) => [e.method, e.path, e.command, e.remote, e.result]).slice(0, 4),
+    [
+      ['OSC', '/output/2/gain', 'gain', '127.0.0.1', 'ok'],
+      ['OSC', '/beam/1/steer', 'beam steer', '127.0.0.1', 'ok'],
+      ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
+      ['OSC', '/bypass', 'bypass', '127.0.0.1', 'ok'],
+    ],
+    'every OSC change is audited with its source',
+  )
 })
 
 t.test('oscsend from a disallowed address (127.0.0.2) changes nothing', async (t) => {
@@ -108,8 +120,13 @@ t.test('destructive and admin commands, unknown addresses and garbage are refuse
   t.teardown(() => client.close())
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()))
   const replies: string[] = []
-  client.on('message', (m) => { const [msg] = decodePacket(m); replies.push(`${msg!.address} ${msg!.args.join(' ')}`) })
-  const send = (b: Buffer): void => { client.send(b, h.port, '127.0.0.1') }
+  client.on('message', (m) => {
+    const [msg] = decodePacket(m)
+    replies.push(`${msg!.address} ${msg!.args.join(' ')}`)
+  })
+  const send = (b: Buffer): void => {
+    client.send(b, h.port, '127.0.0.1')
+  }
   send(encodeMessage('/reboot', []))
   send(encodeMessage('/factory-reset', []))
   send(encodeMessage('/output/1/gain', ['loud'], 's'))
@@ -118,8 +135,14 @@ t.test('destructive and admin commands, unknown addresses and garbage are refuse
   send(encodeMessage('/status', []))
   await until(() => replies.length >= 6, 'six replies')
   t.equal(replies.filter((r) => r.startsWith('/error')).length, 5)
-  t.ok(replies.some((r) => /FW_ERR_BAD_ARG .*db/.test(r)), `out-of-range gain names the field: ${replies.join(' | ')}`)
-  t.ok(replies.some((r) => /^\/status [A-Z_]+ (processed|bypass|unknown)/.test(r)), 'status replies state and relay')
+  t.ok(
+    replies.some((r) => /FW_ERR_BAD_ARG .*db/.test(r)),
+    `out-of-range gain names the field: ${replies.join(' | ')}`,
+  )
+  t.ok(
+    replies.some((r) => /^\/status [A-Z_]+ (processed|bypass|unknown)/.test(r)),
+    'status replies state and relay',
+  )
   t.equal(app.outputSettings()[0]!.gainDb, 0)
   t.ok(app.status().uptimeS >= 0, 'still running')
 })
@@ -127,7 +150,15 @@ t.test('destructive and admin commands, unknown addresses and garbage are refuse
 t.test('the address space maps only onto non-destructive registry commands', async (t) => {
   const app = new FakeAppliance()
   const reg = createRegistry(app)
-  for (const [addr, args] of [['/bypass', [1]], ['/beam/2/steer', [10]], ['/beam/2/auto', [true]], ['/output/1/gain', [-3]], ['/input/1/trim', [2]], ['/preset/load', ['show']], ['/status', []]] as const) {
+  for (const [addr, args] of [
+    ['/bypass', [1]],
+    ['/beam/2/steer', [10]],
+    ['/beam/2/auto', [true]],
+    ['/output/1/gain', [-3]],
+    ['/input/1/trim', [2]],
+    ['/preset/load', ['show']],
+    ['/status', []],
+  ] as const) {
     const m = mapMessage({ address: addr, types: '', args: [...args] })
     t.type(m, 'object', addr)
     const spec = reg.get((m as { command: string }).command)
@@ -148,5 +179,9 @@ t.test('a burst of fader moves is handled in order, none lost', async (t) => {
   t.equal(h.stats().accepted, 40)
   t.equal(app.outputs[0]!.gainDb, -40, 'the last move wins')
   const gains = app.calls.filter((c) => c.startsWith('gain 0 ')).map((c) => Number(c.split(' ')[2]))
-  t.same(gains, Array.from({ length: 40 }, (_, k) => -(k + 1)), 'in the order sent')
+  t.same(
+    gains,
+    Array.from({ length: 40 }, (_, k) => -(k + 1)),
+    'in the order sent',
+  )
 })

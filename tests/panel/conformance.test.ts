@@ -1,10 +1,11 @@
 // Conformance of a front-panel controller to docs/front-panel-protocol.md, over the wire only.
 // Runs against the simulated controller, or against a real one when FW_PANEL_PORT names its UART
 // (cases that need a hand on the button are skipped there, with the reason).
-import t, { type Test } from 'tap'
+
 import { SerialPort } from 'serialport'
-import { openPtyPair } from '../../firmware/hardware/pty.ts'
+import t, { type Test } from 'tap'
 import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { decode, encode, LineSplitter } from '../../firmware/panel/protocol.ts'
 
 const realPort = process.env.FW_PANEL_PORT
@@ -30,7 +31,10 @@ async function connect(t: Test): Promise<Wire> {
   if (!path) {
     const pty = await openPtyPair(t.testdir())
     // Registered before the controller starts, so a controller that fails to start leaves no socat behind.
-    t.teardown(async () => { await sim?.stop(); await pty.close() })
+    t.teardown(async () => {
+      await sim?.stop()
+      await pty.close()
+    })
     sim = await startSimulatedPanel({ port: pty.b })
     path = pty.a
   }
@@ -43,9 +47,15 @@ async function connect(t: Test): Promise<Wire> {
   const waiters = new Set<() => void>()
   port.on('data', (c: Buffer) => {
     for (const l of splitter.push(c)) {
-      if (l === null) { bad++; continue }
+      if (l === null) {
+        bad++
+        continue
+      }
       const d = decode(l)
-      if (!d.ok) { bad++; continue }
+      if (!d.ok) {
+        bad++
+        continue
+      }
       lines.push(d.payload)
     }
     for (const w of [...waiters]) w()
@@ -54,24 +64,32 @@ async function connect(t: Test): Promise<Wire> {
   const wire: Wire = {
     lines,
     bad: () => bad,
-    send: (p) => { port.write(encode(p)) },
-    raw: (b) => { port.write(b) },
-    expect: (re, ms = 5000) => new Promise((res, rej) => {
-      const check = () => {
-        for (let i = from; i < lines.length; i++) {
-          if (re.test(lines[i]!)) {
-            from = i + 1
-            clearTimeout(timer)
-            waiters.delete(check)
-            res(lines[i]!.split(' '))
-            return
+    send: (p) => {
+      port.write(encode(p))
+    },
+    raw: (b) => {
+      port.write(b)
+    },
+    expect: (re, ms = 5000) =>
+      new Promise((res, rej) => {
+        const check = () => {
+          for (let i = from; i < lines.length; i++) {
+            if (re.test(lines[i]!)) {
+              from = i + 1
+              clearTimeout(timer)
+              waiters.delete(check)
+              res(lines[i]!.split(' '))
+              return
+            }
           }
         }
-      }
-      const timer = setTimeout(() => { waiters.delete(check); rej(new Error(`no line matching ${re} in ${ms} ms; got ${JSON.stringify(lines.slice(from))}`)) }, ms)
-      waiters.add(check)
-      check()
-    }),
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          rej(new Error(`no line matching ${re} in ${ms} ms; got ${JSON.stringify(lines.slice(from))}`))
+        }, ms)
+        waiters.add(check)
+        check()
+      }),
   }
   if (sim) {
     wire.press = () => sim!.control('press')
@@ -105,7 +123,10 @@ t.test('the relay energises only on a fresh heartbeat and drops by itself when t
   let seq = 2
   const hb = setInterval(() => w.send(`HB ${seq++}`), 50)
   await sleep(400)
-  t.notOk(w.lines.some((l) => l.startsWith('RELAY OFF')), 'held while heartbeats come')
+  t.notOk(
+    w.lines.some((l) => l.startsWith('RELAY OFF')),
+    'held while heartbeats come',
+  )
   clearInterval(hb)
   const start = Date.now()
   const off = await w.expect(/^RELAY OFF TIMEOUT \d+$/, 1000)
@@ -125,7 +146,7 @@ t.test('LED commands, bad frames and bad arguments get exactly one answer each',
   await w.expect(/^ERR ARG /)
   w.raw('HB 1*00\n')
   await w.expect(/^ERR CHECKSUM /)
-  w.raw('Z'.repeat(200) + '\n')
+  w.raw(`${'Z'.repeat(200)}\n`)
   await w.expect(/^ERR LONG /)
   w.send('REBOOT')
   await w.expect(/^ERR UNKNOWN /)
@@ -138,23 +159,27 @@ t.test('LED commands, bad frames and bad arguments get exactly one answer each',
   t.equal(w.bad(), 0, 'every line from the controller was a valid frame')
 })
 
-t.test('the button drops the relay at once and reports DOWN, SHORT, UP', { skip: realPort ? 'needs a person at the button on real hardware' : false }, async (t) => {
-  const w = await connect(t)
-  w.send('HB 1')
-  w.send('RELAY ON')
-  await w.expect(/^RELAY ON HOST$/)
-  const hb = setInterval(() => w.send('HB 2'), 50)
-  t.teardown(() => clearInterval(hb))
-  w.press!()
-  await w.expect(/^RELAY OFF BUTTON$/)
-  await w.expect(/^BTN BYPASS DOWN$/)
-  w.send('RELAY ON')
-  await w.expect(/^ERR HELD /)
-  t.pass('no RELAY ON while the button is held')
-  w.release!()
-  await w.expect(/^BTN BYPASS SHORT$/)
-  await w.expect(/^BTN BYPASS UP$/)
-  w.send('RELAY ON')
-  await w.expect(/^RELAY ON HOST$/)
-  t.equal(w.bad(), 0, 'every line from the controller was a valid frame')
-})
+t.test(
+  'the button drops the relay at once and reports DOWN, SHORT, UP',
+  { skip: realPort ? 'needs a person at the button on real hardware' : false },
+  async (t) => {
+    const w = await connect(t)
+    w.send('HB 1')
+    w.send('RELAY ON')
+    await w.expect(/^RELAY ON HOST$/)
+    const hb = setInterval(() => w.send('HB 2'), 50)
+    t.teardown(() => clearInterval(hb))
+    w.press!()
+    await w.expect(/^RELAY OFF BUTTON$/)
+    await w.expect(/^BTN BYPASS DOWN$/)
+    w.send('RELAY ON')
+    await w.expect(/^ERR HELD /)
+    t.pass('no RELAY ON while the button is held')
+    w.release!()
+    await w.expect(/^BTN BYPASS SHORT$/)
+    await w.expect(/^BTN BYPASS UP$/)
+    w.send('RELAY ON')
+    await w.expect(/^RELAY ON HOST$/)
+    t.equal(w.bad(), 0, 'every line from the controller was a valid frame')
+  },
+)

@@ -8,12 +8,12 @@
 // The relay behind a link (PanelBypassRelay) and the in-memory relay of a board without a panel
 // (SimulatedRelay) answer the same BypassRelay checks.
 import t, { type Test } from 'tap'
-import { loadProfile, type BoardProfile } from '../../firmware/board/profile.ts'
-import { driversFor, type PanelConnection } from '../../firmware/board/drivers.ts'
-import { openPtyPair } from '../../firmware/hardware/pty.ts'
-import { PanelBypassRelay, SimulatedRelay, type BypassRelay } from '../../firmware/hardware/relay.ts'
-import type { PanelEvent, PanelLink } from '../../firmware/panel/panel.ts'
 import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { driversFor, type PanelConnection } from '../../firmware/board/drivers.ts'
+import { type BoardProfile, loadProfile } from '../../firmware/board/profile.ts'
+import { openPtyPair } from '../../firmware/hardware/pty.ts'
+import { type BypassRelay, PanelBypassRelay, SimulatedRelay } from '../../firmware/hardware/relay.ts'
+import type { PanelEvent, PanelLink } from '../../firmware/panel/panel.ts'
 
 const realPort = process.env.FW_PANEL_PORT
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -47,7 +47,10 @@ const targets: Target[] = [
       if (!path) {
         const pty = await openPtyPair(t.testdir())
         // Registered before the controller starts, so a controller that fails to start leaves no socat behind.
-        t.teardown(async () => { await hands?.stop(); await pty.close() })
+        t.teardown(async () => {
+          await hands?.stop()
+          await pty.close()
+        })
         hands = await startSimulatedPanel({ port: pty.b })
         path = pty.a
       }
@@ -66,8 +69,17 @@ const targets: Target[] = [
 /** Waits for the first event (from now) that matches. */
 function nextEvent(link: PanelLink, pred: (e: PanelEvent) => boolean, ms = 5000): Promise<PanelEvent> {
   return new Promise((res, rej) => {
-    const timer = setTimeout(() => { off(); rej(new Error(`no matching panel event in ${ms} ms`)) }, ms)
-    const off = link.onEvent((e) => { if (pred(e)) { clearTimeout(timer); off(); res(e) } })
+    const timer = setTimeout(() => {
+      off()
+      rej(new Error(`no matching panel event in ${ms} ms`))
+    }, ms)
+    const off = link.onEvent((e) => {
+      if (pred(e)) {
+        clearTimeout(timer)
+        off()
+        res(e)
+      }
+    })
   })
 }
 
@@ -112,7 +124,7 @@ for (const target of targets) {
       t.equal(link!.relay, 'processed', 'held while heartbeats come')
       const off = nextEvent(link!, (e) => e.type === 'relay' && e.state === 'OFF')
       stop()
-      const ev = await off as Extract<PanelEvent, { type: 'relay' }>
+      const ev = (await off) as Extract<PanelEvent, { type: 'relay' }>
       t.equal(ev.reason, 'TIMEOUT', 'the controller dropped it for lack of heartbeats')
       t.equal(link!.relay, 'bypass')
     })
@@ -152,7 +164,17 @@ for (const target of targets) {
       const c = await target.connect(t)
       await c.close()
       for (const pid of c.children) {
-        t.ok(await until(() => { try { process.kill(pid, 0); return false } catch { return true } }), `child ${pid} gone`)
+        t.ok(
+          await until(() => {
+            try {
+              process.kill(pid, 0)
+              return false
+            } catch {
+              return true
+            }
+          }),
+          `child ${pid} gone`,
+        )
       }
       await c.close()
       t.pass('a second close is harmless')

@@ -1,9 +1,10 @@
 // The firmware side of the front panel, end to end: the appliance on the sim board spawns the
 // simulated controller on a socat PTY pair; the button, the LEDs, the relay and status.
-import t from 'tap'
+
 import { performance } from 'node:perf_hooks'
-import { startAppliance, type RunningAppliance } from '../../firmware/runtime/start.ts'
+import t from 'tap'
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
+import { type RunningAppliance, startAppliance } from '../../firmware/runtime/start.ts'
 import { until } from '../helpers/until.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -12,7 +13,9 @@ const reportsAt: Array<{ at: number; r: ControllerReport }> = []
 
 t.before(async () => {
   running = await startAppliance('sim', {
-    logDir: null, hardwareWatchdogs: [], watchdog: { healthyPeriodMs: 500 },
+    logDir: null,
+    hardwareWatchdogs: [],
+    watchdog: { healthyPeriodMs: 500 },
     onPanelReport: (r) => reportsAt.push({ at: performance.now(), r }),
   })
   await until(() => running.app.status().relay === 'processed', 5000, 'relay energised')
@@ -31,7 +34,12 @@ t.test('the STATUS LED follows the watchdog state within 50 ms', async (t) => {
   // line (stamped by the controller), both on performance.timeOrigin + performance.now().
   const from = running.simPanel!.reports.length
   const n0 = app.faults(100).length
-  const LED: Record<string, [string, string]> = { ACTIVE: ['GREEN', 'SOLID'], DEGRADED: ['AMBER', 'SOLID'], BYPASS: ['RED', 'FAST'], MANUAL_BYPASS: ['RED', 'SOLID'] }
+  const LED: Record<string, [string, string]> = {
+    ACTIVE: ['GREEN', 'SOLID'],
+    DEGRADED: ['AMBER', 'SOLID'],
+    BYPASS: ['RED', 'FAST'],
+    MANUAL_BYPASS: ['RED', 'SOLID'],
+  }
   app.setManualBypass(true, 'test')
   await until(() => app.status().state === 'MANUAL_BYPASS', 1000, 'MANUAL_BYPASS')
   app.setManualBypass(false, 'test')
@@ -40,7 +48,9 @@ t.test('the STATUS LED follows the watchdog state within 50 ms', async (t) => {
   const delays: string[] = []
   for (const rec of app.faults(100).slice(n0)) {
     const [color, pattern] = LED[rec.to]!
-    const led = running.simPanel!.reports.slice(from).find((r) => r.event === 'led' && (r.wall as number) >= rec.at - 1 && r.color === color && r.pattern === pattern)
+    const led = running
+      .simPanel!.reports.slice(from)
+      .find((r) => r.event === 'led' && (r.wall as number) >= rec.at - 1 && r.color === color && r.pattern === pattern)
     t.ok(led, `LED ${color} ${pattern} for ${rec.to}`)
     const d = (led!.wall as number) - rec.at
     t.ok(d < 50, `${rec.to}: ${color} ${pattern} at the controller ${d.toFixed(1)} ms after the transition`)

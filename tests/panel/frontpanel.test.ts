@@ -1,15 +1,15 @@
-import t, { type Test } from 'tap'
 import { SerialPort } from 'serialport'
+import t, { type Test } from 'tap'
+import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { FrontPanel, type PanelEvent } from '../../firmware/panel/panel.ts'
-import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
 import { checksum, decode, encode, LineSplitter } from '../../firmware/panel/protocol.ts'
 
 t.test('frames carry an XOR checksum and bad frames are refused', async (t) => {
   t.equal(encode('HB 1'), `HB 1*${checksum('HB 1')}\n`)
-  t.match(decode('HB 1*' + checksum('HB 1')), { ok: true, words: ['HB', '1'] })
-  t.match(decode('HB 1*' + checksum('HB 1') + '\r'), { ok: true })
-  t.match(decode('HB 2*' + checksum('HB 1')), { ok: false, code: 'CHECKSUM' })
+  t.match(decode(`HB 1*${checksum('HB 1')}`), { ok: true, words: ['HB', '1'] })
+  t.match(decode(`HB 1*${checksum('HB 1')}\r`), { ok: true })
+  t.match(decode(`HB 2*${checksum('HB 1')}`), { ok: false, code: 'CHECKSUM' })
   t.match(decode('HB 1'), { ok: false, code: 'CHECKSUM' })
 })
 
@@ -79,7 +79,10 @@ t.test('the bypass button drops the relay in the controller and reports short an
   const drop = await sim.waitFor((r) => r.event === 'relay', 2000, from)
   t.match(drop, { state: 'OFF', reason: 'BUTTON' })
   await until(() => events.some((e) => e.type === 'button' && e.action === 'SHORT'))
-  t.ok(events.some((e) => e.type === 'button' && e.action === 'DOWN'), 'DOWN reported')
+  t.ok(
+    events.some((e) => e.type === 'button' && e.action === 'DOWN'),
+    'DOWN reported',
+  )
   sim.control('hold')
   await until(() => events.some((e) => e.type === 'button' && e.action === 'LONG'), 3000)
   t.pass('LONG reported while held')
@@ -104,7 +107,9 @@ t.test('garbage on the wire gets one clear error per line and changes nothing', 
   const sim = await startSimulatedPanel({ port: pty.b })
   const raw = new SerialPort({ path: pty.a, baudRate: 115200 })
   let rx = ''
-  raw.on('data', (c: Buffer) => { rx += c.toString('latin1') })
+  raw.on('data', (c: Buffer) => {
+    rx += c.toString('latin1')
+  })
   t.teardown(async () => {
     await new Promise<void>((r) => raw.close(() => r()))
     await sim.stop()
@@ -113,7 +118,7 @@ t.test('garbage on the wire gets one clear error per line and changes nothing', 
   await new Promise((r) => raw.once('open', r))
   raw.write('HB 1*00\n')
   raw.write('\x00\x01\xff garbage\n')
-  raw.write('X'.repeat(300) + '\n')
+  raw.write(`${'X'.repeat(300)}\n`)
   raw.write(encode('FROB 1'))
   raw.write(encode('RELAY SIDEWAYS'))
   raw.write(encode('TIMEOUT 3'))

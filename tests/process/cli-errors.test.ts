@@ -1,13 +1,14 @@
 // `firmware process` refusing bad input the way a user sees it: the real CLI, one error line with a
 // code, a non-zero exit, and no OUT.wav or REPORT.json left behind.
-import t, { type Test } from 'tap'
+
 import { spawnSync } from 'node:child_process'
-import { writeFileSync, readdirSync, mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildWav } from '../wav/wavfile.ts'
-import { writeWav } from '../../firmware/wav/wav.ts'
-import { circularArray } from './stage.ts'
+import t, { type Test } from 'tap'
 import { parseProcessArgs } from '../../firmware/process/options.ts'
+import { writeWav } from '../../firmware/wav/wav.ts'
+import { buildWav } from '../wav/wavfile.ts'
+import { circularArray } from './stage.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
@@ -75,7 +76,14 @@ t.test('a missing or corrupt input file is refused with what is wrong', async (t
   writeFileSync(join(dir, 'notes.wav'), 'not audio')
   const before = ['array.json', 'in8.wav', 'cut.wav', 'notes.wav']
   refusedWith(t, dir, ['--array', 'array.json', '--in', 'absent.wav', ...paths], 'FW_ERR_IO', /absent\.wav: no such file/, before)
-  refusedWith(t, dir, ['--array', 'array.json', '--in', 'cut.wav', ...paths], 'FW_ERR_BAD_WAV', /cut\.wav: data chunk says 960000 bytes but the file ends after 12000/, before)
+  refusedWith(
+    t,
+    dir,
+    ['--array', 'array.json', '--in', 'cut.wav', ...paths],
+    'FW_ERR_BAD_WAV',
+    /cut\.wav: data chunk says 960000 bytes but the file ends after 12000/,
+    before,
+  )
   refusedWith(t, dir, ['--array', 'array.json', '--in', 'notes.wav', ...paths], 'FW_ERR_BAD_WAV', /notes\.wav: not a WAV file/, before)
   refusedWith(t, dir, ['--array', 'nowhere.json', '--in', 'in8.wav', ...paths], 'FW_ERR_IO', /nowhere\.json: no such file/, before)
 })
@@ -86,14 +94,44 @@ t.test('a recording that does not fit the array is refused', async (t) => {
   writeWav(join(dir, 'in8-44k.wav'), { channels: 8, sampleRate: 44100 }, new Float32Array(8 * 441))
   writeWav(join(dir, 'in2-22k.wav'), { channels: 2, sampleRate: 22050 }, new Float32Array(2 * 441))
   writeWav(join(dir, 'empty.wav'), { channels: 8, sampleRate: 48000 }, new Float32Array(0))
-  writeFileSync(join(dir, 'bad-array.json'), JSON.stringify({ sampleRate: 48000, mics: [[0, 0, 0], [0, 0, 0]] }))
+  writeFileSync(
+    join(dir, 'bad-array.json'),
+    JSON.stringify({
+      sampleRate: 48000,
+      mics: [
+        [0, 0, 0],
+        [0, 0, 0],
+      ],
+    }),
+  )
   writeFileSync(join(dir, 'broken.json'), '{"sampleRate": 48000, "mics": [')
   const before = readdirSync(dir)
-  refusedWith(t, dir, ['--array', 'array.json', '--in', 'in6.wav', ...paths], 'FW_ERR_CHANNELS', /in6\.wav has 6 channels but the array in array\.json has 8 mics/, before)
-  refusedWith(t, dir, ['--array', 'array.json', '--in', 'in8-44k.wav', ...paths], 'FW_ERR_BAD_WAV', /is 44100 Hz but the array in array\.json says 48000 Hz/, before)
+  refusedWith(
+    t,
+    dir,
+    ['--array', 'array.json', '--in', 'in6.wav', ...paths],
+    'FW_ERR_CHANNELS',
+    /in6\.wav has 6 channels but the array in array\.json has 8 mics/,
+    before,
+  )
+  refusedWith(
+    t,
+    dir,
+    ['--array', 'array.json', '--in', 'in8-44k.wav', ...paths],
+    'FW_ERR_BAD_WAV',
+    /is 44100 Hz but the array in array\.json says 48000 Hz/,
+    before,
+  )
   refusedWith(t, dir, ['--in', 'in2-22k.wav', ...paths], 'FW_ERR_BAD_WAV', /22050 Hz is not a rate the engine runs at/, before)
   refusedWith(t, dir, ['--array', 'array.json', '--in', 'empty.wav', ...paths], 'FW_ERR_BAD_WAV', /empty\.wav: has no audio/, before)
-  refusedWith(t, dir, ['--array', 'bad-array.json', '--in', 'in8.wav', ...paths], 'FW_ERR_BAD_GEOMETRY', /mics\[0\] and mics\[1\] are at the same position/, before)
+  refusedWith(
+    t,
+    dir,
+    ['--array', 'bad-array.json', '--in', 'in8.wav', ...paths],
+    'FW_ERR_BAD_GEOMETRY',
+    /mics\[0\] and mics\[1\] are at the same position/,
+    before,
+  )
   refusedWith(t, dir, ['--array', 'broken.json', '--in', 'in8.wav', ...paths], 'FW_ERR_BAD_GEOMETRY', /broken\.json: not valid JSON/, before)
 })
 
@@ -101,7 +139,14 @@ t.test('outputs that cannot be written are refused before processing', async (t)
   const dir = stage(t)
   mkdirSync(join(dir, 'sub'))
   const before = ['array.json', 'in8.wav', 'sub']
-  refusedWith(t, dir, ['--array', 'array.json', '--in', 'in8.wav', '--out', 'nofolder/out.wav', '--report', 'r.json'], 'FW_ERR_IO', /nofolder\/out\.wav: the folder .* does not exist/, before)
+  refusedWith(
+    t,
+    dir,
+    ['--array', 'array.json', '--in', 'in8.wav', '--out', 'nofolder/out.wav', '--report', 'r.json'],
+    'FW_ERR_IO',
+    /nofolder\/out\.wav: the folder .* does not exist/,
+    before,
+  )
   refusedWith(t, dir, ['--array', 'array.json', '--in', 'in8.wav', '--out', 'out.wav', '--report', 'sub'], 'FW_ERR_IO', /sub: is a folder/, before)
   refusedWith(t, dir, ['--array', 'array.json', '--in', 'in8.wav', '--out', 'in8.wav', '--report', 'r.json'], 'FW_ERR_USAGE', /is the input file/, before)
 })

@@ -1,10 +1,11 @@
 // Ctrl-C in the middle of `firmware process`: the engine stops, the half-written output is dropped,
 // and the user gets one line saying nothing was written.
-import t from 'tap'
+
 import { spawn } from 'node:child_process'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeStageRecording, boardArray } from '../bench/lib.ts'
+import t from 'tap'
+import { boardArray, writeStageRecording } from '../bench/lib.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
@@ -16,9 +17,13 @@ t.test('Ctrl-C mid-run leaves no output, no report, and says so', async (t) => {
   writeFileSync(join(dir, 'array.json'), JSON.stringify(array))
   writeStageRecording(join(dir, 'long.wav'), array.mics, 40, { format: 'pcm16' })
   const child = spawn(node, [cli, 'process', '--array', 'array.json', '--in', 'long.wav', '--out', 'out.wav', '--report', 'r.json'], { cwd: dir })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   // Wait until the engine is writing (its temp file exists), then interrupt.
   let sawPartial = false

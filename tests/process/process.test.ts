@@ -1,16 +1,17 @@
 // `firmware process` doing its job: a recording of a source at a known direction goes through the
 // real engine; the beams land in OUT.wav and the DOA track and meters in REPORT.json.
-import t, { type Test } from 'tap'
+
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync, readdirSync, rmSync, mkdirSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeWav, readWav, wavInfo } from '../../firmware/wav/wav.ts'
-import { processRecording, type OfflineRunner } from '../../firmware/process/process.ts'
-import { parseProcessArgs } from '../../firmware/process/options.ts'
-import { registerReportContributor } from '../../firmware/process/report.ts'
-import type { ProcessReport } from '../../firmware/process/report.ts'
+import t, { type Test } from 'tap'
 import { FirmwareError } from '../../firmware/errors.ts'
-import { planeWave, circularArray, channelRms } from './stage.ts'
+import { parseProcessArgs } from '../../firmware/process/options.ts'
+import { type OfflineRunner, processRecording } from '../../firmware/process/process.ts'
+import type { ProcessReport } from '../../firmware/process/report.ts'
+import { registerReportContributor } from '../../firmware/process/report.ts'
+import { readWav, wavInfo, writeWav } from '../../firmware/wav/wav.ts'
+import { channelRms, circularArray, planeWave } from './stage.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
@@ -34,8 +35,11 @@ const mics8 = circularArray(8, 0.1)
 
 function stage(t: Test, azimuth: number, seconds = 2) {
   const dir = t.testdir({ 'array.json': JSON.stringify({ sampleRate: 48000, mics: mics8 }) })
-  writeWav(join(dir, 'in.wav'), { channels: 8, sampleRate: 48000, format: 'pcm24' },
-    planeWave({ mics: mics8, sampleRate: 48000, seconds, azimuth, level: 0.1, noise: 0.03, seed: 7 }))
+  writeWav(
+    join(dir, 'in.wav'),
+    { channels: 8, sampleRate: 48000, format: 'pcm24' },
+    planeWave({ mics: mics8, sampleRate: 48000, seconds, azimuth, level: 0.1, noise: 0.03, seed: 7 }),
+  )
   return dir
 }
 
@@ -59,10 +63,13 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
   t.ok(err < 2, `median azimuth error ${err.toFixed(2)} deg`)
   t.equal(report.meters.input.length, 8)
   t.equal(report.meters.output.length, 4)
-  t.ok(report.meters.input.every((m) => m.rmsDb !== null && m.rmsDb > -25 && m.rmsDb < -15), 'input RMS near -19 dBFS')
+  t.ok(
+    report.meters.input.every((m) => m.rmsDb !== null && m.rmsDb > -25 && m.rmsDb < -15),
+    'input RMS near -19 dBFS',
+  )
   t.same(report.output.beams[0], { index: 0, beamformer: 'das', steer: 'doa' })
   t.same(report.output.beams[2], { index: 2, beamformer: 'das', steer: { azimuth: 180, elevation: 0 } })
-  t.ok([report.classes, report.vad, report.recommendations].every(Array.isArray), 'the analysers\' sections are there')
+  t.ok([report.classes, report.vad, report.recommendations].every(Array.isArray), "the analysers' sections are there")
   t.equal(report.analysisErrors, undefined, 'and every analyser ran')
   t.equal(report.engine.blocks, 96000 / 64)
   // The beam that follows the source is the loudest of the four.
@@ -74,10 +81,27 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
 t.test('--steer at the source gives a louder beam than steered away from it', async (t) => {
   const dir = stage(t, 120, 1)
   const level = (steer: string, name: string) => {
-    const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', `${name}.wav`, '--report', `${name}.json`, '--steer', steer, '--beams', '1', '--no-analysis')
+    const r = firmware(
+      dir,
+      '--array',
+      'array.json',
+      '--in',
+      'in.wav',
+      '--out',
+      `${name}.wav`,
+      '--report',
+      `${name}.json`,
+      '--steer',
+      steer,
+      '--beams',
+      '1',
+      '--no-analysis',
+    )
     t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
     const report = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as ProcessReport
-    t.same(report.output.beams, [{ index: 0, beamformer: 'das', steer: { azimuth: Number(steer.split(',')[0]) % 360, elevation: Number(steer.split(',')[1] ?? 0) } }])
+    t.same(report.output.beams, [
+      { index: 0, beamformer: 'das', steer: { azimuth: Number(steer.split(',')[0]) % 360, elevation: Number(steer.split(',')[1] ?? 0) } },
+    ])
     return channelRms(readWav(join(dir, `${name}.wav`)).data, 1)[0]!
   }
   const at = level('120', 'at')
@@ -88,7 +112,26 @@ t.test('--steer at the source gives a louder beam than steered away from it', as
 
 t.test('--beamformer mvdr, --block 256 and --format pcm16 are honoured', async (t) => {
   const dir = stage(t, 200, 1)
-  const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--beamformer', 'mvdr', '--block', '256', '--format', 'pcm16', '--beams', '2', '--no-analysis')
+  const r = firmware(
+    dir,
+    '--array',
+    'array.json',
+    '--in',
+    'in.wav',
+    '--out',
+    'out.wav',
+    '--report',
+    'report.json',
+    '--beamformer',
+    'mvdr',
+    '--block',
+    '256',
+    '--format',
+    'pcm16',
+    '--beams',
+    '2',
+    '--no-analysis',
+  )
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
   t.same(wavInfo(join(dir, 'out.wav')), { channels: 2, sampleRate: 48000, format: 'pcm16', frames: 48000 })
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ProcessReport
@@ -144,8 +187,19 @@ t.test('analysers add their sections through a report contributor; a failing one
     seen.push(existsSync(ctx.outPath), existsSync(join(dir, 'out.wav')))
     return { classes: [{ t: 0, label: 'noise', confidence: ctx.input.channels / 10 }] }
   })
-  registerReportContributor('test-broken', async () => { throw new Error('model missing\nsecond line') })
-  const opts = parseProcessArgs(['--array', join(dir, 'array.json'), '--in', join(dir, 'in.wav'), '--out', join(dir, 'out.wav'), '--report', join(dir, 'report.json')])!
+  registerReportContributor('test-broken', async () => {
+    throw new Error('model missing\nsecond line')
+  })
+  const opts = parseProcessArgs([
+    '--array',
+    join(dir, 'array.json'),
+    '--in',
+    join(dir, 'in.wav'),
+    '--out',
+    join(dir, 'out.wav'),
+    '--report',
+    join(dir, 'report.json'),
+  ])!
   const { report } = await processRecording(opts)
   t.same(report.classes, [{ t: 0, label: 'noise', confidence: 0.8 }])
   const skipped = await processRecording({ ...opts, analysis: false, report: join(dir, 'report-quick.json'), out: join(dir, 'out-quick.wav') })
@@ -162,7 +216,16 @@ t.test('analysers add their sections through a report contributor; a failing one
 t.test('when the run fails after the audio is written, the output is taken back', async (t) => {
   const dir = stage(t, 60, 0.2)
   mkdirSync(join(dir, 'reports'))
-  const opts = parseProcessArgs(['--array', join(dir, 'array.json'), '--in', join(dir, 'in.wav'), '--out', join(dir, 'out.wav'), '--report', join(dir, 'reports', 'r.json')])!
+  const opts = parseProcessArgs([
+    '--array',
+    join(dir, 'array.json'),
+    '--in',
+    join(dir, 'in.wav'),
+    '--out',
+    join(dir, 'out.wav'),
+    '--report',
+    join(dir, 'reports', 'r.json'),
+  ])!
   // The engine finishes, then the report's folder disappears under us.
   const runner: OfflineRunner = async (job) => {
     writeWav(job.outPath, { channels: job.outputs, sampleRate: job.sampleRate }, new Float32Array(job.outputs * 10))
@@ -171,7 +234,9 @@ t.test('when the run fails after the audio is written, the output is taken back'
   }
   await t.rejects(processRecording(opts, { runner }), { code: 'FW_ERR_IO', message: /cannot write the report/ })
   t.same(readdirSync(dir).sort(), ['array.json', 'in.wav'], 'no OUT.wav, no report')
-  const failing: OfflineRunner = async () => { throw new FirmwareError('FW_ERR_ENGINE', 'the engine stopped') }
+  const failing: OfflineRunner = async () => {
+    throw new FirmwareError('FW_ERR_ENGINE', 'the engine stopped')
+  }
   mkdirSync(join(dir, 'reports'))
   await t.rejects(processRecording(opts, { runner: failing }), { code: 'FW_ERR_ENGINE' })
   t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'reports'])

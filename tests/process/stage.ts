@@ -2,6 +2,7 @@
 // here in TypeScript (windowed-sinc fractional delays) so the engine is checked against signals it
 // did not make. Deterministic: seeded noise.
 import { rng } from '../helpers/rng.ts'
+
 export { rng }
 
 export const SPEED_OF_SOUND = 343

@@ -1,10 +1,11 @@
 // Issue 10, item 8: the crew's private keys never stay on the unit in plaintext. Bundles are handed
 // out once — to a directory the operator names (--out), or held sealed on the unit until `export`
 // writes them out and removes them — and the handed-out key works with a real TLS client (curl).
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { bootSim } from '../api/helpers.ts'
 import { curl } from '../helpers/curl.ts'
 
@@ -21,7 +22,6 @@ function files(dir: string): string[] {
 function plaintextKeys(dir: string): string[] {
   return files(dir).filter((f) => /PRIVATE KEY/.test(readFileSync(f).toString('latin1')))
 }
-
 
 t.test('init --out DIR writes the bundles there only: no plaintext key stays in the data directory', async (t) => {
   const root = t.testdir()
@@ -47,7 +47,7 @@ t.test('without --out a bundle is held sealed, handed out once by export, then g
   const dir = join(root, 'data')
   const r = cli('init', '--data-dir', dir)
   t.equal(r.code, 0, r.err)
-  t.same(plaintextKeys(dir), [], 'the held bundles\' keys are sealed')
+  t.same(plaintextKeys(dir), [], "the held bundles' keys are sealed")
   t.match(r.out, /held on the unit with its key sealed; hand it out once with/)
   const held = readdirSync(join(dir, 'bundles')).find((d) => d.startsWith('operator-1-'))!
   t.ok(existsSync(join(dir, 'bundles', held, 'operator-1.key.sealed')))
@@ -66,12 +66,20 @@ t.test('without --out a bundle is held sealed, handed out once by export, then g
   t.match(again.err, /already handed out\?.*FW_ERR_USAGE/)
   // The handed-out key is the real one: curl reaches the unit with it.
   const { api } = await bootSim(t, dir)
-  const c = await curl(['--cacert', join(b, 'ca.crt'), '--cert', join(b, 'operator-1.crt'), '--key', join(b, 'operator-1.key'), `https://127.0.0.1:${api.port}/api/whoami`])
+  const c = await curl([
+    '--cacert',
+    join(b, 'ca.crt'),
+    '--cert',
+    join(b, 'operator-1.crt'),
+    '--key',
+    join(b, 'operator-1.key'),
+    `https://127.0.0.1:${api.port}/api/whoami`,
+  ])
   t.equal(c.code, 0, c.err)
   t.match(c.out, /"cn":"operator-1"/)
 })
 
-t.test('revoking a held bundle\'s certificate removes the bundle from the unit', async (t) => {
+t.test("revoking a held bundle's certificate removes the bundle from the unit", async (t) => {
   const root = t.testdir()
   const dir = join(root, 'data')
   t.equal(cli('init', '--data-dir', dir).code, 0)

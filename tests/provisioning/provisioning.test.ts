@@ -1,12 +1,12 @@
-import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, statSync, chmodSync, readdirSync } from 'node:fs'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { looseFiles } from '../../provisioning/provision.ts'
-import { loadDeviceKey, readSealedFile, unseal, verifyConsolePin } from '../../firmware/secrets/secrets.ts'
-import { identityPaths, loadIdentity, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../../firmware/secrets/identity.ts'
+import t from 'tap'
 import { revokedSerials } from '../../firmware/api/tls.ts'
+import { identityPaths, loadIdentity, PURPOSE_CA_KEY, PURPOSE_DEVICE_KEY } from '../../firmware/secrets/identity.ts'
+import { loadDeviceKey, readSealedFile, unseal, verifyConsolePin } from '../../firmware/secrets/secrets.ts'
+import { looseFiles } from '../../provisioning/provision.ts'
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, ['provisioning/cli.ts', ...args], { encoding: 'utf8' })
@@ -17,7 +17,7 @@ function printed(out: string): { pin: string; serial: string; bundles: Array<{ r
   const pin = /console PIN[^:]*: (\d{6})/.exec(out)![1]!
   const serial = /provisioned device (SA-[0-9A-F]+)/.exec(out)![1]!
   const bundles: Array<{ role: string; name: string; p12: string; password: string }> = []
-  const re = /  (operator|observer) "([^"]+)"[\s\S]*?\n {6}(\S+\.p12) .*one-time password: (\S+)/g
+  const re = / {2}(operator|observer) "([^"]+)"[\s\S]*?\n {6}(\S+\.p12) .*one-time password: (\S+)/g
   for (let m; (m = re.exec(out)); ) bundles.push({ role: m[1]!, name: m[2]!, p12: m[3]!, password: m[4]! })
   return { pin, serial, bundles }
 }
@@ -28,7 +28,10 @@ t.test('init creates the identity and says what to hand to whom', async (t) => {
   t.equal(r.code, 0, r.err)
   const p = printed(r.out)
   t.match(p.serial, /^SA-[0-9A-F]{10}$/)
-  t.same(p.bundles.map((b) => b.role), ['operator', 'observer'])
+  t.same(
+    p.bundles.map((b) => b.role),
+    ['operator', 'observer'],
+  )
   t.match(r.out, /hand to the stage tech who uses the serial console/)
   t.match(r.out, /hand to the operator \(read and change the sound\)/)
   t.match(r.out, /hand to the observer \(read-only\)/)
@@ -87,19 +90,34 @@ t.test('private keys at rest are AES-256-GCM sealed under the device key', async
   const dir = join(t.testdir(), 'data')
   cli('init', '--data-dir', dir)
   const p = identityPaths(dir)
-  for (const [file, purpose] of [[p.deviceKeySealed, PURPOSE_DEVICE_KEY], [p.caKeySealed, PURPOSE_CA_KEY]] as const) {
+  for (const [file, purpose] of [
+    [p.deviceKeySealed, PURPOSE_DEVICE_KEY],
+    [p.caKeySealed, PURPOSE_CA_KEY],
+  ] as const) {
     const text = readFileSync(file, 'utf8')
     t.notMatch(text, /PRIVATE KEY/, `${file} holds no plaintext key`)
     t.equal(JSON.parse(text).alg, 'aes-256-gcm')
     const key = createPrivateKey(readSealedFile(file, loadDeviceKey(dir), purpose))
     t.equal(key.asymmetricKeyType, 'ec', 'it decrypts in memory to the key')
-    t.throws(() => unseal(loadDeviceKey(dir), purpose === PURPOSE_CA_KEY ? PURPOSE_DEVICE_KEY : PURPOSE_CA_KEY, text), { code: 'FW_ERR_SECRET' }, 'bound to its purpose')
+    t.throws(
+      () => unseal(loadDeviceKey(dir), purpose === PURPOSE_CA_KEY ? PURPOSE_DEVICE_KEY : PURPOSE_CA_KEY, text),
+      { code: 'FW_ERR_SECRET' },
+      'bound to its purpose',
+    )
     const s = JSON.parse(text)
     const data = Buffer.from(s.data, 'base64')
     data[5] = data[5]! ^ 1
-    t.throws(() => unseal(loadDeviceKey(dir), purpose, JSON.stringify({ ...s, data: data.toString('base64') })), { code: 'FW_ERR_SECRET' }, 'tampering is detected')
+    t.throws(
+      () => unseal(loadDeviceKey(dir), purpose, JSON.stringify({ ...s, data: data.toString('base64') })),
+      { code: 'FW_ERR_SECRET' },
+      'tampering is detected',
+    )
   }
-  t.throws(() => unseal(Buffer.alloc(32, 7), PURPOSE_DEVICE_KEY, readFileSync(p.deviceKeySealed, 'utf8')), { code: 'FW_ERR_SECRET' }, 'another device key cannot open it')
+  t.throws(
+    () => unseal(Buffer.alloc(32, 7), PURPOSE_DEVICE_KEY, readFileSync(p.deviceKeySealed, 'utf8')),
+    { code: 'FW_ERR_SECRET' },
+    'another device key cannot open it',
+  )
   chmodSync(join(dir, 'device.key'), 0o644)
   t.throws(() => loadDeviceKey(dir), { code: 'FW_ERR_SECRET', message: /must be 0600/ }, 'a readable device key is refused')
 })

@@ -1,12 +1,13 @@
 // Issue 10, item 7: the server certificate verifies by the unit's address. Real curl, no -k, against
 // 127.0.0.1 and another address of this machine; then `server-cert` reissues the server certificate
 // for a new address while the API runs, and the CA and the crew's certificates stay as they were.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { networkInterfaces } from 'node:os'
 import { X509Certificate } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
 import { identityPaths } from '../../firmware/secrets/identity.ts'
 import { bootSim } from '../api/helpers.ts'
 import { curl } from '../helpers/curl.ts'
@@ -15,7 +16,6 @@ function cli(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, ['provisioning/cli.ts', ...args], { encoding: 'utf8' })
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr }
 }
-
 
 /** An IPv4 address of this machine other than loopback, if it has one. */
 function otherAddress(): string | null {

@@ -1,6 +1,6 @@
-import t from 'tap'
-import { existsSync, readFileSync, writeFileSync, readdirSync, statSync, appendFileSync, truncateSync } from 'node:fs'
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { createBundle, verifyBundle } from '../../recovery/bundle.ts'
 import { SlotManager } from '../../recovery/slots.ts'
 import { makeBundle, makeFixture, makeImage } from './helpers.ts'
@@ -24,35 +24,80 @@ t.test('a good bundle verifies and installs to a slot, byte for byte', async (t)
 
 // Each bad bundle is refused with its own code, and nothing is written: no slot directory, no state.
 const bad: Array<[string, string, (f: ReturnType<typeof makeFixture>, path: string) => string]> = [
-  ['a tampered file', 'REC_ERR_BUNDLE_TAMPERED', (_f, p) => {
-    const buf = readFileSync(p)
-    buf[buf.length - 1000] = buf[buf.length - 1000]! ^ 0xff
-    writeFileSync(p, buf)
-    return p
-  }],
-  ['a tampered header', 'REC_ERR_BUNDLE_SIGNATURE', (_f, p) => {
-    writeFileSync(p, readFileSync(p, 'latin1').replace('"version":"1.0.0"', '"version":"9.0.0"'), 'latin1')
-    return p
-  }],
-  ['data appended after the signed contents', 'REC_ERR_BUNDLE_TAMPERED', (_f, p) => { appendFileSync(p, 'extra'); return p }],
-  ['a truncated bundle', 'REC_ERR_BUNDLE_TRUNCATED', (_f, p) => { truncateSync(p, statSync(p).size - 4096); return p }],
-  ['a bundle truncated inside its header', 'REC_ERR_BUNDLE_TRUNCATED', (_f, p) => { truncateSync(p, 40); return p }],
-  ['an unsigned bundle', 'REC_ERR_BUNDLE_UNSIGNED', (_f, p) => {
-    // Rebuild without the signature: zero signature length, no signature bytes.
-    const buf = readFileSync(p)
-    const h = buf.readUInt32BE(8)
-    const out = Buffer.concat([buf.subarray(0, 12 + h), Buffer.from([0, 0]), buf.subarray(14 + h + 64)])
-    writeFileSync(p, out)
-    return p
-  }],
+  [
+    'a tampered file',
+    'REC_ERR_BUNDLE_TAMPERED',
+    (_f, p) => {
+      const buf = readFileSync(p)
+      buf[buf.length - 1000] = buf[buf.length - 1000]! ^ 0xff
+      writeFileSync(p, buf)
+      return p
+    },
+  ],
+  [
+    'a tampered header',
+    'REC_ERR_BUNDLE_SIGNATURE',
+    (_f, p) => {
+      writeFileSync(p, readFileSync(p, 'latin1').replace('"version":"1.0.0"', '"version":"9.0.0"'), 'latin1')
+      return p
+    },
+  ],
+  [
+    'data appended after the signed contents',
+    'REC_ERR_BUNDLE_TAMPERED',
+    (_f, p) => {
+      appendFileSync(p, 'extra')
+      return p
+    },
+  ],
+  [
+    'a truncated bundle',
+    'REC_ERR_BUNDLE_TRUNCATED',
+    (_f, p) => {
+      truncateSync(p, statSync(p).size - 4096)
+      return p
+    },
+  ],
+  [
+    'a bundle truncated inside its header',
+    'REC_ERR_BUNDLE_TRUNCATED',
+    (_f, p) => {
+      truncateSync(p, 40)
+      return p
+    },
+  ],
+  [
+    'an unsigned bundle',
+    'REC_ERR_BUNDLE_UNSIGNED',
+    (_f, p) => {
+      // Rebuild without the signature: zero signature length, no signature bytes.
+      const buf = readFileSync(p)
+      const h = buf.readUInt32BE(8)
+      const out = Buffer.concat([buf.subarray(0, 12 + h), Buffer.from([0, 0]), buf.subarray(14 + h + 64)])
+      writeFileSync(p, out)
+      return p
+    },
+  ],
   ['a bundle signed with another key', 'REC_ERR_BUNDLE_SIGNATURE', (f) => makeBundle(f, '1.0.1', { key: f.otherPrivateKey })],
   ['a bundle for another board', 'REC_ERR_BUNDLE_BOARD', (f) => makeBundle(f, '1.0.2', { board: 'jetson-agx-rack' })],
-  ['a bundle whose version is not the one in its image\'s manifest.json', 'REC_ERR_BUNDLE_FORMAT', (f) => {
-    const out = join(f.root, 'mislabelled.sbundle')
-    createBundle({ imageDir: makeImage(join(f.root, 'img-1.0.0'), '1.0.0'), board: 'sim', version: '1.0.3', privateKeyPath: f.privateKey, out })
-    return out
-  }],
-  ['something that is not a bundle', 'REC_ERR_BUNDLE_FORMAT', (f) => { const p = join(f.root, 'x.tar'); writeFileSync(p, 'ustar archive, not ours at all'); return p }],
+  [
+    "a bundle whose version is not the one in its image's manifest.json",
+    'REC_ERR_BUNDLE_FORMAT',
+    (f) => {
+      const out = join(f.root, 'mislabelled.sbundle')
+      createBundle({ imageDir: makeImage(join(f.root, 'img-1.0.0'), '1.0.0'), board: 'sim', version: '1.0.3', privateKeyPath: f.privateKey, out })
+      return out
+    },
+  ],
+  [
+    'something that is not a bundle',
+    'REC_ERR_BUNDLE_FORMAT',
+    (f) => {
+      const p = join(f.root, 'x.tar')
+      writeFileSync(p, 'ustar archive, not ours at all')
+      return p
+    },
+  ],
 ]
 
 for (const [what, code, spoil] of bad) {
@@ -83,6 +128,8 @@ t.test('a missing or wrong-type key is a clear error', async (t) => {
   const b = makeBundle(f, '1.0.0')
   t.throws(() => verifyBundle(b, { publicKeyPath: join(f.root, 'nope.pub'), board: 'sim', installedVersion: null }), { code: 'REC_ERR_KEY' })
   // provisioning makes no update key, so the message must say where the key comes from instead
-  t.throws(() => verifyBundle(b, { publicKeyPath: join(f.root, 'nope.pub'), board: 'sim', installedVersion: null }), { message: /recovery bundle keygen --out-dir DIR/ })
+  t.throws(() => verifyBundle(b, { publicKeyPath: join(f.root, 'nope.pub'), board: 'sim', installedVersion: null }), {
+    message: /recovery bundle keygen --out-dir DIR/,
+  })
   t.throws(() => verifyBundle(b, { publicKeyPath: b, board: 'sim', installedVersion: null }), { code: 'REC_ERR_KEY' })
 })

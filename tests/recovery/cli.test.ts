@@ -1,9 +1,10 @@
 // The recovery command line as a stage tech or systemd runs it: the real CLI in a child process,
 // on a board profile file in a temp dir.
-import t from 'tap'
+
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import t from 'tap'
 import { cli, cliAsync, makeBundle, makeFixture, makeImage, writeProfile } from './helpers.ts'
 
 const repo = resolve(import.meta.dirname, '..', '..')
@@ -31,7 +32,7 @@ t.test('a second install while the first is pending is refused and the good slot
   const third = cli(p, ['install', makeBundle(f, '3.0.0')])
   t.equal(third.code, 1)
   t.match(third.stderr, /recovery: .*2\.0\.0.* pending.*\[REC_ERR_SLOT\]/)
-  t.notMatch(third.stderr, /internal error|    at /, 'no stack trace')
+  t.notMatch(third.stderr, /internal error| {4}at /, 'no stack trace')
   const slots = cli(p, ['slots']).stdout
   t.match(slots, /slot a\s+good\s+1\.0\.0/, 'the good slot is still there')
   t.match(slots, /slot b \* pending 2\.0\.0/)
@@ -52,7 +53,7 @@ t.test('two installs at once: one goes in, the other is refused cleanly, slots.j
   t.equal(ok.length, 1, `exactly one install went in:\n${r1.stderr}\n${r2.stderr}`)
   for (const r of failed) {
     t.match(r.stderr, /\[REC_ERR_(BUSY|SLOT)\]/, 'refused with a code')
-    t.notMatch(r.stderr, /internal error|    at /, 'no stack trace')
+    t.notMatch(r.stderr, /internal error| {4}at /, 'no stack trace')
   }
   t.same(inconsistencies(join(f.cfg.stateDir, 'slots.json')), [], 'slots.json names what the slots hold')
   t.match(cli(p, ['slots']).stdout, /slot a\s+good\s+1\.0\.0/)
@@ -115,10 +116,19 @@ t.test('factory-reset refuses while a firmware holds its lock, and goes ahead on
   mkdirSync(join(d, 'run'), { recursive: true })
   writeFileSync(join(d, 'presets', 'verse.json'), '{}')
   // A live process takes the lock the way the firmware does (its own code, whatever its format).
-  const holder = spawn(process.execPath, ['--input-type=module', '-e',
-    `import { acquireInstanceLock } from ${JSON.stringify(join(repo, 'firmware', 'runtime', 'instance-lock.ts'))}
-     acquireInstanceLock(${JSON.stringify(d)}, 'sim'); console.log('locked'); setInterval(() => {}, 1000)`], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { holder.kill('SIGKILL') })
+  const holder = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { acquireInstanceLock } from ${JSON.stringify(join(repo, 'firmware', 'runtime', 'instance-lock.ts'))}
+     acquireInstanceLock(${JSON.stringify(d)}, 'sim'); console.log('locked'); setInterval(() => {}, 1000)`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  t.teardown(() => {
+    holder.kill('SIGKILL')
+  })
   await new Promise<void>((r) => holder.stdout.once('data', () => r()))
   const r = cli(p, ['factory-reset', '--yes'])
   t.equal(r.code, 1)
@@ -178,6 +188,9 @@ t.test('confirm always says why a slot is not confirmed', async (t) => {
   cli(p, ['boot'])
   t.match(cli(p, ['confirm']).stdout, /^not confirmed: no health report/)
   mkdirSync(f.cfg.dataDir, { recursive: true })
-  writeFileSync(f.cfg.healthFile, JSON.stringify({ format: 'stage-health/1', state: 'ACTIVE', activeSince: Date.now(), at: Date.now(), version: '1.9.0', pid: process.pid }))
+  writeFileSync(
+    f.cfg.healthFile,
+    JSON.stringify({ format: 'stage-health/1', state: 'ACTIVE', activeSince: Date.now(), at: Date.now(), version: '1.9.0', pid: process.pid }),
+  )
   t.match(cli(p, ['confirm']).stdout, /^not confirmed: the firmware reports version 1\.9\.0, but slot b holds 2\.0\.0/)
 })

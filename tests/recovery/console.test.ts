@@ -1,14 +1,15 @@
 // The recovery console over a real pseudo-terminal pair made by socat, opened by serialport on
 // both ends: the console on one, the "stage tech's laptop" on the other.
-import t from 'tap'
+
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { SerialPort } from 'serialport'
+import t from 'tap'
+import { hashPin } from '../../firmware/secrets/secrets.ts'
 import { openRecoveryConsole, PROMPT } from '../../recovery/console.ts'
 import { SlotManager } from '../../recovery/slots.ts'
 import { makeBundle, makeFixture, writeProfile } from './helpers.ts'
-import { hashPin } from '../../firmware/secrets/secrets.ts'
 
 const repo = resolve(import.meta.dirname, '..', '..')
 
@@ -16,7 +17,9 @@ async function ptyPair(t: { teardown: (fn: () => void) => void }, dir: string): 
   const a = join(dir, 'ttyRecovery')
   const b = join(dir, 'ttyTech')
   const socat = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' })
-  t.teardown(() => { socat.kill('SIGTERM') })
+  t.teardown(() => {
+    socat.kill('SIGTERM')
+  })
   for (let i = 0; i < 100 && !(existsSync(a) && existsSync(b)); i++) await new Promise((r) => setTimeout(r, 20))
   if (!existsSync(a) || !existsSync(b)) throw new Error('socat did not make the PTY pair')
   return [a, b]
@@ -26,15 +29,27 @@ async function ptyPair(t: { teardown: (fn: () => void) => void }, dir: string): 
 function terminal(port: SerialPort): { next: () => Promise<string>; send: (line: string) => Promise<string> } {
   let buf = ''
   let waiter: (() => void) | undefined
-  port.on('data', (c: Buffer) => { buf += c.toString(); waiter?.() })
+  port.on('data', (c: Buffer) => {
+    buf += c.toString()
+    waiter?.()
+  })
   const next = async (): Promise<string> => {
-    while (!buf.includes(PROMPT)) await new Promise<void>((r) => { waiter = r })
+    while (!buf.includes(PROMPT))
+      await new Promise<void>((r) => {
+        waiter = r
+      })
     const i = buf.indexOf(PROMPT)
     const out = buf.slice(0, i)
     buf = buf.slice(i + PROMPT.length)
     return out
   }
-  return { next, send: (line) => { port.write(`${line}\r\n`); return next() } }
+  return {
+    next,
+    send: (line) => {
+      port.write(`${line}\r\n`)
+      return next()
+    },
+  }
 }
 
 t.test('the recovery console works through a PTY: status, slots, install, rollback, factory reset', { timeout: 30000 }, async (t) => {
@@ -48,10 +63,14 @@ t.test('the recovery console works through a PTY: status, slots, install, rollba
   // The tech's end is open first, so the greeting is not lost.
   const tech = new SerialPort({ path: techPath, baudRate: 115200, autoOpen: false })
   await new Promise<void>((resolve, reject) => tech.open((e) => (e ? reject(e) : resolve())))
-  t.teardown(() => { if (tech.isOpen) tech.close() })
+  t.teardown(() => {
+    if (tech.isOpen) tech.close()
+  })
   const term = terminal(tech)
   const served = await openRecoveryConsole(mgr, consolePath, 115200)
-  t.teardown(() => { if (served.isOpen) served.close() })
+  t.teardown(() => {
+    if (served.isOpen) served.close()
+  })
   t.match(await term.next(), /stage recovery console/)
 
   t.match(await term.send('status'), /board: sim\r\nactive: slot a, firmware 1\.0\.0, good\r\nhealth: no report yet\r\nOK/)
@@ -87,10 +106,14 @@ t.test('with a console PIN set at provisioning, install, rollback and reset need
   const [consolePath, techPath] = await ptyPair(t, root)
   const tech = new SerialPort({ path: techPath, baudRate: 115200, autoOpen: false })
   await new Promise<void>((resolve, reject) => tech.open((e) => (e ? reject(e) : resolve())))
-  t.teardown(() => { if (tech.isOpen) tech.close() })
+  t.teardown(() => {
+    if (tech.isOpen) tech.close()
+  })
   const term = terminal(tech)
   const served = await openRecoveryConsole(mgr, consolePath, 115200)
-  t.teardown(() => { if (served.isOpen) served.close() })
+  t.teardown(() => {
+    if (served.isOpen) served.close()
+  })
   await term.next()
   t.match(await term.send('status'), /OK/, 'status needs no login')
   t.match(await term.send(`install ${good}`), /ERR REC_ERR_AUTH "install" needs "login PIN" first/)
@@ -117,12 +140,18 @@ t.test('the recovery console (its own process) has a line discipline: bounded li
   const [consolePath, techPath] = await ptyPair(t, root)
   const tech = new SerialPort({ path: techPath, baudRate: 115200, autoOpen: false })
   await new Promise<void>((resolve, reject) => tech.open((e) => (e ? reject(e) : resolve())))
-  t.teardown(() => { if (tech.isOpen) tech.close() })
+  t.teardown(() => {
+    if (tech.isOpen) tech.close()
+  })
   const raw: Buffer[] = []
   tech.on('data', (c: Buffer) => raw.push(c))
   const term = terminal(tech)
-  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', profile, 'console', '--port', consolePath], { stdio: ['ignore', 'ignore', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', profile, 'console', '--port', consolePath], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
   t.match(await term.next(), /stage recovery console/)
 
   t.match(await term.send('STATUS'), /active: slot a, firmware 1\.0\.0, good\r\nhealth: no report yet\r\nOK/, 'commands are case-insensitive')

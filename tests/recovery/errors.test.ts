@@ -1,5 +1,5 @@
-import t from 'tap'
 import { readFileSync } from 'node:fs'
+import t from 'tap'
 import { RECOVERY_ERRORS } from '../../recovery/errors.ts'
 
 t.test('every recovery error code is documented in docs/recovery.md', async (t) => {

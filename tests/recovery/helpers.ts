@@ -73,7 +73,11 @@ export function makeImage(dir: string, version: string, behaviour: 'healthy' | '
   return dir
 }
 
-export function makeBundle(f: Fixture, version: string, o: { behaviour?: 'healthy' | 'crash' | 'hang'; board?: string; key?: string; weightBytes?: number } = {}): string {
+export function makeBundle(
+  f: Fixture,
+  version: string,
+  o: { behaviour?: 'healthy' | 'crash' | 'hang'; board?: string; key?: string; weightBytes?: number } = {},
+): string {
   const img = makeImage(join(f.root, 'images', `${version}-${o.behaviour ?? 'healthy'}-${o.board ?? 'sim'}`), version, o.behaviour, o.weightBytes)
   const out = join(f.root, 'bundles', `${version}-${o.behaviour ?? 'healthy'}-${o.board ?? 'sim'}.sbundle`)
   createBundle({ imageDir: img, board: o.board ?? 'sim', version, privateKeyPath: o.key ?? f.privateKey, out })
@@ -85,24 +89,44 @@ const repo = resolve(import.meta.dirname, '..', '..')
 /** Writes the fixture's settings as a board profile file (absolute paths) for the real CLI. */
 export function writeProfile(f: Fixture, file = join(f.root, 'rack-a.json')): string {
   const c = f.cfg
-  writeFileSync(file, JSON.stringify({
-    name: c.board,
-    dataDir: c.dataDir,
-    recovery: {
-      slots: c.slots, stateDir: c.stateDir, healthFile: c.healthFile, bootTries: c.bootTries, healthyPeriodS: c.healthyPeriodS,
-      pendingTimeoutS: c.pendingTimeoutS,
-      publicKey: c.publicKeyPath, console: c.console, keepOnReset: c.keepOnReset, launch: c.launch,
-    },
-  }, null, 2))
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        name: c.board,
+        dataDir: c.dataDir,
+        recovery: {
+          slots: c.slots,
+          stateDir: c.stateDir,
+          healthFile: c.healthFile,
+          bootTries: c.bootTries,
+          healthyPeriodS: c.healthyPeriodS,
+          pendingTimeoutS: c.pendingTimeoutS,
+          publicKey: c.publicKeyPath,
+          console: c.console,
+          keepOnReset: c.keepOnReset,
+          launch: c.launch,
+        },
+      },
+      null,
+      2,
+    ),
+  )
   return file
 }
 
-export interface CliResult { code: number | null; stdout: string; stderr: string }
+export interface CliResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
 
 /** Runs the real recovery CLI (a child process) with `--profile profile`. */
 export function cli(profile: string | null, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const r = spawnSync(process.execPath, [join(repo, 'recovery', 'cli.ts'), ...(profile ? ['--profile', profile] : []), ...args], {
-    encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 60_000,
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -112,7 +136,11 @@ export function cliAsync(profile: string, args: string[]): Promise<CliResult> {
   const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', profile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
 }

@@ -1,7 +1,7 @@
 // The recovery console's line discipline, byte by byte (the PTY tests in console.test.ts drive it
 // end to end through `recovery console`).
 import t from 'tap'
-import { LineDiscipline, type LineAction } from '../../recovery/line-discipline.ts'
+import { type LineAction, LineDiscipline } from '../../recovery/line-discipline.ts'
 
 const feed = (d: LineDiscipline, s: string | Buffer): LineAction[] => d.feed(typeof s === 'string' ? Buffer.from(s, 'latin1') : s)
 const lines = (a: LineAction[]): string[] => a.flatMap((x) => (x.type === 'line' ? [x.text] : x.type === 'error' ? [`${x.code}`] : []))
@@ -24,8 +24,14 @@ t.test('control bytes and escape sequences make one error per line and are never
   const d = new LineDiscipline()
   const a = feed(d, 'st\x1b[Aa\0tus\x07\r')
   t.same(lines(a), ['REC_ERR_BAD_INPUT'])
-  t.match(a.find((x) => x.type === 'error'), { message: /3 control byte\(s\) \(first 0x1b\)/ })
-  const echoed = a.filter((x) => x.type === 'echo').map((x) => (x as { text: string }).text).join('')
+  t.match(
+    a.find((x) => x.type === 'error'),
+    { message: /3 control byte\(s\) \(first 0x1b\)/ },
+  )
+  const echoed = a
+    .filter((x) => x.type === 'echo')
+    .map((x) => (x as { text: string }).text)
+    .join('')
   t.notMatch(echoed, /[\x00-\x07\x1b]/)
   t.same(lines(feed(d, 'status\r')), ['status'], 'the next line is clean')
 })

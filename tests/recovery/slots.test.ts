@@ -1,8 +1,8 @@
-import t from 'tap'
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { SlotManager } from '../../recovery/slots.ts'
+import t from 'tap'
 import { factoryReset } from '../../recovery/reset.ts'
+import { SlotManager } from '../../recovery/slots.ts'
 import { compareVersions } from '../../recovery/version.ts'
 import { makeBundle, makeFixture } from './helpers.ts'
 
@@ -10,7 +10,17 @@ import { makeBundle, makeFixture } from './helpers.ts'
 function clock(start = 1_000_000): { now: () => number; mono: () => number; advance: (ms: number) => void; jump: (ms: number) => void } {
   let wall = start
   let mono = 5_000
-  return { now: () => wall, mono: () => mono, advance: (ms) => { wall += ms; mono += ms }, jump: (ms) => { wall += ms } }
+  return {
+    now: () => wall,
+    mono: () => mono,
+    advance: (ms) => {
+      wall += ms
+      mono += ms
+    },
+    jump: (ms) => {
+      wall += ms
+    },
+  }
 }
 
 function health(file: string, h: { state: string; activeSince: number | null; at: number; version: string; pid?: number }): void {
@@ -35,7 +45,11 @@ t.test('an update installs to the inactive slot and is marked good only after it
   const report = (version = '1.1.0', pid = 42): void => health(f.cfg.healthFile, { state: 'ACTIVE', activeSince: since, at: c.now(), version, pid })
   report('1.0.0')
   t.match(mgr.confirm(), { confirmed: false, reason: /reports version 1\.0\.0, but slot b holds 1\.1\.0/ }, 'a report from the old version does not count')
-  for (let i = 0; i < 15; i++) { c.advance(2000); report() ; t.notOk(mgr.confirm().confirmed) }
+  for (let i = 0; i < 15; i++) {
+    c.advance(2000)
+    report()
+    t.notOk(mgr.confirm().confirmed)
+  }
   t.match(mgr.confirm(), { confirmed: false, reason: /ACTIVE for 28 s of the 60 s needed/ }, '30 s ACTIVE is not enough')
   c.jump(3_600_000)
   report()
@@ -44,11 +58,19 @@ t.test('an update installs to the inactive slot and is marked good only after it
   t.match(mgr.confirm(), { confirmed: false, reason: /has not changed for 11 s/ }, 'a report that stopped changing does not count')
   report()
   t.match(mgr.confirm(), { confirmed: false, reason: /of the 60 s needed/ })
-  for (let i = 0; i < 16; i++) { c.advance(2000); report(); mgr.confirm() }
+  for (let i = 0; i < 16; i++) {
+    c.advance(2000)
+    report()
+    mgr.confirm()
+  }
   t.equal(mgr.read().slots.b.state, 'pending', 'the stall broke the episode: the period counts from after it')
   report('1.1.0', 43)
   t.match(mgr.confirm(), { confirmed: false, reason: /ACTIVE for 0 s/ }, 'a restarted firmware starts its period again')
-  for (let i = 0; i < 30; i++) { c.advance(2000); report('1.1.0', 43); mgr.confirm() }
+  for (let i = 0; i < 30; i++) {
+    c.advance(2000)
+    report('1.1.0', 43)
+    mgr.confirm()
+  }
   t.equal(mgr.read().slots.b.state, 'good')
   t.equal(mgr.boot().state, 'good', 'later boots are not counted')
 })

@@ -1,12 +1,13 @@
 // The boot supervisor with real processes: fake firmware that is healthy, crashes, or hangs.
-import t from 'tap'
-import { SlotManager } from '../../recovery/slots.ts'
-import { supervise } from '../../recovery/supervise.ts'
+
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { cli, cliAsync, makeBundle, makeFixture, writeProfile } from './helpers.ts'
+import t from 'tap'
+import { SlotManager } from '../../recovery/slots.ts'
+import { supervise } from '../../recovery/supervise.ts'
 import { until } from '../helpers/until.ts'
+import { cli, cliAsync, makeBundle, makeFixture, writeProfile } from './helpers.ts'
 
 const repo = resolve(import.meta.dirname, '..', '..')
 
@@ -18,7 +19,9 @@ t.test('a good update becomes active and is marked good after its health period'
   const ac = new AbortController()
   const events: string[] = []
   await supervise(mgr, {
-    pollMs: 100, restartDelayMs: 50, signal: ac.signal,
+    pollMs: 100,
+    restartDelayMs: 50,
+    signal: ac.signal,
     onEvent: (ev) => {
       events.push(ev.type === 'boot' ? `boot ${ev.decision.slot} ${ev.decision.version}` : ev.type)
       if (ev.type === 'confirmed') ac.abort()
@@ -30,26 +33,33 @@ t.test('a good update becomes active and is marked good after its health period'
 })
 
 for (const behaviour of ['crash', 'hang'] as const) {
-  t.test(`an update whose firmware ${behaviour === 'crash' ? 'crashes' : 'hangs short of ACTIVE'} rolls back by itself after 3 boots`, { timeout: 30000 }, async (t) => {
-    const f = makeFixture(t.testdir({}), { healthyPeriodS: 1, bootTries: 3 })
-    const mgr = new SlotManager(f.cfg, { log: () => {} })
-    mgr.install(makeBundle(f, '1.0.0'))
-    mgr.install(makeBundle(f, '1.1.0', { behaviour }))
-    const ac = new AbortController()
-    const boots: string[] = []
-    await supervise(mgr, {
-      pollMs: 50, restartDelayMs: 20, pendingTimeoutMs: 400, signal: ac.signal,
-      onEvent: (ev) => {
-        if (ev.type === 'boot') {
-          boots.push(`${ev.decision.slot} ${ev.decision.version}${ev.decision.rolledBackFrom ? ' (rolled back)' : ''}`)
-          if (ev.decision.rolledBackFrom) setTimeout(() => ac.abort(), 200)
-        }
-      },
-    })
-    t.same(boots, ['b 1.1.0', 'b 1.1.0', 'b 1.1.0', 'a 1.0.0 (rolled back)'])
-    const s = mgr.read()
-    t.same([s.active, s.slots.a.state, s.slots.b.state], ['a', 'good', 'bad'])
-  })
+  t.test(
+    `an update whose firmware ${behaviour === 'crash' ? 'crashes' : 'hangs short of ACTIVE'} rolls back by itself after 3 boots`,
+    { timeout: 30000 },
+    async (t) => {
+      const f = makeFixture(t.testdir({}), { healthyPeriodS: 1, bootTries: 3 })
+      const mgr = new SlotManager(f.cfg, { log: () => {} })
+      mgr.install(makeBundle(f, '1.0.0'))
+      mgr.install(makeBundle(f, '1.1.0', { behaviour }))
+      const ac = new AbortController()
+      const boots: string[] = []
+      await supervise(mgr, {
+        pollMs: 50,
+        restartDelayMs: 20,
+        pendingTimeoutMs: 400,
+        signal: ac.signal,
+        onEvent: (ev) => {
+          if (ev.type === 'boot') {
+            boots.push(`${ev.decision.slot} ${ev.decision.version}${ev.decision.rolledBackFrom ? ' (rolled back)' : ''}`)
+            if (ev.decision.rolledBackFrom) setTimeout(() => ac.abort(), 200)
+          }
+        },
+      })
+      t.same(boots, ['b 1.1.0', 'b 1.1.0', 'b 1.1.0', 'a 1.0.0 (rolled back)'])
+      const s = mgr.read()
+      t.same([s.active, s.slots.a.state, s.slots.b.state], ['a', 'good', 'bad'])
+    },
+  )
 }
 
 // `recovery start` is what the shipped systemd unit runs (ExecStart): one boot, with confirmation
@@ -60,11 +70,21 @@ t.test('recovery start marks a healthy update good by itself, and stops with SIG
   t.equal(cli(p, ['install', makeBundle(f, '1.0.0')]).code, 0)
   t.equal(cli(p, ['install', makeBundle(f, '1.1.0')]).code, 0)
   const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
   let err = ''
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  const stateOfB = (): string => { try { return (JSON.parse(readFileSync(join(f.cfg.stateDir, 'slots.json'), 'utf8')) as { slots: { b: { state: string } } }).slots.b.state } catch { return '?' } }
+  const stateOfB = (): string => {
+    try {
+      return (JSON.parse(readFileSync(join(f.cfg.stateDir, 'slots.json'), 'utf8')) as { slots: { b: { state: string } } }).slots.b.state
+    } catch {
+      return '?'
+    }
+  }
   await until(() => stateOfB() === 'good', 15000, 'slot b marked good')
   t.match(cli(p, ['slots']).stdout, /slot b \* good\s+1\.1\.0/)
   t.match(err, /slot b \(1\.1\.0\) marked good/)
@@ -87,9 +107,13 @@ t.test('recovery start stops firmware that hangs DEGRADED; three such boots roll
     t.ok(performance.now() - t0 < 20000, 'stopped by the pending timeout')
   }
   const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
   let err = ''
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   await until(() => /starting slot a/.test(err), 15000, 'the start of slot a')
   t.match(err, /rolled back to slot a \(1\.0\.0\)/)
   t.match(cli(p, ['slots']).stdout, /slot b\s+bad\s+1\.1\.0/)

@@ -5,8 +5,8 @@
 // plane alone never bypasses (it holds the parameters and degrades).
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 import { openClient } from '../console/harness.ts'
 import { until } from '../helpers/until.ts'
 
@@ -22,10 +22,13 @@ t.test('the board profile sets the thresholds; appliance options override them',
 
 t.test('an audio fault that repeats latches the bypass until a person releases it on the console', async (t) => {
   const dir = t.testdir()
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir: dir, watchdog: { escalateAfterBypasses: 3, escalateWindowMs: 60_000 } }, {
-    watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
-    services: [applianceStack({ api: false, inference: false, osc: false, store: false, log: () => {} })],
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir: dir, watchdog: { escalateAfterBypasses: 3, escalateWindowMs: 60_000 } },
+    {
+      watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
+      services: [applianceStack({ api: false, inference: false, osc: false, store: false, log: () => {} })],
+    },
+  )
   t.teardown(() => run.stop())
   const app = run.app
   const client = await openClient(app.endpoints.get('console')!)
@@ -39,7 +42,7 @@ t.test('an audio fault that repeats latches the bypass until a person releases i
     await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 10_000, 'ACTIVE with the relay on')
     // Twice the block period in each of the next 6 processed blocks: an overrun streak, dry at the 4th.
     const o = app.engine.options
-    ;(app.engine as unknown as { injectDspSpin(us: number, blocks: number): void }).injectDspSpin(Math.round(2e6 * o.blockSize / o.sampleRate), 6)
+    ;(app.engine as unknown as { injectDspSpin(us: number, blocks: number): void }).injectDspSpin(Math.round((2e6 * o.blockSize) / o.sampleRate), 6)
     stalls++
     await until(() => app.status().state === 'BYPASS' || app.status().state === 'MANUAL_BYPASS', 2000, 'the overrun detected')
   }
@@ -55,5 +58,8 @@ t.test('an audio fault that repeats latches the bypass until a person releases i
   await client.send('bypass off\r\n')
   t.match(await client.nextLine(5000), /^OK bypass bypass=off state=(ACTIVE|BYPASS)/)
   await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 5000, 'ACTIVE again after the release')
-  t.match(app.faults(5).find((r) => r.from === 'MANUAL_BYPASS'), { cause: 'manual-release', evidence: /released by console:/ })
+  t.match(
+    app.faults(5).find((r) => r.from === 'MANUAL_BYPASS'),
+    { cause: 'manual-release', evidence: /released by console:/ },
+  )
 })

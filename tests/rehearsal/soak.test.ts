@@ -7,7 +7,7 @@
 // they are being fixed elsewhere. Healthy periods are 1.5 s and the escalation threshold 20 here,
 // so that the fault phase fits in the minute and the load's own bypasses cannot latch the unit.
 import t from 'tap'
-import { runSoak, formatSoak } from '../bench/soak.ts'
+import { formatSoak, runSoak } from '../bench/soak.ts'
 
 t.test('soak (short): no process death, every injectable fault class detected, under saturation', async (t) => {
   const lines: string[] = []
@@ -29,5 +29,7 @@ t.test('soak (short): no process death, every injectable fault class detected, u
   t.equal(late.length, 0, `no bypass from a late control plane (${late.map((b) => b.cause).join(', ')})`)
   // Reported, not asserted: an audio-thread stall on this shared VM is real (a dropout) and is an
   // audio fault; what remains here are the simulated panel link's own misses (docs/watchdog.md, Soak).
-  t.comment(`load bypasses not caused by an audio fault: ${r.nonAudioBypasses.length} (target 0); relay drops not caused by one: ${r.nonAudioRelayDrops.length} (target 0)`)
+  t.comment(
+    `load bypasses not caused by an audio fault: ${r.nonAudioBypasses.length} (target 0); relay drops not caused by one: ${r.nonAudioRelayDrops.length} (target 0)`,
+  )
 })

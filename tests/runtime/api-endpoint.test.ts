@@ -1,10 +1,11 @@
 // What `firmware run` tells a tech about the API when it could not start: the real reason, so a
 // port already in use does not send anyone off to re-provision a unit that is provisioned.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
+import t from 'tap'
 
 const root = join(import.meta.dirname, '..', '..')
 

@@ -1,15 +1,14 @@
-import t from 'tap'
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
+import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { Appliance } from '../../firmware/runtime/appliance.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { statusLines } from '../../firmware/runtime/run.ts'
-import { TransitionLog, readTransitionFile } from '../../firmware/watchdog/log.ts'
-import { MemoryMonitor, OverrunRateMonitor, XrunRateMonitor, EngineStallMonitor, ThermalMonitor } from '../../firmware/watchdog/monitors.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
 import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
+import { readTransitionFile, TransitionLog } from '../../firmware/watchdog/log.ts'
+import { EngineStallMonitor, MemoryMonitor, OverrunRateMonitor, ThermalMonitor, XrunRateMonitor } from '../../firmware/watchdog/monitors.ts'
 import { until } from '../helpers/until.ts'
 
 const profile = loadProfile('sim')
@@ -55,7 +54,10 @@ t.test('the transition log keeps a bounded ring and rotates its file', async (t)
   const dir = t.testdir()
   const log = new TransitionLog({ dir, capacity: 5, maxBytes: 600, keep: 2 })
   for (let i = 0; i < 40; i++) log.append({ at: i, from: 'ACTIVE', to: 'BYPASS', cause: 'event-loop-lag', evidence: `event-loop lag ${300 + i} ms > 250 ms` })
-  t.same(log.recent().map((r) => r.at), [35, 36, 37, 38, 39])
+  t.same(
+    log.recent().map((r) => r.at),
+    [35, 36, 37, 38, 39],
+  )
   const files = readdirSync(dir).sort()
   t.same(files, ['transitions.jsonl', 'transitions.jsonl.1', 'transitions.jsonl.2'])
   const last = readTransitionFile(join(dir, 'transitions.jsonl'))
@@ -86,7 +88,10 @@ t.test('a thermal limit bypasses, a warning degrades, and cooling recovers in st
   // (The states themselves were checked above as they happened; a loaded machine may add an
   // event-loop or native heartbeat bypass in between, which is the watchdog doing its job.)
   const seq = onDisk.map((r) => `${r.from}->${r.to}:${r.cause}`)
-  t.ok(seq.includes('ACTIVE->BYPASS:thermal') && seq.some((x) => x.endsWith('->DEGRADED:recovered')), `thermal bypass and stepwise recovery on disk: ${seq.join(', ')}`)
+  t.ok(
+    seq.includes('ACTIVE->BYPASS:thermal') && seq.some((x) => x.endsWith('->DEGRADED:recovered')),
+    `thermal bypass and stepwise recovery on disk: ${seq.join(', ')}`,
+  )
   t.equal(seq[seq.length - 1], 'ACTIVE->BYPASS:shutdown')
   t.throws(() => app.setManualBypass(false, 'test'), { code: 'FW_ERR_ENGINE' }, 'no controls once stopped')
 })
@@ -105,10 +110,17 @@ t.test('startAppliance starts services after the appliance and stops them first'
   const order: string[] = []
   const svc = (name: string) => async (app: Appliance) => {
     order.push(`start ${name} (${app.status().state})`)
-    return { stop: async () => { order.push(`stop ${name} (${app.status().state})`) } }
+    return {
+      stop: async () => {
+        order.push(`stop ${name} (${app.status().state})`)
+      },
+    }
   }
   const running = await startAppliance('sim', { panelPort: null, logDir: null, hardwareWatchdogs: [], services: [svc('console'), svc('api')] })
-  t.ok(statusLines(running.app).some((l) => l.startsWith('state ACTIVE')), 'the status screen shows the state')
+  t.ok(
+    statusLines(running.app).some((l) => l.startsWith('state ACTIVE')),
+    'the status screen shows the state',
+  )
   await running.stop()
   await running.stop()
   t.same(order, ['start console (ACTIVE)', 'start api (ACTIVE)', 'stop api (ACTIVE)', 'stop console (ACTIVE)'])
@@ -117,15 +129,27 @@ t.test('startAppliance starts services after the appliance and stops them first'
 
 t.test('firmware run --board sim shows status until Ctrl-C, then stops cleanly and reaps its children', async (t) => {
   const child = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', 'sim'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   let out = ''
   let err = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { err += c.toString() })
-  await until(() => /state ACTIVE\s+cause \S+\s+relay processed\s+panel SIM-FP/.test(out) && /DOA\s+az/.test(out), 15000, 'a live status line')
-  const kids = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try { return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(child.pid) } catch { return false }
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
   })
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
+  await until(() => /state ACTIVE\s+cause \S+\s+relay processed\s+panel SIM-FP/.test(out) && /DOA\s+az/.test(out), 15000, 'a live status line')
+  const kids = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(child.pid)
+      } catch {
+        return false
+      }
+    })
   t.ok(kids.length >= 2, `it runs ${kids.length} children (socat, the simulated panel)`)
   child.kill('SIGINT')
   const code = await new Promise((r) => child.once('exit', r))
@@ -142,7 +166,10 @@ t.test('an exception in the control tick is a bypass fault, not a crash', async 
   const poll = engine.poll
   let failures = 5
   engine.poll = function (this: unknown) {
-    if (failures > 0) { failures--; throw new Error('ring record malformed') }
+    if (failures > 0) {
+      failures--
+      throw new Error('ring record malformed')
+    }
     return poll.call(this)
   }
   await until(() => app.status().state === 'BYPASS', 1000, 'BYPASS')
@@ -154,11 +181,22 @@ t.test('an exception in the control tick is a bypass fault, not a crash', async 
 
 t.test('an engine that cannot start is a clear error, and nothing is left running', async (t) => {
   const bad = { ...profile, audio: { ...profile.audio, backend: 'alsa' as const, alsa: { capture: 'hw:CARD=NoSuchCard', playback: 'hw:CARD=NoSuchCard' } } }
-  const kidsOf = (pid: number) => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try { return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid) } catch { return false }
-  })
+  const kidsOf = (pid: number) =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid)
+        } catch {
+          return false
+        }
+      })
   const before = kidsOf(process.pid)
   await t.rejects(startAppliance(bad, { logDir: null, hardwareWatchdogs: [] }), { code: 'FW_ERR_UNKNOWN_DEVICE' })
   await sleep(200)
-  t.same(kidsOf(process.pid).filter((k) => !before.includes(k)), [], 'the simulated panel and socat were stopped')
+  t.same(
+    kidsOf(process.pid).filter((k) => !before.includes(k)),
+    [],
+    'the simulated panel and socat were stopped',
+  )
 })

@@ -1,9 +1,10 @@
 // One firmware per board: a second `firmware run` on the same data directory is refused with a
 // clear error; a lock left by a crashed process does not keep the unit from starting.
-import t from 'tap'
+
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { acquireInstanceLock } from '../../firmware/runtime/instance-lock.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -16,9 +17,13 @@ t.test('a second firmware run on the same board is refused; the first runs on', 
   const file = join(dir, 'b', 'profile.json')
   writeFileSync(file, JSON.stringify(profile))
   const first = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', file, '--seconds', '30'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { first.kill('SIGKILL') })
+  t.teardown(() => {
+    first.kill('SIGKILL')
+  })
   let out = ''
-  first.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  first.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
   for (let i = 0; i < 300 && !/state ACTIVE/.test(out); i++) await new Promise((r) => setTimeout(r, 50))
   t.match(out, /state ACTIVE/, 'the first one is running')
   const second = spawnSync(process.execPath, ['bin/firmware.js', 'run', '--board', file, '--seconds', '2'], { cwd: root, encoding: 'utf8', timeout: 20000 })
@@ -45,7 +50,9 @@ t.test('a lock left by a process that is gone is taken over', async (t) => {
 /** A live process that is not a firmware: the pid a stale lock may name after a reboot. */
 function liveStranger(t: { teardown(fn: () => void): void }): number {
   const p = spawn('sleep', ['60'], { stdio: 'ignore' })
-  t.teardown(() => { p.kill('SIGKILL') })
+  t.teardown(() => {
+    p.kill('SIGKILL')
+  })
   return p.pid!
 }
 
@@ -66,7 +73,10 @@ t.test('a lock from another boot id is stale; one from this boot with another st
   const dir = t.testdir()
   const pid = liveStranger(t)
   const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  writeFileSync(join(dir, 'firmware.lock'), `${pid}\nboot_id=00000000-0000-4000-8000-000000000000\nstart_time=1\nboard=sim\nstarted_at=2026-01-01T00:00:00.000Z\n`)
+  writeFileSync(
+    join(dir, 'firmware.lock'),
+    `${pid}\nboot_id=00000000-0000-4000-8000-000000000000\nstart_time=1\nboard=sim\nstarted_at=2026-01-01T00:00:00.000Z\n`,
+  )
   let lock = acquireInstanceLock(dir, 'sim')
   t.equal(lock.stale?.bootId, '00000000-0000-4000-8000-000000000000', 'other boot: taken over')
   lock.release()

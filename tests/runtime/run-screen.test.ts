@@ -1,15 +1,18 @@
 // `firmware run --board sim` as a person sees it: a real terminal (expect allocates a PTY), the
 // live status screen, the keys, and a clean exit.
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 
 const root = join(import.meta.dirname, '..', '..')
 
 t.test('the live screen shows the state; b presses the panel button, m releases, q quits cleanly', async (t) => {
   const script = join(t.testdir(), 'run.exp')
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 set timeout 15
 proc want {re} {
   expect {
@@ -33,7 +36,8 @@ want {stopped: state BYPASS \\(shutdown\\), relay bypass}
 expect eof
 catch wait result
 exit [lindex $result 3]
-`)
+`,
+  )
   const r = spawnSync('expect', [script], { cwd: root, encoding: 'utf8', timeout: 40000 })
   t.equal(r.status, 0, `expect session passed${r.status === 0 ? '' : `:\n${r.stdout.slice(-1500)}`}`)
 })

@@ -1,11 +1,12 @@
 // The preset commands as an operator uses them: through the command registry, over the store.
+
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
 import { registerPresetCommands } from '../../firmware/store/commands.ts'
 import { openStore } from '../../firmware/store/index.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 
 const operator: Principal = { name: 'test:operator', permission: 'operate', transport: 'test' }
 const observer: Principal = { name: 'test:observer', permission: 'observe', transport: 'test' }
@@ -42,7 +43,13 @@ t.test('preset list shows a preset with both copies corrupt as CORRUPT, not date
   t.match(await reg.executeLine('preset save bad', operator), { ok: true })
   writeFileSync(join(dir, 'presets', 'bad.json'), 'garbage')
   const list = await reg.executeLine('preset list', observer)
-  t.match(list, { ok: true, value: [{ name: 'bad', savedAt: null, corrupt: true }, { name: 'good', corrupt: false }] })
+  t.match(list, {
+    ok: true,
+    value: [
+      { name: 'bad', savedAt: null, corrupt: true },
+      { name: 'good', corrupt: false },
+    ],
+  })
   const human = reg.get('preset list')!.human!((list as unknown as { value: never }).value)
   t.notMatch(human, /1970/, 'no epoch date')
   t.match(human, /^bad\s+CORRUPT \(bad\.json is truncated or not JSON, and its last-known-good copy is missing\)$/m)

@@ -1,11 +1,11 @@
 // The mix survives: what an operator changes is on disk when the console says OK, and comes back
 // after kill -9 or a power cut. Through a real `firmware run` child and its serial console.
-import t from 'tap'
-import { spawn } from 'node:child_process'
+
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { openClient, type Client } from '../console/harness.ts'
-import { root, simProfileIn, startRun, type RunChild } from './run-helpers.ts'
+import t from 'tap'
+import { type Client, openClient } from '../console/harness.ts'
+import { type RunChild, simProfileIn, startRun } from './run-helpers.ts'
 
 async function ask(c: Client, line: string): Promise<string> {
   c.clear()
@@ -22,7 +22,9 @@ async function connect(run: RunChild, t: { teardown(fn: () => unknown): void }):
   const c = await openClient(m[1]!)
   t.teardown(() => c.close())
   await c.send('\r\n')
-  t.teardown(() => { run.child.kill('SIGKILL') })
+  t.teardown(() => {
+    run.child.kill('SIGKILL')
+  })
   for (let i = 0; ; i++) {
     try {
       if (/^OK console/.test(await ask(c, 'console machine'))) return c
@@ -38,7 +40,14 @@ t.test('gain, EQ, beam steer, trim, compressor and mode supervised survive kill 
   const first = startRun(file)
   await first.waitOut(/state ACTIVE/, 60000)
   const c = await connect(first, t)
-  for (const cmd of ['gain 1 -6.5', 'eq 1 2 freq=250 gain=-3 q=1.4 enabled=on', 'beam steer 2 45', 'trim 3 4.5', 'comp 1 threshold=-18 ratio=3 enabled=on', 'mode supervised']) {
+  for (const cmd of [
+    'gain 1 -6.5',
+    'eq 1 2 freq=250 gain=-3 q=1.4 enabled=on',
+    'beam steer 2 45',
+    'trim 3 4.5',
+    'comp 1 threshold=-18 ratio=3 enabled=on',
+    'mode supervised',
+  ]) {
     t.match(await ask(c, cmd), /^OK /, cmd)
   }
   first.child.kill('SIGKILL')
@@ -71,10 +80,14 @@ t.test('a clean stop in manual bypass leaves a shutdown record, and the next sta
   await c.close()
   first.child.kill('SIGTERM')
   t.equal(await first.exited, 0, 'stopped cleanly')
-  const lines = readFileSync(join(dataDir, 'watchdog', 'transitions.jsonl'), 'utf8').trim().split('\n')
+  const lines = readFileSync(join(dataDir, 'watchdog', 'transitions.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
   t.match(JSON.parse(lines[lines.length - 1]!), { from: 'MANUAL_BYPASS', cause: 'shutdown' }, 'the stop is in the transition log')
   const second = startRun(file)
-  t.teardown(() => { second.child.kill('SIGKILL') })
+  t.teardown(() => {
+    second.child.kill('SIGKILL')
+  })
   await second.waitOut(/state /, 60000)
   t.match(second.out(), /previous run stopped cleanly \(pid \d+\); it last knew MANUAL_BYPASS \(shutdown\)/)
 })

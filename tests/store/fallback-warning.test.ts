@@ -1,8 +1,9 @@
 // A store fallback is news for the person running the unit: the warning must reach the firmware's
 // output (stderr, hence the journal under systemd), not only the in-memory log.
-import t from 'tap'
+
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { ConfigStore } from '../../firmware/store/config.ts'
 import { simProfileIn, startRun } from './run-helpers.ts'
 
@@ -15,7 +16,9 @@ t.test('a config that fails its checksum: firmware run says so on its output and
   const path = join(dataDir, 'config.json')
   writeFileSync(path, readFileSync(path, 'utf8').replace('"inputTrimDb":[1]', '"inputTrimDb":[7]'))
   const run = startRun(file, 3)
-  t.teardown(() => { run.child.kill('SIGKILL') })
+  t.teardown(() => {
+    run.child.kill('SIGKILL')
+  })
   const code = await run.exited
   t.equal(code, 0, 'ran and stopped')
   t.match(run.out(), /store: \S*config\.json fails its checksum; using its last-known-good copy from \d{4}-/, 'the warning is on the output, in plain words')

@@ -1,14 +1,14 @@
 // Power loss, as near as a test can get: a child process writes presets and config and is
 // SIGKILLed at random moments (after a random number of writes, at a random point inside the next); after every kill the store must load a valid state, either the last
 // acknowledged write of each document, the one before it, or the write that was in flight.
-import t from 'tap'
+
 import { spawn } from 'node:child_process'
+import t from 'tap'
 import { openStore } from '../../firmware/store/index.ts'
 import { rng as mulberry32 } from '../helpers/rng.ts'
 
 const WRITES = 1000
 const writer = new URL('./fixtures/power-loss-writer.ts', import.meta.url).pathname
-
 
 const docOf = (i: number): string => (i % 2 === 0 ? `p${(i / 2) % 4}` : 'config')
 
@@ -34,11 +34,16 @@ function runAndKill(dataDir: string, start: number, afterAcks: number, within: n
         setTimeout(() => child.kill('SIGKILL'), within * mean)
       }
     })
-    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString()
+    })
     child.on('error', reject)
     child.on('close', (code, signal) => {
       if (signal !== 'SIGKILL' && code !== 0) return reject(new Error(`writer failed (${code}): ${err}`))
-      const acked = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number)
+      const acked = out
+        .split('\n')
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number)
       resolve({ acked, killed: signal === 'SIGKILL' })
     })
   })
@@ -78,7 +83,9 @@ t.test(`the store loads a valid state after every SIGKILL during ${WRITES} prese
     }
     // Config: must be the real thing, never the defaults (the defaults mean both copies were lost).
     const warnings: string[] = []
-    const store = openStore(dir, (level, msg) => { if (level === 'warn') warnings.push(msg) })
+    const store = openStore(dir, (level, msg) => {
+      if (level === 'warn') warnings.push(msg)
+    })
     const cfg = await store.config.load()
     if (warnings.some((w) => /default config/.test(w))) t.fail(`after kill ${kills}: config fell back to defaults: ${warnings.join('; ')}`)
     check('config', cfg.inputTrimDb[0])
@@ -91,6 +98,8 @@ t.test(`the store loads a valid state after every SIGKILL during ${WRITES} prese
     next = inFlight
   }
   t.ok(kills >= 25, `killed the writer ${kills} times`)
-  t.comment(`power-loss: ${total} acknowledged writes, ${kills} SIGKILLs, every reload valid; ` +
-    `${inFlightLanded} reloads found the in-flight write already landed, ${fellBack} fell back to last-known-good`)
+  t.comment(
+    `power-loss: ${total} acknowledged writes, ${kills} SIGKILLs, every reload valid; ` +
+      `${inFlightLanded} reloads found the in-flight write already landed, ${fellBack} fell back to last-known-good`,
+  )
 })

@@ -1,6 +1,6 @@
 // `firmware run` as a child process on a copy of the sim profile whose data lives in a test's temp
 // dir: for the store's tests that must go through a real start, a real kill -9, a real restart.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -29,10 +29,17 @@ export interface RunChild {
 
 /** Starts `firmware run --board <file> --seconds N`; stdout and stderr both go to out(). */
 export function startRun(profileFile: string, seconds = 120): RunChild {
-  const child = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', profileFile, '--seconds', String(seconds)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['bin/firmware.js', 'run', '--board', profileFile, '--seconds', String(seconds)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   const waitOut = async (re: RegExp, ms = 30000) => {
     const t0 = Date.now()

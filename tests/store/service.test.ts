@@ -1,12 +1,13 @@
 // The store as the runtime starts it: boot preset applied, preset commands registered, health
 // reported for recovery on every watchdog transition.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
-import { openStore, type HealthRecord } from '../../firmware/store/index.ts'
-import { storeService, imageVersion } from '../../firmware/store/service.ts'
+import t from 'tap'
 import type { BoardProfile } from '../../firmware/board/profile.ts'
+import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
+import { type HealthRecord, openStore } from '../../firmware/store/index.ts'
+import { imageVersion, storeService } from '../../firmware/store/service.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 
 const operator: Principal = { name: 'test:op', permission: 'operate', transport: 'test' }
@@ -14,7 +15,12 @@ const operator: Principal = { name: 'test:op', permission: 'operate', transport:
 t.test('the store service applies the boot preset, serves preset commands and reports health', async (t) => {
   const dataDir = t.testdir({})
   const seed = openStore(dataDir, () => {})
-  await seed.presets.save({ name: 'show', outputs: [{ gainDb: -7, eq: [], compressor: { thresholdDb: -10, ratio: 4, kneeDb: 3, attackMs: 5, releaseMs: 80, makeupDb: 1, enabled: true } }], inputTrimDb: [2], beams: [] })
+  await seed.presets.save({
+    name: 'show',
+    outputs: [{ gainDb: -7, eq: [], compressor: { thresholdDb: -10, ratio: 4, kneeDb: 3, attackMs: 5, releaseMs: 80, makeupDb: 1, enabled: true } }],
+    inputTrimDb: [2],
+    beams: [],
+  })
   await seed.config.update({ bootPreset: 'show' })
 
   const app = new FakeAppliance()

@@ -10,7 +10,9 @@ t.test('kill -9 during a stream of acknowledged changes loses none of them', asy
   t.comment(`seed ${seed}, ${kills} kills (SETTINGS_SEED / SETTINGS_KILLS)`)
   const r = await settingsSoak({ dir: t.testdir({}), kills, seed })
   const ms = [...r.replyMs].sort((a, b) => a - b)
-  t.comment(`${r.acknowledged} acknowledged changes, ${r.kills} kills (${r.inFlight} with a command in flight: ${r.inFlightAcked} acknowledged just before the kill, ${r.inFlightLanded} landed without a reply); reply p50 ${ms[ms.length >> 1]?.toFixed(1)} ms, max ${ms[ms.length - 1]?.toFixed(1)} ms`)
+  t.comment(
+    `${r.acknowledged} acknowledged changes, ${r.kills} kills (${r.inFlight} with a command in flight: ${r.inFlightAcked} acknowledged just before the kill, ${r.inFlightLanded} landed without a reply); reply p50 ${ms[ms.length >> 1]?.toFixed(1)} ms, max ${ms[ms.length - 1]?.toFixed(1)} ms`,
+  )
   t.equal(r.kills, kills, 'every kill done')
   t.ok(r.acknowledged >= kills, 'changes were acknowledged between the kills')
   t.same(r.failures, [], 'no failures')

@@ -8,11 +8,11 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
-import { createServer, type AddressInfo } from 'node:net'
+import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { StoredDocument } from '../../firmware/store/document.ts'
 import { settingsSchema } from '../../firmware/store/schemas.ts'
-import { openClient, type Client } from '../console/harness.ts'
+import { type Client, openClient } from '../console/harness.ts'
 import { rng } from '../helpers/rng.ts'
 import { root, simProfileIn } from './run-helpers.ts'
 
@@ -38,7 +38,11 @@ export interface SoakResult {
 
 const fixture = join(root, 'tests', 'store', 'fixtures', 'light-run.ts')
 
-interface Change { kind: 'gain' | 'trim'; ch: number; value: number }
+interface Change {
+  kind: 'gain' | 'trim'
+  ch: number
+  value: number
+}
 
 async function ask(c: Client, line: string, ms = 20000): Promise<string> {
   await c.send(`${line}\r\n`)
@@ -48,20 +52,33 @@ async function ask(c: Client, line: string, ms = 20000): Promise<string> {
   }
 }
 
-interface ApiCreds { cert: string; key: string; ca: string }
+interface ApiCreds {
+  cert: string
+  key: string
+  ca: string
+}
 
 /** POST /api/<kind> with the operator's certificate; resolves true on 200. */
 function apiChange(port: number, creds: ApiCreds, ch: Change): Promise<boolean> {
   const body = JSON.stringify(ch.kind === 'gain' ? { output: ch.ch, db: ch.value } : { input: ch.ch, db: ch.value })
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: '127.0.0.1', port, method: 'POST', path: `/api/${ch.kind}`, servername: 'localhost', agent: false, ...creds,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode === 200))
-      res.on('error', reject)
-    })
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: `/api/${ch.kind}`,
+        servername: 'localhost',
+        agent: false,
+        ...creds,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode === 200))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.setTimeout(20_000, () => req.destroy(new Error('timeout')))
     req.end(body)
@@ -90,12 +107,28 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
     if (init.status !== 0) throw new Error(`provisioning failed: ${init.stderr}`)
     pin = /console PIN[^:]*: (\d+)/.exec(init.stdout)![1]!
     const bundle = join(crew, readdirSync(crew).find((d) => d.startsWith('operator-1-'))!)
-    creds = { cert: readFileSync(join(bundle, 'operator-1.crt'), 'utf8'), key: readFileSync(join(bundle, 'operator-1.key'), 'utf8'), ca: readFileSync(join(bundle, 'ca.crt'), 'utf8') }
+    creds = {
+      cert: readFileSync(join(bundle, 'operator-1.crt'), 'utf8'),
+      key: readFileSync(join(bundle, 'operator-1.key'), 'utf8'),
+      ca: readFileSync(join(bundle, 'ca.crt'), 'utf8'),
+    }
     const profile = JSON.parse(readFileSync(file, 'utf8'))
     profile.api = { ...profile.api, port: await freePort() }
     writeFileSync(file, JSON.stringify(profile))
   }
-  const r: SoakResult = { kills: 0, acknowledged: 0, lost: 0, unloadable: 0, unrecorded: 0, inFlight: 0, inFlightAcked: 0, inFlightLanded: 0, replyMs: [], viaApi: 0, failures: [] }
+  const r: SoakResult = {
+    kills: 0,
+    acknowledged: 0,
+    lost: 0,
+    unloadable: 0,
+    unrecorded: 0,
+    inFlight: 0,
+    inFlightAcked: 0,
+    inFlightLanded: 0,
+    replyMs: [],
+    viaApi: 0,
+    failures: [],
+  }
   // What the console acknowledged last, per output gain / input trim.
   const gains = new Map<number, number>()
   const trims = new Map<number, number>()
@@ -103,8 +136,12 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
   for (let k = 0; k <= o.kills; k++) {
     const child = spawn(process.execPath, [fixture, file, ...(o.api ? ['--api'] : [])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
     const exited = new Promise<void>((res) => child.once('exit', () => res()))
     let client: Client | null = null
     try {
@@ -141,9 +178,10 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
       let inflight: Change | null = null
       let apiReply: Promise<boolean> | null = null
       for (let i = 0; i <= n; i++) {
-        const ch: Change = rand() < 0.75
-          ? { kind: 'gain', ch: 1 + Math.floor(rand() * 4), value: -40 + (++counter % 5000) / 100 }
-          : { kind: 'trim', ch: 1 + Math.floor(rand() * 8), value: -20 + (++counter % 4000) / 100 }
+        const ch: Change =
+          rand() < 0.75
+            ? { kind: 'gain', ch: 1 + Math.floor(rand() * 4), value: -40 + (++counter % 5000) / 100 }
+            : { kind: 'trim', ch: 1 + Math.floor(rand() * 8), value: -20 + (++counter % 4000) / 100 }
         const line = `${ch.kind} ${ch.ch} ${ch.value}`
         const viaApi = creds !== null && rand() < 0.5
         if (i === n && killInFlight) {
@@ -199,7 +237,10 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
         continue
       }
       if (!data) {
-        if (gains.size + trims.size > 0) { r.unloadable++; r.failures.push(`kill ${k}: settings.json missing`) }
+        if (gains.size + trims.size > 0) {
+          r.unloadable++
+          r.failures.push(`kill ${k}: settings.json missing`)
+        }
         continue
       }
       let landed = false
@@ -207,11 +248,18 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
         for (const [ch, want] of map) {
           const got = stored(ch)
           if (got === want) continue
-          if (inflight && inflight.kind === kind && inflight.ch === ch && got === inflight.value) { landed = true; map.set(ch, got); continue }
+          if (inflight && inflight.kind === kind && inflight.ch === ch && got === inflight.value) {
+            landed = true
+            map.set(ch, got)
+            continue
+          }
           r.lost++
           r.failures.push(`kill ${k}: ${kind} ${ch} is ${got}, acknowledged ${want}`)
         }
-        if (inflight && inflight.kind === kind && !map.has(inflight.ch) && stored(inflight.ch) === inflight.value) { landed = true; map.set(inflight.ch, inflight.value) }
+        if (inflight && inflight.kind === kind && !map.has(inflight.ch) && stored(inflight.ch) === inflight.value) {
+          landed = true
+          map.set(inflight.ch, inflight.value)
+        }
       }
       check('gain', gains, (ch) => data.outputs[ch - 1]?.gainDb)
       check('trim', trims, (ch) => data.inputTrimDb[ch - 1])

@@ -1,24 +1,40 @@
 // Durable settings over a real Appliance (sim board, no panel): group commit, the automation
 // window, the boot preset and what status says about it.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { startAppliance, type RunningAppliance } from '../../firmware/runtime/start.ts'
-import { DurableSettings } from '../../firmware/store/settings.ts'
-import { presetFromAppliance } from '../../firmware/store/presets.ts'
-import { beginRun, endRun, describePreviousRun } from '../../firmware/runtime/run-record.ts'
 import { procFacts } from '../../firmware/runtime/instance-lock.ts'
+import { beginRun, describePreviousRun, endRun } from '../../firmware/runtime/run-record.ts'
+import { type RunningAppliance, startAppliance } from '../../firmware/runtime/start.ts'
+import { presetFromAppliance } from '../../firmware/store/presets.ts'
+import { DurableSettings } from '../../firmware/store/settings.ts'
 
 async function boot(t: { teardown(fn: () => unknown): void }, dataDir: string, windowMs = 1000): Promise<{ run: RunningAppliance; settings: DurableSettings }> {
   const settings = await DurableSettings.open(dataDir, { log: () => {}, automationWindowMs: windowMs })
-  const run = await startAppliance({ ...loadProfile('sim'), dataDir }, {
-    panelPort: null, logDir: null, hardwareWatchdogs: [], services: [],
-    beforeActive: (app) => { settings.restore(app); settings.attach(app) },
-  })
+  const run = await startAppliance(
+    { ...loadProfile('sim'), dataDir },
+    {
+      panelPort: null,
+      logDir: null,
+      hardwareWatchdogs: [],
+      services: [],
+      beforeActive: (app) => {
+        settings.restore(app)
+        settings.attach(app)
+      },
+    },
+  )
   let closed = false
   const stop = run.stop
-  const close = async () => { if (!closed) { closed = true; await stop(); await settings.close() } }
+  const close = async () => {
+    if (!closed) {
+      closed = true
+      await stop()
+      await settings.close()
+    }
+  }
   t.teardown(close)
   return { run: Object.assign(run, { stop: close }), settings }
 }
@@ -33,7 +49,10 @@ t.test('changes that arrive together share one commit; flushed() resolves once t
   t.match(settings.status().settings, /^saving \(100 changes\)$/)
   await pending
   t.ok(settings.stats.commits <= 2, `100 changes, ${settings.stats.commits} commit(s)`)
-  t.same(stored(dataDir).outputs.map((o: { gainDb: number }) => o.gainDb), [-9.6, -9.7, -9.8, -9.9])
+  t.same(
+    stored(dataDir).outputs.map((o: { gainDb: number }) => o.gainDb),
+    [-9.6, -9.7, -9.8, -9.9],
+  )
   t.equal(settings.status().settings, 'saved')
 })
 

@@ -1,16 +1,29 @@
-import t from 'tap'
-import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { openStore, HealthReporter, writeFileAtomic, defaultConfig, type HealthRecord } from '../../firmware/store/index.ts'
+import t from 'tap'
 import { encodeDocument } from '../../firmware/store/document.ts'
+import { defaultConfig, type HealthRecord, HealthReporter, openStore, writeFileAtomic } from '../../firmware/store/index.ts'
 
-const flat = { gainDb: -3, eq: [{ type: 'peak' as const, freqHz: 1000, gainDb: 2, q: 1, enabled: true }],
-  compressor: { thresholdDb: -18, ratio: 3, kneeDb: 6, attackMs: 5, releaseMs: 120, makeupDb: 2, enabled: true } }
-const preset = (name: string, gainDb: number) => ({ name, outputs: [{ ...flat, gainDb }], inputTrimDb: [1, 2], beams: [{ index: 0, azimuth: 60, elevation: 0, auto: false }] })
+const flat = {
+  gainDb: -3,
+  eq: [{ type: 'peak' as const, freqHz: 1000, gainDb: 2, q: 1, enabled: true }],
+  compressor: { thresholdDb: -18, ratio: 3, kneeDb: 6, attackMs: 5, releaseMs: 120, makeupDb: 2, enabled: true },
+}
+const preset = (name: string, gainDb: number) => ({
+  name,
+  outputs: [{ ...flat, gainDb }],
+  inputTrimDb: [1, 2],
+  beams: [{ index: 0, azimuth: 60, elevation: 0, auto: false }],
+})
 
 function collect(): { log: (l: 'info' | 'warn', m: string) => void; warnings: string[] } {
   const warnings: string[] = []
-  return { warnings, log: (l, m) => { if (l === 'warn') warnings.push(m) } }
+  return {
+    warnings,
+    log: (l, m) => {
+      if (l === 'warn') warnings.push(m)
+    },
+  }
 }
 
 t.test('a saved preset lists, loads and deletes', async (t) => {
@@ -18,13 +31,19 @@ t.test('a saved preset lists, loads and deletes', async (t) => {
   const { presets } = openStore(dir, () => {})
   await presets.save(preset('verse', -3))
   await presets.save(preset('chorus', 0))
-  t.same((await presets.list()).map((p) => p.name), ['chorus', 'verse'])
+  t.same(
+    (await presets.list()).map((p) => p.name),
+    ['chorus', 'verse'],
+  )
   const v = await presets.load('verse')
   t.equal(v.outputs[0]?.gainDb, -3)
   t.equal(v.outputs[0]?.compressor.ratio, 3)
   t.same(v.beams, [{ index: 0, azimuth: 60, elevation: 0, auto: false }])
   await presets.delete('verse')
-  t.same((await presets.list()).map((p) => p.name), ['chorus'])
+  t.same(
+    (await presets.list()).map((p) => p.name),
+    ['chorus'],
+  )
   await t.rejects(presets.load('verse'), { code: 'FW_ERR_PRESET_NOT_FOUND' })
   await t.rejects(presets.delete('verse'), { code: 'FW_ERR_PRESET_NOT_FOUND' })
 })
@@ -83,7 +102,10 @@ t.test('a preset with both copies corrupt is refused with a clear error', async 
   await presets.save(preset('x', 2))
   writeFileSync(join(dir, 'presets', 'x.json'), 'garbage')
   writeFileSync(join(dir, 'presets', 'x.json.lkg'), '')
-  await t.rejects(openStore(dir, () => {}).presets.load('x'), { code: 'FW_ERR_STORE_CORRUPT', message: /x\.json is truncated or not JSON, and its last-known-good copy is empty/ })
+  await t.rejects(openStore(dir, () => {}).presets.load('x'), {
+    code: 'FW_ERR_STORE_CORRUPT',
+    message: /x\.json is truncated or not JSON, and its last-known-good copy is empty/,
+  })
 })
 
 t.test('the config falls back to last-known-good, then to the defaults, never failing boot', async (t) => {
@@ -107,7 +129,10 @@ t.test('the config falls back to last-known-good, then to the defaults, never fa
 
 t.test('schema version 1 presets and config migrate forward', async (t) => {
   const dir = t.testdir({ presets: {} })
-  writeFileSync(join(dir, 'presets', 'old.json'), encodeDocument('preset', 1, { name: 'old', gains: [-6, 0], eq: [[{ type: 'lowshelf', freqHz: 120, gainDb: 3, q: 0.7, enabled: true }]] }))
+  writeFileSync(
+    join(dir, 'presets', 'old.json'),
+    encodeDocument('preset', 1, { name: 'old', gains: [-6, 0], eq: [[{ type: 'lowshelf', freqHz: 120, gainDb: 3, q: 0.7, enabled: true }]] }),
+  )
   writeFileSync(join(dir, 'config.json'), encodeDocument('config', 1, { automation: 'approve', trims: [3, 4] }))
   const store = openStore(dir, () => {})
   const p = await store.presets.load('old')

@@ -10,7 +10,10 @@ t.test('replay after a Last-Event-ID the journal still holds: exactly what came 
   const j = new EventJournal({ capacity: 4, now: () => at })
   for (let i = 0; i < 6; i++) j.record({ type: 'panel', event: `p${i + 1}` })
   const r = j.since(3)
-  t.same(r.entries.map((e) => e.id), [4, 5, 6])
+  t.same(
+    r.entries.map((e) => e.id),
+    [4, 5, 6],
+  )
   t.equal(r.gap, false, 'id 4 is the oldest held after 3: nothing lost')
   t.equal(r.oldest, 3)
   t.equal(r.entries[0]!.at, '2026-12-07T08:30:00.123Z')
@@ -23,7 +26,10 @@ t.test('a Last-Event-ID older than the journal is a gap: what is held is replaye
   const r = j.since(2)
   t.equal(r.gap, true, 'ids 3 to 6 are gone')
   t.equal(r.oldest, 7)
-  t.same(r.entries.map((e) => e.id), [7, 8, 9, 10])
+  t.same(
+    r.entries.map((e) => e.id),
+    [7, 8, 9, 10],
+  )
   t.equal(j.since(6).gap, false, 'just at the edge: 7 is the next and is held')
   t.equal(j.since(5).gap, true, 'one before the edge: 6 is lost')
   t.equal(j.since(0).gap, true, 'a client that saw nothing, once the journal has wrapped, is told too')
@@ -37,7 +43,9 @@ t.test('an empty journal has no gap for anyone who saw nothing', async (t) => {
 t.test('a listener that throws does not stop the others or the journal', async (t) => {
   const j = new EventJournal()
   const seen: number[] = []
-  j.subscribe(() => { throw new Error('bad listener') })
+  j.subscribe(() => {
+    throw new Error('bad listener')
+  })
   const off = j.subscribe((e) => seen.push(e.id))
   j.record({ type: 'panel', event: 'a' })
   off()

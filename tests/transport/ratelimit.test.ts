@@ -1,12 +1,17 @@
 // The one rate limiter every transport uses (API per certificate, OSC per source address): a token
 // bucket per client, on an injected clock.
 import t from 'tap'
-import { ClientRateLimiter } from '../../firmware/transport/ratelimit.ts'
 import { FirmwareError } from '../../firmware/errors.ts'
+import { ClientRateLimiter } from '../../firmware/transport/ratelimit.ts'
 
 function clock(): { now: () => number; advance(ms: number): void } {
   let ms = 1000
-  return { now: () => ms, advance: (d) => { ms += d } }
+  return {
+    now: () => ms,
+    advance: (d) => {
+      ms += d
+    },
+  }
 }
 
 t.test('a new client gets its whole burst at once, then waits 1/rate s for the next', async (t) => {
@@ -24,7 +29,10 @@ t.test('refusals cost nothing: a client hammering while dry is allowed as soon a
   const c = clock()
   const l = new ClientRateLimiter({ perSecond: 2, burst: 1 }, c.now)
   t.equal(l.take('a'), 0)
-  for (let i = 0; i < 50; i++) { c.advance(1); t.ok(l.take('a') > 0) }
+  for (let i = 0; i < 50; i++) {
+    c.advance(1)
+    t.ok(l.take('a') > 0)
+  }
   c.advance(450)
   t.equal(l.take('a'), 0, '500 ms after the first, whatever it sent meanwhile')
 })
@@ -41,7 +49,8 @@ t.test('an idle client refills to its burst, never beyond', async (t) => {
 t.test('clients are independent', async (t) => {
   const c = clock()
   const l = new ClientRateLimiter({ perSecond: 1, burst: 2 }, c.now)
-  l.take('a'); l.take('a')
+  l.take('a')
+  l.take('a')
   t.ok(l.take('a') > 0, 'a is dry')
   t.equal(l.take('b'), 0, 'b is not')
   t.equal(l.take('b'), 0)
@@ -69,9 +78,21 @@ t.test('a limited client stays limited while 10,000 other clients pass by', asyn
 })
 
 t.test('options that would never allow a request, or never refuse one, are refused with FW_ERR_BAD_OPTION', async (t) => {
-  for (const bad of [{ perSecond: 0 }, { perSecond: -1 }, { perSecond: Number.NaN }, { perSecond: Infinity }, { burst: 0 }, { burst: 0.5 }, { burst: Infinity }]) {
+  for (const bad of [
+    { perSecond: 0 },
+    { perSecond: -1 },
+    { perSecond: Number.NaN },
+    { perSecond: Infinity },
+    { burst: 0 },
+    { burst: 0.5 },
+    { burst: Infinity },
+  ]) {
     let err: unknown = null
-    try { new ClientRateLimiter(bad) } catch (e) { err = e }
+    try {
+      new ClientRateLimiter(bad)
+    } catch (e) {
+      err = e
+    }
     t.ok(err instanceof FirmwareError && err.code === 'FW_ERR_BAD_OPTION', `${JSON.stringify(bad)}: ${String(err)}`)
   }
 })

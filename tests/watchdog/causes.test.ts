@@ -1,9 +1,10 @@
 // The cause table in docs/watchdog.md and the FaultCause / StateCause union agree both ways, as
 // tests/errors.test.ts does for error codes: every cause is documented with its level and the
 // monitor that raises it, and every documented cause exists.
-import t from 'tap'
+
 import { readFileSync } from 'node:fs'
-import { FAULT_CAUSES, STATE_CAUSES, isTransitionCause } from '../../firmware/watchdog/causes.ts'
+import t from 'tap'
+import { FAULT_CAUSES, isTransitionCause, STATE_CAUSES } from '../../firmware/watchdog/causes.ts'
 
 /** Rows of the "Causes" table: | `cause` | level | raised by | cleared by |. */
 function documented(): Map<string, { level: string; raisedBy: string; clearedBy: string }> {

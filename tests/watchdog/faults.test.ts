@@ -2,12 +2,13 @@
 // must send the audio dry fast, lose no samples, make no click, and come back only after the
 // healthy period. Figures (time to bypass, samples lost) are printed as test comments and
 // collected in docs/watchdog.md.
-import t, { type Test } from 'tap'
-import { Worker } from 'node:worker_threads'
+
 import { performance } from 'node:perf_hooks'
-import { loadProfile } from '../../firmware/board/profile.ts'
-import { type Engine } from '../../firmware/engine/engine.ts'
+import { Worker } from 'node:worker_threads'
+import t, { type Test } from 'tap'
 import { createEngineFromProfile } from '../../firmware/board/engine.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import type { Engine } from '../../firmware/engine/engine.ts'
 import { Appliance, type ApplianceOptions } from '../../firmware/runtime/appliance.ts'
 import { until } from '../helpers/until.ts'
 import { controlPlaneStallRun } from './fixtures/scenarios.ts'
@@ -21,11 +22,15 @@ const HEALTHY_MS = 1500
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 function spin(ms: number): void {
   const end = performance.now() + ms
-  while (performance.now() < end) { /* the event loop is blocked */ }
+  while (performance.now() < end) {
+    /* the event loop is blocked */
+  }
 }
 async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptions> = {}) {
   const engine: Engine = createEngineFromProfile(profile, {
-    heartbeatIntervalMs: 0, startProcessed: false, sim: { ...profile.audio.sim, recordSeconds },
+    heartbeatIntervalMs: 0,
+    startProcessed: false,
+    sim: { ...profile.audio.sim, recordSeconds },
   })
   // Tee the engine's events so the test sees the native layer's own reports too.
   const events: Array<{ type: string; block: number; cause?: string; detail?: number }> = []
@@ -36,11 +41,17 @@ async function rig(t: Test, recordSeconds: number, extra: Partial<ApplianceOptio
     return p
   }
   const app = await Appliance.start(profile, {
-    engineInstance: engine, logDir: t.testdir(), watchdog: { healthyPeriodMs: HEALTHY_MS, degradedPeriodMs: 1000 }, ...extra,
+    engineInstance: engine,
+    logDir: t.testdir(),
+    watchdog: { healthyPeriodMs: HEALTHY_MS, degradedPeriodMs: 1000 },
+    ...extra,
   })
   let stopped = false
   const stop = async () => {
-    if (!stopped) { stopped = true; await app.stop() }
+    if (!stopped) {
+      stopped = true
+      await app.stop()
+    }
   }
   t.teardown(stop)
   await until(() => app.status().state === 'ACTIVE' && engine.stats().mix === 1, 2000, 'ACTIVE and processed')
@@ -53,7 +64,10 @@ function dryMask(rec: { frames: number; input: Float32Array[]; output: Float32Ar
   for (let i = 0; i < rec.frames; i++) {
     let dry = 1
     for (let k = 0; k < rec.output.length; k++) {
-      if (rec.output[k]![i] !== rec.input[profile.audio.dryMap[k]!]![i]) { dry = 0; break }
+      if (rec.output[k]![i] !== rec.input[profile.audio.dryMap[k]!]![i]) {
+        dry = 0
+        break
+      }
     }
     m[i] = dry
   }
@@ -70,7 +84,13 @@ function maxStep(x: Float32Array, a: number, b: number): number {
 /** Checks a transition at sample `at` for a click on every output: its largest step within
  *  ±`span` samples must not exceed the larger of the dry input's and the processed output's own
  *  largest steps nearby (plus a crossfade allowance of 1/crossfade-length per unit of difference). */
-function clickFree(rec: { input: Float32Array[]; output: Float32Array[] }, at: number, span: number, procFrom: number, procTo: number): { ok: boolean; worst: string } {
+function clickFree(
+  rec: { input: Float32Array[]; output: Float32Array[] },
+  at: number,
+  span: number,
+  procFrom: number,
+  procTo: number,
+): { ok: boolean; worst: string } {
   let ok = true
   let worst = ''
   const fadeSamples = (10 / 1000) * SR
@@ -87,13 +107,21 @@ function clickFree(rec: { input: Float32Array[]; output: Float32Array[] }, at: n
 
 t.test('control plane stalled 2 s: parameters held, DEGRADED on the panel within 200 ms, output sample-identical to the run without the stall', async (t) => {
   const r = await controlPlaneStallRun(t.testdir(), 2000)
-  t.ok(r.degradedLedMs >= 0 && r.degradedLedMs < 200, `the controller showed DEGRADED (amber) ${r.degradedLedMs.toFixed(1)} ms into the stall, while JS was blocked`)
+  t.ok(
+    r.degradedLedMs >= 0 && r.degradedLedMs < 200,
+    `the controller showed DEGRADED (amber) ${r.degradedLedMs.toFixed(1)} ms into the stall, while JS was blocked`,
+  )
   t.equal(r.relayOffDuringStall, 0, 'the relay stayed energised')
   t.notOk(r.wentDry, 'the audio never went dry')
-  t.notOk(r.transitions.some((x) => x.to === 'BYPASS' && x.cause !== 'shutdown'), `no BYPASS (transitions: ${r.transitions.map((x) => `${x.to} ${x.cause}`).join(', ')})`)
+  t.notOk(
+    r.transitions.some((x) => x.to === 'BYPASS' && x.cause !== 'shutdown'),
+    `no BYPASS (transitions: ${r.transitions.map((x) => `${x.to} ${x.cause}`).join(', ')})`,
+  )
   t.match(r.degradeFault, /^(control-plane-stall|event-loop-lag)$/, `DEGRADED with its cause once JS woke: ${r.degradeFault}`)
   t.equal(r.maxDiff, 0, `every output sample equal to the run without the stall (${r.frames} frames x ${r.outputs} outputs)`)
-  t.comment(`FIGURE control-plane-stall-2s: DEGRADED on the panel after ${r.degradedLedMs.toFixed(1)} ms, max sample difference ${r.maxDiff} over ${r.frames} frames, relay drops 0`)
+  t.comment(
+    `FIGURE control-plane-stall-2s: DEGRADED on the panel after ${r.degradedLedMs.toFixed(1)} ms, max sample difference ${r.maxDiff} over ${r.frames} frames, relay drops 0`,
+  )
 })
 
 t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing lost', async (t) => {
@@ -111,7 +139,11 @@ t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing l
   const rec = (await stop(), engine.recording())
   const mask = dryMask(rec)
   let dryFrom = -1
-  for (let i = b0 * BS; i < rec.frames; i++) if (mask[i]) { dryFrom = i; break }
+  for (let i = b0 * BS; i < rec.frames; i++)
+    if (mask[i]) {
+      dryFrom = i
+      break
+    }
   t.ok(dryFrom > 0, 'the output went dry')
   // The native layer's own account: the first overrun block and the block it went dry in.
   const firstOverrun = events.find((e) => e.type === 'overrun' && e.block >= b0)
@@ -126,7 +158,9 @@ t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing l
   let lost = 0
   for (let i = dryFrom; i < dryTo; i++) if (rec.output[0]![i] === 0 && rec.input[0]![i] !== 0) lost++
   t.equal(lost, 0, 'no dropped samples while dry')
-  t.comment(`FIGURE dsp-overrun: dry after ${blocksToBypass} overrunning blocks (K=${K}); fully dry ${msToFullDry.toFixed(1)} ms of audio after the spin request; samples lost ${lost}`)
+  t.comment(
+    `FIGURE dsp-overrun: dry after ${blocksToBypass} overrunning blocks (K=${K}); fully dry ${msToFullDry.toFixed(1)} ms of audio after the spin request; samples lost ${lost}`,
+  )
 })
 
 // A stand-in for the inference worker until the real one is wired in: heartbeats and results
@@ -155,7 +189,14 @@ function startStandin(app: Appliance): Worker & { started: boolean } {
     else {
       const s = m.scores ?? []
       const valid = s.every((x) => Number.isFinite(x) && x >= 0 && x <= 1)
-      app.reportInference({ type: 'inference-result', at, latencyMs: m.latencyMs ?? 0, deadlineMs: 50, valid, detail: valid ? '' : `scores ${JSON.stringify(s)} not probabilities` })
+      app.reportInference({
+        type: 'inference-result',
+        at,
+        latencyMs: m.latencyMs ?? 0,
+        deadlineMs: 50,
+        valid,
+        detail: valid ? '' : `scores ${JSON.stringify(s)} not probabilities`,
+      })
     }
   })
   w.on('exit', (code) => app.reportInference({ type: 'inference-exit', at: performance.timeOrigin + performance.now(), code, signal: null }))
@@ -179,7 +220,11 @@ for (const fault of ['killed', 'hung', 'garbage'] as const) {
     else w.postMessage(fault === 'hung' ? 'hang' : 'garbage')
     // DEGRADED for the inference fault (the state may already be DEGRADED for a late event loop:
     // then the fault is what it holds, not a transition).
-    await until(() => app.status().state === 'DEGRADED' && (app.watchdogState.lastDegradeFault?.cause ?? '').startsWith('inference'), 3000, 'DEGRADED for inference')
+    await until(
+      () => app.status().state === 'DEGRADED' && (app.watchdogState.lastDegradeFault?.cause ?? '').startsWith('inference'),
+      3000,
+      'DEGRADED for inference',
+    )
     const dt = performance.now() - t0
     const r = app.watchdogState.lastDegradeFault!
     t.ok(r.cause.startsWith('inference'), 'an inference fault degraded the appliance')
@@ -192,8 +237,14 @@ for (const fault of ['killed', 'hung', 'garbage'] as const) {
     if (loadStalls.length > 0) t.comment(`load stalls seen: ${loadStalls.map((x) => x.evidence).join('; ')}`)
     await until(() => engine.stats().processed && engine.stats().mix === 1, loadStalls.length > 0 ? HEALTHY_MS + 2000 : 100, 'processed audio')
     t.pass('the audio is still processed')
-    t.notOk(app.faults(20).some((r) => r.to === 'BYPASS' && r.cause.startsWith('inference')), 'no inference fault ever bypasses')
-    t.notOk(events.some((e) => e.type === 'native-bypass' && e.cause === 'dsp-overrun'), 'the DSP never overran')
+    t.notOk(
+      app.faults(20).some((r) => r.to === 'BYPASS' && r.cause.startsWith('inference')),
+      'no inference fault ever bypasses',
+    )
+    t.notOk(
+      events.some((e) => e.type === 'native-bypass' && e.cause === 'dsp-overrun'),
+      'the DSP never overran',
+    )
     t.ok(engine.blockCounter() - b0 > (0.5 * (performance.now() - t0)) / BLOCK_MS, 'blocks keep coming')
     // Recovery: a healthy worker again, then the degraded period.
     await w.terminate()

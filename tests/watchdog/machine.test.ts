@@ -1,10 +1,16 @@
 import t from 'tap'
-import {
-  initialState, transition, STATES, DEFAULT_WATCHDOG_CONFIG,
-  type WatchdogEvent, type WatchdogState, type WatchdogAction, type StateName,
-} from '../../firmware/watchdog/machine.ts'
-import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
 import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
+import { SimulatedClock } from '../../firmware/watchdog/clock.ts'
+import {
+  DEFAULT_WATCHDOG_CONFIG,
+  initialState,
+  STATES,
+  type StateName,
+  transition,
+  type WatchdogAction,
+  type WatchdogEvent,
+  type WatchdogState,
+} from '../../firmware/watchdog/machine.ts'
 import { rng } from '../helpers/rng.ts'
 
 function run(s: WatchdogState, ...events: WatchdogEvent[]): [WatchdogState, WatchdogAction[]] {
@@ -22,9 +28,18 @@ const lag = (at: number): WatchdogEvent => ({ type: 'fault', at, level: 'bypass'
 t.test('boot completes into ACTIVE with processing on and the relay energised', async (t) => {
   const [s, a] = run(initialState(0), { type: 'boot-complete', at: 10 })
   t.equal(s.name, 'ACTIVE')
-  t.same(a.filter((x) => x.type === 'bypass'), [{ type: 'bypass', engage: false }])
-  t.same(a.filter((x) => x.type === 'relay'), [{ type: 'relay', energise: true }])
-  t.same(a.filter((x) => x.type === 'led'), [{ type: 'led', state: 'ACTIVE' }])
+  t.same(
+    a.filter((x) => x.type === 'bypass'),
+    [{ type: 'bypass', engage: false }],
+  )
+  t.same(
+    a.filter((x) => x.type === 'relay'),
+    [{ type: 'relay', energise: true }],
+  )
+  t.same(
+    a.filter((x) => x.type === 'led'),
+    [{ type: 'led', state: 'ACTIVE' }],
+  )
   const log = a.find((x) => x.type === 'log')
   t.match(log, { record: { from: 'BOOT', to: 'ACTIVE', at: 10 } })
 })
@@ -51,12 +66,18 @@ t.test('automatic bypass ends only after the healthy period, counted from the la
   t.equal(firstProcessing, -1, 'still bypassed at every tick until 5 s after the last fault')
   const [s2, a] = run(s, { type: 'tick', at: 8000 })
   t.equal(s2.name, 'ACTIVE')
-  t.ok(a.some((x) => x.type === 'bypass' && !x.engage), 'processing resumes')
+  t.ok(
+    a.some((x) => x.type === 'bypass' && !x.engage),
+    'processing resumes',
+  )
 })
 
 t.test('a degrade fault inside the bypass makes recovery land in DEGRADED', async (t) => {
   const deg: WatchdogEvent = { type: 'fault', at: 2000, level: 'degrade', cause: 'inference-hung', evidence: 'no heartbeat' }
-  const [s] = run(initialState(0, { healthyPeriodMs: 1000, degradedPeriodMs: 5000 }), { type: 'boot-complete', at: 0 }, lag(1000), deg, { type: 'tick', at: 2500 })
+  const [s] = run(initialState(0, { healthyPeriodMs: 1000, degradedPeriodMs: 5000 }), { type: 'boot-complete', at: 0 }, lag(1000), deg, {
+    type: 'tick',
+    at: 2500,
+  })
   t.equal(s.name, 'DEGRADED')
   const [s2] = run(s, { type: 'tick', at: 6999 })
   t.equal(s2.name, 'DEGRADED')
@@ -72,11 +93,19 @@ t.test('manual bypass latches: no fault, tick or time releases it, only a person
   t.equal(s.name, 'MANUAL_BYPASS')
   const [s2, a] = run(s, { type: 'manual', at: 1e9 + 3, on: false, who: 'console' })
   t.equal(s2.name, 'ACTIVE')
-  t.match(a.find((x) => x.type === 'log'), { record: { cause: 'manual-release', evidence: 'manual bypass released by console' } })
+  t.match(
+    a.find((x) => x.type === 'log'),
+    { record: { cause: 'manual-release', evidence: 'manual bypass released by console' } },
+  )
 })
 
 t.test('releasing manual bypass during a recent fault goes to automatic BYPASS, not processing', async (t) => {
-  const [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'manual', at: 100, on: true, who: 'api' }, lag(1000), { type: 'manual', at: 2000, on: false, who: 'api' })
+  const [s] = run(initialState(0), { type: 'boot-complete', at: 0 }, { type: 'manual', at: 100, on: true, who: 'api' }, lag(1000), {
+    type: 'manual',
+    at: 2000,
+    on: false,
+    who: 'api',
+  })
   t.equal(s.name, 'BYPASS')
   t.equal(s.cause, 'event-loop-lag')
 })
@@ -132,7 +161,10 @@ t.test('a 150 ms stall every 6 s flaps the sound at most until the escalation la
   // Only a person releases it, as today's manual release; the count starts again.
   const [s2, a2] = transition(s, { type: 'manual', at: clock.advance(20_000), on: false, who: 'console' })
   t.equal(s2.name, 'ACTIVE')
-  t.match(a2.find((x) => x.type === 'log'), { record: { cause: 'manual-release', evidence: /released by console/ } })
+  t.match(
+    a2.find((x) => x.type === 'log'),
+    { record: { cause: 'manual-release', evidence: /released by console/ } },
+  )
   const [s3] = transition(s2, { type: 'fault', at: clock.advance(10), level: 'bypass', cause: 'native-heartbeat-stale', evidence: 'x' })
   t.equal(s3.name, 'BYPASS', 'after a release, the next fault is an ordinary automatic bypass again')
 })
@@ -162,12 +194,11 @@ t.test('the simulated clock refuses to run backwards', async (t) => {
   t.equal(c.advance(5), 105)
 })
 
-
 t.test('fuzz: thousands of seeded random event sequences keep the promises', async (t) => {
   const SEQUENCES = 3000
   const STEPS = 200
   let transitions = 0
-  let problems: string[] = []
+  const problems: string[] = []
   for (let seed = 1; seed <= SEQUENCES && problems.length === 0; seed++) {
     const r = rng(seed)
     const healthy = 1000 + Math.floor(r() * 5000)
@@ -201,28 +232,34 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
       const after = next.name
       const where = `seed ${seed} step ${i}: ${before} --${ev.type}${ev.type === 'manual' ? (ev.on ? ' on' : ' off') : ''}--> ${after}`
       if (!STATES.includes(after)) problems.push(`${where}: undefined state`)
-      if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS' && !(ev.type === 'manual' && !ev.on)) problems.push(`${where}: left manual bypass without a person`)
+      if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS' && !(ev.type === 'manual' && !ev.on))
+        problems.push(`${where}: left manual bypass without a person`)
       // Escalation: a bypass fault while processing (or booting) goes to BYPASS, except the
       // latchAfter-th within latchWindow, which latches MANUAL_BYPASS with cause 'escalated'.
       if (ev.type === 'fault' && ev.level === 'bypass' && (before === 'BOOT' || before === 'ACTIVE' || before === 'DEGRADED')) {
         const inWindow = autoBypasses.filter((at) => next.at - at < latchWindow).length
         const latch = latchAfter > 0 && inWindow + 1 >= latchAfter
-        if (latch && !(after === 'MANUAL_BYPASS' && next.cause === 'escalated')) problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms did not latch (threshold ${latchAfter})`)
-        if (!latch && after !== 'BYPASS') problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms should be an automatic bypass (threshold ${latchAfter})`)
+        if (latch && !(after === 'MANUAL_BYPASS' && next.cause === 'escalated'))
+          problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms did not latch (threshold ${latchAfter})`)
+        if (!latch && after !== 'BYPASS')
+          problems.push(`${where}: bypass number ${inWindow + 1} within ${latchWindow} ms should be an automatic bypass (threshold ${latchAfter})`)
         autoBypasses = latch ? [] : [...autoBypasses, next.at]
       }
       if (before !== after && next.cause === 'escalated') {
         const log = actions.find((a) => a.type === 'log')
-        if (after !== 'MANUAL_BYPASS' || !log || !new RegExp(`^${latchAfter} automatic bypasses within`).test(log.record.evidence)) problems.push(`${where}: escalation not recorded with its repeats`)
+        if (after !== 'MANUAL_BYPASS' || !log || !new RegExp(`^${latchAfter} automatic bypasses within`).test(log.record.evidence))
+          problems.push(`${where}: escalation not recorded with its repeats`)
       }
       if (before === 'MANUAL_BYPASS' && after !== 'MANUAL_BYPASS') autoBypasses = []
-      if (autoBypasses.filter((at) => next.at - at < latchWindow).length >= Math.max(latchAfter, 1) && latchAfter > 0) problems.push(`${where}: ${latchAfter} automatic bypasses within ${latchWindow} ms without a latch`)
+      if (autoBypasses.filter((at) => next.at - at < latchWindow).length >= Math.max(latchAfter, 1) && latchAfter > 0)
+        problems.push(`${where}: ${latchAfter} automatic bypasses within ${latchWindow} ms without a latch`)
       if (before !== after) {
         transitions++
         const log = actions.find((a) => a.type === 'log')
         if (!log || log.record.from !== before || log.record.to !== after || !log.record.cause) problems.push(`${where}: transition not recorded with a cause`)
         const processing = after === 'ACTIVE' || after === 'DEGRADED'
-        if (processing && next.at - lastBypassFault < healthy) problems.push(`${where}: processing again ${next.at - lastBypassFault} ms after a bypass fault (healthy period ${healthy})`)
+        if (processing && next.at - lastBypassFault < healthy)
+          problems.push(`${where}: processing again ${next.at - lastBypassFault} ms after a bypass fault (healthy period ${healthy})`)
         if (after === 'ACTIVE' && before === 'DEGRADED' && next.at - lastDegradeFault < degradedPeriod) problems.push(`${where}: left DEGRADED too early`)
         const bypass = actions.find((a) => a.type === 'bypass')
         if (!bypass || bypass.engage !== !processing) problems.push(`${where}: bypass action does not match the state`)

@@ -4,14 +4,21 @@
 // cause of the FaultCause union is raised by the monitor the cause table names.
 import t from 'tap'
 import { FAULT_CAUSES, type FaultCause } from '../../firmware/watchdog/causes.ts'
+import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
 import {
-  EngineStallMonitor, EventLoopMonitor, MemoryMonitor, OverrunRateMonitor, PanelSilenceMonitor, SentinelMonitor,
-  ThermalMonitor, XrunRateMonitor, type Fault,
+  EngineStallMonitor,
+  EventLoopMonitor,
+  type Fault,
+  MemoryMonitor,
+  OverrunRateMonitor,
+  PanelSilenceMonitor,
+  SentinelMonitor,
+  ThermalMonitor,
+  XrunRateMonitor,
 } from '../../firmware/watchdog/monitors.ts'
 import { NativeEventMonitor } from '../../firmware/watchdog/native-events.ts'
 import { PanelHeartbeatTimeoutMonitor, PanelLinkMonitor, RelayConfirmMonitor } from '../../firmware/watchdog/panel-monitors.ts'
 import { TickErrorMonitor } from '../../firmware/watchdog/tick-errors.ts'
-import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
 
 /** Which monitor class raised each cause, over the whole file. */
 const raised = new Map<FaultCause, Set<string>>()
@@ -43,7 +50,10 @@ t.test('dsp-overrun-rate and xruns: a counter rate over 1 s above the limit, cle
   t.match(note(o, o.check(200, 111)), { level: 'bypass', cause: 'dsp-overrun-rate', evidence: /11\.0\/s > 10\/s/ })
   let now = 200
   let f: Fault | null = { level: 'bypass', cause: 'dsp-overrun-rate', evidence: '' }
-  while (f && now < 3000) { now += 100; f = note(o, o.check(now, 111)) }
+  while (f && now < 3000) {
+    now += 100
+    f = note(o, o.check(now, 111))
+  }
   t.ok(now <= 1300, `cleared ${now - 200} ms after the last overrun (window 1 s)`)
 
   const x = new XrunRateMonitor(2)
@@ -52,7 +62,10 @@ t.test('dsp-overrun-rate and xruns: a counter rate over 1 s above the limit, cle
   t.match(note(x, x.check(600, 3)), { level: 'degrade', cause: 'xruns', evidence: /3\.0\/s > 2\/s/ })
   now = 600
   f = { level: 'degrade', cause: 'xruns', evidence: '' }
-  while (f && now < 3000) { now += 100; f = note(x, x.check(now, 3)) }
+  while (f && now < 3000) {
+    now += 100
+    f = note(x, x.check(now, 3))
+  }
   t.ok(now <= 1700, `cleared after ${now - 600} ms without xruns`)
 })
 
@@ -66,8 +79,15 @@ t.test('event-loop-lag: the gap between ticks minus the tick above maxLagMs, cle
 })
 
 t.test('thermal: degrade at warnC, bypass at bypassC, unreadable zones ignored, cleared under warnC', async (t) => {
-  const m = new ThermalMonitor([{ name: 'cpu', warnC: 85, bypassC: 95 }, { name: 'gpu', warnC: 80, bypassC: 90 }])
-  const r = (cpu: number, gpu: number) => new Map([['cpu', cpu], ['gpu', gpu]])
+  const m = new ThermalMonitor([
+    { name: 'cpu', warnC: 85, bypassC: 95 },
+    { name: 'gpu', warnC: 80, bypassC: 90 },
+  ])
+  const r = (cpu: number, gpu: number) =>
+    new Map([
+      ['cpu', cpu],
+      ['gpu', gpu],
+    ])
   t.equal(note(m, m.check(r(84.9, 79.9))), null)
   t.match(note(m, m.check(r(85, 20))), { level: 'degrade', cause: 'thermal', evidence: /cpu 85\.0 °C >= 85 °C/ })
   t.match(note(m, m.check(r(86, 90))), { level: 'bypass', cause: 'thermal', evidence: /gpu 90\.0 °C >= 90 °C/ }, 'the worst zone wins')
@@ -87,19 +107,37 @@ t.test('sentinel: each counter that moves is one fault; a stall lasting is repea
   const m = new SentinelMonitor()
   const st = { audioStalls: 0, lastStallMs: 0, controlHolds: 0, lastHoldAgeMs: 0, controlTimeouts: 0, stalled: false }
   t.same(noteAll(m, m.check(st, 100)), [], 'all counters at zero')
-  t.match(noteAll(m, m.check({ ...st, audioStalls: 1, lastStallMs: 21, stalled: true }, 100)), [{ level: 'bypass', cause: 'audio-stall', evidence: /no block for 21 ms/ }])
-  t.match(noteAll(m, m.check({ ...st, audioStalls: 1, lastStallMs: 21, stalled: true }, 100)), [{ cause: 'audio-stall', evidence: /still stalled/ }], 'still stalled: repeated')
+  t.match(noteAll(m, m.check({ ...st, audioStalls: 1, lastStallMs: 21, stalled: true }, 100)), [
+    { level: 'bypass', cause: 'audio-stall', evidence: /no block for 21 ms/ },
+  ])
+  t.match(
+    noteAll(m, m.check({ ...st, audioStalls: 1, lastStallMs: 21, stalled: true }, 100)),
+    [{ cause: 'audio-stall', evidence: /still stalled/ }],
+    'still stalled: repeated',
+  )
   t.same(noteAll(m, m.check({ ...st, audioStalls: 1 }, 100)), [], 'blocks again: cleared')
-  t.match(noteAll(m, m.check({ ...st, audioStalls: 1, controlHolds: 1, lastHoldAgeMs: 130 }, 100)), [{ level: 'degrade', cause: 'control-plane-stall', evidence: /130 ms old \(> 100 ms\)/ }])
+  t.match(noteAll(m, m.check({ ...st, audioStalls: 1, controlHolds: 1, lastHoldAgeMs: 130 }, 100)), [
+    { level: 'degrade', cause: 'control-plane-stall', evidence: /130 ms old \(> 100 ms\)/ },
+  ])
   t.match(noteAll(m, m.check({ ...st, audioStalls: 1, controlHolds: 1, controlTimeouts: 1 }, 100)), [{ level: 'bypass', cause: 'control-plane-timeout' }])
   t.same(noteAll(m, m.check({ ...st, audioStalls: 1, controlHolds: 1, controlTimeouts: 1 }, 100)), [], 'counters unchanged: nothing')
 })
 
 t.test('native events: each native-bypass cause and backend-error bypass with the limits quoted; other events are none', async (t) => {
   const m = new NativeEventMonitor({ heartbeatTimeoutMs: 5000, overrunBlocks: 4, runawayDb: 24 })
-  t.match(note(m, m.check({ type: 'native-bypass', cause: 'heartbeat-stale', detail: 5012.4 })), { level: 'bypass', cause: 'native-heartbeat-stale', evidence: 'audio thread went dry: heartbeat 5012 ms old > 5000 ms' })
-  t.match(note(m, m.check({ type: 'native-bypass', cause: 'dsp-overrun', detail: 2700 })), { cause: 'native-dsp-overrun', evidence: /over budget 4 blocks in a row \(2700 us\)/ })
-  t.match(note(m, m.check({ type: 'native-bypass', cause: 'non-finite-output', detail: 0 })), { cause: 'native-non-finite-output', evidence: /NaN or infinity/ })
+  t.match(note(m, m.check({ type: 'native-bypass', cause: 'heartbeat-stale', detail: 5012.4 })), {
+    level: 'bypass',
+    cause: 'native-heartbeat-stale',
+    evidence: 'audio thread went dry: heartbeat 5012 ms old > 5000 ms',
+  })
+  t.match(note(m, m.check({ type: 'native-bypass', cause: 'dsp-overrun', detail: 2700 })), {
+    cause: 'native-dsp-overrun',
+    evidence: /over budget 4 blocks in a row \(2700 us\)/,
+  })
+  t.match(note(m, m.check({ type: 'native-bypass', cause: 'non-finite-output', detail: 0 })), {
+    cause: 'native-non-finite-output',
+    evidence: /NaN or infinity/,
+  })
   t.match(note(m, m.check({ type: 'native-bypass', cause: 'runaway-output', detail: 0 })), { cause: 'native-runaway-output', evidence: /above 24 dBFS/ })
   t.match(note(m, m.check({ type: 'backend-error' })), { level: 'bypass', cause: 'backend-error' })
   for (const type of ['xrun', 'overrun', 'processed', 'end-of-input'] as const) t.equal(note(m, m.check({ type })), null, `${type}: no fault`)
@@ -117,7 +155,11 @@ t.test('panel link and controller silence: gone UART bypasses; silence past pane
 
 t.test('panel heartbeat timeout: RELAY OFF TIMEOUT while processing bypasses; any other relay report does not', async (t) => {
   const m = new PanelHeartbeatTimeoutMonitor()
-  t.match(note(m, m.check({ state: 'OFF', reason: 'TIMEOUT', detail: '152' }, true)), { level: 'bypass', cause: 'panel-heartbeat-timeout', evidence: /no heartbeat for 152 ms/ })
+  t.match(note(m, m.check({ state: 'OFF', reason: 'TIMEOUT', detail: '152' }, true)), {
+    level: 'bypass',
+    cause: 'panel-heartbeat-timeout',
+    evidence: /no heartbeat for 152 ms/,
+  })
   t.match(note(m, m.check({ state: 'OFF', reason: 'TIMEOUT', detail: '' }, true)), { evidence: /for \? ms/ })
   t.equal(note(m, m.check({ state: 'OFF', reason: 'TIMEOUT', detail: '152' }, false)), null, 'already in bypass: expected')
   t.equal(note(m, m.check({ state: 'OFF', reason: 'BUTTON', detail: '' }, true)), null, 'the button dropped it')
@@ -142,11 +184,14 @@ t.test('runtime-error: every failing tick is a fault; logged for the first five,
   t.match(note(m, m.check(new Error('boom'))), { level: 'bypass', cause: 'runtime-error', evidence: 'control tick failed: boom' })
   t.match(m.check('not an Error'), { evidence: 'control tick failed: not an Error' })
   const logged: number[] = []
-  for (let i = 3; i <= 200; i++) { m.check(new Error('x')); if (m.worthLogging) logged.push(m.count) }
+  for (let i = 3; i <= 200; i++) {
+    m.check(new Error('x'))
+    if (m.worthLogging) logged.push(m.count)
+  }
   t.same(logged, [3, 4, 5, 100, 200])
 })
 
-t.test('inference: each kind of fault from the service\'s health events, and what clears it', async (t) => {
+t.test("inference: each kind of fault from the service's health events, and what clears it", async (t) => {
   const m = new InferenceMonitor({ hungMs: 1000, maxLatePerWindow: 2, windowMs: 2000 })
   t.same(noteAll(m, m.check(10_000)), [], 'not armed before inference-started')
   m.onEvent({ type: 'inference-started', at: 0 })
@@ -158,7 +203,11 @@ t.test('inference: each kind of fault from the service\'s health events, and wha
   t.match(noteAll(m, m.check(1011)), [{ cause: 'inference-garbage', evidence: /NaN in scores/ }])
   t.same(noteAll(m, m.check(1012)), [], 'one-shot')
   for (let i = 0; i < 3; i++) m.onEvent({ type: 'inference-result', at: 1020 + i, latencyMs: 30, deadlineMs: 20, valid: true })
-  t.match(noteAll(m, m.check(1030)), [{ cause: 'inference-latency', evidence: /3 inference results past deadline/ }], 'the third late result is over the limit of 2')
+  t.match(
+    noteAll(m, m.check(1030)),
+    [{ cause: 'inference-latency', evidence: /3 inference results past deadline/ }],
+    'the third late result is over the limit of 2',
+  )
   m.onEvent({ type: 'inference-error', at: 1040, message: 'session run failed' })
   t.match(noteAll(m, m.check(1041)), [{ cause: 'inference-error', evidence: /session run failed/ }])
   m.onEvent({ type: 'inference-exit', at: 1050, code: 1, signal: null, reason: 'crash' })
@@ -175,7 +224,7 @@ t.test('inference: each kind of fault from the service\'s health events, and wha
 
 t.test('every cause in the FaultCause union is raised, by the monitor the cause table names', async (t) => {
   for (const [cause, info] of Object.entries(FAULT_CAUSES)) {
-    t.same([...raised.get(cause as FaultCause) ?? []], [info.monitor], `${cause} raised by ${info.monitor}`)
+    t.same([...(raised.get(cause as FaultCause) ?? [])], [info.monitor], `${cause} raised by ${info.monitor}`)
   }
   for (const cause of raised.keys()) t.ok(Object.hasOwn(FAULT_CAUSES, cause), `${cause} is in the table`)
 })

@@ -1,24 +1,38 @@
 // Faults of the whole firmware process, seen from the simulated front-panel controller (its own
 // process, on a socat PTY pair the test owns): the hardware layer must bypass without the firmware.
-import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import { performance } from 'node:perf_hooks'
+
+import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { openPtyPair } from '../../firmware/hardware/pty.ts'
+import { performance } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
+import t, { type Test } from 'tap'
 import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { openPtyPair } from '../../firmware/hardware/pty.ts'
 import { DEFAULT_PANEL_TIMEOUT_MS } from '../../firmware/runtime/appliance.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
-function spawnFirmware(t: Test, args: string[]): { child: ChildProcess; lines: Array<Record<string, unknown>>; waitLine: (pred: (l: Record<string, unknown>) => boolean, ms?: number) => Promise<Record<string, unknown>> } {
+function spawnFirmware(
+  t: Test,
+  args: string[],
+): {
+  child: ChildProcess
+  lines: Array<Record<string, unknown>>
+  waitLine: (pred: (l: Record<string, unknown>) => boolean, ms?: number) => Promise<Record<string, unknown>>
+} {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
   const lines: Array<Record<string, unknown>> = []
   let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   const waiters = new Set<() => void>()
   createInterface({ input: child.stdout! }).on('line', (l) => {
-    try { lines.push(JSON.parse(l) as Record<string, unknown>) } catch { lines.push({ text: l }) }
+    try {
+      lines.push(JSON.parse(l) as Record<string, unknown>)
+    } catch {
+      lines.push({ text: l })
+    }
     for (const w of [...waiters]) w()
   })
   t.teardown(async () => {
@@ -27,15 +41,23 @@ function spawnFirmware(t: Test, args: string[]): { child: ChildProcess; lines: A
       await new Promise((r) => child.once('exit', r))
     }
   })
-  const waitLine = (pred: (l: Record<string, unknown>) => boolean, ms = 10000) => new Promise<Record<string, unknown>>((res, rej) => {
-    const timer = setTimeout(() => { waiters.delete(check); rej(new Error(`firmware child: no matching line in ${ms} ms; stderr: ${stderr.slice(-500)}`)) }, ms)
-    const check = () => {
-      const l = lines.find(pred)
-      if (l) { clearTimeout(timer); waiters.delete(check); res(l) }
-    }
-    waiters.add(check)
-    check()
-  })
+  const waitLine = (pred: (l: Record<string, unknown>) => boolean, ms = 10000) =>
+    new Promise<Record<string, unknown>>((res, rej) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        rej(new Error(`firmware child: no matching line in ${ms} ms; stderr: ${stderr.slice(-500)}`))
+      }, ms)
+      const check = () => {
+        const l = lines.find(pred)
+        if (l) {
+          clearTimeout(timer)
+          waiters.delete(check)
+          res(l)
+        }
+      }
+      waiters.add(check)
+      check()
+    })
   return { child, lines, waitLine }
 }
 
@@ -69,9 +91,15 @@ for (const sig of ['SIGKILL', 'SIGSTOP'] as const) {
     const since = drop.sinceHbMs as number
     // The controller's own clock; the allowance above the timeout is the simulator's timer being
     // late on a loaded machine (a microcontroller's timer is not). Exact figures: tests/bench.
-    t.ok(since >= DEFAULT_PANEL_TIMEOUT_MS && since <= DEFAULT_PANEL_TIMEOUT_MS + 100, `dropped ${since.toFixed(1)} ms after the last heartbeat (timeout ${DEFAULT_PANEL_TIMEOUT_MS} ms, was 250 ms)`)
+    t.ok(
+      since >= DEFAULT_PANEL_TIMEOUT_MS && since <= DEFAULT_PANEL_TIMEOUT_MS + 100,
+      `dropped ${since.toFixed(1)} ms after the last heartbeat (timeout ${DEFAULT_PANEL_TIMEOUT_MS} ms, was 250 ms)`,
+    )
     t.ok(seenAfter <= 1000, `reported ${seenAfter.toFixed(0)} ms after the ${sig}`)
-    t.ok(sim.reports.slice(from2).some((r) => r.event === 'heartbeat-lost'), 'the controller reports the lost heartbeat')
+    t.ok(
+      sim.reports.slice(from2).some((r) => r.event === 'heartbeat-lost'),
+      'the controller reports the lost heartbeat',
+    )
     if (sig === 'SIGSTOP') fw.child.kill('SIGCONT')
     t.comment(`FIGURE ${sig.toLowerCase()}: relay dropped ${since.toFixed(1)} ms after the last heartbeat, seen ${seenAfter.toFixed(0)} ms after the signal`)
   })
@@ -97,14 +125,22 @@ t.test('the bypass button while the firmware is frozen drops the relay at once, 
   const drop = await sim.waitFor((r) => r.event === 'relay', 1000, from)
   const dt = performance.now() - tPress
   t.match(drop, { state: 'OFF', reason: 'BUTTON' }, 'the controller dropped the relay for the button')
-  t.notOk(fw.lines.some((l) => l.event === 'unblocked'), 'while the firmware was still frozen')
+  t.notOk(
+    fw.lines.some((l) => l.event === 'unblocked'),
+    'while the firmware was still frozen',
+  )
   t.ok(dt < 250, `relay off ${dt.toFixed(1)} ms after the press (through the simulator's stdin and stdout)`)
   // When the firmware wakes it hears the press and latches manual bypass.
   await fw.waitLine((l) => l.event === 'unblocked', 3000)
   await fw.waitLine((l) => l.event === 'transition' && l.to === 'MANUAL_BYPASS', 3000)
   t.pass('the firmware latched MANUAL_BYPASS after it woke')
-  t.notOk(sim.reports.slice(from).some((r) => r.event === 'relay' && r.state === 'ON'), 'the relay stayed off')
+  t.notOk(
+    sim.reports.slice(from).some((r) => r.event === 'relay' && r.state === 'ON'),
+    'the relay stayed off',
+  )
   fw.child.stdin!.write('stop\n')
   await fw.waitLine((l) => l.event === 'stopped', 5000)
-  t.comment(`FIGURE button-while-frozen: relay off ${dt.toFixed(1)} ms after the press (firmware frozen), the relay now carries the analog path; the engine went dry by itself as in the event-loop test`)
+  t.comment(
+    `FIGURE button-while-frozen: relay off ${dt.toFixed(1)} ms after the press (firmware frozen), the relay now carries the analog path; the engine went dry by itself as in the event-loop test`,
+  )
 })

@@ -1,14 +1,15 @@
 // Show-safe (issue 11): bypass follows the audio, not the event loop. A late control plane must
 // not change the sound (parameters held, DEGRADED); a sick audio path goes dry at once; a stuck
 // audio thread drops the relay from the sentinel thread, without JS.
-import t, { type Test } from 'tap'
+
 import { performance } from 'node:perf_hooks'
-import { loadProfile } from '../../firmware/board/profile.ts'
-import { type Engine } from '../../firmware/engine/engine.ts'
+import t, { type Test } from 'tap'
 import { createEngineFromProfile } from '../../firmware/board/engine.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
+import type { Engine } from '../../firmware/engine/engine.ts'
 import { Appliance } from '../../firmware/runtime/appliance.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import type { TransitionRecord } from '../../firmware/contract/appliance.ts'
 import { until } from '../helpers/until.ts'
 import { blockEventLoop } from './fixtures/scenarios.ts'
 
@@ -17,12 +18,24 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const wall = () => performance.timeOrigin + performance.now()
 
 async function rig(t: Test, recordSeconds = 0) {
-  const engine: Engine = createEngineFromProfile(profile, { heartbeatIntervalMs: 0, startProcessed: false, doa: false, sim: { ...profile.audio.sim, recordSeconds } })
+  const engine: Engine = createEngineFromProfile(profile, {
+    heartbeatIntervalMs: 0,
+    startProcessed: false,
+    doa: false,
+    sim: { ...profile.audio.sim, recordSeconds },
+  })
   const app = await Appliance.start(profile, { engineInstance: engine, logDir: t.testdir(), watchdog: { healthyPeriodMs: 1000, degradedPeriodMs: 1000 } })
   const transitions: TransitionRecord[] = []
-  app.subscribe((ev) => { if (ev.type === 'transition') transitions.push(ev.record) })
+  app.subscribe((ev) => {
+    if (ev.type === 'transition') transitions.push(ev.record)
+  })
   let stopped = false
-  const stop = async () => { if (!stopped) { stopped = true; await app.stop() } }
+  const stop = async () => {
+    if (!stopped) {
+      stopped = true
+      await app.stop()
+    }
+  }
   t.teardown(stop)
   return { engine, app, transitions, stop }
 }
@@ -34,7 +47,11 @@ t.test('event-loop stall of 189 ms right after boot: no bypass, the audio turns 
   // ACTIVE is declared at boot-complete; the services start after it, and block the loop.
   blockEventLoop(189)
   await sleep(600)
-  t.same(bypasses(transitions).map((r) => r.cause), [], 'no BYPASS')
+  t.same(
+    bypasses(transitions).map((r) => r.cause),
+    [],
+    'no BYPASS',
+  )
   t.equal(engine.stats().nativeBypass, null, 'the audio thread did not go dry by itself')
   await until(() => engine.stats().mix === 1, 1000, 'processed')
   t.not(app.status().state, 'BYPASS')
@@ -51,9 +68,19 @@ t.test('a 150 ms event-loop stall, four times a second apart: never bypasses, ne
       await sleep(50)
     }
   }
-  t.same(bypasses(transitions).map((r) => r.cause), [], 'no BYPASS')
+  t.same(
+    bypasses(transitions).map((r) => r.cause),
+    [],
+    'no BYPASS',
+  )
   t.equal(minMix, 1, 'the output stayed fully processed')
-  t.ok(transitions.some((r) => r.to === 'DEGRADED'), `DEGRADED with its cause instead: ${transitions.filter((r) => r.to === 'DEGRADED').map((r) => `${r.cause} (${r.evidence})`).join('; ')}`)
+  t.ok(
+    transitions.some((r) => r.to === 'DEGRADED'),
+    `DEGRADED with its cause instead: ${transitions
+      .filter((r) => r.to === 'DEGRADED')
+      .map((r) => `${r.cause} (${r.evidence})`)
+      .join('; ')}`,
+  )
 })
 
 t.test('a NaN out of the chain: dry in the same block, never on the outputs, BYPASS native-non-finite-output', async (t) => {
@@ -61,7 +88,10 @@ t.test('a NaN out of the chain: dry in the same block, never on the outputs, BYP
   await until(() => app.status().state === 'ACTIVE' && engine.stats().mix === 1, 3000, 'ACTIVE, processed')
   engine.injectNonFinite(3)
   await until(() => app.status().state === 'BYPASS', 1000, 'BYPASS')
-  t.match(app.faults(5).find((r) => r.to === 'BYPASS'), { cause: 'native-non-finite-output', evidence: /NaN or infinity/ })
+  t.match(
+    app.faults(5).find((r) => r.to === 'BYPASS'),
+    { cause: 'native-non-finite-output', evidence: /NaN or infinity/ },
+  )
   await sleep(100)
   await stop()
   const rec = engine.recording()
@@ -76,7 +106,10 @@ t.test('a runaway level (+48 dB makeup): dry at once, BYPASS native-runaway-outp
   engine.setCompressor(0, { thresholdDb: 0, ratio: 1, kneeDb: 0, attackMs: 1, releaseMs: 10, makeupDb: 48, enabled: true })
   engine.setOutputGain(0, 24)
   await until(() => app.status().state === 'BYPASS', 1000, 'BYPASS')
-  t.match(app.faults(5).find((r) => r.to === 'BYPASS'), { cause: 'native-runaway-output' })
+  t.match(
+    app.faults(5).find((r) => r.to === 'BYPASS'),
+    { cause: 'native-runaway-output' },
+  )
   const peak = app.meters()?.outputPeakDb[0] ?? -200
   t.ok(peak < 24, `output 0 peak ${peak.toFixed(1)} dBFS: the runaway never reached it at full level`)
 })
@@ -98,7 +131,10 @@ t.test('the audio thread stalls: the sentinel drops the relay without JS, BYPASS
   // Target 50 ms (figures: tests/bench/failopen.bench.ts); the margin is the PTY hops on a loaded machine.
   t.ok(dt < 200, `relay dropped ${dt.toFixed(1)} ms after the stall began`)
   await until(() => app.faults(10).some((r) => r.to === 'BYPASS' && r.cause === 'audio-stall'), 2000, 'BYPASS audio-stall')
-  t.match(app.faults(10).find((r) => r.cause === 'audio-stall'), { evidence: /no block for \d+ ms; the sentinel sent RELAY OFF/ })
+  t.match(
+    app.faults(10).find((r) => r.cause === 'audio-stall'),
+    { evidence: /no block for \d+ ms; the sentinel sent RELAY OFF/ },
+  )
   await until(() => app.status().relay === 'processed', 5000, 'relay back after the healthy period')
   t.comment(`FIGURE audio-stall: relay dropped ${dt.toFixed(1)} ms after the audio thread stalled (JS blocked meanwhile)`)
 })
@@ -123,14 +159,23 @@ t.test('RELAY ON asked for right after the sentinel starts is sent (it was lost 
   const sim = await startSimulatedPanel({ port: pty.b, timeoutMs: 1000 })
   // The firmware's serialport handle keeps the tty open in real runs; so does this one.
   const hold = openSync(pty.a, 'r+')
-  t.teardown(async () => { closeSync(hold); await sim.stop(); await pty.close() })
+  t.teardown(async () => {
+    closeSync(hold)
+    await sim.stop()
+    await pty.close()
+  })
   for (let i = 0; i < 5; i++) {
     const from = sim.reports.length
     const engine = createEngineFromProfile(profile, { heartbeatIntervalMs: 10 })
     engine.start()
     engine.startSentinel({ panelPath: pty.a })
     engine.sentinelRelayOn()
-    const on = await sim.waitFor((r) => r.event === 'relay' && r.state === 'ON', 2000, from).then(() => true, () => false)
+    const on = await sim
+      .waitFor((r) => r.event === 'relay' && r.state === 'ON', 2000, from)
+      .then(
+        () => true,
+        () => false,
+      )
     t.ok(on, `start ${i + 1}: the relay came on`)
     engine.sentinelWithhold(true)
     const off = sim.reports.length

@@ -2,11 +2,12 @@
 // format go through the engine's flat chain and come back out in the same format. The engine
 // works in 32-bit float, so 16/24-bit PCM and float come back bit for bit, and 32-bit PCM within
 // float precision (24 significant bits).
-import t from 'tap'
+
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildWav, randomCodes, dataChunk } from './wavfile.ts'
+import t from 'tap'
+import { buildWav, dataChunk, randomCodes } from './wavfile.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
@@ -26,7 +27,11 @@ for (const { format, tag, bits } of formats) {
     const frames = 4801
     const codes = randomCodes(format, channels * frames)
     writeFileSync(join(dir, 'in.wav'), buildWav({ tag, channels, sampleRate: 48000, bits, data: codes, extensible: format === 'pcm24' }))
-    const r = spawnSync(node, [cli, 'process', '--in', 'in.wav', '--out', 'out.wav', '--report', 'r.json', '--format', format, '--no-analysis'], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+    const r = spawnSync(node, [cli, 'process', '--in', 'in.wav', '--out', 'out.wav', '--report', 'r.json', '--format', format, '--no-analysis'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
     t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.trim()})`)
     const out = dataChunk(readFileSync(join(dir, 'out.wav')))
     t.equal(out.length, codes.length, 'same number of samples')

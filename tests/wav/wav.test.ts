@@ -1,12 +1,13 @@
 // WAV files as a user meets them: every supported format reads and writes back bit for bit, files
 // from other tools read, and corrupt or unsupported files are refused with one line that says why.
-import t, { type Test } from 'tap'
-import { readFileSync, writeFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+
 import { spawnSync } from 'node:child_process'
-import { readWav, writeWav, wavInfo, wavLevels, WavReader, WavWriter, type WavFormat } from '../../firmware/wav/wav.ts'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
 import { FirmwareError } from '../../firmware/errors.ts'
-import { buildWav, randomCodes, dataChunk } from './wavfile.ts'
+import { readWav, type WavFormat, WavReader, WavWriter, wavInfo, wavLevels, writeWav } from '../../firmware/wav/wav.ts'
+import { buildWav, dataChunk, randomCodes } from './wavfile.ts'
 
 const formats: Array<{ format: WavFormat; tag: number; bits: number }> = [
   { format: 'pcm16', tag: 1, bits: 16 },
@@ -66,37 +67,51 @@ t.test('integer samples scale to [-1, 1) and writing clips instead of wrapping',
 t.test('files with extra chunks (LIST, odd-sized) before the data read', async (t) => {
   const dir = t.testdir({})
   const codes = randomCodes('pcm24', 2 * 50)
-  writeFileSync(join(dir, 'x.wav'), buildWav({
-    tag: 1, channels: 2, sampleRate: 96000, bits: 24, data: codes,
-    extraChunks: [{ id: 'LIST', body: Buffer.from('INFOISFT\x05\x00\x00\x00abcde', 'latin1') }, { id: 'junk', body: Buffer.alloc(3) }],
-  }))
+  writeFileSync(
+    join(dir, 'x.wav'),
+    buildWav({
+      tag: 1,
+      channels: 2,
+      sampleRate: 96000,
+      bits: 24,
+      data: codes,
+      extraChunks: [
+        { id: 'LIST', body: Buffer.from('INFOISFT\x05\x00\x00\x00abcde', 'latin1') },
+        { id: 'junk', body: Buffer.alloc(3) },
+      ],
+    }),
+  )
   t.same(wavInfo(join(dir, 'x.wav')), { channels: 2, sampleRate: 96000, format: 'pcm24', frames: 50 })
 })
 
-t.test('files written by sox read, and files written here read in sox', { skip: spawnSync('sox', ['--version']).status !== 0 && 'sox is not installed' }, async (t) => {
-  const dir = t.testdir({})
-  const cases: Array<[WavFormat, string[]]> = [
-    ['pcm16', ['-b', '16', '-e', 'signed-integer']],
-    ['pcm24', ['-b', '24', '-e', 'signed-integer']],
-    ['pcm32', ['-b', '32', '-e', 'signed-integer']],
-    ['float32', ['-b', '32', '-e', 'floating-point']],
-  ]
-  for (const [format, enc] of cases) {
-    const f = join(dir, `sox-${format}.wav`)
-    const r = spawnSync('sox', ['-n', ...enc, '-c', '4', '-r', '48000', f, 'synth', '0.1', 'sine', '1000', 'gain', '-6'])
-    t.equal(r.status, 0, `sox made ${format}`)
-    const { info, data } = readWav(f)
-    t.same(info, { channels: 4, sampleRate: 48000, format, frames: 4800 })
-    let peak = 0
-    for (const v of data) peak = Math.max(peak, Math.abs(v))
-    t.ok(Math.abs(peak - 0.501) < 0.01, `${format}: a -6 dBFS sine peaks near 0.5 (got ${peak.toFixed(4)})`)
-    const back = join(dir, `back-${format}.wav`)
-    writeWav(back, { channels: 4, sampleRate: 48000, format }, data)
-    const s = spawnSync('sox', [back, '-n', 'stat'], { encoding: 'utf8' })
-    t.equal(s.status, 0, `sox reads our ${format} file`)
-    t.match(s.stderr, /Samples read:\s+19200/)
-  }
-})
+t.test(
+  'files written by sox read, and files written here read in sox',
+  { skip: spawnSync('sox', ['--version']).status !== 0 && 'sox is not installed' },
+  async (t) => {
+    const dir = t.testdir({})
+    const cases: Array<[WavFormat, string[]]> = [
+      ['pcm16', ['-b', '16', '-e', 'signed-integer']],
+      ['pcm24', ['-b', '24', '-e', 'signed-integer']],
+      ['pcm32', ['-b', '32', '-e', 'signed-integer']],
+      ['float32', ['-b', '32', '-e', 'floating-point']],
+    ]
+    for (const [format, enc] of cases) {
+      const f = join(dir, `sox-${format}.wav`)
+      const r = spawnSync('sox', ['-n', ...enc, '-c', '4', '-r', '48000', f, 'synth', '0.1', 'sine', '1000', 'gain', '-6'])
+      t.equal(r.status, 0, `sox made ${format}`)
+      const { info, data } = readWav(f)
+      t.same(info, { channels: 4, sampleRate: 48000, format, frames: 4800 })
+      let peak = 0
+      for (const v of data) peak = Math.max(peak, Math.abs(v))
+      t.ok(Math.abs(peak - 0.501) < 0.01, `${format}: a -6 dBFS sine peaks near 0.5 (got ${peak.toFixed(4)})`)
+      const back = join(dir, `back-${format}.wav`)
+      writeWav(back, { channels: 4, sampleRate: 48000, format }, data)
+      const s = spawnSync('sox', [back, '-n', 'stat'], { encoding: 'utf8' })
+      t.equal(s.status, 0, `sox reads our ${format} file`)
+      t.match(s.stderr, /Samples read:\s+19200/)
+    }
+  },
+)
 
 t.test('streaming: a long multichannel file reads and writes block by block', async (t) => {
   const dir = t.testdir({})
@@ -128,18 +143,27 @@ t.test('an aborted or failed write leaves no file behind', async (t) => {
   w.write(new Float32Array(200))
   w.abort()
   t.same(readdirSync(dir), [], 'abort removes the temp file')
-  refused(t, () => writeWav(join(dir, 'missing-dir', 'out.wav'), { channels: 1, sampleRate: 48000 }, new Float32Array(4)), 'FW_ERR_IO', /missing-dir\/out\.wav: cannot create/)
+  refused(
+    t,
+    () => writeWav(join(dir, 'missing-dir', 'out.wav'), { channels: 1, sampleRate: 48000 }, new Float32Array(4)),
+    'FW_ERR_IO',
+    /missing-dir\/out\.wav: cannot create/,
+  )
   mkdirSync(join(dir, 'adir'))
   refused(t, () => writeWav(join(dir, 'adir'), { channels: 1, sampleRate: 48000 }, new Float32Array(4)), 'FW_ERR_IO', /adir: /)
   t.same(readdirSync(dir), ['adir'])
   refused(t, () => writeWav(join(dir, 'x.wav'), { channels: 0, sampleRate: 48000 }, new Float32Array(4)), 'FW_ERR_BAD_OPTION', /channels must be/)
-  refused(t, () => writeWav(join(dir, 'x.wav'), { channels: 3, sampleRate: 48000 }, new Float32Array(4)), 'FW_ERR_BAD_OPTION', /not a whole number of 3-channel frames/)
+  refused(
+    t,
+    () => writeWav(join(dir, 'x.wav'), { channels: 3, sampleRate: 48000 }, new Float32Array(4)),
+    'FW_ERR_BAD_OPTION',
+    /not a whole number of 3-channel frames/,
+  )
 })
 
 t.test('corrupt, truncated and unsupported files are refused with one clear line', async (t) => {
   const dir = t.testdir({})
-  const pcm = (o: Partial<Parameters<typeof buildWav>[0]> = {}) =>
-    buildWav({ tag: 1, channels: 2, sampleRate: 48000, bits: 16, data: Buffer.alloc(400), ...o })
+  const pcm = (o: Partial<Parameters<typeof buildWav>[0]> = {}) => buildWav({ tag: 1, channels: 2, sampleRate: 48000, bits: 16, data: Buffer.alloc(400), ...o })
   const cases: Array<[string, Buffer, string, RegExp]> = [
     ['truncated.wav', pcm({ dataSize: 960000 }), 'FW_ERR_BAD_WAV', /truncated\.wav: data chunk says 960000 bytes but the file ends after 400$/],
     ['cut.wav', pcm().subarray(0, 30), 'FW_ERR_BAD_WAV', /cut\.wav: fmt chunk says 16 bytes but the file ends after 10$/],
@@ -181,12 +205,20 @@ t.test('whole-file levels: peak and mean square per channel', async (t) => {
 t.test('damaged files (random bytes flipped, cut anywhere) are read or refused, never crash', async (t) => {
   const dir = t.testdir({})
   const good = buildWav({
-    tag: 1, channels: 3, sampleRate: 48000, bits: 24, data: randomCodes('pcm24', 3 * 40), extensible: true,
+    tag: 1,
+    channels: 3,
+    sampleRate: 48000,
+    bits: 24,
+    data: randomCodes('pcm24', 3 * 40),
+    extensible: true,
     extraChunks: [{ id: 'LIST', body: Buffer.from('INFOabc', 'latin1') }],
   })
   let refusedCount = 0
   let readCount = 0
-  const seedRand = (() => { let s = 12345; return () => (s = (s * 1103515245 + 12345) >>> 0) / 4294967296 })()
+  const seedRand = (() => {
+    let s = 12345
+    return () => (s = (s * 1103515245 + 12345) >>> 0) / 4294967296
+  })()
   const tryRead = (bytes: Buffer, name: string) => {
     writeFileSync(join(dir, name), bytes)
     try {

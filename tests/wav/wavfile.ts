@@ -63,7 +63,7 @@ export function randomCodes(format: 'pcm16' | 'pcm24' | 'pcm32' | 'float32', sam
     const o = i * bytes
     if (format === 'pcm16') b.writeInt16LE(i === 0 ? -32768 : i === 1 ? 32767 : randomInt(-32768, 32768), o)
     else if (format === 'pcm24') b.writeIntLE(i === 0 ? -8388608 : i === 1 ? 8388607 : randomInt(-8388608, 8388608), o, 3)
-    else if (format === 'pcm32') b.writeInt32LE(i === 0 ? -2147483648 : i === 1 ? 2147483647 : (randomInt(0, 2 ** 32 - 1) | 0), o)
+    else if (format === 'pcm32') b.writeInt32LE(i === 0 ? -2147483648 : i === 1 ? 2147483647 : randomInt(0, 2 ** 32 - 1) | 0, o)
     // Floats: ordinary values in [-1, 1] plus a few beyond full scale, which float files may hold.
     else b.writeFloatLE(i === 0 ? -1 : i === 1 ? 1.5 : Math.fround(Math.random() * 2 - 1), o)
   }
