@@ -56,7 +56,7 @@ function knownBoards(image: Record<string, unknown> | undefined): string[] {
   }
 }
 
-function takeFlag(args: string[], name: string): boolean {
+function _takeFlag(args: string[], name: string): boolean {
   const i = args.indexOf(name)
   if (i < 0) return false
   args.splice(i, 1)

@@ -182,7 +182,7 @@ export class RequestHandler {
     return r
   }
 
-  #reply(x: Exchange, route: Route, r: CommandResult): void {
+  #reply(x: Exchange, _route: Route, r: CommandResult): void {
     if (r.ok) {
       let value = r.value ?? null
       // The API's status also says how the API itself has fared (its worker restarts).

@@ -102,7 +102,14 @@ async function start(
       },
     }),
   )
-  const live = new LiveInference(service, automation, opts.live)
+  // A result that could not be delivered is logged (the first, then every 100th: a stuck fault
+  // must not flood the log) and counted in the live stats.
+  let failures = 0
+  const onError = (e: Error) => {
+    failures++
+    if (failures === 1 || failures % 100 === 0) log('error', `live inference could not deliver a result: ${e.message} (${failures} so far)`)
+  }
+  const live = new LiveInference(service, automation, { onError, ...opts.live })
   const enable = (on: boolean) => {
     live.setEnabled(on)
     automation.setEnabled(on, on ? 'watchdog ACTIVE' : 'watchdog has inference disabled')

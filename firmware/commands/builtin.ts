@@ -107,9 +107,12 @@ function outputValue(app: ApplianceApi, k: number) {
 }
 
 /** The built-in command specs, in help order. */
+// biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
 export function builtinCommands(): CommandSpec<any>[] {
+  // biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
   const cmds: CommandSpec<any>[] = []
   const add = <V>(c: CommandSpec<V>): void => {
+    // biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
     cmds.push(c as CommandSpec<any>)
   }
 

@@ -301,6 +301,7 @@ export class CommandRegistry {
    * Adds a command. A name already taken by a real command is refused (no command is implemented
    * twice); the stand-in of a declared owned command of the same name is replaced.
    */
+  // biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
   register(spec: CommandSpec<any>): void {
     if (spec.unavailable !== undefined)
       throw new FirmwareError('FW_ERR_BAD_OPTION', `command "${spec.name}": unavailable is set by the registry, not by a spec`)

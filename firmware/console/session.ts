@@ -31,6 +31,7 @@ const CONSOLE = ['console'] as const
 const common = { permission: 'observe', mutates: false, transports: CONSOLE, ownParsing: true } as const
 
 /** The session commands, in the order help names them. */
+// biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
 export const SESSION_COMMANDS: readonly CommandSpec<any>[] = [
   {
     name: 'console',

@@ -83,6 +83,7 @@ const BAND_TYPES = ['peak', 'lowshelf', 'highshelf', 'highpass', 'lowpass'] as c
 
 /** A band with defaults applied (peak, 1 kHz, 0 dB, Q 0.7071, enabled), checked against sampleRate. */
 export function resolveBand(p: Partial<BandParams>, sr: number, name = 'band'): BandParams {
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: the documented default Q is 0.7071 as written
   const b: BandParams = { type: 'peak', freqHz: 1000, gainDb: 0, q: 0.7071, enabled: true, ...p }
   if (!BAND_TYPES.includes(b.type)) bad(`${name}.type must be one of ${BAND_TYPES.join(', ')}, got ${JSON.stringify(b.type)}`)
   finite(b.freqHz, `${name}.freqHz`, 10, 0.49 * sr)

@@ -19,6 +19,8 @@ export interface LiveInferenceOptions {
   onClass?: (c: { t: number; label: string; confidence: number; probs: number[] }) => void
   onSpeech?: (iv: SpeechInterval) => void
   onRecommendation?: (r: { t: number; output: number; bands: Array<{ hz: number; gainDb: number }>; confidence: number }) => void
+  /** A result could not be delivered (a listener or the sink threw); counted in stats().errors. */
+  onError?: (e: Error) => void
 }
 
 export interface LiveStats {
@@ -28,6 +30,8 @@ export interface LiveStats {
   vadDropped: number
   recommendations: number
   featureDrops: number
+  /** Results that could not be delivered: a listener or the recommendation sink threw. */
+  errors: number
 }
 
 /** Where EQ recommendations go (the automation controller): inference does not know automation. */
@@ -54,7 +58,7 @@ export class LiveInference {
   readonly #lastEq = new Map<number, number>()
   #lastClass: string | null = null
   #enabled = true
-  readonly #stats: LiveStats = { patches: 0, classSkipped: 0, vadWindows: 0, vadDropped: 0, recommendations: 0, featureDrops: 0 }
+  readonly #stats: LiveStats = { patches: 0, classSkipped: 0, vadWindows: 0, vadDropped: 0, recommendations: 0, featureDrops: 0, errors: 0 }
 
   constructor(svc: InferenceService, automation: RecommendationSink | null, opts: LiveInferenceOptions = {}) {
     this.#svc = svc
@@ -133,6 +137,9 @@ export class LiveInference {
         if (c.confidence >= min) this.#lastClass = c.label
         this.#o.onClass?.({ t: Math.round((t - 0.25) * 1000) / 1000, label: c.label, confidence: c.confidence, probs: c.probs })
       })
+      // A throw here (a listener's bug) must not become an unhandled rejection: Node ends the
+      // process on one, and the sound with it.
+      .catch((e: unknown) => this.#failed(e))
       .finally(() => {
         this.#classBusy = false
       })
@@ -177,8 +184,18 @@ export class LiveInference {
           })
         }
       })
+      .catch((e: unknown) => this.#failed(e))
       .finally(() => {
         this.#eqBusy = false
       })
+  }
+
+  #failed(e: unknown): void {
+    this.#stats.errors++
+    try {
+      this.#o.onError?.(e instanceof Error ? e : new Error(String(e)))
+    } catch {
+      // the error listener itself failed: the count above still says so
+    }
   }
 }

@@ -132,7 +132,7 @@ function buildAllowList(allow: string[]): BlockList {
   return list
 }
 
-export async function startOsc(app: ApplianceApi, registry: RegistryForApi, profile: BoardProfile, opts: OscOptions = {}): Promise<OscHandle> {
+export async function startOsc(_app: ApplianceApi, registry: RegistryForApi, profile: BoardProfile, opts: OscOptions = {}): Promise<OscHandle> {
   if (!opts.enabled) {
     return { enabled: false, port: 0, stats: () => zeroStats(), stop: async () => {} }
   }

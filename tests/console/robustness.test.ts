@@ -141,7 +141,7 @@ t.test('a flood of commands is rate limited with a clear error, and the loop kee
   const dir = t.testdir()
   const rig = await startRig(app, dir, { mode: 'machine' })
   t.teardown(() => stopRig(rig))
-  const before = snapshot(app)
+  const _before = snapshot(app)
   const h = monitorEventLoopDelay({ resolution: 5 })
   h.enable()
   await rig.client.send('gain 1 -3\r\n'.repeat(2000))

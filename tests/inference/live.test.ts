@@ -68,3 +68,40 @@ t.test('on the simulated stage: features flow to the models, supervised automati
   t.ok(classes.length > classesAtRestart, 'classification resumed after the restart')
   t.same(applied, [], 'still nothing applied')
 })
+
+t.test('a listener or a sink that throws is counted, never an unhandled rejection that ends the process', async (t) => {
+  const engine = createEngineFromProfile(loadProfile('sim'), { heartbeatTimeoutMs: 1000 })
+  const svc = new InferenceService({ backendModule: FAULTS, hungMs: 1000 })
+  // Automation refuses a recommendation it cannot take (FW_ERR_BAD_ARG); a listener may have a bug.
+  const sink = {
+    outputs: 4,
+    recommend: () => {
+      throw new Error('sink refused')
+    },
+  }
+  const live = new LiveInference(svc, sink, {
+    eqEveryS: 0.2,
+    onClass: () => {
+      throw new Error('listener bug')
+    },
+  })
+  const unhandled: unknown[] = []
+  const onUnhandled = (e: unknown) => unhandled.push(e)
+  process.on('unhandledRejection', onUnhandled)
+  await svc.start()
+  for (const m of BUILTIN_MANIFESTS) await svc.activate(m)
+  engine.start()
+  const tick = setInterval(() => live.feed(engine.pollFeatures()), 10)
+  t.teardown(async () => {
+    process.off('unhandledRejection', onUnhandled)
+    clearInterval(tick)
+    engine.stop()
+    await svc.stop()
+  })
+  const end = Date.now() + 10_000
+  while (!(live.stats().patches >= 2 && live.stats().recommendations >= 2) && Date.now() < end) await sleep(50)
+  await sleep(100)
+  t.same(unhandled, [], 'no unhandled rejection')
+  t.ok(live.stats().errors >= 2, `errors counted (${live.stats().errors})`)
+  t.ok(live.stats().patches >= 1 && live.stats().recommendations >= 1, 'the loop kept running')
+})

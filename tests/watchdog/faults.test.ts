@@ -20,7 +20,7 @@ const BLOCK_MS = (BS / SR) * 1000
 const HEALTHY_MS = 1500
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-function spin(ms: number): void {
+function _spin(ms: number): void {
   const end = performance.now() + ms
   while (performance.now() < end) {
     /* the event loop is blocked */
@@ -84,7 +84,7 @@ function maxStep(x: Float32Array, a: number, b: number): number {
 /** Checks a transition at sample `at` for a click on every output: its largest step within
  *  ±`span` samples must not exceed the larger of the dry input's and the processed output's own
  *  largest steps nearby (plus a crossfade allowance of 1/crossfade-length per unit of difference). */
-function clickFree(
+function _clickFree(
   rec: { input: Float32Array[]; output: Float32Array[] },
   at: number,
   span: number,
