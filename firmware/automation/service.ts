@@ -125,10 +125,15 @@ async function start(
     })
   }
   const timer = setInterval(() => {
-    const f = app.pollFeatures()
-    if (f) live.feed(f)
-    automation.tick()
-    app.automationMode = automation.mode
+    // A throw in a timer callback ends the process: automation's trouble is logged, the sound goes on.
+    try {
+      const f = app.pollFeatures()
+      if (f) live.feed(f)
+      automation.tick()
+      app.automationMode = automation.mode
+    } catch (e) {
+      onError(e instanceof Error ? e : new Error(String(e)))
+    }
   }, opts.tickMs ?? 10)
   timer.unref()
   return {
