@@ -155,6 +155,9 @@ export class WorkerSupervisor {
           .then((result) => {
             if (!this.#stopping) this.#send(life, { t: 'result', id: m.id, result })
           })
+          .catch(() => {
+            // the worker is gone: its answer has no one to go to (a new worker asks again)
+          })
         break
       }
       case 'streams':

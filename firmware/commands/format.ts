@@ -35,7 +35,9 @@ export function machineScalar(v: unknown): string {
 export function flatten(v: unknown, prefix = '', out: string[] = []): string[] {
   if (Array.isArray(v)) {
     if (v.length === 0 && prefix) out.push(`${prefix}=-`)
-    v.forEach((item, k) => flatten(item, prefix ? `${prefix}.${k + 1}` : String(k + 1), out))
+    v.forEach((item, k) => {
+      flatten(item, prefix ? `${prefix}.${k + 1}` : String(k + 1), out)
+    })
   } else if (v !== null && typeof v === 'object') {
     for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
       if (item === undefined) continue

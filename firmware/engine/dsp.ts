@@ -135,7 +135,9 @@ export function designBiquad(p: Partial<BandParams>, sr: number): BiquadCoeffs {
 /** |H| in dB of the designed biquad at each frequency. */
 export function biquadMagnitudeDb(p: Partial<BandParams>, sr: number, freqs: number[]): number[] {
   const s = sampleRate(sr)
-  freqs.forEach((f, k) => finite(f, `freqs[${k}]`, 0, s / 2))
+  freqs.forEach((f, k) => {
+    finite(f, `freqs[${k}]`, 0, s / 2)
+  })
   return native().biquadMagnitudeDb(resolveBand(p, s), s, freqs)
 }
 
@@ -200,7 +202,9 @@ export function beamformTrained(
   blockSize = 64,
 ): Float32Array[] {
   const g = validateGeometry(geometry)
-  inputs.forEach((i, k) => channelsFor(g, i, `inputs[${k}]`))
+  inputs.forEach((i, k) => {
+    channelsFor(g, i, `inputs[${k}]`)
+  })
   return native().beamformTrained(
     g,
     kind(bf),

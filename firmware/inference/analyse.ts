@@ -96,7 +96,9 @@ export async function analyseMix(
   for (let b = 0; b < starts.length; b += 64) {
     const group = starts.slice(b, b + 64)
     const batch = new Float32Array(group.length * per)
-    group.forEach((s, i) => batch.set(mel.subarray(s * MEL_BANDS, s * MEL_BANDS + per), i * per))
+    group.forEach((s, i) => {
+      batch.set(mel.subarray(s * MEL_BANDS, s * MEL_BANDS + per), i * per)
+    })
     const res = await classifyPatches(svc, batch, deadline)
     if (!res) continue
     res.forEach((r, i) => {

@@ -102,7 +102,7 @@ function loadArray(path: string): ArrayGeometry {
 
 function checkWritableTarget(path: string, what: string): void {
   const dir = dirname(resolve(path))
-  let st
+  let st: ReturnType<typeof statSync>
   try {
     st = statSync(dir)
   } catch {

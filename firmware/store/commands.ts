@@ -12,6 +12,7 @@ export interface PresetCommandOptions {
   inputTrims?: () => number[]
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: one table holds specs of different value types
 export function presetCommands(store: PresetStore, options: PresetCommandOptions = {}): CommandSpec<any>[] {
   const list: CommandSpec<Array<{ name: string; savedAt: string | null; corrupt: boolean; problem?: string }>> = {
     name: 'preset list',

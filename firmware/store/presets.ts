@@ -122,10 +122,14 @@ export function applyPreset(app: ApplianceApi, preset: Preset, who = `preset ${p
   const outputs = app.profile.audio.outputs
   preset.outputs.slice(0, outputs).forEach((o, k) => {
     app.setOutputGain(k, o.gainDb, who)
-    o.eq.forEach((b, j) => app.setEqBand(k, j, b, who))
+    o.eq.forEach((b, j) => {
+      app.setEqBand(k, j, b, who)
+    })
     app.setCompressor(k, o.compressor, who)
   })
-  preset.inputTrimDb.slice(0, app.profile.audio.inputs).forEach((db, k) => app.setInputTrim(k, db, who))
+  preset.inputTrimDb.slice(0, app.profile.audio.inputs).forEach((db, k) => {
+    app.setInputTrim(k, db, who)
+  })
   const beams = new Set(app.beams().map((b) => b.index))
   for (const b of preset.beams) {
     if (!beams.has(b.index)) continue

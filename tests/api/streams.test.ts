@@ -45,7 +45,7 @@ function rig(
     maxStreams: opts.max ?? 8,
     maxPerClient: opts.perClient ?? 4,
     replay: async (after): Promise<ReplayAnswer> => {
-      if (replayWait.hold) await replayWait.hold
+      if (replayWait.hold !== null) await replayWait.hold
       return { replay: j.since(after), last: j.lastId() }
     },
     announce: (count, hz) => announced.push([count, hz]),

@@ -70,7 +70,7 @@ t.test('a stage tech works the console in human mode', async (t) => {
   await client.send('ver\x1b[Dsion')
   await client.waitRaw(/that key does nothing here: .*\r\nsim> versio?n?$/)
   await client.send('\r')
-  t.match(await client.waitRaw(/node: 24[^]*sim> $/), /firmware: 0\.1\.0-test/)
+  t.match(await client.waitRaw(/node: 24[\s\S]*sim> $/), /firmware: 0\.1\.0-test/)
 
   // ctrl-c drops a half-typed line
   client.clear()

@@ -52,7 +52,10 @@ t.test('no systematic bias: at 40 dB SNR every azimuth comes out within 0.1 degr
     for (let az = 3; az < 360; az += 23) {
       const x = simulateStage(g, [{ azimuth: az, kind: 'noise', levelDb: -20 }], -60, az, 12000)
       const err = median(doa(g, x, 1024).map((e) => angleDiff(e.azimuth, az)))
-      if (err > worst) (worst = err), (where = az)
+      if (err > worst) {
+        worst = err
+        where = az
+      }
     }
     t.ok(worst <= 0.1, `${name}: worst median error ${worst.toFixed(3)} deg (at ${where} deg)`)
   }

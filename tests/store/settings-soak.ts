@@ -217,7 +217,7 @@ export async function settingsSoak(o: { dir: string; kills: number; seed: number
       if (inflight) {
         r.inFlight++
         // A 200 that arrives now was sent before the kill: the change was committed.
-        const apiAcked = apiReply ? await apiReply : false
+        const apiAcked = apiReply !== null ? await apiReply : false
         if (apiAcked || (!apiReply && client.lines.some((l) => l.startsWith('OK ')))) {
           ;(inflight.kind === 'gain' ? gains : trims).set(inflight.ch, inflight.value)
           r.acknowledged++

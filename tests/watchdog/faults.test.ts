@@ -136,7 +136,8 @@ t.test('DSP overrun (spin hook inside the chain): dry within K blocks, nothing l
   const rec0 = app.faults(5).find((r) => r.to === 'BYPASS')!
   t.equal(rec0.cause, 'native-dsp-overrun', `cause ${rec0.cause}: ${rec0.evidence}`)
   await sleep(300)
-  const rec = (await stop(), engine.recording())
+  await stop()
+  const rec = engine.recording()
   const mask = dryMask(rec)
   let dryFrom = -1
   for (let i = b0 * BS; i < rec.frames; i++)
