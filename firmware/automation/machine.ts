@@ -152,161 +152,176 @@ function pushUndo(s: AutomationState): Gains[] {
   return u.length > s.limits.maxUndo ? u.slice(u.length - s.limits.maxUndo) : u
 }
 
-export function transition(s: AutomationState, ev: AutomationEvent): Step {
-  switch (ev.type) {
-    case 'recommendation': {
-      const r = ev.rec
-      if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
-        return {
-          state: s,
-          effects: [],
-          error: { code: 'FW_ERR_BAD_ARG', message: `recommendation for output ${r.output + 1}, this unit has ${s.current.length}` },
-        }
-      }
-      if (!Array.isArray(r.deltaDb) || r.deltaDb.length > s.current[r.output]!.length || !r.deltaDb.every(Number.isFinite) || !Number.isFinite(r.confidence)) {
-        return {
-          state: s,
-          effects: [],
-          error: {
-            code: 'FW_ERR_BAD_ARG',
-            message: `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number`,
-          },
-        }
-      }
-      if (!s.enabled) return { state: s, effects: [] }
-      const cur = s.current[r.output]!
-      const proposed = limitToRange(
-        cur.map((g, i) => g + (r.deltaDb[i] ?? 0)),
-        s.approved[r.output]!,
-        s.limits.maxRangeDb,
-      )
-      const rec: Recommendation = { ...r, deltaDb: [...r.deltaDb], id: s.nextId, at: ev.at, proposed }
-      const base = { ...s, nextId: s.nextId + 1 }
-      if (s.mode === 'advisory') {
-        return {
-          state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] },
-          effects: [{ type: 'publish', rec, mode: s.mode, action: 'suggested' }],
-        }
-      }
-      if (s.mode === 'supervised') {
-        return {
-          state: { ...base, pending: [...s.pending.filter((p) => p.output !== r.output), rec] },
-          effects: [{ type: 'publish', rec, mode: s.mode, action: 'awaiting-operator' }],
-        }
-      }
-      // auto
-      if (r.confidence < s.limits.minConfidence) {
-        return { state: base, effects: [{ type: 'publish', rec, mode: s.mode, action: 'below-threshold' }] }
-      }
-      if (s.targets[r.output] !== null || ev.at < s.settleUntil[r.output]!) return { state: base, effects: [] }
-      if (same(proposed, cur)) return { state: base, effects: [] }
-      const targets = [...s.targets]
-      targets[r.output] = proposed
-      return {
-        state: { ...base, targets, undo: pushUndo(s) },
-        effects: [{ type: 'publish', rec, mode: s.mode, action: 'adopted' }],
-      }
-    }
+/** The state unchanged, with an error and no effects. */
+function refuse(s: AutomationState, code: AutomationError['code'], message: string): Step {
+  return { state: s, effects: [], error: { code, message } }
+}
 
-    case 'accept':
-    case 'reject': {
-      if (s.mode !== 'supervised') {
-        return {
-          state: s,
-          effects: [],
-          error: { code: 'FW_ERR_AUTOMATION', message: `${ev.type} is for supervised mode; the mode is ${s.mode} (use: mode supervised)` },
-        }
-      }
-      const rec = s.pending.find((p) => p.id === ev.id)
-      if (!rec) {
-        const ids = s.pending.map((p) => p.id).join(', ')
-        return {
-          state: s,
-          effects: [],
-          error: { code: 'FW_ERR_AUTOMATION', message: `no pending recommendation ${ev.id}${ids ? ` (pending: ${ids})` : ' (none pending)'}` },
-        }
-      }
-      const pending = s.pending.filter((p) => p.id !== ev.id)
-      if (ev.type === 'reject') {
-        return {
-          state: { ...s, pending },
-          effects: [{ type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}` }],
-        }
-      }
-      if (!s.enabled) {
-        return {
-          state: s,
-          effects: [],
-          error: { code: 'FW_ERR_AUTOMATION', message: 'automation is paused while the watchdog has inference disabled; nothing was applied' },
-        }
-      }
-      const current = copy(s.current)
-      current[rec.output] = [...rec.proposed]
-      return {
-        state: { ...s, pending, current, approved: copy(current), undo: pushUndo(s) },
-        effects: [
-          ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`),
-          { type: 'log', level: 'info', message: `recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}` },
-        ],
-      }
-    }
+function log(message: string, level: 'info' | 'warn' = 'info'): AutomationEffect {
+  return { type: 'log', level, message }
+}
 
-    case 'set-mode': {
-      if (ev.mode === s.mode) return { state: s, effects: [] }
-      return {
-        state: { ...s, mode: ev.mode, pending: [], targets: s.targets.map(() => null) },
-        effects: [{ type: 'log', level: 'info', message: `automation mode ${s.mode} -> ${ev.mode} by ${ev.who}` }],
-      }
-    }
-
-    case 'approve':
-      return { state: { ...s, approved: copy(s.current) }, effects: [{ type: 'log', level: 'info', message: `current EQ approved by ${ev.who}` }] }
-
-    case 'undo': {
-      const prev = s.undo[s.undo.length - 1]
-      if (!prev) return { state: s, effects: [], error: { code: 'FW_ERR_AUTOMATION', message: 'nothing to undo' } }
-      return {
-        state: { ...s, current: copy(prev), undo: s.undo.slice(0, -1), targets: s.targets.map(() => null) },
-        effects: [...applyAll(s.current, prev, `undo by ${ev.who}`), { type: 'log', level: 'info', message: `automation change undone by ${ev.who}` }],
-      }
-    }
-
-    case 'rollback': {
-      const changed = !s.current.every((row, o) => same(row, s.approved[o]!))
-      return {
-        state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
-        effects: [
-          ...applyAll(s.current, s.approved, `rollback by ${ev.who}`),
-          { type: 'log', level: 'info', message: `rolled back to the last operator-approved EQ by ${ev.who}` },
-        ],
-      }
-    }
-
-    case 'enable': {
-      if (ev.enabled === s.enabled) return { state: s, effects: [] }
-      return {
-        state: { ...s, enabled: ev.enabled, targets: ev.enabled ? s.targets : s.targets.map(() => null) },
-        effects: [{ type: 'log', level: ev.enabled ? 'info' : 'warn', message: `automation ${ev.enabled ? 'resumed' : 'paused'}: ${ev.cause}` }],
-      }
-    }
-
-    case 'tick': {
-      const dt = s.lastTick === null ? 0 : Math.max(0, ev.at - s.lastTick) / 1000
-      const next: AutomationState = { ...s, lastTick: ev.at }
-      if (s.mode !== 'auto' || !s.enabled || s.targets.every((t) => t === null)) return { state: next, effects: [] }
-      const step = s.limits.maxStepDbPerS * dt
-      const current = copy(s.current)
-      const targets = [...s.targets]
-      const settleUntil = [...s.settleUntil]
-      s.targets.forEach((target, o) => {
-        if (!target) return
-        current[o] = current[o]!.map((g, i) => g + Math.max(-step, Math.min(step, target[i]! - g)))
-        if (same(current[o]!, target)) {
-          targets[o] = null
-          settleUntil[o] = ev.at + s.limits.settleMs
-        }
-      })
-      return { state: { ...next, current, targets, settleUntil }, effects: applyAll(s.current, current, 'automatic') }
-    }
+/** Why a recommendation is refused as bad input, or null. */
+function badRecommendation(s: AutomationState, r: RecommendationInput): string | null {
+  if (!Number.isInteger(r.output) || r.output < 0 || r.output >= s.current.length) {
+    return `recommendation for output ${r.output + 1}, this unit has ${s.current.length}`
   }
+  if (!Array.isArray(r.deltaDb) || r.deltaDb.length > s.current[r.output]!.length || !r.deltaDb.every(Number.isFinite) || !Number.isFinite(r.confidence)) {
+    return `recommendation for output ${r.output + 1}: deltaDb must be at most ${s.current[r.output]!.length} finite numbers and confidence a finite number`
+  }
+  return null
+}
+
+/** A checked recommendation, numbered, with the gains accepting it would apply; `base` has the id taken. */
+type Recommend = (s: AutomationState, rec: Recommendation, base: AutomationState) => Step
+
+/** Kept as the output's pending recommendation (the newest per output), published with `action`. */
+const keepPending =
+  (action: 'suggested' | 'awaiting-operator'): Recommend =>
+  (s, rec, base) => ({
+    state: { ...base, pending: [...s.pending.filter((p) => p.output !== rec.output), rec] },
+    effects: [{ type: 'publish', rec, mode: s.mode, action }],
+  })
+
+/** Auto mode: a confident recommendation becomes the output's target, unless it is moving or settling. */
+const adopt: Recommend = (s, rec, base) => {
+  if (rec.confidence < s.limits.minConfidence) {
+    return { state: base, effects: [{ type: 'publish', rec, mode: s.mode, action: 'below-threshold' }] }
+  }
+  if (s.targets[rec.output] !== null || rec.at < s.settleUntil[rec.output]!) return { state: base, effects: [] }
+  if (same(rec.proposed, s.current[rec.output]!)) return { state: base, effects: [] }
+  const targets = [...s.targets]
+  targets[rec.output] = rec.proposed
+  return {
+    state: { ...base, targets, undo: pushUndo(s) },
+    effects: [{ type: 'publish', rec, mode: s.mode, action: 'adopted' }],
+  }
+}
+
+// What a recommendation does in each mode (read a row as "in MODE, a recommendation is ..."):
+//   advisory    published and shown as pending; nothing is ever applied;
+//   supervised  published and pending until an operator accepts or rejects it;
+//   auto        adopted as a target (at or above minConfidence, the output neither moving nor
+//               settling, and a change), else published as below-threshold or dropped.
+const ON_RECOMMENDATION: Record<AutomationMode, Recommend> = {
+  advisory: keepPending('suggested'),
+  supervised: keepPending('awaiting-operator'),
+  auto: adopt,
+}
+
+function recommendation(s: AutomationState, ev: Extract<AutomationEvent, { type: 'recommendation' }>): Step {
+  const r = ev.rec
+  const bad = badRecommendation(s, r)
+  if (bad !== null) return refuse(s, 'FW_ERR_BAD_ARG', bad)
+  if (!s.enabled) return { state: s, effects: [] }
+  const proposed = limitToRange(
+    s.current[r.output]!.map((g, i) => g + (r.deltaDb[i] ?? 0)),
+    s.approved[r.output]!,
+    s.limits.maxRangeDb,
+  )
+  const rec: Recommendation = { ...r, deltaDb: [...r.deltaDb], id: s.nextId, at: ev.at, proposed }
+  return ON_RECOMMENDATION[s.mode](s, rec, { ...s, nextId: s.nextId + 1 })
+}
+
+/** accept and reject: supervised mode only, on a pending recommendation. */
+function decide(s: AutomationState, ev: Extract<AutomationEvent, { type: 'accept' | 'reject' }>): Step {
+  if (s.mode !== 'supervised') {
+    return refuse(s, 'FW_ERR_AUTOMATION', `${ev.type} is for supervised mode; the mode is ${s.mode} (use: mode supervised)`)
+  }
+  const rec = s.pending.find((p) => p.id === ev.id)
+  if (!rec) {
+    const ids = s.pending.map((p) => p.id).join(', ')
+    return refuse(s, 'FW_ERR_AUTOMATION', `no pending recommendation ${ev.id}${ids ? ` (pending: ${ids})` : ' (none pending)'}`)
+  }
+  const pending = s.pending.filter((p) => p.id !== ev.id)
+  if (ev.type === 'reject') {
+    return { state: { ...s, pending }, effects: [log(`recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}`)] }
+  }
+  if (!s.enabled) return refuse(s, 'FW_ERR_AUTOMATION', 'automation is paused while the watchdog has inference disabled; nothing was applied')
+  const current = copy(s.current)
+  current[rec.output] = [...rec.proposed]
+  return {
+    state: { ...s, pending, current, approved: copy(current), undo: pushUndo(s) },
+    effects: [
+      ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`),
+      log(`recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}`),
+    ],
+  }
+}
+
+function setMode(s: AutomationState, ev: Extract<AutomationEvent, { type: 'set-mode' }>): Step {
+  if (ev.mode === s.mode) return { state: s, effects: [] }
+  return {
+    state: { ...s, mode: ev.mode, pending: [], targets: s.targets.map(() => null) },
+    effects: [log(`automation mode ${s.mode} -> ${ev.mode} by ${ev.who}`)],
+  }
+}
+
+function approve(s: AutomationState, ev: Extract<AutomationEvent, { type: 'approve' }>): Step {
+  return { state: { ...s, approved: copy(s.current) }, effects: [log(`current EQ approved by ${ev.who}`)] }
+}
+
+function undo(s: AutomationState, ev: Extract<AutomationEvent, { type: 'undo' }>): Step {
+  const prev = s.undo[s.undo.length - 1]
+  if (!prev) return refuse(s, 'FW_ERR_AUTOMATION', 'nothing to undo')
+  return {
+    state: { ...s, current: copy(prev), undo: s.undo.slice(0, -1), targets: s.targets.map(() => null) },
+    effects: [...applyAll(s.current, prev, `undo by ${ev.who}`), log(`automation change undone by ${ev.who}`)],
+  }
+}
+
+function rollback(s: AutomationState, ev: Extract<AutomationEvent, { type: 'rollback' }>): Step {
+  const changed = !s.current.every((row, o) => same(row, s.approved[o]!))
+  return {
+    state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
+    effects: [...applyAll(s.current, s.approved, `rollback by ${ev.who}`), log(`rolled back to the last operator-approved EQ by ${ev.who}`)],
+  }
+}
+
+function enable(s: AutomationState, ev: Extract<AutomationEvent, { type: 'enable' }>): Step {
+  if (ev.enabled === s.enabled) return { state: s, effects: [] }
+  return {
+    state: { ...s, enabled: ev.enabled, targets: ev.enabled ? s.targets : s.targets.map(() => null) },
+    effects: [log(`automation ${ev.enabled ? 'resumed' : 'paused'}: ${ev.cause}`, ev.enabled ? 'info' : 'warn')],
+  }
+}
+
+/** Auto mode: each output with a target moves toward it by at most maxStepDbPerS; on arrival it settles. */
+function tick(s: AutomationState, ev: Extract<AutomationEvent, { type: 'tick' }>): Step {
+  const dt = s.lastTick === null ? 0 : Math.max(0, ev.at - s.lastTick) / 1000
+  const next: AutomationState = { ...s, lastTick: ev.at }
+  if (s.mode !== 'auto' || !s.enabled || s.targets.every((t) => t === null)) return { state: next, effects: [] }
+  const step = s.limits.maxStepDbPerS * dt
+  const current = copy(s.current)
+  const targets = [...s.targets]
+  const settleUntil = [...s.settleUntil]
+  s.targets.forEach((target, o) => {
+    if (!target) return
+    current[o] = current[o]!.map((g, i) => g + Math.max(-step, Math.min(step, target[i]! - g)))
+    if (same(current[o]!, target)) {
+      targets[o] = null
+      settleUntil[o] = ev.at + s.limits.settleMs
+    }
+  })
+  return { state: { ...next, current, targets, settleUntil }, effects: applyAll(s.current, current, 'automatic') }
+}
+
+type Handler<T extends AutomationEvent['type']> = (s: AutomationState, ev: Extract<AutomationEvent, { type: T }>) => Step
+
+// What each event does (the mode-dependent parts are in ON_RECOMMENDATION and in the handlers'
+// first lines). Every handler returns the state unchanged, with an error, for input it refuses.
+const ON: { [T in AutomationEvent['type']]: Handler<T> } = {
+  recommendation, // checked, then by mode (ON_RECOMMENDATION); nothing new while disabled
+  accept: decide, // supervised only: apply the pending recommendation and approve the result
+  reject: decide, // supervised only: drop the pending recommendation
+  'set-mode': setMode, // clears pending recommendations and targets
+  approve, // what is applied now becomes the operator-approved state
+  undo, // back to the gains before the last applied change
+  rollback, // back to the operator-approved state (itself undoable)
+  enable, // the watchdog allows or pauses inference; pausing drops the targets
+  tick, // auto mode: move toward the targets
+}
+
+export function transition(s: AutomationState, ev: AutomationEvent): Step {
+  return (ON[ev.type] as (s: AutomationState, ev: AutomationEvent) => Step)(s, ev)
 }

@@ -266,3 +266,49 @@ t.test('a recommendation with non-finite gains or confidence is refused and chan
     t.same({ ...c.state, lastTick: null }, { ...before, lastTick: null }, `${mode}: state unchanged`)
   }
 })
+
+t.test('each mode takes a recommendation as its row of the table says, and accept is only for supervised', async (t) => {
+  await t.test('advisory: published as suggested, only the newest per output pending, nothing applied', async (t) => {
+    const { c, applied, published } = rig('advisory')
+    c.recommend(rec(0, 2))
+    c.recommend(rec(0, 4))
+    c.recommend(rec(1, -3))
+    t.same(published, ['suggested:1', 'suggested:2', 'suggested:3'])
+    t.same(
+      c.state.pending.map((p) => p.id),
+      [2, 3],
+      'the newest per output',
+    )
+    t.throws(() => c.accept(2, 'foh'), { code: 'FW_ERR_AUTOMATION', message: /accept is for supervised mode; the mode is advisory/ })
+    t.throws(() => c.reject(2, 'foh'), { code: 'FW_ERR_AUTOMATION', message: /reject is for supervised mode/ })
+    t.same(applied, [], 'nothing applied')
+  })
+  await t.test('supervised: published as awaiting-operator and pending', async (t) => {
+    const { c, published } = rig('supervised')
+    c.recommend(rec(1, 2))
+    t.same(published, ['awaiting-operator:1'])
+    t.same(
+      c.state.pending.map((p) => p.id),
+      [1],
+    )
+  })
+  await t.test('auto: a confident recommendation that changes nothing is dropped: not published, not a target, no undo entry', async (t) => {
+    const { c, applied, published, run } = rig('auto')
+    c.recommend(rec(0, 0))
+    run(1000)
+    t.same(published, [])
+    t.same(applied, [])
+    t.same(c.state.undo, [])
+    t.same(c.state.targets, [null, null])
+    t.equal(c.state.nextId, 2, 'it still took an id')
+  })
+  await t.test('setting the mode it already has changes nothing and logs nothing', async (t) => {
+    const { c, logs } = rig('supervised')
+    c.recommend(rec(0, 2))
+    const before = structuredClone(c.state)
+    const logged = logs.length
+    c.setMode('supervised', 'foh')
+    t.same(c.state, before)
+    t.equal(logs.length, logged)
+  })
+})
