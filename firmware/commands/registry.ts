@@ -7,6 +7,7 @@ import { type ErrorCode, FirmwareError, isFirmwareError } from '../errors.ts'
 import {
   type ArgSpec,
   type Bound,
+  type CommandContext,
   type CommandResult,
   type CommandSpec,
   type ExecutionRecord,
@@ -28,6 +29,14 @@ const NAME_RE = /^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*){0,2}$/
 const DEFAULT_STRING_RE = /^[A-Za-z0-9_.-]+$/
 
 export class CommandError extends FirmwareError {}
+
+/** A command refused before (or instead of) running, as the caller gets it. */
+type Refusal = CommandResult & { ok: false }
+/** Typed arguments, and the confirm token a destructive command was sent with. */
+interface Parsed {
+  args: ParsedArgs
+  confirm?: string | undefined
+}
 
 /** Splits a console line into tokens: whitespace-separated, "double quotes" with \" and \\ escapes. */
 export function tokenize(line: string): string[] {
@@ -420,89 +429,113 @@ export class CommandRegistry {
    * valid one it answers FW_ERR_CONFIRM_REQUIRED with a fresh token to repeat the call with.
    */
   async execute(name: string, args: readonly string[] | Record<string, unknown>, principal: Principal, session?: unknown): Promise<CommandResult> {
+    const spec = this.#lookup(name, principal)
+    if ('ok' in spec) return spec
+    const refused = this.#availability(spec) ?? this.#permission(spec, principal)
+    if (refused) return this.#record(principal, spec, {}, refused)
+    const parsed = this.#parse(spec, args)
+    if ('ok' in parsed) return this.#record(principal, spec, {}, parsed)
+    const ask = spec.destructive ? this.#confirm(spec, principal, args, parsed) : null
+    if (ask) return this.#record(principal, spec, parsed.args, ask)
+    const ctx = { app: this.app, principal, registry: this, tokens: Array.isArray(args) ? (args as readonly string[]) : null, session }
+    return this.#record(principal, spec, parsed.args, await this.#run(spec, parsed.args, ctx))
+  }
+
+  /** Lookup: the spec this caller's transport has under `name`, or FW_ERR_UNKNOWN_COMMAND with a hint. */
+  #lookup(name: string, principal: Principal): CommandSpec | Refusal {
     const found = this.get(name)
-    const spec = found && visible(found, principal.transport) ? found : undefined
-    if (!spec) {
-      const r = this.resolve(name.trim().split(/\s+/), principal.transport)
-      if (!('ok' in r)) return { ok: false, command: name, code: 'FW_ERR_UNKNOWN_COMMAND', message: `no command "${name}"; did you mean "${r.spec.name}"?` }
-      return r
+    if (found && visible(found, principal.transport)) return found
+    const r = this.resolve(name.trim().split(/\s+/), principal.transport)
+    if (!('ok' in r)) return { ok: false, command: name, code: 'FW_ERR_UNKNOWN_COMMAND', message: `no command "${name}"; did you mean "${r.spec.name}"?` }
+    return r
+  }
+
+  /** Availability: a declared owned command whose owner is not running answers FW_ERR_NOT_AVAILABLE. */
+  #availability(spec: CommandSpec): Refusal | null {
+    if (spec.unavailable === undefined) return null
+    return { ok: false, command: spec.name, code: 'FW_ERR_NOT_AVAILABLE', message: notAvailableMessage(spec.name, spec.unavailable) }
+  }
+
+  /** Permission: the caller's rights are at least the command's. */
+  #permission(spec: CommandSpec, principal: Principal): Refusal | null {
+    if (PERMISSION_RANK[principal.permission] >= PERMISSION_RANK[spec.permission]) return null
+    const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
+    return {
+      ok: false,
+      command: spec.name,
+      code: 'FW_ERR_PERMISSION',
+      message: `${spec.name} needs ${spec.permission} rights; you have ${principal.permission}${how}`,
     }
+  }
+
+  /** Parse: console words or a JSON object to typed, range-checked arguments, the confirm token set apart. */
+  #parse(spec: CommandSpec, args: readonly string[] | Record<string, unknown>): Parsed | Refusal {
     const command = spec.name
-    if (spec.unavailable !== undefined) {
-      const rec = { ok: false as const, command, code: 'FW_ERR_NOT_AVAILABLE' as const, message: notAvailableMessage(command, spec.unavailable) }
-      this.#emit(principal, spec, {}, rec)
-      return rec
-    }
-    if (PERMISSION_RANK[principal.permission] < PERMISSION_RANK[spec.permission]) {
-      const how = principal.transport === 'console' ? '; log in with: login <PIN>' : ''
-      const rec = {
-        ok: false as const,
-        command,
-        code: 'FW_ERR_PERMISSION' as const,
-        message: `${command} needs ${spec.permission} rights; you have ${principal.permission}${how}`,
-      }
-      this.#emit(principal, spec, {}, rec)
-      return rec
-    }
-    let parsed: ParsedArgs
-    let confirm: string | undefined
     try {
       if (spec.ownParsing) {
         if (!Array.isArray(args)) throw new CommandError('FW_ERR_BAD_ARG', `${command}: takes console words, not JSON`)
-        parsed = {}
-      } else if (Array.isArray(args)) {
+        return { args: {} }
+      }
+      if (Array.isArray(args)) {
+        let confirm: string | undefined
         const rest: string[] = []
         for (const t of args as readonly string[]) {
           if (spec.destructive && /^confirm=/i.test(t)) confirm = t.slice(8)
           else rest.push(t)
         }
-        parsed = parseTokens(spec, rest, this.app)
-      } else {
-        if (typeof args !== 'object' || args === null) throw new CommandError('FW_ERR_BAD_ARG', `${command}: arguments must be a JSON object`)
-        const { confirm: c, ...rest } = args as Record<string, unknown>
-        if (c !== undefined) {
-          if (!spec.destructive) throw new CommandError('FW_ERR_BAD_ARG', `${command}: unknown field "confirm" (it is not destructive)`)
-          if (typeof c !== 'string') throw new CommandError('FW_ERR_BAD_ARG', `${command}: confirm must be a string token`)
-          confirm = c
-        }
-        parsed = parseJson(spec, rest, this.app)
+        return { args: parseTokens(spec, rest, this.app), confirm }
       }
+      if (typeof args !== 'object' || args === null) throw new CommandError('FW_ERR_BAD_ARG', `${command}: arguments must be a JSON object`)
+      const { confirm, ...rest } = args as Record<string, unknown>
+      if (confirm !== undefined) {
+        if (!spec.destructive) throw new CommandError('FW_ERR_BAD_ARG', `${command}: unknown field "confirm" (it is not destructive)`)
+        if (typeof confirm !== 'string') throw new CommandError('FW_ERR_BAD_ARG', `${command}: confirm must be a string token`)
+      }
+      return { args: parseJson(spec, rest, this.app), confirm: confirm as string | undefined }
     } catch (e) {
-      const rec = this.#failure(command, e)
-      this.#emit(principal, spec, {}, rec)
-      return rec
+      return this.#failure(command, e)
     }
-    if (spec.destructive) {
-      const key = `${principal.name}\u0000${command}\u0000${JSON.stringify(parsed, Object.keys(parsed).sort())}`
-      const pending = this.#confirms.get(key)
-      const now = this.#now()
-      for (const [k, p] of this.#confirms) if (p.expires <= now) this.#confirms.delete(k)
-      if (!confirm || !pending || pending.expires <= now || pending.token !== confirm.toUpperCase()) {
-        const token = Array.from({ length: 4 }, () => CONFIRM_ALPHABET[randomInt(CONFIRM_ALPHABET.length)]).join('')
-        this.#confirms.set(key, { token, expires: now + this.#confirmTtlMs })
-        // Say it the way the caller asked: a console line, or (JSON transports) the body to send again.
-        let again: string
-        if (Array.isArray(args)) again = [command, ...(args as readonly string[]).filter((t) => !/^confirm=/i.test(t)), `confirm=${token}`].join(' ')
-        else {
-          const { confirm: _old, ...rest } = args as Record<string, unknown>
-          again = `the same request with the body ${JSON.stringify({ ...rest, confirm: token })}`
-        }
-        const why = confirm ? 'that confirm token is wrong or expired; ' : ''
-        const rec = {
-          ok: false as const,
-          command,
-          code: 'FW_ERR_CONFIRM_REQUIRED' as const,
-          message: `${why}${command} is destructive (${spec.summary}). To proceed within ${Math.round(this.#confirmTtlMs / 1000)} s send: ${again}`,
-          confirmToken: token,
-        }
-        this.#emit(principal, spec, parsed, rec)
-        return rec
-      }
+  }
+
+  /**
+   * Confirm: a destructive command runs only with the valid token of an earlier call by the same
+   * caller with the same arguments; otherwise FW_ERR_CONFIRM_REQUIRED with a fresh token. Null: go on.
+   */
+  #confirm(spec: CommandSpec, principal: Principal, args: readonly string[] | Record<string, unknown>, parsed: Parsed): Refusal | null {
+    const command = spec.name
+    const { confirm } = parsed
+    const key = `${principal.name}\u0000${command}\u0000${JSON.stringify(parsed.args, Object.keys(parsed.args).sort())}`
+    const pending = this.#confirms.get(key)
+    const now = this.#now()
+    for (const [k, p] of this.#confirms) if (p.expires <= now) this.#confirms.delete(k)
+    if (confirm && pending && pending.expires > now && pending.token === confirm.toUpperCase()) {
       this.#confirms.delete(key)
+      return null
     }
+    const token = Array.from({ length: 4 }, () => CONFIRM_ALPHABET[randomInt(CONFIRM_ALPHABET.length)]).join('')
+    this.#confirms.set(key, { token, expires: now + this.#confirmTtlMs })
+    // Say it the way the caller asked: a console line, or (JSON transports) the body to send again.
+    let again: string
+    if (Array.isArray(args)) again = [command, ...(args as readonly string[]).filter((t) => !/^confirm=/i.test(t)), `confirm=${token}`].join(' ')
+    else {
+      const { confirm: _old, ...rest } = args as Record<string, unknown>
+      again = `the same request with the body ${JSON.stringify({ ...rest, confirm: token })}`
+    }
+    const why = confirm ? 'that confirm token is wrong or expired; ' : ''
+    return {
+      ok: false,
+      command,
+      code: 'FW_ERR_CONFIRM_REQUIRED',
+      message: `${why}${command} is destructive (${spec.summary}). To proceed within ${Math.round(this.#confirmTtlMs / 1000)} s send: ${again}`,
+      confirmToken: token,
+    }
+  }
+
+  /** Run: the handler within its deadline; a durable command replies only after the commit (reply-after-commit). */
+  async #run(spec: CommandSpec, parsed: ParsedArgs, ctx: CommandContext): Promise<CommandResult> {
+    const command = spec.name
     let timer: NodeJS.Timeout | undefined
     try {
-      const ctx = { app: this.app, principal, registry: this, tokens: Array.isArray(args) ? (args as readonly string[]) : null, session }
       const timeoutMs = spec.timeoutMs ?? 10_000
       const commit = this.#commit !== null && (spec.durable ?? spec.mutates ?? spec.permission !== 'observe') ? this.#commit : null
       const value = await Promise.race([
@@ -518,16 +551,18 @@ export class CommandRegistry {
           )
         }),
       ])
-      const rec = { ok: true as const, command, value: value === undefined ? null : value }
-      this.#emit(principal, spec, parsed, rec)
-      return rec
+      return { ok: true, command, value: value === undefined ? null : value }
     } catch (e) {
-      const rec = this.#failure(command, e)
-      this.#emit(principal, spec, parsed, rec)
-      return rec
+      return this.#failure(command, e)
     } finally {
       if (timer) clearTimeout(timer)
     }
+  }
+
+  /** Record: every finished execution goes to the audit listeners, then back to the caller. */
+  #record(principal: Principal, spec: CommandSpec, args: ParsedArgs, r: CommandResult): CommandResult {
+    this.#emit(principal, spec, args, r)
+    return r
   }
 
   #failure(command: string, e: unknown): CommandResult & { ok: false } {

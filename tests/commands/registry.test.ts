@@ -271,3 +271,36 @@ t.test('an owner that stops: its command goes back to "not available", named by 
   t.notOk(reg.unregister('preset list'), 'a stand-in is not a command to remove')
   t.ok(reg.get('preset list'), 'and help still lists it')
 })
+
+t.test('JSON arguments the parse step refuses: each answers FW_ERR_BAD_ARG, is recorded once, and nothing runs', async (t) => {
+  const app = new FakeAppliance({ hooks: true })
+  const reg = createRegistry(app)
+  reg.register({
+    name: 'words-only',
+    summary: 'a command that reads its own console words',
+    examples: ['words-only a b'],
+    permission: 'observe',
+    ownParsing: true,
+    args: [],
+    handler: () => 'ran',
+  })
+  const records: Array<{ command: string; ok: boolean; code?: string }> = []
+  reg.onExecuted((r) => records.push({ command: r.command, ok: r.ok, ...(r.code ? { code: r.code } : {}) }))
+  const cases: Array<[string, string, unknown, RegExp]> = [
+    ['confirm on a command that is not destructive', 'gain', { output: 1, db: -6, confirm: 'ABCD' }, /gain: unknown field "confirm" \(it is not destructive\)/],
+    ['a confirm that is not a string', 'factory-reset', { confirm: 1234 }, /factory-reset: confirm must be a string token/],
+    ['JSON to a command that reads console words', 'words-only', {}, /words-only: takes console words, not JSON/],
+    ['arguments that are not an object', 'gain', null, /gain: arguments must be a JSON object/],
+  ]
+  for (const [what, name, args, message] of cases) {
+    t.match(await reg.execute(name, args as Record<string, unknown>, admin), { ok: false, command: name, code: 'FW_ERR_BAD_ARG', message }, what)
+  }
+  t.same(app.calls, [], 'no handler ran')
+  t.same(app.resets, [], 'nothing reset')
+  t.same(
+    records,
+    cases.map(([, name]) => ({ command: name, ok: false, code: 'FW_ERR_BAD_ARG' })),
+    'each refusal recorded once',
+  )
+  t.same(await reg.execute('words-only', ['a', 'b'], admin), { ok: true, command: 'words-only', value: 'ran' }, 'console words run it')
+})
