@@ -153,28 +153,42 @@ function checkBool(v: unknown, field: string): boolean {
   return v
 }
 
-/** Validates and defaults engine options into the plain object the addon takes. */
-export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptions {
-  if (typeof input !== 'object' || input === null) bad('(options)', 'must be an object')
-  const array = input.array === undefined ? undefined : validateGeometry(input.array, 'engine option array')
+type Geometry = ReturnType<typeof validateGeometry>
+type Native = NativeEngineOptions
+/** The options as given over the defaults (what each step below checks). */
+type Merged = ReturnType<typeof merged>
+
+/** The defaults, then the channel counts the array implies, then what was given. */
+function merged(input: Partial<EngineOptions>, array: Geometry | undefined) {
   // A field given as undefined means "the default", as if it were left out.
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<EngineOptions>
-  const o = {
+  return {
     ...DEFAULT_OPTIONS,
     sampleRate: array?.sampleRate ?? 48000,
     inputs: array?.mics.length ?? 2,
     ...given,
   }
-  const backend = o.backend
+}
+
+function checkBackend(backend: unknown): Native['backend'] {
   if (backend !== 'sim' && backend !== 'file' && backend !== 'alsa' && backend !== 'null') {
     throw new FirmwareError('FW_ERR_UNKNOWN_DEVICE', `engine option backend: unknown audio backend ${JSON.stringify(backend)}; use "sim", "file" or "alsa"`)
   }
-  if (o.sampleRate !== 44100 && o.sampleRate !== 48000 && o.sampleRate !== 96000) {
-    bad('sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(o.sampleRate)}`)
+  return backend
+}
+
+function checkSampleRate(sampleRate: unknown, array: Geometry | undefined): number {
+  if (sampleRate !== 44100 && sampleRate !== 48000 && sampleRate !== 96000) {
+    bad('sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(sampleRate)}`)
   }
-  if (array && array.sampleRate !== o.sampleRate) {
-    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `engine option array: sampleRate ${array.sampleRate} differs from the engine's ${o.sampleRate}`)
+  if (array && array.sampleRate !== sampleRate) {
+    throw new FirmwareError('FW_ERR_BAD_GEOMETRY', `engine option array: sampleRate ${array.sampleRate} differs from the engine's ${sampleRate}`)
   }
+  return sampleRate
+}
+
+/** Block size, channel counts, and which input each output plays when dry. */
+function channels(o: Merged, array: Geometry | undefined): Pick<Native, 'blockSize' | 'inputs' | 'outputs' | 'dryMap'> {
   const blockSize = checkNumber(o.blockSize, 'blockSize', 32, 1024, true)
   const inputs = checkNumber(o.inputs, 'inputs', 1, 64, true)
   if (array && array.mics.length > inputs) {
@@ -184,35 +198,40 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
   const dryMapIn: unknown = o.dryMap ?? Array.from({ length: outputs }, (_, k) => k % inputs)
   if (!Array.isArray(dryMapIn) || dryMapIn.length !== outputs) bad('dryMap', `must list one input per output (${outputs})`)
   const dryMap = dryMapIn.map((v: unknown, k: number) => checkNumber(v, `dryMap[${k}]`, 0, inputs - 1, true))
+  return { blockSize, inputs, outputs, dryMap }
+}
 
-  const beamsIn: unknown = o.beams ?? [{ auto: true }, {}, {}, {}]
+/** The beams (checked in count always, in content only with a microphone array: without one there are none). */
+function beamsOf(given: unknown, array: Geometry | undefined): Native['beams'] {
+  const beamsIn: unknown = given ?? [{ auto: true }, {}, {}, {}]
   if (!Array.isArray(beamsIn) || beamsIn.length < 1 || beamsIn.length > 16) bad('beams', 'must list 1 to 16 beams')
-  const beams = array
-    ? beamsIn.map((raw: unknown, b: number) => {
-        if (typeof raw !== 'object' || raw === null) bad(`beams[${b}]`, 'must be an object')
-        const beam = { kind: 'das', azimuth: (b * 90) % 360, elevation: 0, auto: false, ...(raw as Partial<BeamOptions>) }
-        if (beam.kind !== 'das' && beam.kind !== 'mvdr') bad(`beams[${b}].kind`, `must be "das" or "mvdr", got ${JSON.stringify(beam.kind)}`)
-        return {
-          kind: beam.kind,
-          azimuth: checkNumber(beam.azimuth, `beams[${b}].azimuth`, -360, 360),
-          elevation: checkNumber(beam.elevation, `beams[${b}].elevation`, -90, 90),
-          auto: checkBool(beam.auto, `beams[${b}].auto`),
-        }
-      })
-    : []
+  if (!array) return []
+  return beamsIn.map((raw: unknown, b: number) => {
+    if (typeof raw !== 'object' || raw === null) bad(`beams[${b}]`, 'must be an object')
+    const beam = { kind: 'das', azimuth: (b * 90) % 360, elevation: 0, auto: false, ...(raw as Partial<BeamOptions>) }
+    if (beam.kind !== 'das' && beam.kind !== 'mvdr') bad(`beams[${b}].kind`, `must be "das" or "mvdr", got ${JSON.stringify(beam.kind)}`)
+    return {
+      kind: beam.kind,
+      azimuth: checkNumber(beam.azimuth, `beams[${b}].azimuth`, -360, 360),
+      elevation: checkNumber(beam.elevation, `beams[${b}].elevation`, -90, 90),
+      auto: checkBool(beam.auto, `beams[${b}].auto`),
+    }
+  })
+}
 
-  let inPath = '',
-    outPath = '',
-    outFormat = 'float32'
-  if (backend === 'file') {
-    if (!o.file || typeof o.file.in !== 'string' || o.file.in === '') bad('file.in', 'the file backend needs an input WAV path')
-    inPath = o.file.in
-    outPath = o.file.out ?? ''
-    outFormat = o.file.format ?? 'float32'
-    if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat))
-      bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
-  }
-  const sim = {
+/** The file backend's input WAV and output path and format (empty for the other backends). */
+function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPath' | 'outPath' | 'outFormat'> {
+  if (backend !== 'file') return { inPath: '', outPath: '', outFormat: 'float32' }
+  if (!o.file || typeof o.file.in !== 'string' || o.file.in === '') bad('file.in', 'the file backend needs an input WAV path')
+  const outFormat = o.file.format ?? 'float32'
+  if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat))
+    bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
+  return { inPath: o.file.in, outPath: o.file.out ?? '', outFormat }
+}
+
+/** The simulated room over its defaults. */
+function simulation(o: Merged) {
+  return {
     sources: [{ azimuth: 60, kind: 'speechlike', freqHz: 220, levelDb: -20 }] as SimSource[],
     noiseDb: -50,
     seed: 1,
@@ -220,36 +239,61 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     recordSeconds: 0,
     ...o.sim,
   }
-  const simSources = sim.sources.map((s, i) => {
+}
+
+function simSourcesOf(sources: SimSource[], sampleRate: number): Native['simSources'] {
+  return sources.map((s, i) => {
     if (!(s.kind in SIM_KIND)) bad(`sim.sources[${i}].kind`, `must be tone, noise or speechlike, got ${JSON.stringify(s.kind)}`)
     return {
       azimuth: checkNumber(s.azimuth, `sim.sources[${i}].azimuth`, -360, 360),
       elevation: checkNumber(s.elevation ?? 0, `sim.sources[${i}].elevation`, -90, 90),
       kind: SIM_KIND[s.kind],
-      freqHz: checkNumber(s.freqHz ?? 1000, `sim.sources[${i}].freqHz`, 1, o.sampleRate / 2),
+      freqHz: checkNumber(s.freqHz ?? 1000, `sim.sources[${i}].freqHz`, 1, sampleRate / 2),
       levelDb: checkNumber(s.levelDb, `sim.sources[${i}].levelDb`, -200, 20),
     }
   })
-  let captureDevice = '',
-    playbackDevice = '',
-    alsaPeriods = 3
-  if (backend === 'alsa') {
-    if (!o.alsa || typeof o.alsa.capture !== 'string' || !o.alsa.capture) bad('alsa.capture', 'the alsa backend needs a capture PCM name')
-    if (typeof o.alsa.playback !== 'string' || !o.alsa.playback) bad('alsa.playback', 'the alsa backend needs a playback PCM name')
-    captureDevice = o.alsa.capture
-    playbackDevice = o.alsa.playback
-    alsaPeriods = checkNumber(o.alsa.periods ?? 3, 'alsa.periods', 2, 16, true)
-  }
-  const doaFrameSize = checkNumber(o.doaFrameSize, 'doaFrameSize', 128, 8192, true)
-  if ((doaFrameSize & (doaFrameSize - 1)) !== 0) bad('doaFrameSize', `must be a power of two, got ${doaFrameSize}`)
+}
 
+/** The alsa backend's PCM names and period count (empty for the other backends). */
+function alsaBackend(o: Merged, backend: Native['backend']): Pick<Native, 'captureDevice' | 'playbackDevice' | 'alsaPeriods'> {
+  if (backend !== 'alsa') return { captureDevice: '', playbackDevice: '', alsaPeriods: 3 }
+  if (!o.alsa || typeof o.alsa.capture !== 'string' || !o.alsa.capture) bad('alsa.capture', 'the alsa backend needs a capture PCM name')
+  if (typeof o.alsa.playback !== 'string' || !o.alsa.playback) bad('alsa.playback', 'the alsa backend needs a playback PCM name')
+  return {
+    captureDevice: o.alsa.capture,
+    playbackDevice: o.alsa.playback,
+    alsaPeriods: checkNumber(o.alsa.periods ?? 3, 'alsa.periods', 2, 16, true),
+  }
+}
+
+function checkDoaFrameSize(v: unknown): number {
+  const doaFrameSize = checkNumber(v, 'doaFrameSize', 128, 8192, true)
+  if ((doaFrameSize & (doaFrameSize - 1)) !== 0) bad('doaFrameSize', `must be a power of two, got ${doaFrameSize}`)
+  return doaFrameSize
+}
+
+/**
+ * Validates and defaults engine options into the plain object the addon takes. The checks run in
+ * this order (the first bad field is the one reported): array, backend, sampleRate, channels,
+ * beams, file, sim sources, alsa, doaFrameSize, then the scalars as listed in the result.
+ */
+export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptions {
+  if (typeof input !== 'object' || input === null) bad('(options)', 'must be an object')
+  const array = input.array === undefined ? undefined : validateGeometry(input.array, 'engine option array')
+  const o = merged(input, array)
+  const backend = checkBackend(o.backend)
+  const sampleRate = checkSampleRate(o.sampleRate, array)
+  const chans = channels(o, array)
+  const beams = beamsOf(o.beams, array)
+  const file = fileBackend(o, backend)
+  const sim = simulation(o)
+  const simSources = simSourcesOf(sim.sources, sampleRate)
+  const alsa = alsaBackend(o, backend)
+  const doaFrameSize = checkDoaFrameSize(o.doaFrameSize)
   return {
     backend,
-    sampleRate: o.sampleRate,
-    blockSize,
-    inputs,
-    outputs,
-    dryMap,
+    sampleRate,
+    ...chans,
     mics: array?.mics ?? [],
     beams,
     doa: checkBool(o.doa, 'doa') && array !== undefined,
@@ -264,18 +308,14 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     budgetFraction: checkNumber(o.budgetFraction, 'budgetFraction', 0.01, 4),
     startProcessed: checkBool(o.startProcessed, 'startProcessed'),
     realtimePriority: checkBool(o.realtimePriority, 'realtimePriority'),
-    inPath,
-    outPath,
-    outFormat,
+    ...file,
     simSources,
     simNoiseDb: checkNumber(sim.noiseDb, 'sim.noiseDb', -300, 0),
     simSeed: checkNumber(sim.seed, 'sim.seed', 0, 2 ** 32 - 1, true),
     simPaced: checkBool(sim.paced, 'sim.paced'),
     recordSeconds: checkNumber(sim.recordSeconds, 'sim.recordSeconds', 0, 600),
     maxBlocks: checkNumber(o.maxBlocks, 'maxBlocks', 0, Number.MAX_SAFE_INTEGER, true),
-    captureDevice,
-    playbackDevice,
-    alsaPeriods,
+    ...alsa,
   }
 }
 

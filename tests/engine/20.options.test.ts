@@ -118,3 +118,54 @@ t.test('the sentinel and the rehearsal hooks refuse bad arguments naming them, a
   t.match(e.sentinelStats(), { running: true, panelOpen: false }, 'a sentinel without a panel runs')
   t.throws(() => e.startSentinel({}), { code: 'FW_ERR_IO', message: /already running/ })
 })
+
+t.test('each piece of option checking refuses its own fields, and the first bad piece is the one reported', async (t) => {
+  const cases: Array<[Partial<EngineOptions>, RegExp]> = [
+    [{ backend: 'file', file: { in: 'a.wav', format: 'pcm8' as 'pcm16' } }, /file\.format: must be pcm16, pcm24, pcm32 or float32, got "pcm8"/],
+    [{ backend: 'alsa', alsa: { capture: 'hw:1,0', playback: '' } }, /alsa\.playback: the alsa backend needs a playback PCM name/],
+    [{ backend: 'alsa', alsa: { capture: 'hw:1,0', playback: 'hw:1,0', periods: 1 } }, /alsa\.periods: must be between 2 and 16, got 1/],
+    [{ array: ring8, beams: [null as unknown as object] }, /beams\[0\]: must be an object/],
+    [{ array: ring8, beams: [{}, { azimuth: 400 }] }, /beams\[1\]\.azimuth: must be between -360 and 360, got 400/],
+    [{ array: ring8, beams: [{ auto: 'yes' as unknown as boolean }] }, /beams\[0\]\.auto: must be true or false, got "yes"/],
+    [{ beams: Array.from({ length: 17 }, () => ({})) }, /beams: must list 1 to 16 beams/],
+    [{ sim: { sources: [{ azimuth: 0, kind: 'hum' as 'tone', levelDb: -20 }] } }, /sim\.sources\[0\]\.kind: must be tone, noise or speechlike, got "hum"/],
+    [{ sim: { sources: [{ azimuth: 0, kind: 'tone', freqHz: 30_000, levelDb: -20 }] } }, /sim\.sources\[0\]\.freqHz: must be between 1 and 24000, got 30000/],
+    [{ sim: { noiseDb: 3 } }, /sim\.noiseDb: must be between -300 and 0, got 3/],
+    [{ sim: { seed: -1 } }, /sim\.seed: must be between 0 and 4294967295, got -1/],
+    [{ doa: 'on' as unknown as boolean }, /doa: must be true or false, got "on"/],
+    // Two bad fields: the earlier piece (channels before beams before file before sim) is reported.
+    [{ blockSize: 16, beams: [] }, /blockSize: must be between 32/],
+    [{ beams: [], backend: 'file' }, /beams: must list 1 to 16 beams/],
+    [{ backend: 'file', sim: { noiseDb: 3 } }, /file\.in: the file backend needs/],
+    [{ doaFrameSize: 1000, runawayDb: 100 }, /doaFrameSize: must be a power of two/],
+  ]
+  for (const [opts, message] of cases) {
+    t.throws(() => resolveOptions(opts), { code: 'FW_ERR_BAD_OPTION', message }, JSON.stringify(opts).slice(0, 80))
+  }
+})
+
+t.test('resolved options: undefined means the default, beams exist only with an array, backend fields only for their backend', async (t) => {
+  const plain = resolveOptions({ blockSize: undefined, beams: [{ kind: 'superbeam' as 'das' }] })
+  t.equal(plain.blockSize, 64, 'undefined: the default block size')
+  t.same(plain.beams, [], 'no array: no beams, and their content is not looked at')
+  t.same([plain.inputs, plain.outputs, plain.dryMap], [2, 2, [0, 1]], 'two inputs, each output dry from its own')
+  t.same([plain.inPath, plain.outPath, plain.outFormat], ['', '', 'float32'])
+  t.same([plain.captureDevice, plain.playbackDevice, plain.alsaPeriods], ['', '', 3])
+  t.equal(plain.doa, false, 'no array: no DOA whatever doa says')
+  const withArray = resolveOptions({ array: ring8, inputs: 8 })
+  t.same([withArray.outputs, withArray.dryMap], [4, [0, 1, 2, 3]], 'an array: four outputs by default')
+  t.same(
+    withArray.beams.map((b) => [b.azimuth, b.auto]),
+    [
+      [0, true],
+      [90, false],
+      [180, false],
+      [270, false],
+    ],
+    'four beams a quarter turn apart, the first following the DOA',
+  )
+  const file = resolveOptions({ backend: 'file', file: { in: 'in.wav', out: 'out.wav', format: 'pcm24' } })
+  t.same([file.inPath, file.outPath, file.outFormat], ['in.wav', 'out.wav', 'pcm24'])
+  const alsa = resolveOptions({ backend: 'alsa', alsa: { capture: 'hw:1,0', playback: 'plug:out' } })
+  t.same([alsa.captureDevice, alsa.playbackDevice, alsa.alsaPeriods], ['hw:1,0', 'plug:out', 3])
+})
