@@ -11,7 +11,7 @@
 // In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
 // path as node would), from lib/firmware/inference/child.ts.
 import { Worker } from 'node:worker_threads'
-import type { BackendModule, LoadedSession, WireFeeds } from './backend.ts'
+import type { BackendModule, InferenceBackend, LoadedSession, WireFeeds } from './backend.ts'
 import { type ModelManifest, shapeMismatches } from './manifest.ts'
 
 export type ToChild =
@@ -36,6 +36,113 @@ function argOf(name: string): string | undefined {
   return k >= 0 ? process.argv[k + 1] : undefined
 }
 
+type Request = Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>
+type Post = (m: FromChild) => void
+
+/** What the requests are served with: the backend, the sessions by model id, the way back to the parent. */
+interface Served {
+  backend: InferenceBackend
+  sessions: Map<string, LoadedSession>
+  post: Post
+}
+
+/** load: a session from the model bytes, kept only if its inputs and outputs match the manifest. */
+async function load({ backend, sessions, post }: Served, m: Extract<Request, { type: 'load' }>): Promise<void> {
+  try {
+    const s = await backend.load(m.bytes)
+    const bad = shapeMismatches(m.manifest, s.inputs, s.outputs)
+    if (bad.length > 0) {
+      await s.release().catch(() => {})
+      post({ type: 'loaded', req: m.req, ok: false, message: `model ${m.id} does not match its manifest: ${bad.join('; ')}` })
+      return
+    }
+    const old = sessions.get(m.id)
+    sessions.set(m.id, s)
+    if (old) await old.release().catch(() => {})
+    post({ type: 'loaded', req: m.req, ok: true })
+  } catch (e) {
+    post({
+      type: 'loaded',
+      req: m.req,
+      ok: false,
+      message: `model ${m.id} cannot be loaded by onnxruntime (${firstLine(e)}); the file is corrupt or not an ONNX model`,
+    })
+  }
+}
+
+async function unload({ sessions, post }: Served, m: Extract<Request, { type: 'unload' }>): Promise<void> {
+  const s = sessions.get(m.id)
+  sessions.delete(m.id)
+  if (s) await s.release().catch(() => {})
+  post({ type: 'loaded', req: m.req, ok: true })
+}
+
+async function run({ sessions, post }: Served, m: Extract<Request, { type: 'run' }>): Promise<void> {
+  const s = sessions.get(m.id)
+  if (!s) {
+    post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
+    return
+  }
+  const t0 = performance.now()
+  try {
+    const outputs = await s.run(m.feeds)
+    post({ type: 'result', req: m.req, outputs, runMs: performance.now() - t0 })
+  } catch (e) {
+    post({ type: 'failed', req: m.req, message: `model ${m.id} failed to run: ${firstLine(e)}` })
+  }
+}
+
+const HANDLERS: { [T in Request['type']]: (served: Served, m: Extract<Request, { type: T }>) => Promise<void> } = { load, unload, run }
+
+/** Rehearsal: busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this. */
+function stall(ms: number): void {
+  const until = performance.now() + Math.min(Math.max(ms, 0), 10_000)
+  while (performance.now() < until) {
+    /* stalled on purpose */
+  }
+}
+
+/**
+ * A run stuck in native code blocks this process's event loop, so it would never see the channel
+ * close: an orphan guard on its own thread checks the parent every 200 ms and ends this process
+ * when the parent has changed (re-parented to init or a subreaper).
+ */
+function guardAgainstOrphaning(): void {
+  const parent = process.ppid
+  new Worker(`setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`, {
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: 8 },
+  }).unref()
+}
+
+/** Serves the parent's messages; a deliberate stop lets the runs in flight finish and releases the sessions before leaving. */
+function serve(served: Served, heartbeat: NodeJS.Timeout): void {
+  let busy = 0
+  let closing = false
+  const closeWhenIdle = async (): Promise<void> => {
+    if (!closing || busy > 0) return
+    clearInterval(heartbeat)
+    for (const s of served.sessions.values()) await s.release().catch(() => {})
+    served.sessions.clear()
+    process.exit(0)
+  }
+  process.on('message', async (m: ToChild) => {
+    if (m.type === 'shutdown') {
+      closing = true
+      return closeWhenIdle()
+    }
+    if (m.type === 'stall') return stall(m.ms)
+    if (closing) return
+    busy++
+    try {
+      await (HANDLERS[m.type] as (served: Served, m: Request) => Promise<void>)(served, m)
+    } finally {
+      busy--
+      await closeWhenIdle()
+    }
+  })
+}
+
 async function main(): Promise<void> {
   const send = process.send?.bind(process)
   if (!send) {
@@ -44,108 +151,17 @@ async function main(): Promise<void> {
   }
   const backendModule = argOf('--backend') ?? new URL('./backend.ts', import.meta.url).href
   const heartbeatMs = Number(argOf('--heartbeat-ms') ?? 100)
-  const post = (m: FromChild): void => {
+  const post: Post = (m) => {
     if (process.connected) send(m)
   }
   // The parent gone (killed, crashed, or its channel closed): nothing left to serve.
   process.on('disconnect', () => process.exit(0))
-  // A run stuck in native code blocks this process's event loop, so it would never see the
-  // channel close: an orphan guard on its own thread checks the parent every 200 ms and ends this
-  // process when the parent has changed (re-parented to init or a subreaper).
-  const parent = process.ppid
-  new Worker(`setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`, {
-    eval: true,
-    resourceLimits: { maxOldGenerationSizeMb: 8 },
-  }).unref()
+  guardAgainstOrphaning()
 
   const mod = (await import(backendModule)) as BackendModule
-  const backend = mod.createBackend()
-  const sessions = new Map<string, LoadedSession>()
+  const served: Served = { backend: mod.createBackend(), sessions: new Map(), post }
   const heartbeat = setInterval(() => post({ type: 'heartbeat' }), heartbeatMs)
-
-  // A deliberate stop lets the runs in flight finish and releases the sessions before leaving.
-  let busy = 0
-  let closing = false
-  const closeWhenIdle = async (): Promise<void> => {
-    if (!closing || busy > 0) return
-    clearInterval(heartbeat)
-    for (const s of sessions.values()) await s.release().catch(() => {})
-    sessions.clear()
-    process.exit(0)
-  }
-
-  const handle = async (m: Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>): Promise<void> => {
-    switch (m.type) {
-      case 'load': {
-        try {
-          const s = await backend.load(m.bytes)
-          const bad = shapeMismatches(m.manifest, s.inputs, s.outputs)
-          if (bad.length > 0) {
-            await s.release().catch(() => {})
-            post({ type: 'loaded', req: m.req, ok: false, message: `model ${m.id} does not match its manifest: ${bad.join('; ')}` })
-            return
-          }
-          const old = sessions.get(m.id)
-          sessions.set(m.id, s)
-          if (old) await old.release().catch(() => {})
-          post({ type: 'loaded', req: m.req, ok: true })
-        } catch (e) {
-          post({
-            type: 'loaded',
-            req: m.req,
-            ok: false,
-            message: `model ${m.id} cannot be loaded by onnxruntime (${firstLine(e)}); the file is corrupt or not an ONNX model`,
-          })
-        }
-        return
-      }
-      case 'unload': {
-        const s = sessions.get(m.id)
-        sessions.delete(m.id)
-        if (s) await s.release().catch(() => {})
-        post({ type: 'loaded', req: m.req, ok: true })
-        return
-      }
-      case 'run': {
-        const s = sessions.get(m.id)
-        if (!s) {
-          post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
-          return
-        }
-        const t0 = performance.now()
-        try {
-          const outputs = await s.run(m.feeds)
-          post({ type: 'result', req: m.req, outputs, runMs: performance.now() - t0 })
-        } catch (e) {
-          post({ type: 'failed', req: m.req, message: `model ${m.id} failed to run: ${firstLine(e)}` })
-        }
-        return
-      }
-    }
-  }
-
-  process.on('message', async (m: ToChild) => {
-    if (m.type === 'shutdown') {
-      closing = true
-      return closeWhenIdle()
-    }
-    if (m.type === 'stall') {
-      // Busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this.
-      const until = performance.now() + Math.min(Math.max(m.ms, 0), 10_000)
-      while (performance.now() < until) {
-        /* stalled on purpose */
-      }
-      return
-    }
-    if (closing) return
-    busy++
-    try {
-      await handle(m)
-    } finally {
-      busy--
-      await closeWhenIdle()
-    }
-  })
+  serve(served, heartbeat)
   post({ type: 'ready', pid: process.pid })
 }
 
