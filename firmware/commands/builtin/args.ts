@@ -1,11 +1,8 @@
 // What the built-in commands share: the argument specs numbered from 1 as on the rear panel, the
-// readers of parsed arguments, and the helper that lists specs of different value types together.
+// readers of parsed arguments, the formats and the refusal they share.
 import type { ApplianceApi } from '../../contract/appliance.ts'
 import { FirmwareError } from '../../errors.ts'
-import type { ArgSpec, CommandSpec, ParsedArgs } from '../types.ts'
-
-/** Keeps each command's value type for its human() while listing them together. */
-export const spec = <V>(s: CommandSpec<V>): CommandSpec => s as unknown as CommandSpec
+import type { ArgSpec, ParsedArgs } from '../types.ts'
 
 export const outputs = (app: ApplianceApi): number => app.profile.audio.outputs
 export const inputs = (app: ApplianceApi): number => app.profile.audio.inputs

@@ -1,7 +1,8 @@
 // The microphone-array beams: list, steer to a fixed direction, follow the DOA.
 import type { ApplianceApi } from '../../contract/appliance.ts'
 import { FirmwareError } from '../../errors.ts'
-import { beamArg, num, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { beamArg, num } from './args.ts'
 
 function needBeams(app: ApplianceApi): void {
   if (app.beams().length === 0) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this board has no microphone array, so there are no beams')

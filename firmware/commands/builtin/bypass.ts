@@ -1,5 +1,5 @@
 // bypass: the manual relay bypass.
-import { spec } from './args.ts'
+import { spec } from '../types.ts'
 
 export const bypass = spec({
   name: 'bypass',

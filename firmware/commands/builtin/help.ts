@@ -1,7 +1,7 @@
 // help: every command this caller's transport has, or one command with its arguments and examples.
 import { FirmwareError } from '../../errors.ts'
 import { usage } from '../registry.ts'
-import { spec } from './args.ts'
+import { spec } from '../types.ts'
 
 export const help = spec({
   name: 'help',

@@ -1,5 +1,6 @@
 // The input trims: set one, show one or all.
-import { inputs, num, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { inputs, num } from './args.ts'
 
 export const trim = spec({
   name: 'trim',

@@ -1,5 +1,6 @@
 // The unit's life: reboot and factory reset (destructive: each asks for a confirm token).
-import { notAvailable, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { notAvailable } from './args.ts'
 
 export const reboot = spec({
   name: 'reboot',

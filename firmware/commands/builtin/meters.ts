@@ -1,7 +1,7 @@
 // meters: the levels of the last engine block.
 import type { Meters } from '../../engine/types.ts'
 import { FirmwareError } from '../../errors.ts'
-import { spec } from './args.ts'
+import { spec } from '../types.ts'
 
 function db(v: number): string {
   return Number.isFinite(v) ? v.toFixed(1) : '-inf'

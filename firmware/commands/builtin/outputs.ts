@@ -2,7 +2,8 @@
 import type { ApplianceApi } from '../../contract/appliance.ts'
 import type { BandParams, CompressorParams } from '../../engine/types.ts'
 import { FirmwareError } from '../../errors.ts'
-import { bandCount, num, outputArg, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { bandCount, num, outputArg } from './args.ts'
 
 function outputValue(app: ApplianceApi, k: number) {
   const o = app.outputSettings()[k]

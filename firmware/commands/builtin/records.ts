@@ -1,5 +1,6 @@
 // What happened: the watchdog's recent transitions and the firmware log.
-import { countArg, iso, num, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { countArg, iso, num } from './args.ts'
 
 export const faults = spec({
   name: 'faults',

@@ -1,7 +1,8 @@
 // What the unit is and how it runs: status, version, the automation mode, the network.
 import { networkInterfaces } from 'node:os'
 import type { ApplianceApi } from '../../contract/appliance.ts'
-import { iso, spec } from './args.ts'
+import { spec } from '../types.ts'
+import { iso } from './args.ts'
 
 type StatusFields = Record<string, string | number | boolean | null>
 const statusExtras = new WeakMap<ApplianceApi, Array<() => StatusFields>>()
