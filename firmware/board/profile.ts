@@ -9,6 +9,7 @@ import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ThermalZone } from '../hardware/thermal.ts'
+import { checker, numberIn, record, text } from '../validate.ts'
 
 export type { ThermalZone }
 
@@ -84,21 +85,18 @@ function fail(where: string, msg: string): never {
   throw new FirmwareError('FW_ERR_BOARD_PROFILE', `board profile ${where}: ${msg}`)
 }
 
+const PROFILE = checker('FW_ERR_BOARD_PROFILE', (where, complaint) => `board profile ${where}: ${complaint}`)
+
 function num(v: unknown, where: string, min: number, max: number, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(where, `must be a number, got ${JSON.stringify(v)}`)
-  if (integer && !Number.isInteger(v)) fail(where, `must be a whole number, got ${v}`)
-  if (v < min || v > max) fail(where, `must be between ${min} and ${max}, got ${v}`)
-  return v
+  return numberIn(PROFILE, v, where, { min, max, integer })
 }
 
 function str(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v.length === 0) fail(where, `must be a non-empty string`)
-  return v
+  return text(PROFILE, v, where)
 }
 
 function obj(v: unknown, where: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(where, 'must be an object')
-  return v as Record<string, unknown>
+  return record(PROFILE, v, where)
 }
 
 /** Validates a parsed profile object. `dir` is where it was found. */
