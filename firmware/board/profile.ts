@@ -18,6 +18,13 @@ export interface UartConfig {
   path: string
   /** Defaults to 115200 (8N1). Control systems often use 9600. */
   baudRate: number
+  /**
+   * Front panel only: the heartbeat timeout the firmware sets on the controller (TIMEOUT), 10..5000 ms.
+   * Unset: the appliance's 150 ms (a microcontroller's timer behind a real UART). The sim board
+   * sets more: its controller is a Node process behind two socat PTY hops on a shared machine,
+   * where a loaded CI run delivered heartbeat gaps past 150 ms.
+   */
+  heartbeatTimeoutMs?: number
 }
 
 export interface BoardProfile {
@@ -119,7 +126,12 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   const uarts = obj(p.uarts, 'uarts')
   const uart = (k: string): UartConfig => {
     const u = obj(uarts[k], `uarts.${k}`)
-    return { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
+    const c: UartConfig = { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
+    if (u.heartbeatTimeoutMs !== undefined) {
+      if (k !== 'panel') fail(`uarts.${k}.heartbeatTimeoutMs`, 'belongs to uarts.panel only')
+      c.heartbeatTimeoutMs = num(u.heartbeatTimeoutMs, `uarts.${k}.heartbeatTimeoutMs`, 10, 5000, true)
+    }
+    return c
   }
   // The relay and the bypass button hang off the front-panel controller (docs/architecture.md,
   // "Changes from the first design"): nothing drives a GPIO, so a profile that names one is refused
