@@ -9,6 +9,7 @@ import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import type { ThermalZone } from '../hardware/thermal.ts'
+import { checker, numberIn, record, text } from '../validate.ts'
 
 export type { ThermalZone }
 
@@ -17,6 +18,13 @@ export interface UartConfig {
   path: string
   /** Defaults to 115200 (8N1). Control systems often use 9600. */
   baudRate: number
+  /**
+   * Front panel only: the heartbeat timeout the firmware sets on the controller (TIMEOUT), 10..5000 ms.
+   * Unset: the appliance's 150 ms (a microcontroller's timer behind a real UART). The sim board
+   * sets more: its controller is a Node process behind two socat PTY hops on a shared machine,
+   * where a loaded CI run delivered heartbeat gaps past 150 ms.
+   */
+  heartbeatTimeoutMs?: number
 }
 
 export interface BoardProfile {
@@ -84,21 +92,18 @@ function fail(where: string, msg: string): never {
   throw new FirmwareError('FW_ERR_BOARD_PROFILE', `board profile ${where}: ${msg}`)
 }
 
+const PROFILE = checker('FW_ERR_BOARD_PROFILE', (where, complaint) => `board profile ${where}: ${complaint}`)
+
 function num(v: unknown, where: string, min: number, max: number, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(where, `must be a number, got ${JSON.stringify(v)}`)
-  if (integer && !Number.isInteger(v)) fail(where, `must be a whole number, got ${v}`)
-  if (v < min || v > max) fail(where, `must be between ${min} and ${max}, got ${v}`)
-  return v
+  return numberIn(PROFILE, v, where, { min, max, integer })
 }
 
 function str(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v.length === 0) fail(where, `must be a non-empty string`)
-  return v
+  return text(PROFILE, v, where)
 }
 
 function obj(v: unknown, where: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(where, 'must be an object')
-  return v as Record<string, unknown>
+  return record(PROFILE, v, where)
 }
 
 /** Validates a parsed profile object. `dir` is where it was found. */
@@ -121,7 +126,12 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   const uarts = obj(p.uarts, 'uarts')
   const uart = (k: string): UartConfig => {
     const u = obj(uarts[k], `uarts.${k}`)
-    return { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
+    const c: UartConfig = { path: str(u.path, `uarts.${k}.path`), baudRate: num(u.baudRate ?? 115200, `uarts.${k}.baudRate`, 1200, 4_000_000, true) }
+    if (u.heartbeatTimeoutMs !== undefined) {
+      if (k !== 'panel') fail(`uarts.${k}.heartbeatTimeoutMs`, 'belongs to uarts.panel only')
+      c.heartbeatTimeoutMs = num(u.heartbeatTimeoutMs, `uarts.${k}.heartbeatTimeoutMs`, 10, 5000, true)
+    }
+    return c
   }
   // The relay and the bypass button hang off the front-panel controller (docs/architecture.md,
   // "Changes from the first design"): nothing drives a GPIO, so a profile that names one is refused

@@ -4,6 +4,7 @@
 // watchdog events and watchdog actions to calls here.
 import { SerialPort } from 'serialport'
 import { FirmwareError } from '../errors.ts'
+import { checker, wholeNumberIn } from '../validate.ts'
 import { type ButtonEvent, decode, encode, LineSplitter, PROTOCOL_VERSION, STATUS_LED } from './protocol.ts'
 
 export type PanelEvent =
@@ -48,6 +49,8 @@ export interface PanelLink {
   onEvent(listener: (ev: PanelEvent) => void): () => void
   close(): Promise<void>
 }
+
+const PANEL_OPTION = checker('FW_ERR_BAD_OPTION', (field, complaint) => `panel ${field}: ${complaint}`)
 
 export class FrontPanel implements PanelLink {
   relay: 'processed' | 'bypass' | 'unknown' = 'unknown'
@@ -164,8 +167,7 @@ export class FrontPanel implements PanelLink {
 
   /** Sets the controller's heartbeat timeout, 10..5000 ms (answered OK TIMEOUT). */
   configureTimeout(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 10 || ms > 5000)
-      throw new FirmwareError('FW_ERR_BAD_OPTION', `panel heartbeat timeout must be a whole number of ms in 10..5000, got ${ms}`)
+    wholeNumberIn(PANEL_OPTION, ms, 'heartbeat timeout (ms)', 10, 5000)
     this.#send(`TIMEOUT ${ms}`)
   }
 

@@ -50,13 +50,15 @@ export interface RunningAppliance {
 
 export async function startAppliance(profileName: string | BoardProfile, opts: Partial<StartApplianceOptions> = {}): Promise<RunningAppliance> {
   const profile = typeof profileName === 'string' ? loadProfile(profileName) : profileName
-  const { services = [], panelPort = 'auto', panelTimeoutMs, onPanelReport, hardwareWatchdogs = 'auto', ...appOpts } = opts
+  const { services = [], panelPort = 'auto', panelTimeoutMs: _timeout, onPanelReport, hardwareWatchdogs = 'auto', ...appOpts } = opts
   const cleanups: Array<() => Promise<void>> = []
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {})
     cleanups.length = 0
   }
   const children: number[] = []
+  // The caller's timeout, else the board's (its profile), else the appliance's default.
+  const panelTimeoutMs = opts.panelTimeoutMs ?? profile.uarts.panel.heartbeatTimeoutMs
   try {
     const drivers = driversFor(profile)
     const panelDriver = panelPort === 'auto' ? drivers.panel : panelPort === null ? noPanelDriver : uartPanelDriver(panelPort, profile.uarts.panel.baudRate)

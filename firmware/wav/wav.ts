@@ -5,6 +5,7 @@
 
 import { loadNative } from '../engine/native.ts'
 import { FirmwareError } from '../errors.ts'
+import { checker, oneOf, wholeNumberIn } from '../validate.ts'
 
 export type WavFormat = 'pcm16' | 'pcm24' | 'pcm32' | 'float32'
 export const WAV_FORMATS: readonly WavFormat[] = ['pcm16', 'pcm24', 'pcm32', 'float32']
@@ -87,15 +88,10 @@ function call<T>(fn: () => T): T {
 function checkSpec(spec: WavSpec, where: string): WavSpec {
   const { channels, sampleRate } = spec
   const format = spec.format ?? 'float32'
-  if (!Number.isInteger(channels) || channels < 1 || channels > 1024) {
-    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: channels must be a whole number from 1 to 1024, got ${channels}`)
-  }
-  if (!Number.isInteger(sampleRate) || sampleRate < 1000 || sampleRate > 768000) {
-    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: sampleRate must be a whole number of Hz from 1000 to 768000, got ${sampleRate}`)
-  }
-  if (!WAV_FORMATS.includes(format)) {
-    throw new FirmwareError('FW_ERR_BAD_OPTION', `${where}: format must be one of ${WAV_FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
-  }
+  const c = checker('FW_ERR_BAD_OPTION', (field, complaint) => `${where}: ${field} ${complaint}`)
+  wholeNumberIn(c, channels, 'channels', 1, 1024)
+  wholeNumberIn(c, sampleRate, 'sampleRate', 1000, 768000)
+  oneOf(c, format, 'format', WAV_FORMATS)
   const out: WavSpec = { channels, sampleRate, format }
   if (spec.extensible !== undefined) out.extensible = spec.extensible
   return out

@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const wall = () => performance.timeOrigin + performance.now()
 
 /** The panel timeout the firmware configures (firmware/runtime/appliance.ts panelTimeoutMs). */
-const PANEL_TIMEOUT_MS = DEFAULT_PANEL_TIMEOUT_MS
+const PANEL_TIMEOUT_MS = loadProfile('sim').uarts.panel.heartbeatTimeoutMs ?? DEFAULT_PANEL_TIMEOUT_MS
 
 async function gapsOf(sim: SimulatedPanel): Promise<{ count: number; maxMs: number; over: Record<string, number> }> {
   const from = sim.reports.length

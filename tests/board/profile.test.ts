@@ -120,3 +120,25 @@ t.test('capabilities are derived from the profile, not its name', async (t) => {
   )
   t.throws(() => loadProfile(join(dir, 'mixed.json')), { code: 'FW_ERR_BOARD_PROFILE', message: /thermalZones: mixes simulated/ })
 })
+
+t.test('the front panel heartbeat timeout comes from the profile, checked', async (t) => {
+  const dir = t.testdir({})
+  const good = JSON.parse(readFileSync(join(boardRoot, 'sim', 'profile.json'), 'utf8'))
+  t.equal(loadProfile('sim').uarts.panel.heartbeatTimeoutMs, 400, 'the sim board allows its socat hops 400 ms')
+  t.equal(loadProfile('jetson-agx-rack').uarts.panel.heartbeatTimeoutMs, undefined, 'the rack unit takes the appliance default (150 ms)')
+  const variant = (name: string, panel: object, console?: object) => {
+    const p = join(dir, `${name}.json`)
+    writeFileSync(p, JSON.stringify({ ...good, uarts: { console: console ?? good.uarts.console, panel: { ...good.uarts.panel, ...panel } } }))
+    return p
+  }
+  for (const bad of [0, 9, 5001, 12.5, '400', null]) {
+    t.throws(
+      () => loadProfile(variant('bad', { heartbeatTimeoutMs: bad })),
+      { code: 'FW_ERR_BOARD_PROFILE', message: /uarts\.panel\.heartbeatTimeoutMs: must be/ },
+      `${JSON.stringify(bad)} refused`,
+    )
+  }
+  t.throws(() => loadProfile(variant('console', {}, { ...good.uarts.console, heartbeatTimeoutMs: 400 })), {
+    message: /uarts\.console\.heartbeatTimeoutMs: belongs to uarts\.panel only/,
+  })
+})

@@ -7,8 +7,12 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import t, { type Test } from 'tap'
 import { startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
 import { openPtyPair } from '../../firmware/hardware/pty.ts'
-import { DEFAULT_PANEL_TIMEOUT_MS } from '../../firmware/runtime/appliance.ts'
+import { DEFAULT_PANEL_TIMEOUT_MS as APPLIANCE_DEFAULT } from '../../firmware/runtime/appliance.ts'
+
+// The timeout the firmware sets on the sim board: its profile's, else the appliance's default.
+const DEFAULT_PANEL_TIMEOUT_MS = loadProfile('sim').uarts.panel.heartbeatTimeoutMs ?? APPLIANCE_DEFAULT
 
 const root = join(import.meta.dirname, '..', '..')
 
