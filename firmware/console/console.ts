@@ -17,6 +17,7 @@ import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/ap
 import { FirmwareError } from '../errors.ts'
 import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
 import { verifyPinHash } from '../secrets/secrets.ts'
+import { ClientRateLimiter } from '../transport/ratelimit.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
 import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
@@ -163,9 +164,9 @@ export class SerialConsole implements ConsoleSession {
   #opening = false
   #chain: Promise<void> = Promise.resolve()
   #queued = 0
-  #tokens: number
-  #tokensAt = Date.now()
-  #lastRateMsg = 0
+  /** The shared limiter (firmware/transport/ratelimit.ts), one bucket: this console's line. */
+  readonly #limiter: ClientRateLimiter
+  #lastRateMsg = Number.NEGATIVE_INFINITY
   #subs = new Set<Topic>()
   #metersHz = 1
   #lastDoa = 0
@@ -206,7 +207,8 @@ export class SerialConsole implements ConsoleSession {
     this.#mode = this.#o.mode
     this.#editor = new LineEditor({ maxBytes: this.#o.maxLineBytes, human: this.#mode === 'human' })
     this.#reopenDelay = this.#o.reopen.initialMs
-    this.#tokens = this.#o.rate.burst
+    // Throws FW_ERR_BAD_OPTION for a rate that would never allow or never refuse.
+    this.#limiter = new ClientRateLimiter(this.#o.rate)
   }
 
   /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
@@ -402,14 +404,9 @@ export class SerialConsole implements ConsoleSession {
    * says so. Up to `burst` lines may wait for their turn at once (a control system's start-up batch).
    */
   #take(): boolean {
-    const now = Date.now()
+    const now = performance.now()
     const { perSecond, burst } = this.#o.rate
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * perSecond)
-    this.#tokensAt = now
-    if (this.#tokens >= 1 && this.#queued < burst) {
-      this.#tokens -= 1
-      return true
-    }
+    if (this.#queued < burst && this.#limiter.take('console') === 0) return true
     this.#counters.rateLimited++
     if (now - this.#lastRateMsg >= 1000) {
       this.#lastRateMsg = now
