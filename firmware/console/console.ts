@@ -4,10 +4,10 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
+import { type ConsolePortConnection, driversFor } from '../board/drivers.ts'
 import type { BoardProfile } from '../board/profile.ts'
 import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
@@ -15,7 +15,6 @@ import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
 import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
-import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
 import { verifyPinHash } from '../secrets/secrets.ts'
 import { ClientRateLimiter } from '../transport/ratelimit.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
@@ -703,131 +702,33 @@ export class SerialConsole implements ConsoleSession {
 }
 
 /**
- * Starts the console on profile.uarts.console (or opts.devicePath). On the sim board ("sim") it
- * creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open; if
+ * Starts the console on the port the board's console driver opens (or opts.devicePath). On a
+ * simulated board the driver creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open; if
  * that socat dies, the pair is made again at the same paths (with backoff while it cannot be) and
  * the console reopens its end at once. Resolves once the first open was tried; a port that is not
  * there yet is retried in the background.
  */
 export async function startConsole(app: ApplianceApi, profile: BoardProfile, opts: ConsoleOptions = {}): Promise<ConsoleHandle> {
-  let sim: SimPty | null = null
-  let devicePath = opts.devicePath ?? profile.uarts.console.path
-  let path = devicePath
-  if (!opts.devicePath && profile.capabilities.console === 'simulated') {
-    sim = await SimPty.open(opts.simDir, opts.log ?? defaultLog)
-    devicePath = sim.a
-    path = sim.b
-  }
-  if (!devicePath || (!opts.devicePath && profile.capabilities.console === 'none'))
-    throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
-  const con = new SerialConsole(app, profile, devicePath, opts)
+  const port: ConsolePortConnection = opts.devicePath
+    ? { devicePath: opts.devicePath, path: opts.devicePath, onRecreated: () => {}, close: async () => {} }
+    : await driversFor(profile).console.open({ ...(opts.simDir ? { simDir: opts.simDir } : {}), log: opts.log ?? defaultLog })
+  let con: SerialConsole
   try {
+    con = new SerialConsole(app, profile, port.devicePath, opts)
     await con.start()
   } catch (e) {
-    await sim?.close()
+    await port.close()
     throw e
   }
-  sim?.onRecreated(() => con.reopenNow())
+  port.onRecreated(() => con.reopenNow())
   return {
-    path,
-    devicePath,
+    path: port.path,
+    devicePath: port.devicePath,
     stats: () => con.stats(),
     whenOpen: () => con.whenOpen(),
     async stop() {
       await con.stop()
-      await sim?.close()
+      await port.close()
     },
-  }
-}
-
-/**
- * The sim board's console UART: a socat PTY pair in <simDir>/console-pty (or a temp directory of
- * its own), kept alive: when socat exits without being asked to, a new pair is made at the same
- * link paths, so a tech reconnects with the same command.
- */
-class SimPty {
-  #pty: PtyPair
-  #stopped = false
-  #retryTimer: NodeJS.Timeout | undefined
-  #delay = 100
-  #lastWarn = 0
-  #listener: () => void = () => {}
-
-  readonly dir: string
-  readonly #ownDir: boolean
-  readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
-
-  private constructor(dir: string, ownDir: boolean, first: PtyPair, log: (level: 'info' | 'warn' | 'error', message: string) => void) {
-    this.dir = dir
-    this.#ownDir = ownDir
-    this.#log = log
-    this.#pty = first
-    this.#watch(first)
-  }
-
-  static async open(simDir: string | undefined, log: (level: 'info' | 'warn' | 'error', message: string) => void): Promise<SimPty> {
-    let dir: string
-    if (simDir) {
-      dir = join(simDir, 'console-pty')
-      mkdirSync(dir, { recursive: true })
-    } else dir = mkdtempSync(join(tmpdir(), 'fw-console-'))
-    try {
-      // The same orphan-proof socat pair the simulated front panel uses (it dies with this process).
-      return new SimPty(dir, !simDir, await openPtyPair(dir), log)
-    } catch (e) {
-      if (!simDir) rmSync(dir, { recursive: true, force: true })
-      throw e
-    }
-  }
-
-  get a(): string {
-    return join(this.dir, 'pty-a')
-  }
-
-  get b(): string {
-    return join(this.dir, 'pty-b')
-  }
-
-  onRecreated(listener: () => void): void {
-    this.#listener = listener
-  }
-
-  #watch(pty: PtyPair): void {
-    void pty.exited.then(() => {
-      if (this.#stopped || pty !== this.#pty) return
-      this.#log('warn', `socat for the console PTY (pid ${pty.pid}) exited; recreating the pair at ${this.b}`)
-      this.#recreate()
-    })
-  }
-
-  #recreate(): void {
-    if (this.#stopped) return
-    openPtyPair(this.dir).then(
-      async (pty) => {
-        if (this.#stopped) return pty.close()
-        this.#pty = pty
-        this.#delay = 100
-        this.#watch(pty)
-        this.#log('info', `console PTY recreated at ${this.b} (socat pid ${pty.pid})`)
-        this.#listener()
-      },
-      (e: Error) => {
-        if (this.#stopped) return
-        const now = Date.now()
-        if (now - this.#lastWarn >= 60_000) {
-          this.#lastWarn = now
-          this.#log('warn', `cannot recreate the console PTY (${e.message}); retrying with backoff (up to every 5 s)`)
-        }
-        this.#retryTimer = setTimeout(() => this.#recreate(), this.#delay)
-        this.#delay = Math.min(this.#delay * 2, 5000)
-      },
-    )
-  }
-
-  async close(): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#retryTimer)
-    await this.#pty.close()
-    if (this.#ownDir) rmSync(this.dir, { recursive: true, force: true })
   }
 }
