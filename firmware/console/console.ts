@@ -9,18 +9,20 @@ import { join } from 'node:path'
 import { SerialPort } from 'serialport'
 import { type ConsolePortConnection, driversFor } from '../board/drivers.ts'
 import type { BoardProfile } from '../board/profile.ts'
-import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
-import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { verifyPinHash } from '../secrets/secrets.ts'
 import { ClientRateLimiter } from '../transport/ratelimit.ts'
+import { type EventLine, Subscriptions, type SubscriptionValue } from './events.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
+import { type ConsoleMode, eventLine, type InputLine, renderEvent, renderReply } from './render.ts'
 import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
-export type ConsoleMode = 'human' | 'machine'
+export { changeFields } from './events.ts'
+export type { ConsoleMode }
 
 /** The part of a serial port the console uses; serialport's SerialPort satisfies it. */
 export interface ConsolePort {
@@ -98,45 +100,6 @@ export interface ConsoleHandle {
   whenOpen(): Promise<void>
 }
 
-type Topic = 'state' | 'meters' | 'doa' | 'panel' | 'recommendations' | 'changes'
-const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommendations', 'changes']
-/** What `subscribe` alone subscribes to. */
-const DEFAULT_TOPICS: readonly Topic[] = ['state', 'panel', 'changes']
-
-/** The order of an object value's keys on an EV change line. */
-const VALUE_ORDER: Partial<Record<SettingChange['what'], readonly string[]>> = {
-  eq: ['type', 'freqHz', 'gainDb', 'q', 'enabled'],
-  compressor: ['thresholdDb', 'ratio', 'kneeDb', 'attackMs', 'releaseMs', 'makeupDb', 'enabled'],
-  beam: ['kind', 'azimuth', 'elevation', 'auto'],
-  osc: ['enabled', 'allow', 'port'],
-  preset: ['savedAt'],
-}
-
-/** Target keys that number things (outputs, inputs, EQ bands, beams): counted from 1 on the wire, as on the rear panel. */
-const NUMBERED = new Set(['output', 'input', 'band', 'beam'])
-
-/**
- * A setting change as the fields of its EV line, in a fixed order: what, where (outputs, inputs,
- * bands and beams numbered from 1), the new value (a scalar as `value=`, an object as `value.<key>=`),
- * who changed it. The line's `at` is added by event().
- */
-export function changeFields(c: SettingChange): Record<string, unknown> {
-  const out: Record<string, unknown> = { what: c.what }
-  for (const [k, v] of Object.entries(c.target)) out[k] = NUMBERED.has(k) && typeof v === 'number' ? v + 1 : v
-  let value = c.value
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    // Fixed key order whoever built the object (a command, a preset, automation); unknown keys last.
-    const v = value as Record<string, unknown>
-    const ordered: Record<string, unknown> = {}
-    for (const k of VALUE_ORDER[c.what] ?? []) if (k in v) ordered[k] = v[k]
-    for (const [k, x] of Object.entries(v)) if (!(k in ordered) && !(c.what === 'beam' && k === 'index')) ordered[k] = x
-    value = ordered // a beam's index is dropped: the target already names the beam, from 1
-  }
-  out.value = value
-  out.who = c.who
-  return out
-}
-
 const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => {
   if (level !== 'info') process.stderr.write(`console: ${message}\n`)
 }
@@ -144,7 +107,6 @@ const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => 
 export class SerialConsole implements ConsoleSession {
   readonly isConsoleSession = true as const
   readonly devicePath: string
-  readonly #app: ApplianceApi
   readonly #registry: CommandRegistry
   readonly #baudRate: number
   readonly #o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
@@ -155,7 +117,6 @@ export class SerialConsole implements ConsoleSession {
   #reopenDelay: number
   #reopenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
-  #metersTimer: NodeJS.Timeout | undefined
   #stallTimer: NodeJS.Timeout | undefined
   #stall = { bytes: 0, since: 0 }
   #lastOpenWarn = 0
@@ -166,10 +127,7 @@ export class SerialConsole implements ConsoleSession {
   /** The shared limiter (firmware/transport/ratelimit.ts), one bucket: this console's line. */
   readonly #limiter: ClientRateLimiter
   #lastRateMsg = Number.NEGATIVE_INFINITY
-  #subs = new Set<Topic>()
-  #metersHz = 1
-  #lastDoa = 0
-  #unsubscribeApp: (() => void) | null = null
+  readonly #subs: Subscriptions
   #loggedIn = false
   #lastCommandAt = 0
   #pinFailures = 0
@@ -183,7 +141,6 @@ export class SerialConsole implements ConsoleSession {
   readonly #board: string
 
   constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
-    this.#app = app
     this.devicePath = devicePath
     this.#board = profile.name
     this.#baudRate = opts.baudRate ?? profile.uarts.console.baudRate
@@ -208,6 +165,11 @@ export class SerialConsole implements ConsoleSession {
     this.#reopenDelay = this.#o.reopen.initialMs
     // Throws FW_ERR_BAD_OPTION for a rate that would never allow or never refuse.
     this.#limiter = new ClientRateLimiter(this.#o.rate)
+    this.#subs = new Subscriptions(
+      app,
+      (line) => this.#event(line),
+      (m) => this.#o.log('error', m),
+    )
   }
 
   /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
@@ -228,10 +190,8 @@ export class SerialConsole implements ConsoleSession {
     this.#stopping = true
     clearTimeout(this.#reopenTimer)
     clearTimeout(this.#idleTimer)
-    clearInterval(this.#metersTimer)
     clearInterval(this.#stallTimer)
-    this.#unsubscribeApp?.()
-    this.#unsubscribeApp = null
+    this.#subs.stop()
     const port = this.#port
     this.#port = null
     // A port stuck in a write may not close promptly; never let that hold up the shutdown.
@@ -565,135 +525,31 @@ export class SerialConsole implements ConsoleSession {
     return { mode: this.#mode }
   }
 
-  subscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    const next = new Set(this.#subs)
-    let hz = this.#metersHz
-    const list = args.length === 0 ? DEFAULT_TOPICS : args
-    for (const raw of list) {
-      const [name, val] = raw.toLowerCase().split('=', 2) as [string, string | undefined]
-      if (name === 'all') {
-        for (const t of TOPICS) next.add(t)
-        continue
-      }
-      if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
-        throw new FirmwareError(
-          'FW_ERR_BAD_ARG',
-          `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2`,
-        )
-      }
-      if (val !== undefined) {
-        const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
-        if (!(v >= 0.1 && v <= 20))
-          throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2`)
-        hz = v
-      }
-      next.add(name as Topic)
-    }
-    this.#subs = next
-    this.#metersHz = hz
-    this.#applySubscriptions()
-    return this.#subsValue()
+  subscribe(args: readonly string[]): SubscriptionValue {
+    return this.#subs.subscribe(args)
   }
 
-  unsubscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.#subs.clear()
-    else {
-      for (const a of args) {
-        if (!(TOPICS as readonly string[]).includes(a.toLowerCase())) {
-          throw new FirmwareError('FW_ERR_BAD_ARG', `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all`)
-        }
-      }
-      for (const a of args) this.#subs.delete(a.toLowerCase() as Topic)
-    }
-    this.#applySubscriptions()
-    return this.#subsValue()
+  unsubscribe(args: readonly string[]): SubscriptionValue {
+    return this.#subs.unsubscribe(args)
   }
 
-  #subsValue(): Record<string, string | number | boolean> {
-    const v: Record<string, string | number | boolean> = {}
-    for (const t of TOPICS) v[t] = t === 'meters' && this.#subs.has(t) ? this.#metersHz : this.#subs.has(t)
-    return v
+  #input(): InputLine {
+    return { prompt: this.#prompt(), pending: this.#editor.pending, mask: this.#editor.mask }
   }
 
-  #applySubscriptions(): void {
-    const wantApp = TOPICS.some((t) => t !== 'meters' && this.#subs.has(t))
-    if (wantApp && !this.#unsubscribeApp) this.#unsubscribeApp = this.#app.subscribe((ev) => this.#onEvent(ev))
-    if (!wantApp && this.#unsubscribeApp) {
-      this.#unsubscribeApp()
-      this.#unsubscribeApp = null
-    }
-    clearInterval(this.#metersTimer)
-    this.#metersTimer = undefined
-    if (this.#subs.has('meters')) {
-      this.#metersTimer = setInterval(
-        () => {
-          const m = this.#app.meters()
-          if (m)
-            this.#event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
-        },
-        Math.round(1000 / this.#metersHz),
-      )
-    }
-  }
-
-  #onEvent(ev: ApplianceEvent): void {
-    try {
-      switch (ev.type) {
-        case 'transition':
-          if (this.#subs.has('state')) {
-            const r = ev.record
-            this.#event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence }, r.at)
-          }
-          break
-        case 'doa': {
-          const now = Date.now()
-          if (this.#subs.has('doa') && now - this.#lastDoa >= 100) {
-            this.#lastDoa = now
-            this.#event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence })
-          }
-          break
-        }
-        case 'panel':
-          if (this.#subs.has('panel')) this.#event('panel', { event: ev.event })
-          break
-        case 'recommendation':
-          if (this.#subs.has('recommendations')) {
-            const d = ev.data
-            this.#event('recommendation', d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d })
-          }
-          break
-        case 'change':
-          if (this.#subs.has('changes')) this.#event('change', changeFields(ev.change))
-          break
-        case 'meters':
-          break // meters go out at the subscribed rate, from the timer
-      }
-    } catch (e) {
-      this.#o.log('error', `console event failed: ${(e as Error).message}`)
-    }
-  }
-
-  /**
-   * One unsolicited line: `EV <topic> key=value... at=<ISO 8601 UTC, ms>`; `at` (when it happened,
-   * default now) is always the last key. Dropped (counted) when output backs up.
-   */
-  #event(topic: string, value: Record<string, unknown>, at: number = Date.now()): void {
+  /** One unsolicited EV line; dropped (counted) when output backs up. */
+  #event(ev: EventLine): void {
     const port = this.#port
     if (!port?.isOpen) return
     if (port.writableLength > this.#o.maxPendingOutput) {
       this.#counters.droppedEvents++
       return
     }
-    const tokens = flatten({ ...value, at: new Date(at).toISOString() })
-    const line = `EV ${topic} ${tokens.join(' ')}`
-    if (this.#mode === 'machine') this.#write(`${line}\r\n`)
-    else this.#write(`\r\x1b[K${line}\r\n${this.#prompt()}${this.#editor.mask ? this.#editor.mask.repeat(this.#editor.pending.length) : this.#editor.pending}`)
+    this.#write(renderEvent(this.#mode, eventLine(ev.topic, ev.fields, ev.at ?? Date.now()), this.#input()))
   }
 
   #replyNow(r: CommandResult): void {
-    if (this.#mode === 'machine') this.#write(`${formatMachine(r)}\r\n`)
-    else
-      this.#write(`${formatHuman(r, r.ok ? this.#registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n')}\r\n${this.#prompt()}${this.#editor.pending}`)
+    this.#write(renderReply(this.#mode, r, this.#registry.get(r.command), { ...this.#input(), mask: null }))
   }
 
   #reply(r: CommandResult): void {
