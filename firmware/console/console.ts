@@ -4,9 +4,7 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
-import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { SerialPort } from 'serialport'
 import { type ConsolePortConnection, driversFor } from '../board/drivers.ts'
 import type { BoardProfile } from '../board/profile.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
@@ -14,34 +12,16 @@ import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
-import { verifyPinHash } from '../secrets/secrets.ts'
 import { ClientRateLimiter } from '../transport/ratelimit.ts'
 import { type EventLine, Subscriptions, type SubscriptionValue } from './events.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
+import { PinGate } from './pin.ts'
+import { type ConsolePort, type OpenPort, openSerialPort, PortKeeper } from './port.ts'
 import { type ConsoleMode, eventLine, type InputLine, renderEvent, renderReply } from './render.ts'
 import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
 export { changeFields } from './events.ts'
-export type { ConsoleMode }
-
-/** The part of a serial port the console uses; serialport's SerialPort satisfies it. */
-export interface ConsolePort {
-  readonly isOpen: boolean
-  readonly writableLength: number
-  open(cb: (err: Error | null) => void): void
-  write(data: string): boolean
-  close(cb?: (err: Error | null) => void): void
-  on(event: 'data', listener: (data: Buffer) => void): unknown
-  on(event: 'close', listener: (err?: Error & { disconnected?: boolean }) => void): unknown
-  on(event: 'error', listener: (err: Error) => void): unknown
-  removeAllListeners(): unknown
-}
-
-/** Creates (does not open) a port; injectable so a test can pass another binding. */
-export type OpenPort = (path: string, baudRate: number) => ConsolePort
-
-const openSerialPort: OpenPort = (path, baudRate) =>
-  new SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false }) as unknown as ConsolePort
+export type { ConsoleMode, ConsolePort, OpenPort }
 
 export interface ConsoleOptions {
   /** Device to open instead of profile.uarts.console.path (e.g. one end of a test's PTY pair). */
@@ -108,42 +88,27 @@ export class SerialConsole implements ConsoleSession {
   readonly isConsoleSession = true as const
   readonly devicePath: string
   readonly #registry: CommandRegistry
-  readonly #baudRate: number
   readonly #o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
   readonly #editor: LineEditor
   #mode: ConsoleMode
-  #port: ConsolePort | null = null
-  #stopping = false
-  #reopenDelay: number
-  #reopenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
-  #stallTimer: NodeJS.Timeout | undefined
-  #stall = { bytes: 0, since: 0 }
-  #lastOpenWarn = 0
-  #openWaiters: Array<() => void> = []
-  #opening = false
   #chain: Promise<void> = Promise.resolve()
   #queued = 0
   /** The shared limiter (firmware/transport/ratelimit.ts), one bucket: this console's line. */
   readonly #limiter: ClientRateLimiter
   #lastRateMsg = Number.NEGATIVE_INFINITY
   readonly #subs: Subscriptions
-  #loggedIn = false
-  #lastCommandAt = 0
-  #pinFailures = 0
-  #lockouts = 0
-  #lockedUntil = 0
+  readonly #pin: PinGate
+  readonly #keeper: PortKeeper
   #awaitingPin = false
-  #pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
   /** Set by a session command that answers later (login asking for the PIN). */
   #replyLater = false
-  readonly #counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
+  readonly #counters = { lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
   readonly #board: string
 
   constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
     this.devicePath = devicePath
     this.#board = profile.name
-    this.#baudRate = opts.baudRate ?? profile.uarts.console.baudRate
     this.#registry = opts.registry ?? createRegistry(app)
     registerSessionCommands(this.#registry)
     this.#o = {
@@ -162,9 +127,14 @@ export class SerialConsole implements ConsoleSession {
     }
     this.#mode = this.#o.mode
     this.#editor = new LineEditor({ maxBytes: this.#o.maxLineBytes, human: this.#mode === 'human' })
-    this.#reopenDelay = this.#o.reopen.initialMs
+    this.#keeper = new PortKeeper(
+      devicePath,
+      { ...this.#o, baudRate: opts.baudRate ?? profile.uarts.console.baudRate },
+      { onOpen: () => this.#opened(), onData: (d) => this.#onData(d) },
+    )
     // Throws FW_ERR_BAD_OPTION for a rate that would never allow or never refuse.
     this.#limiter = new ClientRateLimiter(this.#o.rate)
+    this.#pin = new PinGate(this.#o.pinFile, this.#o.pinLockout, this.#o.loginIdleMs, (m) => this.#o.log('warn', m))
     this.#subs = new Subscriptions(
       app,
       (line) => this.#event(line),
@@ -174,146 +144,41 @@ export class SerialConsole implements ConsoleSession {
 
   /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#open(resolve))
+    await this.#keeper.start()
   }
 
   whenOpen(): Promise<void> {
-    if (this.#port?.isOpen) return Promise.resolve()
-    return new Promise((resolve) => this.#openWaiters.push(resolve))
+    return this.#keeper.whenOpen()
   }
 
   stats(): ConsoleStats {
-    return { isOpen: this.#port?.isOpen ?? false, mode: this.#mode, permission: this.#permission(), ...this.#counters }
+    const k = this.#keeper
+    return { isOpen: k.isOpen, mode: this.#mode, permission: this.#permission(), ...this.#counters, opens: k.opens, openFailures: k.openFailures }
   }
 
   async stop(): Promise<void> {
-    this.#stopping = true
-    clearTimeout(this.#reopenTimer)
     clearTimeout(this.#idleTimer)
-    clearInterval(this.#stallTimer)
     this.#subs.stop()
-    const port = this.#port
-    this.#port = null
-    // A port stuck in a write may not close promptly; never let that hold up the shutdown.
-    if (port?.isOpen) await Promise.race([new Promise<void>((resolve) => port.close(() => resolve())), new Promise((r) => setTimeout(r, 2000).unref())])
-    port?.removeAllListeners()
-    port?.on('error', () => {})
+    await this.#keeper.stop()
     await this.#chain.catch(() => {})
   }
 
-  // ---- the port -------------------------------------------------------------------------------
-
   /** The device is back (e.g. the sim PTY pair was recreated): open it now rather than at the next backoff step. */
   reopenNow(): void {
-    if (this.#stopping || this.#opening || this.#port?.isOpen) return
-    clearTimeout(this.#reopenTimer)
-    this.#reopenDelay = this.#o.reopen.initialMs
-    this.#open()
+    this.#keeper.reopenNow()
   }
 
-  #open(done?: () => void): void {
-    if (this.#stopping) return done?.()
-    let port: ConsolePort
-    try {
-      port = this.#o.openPort(this.devicePath, this.#baudRate)
-    } catch (e) {
-      this.#openFailed(e as Error)
-      return done?.()
-    }
-    port.on('error', (err) => this.#o.log('warn', `${this.devicePath}: ${err.message}`))
-    this.#opening = true
-    port.open((err) => {
-      this.#opening = false
-      if (err) {
-        port.removeAllListeners()
-        port.on('error', () => {})
-        this.#openFailed(err)
-        return done?.()
-      }
-      if (this.#stopping) {
-        port.close()
-        return done?.()
-      }
-      this.#port = port
-      this.#counters.opens++
-      this.#reopenDelay = this.#o.reopen.initialMs
-      this.#editor.reset()
-      this.#loggedIn = false
-      this.#awaitingPin = false
-      this.#editor.mask = null
-      port.on('data', (d) => this.#onData(d))
-      port.on('close', (e) => this.#onClose(port, e))
-      this.#watchWrites(port)
-      if (this.#counters.opens > 1) this.#o.log('info', `${this.devicePath} reopened`)
-      if (this.#mode === 'human') this.#write(`\r\n${this.#board} stage appliance console. Type help for the commands.\r\n${this.#prompt()}`)
-      for (const w of this.#openWaiters.splice(0)) w()
-      done?.()
-    })
-  }
-
-  /**
-   * A port whose unsent output stops shrinking (the far end stopped reading, or the driver lost a
-   * wakeup) is closed and reopened, which discards that output, rather than left to grow.
-   */
-  #watchWrites(port: ConsolePort): void {
-    clearInterval(this.#stallTimer)
-    this.#stall = { bytes: 0, since: Date.now() }
-    this.#stallTimer = setInterval(
-      () => {
-        if (this.#port !== port || !port.isOpen) return clearInterval(this.#stallTimer)
-        const pending = port.writableLength
-        const now = Date.now()
-        if (pending === 0 || pending < this.#stall.bytes) this.#stall = { bytes: pending, since: now }
-        else if (now - this.#stall.since >= this.#o.writeStallMs) {
-          this.#o.log(
-            'warn',
-            `output to ${this.devicePath} stalled for ${Math.round((now - this.#stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`,
-          )
-          clearInterval(this.#stallTimer)
-          port.close()
-          // If the close itself hangs, give up on this port object and reopen anyway.
-          setTimeout(() => {
-            if (this.#port === port) this.#onClose(port, new Error('close timed out'))
-          }, 2000).unref()
-        } else this.#stall.bytes = pending
-      },
-      Math.max(100, Math.min(1000, this.#o.writeStallMs / 4)),
-    )
-    this.#stallTimer.unref()
-  }
-
-  #openFailed(err: Error): void {
-    this.#counters.openFailures++
-    const now = Date.now()
-    if (now - this.#lastOpenWarn >= 60_000) {
-      this.#lastOpenWarn = now
-      this.#o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying with backoff (up to every ${Math.round(this.#o.reopen.maxMs / 1000)} s)`)
-    }
-    this.#scheduleReopen()
-  }
-
-  #onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
-    port.removeAllListeners()
-    port.on('error', () => {}) // a late error from a dead port must not become an uncaught exception
-    if (this.#port === port) this.#port = null
-    if (this.#stopping) return
-    this.#o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)
-    this.#scheduleReopen()
-  }
-
-  #scheduleReopen(): void {
-    if (this.#stopping) return
-    clearTimeout(this.#reopenTimer)
-    this.#reopenTimer = setTimeout(() => {
-      if (!this.#opening) this.#open()
-    }, this.#reopenDelay)
-    this.#reopenDelay = Math.min(this.#reopenDelay * 2, this.#o.reopen.maxMs)
+  /** A fresh port: a fresh session (no login, nothing half typed), and the banner in human mode. */
+  #opened(): void {
+    this.#editor.reset()
+    this.#pin.logout()
+    this.#awaitingPin = false
+    this.#editor.mask = null
+    if (this.#mode === 'human') this.#write(`\r\n${this.#board} stage appliance console. Type help for the commands.\r\n${this.#prompt()}`)
   }
 
   #write(text: string): void {
-    const port = this.#port
-    if (!port?.isOpen) return
-    port.write(text)
+    this.#keeper.write(text)
   }
 
   // ---- input ----------------------------------------------------------------------------------
@@ -332,7 +197,7 @@ export class SerialConsole implements ConsoleSession {
     // read), are a burst and go through the token bucket, so unread replies cannot pile up.
     let replying = 0
     for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.#awaitingPin || a.text.trim() !== ''))) replying++
-    const paced = replying === 1 && this.#queued === 0 && (this.#port?.writableLength ?? 0) === 0
+    const paced = replying === 1 && this.#queued === 0 && this.#keeper.pending === 0
     for (const a of actions) {
       switch (a.type) {
         case 'echo':
@@ -408,15 +273,11 @@ export class SerialConsole implements ConsoleSession {
   // ---- commands -------------------------------------------------------------------------------
 
   #pinRequired(): boolean {
-    const now = Date.now()
-    if (now - this.#pinCache.at > 1000) this.#pinCache = { at: now, exists: existsSync(this.#o.pinFile) }
-    return this.#pinCache.exists
+    return this.#pin.required()
   }
 
   #permission(): Permission {
-    if (!this.#pinRequired()) return 'admin'
-    if (this.#loggedIn && Date.now() - this.#lastCommandAt > this.#o.loginIdleMs) this.#loggedIn = false
-    return this.#loggedIn ? 'admin' : 'observe'
+    return this.#pin.permission()
   }
 
   #principal(): Principal {
@@ -441,7 +302,7 @@ export class SerialConsole implements ConsoleSession {
     if (this.#replyLater) return
     // The session's own commands neither count as errors nor keep an admin login alive.
     const own = SESSION_COMMAND_NAMES.has(result.command)
-    if (permission === 'admin' && !own) this.#lastCommandAt = Date.now()
+    if (permission === 'admin' && !own) this.#pin.touch()
     if (!result.ok && !own) this.#counters.errors++
     this.#reply(result)
   }
@@ -459,53 +320,11 @@ export class SerialConsole implements ConsoleSession {
     if (tokens.length === 0 && this.#mode === 'human') return { permission: 'admin', note: 'no PIN is set on this unit' }
     if (tokens.length !== 1) throw new FirmwareError('FW_ERR_BAD_ARG', 'login takes the PIN: login <PIN>; e.g. login 123456')
     if (!this.#pinRequired()) return { permission: 'admin', note: 'no PIN is set on this unit' }
-    return this.#checkPin(tokens[0]!)
-  }
-
-  async #checkPin(pin: string): Promise<{ permission: string }> {
-    const now = Date.now()
-    if (now < this.#lockedUntil) {
-      throw new FirmwareError('FW_ERR_PIN', `too many wrong PINs; try again in ${Math.ceil((this.#lockedUntil - now) / 1000)} s`)
-    }
-    let stored: string
-    try {
-      const st = statSync(this.#o.pinFile)
-      if ((st.mode & 0o077) !== 0) this.#o.log('warn', `${this.#o.pinFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`)
-      stored = readFileSync(this.#o.pinFile, 'utf8').trim()
-      if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
-    } catch (e) {
-      throw new FirmwareError(
-        'FW_ERR_PIN',
-        `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`,
-      )
-    }
-    let ok = false
-    try {
-      ok = await verifyPinHash(stored, pin)
-    } catch {
-      ok = false
-    }
-    if (!ok) {
-      this.#pinFailures++
-      const left = this.#o.pinLockout.tries - this.#pinFailures
-      if (left <= 0) {
-        const ms = this.#o.pinLockout.ms * 2 ** this.#lockouts
-        this.#lockouts = Math.min(this.#lockouts + 1, 5)
-        this.#lockedUntil = Date.now() + ms
-        this.#pinFailures = 0
-        throw new FirmwareError('FW_ERR_PIN', `wrong PIN; login is locked for ${Math.round(ms / 1000)} s`)
-      }
-      throw new FirmwareError('FW_ERR_PIN', `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout`)
-    }
-    this.#pinFailures = 0
-    this.#lockouts = 0
-    this.#loggedIn = true
-    this.#lastCommandAt = Date.now()
-    return { permission: 'admin' }
+    return this.#pin.check(tokens[0]!)
   }
 
   logout(): { permission: string } {
-    this.#loggedIn = false
+    this.#pin.logout()
     return { permission: this.#permission() }
   }
 
@@ -539,9 +358,8 @@ export class SerialConsole implements ConsoleSession {
 
   /** One unsolicited EV line; dropped (counted) when output backs up. */
   #event(ev: EventLine): void {
-    const port = this.#port
-    if (!port?.isOpen) return
-    if (port.writableLength > this.#o.maxPendingOutput) {
+    if (!this.#keeper.isOpen) return
+    if (this.#keeper.pending > this.#o.maxPendingOutput) {
       this.#counters.droppedEvents++
       return
     }
