@@ -4,6 +4,10 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
+// This file is the session: line handling (pacing, the queue), mode, the session commands, and
+// startConsole. Its parts: line-editor.ts (bytes to lines), limit.ts (the rate limit), pin.ts
+// (login), events.ts (subscriptions, EV fields), render.ts (machine and human text), port.ts (the
+// port kept open); the board's console port driver (firmware/board/drivers.ts) says which port.
 import { join } from 'node:path'
 import { type ConsolePortConnection, driversFor } from '../board/drivers.ts'
 import type { BoardProfile } from '../board/profile.ts'
@@ -12,77 +16,17 @@ import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
-import { ClientRateLimiter } from '../transport/ratelimit.ts'
 import { type EventLine, Subscriptions, type SubscriptionValue } from './events.ts'
+import { LineLimiter } from './limit.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
+import { type ConsoleHandle, type ConsoleOptions, type ConsoleStats, defaultLog } from './options.ts'
 import { PinGate } from './pin.ts'
 import { type ConsolePort, type OpenPort, openSerialPort, PortKeeper } from './port.ts'
 import { type ConsoleMode, eventLine, type InputLine, renderEvent, renderReply } from './render.ts'
 import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
 export { changeFields } from './events.ts'
-export type { ConsoleMode, ConsolePort, OpenPort }
-
-export interface ConsoleOptions {
-  /** Device to open instead of profile.uarts.console.path (e.g. one end of a test's PTY pair). */
-  devicePath?: string
-  /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
-  baudRate?: number
-  /** The registry (the composition root hands every transport the same one). Defaults to a new createRegistry(app). */
-  registry?: CommandRegistry
-  /** Mode at start. Defaults to 'human'. */
-  mode?: ConsoleMode
-  /** Longest line in bytes. Defaults to 512. */
-  maxLineBytes?: number
-  /** Commands per second allowed on average, and the burst. Defaults to 20/s, burst 40. */
-  rate?: { perSecond: number; burst: number }
-  /** Console PIN hash file. Defaults to <dataDir>/console-pin; absent means no PIN. */
-  pinFile?: string
-  /** Wrong PINs before a lockout, and the first lockout. Defaults to 3 and 30000 ms (doubling). */
-  pinLockout?: { tries: number; ms: number }
-  /** A login lapses after this long without a command. Defaults to 15 minutes. */
-  loginIdleMs?: number
-  /** Reopen backoff after the port vanishes. Defaults to 100 ms doubling to 5000 ms. */
-  reopen?: { initialMs: number; maxMs: number }
-  /** A bad partial line with no line end is reported after this pause. Defaults to 300 ms. */
-  idleFlushMs?: number
-  /** Beyond this many unsent output bytes, EV lines are dropped (counted). Defaults to 65536. */
-  maxPendingOutput?: number
-  /** Unsent output that does not shrink for this long makes the console reopen the port. Defaults to 10000 ms. */
-  writeStallMs?: number
-  /** Sim board: the PTY links go in <simDir>/console-pty. Defaults to a fresh temp directory, removed at stop. */
-  simDir?: string
-  openPort?: OpenPort
-  /** Where the console reports port trouble. Defaults to stderr for warn and error. */
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void
-}
-
-export interface ConsoleStats {
-  isOpen: boolean
-  mode: ConsoleMode
-  permission: Permission
-  opens: number
-  openFailures: number
-  lines: number
-  errors: number
-  rateLimited: number
-  droppedEvents: number
-}
-
-export interface ConsoleHandle {
-  /** What a terminal or control system opens: the PTY peer on the sim board, else the UART itself. */
-  path: string
-  /** What the firmware opened. */
-  devicePath: string
-  stop(): Promise<void>
-  stats(): ConsoleStats
-  /** Resolves once the port is open (now, or after the next reopen). */
-  whenOpen(): Promise<void>
-}
-
-const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => {
-  if (level !== 'info') process.stderr.write(`console: ${message}\n`)
-}
+export type { ConsoleHandle, ConsoleMode, ConsoleOptions, ConsolePort, ConsoleStats, OpenPort }
 
 export class SerialConsole implements ConsoleSession {
   readonly isConsoleSession = true as const
@@ -94,16 +38,14 @@ export class SerialConsole implements ConsoleSession {
   #idleTimer: NodeJS.Timeout | undefined
   #chain: Promise<void> = Promise.resolve()
   #queued = 0
-  /** The shared limiter (firmware/transport/ratelimit.ts), one bucket: this console's line. */
-  readonly #limiter: ClientRateLimiter
-  #lastRateMsg = Number.NEGATIVE_INFINITY
+  readonly #limit: LineLimiter
   readonly #subs: Subscriptions
   readonly #pin: PinGate
   readonly #keeper: PortKeeper
   #awaitingPin = false
   /** Set by a session command that answers later (login asking for the PIN). */
   #replyLater = false
-  readonly #counters = { lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
+  readonly #counters = { lines: 0, errors: 0, droppedEvents: 0 }
   readonly #board: string
 
   constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
@@ -133,7 +75,7 @@ export class SerialConsole implements ConsoleSession {
       { onOpen: () => this.#opened(), onData: (d) => this.#onData(d) },
     )
     // Throws FW_ERR_BAD_OPTION for a rate that would never allow or never refuse.
-    this.#limiter = new ClientRateLimiter(this.#o.rate)
+    this.#limit = new LineLimiter(this.#o.rate, (r) => this.#replyNow(r))
     this.#pin = new PinGate(this.#o.pinFile, this.#o.pinLockout, this.#o.loginIdleMs, (m) => this.#o.log('warn', m))
     this.#subs = new Subscriptions(
       app,
@@ -153,7 +95,15 @@ export class SerialConsole implements ConsoleSession {
 
   stats(): ConsoleStats {
     const k = this.#keeper
-    return { isOpen: k.isOpen, mode: this.#mode, permission: this.#permission(), ...this.#counters, opens: k.opens, openFailures: k.openFailures }
+    return {
+      isOpen: k.isOpen,
+      mode: this.#mode,
+      permission: this.#permission(),
+      ...this.#counters,
+      rateLimited: this.#limit.refused,
+      opens: k.opens,
+      openFailures: k.openFailures,
+    }
   }
 
   async stop(): Promise<void> {
@@ -223,25 +173,9 @@ export class SerialConsole implements ConsoleSession {
     }
   }
 
-  /**
-   * Token bucket over reply-producing lines that are not paced; the first refusal in each second
-   * says so. Up to `burst` lines may wait for their turn at once (a control system's start-up batch).
-   */
+  /** An unpaced line: through the rate limit (limit.ts). */
   #take(): boolean {
-    const now = performance.now()
-    const { perSecond, burst } = this.#o.rate
-    if (this.#queued < burst && this.#limiter.take('console') === 0) return true
-    this.#counters.rateLimited++
-    if (now - this.#lastRateMsg >= 1000) {
-      this.#lastRateMsg = now
-      this.#replyNow({
-        ok: false,
-        command: '',
-        code: 'FW_ERR_RATE_LIMITED',
-        message: `more than ${perSecond} commands per second; lines are being dropped (${this.#counters.rateLimited} so far). Wait for each reply before sending the next command`,
-      })
-    }
-    return false
+    return this.#limit.take(this.#queued)
   }
 
   #enqueue(text: string, paced: boolean): void {
