@@ -8,12 +8,14 @@
 
 import type { ControllerReport } from '../../board/sim/frontpanel-controller.ts'
 import { type SimulatedPanel, startSimulatedPanel } from '../../board/sim/frontpanel-process.ts'
+import { FirmwareError } from '../errors.ts'
 import { openPtyPair } from '../hardware/pty.ts'
 import { SystemdNotifier } from '../hardware/systemd-notify.ts'
 import { SimThermal, SysfsThermal, type ThermalSensor } from '../hardware/thermal.ts'
 import { type HardwareWatchdog, WatchdogDevice } from '../hardware/watchdog-device.ts'
 import { FrontPanel, type PanelLink } from '../panel/panel.ts'
 import type { BoardCapabilities, BoardProfile } from './profile.ts'
+import { type PortLog, SimPty } from './sim-console-pty.ts'
 
 export type { ControllerReport, SimulatedPanel }
 
@@ -42,12 +44,55 @@ export interface PanelDriver {
   open(opts?: PanelOpenOptions): Promise<PanelConnection>
 }
 
-/** Where the serial console listens: a UART, or a PTY pair the console makes (and remakes) itself. */
+export interface ConsolePortOpenOptions {
+  /** Sim board: the PTY links go in <simDir>/console-pty. Defaults to a fresh temp directory, removed at close. */
+  simDir?: string
+  /** Where a simulated port reports socat exits and recreations. */
+  log?: PortLog
+}
+
+/** The console's port as the board provides it. */
+export interface ConsolePortConnection {
+  /** What the firmware opens (the UART, or the PTY end the console holds). */
+  readonly devicePath: string
+  /** What a terminal or control system opens: the PTY peer on a simulated board, else the UART itself. */
+  readonly path: string
+  /** Called when the port came back at the same path (a simulated PTY recreated after its socat died). */
+  onRecreated(listener: () => void): void
+  /** Stops what the driver made (a simulated PTY's socat and its temp directory). */
+  close(): Promise<void>
+}
+
+/** Where the serial console listens: a UART, or a self-recreating PTY pair on a simulated board. */
 export interface ConsolePortDriver {
   readonly kind: BoardCapabilities['console']
   /** The UART's path (kind "uart"), else null. */
   readonly path: string | null
   readonly baudRate: number
+  /** The port to use; FW_ERR_CONSOLE when the board has no console. */
+  open(opts?: ConsolePortOpenOptions): Promise<ConsolePortConnection>
+}
+
+const quietLog: PortLog = (level, message) => {
+  if (level !== 'info') process.stderr.write(`console: ${message}\n`)
+}
+
+/** The console port driver for a board's console capability and UART. */
+export function consolePortDriver(kind: BoardCapabilities['console'], uart: { path: string; baudRate: number }): ConsolePortDriver {
+  const path = kind === 'uart' ? uart.path : null
+  return {
+    kind,
+    path,
+    baudRate: uart.baudRate,
+    async open(opts = {}) {
+      if (kind === 'simulated') {
+        const sim = await SimPty.open(opts.simDir, opts.log ?? quietLog)
+        return { devicePath: sim.a, path: sim.b, onRecreated: (l) => sim.onRecreated(l), close: () => sim.close() }
+      }
+      if (!path) throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
+      return { devicePath: path, path, onRecreated: () => {}, close: async () => {} }
+    },
+  }
 }
 
 export interface BoardDrivers {
@@ -144,6 +189,6 @@ export function driversFor(profile: BoardProfile, hooks: DriverHooks = realHooks
       if (notifier) all.push(notifier)
       return { all, notifier }
     },
-    console: { kind: caps.console, path: caps.console === 'uart' ? consoleUart.path : null, baudRate: consoleUart.baudRate },
+    console: consolePortDriver(caps.console, consoleUart),
   }
 }

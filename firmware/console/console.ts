@@ -4,189 +4,53 @@
 // protocol is documented in docs/console-protocol.md. Nothing here may block the event loop for
 // long or throw out of a port callback: bad input becomes one ERR line, a vanished port is reopened
 // with backoff.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+// This file is the session: line handling (pacing, the queue), mode, the session commands, and
+// startConsole. Its parts: line-editor.ts (bytes to lines), limit.ts (the rate limit), pin.ts
+// (login), events.ts (subscriptions, EV fields), render.ts (machine and human text), port.ts (the
+// port kept open); the board's console port driver (firmware/board/drivers.ts) says which port.
 import { join } from 'node:path'
-import { SerialPort } from 'serialport'
+import { type ConsolePortConnection, driversFor } from '../board/drivers.ts'
 import type { BoardProfile } from '../board/profile.ts'
-import { flatten, formatHuman, formatMachine } from '../commands/format.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import { tokenize } from '../commands/registry.ts'
 import type { CommandResult, Permission, Principal } from '../commands/types.ts'
-import type { ApplianceApi, ApplianceEvent, SettingChange } from '../contract/appliance.ts'
+import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
-import { openPtyPair, type PtyPair } from '../hardware/pty.ts'
-import { verifyPinHash } from '../secrets/secrets.ts'
+import { type EventLine, Subscriptions, type SubscriptionValue } from './events.ts'
+import { LineLimiter } from './limit.ts'
 import { type EditorAction, LineEditor } from './line-editor.ts'
+import { type ConsoleHandle, type ConsoleOptions, type ConsoleStats, defaultLog } from './options.ts'
+import { PinGate } from './pin.ts'
+import { type ConsolePort, type OpenPort, openSerialPort, PortKeeper } from './port.ts'
+import { type ConsoleMode, eventLine, type InputLine, renderEvent, renderReply } from './render.ts'
 import { type ConsoleSession, registerSessionCommands, SESSION_COMMAND_NAMES } from './session.ts'
 
-export type ConsoleMode = 'human' | 'machine'
-
-/** The part of a serial port the console uses; serialport's SerialPort satisfies it. */
-export interface ConsolePort {
-  readonly isOpen: boolean
-  readonly writableLength: number
-  open(cb: (err: Error | null) => void): void
-  write(data: string): boolean
-  close(cb?: (err: Error | null) => void): void
-  on(event: 'data', listener: (data: Buffer) => void): unknown
-  on(event: 'close', listener: (err?: Error & { disconnected?: boolean }) => void): unknown
-  on(event: 'error', listener: (err: Error) => void): unknown
-  removeAllListeners(): unknown
-}
-
-/** Creates (does not open) a port; injectable so a test can pass another binding. */
-export type OpenPort = (path: string, baudRate: number) => ConsolePort
-
-const openSerialPort: OpenPort = (path, baudRate) =>
-  new SerialPort({ path, baudRate, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false }) as unknown as ConsolePort
-
-export interface ConsoleOptions {
-  /** Device to open instead of profile.uarts.console.path (e.g. one end of a test's PTY pair). */
-  devicePath?: string
-  /** Defaults to profile.uarts.console.baudRate (115200 8N1 unless the profile says otherwise). */
-  baudRate?: number
-  /** The registry (the composition root hands every transport the same one). Defaults to a new createRegistry(app). */
-  registry?: CommandRegistry
-  /** Mode at start. Defaults to 'human'. */
-  mode?: ConsoleMode
-  /** Longest line in bytes. Defaults to 512. */
-  maxLineBytes?: number
-  /** Commands per second allowed on average, and the burst. Defaults to 20/s, burst 40. */
-  rate?: { perSecond: number; burst: number }
-  /** Console PIN hash file. Defaults to <dataDir>/console-pin; absent means no PIN. */
-  pinFile?: string
-  /** Wrong PINs before a lockout, and the first lockout. Defaults to 3 and 30000 ms (doubling). */
-  pinLockout?: { tries: number; ms: number }
-  /** A login lapses after this long without a command. Defaults to 15 minutes. */
-  loginIdleMs?: number
-  /** Reopen backoff after the port vanishes. Defaults to 100 ms doubling to 5000 ms. */
-  reopen?: { initialMs: number; maxMs: number }
-  /** A bad partial line with no line end is reported after this pause. Defaults to 300 ms. */
-  idleFlushMs?: number
-  /** Beyond this many unsent output bytes, EV lines are dropped (counted). Defaults to 65536. */
-  maxPendingOutput?: number
-  /** Unsent output that does not shrink for this long makes the console reopen the port. Defaults to 10000 ms. */
-  writeStallMs?: number
-  /** Sim board: the PTY links go in <simDir>/console-pty. Defaults to a fresh temp directory, removed at stop. */
-  simDir?: string
-  openPort?: OpenPort
-  /** Where the console reports port trouble. Defaults to stderr for warn and error. */
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void
-}
-
-export interface ConsoleStats {
-  isOpen: boolean
-  mode: ConsoleMode
-  permission: Permission
-  opens: number
-  openFailures: number
-  lines: number
-  errors: number
-  rateLimited: number
-  droppedEvents: number
-}
-
-export interface ConsoleHandle {
-  /** What a terminal or control system opens: the PTY peer on the sim board, else the UART itself. */
-  path: string
-  /** What the firmware opened. */
-  devicePath: string
-  stop(): Promise<void>
-  stats(): ConsoleStats
-  /** Resolves once the port is open (now, or after the next reopen). */
-  whenOpen(): Promise<void>
-}
-
-type Topic = 'state' | 'meters' | 'doa' | 'panel' | 'recommendations' | 'changes'
-const TOPICS: readonly Topic[] = ['state', 'meters', 'doa', 'panel', 'recommendations', 'changes']
-/** What `subscribe` alone subscribes to. */
-const DEFAULT_TOPICS: readonly Topic[] = ['state', 'panel', 'changes']
-
-/** The order of an object value's keys on an EV change line. */
-const VALUE_ORDER: Partial<Record<SettingChange['what'], readonly string[]>> = {
-  eq: ['type', 'freqHz', 'gainDb', 'q', 'enabled'],
-  compressor: ['thresholdDb', 'ratio', 'kneeDb', 'attackMs', 'releaseMs', 'makeupDb', 'enabled'],
-  beam: ['kind', 'azimuth', 'elevation', 'auto'],
-  osc: ['enabled', 'allow', 'port'],
-  preset: ['savedAt'],
-}
-
-/** Target keys that number things (outputs, inputs, EQ bands, beams): counted from 1 on the wire, as on the rear panel. */
-const NUMBERED = new Set(['output', 'input', 'band', 'beam'])
-
-/**
- * A setting change as the fields of its EV line, in a fixed order: what, where (outputs, inputs,
- * bands and beams numbered from 1), the new value (a scalar as `value=`, an object as `value.<key>=`),
- * who changed it. The line's `at` is added by event().
- */
-export function changeFields(c: SettingChange): Record<string, unknown> {
-  const out: Record<string, unknown> = { what: c.what }
-  for (const [k, v] of Object.entries(c.target)) out[k] = NUMBERED.has(k) && typeof v === 'number' ? v + 1 : v
-  let value = c.value
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    // Fixed key order whoever built the object (a command, a preset, automation); unknown keys last.
-    const v = value as Record<string, unknown>
-    const ordered: Record<string, unknown> = {}
-    for (const k of VALUE_ORDER[c.what] ?? []) if (k in v) ordered[k] = v[k]
-    for (const [k, x] of Object.entries(v)) if (!(k in ordered) && !(c.what === 'beam' && k === 'index')) ordered[k] = x
-    value = ordered // a beam's index is dropped: the target already names the beam, from 1
-  }
-  out.value = value
-  out.who = c.who
-  return out
-}
-
-const defaultLog = (level: 'info' | 'warn' | 'error', message: string): void => {
-  if (level !== 'info') process.stderr.write(`console: ${message}\n`)
-}
+export { changeFields } from './events.ts'
+export type { ConsoleHandle, ConsoleMode, ConsoleOptions, ConsolePort, ConsoleStats, OpenPort }
 
 export class SerialConsole implements ConsoleSession {
   readonly isConsoleSession = true as const
   readonly devicePath: string
-  readonly #app: ApplianceApi
   readonly #registry: CommandRegistry
-  readonly #baudRate: number
   readonly #o: Required<Omit<ConsoleOptions, 'devicePath' | 'baudRate' | 'registry' | 'simDir'>>
   readonly #editor: LineEditor
   #mode: ConsoleMode
-  #port: ConsolePort | null = null
-  #stopping = false
-  #reopenDelay: number
-  #reopenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
-  #metersTimer: NodeJS.Timeout | undefined
-  #stallTimer: NodeJS.Timeout | undefined
-  #stall = { bytes: 0, since: 0 }
-  #lastOpenWarn = 0
-  #openWaiters: Array<() => void> = []
-  #opening = false
   #chain: Promise<void> = Promise.resolve()
   #queued = 0
-  #tokens: number
-  #tokensAt = Date.now()
-  #lastRateMsg = 0
-  #subs = new Set<Topic>()
-  #metersHz = 1
-  #lastDoa = 0
-  #unsubscribeApp: (() => void) | null = null
-  #loggedIn = false
-  #lastCommandAt = 0
-  #pinFailures = 0
-  #lockouts = 0
-  #lockedUntil = 0
+  readonly #limit: LineLimiter
+  readonly #subs: Subscriptions
+  readonly #pin: PinGate
+  readonly #keeper: PortKeeper
   #awaitingPin = false
-  #pinCache: { at: number; exists: boolean } = { at: 0, exists: false }
   /** Set by a session command that answers later (login asking for the PIN). */
   #replyLater = false
-  readonly #counters = { opens: 0, openFailures: 0, lines: 0, errors: 0, rateLimited: 0, droppedEvents: 0 }
+  readonly #counters = { lines: 0, errors: 0, droppedEvents: 0 }
   readonly #board: string
 
   constructor(app: ApplianceApi, profile: BoardProfile, devicePath: string, opts: ConsoleOptions = {}) {
-    this.#app = app
     this.devicePath = devicePath
     this.#board = profile.name
-    this.#baudRate = opts.baudRate ?? profile.uarts.console.baudRate
     this.#registry = opts.registry ?? createRegistry(app)
     registerSessionCommands(this.#registry)
     this.#o = {
@@ -205,154 +69,66 @@ export class SerialConsole implements ConsoleSession {
     }
     this.#mode = this.#o.mode
     this.#editor = new LineEditor({ maxBytes: this.#o.maxLineBytes, human: this.#mode === 'human' })
-    this.#reopenDelay = this.#o.reopen.initialMs
-    this.#tokens = this.#o.rate.burst
+    this.#keeper = new PortKeeper(
+      devicePath,
+      { ...this.#o, baudRate: opts.baudRate ?? profile.uarts.console.baudRate },
+      { onOpen: () => this.#opened(), onData: (d) => this.#onData(d) },
+    )
+    // Throws FW_ERR_BAD_OPTION for a rate that would never allow or never refuse.
+    this.#limit = new LineLimiter(this.#o.rate, (r) => this.#replyNow(r))
+    this.#pin = new PinGate(this.#o.pinFile, this.#o.pinLockout, this.#o.loginIdleMs, (m) => this.#o.log('warn', m))
+    this.#subs = new Subscriptions(
+      app,
+      (line) => this.#event(line),
+      (m) => this.#o.log('error', m),
+    )
   }
 
   /** Opens the port once; on failure keeps retrying in the background (the show goes on). */
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#open(resolve))
+    await this.#keeper.start()
   }
 
   whenOpen(): Promise<void> {
-    if (this.#port?.isOpen) return Promise.resolve()
-    return new Promise((resolve) => this.#openWaiters.push(resolve))
+    return this.#keeper.whenOpen()
   }
 
   stats(): ConsoleStats {
-    return { isOpen: this.#port?.isOpen ?? false, mode: this.#mode, permission: this.#permission(), ...this.#counters }
+    const k = this.#keeper
+    return {
+      isOpen: k.isOpen,
+      mode: this.#mode,
+      permission: this.#permission(),
+      ...this.#counters,
+      rateLimited: this.#limit.refused,
+      opens: k.opens,
+      openFailures: k.openFailures,
+    }
   }
 
   async stop(): Promise<void> {
-    this.#stopping = true
-    clearTimeout(this.#reopenTimer)
     clearTimeout(this.#idleTimer)
-    clearInterval(this.#metersTimer)
-    clearInterval(this.#stallTimer)
-    this.#unsubscribeApp?.()
-    this.#unsubscribeApp = null
-    const port = this.#port
-    this.#port = null
-    // A port stuck in a write may not close promptly; never let that hold up the shutdown.
-    if (port?.isOpen) await Promise.race([new Promise<void>((resolve) => port.close(() => resolve())), new Promise((r) => setTimeout(r, 2000).unref())])
-    port?.removeAllListeners()
-    port?.on('error', () => {})
+    this.#subs.stop()
+    await this.#keeper.stop()
     await this.#chain.catch(() => {})
   }
 
-  // ---- the port -------------------------------------------------------------------------------
-
   /** The device is back (e.g. the sim PTY pair was recreated): open it now rather than at the next backoff step. */
   reopenNow(): void {
-    if (this.#stopping || this.#opening || this.#port?.isOpen) return
-    clearTimeout(this.#reopenTimer)
-    this.#reopenDelay = this.#o.reopen.initialMs
-    this.#open()
+    this.#keeper.reopenNow()
   }
 
-  #open(done?: () => void): void {
-    if (this.#stopping) return done?.()
-    let port: ConsolePort
-    try {
-      port = this.#o.openPort(this.devicePath, this.#baudRate)
-    } catch (e) {
-      this.#openFailed(e as Error)
-      return done?.()
-    }
-    port.on('error', (err) => this.#o.log('warn', `${this.devicePath}: ${err.message}`))
-    this.#opening = true
-    port.open((err) => {
-      this.#opening = false
-      if (err) {
-        port.removeAllListeners()
-        port.on('error', () => {})
-        this.#openFailed(err)
-        return done?.()
-      }
-      if (this.#stopping) {
-        port.close()
-        return done?.()
-      }
-      this.#port = port
-      this.#counters.opens++
-      this.#reopenDelay = this.#o.reopen.initialMs
-      this.#editor.reset()
-      this.#loggedIn = false
-      this.#awaitingPin = false
-      this.#editor.mask = null
-      port.on('data', (d) => this.#onData(d))
-      port.on('close', (e) => this.#onClose(port, e))
-      this.#watchWrites(port)
-      if (this.#counters.opens > 1) this.#o.log('info', `${this.devicePath} reopened`)
-      if (this.#mode === 'human') this.#write(`\r\n${this.#board} stage appliance console. Type help for the commands.\r\n${this.#prompt()}`)
-      for (const w of this.#openWaiters.splice(0)) w()
-      done?.()
-    })
-  }
-
-  /**
-   * A port whose unsent output stops shrinking (the far end stopped reading, or the driver lost a
-   * wakeup) is closed and reopened, which discards that output, rather than left to grow.
-   */
-  #watchWrites(port: ConsolePort): void {
-    clearInterval(this.#stallTimer)
-    this.#stall = { bytes: 0, since: Date.now() }
-    this.#stallTimer = setInterval(
-      () => {
-        if (this.#port !== port || !port.isOpen) return clearInterval(this.#stallTimer)
-        const pending = port.writableLength
-        const now = Date.now()
-        if (pending === 0 || pending < this.#stall.bytes) this.#stall = { bytes: pending, since: now }
-        else if (now - this.#stall.since >= this.#o.writeStallMs) {
-          this.#o.log(
-            'warn',
-            `output to ${this.devicePath} stalled for ${Math.round((now - this.#stall.since) / 1000)} s with ${pending} bytes unsent; reopening the port`,
-          )
-          clearInterval(this.#stallTimer)
-          port.close()
-          // If the close itself hangs, give up on this port object and reopen anyway.
-          setTimeout(() => {
-            if (this.#port === port) this.#onClose(port, new Error('close timed out'))
-          }, 2000).unref()
-        } else this.#stall.bytes = pending
-      },
-      Math.max(100, Math.min(1000, this.#o.writeStallMs / 4)),
-    )
-    this.#stallTimer.unref()
-  }
-
-  #openFailed(err: Error): void {
-    this.#counters.openFailures++
-    const now = Date.now()
-    if (now - this.#lastOpenWarn >= 60_000) {
-      this.#lastOpenWarn = now
-      this.#o.log('warn', `cannot open ${this.devicePath} (${err.message}); retrying with backoff (up to every ${Math.round(this.#o.reopen.maxMs / 1000)} s)`)
-    }
-    this.#scheduleReopen()
-  }
-
-  #onClose(port: ConsolePort, err?: Error & { disconnected?: boolean }): void {
-    port.removeAllListeners()
-    port.on('error', () => {}) // a late error from a dead port must not become an uncaught exception
-    if (this.#port === port) this.#port = null
-    if (this.#stopping) return
-    this.#o.log('warn', `${this.devicePath} closed${err ? ` (${err.message})` : ''}; reopening`)
-    this.#scheduleReopen()
-  }
-
-  #scheduleReopen(): void {
-    if (this.#stopping) return
-    clearTimeout(this.#reopenTimer)
-    this.#reopenTimer = setTimeout(() => {
-      if (!this.#opening) this.#open()
-    }, this.#reopenDelay)
-    this.#reopenDelay = Math.min(this.#reopenDelay * 2, this.#o.reopen.maxMs)
+  /** A fresh port: a fresh session (no login, nothing half typed), and the banner in human mode. */
+  #opened(): void {
+    this.#editor.reset()
+    this.#pin.logout()
+    this.#awaitingPin = false
+    this.#editor.mask = null
+    if (this.#mode === 'human') this.#write(`\r\n${this.#board} stage appliance console. Type help for the commands.\r\n${this.#prompt()}`)
   }
 
   #write(text: string): void {
-    const port = this.#port
-    if (!port?.isOpen) return
-    port.write(text)
+    this.#keeper.write(text)
   }
 
   // ---- input ----------------------------------------------------------------------------------
@@ -371,7 +147,7 @@ export class SerialConsole implements ConsoleSession {
     // read), are a burst and go through the token bucket, so unread replies cannot pile up.
     let replying = 0
     for (const a of actions) if (a.type === 'error' || (a.type === 'line' && (this.#awaitingPin || a.text.trim() !== ''))) replying++
-    const paced = replying === 1 && this.#queued === 0 && (this.#port?.writableLength ?? 0) === 0
+    const paced = replying === 1 && this.#queued === 0 && this.#keeper.pending === 0
     for (const a of actions) {
       switch (a.type) {
         case 'echo':
@@ -397,30 +173,9 @@ export class SerialConsole implements ConsoleSession {
     }
   }
 
-  /**
-   * Token bucket over reply-producing lines that are not paced; the first refusal in each second
-   * says so. Up to `burst` lines may wait for their turn at once (a control system's start-up batch).
-   */
+  /** An unpaced line: through the rate limit (limit.ts). */
   #take(): boolean {
-    const now = Date.now()
-    const { perSecond, burst } = this.#o.rate
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * perSecond)
-    this.#tokensAt = now
-    if (this.#tokens >= 1 && this.#queued < burst) {
-      this.#tokens -= 1
-      return true
-    }
-    this.#counters.rateLimited++
-    if (now - this.#lastRateMsg >= 1000) {
-      this.#lastRateMsg = now
-      this.#replyNow({
-        ok: false,
-        command: '',
-        code: 'FW_ERR_RATE_LIMITED',
-        message: `more than ${perSecond} commands per second; lines are being dropped (${this.#counters.rateLimited} so far). Wait for each reply before sending the next command`,
-      })
-    }
-    return false
+    return this.#limit.take(this.#queued)
   }
 
   #enqueue(text: string, paced: boolean): void {
@@ -452,15 +207,11 @@ export class SerialConsole implements ConsoleSession {
   // ---- commands -------------------------------------------------------------------------------
 
   #pinRequired(): boolean {
-    const now = Date.now()
-    if (now - this.#pinCache.at > 1000) this.#pinCache = { at: now, exists: existsSync(this.#o.pinFile) }
-    return this.#pinCache.exists
+    return this.#pin.required()
   }
 
   #permission(): Permission {
-    if (!this.#pinRequired()) return 'admin'
-    if (this.#loggedIn && Date.now() - this.#lastCommandAt > this.#o.loginIdleMs) this.#loggedIn = false
-    return this.#loggedIn ? 'admin' : 'observe'
+    return this.#pin.permission()
   }
 
   #principal(): Principal {
@@ -485,7 +236,7 @@ export class SerialConsole implements ConsoleSession {
     if (this.#replyLater) return
     // The session's own commands neither count as errors nor keep an admin login alive.
     const own = SESSION_COMMAND_NAMES.has(result.command)
-    if (permission === 'admin' && !own) this.#lastCommandAt = Date.now()
+    if (permission === 'admin' && !own) this.#pin.touch()
     if (!result.ok && !own) this.#counters.errors++
     this.#reply(result)
   }
@@ -503,53 +254,11 @@ export class SerialConsole implements ConsoleSession {
     if (tokens.length === 0 && this.#mode === 'human') return { permission: 'admin', note: 'no PIN is set on this unit' }
     if (tokens.length !== 1) throw new FirmwareError('FW_ERR_BAD_ARG', 'login takes the PIN: login <PIN>; e.g. login 123456')
     if (!this.#pinRequired()) return { permission: 'admin', note: 'no PIN is set on this unit' }
-    return this.#checkPin(tokens[0]!)
-  }
-
-  async #checkPin(pin: string): Promise<{ permission: string }> {
-    const now = Date.now()
-    if (now < this.#lockedUntil) {
-      throw new FirmwareError('FW_ERR_PIN', `too many wrong PINs; try again in ${Math.ceil((this.#lockedUntil - now) / 1000)} s`)
-    }
-    let stored: string
-    try {
-      const st = statSync(this.#o.pinFile)
-      if ((st.mode & 0o077) !== 0) this.#o.log('warn', `${this.#o.pinFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`)
-      stored = readFileSync(this.#o.pinFile, 'utf8').trim()
-      if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(stored)) throw new Error('not a scrypt PIN hash')
-    } catch (e) {
-      throw new FirmwareError(
-        'FW_ERR_PIN',
-        `the console PIN file cannot be used (${(e as Error).message}); operate and admin stay locked until the PIN is set again at provisioning`,
-      )
-    }
-    let ok = false
-    try {
-      ok = await verifyPinHash(stored, pin)
-    } catch {
-      ok = false
-    }
-    if (!ok) {
-      this.#pinFailures++
-      const left = this.#o.pinLockout.tries - this.#pinFailures
-      if (left <= 0) {
-        const ms = this.#o.pinLockout.ms * 2 ** this.#lockouts
-        this.#lockouts = Math.min(this.#lockouts + 1, 5)
-        this.#lockedUntil = Date.now() + ms
-        this.#pinFailures = 0
-        throw new FirmwareError('FW_ERR_PIN', `wrong PIN; login is locked for ${Math.round(ms / 1000)} s`)
-      }
-      throw new FirmwareError('FW_ERR_PIN', `wrong PIN; ${left} ${left === 1 ? 'try' : 'tries'} left before a lockout`)
-    }
-    this.#pinFailures = 0
-    this.#lockouts = 0
-    this.#loggedIn = true
-    this.#lastCommandAt = Date.now()
-    return { permission: 'admin' }
+    return this.#pin.check(tokens[0]!)
   }
 
   logout(): { permission: string } {
-    this.#loggedIn = false
+    this.#pin.logout()
     return { permission: this.#permission() }
   }
 
@@ -569,135 +278,30 @@ export class SerialConsole implements ConsoleSession {
     return { mode: this.#mode }
   }
 
-  subscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    const next = new Set(this.#subs)
-    let hz = this.#metersHz
-    const list = args.length === 0 ? DEFAULT_TOPICS : args
-    for (const raw of list) {
-      const [name, val] = raw.toLowerCase().split('=', 2) as [string, string | undefined]
-      if (name === 'all') {
-        for (const t of TOPICS) next.add(t)
-        continue
-      }
-      if (!(TOPICS as readonly string[]).includes(name) || (val !== undefined && name !== 'meters')) {
-        throw new FirmwareError(
-          'FW_ERR_BAD_ARG',
-          `subscribe: unknown topic "${raw}"; topics: state, meters[=HZ], doa, panel, recommendations, changes, all; e.g. subscribe state meters=2`,
-        )
-      }
-      if (val !== undefined) {
-        const v = /^\d+(\.\d+)?$/.test(val) ? Number(val) : NaN
-        if (!(v >= 0.1 && v <= 20))
-          throw new FirmwareError('FW_ERR_BAD_ARG', `subscribe: the meters rate must be 0.1 to 20 per second, got "${val}"; e.g. subscribe meters=2`)
-        hz = v
-      }
-      next.add(name as Topic)
-    }
-    this.#subs = next
-    this.#metersHz = hz
-    this.#applySubscriptions()
-    return this.#subsValue()
+  subscribe(args: readonly string[]): SubscriptionValue {
+    return this.#subs.subscribe(args)
   }
 
-  unsubscribe(args: readonly string[]): Record<string, string | number | boolean> {
-    if (args.length === 0 || args.some((a) => a.toLowerCase() === 'all')) this.#subs.clear()
-    else {
-      for (const a of args) {
-        if (!(TOPICS as readonly string[]).includes(a.toLowerCase())) {
-          throw new FirmwareError('FW_ERR_BAD_ARG', `unsubscribe: unknown topic "${a}"; topics: ${TOPICS.join(', ')}, all`)
-        }
-      }
-      for (const a of args) this.#subs.delete(a.toLowerCase() as Topic)
-    }
-    this.#applySubscriptions()
-    return this.#subsValue()
+  unsubscribe(args: readonly string[]): SubscriptionValue {
+    return this.#subs.unsubscribe(args)
   }
 
-  #subsValue(): Record<string, string | number | boolean> {
-    const v: Record<string, string | number | boolean> = {}
-    for (const t of TOPICS) v[t] = t === 'meters' && this.#subs.has(t) ? this.#metersHz : this.#subs.has(t)
-    return v
+  #input(): InputLine {
+    return { prompt: this.#prompt(), pending: this.#editor.pending, mask: this.#editor.mask }
   }
 
-  #applySubscriptions(): void {
-    const wantApp = TOPICS.some((t) => t !== 'meters' && this.#subs.has(t))
-    if (wantApp && !this.#unsubscribeApp) this.#unsubscribeApp = this.#app.subscribe((ev) => this.#onEvent(ev))
-    if (!wantApp && this.#unsubscribeApp) {
-      this.#unsubscribeApp()
-      this.#unsubscribeApp = null
-    }
-    clearInterval(this.#metersTimer)
-    this.#metersTimer = undefined
-    if (this.#subs.has('meters')) {
-      this.#metersTimer = setInterval(
-        () => {
-          const m = this.#app.meters()
-          if (m)
-            this.#event('meters', { in_peak: m.inputPeakDb, in_rms: m.inputRmsDb, out_peak: m.outputPeakDb, out_rms: m.outputRmsDb, gr: m.gainReductionDb })
-        },
-        Math.round(1000 / this.#metersHz),
-      )
-    }
-  }
-
-  #onEvent(ev: ApplianceEvent): void {
-    try {
-      switch (ev.type) {
-        case 'transition':
-          if (this.#subs.has('state')) {
-            const r = ev.record
-            this.#event('state', { from: r.from, to: r.to, cause: r.cause, evidence: r.evidence }, r.at)
-          }
-          break
-        case 'doa': {
-          const now = Date.now()
-          if (this.#subs.has('doa') && now - this.#lastDoa >= 100) {
-            this.#lastDoa = now
-            this.#event('doa', { azimuth: ev.doa.azimuth, elevation: ev.doa.elevation, confidence: ev.doa.confidence })
-          }
-          break
-        }
-        case 'panel':
-          if (this.#subs.has('panel')) this.#event('panel', { event: ev.event })
-          break
-        case 'recommendation':
-          if (this.#subs.has('recommendations')) {
-            const d = ev.data
-            this.#event('recommendation', d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d })
-          }
-          break
-        case 'change':
-          if (this.#subs.has('changes')) this.#event('change', changeFields(ev.change))
-          break
-        case 'meters':
-          break // meters go out at the subscribed rate, from the timer
-      }
-    } catch (e) {
-      this.#o.log('error', `console event failed: ${(e as Error).message}`)
-    }
-  }
-
-  /**
-   * One unsolicited line: `EV <topic> key=value... at=<ISO 8601 UTC, ms>`; `at` (when it happened,
-   * default now) is always the last key. Dropped (counted) when output backs up.
-   */
-  #event(topic: string, value: Record<string, unknown>, at: number = Date.now()): void {
-    const port = this.#port
-    if (!port?.isOpen) return
-    if (port.writableLength > this.#o.maxPendingOutput) {
+  /** One unsolicited EV line; dropped (counted) when output backs up. */
+  #event(ev: EventLine): void {
+    if (!this.#keeper.isOpen) return
+    if (this.#keeper.pending > this.#o.maxPendingOutput) {
       this.#counters.droppedEvents++
       return
     }
-    const tokens = flatten({ ...value, at: new Date(at).toISOString() })
-    const line = `EV ${topic} ${tokens.join(' ')}`
-    if (this.#mode === 'machine') this.#write(`${line}\r\n`)
-    else this.#write(`\r\x1b[K${line}\r\n${this.#prompt()}${this.#editor.mask ? this.#editor.mask.repeat(this.#editor.pending.length) : this.#editor.pending}`)
+    this.#write(renderEvent(this.#mode, eventLine(ev.topic, ev.fields, ev.at ?? Date.now()), this.#input()))
   }
 
   #replyNow(r: CommandResult): void {
-    if (this.#mode === 'machine') this.#write(`${formatMachine(r)}\r\n`)
-    else
-      this.#write(`${formatHuman(r, r.ok ? this.#registry.get(r.command) : undefined).replace(/\r?\n/g, '\r\n')}\r\n${this.#prompt()}${this.#editor.pending}`)
+    this.#write(renderReply(this.#mode, r, this.#registry.get(r.command), { ...this.#input(), mask: null }))
   }
 
   #reply(r: CommandResult): void {
@@ -706,131 +310,33 @@ export class SerialConsole implements ConsoleSession {
 }
 
 /**
- * Starts the console on profile.uarts.console (or opts.devicePath). On the sim board ("sim") it
- * creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open; if
+ * Starts the console on the port the board's console driver opens (or opts.devicePath). On a
+ * simulated board the driver creates a socat PTY pair and returns the peer end as `path` for a terminal or a test to open; if
  * that socat dies, the pair is made again at the same paths (with backoff while it cannot be) and
  * the console reopens its end at once. Resolves once the first open was tried; a port that is not
  * there yet is retried in the background.
  */
 export async function startConsole(app: ApplianceApi, profile: BoardProfile, opts: ConsoleOptions = {}): Promise<ConsoleHandle> {
-  let sim: SimPty | null = null
-  let devicePath = opts.devicePath ?? profile.uarts.console.path
-  let path = devicePath
-  if (!opts.devicePath && profile.capabilities.console === 'simulated') {
-    sim = await SimPty.open(opts.simDir, opts.log ?? defaultLog)
-    devicePath = sim.a
-    path = sim.b
-  }
-  if (!devicePath || (!opts.devicePath && profile.capabilities.console === 'none'))
-    throw new FirmwareError('FW_ERR_CONSOLE', 'no console device: set uarts.console.path in the board profile')
-  const con = new SerialConsole(app, profile, devicePath, opts)
+  const port: ConsolePortConnection = opts.devicePath
+    ? { devicePath: opts.devicePath, path: opts.devicePath, onRecreated: () => {}, close: async () => {} }
+    : await driversFor(profile).console.open({ ...(opts.simDir ? { simDir: opts.simDir } : {}), log: opts.log ?? defaultLog })
+  let con: SerialConsole
   try {
+    con = new SerialConsole(app, profile, port.devicePath, opts)
     await con.start()
   } catch (e) {
-    await sim?.close()
+    await port.close()
     throw e
   }
-  sim?.onRecreated(() => con.reopenNow())
+  port.onRecreated(() => con.reopenNow())
   return {
-    path,
-    devicePath,
+    path: port.path,
+    devicePath: port.devicePath,
     stats: () => con.stats(),
     whenOpen: () => con.whenOpen(),
     async stop() {
       await con.stop()
-      await sim?.close()
+      await port.close()
     },
-  }
-}
-
-/**
- * The sim board's console UART: a socat PTY pair in <simDir>/console-pty (or a temp directory of
- * its own), kept alive: when socat exits without being asked to, a new pair is made at the same
- * link paths, so a tech reconnects with the same command.
- */
-class SimPty {
-  #pty: PtyPair
-  #stopped = false
-  #retryTimer: NodeJS.Timeout | undefined
-  #delay = 100
-  #lastWarn = 0
-  #listener: () => void = () => {}
-
-  readonly dir: string
-  readonly #ownDir: boolean
-  readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
-
-  private constructor(dir: string, ownDir: boolean, first: PtyPair, log: (level: 'info' | 'warn' | 'error', message: string) => void) {
-    this.dir = dir
-    this.#ownDir = ownDir
-    this.#log = log
-    this.#pty = first
-    this.#watch(first)
-  }
-
-  static async open(simDir: string | undefined, log: (level: 'info' | 'warn' | 'error', message: string) => void): Promise<SimPty> {
-    let dir: string
-    if (simDir) {
-      dir = join(simDir, 'console-pty')
-      mkdirSync(dir, { recursive: true })
-    } else dir = mkdtempSync(join(tmpdir(), 'fw-console-'))
-    try {
-      // The same orphan-proof socat pair the simulated front panel uses (it dies with this process).
-      return new SimPty(dir, !simDir, await openPtyPair(dir), log)
-    } catch (e) {
-      if (!simDir) rmSync(dir, { recursive: true, force: true })
-      throw e
-    }
-  }
-
-  get a(): string {
-    return join(this.dir, 'pty-a')
-  }
-
-  get b(): string {
-    return join(this.dir, 'pty-b')
-  }
-
-  onRecreated(listener: () => void): void {
-    this.#listener = listener
-  }
-
-  #watch(pty: PtyPair): void {
-    void pty.exited.then(() => {
-      if (this.#stopped || pty !== this.#pty) return
-      this.#log('warn', `socat for the console PTY (pid ${pty.pid}) exited; recreating the pair at ${this.b}`)
-      this.#recreate()
-    })
-  }
-
-  #recreate(): void {
-    if (this.#stopped) return
-    openPtyPair(this.dir).then(
-      async (pty) => {
-        if (this.#stopped) return pty.close()
-        this.#pty = pty
-        this.#delay = 100
-        this.#watch(pty)
-        this.#log('info', `console PTY recreated at ${this.b} (socat pid ${pty.pid})`)
-        this.#listener()
-      },
-      (e: Error) => {
-        if (this.#stopped) return
-        const now = Date.now()
-        if (now - this.#lastWarn >= 60_000) {
-          this.#lastWarn = now
-          this.#log('warn', `cannot recreate the console PTY (${e.message}); retrying with backoff (up to every 5 s)`)
-        }
-        this.#retryTimer = setTimeout(() => this.#recreate(), this.#delay)
-        this.#delay = Math.min(this.#delay * 2, 5000)
-      },
-    )
-  }
-
-  async close(): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#retryTimer)
-    await this.#pty.close()
-    if (this.#ownDir) rmSync(this.dir, { recursive: true, force: true })
   }
 }

@@ -1,8 +1,8 @@
 // driversFor(profile): the one place a board's drivers are chosen, by what the profile says the
 // board has, never by its name.
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import t from 'tap'
 import { driversFor } from '../../firmware/board/drivers.ts'
 import { boardRoot, loadProfile } from '../../firmware/board/profile.ts'
@@ -10,6 +10,7 @@ import { startConsole } from '../../firmware/console/console.ts'
 import { SimThermal, SysfsThermal } from '../../firmware/hardware/thermal.ts'
 import { WatchdogDevice } from '../../firmware/hardware/watchdog-device.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
+import { until } from '../helpers/until.ts'
 
 const shipped = (name: string) => JSON.parse(readFileSync(join(boardRoot, name, 'profile.json'), 'utf8'))
 
@@ -31,7 +32,7 @@ t.test('a board called "sim" with real parts gets the real drivers', async (t) =
   writeFileSync(join(dir, 'p.json'), JSON.stringify({ ...shipped('jetson-agx-rack'), name: 'sim', watchdogDevice: dev }))
   const d = driversFor(loadProfile(join(dir, 'p.json')))
   t.equal(d.panel.kind, 'uart')
-  t.same(d.console, { kind: 'uart', path: '/dev/ttyTHS0', baudRate: 115200 })
+  t.same({ kind: d.console.kind, path: d.console.path, baudRate: d.console.baudRate }, { kind: 'uart', path: '/dev/ttyTHS0', baudRate: 115200 })
   t.ok(d.thermal() instanceof SysfsThermal, 'sysfs zones')
   const w = d.watchdogs({})
   t.equal(w.all.length, 1)
@@ -121,4 +122,64 @@ t.test('a hot board bypasses, whether its thermal driver is the simulation or sy
       await app.stop()
     }
   }
+})
+
+/** The pid of the socat that serves the links in `dir` (what `ps` shows a tech). */
+function socatFor(dir: string): number | null {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    let argv: string[]
+    try {
+      argv = readFileSync(`/proc/${e}/cmdline`, 'latin1').split('\0')
+    } catch {
+      continue
+    }
+    if (argv[0]?.endsWith('socat') && argv.some((a) => a.includes(`link=${dir}/pty-a`))) return Number(e)
+  }
+  return null
+}
+
+t.test('console port driver, real UART: open() hands back the UART path, nothing to recreate', async (t) => {
+  const d = driversFor(loadProfile('jetson-agx-rack'))
+  const port = await d.console.open()
+  t.equal(port.devicePath, '/dev/ttyTHS0')
+  t.equal(port.path, '/dev/ttyTHS0', 'a terminal opens the UART itself')
+  await port.close()
+})
+
+t.test('console port driver, no console fitted: open() refuses with FW_ERR_CONSOLE', async (t) => {
+  const dir = t.testdir({})
+  writeFileSync(
+    join(dir, 'p.json'),
+    JSON.stringify({ ...shipped('sim'), uarts: { ...shipped('sim').uarts, console: { ...shipped('sim').uarts.console, path: 'none' } } }),
+  )
+  await t.rejects(driversFor(loadProfile(join(dir, 'p.json'))).console.open(), { code: 'FW_ERR_CONSOLE' })
+})
+
+t.test('console port driver, simulated: socat killed -9, the PTY pair comes back at the same path and says so', async (t) => {
+  const d = driversFor(loadProfile('sim'))
+  const logs: string[] = []
+  const port = await d.console.open({ simDir: t.testdir(), log: (l, m) => logs.push(`${l}: ${m}`) })
+  t.teardown(() => port.close())
+  const dir = dirname(port.path)
+  t.equal(dirname(port.devicePath), dir, 'both ends in one folder')
+  t.ok(realpathSync(port.devicePath).startsWith('/dev/pts/') && realpathSync(port.path).startsWith('/dev/pts/'), 'both ends are live ptys')
+  let recreated = 0
+  port.onRecreated(() => recreated++)
+  const pid = socatFor(dir)
+  t.ok(pid, `its socat runs (pid ${pid})`)
+  process.kill(pid!, 'SIGKILL')
+  await until(() => recreated === 1, 10_000, 'the driver to recreate the pair')
+  const pid2 = socatFor(dir)
+  t.ok(pid2 !== null && pid2 !== pid, `a new socat (pid ${pid2}) serves the same links`)
+  t.ok(existsSync(port.path) && realpathSync(port.path).startsWith('/dev/pts/'), 'the same path points at a live pty again')
+  t.ok(
+    logs.some((l) => /socat .*exited.*recreat/i.test(l)),
+    `the loss was logged: ${JSON.stringify(logs)}`,
+  )
+  await port.close()
+  await until(() => socatFor(dir) === null, 5000, 'socat to go at close')
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(socatFor(dir), null, 'and it does not come back after close')
+  t.equal(recreated, 1)
 })

@@ -4,7 +4,7 @@
 
 import { SerialPort } from 'serialport'
 import t from 'tap'
-import type { ConsolePort, OpenPort } from '../../firmware/console/index.ts'
+import { type ConsolePort, type OpenPort, startConsole } from '../../firmware/console/index.ts'
 import { FakeAppliance } from '../commands/fake-appliance.ts'
 import { startRig, stopRig } from './harness.ts'
 
@@ -125,4 +125,33 @@ t.test('a client that sends one line at a time without waiting for the replies i
   await new Promise((r) => setTimeout(r, 200))
   const st = rig.con.stats()
   t.ok(st.rateLimited >= 100, `lines sent while earlier replies were still going out went through the limit (${st.rateLimited} of 200 dropped)`)
+})
+
+t.test('the console limiter is the shared one: a rate that never allows or a burst below 1 is refused at start (FW_ERR_BAD_OPTION)', async (t) => {
+  const app = new FakeAppliance()
+  for (const rate of [
+    { perSecond: 0, burst: 40 },
+    { perSecond: Number.NaN, burst: 40 },
+    { perSecond: 20, burst: 0 },
+  ]) {
+    await t.rejects(startConsole(app, app.profile, { devicePath: '/nonexistent/console', rate }), { code: 'FW_ERR_BAD_OPTION' }, JSON.stringify(rate))
+  }
+})
+
+t.test('limiter wiring: 40 lines in one write answered, line 41+ at line rate dropped with the documented reply', async (t) => {
+  const app = new FakeAppliance()
+  const rig = await startRig(app, t.testdir(), { mode: 'machine', rate: { perSecond: 2, burst: 40 } })
+  t.teardown(() => stopRig(rig))
+  await rig.client.send('status\r\n'.repeat(60))
+  await new Promise((r) => setTimeout(r, 1500))
+  const replies = rig.client.lines.splice(0)
+  const ok = replies.filter((l) => l.startsWith('OK status ')).length
+  const limited = replies.filter((l) => l.startsWith('ERR FW_ERR_RATE_LIMITED '))
+  t.ok(ok >= 40 && ok <= 44, `the burst of 40 answered, then at most the refill (${ok} of 60)`)
+  t.ok(limited.length >= 1 && limited.length <= 2, `one ERR per second for the dropped lines (${limited.length})`)
+  t.match(
+    limited[0],
+    /^ERR FW_ERR_RATE_LIMITED more than 2 commands per second; lines are being dropped \(\d+ so far\)\. Wait for each reply before sending the next command$/,
+  )
+  t.equal(rig.con.stats().rateLimited, 60 - ok, 'every line not answered was counted as dropped')
 })
