@@ -56,10 +56,14 @@ t.test('an audio fault that repeats latches the bypass until a person releases i
   t.equal(app.status().state, 'MANUAL_BYPASS', 'still latched while healthy')
   t.equal(app.relay.state, 'bypass', 'the relay stays down')
   await client.send('bypass off\r\n')
-  t.match(await client.nextLine(5000), /^OK bypass bypass=off state=(ACTIVE|BYPASS)/)
+  t.match(await client.nextLine(5000), /^OK bypass bypass=off state=(ACTIVE|DEGRADED|BYPASS)/)
   await until(() => app.status().state === 'ACTIVE' && app.relay.state === 'processed', 5000, 'ACTIVE again after the release')
-  t.match(
-    app.faults(5).find((r) => r.from === 'MANUAL_BYPASS'),
-    { cause: 'manual-release', evidence: /released by console:/ },
+  // Released to ACTIVE ('manual-release'), or, when a degrade-level fault is live at that moment
+  // (xruns on a loaded machine), to DEGRADED under that cause: either way the record says who released it.
+  const release = app.faults(5).find((r) => r.from === 'MANUAL_BYPASS')
+  t.match(release, { evidence: /^manual bypass released by console:/ }, 'the release is recorded with who released it')
+  t.ok(
+    (release?.to === 'ACTIVE' && release.cause === 'manual-release') || (release?.to === 'DEGRADED' && release.cause !== 'manual-release'),
+    `released to ${release?.to} (${release?.cause})`,
   )
 })
