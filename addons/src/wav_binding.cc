@@ -32,7 +32,7 @@ std::string PathArg(const Napi::CallbackInfo& cb, size_t i) {
   return cb[i].As<Napi::String>().Utf8Value();
 }
 
-wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible) {
+wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible, int64_t* rf64Above = nullptr) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, "info must be an object");
   Napi::Object o = v.As<Napi::Object>();
   wav::Info info;
@@ -42,6 +42,10 @@ wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible) {
   if (!wav::parseFormat(fmt, &info.format)) throw Napi::TypeError::New(env, "unknown WAV format " + fmt);
   Napi::Value ext = o.Get("extensible");
   *extensible = ext.IsBoolean() ? (ext.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
+  if (rf64Above) {
+    Napi::Value lim = o.Get("rf64Above");
+    *rf64Above = lim.IsNumber() ? lim.As<Napi::Number>().Int64Value() : 0;
+  }
   return info;
 }
 
@@ -157,6 +161,7 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
                        {InstanceAccessor<&ReaderWrap::GetInfo>("info"),
                         InstanceMethod<&ReaderWrap::Read>("read"),
                         InstanceMethod<&ReaderWrap::Rewind>("rewind"),
+                        InstanceMethod<&ReaderWrap::Seek>("seek"),
                         InstanceMethod<&ReaderWrap::Close>("close")});
   }
   explicit ReaderWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<ReaderWrap>(cb) {
@@ -190,6 +195,12 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     if (!Live(cb.Env()).rewind()) Throw(cb.Env(), wav::ErrorKind::Io, path_ + ": " + reader_->lastError());
     return cb.Env().Undefined();
   }
+  Napi::Value Seek(const Napi::CallbackInfo& cb) {
+    wav::Reader& r = Live(cb.Env());
+    if (cb.Length() < 1 || !cb[0].IsNumber()) throw Napi::TypeError::New(cb.Env(), "seek needs a frame number");
+    if (!r.seek(cb[0].As<Napi::Number>().Int64Value())) Throw(cb.Env(), wav::ErrorKind::Io, path_ + ": " + r.lastError());
+    return cb.Env().Undefined();
+  }
   Napi::Value Close(const Napi::CallbackInfo& cb) {
     reader_.reset();
     return cb.Env().Undefined();
@@ -212,10 +223,11 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     Napi::Env env = cb.Env();
     path_ = PathArg(cb, 0);
     int extensible = -1;
-    wav::Info info = InfoArg(env, cb.Length() > 1 ? cb[1] : env.Undefined(), &extensible);
+    int64_t rf64Above = 0;
+    wav::Info info = InfoArg(env, cb.Length() > 1 ? cb[1] : env.Undefined(), &extensible, &rf64Above);
     std::string err;
     wav::ErrorKind kind;
-    writer_ = wav::Writer::create(path_, info, &err, &kind, extensible);
+    writer_ = wav::Writer::create(path_, info, &err, &kind, extensible, wav::kDefaultChunkFrames, rf64Above);
     if (!writer_) Throw(env, kind, err);
   }
 

@@ -1,4 +1,5 @@
 // WAV files from TypeScript: a typed face over the addon's native reader and writer (addons/src/wav.h).
+// RIFF and RF64 (EBU Tech 3306, files past 4 GiB) are read; the writer switches to RF64 by itself.
 // Options are checked here; native errors come back as FirmwareError FW_ERR_BAD_WAV (the file's
 // content is wrong or unsupported) or FW_ERR_IO (the file system said no), each one line that
 // starts with the path, e.g. "in.wav: data chunk says 960000 bytes but the file ends after 12000".
@@ -30,6 +31,12 @@ export interface WavSpec {
    * otherwise (plain headers are what most tools read for mono and stereo).
    */
   extensible?: boolean
+  /**
+   * WavWriter only: the RIFF size in bytes past which close() writes RF64 (EBU Tech 3306, a ds64
+   * chunk with 64-bit sizes) instead of RIFF. Defaults to the RIFF limit, 4 GiB - 1; set it low
+   * only to test the RF64 path without writing 4 GB.
+   */
+  rf64Above?: number
 }
 
 /** Interleaved samples: frame-major, channel k of frame i at i * channels + k. */
@@ -39,6 +46,7 @@ interface NativeReader {
   readonly info: WavInfo
   read(buf: Samples): number
   rewind(): void
+  seek(frame: number): void
   close(): void
 }
 interface NativeWriter {
@@ -94,6 +102,10 @@ function checkSpec(spec: WavSpec, where: string): WavSpec {
   oneOf(c, format, 'format', WAV_FORMATS)
   const out: WavSpec = { channels, sampleRate, format }
   if (spec.extensible !== undefined) out.extensible = spec.extensible
+  if (spec.rf64Above !== undefined) {
+    wholeNumberIn(c, spec.rf64Above, 'rf64Above', 1, 0xffffffff)
+    out.rf64Above = spec.rf64Above
+  }
   return out
 }
 
@@ -144,6 +156,13 @@ export class WavReader {
   }
   rewind(): void {
     call(() => this.#r.rewind())
+  }
+  /** Goes to frame `frame` (0 to info.frames) without reading what lies before it. */
+  seek(frame: number): void {
+    if (!Number.isSafeInteger(frame) || frame < 0 || frame > this.info.frames) {
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `${this.path}: cannot seek to frame ${frame} (0 to ${this.info.frames})`)
+    }
+    call(() => this.#r.seek(frame))
   }
   close(): void {
     this.#r.close()
