@@ -62,6 +62,8 @@ struct EngineConfig {
   bool realtimePriority = true;
   // file backend
   std::string inPath, outPath;
+  // Several files as one input (wav_join.h): columns of consecutive parts. Empty: inPath alone.
+  std::vector<std::vector<std::string>> inColumns;
   std::string outFormat = "float32";  // float32 | pcm16 | pcm24 | pcm32
   // sim backend
   std::vector<SimSource> simSources;

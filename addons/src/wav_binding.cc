@@ -9,6 +9,7 @@
 
 #include "binding.h"
 #include "wav.h"
+#include "wav_join.h"
 
 namespace {
 
@@ -49,12 +50,40 @@ wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible, int64_t* rf64Ab
   return info;
 }
 
-// wav.info(path) -> {channels, sampleRate, format, frames}
-Napi::Value InfoFn(const Napi::CallbackInfo& cb) {
+// A source is a path, or columns of consecutive parts (string[][]): see wav_join.h.
+std::unique_ptr<wav::Joined> OpenSource(const Napi::CallbackInfo& cb, std::string* name, int64_t chunk = wav::kDefaultChunkFrames) {
+  Napi::Env env = cb.Env();
+  std::vector<std::vector<std::string>> columns;
+  if (cb.Length() > 0 && cb[0].IsArray()) {
+    Napi::Array cols = cb[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < cols.Length(); i++) {
+      Napi::Value c = cols.Get(i);
+      if (!c.IsArray()) throw Napi::TypeError::New(env, "columns must be arrays of paths");
+      Napi::Array parts = c.As<Napi::Array>();
+      std::vector<std::string> col;
+      for (uint32_t k = 0; k < parts.Length(); k++) {
+        Napi::Value v = parts.Get(k);
+        if (!v.IsString()) throw Napi::TypeError::New(env, "paths must be strings");
+        col.push_back(v.As<Napi::String>().Utf8Value());
+      }
+      columns.push_back(std::move(col));
+    }
+    *name = columns.empty() || columns[0].empty() ? std::string("input") : columns[0][0];
+  } else {
+    *name = PathArg(cb, 0);
+    columns.push_back({*name});
+  }
   std::string err;
   wav::ErrorKind kind;
-  auto r = wav::Reader::open(PathArg(cb, 0), &err, &kind, 16);
-  if (!r) Throw(cb.Env(), kind, err);
+  auto j = wav::Joined::open(columns, &err, &kind, chunk);
+  if (!j) Throw(env, kind, err);
+  return j;
+}
+
+// wav.info(path) -> {channels, sampleRate, format, frames}
+Napi::Value InfoFn(const Napi::CallbackInfo& cb) {
+  std::string name;
+  auto r = OpenSource(cb, &name, 16);
   return InfoObject(cb.Env(), r->info());
 }
 
@@ -62,10 +91,8 @@ Napi::Value InfoFn(const Napi::CallbackInfo& cb) {
 Napi::Value ReadFn(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const bool dbl = cb.Length() > 1 && cb[1].ToBoolean().Value();
-  std::string err;
-  wav::ErrorKind kind;
-  auto r = wav::Reader::open(PathArg(cb, 0), &err, &kind);
-  if (!r) Throw(env, kind, err);
+  std::string name;
+  auto r = OpenSource(cb, &name);
   const wav::Info& info = r->info();
   const size_t n = static_cast<size_t>(info.frames) * static_cast<size_t>(info.channels);
   Napi::Object out = Napi::Object::New(env);
@@ -79,7 +106,7 @@ Napi::Value ReadFn(const Napi::CallbackInfo& cb) {
     got = r->read(a.Data(), info.frames);
     out.Set("data", a);
   }
-  if (got != info.frames) Throw(env, wav::ErrorKind::Io, PathArg(cb, 0) + ": " + r->lastError());
+  if (got != info.frames) Throw(env, wav::ErrorKind::Io, name + ": " + r->lastError());
   out.Set("info", InfoObject(env, info));
   return out;
 }
@@ -117,11 +144,8 @@ Napi::Value WriteFn(const Napi::CallbackInfo& cb) {
 // file: the report's meters without bringing the samples into JavaScript.
 Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
-  const std::string path = PathArg(cb, 0);
-  std::string err;
-  wav::ErrorKind kind;
-  auto r = wav::Reader::open(path, &err, &kind);
-  if (!r) Throw(env, kind, err);
+  std::string path;
+  auto r = OpenSource(cb, &path);
   const int ch = r->info().channels;
   constexpr int64_t kFrames = 4096;
   std::vector<float> buf(static_cast<size_t>(kFrames * ch));
@@ -165,22 +189,18 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
                         InstanceMethod<&ReaderWrap::Close>("close")});
   }
   explicit ReaderWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<ReaderWrap>(cb) {
-    path_ = PathArg(cb, 0);
-    std::string err;
-    wav::ErrorKind kind;
-    reader_ = wav::Reader::open(path_, &err, &kind);
-    if (!reader_) Throw(cb.Env(), kind, err);
+    reader_ = OpenSource(cb, &path_);
   }
 
  private:
-  wav::Reader& Live(Napi::Env env) {
+  wav::Joined& Live(Napi::Env env) {
     if (!reader_) throw Napi::Error::New(env, "the WAV reader is closed");
     return *reader_;
   }
   Napi::Value GetInfo(const Napi::CallbackInfo& cb) { return InfoObject(cb.Env(), Live(cb.Env()).info()); }
   Napi::Value Read(const Napi::CallbackInfo& cb) {
     Napi::Env env = cb.Env();
-    wav::Reader& r = Live(env);
+    wav::Joined& r = Live(env);
     if (cb.Length() < 1 || !cb[0].IsTypedArray()) throw Napi::TypeError::New(env, "read needs a Float32Array or Float64Array");
     Napi::TypedArray ta = cb[0].As<Napi::TypedArray>();
     const int64_t frames = static_cast<int64_t>(ta.ElementLength()) / r.info().channels;
@@ -196,7 +216,7 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     return cb.Env().Undefined();
   }
   Napi::Value Seek(const Napi::CallbackInfo& cb) {
-    wav::Reader& r = Live(cb.Env());
+    wav::Joined& r = Live(cb.Env());
     if (cb.Length() < 1 || !cb[0].IsNumber()) throw Napi::TypeError::New(cb.Env(), "seek needs a frame number");
     if (!r.seek(cb[0].As<Napi::Number>().Int64Value())) Throw(cb.Env(), wav::ErrorKind::Io, path_ + ": " + r.lastError());
     return cb.Env().Undefined();
@@ -206,7 +226,7 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     return cb.Env().Undefined();
   }
   std::string path_;
-  std::unique_ptr<wav::Reader> reader_;
+  std::unique_ptr<wav::Joined> reader_;
 };
 
 // Streaming writer: new wav.Writer(path, info); .write(Float32Array); .close(); .abort()

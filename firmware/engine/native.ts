@@ -33,6 +33,8 @@ export interface NativeEngineOptions {
   startProcessed: boolean
   realtimePriority: boolean
   inPath: string
+  /** Several files as one input (columns of consecutive parts); empty for inPath alone. */
+  inColumns: string[][]
   outPath: string
   outFormat: string
   simSources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>

@@ -39,6 +39,14 @@ export interface WavSpec {
   rf64Above?: number
 }
 
+/**
+ * What is read: one file's path, or several files as one recording (addons/src/wav_join.h): columns
+ * side by side (e.g. one mono file per mic), each column's parts end to end (a recording a
+ * recorder split at its size limit). Rates and sample formats must agree, the parts of a column
+ * have one channel count, and every column the same length; a mismatch is FW_ERR_BAD_WAV naming the file.
+ */
+export type WavSource = string | string[][]
+
 /** Interleaved samples: frame-major, channel k of frame i at i * channels + k. */
 export type Samples = Float32Array | Float64Array
 
@@ -56,11 +64,11 @@ interface NativeWriter {
   abort(): void
 }
 interface NativeWav {
-  info(path: string): WavInfo
-  read(path: string, double: boolean): { info: WavInfo; data: Samples }
+  info(path: WavSource): WavInfo
+  read(path: WavSource, double: boolean): { info: WavInfo; data: Samples }
   write(path: string, spec: Required<WavSpec> | WavSpec, data: Samples): void
-  levels(path: string): { peak: Float64Array; meanSquare: Float64Array }
-  Reader: new (path: string) => NativeReader
+  levels(path: WavSource): { peak: Float64Array; meanSquare: Float64Array }
+  Reader: new (path: WavSource) => NativeReader
   Writer: new (path: string, spec: WavSpec) => NativeWriter
 }
 
@@ -110,7 +118,7 @@ function checkSpec(spec: WavSpec, where: string): WavSpec {
 }
 
 /** Reads only the header: channels, rate, format, frames. Refuses corrupt or unsupported files. */
-export function wavInfo(path: string): WavInfo {
+export function wavInfo(path: WavSource): WavInfo {
   return call(() => addon().info(path))
 }
 
@@ -118,7 +126,7 @@ export function wavInfo(path: string): WavInfo {
  * Reads a whole file into memory, interleaved. `precision: 'float64'` keeps 32-bit PCM exact.
  * For long multichannel files prefer WavReader, which streams.
  */
-export function readWav(path: string, opts: { precision?: 'float32' | 'float64' } = {}): { info: WavInfo; data: Samples } {
+export function readWav(path: WavSource, opts: { precision?: 'float32' | 'float64' } = {}): { info: WavInfo; data: Samples } {
   return call(() => addon().read(path, opts.precision === 'float64'))
 }
 
@@ -135,7 +143,7 @@ export function writeWav(path: string, spec: WavSpec, data: Samples): void {
 }
 
 /** Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming. */
-export function wavLevels(path: string): { peak: number[]; meanSquare: number[] } {
+export function wavLevels(path: WavSource): { peak: number[]; meanSquare: number[] } {
   const r = call(() => addon().levels(path))
   return { peak: Array.from(r.peak), meanSquare: Array.from(r.meanSquare) }
 }
@@ -143,11 +151,13 @@ export function wavLevels(path: string): { peak: number[]; meanSquare: number[] 
 /** Streams a file block by block. Call close() when done (or let it be collected). */
 export class WavReader {
   readonly info: WavInfo
+  /** The file's path (the first file of a joined source). */
   readonly path: string
   #r: NativeReader
-  constructor(path: string) {
+  constructor(source: WavSource) {
+    const path = typeof source === 'string' ? source : (source[0]?.[0] ?? 'input')
     this.path = path
-    this.#r = call(() => new (addon().Reader)(path))
+    this.#r = call(() => new (addon().Reader)(source))
     this.info = this.#r.info
   }
   /** Fills `buf` with up to buf.length / channels frames; returns frames read, 0 at the end. */

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../wav.h"
+#include "../wav_join.h"
 #include "backend.h"
 
 namespace engine {
@@ -21,11 +22,13 @@ class FileBackend final : public Backend {
   explicit FileBackend(const EngineConfig& c) : cfg_(c) {}
 
   bool open(std::string* error) override {
-    if (cfg_.inPath.empty()) {
+    if (cfg_.inPath.empty() && cfg_.inColumns.empty()) {
       *error = "the file backend needs an input WAV path (inPath)";
       return false;
     }
-    reader_ = wav::Reader::open(cfg_.inPath, error, nullptr, 4096);
+    const std::vector<std::vector<std::string>> columns =
+        cfg_.inColumns.empty() ? std::vector<std::vector<std::string>>{{cfg_.inPath}} : cfg_.inColumns;
+    reader_ = wav::Joined::open(columns, error, nullptr, 4096);
     if (!reader_) return false;
     const wav::Info& in = reader_->info();
     if (in.channels != cfg_.inputs) {
@@ -106,7 +109,7 @@ class FileBackend final : public Backend {
 
  private:
   EngineConfig cfg_;
-  std::unique_ptr<wav::Reader> reader_;
+  std::unique_ptr<wav::Joined> reader_;
   std::unique_ptr<wav::Writer> writer_;
   std::vector<float> interleaved_;
   bool inputDone_ = false;
