@@ -3,7 +3,7 @@
 // recommendations per output. The same native feature extractors and models as on the live
 // path; whole arrays are fine here because nothing runs on the audio thread.
 import { loadNative } from '../engine/native.ts'
-import { readWav } from '../wav/wav.ts'
+import { readWav, type WavSource } from '../wav/wav.ts'
 import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, vadProbabilities } from './models.ts'
 import type { InferenceService } from './service.ts'
 import { type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
@@ -132,7 +132,7 @@ export async function analyseOutput(svc: InferenceService, output: number, x48k:
 }
 
 /** The whole review of a file: the input's mix for classes and VAD, each output for EQ. */
-export async function analyseFiles(svc: InferenceService, inPath: string, outPath: string | null, opts: AnalysisOptions = {}) {
+export async function analyseFiles(svc: InferenceService, inPath: WavSource, outPath: string | null, opts: AnalysisOptions = {}) {
   const input = readWav(inPath)
   const mix = to48k(mixdown(input.data, input.info.channels), input.info.sampleRate)
   const { classes, vad } = await analyseMix(svc, mix, opts)

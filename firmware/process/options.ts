@@ -9,8 +9,16 @@ import { WAV_FORMATS, type WavFormat } from '../wav/wav.ts'
 export interface ProcessOptions {
   /** Array geometry JSON ({"sampleRate","mics"}) or a board profile.json with an "array". Without it the inputs are line feeds. */
   array?: string
-  /** Input recording: channel k is mic k of the array. */
+  /** Input recording: channel k is mic k of the array. The first --in when several are given. */
   in: string
+  /**
+   * Every --in in order: one WAV; a folder of WAVs (the channels, in file-name order); a map
+   * JSON {"channels": [...]}; or several WAVs, the channels in order (with `join`, the
+   * consecutive parts of one recording instead). Resolved by resolveInput in process.ts.
+   */
+  inputs: string[]
+  /** The --in files (or the folder's files) are consecutive parts of one recording, not channels. */
+  join: boolean
   /** Output WAV: the beams (beam 0 first), or the processed line feeds without --array. */
   out: string
   /** Report JSON: DOA track, meters, engine figures (and the analysers' sections). */
@@ -35,7 +43,12 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
                         a board profile.json with an "array", or a board name (sim,
                         jetson-agx-rack); channel k of IN.wav is mic k.
                         Without it the channels are line feeds: no beams, no DOA.
-  --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV)
+  --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV, RIFF or RF64);
+                        a folder of WAVs, one per channel in file-name order; a map JSON
+                        {"channels":["mic1.wav",["mic2-a.wav","mic2-b.wav"],...]}; or --in
+                        given several times: the channels in order
+  --join                the --in files (or the folder's files) are consecutive parts of one
+                        recording split by the recorder, joined without a gap
   --out OUT.wav         the beam outputs, beam 0 first (line feeds without --array)
   --report REPORT.json  DOA track, meters and engine figures
   --steer AZ[,EL]       point beam 0 at azimuth AZ, elevation EL degrees (default: follow the DOA)
@@ -46,7 +59,9 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
   --no-analysis         skip the classifiers, VAD and EQ recommender (their report sections stay empty)`
 
 const valued = new Set(['--array', '--in', '--out', '--report', '--steer', '--beamformer', '--block', '--beams', '--format'])
-const flags = new Set(['--no-analysis'])
+const flags = new Set(['--no-analysis', '--join'])
+/** Options that may be given more than once. */
+const repeatable = new Set(['--in'])
 
 function usage(msg: string): never {
   throw new FirmwareError('FW_ERR_USAGE', `process: ${msg}; try "firmware process --help"`)
@@ -71,6 +86,7 @@ function parseIntOption(text: string, name: string, min: number, max: number): n
 /** Returns null when help was asked for. */
 export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   const seen = new Map<string, string>()
+  const inputs: string[] = []
   const set = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -95,8 +111,12 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
       value = argv[++i]
       if (value === undefined || (value.startsWith('--') && valued.has(value))) usage(`${name} needs a value`)
     }
-    if (seen.has(name)) usage(`${name} is given twice`)
-    seen.set(name, value)
+    if (seen.has(name) && !repeatable.has(name)) usage(`${name} is given twice`)
+    if (name === '--in') {
+      if (value === '') usage('--in needs a file')
+      inputs.push(value)
+    }
+    if (!seen.has(name)) seen.set(name, value)
   }
   const need = (n: string): string => {
     const v = seen.get(n)
@@ -105,6 +125,8 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   }
   const opts: ProcessOptions = {
     in: need('--in'),
+    inputs,
+    join: set.has('--join'),
     out: need('--out'),
     report: need('--report'),
     beamformer: 'das',

@@ -1,13 +1,13 @@
 // Offline processing, the rehearsal tool: a recording through the real engine (file backend), out
 // come the beams and a report. Policy lives here (checks, defaults, the report); the engine does
 // the audio. On any error nothing is left at OUT.wav or REPORT.json.
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { boardRoot, loadProfile } from '../board/profile.ts'
 import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BeamformerKind, DoaEstimate } from '../engine/types.ts'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
-import { type WavFormat, type WavInfo, wavInfo, wavLevels } from '../wav/wav.ts'
+import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
 import type { ProcessOptions } from './options.ts'
 import { type BeamDescription, type ChannelMeter, meterFromLinear, type ProcessReport, reportContributors } from './report.ts'
 
@@ -27,7 +27,8 @@ export interface OfflineBeam {
 
 /** The checked, defaulted job handed to the engine. */
 export interface OfflineJob {
-  inPath: string
+  /** One WAV, or several files as one input (columns of consecutive parts). */
+  inPath: WavSource
   outPath: string
   outFormat: WavFormat
   sampleRate: number
@@ -116,8 +117,69 @@ function checkWritableTarget(path: string, what: string): void {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** File names in the order a person numbers them: "mic 2" before "mic 10". */
+const naturally = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare
+
+function readMap(path: string): string[][] {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code) throw new FirmwareError('FW_ERR_IO', `${path}: cannot read the channel map (${code})`)
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `${path}: the channel map is not valid JSON (${(e as Error).message})`)
+  }
+  const channels = (raw as { channels?: unknown } | null)?.channels
+  const entry = (v: unknown) => typeof v === 'string' && v !== ''
+  if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => entry(c) || (Array.isArray(c) && c.length > 0 && c.every(entry)))) {
+    throw new FirmwareError(
+      'FW_ERR_BAD_OPTION',
+      `${path}: a channel map is {"channels": ["mic1.wav", ["mic2-part1.wav", "mic2-part2.wav"], ...]}: one file, or the consecutive parts of one, per channel`,
+    )
+  }
+  const base = dirname(path)
+  const at = (p: string) => (isAbsolute(p) ? p : join(base, p))
+  return (channels as Array<string | string[]>).map((c) => (typeof c === 'string' ? [at(c)] : c.map(at)))
+}
+
+/**
+ * What --in names, as the reader takes it: one WAV; a folder (its WAVs are the channels in
+ * file-name order, or with --join the parts of one recording); a map JSON; several --in (the
+ * channels, or with --join the parts). `files` lists every file, for the same-path checks.
+ */
+export function resolveInput(opts: Pick<ProcessOptions, 'in' | 'inputs' | 'join'>): { source: WavSource; files: string[] } {
+  const inputs = opts.inputs?.length ? opts.inputs : [opts.in]
+  let list = inputs
+  if (inputs.length === 1) {
+    const only = inputs[0]!
+    if (isDirectory(only)) {
+      list = readdirSync(only)
+        .filter((f) => /\.wav$/i.test(f) && !f.endsWith('.partial'))
+        .sort(naturally)
+        .map((f) => join(only, f))
+      if (list.length === 0) throw new FirmwareError('FW_ERR_BAD_OPTION', `${only}: the folder holds no .wav files`)
+    } else if (/\.json$/i.test(only)) {
+      if (opts.join) throw new FirmwareError('FW_ERR_USAGE', 'process: --join does not go with a channel map; list the parts in the map')
+      const columns = readMap(only)
+      return { source: columns, files: columns.flat() }
+    } else {
+      if (opts.join) throw new FirmwareError('FW_ERR_USAGE', 'process: --join needs the parts of the recording: several --in, or a folder')
+      return { source: only, files: [only] }
+    }
+  }
+  return { source: opts.join ? [list] : list.map((f) => [f]), files: list }
+}
+
 /** Whole-file peak and RMS per channel (measured natively, streaming). */
-export function measureWav(path: string): ChannelMeter[] {
+export function measureWav(path: WavSource): ChannelMeter[] {
   const { peak, meanSquare } = wavLevels(path)
   return peak.map((p, k) => meterFromLinear(p, meanSquare[k]!))
 }
@@ -130,7 +192,7 @@ export function stagedPath(out: string): string {
 /** Turns checked options into the engine job (and the beam descriptions for the report). */
 export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeometry | null): { job: OfflineJob; beams: BeamDescription[] } {
   const job: OfflineJob = {
-    inPath: opts.in,
+    inPath: resolveInput(opts).source,
     // The engine writes a staged file beside OUT; it becomes OUT only once the report is written.
     outPath: stagedPath(opts.out),
     outFormat: opts.format,
@@ -163,13 +225,14 @@ export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeom
 /** Checks everything that can be checked before any audio is processed. */
 export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: ArrayGeometry | null } {
   const abs = (p: string) => resolve(p)
-  if (abs(opts.out) === abs(opts.in)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the input file; choose another output`)
-  if (abs(opts.report) === abs(opts.in))
-    throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
+  const { source, files } = resolveInput(opts)
+  const inputs = new Set(files.map(abs))
+  if (inputs.has(abs(opts.out))) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the input file; choose another output`)
+  if (inputs.has(abs(opts.report))) throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
   if (abs(opts.report) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out and --report are the same file (${opts.out})`)
   if (opts.array !== undefined && abs(opts.array) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the array file`)
   const geometry = opts.array === undefined ? null : loadArray(opts.array)
-  const info = wavInfo(opts.in)
+  const info = wavInfo(source)
   if (!ENGINE_RATES.includes(info.sampleRate)) {
     throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: ${info.sampleRate} Hz is not a rate the engine runs at; resample to 44100, 48000 or 96000 Hz`)
   }
@@ -259,7 +322,7 @@ async function runJob(
   const running = runner(job, signal)
   let inputMeters: ChannelMeter[]
   try {
-    inputMeters = measureWav(opts.in)
+    inputMeters = measureWav(job.inPath)
   } catch (e) {
     // Only an output this run completed is ours to remove.
     if (
@@ -276,7 +339,7 @@ async function runJob(
   try {
     report = {
       version: 1,
-      input: { path: opts.in, ...info, seconds: info.frames / info.sampleRate },
+      input: { path: opts.in, ...(typeof job.inPath === 'string' ? {} : { files: job.inPath }), ...info, seconds: info.frames / info.sampleRate },
       output: { path: opts.out, channels: job.outputs, format: opts.format, beams },
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
@@ -298,7 +361,7 @@ async function runJob(
     }
     for (const [name, contribute] of opts.analysis ? reportContributors() : []) {
       try {
-        const extra = await contribute({ inPath: opts.in, input: info, outPath: job.outPath, array: geometry, report })
+        const extra = await contribute({ inPath: job.inPath, input: info, outPath: job.outPath, array: geometry, report })
         Object.assign(report, extra)
       } catch (e) {
         const message = (e as Error)?.message ?? String(e)

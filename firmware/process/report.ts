@@ -1,7 +1,7 @@
 // The processing report (REPORT.json of `firmware process`), and the place where analysers that
 // are not part of the engine (classifiers, VAD, EQ recommendations) add their sections.
 import type { DoaEstimate } from '../engine/types.ts'
-import type { WavInfo } from '../wav/wav.ts'
+import type { WavInfo, WavSource } from '../wav/wav.ts'
 
 export interface ChannelMeter {
   /** dBFS of the largest sample over the whole file (-Infinity is written as null). */
@@ -36,7 +36,8 @@ export interface Recommendation {
 export interface ProcessReport {
   /** Bumped when a field changes meaning. */
   version: 1
-  input: WavInfo & { path: string; seconds: number }
+  /** `files`: the channels' files (each the consecutive parts of one) when --in named several. */
+  input: WavInfo & { path: string; files?: string[][]; seconds: number }
   output: { path: string; channels: number; format: string; beams: BeamDescription[] }
   /** Null without --array (line feeds). */
   array: { path: string; mics: number } | null
@@ -67,7 +68,7 @@ export interface ProcessReport {
 
 /** What a contributor gets: the finished run (output already written). */
 export interface ReportContext {
-  inPath: string
+  inPath: WavSource
   input: WavInfo
   /** The finished output WAV (still under its staged name; it becomes OUT.wav after the report). */
   outPath: string
