@@ -100,6 +100,7 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.startProcessed = boolean(o, "startProcessed", c.startProcessed);
   c.realtimePriority = boolean(o, "realtimePriority", c.realtimePriority);
   c.inPath = str(o, "inPath", "");
+  c.losslessFeatures = boolean(o, "losslessFeatures", c.losslessFeatures);
   Napi::Array cols = arr(o, "inColumns");
   for (uint32_t i = 0; i < cols.Length(); i++) {
     Napi::Array parts = cols.Get(i).As<Napi::Array>();

@@ -64,6 +64,8 @@ struct EngineConfig {
   std::string inPath, outPath;
   // Several files as one input (wav_join.h): columns of consecutive parts. Empty: inPath alone.
   std::vector<std::vector<std::string>> inColumns;
+  // file backend: wait for the feature ring instead of dropping (the offline analysers drain it).
+  bool losslessFeatures = false;
   std::string outFormat = "float32";  // float32 | pcm16 | pcm24 | pcm32
   // sim backend
   std::vector<SimSource> simSources;

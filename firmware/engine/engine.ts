@@ -94,6 +94,12 @@ export interface EngineOptions {
   /** Ask for SCHED_FIFO for the audio thread (silently normal priority if refused). Defaults to true. */
   realtimePriority: boolean
   /**
+   * file backend: the audio thread waits for room in the feature ring instead of dropping, so
+   * pollFeatures() sees every frame (the offline analysers); whoever sets it must keep draining.
+   * Defaults to false.
+   */
+  losslessFeatures: boolean
+  /**
    * file backend: input WAV (channel count must equal inputs) or several files as one input
    * (columns of consecutive parts, see WavSource in firmware/wav/wav.ts), output WAV, output sample format.
    */
@@ -134,6 +140,7 @@ export const DEFAULT_OPTIONS = {
   budgetFraction: 1,
   startProcessed: true,
   realtimePriority: true,
+  losslessFeatures: false,
   maxBlocks: 0,
 } as const satisfies Partial<EngineOptions>
 
@@ -320,6 +327,7 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     budgetFraction: checkNumber(o.budgetFraction, 'budgetFraction', 0.01, 4),
     startProcessed: checkBool(o.startProcessed, 'startProcessed'),
     realtimePriority: checkBool(o.realtimePriority, 'realtimePriority'),
+    losslessFeatures: checkBool(o.losslessFeatures, 'losslessFeatures'),
     ...file,
     simSources,
     simNoiseDb: checkNumber(sim.noiseDb, 'sim.noiseDb', -300, 0),

@@ -32,6 +32,7 @@ export interface NativeEngineOptions {
   budgetFraction: number
   startProcessed: boolean
   realtimePriority: boolean
+  losslessFeatures: boolean
   inPath: string
   /** Several files as one input (columns of consecutive parts); empty for inPath alone. */
   inColumns: string[][]

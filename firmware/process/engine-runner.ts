@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs'
 import type { EnginePoll } from '../engine/engine.ts'
 import { Engine } from '../engine/engine.ts'
-import type { DoaEstimate } from '../engine/types.ts'
+import type { DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import type { OfflineJob, OfflineResult } from './process.ts'
 
@@ -16,7 +16,7 @@ function round(v: number, places: number): number {
 }
 
 /** Runs the job to the end of the input; an abort stops the engine (no output) and throws FW_ERR_INTERRUPTED. */
-export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise<OfflineResult> {
+export async function runOffline(job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>): Promise<OfflineResult> {
   const engine = new Engine({
     backend: 'file',
     sampleRate: job.sampleRate,
@@ -34,6 +34,8 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
     heartbeatIntervalMs: 0,
     overrunBlocks: 0,
     realtimePriority: false,
+    // The streaming analysers see every feature: the audio thread waits for them instead of dropping.
+    losslessFeatures: onFeatures !== undefined,
   })
   const doa: DoaEstimate[] = []
   const events: OfflineResult['events'] = []
@@ -51,14 +53,30 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
       events.push(ev)
     }
   }
+  // Features go to the analysers; if they fail, the ring is still drained (the engine waits for
+  // room) and the failure is reported after the run.
+  let feed = onFeatures
+  let featureError: unknown
+  const drainFeatures = async () => {
+    const f = engine.pollFeatures()
+    if (!feed || (f.logMel.length === 0 && f.vad.length === 0 && f.spectra.length === 0)) return
+    try {
+      await feed(f)
+    } catch (e) {
+      featureError = e
+      feed = undefined
+    }
+  }
   engine.start()
   // Whether the audio thread reached the end by itself (then stop() commits OUT).
   let completed = false
   try {
     while (!(completed = engine.stats().finished) && !signal?.aborted) {
       take(engine.poll())
+      if (onFeatures) await drainFeatures()
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
+    if (completed && onFeatures) await drainFeatures()
   } finally {
     // stop() joins the audio thread and commits OUT (only when the whole input was processed).
     engine.stop()
@@ -79,5 +97,6 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
     droppedDoa: s.droppedDoa,
     droppedMeters: s.droppedMeters,
     events,
+    ...(featureError === undefined ? {} : { analysisError: ((featureError as Error)?.message ?? String(featureError)).split('\n')[0]! }),
   }
 }

@@ -5,11 +5,19 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wr
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { boardRoot, loadProfile } from '../board/profile.ts'
 import { validateGeometry } from '../engine/geometry.ts'
-import type { ArrayGeometry, BeamformerKind, DoaEstimate } from '../engine/types.ts'
+import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
 import type { ProcessOptions } from './options.ts'
-import { type BeamDescription, type ChannelMeter, meterFromLinear, type ProcessReport, reportContributors } from './report.ts'
+import {
+  type BeamDescription,
+  type ChannelMeter,
+  meterFromLinear,
+  type ProcessReport,
+  reportContributors,
+  type StreamingContributor,
+  streamingContributors,
+} from './report.ts'
 
 /** Sample rates the engine runs at. */
 const ENGINE_RATES = [44100, 48000, 96000]
@@ -53,13 +61,15 @@ export interface OfflineResult {
   droppedMeters: number
   /** Native fail-open events seen during the run. */
   events: Array<{ t: number; event: string; detail?: string }>
+  /** The streaming analysers failed during the run (their sections then stay empty). */
+  analysisError?: string
 }
 
 /**
  * Runs a job through the engine to the end of the input. Must leave OUT committed on success and
  * absent on failure (the file backend's writer guarantees that), and throw FirmwareError.
  */
-export type OfflineRunner = (job: OfflineJob, signal?: AbortSignal) => Promise<OfflineResult>
+export type OfflineRunner = (job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>) => Promise<OfflineResult>
 
 export interface ProcessDeps {
   /** Defaults to the real engine (firmware/process/engine-runner.ts). */
@@ -277,9 +287,9 @@ function writeJsonAtomically(path: string, value: unknown): void {
   }
 }
 
-async function defaultRunner(job: OfflineJob, signal?: AbortSignal): Promise<OfflineResult> {
+async function defaultRunner(job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>): Promise<OfflineResult> {
   const { runOffline } = await import('./engine-runner.ts')
-  return runOffline(job, signal)
+  return runOffline(job, signal, onFeatures)
 }
 
 function interrupted(signal: AbortSignal): FirmwareError {
@@ -318,8 +328,33 @@ async function runJob(
   now: () => number,
   started: number,
 ): Promise<ProcessOutcome> {
+  // The streaming analysers start (load their models) while the engine starts; the engine waits
+  // for them at its first full feature ring.
+  const analysisErrors: Array<{ contributor: string; message: string }> = []
+  const firstLine = (e: unknown) => ((e as Error)?.message ?? String(e)).split('\n')[0]!
+  const factories = opts.analysis ? [...streamingContributors()] : []
+  const ready: Promise<Array<[string, StreamingContributor]>> = Promise.all(
+    factories.map(([name, make]) =>
+      make({ input: info, array: geometry }).then(
+        (c): [string, StreamingContributor] | null => [name, c],
+        (e) => {
+          analysisErrors.push({ contributor: name, message: firstLine(e) })
+          return null
+        },
+      ),
+    ),
+  ).then((list) => list.filter((x): x is [string, StreamingContributor] => x !== null))
+  const onFeatures =
+    factories.length > 0
+      ? async (f: FeatureFrames) => {
+          for (const [, c] of await ready) await c.feed(f)
+        }
+      : undefined
   // The engine runs on its own thread; meter the input on this one meanwhile.
-  const running = runner(job, signal)
+  const running = runner(job, signal, onFeatures).catch(async (e) => {
+    for (const [, c] of await ready) await c.close().catch(() => {})
+    throw e
+  })
   let inputMeters: ChannelMeter[]
   try {
     inputMeters = measureWav(job.inPath)
@@ -358,6 +393,18 @@ async function runJob(
         droppedMeters: result.droppedMeters,
       },
       elapsedSeconds: 0,
+    }
+    if (analysisErrors.length > 0) report.analysisErrors = analysisErrors
+    for (const [name, c] of await ready) {
+      try {
+        if (result.analysisError !== undefined) {
+          await c.close()
+          throw new Error(result.analysisError)
+        }
+        Object.assign(report, await c.finish())
+      } catch (e) {
+        ;(report.analysisErrors ??= []).push({ contributor: name, message: firstLine(e) })
+      }
     }
     for (const [name, contribute] of opts.analysis ? reportContributors() : []) {
       try {

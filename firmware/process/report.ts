@@ -1,6 +1,6 @@
 // The processing report (REPORT.json of `firmware process`), and the place where analysers that
 // are not part of the engine (classifiers, VAD, EQ recommendations) add their sections.
-import type { DoaEstimate } from '../engine/types.ts'
+import type { DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import type { WavInfo, WavSource } from '../wav/wav.ts'
 
 export interface ChannelMeter {
@@ -93,6 +93,30 @@ export function registerReportContributor(name: string, fn: ReportContributor): 
 
 export function reportContributors(): ReadonlyMap<string, ReportContributor> {
   return contributors
+}
+
+/**
+ * A streaming contributor analyses during the engine pass, from the features the engine computes
+ * (no second pass over the files, memory flat with length): feed() gets every poll's features and
+ * the engine waits while it runs; finish() returns the fields to merge. Created once per run.
+ */
+export interface StreamingContributor {
+  feed(f: FeatureFrames): Promise<void>
+  finish(): Promise<Partial<ProcessReport> & Record<string, unknown>>
+  /** Releases what it holds (models, workers) when the run ends early; finish() does it otherwise. */
+  close(): Promise<void>
+}
+export type StreamingContributorFactory = (ctx: { input: WavInfo; array: ReportContext['array'] }) => Promise<StreamingContributor>
+
+const streaming = new Map<string, StreamingContributorFactory>()
+
+/** Registers (or replaces) a named streaming contributor; the inference part calls this at import. */
+export function registerStreamingContributor(name: string, fn: StreamingContributorFactory): void {
+  streaming.set(name, fn)
+}
+
+export function streamingContributors(): ReadonlyMap<string, StreamingContributorFactory> {
+  return streaming
 }
 
 /** Linear peak and mean square to the report's dB figures (null for silence). */
