@@ -1,7 +1,7 @@
 // Offline processing, the rehearsal tool: a recording through the real engine (file backend), out
 // come the beams and a report. Policy lives here (checks, defaults, the report); the engine does
 // the audio. On any error nothing is left at OUT.wav or REPORT.json.
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { boardRoot, loadProfile } from '../board/profile.ts'
 import { validateGeometry } from '../engine/geometry.ts'
@@ -273,13 +273,79 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
 
 /** Indented JSON with each flat record (a DOA estimate, a meter) on one line, so a long track stays readable. */
 export function formatJson(value: unknown): string {
+  const parts: string[] = []
+  writeJson(value, (s) => parts.push(s))
+  parts.push('\n')
+  return parts.join('')
+}
+
+const PAD = ['']
+function pad(n: number): string {
+  while (PAD.length <= n) PAD.push(' '.repeat(PAD.length * 2))
+  return PAD[n]!
+}
+
+/**
+ * formatJson's text in pieces, for a report whose DOA track has a million estimates: JSON.stringify
+ * with indent 2, except that an object of plain values (no braces or brackets inside) goes on one line.
+ */
+function writeJson(v: unknown, put: (s: string) => void, depth = 0): void {
+  const value = v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function' ? (v as { toJSON(): unknown }).toJSON() : v
+  if (Array.isArray(value)) {
+    if (value.length === 0) return put('[]')
+    put('[\n')
+    for (let i = 0; i < value.length; i++) {
+      put(pad(depth + 1))
+      const x = value[i]
+      if (x === undefined || typeof x === 'function' || typeof x === 'symbol') put('null')
+      else writeJson(x, put, depth + 1)
+      put(i < value.length - 1 ? ',\n' : '\n')
+    }
+    return put(`${pad(depth)}]`)
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, x]) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol')
+    if (entries.length === 0) return put('{}')
+    const flat = entries.map(([k, x]) => (x === null || typeof x !== 'object' ? `${JSON.stringify(k)}: ${JSON.stringify(x)}` : null))
+    if (flat.every((f) => f !== null && !/[{}[\]]/.test(f))) return put(`{ ${flat.join(', ')} }`)
+    put('{\n')
+    entries.forEach(([k, x], i) => {
+      put(`${pad(depth + 1)}${JSON.stringify(k)}: `)
+      writeJson(x, put, depth + 1)
+      put(i < entries.length - 1 ? ',\n' : '\n')
+    })
+    return put(`${pad(depth)}}`)
+  }
+  put(JSON.stringify(value) ?? 'null')
+}
+
+/** The old whole-string formatter, kept for tests/process/report-format.test.ts to compare with. */
+export function formatJsonWhole(value: unknown): string {
   return `${JSON.stringify(value, null, 2).replace(/\{\n\s+([^{}[\]]*?)\n\s*\}/g, (_, body: string) => `{ ${body.split(/,\n\s+/).join(', ')} }`)}\n`
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.partial`
   try {
-    writeFileSync(tmp, formatJson(value))
+    // Written in pieces of about 64 kB: the text of a long show's report is never whole in memory.
+    const fd = openSync(tmp, 'w')
+    try {
+      let buf: string[] = []
+      let size = 0
+      writeJson(value, (s) => {
+        buf.push(s)
+        size += s.length
+        if (size >= 65536) {
+          writeSync(fd, buf.join(''))
+          buf = []
+          size = 0
+        }
+      })
+      buf.push('\n')
+      writeSync(fd, buf.join(''))
+    } finally {
+      closeSync(fd)
+    }
     renameSync(tmp, path)
   } catch (e) {
     rmSync(tmp, { force: true })
