@@ -40,7 +40,7 @@ function record(path: string, seconds: number): void {
 t.test('peak memory of firmware process on 6 minutes is within a bound of 60 s', async (t) => {
   const dir = t.testdir({ 'array.json': JSON.stringify({ sampleRate: 48000, mics }) })
   // Reports the child's peak RSS (kB) when it exits.
-  writeFileSync(join(dir, 'peak.mjs'), "process.on('exit', () => process.stderr.write(`maxrss ${process.resourceUsage().maxRSS}\\n`))\n")
+  writeFileSync(join(dir, 'peak.mjs'), "process.on('exit', () => process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'))\n")
   const run = (seconds: number) => {
     const input = join(dir, `in-${seconds}.wav`)
     record(input, seconds)
