@@ -101,6 +101,8 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.realtimePriority = boolean(o, "realtimePriority", c.realtimePriority);
   c.inPath = str(o, "inPath", "");
   c.losslessFeatures = boolean(o, "losslessFeatures", c.losslessFeatures);
+  c.inFrom = static_cast<int64_t>(num(o, "inFrom", 0));
+  c.inTo = static_cast<int64_t>(num(o, "inTo", -1));
   Napi::Array cols = arr(o, "inColumns");
   for (uint32_t i = 0; i < cols.Length(); i++) {
     Napi::Array parts = cols.Get(i).As<Napi::Array>();

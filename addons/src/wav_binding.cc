@@ -147,11 +147,18 @@ Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
   std::string path;
   auto r = OpenSource(cb, &path);
   const int ch = r->info().channels;
+  // Optional frame range [from, to): the part `firmware process --from/--to` processes.
+  const int64_t from = cb.Length() > 1 && cb[1].IsNumber() ? cb[1].As<Napi::Number>().Int64Value() : 0;
+  const int64_t toArg = cb.Length() > 2 && cb[2].IsNumber() ? cb[2].As<Napi::Number>().Int64Value() : -1;
+  const int64_t to = toArg >= 0 && toArg < r->info().frames ? toArg : r->info().frames;
+  if (from > 0 && !r->seek(from)) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
+  int64_t left = to - from;
   constexpr int64_t kFrames = 4096;
   std::vector<float> buf(static_cast<size_t>(kFrames * ch));
   std::vector<double> peak(static_cast<size_t>(ch), 0.0), sum(static_cast<size_t>(ch), 0.0);
   for (;;) {
-    const int64_t n = r->read(buf.data(), kFrames);
+    const int64_t n = left <= 0 ? 0 : r->read(buf.data(), left < kFrames ? left : kFrames);
+    if (n > 0) left -= n;
     if (n < 0) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
     if (n == 0) break;
     for (int64_t i = 0; i < n; i++) {
@@ -164,7 +171,7 @@ Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
       }
     }
   }
-  const double frames = r->info().frames > 0 ? static_cast<double>(r->info().frames) : 1.0;
+  const double frames = to - from > 0 ? static_cast<double>(to - from) : 1.0;
   Napi::Float64Array p = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   Napi::Float64Array ms = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   for (int k = 0; k < ch; k++) {

@@ -103,7 +103,7 @@ export interface EngineOptions {
    * file backend: input WAV (channel count must equal inputs) or several files as one input
    * (columns of consecutive parts, see WavSource in firmware/wav/wav.ts), output WAV, output sample format.
    */
-  file: { in: string | string[][]; out?: string; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
+  file: { in: string | string[][]; out?: string; from?: number; to?: number; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
   /** sim backend: the synthetic stage. Defaults to one speechlike source at 60 degrees, noise -50 dB. */
   sim:
     | {
@@ -230,8 +230,8 @@ function beamsOf(given: unknown, array: Geometry | undefined): Native['beams'] {
 }
 
 /** The file backend's input WAV and output path and format (empty for the other backends). */
-function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPath' | 'inColumns' | 'outPath' | 'outFormat'> {
-  if (backend !== 'file') return { inPath: '', inColumns: [], outPath: '', outFormat: 'float32' }
+function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPath' | 'inColumns' | 'inFrom' | 'inTo' | 'outPath' | 'outFormat'> {
+  if (backend !== 'file') return { inPath: '', inColumns: [], inFrom: 0, inTo: -1, outPath: '', outFormat: 'float32' }
   const file = o.file
   if (!file) bad('file.in', 'the file backend needs an input WAV path')
   const src = file.in
@@ -245,7 +245,9 @@ function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPat
   if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat))
     bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
   const inPath = typeof src === 'string' ? src : columns[0]![0]!
-  return { inPath, inColumns: columns, outPath: file.out ?? '', outFormat }
+  const inFrom = file.from === undefined ? 0 : checkNumber(file.from, 'file.from', 0, Number.MAX_SAFE_INTEGER, true)
+  const inTo = file.to === undefined ? -1 : checkNumber(file.to, 'file.to', 1, Number.MAX_SAFE_INTEGER, true)
+  return { inPath, inColumns: columns, inFrom, inTo, outPath: file.out ?? '', outFormat }
 }
 
 /** The simulated room over its defaults. */

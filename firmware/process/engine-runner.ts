@@ -4,9 +4,10 @@
 import { rmSync } from 'node:fs'
 import type { EnginePoll } from '../engine/engine.ts'
 import { Engine } from '../engine/engine.ts'
-import type { DoaEstimate, FeatureFrames } from '../engine/types.ts'
+import type { DoaEstimate } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
-import type { OfflineJob, OfflineResult } from './process.ts'
+import { formatShowTime } from './options.ts'
+import type { OfflineJob, OfflineResult, RunHooks } from './process.ts'
 
 const POLL_MS = 5
 
@@ -16,7 +17,8 @@ function round(v: number, places: number): number {
 }
 
 /** Runs the job to the end of the input; an abort stops the engine (no output) and throws FW_ERR_INTERRUPTED. */
-export async function runOffline(job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>): Promise<OfflineResult> {
+export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: RunHooks = {}): Promise<OfflineResult> {
+  const { onFeatures, onProgress } = hooks
   const engine = new Engine({
     backend: 'file',
     sampleRate: job.sampleRate,
@@ -28,7 +30,7 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, onFeatur
     doa: job.doa,
     // Without an array there are no beams; the engine's default beam list is then ignored.
     ...(job.beams.length > 0 ? { beams: job.beams.map((b) => ({ kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.autoSteer })) } : {}),
-    file: { in: job.inPath, out: job.outPath, format: job.outFormat },
+    file: { in: job.inPath, out: job.outPath, format: job.outFormat, from: job.fromFrame, ...(job.toFrame >= 0 ? { to: job.toFrame } : {}) },
     // Offline there is no control plane to go stale and no deadline to miss: no native bypass.
     heartbeatTimeoutMs: 0,
     heartbeatIntervalMs: 0,
@@ -74,6 +76,7 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, onFeatur
     while (!(completed = engine.stats().finished) && !signal?.aborted) {
       take(engine.poll())
       if (onFeatures) await drainFeatures()
+      onProgress?.(engine.blockCounter() * job.blockSize)
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
     if (completed && onFeatures) await drainFeatures()
@@ -84,7 +87,12 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, onFeatur
   if (signal?.aborted) {
     // The signal may have come just as the input ended, after OUT was committed: take it back.
     if (completed) rmSync(job.outPath, { force: true })
-    throw new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)}; no output was written`)
+    // Where it stopped, in show time, so the user can go on from there with --from.
+    const at = Math.min(job.fromFrame + engine.blockCounter() * job.blockSize, job.endFrame) / job.sampleRate
+    throw new FirmwareError(
+      'FW_ERR_INTERRUPTED',
+      `process: interrupted by ${String(signal.reason)} at ${formatShowTime(at)} of ${formatShowTime(job.endFrame / job.sampleRate)} (show time); no output was written`,
+    )
   }
   take(engine.poll())
   const s = engine.stats()

@@ -8,7 +8,7 @@ import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
-import type { ProcessOptions } from './options.ts'
+import { formatShowTime, type ProcessOptions } from './options.ts'
 import {
   type BeamDescription,
   type ChannelMeter,
@@ -37,6 +37,10 @@ export interface OfflineBeam {
 export interface OfflineJob {
   /** One WAV, or several files as one input (columns of consecutive parts). */
   inPath: WavSource
+  /** Input frames [fromFrame, endFrame) are processed (--from/--to); toFrame -1: to the end. */
+  fromFrame: number
+  toFrame: number
+  endFrame: number
   outPath: string
   outFormat: WavFormat
   sampleRate: number
@@ -69,13 +73,36 @@ export interface OfflineResult {
  * Runs a job through the engine to the end of the input. Must leave OUT committed on success and
  * absent on failure (the file backend's writer guarantees that), and throw FirmwareError.
  */
-export type OfflineRunner = (job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>) => Promise<OfflineResult>
+export interface RunHooks {
+  /** Every poll's features, for the streaming analysers; the engine waits while it runs. */
+  onFeatures?: (f: FeatureFrames) => Promise<void>
+  /** Frames processed so far (from the start of the part being processed). */
+  onProgress?: (frames: number) => void
+}
+
+export type OfflineRunner = (job: OfflineJob, signal?: AbortSignal, hooks?: RunHooks) => Promise<OfflineResult>
+
+/** Where a run is, for a progress bar or a script: seconds of show time, speed in x real time. */
+export interface Progress {
+  /** Show time reached (seconds from the start of the recording). */
+  position: number
+  /** Show time where the run ends. */
+  end: number
+  /** Show time where it started (--from). */
+  start: number
+  /** Audio seconds per wall-clock second so far. */
+  speed: number
+  /** Wall-clock seconds left at that speed; null until known. */
+  left: number | null
+}
 
 export interface ProcessDeps {
   /** Defaults to the real engine (firmware/process/engine-runner.ts). */
   runner?: OfflineRunner
   /** Monotonic clock in seconds, for elapsedSeconds. */
   now?: () => number
+  /** Called as the engine goes (about every 5 ms); the CLI draws the bar or prints the lines. */
+  onProgress?: (p: Progress) => void
 }
 
 export interface ProcessOutcome {
@@ -189,8 +216,8 @@ export function resolveInput(opts: Pick<ProcessOptions, 'in' | 'inputs' | 'join'
 }
 
 /** Whole-file peak and RMS per channel (measured natively, streaming). */
-export function measureWav(path: WavSource): ChannelMeter[] {
-  const { peak, meanSquare } = wavLevels(path)
+export function measureWav(path: WavSource, range: { from?: number; to?: number } = {}): ChannelMeter[] {
+  const { peak, meanSquare } = wavLevels(path, range)
   return peak.map((p, k) => meterFromLinear(p, meanSquare[k]!))
 }
 
@@ -203,6 +230,9 @@ export function stagedPath(out: string): string {
 export function planJob(opts: ProcessOptions, info: WavInfo, geometry: ArrayGeometry | null): { job: OfflineJob; beams: BeamDescription[] } {
   const job: OfflineJob = {
     inPath: resolveInput(opts).source,
+    fromFrame: opts.from === undefined ? 0 : Math.round(opts.from * info.sampleRate),
+    toFrame: opts.to === undefined ? -1 : Math.min(info.frames, Math.round(opts.to * info.sampleRate)),
+    endFrame: opts.to === undefined ? info.frames : Math.min(info.frames, Math.round(opts.to * info.sampleRate)),
     // The engine writes a staged file beside OUT; it becomes OUT only once the report is written.
     outPath: stagedPath(opts.out),
     outFormat: opts.format,
@@ -247,6 +277,10 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
     throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: ${info.sampleRate} Hz is not a rate the engine runs at; resample to 44100, 48000 or 96000 Hz`)
   }
   if (info.frames === 0) throw new FirmwareError('FW_ERR_BAD_WAV', `${opts.in}: has no audio (0 frames)`)
+  const length = info.frames / info.sampleRate
+  if (opts.from !== undefined && Math.round(opts.from * info.sampleRate) >= info.frames) {
+    throw new FirmwareError('FW_ERR_BAD_OPTION', `process: --from ${formatShowTime(opts.from)} is past the end of ${opts.in} (${formatShowTime(length)} long)`)
+  }
   if (geometry) {
     if (info.channels !== geometry.mics.length) {
       throw new FirmwareError(
@@ -269,6 +303,22 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
   checkWritableTarget(opts.out, 'output')
   checkWritableTarget(opts.report, 'report')
   return { info, geometry }
+}
+
+/**
+ * With --from the engine's clock starts at the part's start; the report speaks show time, so every
+ * time in it (DOA, watchdog, classes, speech intervals, recommendations) moves by the offset.
+ */
+function toShowTime(report: ProcessReport, offset: number): void {
+  const at = (t: number) => Math.round((t + offset) * 10000) / 10000
+  for (const d of report.doa) d.t = at(d.t)
+  for (const e of report.watchdog) e.t = at(e.t)
+  for (const c of report.classes as Array<{ t: number }>) c.t = at(c.t)
+  for (const r of report.recommendations as Array<{ t: number }>) r.t = at(r.t)
+  for (const v of report.vad as Array<{ start: number; end: number }>) {
+    v.start = at(v.start)
+    v.end = at(v.end)
+  }
 }
 
 /** Indented JSON with each flat record (a DOA estimate, a meter) on one line, so a long track stays readable. */
@@ -353,13 +403,17 @@ function writeJsonAtomically(path: string, value: unknown): void {
   }
 }
 
-async function defaultRunner(job: OfflineJob, signal?: AbortSignal, onFeatures?: (f: FeatureFrames) => Promise<void>): Promise<OfflineResult> {
+async function defaultRunner(job: OfflineJob, signal?: AbortSignal, hooks?: RunHooks): Promise<OfflineResult> {
   const { runOffline } = await import('./engine-runner.ts')
-  return runOffline(job, signal, onFeatures)
+  return runOffline(job, signal, hooks)
 }
 
-function interrupted(signal: AbortSignal): FirmwareError {
-  return new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)}; no output was written`)
+function interrupted(signal: AbortSignal, job: OfflineJob): FirmwareError {
+  // The engine had finished: the interruption came while the report was being made.
+  return new FirmwareError(
+    'FW_ERR_INTERRUPTED',
+    `process: interrupted by ${String(signal.reason)} at ${formatShowTime(job.endFrame / job.sampleRate)} of ${formatShowTime(job.endFrame / job.sampleRate)} (show time, while writing the report); no output was written`,
+  )
 }
 
 /** `firmware process`: checks, runs the engine, writes OUT.wav and REPORT.json. */
@@ -376,7 +430,7 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    return await runJob(opts, job, info, geometry, beams, runner, abort.signal, now, started)
+    return await runJob(opts, job, info, geometry, beams, runner, abort.signal, now, started, deps.onProgress)
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
@@ -393,6 +447,7 @@ async function runJob(
   signal: AbortSignal,
   now: () => number,
   started: number,
+  progress?: (p: Progress) => void,
 ): Promise<ProcessOutcome> {
   // The streaming analysers start (load their models) while the engine starts; the engine waits
   // for them at its first full feature ring.
@@ -416,14 +471,25 @@ async function runJob(
           for (const [, c] of await ready) await c.feed(f)
         }
       : undefined
+  const rate = job.sampleRate
+  const runStarted = now()
+  const onProgress = progress
+    ? (frames: number) => {
+        const done = Math.min(frames, job.endFrame - job.fromFrame)
+        const wall = now() - runStarted
+        const speed = wall > 0 ? done / rate / wall : 0
+        const left = speed > 0 ? (job.endFrame - job.fromFrame - done) / rate / speed : null
+        progress({ position: (job.fromFrame + done) / rate, end: job.endFrame / rate, start: job.fromFrame / rate, speed, left })
+      }
+    : undefined
   // The engine runs on its own thread; meter the input on this one meanwhile.
-  const running = runner(job, signal, onFeatures).catch(async (e) => {
+  const running = runner(job, signal, { ...(onFeatures ? { onFeatures } : {}), ...(onProgress ? { onProgress } : {}) }).catch(async (e) => {
     for (const [, c] of await ready) await c.close().catch(() => {})
     throw e
   })
   let inputMeters: ChannelMeter[]
   try {
-    inputMeters = measureWav(job.inPath)
+    inputMeters = measureWav(job.inPath, { from: job.fromFrame, to: job.endFrame })
   } catch (e) {
     // Only an output this run completed is ours to remove.
     if (
@@ -440,7 +506,13 @@ async function runJob(
   try {
     report = {
       version: 1,
-      input: { path: opts.in, ...(typeof job.inPath === 'string' ? {} : { files: job.inPath }), ...info, seconds: info.frames / info.sampleRate },
+      input: {
+        path: opts.in,
+        ...(typeof job.inPath === 'string' ? {} : { files: job.inPath }),
+        ...info,
+        seconds: info.frames / info.sampleRate,
+        ...(opts.from !== undefined || opts.to !== undefined ? { part: { from: job.fromFrame / info.sampleRate, to: job.endFrame / info.sampleRate } } : {}),
+      },
       output: { path: opts.out, channels: job.outputs, format: opts.format, beams },
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
@@ -481,8 +553,9 @@ async function runJob(
         ;(report.analysisErrors ??= []).push({ contributor: name, message: message.split('\n')[0]! })
       }
     }
+    if (job.fromFrame > 0) toShowTime(report, job.fromFrame / job.sampleRate)
     report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
-    if (signal.aborted) throw interrupted(signal)
+    if (signal.aborted) throw interrupted(signal, job)
     writeJsonAtomically(opts.report, report)
     try {
       renameSync(job.outPath, opts.out)

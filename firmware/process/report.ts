@@ -37,7 +37,8 @@ export interface ProcessReport {
   /** Bumped when a field changes meaning. */
   version: 1
   /** `files`: the channels' files (each the consecutive parts of one) when --in named several. */
-  input: WavInfo & { path: string; files?: string[][]; seconds: number }
+  /** `part`: the show time processed, with --from/--to (the report's times are show time). */
+  input: WavInfo & { path: string; files?: string[][]; seconds: number; part?: { from: number; to: number } }
   output: { path: string; channels: number; format: string; beams: BeamDescription[] }
   /** Null without --array (line feeds). */
   array: { path: string; mics: number } | null

@@ -67,7 +67,7 @@ interface NativeWav {
   info(path: WavSource): WavInfo
   read(path: WavSource, double: boolean): { info: WavInfo; data: Samples }
   write(path: string, spec: Required<WavSpec> | WavSpec, data: Samples): void
-  levels(path: WavSource): { peak: Float64Array; meanSquare: Float64Array }
+  levels(path: WavSource, from?: number, to?: number): { peak: Float64Array; meanSquare: Float64Array }
   Reader: new (path: WavSource) => NativeReader
   Writer: new (path: string, spec: WavSpec) => NativeWriter
 }
@@ -142,9 +142,12 @@ export function writeWav(path: string, spec: WavSpec, data: Samples): void {
   call(() => addon().write(path, s, data))
 }
 
-/** Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming. */
-export function wavLevels(path: WavSource): { peak: number[]; meanSquare: number[] } {
-  const r = call(() => addon().levels(path))
+/**
+ * Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming;
+ * or of frames [range.from, range.to) only.
+ */
+export function wavLevels(path: WavSource, range: { from?: number; to?: number } = {}): { peak: number[]; meanSquare: number[] } {
+  const r = call(() => addon().levels(path, range.from ?? 0, range.to ?? -1))
   return { peak: Array.from(r.peak), meanSquare: Array.from(r.meanSquare) }
 }
 
