@@ -45,7 +45,8 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
  */
 export function progressReporter(out: NodeJS.WriteStream, every: number, now = () => performance.now() / 1000) {
   const tty = out.isTTY === true
-  let last = now()
+  // A terminal gets the bar at once; a script its first line after `every` seconds.
+  let last = tty ? Number.NEGATIVE_INFINITY : now()
   let drawn = false
   const line = (p: Progress) => {
     const share = p.end > p.start ? (p.position - p.start) / (p.end - p.start) : 1
