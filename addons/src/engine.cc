@@ -169,7 +169,10 @@ Engine::Engine(const EngineConfig& config)
   inSq_.assign(cfg_.inputs, 0.0);
   outSq_.assign(cfg_.outputs, 0.0);
 
-  features_ = std::make_unique<features::FeatureTap>(cfg_.sampleRate, cfg_.inputs, cfg_.outputs, kMaxBlock);
+  features_ = std::make_unique<features::FeatureTap>(cfg_.sampleRate, cfg_.inputs, cfg_.outputs, kMaxBlock,
+                                                     cfg_.backend == "file" ? 4096u : 512u);
+  // Offline the analysers see every feature: the audio thread waits for the ring instead of dropping.
+  if (cfg_.backend == "file" && cfg_.losslessFeatures) features_->waitForRoom(&stopRequested_);
 
   hist_.reset(new std::atomic<uint32_t>[kHistBins]);
   for (int i = 0; i < kHistBins; i++) hist_[i].store(0, std::memory_order_relaxed);

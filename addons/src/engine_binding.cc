@@ -100,6 +100,16 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.startProcessed = boolean(o, "startProcessed", c.startProcessed);
   c.realtimePriority = boolean(o, "realtimePriority", c.realtimePriority);
   c.inPath = str(o, "inPath", "");
+  c.losslessFeatures = boolean(o, "losslessFeatures", c.losslessFeatures);
+  c.inFrom = static_cast<int64_t>(num(o, "inFrom", 0));
+  c.inTo = static_cast<int64_t>(num(o, "inTo", -1));
+  Napi::Array cols = arr(o, "inColumns");
+  for (uint32_t i = 0; i < cols.Length(); i++) {
+    Napi::Array parts = cols.Get(i).As<Napi::Array>();
+    std::vector<std::string> col;
+    for (uint32_t k = 0; k < parts.Length(); k++) col.push_back(parts.Get(k).ToString().Utf8Value());
+    c.inColumns.push_back(std::move(col));
+  }
   c.outPath = str(o, "outPath", "");
   c.outFormat = str(o, "outFormat", c.outFormat);
   Napi::Array sources = arr(o, "simSources");

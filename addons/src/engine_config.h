@@ -62,6 +62,12 @@ struct EngineConfig {
   bool realtimePriority = true;
   // file backend
   std::string inPath, outPath;
+  // Several files as one input (wav_join.h): columns of consecutive parts. Empty: inPath alone.
+  std::vector<std::vector<std::string>> inColumns;
+  // file backend: wait for the feature ring instead of dropping (the offline analysers drain it).
+  bool losslessFeatures = false;
+  // file backend: process frames [inFrom, inTo) of the input; inTo < 0 means to the end.
+  int64_t inFrom = 0, inTo = -1;
   std::string outFormat = "float32";  // float32 | pcm16 | pcm24 | pcm32
   // sim backend
   std::vector<SimSource> simSources;

@@ -20,6 +20,7 @@ constexpr uint16_t kTagFloat = 0x0003;
 constexpr uint16_t kTagExtensible = 0xFFFE;
 constexpr int kMaxChannels = 1024;
 constexpr int64_t kRiffLimit = 0xFFFFFFFFLL;
+constexpr uint32_t kDs64Body = 28;  // riff size, data size, sample count (64-bit each), table length
 // The KSDATAFORMAT_SUBTYPE GUIDs share these trailing 14 bytes; the first two are the format tag.
 constexpr uint8_t kGuidTail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
                                    0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
@@ -29,6 +30,7 @@ uint32_t le32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
+uint64_t le64(const uint8_t* p) { return static_cast<uint64_t>(le32(p)) | (static_cast<uint64_t>(le32(p + 4)) << 32); }
 void put16(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v);
   p[1] = static_cast<uint8_t>(v >> 8);
@@ -36,6 +38,10 @@ void put16(uint8_t* p, uint32_t v) {
 void put32(uint8_t* p, uint32_t v) {
   put16(p, v);
   put16(p + 2, v >> 16);
+}
+void put64(uint8_t* p, uint64_t v) {
+  put32(p, static_cast<uint32_t>(v));
+  put32(p + 4, static_cast<uint32_t>(v >> 32));
 }
 
 // Reads exactly n bytes at the current offset (retrying short reads); returns bytes read or -1.
@@ -207,7 +213,9 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string* error
        std::memcmp(hdr, "RIFX", 4) != 0)) {
     return fail(ErrorKind::BadFile, "not a WAV file (no RIFF/WAVE header)");
   }
-  if (std::memcmp(hdr, "RF64", 4) == 0) return fail(ErrorKind::BadFile, "RF64 (over 4 GiB) WAV files are not supported; split the recording");
+  // RF64 (EBU Tech 3306): the 32-bit sizes say 0xFFFFFFFF and a ds64 chunk, first after WAVE,
+  // carries the real 64-bit ones.
+  const bool rf64 = std::memcmp(hdr, "RF64", 4) == 0;
   if (std::memcmp(hdr, "RIFX", 4) == 0) return fail(ErrorKind::BadFile, "big-endian (RIFX) WAV files are not supported; convert to a standard little-endian WAV");
 
   bool haveFmt = false, haveData = false;
@@ -215,6 +223,18 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string* error
   uint32_t rate = 0;
   int64_t dataOffset = 0, dataBytes = 0;
   int64_t pos = 12;
+  int64_t ds64Data = -1;
+  if (rf64) {
+    uint8_t ch[8 + 24];
+    if (readFully(fd, ch, sizeof ch) != static_cast<int64_t>(sizeof ch) || std::memcmp(ch, "ds64", 4) != 0) {
+      return fail(ErrorKind::BadFile, "RF64 file without a ds64 chunk after the header (EBU Tech 3306)");
+    }
+    const int64_t size = le32(ch + 4);
+    if (size < 24) return fail(ErrorKind::BadFile, "ds64 chunk is " + std::to_string(size) + " bytes, at least 24 expected");
+    ds64Data = static_cast<int64_t>(le64(ch + 16));
+    if (ds64Data < 0) return fail(ErrorKind::BadFile, "ds64 chunk gives a data size past 2^63 bytes");
+    pos = 12 + 8 + size + (size & 1);
+  }
   while (pos + 8 <= fileSize && !(haveFmt && haveData)) {
     uint8_t ch[8];
     if (::lseek(fd, pos, SEEK_SET) < 0 || readFully(fd, ch, 8) != 8) {
@@ -250,12 +270,15 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string* error
       if (haveData) return fail(ErrorKind::BadFile, "has two data chunks");
       dataOffset = body;
       dataBytes = size;
+      if (rf64 && size == 0xFFFFFFFFLL) dataBytes = ds64Data;
       // Streaming writers leave this when they never patched the header.
-      if (size == 0xFFFFFFFFLL) return fail(ErrorKind::BadFile, "data chunk size was never filled in (the recording was not closed properly)");
-      if (body + size > fileSize) {
-        return fail(ErrorKind::BadFile, "data chunk says " + std::to_string(size) + " bytes but the file ends after " + std::to_string(fileSize - body));
+      else if (size == 0xFFFFFFFFLL) return fail(ErrorKind::BadFile, "data chunk size was never filled in (the recording was not closed properly)");
+      if (body + dataBytes > fileSize) {
+        return fail(ErrorKind::BadFile, "data chunk says " + std::to_string(dataBytes) + " bytes but the file ends after " + std::to_string(fileSize - body));
       }
       haveData = true;
+      pos = body + dataBytes + (dataBytes & 1);
+      continue;
     }
     pos = body + size + (size & 1);  // chunks are padded to even sizes
   }
@@ -329,12 +352,19 @@ int64_t Reader::readImpl(T* out, int64_t frames) noexcept {
 int64_t Reader::read(float* out, int64_t frames) noexcept { return readImpl(out, frames); }
 int64_t Reader::read(double* out, int64_t frames) noexcept { return readImpl(out, frames); }
 
-bool Reader::rewind() noexcept {
-  if (::lseek(fd_, dataOffset_, SEEK_SET) < 0) {
+bool Reader::rewind() noexcept { return seek(0); }
+
+bool Reader::seek(int64_t frame) noexcept {
+  if (frame < 0 || frame > info_.frames) {
+    lastError_ = "seek past the end of the data";
+    return false;
+  }
+  const int64_t frameBytes = static_cast<int64_t>(info_.channels) * bytesPerSample(info_.format);
+  if (::lseek(fd_, dataOffset_ + frame * frameBytes, SEEK_SET) < 0) {
     lastError_ = "seek failed";
     return false;
   }
-  position_ = 0;
+  position_ = frame;
   return true;
 }
 
@@ -342,7 +372,8 @@ bool Reader::rewind() noexcept {
 // Writer
 
 std::unique_ptr<Writer> Writer::create(const std::string& path, const Info& info, std::string* error,
-                                       ErrorKind* kind, int extensible, int64_t chunkFrames) {
+                                       ErrorKind* kind, int extensible, int64_t chunkFrames,
+                                       int64_t rf64Above) {
   auto fail = [&](ErrorKind k, const std::string& msg) -> std::unique_ptr<Writer> {
     if (error) *error = path + ": " + msg;
     if (kind) *kind = k;
@@ -374,12 +405,18 @@ std::unique_ptr<Writer> Writer::create(const std::string& path, const Info& info
   const bool isFloat = info.format == Format::Float32;
   const bool ext = extensible < 0 ? info.channels > 2 : extensible != 0;
   const uint32_t blockAlign = static_cast<uint32_t>(info.channels * bps);
-  uint8_t h[80] = {0};
+  uint8_t h[120] = {0};
   int64_t p = 0;
   std::memcpy(h, "RIFF", 4);
   w->riffSizeOffset_ = 4;
   std::memcpy(h + 8, "WAVE", 4);
-  p = 12;
+  // Room for a ds64 chunk (EBU Tech 3306), a JUNK chunk that every reader skips until close()
+  // finds the file past the RIFF limit and turns it into RF64 in place.
+  std::memcpy(h + 12, "JUNK", 4);
+  put32(h + 16, kDs64Body);
+  w->junkOffset_ = 12;
+  w->rf64Above_ = rf64Above > 0 && rf64Above < kRiffLimit ? rf64Above : kRiffLimit;
+  p = 12 + 8 + kDs64Body;
   std::memcpy(h + p, "fmt ", 4);
   put32(h + p + 4, ext ? 40 : (isFloat ? 18 : 16));
   uint8_t* f = h + p + 8;
@@ -439,10 +476,6 @@ bool Writer::writeImpl(const T* in, int64_t frames) noexcept {
   }
   const int ch = info_.channels;
   const int64_t frameBytes = static_cast<int64_t>(ch) * bytesPerSample(info_.format);
-  if (headerBytes_ + (info_.frames + frames) * frameBytes > kRiffLimit - 8) {
-    lastError_ = "the output would pass the 4 GiB WAV limit";
-    return false;
-  }
   int64_t done = 0;
   while (done < frames) {
     int64_t n = frames - done;
@@ -476,12 +509,26 @@ bool Writer::close(std::string* error) {
     ok = writeFully(fd_, &pad, 1);
   }
   const int64_t riffSize = headerBytes_ - 8 + dataBytes + (dataBytes & 1);
-  put32(b, static_cast<uint32_t>(riffSize));
+  const bool rf64 = riffSize > rf64Above_;
+  rf64_ = rf64;
+  if (rf64) {
+    // The 32-bit fields say "see ds64"; the JUNK reserve becomes the ds64 chunk.
+    uint8_t ds[8 + kDs64Body] = {0};
+    std::memcpy(ds, "ds64", 4);
+    put32(ds + 4, kDs64Body);
+    put64(ds + 8, static_cast<uint64_t>(riffSize));
+    put64(ds + 16, static_cast<uint64_t>(dataBytes));
+    put64(ds + 24, static_cast<uint64_t>(info_.frames));
+    put32(ds + 32, 0);  // no table entries
+    ok = ok && ::pwrite(fd_, ds, sizeof ds, junkOffset_) == static_cast<ssize_t>(sizeof ds);
+    ok = ok && ::pwrite(fd_, "RF64", 4, 0) == 4;
+  }
+  put32(b, rf64 ? 0xFFFFFFFFu : static_cast<uint32_t>(riffSize));
   ok = ok && ::pwrite(fd_, b, 4, riffSizeOffset_) == 4;
-  put32(b, static_cast<uint32_t>(dataBytes));
+  put32(b, rf64 ? 0xFFFFFFFFu : static_cast<uint32_t>(dataBytes));
   ok = ok && ::pwrite(fd_, b, 4, dataSizeOffset_) == 4;
   if (factOffset_ >= 0) {
-    put32(b, static_cast<uint32_t>(info_.frames));
+    put32(b, rf64 ? 0xFFFFFFFFu : static_cast<uint32_t>(info_.frames));
     ok = ok && ::pwrite(fd_, b, 4, factOffset_) == 4;
   }
   if (!ok) return fail(std::string("cannot finish the file: ") + std::strerror(errno));

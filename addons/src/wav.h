@@ -6,9 +6,14 @@
 // them outside the audio thread's deadline or accepts that the file backend is unpaced).
 //
 // Supported: 16/24/32-bit integer PCM and 32-bit IEEE float, plain WAVE_FORMAT_PCM /
-// WAVE_FORMAT_IEEE_FLOAT and WAVE_FORMAT_EXTENSIBLE, any channel count (1..1024), little-endian RIFF.
-// Anything else (8-bit, 64-bit float, A-law, RF64, truncated or inconsistent chunks) is refused at
-// open with one message that names the file and says what is wrong.
+// WAVE_FORMAT_IEEE_FLOAT and WAVE_FORMAT_EXTENSIBLE, any channel count (1..1024), little-endian RIFF
+// and RF64 (EBU Tech 3306: sizes past 4 GiB in a ds64 chunk). Anything else (8-bit, 64-bit float,
+// A-law, RIFX, truncated or inconsistent chunks) is refused at open with one message that names the
+// file and says what is wrong.
+//
+// The Writer always reserves a 36-byte JUNK chunk after the RIFF header; close() turns it into the
+// ds64 chunk and the header into RF64 only when the file passes the 4 GiB RIFF limit (or a lower
+// limit set for tests), so files under it stay plain RIFF that every tool reads.
 //
 // Sample scaling: integers map to [-1, 1) by dividing by 2^(bits-1); writing clamps to the
 // format's range and rounds to nearest. So file -> read -> write is bit-exact for 16/24-bit PCM and
@@ -72,6 +77,8 @@ class Reader {
   int64_t read(double* out, int64_t frames) noexcept;
   /** Goes back to the first frame (for looping playback). */
   bool rewind() noexcept;
+  /** Goes to frame `frame` (0..frames); false if out of range or the seek failed. */
+  bool seek(int64_t frame) noexcept;
   const char* lastError() const noexcept { return lastError_; }
 
  private:
@@ -100,17 +107,23 @@ class Writer {
   static std::unique_ptr<Writer> create(const std::string& path, const Info& info,
                                         std::string* error, ErrorKind* kind = nullptr,
                                         int extensible = -1,
-                                        int64_t chunkFrames = kDefaultChunkFrames);
+                                        int64_t chunkFrames = kDefaultChunkFrames,
+                                        int64_t rf64Above = 0);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
   const Info& info() const noexcept { return info_; }
-  /** Appends interleaved frames; false on an I/O error or past the 4 GiB RIFF limit. No allocation. */
+  /** Appends interleaved frames; false on an I/O error. No allocation. */
   bool write(const float* in, int64_t frames) noexcept;
   bool write(const double* in, int64_t frames) noexcept;
-  /** Patches the header sizes, flushes, and renames the temp file onto `path`. */
+  /**
+   * Patches the header sizes (RF64 with a ds64 chunk when the RIFF size passes `rf64Above` bytes,
+   * 0xFFFFFFFF by default), flushes, and renames the temp file onto `path`.
+   */
   bool close(std::string* error);
+  /** After a successful close(): whether the file was written as RF64. */
+  bool wroteRf64() const noexcept { return rf64_; }
   /** Drops the output: removes the temp file. Safe to call more than once. */
   void abort() noexcept;
   const char* lastError() const noexcept { return lastError_; }
@@ -127,6 +140,9 @@ class Writer {
   int64_t riffSizeOffset_ = 0;
   int64_t dataSizeOffset_ = 0;
   int64_t factOffset_ = -1;
+  int64_t junkOffset_ = 0;
+  int64_t rf64Above_ = 0;
+  bool rf64_ = false;
   int64_t chunkFrames_ = 0;
   std::unique_ptr<uint8_t[]> buffer_;
   const char* lastError_ = "";

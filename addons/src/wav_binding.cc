@@ -9,6 +9,7 @@
 
 #include "binding.h"
 #include "wav.h"
+#include "wav_join.h"
 
 namespace {
 
@@ -32,7 +33,7 @@ std::string PathArg(const Napi::CallbackInfo& cb, size_t i) {
   return cb[i].As<Napi::String>().Utf8Value();
 }
 
-wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible) {
+wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible, int64_t* rf64Above = nullptr) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, "info must be an object");
   Napi::Object o = v.As<Napi::Object>();
   wav::Info info;
@@ -42,15 +43,47 @@ wav::Info InfoArg(Napi::Env env, Napi::Value v, int* extensible) {
   if (!wav::parseFormat(fmt, &info.format)) throw Napi::TypeError::New(env, "unknown WAV format " + fmt);
   Napi::Value ext = o.Get("extensible");
   *extensible = ext.IsBoolean() ? (ext.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
+  if (rf64Above) {
+    Napi::Value lim = o.Get("rf64Above");
+    *rf64Above = lim.IsNumber() ? lim.As<Napi::Number>().Int64Value() : 0;
+  }
   return info;
+}
+
+// A source is a path, or columns of consecutive parts (string[][]): see wav_join.h.
+std::unique_ptr<wav::Joined> OpenSource(const Napi::CallbackInfo& cb, std::string* name, int64_t chunk = wav::kDefaultChunkFrames) {
+  Napi::Env env = cb.Env();
+  std::vector<std::vector<std::string>> columns;
+  if (cb.Length() > 0 && cb[0].IsArray()) {
+    Napi::Array cols = cb[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < cols.Length(); i++) {
+      Napi::Value c = cols.Get(i);
+      if (!c.IsArray()) throw Napi::TypeError::New(env, "columns must be arrays of paths");
+      Napi::Array parts = c.As<Napi::Array>();
+      std::vector<std::string> col;
+      for (uint32_t k = 0; k < parts.Length(); k++) {
+        Napi::Value v = parts.Get(k);
+        if (!v.IsString()) throw Napi::TypeError::New(env, "paths must be strings");
+        col.push_back(v.As<Napi::String>().Utf8Value());
+      }
+      columns.push_back(std::move(col));
+    }
+    *name = columns.empty() || columns[0].empty() ? std::string("input") : columns[0][0];
+  } else {
+    *name = PathArg(cb, 0);
+    columns.push_back({*name});
+  }
+  std::string err;
+  wav::ErrorKind kind;
+  auto j = wav::Joined::open(columns, &err, &kind, chunk);
+  if (!j) Throw(env, kind, err);
+  return j;
 }
 
 // wav.info(path) -> {channels, sampleRate, format, frames}
 Napi::Value InfoFn(const Napi::CallbackInfo& cb) {
-  std::string err;
-  wav::ErrorKind kind;
-  auto r = wav::Reader::open(PathArg(cb, 0), &err, &kind, 16);
-  if (!r) Throw(cb.Env(), kind, err);
+  std::string name;
+  auto r = OpenSource(cb, &name, 16);
   return InfoObject(cb.Env(), r->info());
 }
 
@@ -58,10 +91,8 @@ Napi::Value InfoFn(const Napi::CallbackInfo& cb) {
 Napi::Value ReadFn(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const bool dbl = cb.Length() > 1 && cb[1].ToBoolean().Value();
-  std::string err;
-  wav::ErrorKind kind;
-  auto r = wav::Reader::open(PathArg(cb, 0), &err, &kind);
-  if (!r) Throw(env, kind, err);
+  std::string name;
+  auto r = OpenSource(cb, &name);
   const wav::Info& info = r->info();
   const size_t n = static_cast<size_t>(info.frames) * static_cast<size_t>(info.channels);
   Napi::Object out = Napi::Object::New(env);
@@ -75,7 +106,7 @@ Napi::Value ReadFn(const Napi::CallbackInfo& cb) {
     got = r->read(a.Data(), info.frames);
     out.Set("data", a);
   }
-  if (got != info.frames) Throw(env, wav::ErrorKind::Io, PathArg(cb, 0) + ": " + r->lastError());
+  if (got != info.frames) Throw(env, wav::ErrorKind::Io, name + ": " + r->lastError());
   out.Set("info", InfoObject(env, info));
   return out;
 }
@@ -113,17 +144,21 @@ Napi::Value WriteFn(const Napi::CallbackInfo& cb) {
 // file: the report's meters without bringing the samples into JavaScript.
 Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
-  const std::string path = PathArg(cb, 0);
-  std::string err;
-  wav::ErrorKind kind;
-  auto r = wav::Reader::open(path, &err, &kind);
-  if (!r) Throw(env, kind, err);
+  std::string path;
+  auto r = OpenSource(cb, &path);
   const int ch = r->info().channels;
+  // Optional frame range [from, to): the part `firmware process --from/--to` processes.
+  const int64_t from = cb.Length() > 1 && cb[1].IsNumber() ? cb[1].As<Napi::Number>().Int64Value() : 0;
+  const int64_t toArg = cb.Length() > 2 && cb[2].IsNumber() ? cb[2].As<Napi::Number>().Int64Value() : -1;
+  const int64_t to = toArg >= 0 && toArg < r->info().frames ? toArg : r->info().frames;
+  if (from > 0 && !r->seek(from)) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
+  int64_t left = to - from;
   constexpr int64_t kFrames = 4096;
   std::vector<float> buf(static_cast<size_t>(kFrames * ch));
   std::vector<double> peak(static_cast<size_t>(ch), 0.0), sum(static_cast<size_t>(ch), 0.0);
   for (;;) {
-    const int64_t n = r->read(buf.data(), kFrames);
+    const int64_t n = left <= 0 ? 0 : r->read(buf.data(), left < kFrames ? left : kFrames);
+    if (n > 0) left -= n;
     if (n < 0) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
     if (n == 0) break;
     for (int64_t i = 0; i < n; i++) {
@@ -136,7 +171,7 @@ Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
       }
     }
   }
-  const double frames = r->info().frames > 0 ? static_cast<double>(r->info().frames) : 1.0;
+  const double frames = to - from > 0 ? static_cast<double>(to - from) : 1.0;
   Napi::Float64Array p = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   Napi::Float64Array ms = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   for (int k = 0; k < ch; k++) {
@@ -157,25 +192,22 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
                        {InstanceAccessor<&ReaderWrap::GetInfo>("info"),
                         InstanceMethod<&ReaderWrap::Read>("read"),
                         InstanceMethod<&ReaderWrap::Rewind>("rewind"),
+                        InstanceMethod<&ReaderWrap::Seek>("seek"),
                         InstanceMethod<&ReaderWrap::Close>("close")});
   }
   explicit ReaderWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<ReaderWrap>(cb) {
-    path_ = PathArg(cb, 0);
-    std::string err;
-    wav::ErrorKind kind;
-    reader_ = wav::Reader::open(path_, &err, &kind);
-    if (!reader_) Throw(cb.Env(), kind, err);
+    reader_ = OpenSource(cb, &path_);
   }
 
  private:
-  wav::Reader& Live(Napi::Env env) {
+  wav::Joined& Live(Napi::Env env) {
     if (!reader_) throw Napi::Error::New(env, "the WAV reader is closed");
     return *reader_;
   }
   Napi::Value GetInfo(const Napi::CallbackInfo& cb) { return InfoObject(cb.Env(), Live(cb.Env()).info()); }
   Napi::Value Read(const Napi::CallbackInfo& cb) {
     Napi::Env env = cb.Env();
-    wav::Reader& r = Live(env);
+    wav::Joined& r = Live(env);
     if (cb.Length() < 1 || !cb[0].IsTypedArray()) throw Napi::TypeError::New(env, "read needs a Float32Array or Float64Array");
     Napi::TypedArray ta = cb[0].As<Napi::TypedArray>();
     const int64_t frames = static_cast<int64_t>(ta.ElementLength()) / r.info().channels;
@@ -190,12 +222,18 @@ class ReaderWrap : public Napi::ObjectWrap<ReaderWrap> {
     if (!Live(cb.Env()).rewind()) Throw(cb.Env(), wav::ErrorKind::Io, path_ + ": " + reader_->lastError());
     return cb.Env().Undefined();
   }
+  Napi::Value Seek(const Napi::CallbackInfo& cb) {
+    wav::Joined& r = Live(cb.Env());
+    if (cb.Length() < 1 || !cb[0].IsNumber()) throw Napi::TypeError::New(cb.Env(), "seek needs a frame number");
+    if (!r.seek(cb[0].As<Napi::Number>().Int64Value())) Throw(cb.Env(), wav::ErrorKind::Io, path_ + ": " + r.lastError());
+    return cb.Env().Undefined();
+  }
   Napi::Value Close(const Napi::CallbackInfo& cb) {
     reader_.reset();
     return cb.Env().Undefined();
   }
   std::string path_;
-  std::unique_ptr<wav::Reader> reader_;
+  std::unique_ptr<wav::Joined> reader_;
 };
 
 // Streaming writer: new wav.Writer(path, info); .write(Float32Array); .close(); .abort()
@@ -212,10 +250,11 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     Napi::Env env = cb.Env();
     path_ = PathArg(cb, 0);
     int extensible = -1;
-    wav::Info info = InfoArg(env, cb.Length() > 1 ? cb[1] : env.Undefined(), &extensible);
+    int64_t rf64Above = 0;
+    wav::Info info = InfoArg(env, cb.Length() > 1 ? cb[1] : env.Undefined(), &extensible, &rf64Above);
     std::string err;
     wav::ErrorKind kind;
-    writer_ = wav::Writer::create(path_, info, &err, &kind, extensible);
+    writer_ = wav::Writer::create(path_, info, &err, &kind, extensible, wav::kDefaultChunkFrames, rf64Above);
     if (!writer_) Throw(env, kind, err);
   }
 

@@ -93,8 +93,17 @@ export interface EngineOptions {
   startProcessed: boolean
   /** Ask for SCHED_FIFO for the audio thread (silently normal priority if refused). Defaults to true. */
   realtimePriority: boolean
-  /** file backend: input WAV (channel count must equal inputs), output WAV, output sample format. */
-  file: { in: string; out?: string; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
+  /**
+   * file backend: the audio thread waits for room in the feature ring instead of dropping, so
+   * pollFeatures() sees every frame (the offline analysers); whoever sets it must keep draining.
+   * Defaults to false.
+   */
+  losslessFeatures: boolean
+  /**
+   * file backend: input WAV (channel count must equal inputs) or several files as one input
+   * (columns of consecutive parts, see WavSource in firmware/wav/wav.ts), output WAV, output sample format.
+   */
+  file: { in: string | string[][]; out?: string; from?: number; to?: number; format?: 'pcm16' | 'pcm24' | 'pcm32' | 'float32' } | undefined
   /** sim backend: the synthetic stage. Defaults to one speechlike source at 60 degrees, noise -50 dB. */
   sim:
     | {
@@ -131,6 +140,7 @@ export const DEFAULT_OPTIONS = {
   budgetFraction: 1,
   startProcessed: true,
   realtimePriority: true,
+  losslessFeatures: false,
   maxBlocks: 0,
 } as const satisfies Partial<EngineOptions>
 
@@ -220,13 +230,24 @@ function beamsOf(given: unknown, array: Geometry | undefined): Native['beams'] {
 }
 
 /** The file backend's input WAV and output path and format (empty for the other backends). */
-function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPath' | 'outPath' | 'outFormat'> {
-  if (backend !== 'file') return { inPath: '', outPath: '', outFormat: 'float32' }
-  if (!o.file || typeof o.file.in !== 'string' || o.file.in === '') bad('file.in', 'the file backend needs an input WAV path')
-  const outFormat = o.file.format ?? 'float32'
+function fileBackend(o: Merged, backend: Native['backend']): Pick<Native, 'inPath' | 'inColumns' | 'inFrom' | 'inTo' | 'outPath' | 'outFormat'> {
+  if (backend !== 'file') return { inPath: '', inColumns: [], inFrom: 0, inTo: -1, outPath: '', outFormat: 'float32' }
+  const file = o.file
+  if (!file) bad('file.in', 'the file backend needs an input WAV path')
+  const src = file.in
+  const columns = Array.isArray(src) ? src : []
+  if (Array.isArray(src)) {
+    if (src.length === 0 || !src.every((c) => Array.isArray(c) && c.length > 0 && c.every((p) => typeof p === 'string' && p !== ''))) {
+      bad('file.in', 'columns must be non-empty lists of WAV paths')
+    }
+  } else if (typeof src !== 'string' || src === '') bad('file.in', 'the file backend needs an input WAV path')
+  const outFormat = file.format ?? 'float32'
   if (!['pcm16', 'pcm24', 'pcm32', 'float32'].includes(outFormat))
     bad('file.format', `must be pcm16, pcm24, pcm32 or float32, got ${JSON.stringify(outFormat)}`)
-  return { inPath: o.file.in, outPath: o.file.out ?? '', outFormat }
+  const inPath = typeof src === 'string' ? src : columns[0]![0]!
+  const inFrom = file.from === undefined ? 0 : checkNumber(file.from, 'file.from', 0, Number.MAX_SAFE_INTEGER, true)
+  const inTo = file.to === undefined ? -1 : checkNumber(file.to, 'file.to', 1, Number.MAX_SAFE_INTEGER, true)
+  return { inPath, inColumns: columns, inFrom, inTo, outPath: file.out ?? '', outFormat }
 }
 
 /** The simulated room over its defaults. */
@@ -308,6 +329,7 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     budgetFraction: checkNumber(o.budgetFraction, 'budgetFraction', 0.01, 4),
     startProcessed: checkBool(o.startProcessed, 'startProcessed'),
     realtimePriority: checkBool(o.realtimePriority, 'realtimePriority'),
+    losslessFeatures: checkBool(o.losslessFeatures, 'losslessFeatures'),
     ...file,
     simSources,
     simNoiseDb: checkNumber(sim.noiseDb, 'sim.noiseDb', -300, 0),

@@ -32,7 +32,13 @@ export interface NativeEngineOptions {
   budgetFraction: number
   startProcessed: boolean
   realtimePriority: boolean
+  losslessFeatures: boolean
   inPath: string
+  /** Several files as one input (columns of consecutive parts); empty for inPath alone. */
+  inColumns: string[][]
+  /** Input frames [inFrom, inTo) to process; inTo -1: to the end. */
+  inFrom: number
+  inTo: number
   outPath: string
   outFormat: string
   simSources: Array<{ azimuth: number; elevation: number; kind: number; freqHz: number; levelDb: number }>

@@ -3,10 +3,11 @@
 // recommendations per output. The same native feature extractors and models as on the live
 // path; whole arrays are fine here because nothing runs on the audio thread.
 import { loadNative } from '../engine/native.ts'
-import { readWav } from '../wav/wav.ts'
-import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, vadProbabilities } from './models.ts'
+import type { FeatureFrames } from '../engine/types.ts'
+import { readWav, type WavSource } from '../wav/wav.ts'
+import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW, vadProbabilities } from './models.ts'
 import type { InferenceService } from './service.ts'
-import { type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
+import { type SpeechInterval, smoothVad, VadSmoother, type VadSmootherOptions } from './vad.ts'
 
 interface FeaturesExport {
   decimate48to16(x: Float32Array): Float32Array
@@ -76,6 +77,9 @@ export function to48k(x: Float32Array, sampleRate: number): Float32Array {
   return out
 }
 
+/** The engine's spectrum snapshots per output: every 24 analysis hops of 1024 samples at 48 kHz. */
+const SNAPSHOT_S = (24 * 1024) / 48000
+
 /** Classes and speech intervals of a mono signal at 48 kHz. */
 export async function analyseMix(
   svc: InferenceService,
@@ -132,7 +136,7 @@ export async function analyseOutput(svc: InferenceService, output: number, x48k:
 }
 
 /** The whole review of a file: the input's mix for classes and VAD, each output for EQ. */
-export async function analyseFiles(svc: InferenceService, inPath: string, outPath: string | null, opts: AnalysisOptions = {}) {
+export async function analyseFiles(svc: InferenceService, inPath: WavSource, outPath: string | null, opts: AnalysisOptions = {}) {
   const input = readWav(inPath)
   const mix = to48k(mixdown(input.data, input.info.channels), input.info.sampleRate)
   const { classes, vad } = await analyseMix(svc, mix, opts)
@@ -144,4 +148,137 @@ export async function analyseFiles(svc: InferenceService, inPath: string, outPat
     }
   }
   return { classes, vad, recommendations }
+}
+
+/**
+ * The same review in one streaming pass, from the features the engine computes while it processes
+ * (Engine.pollFeatures() with losslessFeatures): log-mel frames for the classifier, 16 kHz VAD
+ * windows, and each output's running band spectrum for the EQ recommender. Holds one batch of
+ * patches and the last patch's frames, so memory does not grow with the recording (the results
+ * do: one class entry per hop, one recommendation per output per window).
+ *
+ * Compared with analyseFiles on the same input: classes and VAD come from the same log-mel and
+ * decimator code on the same mix, so they agree up to the float rounding of the mix; the EQ
+ * recommendations use the engine's running spectrum (3 s average) at the end of each window
+ * instead of a spectrum of the window alone, so their gains differ slightly.
+ */
+export class StreamingAnalysis {
+  readonly #svc: InferenceService
+  readonly #opts: AnalysisOptions
+  readonly #hop: number
+  /** Log-mel frames kept: from frame #melBase on. */
+  #mel = new Float32Array(0)
+  #melBase = 0
+  #melFrames = 0
+  #nextPatch = 0
+  #batch: number[] = []
+  #batchData: Float32Array
+  readonly #classes: ClassEntry[] = []
+  readonly #vad: SileroVadStream
+  readonly #smoother: VadSmoother
+  readonly #speech: SpeechInterval[] = []
+  /** Per output: the last window recommended for (k), and the newest snapshot. */
+  readonly #lastEq = new Map<number, number>()
+  readonly #latest = new Map<number, { t: number; mean: Float32Array; spread: Float32Array }>()
+  readonly #recommendations: RecommendationEntry[] = []
+  readonly #seconds: number
+
+  /** `seconds`: the recording's length, for the one recommendation of a file shorter than a window. */
+  constructor(svc: InferenceService, opts: AnalysisOptions & { seconds?: number } = {}) {
+    this.#seconds = opts.seconds ?? 0
+    this.#svc = svc
+    this.#opts = opts
+    this.#hop = Math.max(1, Math.round((opts.classHopS ?? 0.25) / 0.01))
+    this.#batchData = new Float32Array(64 * PATCH_FRAMES * MEL_BANDS)
+    this.#vad = new SileroVadStream(svc)
+    this.#smoother = new VadSmoother(opts.vad)
+  }
+
+  #deadline() {
+    return { deadlineMs: this.#opts.deadlineMs ?? 5000 }
+  }
+
+  /** Takes one poll's features; resolves when they are analysed (the engine waits meanwhile). */
+  async feed(f: FeatureFrames): Promise<void> {
+    if (f.logMel.length > 0) await this.#feedMel(f.logMel)
+    for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
+      const p = await this.#vad.push(f.vad.subarray(i, i + VAD_WINDOW), this.#deadline())
+      const iv = this.#smoother.push(p)
+      if (iv) this.#speech.push(iv)
+    }
+    for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
+  }
+
+  async #feedMel(frames: Float32Array): Promise<void> {
+    // Append, keeping only the frames a future patch still needs.
+    const keepFrom = Math.min(this.#nextPatch, this.#melFrames) - this.#melBase
+    const kept = this.#mel.subarray(keepFrom * MEL_BANDS)
+    const next = new Float32Array(kept.length + frames.length)
+    next.set(kept)
+    next.set(frames, kept.length)
+    this.#mel = next
+    this.#melBase += keepFrom
+    this.#melFrames += frames.length / MEL_BANDS
+    const per = PATCH_FRAMES * MEL_BANDS
+    while (this.#nextPatch + PATCH_FRAMES <= this.#melFrames) {
+      const at = (this.#nextPatch - this.#melBase) * MEL_BANDS
+      this.#batchData.set(this.#mel.subarray(at, at + per), this.#batch.length * per)
+      this.#batch.push(this.#nextPatch)
+      this.#nextPatch += this.#hop
+      if (this.#batch.length === 64) await this.#classify()
+    }
+  }
+
+  async #classify(): Promise<void> {
+    const group = this.#batch
+    this.#batch = []
+    if (group.length === 0) return
+    const per = PATCH_FRAMES * MEL_BANDS
+    const res = await classifyPatches(this.#svc, this.#batchData.slice(0, group.length * per), this.#deadline())
+    res?.forEach((r, i) => {
+      const t = (group[i]! * 160 + (PATCH_FRAMES * 160) / 2) / 16000
+      this.#classes.push({ t: Math.round(t * 1000) / 1000, label: r.label, confidence: Math.round(r.confidence * 1000) / 1000 })
+    })
+  }
+
+  async #spectrum(output: number, t: number, mean: Float32Array, spread: Float32Array): Promise<void> {
+    // Window k ends at k * win, as in analyseOutput; the engine's snapshots come about every
+    // 0.51 s, so the one within half a snapshot of the window's end stands for it.
+    const win = this.#opts.eqWindowS ?? 5
+    const k = (this.#lastEq.get(output) ?? 0) + 1
+    this.#latest.set(output, { t, mean, spread })
+    if (t < k * win - SNAPSHOT_S / 2 - 0.01) return
+    this.#lastEq.set(output, k)
+    await this.#recommend(output, k * win, mean, spread)
+  }
+
+  async #recommend(output: number, t: number, mean: Float32Array, spread: Float32Array): Promise<void> {
+    // Nothing to equalise in silence (every band below -100 dB).
+    if (!mean.some((v) => v > -100)) return
+    const rec = await recommendEq(this.#svc, mean, spread, this.#deadline())
+    if (rec) this.#recommendations.push({ t: Math.round(t * 1000) / 1000, output, bands: rec.bands, confidence: Math.round(rec.confidence * 1000) / 1000 })
+  }
+
+  /** After the last feed: the report's sections. */
+  async finish(): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[]; recommendations: RecommendationEntry[] }> {
+    await this.#classify()
+    // A recording shorter than one window (but at least a second) gets one recommendation over all of it.
+    const win = this.#opts.eqWindowS ?? 5
+    if (this.#seconds >= 1 && this.#seconds < win) {
+      for (const [output, s] of this.#latest) if (!this.#lastEq.has(output)) await this.#recommend(output, this.#seconds, s.mean, s.spread)
+    }
+    // The last whole window may end after the last snapshot (the recording stops first): its
+    // newest snapshot stands for it.
+    const lastWindow = Math.floor(this.#seconds / win + 1e-9)
+    for (const [output, s] of this.#latest) {
+      if ((this.#lastEq.get(output) ?? 0) === lastWindow - 1 && s.t >= lastWindow * win - SNAPSHOT_S - 0.01) {
+        this.#lastEq.set(output, lastWindow)
+        await this.#recommend(output, lastWindow * win, s.mean, s.spread)
+      }
+    }
+    this.#recommendations.sort((a, b) => a.t - b.t || a.output - b.output)
+    const last = this.#smoother.finish()
+    if (last) this.#speech.push(last)
+    return { classes: this.#classes, vad: this.#speech, recommendations: this.#recommendations }
+  }
 }

@@ -1,6 +1,6 @@
 // The `process` subcommand as the CLI runs it: parse, process, print one summary line.
-import { parseProcessArgs, processUsage } from './options.ts'
-import { processRecording } from './process.ts'
+import { formatShowTime, parseProcessArgs, processUsage } from './options.ts'
+import { type Progress, processRecording } from './process.ts'
 import { registerReportContributor } from './report.ts'
 
 /**
@@ -26,7 +26,54 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
     return 0
   }
   if (opts.analysis) await loadAnalysers()
-  const { summary } = await processRecording(opts)
-  console.log(summary)
+  const bar = progressReporter(process.stderr, opts.progressEvery)
+  try {
+    const { summary } = await processRecording(opts, { onProgress: bar.update })
+    bar.done()
+    console.log(summary)
+  } catch (e) {
+    bar.done()
+    throw e
+  }
   return 0
+}
+
+/**
+ * Progress on stderr: on a terminal a bar redrawn in place (show time, speed, time left); for a
+ * script (stderr not a terminal) one line every `every` seconds, `progress {json}`, with the same
+ * figures in seconds. Never on stdout, which carries the summary line.
+ */
+export function progressReporter(out: NodeJS.WriteStream, every: number, now = () => performance.now() / 1000) {
+  const tty = out.isTTY === true
+  // A terminal gets the bar at once; a script its first line after `every` seconds.
+  let last = tty ? Number.NEGATIVE_INFINITY : now()
+  let drawn = false
+  const line = (p: Progress) => {
+    const share = p.end > p.start ? (p.position - p.start) / (p.end - p.start) : 1
+    const width = 24
+    const fill = Math.round(share * width)
+    const left = p.left === null ? '--' : formatShowTime(p.left).replace(/\.\d$/, '')
+    return `${formatShowTime(p.position)} / ${formatShowTime(p.end)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.speed.toFixed(1)}x real time, ${left} left`
+  }
+  return {
+    update: (p: Progress) => {
+      const t = now()
+      if (tty) {
+        if (t - last < 0.1) return
+        last = t
+        out.write(`\r${line(p)}\x1b[K`)
+        drawn = true
+      } else if (every > 0 && t - last >= every) {
+        last = t
+        const r = (v: number) => Math.round(v * 10) / 10
+        out.write(
+          `progress ${JSON.stringify({ position: r(p.position), end: r(p.end), start: r(p.start), speed: r(p.speed), left: p.left === null ? null : r(p.left) })}\n`,
+        )
+      }
+    },
+    done: () => {
+      if (drawn) out.write(`\r\x1b[K`)
+      drawn = false
+    },
+  }
 }

@@ -6,7 +6,8 @@ import type { EnginePoll } from '../engine/engine.ts'
 import { Engine } from '../engine/engine.ts'
 import type { DoaEstimate } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
-import type { OfflineJob, OfflineResult } from './process.ts'
+import { formatShowTime } from './options.ts'
+import type { OfflineJob, OfflineResult, RunHooks } from './process.ts'
 
 const POLL_MS = 5
 
@@ -16,7 +17,8 @@ function round(v: number, places: number): number {
 }
 
 /** Runs the job to the end of the input; an abort stops the engine (no output) and throws FW_ERR_INTERRUPTED. */
-export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise<OfflineResult> {
+export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: RunHooks = {}): Promise<OfflineResult> {
+  const { onFeatures, onProgress } = hooks
   const engine = new Engine({
     backend: 'file',
     sampleRate: job.sampleRate,
@@ -28,12 +30,14 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
     doa: job.doa,
     // Without an array there are no beams; the engine's default beam list is then ignored.
     ...(job.beams.length > 0 ? { beams: job.beams.map((b) => ({ kind: b.kind, azimuth: b.azimuth, elevation: b.elevation, auto: b.autoSteer })) } : {}),
-    file: { in: job.inPath, out: job.outPath, format: job.outFormat },
+    file: { in: job.inPath, out: job.outPath, format: job.outFormat, from: job.fromFrame, ...(job.toFrame >= 0 ? { to: job.toFrame } : {}) },
     // Offline there is no control plane to go stale and no deadline to miss: no native bypass.
     heartbeatTimeoutMs: 0,
     heartbeatIntervalMs: 0,
     overrunBlocks: 0,
     realtimePriority: false,
+    // The streaming analysers see every feature: the audio thread waits for them instead of dropping.
+    losslessFeatures: onFeatures !== undefined,
   })
   const doa: DoaEstimate[] = []
   const events: OfflineResult['events'] = []
@@ -51,14 +55,31 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
       events.push(ev)
     }
   }
+  // Features go to the analysers; if they fail, the ring is still drained (the engine waits for
+  // room) and the failure is reported after the run.
+  let feed = onFeatures
+  let featureError: unknown
+  const drainFeatures = async () => {
+    const f = engine.pollFeatures()
+    if (!feed || (f.logMel.length === 0 && f.vad.length === 0 && f.spectra.length === 0)) return
+    try {
+      await feed(f)
+    } catch (e) {
+      featureError = e
+      feed = undefined
+    }
+  }
   engine.start()
   // Whether the audio thread reached the end by itself (then stop() commits OUT).
   let completed = false
   try {
     while (!(completed = engine.stats().finished) && !signal?.aborted) {
       take(engine.poll())
+      if (onFeatures) await drainFeatures()
+      onProgress?.(engine.blockCounter() * job.blockSize)
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
+    if (completed && onFeatures) await drainFeatures()
   } finally {
     // stop() joins the audio thread and commits OUT (only when the whole input was processed).
     engine.stop()
@@ -66,7 +87,12 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
   if (signal?.aborted) {
     // The signal may have come just as the input ended, after OUT was committed: take it back.
     if (completed) rmSync(job.outPath, { force: true })
-    throw new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)}; no output was written`)
+    // Where it stopped, in show time, so the user can go on from there with --from.
+    const at = Math.min(job.fromFrame + engine.blockCounter() * job.blockSize, job.endFrame) / job.sampleRate
+    throw new FirmwareError(
+      'FW_ERR_INTERRUPTED',
+      `process: interrupted by ${String(signal.reason)} at ${formatShowTime(at)} of ${formatShowTime(job.endFrame / job.sampleRate)} (show time); no output was written`,
+    )
   }
   take(engine.poll())
   const s = engine.stats()
@@ -79,5 +105,6 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal): Promise
     droppedDoa: s.droppedDoa,
     droppedMeters: s.droppedMeters,
     events,
+    ...(featureError === undefined ? {} : { analysisError: ((featureError as Error)?.message ?? String(featureError)).split('\n')[0]! }),
   }
 }

@@ -9,8 +9,16 @@ import { WAV_FORMATS, type WavFormat } from '../wav/wav.ts'
 export interface ProcessOptions {
   /** Array geometry JSON ({"sampleRate","mics"}) or a board profile.json with an "array". Without it the inputs are line feeds. */
   array?: string
-  /** Input recording: channel k is mic k of the array. */
+  /** Input recording: channel k is mic k of the array. The first --in when several are given. */
   in: string
+  /**
+   * Every --in in order: one WAV; a folder of WAVs (the channels, in file-name order); a map
+   * JSON {"channels": [...]}; or several WAVs, the channels in order (with `join`, the
+   * consecutive parts of one recording instead). Resolved by resolveInput in process.ts.
+   */
+  inputs: string[]
+  /** The --in files (or the folder's files) are consecutive parts of one recording, not channels. */
+  join: boolean
   /** Output WAV: the beams (beam 0 first), or the processed line feeds without --array. */
   out: string
   /** Report JSON: DOA track, meters, engine figures (and the analysers' sections). */
@@ -27,6 +35,12 @@ export interface ProcessOptions {
   format: WavFormat
   /** Run the analysers (classes, VAD, EQ recommendations) into the report. Defaults to true. */
   analysis: boolean
+  /** Process only from this many seconds into the recording (show time). */
+  from?: number
+  /** ...up to this many seconds into the recording (show time). */
+  to?: number
+  /** Seconds between machine-readable progress lines when stderr is not a terminal. Defaults to 1; 0: none. */
+  progressEvery: number
 }
 
 export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
@@ -35,7 +49,12 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
                         a board profile.json with an "array", or a board name (sim,
                         jetson-agx-rack); channel k of IN.wav is mic k.
                         Without it the channels are line feeds: no beams, no DOA.
-  --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV)
+  --in IN.wav           the recording (16/24/32-bit PCM or 32-bit float WAV, RIFF or RF64);
+                        a folder of WAVs, one per channel in file-name order; a map JSON
+                        {"channels":["mic1.wav",["mic2-a.wav","mic2-b.wav"],...]}; or --in
+                        given several times: the channels in order
+  --join                the --in files (or the folder's files) are consecutive parts of one
+                        recording split by the recorder, joined without a gap
   --out OUT.wav         the beam outputs, beam 0 first (line feeds without --array)
   --report REPORT.json  DOA track, meters and engine figures
   --steer AZ[,EL]       point beam 0 at azimuth AZ, elevation EL degrees (default: follow the DOA)
@@ -43,10 +62,29 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
   --beams N             beams to write, 1 to 16 (default 4; beam k>0 at AZ + k*360/N)
   --block N             frames per block, 32 to 1024 (default 64)
   --format F            output sample format: float32 (default), pcm16, pcm24, pcm32
-  --no-analysis         skip the classifiers, VAD and EQ recommender (their report sections stay empty)`
+  --no-analysis         skip the classifiers, VAD and EQ recommender (their report sections stay empty)
+  --from T, --to T      process only this part of the show; T in seconds, M:SS or H:MM:SS(.s);
+                        times in the report stay show time
+  --progress-every S    seconds between progress lines on stderr when it is not a terminal
+                        (JSON: "progress {...}"); 0 for none (default 1; a terminal gets a bar)`
 
-const valued = new Set(['--array', '--in', '--out', '--report', '--steer', '--beamformer', '--block', '--beams', '--format'])
-const flags = new Set(['--no-analysis'])
+const valued = new Set([
+  '--array',
+  '--in',
+  '--out',
+  '--report',
+  '--steer',
+  '--beamformer',
+  '--block',
+  '--beams',
+  '--format',
+  '--from',
+  '--to',
+  '--progress-every',
+])
+const flags = new Set(['--no-analysis', '--join'])
+/** Options that may be given more than once. */
+const repeatable = new Set(['--in'])
 
 function usage(msg: string): never {
   throw new FirmwareError('FW_ERR_USAGE', `process: ${msg}; try "firmware process --help"`)
@@ -68,9 +106,29 @@ function parseIntOption(text: string, name: string, min: number, max: number): n
   return v
 }
 
+/** Show time: seconds, M:SS or H:MM:SS, with an optional fraction ("90", "1:30", "1:02:03.5"). */
+export function parseShowTime(text: string, name: string): number {
+  const m = /^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d+)?)$/.exec(text.trim())
+  if (!m) bad(`${name} must be a time in seconds, M:SS or H:MM:SS, got "${text}"`)
+  const [h, mi] = m[2] === undefined ? [0, Number(m[1] ?? 0)] : [Number(m[1]), Number(m[2])]
+  const sec = Number(m[3])
+  if ((m[1] !== undefined && sec >= 60) || (m[2] !== undefined && mi >= 60)) bad(`${name} must be a time in seconds, M:SS or H:MM:SS, got "${text}"`)
+  return h * 3600 + mi * 60 + sec
+}
+
+/** Show time as H:MM:SS.s (or M:SS.s under an hour), for messages and the progress bar. */
+export function formatShowTime(seconds: number): string {
+  const t = Math.max(0, seconds)
+  const h = Math.floor(t / 3600)
+  const m = Math.floor((t % 3600) / 60)
+  const s = (t % 60).toFixed(1).padStart(4, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}
+
 /** Returns null when help was asked for. */
 export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   const seen = new Map<string, string>()
+  const inputs: string[] = []
   const set = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -95,8 +153,12 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
       value = argv[++i]
       if (value === undefined || (value.startsWith('--') && valued.has(value))) usage(`${name} needs a value`)
     }
-    if (seen.has(name)) usage(`${name} is given twice`)
-    seen.set(name, value)
+    if (seen.has(name) && !repeatable.has(name)) usage(`${name} is given twice`)
+    if (name === '--in') {
+      if (value === '') usage('--in needs a file')
+      inputs.push(value)
+    }
+    if (!seen.has(name)) seen.set(name, value)
   }
   const need = (n: string): string => {
     const v = seen.get(n)
@@ -105,6 +167,8 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   }
   const opts: ProcessOptions = {
     in: need('--in'),
+    inputs,
+    join: set.has('--join'),
     out: need('--out'),
     report: need('--report'),
     beamformer: 'das',
@@ -112,6 +176,17 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
     beams: 4,
     format: 'float32',
     analysis: !set.has('--no-analysis'),
+    progressEvery: 1,
+  }
+  const from = seen.get('--from')
+  if (from !== undefined) opts.from = parseShowTime(from, '--from')
+  const to = seen.get('--to')
+  if (to !== undefined) opts.to = parseShowTime(to, '--to')
+  if (opts.from !== undefined && opts.to !== undefined && opts.to <= opts.from) bad(`--to ${to} must come after --from ${from}`)
+  const every = seen.get('--progress-every')
+  if (every !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(every) || Number(every) > 3600) bad(`--progress-every must be seconds from 0 to 3600, got "${every}"`)
+    opts.progressEvery = Number(every)
   }
   const array = seen.get('--array')
   if (array !== undefined) {

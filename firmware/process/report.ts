@@ -1,7 +1,7 @@
 // The processing report (REPORT.json of `firmware process`), and the place where analysers that
 // are not part of the engine (classifiers, VAD, EQ recommendations) add their sections.
-import type { DoaEstimate } from '../engine/types.ts'
-import type { WavInfo } from '../wav/wav.ts'
+import type { DoaEstimate, FeatureFrames } from '../engine/types.ts'
+import type { WavInfo, WavSource } from '../wav/wav.ts'
 
 export interface ChannelMeter {
   /** dBFS of the largest sample over the whole file (-Infinity is written as null). */
@@ -36,7 +36,9 @@ export interface Recommendation {
 export interface ProcessReport {
   /** Bumped when a field changes meaning. */
   version: 1
-  input: WavInfo & { path: string; seconds: number }
+  /** `files`: the channels' files (each the consecutive parts of one) when --in named several. */
+  /** `part`: the show time processed, with --from/--to (the report's times are show time). */
+  input: WavInfo & { path: string; files?: string[][]; seconds: number; part?: { from: number; to: number } }
   output: { path: string; channels: number; format: string; beams: BeamDescription[] }
   /** Null without --array (line feeds). */
   array: { path: string; mics: number } | null
@@ -67,7 +69,7 @@ export interface ProcessReport {
 
 /** What a contributor gets: the finished run (output already written). */
 export interface ReportContext {
-  inPath: string
+  inPath: WavSource
   input: WavInfo
   /** The finished output WAV (still under its staged name; it becomes OUT.wav after the report). */
   outPath: string
@@ -92,6 +94,30 @@ export function registerReportContributor(name: string, fn: ReportContributor): 
 
 export function reportContributors(): ReadonlyMap<string, ReportContributor> {
   return contributors
+}
+
+/**
+ * A streaming contributor analyses during the engine pass, from the features the engine computes
+ * (no second pass over the files, memory flat with length): feed() gets every poll's features and
+ * the engine waits while it runs; finish() returns the fields to merge. Created once per run.
+ */
+export interface StreamingContributor {
+  feed(f: FeatureFrames): Promise<void>
+  finish(): Promise<Partial<ProcessReport> & Record<string, unknown>>
+  /** Releases what it holds (models, workers) when the run ends early; finish() does it otherwise. */
+  close(): Promise<void>
+}
+export type StreamingContributorFactory = (ctx: { input: WavInfo; array: ReportContext['array'] }) => Promise<StreamingContributor>
+
+const streaming = new Map<string, StreamingContributorFactory>()
+
+/** Registers (or replaces) a named streaming contributor; the inference part calls this at import. */
+export function registerStreamingContributor(name: string, fn: StreamingContributorFactory): void {
+  streaming.set(name, fn)
+}
+
+export function streamingContributors(): ReadonlyMap<string, StreamingContributorFactory> {
+  return streaming
 }
 
 /** Linear peak and mean square to the report's dB figures (null for silence). */

@@ -1,4 +1,5 @@
 // WAV files from TypeScript: a typed face over the addon's native reader and writer (addons/src/wav.h).
+// RIFF and RF64 (EBU Tech 3306, files past 4 GiB) are read; the writer switches to RF64 by itself.
 // Options are checked here; native errors come back as FirmwareError FW_ERR_BAD_WAV (the file's
 // content is wrong or unsupported) or FW_ERR_IO (the file system said no), each one line that
 // starts with the path, e.g. "in.wav: data chunk says 960000 bytes but the file ends after 12000".
@@ -30,7 +31,21 @@ export interface WavSpec {
    * otherwise (plain headers are what most tools read for mono and stereo).
    */
   extensible?: boolean
+  /**
+   * WavWriter only: the RIFF size in bytes past which close() writes RF64 (EBU Tech 3306, a ds64
+   * chunk with 64-bit sizes) instead of RIFF. Defaults to the RIFF limit, 4 GiB - 1; set it low
+   * only to test the RF64 path without writing 4 GB.
+   */
+  rf64Above?: number
 }
+
+/**
+ * What is read: one file's path, or several files as one recording (addons/src/wav_join.h): columns
+ * side by side (e.g. one mono file per mic), each column's parts end to end (a recording a
+ * recorder split at its size limit). Rates and sample formats must agree, the parts of a column
+ * have one channel count, and every column the same length; a mismatch is FW_ERR_BAD_WAV naming the file.
+ */
+export type WavSource = string | string[][]
 
 /** Interleaved samples: frame-major, channel k of frame i at i * channels + k. */
 export type Samples = Float32Array | Float64Array
@@ -39,6 +54,7 @@ interface NativeReader {
   readonly info: WavInfo
   read(buf: Samples): number
   rewind(): void
+  seek(frame: number): void
   close(): void
 }
 interface NativeWriter {
@@ -48,11 +64,11 @@ interface NativeWriter {
   abort(): void
 }
 interface NativeWav {
-  info(path: string): WavInfo
-  read(path: string, double: boolean): { info: WavInfo; data: Samples }
+  info(path: WavSource): WavInfo
+  read(path: WavSource, double: boolean): { info: WavInfo; data: Samples }
   write(path: string, spec: Required<WavSpec> | WavSpec, data: Samples): void
-  levels(path: string): { peak: Float64Array; meanSquare: Float64Array }
-  Reader: new (path: string) => NativeReader
+  levels(path: WavSource, from?: number, to?: number): { peak: Float64Array; meanSquare: Float64Array }
+  Reader: new (path: WavSource) => NativeReader
   Writer: new (path: string, spec: WavSpec) => NativeWriter
 }
 
@@ -94,11 +110,15 @@ function checkSpec(spec: WavSpec, where: string): WavSpec {
   oneOf(c, format, 'format', WAV_FORMATS)
   const out: WavSpec = { channels, sampleRate, format }
   if (spec.extensible !== undefined) out.extensible = spec.extensible
+  if (spec.rf64Above !== undefined) {
+    wholeNumberIn(c, spec.rf64Above, 'rf64Above', 1, 0xffffffff)
+    out.rf64Above = spec.rf64Above
+  }
   return out
 }
 
 /** Reads only the header: channels, rate, format, frames. Refuses corrupt or unsupported files. */
-export function wavInfo(path: string): WavInfo {
+export function wavInfo(path: WavSource): WavInfo {
   return call(() => addon().info(path))
 }
 
@@ -106,7 +126,7 @@ export function wavInfo(path: string): WavInfo {
  * Reads a whole file into memory, interleaved. `precision: 'float64'` keeps 32-bit PCM exact.
  * For long multichannel files prefer WavReader, which streams.
  */
-export function readWav(path: string, opts: { precision?: 'float32' | 'float64' } = {}): { info: WavInfo; data: Samples } {
+export function readWav(path: WavSource, opts: { precision?: 'float32' | 'float64' } = {}): { info: WavInfo; data: Samples } {
   return call(() => addon().read(path, opts.precision === 'float64'))
 }
 
@@ -122,20 +142,25 @@ export function writeWav(path: string, spec: WavSpec, data: Samples): void {
   call(() => addon().write(path, s, data))
 }
 
-/** Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming. */
-export function wavLevels(path: string): { peak: number[]; meanSquare: number[] } {
-  const r = call(() => addon().levels(path))
+/**
+ * Whole-file peak (linear, max |x|) and mean square per channel, computed natively while streaming;
+ * or of frames [range.from, range.to) only.
+ */
+export function wavLevels(path: WavSource, range: { from?: number; to?: number } = {}): { peak: number[]; meanSquare: number[] } {
+  const r = call(() => addon().levels(path, range.from ?? 0, range.to ?? -1))
   return { peak: Array.from(r.peak), meanSquare: Array.from(r.meanSquare) }
 }
 
 /** Streams a file block by block. Call close() when done (or let it be collected). */
 export class WavReader {
   readonly info: WavInfo
+  /** The file's path (the first file of a joined source). */
   readonly path: string
   #r: NativeReader
-  constructor(path: string) {
+  constructor(source: WavSource) {
+    const path = typeof source === 'string' ? source : (source[0]?.[0] ?? 'input')
     this.path = path
-    this.#r = call(() => new (addon().Reader)(path))
+    this.#r = call(() => new (addon().Reader)(source))
     this.info = this.#r.info
   }
   /** Fills `buf` with up to buf.length / channels frames; returns frames read, 0 at the end. */
@@ -144,6 +169,13 @@ export class WavReader {
   }
   rewind(): void {
     call(() => this.#r.rewind())
+  }
+  /** Goes to frame `frame` (0 to info.frames) without reading what lies before it. */
+  seek(frame: number): void {
+    if (!Number.isSafeInteger(frame) || frame < 0 || frame > this.info.frames) {
+      throw new FirmwareError('FW_ERR_BAD_OPTION', `${this.path}: cannot seek to frame ${frame} (0 to ${this.info.frames})`)
+    }
+    call(() => this.#r.seek(frame))
   }
   close(): void {
     this.#r.close()

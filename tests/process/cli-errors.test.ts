@@ -61,7 +61,7 @@ t.test('out-of-range values name the option and the allowed range', async (t) =>
     [['--block', '64.5'], 'FW_ERR_BAD_OPTION', /--block must be a whole number/],
     [['--beams', '17'], 'FW_ERR_BAD_OPTION', /--beams must be from 1 to 16/],
     [['--format', 'mp3'], 'FW_ERR_BAD_OPTION', /--format must be one of/],
-    [['--in', 'again.wav'], 'FW_ERR_USAGE', /--in is given twice/],
+    [['--report', 'again.json'], 'FW_ERR_USAGE', /--report is given twice/],
   ]
   for (const [extra, code, pattern] of cases) {
     t.throws(() => parseProcessArgs([...base, ...extra]), { code, message: pattern }, extra.join(' '))

@@ -1,5 +1,5 @@
 // Ctrl-C in the middle of `firmware process`: the engine stops, the half-written output is dropped,
-// and the user gets one line saying nothing was written.
+// and the user gets one line saying where in the show it stopped and that nothing was written.
 
 import { spawn } from 'node:child_process'
 import { readdirSync, writeFileSync } from 'node:fs'
@@ -16,7 +16,11 @@ t.test('Ctrl-C mid-run leaves no output, no report, and says so', async (t) => {
   const array = boardArray('jetson-agx-rack')
   writeFileSync(join(dir, 'array.json'), JSON.stringify(array))
   writeStageRecording(join(dir, 'long.wav'), array.mics, 40, { format: 'pcm16' })
-  const child = spawn(node, [cli, 'process', '--array', 'array.json', '--in', 'long.wav', '--out', 'out.wav', '--report', 'r.json'], { cwd: dir })
+  const child = spawn(
+    node,
+    [cli, 'process', '--array', 'array.json', '--in', 'long.wav', '--out', 'out.wav', '--report', 'r.json', '--progress-every', '0.05'],
+    { cwd: dir },
+  )
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL')
   })
@@ -38,6 +42,13 @@ t.test('Ctrl-C mid-run leaves no output, no report, and says so', async (t) => {
   child.kill('SIGINT')
   const code = await exited
   t.equal(code, 1, 'exits 1')
-  t.match(stderr.trim(), /^firmware: process: interrupted by SIGINT; no output was written \[FW_ERR_INTERRUPTED\]$/)
+  const lines = stderr.split('\n').filter((l) => l !== '' && !l.startsWith('progress {'))
+  t.equal(lines.length, 1, `one line besides progress (${stderr.trim()})`)
+  const m = /^firmware: process: interrupted by SIGINT at (\d+):(\d\d\.\d) of 0:40\.0 \(show time\); no output was written \[FW_ERR_INTERRUPTED\]$/.exec(
+    lines[0] ?? '',
+  )
+  t.ok(m, `says where it stopped (${lines[0]})`)
+  const at = Number(m?.[1]) * 60 + Number(m?.[2])
+  t.ok(at >= 0 && at < 40, `a position inside the show (${at} s)`)
   t.same(readdirSync(dir).sort(), ['array.json', 'long.wav'], 'nothing left behind')
 })

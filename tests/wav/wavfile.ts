@@ -81,3 +81,35 @@ export function dataChunk(file: Buffer): Buffer {
   }
   throw new Error('no data chunk')
 }
+
+/**
+ * The header of an RF64 file (EBU Tech 3306) up to the first data byte: RF64/ds64 with the given
+ * 64-bit data size, an extensible fmt chunk, and a data chunk whose 32-bit size says "see ds64".
+ */
+export function rf64Header(o: { tag: number; channels: number; sampleRate: number; bits: number; dataBytes: number; withDs64?: boolean }): Buffer {
+  const align = (o.channels * o.bits) / 8
+  const fmt = Buffer.alloc(40)
+  fmt.writeUInt16LE(0xfffe, 0)
+  fmt.writeUInt16LE(o.channels, 2)
+  fmt.writeUInt32LE(o.sampleRate, 4)
+  fmt.writeUInt32LE(o.sampleRate * align, 8)
+  fmt.writeUInt16LE(align, 12)
+  fmt.writeUInt16LE(o.bits, 14)
+  fmt.writeUInt16LE(22, 16)
+  fmt.writeUInt16LE(o.bits, 18)
+  fmt.writeUInt16LE(o.tag, 24)
+  Buffer.from([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71]).copy(fmt, 26)
+  const ds64 = Buffer.alloc(28)
+  const head = 4 + (o.withDs64 === false ? 0 : 8 + 28) + 8 + 40 + 8
+  ds64.writeBigUInt64LE(BigInt(head + o.dataBytes), 0)
+  ds64.writeBigUInt64LE(BigInt(o.dataBytes), 8)
+  ds64.writeBigUInt64LE(BigInt(o.dataBytes / align), 16)
+  const parts: Buffer[] = [Buffer.from('RF64', 'latin1'), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from('WAVE', 'latin1')]
+  if (o.withDs64 !== false) parts.push(chunk('ds64', ds64))
+  parts.push(chunk('fmt ', fmt))
+  const data = Buffer.alloc(8)
+  data.write('data', 0, 'latin1')
+  data.writeUInt32LE(0xffffffff, 4)
+  parts.push(data)
+  return Buffer.concat(parts)
+}

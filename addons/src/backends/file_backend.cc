@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../wav.h"
+#include "../wav_join.h"
 #include "backend.h"
 
 namespace engine {
@@ -21,11 +22,13 @@ class FileBackend final : public Backend {
   explicit FileBackend(const EngineConfig& c) : cfg_(c) {}
 
   bool open(std::string* error) override {
-    if (cfg_.inPath.empty()) {
+    if (cfg_.inPath.empty() && cfg_.inColumns.empty()) {
       *error = "the file backend needs an input WAV path (inPath)";
       return false;
     }
-    reader_ = wav::Reader::open(cfg_.inPath, error, nullptr, 4096);
+    const std::vector<std::vector<std::string>> columns =
+        cfg_.inColumns.empty() ? std::vector<std::vector<std::string>>{{cfg_.inPath}} : cfg_.inColumns;
+    reader_ = wav::Joined::open(columns, error, nullptr, 4096);
     if (!reader_) return false;
     const wav::Info& in = reader_->info();
     if (in.channels != cfg_.inputs) {
@@ -33,6 +36,16 @@ class FileBackend final : public Backend {
                std::to_string(cfg_.inputs) + " input(s)";
       return false;
     }
+    end_ = cfg_.inTo >= 0 && cfg_.inTo < in.frames ? cfg_.inTo : in.frames;
+    if (cfg_.inFrom < 0 || cfg_.inFrom >= end_) {
+      *error = "the part to process (frames " + std::to_string(cfg_.inFrom) + " to " + std::to_string(end_) + ") is empty";
+      return false;
+    }
+    if (cfg_.inFrom > 0 && !reader_->seek(cfg_.inFrom)) {
+      *error = std::string("cannot seek in the input: ") + reader_->lastError();
+      return false;
+    }
+    pos_ = cfg_.inFrom;
     if (in.sampleRate != cfg_.sampleRate) {
       *error = cfg_.inPath + ": sample rate is " + std::to_string(in.sampleRate) + " Hz but the engine runs at " +
                std::to_string(cfg_.sampleRate) + " Hz";
@@ -55,7 +68,8 @@ class FileBackend final : public Backend {
 
   int read(float* const* in, int frames) noexcept override {
     if (ioFailed_) return -1;
-    const int64_t got = reader_->read(interleaved_.data(), frames);
+    const int64_t want = frames < end_ - pos_ ? frames : end_ - pos_;
+    const int64_t got = want > 0 ? reader_->read(interleaved_.data(), want) : 0;
     if (got < 0) {
       ioFailed_ = true;
       return -1;
@@ -67,7 +81,8 @@ class FileBackend final : public Backend {
       for (int i = 0; i < n; i++) y[i] = interleaved_[static_cast<size_t>(i) * channels + ch];
       for (int i = n; i < frames; i++) y[i] = 0.0f;
     }
-    if (reader_->remaining() == 0) inputDone_ = true;
+    pos_ += n;
+    if (pos_ >= end_) inputDone_ = true;
     return n;
   }
 
@@ -102,13 +117,14 @@ class FileBackend final : public Backend {
     return w->close(error);
   }
 
-  int64_t totalFrames() const noexcept override { return reader_ ? reader_->info().frames : -1; }
+  int64_t totalFrames() const noexcept override { return reader_ ? end_ - cfg_.inFrom : -1; }
 
  private:
   EngineConfig cfg_;
-  std::unique_ptr<wav::Reader> reader_;
+  std::unique_ptr<wav::Joined> reader_;
   std::unique_ptr<wav::Writer> writer_;
   std::vector<float> interleaved_;
+  int64_t pos_ = 0, end_ = 0;  // input frames: next to read, one past the last to process
   bool inputDone_ = false;
   bool ioFailed_ = false;
 };

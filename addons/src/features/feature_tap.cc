@@ -1,6 +1,20 @@
 #include "features/feature_tap.h"
 
+#include <thread>
+
 namespace features {
+
+void FeatureTap::publish() noexcept {
+  if (stop_) {
+    uint32_t index;
+    for (int32_t filled = ring_.getWriteIndex(&index); filled >= 0 && static_cast<uint32_t>(filled) >= ring_.capacity() &&
+                                                      !stop_->load(std::memory_order_acquire);
+         filled = ring_.getWriteIndex(&index)) {
+      std::this_thread::yield();
+    }
+  }
+  ring_.push(scratch_);
+}
 
 FeatureTap::FeatureTap(double sampleRate, int inputs, int outputs, int maxBlock, uint32_t ringCapacity)
     : decimate_(sampleRate == 48000.0),
@@ -42,7 +56,7 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
       scratch_.block = block;
       scratch_.count = LogMel::kMels;
       for (int m = 0; m < LogMel::kMels; ++m) scratch_.data[m] = melOut_[f * LogMel::kMels + m];
-      ring_.push(scratch_);
+      publish();
     }
     for (size_t i = 0; i < n16; ++i) {
       vadBuf_[vadFill_++] = mix16_[i];
@@ -52,7 +66,7 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
         scratch_.block = block;
         scratch_.count = kVadWindowSamples;
         for (int k = 0; k < kVadWindowSamples; ++k) scratch_.data[k] = vadBuf_[k];
-        ring_.push(scratch_);
+        publish();
         vadFill_ = 0;
       }
     }
@@ -68,7 +82,7 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
       scratch_.block = block;
       scratch_.count = 2 * BandSpectrum::kBands;
       bs.snapshot(scratch_.data);
-      ring_.push(scratch_);
+      publish();
     }
   }
 }

@@ -3,9 +3,12 @@
 //   kLogMel    one 40-band log-mel frame (10 ms hop) of the input mix, decimated to 16 kHz
 //   kVad       one 512-sample window at 16 kHz of the input mix, for the Silero VAD (32 ms)
 //   kSpectrum  one output's band spectrum (32 mean dB + 32 spread dB), about every 0.5 s
-// Sized at construction (which may allocate); process() never allocates, locks or blocks.
+// Sized at construction (which may allocate); process() never allocates, locks or blocks, except
+// offline: after waitForRoom() (the file backend, unpaced, where nothing may be dropped) a full
+// ring makes process() yield until the control thread has drained a record or `stop` is set.
 // Log-mel and VAD need a 48 kHz engine (the decimator is 3:1); at other rates only spectra run.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -38,6 +41,9 @@ class FeatureTap {
   // Audio thread: one block of planar input and output, after the crossfade.
   void process(const float* const* in, int inputs, const float* const* out, int outputs, int frames, uint64_t block) noexcept;
 
+  // Before the audio thread starts: offline, wait for room instead of dropping (see above).
+  void waitForRoom(const std::atomic<bool>* stop) noexcept { stop_ = stop; }
+
   // Control thread.
   bool pop(FeatureRecord* r) noexcept { return ring_.pop(r); }
   uint64_t dropped() const noexcept { return ring_.dropped(); }
@@ -53,7 +59,9 @@ class FeatureTap {
   int vadFill_ = 0;
   std::vector<std::unique_ptr<BandSpectrum>> spectra_;
   std::vector<unsigned long long> lastSnapshot_;
+  void publish() noexcept;
   FeatureRecord scratch_{};
+  const std::atomic<bool>* stop_ = nullptr;
   ring::SpscRing<FeatureRecord> ring_;
 };
 

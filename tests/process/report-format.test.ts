@@ -1,0 +1,19 @@
+// The report's JSON is written in pieces (a 2-hour show's DOA track has about 675,000 estimates),
+// and must read exactly as the whole-string formatter wrote it: indent 2, flat records on one line.
+
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { formatJson, formatJsonWhole } from '../../firmware/process/process.ts'
+
+t.test('the piecewise writer gives the same text as the whole-string formatter', async (t) => {
+  const samples: unknown[] = [
+    {},
+    [],
+    { a: [], b: {}, c: null, d: 'x{y', e: [1, 'a]b', { f: 1 }], g: undefined, h: [undefined, 2] },
+    { doa: Array.from({ length: 50 }, (_, i) => ({ t: i / 100, azimuth: i * 7.5, elevation: 0, confidence: 0.5 })) },
+    { nested: { deep: { deeper: { x: 1, y: 'two', z: true } } }, nan: Number.NaN, list: [[1, 2], [3]] },
+    JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')),
+  ]
+  for (const [i, v] of samples.entries()) t.equal(formatJson(v), formatJsonWhole(v), `sample ${i}`)
+})
