@@ -14,6 +14,7 @@ import { registerRehearsal } from '../rehearsal/index.ts'
 import type { Store } from '../store/index.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { registerTelemetryCommands, TelemetryControl } from '../telemetry/control.ts'
 import type { Appliance } from './appliance.ts'
 import { networkService } from './network.ts'
 import type { RuntimeService } from './start.ts'
@@ -26,6 +27,8 @@ export interface StackOptions {
   api?: boolean
   /** OSC's on/off commands and listener (off until an admin turns it on). Defaults to on. */
   osc?: boolean
+  /** Telemetry's on/off commands and publisher (off until an admin turns it on). Defaults to on. */
+  telemetry?: boolean
   /** Told the one registry once every service has registered its commands (docs generators, tests). */
   onRegistry?: (registry: CommandRegistry) => void
   /** Where services report trouble. Defaults to the appliance's log (and stderr for warnings). */
@@ -128,6 +131,22 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         registerOscCommands(registry, osc)
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      // Telemetry (MQTT): off unless an admin turned it on (kept in the store); `telemetry on|off|show`.
+      if (opts.telemetry !== false && config) {
+        const telemetry = new TelemetryControl(app, {
+          config,
+          dataDir: app.profile.dataDir,
+          temperatures: () => Object.fromEntries(app.thermal.read()),
+          versions: () => {
+            const s = app.status()
+            return { firmware: s.firmwareVersion, panel: s.panelVersion, board: s.board }
+          },
+          log,
+        })
+        registerTelemetryCommands(registry, telemetry)
+        stops.push(() => telemetry.stop())
+        await telemetry.startFromStore().catch((e: Error) => log('warn', `telemetry stays off: ${e.message}`))
       }
       // Every state-changing command replies only once its change is on disk (declared on the
       // registry, so it holds for every command whenever it was registered).
