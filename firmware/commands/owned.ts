@@ -58,6 +58,7 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
     permission: 'admin',
     summary: 'publish telemetry over MQTT 5 + TLS with the unit certificate under <site>/<stage>/<unit>/',
   },
+  { name: 'metrics', owner: TELEMETRY, permission: 'observe', summary: 'the unit figures as OpenMetrics text (what GET /metrics serves to Prometheus)' },
   { name: 'telemetry off', owner: TELEMETRY, permission: 'admin', summary: 'stop publishing telemetry (what is buffered stays on disk for the next time)' },
   {
     name: 'rehearse',

@@ -15,6 +15,7 @@ import type { Store } from '../store/index.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
 import { registerTelemetryCommands, TelemetryControl } from '../telemetry/control.ts'
+import { registerMetricsCommand } from '../telemetry/metrics.ts'
 import type { Appliance } from './appliance.ts'
 import { networkService } from './network.ts'
 import type { RuntimeService } from './start.ts'
@@ -98,6 +99,10 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       }
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })
+      // The figures telemetry publishes, as OpenMetrics (GET /metrics on the API); the MQTT part joins later.
+      let telemetryStats: (() => ReturnType<TelemetryControl['stats']>) | null = null
+      const temperatures = () => Object.fromEntries(app.thermal.read())
+      if (opts.telemetry !== false) registerMetricsCommand(registry, app, { temperatures, telemetry: () => telemetryStats?.() ?? null })
       if (opts.console !== false) {
         registerSessionCommands(registry)
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
@@ -137,7 +142,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         const telemetry = new TelemetryControl(app, {
           config,
           dataDir: app.profile.dataDir,
-          temperatures: () => Object.fromEntries(app.thermal.read()),
+          temperatures,
           versions: () => {
             const s = app.status()
             return { firmware: s.firmwareVersion, panel: s.panelVersion, board: s.board }
@@ -145,6 +150,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
           log,
         })
         registerTelemetryCommands(registry, telemetry)
+        telemetryStats = () => telemetry.stats()
         stops.push(() => telemetry.stop())
         await telemetry.startFromStore().catch((e: Error) => log('warn', `telemetry stays off: ${e.message}`))
       }

@@ -7,7 +7,7 @@ import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import type { ConfigStore } from '../store/config.ts'
-import { TELEMETRY_DEFAULTS, Telemetry, type TelemetryDeps, type TelemetrySetting } from './publisher.ts'
+import { TELEMETRY_DEFAULTS, Telemetry, type TelemetryDeps, type TelemetrySetting, type TelemetryStats } from './publisher.ts'
 import { LEVEL_RE } from './topics.ts'
 
 export const TELEMETRY_OFF: TelemetrySetting = { enabled: false, url: '', site: '', stage: '', ca: '', ...TELEMETRY_DEFAULTS }
@@ -62,6 +62,11 @@ export class TelemetryControl {
 
   get running(): Telemetry | null {
     return this.#running
+  }
+
+  /** The running publisher's figures (null while off). */
+  stats(): TelemetryStats | null {
+    return this.#running?.stats ?? null
   }
 
   async startFromStore(): Promise<void> {
