@@ -136,4 +136,41 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
     // keep-alives coarsely: 3.7 to 9 s measured here. The bound says "offline without the socket closing".
     t.ok(at.at - frozenAt >= 2000 && at.at - frozenAt <= 20000, `offline ${at.at - frozenAt} ms after the freeze`)
   })
+
+  await t.test('broker away and the unit killed -9 meanwhile: its buffer survives the restart and is replayed in order, once', async (t) => {
+    unit.proc.kill('SIGCONT')
+    unit.proc.kill('SIGKILL')
+    await broker.stop()
+    unit = await startUnit(data)
+    await new Promise((r) => setTimeout(r, 3000))
+    unit.proc.kill('SIGKILL')
+    await new Promise((r) => unit.proc.once('exit', r))
+    unit = await startUnit(data)
+    await new Promise((r) => setTimeout(r, 1000))
+    const upAt = Date.now()
+    await broker.start()
+    await until(
+      () => seen.some((s) => s.topic === `${rootTopic}/health` && (s.body.at as number) > upAt + 1000),
+      30000,
+      'health from after the broker returned',
+    )
+    const all = seen.filter((s) => !s.retain && typeof s.body.seq === 'number' && s.topic.startsWith(rootTopic))
+    const boots = [...new Set(all.map((s) => s.body.boot as number))].sort((a, b) => a - b)
+    t.ok(boots.length >= 3, `boots seen: ${boots.join(', ')}`)
+    const killed = boots.at(-2)!
+    const key = (s: Seen) => `${s.body.boot}/${s.body.seq}`
+    const fromKilled = all.filter((s) => s.body.boot === killed && !(s.dup && all.findIndex((o) => key(o) === key(s)) < all.indexOf(s)))
+    const seqs = fromKilled.map((s) => s.body.seq as number)
+    t.ok(seqs.length >= 10, `messages the killed start buffered arrived after its restart: ${seqs.length}`)
+    t.equal(seqs[0], 1, 'from its first message')
+    t.same(
+      seqs.filter((v, i) => v !== i + 1),
+      [],
+      'in order, none missing, none twice',
+    )
+    // The killed start's messages arrive before the next start's (the buffer is replayed oldest first).
+    const lastOfKilled = all.lastIndexOf(fromKilled.at(-1)!)
+    const firstOfNext = all.findIndex((s) => s.body.boot === boots.at(-1))
+    t.ok(lastOfKilled < firstOfNext, 'replayed before anything newer')
+  })
 })
