@@ -118,6 +118,11 @@ export class Broker {
     )
   }
 
+  /** The broker's process id (null when stopped). */
+  get pid(): number | null {
+    return this.#proc && this.#proc.exitCode === null ? (this.#proc.pid ?? null) : null
+  }
+
   /** Starts mosquitto and waits until it takes TLS connections. */
   async start(): Promise<void> {
     const p = spawn('/usr/sbin/mosquitto', ['-c', this.#conf], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -69,6 +69,37 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
     t.match(h, { xruns: Number, overruns: Number, temperatures: Object, cpuPercent: Number, boot: Number, seq: Number })
   })
 
+  await t.test('firmware fleet lists the unit from the retained topics', async (t) => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        'bin/firmware.js',
+        'fleet',
+        '--url',
+        `mqtts://127.0.0.1:${broker.port}`,
+        '--ca',
+        pki.fleet.ca,
+        '--cert',
+        pki.fleet.cert,
+        '--key',
+        pki.fleet.key,
+        '--wait',
+        '1',
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 20000 },
+    )
+    t.equal(r.status, 0, r.stderr)
+    const row = r.stdout.split('\n').find((l) => l.includes(serial)) ?? ''
+    t.match(row, new RegExp(`^fest\\s+main\\s+${serial}\\s+online\\s+(BOOT|ACTIVE|DEGRADED)\\b`), r.stdout)
+    t.match(r.stdout, /1 unit\(s\)/)
+    const bad = spawnSync(process.execPath, ['bin/firmware.js', 'fleet', '--url', 'http://x', '--ca', 'a', '--cert', 'b', '--key', 'c'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+    t.equal(bad.status, 1)
+    t.match(bad.stderr, /FW_ERR_BAD_OPTION/)
+  })
+
   await t.test('the unit certificate may publish only under its own topic', async (t) => {
     const id = loadIdentity(data)
     const c = await client(broker.port, { cert: id.deviceCertPem, key: id.deviceKeyPem, ca: readFileSync(pki.brokerCa) }, { clientId: 'unit-impostor' })
