@@ -7,7 +7,7 @@ import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import type { ConfigStore } from '../store/config.ts'
-import { TELEMETRY_DEFAULTS, Telemetry, type TelemetryDeps, type TelemetrySetting, type TelemetryStats } from './publisher.ts'
+import { readCa, TELEMETRY_DEFAULTS, Telemetry, type TelemetryDeps, type TelemetrySetting, type TelemetryStats } from './publisher.ts'
 import { LEVEL_RE } from './topics.ts'
 
 export const TELEMETRY_OFF: TelemetrySetting = { enabled: false, url: '', site: '', stage: '', ca: '', ...TELEMETRY_DEFAULTS }
@@ -74,25 +74,23 @@ export class TelemetryControl {
     await this.apply(telemetrySettingFrom(cfg.subsystems), false)
   }
 
-  /** Applies a setting live (the old publisher stops first), then stores it (`persist`). */
+  /** Applies a setting live (the old publisher stops first), then stores it (`persist`). A setting
+   *  that cannot start changes nothing: the previous publisher is started again. */
   async apply(next: TelemetrySetting, persist = true): Promise<TelemetrySetting> {
-    let started: Telemetry | null = null
     if (next.enabled) {
-      // Checked before the running publisher stops: a bad setting changes nothing.
-      const identity = loadIdentity(this.#deps.dataDir)
-      await this.#running?.stop()
-      this.#running = null
-      started = await Telemetry.start(this.#app, next, {
-        identity,
-        queueDir: join(this.#deps.dataDir, 'telemetry', 'queue'),
-        ...(this.#deps.temperatures ? { temperatures: this.#deps.temperatures } : {}),
-        ...(this.#deps.versions ? { versions: this.#deps.versions } : {}),
-        ...(this.#deps.log ? { log: this.#deps.log } : {}),
-      })
-    } else {
-      await this.#running?.stop()
+      // Checked before the running publisher stops: no identity, no CA file, nothing changes.
+      loadIdentity(this.#deps.dataDir)
+      readCa(next.ca)
     }
-    this.#running = started
+    const previous = this.#setting
+    await this.#running?.stop()
+    this.#running = null
+    try {
+      this.#running = next.enabled ? await this.#start(next) : null
+    } catch (e) {
+      this.#running = previous.enabled ? await this.#start(previous).catch(() => null) : null
+      throw e
+    }
     this.#setting = { ...next }
     if (persist) {
       const cfg = await this.#deps.config.load()
@@ -105,6 +103,16 @@ export class TelemetryControl {
       })
     }
     return this.setting
+  }
+
+  #start(s: TelemetrySetting): Promise<Telemetry> {
+    return Telemetry.start(this.#app, s, {
+      identity: loadIdentity(this.#deps.dataDir),
+      queueDir: join(this.#deps.dataDir, 'telemetry', 'queue'),
+      ...(this.#deps.temperatures ? { temperatures: this.#deps.temperatures } : {}),
+      ...(this.#deps.versions ? { versions: this.#deps.versions } : {}),
+      ...(this.#deps.log ? { log: this.#deps.log } : {}),
+    })
   }
 
   async stop(): Promise<void> {

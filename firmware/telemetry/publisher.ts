@@ -53,6 +53,21 @@ export interface TelemetryStats extends QueueStats {
   root: string
 }
 
+/** The broker's CA certificate; FW_ERR_BAD_OPTION when the file cannot be read or holds no certificate. */
+export function readCa(file: string): Buffer {
+  let ca: Buffer
+  try {
+    ca = readFileSync(file)
+  } catch (e) {
+    throw new FirmwareError(
+      'FW_ERR_BAD_OPTION',
+      `telemetry: the broker CA file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    )
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new FirmwareError('FW_ERR_BAD_OPTION', `telemetry: ${file} holds no PEM certificate`)
+  return ca
+}
+
 export class Telemetry {
   readonly root: string
   readonly #app: ApplianceApi
