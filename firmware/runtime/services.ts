@@ -142,6 +142,8 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         const telemetry = new TelemetryControl(app, {
           config,
           dataDir: app.profile.dataDir,
+          registry,
+          auditFile: join(app.profile.dataDir, 'logs', 'fleet-audit.jsonl'),
           temperatures,
           versions: () => {
             const s = app.status()

@@ -7,6 +7,8 @@ import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { loadIdentity } from '../secrets/identity.ts'
 import type { ConfigStore } from '../store/config.ts'
+import { AuditLog } from '../transport/audit.ts'
+import { FleetCommands } from './fleet-commands.ts'
 import { readCa, TELEMETRY_DEFAULTS, Telemetry, type TelemetryDeps, type TelemetrySetting, type TelemetryStats } from './publisher.ts'
 import { LEVEL_RE } from './topics.ts'
 
@@ -34,7 +36,20 @@ export function telemetrySettingFrom(subsystems: Record<string, unknown>): Telem
   const bufferBytes = num(v.bufferBytes, 4096, 1 << 30, TELEMETRY_DEFAULTS.bufferBytes)
   const bufferAgeS = num(v.bufferAgeS, 1, 30 * 86400, TELEMETRY_DEFAULTS.bufferAgeS)
   if (healthS === null || maxRate === null || keepaliveS === null || bufferBytes === null || bufferAgeS === null) return { ...TELEMETRY_OFF }
-  return { enabled: true, url, site, stage, ...(unit ? { unit } : {}), ca, healthS, maxRate, keepaliveS, bufferBytes, bufferAgeS }
+  return {
+    enabled: true,
+    url,
+    site,
+    stage,
+    ...(unit ? { unit } : {}),
+    ca,
+    healthS,
+    maxRate,
+    keepaliveS,
+    bufferBytes,
+    bufferAgeS,
+    commands: v.commands === true,
+  }
 }
 
 export interface TelemetryControlDeps {
@@ -43,10 +58,14 @@ export interface TelemetryControlDeps {
   temperatures?: TelemetryDeps['temperatures']
   versions?: TelemetryDeps['versions']
   log?: TelemetryDeps['log']
+  /** For fleet commands (when a setting turns them on): the one registry and the audit file. */
+  registry?: CommandRegistry
+  auditFile?: string
 }
 
 export class TelemetryControl {
   #running: Telemetry | null = null
+  #audit: AuditLog | null = null
   #setting: TelemetrySetting = { ...TELEMETRY_OFF }
   readonly #app: ApplianceApi
   readonly #deps: TelemetryControlDeps
@@ -106,8 +125,16 @@ export class TelemetryControl {
   }
 
   #start(s: TelemetrySetting): Promise<Telemetry> {
+    const identity = loadIdentity(this.#deps.dataDir)
+    let onCommand: TelemetryDeps['onCommand']
+    if (s.commands && this.#deps.registry) {
+      this.#audit ??= this.#deps.auditFile ? new AuditLog(this.#deps.auditFile) : null
+      const fleet = new FleetCommands(this.#deps.registry, this.#deps.dataDir, identity.caCertPem, this.#audit)
+      onCommand = (payload, topic) => fleet.handle(payload, topic)
+    }
     return Telemetry.start(this.#app, s, {
-      identity: loadIdentity(this.#deps.dataDir),
+      identity,
+      ...(onCommand ? { onCommand } : {}),
       queueDir: join(this.#deps.dataDir, 'telemetry', 'queue'),
       ...(this.#deps.temperatures ? { temperatures: this.#deps.temperatures } : {}),
       ...(this.#deps.versions ? { versions: this.#deps.versions } : {}),
@@ -118,6 +145,8 @@ export class TelemetryControl {
   async stop(): Promise<void> {
     await this.#running?.stop()
     this.#running = null
+    this.#audit?.close()
+    this.#audit = null
   }
 }
 
@@ -136,6 +165,7 @@ export function registerTelemetryCommands(registry: CommandRegistry, control: Te
       queued: r?.queuedMessages ?? 0,
       dropped: r?.dropped ?? 0,
       sent: r?.sent ?? 0,
+      commands: s.commands === true,
       health_s: s.healthS,
       max_rate: s.maxRate,
     }
@@ -180,6 +210,13 @@ export function registerTelemetryCommands(registry: CommandRegistry, control: Te
         help: 'most messages a second to the broker',
       },
       {
+        name: 'commands',
+        type: 'bool',
+        optional: true,
+        default: false,
+        help: 'take signed commands from the fleet (operate at most, never destructive; docs/telemetry.md)',
+      },
+      {
         name: 'keepalive',
         type: 'int',
         min: 1,
@@ -202,6 +239,7 @@ export function registerTelemetryCommands(registry: CommandRegistry, control: Te
         healthS: Number(args.health),
         maxRate: Number(args.rate),
         keepaliveS: Number(args.keepalive),
+        commands: args.commands === true,
       }
       if (telemetrySettingFrom({ telemetry: next }).enabled !== true) throw new FirmwareError('FW_ERR_BAD_OPTION', 'telemetry: the setting is not valid')
       await control.apply(next)

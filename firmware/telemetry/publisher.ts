@@ -30,6 +30,8 @@ export interface TelemetrySetting {
   /** Disk buffer bounds. */
   bufferBytes: number
   bufferAgeS: number
+  /** Take signed commands from the fleet on <root>/cmd/request (fleet-commands.ts). Off by default. */
+  commands?: boolean
 }
 
 export const TELEMETRY_DEFAULTS = { healthS: 5, maxRate: 50, keepaliveS: 10, bufferBytes: 16 * 1024 * 1024, bufferAgeS: 24 * 3600 } as const
@@ -43,6 +45,8 @@ export interface TelemetryDeps {
   /** What the unit runs (firmware, panel, board). */
   versions?: () => Record<string, string | null>
   log?: (level: 'info' | 'warn', message: string) => void
+  /** Runs a fleet command request and returns the reply to publish (only with `commands` on). */
+  onCommand?: (payload: Buffer, topic: string) => Promise<unknown>
 }
 
 export interface TelemetryStats extends QueueStats {
@@ -122,6 +126,17 @@ export class Telemetry {
       wasUp = false
     })
     this.#client.on('error', (e) => this.#log('warn', `telemetry: ${e.message}`))
+    const requests = `${this.root}/cmd/request`
+    const onCommand = setting.commands ? deps.onCommand : undefined
+    if (onCommand) {
+      this.#client.on('message', (topic, payload) => {
+        if (topic !== requests) return
+        void onCommand(payload, topic).then(
+          (reply) => this.#client.publishAsync(`${this.root}/cmd/reply`, JSON.stringify(reply), { qos: 1 }).catch(() => {}),
+          (e: Error) => this.#log('warn', `telemetry: a fleet command failed: ${e.message}`),
+        )
+      })
+    }
     this.#unsubscribe = app.subscribe((ev) => this.#onEvent(ev))
     this.#emit('state', this.#stateBody(), true)
     this.#timers.push(setInterval(() => this.#emit('health', this.#health(), false), setting.healthS * 1000))
@@ -173,6 +188,7 @@ export class Telemetry {
 
   #onConnect(): void {
     const c = this.#client
+    if (this.#setting.commands && this.#deps.onCommand) c.subscribe(`${this.root}/cmd/request`, { qos: 1 })
     const opts = { qos: 1 as const, retain: true }
     c.publish(topicFor(this.root, 'online'), JSON.stringify({ online: true, reason: 'connected', at: Date.now(), boot: this.#queue.boot }), opts)
     c.publish(topicFor(this.root, 'versions'), JSON.stringify({ at: Date.now(), ...(this.#deps.versions?.() ?? {}) }), opts)

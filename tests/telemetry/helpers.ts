@@ -94,7 +94,7 @@ export class Broker {
     this.port = port
     const bundle = join(pki.dir, 'client-cas.pem')
     execFileSync('sh', ['-c', `cat ${clientCas.map((c) => `'${c}'`).join(' ')} > '${bundle}'`])
-    writeFileSync(join(pki.dir, 'acl'), 'user fleet\ntopic read #\n\npattern write +/+/%u/#\n')
+    writeFileSync(join(pki.dir, 'acl'), 'user fleet\ntopic read #\ntopic write +/+/+/cmd/request\n\npattern write +/+/%u/#\npattern read +/+/%u/cmd/request\n')
     this.#conf = join(pki.dir, 'mosquitto.conf')
     writeFileSync(
       this.#conf,
