@@ -193,6 +193,8 @@ export class Telemetry {
     c.publish(topicFor(this.root, 'online'), JSON.stringify({ online: true, reason: 'connected', at: Date.now(), boot: this.#queue.boot }), opts)
     c.publish(topicFor(this.root, 'versions'), JSON.stringify({ at: Date.now(), ...(this.#deps.versions?.() ?? {}) }), opts)
     c.publish(topicFor(this.root, 'buffer'), JSON.stringify({ at: Date.now(), ...this.#queue.stats }), opts)
+    // The state again, after the backlog: a broker restarted without persistence has lost the retained one.
+    this.#emit('state', this.#stateBody(), true)
     void this.#pump()
   }
 

@@ -2,7 +2,7 @@
 // started on a free port with TLS, client certificates required and an ACL (each unit may write only
 // under +/+/<its CN>/#), and a provisioned unit running as its own process.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
@@ -95,6 +95,8 @@ export class Broker {
     const bundle = join(pki.dir, 'client-cas.pem')
     execFileSync('sh', ['-c', `cat ${clientCas.map((c) => `'${c}'`).join(' ')} > '${bundle}'`])
     writeFileSync(join(pki.dir, 'acl'), 'user fleet\ntopic read #\ntopic write +/+/+/cmd/request\n\npattern write +/+/%u/#\npattern read +/+/%u/cmd/request\n')
+    // A fresh broker: nothing retained or queued from an earlier run in the same folder.
+    rmSync(join(pki.dir, 'mosquitto.db'), { force: true })
     this.#conf = join(pki.dir, 'mosquitto.conf')
     writeFileSync(
       this.#conf,
@@ -142,7 +144,10 @@ export class Broker {
     if (!p || p.exitCode !== null) return
     this.log = ''
     p.kill('SIGTERM')
+    // A broker that does not stop within 10 s is killed: a test never leaves one behind.
+    const hard = setTimeout(() => p.kill('SIGKILL'), 10000)
     await new Promise((r) => p.once('exit', r))
+    clearTimeout(hard)
   }
 }
 
