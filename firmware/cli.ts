@@ -12,6 +12,9 @@ commands:
   provision init|issue|reissue|revoke|list|export|server-cert [options]
                                 the factory step: identity, operator CA, crew certificates,
                                 console PIN, device key (provision help; docs/provisioning.md)
+  fleet --url mqtts://HOST:PORT --ca FILE --cert FILE --key FILE [--site S] [--wait SECONDS]
+                                the units a telemetry broker knows, from their retained topics
+                                (docs/telemetry.md)
   help                          this text`
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
     case 'provision': {
       const { main: provision } = await import('../provisioning/cli.ts')
       return provision(rest)
+    }
+    case 'fleet': {
+      const { runFleetCommand } = await import('./telemetry/fleet.ts')
+      return runFleetCommand(rest)
     }
     default:
       throw new FirmwareError('FW_ERR_USAGE', `unknown command "${cmd}"; try "firmware help"`)

@@ -25,6 +25,7 @@ export const ERRORS = {
   FW_ERR_API_RATE_LIMITED: 'too many API requests from this client; slow down',
   FW_ERR_API_UNAUTHORIZED: 'the client certificate is missing, untrusted, expired or revoked',
   FW_ERR_OSC: 'an OSC message was malformed, from a disallowed address or for an unknown address',
+  FW_ERR_FLEET_REFUSED: 'a fleet command was refused: bad certificate, signature or freshness, or never allowed from the fleet',
   FW_ERR_UNKNOWN_COMMAND: 'no such command; type help for the list',
   FW_ERR_BAD_ARG: 'a command argument is missing, unknown, of the wrong type or out of range',
   FW_ERR_PERMISSION: 'this principal may not run the command (observe < operate < admin; on the console, log in with the PIN)',

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # (the terminal a stage tech uses), espeak-ng and sox (speech and audio for model data and
 # checks), liblo-tools (oscsend), python3-onnx/numpy (model export), openssl and curl (TLS clients),
 # alsa-utils (ALSA file plugin checks), tmux and expect (scripted terminal sessions), stress-ng
-# (saturates the machine under the soak benchmark, npm run soak).
+# (saturates the machine under the soak benchmark, npm run soak), mosquitto and prometheus (the
+# telemetry tests start their own broker and scraper on free ports, never the system services).
 APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
-  liblo-tools python3-onnx python3-numpy openssl curl stress-ng)
+  liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

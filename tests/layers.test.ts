@@ -17,7 +17,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 6 */ ['commands', 'transport'],
   /* 7 */ ['store', 'inference', 'rehearsal'],
   /* 8 */ ['automation', 'process'],
-  /* 9 */ ['api', 'console', 'osc'],
+  /* 9 */ ['api', 'console', 'osc', 'telemetry'],
   /* 10 */ ['runtime'],
   /* 11 */ ['cli'],
 ]

@@ -9,7 +9,7 @@ import { PERMISSION_RANK } from '../commands/types.ts'
 import type { AuditLog } from '../transport/audit.ts'
 import { type ApiAuth, principalOf } from './auth.ts'
 import { errorReply, HttpError, pathOf, readBody, STATUS_FOR, sendJson } from './http.ts'
-import { buildRoutes, parseJsonBody, type Route, type SpecLite, validateArgs } from './routes.ts'
+import { buildRoutes, parseJsonBody, type Route, routePath, type SpecLite, validateArgs } from './routes.ts'
 import type { EventStreams } from './streams.ts'
 import { type ClientIdentity, clientOf } from './tls.ts'
 
@@ -30,6 +30,9 @@ export interface RequestHandlerOptions {
 }
 
 const BUILTIN = new Set(['/api/openapi.json', '/api/whoami', '/api/commands', '/api/events'])
+/** Prometheus' default path: the `metrics` command (firmware/telemetry/metrics.ts) served as OpenMetrics text. */
+const METRICS_PATH = '/metrics'
+const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
 /** One request as it goes: what the audit record needs once the reply is known. */
 interface Exchange {
@@ -67,6 +70,10 @@ export class RequestHandler {
       const client = this.#authorize(x)
       if (BUILTIN.has(x.path)) {
         this.#builtin(x, client)
+        return
+      }
+      if (x.path === METRICS_PATH) {
+        await this.#metrics(x, client)
         return
       }
       if (x.path === '/api/ws')
@@ -126,6 +133,20 @@ export class RequestHandler {
     } else {
       this.#o.streams.serveSse(x.req, res, x.url, client)
     }
+  }
+
+  /** GET /metrics: the `metrics` command's OpenMetrics text as text, for Prometheus (any role may read it). */
+  async #metrics(x: Exchange, client: ClientIdentity): Promise<void> {
+    if (x.method !== 'GET') throw new HttpError(405, 'FW_ERR_API_METHOD', `${x.path} only answers GET, not ${x.method}`, undefined, { allow: 'GET' })
+    const route = this.#routes.get(routePath('metrics'))
+    if (!route) throw new HttpError(404, 'FW_ERR_API_NOT_FOUND', 'this unit serves no metrics (the telemetry part is not running)')
+    const r = await this.#run(route, {}, client)
+    if (!r.ok || typeof r.value !== 'string') {
+      this.#reply(x, route, r)
+      return
+    }
+    x.res.writeHead(200, { 'content-type': OPENMETRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(r.value), 'cache-control': 'no-store' })
+    x.res.end(r.value)
   }
 
   #routeOf(x: Exchange): Route {

@@ -1,6 +1,6 @@
 // The commands other parts of the firmware own, declared ONCE: name, owner, and what help says.
 // Each owner defines its command next to its code (inference and automation in automation/, presets
-// in store/, osc in osc/, rehearse in rehearsal/) and registers it when it runs; until then the
+// in store/, osc in osc/, telemetry in telemetry/, rehearse in rehearsal/) and registers it when it runs; until then the
 // registry lists the declared entry for help and answers FW_ERR_NOT_AVAILABLE naming the owner.
 // tests/commands/owned.test.ts holds this list and the owners' real specs equal (names, summary,
 // permission), and that every entry gets its real spec when `firmware run` assembles the stack.
@@ -10,6 +10,7 @@ const INFERENCE = 'inference'
 const STORE = 'the store'
 const OSC = 'OSC control (it keeps its setting in the store)'
 const REHEARSAL = 'the rehearsal'
+const TELEMETRY = 'MQTT telemetry (it keeps its setting in the store)'
 
 export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   {
@@ -45,6 +46,20 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   { name: 'osc show', owner: OSC, permission: 'observe', summary: 'show whether OSC (unencrypted UDP control) is on, on which port, and who may send' },
   { name: 'osc on', owner: OSC, permission: 'admin', summary: 'turn OSC on for the listed sources only (no encryption: use on a closed show network)' },
   { name: 'osc off', owner: OSC, permission: 'admin', summary: 'turn OSC off' },
+  {
+    name: 'telemetry show',
+    owner: TELEMETRY,
+    permission: 'observe',
+    summary: 'show whether MQTT telemetry is on, to which broker, under which topic, and its buffer',
+  },
+  {
+    name: 'telemetry on',
+    owner: TELEMETRY,
+    permission: 'admin',
+    summary: 'publish telemetry over MQTT 5 + TLS with the unit certificate under <site>/<stage>/<unit>/',
+  },
+  { name: 'metrics', owner: TELEMETRY, permission: 'observe', summary: 'the unit figures as OpenMetrics text (what GET /metrics serves to Prometheus)' },
+  { name: 'telemetry off', owner: TELEMETRY, permission: 'admin', summary: 'stop publishing telemetry (what is buffered stays on disk for the next time)' },
   {
     name: 'rehearse',
     owner: REHEARSAL,

@@ -44,8 +44,8 @@ export type ApplianceEvent =
 /** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
 export interface SettingChange {
   /** gain: {output}; trim: {input}; eq: {output, band}; compressor: {output}; beam: {beam};
-   *  mode: automation mode; preset: {name, action}; osc: OSC settings; bypass: manual bypass. */
-  what: 'gain' | 'trim' | 'eq' | 'compressor' | 'beam' | 'mode' | 'preset' | 'osc' | 'bypass'
+   *  mode: automation mode; preset: {name, action}; osc: OSC settings; telemetry: telemetry settings; bypass: manual bypass. */
+  what: 'gain' | 'trim' | 'eq' | 'compressor' | 'beam' | 'mode' | 'preset' | 'osc' | 'telemetry' | 'bypass'
   target: Record<string, number | string>
   value: unknown
   who: string

@@ -14,6 +14,8 @@ import { registerRehearsal } from '../rehearsal/index.ts'
 import type { Store } from '../store/index.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
+import { registerTelemetryCommands, TelemetryControl } from '../telemetry/control.ts'
+import { registerMetricsCommand } from '../telemetry/metrics.ts'
 import type { Appliance } from './appliance.ts'
 import { networkService } from './network.ts'
 import type { RuntimeService } from './start.ts'
@@ -26,6 +28,8 @@ export interface StackOptions {
   api?: boolean
   /** OSC's on/off commands and listener (off until an admin turns it on). Defaults to on. */
   osc?: boolean
+  /** Telemetry's on/off commands and publisher (off until an admin turns it on). Defaults to on. */
+  telemetry?: boolean
   /** Told the one registry once every service has registered its commands (docs generators, tests). */
   onRegistry?: (registry: CommandRegistry) => void
   /** Where services report trouble. Defaults to the appliance's log (and stderr for warnings). */
@@ -95,6 +99,10 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       }
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })
+      // The figures telemetry publishes, as OpenMetrics (GET /metrics on the API); the MQTT part joins later.
+      let telemetryStats: (() => ReturnType<TelemetryControl['stats']>) | null = null
+      const temperatures = () => Object.fromEntries(app.thermal.read())
+      if (opts.telemetry !== false) registerMetricsCommand(registry, app, { temperatures, telemetry: () => telemetryStats?.() ?? null })
       if (opts.console !== false) {
         registerSessionCommands(registry)
         // On the sim board the console's PTY link lives in the data directory (one firmware per data
@@ -128,6 +136,25 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         registerOscCommands(registry, osc)
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      // Telemetry (MQTT): off unless an admin turned it on (kept in the store); `telemetry on|off|show`.
+      if (opts.telemetry !== false && config) {
+        const telemetry = new TelemetryControl(app, {
+          config,
+          dataDir: app.profile.dataDir,
+          registry,
+          auditFile: join(app.profile.dataDir, 'logs', 'fleet-audit.jsonl'),
+          temperatures,
+          versions: () => {
+            const s = app.status()
+            return { firmware: s.firmwareVersion, panel: s.panelVersion, board: s.board }
+          },
+          log,
+        })
+        registerTelemetryCommands(registry, telemetry)
+        telemetryStats = () => telemetry.stats()
+        stops.push(() => telemetry.stop())
+        await telemetry.startFromStore().catch((e: Error) => log('warn', `telemetry stays off: ${e.message}`))
       }
       // Every state-changing command replies only once its change is on disk (declared on the
       // registry, so it holds for every command whenever it was registered).
