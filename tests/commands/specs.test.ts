@@ -115,7 +115,16 @@ t.test('every argument refuses what is outside its rule with FW_ERR_BAD_ARG nami
   let tried = 0
   for (const s of specs) {
     if (s.ownParsing) continue
-    const others = (skip: string) => s.args.filter((a) => a.name !== skip && !a.optional).map((a) => `${a.name}=${good(a)}`)
+    // The other required arguments take the value the spec's own examples give them (an argument
+    // with a pattern, such as a broker URL, refuses the generic good value), else a generic one.
+    const fromExample = (a: ArgSpec) => {
+      for (const ex of s.examples) {
+        const tok = ex.split(/\s+/).find((w) => w.startsWith(`${a.name}=`))
+        if (tok) return tok.slice(a.name.length + 1)
+      }
+      return undefined
+    }
+    const others = (skip: string) => s.args.filter((a) => a.name !== skip && !a.optional).map((a) => `${a.name}=${fromExample(a) ?? good(a)}`)
     for (const a of s.args) {
       for (const v of bad(a)) {
         const line = [s.name, ...others(a.name), `${a.name}=${v}`].join(' ')
@@ -158,12 +167,28 @@ t.test('every argument refuses what is outside its rule with FW_ERR_BAD_ARG nami
 
 t.test('numeric bounds and name lengths are taken exactly at the edges', async (t) => {
   for (const s of specs) {
-    const others = (skip: string) => s.args.filter((a) => a.name !== skip && !a.optional).map((a) => `${a.name}=${good(a)}`)
+    // The other required arguments take the value the spec's own examples give them (an argument
+    // with a pattern, such as a broker URL, refuses the generic good value), else a generic one.
+    const fromExample = (a: ArgSpec) => {
+      for (const ex of s.examples) {
+        const tok = ex.split(/\s+/).find((w) => w.startsWith(`${a.name}=`))
+        if (tok) return tok.slice(a.name.length + 1)
+      }
+      return undefined
+    }
+    const others = (skip: string) => s.args.filter((a) => a.name !== skip && !a.optional).map((a) => `${a.name}=${fromExample(a) ?? good(a)}`)
     for (const a of s.args) {
       const edges: string[] = []
       if (a.type === 'int' || a.type === 'number') {
         for (const b of [bound(a.min), bound(a.max)]) if (b !== undefined) edges.push(String(b))
-      } else if (a.type === 'string') edges.push('a'.repeat(a.maxLength ?? 64), 'a')
+      } else if (a.type === 'string') {
+        // A string with a shape of its own (a URL, an absolute path) is taken at its example; its
+        // length bound is checked by the refusals above.
+        const ex = fromExample(a)
+        if (a.pattern && !a.pattern.test('a')) {
+          if (ex !== undefined) edges.push(ex)
+        } else edges.push('a'.repeat(a.maxLength ?? 64), 'a')
+      }
       for (const v of edges) {
         let err = ''
         try {
