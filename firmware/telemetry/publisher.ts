@@ -143,15 +143,8 @@ export class Telemetry {
   }
 
   static async start(app: ApplianceApi, setting: TelemetrySetting, deps: TelemetryDeps): Promise<Telemetry> {
-    let ca: Buffer
-    try {
-      ca = readFileSync(setting.ca)
-    } catch (e) {
-      throw new FirmwareError(
-        'FW_ERR_BAD_OPTION',
-        `telemetry: the broker CA file ${setting.ca} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-      )
-    }
+    // One reading of the CA: readCa also refuses a file that holds no certificate.
+    const ca = readCa(setting.ca)
     const queue = await DiskQueue.open(deps.queueDir, { maxBytes: setting.bufferBytes, maxAgeMs: setting.bufferAgeS * 1000 })
     return new Telemetry(app, setting, deps, queue, ca)
   }

@@ -4,35 +4,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openApiText } from '../../firmware/api/openapi.ts'
-import { loadProfile, repoRoot } from '../../firmware/board/profile.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
+import { repoRoot } from '../../firmware/board/profile.ts'
+import { servedOpenApiText } from './served-openapi.ts'
 
-// The description is that of the registry a unit serves: the whole `firmware run` stack (built-in
-// commands plus those the store, inference and OSC register), started on the sim board in a
-// scratch data directory.
 const dir = mkdtempSync(join(tmpdir(), 'openapi-'))
-let text = ''
-const run = await startAppliance(
-  { ...loadProfile('sim'), dataDir: dir },
-  {
-    panelPort: null,
-    logDir: null,
-    hardwareWatchdogs: [],
-    services: [
-      applianceStack({
-        api: false,
-        console: false,
-        log: () => {},
-        onRegistry: (r) => {
-          text = openApiText(r)
-        },
-      }),
-    ],
-  },
-)
-await run.stop()
+const text = await servedOpenApiText(dir)
 rmSync(dir, { recursive: true, force: true })
 const file = join(repoRoot, 'docs', 'openapi.json')
 if (process.argv.includes('--check')) {

@@ -7,9 +7,8 @@ import { type ApiHandle, startApi } from '../../firmware/api/server.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { createRegistry } from '../../firmware/commands/index.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { AuditLog } from '../../firmware/transport/audit.ts'
+import { servedOpenApiText } from '../../scripts/docs/served-openapi.ts'
 import { bootSim, type Creds, call, type Fixture, makeFixture } from './helpers.ts'
 
 let fx: Fixture
@@ -142,26 +141,7 @@ t.test('the device serves the OpenAPI description of the registry behind it', as
 })
 
 t.test('the repo keeps the OpenAPI description of the whole firmware (every command a unit serves)', async (t) => {
-  let text = ''
-  const run = await startAppliance(
-    { ...loadProfile('sim'), dataDir: t.testdir() },
-    {
-      panelPort: null,
-      logDir: null,
-      hardwareWatchdogs: [],
-      services: [
-        applianceStack({
-          api: false,
-          console: false,
-          log: () => {},
-          onRegistry: (r) => {
-            text = openApiText(r)
-          },
-        }),
-      ],
-    },
-  )
-  await run.stop()
+  const text = await servedOpenApiText(t.testdir())
   t.equal(text, readFileSync('docs/openapi.json', 'utf8'), 'docs/openapi.json is current (regenerate: node scripts/docs/openapi.ts)')
   const doc = JSON.parse(text)
   for (const path of ['/api/preset/save', '/api/accept', '/api/osc/on', '/api/model/activate']) t.ok(doc.paths[path], `${path} is described`)
