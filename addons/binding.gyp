@@ -13,7 +13,7 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
       "cflags": ["-fvisibility=hidden", "-O2"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lasound", "-lpthread"]
+      "libraries": ["-lasound", "-lpthread", "-lopus"]
     }
   ]
 }

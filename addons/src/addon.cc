@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitDsp(env, exports);
   binding::InitWav(env, exports);
   binding::InitFeatures(env, exports);
+  binding::InitMix(env, exports);
   return exports;
 }
 

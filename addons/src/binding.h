@@ -12,4 +12,6 @@ void InitDsp(Napi::Env env, Napi::Object exports);
 void InitWav(Napi::Env env, Napi::Object exports);
 // Feature extractors' test and offline exports (features/features_binding.cc).
 void InitFeatures(Napi::Env env, Napi::Object exports);
+// The personal-mix offline render, module.mixRender (mix/mix_binding.cc).
+void InitMix(Napi::Env env, Napi::Object exports);
 }  // namespace binding

@@ -66,7 +66,8 @@ Engine::Engine(const EngineConfig& config)
       commands_(1024),
       events_(1024),
       doaRing_(doaCapacity(config)),
-      meterRing_(64) {
+      meterRing_(64),
+      mixTap_(mix::kTapCapacity) {
   // Re-check what TypeScript already validated: the core must not trust a test program either.
   if (bs_ < kMinBlock || bs_ > kMaxBlock) throw std::runtime_error("blockSize must be 32..1024");
   if (cfg_.inputs < 1 || cfg_.inputs > kMaxInputs) throw std::runtime_error("inputs must be 1..64");
@@ -381,6 +382,28 @@ void Engine::emit(uint32_t type, uint32_t cause, double a, double b) noexcept {
   events_.push(e);
 }
 
+// The mix tap: the outputs as written and the bed (mean of the inputs), 32 frames a record. A
+// full ring drops and counts (the streamer is late); this thread never waits for it.
+void Engine::pushMixTap(int frames) noexcept {
+  const int outs = std::min(cfg_.outputs, mix::kTapOutputs);
+  const float inv = 1.0f / static_cast<float>(cfg_.inputs);
+  const uint64_t block = blocks_.load(std::memory_order_relaxed);
+  mix::TapChunk& c = mixChunk_;
+  for (int at = 0; at < frames; at += mix::kTapFrames) {
+    const int m = std::min(mix::kTapFrames, frames - at);
+    c.block = block;
+    c.frames = m;
+    c.outputs = outs;
+    for (int k = 0; k < outs; k++) std::memcpy(c.out[k], outPtr_[k] + at, sizeof(float) * m);
+    for (int i = 0; i < m; i++) {
+      float sum = 0;
+      for (int ch = 0; ch < cfg_.inputs; ch++) sum += inPtr_[ch][at + i];
+      c.bed[i] = sum * inv;
+    }
+    mixTap_.push(c);
+  }
+}
+
 bool Engine::runBlock() noexcept {
   // Rehearsal hook: the audio thread stops producing for a while (nanosleep: no allocation, no lock).
   if (stallMs_.load(std::memory_order_relaxed) > 0) {
@@ -461,6 +484,7 @@ bool Engine::runBlock() noexcept {
   crossfade(bs_, target);
   meterOutputs(n);
   features_->process(inPtr_.data(), cfg_.inputs, outPtr_.data(), cfg_.outputs, n, blocks_.load(std::memory_order_relaxed));
+  if (mixTapOn_.load(std::memory_order_relaxed)) pushMixTap(n);
 
   const uint64_t x = backend_->xruns();
   if (x != lastXruns_) {

@@ -21,6 +21,7 @@
 #include "engine_config.h"
 #include "ring.h"
 #include "features/feature_tap.h"
+#include "mix/tap.h"
 #include "sentinel.h"
 
 namespace dsp {
@@ -172,6 +173,10 @@ class Engine {
   // Model features (log-mel frames, VAD windows, output spectra); see features/feature_tap.h.
   bool popFeature(features::FeatureRecord* r) noexcept { return features_ && features_->pop(r); }
   uint64_t droppedFeatures() const noexcept { return features_ ? features_->dropped() : 0; }
+  // The mix tap (mix/tap.h): the streamer turns it on, then pops what the audio thread pushed.
+  void setMixTap(bool on) noexcept { mixTapOn_.store(on, std::memory_order_release); }
+  bool popMixTap(mix::TapChunk* c) noexcept { return mixTap_.pop(c); }
+  uint64_t droppedMixTap() const noexcept { return mixTap_.dropped(); }
   uint64_t blockCounter() const noexcept { return blocks_.load(std::memory_order_acquire); }
   Stats stats() const noexcept;
   const EngineConfig& config() const noexcept { return cfg_; }
@@ -206,6 +211,7 @@ class Engine {
   void meterOutputs(int frames) noexcept;
   void publishMeters() noexcept;
   void emit(uint32_t type, uint32_t cause, double a, double b) noexcept;
+  void pushMixTap(int frames) noexcept;
   void recordBlockTime(int64_t ns) noexcept;
 
   EngineConfig cfg_;
@@ -312,6 +318,9 @@ class Engine {
   ring::SpscRing<DoaRecord> doaRing_;
   ring::SpscRing<MeterRecord> meterRing_;
   std::unique_ptr<features::FeatureTap> features_;
+  ring::SpscRing<mix::TapChunk> mixTap_;
+  std::atomic<bool> mixTapOn_{false};
+  mix::TapChunk mixChunk_{};  // the audio thread's staging record (no allocation per block)
 
   std::thread thread_;
   std::unique_ptr<Sentinel> sentinel_;

@@ -11,6 +11,7 @@
 
 #include "binding.h"
 #include "engine.h"
+#include "mix/mix_binding.h"
 #include "rt.h"
 
 namespace {
@@ -178,6 +179,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::LatencySamples>("latencySamples"),
                            InstanceMethod<&EngineWrap::Beams>("beams"),
                            InstanceMethod<&EngineWrap::TotalFrames>("totalFrames"),
+                           InstanceMethod<&EngineWrap::MixStart>("mixStart"),
+                           InstanceMethod<&EngineWrap::MixSetStreams>("mixSetStreams"),
+                           InstanceMethod<&EngineWrap::MixStats>("mixStats"),
+                           InstanceMethod<&EngineWrap::MixStop>("mixStop"),
                        });
   }
 
@@ -199,6 +204,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   ~EngineWrap() override {
     RemoveHook();
+    mixbinding::Stop(mix_);
     if (engine_) engine_->stop(nullptr);
   }
 
@@ -206,6 +212,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   static void OnEnvTeardown(void* arg) {
     auto* self = static_cast<EngineWrap*>(arg);
     self->hookAdded_ = false;
+    mixbinding::Stop(self->mix_);
     if (self->engine_) self->engine_->stop(nullptr);
   }
 
@@ -614,7 +621,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return Napi::Number::New(info.Env(), b ? static_cast<double>(b->totalFrames()) : -1);
   }
 
+  // The personal-mix streamer (mix/mix_binding.h): a consumer of the engine's mix tap.
+  void MixStart(const Napi::CallbackInfo& info) { mixbinding::Start(info, engine_.get(), engine_->config().sampleRate, mix_); }
+  void MixSetStreams(const Napi::CallbackInfo& info) { mixbinding::SetStreams(info, mix_); }
+  Napi::Value MixStats(const Napi::CallbackInfo& info) { return mixbinding::Stats(info, mix_); }
+  void MixStop(const Napi::CallbackInfo& info) { mixbinding::Stop(mix_); }
+
   std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<mix::Streamer> mix_;  // stopped before the engine
   engine::MeterRecord meters_{};
   napi_env env_ = nullptr;
   bool hookAdded_ = false;

@@ -298,6 +298,8 @@ int main(int argc, char** argv) {
   }
 
   engine::Engine e(cfg);
+  // The mix tap on with no consumer: the audio thread fills it, then drops and counts.
+  e.setMixTap(true);
   std::string error;
   if (!e.start(&error)) {
     std::fprintf(stderr, "start failed: %s\n", error.c_str());

@@ -17,7 +17,7 @@ import { FirmwareError } from '../errors.ts'
 import { checker, numberIn } from '../validate.ts'
 import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
-import type { NativeEngine, NativeEngineOptions, NativeModule } from './native.ts'
+import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule } from './native.ts'
 import { loadNative } from './native.ts'
 import type {
   ArrayGeometry,
@@ -33,6 +33,14 @@ import type {
   NativeBypassCause,
   SimSource,
 } from './types.ts'
+
+/** The mix streamer as the engine hands it out (Engine.mixPort). */
+export interface MixPort {
+  start(frameMs: 10 | 20): void
+  setStreams(streams: NativeMixStream[]): void
+  stats(): NativeMixStats | null
+  stop(): void
+}
 
 /** One beam's starting setup. */
 export interface BeamOptions {
@@ -667,6 +675,21 @@ export class Engine {
   recording(): { frames: number; input: Float32Array[]; output: Float32Array[] } {
     if (this.#state !== 'stopped') throw new FirmwareError('FW_ERR_ENGINE', 'the recording is available after stop()')
     return this.#native.recording()
+  }
+
+  /**
+   * The personal-mix streamer's port on this engine (firmware/mix/ validates and drives it): it
+   * consumes the engine's mix tap on its own thread, so nothing it does reaches the PA path.
+   */
+  mixPort(): MixPort {
+    const n = this.#native
+    if (!n.mixStart || !n.mixSetStreams || !n.mixStats || !n.mixStop) throw new FirmwareError('FW_ERR_ENGINE', 'this engine build has no mix streamer')
+    return {
+      start: (frameMs) => n.mixStart?.({ frameMs }),
+      setStreams: (streams) => n.mixSetStreams?.(streams),
+      stats: () => n.mixStats?.() ?? null,
+      stop: () => n.mixStop?.(),
+    }
   }
 
   /** Resolves once the audio thread has ended by itself (file backend at end of input, maxBlocks). */

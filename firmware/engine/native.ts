@@ -126,6 +126,37 @@ export interface NativeEngine {
   latencySamples(): number
   beams(): Array<{ index: number; kind: 'das' | 'mvdr'; azimuth: number; elevation: number; auto: boolean }>
   totalFrames(): number
+  /** The personal-mix streamer on the engine's mix tap (addons/src/mix/); firmware/mix/ drives it. */
+  mixStart?(options: { frameMs: number }): void
+  mixSetStreams?(streams: NativeMixStream[]): void
+  mixStats?(): NativeMixStats | null
+  mixStop?(): void
+}
+
+/** One published mix as the streamer gets it: linear gains, already validated. */
+export interface NativeMixStream {
+  name: string
+  host: string
+  port: number
+  ssrc: number
+  bitrate: number
+  profile: NativeMixProfile
+}
+
+export interface NativeMixProfile {
+  gains: number[]
+  pans: number[]
+  bedGain: number
+  compressor: { thresholdDb: number; ratio: number; kneeDb: number; attackMs: number; releaseMs: number; makeupDb: number; enabled: boolean }
+}
+
+export interface NativeMixStats {
+  running: boolean
+  chunks: number
+  frames: number
+  tapDrops: number
+  gaps: number
+  streams: Array<{ name: string; packets: number; bytes: number; sendErrors: number; encodeErrors: number; lastErrno: number; cpuUs: number }>
 }
 
 export interface NativeModule {

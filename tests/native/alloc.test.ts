@@ -47,7 +47,7 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
   // A shared lock on the build lock: no addon build rewrites the objects while we link them.
   const linked = spawnSync(
     'flock',
-    ['-s', join(repoRoot, 'addons', '.build.lock'), 'g++', '-pthread', main, ...engineObjects(objDir), '-lasound', '-ldl', '-o', bin],
+    ['-s', join(repoRoot, 'addons', '.build.lock'), 'g++', '-pthread', main, ...engineObjects(objDir), '-lasound', '-lopus', '-ldl', '-o', bin],
     { encoding: 'utf8' },
   )
   t.equal(linked.status, 0, `it links with the engine's objects${linked.status ? `: ${linked.stderr}` : ''}`)
