@@ -48,6 +48,8 @@ export const ERRORS = {
   FW_ERR_REHEARSAL_REFUSED:
     'a rehearsal was refused: the unit is not ACTIVE (e.g. a person latched manual bypass), another rehearsal is running, or the fault would latch the escalation; nothing was injected',
   FW_ERR_PRIVACY: 'audio may not be stored or sent: the recording consent setting is off, or a snippet expired or does not decrypt',
+  FW_ERR_MIX_PROFILE: 'a mix profile was refused (a field out of range, an unknown source, a bad name); nothing changed',
+  FW_ERR_MIX_STREAM: 'a mix could not be published or streamed: no such profile, no ingest for it, or the streamer failed; nothing changed',
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

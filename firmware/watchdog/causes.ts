@@ -40,6 +40,7 @@ export const FAULT_CAUSES = {
   'inference-error': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'inference-garbage': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'inference-latency': { levels: ['degrade'], monitor: 'InferenceMonitor' },
+  'mix-stream': { levels: ['degrade'], monitor: 'MixStreamMonitor' },
 } as const satisfies Record<string, CauseInfo>
 
 /** What a monitor's fault says happened. */
