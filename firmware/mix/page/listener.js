@@ -100,16 +100,16 @@ async function play(id) {
   void readLatency()
 }
 
-// Delay behind the stage, as this device knows it: the jitter buffer's mean delay plus the audio
-// output's latency (the network and the unit add a little more; docs/mixes.md has the measured
-// glass-to-glass figure).
+// Delay behind the stage, as this device can know it: the jitter buffer's mean delay plus one
+// Opus frame. A lower bound: the unit's framing, the network and the device's audio output add
+// more (docs/mixes.md has the measured glass-to-glass figure, about twice this).
 async function readLatency() {
   while (pc) {
     const stats = await pc.getStats()
     for (const s of stats.values()) {
       if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.jitterBufferEmittedCount) {
         const jb = (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount
-        $('latency').textContent = `about ${Math.round(jb + 20)} ms`
+        $('latency').textContent = `at least ${Math.round(jb + 20)} ms`
       }
     }
     await new Promise((r) => setTimeout(r, 1000))
