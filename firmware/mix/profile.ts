@@ -50,7 +50,7 @@ export function validateProfile(v: unknown): MixProfile {
   const name = text(c, o.name, 'name')
   if (!NAME.test(name))
     throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile name: must be 1..32 letters, digits, '-' or '_', got ${JSON.stringify(name)}`)
-  const description = o.description === undefined ? '' : String(text(c, o.description, 'description'))
+  const description = o.description === undefined || o.description === '' ? '' : text(c, o.description, 'description')
   if (description.length > 120)
     throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile description: must be at most 120 characters, got ${description.length}`)
   if (!Array.isArray(o.sources)) throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile sources: must be an array, got ${JSON.stringify(o.sources)}`)

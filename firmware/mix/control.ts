@@ -1,0 +1,121 @@
+// The mixes as the operator manages them: profiles kept in the store (one versioned document,
+// <dataDir>/mixes.json, checksummed with its last-known-good copy), each with a revision that
+// every change bumps, and which of them are published to which ingest. Publishing is an
+// operator action; a published profile streams (firmware/mix/streams.ts) and comes back
+// published after a restart. A refused change (FW_ERR_MIX_PROFILE / FW_ERR_MIX_STREAM) changes
+// nothing: neither the document nor the streams.
+import { join } from 'node:path'
+import { FirmwareError } from '../errors.ts'
+import { type DocumentSchema, defaultStoreLogger, StoredDocument, type StoreLogger } from '../store/document.ts'
+import { type MixProfile, validateProfile } from './profile.ts'
+import { type MixIngest, type MixStreams, validateIngest } from './streams.ts'
+
+export interface StoredMix {
+  profile: MixProfile
+  /** 1 on creation, +1 on every change. */
+  revision: number
+  /** Milliseconds since the epoch. */
+  changedAt: number
+  /** Where it streams, or null when not published. */
+  published: MixIngest | null
+}
+
+interface MixDocument {
+  mixes: StoredMix[]
+}
+
+export const mixSchema: DocumentSchema<MixDocument> = {
+  kind: 'mix-profiles',
+  version: 1,
+  migrations: {},
+  validate(d): MixDocument {
+    if (typeof d !== 'object' || d === null || !Array.isArray((d as MixDocument).mixes)) throw new Error('mixes must be a list')
+    return {
+      mixes: (d as MixDocument).mixes.map((m) => ({
+        profile: validateProfile(m.profile),
+        revision: Number(m.revision),
+        changedAt: Number(m.changedAt),
+        published: m.published === null ? null : validateIngest(m.published),
+      })),
+    }
+  },
+}
+
+export class MixControl {
+  readonly #doc: StoredDocument<MixDocument>
+  readonly #streams: MixStreams | null
+  #mixes: StoredMix[] = []
+
+  /** streams: null on a unit whose engine has no mix streamer (profiles are still kept). */
+  constructor(dataDir: string, streams: MixStreams | null, log: StoreLogger = defaultStoreLogger) {
+    this.#doc = new StoredDocument(join(dataDir, 'mixes.json'), mixSchema, log)
+    this.#streams = streams
+  }
+
+  /** Loads the stored mixes and publishes the ones that were published. */
+  async open(): Promise<void> {
+    const r = await this.#doc.load()
+    this.#mixes = r ? r.data.mixes : []
+    for (const m of this.#mixes) {
+      if (m.published && this.#streams) this.#streams.publish(m.profile, m.published)
+    }
+  }
+
+  list(): readonly StoredMix[] {
+    return this.#mixes
+  }
+
+  get(name: string): StoredMix {
+    const m = this.#mixes.find((x) => x.profile.name === name)
+    if (!m) throw new FirmwareError('FW_ERR_MIX_STREAM', `no mix profile "${name}"; "mix list" shows them`)
+    return m
+  }
+
+  /** Creates or replaces a profile (checked first); a published one streams the change at once. */
+  async set(input: unknown): Promise<StoredMix> {
+    const profile = validateProfile(input)
+    const old = this.#mixes.find((x) => x.profile.name === profile.name)
+    const next: StoredMix = { profile, revision: (old?.revision ?? 0) + 1, changedAt: Date.now(), published: old?.published ?? null }
+    await this.#commit(this.#mixes.map((m) => (m === old ? next : m)).concat(old ? [] : [next]))
+    if (next.published) this.#streams?.update(profile)
+    return next
+  }
+
+  async publish(name: string, ingest: Partial<MixIngest>): Promise<StoredMix> {
+    const m = this.get(name)
+    const checked = validateIngest(ingest)
+    if (!this.#streams) throw new FirmwareError('FW_ERR_MIX_STREAM', 'this unit has no mix streamer (the engine build lacks it)')
+    this.#streams.publish(m.profile, checked)
+    const next: StoredMix = { ...m, published: checked, revision: m.revision + 1, changedAt: Date.now() }
+    try {
+      await this.#commit(this.#mixes.map((x) => (x === m ? next : x)))
+    } catch (e) {
+      if (m.published) this.#streams.publish(m.profile, m.published)
+      else this.#streams.unpublish(name)
+      throw e
+    }
+    return next
+  }
+
+  async unpublish(name: string): Promise<StoredMix> {
+    const m = this.get(name)
+    if (!m.published) throw new FirmwareError('FW_ERR_MIX_STREAM', `mix "${name}" is not published`)
+    this.#streams?.unpublish(name)
+    const next: StoredMix = { ...m, published: null, revision: m.revision + 1, changedAt: Date.now() }
+    await this.#commit(this.#mixes.map((x) => (x === m ? next : x)))
+    return next
+  }
+
+  stats(): ReturnType<MixStreams['stats']> {
+    return this.#streams?.stats() ?? null
+  }
+
+  stop(): void {
+    this.#streams?.stop()
+  }
+
+  async #commit(mixes: StoredMix[]): Promise<void> {
+    await this.#doc.save({ mixes })
+    this.#mixes = mixes
+  }
+}
