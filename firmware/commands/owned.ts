@@ -10,9 +10,20 @@ const INFERENCE = 'inference'
 const STORE = 'the store'
 const OSC = 'OSC control (it keeps its setting in the store)'
 const REHEARSAL = 'the rehearsal'
+const MIXES = 'personal mixes (they keep their profiles in the store)'
 const TELEMETRY = 'MQTT telemetry (it keeps its setting in the store)'
 
 export const OWNED_COMMANDS: readonly OwnedCommand[] = [
+  { name: 'mix list', owner: MIXES, permission: 'observe', summary: 'the personal-mix profiles, their revision, and where each published one streams' },
+  {
+    name: 'mix show',
+    owner: MIXES,
+    permission: 'observe',
+    summary: 'one mix profile: sources, bed, compressor, revision, and its stream counters when published',
+  },
+  { name: 'mix set', owner: MIXES, permission: 'operate', summary: 'create or change a mix profile: per-output gains (dB), the bed, a gentle compressor' },
+  { name: 'mix publish', owner: MIXES, permission: 'operate', summary: "publish a mix profile: stream it as Opus over RTP to a media server's ingest (Janus)" },
+  { name: 'mix unpublish', owner: MIXES, permission: 'operate', summary: 'stop streaming a mix profile (it stays stored)' },
   {
     name: 'mode',
     owner: INFERENCE,

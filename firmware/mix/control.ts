@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { FirmwareError } from '../errors.ts'
 import { type DocumentSchema, defaultStoreLogger, StoredDocument, type StoreLogger } from '../store/document.ts'
 import { type MixProfile, validateProfile } from './profile.ts'
-import { type MixIngest, type MixStreams, validateIngest } from './streams.ts'
+import { type MixIngest, MixStreams, validateIngest } from './streams.ts'
 
 export interface StoredMix {
   profile: MixProfile
@@ -118,4 +118,21 @@ export class MixControl {
     await this.#doc.save({ mixes })
     this.#mixes = mixes
   }
+}
+
+/** The mixes of a running unit: the store document in its data directory, the streamer on its
+ *  engine (when the engine build has one), published mixes streaming again. */
+export async function startMixes(
+  app: { profile: { dataDir: string }; engine: { mixPort?: () => import('../engine/engine.ts').MixPort } },
+  warn: (message: string) => void,
+): Promise<MixControl> {
+  let streams: MixStreams | null = null
+  try {
+    if (app.engine.mixPort) streams = new MixStreams(app.engine.mixPort())
+  } catch (e) {
+    warn(`no streamer: ${(e as Error).message}`)
+  }
+  const control = new MixControl(app.profile.dataDir, streams, (level, m) => level === 'warn' && warn(m))
+  await control.open().catch((e: Error) => warn(`published mixes stay off: ${e.message}`))
+  return control
 }

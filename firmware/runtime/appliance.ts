@@ -31,6 +31,7 @@ import {
   type WatchdogEvent,
   type WatchdogState,
 } from '../watchdog/machine.ts'
+import type { MixStreamHealth } from '../watchdog/mix-stream.ts'
 import { createMonitorSet, type MonitorOptions, type MonitorSet } from '../watchdog/monitor-set.ts'
 import type { Fault } from '../watchdog/monitors.ts'
 import { errorText } from '../watchdog/tick-errors.ts'
@@ -56,7 +57,7 @@ export type RuntimeEngine = Pick<
   | 'steerBeam'
   | 'setBeamAuto'
 > &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
@@ -153,6 +154,7 @@ export class Appliance implements ServiceHost {
   #lastTickAt = 0
   readonly #mon: MonitorSet
   #slowFaults: Fault[] = []
+  #mixHealth: (() => MixStreamHealth | null) | null = null
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
 
@@ -354,7 +356,11 @@ export class Appliance implements ServiceHost {
     }
     if (now - this.#lastSlow >= 500) {
       this.#lastSlow = now
-      this.#slowFaults = [mon.thermal.check(this.thermal.read()), mon.memory.check(process.memoryUsage.rss())].filter((f) => f !== null)
+      this.#slowFaults = [
+        mon.thermal.check(this.thermal.read()),
+        mon.memory.check(process.memoryUsage.rss()),
+        mon.mix.check(this.#mixHealth?.() ?? null),
+      ].filter((f) => f !== null)
     }
     faults.push(...this.#slowFaults, ...mon.inference.check(now))
 
@@ -568,6 +574,12 @@ export class Appliance implements ServiceHost {
   }
 
   // ---- services and tests ----
+
+  /** The personal mixes (firmware/mix/) hand their streamer's counters here; checked every 500 ms
+   *  (MixStreamMonitor: DEGRADED, never bypass). */
+  watchMixStreams(source: (() => MixStreamHealth | null) | null): void {
+    this.#mixHealth = source
+  }
 
   /** The inference service reports its worker's health here (see firmware/watchdog/inference-health.ts). */
   reportInference(ev: InferenceHealthEvent): void {

@@ -9,6 +9,8 @@ import { type AttachedInference, attachInference } from '../automation/service.t
 import { addStatusFields } from '../commands/builtin.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import { consoleService, registerSessionCommands } from '../console/index.ts'
+import { mixCommands } from '../mix/commands.ts'
+import { startMixes } from '../mix/control.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import type { Store } from '../store/index.ts'
@@ -30,6 +32,8 @@ export interface StackOptions {
   osc?: boolean
   /** Telemetry's on/off commands and publisher (off until an admin turns it on). Defaults to on. */
   telemetry?: boolean
+  /** Personal mixes: profiles in the store, `mix ...` commands, the streamer (docs/mixes.md). Defaults to on. */
+  mix?: boolean
   /** Told the one registry once every service has registered its commands (docs generators, tests). */
   onRegistry?: (registry: CommandRegistry) => void
   /** Where services report trouble. Defaults to the appliance's log (and stderr for warnings). */
@@ -96,6 +100,16 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       if (opts.inference !== false) {
         inference = await attachInference(app, { registry, ...(settings ? { mode: settings.mode } : {}) })
         stops.push(inference.stop)
+      }
+      // Personal mixes: their commands before the transports start; published mixes stream again.
+      if (opts.mix !== false && opts.store !== false) {
+        const mixes = await startMixes(app, (m) => log('warn', `mixes: ${m}`))
+        for (const c of mixCommands(mixes)) registry.register(c)
+        app.watchMixStreams(() => mixes.stats())
+        stops.push(async () => {
+          app.watchMixStreams(null)
+          mixes.stop()
+        })
       }
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })

@@ -3,6 +3,7 @@
 // fail-open limits). Every fault source is in this set; docs/watchdog.md, Causes, lists what
 // each one raises.
 import { InferenceMonitor, type InferenceMonitorOptions } from './inference-health.ts'
+import { MixStreamMonitor } from './mix-stream.ts'
 import {
   EngineStallMonitor,
   EventLoopMonitor,
@@ -65,6 +66,7 @@ export interface MonitorSet {
   panelTimeout: PanelHeartbeatTimeoutMonitor
   relay: RelayConfirmMonitor
   tick: TickErrorMonitor
+  mix: MixStreamMonitor
 }
 
 /** The event-loop monitor holds a perf_hooks histogram: close() the set's `loop` when done. */
@@ -85,5 +87,6 @@ export function createMonitorSet(options: Partial<MonitorOptions>, unit: Monitor
     panelTimeout: new PanelHeartbeatTimeoutMonitor(),
     relay: new RelayConfirmMonitor(1000),
     tick: new TickErrorMonitor(),
+    mix: new MixStreamMonitor(),
   }
 }
