@@ -81,12 +81,13 @@ const section: BenchSection = {
       const open = async () => {
         const page = await browser.newPage()
         await page.goto(`${site.url}/index.html?janus=${encodeURIComponent(janus.url)}`)
-        await page.waitForFunction("!document.getElementById('play').disabled", null, { timeout: 15_000 })
+        await page.waitForFunction("!document.getElementById('play').disabled", null, { timeout: 30_000 })
         await page.getByRole('button', { name: 'Play' }).click()
-        await page.waitForFunction("document.getElementById('status').textContent === 'playing'", null, { timeout: 15_000 })
+        await page.waitForFunction("document.getElementById('status').textContent === 'playing'", null, { timeout: 30_000 })
         return page
       }
       // Glass to glass.
+      ctx.log('personal mixes: glass-to-glass clicks')
       const page = await open()
       await sleep(1500)
       const clicks = ctx.quick ? 12 : 40
@@ -126,7 +127,19 @@ const section: BenchSection = {
       const counts = ctx.quick ? [1, 4] : [1, 4, 8]
       const pages = [page]
       for (const n of counts) {
-        while (pages.length < n) pages.push(await open())
+        try {
+          while (pages.length < n) pages.push(await open())
+        } catch (e) {
+          rows.push({
+            metric: `listener tab ${pages.length + 1}`,
+            value: 'did not start',
+            note: String((e as Error).message)
+              .split('\n')[0]!
+              .slice(0, 80),
+          })
+          break
+        }
+        ctx.log(`personal mixes: ${n} listeners`)
         await sleep(1000)
         const c0 = procCpuS(janus.proc.pid!)
         const t0 = performance.now()
