@@ -1,7 +1,7 @@
 // Personal mixes (docs/mixes.md): the stream path with real parts (sim engine -> native streamer
 // -> Debian's Janus -> headless Chromium), measured.
 // - Glass-to-glass latency with a click track: output 0 is a loud tone gated by output-gain
-//   commands (a 30 ms "click" every 400 ms, sent at a known wall-clock time: the sim board has no
+//   commands (a 30 ms "click" every 600 ms, sent at a known wall-clock time: the sim board has no
 //   way to inject a click at its ADC, so the gate stands in for it, one block late at most); the
 //   listener page finds each click's onset in what it receives and adds the AudioContext's output
 //   latency. p50/p99 over the clicks.
@@ -92,19 +92,19 @@ const section: BenchSection = {
       await sleep(1500)
       const clicks = ctx.quick ? 12 : 40
       const sent: number[] = []
-      const heard = page.evaluate(`(${ONSETS_IN_PAGE})(${(clicks * 400 + 1500) / 1000})`) as Promise<number[]>
+      const heard = page.evaluate(`(${ONSETS_IN_PAGE})(${(clicks * 600 + 1500) / 1000})`) as Promise<number[]>
       await sleep(300)
       for (let i = 0; i < clicks; i++) {
         sent.push(Date.now())
         engine.setOutputGain(0, 0)
         await sleep(30)
         engine.setOutputGain(0, -120)
-        await sleep(370)
+        await sleep(570)
       }
       const onsets = await heard
       const lat: number[] = []
       for (const s of sent) {
-        const o = onsets.find((x) => x > s && x < s + 380)
+        const o = onsets.find((x) => x > s && x < s + 580)
         if (o !== undefined) lat.push(o - s)
       }
       lat.sort((a, b) => a - b)
