@@ -26,9 +26,10 @@ t.test('an unpaced run with a stream to a dead ingest: the output file is untouc
   await new Promise<void>((r) => s.close(() => r()))
 
   const engine = new Engine({ backend: 'file', inputs: 2, outputs: 2, heartbeatTimeoutMs: 0, file: { in: join(dir, 'in.wav'), out: join(dir, 'out.wav') } })
-  engine.start()
+  // The stream is published before the engine starts, so the tap sees every block.
   const streams = new MixStreams(engine.mixPort(), 10)
   streams.publish(validateProfile({ name: 'm', sources: [{ output: 0, gainDb: 0 }], bedDb: -6 }), { host: '127.0.0.1', port: dead, bitrate: 64000 })
+  engine.start()
   await engine.finished()
   await new Promise((r) => setTimeout(r, 300))
   const st = streams.stats()!

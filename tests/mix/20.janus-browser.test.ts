@@ -110,8 +110,15 @@ t.test('a listener in Chromium hears the published mix through Janus; killing Ja
   for (let i = 0; i < r.frames; i++) bed[i] = (r.input[0]![i]! + r.input[1]![i]!) / 2
   const mixRender = loadNative().mixRender as (p: unknown, outs: Float32Array[], bed: Float32Array) => { left: Float32Array }
   const ref = mixRender(nativeProfile(profile), [r.output[0]!.subarray(0, r.frames), r.output[1]!.subarray(0, r.frames)], bed).left
-  const seg = heard.subarray(48000, 96000)
-  const { offset, corr } = locate(ref, seg)
-  t.comment(`heard 1 s matched the render at ${(offset / 48000).toFixed(3)} s, correlation ${corr.toFixed(3)}; page latency readout: ${latency}`)
-  t.ok(corr > CORRELATION_FLOOR, `the received mix correlates with the offline render: ${corr.toFixed(3)} > ${CORRELATION_FLOOR}`)
+  // Eight windows of 250 ms, each located on its own in the render: a glitch (a frame the
+  // streamer skipped on a starved machine, a jitter-buffer stretch) spoils one window, not the
+  // comparison. The median window's correlation must clear the floor.
+  const found = []
+  for (let w = 0; w < 8; w++) found.push(locate(ref, heard.subarray(24000 + w * 12000, 36000 + w * 12000)))
+  const corrs = found.map((f) => f.corr).sort((a, b) => a - b)
+  const median = (corrs[3]! + corrs[4]!) / 2
+  t.comment(
+    `8 windows of what the browser heard, located in the render at ${found.map((f) => (f.offset / 48000).toFixed(3)).join(', ')} s; correlations ${corrs.map((c) => c.toFixed(3)).join(', ')}; page latency readout: ${latency}`,
+  )
+  t.ok(median > CORRELATION_FLOOR, `the received mix correlates with the offline render: median ${median.toFixed(3)} > ${CORRELATION_FLOOR}`)
 })

@@ -53,10 +53,14 @@ t.test('a published mix whose media server is gone: DEGRADED mix-stream, never b
   await new Promise<void>((r) => s.close(() => r()))
   t.match(await reg.executeLine('mix set vocal-forward out0=9 bed=-6', operator), { ok: true })
   t.match(await reg.executeLine(`mix publish vocal-forward host=127.0.0.1 port=${dead}`, operator), { ok: true })
-  const degraded = await until(() => app.faults(50).some((f) => f.cause === 'mix-stream'), 10_000)
-  const f = app.faults(50).find((x) => x.cause === 'mix-stream')
-  t.ok(degraded, `the watchdog recorded the failing stream: ${JSON.stringify(f)}`)
-  t.match(f, { to: 'DEGRADED', evidence: /refused by the ingest/ })
+  // The fault either moves ACTIVE to DEGRADED (a transition with its cause), or, on a machine so
+  // busy that a late event loop degraded the unit first, is the degrade fault the watchdog holds.
+  const seen = () =>
+    app.faults(50).some((f) => f.cause === 'mix-stream') || (app.status().state === 'DEGRADED' && app.watchdogState.lastDegradeFault?.cause === 'mix-stream')
+  t.ok(await until(seen, 10_000), 'the watchdog saw the failing stream')
+  const f = app.faults(50).find((x) => x.cause === 'mix-stream') ?? app.watchdogState.lastDegradeFault
+  t.match(f, { cause: 'mix-stream', evidence: /refused by the ingest/ }, JSON.stringify(f))
+  t.equal(app.status().state, 'DEGRADED', 'the unit is DEGRADED')
   t.notOk(
     app.faults(50).some((x) => x.to === 'BYPASS'),
     'no bypass at any point',
