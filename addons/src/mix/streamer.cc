@@ -92,44 +92,37 @@ bool Streamer::openStream(Stream* s, std::string* error) {
 }
 
 bool Streamer::setStreams(const std::vector<StreamSpec>& specs, std::string* error) {
-  std::vector<std::unique_ptr<Stream>> next;
+  // First open every new stream (encoder, socket): a failure returns with nothing changed.
+  std::vector<std::unique_ptr<Stream>> fresh(specs.size());
   std::lock_guard<std::mutex> lock(mu_);
-  for (const StreamSpec& spec : specs) {
-    std::unique_ptr<Stream> kept;
+  auto same = [](const StreamSpec& a, const StreamSpec& b) { return a.name == b.name && a.port == b.port && a.host == b.host; };
+  for (size_t i = 0; i < specs.size(); i++) {
+    bool kept = false;
+    for (auto& old : streams_) kept = kept || same(old->spec, specs[i]);
+    if (kept) continue;
+    fresh[i] = std::make_unique<Stream>(rate_);
+    fresh[i]->spec = specs[i];
+    if (!openStream(fresh[i].get(), error)) return false;
+  }
+  // Then the new set: kept streams (same name and ingest) keep their RTP sequence and take the new profile.
+  std::vector<std::unique_ptr<Stream>> next;
+  for (size_t i = 0; i < specs.size(); i++) {
+    if (fresh[i]) {
+      next.push_back(std::move(fresh[i]));
+      continue;
+    }
     for (auto& old : streams_) {
-      if (old && old->spec.name == spec.name && old->spec.port == spec.port && old->spec.host == spec.host) {
-        kept = std::move(old);
+      if (old && same(old->spec, specs[i])) {
+        old->spec.profile = specs[i].profile;
+        old->renderer.setProfile(specs[i].profile);
+        if (specs[i].bitrate != old->spec.bitrate) {
+          old->spec.bitrate = specs[i].bitrate;
+          opus_encoder_ctl(old->enc, OPUS_SET_BITRATE(specs[i].bitrate));
+        }
+        next.push_back(std::move(old));
         break;
       }
     }
-    if (kept) {
-      kept->spec.profile = spec.profile;
-      kept->renderer.setProfile(spec.profile);
-      if (spec.bitrate != kept->spec.bitrate) {
-        kept->spec.bitrate = spec.bitrate;
-        opus_encoder_ctl(kept->enc, OPUS_SET_BITRATE(spec.bitrate));
-      }
-      next.push_back(std::move(kept));
-      continue;
-    }
-    auto s = std::make_unique<Stream>(rate_);
-    s->spec = spec;
-    if (!openStream(s.get(), error)) {
-      // Nothing changed: put back what was taken.
-      for (auto& n : next) {
-        for (auto& slot : streams_) {
-          if (!slot) {
-            slot = std::move(n);
-            break;
-          }
-        }
-      }
-      return false;
-    }
-    next.push_back(std::move(s));
-  }
-  for (auto& old : streams_) {
-    if (old) retired_.push_back(old->st);
   }
   streams_ = std::move(next);
   return true;

@@ -74,7 +74,6 @@ class Streamer {
   int rate_, frameSamples_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Stream>> streams_;
-  std::vector<StreamStats> retired_;
   std::vector<std::vector<float>> acc_;  // kTapOutputs + bed, frameSamples_ each
   int accFill_ = 0, accOutputs_ = 0;
   uint64_t nextBlock_ = 0;
