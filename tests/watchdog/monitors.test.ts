@@ -5,6 +5,7 @@
 import t from 'tap'
 import { FAULT_CAUSES, type FaultCause } from '../../firmware/watchdog/causes.ts'
 import { InferenceMonitor } from '../../firmware/watchdog/inference-health.ts'
+import { MixStreamMonitor } from '../../firmware/watchdog/mix-stream.ts'
 import {
   EngineStallMonitor,
   EventLoopMonitor,
@@ -220,6 +221,19 @@ t.test("inference: each kind of fault from the service's health events, and what
   t.match(noteAll(m, m.check(5102)), [{ cause: 'inference-hung' }, { cause: 'inference-hung', evidence: /killed after it hung/ }])
   m.onEvent({ type: 'inference-stopped', at: 5200 })
   t.same(noteAll(m, m.check(99_999)), [], 'a deliberate stop disarms it')
+})
+
+t.test('mix-stream: refused packets, a stalled stream or tap drops degrade; never bypass; off clears it', async (t) => {
+  const m = new MixStreamMonitor()
+  const h = (packets: number, sendErrors: number, tapDrops = 0) => ({ running: true, tapDrops, streams: [{ name: 'vocal', packets, sendErrors }] })
+  t.equal(note(m, m.check(null)), null, 'no streamer: nothing to say')
+  t.equal(note(m, m.check(h(10, 0))), null, 'the first check arms it')
+  t.equal(note(m, m.check(h(35, 0))), null, 'packets flowing')
+  t.match(note(m, m.check(h(40, 12))), { level: 'degrade', cause: 'mix-stream', evidence: /mix vocal: 12 packets refused by the ingest/ })
+  t.match(note(m, m.check(h(40, 12))), { level: 'degrade', evidence: /no packet sent since the last check/ })
+  t.match(note(m, m.check(h(60, 12, 30))), { level: 'degrade', evidence: /30 tap records dropped/ })
+  t.equal(note(m, m.check(h(80, 12, 30))), null, 'sending again, nothing dropped since: clear')
+  t.equal(note(m, m.check({ running: false, tapDrops: 0, streams: [] })), null, 'stopped: nothing to say')
 })
 
 t.test('every cause in the FaultCause union is raised, by the monitor the cause table names', async (t) => {
