@@ -67,6 +67,12 @@ t.test('a listener in Chromium hears the published mix through Janus; killing Ja
   await page.waitForFunction("!document.getElementById('play').disabled", null, { timeout: 10_000 })
   t.match(await page.locator('#optin').innerText(), /nothing is recorded/, 'the page says what it does before anything plays')
   t.match(await page.locator('#mixes').innerText(), /Voice forward/, 'the published mix is offered by its description')
+  // Accessible as axe-core (WCAG 2.1 A/AA rules) sees it.
+  await page.addScriptTag({ path: join(import.meta.dirname, '..', '..', 'node_modules', 'axe-core', 'axe.min.js') })
+  const axe = (await page.evaluate(
+    "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.help))",
+  )) as string[]
+  t.same(axe, [], 'no accessibility violations on the listener page')
   await page.getByRole('button', { name: 'Play' }).click()
   await page.waitForFunction("document.getElementById('status').textContent === 'playing'", null, { timeout: 10_000 })
   await page.waitForFunction("document.getElementById('out').srcObject !== null", null, { timeout: 10_000 })
