@@ -11,6 +11,8 @@ import { type AttachedInference, attachInference } from '../../firmware/automati
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { type CommandRegistry, createRegistry } from '../../firmware/commands/index.ts'
 import { type RunningAppliance, startAppliance } from '../../firmware/runtime/start.ts'
+import { MarkLog, markCommands } from '../../firmware/store/marks.ts'
+import { storeService } from '../../firmware/store/service.ts'
 import type { Bundle } from '../../provisioning/provision.ts'
 import { buildWeb, webBuildCurrent } from '../../scripts/build-web.ts'
 
@@ -50,6 +52,8 @@ export async function bootUnit(t: { teardown(fn: () => unknown): void }, dataDir
       services: [
         async (app) => {
           const registry = createRegistry(app)
+          const store = await storeService({ registry })(app)
+          for (const spec of markCommands(new MarkLog(app.profile.dataDir))) registry.register(spec)
           const inference = await attachInference(app, { manifests: [], registry, mode: 'supervised' })
           const api = await startApi(app, registry, app.profile, { port: 0, host: '127.0.0.1', testHooks: true, rateLimit: { perSecond: 500, burst: 1000 } })
           parts = { registry, inference, api }
@@ -57,6 +61,7 @@ export async function bootUnit(t: { teardown(fn: () => unknown): void }, dataDir
             stop: async () => {
               await api.stop()
               await inference.stop()
+              await store.stop()
             },
           }
         },

@@ -4,10 +4,11 @@
 // PTY) as events; the front panel's button shows on the page; a dropped stream catches up; axe-core
 // finds nothing serious; screenshots at phone, tablet and laptop sizes.
 //   FOH_SCREENSHOTS=docs writes the screenshots to docs/foh/ (otherwise to the test's temp dir).
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Page } from 'playwright-core'
 import t from 'tap'
+import { MarkLog } from '../../firmware/store/marks.ts'
 import { call, makeFixture } from '../api/helpers.ts'
 import { startRig, stopRig } from '../console/harness.ts'
 import { bootUnit, contextFor, ensurePage, launch, sleep } from './helpers.ts'
@@ -206,4 +207,24 @@ t.test('axe-core finds no serious or critical issue; screenshots at phone, table
     t.same(small, [], `${name}: every touch target is at least 44 px`)
     await page.screenshot({ path: join(out, `${name}.png`), fullPage: true })
   }
+})
+
+t.test('marking a moment: kept durably by the unit under the certificate that made it, exported by mark list', async (t) => {
+  const page = await operatorPage()
+  await page.click('[data-testid="mark-feedback"]')
+  await page.locator('[data-testid="marks"]', { hasText: /feedback/ }).waitFor({ timeout: 10000 })
+  const op = fx.creds(fx.operator)
+  const list = await call(unit.api.port, op, 'GET', '/api/mark/list')
+  const mine = (list.json.value as Array<{ kind: string; who: string; context: { state: string } }>).at(-1)!
+  t.equal(mine.kind, 'feedback')
+  t.match(mine.who, /^api:CN=operator-1,serial=/, 'attributed to the client certificate')
+  t.ok(mine.context.state, 'with what the unit was doing')
+  // On disk before the reply (0600), and read back by a fresh log as after a restart.
+  const file = join(fx.dataDir, 'marks.jsonl')
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  t.equal(new MarkLog(fx.dataDir).list().at(-1)?.who, mine.who)
+  // Nobody deletes a mark: there is no such resource, and an observer cannot add one.
+  t.equal((await call(unit.api.port, op, 'POST', '/api/mark/delete', {})).status, 404)
+  const obs = await call(unit.api.port, fx.creds(fx.observer), 'POST', '/api/mark/add', { kind: 'wrong' })
+  t.equal(obs.json.code, 'FW_ERR_API_FORBIDDEN')
 })

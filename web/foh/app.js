@@ -31,6 +31,7 @@ const state = {
   panel: [],
   models: null,
   presets: null,
+  marks: [],
   mode: null,
   lastEventAt: null,
   lastEventId: null,
@@ -51,7 +52,7 @@ function compFromShow(c) {
 
 /** Reads what events do not carry (or what a gap lost): status, outputs, beams, history, models, presets. */
 async function loadState() {
-  const [who, status, outputs, beams, faults, recs, models, presets] = await Promise.all([
+  const [who, status, outputs, beams, faults, recs, models, presets, marks] = await Promise.all([
     call('GET', '/api/whoami'),
     call('GET', '/api/status'),
     call('GET', '/api/output/show'),
@@ -60,6 +61,7 @@ async function loadState() {
     call('GET', '/api/recommendations'),
     call('GET', '/api/model/list'),
     call('GET', '/api/preset/list'),
+    call('GET', '/api/mark/list'),
   ])
   if (who.ok) state.who = who.value
   if (status.ok) {
@@ -74,6 +76,7 @@ async function loadState() {
   }
   state.models = models.ok ? models.value : null
   state.presets = presets.ok ? presets.value : null
+  state.marks = marks.ok ? marks.value.slice(-5) : null
   changed()
 }
 
@@ -210,6 +213,35 @@ function Controls() {
   </section>`
 }
 
+/** "Mark a moment": kept by the unit with this certificate's name, for the models. */
+function Marks() {
+  const dis = !canOperate() || state.marks === null
+  const mark = async (kind, label) => {
+    const r = await act(`marked "${label}"`, 'POST', '/api/mark/add', { kind })
+    if (r.ok) {
+      state.marks = [...(state.marks ?? []).slice(-4), r.value]
+      changed()
+    }
+  }
+  return html`<section class="card" aria-labelledby="h-marks">
+    <h2 id="h-marks">Mark this moment</h2>
+    <div class="row">
+      <button class="btn danger" disabled=${dis} data-testid="mark-feedback" onClick=${() => mark('feedback', 'that was feedback')}>That was feedback</button>
+      <button class="btn" disabled=${dis} data-testid="mark-wrong" onClick=${() => mark('wrong', 'that was wrong')}>That was wrong</button>
+      <button class="btn go" disabled=${dis} data-testid="mark-right" onClick=${() => mark('right', 'that was right')}>That was right</button>
+    </div>
+    ${
+      state.marks === null
+        ? html`<p class="muted small">Marks are not available on this unit.</p>`
+        : html`<ol class="log" data-testid="marks">
+          ${[...state.marks].reverse().map((m) => html`<li><time>${new Date(m.at).toLocaleTimeString()}</time> #${m.id} <strong>${m.kind}</strong> <span class="muted">${shortWho(m.who)}</span></li>`)}
+        </ol>`
+    }
+  </section>`
+}
+
+const shortWho = (w) => /CN=([^,]+)/.exec(w)?.[1] ?? w
+
 function Recommendations() {
   const recs = [...state.recommendations.values()].reverse().slice(0, 6)
   const dis = !canOperate()
@@ -340,9 +372,9 @@ function Outputs() {
         const comp = compressorCurve(o.comp, LEVELS)
         return html`<div class="output" data-testid=${`output-${o.output}`}>
           <h3>Output ${o.output} <span class="muted small">gain ${fmtDb(o.gainDb)} dB</span></h3>
-          <${Chart} label=${`Output ${o.output} EQ curve`} x=${FREQS} ys=${[eq]} xLog=${true} xRange=${[20, 20000]} yRange=${[-18, 18]} xFormat=${fmtHz} />
+          <${Chart} label=${`Output ${o.output} EQ curve`} x=${FREQS} ys=${[eq]} xLog=${true} xRange=${[20, 20000]} yRange=${[-18, 18]} xSplits=${[20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]} xFormat=${fmtHz} />
           <p class="small bands" data-testid=${`bands-${o.output}`}>${o.eq.map((b, i) => html`<span class=${b.enabled ? '' : 'off'}>${i + 1}: ${fmtHz(b.freqHz)} ${fmtDb(b.gainDb)}</span>`)}</p>
-          <${Chart} label=${`Output ${o.output} compressor curve`} x=${LEVELS} ys=${[comp, LEVELS]} xRange=${[-60, 0]} yRange=${[-60, 12]} height=${140} colors=${['#f0883e', '#484f58']} />
+          <${Chart} label=${`Output ${o.output} compressor curve`} x=${LEVELS} ys=${[comp, LEVELS]} xRange=${[-60, 0]} yRange=${[-60, 12]} xSplits=${[-60, -48, -36, -24, -12, 0]} height=${140} colors=${['#f0883e', '#484f58']} />
           <p class="small muted">${o.comp.enabled ? `${o.comp.thresholdDb} dB, ${o.comp.ratio}:1, knee ${o.comp.kneeDb} dB` : 'compressor off'}</p>
         </div>`
       })}
@@ -420,6 +452,7 @@ function App() {
     <main class="grid">
       <${Controls} />
       <${Recommendations} />
+      <${Marks} />
       <${ArrayView} />
       <${Meters} />
       <${Transitions} />
