@@ -36,4 +36,9 @@ if [ ! -f "$addon" ] || [ -n "$(find addons/src addons/binding.gyp -newer "$addo
   echo "setup: building the native audio engine"
   npm run --silent build:addon >/tmp/firmware-addon-build.log 2>&1 || { tail -40 /tmp/firmware-addon-build.log; exit 1; }
 fi
+# The FOH page (issue 14): one JS + one CSS bundled by esbuild into web/dist/foh, when missing or stale.
+if [ ! -f web/dist/foh/manifest.json ] || [ -n "$(find web/foh scripts/build-web.ts -newer web/dist/foh/manifest.json -print -quit)" ]; then
+  echo "setup: building the FOH page"
+  bash scripts/build-web.sh >/dev/null
+fi
 echo "setup: ready (node $(node_modules/.bin/node --version))"

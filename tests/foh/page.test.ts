@@ -205,7 +205,10 @@ t.test('axe-core finds no serious or critical issue; screenshots at phone, table
       .filter((b) => b.width > 0 && (b.width < 44 || b.height < 44))
       .map((b) => Math.round(b.width) + 'x' + Math.round(b.height))`)) as string[]
     t.same(small, [], `${name}: every touch target is at least 44 px`)
+    const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number
+    t.ok(overflow <= 0, `${name}: nothing wider than the screen (${overflow} px over)`)
     await page.screenshot({ path: join(out, `${name}.png`), fullPage: true })
+    await page.screenshot({ path: join(out, `${name}-screen.png`) })
   }
 })
 

@@ -373,7 +373,10 @@ function Outputs() {
         return html`<div class="output" data-testid=${`output-${o.output}`}>
           <h3>Output ${o.output} <span class="muted small">gain ${fmtDb(o.gainDb)} dB</span></h3>
           <${Chart} label=${`Output ${o.output} EQ curve`} x=${FREQS} ys=${[eq]} xLog=${true} xRange=${[20, 20000]} yRange=${[-18, 18]} xSplits=${[20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]} xFormat=${fmtHz} />
-          <p class="small bands" data-testid=${`bands-${o.output}`}>${o.eq.map((b, i) => html`<span class=${b.enabled ? '' : 'off'}>${i + 1}: ${fmtHz(b.freqHz)} ${fmtDb(b.gainDb)}</span>`)}</p>
+          <p class="small bands" data-testid=${`bands-${o.output}`}>
+            ${o.eq.map((b, i) => (b.enabled ? html`<span>${i + 1}: ${fmtHz(b.freqHz)} ${fmtDb(b.gainDb)}</span>` : null))}
+            ${o.eq.some((b) => b.enabled) ? null : html`<span>all bands off</span>`}
+          </p>
           <${Chart} label=${`Output ${o.output} compressor curve`} x=${LEVELS} ys=${[comp, LEVELS]} xRange=${[-60, 0]} yRange=${[-60, 12]} xSplits=${[-60, -48, -36, -24, -12, 0]} height=${140} colors=${['#f0883e', '#484f58']} />
           <p class="small muted">${o.comp.enabled ? `${o.comp.thresholdDb} dB, ${o.comp.ratio}:1, knee ${o.comp.kneeDb} dB` : 'compressor off'}</p>
         </div>`
@@ -388,7 +391,7 @@ function Transitions() {
     <ol class="log" data-testid="transitions">
       ${[...state.transitions]
         .reverse()
-        .slice(0, 12)
+        .slice(0, 8)
         .map((t) => html`<li><time>${new Date(t.at).toLocaleTimeString()}</time> ${t.from} → <strong>${t.to}</strong> <span class="muted">${t.cause}</span></li>`)}
     </ol>
     ${state.panel.length ? html`<p class="small muted" data-testid="panel-events">Front panel: ${state.panel.map((p) => p.event).join(', ')}</p>` : null}

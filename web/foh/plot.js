@@ -11,7 +11,7 @@ export function Chart({ x, ys, label, xLog = false, xRange, yRange, xSplits, hei
   const plot = useRef(null)
   useEffect(() => {
     const series = [{}, ...ys.map((_, i) => ({ stroke: colors[i % colors.length], width: 2, points: { show: false } }))]
-    const width = Math.max(240, Math.min(560, el.current.clientWidth || 320))
+    const width = Math.max(200, Math.min(560, el.current.clientWidth || 320))
     plot.current = new uPlot(
       {
         width,
@@ -28,7 +28,16 @@ export function Chart({ x, ys, label, xLog = false, xRange, yRange, xSplits, hei
       [x, ...ys],
       el.current,
     )
-    return () => plot.current?.destroy()
+    // The chart follows its box (a rotated tablet, a resized window).
+    const ro = new ResizeObserver(() => {
+      const w = Math.max(200, Math.min(560, el.current?.clientWidth ?? width))
+      if (plot.current && Math.abs(plot.current.width - w) > 4) plot.current.setSize({ width: w, height })
+    })
+    ro.observe(el.current)
+    return () => {
+      ro.disconnect()
+      plot.current?.destroy()
+    }
   }, [])
   useEffect(() => {
     plot.current?.setData([x, ...ys])
