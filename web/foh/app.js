@@ -32,6 +32,8 @@ const state = {
   models: null,
   presets: null,
   marks: [],
+  /** Feedback alarms and the notches in place, when the unit streams them (a 'change' of what 'notch'). */
+  notches: [],
   mode: null,
   lastEventAt: null,
   lastEventId: null,
@@ -126,6 +128,8 @@ function applyChange(c) {
     state.outputs = state.outputs.map((x, i) => (i === o ? { ...x, comp: { ...c.value } } : x))
   } else if (c.what === 'beam') {
     state.beams = state.beams.map((b) => (b.beam === c.target.beam ? { ...b, ...c.value, beam: b.beam } : b))
+  } else if (c.what === 'notch' && Array.isArray(c.value)) {
+    state.notches = c.value
   } else if (c.what === 'mode') {
     state.mode = c.value
   } else if (c.what === 'preset') {
@@ -405,7 +409,10 @@ function Room() {
       <dt>Crowd state</dt><dd class="muted">not streamed by this firmware yet</dd>
       <dt>Voice activity</dt><dd class="muted">not streamed by this firmware yet</dd>
       <dt>Feedback alarms</dt><dd class="muted">none</dd>
-      <dt>Notches</dt><dd class="muted">none in place</dd>
+      <dt>Notches</dt>
+      <dd class=${state.notches.length ? '' : 'muted'} data-testid="notches">
+        ${state.notches.length ? state.notches.map((n) => html`<div>${fmtHz(Math.round(n.freqHz ?? n.freq ?? 0))} Hz ${fmtDb(n.gainDb ?? n.gain ?? 0)} dB${n.output ? ` (out ${n.output})` : ''}</div>`) : 'none in place'}
+      </dd>
     </dl>
   </section>`
 }
@@ -414,14 +421,15 @@ function Unit() {
   const [name, setName] = useState('')
   const s = state.status
   const dis = !canOperate()
-  const models = Array.isArray(state.models) ? state.models : []
+  // `model list`: every installed model; the page shows the active ones (and which role is empty).
+  const models = (state.models?.models ?? []).filter((m) => m.state === 'active')
   return html`<section class="card" aria-labelledby="h-unit">
     <h2 id="h-unit">Unit</h2>
     <dl class="kv">
       <dt>Firmware</dt><dd>${s?.firmware ?? '-'}</dd>
       <dt>Relay</dt><dd>${s?.relay ?? '-'}</dd>
       <dt>Mode</dt><dd data-testid="mode">${state.mode ?? '-'}</dd>
-      <dt>Models</dt><dd>${models.length ? models.map((m) => html`<div>${m.name ?? m.role} ${m.version ?? ''}${m.active ? ' (active)' : ''}</div>`) : 'none loaded'}</dd>
+      <dt>Models</dt><dd data-testid="models">${models.length ? models.map((m) => html`<div>${m.name} ${m.version}</div>`) : 'none active'}</dd>
       <dt>Block time</dt><dd>${s ? `${s.block_us_p50}/${s.block_us_p99} µs p50/p99` : '-'}</dd>
     </dl>
     <h3>Presets</h3>
