@@ -239,3 +239,17 @@ t.test('marking a moment: kept durably by the unit under the certificate that ma
   const obs = await call(unit.api.port, fx.creds(fx.observer), 'POST', '/api/mark/add', { kind: 'wrong' })
   t.equal(obs.json.code, 'FW_ERR_API_FORBIDDEN')
 })
+
+t.test('steering a beam from the keyboard and switching the automation mode go through the commands', async (t) => {
+  const page = await operatorPage()
+  const before = app.beams()[0]!.azimuth
+  await page.focus('[aria-label="Beam 1 direction"]')
+  await page.keyboard.press('ArrowLeft')
+  const end = Date.now() + 5000
+  while (Date.now() < end && Math.abs(app.beams()[0]!.azimuth - ((before + 5) % 360)) > 0.5) await sleep(20)
+  t.ok(Math.abs(app.beams()[0]!.azimuth - ((before + 5) % 360)) <= 0.5, `beam 1 moved 5° counter-clockwise (${before} -> ${app.beams()[0]!.azimuth})`)
+  t.notOk(app.beams()[0]!.auto, 'a steered beam stops following the DOA')
+  await page.click('label.seg:has-text("auto")')
+  await page.locator('[data-testid="mode"]', { hasText: 'auto' }).waitFor({ timeout: 10000 })
+  t.equal(unit.inference.automation.mode, 'auto')
+})
