@@ -53,7 +53,21 @@ function compFromShow(c) {
 }
 
 /** Reads what events do not carry (or what a gap lost): status, outputs, beams, history, models, presets. */
+/** Events that arrive while the state is being read: applied once the read is in (they are newer). */
+let held = null
+
 async function loadState() {
+  held ??= []
+  try {
+    await readState()
+  } finally {
+    const late = held ?? []
+    held = null
+    for (const [type, d, id] of late) onEvent(type, d, id)
+  }
+}
+
+async function readState() {
   const [who, status, outputs, beams, faults, recs, models, presets, marks] = await Promise.all([
     call('GET', '/api/whoami'),
     call('GET', '/api/status'),
@@ -83,6 +97,10 @@ async function loadState() {
 }
 
 function onEvent(type, d, id) {
+  if (held && type !== 'meters' && type !== 'doa') {
+    held.push([type, d, id])
+    return
+  }
   state.lastEventAt = performance.now()
   if (id !== null) state.lastEventId = id
   switch (type) {
@@ -93,6 +111,8 @@ function onEvent(type, d, id) {
       state.doa = d
       break
     case 'transition':
+      // (A transition the state read already listed is not listed twice.)
+      if (state.transitions.some((x) => x.at === d.at && x.to === d.to)) break
       state.transitions = [...state.transitions.slice(-49), d]
       if (state.status) state.status = { ...state.status, state: d.to, cause: d.cause }
       break
@@ -475,12 +495,21 @@ function App() {
 
 render(html`<${App} />`, document.getElementById('app'))
 
+// The stream opens first and the state is read once it is open: nothing between the two is lost
+// (what arrives during the read is applied after it).
+let firstOpen = true
 const stream = new UnitStream({
   onEvent,
   onState: (up) => {
     const was = state.connected
     state.connected = up
     if (up) {
+      if (firstOpen) {
+        firstOpen = false
+        void loadState().finally(() => {
+          document.body.dataset.ready = 'yes'
+        })
+      }
       state.everConnected = true
       if (!was) document.body.dataset.connected = 'yes'
     } else document.body.dataset.connected = 'no'
@@ -488,9 +517,4 @@ const stream = new UnitStream({
   },
   onReset: () => void loadState(),
 })
-loadState()
-  .catch(() => {})
-  .finally(() => {
-    stream.start()
-    document.body.dataset.ready = 'yes'
-  })
+stream.start()

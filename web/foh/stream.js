@@ -1,14 +1,14 @@
 // The page's one live connection: server-sent events from /api/events, resumed after the last
-// event id the page saw (the unit replays what it missed, or sends `reset` when it cannot). The
-// browser's own EventSource retries a dropped stream; a refused one (the unit restarting, a 503) is
-// closed for good by the browser, so this opens a new one after a short wait. No polling.
+// event id the page saw (the unit replays what it missed, or sends `reset` when it cannot). A
+// dropped stream is closed and a new one opened after a short wait (0.5 s, doubling to 8 s while
+// the unit stays away), from the last id seen. No polling.
 
 export const STREAM_TYPES = 'transition,meters,doa,recommendation,panel,change'
 
 export class UnitStream {
   #source = null
   #lastId = null
-  #retryMs = 1000
+  #retryMs = 500
   #timer = null
   #stopped = false
   #handlers
@@ -40,16 +40,18 @@ export class UnitStream {
     const es = new EventSource(`/api/events?${q}`)
     this.#source = es
     es.onopen = () => {
-      this.#retryMs = 1000
+      this.#retryMs = 500
       this.#handlers.onState(true)
     }
     es.onerror = () => {
       this.#handlers.onState(false)
-      if (es.readyState === EventSource.CLOSED && !this.#stopped) {
-        // The browser gave up on this one: a fresh stream after a wait, from the last id seen.
-        this.#timer = setTimeout(() => this.#open(), this.#retryMs)
-        this.#retryMs = Math.min(this.#retryMs * 2, 8000)
-      }
+      // Not the browser's own retry (it waits the server's 2 s and gives up on a refusal): this
+      // stream is closed and a fresh one opened after a wait, from the last id seen.
+      es.close()
+      if (this.#source !== es || this.#stopped) return
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(() => this.#open(), this.#retryMs)
+      this.#retryMs = Math.min(this.#retryMs * 2, 8000)
     }
     for (const type of [...STREAM_TYPES.split(','), 'reset']) {
       es.addEventListener(type, (m) => {
