@@ -4,7 +4,7 @@
 // (watchdog state, automation mode, DOA, output peaks). Marks are append-only: a line per mark in
 // <dataDir>/marks.jsonl (0600), fsync'ed before the command answers; no command deletes or edits
 // one, so nobody can remove another person's mark. `mark list` exports them (JSON over the API).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { CommandSpec } from '../commands/types.ts'
 import type { ApplianceApi } from '../contract/appliance.ts'
@@ -32,8 +32,12 @@ export class MarkLog {
   constructor(dataDir: string) {
     this.file = join(dataDir, 'marks.jsonl')
     if (existsSync(this.file)) {
-      // A torn last line (power lost mid-write) is skipped; every whole line before it is kept.
-      for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      // A torn last line (power lost mid-write) is cut off, so the next mark starts a line of its
+      // own; every whole line before it is kept.
+      const text = readFileSync(this.file, 'utf8')
+      const whole = text.lastIndexOf('\n') + 1
+      if (whole < Buffer.byteLength(text)) truncateSync(this.file, Buffer.byteLength(text.slice(0, whole)))
+      for (const line of text.slice(0, whole).split('\n')) {
         if (!line.trim()) continue
         try {
           this.#marks.push(JSON.parse(line) as Mark)
