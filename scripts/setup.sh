@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
   liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
 APT_PACKAGES+=(janus libopus-dev chromium)  # issue 17: personal mixes: Opus in the addon, Janus streaming, the listener test in Chromium
+APT_PACKAGES+=(chromium)  # issue 14: the FOH page's browser tests (tests/foh) drive Debian's Chromium
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,5 +37,10 @@ addon=addons/build/Release/engine.node
 if [ ! -f "$addon" ] || [ -n "$(find addons/src addons/binding.gyp -newer "$addon" -print -quit)" ]; then
   echo "setup: building the native audio engine"
   npm run --silent build:addon >/tmp/firmware-addon-build.log 2>&1 || { tail -40 /tmp/firmware-addon-build.log; exit 1; }
+fi
+# The FOH page (issue 14): one JS + one CSS bundled by esbuild into web/dist/foh, when missing or stale.
+if [ ! -f web/dist/foh/manifest.json ] || [ -n "$(find web/foh scripts/build-web.ts -newer web/dist/foh/manifest.json -print -quit)" ]; then
+  echo "setup: building the FOH page"
+  bash scripts/build-web.sh >/dev/null
 fi
 echo "setup: ready (node $(node_modules/.bin/node --version))"

@@ -26,6 +26,8 @@ export interface WorkerConfig {
   readCacheMs: number
   specs: SpecLite[]
   openapi: string
+  /** Where the built FOH page is (web.ts); a directory without a build serves a 503 at /. */
+  webDir: string
   /** The supervisor's record when this worker started (restarts so far, the last cause), for status. */
   supervision: WorkerSupervision
   /** Accept the test-only crash and hang messages. Off outside tests. */

@@ -12,6 +12,7 @@ import { errorReply, HttpError, pathOf, readBody, STATUS_FOR, sendJson } from '.
 import { buildRoutes, parseJsonBody, type Route, routePath, type SpecLite, validateArgs } from './routes.ts'
 import type { EventStreams } from './streams.ts'
 import { type ClientIdentity, clientOf } from './tls.ts'
+import { isPagePath, servePage, type WebPage } from './web.ts'
 
 export interface RequestHandlerOptions {
   auth: ApiAuth
@@ -26,6 +27,8 @@ export interface RequestHandlerOptions {
   statusExtra: Record<string, unknown>
   specs: SpecLite[]
   openapi: string
+  /** The FOH page's files (web.ts), or null when the image has none. */
+  page: WebPage | null
   log(level: 'error', message: string): void
 }
 
@@ -68,6 +71,11 @@ export class RequestHandler {
     const x: Exchange = { req, res, url, path: pathOf(url), method: req.method ?? 'GET', route: undefined, args: null }
     try {
       const client = this.#authorize(x)
+      // The FOH page: the same certificate check as every request, before anything is served.
+      if (isPagePath(x.path)) {
+        servePage(x.req, x.res, x.path, this.#o.page)
+        return
+      }
       if (BUILTIN.has(x.path)) {
         this.#builtin(x, client)
         return

@@ -21,6 +21,7 @@ import { openApiText } from './openapi.ts'
 import { type ApiStats, type ApiTestHooks, type RestartOptions, restartPolicy } from './restart-policy.ts'
 import { liteSpecs } from './routes.ts'
 import { WorkerSupervisor } from './supervisor.ts'
+import { DEFAULT_WEB_DIR } from './web.ts'
 
 export type { ApiStats, ApiTestHooks, RegistryForApi, RestartOptions }
 
@@ -54,6 +55,8 @@ export interface ApiOptions {
    * (app.logLine, source "api") when the appliance has one.
    */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
+  /** Where the built FOH page is. Defaults to web/dist/foh beside firmware/ (firmware/api/web.ts). */
+  webDir?: string
   /** Test-only: the handle gets `testHooks` (crash or hang the worker on purpose). Defaults to false. */
   testHooks?: boolean
 }
@@ -142,6 +145,7 @@ function workerConfig(app: ApplianceApi, registry: RegistryForApi, profile: Boar
     readCacheMs: opts.readCacheMs ?? 50,
     specs: liteSpecs(registry, app),
     openapi: openApiText(registry),
+    webDir: opts.webDir ?? DEFAULT_WEB_DIR,
     supervision: { restarts: 0, crashes: 0, hangs: 0, last: null },
     testHooks: opts.testHooks === true,
   }

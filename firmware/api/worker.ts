@@ -23,6 +23,7 @@ import { RequestHandler } from './requests.ts'
 import { PendingAnswers } from './rpc.ts'
 import { EventStreams, type ReplayAnswer } from './streams.ts'
 import { clientOf } from './tls.ts'
+import { loadWebPage } from './web.ts'
 
 /** The API worker's parts, wired together, and its side of the message channel. */
 class ApiWorker {
@@ -69,6 +70,7 @@ class ApiWorker {
       readCacheMs: cfg.readCacheMs,
       specs: cfg.specs,
       openapi: cfg.openapi,
+      page: loadWebPage(cfg.webDir),
       statusExtra: { device: cfg.device, api: apiStatus(cfg.supervision) },
     })
     this.#server = createApiServer(identity, log)

@@ -54,6 +54,13 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   { name: 'preset load', owner: STORE, permission: 'operate', summary: 'load a named preset' },
   { name: 'preset delete', owner: STORE, permission: 'operate', summary: 'delete a named preset' },
   { name: 'preset boot', owner: STORE, permission: 'operate', summary: 'what the unit boots into: a preset, or none (the last mix); without a name, show it' },
+  {
+    name: 'mark add',
+    owner: STORE,
+    permission: 'operate',
+    summary: 'mark this moment for the models: feedback (that was feedback), wrong (the unit got it wrong) or right; kept with your name',
+  },
+  { name: 'mark list', owner: STORE, permission: 'observe', summary: 'the marked moments, oldest first, for the models (export: GET /api/mark/list)' },
   { name: 'osc show', owner: OSC, permission: 'observe', summary: 'show whether OSC (unencrypted UDP control) is on, on which port, and who may send' },
   { name: 'osc on', owner: OSC, permission: 'admin', summary: 'turn OSC on for the listed sources only (no encryption: use on a closed show network)' },
   { name: 'osc off', owner: OSC, permission: 'admin', summary: 'turn OSC off' },

@@ -14,6 +14,7 @@ import { startMixes } from '../mix/control.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import type { Store } from '../store/index.ts'
+import { MarkLog, markCommands } from '../store/marks.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
 import { registerTelemetryCommands, TelemetryControl } from '../telemetry/control.ts'
@@ -94,6 +95,8 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
           ).stop,
         )
         registry.register(bootPresetCommand(s))
+        // Issue 14: marked moments for the models (the FOH page's "that was feedback / wrong").
+        for (const spec of markCommands(new MarkLog(app.profile.dataDir))) registry.register(spec)
         addStatusFields(app, () => s.status())
       }
       let inference: AttachedInference | null = null

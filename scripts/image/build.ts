@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import { build, type Plugin } from 'esbuild'
+import { buildWeb } from '../build-web.ts'
 
 const repo = resolve(import.meta.dirname, '..', '..')
 const args = process.argv.slice(2)
@@ -141,6 +142,8 @@ const copyTree = (from: string, to: string, keep: (p: string) => boolean): void 
 }
 copyTree(join(repo, 'firmware'), join(lib, 'firmware'), (p) => p.endsWith('.ts'))
 copyTree(join(repo, 'board'), join(lib, 'board'), (p) => /\.(ts|json)$/.test(p))
+// The FOH page (issue 14, scripts/build-web.ts), where the API worker serves it from: lib/web/dist/foh.
+await buildWeb(join(lib, 'web', 'dist', 'foh'))
 
 // Models: the repo's ONNX files and manifests, and model files a manifest takes from a package.
 mkdirSync(join(lib, 'models'), { recursive: true })

@@ -27,6 +27,8 @@ t.test('npm run build:image produces the binary, addons, models, profiles, unit 
     'firmware',
     'lib/addons/build/Release/engine.node',
     'lib/board/sim/profile.json',
+    'lib/web/dist/foh/index.html',
+    'lib/web/dist/foh/manifest.json',
     'lib/board/jetson-agx-rack/profile.json',
     'lib/models/crowd_state.onnx',
     'lib/node_modules/onnxruntime-node/package.json',
