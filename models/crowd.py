@@ -32,15 +32,22 @@ def summarise(X):
         shape.max(axis=1),                                    # a persistent narrow peak in the long-term spectrum
         (X.max(axis=1) - mean_t).mean(axis=1),                # peak-over-mean in time (onsets, claps)
     ], axis=1)
-    return np.concatenate([level, shape, std, delta, flux, scalars], axis=1).astype(np.float64)
+    # Persistence: a howl holds one narrow band for the whole patch, a note moves on. The spectrum
+    # of each band's quietest moment, and how far its strongest band stands over its neighbours.
+    mn = X.min(axis=1)                                        # [N,M]
+    minshape = mn - level
+    nb = mn[:, 1:-1] - 0.5 * (mn[:, :-2] + mn[:, 2:])
+    persist = np.stack([nb.max(axis=1), delta.max(axis=1)], axis=1)
+    return np.concatenate([level, shape, std, delta, flux, scalars, minshape, persist], axis=1).astype(np.float64)
 
 
 def export(path, params, mu, sd, save_model):
     from onnx import helper as h, TensorProto as T, numpy_helper as nh
     P = F.PATCH_FRAMES
     init = [nh.from_array(np.array(v, dtype=np.int64), name) for name, v in
-            [("s0", [0]), ("s1", [1]), ("sh", [HALF]), ("se", [P]), ("sl", [P - 1]), ("ax1", [1])]]
-    init += [nh.from_array(np.array(1e-6, dtype=np.float32), "eps"),
+            [("s0", [0]), ("s1", [1]), ("s2", [2]), ("sh", [HALF]), ("se", [P]), ("sl", [P - 1]), ("ax1", [1]),
+             ("m1", [F.NMEL - 1]), ("m2", [F.NMEL - 2]), ("mM", [F.NMEL])]]
+    init += [nh.from_array(np.array(1e-6, dtype=np.float32), "eps"), nh.from_array(np.array(0.5, dtype=np.float32), "half"),
              nh.from_array(mu.astype(np.float32), "mu"), nh.from_array(sd.astype(np.float32), "sd")]
     n = h.make_node
     nodes = [
@@ -85,7 +92,17 @@ def export(path, params, mu, sd, save_model):
         n("ReduceMax", ["logmel"], ["tmax"], axes=[1], keepdims=0),
         n("Sub", ["tmax", "mean_t"], ["tpk"]),
         n("ReduceMean", ["tpk"], ["c5"], axes=[1], keepdims=1),
-        n("Concat", ["level", "shape", "std", "delta", "flux", "c0", "c1", "c2", "c3", "c4", "c5"], ["feat"], axis=1),
+        n("ReduceMin", ["logmel"], ["mn"], axes=[1], keepdims=0),
+        n("Sub", ["mn", "level"], ["minshape"]),
+        n("Slice", ["mn", "s1", "m1", "ax1"], ["mn_mid"]),
+        n("Slice", ["mn", "s0", "m2", "ax1"], ["mn_lo"]),
+        n("Slice", ["mn", "s2", "mM", "ax1"], ["mn_hi"]),
+        n("Add", ["mn_lo", "mn_hi"], ["mn_sum"]),
+        n("Mul", ["mn_sum", "half"], ["mn_avg"]),
+        n("Sub", ["mn_mid", "mn_avg"], ["nb"]),
+        n("ReduceMax", ["nb"], ["c6"], axes=[1], keepdims=1),
+        n("ReduceMax", ["delta"], ["c7"], axes=[1], keepdims=1),
+        n("Concat", ["level", "shape", "std", "delta", "flux", "c0", "c1", "c2", "c3", "c4", "c5", "minshape", "c6", "c7"], ["feat"], axis=1),
         n("Sub", ["feat", "mu"], ["fc"]),
         n("Div", ["fc", "sd"], ["z0"]),
     ]

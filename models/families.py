@@ -646,3 +646,35 @@ def make_group_set(group, per_class, seed):
     np.savez(path + ".tmp.npz", X=X, y=y)
     os.replace(path + ".tmp.npz", path)
     return X, y
+
+
+def vad_set(group, seconds=90, seed=12000):
+    """Voice activity evaluation audio of one family group: the group's talker (its own
+    synthesiser, in its rooms) alternating with its music, applause, room noise and silence, speech
+    often over a quieter bed; 16 kHz mono and the true speech intervals (utterances, trimmed)."""
+    bank = Bank(group)
+    rng = np.random.default_rng(seed + GROUPS.index(group))
+    parts, speech, t = [], [], 0
+    while t < seconds * SR:
+        kind = str(rng.choice(["speech", "speech", "music", "applause", "silence", "noise"]))
+        level = rng.uniform(-40, -10)
+        if kind == "speech":
+            u = bank.speech[int(rng.integers(len(bank.speech)))]
+            h = bank.rooms[int(rng.integers(len(bank.rooms)))][0]
+            x = set_level(band_limit(rng, conv(u, h) if rng.random() < 0.8 else u), level)
+            if rng.random() < 0.6:
+                bed = bank.source(rng, "music" if rng.random() < 0.5 else "applause", len(x))
+                x = x + set_level(bed, level - rng.uniform(6, 20))
+            speech.append([round(t / SR, 4), round((t + len(u)) / SR, 4)])
+        else:
+            n = int(rng.uniform(1.0, 4.0) * SR)
+            if kind == "silence":
+                x = set_level(silence_source(group, rng, n), rng.uniform(-85, -60))
+            elif kind == "noise":
+                x = set_level(pink(rng, n), level - 10)
+            else:
+                x = set_level(band_limit(rng, bank.source(rng, kind, n)), level)
+        x = x + noise_floor(group, rng, len(x))
+        parts.append(x)
+        t += len(x)
+    return np.clip(np.concatenate(parts), -1, 1).astype(np.float32), speech

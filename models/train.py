@@ -777,6 +777,14 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--vad-set":
         write_vad_set(sys.argv[2])
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--vad-families":
+        # One VAD set per family group (models/vad-families.ts picks the smoothing on the others).
+        os.makedirs(sys.argv[2], exist_ok=True)
+        for g in FA.GROUPS:
+            audio, speech = FA.vad_set(g)
+            audio.tofile(os.path.join(sys.argv[2], f"vad_{g}.f32"))
+            write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
+        return
     if len(sys.argv) >= 4 and sys.argv[1] == "--labels":
         out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else HERE
         try:
