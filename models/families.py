@@ -648,7 +648,7 @@ def make_group_set(group, per_class, seed):
     return X, y
 
 
-def vad_set(group, seconds=90, seed=12000):
+def vad_set(group, seconds=240, seed=12000):
     """Voice activity evaluation audio of one family group: the group's talker (its own
     synthesiser, in its rooms) alternating with its music, applause, room noise and silence, speech
     often over a quieter bed; 16 kHz mono and the true speech intervals (utterances, trimmed)."""

@@ -6,7 +6,7 @@
 //   node_modules/.bin/node models/vad-families.ts [DIR]   (DIR: an existing --vad-families output)
 // Prints one line per left-out group and the choice made on A+B (the shipped VAD_DEFAULTS).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BUILTIN_MANIFESTS } from '../firmware/inference/manifest.ts'
@@ -78,6 +78,7 @@ try {
     const meta = JSON.parse(readFileSync(join(dir, `vad_${g}.json`), 'utf8')) as { speech: Array<[number, number]> }
     const probs = await vadProbabilities(svc, audio, { deadlineMs: 5000 })
     data.set(g, { probs, truth: meta.speech.map(([start, end]) => ({ start, end })) })
+    if (given) writeFileSync(join(dir, `vad_${g}.probs.f32`), probs)
   }
   const candidates = grid()
   const results: Record<string, unknown> = {}
