@@ -138,7 +138,8 @@ def load_params(path):
 def scores(y, pred, k=len(CLASSES)):
     """Per-class precision/recall/F1, macro-F1 and the confusion matrix. With one patch per clip,
     the crowd-state score with feedback as an alarm (any feedback entry raises it) is this same
-    5-way macro-F1; alarm precision/recall are reported beside it."""
+    5-way macro-F1; alarm precision/recall are reported beside it. Classes neither in the truth nor
+    predicted (a recording without feedback) do not count in the macro average."""
     cm = np.zeros((k, k), dtype=int)
     for a, b in zip(y, pred):
         cm[a, b] += 1
@@ -149,7 +150,8 @@ def scores(y, pred, k=len(CLASSES)):
         r = tp / max(1, cm[c].sum())
         f1.append(0.0 if tp == 0 else 2 * p * r / (p + r))
     fb_tp = cm[FEEDBACK, FEEDBACK]
-    return {"macroF1": round(float(np.mean(f1)), 4), "f1": {c: round(float(v), 4) for c, v in zip(CLASSES, f1)},
+    present = [c for c in range(k) if cm[c].sum() + cm[:, c].sum() > 0]
+    return {"macroF1": round(float(np.mean([f1[c] for c in present])), 4), "f1": {c: round(float(v), 4) for c, v in zip(CLASSES, f1)},
             "accuracy": round(float(np.trace(cm) / max(1, cm.sum())), 4),
             "alarmRecall": round(float(fb_tp / max(1, cm[FEEDBACK].sum())), 4),
             "alarmPrecision": round(float(fb_tp / max(1, cm[:, FEEDBACK].sum())), 4),
