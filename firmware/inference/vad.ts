@@ -7,15 +7,15 @@
 export interface VadSmootherOptions {
   /** Seconds per frame. Defaults to 0.032 (512 samples at 16 kHz). */
   frameS?: number
-  /** Probability at or above which speech starts. Defaults to 0.5. */
+  /** Probability at or above which speech starts. Defaults to 0.4. */
   onThreshold?: number
-  /** Probability below which speech may end. Defaults to 0.4. */
+  /** Probability below which speech may end. Defaults to 0.35. */
   offThreshold?: number
-  /** Intervals shorter than this are dropped. Defaults to 400 ms. */
+  /** Intervals shorter than this are dropped. Defaults to 100 ms. */
   minSpeechMs?: number
   /** Speech ends only after this much continuous low probability. Defaults to 200 ms. */
   minSilenceMs?: number
-  /** Added on both sides of each interval. Defaults to 15 ms. */
+  /** Added on both sides of each interval. Defaults to 0 ms. */
   padMs?: number
 }
 
@@ -24,15 +24,16 @@ export interface SpeechInterval {
   end: number
 }
 
-// Chosen on the first half of models/train.py's VAD set (held-out voices), reported on the second
-// half by models/confusion.ts.
+// Chosen on family groups A and B only (models/vad-families.ts: grid over thresholds, minimum
+// speech and silence, padding; best mean frame F1 over A and B), scored on group C, which they
+// never saw (docs/inference.md, models/silero_vad.manifest.json).
 export const VAD_DEFAULTS: Required<VadSmootherOptions> = {
   frameS: 0.032,
-  onThreshold: 0.5,
-  offThreshold: 0.4,
-  minSpeechMs: 400,
+  onThreshold: 0.4,
+  offThreshold: 0.35,
+  minSpeechMs: 100,
   minSilenceMs: 200,
-  padMs: 15,
+  padMs: 0,
 }
 
 export class VadSmoother {
