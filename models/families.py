@@ -614,6 +614,8 @@ def make_clip(bank, rng, label):
 
     def placed(lbl):
         src = bank.source(rng, lbl, n + 3000)
+        if lbl != "speech" and rng.random() < 0.5:  # played through the PA: its band limits first
+            src = band_limit(rng, src, lo=(40, 150), hi=(5000, 7900))
         if rng.random() < 0.8:
             src = conv(src, bank.rooms[int(rng.integers(len(bank.rooms)))][0])
         return band_limit(rng, src[3000:])
@@ -627,7 +629,7 @@ def make_clip(bank, rng, label):
 
 def make_group_set(group, per_class, seed):
     """Log-mel patches [N,50,40] and labels of one family group (cached)."""
-    key = f"set|{group}|{per_class}|{seed}|v1"
+    key = f"set|{group}|{per_class}|{seed}|v2"
     path = os.path.join(CACHE, hashlib.sha256(key.encode()).hexdigest()[:24] + ".npz")
     if os.path.exists(path):
         d = np.load(path)

@@ -674,7 +674,8 @@ def data_card(lofo, fixture):
         "counts": {"perClassPerFamily": PER_CLASS_FAMILY, "classes": CLASSES, "families": len(FA.GROUPS),
                    "clips": PER_CLASS_FAMILY * len(CLASSES) * len(FA.GROUPS), "clipSeconds": round(FA.CLIP / SR, 3)},
         "placement": "image-source RIRs (16 shoebox rooms per family group, RT60 0.2-1.4 s; 20% close-miked), microphone band limits "
-                     "(HP 40-200 Hz, LP 3.5-7.9 kHz, tilt, presence peak/dip), levels -45..-6 dBFS (silence -88..-55), "
+                     "(HP 40-200 Hz, LP 3.5-7.9 kHz, tilt, presence peak/dip), music and applause half the time through PA band limits "
+                     "(HP 40-150 Hz, LP 5-7.9 kHz), levels -45..-6 dBFS (silence -88..-55), "
                      "half mixed with a second source 8-25 dB down, the family's noise floor at -90..-62 dBFS",
         "feedback": "mic -> gain -> PA (band-limited, clipping) -> room RIR -> mic, simulated in 4 ms blocks; loop gain 0.5-4 dB over 1 "
                     "at the in-phase peak; clips where the howl is 6 dB under to 15 dB over the programme",
