@@ -5,9 +5,9 @@
 import { loadNative } from '../engine/native.ts'
 import type { FeatureFrames } from '../engine/types.ts'
 import { readWav, type WavSource } from '../wav/wav.ts'
-import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW, vadProbabilities } from './models.ts'
+import { CROWD_STATE, classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW, vadProbabilities } from './models.ts'
 import type { InferenceService } from './service.ts'
-import { type SpeechInterval, smoothVad, VadSmoother, type VadSmootherOptions } from './vad.ts'
+import { FUSED_VAD, fuseSpeech, type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
 
 interface FeaturesExport {
   decimate48to16(x: Float32Array): Float32Array
@@ -93,6 +93,9 @@ export async function analyseMix(
   const hop = Math.max(1, Math.round((opts.classHopS ?? 0.25) / 0.01))
   const deadline = { deadlineMs: opts.deadlineMs ?? 5000 }
   const classes: ClassEntry[] = []
+  const patchT: number[] = []
+  const patchSpeech: number[] = []
+  const speechIndex = speechClass(svc)
   const per = PATCH_FRAMES * MEL_BANDS
   const starts: number[] = []
   for (let s = 0; s + PATCH_FRAMES <= frames; s += hop) starts.push(s)
@@ -109,10 +112,23 @@ export async function analyseMix(
       // Stamped at the patch's centre.
       const t = (group[i]! * 160 + (PATCH_FRAMES * 160) / 2) / 16000
       classes.push({ t: Math.round(t * 1000) / 1000, label: r.label, confidence: Math.round(r.confidence * 1000) / 1000 })
+      patchT.push(t)
+      patchSpeech.push(speechIndex < 0 ? 0 : r.probs[speechIndex]!)
     })
   }
   const probs = await vadProbabilities(svc, x16, deadline)
-  return { classes, vad: smoothVad(probs, opts.vad) }
+  return { classes, vad: fusedVad(probs, patchT, patchSpeech, speechIndex, opts.vad) }
+}
+
+/** The index of "speech" in the active crowd-state model's classes (-1 without one). */
+function speechClass(svc: InferenceService): number {
+  return svc.active(CROWD_STATE)?.manifest.classes.indexOf('speech') ?? -1
+}
+
+/** Speech intervals from Silero's frames fused with the classifier's speech probability (FUSED_VAD). */
+function fusedVad(probs: Float32Array, patchT: number[], patchSpeech: number[], speechIndex: number, vad?: VadSmootherOptions): SpeechInterval[] {
+  if (speechIndex < 0) return smoothVad(probs, vad)
+  return smoothVad(fuseSpeech(probs, patchT, patchSpeech), { ...FUSED_VAD.smoothing, ...vad })
 }
 
 /** EQ recommendations for one output channel at 48 kHz, one per window. */
@@ -175,8 +191,13 @@ export class StreamingAnalysis {
   #batchData: Float32Array
   readonly #classes: ClassEntry[] = []
   readonly #vad: SileroVadStream
-  readonly #smoother: VadSmoother
-  readonly #speech: SpeechInterval[] = []
+  /** Silero's frame probabilities, in chunks (31 a second: small even for a long show). */
+  readonly #vadProbs: Float32Array[] = []
+  #vadChunk = new Float32Array(4096)
+  #vadFill = 0
+  /** Each patch's centre and speech probability, for the fused VAD. */
+  readonly #patchT: number[] = []
+  readonly #patchSpeech: number[] = []
   /** Per output: the last window recommended for (k), and the newest snapshot. */
   readonly #lastEq = new Map<number, number>()
   readonly #latest = new Map<number, { t: number; mean: Float32Array; spread: Float32Array }>()
@@ -191,7 +212,6 @@ export class StreamingAnalysis {
     this.#hop = Math.max(1, Math.round((opts.classHopS ?? 0.25) / 0.01))
     this.#batchData = new Float32Array(64 * PATCH_FRAMES * MEL_BANDS)
     this.#vad = new SileroVadStream(svc)
-    this.#smoother = new VadSmoother(opts.vad)
   }
 
   #deadline() {
@@ -203,8 +223,12 @@ export class StreamingAnalysis {
     if (f.logMel.length > 0) await this.#feedMel(f.logMel)
     for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
       const p = await this.#vad.push(f.vad.subarray(i, i + VAD_WINDOW), this.#deadline())
-      const iv = this.#smoother.push(p)
-      if (iv) this.#speech.push(iv)
+      if (this.#vadFill === this.#vadChunk.length) {
+        this.#vadProbs.push(this.#vadChunk)
+        this.#vadChunk = new Float32Array(4096)
+        this.#vadFill = 0
+      }
+      this.#vadChunk[this.#vadFill++] = p
     }
     for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
   }
@@ -235,9 +259,12 @@ export class StreamingAnalysis {
     if (group.length === 0) return
     const per = PATCH_FRAMES * MEL_BANDS
     const res = await classifyPatches(this.#svc, this.#batchData.slice(0, group.length * per), this.#deadline())
+    const speech = speechClass(this.#svc)
     res?.forEach((r, i) => {
       const t = (group[i]! * 160 + (PATCH_FRAMES * 160) / 2) / 16000
       this.#classes.push({ t: Math.round(t * 1000) / 1000, label: r.label, confidence: Math.round(r.confidence * 1000) / 1000 })
+      this.#patchT.push(t)
+      this.#patchSpeech.push(speech < 0 ? 0 : r.probs[speech]!)
     })
   }
 
@@ -277,8 +304,10 @@ export class StreamingAnalysis {
       }
     }
     this.#recommendations.sort((a, b) => a.t - b.t || a.output - b.output)
-    const last = this.#smoother.finish()
-    if (last) this.#speech.push(last)
-    return { classes: this.#classes, vad: this.#speech, recommendations: this.#recommendations }
+    const probs = new Float32Array(this.#vadProbs.length * 4096 + this.#vadFill)
+    for (const [i, c] of this.#vadProbs.entries()) probs.set(c, i * 4096)
+    probs.set(this.#vadChunk.subarray(0, this.#vadFill), this.#vadProbs.length * 4096)
+    const vad = fusedVad(probs, this.#patchT, this.#patchSpeech, speechClass(this.#svc), this.#opts.vad)
+    return { classes: this.#classes, vad, recommendations: this.#recommendations }
   }
 }

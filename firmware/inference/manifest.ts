@@ -36,7 +36,7 @@ export interface ModelManifest {
   [extra: string]: unknown
 }
 
-/** A manifest with its resolved model path and a stable id ("crowd-state-1.0.0"). */
+/** A manifest with its resolved model path and a stable id ("crowd-state-2.0.0"). */
 export interface ModelRecord {
   id: string
   manifest: ModelManifest

@@ -7,15 +7,15 @@
 export interface VadSmootherOptions {
   /** Seconds per frame. Defaults to 0.032 (512 samples at 16 kHz). */
   frameS?: number
-  /** Probability at or above which speech starts. Defaults to 0.5. */
+  /** Probability at or above which speech starts. Defaults to 0.4. */
   onThreshold?: number
-  /** Probability below which speech may end. Defaults to 0.4. */
+  /** Probability below which speech may end. Defaults to 0.35. */
   offThreshold?: number
-  /** Intervals shorter than this are dropped. Defaults to 400 ms. */
+  /** Intervals shorter than this are dropped. Defaults to 100 ms. */
   minSpeechMs?: number
   /** Speech ends only after this much continuous low probability. Defaults to 200 ms. */
   minSilenceMs?: number
-  /** Added on both sides of each interval. Defaults to 15 ms. */
+  /** Added on both sides of each interval. Defaults to 0 ms. */
   padMs?: number
 }
 
@@ -24,15 +24,60 @@ export interface SpeechInterval {
   end: number
 }
 
-// Chosen on the first half of models/train.py's VAD set (held-out voices), reported on the second
-// half by models/confusion.ts.
+// Chosen on family groups A and B only (models/vad-families.ts: grid over thresholds, minimum
+// speech and silence, padding; best mean frame F1 over A and B), scored on group C, which they
+// never saw (docs/inference.md, models/silero_vad.manifest.json).
 export const VAD_DEFAULTS: Required<VadSmootherOptions> = {
   frameS: 0.032,
-  onThreshold: 0.5,
-  offThreshold: 0.4,
-  minSpeechMs: 400,
+  onThreshold: 0.4,
+  offThreshold: 0.35,
+  minSpeechMs: 100,
   minSilenceMs: 200,
-  padMs: 15,
+  padMs: 0,
+}
+
+/**
+ * Offline (`firmware process`): Silero's frame probability averaged with the crowd-state
+ * classifier's speech probability at the frame's time (interpolated between patch centres), then
+ * smoothed. Weight and smoothing chosen on family groups A and B only by models/vad-families.ts,
+ * like VAD_DEFAULTS (which the live path, Silero alone, keeps).
+ */
+export const FUSED_VAD: { weight: number; smoothing: Required<Omit<VadSmootherOptions, 'frameS'>> } = {
+  weight: 0.5,
+  smoothing: { onThreshold: 0.5, offThreshold: 0.45, minSpeechMs: 250, minSilenceMs: 300, padMs: 0 },
+}
+
+/**
+ * Frame probabilities fused with the classifier's speech probability: (1 - weight) * silero +
+ * weight * speech(t), t the frame's centre, speech(t) linear between the patch centres (held flat
+ * before the first and after the last). Without patches, Silero's probabilities as they are.
+ */
+export function fuseSpeech(
+  silero: ArrayLike<number>,
+  patchT: ArrayLike<number>,
+  patchSpeech: ArrayLike<number>,
+  weight = FUSED_VAD.weight,
+  frameS = 0.032,
+): Float32Array {
+  const out = Float32Array.from(silero as ArrayLike<number>)
+  const n = Math.min(patchT.length, patchSpeech.length)
+  if (n === 0 || weight === 0) return out
+  let k = 0
+  for (let i = 0; i < out.length; i++) {
+    const t = (i + 0.5) * frameS
+    while (k + 1 < n && patchT[k + 1]! <= t) k++
+    let sp: number
+    if (t <= patchT[0]!) sp = patchSpeech[0]!
+    else if (k + 1 >= n) sp = patchSpeech[n - 1]!
+    else {
+      const a = patchT[k]!
+      const b = patchT[k + 1]!
+      const u = b > a ? (t - a) / (b - a) : 0
+      sp = patchSpeech[k]! * (1 - u) + patchSpeech[k + 1]! * u
+    }
+    out[i] = (1 - weight) * out[i]! + weight * sp
+  }
+  return out
 }
 
 export class VadSmoother {

@@ -8,6 +8,7 @@ import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
+import { classLabels, labelTrackPath, writeLabelTrack } from './labels.ts'
 import { formatShowTime, type ProcessOptions } from './options.ts'
 import {
   type BeamDescription,
@@ -270,6 +271,13 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
   if (inputs.has(abs(opts.out))) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the input file; choose another output`)
   if (inputs.has(abs(opts.report))) throw new FirmwareError('FW_ERR_USAGE', `process: --report ${opts.report} is the input file; choose another report path`)
   if (abs(opts.report) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out and --report are the same file (${opts.out})`)
+  const labels = abs(labelTrackPath(opts.report))
+  if (opts.analysis && (inputs.has(labels) || labels === abs(opts.out))) {
+    throw new FirmwareError(
+      'FW_ERR_USAGE',
+      `process: the label track ${labelTrackPath(opts.report)} (beside --report) would overwrite ${inputs.has(labels) ? 'an input' : '--out'}; choose another report path`,
+    )
+  }
   if (opts.array !== undefined && abs(opts.array) === abs(opts.out)) throw new FirmwareError('FW_ERR_USAGE', `process: --out ${opts.out} is the array file`)
   const geometry = opts.array === undefined ? null : loadArray(opts.array)
   const info = wavInfo(source)
@@ -556,11 +564,16 @@ async function runJob(
     if (job.fromFrame > 0) toShowTime(report, job.fromFrame / job.sampleRate)
     report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
     if (signal.aborted) throw interrupted(signal, job)
+    // The engineer's loop: the class timeline and alarms as an Audacity label track beside the report.
+    const labels = opts.analysis ? labelTrackPath(opts.report) : null
+    if (labels) report.labelTrack = labels
     writeJsonAtomically(opts.report, report)
+    if (labels) writeLabelTrack(labels, classLabels(report.classes))
     try {
       renameSync(job.outPath, opts.out)
     } catch (e) {
       rmSync(opts.report, { force: true })
+      if (labels) rmSync(labels, { force: true })
       throw new FirmwareError(
         'FW_ERR_IO',
         `${opts.out}: cannot move the finished output into place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,

@@ -61,6 +61,8 @@ export interface ProcessReport {
     droppedDoa: number
     droppedMeters: number
   }
+  /** The Audacity label track written beside the report (class timeline and alarms); absent with --no-analysis. */
+  labelTrack?: string
   /** Wall-clock seconds the run took. */
   elapsedSeconds: number
   /** Sections from contributors that failed, with why; the rest of the report still stands. */

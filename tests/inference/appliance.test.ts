@@ -49,7 +49,7 @@ t.test('on the running appliance a corrupt or mis-shaped model is refused and no
     code: 'FW_ERR_MODEL',
     message: /shape \[N,50,40\], manifest says \[-1,100,40\]/,
   })
-  t.equal(inf!.service.active('crowd-state')?.id, 'crowd-state-1.0.0', 'the shipped model stays active')
+  t.equal(inf!.service.active('crowd-state')?.id, 'crowd-state-2.0.0', 'the shipped model stays active')
   const before = inf!.live.stats().patches
   await until(() => inf!.live.stats().patches > before, 'classification going on')
   t.equal(app.status().state, 'ACTIVE', 'the watchdog stays ACTIVE')

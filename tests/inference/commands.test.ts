@@ -66,8 +66,8 @@ t.test('model list, activate and rollback', async (t) => {
     ['active', 'active', 'active'],
   )
   t.match(await reg.executeLine('model activate nothing-9', admin), { ok: false, code: 'FW_ERR_MODEL' })
-  t.match(await reg.executeLine('model activate crowd-state-1.0.0', operator), { ok: false, code: 'FW_ERR_PERMISSION' })
-  t.match(await reg.executeLine('model activate crowd-state-1.0.0', admin), { ok: true, value: { active: 'crowd-state-1.0.0' } })
+  t.match(await reg.executeLine('model activate crowd-state-2.0.0', operator), { ok: false, code: 'FW_ERR_PERMISSION' })
+  t.match(await reg.executeLine('model activate crowd-state-2.0.0', admin), { ok: true, value: { active: 'crowd-state-2.0.0' } })
   const r = await reg.executeLine('model rollback', admin)
   t.match(r, { ok: false, code: 'FW_ERR_CONFIRM_REQUIRED' }, 'rollback is destructive: it asks for a confirm token')
   const again = await reg.executeLine(`model rollback confirm=${(r as { confirmToken: string }).confirmToken}`, admin)

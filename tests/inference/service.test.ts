@@ -62,7 +62,7 @@ t.test('the committed models load and answer within their budgets', async (t) =>
       .models()
       .map((m) => m.active?.id)
       .sort(),
-    ['crowd-state-1.0.0', 'eq-recommender-1.0.0', 'silero-vad-1.0.3-16k-op15'],
+    ['crowd-state-2.0.0', 'eq-recommender-1.0.0', 'silero-vad-1.0.3-16k-op15'],
   )
   const r = await classifyPatches(svc, new Float32Array(2000).fill(-18.4), { deadlineMs: 2000 })
   t.equal(r?.length, 1)
@@ -90,7 +90,7 @@ t.test('a corrupt model file is refused and the previous model stays active', as
   await t.rejects(svc.activate(missing), { code: 'FW_ERR_MODEL', message: /cannot be read/ })
   writeFileSync(join(dir, 'bad.json'), '{ not json')
   await t.rejects(svc.activate(join(dir, 'bad.json')), { code: 'FW_ERR_MODEL' })
-  t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0', 'still the good model')
+  t.equal(svc.active('crowd-state')?.id, 'crowd-state-2.0.0', 'still the good model')
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok', 'and it still answers')
 })
 
@@ -112,7 +112,7 @@ t.test('a model whose shapes differ from its manifest is refused', async (t) => 
     },
   })
   await t.rejects(svc.activate(wrongOut), { code: 'FW_ERR_MODEL', message: /output "scores" missing/ })
-  t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0')
+  t.equal(svc.active('crowd-state')?.id, 'crowd-state-2.0.0')
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok')
 })
 
@@ -124,11 +124,11 @@ t.test('model A/B slots: activate keeps the previous for rollback', async (t) =>
   await svc.activate(v2)
   t.same(
     svc.models().find((m) => m.name === 'crowd-state'),
-    { name: 'crowd-state', active: { id: 'crowd-state-9.9.9', version: '9.9.9' }, previous: { id: 'crowd-state-1.0.0', version: '1.0.0' } },
+    { name: 'crowd-state', active: { id: 'crowd-state-9.9.9', version: '9.9.9' }, previous: { id: 'crowd-state-2.0.0', version: '2.0.0' } },
   )
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok')
   await svc.rollback('crowd-state')
-  t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0')
+  t.equal(svc.active('crowd-state')?.id, 'crowd-state-2.0.0')
   t.equal((await svc.infer('crowd-state', patch())).status, 'ok', 'the rolled-back model answers at once')
   await svc.rollback('crowd-state')
   t.equal(svc.active('crowd-state')?.id, 'crowd-state-9.9.9', 'rollback again swaps back')
@@ -190,7 +190,7 @@ t.test('an inference process that crashes is restarted with backoff and its mode
   const delays = logs.filter((l) => /restart \d+ in/.test(l)).map((l) => Number(/in (\d+) ms/.exec(l)![1]))
   t.same(delays, [50, 100], 'the second restart waits twice as long')
   t.equal((await svc.infer('crowd-state', patch(), { deadlineMs: 1000 })).status, 'ok')
-  t.equal(svc.active('crowd-state')?.id, 'crowd-state-1.0.0')
+  t.equal(svc.active('crowd-state')?.id, 'crowd-state-2.0.0')
 })
 
 t.test('a run that throws, or answers garbage, is reported and not delivered', async (t) => {

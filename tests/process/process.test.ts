@@ -79,7 +79,7 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
   // The beam that follows the source is the loudest of the four.
   const rms = channelRms(readWav(join(dir, 'out.wav')).data, 4)
   t.ok(rms[0]! > Math.max(rms[1]!, rms[2]!, rms[3]!), `beam 0 is the loudest (${rms.map((v) => v.toFixed(4)).join(', ')})`)
-  t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json'], 'no temp files')
+  t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json', 'report.labels.txt'], 'no temp files; the label track beside the report')
 })
 
 t.test('--steer at the source gives a louder beam than steered away from it', async (t) => {
@@ -212,7 +212,7 @@ t.test('analysers add their sections through a report contributor; a failing one
   rmSync(join(dir, 'out-quick.wav'))
   t.same(report.analysisErrors, [{ contributor: 'test-broken', message: 'model missing' }])
   t.same(seen, [true, false], 'the output is staged while the analysers run')
-  t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json'])
+  t.same(readdirSync(dir).sort(), ['array.json', 'in.wav', 'out.wav', 'report.json', 'report.labels.txt'])
   const onDisk = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ProcessReport
   t.same(onDisk.classes, report.classes)
 })

@@ -70,7 +70,7 @@ export function modelSwitching(service: InferenceService, dirs: string[]): Comma
     spec({
       name: 'model activate',
       summary: 'activate an installed model by id; it is checked (sha256, shapes) first and refused if wrong',
-      examples: ['model activate crowd-state-1.0.0'],
+      examples: ['model activate crowd-state-2.0.0'],
       permission: 'admin',
       args: [{ name: 'name', type: 'string', maxLength: 80, help: 'model id, as shown by model list' }],
       handler: async (args) => {
