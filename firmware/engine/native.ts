@@ -126,6 +126,8 @@ export interface NativeEngine {
   latencySamples(): number
   beams(): Array<{ index: number; kind: 'das' | 'mvdr'; azimuth: number; elevation: number; auto: boolean }>
   totalFrames(): number
+  /** The file backend's whole-run levels per channel, after stop(); optional so test doubles need not have it. */
+  fileLevels?(): import('./engine.ts').FileLevels | null
 }
 
 export interface NativeModule {

@@ -96,7 +96,10 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
   }
   take(engine.poll())
   const s = engine.stats()
+  const levels = engine.fileLevels()
+  const plain = (l: { peak: Float64Array; meanSquare: Float64Array }) => ({ peak: Array.from(l.peak), meanSquare: Array.from(l.meanSquare) })
   return {
+    ...(levels?.output ? { levels: { input: plain(levels.input), output: plain(levels.output) } } : {}),
     blocks: s.blocks,
     doa,
     latencySamples: engine.latencySamples(),

@@ -8,6 +8,13 @@ import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '../engine/types.ts'
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
+
+/** Linear peak and mean square per channel. */
+export interface WavLevels {
+  peak: number[]
+  meanSquare: number[]
+}
+
 import { formatShowTime, type ProcessOptions } from './options.ts'
 import {
   type BeamDescription,
@@ -65,6 +72,11 @@ export interface OfflineResult {
   droppedMeters: number
   /** Native fail-open events seen during the run. */
   events: Array<{ t: number; event: string; detail?: string }>
+  /**
+   * Whole-run peak and mean square per channel of the input part and of OUT as written, measured
+   * by the engine as it read and wrote (a runner without them leaves the report to read the files).
+   */
+  levels?: { input: WavLevels; output: WavLevels }
   /** The streaming analysers failed during the run (their sections then stay empty). */
   analysisError?: string
 }
@@ -482,26 +494,22 @@ async function runJob(
         progress({ position: (job.fromFrame + done) / rate, end: job.endFrame / rate, start: job.fromFrame / rate, speed, left })
       }
     : undefined
-  // The engine runs on its own thread; meter the input on this one meanwhile.
-  const running = runner(job, signal, { ...(onFeatures ? { onFeatures } : {}), ...(onProgress ? { onProgress } : {}) }).catch(async (e) => {
+  // The engine meters what it reads and writes, so the files are not read again (a runner
+  // without levels, e.g. a test double, leaves them to measureWav after the run).
+  const result = await runner(job, signal, { ...(onFeatures ? { onFeatures } : {}), ...(onProgress ? { onProgress } : {}) }).catch(async (e) => {
     for (const [, c] of await ready) await c.close().catch(() => {})
     throw e
   })
+  const meters = (l: WavLevels) => l.peak.map((p, k) => meterFromLinear(p, l.meanSquare[k]!))
   let inputMeters: ChannelMeter[]
   try {
-    inputMeters = measureWav(job.inPath, { from: job.fromFrame, to: job.endFrame })
+    inputMeters = result.levels ? meters(result.levels.input) : measureWav(job.inPath, { from: job.fromFrame, to: job.endFrame })
   } catch (e) {
     // Only an output this run completed is ours to remove.
-    if (
-      await running.then(
-        () => true,
-        () => false,
-      )
-    )
-      rmSync(job.outPath, { force: true })
+    rmSync(job.outPath, { force: true })
+    for (const [, c] of await ready) await c.close().catch(() => {})
     throw e
   }
-  const result = await running
   let report: ProcessReport
   try {
     report = {
@@ -517,7 +525,7 @@ async function runJob(
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
       doa: result.doa,
-      meters: { input: inputMeters, output: measureWav(job.outPath) },
+      meters: { input: inputMeters, output: result.levels ? meters(result.levels.output) : measureWav(job.outPath) },
       watchdog: result.events,
       classes: [],
       vad: [],

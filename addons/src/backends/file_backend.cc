@@ -63,6 +63,9 @@ class FileBackend final : public Backend {
       if (!writer_) return false;
     }
     interleaved_.assign(static_cast<size_t>(std::max(cfg_.inputs, cfg_.outputs)) * cfg_.blockSize, 0.0f);
+    stored_.assign(static_cast<size_t>(cfg_.outputs) * cfg_.blockSize, 0.0f);
+    inLevels_.reset(cfg_.inputs);
+    outLevels_.reset(cfg_.outputs);
     return true;
   }
 
@@ -76,6 +79,7 @@ class FileBackend final : public Backend {
     }
     const int n = static_cast<int>(got);
     const int channels = cfg_.inputs;
+    inLevels_.add(interleaved_.data(), n);
     for (int ch = 0; ch < channels; ch++) {
       float* y = in[ch];
       for (int i = 0; i < n; i++) y[i] = interleaved_[static_cast<size_t>(i) * channels + ch];
@@ -97,8 +101,15 @@ class FileBackend final : public Backend {
       ioFailed_ = true;
       return false;
     }
+    // The output's meters as the file holds it (PCM quantised), without reading it back.
+    const int64_t values = static_cast<int64_t>(frames) * channels;
+    wav::asStored(interleaved_.data(), stored_.data(), values, writer_->info().format);
+    outLevels_.add(stored_.data(), frames);
     return true;
   }
+
+  const wav::Levels* inputLevels() const noexcept override { return &inLevels_; }
+  const wav::Levels* outputLevels() const noexcept override { return cfg_.outPath.empty() ? nullptr : &outLevels_; }
 
   bool close(std::string* error) override {
     reader_.reset();
@@ -124,6 +135,8 @@ class FileBackend final : public Backend {
   std::unique_ptr<wav::Joined> reader_;
   std::unique_ptr<wav::Writer> writer_;
   std::vector<float> interleaved_;
+  std::vector<float> stored_;       // the output block as the file stores it, for its levels
+  wav::Levels inLevels_, outLevels_;
   int64_t pos_ = 0, end_ = 0;  // input frames: next to read, one past the last to process
   bool inputDone_ = false;
   bool ioFailed_ = false;
