@@ -5,7 +5,7 @@
 import { loadNative } from '../engine/native.ts'
 import type { FeatureFrames } from '../engine/types.ts'
 import { readWav, type WavSource } from '../wav/wav.ts'
-import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW, vadProbabilities } from './models.ts'
+import { classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_BATCH, VAD_WINDOW, vadProbabilities } from './models.ts'
 import type { InferenceService } from './service.ts'
 import { type SpeechInterval, smoothVad, VadSmoother, type VadSmootherOptions } from './vad.ts'
 
@@ -175,6 +175,9 @@ export class StreamingAnalysis {
   #batchData: Float32Array
   readonly #classes: ClassEntry[] = []
   readonly #vad: SileroVadStream
+  /** VAD windows not yet sent (up to VAD_BATCH). */
+  readonly #vadPending = new Float32Array(VAD_BATCH * VAD_WINDOW)
+  #vadCount = 0
   readonly #smoother: VadSmoother
   readonly #speech: SpeechInterval[] = []
   /** Per output: the last window recommended for (k), and the newest snapshot. */
@@ -201,12 +204,23 @@ export class StreamingAnalysis {
   /** Takes one poll's features; resolves when they are analysed (the engine waits meanwhile). */
   async feed(f: FeatureFrames): Promise<void> {
     if (f.logMel.length > 0) await this.#feedMel(f.logMel)
+    // VAD windows go to the model VAD_BATCH at a time (one request, the state carried inside).
     for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
-      const p = await this.#vad.push(f.vad.subarray(i, i + VAD_WINDOW), this.#deadline())
+      this.#vadPending.set(f.vad.subarray(i, i + VAD_WINDOW), this.#vadCount * VAD_WINDOW)
+      if (++this.#vadCount === VAD_BATCH) await this.#flushVad()
+    }
+    for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
+  }
+
+  async #flushVad(): Promise<void> {
+    const n = this.#vadCount
+    this.#vadCount = 0
+    if (n === 0) return
+    const probs = await this.#vad.pushMany(this.#vadPending.subarray(0, n * VAD_WINDOW), this.#deadline())
+    for (const p of probs) {
       const iv = this.#smoother.push(p)
       if (iv) this.#speech.push(iv)
     }
-    for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
   }
 
   async #feedMel(frames: Float32Array): Promise<void> {
@@ -262,6 +276,7 @@ export class StreamingAnalysis {
   /** After the last feed: the report's sections. */
   async finish(): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[]; recommendations: RecommendationEntry[] }> {
     await this.#classify()
+    await this.#flushVad()
     // A recording shorter than one window (but at least a second) gets one recommendation over all of it.
     const win = this.#opts.eqWindowS ?? 5
     if (this.#seconds >= 1 && this.#seconds < win) {

@@ -237,6 +237,26 @@ export class InferenceService {
    * Never rejects.
    */
   infer(name: string, feeds: WireFeeds, opts: { deadlineMs?: number } = {}): Promise<InferenceOutcome> {
+    return this.#request(name, opts, (req, id) => ({ type: 'run', req, id, feeds }))
+  }
+
+  /**
+   * Runs the active model of `name` `scan.steps` times in a row in one request (offline batches of
+   * a recurrent model, e.g. a second of VAD windows): each input in `scan.stepInputs` holds `steps`
+   * rows along its first axis, run i gets row i, and each output named in `scan.carry` feeds that
+   * input of the next run. The outcome's outputs hold the other outputs' rows stacked and the
+   * carried ones' last value. Deadline and outcomes as infer(); one request counts once.
+   */
+  inferScan(
+    name: string,
+    feeds: WireFeeds,
+    scan: { steps: number; stepInputs: string[]; carry: Record<string, string> },
+    opts: { deadlineMs?: number } = {},
+  ): Promise<InferenceOutcome> {
+    return this.#request(name, opts, (req, id) => ({ type: 'scan', req, id, feeds, ...scan }))
+  }
+
+  #request(name: string, opts: { deadlineMs?: number }, message: (req: number, id: string) => ToChild): Promise<InferenceOutcome> {
     this.#counts.requests++
     const model = this.active(name)
     if (!model) return Promise.resolve(this.#drop(`no active model named ${name}`))
@@ -254,7 +274,7 @@ export class InferenceService {
         resolve({ status: 'late', deadlineMs })
       }, deadlineMs)
       this.#inflight.set(req, entry)
-      this.#send(c, { type: 'run', req, id: model.id, feeds })
+      this.#send(c, message(req, model.id))
     })
   }
 
