@@ -19,6 +19,7 @@ import { formatShowTime, type ProcessOptions } from './options.ts'
 import {
   type BeamDescription,
   type ChannelMeter,
+  DoaTrack,
   meterFromLinear,
   type ProcessReport,
   reportContributors,
@@ -64,7 +65,7 @@ export interface OfflineJob {
 
 export interface OfflineResult {
   blocks: number
-  doa: DoaEstimate[]
+  doa: DoaEstimate[] | DoaTrack
   latencySamples: number
   blockTimeUs: { p50: number; p99: number; max: number }
   overruns: number
@@ -323,7 +324,8 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
  */
 function toShowTime(report: ProcessReport, offset: number): void {
   const at = (t: number) => Math.round((t + offset) * 10000) / 10000
-  for (const d of report.doa) d.t = at(d.t)
+  if (report.doa instanceof DoaTrack) report.doa.mapTimes(at)
+  else for (const d of report.doa) d.t = at(d.t)
   for (const e of report.watchdog) e.t = at(e.t)
   for (const c of report.classes as Array<{ t: number }>) c.t = at(c.t)
   for (const r of report.recommendations as Array<{ t: number }>) r.t = at(r.t)
@@ -352,6 +354,18 @@ function pad(n: number): string {
  * with indent 2, except that an object of plain values (no braces or brackets inside) goes on one line.
  */
 function writeJson(v: unknown, put: (s: string) => void, depth = 0): void {
+  // A DOA track is written estimate by estimate, never whole as objects.
+  if (v instanceof DoaTrack) {
+    if (v.length === 0) return put('[]')
+    put('[\n')
+    let k = 0
+    for (const d of v) {
+      put(pad(depth + 1))
+      writeJson(d, put, depth + 1)
+      put(++k < v.length ? ',\n' : '\n')
+    }
+    return put(`${pad(depth)}]`)
+  }
   const value = v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function' ? (v as { toJSON(): unknown }).toJSON() : v
   if (Array.isArray(value)) {
     if (value.length === 0) return put('[]')
