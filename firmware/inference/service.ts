@@ -6,6 +6,7 @@
 // touches the audio path. The models run in another process so that nothing they do (a hang in
 // native code, an abort, a crash) can take this one down: see docs/inference.md.
 import { type ChildProcess, fork } from 'node:child_process'
+import { getCompileCacheDir } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
@@ -350,8 +351,11 @@ export class InferenceService {
   #spawn(): void {
     const args = ['--inference-child', '--backend', this.#o.backendModule, '--heartbeat-ms', String(this.#o.heartbeatMs)]
     // node (or, in the image, the single binary, which runs a .ts path as node would) with IPC.
+    // The child compiles the same modules: it shares this process's compile cache, if it has one.
+    const cache = getCompileCacheDir?.()
     const proc = fork(CHILD_ENTRY, args, {
       execArgv: ['--disable-warning=ExperimentalWarning'],
+      ...(cache ? { env: { ...process.env, NODE_COMPILE_CACHE: cache } } : {}),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
