@@ -4,6 +4,7 @@
 // to the pinned one rather than fail in some obscure way later.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { enableCompileCache } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -24,4 +25,8 @@ process.on('warning', (w) => {
   if (w.name === 'ExperimentalWarning' && /Type Stripping/i.test(w.message)) return
   console.error(w)
 })
+// Node keeps what it compiled (type stripping included) in a cache on disk (os.tmpdir(), checked
+// against the sources), so a run after the first skips most of the parsing: `firmware process`
+// starts in about a third of the CPU (docs/offline-processing.md). NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+enableCompileCache?.()
 await import('../firmware/cli.ts')

@@ -183,6 +183,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::MixSetStreams>("mixSetStreams"),
                            InstanceMethod<&EngineWrap::MixStats>("mixStats"),
                            InstanceMethod<&EngineWrap::MixStop>("mixStop"),
+                           InstanceMethod<&EngineWrap::FileLevels>("fileLevels"),
                        });
   }
 
@@ -614,6 +615,34 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   Napi::Value LatencySamples(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), engine_->latencySamples());
+  }
+
+  // The file backend's whole-run levels: {input, output: {peak, meanSquare} | null} per channel,
+  // read after stop() (the offline report's meters); null for other backends.
+  Napi::Value FileLevels(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (engine_->stats().running) throw Napi::Error::New(env, "fileLevels() is available after stop()");
+    const engine::Backend* b = engine_->backend();
+    if (!b || !b->inputLevels()) return env.Null();
+    auto pack = [&](const wav::Levels* l) -> Napi::Value {
+      if (!l) return env.Null();
+      const size_t n = static_cast<size_t>(l->channels());
+      Napi::Float64Array peak = Napi::Float64Array::New(env, n);
+      Napi::Float64Array ms = Napi::Float64Array::New(env, n);
+      for (size_t k = 0; k < n; k++) {
+        peak[k] = l->peak(static_cast<int>(k));
+        ms[k] = l->meanSquare(static_cast<int>(k));
+      }
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("peak", peak);
+      o.Set("meanSquare", ms);
+      o.Set("frames", static_cast<double>(l->frames()));
+      return o;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("input", pack(b->inputLevels()));
+    o.Set("output", pack(b->outputLevels()));
+    return o;
   }
 
   Napi::Value TotalFrames(const Napi::CallbackInfo& info) {

@@ -557,4 +557,37 @@ void Writer::abort() noexcept {
   }
 }
 
+void Levels::reset(int channels) {
+  peak_.assign(static_cast<size_t>(channels), 0.0);
+  sum_.assign(static_cast<size_t>(channels), 0.0);
+  frames_ = 0;
+}
+
+void Levels::add(const float* interleaved, int64_t frames) noexcept {
+  const size_t ch = peak_.size();
+  for (int64_t i = 0; i < frames; i++) {
+    const float* f = interleaved + static_cast<size_t>(i) * ch;
+    for (size_t k = 0; k < ch; k++) {
+      const double v = f[k];
+      const double a = v < 0 ? -v : v;
+      if (a > peak_[k]) peak_[k] = a;
+      sum_[k] += v * v;
+    }
+  }
+  frames_ += frames;
+}
+
+void asStored(const float* in, float* out, int64_t n, Format f) noexcept {
+  if (f == Format::Float32) {
+    if (out != in) std::memcpy(out, in, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+  uint8_t bytes[4 * 256];
+  for (int64_t done = 0; done < n; done += 256) {
+    const int64_t k = n - done < 256 ? n - done : 256;
+    encode(in + done, bytes, k, f);
+    decode(bytes, out + done, k, f);
+  }
+}
+
 }  // namespace wav

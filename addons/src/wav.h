@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace wav {
 
@@ -43,6 +44,35 @@ struct Info {
   /** Frames in the file (Reader), or frames written so far (Writer). */
   int64_t frames = 0;
 };
+
+/**
+ * Whole-file peak and mean square per channel, accumulated block by block (the report's meters):
+ * `firmware process` takes them from the file backend as it reads and writes, so nothing reads the
+ * files a second time. Sized at reset(); add() does not allocate.
+ */
+class Levels {
+ public:
+  void reset(int channels);
+  /** Adds `frames` interleaved frames (`channels` values each, as reset()). */
+  void add(const float* interleaved, int64_t frames) noexcept;
+  int channels() const noexcept { return static_cast<int>(peak_.size()); }
+  int64_t frames() const noexcept { return frames_; }
+  double peak(int ch) const noexcept { return peak_[static_cast<size_t>(ch)]; }
+  /** Mean square over the frames added (0 when none). */
+  double meanSquare(int ch) const noexcept {
+    return frames_ > 0 ? sum_[static_cast<size_t>(ch)] / static_cast<double>(frames_) : 0.0;
+  }
+
+ private:
+  std::vector<double> peak_, sum_;
+  int64_t frames_ = 0;
+};
+
+/**
+ * The samples as a Reader of a file in format `f` would return them after a Writer wrote `in`
+ * (quantised, clamped, NaN as 0 for PCM; unchanged for float32): `n` values. No allocation.
+ */
+void asStored(const float* in, float* out, int64_t n, Format f) noexcept;
 
 /** Why open/create/close failed: the file system, or the file's content. */
 enum class ErrorKind { None, Io, BadFile };

@@ -155,28 +155,20 @@ Napi::Value LevelsFn(const Napi::CallbackInfo& cb) {
   int64_t left = to - from;
   constexpr int64_t kFrames = 4096;
   std::vector<float> buf(static_cast<size_t>(kFrames * ch));
-  std::vector<double> peak(static_cast<size_t>(ch), 0.0), sum(static_cast<size_t>(ch), 0.0);
+  wav::Levels levels;
+  levels.reset(ch);
   for (;;) {
     const int64_t n = left <= 0 ? 0 : r->read(buf.data(), left < kFrames ? left : kFrames);
     if (n > 0) left -= n;
     if (n < 0) Throw(env, wav::ErrorKind::Io, path + ": " + r->lastError());
     if (n == 0) break;
-    for (int64_t i = 0; i < n; i++) {
-      const float* f = &buf[static_cast<size_t>(i * ch)];
-      for (int k = 0; k < ch; k++) {
-        const double v = f[k];
-        const double a = v < 0 ? -v : v;
-        if (a > peak[static_cast<size_t>(k)]) peak[static_cast<size_t>(k)] = a;
-        sum[static_cast<size_t>(k)] += v * v;
-      }
-    }
+    levels.add(buf.data(), n);
   }
-  const double frames = to - from > 0 ? static_cast<double>(to - from) : 1.0;
   Napi::Float64Array p = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   Napi::Float64Array ms = Napi::Float64Array::New(env, static_cast<size_t>(ch));
   for (int k = 0; k < ch; k++) {
-    p[static_cast<size_t>(k)] = peak[static_cast<size_t>(k)];
-    ms[static_cast<size_t>(k)] = sum[static_cast<size_t>(k)] / frames;
+    p[static_cast<size_t>(k)] = levels.peak(k);
+    ms[static_cast<size_t>(k)] = levels.meanSquare(k);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("peak", p);

@@ -350,6 +350,18 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
 }
 
 /** What poll() hands back: every event and DOA estimate since the last poll, and the newest meters. */
+/** Linear peak and mean square per channel over `frames` frames. */
+export interface ChannelLevels {
+  peak: Float64Array
+  meanSquare: Float64Array
+  frames: number
+}
+export interface FileLevels {
+  input: ChannelLevels
+  /** Null without an output file. */
+  output: ChannelLevels | null
+}
+
 export interface EnginePoll {
   events: EngineEvent[]
   doa: DoaEstimate[]
@@ -690,6 +702,16 @@ export class Engine {
       stats: () => n.mixStats?.() ?? null,
       stop: () => n.mixStop?.(),
     }
+  }
+
+  /**
+   * file backend: whole-run peak and mean square per channel of the input it read and the output
+   * as the file stores it (the offline report's meters, without reading the files again). After
+   * stop(); null for other backends.
+   */
+  fileLevels(): FileLevels | null {
+    if (this.#state !== 'stopped') throw new FirmwareError('FW_ERR_ENGINE', 'the file levels are available after stop()')
+    return this.#native.fileLevels?.() ?? null
   }
 
   /** Resolves once the audio thread has ended by itself (file backend at end of input, maxBlocks). */

@@ -126,6 +126,8 @@ export interface NativeEngine {
   latencySamples(): number
   beams(): Array<{ index: number; kind: 'das' | 'mvdr'; azimuth: number; elevation: number; auto: boolean }>
   totalFrames(): number
+  /** The file backend's whole-run levels per channel, after stop(); optional so test doubles need not have it. */
+  fileLevels?(): import('./engine.ts').FileLevels | null
   /** The personal-mix streamer on the engine's mix tap (addons/src/mix/); firmware/mix/ drives it. */
   mixStart?(options: { frameMs: number }): void
   mixSetStreams?(streams: NativeMixStream[]): void

@@ -5,7 +5,7 @@
 import { loadNative } from '../engine/native.ts'
 import type { FeatureFrames } from '../engine/types.ts'
 import { readWav, type WavSource } from '../wav/wav.ts'
-import { CROWD_STATE, classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW, vadProbabilities } from './models.ts'
+import { CROWD_STATE, classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_BATCH, VAD_WINDOW, vadProbabilities } from './models.ts'
 import type { InferenceService } from './service.ts'
 import { FUSED_VAD, fuseSpeech, type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
 
@@ -191,6 +191,9 @@ export class StreamingAnalysis {
   #batchData: Float32Array
   readonly #classes: ClassEntry[] = []
   readonly #vad: SileroVadStream
+  /** VAD windows not yet sent (up to VAD_BATCH). */
+  readonly #vadPending = new Float32Array(VAD_BATCH * VAD_WINDOW)
+  #vadCount = 0
   /** Silero's frame probabilities, in chunks (31 a second: small even for a long show). */
   readonly #vadProbs: Float32Array[] = []
   #vadChunk = new Float32Array(4096)
@@ -221,8 +224,20 @@ export class StreamingAnalysis {
   /** Takes one poll's features; resolves when they are analysed (the engine waits meanwhile). */
   async feed(f: FeatureFrames): Promise<void> {
     if (f.logMel.length > 0) await this.#feedMel(f.logMel)
+    // VAD windows go to the model VAD_BATCH at a time (one request, the state carried inside).
     for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
-      const p = await this.#vad.push(f.vad.subarray(i, i + VAD_WINDOW), this.#deadline())
+      this.#vadPending.set(f.vad.subarray(i, i + VAD_WINDOW), this.#vadCount * VAD_WINDOW)
+      if (++this.#vadCount === VAD_BATCH) await this.#flushVad()
+    }
+    for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
+  }
+
+  async #flushVad(): Promise<void> {
+    const n = this.#vadCount
+    this.#vadCount = 0
+    if (n === 0) return
+    const probs = await this.#vad.pushMany(this.#vadPending.subarray(0, n * VAD_WINDOW), this.#deadline())
+    for (const p of probs) {
       if (this.#vadFill === this.#vadChunk.length) {
         this.#vadProbs.push(this.#vadChunk)
         this.#vadChunk = new Float32Array(4096)
@@ -230,7 +245,6 @@ export class StreamingAnalysis {
       }
       this.#vadChunk[this.#vadFill++] = p
     }
-    for (const s of f.spectra) await this.#spectrum(s.output, s.t, s.mean, s.spread)
   }
 
   async #feedMel(frames: Float32Array): Promise<void> {
@@ -289,6 +303,7 @@ export class StreamingAnalysis {
   /** After the last feed: the report's sections. */
   async finish(): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[]; recommendations: RecommendationEntry[] }> {
     await this.#classify()
+    await this.#flushVad()
     // A recording shorter than one window (but at least a second) gets one recommendation over all of it.
     const win = this.#opts.eqWindowS ?? 5
     if (this.#seconds >= 1 && this.#seconds < win) {

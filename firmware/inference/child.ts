@@ -11,13 +11,21 @@
 // In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
 // path as node would), from lib/firmware/inference/child.ts.
 import { Worker } from 'node:worker_threads'
-import type { BackendModule, InferenceBackend, LoadedSession, WireFeeds } from './backend.ts'
+import type { BackendModule, InferenceBackend, LoadedSession, WireFeeds, WireTensor } from './backend.ts'
 import { type ModelManifest, shapeMismatches } from './manifest.ts'
 
 export type ToChild =
   | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }
   | { type: 'unload'; req: number; id: string }
   | { type: 'run'; req: number; id: string; feeds: WireFeeds }
+  /**
+   * `steps` runs of one model in a row, in one message (offline: a second of VAD windows instead of
+   * 32 round trips): each input named in `stepInputs` has `steps` rows along its first axis, and run
+   * i gets row i (first axis 1); each output named in `carry` becomes that input of the next run.
+   * The result holds every other output's rows stacked along the first axis, and the carried ones'
+   * last value.
+   */
+  | { type: 'scan'; req: number; id: string; feeds: WireFeeds; steps: number; stepInputs: string[]; carry: Record<string, string> }
   /** Finish what is running, release the sessions, and exit 0 (a deliberate stop). */
   | { type: 'shutdown' }
   /** Rehearsal (`rehearse inference-hang`): block this process for `ms`, as a model stuck in a run would. */
@@ -92,7 +100,50 @@ async function run({ sessions, post }: Served, m: Extract<Request, { type: 'run'
   }
 }
 
-const HANDLERS: { [T in Request['type']]: (served: Served, m: Extract<Request, { type: T }>) => Promise<void> } = { load, unload, run }
+/** One row of a tensor along its first axis, as a tensor of first axis 1. */
+function row(t: WireTensor, i: number, steps: number): WireTensor {
+  const per = t.data.length / steps
+  const data = t.data.slice(i * per, (i + 1) * per) as WireTensor['data']
+  return { type: t.type, dims: [1, ...t.dims.slice(1)], data }
+}
+
+async function scan({ sessions, post }: Served, m: Extract<Request, { type: 'scan' }>): Promise<void> {
+  const s = sessions.get(m.id)
+  if (!s) {
+    post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
+    return
+  }
+  const t0 = performance.now()
+  try {
+    const feeds: WireFeeds = { ...m.feeds }
+    const rows: Record<string, WireTensor[]> = {}
+    let last: WireFeeds = {}
+    for (let i = 0; i < m.steps; i++) {
+      for (const name of m.stepInputs) feeds[name] = row(m.feeds[name]!, i, m.steps)
+      last = await s.run(feeds)
+      for (const [name, t] of Object.entries(last)) {
+        const into = m.carry[name]
+        if (into !== undefined) feeds[into] = t
+        else (rows[name] ??= []).push(t)
+      }
+    }
+    const outputs: WireFeeds = {}
+    for (const name of Object.keys(m.carry)) if (last[name]) outputs[name] = last[name]
+    for (const [name, list] of Object.entries(rows)) {
+      const first = list[0]!
+      const data = first.type === 'int64' ? new BigInt64Array(first.data.length * list.length) : new Float32Array(first.data.length * list.length)
+      list.forEach((t, i) => {
+        data.set(t.data as never, i * first.data.length)
+      })
+      outputs[name] = { type: first.type, dims: [first.dims[0]! * list.length, ...first.dims.slice(1)], data }
+    }
+    post({ type: 'result', req: m.req, outputs, runMs: performance.now() - t0 })
+  } catch (e) {
+    post({ type: 'failed', req: m.req, message: `model ${m.id} failed to run: ${firstLine(e)}` })
+  }
+}
+
+const HANDLERS: { [T in Request['type']]: (served: Served, m: Extract<Request, { type: T }>) => Promise<void> } = { load, unload, run, scan }
 
 /** Rehearsal: busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this. */
 function stall(ms: number): void {

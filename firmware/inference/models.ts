@@ -13,6 +13,8 @@ export const MEL_BANDS = 40
 export const SPECTRUM_BANDS = 32
 export const VAD_WINDOW = 512
 export const VAD_CONTEXT = 64
+/** Windows per request offline (SileroVadStream.pushMany): about a second of audio. */
+export const VAD_BATCH = 32
 
 export interface ClassResult {
   label: string
@@ -106,13 +108,49 @@ export class SileroVadStream {
     this.#state = Float32Array.from(r.outputs.stateN!.data as Float32Array)
     return (r.outputs.output!.data as Float32Array)[0]!
   }
+
+  /**
+   * Speech probabilities of the next windows (n x 512 samples) in one request: the same runs as
+   * n push() calls, in order with the state carried, without n round trips (offline, where nothing
+   * waits on one window). Late or dropped: every window reads 0 and is counted; the state stays.
+   */
+  async pushMany(windows: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+    const n = windows.length / VAD_WINDOW
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`VAD windows are ${VAD_WINDOW} samples each, got ${windows.length} samples`)
+    const per = VAD_CONTEXT + VAD_WINDOW
+    const input = new Float32Array(n * per)
+    for (let i = 0; i < n; i++) {
+      this.#input.copyWithin(0, VAD_WINDOW)
+      this.#input.set(windows.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW), VAD_CONTEXT)
+      input.set(this.#input, i * per)
+    }
+    const r: InferenceOutcome = await this.#svc.inferScan(
+      SILERO_VAD,
+      {
+        input: { type: 'float32', dims: [n, per], data: input },
+        state: { type: 'float32', dims: [2, 1, 128], data: this.#state.slice() },
+        sr: { type: 'int64', dims: [], data: this.#sr },
+      },
+      { steps: n, stepInputs: ['input'], carry: { stateN: 'state' } },
+      opts,
+    )
+    if (r.status !== 'ok') {
+      this.missed += n
+      return new Float32Array(n)
+    }
+    this.#state = Float32Array.from(r.outputs.stateN!.data as Float32Array)
+    return Float32Array.from(r.outputs.output!.data as Float32Array)
+  }
 }
 
-/** Frame probabilities for a whole 16 kHz signal (offline review, evaluation). */
+/** Frame probabilities for a whole 16 kHz signal (offline review, evaluation), 32 windows a request. */
 export async function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
   const s = new SileroVadStream(svc)
   const n = Math.floor(x16k.length / VAD_WINDOW)
   const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = await s.push(x16k.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW), opts)
+  for (let i = 0; i < n; i += VAD_BATCH) {
+    const k = Math.min(VAD_BATCH, n - i)
+    out.set(await s.pushMany(x16k.subarray(i * VAD_WINDOW, (i + k) * VAD_WINDOW), opts), i)
+  }
   return out
 }

@@ -6,6 +6,7 @@
 // touches the audio path. The models run in another process so that nothing they do (a hang in
 // native code, an abort, a crash) can take this one down: see docs/inference.md.
 import { type ChildProcess, fork } from 'node:child_process'
+import { getCompileCacheDir } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
@@ -237,6 +238,26 @@ export class InferenceService {
    * Never rejects.
    */
   infer(name: string, feeds: WireFeeds, opts: { deadlineMs?: number } = {}): Promise<InferenceOutcome> {
+    return this.#request(name, opts, (req, id) => ({ type: 'run', req, id, feeds }))
+  }
+
+  /**
+   * Runs the active model of `name` `scan.steps` times in a row in one request (offline batches of
+   * a recurrent model, e.g. a second of VAD windows): each input in `scan.stepInputs` holds `steps`
+   * rows along its first axis, run i gets row i, and each output named in `scan.carry` feeds that
+   * input of the next run. The outcome's outputs hold the other outputs' rows stacked and the
+   * carried ones' last value. Deadline and outcomes as infer(); one request counts once.
+   */
+  inferScan(
+    name: string,
+    feeds: WireFeeds,
+    scan: { steps: number; stepInputs: string[]; carry: Record<string, string> },
+    opts: { deadlineMs?: number } = {},
+  ): Promise<InferenceOutcome> {
+    return this.#request(name, opts, (req, id) => ({ type: 'scan', req, id, feeds, ...scan }))
+  }
+
+  #request(name: string, opts: { deadlineMs?: number }, message: (req: number, id: string) => ToChild): Promise<InferenceOutcome> {
     this.#counts.requests++
     const model = this.active(name)
     if (!model) return Promise.resolve(this.#drop(`no active model named ${name}`))
@@ -254,7 +275,7 @@ export class InferenceService {
         resolve({ status: 'late', deadlineMs })
       }, deadlineMs)
       this.#inflight.set(req, entry)
-      this.#send(c, { type: 'run', req, id: model.id, feeds })
+      this.#send(c, message(req, model.id))
     })
   }
 
@@ -330,8 +351,11 @@ export class InferenceService {
   #spawn(): void {
     const args = ['--inference-child', '--backend', this.#o.backendModule, '--heartbeat-ms', String(this.#o.heartbeatMs)]
     // node (or, in the image, the single binary, which runs a .ts path as node would) with IPC.
+    // The child compiles the same modules: it shares this process's compile cache, if it has one.
+    const cache = getCompileCacheDir?.()
     const proc = fork(CHILD_ENTRY, args, {
       execArgv: ['--disable-warning=ExperimentalWarning'],
+      ...(cache ? { env: { ...process.env, NODE_COMPILE_CACHE: cache } } : {}),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })

@@ -4,10 +4,10 @@
 import { rmSync } from 'node:fs'
 import type { EnginePoll } from '../engine/engine.ts'
 import { Engine } from '../engine/engine.ts'
-import type { DoaEstimate } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { formatShowTime } from './options.ts'
 import type { OfflineJob, OfflineResult, RunHooks } from './process.ts'
+import { DoaTrack } from './report.ts'
 
 const POLL_MS = 5
 
@@ -39,12 +39,12 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
     // The streaming analysers see every feature: the audio thread waits for them instead of dropping.
     losslessFeatures: onFeatures !== undefined,
   })
-  const doa: DoaEstimate[] = []
+  const doa = new DoaTrack()
   const events: OfflineResult['events'] = []
   const blockSeconds = job.blockSize / job.sampleRate
   const take = (p: EnginePoll) => {
     for (const d of p.doa) {
-      doa.push({ t: round(d.t, 4), azimuth: round(d.azimuth, 2), elevation: round(d.elevation, 2), confidence: round(d.confidence, 3) })
+      doa.push(round(d.t, 4), round(d.azimuth, 2), round(d.elevation, 2), round(d.confidence, 3))
     }
     for (const e of p.events) {
       // Offline there is no deadline, so a slow block (overrun) is not news; bypasses and device errors are.
@@ -96,7 +96,10 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
   }
   take(engine.poll())
   const s = engine.stats()
+  const levels = engine.fileLevels()
+  const plain = (l: { peak: Float64Array; meanSquare: Float64Array }) => ({ peak: Array.from(l.peak), meanSquare: Array.from(l.meanSquare) })
   return {
+    ...(levels?.output ? { levels: { input: plain(levels.input), output: plain(levels.output) } } : {}),
     blocks: s.blocks,
     doa,
     latencySamples: engine.latencySamples(),

@@ -9,10 +9,18 @@ import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
 import { classLabels, labelTrackPath, writeLabelTrack } from './labels.ts'
+
+/** Linear peak and mean square per channel. */
+export interface WavLevels {
+  peak: number[]
+  meanSquare: number[]
+}
+
 import { formatShowTime, type ProcessOptions } from './options.ts'
 import {
   type BeamDescription,
   type ChannelMeter,
+  DoaTrack,
   meterFromLinear,
   type ProcessReport,
   reportContributors,
@@ -58,7 +66,7 @@ export interface OfflineJob {
 
 export interface OfflineResult {
   blocks: number
-  doa: DoaEstimate[]
+  doa: DoaEstimate[] | DoaTrack
   latencySamples: number
   blockTimeUs: { p50: number; p99: number; max: number }
   overruns: number
@@ -66,6 +74,11 @@ export interface OfflineResult {
   droppedMeters: number
   /** Native fail-open events seen during the run. */
   events: Array<{ t: number; event: string; detail?: string }>
+  /**
+   * Whole-run peak and mean square per channel of the input part and of OUT as written, measured
+   * by the engine as it read and wrote (a runner without them leaves the report to read the files).
+   */
+  levels?: { input: WavLevels; output: WavLevels }
   /** The streaming analysers failed during the run (their sections then stay empty). */
   analysisError?: string
 }
@@ -319,7 +332,8 @@ export function checkInputs(opts: ProcessOptions): { info: WavInfo; geometry: Ar
  */
 function toShowTime(report: ProcessReport, offset: number): void {
   const at = (t: number) => Math.round((t + offset) * 10000) / 10000
-  for (const d of report.doa) d.t = at(d.t)
+  if (report.doa instanceof DoaTrack) report.doa.mapTimes(at)
+  else for (const d of report.doa) d.t = at(d.t)
   for (const e of report.watchdog) e.t = at(e.t)
   for (const c of report.classes as Array<{ t: number }>) c.t = at(c.t)
   for (const r of report.recommendations as Array<{ t: number }>) r.t = at(r.t)
@@ -348,6 +362,18 @@ function pad(n: number): string {
  * with indent 2, except that an object of plain values (no braces or brackets inside) goes on one line.
  */
 function writeJson(v: unknown, put: (s: string) => void, depth = 0): void {
+  // A DOA track is written estimate by estimate, never whole as objects.
+  if (v instanceof DoaTrack) {
+    if (v.length === 0) return put('[]')
+    put('[\n')
+    let k = 0
+    for (const d of v) {
+      put(pad(depth + 1))
+      writeJson(d, put, depth + 1)
+      put(++k < v.length ? ',\n' : '\n')
+    }
+    return put(`${pad(depth)}]`)
+  }
   const value = v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function' ? (v as { toJSON(): unknown }).toJSON() : v
   if (Array.isArray(value)) {
     if (value.length === 0) return put('[]')
@@ -490,26 +516,22 @@ async function runJob(
         progress({ position: (job.fromFrame + done) / rate, end: job.endFrame / rate, start: job.fromFrame / rate, speed, left })
       }
     : undefined
-  // The engine runs on its own thread; meter the input on this one meanwhile.
-  const running = runner(job, signal, { ...(onFeatures ? { onFeatures } : {}), ...(onProgress ? { onProgress } : {}) }).catch(async (e) => {
+  // The engine meters what it reads and writes, so the files are not read again (a runner
+  // without levels, e.g. a test double, leaves them to measureWav after the run).
+  const result = await runner(job, signal, { ...(onFeatures ? { onFeatures } : {}), ...(onProgress ? { onProgress } : {}) }).catch(async (e) => {
     for (const [, c] of await ready) await c.close().catch(() => {})
     throw e
   })
+  const meters = (l: WavLevels) => l.peak.map((p, k) => meterFromLinear(p, l.meanSquare[k]!))
   let inputMeters: ChannelMeter[]
   try {
-    inputMeters = measureWav(job.inPath, { from: job.fromFrame, to: job.endFrame })
+    inputMeters = result.levels ? meters(result.levels.input) : measureWav(job.inPath, { from: job.fromFrame, to: job.endFrame })
   } catch (e) {
     // Only an output this run completed is ours to remove.
-    if (
-      await running.then(
-        () => true,
-        () => false,
-      )
-    )
-      rmSync(job.outPath, { force: true })
+    rmSync(job.outPath, { force: true })
+    for (const [, c] of await ready) await c.close().catch(() => {})
     throw e
   }
-  const result = await running
   let report: ProcessReport
   try {
     report = {
@@ -525,7 +547,7 @@ async function runJob(
       array: geometry ? { path: opts.array!, mics: geometry.mics.length } : null,
       blockSize: opts.block,
       doa: result.doa,
-      meters: { input: inputMeters, output: measureWav(job.outPath) },
+      meters: { input: inputMeters, output: result.levels ? meters(result.levels.output) : measureWav(job.outPath) },
       watchdog: result.events,
       classes: [],
       vad: [],

@@ -62,7 +62,7 @@ t.test('beam 0 follows a source at 60 degrees; OUT holds 4 beams, the report its
       break
     }
   }
-  const settled = report.doa.filter((d) => d.t > 0.25)
+  const settled = [...report.doa].filter((d) => d.t > 0.25)
   const err = median(settled.map((d) => angleError(d.azimuth, 60)))
   t.ok(err < 2, `median azimuth error ${err.toFixed(2)} deg`)
   t.equal(report.meters.input.length, 8)
@@ -142,7 +142,7 @@ t.test('--beamformer mvdr, --block 256 and --format pcm16 are honoured', async (
   t.equal(report.blockSize, 256)
   t.equal(report.output.beams[0]!.beamformer, 'mvdr')
   t.equal(report.engine.blocks, Math.ceil(48000 / 256))
-  const err = median(report.doa.filter((d) => d.t > 0.25).map((d) => angleError(d.azimuth, 200)))
+  const err = median([...report.doa].filter((d) => d.t > 0.25).map((d) => angleError(d.azimuth, 200)))
   t.ok(err < 2, `DOA still finds the source (median error ${err.toFixed(2)} deg)`)
 })
 

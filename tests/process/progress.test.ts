@@ -74,8 +74,8 @@ t.test('--from/--to process one part; the report speaks show time', async (t) =>
   t.equal(rep.input.seconds, 10, 'the recording is still described whole')
   t.ok(rep.doa.length > 20, 'a DOA track')
   t.ok(
-    rep.doa.every((d) => d.t >= 2.5 && d.t <= 6),
-    `DOA times in show time (${rep.doa[0]?.t} .. ${rep.doa.at(-1)?.t})`,
+    [...rep.doa].every((d) => d.t >= 2.5 && d.t <= 6),
+    `DOA times in show time (${rep.doa.at(0)?.t} .. ${rep.doa.at(-1)?.t})`,
   )
   // The input meters are of the part: compare with the samples themselves.
   const { data } = readWav(join(dir, 'in.wav'))

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../engine_config.h"
+#include "../wav.h"
 
 namespace engine {
 
@@ -33,6 +34,10 @@ class Backend {
   virtual int64_t recordedFrames() const noexcept { return 0; }
   virtual const float* recordedInput(int channel) const noexcept { return nullptr; }
   virtual const float* recordedOutput(int channel) const noexcept { return nullptr; }
+  // Whole-run peak and mean square per channel of what was read and of what was written (as the
+  // output file stores it): the file backend's, for the offline report's meters; else null.
+  virtual const wav::Levels* inputLevels() const noexcept { return nullptr; }
+  virtual const wav::Levels* outputLevels() const noexcept { return nullptr; }
   // Frames in the input (file backend), -1 when endless.
   virtual int64_t totalFrames() const noexcept { return -1; }
 };

@@ -1,8 +1,10 @@
 // The file backend: a WAV file in, a WAV file out, as fast as the chain runs (no pacing). The
 // offline `firmware process` tool and the engine tests use it.
 //
-// The WAV reader and writer convert through buffers they allocate at open, and this backend
-// interleaves through one buffer sized at open, so read()/write() allocate nothing. The output
+// The WAV reader and writer convert through buffers they allocate at open, and this backend reads
+// and writes in pieces of 4096 frames through buffers sized at open (a system call per piece, not
+// per block), so read()/write() allocate nothing. It meters what it reads and what it writes
+// (inputLevels/outputLevels) for the offline report. The output
 // appears at its path only when the whole input was processed and close() commits it; a stopped
 // or failed run leaves no partial file behind.
 #include <algorithm>
@@ -62,26 +64,33 @@ class FileBackend final : public Backend {
       writer_ = wav::Writer::create(cfg_.outPath, out, error);
       if (!writer_) return false;
     }
-    interleaved_.assign(static_cast<size_t>(std::max(cfg_.inputs, cfg_.outputs)) * cfg_.blockSize, 0.0f);
+    inBuf_.assign(static_cast<size_t>(cfg_.inputs) * kIoFrames, 0.0f);
+    outBuf_.assign(static_cast<size_t>(cfg_.outputs) * kIoFrames, 0.0f);
+    stored_.assign(static_cast<size_t>(cfg_.outputs) * kIoFrames, 0.0f);
+    inLevels_.reset(cfg_.inputs);
+    outLevels_.reset(cfg_.outputs);
     return true;
   }
 
   int read(float* const* in, int frames) noexcept override {
     if (ioFailed_) return -1;
-    const int64_t want = frames < end_ - pos_ ? frames : end_ - pos_;
-    const int64_t got = want > 0 ? reader_->read(interleaved_.data(), want) : 0;
-    if (got < 0) {
-      ioFailed_ = true;
-      return -1;
-    }
-    const int n = static_cast<int>(got);
     const int channels = cfg_.inputs;
-    for (int ch = 0; ch < channels; ch++) {
-      float* y = in[ch];
-      for (int i = 0; i < n; i++) y[i] = interleaved_[static_cast<size_t>(i) * channels + ch];
-      for (int i = n; i < frames; i++) y[i] = 0.0f;
+    int n = 0;
+    while (n < frames && pos_ < end_) {
+      if (inAt_ == inHave_ && !refill()) return -1;
+      const int k = static_cast<int>(std::min<int64_t>(frames - n, inHave_ - inAt_));
+      const float* src = inBuf_.data() + static_cast<size_t>(inAt_) * channels;
+      for (int ch = 0; ch < channels; ch++) {
+        float* y = in[ch] + n;
+        for (int i = 0; i < k; i++) y[i] = src[static_cast<size_t>(i) * channels + ch];
+      }
+      inAt_ += k;
+      pos_ += k;
+      n += k;
     }
-    pos_ += n;
+    for (int ch = 0; ch < channels; ch++) {
+      for (int i = n; i < frames; i++) in[ch][i] = 0.0f;
+    }
     if (pos_ >= end_) inputDone_ = true;
     return n;
   }
@@ -89,16 +98,18 @@ class FileBackend final : public Backend {
   bool write(const float* const* out, int frames) noexcept override {
     if (!writer_) return true;
     const int channels = cfg_.outputs;
+    if (outHave_ + frames > kIoFrames && !flush()) return false;
+    float* dst = outBuf_.data() + static_cast<size_t>(outHave_) * channels;
     for (int ch = 0; ch < channels; ch++) {
       const float* x = out[ch];
-      for (int i = 0; i < frames; i++) interleaved_[static_cast<size_t>(i) * channels + ch] = x[i];
+      for (int i = 0; i < frames; i++) dst[static_cast<size_t>(i) * channels + ch] = x[i];
     }
-    if (!writer_->write(interleaved_.data(), frames)) {
-      ioFailed_ = true;
-      return false;
-    }
+    outHave_ += frames;
     return true;
   }
+
+  const wav::Levels* inputLevels() const noexcept override { return &inLevels_; }
+  const wav::Levels* outputLevels() const noexcept override { return cfg_.outPath.empty() ? nullptr : &outLevels_; }
 
   bool close(std::string* error) override {
     reader_.reset();
@@ -114,16 +125,59 @@ class FileBackend final : public Backend {
       w->abort();
       return true;
     }
+    writer_ = std::move(w);
+    const bool flushed = flush();
+    w = std::move(writer_);
+    if (!flushed) {
+      *error = cfg_.outPath + ": " + w->lastError();
+      w->abort();
+      return false;
+    }
     return w->close(error);
   }
 
   int64_t totalFrames() const noexcept override { return reader_ ? end_ - cfg_.inFrom : -1; }
 
  private:
+  // Frames per read from the input and per write to the output: the file is read and written in
+  // pieces of this size, not a system call per block (and per file of a multitrack) per block.
+  static constexpr int64_t kIoFrames = 4096;
+
+  // Reads the next piece of the input (at most to the end of the part) and meters it.
+  bool refill() noexcept {
+    const int64_t want = std::min<int64_t>(kIoFrames, end_ - pos_);
+    const int64_t got = want > 0 ? reader_->read(inBuf_.data(), want) : 0;
+    if (got <= 0) {
+      ioFailed_ = true;
+      return false;
+    }
+    inLevels_.add(inBuf_.data(), got);
+    inHave_ = got;
+    inAt_ = 0;
+    return true;
+  }
+
+  // Writes the buffered output and meters it as the file stores it (PCM quantised).
+  bool flush() noexcept {
+    if (outHave_ == 0) return true;
+    if (!writer_->write(outBuf_.data(), outHave_)) {
+      ioFailed_ = true;
+      return false;
+    }
+    wav::asStored(outBuf_.data(), stored_.data(), outHave_ * cfg_.outputs, writer_->info().format);
+    outLevels_.add(stored_.data(), outHave_);
+    outHave_ = 0;
+    return true;
+  }
+
   EngineConfig cfg_;
   std::unique_ptr<wav::Joined> reader_;
   std::unique_ptr<wav::Writer> writer_;
-  std::vector<float> interleaved_;
+  std::vector<float> inBuf_, outBuf_;  // interleaved pieces of the input and output
+  int64_t inHave_ = 0, inAt_ = 0;      // frames in inBuf_, frames of it delivered
+  int64_t outHave_ = 0;                // frames in outBuf_ not yet written
+  std::vector<float> stored_;          // outBuf_ as the file stores it, for its levels
+  wav::Levels inLevels_, outLevels_;
   int64_t pos_ = 0, end_ = 0;  // input frames: next to read, one past the last to process
   bool inputDone_ = false;
   bool ioFailed_ = false;
