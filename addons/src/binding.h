@@ -12,4 +12,7 @@ void InitDsp(Napi::Env env, Napi::Object exports);
 void InitWav(Napi::Env env, Napi::Object exports);
 // Feature extractors' test and offline exports (features/features_binding.cc).
 void InitFeatures(Napi::Env env, Napi::Object exports);
+// Howl detector over a signal and the simulated feedback loop (features/feedback_binding.cc),
+// added to the features object.
+void InitFeedback(Napi::Env env, Napi::Object features);
 }  // namespace binding

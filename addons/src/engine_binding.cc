@@ -489,7 +489,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::vector<float> mel, vad;
     double melT = -1, vadT = -1;
     Napi::Array spectra = Napi::Array::New(env);
-    uint32_t ns = 0;
+    Napi::Array howl = Napi::Array::New(env);
+    uint32_t ns = 0, nh = 0;
     features::FeatureRecord r;
     while (engine_->popFeature(&r)) {
       const double t = static_cast<double>(r.block) * blockSeconds;
@@ -513,6 +514,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         o.Set("mean", mean);
         o.Set("spread", spread);
         spectra.Set(ns++, o);
+      } else if (r.kind == features::kHowl) {
+        // Howl candidates (features/howl_detector.h), 8 floats each.
+        Napi::Float32Array c = Napi::Float32Array::New(env, r.count);
+        for (uint32_t i = 0; i < r.count; i++) c[i] = r.data[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("output", r.index);
+        o.Set("t", t);
+        o.Set("candidates", c);
+        howl.Set(nh++, o);
       }
     }
     auto packed = [&](const std::vector<float>& v) {
@@ -526,6 +536,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     result.Set("vad", packed(vad));
     result.Set("vadT", vadT);
     result.Set("spectra", spectra);
+    result.Set("howl", howl);
     result.Set("dropped", static_cast<double>(engine_->droppedFeatures()));
     return result;
   }
