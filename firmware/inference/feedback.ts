@@ -80,6 +80,8 @@ export interface HowlFusionOptions {
   fastFrames: number
   maxStepDb: number
   fastRiseDb: number
+  /** A growing peak must hold its frequency within this (Hz) over the frames judged. Defaults to 3. */
+  growHoldHz: number
   /** No alarm for a peak with a PAPR under this (a tone well under the programme). Defaults to 18 dB. */
   minPaprDb: number
   /** A candidate that holds its frequency (within holdHz) this long raises an alarm without growing. Defaults to 3 s. */
@@ -99,6 +101,7 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   maxStepDb: 6,
   fastRiseDb: 3,
   minPaprDb: 18,
+  growHoldHz: 3,
   ringS: 3,
   holdHz: 3,
   classifierMin: 0.5,
@@ -112,7 +115,7 @@ interface Track {
   firstT: number
   lastT: number
   minLevel: number
-  points: Array<{ t: number; level: number }>
+  points: Array<{ t: number; level: number; hz: number }>
   hzMin: number
   hzMax: number
   alarmed: boolean
@@ -170,6 +173,8 @@ export class HowlFusion {
       const d = p[i]!.level - p[i - 1]!.level
       if (d < -0.5 || d > o.maxStepDb) return false
     }
+    // A howl holds its frequency while it grows; a played note's vibrato moves it.
+    if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) return false
     return p[p.length - 1]!.level - p[0]!.level >= o.fastRiseDb
   }
 
@@ -180,6 +185,7 @@ export class HowlFusion {
     const p = k.points.filter((q) => last.t - q.t <= 1)
     if (p.length < 20 || last.t - k.firstT < 0.9) return false
     for (let i = 1; i < p.length; i++) if (p[i]!.level - p[i - 1]!.level > o.maxStepDb) return false
+    if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) return false
     const b = slope(p)
     if (b < o.minGrowthDbPerS || last.level - p[0]!.level < o.minRiseDb) return false
     const mt = p.reduce((s, q) => s + q.t, 0) / p.length
@@ -210,7 +216,7 @@ export class HowlFusion {
       k.minLevel = Math.min(k.minLevel, c.levelDb)
       k.hzMin = Math.min(k.hzMin, c.hz)
       k.hzMax = Math.max(k.hzMax, c.hz)
-      k.points.push({ t, level: c.levelDb })
+      k.points.push({ t, level: c.levelDb, hz: c.hz })
       if (k.points.length > 50) k.points.shift()
       if (k.alarmed) continue
       const age = t - k.firstT
@@ -246,10 +252,10 @@ export interface NotchLimits {
   maxNotches: number
   /** Quality factor of every notch, 30 to 200. Defaults to 40 (about 1/40 octave... 25 Hz wide at 1 kHz). */
   q: number
-  /** Depth of a new notch and of each deepening step, dB (negative), -1 to -12. Defaults to -6 and -3. */
+  /** Depth of a new notch and of each deepening step, dB (negative), -1 to -12. Defaults to -9 and -3. */
   firstDepthDb: number
   stepDb: number
-  /** Deepest a notch may go, dB, -3 to -30. Defaults to -15. */
+  /** Deepest a notch may go, dB, -3 to -30. Defaults to -18. */
   maxDepthDb: number
   /** A notch whose howl has not come back for this long starts its release, s, 1 to 3600. Defaults to 20. */
   releaseAfterS: number
@@ -262,9 +268,9 @@ export interface NotchLimits {
 export const DEFAULT_NOTCH_LIMITS: NotchLimits = {
   maxNotches: 8,
   q: 40,
-  firstDepthDb: -6,
+  firstDepthDb: -9,
   stepDb: -3,
-  maxDepthDb: -15,
+  maxDepthDb: -18,
   releaseAfterS: 20,
   releaseStepS: 2,
   deepenAfterS: 0.25,
@@ -317,39 +323,59 @@ interface Slot {
  * at 0 dB. Returns the changed slots; applying them (or not) is the caller's business.
  */
 export class NotchPlanner {
-  readonly limits: NotchLimits
+  #limits: NotchLimits
   readonly #slots: Slot[][]
 
   constructor(outputs: number, limits: Partial<NotchLimits> = {}) {
-    this.limits = { ...DEFAULT_NOTCH_LIMITS, ...checkNotchLimits(limits) }
+    this.#limits = { ...DEFAULT_NOTCH_LIMITS, ...checkNotchLimits(limits) }
     this.#slots = Array.from({ length: outputs }, () =>
-      Array.from({ length: this.limits.maxNotches }, () => ({ hz: 1000, gainDb: 0, lastHit: -Infinity, lastChange: -Infinity, enabled: false })),
+      Array.from({ length: this.#limits.maxNotches }, () => ({ hz: 1000, gainDb: 0, lastHit: -Infinity, lastChange: -Infinity, enabled: false })),
     )
+  }
+
+  get limits(): NotchLimits {
+    return { ...this.#limits }
+  }
+
+  /**
+   * New limits, checked whole before any is taken (FW_ERR_FEEDBACK_SETTINGS: nothing changed).
+   * A smaller maxNotches applies to new howls; notches in place stay until released.
+   */
+  setLimits(limits: Partial<NotchLimits>): NotchLimits {
+    const checked = checkNotchLimits({ ...this.#limits, ...limits })
+    if (checked.maxNotches !== undefined && checked.maxNotches > this.#slots[0]!.length) {
+      throw new FirmwareError(
+        'FW_ERR_FEEDBACK_SETTINGS',
+        `feedback: maxNotches ${checked.maxNotches} is more than the ${this.#slots[0]!.length} slots this suppressor was made with`,
+      )
+    }
+    this.#limits = { ...DEFAULT_NOTCH_LIMITS, ...checked }
+    return this.limits
   }
 
   /** The notches in use now. */
   notches(): Notch[] {
     return this.#slots.flatMap((ss, output) =>
-      ss.flatMap((s, slot) => (s.enabled ? [{ output, slot, hz: s.hz, gainDb: s.gainDb, q: this.limits.q, enabled: true }] : [])),
+      ss.flatMap((s, slot) => (s.enabled ? [{ output, slot, hz: s.hz, gainDb: s.gainDb, q: this.#limits.q, enabled: true }] : [])),
     )
   }
 
   #near(output: number, hz: number): number {
     const ss = this.#slots[output] ?? []
     // Within half the notch's bandwidth (or 5 Hz): the same howl.
-    return ss.findIndex((s) => s.enabled && Math.abs(s.hz - hz) <= Math.max(5, hz / this.limits.q / 2))
+    return ss.findIndex((s) => s.enabled && Math.abs(s.hz - hz) <= Math.max(5, hz / this.#limits.q / 2))
   }
 
   #notch(output: number, slot: number): Notch {
     const s = this.#slots[output]![slot]!
-    return { output, slot, hz: s.hz, gainDb: s.gainDb, q: this.limits.q, enabled: s.enabled }
+    return { output, slot, hz: s.hz, gainDb: s.gainDb, q: this.#limits.q, enabled: s.enabled }
   }
 
   /** An alarm: place a notch, or deepen the one already there. */
   alarm(a: FeedbackAlarm): Notch[] {
     const ss = this.#slots[a.output]
     if (!ss) return []
-    const L = this.limits
+    const L = this.#limits
     const i = this.#near(a.output, a.hz)
     if (i >= 0) {
       const s = ss[i]!
@@ -359,10 +385,10 @@ export class NotchPlanner {
       s.lastChange = a.t
       return [this.#notch(a.output, i)]
     }
-    let free = ss.findIndex((s) => !s.enabled)
+    let free = ss.findIndex((s, k) => k < L.maxNotches && !s.enabled)
     if (free < 0) {
       free = 0
-      for (let k = 1; k < ss.length; k++) if (ss[k]!.lastHit < ss[free]!.lastHit) free = k
+      for (let k = 1; k < Math.min(ss.length, L.maxNotches); k++) if (ss[k]!.lastHit < ss[free]!.lastHit) free = k
     }
     ss[free] = { hz: a.hz, gainDb: L.firstDepthDb, lastHit: a.t, lastChange: a.t, enabled: true }
     return [this.#notch(a.output, free)]
@@ -372,7 +398,7 @@ export class NotchPlanner {
   observe(t: number, output: number, candidates: readonly HowlCandidate[]): Notch[] {
     const ss = this.#slots[output]
     if (!ss) return []
-    const L = this.limits
+    const L = this.#limits
     const out: Notch[] = []
     for (const c of candidates) {
       const i = this.#near(output, c.hz)
@@ -391,7 +417,7 @@ export class NotchPlanner {
 
   /** Time passes: notches whose howl stayed away climb back toward flat; at 0 dB the slot is free. */
   tick(t: number): Notch[] {
-    const L = this.limits
+    const L = this.#limits
     const out: Notch[] = []
     for (const [output, ss] of this.#slots.entries()) {
       for (const [slot, s] of ss.entries()) {
