@@ -73,17 +73,14 @@ export interface FeedbackAlarm {
 }
 
 export interface HowlFusionOptions {
-  /** Slow growth: over the last second a straight rise of at least this (dB/s) and minRiseDb. Defaults to 3 dB/s and 4 dB. */
-  minGrowthDbPerS: number
-  minRiseDb: number
-  /** Fast growth: fastFrames consecutive frames each up by 0 to maxStepDb, together fastRiseDb. Defaults to 8 frames, 6 dB, 3 dB. */
-  fastFrames: number
+  /** Growth windows: frames (21 ms each), least slope dB/s, least R^2 of the straight fit, least rise dB. */
+  growthWindows: Array<{ frames: number; minSlope: number; minR2: number; minRise: number }>
+  /** Largest frame-to-frame step of a growing peak, dB. Defaults to 6. */
   maxStepDb: number
-  fastRiseDb: number
-  /** A growing peak must hold its frequency within this (Hz) over the frames judged. Defaults to 3. */
-  growHoldHz: number
   /** No alarm for a peak with a PAPR under this (a tone well under the programme). Defaults to 18 dB. */
   minPaprDb: number
+  /** A growing peak must hold its frequency within this (Hz) over the window judged. Defaults to 3. */
+  growHoldHz: number
   /** A candidate that holds its frequency (within holdHz) this long raises an alarm without growing. Defaults to 3 s. */
   ringS: number
   holdHz: number
@@ -95,11 +92,13 @@ export interface HowlFusionOptions {
 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
-  minGrowthDbPerS: 3,
-  minRiseDb: 4,
-  fastFrames: 8,
+  growthWindows: [
+    { frames: 5, minSlope: 40, minR2: 0.9, minRise: 3 },
+    { frames: 8, minSlope: 18, minR2: 0.8, minRise: 3 },
+    { frames: 14, minSlope: 8, minR2: 0.8, minRise: 3 },
+    { frames: 47, minSlope: 3, minR2: 0.7, minRise: 4 },
+  ],
   maxStepDb: 6,
-  fastRiseDb: 3,
   minPaprDb: 18,
   growHoldHz: 3,
   ringS: 3,
@@ -163,40 +162,30 @@ export class HowlFusion {
     return this.#tracks.map((k) => ({ output: k.output, hz: k.hz, levelDb: k.points[k.points.length - 1]?.level ?? -Infinity, alarmed: k.alarmed }))
   }
 
-  // Fast: the last fastFrames frames all step up (a howl's steady exponential growth), none by
-  // more than maxStepDb (a note's attack is one big step), together at least fastRiseDb.
-  #growingFast(k: Track): boolean {
+  // Growing: over one of the windows (the last `frames` frames, consecutive), a straight rise
+  // (least squares, R^2 >= minR2) of at least minSlope dB/s and minRise dB, no frame-to-frame step
+  // above maxStepDb (a note's attack is one big step) and the frequency held within growHoldHz (a
+  // played note's vibrato moves it; a howl holds still).
+  #growing(k: Track): boolean {
     const o = this.#o
-    const p = k.points.slice(-o.fastFrames)
-    if (p.length < o.fastFrames || p[p.length - 1]!.t - p[0]!.t > (o.fastFrames + 1) * 0.0214) return false
-    for (let i = 1; i < p.length; i++) {
-      const d = p[i]!.level - p[i - 1]!.level
-      if (d < -0.5 || d > o.maxStepDb) return false
+    for (const w of o.growthWindows) {
+      const p = k.points.slice(-w.frames)
+      if (p.length < w.frames || p[p.length - 1]!.t - p[0]!.t > (w.frames + 1) * 0.0214) continue
+      if (p.some((q, i) => i > 0 && q.level - p[i - 1]!.level > o.maxStepDb)) continue
+      if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) continue
+      const b = slope(p)
+      if (b < w.minSlope || p[p.length - 1]!.level - p[0]!.level < w.minRise) continue
+      const mt = p.reduce((s, q) => s + q.t, 0) / p.length
+      const ml = p.reduce((s, q) => s + q.level, 0) / p.length
+      let res = 0
+      let tot = 0
+      for (const q of p) {
+        res += (q.level - (ml + b * (q.t - mt))) ** 2
+        tot += (q.level - ml) ** 2
+      }
+      if (tot > 0 && 1 - res / tot >= w.minR2) return true
     }
-    // A howl holds its frequency while it grows; a played note's vibrato moves it.
-    if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) return false
-    return p[p.length - 1]!.level - p[0]!.level >= o.fastRiseDb
-  }
-
-  // Slow: over the last second a straight rise (R^2 >= 0.7) of at least minGrowthDbPerS and minRiseDb.
-  #growingSlow(k: Track): boolean {
-    const o = this.#o
-    const last = k.points[k.points.length - 1]!
-    const p = k.points.filter((q) => last.t - q.t <= 1)
-    if (p.length < 20 || last.t - k.firstT < 0.9) return false
-    for (let i = 1; i < p.length; i++) if (p[i]!.level - p[i - 1]!.level > o.maxStepDb) return false
-    if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) return false
-    const b = slope(p)
-    if (b < o.minGrowthDbPerS || last.level - p[0]!.level < o.minRiseDb) return false
-    const mt = p.reduce((s, q) => s + q.t, 0) / p.length
-    const ml = p.reduce((s, q) => s + q.level, 0) / p.length
-    let res = 0
-    let tot = 0
-    for (const q of p) {
-      res += (q.level - (ml + b * (q.t - mt))) ** 2
-      tot += (q.level - ml) ** 2
-    }
-    return tot > 0 && 1 - res / tot >= 0.7
+    return false
   }
 
   /** One analysis frame's candidates of one output (an empty list when it had none). Returns new alarms. */
@@ -224,7 +213,7 @@ export class HowlFusion {
       // Loud enough to matter: a peak with PAPR p holds about p - 24 dB of the frame's power
       // (683 analysed bins, 3 in the main lobe), so minPaprDb 18 is a tone 6 dB under the rest.
       const loud = c.paprDb >= o.minPaprDb
-      const growing = loud && (this.#growingFast(k) || this.#growingSlow(k))
+      const growing = loud && this.#growing(k)
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
       const ringing = loud && age >= ringFor && k.hzMax - k.hzMin <= o.holdHz
       if (growing || ringing) {

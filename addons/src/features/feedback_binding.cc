@@ -44,6 +44,8 @@ features::HowlThresholds thresholdsOf(const Napi::Value& v) {
   th.pnprDb = numberOr(o, "pnprDb", th.pnprDb);
   th.ipmp = numberOr(o, "ipmp", th.ipmp);
   th.minLevelDb = numberOr(o, "minLevelDb", th.minLevelDb);
+  th.youngFrames = static_cast<int>(numberOr(o, "youngFrames", th.youngFrames));
+  th.youngGrowthDbPerS = numberOr(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
   return th;
 }
 

@@ -22,6 +22,8 @@ struct HowlThresholds {
   double pnprDb = 15;   // peak over the power 3..6 bins away on both sides
   double ipmp = 0.75;   // share of the last kHistory frames the peak was there (and passed the ratios)
   double minLevelDb = -70;  // quieter peaks are ignored (dBFS, sine peak)
+  int youngFrames = 4;      // ...or the last this many frames all passed
+  double youngGrowthDbPerS = 20;  // ...and it grows at least this fast
 };
 
 // One candidate: 8 floats when published (FeatureTap kHowl record).
