@@ -159,6 +159,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetInputTrim>("setInputTrim"),
                            InstanceMethod<&EngineWrap::SetOutputGain>("setOutputGain"),
                            InstanceMethod<&EngineWrap::SetEq>("setEq"),
+                           InstanceMethod<&EngineWrap::SetNotch>("setNotch"),
                            InstanceMethod<&EngineWrap::SetCompressor>("setCompressor"),
                            InstanceMethod<&EngineWrap::SteerBeam>("steerBeam"),
                            InstanceMethod<&EngineWrap::SetBeamAuto>("setBeamAuto"),
@@ -284,6 +285,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     c.v[2] = num(p, "gainDb", 0);
     c.v[3] = num(p, "q", 0.7071);
     c.v[4] = boolean(p, "enabled", false) ? 1 : 0;
+    return Send(info, c);
+  }
+
+  // setNotch(output, slot, freqHz, gainDb, q, enabled): a feedback notch (checked in TypeScript).
+  Napi::Value SetNotch(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetNotch;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.index = static_cast<int32_t>(arg(info, 1));
+    c.v[0] = arg(info, 2);
+    c.v[1] = arg(info, 3);
+    c.v[2] = arg(info, 4);
+    c.v[3] = info.Length() > 5 && info[5].ToBoolean().Value() ? 1 : 0;
     return Send(info, c);
   }
 
