@@ -56,7 +56,7 @@ export type RuntimeEngine = Pick<
   | 'steerBeam'
   | 'setBeamAuto'
 > &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures'>>
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'setNotch'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
