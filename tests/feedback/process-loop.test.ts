@@ -20,7 +20,7 @@ function firmware(cwd: string, ...args: string[]) {
 
 t.test('process --loop-gain reports the howl the loop grows; --suppress notches it out', async (t) => {
   const dir = t.testdir()
-  const speech = (await renderSpeech(dir, TEXTS.join(' '), 'awb')).subarray(0, 48000 * 8)
+  const speech = (await renderSpeech(dir, TEXTS.join(' '), 'awb')).subarray(0, 48000 * 6)
   writeWav(join(dir, 'show.wav'), { channels: 1, sampleRate: 48000, format: 'pcm24' }, speech)
   const off = firmware(dir, '--in', 'show.wav', '--out', 'off.wav', '--report', 'off.json', '--loop-gain', '4', '--room', 'hall')
   t.equal(off.status, 0, `runs: ${off.stderr}`)
