@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 # telemetry tests start their own broker and scraper on free ports, never the system services).
 APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
   liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
+APT_PACKAGES+=(fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests and bench (music, speech), none from models/train.py
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
