@@ -14,6 +14,7 @@ APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tm
   liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
 APT_PACKAGES+=(janus libopus-dev chromium)  # issue 17: personal mixes: Opus in the addon, Janus streaming, the listener test in Chromium
 APT_PACKAGES+=(chromium)  # issue 14: the FOH page's browser tests (tests/foh) drive Debian's Chromium
+APT_PACKAGES+=(fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests and bench (music, speech), none from models/train.py
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -150,6 +150,7 @@ Engine::Engine(const EngineConfig& config)
   }
   for (int k = 0; k < cfg_.outputs; k++) {
     eq_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kEqBands));
+    notch_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kNotches));
     comp_.push_back(std::make_unique<dsp::Compressor>(cfg_.sampleRate));
   }
   gr_.assign(cfg_.outputs, 0.0f);
@@ -538,6 +539,18 @@ void Engine::applyCommands() noexcept {
           eq_[t]->setBand(c.index, p);
         }
         break;
+      case kCmdSetNotch:
+        // A feedback notch: glides and crossfades like an EQ band (ParametricEq), so no click.
+        if (t >= 0 && t < cfg_.outputs && c.index >= 0 && c.index < kNotches) {
+          dsp::BandParams p;
+          p.type = dsp::BandType::Peak;
+          p.freqHz = c.v[0];
+          p.gainDb = c.v[1];
+          p.q = c.v[2];
+          p.enabled = c.v[3] != 0;
+          notch_[t]->setBand(c.index, p);
+        }
+        break;
       case kCmdSetCompressor:
         if (t >= 0 && t < cfg_.outputs) {
           dsp::CompressorParams p;
@@ -790,6 +803,7 @@ void Engine::runChain(int frames) noexcept {
     float* y = proc_[k].data();
     std::memcpy(y, src, sizeof(float) * frames);
     eq_[k]->process(y, frames);
+    notch_[k]->process(y, frames);
     comp_[k]->process(y, frames);
     gr_[k] = comp_[k]->gainReductionDb();
     double g = outGain_[k];
@@ -840,6 +854,7 @@ uint32_t Engine::checkProcessed(int frames) const noexcept {
 void Engine::resetChain() noexcept {
   // Filter and detector state may hold the NaN that tripped the bypass; start them clean.
   for (auto& e : eq_) e->reset();
+  for (auto& e : notch_) e->reset();
   for (auto& c : comp_) c->reset();
   for (auto& b : beams_) {
     b->das->resetStream();

@@ -40,6 +40,8 @@ constexpr int kMaxBeams = 16;
 constexpr int kMinBlock = 32;
 constexpr int kMaxBlock = 1024;
 constexpr int kEqBands = 8;
+// Feedback notches per output (docs/feedback.md): peaking bands after the EQ.
+constexpr int kNotches = 8;
 
 // Commands: small fixed records through the command ring, applied at the next block boundary.
 enum CommandId : uint32_t {
@@ -50,6 +52,7 @@ enum CommandId : uint32_t {
   kCmdSteerBeam,         // target beam, v = azDeg, elDeg (also turns auto-steering off)
   kCmdSetBeamAuto,       // target beam, v[0] != 0: follow the DOA
   kCmdSetBeamformer,     // target beam, index 0 das, 1 mvdr
+  kCmdSetNotch,          // target output, index slot, v = freqHz, gainDb, q, enabled (a peaking band)
 };
 
 struct Command {
@@ -252,6 +255,7 @@ class Engine {
   std::atomic<bool> analysisStop_{false};
   std::atomic<uint64_t> droppedAnalysis_{0};
   std::vector<std::unique_ptr<dsp::ParametricEq>> eq_;
+  std::vector<std::unique_ptr<dsp::ParametricEq>> notch_;
   std::vector<std::unique_ptr<dsp::Compressor>> comp_;
   std::vector<float> gr_;
 

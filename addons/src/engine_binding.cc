@@ -160,6 +160,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetInputTrim>("setInputTrim"),
                            InstanceMethod<&EngineWrap::SetOutputGain>("setOutputGain"),
                            InstanceMethod<&EngineWrap::SetEq>("setEq"),
+                           InstanceMethod<&EngineWrap::SetNotch>("setNotch"),
                            InstanceMethod<&EngineWrap::SetCompressor>("setCompressor"),
                            InstanceMethod<&EngineWrap::SteerBeam>("steerBeam"),
                            InstanceMethod<&EngineWrap::SetBeamAuto>("setBeamAuto"),
@@ -292,6 +293,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     c.v[2] = num(p, "gainDb", 0);
     c.v[3] = num(p, "q", 0.7071);
     c.v[4] = boolean(p, "enabled", false) ? 1 : 0;
+    return Send(info, c);
+  }
+
+  // setNotch(output, slot, freqHz, gainDb, q, enabled): a feedback notch (checked in TypeScript).
+  Napi::Value SetNotch(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetNotch;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.index = static_cast<int32_t>(arg(info, 1));
+    c.v[0] = arg(info, 2);
+    c.v[1] = arg(info, 3);
+    c.v[2] = arg(info, 4);
+    c.v[3] = info.Length() > 5 && info[5].ToBoolean().Value() ? 1 : 0;
     return Send(info, c);
   }
 
@@ -497,7 +511,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::vector<float> mel, vad;
     double melT = -1, vadT = -1;
     Napi::Array spectra = Napi::Array::New(env);
-    uint32_t ns = 0;
+    Napi::Array howl = Napi::Array::New(env);
+    uint32_t ns = 0, nh = 0;
     features::FeatureRecord r;
     while (engine_->popFeature(&r)) {
       const double t = static_cast<double>(r.block) * blockSeconds;
@@ -521,6 +536,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         o.Set("mean", mean);
         o.Set("spread", spread);
         spectra.Set(ns++, o);
+      } else if (r.kind == features::kHowl) {
+        // Howl candidates (features/howl_detector.h), 8 floats each.
+        Napi::Float32Array c = Napi::Float32Array::New(env, r.count);
+        for (uint32_t i = 0; i < r.count; i++) c[i] = r.data[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("output", r.index);
+        o.Set("t", t);
+        o.Set("candidates", c);
+        howl.Set(nh++, o);
       }
     }
     auto packed = [&](const std::vector<float>& v) {
@@ -534,6 +558,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     result.Set("vad", packed(vad));
     result.Set("vadT", vadT);
     result.Set("spectra", spectra);
+    result.Set("howl", howl);
     result.Set("dropped", static_cast<double>(engine_->droppedFeatures()));
     return result;
   }

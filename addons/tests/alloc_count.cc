@@ -198,7 +198,12 @@ void drive(engine::Engine& e, std::atomic<bool>& done) {
     switch (i % 9) {
       case 0: c.id = engine::kCmdSetInputTrim; c.target = i % 8; c.v[0] = (i % 7) - 3; break;
       case 1: c.id = engine::kCmdSetOutputGain; c.target = i % 4; c.v[0] = -(i % 12); break;
-      case 2: c.id = engine::kCmdSetEqBand; c.target = i % 4; c.index = i % 8; c.v[0] = i % 5; c.v[1] = 200 + 50 * (i % 40); c.v[2] = (i % 13) - 6; c.v[3] = 0.7 + (i % 3); c.v[4] = 1; break;
+      case 2:
+        if (i % 2) {  // feedback notches in and out, as the suppressor places and releases them
+          c.id = engine::kCmdSetNotch; c.target = i % 4; c.index = i % 8; c.v[0] = 500 + 37 * (i % 50); c.v[1] = -3 * (1 + i % 6); c.v[2] = 40; c.v[3] = (i / 18) % 2;
+          break;
+        }
+        c.id = engine::kCmdSetEqBand; c.target = i % 4; c.index = i % 8; c.v[0] = i % 5; c.v[1] = 200 + 50 * (i % 40); c.v[2] = (i % 13) - 6; c.v[3] = 0.7 + (i % 3); c.v[4] = 1; break;
       case 3: c.id = engine::kCmdSetCompressor; c.target = i % 4; c.v[0] = -30 + (i % 20); c.v[1] = 2 + (i % 6); c.v[2] = 6; c.v[3] = 5; c.v[4] = 100; c.v[5] = 3; c.v[6] = 1; break;
       case 4: c.id = engine::kCmdSteerBeam; c.target = 1 + i % 3; c.v[0] = (i * 37) % 360; c.v[1] = (i % 3) * 10; break;
       case 5: c.id = engine::kCmdSetBeamformer; c.target = i % 4; c.index = (i / 9) % 2; break;

@@ -11,6 +11,7 @@ import { EQ_RECOMMENDER } from '../inference/models.ts'
 import { InferenceService, type InferenceServiceOptions } from '../inference/service.ts'
 import { registerInferenceCommands } from './commands.ts'
 import { type ApplianceEqSinkOptions, AutomationController, applianceEqSink } from './controller.ts'
+import { FeedbackSuppressor, type NotchSink } from './feedback.ts'
 import type { AutomationLimits, AutomationMode } from './machine.ts'
 
 export { LiveInference } from '../inference/live.ts'
@@ -32,6 +33,10 @@ export interface InferenceAttachOptions {
   /** Which EQ band slots of each output automation owns. Defaults to 0..7. */
   eq?: ApplianceEqSinkOptions
   live?: LiveInferenceOptions
+  /** Where feedback notches go (the engine's setNotch). Defaults to none: the suppressor only proposes. */
+  notchSink?: NotchSink
+  /** The feedback suppressor's mode. Defaults to the automation mode when a notch sink is given, else advisory. */
+  feedbackMode?: AutomationMode
   service?: InferenceServiceOptions
   /** Loop period for features and automation ticks. Defaults to 10 ms. */
   tickMs?: number
@@ -43,6 +48,7 @@ export interface InferenceAttachOptions {
 export interface AttachedInference {
   service: InferenceService
   automation: AutomationController
+  feedback: FeedbackSuppressor
   live: LiveInference
   stop(): Promise<void>
 }
@@ -110,8 +116,24 @@ async function start(
     if (failures === 1 || failures % 100 === 0) log('error', `live inference could not deliver a result: ${e.message} (${failures} so far)`)
   }
   const live = new LiveInference(service, automation, { onError, ...opts.live })
+  // Feedback: alarms from the engine's howl detector go to the suppressor (advisory unless told
+  // otherwise); its notches reach the engine through opts.notchSink (none: proposals only).
+  const feedback = new FeedbackSuppressor({
+    outputs: app.profile.audio.outputs,
+    sink: opts.notchSink ?? { setNotch: () => {} },
+    mode: opts.feedbackMode ?? (opts.notchSink ? (opts.mode ?? 'advisory') : 'advisory'),
+    log: (level, message) => log(level, message),
+  })
+  live.setFeedbackSink({
+    alarm: (a) => {
+      log('warn', `feedback on output ${a.output}: ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s (${a.reason})`)
+      return feedback.alarm(a)
+    },
+    observe: (t, output, c) => feedback.observe(t, output, c),
+  })
   const enable = (on: boolean) => {
     live.setEnabled(on)
+    feedback.setEnabled(on)
     automation.setEnabled(on, on ? 'watchdog ACTIVE' : 'watchdog has inference disabled')
   }
   enable(app.inferenceEnabled)
@@ -130,6 +152,7 @@ async function start(
       const f = app.pollFeatures()
       if (f) live.feed(f)
       automation.tick()
+      feedback.tick(performance.now() / 1000)
       app.automationMode = automation.mode
     } catch (e) {
       onError(e instanceof Error ? e : new Error(String(e)))
@@ -139,6 +162,7 @@ async function start(
   return {
     service,
     automation,
+    feedback,
     live,
     async stop() {
       clearInterval(timer)

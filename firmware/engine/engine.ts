@@ -538,6 +538,25 @@ export class Engine {
     )
   }
 
+  /**
+   * One feedback notch (slot 0..7) of one output: a peaking band after the EQ that glides and
+   * crossfades (no click). Q 30 to 200, gain -30 to 0 dB. A bad value: FW_ERR_FEEDBACK_SETTINGS,
+   * nothing sent. docs/feedback.md.
+   */
+  setNotch(n: { output: number; slot: number; hz: number; gainDb: number; q: number; enabled: boolean }): void {
+    const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `setNotch(${f}): ${m}`)
+    const output = numberIn(c, n.output, 'output', { min: 0, max: this.options.outputs - 1, integer: true })
+    const slot = numberIn(c, n.slot, 'slot', { min: 0, max: 7, integer: true })
+    const hz = numberIn(c, n.hz, 'hz', { min: 20, max: this.options.sampleRate * 0.45 })
+    const gainDb = numberIn(c, n.gainDb, 'gainDb', { min: -30, max: 0 })
+    const q = numberIn(c, n.q, 'q', { min: 30, max: 200 })
+    if (typeof n.enabled !== 'boolean')
+      throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `setNotch(enabled): must be true or false, got ${JSON.stringify(n.enabled)}`)
+    const send = this.#native.setNotch
+    if (!send) throw new FirmwareError('FW_ERR_ENGINE', 'this engine build has no feedback notches; rebuild it with "npm run build:addon"')
+    this.#send(send.call(this.#native, output, slot, hz, gainDb, q, n.enabled))
+  }
+
   /** Compressor/limiter of one output (ratio >= 1000 is a brick-wall limiter). */
   setCompressor(output: number, p: CompressorParams): void {
     checkNumber(output, 'setCompressor(output)', 0, this.options.outputs - 1, true)
@@ -649,7 +668,7 @@ export class Engine {
 
   /** Drains the feature ring: log-mel frames, VAD windows and output spectra for the models. */
   pollFeatures(): FeatureFrames {
-    return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], dropped: 0 }
+    return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], howl: [], dropped: 0 }
   }
 
   stats(): EngineStats & {

@@ -4,6 +4,7 @@
 // in flight, a request that cannot be sent is skipped and counted, and a result past its deadline
 // is dropped by the service. Results go to listeners and EQ recommendations to the automation.
 import type { FeatureFrames } from '../engine/types.ts'
+import { decodeCandidates, type FeedbackAlarm, type HowlCandidate, HowlFusion } from './feedback.ts'
 import { CROWD_STATE, classifyPatches, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
 import type { InferenceService } from './service.ts'
 import { type SpeechInterval, VadSmoother, type VadSmootherOptions } from './vad.ts'
@@ -19,6 +20,8 @@ export interface LiveInferenceOptions {
   onClass?: (c: { t: number; label: string; confidence: number; probs: number[] }) => void
   onSpeech?: (iv: SpeechInterval) => void
   onRecommendation?: (r: { t: number; output: number; bands: Array<{ hz: number; gainDb: number }>; confidence: number }) => void
+  /** A feedback alarm: the engine's howl detector fused with the classifier (docs/feedback.md). */
+  onFeedback?: (a: FeedbackAlarm) => void
   /** A result could not be delivered (a listener or the sink threw); counted in stats().errors. */
   onError?: (e: Error) => void
 }
@@ -34,6 +37,12 @@ export interface LiveStats {
   errors: number
 }
 
+/** Where feedback alarms and howl candidates go (the automation's suppressor). */
+export interface FeedbackAlarmSink {
+  alarm(a: FeedbackAlarm): unknown
+  observe(t: number, output: number, candidates: readonly HowlCandidate[]): void
+}
+
 /** Where EQ recommendations go (the automation controller): inference does not know automation. */
 export interface RecommendationSink {
   /** How many outputs it takes recommendations for. */
@@ -44,6 +53,8 @@ export interface RecommendationSink {
 export class LiveInference {
   readonly #svc: InferenceService
   readonly #auto: RecommendationSink | null
+  readonly #fusion = new HowlFusion()
+  #feedbackSink: FeedbackAlarmSink | null = null
   readonly #o: LiveInferenceOptions
   readonly #mel = new Float32Array(PATCH_FRAMES * MEL_BANDS)
   #melFill = 0
@@ -66,6 +77,11 @@ export class LiveInference {
     this.#o = opts
     this.#vad = new SileroVadStream(svc)
     this.#smoother = new VadSmoother(opts.vad)
+  }
+
+  /** Where alarms and candidates go (the suppressor); null for none. */
+  setFeedbackSink(sink: FeedbackAlarmSink | null): void {
+    this.#feedbackSink = sink
   }
 
   /** The watchdog's inference enable: while off, features are discarded and nothing is sent. */
@@ -102,7 +118,23 @@ export class LiveInference {
       }
     }
     void this.#drainVad()
+    this.#feedHowl(f)
     for (const s of f.spectra) this.#maybeRecommend(s.output, s.t, s.mean, s.spread)
+  }
+
+  #feedHowl(f: FeatureFrames): void {
+    for (const h of f.howl ?? []) {
+      const c = decodeCandidates(h.candidates)
+      try {
+        this.#feedbackSink?.observe(h.t, h.output, c)
+        for (const a of this.#fusion.push(h.t, h.output, c)) {
+          this.#o.onFeedback?.(a)
+          this.#feedbackSink?.alarm(a)
+        }
+      } catch (e) {
+        this.#failed(e)
+      }
+    }
   }
 
   #feedMel(frames: Float32Array, t0: number): void {
@@ -133,7 +165,10 @@ export class LiveInference {
       .then((r) => {
         const c = r?.[0]
         if (!c || !this.#enabled) return
-        const min = this.#svc.active(CROWD_STATE)?.manifest.minConfidence ?? 0
+        const manifest = this.#svc.active(CROWD_STATE)?.manifest
+        const fb = manifest?.classes.indexOf('feedback') ?? -1
+        if (fb >= 0 && c.probs[fb] !== undefined) this.#fusion.classifier(t, c.probs[fb]!)
+        const min = manifest?.minConfidence ?? 0
         if (c.confidence >= min) this.#lastClass = c.label
         this.#o.onClass?.({ t: Math.round((t - 0.25) * 1000) / 1000, label: c.label, confidence: c.confidence, probs: c.probs })
       })

@@ -9,6 +9,7 @@ import { registerReportContributor } from './report.ts'
  * they cannot load, the audio is still processed and the report says why the sections are empty.
  */
 async function loadAnalysers(): Promise<void> {
+  await import('./feedback-report.ts')
   try {
     await import('./inference-report.ts')
   } catch (e) {
@@ -23,6 +24,11 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
   const opts = parseProcessArgs(argv)
   if (!opts) {
     console.log(processUsage)
+    return 0
+  }
+  if (opts.loop) {
+    const { runLoopCommand } = await import('./feedback-loop-command.ts')
+    console.log(runLoopCommand(opts))
     return 0
   }
   if (opts.analysis) await loadAnalysers()

@@ -41,6 +41,12 @@ export interface ProcessOptions {
   to?: number
   /** Seconds between machine-readable progress lines when stderr is not a terminal. Defaults to 1; 0: none. */
   progressEvery: number
+  /**
+   * --loop-gain: run the input (the programme at the microphone, mixed to mono, 48 kHz) through the
+   * simulated acoustic loop instead of the engine (firmware/process/feedback-loop.ts); --room
+   * names the room (default club); --suppress places notches at detected howls.
+   */
+  loop?: { gainDb: number; room: string; suppress: boolean }
 }
 
 export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
@@ -66,7 +72,13 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
   --from T, --to T      process only this part of the show; T in seconds, M:SS or H:MM:SS(.s);
                         times in the report stay show time
   --progress-every S    seconds between progress lines on stderr when it is not a terminal
-                        (JSON: "progress {...}"); 0 for none (default 1; a terminal gets a bar)`
+                        (JSON: "progress {...}"); 0 for none (default 1; a terminal gets a bar)
+  --loop-gain DB        instead of the engine: put IN.wav (the programme at the microphone) through
+                        a simulated acoustic loop, mic -> gain -> loudspeaker -> room -> mic, at DB
+                        over the point where it starts to howl (-40 to 20); OUT.wav is the
+                        loudspeaker feed, the report lists the feedback alarms (docs/feedback.md)
+  --room R              the loop's room: small, club (default), hall, studio, or LxWxH:absorption
+  --suppress            with --loop-gain: place notches at detected howls (the auto mode)`
 
 const valued = new Set([
   '--array',
@@ -81,8 +93,10 @@ const valued = new Set([
   '--from',
   '--to',
   '--progress-every',
+  '--loop-gain',
+  '--room',
 ])
-const flags = new Set(['--no-analysis', '--join'])
+const flags = new Set(['--no-analysis', '--join', '--suppress'])
 /** Options that may be given more than once. */
 const repeatable = new Set(['--in'])
 
@@ -216,6 +230,16 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
   if (format !== undefined) {
     if (!(WAV_FORMATS as readonly string[]).includes(format)) bad(`--format must be one of ${WAV_FORMATS.join(', ')}, got "${format}"`)
     opts.format = format as WavFormat
+  }
+  const loopGain = seen.get('--loop-gain')
+  if (loopGain !== undefined) {
+    if (!/^[+-]?\d+(\.\d+)?$/.test(loopGain) || Math.abs(Number(loopGain)) > 40 || Number(loopGain) > 20) {
+      throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --loop-gain must be dB from -40 to 20, got "${loopGain}"`)
+    }
+    for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
+    opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress') }
+  } else {
+    for (const n of ['--room', '--suppress']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
   }
   if (!opts.array) {
     for (const n of ['--steer', '--beamformer', '--beams']) {

@@ -57,7 +57,7 @@ export type RuntimeEngine = Pick<
   | 'steerBeam'
   | 'setBeamAuto'
 > &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort'>>
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 

@@ -101,7 +101,11 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       }
       let inference: AttachedInference | null = null
       if (opts.inference !== false) {
-        inference = await attachInference(app, { registry, ...(settings ? { mode: settings.mode } : {}) })
+        // Feedback notches (issue 13) go to the engine's outputs through its command ring.
+        const notchSink = app.engine.setNotch
+          ? { setNotch: (n: Parameters<NonNullable<typeof app.engine.setNotch>>[0]) => app.engine.setNotch?.(n) }
+          : undefined
+        inference = await attachInference(app, { registry, ...(settings ? { mode: settings.mode } : {}), ...(notchSink ? { notchSink } : {}) })
         stops.push(inference.stop)
       }
       // Personal mixes: their commands before the transports start; published mixes stream again.

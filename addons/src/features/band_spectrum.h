@@ -26,6 +26,8 @@ class BandSpectrum {
   // Copies [mean dB x32, spread dB x32] into out (64 floats).
   void snapshot(float* out) const noexcept;
   unsigned long long frames() const { return frames_; }
+  // The last analysed frame's spectrum (kFft/2 + 1 bins of the Hann-windowed frame).
+  const std::complex<float>* spectrum() const noexcept { return spec_.data(); }
   void reset() noexcept;
 
  private:

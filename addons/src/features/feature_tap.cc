@@ -32,6 +32,7 @@ FeatureTap::FeatureTap(double sampleRate, int inputs, int outputs, int maxBlock,
   for (int o = 0; o < outputs; ++o) {
     const size_t skip = static_cast<size_t>(BandSpectrum::kHop) * static_cast<size_t>(o) / static_cast<size_t>(outputs);
     spectra_.push_back(std::make_unique<BandSpectrum>(sampleRate, 3.0, skip));
+    howl_.push_back(std::make_unique<HowlDetector>(sampleRate, BandSpectrum::kFft, BandSpectrum::kHop));
   }
 }
 
@@ -74,7 +75,23 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
   const int outs = outputs < outputs_ ? outputs : outputs_;
   for (int o = 0; o < outs; ++o) {
     BandSpectrum& bs = *spectra_[o];
-    bs.push(out[o], frames);
+    if (bs.push(out[o], frames) > 0) {
+      HowlDetector& hd = *howl_[o];
+      const int n = hd.analyse(bs.spectrum());
+      if (n > 0) {
+        scratch_.kind = kHowl;
+        scratch_.index = static_cast<uint32_t>(o);
+        scratch_.block = block;
+        scratch_.count = static_cast<uint32_t>(n * HowlDetector::kFloats);
+        const HowlCandidate* c = hd.candidates();
+        for (int i = 0; i < n; ++i) {
+          float* d = scratch_.data + i * HowlDetector::kFloats;
+          d[0] = c[i].hz, d[1] = c[i].levelDb, d[2] = c[i].growthDbPerS, d[3] = c[i].paprDb;
+          d[4] = c[i].phprDb, d[5] = c[i].pnprDb, d[6] = c[i].ipmp, d[7] = c[i].ageFrames;
+        }
+        publish();
+      }
+    }
     if (bs.frames() >= lastSnapshot_[o] + kSpectrumEveryFrames) {
       lastSnapshot_[o] = bs.frames();
       scratch_.kind = kSpectrum;

@@ -3,6 +3,8 @@
 //   kLogMel    one 40-band log-mel frame (10 ms hop) of the input mix, decimated to 16 kHz
 //   kVad       one 512-sample window at 16 kHz of the input mix, for the Silero VAD (32 ms)
 //   kSpectrum  one output's band spectrum (32 mean dB + 32 spread dB), about every 0.5 s
+//   kHowl      one output's howl candidates (HowlDetector, 8 floats each), on every analysis frame
+//              (21 ms) that has any; none published while there are none
 // Sized at construction (which may allocate); process() never allocates, locks or blocks, except
 // offline: after waitForRoom() (the file backend, unpaced, where nothing may be dropped) a full
 // ring makes process() yield until the control thread has drained a record or `stop` is set.
@@ -15,16 +17,17 @@
 
 #include "features/band_spectrum.h"
 #include "features/decimator.h"
+#include "features/howl_detector.h"
 #include "features/log_mel.h"
 #include "ring.h"
 
 namespace features {
 
-enum FeatureKind : uint32_t { kLogMelFrame = 1, kVadWindow = 2, kSpectrum = 3 };
+enum FeatureKind : uint32_t { kLogMelFrame = 1, kVadWindow = 2, kSpectrum = 3, kHowl = 4 };
 
 struct FeatureRecord {
   uint32_t kind = 0;
-  uint32_t index = 0;   // output index for kSpectrum
+  uint32_t index = 0;   // output index for kSpectrum and kHowl
   uint64_t block = 0;   // engine blocks completed when published
   uint32_t count = 0;   // floats used in data
   float data[512];
@@ -58,6 +61,7 @@ class FeatureTap {
   std::vector<float> vadBuf_;
   int vadFill_ = 0;
   std::vector<std::unique_ptr<BandSpectrum>> spectra_;
+  std::vector<std::unique_ptr<HowlDetector>> howl_;
   std::vector<unsigned long long> lastSnapshot_;
   void publish() noexcept;
   FeatureRecord scratch_{};

@@ -69,6 +69,7 @@ void InitFeatures(Napi::Env env, Napi::Object exports) {
   f.Set("bandSpectrum", Napi::Function::New(env, BandSpectrumOf, "bandSpectrum"));
   f.Set("melBands", Napi::Number::New(env, features::LogMel::kMels));
   f.Set("spectrumBands", Napi::Number::New(env, features::BandSpectrum::kBands));
+  InitFeedback(env, f);
   exports.Set("features", f);
 }
 

@@ -1,0 +1,58 @@
+// AcousticLoop: a simulated feedback loop, microphone -> (notches) -> gain -> loudspeaker ->
+// room -> back to the microphone, so a howl grows out of the physics of the loop instead of being
+// synthesised. The room is a shoebox image-source model (Allen & Berkley 1979): every image of the
+// loudspeaker up to the room's order within maxSeconds becomes a tap, amplitude beta^reflections
+// / distance, rounded to whole samples; the PA and microphone band limits are a 2nd-order
+// high-pass (100 Hz) and low-pass (8 kHz). The impulse response is scaled so the loop's largest
+// gain over frequency is 0 dB with the gain at 0 dB: the loop gain in dB is then the margin over
+// the point where it starts to howl (> 0 dB howls at the frequency of the largest gain). The
+// loudspeaker saturates softly (tanh), as an amplifier would, so a howl settles near full scale.
+// Construction allocates; process, setGainDb and setNotch do not.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "dsp/biquad.h"
+
+namespace dsp {
+
+struct RoomSpec {
+  double size[3] = {8, 6, 3};      // metres
+  double absorption = 0.35;        // of the walls (energy), 0..1
+  double speaker[3] = {2, 3, 2};   // loudspeaker position, metres
+  double mic[3] = {5.5, 3.4, 1.6};  // microphone position, metres
+  int order = 8;                    // image order
+  double maxSeconds = 0.25;         // impulse response length
+};
+
+class AcousticLoop {
+ public:
+  static constexpr int kNotches = 8;
+  AcousticLoop(double sampleRate, const RoomSpec& room, double gainDb);
+
+  void setGainDb(double db) noexcept;
+  // Notch i: a peaking biquad (gainDb < 0) on the loudspeaker feed; glides and crossfades.
+  void setNotch(int i, const BandParams& p) noexcept { notches_.setBand(i, p); }
+  // src: what the microphone hears from the stage; mic: src plus the loudspeaker through the room;
+  // spk: the loudspeaker feed. n samples each.
+  void process(const float* src, float* mic, float* spk, int n) noexcept;
+
+  const std::vector<float>& impulseResponse() const noexcept { return h_; }
+  // Frequency (Hz) of the loop's largest gain with no notch.
+  double criticalHz() const noexcept { return criticalHz_; }
+  int taps() const noexcept { return static_cast<int>(tapDelay_.size()); }
+
+ private:
+  double fs_, gain_ = 1, criticalHz_ = 0;
+  std::vector<float> h_;
+  std::vector<int32_t> tapDelay_;
+  std::vector<float> tapGain_;
+  int minDelay_ = 1;
+  std::vector<float> hist_, fb_;
+  int histLen_ = 0;
+  uint32_t w_ = 0;
+  std::vector<float> buf_;
+  ParametricEq notches_, band_;
+};
+
+}  // namespace dsp

@@ -1,0 +1,168 @@
+// Feedback: the howl detector over a whole signal (tests, benchmarks, `firmware process`) and the
+// simulated acoustic loop with its detector (features/howl_detector.h, dsp/acoustic_loop.h). The
+// engine's audio thread runs the same HowlDetector inside the feature tap instead.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "binding.h"
+#include "dsp/acoustic_loop.h"
+#include "features/band_spectrum.h"
+#include "features/howl_detector.h"
+
+namespace binding {
+namespace {
+
+Napi::Float32Array needSamples(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(info.Env(), "samples must be a Float32Array");
+  }
+  return info[i].As<Napi::Float32Array>();
+}
+
+double numberOr(const Napi::Object& o, const char* key, double dflt) {
+  if (!o.Has(key)) return dflt;
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+void triple(const Napi::Object& o, const char* key, double* out) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return;
+  const Napi::Value v = o.Get(key);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be [x, y, z]");
+  for (uint32_t i = 0; i < 3; i++) out[i] = v.As<Napi::Array>().Get(i).As<Napi::Number>().DoubleValue();
+}
+
+features::HowlThresholds thresholdsOf(const Napi::Value& v) {
+  features::HowlThresholds th;
+  if (!v.IsObject()) return th;
+  const Napi::Object o = v.As<Napi::Object>();
+  th.paprDb = numberOr(o, "paprDb", th.paprDb);
+  th.phprDb = numberOr(o, "phprDb", th.phprDb);
+  th.pnprDb = numberOr(o, "pnprDb", th.pnprDb);
+  th.ipmp = numberOr(o, "ipmp", th.ipmp);
+  th.minLevelDb = numberOr(o, "minLevelDb", th.minLevelDb);
+  th.youngFrames = static_cast<int>(numberOr(o, "youngFrames", th.youngFrames));
+  th.youngGrowthDbPerS = numberOr(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
+  return th;
+}
+
+// Runs the band spectrum's framing and the detector over x; appends one row per candidate per
+// frame: [t, hz, levelDb, growthDbPerS, paprDb, phprDb, pnprDb, ipmp, ageFrames].
+struct HowlStream {
+  features::BandSpectrum spectrum{48000.0};
+  features::HowlDetector detector;
+  double samples = 0;
+  explicit HowlStream(const features::HowlThresholds& th) : detector(48000.0, features::BandSpectrum::kFft, features::BandSpectrum::kHop, th) {}
+  void push(const float* x, size_t n, std::vector<float>* rows) {
+    // One hop at a time, so every analysed frame is seen.
+    for (size_t i = 0; i < n; i += features::BandSpectrum::kHop) {
+      const size_t m = std::min<size_t>(features::BandSpectrum::kHop, n - i);
+      samples += static_cast<double>(m);
+      if (spectrum.push(x + i, m) == 0) continue;
+      const int c = detector.analyse(spectrum.spectrum());
+      const float t = static_cast<float>(samples / 48000.0);
+      for (int k = 0; k < c; k++) {
+        const features::HowlCandidate& h = detector.candidates()[k];
+        const float row[9] = {t, h.hz, h.levelDb, h.growthDbPerS, h.paprDb, h.phprDb, h.pnprDb, h.ipmp, h.ageFrames};
+        rows->insert(rows->end(), row, row + 9);
+      }
+    }
+  }
+};
+
+Napi::Float32Array packed(Napi::Env env, const std::vector<float>& v) {
+  auto a = Napi::Float32Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a[i] = v[i];
+  return a;
+}
+
+// howl(x48k: Float32Array, thresholds?) -> { frames, rows: Float32Array (9 floats a row) }
+Napi::Value HowlOf(const Napi::CallbackInfo& info) {
+  auto x = needSamples(info, 0);
+  HowlStream s(thresholdsOf(info.Length() > 1 ? info[1] : info.Env().Undefined()));
+  std::vector<float> rows;
+  s.push(x.Data(), x.ElementLength(), &rows);
+  auto o = Napi::Object::New(info.Env());
+  o.Set("frames", Napi::Number::New(info.Env(), static_cast<double>(s.spectrum.frames())));
+  o.Set("rows", packed(info.Env(), rows));
+  return o;
+}
+
+// new FeedbackLoop({ gainDb, room: { size, absorption, speaker, mic, order, maxSeconds }, thresholds })
+// .run(src) -> { mic, speaker, rows }; .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled);
+// .criticalHz, .taps, .impulseResponse
+class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FeedbackLoop",
+                       {InstanceMethod<&FeedbackLoopWrap::Run>("run"), InstanceMethod<&FeedbackLoopWrap::SetGainDb>("setGainDb"),
+                        InstanceMethod<&FeedbackLoopWrap::SetNotch>("setNotch"),
+                        InstanceAccessor<&FeedbackLoopWrap::CriticalHz>("criticalHz"), InstanceAccessor<&FeedbackLoopWrap::Taps>("taps"),
+                        InstanceAccessor<&FeedbackLoopWrap::Ir>("impulseResponse")});
+  }
+  explicit FeedbackLoopWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FeedbackLoopWrap>(info) {
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "FeedbackLoop options must be an object");
+    const Napi::Object o = info[0].As<Napi::Object>();
+    dsp::RoomSpec room;
+    if (o.Has("room") && o.Get("room").IsObject()) {
+      const Napi::Object r = o.Get("room").As<Napi::Object>();
+      triple(r, "size", room.size);
+      triple(r, "speaker", room.speaker);
+      triple(r, "mic", room.mic);
+      room.absorption = numberOr(r, "absorption", room.absorption);
+      room.order = static_cast<int>(numberOr(r, "order", room.order));
+      room.maxSeconds = numberOr(r, "maxSeconds", room.maxSeconds);
+    }
+    loop_ = std::make_unique<dsp::AcousticLoop>(48000.0, room, numberOr(o, "gainDb", 0));
+    stream_ = std::make_unique<HowlStream>(thresholdsOf(o.Has("thresholds") ? o.Get("thresholds") : info.Env().Undefined()));
+  }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    auto src = needSamples(info, 0);
+    const size_t n = src.ElementLength();
+    auto mic = Napi::Float32Array::New(info.Env(), n);
+    auto spk = Napi::Float32Array::New(info.Env(), n);
+    loop_->process(src.Data(), mic.Data(), spk.Data(), static_cast<int>(n));
+    std::vector<float> rows;
+    stream_->push(spk.Data(), n, &rows);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("mic", mic);
+    o.Set("speaker", spk);
+    o.Set("rows", packed(info.Env(), rows));
+    return o;
+  }
+  Napi::Value SetGainDb(const Napi::CallbackInfo& info) {
+    loop_->setGainDb(info[0].As<Napi::Number>().DoubleValue());
+    return info.Env().Undefined();
+  }
+  Napi::Value SetNotch(const Napi::CallbackInfo& info) {
+    dsp::BandParams p;
+    p.type = dsp::BandType::Peak;
+    p.freqHz = info[1].As<Napi::Number>().DoubleValue();
+    p.gainDb = info[2].As<Napi::Number>().DoubleValue();
+    p.q = info[3].As<Napi::Number>().DoubleValue();
+    p.enabled = info[4].ToBoolean().Value();
+    loop_->setNotch(info[0].As<Napi::Number>().Int32Value(), p);
+    return info.Env().Undefined();
+  }
+  Napi::Value CriticalHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->criticalHz()); }
+  Napi::Value Taps(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->taps()); }
+  Napi::Value Ir(const Napi::CallbackInfo& info) { return packed(info.Env(), loop_->impulseResponse()); }
+
+  std::unique_ptr<dsp::AcousticLoop> loop_;
+  std::unique_ptr<HowlStream> stream_;
+};
+
+}  // namespace
+
+void InitFeedback(Napi::Env env, Napi::Object features) {
+  features.Set("howl", Napi::Function::New(env, HowlOf, "howl"));
+  features.Set("howlFloats", Napi::Number::New(env, features::HowlDetector::kFloats));
+  features.Set("FeedbackLoop", FeedbackLoopWrap::Define(env));
+}
+
+}  // namespace binding

@@ -1,0 +1,439 @@
+// Feedback: the howl detector's candidates (addons/src/features/howl_detector.h, published by the
+// feature tap on every 21 ms analysis frame that has any) fused with the classifier's feedback
+// score into alarms, and the notch plan a feedback suppressor follows. Pure: no clock, no I/O;
+// every call carries its own time. The automation (firmware/automation/feedback.ts) runs the plan
+// under the advisory / supervised / auto modes; `firmware process` runs it on a simulated loop.
+
+import { FirmwareError } from '../errors.ts'
+import { checker, numberIn, wholeNumberIn } from '../validate.ts'
+
+/** One howl candidate, as the native detector publishes it (8 floats). */
+export interface HowlCandidate {
+  hz: number
+  /** Level of the peak as a sine, dBFS. */
+  levelDb: number
+  /** Least-squares slope of the peak's level over its last 12 frames, dB/s. */
+  growthDbPerS: number
+  paprDb: number
+  phprDb: number
+  pnprDb: number
+  /** Inter-frame peak magnitude persistence: share of the last 12 frames the peak was there. */
+  ipmp: number
+  ageFrames: number
+}
+
+export const HOWL_FLOATS = 8
+
+/** Decodes packed candidates (8 floats each). */
+export function decodeCandidates(packed: Float32Array, offset = 0, count = packed.length / HOWL_FLOATS, stride = HOWL_FLOATS): HowlCandidate[] {
+  const out: HowlCandidate[] = []
+  for (let i = 0; i < count; i++) {
+    const o = offset + i * stride
+    out.push({
+      hz: packed[o]!,
+      levelDb: packed[o + 1]!,
+      growthDbPerS: packed[o + 2]!,
+      paprDb: packed[o + 3]!,
+      phprDb: packed[o + 4]!,
+      pnprDb: packed[o + 5]!,
+      ipmp: packed[o + 6]!,
+      ageFrames: packed[o + 7]!,
+    })
+  }
+  return out
+}
+
+/**
+ * Rows of the offline detector (`features.howl`, `FeedbackLoop.run`): 9 floats a row, the frame's
+ * time (s) then a candidate. Grouped by frame time.
+ */
+export function decodeRows(rows: Float32Array, t0 = 0): Array<{ t: number; candidates: HowlCandidate[] }> {
+  const out: Array<{ t: number; candidates: HowlCandidate[] }> = []
+  for (let i = 0; i + 9 <= rows.length; i += 9) {
+    const t = t0 + rows[i]!
+    const c = decodeCandidates(rows, i + 1, 1)[0]!
+    const last = out[out.length - 1]
+    if (last && last.t === t) last.candidates.push(c)
+    else out.push({ t, candidates: [c] })
+  }
+  return out
+}
+
+export interface FeedbackAlarm {
+  t: number
+  output: number
+  hz: number
+  /** Level of the howl as a sine, dBFS. */
+  levelDb: number
+  growthDbPerS: number
+  /** What raised it: a peak that keeps growing, one that rings steadily, or either with the classifier's say-so. */
+  reason: 'growing' | 'ringing'
+  /** The classifier's feedback probability near t (0 when unknown). */
+  classifier: number
+}
+
+export interface HowlFusionOptions {
+  /** Growth windows: frames (21 ms each), least slope dB/s, least R^2 of the straight fit, least rise dB. */
+  growthWindows: Array<{ frames: number; minSlope: number; minR2: number; minRise: number }>
+  /** Largest frame-to-frame step of a growing peak, dB. Defaults to 6. */
+  maxStepDb: number
+  /** No alarm for a peak with a PAPR under this (a tone well under the programme). Defaults to 18 dB. */
+  minPaprDb: number
+  /** A growing peak must hold its frequency within this (Hz) over the window judged. Defaults to 3. */
+  growHoldHz: number
+  /** A candidate that holds its frequency (within holdHz) this long raises an alarm without growing. Defaults to 3 s. */
+  ringS: number
+  holdHz: number
+  /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 0.5 s. */
+  classifierMin: number
+  ringWithClassifierS: number
+  /** A track with no candidate for this long has ended. Defaults to 0.1 s. */
+  gapS: number
+}
+
+export const DEFAULT_FUSION: HowlFusionOptions = {
+  growthWindows: [
+    { frames: 5, minSlope: 40, minR2: 0.9, minRise: 3 },
+    { frames: 8, minSlope: 18, minR2: 0.8, minRise: 3 },
+    { frames: 14, minSlope: 8, minR2: 0.8, minRise: 3 },
+    { frames: 47, minSlope: 3, minR2: 0.7, minRise: 4 },
+  ],
+  maxStepDb: 6,
+  minPaprDb: 18,
+  growHoldHz: 3,
+  ringS: 3,
+  holdHz: 3,
+  classifierMin: 0.5,
+  ringWithClassifierS: 0.5,
+  gapS: 0.1,
+}
+
+interface Track {
+  output: number
+  hz: number
+  firstT: number
+  lastT: number
+  minLevel: number
+  points: Array<{ t: number; level: number; hz: number }>
+  hzMin: number
+  hzMax: number
+  alarmed: boolean
+}
+
+function slope(points: Array<{ t: number; level: number }>): number {
+  const n = points.length
+  if (n < 3) return 0
+  let sx = 0
+  let sy = 0
+  let sxx = 0
+  let sxy = 0
+  for (const p of points) {
+    sx += p.t
+    sy += p.level
+    sxx += p.t * p.t
+    sxy += p.t * p.level
+  }
+  const d = n * sxx - sx * sx
+  return d > 0 ? (n * sxy - sx * sy) / d : 0
+}
+
+/**
+ * Fuses the detector's candidates with the classifier: one alarm per howl (a track of candidates
+ * at one frequency on one output), raised when it keeps growing or rings steadily.
+ */
+export class HowlFusion {
+  readonly #o: HowlFusionOptions
+  #tracks: Track[] = []
+  #classifierT = -Infinity
+  #classifierP = 0
+
+  constructor(opts: Partial<HowlFusionOptions> = {}) {
+    this.#o = { ...DEFAULT_FUSION, ...opts }
+  }
+
+  /** The classifier's feedback probability at time t. */
+  classifier(t: number, pFeedback: number): void {
+    this.#classifierT = t
+    this.#classifierP = pFeedback
+  }
+
+  /** Howls being followed now: output, frequency, level. */
+  active(): Array<{ output: number; hz: number; levelDb: number; alarmed: boolean }> {
+    return this.#tracks.map((k) => ({ output: k.output, hz: k.hz, levelDb: k.points[k.points.length - 1]?.level ?? -Infinity, alarmed: k.alarmed }))
+  }
+
+  // Growing: over one of the windows (the last `frames` frames, consecutive), a straight rise
+  // (least squares, R^2 >= minR2) of at least minSlope dB/s and minRise dB, no frame-to-frame step
+  // above maxStepDb (a note's attack is one big step) and the frequency held within growHoldHz (a
+  // played note's vibrato moves it; a howl holds still).
+  #growing(k: Track): boolean {
+    const o = this.#o
+    for (const w of o.growthWindows) {
+      const p = k.points.slice(-w.frames)
+      if (p.length < w.frames || p[p.length - 1]!.t - p[0]!.t > (w.frames + 1) * 0.0214) continue
+      if (p.some((q, i) => i > 0 && q.level - p[i - 1]!.level > o.maxStepDb)) continue
+      if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) continue
+      const b = slope(p)
+      if (b < w.minSlope || p[p.length - 1]!.level - p[0]!.level < w.minRise) continue
+      const mt = p.reduce((s, q) => s + q.t, 0) / p.length
+      const ml = p.reduce((s, q) => s + q.level, 0) / p.length
+      let res = 0
+      let tot = 0
+      for (const q of p) {
+        res += (q.level - (ml + b * (q.t - mt))) ** 2
+        tot += (q.level - ml) ** 2
+      }
+      if (tot > 0 && 1 - res / tot >= w.minR2) return true
+    }
+    return false
+  }
+
+  /** One analysis frame's candidates of one output (an empty list when it had none). Returns new alarms. */
+  push(t: number, output: number, candidates: readonly HowlCandidate[]): FeedbackAlarm[] {
+    const o = this.#o
+    this.#tracks = this.#tracks.filter((k) => t - k.lastT <= o.gapS + 1e-9)
+    const alarms: FeedbackAlarm[] = []
+    const cls = t - this.#classifierT <= 1 ? this.#classifierP : 0
+    for (const c of candidates) {
+      let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= Math.max(o.holdHz * 4, 12))
+      if (!k) {
+        k = { output, hz: c.hz, firstT: t, lastT: t, minLevel: c.levelDb, points: [], hzMin: c.hz, hzMax: c.hz, alarmed: false }
+        this.#tracks.push(k)
+      }
+      k.hz = c.hz
+      k.lastT = t
+      k.minLevel = Math.min(k.minLevel, c.levelDb)
+      k.hzMin = Math.min(k.hzMin, c.hz)
+      k.hzMax = Math.max(k.hzMax, c.hz)
+      k.points.push({ t, level: c.levelDb, hz: c.hz })
+      if (k.points.length > 50) k.points.shift()
+      if (k.alarmed) continue
+      const age = t - k.firstT
+      const growth = slope(k.points)
+      // Loud enough to matter: a peak with PAPR p holds about p - 24 dB of the frame's power
+      // (683 analysed bins, 3 in the main lobe), so minPaprDb 18 is a tone 6 dB under the rest.
+      const loud = c.paprDb >= o.minPaprDb
+      const growing = loud && this.#growing(k)
+      const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
+      const ringing = loud && age >= ringFor && k.hzMax - k.hzMin <= o.holdHz
+      if (growing || ringing) {
+        k.alarmed = true
+        alarms.push({
+          t,
+          output,
+          hz: Math.round(c.hz * 10) / 10,
+          levelDb: Math.round(c.levelDb * 10) / 10,
+          growthDbPerS: Math.round(growth * 10) / 10,
+          reason: growing ? 'growing' : 'ringing',
+          classifier: Math.round(cls * 1000) / 1000,
+        })
+      }
+    }
+    return alarms
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notch plan.
+
+export interface NotchLimits {
+  /** Notches per output, 1 to 8. Defaults to 8. */
+  maxNotches: number
+  /** Quality factor of every notch, 30 to 200. Defaults to 40 (about 1/40 octave... 25 Hz wide at 1 kHz). */
+  q: number
+  /** Depth of a new notch and of each deepening step, dB (negative), -1 to -12. Defaults to -9 and -3. */
+  firstDepthDb: number
+  stepDb: number
+  /** Deepest a notch may go, dB, -3 to -30. Defaults to -18. */
+  maxDepthDb: number
+  /** A notch whose howl has not come back for this long starts its release, s, 1 to 3600. Defaults to 20. */
+  releaseAfterS: number
+  /** Each release step (stepDb back toward flat) takes this long, s, 0.1 to 600. Defaults to 2. */
+  releaseStepS: number
+  /** A howl still there this long after a notch was placed or deepened deepens it, s. Defaults to 0.25. */
+  deepenAfterS: number
+}
+
+export const DEFAULT_NOTCH_LIMITS: NotchLimits = {
+  maxNotches: 8,
+  q: 40,
+  firstDepthDb: -9,
+  stepDb: -3,
+  maxDepthDb: -18,
+  releaseAfterS: 20,
+  releaseStepS: 2,
+  deepenAfterS: 0.25,
+}
+
+/** Checks notch limits from outside (a command, an option): FW_ERR_FEEDBACK_SETTINGS, nothing changed. */
+export function checkNotchLimits(v: Partial<Record<keyof NotchLimits, unknown>>, where = 'feedback'): Partial<NotchLimits> {
+  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `${where}: ${f} ${m}`)
+  const out: Partial<NotchLimits> = {}
+  const known = Object.keys(DEFAULT_NOTCH_LIMITS)
+  for (const k of Object.keys(v))
+    if (!known.includes(k)) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: unknown setting ${k} (known: ${known.join(', ')})`)
+  if (v.maxNotches !== undefined) out.maxNotches = wholeNumberIn(c, v.maxNotches, 'maxNotches', 1, 8)
+  if (v.q !== undefined) out.q = numberIn(c, v.q, 'q', { min: 30, max: 200 })
+  if (v.firstDepthDb !== undefined) out.firstDepthDb = numberIn(c, v.firstDepthDb, 'firstDepthDb', { min: -12, max: -1 })
+  if (v.stepDb !== undefined) out.stepDb = numberIn(c, v.stepDb, 'stepDb', { min: -12, max: -1 })
+  if (v.maxDepthDb !== undefined) out.maxDepthDb = numberIn(c, v.maxDepthDb, 'maxDepthDb', { min: -30, max: -3 })
+  if (v.releaseAfterS !== undefined) out.releaseAfterS = numberIn(c, v.releaseAfterS, 'releaseAfterS', { min: 1, max: 3600 })
+  if (v.releaseStepS !== undefined) out.releaseStepS = numberIn(c, v.releaseStepS, 'releaseStepS', { min: 0.1, max: 600 })
+  if (v.deepenAfterS !== undefined) out.deepenAfterS = numberIn(c, v.deepenAfterS, 'deepenAfterS', { min: 0.05, max: 10 })
+  const merged = { ...DEFAULT_NOTCH_LIMITS, ...out }
+  if (merged.firstDepthDb < merged.maxDepthDb) {
+    throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: firstDepthDb ${merged.firstDepthDb} is deeper than maxDepthDb ${merged.maxDepthDb}`)
+  }
+  return out
+}
+
+/** One notch slot of one output, as the engine takes it (a peaking biquad). */
+export interface Notch {
+  output: number
+  slot: number
+  hz: number
+  gainDb: number
+  q: number
+  enabled: boolean
+}
+
+interface Slot {
+  hz: number
+  gainDb: number
+  lastHit: number
+  lastChange: number
+  enabled: boolean
+}
+
+/**
+ * Where notches go: a new howl gets a free slot (or the one whose howl is oldest) at firstDepthDb;
+ * a howl still there deepenAfterS later deepens its notch by stepDb down to maxDepthDb; a notch
+ * whose howl stays away releaseAfterS climbs back by stepDb every releaseStepS and frees its slot
+ * at 0 dB. Returns the changed slots; applying them (or not) is the caller's business.
+ */
+export class NotchPlanner {
+  #limits: NotchLimits
+  readonly #slots: Slot[][]
+
+  constructor(outputs: number, limits: Partial<NotchLimits> = {}) {
+    this.#limits = { ...DEFAULT_NOTCH_LIMITS, ...checkNotchLimits(limits) }
+    this.#slots = Array.from({ length: outputs }, () =>
+      Array.from({ length: this.#limits.maxNotches }, () => ({ hz: 1000, gainDb: 0, lastHit: -Infinity, lastChange: -Infinity, enabled: false })),
+    )
+  }
+
+  get limits(): NotchLimits {
+    return { ...this.#limits }
+  }
+
+  /**
+   * New limits, checked whole before any is taken (FW_ERR_FEEDBACK_SETTINGS: nothing changed).
+   * A smaller maxNotches applies to new howls; notches in place stay until released.
+   */
+  setLimits(limits: Partial<NotchLimits>): NotchLimits {
+    const checked = checkNotchLimits({ ...this.#limits, ...limits })
+    if (checked.maxNotches !== undefined && checked.maxNotches > this.#slots[0]!.length) {
+      throw new FirmwareError(
+        'FW_ERR_FEEDBACK_SETTINGS',
+        `feedback: maxNotches ${checked.maxNotches} is more than the ${this.#slots[0]!.length} slots this suppressor was made with`,
+      )
+    }
+    this.#limits = { ...DEFAULT_NOTCH_LIMITS, ...checked }
+    return this.limits
+  }
+
+  /** The notches in use now. */
+  notches(): Notch[] {
+    return this.#slots.flatMap((ss, output) =>
+      ss.flatMap((s, slot) => (s.enabled ? [{ output, slot, hz: s.hz, gainDb: s.gainDb, q: this.#limits.q, enabled: true }] : [])),
+    )
+  }
+
+  #near(output: number, hz: number): number {
+    const ss = this.#slots[output] ?? []
+    // Within half the notch's bandwidth (or 5 Hz): the same howl.
+    return ss.findIndex((s) => s.enabled && Math.abs(s.hz - hz) <= Math.max(5, hz / this.#limits.q / 2))
+  }
+
+  #notch(output: number, slot: number): Notch {
+    const s = this.#slots[output]![slot]!
+    return { output, slot, hz: s.hz, gainDb: s.gainDb, q: this.#limits.q, enabled: s.enabled }
+  }
+
+  /** An alarm: place a notch, or deepen the one already there. */
+  alarm(a: FeedbackAlarm): Notch[] {
+    const ss = this.#slots[a.output]
+    if (!ss) return []
+    const L = this.#limits
+    const i = this.#near(a.output, a.hz)
+    if (i >= 0) {
+      const s = ss[i]!
+      s.lastHit = a.t
+      if (a.t - s.lastChange < L.deepenAfterS || s.gainDb <= L.maxDepthDb) return []
+      s.gainDb = Math.max(L.maxDepthDb, s.gainDb + L.stepDb)
+      s.lastChange = a.t
+      return [this.#notch(a.output, i)]
+    }
+    let free = ss.findIndex((s, k) => k < L.maxNotches && !s.enabled)
+    if (free < 0) {
+      free = 0
+      for (let k = 1; k < Math.min(ss.length, L.maxNotches); k++) if (ss[k]!.lastHit < ss[free]!.lastHit) free = k
+    }
+    ss[free] = { hz: a.hz, gainDb: L.firstDepthDb, lastHit: a.t, lastChange: a.t, enabled: true }
+    return [this.#notch(a.output, free)]
+  }
+
+  /** The detector's candidates of one frame: a howl still there at a notch deepens it; hits keep notches from releasing. */
+  observe(t: number, output: number, candidates: readonly HowlCandidate[]): Notch[] {
+    const ss = this.#slots[output]
+    if (!ss) return []
+    const L = this.#limits
+    const out: Notch[] = []
+    for (const c of candidates) {
+      const i = this.#near(output, c.hz)
+      if (i < 0) continue
+      const s = ss[i]!
+      s.lastHit = t
+      // Still howling (not decaying fast) after the notch had time to act: deeper.
+      if (c.growthDbPerS > -20 && t - s.lastChange >= L.deepenAfterS && s.gainDb > L.maxDepthDb) {
+        s.gainDb = Math.max(L.maxDepthDb, s.gainDb + L.stepDb)
+        s.lastChange = t
+        out.push(this.#notch(output, i))
+      }
+    }
+    return out
+  }
+
+  /** Time passes: notches whose howl stayed away climb back toward flat; at 0 dB the slot is free. */
+  tick(t: number): Notch[] {
+    const L = this.#limits
+    const out: Notch[] = []
+    for (const [output, ss] of this.#slots.entries()) {
+      for (const [slot, s] of ss.entries()) {
+        if (!s.enabled || t - s.lastHit < L.releaseAfterS || t - s.lastChange < L.releaseStepS) continue
+        s.gainDb = Math.min(0, s.gainDb - L.stepDb)
+        s.lastChange = t
+        if (s.gainDb >= 0) {
+          s.gainDb = 0
+          s.enabled = false
+        }
+        out.push(this.#notch(output, slot))
+      }
+    }
+    return out
+  }
+
+  /** Every notch back to flat at once (a rollback). */
+  clear(): Notch[] {
+    const out: Notch[] = []
+    for (const [output, ss] of this.#slots.entries()) {
+      for (const [slot, s] of ss.entries()) {
+        if (!s.enabled) continue
+        s.enabled = false
+        s.gainDb = 0
+        out.push(this.#notch(output, slot))
+      }
+    }
+    return out
+  }
+}

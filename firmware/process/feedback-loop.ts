@@ -1,0 +1,140 @@
+// The simulated acoustic loop driven from TypeScript: programme into the microphone, the loop
+// (addons/src/dsp/acoustic_loop.h: notches -> gain -> PA band limits -> loudspeaker -> room ->
+// microphone), the howl detector on the loudspeaker feed, the fusion into alarms and, with
+// suppression on, the notch planner placing notches on the loop's feed between chunks (as the
+// appliance's automation does in auto mode). Used by `firmware process --loop-gain`, the tests and
+// the feedback benchmark.
+
+import { loadNative } from '../engine/native.ts'
+import { FirmwareError } from '../errors.ts'
+import { decodeRows, type FeedbackAlarm, HowlFusion, type HowlFusionOptions, type Notch, type NotchLimits, NotchPlanner } from '../inference/feedback.ts'
+import { checker, numberIn, wholeNumberIn } from '../validate.ts'
+
+export interface RoomSpec {
+  /** Room size, metres [x, y, z]. */
+  size: [number, number, number]
+  /** Wall absorption (energy), 0.05 to 0.95. */
+  absorption: number
+  speaker: [number, number, number]
+  mic: [number, number, number]
+  /** Image order, 1 to 12. Defaults to 8. */
+  order?: number
+}
+
+/** Named rooms for --room; or "LxWxH:absorption". */
+export const ROOMS: Record<string, RoomSpec> = {
+  small: { size: [5, 4, 2.8], absorption: 0.3, speaker: [1.2, 2, 1.8], mic: [3.6, 2.3, 1.5] },
+  club: { size: [12, 9, 4], absorption: 0.35, speaker: [2, 4.5, 2.5], mic: [6, 4.2, 1.6] },
+  hall: { size: [25, 18, 9], absorption: 0.25, speaker: [3, 9, 4], mic: [8, 8.5, 1.7] },
+  studio: { size: [7, 5, 3], absorption: 0.6, speaker: [1.5, 2.5, 1.6], mic: [4.5, 2.6, 1.5] },
+}
+
+/** Parses --room: a name from ROOMS or "LxWxH:absorption" (speaker and mic placed in proportion). */
+export function parseRoom(spec: string): RoomSpec {
+  const named = ROOMS[spec]
+  if (named) return named
+  const m = /^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?):(\d*\.?\d+)$/.exec(spec)
+  if (!m) {
+    throw new FirmwareError(
+      'FW_ERR_FEEDBACK_SETTINGS',
+      `--room: must be one of ${Object.keys(ROOMS).join(', ')} or LxWxH:absorption (e.g. 8x6x3:0.35), got ${JSON.stringify(spec)}`,
+    )
+  }
+  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, msg) => `--room: ${f} ${msg}`)
+  const [x, y, z] = [1, 2, 3].map((i, k) => numberIn(c, Number(m[i]), ['length', 'width', 'height'][k]!, { min: 2, max: 60 })) as [number, number, number]
+  const absorption = numberIn(c, Number(m[4]), 'absorption', { min: 0.05, max: 0.95 })
+  return { size: [x, y, z], absorption, speaker: [0.2 * x, 0.5 * y, 0.6 * z], mic: [0.55 * x, 0.55 * y, Math.min(1.6, 0.5 * z)] }
+}
+
+export interface LoopOptions {
+  /** Loop gain in dB over the point where the loop starts to howl (0 dB: at the edge), -40 to 20. */
+  gainDb: number
+  room: RoomSpec
+  /** Place notches at detected howls (the auto mode of the suppressor). Defaults to false. */
+  suppress?: boolean
+  limits?: Partial<NotchLimits>
+  fusion?: Partial<HowlFusionOptions>
+  /** Samples per control step (the planner acts between steps). Defaults to 1024 (21 ms). */
+  chunk?: number
+}
+
+export interface LoopResult {
+  speaker: Float32Array
+  mic: Float32Array
+  alarms: FeedbackAlarm[]
+  /** Every notch change, with its time. */
+  notchChanges: Array<Notch & { t: number }>
+  /** Notches in place at the end. */
+  notches: Notch[]
+  criticalHz: number
+}
+
+interface NativeLoop {
+  run(src: Float32Array): { mic: Float32Array; speaker: Float32Array; rows: Float32Array }
+  setGainDb(db: number): void
+  setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
+  readonly criticalHz: number
+}
+
+export function checkLoopOptions(o: LoopOptions): void {
+  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `loop: ${f} ${m}`)
+  numberIn(c, o.gainDb, 'gainDb', { min: -40, max: 20 })
+  numberIn(c, o.room.absorption, 'absorption', { min: 0.05, max: 0.95 })
+  if (o.room.order !== undefined) wholeNumberIn(c, o.room.order, 'order', 1, 12)
+  for (const k of ['size', 'speaker', 'mic'] as const) {
+    const v = o.room[k]
+    if (!Array.isArray(v) || v.length !== 3) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `loop: ${k} must be [x, y, z] in metres`)
+    for (const [i, n] of v.entries()) numberIn(c, n, `${k}[${i}]`, { min: 0, max: 100 })
+  }
+  for (const k of ['speaker', 'mic'] as const)
+    o.room[k].forEach((n, i) => {
+      if (n >= o.room.size[i]!) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `loop: ${k}[${i}] ${n} is outside the room (${o.room.size[i]} m)`)
+    })
+}
+
+/** Runs programme (48 kHz mono) through the loop. */
+export function runLoop(programme: Float32Array, o: LoopOptions): LoopResult {
+  checkLoopOptions(o)
+  const planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
+  const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
+  const loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 } })
+  const fusion = new HowlFusion(o.fusion ?? {})
+  const chunk = o.chunk ?? 1024
+  const speaker = new Float32Array(programme.length)
+  const mic = new Float32Array(programme.length)
+  const alarms: FeedbackAlarm[] = []
+  const notchChanges: Array<Notch & { t: number }> = []
+  const apply = (t: number, ns: Notch[]): void => {
+    for (const n of ns) {
+      loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
+      notchChanges.push({ ...n, t })
+    }
+  }
+  for (let i = 0; i < programme.length; i += chunk) {
+    const r = loop.run(programme.subarray(i, Math.min(programme.length, i + chunk)))
+    speaker.set(r.speaker, i)
+    mic.set(r.mic, i)
+    const t = (i + r.speaker.length) / 48000
+    const frames = decodeRows(r.rows)
+    if (frames.length === 0) fusion.push(t, 0, [])
+    for (const fr of frames) {
+      const a = fusion.push(fr.t, 0, fr.candidates)
+      alarms.push(...a)
+      if (planner) {
+        for (const al of a) apply(fr.t, planner.alarm(al))
+        apply(fr.t, planner.observe(fr.t, 0, fr.candidates))
+      }
+    }
+    if (planner) apply(t, planner.tick(t))
+  }
+  return { speaker, mic, alarms, notchChanges, notches: planner?.notches() ?? [], criticalHz: loop.criticalHz }
+}
+
+/** RMS level (dBFS) of x over [from, to) seconds. */
+export function rmsDb(x: Float32Array, from = 0, to = x.length / 48000): number {
+  const a = Math.max(0, Math.floor(from * 48000))
+  const b = Math.min(x.length, Math.floor(to * 48000))
+  let s = 0
+  for (let i = a; i < b; i++) s += x[i]! * x[i]!
+  return 10 * Math.log10(s / Math.max(1, b - a) + 1e-20)
+}

@@ -1,0 +1,287 @@
+// Feedback (issue 13 items 2 and 3): the howl detector and the notch suppressor on the simulated
+// acoustic loop (firmware/process/feedback-loop.ts), with programme that shares nothing with the
+// models' training generators (fluidsynth from three Debian soundfonts; flite voices and festival).
+//   detection   howls grown by the loop over rooms x loop gains x programmes: share caught before
+//               the howl is 6 dB over the programme, and the time from "howl at programme level"
+//               to the alarm; worst programme family shown
+//   false alarms  alarms per hour over rendered music and speech with no loop (the detector over the
+//               feature path offline, far faster than real time)
+//   added stable gain  the largest loop gain that stays stable, suppression off vs on (bisection),
+//               and the programme cost: log-spectral distance on vs off 3 dB under the off limit
+//   cost        HowlDetector time per analysis frame against the band spectrum's own
+import { loadNative } from '../../firmware/engine/native.ts'
+import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
+import { ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
+import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
+import { type BenchRow, type BenchSection, fixed } from './lib.ts'
+
+const features = loadNative().features as {
+  howl(x: Float32Array): { frames: number; rows: Float32Array }
+  bandSpectrum(x: Float32Array): unknown
+}
+
+interface Programme {
+  family: string
+  x: Float32Array
+}
+
+function shuffledText(seed: number): string {
+  const parts = TEXTS.flatMap((t) => t.split(/(?<=[.,])\s+/))
+  let s = seed
+  const out: string[] = []
+  for (let i = 0; i < parts.length; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31
+    out.push(parts[s % parts.length]!)
+  }
+  return out.join(' ')
+}
+
+async function programmes(dir: string, musicS: number, pieces: number, speechPieces: number): Promise<Programme[]> {
+  const out: Programme[] = []
+  for (let i = 0; i < pieces; i++) {
+    const sf = SOUNDFONTS[i % SOUNDFONTS.length]!
+    const progs = [INSTRUMENTS[i % 10]!, INSTRUMENTS[(i * 3 + 1) % 10]!, INSTRUMENTS[(i * 7 + 2) % 10]!]
+    const family = `music ${sf.split('/').pop()!.replace(/\..*/, '')}`
+    out.push({ family, x: await renderMusic(dir, { seconds: musicS, seed: 100 + i, programs: progs, soundfont: sf }) })
+  }
+  const voices = [...FLITE_VOICES, 'festival']
+  for (let i = 0; i < speechPieces; i++) {
+    const v = voices[i % voices.length]!
+    out.push({ family: v === 'festival' ? 'speech festival' : 'speech flite', x: await renderSpeech(dir, shuffledText(i + 1), v) })
+  }
+  return out
+}
+
+/** Sine-peak level (dB) at hz of 2048-sample Hann frames every 1024 samples. */
+function lineLevels(x: Float32Array, hz: number): number[] {
+  const out: number[] = []
+  const w = (2 * Math.PI * hz) / 48000
+  for (let s = 0; s + 2048 <= x.length; s += 1024) {
+    let re = 0
+    let im = 0
+    for (let i = 0; i < 2048; i++) {
+      const v = x[s + i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / 2048))
+      re += v * Math.cos(w * i)
+      im -= v * Math.sin(w * i)
+    }
+    out.push(20 * Math.log10((Math.hypot(re, im) * 4) / 2048 + 1e-12))
+  }
+  return out
+}
+
+function strongestLine(x: Float32Array): number {
+  let best = 0
+  let bestDb = -Infinity
+  for (let f = 100; f <= 8000; f += 2) {
+    const l = lineLevels(x.subarray(0, 2048), f)[0]!
+    if (l > bestDb) {
+      bestDb = l
+      best = f
+    }
+  }
+  for (let f = best - 2; f <= best + 2; f += 0.1) {
+    const l = lineLevels(x.subarray(0, 2048), f)[0]!
+    if (l > bestDb) {
+      bestDb = l
+      best = f
+    }
+  }
+  return best
+}
+
+function quantile(v: number[], q: number): number {
+  if (v.length === 0) return Number.NaN
+  const s = [...v].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
+}
+
+/** Mean log-spectral distance (dB) between two signals, 2048-point frames, 100 Hz to 8 kHz. */
+function logSpectralDistance(a: Float32Array, b: Float32Array): number {
+  const bins: number[] = []
+  for (let f = 100; f <= 8000; f *= 2 ** (1 / 12)) bins.push(f)
+  let sum = 0
+  let n = 0
+  for (let s = 0; s + 2048 <= Math.min(a.length, b.length); s += 48000) {
+    let d = 0
+    for (const f of bins) {
+      const la = lineLevels(a.subarray(s, s + 2048), f)[0]!
+      const lb = lineLevels(b.subarray(s, s + 2048), f)[0]!
+      d += (la - lb) ** 2
+    }
+    sum += Math.sqrt(d / bins.length)
+    n++
+  }
+  return sum / Math.max(1, n)
+}
+
+const section: BenchSection = {
+  name: 'feedback',
+  async run(ctx) {
+    const rows: BenchRow[] = []
+    const q = ctx.quick
+    // --- Detection over loops.
+    const loopProgs = await programmes(ctx.tmp, 12, q ? 3 : 6, q ? 2 : 5)
+    const rooms = q ? ['small', 'hall'] : Object.keys(ROOMS)
+    const gains = q ? [2, 4] : [1, 2, 3, 4, 6]
+    const byFamily = new Map<string, { howls: number; caught: number; latency: number[] }>()
+    let loops = 0
+    for (const p of loopProgs) {
+      const x = p.x.subarray(0, 48000 * 8)
+      for (const room of rooms)
+        for (const g of gains) {
+          loops++
+          const r = runLoop(x, { gainDb: g, room: ROOMS[room]! })
+          const hz = strongestLine(r.speaker.subarray(r.speaker.length - 2048))
+          const lv = lineLevels(r.speaker, hz).map((l) => l - 3.01) // as RMS
+          // The programme at the loudspeaker: its short-term RMS (1 s) plus the loop gain.
+          let reach = -1
+          let six = -1
+          for (let k = 0; k < lv.length; k++) {
+            const t = (k * 1024 + 2048) / 48000
+            const prog = rmsDb(x, Math.max(0, t - 1), t) + g
+            if (reach < 0 && lv[k]! >= prog) reach = t
+            if (six < 0 && lv[k]! >= prog + 6) six = t
+          }
+          if (six < 0) continue // never 6 dB over the programme: not counted as a howl
+          const f = byFamily.get(p.family) ?? { howls: 0, caught: 0, latency: [] }
+          f.howls++
+          const a = r.alarms.find((al: FeedbackAlarm) => Math.abs(al.hz - hz) <= 20)
+          if (a && a.t <= six) f.caught++
+          if (a) f.latency.push(a.t - reach)
+          byFamily.set(p.family, f)
+        }
+    }
+    let howls = 0
+    let caught = 0
+    const lat: number[] = []
+    let worst = { family: '', rate: 2 }
+    for (const [family, f] of byFamily) {
+      howls += f.howls
+      caught += f.caught
+      lat.push(...f.latency)
+      const rate = f.caught / Math.max(1, f.howls)
+      if (rate < worst.rate) worst = { family, rate }
+      rows.push({
+        metric: `howls caught before +6 dB over programme: ${family}`,
+        value: `${f.caught}/${f.howls}`,
+        note: `median alarm ${fixed(quantile(f.latency, 0.5) * 1000, 0)} ms after the howl reached programme level`,
+      })
+    }
+    rows.push({
+      metric: 'howls caught before +6 dB over programme (all)',
+      value: fixed((100 * caught) / Math.max(1, howls), 1),
+      unit: '%',
+      target: '>= 95 %',
+      note: `${caught}/${howls} howls from ${loops} loops (${rooms.length} rooms x gains ${gains.join('/')} dB x ${loopProgs.length} programmes); worst ${worst.family} ${fixed(100 * worst.rate, 0)} %`,
+    })
+    rows.push({
+      metric: 'time from howl at programme level to alarm, median / p90',
+      value: `${fixed(quantile(lat, 0.5) * 1000, 0)} / ${fixed(quantile(lat, 0.9) * 1000, 0)}`,
+      unit: 'ms',
+    })
+
+    // --- False alarms per hour, no loop.
+    const faProgs = await programmes(ctx.tmp, 60, q ? 4 : 36, q ? 4 : 60)
+    const fa = new Map<string, { alarms: number; seconds: number }>()
+    let procMs = 0
+    for (const p of faProgs) {
+      const t0 = performance.now()
+      const fusion = new HowlFusion()
+      let n = 0
+      for (const fr of decodeRows(features.howl(p.x).rows)) n += fusion.push(fr.t, 0, fr.candidates).length
+      procMs += performance.now() - t0
+      const e = fa.get(p.family) ?? { alarms: 0, seconds: 0 }
+      e.alarms += n
+      e.seconds += p.x.length / 48000
+      fa.set(p.family, e)
+    }
+    let faAll = 0
+    let faS = 0
+    for (const [family, e] of fa) {
+      faAll += e.alarms
+      faS += e.seconds
+      rows.push({
+        metric: `false alarms per hour: ${family}`,
+        value: fixed((e.alarms * 3600) / e.seconds, 1),
+        unit: '/h',
+        note: `${e.alarms} in ${fixed(e.seconds / 60, 1)} min`,
+      })
+    }
+    rows.push({
+      metric: 'false alarms per hour (all music and speech)',
+      value: fixed((faAll * 3600) / faS, 1),
+      unit: '/h',
+      target: '<= 1 /h',
+      note: `${faAll} in ${fixed(faS / 60, 1)} min, detector ${fixed(faS / (procMs / 1000), 0)}x real time`,
+    })
+
+    // --- Added stable gain (bisection), and the programme cost.
+    const stable = (x: Float32Array, room: string, g: number, suppress: boolean): boolean => {
+      const r = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress })
+      const n = x.length / 48000
+      return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+    }
+    const limit = (x: Float32Array, room: string, suppress: boolean): number => {
+      let lo = -6
+      let hi = 20
+      for (let i = 0; i < (q ? 5 : 7); i++) {
+        const mid = (lo + hi) / 2
+        if (stable(x, room, mid, suppress)) lo = mid
+        else hi = mid
+      }
+      return lo
+    }
+    const asg: number[] = []
+    const lsd: number[] = []
+    const asgProgs = [loopProgs[0]!, loopProgs[loopProgs.length - 1]!]
+    for (const p of asgProgs)
+      for (const room of q ? ['hall'] : ['small', 'club', 'hall']) {
+        const x = p.x.subarray(0, 48000 * 10)
+        const off = limit(x, room, false)
+        const on = limit(x, room, true)
+        asg.push(on - off)
+        const g = off - 3
+        const a = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: false }).speaker
+        const b = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: true })
+        const d = logSpectralDistance(a, b.speaker)
+        lsd.push(d)
+        rows.push({
+          metric: `added stable gain: ${room}, ${p.family}`,
+          value: fixed(on - off, 1),
+          unit: 'dB',
+          note: `stable up to ${fixed(off, 1)} dB off, ${fixed(on, 1)} dB on; at ${fixed(g, 1)} dB (stable) ${b.notches.length} notches, log-spectral distance ${fixed(d, 2)} dB`,
+        })
+      }
+    rows.push({
+      metric: 'added stable gain, worst / median',
+      value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
+      unit: 'dB',
+      target: '>= 6 dB',
+    })
+    rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
+
+    // --- Cost of the detector beside the band spectrum it shares its FFT with.
+    const x = faProgs[0]!.x
+    // Fastest of 7 runs each, interleaved, so a busy machine shows less.
+    let spec = Infinity
+    let both = Infinity
+    for (let i = 0; i < 7; i++) {
+      let t0 = performance.now()
+      features.bandSpectrum(x)
+      spec = Math.min(spec, performance.now() - t0)
+      t0 = performance.now()
+      features.howl(x)
+      both = Math.min(both, performance.now() - t0)
+    }
+    const frames = x.length / 1024
+    rows.push({
+      metric: 'howl detector per analysis frame (beside the band spectrum)',
+      value: fixed(((both - spec) / frames) * 1000, 2),
+      unit: 'us',
+      note: `band spectrum alone ${fixed((spec / frames) * 1000, 2)} us per frame; one frame per 1024 samples per output`,
+    })
+    return rows
+  },
+}
+
+export default section

@@ -1,0 +1,136 @@
+// Feedback: the howl detector on a simulated acoustic loop (a howl that grows out of the loop's
+// physics, not a synthesised tone), no alarm on sampled music with held notes, notches that stop
+// the loop, their release, no click, and bad settings refused. Programme from fluidsynth and
+// flite only (tests/feedback/programme.ts), never from models/train.py.
+
+import t from 'tap'
+import { loadNative } from '../../firmware/engine/native.ts'
+import { checkNotchLimits, decodeRows, type FeedbackAlarm, HowlFusion, NotchPlanner } from '../../firmware/inference/feedback.ts'
+import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
+import { renderMusic, renderSpeech, TEXTS } from './programme.ts'
+
+const features = loadNative().features as {
+  howl(x: Float32Array): { frames: number; rows: Float32Array }
+  FeedbackLoop: new (
+    o: unknown,
+  ) => {
+    run(x: Float32Array): { speaker: Float32Array; mic: Float32Array; rows: Float32Array }
+    setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
+  }
+}
+
+/** Level (dB) of x at hz over the whole of x (a single-bin DFT, Hann window). */
+function levelAt(x: Float32Array, hz: number): number {
+  let re = 0
+  let im = 0
+  const n = x.length
+  for (let i = 0; i < n; i++) {
+    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n)
+    const ph = (2 * Math.PI * hz * i) / 48000
+    re += w * x[i]! * Math.cos(ph)
+    im -= w * x[i]! * Math.sin(ph)
+  }
+  return 10 * Math.log10(re * re + im * im + 1e-30)
+}
+
+t.test('a howl grown by the loop is caught, at its frequency within a few Hz', async (t) => {
+  const dir = t.testdir()
+  const speech = (await renderSpeech(dir, TEXTS.join(' '), 'slt')).subarray(0, 48000 * 6)
+  const r = runLoop(speech, { gainDb: 4, room: ROOMS.hall! })
+  t.ok(r.alarms.length >= 1, `an alarm (${r.alarms.length})`)
+  const a = r.alarms[0]!
+  t.ok(a.t < 3, `within 3 s of the programme starting (at ${a.t.toFixed(2)} s)`)
+  t.ok(Number.isFinite(a.levelDb) && Number.isFinite(a.growthDbPerS) && a.hz > 0, 'with frequency, level and growth')
+  // Where the howl really is: the strongest line within 30 Hz of the alarm in the loudspeaker feed.
+  const tail = r.speaker.subarray(r.speaker.length - 48000)
+  let best = a.hz
+  let bestDb = -Infinity
+  for (let f = a.hz - 30; f <= a.hz + 30; f += 0.25) {
+    const l = levelAt(tail, f)
+    if (l > bestDb) {
+      bestDb = l
+      best = f
+    }
+  }
+  t.ok(Math.abs(best - a.hz) <= 3, `the alarm says ${a.hz} Hz, the howl is at ${best.toFixed(2)} Hz`)
+  t.ok(rmsDb(tail) > -12, `it did howl (last second ${rmsDb(tail).toFixed(1)} dBFS against programme at -20)`)
+})
+
+t.test('sampled music with held notes (organ, strings, flute) raises no alarm', async (t) => {
+  const dir = t.testdir()
+  const music = await renderMusic(dir, { seconds: 20, seed: 11, programs: [19, 48, 73] })
+  const fusion = new HowlFusion()
+  const alarms: FeedbackAlarm[] = []
+  for (const fr of decodeRows(features.howl(music).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
+  t.same(alarms, [], 'no alarm')
+})
+
+t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {
+  const dir = t.testdir()
+  const speech = (await renderSpeech(dir, TEXTS.join(' '), 'slt')).subarray(0, 48000 * 10)
+  const off = runLoop(speech, { gainDb: 2, room: ROOMS.hall! })
+  const on = runLoop(speech, { gainDb: 2, room: ROOMS.hall!, suppress: true })
+  const offDb = rmsDb(off.speaker, 8, 10)
+  const onDb = rmsDb(on.speaker, 8, 10)
+  t.ok(offDb > -12, `without suppression the loop howls (last 2 s at ${offDb.toFixed(1)} dBFS)`)
+  t.ok(onDb < -15, `with suppression it does not (last 2 s at ${onDb.toFixed(1)} dBFS; programme -20)`)
+  t.ok(on.notches.length >= 1 && on.notches.length <= 8, `${on.notches.length} notches placed`)
+  for (const n of on.notches) t.ok(n.q >= 30 && n.gainDb < 0 && n.gainDb >= -18, `notch ${n.hz} Hz ${n.gainDb} dB Q ${n.q} within limits`)
+})
+
+t.test('a notch whose howl stays away climbs back to flat in steps and frees its slot', async (t) => {
+  const p = new NotchPlanner(1, { releaseAfterS: 2, releaseStepS: 0.5 })
+  const placed = p.alarm({ t: 0, output: 0, hz: 1200, levelDb: -10, growthDbPerS: 30, reason: 'growing', classifier: 0 })
+  t.equal(placed[0]?.gainDb, -9, 'placed at the first depth')
+  t.same(p.tick(1.9), [], 'held while the howl might come back')
+  const steps: number[] = []
+  for (let s = 2; s < 6; s += 0.1) for (const n of p.tick(s)) steps.push(n.gainDb)
+  t.same(steps, [-6, -3, 0], 'back to flat by 3 dB steps')
+  t.same(p.notches(), [], 'the slot is free')
+})
+
+t.test('placing a notch does not click', async (t) => {
+  // Loop gain -60 dB: the feedback path is inaudible; the loudspeaker carries the sine through the notches.
+  const loop = new features.FeedbackLoop({ gainDb: -60, room: { absorption: 0.95, order: 1 } })
+  const n = 48000
+  const x = new Float32Array(n)
+  for (let i = 0; i < n; i++) x[i] = 0.05 * Math.sin((2 * Math.PI * 1000 * i) / 48000)
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i += 1000) {
+    if (i === 24000) loop.setNotch(0, 1010, -18, 40, true)
+    if (i === 36000) loop.setNotch(0, 1010, 0, 40, false)
+    out.set(loop.run(x.subarray(i, i + 1000)).speaker, i)
+  }
+  // A click is a jump: the second difference of a sine of amplitude A is at most A w^2.
+  const w = (2 * Math.PI * 1000) / 48000
+  let worst = 0
+  for (let i = 4800; i < n; i++) {
+    let amp = 0
+    for (let k = Math.max(0, i - 96); k < i; k++) amp = Math.max(amp, Math.abs(out[k]!))
+    const d2 = Math.abs(out[i]! - 2 * out[i - 1]! + out[i - 2]!)
+    worst = Math.max(worst, d2 / (amp * w * w))
+  }
+  t.ok(worst < 1.5, `second difference at most ${worst.toFixed(2)} x that of a clean sine`)
+  // The check sees a click: the same signal with a step of 5 % of its amplitude.
+  const peak = out.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
+  const stepped = out.slice()
+  for (let i = 24000; i < n; i++) stepped[i]! += 0.05 * peak
+  t.ok(Math.abs(stepped[24000]! - 2 * stepped[23999]! + stepped[23998]!) / (peak * w * w) > 1.5, 'a step would be seen')
+})
+
+t.test('bad notch and loop settings are refused with FW_ERR_FEEDBACK_SETTINGS and change nothing', async (t) => {
+  const code = { code: 'FW_ERR_FEEDBACK_SETTINGS' }
+  t.throws(() => new NotchPlanner(1, { q: 5 }), code, 'Q under 30')
+  t.throws(() => checkNotchLimits({ maxNotches: 9 }), code, 'more than 8 notches')
+  t.throws(() => checkNotchLimits({ maxDepthDb: -40 }), code, 'deeper than -30 dB')
+  t.throws(() => checkNotchLimits({ firstDepthDb: -12, maxDepthDb: -6 }), code, 'first step deeper than the limit')
+  t.throws(() => checkNotchLimits({ bogus: 1 } as never), code, 'an unknown setting')
+  t.throws(() => parseRoom('9x9'), code, 'a room that is not LxWxH:absorption')
+  t.throws(() => runLoop(new Float32Array(10), { gainDb: 99, room: ROOMS.small! }), code, 'a loop gain out of range')
+  const p = new NotchPlanner(1)
+  p.alarm({ t: 0, output: 0, hz: 800, levelDb: -10, growthDbPerS: 30, reason: 'growing', classifier: 0 })
+  const before = { limits: p.limits, notches: p.notches() }
+  t.throws(() => p.setLimits({ q: 20, maxNotches: 4 }), code, 'a change with one bad value')
+  t.same({ limits: p.limits, notches: p.notches() }, before, 'nothing changed')
+  t.equal(p.setLimits({ maxNotches: 4 }).maxNotches, 4, 'a good change is taken')
+})

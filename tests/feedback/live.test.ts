@@ -1,0 +1,29 @@
+// On stage: the engine's howl records reach LiveInference on each tick; a growing line becomes a
+// feedback alarm (frequency, level, growth) for the listeners and the suppressor.
+
+import t from 'tap'
+import type { FeatureFrames } from '../../firmware/engine/types.ts'
+import type { FeedbackAlarm } from '../../firmware/inference/feedback.ts'
+import { LiveInference } from '../../firmware/inference/live.ts'
+import type { InferenceService } from '../../firmware/inference/service.ts'
+
+function frames(howl: FeatureFrames['howl']): FeatureFrames {
+  return { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], howl, dropped: 0 }
+}
+
+t.test('a growing line in the howl records raises one alarm with frequency, level and growth', async (t) => {
+  const alarms: FeedbackAlarm[] = []
+  const placed: FeedbackAlarm[] = []
+  const live = new LiveInference({ active: () => undefined } as unknown as InferenceService, null, { onFeedback: (a) => alarms.push(a) })
+  live.setFeedbackSink({ alarm: (a) => placed.push(a), observe: () => {} })
+  // 40 frames (21 ms) of a 2 kHz line growing 30 dB/s from -30 dBFS, as the feature tap publishes it.
+  for (let k = 0; k < 40; k++) {
+    const t = k * 0.0213
+    const level = -30 + 30 * t
+    live.feed(frames([{ output: 1, t, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), level, 30, 24, 30, 30, 1, 12 + k]) }]))
+  }
+  t.equal(alarms.length, 1, 'one alarm')
+  t.match(alarms[0], { output: 1, reason: 'growing' })
+  t.ok(Math.abs(alarms[0]!.hz - 2000) < 1 && alarms[0]!.levelDb > -30 && alarms[0]!.growthDbPerS > 20, JSON.stringify(alarms[0]))
+  t.same(placed, alarms, 'the suppressor got it too')
+})
