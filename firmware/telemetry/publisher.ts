@@ -45,6 +45,8 @@ export interface TelemetryDeps {
   /** What the unit runs (firmware, panel, board). */
   versions?: () => Record<string, string | null>
   log?: (level: 'info' | 'warn', message: string) => void
+  /** The update status: the running image's version and slot, and whether it awaits confirmation (null: not known). */
+  update?: () => { version: string; slot: string | null; pending: boolean | null }
   /** Runs a fleet command request and returns the reply to publish (only with `commands` on). */
   onCommand?: (payload: Buffer, topic: string) => Promise<unknown>
 }
@@ -192,6 +194,7 @@ export class Telemetry {
     const opts = { qos: 1 as const, retain: true }
     c.publish(topicFor(this.root, 'online'), JSON.stringify({ online: true, reason: 'connected', at: Date.now(), boot: this.#queue.boot }), opts)
     c.publish(topicFor(this.root, 'versions'), JSON.stringify({ at: Date.now(), ...(this.#deps.versions?.() ?? {}) }), opts)
+    if (this.#deps.update) c.publish(topicFor(this.root, 'update'), JSON.stringify({ at: Date.now(), ...this.#deps.update() }), opts)
     c.publish(topicFor(this.root, 'buffer'), JSON.stringify({ at: Date.now(), ...this.#queue.stats }), opts)
     // The state again, after the backlog: a broker restarted without persistence has lost the retained one.
     this.#emit('state', this.#stateBody(), true)
@@ -206,6 +209,9 @@ export class Telemetry {
       this.#emit('recommendation', { recommendation: ev.data }, false)
     } else if (ev.type === 'change') {
       this.#emit('change', { ...ev.change }, false)
+    } else if (ev.type === 'inference') {
+      const { kind, ...body } = ev.report
+      this.#emit(kind === 'class' ? 'inferenceClass' : kind === 'alarm' ? 'alarm' : 'decision', body, false)
     }
   }
 
