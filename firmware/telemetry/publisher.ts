@@ -91,6 +91,7 @@ export class Telemetry {
   #sent = 0
   #refused = 0
   #nextSendAt = 0
+  #lastUpdate: string | null = null
   #cpu = process.cpuUsage()
   #cpuAt = performance.now()
   /** What the last health message carried (for the metrics endpoint). */
@@ -141,7 +142,12 @@ export class Telemetry {
     }
     this.#unsubscribe = app.subscribe((ev) => this.#onEvent(ev))
     this.#emit('state', this.#stateBody(), true)
-    this.#timers.push(setInterval(() => this.#emit('health', this.#health(), false), setting.healthS * 1000))
+    this.#timers.push(
+      setInterval(() => {
+        this.#emit('health', this.#health(), false)
+        this.#publishUpdate()
+      }, setting.healthS * 1000),
+    )
   }
 
   static async start(app: ApplianceApi, setting: TelemetrySetting, deps: TelemetryDeps): Promise<Telemetry> {
@@ -194,11 +200,21 @@ export class Telemetry {
     const opts = { qos: 1 as const, retain: true }
     c.publish(topicFor(this.root, 'online'), JSON.stringify({ online: true, reason: 'connected', at: Date.now(), boot: this.#queue.boot }), opts)
     c.publish(topicFor(this.root, 'versions'), JSON.stringify({ at: Date.now(), ...(this.#deps.versions?.() ?? {}) }), opts)
-    if (this.#deps.update) c.publish(topicFor(this.root, 'update'), JSON.stringify({ at: Date.now(), ...this.#deps.update() }), opts)
+    this.#lastUpdate = null
+    this.#publishUpdate()
     c.publish(topicFor(this.root, 'buffer'), JSON.stringify({ at: Date.now(), ...this.#queue.stats }), opts)
     // The state again, after the backlog: a broker restarted without persistence has lost the retained one.
     this.#emit('state', this.#stateBody(), true)
     void this.#pump()
+  }
+
+  /** The retained update status: on each connect, and on the health timer when it changed (a confirmation). */
+  #publishUpdate(): void {
+    if (!this.#deps.update || !this.#client.connected) return
+    const now = JSON.stringify(this.#deps.update())
+    if (now === this.#lastUpdate) return
+    this.#lastUpdate = now
+    this.#client.publish(topicFor(this.root, 'update'), JSON.stringify({ at: Date.now(), ...JSON.parse(now) }), { qos: 1, retain: true })
   }
 
   #onEvent(ev: ApplianceEvent): void {

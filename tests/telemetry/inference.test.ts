@@ -3,7 +3,7 @@
 // sustained tone, runs the shipped crowd-state model live. The fleet's consumer sees the classes
 // (bounded in rate), the feedback alarm once per onset, what the engineer did with a recommendation
 // (accepted, rejected, undone) and the retained update status read from recovery's slots.json.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { attachInference } from '../../firmware/automation/service.ts'
@@ -64,7 +64,7 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
     }
   })
 
-  await configureTelemetry(dataDir, { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa })
+  await configureTelemetry(dataDir, { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa, healthS: 0.5 })
   const profile = loadProfile('sim')
   // A loud sustained tone and nothing else: the crowd-state model hears feedback.
   profile.audio.sim = { noiseDb: -90, sources: [{ azimuth: 0, kind: 'tone', freqHz: 2500, levelDb: -10 }] }
@@ -94,6 +94,12 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
     t.equal(u!.retain, true)
     const version = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')).version
     t.match(u!.body, { version, slot: 'b', slotState: 'pending', pending: true, boots: 1 })
+    // Recovery confirms the update (it replaces slots.json atomically): the retained status follows within a health period.
+    const tmp = join(recoveryState, 'slots.json.tmp')
+    writeFileSync(tmp, JSON.stringify({ format: 'stage-slots/1', active: 'b', previous: 'a', slots: { a: slot('good', 0), b: slot('good', 1) }, history: [] }))
+    renameSync(tmp, join(recoveryState, 'slots.json'))
+    await until(() => on('update').some((m) => m.body.pending === false), 10000, 'the confirmed update status')
+    t.match(on('update').at(-1)!.body, { version, slot: 'b', slotState: 'good', pending: false })
   })
 
   await t.test('crowd classes at most the configured rate (a change at once), the alarm once per onset', async (t) => {
