@@ -11,6 +11,7 @@ import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import { consoleService, registerSessionCommands } from '../console/index.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
+import { updateStatus } from '../self.ts'
 import type { Store } from '../store/index.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
@@ -149,6 +150,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
             const s = app.status()
             return { firmware: s.firmwareVersion, panel: s.panelVersion, board: s.board }
           },
+          update: () => updateStatus(),
           log,
         })
         registerTelemetryCommands(registry, telemetry)

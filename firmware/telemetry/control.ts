@@ -57,6 +57,7 @@ export interface TelemetryControlDeps {
   dataDir: string
   temperatures?: TelemetryDeps['temperatures']
   versions?: TelemetryDeps['versions']
+  update?: TelemetryDeps['update']
   log?: TelemetryDeps['log']
   /** For fleet commands (when a setting turns them on): the one registry and the audit file. */
   registry?: CommandRegistry
@@ -138,6 +139,7 @@ export class TelemetryControl {
       queueDir: join(this.#deps.dataDir, 'telemetry', 'queue'),
       ...(this.#deps.temperatures ? { temperatures: this.#deps.temperatures } : {}),
       ...(this.#deps.versions ? { versions: this.#deps.versions } : {}),
+      ...(this.#deps.update ? { update: this.#deps.update } : {}),
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
     })
   }
