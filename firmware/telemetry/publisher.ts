@@ -180,7 +180,8 @@ export class Telemetry {
         new Promise((r) => setTimeout(r, 1000)),
       ])
     }
-    await this.#client.endAsync(true).catch(() => {})
+    // Forced: nothing waits on the broker. Bounded all the same: a stop never hangs the unit's shutdown.
+    await Promise.race([this.#client.endAsync(true).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())])
   }
 
   #log(level: 'info' | 'warn', message: string): void {
