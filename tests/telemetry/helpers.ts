@@ -249,3 +249,37 @@ export async function startUnit(dataDir: string): Promise<UnitProc> {
   if (proc.exitCode !== null) throw new Error(`unit exited: ${u.out}`)
   return u
 }
+
+/** A message as the fleet's consumer got it. */
+export interface Seen {
+  topic: string
+  body: Record<string, unknown>
+  retain: boolean
+  /** The broker redelivering to this consumer (its own at-least-once), not the unit sending twice. */
+  dup: boolean
+  at: number
+}
+
+/**
+ * What the consumer got of one start (`boot`) of the unit under `root`: the broker's own DUP
+ * redeliveries set aside (a consumer drops them by (boot, seq)), the rest must hold each message once,
+ * in order, from seq 1 (retained copies, seen on subscribing, are not counted).
+ */
+export function deliveryCheck(seen: Seen[], root: string, boot: number) {
+  const all = seen.filter((s) => !s.retain && typeof s.body.seq === 'number' && s.body.boot === boot && s.topic.startsWith(`${root}/`))
+  const key = (s: Seen) => `${s.body.seq}`
+  const first = new Map<string, number>()
+  all.forEach((s, i) => {
+    if (!first.has(key(s))) first.set(key(s), i)
+  })
+  const redeliveredSet = new Set(all.filter((s, i) => s.dup && first.get(key(s))! < i))
+  const unique = all.filter((s) => !redeliveredSet.has(s))
+  const seqs = unique.map((s) => s.body.seq as number)
+  const dupes = seqs.filter((v, i) => seqs.indexOf(v) !== i)
+  const have = new Set(seqs)
+  const max = Math.max(0, ...seqs)
+  const gaps: number[] = []
+  for (let n = 1; n <= max; n++) if (!have.has(n)) gaps.push(n)
+  const outOfOrder = seqs.slice(1).filter((v, i) => v < seqs[i]!).length
+  return { unique, seqs, redelivered: redeliveredSet.size, dupes, gaps, outOfOrder }
+}
