@@ -60,7 +60,7 @@ const section: BenchSection = {
       )
       await bounded(fleet.subscribeAsync('fest/#', { qos: 1 }), 10000, "the fleet's subscription")
       await configureTelemetry(data, { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa, healthS: 0.2, keepaliveS: 5 })
-      units.push(await startUnit(data))
+      units.push(await startUnit(data, 120000))
       await until(() => seen.some((s) => s.topic === `${root}/health`), 30000, 'the first health message')
       const health = (after: number) => seen.some((s) => s.topic === `${root}/health` && (s.body.at as number) > after)
       const rows: BenchRow[] = []
@@ -102,7 +102,7 @@ const section: BenchSection = {
       await sleep((outageS * 1000) / 3)
       await kill(units.at(-1)!)
       const killedAt = Date.now()
-      units.push(await startUnit(data))
+      units.push(await startUnit(data, 120000))
       await sleep(Math.max(0, down2 + outageS * 1000 - Date.now()))
       await broker.start()
       const up2 = Date.now()

@@ -231,7 +231,7 @@ export interface UnitProc {
 }
 
 /** Starts tests/telemetry/unit.ts on `dataDir` and waits for "ready". */
-export async function startUnit(dataDir: string): Promise<UnitProc> {
+export async function startUnit(dataDir: string, startMs = 30000): Promise<UnitProc> {
   const proc = spawn(process.execPath, [join(root, 'tests', 'telemetry', 'unit.ts'), dataDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   const u: UnitProc = { proc, out: '' }
   proc.stdout?.on('data', (d: Buffer) => {
@@ -241,7 +241,7 @@ export async function startUnit(dataDir: string): Promise<UnitProc> {
     u.out += d.toString()
   })
   try {
-    await until(() => u.out.includes('ready') || proc.exitCode !== null, 30000, 'the unit to start')
+    await until(() => u.out.includes('ready') || proc.exitCode !== null, startMs, 'the unit to start')
   } catch (e) {
     proc.kill('SIGKILL') // not left running behind a failed start
     throw e

@@ -71,6 +71,7 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
   )
   const profile = loadProfile('sim')
   // A loud sustained tone and nothing else: the crowd-state model hears feedback.
+  profile.watchdog = { ...profile.watchdog, escalateAfterBypasses: 1000 }
   profile.audio.sim = { noiseDb: -90, sources: [{ azimuth: 0, kind: 'tone', freqHz: 2500, levelDb: -10 }] }
   let registry: CommandRegistry | null = null
   let inference: Awaited<ReturnType<typeof attachInference>> | null = null
@@ -78,17 +79,19 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
   const starting = startAppliance(
     { ...profile, dataDir },
     {
-      // A machine loaded by other builds lags the event loop, xruns the sim engine, makes inference
-      // late and the sim panel's PTY hops slow (measured at load 15-20: inference-latency,
-      // panel-controller-silent, control-plane-stall): the watchdog is not what this test is about, and
-      // the DEGRADED or BYPASS it would enter turns inference off mid-test (as tests/automation does).
+      // A machine loaded by other builds lags the event loop, xruns and stalls the sim engine, makes
+      // inference late or silent and the sim panel's PTY hops slow (seen at load 15-23:
+      // inference-latency, inference-hung, audio-stall, panel-controller-silent, control-plane-stall,
+      // then the escalation latch): the watchdog is not what this test is about, and the DEGRADED or
+      // BYPASS it would enter turns inference off mid-test (as tests/automation/appliance.test.ts does).
       panelPort: null,
       hardwareWatchdogs: [],
-      monitors: { maxLagMs: 5000, overrunsPerSecond: 1e6, xrunsPerSecond: 1e6, inference: { maxLatePerWindow: 1e6, hungMs: 10000 } },
-      sentinel: { holdAfterMs: 3000 },
+      watchdog: { healthyPeriodMs: 500, degradedPeriodMs: 500 },
+      monitors: { maxLagMs: 5000, overrunsPerSecond: 1e6, xrunsPerSecond: 1e6, inference: { maxLatePerWindow: 1e6, hungMs: 30000 } },
+      sentinel: { holdAfterMs: 3000, audioStallMs: 2000 },
       services: [
         applianceStack({ api: false, console: false, inference: false, onRegistry: (reg) => (registry = reg), log: () => {} }),
-        async (app) => (inference = await attachInference(app, { registry: registry!, classEveryS: 1 })),
+        async (app) => (inference = await attachInference(app, { registry: registry!, classEveryS: 1, service: { hungMs: 30000 } })),
       ],
     },
   )
