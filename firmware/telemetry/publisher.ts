@@ -296,17 +296,27 @@ export class Telemetry {
 
   /** Publishes a batch in order (mqtt.js keeps the order on the wire); true once all were acknowledged. */
   async #send(batch: Batch): Promise<boolean> {
-    const acks: Array<Promise<unknown>> = []
+    // Each acknowledgement is settled as it is made: one that fails while the next message waits for
+    // the rate limit (the publisher stopping: "client disconnecting") must not be an unhandled
+    // rejection, which would end the firmware process.
+    const acks: Array<Promise<PromiseSettledResult<unknown>>> = []
     const gap = 1000 / this.#setting.maxRate
     for (const m of batch.messages) {
       const wait = this.#nextSendAt - performance.now()
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      // Stopped meanwhile: the rest of the batch stays on disk for the next start.
+      if (this.#stopped) return false
       this.#nextSendAt = Math.max(performance.now(), this.#nextSendAt) + gap
       // Published while connected: if the link drops before the acknowledgement, mqtt.js resends
       // the message itself on reconnect and only then calls back, so nothing is sent twice from here.
-      acks.push(this.#client.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain }))
+      acks.push(
+        this.#client.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain }).then(
+          (value) => ({ status: 'fulfilled' as const, value }),
+          (reason: unknown) => ({ status: 'rejected' as const, reason }),
+        ),
+      )
     }
-    const results = await Promise.allSettled(acks)
+    const results = await Promise.all(acks)
     for (const r of results) {
       if (r.status === 'fulfilled') {
         this.#sent++

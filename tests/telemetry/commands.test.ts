@@ -70,9 +70,16 @@ t.test('telemetry on/off/show on the registry', async (t) => {
   t.match(await show(), { enabled: true, connected: true }, 'still on and connected')
   t.same(await configOf(), stored, 'the store unchanged')
 
+  // Fleet commands turned on are kept too: a restart must not turn them off behind the admin's back.
+  const reOn = seen.length
+  t.match(await reg.execute('telemetry on', { ...on, commands: true }, admin), { ok: true })
+  await until(() => seen.slice(reOn).some((s) => s.topic === `fest/main/${serial}/online` && s.body.online === true), 15000, 'online again')
+  t.match(await configOf(), { enabled: true, commands: true }, 'commands=on kept in the store')
+  t.match(await show(), { enabled: true, commands: true })
+
   const before = seen.length
   t.match(await reg.execute('telemetry off', {}, admin), { ok: true })
   await until(() => seen.slice(before).some((s) => s.topic === `fest/main/${serial}/online` && s.body.online === false), 10000, 'offline at the broker')
-  t.match(seen.slice(before).find((s) => s.topic.endsWith('/online'))?.body, { online: false, reason: 'stopped' })
+  t.match(seen.slice(before).find((s) => s.topic.endsWith('/online') && s.body.online === false)?.body, { online: false, reason: 'stopped' })
   t.match(await configOf(), { enabled: false }, 'off kept in the store')
 })
