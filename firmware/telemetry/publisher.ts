@@ -144,7 +144,7 @@ export class Telemetry {
     this.#emit('state', this.#stateBody(), true)
     this.#timers.push(
       setInterval(() => {
-        this.#emit('health', this.#health(), false)
+        this.#emit('health', this.#health(), true)
         this.#publishUpdate()
       }, setting.healthS * 1000),
     )
@@ -163,7 +163,7 @@ export class Telemetry {
 
   /** Publishes a health message now (besides the timer). */
   healthNow(): void {
-    this.#emit('health', this.#health(), false)
+    this.#emit('health', this.#health(), true)
   }
 
   async stop(): Promise<void> {

@@ -101,6 +101,8 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
     t.equal(r.status, 0, r.stderr)
     const row = r.stdout.split('\n').find((l) => l.includes(serial)) ?? ''
     t.match(row, new RegExp(`^fest\\s+main\\s+${serial}\\s+online\\s+(BOOT|ACTIVE|DEGRADED)\\b`), r.stdout)
+    // Running hot: the hottest zone of the last health message, which the broker keeps (retained).
+    t.match(row, /\scpu 45(\.0)? °C\s/, `the hottest zone in the row: ${r.stdout}`)
     t.match(r.stdout, /1 unit\(s\)/)
     const bad = spawnSync(process.execPath, ['bin/firmware.js', 'fleet', '--url', 'http://x', '--ca', 'a', '--cert', 'b', '--key', 'c'], {
       cwd: root,
