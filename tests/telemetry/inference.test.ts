@@ -4,9 +4,9 @@
 // (bounded in rate), the feedback alarm once per onset, what the engineer did with a recommendation
 // (accepted, rejected, undone) and the retained update status read from recovery's slots.json.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import t from 'tap'
-import { attachInference } from '../../firmware/automation/service.ts'
+import { attachInference, BUILTIN_MANIFESTS, loadManifest } from '../../firmware/automation/service.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import type { CommandRegistry, Principal } from '../../firmware/commands/index.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
@@ -17,6 +17,18 @@ import { Broker, bounded, cleanup, client, configureTelemetry, freePort, makeBro
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const foh: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
+
+// The shipped models with a latency budget a loaded machine meets (copies of their manifests in
+// `dir`, pointing at the shipped files): at load 20 the classifier's results came past its 10 ms
+// budget and were dropped, and no class reached the broker.
+function lenientModels(dir: string): string[] {
+  return BUILTIN_MANIFESTS.map((m) => {
+    const r = loadManifest(m)
+    const copy = join(dir, basename(m))
+    writeFileSync(copy, JSON.stringify({ ...JSON.parse(readFileSync(m, 'utf8')), file: r.modelPath, latencyBudgetMs: 5000 }))
+    return copy
+  })
+}
 
 interface Seen {
   topic: string
@@ -91,7 +103,8 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
       sentinel: { holdAfterMs: 3000, audioStallMs: 2000 },
       services: [
         applianceStack({ api: false, console: false, inference: false, onRegistry: (reg) => (registry = reg), log: () => {} }),
-        async (app) => (inference = await attachInference(app, { registry: registry!, classEveryS: 1, service: { hungMs: 30000 } })),
+        async (app) =>
+          (inference = await attachInference(app, { registry: registry!, classEveryS: 1, service: { hungMs: 30000 }, manifests: lenientModels(dir) })),
       ],
     },
   )
@@ -106,7 +119,8 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
       .join(', ')
   const waitFor = (cond: () => boolean, ms: number, what: string) =>
     until(cond, ms, what).catch((e: Error) => {
-      throw new Error(`${e.message}; the unit's transitions: ${transitions() || 'none'}`)
+      const live = inference?.live.stats()
+      throw new Error(`${e.message}; the unit's transitions: ${transitions() || 'none'}; live inference: ${JSON.stringify(live)}`)
     })
 
   await t.test('the update status is retained: version, slot b, pending confirmation', async (t) => {
