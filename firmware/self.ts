@@ -48,3 +48,37 @@ export function runningImage(execPath = process.execPath, env: NodeJS.ProcessEnv
   }
   return make('unknown', null)
 }
+
+/** The update status the fleet sees (docs/telemetry.md, `…/update`). */
+export interface UpdateStatus {
+  version: string
+  slot: 'a' | 'b' | null
+  /** Recovery's record of the running slot: pending (awaiting confirmation), good, bad; null when not known. */
+  slotState: string | null
+  /** True while the running image awaits confirmation (a rollback follows if it never comes); null when not known. */
+  pending: boolean | null
+  /** Boots this pending image has had so far. */
+  boots: number | null
+}
+
+/**
+ * The running image and what recovery's slot state (<$STAGE_RECOVERY_STATE>/slots.json, else its
+ * last-known-good copy; set by recovery when it starts the firmware) says of its slot. The file is
+ * read, never written, and recovery's code is not imported: its format is stage-slots/1.
+ */
+export function updateStatus(env: NodeJS.ProcessEnv = process.env, image: RunningImage = runningImage(process.execPath, env)): UpdateStatus {
+  const unknown: UpdateStatus = { version: image.version, slot: image.slot, slotState: null, pending: null, boots: null }
+  const dir = env.STAGE_RECOVERY_STATE
+  if (!dir || !image.slot) return unknown
+  for (const name of ['slots.json', 'slots.json.lkg']) {
+    try {
+      const s = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { format?: unknown; slots?: Record<string, { state?: unknown; boots?: unknown }> }
+      const rec = s.format === 'stage-slots/1' ? s.slots?.[image.slot] : undefined
+      if (!rec || typeof rec.state !== 'string') continue
+      return { ...unknown, slotState: rec.state, pending: rec.state === 'pending', boots: typeof rec.boots === 'number' ? rec.boots : null }
+    } catch {
+      /* missing or torn: try the last-known-good copy */
+    }
+  }
+  return unknown
+}

@@ -66,7 +66,7 @@ export async function supervise(mgr: SlotManager, o: SuperviseOptions = {}): Pro
     const [cmd, ...args] = launchCommand(mgr, decision)
     const child: ChildProcess = spawn(cmd!, args, {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...o.env, STAGE_HEALTH_FILE: mgr.cfg.healthFile, STAGE_SLOT: decision.slot },
+      env: { ...process.env, ...o.env, STAGE_HEALTH_FILE: mgr.cfg.healthFile, STAGE_SLOT: decision.slot, STAGE_RECOVERY_STATE: mgr.cfg.stateDir },
     })
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.on('exit', (code, signal) => resolve({ code, signal }))

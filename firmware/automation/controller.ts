@@ -5,6 +5,7 @@
 import type { ApplianceApi } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import {
+  type AutomationDecision,
   type AutomationEffect,
   type AutomationEvent,
   type AutomationLimits,
@@ -36,6 +37,7 @@ export interface AutomationControllerOptions {
   now?: () => number
 }
 
+export type DecisionListener = (ev: { decision: AutomationDecision; id: number | null; output: number | null; who: string }) => void
 export type RecommendationListener = (ev: { rec: Recommendation; mode: AutomationMode; action: string; bandsHz: number[] }) => void
 
 export class AutomationController {
@@ -43,6 +45,7 @@ export class AutomationController {
   readonly #o: AutomationControllerOptions
   readonly #now: () => number
   readonly #listeners = new Set<RecommendationListener>()
+  readonly #decisionListeners = new Set<DecisionListener>()
 
   constructor(opts: AutomationControllerOptions) {
     this.#o = opts
@@ -68,6 +71,12 @@ export class AutomationController {
 
   get bandsHz(): number[] {
     return this.#o.bandsHz
+  }
+
+  /** What an engineer did with the recommendations (accepted, rejected, undone, rolled back). */
+  onDecision(l: DecisionListener): () => void {
+    this.#decisionListeners.add(l)
+    return () => this.#decisionListeners.delete(l)
   }
 
   onRecommendation(l: RecommendationListener): () => void {
@@ -130,6 +139,15 @@ export class AutomationController {
         return
       case 'log':
         this.#o.log?.(e.level, e.message)
+        return
+      case 'decision':
+        for (const l of this.#decisionListeners) {
+          try {
+            l({ decision: e.decision, id: e.id, output: e.output, who: e.who })
+          } catch {
+            // A listener's failure is its own.
+          }
+        }
         return
     }
   }

@@ -84,6 +84,10 @@ export type AutomationEffect =
   | { type: 'apply'; output: number; gains: number[]; reason: string }
   | { type: 'publish'; rec: Recommendation; mode: AutomationMode; action: 'suggested' | 'awaiting-operator' | 'adopted' | 'below-threshold' }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
+  /** What an engineer did with the recommendations: one per accept, reject, undo, rollback. */
+  | { type: 'decision'; decision: AutomationDecision; id: number | null; output: number | null; who: string }
+
+export type AutomationDecision = 'accepted' | 'rejected' | 'undone' | 'rolled-back'
 
 export interface AutomationError {
   code: 'FW_ERR_AUTOMATION' | 'FW_ERR_BAD_ARG'
@@ -235,7 +239,13 @@ function decide(s: AutomationState, ev: Extract<AutomationEvent, { type: 'accept
   }
   const pending = s.pending.filter((p) => p.id !== ev.id)
   if (ev.type === 'reject') {
-    return { state: { ...s, pending }, effects: [log(`recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}`)] }
+    return {
+      state: { ...s, pending },
+      effects: [
+        log(`recommendation ${rec.id} for output ${rec.output + 1} rejected by ${ev.who}`),
+        { type: 'decision', decision: 'rejected', id: rec.id, output: rec.output, who: ev.who },
+      ],
+    }
   }
   if (!s.enabled) return refuse(s, 'FW_ERR_AUTOMATION', 'automation is paused while the watchdog has inference disabled; nothing was applied')
   const current = copy(s.current)
@@ -245,6 +255,7 @@ function decide(s: AutomationState, ev: Extract<AutomationEvent, { type: 'accept
     effects: [
       ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`),
       log(`recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}`),
+      { type: 'decision', decision: 'accepted', id: rec.id, output: rec.output, who: ev.who },
     ],
   }
 }
@@ -266,7 +277,11 @@ function undo(s: AutomationState, ev: Extract<AutomationEvent, { type: 'undo' }>
   if (!prev) return refuse(s, 'FW_ERR_AUTOMATION', 'nothing to undo')
   return {
     state: { ...s, current: copy(prev), undo: s.undo.slice(0, -1), targets: s.targets.map(() => null) },
-    effects: [...applyAll(s.current, prev, `undo by ${ev.who}`), log(`automation change undone by ${ev.who}`)],
+    effects: [
+      ...applyAll(s.current, prev, `undo by ${ev.who}`),
+      log(`automation change undone by ${ev.who}`),
+      { type: 'decision', decision: 'undone', id: null, output: null, who: ev.who },
+    ],
   }
 }
 
@@ -274,7 +289,11 @@ function rollback(s: AutomationState, ev: Extract<AutomationEvent, { type: 'roll
   const changed = !s.current.every((row, o) => same(row, s.approved[o]!))
   return {
     state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
-    effects: [...applyAll(s.current, s.approved, `rollback by ${ev.who}`), log(`rolled back to the last operator-approved EQ by ${ev.who}`)],
+    effects: [
+      ...applyAll(s.current, s.approved, `rollback by ${ev.who}`),
+      log(`rolled back to the last operator-approved EQ by ${ev.who}`),
+      { type: 'decision', decision: 'rolled-back', id: null, output: null, who: ev.who },
+    ],
   }
 }
 

@@ -7,7 +7,7 @@ import type { ApplianceEvent } from '../contract/appliance.ts'
 import type { Service, ServiceHost } from '../contract/service.ts'
 import { LiveInference, type LiveInferenceOptions } from '../inference/live.ts'
 import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
-import { EQ_RECOMMENDER } from '../inference/models.ts'
+import { CROWD_STATE, EQ_RECOMMENDER } from '../inference/models.ts'
 import { InferenceService, type InferenceServiceOptions } from '../inference/service.ts'
 import { registerInferenceCommands } from './commands.ts'
 import { type ApplianceEqSinkOptions, AutomationController, applianceEqSink } from './controller.ts'
@@ -38,6 +38,9 @@ export interface InferenceAttachOptions {
   /** The feedback suppressor's mode. Defaults to the automation mode when a notch sink is given, else advisory. */
   feedbackMode?: AutomationMode
   service?: InferenceServiceOptions
+  /** Most seconds between two crowd-state class events while the label stays the same (a change is
+   *  published at once). Defaults to 1; bounds the class events to one a second plus the changes. */
+  classEveryS?: number
   /** Loop period for features and automation ticks. Defaults to 10 ms. */
   tickMs?: number
   /** Recording consent and the snippet store, for the consent command. Defaults to none (no command). */
@@ -108,6 +111,8 @@ async function start(
       },
     }),
   )
+  automation.onDecision((d) => publish({ type: 'inference', report: { kind: 'decision', ...d } }))
+  const onClass = classReporter(opts.classEveryS ?? 1, service.active(CROWD_STATE)?.manifest.minConfidence ?? 0, publish)
   // A result that could not be delivered is logged (the first, then every 100th: a stuck fault
   // must not flood the log) and counted in the live stats.
   let failures = 0
@@ -115,7 +120,15 @@ async function start(
     failures++
     if (failures === 1 || failures % 100 === 0) log('error', `live inference could not deliver a result: ${e.message} (${failures} so far)`)
   }
-  const live = new LiveInference(service, automation, { onError, ...opts.live })
+  const userOnClass = opts.live?.onClass
+  const live = new LiveInference(service, automation, {
+    onError,
+    ...opts.live,
+    onClass: (c) => {
+      onClass(c)
+      userOnClass?.(c)
+    },
+  })
   // Feedback: alarms from the engine's howl detector go to the suppressor (advisory unless told
   // otherwise); its notches reach the engine through opts.notchSink (none: proposals only).
   const feedback = new FeedbackSuppressor({
@@ -169,6 +182,34 @@ async function start(
       unsubscribe()
       await service.stop()
     },
+  }
+}
+
+/** Labels that raise an alarm when classified with at least the model's minimum confidence. */
+export const ALARM_LABELS: readonly string[] = ['feedback']
+
+/**
+ * Turns the classifier's results (4 a second by default) into class and alarm events: a class on
+ * each change of label, else at most once per `everyS`; an alarm once per onset of an alarm label.
+ */
+export function classReporter(
+  everyS: number,
+  minConfidence: number,
+  publish: (ev: ApplianceEvent) => void,
+): (c: { t: number; label: string; confidence: number }) => void {
+  let lastLabel: string | null = null
+  let lastAt = -Infinity
+  let inAlarm = false
+  return (c) => {
+    const now = performance.now()
+    if (c.label !== lastLabel || now - lastAt >= everyS * 1000) {
+      lastLabel = c.label
+      lastAt = now
+      publish({ type: 'inference', report: { kind: 'class', label: c.label, confidence: c.confidence, t: c.t } })
+    }
+    const alarm = ALARM_LABELS.includes(c.label) && c.confidence >= minConfidence
+    if (alarm && !inAlarm) publish({ type: 'inference', report: { kind: 'alarm', alarm: c.label, confidence: c.confidence, t: c.t } })
+    inAlarm = alarm
   }
 }
 

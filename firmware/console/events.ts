@@ -58,6 +58,7 @@ const TOPIC_OF: Record<ApplianceEvent['type'], Topic | null> = {
   recommendation: 'recommendations',
   change: 'changes',
   meters: null,
+  inference: null,
 }
 
 /** An appliance event as its EV line; null for a kind that has no line of its own (meters). */
@@ -79,6 +80,8 @@ export function eventFields(ev: ApplianceEvent): EventLine | null {
       return { topic: 'change', fields: changeFields(ev.change) }
     case 'meters':
       return null // meters go out at the subscribed rate, from the timer
+    case 'inference':
+      return null // crowd classes, alarms and decisions go to telemetry (docs/telemetry.md)
   }
 }
 

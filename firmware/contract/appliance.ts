@@ -40,6 +40,16 @@ export type ApplianceEvent =
   | { type: 'panel'; event: string }
   /** A setting changed (from any transport or automation); `value` is the new value, as a GET would show it. */
   | { type: 'change'; change: SettingChange }
+  /** Live inference beside the recommendations: crowd-state classes (rate-bounded), alarms, and what an
+   *  engineer did with each recommendation. Telemetry publishes these; the console and API streams skip them. */
+  | { type: 'inference'; report: InferenceReport }
+
+export type InferenceReport =
+  /** The crowd state: on each change of label, else at most once per `classEveryS`. */
+  | { kind: 'class'; label: string; confidence: number; t: number }
+  /** An alarm class (feedback) seen with at least the model's minimum confidence; once per onset. */
+  | { kind: 'alarm'; alarm: string; confidence: number; t: number }
+  | { kind: 'decision'; decision: 'accepted' | 'rejected' | 'undone' | 'rolled-back'; id: number | null; output: number | null; who: string }
 
 /** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
 export interface SettingChange {

@@ -13,6 +13,7 @@ import { mixCommands } from '../mix/commands.ts'
 import { startMixes } from '../mix/control.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
+import { updateStatus } from '../self.ts'
 import type { Store } from '../store/index.ts'
 import { MarkLog, markCommands } from '../store/marks.ts'
 import { storeService } from '../store/service.ts'
@@ -170,6 +171,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
             const s = app.status()
             return { firmware: s.firmwareVersion, panel: s.panelVersion, board: s.board }
           },
+          update: () => updateStatus(),
           log,
         })
         registerTelemetryCommands(registry, telemetry)

@@ -57,6 +57,7 @@ export interface TelemetryControlDeps {
   dataDir: string
   temperatures?: TelemetryDeps['temperatures']
   versions?: TelemetryDeps['versions']
+  update?: TelemetryDeps['update']
   log?: TelemetryDeps['log']
   /** For fleet commands (when a setting turns them on): the one registry and the audit file. */
   registry?: CommandRegistry
@@ -113,11 +114,25 @@ export class TelemetryControl {
     this.#setting = { ...next }
     if (persist) {
       const cfg = await this.#deps.config.load()
-      const { enabled, url, site, stage, unit, ca, healthS, maxRate, keepaliveS, bufferBytes, bufferAgeS } = next
+      const { enabled, url, site, stage, unit, ca, healthS, maxRate, keepaliveS, bufferBytes, bufferAgeS, commands } = next
       await this.#deps.config.update({
         subsystems: {
           ...cfg.subsystems,
-          telemetry: { enabled, url, site, stage, ...(unit ? { unit } : {}), ca, healthS, maxRate, keepaliveS, bufferBytes, bufferAgeS },
+          // `commands` is kept too: a restart must not silently turn fleet commands off (or on).
+          telemetry: {
+            enabled,
+            url,
+            site,
+            stage,
+            ...(unit ? { unit } : {}),
+            ca,
+            healthS,
+            maxRate,
+            keepaliveS,
+            bufferBytes,
+            bufferAgeS,
+            commands: commands === true,
+          },
         },
       })
     }
@@ -138,6 +153,7 @@ export class TelemetryControl {
       queueDir: join(this.#deps.dataDir, 'telemetry', 'queue'),
       ...(this.#deps.temperatures ? { temperatures: this.#deps.temperatures } : {}),
       ...(this.#deps.versions ? { versions: this.#deps.versions } : {}),
+      ...(this.#deps.update ? { update: this.#deps.update } : {}),
       ...(this.#deps.log ? { log: this.#deps.log } : {}),
     })
   }

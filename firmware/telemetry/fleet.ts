@@ -14,6 +14,8 @@ export interface FleetRow {
   state: string
   cause: string
   firmware: string
+  /** The hottest thermal zone of the unit's last (retained) health message, e.g. `cpu 45 °C`. */
+  hottest: string
 }
 
 export interface FleetOptions {
@@ -79,7 +81,7 @@ export async function listFleet(o: FleetOptions): Promise<FleetRow[]> {
       return
     }
     const id = `${site}/${stage}/${unit}`
-    const row = units.get(id) ?? { site, stage, unit, online: null, reason: '', state: '?', cause: '', firmware: '?' }
+    const row = units.get(id) ?? { site, stage, unit, online: null, reason: '', state: '?', cause: '', hottest: '?', firmware: '?' }
     if (leaf === 'online') {
       row.online = body.online === true
       row.reason = String(body.reason ?? '')
@@ -87,6 +89,11 @@ export async function listFleet(o: FleetOptions): Promise<FleetRow[]> {
       row.state = String(body.state ?? '?')
       row.cause = String(body.cause ?? '')
     } else if (leaf === 'versions') row.firmware = String(body.firmware ?? '?')
+    else if (leaf === 'health') {
+      const zones = Object.entries((body.temperatures ?? {}) as Record<string, unknown>).filter((z): z is [string, number] => typeof z[1] === 'number')
+      const hot = zones.sort((a, b) => b[1] - a[1])[0]
+      row.hottest = hot ? `${hot[0]} ${Math.round(hot[1] * 10) / 10} °C` : '-'
+    }
     units.set(id, row)
   })
   try {
@@ -95,7 +102,7 @@ export async function listFleet(o: FleetOptions): Promise<FleetRow[]> {
       c.once('error', (e) => rej(new FirmwareError('FW_ERR_IO', `cannot reach the broker ${o.url}: ${e.message}`)))
       c.once('close', () => rej(new FirmwareError('FW_ERR_IO', `the broker ${o.url} closed the connection (certificate refused?)`)))
     })
-    const filters = ['online', 'state', 'versions'].map((leaf) => `${o.site}/+/+/${leaf}`)
+    const filters = ['online', 'state', 'health', 'versions'].map((leaf) => `${o.site}/+/+/${leaf}`)
     await c.subscribeAsync(filters, { qos: 1 })
     await new Promise((r) => setTimeout(r, o.waitMs))
   } finally {
@@ -105,7 +112,7 @@ export async function listFleet(o: FleetOptions): Promise<FleetRow[]> {
 }
 
 export function formatFleet(rows: FleetRow[]): string {
-  const head = ['site', 'stage', 'unit', 'online', 'state', 'cause', 'firmware']
+  const head = ['site', 'stage', 'unit', 'online', 'state', 'cause', 'hottest', 'firmware']
   const lines = rows.map((r) => [
     r.site,
     r.stage,
@@ -113,6 +120,7 @@ export function formatFleet(rows: FleetRow[]): string {
     r.online === null ? '?' : r.online ? 'online' : `offline (${r.reason})`,
     r.state,
     r.cause,
+    r.hottest,
     r.firmware,
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))

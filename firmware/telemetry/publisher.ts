@@ -45,6 +45,8 @@ export interface TelemetryDeps {
   /** What the unit runs (firmware, panel, board). */
   versions?: () => Record<string, string | null>
   log?: (level: 'info' | 'warn', message: string) => void
+  /** The update status: the running image's version and slot, and whether it awaits confirmation (null: not known). */
+  update?: () => { version: string; slot: string | null; pending: boolean | null }
   /** Runs a fleet command request and returns the reply to publish (only with `commands` on). */
   onCommand?: (payload: Buffer, topic: string) => Promise<unknown>
 }
@@ -89,6 +91,7 @@ export class Telemetry {
   #sent = 0
   #refused = 0
   #nextSendAt = 0
+  #lastUpdate: string | null = null
   #cpu = process.cpuUsage()
   #cpuAt = performance.now()
   /** What the last health message carried (for the metrics endpoint). */
@@ -139,7 +142,12 @@ export class Telemetry {
     }
     this.#unsubscribe = app.subscribe((ev) => this.#onEvent(ev))
     this.#emit('state', this.#stateBody(), true)
-    this.#timers.push(setInterval(() => this.#emit('health', this.#health(), false), setting.healthS * 1000))
+    this.#timers.push(
+      setInterval(() => {
+        this.#emit('health', this.#health(), true)
+        this.#publishUpdate()
+      }, setting.healthS * 1000),
+    )
   }
 
   static async start(app: ApplianceApi, setting: TelemetrySetting, deps: TelemetryDeps): Promise<Telemetry> {
@@ -155,7 +163,7 @@ export class Telemetry {
 
   /** Publishes a health message now (besides the timer). */
   healthNow(): void {
-    this.#emit('health', this.#health(), false)
+    this.#emit('health', this.#health(), true)
   }
 
   async stop(): Promise<void> {
@@ -172,7 +180,8 @@ export class Telemetry {
         new Promise((r) => setTimeout(r, 1000)),
       ])
     }
-    await this.#client.endAsync(true).catch(() => {})
+    // Forced: nothing waits on the broker. Bounded all the same: a stop never hangs the unit's shutdown.
+    await Promise.race([this.#client.endAsync(true).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())])
   }
 
   #log(level: 'info' | 'warn', message: string): void {
@@ -185,10 +194,21 @@ export class Telemetry {
     const opts = { qos: 1 as const, retain: true }
     c.publish(topicFor(this.root, 'online'), JSON.stringify({ online: true, reason: 'connected', at: Date.now(), boot: this.#queue.boot }), opts)
     c.publish(topicFor(this.root, 'versions'), JSON.stringify({ at: Date.now(), ...(this.#deps.versions?.() ?? {}) }), opts)
+    this.#lastUpdate = null
+    this.#publishUpdate()
     c.publish(topicFor(this.root, 'buffer'), JSON.stringify({ at: Date.now(), ...this.#queue.stats }), opts)
     // The state again, after the backlog: a broker restarted without persistence has lost the retained one.
     this.#emit('state', this.#stateBody(), true)
     void this.#pump()
+  }
+
+  /** The retained update status: on each connect, and on the health timer when it changed (a confirmation). */
+  #publishUpdate(): void {
+    if (!this.#deps.update || !this.#client.connected) return
+    const now = JSON.stringify(this.#deps.update())
+    if (now === this.#lastUpdate) return
+    this.#lastUpdate = now
+    this.#client.publish(topicFor(this.root, 'update'), JSON.stringify({ at: Date.now(), ...JSON.parse(now) }), { qos: 1, retain: true })
   }
 
   #onEvent(ev: ApplianceEvent): void {
@@ -199,6 +219,9 @@ export class Telemetry {
       this.#emit('recommendation', { recommendation: ev.data }, false)
     } else if (ev.type === 'change') {
       this.#emit('change', { ...ev.change }, false)
+    } else if (ev.type === 'inference') {
+      const { kind, ...body } = ev.report
+      this.#emit(kind === 'class' ? 'inferenceClass' : kind === 'alarm' ? 'alarm' : 'decision', body, false)
     }
   }
 
@@ -273,17 +296,27 @@ export class Telemetry {
 
   /** Publishes a batch in order (mqtt.js keeps the order on the wire); true once all were acknowledged. */
   async #send(batch: Batch): Promise<boolean> {
-    const acks: Array<Promise<unknown>> = []
+    // Each acknowledgement is settled as it is made: one that fails while the next message waits for
+    // the rate limit (the publisher stopping: "client disconnecting") must not be an unhandled
+    // rejection, which would end the firmware process.
+    const acks: Array<Promise<PromiseSettledResult<unknown>>> = []
     const gap = 1000 / this.#setting.maxRate
     for (const m of batch.messages) {
       const wait = this.#nextSendAt - performance.now()
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      // Stopped meanwhile: the rest of the batch stays on disk for the next start.
+      if (this.#stopped) return false
       this.#nextSendAt = Math.max(performance.now(), this.#nextSendAt) + gap
       // Published while connected: if the link drops before the acknowledgement, mqtt.js resends
       // the message itself on reconnect and only then calls back, so nothing is sent twice from here.
-      acks.push(this.#client.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain }))
+      acks.push(
+        this.#client.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain }).then(
+          (value) => ({ status: 'fulfilled' as const, value }),
+          (reason: unknown) => ({ status: 'rejected' as const, reason }),
+        ),
+      )
     }
-    const results = await Promise.allSettled(acks)
+    const results = await Promise.all(acks)
     for (const r of results) {
       if (r.status === 'fulfilled') {
         this.#sent++

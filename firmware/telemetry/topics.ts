@@ -15,6 +15,14 @@ export const TOPICS = {
   health: 'health',
   /** Each recommendation of the EQ automation (with what became of it: suggested, awaiting-operator, adopted). */
   recommendation: 'inference/recommendation',
+  /** The crowd state: on each change, else at most once per classEveryS (docs/telemetry.md). */
+  inferenceClass: 'inference/class',
+  /** Each onset of an alarm class (feedback). */
+  alarm: 'inference/alarm',
+  /** What an engineer did with a recommendation: accepted, rejected, undone, rolled-back. */
+  decision: 'inference/decision',
+  /** Retained: the running image's version and slot, and whether an update awaits confirmation. */
+  update: 'update',
   /** Each setting change with who made it (an engineer accepting or rejecting shows here). */
   change: 'change',
   /** Retained: firmware, panel and board versions. */

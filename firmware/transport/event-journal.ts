@@ -10,7 +10,7 @@ export interface JournalEntry {
   id: number
   /** ISO 8601 UTC with milliseconds, e.g. 2026-12-07T05:30:00.123Z. */
   at: string
-  event: Exclude<ApplianceEvent, { type: 'meters' }>
+  event: Exclude<ApplianceEvent, { type: 'meters' } | { type: 'inference' }>
 }
 
 export interface EventJournalOptions {
@@ -41,9 +41,9 @@ export class EventJournal {
     this.#now = opts.now ?? Date.now
   }
 
-  /** Stamps one event; meters are not journaled (returns null). */
+  /** Stamps one event; meters and inference reports (telemetry's) are not journaled (returns null). */
   record(ev: ApplianceEvent): JournalEntry | null {
-    if (ev.type === 'meters') return null
+    if (ev.type === 'meters' || ev.type === 'inference') return null
     const entry: JournalEntry = { id: this.#nextId++, at: new Date(this.#now()).toISOString(), event: ev }
     this.#buf.push(entry)
     if (this.#buf.length > this.#capacity) this.#buf.splice(0, this.#buf.length - this.#capacity)

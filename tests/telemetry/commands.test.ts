@@ -11,33 +11,37 @@ import { startAppliance } from '../../firmware/runtime/start.ts'
 import { ConfigStore } from '../../firmware/store/config.ts'
 import { provision } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, client, freePort, makeBrokerPki } from './helpers.ts'
+import { Broker, bounded, cleanup, client, freePort, makeBrokerPki, scratch } from './helpers.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const operator: Principal = { name: 'test:operator', permission: 'operate', transport: 'test' }
 
 t.test('telemetry on/off/show on the registry', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const dataDir = join(dir, 'data')
-  await provision({ dataDir, bundlesOut: join(dir, 'crew') })
+  await bounded(provision({ dataDir, bundlesOut: join(dir, 'crew') }), 60000, 'provisioning the unit')
   const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
   const pki = makeBrokerPki(dir)
   const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
+  cleanup(t, 'stopping mosquitto', () => broker.stop())
   await broker.start()
-  t.teardown(() => broker.stop())
   const seen: Array<{ topic: string; body: Record<string, unknown> }> = []
   const fleet = await client(broker.port, { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) })
-  t.teardown(() => fleet.endAsync(true))
+  cleanup(t, "closing the fleet's client", () => fleet.endAsync(true))
   fleet.on('message', (topic, payload) => seen.push({ topic, body: JSON.parse(payload.toString()) }))
-  await fleet.subscribeAsync('fest/#', { qos: 1 })
+  await bounded(fleet.subscribeAsync('fest/#', { qos: 1 }), 10000, "the fleet's subscription")
 
   let registry: CommandRegistry | null = null
-  const run = await startAppliance(
+  const starting = startAppliance(
     { ...loadProfile('sim'), dataDir },
     { services: [applianceStack({ api: false, console: false, inference: false, onRegistry: (r) => (registry = r), log: () => {} })] },
   )
-  t.teardown(() => run.stop())
-  const reg = registry!
+  cleanup(t, 'stopping the unit', async () => (await starting).stop(), 30000)
+  await bounded(starting, 60000, 'the unit to start')
+  const registered = registry!
+  const reg = {
+    execute: (name: string, args: Record<string, unknown>, who: Principal) => bounded(registered.execute(name, args, who), 15000, `the command '${name}'`),
+  }
   const show = async () => ((await reg.execute('telemetry show', {}, operator)) as { value: Record<string, unknown> }).value
   t.match(await show(), { enabled: false, connected: false }, 'off by default')
 
@@ -66,9 +70,16 @@ t.test('telemetry on/off/show on the registry', async (t) => {
   t.match(await show(), { enabled: true, connected: true }, 'still on and connected')
   t.same(await configOf(), stored, 'the store unchanged')
 
+  // Fleet commands turned on are kept too: a restart must not turn them off behind the admin's back.
+  const reOn = seen.length
+  t.match(await reg.execute('telemetry on', { ...on, commands: true }, admin), { ok: true })
+  await until(() => seen.slice(reOn).some((s) => s.topic === `fest/main/${serial}/online` && s.body.online === true), 15000, 'online again')
+  t.match(await configOf(), { enabled: true, commands: true }, 'commands=on kept in the store')
+  t.match(await show(), { enabled: true, commands: true })
+
   const before = seen.length
   t.match(await reg.execute('telemetry off', {}, admin), { ok: true })
   await until(() => seen.slice(before).some((s) => s.topic === `fest/main/${serial}/online` && s.body.online === false), 10000, 'offline at the broker')
-  t.match(seen.slice(before).find((s) => s.topic.endsWith('/online'))?.body, { online: false, reason: 'stopped' })
+  t.match(seen.slice(before).find((s) => s.topic.endsWith('/online') && s.body.online === false)?.body, { online: false, reason: 'stopped' })
   t.match(await configOf(), { enabled: false }, 'off kept in the store')
 })

@@ -13,7 +13,7 @@ import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { type Bundle, issueClient, provision, revokeClient } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, client, freePort, makeBrokerPki } from './helpers.ts'
+import { Broker, bounded, cleanup, client, freePort, makeBrokerPki, scratch } from './helpers.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 
@@ -28,43 +28,44 @@ function request(b: Bundle, command: string, args: Record<string, unknown>, o: {
 }
 
 t.test('fleet commands: signed, role-capped, never destructive, audited; off by default', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const dataDir = join(dir, 'data')
   const crew = join(dir, 'crew')
-  const r = await provision({ dataDir, bundlesOut: crew })
+  const r = await bounded(provision({ dataDir, bundlesOut: crew }), 60000, 'provisioning the unit')
   const operator = r.bundles.find((b) => b.role === 'operator')!
   const observer = r.bundles.find((b) => b.role === 'observer')!
   const adminB = issueClient(dataDir, { outParent: crew, name: 'sys-tech', role: 'admin' })
   const revoked = issueClient(dataDir, { outParent: crew, name: 'lost-tablet', role: 'operator' })
   revokeClient(dataDir, { serial: revoked.serial })
-  const other = await provision({ dataDir: join(dir, 'other'), bundlesOut: join(dir, 'other-crew') })
+  const other = await bounded(provision({ dataDir: join(dir, 'other'), bundlesOut: join(dir, 'other-crew') }), 60000, 'provisioning another unit')
   const foreign = other.bundles.find((b) => b.role === 'operator')!
   const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
 
   const pki = makeBrokerPki(dir)
   const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
+  cleanup(t, 'stopping mosquitto', () => broker.stop())
   await broker.start()
-  t.teardown(() => broker.stop())
   const root = `fest/main/${serial}`
   const replies = new Map<string, Record<string, unknown>>()
   const fleet = await client(broker.port, { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) })
-  t.teardown(() => fleet.endAsync(true))
+  cleanup(t, "closing the fleet's client", () => fleet.endAsync(true))
   fleet.on('message', (_topic, payload) => {
     const m = JSON.parse(payload.toString()) as Record<string, unknown>
     replies.set(String(m.id), m)
   })
-  await fleet.subscribeAsync(`${root}/cmd/reply`, { qos: 1 })
+  await bounded(fleet.subscribeAsync(`${root}/cmd/reply`, { qos: 1 }), 10000, "the fleet's subscription")
 
   let registry: CommandRegistry | null = null
-  const run = await startAppliance(
+  const starting = startAppliance(
     { ...loadProfile('sim'), dataDir },
     { services: [applianceStack({ api: false, console: false, inference: false, onRegistry: (reg) => (registry = reg), log: () => {} })] },
   )
-  t.teardown(() => run.stop())
+  cleanup(t, 'stopping the unit', async () => (await starting).stop(), 30000)
+  const run = await bounded(starting, 60000, 'the unit to start')
   const on = { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa }
   const ask = async (req: { id: string; payload: string }, wait = 10000) => {
     replies.delete(req.id)
-    await fleet.publishAsync(`${root}/cmd/request`, req.payload, { qos: 1 })
+    await bounded(fleet.publishAsync(`${root}/cmd/request`, req.payload, { qos: 1 }), 10000, `the broker to take the request ${req.id}`)
     await until(() => replies.has(req.id), wait, `the reply to ${req.id}`)
     return replies.get(req.id)!
   }

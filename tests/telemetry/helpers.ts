@@ -2,15 +2,53 @@
 // started on a free port with TLS, client certificates required and an ACL (each unit may write only
 // under +/+/<its CN>/#), and a provisioned unit running as its own process.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { userInfo } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
+import type { Test } from 'tap'
 import { ConfigStore } from '../../firmware/store/config.ts'
 import { until } from '../helpers/until.ts'
 
 const root = join(import.meta.dirname, '..', '..')
+
+/** Resolves as `p` does, or rejects after `ms` saying what was awaited: no wait in these tests is open-ended. */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Runs `fn` when `t` ends, bounded by `ms`; a teardown that throws or times out is reported on stderr
+ * and the others still run. (tap skips every later teardown once one throws: a unit, a broker or a
+ * client left running then keeps the test process alive until tap's 300 s timeout.)
+ */
+export function cleanup(t: Test, what: string, fn: () => unknown, ms = 15000): void {
+  t.teardown(async () => {
+    try {
+      await bounded(Promise.resolve().then(fn), ms, what)
+    } catch (e) {
+      process.stderr.write(`teardown: ${what}: ${(e as Error).message}\n`)
+    }
+  })
+}
+
+/**
+ * A fresh folder in the system's temp dir, removed after every teardown registered later (tap runs
+ * teardowns last-in first-out). Not `t.testdir()`: tap removes that folder BEFORE the teardowns run,
+ * while the unit, its publisher and the broker still write into it; a write racing the removal fails
+ * it with ENOTEMPTY, tap then skips the teardowns and the test hangs on the processes left running.
+ */
+export function scratch(t: Test, name = 'fw-telemetry'): string {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`))
+  cleanup(t, `removing ${dir}`, () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }))
+  return dir
+}
+
 const ossl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: 'pipe' })
 
 export interface BrokerPki {
@@ -135,7 +173,12 @@ export class Broker {
     p.stderr?.on('data', (d: Buffer) => {
       this.log += d.toString()
     })
-    await until(() => /mosquitto version .* running/.test(this.log) || p.exitCode !== null, 10000, 'mosquitto to start')
+    try {
+      await until(() => /mosquitto version .* running/.test(this.log) || p.exitCode !== null, 10000, 'mosquitto to start')
+    } catch (e) {
+      p.kill('SIGKILL') // not left running behind a failed start
+      throw e
+    }
     if (p.exitCode !== null) throw new Error(`mosquitto exited: ${this.log}`)
   }
 
@@ -158,10 +201,20 @@ export async function client(
   opts: IClientOptions = {},
 ): Promise<MqttClient> {
   const c = connect(`mqtts://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 500, connectTimeout: 5000, ...creds, ...opts })
-  await new Promise<void>((res, rej) => {
-    c.once('connect', () => res())
-    c.once('error', rej)
-  })
+  try {
+    await bounded(
+      new Promise<void>((res, rej) => {
+        c.once('connect', () => res())
+        c.once('error', rej)
+      }),
+      20000,
+      `an MQTT connection to 127.0.0.1:${port} (${opts.clientId ?? 'a test client'})`,
+    )
+  } catch (e) {
+    // A client that never connected must not keep reconnecting (and the test process alive).
+    c.end(true)
+    throw e
+  }
   return c
 }
 
@@ -178,7 +231,7 @@ export interface UnitProc {
 }
 
 /** Starts tests/telemetry/unit.ts on `dataDir` and waits for "ready". */
-export async function startUnit(dataDir: string): Promise<UnitProc> {
+export async function startUnit(dataDir: string, startMs = 30000): Promise<UnitProc> {
   const proc = spawn(process.execPath, [join(root, 'tests', 'telemetry', 'unit.ts'), dataDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   const u: UnitProc = { proc, out: '' }
   proc.stdout?.on('data', (d: Buffer) => {
@@ -187,7 +240,46 @@ export async function startUnit(dataDir: string): Promise<UnitProc> {
   proc.stderr?.on('data', (d: Buffer) => {
     u.out += d.toString()
   })
-  await until(() => u.out.includes('ready') || proc.exitCode !== null, 30000, 'the unit to start')
+  try {
+    await until(() => u.out.includes('ready') || proc.exitCode !== null, startMs, 'the unit to start')
+  } catch (e) {
+    proc.kill('SIGKILL') // not left running behind a failed start
+    throw e
+  }
   if (proc.exitCode !== null) throw new Error(`unit exited: ${u.out}`)
   return u
+}
+
+/** A message as the fleet's consumer got it. */
+export interface Seen {
+  topic: string
+  body: Record<string, unknown>
+  retain: boolean
+  /** The broker redelivering to this consumer (its own at-least-once), not the unit sending twice. */
+  dup: boolean
+  at: number
+}
+
+/**
+ * What the consumer got of one start (`boot`) of the unit under `root`: the broker's own DUP
+ * redeliveries set aside (a consumer drops them by (boot, seq)), the rest must hold each message once,
+ * in order, from seq 1 (retained copies, seen on subscribing, are not counted).
+ */
+export function deliveryCheck(seen: Seen[], root: string, boot: number) {
+  const all = seen.filter((s) => !s.retain && typeof s.body.seq === 'number' && s.body.boot === boot && s.topic.startsWith(`${root}/`))
+  const key = (s: Seen) => `${s.body.seq}`
+  const first = new Map<string, number>()
+  all.forEach((s, i) => {
+    if (!first.has(key(s))) first.set(key(s), i)
+  })
+  const redeliveredSet = new Set(all.filter((s, i) => s.dup && first.get(key(s))! < i))
+  const unique = all.filter((s) => !redeliveredSet.has(s))
+  const seqs = unique.map((s) => s.body.seq as number)
+  const dupes = seqs.filter((v, i) => seqs.indexOf(v) !== i)
+  const have = new Set(seqs)
+  const max = Math.max(0, ...seqs)
+  const gaps: number[] = []
+  for (let n = 1; n <= max; n++) if (!have.has(n)) gaps.push(n)
+  const outOfOrder = seqs.slice(1).filter((v, i) => v < seqs[i]!).length
+  return { unique, seqs, redelivered: redeliveredSet.size, dupes, gaps, outOfOrder }
 }

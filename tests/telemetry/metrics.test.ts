@@ -12,21 +12,21 @@ import type { CommandRegistry } from '../../firmware/commands/index.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { provision } from '../../provisioning/provision.ts'
-import { freePort } from './helpers.ts'
+import { bounded, cleanup, freePort, scratch } from './helpers.ts'
 
 async function getJson(url: string): Promise<any> {
-  const r = await fetch(url)
+  const r = await fetch(url, { signal: AbortSignal.timeout(5000) })
   return r.json()
 }
 
 t.test('prometheus scrapes /metrics over mTLS and a query returns what the unit reported', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const dataDir = join(dir, 'data')
-  const r = await provision({ dataDir, bundlesOut: join(dir, 'crew') })
+  const r = await bounded(provision({ dataDir, bundlesOut: join(dir, 'crew') }), 60000, 'provisioning the unit')
   const observer = r.bundles.find((b) => b.role === 'observer')!
   let registry: CommandRegistry | null = null
   let apiPort = 0
-  const run = await startAppliance(
+  const starting = startAppliance(
     { ...loadProfile('sim'), dataDir },
     {
       services: [
@@ -39,11 +39,12 @@ t.test('prometheus scrapes /metrics over mTLS and a query returns what the unit 
       ],
     },
   )
-  t.teardown(() => run.stop())
+  cleanup(t, 'stopping the unit', async () => (await starting).stop(), 30000)
+  const run = await bounded(starting, 60000, 'the unit to start with its API')
   run.app.setSimTemperature('cpu', 61.5)
 
   // What a client with an observer certificate reads.
-  const text = await new Promise<{ status: number; type: string; body: string }>((res, rej) => {
+  const reading = new Promise<{ status: number; type: string; body: string }>((res, rej) => {
     const req = request(
       {
         host: '127.0.0.1',
@@ -62,8 +63,10 @@ t.test('prometheus scrapes /metrics over mTLS and a query returns what the unit 
       },
     )
     req.on('error', rej)
+    req.setTimeout(10000, () => req.destroy(new Error('no answer within 10 s')))
     req.end()
   })
+  const text = await bounded(reading, 15000, 'GET /metrics')
   t.equal(text.status, 200)
   t.match(text.type, /^application\/openmetrics-text; version=1\.0\.0/)
   t.match(text.body, /\nstage_temperature_celsius\{zone="cpu"\} 61\.5\n/)
@@ -98,8 +101,10 @@ t.test('prometheus scrapes /metrics over mTLS and a query returns what the unit 
   prom.stderr?.on('data', (d: Buffer) => {
     log += d.toString()
   })
-  t.teardown(() => {
+  cleanup(t, 'killing prometheus', async () => {
+    if (prom.exitCode !== null || prom.signalCode !== null) return
     prom.kill('SIGKILL')
+    await new Promise((r) => prom.once('exit', r))
   })
   const q = (expr: string) => getJson(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`).catch(() => null)
   let temp: any = null

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { identityPaths, loadIdentity } from '../../firmware/secrets/identity.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, client, configureTelemetry, freePort, makeBrokerPki, startUnit, type UnitProc } from './helpers.ts'
+import { Broker, bounded, cleanup, client, configureTelemetry, freePort, makeBrokerPki, scratch, startUnit, type UnitProc } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -25,42 +25,52 @@ interface Seen {
 }
 
 t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const data = join(dir, 'unit')
-  const init = spawnSync(process.execPath, ['provisioning/cli.ts', 'init', '--data-dir', data], { cwd: root, encoding: 'utf8' })
+  const init = spawnSync(process.execPath, ['provisioning/cli.ts', 'init', '--data-dir', data], { cwd: root, encoding: 'utf8', timeout: 60000 })
   t.equal(init.status, 0, init.stderr)
   const serial = readFileSync(identityPaths(data).serial, 'utf8').trim()
   const pki = makeBrokerPki(dir)
   const broker = new Broker(pki, [identityPaths(data).caCert, pki.brokerCa], await freePort())
+  cleanup(t, 'stopping mosquitto', () => broker.stop())
   await broker.start()
-  t.teardown(() => broker.stop())
   const fleetCreds = { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) }
 
   // The fleet's consumer: a persistent session, so what arrives while it is away waits at the broker.
   const seen: Seen[] = []
   const fleet = await client(broker.port, fleetCreds, { clientId: 'fleet-db', clean: false, properties: { sessionExpiryInterval: 600 } })
-  t.teardown(() => fleet.endAsync(true))
+  cleanup(t, "closing the fleet's client", () => fleet.endAsync(true))
   fleet.on('message', (topic, payload, packet) =>
     seen.push({ topic, body: JSON.parse(payload.toString()), retain: packet.retain, dup: packet.dup, at: Date.now() }),
   )
-  await fleet.subscribeAsync('fest/#', { qos: 1 })
+  await bounded(fleet.subscribeAsync('fest/#', { qos: 1 }), 10000, "the fleet's subscription")
 
-  await configureTelemetry(data, { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa, healthS: 0.2, keepaliveS: 2 })
-  let unit: UnitProc = await startUnit(data)
-  t.teardown(() => {
-    unit.proc.kill('SIGKILL')
+  await bounded(
+    configureTelemetry(data, { url: `mqtts://127.0.0.1:${broker.port}`, site: 'fest', stage: 'main', ca: pki.brokerCa, healthS: 0.2, keepaliveS: 2 }),
+    10000,
+    'storing the telemetry setting',
+  )
+  let unit: UnitProc | null = null
+  // Whichever unit process runs at the end (the tests restart it) is killed, and waited for.
+  cleanup(t, 'killing the unit', async () => {
+    const p = unit?.proc
+    if (!p || p.exitCode !== null || p.signalCode !== null) return
+    p.kill('SIGCONT')
+    p.kill('SIGKILL')
+    await new Promise((r) => p.once('exit', r))
   })
+  unit = await startUnit(data)
   const rootTopic = `fest/main/${serial}`
   await until(() => seen.some((s) => s.topic === `${rootTopic}/online` && s.body.online === true), 20000, 'the unit online')
   await until(() => seen.some((s) => s.topic === `${rootTopic}/health`), 10000, 'a health message')
 
   await t.test('a new subscriber sees the retained state, online and versions', async (t) => {
     const late = await client(broker.port, fleetCreds, { clientId: 'late-viewer' })
+    cleanup(t, "closing the late viewer's client", () => late.endAsync(true))
     const got = new Map<string, { body: Record<string, unknown>; retain: boolean }>()
     late.on('message', (topic, payload, packet) => got.set(topic, { body: JSON.parse(payload.toString()), retain: packet.retain }))
-    await late.subscribeAsync(`${rootTopic}/#`, { qos: 1 })
+    await bounded(late.subscribeAsync(`${rootTopic}/#`, { qos: 1 }), 10000, "the late viewer's subscription")
     await until(() => got.has(`${rootTopic}/state`) && got.has(`${rootTopic}/online`) && got.has(`${rootTopic}/versions`), 5000, 'retained topics')
-    await late.endAsync()
     t.equal(got.get(`${rootTopic}/state`)?.retain, true)
     t.match(got.get(`${rootTopic}/state`)?.body, { state: /^(BOOT|ACTIVE|DEGRADED|BYPASS|MANUAL_BYPASS)$/, cause: String })
     t.match(got.get(`${rootTopic}/online`)?.body, { online: true })
@@ -91,6 +101,8 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
     t.equal(r.status, 0, r.stderr)
     const row = r.stdout.split('\n').find((l) => l.includes(serial)) ?? ''
     t.match(row, new RegExp(`^fest\\s+main\\s+${serial}\\s+online\\s+(BOOT|ACTIVE|DEGRADED)\\b`), r.stdout)
+    // Running hot: the hottest zone of the last health message, which the broker keeps (retained).
+    t.match(row, /\scpu 45(\.0)? °C\s/, `the hottest zone in the row: ${r.stdout}`)
     t.match(r.stdout, /1 unit\(s\)/)
     const bad = spawnSync(process.execPath, ['bin/firmware.js', 'fleet', '--url', 'http://x', '--ca', 'a', '--cert', 'b', '--key', 'c'], {
       cwd: root,
@@ -103,13 +115,17 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
   await t.test('the unit certificate may publish only under its own topic', async (t) => {
     const id = loadIdentity(data)
     const c = await client(broker.port, { cert: id.deviceCertPem, key: id.deviceKeyPem, ca: readFileSync(pki.brokerCa) }, { clientId: 'unit-impostor' })
-    t.teardown(() => c.endAsync(true))
-    const err = await c.publishAsync('fest/main/SA-SOMEONE-ELSE/state', '{"state":"BYPASS"}', { qos: 1, retain: true }).then(
-      () => null,
-      (e: Error & { code?: number }) => e,
+    cleanup(t, "closing the impostor's client", () => c.endAsync(true))
+    const err = await bounded(
+      c.publishAsync('fest/main/SA-SOMEONE-ELSE/state', '{"state":"BYPASS"}', { qos: 1, retain: true }).then(
+        () => null,
+        (e: Error & { code?: number }) => e,
+      ),
+      10000,
+      "the broker's answer to a publish outside the unit's tree",
     )
     t.equal(err?.code, 135, 'PUBACK reason code 0x87 not authorized')
-    await c.publishAsync(`${rootTopic}/probe`, '{}', { qos: 1 })
+    await bounded(c.publishAsync(`${rootTopic}/probe`, '{}', { qos: 1 }), 10000, 'the allowed probe acknowledged')
     await until(() => seen.some((s) => s.topic === `${rootTopic}/probe`), 5000, 'the allowed probe')
     t.notOk(
       seen.some((s) => s.topic.includes('SA-SOMEONE-ELSE')),
@@ -144,7 +160,7 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
 
   await t.test('kill -9: the last will marks the unit offline within the keep-alive', async (t) => {
     const killedAt = Date.now()
-    unit.proc.kill('SIGKILL')
+    unit!.proc.kill('SIGKILL')
     await until(() => seen.some((s) => s.topic === `${rootTopic}/online` && s.body.online === false && s.at > killedAt), 10000, 'the last will')
     const at = seen.find((s) => s.topic === `${rootTopic}/online` && s.body.online === false && s.at > killedAt)!
     t.match(at.body, { online: false, reason: 'lost' })
@@ -157,10 +173,9 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
 
   await t.test('a frozen unit (SIGSTOP, socket still open): offline after the keep-alive', async (t) => {
     const frozenAt = Date.now()
-    unit.proc.kill('SIGSTOP')
-    t.teardown(() => {
-      unit.proc.kill('SIGCONT')
-    })
+    const frozen = unit!.proc
+    frozen.kill('SIGSTOP')
+    cleanup(t, 'thawing the frozen unit', () => frozen.kill('SIGCONT'))
     await until(() => seen.some((s) => s.topic === `${rootTopic}/online` && s.body.online === false && s.at > frozenAt), 15000, 'the last will')
     const at = seen.find((s) => s.topic === `${rootTopic}/online` && s.body.online === false && s.at > frozenAt)!
     // keep-alive 2 s: MQTT says the broker gives up after 1.5 x 2 s = 3 s. Mosquitto 2.0.11 checks
@@ -169,13 +184,19 @@ t.test('telemetry over MQTT 5 + TLS with the unit certificate', async (t) => {
   })
 
   await t.test('broker away and the unit killed -9 meanwhile: its buffer survives the restart and is replayed in order, once', async (t) => {
-    unit.proc.kill('SIGCONT')
-    unit.proc.kill('SIGKILL')
+    const old = unit!.proc
+    old.kill('SIGCONT')
+    old.kill('SIGKILL')
     await broker.stop()
     unit = await startUnit(data)
     await new Promise((r) => setTimeout(r, 3000))
-    unit.proc.kill('SIGKILL')
-    await new Promise((r) => unit.proc.once('exit', r))
+    const killed9 = unit.proc
+    killed9.kill('SIGKILL')
+    await bounded(
+      new Promise((r) => (killed9.exitCode !== null || killed9.signalCode !== null ? r(null) : killed9.once('exit', r))),
+      10000,
+      'the killed unit to exit',
+    )
     unit = await startUnit(data)
     await new Promise((r) => setTimeout(r, 1000))
     const upAt = Date.now()

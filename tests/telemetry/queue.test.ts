@@ -4,11 +4,12 @@ import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { DiskQueue } from '../../firmware/telemetry/queue.ts'
+import { scratch } from './helpers.ts'
 
 const msg = (i: number) => ({ topic: 'fest/main/u/health', payload: JSON.stringify({ seq: i, pad: 'x'.repeat(200) }), retain: false })
 
 t.test('past the byte bound the oldest batches go, counted; the count survives a restart', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const q = await DiskQueue.open(dir, { maxBytes: 4096, maxAgeMs: 3600_000 })
   t.equal(q.boot, 1)
   for (let i = 1; i <= 40; i++) await q.enqueue([msg(i)])
@@ -25,7 +26,7 @@ t.test('past the byte bound the oldest batches go, counted; the count survives a
 })
 
 t.test('past the age bound batches go, counted; acknowledged batches leave the disk in order', async (t) => {
-  const dir = t.testdir()
+  const dir = scratch(t)
   const q = await DiskQueue.open(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 })
   const now = Date.now()
   await q.enqueue([msg(1), msg(2)], now - 120_000)
