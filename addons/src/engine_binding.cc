@@ -131,6 +131,25 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.captureDevice = str(o, "captureDevice", "");
   c.playbackDevice = str(o, "playbackDevice", "");
   c.alsaPeriods = static_cast<int>(num(o, "alsaPeriods", c.alsaPeriods));
+  for (const char* key : {"aes67Rx", "aes67Tx"}) {
+    Napi::Array streams = arr(o, key);
+    for (uint32_t i = 0; i < streams.Length(); i++) {
+      Napi::Object so = objAt(streams, i, key);
+      engine::Aes67Stream st;
+      st.address = str(so, "address", "");
+      st.port = static_cast<int>(num(so, "port", st.port));
+      st.iface = str(so, "iface", "");
+      st.channels = static_cast<int>(num(so, "channels", st.channels));
+      st.firstChannel = static_cast<int>(num(so, "firstChannel", st.firstChannel));
+      st.bits = static_cast<int>(num(so, "bits", st.bits));
+      st.payloadType = static_cast<int>(num(so, "payloadType", st.payloadType));
+      st.ptimeUs = static_cast<int>(num(so, "ptimeUs", st.ptimeUs));
+      st.linkOffsetUs = static_cast<int>(num(so, "linkOffsetUs", st.linkOffsetUs));
+      st.ssrc = static_cast<unsigned>(num(so, "ssrc", 0));
+      st.ttl = static_cast<int>(num(so, "ttl", st.ttl));
+      (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(st);
+    }
+  }
   return c;
 }
 
@@ -178,6 +197,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::LatencySamples>("latencySamples"),
                            InstanceMethod<&EngineWrap::Beams>("beams"),
                            InstanceMethod<&EngineWrap::TotalFrames>("totalFrames"),
+                           InstanceMethod<&EngineWrap::NetStats>("netStats"),
                        });
   }
 
@@ -612,6 +632,41 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value TotalFrames(const Napi::CallbackInfo& info) {
     const engine::Backend* b = engine_->backend();
     return Napi::Number::New(info.Env(), b ? static_cast<double>(b->totalFrames()) : -1);
+  }
+
+  // The aes67 backend's per-stream counters (receive streams first), [] for other backends.
+  Napi::Value NetStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    const engine::Backend* b = engine_->backend();
+    if (!b) return out;
+    engine::NetStreamStats st[32];
+    const int n = b->netStats(st, 32);
+    for (int i = 0; i < n; i++) {
+      const engine::NetStreamStats& s = st[i];
+      Napi::Object o = Napi::Object::New(env);
+      const auto d = [](uint64_t v) { return static_cast<double>(v); };
+      o.Set("direction", s.tx ? "tx" : "rx");
+      o.Set("localPort", s.localPort);
+      o.Set("packets", d(s.packets));
+      o.Set("late", d(s.late));
+      o.Set("lost", d(s.lost));
+      o.Set("concealed", d(s.concealed));
+      o.Set("malformed", d(s.malformed));
+      o.Set("badVersion", d(s.badVersion));
+      o.Set("wrongPayloadType", d(s.wrongPayloadType));
+      o.Set("tooShort", d(s.tooShort));
+      o.Set("tooLarge", d(s.tooLarge));
+      o.Set("wrongSsrc", d(s.wrongSsrc));
+      o.Set("underruns", d(s.underruns));
+      o.Set("overflows", d(s.overflows));
+      o.Set("sendErrors", d(s.sendErrors));
+      o.Set("lastPacketMs", d(s.lastPacketNs) / 1e6);
+      o.Set("ssrc", d(s.ssrc));
+      o.Set("fillFrames", s.fillFrames);
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
   }
 
   std::unique_ptr<engine::Engine> engine_;
