@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
+import type { NativeAes67Stream, NetStreamStats } from './aes67-options.ts'
 
 /** Options as the native constructor takes them: already validated and defaulted by engine.ts. */
 export interface NativeEngineOptions {
@@ -50,6 +51,8 @@ export interface NativeEngineOptions {
   captureDevice: string
   playbackDevice: string
   alsaPeriods: number
+  aes67Rx: NativeAes67Stream[]
+  aes67Tx: NativeAes67Stream[]
 }
 
 export interface NativePoll {
@@ -126,6 +129,7 @@ export interface NativeEngine {
   latencySamples(): number
   beams(): Array<{ index: number; kind: 'das' | 'mvdr'; azimuth: number; elevation: number; auto: boolean }>
   totalFrames(): number
+  netStats(): NetStreamStats[]
 }
 
 export interface NativeModule {

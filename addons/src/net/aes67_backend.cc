@@ -281,7 +281,8 @@ class TxStream {
  public:
   TxStream(const Aes67Stream& c, int sampleRate, int blockSize) : cfg(c) {
     ptimeFrames = std::max(1, static_cast<int>(std::lround(c.ptimeUs * 1e-6 * sampleRate)));
-    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(8 * (blockSize + ptimeFrames))));
+    // About 170 ms at 48 kHz: room for a transmit thread the scheduler holds back on a busy machine.
+    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(std::max(8192, 8 * (blockSize + ptimeFrames)))));
     sampleRate_ = sampleRate;
   }
   ~TxStream() {
