@@ -186,3 +186,56 @@ export function streamStats(e: Engine, i: number): NetStreamStats {
   if (!s) throw new Error(`the engine has no network stream ${i}`)
   return s
 }
+
+/** One L24 RTP packet: header (V=2) and big-endian 24-bit samples. */
+export function rtpPacket(o: { seq: number; ts: number; ssrc: number; pt?: number; samples: ArrayLike<number>; version?: number }): Buffer {
+  const b = Buffer.alloc(12 + o.samples.length * 3)
+  b[0] = (o.version ?? 2) << 6
+  b[1] = (o.pt ?? 96) & 0x7f
+  b.writeUInt16BE(o.seq & 0xffff, 2)
+  b.writeUInt32BE(o.ts >>> 0, 4)
+  b.writeUInt32BE(o.ssrc >>> 0, 8)
+  for (let i = 0; i < o.samples.length; i++) b.writeIntBE(o.samples[i] ?? 0, 12 + i * 3, 3)
+  return b
+}
+
+/** The 24-bit samples of an L24 packet (12-byte header, no CSRC or extension). */
+export function rtpSamples(b: Buffer): Int32Array {
+  const n = Math.floor((b.length - 12) / 3)
+  const out = new Int32Array(n)
+  for (let i = 0; i < n; i++) out[i] = b.readIntBE(12 + i * 3, 3)
+  return out
+}
+
+/**
+ * Sends `packets` (one per ms) to a port in real time, from a timer that catches up after a late
+ * tick; `each(i)` may return extra datagrams to send right after packet i (malformed ones).
+ */
+export async function sendPaced(sock: import('node:dgram').Socket, port: number, packets: Buffer[], each?: (i: number) => Buffer[]): Promise<void> {
+  const t0 = performance.now()
+  let i = 0
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(packets.length, Math.floor(performance.now() - t0) + 1)
+      for (; i < due; i++) {
+        sock.send(packets[i] as Buffer, port, '127.0.0.1')
+        for (const extra of each?.(i) ?? []) sock.send(extra, port, '127.0.0.1')
+      }
+      if (i >= packets.length) resolve()
+      else setTimeout(tick, 1)
+    }
+    tick()
+  })
+}
+
+/** Interleaved 24-bit packets of seeded noise: `count` packets of 48 frames x channels. */
+export function noisePackets(count: number, channels: number, seed: number, ssrc: number): { packets: Buffer[]; samples: Int32Array } {
+  const r = rng(seed)
+  const samples = new Int32Array(count * 48 * channels)
+  for (let i = 0; i < samples.length; i++) samples[i] = Math.round((r() * 2 - 1) * 2 ** 21) || 1
+  const packets: Buffer[] = []
+  for (let p = 0; p < count; p++) {
+    packets.push(rtpPacket({ seq: 60000 + p, ts: 1000 + p * 48, ssrc, samples: samples.subarray(p * 48 * channels, (p + 1) * 48 * channels) }))
+  }
+  return { packets, samples }
+}

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -69,6 +70,7 @@ struct Slot {
   bool full = false;
   uint16_t seq = 0;
   int frames = 0;
+  int64_t arrivedNs = 0;
   float s[net::kMaxPacketFrames * net::kMaxChannels];
 };
 
@@ -98,7 +100,6 @@ class RxStream {
   // ---- receive thread only ----
   std::vector<Slot> slots;
   int held = 0;
-  int64_t gapSinceNs = 0;
   bool locked = false, started = false;
   uint16_t next = 0;
   int64_t lastAcceptNs = 0;
@@ -111,7 +112,6 @@ class RxStream {
   void reset() {
     for (Slot& s : slots) s.full = false;
     held = 0;
-    gapSinceNs = 0;
     started = false;
   }
 
@@ -165,24 +165,32 @@ class RxStream {
     next++;
   }
 
-  // Plays out everything in order; a gap waits until `depth` packets are held behind it or it
-  // is older than half the link offset.
+  // Plays out everything in order. A gap waits until `depth` packets are held behind it, or
+  // until the first packet behind it has waited half the link offset (so a run of gaps at the
+  // end of a stream is given up at once, not one hold after another).
   void drain(int64_t now) noexcept {
     while (held > 0) {
       Slot& s = slots[next % kWindow];
       if (s.full && s.seq == next) {
         advance();
-        gapSinceNs = 0;
         continue;
       }
-      if (gapSinceNs == 0) gapSinceNs = now;
-      if (held >= depth || now - gapSinceNs >= holdNs) {
+      if (held >= depth || now - oldestBehindGap() >= holdNs) {
         advance();
         continue;
       }
       break;
     }
-    if (held == 0) gapSinceNs = 0;
+  }
+
+  // Arrival time of the first packet held after `next` (now when none).
+  int64_t oldestBehindGap() const noexcept {
+    for (int k = 1; k < kWindow; k++) {
+      const uint16_t seq = static_cast<uint16_t>(next + k);
+      const Slot& s = slots[seq % kWindow];
+      if (s.full && s.seq == seq) return s.arrivedNs;
+    }
+    return INT64_MAX;
   }
 
   void onDatagram(const uint8_t* d, int bytes, bool truncated, int64_t now) noexcept {
@@ -235,6 +243,7 @@ class RxStream {
     s.full = true;
     s.seq = p.seq;
     s.frames = p.frames;
+    s.arrivedNs = now;
     const int bps = cfg.bits / 8;
     const int samples = p.frames * cfg.channels;
     for (int i = 0; i < samples; i++) s.s[i] = net::decodeSample(p.payload + i * bps, cfg.bits);
