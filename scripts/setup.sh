@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 # telemetry tests start their own broker and scraper on free ports, never the system services).
 APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tmux expect espeak-ng sox
   liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
+APT_PACKAGES+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good linuxptp iproute2)  # issue 15: AES67 peers (gst-launch-1.0 rtpL24pay/depay), ptp4l/pmc, ip netns + ss
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
