@@ -147,6 +147,9 @@ EngineConfig readConfig(const Napi::Object& o) {
       st.linkOffsetUs = static_cast<int>(num(so, "linkOffsetUs", st.linkOffsetUs));
       st.ssrc = static_cast<unsigned>(num(so, "ssrc", 0));
       st.ttl = static_cast<int>(num(so, "ttl", st.ttl));
+      st.priority = static_cast<int>(num(so, "priority", st.priority));
+      st.failoverLossPct = num(so, "failoverLossPct", st.failoverLossPct);
+      st.returnMs = static_cast<int>(num(so, "returnMs", st.returnMs));
       (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(st);
     }
   }
@@ -664,6 +667,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       o.Set("lastPacketMs", d(s.lastPacketNs) / 1e6);
       o.Set("ssrc", d(s.ssrc));
       o.Set("fillFrames", s.fillFrames);
+      o.Set("active", s.active);
+      o.Set("priority", s.priority);
+      o.Set("switches", d(s.switches));
+      static const char* const kCauses[] = {"", "source-dead", "source-degraded", "source-returned"};
+      o.Set("lastSwitchCause", kCauses[s.lastSwitchCause >= 0 && s.lastSwitchCause < 4 ? s.lastSwitchCause : 0]);
+      o.Set("lastSwitchMs", d(s.lastSwitchNs) / 1e6);
       out.Set(static_cast<uint32_t>(i), o);
     }
     return out;

@@ -39,6 +39,13 @@ struct Aes67Stream {
   int linkOffsetUs = 2000;  // rx: the jitter buffer (playout delay after the first packet)
   unsigned ssrc = 0;        // rx: the expected SSRC (0: lock on the first sender); tx: our SSRC
   int ttl = 16;             // tx multicast TTL
+  // rx failover: receive streams with the same firstChannel and channels are one input's
+  // sources, tried in priority order (1 first .. 4). A source whose packets stop for half its link
+  // offset, or that loses more than failoverLossPct of its packets over 250 ms, is left for the
+  // next healthy one with a crossfade; a higher-priority source comes back after returnMs healthy.
+  int priority = 1;
+  double failoverLossPct = 10;
+  int returnMs = 2000;
 };
 
 struct EngineConfig {

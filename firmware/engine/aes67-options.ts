@@ -27,6 +27,15 @@ export interface Aes67StreamOptions {
   ssrc: number
   /** tx: multicast TTL, 1..255. Defaults to 16. */
   ttl: number
+  /**
+   * rx failover: receive streams with the same firstChannel and channels are one input's sources,
+   * played in this priority order (1 first .. 4; docs/aes67.md "Failover"). Defaults to 1.
+   */
+  priority: number
+  /** rx failover: a source losing more than this share of packets over 250 ms is degraded, %. Defaults to 10. */
+  failoverLossPct: number
+  /** rx failover: how long a higher-priority source must be healthy before the input returns to it, ms. Defaults to 2000. */
+  returnMs: number
 }
 
 /** As the addon takes one stream. */
@@ -42,6 +51,9 @@ export interface NativeAes67Stream {
   linkOffsetUs: number
   ssrc: number
   ttl: number
+  priority: number
+  failoverLossPct: number
+  returnMs: number
 }
 
 /** Packet times AES67 allows (ms), and the whole microseconds each is at 48 kHz. */
@@ -66,7 +78,7 @@ export function resolveStreams(given: unknown, dir: 'rx' | 'tx', limit: number):
   if (given === undefined) return []
   if (!Array.isArray(given) || given.length > 8) bad(field, 'must list 0 to 8 streams')
   let nextChannel = 0
-  return given.map((raw: unknown, i: number) => {
+  const streams = given.map((raw: unknown, i: number): NativeAes67Stream => {
     const f = `${field}[${i}]`
     if (typeof raw !== 'object' || raw === null) bad(f, 'must be an object')
     const s = {
@@ -79,6 +91,9 @@ export function resolveStreams(given: unknown, dir: 'rx' | 'tx', limit: number):
       linkOffsetMs: 2,
       ssrc: 0,
       ttl: 16,
+      priority: 1,
+      failoverLossPct: 10,
+      returnMs: 2000,
       ...(raw as Partial<Aes67StreamOptions>),
     }
     const address = s.address ?? ''
@@ -105,7 +120,26 @@ export function resolveStreams(given: unknown, dir: 'rx' | 'tx', limit: number):
           ? (Math.random() * 2 ** 32) >>> 0 || 1
           : numberIn(OPTION, s.ssrc, `${f}.ssrc`, { min: 0, max: 2 ** 32 - 1, integer: true }),
       ttl: numberIn(OPTION, s.ttl, `${f}.ttl`, { min: 1, max: 255, integer: true }),
+      priority: numberIn(OPTION, s.priority, `${f}.priority`, { min: 1, max: 4, integer: true }),
+      failoverLossPct: numberIn(OPTION, s.failoverLossPct, `${f}.failoverLossPct`, { min: 0, max: 100 }),
+      returnMs: numberIn(OPTION, s.returnMs, `${f}.returnMs`, { min: 0, max: 600_000, integer: true }),
     }
+  })
+  if (dir === 'rx') checkGroups(streams, field)
+  return streams
+}
+
+/** Receive streams overlap only as one input's sources: same channels, distinct priorities, at most 4. */
+function checkGroups(streams: NativeAes67Stream[], field: string): void {
+  streams.forEach((a, i) => {
+    streams.slice(0, i).forEach((b, j) => {
+      const overlap = a.firstChannel < b.firstChannel + b.channels && b.firstChannel < a.firstChannel + a.channels
+      if (!overlap) return
+      if (a.firstChannel !== b.firstChannel || a.channels !== b.channels) {
+        bad(`${field}[${i}]`, `overlaps ${field}[${j}] without being its alternative source (give both the same firstChannel and channels)`)
+      }
+      if (a.priority === b.priority) bad(`${field}[${i}].priority`, `must differ from ${field}[${j}]'s (both ${a.priority}) for the same input`)
+    })
   })
 }
 
@@ -134,4 +168,11 @@ export interface NetStreamStats {
   ssrc: number
   /** rx: frames waiting in the jitter buffer. */
   fillFrames: number
+  /** rx failover: this source is the one its input plays; its priority. */
+  active: boolean
+  priority: number
+  /** rx failover: its input's switches so far, the cause and CLOCK_MONOTONIC ms of the last ('' : none). */
+  switches: number
+  lastSwitchCause: '' | 'source-dead' | 'source-degraded' | 'source-returned'
+  lastSwitchMs: number
 }

@@ -30,6 +30,13 @@ struct NetStreamStats {
   uint64_t lastPacketNs = 0;  // CLOCK_MONOTONIC of the last accepted (rx) or sent (tx) packet
   uint32_t ssrc = 0;
   int fillFrames = 0;  // rx: frames waiting in the jitter buffer now
+  // rx failover (streams sharing an input): is this the source playing, its priority, and the
+  // input's switches so far with the cause of the last (0 none, 1 dead, 2 degraded, 3 returned).
+  bool active = true;
+  int priority = 1;
+  uint64_t switches = 0;
+  int lastSwitchCause = 0;
+  uint64_t lastSwitchNs = 0;
 };
 
 class Backend {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <climits>
 #include <cerrno>
@@ -215,7 +216,9 @@ class RxStream {
     }
     locked = true;
     n.ssrc.store(p.ssrc, std::memory_order_relaxed);
-    if (!started || now - lastAcceptNs > kRelockNs) {
+    // A stream back after a pause longer than its link offset has already run the jitter buffer
+    // dry: start over at this packet rather than conceal the whole pause.
+    if (!started || now - lastAcceptNs > std::max<int64_t>(kRelockNs / 50, static_cast<int64_t>(cfg.linkOffsetUs) * 1000)) {
       reset();
       started = true;
       next = p.seq;
@@ -254,14 +257,14 @@ class RxStream {
     drain(now);
   }
 
-  // Audio thread: `frames` frames into in[firstChannel ...].
-  void read(float* const* in, int frames) noexcept {
+  // Audio thread: `frames` frames into planes[0 .. channels-1].
+  void read(float* const* planes, int frames) noexcept {
     const int ch = cfg.channels;
     uint32_t index;
     int32_t fill = ring->getReadIndex(&index);
     if (prefilling) {
       if (fill < linkFrames) {
-        for (int c = 0; c < ch; c++) std::memset(in[cfg.firstChannel + c], 0, sizeof(float) * static_cast<size_t>(frames));
+        for (int c = 0; c < ch; c++) std::memset(planes[c], 0, sizeof(float) * static_cast<size_t>(frames));
         return;
       }
       prefilling = false;
@@ -274,7 +277,7 @@ class RxStream {
     }
     const int have = std::min(fill, frames);
     for (int c = 0; c < ch; c++) {
-      float* dst = in[cfg.firstChannel + c];
+      float* dst = planes[c];
       for (int f = 0; f < have; f++) dst[f] = ring->slot(index + static_cast<uint32_t>(f)).s[c];
       for (int f = have; f < frames; f++) dst[f] = 0.0f;
     }
@@ -360,6 +363,22 @@ class TxStream {
   }
 };
 
+// One engine input fed by 1..4 receive streams in priority order (failover). The audio thread
+// reads every member each block (a standby source is consumed in step, so switching to it loses
+// none of its samples), plays the active one, and crossfades on a switch.
+struct Group {
+  int first = 0, channels = 0;
+  std::vector<RxStream*> members;  // by priority
+  std::vector<int64_t> healthySinceNs;
+  std::vector<uint64_t> lostMark, packetsMark;
+  std::vector<bool> degraded;
+  int active = 0, from = -1;
+  int fadePos = 0, fadeLen = 0;
+  int64_t windowStartNs = 0;
+  std::atomic<uint64_t> switches{0}, lastSwitchNs{0};
+  std::atomic<int> lastCause{0}, activeAtomic{0};
+};
+
 bool parseAddress(const std::string& text, in_addr* out) { return !text.empty() && ::inet_pton(AF_INET, text.c_str(), out) == 1; }
 
 class Aes67Backend final : public Backend {
@@ -383,6 +402,35 @@ class Aes67Backend final : public Backend {
       *error = std::string("aes67: ") + e.what();
       return false;
     }
+    // Failover groups: receive streams on the same channels, in priority order.
+    for (auto& rx : rx_) {
+      Group* g = nullptr;
+      for (auto& h : groups_)
+        if (h->first == rx->cfg.firstChannel && h->channels == rx->cfg.channels) g = h.get();
+      if (!g) {
+        groups_.push_back(std::make_unique<Group>());
+        g = groups_.back().get();
+        g->first = rx->cfg.firstChannel;
+        g->channels = rx->cfg.channels;
+      }
+      g->members.push_back(rx.get());
+    }
+    for (auto& g : groups_) {
+      std::stable_sort(g->members.begin(), g->members.end(), [](const RxStream* a, const RxStream* b) { return a->cfg.priority < b->cfg.priority; });
+      const size_t n = g->members.size();
+      g->healthySinceNs.assign(n, 0);
+      g->lostMark.assign(n, 0);
+      g->packetsMark.assign(n, 0);
+      g->degraded.assign(n, false);
+      for (size_t k = 0; k < n; k++) {
+        scratchStore_.emplace_back(static_cast<size_t>(net::kMaxChannels) * static_cast<size_t>(cfg_.blockSize), 0.0f);
+      }
+    }
+    for (auto& v : scratchStore_) {
+      std::array<float*, net::kMaxChannels> planes{};
+      for (int c = 0; c < net::kMaxChannels; c++) planes[static_cast<size_t>(c)] = v.data() + static_cast<size_t>(c) * static_cast<size_t>(cfg_.blockSize);
+      scratch_.push_back(planes);
+    }
     periodNs_ = static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate);
     running_.store(true);
     if (!rx_.empty()) rxThread_ = std::thread([this] { receiveLoop(); });
@@ -393,9 +441,14 @@ class Aes67Backend final : public Backend {
   int read(float* const* in, int frames) noexcept override {
     pace();
     for (int ch = 0; ch < cfg_.inputs; ch++) covered_[ch] = false;
-    for (auto& rx : rx_) {
-      rx->read(in, frames);
-      for (int c = 0; c < rx->cfg.channels; c++) covered_[rx->cfg.firstChannel + c] = true;
+    const int64_t now = rt::nowNs();
+    for (auto& g : groups_) {
+      if (g->members.size() == 1) {
+        g->members[0]->read(in + g->first, frames);
+      } else {
+        readGroup(*g, in, frames, now);
+      }
+      for (int c = 0; c < g->channels; c++) covered_[g->first + c] = true;
     }
     for (int ch = 0; ch < cfg_.inputs; ch++)
       if (!covered_[ch]) std::memset(in[ch], 0, sizeof(float) * static_cast<size_t>(frames));
@@ -409,6 +462,91 @@ class Aes67Backend final : public Backend {
 
   uint64_t xruns() const noexcept override { return late_.load(std::memory_order_relaxed); }
 
+  // A source is healthy while it plays (not prefilling) and its last packet is younger than half
+  // its link offset (at least 1 ms), and it lost at most failoverLossPct over the last window.
+  static bool healthy(const Group& g, size_t k, int64_t now) noexcept {
+    const RxStream& r = *g.members[k];
+    const int64_t last = static_cast<int64_t>(r.n.lastPacketNs.load(std::memory_order_relaxed));
+    const int64_t deadNs = std::max<int64_t>(1'000'000, static_cast<int64_t>(r.cfg.linkOffsetUs) * 500);
+    return !r.prefilling && last != 0 && now - last < deadNs && !g.degraded[k];
+  }
+
+  void readGroup(Group& g, float* const* in, int frames, int64_t now) noexcept {
+    // Every member into its scratch planes.
+    for (size_t k = 0; k < g.members.size(); k++) {
+      RxStream& r = *g.members[k];
+      r.read(scratch_[k + groupScratchBase(g)].data(), frames);
+    }
+    // Loss windows of 250 ms: a member that lost more than its limit is degraded for the next.
+    if (g.windowStartNs == 0) g.windowStartNs = now;
+    if (now - g.windowStartNs >= 250'000'000) {
+      for (size_t k = 0; k < g.members.size(); k++) {
+        const RxStream& r = *g.members[k];
+        const uint64_t lost = r.n.lost.load(std::memory_order_relaxed), packets = r.n.packets.load(std::memory_order_relaxed);
+        const double dl = static_cast<double>(lost - g.lostMark[k]), dp = static_cast<double>(packets - g.packetsMark[k]);
+        g.degraded[k] = dl + dp > 0 && 100.0 * dl / (dl + dp) > r.cfg.failoverLossPct;
+        g.lostMark[k] = lost;
+        g.packetsMark[k] = packets;
+      }
+      g.windowStartNs = now;
+    }
+    for (size_t k = 0; k < g.members.size(); k++) {
+      if (!healthy(g, k, now)) g.healthySinceNs[k] = 0;
+      else if (g.healthySinceNs[k] == 0) g.healthySinceNs[k] = now;
+    }
+    // The source to play: the first healthy one by priority; one above the active one only once
+    // it has been healthy for its return time.
+    if (g.fadeLen == 0) {
+      int target = -1;
+      for (size_t k = 0; k < g.members.size(); k++) {
+        if (g.healthySinceNs[k] == 0) continue;
+        if (static_cast<int>(k) < g.active && now - g.healthySinceNs[k] < static_cast<int64_t>(g.members[k]->cfg.returnMs) * 1'000'000) continue;
+        target = static_cast<int>(k);
+        break;
+      }
+      if (target >= 0 && target != g.active) {
+        const size_t a = static_cast<size_t>(g.active);
+        const int cause = target < g.active ? 3 : (g.degraded[a] ? 2 : 1);
+        g.from = g.active;
+        g.active = target;
+        g.fadePos = 0;
+        g.fadeLen = std::max(16, g.members[a]->linkFrames / 2);
+        g.lastCause.store(cause, std::memory_order_relaxed);
+        g.lastSwitchNs.store(static_cast<uint64_t>(now), std::memory_order_relaxed);
+        g.switches.fetch_add(1, std::memory_order_relaxed);
+        g.activeAtomic.store(target, std::memory_order_relaxed);
+      }
+    }
+    const size_t base = groupScratchBase(g);
+    for (int c = 0; c < g.channels; c++) {
+      float* dst = in[g.first + c];
+      const float* act = scratch_[base + static_cast<size_t>(g.active)][c];
+      if (g.fadeLen == 0) {
+        std::memcpy(dst, act, sizeof(float) * static_cast<size_t>(frames));
+        continue;
+      }
+      const float* old = scratch_[base + static_cast<size_t>(g.from)][c];
+      for (int f = 0; f < frames; f++) {
+        const int pos = g.fadePos + f;
+        const float w = pos >= g.fadeLen ? 1.0f : static_cast<float>(pos) / static_cast<float>(g.fadeLen);
+        dst[f] = pos >= g.fadeLen ? act[f] : (1.0f - w) * old[f] + w * act[f];
+      }
+    }
+    if (g.fadeLen > 0) {
+      g.fadePos += frames;
+      if (g.fadePos >= g.fadeLen) g.fadeLen = 0;
+    }
+  }
+
+  size_t groupScratchBase(const Group& g) const noexcept {
+    size_t base = 0;
+    for (const auto& h : groups_) {
+      if (h.get() == &g) return base;
+      base += h->members.size();
+    }
+    return base;
+  }
+
   bool close(std::string* error) override {
     stopThreads();
     return true;
@@ -421,6 +559,16 @@ class Aes67Backend final : public Backend {
       fill(out[k], rx->n, false, rx->localPort);
       uint32_t index;
       out[k].fillFrames = rx->ring->getReadIndex(&index);
+      out[k].priority = rx->cfg.priority;
+      for (const auto& g : groups_) {
+        for (size_t m = 0; m < g->members.size(); m++) {
+          if (g->members[m] != rx.get()) continue;
+          out[k].active = static_cast<int>(m) == g->activeAtomic.load(std::memory_order_relaxed);
+          out[k].switches = g->switches.load(std::memory_order_relaxed);
+          out[k].lastSwitchCause = g->lastCause.load(std::memory_order_relaxed);
+          out[k].lastSwitchNs = g->lastSwitchNs.load(std::memory_order_relaxed);
+        }
+      }
       k++;
     }
     for (const auto& tx : tx_) {
@@ -593,6 +741,9 @@ class Aes67Backend final : public Backend {
   EngineConfig cfg_;
   std::vector<std::unique_ptr<RxStream>> rx_;
   std::vector<std::unique_ptr<TxStream>> tx_;
+  std::vector<std::unique_ptr<Group>> groups_;
+  std::vector<std::vector<float>> scratchStore_;
+  std::vector<std::array<float*, net::kMaxChannels>> scratch_;  // per group member, in group order
   bool covered_[64] = {};
   std::atomic<bool> running_{false};
   std::thread rxThread_, txThread_;
