@@ -40,6 +40,8 @@ export const FAULT_CAUSES = {
   'inference-error': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'inference-garbage': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'inference-latency': { levels: ['degrade'], monitor: 'InferenceMonitor' },
+  'netaudio-failover': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
+  'netaudio-input-dead': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
 } as const satisfies Record<string, CauseInfo>
 
 /** What a monitor's fault says happened. */
