@@ -42,6 +42,8 @@ export const FAULT_CAUSES = {
   'inference-latency': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'netaudio-failover': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
   'netaudio-input-dead': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
+  'ptp-unlocked': { levels: ['degrade'], monitor: 'PtpMonitor' },
+  'ptp-lost': { levels: ['degrade'], monitor: 'PtpMonitor' },
 } as const satisfies Record<string, CauseInfo>
 
 /** What a monitor's fault says happened. */

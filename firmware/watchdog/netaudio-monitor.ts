@@ -63,3 +63,29 @@ export class NetAudioMonitor {
 export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6
 }
+
+/** The fields of a PTP status (firmware/netaudio/ptp.ts) this monitor reads. */
+export interface PtpView {
+  portState: string
+  masterOffsetNs: number
+  health: 'locked' | 'master' | 'unlocked' | 'lost'
+}
+
+/**
+ * The PTP clock behind the AES67 media clock. Not following a grandmaster is a degrade: the unit
+ * keeps running on its local clock (free-run: the audio never stops, but its RTP timestamps drift
+ * from the network's and receivers' link offsets may not hold).
+ */
+export class PtpMonitor {
+  check(status: PtpView | null): Fault | null {
+    if (status === null || status.health === 'locked' || status.health === 'master') return null
+    if (status.health === 'unlocked') {
+      return {
+        level: 'degrade',
+        cause: 'ptp-unlocked',
+        evidence: `PTP not locked: port ${status.portState}, offset ${Number.isFinite(status.masterOffsetNs) ? `${status.masterOffsetNs} ns` : 'unknown'}; the media clock free-runs`,
+      }
+    }
+    return { level: 'degrade', cause: 'ptp-lost', evidence: `PTP lost: port ${status.portState || 'not answering'}; no grandmaster, the media clock free-runs` }
+  }
+}
