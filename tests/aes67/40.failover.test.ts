@@ -21,8 +21,8 @@ t.test('a dead primary fails over to the backup with no backup sample lost, and 
     startProcessed: false,
     aes67: {
       rx: [
-        { port: 0, channels: 1, firstChannel: 0, priority: 1, linkOffsetMs: 50, returnMs: 300 },
-        { port: 0, channels: 1, firstChannel: 0, priority: 2, linkOffsetMs: 50 },
+        { port: 0, channels: 1, firstChannel: 0, priority: 1, linkOffsetMs: 100, returnMs: 300 },
+        { port: 0, channels: 1, firstChannel: 0, priority: 2, linkOffsetMs: 100 },
       ],
       tx: [{ address: '127.0.0.1', port: back.address().port, channels: 1 }],
     },
@@ -47,7 +47,7 @@ t.test('a dead primary fails over to the backup with no backup sample lost, and 
     return { dead, switched }
   })()
   await sendPaced(sb, pb, b.packets)
-  // The backup has sent its last packet; it still plays its last 50 ms.
+  // The backup has sent its last packet; it still plays its last 100 ms.
   const backupUnderruns = streamStats(e, 1).underruns
   await until(() => streamStats(e, 0).switches >= 2, 10_000, 'the return to the primary')
   const s = [streamStats(e, 0), streamStats(e, 1)]
@@ -56,7 +56,7 @@ t.test('a dead primary fails over to the backup with no backup sample lost, and 
   sb.close()
   const failoverMs = switched.lastSwitchMs - dead.lastPacketMs
   t.equal(switched.lastSwitchCause, 'source-dead', 'the first switch: the primary is dead')
-  t.ok(failoverMs > 0 && failoverMs < 100, `failover ${failoverMs.toFixed(1)} ms after the primary's last packet (half the 50 ms link offset by design)`)
+  t.ok(failoverMs > 0 && failoverMs < 150, `failover ${failoverMs.toFixed(1)} ms after the primary's last packet (half the 100 ms link offset by design)`)
   t.equal(s[0]?.switches, 2, `two switches: ${JSON.stringify(s[0])}`)
   t.equal(s[0]?.lastSwitchCause, 'source-returned', 'the last one returned to the primary')
   t.ok(s[0]?.active, 'the primary plays again')
@@ -79,12 +79,12 @@ t.test('a dead primary fails over to the backup with no backup sample lost, and 
   let bOffset = -1
   for (let k = 0; k < b.samples.length && bOffset < 0; k++) {
     let ok = true
-    for (let i = 0; i < 64 && ok; i++) ok = out[bAt + 48 * 40 + i] === b.samples[k + i]
-    if (ok) bOffset = k - 48 * 40
+    for (let i = 0; i < 64 && ok; i++) ok = out[bAt + 48 * 60 + i] === b.samples[k + i]
+    if (ok) bOffset = k - 48 * 60
   }
   t.ok(bOffset >= 0, 'the backup is found just after the switch')
   let run = 0
-  while (out[bAt + 48 * 40 + run] === b.samples[bOffset + 48 * 40 + run]) run++
+  while (out[bAt + 48 * 60 + run] === b.samples[bOffset + 48 * 60 + run]) run++
   t.ok(run >= 300 * 48, `${run} backup samples in a row play bit-exact after the switch (0 lost), until the return crossfade`)
-  t.ok(aExact >= 500 * 48 - 2400, `the primary played bit-exact until the fade (${aExact} samples)`)
+  t.ok(aExact >= 500 * 48 - 4800, `the primary played bit-exact until the fade (${aExact} samples)`)
 })
