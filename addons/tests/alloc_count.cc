@@ -15,9 +15,9 @@
 // -DENGINE_TSAN alone it runs under valgrind --leak-check=full. Both are clean, and both are too
 // slow to compile for the suite on a small machine, so they are run by hand.
 //
-// The aes67 mode runs the network backend: two receive streams fed by a sender thread here over
-// loopback (1 ms and 0.125 ms packets, with gaps, swaps, malformed datagrams and a stall that
-// empties the jitter buffer) and a transmit stream, so the audio thread's ring reads, prefills,
+// The aes67 mode runs the network backend: two receive streams, one input's primary and failover
+// sources, fed by a sender thread here over loopback (1 ms and 0.125 ms packets, with gaps,
+// swaps, malformed datagrams and a stall that empties the jitter buffers) and a transmit stream, so the audio thread's ring reads, prefills,
 // underruns and overflow drops are all counted.
 //
 // usage: alloc_count sim|file|aes67 [WORKDIR [BLOCKS]]     (exit 0 when the audio threads made no allocation
@@ -350,9 +350,12 @@ int main(int argc, char** argv) {
     a.channels = 4;
     a.linkOffsetUs = 3000;
     cfg.aes67Rx.push_back(a);
-    a.firstChannel = 4;
+    // The second stream is the first's failover source (same channels, priority 2): the stalls
+    // switch the input between them, crossfades included.
+    a.priority = 2;
     a.ptimeUs = 125;
     a.linkOffsetUs = 1000;
+    a.returnMs = 50;
     cfg.aes67Rx.push_back(a);
     engine::Aes67Stream t;
     t.address = "127.0.0.1";
@@ -410,7 +413,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const uint64_t allocs = gAudioAllocs.load(), frees = gAudioFrees.load();
-  unsigned long long rxPackets = 0, rxLost = 0, rxMalformed = 0, rxUnderruns = 0, txPackets = 0;
+  unsigned long long rxPackets = 0, rxLost = 0, rxMalformed = 0, rxUnderruns = 0, txPackets = 0, switches = 0;
   for (int k = 0; k < nets; k++) {
     if (net[k].tx) {
       txPackets += net[k].packets;
@@ -419,9 +422,10 @@ int main(int argc, char** argv) {
       rxLost += net[k].lost;
       rxMalformed += net[k].malformed;
       rxUnderruns += net[k].underruns;
+      switches = net[k].switches;
     }
   }
-  std::printf("{\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets);
+  std::printf("{\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,\"switches\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets, switches);
   std::printf("\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
               static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),

@@ -31,6 +31,7 @@ interface Result {
   rxMalformed: number
   rxUnderruns: number
   txPackets: number
+  switches: number
   interposerWorks: boolean
   blocks: number
   audioThreadAllocs: number
@@ -75,6 +76,7 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
       t.ok(result.rxLost > 0 && result.rxMalformed > 0, `${result.rxLost} lost and ${result.rxMalformed} malformed`)
       t.ok(result.rxUnderruns > 0, `${result.rxUnderruns} underruns (the sender stalls)`)
       t.ok(result.txPackets > 1000, `${result.txPackets} packets sent`)
+      t.ok(result.switches > 0, `${result.switches} failover switches between the input's two sources`)
     }
     if (mode === 'sim') {
       // The sentinel thread is marked too, so the three checks above cover it: it ran, wrote
