@@ -15,6 +15,7 @@ APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tm
 APT_PACKAGES+=(janus libopus-dev chromium)  # issue 17: personal mixes: Opus in the addon, Janus streaming, the listener test in Chromium
 APT_PACKAGES+=(chromium)  # issue 14: the FOH page's browser tests (tests/foh) drive Debian's Chromium
 APT_PACKAGES+=(fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests and bench (music, speech), none from models/train.py
+APT_PACKAGES+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good linuxptp iproute2)  # issue 15: AES67 peers (gst-launch-1.0 rtpL24pay/depay), ptp4l/pmc, ip netns + ss
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,7 +11,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 0 */ ['errors', 'self'],
   /* 1 */ ['validate'],
   /* 2 */ ['engine', 'panel', 'secrets', 'watchdog'],
-  /* 3 */ ['wav', 'hardware'],
+  /* 3 */ ['wav', 'hardware', 'netaudio'],
   /* 4 */ ['board'],
   /* 5 */ ['contract'],
   /* 6 */ ['commands', 'transport'],

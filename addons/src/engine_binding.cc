@@ -132,6 +132,28 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.captureDevice = str(o, "captureDevice", "");
   c.playbackDevice = str(o, "playbackDevice", "");
   c.alsaPeriods = static_cast<int>(num(o, "alsaPeriods", c.alsaPeriods));
+  for (const char* key : {"aes67Rx", "aes67Tx"}) {
+    Napi::Array streams = arr(o, key);
+    for (uint32_t i = 0; i < streams.Length(); i++) {
+      Napi::Object so = objAt(streams, i, key);
+      engine::Aes67Stream st;
+      st.address = str(so, "address", "");
+      st.port = static_cast<int>(num(so, "port", st.port));
+      st.iface = str(so, "iface", "");
+      st.channels = static_cast<int>(num(so, "channels", st.channels));
+      st.firstChannel = static_cast<int>(num(so, "firstChannel", st.firstChannel));
+      st.bits = static_cast<int>(num(so, "bits", st.bits));
+      st.payloadType = static_cast<int>(num(so, "payloadType", st.payloadType));
+      st.ptimeUs = static_cast<int>(num(so, "ptimeUs", st.ptimeUs));
+      st.linkOffsetUs = static_cast<int>(num(so, "linkOffsetUs", st.linkOffsetUs));
+      st.ssrc = static_cast<unsigned>(num(so, "ssrc", 0));
+      st.ttl = static_cast<int>(num(so, "ttl", st.ttl));
+      st.priority = static_cast<int>(num(so, "priority", st.priority));
+      st.failoverLossPct = num(so, "failoverLossPct", st.failoverLossPct);
+      st.returnMs = static_cast<int>(num(so, "returnMs", st.returnMs));
+      (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(st);
+    }
+  }
   return c;
 }
 
@@ -185,6 +207,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::MixStats>("mixStats"),
                            InstanceMethod<&EngineWrap::MixStop>("mixStop"),
                            InstanceMethod<&EngineWrap::FileLevels>("fileLevels"),
+                           InstanceMethod<&EngineWrap::NetStats>("netStats"),
                        });
   }
 
@@ -680,6 +703,46 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   void MixSetStreams(const Napi::CallbackInfo& info) { mixbinding::SetStreams(info, mix_); }
   Napi::Value MixStats(const Napi::CallbackInfo& info) { return mixbinding::Stats(info, mix_); }
   void MixStop(const Napi::CallbackInfo& info) { mixbinding::Stop(mix_); }
+  // The aes67 backend's per-stream counters (receive streams first), [] for other backends.
+  Napi::Value NetStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    const engine::Backend* b = engine_->backend();
+    if (!b) return out;
+    engine::NetStreamStats st[32];
+    const int n = b->netStats(st, 32);
+    for (int i = 0; i < n; i++) {
+      const engine::NetStreamStats& s = st[i];
+      Napi::Object o = Napi::Object::New(env);
+      const auto d = [](uint64_t v) { return static_cast<double>(v); };
+      o.Set("direction", s.tx ? "tx" : "rx");
+      o.Set("localPort", s.localPort);
+      o.Set("packets", d(s.packets));
+      o.Set("late", d(s.late));
+      o.Set("lost", d(s.lost));
+      o.Set("concealed", d(s.concealed));
+      o.Set("malformed", d(s.malformed));
+      o.Set("badVersion", d(s.badVersion));
+      o.Set("wrongPayloadType", d(s.wrongPayloadType));
+      o.Set("tooShort", d(s.tooShort));
+      o.Set("tooLarge", d(s.tooLarge));
+      o.Set("wrongSsrc", d(s.wrongSsrc));
+      o.Set("underruns", d(s.underruns));
+      o.Set("overflows", d(s.overflows));
+      o.Set("sendErrors", d(s.sendErrors));
+      o.Set("lastPacketMs", d(s.lastPacketNs) / 1e6);
+      o.Set("ssrc", d(s.ssrc));
+      o.Set("fillFrames", s.fillFrames);
+      o.Set("active", s.active);
+      o.Set("priority", s.priority);
+      o.Set("switches", d(s.switches));
+      static const char* const kCauses[] = {"", "source-dead", "source-degraded", "source-returned"};
+      o.Set("lastSwitchCause", kCauses[s.lastSwitchCause >= 0 && s.lastSwitchCause < 4 ? s.lastSwitchCause : 0]);
+      o.Set("lastSwitchMs", d(s.lastSwitchNs) / 1e6);
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
 
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<mix::Streamer> mix_;  // stopped before the engine

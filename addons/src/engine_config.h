@@ -24,8 +24,32 @@ struct BeamConfig {
   bool autoSteer = false;  // follow the DOA (smoothed)
 };
 
+// One AES67 stream of the aes67 backend (addons/src/net/, docs/aes67.md). A receive stream fills
+// engine inputs [firstChannel, firstChannel + channels); a transmit stream carries engine outputs
+// [firstChannel, firstChannel + channels).
+struct Aes67Stream {
+  std::string address;  // rx: multicast group to join or "" / unicast address to bind; tx: destination
+  int port = 5004;      // rx: 0 binds an ephemeral port (tests); tx: destination port
+  std::string iface;    // local IPv4 address of the interface for multicast ("" : the default)
+  int channels = 2;     // 1..8
+  int firstChannel = 0;
+  int bits = 24;          // 24 (L24) | 16 (L16)
+  int payloadType = 96;   // dynamic 96..127
+  int ptimeUs = 1000;     // 125 | 250 | 333 | 1000 | 4000
+  int linkOffsetUs = 2000;  // rx: the jitter buffer (playout delay after the first packet)
+  unsigned ssrc = 0;        // rx: the expected SSRC (0: lock on the first sender); tx: our SSRC
+  int ttl = 16;             // tx multicast TTL
+  // rx failover: receive streams with the same firstChannel and channels are one input's
+  // sources, tried in priority order (1 first .. 4). A source whose packets stop for half its link
+  // offset, or that loses more than failoverLossPct of its packets over 250 ms, is left for the
+  // next healthy one with a crossfade; a higher-priority source comes back after returnMs healthy.
+  int priority = 1;
+  double failoverLossPct = 10;
+  int returnMs = 2000;
+};
+
 struct EngineConfig {
-  // "file" | "sim" | "alsa" | "null" (null: silence in, output discarded, unpaced; for tests)
+  // "file" | "sim" | "alsa" | "null" | "aes67" (null: silence in, output discarded, unpaced; for tests)
   std::string backend = "sim";
   int sampleRate = 48000;
   int blockSize = 64;
@@ -80,6 +104,8 @@ struct EngineConfig {
   // alsa backend
   std::string captureDevice, playbackDevice;
   int alsaPeriods = 3;
+  // aes67 backend (paced by CLOCK_MONOTONIC like sim; network I/O on its own threads)
+  std::vector<Aes67Stream> aes67Rx, aes67Tx;
 };
 
 }  // namespace engine

@@ -15,7 +15,12 @@
 // -DENGINE_TSAN alone it runs under valgrind --leak-check=full. Both are clean, and both are too
 // slow to compile for the suite on a small machine, so they are run by hand.
 //
-// usage: alloc_count sim|file [WORKDIR [BLOCKS]]     (exit 0 when the audio threads made no allocation
+// The aes67 mode runs the network backend: two receive streams, one input's primary and failover
+// sources, fed by a sender thread here over loopback (1 ms and 0.125 ms packets, with gaps,
+// swaps, malformed datagrams and a stall that empties the jitter buffers) and a transmit stream, so the audio thread's ring reads, prefills,
+// underruns and overflow drops are all counted.
+//
+// usage: alloc_count sim|file|aes67 [WORKDIR [BLOCKS]]     (exit 0 when the audio threads made no allocation
 // and took no lock)
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -35,7 +40,13 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "backends/backend.h"
 #include "engine.h"
+#include "net/rtp.h"
 #include "rt.h"
 #include "wav.h"
 
@@ -253,6 +264,45 @@ bool makeInputWav(const std::string& path, int channels, int frames, std::string
   return w->close(error);
 }
 
+// Sends L24 packets to the two receive streams in real time until done: every 23rd packet
+// skipped, every 31st pair swapped, a malformed datagram every 50th, and a 40 ms stall every
+// second (the jitter buffer runs dry and prefills again), then a burst.
+void sendRtp(const int ports[2], const int frames[2], int channels, std::atomic<bool>& done) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  uint8_t pkt[net::kRtpHeader + net::kMaxPacketFrames * net::kMaxChannels * 3];
+  uint16_t seq[2] = {100, 65000};
+  uint32_t ts[2] = {0, 0};
+  const auto t0 = std::chrono::steady_clock::now();
+  long long sentUs[2] = {0, 0};
+  int n = 0;
+  while (!done.load()) {
+    const long long now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    const bool stalled = (now / 1000) % 1000 > 960;
+    for (int s = 0; s < 2 && !stalled; s++) {
+      const long long period = frames[s] * 1000000LL / 48000;
+      while (sentUs[s] + period <= now) {
+        sentUs[s] += period;
+        n++;
+        uint16_t q = seq[s]++;
+        if (n % 31 == 0) q = static_cast<uint16_t>(q + 1);
+        if (n % 31 == 1 && n > 1) q = static_cast<uint16_t>(q - 1);
+        net::writeRtpHeader(pkt, 96, q, ts[s], 0xabc0 + s);
+        ts[s] += frames[s];
+        for (int i = 0; i < frames[s] * channels; i++) net::encodeSample(0.25f * std::sin(0.01f * (ts[s] + i)), pkt + net::kRtpHeader + i * 3, 24);
+        to.sin_port = htons(static_cast<uint16_t>(ports[s]));
+        const size_t len = net::kRtpHeader + static_cast<size_t>(frames[s] * channels * 3);
+        if (n % 23 != 0) ::sendto(fd, pkt, len, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+        if (n % 50 == 0) ::sendto(fd, pkt, 7, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  ::close(fd);
+}
+
 }  // namespace
 
 // Proves the counter sees allocations at all: pretend to be the audio thread and allocate.
@@ -297,6 +347,27 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot write the input: %s\n", error.c_str());
       return 2;
     }
+  } else if (mode == "aes67") {
+    cfg.backend = "aes67";
+    cfg.maxBlocks = blocks;
+    engine::Aes67Stream a;
+    a.port = 0;
+    a.channels = 4;
+    a.linkOffsetUs = 3000;
+    cfg.aes67Rx.push_back(a);
+    // The second stream is the first's failover source (same channels, priority 2): the stalls
+    // switch the input between them, crossfades included.
+    a.priority = 2;
+    a.ptimeUs = 125;
+    a.linkOffsetUs = 1000;
+    a.returnMs = 50;
+    cfg.aes67Rx.push_back(a);
+    engine::Aes67Stream t;
+    t.address = "127.0.0.1";
+    t.port = 9;  // discard
+    t.channels = 4;
+    t.ssrc = 77;
+    cfg.aes67Tx.push_back(t);
   } else {
     cfg.backend = "sim";
     cfg.maxBlocks = blocks;
@@ -327,9 +398,21 @@ int main(int argc, char** argv) {
   }
   std::atomic<bool> done{false};
   std::thread control([&] { drive(e, done); });
+  std::thread sender;
+  engine::NetStreamStats net[3];
+  if (mode == "aes67") {
+    e.backend()->netStats(net, 3);
+    static int ports[2], frames[2] = {48, 6};
+    ports[0] = net[0].localPort;
+    ports[1] = net[1].localPort;
+    sender = std::thread([&] { sendRtp(ports, frames, 4, done); });
+  }
   while (!e.stats().finished) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   done.store(true);
   control.join();
+  if (sender.joinable()) sender.join();
+  int nets = 0;
+  if (mode == "aes67") nets = e.backend()->netStats(net, 3);
   const engine::Stats s = e.stats();
   const engine::SentinelStats ss = e.sentinel() ? e.sentinel()->stats() : engine::SentinelStats{};
   if (!e.stop(&error)) {
@@ -337,7 +420,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   const uint64_t allocs = gAudioAllocs.load(), frees = gAudioFrees.load();
-  std::printf("{\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu}\n",
+  unsigned long long rxPackets = 0, rxLost = 0, rxMalformed = 0, rxUnderruns = 0, txPackets = 0, switches = 0;
+  for (int k = 0; k < nets; k++) {
+    if (net[k].tx) {
+      txPackets += net[k].packets;
+    } else {
+      rxPackets += net[k].packets;
+      rxLost += net[k].lost;
+      rxMalformed += net[k].malformed;
+      rxUnderruns += net[k].underruns;
+      switches = net[k].switches;
+    }
+  }
+  std::printf("{\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,\"switches\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets, switches);
+  std::printf("\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
               static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),
               static_cast<unsigned long long>(gAllAllocs.load()),

@@ -15,6 +15,7 @@
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
 import { checker, numberIn } from '../validate.ts'
+import { type Aes67StreamOptions, type NetStreamStats, resolveStreams } from './aes67-options.ts'
 import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
 import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule } from './native.ts'
@@ -55,8 +56,8 @@ export interface BeamOptions {
 }
 
 export interface EngineOptions {
-  /** Audio backend: 'sim', 'file', 'alsa', or 'null' (silence, unpaced; tests). Defaults to 'sim'. */
-  backend: BackendKind | 'null'
+  /** Audio backend: 'sim', 'file', 'alsa', 'aes67' (network, docs/aes67.md), or 'null' (silence, unpaced; tests). Defaults to 'sim'. */
+  backend: BackendKind | 'null' | 'aes67'
   /** 44100, 48000 or 96000. Defaults to the array's rate, else 48000. */
   sampleRate: number
   /** Frames per block, 32..1024. Defaults to 64. */
@@ -130,6 +131,8 @@ export interface EngineOptions {
   alsa: { capture: string; playback: string; periods?: number } | undefined
   /** Stop the audio thread after this many blocks (0: until stop()). Defaults to 0. */
   maxBlocks: number
+  /** aes67 backend: receive streams (engine inputs) and transmit streams (engine outputs), docs/aes67.md. */
+  aes67: { rx?: Array<Partial<Aes67StreamOptions>>; tx?: Array<Partial<Aes67StreamOptions>> } | undefined
 }
 
 export const DEFAULT_OPTIONS = {
@@ -189,8 +192,11 @@ function merged(input: Partial<EngineOptions>, array: Geometry | undefined) {
 }
 
 function checkBackend(backend: unknown): Native['backend'] {
-  if (backend !== 'sim' && backend !== 'file' && backend !== 'alsa' && backend !== 'null') {
-    throw new FirmwareError('FW_ERR_UNKNOWN_DEVICE', `engine option backend: unknown audio backend ${JSON.stringify(backend)}; use "sim", "file" or "alsa"`)
+  if (backend !== 'sim' && backend !== 'file' && backend !== 'alsa' && backend !== 'null' && backend !== 'aes67') {
+    throw new FirmwareError(
+      'FW_ERR_UNKNOWN_DEVICE',
+      `engine option backend: unknown audio backend ${JSON.stringify(backend)}; use "sim", "file", "alsa" or "aes67"`,
+    )
   }
   return backend
 }
@@ -346,6 +352,8 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     recordSeconds: checkNumber(sim.recordSeconds, 'sim.recordSeconds', 0, 600),
     maxBlocks: checkNumber(o.maxBlocks, 'maxBlocks', 0, Number.MAX_SAFE_INTEGER, true),
     ...alsa,
+    aes67Rx: backend === 'aes67' ? resolveStreams(o.aes67?.rx, 'rx', chans.inputs) : [],
+    aes67Tx: backend === 'aes67' ? resolveStreams(o.aes67?.tx, 'tx', chans.outputs) : [],
   }
 }
 
@@ -687,6 +695,11 @@ export class Engine {
   /** Blocks processed so far: one atomic load, cheap enough for every control tick. */
   blockCounter(): number {
     return this.#native.blockCounter()
+  }
+
+  /** The aes67 backend's per-stream counters, receive streams first (docs/aes67.md); [] for other backends. */
+  netStats(): NetStreamStats[] {
+    return this.#native.netStats()
   }
 
   /**

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
+import type { NativeAes67Stream, NetStreamStats } from './aes67-options.ts'
 
 /** Options as the native constructor takes them: already validated and defaulted by engine.ts. */
 export interface NativeEngineOptions {
@@ -50,6 +51,8 @@ export interface NativeEngineOptions {
   captureDevice: string
   playbackDevice: string
   alsaPeriods: number
+  aes67Rx: NativeAes67Stream[]
+  aes67Tx: NativeAes67Stream[]
 }
 
 export interface NativePoll {
@@ -134,6 +137,7 @@ export interface NativeEngine {
   mixSetStreams?(streams: NativeMixStream[]): void
   mixStats?(): NativeMixStats | null
   mixStop?(): void
+  netStats(): NetStreamStats[]
 }
 
 /** One published mix as the streamer gets it: linear gains, already validated. */

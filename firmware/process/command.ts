@@ -1,4 +1,6 @@
-// The `process` subcommand as the CLI runs it: parse, process, print one summary line.
+// The `process` subcommand as the CLI runs it: parse, process, print one summary line. An --in
+// ending in .pcap is an RTP capture of an AES67 stream, turned into a WAV first (docs/aes67.md).
+import { dirname } from 'node:path'
 import { formatShowTime, parseProcessArgs, processUsage } from './options.ts'
 import { type Progress, processRecording } from './process.ts'
 import { registerReportContributor } from './report.ts'
@@ -26,6 +28,13 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
     console.log(processUsage)
     return 0
   }
+  let captureWav = ''
+  if (/\.pcap$/i.test(opts.in)) {
+    const pcap = opts.in
+    captureWav = await rtpCaptureToWav(pcap)
+    opts.in = captureWav
+    opts.inputs = opts.inputs.map((x) => (x === pcap ? captureWav : x))
+  }
   if (opts.loop) {
     const { runLoopCommand } = await import('./feedback-loop-command.ts')
     console.log(runLoopCommand(opts))
@@ -40,6 +49,8 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
   } catch (e) {
     bar.done()
     throw e
+  } finally {
+    if (captureWav) (await import('node:fs')).rmSync(dirname(captureWav), { recursive: true, force: true })
   }
   return 0
 }
@@ -82,4 +93,21 @@ export function progressReporter(out: NodeJS.WriteStream, every: number, now = (
       drawn = false
     },
   }
+}
+
+/**
+ * An RTP capture (pcap) of an AES67 stream as a WAV beside a temp folder, so a network rehearsal
+ * recording replays through the same chain (docs/aes67.md). Returns the WAV's path.
+ */
+async function rtpCaptureToWav(path: string): Promise<string> {
+  const { readRtpCapture } = await import('../netaudio/pcap.ts')
+  const { writeWav } = await import('../wav/wav.ts')
+  const { mkdtempSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join, basename } = await import('node:path')
+  const c = readRtpCapture(path)
+  const wav = join(mkdtempSync(join(tmpdir(), 'rtp-capture-')), `${basename(path, '.pcap')}.wav`)
+  writeWav(wav, { channels: c.channels, sampleRate: c.sampleRate, format: c.bits === 24 ? 'pcm24' : 'pcm16' }, c.samples)
+  console.error(`process: ${path}: RTP L${c.bits}/${c.sampleRate}/${c.channels}, SSRC ${c.ssrc}, ${c.packets} packets, ${c.missing} missing (silence)`)
+  return wav
 }

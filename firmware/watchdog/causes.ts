@@ -41,6 +41,10 @@ export const FAULT_CAUSES = {
   'inference-garbage': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'inference-latency': { levels: ['degrade'], monitor: 'InferenceMonitor' },
   'mix-stream': { levels: ['degrade'], monitor: 'MixStreamMonitor' },
+  'netaudio-failover': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
+  'netaudio-input-dead': { levels: ['degrade'], monitor: 'NetAudioMonitor' },
+  'ptp-unlocked': { levels: ['degrade'], monitor: 'PtpMonitor' },
+  'ptp-lost': { levels: ['degrade'], monitor: 'PtpMonitor' },
 } as const satisfies Record<string, CauseInfo>
 
 /** What a monitor's fault says happened. */

@@ -4,7 +4,8 @@
 // new/delete and pthread lock calls count calls made on the engine's audio and DOA threads. It
 // runs the full chain for 4000 blocks while another thread fires every kind of command,
 // crossfade and fault at it (spin, NaN, audio stall), with the sentinel thread watching, writing
-// its heartbeat and feeding a watchdog (files stand in for the tty and the device).
+// its heartbeat and feeding a watchdog (files stand in for the tty and the device). The aes67 mode
+// runs the network backend with real loopback packets in and out (docs/aes67.md).
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
@@ -25,6 +26,12 @@ function engineObjects(dir: string): string[] {
 }
 
 interface Result {
+  rxPackets: number
+  rxLost: number
+  rxMalformed: number
+  rxUnderruns: number
+  txPackets: number
+  switches: number
   interposerWorks: boolean
   blocks: number
   audioThreadAllocs: number
@@ -52,15 +59,25 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
   )
   t.equal(linked.status, 0, `it links with the engine's objects${linked.status ? `: ${linked.stderr}` : ''}`)
   if (compiled.status !== 0 || linked.status !== 0) return
-  for (const mode of ['sim', 'file']) {
-    const r = spawnSync(bin, [mode, dir], { encoding: 'utf8', timeout: 60_000 })
+  for (const mode of ['sim', 'file', 'aes67']) {
+    // aes67 is paced by the clock: 1500 blocks are 2 s of network audio.
+    const blocks = mode === 'aes67' ? 1500 : 4000
+    const r = spawnSync(bin, [mode, dir, String(blocks)], { encoding: 'utf8', timeout: 60_000 })
     t.equal(r.status, 0, `${mode} backend run passes: ${r.stdout.trim()} ${r.stderr.trim()}`)
     const result = JSON.parse(r.stdout) as Result
     t.ok(result.interposerWorks, 'the counters see an allocation and a lock made on a marked thread')
-    t.ok(result.blocks >= 4000, `${result.blocks} blocks ran`)
+    t.ok(result.blocks >= blocks, `${result.blocks} blocks ran`)
     t.equal(result.audioThreadAllocs, 0, `${mode}: no allocation on the audio thread`)
     t.equal(result.audioThreadFrees, 0, `${mode}: no free on the audio thread`)
     t.equal(result.audioThreadLocks, 0, `${mode}: no lock taken or waited on by the audio thread`)
+    if (mode === 'aes67') {
+      // The network paths ran: packets in (with losses, malformed ones and underruns) and out.
+      t.ok(result.rxPackets > 1000, `${result.rxPackets} packets received`)
+      t.ok(result.rxLost > 0 && result.rxMalformed > 0, `${result.rxLost} lost and ${result.rxMalformed} malformed`)
+      t.ok(result.rxUnderruns > 0, `${result.rxUnderruns} underruns (the sender stalls)`)
+      t.ok(result.txPackets > 1000, `${result.txPackets} packets sent`)
+      t.ok(result.switches > 0, `${result.switches} failover switches between the input's two sources`)
+    }
     if (mode === 'sim') {
       // The sentinel thread is marked too, so the three checks above cover it: it ran, wrote
       // heartbeats, saw the injected audio stalls and fed the watchdog.

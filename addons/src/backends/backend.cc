@@ -8,7 +8,8 @@ std::unique_ptr<Backend> makeBackend(const EngineConfig& config, std::string* er
   if (config.backend == "sim") return makeSimBackend(config);
   if (config.backend == "alsa") return makeAlsaBackend(config);
   if (config.backend == "null") return makeNullBackend(config);
-  *error = "unknown audio backend \"" + config.backend + "\"; use file, sim or alsa";
+  if (config.backend == "aes67") return makeAes67Backend(config);
+  *error = "unknown audio backend \"" + config.backend + "\"; use file, sim, alsa or aes67";
   return nullptr;
 }
 

@@ -15,6 +15,31 @@
 
 namespace engine {
 
+// One network stream's counters (the aes67 backend); read on the control thread, any time.
+struct NetStreamStats {
+  bool tx = false;
+  int localPort = 0;  // the bound port (rx), the source port (tx)
+  uint64_t packets = 0;    // rx: accepted; tx: sent
+  uint64_t late = 0;       // rx: arrived after their place was played out (or duplicates)
+  uint64_t lost = 0;       // rx: sequence numbers never received
+  uint64_t concealed = 0;  // rx: packets' worth of audio made up (repeat, fade)
+  uint64_t malformed = 0;  // rx: the sum of the five below
+  uint64_t badVersion = 0, wrongPayloadType = 0, tooShort = 0, tooLarge = 0, wrongSsrc = 0;
+  uint64_t underruns = 0;  // rx: the audio thread found the jitter buffer empty
+  uint64_t overflows = 0;  // rx: frames dropped because the buffer ran far over the link offset
+  uint64_t sendErrors = 0;  // tx
+  uint64_t lastPacketNs = 0;  // CLOCK_MONOTONIC of the last accepted (rx) or sent (tx) packet
+  uint32_t ssrc = 0;
+  int fillFrames = 0;  // rx: frames waiting in the jitter buffer now
+  // rx failover (streams sharing an input): is this the source playing, its priority, and the
+  // input's switches so far with the cause of the last (0 none, 1 dead, 2 degraded, 3 returned).
+  bool active = true;
+  int priority = 1;
+  uint64_t switches = 0;
+  int lastSwitchCause = 0;
+  uint64_t lastSwitchNs = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -40,6 +65,8 @@ class Backend {
   virtual const wav::Levels* outputLevels() const noexcept { return nullptr; }
   // Frames in the input (file backend), -1 when endless.
   virtual int64_t totalFrames() const noexcept { return -1; }
+  // Network streams (aes67 backend): fills up to `max` entries (rx streams first), returns the count.
+  virtual int netStats(NetStreamStats* out, int max) const noexcept { return 0; }
 };
 
 // Builds the backend named by config.backend; nullptr with *error when the name is unknown.
@@ -49,5 +76,6 @@ std::unique_ptr<Backend> makeFileBackend(const EngineConfig& config);
 std::unique_ptr<Backend> makeSimBackend(const EngineConfig& config);
 std::unique_ptr<Backend> makeAlsaBackend(const EngineConfig& config);
 std::unique_ptr<Backend> makeNullBackend(const EngineConfig& config);
+std::unique_ptr<Backend> makeAes67Backend(const EngineConfig& config);
 
 }  // namespace engine

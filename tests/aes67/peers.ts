@@ -1,0 +1,241 @@
+// Real peers for the AES67 tests: GStreamer senders and receivers (gst-launch-1.0 with
+// rtpL24pay / rtpL24depay), 24-bit WAV files of known content, and the ports they bind.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import type { NetStreamStats } from '../../firmware/engine/aes67-options.ts'
+import type { Engine } from '../../firmware/engine/engine.ts'
+import { rng } from '../helpers/rng.ts'
+import { until } from '../helpers/until.ts'
+
+/** Writes a 48 kHz 24-bit PCM WAV of seeded noise (never 0, about -12 dBFS); returns its samples (interleaved ints). */
+export function writeNoiseWav24(path: string, frames: number, channels: number, seed: number): Int32Array {
+  const r = rng(seed)
+  const samples = new Int32Array(frames * channels)
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.round((r() * 2 - 1) * 2 ** 21)
+    samples[i] = v === 0 ? 1 : v
+  }
+  const data = Buffer.alloc(samples.length * 3)
+  for (const [i, v] of samples.entries()) data.writeIntLE(v, i * 3, 3)
+  const h = Buffer.alloc(44)
+  h.write('RIFF', 0)
+  h.writeUInt32LE(36 + data.length, 4)
+  h.write('WAVEfmt ', 8)
+  h.writeUInt32LE(16, 16)
+  h.writeUInt16LE(1, 20)
+  h.writeUInt16LE(channels, 22)
+  h.writeUInt32LE(48000, 24)
+  h.writeUInt32LE(48000 * channels * 3, 28)
+  h.writeUInt16LE(channels * 3, 32)
+  h.writeUInt16LE(24, 34)
+  h.write('data', 36)
+  h.writeUInt32LE(data.length, 40)
+  writeFileSync(path, Buffer.concat([h, data]))
+  return samples
+}
+
+/** The samples of a 24-bit PCM WAV (interleaved ints); a data chunk whose size was never patched is read to the end. */
+export function readWav24(path: string): { channels: number; samples: Int32Array } {
+  const b = readFileSync(path)
+  let off = 12
+  let channels = 0
+  while (off + 8 <= b.length) {
+    const id = b.toString('latin1', off, off + 4)
+    const size = b.readUInt32LE(off + 4)
+    if (id === 'fmt ') {
+      channels = b.readUInt16LE(off + 10)
+      if (b.readUInt16LE(off + 22) !== 24) throw new Error(`${path}: not 24-bit`)
+    }
+    if (id === 'data') {
+      const end = size === 0 || off + 8 + size > b.length ? b.length : off + 8 + size
+      const n = Math.floor((end - off - 8) / 3)
+      const samples = new Int32Array(n)
+      for (let i = 0; i < n; i++) samples[i] = b.readIntLE(off + 8 + i * 3, 3)
+      return { channels, samples }
+    }
+    off += 8 + size + (size & 1)
+  }
+  throw new Error(`${path}: no data chunk`)
+}
+
+/** The UDP ports a process has bound (ss, as root). */
+export function udpPortsOf(pid: number): number[] {
+  const r = spawnSync('ss', ['-Hulpn'], { encoding: 'utf8' })
+  const ports: number[] = []
+  for (const line of r.stdout.split('\n')) {
+    if (!line.includes(`pid=${pid},`)) continue
+    const m = /:(\d+)\s/.exec(line.split(/\s+/).slice(3, 4).join(' ') + ' ')
+    if (m) ports.push(Number(m[1]))
+  }
+  return ports
+}
+
+export interface GstPeer {
+  child: ChildProcess
+  port: number
+  /** stderr and stdout so far (for failure messages). */
+  log(): string
+  /** Ends the pipeline (SIGINT: with -e, an EOS, so the WAV header is written) and waits for exit. */
+  stop(): Promise<number | null>
+  exited: Promise<number | null>
+}
+
+function peer(args: string[]): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+  const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  child.stderr?.on('data', (d) => {
+    out += d
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, log: () => out, exited }
+}
+
+/** A GStreamer receiver of an L24 stream on an ephemeral port, writing a 24-bit WAV. */
+export async function gstReceiver(outWav: string, channels: number): Promise<GstPeer> {
+  const caps = `application/x-rtp,media=audio,clock-rate=48000,encoding-name=L24,channels=${channels},payload=96`
+  const p = peer([
+    '-e',
+    'udpsrc',
+    'port=0',
+    'buffer-size=4194304',
+    `caps=${caps}`,
+    '!',
+    'rtpL24depay',
+    '!',
+    'audioconvert',
+    '!',
+    'audio/x-raw,format=S24LE',
+    '!',
+    'wavenc',
+    '!',
+    'filesink',
+    `location=${outWav}`,
+  ])
+  let port = 0
+  await until(
+    () => {
+      if (p.child.exitCode !== null) throw new Error(`gst receiver exited: ${p.log()}`)
+      port = udpPortsOf(p.child.pid ?? 0)[0] ?? 0
+      return port > 0
+    },
+    10_000,
+    'the gst receiver to bind its port',
+  )
+  return {
+    ...p,
+    port,
+    stop: async () => {
+      if (p.child.exitCode === null) p.child.kill('SIGINT')
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 5000)
+      const code = await p.exited
+      clearTimeout(t)
+      return code
+    },
+  }
+}
+
+/** A GStreamer sender of a WAV file as L24 RTP (1 ms packets) to 127.0.0.1:port, in real time. */
+export function gstSender(inWav: string, channels: number, port: number, host = '127.0.0.1'): GstPeer {
+  const p = peer([
+    'filesrc',
+    `location=${inWav}`,
+    '!',
+    'wavparse',
+    '!',
+    'audioconvert',
+    '!',
+    `audio/x-raw,format=S24BE,rate=48000,channels=${channels}`,
+    '!',
+    'rtpL24pay',
+    'pt=96',
+    'min-ptime=1000000',
+    'max-ptime=1000000',
+    '!',
+    'udpsink',
+    `host=${host}`,
+    `port=${port}`,
+    'sync=true',
+  ])
+  return {
+    ...p,
+    port,
+    stop: async () => {
+      if (p.child.exitCode === null) p.child.kill('SIGINT')
+      return p.exited
+    },
+  }
+}
+
+/** Where `sent` (interleaved) starts inside `got`, matching its first 16 samples; -1 when nowhere. */
+export function findStart(got: Int32Array, sent: Int32Array, channels: number): number {
+  const probe = Math.min(16, sent.length)
+  for (let k = 0; k + probe <= got.length; k += channels) {
+    let ok = true
+    for (let i = 0; i < probe && ok; i++) ok = got[k + i] === sent[i]
+    if (ok) return k
+  }
+  return -1
+}
+
+/** Stream i's counters (receive streams first); throws when there is no such stream. */
+export function streamStats(e: Engine, i: number): NetStreamStats {
+  const s = e.netStats()[i]
+  if (!s) throw new Error(`the engine has no network stream ${i}`)
+  return s
+}
+
+/** One L24 RTP packet: header (V=2) and big-endian 24-bit samples. */
+export function rtpPacket(o: { seq: number; ts: number; ssrc: number; pt?: number; samples: ArrayLike<number>; version?: number }): Buffer {
+  const b = Buffer.alloc(12 + o.samples.length * 3)
+  b[0] = (o.version ?? 2) << 6
+  b[1] = (o.pt ?? 96) & 0x7f
+  b.writeUInt16BE(o.seq & 0xffff, 2)
+  b.writeUInt32BE(o.ts >>> 0, 4)
+  b.writeUInt32BE(o.ssrc >>> 0, 8)
+  for (let i = 0; i < o.samples.length; i++) b.writeIntBE(o.samples[i] ?? 0, 12 + i * 3, 3)
+  return b
+}
+
+/** The 24-bit samples of an L24 packet (12-byte header, no CSRC or extension). */
+export function rtpSamples(b: Buffer): Int32Array {
+  const n = Math.floor((b.length - 12) / 3)
+  const out = new Int32Array(n)
+  for (let i = 0; i < n; i++) out[i] = b.readIntBE(12 + i * 3, 3)
+  return out
+}
+
+/**
+ * Sends `packets` (one per ms) to a port in real time, from a timer that catches up after a late
+ * tick; `each(i)` may return extra datagrams to send right after packet i (malformed ones).
+ */
+export async function sendPaced(sock: import('node:dgram').Socket, port: number, packets: Buffer[], each?: (i: number) => Buffer[]): Promise<void> {
+  const t0 = performance.now()
+  let i = 0
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(packets.length, Math.floor(performance.now() - t0) + 1)
+      for (; i < due; i++) {
+        sock.send(packets[i] as Buffer, port, '127.0.0.1')
+        for (const extra of each?.(i) ?? []) sock.send(extra, port, '127.0.0.1')
+      }
+      if (i >= packets.length) resolve()
+      else setTimeout(tick, 1)
+    }
+    tick()
+  })
+}
+
+/** Interleaved 24-bit packets of seeded noise: `count` packets of 48 frames x channels. */
+export function noisePackets(count: number, channels: number, seed: number, ssrc: number): { packets: Buffer[]; samples: Int32Array } {
+  const r = rng(seed)
+  const samples = new Int32Array(count * 48 * channels)
+  for (let i = 0; i < samples.length; i++) samples[i] = Math.round((r() * 2 - 1) * 2 ** 21) || 1
+  const packets: Buffer[] = []
+  for (let p = 0; p < count; p++) {
+    packets.push(rtpPacket({ seq: 60000 + p, ts: 1000 + p * 48, ssrc, samples: samples.subarray(p * 48 * channels, (p + 1) * 48 * channels) }))
+  }
+  return { packets, samples }
+}
