@@ -84,8 +84,11 @@ function bad(a: ArgSpec): string[] {
       return ['bogus', '']
     case 'bool':
       return ['maybe', '2', '']
-    case 'string':
-      return ['a'.repeat((a.maxLength ?? 64) + 1), 'bad!name', '']
+    case 'string': {
+      // A character the argument's own rule refuses (a description may allow "!", no rule allows "<").
+      const refused = ['bad!name', 'bad<name>', 'bad\u0007name'].filter((v) => !(a.pattern ?? /^[A-Za-z0-9._-]+$/).test(v))
+      return ['a'.repeat((a.maxLength ?? 64) + 1), ...refused.slice(0, 1), '']
+    }
   }
 }
 
