@@ -198,6 +198,17 @@ t.test('axe-core finds no serious or critical issue; screenshots at phone, table
     model: 'eq-recommender-test',
   })
   const page = await operatorPage()
+  // A little room history (as live inference publishes it), so the Room card is checked and shown with content.
+  const report = (r: Parameters<NonNullable<typeof app.publish>>[0] & { type: 'inference' }) => app.publish?.(r)
+  for (const [label, confidence] of [
+    ['speech', 0.82],
+    ['music', 0.9],
+  ] as const)
+    report({ type: 'inference', report: { kind: 'class', label, confidence, t: 0 } })
+  report({ type: 'inference', report: { kind: 'vad', start: 0, end: 2.4 } })
+  report({ type: 'inference', report: { kind: 'howl', output: 0, hz: 3150, levelDb: -18, growthDbPerS: 24, reason: 'growing', t: 3 } })
+  report({ type: 'inference', report: { kind: 'notches', output: 0, notches: [{ hz: 3150, gainDb: -6, q: 30 }] } })
+  await page.locator('[data-testid="notches-1"]').waitFor({ timeout: 10000 })
   await page.waitForSelector('.meter', { timeout: 10000 })
   await page.evaluate(readFileSync(resolve(import.meta.dirname, '..', '..', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8'))
   for (const [name, vp] of [

@@ -461,29 +461,31 @@ function Transitions() {
 const CLASS_COLORS = { silence: '#30363d', speech: '#58a6ff', music: '#a371f7', applause: '#3fb950', crowd: '#d29922', feedback: '#f85149' }
 const classColor = (label) => CLASS_COLORS[label] ?? '#8b949e'
 
-/** The last TIMELINE_S seconds as a band: one segment per class event (until the next), speech below. */
+/** The last minute (growing to TIMELINE_S seconds) as a band: one segment per class event (until the next), speech below. */
 function Timeline() {
   const now = state.classes.length ? Math.max(Date.now(), state.classes[state.classes.length - 1].at) : Date.now()
-  const x = (at) => Math.max(0, Math.min(300, 300 - (now - at) / 1000))
+  const first = Math.min(...[...state.classes, ...state.speech, ...state.howls].map((e) => e.at), now)
+  const spanS = Math.min(TIMELINE_S, Math.max(60, (now - first) / 1000))
+  const x = (at) => Math.max(0, Math.min(300, 300 - ((now - at) / 1000) * (300 / spanS)))
   const segs = state.classes.map((c, i) => {
     const next = state.classes[i + 1]?.at ?? now
     return { x0: x(c.at), x1: Math.max(x(c.at) + 1, x(next)), c }
   })
   const labels = [...new Set(state.classes.map((c) => c.label))]
   return html`<svg viewBox="0 0 300 26" class="timeline" role="img" data-testid="timeline"
-    aria-label=${`Crowd state over the last ${TIMELINE_S / 60} minutes: ${labels.join(', ') || 'no data'}`}>
+    aria-label=${`Crowd state over the last ${Math.round(spanS)} s: ${labels.join(', ') || 'no data'}`}>
     <rect x="0" y="0" width="300" height="16" class="tl-bg" />
     ${segs.map((s) => html`<rect x=${s.x0} y="0" width=${s.x1 - s.x0} height="16" fill=${classColor(s.c.label)}><title>${s.c.label} ${Math.round(s.c.confidence * 100)}%</title></rect>`)}
     ${state.speech.map((v) => {
       // An interval is published when it closes (at `at`): it ran for end - start seconds before.
       const x1 = x(v.at)
-      const x0 = Math.max(0, x1 - (v.end - v.start))
+      const x0 = Math.max(0, x1 - (v.end - v.start) * (300 / spanS))
       return html`<rect x=${x0} y="19" width=${Math.max(1, x1 - x0)} height="6" class="tl-speech" />`
     })}
     ${state.howls.map((hw) => html`<line x1=${x(hw.at)} x2=${x(hw.at)} y1="0" y2="26" class="tl-howl" />`)}
   </svg>
   <p class="small muted legend">${labels.map((l) => html`<span><i style=${{ background: classColor(l) }}></i>${l}</span>`)}
-    <span><i class="sw-speech"></i>speech</span><span><i class="sw-howl"></i>howl</span> · last ${TIMELINE_S / 60} min</p>`
+    <span><i class="sw-speech"></i>voice</span><span><i class="sw-howl"></i>howl</span> · last ${Math.round(spanS)} s</p>`
 }
 
 function Room() {
