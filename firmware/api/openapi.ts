@@ -119,7 +119,7 @@ function builtinPaths(): Record<string, unknown> {
       schema: {
         type: 'string',
         default: 'transition,meters,doa,recommendation,change',
-        description: 'comma-separated subset of transition, meters, doa, recommendation, panel, change',
+        description: 'comma-separated subset of transition, meters, doa, recommendation, panel, change, inference',
       },
     },
     {

@@ -10,7 +10,7 @@ import { changeForClients, type JournalEntry, type Replay } from '../transport/e
 import { HttpError } from './http.ts'
 import type { ClientIdentity } from './tls.ts'
 
-export const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel', 'change'] as const
+export const EVENT_TYPES = ['transition', 'meters', 'doa', 'recommendation', 'panel', 'change', 'inference'] as const
 const DEFAULT_TYPES = 'transition,meters,doa,recommendation,change'
 export type EventType = (typeof EVENT_TYPES)[number]
 
@@ -84,6 +84,9 @@ export function frameOf(e: JournalEntry): { type: EventType; data: Record<string
       return { type: 'doa', data: { ...ev.doa, ...stamp } }
     case 'change':
       return { type: 'change', data: { ...changeForClients(ev.change), ...stamp } }
+    case 'inference':
+      // Asked for by name only (not in the default types): classes, alarms, decisions, howls, notches, speech.
+      return { type: 'inference', data: { ...ev.report, ...stamp } }
   }
 }
 

@@ -41,6 +41,9 @@ export interface InferenceAttachOptions {
   /** Most seconds between two crowd-state class events while the label stays the same (a change is
    *  published at once). Defaults to 1; bounds the class events to one a second plus the changes. */
   classEveryS?: number
+  /** Least ms between two `notches` events of one output (changes in between are coalesced into the
+   *  next one, which shows the notches as they are then). Defaults to 250. */
+  notchesEveryMs?: number
   /** Loop period for features and automation ticks. Defaults to 10 ms. */
   tickMs?: number
   /** Recording consent and the snippet store, for the consent command. Defaults to none (no command). */
@@ -121,6 +124,7 @@ async function start(
     if (failures === 1 || failures % 100 === 0) log('error', `live inference could not deliver a result: ${e.message} (${failures} so far)`)
   }
   const userOnClass = opts.live?.onClass
+  const userOnSpeech = opts.live?.onSpeech
   const live = new LiveInference(service, automation, {
     onError,
     ...opts.live,
@@ -128,22 +132,56 @@ async function start(
       onClass(c)
       userOnClass?.(c)
     },
+    // The VAD reports closed speech intervals (no onsets): one event per interval.
+    onSpeech: (iv) => {
+      publish({ type: 'inference', report: { kind: 'vad', start: iv.start, end: iv.end } })
+      userOnSpeech?.(iv)
+    },
   })
   // Feedback: alarms from the engine's howl detector go to the suppressor (advisory unless told
   // otherwise); its notches reach the engine through opts.notchSink (none: proposals only).
-  const feedback = new FeedbackSuppressor({
+  // Every notch change passes the sink: the outputs it touched are published as `notches` events from
+  // the loop below, at most one per output per notchesEveryMs.
+  const notchSink = opts.notchSink ?? { setNotch: () => {} }
+  const notchesDirty = new Set<number>()
+  const notchesAt = new Map<number, number>()
+  const feedback: FeedbackSuppressor = new FeedbackSuppressor({
     outputs: app.profile.audio.outputs,
-    sink: opts.notchSink ?? { setNotch: () => {} },
+    sink: {
+      setNotch: (n) => {
+        notchSink.setNotch(n)
+        notchesDirty.add(n.output)
+      },
+    },
     mode: opts.feedbackMode ?? (opts.notchSink ? (opts.mode ?? 'advisory') : 'advisory'),
     log: (level, message) => log(level, message),
   })
   live.setFeedbackSink({
     alarm: (a) => {
       log('warn', `feedback on output ${a.output}: ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s (${a.reason})`)
+      publish({
+        type: 'inference',
+        report: { kind: 'howl', output: a.output, hz: a.hz, levelDb: a.levelDb, growthDbPerS: a.growthDbPerS, reason: a.reason, t: a.t },
+      })
       return feedback.alarm(a)
     },
     observe: (t, output, c) => feedback.observe(t, output, c),
   })
+  const notchesEveryMs = opts.notchesEveryMs ?? 250
+  const publishNotches = () => {
+    if (notchesDirty.size === 0) return
+    const now = performance.now()
+    for (const output of notchesDirty) {
+      if (now - (notchesAt.get(output) ?? -Infinity) < notchesEveryMs) continue
+      notchesDirty.delete(output)
+      notchesAt.set(output, now)
+      const notches = feedback
+        .notches()
+        .filter((n) => n.output === output && n.enabled)
+        .map((n) => ({ hz: n.hz, gainDb: n.gainDb, q: n.q }))
+      publish({ type: 'inference', report: { kind: 'notches', output, notches } })
+    }
+  }
   const enable = (on: boolean) => {
     live.setEnabled(on)
     feedback.setEnabled(on)
@@ -166,6 +204,7 @@ async function start(
       if (f) live.feed(f)
       automation.tick()
       feedback.tick(performance.now() / 1000)
+      publishNotches()
       app.automationMode = automation.mode
     } catch (e) {
       onError(e instanceof Error ? e : new Error(String(e)))

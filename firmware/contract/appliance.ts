@@ -40,8 +40,9 @@ export type ApplianceEvent =
   | { type: 'panel'; event: string }
   /** A setting changed (from any transport or automation); `value` is the new value, as a GET would show it. */
   | { type: 'change'; change: SettingChange }
-  /** Live inference beside the recommendations: crowd-state classes (rate-bounded), alarms, and what an
-   *  engineer did with each recommendation. Telemetry publishes these; the console and API streams skip them. */
+  /** Live inference beside the recommendations: crowd-state classes (rate-bounded), alarms, what an
+   *  engineer did with each recommendation, feedback howls and notches, speech intervals. Telemetry and the
+   *  API streams (type `inference`, the FOH page) publish these; the console's EV lines skip them. */
   | { type: 'inference'; report: InferenceReport }
 
 export type InferenceReport =
@@ -50,6 +51,15 @@ export type InferenceReport =
   /** An alarm class (feedback) seen with at least the model's minimum confidence; once per onset. */
   | { kind: 'alarm'; alarm: string; confidence: number; t: number }
   | { kind: 'decision'; decision: 'accepted' | 'rejected' | 'undone' | 'rolled-back'; id: number | null; output: number | null; who: string }
+  /** A feedback alarm from the engine's howl detector, as the suppressor got it (one per alarm; the
+   *  detector raises one per howl onset). `t` is the feature stream's time, s; level dBFS. */
+  | { kind: 'howl'; output: number; hz: number; levelDb: number; growthDbPerS: number; reason: 'growing' | 'ringing'; t: number }
+  /** The feedback notches in place on one output, after the suppressor changed them (placed, deepened,
+   *  released, rolled back); at most one per output per `notchesEveryMs`. `gainDb` is negative (the cut). */
+  | { kind: 'notches'; output: number; notches: Array<{ hz: number; gainDb: number; q: number }> }
+  /** A speech interval from the live VAD, published when the smoother closes it (live inference reports
+   *  intervals, not onsets); `start`/`end` in s on the VAD's clock (time since live inference started). */
+  | { kind: 'vad'; start: number; end: number }
 
 /** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
 export interface SettingChange {

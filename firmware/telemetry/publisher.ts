@@ -221,7 +221,10 @@ export class Telemetry {
       this.#emit('change', { ...ev.change }, false)
     } else if (ev.type === 'inference') {
       const { kind, ...body } = ev.report
-      this.#emit(kind === 'class' ? 'inferenceClass' : kind === 'alarm' ? 'alarm' : 'decision', body, false)
+      // A howl is an alarm (its body says `alarm: 'howl'`); notches and speech intervals stay on the unit's streams.
+      if (kind === 'notches' || kind === 'vad') return
+      if (kind === 'howl') this.#emit('alarm', { alarm: 'howl', ...body }, false)
+      else this.#emit(kind === 'class' ? 'inferenceClass' : kind === 'alarm' ? 'alarm' : 'decision', body, false)
     }
   }
 

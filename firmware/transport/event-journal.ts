@@ -10,7 +10,7 @@ export interface JournalEntry {
   id: number
   /** ISO 8601 UTC with milliseconds, e.g. 2026-12-07T05:30:00.123Z. */
   at: string
-  event: Exclude<ApplianceEvent, { type: 'meters' } | { type: 'inference' }>
+  event: Exclude<ApplianceEvent, { type: 'meters' }>
 }
 
 export interface EventJournalOptions {
@@ -41,9 +41,10 @@ export class EventJournal {
     this.#now = opts.now ?? Date.now
   }
 
-  /** Stamps one event; meters and inference reports (telemetry's) are not journaled (returns null). */
+  /** Stamps one event; meters are not journaled (returns null). Inference reports are (rate-bounded at
+   *  their source): the FOH page's timeline catches up on them after a reconnect. */
   record(ev: ApplianceEvent): JournalEntry | null {
-    if (ev.type === 'meters' || ev.type === 'inference') return null
+    if (ev.type === 'meters') return null
     const entry: JournalEntry = { id: this.#nextId++, at: new Date(this.#now()).toISOString(), event: ev }
     this.#buf.push(entry)
     if (this.#buf.length > this.#capacity) this.#buf.splice(0, this.#buf.length - this.#capacity)

@@ -116,6 +116,27 @@ t.test('a gain change reaches an SSE stream as a change event with a unit id and
   t.match(c.data.who, /CN=operator-1/)
 })
 
+t.test('inference reports (a howl, the notches in place) stream as type inference when asked for by name', async (t) => {
+  const s = await openSse(obs, '?types=inference')
+  t.teardown(() => s.close())
+  const plain = await openSse(obs, '')
+  t.teardown(() => plain.close())
+  t.equal(s.status, 200)
+  await new Promise((r) => setTimeout(r, 100))
+  app.publish?.({ type: 'inference', report: { kind: 'howl', output: 1, hz: 2000, levelDb: -21.5, growthDbPerS: 30, reason: 'growing', t: 12.5 } })
+  app.publish?.({ type: 'inference', report: { kind: 'notches', output: 1, notches: [{ hz: 2000, gainDb: -6, q: 30 }] } })
+  await until(() => s.events.filter((e) => e.event === 'inference').length >= 2, 5000, 'the events')
+  const [howl, notches] = s.events.filter((e) => e.event === 'inference')
+  t.match(howl!.data, { kind: 'howl', output: 1, hz: 2000, levelDb: -21.5, growthDbPerS: 30, reason: 'growing', t: 12.5, eventId: Number(howl!.id) })
+  t.match(howl!.data.at, ISO_MS)
+  t.same(notches!.data.notches, [{ hz: 2000, gainDb: -6, q: 30 }])
+  await new Promise((r) => setTimeout(r, 200))
+  t.notOk(
+    plain.events.some((e) => e.event === 'inference'),
+    'not in the default types',
+  )
+})
+
 t.test('Last-Event-ID replays what a reconnecting client missed, once and in order', async (t) => {
   const s = await openSse(obs, '?types=change')
   await new Promise((r) => setTimeout(r, 100))

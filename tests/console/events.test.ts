@@ -136,3 +136,29 @@ t.test('human mode shows EV change lines too, and redraws the line being typed',
   await listener.client.waitRaw(new RegExp(`EV change what=gain output=4 value=-2 who=console:\\S+ at=${ISO}\\r\\nsim> stat$`))
   t.pass('the EV line, then the prompt and the half-typed line')
 })
+
+t.test('inference reports (classes, howls, notches, speech) make no EV line: the console stays readable', async (t) => {
+  const rig = await startRig(app, t.testdir(), { mode: 'machine', registry })
+  t.teardown(() => stopRig(rig))
+  t.match(await rig.ask('subscribe state panel recommendations changes'), /^OK subscribe /)
+  app.publish?.({ type: 'inference', report: { kind: 'class', label: 'speech', confidence: 0.8, t: 1 } })
+  app.publish?.({ type: 'inference', report: { kind: 'howl', output: 0, hz: 2000, levelDb: -20, growthDbPerS: 30, reason: 'growing', t: 1 } })
+  app.publish?.({ type: 'inference', report: { kind: 'notches', output: 0, notches: [{ hz: 2000, gainDb: -6, q: 30 }] } })
+  app.publish?.({ type: 'inference', report: { kind: 'vad', start: 0.5, end: 1.5 } })
+  app.setOutputGain(0, -2, 'test')
+  // Every line up to the change's EV line: none of them is an inference report.
+  const lines: string[] = []
+  const end = Date.now() + 5000
+  while (Date.now() < end && !lines.some((l) => l.startsWith('EV change what=gain'))) {
+    const l = await rig.client.nextLine(end - Date.now()).catch(() => '')
+    if (l) lines.push(l)
+  }
+  t.ok(
+    lines.some((l) => l.startsWith('EV change what=gain output=1 value=-2 ')),
+    'the change arrived',
+  )
+  t.notOk(
+    lines.some((l) => /howl|notch|vad|label=|kind=(class|howl|notches|vad)/.test(l)),
+    JSON.stringify(lines),
+  )
+})

@@ -198,6 +198,17 @@ t.test('axe-core finds no serious or critical issue; screenshots at phone, table
     model: 'eq-recommender-test',
   })
   const page = await operatorPage()
+  // A little room history (as live inference publishes it), so the Room card is checked and shown with content.
+  const report = (r: Parameters<NonNullable<typeof app.publish>>[0] & { type: 'inference' }) => app.publish?.(r)
+  for (const [label, confidence] of [
+    ['speech', 0.82],
+    ['music', 0.9],
+  ] as const)
+    report({ type: 'inference', report: { kind: 'class', label, confidence, t: 0 } })
+  report({ type: 'inference', report: { kind: 'vad', start: 0, end: 2.4 } })
+  report({ type: 'inference', report: { kind: 'howl', output: 0, hz: 3150, levelDb: -18, growthDbPerS: 24, reason: 'growing', t: 3 } })
+  report({ type: 'inference', report: { kind: 'notches', output: 0, notches: [{ hz: 3150, gainDb: -6, q: 30 }] } })
+  await page.locator('[data-testid="notches-1"]').waitFor({ timeout: 10000 })
   await page.waitForSelector('.meter', { timeout: 10000 })
   await page.evaluate(readFileSync(resolve(import.meta.dirname, '..', '..', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8'))
   for (const [name, vp] of [
@@ -255,4 +266,74 @@ t.test('steering a beam from the keyboard and switching the automation mode go t
   await page.click('label.seg:has-text("auto")')
   await page.locator('[data-testid="mode"]', { hasText: 'auto' }).waitFor({ timeout: 10000 })
   t.equal(unit.inference.automation.mode, 'auto')
+})
+
+t.test('a class event and a howl reach the page; the notch the suppressor places is drawn on that output', async (t) => {
+  const page = await operatorPage()
+  // The crowd state comes from the classifier (no models run in this rig): published on the unit's event path.
+  app.publish?.({ type: 'inference', report: { kind: 'class', label: 'applause', confidence: 0.91, t: 1 } })
+  await page.locator('[data-testid="crowd-state"]', { hasText: 'applause' }).waitFor({ timeout: 10000 })
+  t.match(await page.locator('[data-testid="timeline"]').getAttribute('aria-label'), /applause/, 'the timeline shows it')
+  // A 2 kHz line growing 30 dB/s on output 2, as the engine's feature tap publishes it, into live inference:
+  // the suppressor (auto) gets the alarm and places a notch.
+  const feedback = unit.inference.feedback
+  feedback.setMode('auto')
+  t.teardown(() => {
+    feedback.rollback('test')
+    feedback.setMode('advisory')
+  })
+  for (let k = 0; k < 40; k++) {
+    const tt = k * 0.0213
+    unit.inference.live.feed({
+      logMel: new Float32Array(0),
+      logMelT: -1,
+      vad: new Float32Array(0),
+      vadT: -1,
+      spectra: [],
+      dropped: 0,
+      howl: [{ output: 1, t: tt, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), -30 + 30 * tt, 30, 24, 30, 30, 1, 12 + k]) }],
+    })
+  }
+  const howls = page.locator('[data-testid="howls"]')
+  await howls.locator('text=2000 Hz').waitFor({ timeout: 10000 })
+  t.match(await howls.textContent(), /out 2: 2000 Hz -\d+ dBFS \+\d+\.\d dB\/s growing/, 'output, frequency, level, growth and reason')
+  const placed = feedback.notches().filter((n) => n.output === 1)
+  t.equal(placed.length, 1, 'the suppressor placed one notch on output 2')
+  const shown = page.locator('[data-testid="notches-2"]')
+  await shown.waitFor({ timeout: 10000 })
+  t.match(await shown.textContent(), new RegExp(`2k ${placed[0]!.gainDb.toFixed(1)} Q ${placed[0]!.q}`), 'the notch in place, under the EQ curve of output 2')
+  // Rolled back: the page hears the output is flat again.
+  feedback.rollback('test')
+  await shown.waitFor({ state: 'detached', timeout: 10000 })
+  t.pass('the notch list goes when the notches are rolled back')
+})
+
+t.test('dragging a beam with the pointer steers it', async (t) => {
+  const page = await operatorPage()
+  const svg = (await page.locator('svg.array').boundingBox())!
+  const handle = (await page.locator('[aria-label="Beam 1 direction"]').boundingBox())!
+  // Straight up from the centre of the array: 90°.
+  const target = { x: svg.x + svg.width / 2, y: svg.y + svg.height * 0.15 }
+  await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2)
+  await page.mouse.down()
+  await page.mouse.move((handle.x + target.x) / 2, (handle.y + target.y) / 2, { steps: 4 })
+  await page.mouse.move(target.x, target.y, { steps: 4 })
+  await page.mouse.up()
+  const end = Date.now() + 5000
+  while (Date.now() < end && Math.abs(app.beams()[0]!.azimuth - 90) > 2) await sleep(20)
+  t.ok(Math.abs(app.beams()[0]!.azimuth - 90) <= 2, `beam 1 points at 90° (${app.beams()[0]!.azimuth})`)
+})
+
+t.test('a preset saved from the page is recalled from the page', async (t) => {
+  const page = await operatorPage()
+  const gain = app.outputSettings()[0]!.gainDb
+  await page.fill('input[pattern]', 'foh-test')
+  await page.click('button:has-text("Save")')
+  const row = page.locator('.presets li', { hasText: 'foh-test' })
+  await row.waitFor({ timeout: 10000 })
+  app.setOutputGain(0, gain - 6, 'test')
+  await row.locator('button:has-text("Recall")').click()
+  const end = Date.now() + 5000
+  while (Date.now() < end && Math.abs(app.outputSettings()[0]!.gainDb - gain) > 0.01) await sleep(20)
+  t.equal(app.outputSettings()[0]!.gainDb, gain, 'output 1 gain is back to what the preset holds')
 })

@@ -150,7 +150,8 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
     // The classifier runs 4 times a second; the same label goes out at most once per classEveryS = 1 s.
     const span = (Number(classes.at(-1)!.body.at) - Number(classes[0]!.body.at)) / 1000
     t.ok(classes.length <= span + 2, `${classes.length} class messages over ${span.toFixed(1)} s`)
-    const alarms = on('inference/alarm')
+    // (The howl detector's alarms share the topic, as alarm 'howl': counted in their own subtest.)
+    const alarms = on('inference/alarm').filter((m) => m.body.alarm !== 'howl')
     t.equal(alarms.length, 1, 'one alarm for one onset of feedback')
     t.match(alarms[0]!.body, { alarm: 'feedback', confidence: Number })
     t.ok(Number(alarms[0]!.body.at) >= started)
@@ -180,5 +181,31 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
     t.match(await exec('accept 999', foh), { ok: false }, 'a refused accept')
     await new Promise((r) => setTimeout(r, 300))
     t.equal(on('inference/decision').length, 3, 'a refused command publishes no decision')
+  })
+
+  await t.test("a howl from the engine's detector is an alarm message with its frequency, level and growth", async (t) => {
+    // The sim's sustained 2.5 kHz tone rings in the engine's howl detector: real alarms, one per output.
+    await waitFor(() => on('inference/alarm').some((m) => m.body.alarm === 'howl' && Math.abs(Number(m.body.hz) - 2500) < 5), 10000, "the tone's howl alarm")
+    t.match(on('inference/alarm').find((m) => m.body.alarm === 'howl')!.body, {
+      alarm: 'howl',
+      output: Number,
+      levelDb: Number,
+      growthDbPerS: Number,
+      reason: String,
+      t: Number,
+    })
+    // The report as automation publishes it for the suppressor's alarm (tests/foh/page.test.ts drives that path).
+    const app = (await starting).app
+    app.publish?.({ type: 'inference', report: { kind: 'howl', output: 1, hz: 2000, levelDb: -21, growthDbPerS: 30, reason: 'growing', t: 12 } })
+    app.publish?.({ type: 'inference', report: { kind: 'notches', output: 1, notches: [{ hz: 2000, gainDb: -6, q: 30 }] } })
+    app.publish?.({ type: 'inference', report: { kind: 'vad', start: 1, end: 2 } })
+    const howls = () => on('inference/alarm').filter((m) => m.body.alarm === 'howl' && m.body.output === 1 && Math.abs(Number(m.body.hz) - 2000) < 1)
+    await waitFor(() => howls().length > 0, 10000, 'the howl alarm')
+    t.match(howls().at(-1)!.body, { alarm: 'howl', output: 1, hz: 2000, levelDb: -21, growthDbPerS: 30, reason: 'growing', t: 12 })
+    await new Promise((r) => setTimeout(r, 300))
+    t.notOk(
+      seen.some((m) => /notches|vad/.test(m.topic) || m.body.kind !== undefined || Array.isArray(m.body.notches)),
+      'notches and speech intervals stay on the unit',
+    )
   })
 })

@@ -32,8 +32,13 @@ const state = {
   models: null,
   presets: null,
   marks: [],
-  /** Feedback alarms and the notches in place, when the unit streams them (a 'change' of what 'notch'). */
-  notches: [],
+  /** Crowd-state class events (the timeline), alarm-class onsets, speech intervals, howls (feedback
+   *  alarms from the howl detector) and the notches in place per output (0-based index), from `inference` events. */
+  classes: [],
+  alarms: [],
+  speech: [],
+  howls: [],
+  notches: new Map(),
   mode: null,
   lastEventAt: null,
   lastEventId: null,
@@ -130,9 +135,39 @@ function onEvent(type, d, id) {
       applyChange(d)
       state.changes = [...state.changes.slice(-19), d]
       break
+    case 'inference':
+      onInference(d)
+      break
   }
   changed()
   if (type !== 'meters') document.body.dataset.lastEvent = `${type}:${id ?? ''}`
+}
+
+const TIMELINE_S = 300
+/** An `inference` event: the timeline keeps the last TIMELINE_S seconds (by the unit's clock, `at`). */
+function onInference(d) {
+  const at = Date.parse(d.at)
+  const recent = (xs) => xs.filter((x) => at - x.at < TIMELINE_S * 1000)
+  switch (d.kind) {
+    case 'class':
+      state.classes = [...recent(state.classes), { at, label: d.label, confidence: d.confidence }]
+      break
+    case 'alarm':
+      state.alarms = [...state.alarms.slice(-9), { at, alarm: d.alarm, confidence: d.confidence }]
+      break
+    case 'vad':
+      state.speech = [...recent(state.speech), { at, start: d.start, end: d.end }]
+      break
+    case 'howl':
+      state.howls = [...state.howls.slice(-9), { ...d, at }]
+      break
+    case 'notches': {
+      const m = new Map(state.notches)
+      m.set(d.output, d.notches)
+      state.notches = m
+      break
+    }
+  }
 }
 
 function applyChange(c) {
@@ -148,8 +183,6 @@ function applyChange(c) {
     state.outputs = state.outputs.map((x, i) => (i === o ? { ...x, comp: { ...c.value } } : x))
   } else if (c.what === 'beam') {
     state.beams = state.beams.map((b) => (b.beam === c.target.beam ? { ...b, ...c.value, beam: b.beam } : b))
-  } else if (c.what === 'notch' && Array.isArray(c.value)) {
-    state.notches = c.value
   } else if (c.what === 'mode') {
     state.mode = c.value
   } else if (c.what === 'preset') {
@@ -392,7 +425,9 @@ function Outputs() {
     <h2 id="h-outputs">Outputs: EQ and compressor</h2>
     <div class="outputs">
       ${state.outputs.map((o) => {
-        const eq = eqCurve(o.eq, o.gainDb, FREQS)
+        // The feedback notches in place on this output are peaking cuts after its EQ: drawn into the curve.
+        const notches = state.notches.get(o.output - 1) ?? []
+        const eq = eqCurve([...o.eq, ...notches.map((n) => ({ type: 'peak', freqHz: n.hz, gainDb: n.gainDb, q: n.q, enabled: true }))], o.gainDb, FREQS)
         const comp = compressorCurve(o.comp, LEVELS)
         return html`<div class="output" data-testid=${`output-${o.output}`}>
           <h3>Output ${o.output} <span class="muted small">gain ${fmtDb(o.gainDb)} dB</span></h3>
@@ -401,6 +436,7 @@ function Outputs() {
             ${o.eq.map((b, i) => (b.enabled ? html`<span>${i + 1}: ${fmtHz(b.freqHz)} ${fmtDb(b.gainDb)}</span>` : null))}
             ${o.eq.some((b) => b.enabled) ? null : html`<span>all bands off</span>`}
           </p>
+          ${notches.length ? html`<p class="small notch-list" data-testid=${`notches-${o.output}`}>notches: ${notches.map((n) => html`<span>${fmtHz(Math.round(n.hz))} ${fmtDb(n.gainDb)} Q ${n.q}</span>`)}</p>` : null}
           <${Chart} label=${`Output ${o.output} compressor curve`} x=${LEVELS} ys=${[comp, LEVELS]} xRange=${[-60, 0]} yRange=${[-60, 12]} xSplits=${[-60, -48, -36, -24, -12, 0]} height=${140} colors=${['#f0883e', '#484f58']} />
           <p class="small muted">${o.comp.enabled ? `${o.comp.thresholdDb} dB, ${o.comp.ratio}:1, knee ${o.comp.kneeDb} dB` : 'compressor off'}</p>
         </div>`
@@ -422,16 +458,68 @@ function Transitions() {
   </section>`
 }
 
+const CLASS_COLORS = { silence: '#30363d', speech: '#58a6ff', music: '#a371f7', applause: '#3fb950', crowd: '#d29922', feedback: '#f85149' }
+const classColor = (label) => CLASS_COLORS[label] ?? '#8b949e'
+
+/** The last minute (growing to TIMELINE_S seconds) as a band: one segment per class event (until the next), speech below. */
+function Timeline() {
+  const now = state.classes.length ? Math.max(Date.now(), state.classes[state.classes.length - 1].at) : Date.now()
+  const first = Math.min(...[...state.classes, ...state.speech, ...state.howls].map((e) => e.at), now)
+  const spanS = Math.min(TIMELINE_S, Math.max(60, (now - first) / 1000))
+  const x = (at) => Math.max(0, Math.min(300, 300 - ((now - at) / 1000) * (300 / spanS)))
+  const segs = state.classes.map((c, i) => {
+    const next = state.classes[i + 1]?.at ?? now
+    return { x0: x(c.at), x1: Math.max(x(c.at) + 1, x(next)), c }
+  })
+  const labels = [...new Set(state.classes.map((c) => c.label))]
+  return html`<svg viewBox="0 0 300 26" class="timeline" role="img" data-testid="timeline"
+    aria-label=${`Crowd state over the last ${Math.round(spanS)} s: ${labels.join(', ') || 'no data'}`}>
+    <rect x="0" y="0" width="300" height="16" class="tl-bg" />
+    ${segs.map((s) => html`<rect x=${s.x0} y="0" width=${s.x1 - s.x0} height="16" fill=${classColor(s.c.label)}><title>${s.c.label} ${Math.round(s.c.confidence * 100)}%</title></rect>`)}
+    ${state.speech.map((v) => {
+      // An interval is published when it closes (at `at`): it ran for end - start seconds before.
+      const x1 = x(v.at)
+      const x0 = Math.max(0, x1 - (v.end - v.start) * (300 / spanS))
+      return html`<rect x=${x0} y="19" width=${Math.max(1, x1 - x0)} height="6" class="tl-speech" />`
+    })}
+    ${state.howls.map((hw) => html`<line x1=${x(hw.at)} x2=${x(hw.at)} y1="0" y2="26" class="tl-howl" />`)}
+  </svg>
+  <p class="small muted legend">${labels.map((l) => html`<span><i style=${{ background: classColor(l) }}></i>${l}</span>`)}
+    <span><i class="sw-speech"></i>voice</span><span><i class="sw-howl"></i>howl</span> · last ${Math.round(spanS)} s</p>`
+}
+
 function Room() {
+  const cls = state.classes[state.classes.length - 1]
+  const speech = state.speech[state.speech.length - 1]
+  const notched = [...state.notches.entries()].filter(([, ns]) => ns.length)
+  const t = (at) => new Date(at).toLocaleTimeString()
   return html`<section class="card" aria-labelledby="h-room">
     <h2 id="h-room">Room</h2>
+    <${Timeline} />
     <dl class="kv">
-      <dt>Crowd state</dt><dd class="muted">not streamed by this firmware yet</dd>
-      <dt>Voice activity</dt><dd class="muted">not streamed by this firmware yet</dd>
-      <dt>Feedback alarms</dt><dd class="muted">none</dd>
+      <dt>Crowd state</dt>
+      <dd data-testid="crowd-state" class=${cls ? '' : 'muted'}>${cls ? html`<strong>${cls.label}</strong> ${Math.round(cls.confidence * 100)}% <span class="muted small">${t(cls.at)}</span>` : 'no class yet'}</dd>
+      <dt>Voice activity</dt>
+      <dd data-testid="voice" class=${speech ? '' : 'muted'}>${speech ? html`speech ${(speech.end - speech.start).toFixed(1)} s, ended ${t(speech.at)}` : 'no speech yet'}</dd>
+      <dt>Alarms</dt>
+      <dd data-testid="alarms" class=${state.alarms.length ? 'alarm' : 'muted'}>${
+        state.alarms.length ? [...state.alarms].reverse().slice(0, 3).map((a) => html`<div>${a.alarm} ${Math.round(a.confidence * 100)}% <span class="muted small">${t(a.at)}</span></div>`) : 'none'
+      }</dd>
+      <dt>Feedback</dt>
+      <dd data-testid="howls" class=${state.howls.length ? 'alarm' : 'muted'}>${
+        state.howls.length
+          ? [...state.howls]
+              .reverse()
+              .slice(0, 4)
+              .map(
+                (hw) =>
+                  html`<div>out ${hw.output + 1}: <strong>${Math.round(hw.hz)} Hz</strong> ${hw.levelDb.toFixed(0)} dBFS ${fmtDb(hw.growthDbPerS)} dB/s ${hw.reason} <span class="muted small">${t(hw.at)}</span></div>`,
+              )
+          : 'none'
+      }</dd>
       <dt>Notches</dt>
-      <dd class=${state.notches.length ? '' : 'muted'} data-testid="notches">
-        ${state.notches.length ? state.notches.map((n) => html`<div>${fmtHz(Math.round(n.freqHz ?? n.freq ?? 0))} Hz ${fmtDb(n.gainDb ?? n.gain ?? 0)} dB${n.output ? ` (out ${n.output})` : ''}</div>`) : 'none in place'}
+      <dd class=${notched.length ? '' : 'muted'} data-testid="notches">
+        ${notched.length ? notched.map(([o, ns]) => html`<div>out ${o + 1}: ${ns.map((n) => `${fmtHz(Math.round(n.hz))} Hz ${fmtDb(n.gainDb)} dB`).join(', ')}</div>`) : 'none in place'}
       </dd>
     </dl>
   </section>`

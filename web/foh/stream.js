@@ -3,7 +3,7 @@
 // dropped stream is closed and a new one opened after a short wait (0.5 s, doubling to 8 s while
 // the unit stays away), from the last id seen. No polling.
 
-export const STREAM_TYPES = 'transition,meters,doa,recommendation,panel,change'
+export const STREAM_TYPES = 'transition,meters,doa,recommendation,panel,change,inference'
 
 export class UnitStream {
   #source = null
