@@ -89,6 +89,8 @@ export interface BoardAes67 {
   tx: NativeAes67Stream[]
   /** Announce the transmit streams with SAP while the unit runs. Defaults to true. */
   sap: boolean
+  /** The SAP port announcements go to and are heard on (group 239.255.255.255). Defaults to 9875 (RFC 2974). */
+  sapPort: number
   /** Name in the SDP `s=` line of each transmit stream (the stream's index is added). Defaults to the profile's name. */
   sessionName: string
   /** ptp4l's management socket (its uds_address) read every second for PtpMonitor; '' : no PTP monitoring. Defaults to ''. */
@@ -97,7 +99,7 @@ export interface BoardAes67 {
   deadMs: number
 }
 
-const AES67_KEYS = ['rx', 'tx', 'sap', 'sessionName', 'ptpSocket', 'deadMs']
+const AES67_KEYS = ['rx', 'tx', 'sap', 'sapPort', 'sessionName', 'ptpSocket', 'deadMs']
 
 /** Checks the profile's audio.aes67 section; the engine's own stream checks, re-worded for the profile. */
 function aes67Section(raw: unknown, inputs: number, outputs: number, name: string): BoardAes67 {
@@ -121,6 +123,7 @@ function aes67Section(raw: unknown, inputs: number, outputs: number, name: strin
     rx,
     tx,
     sap: o.sap ?? true,
+    sapPort: num(o.sapPort ?? 9875, 'audio.aes67.sapPort', 1, 65535, true),
     sessionName: o.sessionName === undefined ? name : str(o.sessionName, 'audio.aes67.sessionName'),
     ptpSocket: o.ptpSocket === undefined ? '' : str(o.ptpSocket, 'audio.aes67.ptpSocket'),
     deadMs: num(o.deadMs ?? 1000, 'audio.aes67.deadMs', 50, 60_000, true),
