@@ -1,0 +1,131 @@
+// AES67 in the running unit: `firmware run` on the sim board with its audio on the network (board
+// profile audio.backend "aes67"): GStreamer sends the input, GStreamer receives the output, the
+// serial console's `aes67 list` shows the counters, and killing the sender (kill -9) makes the
+// input dead, which the watchdog records with its cause.
+
+import { createSocket } from 'node:dgram'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { type Client, openClient } from '../console/harness.ts'
+import { simProfileIn, startRun } from '../store/run-helpers.ts'
+import { gstReceiver, gstSender, writeNoiseWav24 } from './peers.ts'
+
+/** Asks until the reply satisfies `ok` (a console round trip per try), or fails after `ms`. */
+async function askUntil(c: Client, line: string, ok: (reply: string) => boolean, ms: number): Promise<string> {
+  const end = Date.now() + ms
+  for (;;) {
+    const reply = await ask(c, line)
+    if (ok(reply) || Date.now() > end) return reply
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+async function ask(c: Client, line: string): Promise<string> {
+  c.clear()
+  c.lines.length = 0
+  await c.send(`${line}\r\n`)
+  for (;;) {
+    const l = await c.nextLine(15000)
+    if (/^(OK|ERR) /.test(l)) return l
+  }
+}
+
+/** A free UDP port (bound to 0, read, closed) for the SAP group, so parallel runs do not share 9875. */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4')
+  await new Promise<void>((r) => s.bind(0, r))
+  const port = s.address().port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
+interface Row {
+  stream: string
+  port: number
+  packets: number
+  malformed: number
+  underruns: number
+}
+
+/** `OK aes67 list 1.stream=rx1 1.port=40000 ...` (machine mode: array items numbered from 1) as rows. */
+function rows(reply: string): Row[] {
+  if (!reply.startsWith('OK aes67 list ')) throw new Error(`not a list: ${reply}`)
+  const out: Array<Record<string, string>> = []
+  for (const tok of reply.slice('OK aes67 list '.length).split(' ')) {
+    const m = /^(\d+)\.(\w+)=(.*)$/.exec(tok)
+    if (!m) continue
+    const k = Number(m[1]) - 1
+    out[k] ??= {}
+    ;(out[k] as Record<string, string>)[m[2] as string] = m[3] as string
+  }
+  return out.map((r) => ({
+    stream: r.stream ?? '',
+    port: Number(r.port),
+    packets: Number(r.packets),
+    malformed: Number(r.malformed),
+    underruns: Number(r.underruns),
+  }))
+}
+
+t.test('firmware run with an AES67 input from GStreamer and an output to it; the sender killed, the watchdog says why', async (t) => {
+  const dir = t.testdir({})
+  const { file } = simProfileIn(dir)
+  const rx = await gstReceiver(join(dir, 'out.wav'), 2)
+  t.teardown(() => rx.child.kill('SIGKILL'))
+  // The input's port is chosen here so GStreamer sends before the unit starts: an input whose
+  // sender has never been heard is already netaudio-input-dead when the unit boots.
+  const inPort = await freeUdpPort()
+  const profile = JSON.parse(readFileSync(file, 'utf8'))
+  profile.audio.backend = 'aes67'
+  delete profile.audio.sim
+  profile.audio.aes67 = {
+    rx: [{ port: inPort, channels: 2, linkOffsetMs: 20 }],
+    tx: [{ address: '127.0.0.1', port: rx.port, channels: 2 }],
+    sapPort: await freeUdpPort(),
+    sessionName: 'run-test',
+    deadMs: 300,
+  }
+  writeFileSync(file, JSON.stringify(profile))
+  writeNoiseWav24(join(dir, 'in.wav'), 48000 * 30, 2, 80)
+  const tx = gstSender(join(dir, 'in.wav'), 2, inPort)
+  t.teardown(() => tx.child.kill('SIGKILL'))
+
+  const run = startRun(file, 60)
+  t.teardown(() => {
+    run.child.kill('SIGKILL')
+  })
+  const m = await run.waitOut(/links console (\S+)/, 30000)
+  const c = await openClient(m[1] as string)
+  t.teardown(() => c.close())
+  await c.send('\r\n')
+  for (let i = 0; !/^OK console/.test(await ask(c, 'console machine').catch(() => '')); i++) if (i > 3) throw new Error('no console')
+
+  const flowing = (r: string) => {
+    const l = rows(r)
+    return (l[0]?.packets ?? 0) > 200 && (l[1]?.packets ?? 0) > 200
+  }
+  const now = rows(await askUntil(c, 'aes67 list', flowing, 8000))
+  t.same(
+    now.map((r) => r.stream),
+    ['rx1', 'tx1'],
+    'aes67 list: the profile’s receive and transmit streams',
+  )
+  t.equal(now[0]?.port, inPort, 'the input listens on its profile port')
+  t.ok((now[0]?.packets ?? 0) > 200, `rx1 counts the packets GStreamer sends: ${JSON.stringify(now[0])}`)
+  t.equal(now[0]?.malformed, 0, 'none malformed')
+  t.ok((now[1]?.packets ?? 0) > 200, `tx1 counts the packets it sends: ${JSON.stringify(now[1])}`)
+  t.match(await ask(c, 'status'), /^OK status state=ACTIVE /, 'ACTIVE while the stream flows')
+  t.match(await ask(c, 'aes67 sdp tx1'), /a=rtpmap:96 L24\/48000\/2.*a=ptime:1/, 'aes67 sdp tx1: the SDP of the output')
+  t.match(await askUntil(c, 'aes67 discover', (r) => /run-test tx1/.test(r), 5000), /run-test tx1/, 'aes67 discover: the unit hears its own SAP announcement')
+  t.match(await ask(c, 'aes67 rx add 239.69.1.20'), /^ERR FW_ERR_AES67_STATIC .*board profile.*restart/, 'adding a stream at run time is refused, and why')
+
+  tx.child.kill('SIGKILL')
+  await tx.exited
+  const status = await askUntil(c, 'status', (r) => /state=DEGRADED/.test(r), 5000)
+  t.match(status, /^OK status state=DEGRADED cause=netaudio-input-dead /, `the watchdog degrades and names the dead input: ${status.slice(0, 120)}`)
+  t.ok((rows(await ask(c, 'aes67 list'))[0]?.underruns ?? 0) > 0, 'the input ran dry')
+
+  await rx.stop()
+  t.ok(statSync(join(dir, 'out.wav')).size > 48000, 'GStreamer received the unit’s output stream')
+})
