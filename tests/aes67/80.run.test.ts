@@ -88,8 +88,20 @@ t.test('firmware run with an AES67 input from GStreamer and an output to it; the
   }
   writeFileSync(file, JSON.stringify(profile))
   writeNoiseWav24(join(dir, 'in.wav'), 48000 * 30, 2, 80)
+  // Held until GStreamer's first packet arrives (gst-launch takes a while to start on a loaded
+  // machine), then freed for the unit.
+  const probe = createSocket('udp4')
+  await new Promise<void>((r) => probe.bind(inPort, '127.0.0.1', r))
   const tx = gstSender(join(dir, 'in.wav'), 2, inPort)
   t.teardown(() => tx.child.kill('SIGKILL'))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no packet from gst in 8 s: ${tx.log()}`)), 8000)
+    probe.once('message', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  await new Promise<void>((r) => probe.close(() => r()))
 
   const run = startRun(file, 60)
   t.teardown(() => {
