@@ -127,7 +127,9 @@ t.test('firmware run with an AES67 input from GStreamer and an output to it; the
   t.ok((now[0]?.packets ?? 0) > 200, `rx1 counts the packets GStreamer sends: ${JSON.stringify(now[0])}`)
   t.equal(now[0]?.malformed, 0, 'none malformed')
   t.ok((now[1]?.packets ?? 0) > 200, `tx1 counts the packets it sends: ${JSON.stringify(now[1])}`)
-  t.match(await ask(c, 'status'), /^OK status state=ACTIVE /, 'ACTIVE while the stream flows')
+  // A loaded machine can degrade the first seconds for other causes (event-loop lag at start):
+  // DEGRADED returns to ACTIVE after its healthy period (5 s) while the stream flows.
+  t.match(await askUntil(c, 'status', (r) => /state=ACTIVE /.test(r), 8000), /^OK status state=ACTIVE /, 'ACTIVE while the stream flows')
   t.match(await ask(c, 'aes67 sdp tx1'), /a=rtpmap:96 L24\/48000\/2.*a=ptime:1/, 'aes67 sdp tx1: the SDP of the output')
   t.match(await askUntil(c, 'aes67 discover', (r) => /run-test tx1/.test(r), 5000), /run-test tx1/, 'aes67 discover: the unit hears its own SAP announcement')
   t.match(await ask(c, 'aes67 rx add 239.69.1.20'), /^ERR FW_ERR_AES67_STATIC .*board profile.*restart/, 'adding a stream at run time is refused, and why')
