@@ -162,6 +162,7 @@ export class Appliance implements ServiceHost {
   #net: NetStreamStats[] = []
   #ptp: PtpStatus | null = null
   #ptpAsking = false
+  #netFaults = new Set<string>()
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
 
@@ -368,7 +369,14 @@ export class Appliance implements ServiceHost {
       // AES67 inputs: every failover switch and a dead input are watchdog faults (docs/aes67.md, "Failover").
       if (e.netStats && e.options.backend === 'aes67') {
         this.#net = e.netStats()
-        faults.push(...mon.netaudio.check(monotonicMs(), this.#net))
+        const nf = mon.netaudio.check(monotonicMs(), this.#net)
+        // Logged once when it starts (the watchdog's cause field shows only the fault that moved
+        // the state; a unit already DEGRADED for another cause still says why its input failed).
+        const seen = new Set(nf.map((f) => `${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`))
+        for (const f of nf)
+          if (!this.#netFaults.has(`${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`)) this.#logLine('warn', 'aes67', `${f.cause}: ${f.evidence}`)
+        this.#netFaults = seen
+        faults.push(...nf)
       }
     }
     if (now - this.#lastSlow >= 500) {
