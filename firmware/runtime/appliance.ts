@@ -163,6 +163,7 @@ export class Appliance implements ServiceHost {
   #ptp: PtpStatus | null = null
   #ptpAsking = false
   #netFaults = new Set<string>()
+  #ptpCause = ''
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
 
@@ -431,7 +432,11 @@ export class Appliance implements ServiceHost {
         this.#ptpAsking = false
       })
     }
-    return this.#ptp ? this.#mon.ptp.check(this.#ptp) : null
+    const fault = this.#ptp ? this.#mon.ptp.check(this.#ptp) : null
+    if (fault && fault.cause !== this.#ptpCause) this.#logLine('warn', 'aes67', `${fault.cause}: ${fault.evidence}`)
+    if (!fault && this.#ptpCause) this.#logLine('info', 'aes67', `PTP ${this.#ptp?.health ?? 'read'} again`)
+    this.#ptpCause = fault?.cause ?? ''
+    return fault
   }
 
   /** The front panel's link and its controller's silence (asked STATUS? every panelQueryMs). */
