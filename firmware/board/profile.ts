@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type NativeAes67Stream, resolveStreams } from '../engine/aes67-options.ts'
 import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
@@ -33,7 +34,8 @@ export interface BoardProfile {
   /** Directory the profile was loaded from (board/<name>). */
   dir: string
   audio: {
-    backend: BackendKind
+    /** 'aes67': the engine's inputs and outputs are network streams (docs/aes67.md, "In the board profile"). */
+    backend: BackendKind | 'aes67'
     sampleRate: 44100 | 48000 | 96000
     blockSize: number
     inputs: number
@@ -41,6 +43,7 @@ export interface BoardProfile {
     dryMap: number[]
     sim?: { noiseDb: number; sources: SimSource[] }
     alsa?: { capture: string; playback: string }
+    aes67?: BoardAes67
   }
   array?: ArrayGeometry
   uarts: { console: UartConfig; panel: UartConfig }
@@ -72,6 +75,59 @@ export interface BoardCapabilities {
   thermal: 'sysfs' | 'simulated' | 'none'
   /** A kernel watchdog device (watchdogDevice other than "none"). */
   watchdogDevice: boolean
+}
+
+/**
+ * The AES67 streams of a board whose audio backend is "aes67" (docs/aes67.md, "In the board
+ * profile"): checked and defaulted at load as the engine takes them, so a bad stream is refused
+ * with the profile field named before anything starts.
+ */
+export interface BoardAes67 {
+  /** Receive streams (engine inputs); streams with the same firstChannel and channels are one input's sources, by priority. */
+  rx: NativeAes67Stream[]
+  /** Transmit streams (engine outputs). */
+  tx: NativeAes67Stream[]
+  /** Announce the transmit streams with SAP while the unit runs. Defaults to true. */
+  sap: boolean
+  /** The SAP port announcements go to and are heard on (group 239.255.255.255). Defaults to 9875 (RFC 2974). */
+  sapPort: number
+  /** Name in the SDP `s=` line of each transmit stream (the stream's index is added). Defaults to the profile's name. */
+  sessionName: string
+  /** ptp4l's management socket (its uds_address) read every second for PtpMonitor; '' : no PTP monitoring. Defaults to ''. */
+  ptpSocket: string
+  /** An input whose playing source has sent nothing for this long is netaudio-input-dead, ms. Defaults to 1000. */
+  deadMs: number
+}
+
+const AES67_KEYS = ['rx', 'tx', 'sap', 'sapPort', 'sessionName', 'ptpSocket', 'deadMs']
+
+/** Checks the profile's audio.aes67 section; the engine's own stream checks, re-worded for the profile. */
+function aes67Section(raw: unknown, inputs: number, outputs: number, name: string): BoardAes67 {
+  const o = obj(raw, 'audio.aes67')
+  for (const k of Object.keys(o)) if (!AES67_KEYS.includes(k)) fail(`audio.aes67.${k}`, `is not an AES67 setting (known: ${AES67_KEYS.join(', ')})`)
+  const streams = (dir: 'rx' | 'tx', limit: number): NativeAes67Stream[] => {
+    try {
+      return resolveStreams(o[dir] ?? [], dir, limit)
+    } catch (e) {
+      // "engine option aes67.rx[0].port: ..." -> "board profile audio.aes67.rx[0].port: ..."
+      const m = /^engine option ([^:]*): (.*)$/s.exec((e as Error).message)
+      if (!m) throw e
+      fail(`audio.${m[1]}`, m[2] as string)
+    }
+  }
+  const rx = streams('rx', inputs)
+  const tx = streams('tx', outputs)
+  if (rx.length + tx.length === 0) fail('audio.aes67', 'lists no stream (give rx and/or tx)')
+  if (o.sap !== undefined && typeof o.sap !== 'boolean') fail('audio.aes67.sap', `must be true or false, got ${JSON.stringify(o.sap)}`)
+  return {
+    rx,
+    tx,
+    sap: o.sap ?? true,
+    sapPort: num(o.sapPort ?? 9875, 'audio.aes67.sapPort', 1, 65535, true),
+    sessionName: o.sessionName === undefined ? name : str(o.sessionName, 'audio.aes67.sessionName'),
+    ptpSocket: o.ptpSocket === undefined ? '' : str(o.ptpSocket, 'audio.aes67.ptpSocket'),
+    deadMs: num(o.deadMs ?? 1000, 'audio.aes67.deadMs', 50, 60_000, true),
+  }
 }
 
 /** The path value that stands for a simulated part, and the one for a part that is not fitted. */
@@ -111,7 +167,8 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
   const p = obj(raw, '(root)')
   const a = obj(p.audio, 'audio')
   const backend = a.backend
-  if (backend !== 'file' && backend !== 'sim' && backend !== 'alsa') fail('audio.backend', `must be "file", "sim" or "alsa", got ${JSON.stringify(backend)}`)
+  if (backend !== 'file' && backend !== 'sim' && backend !== 'alsa' && backend !== 'aes67')
+    fail('audio.backend', `must be "file", "sim", "alsa" or "aes67", got ${JSON.stringify(backend)}`)
   const sampleRate = a.sampleRate
   if (sampleRate !== 44100 && sampleRate !== 48000 && sampleRate !== 96000)
     fail('audio.sampleRate', `must be 44100, 48000 or 96000, got ${JSON.stringify(sampleRate)}`)
@@ -160,6 +217,11 @@ export function validateProfile(raw: unknown, dir: string): BoardProfile {
     audio.alsa = { capture: str(al.capture, 'audio.alsa.capture'), playback: str(al.playback, 'audio.alsa.playback') }
   }
   if (backend === 'alsa' && !audio.alsa) fail('audio.alsa', 'is required when audio.backend is "alsa"')
+  if (a.aes67 !== undefined && backend !== 'aes67') fail('audio.aes67', `is only read when audio.backend is "aes67" (it is ${JSON.stringify(backend)})`)
+  if (backend === 'aes67') {
+    if (a.aes67 === undefined) fail('audio.aes67', 'is required when audio.backend is "aes67" (the streams: rx, tx)')
+    audio.aes67 = aes67Section(a.aes67, inputs, outputs, typeof p.name === 'string' ? p.name : 'unit')
+  }
   const dataDir = str(p.dataDir, 'dataDir')
   const wd = p.watchdog === undefined ? {} : obj(p.watchdog, 'watchdog')
   for (const k of Object.keys(wd)) {

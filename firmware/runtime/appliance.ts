@@ -12,12 +12,14 @@ import { createEngineFromProfile } from '../board/engine.ts'
 import type { BoardProfile } from '../board/profile.ts'
 import type { ApplianceEvent, ApplianceStatus, BeamInfo, LogLine, SettingChange, TransitionRecord } from '../contract/appliance.ts'
 import type { ServiceHost } from '../contract/service.ts'
+import type { NetStreamStats } from '../engine/aes67-options.ts'
 import type { Engine, EngineOptions, SentinelOptions, SentinelStats } from '../engine/engine.ts'
 import type { BandParams, CompressorParams, DoaEstimate, EngineStats, FeatureFrames, Meters } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { type BypassRelay, PanelBypassRelay, SimulatedRelay } from '../hardware/relay.ts'
 import { SimThermal, type ThermalSensor, thermalFor } from '../hardware/thermal.ts'
 import { type HardwareWatchdog, WatchdogDevice } from '../hardware/watchdog-device.ts'
+import { type PtpStatus, queryPtp } from '../netaudio/ptp.ts'
 import type { PanelEvent, PanelLink } from '../panel/panel.ts'
 import { type Clock, systemClock } from '../watchdog/clock.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
@@ -34,6 +36,7 @@ import {
 import type { MixStreamHealth } from '../watchdog/mix-stream.ts'
 import { createMonitorSet, type MonitorOptions, type MonitorSet } from '../watchdog/monitor-set.ts'
 import type { Fault } from '../watchdog/monitors.ts'
+import { monotonicMs } from '../watchdog/netaudio-monitor.ts'
 import { errorText } from '../watchdog/tick-errors.ts'
 import { EventBus } from './event-bus.ts'
 import { LogBuffer } from './log-buffer.ts'
@@ -57,7 +60,7 @@ export type RuntimeEngine = Pick<
   | 'steerBeam'
   | 'setBeamAuto'
 > &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch'>>
+  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch' | 'netStats'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
@@ -155,6 +158,12 @@ export class Appliance implements ServiceHost {
   readonly #mon: MonitorSet
   #slowFaults: Fault[] = []
   #mixHealth: (() => MixStreamHealth | null) | null = null
+  /** AES67 (docs/aes67.md): the streams' counters as the tick last read them, and the PTP clock's state. */
+  #net: NetStreamStats[] = []
+  #ptp: PtpStatus | null = null
+  #ptpAsking = false
+  #netFaults = new Set<string>()
+  #ptpCause = ''
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
   readonly tickCostUs = { last: 0, max: 0 }
 
@@ -169,7 +178,12 @@ export class Appliance implements ServiceHost {
     this.log = new TransitionLog({ dir: o.logDir === undefined ? join(profile.dataDir, 'watchdog') : o.logDir })
     this.startedAt = this.#clock.now()
     this.#state = initialState(this.startedAt, { ...profile.watchdog, ...o.watchdog })
-    this.#mon = createMonitorSet(o.monitors, { tickMs: o.tickMs, thermalZones: profile.thermalZones, native: engine.options })
+    this.#mon = createMonitorSet(o.monitors, {
+      tickMs: o.tickMs,
+      thermalZones: profile.thermalZones,
+      native: engine.options,
+      ...(profile.audio.aes67 ? { netDeadMs: profile.audio.aes67.deadMs } : {}),
+    })
     this.#settings = new SettingsMirror(engine.options)
   }
 
@@ -353,6 +367,18 @@ export class Appliance implements ServiceHost {
       const s = e.stats()
       this.#stats = s
       faults.push(mon.overruns.check(now, s.overruns), mon.xruns.check(now, s.xruns))
+      // AES67 inputs: every failover switch and a dead input are watchdog faults (docs/aes67.md, "Failover").
+      if (e.netStats && e.options.backend === 'aes67') {
+        this.#net = e.netStats()
+        const nf = mon.netaudio.check(monotonicMs(), this.#net)
+        // Logged once when it starts (the watchdog's cause field shows only the fault that moved
+        // the state; a unit already DEGRADED for another cause still says why its input failed).
+        const seen = new Set(nf.map((f) => `${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`))
+        for (const f of nf)
+          if (!this.#netFaults.has(`${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`)) this.#logLine('warn', 'aes67', `${f.cause}: ${f.evidence}`)
+        this.#netFaults = seen
+        faults.push(...nf)
+      }
     }
     if (now - this.#lastSlow >= 500) {
       this.#lastSlow = now
@@ -360,6 +386,7 @@ export class Appliance implements ServiceHost {
         mon.thermal.check(this.thermal.read()),
         mon.memory.check(process.memoryUsage.rss()),
         mon.mix.check(this.#mixHealth?.() ?? null),
+        this.#ptpFault(),
       ].filter((f) => f !== null)
     }
     faults.push(...this.#slowFaults, ...mon.inference.check(now))
@@ -381,6 +408,35 @@ export class Appliance implements ServiceHost {
     const cost = (performance.now() - t0) * 1000
     this.tickCostUs.last = cost
     if (cost > this.tickCostUs.max) this.tickCostUs.max = cost
+  }
+
+  /** The AES67 streams' counters as the tick last read them (receive streams first; [] without AES67). */
+  netStats(): readonly NetStreamStats[] {
+    return this.#net
+  }
+
+  /** The PTP clock as ptp4l last answered (null: not read, or no ptpSocket in the profile). */
+  ptpStatus(): PtpStatus | null {
+    return this.#ptp
+  }
+
+  /** Asks ptp4l (the profile's audio.aes67.ptpSocket) for its state off the tick, at most one question
+   *  at a time, and judges the last answer: not following a grandmaster is a degrade. */
+  #ptpFault(): Fault | null {
+    const socket = this.profile.audio.aes67?.ptpSocket
+    if (!socket) return null
+    if (!this.#ptpAsking) {
+      this.#ptpAsking = true
+      void queryPtp(socket, { timeoutMs: 1000 }).then((st) => {
+        this.#ptp = st
+        this.#ptpAsking = false
+      })
+    }
+    const fault = this.#ptp ? this.#mon.ptp.check(this.#ptp) : null
+    if (fault && fault.cause !== this.#ptpCause) this.#logLine('warn', 'aes67', `${fault.cause}: ${fault.evidence}`)
+    if (!fault && this.#ptpCause) this.#logLine('info', 'aes67', `PTP ${this.#ptp?.health ?? 'read'} again`)
+    this.#ptpCause = fault?.cause ?? ''
+    return fault
   }
 
   /** The front panel's link and its controller's silence (asked STATUS? every panelQueryMs). */

@@ -8,9 +8,11 @@ import { join } from 'node:path'
 import { type AttachedInference, attachInference } from '../automation/service.ts'
 import { addStatusFields } from '../commands/builtin.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
+import type { CommandSpec } from '../commands/types.ts'
 import { consoleService, registerSessionCommands } from '../console/index.ts'
 import { mixCommands } from '../mix/commands.ts'
 import { startMixes } from '../mix/control.ts'
+import { Aes67Unit, aes67Commands } from '../netaudio/unit.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { updateStatus } from '../self.ts'
@@ -118,6 +120,19 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
           app.watchMixStreams(null)
           mixes.stop()
         })
+      }
+      // Issue 15: the AES67 streams of the board profile (counters, SDP, SAP announcing and discovery).
+      const aes67 = app.profile.audio.aes67
+        ? new Aes67Unit(
+            app.profile.audio.aes67,
+            () => app.netStats(),
+            () => app.ptpStatus()?.gmIdentity ?? '',
+          )
+        : null
+      for (const c of aes67Commands(() => aes67)) registry.register(c as CommandSpec)
+      if (aes67) {
+        await aes67.start().catch((e: Error) => log('warn', `AES67: SAP announcing and discovery off: ${e.message}`))
+        stops.push(() => aes67.stop())
       }
       // Before the transports start, so the API's routes include it.
       registerRehearsal(registry, app, { inference: () => inference?.service ?? null })

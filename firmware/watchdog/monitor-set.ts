@@ -15,6 +15,7 @@ import {
   XrunRateMonitor,
 } from './monitors.ts'
 import { NativeEventMonitor, type NativeLimits } from './native-events.ts'
+import { NetAudioMonitor, PtpMonitor } from './netaudio-monitor.ts'
 import { PanelHeartbeatTimeoutMonitor, PanelLinkMonitor, RelayConfirmMonitor } from './panel-monitors.ts'
 import { TickErrorMonitor } from './tick-errors.ts'
 
@@ -49,6 +50,8 @@ export interface MonitoredUnit {
   tickMs: number
   thermalZones: ReadonlyArray<{ name: string; warnC: number; bypassC: number }>
   native: NativeLimits
+  /** AES67 inputs (docs/aes67.md): no packet for this long on the playing source is netaudio-input-dead. Defaults to 1000 ms. */
+  netDeadMs?: number
 }
 
 export interface MonitorSet {
@@ -67,6 +70,8 @@ export interface MonitorSet {
   relay: RelayConfirmMonitor
   tick: TickErrorMonitor
   mix: MixStreamMonitor
+  netaudio: NetAudioMonitor
+  ptp: PtpMonitor
 }
 
 /** The event-loop monitor holds a perf_hooks histogram: close() the set's `loop` when done. */
@@ -88,5 +93,7 @@ export function createMonitorSet(options: Partial<MonitorOptions>, unit: Monitor
     relay: new RelayConfirmMonitor(1000),
     tick: new TickErrorMonitor(),
     mix: new MixStreamMonitor(),
+    netaudio: new NetAudioMonitor(unit.netDeadMs ?? 1000),
+    ptp: new PtpMonitor(),
   }
 }
