@@ -78,9 +78,19 @@ export class SapAnnouncer {
   readonly #opts: AnnouncerOptions
   readonly #sdps = new Map<number, string>()
   #timer: NodeJS.Timeout | undefined
+  /** Sends the network refused (no route, no multicast), and the last reason: counted, never thrown. */
+  sendErrors = 0
+  lastError = ''
 
   constructor(opts: Partial<AnnouncerOptions> & { origin: string }) {
     this.#opts = { group: SAP_GROUP, port: SAP_PORT, intervalMs: 30_000, ttl: 16, ...opts }
+    // A socket error with no listener would end the process; announcing is never worth that.
+    this.#sock.on('error', (e) => this.#failed(e))
+  }
+
+  #failed(e: Error): void {
+    this.sendErrors++
+    this.lastError = e.message
   }
 
   async start(): Promise<void> {
@@ -112,7 +122,9 @@ export class SapAnnouncer {
   }
 
   #send(m: SapMessage): void {
-    this.#sock.send(sapPacket(m), this.#opts.port, this.#opts.group)
+    this.#sock.send(sapPacket(m), this.#opts.port, this.#opts.group, (e) => {
+      if (e) this.#failed(e)
+    })
   }
 
   /** Deletion packets for every stream, then closes. */
@@ -122,7 +134,10 @@ export class SapAnnouncer {
       (hash) =>
         new Promise<void>((resolve) => {
           const sdp = this.#sdps.get(hash) ?? ''
-          this.#sock.send(sapPacket({ deletion: true, hash, origin: this.#opts.origin, sdp }), this.#opts.port, this.#opts.group, () => resolve())
+          this.#sock.send(sapPacket({ deletion: true, hash, origin: this.#opts.origin, sdp }), this.#opts.port, this.#opts.group, (e) => {
+            if (e) this.#failed(e)
+            resolve()
+          })
         }),
     )
     await Promise.all(pending)
@@ -151,6 +166,8 @@ export class SapListener {
 
   constructor(opts: { expireMs?: number } = {}) {
     this.#expireMs = opts.expireMs ?? 300_000
+    // A socket error with no listener would end the process: counted with the refused packets.
+    this.#sock.on('error', () => this.refused++)
   }
 
   /** Binds `port` (0: ephemeral, for tests) and joins `group`. */
