@@ -7,7 +7,7 @@ import t from 'tap'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { checkNotchLimits, decodeRows, type FeedbackAlarm, HowlFusion, NotchPlanner } from '../../firmware/inference/feedback.ts'
 import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
-import { renderMusic, renderSpeech, TEXTS } from './programme.ts'
+import { renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from './programme.ts'
 
 const features = loadNative().features as {
   howl(x: Float32Array): { frames: number; rows: Float32Array }
@@ -63,6 +63,26 @@ t.test('sampled music with held notes (organ, strings, flute) raises no alarm', 
   const alarms: FeedbackAlarm[] = []
   for (const fr of decodeRows(features.howl(music).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
   t.same(alarms, [], 'no alarm')
+})
+
+t.test('a held note that swells and beats back to a level it had raises no alarm (FluidR3: clarinet, strings, organ)', async (t) => {
+  // 25 s of this seeded piece raised growing alarms at 1322, 2216 and 1467 Hz before the
+  // new-height rule: held partials whose tremolo and beating rise straight for a second.
+  const dir = t.testdir()
+  const sf = SOUNDFONTS.find((s) => s.includes('FluidR3'))
+  if (!sf) {
+    t.fail('FluidR3_GM soundfont not installed (scripts/setup.sh installs fluid-soundfont-gm)')
+    return
+  }
+  const music = await renderMusic(dir, { seconds: 60, seed: 507, programs: [71, 48, 19], soundfont: sf })
+  const fusion = new HowlFusion()
+  const alarms: FeedbackAlarm[] = []
+  for (const fr of decodeRows(features.howl(music.subarray(0, 48000 * 25)).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
+  t.same(
+    alarms.map((a) => `${a.hz} Hz at ${a.t.toFixed(2)} s`),
+    [],
+    'no alarm',
+  )
 })
 
 t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {
