@@ -147,6 +147,10 @@ const section: BenchSection = {
           f.howls++
           const a = r.alarms.find((al: FeedbackAlarm) => Math.abs(al.hz - hz) <= 20)
           if (a && a.t <= six) f.caught++
+          else
+            ctx.log(
+              `missed: ${p.family} ${room} +${g} dB, howl ${fixed(hz, 1)} Hz at programme level ${fixed(reach, 2)} s, +6 dB ${fixed(six, 2)} s; alarms ${r.alarms.map((al) => `${al.hz} Hz ${fixed(al.t, 2)} s`).join(', ') || 'none'}`,
+            )
           if (a) f.latency.push(a.t - reach)
           byFamily.set(p.family, f)
         }

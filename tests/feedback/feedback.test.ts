@@ -85,6 +85,24 @@ t.test('a held note that swells and beats back to a level it had raises no alarm
   )
 })
 
+t.test('a howl whose half frequency is near a played note (A4 beside 853 / 2 Hz) is caught early', async (t) => {
+  // The small room howls at 853 Hz while the piece plays A4 (440 Hz), 0.6 bin from the howl's
+  // sub-harmonic: the old PHPR (any line within a bin of f / 2) took A4 for the howl's own
+  // sub-harmonic and the alarm came at 4.9 s, long after the howl passed +6 dB over programme.
+  const dir = t.testdir()
+  const sf = SOUNDFONTS.find((s) => s.includes('TimGM6mb'))
+  if (!sf) {
+    t.fail('TimGM6mb soundfont not installed (scripts/setup.sh installs timgm6mb-soundfont)')
+    return
+  }
+  const music = (await renderMusic(dir, { seconds: 12, seed: 100, programs: [0, 19, 48], soundfont: sf })).subarray(0, 48000 * 8)
+  const r = runLoop(music, { gainDb: 4, room: ROOMS.small! })
+  const tail = r.speaker.subarray(r.speaker.length - 48000)
+  t.ok(levelAt(tail, 853.3) - levelAt(tail, 700) > 20, 'the loop howls at about 853 Hz')
+  const a = r.alarms.find((x) => Math.abs(x.hz - 853.3) <= 5)
+  t.ok(a && a.t < 2, `alarm at 853 Hz before 2 s (${a ? `${a.hz} Hz at ${a.t.toFixed(2)} s` : 'none'})`)
+})
+
 t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {
   const dir = t.testdir()
   const speech = (await renderSpeech(dir, TEXTS.join(' '), 'slt')).subarray(0, 48000 * 10)
