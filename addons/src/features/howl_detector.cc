@@ -103,13 +103,13 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     const double mult[3] = {0.5, 2.0, 3.0};
     // A harmonic is a line at m times the peak's interpolated frequency, within a fraction of a bin
     // (a played note's partials sit there to a tenth of a bin); a line of the programme a
-    // semitone away (440 Hz beside a howl at 853 / 2) is no harmonic of the howl. Where no line
-    // is close enough, the level at m x f (the programme's floor there) counts.
+    // semitone away (440 Hz beside a howl at 853 / 2), or the skirt of its main lobe, is no
+    // harmonic of the howl. Where no line is close enough nothing counts at that multiple.
     for (double m : mult) {
       const double hb = m * bin;
       const int h = static_cast<int>(std::lround(hb));
       if (h - 2 < 1 || h + 2 >= bins_) continue;
-      double at = power_[h];
+      double at = 0;
       const double tol = 0.2 + 0.1 * m;
       for (int q = h - 1; q <= h + 1; ++q) {
         if (!(power_[q] > power_[q - 1] && power_[q] >= power_[q + 1])) continue;
