@@ -84,7 +84,7 @@ export interface HowlFusionOptions {
   /** A candidate that holds its frequency (within holdHz) this long raises an alarm without growing. Defaults to 3 s. */
   ringS: number
   holdHz: number
-  /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 0.5 s. */
+  /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 1.5 s (0.5 s let the classifier's spikes on held music notes double the false alarms: docs/feedback.md). */
   classifierMin: number
   ringWithClassifierS: number
   /** A track with no candidate for this long has ended. Defaults to 0.1 s. */
@@ -112,7 +112,7 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   ringS: 3,
   holdHz: 3,
   classifierMin: 0.5,
-  ringWithClassifierS: 0.5,
+  ringWithClassifierS: 1.5,
   gapS: 0.1,
   newHighDb: 3,
   historyS: 1,
