@@ -84,11 +84,19 @@ export interface HowlFusionOptions {
   /** A candidate that holds its frequency (within holdHz) this long raises an alarm without growing. Defaults to 3 s. */
   ringS: number
   holdHz: number
-  /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 0.5 s. */
+  /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 1.5 s (0.5 s let the classifier's spikes on held music notes double the false alarms: docs/feedback.md). */
   classifierMin: number
   ringWithClassifierS: number
   /** A track with no candidate for this long has ended. Defaults to 0.1 s. */
   gapS: number
+  /**
+   * A growing peak must reach a new height: its level now at least this much (dB) over the most it
+   * had before the window judged, over the last historyS seconds of its track. A held note's
+   * tremolo, beating or swell comes back to a level it had; a howl climbs past every earlier one.
+   * Defaults to 3 dB over 1 s (beyond the 1 s of points the windows see; a howl that grows out of a loud speech formant 3 s earlier must still count).
+   */
+  newHighDb: number
+  historyS: number
 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
@@ -104,8 +112,10 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   ringS: 3,
   holdHz: 3,
   classifierMin: 0.5,
-  ringWithClassifierS: 0.5,
+  ringWithClassifierS: 1.5,
   gapS: 0.1,
+  newHighDb: 3,
+  historyS: 1,
 }
 
 interface Track {
@@ -115,6 +125,8 @@ interface Track {
   lastT: number
   minLevel: number
   points: Array<{ t: number; level: number; hz: number }>
+  /** Older levels (beyond points), for the new-height rule: [t, level]. */
+  history: Array<[number, number]>
   hzMin: number
   hzMax: number
   alarmed: boolean
@@ -172,6 +184,11 @@ export class HowlFusion {
       const p = k.points.slice(-w.frames)
       if (p.length < w.frames || p[p.length - 1]!.t - p[0]!.t > (w.frames + 1) * 0.0214) continue
       if (p.some((q, i) => i > 0 && q.level - p[i - 1]!.level > o.maxStepDb)) continue
+      const t0 = p[0]!.t
+      let before = -Infinity
+      for (const q of k.points) if (q.t < t0) before = Math.max(before, q.level)
+      for (const [ht, hl] of k.history) if (ht < t0) before = Math.max(before, hl)
+      if (p[p.length - 1]!.level < before + o.newHighDb) continue
       if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) continue
       const b = slope(p)
       if (b < w.minSlope || p[p.length - 1]!.level - p[0]!.level < w.minRise) continue
@@ -197,7 +214,7 @@ export class HowlFusion {
     for (const c of candidates) {
       let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= Math.max(o.holdHz * 4, 12))
       if (!k) {
-        k = { output, hz: c.hz, firstT: t, lastT: t, minLevel: c.levelDb, points: [], hzMin: c.hz, hzMax: c.hz, alarmed: false }
+        k = { output, hz: c.hz, firstT: t, lastT: t, minLevel: c.levelDb, points: [], history: [], hzMin: c.hz, hzMax: c.hz, alarmed: false }
         this.#tracks.push(k)
       }
       k.hz = c.hz
@@ -206,7 +223,11 @@ export class HowlFusion {
       k.hzMin = Math.min(k.hzMin, c.hz)
       k.hzMax = Math.max(k.hzMax, c.hz)
       k.points.push({ t, level: c.levelDb, hz: c.hz })
-      if (k.points.length > 50) k.points.shift()
+      if (k.points.length > 50) {
+        const old = k.points.shift()!
+        k.history.push([old.t, old.level])
+        while (k.history.length > 0 && t - k.history[0]![0] > o.historyS) k.history.shift()
+      }
       if (k.alarmed) continue
       const age = t - k.firstT
       const growth = slope(k.points)

@@ -37,7 +37,7 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
   }
   if (opts.loop) {
     const { runLoopCommand } = await import('./feedback-loop-command.ts')
-    console.log(runLoopCommand(opts))
+    console.log(await runLoopCommand(opts))
     return 0
   }
   if (opts.analysis) await loadAnalysers()

@@ -5,10 +5,11 @@
 import { renameSync, writeFileSync } from 'node:fs'
 import { FirmwareError } from '../errors.ts'
 import { readWav, writeWav } from '../wav/wav.ts'
-import { parseRoom, rmsDb, runLoop } from './feedback-loop.ts'
+import { startFeedbackClassifier } from './feedback-classifier.ts'
+import { parseRoom, rmsDb, runLoopWithClassifier } from './feedback-loop.ts'
 import type { ProcessOptions } from './options.ts'
 
-export function runLoopCommand(opts: ProcessOptions): string {
+export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
   const loop = opts.loop!
   const room = parseRoom(loop.room)
   const { info, data } = readWav(opts.in)
@@ -21,14 +22,26 @@ export function runLoopCommand(opts: ProcessOptions): string {
     mono[i] = s / info.channels
   }
   const t0 = performance.now()
-  const r = runLoop(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress })
+  // The classifier's second opinion, as on the unit: its feedback probability every 0.25 s.
+  const cls = await startFeedbackClassifier()
+  const trace: Array<{ t: number; p: number }> = []
+  let r: Awaited<ReturnType<typeof runLoopWithClassifier>>
+  try {
+    r = await runLoopWithClassifier(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress }, async (x) => {
+      const p = await cls.classify(x)
+      trace.push({ t: Math.round((trace.length * 0.25 + 0.55) * 1000) / 1000, p: Math.round(p * 1000) / 1000 })
+      return p
+    })
+  } finally {
+    await cls.stop()
+  }
   writeWav(opts.out, { channels: 1, sampleRate: 48000, format: opts.format }, r.speaker)
   const report = {
     version: 1,
     input: { ...info, path: opts.in, seconds: n / 48000 },
     output: { path: opts.out, channels: 1, format: opts.format, what: 'loudspeaker feed of the simulated loop' },
     loop: { gainDb: loop.gainDb, room: loop.room, roomSpec: room, suppress: loop.suppress, criticalHz: Math.round(r.criticalHz * 10) / 10 },
-    feedback: { alarms: r.alarms, notches: r.notches, notchChanges: r.notchChanges },
+    feedback: { alarms: r.alarms, notches: r.notches, notchChanges: r.notchChanges, classifier: { model: 'crowd_state', pFeedback: trace } },
     meters: { programmeRmsDb: Math.round(rmsDb(mono) * 100) / 100, loudspeakerRmsDb: Math.round(rmsDb(r.speaker) * 100) / 100 },
     elapsedSeconds: Math.round(performance.now() - t0) / 1000,
   }

@@ -92,42 +92,94 @@ export function checkLoopOptions(o: LoopOptions): void {
     })
 }
 
-/** Runs programme (48 kHz mono) through the loop. */
-export function runLoop(programme: Float32Array, o: LoopOptions): LoopResult {
-  checkLoopOptions(o)
-  const planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
-  const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
-  const loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 } })
-  const fusion = new HowlFusion(o.fusion ?? {})
-  const chunk = o.chunk ?? 1024
-  const speaker = new Float32Array(programme.length)
-  const mic = new Float32Array(programme.length)
-  const alarms: FeedbackAlarm[] = []
-  const notchChanges: Array<Notch & { t: number }> = []
-  const apply = (t: number, ns: Notch[]): void => {
+/** The classifier's feedback probability of the last 0.55 s of the loudspeaker feed (48 kHz mono; a 0.5 s patch of log-mel frames). */
+export type LoopClassifier = (last: Float32Array) => Promise<number>
+
+/** Every this many seconds the loop asks the classifier (as live inference does, one patch a 0.25 s hop). */
+export const CLASSIFIER_HOP_S = 0.25
+
+class LoopRun {
+  readonly speaker: Float32Array
+  readonly mic: Float32Array
+  readonly alarms: FeedbackAlarm[] = []
+  readonly notchChanges: Array<Notch & { t: number }> = []
+  readonly fusion: HowlFusion
+  readonly #planner: NotchPlanner | null
+  readonly #loop: NativeLoop
+  readonly #programme: Float32Array
+
+  constructor(programme: Float32Array, o: LoopOptions) {
+    checkLoopOptions(o)
+    this.#programme = programme
+    this.#planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
+    const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
+    this.#loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 } })
+    this.fusion = new HowlFusion(o.fusion ?? {})
+    this.speaker = new Float32Array(programme.length)
+    this.mic = new Float32Array(programme.length)
+  }
+
+  #apply(t: number, ns: Notch[]): void {
     for (const n of ns) {
-      loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
-      notchChanges.push({ ...n, t })
+      this.#loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
+      this.notchChanges.push({ ...n, t })
     }
   }
-  for (let i = 0; i < programme.length; i += chunk) {
-    const r = loop.run(programme.subarray(i, Math.min(programme.length, i + chunk)))
-    speaker.set(r.speaker, i)
-    mic.set(r.mic, i)
+
+  /** One chunk from sample i; returns the sample after it. */
+  step(i: number, chunk: number): number {
+    const r = this.#loop.run(this.#programme.subarray(i, Math.min(this.#programme.length, i + chunk)))
+    this.speaker.set(r.speaker, i)
+    this.mic.set(r.mic, i)
     const t = (i + r.speaker.length) / 48000
     const frames = decodeRows(r.rows)
-    if (frames.length === 0) fusion.push(t, 0, [])
+    const planner = this.#planner
+    if (frames.length === 0) this.fusion.push(t, 0, [])
     for (const fr of frames) {
-      const a = fusion.push(fr.t, 0, fr.candidates)
-      alarms.push(...a)
+      const a = this.fusion.push(fr.t, 0, fr.candidates)
+      this.alarms.push(...a)
       if (planner) {
-        for (const al of a) apply(fr.t, planner.alarm(al))
-        apply(fr.t, planner.observe(fr.t, 0, fr.candidates))
+        for (const al of a) this.#apply(fr.t, planner.alarm(al))
+        this.#apply(fr.t, planner.observe(fr.t, 0, fr.candidates))
       }
     }
-    if (planner) apply(t, planner.tick(t))
+    if (planner) this.#apply(t, planner.tick(t))
+    return i + r.speaker.length
   }
-  return { speaker, mic, alarms, notchChanges, notches: planner?.notches() ?? [], criticalHz: loop.criticalHz }
+
+  result(): LoopResult {
+    const { speaker, mic, alarms, notchChanges } = this
+    return { speaker, mic, alarms, notchChanges, notches: this.#planner?.notches() ?? [], criticalHz: this.#loop.criticalHz }
+  }
+}
+
+/** Runs programme (48 kHz mono) through the loop. */
+export function runLoop(programme: Float32Array, o: LoopOptions): LoopResult {
+  const run = new LoopRun(programme, o)
+  const chunk = o.chunk ?? 1024
+  for (let i = 0; i < programme.length; ) i = run.step(i, chunk)
+  return run.result()
+}
+
+/**
+ * The loop with the classifier's second opinion: every CLASSIFIER_HOP_S the last 0.55 s of the
+ * loudspeaker feed goes to `classify` and its feedback probability to the fusion
+ * (HowlFusion.classifier), as LiveInference does on the unit. The loop waits for each answer (a
+ * simulation; on the unit the answer comes one tick or so later).
+ */
+export async function runLoopWithClassifier(programme: Float32Array, o: LoopOptions, classify: LoopClassifier): Promise<LoopResult> {
+  const run = new LoopRun(programme, o)
+  const chunk = o.chunk ?? 1024
+  const hop = Math.round(CLASSIFIER_HOP_S * 48000)
+  let next = 26400
+  for (let i = 0; i < programme.length; ) {
+    i = run.step(i, chunk)
+    if (i >= next) {
+      next += hop
+      run.fusion.classifier(i / 48000, await classify(run.speaker.subarray(i - 26400, i)))
+    }
+  }
+  return run.result()
 }
 
 /** RMS level (dBFS) of x over [from, to) seconds. */

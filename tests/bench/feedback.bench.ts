@@ -11,7 +11,8 @@
 //   cost        HowlDetector time per analysis frame against the band spectrum's own
 import { loadNative } from '../../firmware/engine/native.ts'
 import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
-import { ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
+import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
+import { type LoopOptions, type LoopResult, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
 import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
 
@@ -119,168 +120,189 @@ const section: BenchSection = {
   async run(ctx) {
     const rows: BenchRow[] = []
     const q = ctx.quick
-    // --- Detection over loops.
-    const loopProgs = await programmes(ctx.tmp, 12, q ? 3 : 6, q ? 2 : 5)
-    const rooms = q ? ['small', 'hall'] : Object.keys(ROOMS)
-    const gains = q ? [2, 4] : [1, 2, 3, 4, 6]
-    const byFamily = new Map<string, { howls: number; caught: number; latency: number[] }>()
-    let loops = 0
-    for (const p of loopProgs) {
-      const x = p.x.subarray(0, 48000 * 8)
-      for (const room of rooms)
-        for (const g of gains) {
-          loops++
-          const r = runLoop(x, { gainDb: g, room: ROOMS[room]! })
-          const hz = strongestLine(r.speaker.subarray(r.speaker.length - 2048))
-          const lv = lineLevels(r.speaker, hz).map((l) => l - 3.01) // as RMS
-          // The programme at the loudspeaker: its short-term RMS (1 s) plus the loop gain.
-          let reach = -1
-          let six = -1
-          for (let k = 0; k < lv.length; k++) {
-            const t = (k * 1024 + 2048) / 48000
-            const prog = rmsDb(x, Math.max(0, t - 1), t) + g
-            if (reach < 0 && lv[k]! >= prog) reach = t
-            if (six < 0 && lv[k]! >= prog + 6) six = t
+    // The classifier's second opinion (models/crowd_state.onnx in the inference service), as on the
+    // unit; BENCH_FEEDBACK_CLASSIFIER=0 runs the detector alone, for the before/after comparison.
+    const cls = process.env.BENCH_FEEDBACK_CLASSIFIER === '0' ? null : await startFeedbackClassifier()
+    const loopRun = (x: Float32Array, o: LoopOptions): Promise<LoopResult> => (cls ? runLoopWithClassifier(x, o, cls.classify) : Promise.resolve(runLoop(x, o)))
+    try {
+      // --- Detection over loops.
+      const loopProgs = await programmes(ctx.tmp, 12, q ? 3 : 6, q ? 2 : 5)
+      const rooms = q ? ['small', 'hall'] : Object.keys(ROOMS)
+      const gains = q ? [2, 4] : [1, 2, 3, 4, 6]
+      const byFamily = new Map<string, { howls: number; caught: number; latency: number[] }>()
+      let loops = 0
+      for (const p of loopProgs) {
+        const x = p.x.subarray(0, 48000 * 8)
+        for (const room of rooms)
+          for (const g of gains) {
+            loops++
+            const r = await loopRun(x, { gainDb: g, room: ROOMS[room]! })
+            const hz = strongestLine(r.speaker.subarray(r.speaker.length - 2048))
+            const lv = lineLevels(r.speaker, hz).map((l) => l - 3.01) // as RMS
+            // The programme at the loudspeaker: its short-term RMS (1 s) plus the loop gain.
+            let reach = -1
+            let six = -1
+            for (let k = 0; k < lv.length; k++) {
+              const t = (k * 1024 + 2048) / 48000
+              const prog = rmsDb(x, Math.max(0, t - 1), t) + g
+              if (reach < 0 && lv[k]! >= prog) reach = t
+              if (six < 0 && lv[k]! >= prog + 6) six = t
+            }
+            if (six < 0) continue // never 6 dB over the programme: not counted as a howl
+            const f = byFamily.get(p.family) ?? { howls: 0, caught: 0, latency: [] }
+            f.howls++
+            const a = r.alarms.find((al: FeedbackAlarm) => Math.abs(al.hz - hz) <= 20)
+            if (a && a.t <= six) f.caught++
+            else
+              ctx.log(
+                `missed: ${p.family} ${room} +${g} dB, howl ${fixed(hz, 1)} Hz at programme level ${fixed(reach, 2)} s, +6 dB ${fixed(six, 2)} s; alarms ${r.alarms.map((al) => `${al.hz} Hz ${fixed(al.t, 2)} s`).join(', ') || 'none'}`,
+              )
+            if (a) f.latency.push(a.t - reach)
+            byFamily.set(p.family, f)
           }
-          if (six < 0) continue // never 6 dB over the programme: not counted as a howl
-          const f = byFamily.get(p.family) ?? { howls: 0, caught: 0, latency: [] }
-          f.howls++
-          const a = r.alarms.find((al: FeedbackAlarm) => Math.abs(al.hz - hz) <= 20)
-          if (a && a.t <= six) f.caught++
-          if (a) f.latency.push(a.t - reach)
-          byFamily.set(p.family, f)
-        }
-    }
-    let howls = 0
-    let caught = 0
-    const lat: number[] = []
-    let worst = { family: '', rate: 2 }
-    for (const [family, f] of byFamily) {
-      howls += f.howls
-      caught += f.caught
-      lat.push(...f.latency)
-      const rate = f.caught / Math.max(1, f.howls)
-      if (rate < worst.rate) worst = { family, rate }
-      rows.push({
-        metric: `howls caught before +6 dB over programme: ${family}`,
-        value: `${f.caught}/${f.howls}`,
-        note: `median alarm ${fixed(quantile(f.latency, 0.5) * 1000, 0)} ms after the howl reached programme level`,
-      })
-    }
-    rows.push({
-      metric: 'howls caught before +6 dB over programme (all)',
-      value: fixed((100 * caught) / Math.max(1, howls), 1),
-      unit: '%',
-      target: '>= 95 %',
-      note: `${caught}/${howls} howls from ${loops} loops (${rooms.length} rooms x gains ${gains.join('/')} dB x ${loopProgs.length} programmes); worst ${worst.family} ${fixed(100 * worst.rate, 0)} %`,
-    })
-    rows.push({
-      metric: 'time from howl at programme level to alarm, median / p90',
-      value: `${fixed(quantile(lat, 0.5) * 1000, 0)} / ${fixed(quantile(lat, 0.9) * 1000, 0)}`,
-      unit: 'ms',
-    })
-
-    // --- False alarms per hour, no loop.
-    const faProgs = await programmes(ctx.tmp, 60, q ? 4 : 36, q ? 4 : 60)
-    const fa = new Map<string, { alarms: number; seconds: number }>()
-    let procMs = 0
-    for (const p of faProgs) {
-      const t0 = performance.now()
-      const fusion = new HowlFusion()
-      let n = 0
-      for (const fr of decodeRows(features.howl(p.x).rows)) n += fusion.push(fr.t, 0, fr.candidates).length
-      procMs += performance.now() - t0
-      const e = fa.get(p.family) ?? { alarms: 0, seconds: 0 }
-      e.alarms += n
-      e.seconds += p.x.length / 48000
-      fa.set(p.family, e)
-    }
-    let faAll = 0
-    let faS = 0
-    for (const [family, e] of fa) {
-      faAll += e.alarms
-      faS += e.seconds
-      rows.push({
-        metric: `false alarms per hour: ${family}`,
-        value: fixed((e.alarms * 3600) / e.seconds, 1),
-        unit: '/h',
-        note: `${e.alarms} in ${fixed(e.seconds / 60, 1)} min`,
-      })
-    }
-    rows.push({
-      metric: 'false alarms per hour (all music and speech)',
-      value: fixed((faAll * 3600) / faS, 1),
-      unit: '/h',
-      target: '<= 1 /h',
-      note: `${faAll} in ${fixed(faS / 60, 1)} min, detector ${fixed(faS / (procMs / 1000), 0)}x real time`,
-    })
-
-    // --- Added stable gain (bisection), and the programme cost.
-    const stable = (x: Float32Array, room: string, g: number, suppress: boolean): boolean => {
-      const r = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress })
-      const n = x.length / 48000
-      return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
-    }
-    const limit = (x: Float32Array, room: string, suppress: boolean): number => {
-      let lo = -6
-      let hi = 20
-      for (let i = 0; i < (q ? 5 : 7); i++) {
-        const mid = (lo + hi) / 2
-        if (stable(x, room, mid, suppress)) lo = mid
-        else hi = mid
       }
-      return lo
-    }
-    const asg: number[] = []
-    const lsd: number[] = []
-    const asgProgs = [loopProgs[0]!, loopProgs[loopProgs.length - 1]!]
-    for (const p of asgProgs)
-      for (const room of q ? ['hall'] : ['small', 'club', 'hall']) {
-        const x = p.x.subarray(0, 48000 * 10)
-        const off = limit(x, room, false)
-        const on = limit(x, room, true)
-        asg.push(on - off)
-        const g = off - 3
-        const a = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: false }).speaker
-        const b = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: true })
-        const d = logSpectralDistance(a, b.speaker)
-        lsd.push(d)
+      let howls = 0
+      let caught = 0
+      const lat: number[] = []
+      let worst = { family: '', rate: 2 }
+      for (const [family, f] of byFamily) {
+        howls += f.howls
+        caught += f.caught
+        lat.push(...f.latency)
+        const rate = f.caught / Math.max(1, f.howls)
+        if (rate < worst.rate) worst = { family, rate }
         rows.push({
-          metric: `added stable gain: ${room}, ${p.family}`,
-          value: fixed(on - off, 1),
-          unit: 'dB',
-          note: `stable up to ${fixed(off, 1)} dB off, ${fixed(on, 1)} dB on; at ${fixed(g, 1)} dB (stable) ${b.notches.length} notches, log-spectral distance ${fixed(d, 2)} dB`,
+          metric: `howls caught before +6 dB over programme: ${family}`,
+          value: `${f.caught}/${f.howls}`,
+          note: `median alarm ${fixed(quantile(f.latency, 0.5) * 1000, 0)} ms after the howl reached programme level`,
         })
       }
-    rows.push({
-      metric: 'added stable gain, worst / median',
-      value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
-      unit: 'dB',
-      target: '>= 6 dB',
-    })
-    rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
+      rows.push({
+        metric: 'howls caught before +6 dB over programme (all)',
+        value: fixed((100 * caught) / Math.max(1, howls), 1),
+        unit: '%',
+        target: '>= 95 %',
+        note: `${caught}/${howls} howls from ${loops} loops (${rooms.length} rooms x gains ${gains.join('/')} dB x ${loopProgs.length} programmes); worst ${worst.family} ${fixed(100 * worst.rate, 0)} %`,
+      })
+      rows.push({
+        metric: 'time from howl at programme level to alarm, median / p90',
+        value: `${fixed(quantile(lat, 0.5) * 1000, 0)} / ${fixed(quantile(lat, 0.9) * 1000, 0)}`,
+        unit: 'ms',
+      })
 
-    // --- Cost of the detector beside the band spectrum it shares its FFT with.
-    const x = faProgs[0]!.x
-    // Fastest of 7 runs each, interleaved, so a busy machine shows less.
-    let spec = Infinity
-    let both = Infinity
-    for (let i = 0; i < 7; i++) {
-      let t0 = performance.now()
-      features.bandSpectrum(x)
-      spec = Math.min(spec, performance.now() - t0)
-      t0 = performance.now()
-      features.howl(x)
-      both = Math.min(both, performance.now() - t0)
+      // --- False alarms per hour, no loop.
+      const faProgs = await programmes(ctx.tmp, 60, q ? 4 : 36, q ? 4 : 60)
+      const fa = new Map<string, { alarms: number; seconds: number }>()
+      let procMs = 0
+      for (const p of faProgs) {
+        const t0 = performance.now()
+        const fusion = new HowlFusion()
+        let n = 0
+        let nextCls = 26400
+        for (const fr of decodeRows(features.howl(p.x).rows)) {
+          const end = Math.round(fr.t * 48000)
+          if (cls && end >= nextCls) {
+            nextCls += 12000
+            fusion.classifier(fr.t, await cls.classify(p.x.subarray(end - 26400, end)))
+          }
+          n += fusion.push(fr.t, 0, fr.candidates).length
+        }
+        procMs += performance.now() - t0
+        const e = fa.get(p.family) ?? { alarms: 0, seconds: 0 }
+        e.alarms += n
+        e.seconds += p.x.length / 48000
+        fa.set(p.family, e)
+      }
+      let faAll = 0
+      let faS = 0
+      for (const [family, e] of fa) {
+        faAll += e.alarms
+        faS += e.seconds
+        rows.push({
+          metric: `false alarms per hour: ${family}`,
+          value: fixed((e.alarms * 3600) / e.seconds, 1),
+          unit: '/h',
+          note: `${e.alarms} in ${fixed(e.seconds / 60, 1)} min`,
+        })
+      }
+      rows.push({
+        metric: 'false alarms per hour (all music and speech)',
+        value: fixed((faAll * 3600) / faS, 1),
+        unit: '/h',
+        target: '<= 1 /h',
+        note: `${faAll} in ${fixed(faS / 60, 1)} min, detector ${fixed(faS / (procMs / 1000), 0)}x real time`,
+      })
+
+      // --- Added stable gain (bisection), and the programme cost.
+      const stable = async (x: Float32Array, room: string, g: number, suppress: boolean): Promise<boolean> => {
+        const r = await loopRun(x, { gainDb: g, room: ROOMS[room]!, suppress })
+        const n = x.length / 48000
+        return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+      }
+      const limit = async (x: Float32Array, room: string, suppress: boolean): Promise<number> => {
+        let lo = -6
+        let hi = 20
+        for (let i = 0; i < (q ? 5 : 7); i++) {
+          const mid = (lo + hi) / 2
+          if (await stable(x, room, mid, suppress)) lo = mid
+          else hi = mid
+        }
+        return lo
+      }
+      const asg: number[] = []
+      const lsd: number[] = []
+      const asgProgs = [loopProgs[0]!, loopProgs[loopProgs.length - 1]!]
+      for (const p of asgProgs)
+        for (const room of q ? ['hall'] : ['small', 'club', 'hall']) {
+          const x = p.x.subarray(0, 48000 * 10)
+          const off = await limit(x, room, false)
+          const on = await limit(x, room, true)
+          asg.push(on - off)
+          const g = off - 3
+          const a = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: false }).speaker
+          const b = await loopRun(x, { gainDb: g, room: ROOMS[room]!, suppress: true })
+          const d = logSpectralDistance(a, b.speaker)
+          lsd.push(d)
+          rows.push({
+            metric: `added stable gain: ${room}, ${p.family}`,
+            value: fixed(on - off, 1),
+            unit: 'dB',
+            note: `stable up to ${fixed(off, 1)} dB off, ${fixed(on, 1)} dB on; at ${fixed(g, 1)} dB (stable) ${b.notches.length} notches, log-spectral distance ${fixed(d, 2)} dB`,
+          })
+        }
+      rows.push({
+        metric: 'added stable gain, worst / median',
+        value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
+        unit: 'dB',
+        target: '>= 6 dB',
+      })
+      rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
+
+      // --- Cost of the detector beside the band spectrum it shares its FFT with.
+      const x = faProgs[0]!.x
+      // Fastest of 7 runs each, interleaved, so a busy machine shows less.
+      let spec = Infinity
+      let both = Infinity
+      for (let i = 0; i < 7; i++) {
+        let t0 = performance.now()
+        features.bandSpectrum(x)
+        spec = Math.min(spec, performance.now() - t0)
+        t0 = performance.now()
+        features.howl(x)
+        both = Math.min(both, performance.now() - t0)
+      }
+      const frames = x.length / 1024
+      rows.push({
+        metric: 'howl detector per analysis frame (beside the band spectrum)',
+        value: fixed(((both - spec) / frames) * 1000, 2),
+        unit: 'us',
+        note: `band spectrum alone ${fixed((spec / frames) * 1000, 2)} us per frame; one frame per 1024 samples per output`,
+      })
+      rows.push({ metric: 'classifier fused (crowd_state feedback probability)', value: cls ? 'yes' : 'no' })
+      return rows
+    } finally {
+      await cls?.stop()
     }
-    const frames = x.length / 1024
-    rows.push({
-      metric: 'howl detector per analysis frame (beside the band spectrum)',
-      value: fixed(((both - spec) / frames) * 1000, 2),
-      unit: 'us',
-      note: `band spectrum alone ${fixed((spec / frames) * 1000, 2)} us per frame; one frame per 1024 samples per output`,
-    })
-    return rows
   },
 }
 

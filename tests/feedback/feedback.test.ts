@@ -7,7 +7,7 @@ import t from 'tap'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { checkNotchLimits, decodeRows, type FeedbackAlarm, HowlFusion, NotchPlanner } from '../../firmware/inference/feedback.ts'
 import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
-import { renderMusic, renderSpeech, TEXTS } from './programme.ts'
+import { renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from './programme.ts'
 
 const features = loadNative().features as {
   howl(x: Float32Array): { frames: number; rows: Float32Array }
@@ -63,6 +63,44 @@ t.test('sampled music with held notes (organ, strings, flute) raises no alarm', 
   const alarms: FeedbackAlarm[] = []
   for (const fr of decodeRows(features.howl(music).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
   t.same(alarms, [], 'no alarm')
+})
+
+t.test('a held note that swells and beats back to a level it had raises no alarm (FluidR3: clarinet, strings, organ)', async (t) => {
+  // 25 s of this seeded piece raised growing alarms at 1322, 2216 and 1467 Hz before the
+  // new-height rule: held partials whose tremolo and beating rise straight for a second.
+  const dir = t.testdir()
+  const sf = SOUNDFONTS.find((s) => s.includes('FluidR3'))
+  if (!sf) {
+    t.fail('FluidR3_GM soundfont not installed (scripts/setup.sh installs fluid-soundfont-gm)')
+    return
+  }
+  const music = await renderMusic(dir, { seconds: 60, seed: 507, programs: [71, 48, 19], soundfont: sf })
+  const fusion = new HowlFusion()
+  const alarms: FeedbackAlarm[] = []
+  for (const fr of decodeRows(features.howl(music.subarray(0, 48000 * 25)).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
+  t.same(
+    alarms.map((a) => `${a.hz} Hz at ${a.t.toFixed(2)} s`),
+    [],
+    'no alarm',
+  )
+})
+
+t.test('a howl whose half frequency is near a played note (A4 beside 853 / 2 Hz) is caught early', async (t) => {
+  // The small room howls at 853 Hz while the piece plays A4 (440 Hz), 0.6 bin from the howl's
+  // sub-harmonic: the old PHPR (any line within a bin of f / 2) took A4 for the howl's own
+  // sub-harmonic and the alarm came at 4.9 s, long after the howl passed +6 dB over programme.
+  const dir = t.testdir()
+  const sf = SOUNDFONTS.find((s) => s.includes('TimGM6mb'))
+  if (!sf) {
+    t.fail('TimGM6mb soundfont not installed (scripts/setup.sh installs timgm6mb-soundfont)')
+    return
+  }
+  const music = (await renderMusic(dir, { seconds: 12, seed: 100, programs: [0, 19, 48], soundfont: sf })).subarray(0, 48000 * 8)
+  const r = runLoop(music, { gainDb: 4, room: ROOMS.small! })
+  const tail = r.speaker.subarray(r.speaker.length - 48000)
+  t.ok(levelAt(tail, 853.3) - levelAt(tail, 700) > 20, 'the loop howls at about 853 Hz')
+  const a = r.alarms.find((x) => Math.abs(x.hz - 853.3) <= 5)
+  t.ok(a && a.t < 2, `alarm at 853 Hz before 2 s (${a ? `${a.hz} Hz at ${a.t.toFixed(2)} s` : 'none'})`)
 })
 
 t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {

@@ -33,6 +33,14 @@ t.test('process --loop-gain reports the howl the loop grows; --suppress notches 
     `with frequency, level and growth: ${JSON.stringify(a)}`,
   )
   t.ok(r.meters.loudspeakerRmsDb > r.meters.programmeRmsDb + 6, 'it howled')
+  // The classifier's second opinion rode along: clean speech first, feedback once it howls.
+  const trace: Array<{ t: number; p: number }> = r.feedback.classifier?.pFeedback ?? []
+  t.ok(trace.length >= 20, `the classifier answered every 0.25 s (${trace.length} answers)`)
+  t.ok((trace[0]?.p ?? 1) < 0.5, `p(feedback) low before the howl (${trace[0]?.p})`)
+  t.ok(
+    trace.slice(-4).every((e) => e.p >= 0.5),
+    `p(feedback) high while it howls (${JSON.stringify(trace.slice(-4))})`,
+  )
   const on = firmware(dir, '--in', 'show.wav', '--out', 'on.wav', '--report', 'on.json', '--loop-gain', '2', '--room', 'hall', '--suppress')
   t.equal(on.status, 0, `runs with --suppress: ${on.stderr}`)
   const s = JSON.parse(readFileSync(join(dir, 'on.json'), 'utf8'))

@@ -101,11 +101,25 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     const float pnpr = db10(power_[k] / (nb / 8 + 1e-30));
     double harm = 0;
     const double mult[3] = {0.5, 2.0, 3.0};
+    // A harmonic is a line at m times the peak's interpolated frequency, within a fraction of a bin
+    // (a played note's partials sit there to a tenth of a bin); a line of the programme a
+    // semitone away (440 Hz beside a howl at 853 / 2), or the skirt of its main lobe, is no
+    // harmonic of the howl. Where no line is close enough nothing counts at that multiple.
     for (double m : mult) {
-      const int h = static_cast<int>(std::lround(m * bin));
-      if (h - 1 < 1 || h + 1 >= bins_) continue;
-      for (int q = h - 1; q <= h + 1; ++q)
-        if (power_[q] > harm) harm = power_[q];
+      const double hb = m * bin;
+      const int h = static_cast<int>(std::lround(hb));
+      if (h - 2 < 1 || h + 2 >= bins_) continue;
+      double at = 0;
+      const double tol = 0.2 + 0.1 * m;
+      for (int q = h - 1; q <= h + 1; ++q) {
+        if (!(power_[q] > power_[q - 1] && power_[q] >= power_[q + 1])) continue;
+        const double qa = 10 * std::log10(power_[q - 1] + 1e-30), qb = 10 * std::log10(power_[q] + 1e-30),
+                     qc = 10 * std::log10(power_[q + 1] + 1e-30);
+        const double qd = qa - 2 * qb + qc;
+        const double qpos = q + (qd < 0 ? 0.5 * (qa - qc) / qd : 0.0);
+        if (std::fabs(qpos - hb) <= tol && power_[q] > at) at = power_[q];
+      }
+      if (at > harm) harm = at;
     }
     const float phpr = harm > 0 ? db10(power_[k] / harm) : 60.0f;
     const bool pass = levelDb >= th_.minLevelDb && papr >= th_.paprDb && pnpr >= th_.pnprDb && phpr >= th_.phprDb;
