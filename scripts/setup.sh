@@ -14,7 +14,7 @@ APT_PACKAGES=(build-essential python3 libasound2-dev alsa-utils socat picocom tm
   liblo-tools python3-onnx python3-numpy openssl curl stress-ng mosquitto prometheus)
 APT_PACKAGES+=(janus libopus-dev chromium)  # issue 17: personal mixes: Opus in the addon, Janus streaming, the listener test in Chromium
 APT_PACKAGES+=(chromium)  # issue 14: the FOH page's browser tests (tests/foh) drive Debian's Chromium
-APT_PACKAGES+=(fluidsynth timgm6mb-soundfont flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests (music, speech), none from models/train.py; the bench and models/families.py also use fluid-soundfont-gm and musescore-general-soundfont-small (models/README.md), left out of CI for their 150 MB
+APT_PACKAGES+=(fluidsynth timgm6mb-soundfont fluid-soundfont-gm flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests (music, speech), none from models/train.py; the bench and models/families.py also use musescore-general-soundfont-small (models/README.md), left out of CI
 APT_PACKAGES+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good linuxptp iproute2)  # issue 15: AES67 peers (gst-launch-1.0 rtpL24pay/depay), ptp4l/pmc, ip netns + ss
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
