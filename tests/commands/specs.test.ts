@@ -102,8 +102,13 @@ t.test("every spec's examples parse, and run against the sim unit without a usag
       const r = await reg.executeLine(ex, admin)
       const said = r.ok ? 'OK' : `${r.code} ${r.message}`
       t.equal(r.command, s.name, `${ex}: resolves to ${s.name}`)
+      // A part this board has no hardware for (AES67 on the plain sim board) says so, naming the
+      // board profile field that would give it; any other "not available" is a failure.
+      const noHardware = !r.ok && r.code === 'FW_ERR_NOT_AVAILABLE' && /board profile/.test(r.message)
       t.notOk(
-        !r.ok && ['FW_ERR_BAD_ARG', 'FW_ERR_UNKNOWN_COMMAND', 'FW_ERR_PERMISSION', 'FW_ERR_COMMAND_FAILED', 'FW_ERR_NOT_AVAILABLE'].includes(r.code),
+        !r.ok &&
+          !noHardware &&
+          ['FW_ERR_BAD_ARG', 'FW_ERR_UNKNOWN_COMMAND', 'FW_ERR_PERMISSION', 'FW_ERR_COMMAND_FAILED', 'FW_ERR_NOT_AVAILABLE'].includes(r.code),
         `${ex}: ${said}`,
       )
       if (s.destructive)
