@@ -82,3 +82,28 @@ export function updateStatus(env: NodeJS.ProcessEnv = process.env, image: Runnin
   }
   return unknown
 }
+
+/** What the unit shows of its update (the FOH page, `update status`): the running slot and the other one. */
+export interface SlotReport extends UpdateStatus {
+  /** The other A/B slot as recovery's slot state records it, or null when not known. */
+  other: { slot: 'a' | 'b'; version: string | null; state: string } | null
+}
+
+/** updateStatus() and, from the same slots.json (else its last-known-good copy), the other slot's version and state. */
+export function slotReport(env: NodeJS.ProcessEnv = process.env, image: RunningImage = runningImage(process.execPath, env)): SlotReport {
+  const status = updateStatus(env, image)
+  const dir = env.STAGE_RECOVERY_STATE
+  if (!dir || !image.slot) return { ...status, other: null }
+  const slot = image.slot === 'a' ? 'b' : 'a'
+  for (const name of ['slots.json', 'slots.json.lkg']) {
+    try {
+      const s = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { format?: unknown; slots?: Record<string, { state?: unknown; version?: unknown }> }
+      const rec = s.format === 'stage-slots/1' ? s.slots?.[slot] : undefined
+      if (!rec || typeof rec.state !== 'string') continue
+      return { ...status, other: { slot, version: typeof rec.version === 'string' ? rec.version : null, state: rec.state } }
+    } catch {
+      /* missing or torn: try the last-known-good copy */
+    }
+  }
+  return { ...status, other: null }
+}

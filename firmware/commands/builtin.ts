@@ -10,7 +10,7 @@ import { factoryReset, reboot } from './builtin/lifecycle.ts'
 import { meters } from './builtin/meters.ts'
 import { comp, eq, gain, outputShow } from './builtin/outputs.ts'
 import { faults, logTail } from './builtin/records.ts'
-import { automationShow, netShow, status, version } from './builtin/status.ts'
+import { automationShow, netShow, status, updateStatus, version } from './builtin/status.ts'
 import type { CommandRegistry } from './registry.ts'
 import type { CommandSpec } from './types.ts'
 
@@ -21,6 +21,7 @@ const BUILTIN_COMMANDS: readonly CommandSpec[] = [
   help,
   status,
   version,
+  updateStatus,
   bypass,
   automationShow,
   beamList,

@@ -4,10 +4,11 @@
 // PTY) as events; the front panel's button shows on the page; a dropped stream catches up; axe-core
 // finds nothing serious; screenshots at phone, tablet and laptop sizes.
 //   FOH_SCREENSHOTS=docs writes the screenshots to docs/foh/ (otherwise to the test's temp dir).
-import { mkdirSync, readFileSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
+import { runningImage } from '../../firmware/self.ts'
 import { MarkLog } from '../../firmware/store/marks.ts'
 import { call, makeFixture } from '../api/helpers.ts'
 import { startRig, stopRig } from '../console/harness.ts'
@@ -15,6 +16,25 @@ import { bootUnit, contextFor, ensurePage, launch, sleep } from './helpers.ts'
 
 await ensurePage()
 const fx = await makeFixture(t.testdir())
+// Recovery started this firmware from slot b, a fresh update on trial (boot 1 of 3); slot a holds
+// 1.4.2 (its slots.json, which `update status` reads, as the page does once on load).
+const recoveryState = join(dirname(fx.dataDir), 'recovery')
+mkdirSync(recoveryState, { recursive: true })
+function writeSlots(b: string): void {
+  const slot = (state: string, version: string, boots: number) => ({ state, version, installedAt: 1, boots, bootStartedAt: 1, note: '' })
+  const slots = { a: slot('good', '1.4.2', 0), b: slot(b, '9.9.9', 1) }
+  writeFileSync(join(recoveryState, 'slots.json'), JSON.stringify({ format: 'stage-slots/1', active: 'b', previous: 'a', slots, history: [] }))
+}
+writeSlots('pending')
+const savedEnv = { STAGE_SLOT: process.env.STAGE_SLOT, STAGE_RECOVERY_STATE: process.env.STAGE_RECOVERY_STATE }
+process.env.STAGE_SLOT = 'b'
+process.env.STAGE_RECOVERY_STATE = recoveryState
+t.teardown(() => {
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k]
+    else process.env[k] = v
+  }
+})
 const unit = await bootUnit(t, fx.dataDir)
 const browser = await launch(t)
 const { origin, running } = unit
@@ -108,6 +128,20 @@ t.test('an observer sees the page with every control disabled, and the unit refu
   t.equal(r.body.code, 'FW_ERR_API_FORBIDDEN')
   t.equal(manual(), before, 'nothing changed: no manual bypass')
   t.not(app.status().state, 'MANUAL_BYPASS')
+})
+
+t.test("the page shows the running image's slot, whether it is on trial, and the other slot", async (t) => {
+  const version = runningImage().version
+  const page = await operatorPage()
+  const shown = page.locator('[data-testid="update"]')
+  t.equal((await shown.textContent())?.trim(), `B: ${version} (on trial, boot 1); slot A: 1.4.2 (good)`)
+  // Recovery confirms it: what the page reads on its next load says so; an observer may read it, not POST it.
+  writeSlots('good')
+  const observer = fx.creds(fx.observer)
+  const r = await call(unit.api.port, observer, 'GET', '/api/update/status')
+  t.match(r.json.value, { version, slot: 'b', slotState: 'good', pending: false, other: { slot: 'a', version: '1.4.2', state: 'good' } })
+  const post = await call(unit.api.port, observer, 'POST', '/api/update/status', {})
+  t.equal(post.json.code, 'FW_ERR_API_METHOD', 'read-only: no POST')
 })
 
 t.test('accepting a recommendation changes the output EQ; the change arrives on the page and on the console', async (t) => {

@@ -32,6 +32,8 @@ const state = {
   models: null,
   presets: null,
   marks: [],
+  /** `update status`, read once on load: the running image's slot and the other slot. */
+  update: null,
   /** Crowd-state class events (the timeline), alarm-class onsets, speech intervals, howls (feedback
    *  alarms from the howl detector) and the notches in place per output (0-based index), from `inference` events. */
   classes: [],
@@ -73,7 +75,7 @@ async function loadState() {
 }
 
 async function readState() {
-  const [who, status, outputs, beams, faults, recs, models, presets, marks] = await Promise.all([
+  const [who, status, outputs, beams, faults, recs, models, presets, marks, update] = await Promise.all([
     call('GET', '/api/whoami'),
     call('GET', '/api/status'),
     call('GET', '/api/output/show'),
@@ -83,6 +85,7 @@ async function readState() {
     call('GET', '/api/model/list'),
     call('GET', '/api/preset/list'),
     call('GET', '/api/mark/list'),
+    call('GET', '/api/update/status'),
   ])
   if (who.ok) state.who = who.value
   if (status.ok) {
@@ -98,6 +101,7 @@ async function readState() {
   state.models = models.ok ? models.value : null
   state.presets = presets.ok ? presets.value : null
   state.marks = marks.ok ? marks.value.slice(-5) : null
+  state.update = update.ok ? update.value : null
   changed()
 }
 
@@ -525,6 +529,15 @@ function Room() {
   </section>`
 }
 
+/** `update status`: the running image's version and slot, confirmed or on trial, and the other slot. */
+function slotText(u) {
+  if (!u) return '-'
+  if (!u.slot) return `${u.version} (not started by recovery)`
+  const trial = u.slotState === null ? 'state unknown' : u.pending ? `on trial, boot ${u.boots ?? '?'}` : u.slotState === 'good' ? 'confirmed' : u.slotState
+  const other = u.other ? `; slot ${u.other.slot.toUpperCase()}: ${u.other.version ?? 'empty'} (${u.other.state})` : ''
+  return `${u.slot.toUpperCase()}: ${u.version} (${trial})${other}`
+}
+
 function Unit() {
   const [name, setName] = useState('')
   const s = state.status
@@ -535,6 +548,7 @@ function Unit() {
     <h2 id="h-unit">Unit</h2>
     <dl class="kv">
       <dt>Firmware</dt><dd>${s?.firmware ?? '-'}</dd>
+      <dt>Slot</dt><dd data-testid="update">${slotText(state.update)}</dd>
       <dt>Relay</dt><dd>${s?.relay ?? '-'}</dd>
       <dt>Mode</dt><dd data-testid="mode">${state.mode ?? '-'}</dd>
       <dt>Models</dt><dd data-testid="models">${models.length ? models.map((m) => html`<div>${m.name} ${m.version}</div>`) : 'none active'}</dd>

@@ -1,6 +1,7 @@
 // What the unit is and how it runs: status, version, the automation mode, the network.
 import { networkInterfaces } from 'node:os'
 import type { ApplianceApi } from '../../contract/appliance.ts'
+import { type SlotReport, slotReport } from '../../self.ts'
 import { spec } from '../types.ts'
 import { iso } from './args.ts'
 
@@ -72,6 +73,21 @@ export const version = spec({
     const s = app.status()
     return { firmware: s.firmwareVersion, board: s.board, panel: s.panelVersion, node: process.versions.node }
   },
+})
+
+export const updateStatus = spec({
+  name: 'update status',
+  summary: 'the running image and A/B slot, whether recovery still has it on trial, the other slot (a read)',
+  examples: ['update status'],
+  permission: 'observe',
+  args: [],
+  handler: () => slotReport(),
+  human: (v: SlotReport) =>
+    [
+      `image     ${v.version}  slot ${v.slot ?? 'none (not started by recovery)'}`,
+      `state     ${v.slotState === null ? 'unknown' : v.pending ? `on trial (pending, boot ${v.boots ?? '?'})` : v.slotState}`,
+      `other     ${v.other ? `slot ${v.other.slot}: ${v.other.version ?? 'empty'} (${v.other.state})` : 'unknown'}`,
+    ].join('\n'),
 })
 
 export const automationShow = spec({
