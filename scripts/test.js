@@ -2,13 +2,16 @@
 // Runs the whole suite with tap and closes with the one line CI reads: "N passed, N failed".
 // Extra arguments are passed to tap (e.g. a single test file).
 import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const tapBin = join(import.meta.dirname, '..', 'node_modules', 'tap', 'dist', 'esm', 'run.mjs')
 const files = process.argv.slice(2)
 const child = spawn(process.execPath, [tapBin, ...(files.length ? files : ['tests/**/*.test.ts'])], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, FORCE_COLOR: '0' },
+  // Node's compile cache (type stripping included) for every test process and the processes they
+  // start: ~180 files each import much of firmware/, and compiling it again per file cost ~0.7 s.
+  env: { NODE_COMPILE_CACHE: join(tmpdir(), 'firmware-test-compile-cache'), ...process.env, FORCE_COLOR: '0' },
 })
 let tail = ''
 child.stdout.on('data', (chunk) => {

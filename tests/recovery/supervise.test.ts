@@ -69,9 +69,20 @@ t.test('recovery start marks a healthy update good by itself, and stops with SIG
   const p = writeProfile(f)
   t.equal(cli(p, ['install', makeBundle(f, '1.0.0')]).code, 0)
   t.equal(cli(p, ['install', makeBundle(f, '1.1.0')]).code, 0)
-  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own process group: the firmware recovery starts inherits recovery's stderr, so a recovery
+  // killed before it stopped its child (teardown racing the SIGTERM below) left that child holding
+  // the pipe open, and this file never ended (seen in CI: the 300 s timeout). The group goes at once.
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   t.teardown(() => {
-    child.kill('SIGKILL')
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {}
+    child.stdout.destroy()
+    child.stderr.destroy()
   })
   let err = ''
   child.stderr.on('data', (d: Buffer) => {
@@ -106,9 +117,20 @@ t.test('recovery start stops firmware that hangs DEGRADED; three such boots roll
     t.match(r.stderr, /not healthy within 2 s \(the firmware's watchdog is DEGRADED, not ACTIVE\); stopping it/)
     t.ok(performance.now() - t0 < 20000, 'stopped by the pending timeout')
   }
-  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own process group: the firmware recovery starts inherits recovery's stderr, so a recovery
+  // killed before it stopped its child (teardown racing the SIGTERM below) left that child holding
+  // the pipe open, and this file never ended (seen in CI: the 300 s timeout). The group goes at once.
+  const child = spawn(process.execPath, [join(repo, 'recovery', 'cli.ts'), '--profile', p, 'start'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   t.teardown(() => {
-    child.kill('SIGKILL')
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {}
+    child.stdout.destroy()
+    child.stderr.destroy()
   })
   let err = ''
   child.stderr.on('data', (d: Buffer) => {
@@ -118,4 +140,6 @@ t.test('recovery start stops firmware that hangs DEGRADED; three such boots roll
   t.match(err, /rolled back to slot a \(1\.0\.0\)/)
   t.match(cli(p, ['slots']).stdout, /slot b\s+bad\s+1\.1\.0/)
   child.kill('SIGTERM')
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 10000))])
+  t.not(child.exitCode ?? child.signalCode, null, 'recovery stopped on SIGTERM')
 })

@@ -1,6 +1,6 @@
 // The soak benchmark's short variant (tests/bench/soak.ts; `npm run soak` runs 30 minutes): the
 // sim board's whole stack as its own process, inference and automation on, API clients, event
-// streams and a console flood, stress-ng on every core plus memory pressure, for 30 s; then every
+// streams and a console flood, stress-ng on every core plus memory pressure, for 15 s; then every
 // fault class injected under the same load through the rehearsal command over the API.
 // Asserted: no process death, and every fault class this unit can inject was detected. Bypasses
 // the load itself causes (a late event loop on a saturated machine) are printed, not asserted:
@@ -11,7 +11,7 @@ import { formatSoak, runSoak } from '../bench/soak.ts'
 
 t.test('soak (short): no process death, every injectable fault class detected, under saturation', async (t) => {
   const lines: string[] = []
-  const r = await runSoak({ minutes: 0.5, stress: true, faults: true, healthyMs: 1500, escalateAfter: 20, log: (l) => lines.push(l) })
+  const r = await runSoak({ minutes: 0.25, stress: true, faults: true, healthyMs: 1500, escalateAfter: 20, log: (l) => lines.push(l) })
   for (const l of formatSoak(r).split('\n')) t.comment(l)
   t.same(r.deaths, [], 'no process death (inference included)')
   t.ok(r.load.apiRequests > 50 && r.load.consoleReplies > 50 && r.load.streamEvents > 50, 'the load ran: API, console, event streams')

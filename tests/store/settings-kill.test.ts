@@ -6,7 +6,7 @@ import { settingsSoak } from './settings-soak.ts'
 
 t.test('kill -9 during a stream of acknowledged changes loses none of them', async (t) => {
   const seed = Number(process.env.SETTINGS_SEED ?? Date.now() % 100000)
-  const kills = Number(process.env.SETTINGS_KILLS ?? 30)
+  const kills = Number(process.env.SETTINGS_KILLS ?? 15)
   t.comment(`seed ${seed}, ${kills} kills (SETTINGS_SEED / SETTINGS_KILLS)`)
   const r = await settingsSoak({ dir: t.testdir({}), kills, seed })
   const ms = [...r.replyMs].sort((a, b) => a - b)
@@ -23,7 +23,7 @@ t.test('kill -9 during a stream of acknowledged changes loses none of them', asy
 
 t.test('the same through the console and the HTTPS API of a provisioned unit', async (t) => {
   const seed = Number(process.env.SETTINGS_SEED ?? Date.now() % 100000)
-  const kills = Number(process.env.SETTINGS_API_KILLS ?? 10)
+  const kills = Number(process.env.SETTINGS_API_KILLS ?? 5)
   t.comment(`seed ${seed}, ${kills} kills (SETTINGS_SEED / SETTINGS_API_KILLS)`)
   const r = await settingsSoak({ dir: t.testdir({}), kills, seed, api: true })
   t.comment(`${r.acknowledged} acknowledged changes (${r.viaApi} sent through the API), ${r.kills} kills`)
