@@ -373,9 +373,13 @@ export class Appliance implements ServiceHost {
         const nf = mon.netaudio.check(monotonicMs(), this.#net)
         // Logged once when it starts (the watchdog's cause field shows only the fault that moved
         // the state; a unit already DEGRADED for another cause still says why its input failed).
-        const seen = new Set(nf.map((f) => `${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`))
-        for (const f of nf)
-          if (!this.#netFaults.has(`${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`)) this.#logLine('warn', 'aes67', `${f.cause}: ${f.evidence}`)
+        // Keyed without the growing age, so a dead input is logged once, not every tick.
+        const seen = new Set<string>()
+        for (const f of nf) {
+          const key = `${f.cause}: ${f.evidence.replace(/\d+ ms/, '')}`
+          if (!this.#netFaults.has(key)) this.#logLine('warn', 'aes67', `${f.cause}: ${f.evidence}`)
+          seen.add(key)
+        }
         this.#netFaults = seen
         faults.push(...nf)
       }

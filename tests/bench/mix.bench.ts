@@ -15,6 +15,7 @@ import { chromium } from 'playwright-core'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { validateProfile } from '../../firmware/mix/profile.ts'
 import { MixStreams } from '../../firmware/mix/streams.ts'
+import { CHROMIUM } from '../helpers/chromium.ts'
 import { CHROMIUM_ARGS, freeUdpPort, servePage, startJanus } from '../mix/janus.ts'
 import { type BenchRow, type BenchSection, fixed, percentile } from './lib.ts'
 
@@ -69,7 +70,7 @@ const section: BenchSection = {
     const janus = await startJanus(dir, [{ id: 1, name: 'click', description: 'click track', rtpPort }])
     const site = await servePage()
     const browser = await chromium.launchPersistentContext(mkdtempSync(join(ctx.tmp, 'chromium-')), {
-      executablePath: '/usr/bin/chromium',
+      executablePath: CHROMIUM,
       headless: true,
       args: CHROMIUM_ARGS,
     })

@@ -15,17 +15,7 @@ import { MarkLog, markCommands } from '../../firmware/store/marks.ts'
 import { storeService } from '../../firmware/store/service.ts'
 import type { Bundle } from '../../provisioning/provision.ts'
 import { buildWeb, webBuildCurrent } from '../../scripts/build-web.ts'
-
-export const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers/chromium.ts'
 
 export async function ensurePage(): Promise<void> {
   if (!webBuildCurrent()) await buildWeb()
@@ -74,7 +64,7 @@ export async function bootUnit(t: { teardown(fn: () => unknown): void }, dataDir
 }
 
 export async function launch(t: { teardown(fn: () => unknown): void }): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true })
   t.teardown(() => browser.close())
   return browser
 }

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { makeFixture } from '../api/helpers.ts'
-import { bootUnit, CHROMIUM_FLAGS, ensurePage } from './helpers.ts'
+import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers/chromium.ts'
+import { bootUnit, ensurePage } from './helpers.ts'
 
 await ensurePage()
 const fx = await makeFixture(t.testdir())
@@ -30,7 +31,7 @@ async function pageWith(name: string, bundle: typeof fx.operator | null): Promis
   execFileSync('certutil', ['-N', '--empty-password', '-d', db])
   if (bundle) execFileSync('pk12util', ['-i', bundle.p12File, '-d', db, '-W', bundle.p12Password], { stdio: 'pipe' })
   const ctx = await chromium.launchPersistentContext(join(home, 'profile'), {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: CHROMIUM_FLAGS,
     headless: true,
     ignoreHTTPSErrors: true,

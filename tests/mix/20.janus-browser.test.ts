@@ -14,6 +14,7 @@ import { nativeProfile, validateProfile } from '../../firmware/mix/profile.ts'
 import { MixStreams } from '../../firmware/mix/streams.ts'
 import { initialState, transition } from '../../firmware/watchdog/machine.ts'
 import { MixStreamMonitor } from '../../firmware/watchdog/mix-stream.ts'
+import { CHROMIUM } from '../helpers/chromium.ts'
 import { CHROMIUM_ARGS, decodeF32, freeUdpPort, locate, RECORD_IN_PAGE, servePage, startJanus } from './janus.ts'
 
 /** The floor for the received audio's correlation with the offline render (Opus at 96 kbit/s). */
@@ -59,7 +60,7 @@ t.test('a listener in Chromium hears the published mix through Janus; killing Ja
   t.teardown(() => site.server.close())
   const userDir = mkdtempSync(join(tmpdir(), 'mix-chromium-'))
   t.teardown(() => rmSync(userDir, { recursive: true, force: true }))
-  const browser = await chromium.launchPersistentContext(userDir, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
+  const browser = await chromium.launchPersistentContext(userDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
   t.teardown(() => browser.close())
   const page = browser.pages()[0] ?? (await browser.newPage())
   await page.goto(`${site.url}/index.html?janus=${encodeURIComponent(janus.url)}`)

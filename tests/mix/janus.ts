@@ -9,6 +9,7 @@ import { createServer as createTcp } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { extname, join, resolve } from 'node:path'
 import { type JanusMountpoint, janusConfig } from '../../firmware/mix/janus.ts'
+import { CHROMIUM_FLAGS } from '../helpers/chromium.ts'
 
 export const pageDir = resolve(import.meta.dirname, '..', '..', 'firmware', 'mix', 'page')
 
@@ -104,14 +105,7 @@ export async function servePage(): Promise<{ server: Server; url: string }> {
 }
 
 export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+  ...CHROMIUM_FLAGS,
   '--autoplay-policy=no-user-gesture-required',
   // Host candidates as addresses, not mDNS names (Janus cannot resolve .local names).
   '--disable-features=WebRtcHideLocalIpsWithMdns',
