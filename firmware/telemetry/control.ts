@@ -114,26 +114,9 @@ export class TelemetryControl {
     this.#setting = { ...next }
     if (persist) {
       const cfg = await this.#deps.config.load()
-      const { enabled, url, site, stage, unit, ca, healthS, maxRate, keepaliveS, bufferBytes, bufferAgeS, commands } = next
       await this.#deps.config.update({
-        subsystems: {
-          ...cfg.subsystems,
-          // `commands` is kept too: a restart must not silently turn fleet commands off (or on).
-          telemetry: {
-            enabled,
-            url,
-            site,
-            stage,
-            ...(unit ? { unit } : {}),
-            ca,
-            healthS,
-            maxRate,
-            keepaliveS,
-            bufferBytes,
-            bufferAgeS,
-            commands: commands === true,
-          },
-        },
+        // `commands` is kept too: a restart must not silently turn fleet commands off (or on).
+        subsystems: { ...cfg.subsystems, telemetry: { ...this.#setting, commands: this.#setting.commands === true } },
       })
     }
     return this.setting
