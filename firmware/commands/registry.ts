@@ -26,7 +26,8 @@ export interface RegistryOptions {
 
 const CONFIRM_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'
 const NAME_RE = /^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*){0,2}$/
-const DEFAULT_STRING_RE = /^[A-Za-z0-9_.-]+$/
+/** What a string argument takes when its spec gives no pattern. */
+export const DEFAULT_STRING_RE = /^[A-Za-z0-9_.-]+$/
 
 export class CommandError extends FirmwareError {}
 

@@ -5,6 +5,7 @@
 import t from 'tap'
 import { loadProfile } from '../../firmware/board/profile.ts'
 import { type ArgSpec, type Bound, type CommandRegistry, type Permission, type Principal, parseTokens } from '../../firmware/commands/index.ts'
+import { DEFAULT_STRING_RE } from '../../firmware/commands/registry.ts'
 import type { ApplianceApi } from '../../firmware/contract/appliance.ts'
 import { isFirmwareError } from '../../firmware/errors.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
@@ -86,7 +87,7 @@ function bad(a: ArgSpec): string[] {
       return ['maybe', '2', '']
     case 'string': {
       // A character the argument's own rule refuses (a description may allow "!", no rule allows "<").
-      const refused = ['bad!name', 'bad<name>', 'bad\u0007name'].filter((v) => !(a.pattern ?? /^[A-Za-z0-9._-]+$/).test(v))
+      const refused = ['bad!name', 'bad<name>', 'bad\u0007name'].filter((v) => !(a.pattern ?? DEFAULT_STRING_RE).test(v))
       return ['a'.repeat((a.maxLength ?? 64) + 1), ...refused.slice(0, 1), '']
     }
   }
