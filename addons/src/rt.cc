@@ -46,4 +46,20 @@ void spinFor(int64_t ns) noexcept {
   }
 }
 
+void BlockPacer::wait() noexcept {
+  const int64_t now = nowNs();
+  if (nextNs_ == 0) nextNs_ = now;
+  nextNs_ += periodNs_;
+  if (now > nextNs_ + 2 * periodNs_) {
+    late_.fetch_add(1, std::memory_order_relaxed);
+    nextNs_ = now;
+    return;
+  }
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(nextNs_ / 1000000000LL);
+  ts.tv_nsec = static_cast<long>(nextNs_ % 1000000000LL);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
 }  // namespace rt

@@ -2,6 +2,7 @@
 // marks "this is an audio thread" (read by the allocation-counting test build).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,5 +33,21 @@ void prefaultStack(size_t bytes) noexcept;
 
 // Busy-waits (no sleep, no syscall beyond the vDSO clock) for a test hook.
 void spinFor(int64_t ns) noexcept;
+
+// The clock of a backend with no device to block on (sim, AES67): wait() sleeps until the next
+// block's deadline on the monotonic clock. A deadline missed by more than two periods counts as
+// an xrun (a real device would have dropped samples) and the schedule restarts from now rather
+// than racing to catch up. wait() is called by the audio thread only; xruns() by any thread.
+class BlockPacer {
+ public:
+  void setPeriod(int64_t ns) noexcept { periodNs_ = ns; }
+  void wait() noexcept;
+  uint64_t xruns() const noexcept { return late_.load(std::memory_order_relaxed); }
+
+ private:
+  int64_t periodNs_ = 0;
+  int64_t nextNs_ = 0;
+  std::atomic<uint64_t> late_{0};
+};
 
 }  // namespace rt

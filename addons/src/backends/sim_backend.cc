@@ -51,12 +51,12 @@ class SimBackend final : public Backend {
       recIn_.assign(static_cast<size_t>(cfg_.inputs), std::vector<float>(static_cast<size_t>(recordCapacity_), 0.0f));
       recOut_.assign(static_cast<size_t>(cfg_.outputs), std::vector<float>(static_cast<size_t>(recordCapacity_), 0.0f));
     }
-    periodNs_ = static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate);
+    pacer_.setPeriod(static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate));
     return true;
   }
 
   int read(float* const* in, int frames) noexcept override {
-    if (cfg_.simPaced && !silent_) pace();
+    if (cfg_.simPaced && !silent_) pacer_.wait();
     if (stage_) {
       stage_->render(in, frames);
     }
@@ -78,7 +78,7 @@ class SimBackend final : public Backend {
     return true;
   }
 
-  uint64_t xruns() const noexcept override { return late_.load(std::memory_order_relaxed); }
+  uint64_t xruns() const noexcept override { return pacer_.xruns(); }
   int64_t recordedFrames() const noexcept override { return std::min(recordedIn_, recordedOut_); }
   const float* recordedInput(int ch) const noexcept override {
     return ch >= 0 && ch < static_cast<int>(recIn_.size()) ? recIn_[ch].data() : nullptr;
@@ -88,32 +88,11 @@ class SimBackend final : public Backend {
   }
 
  private:
-  // Sleeps until this block's deadline on the monotonic clock. A deadline missed by more than
-  // two periods counts as an xrun (a real device would have dropped samples) and the schedule
-  // restarts from now rather than racing to catch up.
-  void pace() noexcept {
-    const int64_t now = rt::nowNs();
-    if (nextNs_ == 0) nextNs_ = now;
-    nextNs_ += periodNs_;
-    if (now > nextNs_ + 2 * periodNs_) {
-      late_.fetch_add(1, std::memory_order_relaxed);
-      nextNs_ = now;
-      return;
-    }
-    timespec ts;
-    ts.tv_sec = static_cast<time_t>(nextNs_ / 1000000000LL);
-    ts.tv_nsec = static_cast<long>(nextNs_ % 1000000000LL);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
-  }
-
   EngineConfig cfg_;
   bool silent_;
   std::unique_ptr<dsp::StageSimulator> stage_;
   int stageChannels_ = 0;
-  int64_t periodNs_ = 0;
-  int64_t nextNs_ = 0;
-  std::atomic<uint64_t> late_{0};
+  rt::BlockPacer pacer_;
   int64_t recordCapacity_ = 0, recordedIn_ = 0, recordedOut_ = 0;
   std::vector<std::vector<float>> recIn_, recOut_;
 };

@@ -431,7 +431,7 @@ class Aes67Backend final : public Backend {
       for (int c = 0; c < net::kMaxChannels; c++) planes[static_cast<size_t>(c)] = v.data() + static_cast<size_t>(c) * static_cast<size_t>(cfg_.blockSize);
       scratch_.push_back(planes);
     }
-    periodNs_ = static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate);
+    pacer_.setPeriod(static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate));
     running_.store(true);
     if (!rx_.empty()) rxThread_ = std::thread([this] { receiveLoop(); });
     if (!tx_.empty()) txThread_ = std::thread([this] { transmitLoop(); });
@@ -439,7 +439,7 @@ class Aes67Backend final : public Backend {
   }
 
   int read(float* const* in, int frames) noexcept override {
-    pace();
+    pacer_.wait();
     for (int ch = 0; ch < cfg_.inputs; ch++) covered_[ch] = false;
     const int64_t now = rt::nowNs();
     for (auto& g : groups_) {
@@ -460,7 +460,7 @@ class Aes67Backend final : public Backend {
     return true;
   }
 
-  uint64_t xruns() const noexcept override { return late_.load(std::memory_order_relaxed); }
+  uint64_t xruns() const noexcept override { return pacer_.xruns(); }
 
   // A source is healthy while it plays (not prefilling) and its last packet is younger than half
   // its link offset (at least 1 ms), and it lost at most failoverLossPct over the last window.
@@ -720,24 +720,6 @@ class Aes67Backend final : public Backend {
     if (txThread_.joinable()) txThread_.join();
   }
 
-  // As the sim backend: sleep until this block's deadline; a deadline missed by more than two
-  // periods counts as an xrun and the schedule restarts from now.
-  void pace() noexcept {
-    const int64_t now = rt::nowNs();
-    if (nextNs_ == 0) nextNs_ = now;
-    nextNs_ += periodNs_;
-    if (now > nextNs_ + 2 * periodNs_) {
-      late_.fetch_add(1, std::memory_order_relaxed);
-      nextNs_ = now;
-      return;
-    }
-    timespec ts;
-    ts.tv_sec = static_cast<time_t>(nextNs_ / 1000000000LL);
-    ts.tv_nsec = static_cast<long>(nextNs_ % 1000000000LL);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
-  }
-
   EngineConfig cfg_;
   std::vector<std::unique_ptr<RxStream>> rx_;
   std::vector<std::unique_ptr<TxStream>> tx_;
@@ -747,8 +729,7 @@ class Aes67Backend final : public Backend {
   bool covered_[64] = {};
   std::atomic<bool> running_{false};
   std::thread rxThread_, txThread_;
-  int64_t periodNs_ = 0, nextNs_ = 0;
-  std::atomic<uint64_t> late_{0};
+  rt::BlockPacer pacer_;
 };
 
 }  // namespace
