@@ -12,7 +12,7 @@ import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import type { WireFeeds } from './backend.ts'
 import type { FromChild, ToChild } from './child.ts'
-import { loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+import { BUILTIN_MANIFESTS, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
 
 export interface InferenceServiceOptions {
   /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
@@ -587,4 +587,18 @@ export function checkOutputs(model: ModelRecord, outputs: WireFeeds): string | n
     }
   }
   return null
+}
+
+/** A started service with the shipped models active (the offline tools' set-up); stopped again if
+ *  a model cannot be activated, so a failure leaves no process behind. */
+export async function startWithBuiltinModels(opts: InferenceServiceOptions = {}): Promise<InferenceService> {
+  const svc = new InferenceService(opts)
+  await svc.start()
+  try {
+    for (const m of BUILTIN_MANIFESTS) await svc.activate(m)
+  } catch (e) {
+    await svc.stop()
+    throw e
+  }
+  return svc
 }

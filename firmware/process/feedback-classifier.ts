@@ -4,9 +4,8 @@
 // (firmware/inference/live.ts), answering with its feedback probability.
 
 import { loadNative } from '../engine/native.ts'
-import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
 import { CROWD_STATE, classifyPatches, MEL_BANDS, PATCH_FRAMES } from '../inference/models.ts'
-import { InferenceService } from '../inference/service.ts'
+import { startWithBuiltinModels } from '../inference/service.ts'
 import type { LoopClassifier } from './feedback-loop.ts'
 
 export interface FeedbackClassifier {
@@ -16,14 +15,7 @@ export interface FeedbackClassifier {
 
 /** Starts an inference service with the built-in models; classify() answers p(feedback) of the last 0.5 s of x. */
 export async function startFeedbackClassifier(): Promise<FeedbackClassifier> {
-  const svc = new InferenceService()
-  await svc.start()
-  try {
-    for (const m of BUILTIN_MANIFESTS) await svc.activate(m)
-  } catch (e) {
-    await svc.stop()
-    throw e
-  }
+  const svc = await startWithBuiltinModels()
   const fb = svc.active(CROWD_STATE)?.manifest.classes.indexOf('feedback') ?? -1
   const f = loadNative().features as { decimate48to16(x: Float32Array): Float32Array; logMel(x: Float32Array): Float32Array }
   return {

@@ -4,19 +4,11 @@
 // Importing this module registers the contributor; firmware/process imports it.
 
 import { StreamingAnalysis } from '../inference/analyse.ts'
-import { BUILTIN_MANIFESTS } from '../inference/manifest.ts'
-import { InferenceService } from '../inference/service.ts'
+import { startWithBuiltinModels } from '../inference/service.ts'
 import { registerStreamingContributor } from './report.ts'
 
 registerStreamingContributor('inference', async ({ input }) => {
-  const svc = new InferenceService()
-  await svc.start()
-  try {
-    for (const m of BUILTIN_MANIFESTS) await svc.activate(m)
-  } catch (e) {
-    await svc.stop()
-    throw e
-  }
+  const svc = await startWithBuiltinModels()
   // Without an array the inputs are line feeds; with one, the mics' mix is an omni. Either way
   // the classifier and the VAD hear the mix; the EQ recommender looks at each output.
   const analysis = new StreamingAnalysis(svc, { seconds: input.frames / input.sampleRate })
