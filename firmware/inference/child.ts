@@ -85,12 +85,16 @@ async function unload({ sessions, post }: Served, m: Extract<Request, { type: 'u
   post({ type: 'loaded', req: m.req, ok: true })
 }
 
-async function run({ sessions, post }: Served, m: Extract<Request, { type: 'run' }>): Promise<void> {
+/** The session a request names, or null after answering that it is not loaded. */
+function loaded({ sessions, post }: Pick<Served, 'sessions' | 'post'>, m: { id: string; req: number }) {
   const s = sessions.get(m.id)
-  if (!s) {
-    post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
-    return
-  }
+  if (!s) post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
+  return s ?? null
+}
+
+async function run({ sessions, post }: Served, m: Extract<Request, { type: 'run' }>): Promise<void> {
+  const s = loaded({ sessions, post }, m)
+  if (!s) return
   const t0 = performance.now()
   try {
     const outputs = await s.run(m.feeds)
@@ -108,11 +112,8 @@ function row(t: WireTensor, i: number, steps: number): WireTensor {
 }
 
 async function scan({ sessions, post }: Served, m: Extract<Request, { type: 'scan' }>): Promise<void> {
-  const s = sessions.get(m.id)
-  if (!s) {
-    post({ type: 'failed', req: m.req, message: `model ${m.id} is not loaded in the inference process` })
-    return
-  }
+  const s = loaded({ sessions, post }, m)
+  if (!s) return
   const t0 = performance.now()
   try {
     const feeds: WireFeeds = { ...m.feeds }
