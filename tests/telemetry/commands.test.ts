@@ -9,22 +9,14 @@ import type { CommandRegistry, Principal } from '../../firmware/commands/index.t
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { ConfigStore } from '../../firmware/store/config.ts'
-import { provision } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, bounded, cleanup, client, freePort, makeBrokerPki, scratch } from './helpers.ts'
+import { bounded, cleanup, client, unitAndBroker } from './helpers.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const operator: Principal = { name: 'test:operator', permission: 'operate', transport: 'test' }
 
 t.test('telemetry on/off/show on the registry', async (t) => {
-  const dir = scratch(t)
-  const dataDir = join(dir, 'data')
-  await bounded(provision({ dataDir, bundlesOut: join(dir, 'crew') }), 60000, 'provisioning the unit')
-  const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
-  const pki = makeBrokerPki(dir)
-  const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
-  cleanup(t, 'stopping mosquitto', () => broker.stop())
-  await broker.start()
+  const { dir, dataDir, serial, pki, broker } = await unitAndBroker(t)
   const seen: Array<{ topic: string; body: Record<string, unknown> }> = []
   const fleet = await client(broker.port, { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) })
   cleanup(t, "closing the fleet's client", () => fleet.endAsync(true))

@@ -13,7 +13,7 @@ import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { type Bundle, issueClient, provision, revokeClient } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, bounded, cleanup, client, freePort, makeBrokerPki, scratch } from './helpers.ts'
+import { bounded, brokerFor, cleanup, client, scratch } from './helpers.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 
@@ -41,10 +41,7 @@ t.test('fleet commands: signed, role-capped, never destructive, audited; off by 
   const foreign = other.bundles.find((b) => b.role === 'operator')!
   const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
 
-  const pki = makeBrokerPki(dir)
-  const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
-  cleanup(t, 'stopping mosquitto', () => broker.stop())
-  await broker.start()
+  const { pki, broker } = await brokerFor(t, dir, dataDir)
   const root = `fest/main/${serial}`
   const replies = new Map<string, Record<string, unknown>>()
   const fleet = await client(broker.port, { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) })

@@ -2,13 +2,14 @@
 // started on a free port with TLS, client certificates required and an ACL (each unit may write only
 // under +/+/<its CN>/#), and a provisioned unit running as its own process.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import type { Test } from 'tap'
 import { ConfigStore } from '../../firmware/store/config.ts'
+import { provision } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -282,4 +283,23 @@ export function deliveryCheck(seen: Seen[], root: string, boot: number) {
   for (let n = 1; n <= max; n++) if (!have.has(n)) gaps.push(n)
   const outOfOrder = seqs.slice(1).filter((v, i) => v < seqs[i]!).length
   return { unique, seqs, redelivered: redeliveredSet.size, dupes, gaps, outOfOrder }
+}
+
+/** A started Mosquitto that trusts `dataDir`'s unit CA and the fleet's (TLS, client certificates,
+ *  the ACL), stopped at the test's end. */
+export async function brokerFor(t: Test, dir: string, dataDir: string): Promise<{ pki: BrokerPki; broker: Broker }> {
+  const pki = makeBrokerPki(dir)
+  const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
+  cleanup(t, 'stopping mosquitto', () => broker.stop())
+  await broker.start()
+  return { pki, broker }
+}
+
+/** A provisioned unit's data folder in a scratch folder, and a broker for it. */
+export async function unitAndBroker(t: Test): Promise<{ dir: string; dataDir: string; serial: string; pki: BrokerPki; broker: Broker }> {
+  const dir = scratch(t)
+  const dataDir = join(dir, 'data')
+  await bounded(provision({ dataDir, bundlesOut: join(dir, 'crew') }), 60000, 'provisioning the unit')
+  const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
+  return { dir, dataDir, serial, ...(await brokerFor(t, dir, dataDir)) }
 }

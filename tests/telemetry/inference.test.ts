@@ -11,9 +11,8 @@ import { loadProfile } from '../../firmware/board/profile.ts'
 import type { CommandRegistry, Principal } from '../../firmware/commands/index.ts'
 import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
-import { provision } from '../../provisioning/provision.ts'
 import { until } from '../helpers/until.ts'
-import { Broker, bounded, cleanup, client, configureTelemetry, freePort, makeBrokerPki, scratch } from './helpers.ts'
+import { bounded, cleanup, client, configureTelemetry, unitAndBroker } from './helpers.ts'
 
 const admin: Principal = { name: 'test:admin', permission: 'admin', transport: 'test' }
 const foh: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
@@ -38,14 +37,7 @@ interface Seen {
 }
 
 t.test('inference classes, alarms, decisions and update status on the broker', async (t) => {
-  const dir = scratch(t)
-  const dataDir = join(dir, 'data')
-  await bounded(provision({ dataDir, bundlesOut: join(dir, 'crew') }), 60000, 'provisioning the unit')
-  const serial = readFileSync(join(dataDir, 'identity', 'serial'), 'utf8').trim()
-  const pki = makeBrokerPki(dir)
-  const broker = new Broker(pki, [join(dataDir, 'ca', 'ca-cert.pem'), pki.brokerCa], await freePort())
-  cleanup(t, 'stopping mosquitto', () => broker.stop())
-  await broker.start()
+  const { dir, dataDir, serial, pki, broker } = await unitAndBroker(t)
 
   const seen: Seen[] = []
   const fleet = await client(broker.port, { cert: readFileSync(pki.fleet.cert), key: readFileSync(pki.fleet.key), ca: readFileSync(pki.fleet.ca) })
