@@ -2,7 +2,7 @@
 // It never reads a clock, touches the engine or the hardware: every event carries its time, and
 // what must happen (engage bypass, set the LEDs, log, notify, withhold the panel heartbeat) comes
 // back as data for the runtime (firmware/runtime/appliance.ts) to carry out.
-import type { FaultCause, FaultLevel, TransitionCause } from './causes.ts'
+import { type FaultCause, type FaultLevel, isFaultCause, type TransitionCause } from './causes.ts'
 import type { TransitionRecord, WatchdogStateName } from './types.ts'
 
 export type { FaultLevel } from './causes.ts'
@@ -83,6 +83,8 @@ export interface WatchdogState {
   recentBypasses: FaultSeen[]
   /** Set by 'shutdown': nothing leaves bypass any more. */
   stopping: boolean
+  /** The fault causes recorded since this state was entered (its own cause and each 'note'). */
+  noted: FaultCause[]
   config: WatchdogConfig
 }
 
@@ -97,6 +99,7 @@ export function initialState(at: number, config: Partial<WatchdogConfig> = {}): 
     lastDegradeFault: null,
     recentBypasses: [],
     stopping: false,
+    noted: [],
     config: { ...DEFAULT_WATCHDOG_CONFIG, ...config },
   }
 }
@@ -104,6 +107,10 @@ export function initialState(at: number, config: Partial<WatchdogConfig> = {}): 
 // What each event does in each state. Read a row as "in STATE, on EVENT, go to ...":
 //   a state name  go there;
 //   'stay'        no transition (faults are still remembered for the healthy period);
+//   'note'        no transition, but a fault whose cause this stay has not recorded yet is logged
+//                 (from = to = this state) and becomes the state's cause: `faults` and the status
+//                 name a hung model that arrives while a busy machine already degraded the unit,
+//                 once per cause per stay, so faults that repeat every tick cannot flood the log;
 //   'recover'     leave an automatic state once its healthy period has passed, else stay;
 //   'escalate'    an automatic bypass: go to BYPASS, unless it is the escalateAfterBypasses-th within
 //                 escalateWindowMs: then latch in MANUAL_BYPASS (cause 'escalated'), as if a person
@@ -111,7 +118,7 @@ export function initialState(at: number, config: Partial<WatchdogConfig> = {}): 
 //   'resume'      a person releases manual bypass (or an escalation latch): back to BYPASS if a bypass fault is within the
 //                 healthy period, else DEGRADED if a degrade fault is recent, else ACTIVE.
 // Only 'resume' leaves MANUAL_BYPASS, and only a 'manual' off event (a person) yields 'resume'.
-type Target = StateName | 'stay' | 'recover' | 'resume' | 'escalate'
+type Target = StateName | 'stay' | 'note' | 'recover' | 'resume' | 'escalate'
 const TABLE: Record<StateName, Record<EventKind, Target>> = {
   //              boot-complete  degrade     bypass    tick       manual-on        manual-off  long-press       shutdown
   BOOT: {
@@ -136,7 +143,7 @@ const TABLE: Record<StateName, Record<EventKind, Target>> = {
   },
   DEGRADED: {
     'boot-complete': 'stay',
-    degrade: 'stay',
+    degrade: 'note',
     bypass: 'escalate',
     tick: 'recover',
     'manual-on': 'MANUAL_BYPASS',
@@ -147,7 +154,7 @@ const TABLE: Record<StateName, Record<EventKind, Target>> = {
   BYPASS: {
     'boot-complete': 'stay',
     degrade: 'stay',
-    bypass: 'stay',
+    bypass: 'note',
     tick: 'recover',
     'manual-on': 'MANUAL_BYPASS',
     'manual-off': 'stay',
@@ -232,6 +239,18 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
   switch (target) {
     case 'stay':
       break
+    case 'note': {
+      if (event.type !== 'fault' || s.noted.includes(event.cause)) break
+      const record: TransitionRecord = { at: now, from: s.name, to: s.name, cause: event.cause, evidence: event.evidence }
+      const noted: WatchdogState = { ...s, cause: event.cause, evidence: event.evidence, noted: [...s.noted, event.cause] }
+      return [
+        noted,
+        [
+          { type: 'log', record },
+          { type: 'notify', record },
+        ],
+      ]
+    }
     case 'recover': {
       if (s.stopping) break
       if (s.name === 'BYPASS' && healthyBypass(s, now)) {
@@ -316,6 +335,6 @@ export function transition(state: WatchdogState, event: WatchdogEvent): [Watchdo
   if (to === null || to === s.name) return [s, []]
 
   const record: TransitionRecord = { at: now, from: s.name, to, cause, evidence }
-  const next: WatchdogState = { ...s, name: to, cause, evidence, since: now }
+  const next: WatchdogState = { ...s, name: to, cause, evidence, since: now, noted: isFaultCause(cause) ? [cause] : [] }
   return [next, [...entryActions(to), { type: 'log', record }, { type: 'notify', record }]]
 }

@@ -216,8 +216,8 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
       const k = r()
       let ev: WatchdogEvent
       if (k < 0.35) ev = { type: 'tick', at: now }
-      else if (k < 0.5) ev = { type: 'fault', at: now, level: 'bypass', cause: 'engine-stall', evidence: 'x' }
-      else if (k < 0.65) ev = { type: 'fault', at: now, level: 'degrade', cause: 'xruns', evidence: 'y' }
+      else if (k < 0.5) ev = { type: 'fault', at: now, level: 'bypass', cause: r() < 0.7 ? 'engine-stall' : 'dsp-overrun-rate', evidence: 'x' }
+      else if (k < 0.65) ev = { type: 'fault', at: now, level: 'degrade', cause: r() < 0.7 ? 'xruns' : 'inference-hung', evidence: 'y' }
       else if (k < 0.75) ev = { type: 'manual', at: now, on: true, who: 'p' }
       else if (k < 0.85) ev = { type: 'manual', at: now, on: false, who: 'p' }
       else if (k < 0.9) ev = { type: 'long-press', at: now, who: 'p' }
@@ -264,7 +264,12 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
         const bypass = actions.find((a) => a.type === 'bypass')
         if (!bypass || bypass.engage !== !processing) problems.push(`${where}: bypass action does not match the state`)
       } else if (actions.length > 0) {
-        problems.push(`${where}: actions without a transition`)
+        // The one thing allowed without a transition: a note of a fault cause new to this stay.
+        const note = ev.type === 'fault' && ((before === 'DEGRADED' && ev.level === 'degrade') || (before === 'BYPASS' && ev.level === 'bypass'))
+        const [log, notify] = actions
+        if (!note || actions.length !== 2 || log?.type !== 'log' || notify?.type !== 'notify' || log.record.from !== before || log.record.to !== before)
+          problems.push(`${where}: actions without a transition`)
+        else if ((s.noted as string[]).includes(log.record.cause)) problems.push(`${where}: ${log.record.cause} noted twice in one stay`)
       }
       s = next
     }
@@ -272,4 +277,38 @@ t.test('fuzz: thousands of seeded random event sequences keep the promises', asy
   t.same(problems, [], 'no property violated')
   t.ok(transitions > SEQUENCES, `${transitions} transitions exercised`)
   t.comment(`fuzz: ${SEQUENCES} sequences x ${STEPS} events, ${transitions} transitions`)
+})
+
+t.test('a second cause while DEGRADED is recorded once and named in the status; repeats are not', async (t) => {
+  const busy = (at: number): WatchdogEvent => ({ type: 'fault', at, level: 'degrade', cause: 'event-loop-lag', evidence: 'event-loop lag 140 ms > 100 ms' })
+  const hung = (at: number): WatchdogEvent => ({ type: 'fault', at, level: 'degrade', cause: 'inference-hung', evidence: 'no heartbeat for 1003 ms' })
+  let [s, a] = run(initialState(0), { type: 'boot-complete', at: 0 }, busy(100), busy(110), busy(120))
+  t.equal(s.name, 'DEGRADED')
+  t.equal(a.filter((x) => x.type === 'log').length, 2, 'boot and the lag: its repeats add nothing')
+  ;[s, a] = run(s, hung(130))
+  t.same(
+    a.map((x) => x.type),
+    ['log', 'notify'],
+    'recorded and told, with nothing carried out: the sound, relay and LEDs are already right',
+  )
+  t.match(a[0], { record: { from: 'DEGRADED', to: 'DEGRADED', cause: 'inference-hung', evidence: 'no heartbeat for 1003 ms' } })
+  t.equal(s.cause, 'inference-hung', 'the status names the newest cause')
+  t.equal(s.since, 100, 'the stay began with the lag')
+  ;[s, a] = run(s, hung(140), busy(150), hung(160))
+  t.same(a, [], 'each cause once per stay: faults repeated every tick do not flood the log')
+  ;[s, a] = run(s, { type: 'tick', at: 6000 }, busy(6100))
+  t.equal(a.filter((x) => x.type === 'log').length, 2, 'a new stay records its causes again (recovered, then the lag)')
+})
+
+t.test('a second bypass cause while BYPASS is recorded; MANUAL_BYPASS records none (a person holds it)', async (t) => {
+  const overrun = (at: number): WatchdogEvent => ({ type: 'fault', at, level: 'bypass', cause: 'dsp-overrun-rate', evidence: '14 overruns/s > 10' })
+  let [s, a] = run(initialState(0), { type: 'boot-complete', at: 0 }, lag(100), lag(110), overrun(120), overrun(130))
+  t.equal(s.name, 'BYPASS')
+  t.same(
+    a.filter((x) => x.type === 'log').map((x) => (x.type === 'log' ? `${x.record.from}>${x.record.to} ${x.record.cause}` : '')),
+    ['BOOT>ACTIVE boot-complete', 'ACTIVE>BYPASS event-loop-lag', 'BYPASS>BYPASS dsp-overrun-rate'],
+  )
+  ;[s, a] = run(s, { type: 'manual', at: 200, on: true, who: 'panel' }, overrun(210), lag(220))
+  t.equal(s.name, 'MANUAL_BYPASS')
+  t.equal(a.filter((x) => x.type === 'log').length, 1, 'only the press itself')
 })
