@@ -20,7 +20,7 @@ import {
 
 /** Where applied gains go. */
 export interface EqSink {
-  applyGains(output: number, gains: number[]): void
+  applyGains(output: number, gains: number[], who: string): void
 }
 
 export interface AutomationControllerOptions {
@@ -126,7 +126,7 @@ export class AutomationController {
   #carryOut(e: AutomationEffect): void {
     switch (e.type) {
       case 'apply':
-        this.#o.sink.applyGains(e.output, e.gains)
+        this.#o.sink.applyGains(e.output, e.gains, e.who)
         return
       case 'publish':
         for (const l of this.#listeners) {
@@ -165,9 +165,9 @@ export function applianceEqSink(app: Pick<ApplianceApi, 'setEqBand'>, bandsHz: n
   const slots = opts.bandSlots ?? bandsHz.map((_, i) => i)
   const q = opts.q ?? 1.4
   return {
-    applyGains(output, gains) {
+    applyGains(output, gains, who) {
       gains.forEach((gainDb, i) => {
-        app.setEqBand(output, slots[i]!, { type: 'peak', freqHz: bandsHz[i]!, gainDb: Math.round(gainDb * 100) / 100, q, enabled: true }, 'automation')
+        app.setEqBand(output, slots[i]!, { type: 'peak', freqHz: bandsHz[i]!, gainDb: Math.round(gainDb * 100) / 100, q, enabled: true }, who)
       })
     },
   }

@@ -81,7 +81,8 @@ export type AutomationEvent =
   | { type: 'tick'; at: number }
 
 export type AutomationEffect =
-  | { type: 'apply'; output: number; gains: number[]; reason: string }
+  /** `who`: the operator whose accept, undo or rollback it carries out, or 'automation' (auto mode). */
+  | { type: 'apply'; output: number; gains: number[]; reason: string; who: string }
   | { type: 'publish'; rec: Recommendation; mode: AutomationMode; action: 'suggested' | 'awaiting-operator' | 'adopted' | 'below-threshold' }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   /** What an engineer did with the recommendations: one per accept, reject, undo, rollback. */
@@ -143,10 +144,10 @@ function same(a: number[], b: number[]): boolean {
 }
 
 /** Effects that take `current` to `next`, output by output. */
-function applyAll(current: Gains, next: Gains, reason: string): AutomationEffect[] {
+function applyAll(current: Gains, next: Gains, reason: string, who: string): AutomationEffect[] {
   const out: AutomationEffect[] = []
   next.forEach((row, o) => {
-    if (!same(row, current[o]!)) out.push({ type: 'apply', output: o, gains: [...row], reason })
+    if (!same(row, current[o]!)) out.push({ type: 'apply', output: o, gains: [...row], reason, who })
   })
   return out
 }
@@ -253,7 +254,7 @@ function decide(s: AutomationState, ev: Extract<AutomationEvent, { type: 'accept
   return {
     state: { ...s, pending, current, approved: copy(current), undo: pushUndo(s) },
     effects: [
-      ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`),
+      ...applyAll(s.current, current, `recommendation ${rec.id} accepted by ${ev.who}`, ev.who),
       log(`recommendation ${rec.id} for output ${rec.output + 1} accepted by ${ev.who}`),
       { type: 'decision', decision: 'accepted', id: rec.id, output: rec.output, who: ev.who },
     ],
@@ -278,7 +279,7 @@ function undo(s: AutomationState, ev: Extract<AutomationEvent, { type: 'undo' }>
   return {
     state: { ...s, current: copy(prev), undo: s.undo.slice(0, -1), targets: s.targets.map(() => null) },
     effects: [
-      ...applyAll(s.current, prev, `undo by ${ev.who}`),
+      ...applyAll(s.current, prev, `undo by ${ev.who}`, ev.who),
       log(`automation change undone by ${ev.who}`),
       { type: 'decision', decision: 'undone', id: null, output: null, who: ev.who },
     ],
@@ -290,7 +291,7 @@ function rollback(s: AutomationState, ev: Extract<AutomationEvent, { type: 'roll
   return {
     state: { ...s, current: copy(s.approved), undo: changed ? pushUndo(s) : s.undo, targets: s.targets.map(() => null), pending: [] },
     effects: [
-      ...applyAll(s.current, s.approved, `rollback by ${ev.who}`),
+      ...applyAll(s.current, s.approved, `rollback by ${ev.who}`, ev.who),
       log(`rolled back to the last operator-approved EQ by ${ev.who}`),
       { type: 'decision', decision: 'rolled-back', id: null, output: null, who: ev.who },
     ],
@@ -322,7 +323,7 @@ function tick(s: AutomationState, ev: Extract<AutomationEvent, { type: 'tick' }>
       settleUntil[o] = ev.at + s.limits.settleMs
     }
   })
-  return { state: { ...next, current, targets, settleUntil }, effects: applyAll(s.current, current, 'automatic') }
+  return { state: { ...next, current, targets, settleUntil }, effects: applyAll(s.current, current, 'automatic', 'automation') }
 }
 
 type Handler<T extends AutomationEvent['type']> = (s: AutomationState, ev: Extract<AutomationEvent, { type: T }>) => Step

@@ -90,6 +90,8 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
     'supervised: on accept the engine gets one peaking band per automation band, on that output only',
   )
   t.equal(app.outputSettings()[1]!.eq[BAND]!.gainDb, -2.5, 'and the appliance reports it')
+  const eqBy = () => [...new Set(events.flatMap((e) => (e.type === 'change' && e.change.what === 'eq' ? [e.change.who] : [])))]
+  t.same(eqBy(), ['console:foh'], 'the change is the operator who accepted it, not the automation')
 
   t.match(await reg.executeLine('mode auto', foh), { ok: true })
   const from = engineGot.length
@@ -110,6 +112,7 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   )
   t.ok(Date.now() - t0 >= 300, '3 dB at 10 dB/s takes at least 0.3 s')
   t.equal(app.outputSettings()[1]!.eq[BAND]!.gainDb, 0.5)
+  t.same(eqBy(), ['console:foh', 'automation'], 'auto: the automation moved it')
   t.ok(
     engineGot.slice(from).every((e) => e.output === 1),
     'only output 1 was touched',
@@ -117,6 +120,8 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
 
   t.match(await reg.executeLine('rollback', foh), { ok: true })
   t.equal(engineGain(1), -2.5, 'rollback: the engine gets exactly the accepted EQ again')
+  const last = events.filter((e) => e.type === 'change' && e.change.what === 'eq').at(-1)
+  t.match(last, { change: { who: 'console:foh' } }, 'rollback: by the operator who asked for it')
 })
 
 t.test('a watchdog BYPASS mid-recommendation turns automation off; ACTIVE turns it back on', async (t) => {

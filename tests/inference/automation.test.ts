@@ -158,9 +158,20 @@ t.test('the reducer is pure: the input state is never changed', async (t) => {
 
 t.test('the appliance sink sets one peaking band per automation band', async (t) => {
   const calls: Array<[number, number, BandParams]> = []
-  const sink = applianceEqSink({ setEqBand: (o, b, p) => calls.push([o, b, p]) }, BANDS, { bandSlots: [2, 3, 4, 5, 6, 7, 8, 9] })
-  sink.applyGains(1, [0, 0, 0, 3, 0, 0, 0, -1.234])
+  const whos = new Set<string | undefined>()
+  const sink = applianceEqSink(
+    {
+      setEqBand: (o, b, p, who) => {
+        calls.push([o, b, p])
+        whos.add(who)
+      },
+    },
+    BANDS,
+    { bandSlots: [2, 3, 4, 5, 6, 7, 8, 9] },
+  )
+  sink.applyGains(1, [0, 0, 0, 3, 0, 0, 0, -1.234], 'console:foh')
   t.equal(calls.length, 8)
+  t.same([...whos], ['console:foh'], 'every band under the name of who decided it')
   t.same(calls[3], [1, 5, { type: 'peak', freqHz: 500, gainDb: 3, q: 1.4, enabled: true }])
   t.equal(calls[7]![2].gainDb, -1.23)
 })
