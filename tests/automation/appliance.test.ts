@@ -12,15 +12,9 @@ import type { ApplianceEvent } from '../../firmware/contract/appliance.ts'
 import type { Engine } from '../../firmware/engine/engine.ts'
 import type { BandParams } from '../../firmware/engine/types.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
+import { until } from '../helpers/until.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until(cond: () => boolean, what: string, ms = 15000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 const foh = { name: 'console:foh', permission: 'operate' as const, transport: 'console' }
 const BAND = 3 // the automation band the tests move (500 Hz in the default bands)
@@ -51,7 +45,7 @@ async function unit(t: Test, limits: Partial<AutomationLimits>) {
   app.subscribe((ev) => events.push(ev))
   const reg = createRegistry(app)
   registerInferenceCommands(reg, { service: inf!.service, automation: inf!.automation })
-  await until(() => app.status().state === 'ACTIVE' && inf!.automation.state.enabled, 'ACTIVE with automation enabled')
+  await until(() => app.status().state === 'ACTIVE' && inf!.automation.state.enabled, 30000, 'ACTIVE with automation enabled')
   const automation = inf!.automation
   // A wait that fails says what the watchdog did meanwhile.
   t.teardown(() => {
@@ -79,7 +73,7 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   )
 
   t.match(await reg.executeLine('mode supervised', foh), { ok: true })
-  await until(() => app.status().automationMode === 'supervised', 'the status to show supervised')
+  await until(() => app.status().automationMode === 'supervised', 30000, 'the status to show supervised')
   recommend(1, -2.5)
   await sleep(300)
   t.same(engineGot, [], 'supervised: nothing before the operator accepts')
@@ -100,7 +94,7 @@ t.test('each mode end to end: from a recommendation to the EQ the engine gets', 
   await sleep(300)
   t.equal(engineGot.length, from, 'auto: below the confidence threshold, the engine gets nothing')
   recommend(1, 3, 0.95)
-  await until(() => engineGain(1) === 0.5, 'auto: the engine to reach the target', 3000)
+  await until(() => engineGain(1) === 0.5, 10000, 'auto: the engine to reach the target')
   const glide = engineGot
     .slice(from)
     .filter((e) => e.band === BAND)
@@ -128,12 +122,12 @@ t.test('a watchdog BYPASS mid-recommendation turns automation off; ACTIVE turns 
   const { app, automation, reg, engineGot, events, recommend, engineGain } = await unit(t, { maxStepDbPerS: 2, maxRangeDb: 6, settleMs: 0 })
   await reg.executeLine('mode auto', foh)
   recommend(0, 5)
-  await until(() => engineGain(0) >= 0.3, 'the glide to be under way')
+  await until(() => engineGain(0) >= 0.3, 30000, 'the glide to be under way')
   // A fault the watchdog answers with BYPASS: the audio thread stalls past the sentinel's audioStallMs (200 ms here).
   const engine = app.engine as Partial<Pick<Engine, 'injectAudioStall'>>
   t.ok(engine.injectAudioStall, 'the sim engine can stall its audio thread')
   engine.injectAudioStall!(1500)
-  await until(() => app.status().state === 'BYPASS' && !automation.state.enabled, 'BYPASS with automation paused')
+  await until(() => app.status().state === 'BYPASS' && !automation.state.enabled, 30000, 'BYPASS with automation paused')
   t.match(app.faults(5).at(-1), { to: 'BYPASS', cause: /stall/ }, 'the watchdog went to BYPASS for the stall')
   const held = engineGain(0)
   const n = engineGot.length
@@ -149,7 +143,7 @@ t.test('a watchdog BYPASS mid-recommendation turns automation off; ACTIVE turns 
   t.equal(automation.state.pending.length, 0, 'not even queued for the operator')
   t.match(await reg.executeLine('mode', foh), { ok: true, value: { paused: true } })
 
-  await until(() => app.status().state === 'ACTIVE' && automation.state.enabled, 'ACTIVE with automation resumed once the engine runs again', 20000)
+  await until(() => app.status().state === 'ACTIVE' && automation.state.enabled, 20000, 'ACTIVE with automation resumed once the engine runs again')
   await sleep(300)
   t.equal(engineGot.length, n, 'back in ACTIVE the interrupted glide does not resume by itself')
   recommend(0, 1)
@@ -176,6 +170,6 @@ t.test('accepted and automatic changes never ask the engine for more than its ±
     'never beyond 24 dB',
   )
   recommend(0, -60)
-  await until(() => engineGain(0) === 18, 'auto mode moves down again within the range')
+  await until(() => engineGain(0) === 18, 30000, 'auto mode moves down again within the range')
   t.equal(app.status().state, 'ACTIVE')
 })
