@@ -29,9 +29,11 @@ namespace engine {
 
 namespace {
 
-// Sleep while *word == seen (at most 2 ms, so a stop is seen); wake every sleeper.
+// Sleep while *word == seen; wake every sleeper. The other side always wakes a sleeper it sees
+// (and close() wakes the reader), so the 20 ms bound is only a safety net: a reader waiting for
+// room while the audio thread waits for the analysers does not wake 500 times a second.
 void futexWait(std::atomic<uint32_t>* word, uint32_t seen) noexcept {
-  const timespec ts{0, 2'000'000};
+  const timespec ts{0, 20'000'000};
   ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
 }
 void futexWake(std::atomic<uint32_t>* word) noexcept {
