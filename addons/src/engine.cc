@@ -1,10 +1,16 @@
 // The audio engine core; see engine.h for the chain and the allocation rules.
 #include "engine.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 #include "dsp/beamformer.h"
@@ -34,6 +40,17 @@ uint32_t doaCapacity(const EngineConfig& c) {
   if (c.backend == "file") return nextPow2(1u << 16);
   return 1024;
 }
+
+// The offline DOA hand-off's futex (never on the live path): sleep while *word == seen, at most
+// timeoutNs; wake every sleeper.
+void futexWait(std::atomic<uint32_t>* word, uint32_t seen, long timeoutNs) noexcept {
+  const timespec ts{0, timeoutNs};
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
+}
+void futexWake(std::atomic<uint32_t>* word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+constexpr long kOfflineWaitNs = 2'000'000;  // a sleeper looks at the stop flags this often
 
 dsp::Geometry toGeometry(const EngineConfig& c) {
   dsp::Geometry g;
@@ -228,6 +245,7 @@ bool Engine::stop(std::string* error) {
   stopRequested_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
   analysisStop_.store(true, std::memory_order_release);
+  if (doaPipelined_) futexWake(&doaPosted_);
   if (analysisThread_.joinable()) analysisThread_.join();
   running_.store(false, std::memory_order_release);
   if (opened_ && backend_) {
@@ -627,7 +645,10 @@ void Engine::runDoa(int frames) noexcept {
   uint32_t index;
   int32_t filled = analysisIn_->getWriteIndex(&index);
   while (doaPipelined_ && filled >= 0 && analysisIn_->capacity() - static_cast<uint32_t>(filled) < need && !stopRequested_.load(std::memory_order_acquire)) {
-    std::this_thread::yield();
+    const uint32_t seen = doaDoneWord_.load(std::memory_order_seq_cst);
+    filled = analysisIn_->getWriteIndex(&index);
+    if (filled >= 0 && analysisIn_->capacity() - static_cast<uint32_t>(filled) >= need) break;
+    waitForDoaThread(seen);
     filled = analysisIn_->getWriteIndex(&index);
   }
   if (filled < 0 || analysisIn_->capacity() - static_cast<uint32_t>(filled) < need) {
@@ -645,12 +666,22 @@ void Engine::runDoa(int frames) noexcept {
       }
     }
     analysisIn_->commitWrite(index);
+    if (doaPipelined_) {
+      // Wake the DOA thread once a hop's blocks are in (it has nothing to compute before), or
+      // when this thread is about to wait for it (waitForDoaThread).
+      const uint32_t posted = doaPosted_.fetch_add(1, std::memory_order_seq_cst) + 1;
+      if (posted % doaDelayBlocks_ == 0 && doaSleeping_.load(std::memory_order_seq_cst)) futexWake(&doaPosted_);
+    }
   }
   if (doaPipelined_) {
     // Offline: wait until the DOA thread has consumed every block whose estimate is due now.
     if (now >= doaDelayBlocks_) {
       const uint64_t due = now - doaDelayBlocks_ + 1;
-      while (doaDoneBlocks_.load(std::memory_order_acquire) < due && !stopRequested_.load(std::memory_order_acquire)) std::this_thread::yield();
+      while (doaDoneBlocks_.load(std::memory_order_acquire) < due && !stopRequested_.load(std::memory_order_acquire)) {
+        const uint32_t seen = doaDoneWord_.load(std::memory_order_seq_cst);
+        if (doaDoneBlocks_.load(std::memory_order_acquire) >= due) break;
+        waitForDoaThread(seen);
+      }
     }
     applyDueSteering(now);
     return;
@@ -666,6 +697,15 @@ void Engine::runDoa(int frames) noexcept {
   if (have) steerAuto(latest.azDeg, latest.elDeg);
 }
 
+void Engine::waitForDoaThread(uint32_t seen) noexcept {
+  // The caller read `seen` before it last found the DOA thread behind: if the DOA thread moved on
+  // since, the futex returns at once; if it moves on later, it sees the flag and wakes us.
+  if (doaSleeping_.load(std::memory_order_seq_cst)) futexWake(&doaPosted_);
+  audioSleeping_.store(1, std::memory_order_seq_cst);
+  futexWait(&doaDoneWord_, seen, kOfflineWaitNs);
+  audioSleeping_.store(0, std::memory_order_relaxed);
+}
+
 void Engine::analysisMain() noexcept {
   // Not the audio thread, but held to the same rules (no allocation, no locks), and marked so
   // the allocation-counting build checks it too.
@@ -674,15 +714,21 @@ void Engine::analysisMain() noexcept {
   // Wake about four times per hop (1 to 5 ms): an estimate needs a whole hop of samples anyway,
   // the ring holds 100 ms, and waking every millisecond was a visible share of this thread's CPU.
   // Offline (unpaced) the audio thread fills a hop within a millisecond or so and may wait for
-  // this thread, so it naps 0.2 ms there.
-  const auto nap = doaPipelined_ ? std::chrono::microseconds(200)
-                                 : std::chrono::microseconds(std::clamp<int64_t>(static_cast<int64_t>(1e6 * doa_->hopSize() / cfg_.sampleRate / 4), 1000, 5000));
+  // this thread, so there it sleeps on a futex the audio thread wakes when it posts a block.
+  const auto nap = std::chrono::microseconds(std::clamp<int64_t>(static_cast<int64_t>(1e6 * doa_->hopSize() / cfg_.sampleRate / 4), 1000, 5000));
   for (;;) {
     uint32_t index;
     if (analysisIn_->getReadIndex(&index) < static_cast<int32_t>(need)) {
       // Stop only once the ring is drained, so an offline run's last estimates are published.
       if (analysisStop_.load(std::memory_order_acquire)) break;
-      std::this_thread::sleep_for(nap);
+      if (doaPipelined_) {
+        const uint32_t seen = doaPosted_.load(std::memory_order_seq_cst);
+        doaSleeping_.store(1, std::memory_order_seq_cst);
+        if (analysisIn_->getReadIndex(&index) < static_cast<int32_t>(need)) futexWait(&doaPosted_, seen, kOfflineWaitNs);
+        doaSleeping_.store(0, std::memory_order_relaxed);
+      } else {
+        std::this_thread::sleep_for(nap);
+      }
       continue;
     }
     const uint64_t block = analysisIn_->slot(index).block;
@@ -698,6 +744,10 @@ void Engine::analysisMain() noexcept {
     doa_->push(analysisPtr_.data(), frames);
     if (doa_->hasNew()) onDoa(doa_->latest(), block, false);
     doaDoneBlocks_.store(block + 1, std::memory_order_release);
+    if (doaPipelined_) {
+      doaDoneWord_.fetch_add(1, std::memory_order_seq_cst);
+      if (audioSleeping_.load(std::memory_order_seq_cst)) futexWake(&doaDoneWord_);
+    }
   }
   rt::markAudioThread(false);
 }

@@ -243,6 +243,15 @@ class Engine {
   bool doaPipelined_ = false;
   uint64_t doaDelayBlocks_ = 0;
   std::atomic<uint64_t> doaDoneBlocks_{0};  // blocks the DOA thread has consumed
+  // The offline hand-off between the audio and the DOA thread (file backend only; the live path
+  // never touches these): each side sleeps on a futex word the other bumps, and wakes the other
+  // only when its flag says it sleeps, so a run makes a system call per wait, not a yield loop.
+  std::atomic<uint32_t> doaPosted_{0};     // bumped per block handed to the DOA thread
+  std::atomic<uint32_t> doaDoneWord_{0};   // bumped with doaDoneBlocks_
+  std::atomic<uint32_t> doaSleeping_{0};   // the DOA thread waits on doaPosted_
+  std::atomic<uint32_t> audioSleeping_{0};  // the audio thread waits on doaDoneWord_
+  // Offline: waits (futex, 2 ms at a time, until stop) for the DOA thread to make progress.
+  void waitForDoaThread(uint32_t seen) noexcept;
   SteerRecord pendingSteer_;
   bool havePendingSteer_ = false;
   void applyDueSteering(uint64_t block) noexcept;

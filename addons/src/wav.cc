@@ -564,14 +564,41 @@ void Levels::reset(int channels) {
 }
 
 void Levels::add(const float* interleaved, int64_t frames) noexcept {
+  // Eight channels at a time in locals, so the compiler keeps them in registers (and vectors)
+  // instead of loading and storing the vectors' elements per sample. Each channel's sum still
+  // adds its squares in frame order, so the result is the same to the bit as one at a time.
   const size_t ch = peak_.size();
-  for (int64_t i = 0; i < frames; i++) {
-    const float* f = interleaved + static_cast<size_t>(i) * ch;
-    for (size_t k = 0; k < ch; k++) {
-      const double v = f[k];
-      const double a = v < 0 ? -v : v;
-      if (a > peak_[k]) peak_[k] = a;
-      sum_[k] += v * v;
+  for (size_t k0 = 0; k0 < ch; k0 += 8) {
+    const size_t w = ch - k0 < 8 ? ch - k0 : 8;
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t k = 0; k < w; k++) {
+      p[k] = peak_[k0 + k];
+      s[k] = sum_[k0 + k];
+    }
+    const float* f = interleaved + k0;
+    if (w == 8) {
+      for (int64_t i = 0; i < frames; i++, f += ch) {
+        for (size_t k = 0; k < 8; k++) {
+          const double v = f[k];
+          const double a = v < 0 ? -v : v;
+          p[k] = a > p[k] ? a : p[k];
+          s[k] += v * v;
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < frames; i++, f += ch) {
+        for (size_t k = 0; k < w; k++) {
+          const double v = f[k];
+          const double a = v < 0 ? -v : v;
+          p[k] = a > p[k] ? a : p[k];
+          s[k] += v * v;
+        }
+      }
+    }
+    for (size_t k = 0; k < w; k++) {
+      peak_[k0 + k] = p[k];
+      sum_[k0 + k] = s[k];
     }
   }
   frames_ += frames;

@@ -3,12 +3,22 @@
 //
 // The WAV reader and writer convert through buffers they allocate at open, and this backend reads
 // and writes in pieces of 4096 frames through buffers sized at open (a system call per piece, not
-// per block), so read()/write() allocate nothing. It meters what it reads and what it writes
+// per block), so read()/write() allocate nothing. The input is read ahead on a thread of its own
+// (up to kPieces pieces: reading, converting and metering them off the audio thread, which then
+// only copies), handed over through two counters and a futex each way: no lock, no busy wait. It meters what it reads and what it writes
 // (inputLevels/outputLevels) for the offline report. The output
 // appears at its path only when the whole input was processed and close() commits it; a stopped
 // or failed run leaves no partial file behind.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstring>
+#include <ctime>
+#include <thread>
 #include <vector>
 
 #include "../wav.h"
@@ -19,9 +29,21 @@ namespace engine {
 
 namespace {
 
+// Sleep while *word == seen; wake every sleeper. The other side always wakes a sleeper it sees
+// (and close() wakes the reader), so the 20 ms bound is only a safety net: a reader waiting for
+// room while the audio thread waits for the analysers does not wake 500 times a second.
+void futexWait(std::atomic<uint32_t>* word, uint32_t seen) noexcept {
+  const timespec ts{0, 20'000'000};
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
+}
+void futexWake(std::atomic<uint32_t>* word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
 class FileBackend final : public Backend {
  public:
   explicit FileBackend(const EngineConfig& c) : cfg_(c) {}
+  ~FileBackend() override { stopReading(); }
 
   bool open(std::string* error) override {
     if (cfg_.inPath.empty() && cfg_.inColumns.empty()) {
@@ -64,11 +86,17 @@ class FileBackend final : public Backend {
       writer_ = wav::Writer::create(cfg_.outPath, out, error);
       if (!writer_) return false;
     }
-    inBuf_.assign(static_cast<size_t>(cfg_.inputs) * kIoFrames, 0.0f);
+    inBuf_.assign(static_cast<size_t>(cfg_.inputs) * kIoFrames * kPieces, 0.0f);
     outBuf_.assign(static_cast<size_t>(cfg_.outputs) * kIoFrames, 0.0f);
     stored_.assign(static_cast<size_t>(cfg_.outputs) * kIoFrames, 0.0f);
     inLevels_.reset(cfg_.inputs);
     outLevels_.reset(cfg_.outputs);
+    try {
+      readerThread_ = std::thread([this] { readAhead(); });
+    } catch (const std::exception& e) {
+      *error = std::string("could not start the input reader thread: ") + e.what();
+      return false;
+    }
     return true;
   }
 
@@ -79,7 +107,7 @@ class FileBackend final : public Backend {
     while (n < frames && pos_ < end_) {
       if (inAt_ == inHave_ && !refill()) return -1;
       const int k = static_cast<int>(std::min<int64_t>(frames - n, inHave_ - inAt_));
-      const float* src = inBuf_.data() + static_cast<size_t>(inAt_) * channels;
+      const float* src = cur_ + static_cast<size_t>(inAt_) * channels;
       for (int ch = 0; ch < channels; ch++) {
         float* y = in[ch] + n;
         for (int i = 0; i < k; i++) y[i] = src[static_cast<size_t>(i) * channels + ch];
@@ -108,10 +136,12 @@ class FileBackend final : public Backend {
     return true;
   }
 
+  // Complete once the reader thread has ended (close(); the engine reads them after stop()).
   const wav::Levels* inputLevels() const noexcept override { return &inLevels_; }
   const wav::Levels* outputLevels() const noexcept override { return cfg_.outPath.empty() ? nullptr : &outLevels_; }
 
   bool close(std::string* error) override {
+    stopReading();
     reader_.reset();
     if (!writer_) return true;
     std::unique_ptr<wav::Writer> w = std::move(writer_);
@@ -143,15 +173,65 @@ class FileBackend final : public Backend {
   // pieces of this size, not a system call per block (and per file of a multitrack) per block.
   static constexpr int64_t kIoFrames = 4096;
 
-  // Reads the next piece of the input (at most to the end of the part) and meters it.
+  // Pieces of the input read ahead: the reader thread may be this many pieces ahead of read().
+  static constexpr uint32_t kPieces = 4;
+
+  // The reader thread: reads the part piece by piece into the free slots, meters each piece
+  // (in file order, so the levels are those of one sequential read), and publishes it.
+  void readAhead() noexcept {
+    int64_t pos = pos_;
+    for (uint32_t n = 0; pos < end_; n++) {
+      for (;;) {
+        if (stopReader_.load(std::memory_order_acquire)) return;
+        const uint32_t taken = taken_.load(std::memory_order_seq_cst);
+        if (n - taken < kPieces) break;
+        readerSleeping_.store(1, std::memory_order_seq_cst);
+        if (n - taken_.load(std::memory_order_seq_cst) >= kPieces) futexWait(&taken_, taken);
+        readerSleeping_.store(0, std::memory_order_relaxed);
+      }
+      const uint32_t slot = n % kPieces;
+      float* buf = inBuf_.data() + static_cast<size_t>(slot) * cfg_.inputs * kIoFrames;
+      const int64_t got = reader_->read(buf, std::min<int64_t>(kIoFrames, end_ - pos));
+      if (got > 0) inLevels_.add(buf, got);
+      pieceFrames_[slot] = got > 0 ? got : -1;
+      filled_.store(n + 1, std::memory_order_seq_cst);
+      if (consumerSleeping_.load(std::memory_order_seq_cst)) futexWake(&filled_);
+      if (got <= 0) return;
+      pos += got;
+    }
+  }
+
+  void stopReading() noexcept {
+    if (!readerThread_.joinable()) return;
+    stopReader_.store(true, std::memory_order_release);
+    futexWake(&taken_);
+    readerThread_.join();
+  }
+
+  // Hands the piece read() finished back to the reader thread and takes the next one (waiting
+  // for the reader thread if it is not in yet).
   bool refill() noexcept {
-    const int64_t want = std::min<int64_t>(kIoFrames, end_ - pos_);
-    const int64_t got = want > 0 ? reader_->read(inBuf_.data(), want) : 0;
+    if (holding_) {
+      holding_ = false;
+      taken_.fetch_add(1, std::memory_order_seq_cst);
+      if (readerSleeping_.load(std::memory_order_seq_cst)) futexWake(&taken_);
+    }
+    const uint32_t next = taken_.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint32_t filled = filled_.load(std::memory_order_seq_cst);
+      if (filled != next) break;
+      consumerSleeping_.store(1, std::memory_order_seq_cst);
+      if (filled_.load(std::memory_order_seq_cst) == next) futexWait(&filled_, filled);
+      consumerSleeping_.store(0, std::memory_order_relaxed);
+    }
+    const uint32_t slot = next % kPieces;
+    const int64_t got = pieceFrames_[slot];
     if (got <= 0) {
       ioFailed_ = true;
       return false;
     }
-    inLevels_.add(inBuf_.data(), got);
+    holding_ = true;
+    cur_ = inBuf_.data() + static_cast<size_t>(slot) * cfg_.inputs * kIoFrames;
     inHave_ = got;
     inAt_ = 0;
     return true;
@@ -173,8 +253,17 @@ class FileBackend final : public Backend {
   EngineConfig cfg_;
   std::unique_ptr<wav::Joined> reader_;
   std::unique_ptr<wav::Writer> writer_;
-  std::vector<float> inBuf_, outBuf_;  // interleaved pieces of the input and output
-  int64_t inHave_ = 0, inAt_ = 0;      // frames in inBuf_, frames of it delivered
+  std::vector<float> inBuf_, outBuf_;  // interleaved pieces of the input (kPieces slots) and output
+  const float* cur_ = nullptr;         // the input piece read() is taking frames from
+  bool holding_ = false;               // cur_ is a slot the reader thread must not refill yet
+  int64_t inHave_ = 0, inAt_ = 0;      // frames in cur_, frames of it delivered
+  // The read-ahead: pieces published by the reader thread (filled_) and handed back by read()
+  // (taken_); slot n % kPieces holds piece n and its frame count (-1: the read failed).
+  std::thread readerThread_;
+  int64_t pieceFrames_[kPieces] = {};
+  std::atomic<uint32_t> filled_{0}, taken_{0};
+  std::atomic<uint32_t> readerSleeping_{0}, consumerSleeping_{0};
+  std::atomic<bool> stopReader_{false};
   int64_t outHave_ = 0;                // frames in outBuf_ not yet written
   std::vector<float> stored_;          // outBuf_ as the file stores it, for its levels
   wav::Levels inLevels_, outLevels_;
