@@ -80,8 +80,10 @@ export interface GstPeer {
   exited: Promise<number | null>
 }
 
-function peer(args: string[]): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-  const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+/** `netns`: runs gst-launch inside that network namespace (`ip netns exec`). */
+function peer(args: string[], netns = ''): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+  const argv = [...(netns ? ['ip', 'netns', 'exec', netns] : []), 'gst-launch-1.0', ...args]
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (d) => {
     out += d
@@ -93,32 +95,38 @@ function peer(args: string[]): { child: ChildProcess; log: () => string; exited:
   return { child, log: () => out, exited }
 }
 
-/** A GStreamer receiver of an L24 stream on an ephemeral port, writing a 24-bit WAV. */
-export async function gstReceiver(outWav: string, channels: number): Promise<GstPeer> {
+/**
+ * A GStreamer receiver of an L24 stream on an ephemeral port, writing a 24-bit WAV. `netns`: inside
+ * that network namespace, on `port` (a namespace the test made has no other sockets to collide with).
+ */
+export async function gstReceiver(outWav: string, channels: number, netns?: { name: string; port: number }): Promise<GstPeer> {
   const caps = `application/x-rtp,media=audio,clock-rate=48000,encoding-name=L24,channels=${channels},payload=96`
-  const p = peer([
-    '-e',
-    'udpsrc',
-    'port=0',
-    'buffer-size=4194304',
-    `caps=${caps}`,
-    '!',
-    'rtpL24depay',
-    '!',
-    'audioconvert',
-    '!',
-    'audio/x-raw,format=S24LE',
-    '!',
-    'wavenc',
-    '!',
-    'filesink',
-    `location=${outWav}`,
-  ])
+  const p = peer(
+    [
+      '-e',
+      'udpsrc',
+      `port=${netns?.port ?? 0}`,
+      'buffer-size=4194304',
+      `caps=${caps}`,
+      '!',
+      'rtpL24depay',
+      '!',
+      'audioconvert',
+      '!',
+      'audio/x-raw,format=S24LE',
+      '!',
+      'wavenc',
+      '!',
+      'filesink',
+      `location=${outWav}`,
+    ],
+    netns?.name,
+  )
   let port = 0
   await until(
     () => {
       if (p.child.exitCode !== null) throw new Error(`gst receiver exited: ${p.log()}`)
-      port = udpPortsOf(p.child.pid ?? 0)[0] ?? 0
+      port = netns ? (/PLAYING/.test(p.log()) ? netns.port : 0) : (udpPortsOf(p.child.pid ?? 0)[0] ?? 0)
       return port > 0
     },
     10_000,
@@ -137,28 +145,31 @@ export async function gstReceiver(outWav: string, channels: number): Promise<Gst
   }
 }
 
-/** A GStreamer sender of a WAV file as L24 RTP (1 ms packets) to 127.0.0.1:port, in real time. */
-export function gstSender(inWav: string, channels: number, port: number, host = '127.0.0.1'): GstPeer {
-  const p = peer([
-    'filesrc',
-    `location=${inWav}`,
-    '!',
-    'wavparse',
-    '!',
-    'audioconvert',
-    '!',
-    `audio/x-raw,format=S24BE,rate=48000,channels=${channels}`,
-    '!',
-    'rtpL24pay',
-    'pt=96',
-    'min-ptime=1000000',
-    'max-ptime=1000000',
-    '!',
-    'udpsink',
-    `host=${host}`,
-    `port=${port}`,
-    'sync=true',
-  ])
+/** A GStreamer sender of a WAV file as L24 RTP (1 ms packets) to 127.0.0.1:port, in real time (`netns`: from inside that namespace). */
+export function gstSender(inWav: string, channels: number, port: number, host = '127.0.0.1', netns = ''): GstPeer {
+  const p = peer(
+    [
+      'filesrc',
+      `location=${inWav}`,
+      '!',
+      'wavparse',
+      '!',
+      'audioconvert',
+      '!',
+      `audio/x-raw,format=S24BE,rate=48000,channels=${channels}`,
+      '!',
+      'rtpL24pay',
+      'pt=96',
+      'min-ptime=1000000',
+      'max-ptime=1000000',
+      '!',
+      'udpsink',
+      `host=${host}`,
+      `port=${port}`,
+      'sync=true',
+    ],
+    netns,
+  )
   return {
     ...p,
     port,
