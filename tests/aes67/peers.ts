@@ -250,3 +250,44 @@ export function noisePackets(count: number, channels: number, seed: number, ssrc
   }
   return { packets, samples }
 }
+
+/**
+ * A receiver of `count` UDP datagrams on 127.0.0.1 that stamps each with the kernel's receive
+ * time (SO_TIMESTAMPNS, python3: not an event loop, whose batching would blur the intervals).
+ * `port` is known once it listens; `intervalsMs` resolves with the gaps between arrivals.
+ */
+export async function timestampingReceiver(count: number): Promise<{ port: number; intervalsMs: Promise<number[]>; child: ChildProcess }> {
+  // SO_TIMESTAMPNS is 35 on Linux (Python's socket module does not name it).
+  const py = `import socket, struct
+SO_TIMESTAMPNS = 35
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1], flush=True)
+ts = []
+while len(ts) < ${count}:
+    data, anc, flags, addr = s.recvmsg(4096, 64)
+    for level, kind, raw in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, ns = struct.unpack('qq', raw[:16])
+            ts.append(sec * 1e9 + ns)
+print(' '.join('%.4f' % ((b - a) / 1e6) for a, b in zip(ts, ts[1:])), flush=True)
+`
+  const child = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  await until(() => out.includes('\n') || child.exitCode !== null, 10_000, 'the timestamping receiver to listen')
+  const port = Number(out.split('\n')[0])
+  if (!(port > 0)) throw new Error(`the timestamping receiver did not start (python3): ${out}`)
+  const intervalsMs = new Promise<number[]>((resolve, reject) => {
+    child.once('exit', () => {
+      const line = out.split('\n')[1] ?? ''
+      if (!line) reject(new Error(`the timestamping receiver gave no intervals: ${out}`))
+      else resolve(line.trim().split(' ').map(Number))
+    })
+  })
+  return { port, intervalsMs, child }
+}

@@ -5,7 +5,9 @@
 // it only copies frames out of each receive stream's ring and into each transmit stream's ring.
 // One receive thread polls every receive socket, checks each datagram, reorders by sequence
 // number in a small window, conceals what is lost and pushes frames into the stream's ring; one
-// transmit thread packs whole packets out of each transmit ring and sends them. The rings are
+// transmit thread packs whole packets out of each transmit ring and sends each at its packet time
+// (paced: the time its last frame plays on the audio thread's block grid, not a burst per block).
+// The rings are
 // ring::SpscRing (lock-free, fixed records), so the audio thread never allocates, locks or makes
 // a system call here.
 //
@@ -308,14 +310,19 @@ class TxStream {
   sockaddr_in dest{};
   std::unique_ptr<ring::SpscRing<Frame>> ring;
   Counters n;
+  // Where the audio thread's block grid is: the ring index of the last block written (high 32
+  // bits) and its block time, CLOCK_MONOTONIC in µs mod 2^32 (low 32 bits): frame i of the ring
+  // plays at that time + (i - index) / sampleRate. One word, so the transmit thread reads a pair.
+  std::atomic<uint64_t> anchor{0};
   // ---- transmit thread only ----
   bool started = false;
   uint16_t seq = 0;
   uint32_t ts = 0;
   int sampleRate_ = 48000;
 
-  // Audio thread: out[firstChannel ...] into the ring; a full ring drops (counted).
-  void write(const float* const* out, int frames) noexcept {
+  // Audio thread: out[firstChannel ...] into the ring; a full ring drops (counted). `blockNs`:
+  // the block's time on the audio thread's grid.
+  void write(const float* const* out, int frames, int64_t blockNs) noexcept {
     uint32_t index;
     const int32_t fill = ring->getWriteIndex(&index);
     if (static_cast<int>(ring->capacity()) - fill < frames) {
@@ -326,16 +333,32 @@ class TxStream {
       const float* src = out[cfg.firstChannel + c];
       for (int f = 0; f < frames; f++) ring->slot(index + static_cast<uint32_t>(f)).s[c] = src[f];
     }
+    // Before the commit, which publishes both (a reader that sees the frames sees their anchor).
+    anchor.store((static_cast<uint64_t>(index) << 32) | static_cast<uint32_t>(blockNs / 1000), std::memory_order_relaxed);
     ring->commitWrite(index + static_cast<uint32_t>(frames));
   }
 
-  // Transmit thread: sends every whole packet waiting.
-  void pump() noexcept {
+  // When the packet starting at ring index `index` is due: when its last frame has played, on the
+  // block grid of the last block written (CLOCK_MONOTONIC ns).
+  int64_t dueNs(uint32_t index, int64_t now) const noexcept {
+    const uint64_t a = anchor.load(std::memory_order_acquire);
+    const uint32_t aIndex = static_cast<uint32_t>(a >> 32);
+    const int32_t aheadUs = static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(now / 1000));
+    const int64_t anchorNs = now / 1000 * 1000 + static_cast<int64_t>(aheadUs) * 1000;
+    const int32_t frames = static_cast<int32_t>(index + static_cast<uint32_t>(ptimeFrames) - aIndex);
+    return anchorNs + static_cast<int64_t>(frames) * 1'000'000'000LL / sampleRate_;
+  }
+
+  // Transmit thread: sends every whole packet that is due (late ones at once, so a stalled
+  // thread catches up); returns when the next waiting one is due (0: none waiting).
+  int64_t pump(int64_t now) noexcept {
     uint8_t pkt[net::kRtpHeader + net::kMaxPacketFrames * net::kMaxChannels * 3];
     for (;;) {
       uint32_t index;
       const int32_t fill = ring->getReadIndex(&index);
-      if (fill < ptimeFrames) return;
+      if (fill < ptimeFrames) return 0;
+      const int64_t due = dueNs(index, now);
+      if (due > now + kEarlyNs) return due;
       if (!started) {
         // The media clock (RFC 7273 direct=0): the PTP-disciplined system clock in samples.
         started = true;
@@ -361,6 +384,8 @@ class TxStream {
       ts += static_cast<uint32_t>(ptimeFrames);
     }
   }
+
+  static constexpr int64_t kEarlyNs = 20'000;  // a packet this close to its time goes now
 };
 
 // One engine input fed by 1..4 receive streams in priority order (failover). The audio thread
@@ -442,6 +467,9 @@ class Aes67Backend final : public Backend {
     pacer_.wait();
     for (int ch = 0; ch < cfg_.inputs; ch++) covered_[ch] = false;
     const int64_t now = rt::nowNs();
+    // The block grid (the pacer's deadlines, without its wake-up jitter); back on time after a stall.
+    const int64_t periodNs = static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate);
+    blockNs_ = blockNs_ == 0 || std::llabs(now - (blockNs_ + periodNs)) > 2 * periodNs ? now : blockNs_ + periodNs;
     for (auto& g : groups_) {
       if (g->members.size() == 1) {
         g->members[0]->read(in + g->first, frames);
@@ -456,7 +484,7 @@ class Aes67Backend final : public Backend {
   }
 
   bool write(const float* const* out, int frames) noexcept override {
-    for (auto& tx : tx_) tx->write(out, frames);
+    for (auto& tx : tx_) tx->write(out, frames, blockNs_);
     return true;
   }
 
@@ -706,11 +734,24 @@ class Aes67Backend final : public Backend {
     }
   }
 
+  // Sleeps until the next packet is due (at most 500 µs; 200 µs when no whole packet waits).
   void transmitLoop() noexcept {
     while (running_.load(std::memory_order_relaxed)) {
-      for (auto& tx : tx_) tx->pump();
-      timespec ts{0, 200'000};
-      ::nanosleep(&ts, nullptr);
+      const int64_t now = rt::nowNs();
+      int64_t wake = now + 200'000;
+      bool waiting = false;
+      for (auto& tx : tx_) {
+        const int64_t due = tx->pump(now);
+        if (due == 0) continue;
+        wake = waiting ? std::min(wake, due) : due;
+        waiting = true;
+      }
+      wake = std::min(wake, now + 500'000);
+      timespec ts;
+      ts.tv_sec = static_cast<time_t>(wake / 1'000'000'000LL);
+      ts.tv_nsec = static_cast<long>(wake % 1'000'000'000LL);
+      while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+      }
     }
   }
 
@@ -727,6 +768,7 @@ class Aes67Backend final : public Backend {
   std::vector<std::vector<float>> scratchStore_;
   std::vector<std::array<float*, net::kMaxChannels>> scratch_;  // per group member, in group order
   bool covered_[64] = {};
+  int64_t blockNs_ = 0;  // audio thread: this block's time on the block grid
   std::atomic<bool> running_{false};
   std::thread rxThread_, txThread_;
   rt::BlockPacer pacer_;
