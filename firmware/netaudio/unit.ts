@@ -34,6 +34,8 @@ export interface Aes67StreamRow {
   priority?: number
   active?: boolean
   linkOffsetMs?: number
+  /** rx: how it plays now: by RTP timestamp on the PTP media clock, or by arrival (docs/aes67.md, "Playout"). */
+  playout?: 'timestamp' | 'arrival'
   packets: number
   lost: number
   late: number
@@ -112,7 +114,14 @@ export class Aes67Unit {
       firstChannel: s.firstChannel + 1,
       bits: s.bits,
       ptimeMs: PTIME_MS[s.ptimeUs] ?? s.ptimeUs / 1000,
-      ...(dir === 'rx' ? { priority: s.priority, active: st?.active ?? false, linkOffsetMs: s.linkOffsetUs / 1000 } : {}),
+      ...(dir === 'rx'
+        ? {
+            priority: s.priority,
+            active: st?.active ?? false,
+            linkOffsetMs: s.linkOffsetUs / 1000,
+            playout: st?.timestampPlayout ? ('timestamp' as const) : ('arrival' as const),
+          }
+        : {}),
       packets: st?.packets ?? 0,
       lost: st?.lost ?? 0,
       late: st?.late ?? 0,

@@ -199,6 +199,8 @@ t.test('two units, ptp4l on both: A sends to B, B sends back, bit-exact; B locke
   t.ok(packets(intoA) > 2000, `A receives GStreamer's stream: ${packets(intoA)} packets`)
   const intoB = await ask(b.console, 'aes67 list')
   t.ok(packets(intoB) > 2000, `B receives A's stream over the veth: ${packets(intoB)} packets`)
+  t.match(intoB, /1\.playout=timestamp /, "B, locked, plays A's stream by its RTP timestamps (A stamps them with the media clock)")
+  t.match(intoA, /1\.playout=arrival /, "A plays GStreamer's stream by arrival: its timestamps start at random, not on the media clock")
   t.match(intoB, /1\.lost=0 .*1\.malformed=0 1\.underruns=0 /, 'none lost, malformed or late on the way')
   await tx.stop()
   // What is still in flight: two link offsets (A's and B's jitter buffers) and a little.
@@ -219,13 +221,16 @@ t.test('two units, ptp4l on both: A sends to B, B sends back, bit-exact; B locke
   t.match(lost, /health=lost/, `B's clock has lost its grandmaster: ${lost}`)
   const log = await askUntil(b.console, 'log tail 8', (r) => /message="ptp-lost: /.test(r), 3000)
   t.match(log, /message="ptp-lost: PTP lost: port LISTENING; no grandmaster, the media clock free-runs"/, 'B logs ptp-lost: the media clock free-runs')
-  const status = await askUntil(b.console, 'status', (r) => /state=DEGRADED/.test(r), 3000)
-  t.match(status, /^OK status state=DEGRADED /, 'B is DEGRADED')
+  const status = await askUntil(b.console, 'status', (r) => /state=(DEGRADED|BYPASS) /.test(r), 3000)
+  // A degrade; a loaded machine that stalled B's audio thread first has it in BYPASS, which a degrade does not lift.
+  t.match(status, /^OK status state=(DEGRADED|BYPASS) /, 'B is DEGRADED (or already BYPASS for a stall)')
   // The cause field holds the fault that moved the state; on a loaded machine another can come first.
   const cause = /cause=(\S+)/.exec(status)?.[1]
   if (cause === 'ptp-lost') t.pass('the watchdog names the lost clock as the cause')
   else t.comment(`B degraded first for ${cause}; ptp-lost is in its log`)
-  const before = packets(await ask(b.console, 'aes67 list'))
+  const after = await askUntil(b.console, 'aes67 list', (r) => /1\.playout=arrival /.test(r), 3000)
+  t.match(after, /1\.playout=arrival /, 'B, its clock lost, falls back to playing by arrival')
+  const before = packets(after)
   await new Promise((r) => setTimeout(r, 300))
   t.ok(packets(await ask(b.console, 'aes67 list')) > before + 100, 'the audio goes on: B still receives A')
 })
