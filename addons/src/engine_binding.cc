@@ -151,6 +151,7 @@ EngineConfig readConfig(const Napi::Object& o) {
       st.priority = static_cast<int>(num(so, "priority", st.priority));
       st.failoverLossPct = num(so, "failoverLossPct", st.failoverLossPct);
       st.returnMs = static_cast<int>(num(so, "returnMs", st.returnMs));
+      st.mediaClockOffset = static_cast<uint32_t>(num(so, "mediaClockOffset", 0));
       (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(st);
     }
   }
@@ -208,6 +209,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::MixStop>("mixStop"),
                            InstanceMethod<&EngineWrap::FileLevels>("fileLevels"),
                            InstanceMethod<&EngineWrap::NetStats>("netStats"),
+                           InstanceMethod<&EngineWrap::SetMediaClockLocked>("setMediaClockLocked"),
                        });
   }
 
@@ -703,6 +705,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   void MixSetStreams(const Napi::CallbackInfo& info) { mixbinding::SetStreams(info, mix_); }
   Napi::Value MixStats(const Napi::CallbackInfo& info) { return mixbinding::Stats(info, mix_); }
   void MixStop(const Napi::CallbackInfo& info) { mixbinding::Stop(mix_); }
+  // The aes67 backend: the system clock is (not) the network's media clock (docs/aes67.md, "Playout").
+  void SetMediaClockLocked(const Napi::CallbackInfo& info) {
+    const engine::Backend* b = engine_->backend();
+    if (b) b->setMediaClockLocked(info.Length() > 0 && info[0].ToBoolean().Value());
+  }
   // The aes67 backend's per-stream counters (receive streams first), [] for other backends.
   Napi::Value NetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -736,6 +743,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       o.Set("active", s.active);
       o.Set("priority", s.priority);
       o.Set("switches", d(s.switches));
+      o.Set("timestampPlayout", s.timestampPlayout);
       static const char* const kCauses[] = {"", "source-dead", "source-degraded", "source-returned"};
       o.Set("lastSwitchCause", kCauses[s.lastSwitchCause >= 0 && s.lastSwitchCause < 4 ? s.lastSwitchCause : 0]);
       o.Set("lastSwitchMs", d(s.lastSwitchNs) / 1e6);

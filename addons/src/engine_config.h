@@ -46,6 +46,9 @@ struct Aes67Stream {
   int priority = 1;
   double failoverLossPct = 10;
   int returnMs = 2000;
+  // rx: the stream's media clock offset (SDP a=mediaclk:direct=N): its RTP timestamp of a sample is
+  // the PTP time of that sample in samples plus this (mod 2^32). Used by timestamp playout.
+  uint32_t mediaClockOffset = 0;
 };
 
 struct EngineConfig {

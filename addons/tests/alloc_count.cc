@@ -274,7 +274,11 @@ void sendRtp(const int ports[2], const int frames[2], int channels, std::atomic<
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   uint8_t pkt[net::kRtpHeader + net::kMaxPacketFrames * net::kMaxChannels * 3];
   uint16_t seq[2] = {100, 65000};
-  uint32_t ts[2] = {0, 0};
+  // Stream 0 is stamped with the media clock (CLOCK_REALTIME in samples: it plays by timestamp,
+  // the engine is told the clock is locked); stream 1 from 0 (off the media clock: by arrival).
+  timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  uint32_t ts[2] = {static_cast<uint32_t>(static_cast<uint64_t>(rt.tv_sec) * 48000 + static_cast<uint64_t>(rt.tv_nsec) * 48 / 1000000), 0};
   const auto t0 = std::chrono::steady_clock::now();
   long long sentUs[2] = {0, 0};
   int n = 0;
@@ -401,6 +405,7 @@ int main(int argc, char** argv) {
   std::thread sender;
   engine::NetStreamStats net[3];
   if (mode == "aes67") {
+    e.backend()->setMediaClockLocked(true);  // docs/aes67.md "Playout": the timestamp path too
     e.backend()->netStats(net, 3);
     static int ports[2], frames[2] = {48, 6};
     ports[0] = net[0].localPort;

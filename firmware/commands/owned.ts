@@ -23,6 +23,12 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
     permission: 'observe',
     summary: 'the AES67 streams (board profile) with their counters: packets, lost, late, malformed, failover switches',
   },
+  {
+    name: 'aes67 ptp',
+    owner: AES67,
+    permission: 'observe',
+    summary: 'the PTP clock as ptp4l reports it: port state, offset from the master, grandmaster, and health (locked, master, unlocked, lost)',
+  },
   { name: 'aes67 discover', owner: AES67, permission: 'observe', summary: 'the AES67 streams others announce with SAP (heard in the last 5 minutes)' },
   { name: 'aes67 sdp', owner: AES67, permission: 'observe', summary: 'the SDP of one of the unit’s transmit streams (tx1..), as SAP announces it' },
   { name: 'aes67 rx add', owner: AES67, permission: 'admin', summary: AES67_REFUSED },

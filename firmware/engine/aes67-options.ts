@@ -36,6 +36,8 @@ export interface Aes67StreamOptions {
   failoverLossPct: number
   /** rx failover: how long a higher-priority source must be healthy before the input returns to it, ms. Defaults to 2000. */
   returnMs: number
+  /** rx: the sender's media clock offset, samples (SDP a=mediaclk:direct=N), for timestamp playout. Defaults to 0. */
+  mediaClockOffset: number
 }
 
 /** As the addon takes one stream. */
@@ -54,6 +56,7 @@ export interface NativeAes67Stream {
   priority: number
   failoverLossPct: number
   returnMs: number
+  mediaClockOffset: number
 }
 
 /** Packet times AES67 allows (ms), and the whole microseconds each is at 48 kHz. */
@@ -94,6 +97,7 @@ export function resolveStreams(given: unknown, dir: 'rx' | 'tx', limit: number):
       priority: 1,
       failoverLossPct: 10,
       returnMs: 2000,
+      mediaClockOffset: 0,
       ...(raw as Partial<Aes67StreamOptions>),
     }
     const address = s.address ?? ''
@@ -123,6 +127,7 @@ export function resolveStreams(given: unknown, dir: 'rx' | 'tx', limit: number):
       priority: numberIn(OPTION, s.priority, `${f}.priority`, { min: 1, max: 4, integer: true }),
       failoverLossPct: numberIn(OPTION, s.failoverLossPct, `${f}.failoverLossPct`, { min: 0, max: 100 }),
       returnMs: numberIn(OPTION, s.returnMs, `${f}.returnMs`, { min: 0, max: 600_000, integer: true }),
+      mediaClockOffset: numberIn(OPTION, s.mediaClockOffset, `${f}.mediaClockOffset`, { min: 0, max: 2 ** 32 - 1, integer: true }),
     }
   })
   if (dir === 'rx') checkGroups(streams, field)
@@ -175,4 +180,6 @@ export interface NetStreamStats {
   switches: number
   lastSwitchCause: '' | 'source-dead' | 'source-degraded' | 'source-returned'
   lastSwitchMs: number
+  /** rx: plays by RTP timestamp on the media clock now (PTP locked and its timestamps on it), else by arrival. */
+  timestampPlayout: boolean
 }

@@ -703,6 +703,14 @@ export class Engine {
   }
 
   /**
+   * The aes67 backend: the system clock is the network's media clock (PTP locked, or this unit is
+   * the grandmaster): receive streams play by RTP timestamp; false: by arrival (docs/aes67.md, "Playout").
+   */
+  setMediaClockLocked(locked: boolean): void {
+    this.#native.setMediaClockLocked?.(locked)
+  }
+
+  /**
    * Every beam's kind and current direction as the audio thread last published it (auto beams
    * move with the DOA; commands show up after the next block). Empty without an array.
    */

@@ -138,6 +138,7 @@ export interface NativeEngine {
   mixStats?(): NativeMixStats | null
   mixStop?(): void
   netStats(): NetStreamStats[]
+  setMediaClockLocked?(locked: boolean): void
 }
 
 /** One published mix as the streamer gets it: linear gains, already validated. */

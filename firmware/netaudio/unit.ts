@@ -6,6 +6,7 @@
 import { networkInterfaces } from 'node:os'
 import type { NativeAes67Stream, NetStreamStats } from '../engine/aes67-options.ts'
 import { FirmwareError } from '../errors.ts'
+import type { PtpStatus } from './ptp.ts'
 import { type Announced, SAP_GROUP, SapAnnouncer, SapListener } from './sap.ts'
 import { describeStream } from './sdp.ts'
 
@@ -33,6 +34,8 @@ export interface Aes67StreamRow {
   priority?: number
   active?: boolean
   linkOffsetMs?: number
+  /** rx: how it plays now: by RTP timestamp on the PTP media clock, or by arrival (docs/aes67.md, "Playout"). */
+  playout?: 'timestamp' | 'arrival'
   packets: number
   lost: number
   late: number
@@ -60,16 +63,22 @@ const PTIME_MS: Record<number, number> = { 125: 0.125, 250: 0.25, 333: 0.333, 10
 export class Aes67Unit {
   readonly config: UnitAes67Config
   readonly #stats: () => readonly NetStreamStats[]
-  readonly #gm: () => string
+  readonly #ptp: () => PtpStatus | null
   readonly #sessionId = String(Math.floor(Date.now() / 1000))
   #announcer: SapAnnouncer | null = null
   #listener: SapListener | null = null
 
-  /** `stats`: the engine's counters (receive streams first); `grandmaster`: the PTP grandmaster's identity ('' unknown). */
-  constructor(config: UnitAes67Config, stats: () => readonly NetStreamStats[], grandmaster: () => string = () => '') {
+  /** `stats`: the engine's counters (receive streams first); `ptp`: ptp4l's last answer (null: not read, or no ptpSocket). */
+  constructor(config: UnitAes67Config, stats: () => readonly NetStreamStats[], ptp: () => PtpStatus | null = () => null) {
     this.config = config
     this.#stats = stats
-    this.#gm = grandmaster
+    this.#ptp = ptp
+  }
+
+  /** The PTP clock as ptp4l last answered; `monitored` false: the profile names no ptpSocket (or no answer yet). */
+  ptp(): { monitored: boolean } & Partial<PtpStatus> {
+    const st = this.#ptp()
+    return st ? { monitored: true, ...st } : { monitored: false }
   }
 
   /** Listens for SAP announcements and, with `sap`, announces every transmit stream. */
@@ -105,7 +114,14 @@ export class Aes67Unit {
       firstChannel: s.firstChannel + 1,
       bits: s.bits,
       ptimeMs: PTIME_MS[s.ptimeUs] ?? s.ptimeUs / 1000,
-      ...(dir === 'rx' ? { priority: s.priority, active: st?.active ?? false, linkOffsetMs: s.linkOffsetUs / 1000 } : {}),
+      ...(dir === 'rx'
+        ? {
+            priority: s.priority,
+            active: st?.active ?? false,
+            linkOffsetMs: s.linkOffsetUs / 1000,
+            playout: st?.timestampPlayout ? ('timestamp' as const) : ('arrival' as const),
+          }
+        : {}),
       packets: st?.packets ?? 0,
       lost: st?.lost ?? 0,
       late: st?.late ?? 0,
@@ -139,7 +155,7 @@ export class Aes67Unit {
     }
     const i = Number(m?.[1]) - 1
     const origin = hostAddress(s.iface)
-    const gm = this.#gm()
+    const gm = this.#ptp()?.gmIdentity ?? ''
     return describeStream({
       name: `${this.config.sessionName} ${name}`,
       sessionId: String(Number(this.#sessionId) + i),
@@ -198,6 +214,18 @@ export function aes67Commands(unit: () => Aes67Unit | null) {
               `${r.stream} ${r.address || '*'}:${r.port} ch${r.firstChannel}+${r.channels}${r.priority ? ` prio ${r.priority}${r.active ? ' playing' : ''}` : ''} packets ${r.packets} lost ${r.lost} late ${r.late} malformed ${r.malformed} underruns ${r.underruns} switches ${r.switches}${r.lastSwitchCause ? ` (${r.lastSwitchCause})` : ''}`,
           )
           .join('\n'),
+    },
+    {
+      name: 'aes67 ptp',
+      summary: 'the PTP clock as ptp4l reports it: port state, offset from the master, grandmaster, and health (locked, master, unlocked, lost)',
+      examples: ['aes67 ptp'],
+      permission: 'observe' as const,
+      args: [],
+      handler: () => need().ptp(),
+      human: (v: ReturnType<Aes67Unit['ptp']>) =>
+        v.monitored
+          ? `PTP ${v.health}: ${v.portState || 'no answer'}, offset ${v.masterOffsetNs} ns, grandmaster ${v.gmIdentity || 'none'}`
+          : 'PTP not monitored (board profile audio.aes67.ptpSocket unset) or not read yet',
     },
     {
       name: 'aes67 discover',

@@ -60,7 +60,12 @@ export type RuntimeEngine = Pick<
   | 'steerBeam'
   | 'setBeamAuto'
 > &
-  Partial<Pick<Engine, 'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch' | 'netStats'>>
+  Partial<
+    Pick<
+      Engine,
+      'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch' | 'netStats' | 'setMediaClockLocked'
+    >
+  >
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 
@@ -434,6 +439,8 @@ export class Appliance implements ServiceHost {
       void queryPtp(socket, { timeoutMs: 1000 }).then((st) => {
         this.#ptp = st
         this.#ptpAsking = false
+        // Issue 15: receive streams play by RTP timestamp while the system clock is the media clock.
+        this.engine.setMediaClockLocked?.(st.health === 'locked' || st.health === 'master')
       })
     }
     const fault = this.#ptp ? this.#mon.ptp.check(this.#ptp) : null

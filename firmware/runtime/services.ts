@@ -126,7 +126,7 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         ? new Aes67Unit(
             app.profile.audio.aes67,
             () => app.netStats(),
-            () => app.ptpStatus()?.gmIdentity ?? '',
+            () => app.ptpStatus(),
           )
         : null
       for (const c of aes67Commands(() => aes67)) registry.register(c as CommandSpec)

@@ -80,8 +80,10 @@ export interface GstPeer {
   exited: Promise<number | null>
 }
 
-function peer(args: string[]): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-  const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+/** `netns`: runs gst-launch inside that network namespace (`ip netns exec`). */
+function peer(args: string[], netns = ''): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+  const argv = [...(netns ? ['ip', 'netns', 'exec', netns] : []), 'gst-launch-1.0', ...args]
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (d) => {
     out += d
@@ -93,32 +95,38 @@ function peer(args: string[]): { child: ChildProcess; log: () => string; exited:
   return { child, log: () => out, exited }
 }
 
-/** A GStreamer receiver of an L24 stream on an ephemeral port, writing a 24-bit WAV. */
-export async function gstReceiver(outWav: string, channels: number): Promise<GstPeer> {
+/**
+ * A GStreamer receiver of an L24 stream on an ephemeral port, writing a 24-bit WAV. `netns`: inside
+ * that network namespace, on `port` (a namespace the test made has no other sockets to collide with).
+ */
+export async function gstReceiver(outWav: string, channels: number, netns?: { name: string; port: number }): Promise<GstPeer> {
   const caps = `application/x-rtp,media=audio,clock-rate=48000,encoding-name=L24,channels=${channels},payload=96`
-  const p = peer([
-    '-e',
-    'udpsrc',
-    'port=0',
-    'buffer-size=4194304',
-    `caps=${caps}`,
-    '!',
-    'rtpL24depay',
-    '!',
-    'audioconvert',
-    '!',
-    'audio/x-raw,format=S24LE',
-    '!',
-    'wavenc',
-    '!',
-    'filesink',
-    `location=${outWav}`,
-  ])
+  const p = peer(
+    [
+      '-e',
+      'udpsrc',
+      `port=${netns?.port ?? 0}`,
+      'buffer-size=4194304',
+      `caps=${caps}`,
+      '!',
+      'rtpL24depay',
+      '!',
+      'audioconvert',
+      '!',
+      'audio/x-raw,format=S24LE',
+      '!',
+      'wavenc',
+      '!',
+      'filesink',
+      `location=${outWav}`,
+    ],
+    netns?.name,
+  )
   let port = 0
   await until(
     () => {
       if (p.child.exitCode !== null) throw new Error(`gst receiver exited: ${p.log()}`)
-      port = udpPortsOf(p.child.pid ?? 0)[0] ?? 0
+      port = netns ? (/PLAYING/.test(p.log()) ? netns.port : 0) : (udpPortsOf(p.child.pid ?? 0)[0] ?? 0)
       return port > 0
     },
     10_000,
@@ -137,28 +145,31 @@ export async function gstReceiver(outWav: string, channels: number): Promise<Gst
   }
 }
 
-/** A GStreamer sender of a WAV file as L24 RTP (1 ms packets) to 127.0.0.1:port, in real time. */
-export function gstSender(inWav: string, channels: number, port: number, host = '127.0.0.1'): GstPeer {
-  const p = peer([
-    'filesrc',
-    `location=${inWav}`,
-    '!',
-    'wavparse',
-    '!',
-    'audioconvert',
-    '!',
-    `audio/x-raw,format=S24BE,rate=48000,channels=${channels}`,
-    '!',
-    'rtpL24pay',
-    'pt=96',
-    'min-ptime=1000000',
-    'max-ptime=1000000',
-    '!',
-    'udpsink',
-    `host=${host}`,
-    `port=${port}`,
-    'sync=true',
-  ])
+/** A GStreamer sender of a WAV file as L24 RTP (1 ms packets) to 127.0.0.1:port, in real time (`netns`: from inside that namespace). */
+export function gstSender(inWav: string, channels: number, port: number, host = '127.0.0.1', netns = ''): GstPeer {
+  const p = peer(
+    [
+      'filesrc',
+      `location=${inWav}`,
+      '!',
+      'wavparse',
+      '!',
+      'audioconvert',
+      '!',
+      `audio/x-raw,format=S24BE,rate=48000,channels=${channels}`,
+      '!',
+      'rtpL24pay',
+      'pt=96',
+      'min-ptime=1000000',
+      'max-ptime=1000000',
+      '!',
+      'udpsink',
+      `host=${host}`,
+      `port=${port}`,
+      'sync=true',
+    ],
+    netns,
+  )
   return {
     ...p,
     port,
@@ -238,4 +249,45 @@ export function noisePackets(count: number, channels: number, seed: number, ssrc
     packets.push(rtpPacket({ seq: 60000 + p, ts: 1000 + p * 48, ssrc, samples: samples.subarray(p * 48 * channels, (p + 1) * 48 * channels) }))
   }
   return { packets, samples }
+}
+
+/**
+ * A receiver of `count` UDP datagrams on 127.0.0.1 that stamps each with the kernel's receive
+ * time (SO_TIMESTAMPNS, python3: not an event loop, whose batching would blur the intervals).
+ * `port` is known once it listens; `intervalsMs` resolves with the gaps between arrivals.
+ */
+export async function timestampingReceiver(count: number): Promise<{ port: number; intervalsMs: Promise<number[]>; child: ChildProcess }> {
+  // SO_TIMESTAMPNS is 35 on Linux (Python's socket module does not name it).
+  const py = `import socket, struct
+SO_TIMESTAMPNS = 35
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1], flush=True)
+ts = []
+while len(ts) < ${count}:
+    data, anc, flags, addr = s.recvmsg(4096, 64)
+    for level, kind, raw in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, ns = struct.unpack('qq', raw[:16])
+            ts.append(sec * 1e9 + ns)
+print(' '.join('%.4f' % ((b - a) / 1e6) for a, b in zip(ts, ts[1:])), flush=True)
+`
+  const child = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  await until(() => out.includes('\n') || child.exitCode !== null, 10_000, 'the timestamping receiver to listen')
+  const port = Number(out.split('\n')[0])
+  if (!(port > 0)) throw new Error(`the timestamping receiver did not start (python3): ${out}`)
+  const intervalsMs = new Promise<number[]>((resolve, reject) => {
+    child.once('exit', () => {
+      const line = out.split('\n')[1] ?? ''
+      if (!line) reject(new Error(`the timestamping receiver gave no intervals: ${out}`))
+      else resolve(line.trim().split(' ').map(Number))
+    })
+  })
+  return { port, intervalsMs, child }
 }

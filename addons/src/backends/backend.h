@@ -38,6 +38,7 @@ struct NetStreamStats {
   uint64_t switches = 0;
   int lastSwitchCause = 0;
   uint64_t lastSwitchNs = 0;
+  bool timestampPlayout = false;  // rx: plays by RTP timestamp on the media clock now (else by arrival)
 };
 
 class Backend {
@@ -67,6 +68,9 @@ class Backend {
   virtual int64_t totalFrames() const noexcept { return -1; }
   // Network streams (aes67 backend): fills up to `max` entries (rx streams first), returns the count.
   virtual int netStats(NetStreamStats* out, int max) const noexcept { return 0; }
+  // Network streams: whether the system clock is the network's media clock (PTP locked, or this
+  // unit is the grandmaster): receive streams then play by RTP timestamp, else by arrival.
+  virtual void setMediaClockLocked(bool locked) const noexcept {}
 };
 
 // Builds the backend named by config.backend; nullptr with *error when the name is unknown.

@@ -5,7 +5,9 @@
 // it only copies frames out of each receive stream's ring and into each transmit stream's ring.
 // One receive thread polls every receive socket, checks each datagram, reorders by sequence
 // number in a small window, conceals what is lost and pushes frames into the stream's ring; one
-// transmit thread packs whole packets out of each transmit ring and sends them. The rings are
+// transmit thread packs whole packets out of each transmit ring and sends each at its packet time
+// (paced: the time its last frame plays on the audio thread's block grid, not a burst per block).
+// The rings are
 // ring::SpscRing (lock-free, fixed records), so the audio thread never allocates, locks or makes
 // a system call here.
 //
@@ -13,6 +15,14 @@
 // audio thread waits until the ring holds the link offset, then plays at its own pace; a ring
 // that runs empty is an underrun (silence, then a fresh prefill), one that grows past twice the
 // link offset (a sender running fast) drops back to the link offset.
+//
+// Playout by RTP timestamp (docs/aes67.md, "Playout"): while the system clock is the network's
+// media clock (setMediaClockLocked: PTP locked, or this unit the grandmaster), each block plays
+// the frames whose RTP timestamp is the block's media time (CLOCK_REALTIME in samples, plus the
+// stream's mediaclk offset) minus the link offset: late frames are dropped, early ones wait
+// behind silence. So every receiver under one grandmaster plays a sample at the same time,
+// whatever the jitter on its way. Otherwise (and for a stream whose timestamps are nowhere near
+// the media clock) the stream plays by arrival, as above.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -59,6 +69,12 @@ int64_t realtimeNs() noexcept {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
+// A CLOCK_REALTIME time in samples, mod 2^32: the AES67 media clock (RFC 7273 direct=0).
+uint32_t mediaSamples(int64_t realtime, int sampleRate) noexcept {
+  const uint64_t ns = static_cast<uint64_t>(realtime);
+  return static_cast<uint32_t>(ns / 1'000'000'000ULL * static_cast<uint64_t>(sampleRate) + ns % 1'000'000'000ULL * static_cast<uint64_t>(sampleRate) / 1'000'000'000ULL);
+}
+
 bool isMulticast(const in_addr& a) { return (ntohl(a.s_addr) & 0xf0000000u) == 0xe0000000u; }
 
 struct Counters {
@@ -71,6 +87,7 @@ struct Slot {
   bool full = false;
   uint16_t seq = 0;
   int frames = 0;
+  uint32_t ts = 0;
   int64_t arrivedNs = 0;
   float s[net::kMaxPacketFrames * net::kMaxChannels];
 };
@@ -97,6 +114,10 @@ class RxStream {
   int64_t holdNs = 0;
   std::unique_ptr<ring::SpscRing<Frame>> ring;
   Counters n;
+  // The RTP timestamp of the ring's frames: the ring index of the last packet handed over (high 32
+  // bits) and its timestamp (low 32); frames are contiguous in time (losses are concealed in place).
+  std::atomic<uint64_t> tsAnchor{0};
+  std::atomic<bool> anchored{false}, byTimestamp{false};
 
   // ---- receive thread only ----
   std::vector<Slot> slots;
@@ -106,9 +127,12 @@ class RxStream {
   int64_t lastAcceptNs = 0;
   float last[net::kMaxPacketFrames * net::kMaxChannels] = {};
   int lastFrames = 0, concealRun = 0;
+  uint32_t nextTs = 0;  // the RTP timestamp of the next frame handed over
 
   // ---- audio thread only ----
   bool prefilling = true;
+  bool playing = false;   // timestamp playout: aligned to the media clock
+  uint32_t playTs = 0;    // timestamp playout: the stream timestamp of the next frame to play
 
   void reset() {
     for (Slot& s : slots) s.full = false;
@@ -116,15 +140,20 @@ class RxStream {
     started = false;
   }
 
-  // Hands one packet's frames (interleaved, `frames` x channels) to the audio thread.
-  void emit(const float* s, int frames) noexcept {
+  // Hands one packet's frames (interleaved, `frames` x channels) to the audio thread, with the RTP
+  // timestamp of its first frame.
+  void emit(const float* s, int frames, uint32_t ts) noexcept {
     uint32_t index;
     const int32_t fill = ring->getWriteIndex(&index);
     const int room = static_cast<int>(ring->capacity()) - fill;
+    nextTs = ts + static_cast<uint32_t>(frames);
     if (room < frames) {
       n.overflows.fetch_add(static_cast<uint64_t>(frames), std::memory_order_relaxed);
       return;
     }
+    // Before the commit, which publishes both.
+    tsAnchor.store((static_cast<uint64_t>(index) << 32) | ts, std::memory_order_relaxed);
+    anchored.store(true, std::memory_order_relaxed);
     const int ch = cfg.channels;
     for (int f = 0; f < frames; f++) {
       Frame& fr = ring->slot(index + f);
@@ -145,7 +174,7 @@ class RxStream {
       const float g = g0 + (g1 - g0) * static_cast<float>(f) / static_cast<float>(frames);
       for (int c = 0; c < ch; c++) buf[f * ch + c] = lastFrames > 0 ? last[f * ch + c] * g : 0.0f;
     }
-    emit(buf, frames);
+    emit(buf, frames, nextTs);
     n.lost.fetch_add(1, std::memory_order_relaxed);
     n.concealed.fetch_add(1, std::memory_order_relaxed);
   }
@@ -154,7 +183,7 @@ class RxStream {
   void advance() noexcept {
     Slot& s = slots[next % kWindow];
     if (s.full && s.seq == next) {
-      emit(s.s, s.frames);
+      emit(s.s, s.frames, s.ts);
       std::memcpy(last, s.s, sizeof(float) * static_cast<size_t>(s.frames * cfg.channels));
       lastFrames = s.frames;
       concealRun = 0;
@@ -246,6 +275,7 @@ class RxStream {
     s.full = true;
     s.seq = p.seq;
     s.frames = p.frames;
+    s.ts = p.timestamp;
     s.arrivedNs = now;
     const int bps = cfg.bits / 8;
     const int samples = p.frames * cfg.channels;
@@ -257,11 +287,19 @@ class RxStream {
     drain(now);
   }
 
-  // Audio thread: `frames` frames into planes[0 .. channels-1].
-  void read(float* const* planes, int frames) noexcept {
+  // Audio thread: `frames` frames into planes[0 .. channels-1]. `mediaTs`: the block's media time
+  // in samples (mod 2^32) when the system clock is the media clock, else nullptr (play by arrival).
+  void read(float* const* planes, int frames, const uint32_t* mediaTs) noexcept {
     const int ch = cfg.channels;
     uint32_t index;
     int32_t fill = ring->getReadIndex(&index);
+    if (mediaTs && anchored.load(std::memory_order_relaxed)) {
+      if (readByTimestamp(planes, frames, *mediaTs + cfg.mediaClockOffset - static_cast<uint32_t>(linkFrames), index, fill)) return;
+    } else if (playing) {
+      playing = false;  // back to arrival: prefill afresh
+      prefilling = true;
+      byTimestamp.store(false, std::memory_order_relaxed);
+    }
     if (prefilling) {
       if (fill < linkFrames) {
         for (int c = 0; c < ch; c++) std::memset(planes[c], 0, sizeof(float) * static_cast<size_t>(frames));
@@ -287,6 +325,50 @@ class RxStream {
       prefilling = true;
     }
   }
+
+  // Timestamp playout: plays the frames stamped `want` .. want + frames - 1. False when the
+  // stream's timestamps are not on the media clock (more than a second off): play by arrival.
+  bool readByTimestamp(float* const* planes, int frames, uint32_t want, uint32_t index, int32_t fill) noexcept {
+    const int ch = cfg.channels;
+    // Follow the media clock; a slip of more than 2 samples (a clock step, the block grid's
+    // rounding over minutes) re-aligns at once.
+    const int32_t slip = static_cast<int32_t>(want - playTs);
+    if (!playing || slip > 2 || slip < -2) playTs = want;
+    const uint64_t a = tsAnchor.load(std::memory_order_relaxed);
+    const uint32_t headTs = static_cast<uint32_t>(a) + (index - static_cast<uint32_t>(a >> 32));
+    int32_t ahead = static_cast<int32_t>(headTs - playTs);  // > 0: the head plays later; < 0: it is late
+    if (ahead > 48000 || ahead < -48000) {
+      byTimestamp.store(false, std::memory_order_relaxed);
+      if (playing) {
+        playing = false;
+        prefilling = true;
+      }
+      return false;
+    }
+    if (ahead < 0) {  // late frames: their time has passed
+      const int drop = std::min(-ahead, static_cast<int>(fill));
+      index += static_cast<uint32_t>(drop);
+      fill -= drop;
+      n.overflows.fetch_add(static_cast<uint64_t>(drop), std::memory_order_relaxed);
+      ahead += drop;
+    }
+    const int wait = std::clamp(ahead, 0, frames);  // silence until the head's time
+    const int have = std::min(static_cast<int>(fill), frames - wait);
+    for (int c = 0; c < ch; c++) {
+      float* dst = planes[c];
+      for (int f = 0; f < wait; f++) dst[f] = 0.0f;
+      for (int f = 0; f < have; f++) dst[wait + f] = ring->slot(index + static_cast<uint32_t>(f)).s[c];
+      for (int f = wait + have; f < frames; f++) dst[f] = 0.0f;
+    }
+    ring->commitRead(index + static_cast<uint32_t>(have));
+    const bool ranShort = wait + have < frames;  // the ring ran empty before the block was full
+    if (ranShort && !prefilling) n.underruns.fetch_add(1, std::memory_order_relaxed);
+    prefilling = ranShort;
+    playing = true;
+    byTimestamp.store(true, std::memory_order_relaxed);
+    playTs += static_cast<uint32_t>(frames);
+    return true;
+  }
 };
 
 class TxStream {
@@ -308,14 +390,19 @@ class TxStream {
   sockaddr_in dest{};
   std::unique_ptr<ring::SpscRing<Frame>> ring;
   Counters n;
+  // Where the audio thread's block grid is: the ring index of the last block written (high 32
+  // bits) and its block time, CLOCK_MONOTONIC in µs mod 2^32 (low 32 bits): frame i of the ring
+  // plays at that time + (i - index) / sampleRate. One word, so the transmit thread reads a pair.
+  std::atomic<uint64_t> anchor{0};
   // ---- transmit thread only ----
   bool started = false;
   uint16_t seq = 0;
   uint32_t ts = 0;
   int sampleRate_ = 48000;
 
-  // Audio thread: out[firstChannel ...] into the ring; a full ring drops (counted).
-  void write(const float* const* out, int frames) noexcept {
+  // Audio thread: out[firstChannel ...] into the ring; a full ring drops (counted). `blockNs`:
+  // the block's time on the audio thread's grid.
+  void write(const float* const* out, int frames, int64_t blockNs) noexcept {
     uint32_t index;
     const int32_t fill = ring->getWriteIndex(&index);
     if (static_cast<int>(ring->capacity()) - fill < frames) {
@@ -326,21 +413,44 @@ class TxStream {
       const float* src = out[cfg.firstChannel + c];
       for (int f = 0; f < frames; f++) ring->slot(index + static_cast<uint32_t>(f)).s[c] = src[f];
     }
+    // Before the commit, which publishes both (a reader that sees the frames sees their anchor).
+    anchor.store((static_cast<uint64_t>(index) << 32) | static_cast<uint32_t>(blockNs / 1000), std::memory_order_relaxed);
     ring->commitWrite(index + static_cast<uint32_t>(frames));
   }
 
-  // Transmit thread: sends every whole packet waiting.
-  void pump() noexcept {
+  // When the packet starting at ring index `index` is due: when its last frame has played, on the
+  // block grid of the last block written (CLOCK_MONOTONIC ns).
+  int64_t dueNs(uint32_t index, int64_t now) const noexcept {
+    const uint64_t a = anchor.load(std::memory_order_acquire);
+    const uint32_t aIndex = static_cast<uint32_t>(a >> 32);
+    const int32_t aheadUs = static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(now / 1000));
+    const int64_t anchorNs = now / 1000 * 1000 + static_cast<int64_t>(aheadUs) * 1000;
+    const int32_t frames = static_cast<int32_t>(index + static_cast<uint32_t>(ptimeFrames) - aIndex);
+    return anchorNs + static_cast<int64_t>(frames) * 1'000'000'000LL / sampleRate_;
+  }
+
+  // Transmit thread: sends every whole packet that is due (late ones at once, so a stalled
+  // thread catches up); returns when the next waiting one is due (0: none waiting).
+  int64_t pump(int64_t now) noexcept {
     uint8_t pkt[net::kRtpHeader + net::kMaxPacketFrames * net::kMaxChannels * 3];
     for (;;) {
       uint32_t index;
       const int32_t fill = ring->getReadIndex(&index);
-      if (fill < ptimeFrames) return;
+      if (fill < ptimeFrames) return 0;
+      const int64_t due = dueNs(index, now);
+      if (due > now + kEarlyNs) return due;
+      // The media clock (RFC 7273 direct=0): the PTP-disciplined system clock in samples at the
+      // time the packet's first frame plays on the block grid. Packets follow on contiguously; a
+      // slip of more than 2 samples (the audio thread lost blocks, the clock stepped) re-stamps.
+      const int64_t firstFrameNs = due - static_cast<int64_t>(ptimeFrames) * 1'000'000'000LL / sampleRate_;
+      const uint32_t media = mediaSamples(firstFrameNs + (realtimeNs() - rt::nowNs()), sampleRate_);
+      const int32_t slip = static_cast<int32_t>(media - ts);
       if (!started) {
-        // The media clock (RFC 7273 direct=0): the PTP-disciplined system clock in samples.
         started = true;
-        ts = static_cast<uint32_t>(static_cast<uint64_t>(realtimeNs()) / 1000 * static_cast<uint64_t>(sampleRate_) / 1000000);
+        ts = media;
         seq = static_cast<uint16_t>(ts);
+      } else if (slip > 2 || slip < -2) {
+        ts = media;
       }
       net::writeRtpHeader(pkt, cfg.payloadType, seq, ts, cfg.ssrc);
       const int bps = cfg.bits / 8;
@@ -361,6 +471,8 @@ class TxStream {
       ts += static_cast<uint32_t>(ptimeFrames);
     }
   }
+
+  static constexpr int64_t kEarlyNs = 20'000;  // a packet this close to its time goes now
 };
 
 // One engine input fed by 1..4 receive streams in priority order (failover). The audio thread
@@ -442,11 +554,18 @@ class Aes67Backend final : public Backend {
     pacer_.wait();
     for (int ch = 0; ch < cfg_.inputs; ch++) covered_[ch] = false;
     const int64_t now = rt::nowNs();
+    // The block grid (the pacer's deadlines, without its wake-up jitter); back on time after a stall.
+    const int64_t periodNs = static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate);
+    blockNs_ = blockNs_ == 0 || std::llabs(now - (blockNs_ + periodNs)) > 2 * periodNs ? now : blockNs_ + periodNs;
+    // The block's media time (the system clock is the media clock while PTP is locked).
+    const bool locked = mediaLocked_.load(std::memory_order_relaxed);
+    const uint32_t mediaTs = locked ? mediaSamples(blockNs_ + (realtimeNs() - rt::nowNs()), cfg_.sampleRate) : 0;
+    const uint32_t* media = locked ? &mediaTs : nullptr;
     for (auto& g : groups_) {
       if (g->members.size() == 1) {
-        g->members[0]->read(in + g->first, frames);
+        g->members[0]->read(in + g->first, frames, media);
       } else {
-        readGroup(*g, in, frames, now);
+        readGroup(*g, in, frames, now, media);
       }
       for (int c = 0; c < g->channels; c++) covered_[g->first + c] = true;
     }
@@ -456,11 +575,13 @@ class Aes67Backend final : public Backend {
   }
 
   bool write(const float* const* out, int frames) noexcept override {
-    for (auto& tx : tx_) tx->write(out, frames);
+    for (auto& tx : tx_) tx->write(out, frames, blockNs_);
     return true;
   }
 
   uint64_t xruns() const noexcept override { return pacer_.xruns(); }
+
+  void setMediaClockLocked(bool locked) const noexcept override { mediaLocked_.store(locked, std::memory_order_relaxed); }
 
   // A source is healthy while it plays (not prefilling) and its last packet is younger than half
   // its link offset (at least 1 ms), and it lost at most failoverLossPct over the last window.
@@ -471,11 +592,11 @@ class Aes67Backend final : public Backend {
     return !r.prefilling && last != 0 && now - last < deadNs && !g.degraded[k];
   }
 
-  void readGroup(Group& g, float* const* in, int frames, int64_t now) noexcept {
+  void readGroup(Group& g, float* const* in, int frames, int64_t now, const uint32_t* media) noexcept {
     // Every member into its scratch planes.
     for (size_t k = 0; k < g.members.size(); k++) {
       RxStream& r = *g.members[k];
-      r.read(scratch_[k + groupScratchBase(g)].data(), frames);
+      r.read(scratch_[k + groupScratchBase(g)].data(), frames, media);
     }
     // Loss windows of 250 ms: a member that lost more than its limit is degraded for the next.
     if (g.windowStartNs == 0) g.windowStartNs = now;
@@ -560,6 +681,7 @@ class Aes67Backend final : public Backend {
       uint32_t index;
       out[k].fillFrames = rx->ring->getReadIndex(&index);
       out[k].priority = rx->cfg.priority;
+      out[k].timestampPlayout = rx->byTimestamp.load(std::memory_order_relaxed);
       for (const auto& g : groups_) {
         for (size_t m = 0; m < g->members.size(); m++) {
           if (g->members[m] != rx.get()) continue;
@@ -706,11 +828,24 @@ class Aes67Backend final : public Backend {
     }
   }
 
+  // Sleeps until the next packet is due (at most 500 µs; 200 µs when no whole packet waits).
   void transmitLoop() noexcept {
     while (running_.load(std::memory_order_relaxed)) {
-      for (auto& tx : tx_) tx->pump();
-      timespec ts{0, 200'000};
-      ::nanosleep(&ts, nullptr);
+      const int64_t now = rt::nowNs();
+      int64_t wake = now + 200'000;
+      bool waiting = false;
+      for (auto& tx : tx_) {
+        const int64_t due = tx->pump(now);
+        if (due == 0) continue;
+        wake = waiting ? std::min(wake, due) : due;
+        waiting = true;
+      }
+      wake = std::min(wake, now + 500'000);
+      timespec ts;
+      ts.tv_sec = static_cast<time_t>(wake / 1'000'000'000LL);
+      ts.tv_nsec = static_cast<long>(wake % 1'000'000'000LL);
+      while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+      }
     }
   }
 
@@ -727,7 +862,9 @@ class Aes67Backend final : public Backend {
   std::vector<std::vector<float>> scratchStore_;
   std::vector<std::array<float*, net::kMaxChannels>> scratch_;  // per group member, in group order
   bool covered_[64] = {};
+  int64_t blockNs_ = 0;  // audio thread: this block's time on the block grid
   std::atomic<bool> running_{false};
+  mutable std::atomic<bool> mediaLocked_{false};  // the system clock is the media clock (setMediaClockLocked)
   std::thread rxThread_, txThread_;
   rt::BlockPacer pacer_;
 };
