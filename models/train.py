@@ -782,9 +782,13 @@ def main():
         # One VAD set per family group (models/vad-families.ts picks the smoothing on the others).
         os.makedirs(sys.argv[2], exist_ok=True)
         for g in FA.GROUPS:
-            audio, speech = FA.vad_set(g)
+            audio, speech, segs = FA.vad_set(g)
             audio.tofile(os.path.join(sys.argv[2], f"vad_{g}.f32"))
-            write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
+            write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g, "segments": segs})
+            # The VAD head's training audio (models/vad_head.py): other seed, same group's sources.
+            audio, speech, _ = FA.vad_set(g, seconds=600, seed=12100)
+            audio.tofile(os.path.join(sys.argv[2], f"vadtrain_{g}.f32"))
+            write_json(os.path.join(sys.argv[2], f"vadtrain_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
         return
     if len(sys.argv) >= 4 and sys.argv[1] == "--labels":
         out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else HERE
