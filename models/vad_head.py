@@ -3,6 +3,7 @@
 spectrogram of the last 192 ms, trained leave-one-family-out so that no group's voice is special.
 
   /usr/bin/python3 models/vad_head.py DIR [--ship]
+  /usr/bin/python3 models/vad_head.py DIR --fixture   # the test's clip set from group C
 
 DIR holds what models/vad-families.ts prepares: per family group the evaluation set
 vad_G.f32 (seed 12000, 240 s) and the training set vadtrain_G.f32 (seed 12100, 600 s), their
@@ -203,8 +204,25 @@ def export(path, model):
     T.save_model(g, path, "vad_head")
 
 
+def write_fixture(d, group="C", seconds=40.0):
+    """models/fixtures/vad_family_C.i16 + .json: the first 40 s of group C's evaluation set (a family
+    the shipped head and its smoothing were not chosen on) for tests/inference/vad-head.test.ts."""
+    x = np.fromfile(os.path.join(d, f"vad_{group}.f32"), dtype=np.float32)[: int(seconds * F.SR)]
+    meta = json.load(open(os.path.join(d, f"vad_{group}.json")))
+    scale = float(np.max(np.abs(x))) / 32767.0
+    np.round(x / scale).astype("<i2").tofile(os.path.join(HERE, "fixtures", f"vad_family_{group}.i16"))
+    speech = [[a, min(b, seconds)] for a, b in meta["speech"] if a < seconds]
+    segs = [sg for sg in meta["segments"] if sg[0] < seconds]
+    T.write_json(os.path.join(HERE, "fixtures", f"vad_family_{group}.json"),
+                 {"family": group, "source": f"models/train.py --vad-families, vad_{group} (seed 12000), first {seconds:g} s",
+                  "sampleRate": F.SR, "scale": scale, "speech": speech, "segments": segs})
+
+
 def main():
     d = sys.argv[1]
+    if "--fixture" in sys.argv:
+        write_fixture(d)
+        return
     ship = "--ship" in sys.argv
     data = {g: {"eval": load(d, f"vad_{g}"), "train": load(d, f"vadtrain_{g}")} for g in GROUPS}
     card = {}
