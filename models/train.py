@@ -786,7 +786,7 @@ def main():
             audio.tofile(os.path.join(sys.argv[2], f"vad_{g}.f32"))
             write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g, "segments": segs})
             # The VAD head's training audio (models/vad_head.py): other seed, same group's sources.
-            audio, speech, _ = FA.vad_set(g, seconds=600, seed=12100)
+            audio, speech, _ = FA.vad_set(g, seconds=1200, seed=12100)
             audio.tofile(os.path.join(sys.argv[2], f"vadtrain_{g}.f32"))
             write_json(os.path.join(sys.argv[2], f"vadtrain_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
         return

@@ -45,7 +45,7 @@ export const VAD_DEFAULTS: Required<VadSmootherOptions> = {
  */
 export const FUSED_VAD: { weight: number; smoothing: Required<Omit<VadSmootherOptions, 'frameS'>> } = {
   weight: 0.5,
-  smoothing: { onThreshold: 0.6, offThreshold: 0.45, minSpeechMs: 250, minSilenceMs: 100, padMs: 0 },
+  smoothing: { onThreshold: 0.7, offThreshold: 0.45, minSpeechMs: 250, minSilenceMs: 300, padMs: 0 },
 }
 
 /**
