@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { analyseMix } from '../../firmware/inference/analyse.ts'
 import { BUILTIN_MANIFESTS, loadManifest, modelsDir } from '../../firmware/inference/manifest.ts'
-import { SILERO_VAD, speechProbabilities, VAD_HEAD, vadProbabilities } from '../../firmware/inference/models.ts'
+import { SILERO_VAD, speechProbabilities, VAD_HEAD, VoiceActivityStream, vadProbabilities } from '../../firmware/inference/models.ts'
 import { InferenceService } from '../../firmware/inference/service.ts'
 import { frameF1, inIntervals, smoothVad, VAD_DEFAULTS } from '../../firmware/inference/vad.ts'
 
@@ -75,6 +75,23 @@ t.test(`the shipped VAD scores its floor on family group ${fixture.family}, whic
   t.ok(live.f1 >= LIVE_FLOOR, `live frame F1 ${live.f1.toFixed(3)} >= ${LIVE_FLOOR}`)
   t.ok(offline.f1 >= OFFLINE_FLOOR, `offline (firmware process) frame F1 ${offline.f1.toFixed(3)} >= ${OFFLINE_FLOOR}`)
   t.ok(live.f1 > silero.f1, 'the head hears more of the voice than Silero alone')
+})
+
+t.test('the live path (one window a request) gives the offline path probabilities', async (t) => {
+  const svc = await started(t)
+  for (const m of BUILTIN_MANIFESTS.slice(2)) await svc.activate(m)
+  const n = 48
+  const clip = x16.subarray(8 * 16000, 8 * 16000 + n * 512) // speech over applause at 8.1 s
+  const live = new VoiceActivityStream(svc)
+  const one: number[] = []
+  for (let i = 0; i < n; i++) one.push(await live.push(clip.subarray(i * 512, (i + 1) * 512), { deadlineMs: 5000 }))
+  const many = await speechProbabilities(svc, clip, { deadlineMs: 5000 })
+  t.ok(
+    one.every((p, i) => Math.abs(p - many[i]!) < 1e-4),
+    'the same probabilities',
+  )
+  t.ok(Math.max(...one) > 0.5, 'and it hears the speech')
+  t.equal(live.missed + live.headMissed, 0, 'nothing late')
 })
 
 t.test('a corrupt VAD head, or a model that is not a VAD head, is refused; the VAD carries on', async (t) => {
