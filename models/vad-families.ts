@@ -7,7 +7,8 @@
 // (DIR/vad_head_not_G.onnx), live (the head smoothed) and offline (fused with the crowd state).
 //   node_modules/.bin/node models/vad-families.ts [DIR] [--write]
 //   (DIR: an existing --vad-families output; --write puts the figures in models/vad_head.manifest.json)
-// Prints one line per path and left-out group, the errors that remain, and the choice made on A+B
+// Prints one line per path (live+crowd: the live head fused with the classifier patches that have
+// ended, measured, not shipped) and left-out group, the errors that remain, and the choice made on A+B
 // (the shipped VAD_DEFAULTS and FUSED_VAD).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -38,6 +39,8 @@ interface GroupData {
   probs: Float32Array
   silero: Float32Array
   segments: Segment[]
+  /** Fused with the classifier's patches as the live path has them (ended), not centred. */
+  causal?: boolean
   truth: SpeechInterval[]
   /** The crowd-state patches as `firmware process` makes them (every 0.25 s): centre, speech probability. */
   patchT: number[]
@@ -83,6 +86,15 @@ function grid(weights: number[]): Choice[] {
 type Choice = Required<Omit<VadSmootherOptions, 'frameS'>> & { weight: number }
 
 function fused(d: GroupData, c: { weight: number }): Float32Array {
+  // Live, the classifier's patches only once they have ended: each stands 0.5 s after its centre
+  // (0.25 s for its second half, 0.25 s until the next one ends), so no frame uses a later sample.
+  if (d.causal)
+    return fuseSpeech(
+      d.probs,
+      d.patchT.map((t) => t + 0.5),
+      d.patchSpeech,
+      c.weight,
+    )
   return fuseSpeech(d.probs, d.patchT, d.patchSpeech, c.weight)
 }
 
@@ -189,10 +201,16 @@ try {
     ['offline', 'silero', [0.25, 0.5, 0.75]],
     ['live', 'head', [0]],
     ['offline', 'head', [0.25, 0.5, 0.75]],
+    ['live+crowd', 'head', [0.25, 0.5, 0.75]],
   ] as const) {
     const candidates = grid([...weights])
     for (const held of GROUPS) {
-      const data = new Map(GROUPS.map((g) => [g, { ...base.get(g)!, probs: model === 'head' ? headProbs.get(held)!.get(g)! : base.get(g)!.silero }]))
+      const data = new Map(
+        GROUPS.map((g) => [
+          g,
+          { ...base.get(g)!, causal: path === 'live+crowd', probs: model === 'head' ? headProbs.get(held)!.get(g)! : base.get(g)!.silero },
+        ]),
+      )
       const train = GROUPS.filter((g) => g !== held).map((g) => data.get(g)!)
       let best = candidates[0]!
       let bestF1 = -1
