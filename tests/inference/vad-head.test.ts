@@ -77,6 +77,21 @@ t.test(`the shipped VAD scores its floor on family group ${fixture.family}, whic
   t.ok(live.f1 > silero.f1, 'the head hears more of the voice than Silero alone')
 })
 
+t.test("the docs quote the head's manifest: per left-out family, live and offline, and the worst", async (t) => {
+  const h = loadManifest(BUILTIN_MANIFESTS[3]!).manifest.heldout as {
+    worstFamily: { live: number; offline: number }
+    live: Record<string, { smoothed: number }>
+    offline: Record<string, { smoothed: number }>
+  }
+  const doc = readFileSync(join(modelsDir, '..', 'docs', 'inference.md'), 'utf8')
+  for (const g of ['A', 'B', 'C']) {
+    t.match(doc, h.live[g]!.smoothed.toFixed(3), `live, ${g} left out`)
+    t.match(doc, h.offline[g]!.smoothed.toFixed(3), `offline, ${g} left out`)
+  }
+  t.match(doc, `live **${h.worstFamily.live.toFixed(3)}**`, 'worst family, live')
+  t.match(doc, `offline fused with the crowd state **${h.worstFamily.offline.toFixed(3)}**`, 'worst family, offline')
+})
+
 t.test('the live path (one window a request) gives the offline path probabilities', async (t) => {
   const svc = await started(t)
   for (const m of BUILTIN_MANIFESTS.slice(2)) await svc.activate(m)
