@@ -4,6 +4,8 @@
   /usr/bin/python3 models/train.py                 # generate, train, export, write manifests (~1-2 min)
   /usr/bin/python3 models/train.py --heldout DIR   # only write the held-out sets (for models/confusion.ts)
   /usr/bin/python3 models/train.py --vad-set DIR   # only write the VAD evaluation audio + labels
+  /usr/bin/python3 models/train.py --vad-families DIR   # per family group: VAD evaluation (240 s) and
+                                                   # VAD head training (1200 s) audio + labels
 
 Models:
   crowd_state    log-mel patch [N,50,40] -> probs [N,5] (silence, speech, music, applause, feedback)
