@@ -653,10 +653,11 @@ def make_group_set(group, per_class, seed):
 def vad_set(group, seconds=240, seed=12000):
     """Voice activity evaluation audio of one family group: the group's talker (its own
     synthesiser, in its rooms) alternating with its music, applause, room noise and silence, speech
-    often over a quieter bed; 16 kHz mono and the true speech intervals (utterances, trimmed)."""
+    often over a quieter bed; 16 kHz mono, the true speech intervals (utterances, trimmed) and every
+    part as [start, end, kind, level dBFS, bed] (for the confusion: what the errors are)."""
     bank = Bank(group)
     rng = np.random.default_rng(seed + GROUPS.index(group))
-    parts, speech, t = [], [], 0
+    parts, speech, segs, t = [], [], [], 0
     while t < seconds * SR:
         kind = str(rng.choice(["speech", "speech", "music", "applause", "silence", "noise"]))
         level = rng.uniform(-40, -10)
@@ -664,9 +665,10 @@ def vad_set(group, seconds=240, seed=12000):
             u = bank.speech[int(rng.integers(len(bank.speech)))]
             h = bank.rooms[int(rng.integers(len(bank.rooms)))][0]
             x = set_level(band_limit(rng, conv(u, h) if rng.random() < 0.8 else u), level)
+            bed = ""
             if rng.random() < 0.6:
-                bed = bank.source(rng, "music" if rng.random() < 0.5 else "applause", len(x))
-                x = x + set_level(bed, level - rng.uniform(6, 20))
+                bed = "music" if rng.random() < 0.5 else "applause"
+                x = x + set_level(bank.source(rng, bed, len(x)), level - rng.uniform(6, 20))
             speech.append([round(t / SR, 4), round((t + len(u)) / SR, 4)])
         else:
             n = int(rng.uniform(1.0, 4.0) * SR)
@@ -677,6 +679,7 @@ def vad_set(group, seconds=240, seed=12000):
             else:
                 x = set_level(band_limit(rng, bank.source(rng, kind, n)), level)
         x = x + noise_floor(group, rng, len(x))
+        segs.append([round(t / SR, 4), round((t + len(x)) / SR, 4), kind, round(float(level), 1), bed if kind == "speech" else ""])
         parts.append(x)
         t += len(x)
-    return np.clip(np.concatenate(parts), -1, 1).astype(np.float32), speech
+    return np.clip(np.concatenate(parts), -1, 1).astype(np.float32), speech, segs

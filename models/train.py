@@ -4,6 +4,8 @@
   /usr/bin/python3 models/train.py                 # generate, train, export, write manifests (~1-2 min)
   /usr/bin/python3 models/train.py --heldout DIR   # only write the held-out sets (for models/confusion.ts)
   /usr/bin/python3 models/train.py --vad-set DIR   # only write the VAD evaluation audio + labels
+  /usr/bin/python3 models/train.py --vad-families DIR   # per family group: VAD evaluation (240 s) and
+                                                   # VAD head training (1200 s) audio + labels
 
 Models:
   crowd_state    log-mel patch [N,50,40] -> probs [N,5] (silence, speech, music, applause, feedback)
@@ -782,9 +784,13 @@ def main():
         # One VAD set per family group (models/vad-families.ts picks the smoothing on the others).
         os.makedirs(sys.argv[2], exist_ok=True)
         for g in FA.GROUPS:
-            audio, speech = FA.vad_set(g)
+            audio, speech, segs = FA.vad_set(g)
             audio.tofile(os.path.join(sys.argv[2], f"vad_{g}.f32"))
-            write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
+            write_json(os.path.join(sys.argv[2], f"vad_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g, "segments": segs})
+            # The VAD head's training audio (models/vad_head.py): other seed, same group's sources.
+            audio, speech, _ = FA.vad_set(g, seconds=1200, seed=12100)
+            audio.tofile(os.path.join(sys.argv[2], f"vadtrain_{g}.f32"))
+            write_json(os.path.join(sys.argv[2], f"vadtrain_{g}.json"), {"sampleRate": SR, "speech": speech, "family": g})
         return
     if len(sys.argv) >= 4 and sys.argv[1] == "--labels":
         out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else HERE

@@ -5,7 +5,17 @@
 import { loadNative } from '../engine/native.ts'
 import type { FeatureFrames } from '../engine/types.ts'
 import { readWav, type WavSource } from '../wav/wav.ts'
-import { CROWD_STATE, classifyPatches, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_BATCH, VAD_WINDOW, vadProbabilities } from './models.ts'
+import {
+  CROWD_STATE,
+  classifyPatches,
+  MEL_BANDS,
+  PATCH_FRAMES,
+  recommendEq,
+  speechProbabilities,
+  VAD_BATCH,
+  VAD_WINDOW,
+  VoiceActivityStream,
+} from './models.ts'
 import type { InferenceService } from './service.ts'
 import { FUSED_VAD, fuseSpeech, type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
 
@@ -116,7 +126,7 @@ export async function analyseMix(
       patchSpeech.push(speechIndex < 0 ? 0 : r.probs[speechIndex]!)
     })
   }
-  const probs = await vadProbabilities(svc, x16, deadline)
+  const probs = await speechProbabilities(svc, x16, deadline)
   return { classes, vad: fusedVad(probs, patchT, patchSpeech, speechIndex, opts.vad) }
 }
 
@@ -190,7 +200,7 @@ export class StreamingAnalysis {
   #batch: number[] = []
   #batchData: Float32Array
   readonly #classes: ClassEntry[] = []
-  readonly #vad: SileroVadStream
+  readonly #vad: VoiceActivityStream
   /** VAD windows not yet sent (up to VAD_BATCH). */
   readonly #vadPending = new Float32Array(VAD_BATCH * VAD_WINDOW)
   #vadCount = 0
@@ -214,7 +224,7 @@ export class StreamingAnalysis {
     this.#opts = opts
     this.#hop = Math.max(1, Math.round((opts.classHopS ?? 0.25) / 0.01))
     this.#batchData = new Float32Array(64 * PATCH_FRAMES * MEL_BANDS)
-    this.#vad = new SileroVadStream(svc)
+    this.#vad = new VoiceActivityStream(svc)
   }
 
   #deadline() {

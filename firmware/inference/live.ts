@@ -5,7 +5,7 @@
 // is dropped by the service. Results go to listeners and EQ recommendations to the automation.
 import type { FeatureFrames } from '../engine/types.ts'
 import { decodeCandidates, type FeedbackAlarm, type HowlCandidate, HowlFusion } from './feedback.ts'
-import { CROWD_STATE, classifyPatches, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, SileroVadStream, VAD_WINDOW } from './models.ts'
+import { CROWD_STATE, classifyPatches, EQ_RECOMMENDER, MEL_BANDS, PATCH_FRAMES, recommendEq, VAD_WINDOW, VoiceActivityStream } from './models.ts'
 import type { InferenceService } from './service.ts'
 import { type SpeechInterval, VadSmoother, type VadSmootherOptions } from './vad.ts'
 
@@ -61,7 +61,7 @@ export class LiveInference {
   #sinceClass = 0
   #melT = 0
   #classBusy = false
-  readonly #vad: SileroVadStream
+  readonly #vad: VoiceActivityStream
   readonly #smoother: VadSmoother
   #vadQueue: Float32Array[] = []
   #vadBusy = false
@@ -75,7 +75,7 @@ export class LiveInference {
     this.#svc = svc
     this.#auto = automation
     this.#o = opts
-    this.#vad = new SileroVadStream(svc)
+    this.#vad = new VoiceActivityStream(svc)
     this.#smoother = new VadSmoother(opts.vad)
   }
 

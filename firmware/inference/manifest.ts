@@ -146,4 +146,6 @@ export function shapeMismatches(m: ModelManifest, inputs: SessionTensorInfo[], o
 }
 
 /** The manifests shipped with the firmware. */
-export const BUILTIN_MANIFESTS = ['crowd_state.manifest.json', 'eq_recommender.manifest.json', 'silero_vad.manifest.json'].map((f) => join(modelsDir, f))
+export const BUILTIN_MANIFESTS = ['crowd_state.manifest.json', 'eq_recommender.manifest.json', 'silero_vad.manifest.json', 'vad_head.manifest.json'].map((f) =>
+  join(modelsDir, f),
+)

@@ -7,12 +7,15 @@ import type { InferenceOutcome, InferenceService } from './service.ts'
 export const CROWD_STATE = 'crowd-state'
 export const EQ_RECOMMENDER = 'eq-recommender'
 export const SILERO_VAD = 'silero-vad'
+export const VAD_HEAD = 'vad-head'
 
 export const PATCH_FRAMES = 50
 export const MEL_BANDS = 40
 export const SPECTRUM_BANDS = 32
 export const VAD_WINDOW = 512
 export const VAD_CONTEXT = 64
+/** VAD windows of audio (and of Silero's probabilities) the VAD head looks at, the newest last. */
+export const VAD_HEAD_CONTEXT = 6
 /** Windows per request offline (SileroVadStream.pushMany): about a second of audio. */
 export const VAD_BATCH = 32
 
@@ -146,6 +149,104 @@ export class SileroVadStream {
 /** Frame probabilities for a whole 16 kHz signal (offline review, evaluation), 32 windows a request. */
 export async function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
   const s = new SileroVadStream(svc)
+  const n = Math.floor(x16k.length / VAD_WINDOW)
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i += VAD_BATCH) {
+    const k = Math.min(VAD_BATCH, n - i)
+    out.set(await s.pushMany(x16k.subarray(i * VAD_WINDOW, (i + k) * VAD_WINDOW), opts), i)
+  }
+  return out
+}
+
+/**
+ * Voice activity as the firmware uses it: Silero's probability of each window, then, when the
+ * `vad-head` model is active, the head's (models/vad_head.py: Silero's last 6 probabilities and a
+ * spectrogram of the last 6 windows, trained on family groups other than the one it is scored on).
+ * Without the head, or when its answer is late, Silero's probability stands. One window at a time
+ * (live: two round trips, each within its deadline) or many (offline: two requests).
+ */
+export class VoiceActivityStream {
+  readonly #svc: InferenceService
+  readonly #silero: SileroVadStream
+  /** The last VAD_HEAD_CONTEXT windows and Silero probabilities, oldest first. */
+  readonly #audio = new Float32Array(VAD_HEAD_CONTEXT * VAD_WINDOW)
+  readonly #probs = new Float32Array(VAD_HEAD_CONTEXT)
+  /** Windows whose head answer was late or dropped (Silero's probability stood in). */
+  headMissed = 0
+
+  constructor(svc: InferenceService) {
+    this.#svc = svc
+    this.#silero = new SileroVadStream(svc)
+  }
+
+  /** Windows Silero's answer missed (read as 0). */
+  get missed(): number {
+    return this.#silero.missed
+  }
+
+  reset(): void {
+    this.#silero.reset()
+    this.#audio.fill(0)
+    this.#probs.fill(0)
+  }
+
+  #shiftIn(window: Float32Array, p: number, audio: Float32Array, probs: Float32Array): void {
+    this.#audio.copyWithin(0, VAD_WINDOW)
+    this.#audio.set(window, (VAD_HEAD_CONTEXT - 1) * VAD_WINDOW)
+    this.#probs.copyWithin(0, 1)
+    this.#probs[VAD_HEAD_CONTEXT - 1] = p
+    audio.set(this.#audio)
+    probs.set(this.#probs)
+  }
+
+  /** Speech probability of the next 512 samples at 16 kHz. */
+  async push(window: Float32Array, opts: { deadlineMs?: number } = {}): Promise<number> {
+    const p = await this.#silero.push(window, opts)
+    const audio = new Float32Array(VAD_HEAD_CONTEXT * VAD_WINDOW)
+    const probs = new Float32Array(VAD_HEAD_CONTEXT)
+    this.#shiftIn(window, p, audio, probs)
+    const head = await this.#head(audio, probs, 1, opts)
+    return head ? head[0]! : p
+  }
+
+  /** Speech probabilities of the next windows (n x 512 samples), in two requests. */
+  async pushMany(windows: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+    const p = await this.#silero.pushMany(windows, opts)
+    const n = p.length
+    const audio = new Float32Array(n * VAD_HEAD_CONTEXT * VAD_WINDOW)
+    const probs = new Float32Array(n * VAD_HEAD_CONTEXT)
+    for (let i = 0; i < n; i++) {
+      this.#shiftIn(
+        windows.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW),
+        p[i]!,
+        audio.subarray(i * VAD_HEAD_CONTEXT * VAD_WINDOW),
+        probs.subarray(i * VAD_HEAD_CONTEXT),
+      )
+    }
+    return (await this.#head(audio, probs, n, opts)) ?? p
+  }
+
+  async #head(audio: Float32Array, silero: Float32Array, n: number, opts: { deadlineMs?: number }): Promise<Float32Array | null> {
+    if (!this.#svc.active(VAD_HEAD)) return null
+    const r = await this.#svc.infer(
+      VAD_HEAD,
+      {
+        audio: { type: 'float32', dims: [n, VAD_HEAD_CONTEXT * VAD_WINDOW], data: audio },
+        silero: { type: 'float32', dims: [n, VAD_HEAD_CONTEXT], data: silero },
+      },
+      opts,
+    )
+    if (r.status !== 'ok') {
+      this.headMissed += n
+      return null
+    }
+    return Float32Array.from(r.outputs.speech!.data as Float32Array)
+  }
+}
+
+/** Voice activity of a whole 16 kHz signal (VoiceActivityStream, 32 windows a request). */
+export async function speechProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+  const s = new VoiceActivityStream(svc)
   const n = Math.floor(x16k.length / VAD_WINDOW)
   const out = new Float32Array(n)
   for (let i = 0; i < n; i += VAD_BATCH) {

@@ -24,27 +24,28 @@ export interface SpeechInterval {
   end: number
 }
 
-// Chosen on family groups A and B only (models/vad-families.ts: grid over thresholds, minimum
-// speech and silence, padding; best mean frame F1 over A and B), scored on group C, which they
-// never saw (docs/inference.md, models/silero_vad.manifest.json).
+// For the VAD head's probabilities (models/vad_head.py, trained on A and B), chosen on family
+// groups A and B only (models/vad-families.ts: grid over thresholds, minimum speech and silence,
+// padding; best mean frame F1 over A and B), scored on group C, which neither saw
+// (docs/inference.md, models/vad_head.manifest.json). Without the head they smooth Silero's.
 export const VAD_DEFAULTS: Required<VadSmootherOptions> = {
   frameS: 0.032,
-  onThreshold: 0.4,
-  offThreshold: 0.35,
-  minSpeechMs: 100,
-  minSilenceMs: 200,
+  onThreshold: 0.5,
+  offThreshold: 0.45,
+  minSpeechMs: 250,
+  minSilenceMs: 100,
   padMs: 0,
 }
 
 /**
- * Offline (`firmware process`): Silero's frame probability averaged with the crowd-state
- * classifier's speech probability at the frame's time (interpolated between patch centres), then
- * smoothed. Weight and smoothing chosen on family groups A and B only by models/vad-families.ts,
- * like VAD_DEFAULTS (which the live path, Silero alone, keeps).
+ * Offline (`firmware process`): the VAD's frame probability (the head's, Silero's without it)
+ * averaged with the crowd-state classifier's speech probability at the frame's time (interpolated
+ * between patch centres), then smoothed. Weight and smoothing chosen on family groups A and B only
+ * by models/vad-families.ts, like VAD_DEFAULTS (which the live path keeps: no classifier patch).
  */
 export const FUSED_VAD: { weight: number; smoothing: Required<Omit<VadSmootherOptions, 'frameS'>> } = {
   weight: 0.5,
-  smoothing: { onThreshold: 0.5, offThreshold: 0.45, minSpeechMs: 250, minSilenceMs: 300, padMs: 0 },
+  smoothing: { onThreshold: 0.7, offThreshold: 0.45, minSpeechMs: 250, minSilenceMs: 300, padMs: 0 },
 }
 
 /**

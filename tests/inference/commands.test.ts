@@ -63,7 +63,7 @@ t.test('model list, activate and rollback', async (t) => {
   const models = (l as { value: { models: Array<{ id: string; state: string }> } }).value.models
   t.same(
     models.map((m) => m.state),
-    ['active', 'active', 'active'],
+    BUILTIN_MANIFESTS.map(() => 'active'),
   )
   t.match(await reg.executeLine('model activate nothing-9', admin), { ok: false, code: 'FW_ERR_MODEL' })
   t.match(await reg.executeLine('model activate crowd-state-2.0.0', operator), { ok: false, code: 'FW_ERR_PERMISSION' })
