@@ -78,25 +78,34 @@ async function runIn(ns: string, profile: string, children: ChildProcess[]): Pro
 }
 
 /** The longest run of `got` that equals `sent` sample for sample (interleaved), wherever it sits in both. */
-function longestExactRun(got: Int32Array, sent: Int32Array, channels: number): number {
-  // Probe: 32 samples from the middle of what came back after its leading silence, found in what was sent.
+/**
+ * The stretches of what came back that are bit-exact copies of what was sent, each at its own
+ * offset (a late sender on a loaded machine is concealed, and what follows plays later), found
+ * from a probe every 0.1 s; stretches shorter than `minFrames` are not counted.
+ */
+function exactRuns(got: Int32Array, sent: Int32Array, channels: number, minFrames: number): Array<{ from: number; frames: number; shift: number }> {
+  const runs: Array<{ from: number; frames: number; shift: number }> = []
   let first = 0
   while (first < got.length && got[first] === 0) first++
-  const at = Math.floor((first + got.length) / 2 / channels) * channels
-  const probe = got.subarray(at, at + 32)
-  let best = 0
-  for (let k = 0; k + probe.length <= sent.length; k += channels) {
-    let ok = true
-    for (let i = 0; i < probe.length && ok; i++) ok = sent[k + i] === probe[i]
-    if (!ok) continue
-    const shift = k - at
-    let lo = at
-    while (lo - channels >= 0 && lo - channels + shift >= 0 && got[lo - channels] === sent[lo - channels + shift]) lo -= channels
-    let hi = at
-    while (hi < got.length && hi + shift < sent.length && got[hi] === sent[hi + shift]) hi++
-    best = Math.max(best, hi - lo)
+  const step = 4800 * channels
+  for (let at = Math.ceil(first / channels) * channels; at + 32 <= got.length; at += step) {
+    if (runs.some((r) => at >= r.from * channels && at < (r.from + r.frames) * channels)) continue
+    const probe = got.subarray(at, at + 32)
+    for (let k = 0; k + probe.length <= sent.length; k += channels) {
+      let ok = true
+      for (let i = 0; i < probe.length && ok; i++) ok = sent[k + i] === probe[i]
+      if (!ok) continue
+      const shift = k - at
+      let lo = at
+      while (lo - channels >= 0 && lo - channels + shift >= 0 && got[lo - channels] === sent[lo - channels + shift]) lo -= channels
+      let hi = at
+      while (hi < got.length && hi + shift < sent.length && got[hi] === sent[hi + shift]) hi++
+      const frames = Math.floor((hi - lo) / channels)
+      if (frames >= minFrames) runs.push({ from: lo / channels, frames, shift: shift / channels })
+      break
+    }
   }
-  return best
+  return runs
 }
 
 t.test('two units, ptp4l on both: A sends to B, B sends back, bit-exact; B locked, then its grandmaster killed: ptp-lost', async (t) => {
@@ -207,10 +216,13 @@ t.test('two units, ptp4l on both: A sends to B, B sends back, bit-exact; B locke
   await new Promise((r) => setTimeout(r, 400))
   await rx.stop()
   const got = readWav24(join(dir, 'back.wav')).samples
-  const run = longestExactRun(got, sent, 2)
+  // Bit-exact through both units, in stretches of at least 0.25 s: on a loaded machine GStreamer's
+  // sender can be late, and A (playing it by arrival) conceals the gap; the counters say so.
+  const runs = exactRuns(got, sent, 2, 12000)
+  const exact = runs.reduce((n, r) => n + r.frames, 0) / 48000
   t.ok(
-    run >= 48000 * 2 * 1.9,
-    `the audio came back A → B → A bit-exact over ${(run / 2 / 48000).toFixed(2)} s (of ${(got.length / 2 / 48000).toFixed(2)} s received)`,
+    exact >= 1.9,
+    `the audio came back A → B → A bit-exact over ${exact.toFixed(2)} s (of ${(got.length / 2 / 48000).toFixed(2)} s received) in ${runs.length} stretch(es) at offsets ${[...new Set(runs.map((r) => r.shift))].join(', ')} frames; A: ${(await ask(a.console, 'aes67 list')).slice(0, 400)}`,
   )
 
   // B processing again, then A's grandmaster killed: B's slave hears no announce for 3 intervals
