@@ -1,0 +1,92 @@
+// `firmware process --stems DIR` as a user runs it (the real CLI in a child process): a recording
+// of two talkers on the sim board's 8-mic ring in, one WAV per tracked source plus the residual
+// out, each talker's stem closer to that talker than to the other; a bad --stems refused with
+// FW_ERR_STEMS and nothing written.
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { readWav, writeWav } from '../../firmware/wav/wav.ts'
+import { correlation, renderScene, ring, TEXTS } from './scene.ts'
+
+const repo = join(import.meta.dirname, '..', '..')
+const node = join(repo, 'node_modules', '.bin', 'node')
+const cli = join(repo, 'bin', 'firmware.js')
+
+function firmware(cwd: string, ...args: string[]) {
+  const r = spawnSync(node, [cli, 'process', ...args], { cwd, encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const geometry = ring(8, 0.05)
+const scene = renderScene(
+  geometry,
+  [
+    { voice: 'en+m3', text: TEXTS[0]!, from: 30, to: 70 },
+    { voice: 'en+f3', text: TEXTS[1]!, from: 200, to: 160 },
+  ],
+  3,
+)
+
+function recording(dir: string) {
+  writeFileSync(join(dir, 'array.json'), JSON.stringify(geometry))
+  const m = geometry.mics.length
+  const len = scene.mics[0]!.length
+  const data = new Float32Array(len * m)
+  for (let c = 0; c < m; c++) for (let i = 0; i < len; i++) data[i * m + c] = scene.mics[c]![i]!
+  writeWav(join(dir, 'in.wav'), { channels: m, sampleRate: 48000, format: 'float32' }, data)
+}
+
+t.test('--stems writes one WAV per track, each closest to its own talker, and the tracks in the report', async (t) => {
+  const dir = t.testdir({})
+  recording(dir)
+  const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', 'stems')
+  t.equal(r.status, 0, `exits 0 (${r.stderr.trim()})`)
+  const files = readdirSync(join(dir, 'stems')).sort()
+  t.ok(files.includes('residual.wav'), 'residual.wav written')
+  t.notOk(
+    files.some((f) => f.includes('partial')),
+    'no staged file left',
+  )
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as {
+    tracks: Array<{ id: number; start: number; end: number; azimuth: Array<[number, number]> }>
+  }
+  t.same(files.filter((f) => f.startsWith('track-')).sort(), report.tracks.map((k) => `track-${k.id}.wav`).sort(), 'one WAV per track in the report')
+  const stems = new Map(report.tracks.map((k) => [k.id, readWav(join(dir, 'stems', `track-${k.id}.wav`)).data as Float32Array]))
+  // Each talker: the stem that correlates best with it, and how much better than with the other talker.
+  const best = scene.references.map((ref, i) => {
+    let id = -1
+    let c = -1
+    for (const [k, x] of stems) {
+      const v = correlation(x, ref)
+      if (v > c) (c = v), (id = k)
+    }
+    const other = correlation(stems.get(id)!, scene.references[1 - i]!)
+    t.comment(`talker ${i}: track ${id}, correlation ${c.toFixed(2)} with it, ${other.toFixed(2)} with the other talker`)
+    t.ok(c > other + 0.2, `talker ${i}: its stem (track ${id}) correlates ${c.toFixed(2)} with it, more than ${other.toFixed(2)} + 0.2 with the other`)
+    const track = report.tracks.find((k) => k.id === id)!
+    const mid = track.azimuth[track.azimuth.length >> 1]!
+    t.ok(mid[1] >= 0 && mid[1] < 360 && mid[0] >= track.start && mid[0] <= track.end, `track ${id}: azimuth path inside its life`)
+    return id
+  })
+  t.not(best[0], best[1], 'the two talkers are in different stems')
+})
+
+t.test('a bad --stems is refused with FW_ERR_STEMS and nothing is written', async (t) => {
+  const dir = t.testdir({ 'a-file': 'not a folder' })
+  recording(dir)
+  const before = readdirSync(dir).sort()
+  for (const [stems, why] of [
+    ['a-file', /is a file/],
+    [join('a-file', 'sub'), /not writable \(ENOTDIR\)/],
+  ] as const) {
+    const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', stems)
+    t.equal(r.status, 1, `--stems ${stems}: exits 1`)
+    t.match(r.stderr.trim(), /\[FW_ERR_STEMS\]$/, `--stems ${stems}: carries FW_ERR_STEMS`)
+    t.match(r.stderr, why)
+    t.same(readdirSync(dir).sort(), before, 'no output, report or stems left behind')
+  }
+  const noArray = firmware(dir, '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', 'stems')
+  t.match(noArray.stderr, /needs --array.*\[FW_ERR_STEMS\]/, 'without an array: refused')
+  t.same(readdirSync(dir).sort(), before, 'nothing written')
+})
