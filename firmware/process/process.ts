@@ -587,7 +587,7 @@ async function runJob(
       }
     }
     if (opts.stems !== undefined && geometry) {
-      stems = stageStems(opts.stems, job.inPath, geometry, job.fromFrame, job.endFrame, signal)
+      stems = await stageStems(opts.stems, job.inPath, geometry, job.fromFrame, job.endFrame, signal)
       report.tracks = stems.tracks
     }
     if (job.fromFrame > 0) toShowTime(report, job.fromFrame / job.sampleRate)

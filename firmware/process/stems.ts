@@ -36,8 +36,24 @@ export interface StagedStems {
   discard(): void
 }
 
-/** Localises, tracks and separates the input part [from, to) and stages the stems in `dir`. */
-export function stageStems(dir: string, inPath: WavSource, geometry: ArrayGeometry, from: number, to: number, signal?: AbortSignal): StagedStems {
+/**
+ * Localises, tracks and separates the input part [from, to) and stages the stems in `dir`. Between
+ * steps it lets the event loop run, so a Ctrl-C that came during one is seen (and nothing staged
+ * is left).
+ */
+export async function stageStems(
+  dir: string,
+  inPath: WavSource,
+  geometry: ArrayGeometry,
+  from: number,
+  to: number,
+  signal?: AbortSignal,
+): Promise<StagedStems> {
+  const check = async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    if (signal?.aborted)
+      throw new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)} while making the stems; no output was written`)
+  }
   const { info, data } = readWav(inPath)
   const m = info.channels
   const len = Math.max(0, Math.min(info.frames, to) - from)
@@ -46,8 +62,11 @@ export function stageStems(dir: string, inPath: WavSource, geometry: ArrayGeomet
     for (let i = 0; i < len; i++) x[i] = data[(from + i) * m + c]!
     return x
   })
+  await check()
   const scene = trackFrames(localise(geometry, mics))
+  await check()
   const sep = separateTracks(geometry, mics, scene)
+  await check()
   const offset = from / info.sampleRate
   const tracks = scene.summary.map((s) => ({
     ...s,
@@ -70,6 +89,7 @@ export function stageStems(dir: string, inPath: WavSource, geometry: ArrayGeomet
     }
     for (const [id, x] of sep.stems) put(`track-${id}.wav`, x)
     put('residual.wav', sep.residual)
+    await check()
   } catch (e) {
     discard()
     throw e

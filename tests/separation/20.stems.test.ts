@@ -1,12 +1,13 @@
 // `firmware process --stems DIR` as a user runs it (the real CLI in a child process): a recording
 // of two talkers on the sim board's 8-mic ring in, one WAV per tracked source plus the residual
 // out, each talker's stem closer to that talker than to the other; a bad --stems refused with
-// FW_ERR_STEMS and nothing written.
-import { spawnSync } from 'node:child_process'
+// FW_ERR_STEMS and nothing written; Ctrl-C while the stems are made leaves none.
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
+import { writeStageRecording } from '../bench/lib.ts'
 import { correlation, renderScene, ring, TEXTS } from './scene.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
@@ -89,4 +90,59 @@ t.test('a bad --stems is refused with FW_ERR_STEMS and nothing is written', asyn
   const noArray = firmware(dir, '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', 'stems')
   t.match(noArray.stderr, /needs --array.*\[FW_ERR_STEMS\]/, 'without an array: refused')
   t.same(readdirSync(dir).sort(), before, 'nothing written')
+})
+
+t.test('Ctrl-C while the stems are made leaves no stem, output or report', async (t) => {
+  const dir = t.testdir({})
+  writeFileSync(join(dir, 'array.json'), JSON.stringify(geometry))
+  writeStageRecording(join(dir, 'long.wav'), geometry.mics, 20, { format: 'pcm16' })
+  const child = spawn(
+    node,
+    [
+      cli,
+      'process',
+      '--array',
+      'array.json',
+      '--in',
+      'long.wav',
+      '--out',
+      'out.wav',
+      '--report',
+      'r.json',
+      '--no-analysis',
+      '--stems',
+      'stems',
+      '--progress-every',
+      '0.05',
+    ],
+    { cwd: dir },
+  )
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let stderr = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // The stems are made after the engine has run to the end (about 4 s for these 20 s): interrupt
+  // a quarter second after its last progress line.
+  const atEnd = new Promise<boolean>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      for (const line of stderr.split('\n')) {
+        const m = /^progress (\{.*\})$/.exec(line)
+        if (m && (JSON.parse(m[1]!) as { position: number; end: number }).position >= 19) resolve(true)
+      }
+    })
+    child.on('exit', () => resolve(false))
+  })
+  t.ok(await atEnd, 'the engine reached the end of the recording')
+  await new Promise((r) => setTimeout(r, 250))
+  child.kill('SIGINT')
+  t.equal(await exited, 1, 'exits 1')
+  t.match(
+    stderr,
+    /interrupted by SIGINT while making the stems; no output was written \[FW_ERR_INTERRUPTED\]/,
+    'says it was interrupted while making the stems',
+  )
+  t.same(readdirSync(dir).sort(), ['array.json', 'long.wav', 'stems'], 'no output or report')
+  t.same(readdirSync(join(dir, 'stems')), [], 'no stem, staged or final')
 })
