@@ -5,8 +5,8 @@
 // tracks with the lowest total cost is searched exhaustively (at most 4 tracks x a handful of
 // candidates), so two talkers crossing keep their ids by their velocities, and a talker who pauses
 // coasts (velocity decaying) until it speaks again or stays silent past `coastFrames`.
-// Not built yet: the multi-peak localiser that would feed it from the array (today's SRP-PHAT
-// reports one direction per frame); the tests feed it candidates with known truth.
+// Fed from the array by the multi-peak localiser (separation.ts, addons/src/dsp/ssl.*);
+// tests/mix/40.tracker.test.ts feeds it synthetic candidates with known truth.
 
 export interface TrackerOptions {
   /** At most this many tracks. Defaults to 4. */
@@ -152,6 +152,8 @@ export interface TrackingFigures {
   /** Per source: active frames with no confirmed track within `matchDeg`. */
   missedFrames: number[]
   activeFrames: number[]
+  /** Per frame, per source: the id of the track matched to it (-1: none). */
+  matches: number[][]
 }
 
 /** Scores tracker output against the truth (the nearest confirmed track within matchDeg, each track used once). */
@@ -162,7 +164,10 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
   const missed = new Array<number>(ns).fill(0)
   const active = new Array<number>(ns).fill(0)
   const lastId = new Array<number>(ns).fill(-1)
+  const matches: number[][] = []
   truth.forEach((f, i) => {
+    const matched = new Array<number>(ns).fill(-1)
+    matches.push(matched)
     const tracks = [...(out[i] ?? [])]
     const sDone = new Set<number>()
     const tDone = new Set<number>()
@@ -171,6 +176,7 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
       tDone.add(ti)
       errs[si]!.push(d)
       const id = tracks[ti]!.id
+      matched[si] = id
       if (lastId[si]! >= 0 && lastId[si] !== id) switches[si]!++
       lastId[si] = id
     }
@@ -204,5 +210,5 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
     const s = [...v].sort((a, b) => a - b)
     return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN
   }
-  return { medianErrorDeg: errs.map(median), identitySwitches: switches, missedFrames: missed, activeFrames: active }
+  return { medianErrorDeg: errs.map(median), identitySwitches: switches, missedFrames: missed, activeFrames: active, matches }
 }
