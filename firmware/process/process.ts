@@ -457,7 +457,7 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   const runner = deps.runner ?? defaultRunner
   const started = now()
   const { info, geometry } = checkInputs(opts)
-  if (opts.stems !== undefined) checkStemsDir(opts.stems, geometry)
+  if (opts.stems !== undefined) checkStemsDir(opts.stems, geometry, info, opts)
   const { job, beams } = planJob(opts, info, geometry)
   // Ctrl-C or a stop signal mid-run must not leave half a file: stop the engine (its writer then
   // drops the temp file) and take back anything already in place.

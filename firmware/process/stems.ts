@@ -8,11 +8,33 @@ import { join } from 'node:path'
 import type { ArrayGeometry } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { localise, separateTracks, type TrackSummary, trackFrames } from '../mix/separation.ts'
-import { readWav, type WavSource, writeWav } from '../wav/wav.ts'
+import { type WavInfo, WavReader, type WavSource, writeWav } from '../wav/wav.ts'
 
-/** Refuses a --stems folder that cannot take the stems, before any audio is processed. */
-export function checkStemsDir(dir: string, geometry: ArrayGeometry | null): void {
+/**
+ * The part is held in memory while the stems are made: the mics, four beams and four stems and
+ * the residual, as 32-bit floats. Parts larger than this are refused (about 14 minutes at 16 mics,
+ * 20 at 8) until the stems stream.
+ */
+const STEMS_BYTES = 4 * 1024 ** 3
+
+/**
+ * Refuses a --stems folder that cannot take the stems, or a part too long to make them from,
+ * before any audio is processed.
+ */
+export function checkStemsDir(dir: string, geometry: ArrayGeometry | null, info?: WavInfo, range: { from?: number; to?: number } = {}): void {
   if (!geometry) throw new FirmwareError('FW_ERR_STEMS', `process: --stems needs --array (stems are separated from the mics of an array)`)
+  if (info) {
+    const from = Math.round((range.from ?? 0) * info.sampleRate)
+    const to = range.to === undefined ? info.frames : Math.min(info.frames, Math.round(range.to * info.sampleRate))
+    const perFrame = 4 * (info.channels + 9)
+    if ((to - from) * perFrame > STEMS_BYTES) {
+      const minutes = Math.floor(STEMS_BYTES / perFrame / info.sampleRate / 60)
+      throw new FirmwareError(
+        'FW_ERR_STEMS',
+        `process: --stems works on parts up to ${minutes} minutes with ${info.channels} mics (the part is held in memory); choose a part with --from and --to`,
+      )
+    }
+  }
   let st: ReturnType<typeof statSync> | null = null
   try {
     st = statSync(dir)
@@ -54,14 +76,27 @@ export async function stageStems(
     if (signal?.aborted)
       throw new FirmwareError('FW_ERR_INTERRUPTED', `process: interrupted by ${String(signal.reason)} while making the stems; no output was written`)
   }
-  const { info, data } = readWav(inPath)
+  // Only the part, read in blocks straight into one array per mic.
+  const reader = new WavReader(inPath)
+  const info = reader.info
   const m = info.channels
   const len = Math.max(0, Math.min(info.frames, to) - from)
-  const mics = Array.from({ length: m }, (_, c) => {
-    const x = new Float32Array(len)
-    for (let i = 0; i < len; i++) x[i] = data[(from + i) * m + c]!
-    return x
-  })
+  const mics = Array.from({ length: m }, () => new Float32Array(len))
+  try {
+    reader.seek(from)
+    const block = new Float32Array(4800 * m)
+    for (let at = 0; at < len; ) {
+      const n = Math.min(reader.read(block), len - at)
+      if (n <= 0) break
+      for (let c = 0; c < m; c++) {
+        const x = mics[c]!
+        for (let i = 0; i < n; i++) x[at + i] = block[i * m + c]!
+      }
+      at += n
+    }
+  } finally {
+    reader.close()
+  }
   await check()
   const scene = trackFrames(localise(geometry, mics))
   await check()
