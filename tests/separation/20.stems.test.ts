@@ -158,8 +158,8 @@ t.test('Ctrl-C while the stems are made leaves no stem, output or report', async
   })
   let stderr = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  // The stems are made after the engine has run to the end (about 3 s for these 20 s, the engine 0.1-0.3 s for its last 3 s): interrupt
-  // half a second after it passes 17 s.
+  // The stems are made after the engine has run to the end (about 3 s for these 20 s; the engine
+  // takes 0.1-0.3 s for its last 3 s): interrupt half a second after it passes 17 s.
   const atEnd = new Promise<boolean>((resolve) => {
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString()
