@@ -23,6 +23,10 @@ export interface TrackerOptions {
   confirmWithin: number
   /** A confirmed track without a candidate for this many frames ends (a pause longer than this). Defaults to 150. */
   coastFrames: number
+  /** Fastest a source moves, degrees per frame (a talker running across a stage 2 m away: about 1). Defaults to 1. */
+  maxVelocity: number
+  /** A track found again after this many frames without a candidate jumps to it, its velocity untouched. Defaults to 3. */
+  reacquireAfter: number
 }
 
 export interface Track {
@@ -36,7 +40,18 @@ export interface Track {
   misses: number
 }
 
-const DEFAULTS: TrackerOptions = { maxTracks: 4, gateDeg: 25, sigmaDeg: 8, alpha: 0.5, beta: 0.08, confirmHits: 3, confirmWithin: 5, coastFrames: 150 }
+const DEFAULTS: TrackerOptions = {
+  maxTracks: 4,
+  gateDeg: 25,
+  sigmaDeg: 8,
+  alpha: 0.5,
+  beta: 0.08,
+  confirmHits: 3,
+  confirmWithin: 5,
+  coastFrames: 150,
+  maxVelocity: 1,
+  reacquireAfter: 3,
+}
 
 /** a - b wrapped to (-180, 180]. */
 export function angleDiff(a: number, b: number): number {
@@ -78,9 +93,16 @@ export class SourceTracker {
       // Close to another track (a crossing), a candidate may be either talker's: trust the
       // prediction and keep the velocity, so the two pass through each other instead of bouncing.
       const near = this.#tracks.some((u) => u !== t && u.confirmed && Math.abs(angleDiff(u.azimuth, t.azimuth)) < 3 * o.sigmaDeg)
-      t.azimuth = wrap(t.azimuth + (near ? 0.1 : o.alpha) * r)
-      if (!near) t.velocity += o.beta * r
-      t.velocity = Math.max(-5, Math.min(5, t.velocity))
+      if (t.misses >= o.reacquireAfter && !near) {
+        // Found again after a pause: the talker is where the candidate is; how far it moved
+        // meanwhile says nothing about its speed now (updating the velocity by it sent tracks
+        // flying off after every pause).
+        t.azimuth = wrap(candidates[c]!)
+      } else {
+        t.azimuth = wrap(t.azimuth + (near ? 0.1 : o.alpha) * r)
+        if (!near) t.velocity += o.beta * r
+      }
+      t.velocity = Math.max(-o.maxVelocity, Math.min(o.maxVelocity, t.velocity))
       t.misses = 0
       t.hits++
       if (!t.confirmed && t.hits >= o.confirmHits) t.confirmed = true
