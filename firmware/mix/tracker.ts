@@ -77,7 +77,10 @@ export class SourceTracker {
     const o = this.#o
     for (const t of this.#tracks) {
       t.azimuth = wrap(t.azimuth + t.velocity)
-      if (t.misses > 0) t.velocity *= 0.95
+      // A silent talker slows down (it may have stopped); one hidden by another track (a
+      // crossing: the localiser sees one peak for both) keeps its speed, to come out the far side.
+      const hidden = this.#tracks.some((u) => u !== t && u.confirmed && Math.abs(angleDiff(u.azimuth, t.azimuth)) < 3 * o.sigmaDeg)
+      if (t.misses > 0 && !hidden) t.velocity *= 0.95
       t.age++
     }
     const assign = this.#assign(candidates)
