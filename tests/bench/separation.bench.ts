@@ -93,7 +93,10 @@ const section: BenchSection = {
           let c = -2
           for (const [k, x] of sep.stems) {
             const v = correlation(x, ref)
-            if (v > c) (c = v), (id = k)
+            if (v > c) {
+              c = v
+              id = k
+            }
           }
           stemI.push(siSdr(sep.stems.get(id)!, ref) - base)
           matchedI.push(siSdr(assembled[i]!, ref) - base)

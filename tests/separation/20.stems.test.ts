@@ -60,7 +60,10 @@ t.test('--stems writes one WAV per track, each closest to its own talker, and th
     let c = -1
     for (const [k, x] of stems) {
       const v = correlation(x, ref)
-      if (v > c) (c = v), (id = k)
+      if (v > c) {
+        c = v
+        id = k
+      }
     }
     const other = correlation(stems.get(id)!, scene.references[1 - i]!)
     t.comment(`talker ${i}: track ${id}, correlation ${c.toFixed(2)} with it, ${other.toFixed(2)} with the other talker`)

@@ -69,7 +69,11 @@ export function speech(voice: string, text: string): Float32Array {
   const x = readWav(out).data as Float32Array
   let e = 0
   let n = 0
-  for (const v of x) if (Math.abs(v) > 1e-3) (e += v * v), n++
+  for (const v of x) {
+    if (Math.abs(v) <= 1e-3) continue
+    e += v * v
+    n++
+  }
   const g = 10 ** (-26 / 20) / Math.sqrt(e / Math.max(1, n))
   const y = Float32Array.from(x, (v) => v * g)
   speechCache.set(key, y)
