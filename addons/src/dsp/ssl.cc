@@ -13,7 +13,10 @@ namespace dsp {
 
 namespace {
 constexpr double kBandLoHz = 200, kBandHiHz = 8000;  // the PHAT band, as doa.cc
-constexpr int kUp = 2;                                // correlation lags in half samples
+// Correlation lags in half samples, or whole samples for a 2D/3D array whose aperture spans 20
+// samples or more (as doa.cc: interpolating between whole-sample lags is then exact enough, and
+// the per-pair inverse FFT, this localiser's main cost, halves).
+int upFor(const ArrayLayout& lay, double fs) { return lay.shape != ArrayShape::Linear && lay.aperture / kSpeedOfSound * fs >= 20 ? 1 : 2; }
 constexpr double kSilence = 1e-9;                     // mean square below this (-90 dBFS): no peaks
 double wrap360(double a) {
   a = std::fmod(a, 360.0);
@@ -26,12 +29,12 @@ struct MultiSourceSsl::Impl {
   std::vector<Vec3> mics;
   ArrayLayout lay;
   double fs;
-  int n, hop, m, kLo, kHi, nb, reach, width;
+  int n, hop, m, up, kLo, kHi, nb, reach, width;
   RealFft fwd, inv;
   std::vector<double> win, frame, lagBuf;
   std::vector<float> fifo;
   std::vector<cplx> spec;   // m x (n/2 + 1)
-  std::vector<cplx> cross;  // kUp * n / 2 + 1: the n-point spectrum zero-padded, lags in 1 / kUp samples
+  std::vector<cplx> cross;  // up * n / 2 + 1: the n-point spectrum zero-padded, lags in 1 / up samples
   std::vector<std::pair<int, int>> pairs;
   std::vector<float> corr, work;  // pairs x (2 reach + 1): lag q at index q + reach
   bool primed = false;
@@ -48,23 +51,23 @@ struct MultiSourceSsl::Impl {
 
   Impl(const Geometry& g, const SslOptions& opt)
       : o(opt), mics(g.mics), lay(describeLayout(g)), fs(g.sampleRate), n(nextPow2(std::max(opt.frameSize, 64))),
-        hop(opt.hop <= 0 ? n / 2 : std::min(opt.hop, n)), m(static_cast<int>(g.mics.size())), fwd(n), inv(kUp * n) {
+        hop(opt.hop <= 0 ? n / 2 : std::min(opt.hop, n)), m(static_cast<int>(g.mics.size())), up(upFor(lay, fs)), fwd(n), inv(up * n) {
     o.maxSources = std::clamp(o.maxSources, 1, kSslMaxSources);
     win.resize(static_cast<size_t>(n));
     for (int i = 0; i < n; i++) win[static_cast<size_t>(i)] = 0.5 - 0.5 * std::cos(2 * kPi * i / n);
     frame.assign(static_cast<size_t>(n), 0.0);
     fifo.assign(static_cast<size_t>(m) * n, 0.f);
     spec.assign(static_cast<size_t>(m) * (n / 2 + 1), cplx());
-    cross.assign(static_cast<size_t>(kUp * n / 2 + 1), cplx());
-    lagBuf.assign(static_cast<size_t>(kUp * n), 0.0);
+    cross.assign(static_cast<size_t>(up * n / 2 + 1), cplx());
+    lagBuf.assign(static_cast<size_t>(up * n), 0.0);
     kLo = std::max(1, static_cast<int>(std::ceil(kBandLoHz * n / fs)));
     kHi = std::min(n / 2 - 1, static_cast<int>(std::floor(std::min(kBandHiHz, 0.45 * fs) * n / fs)));
     nb = std::max(0, kHi - kLo + 1);
     for (int i = 0; i < m; i++)
       for (int j = i + 1; j < m; j++) pairs.emplace_back(i, j);
-    reach = std::min(kUp * n / 2 - 1, static_cast<int>(std::ceil(lay.aperture / kSpeedOfSound * fs * kUp)) + 4);
+    reach = std::min(up * n / 2 - 1, static_cast<int>(std::ceil(lay.aperture / kSpeedOfSound * fs * up)) + 4);
     // Cleared around a found peak: about the PHAT main lobe's half width at the band's top.
-    width = std::max(2, static_cast<int>(std::lround(0.75 * kUp * fs / std::min(kBandHiHz, 0.45 * fs))));
+    width = std::max(2, static_cast<int>(std::lround(0.75 * up * fs / std::min(kBandHiHz, 0.45 * fs))));
     const size_t span = static_cast<size_t>(2 * reach + 1);
     corr.assign(pairs.size() * span, 0.f);
     work.assign(corr.size(), 0.f);
@@ -80,7 +83,7 @@ struct MultiSourceSsl::Impl {
         gridA.push_back(a), gridE.push_back(e);
       }
     // Per pair, sub-samples of lag per unit direction: lead_j - lead_i.
-    const double per = fs * kUp / kSpeedOfSound;
+    const double per = fs * up / kSpeedOfSound;
     gridPos.assign(gridA.size() * pairs.size(), 0.f);
     for (size_t d = 0; d < gridA.size(); d++) {
       const Vec3 u = linear ? Vec3{lay.axis.x * std::cos(gridA[d] * kPi / 180), lay.axis.y * std::cos(gridA[d] * kPi / 180),
@@ -124,7 +127,7 @@ struct MultiSourceSsl::Impl {
       fwd.forward(frame.data(), &spec[static_cast<size_t>(c) * bins]);
     }
     const size_t span = static_cast<size_t>(2 * reach + 1);
-    const int big = kUp * n;
+    const int big = up * n;
     const double scale = static_cast<double>(big) / (2.0 * nb);
     for (size_t p = 0; p < pairs.size(); p++) {
       const cplx* a = &spec[static_cast<size_t>(pairs[p].first) * bins];
