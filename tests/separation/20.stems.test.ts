@@ -76,6 +76,36 @@ t.test('--stems writes one WAV per track, each closest to its own talker, and th
   t.not(best[0], best[1], 'the two talkers are in different stems')
 })
 
+t.test('--stems with --from/--to: stems as long as the part, track times in show time', async (t) => {
+  const dir = t.testdir({})
+  recording(dir)
+  const r = firmware(
+    dir,
+    '--array',
+    'array.json',
+    '--in',
+    'in.wav',
+    '--out',
+    'out.wav',
+    '--report',
+    'report.json',
+    '--no-analysis',
+    '--stems',
+    'part',
+    '--from',
+    '1',
+    '--to',
+    '2.5',
+  )
+  t.equal(r.status, 0, `exits 0 (${r.stderr.trim()})`)
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { tracks: Array<{ id: number; start: number; end: number }> }
+  t.ok(report.tracks.length >= 1, `${report.tracks.length} tracks`)
+  for (const k of report.tracks) {
+    t.ok(k.start >= 1 && k.end <= 2.5, `track ${k.id}: ${k.start}-${k.end} s inside the part (show time)`)
+    t.equal(readWav(join(dir, 'part', `track-${k.id}.wav`)).info.frames, 1.5 * 48000, `track ${k.id}: as long as the part`)
+  }
+})
+
 t.test('a bad --stems is refused with FW_ERR_STEMS and nothing is written', async (t) => {
   const dir = t.testdir({ 'a-file': 'not a folder' })
   recording(dir)
