@@ -4,11 +4,12 @@
 // are staged beside their final names and moved into place only when the run commits, with the
 // report; on any failure or Ctrl-C none is left.
 import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { ArrayGeometry } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { localise, separateTracks, type TrackSummary, trackFrames } from '../mix/separation.ts'
 import { type WavInfo, WavReader, type WavSource, writeWav } from '../wav/wav.ts'
+import { labelTrackPath } from './labels.ts'
 
 /**
  * The part is held in memory while the stems are made: the mics, four beams and four stems and
@@ -21,8 +22,24 @@ const STEMS_BYTES = 4 * 1024 ** 3
  * Refuses a --stems folder that cannot take the stems, or a part too long to make them from,
  * before any audio is processed.
  */
-export function checkStemsDir(dir: string, geometry: ArrayGeometry | null, info?: WavInfo, range: { from?: number; to?: number } = {}): void {
+export function checkStemsDir(
+  dir: string,
+  geometry: ArrayGeometry | null,
+  info?: WavInfo,
+  range: { from?: number; to?: number; out?: string; report?: string; array?: string; in?: string; inputs?: string[] } = {},
+): void {
   if (!geometry) throw new FirmwareError('FW_ERR_STEMS', `process: --stems needs --array (stems are separated from the mics of an array)`)
+  // The folder must not be a path the run reads or writes (it would be created as a folder there).
+  const taken: Array<[string | undefined, string]> = [
+    [range.out, '--out'],
+    [range.report, '--report'],
+    [range.report === undefined ? undefined : labelTrackPath(range.report), 'the label track'],
+    [range.array, '--array'],
+    ...(range.inputs?.length ? range.inputs : [range.in]).map((p): [string | undefined, string] => [p, '--in']),
+  ]
+  for (const [p, what] of taken) {
+    if (p !== undefined && resolve(p) === resolve(dir)) throw new FirmwareError('FW_ERR_STEMS', `process: --stems ${dir} is ${what}; give a folder of its own`)
+  }
   if (info) {
     const from = Math.round((range.from ?? 0) * info.sampleRate)
     const to = range.to === undefined ? info.frames : Math.min(info.frames, Math.round(range.to * info.sampleRate))

@@ -113,6 +113,9 @@ t.test('a bad --stems is refused with FW_ERR_STEMS and nothing is written', asyn
   for (const [stems, why] of [
     ['a-file', /is a file/],
     [join('a-file', 'sub'), /not writable \(ENOTDIR\)/],
+    // Not yet there: the stems folder would be created where the output goes.
+    ['out.wav', /--stems out.wav is --out; give a folder of its own/],
+    ['in.wav', /is --in/],
   ] as const) {
     const r = firmware(dir, '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', stems)
     t.equal(r.status, 1, `--stems ${stems}: exits 1`)
