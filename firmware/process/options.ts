@@ -242,7 +242,7 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
     if (!/^[+-]?\d+(\.\d+)?$/.test(loopGain) || Math.abs(Number(loopGain)) > 40 || Number(loopGain) > 20) {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --loop-gain must be dB from -40 to 20, got "${loopGain}"`)
     }
-    for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
+    for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to', '--stems']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
     opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress') }
   } else {
     for (const n of ['--room', '--suppress']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)

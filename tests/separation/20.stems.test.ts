@@ -159,6 +159,8 @@ t.test('a bad --stems is refused with FW_ERR_STEMS and nothing is written', asyn
   t.same(readdirSync(dir).sort(), [...before, 'array16.json', 'long16.wav'].sort(), 'nothing written')
   rmSync(join(dir, 'long16.wav'))
   rmSync(join(dir, 'array16.json'))
+  const loop = firmware(dir, '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--loop-gain', '0', '--stems', 'stems')
+  t.match(loop.stderr, /--stems does not go with --loop-gain.*\[FW_ERR_USAGE\]/, 'with --loop-gain: refused')
   const noArray = firmware(dir, '--in', 'in.wav', '--out', 'out.wav', '--report', 'report.json', '--no-analysis', '--stems', 'stems')
   t.match(noArray.stderr, /needs --array.*\[FW_ERR_STEMS\]/, 'without an array: refused')
   t.same(readdirSync(dir).sort(), before, 'nothing written')
