@@ -16,8 +16,8 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   /* 5 */ ['contract'],
   /* 6 */ ['commands', 'transport'],
   /* 7 */ ['store', 'inference', 'rehearsal'],
-  /* 8 */ ['automation', 'process', 'mix'],
-  /* 9 */ ['api', 'console', 'osc', 'telemetry'],
+  /* 8 */ ['automation', 'mix'],
+  /* 9 */ ['api', 'console', 'osc', 'telemetry', 'process'],
   /* 10 */ ['runtime'],
   /* 11 */ ['cli'],
 ]

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitWav(env, exports);
   binding::InitFeatures(env, exports);
   binding::InitMix(env, exports);
+  binding::InitSep(env, exports);
   return exports;
 }
 

@@ -14,6 +14,8 @@ void InitWav(Napi::Env env, Napi::Object exports);
 void InitFeatures(Napi::Env env, Napi::Object exports);
 // The personal-mix offline render, module.mixRender (mix/mix_binding.cc).
 void InitMix(Napi::Env env, Napi::Object exports);
+// Multi-source localiser and beam + post-filter separator, module.sep (sep/sep_binding.cc).
+void InitSep(Napi::Env env, Napi::Object exports);
 // Howl detector over a signal and the simulated feedback loop (features/feedback_binding.cc),
 // added to the features object.
 void InitFeedback(Napi::Env env, Napi::Object features);

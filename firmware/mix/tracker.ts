@@ -5,8 +5,8 @@
 // tracks with the lowest total cost is searched exhaustively (at most 4 tracks x a handful of
 // candidates), so two talkers crossing keep their ids by their velocities, and a talker who pauses
 // coasts (velocity decaying) until it speaks again or stays silent past `coastFrames`.
-// Not built yet: the multi-peak localiser that would feed it from the array (today's SRP-PHAT
-// reports one direction per frame); the tests feed it candidates with known truth.
+// Fed from the array by the multi-peak localiser (separation.ts, addons/src/dsp/ssl.*);
+// tests/mix/40.tracker.test.ts feeds it synthetic candidates with known truth.
 
 export interface TrackerOptions {
   /** At most this many tracks. Defaults to 4. */
@@ -23,6 +23,10 @@ export interface TrackerOptions {
   confirmWithin: number
   /** A confirmed track without a candidate for this many frames ends (a pause longer than this). Defaults to 150. */
   coastFrames: number
+  /** Fastest a source moves, degrees per frame (a talker running across a stage 2 m away: about 1). Defaults to 1. */
+  maxVelocity: number
+  /** A track found again after this many frames without a candidate jumps to it, its velocity untouched. Defaults to 3. */
+  reacquireAfter: number
 }
 
 export interface Track {
@@ -36,7 +40,18 @@ export interface Track {
   misses: number
 }
 
-const DEFAULTS: TrackerOptions = { maxTracks: 4, gateDeg: 25, sigmaDeg: 8, alpha: 0.5, beta: 0.08, confirmHits: 3, confirmWithin: 5, coastFrames: 150 }
+const DEFAULTS: TrackerOptions = {
+  maxTracks: 4,
+  gateDeg: 25,
+  sigmaDeg: 8,
+  alpha: 0.5,
+  beta: 0.08,
+  confirmHits: 3,
+  confirmWithin: 5,
+  coastFrames: 150,
+  maxVelocity: 1,
+  reacquireAfter: 3,
+}
 
 /** a - b wrapped to (-180, 180]. */
 export function angleDiff(a: number, b: number): number {
@@ -62,7 +77,10 @@ export class SourceTracker {
     const o = this.#o
     for (const t of this.#tracks) {
       t.azimuth = wrap(t.azimuth + t.velocity)
-      if (t.misses > 0) t.velocity *= 0.95
+      // A silent talker slows down (it may have stopped); one hidden by another track (a
+      // crossing: the localiser sees one peak for both) keeps its speed, to come out the far side.
+      const hidden = this.#tracks.some((u) => u !== t && u.confirmed && Math.abs(angleDiff(u.azimuth, t.azimuth)) < 3 * o.sigmaDeg)
+      if (t.misses > 0 && !hidden) t.velocity *= 0.95
       t.age++
     }
     const assign = this.#assign(candidates)
@@ -78,9 +96,16 @@ export class SourceTracker {
       // Close to another track (a crossing), a candidate may be either talker's: trust the
       // prediction and keep the velocity, so the two pass through each other instead of bouncing.
       const near = this.#tracks.some((u) => u !== t && u.confirmed && Math.abs(angleDiff(u.azimuth, t.azimuth)) < 3 * o.sigmaDeg)
-      t.azimuth = wrap(t.azimuth + (near ? 0.1 : o.alpha) * r)
-      if (!near) t.velocity += o.beta * r
-      t.velocity = Math.max(-5, Math.min(5, t.velocity))
+      if (t.misses >= o.reacquireAfter && !near) {
+        // Found again after a pause: the talker is where the candidate is; how far it moved
+        // meanwhile says nothing about its speed now (updating the velocity by it sent tracks
+        // flying off after every pause).
+        t.azimuth = wrap(candidates[c]!)
+      } else {
+        t.azimuth = wrap(t.azimuth + (near ? 0.1 : o.alpha) * r)
+        if (!near) t.velocity += o.beta * r
+      }
+      t.velocity = Math.max(-o.maxVelocity, Math.min(o.maxVelocity, t.velocity))
       t.misses = 0
       t.hits++
       if (!t.confirmed && t.hits >= o.confirmHits) t.confirmed = true
@@ -152,6 +177,8 @@ export interface TrackingFigures {
   /** Per source: active frames with no confirmed track within `matchDeg`. */
   missedFrames: number[]
   activeFrames: number[]
+  /** Per frame, per source: the id of the track matched to it (-1: none). */
+  matches: number[][]
 }
 
 /** Scores tracker output against the truth (the nearest confirmed track within matchDeg, each track used once). */
@@ -162,7 +189,10 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
   const missed = new Array<number>(ns).fill(0)
   const active = new Array<number>(ns).fill(0)
   const lastId = new Array<number>(ns).fill(-1)
+  const matches: number[][] = []
   truth.forEach((f, i) => {
+    const matched = new Array<number>(ns).fill(-1)
+    matches.push(matched)
     const tracks = [...(out[i] ?? [])]
     const sDone = new Set<number>()
     const tDone = new Set<number>()
@@ -171,6 +201,7 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
       tDone.add(ti)
       errs[si]!.push(d)
       const id = tracks[ti]!.id
+      matched[si] = id
       if (lastId[si]! >= 0 && lastId[si] !== id) switches[si]!++
       lastId[si] = id
     }
@@ -204,5 +235,5 @@ export function scoreTracking(truth: readonly TruthFrame[], out: ReadonlyArray<r
     const s = [...v].sort((a, b) => a - b)
     return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN
   }
-  return { medianErrorDeg: errs.map(median), identitySwitches: switches, missedFrames: missed, activeFrames: active }
+  return { medianErrorDeg: errs.map(median), identitySwitches: switches, missedFrames: missed, activeFrames: active, matches }
 }

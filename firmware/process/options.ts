@@ -47,6 +47,8 @@ export interface ProcessOptions {
    * names the room (default club); --suppress places notches at detected howls.
    */
   loop?: { gainDb: number; room: string; suppress: boolean }
+  /** --stems DIR: one WAV per tracked source (track-<id>.wav) and residual.wav there; the tracks in the report. */
+  stems?: string
 }
 
 export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav --report REPORT.json [options]
@@ -78,7 +80,10 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
                         over the point where it starts to howl (-40 to 20); OUT.wav is the
                         loudspeaker feed, the report lists the feedback alarms (docs/feedback.md)
   --room R              the loop's room: small, club (default), hall, studio, or LxWxH:absorption
-  --suppress            with --loop-gain: place notches at detected howls (the auto mode)`
+  --suppress            with --loop-gain: place notches at detected howls (the auto mode)
+  --stems DIR           with --array: localise and track up to 4 sources, write one WAV per track
+                        (DIR/track-<id>.wav, a beam + post-filter) and DIR/residual.wav; the
+                        tracks go in the report (docs/mixes.md)`
 
 const valued = new Set([
   '--array',
@@ -95,6 +100,7 @@ const valued = new Set([
   '--progress-every',
   '--loop-gain',
   '--room',
+  '--stems',
 ])
 const flags = new Set(['--no-analysis', '--join', '--suppress'])
 /** Options that may be given more than once. */
@@ -236,11 +242,13 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
     if (!/^[+-]?\d+(\.\d+)?$/.test(loopGain) || Math.abs(Number(loopGain)) > 40 || Number(loopGain) > 20) {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --loop-gain must be dB from -40 to 20, got "${loopGain}"`)
     }
-    for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
+    for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to', '--stems']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
     opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress') }
   } else {
     for (const n of ['--room', '--suppress']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
   }
+  const stems = seen.get('--stems')
+  if (stems !== undefined) opts.stems = stems
   if (!opts.array) {
     for (const n of ['--steer', '--beamformer', '--beams']) {
       if (seen.has(n)) usage(`${n} needs --array (without an array the inputs are line feeds, with no beams)`)

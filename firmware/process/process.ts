@@ -9,6 +9,7 @@ import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
 import { classLabels, labelTrackPath, writeLabelTrack } from './labels.ts'
+import { checkStemsDir, type StagedStems, stageStems } from './stems.ts'
 
 /** Linear peak and mean square per channel. */
 export interface WavLevels {
@@ -456,6 +457,7 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   const runner = deps.runner ?? defaultRunner
   const started = now()
   const { info, geometry } = checkInputs(opts)
+  if (opts.stems !== undefined) checkStemsDir(opts.stems, geometry, info, opts)
   const { job, beams } = planJob(opts, info, geometry)
   // Ctrl-C or a stop signal mid-run must not leave half a file: stop the engine (its writer then
   // drops the temp file) and take back anything already in place.
@@ -533,6 +535,7 @@ async function runJob(
     throw e
   }
   let report: ProcessReport
+  let stems: StagedStems | null = null
   try {
     report = {
       version: 1,
@@ -583,6 +586,10 @@ async function runJob(
         ;(report.analysisErrors ??= []).push({ contributor: name, message: message.split('\n')[0]! })
       }
     }
+    if (opts.stems !== undefined && geometry) {
+      stems = await stageStems(opts.stems, job.inPath, geometry, job.fromFrame, job.endFrame, signal)
+      report.tracks = stems.tracks
+    }
     if (job.fromFrame > 0) toShowTime(report, job.fromFrame / job.sampleRate)
     report.elapsedSeconds = Math.round((now() - started) * 1000) / 1000
     if (signal.aborted) throw interrupted(signal, job)
@@ -593,6 +600,7 @@ async function runJob(
     if (labels) writeLabelTrack(labels, classLabels(report.classes))
     try {
       renameSync(job.outPath, opts.out)
+      stems?.commit()
     } catch (e) {
       rmSync(opts.report, { force: true })
       if (labels) rmSync(labels, { force: true })
@@ -604,6 +612,7 @@ async function runJob(
   } catch (e) {
     // The run is not complete: drop the staged audio, so nothing half-done is left behind.
     rmSync(job.outPath, { force: true })
+    stems?.discard()
     throw e
   }
   const what = geometry

@@ -1,6 +1,7 @@
 // The processing report (REPORT.json of `firmware process`), and the place where analysers that
 // are not part of the engine (classifiers, VAD, EQ recommendations) add their sections.
 import type { DoaEstimate, FeatureFrames } from '../engine/types.ts'
+import type { TrackSummary } from '../mix/separation.ts'
 import type { WavInfo, WavSource } from '../wav/wav.ts'
 
 export interface ChannelMeter {
@@ -116,6 +117,8 @@ export interface ProcessReport {
   }
   /** The Audacity label track written beside the report (class timeline and alarms); absent with --no-analysis. */
   labelTrack?: string
+  /** With --stems: the tracked sources (id, life, azimuth path decimated to 10 a second; docs/mixes.md). */
+  tracks?: TrackSummary[]
   /** Wall-clock seconds the run took. */
   elapsedSeconds: number
   /** Sections from contributors that failed, with why; the rest of the report still stands. */
