@@ -172,8 +172,8 @@ t.test('accepting a recommendation changes the output EQ; the change arrives on 
     line = await con.client.nextLine(end - Date.now()).catch(() => '')
   t.match(
     line,
-    /^EV change what=eq output=2 band=4 .*value\.gainDb=-4 .*who=automation /,
-    "the console heard the same change (applied by automation on the operator's accept)",
+    /^EV change what=eq output=2 band=4 .*value\.gainDb=-4 .*who="api:CN=operator-1,serial=/,
+    'the console heard the same change, made by the operator who accepted it on the page',
   )
   t.match(await page.textContent(`[data-testid="rec-${id}"]`), /accepted/)
 })
