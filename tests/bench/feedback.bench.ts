@@ -205,7 +205,12 @@ const section: BenchSection = {
             nextCls += 12000
             fusion.classifier(fr.t, await cls.classify(p.x.subarray(end - 26400, end)))
           }
-          n += fusion.push(fr.t, 0, fr.candidates).length
+          for (const a of fusion.push(fr.t, 0, fr.candidates)) {
+            n++
+            ctx.log(
+              `false alarm: ${p.family} at ${fixed(a.t, 2)} s, ${a.hz} Hz ${a.levelDb} dBFS, ${a.reason} (${a.growthDbPerS} dB/s, classifier ${a.classifier})`,
+            )
+          }
         }
         procMs += performance.now() - t0
         const e = fa.get(p.family) ?? { alarms: 0, seconds: 0 }
