@@ -106,8 +106,13 @@ export interface HowlFusionOptions {
   loudRingPaprDb: number
   loudRingLevelDb: number
   loudRingS: number
-  /** Readings outside the holdHz band this many frames in a row start the hold again. Defaults to 1 (3 let held notes ring with the classifier: docs/feedback.md). */
+  /**
+   * Readings outside the holdHz band this many frames in a row start the hold again: for ringing,
+   * and for the loud ring. Defaults to 1 and 3 (3 for ringing let held notes ring with the
+   * classifier's say-so: docs/feedback.md).
+   */
   holdOutliers: number
+  loudRingOutliers: number
   /** A track with no candidate for this long has ended. Defaults to 0.3 s (a howl beside a ringing neighbour mode drops out for a few frames). */
   gapS: number
   /**
@@ -147,6 +152,7 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   loudRingLevelDb: -12,
   loudRingS: 1,
   holdOutliers: 1,
+  loudRingOutliers: 3,
   gapS: 0.3,
   newHighDb: 3,
   historyS: 1,
@@ -163,13 +169,38 @@ interface Track {
   points: Array<{ t: number; level: number; hz: number }>
   /** Older levels (beyond points), for the new-height rule: [t, level]. */
   history: Array<[number, number]>
-  /** Since holdT the frequency has stayed within [hzMin, hzMax], at most holdHz wide. */
-  holdT: number
+  /** How long the frequency has held (for ringing), and the same with isolated outliers allowed (for the loud ring). */
+  hold: Hold
+  loudHold: Hold
+  alarmed: boolean
+}
+
+/** Since t the frequency has stayed within [hzMin, hzMax] (at most holdHz wide). */
+interface Hold {
+  t: number
   hzMin: number
   hzMax: number
   /** Readings outside the band in a row. */
   outliers: number
-  alarmed: boolean
+}
+
+// A reading outside the holdHz band for `outliers` frames in a row starts the hold again from
+// there; with outliers > 1 a lone reading off by a few Hz (a howl's estimate beside a neighbouring
+// mode that also rings, or under a loud note) does not. Vibrato moves a note out of the band for
+// several frames in a row.
+function holdAt(h: Hold, t: number, hz: number, holdHz: number, outliers: number): void {
+  if (Math.max(h.hzMax, hz) - Math.min(h.hzMin, hz) > holdHz) {
+    if (++h.outliers >= outliers) {
+      h.t = t
+      h.hzMin = hz
+      h.hzMax = hz
+      h.outliers = 0
+    }
+  } else {
+    h.hzMin = Math.min(h.hzMin, hz)
+    h.hzMax = Math.max(h.hzMax, hz)
+    h.outliers = 0
+  }
 }
 
 function slope(points: Array<{ t: number; level: number }>): number {
@@ -262,10 +293,8 @@ export class HowlFusion {
           minLevel: c.levelDb,
           points: [],
           history: [],
-          holdT: t,
-          hzMin: c.hz,
-          hzMax: c.hz,
-          outliers: 0,
+          hold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
+          loudHold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
           alarmed: false,
         }
         this.#tracks.push(k)
@@ -273,22 +302,8 @@ export class HowlFusion {
       k.hz = c.hz
       k.lastT = t
       k.minLevel = Math.min(k.minLevel, c.levelDb)
-      // The frequency held since holdT: readings outside the holdHz band for holdOutliers frames
-      // in a row start the hold again from there; a lone reading off by a few Hz (a howl's estimate
-      // under a loud note, or beside a neighbouring mode that also rings) does not. Vibrato moves a
-      // note out of the band for several frames in a row.
-      if (Math.max(k.hzMax, c.hz) - Math.min(k.hzMin, c.hz) > o.holdHz) {
-        if (++k.outliers >= o.holdOutliers) {
-          k.holdT = t
-          k.hzMin = c.hz
-          k.hzMax = c.hz
-          k.outliers = 0
-        }
-      } else {
-        k.hzMin = Math.min(k.hzMin, c.hz)
-        k.hzMax = Math.max(k.hzMax, c.hz)
-        k.outliers = 0
-      }
+      holdAt(k.hold, t, c.hz, o.holdHz, o.holdOutliers)
+      holdAt(k.loudHold, t, c.hz, o.holdHz, o.loudRingOutliers)
       k.points.push({ t, level: c.levelDb, hz: c.hz })
       if (k.points.length > 50) {
         const old = k.points.shift()!
@@ -306,7 +321,8 @@ export class HowlFusion {
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
       // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
       // the rest of the programme, as a saturated howl does) rings sooner.
-      const ringing = loud && t - k.holdT >= (c.paprDb >= o.loudRingPaprDb && c.levelDb >= o.loudRingLevelDb ? Math.min(ringFor, o.loudRingS) : ringFor)
+      const loudRing = c.paprDb >= o.loudRingPaprDb && c.levelDb >= o.loudRingLevelDb && t - k.loudHold.t >= o.loudRingS
+      const ringing = loud && (t - k.hold.t >= ringFor || loudRing)
       if (growing || ringing) {
         k.alarmed = true
         alarms.push({

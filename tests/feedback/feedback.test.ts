@@ -126,6 +126,22 @@ t.test('a line that rings on after its frequency reading wobbled once still rais
   t.ok(a && a.t > 0.6 && a.t < 4, `rung after the wobble and within 3.4 s of it (${a?.t.toFixed(2)} s)`)
 })
 
+t.test('a howl ringing at the top of the range beside a neighbouring mode is notched within 2 s (club, +3 dB)', async (t) => {
+  // The club at +3 dB howls at 174 Hz while a neighbouring mode rings too: the 174 Hz reading
+  // jumps by more than 3 Hz for one frame now and then, which restarted the ringing hold, and the
+  // howl sat at -5 dBFS (15 dB over the programme) for 7 s before its alarm. A loud steady line
+  // now rings after 1 s, lone outlying readings allowed.
+  const dir = t.testdir()
+  const speech = (await renderSpeech(dir, [...TEXTS].reverse().join(' '), 'kal')).subarray(0, 48000 * 4)
+  const r = runLoop(speech, { gainDb: 3, room: ROOMS.club!, suppress: true })
+  const a = r.alarms.find((x) => Math.abs(x.hz - 174.5) <= 5)
+  t.ok(a && a.t < 2, `alarm at 174 Hz before 2 s (${r.alarms.map((x) => `${x.hz} Hz at ${x.t.toFixed(2)} s`).join(', ') || 'none'})`)
+  t.ok(
+    r.notchChanges.some((n) => Math.abs(n.hz - 174.5) <= 5 && n.gainDb < 0 && n.t < 2),
+    'a notch at 174 Hz before 2 s',
+  )
+})
+
 t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {
   const dir = t.testdir()
   const speech = (await renderSpeech(dir, TEXTS.join(' '), 'slt')).subarray(0, 48000 * 10)
