@@ -562,7 +562,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         o.Set("spread", spread);
         spectra.Set(ns++, o);
       } else if (r.kind == features::kHowl) {
-        // Howl candidates (features/howl_detector.h), 8 floats each.
+        // Howl candidates (features/howl_detector.h), HowlDetector::kFloats floats each.
         Napi::Float32Array c = Napi::Float32Array::New(env, r.count);
         for (uint32_t i = 0; i < r.count; i++) c[i] = r.data[i];
         Napi::Object o = Napi::Object::New(env);

@@ -80,7 +80,7 @@ export interface FeatureFrames {
   vadT: number
   /** Per-output band spectra (32 mean dB + 32 spread dB), about every 0.5 s per output. */
   spectra: Array<{ output: number; t: number; mean: Float32Array; spread: Float32Array }>
-  /** Per-output howl candidates (addons/src/features/howl_detector.h, 8 floats each), on each 21 ms frame that has any. */
+  /** Per-output howl candidates (addons/src/features/howl_detector.h, HOWL_FLOATS floats each), on each 21 ms frame that has any. */
   howl?: Array<{ output: number; t: number; candidates: Float32Array }>
   /** Records dropped so far because the ring was full. */
   dropped: number

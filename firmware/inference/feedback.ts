@@ -7,7 +7,7 @@
 import { FirmwareError } from '../errors.ts'
 import { checker, numberIn, wholeNumberIn } from '../validate.ts'
 
-/** One howl candidate, as the native detector publishes it (8 floats). */
+/** One howl candidate, as the native detector publishes it (HOWL_FLOATS floats). */
 export interface HowlCandidate {
   hz: number
   /** Level of the peak as a sine, dBFS. */
@@ -20,11 +20,17 @@ export interface HowlCandidate {
   /** Inter-frame peak magnitude persistence: share of the last 12 frames the peak was there. */
   ipmp: number
   ageFrames: number
+  /** R^2 of the straight line growthDbPerS is the slope of (0 under 3 frames). */
+  fitR2: number
+  /** Largest rise from one frame to the next over those frames, dB. */
+  maxStepDb: number
+  /** Slope of the strongest bin at x0.5, x2 and x3 its frequency over the same frames, dB/s (a note's partials swell with it). */
+  harmonicGrowthDbPerS: number
 }
 
-export const HOWL_FLOATS = 8
+export const HOWL_FLOATS = 11
 
-/** Decodes packed candidates (8 floats each). */
+/** Decodes packed candidates (HOWL_FLOATS floats each). */
 export function decodeCandidates(packed: Float32Array, offset = 0, count = packed.length / HOWL_FLOATS, stride = HOWL_FLOATS): HowlCandidate[] {
   const out: HowlCandidate[] = []
   for (let i = 0; i < count; i++) {
@@ -38,18 +44,21 @@ export function decodeCandidates(packed: Float32Array, offset = 0, count = packe
       pnprDb: packed[o + 5]!,
       ipmp: packed[o + 6]!,
       ageFrames: packed[o + 7]!,
+      fitR2: packed[o + 8]!,
+      maxStepDb: packed[o + 9]!,
+      harmonicGrowthDbPerS: packed[o + 10]!,
     })
   }
   return out
 }
 
 /**
- * Rows of the offline detector (`features.howl`, `FeedbackLoop.run`): 9 floats a row, the frame's
+ * Rows of the offline detector (`features.howl`, `FeedbackLoop.run`): 1 + HOWL_FLOATS floats a row, the frame's
  * time (s) then a candidate. Grouped by frame time.
  */
 export function decodeRows(rows: Float32Array, t0 = 0): Array<{ t: number; candidates: HowlCandidate[] }> {
   const out: Array<{ t: number; candidates: HowlCandidate[] }> = []
-  for (let i = 0; i + 9 <= rows.length; i += 9) {
+  for (let i = 0; i + 1 + HOWL_FLOATS <= rows.length; i += 1 + HOWL_FLOATS) {
     const t = t0 + rows[i]!
     const c = decodeCandidates(rows, i + 1, 1)[0]!
     const last = out[out.length - 1]
@@ -87,7 +96,24 @@ export interface HowlFusionOptions {
   /** With the classifier's feedback probability at or above classifierMin within the last second, ringS is ringWithClassifierS. Defaults to 0.5 and 1.5 s (0.5 s let the classifier's spikes on held music notes double the false alarms: docs/feedback.md). */
   classifierMin: number
   ringWithClassifierS: number
-  /** A track with no candidate for this long has ended. Defaults to 0.1 s. */
+  /**
+   * A candidate that holds its frequency and holds most of the frame's power (PAPR at least
+   * loudRingPaprDb) at a level of at least loudRingLevelDb (dBFS as a sine: near the top of the
+   * output's range, where a howl saturates the loudspeaker or its limiter) raises an alarm after
+   * loudRingS. Defaults to 24 dB, -12 dBFS and 1 s (a solo note held over quiet accompaniment
+   * reached PAPR 24 at -18 dBFS).
+   */
+  loudRingPaprDb: number
+  loudRingLevelDb: number
+  loudRingS: number
+  /**
+   * Readings outside the holdHz band this many frames in a row start the hold again: for ringing,
+   * and for the loud ring. Defaults to 1 and 3 (3 for ringing let held notes ring with the
+   * classifier's say-so: docs/feedback.md).
+   */
+  holdOutliers: number
+  loudRingOutliers: number
+  /** A track with no candidate for this long has ended. Defaults to 0.3 s (a howl beside a ringing neighbour mode drops out for a few frames). */
   gapS: number
   /**
    * A growing peak must reach a new height: its level now at least this much (dB) over the most it
@@ -97,6 +123,15 @@ export interface HowlFusionOptions {
    */
   newHighDb: number
   historyS: number
+  /**
+   * A growing peak whose harmonics (the strongest bin at x0.5, x2, x3 its frequency) grow with it,
+   * at swellMin to swellMax times its own growth over the detector's last 12 frames, is a note
+   * swelling (a string or flute note's partials swell together), not a howl. Beyond swellMax the
+   * harmonics are the loudspeaker's distortion of a howl (a cubic term grows 3x as fast). Defaults
+   * to 0.7 and 2; swellMin 0 turns it off.
+   */
+  swellMin: number
+  swellMax: number
 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
@@ -113,9 +148,16 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   holdHz: 3,
   classifierMin: 0.5,
   ringWithClassifierS: 1.5,
-  gapS: 0.1,
+  loudRingPaprDb: 24,
+  loudRingLevelDb: -12,
+  loudRingS: 1,
+  holdOutliers: 1,
+  loudRingOutliers: 3,
+  gapS: 0.3,
   newHighDb: 3,
   historyS: 1,
+  swellMin: 0.7,
+  swellMax: 2,
 }
 
 interface Track {
@@ -127,9 +169,38 @@ interface Track {
   points: Array<{ t: number; level: number; hz: number }>
   /** Older levels (beyond points), for the new-height rule: [t, level]. */
   history: Array<[number, number]>
+  /** How long the frequency has held (for ringing), and the same with isolated outliers allowed (for the loud ring). */
+  hold: Hold
+  loudHold: Hold
+  alarmed: boolean
+}
+
+/** Since t the frequency has stayed within [hzMin, hzMax] (at most holdHz wide). */
+interface Hold {
+  t: number
   hzMin: number
   hzMax: number
-  alarmed: boolean
+  /** Readings outside the band in a row. */
+  outliers: number
+}
+
+// A reading outside the holdHz band for `outliers` frames in a row starts the hold again from
+// there; with outliers > 1 a lone reading off by a few Hz (a howl's estimate beside a neighbouring
+// mode that also rings, or under a loud note) does not. Vibrato moves a note out of the band for
+// several frames in a row.
+function holdAt(h: Hold, t: number, hz: number, holdHz: number, outliers: number): void {
+  if (Math.max(h.hzMax, hz) - Math.min(h.hzMin, hz) > holdHz) {
+    if (++h.outliers >= outliers) {
+      h.t = t
+      h.hzMin = hz
+      h.hzMax = hz
+      h.outliers = 0
+    }
+  } else {
+    h.hzMin = Math.min(h.hzMin, hz)
+    h.hzMax = Math.max(h.hzMax, hz)
+    h.outliers = 0
+  }
 }
 
 function slope(points: Array<{ t: number; level: number }>): number {
@@ -214,14 +285,25 @@ export class HowlFusion {
     for (const c of candidates) {
       let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= Math.max(o.holdHz * 4, 12))
       if (!k) {
-        k = { output, hz: c.hz, firstT: t, lastT: t, minLevel: c.levelDb, points: [], history: [], hzMin: c.hz, hzMax: c.hz, alarmed: false }
+        k = {
+          output,
+          hz: c.hz,
+          firstT: t,
+          lastT: t,
+          minLevel: c.levelDb,
+          points: [],
+          history: [],
+          hold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
+          loudHold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
+          alarmed: false,
+        }
         this.#tracks.push(k)
       }
       k.hz = c.hz
       k.lastT = t
       k.minLevel = Math.min(k.minLevel, c.levelDb)
-      k.hzMin = Math.min(k.hzMin, c.hz)
-      k.hzMax = Math.max(k.hzMax, c.hz)
+      holdAt(k.hold, t, c.hz, o.holdHz, o.holdOutliers)
+      holdAt(k.loudHold, t, c.hz, o.holdHz, o.loudRingOutliers)
       k.points.push({ t, level: c.levelDb, hz: c.hz })
       if (k.points.length > 50) {
         const old = k.points.shift()!
@@ -229,14 +311,18 @@ export class HowlFusion {
         while (k.history.length > 0 && t - k.history[0]![0] > o.historyS) k.history.shift()
       }
       if (k.alarmed) continue
-      const age = t - k.firstT
       const growth = slope(k.points)
       // Loud enough to matter: a peak with PAPR p holds about p - 24 dB of the frame's power
       // (683 analysed bins, 3 in the main lobe), so minPaprDb 18 is a tone 6 dB under the rest.
       const loud = c.paprDb >= o.minPaprDb
-      const growing = loud && this.#growing(k)
+      const g = Math.max(0, c.growthDbPerS)
+      const swelling = o.swellMin > 0 && c.harmonicGrowthDbPerS >= o.swellMin * g && c.harmonicGrowthDbPerS < o.swellMax * g
+      const growing = loud && !swelling && this.#growing(k)
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
-      const ringing = loud && age >= ringFor && k.hzMax - k.hzMin <= o.holdHz
+      // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
+      // the rest of the programme, as a saturated howl does) rings sooner.
+      const loudRing = c.paprDb >= o.loudRingPaprDb && c.levelDb >= o.loudRingLevelDb && t - k.loudHold.t >= o.loudRingS
+      const ringing = loud && (t - k.hold.t >= ringFor || loudRing)
       if (growing || ringing) {
         k.alarmed = true
         alarms.push({

@@ -56,6 +56,8 @@ export interface LoopOptions {
   fusion?: Partial<HowlFusionOptions>
   /** Samples per control step (the planner acts between steps). Defaults to 1024 (21 ms). */
   chunk?: number
+  /** Notches in place from the start (output 0's, e.g. those a suppressed run left), held whatever the planner does. */
+  notches?: Notch[]
 }
 
 export interface LoopResult {
@@ -117,6 +119,7 @@ class LoopRun {
     this.fusion = new HowlFusion(o.fusion ?? {})
     this.speaker = new Float32Array(programme.length)
     this.mic = new Float32Array(programme.length)
+    for (const n of o.notches ?? []) this.#loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
   }
 
   #apply(t: number, ns: Notch[]): void {

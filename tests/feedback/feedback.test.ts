@@ -103,6 +103,45 @@ t.test('a howl whose half frequency is near a played note (A4 beside 853 / 2 Hz)
   t.ok(a && a.t < 2, `alarm at 853 Hz before 2 s (${a ? `${a.hz} Hz at ${a.t.toFixed(2)} s` : 'none'})`)
 })
 
+t.test('a line that rings on after its frequency reading wobbled once still raises an alarm', async (t) => {
+  // In the hall at +3 dB with notches on, a howl at 498 Hz rang 12 dB over the programme for 3 s
+  // with no alarm: its frequency reading had wandered 4 Hz once under a loud note, and the ringing
+  // rule measured the hold over the track's whole life. Here: a 500 Hz line over quiet noise that
+  // wobbles to 508 Hz for 0.1 s at 0.5 s, then rings steadily for 4.4 s.
+  const n = 48000 * 5
+  const x = new Float32Array(n)
+  let phase = 0
+  let seed = 7
+  for (let i = 0; i < n; i++) {
+    const s = i / 48000
+    phase += (2 * Math.PI * (s >= 0.5 && s < 0.6 ? 508 : 500)) / 48000
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    x[i] = 0.3 * Math.sin(phase) + 0.003 * (seed / 2 ** 31 - 0.5)
+  }
+  const fusion = new HowlFusion()
+  const alarms: FeedbackAlarm[] = []
+  for (const fr of decodeRows(features.howl(x).rows)) alarms.push(...fusion.push(fr.t, 0, fr.candidates))
+  const a = alarms.find((al) => Math.abs(al.hz - 500) <= 3)
+  t.ok(a, `an alarm at 500 Hz (${alarms.map((al) => `${al.hz} Hz at ${al.t.toFixed(2)} s`).join(', ') || 'none'})`)
+  t.ok(a && a.t > 0.6 && a.t < 4, `rung after the wobble and within 3.4 s of it (${a?.t.toFixed(2)} s)`)
+})
+
+t.test('a howl ringing at the top of the range beside a neighbouring mode is notched within 2 s (club, +3 dB)', async (t) => {
+  // The club at +3 dB howls at 174 Hz while a neighbouring mode rings too: the 174 Hz reading
+  // jumps by more than 3 Hz for one frame now and then, which restarted the ringing hold, and the
+  // howl sat at -5 dBFS (15 dB over the programme) for 7 s before its alarm. A loud steady line
+  // now rings after 1 s, lone outlying readings allowed.
+  const dir = t.testdir()
+  const speech = (await renderSpeech(dir, [...TEXTS].reverse().join(' '), 'kal')).subarray(0, 48000 * 4)
+  const r = runLoop(speech, { gainDb: 3, room: ROOMS.club!, suppress: true })
+  const a = r.alarms.find((x) => Math.abs(x.hz - 174.5) <= 5)
+  t.ok(a && a.t < 2, `alarm at 174 Hz before 2 s (${r.alarms.map((x) => `${x.hz} Hz at ${x.t.toFixed(2)} s`).join(', ') || 'none'})`)
+  t.ok(
+    r.notchChanges.some((n) => Math.abs(n.hz - 174.5) <= 5 && n.gainDb < 0 && n.t < 2),
+    'a notch at 174 Hz before 2 s',
+  )
+})
+
 t.test('notches stop a loop that howls without them, and the programme passes', async (t) => {
   const dir = t.testdir()
   const speech = (await renderSpeech(dir, TEXTS.join(' '), 'slt')).subarray(0, 48000 * 10)

@@ -40,7 +40,9 @@ t.test('auto: notches at once, deeper while the howl persists, rollback to flat'
   s.alarm(alarm(0, 1250))
   s.alarm(alarm(0, 2500, 1))
   t.equal(sent.length, 2, 'two notches placed')
-  s.observe(0.5, 0, [{ hz: 1250.5, levelDb: -10, growthDbPerS: 2, paprDb: 25, phprDb: 30, pnprDb: 30, ipmp: 1, ageFrames: 30 }])
+  s.observe(0.5, 0, [
+    { hz: 1250.5, levelDb: -10, growthDbPerS: 2, paprDb: 25, phprDb: 30, pnprDb: 30, ipmp: 1, ageFrames: 30, fitR2: 0, maxStepDb: 0, harmonicGrowthDbPerS: 0 },
+  ])
   t.equal(sent[sent.length - 1]!.gainDb, -12, 'a howl still there deepens its notch')
   const back = s.rollback('op')
   t.equal(back.length, 2, 'both notches rolled back')

@@ -88,6 +88,7 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
           float* d = scratch_.data + i * HowlDetector::kFloats;
           d[0] = c[i].hz, d[1] = c[i].levelDb, d[2] = c[i].growthDbPerS, d[3] = c[i].paprDb;
           d[4] = c[i].phprDb, d[5] = c[i].pnprDb, d[6] = c[i].ipmp, d[7] = c[i].ageFrames;
+          d[8] = c[i].fitR2, d[9] = c[i].maxStepDb, d[10] = c[i].harmonicGrowthDbPerS;
         }
         publish();
       }

@@ -3,7 +3,7 @@
 //   kLogMel    one 40-band log-mel frame (10 ms hop) of the input mix, decimated to 16 kHz
 //   kVad       one 512-sample window at 16 kHz of the input mix, for the Silero VAD (32 ms)
 //   kSpectrum  one output's band spectrum (32 mean dB + 32 spread dB), about every 0.5 s
-//   kHowl      one output's howl candidates (HowlDetector, 8 floats each), on every analysis frame
+//   kHowl      one output's howl candidates (HowlDetector, HowlDetector::kFloats floats each), on every analysis frame
 //              (21 ms) that has any; none published while there are none
 // Sized at construction (which may allocate); process() never allocates, locks or blocks, except
 // offline: after waitForRoom() (the file backend, unpaced, where nothing may be dropped) a full

@@ -46,6 +46,7 @@ features::HowlThresholds thresholdsOf(const Napi::Value& v) {
   th.minLevelDb = numberOr(o, "minLevelDb", th.minLevelDb);
   th.youngFrames = static_cast<int>(numberOr(o, "youngFrames", th.youngFrames));
   th.youngGrowthDbPerS = numberOr(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
+  th.youngPnprDb = numberOr(o, "youngPnprDb", th.youngPnprDb);
   return th;
 }
 
@@ -66,8 +67,8 @@ struct HowlStream {
       const float t = static_cast<float>(samples / 48000.0);
       for (int k = 0; k < c; k++) {
         const features::HowlCandidate& h = detector.candidates()[k];
-        const float row[9] = {t, h.hz, h.levelDb, h.growthDbPerS, h.paprDb, h.phprDb, h.pnprDb, h.ipmp, h.ageFrames};
-        rows->insert(rows->end(), row, row + 9);
+        const float row[1 + features::HowlDetector::kFloats] = {t, h.hz, h.levelDb, h.growthDbPerS, h.paprDb, h.phprDb, h.pnprDb, h.ipmp, h.ageFrames, h.fitR2, h.maxStepDb, h.harmonicGrowthDbPerS};
+        rows->insert(rows->end(), row, row + 1 + features::HowlDetector::kFloats);
       }
     }
   }
@@ -79,7 +80,7 @@ Napi::Float32Array packed(Napi::Env env, const std::vector<float>& v) {
   return a;
 }
 
-// howl(x48k: Float32Array, thresholds?) -> { frames, rows: Float32Array (9 floats a row) }
+// howl(x48k: Float32Array, thresholds?) -> { frames, rows: Float32Array (1 + HowlDetector::kFloats floats a row) }
 Napi::Value HowlOf(const Napi::CallbackInfo& info) {
   auto x = needSamples(info, 0);
   HowlStream s(thresholdsOf(info.Length() > 1 ? info[1] : info.Env().Undefined()));

@@ -25,7 +25,7 @@ void HowlDetector::reset() noexcept {
   nOut_ = 0;
 }
 
-void HowlDetector::followPeak(double bin, float levelDb, float papr, float phpr, float pnpr, bool pass) noexcept {
+void HowlDetector::followPeak(double bin, float levelDb, float harmDb, float papr, float phpr, float pnpr, bool pass, bool loose) noexcept {
   int best = -1;
   double bestD = 1.01;
   for (int i = 0; i < kMaxTracks; ++i) {
@@ -34,7 +34,7 @@ void HowlDetector::followPeak(double bin, float levelDb, float papr, float phpr,
     if (d < bestD) bestD = d, best = i;
   }
   if (best < 0) {
-    if (!pass) return;  // only a peak that passes the ratios starts a track
+    if (!pass && !loose) return;  // only a peak that passes the ratios (or the young ones) starts a track
     for (int i = 0; i < kMaxTracks && best < 0; ++i)
       if (!tracks_[i].live) best = i;
     if (best < 0) {  // all busy: replace the track with the fewest hits
@@ -42,7 +42,7 @@ void HowlDetector::followPeak(double bin, float levelDb, float papr, float phpr,
       for (int i = 0; i < kMaxTracks; ++i) {
         if (seen_[i]) continue;
         int h = 0;
-        for (bool b : tracks_[i].hit) h += b;
+        for (bool b : tracks_[i].loose) h += b;
         if (h < fewest) fewest = h, best = i;
       }
       if (best < 0) return;
@@ -50,12 +50,15 @@ void HowlDetector::followPeak(double bin, float levelDb, float papr, float phpr,
     tracks_[best] = Track{};
     tracks_[best].live = true;
     for (float& l : tracks_[best].level) l = kNoLevel;
+    for (float& l : tracks_[best].harm) l = kNoLevel;
   }
   Track& t = tracks_[best];
   seen_[best] = true;
   t.bin = bin;
   t.level[t.head] = levelDb;
+  t.harm[t.head] = harmDb;
   t.hit[t.head] = pass;
+  t.loose[t.head] = pass || loose;
   t.head = (t.head + 1) % kHistory;
   t.age++;
   t.missing = 0;
@@ -99,7 +102,7 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     double nb = 0;
     for (int d = 3; d <= 6; ++d) nb += power_[k - d] + power_[k + d];
     const float pnpr = db10(power_[k] / (nb / 8 + 1e-30));
-    double harm = 0;
+    double harm = 0, harmBin = 0;
     const double mult[3] = {0.5, 2.0, 3.0};
     // A harmonic is a line at m times the peak's interpolated frequency, within a fraction of a bin
     // (a played note's partials sit there to a tenth of a bin); a line of the programme a
@@ -109,6 +112,7 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
       const double hb = m * bin;
       const int h = static_cast<int>(std::lround(hb));
       if (h - 2 < 1 || h + 2 >= bins_) continue;
+      for (int q = h - 1; q <= h + 1; ++q) harmBin = std::fmax(harmBin, power_[q]);
       double at = 0;
       const double tol = 0.2 + 0.1 * m;
       for (int q = h - 1; q <= h + 1; ++q) {
@@ -123,14 +127,18 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     }
     const float phpr = harm > 0 ? db10(power_[k] / harm) : 60.0f;
     const bool pass = levelDb >= th_.minLevelDb && papr >= th_.paprDb && pnpr >= th_.pnprDb && phpr >= th_.phprDb;
-    followPeak(bin, levelDb, papr, phpr, pnpr, pass);
+    const bool loose = levelDb >= th_.minLevelDb && papr >= th_.paprDb && phpr >= th_.phprDb && pnpr >= th_.youngPnprDb;
+    const float harmDb = static_cast<float>(db10(harmBin) + 20 * std::log10(ampScale));
+    followPeak(bin, levelDb, harmDb, papr, phpr, pnpr, pass, loose);
   }
   // Tracks without a peak this frame: a miss in their history; gone after a whole history of misses.
   for (int i = 0; i < kMaxTracks; ++i) {
     Track& t = tracks_[i];
     if (!t.live || seen_[i]) continue;
     t.level[t.head] = kNoLevel;
+    t.harm[t.head] = kNoLevel;
     t.hit[t.head] = false;
+    t.loose[t.head] = false;
     t.head = (t.head + 1) % kHistory;
     t.age++;
     if (++t.missing >= kHistory) t.live = false;
@@ -141,10 +149,10 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     const Track& t = tracks_[i];
     if (!t.live || !seen_[i]) continue;
     const int last = (t.head + kHistory - 1) % kHistory;
-    if (!t.hit[last]) continue;
+    if (!t.loose[last]) continue;
     int hits = 0, run = 0;
     for (bool h : t.hit) hits += h;
-    for (int j = 0; j < kHistory && t.hit[(last + kHistory - j) % kHistory]; ++j) ++run;
+    for (int j = 0; j < kHistory && t.loose[(last + kHistory - j) % kHistory]; ++j) ++run;
     const double ipmp = static_cast<double>(hits) / kHistory;
     // Growth: least-squares slope of the level over the frames it was there (oldest first).
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -157,10 +165,26 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     }
     const double dd = m * sxx - sx * sx;
     const double slope = m >= 3 && dd > 0 ? (m * sxy - sx * sy) / dd : 0.0;
+    // How straight that rise is (R^2 of the fit) and its largest step from one frame to the next.
+    const double my = m > 0 ? sy / m : 0, mx = m > 0 ? sx / m : 0;
+    double res = 0, tot = 0, maxStep = 0, prev = kNoLevel, hsy = 0, hsxy = 0;
+    for (int j = 0; j < kHistory; ++j) {
+      const float l = t.level[(t.head + j) % kHistory];
+      if (l <= kNoLevel) continue;
+      const double e = l - (my + slope * (j - mx));
+      res += e * e, tot += (l - my) * (l - my);
+      if (prev > kNoLevel && l - prev > maxStep) maxStep = l - prev;
+      const double hl = t.harm[(t.head + j) % kHistory];
+      hsy += hl, hsxy += j * hl;
+      prev = l;
+    }
+    const double r2 = m >= 3 && tot > 0 ? 1 - res / tot : 0.0;
+    const double hslope = m >= 3 && dd > 0 ? (m * hsxy - sx * hsy) / dd : 0.0;
     // A young peak that passed every frame of a short run and grows fast is a candidate before
     // the IPMP window fills: a howl at +3 dB loop gain grows ~80 dB/s, 17 dB in those 9 frames.
     const bool youngAndGrowing = run >= th_.youngFrames && slope * fps >= th_.youngGrowthDbPerS;
-    if (ipmp < th_.ipmp && !youngAndGrowing) continue;
+    // Only a peak that passes every ratio now, or a young one, is a candidate.
+    if (!(t.hit[last] && ipmp >= th_.ipmp) && !youngAndGrowing) continue;
     HowlCandidate& o = out_[nOut_++];
     o.hz = static_cast<float>(t.bin * fs_ / n_);
     o.levelDb = t.level[last];
@@ -168,6 +192,9 @@ int HowlDetector::analyse(const std::complex<float>* spec) noexcept {
     o.paprDb = t.papr, o.phprDb = t.phpr, o.pnprDb = t.pnpr;
     o.ipmp = static_cast<float>(ipmp);
     o.ageFrames = static_cast<float>(t.age);
+    o.fitR2 = static_cast<float>(r2);
+    o.maxStepDb = static_cast<float>(maxStep);
+    o.harmonicGrowthDbPerS = static_cast<float>(hslope * fps);
   }
   // Strongest first.
   for (int i = 1; i < nOut_; ++i)

@@ -24,11 +24,20 @@ struct HowlThresholds {
   double minLevelDb = -70;  // quieter peaks are ignored (dBFS, sine peak)
   int youngFrames = 4;      // ...or the last this many frames all passed
   double youngGrowthDbPerS = 20;  // ...and it grows at least this fast
+  // A young track may run on peaks that pass PAPR and this looser PNPR, whatever their PHPR: while a
+  // howl grows 50-200 dB/s its neighbouring room modes grow too (PNPR 5-14 dB) and programme lines
+  // at its multiples come and go (PHPR jumps); the fusion judges such a candidate by how straight
+  // it grows and whether its harmonics grow with it (harmonicGrowthDbPerS).
+  double youngPnprDb = 15;
 };
 
-// One candidate: 8 floats when published (FeatureTap kHowl record).
+// One candidate: kFloats (11) floats when published (FeatureTap kHowl record). fitR2 is the R^2 of
+// the straight line the growth is the slope of; maxStepDb the largest rise from one frame to the
+// next over the same frames (a note's attack is one big step; a howl rises evenly);
+// harmonicGrowthDbPerS the slope, over the same frames, of the strongest bin at x0.5, x2 and x3 its
+// frequency (a note's partials swell with it; the programme at a howl's multiples does not).
 struct HowlCandidate {
-  float hz, levelDb, growthDbPerS, paprDb, phprDb, pnprDb, ipmp, ageFrames;
+  float hz, levelDb, growthDbPerS, paprDb, phprDb, pnprDb, ipmp, ageFrames, fitR2, maxStepDb, harmonicGrowthDbPerS;
 };
 
 class HowlDetector {
@@ -36,7 +45,7 @@ class HowlDetector {
   static constexpr int kMaxPeaks = 8;       // peaks examined per frame (strongest first)
   static constexpr int kMaxTracks = 8;      // peaks followed across frames
   static constexpr int kHistory = 12;       // frames of IPMP and growth (12 x 21 ms = 0.26 s at hop 1024)
-  static constexpr int kFloats = 8;         // floats per published candidate
+  static constexpr int kFloats = 11;        // floats per published candidate
 
   // fftSize and hop of the spectra fed to analyse(); spectra are of Hann-windowed frames.
   HowlDetector(double sampleRate, int fftSize, int hop, HowlThresholds th = {});
@@ -54,12 +63,14 @@ class HowlDetector {
     bool live = false;
     double bin = 0;              // interpolated bin
     float level[kHistory] = {};  // dBFS per frame (only frames where it was present are used)
+    float harm[kHistory] = {};   // dBFS of the strongest bin at its multiples, per frame
     bool hit[kHistory] = {};     // present and passing the ratios in that frame
+    bool loose[kHistory] = {};   // present and passing PAPR and youngPnprDb in that frame
     int head = 0;                // next history slot
     int age = 0, missing = 0;
     float papr = 0, phpr = 0, pnpr = 0;
   };
-  void followPeak(double bin, float levelDb, float papr, float phpr, float pnpr, bool pass) noexcept;
+  void followPeak(double bin, float levelDb, float harmDb, float papr, float phpr, float pnpr, bool pass, bool loose) noexcept;
 
   double fs_;
   int n_, hop_, bins_, lo_, hi_;
