@@ -30,8 +30,9 @@ export interface HowlCandidate {
 
 export const HOWL_FLOATS = 11
 
-/** Decodes packed candidates (HOWL_FLOATS floats each). */
-export function decodeCandidates(packed: Float32Array, offset = 0, count = packed.length / HOWL_FLOATS, stride = HOWL_FLOATS): HowlCandidate[] {
+/** Decodes packed candidates (HOWL_FLOATS floats each). A trailing partial record (a layout this
+ *  decoder does not know) is not read: half a candidate would be fields of undefined. */
+export function decodeCandidates(packed: Float32Array, offset = 0, count = Math.floor(packed.length / HOWL_FLOATS), stride = HOWL_FLOATS): HowlCandidate[] {
   const out: HowlCandidate[] = []
   for (let i = 0; i < count; i++) {
     const o = offset + i * stride

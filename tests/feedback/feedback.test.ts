@@ -5,7 +5,7 @@
 
 import t from 'tap'
 import { loadNative } from '../../firmware/engine/native.ts'
-import { checkNotchLimits, decodeRows, type FeedbackAlarm, HowlFusion, NotchPlanner } from '../../firmware/inference/feedback.ts'
+import { checkNotchLimits, decodeCandidates, decodeRows, type FeedbackAlarm, HOWL_FLOATS, HowlFusion, NotchPlanner } from '../../firmware/inference/feedback.ts'
 import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
 import { renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from './programme.ts'
 
@@ -210,4 +210,15 @@ t.test('bad notch and loop settings are refused with FW_ERR_FEEDBACK_SETTINGS an
   t.throws(() => p.setLimits({ q: 20, maxNotches: 4 }), code, 'a change with one bad value')
   t.same({ limits: p.limits, notches: p.notches() }, before, 'nothing changed')
   t.equal(p.setLimits({ maxNotches: 4 }).maxNotches, 4, 'a good change is taken')
+})
+
+t.test('a candidate record of another layout is not read as half a candidate', async (t) => {
+  const one = Float32Array.from({ length: HOWL_FLOATS }, (_, i) => i + 1)
+  t.same(
+    decodeCandidates(one).map((c) => [c.hz, c.harmonicGrowthDbPerS]),
+    [[1, HOWL_FLOATS]],
+  )
+  // An 8-float record (the layout before the fit and harmonic fields): no candidate, not one of NaNs.
+  t.same(decodeCandidates(Float32Array.from([2000, -30, 30, 24, 30, 30, 1, 12])), [])
+  t.equal(decodeCandidates(new Float32Array(HOWL_FLOATS * 2 + 3)).length, 2)
 })

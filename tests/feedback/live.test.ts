@@ -20,7 +20,7 @@ t.test('a growing line in the howl records raises one alarm with frequency, leve
   for (let k = 0; k < 40; k++) {
     const t = k * 0.0213
     const level = -30 + 30 * t
-    live.feed(frames([{ output: 1, t, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), level, 30, 24, 30, 30, 1, 12 + k]) }]))
+    live.feed(frames([{ output: 1, t, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), level, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0]) }]))
   }
   t.equal(alarms.length, 1, 'one alarm')
   t.match(alarms[0], { output: 1, reason: 'growing' })
