@@ -1,11 +1,13 @@
 // `mix list|show|set|publish|unpublish`, over MixControl. Each is defined here once and
 // registered by the composition root when the mixes run (declared in firmware/commands/owned.ts
 // until then). `set` changes or creates a profile from what it is given over what is stored;
-// publishing and unpublishing are operator actions.
+// publishing and unpublishing are operator actions. `tracking on|off` and `tracks` drive the live
+// tracks (live.ts).
 import { nameArg } from '../commands/name-rule.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from '../commands/types.ts'
 import { spec } from '../commands/types.ts'
 import type { MixControl, StoredMix } from './control.ts'
+import type { LiveTrack, LiveTracking, TrackingStatus } from './live.ts'
 import { MIX_OFF_DB, MIX_SOURCES, type MixProfile } from './profile.ts'
 
 const nameA = nameArg('name', 'mix profile name', { maxLength: 32, symbols: ['-', '_'] })
@@ -143,4 +145,35 @@ export function mixCommands(control: MixControl): CommandSpec[] {
     handler: async (args) => shown(await control.unpublish(String(args.name))),
   }
   return [spec(list), spec(show), spec(set), spec(publish), spec(unpublish)]
+}
+
+/** `tracking on|off` (operate, stored: it survives a restart) and `tracks` (observe), over LiveTracking. */
+export function trackingCommands(live: LiveTracking): CommandSpec[] {
+  const tracking: CommandSpec<TrackingStatus> = {
+    name: 'tracking',
+    summary: 'source tracking on or off: the DOA thread localises up to four sources and the tracker follows them (stored)',
+    details: 'Off by default. While on, the tracks are published as inference events of kind tracks and listed by "tracks".',
+    examples: ['tracking on', 'tracking off'],
+    permission: 'operate',
+    args: [{ name: 'state', type: 'enum', values: ['on', 'off'], help: 'on or off' }],
+    handler: async (args) => live.set(args.state === 'on'),
+    human: (v) => `tracking ${v.on ? 'on' : 'off'} (${v.frames} localiser frames, ${v.dropped} dropped)`,
+  }
+  const tracks: CommandSpec<{ on: boolean; tracks: LiveTrack[] }> = {
+    name: 'tracks',
+    summary: 'the tracked sources now: id, azimuth (degrees), confirmed, age (s); empty while tracking is off',
+    examples: ['tracks'],
+    permission: 'observe',
+    args: [],
+    handler: () => ({ on: live.status().on, tracks: live.tracks() }),
+    human: (v) =>
+      !v.on
+        ? 'tracking is off ("tracking on")'
+        : v.tracks.length
+          ? v.tracks
+              .map((t) => `track ${t.id}  ${t.azimuth.toFixed(1).padStart(5)} deg  ${t.confirmed ? 'confirmed' : 'tentative'}  ${t.age.toFixed(1)} s`)
+              .join('\n')
+          : '(no tracks)',
+  }
+  return [spec(tracking), spec(tracks)]
 }

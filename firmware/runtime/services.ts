@@ -10,8 +10,9 @@ import { addStatusFields } from '../commands/builtin.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import type { CommandSpec } from '../commands/types.ts'
 import { consoleService, registerSessionCommands } from '../console/index.ts'
-import { mixCommands } from '../mix/commands.ts'
+import { mixCommands, trackingCommands } from '../mix/commands.ts'
 import { startMixes } from '../mix/control.ts'
+import { startTracking } from '../mix/live.ts'
 import { Aes67Unit, aes67Commands } from '../netaudio/unit.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
@@ -120,6 +121,10 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
           app.watchMixStreams(null)
           mixes.stop()
         })
+        // Issue 17: live tracks (off until `tracking on`; the setting is stored).
+        const tracking = await startTracking(app, (m) => log('warn', `tracking: ${m}`))
+        for (const c of trackingCommands(tracking)) registry.register(c)
+        stops.push(async () => tracking.close())
       }
       // Issue 15: the AES67 streams of the board profile (counters, SDP, SAP announcing and discovery).
       const aes67 = app.profile.audio.aes67
