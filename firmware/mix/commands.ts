@@ -6,9 +6,10 @@
 import { nameArg } from '../commands/name-rule.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from '../commands/types.ts'
 import { spec } from '../commands/types.ts'
+import { FirmwareError } from '../errors.ts'
 import type { MixControl, StoredMix } from './control.ts'
 import type { LiveTrack, LiveTracking, TrackingStatus } from './live.ts'
-import { MIX_OFF_DB, MIX_SOURCES, type MixProfile } from './profile.ts'
+import { followText, MIX_OFF_DB, MIX_SOURCES, type MixFollow, type MixProfile, parseFollow } from './profile.ts'
 
 const nameA = nameArg('name', 'mix profile name', { maxLength: 32, symbols: ['-', '_'] })
 
@@ -30,6 +31,7 @@ const shown = (m: StoredMix) => ({
   sources: m.profile.sources,
   bedDb: m.profile.bedDb,
   compressor: m.profile.compressor,
+  follow: m.profile.follow ? { output: m.profile.follow.output, input: followText(m.profile.follow) } : null,
   published: m.published,
 })
 
@@ -43,7 +45,12 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
     else sources.set(k, { output: k, gainDb: Number(g), pan: sources.get(k)?.pan ?? 0 })
   }
   const compress = args.compress ?? (old ? old.compressor !== null : true)
+  // The follower: given, else the stored one's, else the profile's first source.
+  const firstSource = [...sources.keys()].sort((a, b) => a - b)[0] ?? 0
+  const followOut = args.follower === undefined ? (old?.follow?.output ?? firstSource) : Number(args.follower)
+  const follow = args.follow !== undefined ? parseFollow(String(args.follow), followOut) : old?.follow ? { ...old.follow, output: followOut } : null
   return {
+    ...(follow ? { follow } : {}),
     name: String(args.name),
     description: args.description === undefined ? (old?.description ?? '') : String(args.description),
     sources: [...sources.values()].sort((a, b) => a.output - b.output),
@@ -58,7 +65,8 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
   }
 }
 
-export function mixCommands(control: MixControl): CommandSpec[] {
+/** live: the unit's live tracking, which a `follow=track:...` is checked against (none: refused). */
+export function mixCommands(control: MixControl, live?: LiveTracking): CommandSpec[] {
   const list: CommandSpec<Array<{ name: string; revision: number; published: string | null }>> = {
     name: 'mix list',
     summary: 'the personal-mix profiles, their revision, and where each published one streams',
@@ -87,7 +95,11 @@ export function mixCommands(control: MixControl): CommandSpec[] {
     name: 'mix set',
     summary: 'create or change a mix profile: per-output gains (dB), the bed, a gentle compressor',
     details: 'Fields not given keep their stored value. A published mix streams the change at once.',
-    examples: ['mix set vocal-forward out0=9 bed=-6 compress=true', 'mix set vip out0=0 out1=0 bed=-60 compress=false'],
+    examples: [
+      'mix set vocal-forward out0=9 bed=-6 compress=true',
+      'mix set vip out0=0 out1=0 bed=-60 compress=false',
+      'mix set talker out1=9 bed=-6 follow=track:2 follower=1',
+    ],
     permission: 'operate',
     args: [
       nameA,
@@ -102,6 +114,23 @@ export function mixCommands(control: MixControl): CommandSpec[] {
         unit: 'dB',
       },
       { name: 'compress', type: 'bool', help: 'a gentle compressor on the mix (ratio at most 4)', optional: true },
+      {
+        name: 'follow',
+        type: 'string',
+        help: "while published, the follower output's beam follows a tracked source: track:N (its id, see tracks), track:nearest:AZ (the confirmed track nearest AZ degrees), or none",
+        maxLength: 24,
+        pattern: /^(none|track:[0-9]{1,9}|track:nearest:[0-9]{1,3}(\.[0-9]+)?)$/,
+        rule: 'track:N, track:nearest:AZ or none',
+        optional: true,
+      },
+      {
+        name: 'follower',
+        type: 'int',
+        help: 'the output (a beam, one of the sources) that follows; default: the first source',
+        min: 0,
+        max: MIX_SOURCES - 1,
+        optional: true,
+      },
       { name: 'threshold', type: 'number', help: 'compressor threshold, dBFS', min: -40, max: 0, optional: true, unit: 'dB' },
       { name: 'ratio', type: 'number', help: 'compressor ratio, 1..4', min: 1, max: 4, optional: true },
       {
@@ -119,7 +148,13 @@ export function mixCommands(control: MixControl): CommandSpec[] {
       try {
         old = control.get(String(args.name)).profile
       } catch {}
-      return shown(await control.set(merged(args, old)))
+      const next = merged(args, old)
+      // A new follow names a track (or a direction) that live tracking must be able to follow now.
+      if (args.follow !== undefined && next.follow) {
+        if (!live) throw new FirmwareError('FW_ERR_TRACKING', 'this unit does not track sources, so no beam can follow one; nothing changed')
+        live.checkFollow(next.follow as MixFollow)
+      }
+      return shown(await control.set(next))
     },
   }
   const publish: CommandSpec<ReturnType<typeof shown>> = {

@@ -9,12 +9,14 @@ import { join } from 'node:path'
 import type { ApplianceEvent } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { type DocumentSchema, defaultStoreLogger, StoredDocument, type StoreLogger } from '../store/document.ts'
-import { SourceTracker, type TrackerOptions } from './tracker.ts'
+import type { MixFollow } from './profile.ts'
+import { angleDiff, SourceTracker, type TrackerOptions } from './tracker.ts'
 
 /** The engine as tracking needs it (firmware/engine/engine.ts: setTracking, pollPeaks). */
 export interface PeakSource {
   setTracking?(on: boolean): boolean
   pollPeaks?(): { frames: Array<{ t: number; azimuth: number[]; energy: number[] }>; dropped: number; on: boolean }
+  readonly options?: { readonly beams: readonly unknown[] }
 }
 
 export interface LiveTrack {
@@ -28,6 +30,8 @@ export interface LiveTrack {
 
 export interface TrackingStatus {
   on: boolean
+  /** Steering commands sent to follower beams (published mixes with a follow) since the start. */
+  steers: number
   /** False: this unit's engine cannot track (no array, or its DOA runs inline on the audio thread). */
   available: boolean
   /** Localiser frames drained and dropped (the ring was full) since the engine started. */
@@ -73,6 +77,11 @@ export class LiveTracking {
   #timer: NodeJS.Timeout | null = null
   #lastIds = ''
   #lastReport = 0
+  #follows: () => ReadonlyArray<{ mix: string; follow: MixFollow }> = () => []
+  #steerBeam: ((beam: number, azimuth: number, who: string) => void) | null = null
+  /** Per follower beam, the azimuth it was last steered to, and when (ms). */
+  #steered = new Map<number, { az: number; at: number }>()
+  #steers = 0
 
   constructor(
     dataDir: string,
@@ -120,7 +129,28 @@ export class LiveTracking {
   }
 
   status(): TrackingStatus {
-    return { on: this.#on, available: this.available, frames: this.#frames, dropped: this.#dropped }
+    return { on: this.#on, available: this.available, frames: this.#frames, dropped: this.#dropped, steers: this.#steers }
+  }
+
+  /**
+   * Where the follows of the published mixes come from (MixControl), and the appliance's steering
+   * command (the engine's, recorded as a `beam` change like `beam steer`) that moves their beams.
+   */
+  followFrom(follows: () => ReadonlyArray<{ mix: string; follow: MixFollow }>, steerBeam: (beam: number, azimuth: number, who: string) => void): void {
+    this.#follows = follows
+    this.#steerBeam = steerBeam
+  }
+
+  /** Refuses (FW_ERR_TRACKING) a follow that cannot be followed now: tracking off, no such track, not a beam output. */
+  checkFollow(f: MixFollow): void {
+    const beams = this.#engine.options?.beams.length ?? 0
+    if (!this.#steerBeam || f.output >= beams)
+      throw new FirmwareError('FW_ERR_TRACKING', `output ${f.output} is not a beam (this unit has ${beams}), so it cannot follow a track; nothing changed`)
+    if (!this.#on) throw new FirmwareError('FW_ERR_TRACKING', 'tracking is off: "tracking on" first, then name a track; nothing changed')
+    if (f.track !== null && !this.#tracker.all().some((t) => t.id === f.track)) {
+      const ids = this.tracks().map((t) => t.id)
+      throw new FirmwareError('FW_ERR_TRACKING', `no track ${f.track} (now: ${ids.length ? ids.join(', ') : 'none'}; see "tracks"); nothing changed`)
+    }
   }
 
   /** The tracks now, confirmed first (empty while off). */
@@ -162,6 +192,33 @@ export class LiveTracking {
     this.#lastIds = ''
   }
 
+  /** Each published follow's beam to its track's azimuth, when it moved 2 degrees or more, at most 4 times a second. */
+  #steer(): void {
+    const confirmed = this.#tracker.tracks()
+    const now = Date.now()
+    for (const { mix, follow: f } of this.#follows()) {
+      const t =
+        f.track !== null
+          ? confirmed.find((x) => x.id === f.track)
+          : confirmed.reduce<(typeof confirmed)[number] | undefined>(
+              (best, x) => (!best || Math.abs(angleDiff(x.azimuth, f.nearestDeg!)) < Math.abs(angleDiff(best.azimuth, f.nearestDeg!)) ? x : best),
+              undefined,
+            )
+      // No such track now (paused past its coast, or gone): the beam stays where it was.
+      if (!t) continue
+      const last = this.#steered.get(f.output)
+      if (last && (Math.abs(angleDiff(t.azimuth, last.az)) < 2 || now - last.at < this.#o.reportEveryMs)) continue
+      const az = round(t.azimuth, 1)
+      try {
+        this.#steerBeam?.(f.output, az, `mix ${mix} follow ${f.track !== null ? `track:${f.track}` : `track:nearest:${f.nearestDeg}`}`)
+        this.#steered.set(f.output, { az, at: now })
+        this.#steers++
+      } catch {
+        // The command ring is full: the next tick tries again.
+      }
+    }
+  }
+
   #tick(): void {
     const p = this.#engine.pollPeaks?.()
     if (!p) return
@@ -173,6 +230,7 @@ export class LiveTracking {
       for (const t of this.#tracker.all()) if (!this.#born.has(t.id)) this.#born.set(t.id, f.t)
     }
     if (p.frames.length === 0) return
+    this.#steer()
     const live = new Set(this.#tracker.all().map((t) => t.id))
     for (const id of this.#born.keys()) if (!live.has(id)) this.#born.delete(id)
     const tracks = this.tracks()

@@ -115,14 +115,18 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Personal mixes: their commands before the transports start; published mixes stream again.
       if (opts.mix !== false && opts.store !== false) {
         const mixes = await startMixes(app, (m) => log('warn', `mixes: ${m}`))
-        for (const c of mixCommands(mixes)) registry.register(c)
+        // Issue 17: live tracks (off until `tracking on`; the setting is stored); a published mix's follow steers its beam.
+        const tracking = await startTracking(app, (m) => log('warn', `tracking: ${m}`))
+        tracking.followFrom(
+          () => mixes.list().flatMap((m) => (m.published && m.profile.follow ? [{ mix: m.profile.name, follow: m.profile.follow }] : [])),
+          (beam, az, who) => app.steerBeam(beam, az, 0, who),
+        )
+        for (const c of mixCommands(mixes, tracking)) registry.register(c)
         app.watchMixStreams(() => mixes.stats())
         stops.push(async () => {
           app.watchMixStreams(null)
           mixes.stop()
         })
-        // Issue 17: live tracks (off until `tracking on`; the setting is stored).
-        const tracking = await startTracking(app, (m) => log('warn', `tracking: ${m}`))
         for (const c of trackingCommands(tracking)) registry.register(c)
         stops.push(async () => tracking.close())
       }
