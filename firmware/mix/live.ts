@@ -77,6 +77,7 @@ export class LiveTracking {
   #timer: NodeJS.Timeout | null = null
   #lastIds = ''
   #lastReport = 0
+  #available: boolean | undefined
   #follows: () => ReadonlyArray<{ mix: string; follow: MixFollow }> = () => []
   #steerBeam: ((beam: number, azimuth: number, who: string) => void) | null = null
   /** Per follower beam, the azimuth it was last steered to, and when (ms). */
@@ -97,8 +98,10 @@ export class LiveTracking {
     this.#tracker = new SourceTracker(this.#o.tracker)
   }
 
+  /** Whether this engine can track (asked once: setTracking answers whether it could, off changes nothing here). */
   get available(): boolean {
-    return typeof this.#engine.setTracking === 'function' && typeof this.#engine.pollPeaks === 'function'
+    this.#available ??= typeof this.#engine.pollPeaks === 'function' && (this.#engine.setTracking?.(this.#on) ?? false)
+    return this.#available
   }
 
   /** Loads the stored setting and turns tracking on when it was on. */
