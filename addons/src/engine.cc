@@ -166,8 +166,8 @@ Engine::Engine(const EngineConfig& config)
       for (auto& ch : analysisBuf_) analysisPtr_.push_back(ch.data());
       if (doaThreaded_) {
         // Live candidates (issue 17): the localiser the offline --stems path uses, on the same
-        // frames; 256 frames is 5 s at 48 kHz with a 1024 frame, for a control side that drains
-        // every tick.
+        // mic blocks; 256 frames are 2.7 s at 48 kHz (a 1024 frame, hop 512) for a control side
+        // that drains every 50 ms.
         dsp::SslOptions so;
         so.frameSize = cfg_.doaFrameSize;
         ssl_ = std::make_unique<dsp::MultiSourceSsl>(g, so);
