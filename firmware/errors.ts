@@ -54,6 +54,8 @@ export const ERRORS = {
   FW_ERR_PRIVACY: 'audio may not be stored or sent: the recording consent setting is off, or a snippet expired or does not decrypt',
   FW_ERR_MIX_PROFILE: 'a mix profile was refused (a field out of range, an unknown source, a bad name); nothing changed',
   FW_ERR_MIX_STREAM: 'a mix could not be published or streamed: no such profile, no ingest for it, or the streamer failed; nothing changed',
+  FW_ERR_TRACKING:
+    'source tracking cannot run on this unit (its engine has no array, or its DOA runs on the audio thread), or a mix names a track that does not exist; nothing changed',
   FW_ERR_STEMS:
     'the --stems folder cannot take the stems (it is a file, a path the run reads or writes, cannot be created or is not writable), the part is too long to hold, or stems were asked for without an array; nothing was written',
 } as const

@@ -18,6 +18,7 @@
 #include "dsp/compressor.h"
 #include "dsp/doa.h"
 #include "dsp/geometry.h"
+#include "dsp/ssl.h"
 #include "rt.h"
 
 namespace engine {
@@ -163,6 +164,15 @@ Engine::Engine(const EngineConfig& config)
       steerRing_ = std::make_unique<ring::SpscRing<SteerRecord>>(64);
       analysisBuf_.assign(mics_, std::vector<float>(static_cast<size_t>(chunksPerBlock_) * kChunkFrames, 0.0f));
       for (auto& ch : analysisBuf_) analysisPtr_.push_back(ch.data());
+      if (doaThreaded_) {
+        // Live candidates (issue 17): the localiser the offline --stems path uses, on the same
+        // mic blocks; 256 frames are 2.7 s at 48 kHz (a 1024 frame, hop 512) for a control side
+        // that drains every 50 ms.
+        dsp::SslOptions so;
+        so.frameSize = cfg_.doaFrameSize;
+        ssl_ = std::make_unique<dsp::MultiSourceSsl>(g, so);
+        peakRing_ = std::make_unique<ring::SpscRing<PeakFrame>>(256);
+      }
     }
   }
   for (int k = 0; k < cfg_.outputs; k++) {
@@ -743,6 +753,7 @@ void Engine::analysisMain() noexcept {
     analysisIn_->commitRead(index);
     doa_->push(analysisPtr_.data(), frames);
     if (doa_->hasNew()) onDoa(doa_->latest(), block, false);
+    if (trackingOn_.load(std::memory_order_relaxed)) runSsl(frames, block);
     doaDoneBlocks_.store(block + 1, std::memory_order_release);
     if (doaPipelined_) {
       doaDoneWord_.fetch_add(1, std::memory_order_seq_cst);
@@ -750,6 +761,22 @@ void Engine::analysisMain() noexcept {
     }
   }
   rt::markAudioThread(false);
+}
+
+void Engine::runSsl(int frames, uint64_t block) noexcept {
+  // DOA thread: the localiser allocates nothing after its constructor; the record is on the stack.
+  static_assert(kPeakSlots == dsp::kSslMaxSources, "PeakFrame holds every peak the localiser can give");
+  ssl_->push(analysisPtr_.data(), frames);
+  if (!ssl_->hasNew()) return;
+  dsp::SslPeak peaks[dsp::kSslMaxSources];
+  PeakFrame f;
+  f.block = block + 1;
+  f.count = ssl_->peaks(peaks);
+  for (int i = 0; i < f.count; i++) {
+    f.azimuth[i] = static_cast<float>(peaks[i].azimuth);
+    f.energy[i] = static_cast<float>(peaks[i].energy);
+  }
+  peakRing_->push(f);  // full: dropped and counted (droppedPeaks)
 }
 
 void Engine::onDoa(const dsp::DoaResult& r, uint64_t block, bool steerNow) noexcept {

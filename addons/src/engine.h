@@ -27,6 +27,7 @@
 namespace dsp {
 class Beamformer;
 class SrpPhatDoa;
+class MultiSourceSsl;
 struct DoaResult;
 class ParametricEq;
 class Compressor;
@@ -105,6 +106,16 @@ struct DoaRecord {
   uint32_t valid = 0;
 };
 
+// Live candidates (issue 17): one multi-peak localiser frame, from the DOA thread to the control
+// side (the tracker in firmware/mix/). Strongest peak first; count 0 is a silent frame.
+constexpr int kPeakSlots = 8;  // dsp::kSslMaxSources
+struct PeakFrame {
+  uint64_t block = 0;  // blocks completed when the frame ended
+  int32_t count = 0;
+  int32_t reserved = 0;
+  float azimuth[kPeakSlots], energy[kPeakSlots];
+};
+
 // Peak (linear, max |x|) and RMS (linear) over one metering window.
 struct MeterRecord {
   uint64_t block = 0;
@@ -173,6 +184,14 @@ class Engine {
   bool popEvent(Event* e) noexcept { return events_.pop(e); }
   bool popDoa(DoaRecord* d) noexcept { return doaRing_.pop(d); }
   bool popMeters(MeterRecord* m) noexcept { return meterRing_.pop(m); }
+  // Live candidates (issue 17): with tracking on, the DOA thread also runs the multi-peak
+  // localiser and pushes each frame's peaks; a full ring drops the frame and counts it. Only on
+  // an engine whose DOA runs on its own thread (false otherwise: nothing to turn on).
+  bool trackingAvailable() const noexcept { return peakRing_ != nullptr; }
+  void setTracking(bool on) noexcept { trackingOn_.store(on && peakRing_ != nullptr, std::memory_order_release); }
+  bool tracking() const noexcept { return trackingOn_.load(std::memory_order_acquire); }
+  bool popPeaks(PeakFrame* f) noexcept { return peakRing_ && peakRing_->pop(f); }
+  uint64_t droppedPeaks() const noexcept { return peakRing_ ? peakRing_->dropped() : 0; }
   // Model features (log-mel frames, VAD windows, output spectra); see features/feature_tap.h.
   bool popFeature(features::FeatureRecord* r) noexcept { return features_ && features_->pop(r); }
   uint64_t droppedFeatures() const noexcept { return features_ ? features_->dropped() : 0; }
@@ -263,6 +282,11 @@ class Engine {
   std::thread analysisThread_;
   std::atomic<bool> analysisStop_{false};
   std::atomic<uint64_t> droppedAnalysis_{0};
+  // Live candidates: the localiser and its ring, built with the DOA thread; run only while on.
+  std::unique_ptr<dsp::MultiSourceSsl> ssl_;
+  std::unique_ptr<ring::SpscRing<PeakFrame>> peakRing_;
+  std::atomic<bool> trackingOn_{false};
+  void runSsl(int frames, uint64_t block) noexcept;
   std::vector<std::unique_ptr<dsp::ParametricEq>> eq_;
   std::vector<std::unique_ptr<dsp::ParametricEq>> notch_;
   std::vector<std::unique_ptr<dsp::Compressor>> comp_;

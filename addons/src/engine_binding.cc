@@ -210,6 +210,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::FileLevels>("fileLevels"),
                            InstanceMethod<&EngineWrap::NetStats>("netStats"),
                            InstanceMethod<&EngineWrap::SetMediaClockLocked>("setMediaClockLocked"),
+                           InstanceMethod<&EngineWrap::SetTracking>("setTracking"),
+                           InstanceMethod<&EngineWrap::PollPeaks>("pollPeaks"),
                        });
   }
 
@@ -749,6 +751,40 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       o.Set("lastSwitchMs", d(s.lastSwitchNs) / 1e6);
       out.Set(static_cast<uint32_t>(i), o);
     }
+    return out;
+  }
+
+  // Live candidates (issue 17, firmware/mix/live.ts): tracking on/off (false: this engine has no
+  // DOA thread, nothing turned on), and the localiser frames the DOA thread pushed since the last
+  // call: { frames: [{ t, azimuth: [...], energy: [...] }], dropped, on }.
+  Napi::Value SetTracking(const Napi::CallbackInfo& info) {
+    engine_->setTracking(info.Length() > 0 && info[0].ToBoolean().Value());
+    return Napi::Boolean::New(info.Env(), engine_->trackingAvailable());
+  }
+  Napi::Value PollPeaks(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto& cfg = engine_->config();
+    const double blockSeconds = static_cast<double>(cfg.blockSize) / cfg.sampleRate;
+    Napi::Array frames = Napi::Array::New(env);
+    engine::PeakFrame f;
+    uint32_t n = 0;
+    while (engine_->popPeaks(&f)) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("t", static_cast<double>(f.block) * blockSeconds);
+      Napi::Array az = Napi::Array::New(env, f.count);
+      Napi::Array en = Napi::Array::New(env, f.count);
+      for (int i = 0; i < f.count; i++) {
+        az.Set(static_cast<uint32_t>(i), static_cast<double>(f.azimuth[i]));
+        en.Set(static_cast<uint32_t>(i), static_cast<double>(f.energy[i]));
+      }
+      o.Set("azimuth", az);
+      o.Set("energy", en);
+      frames.Set(n++, o);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("frames", frames);
+    out.Set("dropped", static_cast<double>(engine_->droppedPeaks()));
+    out.Set("on", engine_->tracking());
     return out;
   }
 

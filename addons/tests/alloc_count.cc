@@ -201,6 +201,8 @@ engine::EngineConfig baseConfig() {
 }
 
 // The control thread: every kind of command, crossfades both ways, the heartbeat, the spin hook.
+std::atomic<uint64_t> gPeakFrames{0};
+
 void drive(engine::Engine& e, std::atomic<bool>& done) {
   int i = 0;
   while (!done.load()) {
@@ -240,6 +242,10 @@ void drive(engine::Engine& e, std::atomic<bool>& done) {
     engine::MeterRecord m;
     while (e.popMeters(&m)) {
     }
+    // Live candidates (issue 17): tracking mostly on, switched off and on again now and then.
+    if (i % 300 == 299) e.setTracking((i / 300) % 4 != 2);
+    engine::PeakFrame pf;
+    while (e.popPeaks(&pf)) gPeakFrames.fetch_add(1);
     i++;
     std::this_thread::sleep_for(std::chrono::microseconds(300));
   }
@@ -380,6 +386,8 @@ int main(int argc, char** argv) {
   engine::Engine e(cfg);
   // The mix tap on with no consumer: the audio thread fills it, then drops and counts.
   e.setMixTap(true);
+  // The DOA thread runs the multi-peak localiser too (tracking on; drive() toggles it).
+  e.setTracking(true);
   std::string error;
   if (!e.start(&error)) {
     std::fprintf(stderr, "start failed: %s\n", error.c_str());
@@ -438,11 +446,12 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("{\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,\"switches\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets, switches);
-  std::printf("\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu}\n",
+  std::printf("\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu,\"tracking\":%s,\"peakFrames\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
               static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),
               static_cast<unsigned long long>(gAllAllocs.load()),
               static_cast<unsigned long long>(s.overruns), static_cast<unsigned long long>(ss.heartbeats),
-              static_cast<unsigned long long>(ss.audioStalls), static_cast<unsigned long long>(ss.watchdogFeeds));
+              static_cast<unsigned long long>(ss.audioStalls), static_cast<unsigned long long>(ss.watchdogFeeds),
+              e.trackingAvailable() ? "true" : "false", static_cast<unsigned long long>(gPeakFrames.load()));
   return counterOk && allocs == 0 && frees == 0 && gAudioLocks.load() == 0 && s.blocks >= static_cast<uint64_t>(blocks) ? 0 : 1;
 }

@@ -46,6 +46,18 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   { name: 'mix publish', owner: MIXES, permission: 'operate', summary: "publish a mix profile: stream it as Opus over RTP to a media server's ingest (Janus)" },
   { name: 'mix unpublish', owner: MIXES, permission: 'operate', summary: 'stop streaming a mix profile (it stays stored)' },
   {
+    name: 'tracking',
+    owner: MIXES,
+    permission: 'operate',
+    summary: 'source tracking on or off: the DOA thread localises up to four sources and the tracker follows them (stored)',
+  },
+  {
+    name: 'tracks',
+    owner: MIXES,
+    permission: 'observe',
+    summary: 'the tracked sources now: id, azimuth (degrees), confirmed, age (s); empty while tracking is off',
+  },
+  {
     name: 'mode',
     owner: INFERENCE,
     permission: 'operate',

@@ -60,6 +60,9 @@ export type InferenceReport =
   /** A speech interval from the live VAD, published when the smoother closes it (live inference reports
    *  intervals, not onsets); `start`/`end` in s on the VAD's clock (time since live inference started). */
   | { kind: 'vad'; start: number; end: number }
+  /** Tracked sources (issue 17, firmware/mix/live.ts): on each change of the set of confirmed ids, else at most
+   *  4 a second while there are tracks; [] once when tracking stops. Azimuth in degrees; `t` engine time, s. */
+  | { kind: 'tracks'; tracks: Array<{ id: number; azimuth: number; confirmed: boolean }>; t: number }
 
 /** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
 export interface SettingChange {

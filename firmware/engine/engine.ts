@@ -18,7 +18,7 @@ import { checker, numberIn } from '../validate.ts'
 import { type Aes67StreamOptions, type NetStreamStats, resolveStreams } from './aes67-options.ts'
 import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
-import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule } from './native.ts'
+import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule, NativePeakPoll } from './native.ts'
 import { loadNative } from './native.ts'
 import type {
   ArrayGeometry,
@@ -742,6 +742,20 @@ export class Engine {
       stats: () => n.mixStats?.() ?? null,
       stop: () => n.mixStop?.(),
     }
+  }
+
+  /**
+   * Live candidates (issue 17): the DOA thread also runs the multi-peak localiser (on) or not
+   * (off, the default). Returns false when this engine cannot (no array, or its DOA runs inline
+   * on the audio thread): nothing is turned on then.
+   */
+  setTracking(on: boolean): boolean {
+    return this.#native.setTracking?.(checkBool(on, 'setTracking(on)')) ?? false
+  }
+
+  /** Drains the localiser frames the DOA thread pushed since the last call (tracking on). */
+  pollPeaks(): NativePeakPoll {
+    return this.#native.pollPeaks?.() ?? { frames: [], dropped: 0, on: false }
   }
 
   /**

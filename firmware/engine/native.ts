@@ -139,6 +139,17 @@ export interface NativeEngine {
   mixStop?(): void
   netStats(): NetStreamStats[]
   setMediaClockLocked?(locked: boolean): void
+  /** Live candidates (issue 17): the DOA thread's multi-peak localiser on/off; false: no DOA thread. */
+  setTracking?(on: boolean): boolean
+  pollPeaks?(): NativePeakPoll
+}
+
+/** The localiser frames the DOA thread pushed since the last poll (t: s of engine time), strongest peak first. */
+export interface NativePeakPoll {
+  frames: Array<{ t: number; azimuth: number[]; energy: number[] }>
+  /** Frames dropped because the ring was full, since the engine started. */
+  dropped: number
+  on: boolean
 }
 
 /** One published mix as the streamer gets it: linear gains, already validated. */

@@ -1,12 +1,15 @@
 // `mix list|show|set|publish|unpublish`, over MixControl. Each is defined here once and
 // registered by the composition root when the mixes run (declared in firmware/commands/owned.ts
 // until then). `set` changes or creates a profile from what it is given over what is stored;
-// publishing and unpublishing are operator actions.
+// publishing and unpublishing are operator actions. `tracking on|off` and `tracks` drive the live
+// tracks (live.ts).
 import { nameArg } from '../commands/name-rule.ts'
 import type { ArgSpec, CommandSpec, ParsedArgs } from '../commands/types.ts'
 import { spec } from '../commands/types.ts'
+import { FirmwareError } from '../errors.ts'
 import type { MixControl, StoredMix } from './control.ts'
-import { MIX_OFF_DB, MIX_SOURCES, type MixProfile } from './profile.ts'
+import type { LiveTrack, LiveTracking, TrackingStatus } from './live.ts'
+import { followText, MIX_OFF_DB, MIX_SOURCES, type MixFollow, type MixProfile, parseFollow } from './profile.ts'
 
 const nameA = nameArg('name', 'mix profile name', { maxLength: 32, symbols: ['-', '_'] })
 
@@ -28,6 +31,7 @@ const shown = (m: StoredMix) => ({
   sources: m.profile.sources,
   bedDb: m.profile.bedDb,
   compressor: m.profile.compressor,
+  follow: m.profile.follow ? { output: m.profile.follow.output, input: followText(m.profile.follow) } : null,
   published: m.published,
 })
 
@@ -41,7 +45,12 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
     else sources.set(k, { output: k, gainDb: Number(g), pan: sources.get(k)?.pan ?? 0 })
   }
   const compress = args.compress ?? (old ? old.compressor !== null : true)
+  // The follower: given, else the stored one's, else the profile's first source.
+  const firstSource = [...sources.keys()].sort((a, b) => a - b)[0] ?? 0
+  const followOut = args.follower === undefined ? (old?.follow?.output ?? firstSource) : Number(args.follower)
+  const follow = args.follow !== undefined ? parseFollow(String(args.follow), followOut) : old?.follow ? { ...old.follow, output: followOut } : null
   return {
+    ...(follow ? { follow } : {}),
     name: String(args.name),
     description: args.description === undefined ? (old?.description ?? '') : String(args.description),
     sources: [...sources.values()].sort((a, b) => a.output - b.output),
@@ -56,7 +65,8 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
   }
 }
 
-export function mixCommands(control: MixControl): CommandSpec[] {
+/** live: the unit's live tracking, which a `follow=track:...` is checked against (none: refused). */
+export function mixCommands(control: MixControl, live?: LiveTracking): CommandSpec[] {
   const list: CommandSpec<Array<{ name: string; revision: number; published: string | null }>> = {
     name: 'mix list',
     summary: 'the personal-mix profiles, their revision, and where each published one streams',
@@ -85,7 +95,11 @@ export function mixCommands(control: MixControl): CommandSpec[] {
     name: 'mix set',
     summary: 'create or change a mix profile: per-output gains (dB), the bed, a gentle compressor',
     details: 'Fields not given keep their stored value. A published mix streams the change at once.',
-    examples: ['mix set vocal-forward out0=9 bed=-6 compress=true', 'mix set vip out0=0 out1=0 bed=-60 compress=false'],
+    examples: [
+      'mix set vocal-forward out0=9 bed=-6 compress=true',
+      'mix set vip out0=0 out1=0 bed=-60 compress=false',
+      'mix set talker out1=9 bed=-6 follow=track:2 follower=1',
+    ],
     permission: 'operate',
     args: [
       nameA,
@@ -100,6 +114,23 @@ export function mixCommands(control: MixControl): CommandSpec[] {
         unit: 'dB',
       },
       { name: 'compress', type: 'bool', help: 'a gentle compressor on the mix (ratio at most 4)', optional: true },
+      {
+        name: 'follow',
+        type: 'string',
+        help: "while published, the follower output's beam follows a tracked source: track:N (its id, see tracks), track:nearest:AZ (the confirmed track nearest AZ degrees), or none",
+        maxLength: 24,
+        pattern: /^(none|track:[0-9]{1,9}|track:nearest:[0-9]{1,3}(\.[0-9]+)?)$/,
+        rule: 'track:N, track:nearest:AZ or none',
+        optional: true,
+      },
+      {
+        name: 'follower',
+        type: 'int',
+        help: 'the output (a beam, one of the sources) that follows; default: the first source',
+        min: 0,
+        max: MIX_SOURCES - 1,
+        optional: true,
+      },
       { name: 'threshold', type: 'number', help: 'compressor threshold, dBFS', min: -40, max: 0, optional: true, unit: 'dB' },
       { name: 'ratio', type: 'number', help: 'compressor ratio, 1..4', min: 1, max: 4, optional: true },
       {
@@ -117,7 +148,13 @@ export function mixCommands(control: MixControl): CommandSpec[] {
       try {
         old = control.get(String(args.name)).profile
       } catch {}
-      return shown(await control.set(merged(args, old)))
+      const next = merged(args, old)
+      // A new follow names a track (or a direction) that live tracking must be able to follow now.
+      if (args.follow !== undefined && next.follow) {
+        if (!live) throw new FirmwareError('FW_ERR_TRACKING', 'this unit does not track sources, so no beam can follow one; nothing changed')
+        live.checkFollow(next.follow as MixFollow)
+      }
+      return shown(await control.set(next))
     },
   }
   const publish: CommandSpec<ReturnType<typeof shown>> = {
@@ -143,4 +180,35 @@ export function mixCommands(control: MixControl): CommandSpec[] {
     handler: async (args) => shown(await control.unpublish(String(args.name))),
   }
   return [spec(list), spec(show), spec(set), spec(publish), spec(unpublish)]
+}
+
+/** `tracking on|off` (operate, stored: it survives a restart) and `tracks` (observe), over LiveTracking. */
+export function trackingCommands(live: LiveTracking): CommandSpec[] {
+  const tracking: CommandSpec<TrackingStatus> = {
+    name: 'tracking',
+    summary: 'source tracking on or off: the DOA thread localises up to four sources and the tracker follows them (stored)',
+    details: 'Off by default. While on, the tracks are published as inference events of kind tracks and listed by "tracks".',
+    examples: ['tracking on', 'tracking off'],
+    permission: 'operate',
+    args: [{ name: 'state', type: 'enum', values: ['on', 'off'], help: 'on or off' }],
+    handler: async (args) => live.set(args.state === 'on'),
+    human: (v) => `tracking ${v.on ? 'on' : 'off'} (${v.frames} localiser frames, ${v.dropped} dropped)`,
+  }
+  const tracks: CommandSpec<{ on: boolean; tracks: LiveTrack[] }> = {
+    name: 'tracks',
+    summary: 'the tracked sources now: id, azimuth (degrees), confirmed, age (s); empty while tracking is off',
+    examples: ['tracks'],
+    permission: 'observe',
+    args: [],
+    handler: () => ({ on: live.status().on, tracks: live.tracks() }),
+    human: (v) =>
+      !v.on
+        ? 'tracking is off ("tracking on")'
+        : v.tracks.length
+          ? v.tracks
+              .map((t) => `track ${t.id}  ${t.azimuth.toFixed(1).padStart(5)} deg  ${t.confirmed ? 'confirmed' : 'tentative'}  ${t.age.toFixed(1)} s`)
+              .join('\n')
+          : '(no tracks)',
+  }
+  return [spec(tracking), spec(tracks)]
 }

@@ -29,6 +29,16 @@ export interface MixCompressor {
   makeupDb: number
 }
 
+/** A source whose beam follows a tracked source (issue 17; firmware/mix/live.ts steers it). */
+export interface MixFollow {
+  /** The engine output (one of the profile's sources) whose beam is steered; a beam output. */
+  output: number
+  /** `track:N`: the track with this id. */
+  track: number | null
+  /** `track:nearest:AZ`: the confirmed track nearest this azimuth, degrees 0..360. */
+  nearestDeg: number | null
+}
+
 export interface MixProfile {
   /** 1..32 characters: letters, digits, '-' and '_'. */
   name: string
@@ -39,7 +49,22 @@ export interface MixProfile {
   bedDb: number
   /** Absent: no compressor. */
   compressor: MixCompressor | null
+  /** Absent or null: every source stays as the engine steers it. */
+  follow?: MixFollow | null
 }
+
+/** `track:N` or `track:nearest:AZ` as the profile's follow (output given apart); null for `none`. */
+export function parseFollow(spec: string, output: number): MixFollow | null {
+  if (spec === 'none') return null
+  const id = /^track:([1-9]\d{0,8})$/.exec(spec)
+  if (id) return { output, track: Number(id[1]), nearestDeg: null }
+  const near = /^track:nearest:(\d{1,3}(?:\.\d+)?)$/.exec(spec)
+  if (near && Number(near[1]) <= 360) return { output, track: null, nearestDeg: Number(near[1]) }
+  throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile follow: must be track:N, track:nearest:AZ (0..360) or none, got ${JSON.stringify(spec)}`)
+}
+
+/** The follow's input as the commands write it. */
+export const followText = (f: MixFollow): string => (f.track !== null ? `track:${f.track}` : `track:nearest:${f.nearestDeg}`)
 
 const c = checker('FW_ERR_MIX_PROFILE', (f, m) => `mix profile ${f}: ${m}`)
 const NAME = /^[A-Za-z0-9_-]{1,32}$/
@@ -78,8 +103,20 @@ export function validateProfile(v: unknown): MixProfile {
       makeupDb: co.makeupDb === undefined ? 0 : numberIn(c, co.makeupDb, 'compressor.makeupDb', { min: 0, max: 12 }),
     }
   }
-  for (const k of Object.keys(o)) oneOf(c, k, 'field', ['name', 'description', 'sources', 'bedDb', 'compressor'])
-  return { name, description, sources, bedDb, compressor }
+  let follow: MixFollow | null = null
+  if (o.follow !== undefined && o.follow !== null) {
+    const fo = record(c, o.follow, 'follow')
+    const output = numberIn(c, fo.output, 'follow.output', { min: 0, max: MIX_SOURCES - 1, integer: true })
+    if (!seen.has(output))
+      throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile follow.output: output ${output} is not one of the profile's sources (give it a gain)`)
+    const track = fo.track === undefined || fo.track === null ? null : numberIn(c, fo.track, 'follow.track', { min: 1, max: 999_999_999, integer: true })
+    const nearestDeg = fo.nearestDeg === undefined || fo.nearestDeg === null ? null : numberIn(c, fo.nearestDeg, 'follow.nearestDeg', { min: 0, max: 360 })
+    if ((track === null) === (nearestDeg === null))
+      throw new FirmwareError('FW_ERR_MIX_PROFILE', 'mix profile follow: give exactly one of track (track:N) and nearestDeg (track:nearest:AZ)')
+    follow = { output, track, nearestDeg }
+  }
+  for (const k of Object.keys(o)) oneOf(c, k, 'field', ['name', 'description', 'sources', 'bedDb', 'compressor', 'follow'])
+  return { name, description, sources, bedDb, compressor, ...(follow ? { follow } : {}) }
 }
 
 const lin = (db: number): number => (db <= MIX_OFF_DB ? 0 : 10 ** (db / 20))

@@ -124,6 +124,11 @@ export class SourceTracker {
     return this.#tracks.filter((t) => t.confirmed).map((t) => ({ ...t }))
   }
 
+  /** Every track, tentative ones too (the live `tracks` command shows them). */
+  all(): Track[] {
+    return this.#tracks.map((t) => ({ ...t }))
+  }
+
   /** For each track, the candidate index it takes (-1: none), by the lowest total cost. */
   #assign(c: readonly number[]): number[] {
     const o = this.#o

@@ -65,7 +65,9 @@ export type RuntimeEngine = Pick<
       Engine,
       'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch' | 'netStats' | 'setMediaClockLocked'
     >
-  >
+  > &
+  // Issue 17: live tracks (firmware/mix/live.ts).
+  Partial<Pick<Engine, 'setTracking' | 'pollPeaks'>>
 
 export type { MonitorOptions } from '../watchdog/monitor-set.ts'
 

@@ -10,8 +10,9 @@ import { addStatusFields } from '../commands/builtin.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
 import type { CommandSpec } from '../commands/types.ts'
 import { consoleService, registerSessionCommands } from '../console/index.ts'
-import { mixCommands } from '../mix/commands.ts'
+import { mixCommands, trackingCommands } from '../mix/commands.ts'
 import { startMixes } from '../mix/control.ts'
+import { startTracking } from '../mix/live.ts'
 import { Aes67Unit, aes67Commands } from '../netaudio/unit.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
@@ -114,12 +115,20 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Personal mixes: their commands before the transports start; published mixes stream again.
       if (opts.mix !== false && opts.store !== false) {
         const mixes = await startMixes(app, (m) => log('warn', `mixes: ${m}`))
-        for (const c of mixCommands(mixes)) registry.register(c)
+        // Issue 17: live tracks (off until `tracking on`; the setting is stored); a published mix's follow steers its beam.
+        const tracking = await startTracking(app, (m) => log('warn', `tracking: ${m}`))
+        tracking.followFrom(
+          () => mixes.list().flatMap((m) => (m.published && m.profile.follow ? [{ mix: m.profile.name, follow: m.profile.follow }] : [])),
+          (beam, az, who) => app.steerBeam(beam, az, 0, who),
+        )
+        for (const c of mixCommands(mixes, tracking)) registry.register(c)
         app.watchMixStreams(() => mixes.stats())
         stops.push(async () => {
           app.watchMixStreams(null)
           mixes.stop()
         })
+        for (const c of trackingCommands(tracking)) registry.register(c)
+        stops.push(async () => tracking.close())
       }
       // Issue 15: the AES67 streams of the board profile (counters, SDP, SAP announcing and discovery).
       const aes67 = app.profile.audio.aes67

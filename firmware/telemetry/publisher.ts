@@ -221,8 +221,8 @@ export class Telemetry {
       this.#emit('change', { ...ev.change }, false)
     } else if (ev.type === 'inference') {
       const { kind, ...body } = ev.report
-      // A howl is an alarm (its body says `alarm: 'howl'`); notches and speech intervals stay on the unit's streams.
-      if (kind === 'notches' || kind === 'vad') return
+      // A howl is an alarm (its body says `alarm: 'howl'`); notches, speech intervals and tracks stay on the unit's streams.
+      if (kind === 'notches' || kind === 'vad' || kind === 'tracks') return
       if (kind === 'howl') this.#emit('alarm', { alarm: 'howl', ...body }, false)
       else this.#emit(kind === 'class' ? 'inferenceClass' : kind === 'alarm' ? 'alarm' : 'decision', body, false)
     }

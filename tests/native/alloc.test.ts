@@ -5,7 +5,8 @@
 // runs the full chain for 4000 blocks while another thread fires every kind of command,
 // crossfade and fault at it (spin, NaN, audio stall), with the sentinel thread watching, writing
 // its heartbeat and feeding a watchdog (files stand in for the tty and the device). The aes67 mode
-// runs the network backend with real loopback packets in and out (docs/aes67.md).
+// runs the network backend with real loopback packets in and out (docs/aes67.md). Tracking is on
+// (issue 17): the DOA thread also runs the multi-peak localiser and fills the peak ring.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
@@ -40,6 +41,8 @@ interface Result {
   sentinelHeartbeats: number
   sentinelStalls: number
   watchdogFeeds: number
+  tracking: boolean
+  peakFrames: number
 }
 
 t.test('the audio thread makes no allocation and takes no lock once started', async (t) => {
@@ -70,6 +73,8 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
     t.equal(result.audioThreadAllocs, 0, `${mode}: no allocation on the audio thread`)
     t.equal(result.audioThreadFrees, 0, `${mode}: no free on the audio thread`)
     t.equal(result.audioThreadLocks, 0, `${mode}: no lock taken or waited on by the audio thread`)
+    // Issue 17: the DOA thread (marked like the audio thread) ran the multi-peak localiser too.
+    t.ok(result.tracking && result.peakFrames > 0, `${mode}: tracking on, ${result.peakFrames} localiser frames drained`)
     if (mode === 'aes67') {
       // The network paths ran: packets in (with losses, malformed ones and underruns) and out.
       t.ok(result.rxPackets > 1000, `${result.rxPackets} packets received`)

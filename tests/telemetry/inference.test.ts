@@ -191,13 +191,14 @@ t.test('inference classes, alarms, decisions and update status on the broker', a
     app.publish?.({ type: 'inference', report: { kind: 'howl', output: 1, hz: 2000, levelDb: -21, growthDbPerS: 30, reason: 'growing', t: 12 } })
     app.publish?.({ type: 'inference', report: { kind: 'notches', output: 1, notches: [{ hz: 2000, gainDb: -6, q: 30 }] } })
     app.publish?.({ type: 'inference', report: { kind: 'vad', start: 1, end: 2 } })
+    app.publish?.({ type: 'inference', report: { kind: 'tracks', tracks: [{ id: 1, azimuth: 60, confirmed: true }], t: 3 } })
     const howls = () => on('inference/alarm').filter((m) => m.body.alarm === 'howl' && m.body.output === 1 && Math.abs(Number(m.body.hz) - 2000) < 1)
     await waitFor(() => howls().length > 0, 10000, 'the howl alarm')
     t.match(howls().at(-1)!.body, { alarm: 'howl', output: 1, hz: 2000, levelDb: -21, growthDbPerS: 30, reason: 'growing', t: 12 })
     await new Promise((r) => setTimeout(r, 300))
     t.notOk(
-      seen.some((m) => /notches|vad/.test(m.topic) || m.body.kind !== undefined || Array.isArray(m.body.notches)),
-      'notches and speech intervals stay on the unit',
+      seen.some((m) => /notches|vad|tracks/.test(m.topic) || m.body.kind !== undefined || Array.isArray(m.body.notches) || Array.isArray(m.body.tracks)),
+      'notches, speech intervals and tracks stay on the unit',
     )
   })
 })

@@ -1,0 +1,205 @@
+// Live tracks (issue 17, third round) on the sim board with two talkers (speech-like sources at 60
+// and 200 degrees): `tracking on` over the API (a real TLS client) makes the DOA thread localise,
+// the tracker follow, `tracks` list two confirmed tracks near the true azimuths and the API's
+// event stream carry `inference` reports of kind 'tracks'; `tracking off` empties them; bad
+// arguments and an observer are refused with a clear FW_ERR and change nothing; the setting
+// survives a restart.
+import { createSocket } from 'node:dgram'
+import type { IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import t from 'tap'
+import type { ApiHandle } from '../../firmware/api/server.ts'
+import { startApi } from '../../firmware/api/server.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import type { CommandRegistry } from '../../firmware/commands/index.ts'
+import { angleDiff } from '../../firmware/mix/tracker.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { type Creds, call, makeFixture } from '../api/helpers.ts'
+
+const TRUE_AZ = [60, 200]
+
+/** Polls `what` (every 100 ms) until it holds or `ms` pass; its last answer. */
+async function until(what: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await what()) return true
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return what()
+}
+
+function twoTalkers() {
+  const p = loadProfile('sim')
+  const sim = {
+    ...p.audio.sim!,
+    sources: [
+      { azimuth: TRUE_AZ[0]!, elevation: 0, kind: 'speechlike' as const, freqHz: 220, levelDb: -20 },
+      { azimuth: TRUE_AZ[1]!, elevation: 0, kind: 'speechlike' as const, freqHz: 150, levelDb: -22 },
+    ],
+  }
+  return { ...p, audio: { ...p.audio, sim } } as typeof p
+}
+
+/** The unit as `firmware run` assembles it (the stack's registry), with its API on an ephemeral port. */
+async function boot(dataDir: string): Promise<{ api: ApiHandle; stop: () => Promise<void> }> {
+  let registry: CommandRegistry | null = null
+  let api: ApiHandle | null = null
+  const run = await startAppliance(
+    { ...twoTalkers(), dataDir },
+    {
+      panelPort: null,
+      logDir: null,
+      hardwareWatchdogs: [],
+      services: [
+        applianceStack({ inference: false, console: false, api: false, osc: false, telemetry: false, log: () => {}, onRegistry: (r) => (registry = r) }),
+        async (app) => {
+          api = await startApi(app, registry!, app.profile, { port: 0, host: '127.0.0.1' })
+          return api
+        },
+      ],
+    },
+  )
+  return { api: api!, stop: () => run.stop() }
+}
+
+interface Sse {
+  events: Array<{ event: string; data: any }>
+  close(): void
+}
+
+function openSse(port: number, creds: Creds, query: string): Promise<Sse> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: `/api/events${query}`, servername: 'localhost', agent: false, ...creds })
+    req.on('error', reject)
+    req.on('response', (res: IncomingMessage) => {
+      const events: Sse['events'] = []
+      let buf = ''
+      res.on('data', (d: Buffer) => {
+        buf += d.toString()
+        let i: number
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i)
+          buf = buf.slice(i + 2)
+          const ev = /^event: (.*)$/m.exec(block)?.[1]
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          if (ev && data) events.push({ event: ev, data: JSON.parse(data) })
+        }
+      })
+      res.on('error', () => {})
+      resolve({ events, close: () => res.destroy() })
+    })
+    req.end()
+  })
+}
+
+interface Listed {
+  on: boolean
+  tracks: Array<{ id: number; azimuth: number; confirmed: boolean; age: number }>
+}
+
+/** Each true azimuth's nearest confirmed track within 5 degrees, or null. */
+function matched(tracks: Listed['tracks']): Array<number | null> {
+  return TRUE_AZ.map((az) => {
+    const near = tracks.filter((x) => x.confirmed && Math.abs(angleDiff(x.azimuth, az)) <= 5)
+    return near.length ? near[0]!.id : null
+  })
+}
+
+t.test('tracking on: two confirmed tracks near the talkers, on `tracks` and the event stream; off: none; stored', async (t) => {
+  const fx = await makeFixture(t.testdir())
+  const op = fx.creds(fx.operator)
+  const obs = fx.creds(fx.observer)
+  let unit = await boot(fx.dataDir)
+  t.teardown(() => unit.stop())
+  const port = () => unit.api.port
+  const list = async (): Promise<Listed> => (await call(port(), obs, 'GET', '/api/tracks')).json.value as Listed
+
+  t.same(await list(), { on: false, tracks: [] }, 'off by default: no tracks')
+  const bad = await call(port(), op, 'POST', '/api/tracking', { state: 'maybe' })
+  t.match(bad, { status: 400, json: { ok: false, code: /^FW_ERR_/, field: 'state' } }, `a bad state is refused: ${bad.text}`)
+  const observer = await call(port(), obs, 'POST', '/api/tracking', { state: 'on' })
+  t.match(observer, { status: 403 }, `an observer may not turn tracking on: ${observer.text}`)
+  t.same(await list(), { on: false, tracks: [] }, 'and nothing changed')
+
+  const sse = await openSse(port(), obs, '?types=inference')
+  t.teardown(() => sse.close())
+  const on = await call(port(), op, 'POST', '/api/tracking', { state: 'on' })
+  t.match(on, { status: 200, json: { value: { on: true, available: true } } }, 'an operator turns it on')
+  const onAt = Date.now()
+  let last: Listed = { on: false, tracks: [] }
+  const found = await until(async () => {
+    last = await list()
+    return matched(last.tracks).every((id) => id !== null)
+  }, 15_000)
+  t.ok(found, `two confirmed tracks within 5 deg of ${TRUE_AZ.join(' and ')}: ${JSON.stringify(last)}`)
+  const ids = matched(last.tracks)
+  t.not(ids[0], ids[1], 'two different tracks')
+  t.ok(
+    last.tracks.every((x) => x.age >= 0),
+    'each with its age',
+  )
+  // A second later the same two ids (no churn), and the reports on the stream name them.
+  await new Promise((r) => setTimeout(r, 1000))
+  t.same(matched((await list()).tracks), ids, `the same ids a second later: ${JSON.stringify(await list())}`)
+  const reports = sse.events.filter((e) => e.event === 'inference' && e.data.kind === 'tracks').map((e) => e.data)
+  const seconds = (Date.now() - onAt) / 1000
+  t.ok(
+    reports.some((r) => ids.every((id) => r.tracks.some((x: { id: number; confirmed: boolean }) => x.id === id && x.confirmed))),
+    `an event on the API stream carries both confirmed tracks (${reports.length} tracks events)`,
+  )
+  const changes = new Set(reports.map((r) => JSON.stringify(r.tracks.filter((x: { confirmed: boolean }) => x.confirmed).map((x: { id: number }) => x.id)))).size
+  t.ok(
+    reports.length <= 4 * seconds + 2 * changes + 2,
+    `${reports.length} reports in ${seconds.toFixed(1)} s with ${changes} id sets: at most 4 a second plus the changes`,
+  )
+
+  // A mix whose source follows a track: output 1's beam (at 90 degrees by default) is steered to the
+  // track while the mix is published; a track that does not exist is refused and nothing is stored.
+  const mixes = async () => (await call(port(), obs, 'GET', '/api/mix/list')).json.value as Array<{ name: string }>
+  const noTrack = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: 'track:99', follower: 1 })
+  t.match(noTrack, { json: { ok: false, code: /FW_ERR_TRACKING/ } }, `a track that does not exist is refused: ${noTrack.text}`)
+  const badAz = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: 'track:nearest:400', follower: 1 })
+  t.match(badAz, { json: { ok: false, code: /FW_ERR_MIX_PROFILE/ } }, `an azimuth past 360 is refused: ${badAz.text}`)
+  const notSource = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: `track:${ids[1]}`, follower: 2 })
+  t.match(notSource, { json: { ok: false, code: /FW_ERR_MIX_PROFILE/ } }, `a follower that is not one of the sources is refused: ${notSource.text}`)
+  t.notOk(
+    (await mixes()).some((m) => m.name === 'talker'),
+    'nothing was stored',
+  )
+  const beam2 = async () => ((await call(port(), obs, 'GET', '/api/beam/list')).json.value as Array<{ beam: number; azimuth: number }>)[1]!.azimuth
+  const start = await beam2()
+  const set = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: `track:${ids[1]}`, follower: 1 })
+  t.match(set, { status: 200, json: { value: { follow: { output: 1, input: `track:${ids[1]}` } } } }, `the follow is stored: ${set.text}`)
+  const sink = createSocket('udp4')
+  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r))
+  t.teardown(() => sink.close())
+  t.match(await call(port(), op, 'POST', '/api/mix/publish', { name: 'talker', host: '127.0.0.1', port: sink.address().port }), { status: 200 })
+  let az = start
+  t.ok(
+    await until(async () => Math.abs(angleDiff((az = await beam2()), TRUE_AZ[1]!)) <= 5, 5000),
+    `published, beam 2 moved from ${start} to the track at ${TRUE_AZ[1]}: ${az}`,
+  )
+  const near = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', follow: 'track:nearest:50' })
+  t.match(near, { status: 200, json: { value: { follow: { output: 1, input: 'track:nearest:50' } } } }, 'track:nearest:AZ')
+  t.ok(
+    await until(async () => Math.abs(angleDiff((az = await beam2()), TRUE_AZ[0]!)) <= 5, 5000),
+    `beam 2 follows the track nearest 50 degrees, at ${TRUE_AZ[0]}: ${az}`,
+  )
+  t.match(await call(port(), op, 'POST', '/api/mix/unpublish', { name: 'talker' }), { status: 200 })
+
+  const off = await call(port(), op, 'POST', '/api/tracking', { state: 'off' })
+  t.match(off, { status: 200, json: { value: { on: false } } }, 'turned off')
+  t.same(await list(), { on: false, tracks: [] }, 'off: no tracks')
+  t.ok(await until(() => sse.events.some((e) => e.data.kind === 'tracks' && e.data.tracks.length === 0), 2000), 'the stream says the tracks are gone')
+
+  // Stored: on again, restart the unit on the same data directory, and it tracks without being asked.
+  t.match(await call(port(), op, 'POST', '/api/tracking', { state: 'on' }), { status: 200 })
+  sse.close()
+  await unit.stop()
+  unit = await boot(fx.dataDir)
+  t.ok(
+    await until(async () => matched((await list()).tracks).every((id) => id !== null), 15_000),
+    `after a restart tracking is on again and finds both: ${JSON.stringify(await list())}`,
+  )
+})
