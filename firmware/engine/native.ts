@@ -52,6 +52,8 @@ export interface NativeEngineOptions {
   playbackDevice: string
   alsaPeriods: number
   aes67Rx: NativeAes67Stream[]
+  aes67RxSlots: number
+  aes67TxSlots: number
   aes67Tx: NativeAes67Stream[]
 }
 
@@ -139,6 +141,9 @@ export interface NativeEngine {
   mixStop?(): void
   netStats(): NetStreamStats[]
   setMediaClockLocked?(locked: boolean): void
+  /** The aes67 backend: a stream into a free slot while running (its slot), or one removed; both throw with the reason. */
+  aes67Add?(dir: 'rx' | 'tx', stream: NativeAes67Stream): number
+  aes67Remove?(dir: 'rx' | 'tx', slot: number): void
 }
 
 /** One published mix as the streamer gets it: linear gains, already validated. */
