@@ -8,9 +8,12 @@
 
 import { createSocket } from 'node:dgram'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { SapListener } from '../../firmware/netaudio/sap.ts'
+import { provision } from '../../provisioning/provision.ts'
+import { call } from '../api/helpers.ts'
 import { type Client, openClient } from '../console/harness.ts'
 import { simProfileIn, startRun } from '../store/run-helpers.ts'
 import { exactRuns, gstReceiver, gstSender, readWav24, writeNoiseWav24 } from './peers.ts'
@@ -42,6 +45,14 @@ async function freeUdpPort(): Promise<number> {
   return port
 }
 
+async function freeTcpPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
 type Row = Record<string, string>
 
 /** `OK aes67 list 1.stream=rx1 1.origin=profile ...` as rows. */
@@ -63,7 +74,13 @@ const packets = (reply: string, name: string) => Number(rows(reply).find((r) => 
 
 t.test('streams added and removed at run time on the console: they play bit-exact, SAP says so, bad ones are refused, they survive a restart', async (t) => {
   const dir = t.testdir({})
-  const { file } = simProfileIn(dir)
+  const { file, dataDir } = simProfileIn(dir)
+  // Provisioned, so the API serves (an admin's certificate) and the console starts read-only (PIN).
+  const prov = await provision({ dataDir, bundlesOut: join(dir, 'crew'), clients: [{ name: 'tech', role: 'admin' }] })
+  const admin = prov.bundles[0]
+  if (!admin) throw new Error('no admin bundle')
+  const creds = { cert: readFileSync(admin.certFile, 'utf8'), key: readFileSync(admin.keyFile, 'utf8'), ca: readFileSync(prov.caFile, 'utf8') }
+  const apiPort = await freeTcpPort()
   const out1 = await gstReceiver(join(dir, 'out1.wav'), 2)
   t.teardown(() => out1.child.kill('SIGKILL'))
   const inPort = await freeUdpPort()
@@ -71,12 +88,13 @@ t.test('streams added and removed at run time on the console: they play bit-exac
   const sapPort = await freeUdpPort()
   const profile = JSON.parse(readFileSync(file, 'utf8'))
   profile.audio.backend = 'aes67'
+  profile.api = { ...profile.api, port: apiPort }
   delete profile.audio.sim
   profile.audio.aes67 = {
     rx: [{ port: inPort, channels: 2, linkOffsetMs: 50, firstChannel: 0 }],
     tx: [{ address: '127.0.0.1', port: out1.port, channels: 2, firstChannel: 0 }],
     rxSlots: 2,
-    txSlots: 2,
+    txSlots: 3,
     sapPort,
     sessionName: 'rt-test',
     deadMs: 2000,
@@ -116,6 +134,7 @@ t.test('streams added and removed at run time on the console: they play bit-exac
     t.teardown(() => c.close())
     await c.send('\r\n')
     for (let i = 0; !/^OK console/.test(await ask(c, 'console machine').catch(() => '')); i++) if (i > 3) throw new Error('no console')
+    t.match(await ask(c, `login ${prov.pin}`), /^OK login/, 'login with the PIN (admin)')
     return c
   }
   let c = await connect()
@@ -178,15 +197,31 @@ t.test('streams added and removed at run time on the console: they play bit-exac
     `the added input came out of the added output bit-exact over ${exact2.toFixed(2)} s (of ${(got2.length / 96000).toFixed(2)} s received) in ${runs2.length} stretch(es)`,
   )
 
-  // Twice more, back to back.
+  // Twice more, the console and the API at the same time.
+  const api = (path: string, body: object) => call(apiPort, creds, 'POST', path, body)
   for (let i = 0; i < 2; i++) {
-    t.match(await ask(c, `aes67 rx add any ${bandPort} 2 3 name=band`), /^OK /, `rx added again (${i + 1})`)
-    t.match(await ask(c, 'aes67 tx add 127.0.0.1 9 2 3 name=rec'), /^OK /, `tx added again (${i + 1})`)
+    const [rxAdd, txAdd] = await Promise.all([
+      ask(c, `aes67 rx add any ${bandPort} 2 3 name=band`),
+      api('/api/aes67/tx/add', { address: '127.0.0.1', port: 9, channels: 2, output: 3, name: 'rec' }),
+    ])
+    t.match(rxAdd, /^OK /, `rx added again on the console (${i + 1})`)
+    t.equal(txAdd.status, 200, `tx added again through the API at the same time (${i + 1}): ${txAdd.text.slice(0, 200)}`)
     await askUntil(c, 'aes67 list', (r) => packets(r, 'band') > 50, 4000)
     if (i === 1) break
-    t.match(await ask(c, 'aes67 rx remove band'), /^OK /, `rx removed again (${i + 1})`)
-    t.match(await ask(c, 'aes67 tx remove rec'), /^OK /, `tx removed again (${i + 1})`)
+    const [rxRemove, txRemove] = await Promise.all([ask(c, 'aes67 rx remove band'), api('/api/aes67/tx/remove', { stream: 'rec' })])
+    t.match(rxRemove, /^OK /, `rx removed again on the console (${i + 1})`)
+    t.equal(txRemove.status, 200, `tx removed again through the API at the same time (${i + 1})`)
   }
+  // The same name from both at once: one is added, the other refused.
+  const [dupConsole, dupApi] = await Promise.all([
+    ask(c, 'aes67 tx add 127.0.0.1 13 2 1 name=twin'),
+    api('/api/aes67/tx/add', { address: '127.0.0.1', port: 11, channels: 2, output: 1, name: 'twin' }),
+  ])
+  const oks = [/^OK /.test(dupConsole), dupApi.status === 200].filter(Boolean).length
+  if (dupApi.status !== 200) t.equal(dupApi.status, 409, 'the API answers a refused stream with 409 Conflict')
+  t.equal(oks, 1, `one name added from the console and the API at once: one is added (${dupConsole.slice(0, 60)} / ${dupApi.status})`)
+  t.ok(/FW_ERR_AES67_STREAM/.test(dupConsole) || dupApi.json?.code === 'FW_ERR_AES67_STREAM', 'the other is refused: a duplicate name')
+  t.match(await ask(c, 'aes67 tx remove twin'), /^OK /, 'and removed')
   // The profile's stream played on through all of it: what reached its receiver is its sender's audio.
   await out1.stop()
   const got1 = readWav24(join(dir, 'out1.wav')).samples
