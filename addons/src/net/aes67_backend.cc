@@ -645,9 +645,16 @@ class Aes67Backend final : public Backend {
       return -1;
     }
     if (g < 0) {
+      // An idle group: the audio thread does not touch it, so its counters start afresh here (the
+      // watchdog's netaudio monitor must not take an earlier input's switches for this one's).
       g = idle;
-      groups_[static_cast<size_t>(g)].first.store(s.firstChannel, std::memory_order_relaxed);
-      groups_[static_cast<size_t>(g)].channels.store(s.channels, std::memory_order_relaxed);
+      Group& fresh = groups_[static_cast<size_t>(g)];
+      fresh.first.store(s.firstChannel, std::memory_order_relaxed);
+      fresh.channels.store(s.channels, std::memory_order_relaxed);
+      fresh.switches.store(0, std::memory_order_relaxed);
+      fresh.lastSwitchNs.store(0, std::memory_order_relaxed);
+      fresh.lastCause.store(0, std::memory_order_relaxed);
+      fresh.windowStartNs = 0;
     }
     r.group = g;
     r.state.store(RxStream::kLive, std::memory_order_release);  // before the group names it
