@@ -10,7 +10,9 @@ export const ERRORS = {
   FW_ERR_CHANNELS: 'the channel count does not match the array',
   FW_ERR_BOARD_PROFILE: 'the board profile is invalid',
   FW_ERR_UNKNOWN_DEVICE: 'the audio device or backend is unknown',
-  FW_ERR_AES67_STATIC: 'AES67 streams are set in the board profile: adding or removing one at run time would restart the engine (not show-safe)',
+  FW_ERR_AES67_STATIC: 'a stream of the board profile cannot be removed at run time: change the profile (the unit’s fixed wiring) and restart at a safe moment',
+  FW_ERR_AES67_STREAM:
+    'an AES67 stream cannot be added or removed now: no free slot, port in use, a duplicate name, inputs taken by another stream, or no such stream',
   FW_ERR_AES67_SDP: 'an SDP or SAP description of an AES67 stream is malformed or describes a stream this unit cannot take (L16/L24, 48 kHz, 1-8 channels)',
   FW_ERR_ENGINE: 'the audio engine reported an error',
   FW_ERR_IO: 'a file could not be read or written',

@@ -203,6 +203,7 @@ class Engine {
   Stats stats() const noexcept;
   const EngineConfig& config() const noexcept { return cfg_; }
   const Backend* backend() const noexcept { return backend_.get(); }
+  Backend* backend() noexcept { return backend_.get(); }
   // Latency of beam 0 (processed path) in samples; 0 without an array.
   int latencySamples() const noexcept;
   int beamCount() const noexcept { return static_cast<int>(beams_.size()); }

@@ -62,6 +62,27 @@ double numAt(const Napi::Array& a, uint32_t i, const char* what) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// One AES67 stream record (firmware/engine/aes67-options.ts NativeAes67Stream).
+engine::Aes67Stream aes67Stream(const Napi::Object& so) {
+  engine::Aes67Stream st;
+  st.address = str(so, "address", "");
+  st.port = static_cast<int>(num(so, "port", st.port));
+  st.iface = str(so, "iface", "");
+  st.channels = static_cast<int>(num(so, "channels", st.channels));
+  st.firstChannel = static_cast<int>(num(so, "firstChannel", st.firstChannel));
+  st.bits = static_cast<int>(num(so, "bits", st.bits));
+  st.payloadType = static_cast<int>(num(so, "payloadType", st.payloadType));
+  st.ptimeUs = static_cast<int>(num(so, "ptimeUs", st.ptimeUs));
+  st.linkOffsetUs = static_cast<int>(num(so, "linkOffsetUs", st.linkOffsetUs));
+  st.ssrc = static_cast<unsigned>(num(so, "ssrc", 0));
+  st.ttl = static_cast<int>(num(so, "ttl", st.ttl));
+  st.priority = static_cast<int>(num(so, "priority", st.priority));
+  st.failoverLossPct = num(so, "failoverLossPct", st.failoverLossPct);
+  st.returnMs = static_cast<int>(num(so, "returnMs", st.returnMs));
+  st.mediaClockOffset = static_cast<uint32_t>(num(so, "mediaClockOffset", 0));
+  return st;
+}
+
 EngineConfig readConfig(const Napi::Object& o) {
   EngineConfig c;
   c.backend = str(o, "backend", c.backend);
@@ -134,27 +155,10 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.alsaPeriods = static_cast<int>(num(o, "alsaPeriods", c.alsaPeriods));
   for (const char* key : {"aes67Rx", "aes67Tx"}) {
     Napi::Array streams = arr(o, key);
-    for (uint32_t i = 0; i < streams.Length(); i++) {
-      Napi::Object so = objAt(streams, i, key);
-      engine::Aes67Stream st;
-      st.address = str(so, "address", "");
-      st.port = static_cast<int>(num(so, "port", st.port));
-      st.iface = str(so, "iface", "");
-      st.channels = static_cast<int>(num(so, "channels", st.channels));
-      st.firstChannel = static_cast<int>(num(so, "firstChannel", st.firstChannel));
-      st.bits = static_cast<int>(num(so, "bits", st.bits));
-      st.payloadType = static_cast<int>(num(so, "payloadType", st.payloadType));
-      st.ptimeUs = static_cast<int>(num(so, "ptimeUs", st.ptimeUs));
-      st.linkOffsetUs = static_cast<int>(num(so, "linkOffsetUs", st.linkOffsetUs));
-      st.ssrc = static_cast<unsigned>(num(so, "ssrc", 0));
-      st.ttl = static_cast<int>(num(so, "ttl", st.ttl));
-      st.priority = static_cast<int>(num(so, "priority", st.priority));
-      st.failoverLossPct = num(so, "failoverLossPct", st.failoverLossPct);
-      st.returnMs = static_cast<int>(num(so, "returnMs", st.returnMs));
-      st.mediaClockOffset = static_cast<uint32_t>(num(so, "mediaClockOffset", 0));
-      (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(st);
-    }
+    for (uint32_t i = 0; i < streams.Length(); i++) (std::string(key) == "aes67Rx" ? c.aes67Rx : c.aes67Tx).push_back(aes67Stream(objAt(streams, i, key)));
   }
+  c.aes67RxSlots = static_cast<int>(num(o, "aes67RxSlots", c.aes67RxSlots));
+  c.aes67TxSlots = static_cast<int>(num(o, "aes67TxSlots", c.aes67TxSlots));
   return c;
 }
 
@@ -212,6 +216,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetMediaClockLocked>("setMediaClockLocked"),
                            InstanceMethod<&EngineWrap::SetTracking>("setTracking"),
                            InstanceMethod<&EngineWrap::PollPeaks>("pollPeaks"),
+                           InstanceMethod<&EngineWrap::Aes67Add>("aes67Add"),
+                           InstanceMethod<&EngineWrap::Aes67Remove>("aes67Remove"),
                        });
   }
 
@@ -712,6 +718,27 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     const engine::Backend* b = engine_->backend();
     if (b) b->setMediaClockLocked(info.Length() > 0 && info[0].ToBoolean().Value());
   }
+  // The aes67 backend: a stream added at run time into a free slot (docs/aes67.md, "Streams at run
+  // time"): aes67Add("rx" | "tx", stream) -> its slot; throws with the reason.
+  Napi::Value Aes67Add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    engine::Backend* b = engine_->backend();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) throw Napi::TypeError::New(env, "aes67Add(direction, stream)");
+    if (!b) throw Napi::Error::New(env, "the engine is not running");
+    std::string error;
+    const int slot = b->addStream(info[0].As<Napi::String>().Utf8Value() == "tx", aes67Stream(info[1].As<Napi::Object>()), &error);
+    if (slot < 0) throw Napi::Error::New(env, error);
+    return Napi::Number::New(env, slot);
+  }
+  // aes67Remove("rx" | "tx", slot): stops it (a playing source fades out first); throws with the reason.
+  void Aes67Remove(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    engine::Backend* b = engine_->backend();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "aes67Remove(direction, slot)");
+    if (!b) throw Napi::Error::New(env, "the engine is not running");
+    std::string error;
+    if (!b->removeStream(info[0].As<Napi::String>().Utf8Value() == "tx", info[1].As<Napi::Number>().Int32Value(), &error)) throw Napi::Error::New(env, error);
+  }
   // The aes67 backend's per-stream counters (receive streams first), [] for other backends.
   Napi::Value NetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -746,6 +773,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       o.Set("priority", s.priority);
       o.Set("switches", d(s.switches));
       o.Set("timestampPlayout", s.timestampPlayout);
+      o.Set("slot", s.slot);
       static const char* const kCauses[] = {"", "source-dead", "source-degraded", "source-returned"};
       o.Set("lastSwitchCause", kCauses[s.lastSwitchCause >= 0 && s.lastSwitchCause < 4 ? s.lastSwitchCause : 0]);
       o.Set("lastSwitchMs", d(s.lastSwitchNs) / 1e6);

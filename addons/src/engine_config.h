@@ -109,6 +109,9 @@ struct EngineConfig {
   int alsaPeriods = 3;
   // aes67 backend (paced by CLOCK_MONOTONIC like sim; network I/O on its own threads)
   std::vector<Aes67Stream> aes67Rx, aes67Tx;
+  // Stream slots preallocated at start (at most 8 each, at least the streams above); run-time
+  // streams fill the free ones (Backend::addStream, docs/aes67.md "Streams at run time").
+  int aes67RxSlots = 8, aes67TxSlots = 8;
 };
 
 }  // namespace engine

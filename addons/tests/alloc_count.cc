@@ -80,6 +80,64 @@ inline void countAlloc() {
 inline void countFree(void* p) {
   if (p && rt::onAudioThread()) gAudioFrees.fetch_add(1, std::memory_order_relaxed);
 }
+// Streams added and removed while the audio thread runs (docs/aes67.md, "Streams at run time"):
+// a receive stream on inputs 5-6 fed a few packets, a third source of inputs 1-4, and a transmit
+// stream of outputs 3-4, each added and removed again and again. Returns the cycles done.
+int churnStreams(engine::Backend* b, std::atomic<bool>& done) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  uint8_t pkt[net::kRtpHeader + 48 * 2 * 3] = {};
+  int cycles = 0;
+  uint16_t seq = 1;
+  while (!done.load()) {
+    std::string error;
+    engine::Aes67Stream rx;
+    rx.port = 0;
+    rx.channels = 2;
+    rx.firstChannel = 4;
+    rx.linkOffsetUs = 1000;
+    engine::Aes67Stream backup;
+    backup.port = 0;
+    backup.channels = 4;
+    backup.priority = 3;
+    backup.linkOffsetUs = 1000;
+    engine::Aes67Stream tx;
+    tx.address = "127.0.0.1";
+    tx.port = 9;
+    tx.channels = 2;
+    tx.firstChannel = 2;
+    tx.ssrc = 78;
+    const int r = b->addStream(false, rx, &error);
+    const int k = b->addStream(false, backup, &error);
+    const int t = b->addStream(true, tx, &error);
+    if (r < 0 || k < 0 || t < 0) {
+      std::fprintf(stderr, "addStream: %s\n", error.c_str());
+      break;
+    }
+    engine::NetStreamStats st[8];
+    const int n = b->netStats(st, 8);
+    int port = 0;
+    for (int i = 0; i < n; i++)
+      if (!st[i].tx && st[i].slot == r) port = st[i].localPort;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    for (int i = 0; i < 60 && !done.load(); i++) {
+      net::writeRtpHeader(pkt, 96, seq, static_cast<uint32_t>(seq) * 48, 0xbee);
+      seq++;
+      ::sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!b->removeStream(false, r, &error) || !b->removeStream(false, k, &error) || !b->removeStream(true, t, &error)) {
+      std::fprintf(stderr, "removeStream: %s\n", error.c_str());
+      break;
+    }
+    cycles++;
+  }
+  ::close(fd);
+  return cycles;
+}
+
 }  // namespace
 
 #ifndef ENGINE_TSAN  // under ThreadSanitizer the sanitizer owns malloc and the lock calls
@@ -410,7 +468,8 @@ int main(int argc, char** argv) {
   }
   std::atomic<bool> done{false};
   std::thread control([&] { drive(e, done); });
-  std::thread sender;
+  std::thread sender, churn;
+  int churns = 0;
   engine::NetStreamStats net[3];
   if (mode == "aes67") {
     e.backend()->setMediaClockLocked(true);  // docs/aes67.md "Playout": the timestamp path too
@@ -419,11 +478,13 @@ int main(int argc, char** argv) {
     ports[0] = net[0].localPort;
     ports[1] = net[1].localPort;
     sender = std::thread([&] { sendRtp(ports, frames, 4, done); });
+    churn = std::thread([&] { churns = churnStreams(e.backend(), done); });
   }
   while (!e.stats().finished) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   done.store(true);
   control.join();
   if (sender.joinable()) sender.join();
+  if (churn.joinable()) churn.join();
   int nets = 0;
   if (mode == "aes67") nets = e.backend()->netStats(net, 3);
   const engine::Stats s = e.stats();
@@ -445,7 +506,8 @@ int main(int argc, char** argv) {
       switches = net[k].switches;
     }
   }
-  std::printf("{\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,\"switches\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets, switches);
+  std::printf("{\"churns\":%d,", churns);
+  std::printf("\"rxPackets\":%llu,\"rxLost\":%llu,\"rxMalformed\":%llu,\"rxUnderruns\":%llu,\"txPackets\":%llu,\"switches\":%llu,", rxPackets, rxLost, rxMalformed, rxUnderruns, txPackets, switches);
   std::printf("\"interposerWorks\":%s,\"mode\":\"%s\",\"blocks\":%llu,\"audioThreadAllocs\":%llu,\"audioThreadFrees\":%llu,\"audioThreadLocks\":%llu,\"allAllocs\":%llu,\"overruns\":%llu,\"sentinelHeartbeats\":%llu,\"sentinelStalls\":%llu,\"watchdogFeeds\":%llu,\"tracking\":%s,\"peakFrames\":%llu}\n",
               counterOk ? "true" : "false", mode.c_str(), static_cast<unsigned long long>(s.blocks), static_cast<unsigned long long>(allocs),
               static_cast<unsigned long long>(frees), static_cast<unsigned long long>(gAudioLocks.load()),

@@ -15,6 +15,9 @@ export const STATUS_FOR: Partial<Record<ErrorCode, number>> = {
   FW_ERR_PRESET_NOT_FOUND: 404,
   FW_ERR_PRESET_NAME: 400,
   FW_ERR_RATE_LIMITED: 429,
+  // Issue 15: an AES67 stream that cannot be added or removed now (slot, port, name), or a profile stream.
+  FW_ERR_AES67_STREAM: 409,
+  FW_ERR_AES67_STATIC: 409,
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }

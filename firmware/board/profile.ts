@@ -97,9 +97,12 @@ export interface BoardAes67 {
   ptpSocket: string
   /** An input whose playing source has sent nothing for this long is netaudio-input-dead, ms. Defaults to 1000. */
   deadMs: number
+  /** Stream slots the engine preallocates per direction (the profile's streams fill the first; `aes67 rx add` / `tx add` the rest), 1..8. Defaults to 8. */
+  rxSlots: number
+  txSlots: number
 }
 
-const AES67_KEYS = ['rx', 'tx', 'sap', 'sapPort', 'sessionName', 'ptpSocket', 'deadMs']
+const AES67_KEYS = ['rx', 'tx', 'sap', 'sapPort', 'sessionName', 'ptpSocket', 'deadMs', 'rxSlots', 'txSlots']
 
 /** Checks the profile's audio.aes67 section; the engine's own stream checks, re-worded for the profile. */
 function aes67Section(raw: unknown, inputs: number, outputs: number, name: string): BoardAes67 {
@@ -127,6 +130,8 @@ function aes67Section(raw: unknown, inputs: number, outputs: number, name: strin
     sessionName: o.sessionName === undefined ? name : str(o.sessionName, 'audio.aes67.sessionName'),
     ptpSocket: o.ptpSocket === undefined ? '' : str(o.ptpSocket, 'audio.aes67.ptpSocket'),
     deadMs: num(o.deadMs ?? 1000, 'audio.aes67.deadMs', 50, 60_000, true),
+    rxSlots: num(o.rxSlots ?? Math.max(8, rx.length), 'audio.aes67.rxSlots', Math.max(1, rx.length), 8, true),
+    txSlots: num(o.txSlots ?? Math.max(8, tx.length), 'audio.aes67.txSlots', Math.max(1, tx.length), 8, true),
   }
 }
 

@@ -13,15 +13,14 @@ const REHEARSAL = 'the rehearsal'
 const MIXES = 'personal mixes (they keep their profiles in the store)'
 const TELEMETRY = 'MQTT telemetry (it keeps its setting in the store)'
 
-const AES67 = 'AES67 network audio (streams from the board profile)'
-const AES67_REFUSED = 'refused: AES67 streams are set in the board profile (an engine restart is not show-safe)'
+const AES67 = 'AES67 network audio (streams from the board profile and added at run time)'
 
 export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   {
     name: 'aes67 list',
     owner: AES67,
     permission: 'observe',
-    summary: 'the AES67 streams (board profile) with their counters: packets, lost, late, malformed, failover switches',
+    summary: 'the AES67 streams (board profile and added) with their counters: packets, lost, late, malformed, failover switches',
   },
   {
     name: 'aes67 ptp',
@@ -31,10 +30,30 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
   },
   { name: 'aes67 discover', owner: AES67, permission: 'observe', summary: 'the AES67 streams others announce with SAP (heard in the last 5 minutes)' },
   { name: 'aes67 sdp', owner: AES67, permission: 'observe', summary: 'the SDP of one of the unit’s transmit streams (tx1..), as SAP announces it' },
-  { name: 'aes67 rx add', owner: AES67, permission: 'admin', summary: AES67_REFUSED },
-  { name: 'aes67 rx remove', owner: AES67, permission: 'admin', summary: AES67_REFUSED },
-  { name: 'aes67 tx add', owner: AES67, permission: 'admin', summary: AES67_REFUSED },
-  { name: 'aes67 tx remove', owner: AES67, permission: 'admin', summary: AES67_REFUSED },
+  {
+    name: 'aes67 rx add',
+    owner: AES67,
+    permission: 'admin',
+    summary: 'add a receive stream while the unit runs: a source of an input (failover by priority); saved, back after a restart',
+  },
+  {
+    name: 'aes67 rx remove',
+    owner: AES67,
+    permission: 'admin',
+    summary: 'remove a receive stream added at run time (a playing source fades out); profile streams stay',
+  },
+  {
+    name: 'aes67 tx add',
+    owner: AES67,
+    permission: 'admin',
+    summary: 'add a transmit stream of engine outputs while the unit runs; announced with SAP, saved, back after a restart',
+  },
+  {
+    name: 'aes67 tx remove',
+    owner: AES67,
+    permission: 'admin',
+    summary: 'remove a transmit stream added at run time (a SAP deletion is sent); profile streams stay',
+  },
   { name: 'mix list', owner: MIXES, permission: 'observe', summary: 'the personal-mix profiles, their revision, and where each published one streams' },
   {
     name: 'mix show',

@@ -182,4 +182,6 @@ export interface NetStreamStats {
   lastSwitchMs: number
   /** rx: plays by RTP timestamp on the media clock now (PTP locked and its timestamps on it), else by arrival. */
   timestampPlayout: boolean
+  /** The stream's slot in its direction (what Engine.addAes67Stream returned). */
+  slot: number
 }

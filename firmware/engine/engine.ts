@@ -15,7 +15,7 @@
 // exactly what makes it stale; a control plane with its own tick sets heartbeatIntervalMs: 0.
 import { FirmwareError } from '../errors.ts'
 import { checker, numberIn } from '../validate.ts'
-import { type Aes67StreamOptions, type NetStreamStats, resolveStreams } from './aes67-options.ts'
+import { type Aes67StreamOptions, type NativeAes67Stream, type NetStreamStats, resolveStreams } from './aes67-options.ts'
 import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
 import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule, NativePeakPoll } from './native.ts'
@@ -132,7 +132,15 @@ export interface EngineOptions {
   /** Stop the audio thread after this many blocks (0: until stop()). Defaults to 0. */
   maxBlocks: number
   /** aes67 backend: receive streams (engine inputs) and transmit streams (engine outputs), docs/aes67.md. */
-  aes67: { rx?: Array<Partial<Aes67StreamOptions>>; tx?: Array<Partial<Aes67StreamOptions>> } | undefined
+  aes67:
+    | {
+        rx?: Array<Partial<Aes67StreamOptions>>
+        tx?: Array<Partial<Aes67StreamOptions>>
+        /** Stream slots preallocated at start for streams added at run time, per direction (at least the streams listed, at most 8). Defaults to 8. */
+        rxSlots?: number
+        txSlots?: number
+      }
+    | undefined
 }
 
 export const DEFAULT_OPTIONS = {
@@ -354,6 +362,8 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     ...alsa,
     aes67Rx: backend === 'aes67' ? resolveStreams(o.aes67?.rx, 'rx', chans.inputs) : [],
     aes67Tx: backend === 'aes67' ? resolveStreams(o.aes67?.tx, 'tx', chans.outputs) : [],
+    aes67RxSlots: o.aes67?.rxSlots === undefined ? 8 : checkNumber(o.aes67.rxSlots, 'aes67.rxSlots', 0, 8, true),
+    aes67TxSlots: o.aes67?.txSlots === undefined ? 8 : checkNumber(o.aes67.txSlots, 'aes67.txSlots', 0, 8, true),
   }
 }
 
@@ -708,6 +718,30 @@ export class Engine {
    */
   setMediaClockLocked(locked: boolean): void {
     this.#native.setMediaClockLocked?.(locked)
+  }
+
+  /**
+   * The aes67 backend: opens an already checked stream in a free preallocated slot while the engine
+   * runs, and returns the slot (docs/aes67.md, "Streams at run time"). FW_ERR_AES67_STREAM with the
+   * reason (no free slot, the port cannot be bound, the input's sources full).
+   */
+  addAes67Stream(dir: 'rx' | 'tx', stream: NativeAes67Stream): number {
+    if (!this.#native.aes67Add) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this engine has no AES67 streams')
+    try {
+      return this.#native.aes67Add(dir, stream)
+    } catch (e) {
+      throw new FirmwareError('FW_ERR_AES67_STREAM', `aes67 ${dir}: ${(e as Error).message}`)
+    }
+  }
+
+  /** Stops the stream in `slot` (a playing source fades out first; returns once no thread reads it). */
+  removeAes67Stream(dir: 'rx' | 'tx', slot: number): void {
+    if (!this.#native.aes67Remove) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this engine has no AES67 streams')
+    try {
+      this.#native.aes67Remove(dir, slot)
+    } catch (e) {
+      throw new FirmwareError('FW_ERR_AES67_STREAM', `aes67 ${dir}: ${(e as Error).message}`)
+    }
   }
 
   /**

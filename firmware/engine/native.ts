@@ -52,6 +52,8 @@ export interface NativeEngineOptions {
   playbackDevice: string
   alsaPeriods: number
   aes67Rx: NativeAes67Stream[]
+  aes67RxSlots: number
+  aes67TxSlots: number
   aes67Tx: NativeAes67Stream[]
 }
 
@@ -142,6 +144,9 @@ export interface NativeEngine {
   /** Live candidates (issue 17): the DOA thread's multi-peak localiser on/off; false: no DOA thread. */
   setTracking?(on: boolean): boolean
   pollPeaks?(): NativePeakPoll
+  /** The aes67 backend: a stream into a free slot while running (its slot), or one removed; both throw with the reason. */
+  aes67Add?(dir: 'rx' | 'tx', stream: NativeAes67Stream): number
+  aes67Remove?(dir: 'rx' | 'tx', slot: number): void
 }
 
 /** The localiser frames the DOA thread pushed since the last poll (t: s of engine time), strongest peak first. */

@@ -63,7 +63,17 @@ export type RuntimeEngine = Pick<
   Partial<
     Pick<
       Engine,
-      'startSentinel' | 'sentinelWithhold' | 'sentinelRelayOn' | 'sentinelStats' | 'pollFeatures' | 'mixPort' | 'setNotch' | 'netStats' | 'setMediaClockLocked'
+      | 'startSentinel'
+      | 'sentinelWithhold'
+      | 'sentinelRelayOn'
+      | 'sentinelStats'
+      | 'pollFeatures'
+      | 'mixPort'
+      | 'setNotch'
+      | 'netStats'
+      | 'setMediaClockLocked'
+      | 'addAes67Stream'
+      | 'removeAes67Stream'
     >
   > &
   // Issue 17: live tracks (firmware/mix/live.ts).

@@ -4,6 +4,7 @@
 // exists once. A service that cannot start on this unit (say, the API on a unit not provisioned
 // yet) says why in the log and the others run: the sound never waits on a transport.
 
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type AttachedInference, attachInference } from '../automation/service.ts'
 import { addStatusFields } from '../commands/builtin.ts'
@@ -13,11 +14,11 @@ import { consoleService, registerSessionCommands } from '../console/index.ts'
 import { mixCommands, trackingCommands } from '../mix/commands.ts'
 import { startMixes } from '../mix/control.ts'
 import { startTracking } from '../mix/live.ts'
-import { Aes67Unit, aes67Commands } from '../netaudio/unit.ts'
+import { Aes67Unit, aes67Commands, type SavedStreams, type StreamHost } from '../netaudio/unit.ts'
 import { OscControl, registerOscCommands } from '../osc/control.ts'
 import { registerRehearsal } from '../rehearsal/index.ts'
 import { updateStatus } from '../self.ts'
-import type { Store } from '../store/index.ts'
+import { type Store, writeFileAtomic } from '../store/index.ts'
 import { MarkLog, markCommands } from '../store/marks.ts'
 import { storeService } from '../store/service.ts'
 import { bootPresetCommand, DurableSettings } from '../store/settings.ts'
@@ -130,12 +131,14 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         for (const c of trackingCommands(tracking)) registry.register(c)
         stops.push(async () => tracking.close())
       }
-      // Issue 15: the AES67 streams of the board profile (counters, SDP, SAP announcing and discovery).
+      // Issue 15: the AES67 streams of the board profile and those added at run time (saved in the
+      // data directory with the store's atomic write), counters, SDP, SAP announcing and discovery.
       const aes67 = app.profile.audio.aes67
         ? new Aes67Unit(
             app.profile.audio.aes67,
             () => app.netStats(),
             () => app.ptpStatus(),
+            aes67Host(app, log),
           )
         : null
       for (const c of aes67Commands(() => aes67)) registry.register(c as CommandSpec)
@@ -215,5 +218,29 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       throw e
     }
     return { stop: stopAll }
+  }
+}
+
+/** The engine and the data directory for AES67 streams added at run time (docs/aes67.md, "Streams at run time"). */
+function aes67Host(app: Appliance, log: (level: 'info' | 'warn', message: string) => void): StreamHost {
+  const file = join(app.profile.dataDir, 'aes67-streams.json')
+  const engine = app.engine
+  return {
+    inputs: app.profile.audio.inputs,
+    outputs: app.profile.audio.outputs,
+    add: (dir, stream) => {
+      if (!engine.addAes67Stream) throw new Error('this engine adds no AES67 streams')
+      return engine.addAes67Stream(dir, stream)
+    },
+    remove: (dir, slot) => engine.removeAes67Stream?.(dir, slot),
+    load: async () => {
+      const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return null
+        throw e
+      })
+      return text === null ? null : (JSON.parse(text) as SavedStreams)
+    },
+    save: (streams) => writeFileAtomic(file, `${JSON.stringify(streams, null, 2)}\n`),
+    log: (m) => log('warn', `aes67: ${m}`),
   }
 }

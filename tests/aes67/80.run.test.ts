@@ -150,7 +150,7 @@ t.test('firmware run with an AES67 input from GStreamer and an output to it; the
   t.ok((now[2]?.packets ?? 0) > 200, `tx1 counts the packets it sends: ${JSON.stringify(now[2])}`)
   t.match(await ask(c, 'aes67 sdp tx1'), /a=rtpmap:96 L24\/48000\/2.*a=ptime:1/, 'aes67 sdp tx1: the SDP of the output')
   t.match(await askUntil(c, 'aes67 discover', (r) => /run-test tx1/.test(r), 5000), /run-test tx1/, 'aes67 discover: the unit hears its own SAP announcement')
-  t.match(await ask(c, 'aes67 rx add 239.69.1.20'), /^ERR FW_ERR_AES67_STATIC .*board profile.*restart/, 'adding a stream at run time is refused, and why')
+  t.match(await ask(c, 'aes67 rx remove rx1'), /^ERR FW_ERR_AES67_STATIC .*board profile.*restart/, 'removing a profile stream at run time is refused, and why')
 
   // The primary sender killed: the input crosses to its backup source, and the watchdog records it.
   tx.child.kill('SIGKILL')

@@ -2,10 +2,12 @@
 // jitter buffer's share of it; CPU of the engine's threads for 4 streams of 8 channels each way
 // against the same chain on the sim backend; how much random loss concealment covers; transmit
 // pacing (intervals between packets, stamped by the kernel); failover time after a stream dies;
-// playout by RTP timestamp against by arrival under relay jitter.
+// playout by RTP timestamp against by arrival under relay jitter; how long adding and removing a
+// stream at run time holds the control thread.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { performance } from 'node:perf_hooks'
+import { resolveStreams } from '../../firmware/engine/aes67-options.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { rtpPacket, rtpSamples, sendPaced, streamStats, timestampingReceiver } from '../aes67/peers.ts'
 import { ImpairRelay } from '../aes67/relay.ts'
@@ -253,6 +255,42 @@ async function alignment(locked: boolean, jitterMs: number, linkOffsetMs: number
   return { apart: apart.sort((x, y) => x - y), spread: hi - lo }
 }
 
+/**
+ * Streams added and removed at run time (docs/aes67.md, "Streams at run time"): how long `add` and
+ * `remove` hold the control thread, `count` times each, a receive stream playing (a sender here)
+ * when it is removed (its fade is half the 20 ms link offset).
+ */
+async function addRemoveMs(count: number): Promise<{ rxAdd: number[]; rxRemove: number[]; txAdd: number[]; txRemove: number[] }> {
+  const e = new Engine({ backend: 'aes67', inputs: 2, outputs: 2, startProcessed: false, aes67: { rxSlots: 1, txSlots: 1 } })
+  e.start()
+  const [rx] = resolveStreams([{ port: 0, channels: 2, firstChannel: 0, linkOffsetMs: 20 }], 'rx', 2)
+  const [tx] = resolveStreams([{ address: '127.0.0.1', port: 9, channels: 2 }], 'tx', 2)
+  if (!rx || !tx) throw new Error('no stream')
+  const out = { rxAdd: [] as number[], rxRemove: [] as number[], txAdd: [] as number[], txRemove: [] as number[] }
+  const sock = createSocket('udp4')
+  const timed = (f: () => unknown) => {
+    const t0 = performance.now()
+    f()
+    return performance.now() - t0
+  }
+  for (let i = 0; i < count; i++) {
+    let slot = 0
+    out.rxAdd.push(timed(() => (slot = e.addAes67Stream('rx', rx))))
+    const port = e.netStats().find((s) => s.direction === 'rx')?.localPort ?? 0
+    const packets = Array.from({ length: 60 }, (_, p) => rtpPacket({ seq: p, ts: p * 48, ssrc: 7, samples: new Array(96).fill(1 << 20) }))
+    await sendPaced(sock, port, packets)
+    out.rxRemove.push(timed(() => e.removeAes67Stream('rx', slot)))
+    let t = 0
+    out.txAdd.push(timed(() => (t = e.addAes67Stream('tx', tx))))
+    await new Promise((r) => setTimeout(r, 20))
+    out.txRemove.push(timed(() => e.removeAes67Stream('tx', t)))
+  }
+  sock.close()
+  e.stop()
+  for (const v of Object.values(out)) v.sort((a, b) => a - b)
+  return out
+}
+
 const section: BenchSection = {
   name: 'aes67',
   async run(ctx) {
@@ -334,6 +372,21 @@ const section: BenchSection = {
         value: fixed(percentile(r.apart, 50), 0),
         unit: 'samples',
         note: `max ${fixed(r.apart[r.apart.length - 1] ?? Number.NaN, 0)}; spread of out-ts - in-ts on the direct path ${r.spread} samples; link offset 50 ms`,
+      })
+    }
+    ctx.log('aes67: streams added and removed at run time')
+    const ar = await addRemoveMs(ctx.quick ? 5 : 30)
+    for (const [k, what] of [
+      ['rxAdd', 'receive stream add (socket, bind, publish)'],
+      ['rxRemove', 'receive stream remove while playing (fade of 10 ms, the threads let go, close)'],
+      ['txAdd', 'transmit stream add'],
+      ['txRemove', 'transmit stream remove'],
+    ] as const) {
+      rows.push({
+        metric: `run-time ${what}, control thread p50`,
+        value: fixed(percentile(ar[k], 50), 2),
+        unit: 'ms',
+        note: `p99 ${fixed(percentile(ar[k], 99), 2)}, max ${fixed(ar[k][ar[k].length - 1] ?? Number.NaN, 2)} ms over ${ar[k].length}`,
       })
     }
     let best = 0

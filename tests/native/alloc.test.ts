@@ -27,6 +27,7 @@ function engineObjects(dir: string): string[] {
 }
 
 interface Result {
+  churns: number
   rxPackets: number
   rxLost: number
   rxMalformed: number
@@ -82,6 +83,8 @@ t.test('the audio thread makes no allocation and takes no lock once started', as
       t.ok(result.rxUnderruns > 0, `${result.rxUnderruns} underruns (the sender stalls)`)
       t.ok(result.txPackets > 1000, `${result.txPackets} packets sent`)
       t.ok(result.switches > 0, `${result.switches} failover switches between the input's two sources`)
+      // docs/aes67.md "Streams at run time": streams added and removed while the audio thread ran.
+      t.ok(result.churns > 3, `${result.churns} cycles of a receive source, a third failover source and a transmit stream added and removed while running`)
     }
     if (mode === 'sim') {
       // The sentinel thread is marked too, so the three checks above cover it: it ran, wrote

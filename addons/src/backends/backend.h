@@ -39,6 +39,7 @@ struct NetStreamStats {
   int lastSwitchCause = 0;
   uint64_t lastSwitchNs = 0;
   bool timestampPlayout = false;  // rx: plays by RTP timestamp on the media clock now (else by arrival)
+  int slot = 0;  // the stream's slot (per direction), as addStream returned it
 };
 
 class Backend {
@@ -71,6 +72,16 @@ class Backend {
   // Network streams: whether the system clock is the network's media clock (PTP locked, or this
   // unit is the grandmaster): receive streams then play by RTP timestamp, else by arrival.
   virtual void setMediaClockLocked(bool locked) const noexcept {}
+  // Network streams at run time (control thread, while the audio thread runs): opens `stream` in a
+  // free preallocated slot and publishes it (its slot number), or -1 with *error; removes one.
+  virtual int addStream(bool tx, const Aes67Stream& stream, std::string* error) {
+    *error = "this backend has no network streams";
+    return -1;
+  }
+  virtual bool removeStream(bool tx, int slot, std::string* error) {
+    *error = "this backend has no network streams";
+    return false;
+  }
 };
 
 // Builds the backend named by config.backend; nullptr with *error when the name is unknown.

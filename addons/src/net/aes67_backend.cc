@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <atomic>
 #include <climits>
@@ -81,6 +82,12 @@ struct Counters {
   std::atomic<uint64_t> packets{0}, late{0}, lost{0}, concealed{0}, badVersion{0}, wrongPt{0}, tooShort{0}, tooLarge{0}, wrongSsrc{0},
       underruns{0}, overflows{0}, sendErrors{0}, lastPacketNs{0};
   std::atomic<uint32_t> ssrc{0};
+  // Control thread, on a slot nobody else reads.
+  void clear() noexcept {
+    for (auto* a : {&packets, &late, &lost, &concealed, &badVersion, &wrongPt, &tooShort, &tooLarge, &wrongSsrc, &underruns, &overflows, &sendErrors, &lastPacketNs})
+      a->store(0, std::memory_order_relaxed);
+    ssrc.store(0, std::memory_order_relaxed);
+  }
 };
 
 struct Slot {
@@ -94,18 +101,63 @@ struct Slot {
 
 class RxStream {
  public:
-  RxStream(const Aes67Stream& c, int sampleRate, int blockSize) : cfg(c) {
-    ptimeFrames = std::max(1, static_cast<int>(std::lround(c.ptimeUs * 1e-6 * sampleRate)));
-    linkFrames = std::max(1, static_cast<int>(std::lround(c.linkOffsetUs * 1e-6 * sampleRate)));
-    depth = std::clamp(linkFrames / ptimeFrames / 2, 2, kWindow - 1);
-    holdNs = std::max<int64_t>(static_cast<int64_t>(c.linkOffsetUs) * 500, 250'000);
-    overflowFrames = 2 * linkFrames + 2 * blockSize + 2 * ptimeFrames;
-    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(4 * (overflowFrames + blockSize))));
+  // A slot: its ring is sized for the largest link offset (100 ms), so any stream fits it later.
+  RxStream(int sampleRate, int blockSize) : sampleRate_(sampleRate), blockSize_(blockSize) {
+    const int maxLink = sampleRate / 10, maxPtime = sampleRate / 250;
+    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(4 * (2 * maxLink + 3 * blockSize + 2 * maxPtime))));
     slots.resize(kWindow);
+    scratchStore.assign(static_cast<size_t>(net::kMaxChannels) * static_cast<size_t>(blockSize), 0.0f);
+    for (int c = 0; c < net::kMaxChannels; c++) scratch[static_cast<size_t>(c)] = scratchStore.data() + static_cast<size_t>(c) * static_cast<size_t>(blockSize);
   }
   ~RxStream() {
     if (fd >= 0) ::close(fd);
   }
+
+  // Control thread, while neither the receive nor the audio thread looks at this slot: takes
+  // stream `c`, with every counter and state from the slot's last stream cleared.
+  void configure(const Aes67Stream& c) {
+    cfg = c;
+    ptimeFrames = std::max(1, static_cast<int>(std::lround(c.ptimeUs * 1e-6 * sampleRate_)));
+    linkFrames = std::max(1, static_cast<int>(std::lround(c.linkOffsetUs * 1e-6 * sampleRate_)));
+    depth = std::clamp(linkFrames / ptimeFrames / 2, 2, kWindow - 1);
+    holdNs = std::max<int64_t>(static_cast<int64_t>(c.linkOffsetUs) * 500, 250'000);
+    overflowFrames = 2 * linkFrames + 2 * blockSize_ + 2 * ptimeFrames;
+    n.clear();
+    uint32_t w;
+    ring->getWriteIndex(&w);
+    ring->commitRead(w);  // empty
+    tsAnchor.store(0, std::memory_order_relaxed);
+    anchored.store(false, std::memory_order_relaxed);
+    byTimestamp.store(false, std::memory_order_relaxed);
+    reset();
+    locked = false;
+    lastAcceptNs = 0;
+    lastFrames = 0;
+    concealRun = 0;
+    nextTs = 0;
+    prefilling = true;
+    playing = false;
+    playTs = 0;
+    healthySinceNs = 0;
+    lostMark = packetsMark = 0;
+    degraded = false;
+    audioDone.store(false, std::memory_order_relaxed);
+  }
+
+  // kFree: nobody reads it; kLive: published (release) by the control thread; kRemoving: the
+  // control thread waits for the audio thread to let go (audioDone, after a fade-out) and for the
+  // receive thread to pass once, then closes the socket and frees it.
+  static constexpr int kFree = 0, kLive = 1, kRemoving = 2;
+  std::atomic<int> state{kFree};
+  std::atomic<bool> audioDone{false};
+  int group = -1;  // the failover group (engine input) it feeds; control thread
+  int sampleRate_ = 48000, blockSize_ = 64;
+  // ---- audio thread only: failover health, and the planes it is read into ----
+  int64_t healthySinceNs = 0;
+  uint64_t lostMark = 0, packetsMark = 0;
+  bool degraded = false;
+  std::vector<float> scratchStore;
+  std::array<float*, net::kMaxChannels> scratch{};
 
   Aes67Stream cfg;
   int fd = -1;
@@ -373,16 +425,28 @@ class RxStream {
 
 class TxStream {
  public:
-  TxStream(const Aes67Stream& c, int sampleRate, int blockSize) : cfg(c) {
-    ptimeFrames = std::max(1, static_cast<int>(std::lround(c.ptimeUs * 1e-6 * sampleRate)));
+  TxStream(int sampleRate, int blockSize) {
     // About 170 ms at 48 kHz: room for a transmit thread the scheduler holds back on a busy machine.
-    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(std::max(8192, 8 * (blockSize + ptimeFrames)))));
+    ring = std::make_unique<ring::SpscRing<Frame>>(nextPow2(static_cast<uint32_t>(std::max(8192, 8 * (blockSize + sampleRate / 250)))));
     sampleRate_ = sampleRate;
   }
   ~TxStream() {
     if (fd >= 0) ::close(fd);
   }
 
+  // Control thread, while neither the audio nor the transmit thread looks at this slot.
+  void configure(const Aes67Stream& c) {
+    cfg = c;
+    ptimeFrames = std::max(1, static_cast<int>(std::lround(c.ptimeUs * 1e-6 * sampleRate_)));
+    n.clear();
+    uint32_t w;
+    ring->getWriteIndex(&w);
+    ring->commitRead(w);
+    anchor.store(0, std::memory_order_relaxed);
+    started = false;
+  }
+
+  std::atomic<int> state{RxStream::kFree};
   Aes67Stream cfg;
   int fd = -1;
   int localPort = 0;
@@ -477,21 +541,31 @@ class TxStream {
 
 // One engine input fed by 1..4 receive streams in priority order (failover). The audio thread
 // reads every member each block (a standby source is consumed in step, so switching to it loses
-// none of its samples), plays the active one, and crossfades on a switch.
+// none of its samples), plays the active one, and crossfades on a switch. Groups are a fixed
+// array: the control thread writes a group's channels while it is idle and publishes its members
+// (up to 4 slot numbers and their count, by priority) in one word with a release store.
 struct Group {
-  int first = 0, channels = 0;
-  std::vector<RxStream*> members;  // by priority
-  std::vector<int64_t> healthySinceNs;
-  std::vector<uint64_t> lostMark, packetsMark;
-  std::vector<bool> degraded;
-  int active = 0, from = -1;
+  std::atomic<int> first{0}, channels{0};
+  std::atomic<uint32_t> members{0};  // bits 0-3: count; then 4 bits per slot number, by priority
+  // ---- audio thread only ----
+  int active = -1, from = -1;  // slot numbers (-1: silence)
   int fadePos = 0, fadeLen = 0;
   int64_t windowStartNs = 0;
   std::atomic<uint64_t> switches{0}, lastSwitchNs{0};
-  std::atomic<int> lastCause{0}, activeAtomic{0};
+  std::atomic<int> lastCause{0}, activeAtomic{-1};
+
+  static int count(uint32_t m) noexcept { return static_cast<int>(m & 15u); }
+  static int member(uint32_t m, int k) noexcept { return static_cast<int>((m >> (4 + 4 * k)) & 15u); }
+  static uint32_t pack(const int* slots, int n) noexcept {
+    uint32_t m = static_cast<uint32_t>(n);
+    for (int k = 0; k < n; k++) m |= static_cast<uint32_t>(slots[k]) << (4 + 4 * k);
+    return m;
+  }
 };
 
 bool parseAddress(const std::string& text, in_addr* out) { return !text.empty() && ::inet_pton(AF_INET, text.c_str(), out) == 1; }
+
+constexpr int kMaxSlots = 8;  // per direction (the slot numbers fit 4 bits)
 
 class Aes67Backend final : public Backend {
  public:
@@ -499,54 +573,145 @@ class Aes67Backend final : public Backend {
   ~Aes67Backend() override { stopThreads(); }
 
   bool open(std::string* error) override {
+    nRx_ = std::clamp(cfg_.aes67RxSlots, static_cast<int>(cfg_.aes67Rx.size()), kMaxSlots);
+    nTx_ = std::clamp(cfg_.aes67TxSlots, static_cast<int>(cfg_.aes67Tx.size()), kMaxSlots);
     try {
-      for (const Aes67Stream& s : cfg_.aes67Rx) {
-        auto rx = std::make_unique<RxStream>(s, cfg_.sampleRate, cfg_.blockSize);
-        if (!openRx(*rx, error)) return false;
-        rx_.push_back(std::move(rx));
-      }
-      for (const Aes67Stream& s : cfg_.aes67Tx) {
-        auto tx = std::make_unique<TxStream>(s, cfg_.sampleRate, cfg_.blockSize);
-        if (!openTx(*tx, error)) return false;
-        tx_.push_back(std::move(tx));
-      }
+      for (int k = 0; k < nRx_; k++) rx_[static_cast<size_t>(k)] = std::make_unique<RxStream>(cfg_.sampleRate, cfg_.blockSize);
+      for (int k = 0; k < nTx_; k++) tx_[static_cast<size_t>(k)] = std::make_unique<TxStream>(cfg_.sampleRate, cfg_.blockSize);
     } catch (const std::exception& e) {
       *error = std::string("aes67: ") + e.what();
       return false;
     }
-    // Failover groups: receive streams on the same channels, in priority order.
-    for (auto& rx : rx_) {
-      Group* g = nullptr;
-      for (auto& h : groups_)
-        if (h->first == rx->cfg.firstChannel && h->channels == rx->cfg.channels) g = h.get();
-      if (!g) {
-        groups_.push_back(std::make_unique<Group>());
-        g = groups_.back().get();
-        g->first = rx->cfg.firstChannel;
-        g->channels = rx->cfg.channels;
-      }
-      g->members.push_back(rx.get());
-    }
-    for (auto& g : groups_) {
-      std::stable_sort(g->members.begin(), g->members.end(), [](const RxStream* a, const RxStream* b) { return a->cfg.priority < b->cfg.priority; });
-      const size_t n = g->members.size();
-      g->healthySinceNs.assign(n, 0);
-      g->lostMark.assign(n, 0);
-      g->packetsMark.assign(n, 0);
-      g->degraded.assign(n, false);
-      for (size_t k = 0; k < n; k++) {
-        scratchStore_.emplace_back(static_cast<size_t>(net::kMaxChannels) * static_cast<size_t>(cfg_.blockSize), 0.0f);
-      }
-    }
-    for (auto& v : scratchStore_) {
-      std::array<float*, net::kMaxChannels> planes{};
-      for (int c = 0; c < net::kMaxChannels; c++) planes[static_cast<size_t>(c)] = v.data() + static_cast<size_t>(c) * static_cast<size_t>(cfg_.blockSize);
-      scratch_.push_back(planes);
-    }
+    // The board profile's streams fill the first slots.
+    for (const Aes67Stream& s : cfg_.aes67Rx)
+      if (addStream(false, s, error) < 0) return false;
+    for (const Aes67Stream& s : cfg_.aes67Tx)
+      if (addStream(true, s, error) < 0) return false;
     pacer_.setPeriod(static_cast<int64_t>(1e9 * cfg_.blockSize / cfg_.sampleRate));
     running_.store(true);
-    if (!rx_.empty()) rxThread_ = std::thread([this] { receiveLoop(); });
-    if (!tx_.empty()) txThread_ = std::thread([this] { transmitLoop(); });
+    rxThread_ = std::thread([this] { receiveLoop(); });
+    txThread_ = std::thread([this] { transmitLoop(); });
+    return true;
+  }
+
+  // Control thread: opens stream `s` in a free slot and publishes it; the slot number, or -1 with
+  // *error (no free slot, the socket cannot be opened, the input's sources full or overlapped).
+  int addStream(bool tx, const Aes67Stream& s, std::string* error) override {
+    const int n = tx ? nTx_ : nRx_;
+    int k = 0;
+    while (k < n && (tx ? tx_[static_cast<size_t>(k)]->state.load() : rx_[static_cast<size_t>(k)]->state.load()) != RxStream::kFree) k++;
+    if (k >= n) {
+      *error = std::string("no free ") + (tx ? "transmit" : "receive") + " stream slot (all " + std::to_string(n) + " in use)";
+      return -1;
+    }
+    if (tx) {
+      TxStream& t = *tx_[static_cast<size_t>(k)];
+      t.configure(s);
+      if (!openTx(t, error)) {
+        closeFd(t.fd);
+        return -1;
+      }
+      t.state.store(RxStream::kLive, std::memory_order_release);
+      return k;
+    }
+    RxStream& r = *rx_[static_cast<size_t>(k)];
+    // Its input: the group on the same channels, else an idle one (no member, nothing fading).
+    int g = -1, idle = -1;
+    for (int j = 0; j < kMaxSlots; j++) {
+      const Group& h = groups_[static_cast<size_t>(j)];
+      const uint32_t m = h.members.load(std::memory_order_acquire);
+      const int first = h.first.load(std::memory_order_relaxed), ch = h.channels.load(std::memory_order_relaxed);
+      if (Group::count(m) == 0) {
+        if (idle < 0 && groupIdle(j)) idle = j;
+        continue;
+      }
+      if (first == s.firstChannel && ch == s.channels) g = j;
+      else if (s.firstChannel < first + ch && first < s.firstChannel + s.channels) {
+        *error = "inputs " + std::to_string(s.firstChannel + 1) + "-" + std::to_string(s.firstChannel + s.channels) + " overlap another stream's without being its alternative source";
+        return -1;
+      }
+    }
+    if (g < 0 && idle < 0) {
+      *error = "no free input group";
+      return -1;
+    }
+    if (g >= 0 && Group::count(groups_[static_cast<size_t>(g)].members.load()) >= 4) {
+      *error = "input " + std::to_string(s.firstChannel + 1) + " has 4 sources already";
+      return -1;
+    }
+    r.configure(s);
+    if (!openRx(r, error)) {
+      closeFd(r.fd);
+      return -1;
+    }
+    if (g < 0) {
+      // An idle group: the audio thread does not touch it, so its counters start afresh here (the
+      // watchdog's netaudio monitor must not take an earlier input's switches for this one's).
+      g = idle;
+      Group& fresh = groups_[static_cast<size_t>(g)];
+      fresh.first.store(s.firstChannel, std::memory_order_relaxed);
+      fresh.channels.store(s.channels, std::memory_order_relaxed);
+      fresh.switches.store(0, std::memory_order_relaxed);
+      fresh.lastSwitchNs.store(0, std::memory_order_relaxed);
+      fresh.lastCause.store(0, std::memory_order_relaxed);
+      fresh.windowStartNs = 0;
+    }
+    r.group = g;
+    r.state.store(RxStream::kLive, std::memory_order_release);  // before the group names it
+    Group& G = groups_[static_cast<size_t>(g)];
+    const uint32_t m = G.members.load(std::memory_order_relaxed);
+    int slots[4];
+    int cnt = 0, put = 0;
+    for (int j = 0; j < Group::count(m); j++) {
+      const int other = Group::member(m, j);
+      if (!put && rx_[static_cast<size_t>(other)]->cfg.priority > s.priority) {
+        slots[cnt++] = k;
+        put = 1;
+      }
+      slots[cnt++] = other;
+    }
+    if (!put) slots[cnt++] = k;
+    G.members.store(Group::pack(slots, cnt), std::memory_order_release);
+    return k;
+  }
+
+  // Control thread: stops the stream in slot `k`. The audio thread fades a playing source out
+  // (half its link offset) and lets go; the socket is closed once no thread reads the slot.
+  bool removeStream(bool tx, int k, std::string* error) override {
+    const int n = tx ? nTx_ : nRx_;
+    if (k < 0 || k >= n || (tx ? tx_[static_cast<size_t>(k)]->state.load() : rx_[static_cast<size_t>(k)]->state.load()) != RxStream::kLive) {
+      *error = "no such stream";
+      return false;
+    }
+    if (tx) {
+      TxStream& t = *tx_[static_cast<size_t>(k)];
+      t.state.store(RxStream::kRemoving, std::memory_order_release);
+      if (!waitPasses(true)) {
+        *error = "the audio or transmit thread did not let go of the stream within 2 s";
+        return false;
+      }
+      closeFd(t.fd);
+      t.state.store(RxStream::kFree, std::memory_order_release);
+      return true;
+    }
+    RxStream& r = *rx_[static_cast<size_t>(k)];
+    Group& G = groups_[static_cast<size_t>(r.group)];
+    const uint32_t m = G.members.load(std::memory_order_relaxed);
+    int slots[4], cnt = 0;
+    for (int j = 0; j < Group::count(m); j++)
+      if (Group::member(m, j) != k) slots[cnt++] = Group::member(m, j);
+    r.state.store(RxStream::kRemoving, std::memory_order_release);
+    G.members.store(Group::pack(slots, cnt), std::memory_order_release);
+    const int64_t until = rt::nowNs() + 2'000'000'000LL;
+    while (!r.audioDone.load(std::memory_order_acquire) && rt::nowNs() < until) {
+      if (!audioRunning()) r.audioDone.store(true, std::memory_order_release);
+    }
+    if (!r.audioDone.load(std::memory_order_acquire) || !waitPasses(false)) {
+      *error = "the audio or receive thread did not let go of the stream within 2 s";
+      return false;  // the slot stays taken until the engine stops
+    }
+    closeFd(r.fd);
+    r.state.store(RxStream::kFree, std::memory_order_release);
     return true;
   }
 
@@ -561,21 +726,33 @@ class Aes67Backend final : public Backend {
     const bool locked = mediaLocked_.load(std::memory_order_relaxed);
     const uint32_t mediaTs = locked ? mediaSamples(blockNs_ + (realtimeNs() - rt::nowNs()), cfg_.sampleRate) : 0;
     const uint32_t* media = locked ? &mediaTs : nullptr;
-    for (auto& g : groups_) {
-      if (g->members.size() == 1) {
-        g->members[0]->read(in + g->first, frames, media);
-      } else {
-        readGroup(*g, in, frames, now, media);
-      }
-      for (int c = 0; c < g->channels; c++) covered_[g->first + c] = true;
+    for (int j = 0; j < kMaxSlots; j++) {
+      Group& g = groups_[static_cast<size_t>(j)];
+      const uint32_t m = g.members.load(std::memory_order_acquire);
+      if (Group::count(m) == 0 && g.active < 0 && g.fadeLen == 0) continue;
+      const int first = g.first.load(std::memory_order_relaxed), ch = g.channels.load(std::memory_order_relaxed);
+      readGroup(g, m, in + first, frames, now, media);
+      for (int c = 0; c < ch; c++) covered_[first + c] = true;
     }
     for (int ch = 0; ch < cfg_.inputs; ch++)
       if (!covered_[ch]) std::memset(in[ch], 0, sizeof(float) * static_cast<size_t>(frames));
+    // A receive stream being removed that no group plays or fades any more: let go of it.
+    for (int k = 0; k < nRx_; k++) {
+      RxStream& r = *rx_[static_cast<size_t>(k)];
+      if (r.state.load(std::memory_order_acquire) != RxStream::kRemoving || r.audioDone.load(std::memory_order_relaxed)) continue;
+      bool used = false;
+      for (const Group& g : groups_) used = used || g.active == k || (g.fadeLen > 0 && g.from == k);
+      if (!used) r.audioDone.store(true, std::memory_order_release);
+    }
     return frames;
   }
 
   bool write(const float* const* out, int frames) noexcept override {
-    for (auto& tx : tx_) tx->write(out, frames, blockNs_);
+    for (int k = 0; k < nTx_; k++) {
+      TxStream& t = *tx_[static_cast<size_t>(k)];
+      if (t.state.load(std::memory_order_acquire) == RxStream::kLive) t.write(out, frames, blockNs_);
+    }
+    audioPasses_.fetch_add(1, std::memory_order_release);
     return true;
   }
 
@@ -585,87 +762,113 @@ class Aes67Backend final : public Backend {
 
   // A source is healthy while it plays (not prefilling) and its last packet is younger than half
   // its link offset (at least 1 ms), and it lost at most failoverLossPct over the last window.
-  static bool healthy(const Group& g, size_t k, int64_t now) noexcept {
-    const RxStream& r = *g.members[k];
+  static bool healthy(const RxStream& r, int64_t now) noexcept {
     const int64_t last = static_cast<int64_t>(r.n.lastPacketNs.load(std::memory_order_relaxed));
     const int64_t deadNs = std::max<int64_t>(1'000'000, static_cast<int64_t>(r.cfg.linkOffsetUs) * 500);
-    return !r.prefilling && last != 0 && now - last < deadNs && !g.degraded[k];
+    return !r.prefilling && last != 0 && now - last < deadNs && !r.degraded;
   }
 
-  void readGroup(Group& g, float* const* in, int frames, int64_t now, const uint32_t* media) noexcept {
-    // Every member into its scratch planes.
-    for (size_t k = 0; k < g.members.size(); k++) {
-      RxStream& r = *g.members[k];
-      r.read(scratch_[k + groupScratchBase(g)].data(), frames, media);
+  // One input: every member read into its planes; the active one played, crossfaded on a switch.
+  // A removed source that was playing fades out into the next healthy member (or silence).
+  void readGroup(Group& g, uint32_t m, float* const* dst, int frames, int64_t now, const uint32_t* media) noexcept {
+    const int cnt = Group::count(m);
+    const int ch = g.channels.load(std::memory_order_relaxed);
+    for (int k = 0; k < cnt; k++) {
+      RxStream& r = *rx_[static_cast<size_t>(Group::member(m, k))];
+      r.read(r.scratch.data(), frames, media);
+    }
+    // A removed source still fading or playing is read on (the control thread waits for it).
+    bool activeIn = false;
+    for (int k = 0; k < cnt; k++) activeIn = activeIn || Group::member(m, k) == g.active;
+    if (g.active >= 0 && !activeIn) rx_[static_cast<size_t>(g.active)]->read(rx_[static_cast<size_t>(g.active)]->scratch.data(), frames, media);
+    if (g.fadeLen > 0 && g.from >= 0 && g.from != g.active) {
+      bool fromIn = false;
+      for (int k = 0; k < cnt; k++) fromIn = fromIn || Group::member(m, k) == g.from;
+      if (!fromIn) rx_[static_cast<size_t>(g.from)]->read(rx_[static_cast<size_t>(g.from)]->scratch.data(), frames, media);
     }
     // Loss windows of 250 ms: a member that lost more than its limit is degraded for the next.
     if (g.windowStartNs == 0) g.windowStartNs = now;
     if (now - g.windowStartNs >= 250'000'000) {
-      for (size_t k = 0; k < g.members.size(); k++) {
-        const RxStream& r = *g.members[k];
+      for (int k = 0; k < cnt; k++) {
+        RxStream& r = *rx_[static_cast<size_t>(Group::member(m, k))];
         const uint64_t lost = r.n.lost.load(std::memory_order_relaxed), packets = r.n.packets.load(std::memory_order_relaxed);
-        const double dl = static_cast<double>(lost - g.lostMark[k]), dp = static_cast<double>(packets - g.packetsMark[k]);
-        g.degraded[k] = dl + dp > 0 && 100.0 * dl / (dl + dp) > r.cfg.failoverLossPct;
-        g.lostMark[k] = lost;
-        g.packetsMark[k] = packets;
+        const double dl = static_cast<double>(lost - r.lostMark), dp = static_cast<double>(packets - r.packetsMark);
+        r.degraded = dl + dp > 0 && 100.0 * dl / (dl + dp) > r.cfg.failoverLossPct;
+        r.lostMark = lost;
+        r.packetsMark = packets;
       }
       g.windowStartNs = now;
     }
-    for (size_t k = 0; k < g.members.size(); k++) {
-      if (!healthy(g, k, now)) g.healthySinceNs[k] = 0;
-      else if (g.healthySinceNs[k] == 0) g.healthySinceNs[k] = now;
+    for (int k = 0; k < cnt; k++) {
+      RxStream& r = *rx_[static_cast<size_t>(Group::member(m, k))];
+      if (!healthy(r, now)) r.healthySinceNs = 0;
+      else if (r.healthySinceNs == 0) r.healthySinceNs = now;
     }
-    // The source to play: the first healthy one by priority; one above the active one only once
-    // it has been healthy for its return time.
+    if (g.active < 0 && g.fadeLen == 0 && cnt > 0) {
+      // A new input plays its first source at once (it starts from its prefill silence).
+      g.active = Group::member(m, 0);
+      g.activeAtomic.store(g.active, std::memory_order_relaxed);
+    }
     if (g.fadeLen == 0) {
+      // The source to play: the first healthy one by priority; one above the active one only once
+      // it has been healthy for its return time. The active one removed: the first healthy one,
+      // else the first, else silence, without counting a switch (the operator removed it).
+      int activePos = cnt;
+      for (int k = 0; k < cnt; k++)
+        if (Group::member(m, k) == g.active) activePos = k;
       int target = -1;
-      for (size_t k = 0; k < g.members.size(); k++) {
-        if (g.healthySinceNs[k] == 0) continue;
-        if (static_cast<int>(k) < g.active && now - g.healthySinceNs[k] < static_cast<int64_t>(g.members[k]->cfg.returnMs) * 1'000'000) continue;
-        target = static_cast<int>(k);
+      for (int k = 0; k < cnt; k++) {
+        const RxStream& r = *rx_[static_cast<size_t>(Group::member(m, k))];
+        if (r.healthySinceNs == 0) continue;
+        if (k < activePos && activeIn && now - r.healthySinceNs < static_cast<int64_t>(r.cfg.returnMs) * 1'000'000) continue;
+        target = Group::member(m, k);
         break;
       }
-      if (target >= 0 && target != g.active) {
-        const size_t a = static_cast<size_t>(g.active);
-        const int cause = target < g.active ? 3 : (g.degraded[a] ? 2 : 1);
+      if (!activeIn && target < 0) target = cnt > 0 ? Group::member(m, 0) : -1;
+      if (g.active >= 0 && (target >= 0 || !activeIn) && target != g.active) {
+        const RxStream& old = *rx_[static_cast<size_t>(g.active)];
+        if (activeIn) {
+          const int cause = activePos > 0 && target >= 0 && posOf(m, target) < activePos ? 3 : (old.degraded ? 2 : 1);
+          g.lastCause.store(cause, std::memory_order_relaxed);
+          g.lastSwitchNs.store(static_cast<uint64_t>(now), std::memory_order_relaxed);
+          g.switches.fetch_add(1, std::memory_order_relaxed);
+        }
         g.from = g.active;
         g.active = target;
         g.fadePos = 0;
-        g.fadeLen = std::max(16, g.members[a]->linkFrames / 2);
-        g.lastCause.store(cause, std::memory_order_relaxed);
-        g.lastSwitchNs.store(static_cast<uint64_t>(now), std::memory_order_relaxed);
-        g.switches.fetch_add(1, std::memory_order_relaxed);
+        g.fadeLen = std::max(16, old.linkFrames / 2);
         g.activeAtomic.store(target, std::memory_order_relaxed);
       }
     }
-    const size_t base = groupScratchBase(g);
-    for (int c = 0; c < g.channels; c++) {
-      float* dst = in[g.first + c];
-      const float* act = scratch_[base + static_cast<size_t>(g.active)][c];
+    const float* const* act = g.active >= 0 ? rx_[static_cast<size_t>(g.active)]->scratch.data() : nullptr;
+    const float* const* old = g.fadeLen > 0 && g.from >= 0 ? rx_[static_cast<size_t>(g.from)]->scratch.data() : nullptr;
+    for (int c = 0; c < ch; c++) {
+      float* d = dst[c];
       if (g.fadeLen == 0) {
-        std::memcpy(dst, act, sizeof(float) * static_cast<size_t>(frames));
+        if (act) std::memcpy(d, act[c], sizeof(float) * static_cast<size_t>(frames));
+        else std::memset(d, 0, sizeof(float) * static_cast<size_t>(frames));
         continue;
       }
-      const float* old = scratch_[base + static_cast<size_t>(g.from)][c];
       for (int f = 0; f < frames; f++) {
         const int pos = g.fadePos + f;
+        const float a = act ? act[c][f] : 0.0f, o = old ? old[c][f] : 0.0f;
         const float w = pos >= g.fadeLen ? 1.0f : static_cast<float>(pos) / static_cast<float>(g.fadeLen);
-        dst[f] = pos >= g.fadeLen ? act[f] : (1.0f - w) * old[f] + w * act[f];
+        d[f] = pos >= g.fadeLen ? a : (1.0f - w) * o + w * a;
       }
     }
     if (g.fadeLen > 0) {
       g.fadePos += frames;
-      if (g.fadePos >= g.fadeLen) g.fadeLen = 0;
+      if (g.fadePos >= g.fadeLen) {
+        g.fadeLen = 0;
+        g.from = -1;
+      }
     }
   }
 
-  size_t groupScratchBase(const Group& g) const noexcept {
-    size_t base = 0;
-    for (const auto& h : groups_) {
-      if (h.get() == &g) return base;
-      base += h->members.size();
-    }
-    return base;
+  static int posOf(uint32_t m, int slot) noexcept {
+    for (int k = 0; k < Group::count(m); k++)
+      if (Group::member(m, k) == slot) return k;
+    return Group::count(m);
   }
 
   bool close(std::string* error) override {
@@ -675,28 +878,32 @@ class Aes67Backend final : public Backend {
 
   int netStats(NetStreamStats* out, int max) const noexcept override {
     int k = 0;
-    for (const auto& rx : rx_) {
+    for (int s = 0; s < nRx_; s++) {
+      const RxStream& rx = *rx_[static_cast<size_t>(s)];
+      if (rx.state.load(std::memory_order_acquire) != RxStream::kLive) continue;
       if (k >= max) break;
-      fill(out[k], rx->n, false, rx->localPort);
+      fill(out[k], rx.n, false, rx.localPort);
+      out[k].slot = s;
       uint32_t index;
-      out[k].fillFrames = rx->ring->getReadIndex(&index);
-      out[k].priority = rx->cfg.priority;
-      out[k].timestampPlayout = rx->byTimestamp.load(std::memory_order_relaxed);
-      for (const auto& g : groups_) {
-        for (size_t m = 0; m < g->members.size(); m++) {
-          if (g->members[m] != rx.get()) continue;
-          out[k].active = static_cast<int>(m) == g->activeAtomic.load(std::memory_order_relaxed);
-          out[k].switches = g->switches.load(std::memory_order_relaxed);
-          out[k].lastSwitchCause = g->lastCause.load(std::memory_order_relaxed);
-          out[k].lastSwitchNs = g->lastSwitchNs.load(std::memory_order_relaxed);
-        }
+      out[k].fillFrames = rx.ring->getReadIndex(&index);
+      out[k].priority = rx.cfg.priority;
+      out[k].timestampPlayout = rx.byTimestamp.load(std::memory_order_relaxed);
+      if (rx.group >= 0) {
+        const Group& g = groups_[static_cast<size_t>(rx.group)];
+        out[k].active = g.activeAtomic.load(std::memory_order_relaxed) == s;
+        out[k].switches = g.switches.load(std::memory_order_relaxed);
+        out[k].lastSwitchCause = g.lastCause.load(std::memory_order_relaxed);
+        out[k].lastSwitchNs = g.lastSwitchNs.load(std::memory_order_relaxed);
       }
       k++;
     }
-    for (const auto& tx : tx_) {
+    for (int s = 0; s < nTx_; s++) {
+      const TxStream& tx = *tx_[static_cast<size_t>(s)];
+      if (tx.state.load(std::memory_order_acquire) != RxStream::kLive) continue;
       if (k >= max) break;
-      fill(out[k], tx->n, true, tx->localPort);
-      out[k].ssrc = tx->cfg.ssrc;
+      fill(out[k], tx.n, true, tx.localPort);
+      out[k].slot = s;
+      out[k].ssrc = tx.cfg.ssrc;
       k++;
     }
     return k;
@@ -806,15 +1013,63 @@ class Aes67Backend final : public Backend {
     return true;
   }
 
+
+  static void closeFd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+
+  // A group no source feeds and the audio thread no longer plays or fades (control thread).
+  bool groupIdle(int j) const noexcept {
+    for (int k = 0; k < nRx_; k++) {
+      const RxStream& r = *rx_[static_cast<size_t>(k)];
+      if (r.group == j && r.state.load(std::memory_order_acquire) != RxStream::kFree) return false;
+    }
+    return true;
+  }
+
+  // Control thread: waits until the audio thread and the network thread (transmit or receive)
+  // have each gone round twice, so neither still holds a slot it saw before the caller's store.
+  bool waitPasses(bool tx) {
+    const uint64_t a0 = audioPasses_.load(std::memory_order_acquire);
+    const uint64_t n0 = (tx ? txPasses_ : rxPasses_).load(std::memory_order_acquire);
+    const int64_t until = rt::nowNs() + 2'000'000'000LL;
+    while (rt::nowNs() < until) {
+      const bool audio = audioPasses_.load(std::memory_order_acquire) >= a0 + 2 || !audioRunning();
+      const bool net = (tx ? txPasses_ : rxPasses_).load(std::memory_order_acquire) >= n0 + 2 || !running_.load();
+      if (audio && net) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+
+  // The audio thread has gone round in the last 500 ms (it stops at maxBlocks, or with the engine).
+  bool audioRunning() {
+    const uint64_t a = audioPasses_.load(std::memory_order_acquire);
+    const int64_t until = rt::nowNs() + 500'000'000LL;
+    while (rt::nowNs() < until) {
+      if (audioPasses_.load(std::memory_order_acquire) != a) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+
   void receiveLoop() noexcept {
-    std::vector<pollfd> fds;
-    for (auto& rx : rx_) fds.push_back({rx->fd, POLLIN, 0});
+    std::array<pollfd, kMaxSlots> fds{};
+    std::array<int, kMaxSlots> which{};
     uint8_t buf[net::kMaxDatagram + 1];
     while (running_.load(std::memory_order_relaxed)) {
-      const int r = ::poll(fds.data(), fds.size(), 1);
+      nfds_t nf = 0;
+      for (int k = 0; k < nRx_; k++) {
+        RxStream& rx = *rx_[static_cast<size_t>(k)];
+        if (rx.state.load(std::memory_order_acquire) != RxStream::kLive) continue;
+        fds[nf] = {rx.fd, POLLIN, 0};
+        which[nf++] = k;
+      }
+      const int r = ::poll(fds.data(), nf, 1);
       const int64_t now = rt::nowNs();
-      for (size_t i = 0; i < rx_.size(); i++) {
-        RxStream& rx = *rx_[i];
+      for (nfds_t i = 0; i < nf; i++) {
+        RxStream& rx = *rx_[static_cast<size_t>(which[i])];
         if (r > 0 && (fds[i].revents & POLLIN)) {
           for (int k = 0; k < 256; k++) {
             const ssize_t got = ::recv(rx.fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
@@ -825,6 +1080,7 @@ class Aes67Backend final : public Backend {
         }
         rx.drain(now);
       }
+      rxPasses_.fetch_add(1, std::memory_order_release);
     }
   }
 
@@ -834,12 +1090,15 @@ class Aes67Backend final : public Backend {
       const int64_t now = rt::nowNs();
       int64_t wake = now + 200'000;
       bool waiting = false;
-      for (auto& tx : tx_) {
-        const int64_t due = tx->pump(now);
+      for (int k = 0; k < nTx_; k++) {
+        TxStream& tx = *tx_[static_cast<size_t>(k)];
+        if (tx.state.load(std::memory_order_acquire) != RxStream::kLive) continue;
+        const int64_t due = tx.pump(now);
         if (due == 0) continue;
         wake = waiting ? std::min(wake, due) : due;
         waiting = true;
       }
+      txPasses_.fetch_add(1, std::memory_order_release);
       wake = std::min(wake, now + 500'000);
       timespec ts;
       ts.tv_sec = static_cast<time_t>(wake / 1'000'000'000LL);
@@ -856,14 +1115,15 @@ class Aes67Backend final : public Backend {
   }
 
   EngineConfig cfg_;
-  std::vector<std::unique_ptr<RxStream>> rx_;
-  std::vector<std::unique_ptr<TxStream>> tx_;
-  std::vector<std::unique_ptr<Group>> groups_;
-  std::vector<std::vector<float>> scratchStore_;
-  std::vector<std::array<float*, net::kMaxChannels>> scratch_;  // per group member, in group order
+  // Slots preallocated at open (docs/aes67.md, "Streams at run time"): nRx_ / nTx_ of them.
+  std::array<std::unique_ptr<RxStream>, kMaxSlots> rx_;
+  std::array<std::unique_ptr<TxStream>, kMaxSlots> tx_;
+  int nRx_ = 0, nTx_ = 0;
+  std::array<Group, kMaxSlots> groups_;
   bool covered_[64] = {};
   int64_t blockNs_ = 0;  // audio thread: this block's time on the block grid
   std::atomic<bool> running_{false};
+  std::atomic<uint64_t> audioPasses_{0}, rxPasses_{0}, txPasses_{0};  // blocks / loops done (removal waits on them)
   mutable std::atomic<bool> mediaLocked_{false};  // the system clock is the media clock (setMediaClockLocked)
   std::thread rxThread_, txThread_;
   rt::BlockPacer pacer_;
