@@ -22,9 +22,22 @@ t.test('transmit packets leave one per packet time, not in bursts per block', as
   const gaps = await rx.intervalsMs
   const sorted = [...gaps].sort((a, b) => a - b)
   const median = sorted[Math.floor(sorted.length / 2)] ?? 0
-  const bursts = gaps.filter((g) => g < 0.25).length / gaps.length
+  // A thread the machine held back sends what fell due at once when it runs again: a gap longer than
+  // a packet time and a run of short intervals right after it. That is catching up, not bursting
+  // per block (unpaced, the short intervals come every third or fourth packet after a 1.33 ms one).
+  let catchingUp = false
+  let blockBursts = 0
+  let catchUp = 0
+  for (const g of gaps) {
+    if (g > 1.5) catchingUp = true
+    else if (g < 0.25) {
+      if (catchingUp) catchUp++
+      else blockBursts++
+    } else catchingUp = false
+  }
   t.ok(median > 0.9 && median < 1.1, `the median interval is the packet time: ${median.toFixed(3)} ms`)
-  // Unpaced, about one interval in four is a burst (< 0.25 ms); a loaded machine that holds the
-  // transmit thread back makes a few (it catches up at once), never that many.
-  t.ok(bursts < 0.08, `${(bursts * 100).toFixed(1)} % of ${gaps.length} intervals under 0.25 ms (bursts)`)
+  t.ok(
+    blockBursts / gaps.length < 0.05,
+    `${((blockBursts / gaps.length) * 100).toFixed(1)} % of ${gaps.length} intervals under 0.25 ms not after a stall (bursts per block); ${catchUp} more caught up after stalls`,
+  )
 })
