@@ -7,30 +7,11 @@ import { createSocket } from 'node:dgram'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { type Client, openClient } from '../console/harness.ts'
+import { ask, askUntil, type Client, openClient } from '../console/harness.ts'
 import { simProfileIn, startRun } from '../store/run-helpers.ts'
 import { gstReceiver, gstSender, writeNoiseWav24 } from './peers.ts'
 
 /** Asks until the reply satisfies `ok` (a console round trip per try), or fails after `ms`. */
-async function askUntil(c: Client, line: string, ok: (reply: string) => boolean, ms: number): Promise<string> {
-  const end = Date.now() + ms
-  for (;;) {
-    const reply = await ask(c, line)
-    if (ok(reply) || Date.now() > end) return reply
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-async function ask(c: Client, line: string): Promise<string> {
-  c.clear()
-  c.lines.length = 0
-  await c.send(`${line}\r\n`)
-  for (;;) {
-    const l = await c.nextLine(15000)
-    if (/^(OK|ERR) /.test(l)) return l
-  }
-}
-
 /** A free UDP port (bound to 0, read, closed) for the SAP group, so parallel runs do not share 9875. */
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4')

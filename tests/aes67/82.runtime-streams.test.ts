@@ -14,28 +14,9 @@ import t from 'tap'
 import { SapListener } from '../../firmware/netaudio/sap.ts'
 import { provision } from '../../provisioning/provision.ts'
 import { call } from '../api/helpers.ts'
-import { type Client, openClient } from '../console/harness.ts'
+import { ask, askUntil, type Client, openClient } from '../console/harness.ts'
 import { simProfileIn, startRun } from '../store/run-helpers.ts'
 import { exactRuns, gstReceiver, gstSender, readWav24, writeNoiseWav24 } from './peers.ts'
-
-async function ask(c: Client, line: string): Promise<string> {
-  c.clear()
-  c.lines.length = 0
-  await c.send(`${line}\r\n`)
-  for (;;) {
-    const l = await c.nextLine(15000)
-    if (/^(OK|ERR) /.test(l)) return l
-  }
-}
-
-async function askUntil(c: Client, line: string, ok: (reply: string) => boolean, ms: number): Promise<string> {
-  const end = Date.now() + ms
-  for (;;) {
-    const reply = await ask(c, line)
-    if (ok(reply) || Date.now() > end) return reply
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4')

@@ -17,9 +17,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { type Client, openClient } from '../console/harness.ts'
+import { ask, askUntil, type Client, openClient } from '../console/harness.ts'
 import { root, simProfileIn } from '../store/run-helpers.ts'
-import { gstReceiver, gstSender, readWav24, writeNoiseWav24 } from './peers.ts'
+import { exactRuns, gstReceiver, gstSender, readWav24, writeNoiseWav24 } from './peers.ts'
 
 const ip = (...args: string[]) => spawnSync('ip', args, { encoding: 'utf8' })
 
@@ -30,25 +30,6 @@ b=(ctypes.c_long*32)()
 ${set === undefined ? '' : `b[0]=2\nb[2]=${set}\n`}ctypes.CDLL(ctypes.util.find_library('c')).adjtimex(b)
 print(b[2])`
   return Number(spawnSync('python3', ['-c', py], { encoding: 'utf8' }).stdout.trim())
-}
-
-async function ask(c: Client, line: string): Promise<string> {
-  c.clear()
-  c.lines.length = 0
-  await c.send(`${line}\r\n`)
-  for (;;) {
-    const l = await c.nextLine(15000)
-    if (/^(OK|ERR) /.test(l)) return l
-  }
-}
-
-async function askUntil(c: Client, line: string, ok: (reply: string) => boolean, ms: number): Promise<string> {
-  const end = Date.now() + ms
-  for (;;) {
-    const reply = await ask(c, line)
-    if (ok(reply) || Date.now() > end) return reply
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 /** `firmware run` inside a network namespace; resolves with its console once it is up (machine mode). */
@@ -78,36 +59,6 @@ async function runIn(ns: string, profile: string, children: ChildProcess[]): Pro
 }
 
 /** The longest run of `got` that equals `sent` sample for sample (interleaved), wherever it sits in both. */
-/**
- * The stretches of what came back that are bit-exact copies of what was sent, each at its own
- * offset (a late sender on a loaded machine is concealed, and what follows plays later), found
- * from a probe every 0.1 s; stretches shorter than `minFrames` are not counted.
- */
-function exactRuns(got: Int32Array, sent: Int32Array, channels: number, minFrames: number): Array<{ from: number; frames: number; shift: number }> {
-  const runs: Array<{ from: number; frames: number; shift: number }> = []
-  let first = 0
-  while (first < got.length && got[first] === 0) first++
-  const step = 4800 * channels
-  for (let at = Math.ceil(first / channels) * channels; at + 32 <= got.length; at += step) {
-    if (runs.some((r) => at >= r.from * channels && at < (r.from + r.frames) * channels)) continue
-    const probe = got.subarray(at, at + 32)
-    for (let k = 0; k + probe.length <= sent.length; k += channels) {
-      let ok = true
-      for (let i = 0; i < probe.length && ok; i++) ok = sent[k + i] === probe[i]
-      if (!ok) continue
-      const shift = k - at
-      let lo = at
-      while (lo - channels >= 0 && lo - channels + shift >= 0 && got[lo - channels] === sent[lo - channels + shift]) lo -= channels
-      let hi = at
-      while (hi < got.length && hi + shift < sent.length && got[hi] === sent[hi + shift]) hi++
-      const frames = Math.floor((hi - lo) / channels)
-      if (frames >= minFrames) runs.push({ from: lo / channels, frames, shift: shift / channels })
-      break
-    }
-  }
-  return runs
-}
-
 t.test('two units, ptp4l on both: A sends to B, B sends back, bit-exact; B locked, then its grandmaster killed: ptp-lost', async (t) => {
   const tag = `i15u${process.pid % 100000}`
   const [nsA, nsB] = [`${tag}a`, `${tag}b`]

@@ -94,6 +94,27 @@ export async function openClient(path: string, baudRate = 115200): Promise<Clien
   }
 }
 
+/** Sends one command line and returns its reply (the first OK or ERR line), skipping event lines. */
+export async function ask(c: Client, line: string, ms = 15000): Promise<string> {
+  c.clear()
+  c.lines.length = 0
+  await c.send(`${line}\r\n`)
+  for (;;) {
+    const l = await c.nextLine(ms)
+    if (/^(OK|ERR) /.test(l)) return l
+  }
+}
+
+/** Asks again every `everyMs` until `ok(reply)` holds or `ms` has passed; returns the last reply. */
+export async function askUntil(c: Client, line: string, ok: (reply: string) => boolean, ms: number, everyMs = 50): Promise<string> {
+  const end = Date.now() + ms
+  for (;;) {
+    const reply = await ask(c, line)
+    if (ok(reply) || Date.now() > end) return reply
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
 /**
  * Writes a large buffer into a tty from a separate process (cat), as a second sender on the same
  * line. Used for megabyte floods: serialport's own writer, in this test process, can stall on a

@@ -4,18 +4,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { type Client, openClient } from '../console/harness.ts'
+import { ask, type Client, openClient } from '../console/harness.ts'
 import { type RunChild, simProfileIn, startRun } from './run-helpers.ts'
-
-async function ask(c: Client, line: string): Promise<string> {
-  c.clear()
-  c.lines.length = 0
-  await c.send(`${line}\r\n`)
-  for (;;) {
-    const l = await c.nextLine(15000)
-    if (/^(OK|ERR) /.test(l)) return l
-  }
-}
 
 async function connect(run: RunChild, t: { teardown(fn: () => unknown): void }): Promise<Client> {
   const m = await run.waitOut(/links console (\S+)/, 60000)
