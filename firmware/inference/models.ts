@@ -147,8 +147,16 @@ export class SileroVadStream {
 }
 
 /** Frame probabilities for a whole 16 kHz signal (offline review, evaluation), 32 windows a request. */
-export async function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
-  const s = new SileroVadStream(svc)
+export function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+  return wholeSignal(new SileroVadStream(svc), x16k, opts)
+}
+
+/** A VAD stream over a whole 16 kHz signal, VAD_BATCH windows a request. */
+async function wholeSignal(
+  s: { pushMany(x: Float32Array, opts: { deadlineMs?: number }): Promise<Float32Array> },
+  x16k: Float32Array,
+  opts: { deadlineMs?: number },
+): Promise<Float32Array> {
   const n = Math.floor(x16k.length / VAD_WINDOW)
   const out = new Float32Array(n)
   for (let i = 0; i < n; i += VAD_BATCH) {
@@ -245,13 +253,6 @@ export class VoiceActivityStream {
 }
 
 /** Voice activity of a whole 16 kHz signal (VoiceActivityStream, 32 windows a request). */
-export async function speechProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
-  const s = new VoiceActivityStream(svc)
-  const n = Math.floor(x16k.length / VAD_WINDOW)
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i += VAD_BATCH) {
-    const k = Math.min(VAD_BATCH, n - i)
-    out.set(await s.pushMany(x16k.subarray(i * VAD_WINDOW, (i + k) * VAD_WINDOW), opts), i)
-  }
-  return out
+export function speechProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+  return wholeSignal(new VoiceActivityStream(svc), x16k, opts)
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dsp/fft.h"
+#include "dsp/hop_frames.h"
 
 namespace dsp {
 
@@ -395,21 +396,7 @@ SrpPhatDoa& SrpPhatDoa::operator=(SrpPhatDoa&&) noexcept = default;
 
 void SrpPhatDoa::push(const float* const* in, int frames) noexcept {
   Impl& s = *impl_;
-  int done = 0;
-  while (done < frames) {
-    const int take = std::min(frames - done, s.n - s.filled);
-    for (int c = 0; c < s.m; c++) std::memcpy(&s.fifo[static_cast<size_t>(c) * s.n + s.filled], in[c] + done, sizeof(float) * take);
-    s.filled += take;
-    done += take;
-    if (s.filled == s.n) {
-      s.analyse();
-      for (int c = 0; c < s.m; c++) {
-        float* f = &s.fifo[static_cast<size_t>(c) * s.n];
-        std::memmove(f, f + s.hop, sizeof(float) * (s.n - s.hop));
-      }
-      s.filled = s.n - s.hop;
-    }
-  }
+  pushHopped(s.fifo.data(), s.m, s.n, s.hop, s.filled, in, frames, [&s] { s.analyse(); });
 }
 
 bool SrpPhatDoa::hasNew() const noexcept { return impl_->fresh; }
