@@ -180,10 +180,13 @@ export function parseTokens(spec: CommandSpec, tokens: readonly string[], app: A
   for (const t of tokens) {
     const eq = t.indexOf('=')
     if (eq > 0) {
-      const key = t.slice(0, eq).toLowerCase()
-      if (!spec.args.some((a) => a.name === key)) {
+      // Keys are case-insensitive on the console (a tech types linkoffsetms or linkOffsetMs alike);
+      // the argument keeps the name its spec declares.
+      const typed = t.slice(0, eq).toLowerCase()
+      const key = spec.args.find((a) => a.name.toLowerCase() === typed)?.name
+      if (key === undefined) {
         const names = spec.args.map((a) => a.name).join(', ') || 'none'
-        throw new CommandError('FW_ERR_BAD_ARG', `${spec.name}: no argument "${key}" (its arguments: ${names}). Usage: ${usage(spec)}`)
+        throw new CommandError('FW_ERR_BAD_ARG', `${spec.name}: no argument "${typed}" (its arguments: ${names}). Usage: ${usage(spec)}`)
       }
       if (got.has(key)) throw new CommandError('FW_ERR_BAD_ARG', `${spec.name}: ${key} is given twice`)
       got.set(key, t.slice(eq + 1))

@@ -304,3 +304,19 @@ t.test('JSON arguments the parse step refuses: each answers FW_ERR_BAD_ARG, is r
   )
   t.same(await reg.execute('words-only', ['a', 'b'], admin), { ok: true, command: 'words-only', value: 'ran' }, 'console words run it')
 })
+
+t.test('key=value names are case-insensitive and reach the handler under the name the spec declares', async (t) => {
+  const reg = createRegistry(new FakeAppliance())
+  reg.register({
+    name: 'jitter',
+    summary: 'echoes its argument',
+    examples: ['jitter linkOffsetMs=2'],
+    permission: 'observe',
+    args: [{ name: 'linkOffsetMs', type: 'number', min: 0.25, max: 100, help: 'ms' }],
+    handler: (a) => a.linkOffsetMs,
+  })
+  for (const line of ['jitter linkOffsetMs=2', 'jitter linkoffsetms=2', 'jitter LINKOFFSETMS=2', 'jitter 2'])
+    t.same(await reg.executeLine(line, observer), { ok: true, command: 'jitter', value: 2 }, line)
+  t.match(await reg.executeLine('jitter linkOffsetMs=0.1', observer), { ok: false, code: 'FW_ERR_BAD_ARG', message: /^jitter: linkOffsetMs must be / })
+  t.match(await reg.executeLine('jitter offset=2', observer), { ok: false, code: 'FW_ERR_BAD_ARG', message: /no argument "offset"/ })
+})
