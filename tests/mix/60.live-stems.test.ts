@@ -1,0 +1,280 @@
+// Separated sources live in the listener mixes (issue 17, fourth round) on the sim board with two
+// talkers (speech-like, 220 Hz at 60 degrees and 150 Hz at 200 degrees): with tracking on, a mix
+// naming talker A's track (`tracks=track:A@9`, bed -12) and the same mix without it are published
+// side by side; each RTP stream is captured on a UDP port and decoded by a real GStreamer child
+// (rtpstreamdepay ! rtpopusdepay ! opusdec). Talker A's fundamental band stands above talker B's
+// in the mix with the stem, and by more than in the mix without it. The engine's beams (the PA)
+// do not move. Bad tracked sources are refused with a clear FW_ERR and store nothing.
+import { spawnSync } from 'node:child_process'
+import { createSocket, type Socket } from 'node:dgram'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import type { ApiHandle } from '../../firmware/api/server.ts'
+import { startApi } from '../../firmware/api/server.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import type { CommandRegistry } from '../../firmware/commands/index.ts'
+import { simulateStage } from '../../firmware/engine/dsp.ts'
+import { angleDiff } from '../../firmware/mix/tracker.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { call, makeFixture } from '../api/helpers.ts'
+
+const TALKERS = [
+  { azimuth: 60, freqHz: 220, levelDb: -20 },
+  { azimuth: 200, freqHz: 150, levelDb: -22 },
+]
+const FS = 48000
+
+async function until(what: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await what()) return true
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return what()
+}
+
+async function boot(dataDir: string): Promise<{ api: ApiHandle; stop: () => Promise<void> }> {
+  const p = loadProfile('sim')
+  const sim = { ...p.audio.sim!, sources: TALKERS.map((s) => ({ ...s, elevation: 0, kind: 'speechlike' as const })) }
+  let registry: CommandRegistry | null = null
+  let api: ApiHandle | null = null
+  const run = await startAppliance(
+    { ...p, audio: { ...p.audio, sim }, dataDir },
+    {
+      panelPort: null,
+      logDir: null,
+      hardwareWatchdogs: [],
+      services: [
+        applianceStack({ inference: false, console: false, api: false, osc: false, telemetry: false, log: () => {}, onRegistry: (r) => (registry = r) }),
+        async (app) => {
+          api = await startApi(app, registry!, app.profile, { port: 0, host: '127.0.0.1' })
+          return api
+        },
+      ],
+    },
+  )
+  return { api: api!, stop: () => run.stop() }
+}
+
+/** A UDP sink on an ephemeral port that keeps the datagrams while `recording`. */
+async function sink(): Promise<{ sock: Socket; port: number; packets: Buffer[]; recording: boolean }> {
+  const sock = createSocket('udp4')
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+  const s = { sock, port: sock.address().port, packets: [] as Buffer[], recording: false }
+  sock.on('message', (m) => s.recording && s.packets.push(m))
+  return s
+}
+
+/** The captured RTP packets decoded by GStreamer: the left channel, float. */
+function decode(dir: string, name: string, packets: Buffer[]): Float32Array {
+  const framed = join(dir, `${name}.rtpstream`)
+  const raw = join(dir, `${name}.f32`)
+  writeFileSync(
+    framed,
+    Buffer.concat(
+      packets.flatMap((p) => {
+        const len = Buffer.alloc(2)
+        len.writeUInt16BE(p.length)
+        return [len, p]
+      }),
+    ),
+  )
+  const caps = 'application/x-rtp-stream,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111'
+  const r = spawnSync(
+    'gst-launch-1.0',
+    ['-q', 'filesrc', `location=${framed}`, '!', caps, '!', 'rtpstreamdepay', '!', 'rtpopusdepay', '!', 'opusdec', '!', 'audioconvert', '!'].concat([
+      'audio/x-raw,format=F32LE,channels=2,rate=48000',
+      '!',
+      'filesink',
+      `location=${raw}`,
+    ]),
+    { encoding: 'utf8', timeout: 20_000 },
+  )
+  if (r.status !== 0) throw new Error(`gst-launch-1.0 failed: ${r.stderr}`)
+  const b = readFileSync(raw)
+  const all = new Float32Array(b.buffer, b.byteOffset, Math.floor(b.length / 4))
+  return all.filter((_, i) => i % 2 === 0)
+}
+
+/** In-place radix-2 FFT (inverse: conjugate twiddles, no scaling). */
+function fft(re: Float64Array, im: Float64Array, inverse = false): void {
+  const n = re.length
+  for (let i = 1, j = 0; i < n; i++) {
+    let bit = n >> 1
+    for (; j & bit; bit >>= 1) j ^= bit
+    j ^= bit
+    if (i < j) {
+      ;[re[i], re[j]] = [re[j]!, re[i]!]
+      ;[im[i], im[j]] = [im[j]!, im[i]!]
+    }
+  }
+  for (let len = 2; len <= n; len <<= 1) {
+    const ang = ((inverse ? 2 : -2) * Math.PI) / len
+    const wr = Math.cos(ang)
+    const wi = Math.sin(ang)
+    for (let i = 0; i < n; i += len) {
+      let cr = 1
+      let ci = 0
+      for (let k = 0; k < len / 2; k++) {
+        const a = i + k
+        const b = a + len / 2
+        const xr = re[b]! * cr - im[b]! * ci
+        const xi = re[b]! * ci + im[b]! * cr
+        re[b] = re[a]! - xr
+        im[b] = im[a]! - xi
+        re[a] = re[a]! + xr
+        im[a] = im[a]! + xi
+        const t = cr * wr - ci * wi
+        ci = cr * wi + ci * wr
+        cr = t
+      }
+    }
+  }
+}
+
+const N = 1 << 20
+// Where the array separates: below ~800 Hz the sim board's beams are too wide to tell the talkers apart.
+const BAND = [800, 4000]
+
+/** x zero-padded to N, band-limited to BAND, as a spectrum. */
+function spectrum(x: Float32Array): { re: Float64Array; im: Float64Array } {
+  const re = new Float64Array(N)
+  const im = new Float64Array(N)
+  re.set(x.subarray(0, N))
+  fft(re, im)
+  for (let k = 0; k < N; k++) {
+    const f = (Math.min(k, N - k) * FS) / N
+    if (f < BAND[0]! || f > BAND[1]!) {
+      re[k] = 0
+      im[k] = 0
+    }
+  }
+  return { re, im }
+}
+
+/** The largest normalised correlation of the (band-limited) mix with the (band-limited) reference at any lag. */
+function bestCorrelation(mix: Float32Array, ref: Float32Array): number {
+  const m = spectrum(mix)
+  const r = spectrum(ref)
+  // Band-limited signals back in time, for their energies.
+  const mt = { re: Float64Array.from(m.re), im: Float64Array.from(m.im) }
+  const rt = { re: Float64Array.from(r.re), im: Float64Array.from(r.im) }
+  fft(mt.re, mt.im, true)
+  fft(rt.re, rt.im, true)
+  let mixEnergy = 0
+  for (let i = 0; i < mix.length; i++) mixEnergy += (mt.re[i]! / N) ** 2
+  const prefix = new Float64Array(N + 1)
+  for (let i = 0; i < N; i++) prefix[i + 1] = prefix[i]! + (rt.re[i]! / N) ** 2
+  // Cross-correlation: ref at lag L against mix, c[L] = sum mix[i] ref[i + L].
+  const re = new Float64Array(N)
+  const im = new Float64Array(N)
+  for (let k = 0; k < N; k++) {
+    re[k] = r.re[k]! * m.re[k]! + r.im[k]! * m.im[k]!
+    im[k] = r.im[k]! * m.re[k]! - r.re[k]! * m.im[k]!
+  }
+  fft(re, im, true)
+  let best = 0
+  for (let lag = 0; lag + mix.length <= ref.length; lag++) {
+    const refEnergy = prefix[lag + mix.length]! - prefix[lag]!
+    if (refEnergy <= 0) continue
+    best = Math.max(best, re[lag]! / N / Math.sqrt(mixEnergy * refEnergy))
+  }
+  return best
+}
+
+/** Each talker's own signal at the array's centre from the engine's start (the sim is deterministic). */
+const references = (seconds: number) =>
+  TALKERS.map(
+    (s) =>
+      simulateStage(
+        {
+          sampleRate: FS,
+          mics: [
+            [0, 0, 0],
+            [0.001, 0, 0],
+          ],
+        },
+        [{ ...s, elevation: 0, kind: 'speechlike' }],
+        -400,
+        1,
+        seconds * FS,
+      )[0]!,
+  )
+
+t.test('a mix with talker A tracked lifts A above B; the PA beams do not move; bad tracked sources refused', async (t) => {
+  const fx = await makeFixture(t.testdir())
+  const op = fx.creds(fx.operator)
+  const obs = fx.creds(fx.observer)
+  const bootAt = Date.now()
+  const unit = await boot(fx.dataDir)
+  t.teardown(() => unit.stop())
+  const port = unit.api.port
+  const set = (body: Record<string, unknown>) => call(port, op, 'POST', '/api/mix/set', body)
+  const stored = async () => ((await call(port, obs, 'GET', '/api/mix/list')).json.value as Array<{ name: string }>).map((m) => m.name)
+
+  const off = await set({ name: 'vocal', tracks: 'track:1@9', bed: -12 })
+  t.match(off, { json: { ok: false, code: 'FW_ERR_TRACKING' } }, `tracking off: a tracked source is refused: ${off.text}`)
+
+  t.match(await call(port, op, 'POST', '/api/tracking', { state: 'on' }), { status: 200 })
+  let tracks: Array<{ id: number; azimuth: number; confirmed: boolean }> = []
+  const near = (az: number) => tracks.find((x) => x.confirmed && Math.abs(angleDiff(x.azimuth, az)) <= 5)
+  t.ok(
+    await until(async () => {
+      tracks = ((await call(port, obs, 'GET', '/api/tracks')).json.value as { tracks: typeof tracks }).tracks
+      return TALKERS.every((s) => near(s.azimuth))
+    }, 15_000),
+    `both talkers tracked: ${JSON.stringify(tracks)}`,
+  )
+  const a = near(TALKERS[0]!.azimuth)!.id
+
+  for (const [label, body, code] of [
+    ['a track that does not exist', { tracks: 'track:99999@9' }, 'FW_ERR_TRACKING'],
+    ['an azimuth past 360', { tracks: 'track:nearest:400@3' }, 'FW_ERR_MIX_PROFILE'],
+    ['a gain over +12 dB', { tracks: `track:${a}@20` }, 'FW_ERR_MIX_PROFILE'],
+    ['the same track twice', { tracks: `track:${a}@3,track:${a}@6` }, 'FW_ERR_MIX_PROFILE'],
+  ] as const) {
+    const r = await set({ name: 'vocal', bed: -12, ...body })
+    t.match(r, { json: { ok: false, code } }, `${label}: refused with ${code}: ${r.text}`)
+  }
+  const five = await set({ name: 'vocal', bed: -12, tracks: 'track:1@1,track:2@1,track:3@1,track:4@1,track:5@1' })
+  t.match(five, { status: 400, json: { ok: false, code: /^FW_ERR_/ } }, `five tracked sources: refused: ${five.text}`)
+  t.same(await stored(), [], 'nothing was stored')
+
+  t.match(await set({ name: 'vocal', tracks: `track:${a}@9`, bed: -12 }), { status: 200, json: { value: { tracks: [{ input: `track:${a}`, gainDb: 9 }] } } })
+  t.match(await set({ name: 'plain', bed: -12 }), { status: 200 })
+  const beams = async () => (await call(port, obs, 'GET', '/api/beam/list')).json.value
+  const before = await beams()
+  const sinks = { vocal: await sink(), plain: await sink() }
+  t.teardown(() => {
+    for (const s of Object.values(sinks)) s.sock.close()
+  })
+  for (const [name, s] of Object.entries(sinks))
+    t.match(await call(port, op, 'POST', '/api/mix/publish', { name, host: '127.0.0.1', port: s.port }), { status: 200 }, `${name} published`)
+  // The stem fades in over the separator's first frames; then 4 s of both streams at once.
+  await new Promise((r) => setTimeout(r, 1000))
+  for (const s of Object.values(sinks)) s.recording = true
+  await new Promise((r) => setTimeout(r, 4000))
+  for (const s of Object.values(sinks)) s.recording = false
+  t.same(await beams(), before, 'the engine beams (the PA) are where they were: publishing moved none')
+  const stats = (await call(port, obs, 'GET', '/api/mix/show?name=vocal')).json.value as { stream: { packets: number } | null }
+  t.ok((stats.stream?.packets ?? 0) > 0, 'the vocal mix streams')
+
+  const dir = t.testdir()
+  // The capture started a few seconds after the engine: the references cover the whole run.
+  const refs = references(Math.min(21, Math.ceil((Date.now() - bootAt) / 1000) + 1))
+  const corr = (x: Float32Array) => refs.map((r) => bestCorrelation(x, r))
+  const [vocalA, vocalB] = corr(decode(dir, 'vocal', sinks.vocal.packets).subarray(0, 4 * FS))
+  const [plainA, plainB] = corr(decode(dir, 'plain', sinks.plain.packets).subarray(0, 4 * FS))
+  t.ok(
+    sinks.vocal.packets.length >= 150 && sinks.plain.packets.length >= 150,
+    `4 s captured: ${sinks.vocal.packets.length} and ${sinks.plain.packets.length} packets`,
+  )
+  const fig = (v: number) => v.toFixed(2)
+  t.ok(vocalA! > vocalB!, `with the stem the mix correlates more with talker A (${fig(vocalA!)}) than with talker B (${fig(vocalB!)})`)
+  t.ok(
+    vocalA! / vocalB! > 3 * (plainA! / plainB!),
+    `A over B: ${fig(vocalA! / vocalB!)} with the stem, ${fig(plainA! / plainB!)} without (A ${fig(plainA!)}, B ${fig(plainB!)}): over 3 times`,
+  )
+})
