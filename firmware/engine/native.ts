@@ -195,6 +195,8 @@ export interface NativeMixStats {
   /** Frames the separator ran on; whether this engine has one (an array). Absent in older builds. */
   separated?: number
   separator?: boolean
+  /** Streamer-thread CPU time spent separating, µs. */
+  separatorCpuUs?: number
   streams: Array<{ name: string; packets: number; bytes: number; sendErrors: number; encodeErrors: number; lastErrno: number; cpuUs: number }>
 }
 

@@ -134,6 +134,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info, std::unique_ptr<mix::Streamer>
   o.Set("gaps", static_cast<double>(st.gaps));
   o.Set("separated", static_cast<double>(st.separated));
   o.Set("separator", st.separator);
+  o.Set("separatorCpuUs", st.separatorCpuUs);
   Napi::Array streams = Napi::Array::New(env, st.streams.size());
   for (size_t i = 0; i < st.streams.size(); i++) {
     const mix::StreamStats& s = st.streams[i];

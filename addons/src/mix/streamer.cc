@@ -256,7 +256,9 @@ void Streamer::encodeFrame() {
     float* st[kMaxStems];
     for (int k = 0; k < sepMics_; k++) mics[k] = micAcc_[k].data();
     for (int j = 0; j < kMaxStems; j++) st[j] = stems_[j].data();
+    const double t0 = threadCpuUs();
     sep_->process(mics, st, nullptr, nullptr, frameSamples_, &Streamer::onHop, this);
+    sepCpuUs_.store(sepCpuUs_.load(std::memory_order_relaxed) + (threadCpuUs() - t0), std::memory_order_relaxed);
     for (int j = 0; j < kMaxStems; j++) stems[j] = stems_[j].data();
     separated_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -310,6 +312,7 @@ StreamerStats Streamer::stats() {
   out.tapDrops = engine_->droppedMixTap();
   out.running = running_.load();
   out.separated = separated_.load();
+  out.separatorCpuUs = sepCpuUs_.load();
   out.separator = sep_ != nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : streams_) out.streams.push_back(s->st);

@@ -57,6 +57,7 @@ struct StreamerStats {
   uint64_t separated = 0;  // frames the separator ran on (a profile used a tracked source)
   bool running = false;
   bool separator = false;  // this engine has an array: tracked sources can be separated
+  double separatorCpuUs = 0;  // worker CPU time spent in the separator
   std::vector<StreamStats> streams;
 };
 
@@ -101,6 +102,7 @@ class Streamer {
   double az_[kMaxStems] = {}, el_[kMaxStems] = {};
   bool on_[kMaxStems] = {};
   std::atomic<uint64_t> separated_{0};
+  std::atomic<double> sepCpuUs_{0};
   int rate_, frameSamples_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Stream>> streams_;
