@@ -189,3 +189,70 @@ t.test('separating for a published mix leaves every PA output sample-identical (
   for (let i = 0; i < alone.data.length; i++) diff = Math.max(diff, Math.abs(published.data[i]! - alone.data[i]!))
   t.equal(diff, 0, 'every PA output sample is the same with the separating mix published')
 })
+
+t.test('slots: one per tracked source over the published mixes, kept while published; a fifth refused, nothing changed', async (t) => {
+  const sent: Array<Array<{ name: string; profile: { stemGains?: number[] } }>> = []
+  const port = { start() {}, stop() {}, stats: () => null, setDirections() {}, setStreams: (s: (typeof sent)[number]) => void sent.push(s) }
+  const streams = new MixStreams(port, 20)
+  const ingest = (p: number) => ({ host: '127.0.0.1', port: p, bitrate: 64000 })
+  const mix = (name: string, tracks: Array<{ track?: number; nearestDeg?: number; gainDb: number }>) =>
+    validateProfile({ name, sources: [], tracks, bedDb: -12 })
+  streams.publish(
+    mix('a', [
+      { track: 3, gainDb: 6 },
+      { nearestDeg: 90, gainDb: 0 },
+    ]),
+    ingest(1000),
+  )
+  streams.publish(
+    mix('b', [
+      { track: 5, gainDb: -6 },
+      { track: 3, gainDb: 12 },
+    ]),
+    ingest(1001),
+  )
+  t.same(
+    streams.slots().map((s) => [s.slot, s.key]),
+    [
+      [0, 'track:3'],
+      [1, 'track:nearest:90'],
+      [2, 'track:5'],
+    ],
+    'three distinct tracked sources, three slots',
+  )
+  const last = sent.at(-1)!
+  const gains = (name: string) => last.find((s) => s.name === name)!.profile.stemGains!.map((g) => Math.round(20 * Math.log10(g || 1e-9)))
+  t.same(gains('a'), [6, 0, -180, -180], 'mix a hears slots 0 and 1 at its gains (0 on the others)')
+  t.same(gains('b'), [12, -180, -6, -180], 'mix b hears slots 0 and 2')
+  streams.unpublish('a')
+  t.same(
+    streams.slots().map((s) => [s.slot, s.key]),
+    [
+      [0, 'track:3'],
+      [2, 'track:5'],
+    ],
+    'unpublished: its slot is free, the others keep their index',
+  )
+  const before = sent.length
+  const slotsBefore = streams.slots()
+  t.throws(
+    () =>
+      streams.publish(
+        mix('c', [
+          { track: 7, gainDb: 0 },
+          { track: 8, gainDb: 0 },
+          { track: 9, gainDb: 0 },
+        ]),
+        ingest(1002),
+      ),
+    { code: 'FW_ERR_MIX_PROFILE' },
+    'a fifth tracked source over the published mixes is refused',
+  )
+  t.equal(sent.length, before, 'the streamer was not touched')
+  t.same(streams.slots(), slotsBefore, 'the slots are as they were')
+  t.same(
+    streams.published().map((p) => p.name),
+    ['b'],
+    'and so is what is published',
+  )
+})
