@@ -17,6 +17,7 @@ APT_PACKAGES+=(chromium)  # issue 14: the FOH page's browser tests (tests/foh) d
 APT_PACKAGES+=(fluidsynth timgm6mb-soundfont fluid-soundfont-gm flite festival festvox-kallpc16k)  # issue 13: programme for the feedback tests (music, speech), none from models/train.py; the bench and models/families.py also use musescore-general-soundfont-small (models/README.md), left out of CI
 APT_PACKAGES+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good linuxptp iproute2)  # issue 15: AES67 peers (gst-launch-1.0 rtpL24pay/depay), ptp4l/pmc, ip netns + ss
 APT_PACKAGES+=(libnss3-tools)  # issue 14: certutil/pk12util put the crew certificate in Chromium's own NSS store (tests/foh/nss.test.ts)
+APT_PACKAGES+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)  # issue 17: tests/mix/60.live-stems.test.ts decodes the captured mixes (rtpstreamdepay, rtpopusdepay, opusdec)
 APT_PACKAGES+=(strace)  # issue 18: tests/process/doa-handoff.test.ts counts the offline pass's system calls (no yield loop)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -411,12 +411,14 @@ void Engine::emit(uint32_t type, uint32_t cause, double a, double b) noexcept {
   events_.push(e);
 }
 
-// The mix tap: the outputs as written and the bed (mean of the inputs), 32 frames a record. A
-// full ring drops and counts (the streamer is late); this thread never waits for it.
+// The mix tap: the outputs as written and the bed (mean of the inputs), 32 frames a record, and
+// the array's mics while the streamer separates tracked sources. A full ring drops and counts
+// (the streamer is late); this thread never waits for it.
 void Engine::pushMixTap(int frames) noexcept {
   const int outs = std::min(cfg_.outputs, mix::kTapOutputs);
   const float inv = 1.0f / static_cast<float>(cfg_.inputs);
   const uint64_t block = blocks_.load(std::memory_order_relaxed);
+  const int mics = mixTapMics_.load(std::memory_order_relaxed) ? std::min(mics_, mix::kTapMics) : 0;
   mix::TapChunk& c = mixChunk_;
   for (int at = 0; at < frames; at += mix::kTapFrames) {
     const int m = std::min(mix::kTapFrames, frames - at);
@@ -424,6 +426,8 @@ void Engine::pushMixTap(int frames) noexcept {
     c.frames = m;
     c.outputs = outs;
     for (int k = 0; k < outs; k++) std::memcpy(c.out[k], outPtr_[k] + at, sizeof(float) * m);
+    c.mics = mics;
+    for (int k = 0; k < mics; k++) std::memcpy(c.mic[k], micPtr_[k] + at, sizeof(float) * m);
     for (int i = 0; i < m; i++) {
       float sum = 0;
       for (int ch = 0; ch < cfg_.inputs; ch++) sum += inPtr_[ch][at + i];

@@ -197,6 +197,8 @@ class Engine {
   uint64_t droppedFeatures() const noexcept { return features_ ? features_->dropped() : 0; }
   // The mix tap (mix/tap.h): the streamer turns it on, then pops what the audio thread pushed.
   void setMixTap(bool on) noexcept { mixTapOn_.store(on, std::memory_order_release); }
+  // The mics in the tap too (the streamer separates tracked sources from them); off by default.
+  void setMixTapMics(bool on) noexcept { mixTapMics_.store(on, std::memory_order_release); }
   bool popMixTap(mix::TapChunk* c) noexcept { return mixTap_.pop(c); }
   uint64_t droppedMixTap() const noexcept { return mixTap_.dropped(); }
   uint64_t blockCounter() const noexcept { return blocks_.load(std::memory_order_acquire); }
@@ -358,6 +360,7 @@ class Engine {
   std::unique_ptr<features::FeatureTap> features_;
   ring::SpscRing<mix::TapChunk> mixTap_;
   std::atomic<bool> mixTapOn_{false};
+  std::atomic<bool> mixTapMics_{false};
   mix::TapChunk mixChunk_{};  // the audio thread's staging record (no allocation per block)
 
   std::thread thread_;

@@ -210,6 +210,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::MixStart>("mixStart"),
                            InstanceMethod<&EngineWrap::MixSetStreams>("mixSetStreams"),
                            InstanceMethod<&EngineWrap::MixStats>("mixStats"),
+                           InstanceMethod<&EngineWrap::MixSetDirections>("mixSetDirections"),
                            InstanceMethod<&EngineWrap::MixStop>("mixStop"),
                            InstanceMethod<&EngineWrap::FileLevels>("fileLevels"),
                            InstanceMethod<&EngineWrap::NetStats>("netStats"),
@@ -712,6 +713,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   void MixStart(const Napi::CallbackInfo& info) { mixbinding::Start(info, engine_.get(), engine_->config().sampleRate, mix_); }
   void MixSetStreams(const Napi::CallbackInfo& info) { mixbinding::SetStreams(info, mix_); }
   Napi::Value MixStats(const Napi::CallbackInfo& info) { return mixbinding::Stats(info, mix_); }
+  void MixSetDirections(const Napi::CallbackInfo& info) { mixbinding::SetDirections(info, mix_); }
   void MixStop(const Napi::CallbackInfo& info) { mixbinding::Stop(mix_); }
   // The aes67 backend: the system clock is (not) the network's media clock (docs/aes67.md, "Playout").
   void SetMediaClockLocked(const Napi::CallbackInfo& info) {

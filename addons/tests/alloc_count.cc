@@ -442,8 +442,10 @@ int main(int argc, char** argv) {
   }
 
   engine::Engine e(cfg);
-  // The mix tap on with no consumer: the audio thread fills it, then drops and counts.
+  // The mix tap on with no consumer, the mics in it too (a published mix names a tracked source):
+  // the audio thread fills it, then drops and counts.
   e.setMixTap(true);
+  e.setMixTapMics(true);
   // The DOA thread runs the multi-peak localiser too (tracking on; drive() toggles it).
   e.setTracking(true);
   std::string error;

@@ -18,7 +18,7 @@ import { checker, numberIn } from '../validate.ts'
 import { type Aes67StreamOptions, type NativeAes67Stream, type NetStreamStats, resolveStreams } from './aes67-options.ts'
 import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
-import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule, NativePeakPoll } from './native.ts'
+import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule, NativePeakPoll, NativeStemDirection } from './native.ts'
 import { loadNative } from './native.ts'
 import type {
   ArrayGeometry,
@@ -40,6 +40,8 @@ export interface MixPort {
   start(frameMs: 10 | 20): void
   setStreams(streams: NativeMixStream[]): void
   stats(): NativeMixStats | null
+  /** Where each separated-source slot points (issue 17); never moves an engine beam. */
+  setDirections(slots: NativeStemDirection[]): void
   stop(): void
 }
 
@@ -774,6 +776,7 @@ export class Engine {
       start: (frameMs) => n.mixStart?.({ frameMs }),
       setStreams: (streams) => n.mixSetStreams?.(streams),
       stats: () => n.mixStats?.() ?? null,
+      setDirections: (slots) => n.mixSetDirections?.(slots),
       stop: () => n.mixStop?.(),
     }
   }

@@ -138,6 +138,8 @@ export interface NativeEngine {
   mixStart?(options: { frameMs: number }): void
   mixSetStreams?(streams: NativeMixStream[]): void
   mixStats?(): NativeMixStats | null
+  /** Where each separated-source slot of the streamer points (issue 17); lock-free on the native side. */
+  mixSetDirections?(slots: NativeStemDirection[]): void
   mixStop?(): void
   netStats(): NetStreamStats[]
   setMediaClockLocked?(locked: boolean): void
@@ -167,9 +169,19 @@ export interface NativeMixStream {
   profile: NativeMixProfile
 }
 
+/** One separator slot's direction (degrees); an inactive slot's stem is silent. */
+export interface NativeStemDirection {
+  azimuth: number
+  elevation: number
+  active: boolean
+}
+
 export interface NativeMixProfile {
   gains: number[]
   pans: number[]
+  /** Linear gain and pan per separated-source slot (up to 4); absent: none. */
+  stemGains?: number[]
+  stemPans?: number[]
   bedGain: number
   compressor: { thresholdDb: number; ratio: number; kneeDb: number; attackMs: number; releaseMs: number; makeupDb: number; enabled: boolean }
 }
@@ -180,6 +192,11 @@ export interface NativeMixStats {
   frames: number
   tapDrops: number
   gaps: number
+  /** Frames the separator ran on; whether this engine has one (an array). Absent in older builds. */
+  separated?: number
+  separator?: boolean
+  /** Streamer-thread CPU time spent separating, µs. */
+  separatorCpuUs?: number
   streams: Array<{ name: string; packets: number; bytes: number; sendErrors: number; encodeErrors: number; lastErrno: number; cpuUs: number }>
 }
 

@@ -9,7 +9,7 @@ import { spec } from '../commands/types.ts'
 import { FirmwareError } from '../errors.ts'
 import type { MixControl, StoredMix } from './control.ts'
 import type { LiveTrack, LiveTracking, TrackingStatus } from './live.ts'
-import { followText, MIX_OFF_DB, MIX_SOURCES, type MixFollow, type MixProfile, parseFollow } from './profile.ts'
+import { MIX_OFF_DB, MIX_SOURCES, type MixProfile, type MixTrackSource, parseTracks, trackKey } from './profile.ts'
 
 const nameA = nameArg('name', 'mix profile name', { maxLength: 32, symbols: ['-', '_'] })
 
@@ -31,7 +31,7 @@ const shown = (m: StoredMix) => ({
   sources: m.profile.sources,
   bedDb: m.profile.bedDb,
   compressor: m.profile.compressor,
-  follow: m.profile.follow ? { output: m.profile.follow.output, input: followText(m.profile.follow) } : null,
+  tracks: (m.profile.tracks ?? []).map((t) => ({ input: trackKey(t), gainDb: t.gainDb, pan: t.pan })),
   published: m.published,
 })
 
@@ -45,12 +45,9 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
     else sources.set(k, { output: k, gainDb: Number(g), pan: sources.get(k)?.pan ?? 0 })
   }
   const compress = args.compress ?? (old ? old.compressor !== null : true)
-  // The follower: given, else the stored one's, else the profile's first source.
-  const firstSource = [...sources.keys()].sort((a, b) => a - b)[0] ?? 0
-  const followOut = args.follower === undefined ? (old?.follow?.output ?? firstSource) : Number(args.follower)
-  const follow = args.follow !== undefined ? parseFollow(String(args.follow), followOut) : old?.follow ? { ...old.follow, output: followOut } : null
+  const tracks = args.tracks !== undefined ? parseTracks(String(args.tracks)) : (old?.tracks ?? [])
   return {
-    ...(follow ? { follow } : {}),
+    ...(tracks.length ? { tracks } : {}),
     name: String(args.name),
     description: args.description === undefined ? (old?.description ?? '') : String(args.description),
     sources: [...sources.values()].sort((a, b) => a.output - b.output),
@@ -65,7 +62,7 @@ function merged(args: ParsedArgs, old: MixProfile | null): Record<string, unknow
   }
 }
 
-/** live: the unit's live tracking, which a `follow=track:...` is checked against (none: refused). */
+/** live: the unit's live tracking, which a `tracks=track:...` is checked against (none: refused). */
 export function mixCommands(control: MixControl, live?: LiveTracking): CommandSpec[] {
   const list: CommandSpec<Array<{ name: string; revision: number; published: string | null }>> = {
     name: 'mix list',
@@ -98,7 +95,7 @@ export function mixCommands(control: MixControl, live?: LiveTracking): CommandSp
     examples: [
       'mix set vocal-forward out0=9 bed=-6 compress=true',
       'mix set vip out0=0 out1=0 bed=-60 compress=false',
-      'mix set talker out1=9 bed=-6 follow=track:2 follower=1',
+      'mix set talker tracks=track:2@9 bed=-12',
     ],
     permission: 'operate',
     args: [
@@ -115,20 +112,13 @@ export function mixCommands(control: MixControl, live?: LiveTracking): CommandSp
       },
       { name: 'compress', type: 'bool', help: 'a gentle compressor on the mix (ratio at most 4)', optional: true },
       {
-        name: 'follow',
+        name: 'tracks',
         type: 'string',
-        help: "while published, the follower output's beam follows a tracked source: track:N (its id, see tracks), track:nearest:AZ (the confirmed track nearest AZ degrees), or none",
-        maxLength: 24,
-        pattern: /^(none|track:[0-9]{1,9}|track:nearest:[0-9]{1,3}(\.[0-9]+)?)$/,
-        rule: 'track:N, track:nearest:AZ or none',
-        optional: true,
-      },
-      {
-        name: 'follower',
-        type: 'int',
-        help: 'the output (a beam, one of the sources) that follows; default: the first source',
-        min: 0,
-        max: MIX_SOURCES - 1,
+        help: "tracked talkers lifted in this mix, each a post-filtered stem separated by the mix streamer (never an engine beam): track:N@DB (the track's id, see tracks) or track:nearest:AZ@DB (the confirmed track nearest AZ degrees), comma-separated, up to 4; none removes them",
+        maxLength: 120,
+        pattern:
+          /^(none|track:([0-9]{1,9}|nearest:[0-9]{1,3}(\.[0-9]+)?)@[+-]?[0-9]{1,2}(\.[0-9]+)?(,track:([0-9]{1,9}|nearest:[0-9]{1,3}(\.[0-9]+)?)@[+-]?[0-9]{1,2}(\.[0-9]+)?){0,3})$/,
+        rule: 'track:N@DB or track:nearest:AZ@DB, comma-separated (up to 4), or none',
         optional: true,
       },
       { name: 'threshold', type: 'number', help: 'compressor threshold, dBFS', min: -40, max: 0, optional: true, unit: 'dB' },
@@ -149,10 +139,12 @@ export function mixCommands(control: MixControl, live?: LiveTracking): CommandSp
         old = control.get(String(args.name)).profile
       } catch {}
       const next = merged(args, old)
-      // A new follow names a track (or a direction) that live tracking must be able to follow now.
-      if (args.follow !== undefined && next.follow) {
-        if (!live) throw new FirmwareError('FW_ERR_TRACKING', 'this unit does not track sources, so no beam can follow one; nothing changed')
-        live.checkFollow(next.follow as MixFollow)
+      // New tracked sources name tracks (or directions) that live tracking must be able to follow now.
+      if (args.tracks !== undefined) {
+        for (const t of (next.tracks as MixTrackSource[] | undefined) ?? []) {
+          if (!live) throw new FirmwareError('FW_ERR_TRACKING', 'this unit does not track sources, so none can be mixed in; nothing changed')
+          live.checkTrack(t)
+        }
       }
       return shown(await control.set(next))
     },

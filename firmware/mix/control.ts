@@ -24,6 +24,12 @@ interface MixDocument {
   mixes: StoredMix[]
 }
 
+const withoutFollow = (p: unknown): unknown => {
+  if (typeof p !== 'object' || p === null || !('follow' in p)) return p
+  const { follow: _, ...rest } = p as Record<string, unknown>
+  return rest
+}
+
 export const mixSchema: DocumentSchema<MixDocument> = {
   kind: 'mix-profiles',
   version: 1,
@@ -32,7 +38,8 @@ export const mixSchema: DocumentSchema<MixDocument> = {
     if (typeof d !== 'object' || d === null || !Array.isArray((d as MixDocument).mixes)) throw new Error('mixes must be a list')
     return {
       mixes: (d as MixDocument).mixes.map((m) => ({
-        profile: validateProfile(m.profile),
+        // A third-round `follow` (a PA beam steered by publishing) is dropped: mixes never move engine beams now.
+        profile: validateProfile(withoutFollow(m.profile)),
         revision: Number(m.revision),
         changedAt: Number(m.changedAt),
         published: m.published === null ? null : validateIngest(m.published),
@@ -76,8 +83,14 @@ export class MixControl {
     const profile = validateProfile(input)
     const old = this.#mixes.find((x) => x.profile.name === profile.name)
     const next: StoredMix = { profile, revision: (old?.revision ?? 0) + 1, changedAt: Date.now(), published: old?.published ?? null }
-    await this.#commit(this.#mixes.map((m) => (m === old ? next : m)).concat(old ? [] : [next]))
+    // The streamer first: it refuses (too many tracked sources over the published mixes) before anything is stored.
     if (next.published) this.#streams?.update(profile)
+    try {
+      await this.#commit(this.#mixes.map((m) => (m === old ? next : m)).concat(old ? [] : [next]))
+    } catch (e) {
+      if (old && next.published) this.#streams?.update(old.profile)
+      throw e
+    }
     return next
   }
 
@@ -104,6 +117,16 @@ export class MixControl {
     const next: StoredMix = { ...m, published: null, revision: m.revision + 1, changedAt: Date.now() }
     await this.#commit(this.#mixes.map((x) => (x === m ? next : x)))
     return next
+  }
+
+  /** The separator slots of the published mixes' tracked sources (none without a streamer). */
+  stemSlots(): ReturnType<MixStreams['slots']> {
+    return this.#streams?.slots() ?? []
+  }
+
+  /** Aims the slots (index = slot); LiveTracking calls it each tick. */
+  aimStems(dirs: Array<{ azimuth: number; active: boolean }>): void {
+    this.#streams?.setDirections(dirs)
   }
 
   stats(): ReturnType<MixStreams['stats']> {

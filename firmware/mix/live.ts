@@ -5,11 +5,15 @@
 // otherwise at most `reportEveryMs` apart. Off by default; on/off is kept in the store
 // (<dataDir>/tracking.json, checksummed with its last-known-good copy) and comes back after a
 // restart. Nothing here runs on the audio or the DOA thread.
+// Fourth round: each tick also aims the mix streamer's separator slots (the tracked sources the
+// published mixes name, streams.ts) at their tracks. That is the streamer's own separator: no
+// engine beam moves, the PA never hears a listener's mix.
 import { join } from 'node:path'
 import type { ApplianceEvent } from '../contract/appliance.ts'
 import { FirmwareError } from '../errors.ts'
 import { type DocumentSchema, defaultStoreLogger, StoredDocument, type StoreLogger } from '../store/document.ts'
-import type { MixFollow } from './profile.ts'
+import type { MixTrackSource } from './profile.ts'
+import type { StemSlot } from './streams.ts'
 import { angleDiff, SourceTracker, type TrackerOptions } from './tracker.ts'
 
 /** The engine as tracking needs it (firmware/engine/engine.ts: setTracking, pollPeaks). */
@@ -30,8 +34,8 @@ export interface LiveTrack {
 
 export interface TrackingStatus {
   on: boolean
-  /** Steering commands sent to follower beams (published mixes with a follow) since the start. */
-  steers: number
+  /** Direction updates handed to the mix streamer's separator (published mixes naming a track) since the start. */
+  aims: number
   /** False: this unit's engine cannot track (no array, or its DOA runs inline on the audio thread). */
   available: boolean
   /** Localiser frames drained and dropped (the ring was full) since the engine started. */
@@ -78,11 +82,11 @@ export class LiveTracking {
   #lastIds = ''
   #lastReport = 0
   #available: boolean | undefined
-  #follows: () => ReadonlyArray<{ mix: string; follow: MixFollow }> = () => []
-  #steerBeam: ((beam: number, azimuth: number, who: string) => void) | null = null
-  /** Per follower beam, the azimuth it was last steered to, and when (ms). */
-  #steered = new Map<number, { az: number; at: number }>()
-  #steers = 0
+  #slots: () => readonly StemSlot[] = () => []
+  #aim: ((dirs: Array<{ azimuth: number; active: boolean }>) => void) | null = null
+  /** Per slot key, the azimuth its track was last seen at (a paused talker keeps its stem there). */
+  #lastAz = new Map<string, number>()
+  #aims = 0
 
   constructor(
     dataDir: string,
@@ -132,27 +136,25 @@ export class LiveTracking {
   }
 
   status(): TrackingStatus {
-    return { on: this.#on, available: this.available, frames: this.#frames, dropped: this.#dropped, steers: this.#steers }
+    return { on: this.#on, available: this.available, frames: this.#frames, dropped: this.#dropped, aims: this.#aims }
   }
 
   /**
-   * Where the follows of the published mixes come from (MixControl), and the appliance's steering
-   * command (the engine's, recorded as a `beam` change like `beam steer`) that moves their beams.
+   * Where the separator slots of the published mixes come from (MixStreams.slots), and how their
+   * directions reach the streamer (MixStreams.setDirections): refreshed each tick while tracking runs.
    */
-  followFrom(follows: () => ReadonlyArray<{ mix: string; follow: MixFollow }>, steerBeam: (beam: number, azimuth: number, who: string) => void): void {
-    this.#follows = follows
-    this.#steerBeam = steerBeam
+  stemsFrom(slots: () => readonly StemSlot[], aim: (dirs: Array<{ azimuth: number; active: boolean }>) => void): void {
+    this.#slots = slots
+    this.#aim = aim
   }
 
-  /** Refuses (FW_ERR_TRACKING) a follow that cannot be followed now: tracking off, no such track, not a beam output. */
-  checkFollow(f: MixFollow): void {
-    const beams = this.#engine.options?.beams.length ?? 0
-    if (!this.#steerBeam || f.output >= beams)
-      throw new FirmwareError('FW_ERR_TRACKING', `output ${f.output} is not a beam (this unit has ${beams}), so it cannot follow a track; nothing changed`)
+  /** Refuses (FW_ERR_TRACKING) a tracked source that cannot be followed now: tracking off, no such track. */
+  checkTrack(t: Pick<MixTrackSource, 'track' | 'nearestDeg'>): void {
+    if (!this.#aim) throw new FirmwareError('FW_ERR_TRACKING', 'this unit has no mix streamer to separate a tracked source; nothing changed')
     if (!this.#on) throw new FirmwareError('FW_ERR_TRACKING', 'tracking is off: "tracking on" first, then name a track; nothing changed')
-    if (f.track !== null && !this.#tracker.all().some((t) => t.id === f.track)) {
-      const ids = this.tracks().map((t) => t.id)
-      throw new FirmwareError('FW_ERR_TRACKING', `no track ${f.track} (now: ${ids.length ? ids.join(', ') : 'none'}; see "tracks"); nothing changed`)
+    if (t.track !== null && !this.#tracker.all().some((x) => x.id === t.track)) {
+      const ids = this.tracks().map((x) => x.id)
+      throw new FirmwareError('FW_ERR_TRACKING', `no track ${t.track} (now: ${ids.length ? ids.join(', ') : 'none'}; see "tracks"); nothing changed`)
     }
   }
 
@@ -191,15 +193,20 @@ export class LiveTracking {
     this.#on = false
     this.#born.clear()
     // The tracks are gone: say so once.
+    this.#lastAz.clear()
+    this.#aimSlots()
     if (this.#lastIds !== '') this.#publish({ type: 'inference', report: { kind: 'tracks', tracks: [], t: this.#now } })
     this.#lastIds = ''
   }
 
-  /** Each published follow's beam to its track's azimuth, when it moved 2 degrees or more, at most 4 times a second. */
-  #steer(): void {
-    const confirmed = this.#tracker.tracks()
-    const now = Date.now()
-    for (const { mix, follow: f } of this.#follows()) {
+  /** Each slot at its track (the last place it was seen when it pauses); a slot never seen is silent. */
+  #aimSlots(): void {
+    const slots = this.#slots()
+    if (!this.#aim || slots.length === 0) return
+    const confirmed = this.#on ? this.#tracker.tracks() : []
+    const dirs = Array.from({ length: 4 }, () => ({ azimuth: 0, active: false }))
+    for (const s of slots) {
+      const f = s.source
       const t =
         f.track !== null
           ? confirmed.find((x) => x.id === f.track)
@@ -207,19 +214,20 @@ export class LiveTracking {
               (best, x) => (!best || Math.abs(angleDiff(x.azimuth, f.nearestDeg!)) < Math.abs(angleDiff(best.azimuth, f.nearestDeg!)) ? x : best),
               undefined,
             )
-      // No such track now (paused past its coast, or gone): the beam stays where it was.
-      if (!t) continue
-      const last = this.#steered.get(f.output)
-      if (last && (Math.abs(angleDiff(t.azimuth, last.az)) < 2 || now - last.at < this.#o.reportEveryMs)) continue
-      const az = round(t.azimuth, 1)
-      try {
-        this.#steerBeam?.(f.output, az, `mix ${mix} follow ${f.track !== null ? `track:${f.track}` : `track:nearest:${f.nearestDeg}`}`)
-        this.#steered.set(f.output, { az, at: now })
-        this.#steers++
-      } catch {
-        // The command ring is full: the next tick tries again.
-      }
+      if (t) this.#lastAz.set(s.key, t.azimuth)
+      const az = this.#lastAz.get(s.key)
+      if (az !== undefined && s.slot < dirs.length) dirs[s.slot] = { azimuth: round(az, 1), active: true }
     }
+    // The other confirmed tracks take the free slots (no mix hears them): the post-filter keeps a
+    // bin for a stem only as far as it is that beam's and not a competitor's.
+    for (const x of confirmed) {
+      const free = dirs.findIndex((d, i) => !d.active && !slots.some((s) => s.slot === i))
+      if (free < 0) break
+      if (dirs.some((d) => d.active && Math.abs(angleDiff(d.azimuth, x.azimuth)) < 15)) continue
+      dirs[free] = { azimuth: round(x.azimuth, 1), active: true }
+    }
+    this.#aim(dirs)
+    this.#aims++
   }
 
   #tick(): void {
@@ -233,7 +241,7 @@ export class LiveTracking {
       for (const t of this.#tracker.all()) if (!this.#born.has(t.id)) this.#born.set(t.id, f.t)
     }
     if (p.frames.length === 0) return
-    this.#steer()
+    this.#aimSlots()
     const live = new Set(this.#tracker.all().map((t) => t.id))
     for (const id of this.#born.keys()) if (!live.has(id)) this.#born.delete(id)
     const tracks = this.tracks()

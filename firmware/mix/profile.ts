@@ -29,15 +29,20 @@ export interface MixCompressor {
   makeupDb: number
 }
 
-/** A source whose beam follows a tracked source (issue 17; firmware/mix/live.ts steers it). */
-export interface MixFollow {
-  /** The engine output (one of the profile's sources) whose beam is steered; a beam output. */
-  output: number
+/** A tracked talker mixed in (issue 17): the post-filtered stem the streamer's separator steers at the track. */
+export interface MixTrackSource {
   /** `track:N`: the track with this id. */
   track: number | null
   /** `track:nearest:AZ`: the confirmed track nearest this azimuth, degrees 0..360. */
   nearestDeg: number | null
+  /** dB, -60 (off) .. +12. */
+  gainDb: number
+  /** -1 left .. +1 right. Defaults to 0. */
+  pan: number
 }
+
+/** Tracked sources one profile, and all published profiles together, may mix (addons/src/mix/render.h kMaxStems). */
+export const MIX_TRACKS = 4
 
 export interface MixProfile {
   /** 1..32 characters: letters, digits, '-' and '_'. */
@@ -49,22 +54,27 @@ export interface MixProfile {
   bedDb: number
   /** Absent: no compressor. */
   compressor: MixCompressor | null
-  /** Absent or null: every source stays as the engine steers it. */
-  follow?: MixFollow | null
+  /** Tracked talkers mixed in; absent or empty: none. Publishing never moves an engine beam. */
+  tracks?: MixTrackSource[]
 }
 
-/** `track:N` or `track:nearest:AZ` as the profile's follow (output given apart); null for `none`. */
-export function parseFollow(spec: string, output: number): MixFollow | null {
-  if (spec === 'none') return null
-  const id = /^track:([1-9]\d{0,8})$/.exec(spec)
-  if (id) return { output, track: Number(id[1]), nearestDeg: null }
-  const near = /^track:nearest:(\d{1,3}(?:\.\d+)?)$/.exec(spec)
-  if (near && Number(near[1]) <= 360) return { output, track: null, nearestDeg: Number(near[1]) }
-  throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile follow: must be track:N, track:nearest:AZ (0..360) or none, got ${JSON.stringify(spec)}`)
+/** `track:N@DB` or `track:nearest:AZ@DB` (comma-separated, or `none`) as the profile's tracked sources. */
+export function parseTracks(spec: string): MixTrackSource[] {
+  if (spec === 'none') return []
+  return spec.split(',').map((item) => {
+    const m = /^track:(?:([1-9]\d{0,8})|nearest:(\d{1,3}(?:\.\d+)?))@([+-]?\d{1,2}(?:\.\d+)?)$/.exec(item)
+    if (!m || (m[2] !== undefined && Number(m[2]) > 360))
+      throw new FirmwareError(
+        'FW_ERR_MIX_PROFILE',
+        `mix profile tracks: each must be track:N@DB or track:nearest:AZ@DB (AZ 0..360), or none, got ${JSON.stringify(item)}`,
+      )
+    return { track: m[1] ? Number(m[1]) : null, nearestDeg: m[2] !== undefined ? Number(m[2]) : null, gainDb: Number(m[3]), pan: 0 }
+  })
 }
 
-/** The follow's input as the commands write it. */
-export const followText = (f: MixFollow): string => (f.track !== null ? `track:${f.track}` : `track:nearest:${f.nearestDeg}`)
+/** Which track a tracked source names, as the commands write it (also its separator slot's key). */
+export const trackKey = (t: { track: number | null; nearestDeg: number | null }): string =>
+  t.track !== null ? `track:${t.track}` : `track:nearest:${t.nearestDeg}`
 
 const c = checker('FW_ERR_MIX_PROFILE', (f, m) => `mix profile ${f}: ${m}`)
 const NAME = /^[A-Za-z0-9_-]{1,32}$/
@@ -92,7 +102,7 @@ export function validateProfile(v: unknown): MixProfile {
     }
   })
   const bedDb = o.bedDb === undefined ? MIX_OFF_DB : numberIn(c, o.bedDb, 'bedDb', { min: MIX_OFF_DB, max: 6 })
-  if (sources.length === 0 && bedDb <= MIX_OFF_DB)
+  if (sources.length === 0 && bedDb <= MIX_OFF_DB && !(Array.isArray(o.tracks) && o.tracks.length > 0))
     throw new FirmwareError('FW_ERR_MIX_PROFILE', 'mix profile sources: a profile needs at least one source or the bed')
   let compressor: MixCompressor | null = null
   if (o.compressor !== undefined && o.compressor !== null) {
@@ -103,28 +113,43 @@ export function validateProfile(v: unknown): MixProfile {
       makeupDb: co.makeupDb === undefined ? 0 : numberIn(c, co.makeupDb, 'compressor.makeupDb', { min: 0, max: 12 }),
     }
   }
-  let follow: MixFollow | null = null
-  if (o.follow !== undefined && o.follow !== null) {
-    const fo = record(c, o.follow, 'follow')
-    const output = numberIn(c, fo.output, 'follow.output', { min: 0, max: MIX_SOURCES - 1, integer: true })
-    if (!seen.has(output))
-      throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile follow.output: output ${output} is not one of the profile's sources (give it a gain)`)
-    const track = fo.track === undefined || fo.track === null ? null : numberIn(c, fo.track, 'follow.track', { min: 1, max: 999_999_999, integer: true })
-    const nearestDeg = fo.nearestDeg === undefined || fo.nearestDeg === null ? null : numberIn(c, fo.nearestDeg, 'follow.nearestDeg', { min: 0, max: 360 })
+  if (o.tracks !== undefined && !Array.isArray(o.tracks))
+    throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile tracks: must be an array, got ${JSON.stringify(o.tracks)}`)
+  const tracks = ((o.tracks as unknown[] | undefined) ?? []).map((v, i): MixTrackSource => {
+    const to = record(c, v, `tracks[${i}]`)
+    const track = to.track === undefined || to.track === null ? null : numberIn(c, to.track, `tracks[${i}].track`, { min: 1, max: 999_999_999, integer: true })
+    const nearestDeg =
+      to.nearestDeg === undefined || to.nearestDeg === null ? null : numberIn(c, to.nearestDeg, `tracks[${i}].nearestDeg`, { min: 0, max: 360 })
     if ((track === null) === (nearestDeg === null))
-      throw new FirmwareError('FW_ERR_MIX_PROFILE', 'mix profile follow: give exactly one of track (track:N) and nearestDeg (track:nearest:AZ)')
-    follow = { output, track, nearestDeg }
-  }
-  for (const k of Object.keys(o)) oneOf(c, k, 'field', ['name', 'description', 'sources', 'bedDb', 'compressor', 'follow'])
-  return { name, description, sources, bedDb, compressor, ...(follow ? { follow } : {}) }
+      throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile tracks[${i}]: give exactly one of track (track:N) and nearestDeg (track:nearest:AZ)`)
+    return {
+      track,
+      nearestDeg,
+      gainDb: numberIn(c, to.gainDb, `tracks[${i}].gainDb`, { min: MIX_OFF_DB, max: 12 }),
+      pan: to.pan === undefined ? 0 : numberIn(c, to.pan, `tracks[${i}].pan`, { min: -1, max: 1 }),
+    }
+  })
+  if (tracks.length > MIX_TRACKS)
+    throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile tracks: at most ${MIX_TRACKS} tracked sources, got ${tracks.length}`)
+  const keys = tracks.map(trackKey)
+  const twice = keys.find((k, i) => keys.indexOf(k) !== i)
+  if (twice) throw new FirmwareError('FW_ERR_MIX_PROFILE', `mix profile tracks: ${twice} is named twice`)
+  for (const k of Object.keys(o)) oneOf(c, k, 'field', ['name', 'description', 'sources', 'bedDb', 'compressor', 'tracks'])
+  return { name, description, sources, bedDb, compressor, ...(tracks.length ? { tracks } : {}) }
 }
 
 const lin = (db: number): number => (db <= MIX_OFF_DB ? 0 : 10 ** (db / 20))
 
-/** The addon's form of a checked profile (addons/src/mix/render.h): linear gains per output. */
-export function nativeProfile(p: MixProfile): {
+/** The addon's form of a checked profile (addons/src/mix/render.h): linear gains per output, and
+ *  per separator slot (slots: track key -> slot, as MixStreams assigned them). */
+export function nativeProfile(
+  p: MixProfile,
+  slots: ReadonlyMap<string, number> = new Map(),
+): {
   gains: number[]
   pans: number[]
+  stemGains: number[]
+  stemPans: number[]
   bedGain: number
   compressor: { thresholdDb: number; ratio: number; kneeDb: number; attackMs: number; releaseMs: number; makeupDb: number; enabled: boolean }
 } {
@@ -134,10 +159,20 @@ export function nativeProfile(p: MixProfile): {
     gains[s.output] = lin(s.gainDb)
     pans[s.output] = s.pan
   }
+  const stemGains = new Array<number>(MIX_TRACKS).fill(0)
+  const stemPans = new Array<number>(MIX_TRACKS).fill(0)
+  for (const t of p.tracks ?? []) {
+    const slot = slots.get(trackKey(t))
+    if (slot === undefined) continue
+    stemGains[slot] = lin(t.gainDb)
+    stemPans[slot] = t.pan
+  }
   const k = p.compressor
   return {
     gains,
     pans,
+    stemGains,
+    stemPans,
     bedGain: lin(p.bedDb),
     compressor: {
       thresholdDb: k?.thresholdDb ?? -18,

@@ -6,7 +6,14 @@
 import type { MixPort } from '../engine/engine.ts'
 import { FirmwareError } from '../errors.ts'
 import { checker, numberIn, text } from '../validate.ts'
-import { type MixProfile, nativeProfile } from './profile.ts'
+import { MIX_TRACKS, type MixProfile, type MixTrackSource, nativeProfile, trackKey } from './profile.ts'
+
+/** One separator slot: the tracked source it is kept for (the first published profile naming it). */
+export interface StemSlot {
+  slot: number
+  key: string
+  source: Pick<MixTrackSource, 'track' | 'nearestDeg'>
+}
 
 /** Where a published mix goes: the media server's RTP ingest for it. */
 export interface MixIngest {
@@ -35,6 +42,7 @@ export class MixStreams {
   readonly #port: MixPort
   readonly #frameMs: 10 | 20
   #published: Map<string, { profile: MixProfile; ingest: MixIngest }> = new Map()
+  #slots: StemSlot[] = []
   #started = false
 
   /** frameMs: Opus frame, 10 or 20 ms. Defaults to 20. */
@@ -70,6 +78,16 @@ export class MixStreams {
     return [...this.#published].map(([name, p]) => ({ name, ingest: p.ingest }))
   }
 
+  /** The separator slots the published profiles' tracked sources use now. */
+  slots(): readonly StemSlot[] {
+    return this.#slots
+  }
+
+  /** Where each slot points (LiveTracking, each tick): index = slot. */
+  setDirections(dirs: Array<{ azimuth: number; active: boolean }>): void {
+    if (this.#started) this.#port.setDirections(dirs.map((d) => ({ azimuth: d.azimuth, elevation: 0, active: d.active })))
+  }
+
   stats(): ReturnType<MixPort['stats']> {
     return this.#started ? this.#port.stats() : null
   }
@@ -80,6 +98,28 @@ export class MixStreams {
   }
 
   #apply(next: Map<string, { profile: MixProfile; ingest: MixIngest }>): void {
+    // A slot per distinct tracked source over every published profile; slots already given keep their index.
+    const keys: StemSlot[] = []
+    for (const [, p] of next)
+      for (const t of p.profile.tracks ?? [])
+        if (!keys.some((k) => k.key === trackKey(t))) keys.push({ slot: -1, key: trackKey(t), source: { track: t.track, nearestDeg: t.nearestDeg } })
+    if (keys.length > MIX_TRACKS)
+      throw new FirmwareError(
+        'FW_ERR_MIX_PROFILE',
+        `the published mixes would name ${keys.length} tracked sources (${keys.map((k) => k.key).join(', ')}); at most ${MIX_TRACKS} at once; nothing changed`,
+      )
+    const slots: StemSlot[] = []
+    for (const k of keys) {
+      const old = this.#slots.find((s) => s.key === k.key)
+      if (old) slots.push(old)
+    }
+    for (const k of keys) {
+      if (slots.some((s) => s.key === k.key)) continue
+      let free = 0
+      while (slots.some((s) => s.slot === free)) free++
+      slots.push({ ...k, slot: free })
+    }
+    const slotOf = new Map(slots.map((s) => [s.key, s.slot]))
     if (!this.#started) {
       this.#port.start(this.#frameMs)
       this.#started = true
@@ -92,12 +132,13 @@ export class MixStreams {
           port: p.ingest.port,
           ssrc: 0,
           bitrate: p.ingest.bitrate,
-          profile: nativeProfile(p.profile),
+          profile: nativeProfile(p.profile, slotOf),
         })),
       )
     } catch (e) {
       throw new FirmwareError('FW_ERR_MIX_STREAM', `the mix streamer refused the change: ${(e as Error).message}`, { cause: e })
     }
     this.#published = next
+    this.#slots = slots.sort((a, b) => a.slot - b.slot)
   }
 }

@@ -116,11 +116,12 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Personal mixes: their commands before the transports start; published mixes stream again.
       if (opts.mix !== false && opts.store !== false) {
         const mixes = await startMixes(app, (m) => log('warn', `mixes: ${m}`))
-        // Issue 17: live tracks (off until `tracking on`; the setting is stored); a published mix's follow steers its beam.
+        // Issue 17: live tracks (off until `tracking on`; the setting is stored) aim the mix streamer's
+        // separator at the tracked sources the published mixes name (never an engine beam).
         const tracking = await startTracking(app, (m) => log('warn', `tracking: ${m}`))
-        tracking.followFrom(
-          () => mixes.list().flatMap((m) => (m.published && m.profile.follow ? [{ mix: m.profile.name, follow: m.profile.follow }] : [])),
-          (beam, az, who) => app.steerBeam(beam, az, 0, who),
+        tracking.stemsFrom(
+          () => mixes.stemSlots(),
+          (dirs) => mixes.aimStems(dirs),
         )
         for (const c of mixCommands(mixes, tracking)) registry.register(c)
         app.watchMixStreams(() => mixes.stats())

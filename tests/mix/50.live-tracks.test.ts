@@ -4,7 +4,6 @@
 // event stream carry `inference` reports of kind 'tracks'; `tracking off` empties them; bad
 // arguments and an observer are refused with a clear FW_ERR and change nothing; the setting
 // survives a restart.
-import { createSocket } from 'node:dgram'
 import type { IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import t from 'tap'
@@ -154,39 +153,7 @@ t.test('tracking on: two confirmed tracks near the talkers, on `tracks` and the 
     `${reports.length} reports in ${seconds.toFixed(1)} s with ${changes} id sets: at most 4 a second plus the changes`,
   )
 
-  // A mix whose source follows a track: output 1's beam (at 90 degrees by default) is steered to the
-  // track while the mix is published; a track that does not exist is refused and nothing is stored.
-  const mixes = async () => (await call(port(), obs, 'GET', '/api/mix/list')).json.value as Array<{ name: string }>
-  const noTrack = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: 'track:99', follower: 1 })
-  t.match(noTrack, { json: { ok: false, code: /FW_ERR_TRACKING/ } }, `a track that does not exist is refused: ${noTrack.text}`)
-  const badAz = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: 'track:nearest:400', follower: 1 })
-  t.match(badAz, { json: { ok: false, code: /FW_ERR_MIX_PROFILE/ } }, `an azimuth past 360 is refused: ${badAz.text}`)
-  const notSource = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: `track:${ids[1]}`, follower: 2 })
-  t.match(notSource, { json: { ok: false, code: /FW_ERR_MIX_PROFILE/ } }, `a follower that is not one of the sources is refused: ${notSource.text}`)
-  t.notOk(
-    (await mixes()).some((m) => m.name === 'talker'),
-    'nothing was stored',
-  )
-  const beam2 = async () => ((await call(port(), obs, 'GET', '/api/beam/list')).json.value as Array<{ beam: number; azimuth: number }>)[1]!.azimuth
-  const start = await beam2()
-  const set = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', out1: 9, bed: -6, follow: `track:${ids[1]}`, follower: 1 })
-  t.match(set, { status: 200, json: { value: { follow: { output: 1, input: `track:${ids[1]}` } } } }, `the follow is stored: ${set.text}`)
-  const sink = createSocket('udp4')
-  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r))
-  t.teardown(() => sink.close())
-  t.match(await call(port(), op, 'POST', '/api/mix/publish', { name: 'talker', host: '127.0.0.1', port: sink.address().port }), { status: 200 })
-  let az = start
-  t.ok(
-    await until(async () => Math.abs(angleDiff((az = await beam2()), TRUE_AZ[1]!)) <= 5, 5000),
-    `published, beam 2 moved from ${start} to the track at ${TRUE_AZ[1]}: ${az}`,
-  )
-  const near = await call(port(), op, 'POST', '/api/mix/set', { name: 'talker', follow: 'track:nearest:50' })
-  t.match(near, { status: 200, json: { value: { follow: { output: 1, input: 'track:nearest:50' } } } }, 'track:nearest:AZ')
-  t.ok(
-    await until(async () => Math.abs(angleDiff((az = await beam2()), TRUE_AZ[0]!)) <= 5, 5000),
-    `beam 2 follows the track nearest 50 degrees, at ${TRUE_AZ[0]}: ${az}`,
-  )
-  t.match(await call(port(), op, 'POST', '/api/mix/unpublish', { name: 'talker' }), { status: 200 })
+  // Mixing a tracked source in (its own separated stem, never an engine beam): tests/mix/60.live-stems.test.ts.
 
   const off = await call(port(), op, 'POST', '/api/tracking', { state: 'off' })
   t.match(off, { status: 200, json: { value: { on: false } } }, 'turned off')

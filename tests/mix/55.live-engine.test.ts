@@ -62,7 +62,7 @@ t.test('an engine whose DOA runs on the audio thread cannot track: refused, noth
     const live = new LiveTracking(dir, engine, () => t.fail('nothing published'))
     await live.open()
     await t.rejects(live.set(true), { code: 'FW_ERR_TRACKING' }, `${label}: tracking on refused`)
-    t.same(live.status(), { on: false, available: false, frames: 0, dropped: 0, steers: 0 }, `${label}: still off`)
+    t.same(live.status(), { on: false, available: false, frames: 0, dropped: 0, aims: 0 }, `${label}: still off`)
     t.notOk(existsSync(join(dir, 'tracking.json')), `${label}: nothing stored`)
     t.same(engine.pollPeaks(), { frames: [], dropped: 0, on: false }, `${label}: the engine has no peaks`)
     live.close()

@@ -1,5 +1,6 @@
 #include "mix/mix_binding.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ mix::Profile readProfile(const Napi::Object& o) {
   for (size_t i = 0; i < g.size(); i++) p.gain[i] = g[i];
   for (size_t i = 0; i < pan.size(); i++) p.pan[i] = pan[i];
   p.bedGain = static_cast<float>(num(o, "bedGain", 0));
+  std::vector<float> sg = floats(o, "stemGains"), sp = floats(o, "stemPans");
+  for (size_t j = 0; j < sg.size() && j < static_cast<size_t>(mix::kMaxStems); j++) p.stemGain[j] = sg[j];
+  for (size_t j = 0; j < sp.size() && j < static_cast<size_t>(mix::kMaxStems); j++) p.stemPan[j] = sp[j];
   Napi::Value c = o.Get("compressor");
   if (c.IsObject()) {
     Napi::Object co = c.As<Napi::Object>();
@@ -128,6 +132,9 @@ Napi::Value Stats(const Napi::CallbackInfo& info, std::unique_ptr<mix::Streamer>
   o.Set("frames", static_cast<double>(st.frames));
   o.Set("tapDrops", static_cast<double>(st.tapDrops));
   o.Set("gaps", static_cast<double>(st.gaps));
+  o.Set("separated", static_cast<double>(st.separated));
+  o.Set("separator", st.separator);
+  o.Set("separatorCpuUs", st.separatorCpuUs);
   Napi::Array streams = Napi::Array::New(env, st.streams.size());
   for (size_t i = 0; i < st.streams.size(); i++) {
     const mix::StreamStats& s = st.streams[i];
@@ -143,6 +150,26 @@ Napi::Value Stats(const Napi::CallbackInfo& info, std::unique_ptr<mix::Streamer>
   }
   o.Set("streams", streams);
   return o;
+}
+
+// mixSetDirections(slots: Array<{ azimuth, elevation?, active }>): where each stem slot points.
+void SetDirections(const Napi::CallbackInfo& info, std::unique_ptr<mix::Streamer>& streamer) {
+  Napi::Env env = info.Env();
+  if (!streamer) throw Napi::Error::New(env, "the mix streamer is not running");
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "mixSetDirections(slots[])");
+  Napi::Array a = info[0].As<Napi::Array>();
+  double az[mix::kMaxStems] = {}, el[mix::kMaxStems] = {};
+  bool on[mix::kMaxStems] = {};
+  const int n = static_cast<int>(std::min<uint32_t>(a.Length(), mix::kMaxStems));
+  for (int j = 0; j < n; j++) {
+    Napi::Value v = a.Get(static_cast<uint32_t>(j));
+    if (!v.IsObject()) continue;
+    Napi::Object o = v.As<Napi::Object>();
+    az[j] = num(o, "azimuth", 0);
+    el[j] = num(o, "elevation", 0);
+    on[j] = o.Get("active").ToBoolean().Value();
+  }
+  streamer->setDirections(az, el, on, n);
 }
 
 void Stop(std::unique_ptr<mix::Streamer>& streamer) { streamer.reset(); }

@@ -15,11 +15,23 @@ void Renderer::setProfile(const Profile& p) noexcept {
     gl_[k] = static_cast<float>(p.gain[k] * std::cos(theta));
     gr_[k] = static_cast<float>(p.gain[k] * std::sin(theta));
   }
+  for (int j = 0; j < kMaxStems; j++) {
+    const double theta = (std::clamp(static_cast<double>(p.stemPan[j]), -1.0, 1.0) + 1.0) * M_PI / 4.0;
+    sl_[j] = static_cast<float>(p.stemGain[j] * std::cos(theta));
+    sr_[j] = static_cast<float>(p.stemGain[j] * std::sin(theta));
+  }
   compL_.setParams(p.compressor);
   compR_.setParams(p.compressor);
 }
 
-void Renderer::process(const float* const* outs, int outputs, const float* bed, int n, float* left, float* right) noexcept {
+bool Renderer::usesStems() const noexcept {
+  for (int j = 0; j < kMaxStems; j++)
+    if (p_.stemGain[j] != 0.0f) return true;
+  return false;
+}
+
+void Renderer::process(const float* const* outs, int outputs, const float* bed, int n, float* left, float* right,
+                       const float* const* stems, int nStems) noexcept {
   const float bedSide = p_.bedGain * static_cast<float>(M_SQRT1_2);
   for (int i = 0; i < n; i++) {
     const float b = bed[i] * bedSide;
@@ -31,6 +43,16 @@ void Renderer::process(const float* const* outs, int outputs, const float* bed, 
     if (p_.gain[k] == 0.0f) continue;
     const float* x = outs[k];
     const float l = gl_[k], r = gr_[k];
+    for (int i = 0; i < n; i++) {
+      left[i] += l * x[i];
+      right[i] += r * x[i];
+    }
+  }
+  const int js = stems ? std::min(nStems, kMaxStems) : 0;
+  for (int j = 0; j < js; j++) {
+    if (p_.stemGain[j] == 0.0f || !stems[j]) continue;
+    const float* x = stems[j];
+    const float l = sl_[j], r = sr_[j];
     for (int i = 0; i < n; i++) {
       left[i] += l * x[i];
       right[i] += r * x[i];

@@ -53,7 +53,62 @@ Streamer::Streamer(engine::Engine* engine, int sampleRate, int frameMs) : engine
   right_.assign(frameSamples_, 0.0f);
   inter_.assign(frameSamples_ * 2, 0.0f);
   packet_.assign(kMaxPacket, 0);
+  for (int j = 0; j < kMaxStems; j++) {
+    dirAz_[j].store(0);
+    dirEl_[j].store(0);
+    dirOn_[j].store(false);
+  }
+  const auto& mics = engine->config().mics;
+  if (mics.size() >= 2) {
+    dsp::Geometry g;
+    g.sampleRate = sampleRate;
+    for (size_t k = 0; k < mics.size() && k < static_cast<size_t>(kTapMics); k++) g.mics.push_back({mics[k].x, mics[k].y, mics[k].z});
+    sep::SeparatorOptions o;
+    o.sources = kMaxStems;
+    sep_ = std::make_unique<sep::BeamSeparator>(g, o);
+    sepMics_ = static_cast<int>(g.mics.size());
+    micAcc_.assign(sepMics_, std::vector<float>(frameSamples_, 0.0f));
+    stems_.assign(kMaxStems, std::vector<float>(frameSamples_, 0.0f));
+    const bool off[kMaxStems] = {};
+    sep_->setDirections(az_, el_, off);
+  }
 }
+
+void Streamer::setDirections(const double* azDeg, const double* elDeg, const bool* active, int n) noexcept {
+  const uint32_t s = dirSeq_.load(std::memory_order_relaxed);
+  dirSeq_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (int j = 0; j < kMaxStems; j++) {
+    const bool on = j < n && active[j];
+    dirAz_[j].store(on ? azDeg[j] : 0.0, std::memory_order_relaxed);
+    dirEl_[j].store(on && elDeg ? elDeg[j] : 0.0, std::memory_order_relaxed);
+    dirOn_[j].store(on, std::memory_order_relaxed);
+  }
+  dirSeq_.store(s + 2, std::memory_order_release);
+}
+
+void Streamer::readDirections() noexcept {
+  // A torn read (the writer was in the middle) keeps the last good directions for this hop.
+  const uint32_t s1 = dirSeq_.load(std::memory_order_acquire);
+  if (s1 & 1u) return;
+  double az[kMaxStems], el[kMaxStems];
+  bool on[kMaxStems];
+  for (int j = 0; j < kMaxStems; j++) {
+    az[j] = dirAz_[j].load(std::memory_order_relaxed);
+    el[j] = dirEl_[j].load(std::memory_order_relaxed);
+    on[j] = dirOn_[j].load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (dirSeq_.load(std::memory_order_relaxed) != s1) return;
+  for (int j = 0; j < kMaxStems; j++) {
+    az_[j] = az[j];
+    el_[j] = el[j];
+    on_[j] = on[j];
+  }
+  sep_->setDirections(az_, el_, on_);
+}
+
+void Streamer::onHop(void* self) noexcept { static_cast<Streamer*>(self)->readDirections(); }
 
 Streamer::~Streamer() { stop(); }
 
@@ -95,6 +150,12 @@ bool Streamer::setStreams(const std::vector<StreamSpec>& specs, std::string* err
   // First open every new stream (encoder, socket): a failure returns with nothing changed.
   std::vector<std::unique_ptr<Stream>> fresh(specs.size());
   std::lock_guard<std::mutex> lock(mu_);
+  // Stems are rendered (and the mics tapped) only while some stream gives a slot a gain.
+  auto stemmed = [](const Profile& p) {
+    for (float g : p.stemGain)
+      if (g != 0.0f) return true;
+    return false;
+  };
   auto same = [](const StreamSpec& a, const StreamSpec& b) { return a.name == b.name && a.port == b.port && a.host == b.host; };
   for (size_t i = 0; i < specs.size(); i++) {
     bool kept = false;
@@ -125,6 +186,10 @@ bool Streamer::setStreams(const std::vector<StreamSpec>& specs, std::string* err
     }
   }
   streams_ = std::move(next);
+  wantStems_ = false;
+  for (const StreamSpec& sp : specs) wantStems_ = wantStems_ || stemmed(sp.profile);
+  wantStems_ = wantStems_ && sep_ != nullptr;
+  engine_->setMixTapMics(wantStems_);
   return true;
 }
 
@@ -141,6 +206,7 @@ void Streamer::stop() {
   stop_.store(true);
   thread_.join();
   engine_->setMixTap(false);
+  engine_->setMixTapMics(false);
   running_.store(false);
 }
 
@@ -162,6 +228,11 @@ void Streamer::threadMain() {
         const int m = std::min(c.frames - at, frameSamples_ - accFill_);
         for (int k = 0; k < c.outputs; k++) std::memcpy(acc_[k].data() + accFill_, c.out[k] + at, sizeof(float) * m);
         std::memcpy(acc_[kTapOutputs].data() + accFill_, c.bed + at, sizeof(float) * m);
+        // Mics the record lacks (the tap switched them on mid-frame) are silence.
+        for (int k = 0; k < sepMics_; k++) {
+          if (k < c.mics) std::memcpy(micAcc_[k].data() + accFill_, c.mic[k] + at, sizeof(float) * m);
+          else std::memset(micAcc_[k].data() + accFill_, 0, sizeof(float) * m);
+        }
         accFill_ += m;
         at += m;
         if (accFill_ == frameSamples_) {
@@ -179,10 +250,23 @@ void Streamer::encodeFrame() {
   const float* outs[kTapOutputs];
   for (int k = 0; k < kTapOutputs; k++) outs[k] = acc_[k].data();
   std::lock_guard<std::mutex> lock(mu_);
+  const float* stems[kMaxStems] = {};
+  if (wantStems_) {
+    const float* mics[kTapMics];
+    float* st[kMaxStems];
+    for (int k = 0; k < sepMics_; k++) mics[k] = micAcc_[k].data();
+    for (int j = 0; j < kMaxStems; j++) st[j] = stems_[j].data();
+    const double t0 = threadCpuUs();
+    sep_->process(mics, st, nullptr, nullptr, frameSamples_, &Streamer::onHop, this);
+    sepCpuUs_.store(sepCpuUs_.load(std::memory_order_relaxed) + (threadCpuUs() - t0), std::memory_order_relaxed);
+    for (int j = 0; j < kMaxStems; j++) stems[j] = stems_[j].data();
+    separated_.fetch_add(1, std::memory_order_relaxed);
+  }
   for (auto& sp : streams_) {
     Stream& s = *sp;
     const double t0 = threadCpuUs();
-    s.renderer.process(outs, accOutputs_, acc_[kTapOutputs].data(), frameSamples_, left_.data(), right_.data());
+    s.renderer.process(outs, accOutputs_, acc_[kTapOutputs].data(), frameSamples_, left_.data(), right_.data(), wantStems_ ? stems : nullptr,
+                       kMaxStems);
     for (int i = 0; i < frameSamples_; i++) {
       inter_[2 * i] = left_[i];
       inter_[2 * i + 1] = right_[i];
@@ -227,6 +311,9 @@ StreamerStats Streamer::stats() {
   out.gaps = gaps_.load();
   out.tapDrops = engine_->droppedMixTap();
   out.running = running_.load();
+  out.separated = separated_.load();
+  out.separatorCpuUs = sepCpuUs_.load();
+  out.separator = sep_ != nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : streams_) out.streams.push_back(s->st);
   return out;

@@ -9,6 +9,14 @@
 // never waits for either. Profiles change under a mutex shared only by the control thread and
 // this worker. The constructor, start, setProfiles and stop may allocate; the worker allocates
 // only when profiles change.
+//
+// Separated sources (issue 17): on an engine with an array the streamer owns one
+// sep::BeamSeparator (kMaxStems beams, each with its post-filter) over the tapped mics. While a
+// published profile gives a stem slot a gain, the tap carries the mics and each frame runs the
+// separator once; every stream mixes the slots' stems at its own gains. Where each slot points
+// comes from the control thread through a seqlock (setDirections: no lock shared with the
+// worker), read by the worker before each separator hop. The PA path is untouched: the
+// separator's beams are the streamer's own, never the engine's.
 #pragma once
 
 #include <atomic>
@@ -20,6 +28,7 @@
 #include <vector>
 
 #include "mix/render.h"
+#include "sep/beam_separator.h"
 
 namespace engine {
 class Engine;
@@ -45,7 +54,10 @@ struct StreamStats {
 
 struct StreamerStats {
   uint64_t chunks = 0, frames = 0, tapDrops = 0, gaps = 0;
+  uint64_t separated = 0;  // frames the separator ran on (a profile used a tracked source)
   bool running = false;
+  bool separator = false;  // this engine has an array: tracked sources can be separated
+  double separatorCpuUs = 0;  // worker CPU time spent in the separator
   std::vector<StreamStats> streams;
 };
 
@@ -63,6 +75,9 @@ class Streamer {
   void start();
   void stop();
   StreamerStats stats();
+  // Where each stem slot points from the next separator hop on (degrees; an inactive slot is
+  // silent). Lock-free, wait-free for the writer; one writer (the control thread).
+  void setDirections(const double* azDeg, const double* elDeg, const bool* active, int n) noexcept;
 
  private:
   struct Stream;
@@ -70,7 +85,24 @@ class Streamer {
   void encodeFrame();
   bool openStream(Stream* s, std::string* error);
 
+  void readDirections() noexcept;
+  static void onHop(void* self) noexcept;
+
   engine::Engine* engine_;
+  // The separator and its frame buffers: the mics as tapped, the stems it writes.
+  std::unique_ptr<sep::BeamSeparator> sep_;
+  int sepMics_ = 0;
+  int accMics_ = 0;
+  std::vector<std::vector<float>> micAcc_, stems_;
+  bool wantStems_ = false;  // under mu_: some stream gives a stem a gain
+  // The direction mailbox (seqlock): odd seq while the writer is in the middle.
+  std::atomic<uint32_t> dirSeq_{0};
+  std::atomic<double> dirAz_[kMaxStems], dirEl_[kMaxStems];
+  std::atomic<bool> dirOn_[kMaxStems];
+  double az_[kMaxStems] = {}, el_[kMaxStems] = {};
+  bool on_[kMaxStems] = {};
+  std::atomic<uint64_t> separated_{0};
+  std::atomic<double> sepCpuUs_{0};
   int rate_, frameSamples_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Stream>> streams_;
