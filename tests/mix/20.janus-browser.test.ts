@@ -15,7 +15,8 @@ import { MixStreams } from '../../firmware/mix/streams.ts'
 import { initialState, transition } from '../../firmware/watchdog/machine.ts'
 import { MixStreamMonitor } from '../../firmware/watchdog/mix-stream.ts'
 import { CHROMIUM } from '../helpers/chromium.ts'
-import { CHROMIUM_ARGS, decodeF32, freeUdpPort, locate, RECORD_IN_PAGE, servePage, startJanus } from './janus.ts'
+import { locate } from '../helpers/fft.ts'
+import { CHROMIUM_ARGS, decodeF32, freeUdpPort, RECORD_IN_PAGE, servePage, startJanus } from './janus.ts'
 
 /** The floor for the received audio's correlation with the offline render (Opus at 96 kbit/s). */
 const CORRELATION_FLOOR = 0.8
