@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "binding_args.h"
 #include "dsp/ssl.h"
 #include "sep/beam_separator.h"
 
@@ -15,71 +16,15 @@ namespace binding {
 
 namespace {
 
-[[noreturn]] void fail(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
-
-double num(const Napi::Object& o, const char* key, double def) {
-  const Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsNumber()) fail(o.Env(), std::string(key) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-dsp::Geometry geometryArg(const Napi::Value& v) {
-  Napi::Env env = v.Env();
-  if (!v.IsObject()) fail(env, "geometry must be an object");
-  const Napi::Object o = v.As<Napi::Object>();
-  dsp::Geometry g;
-  g.sampleRate = num(o, "sampleRate", 0);
-  if (!(g.sampleRate > 0)) fail(env, "geometry.sampleRate must be positive");
-  const Napi::Value mv = o.Get("mics");
-  if (!mv.IsArray()) fail(env, "geometry.mics must be an array of [x, y, z]");
-  const Napi::Array mics = mv.As<Napi::Array>();
-  for (uint32_t k = 0; k < mics.Length(); k++) {
-    const Napi::Value p = mics.Get(k);
-    if (!p.IsArray() || p.As<Napi::Array>().Length() != 3) fail(env, "geometry.mics entries must be [x, y, z]");
-    const Napi::Array a = p.As<Napi::Array>();
-    double c[3];
-    for (uint32_t j = 0; j < 3; j++) {
-      if (!a.Get(j).IsNumber()) fail(env, "geometry.mics coordinates must be numbers");
-      c[j] = a.Get(j).As<Napi::Number>().DoubleValue();
-    }
-    g.mics.push_back({c[0], c[1], c[2]});
-  }
-  return g;
-}
-
-size_t channelsArg(const Napi::Value& v, size_t expect, std::vector<const float*>& ptrs) {
-  Napi::Env env = v.Env();
-  if (!v.IsArray()) fail(env, "channels must be an array of Float32Array");
-  const Napi::Array a = v.As<Napi::Array>();
-  if (a.Length() != expect) fail(env, "channels: expected one Float32Array per mic");
-  size_t len = 0;
-  ptrs.clear();
-  for (uint32_t k = 0; k < a.Length(); k++) {
-    const Napi::Value e = a.Get(k);
-    if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) fail(env, "channels[k] must be a Float32Array");
-    const Napi::Float32Array f = e.As<Napi::Float32Array>();
-    if (k == 0) len = f.ElementLength();
-    else if (f.ElementLength() != len) fail(env, "channels must all have the same length");
-    ptrs.push_back(f.Data());
-  }
-  return len;
-}
-
-Napi::Object optionsArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsObject()) fail(info.Env(), "options must be an object");
-  return info[i].As<Napi::Object>();
-}
-
 // localise(geometry, channels, {frameSize, hop, maxSources, minEnergy, relEnergy, smoothing})
 // -> {hop, frameSize, frames: [[azimuth, elevation, energy, ...], ...]}: every hop, frame f
 // centred at frameSize / 2 + f * hop samples; an empty list for silence.
 Napi::Value Localise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const dsp::Geometry g = geometryArg(info[0]);
+  const dsp::Geometry g = geometry(info, 0);
   std::vector<const float*> in;
-  const size_t len = channelsArg(info[1], g.mics.size(), in);
-  const Napi::Object o = optionsArg(info, 2);
+  const size_t len = channels(env, info[1], g.mics.size(), in);
+  const Napi::Object o = argObj(info, 2, "options");
   dsp::SslOptions so;
   so.frameSize = static_cast<int>(num(o, "frameSize", so.frameSize));
   so.hop = static_cast<int>(num(o, "hop", so.hop));
@@ -141,10 +86,10 @@ void feedHop(void* ctx) {
 // lag the input by `latency` samples and run that much longer (the tail flushed with silence).
 Napi::Value Separate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const dsp::Geometry g = geometryArg(info[0]);
+  const dsp::Geometry g = geometry(info, 0);
   std::vector<const float*> in;
-  const size_t len = channelsArg(info[1], g.mics.size(), in);
-  const Napi::Object o = optionsArg(info, 2);
+  const size_t len = channels(env, info[1], g.mics.size(), in);
+  const Napi::Object o = argObj(info, 2, "options");
   sep::SeparatorOptions so;
   so.frameSize = static_cast<int>(num(o, "frameSize", so.frameSize));
   so.sources = std::clamp(static_cast<int>(num(o, "sources", so.sources)), 1, sep::kMaxSources);
