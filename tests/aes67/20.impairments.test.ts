@@ -10,7 +10,7 @@ import t from 'tap'
 import type { NetStreamStats } from '../../firmware/engine/aes67-options.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { until } from '../helpers/until.ts'
-import { findStart, noisePackets, rtpPacket, rtpSamples, sendPaced, streamStats } from './peers.ts'
+import { findStart, noisePackets, rtpPacket, rtpSamples, sendPaced, streamStats, udpCollector } from './peers.ts'
 import { type Impairment, ImpairRelay } from './relay.ts'
 
 const CH = 2
@@ -27,10 +27,7 @@ interface Run {
 
 /** Sends PACKETS packets (1 s) through the relay (or straight) to a bypassed unit; collects what it returns. */
 async function run(imp: Impairment | null, extra?: (i: number) => Buffer[]): Promise<Run> {
-  const back = createSocket('udp4')
-  await new Promise<void>((resolve) => back.bind(0, '127.0.0.1', resolve))
-  const got: Buffer[] = []
-  back.on('message', (m) => got.push(m))
+  const { sock: back, got } = await udpCollector()
   const e = new Engine({
     backend: 'aes67',
     inputs: CH,

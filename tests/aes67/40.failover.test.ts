@@ -7,13 +7,10 @@ import { createSocket } from 'node:dgram'
 import t from 'tap'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { until } from '../helpers/until.ts'
-import { findStart, noisePackets, rtpSamples, sendPaced, streamStats } from './peers.ts'
+import { findStart, noisePackets, rtpSamples, sendPaced, streamStats, udpCollector } from './peers.ts'
 
 t.test('a dead primary fails over to the backup with no backup sample lost, and returns', async (t) => {
-  const back = createSocket('udp4')
-  await new Promise<void>((r) => back.bind(0, '127.0.0.1', r))
-  const got: Buffer[] = []
-  back.on('message', (m) => got.push(m))
+  const { sock: back, got } = await udpCollector()
   const e = new Engine({
     backend: 'aes67',
     inputs: 1,

@@ -3,13 +3,12 @@
 // capture on a real network may hold them), the reader returns the sent audio sample-exact with
 // the lost packet as silence, and `firmware process --in capture.pcap` runs it through the chain.
 import { spawnSync } from 'node:child_process'
-import { createSocket } from 'node:dgram'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { readRtpCapture } from '../../firmware/netaudio/pcap.ts'
 import { wavInfo } from '../../firmware/wav/wav.ts'
-import { gstSender, writeNoiseWav24 } from './peers.ts'
+import { gstSender, udpCollector, writeNoiseWav24 } from './peers.ts'
 
 /** A classic pcap (little-endian, Ethernet) of UDP datagrams to `port`. */
 function pcapOf(datagrams: Buffer[], port: number): Buffer {
@@ -44,10 +43,7 @@ function pcapOf(datagrams: Buffer[], port: number): Buffer {
 t.test('an RTP capture of a GStreamer stream reads back sample-exact and runs through firmware process', async (t) => {
   const dir = t.testdir()
   const sent = writeNoiseWav24(join(dir, 'in.wav'), 24000, 2, 70)
-  const sock = createSocket('udp4')
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
-  const got: Buffer[] = []
-  sock.on('message', (m) => got.push(m))
+  const { sock, got } = await udpCollector()
   const port = sock.address().port
   const tx = gstSender(join(dir, 'in.wav'), 2, port)
   t.equal(await tx.exited, 0, 'the gst sender ran')

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ask, askUntil, type Client, openClient } from '../console/harness.ts'
+import { ask, askUntil, openClient } from '../console/harness.ts'
 import { simProfileIn, startRun } from '../store/run-helpers.ts'
 import { gstReceiver, gstSender, writeNoiseWav24 } from './peers.ts'
 

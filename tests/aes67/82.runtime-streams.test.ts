@@ -14,7 +14,7 @@ import t from 'tap'
 import { SapListener } from '../../firmware/netaudio/sap.ts'
 import { provision } from '../../provisioning/provision.ts'
 import { call } from '../api/helpers.ts'
-import { ask, askUntil, type Client, openClient } from '../console/harness.ts'
+import { ask, askUntil, openClient } from '../console/harness.ts'
 import { simProfileIn, startRun } from '../store/run-helpers.ts'
 import { exactRuns, gstReceiver, gstSender, readWav24, writeNoiseWav24 } from './peers.ts'
 

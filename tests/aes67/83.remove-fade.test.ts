@@ -7,15 +7,12 @@ import t from 'tap'
 import { resolveStreams } from '../../firmware/engine/aes67-options.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { until } from '../helpers/until.ts'
-import { rtpPacket, rtpSamples, sendPaced } from './peers.ts'
+import { rtpPacket, rtpSamples, sendPaced, udpCollector } from './peers.ts'
 
 const LEVEL = 2 ** 22 // half of full scale, in 24 bits
 
 t.test('a playing receive stream removed at run time fades out over half its link offset', async (t) => {
-  const back = createSocket('udp4')
-  await new Promise<void>((r) => back.bind(0, '127.0.0.1', r))
-  const got: Buffer[] = []
-  back.on('message', (m) => got.push(m))
+  const { sock: back, got } = await udpCollector()
   const e = new Engine({
     backend: 'aes67',
     inputs: 1,

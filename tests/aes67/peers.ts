@@ -1,6 +1,8 @@
 // Real peers for the AES67 tests: GStreamer senders and receivers (gst-launch-1.0 with
 // rtpL24pay / rtpL24depay), 24-bit WAV files of known content, and the ports they bind.
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { NetStreamStats } from '../../firmware/engine/aes67-options.ts'
 import type { Engine } from '../../firmware/engine/engine.ts'
@@ -320,4 +322,13 @@ export function exactRuns(got: Int32Array, sent: Int32Array, channels: number, m
     }
   }
   return runs
+}
+
+/** A UDP socket on 127.0.0.1 (an ephemeral port) that keeps every datagram it receives, in order. */
+export async function udpCollector(): Promise<{ sock: import('node:dgram').Socket; port: number; got: Buffer[] }> {
+  const sock = createSocket('udp4')
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
+  const got: Buffer[] = []
+  sock.on('message', (m) => got.push(m))
+  return { sock, port: sock.address().port, got }
 }

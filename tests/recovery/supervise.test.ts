@@ -76,7 +76,6 @@ t.test('recovery start marks a healthy update good by itself, and stops with SIG
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   t.teardown(() => {
     try {
       process.kill(-child.pid!, 'SIGKILL')
