@@ -218,7 +218,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetTracking>("setTracking"),
                            InstanceMethod<&EngineWrap::PollPeaks>("pollPeaks"),
                            InstanceMethod<&EngineWrap::Aes67Add>("aes67Add"),
-                           InstanceMethod<&EngineWrap::Aes67Remove>("aes67Remove"),
+                           InstanceMethod<&EngineWrap::Aes67RemoveBegin>("aes67RemoveBegin"),
+                           InstanceMethod<&EngineWrap::Aes67RemoveFinish>("aes67RemoveFinish"),
                        });
   }
 
@@ -732,14 +733,29 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (slot < 0) throw Napi::Error::New(env, error);
     return Napi::Number::New(env, slot);
   }
-  // aes67Remove("rx" | "tx", slot): stops it (a playing source fades out first); throws with the reason.
-  void Aes67Remove(const Napi::CallbackInfo& info) {
+  // aes67RemoveBegin("rx" | "tx", slot): takes it off the air (a playing source starts its fade);
+  // aes67RemoveFinish(same): true once it is closed and its slot free, false while a thread may
+  // still read it. Neither waits (backend.h); both throw with the reason.
+  void Aes67RemoveBegin(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    engine::Backend* b = engine_->backend();
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "aes67Remove(direction, slot)");
-    if (!b) throw Napi::Error::New(env, "the engine is not running");
+    engine::Backend* b = removeTarget(info, "aes67RemoveBegin");
     std::string error;
-    if (!b->removeStream(info[0].As<Napi::String>().Utf8Value() == "tx", info[1].As<Napi::Number>().Int32Value(), &error)) throw Napi::Error::New(env, error);
+    if (!b->beginRemove(info[0].As<Napi::String>().Utf8Value() == "tx", info[1].As<Napi::Number>().Int32Value(), &error)) throw Napi::Error::New(env, error);
+  }
+  Napi::Value Aes67RemoveFinish(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    engine::Backend* b = removeTarget(info, "aes67RemoveFinish");
+    std::string error;
+    const int r = b->finishRemove(info[0].As<Napi::String>().Utf8Value() == "tx", info[1].As<Napi::Number>().Int32Value(), &error);
+    if (r < 0) throw Napi::Error::New(env, error);
+    return Napi::Boolean::New(env, r > 0);
+  }
+  engine::Backend* removeTarget(const Napi::CallbackInfo& info, const char* name) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, std::string(name) + "(direction, slot)");
+    engine::Backend* b = engine_->backend();
+    if (!b) throw Napi::Error::New(env, "the engine is not running");
+    return b;
   }
   // The aes67 backend's per-stream counters (receive streams first), [] for other backends.
   Napi::Value NetStats(const Napi::CallbackInfo& info) {

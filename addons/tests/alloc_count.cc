@@ -80,6 +80,16 @@ inline void countAlloc() {
 inline void countFree(void* p) {
   if (p && rt::onAudioThread()) gAudioFrees.fetch_add(1, std::memory_order_relaxed);
 }
+// The control side of a remove (backend.h): off the air, then asked every millisecond until done.
+bool removeStream(engine::Backend* b, bool tx, int slot, std::string* error) {
+  if (!b->beginRemove(tx, slot, error)) return false;
+  for (;;) {
+    const int r = b->finishRemove(tx, slot, error);
+    if (r != 0) return r > 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // Streams added and removed while the audio thread runs (docs/aes67.md, "Streams at run time"):
 // a receive stream on inputs 5-6 fed a few packets, a third source of inputs 1-4, and a transmit
 // stream of outputs 3-4, each added and removed again and again. Returns the cycles done.
@@ -128,7 +138,7 @@ int churnStreams(engine::Backend* b, std::atomic<bool>& done) {
       ::sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    if (!b->removeStream(false, r, &error) || !b->removeStream(false, k, &error) || !b->removeStream(true, t, &error)) {
+    if (!removeStream(b, false, r, &error) || !removeStream(b, false, k, &error) || !removeStream(b, true, t, &error)) {
       std::fprintf(stderr, "removeStream: %s\n", error.c_str());
       break;
     }

@@ -736,11 +736,18 @@ export class Engine {
     }
   }
 
-  /** Stops the stream in `slot` (a playing source fades out first; returns once no thread reads it). */
-  removeAes67Stream(dir: 'rx' | 'tx', slot: number): void {
-    if (!this.#native.aes67Remove) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this engine has no AES67 streams')
+  /**
+   * Stops the stream in `slot`: a playing source fades out first (half its link offset); resolves
+   * once no thread reads the slot. The event loop (and the 10 ms tick) runs meanwhile: the native
+   * side never waits, it is asked every 2 ms.
+   */
+  async removeAes67Stream(dir: 'rx' | 'tx', slot: number): Promise<void> {
+    const begin = this.#native.aes67RemoveBegin
+    const finish = this.#native.aes67RemoveFinish
+    if (!begin || !finish) throw new FirmwareError('FW_ERR_NOT_AVAILABLE', 'this engine has no AES67 streams')
     try {
-      this.#native.aes67Remove(dir, slot)
+      begin.call(this.#native, dir, slot)
+      while (!finish.call(this.#native, dir, slot)) await new Promise((r) => setTimeout(r, 2))
     } catch (e) {
       throw new FirmwareError('FW_ERR_AES67_STREAM', `aes67 ${dir}: ${(e as Error).message}`)
     }

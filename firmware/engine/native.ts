@@ -146,9 +146,11 @@ export interface NativeEngine {
   /** Live candidates (issue 17): the DOA thread's multi-peak localiser on/off; false: no DOA thread. */
   setTracking?(on: boolean): boolean
   pollPeaks?(): NativePeakPoll
-  /** The aes67 backend: a stream into a free slot while running (its slot), or one removed; both throw with the reason. */
+  /** The aes67 backend: a stream into a free slot while running (its slot); throws with the reason. */
   aes67Add?(dir: 'rx' | 'tx', stream: NativeAes67Stream): number
-  aes67Remove?(dir: 'rx' | 'tx', slot: number): void
+  /** Removing one in two steps that never wait: off the air, then asked until no thread reads the slot (true). */
+  aes67RemoveBegin?(dir: 'rx' | 'tx', slot: number): void
+  aes67RemoveFinish?(dir: 'rx' | 'tx', slot: number): boolean
 }
 
 /** The localiser frames the DOA thread pushed since the last poll (t: s of engine time), strongest peak first. */

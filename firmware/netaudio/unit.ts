@@ -84,7 +84,8 @@ export interface StreamHost {
   outputs: number
   /** Opens a checked stream in a free slot (Engine.addAes67Stream): its slot; throws FW_ERR_AES67_STREAM. */
   add(dir: Dir, stream: NativeAes67Stream): number
-  remove(dir: Dir, slot: number): void
+  /** Stops a stream (Engine.removeAes67Stream): resolves once its slot is free. */
+  remove(dir: Dir, slot: number): Promise<void>
   /** The saved run-time streams (null: none saved), and saving them (the store's atomic write). */
   load(): Promise<SavedStreams | null>
   save(streams: SavedStreams): Promise<void>
@@ -99,6 +100,8 @@ interface Entry {
   s: NativeAes67Stream
   options?: Partial<Aes67StreamOptions>
   sap?: number
+  /** A remove is fading it out (the event loop runs meanwhile): a second remove is refused. */
+  removing?: boolean
 }
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/
@@ -136,7 +139,12 @@ export class Aes67Unit {
 
   /** Brings back the streams added at run time before, listens for SAP announcements and, with `sap`, announces every transmit stream. */
   async start(): Promise<void> {
-    const saved = this.#host ? await this.#host.load().catch((e: Error) => (this.#host?.log(`saved streams not read: ${e.message}`), null)) : null
+    const saved = this.#host
+      ? await this.#host.load().catch((e: Error) => {
+          this.#host?.log(`saved streams not read: ${e.message}`)
+          return null
+        })
+      : null
     for (const dir of ['rx', 'tx'] as const) {
       for (const st of saved?.[dir] ?? []) {
         try {
@@ -270,7 +278,13 @@ export class Aes67Unit {
         `aes67 ${dir} remove ${name}: ${name} is set in the board profile (audio.aes67.${dir}), the unit's fixed wiring: change the profile and restart at a safe moment; only streams added with aes67 ${dir} add are removed at run time`,
       )
     }
-    host.remove(dir, e.slot)
+    if (e.removing) throw new FirmwareError('FW_ERR_AES67_STREAM', `aes67 ${dir} remove: ${name} is already being removed`)
+    e.removing = true
+    try {
+      await host.remove(dir, e.slot)
+    } finally {
+      e.removing = false
+    }
     this.#entries.splice(this.#entries.indexOf(e), 1)
     if (e.sap !== undefined) this.#announcer?.withdraw(e.sap)
     await this.#save()

@@ -233,7 +233,10 @@ function aes67Host(app: Appliance, log: (level: 'info' | 'warn', message: string
       if (!engine.addAes67Stream) throw new Error('this engine adds no AES67 streams')
       return engine.addAes67Stream(dir, stream)
     },
-    remove: (dir, slot) => engine.removeAes67Stream?.(dir, slot),
+    remove: async (dir, slot) => {
+      if (!engine.removeAes67Stream) throw new Error('this engine removes no AES67 streams')
+      await engine.removeAes67Stream(dir, slot)
+    },
     load: async () => {
       const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return null

@@ -37,14 +37,20 @@ t.test('a playing receive stream removed at run time fades out over half its lin
   const sending = sendPaced(sock, port, packets)
   await until(() => (st()?.packets ?? 0) > 300, 10_000, 'the stream to play')
   const t0 = performance.now()
-  e.removeAes67Stream('rx', slot)
+  // The event loop runs while the fade plays out: a 1 ms timer fires during the remove. (A remove
+  // that waited inside the native call, as the first version did, let none fire, on any machine.)
+  let ticks = 0
+  const ticker = setInterval(() => ticks++, 1)
+  await e.removeAes67Stream('rx', slot)
+  clearInterval(ticker)
   const removeMs = performance.now() - t0
+  t.ok(ticks >= 1, `the event loop ran ${ticks} timer ticks during the ${removeMs.toFixed(1)} ms remove`)
   t.notOk(st(), 'gone from netStats')
   t.ok(removeMs < 1000, `remove returned after ${removeMs.toFixed(1)} ms (fade 10 ms, then the threads let go)`)
   // The slot is free again: a second stream takes it.
   const again = e.addAes67Stream('rx', stream)
   t.equal(again, slot, 'the freed slot takes the next stream')
-  e.removeAes67Stream('rx', again)
+  await e.removeAes67Stream('rx', again)
   await sending
   await new Promise((r) => setTimeout(r, 100))
 

@@ -73,14 +73,23 @@ class Backend {
   // unit is the grandmaster): receive streams then play by RTP timestamp, else by arrival.
   virtual void setMediaClockLocked(bool locked) const noexcept {}
   // Network streams at run time (control thread, while the audio thread runs): opens `stream` in a
-  // free preallocated slot and publishes it (its slot number), or -1 with *error; removes one.
+  // free preallocated slot and publishes it (its slot number), or -1 with *error.
   virtual int addStream(bool tx, const Aes67Stream& stream, std::string* error) {
     *error = "this backend has no network streams";
     return -1;
   }
-  virtual bool removeStream(bool tx, int slot, std::string* error) {
+  // Removing one takes two steps, neither of which waits: beginRemove takes the stream off the air
+  // (a playing source starts its fade-out); finishRemove, asked again until it answers, is 1 once no
+  // thread reads the slot any more (the socket closed, the slot free), 0 while they still may, -1
+  // with *error (not being removed; a thread that did not let go within 2 s: the slot stays taken).
+  // The control thread's event loop keeps running meanwhile (firmware/engine/engine.ts polls).
+  virtual bool beginRemove(bool tx, int slot, std::string* error) {
     *error = "this backend has no network streams";
     return false;
+  }
+  virtual int finishRemove(bool tx, int slot, std::string* error) {
+    *error = "this backend has no network streams";
+    return -1;
   }
 };
 

@@ -151,6 +151,11 @@ class RxStream {
   std::atomic<int> state{kFree};
   std::atomic<bool> audioDone{false};
   int group = -1;  // the failover group (engine input) it feeds; control thread
+  // Removal under way (control thread only): when it began, and the audio and network threads'
+  // pass counts from the moment they are watched (finishRemove).
+  int64_t removeSinceNs = 0, removeMarkNs = 0;
+  uint64_t removeAudioMark = 0, removeNetMark = 0;
+  bool removeMarked = false;
   int sampleRate_ = 48000, blockSize_ = 64;
   // ---- audio thread only: failover health, and the planes it is read into ----
   int64_t healthySinceNs = 0;
@@ -449,6 +454,11 @@ class TxStream {
   std::atomic<int> state{RxStream::kFree};
   Aes67Stream cfg;
   int fd = -1;
+  // Removal under way (control thread only): when it began, and the audio and network threads'
+  // pass counts from the moment they are watched (finishRemove).
+  int64_t removeSinceNs = 0, removeMarkNs = 0;
+  uint64_t removeAudioMark = 0, removeNetMark = 0;
+  bool removeMarked = false;
   int localPort = 0;
   int ptimeFrames = 48;
   sockaddr_in dest{};
@@ -675,23 +685,20 @@ class Aes67Backend final : public Backend {
     return k;
   }
 
-  // Control thread: stops the stream in slot `k`. The audio thread fades a playing source out
-  // (half its link offset) and lets go; the socket is closed once no thread reads the slot.
-  bool removeStream(bool tx, int k, std::string* error) override {
+  // Control thread: takes the stream in slot `k` off the air (backend.h). A playing receive source
+  // fades out over half its link offset on the audio thread, which then lets go (audioDone).
+  bool beginRemove(bool tx, int k, std::string* error) override {
     const int n = tx ? nTx_ : nRx_;
     if (k < 0 || k >= n || (tx ? tx_[static_cast<size_t>(k)]->state.load() : rx_[static_cast<size_t>(k)]->state.load()) != RxStream::kLive) {
       *error = "no such stream";
       return false;
     }
+    const int64_t now = rt::nowNs();
     if (tx) {
       TxStream& t = *tx_[static_cast<size_t>(k)];
       t.state.store(RxStream::kRemoving, std::memory_order_release);
-      if (!waitPasses(true)) {
-        *error = "the audio or transmit thread did not let go of the stream within 2 s";
-        return false;
-      }
-      closeFd(t.fd);
-      t.state.store(RxStream::kFree, std::memory_order_release);
+      mark(t, now, txPasses_);
+      t.removeSinceNs = now;
       return true;
     }
     RxStream& r = *rx_[static_cast<size_t>(k)];
@@ -702,17 +709,43 @@ class Aes67Backend final : public Backend {
       if (Group::member(m, j) != k) slots[cnt++] = Group::member(m, j);
     r.state.store(RxStream::kRemoving, std::memory_order_release);
     G.members.store(Group::pack(slots, cnt), std::memory_order_release);
-    const int64_t until = rt::nowNs() + 2'000'000'000LL;
-    while (!r.audioDone.load(std::memory_order_acquire) && rt::nowNs() < until) {
-      if (!audioRunning()) r.audioDone.store(true, std::memory_order_release);
+    mark(r, now, rxPasses_);
+    r.removeMarked = false;  // the receive thread's passes count from when the audio thread lets go
+    r.removeSinceNs = now;
+    return true;
+  }
+
+  // Control thread: 1 once the stream in slot `k` is closed and its slot free, 0 while a thread may
+  // still read it, -1 with *error (backend.h). Never waits.
+  int finishRemove(bool tx, int k, std::string* error) override {
+    const int n = tx ? nTx_ : nRx_;
+    if (k < 0 || k >= n || (tx ? tx_[static_cast<size_t>(k)]->state.load() : rx_[static_cast<size_t>(k)]->state.load()) != RxStream::kRemoving) {
+      *error = "no stream being removed in that slot";
+      return -1;
     }
-    if (!r.audioDone.load(std::memory_order_acquire) || !waitPasses(false)) {
-      *error = "the audio or receive thread did not let go of the stream within 2 s";
-      return false;  // the slot stays taken until the engine stops
+    const int64_t now = rt::nowNs();
+    if (tx) {
+      TxStream& t = *tx_[static_cast<size_t>(k)];
+      if (!letGo(t, now, txPasses_)) return late(t, now, "the audio or transmit thread", error);
+      closeFd(t.fd);
+      t.state.store(RxStream::kFree, std::memory_order_release);
+      return 1;
     }
+    RxStream& r = *rx_[static_cast<size_t>(k)];
+    if (!r.audioDone.load(std::memory_order_acquire)) {
+      // An audio thread that has stopped going round (the engine stopping) will never let go itself.
+      if (!audioStopped(r, now)) return late(r, now, "the audio thread", error);
+      r.audioDone.store(true, std::memory_order_release);
+    }
+    if (!r.removeMarked) {
+      mark(r, now, rxPasses_);
+      r.removeMarked = true;
+      return 0;
+    }
+    if (!letGo(r, now, rxPasses_)) return late(r, now, "the audio or receive thread", error);
     closeFd(r.fd);
     r.state.store(RxStream::kFree, std::memory_order_release);
-    return true;
+    return 1;
   }
 
   int read(float* const* in, int frames) noexcept override {
@@ -1030,28 +1063,30 @@ class Aes67Backend final : public Backend {
 
   // Control thread: waits until the audio thread and the network thread (transmit or receive)
   // have each gone round twice, so neither still holds a slot it saw before the caller's store.
-  bool waitPasses(bool tx) {
-    const uint64_t a0 = audioPasses_.load(std::memory_order_acquire);
-    const uint64_t n0 = (tx ? txPasses_ : rxPasses_).load(std::memory_order_acquire);
-    const int64_t until = rt::nowNs() + 2'000'000'000LL;
-    while (rt::nowNs() < until) {
-      const bool audio = audioPasses_.load(std::memory_order_acquire) >= a0 + 2 || !audioRunning();
-      const bool net = (tx ? txPasses_ : rxPasses_).load(std::memory_order_acquire) >= n0 + 2 || !running_.load();
-      if (audio && net) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return false;
+  // Removal bookkeeping (control thread). `mark` notes the pass counts now; a thread has let go of
+  // a slot once it has gone round twice since (it reads the slot's state each round), or has stopped.
+  template <class S>
+  void mark(S& s, int64_t now, const std::atomic<uint64_t>& netPasses) {
+    s.removeMarkNs = now;
+    s.removeAudioMark = audioPasses_.load(std::memory_order_acquire);
+    s.removeNetMark = netPasses.load(std::memory_order_acquire);
   }
-
-  // The audio thread has gone round in the last 500 ms (it stops at maxBlocks, or with the engine).
-  bool audioRunning() {
-    const uint64_t a = audioPasses_.load(std::memory_order_acquire);
-    const int64_t until = rt::nowNs() + 500'000'000LL;
-    while (rt::nowNs() < until) {
-      if (audioPasses_.load(std::memory_order_acquire) != a) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return false;
+  template <class S>
+  bool audioStopped(const S& s, int64_t now) const {
+    return audioPasses_.load(std::memory_order_acquire) == s.removeAudioMark && now - s.removeMarkNs > 500'000'000LL;
+  }
+  template <class S>
+  bool letGo(const S& s, int64_t now, const std::atomic<uint64_t>& netPasses) const {
+    const bool audio = audioPasses_.load(std::memory_order_acquire) >= s.removeAudioMark + 2 || audioStopped(s, now);
+    const bool net = netPasses.load(std::memory_order_acquire) >= s.removeNetMark + 2 || !running_.load();
+    return audio && net;
+  }
+  // 0 (ask again), or -1 once 2 s have passed: the slot then stays taken until the engine stops.
+  template <class S>
+  static int late(const S& s, int64_t now, const char* who, std::string* error) {
+    if (now - s.removeSinceNs < 2'000'000'000LL) return 0;
+    *error = std::string(who) + " did not let go of the stream within 2 s";
+    return -1;
   }
 
   void receiveLoop() noexcept {
