@@ -179,6 +179,7 @@ export class Appliance implements ServiceHost {
   #net: NetStreamStats[] = []
   #ptp: PtpStatus | null = null
   #ptpAsking = false
+  #mediaClockLocked = false
   #netFaults = new Set<string>()
   #ptpCause = ''
   /** Tick cost, for status and the benchmark: last and max in microseconds. */
@@ -451,8 +452,13 @@ export class Appliance implements ServiceHost {
       void queryPtp(socket, { timeoutMs: 1000 }).then((st) => {
         this.#ptp = st
         this.#ptpAsking = false
-        // Issue 15: receive streams play by RTP timestamp while the system clock is the media clock.
-        this.engine.setMediaClockLocked?.(st.health === 'locked' || st.health === 'master')
+        // Issue 15: receive streams play by RTP timestamp while the system clock is the media clock
+        // (told to the engine when that changes, not on every answer).
+        const locked = st.health === 'locked' || st.health === 'master'
+        if (locked !== this.#mediaClockLocked) {
+          this.#mediaClockLocked = locked
+          this.engine.setMediaClockLocked?.(locked)
+        }
       })
     }
     const fault = this.#ptp ? this.#mon.ptp.check(this.#ptp) : null
