@@ -44,11 +44,12 @@ function argOf(name: string): string | undefined {
   return k >= 0 ? process.argv[k + 1] : undefined
 }
 
-type Request = Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>
-type Post = (m: FromChild) => void
+/** The messages that ask for work (load, unload, run, scan): what the offline inference thread serves too (worker.ts). */
+export type Request = Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>
+export type Post = (m: FromChild) => void
 
 /** What the requests are served with: the backend, the sessions by model id, the way back to the parent. */
-interface Served {
+export interface Served {
   backend: InferenceBackend
   sessions: Map<string, LoadedSession>
   post: Post
@@ -146,6 +147,11 @@ async function scan({ sessions, post }: Served, m: Extract<Request, { type: 'sca
 
 const HANDLERS: { [T in Request['type']]: (served: Served, m: Extract<Request, { type: T }>) => Promise<void> } = { load, unload, run, scan }
 
+/** Serves one request; the answer goes out through `served.post` (this process's IPC, or the offline thread's port). */
+export function handleRequest(served: Served, m: Request): Promise<void> {
+  return (HANDLERS[m.type] as (served: Served, m: Request) => Promise<void>)(served, m)
+}
+
 /** Rehearsal: busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this. */
 function stall(ms: number): void {
   const until = performance.now() + Math.min(Math.max(ms, 0), 10_000)
@@ -187,7 +193,7 @@ function serve(served: Served, heartbeat: NodeJS.Timeout): void {
     if (closing) return
     busy++
     try {
-      await (HANDLERS[m.type] as (served: Served, m: Request) => Promise<void>)(served, m)
+      await handleRequest(served, m)
     } finally {
       busy--
       await closeWhenIdle()

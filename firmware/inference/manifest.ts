@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { repoRoot } from '../board/profile.ts'
 import { FirmwareError } from '../errors.ts'
+import type { WireFeeds } from './backend.ts'
 
 export type TensorType = 'float32' | 'int64'
 
@@ -149,3 +150,24 @@ export function shapeMismatches(m: ModelManifest, inputs: SessionTensorInfo[], o
 export const BUILTIN_MANIFESTS = ['crowd_state.manifest.json', 'eq_recommender.manifest.json', 'silero_vad.manifest.json', 'vad_head.manifest.json'].map((f) =>
   join(modelsDir, f),
 )
+
+/** Output checks: shapes as the manifest says, finite numbers, probabilities in 0..1. */
+export function checkOutputs(model: ModelRecord, outputs: WireFeeds): string | null {
+  for (const spec of model.manifest.outputs) {
+    const t = outputs[spec.name]
+    if (!t) return `output ${spec.name} missing`
+    if (t.dims.length !== spec.shape.length || spec.shape.some((d, i) => d !== -1 && t.dims[i] !== d)) {
+      return `output ${spec.name} has shape [${t.dims.join(',')}], expected [${spec.shape.join(',')}]`
+    }
+    if (t.data instanceof Float32Array) {
+      for (let i = 0; i < t.data.length; i++) {
+        const v = t.data[i]!
+        if (!Number.isFinite(v)) return `output ${spec.name} holds a non-finite number`
+        if ((spec.name === 'probs' || spec.name === 'confidence' || spec.name === 'output') && (v < 0 || v > 1)) {
+          return `output ${spec.name} holds ${v}, outside 0..1`
+        }
+      }
+    }
+  }
+  return null
+}

@@ -12,7 +12,10 @@ import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import type { WireFeeds } from './backend.ts'
 import type { FromChild, ToChild } from './child.ts'
-import { BUILTIN_MANIFESTS, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+import { BUILTIN_MANIFESTS, checkOutputs, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+
+// Where it was first defined; the offline thread uses it too (from manifest.ts, without this module).
+export { checkOutputs }
 
 export interface InferenceServiceOptions {
   /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
@@ -566,27 +569,6 @@ export class InferenceService {
       if (!this.#stopping) this.#spawn()
     }, delay)
   }
-}
-
-/** Output checks: shapes as the manifest says, finite numbers, probabilities in 0..1. */
-export function checkOutputs(model: ModelRecord, outputs: WireFeeds): string | null {
-  for (const spec of model.manifest.outputs) {
-    const t = outputs[spec.name]
-    if (!t) return `output ${spec.name} missing`
-    if (t.dims.length !== spec.shape.length || spec.shape.some((d, i) => d !== -1 && t.dims[i] !== d)) {
-      return `output ${spec.name} has shape [${t.dims.join(',')}], expected [${spec.shape.join(',')}]`
-    }
-    if (t.data instanceof Float32Array) {
-      for (let i = 0; i < t.data.length; i++) {
-        const v = t.data[i]!
-        if (!Number.isFinite(v)) return `output ${spec.name} holds a non-finite number`
-        if ((spec.name === 'probs' || spec.name === 'confidence' || spec.name === 'output') && (v < 0 || v > 1)) {
-          return `output ${spec.name} holds ${v}, outside 0..1`
-        }
-      }
-    }
-  }
-  return null
 }
 
 /** A started service with the shipped models active (the offline tools' set-up); stopped again if
