@@ -5,7 +5,8 @@
 // health events the watchdog consumes (firmware/watchdog/inference-health.ts). Nothing here
 // touches the audio path. The models run in another process so that nothing they do (a hang in
 // native code, an abort, a crash) can take this one down: see docs/inference.md.
-import { type ChildProcess, fork } from 'node:child_process'
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { getCompileCacheDir } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
@@ -102,6 +103,12 @@ interface Child {
 
 const LATENCY_KEEP = 2048
 const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url))
+/**
+ * util-linux's setpriv starts the child with the kernel's parent-death signal set (prctl
+ * PR_SET_PDEATHSIG): SIGKILL the moment this process dies, even while the child is stuck in native
+ * code. Without it (not installed) the child runs its own orphan guard, a thread (child.ts).
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null
 
 export class InferenceService {
   readonly #o: Required<Omit<InferenceServiceOptions, 'onHealth' | 'log'>> & Pick<InferenceServiceOptions, 'onHealth' | 'log'>
@@ -356,12 +363,16 @@ export class InferenceService {
     // node (or, in the image, the single binary, which runs a .ts path as node would) with IPC.
     // The child compiles the same modules: it shares this process's compile cache, if it has one.
     const cache = getCompileCacheDir?.()
-    const proc = fork(CHILD_ENTRY, args, {
-      execArgv: ['--disable-warning=ExperimentalWarning'],
+    const execArgv = ['--disable-warning=ExperimentalWarning']
+    const options = {
       ...(cache ? { env: { ...process.env, NODE_COMPILE_CACHE: cache } } : {}),
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    })
+      serialization: 'advanced' as const,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as Array<'ignore' | 'pipe' | 'ipc'>,
+    }
+    // As fork() would start it, behind setpriv: the kernel kills the child with this process.
+    const proc = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...execArgv, CHILD_ENTRY, ...args, '--pdeathsig', String(process.pid)], options)
+      : fork(CHILD_ENTRY, args, { execArgv, ...options })
     let exit!: () => void
     const c: Child = { proc, killedFor: null, killTimer: null, exited: new Promise((r) => (exit = r)) }
     this.#child = c
