@@ -13,7 +13,8 @@
 // path as node would), from lib/firmware/inference/child.ts.
 import { Worker } from 'node:worker_threads'
 import type { BackendModule, InferenceBackend, LoadedSession, WireFeeds, WireTensor } from './backend.ts'
-import { type ModelManifest, shapeMismatches } from './manifest.ts'
+import type { ModelManifest } from './manifest.ts'
+import { shapeMismatches } from './shapes.ts'
 
 export type ToChild =
   | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }

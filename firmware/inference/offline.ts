@@ -14,9 +14,10 @@ import { Worker } from 'node:worker_threads'
 import { FirmwareError } from '../errors.ts'
 import type { WireFeeds } from './backend.ts'
 import type { FromChild, Request } from './child.ts'
-import { BUILTIN_MANIFESTS, checkOutputs, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+import { BUILTIN_MANIFESTS, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
 import type { ModelRunner } from './models.ts'
 import type { InferenceOutcome } from './service.ts'
+import { checkOutputs } from './shapes.ts'
 
 export interface OfflineInferenceOptions {
   /** URL of the backend module the thread imports. Defaults to ./backend.ts (onnxruntime-node). */
