@@ -157,7 +157,16 @@ export class OfflineInference implements ModelRunner {
     const req = ++this.#req
     const t0 = performance.now()
     const answer = this.#ask(req, `model ${model.id}`)
-    this.#worker.postMessage(message(req, model.id))
+    try {
+      this.#worker.postMessage(message(req, model.id))
+    } catch (e) {
+      // Feeds that cannot be sent (not clonable): this request only; nothing waits for an answer.
+      const w = this.#waiting.get(req)
+      if (w) clearTimeout(w.timer)
+      this.#waiting.delete(req)
+      answer.catch(() => {})
+      return { status: 'dropped', reason: `the request to ${model.id} could not be sent: ${firstLine(e)}` }
+    }
     const m = await answer
     if (m.type === 'failed') return { status: 'dropped', reason: m.message }
     if (m.type !== 'result') return { status: 'dropped', reason: `unexpected answer ${m.type}` }

@@ -104,6 +104,14 @@ t.test('the models on the thread give what they give in the inference process, b
   t.ok(same(a.voice, b.voice), `the VAD head's ${a.voice.length} frame probabilities identical`)
   t.ok(same(a.probs, b.probs), 'the classifier identical')
   t.ok(same(a.gains, b.gains), 'the EQ recommender identical')
+  // A request whose feeds cannot be sent is dropped on its own; the thread goes on answering.
+  const bad = await thread.infer(CROWD_STATE, { logmel: { type: 'float32', dims: [1, 50, 40], data: (() => 0) as never } })
+  t.equal(bad.status, 'dropped', `feeds that cannot be sent: dropped (${bad.status === 'dropped' ? bad.reason : ''})`)
+  t.equal(
+    (await thread.infer(CROWD_STATE, { logmel: { type: 'float32', dims: [1, 50, 40], data: logmel.subarray(0, 2000) } })).status,
+    'ok',
+    'the next request answers',
+  )
 })
 
 t.test('a model that hangs on the thread: FW_ERR_INFERENCE within the limit, and the command ends', async (t) => {
