@@ -9,6 +9,7 @@ import {
   CROWD_STATE,
   classifyPatches,
   MEL_BANDS,
+  type ModelRunner,
   PATCH_FRAMES,
   recommendEq,
   speechProbabilities,
@@ -16,7 +17,6 @@ import {
   VAD_WINDOW,
   VoiceActivityStream,
 } from './models.ts'
-import type { InferenceService } from './service.ts'
 import { FUSED_VAD, fuseSpeech, type SpeechInterval, smoothVad, type VadSmootherOptions } from './vad.ts'
 
 interface FeaturesExport {
@@ -92,7 +92,7 @@ const SNAPSHOT_S = (24 * 1024) / 48000
 
 /** Classes and speech intervals of a mono signal at 48 kHz. */
 export async function analyseMix(
-  svc: InferenceService,
+  svc: ModelRunner,
   mono48k: Float32Array,
   opts: AnalysisOptions = {},
 ): Promise<{ classes: ClassEntry[]; vad: SpeechInterval[] }> {
@@ -131,7 +131,7 @@ export async function analyseMix(
 }
 
 /** The index of "speech" in the active crowd-state model's classes (-1 without one). */
-function speechClass(svc: InferenceService): number {
+function speechClass(svc: ModelRunner): number {
   return svc.active(CROWD_STATE)?.manifest.classes.indexOf('speech') ?? -1
 }
 
@@ -142,7 +142,7 @@ function fusedVad(probs: Float32Array, patchT: number[], patchSpeech: number[], 
 }
 
 /** EQ recommendations for one output channel at 48 kHz, one per window. */
-export async function analyseOutput(svc: InferenceService, output: number, x48k: Float32Array, opts: AnalysisOptions = {}): Promise<RecommendationEntry[]> {
+export async function analyseOutput(svc: ModelRunner, output: number, x48k: Float32Array, opts: AnalysisOptions = {}): Promise<RecommendationEntry[]> {
   const f = features()
   // A recording shorter than one window (but at least a second) gets one recommendation over all of it.
   const full = Math.round((opts.eqWindowS ?? 5) * 48000)
@@ -162,7 +162,7 @@ export async function analyseOutput(svc: InferenceService, output: number, x48k:
 }
 
 /** The whole review of a file: the input's mix for classes and VAD, each output for EQ. */
-export async function analyseFiles(svc: InferenceService, inPath: WavSource, outPath: string | null, opts: AnalysisOptions = {}) {
+export async function analyseFiles(svc: ModelRunner, inPath: WavSource, outPath: string | null, opts: AnalysisOptions = {}) {
   const input = readWav(inPath)
   const mix = to48k(mixdown(input.data, input.info.channels), input.info.sampleRate)
   const { classes, vad } = await analyseMix(svc, mix, opts)
@@ -189,7 +189,7 @@ export async function analyseFiles(svc: InferenceService, inPath: WavSource, out
  * instead of a spectrum of the window alone, so their gains differ slightly.
  */
 export class StreamingAnalysis {
-  readonly #svc: InferenceService
+  readonly #svc: ModelRunner
   readonly #opts: AnalysisOptions
   readonly #hop: number
   /** Log-mel frames kept: from frame #melBase on. */
@@ -218,7 +218,7 @@ export class StreamingAnalysis {
   readonly #seconds: number
 
   /** `seconds`: the recording's length, for the one recommendation of a file shorter than a window. */
-  constructor(svc: InferenceService, opts: AnalysisOptions & { seconds?: number } = {}) {
+  constructor(svc: ModelRunner, opts: AnalysisOptions & { seconds?: number } = {}) {
     this.#seconds = opts.seconds ?? 0
     this.#svc = svc
     this.#opts = opts

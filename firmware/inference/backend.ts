@@ -61,10 +61,11 @@ export function createBackend(): InferenceBackend {
           const out: WireFeeds = {}
           for (const [name, t] of Object.entries(res)) {
             const data = t.data
+            // onnxruntime-node hands back arrays of their own: copied only when of another type.
             out[name] = {
               type: t.type === 'int64' ? 'int64' : 'float32',
               dims: [...t.dims],
-              data: data instanceof BigInt64Array ? data : Float32Array.from(data as ArrayLike<number>),
+              data: data instanceof BigInt64Array || data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
             }
           }
           return out

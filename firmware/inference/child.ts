@@ -8,11 +8,13 @@
 // child is as good as the old one once its models are loaded again.
 //
 // Usage (by the service only): node child.ts --inference-child --backend URL --heartbeat-ms N
+// [--pdeathsig PARENT_PID] (started by setpriv --pdeathsig KILL: no orphan guard thread needed)
 // In the image the single binary runs it the same way (scripts/image/sea-entry.ts runs a .ts
 // path as node would), from lib/firmware/inference/child.ts.
 import { Worker } from 'node:worker_threads'
 import type { BackendModule, InferenceBackend, LoadedSession, WireFeeds, WireTensor } from './backend.ts'
-import { type ModelManifest, shapeMismatches } from './manifest.ts'
+import type { ModelManifest } from './manifest.ts'
+import { shapeMismatches } from './shapes.ts'
 
 export type ToChild =
   | { type: 'load'; req: number; id: string; manifest: ModelManifest; bytes: Uint8Array }
@@ -44,11 +46,12 @@ function argOf(name: string): string | undefined {
   return k >= 0 ? process.argv[k + 1] : undefined
 }
 
-type Request = Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>
-type Post = (m: FromChild) => void
+/** The messages that ask for work (load, unload, run, scan): what the offline inference thread serves too (worker.ts). */
+export type Request = Exclude<ToChild, { type: 'shutdown' } | { type: 'stall' }>
+export type Post = (m: FromChild) => void
 
 /** What the requests are served with: the backend, the sessions by model id, the way back to the parent. */
-interface Served {
+export interface Served {
   backend: InferenceBackend
   sessions: Map<string, LoadedSession>
   post: Post
@@ -104,10 +107,10 @@ async function run({ sessions, post }: Served, m: Extract<Request, { type: 'run'
   }
 }
 
-/** One row of a tensor along its first axis, as a tensor of first axis 1. */
+/** One row of a tensor along its first axis, as a tensor of first axis 1 (a view: nothing copied). */
 function row(t: WireTensor, i: number, steps: number): WireTensor {
   const per = t.data.length / steps
-  const data = t.data.slice(i * per, (i + 1) * per) as WireTensor['data']
+  const data = t.data.subarray(i * per, (i + 1) * per) as WireTensor['data']
   return { type: t.type, dims: [1, ...t.dims.slice(1)], data }
 }
 
@@ -146,6 +149,11 @@ async function scan({ sessions, post }: Served, m: Extract<Request, { type: 'sca
 
 const HANDLERS: { [T in Request['type']]: (served: Served, m: Extract<Request, { type: T }>) => Promise<void> } = { load, unload, run, scan }
 
+/** Serves one request; the answer goes out through `served.post` (this process's IPC, or the offline thread's port). */
+export function handleRequest(served: Served, m: Request): Promise<void> {
+  return (HANDLERS[m.type] as (served: Served, m: Request) => Promise<void>)(served, m)
+}
+
 /** Rehearsal: busy, not asleep: a stuck run keeps its thread and starves the heartbeat, and so does this. */
 function stall(ms: number): void {
   const until = performance.now() + Math.min(Math.max(ms, 0), 10_000)
@@ -156,10 +164,17 @@ function stall(ms: number): void {
 
 /**
  * A run stuck in native code blocks this process's event loop, so it would never see the channel
- * close: an orphan guard on its own thread checks the parent every 200 ms and ends this process
- * when the parent has changed (re-parented to init or a subreaper).
+ * close. Started behind setpriv (`--pdeathsig PARENT`), the kernel kills this process when the
+ * parent dies: nothing to run here but a check that the parent did not die before that was set.
+ * Otherwise an orphan guard on its own thread (about 0.04 CPU-s to start) checks the parent every
+ * 200 ms and ends this process when the parent has changed (re-parented to init or a subreaper).
  */
 function guardAgainstOrphaning(): void {
+  const watched = argOf('--pdeathsig')
+  if (watched !== undefined) {
+    if (process.ppid !== Number(watched)) process.exit(0)
+    return
+  }
   const parent = process.ppid
   new Worker(`setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL') }, 200)`, {
     eval: true,
@@ -187,7 +202,7 @@ function serve(served: Served, heartbeat: NodeJS.Timeout): void {
     if (closing) return
     busy++
     try {
-      await (HANDLERS[m.type] as (served: Served, m: Request) => Promise<void>)(served, m)
+      await handleRequest(served, m)
     } finally {
       busy--
       await closeWhenIdle()

@@ -118,34 +118,11 @@ export interface SessionTensorInfo {
   shape: Array<number | string>
 }
 
-/** Compares what the session says with the manifest; returns a list of disagreements (empty = ok). */
-export function shapeMismatches(m: ModelManifest, inputs: SessionTensorInfo[], outputs: SessionTensorInfo[]): string[] {
-  const out: string[] = []
-  const cmp = (kind: string, want: TensorSpec[], got: SessionTensorInfo[]): void => {
-    const gotNames = got.map((g) => g.name)
-    for (const w of want) {
-      const g = got.find((x) => x.name === w.name)
-      if (!g) {
-        out.push(`${kind} "${w.name}" missing (model has ${gotNames.join(', ') || 'none'})`)
-        continue
-      }
-      if (g.type !== w.type) out.push(`${kind} "${w.name}" is ${g.type}, manifest says ${w.type}`)
-      const ok =
-        g.shape.length === w.shape.length &&
-        w.shape.every((d, i) => {
-          const gd = g.shape[i]
-          return d === -1 ? typeof gd === 'string' || gd === -1 : gd === d
-        })
-      if (!ok) out.push(`${kind} "${w.name}" has shape [${g.shape.join(',')}], manifest says [${w.shape.join(',')}]`)
-    }
-    for (const g of got) if (!want.some((w) => w.name === g.name)) out.push(`${kind} "${g.name}" is not in the manifest`)
-  }
-  cmp('input', m.inputs, inputs)
-  cmp('output', m.outputs, outputs)
-  return out
-}
-
 /** The manifests shipped with the firmware. */
 export const BUILTIN_MANIFESTS = ['crowd_state.manifest.json', 'eq_recommender.manifest.json', 'silero_vad.manifest.json', 'vad_head.manifest.json'].map((f) =>
   join(modelsDir, f),
 )
+
+// The checks run where the sessions are (child.ts, the offline thread): a module of their own, so
+// that a thread can check shapes without loading this one (and the board profile it reads).
+export { checkOutputs, shapeMismatches } from './shapes.ts'

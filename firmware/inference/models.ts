@@ -4,6 +4,12 @@
 // the caller so a worker restart loses nothing but one window).
 import type { InferenceOutcome, InferenceService } from './service.ts'
 
+/**
+ * What the analysers need from whatever runs the models: the live appliance's InferenceService
+ * (a child process) or, offline, OfflineInference (a thread of `firmware process`).
+ */
+export type ModelRunner = Pick<InferenceService, 'active' | 'infer' | 'inferScan'>
+
 export const CROWD_STATE = 'crowd-state'
 export const EQ_RECOMMENDER = 'eq-recommender'
 export const SILERO_VAD = 'silero-vad'
@@ -31,7 +37,7 @@ export interface EqRecommendation {
 }
 
 /** Classifies log-mel patches ([n * 50 * 40] floats, n >= 1). Null when the result did not come in time. */
-export async function classifyPatches(svc: InferenceService, frames: Float32Array, opts: { deadlineMs?: number } = {}): Promise<ClassResult[] | null> {
+export async function classifyPatches(svc: ModelRunner, frames: Float32Array, opts: { deadlineMs?: number } = {}): Promise<ClassResult[] | null> {
   const per = PATCH_FRAMES * MEL_BANDS
   const n = Math.floor(frames.length / per)
   if (n === 0) return []
@@ -52,7 +58,7 @@ export async function classifyPatches(svc: InferenceService, frames: Float32Arra
 
 /** One EQ recommendation from a band spectrum (32 mean dB + 32 spread dB). */
 export async function recommendEq(
-  svc: InferenceService,
+  svc: ModelRunner,
   mean: ArrayLike<number>,
   spread: ArrayLike<number>,
   opts: { deadlineMs?: number } = {},
@@ -74,14 +80,14 @@ export async function recommendEq(
 
 /** A stream of Silero VAD windows: keeps the 64-sample context and the recurrent state. */
 export class SileroVadStream {
-  readonly #svc: InferenceService
+  readonly #svc: ModelRunner
   readonly #input = new Float32Array(VAD_CONTEXT + VAD_WINDOW)
   #state = new Float32Array(2 * 128)
   readonly #sr = BigInt64Array.from([16000n])
   /** Windows whose result did not come in time (their probability reads as 0). */
   missed = 0
 
-  constructor(svc: InferenceService) {
+  constructor(svc: ModelRunner) {
     this.#svc = svc
   }
 
@@ -147,7 +153,7 @@ export class SileroVadStream {
 }
 
 /** Frame probabilities for a whole 16 kHz signal (offline review, evaluation), 32 windows a request. */
-export function vadProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+export function vadProbabilities(svc: ModelRunner, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
   return wholeSignal(new SileroVadStream(svc), x16k, opts)
 }
 
@@ -174,7 +180,7 @@ async function wholeSignal(
  * (live: two round trips, each within its deadline) or many (offline: two requests).
  */
 export class VoiceActivityStream {
-  readonly #svc: InferenceService
+  readonly #svc: ModelRunner
   readonly #silero: SileroVadStream
   /** The last VAD_HEAD_CONTEXT windows and Silero probabilities, oldest first. */
   readonly #audio = new Float32Array(VAD_HEAD_CONTEXT * VAD_WINDOW)
@@ -182,7 +188,7 @@ export class VoiceActivityStream {
   /** Windows whose head answer was late or dropped (Silero's probability stood in). */
   headMissed = 0
 
-  constructor(svc: InferenceService) {
+  constructor(svc: ModelRunner) {
     this.#svc = svc
     this.#silero = new SileroVadStream(svc)
   }
@@ -253,6 +259,6 @@ export class VoiceActivityStream {
 }
 
 /** Voice activity of a whole 16 kHz signal (VoiceActivityStream, 32 windows a request). */
-export function speechProbabilities(svc: InferenceService, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
+export function speechProbabilities(svc: ModelRunner, x16k: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
   return wholeSignal(new VoiceActivityStream(svc), x16k, opts)
 }

@@ -5,14 +5,18 @@
 // health events the watchdog consumes (firmware/watchdog/inference-health.ts). Nothing here
 // touches the audio path. The models run in another process so that nothing they do (a hang in
 // native code, an abort, a crash) can take this one down: see docs/inference.md.
-import { type ChildProcess, fork } from 'node:child_process'
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { getCompileCacheDir } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { FirmwareError } from '../errors.ts'
 import type { InferenceHealthEvent } from '../watchdog/inference-health.ts'
 import type { WireFeeds } from './backend.ts'
 import type { FromChild, ToChild } from './child.ts'
-import { BUILTIN_MANIFESTS, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+import { BUILTIN_MANIFESTS, checkOutputs, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
+
+// Where it was first defined; the offline thread uses it too (from manifest.ts, without this module).
+export { checkOutputs }
 
 export interface InferenceServiceOptions {
   /** Health events for the watchdog (Appliance.reportInference). Defaults to none. */
@@ -99,6 +103,12 @@ interface Child {
 
 const LATENCY_KEEP = 2048
 const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url))
+/**
+ * util-linux's setpriv starts the child with the kernel's parent-death signal set (prctl
+ * PR_SET_PDEATHSIG): SIGKILL the moment this process dies, even while the child is stuck in native
+ * code. Without it (not installed) the child runs its own orphan guard, a thread (child.ts).
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null
 
 export class InferenceService {
   readonly #o: Required<Omit<InferenceServiceOptions, 'onHealth' | 'log'>> & Pick<InferenceServiceOptions, 'onHealth' | 'log'>
@@ -353,12 +363,16 @@ export class InferenceService {
     // node (or, in the image, the single binary, which runs a .ts path as node would) with IPC.
     // The child compiles the same modules: it shares this process's compile cache, if it has one.
     const cache = getCompileCacheDir?.()
-    const proc = fork(CHILD_ENTRY, args, {
-      execArgv: ['--disable-warning=ExperimentalWarning'],
+    const execArgv = ['--disable-warning=ExperimentalWarning']
+    const options = {
       ...(cache ? { env: { ...process.env, NODE_COMPILE_CACHE: cache } } : {}),
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    })
+      serialization: 'advanced' as const,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as Array<'ignore' | 'pipe' | 'ipc'>,
+    }
+    // As fork() would start it, behind setpriv: the kernel kills the child with this process.
+    const proc = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...execArgv, CHILD_ENTRY, ...args, '--pdeathsig', String(process.pid)], options)
+      : fork(CHILD_ENTRY, args, { execArgv, ...options })
     let exit!: () => void
     const c: Child = { proc, killedFor: null, killTimer: null, exited: new Promise((r) => (exit = r)) }
     this.#child = c
@@ -566,27 +580,6 @@ export class InferenceService {
       if (!this.#stopping) this.#spawn()
     }, delay)
   }
-}
-
-/** Output checks: shapes as the manifest says, finite numbers, probabilities in 0..1. */
-export function checkOutputs(model: ModelRecord, outputs: WireFeeds): string | null {
-  for (const spec of model.manifest.outputs) {
-    const t = outputs[spec.name]
-    if (!t) return `output ${spec.name} missing`
-    if (t.dims.length !== spec.shape.length || spec.shape.some((d, i) => d !== -1 && t.dims[i] !== d)) {
-      return `output ${spec.name} has shape [${t.dims.join(',')}], expected [${spec.shape.join(',')}]`
-    }
-    if (t.data instanceof Float32Array) {
-      for (let i = 0; i < t.data.length; i++) {
-        const v = t.data[i]!
-        if (!Number.isFinite(v)) return `output ${spec.name} holds a non-finite number`
-        if ((spec.name === 'probs' || spec.name === 'confidence' || spec.name === 'output') && (v < 0 || v > 1)) {
-          return `output ${spec.name} holds ${v}, outside 0..1`
-        }
-      }
-    }
-  }
-  return null
 }
 
 /** A started service with the shipped models active (the offline tools' set-up); stopped again if

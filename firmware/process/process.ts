@@ -9,7 +9,7 @@ import type { ArrayGeometry, BeamformerKind, DoaEstimate, FeatureFrames } from '
 import { FirmwareError, isFirmwareError } from '../errors.ts'
 import { type WavFormat, type WavInfo, type WavSource, wavInfo, wavLevels } from '../wav/wav.ts'
 import { classLabels, labelTrackPath, writeLabelTrack } from './labels.ts'
-import { checkStemsDir, type StagedStems, stageStems } from './stems.ts'
+import type { StagedStems } from './stems.ts'
 
 /** Linear peak and mean square per channel. */
 export interface WavLevels {
@@ -457,7 +457,8 @@ export async function processRecording(opts: ProcessOptions, deps: ProcessDeps =
   const runner = deps.runner ?? defaultRunner
   const started = now()
   const { info, geometry } = checkInputs(opts)
-  if (opts.stems !== undefined) checkStemsDir(opts.stems, geometry, info, opts)
+  // The stems (localiser, tracker, separation) load only for a run that asks for them.
+  if (opts.stems !== undefined) (await import('./stems.ts')).checkStemsDir(opts.stems, geometry, info, opts)
   const { job, beams } = planJob(opts, info, geometry)
   // Ctrl-C or a stop signal mid-run must not leave half a file: stop the engine (its writer then
   // drops the temp file) and take back anything already in place.
@@ -587,6 +588,7 @@ async function runJob(
       }
     }
     if (opts.stems !== undefined && geometry) {
+      const { stageStems } = await import('./stems.ts')
       stems = await stageStems(opts.stems, job.inPath, geometry, job.fromFrame, job.endFrame, signal)
       report.tracks = stems.tracks
     }

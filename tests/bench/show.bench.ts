@@ -6,7 +6,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readWav, WavWriter } from '../../firmware/wav/wav.ts'
 import { type BenchSection, boardArray, fixed, writeStageRecording } from './lib.ts'
@@ -201,7 +201,52 @@ const section: BenchSection = {
         note: `${fixed((100 * r0.cpu) / r15.cpu, 0)} % of the 15 s run`,
       },
     )
+    rows.push(...startupSplit(ctx, node, hook, () => run(join(ctx.tmp, 'a8.json'), [tiny], ['--no-analysis']).cpu, r0.cpu))
     return rows
   },
 }
+/**
+ * Issue 18, fourth round: where the start-up goes (docs/offline-processing.md, "Fourth round"),
+ * medians of three runs: Node itself, the command without the analysers, and inside the offline
+ * inference thread (its boot and modules, onnxruntime-node, each session) from the thread's own
+ * CPU clock (startup-backend.ts).
+ */
+function startupSplit(ctx: Parameters<BenchSection['run']>[0], node: string, hook: string, noAnalysis: () => number, withAnalysis: number) {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const usage = (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+    const r = spawnSync(node, ['--import', hook, ...args], { encoding: 'utf8', env })
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.trim()}`)
+    const u = JSON.parse(/usage (\{.*\})/.exec(r.stderr)![1]!) as { userCPUTime: number; systemCPUTime: number }
+    return { cpu: (u.userCPUTime + u.systemCPUTime) / 1e6, stderr: r.stderr }
+  }
+  const boot = median([0, 1, 2].map(() => usage(['-e', '0']).cpu))
+  const bare = median([0, 1, 2].map(noAnalysis))
+  // The thread as `firmware process` starts it, with the compile cache bin/firmware.js uses.
+  const env = { ...process.env, NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') }
+  const script = join(ctx.repoRoot, 'tests', 'bench', 'startup-thread.ts')
+  const steps = [0, 1, 2].map(() =>
+    [...usage([script], env).stderr.matchAll(/^startup-thread (\{.*\})$/gm)].map((m) => JSON.parse(m[1]!) as { step: string; cpuMs: number }),
+  )
+  const rows: Array<{ metric: string; value: string; unit: string; note?: string }> = [
+    { metric: 'start-up split: Node itself (node -e 0)', value: fixed(boot, 3), unit: 'CPU-s' },
+    {
+      metric: 'start-up split: the command on 0.2 s x 8 ch without the analysers (Node, modules, addon, engine, report)',
+      value: fixed(bare, 3),
+      unit: 'CPU-s',
+      note: `with the analysers ${fixed(withAnalysis, 3)} CPU-s: the analysers' start-up ${fixed(withAnalysis - bare, 3)}`,
+    },
+  ]
+  const names = steps[0]!.map((s) => s.step)
+  names.forEach((name, i) => {
+    const delta = median(steps.map((run) => (run[i]?.cpuMs ?? Number.NaN) - (i > 0 ? (run[i - 1]?.cpuMs ?? Number.NaN) : 0)))
+    rows.push({
+      metric: `start-up split, inference thread: ${name}`,
+      value: fixed(delta / 1000, 3),
+      unit: 'CPU-s',
+      note: i === 2 ? 'the first session also sets up onnxruntime' : undefined,
+    })
+  })
+  return rows.map((r) => (r.note === undefined ? { metric: r.metric, value: r.value, unit: r.unit } : r))
+}
+
 export default section

@@ -5,7 +5,7 @@
 // die: an abort inside onnxruntime ends a whole process, not just a thread.
 
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { WireFeeds } from '../../firmware/inference/backend.ts'
@@ -232,6 +232,19 @@ t.test('the firmware process killed while its inference process is stuck in a ru
   const { fw, alive } = await firmwareWithInference(t, ['--stall-ms', '30000', '--hung-ms', '60000'])
   await new Promise((r) => setTimeout(r, 300))
   t.ok(alive(), 'the inference process runs (stuck)')
+  fw.kill('SIGKILL')
+  const t0 = Date.now()
+  await until(() => !alive(), 5_000, 'the stuck orphan to exit')
+  t.pass(`gone ${Date.now() - t0} ms after the firmware died`)
+})
+
+t.test('the inference process needs no orphan-guard thread: the kernel ends it with the firmware (setpriv --pdeathsig)', async (t) => {
+  const { fw, alive } = await firmwareWithInference(t, ['--stall-ms', '30000', '--hung-ms', '60000'])
+  const child = (readFileSync(`/proc/${fw.pid}/task/${fw.pid}/children`, 'utf8').trim().split(/\s+/).map(Number) as number[]).filter((p) => p > 0)
+  t.equal(child.length, 1, 'the firmware has one child, its inference process')
+  const threads = readdirSync(`/proc/${child[0]}/task`).map((task) => readFileSync(`/proc/${child[0]}/task/${task}/comm`, 'utf8').trim())
+  t.notOk(threads.includes('WorkerThread'), `no Worker thread in the inference process (${[...new Set(threads)].join(', ')})`)
+  t.match(readFileSync(`/proc/${child[0]}/cmdline`, 'utf8'), /--pdeathsig/, 'started with the parent-death signal set')
   fw.kill('SIGKILL')
   const t0 = Date.now()
   await until(() => !alive(), 5_000, 'the stuck orphan to exit')
