@@ -1,0 +1,136 @@
+// The frequency shifter (addons/src/dsp/freq_shift.h) as a user of the loop would check it: a sine
+// at f comes out at f + df (its FFT peak), the image at f - df stays >= 40 dB down, the level moves
+// by less than 0.1 dB from 50 Hz to 20 kHz, shift 0 is the input bit for bit, and changing the
+// shift never steps the waveform. Then `firmware process --loop-gain --shift-hz` refuses a bad shift
+// with FW_ERR_FEEDBACK_SETTINGS and writes nothing.
+
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadNative } from '../../firmware/engine/native.ts'
+import { writeWav } from '../../firmware/wav/wav.ts'
+import { fft } from '../helpers/fft.ts'
+import { rng } from '../helpers/rng.ts'
+
+interface Shifter {
+  setShiftHz(hz: number): void
+  process(x: Float32Array): Float32Array
+  readonly bypassed: boolean
+}
+const { FreqShift } = loadNative().features as { FreqShift: new () => Shifter }
+
+const FS = 48000
+
+function sine(hz: number, seconds: number, amp = 0.5): Float32Array {
+  const x = new Float32Array(Math.round(seconds * FS))
+  for (let i = 0; i < x.length; i++) x[i] = amp * Math.sin((2 * Math.PI * hz * i) / FS)
+  return x
+}
+
+/** Frequency (Hz) of the largest bin of a Hann-windowed FFT zero-padded to 2^20 points (0.046 Hz bins). */
+function peakHz(x: Float32Array): number {
+  const n = 1 << 20
+  const re = new Float64Array(n)
+  const im = new Float64Array(n)
+  for (let i = 0; i < x.length; i++) re[i] = x[i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / x.length))
+  fft(re, im)
+  let best = 1
+  for (let k = 1; k < n / 2; k++) if (re[k]! ** 2 + im[k]! ** 2 > re[best]! ** 2 + im[best]! ** 2) best = k
+  return (best * FS) / n
+}
+
+/** Amplitude (dB re 1) of the component at hz: a Hann-windowed single-bin DFT. */
+function levelDb(x: Float32Array, hz: number): number {
+  let re = 0
+  let im = 0
+  const w = (2 * Math.PI * hz) / FS
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / x.length))
+    re += v * Math.cos(w * i)
+    im -= v * Math.sin(w * i)
+  }
+  return 20 * Math.log10((Math.hypot(re, im) * 4) / x.length)
+}
+
+t.test('a sine at f comes out at f + df: one peak, the image >= 40 dB down, the level within 0.1 dB', async (t) => {
+  for (const df of [2, 5, 10])
+    for (const f of [50, 100, 440, 1000, 5000, 12000, 20000]) {
+      const s = new FreqShift()
+      s.setShiftHz(df)
+      // 2 s; the first 0.5 s (the glide from 0 and the allpass chains settling) left out.
+      const y = s.process(sine(f, 2)).subarray(FS / 2)
+      if (df === 5) {
+        const p = peakHz(y)
+        t.ok(Math.abs(p - (f + df)) <= 0.5, `${f} Hz + ${df} Hz: FFT peak at ${p.toFixed(2)} Hz`)
+      }
+      const want = levelDb(y, f + df)
+      const image = levelDb(y, f - df)
+      t.ok(want - image >= 40, `${f} Hz + ${df} Hz: image at ${f - df} Hz ${(want - image).toFixed(1)} dB down`)
+      const change = want - 20 * Math.log10(0.5)
+      t.ok(Math.abs(change) <= 0.1, `${f} Hz + ${df} Hz: level ${change.toFixed(3)} dB`)
+    }
+})
+
+/** Samples where a and b differ (bit for bit: Float32 values compared as numbers, NaN never equal). */
+function differing(a: Float32Array, b: Float32Array): number {
+  let n = Math.abs(a.length - b.length)
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (!Object.is(a[i], b[i])) n++
+  return n
+}
+
+t.test('shift 0 is the input bit for bit, fresh and after a shift glided back to 0', async (t) => {
+  const r = rng(7)
+  const x = new Float32Array(FS)
+  for (let i = 0; i < x.length; i++) x[i] = (r() * 2 - 1) * 0.3
+  const s = new FreqShift()
+  t.ok(s.bypassed, 'a fresh shifter is bypassed')
+  t.equal(differing(s.process(x), x), 0, 'fresh: identical')
+  s.setShiftHz(5)
+  t.ok(differing(s.process(x), x) > x.length / 2, 'at 5 Hz the output differs')
+  t.notOk(s.bypassed, 'and it says so')
+  s.setShiftHz(0)
+  s.process(x) // the glide back: 50 ms to 0 Hz, 50 ms crossfade to the input
+  t.ok(s.bypassed, 'bypassed again once the glide ended')
+  t.equal(differing(s.process(x), x), 0, 'after the glide: identical')
+})
+
+t.test('changing the shift glides: no step in the waveform', async (t) => {
+  // A sine of amplitude 0.5 at up to 1020 Hz (1 kHz shifted by up to 20 Hz) never moves more than
+  // 2 * 0.5 * sin(pi 1020 / fs) between samples; a hard switch into the allpass chains' phase (or
+  // a jump of the oscillator's phase) would.
+  const f = 1000
+  const bound = 2 * 0.5 * Math.sin((Math.PI * (f + 20)) / FS)
+  const s = new FreqShift()
+  let worst = 0
+  let prev = 0
+  const blocks = [0, 5, 10, 2, 0, 20, 0]
+  let i0 = 0
+  for (const df of blocks) {
+    s.setShiftHz(df)
+    const x = sine(f, 0.25).map((_, i) => 0.5 * Math.sin((2 * Math.PI * f * (i0 + i)) / FS))
+    i0 += x.length
+    const y = s.process(x)
+    for (const v of y) {
+      worst = Math.max(worst, Math.abs(v - prev))
+      prev = v
+    }
+  }
+  t.ok(worst <= bound * 1.02, `largest step ${worst.toFixed(5)} against ${bound.toFixed(5)} for the sine itself`)
+})
+
+t.test('process --loop-gain refuses a bad --shift-hz with FW_ERR_FEEDBACK_SETTINGS and writes nothing', async (t) => {
+  const repo = join(import.meta.dirname, '..', '..')
+  const dir = t.testdir()
+  writeWav(join(dir, 'show.wav'), { channels: 1, sampleRate: 48000, format: 'pcm16' }, new Float32Array(4800))
+  for (const v of ['-2', '21', 'five', '1e3', '']) {
+    const r = spawnSync(
+      join(repo, 'node_modules', '.bin', 'node'),
+      [join(repo, 'bin', 'firmware.js'), 'process', '--in', 'show.wav', '--out', 'o.wav', '--report', 'r.json', '--loop-gain', '2', '--shift-hz', v],
+      { cwd: dir, encoding: 'utf8', timeout: 60_000 },
+    )
+    t.equal(r.status, 1, `--shift-hz ${JSON.stringify(v)}: exits 1`)
+    t.match(r.stderr, /FW_ERR_FEEDBACK_SETTINGS|FW_ERR_USAGE/, `with the code: ${r.stderr.trim().split('\n')[0]}`)
+    t.same(readdirSync(dir), ['show.wav'], 'nothing written')
+  }
+})
