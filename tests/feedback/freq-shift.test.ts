@@ -2,14 +2,16 @@
 // at f comes out at f + df (its FFT peak), the image at f - df stays >= 40 dB down, the level moves
 // by less than 0.1 dB from 50 Hz to 20 kHz, shift 0 is the input bit for bit, and changing the
 // shift never steps the waveform. Then `firmware process --loop-gain --shift-hz` refuses a bad shift
-// with FW_ERR_FEEDBACK_SETTINGS and writes nothing.
+// with FW_ERR_FEEDBACK_SETTINGS and writes nothing, and the engine's output chain shifts one output
+// through the command ring (file backend) while the other stays as it was.
 
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { Engine } from '../../firmware/engine/engine.ts'
 import { loadNative } from '../../firmware/engine/native.ts'
-import { writeWav } from '../../firmware/wav/wav.ts'
+import { readWav, writeWav } from '../../firmware/wav/wav.ts'
 import { fft } from '../helpers/fft.ts'
 import { rng } from '../helpers/rng.ts'
 
@@ -133,4 +135,37 @@ t.test('process --loop-gain refuses a bad --shift-hz with FW_ERR_FEEDBACK_SETTIN
     t.match(r.stderr, /FW_ERR_FEEDBACK_SETTINGS|FW_ERR_USAGE/, `with the code: ${r.stderr.trim().split('\n')[0]}`)
     t.same(readdirSync(dir), ['show.wav'], 'nothing written')
   }
+})
+
+t.test("the engine shifts one output's tone by its shift, the other not; bad shifts refused before anything is sent", async (t) => {
+  const dir = t.testdir()
+  const n = FS * 3
+  const data = new Float32Array(n * 2)
+  for (let i = 0; i < n; i++) data[2 * i] = data[2 * i + 1] = 0.3 * Math.sin((2 * Math.PI * 1000 * i) / FS)
+  writeWav(join(dir, 'in.wav'), { channels: 2, sampleRate: FS }, data)
+  const e = new Engine({
+    backend: 'file',
+    inputs: 2,
+    outputs: 2,
+    heartbeatTimeoutMs: 0,
+    overrunBlocks: 0,
+    file: { in: join(dir, 'in.wav'), out: join(dir, 'out.wav') },
+  })
+  for (const [out, hz] of [
+    [0, 21],
+    [0, -1],
+    [2, 5],
+    [0, Number.NaN],
+  ] as const)
+    t.throws(() => e.setShift(out, hz), { code: 'FW_ERR_FEEDBACK_SETTINGS' }, `output ${out}, ${hz} Hz refused`)
+  e.setShift(0, 5)
+  e.start()
+  await e.finished()
+  e.stop()
+  const o = readWav(join(dir, 'out.wav'))
+  const ch = (c: number) => Float32Array.from({ length: FS * 2 }, (_, i) => o.data[(FS + i) * 2 + c]!)
+  const shifted = peakHz(ch(0))
+  const plain = peakHz(ch(1))
+  t.ok(Math.abs(shifted - 1005) <= 0.5, `output 0 (5 Hz): its tone at ${shifted.toFixed(2)} Hz`)
+  t.ok(Math.abs(plain - 1000) <= 0.5, `output 1 (no shift): at ${plain.toFixed(2)} Hz`)
 })
