@@ -3,14 +3,20 @@
 // by less than 0.1 dB from 50 Hz to 20 kHz, shift 0 is the input bit for bit, and changing the
 // shift never steps the waveform. Then `firmware process --loop-gain --shift-hz` refuses a bad shift
 // with FW_ERR_FEEDBACK_SETTINGS and writes nothing, and the engine's output chain shifts one output
-// through the command ring (file backend) while the other stays as it was.
+// through the command ring (file backend) while the other stays as it was; `feedback shift OUT HZ`
+// sets it on a running unit, a bad value changes nothing, and the shift comes back after a restart.
 
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { FeedbackShiftControl, registerFeedbackShiftCommands } from '../../firmware/automation/feedback-shift.ts'
+import { loadProfile } from '../../firmware/board/profile.ts'
+import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { loadNative } from '../../firmware/engine/native.ts'
+import { startAppliance } from '../../firmware/runtime/start.ts'
+import { openStore } from '../../firmware/store/index.ts'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
 import { fft } from '../helpers/fft.ts'
 import { rng } from '../helpers/rng.ts'
@@ -194,4 +200,39 @@ t.test("the engine shifts one output's tone by its shift, the other not; bad shi
   const plain = peakHz(ch(1))
   t.ok(Math.abs(shifted - 1005) <= 0.5, `output 0 (5 Hz): its tone at ${shifted.toFixed(2)} Hz`)
   t.ok(Math.abs(plain - 1000) <= 0.5, `output 1 (no shift): at ${plain.toFixed(2)} Hz`)
+})
+
+t.test('feedback shift from the registry: on the engine, shown, stored, back after a restart; a bad shift changes nothing', async (t) => {
+  const operator: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
+  const dataDir = t.testdir()
+  const run = await startAppliance({ ...loadProfile('sim'), dataDir }, { services: [], panelPort: null, logDir: null, hardwareWatchdogs: [] })
+  t.teardown(() => run.stop())
+  const app = run.app
+  const sent: Array<[number, number]> = []
+  const setShift = (o: number, hz: number) => {
+    app.engine.setShift!(o, hz)
+    sent.push([o, hz])
+  }
+  const outputs = app.profile.audio.outputs
+  const registry = createRegistry(app)
+  registerFeedbackShiftCommands(registry, new FeedbackShiftControl({ setShift, outputs, config: openStore(dataDir).config }))
+  t.match(await registry.executeLine('feedback show', operator), { ok: true, value: [{ output: 1, shiftHz: 0 }] }, 'off by default')
+  t.match(await registry.executeLine('feedback shift 1 5', operator), { ok: true, value: { output: 1, shiftHz: 5 } })
+  t.same(sent, [[0, 5]], 'the engine got it')
+  t.match(await registry.executeLine('feedback shift 1 25', operator), { ok: false, code: 'FW_ERR_BAD_ARG', message: /0 to 20/ }, '25 Hz refused')
+  t.match(await registry.executeLine('feedback shift 1 -1', operator), { ok: false, code: 'FW_ERR_BAD_ARG' }, '-1 Hz refused')
+  await t.rejects(
+    () => new FeedbackShiftControl({ setShift, outputs, config: openStore(dataDir).config }).set(0, 30),
+    { code: 'FW_ERR_FEEDBACK_SETTINGS' },
+    'the engine refuses it too',
+  )
+  t.match(await registry.executeLine(`feedback shift ${outputs + 1} 5`, operator), { ok: false }, 'no such output')
+  t.same(sent, [[0, 5]], 'nothing more sent')
+  t.match(await registry.executeLine('feedback show', operator), { ok: true, value: [{ output: 1, shiftHz: 5 }] }, 'still 5 Hz')
+  // A restart: a new control over the same store puts the stored shift back on the engine.
+  sent.length = 0
+  const again = new FeedbackShiftControl({ setShift, outputs, config: openStore(dataDir).config })
+  await again.startFromStore()
+  t.same(sent, [[0, 5]], 'the stored shift is back on the engine')
+  t.same(again.shifts().slice(0, 2), [5, 0], 'and shown')
 })
