@@ -12,9 +12,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { FeedbackShiftControl, registerFeedbackShiftCommands } from '../../firmware/automation/feedback-shift.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import { createRegistry, type Principal } from '../../firmware/commands/index.ts'
+import { type CommandRegistry, createRegistry, type Principal } from '../../firmware/commands/index.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { loadNative } from '../../firmware/engine/native.ts'
+import { applianceStack } from '../../firmware/runtime/services.ts'
 import { startAppliance } from '../../firmware/runtime/start.ts'
 import { openStore } from '../../firmware/store/index.ts'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
@@ -64,7 +65,7 @@ function levelDb(x: Float32Array, hz: number): number {
 
 t.test('a sine at f comes out at f + df: one peak, the image >= 40 dB down, the level within 0.1 dB', async (t) => {
   for (const df of [2, 5, 10])
-    for (const f of [50, 100, 440, 1000, 5000, 12000, 20000]) {
+    for (const f of df === 5 ? [50, 100, 440, 1000, 5000, 12000, 20000] : [50, 1000, 20000]) {
       const s = new FreqShift()
       s.setShiftHz(df)
       // 1.5 s; the first 0.25 s (the glide from 0 and the allpass chains settling) left out.
@@ -235,4 +236,42 @@ t.test('feedback shift from the registry: on the engine, shown, stored, back aft
   await again.startFromStore()
   t.same(sent, [[0, 5]], 'the stored shift is back on the engine')
   t.same(again.shifts().slice(0, 2), [5, 0], 'and shown')
+})
+
+t.test('the whole stack of `firmware run`: feedback shift 1 5 survives a restart', async (t) => {
+  const operator: Principal = { name: 'console:foh', permission: 'operate', transport: 'console' }
+  const dataDir = t.testdir()
+  const boot = async () => {
+    let registry: CommandRegistry | null = null
+    const run = await startAppliance(
+      { ...loadProfile('sim'), dataDir },
+      {
+        services: [
+          applianceStack({
+            log: () => {},
+            onRegistry: (r) => {
+              registry = r
+            },
+          }),
+        ],
+      },
+    )
+    return { run, registry: registry as unknown as CommandRegistry }
+  }
+  const first = await boot()
+  t.match(await first.registry.executeLine('feedback shift 1 5', operator), { ok: true, value: { output: 1, shiftHz: 5 } })
+  await first.run.stop()
+  const second = await boot()
+  t.teardown(() => second.run.stop())
+  t.match(
+    await second.registry.executeLine('feedback show', operator),
+    {
+      ok: true,
+      value: [
+        { output: 1, shiftHz: 5 },
+        { output: 2, shiftHz: 0 },
+      ],
+    },
+    'back after the restart',
+  )
 })
