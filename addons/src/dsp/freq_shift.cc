@@ -51,9 +51,20 @@ void FreqShift::reset() noexcept {
   cur_ = target_;
   step_ = 0;
   mix_ = target_ != 0.0 ? 1.0 : 0.0;
+  idle_ = false;
 }
 
 void FreqShift::process(float* x, int n) noexcept {
+  if (bypassed()) {
+    idle_ = true;
+    return;
+  }
+  if (idle_) {
+    re_.clear();
+    im_.clear();
+    imDelay_ = 0;
+    idle_ = false;
+  }
   // Renormalise the oscillator once a block: the recursion's rounding drifts |z| by ~1e-16 a sample.
   const double mag = std::sqrt(zr_ * zr_ + zi_ * zi_);
   zr_ /= mag;
@@ -81,10 +92,7 @@ void FreqShift::process(float* x, int n) noexcept {
       cr = std::cos(kTwoPi * cur_ / fs_);
       ci = std::sin(kTwoPi * cur_ / fs_);
     }
-    if (mix_ == 0.0) {
-      // Bypass: x[i] stays as it is; the oscillator still turns (at 0 Hz: it stays put).
-      continue;
-    }
+    if (mix_ == 0.0) continue;  // the last samples of a glide back to bypass: x[i] stays as it is
     const double shifted = xr * zr_ - xi * zi_;
     x[i] = static_cast<float>(mix_ == 1.0 ? shifted : in + mix_ * (shifted - in));
     const double nr = zr_ * cr - zi_ * ci;

@@ -12,8 +12,9 @@
 // part out: y = x_r Re z - x_i Im z.
 //
 // Invariants:
-// - Shift 0 with nothing gliding is an exact bypass: the output is the input, bit for bit. The
-//   allpass chains run anyway, so their state is warm when a shift starts.
+// - Shift 0 with nothing gliding is an exact bypass: the output is the input, bit for bit, and it
+//   costs one test a block (the allpass chains stop). Leaving bypass clears their state; the
+//   crossfade in (below) hides their first few milliseconds.
 // - A change of shift glides: the oscillator's frequency moves linearly to the new value over
 //   kGlideS (its phase never jumps), and leaving or entering bypass crossfades between the input
 //   and the shifted signal over the same time (the allpass chains move the phase of every
@@ -55,6 +56,7 @@ class FreqShift {
   double cur_ = 0, target_ = 0, step_ = 0;  // shift now, where it goes, Hz per sample
   double mix_ = 0;  // 0: input, 1: shifted
   double mixStep_;
+  bool idle_ = true;  // the last block was bypassed: the chains' state is stale
 };
 
 }  // namespace dsp
