@@ -48,7 +48,8 @@ export const ERRORS = {
   FW_ERR_MODEL: 'a model was refused (missing or corrupt file, sha256 or input/output shapes not as its manifest says); the previous model stays active',
   FW_ERR_LABELS: 'a label track (Audacity: start TAB end TAB label) has a bad line; the message names the file and the line, nothing was imported',
   FW_ERR_INFERENCE: 'the inference process (offline: the inference thread) is not running or did not answer in time',
-  FW_ERR_FEEDBACK_SETTINGS: 'a feedback suppressor setting (notch count, Q, depth, release, loop gain or room) is out of range; nothing was changed',
+  FW_ERR_FEEDBACK_SETTINGS:
+    'a feedback suppressor setting (notch count, Q, depth, release, frequency shift, loop gain or room) is out of range; nothing was changed',
   FW_ERR_AUTOMATION: 'no such recommendation to accept or reject, or the automation mode does not allow it',
   FW_ERR_BUSY: 'the firmware is already running on this board (one instance per data directory)',
   FW_ERR_REHEARSAL_REFUSED:

@@ -178,6 +178,7 @@ Engine::Engine(const EngineConfig& config)
   for (int k = 0; k < cfg_.outputs; k++) {
     eq_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kEqBands));
     notch_.push_back(std::make_unique<dsp::ParametricEq>(cfg_.sampleRate, kNotches));
+    shift_.push_back(std::make_unique<dsp::FreqShift>(cfg_.sampleRate));
     comp_.push_back(std::make_unique<dsp::Compressor>(cfg_.sampleRate));
   }
   gr_.assign(cfg_.outputs, 0.0f);
@@ -583,6 +584,10 @@ void Engine::applyCommands() noexcept {
           notch_[t]->setBand(c.index, p);
         }
         break;
+      case kCmdSetShift:
+        // The feedback frequency shifter: glides to the new shift, crossfades in and out of bypass.
+        if (t >= 0 && t < cfg_.outputs) shift_[t]->setShiftHz(c.v[0]);
+        break;
       case kCmdSetCompressor:
         if (t >= 0 && t < cfg_.outputs) {
           dsp::CompressorParams p;
@@ -885,6 +890,7 @@ void Engine::runChain(int frames) noexcept {
     std::memcpy(y, src, sizeof(float) * frames);
     eq_[k]->process(y, frames);
     notch_[k]->process(y, frames);
+    shift_[k]->process(y, frames);
     comp_[k]->process(y, frames);
     gr_[k] = comp_[k]->gainReductionDb();
     double g = outGain_[k];
@@ -936,6 +942,7 @@ void Engine::resetChain() noexcept {
   // Filter and detector state may hold the NaN that tripped the bypass; start them clean.
   for (auto& e : eq_) e->reset();
   for (auto& e : notch_) e->reset();
+  for (auto& e : shift_) e->reset();
   for (auto& c : comp_) c->reset();
   for (auto& b : beams_) {
     b->das->resetStream();

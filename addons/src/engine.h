@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "dsp/freq_shift.h"
 #include "engine_config.h"
 #include "ring.h"
 #include "features/feature_tap.h"
@@ -54,6 +55,7 @@ enum CommandId : uint32_t {
   kCmdSetBeamAuto,       // target beam, v[0] != 0: follow the DOA
   kCmdSetBeamformer,     // target beam, index 0 das, 1 mvdr
   kCmdSetNotch,          // target output, index slot, v = freqHz, gainDb, q, enabled (a peaking band)
+  kCmdSetShift,          // target output, v[0] = frequency shift Hz (0: off; dsp/freq_shift.h)
 };
 
 struct Command {
@@ -292,6 +294,8 @@ class Engine {
   void runSsl(int frames, uint64_t block) noexcept;
   std::vector<std::unique_ptr<dsp::ParametricEq>> eq_;
   std::vector<std::unique_ptr<dsp::ParametricEq>> notch_;
+  // Feedback frequency shifter per output, after the notches (an exact bypass at 0 Hz).
+  std::vector<std::unique_ptr<dsp::FreqShift>> shift_;
   std::vector<std::unique_ptr<dsp::Compressor>> comp_;
   std::vector<float> gr_;
 

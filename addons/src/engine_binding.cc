@@ -188,6 +188,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SetOutputGain>("setOutputGain"),
                            InstanceMethod<&EngineWrap::SetEq>("setEq"),
                            InstanceMethod<&EngineWrap::SetNotch>("setNotch"),
+                           InstanceMethod<&EngineWrap::SetShift>("setShift"),
                            InstanceMethod<&EngineWrap::SetCompressor>("setCompressor"),
                            InstanceMethod<&EngineWrap::SteerBeam>("steerBeam"),
                            InstanceMethod<&EngineWrap::SetBeamAuto>("setBeamAuto"),
@@ -341,6 +342,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     c.v[1] = arg(info, 3);
     c.v[2] = arg(info, 4);
     c.v[3] = info.Length() > 5 && info[5].ToBoolean().Value() ? 1 : 0;
+    return Send(info, c);
+  }
+
+  // setShift(output, hz): the feedback frequency shifter of one output (checked in TypeScript).
+  Napi::Value SetShift(const Napi::CallbackInfo& info) {
+    engine::Command c;
+    c.id = engine::kCmdSetShift;
+    c.target = static_cast<int32_t>(arg(info, 0));
+    c.v[0] = arg(info, 1);
     return Send(info, c);
   }
 

@@ -280,6 +280,10 @@ void drive(engine::Engine& e, std::atomic<bool>& done) {
       case 0: c.id = engine::kCmdSetInputTrim; c.target = i % 8; c.v[0] = (i % 7) - 3; break;
       case 1: c.id = engine::kCmdSetOutputGain; c.target = i % 4; c.v[0] = -(i % 12); break;
       case 2:
+        if (i % 4 == 3) {  // the feedback frequency shifter on, gliding, and back to bypass
+          c.id = engine::kCmdSetShift; c.target = i % 4; c.v[0] = (i / 36) % 3 == 0 ? 0 : 2.5 * ((i / 36) % 3) + (i % 5);
+          break;
+        }
         if (i % 2) {  // feedback notches in and out, as the suppressor places and releases them
           c.id = engine::kCmdSetNotch; c.target = i % 4; c.index = i % 8; c.v[0] = 500 + 37 * (i % 50); c.v[1] = -3 * (1 + i % 6); c.v[2] = 40; c.v[3] = (i / 18) % 2;
           break;

@@ -13,6 +13,8 @@ const REHEARSAL = 'the rehearsal'
 const MIXES = 'personal mixes (they keep their profiles in the store)'
 const TELEMETRY = 'MQTT telemetry (it keeps its setting in the store)'
 
+const FEEDBACK = 'the feedback frequency shifter (it keeps its setting in the store)'
+
 const AES67 = 'AES67 network audio (streams from the board profile and added at run time)'
 
 export const OWNED_COMMANDS: readonly OwnedCommand[] = [
@@ -113,6 +115,13 @@ export const OWNED_COMMANDS: readonly OwnedCommand[] = [
     summary: 'mark this moment for the models: feedback (that was feedback), wrong (the unit got it wrong) or right; kept with your name',
   },
   { name: 'mark list', owner: STORE, permission: 'observe', summary: 'the marked moments, oldest first, for the models (export: GET /api/mark/list)' },
+  { name: 'feedback show', owner: FEEDBACK, permission: 'observe', summary: 'the feedback frequency shift of every output (Hz; 0 is off)' },
+  {
+    name: 'feedback shift',
+    owner: FEEDBACK,
+    permission: 'operate',
+    summary: 'shift an output up by 0 to 20 Hz against feedback (0: off; glides, no click; detunes music: docs/feedback.md); stored',
+  },
   { name: 'osc show', owner: OSC, permission: 'observe', summary: 'show whether OSC (unencrypted UDP control) is on, on which port, and who may send' },
   { name: 'osc on', owner: OSC, permission: 'admin', summary: 'turn OSC on for the listed sources only (no encryption: use on a closed show network)' },
   { name: 'osc off', owner: OSC, permission: 'admin', summary: 'turn OSC off' },

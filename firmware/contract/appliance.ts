@@ -67,8 +67,9 @@ export type InferenceReport =
 /** What changed, where, to what, and who changed it. One shape for every transport's change notifications. */
 export interface SettingChange {
   /** gain: {output}; trim: {input}; eq: {output, band}; compressor: {output}; beam: {beam};
-   *  mode: automation mode; preset: {name, action}; osc: OSC settings; telemetry: telemetry settings; bypass: manual bypass. */
-  what: 'gain' | 'trim' | 'eq' | 'compressor' | 'beam' | 'mode' | 'preset' | 'osc' | 'telemetry' | 'bypass'
+   *  mode: automation mode; preset: {name, action}; osc: OSC settings; telemetry: telemetry settings; bypass: manual bypass;
+   *  feedback: {output}, the feedback frequency shift (Hz). */
+  what: 'gain' | 'trim' | 'eq' | 'compressor' | 'beam' | 'mode' | 'preset' | 'osc' | 'telemetry' | 'bypass' | 'feedback'
   target: Record<string, number | string>
   value: unknown
   who: string

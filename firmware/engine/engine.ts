@@ -165,6 +165,9 @@ export const DEFAULT_OPTIONS = {
   maxBlocks: 0,
 } as const satisfies Partial<EngineOptions>
 
+/** The largest feedback frequency shift (Hz) an output takes (Engine.setShift). */
+export const MAX_FEEDBACK_SHIFT_HZ = 20
+
 const SIM_KIND = { tone: 0, noise: 1, speechlike: 2 } as const
 const BAND_TYPE = { peak: 0, lowshelf: 1, highshelf: 2, highpass: 3, lowpass: 4 } as const
 const BEAM_KIND = { das: 0, mvdr: 1 } as const
@@ -575,6 +578,20 @@ export class Engine {
     const send = this.#native.setNotch
     if (!send) throw new FirmwareError('FW_ERR_ENGINE', 'this engine build has no feedback notches; rebuild it with "npm run build:addon"')
     this.#send(send.call(this.#native, output, slot, hz, gainDb, q, n.enabled))
+  }
+
+  /**
+   * The feedback frequency shifter of one output, after the notches: every component moves up by
+   * hz (0 to MAX_FEEDBACK_SHIFT_HZ; 0 is off, an exact bypass). Changes glide (50 ms) and crossfade
+   * in and out of bypass (no click). A bad value: FW_ERR_FEEDBACK_SETTINGS, nothing sent. docs/feedback.md.
+   */
+  setShift(output: number, hz: number): void {
+    const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `setShift(${f}): ${m}`)
+    const out = numberIn(c, output, 'output', { min: 0, max: this.options.outputs - 1, integer: true })
+    const shift = numberIn(c, hz, 'hz', { min: 0, max: MAX_FEEDBACK_SHIFT_HZ })
+    const send = this.#native.setShift
+    if (!send) throw new FirmwareError('FW_ERR_ENGINE', 'this engine build has no frequency shifter; rebuild it with "npm run build:addon"')
+    this.#send(send.call(this.#native, out, shift))
   }
 
   /** Compressor/limiter of one output (ratio >= 1000 is a brick-wall limiter). */

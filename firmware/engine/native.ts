@@ -103,6 +103,7 @@ export interface NativeEngine {
   setOutputGain(output: number, db: number): boolean
   setEq(output: number, band: number, p: { type: number; freqHz: number; gainDb: number; q: number; enabled: boolean }): boolean
   setNotch?(output: number, slot: number, freqHz: number, gainDb: number, q: number, enabled: boolean): boolean
+  setShift?(output: number, hz: number): boolean
   setCompressor(output: number, p: Record<string, number | boolean>): boolean
   steerBeam(beam: number, azimuth: number, elevation: number): boolean
   setBeamAuto(beam: number, on: boolean): boolean

@@ -27,7 +27,7 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
   const trace: Array<{ t: number; p: number }> = []
   let r: Awaited<ReturnType<typeof runLoopWithClassifier>>
   try {
-    r = await runLoopWithClassifier(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress }, async (x) => {
+    r = await runLoopWithClassifier(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress, shiftHz: loop.shiftHz }, async (x) => {
       const p = await cls.classify(x)
       trace.push({ t: Math.round((trace.length * 0.25 + 0.55) * 1000) / 1000, p: Math.round(p * 1000) / 1000 })
       return p
@@ -40,7 +40,14 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
     version: 1,
     input: { ...info, path: opts.in, seconds: n / 48000 },
     output: { path: opts.out, channels: 1, format: opts.format, what: 'loudspeaker feed of the simulated loop' },
-    loop: { gainDb: loop.gainDb, room: loop.room, roomSpec: room, suppress: loop.suppress, criticalHz: Math.round(r.criticalHz * 10) / 10 },
+    loop: {
+      gainDb: loop.gainDb,
+      room: loop.room,
+      roomSpec: room,
+      suppress: loop.suppress,
+      shiftHz: loop.shiftHz,
+      criticalHz: Math.round(r.criticalHz * 10) / 10,
+    },
     feedback: { alarms: r.alarms, notches: r.notches, notchChanges: r.notchChanges, classifier: { model: 'crowd_state', pFeedback: trace } },
     meters: { programmeRmsDb: Math.round(rmsDb(mono) * 100) / 100, loudspeakerRmsDb: Math.round(rmsDb(r.speaker) * 100) / 100 },
     elapsedSeconds: Math.round(performance.now() - t0) / 1000,
@@ -49,5 +56,5 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
   writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`)
   renameSync(tmp, opts.report)
   const a = r.alarms[0]
-  return `loop at ${loop.gainDb} dB in ${loop.room}: ${r.alarms.length} feedback alarm(s)${a ? `, first at ${a.t.toFixed(2)} s, ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s` : ''}; ${r.notches.length} notch(es) in place; wrote ${opts.out} and ${opts.report}`
+  return `loop at ${loop.gainDb} dB in ${loop.room}${loop.shiftHz ? `, shifted ${loop.shiftHz} Hz` : ''}: ${r.alarms.length} feedback alarm(s)${a ? `, first at ${a.t.toFixed(2)} s, ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s` : ''}; ${r.notches.length} notch(es) in place; wrote ${opts.out} and ${opts.report}`
 }

@@ -1,5 +1,5 @@
 // The simulated acoustic loop driven from TypeScript: programme into the microphone, the loop
-// (addons/src/dsp/acoustic_loop.h: notches -> gain -> PA band limits -> loudspeaker -> room ->
+// (addons/src/dsp/acoustic_loop.h: notches -> frequency shift -> gain -> PA band limits -> loudspeaker -> room ->
 // microphone), the howl detector on the loudspeaker feed, the fusion into alarms and, with
 // suppression on, the notch planner placing notches on the loop's feed between chunks (as the
 // appliance's automation does in auto mode). Used by `firmware process --loop-gain`, the tests and
@@ -46,6 +46,9 @@ export function parseRoom(spec: string): RoomSpec {
   return { size: [x, y, z], absorption, speaker: [0.2 * x, 0.5 * y, 0.6 * z], mic: [0.55 * x, 0.55 * y, Math.min(1.6, 0.5 * z)] }
 }
 
+/** The largest frequency shift (Hz) the loop takes (--shift-hz). */
+export const MAX_SHIFT_HZ = 20
+
 export interface LoopOptions {
   /** Loop gain in dB over the point where the loop starts to howl (0 dB: at the edge), -40 to 20. */
   gainDb: number
@@ -58,6 +61,8 @@ export interface LoopOptions {
   chunk?: number
   /** Notches in place from the start (output 0's, e.g. those a suppressed run left), held whatever the planner does. */
   notches?: Notch[]
+  /** Frequency shift (Hz, 0 to MAX_SHIFT_HZ) of the loudspeaker feed, after the notches (addons/src/dsp/freq_shift.h). Defaults to 0: off. */
+  shiftHz?: number
 }
 
 export interface LoopResult {
@@ -75,12 +80,14 @@ interface NativeLoop {
   run(src: Float32Array): { mic: Float32Array; speaker: Float32Array; rows: Float32Array }
   setGainDb(db: number): void
   setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
+  setShiftHz(hz: number): void
   readonly criticalHz: number
 }
 
 export function checkLoopOptions(o: LoopOptions): void {
   const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `loop: ${f} ${m}`)
   numberIn(c, o.gainDb, 'gainDb', { min: -40, max: 20 })
+  if (o.shiftHz !== undefined) numberIn(c, o.shiftHz, 'shiftHz', { min: 0, max: MAX_SHIFT_HZ })
   numberIn(c, o.room.absorption, 'absorption', { min: 0.05, max: 0.95 })
   if (o.room.order !== undefined) wholeNumberIn(c, o.room.order, 'order', 1, 12)
   for (const k of ['size', 'speaker', 'mic'] as const) {
@@ -120,6 +127,8 @@ class LoopRun {
     this.speaker = new Float32Array(programme.length)
     this.mic = new Float32Array(programme.length)
     for (const n of o.notches ?? []) this.#loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
+    // Set before the first sample: the shifter starts at its shift (its glide ends inside the first 50 ms).
+    if (o.shiftHz) this.#loop.setShiftHz(o.shiftHz)
   }
 
   #apply(t: number, ns: Notch[]): void {

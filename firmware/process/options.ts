@@ -5,6 +5,7 @@
 import type { BeamformerKind } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
 import { WAV_FORMATS, type WavFormat } from '../wav/wav.ts'
+import { MAX_SHIFT_HZ } from './feedback-loop.ts'
 
 export interface ProcessOptions {
   /** Array geometry JSON ({"sampleRate","mics"}) or a board profile.json with an "array". Without it the inputs are line feeds. */
@@ -44,9 +45,10 @@ export interface ProcessOptions {
   /**
    * --loop-gain: run the input (the programme at the microphone, mixed to mono, 48 kHz) through the
    * simulated acoustic loop instead of the engine (firmware/process/feedback-loop.ts); --room
-   * names the room (default club); --suppress places notches at detected howls.
+   * names the room (default club); --suppress places notches at detected howls; --shift-hz shifts
+   * the loudspeaker feed up by that many Hz (0 to 20, default 0: off).
    */
-  loop?: { gainDb: number; room: string; suppress: boolean }
+  loop?: { gainDb: number; room: string; suppress: boolean; shiftHz: number }
   /** --stems DIR: one WAV per tracked source (track-<id>.wav) and residual.wav there; the tracks in the report. */
   stems?: string
 }
@@ -81,6 +83,8 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
                         loudspeaker feed, the report lists the feedback alarms (docs/feedback.md)
   --room R              the loop's room: small, club (default), hall, studio, or LxWxH:absorption
   --suppress            with --loop-gain: place notches at detected howls (the auto mode)
+  --shift-hz HZ         with --loop-gain: shift the loudspeaker feed up by HZ (0 to 20; default 0,
+                        off), a frequency shifter after the notches (docs/feedback.md)
   --stems DIR           with --array: localise and track up to 4 sources, write one WAV per track
                         (DIR/track-<id>.wav, a beam + post-filter) and DIR/residual.wav; the
                         tracks go in the report (docs/mixes.md)`
@@ -100,6 +104,7 @@ const valued = new Set([
   '--progress-every',
   '--loop-gain',
   '--room',
+  '--shift-hz',
   '--stems',
 ])
 const flags = new Set(['--no-analysis', '--join', '--suppress'])
@@ -243,9 +248,13 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --loop-gain must be dB from -40 to 20, got "${loopGain}"`)
     }
     for (const n of ['--array', '--steer', '--beamformer', '--beams', '--from', '--to', '--stems']) if (seen.has(n)) usage(`${n} does not go with --loop-gain`)
-    opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress') }
+    const shift = seen.get('--shift-hz') ?? '0'
+    if (!/^\d+(\.\d+)?$/.test(shift) || Number(shift) > MAX_SHIFT_HZ) {
+      throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --shift-hz must be Hz from 0 to ${MAX_SHIFT_HZ}, got "${shift}"`)
+    }
+    opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress'), shiftHz: Number(shift) }
   } else {
-    for (const n of ['--room', '--suppress']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
+    for (const n of ['--room', '--suppress', '--shift-hz']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
   }
   const stems = seen.get('--stems')
   if (stems !== undefined) opts.stems = stems

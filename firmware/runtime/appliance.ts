@@ -70,6 +70,7 @@ export type RuntimeEngine = Pick<
       | 'pollFeatures'
       | 'mixPort'
       | 'setNotch'
+      | 'setShift'
       | 'netStats'
       | 'setMediaClockLocked'
       | 'addAes67Stream'

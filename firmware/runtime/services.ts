@@ -6,6 +6,7 @@
 
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { FeedbackShiftControl, registerFeedbackShiftCommands } from '../automation/feedback-shift.ts'
 import { type AttachedInference, attachInference } from '../automation/service.ts'
 import { addStatusFields } from '../commands/builtin.ts'
 import { type CommandRegistry, createRegistry } from '../commands/index.ts'
@@ -186,6 +187,13 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
         registerOscCommands(registry, osc)
         stops.push(() => osc.stop())
         await osc.startFromStore().catch((e: Error) => log('warn', `OSC stays off: ${e.message}`))
+      }
+      // Issue 13: the feedback frequency shifter per output (kept in the store); `feedback show|shift`.
+      const setShift = app.engine.setShift
+      if (config && setShift) {
+        const shift = new FeedbackShiftControl({ setShift: (o, hz) => setShift.call(app.engine, o, hz), outputs: app.profile.audio.outputs, config })
+        registerFeedbackShiftCommands(registry, shift)
+        await shift.startFromStore().catch((e: Error) => log('warn', `feedback shift stays off: ${e.message}`))
       }
       // Telemetry (MQTT): off unless an admin turned it on (kept in the store); `telemetry on|off|show`.
       if (opts.telemetry !== false && config) {

@@ -13,61 +13,12 @@ import { loadNative } from '../../firmware/engine/native.ts'
 import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
 import { type LoopOptions, type LoopResult, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
-import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
+import { limit as limitOf, lineLevels, logSpectralDistance, programmes, quantile, scan as scanOf } from './feedback-lib.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
 
 const features = loadNative().features as {
   howl(x: Float32Array): { frames: number; rows: Float32Array }
   bandSpectrum(x: Float32Array): unknown
-}
-
-interface Programme {
-  family: string
-  x: Float32Array
-}
-
-function shuffledText(seed: number): string {
-  const parts = TEXTS.flatMap((t) => t.split(/(?<=[.,])\s+/))
-  let s = seed
-  const out: string[] = []
-  for (let i = 0; i < parts.length; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31
-    out.push(parts[s % parts.length]!)
-  }
-  return out.join(' ')
-}
-
-async function programmes(dir: string, musicS: number, pieces: number, speechPieces: number): Promise<Programme[]> {
-  const out: Programme[] = []
-  for (let i = 0; i < pieces; i++) {
-    const sf = SOUNDFONTS[i % SOUNDFONTS.length]!
-    const progs = [INSTRUMENTS[i % 10]!, INSTRUMENTS[(i * 3 + 1) % 10]!, INSTRUMENTS[(i * 7 + 2) % 10]!]
-    const family = `music ${sf.split('/').pop()!.replace(/\..*/, '')}`
-    out.push({ family, x: await renderMusic(dir, { seconds: musicS, seed: 100 + i, programs: progs, soundfont: sf }) })
-  }
-  const voices = [...FLITE_VOICES, 'festival']
-  for (let i = 0; i < speechPieces; i++) {
-    const v = voices[i % voices.length]!
-    out.push({ family: v === 'festival' ? 'speech festival' : 'speech flite', x: await renderSpeech(dir, shuffledText(i + 1), v) })
-  }
-  return out
-}
-
-/** Sine-peak level (dB) at hz of 2048-sample Hann frames every 1024 samples. */
-function lineLevels(x: Float32Array, hz: number): number[] {
-  const out: number[] = []
-  const w = (2 * Math.PI * hz) / 48000
-  for (let s = 0; s + 2048 <= x.length; s += 1024) {
-    let re = 0
-    let im = 0
-    for (let i = 0; i < 2048; i++) {
-      const v = x[s + i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / 2048))
-      re += v * Math.cos(w * i)
-      im -= v * Math.sin(w * i)
-    }
-    out.push(20 * Math.log10((Math.hypot(re, im) * 4) / 2048 + 1e-12))
-  }
-  return out
 }
 
 function strongestLine(x: Float32Array): number {
@@ -88,31 +39,6 @@ function strongestLine(x: Float32Array): number {
     }
   }
   return best
-}
-
-function quantile(v: number[], q: number): number {
-  if (v.length === 0) return Number.NaN
-  const s = [...v].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
-}
-
-/** Mean log-spectral distance (dB) between two signals, 2048-point frames, 100 Hz to 8 kHz. */
-function logSpectralDistance(a: Float32Array, b: Float32Array): number {
-  const bins: number[] = []
-  for (let f = 100; f <= 8000; f *= 2 ** (1 / 12)) bins.push(f)
-  let sum = 0
-  let n = 0
-  for (let s = 0; s + 2048 <= Math.min(a.length, b.length); s += 48000) {
-    let d = 0
-    for (const f of bins) {
-      const la = lineLevels(a.subarray(s, s + 2048), f)[0]!
-      const lb = lineLevels(b.subarray(s, s + 2048), f)[0]!
-      d += (la - lb) ** 2
-    }
-    sum += Math.sqrt(d / bins.length)
-    n++
-  }
-  return sum / Math.max(1, n)
 }
 
 const section: BenchSection = {
@@ -239,31 +165,9 @@ const section: BenchSection = {
       })
 
       // --- Added stable gain (bisection), and the programme cost.
-      const stable = async (x: Float32Array, room: string, g: number, suppress: boolean): Promise<boolean> => {
-        const r = await loopRun(x, { gainDb: g, room: ROOMS[room]!, suppress })
-        const n = x.length / 48000
-        return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
-      }
-      const limit = async (x: Float32Array, room: string, suppress: boolean): Promise<number> => {
-        let lo = -6
-        let hi = 20
-        for (let i = 0; i < (q ? 5 : 7); i++) {
-          const mid = (lo + hi) / 2
-          if (await stable(x, room, mid, suppress)) lo = mid
-          else hi = mid
-        }
-        return lo
-      }
-      // With suppression the loop can be stable at a gain and howl at a lower one (a notch placed at
-      // one gain and not at the other), so the bisection's one-threshold assumption can overstate
-      // it. The issue's figure is the loop gain at which the loop howls: also scanned upward from
-      // the off limit in steps, the last stable gain before the first that howls.
-      const scan = async (x: Float32Array, room: string, from: number): Promise<number> => {
-        const step = q ? 1 : 0.5
-        let g = from
-        while (g < from + 10 && (await stable(x, room, g + step, true))) g += step
-        return g
-      }
+      // The stability check, its bisection and its upward scan: tests/bench/feedback-lib.ts.
+      const limit = (x: Float32Array, room: string, suppress: boolean): Promise<number> => limitOf(loopRun, x, { room, suppress }, q)
+      const scan = (x: Float32Array, room: string, from: number): Promise<number> => scanOf(loopRun, x, { room, suppress: true }, from, q)
       const asg: number[] = []
       const asgScan: number[] = []
       const lsd: number[] = []

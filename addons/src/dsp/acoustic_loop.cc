@@ -16,7 +16,7 @@ constexpr int kHistorySlack = 16384;
 }  // namespace
 
 AcousticLoop::AcousticLoop(double sampleRate, const RoomSpec& r, double gainDb)
-    : fs_(sampleRate), notches_(sampleRate, kNotches), band_(sampleRate, 2) {
+    : fs_(sampleRate), notches_(sampleRate, kNotches), band_(sampleRate, 2), shift_(sampleRate) {
   const int len = std::max(64, static_cast<int>(r.maxSeconds * sampleRate));
   h_.assign(len, 0.0f);
   std::vector<double> h(len, 0.0);
@@ -110,6 +110,7 @@ void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noex
       buf_[i] = x;
     }
     notches_.process(buf_.data(), m);
+    shift_.process(buf_.data(), m);
     for (int i = 0; i < m; ++i) buf_[i] *= g;
     band_.process(buf_.data(), m);
     for (int i = 0; i < m; ++i) {

@@ -7,12 +7,15 @@
 // gain over frequency is 0 dB with the gain at 0 dB: the loop gain in dB is then the margin over
 // the point where it starts to howl (> 0 dB howls at the frequency of the largest gain). The
 // loudspeaker saturates softly (tanh), as an amplifier would, so a howl settles near full scale.
-// Construction allocates; process, setGainDb and setNotch do not.
+// The frequency shifter (dsp/freq_shift.h, off by default: an exact bypass) sits after the notches,
+// before the gain, as a feedback suppressor's shifter would.
+// Construction allocates; process, setGainDb, setNotch and setShiftHz do not.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "dsp/biquad.h"
+#include "dsp/freq_shift.h"
 
 namespace dsp {
 
@@ -33,6 +36,8 @@ class AcousticLoop {
   void setGainDb(double db) noexcept;
   // Notch i: a peaking biquad (gainDb < 0) on the loudspeaker feed; glides and crossfades.
   void setNotch(int i, const BandParams& p) noexcept { notches_.setBand(i, p); }
+  // Shift (Hz) of the loudspeaker feed; glides. 0: off.
+  void setShiftHz(double hz) noexcept { shift_.setShiftHz(hz); }
   // src: what the microphone hears from the stage; mic: src plus the loudspeaker through the room;
   // spk: the loudspeaker feed. n samples each.
   void process(const float* src, float* mic, float* spk, int n) noexcept;
@@ -53,6 +58,7 @@ class AcousticLoop {
   uint32_t w_ = 0;
   std::vector<float> buf_;
   ParametricEq notches_, band_;
+  FreqShift shift_;
 };
 
 }  // namespace dsp

@@ -1,12 +1,14 @@
 // Feedback: the howl detector over a whole signal (tests, benchmarks, `firmware process`) and the
 // simulated acoustic loop with its detector (features/howl_detector.h, dsp/acoustic_loop.h). The
 // engine's audio thread runs the same HowlDetector inside the feature tap instead.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "binding.h"
 #include "dsp/acoustic_loop.h"
+#include "dsp/freq_shift.h"
 #include "features/band_spectrum.h"
 #include "features/howl_detector.h"
 
@@ -93,14 +95,14 @@ Napi::Value HowlOf(const Napi::CallbackInfo& info) {
 }
 
 // new FeedbackLoop({ gainDb, room: { size, absorption, speaker, mic, order, maxSeconds }, thresholds })
-// .run(src) -> { mic, speaker, rows }; .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled);
+// .run(src) -> { mic, speaker, rows }; .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled); .setShiftHz(hz);
 // .criticalHz, .taps, .impulseResponse
 class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FeedbackLoop",
                        {InstanceMethod<&FeedbackLoopWrap::Run>("run"), InstanceMethod<&FeedbackLoopWrap::SetGainDb>("setGainDb"),
-                        InstanceMethod<&FeedbackLoopWrap::SetNotch>("setNotch"),
+                        InstanceMethod<&FeedbackLoopWrap::SetNotch>("setNotch"), InstanceMethod<&FeedbackLoopWrap::SetShiftHz>("setShiftHz"),
                         InstanceAccessor<&FeedbackLoopWrap::CriticalHz>("criticalHz"), InstanceAccessor<&FeedbackLoopWrap::Taps>("taps"),
                         InstanceAccessor<&FeedbackLoopWrap::Ir>("impulseResponse")});
   }
@@ -150,6 +152,10 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
     loop_->setNotch(info[0].As<Napi::Number>().Int32Value(), p);
     return info.Env().Undefined();
   }
+  Napi::Value SetShiftHz(const Napi::CallbackInfo& info) {
+    loop_->setShiftHz(info[0].As<Napi::Number>().DoubleValue());
+    return info.Env().Undefined();
+  }
   Napi::Value CriticalHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->criticalHz()); }
   Napi::Value Taps(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->taps()); }
   Napi::Value Ir(const Napi::CallbackInfo& info) { return packed(info.Env(), loop_->impulseResponse()); }
@@ -158,12 +164,42 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
   std::unique_ptr<HowlStream> stream_;
 };
 
+// new FreqShift() (48 kHz): .setShiftHz(hz); .process(x) -> a new Float32Array (the stream
+// continues across calls); .bypassed. Tests and benchmarks; the engine runs dsp::FreqShift itself.
+class FreqShiftWrap : public Napi::ObjectWrap<FreqShiftWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FreqShift",
+                       {InstanceMethod<&FreqShiftWrap::Process>("process"), InstanceMethod<&FreqShiftWrap::SetShiftHz>("setShiftHz"),
+                        InstanceAccessor<&FreqShiftWrap::Bypassed>("bypassed")});
+  }
+  explicit FreqShiftWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FreqShiftWrap>(info) {}
+
+ private:
+  Napi::Value Process(const Napi::CallbackInfo& info) {
+    auto x = needSamples(info, 0);
+    auto y = Napi::Float32Array::New(info.Env(), x.ElementLength());
+    std::copy(x.Data(), x.Data() + x.ElementLength(), y.Data());
+    shift_.process(y.Data(), static_cast<int>(y.ElementLength()));
+    return y;
+  }
+  Napi::Value SetShiftHz(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "shift must be a number (Hz)");
+    shift_.setShiftHz(info[0].As<Napi::Number>().DoubleValue());
+    return info.Env().Undefined();
+  }
+  Napi::Value Bypassed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shift_.bypassed()); }
+
+  dsp::FreqShift shift_{48000.0};
+};
+
 }  // namespace
 
 void InitFeedback(Napi::Env env, Napi::Object features) {
   features.Set("howl", Napi::Function::New(env, HowlOf, "howl"));
   features.Set("howlFloats", Napi::Number::New(env, features::HowlDetector::kFloats));
   features.Set("FeedbackLoop", FeedbackLoopWrap::Define(env));
+  features.Set("FreqShift", FreqShiftWrap::Define(env));
 }
 
 }  // namespace binding

@@ -1,0 +1,325 @@
+// Added stable gain (issue 13, fourth round): what notches can reach on the simulated loop, and what
+// a frequency shifter adds.
+//   oracle      from each room's own impulse response (AcousticLoop through the binding) with the PA
+//               band limits: the loop's response on a 0.37 Hz grid (zero-padded FFT), its maximum
+//               stable gain (MSG) with no notch and with K ideal notches of the planner's shape
+//               (peaking biquad, Q 40, -18 dB) placed greedily at the highest remaining peak. The
+//               ceiling any notch suppressor with K notches reaches on this loop. Two readings: the
+//               magnitude bound (-max |L|) and Nyquist's (the largest |L| where the loop's phase is a
+//               whole number of turns). Also the loop delay (first tap), the group delay at the
+//               critical frequency and the howl's growth at margins +1..+6 dB, predicted
+//               (M dB per group delay) and measured (the loop from silence).
+//   shift       the largest stable gain with the frequency shifter at 0 / 2 / 5 / 10 Hz, alone and
+//               with the notch suppressor, on music (fluidsynth) and speech (flite, festival):
+//               the SAME stability check, bisection and upward scan as the feedback section
+//               (tests/bench/feedback-lib.ts); the programme cost while stable (log-spectral
+//               distance 3 dB under the off limit) and the detuning in cents.
+// The detector alone decides the notches here (BENCH_FEEDBACK_CLASSIFIER=1 fuses the classifier too,
+// as the feedback section does by default; ~10x slower).
+import { loadNative } from '../../firmware/engine/native.ts'
+import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
+import { ROOMS, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
+import { fft } from '../helpers/fft.ts'
+import { type GainCase, type LoopRunner, limit, logSpectralDistance, programmes, quantile, scan } from './feedback-lib.ts'
+import { type BenchRow, type BenchSection, fixed } from './lib.ts'
+
+const FS = 48000
+const { FeedbackLoop, FreqShift } = loadNative().features as {
+  FreqShift: new () => { setShiftHz(hz: number): void; process(x: Float32Array): Float32Array }
+  FeedbackLoop: new (o: unknown) => { impulseResponse: Float32Array; criticalHz: number; run(x: Float32Array): { speaker: Float32Array } }
+}
+
+interface Coeffs {
+  b0: number
+  b1: number
+  b2: number
+  a1: number
+  a2: number
+}
+
+/** RBJ cookbook, as addons/src/dsp/biquad.cc designs them. */
+function biquad(type: 'peak' | 'hp' | 'lp', f: number, q: number, gainDb = 0): Coeffs {
+  const A = 10 ** (gainDb / 40)
+  const w0 = (2 * Math.PI * f) / FS
+  const cw = Math.cos(w0)
+  const alpha = Math.sin(w0) / (2 * q)
+  let [b0, b1, b2, a0, a1, a2] = [1, 0, 0, 1, 0, 0]
+  if (type === 'peak') [b0, b1, b2, a0, a1, a2] = [1 + alpha * A, -2 * cw, 1 - alpha * A, 1 + alpha / A, -2 * cw, 1 - alpha / A]
+  else if (type === 'hp') [b0, b1, b2, a0, a1, a2] = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2, 1 + alpha, -2 * cw, 1 - alpha]
+  else [b0, b1, b2, a0, a1, a2] = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2, 1 + alpha, -2 * cw, 1 - alpha]
+  return { b0: b0 / a0, b1: b1 / a0, b2: b2 / a0, a1: a1 / a0, a2: a2 / a0 }
+}
+
+/** Multiplies (re, im) on the grid k * FS / n (k < n / 2 + 1) by the biquad's response. */
+function applyBiquad(c: Coeffs, re: Float64Array, im: Float64Array, n: number, from = 0, to = re.length): void {
+  for (let k = from; k < to; k++) {
+    const w = (2 * Math.PI * k) / n
+    const c1 = Math.cos(w)
+    const s1 = -Math.sin(w)
+    const c2 = Math.cos(2 * w)
+    const s2 = -Math.sin(2 * w)
+    const nr = c.b0 + c.b1 * c1 + c.b2 * c2
+    const ni = c.b1 * s1 + c.b2 * s2
+    const dr = 1 + c.a1 * c1 + c.a2 * c2
+    const di = c.a1 * s1 + c.a2 * s2
+    const d = dr * dr + di * di
+    const hr = (nr * dr + ni * di) / d
+    const hi = (ni * dr - nr * di) / d
+    const r = re[k]! * hr - im[k]! * hi
+    im[k] = re[k]! * hi + im[k]! * hr
+    re[k] = r
+  }
+}
+
+interface LoopResponse {
+  n: number
+  re: Float64Array
+  im: Float64Array
+}
+
+/** The loop's response (room impulse response x PA band limits) on bins 0..n/2, n = 2^17 (0.37 Hz). */
+function loopResponse(h: Float32Array): LoopResponse {
+  const n = 1 << 17
+  const full = { re: new Float64Array(n), im: new Float64Array(n) }
+  for (let i = 0; i < h.length; i++) full.re[i] = h[i]!
+  fft(full.re, full.im)
+  const re = full.re.slice(0, n / 2 + 1)
+  const im = full.im.slice(0, n / 2 + 1)
+  applyBiquad(biquad('hp', 100, Math.SQRT1_2), re, im, n)
+  applyBiquad(biquad('lp', 8000, Math.SQRT1_2), re, im, n)
+  return { n, re, im }
+}
+
+/** Maximum stable gain, dB: the magnitude bound and Nyquist's (|L| where the phase is a whole number of turns). */
+function msg(L: LoopResponse): { magDb: number; nyqDb: number; peakBin: number; nyqBin: number } {
+  let peak = 0
+  let peakBin = 1
+  let nyq = 0
+  let nyqBin = 1
+  for (let k = 1; k < L.re.length - 1; k++) {
+    const m = L.re[k]! ** 2 + L.im[k]! ** 2
+    if (m > peak) {
+      peak = m
+      peakBin = k
+    }
+    // Phase through 0 (mod 2 pi): the imaginary part changes sign with the real part positive.
+    if (L.im[k]! <= 0 !== L.im[k + 1]! <= 0 && L.re[k]! + L.re[k + 1]! > 0) {
+      const a = Math.abs(L.im[k]!) / (Math.abs(L.im[k]!) + Math.abs(L.im[k + 1]!))
+      const v = L.re[k]! + a * (L.re[k + 1]! - L.re[k]!)
+      if (v > nyq) {
+        nyq = v
+        nyqBin = k + a
+      }
+    }
+  }
+  return { magDb: -10 * Math.log10(peak), nyqDb: -20 * Math.log10(nyq), peakBin, nyqBin }
+}
+
+/**
+ * Places K notches greedily, one at a time: 'peak' at the highest remaining peak of |L| (the issue's
+ * oracle), 'howl' at the frequency where the loop would howl next (the largest |L| with the phase a
+ * whole number of turns: what a perfect howl detector would hand the planner). MSG after each count in `at`.
+ */
+function oracle(L0: LoopResponse, at: number[], by: 'peak' | 'howl'): Map<number, { magDb: number; nyqDb: number }> {
+  const L = { n: L0.n, re: L0.re.slice(), im: L0.im.slice() }
+  const out = new Map<number, { magDb: number; nyqDb: number }>()
+  const max = Math.max(...at)
+  for (let k = 1; k <= max; k++) {
+    const { peakBin: pb, nyqBin } = msg(L)
+    // The peak's frequency between bins (parabola through the three dB values).
+    const db = (b: number) => 10 * Math.log10(L.re[b]! ** 2 + L.im[b]! ** 2)
+    const [a, b, c] = [db(pb - 1), db(pb), db(pb + 1)]
+    const off = (0.5 * (a - c)) / (a - 2 * b + c || 1)
+    const bin = by === 'peak' ? pb + off : nyqBin
+    const peakBin = Math.round(bin)
+    const hz = (bin * FS) / L.n
+    // The notch only matters within a few hundred bandwidths; far off it is 1 within 1e-5.
+    const span = Math.ceil((hz / 40) * 200 * (L.n / FS))
+    applyBiquad(biquad('peak', hz, 40, -18), L.re, L.im, L.n, Math.max(0, peakBin - span), Math.min(L.re.length, peakBin + span))
+    if (at.includes(k)) out.set(k, msg(L))
+  }
+  return out
+}
+
+/** Howl growth, dB/s, measured: the loop at `margin` dB over its Nyquist MSG (gain msgDb + margin) from a 10 ms noise burst (about -125 dBFS), the slope of the loudspeaker's level from -110 to -25 dBFS (5.3 ms frames, after the first 0.1 s). */
+function measuredGrowth(room: string, msgDb: number, margin: number): number {
+  const x = new Float32Array(FS * 12)
+  let s = 1
+  for (let i = 0; i < 480; i++) {
+    s = (s * 16807) % 2147483647
+    x[i] = 2e-6 * (s / 2147483647 - 0.5)
+  }
+  const loop = new FeedbackLoop({ gainDb: msgDb + margin, room: { ...ROOMS[room]!, maxSeconds: 0.25 } })
+  const y = loop.run(x).speaker
+  const frame = 256
+  const pts: Array<[number, number]> = []
+  for (let i = 0; i + frame <= y.length; i += frame) {
+    let e = 0
+    for (let j = 0; j < frame; j++) e += y[i + j]! ** 2
+    const l = 10 * Math.log10(e / frame + 1e-30)
+    if (l > -25) break
+    if (l > -110 && i > FS * 0.1) pts.push([i / FS, l])
+  }
+  if (pts.length < 4) return Number.NaN
+  const mt = pts.reduce((a, p) => a + p[0], 0) / pts.length
+  const ml = pts.reduce((a, p) => a + p[1], 0) / pts.length
+  let num = 0
+  let den = 0
+  for (const [t, l] of pts) {
+    num += (t - mt) * (l - ml)
+    den += (t - mt) ** 2
+  }
+  return num / den
+}
+
+const cents = (f: number, df: number) => 1200 * Math.log2((f + df) / f)
+
+const section: BenchSection = {
+  name: 'feedback-gain',
+  async run(ctx) {
+    const rows: BenchRow[] = []
+    const q = ctx.quick
+    const Ks = [1, 2, 4, 8, 16, 32]
+    const rooms = Object.keys(ROOMS)
+
+    // --- 1. The oracle bound.
+    const oracleAsg = new Map<number, number[]>()
+    const howlAsg = new Map<number, number[]>()
+    for (const room of rooms) {
+      const loop = new FeedbackLoop({ gainDb: 0, room: { ...ROOMS[room]!, maxSeconds: 0.25 } })
+      const h = loop.impulseResponse
+      const L = loopResponse(h)
+      const m0 = msg(L)
+      const res = oracle(L, Ks, 'peak')
+      const howlRes = oracle(L, Ks, 'howl')
+      const first = h.findIndex((v) => v !== 0)
+      // Group delay where it howls (the Nyquist frequency): the phase's slope over +-2 bins.
+      const k = Math.round(m0.nyqBin)
+      const ph = (b: number) => Math.atan2(L.im[b]!, L.re[b]!)
+      let dph = ph(k + 2) - ph(k - 2)
+      dph = ((((dph + Math.PI) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) - Math.PI
+      const groupS = -dph / ((2 * Math.PI * 4) / L.n) / FS
+      rows.push({
+        metric: `oracle ${room}: MSG with no notch (magnitude / Nyquist)`,
+        value: `${fixed(m0.magDb, 2)} / ${fixed(m0.nyqDb, 2)}`,
+        unit: 'dB',
+        note: `largest |L| at ${fixed((m0.peakBin * FS) / L.n, 1)} Hz (the loop's own reading: ${fixed(loop.criticalHz, 1)} Hz; its 0 dB is the largest |L| on a 1.5 Hz grid); it howls first at ${fixed((m0.nyqBin * FS) / L.n, 1)} Hz`,
+      })
+      for (const K of Ks) {
+        const r = res.get(K)!
+        const asg = r.magDb - m0.magDb
+        const hr = howlRes.get(K)!
+        oracleAsg.set(K, [...(oracleAsg.get(K) ?? []), asg])
+        howlAsg.set(K, [...(howlAsg.get(K) ?? []), hr.nyqDb - m0.nyqDb])
+        rows.push({
+          metric: `oracle ${room}: ASG with ${K} ideal notches at the highest peaks (magnitude / Nyquist)`,
+          value: `${fixed(asg, 2)} / ${fixed(r.nyqDb - m0.nyqDb, 2)}`,
+          unit: 'dB',
+          note: `notches where it howls next instead (Nyquist): ${fixed(hr.nyqDb - m0.nyqDb, 2)} dB`,
+        })
+      }
+      const growth = [1, 2, 3, 4, 5, 6].map((M) => ({ M, predicted: M / groupS, measured: measuredGrowth(room, m0.nyqDb, M) }))
+      rows.push({
+        metric: `loop ${room}: delay (first tap) / group delay where it howls first`,
+        value: `${fixed((first / FS) * 1000, 2)} / ${fixed(groupS * 1000, 2)}`,
+        unit: 'ms',
+        note: `${loop.impulseResponse.length} samples of impulse response`,
+      })
+      rows.push({
+        metric: `loop ${room}: howl growth at +1..+6 dB over the Nyquist MSG, measured`,
+        value: growth.map((g) => fixed(g.measured, 0)).join(' / '),
+        unit: 'dB/s',
+        note: `predicted M dB per group delay: ${growth.map((g) => fixed(g.predicted, 0)).join(' / ')}; M dB per first-tap delay: ${growth.map((g) => fixed(g.M / (first / FS), 0)).join(' / ')}`,
+      })
+    }
+    for (const K of Ks) {
+      const v = oracleAsg.get(K)!
+      rows.push({
+        metric: `oracle ASG with ${K} notches (magnitude bound), worst / median / best of ${v.length} rooms`,
+        value: `${fixed(Math.min(...v), 2)} / ${fixed(quantile(v, 0.5), 2)} / ${fixed(Math.max(...v), 2)}`,
+        unit: 'dB',
+        target: K === 8 ? '>= 6 dB' : undefined,
+      })
+    }
+
+    // --- 3. The shifter in the loop, alone and with the notches.
+    const cls = process.env.BENCH_FEEDBACK_CLASSIFIER === '1' ? await startFeedbackClassifier() : null
+    const run: LoopRunner = (x, o) => (cls ? runLoopWithClassifier(x, o, cls.classify) : Promise.resolve(runLoop(x, o)))
+    try {
+      const progs = await programmes(ctx.tmp, 12, q ? 1 : 2, q ? 1 : 2)
+      const shiftRooms = q ? ['small', 'hall'] : rooms
+      const shifts = [0, 2, 5, 10]
+      const configs = shifts.flatMap((s) => [false, true].map((suppress) => ({ shiftHz: s, suppress }))).filter((c) => c.shiftHz > 0 || c.suppress)
+      const added = new Map<string, number[]>()
+      const cost = new Map<string, number[]>()
+      const key = (c: { shiftHz: number; suppress: boolean }) => `${c.shiftHz} Hz${c.suppress ? ' + notches' : ''}`
+      for (const p of progs)
+        for (const room of shiftRooms) {
+          const x = p.x.subarray(0, FS * 10)
+          const offCase: GainCase = { room, suppress: false }
+          const off = await limit(run, x, offCase, q)
+          const g = off - 3
+          const ref = runLoop(x, { gainDb: g, room: ROOMS[room]! }).speaker
+          const parts: string[] = []
+          for (const c of configs) {
+            const gc: GainCase = { room, ...c }
+            const up = await scan(run, x, gc, off, q, 14)
+            const bis = await limit(run, x, gc, q)
+            const kk = key(c)
+            added.set(kk, [...(added.get(kk) ?? []), up - off])
+            const on = (await run(x, { gainDb: g, room: ROOMS[room]!, suppress: c.suppress, shiftHz: c.shiftHz })).speaker
+            const d = logSpectralDistance(ref, on)
+            // How many notches the suppressor placed at the first gain that howls (with a shift the
+            // howl glides up, and the detector may never see a steady line).
+            const placed = c.suppress
+              ? (await run(x, { gainDb: up + (q ? 1 : 0.5), room: ROOMS[room]!, suppress: true, shiftHz: c.shiftHz })).notches.length
+              : 0
+            cost.set(kk, [...(cost.get(kk) ?? []), d])
+            parts.push(
+              `${kk}: ${fixed(up - off, 1)} (bisection ${fixed(bis - off, 1)}, cost ${fixed(d, 2)} dB${c.suppress ? `, ${placed} notches where it howls` : ''})`,
+            )
+          }
+          ctx.log(`${room}, ${p.family}: off limit ${fixed(off, 1)} dB; ${parts.join('; ')}`)
+          rows.push({ metric: `added stable gain: ${room}, ${p.family}`, value: fixed(off, 1), unit: 'dB (off limit)', note: parts.join('; ') })
+        }
+      for (const c of configs) {
+        const kk = key(c)
+        const v = added.get(kk)!
+        const d = cost.get(kk)!
+        rows.push({
+          metric: `added stable gain, ${kk}: worst / median / best`,
+          value: `${fixed(Math.min(...v), 1)} / ${fixed(quantile(v, 0.5), 1)} / ${fixed(Math.max(...v), 1)}`,
+          unit: 'dB',
+          target: '>= 6 dB',
+          note: `scanned up from the off limit (${q ? 1 : 0.5} dB steps) over ${v.length} cases; programme cost while stable (log-spectral distance, 3 dB under the off limit) worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB`,
+        })
+      }
+      for (const s of shifts.filter((v) => v > 0)) {
+        // The shift alone, no loop: the programme against itself shifted (the same distance).
+        const open = progs.map((p) => {
+          const f = new FreqShift()
+          f.setShiftHz(s)
+          return logSpectralDistance(p.x, f.process(p.x))
+        })
+        rows.push({
+          metric: `programme against itself shifted ${s} Hz, no loop (log-spectral distance), worst / median`,
+          value: `${fixed(Math.max(...open), 2)} / ${fixed(quantile(open, 0.5), 2)}`,
+          unit: 'dB',
+          note: progs.map((p, i) => `${p.family} ${fixed(open[i]!, 2)}`).join(', '),
+        })
+        rows.push({
+          metric: `detuning of a ${s} Hz shift at 110 / 440 / 1760 Hz`,
+          value: `${fixed(cents(110, s), 1)} / ${fixed(cents(440, s), 1)} / ${fixed(cents(1760, s), 1)}`,
+          unit: 'cents',
+          note: 'every partial moves by the same Hz, so harmonics stop being harmonic: a 5 Hz shift puts A2 (110 Hz) 77 cents sharp, most of a semitone',
+        })
+      }
+      rows.push({ metric: 'classifier fused (crowd_state feedback probability)', value: cls ? 'yes' : 'no' })
+    } finally {
+      await cls?.stop()
+    }
+    return rows
+  },
+}
+
+export default section

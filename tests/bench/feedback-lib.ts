@@ -1,0 +1,123 @@
+// What the feedback benchmarks share (tests/bench/feedback.bench.ts, feedback-gain.bench.ts): the
+// held-out programme, line levels, the log-spectral distance, and the one stability check with its
+// bisection and upward scan that every added-stable-gain figure is measured with.
+import type { LoopOptions, LoopResult } from '../../firmware/process/feedback-loop.ts'
+import { ROOMS, rmsDb } from '../../firmware/process/feedback-loop.ts'
+import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
+
+export interface Programme {
+  family: string
+  x: Float32Array
+}
+
+function shuffledText(seed: number): string {
+  const parts = TEXTS.flatMap((t) => t.split(/(?<=[.,])\s+/))
+  let s = seed
+  const out: string[] = []
+  for (let i = 0; i < parts.length; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31
+    out.push(parts[s % parts.length]!)
+  }
+  return out.join(' ')
+}
+
+/** `pieces` music pieces of musicS seconds (fluidsynth, the soundfonts in turn) and `speechPieces` speech pieces (flite voices, festival). */
+export async function programmes(dir: string, musicS: number, pieces: number, speechPieces: number): Promise<Programme[]> {
+  const out: Programme[] = []
+  for (let i = 0; i < pieces; i++) {
+    const sf = SOUNDFONTS[i % SOUNDFONTS.length]!
+    const progs = [INSTRUMENTS[i % 10]!, INSTRUMENTS[(i * 3 + 1) % 10]!, INSTRUMENTS[(i * 7 + 2) % 10]!]
+    const family = `music ${sf.split('/').pop()!.replace(/\..*/, '')}`
+    out.push({ family, x: await renderMusic(dir, { seconds: musicS, seed: 100 + i, programs: progs, soundfont: sf }) })
+  }
+  const voices = [...FLITE_VOICES, 'festival']
+  for (let i = 0; i < speechPieces; i++) {
+    const v = voices[i % voices.length]!
+    out.push({ family: v === 'festival' ? 'speech festival' : 'speech flite', x: await renderSpeech(dir, shuffledText(i + 1), v) })
+  }
+  return out
+}
+
+/** Sine-peak level (dB) at hz of 2048-sample Hann frames every 1024 samples. */
+export function lineLevels(x: Float32Array, hz: number): number[] {
+  const out: number[] = []
+  const w = (2 * Math.PI * hz) / 48000
+  for (let s = 0; s + 2048 <= x.length; s += 1024) {
+    let re = 0
+    let im = 0
+    for (let i = 0; i < 2048; i++) {
+      const v = x[s + i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / 2048))
+      re += v * Math.cos(w * i)
+      im -= v * Math.sin(w * i)
+    }
+    out.push(20 * Math.log10((Math.hypot(re, im) * 4) / 2048 + 1e-12))
+  }
+  return out
+}
+
+export function quantile(v: number[], q: number): number {
+  if (v.length === 0) return Number.NaN
+  const s = [...v].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
+}
+
+/** Mean log-spectral distance (dB) between two signals, 2048-point frames, 100 Hz to 8 kHz. */
+export function logSpectralDistance(a: Float32Array, b: Float32Array): number {
+  const bins: number[] = []
+  for (let f = 100; f <= 8000; f *= 2 ** (1 / 12)) bins.push(f)
+  let sum = 0
+  let n = 0
+  for (let s = 0; s + 2048 <= Math.min(a.length, b.length); s += 48000) {
+    let d = 0
+    for (const f of bins) {
+      const la = lineLevels(a.subarray(s, s + 2048), f)[0]!
+      const lb = lineLevels(b.subarray(s, s + 2048), f)[0]!
+      d += (la - lb) ** 2
+    }
+    sum += Math.sqrt(d / bins.length)
+    n++
+  }
+  return sum / Math.max(1, n)
+}
+
+/** Runs the loop (with or without the classifier fused). */
+export type LoopRunner = (x: Float32Array, o: LoopOptions) => Promise<LoopResult>
+
+/** What is on in a stability case: the room (a name from ROOMS), the notch suppressor, the frequency shift. */
+export interface GainCase {
+  room: string
+  suppress: boolean
+  shiftHz?: number
+}
+
+/** Stable at gain g: the loudspeaker's RMS over the last 2 s is within 3 dB of the programme times the gain. */
+export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<boolean> {
+  const r = await run(x, { gainDb: g, room: ROOMS[c.room]!, suppress: c.suppress, shiftHz: c.shiftHz ?? 0 })
+  const n = x.length / 48000
+  return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+}
+
+/** The largest stable gain by bisection between -6 and 20 dB (5 steps quick, 7 full). */
+export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick: boolean): Promise<number> {
+  let lo = -6
+  let hi = 20
+  for (let i = 0; i < (quick ? 5 : 7); i++) {
+    const mid = (lo + hi) / 2
+    if (await stable(run, x, c, mid)) lo = mid
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * With suppression the loop can be stable at a gain and howl at a lower one (a notch placed at one
+ * gain and not at the other), so the bisection's one-threshold assumption can overstate it. The
+ * issue's figure is the loop gain at which the loop howls: scanned upward from `from` in steps (1 dB
+ * quick, 0.5 dB full, at most `span` dB), the last stable gain before the first that howls.
+ */
+export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: number, quick: boolean, span = 10): Promise<number> {
+  const step = quick ? 1 : 0.5
+  let g = from
+  while (g < from + span && (await stable(run, x, c, g + step))) g += step
+  return g
+}
