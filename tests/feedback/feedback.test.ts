@@ -10,7 +10,7 @@ import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedbac
 import { renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from './programme.ts'
 
 const features = loadNative().features as {
-  howl(x: Float32Array): { frames: number; rows: Float32Array }
+  howl(x: Float32Array, thresholds?: Record<string, number>): { frames: number; rows: Float32Array }
   FeedbackLoop: new (
     o: unknown,
   ) => {
@@ -237,7 +237,7 @@ t.test('the fast line analysis reads a growing line every 128 samples: its growt
     const db = Math.min(-10, -70 + (150 * i) / 48000)
     x[i] = 10 ** (db / 20) * Math.sin((2 * Math.PI * 1234.5 * i) / 48000) + 0.017 * (seed / 2 ** 31 - 0.5)
   }
-  const seen = decodeRows(features.howl(x).rows).flatMap((fr) =>
+  const seen = decodeRows(features.howl(x, { lineFollowers: 4 }).rows).flatMap((fr) =>
     fr.candidates.filter((c) => Math.abs(c.hz - 1234.5) < 3 && c.lineHowl >= 0).map((c) => ({ t: fr.t, c })),
   )
   const growing = seen.filter((s) => s.t < 0.38)

@@ -57,6 +57,7 @@ features::HowlThresholds thresholdsOf(const Napi::Value& v) {
   th.lineMaxHzStd = numberOr(o, "lineMaxHzStd", th.lineMaxHzStd);
   th.lineMinLevelDb = numberOr(o, "lineMinLevelDb", th.lineMinLevelDb);
   th.lineStage = numberOr(o, "lineStage", th.lineStage ? 1 : 0) != 0;
+  th.lineFollowers = static_cast<int>(numberOr(o, "lineFollowers", th.lineFollowers));
   return th;
 }
 

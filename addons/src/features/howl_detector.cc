@@ -36,7 +36,8 @@ void HowlDetector::reset() noexcept {
 
 void HowlDetector::startLine(int track) noexcept {
   int free = -1;
-  for (int i = 0; i < kLines && free < 0; ++i)
+  const int lines = th_.lineFollowers < kLines ? th_.lineFollowers : kLines;
+  for (int i = 0; i < lines && free < 0; ++i)
     if (lines_[i].track < 0) free = i;
   if (free < 0) return;
   Line& l = lines_[free];

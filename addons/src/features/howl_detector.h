@@ -50,6 +50,10 @@ struct HowlThresholds {
   // as a candidate by itself. Off: on the tuning set the follower's verdict did not tell howls from
   // note onsets (docs/feedback.md, fourth round); the followers still run and publish their fields.
   bool lineStage = false;
+  // How many line followers run (0 to kLines). 0 by default: they cost about 35 us per output per
+  // 21 ms frame (4 followers) on the audio thread and nothing uses their fields unless the line
+  // path is on; with 0 the line fields read lineHowl -1.
+  int lineFollowers = 0;
 };
 
 // One candidate: kFloats (11) floats when published (FeatureTap kHowl record). fitR2 is the R^2 of
