@@ -26,9 +26,20 @@ export interface HowlCandidate {
   maxStepDb: number
   /** Slope of the strongest bin at x0.5, x2 and x3 its frequency over the same frames, dB/s (a note's partials swell with it). */
   harmonicGrowthDbPerS: number
+  /**
+   * The fast line analysis of the candidate's peak (a demodulator at its frequency read every 128
+   * samples, over the last 43 ms): 1 when, since the previous frame, its envelope rose straight and
+   * fast at a steady frequency (HowlThresholds line*), 0 when not, -1 when the peak has no follower.
+   */
+  lineHowl: number
+  /** That envelope's slope, dB/s; the RMS residual of its straight fit, dB; its second half's slope over its first's; its frequency's standard deviation, Hz. */
+  lineGrowthDbPerS: number
+  lineResidualDb: number
+  lineBend: number
+  lineHzStd: number
 }
 
-export const HOWL_FLOATS = 11
+export const HOWL_FLOATS = 16
 
 /** Decodes packed candidates (HOWL_FLOATS floats each). A trailing partial record (a layout this
  *  decoder does not know) is not read: half a candidate would be fields of undefined. */
@@ -48,6 +59,11 @@ export function decodeCandidates(packed: Float32Array, offset = 0, count = Math.
       fitR2: packed[o + 8]!,
       maxStepDb: packed[o + 9]!,
       harmonicGrowthDbPerS: packed[o + 10]!,
+      lineHowl: packed[o + 11]!,
+      lineGrowthDbPerS: packed[o + 12]!,
+      lineResidualDb: packed[o + 13]!,
+      lineBend: packed[o + 14]!,
+      lineHzStd: packed[o + 15]!,
     })
   }
   return out
@@ -133,6 +149,15 @@ export interface HowlFusionOptions {
    */
   swellMin: number
   swellMax: number
+  /**
+   * The fast line analysis's verdict (lineHowl: the candidate's envelope, read every 128 samples,
+   * rose straight at lineMinGrowthDbPerS or more over 43 ms without bending, at a steady frequency)
+   * raises a growing alarm at once, for a peak with a PAPR of at least lineMinPaprDb. Defaults to
+   * off and 14 dB: on the tuning set the verdict did not tell howls from the onsets of sampled
+   * notes (docs/feedback.md, fourth round). With it on, run the detector with lineStage too.
+   */
+  lineAlarm: boolean
+  lineMinPaprDb: number
 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
@@ -159,6 +184,8 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   historyS: 1,
   swellMin: 0.7,
   swellMax: 2,
+  lineAlarm: false,
+  lineMinPaprDb: 14,
 }
 
 interface Track {
@@ -318,7 +345,8 @@ export class HowlFusion {
       const loud = c.paprDb >= o.minPaprDb
       const g = Math.max(0, c.growthDbPerS)
       const swelling = o.swellMin > 0 && c.harmonicGrowthDbPerS >= o.swellMin * g && c.harmonicGrowthDbPerS < o.swellMax * g
-      const growing = loud && !swelling && this.#growing(k)
+      const line = o.lineAlarm && c.lineHowl >= 1 && c.paprDb >= o.lineMinPaprDb
+      const growing = line || (loud && !swelling && this.#growing(k))
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
       // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
       // the rest of the programme, as a saturated howl does) rings sooner.

@@ -38,11 +38,11 @@ export async function programmes(dir: string, musicS: number, pieces: number, sp
   return out
 }
 
-/** Sine-peak level (dB) at hz of 2048-sample Hann frames every 1024 samples. */
-export function lineLevels(x: Float32Array, hz: number): number[] {
+/** Sine-peak level (dB) at hz of 2048-sample Hann frames every `hop` samples (1024: the detector's frames). */
+export function lineLevels(x: Float32Array, hz: number, hop = 1024): number[] {
   const out: number[] = []
   const w = (2 * Math.PI * hz) / 48000
-  for (let s = 0; s + 2048 <= x.length; s += 1024) {
+  for (let s = 0; s + 2048 <= x.length; s += hop) {
     let re = 0
     let im = 0
     for (let i = 0; i < 2048; i++) {

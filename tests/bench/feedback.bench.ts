@@ -41,6 +41,103 @@ function strongestLine(x: Float32Array): number {
   return best
 }
 
+/** The detector's shortest latencies (s): one 2048-sample analysis frame, and that plus the 4 hops of
+ *  the fusion's shortest growth window (5 frames of 1024-sample hops). */
+const FRAME_S = 2048 / 48000
+const GROWTH_RULE_S = (2048 + 4 * 1024) / 48000
+
+/** The loop's round trip: the direct path's delay (first tap of the room's response) and the
+ *  energy centroid of the response (ms). */
+function roundTrip(room: string): { directMs: number; centroidMs: number } {
+  const loop = new (loadNative().features as { FeedbackLoop: new (o: unknown) => { impulseResponse: Float32Array } }).FeedbackLoop({
+    gainDb: 0,
+    room: { ...ROOMS[room]!, maxSeconds: 0.25 },
+  })
+  const h = loop.impulseResponse
+  let peak = 0
+  for (const v of h) peak = Math.max(peak, Math.abs(v))
+  let first = 0
+  while (first < h.length && Math.abs(h[first]!) < peak * 1e-3) first++
+  let e = 0
+  let te = 0
+  for (let i = 0; i < h.length; i++) {
+    e += h[i]! * h[i]!
+    te += i * h[i]! * h[i]!
+  }
+  return { directMs: (first / 48000) * 1000, centroidMs: (te / Math.max(e, 1e-30) / 48000) * 1000 }
+}
+
+/**
+ * The loop's own growth rate at loop gain g (dB/s): the loop driven by a 50 ms burst of noise at
+ * -60 dBFS and then silence, the level of its strongest line read every 256 samples and fitted
+ * between -50 and -20 dBFS (well under the loudspeaker's saturation; no programme in the way). NaN
+ * when it never gets there: a loop whose largest gain over frequency is over 0 dB is not unstable
+ * unless the phase there turns too (small and studio at +1 and +2 dB decay).
+ */
+function loopGrowth(room: string, g: number): number {
+  const loop = new (loadNative().features as { FeedbackLoop: new (o: unknown) => { run(x: Float32Array): { speaker: Float32Array } } }).FeedbackLoop({
+    gainDb: g,
+    room: { ...ROOMS[room]!, maxSeconds: 0.25 },
+  })
+  const n = 48000 * 6
+  const x = new Float32Array(n)
+  let seed = 5
+  for (let i = 0; i < 2400; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    x[i] = 0.002 * (seed / 2 ** 31 - 0.5)
+  }
+  const spk = loop.run(x).speaker
+  // The strongest line once it stands out (the last stretch under -23 dBFS RMS).
+  let end = n - 2048
+  for (let s = 0; s + 2048 <= n; s += 4800) if (rmsDb(spk, s / 48000, (s + 2048) / 48000) < -23) end = s
+  const hz = strongestLine(spk.subarray(end, end + 2048))
+  const lv = lineLevels(spk.subarray(0, end + 2048), hz, 256)
+  const pts = lv.map((l, k) => [(k * 256 + 2048) / 48000, l] as const).filter(([t, l]) => t > 0.1 && l >= -50 && l <= -20)
+  if (pts.length < 3) return Number.NaN // it never grows from -50 to -20 dBFS: the loop is stable at this gain
+  const m = pts.length
+  const sx = pts.reduce((a, [t]) => a + t, 0)
+  const sy = pts.reduce((a, [, l]) => a + l, 0)
+  const sxx = pts.reduce((a, [t]) => a + t * t, 0)
+  const sxy = pts.reduce((a, [t, l]) => a + t * l, 0)
+  return (m * sxy - sx * sy) / (m * sxx - sx * sx)
+}
+
+/**
+ * The howl's course at a finer step than the detector's frames (2048-sample frames every 256
+ * samples, 5.3 ms): when it reaches the programme's level and +6 dB over it, and its growth
+ * (least-squares slope from programme level to +12 dB, or 0.3 s after +6 dB, at least 3 readings).
+ */
+function howlCourse(spk: Float32Array, x: Float32Array, hz: number, g: number): { reach: number; six: number; growth: number } {
+  const lv = lineLevels(spk, hz, 256).map((l) => l - 3.01)
+  const tOf = (k: number) => (k * 256 + 2048) / 48000
+  const prog = lv.map((_, k) => rmsDb(x, Math.max(0, tOf(k) - 1), tOf(k)) + g)
+  let reach = -1
+  let six = -1
+  let top = -1
+  for (let k = 0; k < lv.length; k++) {
+    if (reach < 0 && lv[k]! >= prog[k]!) reach = k
+    if (six < 0 && lv[k]! >= prog[k]! + 6) six = k
+    if (six >= 0 && top < 0 && (lv[k]! >= prog[k]! + 12 || tOf(k) - tOf(six) >= 0.3)) top = k
+  }
+  if (six < 0) return { reach: -1, six: -1, growth: Number.NaN }
+  const from = Math.max(0, Math.min(reach < 0 ? six : reach, (top < 0 ? lv.length - 1 : top) - 2))
+  const to = top < 0 ? lv.length - 1 : top
+  let sx = 0
+  let sy = 0
+  let sxx = 0
+  let sxy = 0
+  for (let k = from; k <= to; k++) {
+    const t = tOf(k)
+    sx += t
+    sy += lv[k]!
+    sxx += t * t
+    sxy += t * lv[k]!
+  }
+  const m = to - from + 1
+  const growth = (m * sxy - sx * sy) / Math.max(1e-12, m * sxx - sx * sx)
+  return { reach: reach < 0 ? Number.NaN : tOf(reach), six: tOf(six), growth }
+}
+
 const section: BenchSection = {
   name: 'feedback',
   async run(ctx) {
@@ -56,6 +153,14 @@ const section: BenchSection = {
       const rooms = q ? ['small', 'hall'] : Object.keys(ROOMS)
       const gains = q ? [2, 4] : [1, 2, 3, 4, 6]
       const byFamily = new Map<string, { howls: number; caught: number; latency: number[] }>()
+      // The physics of each howl (round 4): per room and per loop gain, caught / howls, growth and
+      // time from programme level to +6 dB (fine step); and the caught rate on the howls that take
+      // longer than the detector's shortest latencies to get from programme level to +6 dB.
+      const trips = new Map(rooms.map((r) => [r, roundTrip(r)]))
+      const byRoom = new Map<string, { howls: number; caught: number }>()
+      const byGain = new Map<number, { howls: number; caught: number }>()
+      const physics = new Map<string, { growth: number[]; toSix: number[] }>()
+      const slower = { frame: { howls: 0, caught: 0 }, rule: { howls: 0, caught: 0 }, ruleAndStart: { howls: 0, caught: 0 } }
       let loops = 0
       for (const p of loopProgs) {
         const x = p.x.subarray(0, 48000 * 8)
@@ -85,6 +190,40 @@ const section: BenchSection = {
               )
             if (a) f.latency.push(a.t - reach)
             byFamily.set(p.family, f)
+            const hit = a !== undefined && a.t <= six
+            const course = howlCourse(r.speaker, x, hz, g)
+            const toSix = course.six - (Number.isNaN(course.reach) ? 0 : course.reach)
+            for (const [m, key] of [
+              [byRoom, room],
+              [byGain, g],
+            ] as const) {
+              const e = (m as Map<unknown, { howls: number; caught: number }>).get(key) ?? { howls: 0, caught: 0 }
+              e.howls++
+              if (hit) e.caught++
+              ;(m as Map<unknown, { howls: number; caught: number }>).set(key, e)
+            }
+            const ph = physics.get(`${room} +${g}`) ?? { growth: [], toSix: [] }
+            ph.growth.push(course.growth)
+            ph.toSix.push(toSix)
+            physics.set(`${room} +${g}`, ph)
+            if (toSix > FRAME_S) {
+              slower.frame.howls++
+              if (hit) slower.frame.caught++
+            }
+            if (toSix > GROWTH_RULE_S) {
+              slower.rule.howls++
+              if (hit) slower.rule.caught++
+            }
+            // The loop runs at its gain from the first sample, so some howls pass +6 dB before the
+            // detector has had its shortest latency of signal at all.
+            if (toSix > GROWTH_RULE_S && course.six > GROWTH_RULE_S) {
+              slower.ruleAndStart.howls++
+              if (hit) slower.ruleAndStart.caught++
+            }
+            const trip = trips.get(room)!
+            ctx.log(
+              `howl: ${p.family} ${room} +${g} dB, ${fixed(hz, 1)} Hz: round trip ${fixed(trip.directMs, 1)} ms (centroid ${fixed(trip.centroidMs, 1)} ms), growth ${fixed(course.growth, 0)} dB/s, programme level ${fixed(course.reach, 3)} s -> +6 dB ${fixed(course.six, 3)} s (${fixed(toSix * 1000, 0)} ms); ${hit ? 'caught' : 'missed'}`,
+            )
           }
       }
       let howls = 0
@@ -109,6 +248,49 @@ const section: BenchSection = {
         unit: '%',
         target: '>= 95 %',
         note: `${caught}/${howls} howls from ${loops} loops (${rooms.length} rooms x gains ${gains.join('/')} dB x ${loopProgs.length} programmes); worst ${worst.family} ${fixed(100 * worst.rate, 0)} %`,
+      })
+      for (const room of rooms) {
+        const e = byRoom.get(room) ?? { howls: 0, caught: 0 }
+        const trip = trips.get(room)!
+        rows.push({
+          metric: `physics: ${room}, round trip ${fixed(trip.directMs, 1)} ms (direct path; energy centroid ${fixed(trip.centroidMs, 1)} ms)`,
+          value: `${e.caught}/${e.howls}`,
+          note: `caught; per loop gain: the loop's own growth (no programme), then the time from programme level to +6 dB (median, least): ${gains
+            .map((g) => {
+              const ph = physics.get(`${room} +${g}`)
+              const own = loopGrowth(room, g)
+              const head = `+${g} dB ${Number.isNaN(own) ? 'stable (decays)' : `${fixed(own, 0)} dB/s`}`
+              return ph ? `${head}, ${fixed(quantile(ph.toSix, 0.5) * 1000, 0)} ms (${fixed(Math.min(...ph.toSix) * 1000, 0)})` : `${head}, no howl past +6 dB`
+            })
+            .join('; ')}`,
+        })
+      }
+      for (const g of gains) {
+        const e = byGain.get(g) ?? { howls: 0, caught: 0 }
+        const all = [...physics].filter(([k]) => k.endsWith(` +${g}`)).flatMap(([, v]) => v.toSix)
+        rows.push({
+          metric: `howls caught before +6 dB at loop gain +${g} dB`,
+          value: `${e.caught}/${e.howls}`,
+          note: `programme level to +6 dB: median ${fixed(quantile(all, 0.5) * 1000, 0)} ms, ${all.filter((v) => v <= FRAME_S).length} of ${all.length} within one 2048-sample frame (${fixed(FRAME_S * 1000, 1)} ms)`,
+        })
+      }
+      rows.push({
+        metric: `howls caught, on those taking over ${fixed(FRAME_S * 1000, 1)} ms (one 2048-sample frame) from programme level to +6 dB`,
+        value: fixed((100 * slower.frame.caught) / Math.max(1, slower.frame.howls), 1),
+        unit: '%',
+        note: `${slower.frame.caught}/${slower.frame.howls} (raw: ${caught}/${howls})`,
+      })
+      rows.push({
+        metric: `howls caught, on those taking over ${fixed(GROWTH_RULE_S * 1000, 0)} ms (a frame and the 4 hops of the shortest growth window)`,
+        value: fixed((100 * slower.rule.caught) / Math.max(1, slower.rule.howls), 1),
+        unit: '%',
+        note: `${slower.rule.caught}/${slower.rule.howls}`,
+      })
+      rows.push({
+        metric: `howls caught, on those taking over ${fixed(GROWTH_RULE_S * 1000, 0)} ms to +6 dB and passing it later than ${fixed(GROWTH_RULE_S * 1000, 0)} ms into the run`,
+        value: fixed((100 * slower.ruleAndStart.caught) / Math.max(1, slower.ruleAndStart.howls), 1),
+        unit: '%',
+        note: `${slower.ruleAndStart.caught}/${slower.ruleAndStart.howls}`,
       })
       rows.push({
         metric: 'time from howl at programme level to alarm, median / p90',

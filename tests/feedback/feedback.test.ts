@@ -10,7 +10,7 @@ import { parseRoom, ROOMS, rmsDb, runLoop } from '../../firmware/process/feedbac
 import { renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from './programme.ts'
 
 const features = loadNative().features as {
-  howl(x: Float32Array): { frames: number; rows: Float32Array }
+  howl(x: Float32Array, thresholds?: Record<string, number>): { frames: number; rows: Float32Array }
   FeedbackLoop: new (
     o: unknown,
   ) => {
@@ -215,10 +215,38 @@ t.test('bad notch and loop settings are refused with FW_ERR_FEEDBACK_SETTINGS an
 t.test('a candidate record of another layout is not read as half a candidate', async (t) => {
   const one = Float32Array.from({ length: HOWL_FLOATS }, (_, i) => i + 1)
   t.same(
-    decodeCandidates(one).map((c) => [c.hz, c.harmonicGrowthDbPerS]),
+    decodeCandidates(one).map((c) => [c.hz, c.lineHzStd]),
     [[1, HOWL_FLOATS]],
   )
+  // An 11-float record (round 3's layout, before the line fields): none either.
+  t.same(decodeCandidates(Float32Array.from({ length: 11 }, (_, i) => i + 1)), [])
   // An 8-float record (the layout before the fit and harmonic fields): no candidate, not one of NaNs.
   t.same(decodeCandidates(Float32Array.from([2000, -30, 30, 24, 30, 30, 1, 12])), [])
   t.equal(decodeCandidates(new Float32Array(HOWL_FLOATS * 2 + 3)).length, 2)
+})
+
+t.test('the fast line analysis reads a growing line every 128 samples: its growth, a straight fit and a steady frequency', async (t) => {
+  // A 1234.5 Hz line growing 150 dB/s (a +4 dB loop's pace) from -70 dBFS over noise at -40 dBFS
+  // RMS: the followers' 43 ms fit must read that slope (not the 21 ms frames' 3 dB steps), with a
+  // small residual, no bend and the frequency steady to a fraction of a hertz.
+  const n = 48000 * 1
+  const x = new Float32Array(n)
+  let seed = 11
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    const db = Math.min(-10, -70 + (150 * i) / 48000)
+    x[i] = 10 ** (db / 20) * Math.sin((2 * Math.PI * 1234.5 * i) / 48000) + 0.017 * (seed / 2 ** 31 - 0.5)
+  }
+  const seen = decodeRows(features.howl(x, { lineFollowers: 4 }).rows).flatMap((fr) =>
+    fr.candidates.filter((c) => Math.abs(c.hz - 1234.5) < 3 && c.lineHowl >= 0).map((c) => ({ t: fr.t, c })),
+  )
+  const growing = seen.filter((s) => s.t < 0.38)
+  t.ok(growing.length >= 3, `the line is followed while it grows (${growing.length} frames before 0.38 s)`)
+  for (const { t: at, c } of growing.slice(-3)) {
+    t.ok(Math.abs(c.lineGrowthDbPerS - 150) < 15, `at ${at.toFixed(3)} s the follower reads ${c.lineGrowthDbPerS.toFixed(1)} dB/s`)
+    t.ok(c.lineResidualDb < 0.3 && c.lineBend > 0.8 && c.lineBend < 1.25, `straight: residual ${c.lineResidualDb.toFixed(2)} dB, bend ${c.lineBend.toFixed(2)}`)
+    t.ok(c.lineHzStd < 0.5, `steady: frequency deviation ${c.lineHzStd.toFixed(2)} Hz`)
+  }
+  const held = seen.filter((s) => s.t > 0.6)
+  t.ok(held.length > 0 && held.every((s) => Math.abs(s.c.lineGrowthDbPerS) < 10), 'once it holds (at -10 dBFS) the follower reads no growth')
 })

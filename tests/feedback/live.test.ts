@@ -16,11 +16,14 @@ t.test('a growing line in the howl records raises one alarm with frequency, leve
   const placed: FeedbackAlarm[] = []
   const live = new LiveInference({ active: () => undefined } as unknown as InferenceService, null, { onFeedback: (a) => alarms.push(a) })
   live.setFeedbackSink({ alarm: (a) => placed.push(a), observe: () => {} })
-  // 40 frames (21 ms) of a 2 kHz line growing 30 dB/s from -30 dBFS, as the feature tap publishes it.
+  // 40 frames (21 ms) of a 2 kHz line growing 30 dB/s from -30 dBFS, as the feature tap publishes it
+  // (HOWL_FLOATS 16: the last 5, the line follower's, read "no follower").
   for (let k = 0; k < 40; k++) {
     const t = k * 0.0213
     const level = -30 + 30 * t
-    live.feed(frames([{ output: 1, t, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), level, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0]) }]))
+    live.feed(
+      frames([{ output: 1, t, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), level, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0, -1, 0, 0, 0, 0]) }]),
+    )
   }
   t.equal(alarms.length, 1, 'one alarm')
   t.match(alarms[0], { output: 1, reason: 'growing' })

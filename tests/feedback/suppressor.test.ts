@@ -41,7 +41,24 @@ t.test('auto: notches at once, deeper while the howl persists, rollback to flat'
   s.alarm(alarm(0, 2500, 1))
   t.equal(sent.length, 2, 'two notches placed')
   s.observe(0.5, 0, [
-    { hz: 1250.5, levelDb: -10, growthDbPerS: 2, paprDb: 25, phprDb: 30, pnprDb: 30, ipmp: 1, ageFrames: 30, fitR2: 0, maxStepDb: 0, harmonicGrowthDbPerS: 0 },
+    {
+      hz: 1250.5,
+      levelDb: -10,
+      growthDbPerS: 2,
+      paprDb: 25,
+      phprDb: 30,
+      pnprDb: 30,
+      ipmp: 1,
+      ageFrames: 30,
+      fitR2: 0,
+      maxStepDb: 0,
+      harmonicGrowthDbPerS: 0,
+      lineHowl: 0,
+      lineGrowthDbPerS: 0,
+      lineResidualDb: 0,
+      lineBend: 0,
+      lineHzStd: 0,
+    },
   ])
   t.equal(sent[sent.length - 1]!.gainDb, -12, 'a howl still there deepens its notch')
   const back = s.rollback('op')

@@ -325,7 +325,9 @@ t.test('a class event and a howl reach the page; the notch the suppressor places
       vadT: -1,
       spectra: [],
       dropped: 0,
-      howl: [{ output: 1, t: tt, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), -30 + 30 * tt, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0]) }],
+      howl: [
+        { output: 1, t: tt, candidates: Float32Array.from([2000 + 0.2 * Math.sin(k), -30 + 30 * tt, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0, -1, 0, 0, 0, 0]) },
+      ],
     })
   }
   const howls = page.locator('[data-testid="howls"]')

@@ -75,8 +75,9 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
   const int outs = outputs < outputs_ ? outputs : outputs_;
   for (int o = 0; o < outs; ++o) {
     BandSpectrum& bs = *spectra_[o];
+    HowlDetector& hd = *howl_[o];
+    hd.feed(out[o], frames);
     if (bs.push(out[o], frames) > 0) {
-      HowlDetector& hd = *howl_[o];
       const int n = hd.analyse(bs.spectrum());
       if (n > 0) {
         scratch_.kind = kHowl;
@@ -89,6 +90,7 @@ void FeatureTap::process(const float* const* in, int inputs, const float* const*
           d[0] = c[i].hz, d[1] = c[i].levelDb, d[2] = c[i].growthDbPerS, d[3] = c[i].paprDb;
           d[4] = c[i].phprDb, d[5] = c[i].pnprDb, d[6] = c[i].ipmp, d[7] = c[i].ageFrames;
           d[8] = c[i].fitR2, d[9] = c[i].maxStepDb, d[10] = c[i].harmonicGrowthDbPerS;
+          d[11] = c[i].lineHowl, d[12] = c[i].lineGrowthDbPerS, d[13] = c[i].lineResidualDb, d[14] = c[i].lineBend, d[15] = c[i].lineHzStd;
         }
         publish();
       }

@@ -4,7 +4,8 @@
 //   kVad       one 512-sample window at 16 kHz of the input mix, for the Silero VAD (32 ms)
 //   kSpectrum  one output's band spectrum (32 mean dB + 32 spread dB), about every 0.5 s
 //   kHowl      one output's howl candidates (HowlDetector, HowlDetector::kFloats floats each), on every analysis frame
-//              (21 ms) that has any; none published while there are none
+//              (21 ms) that has any; none published while there are none. The detector's line
+//              followers run on the output's samples themselves (HowlDetector::feed), every block
 // Sized at construction (which may allocate); process() never allocates, locks or blocks, except
 // offline: after waitForRoom() (the file backend, unpaced, where nothing may be dropped) a full
 // ring makes process() yield until the control thread has drained a record or `stop` is set.

@@ -49,11 +49,22 @@ features::HowlThresholds thresholdsOf(const Napi::Value& v) {
   th.youngFrames = static_cast<int>(numberOr(o, "youngFrames", th.youngFrames));
   th.youngGrowthDbPerS = numberOr(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
   th.youngPnprDb = numberOr(o, "youngPnprDb", th.youngPnprDb);
+  th.lineStartPaprDb = numberOr(o, "lineStartPaprDb", th.lineStartPaprDb);
+  th.lineStartPnprDb = numberOr(o, "lineStartPnprDb", th.lineStartPnprDb);
+  th.lineWindowMs = numberOr(o, "lineWindowMs", th.lineWindowMs);
+  th.lineMinGrowthDbPerS = numberOr(o, "lineMinGrowthDbPerS", th.lineMinGrowthDbPerS);
+  th.lineMinRiseDb = numberOr(o, "lineMinRiseDb", th.lineMinRiseDb);
+  th.lineMaxResidualDb = numberOr(o, "lineMaxResidualDb", th.lineMaxResidualDb);
+  th.lineMinBend = numberOr(o, "lineMinBend", th.lineMinBend);
+  th.lineMaxHzStd = numberOr(o, "lineMaxHzStd", th.lineMaxHzStd);
+  th.lineMinLevelDb = numberOr(o, "lineMinLevelDb", th.lineMinLevelDb);
+  th.lineStage = numberOr(o, "lineStage", th.lineStage ? 1 : 0) != 0;
+  th.lineFollowers = static_cast<int>(numberOr(o, "lineFollowers", th.lineFollowers));
   return th;
 }
 
 // Runs the band spectrum's framing and the detector over x; appends one row per candidate per
-// frame: [t, hz, levelDb, growthDbPerS, paprDb, phprDb, pnprDb, ipmp, ageFrames].
+// frame: [t, then the HowlCandidate's kFloats fields in order].
 struct HowlStream {
   features::BandSpectrum spectrum{48000.0};
   features::HowlDetector detector;
@@ -64,12 +75,14 @@ struct HowlStream {
     for (size_t i = 0; i < n; i += features::BandSpectrum::kHop) {
       const size_t m = std::min<size_t>(features::BandSpectrum::kHop, n - i);
       samples += static_cast<double>(m);
+      detector.feed(x + i, static_cast<int>(m));
       if (spectrum.push(x + i, m) == 0) continue;
       const int c = detector.analyse(spectrum.spectrum());
       const float t = static_cast<float>(samples / 48000.0);
       for (int k = 0; k < c; k++) {
         const features::HowlCandidate& h = detector.candidates()[k];
-        const float row[1 + features::HowlDetector::kFloats] = {t, h.hz, h.levelDb, h.growthDbPerS, h.paprDb, h.phprDb, h.pnprDb, h.ipmp, h.ageFrames, h.fitR2, h.maxStepDb, h.harmonicGrowthDbPerS};
+        const float row[1 + features::HowlDetector::kFloats] = {t, h.hz, h.levelDb, h.growthDbPerS, h.paprDb, h.phprDb, h.pnprDb, h.ipmp, h.ageFrames, h.fitR2, h.maxStepDb, h.harmonicGrowthDbPerS,
+                                                                   h.lineHowl, h.lineGrowthDbPerS, h.lineResidualDb, h.lineBend, h.lineHzStd};
         rows->insert(rows->end(), row, row + 1 + features::HowlDetector::kFloats);
       }
     }
