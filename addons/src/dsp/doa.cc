@@ -60,6 +60,55 @@ inline __attribute__((always_inline)) void correlateBody(const float* ar, const 
   }
 }
 
+// The same correlation with the pair's lags held in registers across the bins: `nv` vectors of
+// lags (C and S each), so each bin costs two table loads and two multiply-adds per vector instead
+// of also loading and storing C and S. Lane l accumulates exactly as correlateBody's C[l] and S[l]
+// (bin by bin from 0, the same expression), so the sums are the same bits; lags past h are
+// computed and dropped (the table rows are padded to whole vectors). nv <= kMaxVec.
+typedef float V4 __attribute__((vector_size(16)));
+typedef float V8 __attribute__((vector_size(32)));
+constexpr int kMaxVec = 8;
+template <typename V, int NV>
+inline __attribute__((always_inline)) void correlateRegs(const float* ar, const float* ai, const float* br, const float* bi,
+                                                         float norm, int nk, const float* cosT, const float* sinT, int stride,
+                                                         float* C, float* S) noexcept {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  V c[NV] = {}, s[NV] = {};
+  for (int k = 0; k < nk; k++) {
+    const float g1 = (ar[k] * br[k] + ai[k] * bi[k]) * norm;
+    const float g2 = (ai[k] * br[k] - ar[k] * bi[k]) * norm;
+    const float* ct = cosT + static_cast<size_t>(k) * stride;
+    const float* st = sinT + static_cast<size_t>(k) * stride;
+    for (int j = 0; j < NV; j++) {
+      V vc, vs;
+      std::memcpy(&vc, ct + j * kLanes, sizeof vc);
+      std::memcpy(&vs, st + j * kLanes, sizeof vs);
+      c[j] += g1 * vc;
+      s[j] += g2 * vs;
+    }
+  }
+  for (int j = 0; j < NV; j++) {
+    std::memcpy(C + j * kLanes, &c[j], sizeof c[j]);
+    std::memcpy(S + j * kLanes, &s[j], sizeof s[j]);
+  }
+}
+// Dispatches on the number of vectors a pair's lags 0..h fill; beyond kMaxVec, the loop above.
+template <typename V>
+inline __attribute__((always_inline)) void correlateBlocked(const float* ar, const float* ai, const float* br, const float* bi,
+                                                            float norm, int nk, const float* cosT, const float* sinT,
+                                                            int stride, int h, float* C, float* S) noexcept {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  switch ((h + kLanes) / kLanes) {
+#define DOA_NV(n) \
+  case n:         \
+    return correlateRegs<V, n>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, C, S);
+    DOA_NV(1) DOA_NV(2) DOA_NV(3) DOA_NV(4) DOA_NV(5) DOA_NV(6) DOA_NV(7) DOA_NV(8)
+#undef DOA_NV
+    default:
+      return correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  }
+}
+
 // Steered response power of every coarse-grid direction (linear interpolation into the flat
 // correlation array); returns the best direction's index and its power.
 inline __attribute__((always_inline)) size_t gridBody(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np,
@@ -110,7 +159,7 @@ inline __attribute__((always_inline)) float powerBody(const float* corr, int nLa
 
 void correlatePortable(const float* ar, const float* ai, const float* br, const float* bi, float norm, int nk, const float* cosT,
                        const float* sinT, int stride, int h, float* C, float* S) noexcept {
-  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  correlateBlocked<V4>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
 }
 size_t gridPortable(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np, double* best) noexcept {
   return gridBody(c, gi, gf, nd, np, best);
@@ -125,7 +174,7 @@ float powerPortable(const float* corr, int nLags, const float* bx, const float* 
 __attribute__((target("arch=x86-64-v3"))) void correlateAvx2(const float* ar, const float* ai, const float* br, const float* bi,
                                                               float norm, int nk, const float* cosT, const float* sinT,
                                                               int stride, int h, float* C, float* S) noexcept {
-  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  correlateBlocked<V8>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
 }
 __attribute__((target("arch=x86-64-v3"))) size_t gridAvx2(const float* c, const int32_t* gi, const float* gf, size_t nd,
                                                           size_t np, double* best) noexcept {
@@ -209,8 +258,9 @@ struct SrpPhatDoa::Impl {
     halfLags = static_cast<int>(std::ceil(maxLag / lagStep));
     nLags = 2 * halfLags + 1;
     lag0 = -halfLags * lagStep;
-    // Bin-major, lags 0..halfLags, so the inner loop runs over lags without a reduction.
-    const int stride = halfLags + 1;
+    // Bin-major, lags 0..halfLags, so the inner loop runs over lags without a reduction; rows
+    // padded to whole vectors of eight (the blocked kernel reads them whole).
+    const int stride = tableStride();
     cosT.assign(static_cast<size_t>(stride) * nk, 0.f);
     sinT.assign(static_cast<size_t>(stride) * nk, 0.f);
     for (int k = 0; k < nk; k++)
@@ -271,6 +321,7 @@ struct SrpPhatDoa::Impl {
     }
   }
 
+  int tableStride() const noexcept { return (halfLags + 1 + 7) / 8 * 8; }
   // The direction as pairBase expects it; for a line, az is the angle to its axis.
   Vec3 unit(double az, double el) const noexcept {
     if (lay.shape == ArrayShape::Linear) return Vec3{std::cos(az * kPi / 180.0), 0, 0};
@@ -336,7 +387,7 @@ struct SrpPhatDoa::Impl {
       return;
     }
     for (int c = 0; c < m; c += 2) spectra(c);
-    const int stride = halfLags + 1;
+    const int stride = tableStride();
     for (size_t p = 0; p < pairs.size(); p++) {
       const size_t a = static_cast<size_t>(pairs[p].first) * nk, b = static_cast<size_t>(pairs[p].second) * nk;
       // Normalised so a perfectly coherent pair peaks at 1.
