@@ -223,6 +223,12 @@ struct SrpPhatDoa::Impl {
   std::vector<double> gridA, gridE;
   std::vector<int32_t> gridIdx;
   std::vector<float> gridFrac;
+  // Coarse to fine (2D and 3D arrays): every second azimuth of each elevation row first (about
+  // half the directions), then the skipped neighbours of the best one in its row and the rows
+  // beside it. coarseDir maps the coarse list to grid indices; dirRow/dirPos place a direction.
+  std::vector<size_t> coarseDir, rowStart, rowCount, dirRow, dirPos;
+  std::vector<int32_t> coarseIdx;
+  std::vector<float> coarseFrac;
   double azStep = 4, elStep = 20, elLo = 0, elHi = 0;
   int filled = 0;
   DoaResult result{0, 0, 0, false};
@@ -303,7 +309,12 @@ struct SrpPhatDoa::Impl {
       elHi = 90;
       for (double e = elLo; e <= elHi + 1e-9; e += elStep) {
         const double step = std::fabs(e) >= 89.9 ? 360 : azStep;
-        for (double a = 0; a < 360 - 1e-9; a += step) gridA.push_back(a), gridE.push_back(e);
+        rowStart.push_back(gridA.size());
+        for (double a = 0; a < 360 - 1e-9; a += step) {
+          dirRow.push_back(rowStart.size() - 1), dirPos.push_back(gridA.size() - rowStart.back());
+          gridA.push_back(a), gridE.push_back(e);
+        }
+        rowCount.push_back(gridA.size() - rowStart.back());
       }
     }
     // The coarse search interpolates linearly (the refinement uses Catmull-Rom): each
@@ -319,6 +330,33 @@ struct SrpPhatDoa::Impl {
         gridFrac[d * pairs.size() + p] = static_cast<float>(x - i);
       }
     }
+    for (size_t d = 0; d < dirRow.size(); d++) {
+      if (!coarse(d)) continue;
+      coarseDir.push_back(d);
+      coarseIdx.insert(coarseIdx.end(), gridIdx.begin() + d * pairs.size(), gridIdx.begin() + (d + 1) * pairs.size());
+      coarseFrac.insert(coarseFrac.end(), gridFrac.begin() + d * pairs.size(), gridFrac.begin() + (d + 1) * pairs.size());
+    }
+  }
+
+  // Whether the coarse pass takes direction d: even positions of rows of four or more.
+  bool coarse(size_t d) const noexcept { return rowCount[dirRow[d]] < 4 || dirPos[d] % 2 == 0; }
+  // The grid's best direction: all of it (lines), or coarse to fine.
+  size_t gridBest(double* bestP) const noexcept {
+    const size_t np = pairs.size();
+    if (coarseDir.empty()) return grid(corr.data(), gridIdx.data(), gridFrac.data(), gridA.size(), np, bestP);
+    size_t best = coarseDir[grid(corr.data(), coarseIdx.data(), coarseFrac.data(), coarseDir.size(), np, bestP)];
+    const size_t r = dirRow[best], j = dirPos[best], cnt = rowCount[r];
+    for (size_t rr = r == 0 ? 0 : r - 1; rr <= r + 1 && rr < rowCount.size(); rr++) {
+      if (rowCount[rr] != cnt) continue;
+      for (const size_t jj : {(j + cnt - 1) % cnt, (j + 1) % cnt}) {
+        const size_t d = rowStart[rr] + jj;
+        if (coarse(d)) continue;
+        double p;
+        grid(corr.data(), gridIdx.data() + d * np, gridFrac.data() + d * np, 1, np, &p);
+        if (p > *bestP || (p == *bestP && d < best)) *bestP = p, best = d;
+      }
+    }
+    return best;
   }
 
   int tableStride() const noexcept { return (halfLags + 1 + 7) / 8 * 8; }
@@ -411,7 +449,7 @@ struct SrpPhatDoa::Impl {
     // Coarse grid, then hill-climb with halving steps.
     const size_t np = pairs.size();
     double bestP;
-    const size_t best = grid(corr.data(), gridIdx.data(), gridFrac.data(), gridA.size(), np, &bestP);
+    const size_t best = gridBest(&bestP);
     // The refinement compares Catmull-Rom values only with each other.
     bestP = power(gridA[best], gridE[best]);
     double az = gridA[best], el = gridE[best];
