@@ -67,6 +67,7 @@ inline __attribute__((always_inline)) void correlateBody(const float* ar, const 
 // computed and dropped (the table rows are padded to whole vectors). nv <= kMaxVec.
 typedef float V4 __attribute__((vector_size(16)));
 typedef float V8 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
 constexpr int kMaxVec = 8;
 template <typename V, int NV>
 inline __attribute__((always_inline)) void correlateRegs(const float* ar, const float* ai, const float* br, const float* bi,
@@ -409,12 +410,17 @@ struct SrpPhatDoa::Impl {
   }
 
   void analyse() noexcept {
-    // Four partial sums, so the loop vectorises.
-    double e4[4] = {0, 0, 0, 0};
+    // Four partial sums in double, written as a vector (GCC left the plain loop scalar): lane l
+    // sums samples l, l + 4, ... in order, as before.
+    D4 e4 = {0, 0, 0, 0};
     const size_t total = fifo.size();
     size_t i = 0;
-    for (; i + 4 <= total; i += 4)
-      for (int l = 0; l < 4; l++) e4[l] += static_cast<double>(fifo[i + l]) * fifo[i + l];
+    for (; i + 4 <= total; i += 4) {
+      V4 f;
+      std::memcpy(&f, &fifo[i], sizeof f);
+      const D4 d = __builtin_convertvector(f, D4);
+      e4 += d * d;
+    }
     double energy = (e4[0] + e4[1]) + (e4[2] + e4[3]);
     for (; i < total; i++) energy += static_cast<double>(fifo[i]) * fifo[i];
     // Coincident mics (no aperture) carry no direction at all.
@@ -429,8 +435,14 @@ struct SrpPhatDoa::Impl {
     for (size_t p = 0; p < pairs.size(); p++) {
       const size_t a = static_cast<size_t>(pairs[p].first) * nk, b = static_cast<size_t>(pairs[p].second) * nk;
       // Normalised so a perfectly coherent pair peaks at 1.
-      float wsum = 0.f;
-      for (int k = 0; k < nk; k++) wsum += xm[a + k] * xm[b + k];
+      // xm is 0 or 1, so every partial sum is a small whole number, exact in a float in any
+      // order: four partial sums (the loop vectorises) give the bits the serial sum gave.
+      float w4[4] = {0.f, 0.f, 0.f, 0.f};
+      int k = 0;
+      for (; k + 4 <= nk; k += 4)
+        for (int l = 0; l < 4; l++) w4[l] += xm[a + k + l] * xm[b + k + l];
+      float wsum = (w4[0] + w4[1]) + (w4[2] + w4[3]);
+      for (; k < nk; k++) wsum += xm[a + k] * xm[b + k];
       const float norm = wsum > 0 ? 1.0f / wsum : 0.f;
       const int h = pairReach[p];
       correlate(&xr[a], &xi[a], &xr[b], &xi[b], norm, nk, cosT.data(), sinT.data(), stride, h, accC.data(), accS.data());
