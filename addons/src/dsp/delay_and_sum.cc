@@ -24,6 +24,61 @@ constexpr int kChunk = 16;         // taps are recomputed every kChunk samples d
 constexpr int kTableSteps = 256;
 constexpr double kGlideMs = 20;    // steering glide: delays move linearly over this time
 
+// One full chunk of the beam: out[i] = gain * sum over mics c, taps k of h[c][k] x[c][i - k],
+// summed in the same order as the tail path below (mic by mic, tap by tap, from 0), so every
+// build and both paths give the same bits. The chunk's sums stay in registers (kChunk floats)
+// instead of being loaded and stored per tap, and the fixed length unrolls fully. `x0` points at
+// sample 0 of the chunk in mic 0's history; mic c's starts `stride` later, less its whole delay.
+// Written with GCC's generic vector types: left alone, GCC vectorised this nest over the taps (a
+// shuffle per product). Lanes per vector: 4 (SSE on a baseline x86-64 build, NEON on aarch64) or
+// 8 (the AVX2 copy); kChunk / lanes accumulators.
+typedef float V4 __attribute__((vector_size(16)));
+typedef float V8 __attribute__((vector_size(32)));
+template <typename V>
+inline __attribute__((always_inline)) void sumChunkBody(const float* __restrict taps, const float* __restrict x0,
+                                                        const int* __restrict whole, int m, int stride, float gain,
+                                                        float* __restrict out) noexcept {
+  constexpr int kLanes = sizeof(V) / sizeof(float), kAcc = kChunk / kLanes;
+  static_assert(kChunk % kLanes == 0, "whole vectors per chunk");
+  V acc[kAcc] = {};
+  for (int c = 0; c < m; c++) {
+    const float* h = taps + static_cast<size_t>(c) * kTaps;
+    const float* x = x0 + static_cast<size_t>(c) * stride - whole[c];
+    for (int k = 0; k < kTaps; k++) {
+      const float hk = h[k];
+      for (int j = 0; j < kAcc; j++) {
+        V v;
+        std::memcpy(&v, x - k + j * kLanes, sizeof v);  // an unaligned load
+        acc[j] += hk * v;
+      }
+    }
+  }
+  for (int j = 0; j < kAcc; j++) {
+    const V v = acc[j] * gain;
+    std::memcpy(out + j * kLanes, &v, sizeof v);
+  }
+}
+using SumChunkFn = void (*)(const float*, const float*, const int*, int, int, float, float*) noexcept;
+void sumChunkPortable(const float* taps, const float* x0, const int* whole, int m, int stride, float gain, float* out) noexcept {
+  sumChunkBody<V4>(taps, x0, whole, m, stride, gain, out);
+}
+// On x86-64 a second copy for AVX2 (eight lanes), picked at construction like the DOA's kernels
+// (no ifunc). AVX2 only, not FMA: a fused multiply-add would round differently from the
+// baseline build, and the beams must be the same bits on every machine of one architecture.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DAS_HAVE_AVX2 1
+__attribute__((target("avx2"))) void sumChunkAvx2(const float* taps, const float* x0, const int* whole, int m, int stride,
+                                                  float gain, float* out) noexcept {
+  sumChunkBody<V8>(taps, x0, whole, m, stride, gain, out);
+}
+#endif
+SumChunkFn pickSumChunk() noexcept {
+#ifdef DAS_HAVE_AVX2
+  if (__builtin_cpu_supports("avx2")) return sumChunkAvx2;
+#endif
+  return sumChunkPortable;
+}
+
 // Real-time safety: the constructor allocates; everything else is noexcept and allocation-free.
 class DelayAndSum final : public Beamformer {
  public:
@@ -69,11 +124,14 @@ class DelayAndSum final : public Beamformer {
             cur_[i] = glideLeft_ == 0 ? tgt_[i] : cur_[i] + step_[i] * adv;
           retap();
         }
+        if (len == kChunk) {
+          sumChunk_(taps_.data(), buf_.data() + hist_ + start, whole_.data(), m, stride_, gain, out + start);
+          continue;
+        }
         for (int i = 0; i < len; i++) out[start + i] = 0.f;
         for (int c = 0; c < m; c++) {
           const float* h = &taps_[static_cast<size_t>(c) * kTaps];
           const float* x = &buf_[static_cast<size_t>(c) * stride_ + hist_ + start - whole_[static_cast<size_t>(c)]];
-          // Tap by tap over the chunk: the inner loop has no reduction, so it vectorises.
           float* o = out + start;
           for (int k = 0; k < kTaps; k++) {
             const float hk = h[k];
@@ -128,6 +186,7 @@ class DelayAndSum final : public Beamformer {
   std::vector<int> whole_;
   std::vector<double> cur_, tgt_, step_;
   int glideLen_ = 1, glideLeft_ = 0;
+  SumChunkFn sumChunk_ = pickSumChunk();
 };
 
 }  // namespace

@@ -60,6 +60,56 @@ inline __attribute__((always_inline)) void correlateBody(const float* ar, const 
   }
 }
 
+// The same correlation with the pair's lags held in registers across the bins: `nv` vectors of
+// lags (C and S each), so each bin costs two table loads and two multiply-adds per vector instead
+// of also loading and storing C and S. Lane l accumulates exactly as correlateBody's C[l] and S[l]
+// (bin by bin from 0, the same expression), so the sums are the same bits; lags past h are
+// computed and dropped (the table rows are padded to whole vectors). nv <= kMaxVec.
+typedef float V4 __attribute__((vector_size(16)));
+typedef float V8 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
+constexpr int kMaxVec = 8;
+template <typename V, int NV>
+inline __attribute__((always_inline)) void correlateRegs(const float* ar, const float* ai, const float* br, const float* bi,
+                                                         float norm, int nk, const float* cosT, const float* sinT, int stride,
+                                                         float* C, float* S) noexcept {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  V c[NV] = {}, s[NV] = {};
+  for (int k = 0; k < nk; k++) {
+    const float g1 = (ar[k] * br[k] + ai[k] * bi[k]) * norm;
+    const float g2 = (ai[k] * br[k] - ar[k] * bi[k]) * norm;
+    const float* ct = cosT + static_cast<size_t>(k) * stride;
+    const float* st = sinT + static_cast<size_t>(k) * stride;
+    for (int j = 0; j < NV; j++) {
+      V vc, vs;
+      std::memcpy(&vc, ct + j * kLanes, sizeof vc);
+      std::memcpy(&vs, st + j * kLanes, sizeof vs);
+      c[j] += g1 * vc;
+      s[j] += g2 * vs;
+    }
+  }
+  for (int j = 0; j < NV; j++) {
+    std::memcpy(C + j * kLanes, &c[j], sizeof c[j]);
+    std::memcpy(S + j * kLanes, &s[j], sizeof s[j]);
+  }
+}
+// Dispatches on the number of vectors a pair's lags 0..h fill; beyond kMaxVec, the loop above.
+template <typename V>
+inline __attribute__((always_inline)) void correlateBlocked(const float* ar, const float* ai, const float* br, const float* bi,
+                                                            float norm, int nk, const float* cosT, const float* sinT,
+                                                            int stride, int h, float* C, float* S) noexcept {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  switch ((h + kLanes) / kLanes) {
+#define DOA_NV(n) \
+  case n:         \
+    return correlateRegs<V, n>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, C, S);
+    DOA_NV(1) DOA_NV(2) DOA_NV(3) DOA_NV(4) DOA_NV(5) DOA_NV(6) DOA_NV(7) DOA_NV(8)
+#undef DOA_NV
+    default:
+      return correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  }
+}
+
 // Steered response power of every coarse-grid direction (linear interpolation into the flat
 // correlation array); returns the best direction's index and its power.
 inline __attribute__((always_inline)) size_t gridBody(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np,
@@ -110,7 +160,7 @@ inline __attribute__((always_inline)) float powerBody(const float* corr, int nLa
 
 void correlatePortable(const float* ar, const float* ai, const float* br, const float* bi, float norm, int nk, const float* cosT,
                        const float* sinT, int stride, int h, float* C, float* S) noexcept {
-  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  correlateBlocked<V4>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
 }
 size_t gridPortable(const float* c, const int32_t* gi, const float* gf, size_t nd, size_t np, double* best) noexcept {
   return gridBody(c, gi, gf, nd, np, best);
@@ -125,7 +175,7 @@ float powerPortable(const float* corr, int nLags, const float* bx, const float* 
 __attribute__((target("arch=x86-64-v3"))) void correlateAvx2(const float* ar, const float* ai, const float* br, const float* bi,
                                                               float norm, int nk, const float* cosT, const float* sinT,
                                                               int stride, int h, float* C, float* S) noexcept {
-  correlateBody(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
+  correlateBlocked<V8>(ar, ai, br, bi, norm, nk, cosT, sinT, stride, h, C, S);
 }
 __attribute__((target("arch=x86-64-v3"))) size_t gridAvx2(const float* c, const int32_t* gi, const float* gf, size_t nd,
                                                           size_t np, double* best) noexcept {
@@ -174,6 +224,12 @@ struct SrpPhatDoa::Impl {
   std::vector<double> gridA, gridE;
   std::vector<int32_t> gridIdx;
   std::vector<float> gridFrac;
+  // Coarse to fine (2D and 3D arrays): every second azimuth of each elevation row first (about
+  // half the directions), then the skipped neighbours of the best one in its row and the rows
+  // beside it. coarseDir maps the coarse list to grid indices; dirRow/dirPos place a direction.
+  std::vector<size_t> coarseDir, rowStart, rowCount, dirRow, dirPos;
+  std::vector<int32_t> coarseIdx;
+  std::vector<float> coarseFrac;
   double azStep = 4, elStep = 20, elLo = 0, elHi = 0;
   int filled = 0;
   DoaResult result{0, 0, 0, false};
@@ -209,8 +265,9 @@ struct SrpPhatDoa::Impl {
     halfLags = static_cast<int>(std::ceil(maxLag / lagStep));
     nLags = 2 * halfLags + 1;
     lag0 = -halfLags * lagStep;
-    // Bin-major, lags 0..halfLags, so the inner loop runs over lags without a reduction.
-    const int stride = halfLags + 1;
+    // Bin-major, lags 0..halfLags, so the inner loop runs over lags without a reduction; rows
+    // padded to whole vectors of eight (the blocked kernel reads them whole).
+    const int stride = tableStride();
     cosT.assign(static_cast<size_t>(stride) * nk, 0.f);
     sinT.assign(static_cast<size_t>(stride) * nk, 0.f);
     for (int k = 0; k < nk; k++)
@@ -253,7 +310,12 @@ struct SrpPhatDoa::Impl {
       elHi = 90;
       for (double e = elLo; e <= elHi + 1e-9; e += elStep) {
         const double step = std::fabs(e) >= 89.9 ? 360 : azStep;
-        for (double a = 0; a < 360 - 1e-9; a += step) gridA.push_back(a), gridE.push_back(e);
+        rowStart.push_back(gridA.size());
+        for (double a = 0; a < 360 - 1e-9; a += step) {
+          dirRow.push_back(rowStart.size() - 1), dirPos.push_back(gridA.size() - rowStart.back());
+          gridA.push_back(a), gridE.push_back(e);
+        }
+        rowCount.push_back(gridA.size() - rowStart.back());
       }
     }
     // The coarse search interpolates linearly (the refinement uses Catmull-Rom): each
@@ -269,8 +331,36 @@ struct SrpPhatDoa::Impl {
         gridFrac[d * pairs.size() + p] = static_cast<float>(x - i);
       }
     }
+    for (size_t d = 0; d < dirRow.size(); d++) {
+      if (!coarse(d)) continue;
+      coarseDir.push_back(d);
+      coarseIdx.insert(coarseIdx.end(), gridIdx.begin() + d * pairs.size(), gridIdx.begin() + (d + 1) * pairs.size());
+      coarseFrac.insert(coarseFrac.end(), gridFrac.begin() + d * pairs.size(), gridFrac.begin() + (d + 1) * pairs.size());
+    }
   }
 
+  // Whether the coarse pass takes direction d: even positions of rows of four or more.
+  bool coarse(size_t d) const noexcept { return rowCount[dirRow[d]] < 4 || dirPos[d] % 2 == 0; }
+  // The grid's best direction: all of it (lines), or coarse to fine.
+  size_t gridBest(double* bestP) const noexcept {
+    const size_t np = pairs.size();
+    if (coarseDir.empty()) return grid(corr.data(), gridIdx.data(), gridFrac.data(), gridA.size(), np, bestP);
+    size_t best = coarseDir[grid(corr.data(), coarseIdx.data(), coarseFrac.data(), coarseDir.size(), np, bestP)];
+    const size_t r = dirRow[best], j = dirPos[best], cnt = rowCount[r];
+    for (size_t rr = r == 0 ? 0 : r - 1; rr <= r + 1 && rr < rowCount.size(); rr++) {
+      if (rowCount[rr] != cnt) continue;
+      for (const size_t jj : {(j + cnt - 1) % cnt, (j + 1) % cnt}) {
+        const size_t d = rowStart[rr] + jj;
+        if (coarse(d)) continue;
+        double p;
+        grid(corr.data(), gridIdx.data() + d * np, gridFrac.data() + d * np, 1, np, &p);
+        if (p > *bestP || (p == *bestP && d < best)) *bestP = p, best = d;
+      }
+    }
+    return best;
+  }
+
+  int tableStride() const noexcept { return (halfLags + 1 + 7) / 8 * 8; }
   // The direction as pairBase expects it; for a line, az is the angle to its axis.
   Vec3 unit(double az, double el) const noexcept {
     if (lay.shape == ArrayShape::Linear) return Vec3{std::cos(az * kPi / 180.0), 0, 0};
@@ -320,12 +410,17 @@ struct SrpPhatDoa::Impl {
   }
 
   void analyse() noexcept {
-    // Four partial sums, so the loop vectorises.
-    double e4[4] = {0, 0, 0, 0};
+    // Four partial sums in double, written as a vector (GCC left the plain loop scalar): lane l
+    // sums samples l, l + 4, ... in order, as before.
+    D4 e4 = {0, 0, 0, 0};
     const size_t total = fifo.size();
     size_t i = 0;
-    for (; i + 4 <= total; i += 4)
-      for (int l = 0; l < 4; l++) e4[l] += static_cast<double>(fifo[i + l]) * fifo[i + l];
+    for (; i + 4 <= total; i += 4) {
+      V4 f;
+      std::memcpy(&f, &fifo[i], sizeof f);
+      const D4 d = __builtin_convertvector(f, D4);
+      e4 += d * d;
+    }
     double energy = (e4[0] + e4[1]) + (e4[2] + e4[3]);
     for (; i < total; i++) energy += static_cast<double>(fifo[i]) * fifo[i];
     // Coincident mics (no aperture) carry no direction at all.
@@ -336,12 +431,18 @@ struct SrpPhatDoa::Impl {
       return;
     }
     for (int c = 0; c < m; c += 2) spectra(c);
-    const int stride = halfLags + 1;
+    const int stride = tableStride();
     for (size_t p = 0; p < pairs.size(); p++) {
       const size_t a = static_cast<size_t>(pairs[p].first) * nk, b = static_cast<size_t>(pairs[p].second) * nk;
       // Normalised so a perfectly coherent pair peaks at 1.
-      float wsum = 0.f;
-      for (int k = 0; k < nk; k++) wsum += xm[a + k] * xm[b + k];
+      // xm is 0 or 1, so every partial sum is a small whole number, exact in a float in any
+      // order: four partial sums (the loop vectorises) give the bits the serial sum gave.
+      float w4[4] = {0.f, 0.f, 0.f, 0.f};
+      int k = 0;
+      for (; k + 4 <= nk; k += 4)
+        for (int l = 0; l < 4; l++) w4[l] += xm[a + k + l] * xm[b + k + l];
+      float wsum = (w4[0] + w4[1]) + (w4[2] + w4[3]);
+      for (; k < nk; k++) wsum += xm[a + k] * xm[b + k];
       const float norm = wsum > 0 ? 1.0f / wsum : 0.f;
       const int h = pairReach[p];
       correlate(&xr[a], &xi[a], &xr[b], &xi[b], norm, nk, cosT.data(), sinT.data(), stride, h, accC.data(), accS.data());
@@ -360,7 +461,7 @@ struct SrpPhatDoa::Impl {
     // Coarse grid, then hill-climb with halving steps.
     const size_t np = pairs.size();
     double bestP;
-    const size_t best = grid(corr.data(), gridIdx.data(), gridFrac.data(), gridA.size(), np, &bestP);
+    const size_t best = gridBest(&bestP);
     // The refinement compares Catmull-Rom values only with each other.
     bestP = power(gridA[best], gridE[best]);
     double az = gridA[best], el = gridE[best];

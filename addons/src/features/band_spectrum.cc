@@ -1,6 +1,8 @@
 #include "features/band_spectrum.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace features {
 
@@ -40,12 +42,16 @@ size_t BandSpectrum::push(const float* in, size_t n) noexcept {
   size_t made = 0;
   const size_t skipped = skip_ < n ? skip_ : n;
   skip_ -= skipped;
-  for (size_t i = skipped; i < n; ++i) {
-    buf_[fill_++] = in[i];
+  // Whole runs up to the next full frame at a time (a copy, not a branch per sample).
+  for (size_t i = skipped; i < n;) {
+    const size_t take = std::min(n - i, static_cast<size_t>(kFft) - fill_);
+    std::memcpy(&buf_[fill_], in + i, sizeof(float) * take);
+    fill_ += take;
+    i += take;
     if (fill_ == static_cast<size_t>(kFft)) {
       analyse();
       ++made;
-      for (int k = 0; k < kFft - kHop; ++k) buf_[k] = buf_[k + kHop];
+      std::memmove(buf_.data(), buf_.data() + kHop, sizeof(float) * (kFft - kHop));
       fill_ = kFft - kHop;
     }
   }
