@@ -10,7 +10,8 @@ export interface Programme {
   x: Float32Array
 }
 
-function shuffledText(seed: number): string {
+/** The texts' sentences shuffled by a seed: a different utterance for each piece. */
+export function shuffledText(seed: number): string {
   const parts = TEXTS.flatMap((t) => t.split(/(?<=[.,])\s+/))
   let s = seed
   const out: string[] = []
@@ -120,4 +121,25 @@ export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: 
   let g = from
   while (g < from + span && (await stable(run, x, c, g + step))) g += step
   return g
+}
+
+/** The frequency (Hz, 0.1 Hz steps) of the strongest line in a 2048-sample frame, 100 Hz to 8 kHz. */
+export function strongestLine(x: Float32Array): number {
+  let best = 0
+  let bestDb = -Infinity
+  for (let f = 100; f <= 8000; f += 2) {
+    const l = lineLevels(x.subarray(0, 2048), f)[0]!
+    if (l > bestDb) {
+      bestDb = l
+      best = f
+    }
+  }
+  for (let f = best - 2; f <= best + 2; f += 0.1) {
+    const l = lineLevels(x.subarray(0, 2048), f)[0]!
+    if (l > bestDb) {
+      bestDb = l
+      best = f
+    }
+  }
+  return best
 }

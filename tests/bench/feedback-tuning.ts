@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
 import { ROOMS, rmsDb } from '../../firmware/process/feedback-loop.ts'
-import { INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
+import { INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS } from '../feedback/programme.ts'
+import { lineLevels, shuffledText, strongestLine } from './feedback-lib.ts'
 
 const features = loadNative().features as {
   howl(x: Float32Array, th?: unknown): { rows: Float32Array }
@@ -20,16 +21,6 @@ const features = loadNative().features as {
 }
 const dir = process.env.FEEDBACK_TUNING_DIR ?? join(tmpdir(), 'feedback-tuning')
 mkdirSync(dir, { recursive: true })
-function shuffledText(seed: number): string {
-  const parts = TEXTS.flatMap((t) => t.split(/(?<=[.,])\s+/))
-  let s = seed
-  const out: string[] = []
-  for (let i = 0; i < parts.length; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31
-    out.push(parts[s % parts.length]!)
-  }
-  return out.join(' ')
-}
 async function cached(name: string, make: () => Promise<Float32Array> | Float32Array): Promise<Float32Array> {
   const f = `${dir}/${name}.f32`
   if (existsSync(f)) return new Float32Array(readFileSync(f).buffer.slice(0))
@@ -42,40 +33,6 @@ async function music(i: number, seconds: number) {
   const sf = sfs[i % 2]!
   const progs = [INSTRUMENTS[i % 10]!, INSTRUMENTS[(i * 3 + 1) % 10]!, INSTRUMENTS[(i * 7 + 2) % 10]!]
   return cached(`m${i}-${seconds}`, () => renderMusic(dir, { seconds, seed: 500 + i, programs: progs, soundfont: sf }))
-}
-function lineLevels(x: Float32Array, hz: number): number[] {
-  const out: number[] = []
-  const w = (2 * Math.PI * hz) / 48000
-  for (let s = 0; s + 2048 <= x.length; s += 1024) {
-    let re = 0,
-      im = 0
-    for (let i = 0; i < 2048; i++) {
-      const v = x[s + i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / 2048))
-      re += v * Math.cos(w * i)
-      im -= v * Math.sin(w * i)
-    }
-    out.push(20 * Math.log10((Math.hypot(re, im) * 4) / 2048 + 1e-12))
-  }
-  return out
-}
-function strongestLine(x: Float32Array): number {
-  let best = 0,
-    bestDb = -Infinity
-  for (let f = 100; f <= 8000; f += 2) {
-    const l = lineLevels(x.subarray(0, 2048), f)[0]!
-    if (l > bestDb) {
-      bestDb = l
-      best = f
-    }
-  }
-  for (let f = best - 2; f <= best + 2; f += 0.1) {
-    const l = lineLevels(x.subarray(0, 2048), f)[0]!
-    if (l > bestDb) {
-      bestDb = l
-      best = f
-    }
-  }
-  return best
 }
 const th = JSON.parse(process.env.TH ?? '{}')
 const fo = JSON.parse(process.env.FO ?? '{}')

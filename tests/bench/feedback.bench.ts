@@ -13,32 +13,12 @@ import { loadNative } from '../../firmware/engine/native.ts'
 import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
 import { type LoopOptions, type LoopResult, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
-import { limit as limitOf, lineLevels, logSpectralDistance, programmes, quantile, scan as scanOf } from './feedback-lib.ts'
+import { limit as limitOf, lineLevels, logSpectralDistance, programmes, quantile, scan as scanOf, strongestLine } from './feedback-lib.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
 
 const features = loadNative().features as {
   howl(x: Float32Array): { frames: number; rows: Float32Array }
   bandSpectrum(x: Float32Array): unknown
-}
-
-function strongestLine(x: Float32Array): number {
-  let best = 0
-  let bestDb = -Infinity
-  for (let f = 100; f <= 8000; f += 2) {
-    const l = lineLevels(x.subarray(0, 2048), f)[0]!
-    if (l > bestDb) {
-      bestDb = l
-      best = f
-    }
-  }
-  for (let f = best - 2; f <= best + 2; f += 0.1) {
-    const l = lineLevels(x.subarray(0, 2048), f)[0]!
-    if (l > bestDb) {
-      bestDb = l
-      best = f
-    }
-  }
-  return best
 }
 
 /** The detector's shortest latencies (s): one 2048-sample analysis frame, and that plus the 4 hops of
