@@ -1,26 +1,11 @@
-// Offline, the VAD sends a second of windows per request (SileroVadStream.pushMany, the child's
-// `scan`): the same probabilities as one window per request, in order with the recurrent state
-// carried, for 1/32 of the round trips to the inference process. Real espeak-ng speech, the real
-// Silero model in the real child process.
-
-import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { BUILTIN_MANIFESTS } from '../../firmware/inference/manifest.ts'
 import { SileroVadStream, VAD_BATCH, VAD_WINDOW, vadProbabilities } from '../../firmware/inference/models.ts'
 import { InferenceService } from '../../firmware/inference/service.ts'
-import { readWav } from '../../firmware/wav/wav.ts'
+import { espeakAt16k } from '../helpers/speech.ts'
 
 t.test('a batch of VAD windows gives what one window at a time gives, in 1/32 of the requests', async (t) => {
-  const dir = t.testdir({})
-  const speech = join(dir, 'speech.wav')
-  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', speech, 'good evening, and welcome to the show. one two, one two, check'])
-  const s = readWav(speech)
-  const mono = s.data as Float32Array
-  // espeak-ng writes 22050 Hz; the VAD hears 16 kHz (nearest sample is enough for this comparison).
-  const n16 = Math.floor((mono.length * 16000) / s.info.sampleRate)
-  const x16 = new Float32Array(n16 + 16000)
-  for (let i = 0; i < n16; i++) x16[8000 + i] = mono[Math.floor((i * s.info.sampleRate) / 16000)]!
+  const x16 = espeakAt16k(t.testdir({}))
 
   const svc = new InferenceService()
   await svc.start()

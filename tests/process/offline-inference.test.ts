@@ -4,7 +4,7 @@
 // give the same numbers bit for bit as in the child; a model that hangs is a clear FW_ERR_INFERENCE
 // within the time limit and the command still ends, even when the thread is stuck in native code.
 
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -14,7 +14,8 @@ import { CROWD_STATE, EQ_RECOMMENDER, type ModelRunner, speechProbabilities, vad
 import { OfflineInference } from '../../firmware/inference/offline.ts'
 import { InferenceService } from '../../firmware/inference/service.ts'
 import type { ProcessReport } from '../../firmware/process/report.ts'
-import { readWav, WavWriter } from '../../firmware/wav/wav.ts'
+import { WavWriter } from '../../firmware/wav/wav.ts'
+import { espeakAt16k } from '../helpers/speech.ts'
 import { circularArray, planeWave } from './stage.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
@@ -62,14 +63,7 @@ t.test('firmware process runs its analysers without a second Node process', { sk
 })
 
 t.test('the models on the thread give what they give in the inference process, bit for bit', async (t) => {
-  const dir = t.testdir({})
-  const speech = join(dir, 'speech.wav')
-  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', speech, 'good evening, and welcome to the show. one two, one two, check'])
-  const s = readWav(speech)
-  const mono = s.data as Float32Array
-  const n16 = Math.floor((mono.length * 16000) / s.info.sampleRate)
-  const x16 = new Float32Array(n16 + 16000)
-  for (let i = 0; i < n16; i++) x16[8000 + i] = mono[Math.floor((i * s.info.sampleRate) / 16000)]!
+  const x16 = espeakAt16k(t.testdir({}))
 
   const child = new InferenceService()
   await child.start()
