@@ -2,12 +2,18 @@
 // loop, a known path (the small room's impulse response from the loop itself) driven by white noise
 // u, and a white source at the microphone not correlated with u; the canceller's estimate of the
 // path comes within -20 dB of it (misalignment ||F - F^|| / ||F||). Bad settings are refused, by the
-// binding (a RangeError) and by the loop's options (FW_ERR_FEEDBACK_SETTINGS, nothing run).
+// binding (a RangeError) and by the loop's options (FW_ERR_FEEDBACK_SETTINGS, nothing run). The
+// real CLI in a child process: `firmware process --loop-gain DB --afc` reports the canceller's
+// settings and its final misalignment (loop.afc); --afc without --loop-gain is refused, nothing written.
 
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { loadNative } from '../../firmware/engine/native.ts'
 import { FirmwareError } from '../../firmware/errors.ts'
 import { misalignmentDb, ROOMS, runLoop } from '../../firmware/process/feedback-loop.ts'
+import { writeWav } from '../../firmware/wav/wav.ts'
 import { fft } from '../helpers/fft.ts'
 
 interface NativeAfc {
@@ -75,4 +81,22 @@ t.test('bad settings are refused: by the binding, and by the loop with FW_ERR_FE
       t.ok(e instanceof FirmwareError && e.code === 'FW_ERR_FEEDBACK_SETTINGS', `loop: ${JSON.stringify(bad)}: ${(e as Error).message}`)
     }
   }
+})
+
+t.test('firmware process --loop-gain --afc: the report carries the canceller and its misalignment', async (t) => {
+  const repo = join(import.meta.dirname, '..', '..')
+  const firmware = (cwd: string, ...args: string[]) =>
+    spawnSync(join(repo, 'node_modules', '.bin', 'node'), [join(repo, 'bin', 'firmware.js'), 'process', ...args], { cwd, encoding: 'utf8', timeout: 60_000 })
+  const dir = t.testdir()
+  writeWav(join(dir, 'show.wav'), { channels: 1, sampleRate: 48000, format: 'pcm24' }, noise(FS * 4, 0.2, 3))
+  const r = firmware(dir, '--in', 'show.wav', '--out', 'o.wav', '--report', 'r.json', '--loop-gain', '-6', '--room', 'small', '--afc')
+  t.equal(r.status, 0, `runs: ${r.stderr}`)
+  t.match(r.stdout, /AFC \(misalignment -?\d+\.\d dB\)/, `the summary says so: ${r.stdout.trim()}`)
+  const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'))
+  t.match(rep.loop.afc, { blockSize: 256, partitions: 48, lpcOrder: 16 }, 'the settings in loop.afc')
+  t.ok(Number.isFinite(rep.loop.afc.misalignmentDb), `the final misalignment: ${rep.loop.afc.misalignmentDb} dB`)
+  const bad = firmware(dir, '--in', 'show.wav', '--out', 'x.wav', '--report', 'x.json', '--afc')
+  t.equal(bad.status, 1, '--afc without --loop-gain exits 1')
+  t.match(bad.stderr, /FW_ERR_USAGE/, 'with the code')
+  t.same(readdirSync(dir).sort(), ['o.wav', 'r.json', 'show.wav'], 'nothing more written')
 })

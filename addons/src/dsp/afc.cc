@@ -8,6 +8,9 @@ namespace dsp {
 
 namespace {
 constexpr int kLpcWindow = 1024;
+// The normaliser's floor: the reference's energy were it white noise at -60 dBFS. Without it the
+// first blocks of a programme that starts from near silence take steps of e / u with u tiny.
+constexpr double kFloorPower = 1e-6;
 constexpr double kPi = 3.14159265358979323846;
 
 bool finiteAll(const float* x, int n) noexcept {
@@ -125,7 +128,7 @@ void Afc::endBlock() noexcept {
     double mean = 0;
     for (size_t k = 0; k < K; ++k) mean += norm_[k];
     mean /= static_cast<double>(K);
-    const float delta = static_cast<float>(o_.regularisation * mean + 1e-12);
+    const float delta = static_cast<float>(o_.regularisation * mean + kFloorPower * N_ * P_);
     const float mu = static_cast<float>(o_.mu);
     for (size_t k = 0; k < K; ++k) E_[k] *= mu / (norm_[k] + delta);
     for (int p = 0; p < P_; ++p) {

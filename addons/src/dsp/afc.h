@@ -7,7 +7,7 @@
 // blocks of B samples, P partitions of B taps, overlap-save with 2B-point real FFTs (dsp/fft.h,
 // float). The update is NLMS normalised per bin by the reference's energy over the filter's span
 // (the sum over the P partitions of |X_p(f)|^2) plus a regularisation relative to that energy's
-// mean over bins, and constrained (each partition's gradient back to time, its second half zeroed)
+// mean over bins and a floor (the energy of white noise at -60 dBFS), and constrained (each partition's gradient back to time, its second half zeroed)
 // so the filter stays a linear convolution. Prediction-error-method prewhitening (PEM-AFROW): every
 // lpcUpdateS an LPC of order lpcOrder is fitted to the last 1024 samples of the error (Hann window,
 // Gaussian lag window, +40 dB white-noise floor, Levinson-Durbin), and both the reference u and the
