@@ -24,7 +24,7 @@
 // as the feedback section does by default; ~10x slower).
 import { loadNative } from '../../firmware/engine/native.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
-import { AFC_DEFAULTS, ROOMS, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
+import { AFC_DEFAULTS, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
 import { fft } from '../helpers/fft.ts'
 import { type GainCase, type LoopRunner, limit, logSpectralDistance, programmes, quantile, scan } from './feedback-lib.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
@@ -229,7 +229,8 @@ async function afcRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRunner,
         const off = await limit(run, x, { room, suppress: false }, q)
         const g = off - 3
         const ref = runLoop(x, { gainDb: g, room: ROOMS[room]! }).speaker
-        for (const c of configs) {
+        // Quick: the 20 s runs with the canceller alone.
+        for (const c of q && seconds === 20 ? configs.slice(0, 1) : configs) {
           const up = await scan(run, x, { room, suppress: c.suppress, shiftHz: c.shiftHz, afc: true }, off, q, 14)
           const on = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: c.suppress, shiftHz: c.shiftHz, afc: true })
           const d = logSpectralDistance(ref, on.speaker)
@@ -238,6 +239,7 @@ async function afcRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRunner,
           push(cost, key, d)
           push(mis, key, on.afc!.misalignmentDb)
           parts.push(`${seconds} s ${c.name}: ${fixed(up - off, 1)} (cost ${fixed(d, 2)} dB, misalignment ${fixed(on.afc!.misalignmentDb, 1)} dB)`)
+          ctx.log(`AFC ${room}, ${p.family}, off limit ${fixed(off, 1)} dB: ${parts[parts.length - 1]}`)
         }
         parts.unshift(`${seconds} s off limit ${fixed(off, 1)} dB`)
       }
@@ -255,6 +257,42 @@ async function afcRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRunner,
       note: `${v.length} cases, scanned up from the off limit (${q ? 1 : 0.5} dB steps); programme cost while stable (AFC on against off, 3 dB under the off limit) worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB; final misalignment there median ${fixed(quantile(m, 0.5), 1)} dB`,
     })
   }
+  rows.push(...(await afcQualityRows(ctx)))
+  return rows
+}
+
+/**
+ * What the level criterion does not see: the loudspeaker feed (scaled back by the gain) against the
+ * programme itself (log-spectral distance) and its level over the last 2 s, in the small room with
+ * no canceller at -1 dB and with it at -1 / +6 / +12 / +16 dB (10 s runs; one music and one speech piece).
+ */
+async function afcQualityRows(ctx: Parameters<BenchSection['run']>[0]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  const progs = await programmes(ctx.tmp, 12, 1, 1)
+  for (const p of progs) {
+    const x = p.x.subarray(0, FS * 10)
+    const parts: string[] = []
+    for (const [g, afc] of [
+      [-1, false],
+      [-1, true],
+      [6, true],
+      [12, true],
+      [16, true],
+    ] as Array<[number, boolean]>) {
+      const r = runLoop(x, { gainDb: g, room: ROOMS.small!, afc })
+      const k = 10 ** (-g / 20)
+      const d = logSpectralDistance(
+        x,
+        r.speaker.map((v) => v * k),
+      )
+      const level = rmsDb(r.speaker, 8, 10) - rmsDb(x, 8, 10) - g
+      parts.push(
+        `${g} dB ${afc ? 'AFC' : 'off'}: ${fixed(d, 2)} dB (level ${fixed(level, 1)} dB${r.afc ? `, misalignment ${fixed(r.afc.misalignmentDb, 1)} dB` : ''})`,
+      )
+    }
+    ctx.log(`AFC quality, small, ${p.family}: ${parts.join('; ')}`)
+    rows.push({ metric: `AFC: loudspeaker against the programme (log-spectral distance), small, ${p.family}`, value: 'see note', note: parts.join('; ') })
+  }
   return rows
 }
 
@@ -270,6 +308,7 @@ const section: BenchSection = {
 
     // BENCH_FEEDBACK_GAIN=afc: the canceller's rows alone (the detector alone deciding the notches).
     if (process.env.BENCH_FEEDBACK_GAIN === 'afc') return afcRows(ctx, (x, o) => Promise.resolve(runLoop(x, o)), q, rooms)
+    if (process.env.BENCH_FEEDBACK_GAIN === 'afc-quality') return afcQualityRows(ctx)
     // --- 1. The oracle bound.
     const oracleAsg = new Map<number, number[]>()
     const howlAsg = new Map<number, number[]>()
