@@ -14,8 +14,9 @@
 // error pass through that whitening filter A(z) before the update; the estimate itself uses the raw u.
 // When A(z) changes, the whitened reference spectra of all P partitions are made again from the raw
 // reference with the new A(z) (P FFTs every lpcUpdateS), so the update never correlates an error
-// whitened by one filter with a reference whitened by another (that mismatch alone stalled the
-// misalignment at -10 dB on a white source).
+// whitened by one filter with a reference whitened by another. (When the source at the microphone
+// is weak against the residual feedback, A(z) whitens the residual instead of the source and the
+// estimate stalls: docs/feedback.md, "Fifth round".)
 // The source's own correlation (a held note, a vowel) is what biases a plain canceller in a closed
 // loop; whitening takes most of it out of the correlation the update sees.
 //
