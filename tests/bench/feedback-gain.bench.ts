@@ -40,6 +40,7 @@ const { Afc, FeedbackLoop, FreqShift } = loadNative().features as {
     criticalHz: number
     run(x: Float32Array): { speaker: Float32Array }
     afcTaps(len: number): Float32Array
+    setShiftHz(hz: number): void
   }
 }
 
@@ -302,23 +303,25 @@ async function afcQualityRows(ctx: Parameters<BenchSection['run']>[0]): Promise<
   }
   // The literature's ASG of a canceller: the MSG of what is left of the loop, F - F^ (with the PA
   // band limits; magnitude bound and Nyquist, as the oracle reads them), against F's, after a run at
-  // -1 dB (under every room's off limit) and at +6 dB, 10 s and 20 s.
+  // -1 dB (under every room's off limit) and at +6 dB, 10 s and 20 s, without and with a 5 Hz shift.
   const long = await programmes(ctx.tmp, 21, 1, 1)
   for (const p of long)
     for (const room of Object.keys(ROOMS)) {
       const parts: string[] = []
-      for (const seconds of [10, 20])
-        for (const g of [-1, 6]) {
-          const x = p.x.subarray(0, FS * seconds)
-          if (x.length < FS * seconds) continue
-          const loop = new FeedbackLoop({ gainDb: g, room: { ...ROOMS[room]!, maxSeconds: 0.25 }, afc: AFC_DEFAULTS })
-          loop.run(x)
-          const h = loop.impulseResponse
-          const est = loop.afcTaps(h.length)
-          const m0 = msg(loopResponse(h))
-          const m1 = msg(loopResponse(h.map((v, i) => v - est[i]!)))
-          parts.push(`${seconds} s at ${g} dB: ${fixed(m1.magDb - m0.magDb, 1)} / ${fixed(m1.nyqDb - m0.nyqDb, 1)}`)
-        }
+      for (const shift of [0, 5])
+        for (const seconds of [10, 20])
+          for (const g of [-1, 6]) {
+            const x = p.x.subarray(0, FS * seconds)
+            if (x.length < FS * seconds) continue
+            const loop = new FeedbackLoop({ gainDb: g, room: { ...ROOMS[room]!, maxSeconds: 0.25 }, afc: AFC_DEFAULTS })
+            loop.setShiftHz(shift)
+            loop.run(x)
+            const h = loop.impulseResponse
+            const est = loop.afcTaps(h.length)
+            const m0 = msg(loopResponse(h))
+            const m1 = msg(loopResponse(h.map((v, i) => v - est[i]!)))
+            parts.push(`${shift ? `${shift} Hz shift, ` : ''}${seconds} s at ${g} dB: ${fixed(m1.magDb - m0.magDb, 1)} / ${fixed(m1.nyqDb - m0.nyqDb, 1)}`)
+          }
       ctx.log(`AFC residual-loop ASG, ${room}, ${p.family}: ${parts.join('; ')}`)
       rows.push({
         metric: `AFC: MSG of the residual loop F - F^ over F's (magnitude / Nyquist), ${room}, ${p.family}`,
