@@ -27,7 +27,7 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
   const trace: Array<{ t: number; p: number }> = []
   let r: Awaited<ReturnType<typeof runLoopWithClassifier>>
   try {
-    r = await runLoopWithClassifier(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress, shiftHz: loop.shiftHz }, async (x) => {
+    r = await runLoopWithClassifier(mono, { gainDb: loop.gainDb, room, suppress: loop.suppress, shiftHz: loop.shiftHz, afc: loop.afc }, async (x) => {
       const p = await cls.classify(x)
       trace.push({ t: Math.round((trace.length * 0.25 + 0.55) * 1000) / 1000, p: Math.round(p * 1000) / 1000 })
       return p
@@ -46,6 +46,7 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
       roomSpec: room,
       suppress: loop.suppress,
       shiftHz: loop.shiftHz,
+      afc: r.afc ? { ...r.afc.settings, misalignmentDb: Math.round(r.afc.misalignmentDb * 100) / 100 } : null,
       criticalHz: Math.round(r.criticalHz * 10) / 10,
     },
     feedback: { alarms: r.alarms, notches: r.notches, notchChanges: r.notchChanges, classifier: { model: 'crowd_state', pFeedback: trace } },
@@ -56,5 +57,5 @@ export async function runLoopCommand(opts: ProcessOptions): Promise<string> {
   writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`)
   renameSync(tmp, opts.report)
   const a = r.alarms[0]
-  return `loop at ${loop.gainDb} dB in ${loop.room}${loop.shiftHz ? `, shifted ${loop.shiftHz} Hz` : ''}: ${r.alarms.length} feedback alarm(s)${a ? `, first at ${a.t.toFixed(2)} s, ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s` : ''}; ${r.notches.length} notch(es) in place; wrote ${opts.out} and ${opts.report}`
+  return `loop at ${loop.gainDb} dB in ${loop.room}${loop.shiftHz ? `, shifted ${loop.shiftHz} Hz` : ''}${r.afc ? `, AFC (misalignment ${r.afc.misalignmentDb.toFixed(1)} dB)` : ''}: ${r.alarms.length} feedback alarm(s)${a ? `, first at ${a.t.toFixed(2)} s, ${a.hz} Hz, ${a.levelDb} dBFS, ${a.growthDbPerS} dB/s` : ''}; ${r.notches.length} notch(es) in place; wrote ${opts.out} and ${opts.report}`
 }

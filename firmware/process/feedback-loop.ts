@@ -46,6 +46,35 @@ export function parseRoom(spec: string): RoomSpec {
   return { size: [x, y, z], absorption, speaker: [0.2 * x, 0.5 * y, 0.6 * z], mic: [0.55 * x, 0.55 * y, Math.min(1.6, 0.5 * z)] }
 }
 
+/** The adaptive feedback canceller's settings (addons/src/dsp/afc.h). */
+export interface AfcSettings {
+  /** Block B, samples: a power of two, 64 to 2048. The canceller models the path's lags B to (P + 1) B. */
+  blockSize: number
+  /** Partitions P of B taps, 1 to 128. */
+  partitions: number
+  /** NLMS step per bin, over 0 to 1. */
+  mu: number
+  /** Order of the PEM prewhitening LPC (refitted every 20 ms from the error): 0 (off) or 2 to 32. */
+  lpcOrder: number
+}
+
+/** --afc: 256-sample blocks, 48 partitions (lags 5.3 to 261 ms: the rooms' 0.25 s), step 0.05, LPC order 16. */
+export const AFC_DEFAULTS: AfcSettings = { blockSize: 256, partitions: 48, mu: 0.05, lpcOrder: 16 }
+
+/** Refuses bad canceller settings with FW_ERR_FEEDBACK_SETTINGS; returns them with the defaults filled in. */
+export function checkAfcSettings(a: Partial<AfcSettings>): AfcSettings {
+  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `loop: afc.${f} ${m}`)
+  const s = { ...AFC_DEFAULTS, ...a }
+  wholeNumberIn(c, s.blockSize, 'blockSize', 64, 2048)
+  if ((s.blockSize & (s.blockSize - 1)) !== 0)
+    throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `loop: afc.blockSize must be a power of two, got ${s.blockSize}`)
+  wholeNumberIn(c, s.partitions, 'partitions', 1, 128)
+  numberIn(c, s.mu, 'mu', { min: 1e-6, max: 1 })
+  wholeNumberIn(c, s.lpcOrder, 'lpcOrder', 0, 32)
+  if (s.lpcOrder === 1) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', 'loop: afc.lpcOrder must be 0 (off) or 2 to 32, got 1')
+  return s
+}
+
 /** The largest frequency shift (Hz) the loop takes (--shift-hz). */
 export const MAX_SHIFT_HZ = 20
 
@@ -63,6 +92,8 @@ export interface LoopOptions {
   notches?: Notch[]
   /** Frequency shift (Hz, 0 to MAX_SHIFT_HZ) of the loudspeaker feed, after the notches (addons/src/dsp/freq_shift.h). Defaults to 0: off. */
   shiftHz?: number
+  /** The adaptive feedback canceller on the microphone, before the notches (true: AFC_DEFAULTS). Defaults to off. */
+  afc?: boolean | Partial<AfcSettings>
 }
 
 export interface LoopResult {
@@ -74,6 +105,8 @@ export interface LoopResult {
   /** Notches in place at the end. */
   notches: Notch[]
   criticalHz: number
+  /** With the canceller: its settings and the misalignment at the end, ||F - F^|| / ||F|| in dB over the room's impulse response. */
+  afc?: { settings: AfcSettings; misalignmentDb: number }
 }
 
 interface NativeLoop {
@@ -82,12 +115,26 @@ interface NativeLoop {
   setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
   setShiftHz(hz: number): void
   readonly criticalHz: number
+  readonly impulseResponse: Float32Array
+  afcTaps(len: number): Float32Array
+}
+
+/** ||F - F^|| / ||F||, dB. */
+export function misalignmentDb(f: Float32Array, est: Float32Array): number {
+  let d = 0
+  let n = 0
+  for (let i = 0; i < f.length; i++) {
+    d += (f[i]! - (est[i] ?? 0)) ** 2
+    n += f[i]! ** 2
+  }
+  return 10 * Math.log10(d / n)
 }
 
 export function checkLoopOptions(o: LoopOptions): void {
   const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `loop: ${f} ${m}`)
   numberIn(c, o.gainDb, 'gainDb', { min: -40, max: 20 })
   if (o.shiftHz !== undefined) numberIn(c, o.shiftHz, 'shiftHz', { min: 0, max: MAX_SHIFT_HZ })
+  if (o.afc !== undefined && typeof o.afc !== 'boolean') checkAfcSettings(o.afc)
   numberIn(c, o.room.absorption, 'absorption', { min: 0.05, max: 0.95 })
   if (o.room.order !== undefined) wholeNumberIn(c, o.room.order, 'order', 1, 12)
   for (const k of ['size', 'speaker', 'mic'] as const) {
@@ -116,13 +163,15 @@ class LoopRun {
   readonly #planner: NotchPlanner | null
   readonly #loop: NativeLoop
   readonly #programme: Float32Array
+  readonly #afc: AfcSettings | null
 
   constructor(programme: Float32Array, o: LoopOptions) {
     checkLoopOptions(o)
     this.#programme = programme
     this.#planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
     const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
-    this.#loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 } })
+    this.#afc = o.afc ? checkAfcSettings(o.afc === true ? {} : o.afc) : null
+    this.#loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 }, afc: this.#afc ?? undefined })
     this.fusion = new HowlFusion(o.fusion ?? {})
     this.speaker = new Float32Array(programme.length)
     this.mic = new Float32Array(programme.length)
@@ -161,7 +210,12 @@ class LoopRun {
 
   result(): LoopResult {
     const { speaker, mic, alarms, notchChanges } = this
-    return { speaker, mic, alarms, notchChanges, notches: this.#planner?.notches() ?? [], criticalHz: this.#loop.criticalHz }
+    const r: LoopResult = { speaker, mic, alarms, notchChanges, notches: this.#planner?.notches() ?? [], criticalHz: this.#loop.criticalHz }
+    if (this.#afc) {
+      const h = this.#loop.impulseResponse
+      r.afc = { settings: this.#afc, misalignmentDb: misalignmentDb(h, this.#loop.afcTaps(h.length)) }
+    }
+    return r
   }
 }
 

@@ -46,9 +46,10 @@ export interface ProcessOptions {
    * --loop-gain: run the input (the programme at the microphone, mixed to mono, 48 kHz) through the
    * simulated acoustic loop instead of the engine (firmware/process/feedback-loop.ts); --room
    * names the room (default club); --suppress places notches at detected howls; --shift-hz shifts
-   * the loudspeaker feed up by that many Hz (0 to 20, default 0: off).
+   * the loudspeaker feed up by that many Hz (0 to 20, default 0: off); --afc puts the adaptive
+   * feedback canceller on the microphone (AFC_DEFAULTS).
    */
-  loop?: { gainDb: number; room: string; suppress: boolean; shiftHz: number }
+  loop?: { gainDb: number; room: string; suppress: boolean; shiftHz: number; afc?: boolean }
   /** --stems DIR: one WAV per tracked source (track-<id>.wav) and residual.wav there; the tracks in the report. */
   stems?: string
 }
@@ -85,6 +86,8 @@ export const processUsage = `usage: firmware process --in IN.wav --out OUT.wav -
   --suppress            with --loop-gain: place notches at detected howls (the auto mode)
   --shift-hz HZ         with --loop-gain: shift the loudspeaker feed up by HZ (0 to 20; default 0,
                         off), a frequency shifter after the notches (docs/feedback.md)
+  --afc                 with --loop-gain: an adaptive feedback canceller (PEM prewhitened) takes
+                        its estimate of the feedback off the microphone, before the notches
   --stems DIR           with --array: localise and track up to 4 sources, write one WAV per track
                         (DIR/track-<id>.wav, a beam + post-filter) and DIR/residual.wav; the
                         tracks go in the report (docs/mixes.md)`
@@ -107,7 +110,7 @@ const valued = new Set([
   '--shift-hz',
   '--stems',
 ])
-const flags = new Set(['--no-analysis', '--join', '--suppress'])
+const flags = new Set(['--no-analysis', '--join', '--suppress', '--afc'])
 /** Options that may be given more than once. */
 const repeatable = new Set(['--in'])
 
@@ -252,9 +255,9 @@ export function parseProcessArgs(argv: string[]): ProcessOptions | null {
     if (!/^\d+(\.\d+)?$/.test(shift) || Number(shift) > MAX_SHIFT_HZ) {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `process: --shift-hz must be Hz from 0 to ${MAX_SHIFT_HZ}, got "${shift}"`)
     }
-    opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress'), shiftHz: Number(shift) }
+    opts.loop = { gainDb: Number(loopGain), room: seen.get('--room') ?? 'club', suppress: set.has('--suppress'), shiftHz: Number(shift), afc: set.has('--afc') }
   } else {
-    for (const n of ['--room', '--suppress', '--shift-hz']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
+    for (const n of ['--room', '--suppress', '--shift-hz', '--afc']) if (seen.has(n) || set.has(n)) usage(`${n} needs --loop-gain`)
   }
   const stems = seen.get('--stems')
   if (stems !== undefined) opts.stems = stems

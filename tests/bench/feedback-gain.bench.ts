@@ -14,19 +14,34 @@
 //               the SAME stability check, bisection and upward scan as the feedback section
 //               (tests/bench/feedback-lib.ts); the programme cost while stable (log-spectral
 //               distance 3 dB under the off limit) and the detuning in cents.
+//   afc         the largest stable gain with the adaptive feedback canceller (addons/src/dsp/afc.h,
+//               AFC_DEFAULTS) alone, with a 5 Hz shift, with the notch suppressor: the same check and
+//               upward scan, on runs of 10 s and of 20 s (how long after the start the loop can take
+//               the gain), music and speech reported apart; the programme cost while stable (AFC on
+//               against off, 3 dB under the off limit), the final misalignment, and the canceller's
+//               CPU per output->input pair (open loop, white noise).
 // The detector alone decides the notches here (BENCH_FEEDBACK_CLASSIFIER=1 fuses the classifier too,
 // as the feedback section does by default; ~10x slower).
 import { loadNative } from '../../firmware/engine/native.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
-import { ROOMS, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
+import { AFC_DEFAULTS, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
 import { fft } from '../helpers/fft.ts'
 import { type GainCase, type LoopRunner, limit, logSpectralDistance, programmes, quantile, scan } from './feedback-lib.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
 
 const FS = 48000
-const { FeedbackLoop, FreqShift } = loadNative().features as {
+const { Afc, FeedbackLoop, FreqShift } = loadNative().features as {
+  Afc: new (o: unknown) => { run(mic: Float32Array, u: Float32Array): Float32Array }
   FreqShift: new () => { setShiftHz(hz: number): void; process(x: Float32Array): Float32Array }
-  FeedbackLoop: new (o: unknown) => { impulseResponse: Float32Array; criticalHz: number; run(x: Float32Array): { speaker: Float32Array } }
+  FeedbackLoop: new (
+    o: unknown,
+  ) => {
+    impulseResponse: Float32Array
+    criticalHz: number
+    run(x: Float32Array): { speaker: Float32Array }
+    afcTaps(len: number): Float32Array
+    setShiftHz(hz: number): void
+  }
 }
 
 interface Coeffs {
@@ -172,6 +187,152 @@ function measuredGrowth(room: string, msgDb: number, margin: number): number {
   return num / den
 }
 
+/** Section 4: the adaptive feedback canceller in the loop. */
+async function afcRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRunner, q: boolean, rooms: string[]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  // CPU per output->input pair: the canceller alone, open loop, 10 s of white noise, fastest of 3.
+  const n = FS * 10
+  const u = new Float32Array(n)
+  const y = new Float32Array(n)
+  let s = 1
+  for (let i = 0; i < n; i++) {
+    s = (s * 16807) % 2147483647
+    u[i] = s / 2147483647 - 0.5
+    y[i] = 0.3 * u[Math.max(0, i - 400)]!
+  }
+  for (const o of [{}, { lpcOrder: 0 }, { partitions: 24 }]) {
+    let best = Infinity
+    for (let k = 0; k < 3; k++) {
+      const a = new Afc(o)
+      const t0 = performance.now()
+      a.run(y, u)
+      best = Math.min(best, performance.now() - t0)
+    }
+    const st = { ...AFC_DEFAULTS, ...o }
+    rows.push({
+      metric: `AFC CPU per output->input pair (B ${st.blockSize}, P ${st.partitions}, LPC ${st.lpcOrder})`,
+      value: fixed((best / 1000 / 10) * 100, 2),
+      unit: '% of one core at 48 kHz',
+      note: `${fixed((best * 1e6) / n, 1)} ns a sample through the binding (its copy included), fastest of 3 runs of 10 s`,
+    })
+  }
+  const progs = await programmes(ctx.tmp, 21, q ? 1 : 2, q ? 1 : 2)
+  const afcRooms = q ? ['small', 'club'] : rooms
+  const configs: Array<{ name: string; suppress: boolean; shiftHz: number }> = [
+    { name: 'AFC', suppress: false, shiftHz: 0 },
+    { name: 'AFC + 5 Hz', suppress: false, shiftHz: 5 },
+    { name: 'AFC + notches', suppress: true, shiftHz: 0 },
+  ]
+  const added = new Map<string, number[]>()
+  const cost = new Map<string, number[]>()
+  const mis = new Map<string, number[]>()
+  const push = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v])
+  for (const p of progs)
+    for (const room of afcRooms) {
+      const kind = p.family.startsWith('music') ? 'music' : 'speech'
+      const parts: string[] = []
+      for (const seconds of [10, 20]) {
+        const x = p.x.subarray(0, FS * seconds)
+        if (x.length < FS * seconds) continue
+        const off = await limit(run, x, { room, suppress: false }, q)
+        const g = off - 3
+        const ref = runLoop(x, { gainDb: g, room: ROOMS[room]! }).speaker
+        // Quick: the 20 s runs with the canceller alone.
+        for (const c of q && seconds === 20 ? configs.slice(0, 1) : configs) {
+          const up = await scan(run, x, { room, suppress: c.suppress, shiftHz: c.shiftHz, afc: true }, off, q, 14)
+          const on = runLoop(x, { gainDb: g, room: ROOMS[room]!, suppress: c.suppress, shiftHz: c.shiftHz, afc: true })
+          const d = logSpectralDistance(ref, on.speaker)
+          const key = `${c.name}, ${kind}, ${seconds} s runs`
+          push(added, key, up - off)
+          push(cost, key, d)
+          push(mis, key, on.afc!.misalignmentDb)
+          parts.push(`${seconds} s ${c.name}: ${fixed(up - off, 1)} (cost ${fixed(d, 2)} dB, misalignment ${fixed(on.afc!.misalignmentDb, 1)} dB)`)
+          ctx.log(`AFC ${room}, ${p.family}, off limit ${fixed(off, 1)} dB: ${parts[parts.length - 1]}`)
+        }
+        parts.unshift(`${seconds} s off limit ${fixed(off, 1)} dB`)
+      }
+      ctx.log(`AFC ${room}, ${p.family}: ${parts.join('; ')}`)
+      rows.push({ metric: `AFC added stable gain: ${room}, ${p.family}`, value: parts.length ? 'see note' : 'n/a', note: parts.join('; ') })
+    }
+  for (const [k, v] of added) {
+    const d = cost.get(k)!
+    const m = mis.get(k)!
+    rows.push({
+      metric: `added stable gain, ${k}: worst / median / best`,
+      value: `${fixed(Math.min(...v), 1)} / ${fixed(quantile(v, 0.5), 1)} / ${fixed(Math.max(...v), 1)}`,
+      unit: 'dB',
+      target: '>= 6 dB',
+      note: `${v.length} cases, scanned up from the off limit (${q ? 1 : 0.5} dB steps); programme cost while stable (AFC on against off, 3 dB under the off limit) worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB; final misalignment there median ${fixed(quantile(m, 0.5), 1)} dB`,
+    })
+  }
+  rows.push(...(await afcQualityRows(ctx)))
+  return rows
+}
+
+/**
+ * What the level criterion does not see: the loudspeaker feed (scaled back by the gain) against the
+ * programme itself (log-spectral distance) and its level over the last 2 s, in the small room with
+ * no canceller at -1 dB and with it at -1 / +6 / +12 / +16 dB (10 s runs; one music and one speech piece).
+ */
+async function afcQualityRows(ctx: Parameters<BenchSection['run']>[0]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  const progs = await programmes(ctx.tmp, 12, 1, 1)
+  for (const p of progs) {
+    const x = p.x.subarray(0, FS * 10)
+    const parts: string[] = []
+    for (const [g, afc] of [
+      [-1, false],
+      [-1, true],
+      [6, true],
+      [12, true],
+      [16, true],
+    ] as Array<[number, boolean]>) {
+      const r = runLoop(x, { gainDb: g, room: ROOMS.small!, afc })
+      const k = 10 ** (-g / 20)
+      const d = logSpectralDistance(
+        x,
+        r.speaker.map((v) => v * k),
+      )
+      const level = rmsDb(r.speaker, 8, 10) - rmsDb(x, 8, 10) - g
+      parts.push(
+        `${g} dB ${afc ? 'AFC' : 'off'}: ${fixed(d, 2)} dB (level ${fixed(level, 1)} dB${r.afc ? `, misalignment ${fixed(r.afc.misalignmentDb, 1)} dB` : ''})`,
+      )
+    }
+    ctx.log(`AFC quality, small, ${p.family}: ${parts.join('; ')}`)
+    rows.push({ metric: `AFC: loudspeaker against the programme (log-spectral distance), small, ${p.family}`, value: 'see note', note: parts.join('; ') })
+  }
+  // The literature's ASG of a canceller: the MSG of what is left of the loop, F - F^ (with the PA
+  // band limits; magnitude bound and Nyquist, as the oracle reads them), against F's, after a run at
+  // -1 dB (under every room's off limit) and at +6 dB, 10 s and 20 s, without and with a 5 Hz shift.
+  const long = await programmes(ctx.tmp, 21, 1, 1)
+  for (const p of long)
+    for (const room of Object.keys(ROOMS)) {
+      const parts: string[] = []
+      for (const shift of [0, 5])
+        for (const seconds of [10, 20])
+          for (const g of [-1, 6]) {
+            const x = p.x.subarray(0, FS * seconds)
+            if (x.length < FS * seconds) continue
+            const loop = new FeedbackLoop({ gainDb: g, room: { ...ROOMS[room]!, maxSeconds: 0.25 }, afc: AFC_DEFAULTS })
+            loop.setShiftHz(shift)
+            loop.run(x)
+            const h = loop.impulseResponse
+            const est = loop.afcTaps(h.length)
+            const m0 = msg(loopResponse(h))
+            const m1 = msg(loopResponse(h.map((v, i) => v - est[i]!)))
+            parts.push(`${shift ? `${shift} Hz shift, ` : ''}${seconds} s at ${g} dB: ${fixed(m1.magDb - m0.magDb, 1)} / ${fixed(m1.nyqDb - m0.nyqDb, 1)}`)
+          }
+      ctx.log(`AFC residual-loop ASG, ${room}, ${p.family}: ${parts.join('; ')}`)
+      rows.push({
+        metric: `AFC: MSG of the residual loop F - F^ over F's (magnitude / Nyquist), ${room}, ${p.family}`,
+        value: 'see note',
+        unit: 'dB',
+        note: parts.join('; '),
+      })
+    }
+  return rows
+}
+
 const cents = (f: number, df: number) => 1200 * Math.log2((f + df) / f)
 
 const section: BenchSection = {
@@ -182,6 +343,9 @@ const section: BenchSection = {
     const Ks = [1, 2, 4, 8, 16, 32]
     const rooms = Object.keys(ROOMS)
 
+    // BENCH_FEEDBACK_GAIN=afc: the canceller's rows alone (the detector alone deciding the notches).
+    if (process.env.BENCH_FEEDBACK_GAIN === 'afc') return afcRows(ctx, (x, o) => Promise.resolve(runLoop(x, o)), q, rooms)
+    if (process.env.BENCH_FEEDBACK_GAIN === 'afc-quality') return afcQualityRows(ctx)
     // --- 1. The oracle bound.
     const oracleAsg = new Map<number, number[]>()
     const howlAsg = new Map<number, number[]>()
@@ -314,6 +478,7 @@ const section: BenchSection = {
           note: 'every partial moves by the same Hz, so harmonics stop being harmonic: a 5 Hz shift puts A2 (110 Hz) 77 cents sharp, most of a semitone',
         })
       }
+      rows.push(...(await afcRows(ctx, run, q, rooms)))
       rows.push({ metric: 'classifier fused (crowd_state feedback probability)', value: cls ? 'yes' : 'no' })
     } finally {
       await cls?.stop()

@@ -1,7 +1,7 @@
 // What the feedback benchmarks share (tests/bench/feedback.bench.ts, feedback-gain.bench.ts): the
 // held-out programme, line levels, the log-spectral distance, and the one stability check with its
 // bisection and upward scan that every added-stable-gain figure is measured with.
-import type { LoopOptions, LoopResult } from '../../firmware/process/feedback-loop.ts'
+import type { AfcSettings, LoopOptions, LoopResult } from '../../firmware/process/feedback-loop.ts'
 import { ROOMS, rmsDb } from '../../firmware/process/feedback-loop.ts'
 import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
 
@@ -84,16 +84,18 @@ export function logSpectralDistance(a: Float32Array, b: Float32Array): number {
 /** Runs the loop (with or without the classifier fused). */
 export type LoopRunner = (x: Float32Array, o: LoopOptions) => Promise<LoopResult>
 
-/** What is on in a stability case: the room (a name from ROOMS), the notch suppressor, the frequency shift. */
+/** What is on in a stability case: the room (a name from ROOMS), the notch suppressor, the frequency shift, the canceller. */
 export interface GainCase {
   room: string
   suppress: boolean
   shiftHz?: number
+  /** The adaptive feedback canceller (true: AFC_DEFAULTS). */
+  afc?: boolean | Partial<AfcSettings>
 }
 
 /** Stable at gain g: the loudspeaker's RMS over the last 2 s is within 3 dB of the programme times the gain. */
 export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<boolean> {
-  const r = await run(x, { gainDb: g, room: ROOMS[c.room]!, suppress: c.suppress, shiftHz: c.shiftHz ?? 0 })
+  const r = await run(x, { gainDb: g, room: ROOMS[c.room]!, suppress: c.suppress, shiftHz: c.shiftHz ?? 0, afc: c.afc })
   const n = x.length / 48000
   return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
 }

@@ -89,8 +89,8 @@ void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noex
   const int sub = std::min(kSub, minDelay_);
   const float g = static_cast<float>(gain_);
   const size_t taps = tapDelay_.size();
-  for (int start = 0; start < n; start += sub) {
-    const int m = std::min(sub, n - start);
+  for (int start = 0, m = 0; start < n; start += m) {
+    m = std::min({sub, n - start, afc_ ? afc_->untilBlockEnd() : sub});
     if (w_ + static_cast<uint32_t>(m) > hist_.size()) {
       std::copy(hist_.end() - histLen_, hist_.end(), hist_.begin());
       w_ = static_cast<uint32_t>(histLen_);
@@ -109,6 +109,7 @@ void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noex
       mic[start + i] = x;
       buf_[i] = x;
     }
+    if (afc_) afc_->cancel(buf_.data(), m);
     notches_.process(buf_.data(), m);
     shift_.process(buf_.data(), m);
     for (int i = 0; i < m; ++i) buf_[i] *= g;
@@ -118,6 +119,7 @@ void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noex
       spk[start + i] = y;
       hist_[w_ + static_cast<uint32_t>(i)] = y;
     }
+    if (afc_) afc_->feed(spk + start, m);
     w_ += static_cast<uint32_t>(m);
   }
 }

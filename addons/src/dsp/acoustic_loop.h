@@ -9,11 +9,15 @@
 // loudspeaker saturates softly (tanh), as an amplifier would, so a howl settles near full scale.
 // The frequency shifter (dsp/freq_shift.h, off by default: an exact bypass) sits after the notches,
 // before the gain, as a feedback suppressor's shifter would.
-// Construction allocates; process, setGainDb, setNotch and setShiftHz do not.
+// The adaptive feedback canceller (dsp/afc.h, off unless setAfc) takes the microphone first: the
+// chain runs on the microphone minus its estimate of the feedback, before the notches.
+// Construction and setAfc allocate; process, setGainDb, setNotch and setShiftHz do not.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "dsp/afc.h"
 #include "dsp/biquad.h"
 #include "dsp/freq_shift.h"
 
@@ -38,6 +42,9 @@ class AcousticLoop {
   void setNotch(int i, const BandParams& p) noexcept { notches_.setBand(i, p); }
   // Shift (Hz) of the loudspeaker feed; glides. 0: off.
   void setShiftHz(double hz) noexcept { shift_.setShiftHz(hz); }
+  // Turns the canceller on (Afc::check(o) must pass); allocates, so not while process runs.
+  void setAfc(const AfcOptions& o) { afc_ = std::make_unique<Afc>(fs_, o); }
+  Afc* afc() noexcept { return afc_.get(); }
   // src: what the microphone hears from the stage; mic: src plus the loudspeaker through the room;
   // spk: the loudspeaker feed. n samples each.
   void process(const float* src, float* mic, float* spk, int n) noexcept;
@@ -59,6 +66,7 @@ class AcousticLoop {
   std::vector<float> buf_;
   ParametricEq notches_, band_;
   FreqShift shift_;
+  std::unique_ptr<Afc> afc_;
 };
 
 }  // namespace dsp

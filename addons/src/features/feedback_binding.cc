@@ -8,6 +8,7 @@
 
 #include "binding.h"
 #include "dsp/acoustic_loop.h"
+#include "dsp/afc.h"
 #include "dsp/freq_shift.h"
 #include "features/band_spectrum.h"
 #include "features/howl_detector.h"
@@ -89,6 +90,22 @@ struct HowlStream {
   }
 };
 
+// { blockSize, partitions, mu, lpcOrder, lpcUpdateS, regularisation } (each optional); refused
+// with a RangeError when dsp::Afc::check says no.
+dsp::AfcOptions afcOptionsOf(const Napi::Value& v) {
+  dsp::AfcOptions a;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "afc options must be an object");
+  const Napi::Object o = v.As<Napi::Object>();
+  a.blockSize = static_cast<int>(numberOr(o, "blockSize", a.blockSize));
+  a.partitions = static_cast<int>(numberOr(o, "partitions", a.partitions));
+  a.mu = numberOr(o, "mu", a.mu);
+  a.lpcOrder = static_cast<int>(numberOr(o, "lpcOrder", a.lpcOrder));
+  a.lpcUpdateS = numberOr(o, "lpcUpdateS", a.lpcUpdateS);
+  a.regularisation = numberOr(o, "regularisation", a.regularisation);
+  if (const char* bad = dsp::Afc::check(a)) throw Napi::RangeError::New(v.Env(), std::string("afc: ") + bad);
+  return a;
+}
+
 Napi::Float32Array packed(Napi::Env env, const std::vector<float>& v) {
   auto a = Napi::Float32Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); i++) a[i] = v[i];
@@ -109,7 +126,8 @@ Napi::Value HowlOf(const Napi::CallbackInfo& info) {
 
 // new FeedbackLoop({ gainDb, room: { size, absorption, speaker, mic, order, maxSeconds }, thresholds })
 // .run(src) -> { mic, speaker, rows }; .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled); .setShiftHz(hz);
-// .criticalHz, .taps, .impulseResponse
+// .criticalHz, .taps, .impulseResponse; with afc: {...} (afcOptionsOf) the canceller is on and
+// .afcTaps(len) is its estimate of the path.
 class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -117,7 +135,7 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
                        {InstanceMethod<&FeedbackLoopWrap::Run>("run"), InstanceMethod<&FeedbackLoopWrap::SetGainDb>("setGainDb"),
                         InstanceMethod<&FeedbackLoopWrap::SetNotch>("setNotch"), InstanceMethod<&FeedbackLoopWrap::SetShiftHz>("setShiftHz"),
                         InstanceAccessor<&FeedbackLoopWrap::CriticalHz>("criticalHz"), InstanceAccessor<&FeedbackLoopWrap::Taps>("taps"),
-                        InstanceAccessor<&FeedbackLoopWrap::Ir>("impulseResponse")});
+                        InstanceAccessor<&FeedbackLoopWrap::Ir>("impulseResponse"), InstanceMethod<&FeedbackLoopWrap::AfcTaps>("afcTaps")});
   }
   explicit FeedbackLoopWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FeedbackLoopWrap>(info) {
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "FeedbackLoop options must be an object");
@@ -133,6 +151,7 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
       room.maxSeconds = numberOr(r, "maxSeconds", room.maxSeconds);
     }
     loop_ = std::make_unique<dsp::AcousticLoop>(48000.0, room, numberOr(o, "gainDb", 0));
+    if (o.Has("afc") && !o.Get("afc").IsUndefined()) loop_->setAfc(afcOptionsOf(o.Get("afc")));
     stream_ = std::make_unique<HowlStream>(thresholdsOf(o.Has("thresholds") ? o.Get("thresholds") : info.Env().Undefined()));
   }
 
@@ -172,6 +191,12 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
   Napi::Value CriticalHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->criticalHz()); }
   Napi::Value Taps(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loop_->taps()); }
   Napi::Value Ir(const Napi::CallbackInfo& info) { return packed(info.Env(), loop_->impulseResponse()); }
+  Napi::Value AfcTaps(const Napi::CallbackInfo& info) {
+    if (!loop_->afc()) throw Napi::Error::New(info.Env(), "the loop has no canceller");
+    auto out = Napi::Float32Array::New(info.Env(), info[0].As<Napi::Number>().Uint32Value());
+    loop_->afc()->taps(out.Data(), static_cast<int>(out.ElementLength()));
+    return out;
+  }
 
   std::unique_ptr<dsp::AcousticLoop> loop_;
   std::unique_ptr<HowlStream> stream_;
@@ -206,6 +231,42 @@ class FreqShiftWrap : public Napi::ObjectWrap<FreqShiftWrap> {
   dsp::FreqShift shift_{48000.0};
 };
 
+// new Afc({ blockSize, partitions, mu, lpcOrder, ... }) (48 kHz): .run(mic, u) -> the error (mic
+// minus the estimate), the stream continuing across calls; .taps(len) -> the estimated path.
+// Tests and benchmarks, open loop: u is given, not made from the error.
+class AfcWrap : public Napi::ObjectWrap<AfcWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Afc", {InstanceMethod<&AfcWrap::Run>("run"), InstanceMethod<&AfcWrap::Taps>("taps")});
+  }
+  explicit AfcWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AfcWrap>(info) {
+    afc_ = std::make_unique<dsp::Afc>(48000.0, afcOptionsOf(info.Length() > 0 ? info[0] : info.Env().Undefined()));
+  }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    auto y = needSamples(info, 0);
+    auto u = needSamples(info, 1);
+    if (u.ElementLength() != y.ElementLength()) throw Napi::RangeError::New(info.Env(), "mic and loudspeaker must be the same length");
+    const int n = static_cast<int>(y.ElementLength());
+    auto e = Napi::Float32Array::New(info.Env(), y.ElementLength());
+    std::copy(y.Data(), y.Data() + n, e.Data());
+    for (int i = 0; i < n;) {
+      const int m = std::min(n - i, afc_->untilBlockEnd());
+      afc_->cancel(e.Data() + i, m);
+      afc_->feed(u.Data() + i, m);
+      i += m;
+    }
+    return e;
+  }
+  Napi::Value Taps(const Napi::CallbackInfo& info) {
+    auto out = Napi::Float32Array::New(info.Env(), info[0].As<Napi::Number>().Uint32Value());
+    afc_->taps(out.Data(), static_cast<int>(out.ElementLength()));
+    return out;
+  }
+  std::unique_ptr<dsp::Afc> afc_;
+};
+
 }  // namespace
 
 void InitFeedback(Napi::Env env, Napi::Object features) {
@@ -213,6 +274,7 @@ void InitFeedback(Napi::Env env, Napi::Object features) {
   features.Set("howlFloats", Napi::Number::New(env, features::HowlDetector::kFloats));
   features.Set("FeedbackLoop", FeedbackLoopWrap::Define(env));
   features.Set("FreqShift", FreqShiftWrap::Define(env));
+  features.Set("Afc", AfcWrap::Define(env));
 }
 
 }  // namespace binding
