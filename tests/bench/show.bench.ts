@@ -183,7 +183,7 @@ const section: BenchSection = {
         value: fixed(rl.rssMb + growthPerMin * (120 - minutes), 0),
         unit: 'MB',
         target: '<= 500 MB',
-        note: `${fixed(growthPerMin, 2)} MB per minute of show: the report's DOA track (32 bytes an estimate) and class entries`,
+        note: `${fixed(growthPerMin, 2)} MB per minute of show: the report's DOA track (20 bytes an estimate), class entries and EQ recommendations, plus the warm-up (onnxruntime, the allocator's arenas: about 8 minutes) when the run is short`,
       },
     )
     rmSync(long, { force: true })
