@@ -29,3 +29,22 @@ t.test('a compact DOA track is written as the array of estimates it holds', asyn
   t.equal(formatJson({ doa: new DoaTrack() }), formatJsonWhole({ doa: [] }))
   t.equal(JSON.stringify(track), JSON.stringify(list))
 })
+
+t.test('the DOA track keeps the precision the report writes, and NaN as null', async (t) => {
+  const track = new DoaTrack()
+  track.push(1.23456789, -179.99, 89.995, Number.NaN)
+  track.push(2, 359.994, -0.004, Number.POSITIVE_INFINITY)
+  t.same(track.at(0), { t: 1.23456789, azimuth: -179.99, elevation: 90, confidence: Number.NaN }, 'hundredths of a degree, the time as it came')
+  t.same(track.at(1), { t: 2, azimuth: 359.99, elevation: -0, confidence: Number.NaN })
+  t.equal(
+    formatJson({ doa: track }),
+    formatJsonWhole({
+      doa: [
+        { t: 1.23456789, azimuth: -179.99, elevation: 90, confidence: null },
+        { t: 2, azimuth: 359.99, elevation: 0, confidence: null },
+      ],
+    }),
+  )
+  track.mapTimes((x) => x + 10)
+  t.equal(track.at(1)?.t, 12, 'mapTimes moves every time')
+})
