@@ -372,8 +372,11 @@ export class HowlFusion {
 // ---------------------------------------------------------------------------------------------
 // The notch plan.
 
+/** Notch slots per output, as the engine (kNotches) and the simulated loop (AcousticLoop::kNotches) have them. */
+export const MAX_NOTCHES = 32
+
 export interface NotchLimits {
-  /** Notches per output, 1 to 8. Defaults to 8. */
+  /** Notches per output, 1 to MAX_NOTCHES (32). Defaults to 16 (docs/feedback.md, fifth round). */
   maxNotches: number
   /** Quality factor of every notch, 30 to 200. Defaults to 40 (about 1/40 octave... 25 Hz wide at 1 kHz). */
   q: number
@@ -391,7 +394,7 @@ export interface NotchLimits {
 }
 
 export const DEFAULT_NOTCH_LIMITS: NotchLimits = {
-  maxNotches: 8,
+  maxNotches: 16,
   q: 40,
   firstDepthDb: -9,
   stepDb: -3,
@@ -408,7 +411,7 @@ export function checkNotchLimits(v: Partial<Record<keyof NotchLimits, unknown>>,
   const known = Object.keys(DEFAULT_NOTCH_LIMITS)
   for (const k of Object.keys(v))
     if (!known.includes(k)) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: unknown setting ${k} (known: ${known.join(', ')})`)
-  if (v.maxNotches !== undefined) out.maxNotches = wholeNumberIn(c, v.maxNotches, 'maxNotches', 1, 8)
+  if (v.maxNotches !== undefined) out.maxNotches = wholeNumberIn(c, v.maxNotches, 'maxNotches', 1, MAX_NOTCHES)
   if (v.q !== undefined) out.q = numberIn(c, v.q, 'q', { min: 30, max: 200 })
   if (v.firstDepthDb !== undefined) out.firstDepthDb = numberIn(c, v.firstDepthDb, 'firstDepthDb', { min: -12, max: -1 })
   if (v.stepDb !== undefined) out.stepDb = numberIn(c, v.stepDb, 'stepDb', { min: -12, max: -1 })
