@@ -158,6 +158,20 @@ export interface HowlFusionOptions {
    */
   lineAlarm: boolean
   lineMinPaprDb: number
+  /**
+   * The frequency shift (Hz) on the output the candidates come from (0: none). With a shift df a
+   * howl does not stand still: it rises df per loop round trip (tens to hundreds of Hz/s), fades as
+   * it leaves the loop's peak and re-forms below it. With shiftHz > 0 a growing peak may glide
+   * upward at up to shiftHz / minRoundTripS Hz/s (its readings within
+   * growHoldHz of a straight rise instead of within growHoldHz of each other), a track follows a
+   * line up to max(12, shiftWrapFactor x shiftHz) Hz from its last reading (so the re-formed line
+   * stays the same howl) and rings when its readings stay within that band; the alarm's frequency is
+   * the middle of the band the howl grew or rang in: where it keeps re-forming, the loop's peak.
+   * Defaults to 0 (off), 0.005 s and 6.
+   */
+  shiftHz: number
+  minRoundTripS: number
+  shiftWrapFactor: number
 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
@@ -186,6 +200,9 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   swellMax: 2,
   lineAlarm: false,
   lineMinPaprDb: 14,
+  shiftHz: 0,
+  minRoundTripS: 0.005,
+  shiftWrapFactor: 6,
 }
 
 interface Track {
@@ -229,6 +246,15 @@ function holdAt(h: Hold, t: number, hz: number, holdHz: number, outliers: number
     h.hzMax = Math.max(h.hzMax, hz)
     h.outliers = 0
   }
+}
+
+/** Readings that rise (at 0 to maxHzPerS) along a straight line, every one within tolHz of it: a howl gliding with a shift. */
+function gliding(p: Array<{ t: number; hz: number }>, tolHz: number, maxHzPerS: number): boolean {
+  const b = slope(p.map((q) => ({ t: q.t, level: q.hz })))
+  if (b < 0 || b > maxHzPerS) return false
+  const mt = p.reduce((s, q) => s + q.t, 0) / p.length
+  const mf = p.reduce((s, q) => s + q.hz, 0) / p.length
+  return p.every((q) => Math.abs(q.hz - (mf + b * (q.t - mt))) <= tolHz)
 }
 
 function slope(points: Array<{ t: number; level: number }>): number {
@@ -277,7 +303,7 @@ export class HowlFusion {
   // (least squares, R^2 >= minR2) of at least minSlope dB/s and minRise dB, no frame-to-frame step
   // above maxStepDb (a note's attack is one big step) and the frequency held within growHoldHz (a
   // played note's vibrato moves it; a howl holds still).
-  #growing(k: Track): boolean {
+  #growing(k: Track): Array<{ t: number; hz: number }> | null {
     const o = this.#o
     for (const w of o.growthWindows) {
       const p = k.points.slice(-w.frames)
@@ -288,7 +314,12 @@ export class HowlFusion {
       for (const q of k.points) if (q.t < t0) before = Math.max(before, q.level)
       for (const [ht, hl] of k.history) if (ht < t0) before = Math.max(before, hl)
       if (p[p.length - 1]!.level < before + o.newHighDb) continue
-      if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) continue
+      if (
+        o.shiftHz > 0
+          ? !gliding(p, o.growHoldHz, o.shiftHz / o.minRoundTripS)
+          : Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz
+      )
+        continue
       const b = slope(p)
       if (b < w.minSlope || p[p.length - 1]!.level - p[0]!.level < w.minRise) continue
       const mt = p.reduce((s, q) => s + q.t, 0) / p.length
@@ -299,9 +330,9 @@ export class HowlFusion {
         res += (q.level - (ml + b * (q.t - mt))) ** 2
         tot += (q.level - ml) ** 2
       }
-      if (tot > 0 && 1 - res / tot >= w.minR2) return true
+      if (tot > 0 && 1 - res / tot >= w.minR2) return p
     }
-    return false
+    return null
   }
 
   /** One analysis frame's candidates of one output (an empty list when it had none). Returns new alarms. */
@@ -310,8 +341,11 @@ export class HowlFusion {
     this.#tracks = this.#tracks.filter((k) => t - k.lastT <= o.gapS + 1e-9)
     const alarms: FeedbackAlarm[] = []
     const cls = t - this.#classifierT <= 1 ? this.#classifierP : 0
+    // With a shift the howl glides and re-forms within a band around the loop's peak.
+    const follow = o.shiftHz > 0 ? Math.max(o.holdHz * 4, 12, o.shiftWrapFactor * o.shiftHz) : Math.max(o.holdHz * 4, 12)
+    const holdHz = o.shiftHz > 0 ? follow : o.holdHz
     for (const c of candidates) {
-      let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= Math.max(o.holdHz * 4, 12))
+      let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= follow)
       if (!k) {
         k = {
           output,
@@ -330,8 +364,8 @@ export class HowlFusion {
       k.hz = c.hz
       k.lastT = t
       k.minLevel = Math.min(k.minLevel, c.levelDb)
-      holdAt(k.hold, t, c.hz, o.holdHz, o.holdOutliers)
-      holdAt(k.loudHold, t, c.hz, o.holdHz, o.loudRingOutliers)
+      holdAt(k.hold, t, c.hz, holdHz, o.holdOutliers)
+      holdAt(k.loudHold, t, c.hz, holdHz, o.loudRingOutliers)
       k.points.push({ t, level: c.levelDb, hz: c.hz })
       if (k.points.length > 50) {
         const old = k.points.shift()!
@@ -346,7 +380,8 @@ export class HowlFusion {
       const g = Math.max(0, c.growthDbPerS)
       const swelling = o.swellMin > 0 && c.harmonicGrowthDbPerS >= o.swellMin * g && c.harmonicGrowthDbPerS < o.swellMax * g
       const line = o.lineAlarm && c.lineHowl >= 1 && c.paprDb >= o.lineMinPaprDb
-      const growing = line || (loud && !swelling && this.#growing(k))
+      const grew = loud && !swelling ? this.#growing(k) : null
+      const growing = line || grew !== null
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
       // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
       // the rest of the programme, as a saturated howl does) rings sooner.
@@ -354,10 +389,13 @@ export class HowlFusion {
       const ringing = loud && (t - k.hold.t >= ringFor || loudRing)
       if (growing || ringing) {
         k.alarmed = true
+        // Shifted: the middle of the band it grew in (or rang in): where the howl keeps re-forming.
+        const band = grew ?? k.points.filter((q) => q.t >= (ringing && !growing ? k.hold.t : t))
+        const hz = o.shiftHz > 0 && band.length > 0 ? (Math.min(...band.map((q) => q.hz)) + Math.max(...band.map((q) => q.hz))) / 2 : c.hz
         alarms.push({
           t,
           output,
-          hz: Math.round(c.hz * 10) / 10,
+          hz: Math.round(hz * 10) / 10,
           levelDb: Math.round(c.levelDb * 10) / 10,
           growthDbPerS: Math.round(growth * 10) / 10,
           reason: growing ? 'growing' : 'ringing',

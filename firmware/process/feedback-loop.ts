@@ -123,7 +123,8 @@ class LoopRun {
     this.#planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
     const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
     this.#loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 } })
-    this.fusion = new HowlFusion(o.fusion ?? {})
+    // The fusion knows the loop's shift (a shifted howl glides: HowlFusionOptions.shiftHz) unless told otherwise.
+    this.fusion = new HowlFusion({ shiftHz: o.shiftHz ?? 0, ...o.fusion })
     this.speaker = new Float32Array(programme.length)
     this.mic = new Float32Array(programme.length)
     for (const n of o.notches ?? []) this.#loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)
