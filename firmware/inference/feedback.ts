@@ -172,7 +172,23 @@ export interface HowlFusionOptions {
   shiftHz: number
   minRoundTripS: number
   shiftWrapFactor: number
+  /**
+   * With a shift, a saturated howl comes back again and again at each of the loop's peaks in turn,
+   * each time for a few frames: a track (within the band above) lives on through gaps of up to
+   * shiftGapS, and once shiftLoudFrames of its readings were loud (PAPR >= minPaprDb, level >=
+   * loudRingLevelDb) it raises a ringing alarm at the middle of the band it re-formed in.
+   * Defaults to 2 s and 8.
+   */
+  shiftGapS: number
+  shiftLoudFrames: number
 }
+
+/**
+ * The native detector's thresholds (HowlThresholds, by name) on an output with a frequency shift on:
+ * a shifted howl is not one line but a comb of components df apart that wraps around the loop's
+ * peak, so its peak stands less far over its neighbours 3..6 bins away (PNPR) than a steady howl's.
+ */
+export const SHIFTED_HOWL_THRESHOLDS: Record<string, number> = { pnprDb: 6 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
   growthWindows: [
@@ -203,6 +219,8 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   shiftHz: 0,
   minRoundTripS: 0.005,
   shiftWrapFactor: 6,
+  shiftGapS: 2,
+  shiftLoudFrames: 8,
 }
 
 interface Track {
@@ -218,6 +236,10 @@ interface Track {
   hold: Hold
   loudHold: Hold
   alarmed: boolean
+  /** Loud readings (shift on) and the band they were in. */
+  loud: number
+  loudMin: number
+  loudMax: number
 }
 
 /** Since t the frequency has stayed within [hzMin, hzMax] (at most holdHz wide). */
@@ -338,7 +360,8 @@ export class HowlFusion {
   /** One analysis frame's candidates of one output (an empty list when it had none). Returns new alarms. */
   push(t: number, output: number, candidates: readonly HowlCandidate[]): FeedbackAlarm[] {
     const o = this.#o
-    this.#tracks = this.#tracks.filter((k) => t - k.lastT <= o.gapS + 1e-9)
+    const gapS = o.shiftHz > 0 ? Math.max(o.gapS, o.shiftGapS) : o.gapS
+    this.#tracks = this.#tracks.filter((k) => t - k.lastT <= gapS + 1e-9)
     const alarms: FeedbackAlarm[] = []
     const cls = t - this.#classifierT <= 1 ? this.#classifierP : 0
     // With a shift the howl glides and re-forms within a band around the loop's peak.
@@ -358,6 +381,9 @@ export class HowlFusion {
           hold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
           loudHold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
           alarmed: false,
+          loud: 0,
+          loudMin: Infinity,
+          loudMax: -Infinity,
         }
         this.#tracks.push(k)
       }
@@ -386,12 +412,23 @@ export class HowlFusion {
       // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
       // the rest of the programme, as a saturated howl does) rings sooner.
       const loudRing = c.paprDb >= o.loudRingPaprDb && c.levelDb >= o.loudRingLevelDb && t - k.loudHold.t >= o.loudRingS
-      const ringing = loud && (t - k.hold.t >= ringFor || loudRing)
+      if (o.shiftHz > 0 && loud && c.levelDb >= o.loudRingLevelDb) {
+        k.loud++
+        k.loudMin = Math.min(k.loudMin, c.hz)
+        k.loudMax = Math.max(k.loudMax, c.hz)
+      }
+      const reforming = o.shiftHz > 0 && k.loud >= o.shiftLoudFrames
+      const ringing = loud && (t - k.hold.t >= ringFor || loudRing || reforming)
       if (growing || ringing) {
         k.alarmed = true
         // Shifted: the middle of the band it grew in (or rang in): where the howl keeps re-forming.
         const band = grew ?? k.points.filter((q) => q.t >= (ringing && !growing ? k.hold.t : t))
-        const hz = o.shiftHz > 0 && band.length > 0 ? (Math.min(...band.map((q) => q.hz)) + Math.max(...band.map((q) => q.hz))) / 2 : c.hz
+        const hz =
+          o.shiftHz <= 0 || band.length === 0
+            ? c.hz
+            : reforming && !grew
+              ? (k.loudMin + k.loudMax) / 2
+              : (Math.min(...band.map((q) => q.hz)) + Math.max(...band.map((q) => q.hz))) / 2
         alarms.push({
           t,
           output,
