@@ -43,7 +43,7 @@ constexpr int kMinBlock = 32;
 constexpr int kMaxBlock = 1024;
 constexpr int kEqBands = 8;
 // Feedback notches per output (docs/feedback.md): peaking bands after the EQ.
-constexpr int kNotches = 8;
+constexpr int kNotches = 32;
 
 // Commands: small fixed records through the command ring, applied at the next block boundary.
 enum CommandId : uint32_t {

@@ -168,6 +168,9 @@ export const DEFAULT_OPTIONS = {
 /** The largest feedback frequency shift (Hz) an output takes (Engine.setShift). */
 export const MAX_FEEDBACK_SHIFT_HZ = 20
 
+/** Feedback notch slots per output (kNotches in addons/src/engine.h). */
+export const NOTCH_SLOTS = 32
+
 const SIM_KIND = { tone: 0, noise: 1, speechlike: 2 } as const
 const BAND_TYPE = { peak: 0, lowshelf: 1, highshelf: 2, highpass: 3, lowpass: 4 } as const
 const BEAM_KIND = { das: 0, mvdr: 1 } as const
@@ -562,14 +565,14 @@ export class Engine {
   }
 
   /**
-   * One feedback notch (slot 0..7) of one output: a peaking band after the EQ that glides and
+   * One feedback notch (slot 0 to NOTCH_SLOTS - 1) of one output: a peaking band after the EQ that glides and
    * crossfades (no click). Q 30 to 200, gain -30 to 0 dB. A bad value: FW_ERR_FEEDBACK_SETTINGS,
    * nothing sent. docs/feedback.md.
    */
   setNotch(n: { output: number; slot: number; hz: number; gainDb: number; q: number; enabled: boolean }): void {
     const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, m) => `setNotch(${f}): ${m}`)
     const output = numberIn(c, n.output, 'output', { min: 0, max: this.options.outputs - 1, integer: true })
-    const slot = numberIn(c, n.slot, 'slot', { min: 0, max: 7, integer: true })
+    const slot = numberIn(c, n.slot, 'slot', { min: 0, max: NOTCH_SLOTS - 1, integer: true })
     const hz = numberIn(c, n.hz, 'hz', { min: 20, max: this.options.sampleRate * 0.45 })
     const gainDb = numberIn(c, n.gainDb, 'gainDb', { min: -30, max: 0 })
     const q = numberIn(c, n.q, 'q', { min: 30, max: 200 })

@@ -158,7 +158,37 @@ export interface HowlFusionOptions {
    */
   lineAlarm: boolean
   lineMinPaprDb: number
+  /**
+   * The frequency shift (Hz) on the output the candidates come from (0: none). With a shift df a
+   * howl does not stand still: it rises df per loop round trip (tens to hundreds of Hz/s), fades as
+   * it leaves the loop's peak and re-forms below it. With shiftHz > 0 a growing peak may glide
+   * upward at up to shiftHz / minRoundTripS Hz/s (its readings within
+   * growHoldHz of a straight rise instead of within growHoldHz of each other), a track follows a
+   * line up to max(12, shiftWrapFactor x shiftHz) Hz from its last reading (so the re-formed line
+   * stays the same howl) and rings when its readings stay within that band; the alarm's frequency is
+   * the middle of the band the howl grew or rang in: where it keeps re-forming, the loop's peak.
+   * Defaults to 0 (off), 0.005 s and 6.
+   */
+  shiftHz: number
+  minRoundTripS: number
+  shiftWrapFactor: number
+  /**
+   * With a shift, a saturated howl comes back again and again at each of the loop's peaks in turn,
+   * each time for a few frames: a track (within the band above) lives on through gaps of up to
+   * shiftGapS, and once shiftLoudFrames of its readings were loud (PAPR >= minPaprDb, level >=
+   * loudRingLevelDb) it raises a ringing alarm at the middle of the band it re-formed in.
+   * Defaults to 2 s and 8.
+   */
+  shiftGapS: number
+  shiftLoudFrames: number
 }
+
+/**
+ * The native detector's thresholds (HowlThresholds, by name) on an output with a frequency shift on:
+ * a shifted howl is not one line but a comb of components df apart that wraps around the loop's
+ * peak, so its peak stands less far over its neighbours 3..6 bins away (PNPR) than a steady howl's.
+ */
+export const SHIFTED_HOWL_THRESHOLDS: Record<string, number> = { pnprDb: 6 }
 
 export const DEFAULT_FUSION: HowlFusionOptions = {
   growthWindows: [
@@ -186,6 +216,11 @@ export const DEFAULT_FUSION: HowlFusionOptions = {
   swellMax: 2,
   lineAlarm: false,
   lineMinPaprDb: 14,
+  shiftHz: 0,
+  minRoundTripS: 0.005,
+  shiftWrapFactor: 6,
+  shiftGapS: 2,
+  shiftLoudFrames: 8,
 }
 
 interface Track {
@@ -201,6 +236,10 @@ interface Track {
   hold: Hold
   loudHold: Hold
   alarmed: boolean
+  /** Loud readings (shift on) and the band they were in. */
+  loud: number
+  loudMin: number
+  loudMax: number
 }
 
 /** Since t the frequency has stayed within [hzMin, hzMax] (at most holdHz wide). */
@@ -229,6 +268,15 @@ function holdAt(h: Hold, t: number, hz: number, holdHz: number, outliers: number
     h.hzMax = Math.max(h.hzMax, hz)
     h.outliers = 0
   }
+}
+
+/** Readings that rise (at 0 to maxHzPerS) along a straight line, every one within tolHz of it: a howl gliding with a shift. */
+function gliding(p: Array<{ t: number; hz: number }>, tolHz: number, maxHzPerS: number): boolean {
+  const b = slope(p.map((q) => ({ t: q.t, level: q.hz })))
+  if (b < 0 || b > maxHzPerS) return false
+  const mt = p.reduce((s, q) => s + q.t, 0) / p.length
+  const mf = p.reduce((s, q) => s + q.hz, 0) / p.length
+  return p.every((q) => Math.abs(q.hz - (mf + b * (q.t - mt))) <= tolHz)
 }
 
 function slope(points: Array<{ t: number; level: number }>): number {
@@ -277,7 +325,7 @@ export class HowlFusion {
   // (least squares, R^2 >= minR2) of at least minSlope dB/s and minRise dB, no frame-to-frame step
   // above maxStepDb (a note's attack is one big step) and the frequency held within growHoldHz (a
   // played note's vibrato moves it; a howl holds still).
-  #growing(k: Track): boolean {
+  #growing(k: Track): Array<{ t: number; hz: number }> | null {
     const o = this.#o
     for (const w of o.growthWindows) {
       const p = k.points.slice(-w.frames)
@@ -288,7 +336,12 @@ export class HowlFusion {
       for (const q of k.points) if (q.t < t0) before = Math.max(before, q.level)
       for (const [ht, hl] of k.history) if (ht < t0) before = Math.max(before, hl)
       if (p[p.length - 1]!.level < before + o.newHighDb) continue
-      if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz) continue
+      if (
+        o.shiftHz > 0
+          ? !gliding(p, o.growHoldHz, o.shiftHz / o.minRoundTripS)
+          : Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.growHoldHz
+      )
+        continue
       const b = slope(p)
       if (b < w.minSlope || p[p.length - 1]!.level - p[0]!.level < w.minRise) continue
       const mt = p.reduce((s, q) => s + q.t, 0) / p.length
@@ -299,19 +352,23 @@ export class HowlFusion {
         res += (q.level - (ml + b * (q.t - mt))) ** 2
         tot += (q.level - ml) ** 2
       }
-      if (tot > 0 && 1 - res / tot >= w.minR2) return true
+      if (tot > 0 && 1 - res / tot >= w.minR2) return p
     }
-    return false
+    return null
   }
 
   /** One analysis frame's candidates of one output (an empty list when it had none). Returns new alarms. */
   push(t: number, output: number, candidates: readonly HowlCandidate[]): FeedbackAlarm[] {
     const o = this.#o
-    this.#tracks = this.#tracks.filter((k) => t - k.lastT <= o.gapS + 1e-9)
+    const gapS = o.shiftHz > 0 ? Math.max(o.gapS, o.shiftGapS) : o.gapS
+    this.#tracks = this.#tracks.filter((k) => t - k.lastT <= gapS + 1e-9)
     const alarms: FeedbackAlarm[] = []
     const cls = t - this.#classifierT <= 1 ? this.#classifierP : 0
+    // With a shift the howl glides and re-forms within a band around the loop's peak.
+    const follow = o.shiftHz > 0 ? Math.max(o.holdHz * 4, 12, o.shiftWrapFactor * o.shiftHz) : Math.max(o.holdHz * 4, 12)
+    const holdHz = o.shiftHz > 0 ? follow : o.holdHz
     for (const c of candidates) {
-      let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= Math.max(o.holdHz * 4, 12))
+      let k = this.#tracks.find((x) => x.output === output && x.lastT < t && Math.abs(x.hz - c.hz) <= follow)
       if (!k) {
         k = {
           output,
@@ -324,14 +381,17 @@ export class HowlFusion {
           hold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
           loudHold: { t, hzMin: c.hz, hzMax: c.hz, outliers: 0 },
           alarmed: false,
+          loud: 0,
+          loudMin: Infinity,
+          loudMax: -Infinity,
         }
         this.#tracks.push(k)
       }
       k.hz = c.hz
       k.lastT = t
       k.minLevel = Math.min(k.minLevel, c.levelDb)
-      holdAt(k.hold, t, c.hz, o.holdHz, o.holdOutliers)
-      holdAt(k.loudHold, t, c.hz, o.holdHz, o.loudRingOutliers)
+      holdAt(k.hold, t, c.hz, holdHz, o.holdOutliers)
+      holdAt(k.loudHold, t, c.hz, holdHz, o.loudRingOutliers)
       k.points.push({ t, level: c.levelDb, hz: c.hz })
       if (k.points.length > 50) {
         const old = k.points.shift()!
@@ -346,18 +406,33 @@ export class HowlFusion {
       const g = Math.max(0, c.growthDbPerS)
       const swelling = o.swellMin > 0 && c.harmonicGrowthDbPerS >= o.swellMin * g && c.harmonicGrowthDbPerS < o.swellMax * g
       const line = o.lineAlarm && c.lineHowl >= 1 && c.paprDb >= o.lineMinPaprDb
-      const growing = line || (loud && !swelling && this.#growing(k))
+      const grew = loud && !swelling ? this.#growing(k) : null
+      const growing = line || grew !== null
       const ringFor = cls >= o.classifierMin ? o.ringWithClassifierS : o.ringS
       // A line that holds most of the frame's power (PAPR >= loudRingPaprDb: about 20 dB over
       // the rest of the programme, as a saturated howl does) rings sooner.
       const loudRing = c.paprDb >= o.loudRingPaprDb && c.levelDb >= o.loudRingLevelDb && t - k.loudHold.t >= o.loudRingS
-      const ringing = loud && (t - k.hold.t >= ringFor || loudRing)
+      if (o.shiftHz > 0 && loud && c.levelDb >= o.loudRingLevelDb) {
+        k.loud++
+        k.loudMin = Math.min(k.loudMin, c.hz)
+        k.loudMax = Math.max(k.loudMax, c.hz)
+      }
+      const reforming = o.shiftHz > 0 && k.loud >= o.shiftLoudFrames
+      const ringing = loud && (t - k.hold.t >= ringFor || loudRing || reforming)
       if (growing || ringing) {
         k.alarmed = true
+        // Shifted: the middle of the band it grew in (or rang in): where the howl keeps re-forming.
+        const band = grew ?? k.points.filter((q) => q.t >= (ringing && !growing ? k.hold.t : t))
+        const hz =
+          o.shiftHz <= 0 || band.length === 0
+            ? c.hz
+            : reforming && !grew
+              ? (k.loudMin + k.loudMax) / 2
+              : (Math.min(...band.map((q) => q.hz)) + Math.max(...band.map((q) => q.hz))) / 2
         alarms.push({
           t,
           output,
-          hz: Math.round(c.hz * 10) / 10,
+          hz: Math.round(hz * 10) / 10,
           levelDb: Math.round(c.levelDb * 10) / 10,
           growthDbPerS: Math.round(growth * 10) / 10,
           reason: growing ? 'growing' : 'ringing',
@@ -372,8 +447,11 @@ export class HowlFusion {
 // ---------------------------------------------------------------------------------------------
 // The notch plan.
 
+/** Notch slots per output, as the engine (kNotches) and the simulated loop (AcousticLoop::kNotches) have them. */
+export const MAX_NOTCHES = 32
+
 export interface NotchLimits {
-  /** Notches per output, 1 to 8. Defaults to 8. */
+  /** Notches per output, 1 to MAX_NOTCHES (32). Defaults to 16 (docs/feedback.md, fifth round). */
   maxNotches: number
   /** Quality factor of every notch, 30 to 200. Defaults to 40 (about 1/40 octave... 25 Hz wide at 1 kHz). */
   q: number
@@ -391,7 +469,7 @@ export interface NotchLimits {
 }
 
 export const DEFAULT_NOTCH_LIMITS: NotchLimits = {
-  maxNotches: 8,
+  maxNotches: 16,
   q: 40,
   firstDepthDb: -9,
   stepDb: -3,
@@ -408,7 +486,7 @@ export function checkNotchLimits(v: Partial<Record<keyof NotchLimits, unknown>>,
   const known = Object.keys(DEFAULT_NOTCH_LIMITS)
   for (const k of Object.keys(v))
     if (!known.includes(k)) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: unknown setting ${k} (known: ${known.join(', ')})`)
-  if (v.maxNotches !== undefined) out.maxNotches = wholeNumberIn(c, v.maxNotches, 'maxNotches', 1, 8)
+  if (v.maxNotches !== undefined) out.maxNotches = wholeNumberIn(c, v.maxNotches, 'maxNotches', 1, MAX_NOTCHES)
   if (v.q !== undefined) out.q = numberIn(c, v.q, 'q', { min: 30, max: 200 })
   if (v.firstDepthDb !== undefined) out.firstDepthDb = numberIn(c, v.firstDepthDb, 'firstDepthDb', { min: -12, max: -1 })
   if (v.stepDb !== undefined) out.stepDb = numberIn(c, v.stepDb, 'stepDb', { min: -12, max: -1 })

@@ -7,7 +7,16 @@
 
 import { loadNative } from '../engine/native.ts'
 import { FirmwareError } from '../errors.ts'
-import { decodeRows, type FeedbackAlarm, HowlFusion, type HowlFusionOptions, type Notch, type NotchLimits, NotchPlanner } from '../inference/feedback.ts'
+import {
+  decodeRows,
+  type FeedbackAlarm,
+  HowlFusion,
+  type HowlFusionOptions,
+  type Notch,
+  type NotchLimits,
+  NotchPlanner,
+  SHIFTED_HOWL_THRESHOLDS,
+} from '../inference/feedback.ts'
 import { checker, numberIn, wholeNumberIn } from '../validate.ts'
 
 export interface RoomSpec {
@@ -90,6 +99,11 @@ export interface LoopOptions {
   chunk?: number
   /** Notches in place from the start (output 0's, e.g. those a suppressed run left), held whatever the planner does. */
   notches?: Notch[]
+  /**
+   * The native howl detector's thresholds (addons/src/features/howl_detector.h HowlThresholds, by
+   * name). Defaults to the detector's own, and with a shift on to SHIFTED_HOWL_THRESHOLDS over them.
+   */
+  thresholds?: Record<string, number>
   /** Frequency shift (Hz, 0 to MAX_SHIFT_HZ) of the loudspeaker feed, after the notches (addons/src/dsp/freq_shift.h). Defaults to 0: off. */
   shiftHz?: number
   /** The adaptive feedback canceller on the microphone, before the notches (true: AFC_DEFAULTS). Defaults to off. */
@@ -171,8 +185,15 @@ class LoopRun {
     this.#planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
     const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
     this.#afc = o.afc ? checkAfcSettings(o.afc === true ? {} : o.afc) : null
-    this.#loop = new features.FeedbackLoop({ gainDb: o.gainDb, room: { ...o.room, maxSeconds: 0.25 }, afc: this.#afc ?? undefined })
-    this.fusion = new HowlFusion(o.fusion ?? {})
+    const thresholds = o.thresholds ?? (o.shiftHz ? SHIFTED_HOWL_THRESHOLDS : undefined)
+    this.#loop = new features.FeedbackLoop({
+      gainDb: o.gainDb,
+      room: { ...o.room, maxSeconds: 0.25 },
+      afc: this.#afc ?? undefined,
+      ...(thresholds ? { thresholds } : {}),
+    })
+    // The fusion knows the loop's shift (a shifted howl glides: HowlFusionOptions.shiftHz) unless told otherwise.
+    this.fusion = new HowlFusion({ shiftHz: o.shiftHz ?? 0, ...o.fusion })
     this.speaker = new Float32Array(programme.length)
     this.mic = new Float32Array(programme.length)
     for (const n of o.notches ?? []) this.#loop.setNotch(n.slot, n.hz, n.gainDb, n.q, n.enabled)

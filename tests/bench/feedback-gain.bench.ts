@@ -411,12 +411,22 @@ const section: BenchSection = {
     const run: LoopRunner = (x, o) => (cls ? runLoopWithClassifier(x, o, cls.classify) : Promise.resolve(runLoop(x, o)))
     try {
       const progs = await programmes(ctx.tmp, 12, q ? 1 : 2, q ? 1 : 2)
-      const shiftRooms = q ? ['small', 'hall'] : rooms
+      const shiftRooms = q && process.env.BENCH_GAIN_ROOMS !== 'all' ? ['small', 'hall'] : rooms
       const shifts = [0, 2, 5, 10]
-      const configs = shifts.flatMap((s) => [false, true].map((suppress) => ({ shiftHz: s, suppress }))).filter((c) => c.shiftHz > 0 || c.suppress)
+      // Fifth round: the notch count (8 / 16 / 32) with and without the shift; the shift-aware
+      // fusion is on whenever the shift is (runLoop tells it). BENCH_GAIN_CONFIGS picks some, e.g.
+      // "0+8,0+32,5,5+16" (shift Hz, + notches); BENCH_GAIN_ROOMS=all runs every room in a quick run.
+      type Config = { shiftHz: number; suppress: boolean; maxNotches?: number }
+      const all: Config[] = [
+        ...shifts.flatMap((s) => [false, true].map((suppress) => ({ shiftHz: s, suppress }))).filter((c) => c.shiftHz > 0 || c.suppress),
+        ...[0, 5, 10].flatMap((s) => [8, 16, 32].map((maxNotches) => ({ shiftHz: s, suppress: true, maxNotches }))),
+      ]
+      const key = (c: Config) => `${c.shiftHz} Hz${c.suppress ? ` + ${c.maxNotches ? `${c.maxNotches} ` : ''}notches` : ''}`
+      const pick = process.env.BENCH_GAIN_CONFIGS?.split(',')
+      const configs = pick ? all.filter((c) => pick.includes(`${c.shiftHz}${c.suppress ? `+${c.maxNotches ?? ''}` : ''}`.replace(/\+$/, '+'))) : all
       const added = new Map<string, number[]>()
       const cost = new Map<string, number[]>()
-      const key = (c: { shiftHz: number; suppress: boolean }) => `${c.shiftHz} Hz${c.suppress ? ' + notches' : ''}`
+      const heldCost = new Map<string, number[]>()
       for (const p of progs)
         for (const room of shiftRooms) {
           const x = p.x.subarray(0, FS * 10)
@@ -428,19 +438,30 @@ const section: BenchSection = {
           for (const c of configs) {
             const gc: GainCase = { room, ...c }
             const up = await scan(run, x, gc, off, q, 14)
-            const bis = await limit(run, x, gc, q)
+            const bis = pick ? Number.NaN : await limit(run, x, gc, q)
             const kk = key(c)
             added.set(kk, [...(added.get(kk) ?? []), up - off])
-            const on = (await run(x, { gainDb: g, room: ROOMS[room]!, suppress: c.suppress, shiftHz: c.shiftHz })).speaker
+            const limits = c.maxNotches ? { limits: { maxNotches: c.maxNotches } } : {}
+            const on = (await run(x, { gainDb: g, room: ROOMS[room]!, suppress: c.suppress, shiftHz: c.shiftHz, ...limits })).speaker
             const d = logSpectralDistance(ref, on)
             // How many notches the suppressor placed at the first gain that howls (with a shift the
             // howl glides up, and the detector may never see a steady line).
             const placed = c.suppress
-              ? (await run(x, { gainDb: up + (q ? 1 : 0.5), room: ROOMS[room]!, suppress: true, shiftHz: c.shiftHz })).notches.length
+              ? (await run(x, { gainDb: up + (q ? 1 : 0.5), room: ROOMS[room]!, suppress: true, shiftHz: c.shiftHz, ...limits })).notches.length
               : 0
+            // What the notches cost the programme (fifth round): those a run at the last stable gain
+            // left in place, held on the programme 3 dB under the off limit (no suppression, same shift).
+            let held = Number.NaN
+            let heldN = 0
+            if (c.suppress && c.maxNotches) {
+              const left = (await run(x, { gainDb: up, room: ROOMS[room]!, suppress: true, shiftHz: c.shiftHz, ...limits })).notches
+              heldN = left.length
+              held = logSpectralDistance(ref, (await run(x, { gainDb: g, room: ROOMS[room]!, shiftHz: c.shiftHz, notches: left })).speaker)
+            }
             cost.set(kk, [...(cost.get(kk) ?? []), d])
+            if (!Number.isNaN(held)) heldCost.set(kk, [...(heldCost.get(kk) ?? []), held])
             parts.push(
-              `${kk}: ${fixed(up - off, 1)} (bisection ${fixed(bis - off, 1)}, cost ${fixed(d, 2)} dB${c.suppress ? `, ${placed} notches where it howls` : ''})`,
+              `${kk}: ${fixed(up - off, 1)} (bisection ${fixed(bis - off, 1)}, cost ${fixed(d, 2)} dB${c.suppress ? `, ${placed} notches where it howls` : ''}${Number.isNaN(held) ? '' : `, ${heldN} notches left at the limit cost ${fixed(held, 2)} dB`})`,
             )
           }
           ctx.log(`${room}, ${p.family}: off limit ${fixed(off, 1)} dB; ${parts.join('; ')}`)
@@ -455,7 +476,7 @@ const section: BenchSection = {
           value: `${fixed(Math.min(...v), 1)} / ${fixed(quantile(v, 0.5), 1)} / ${fixed(Math.max(...v), 1)}`,
           unit: 'dB',
           target: '>= 6 dB',
-          note: `scanned up from the off limit (${q ? 1 : 0.5} dB steps) over ${v.length} cases; programme cost while stable (log-spectral distance, 3 dB under the off limit) worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB`,
+          note: `scanned up from the off limit (${q ? 1 : 0.5} dB steps) over ${v.length} cases; programme cost while stable (log-spectral distance, 3 dB under the off limit) worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB${heldCost.has(kk) ? `; with the notches a run at the limit left, worst / median ${fixed(Math.max(...heldCost.get(kk)!), 2)} / ${fixed(quantile(heldCost.get(kk)!, 0.5), 2)} dB` : ''}`,
         })
       }
       for (const s of shifts.filter((v) => v > 0)) {

@@ -91,11 +91,20 @@ export interface GainCase {
   shiftHz?: number
   /** The adaptive feedback canceller (true: AFC_DEFAULTS). */
   afc?: boolean | Partial<AfcSettings>
+  /** The suppressor's notch count (NotchLimits.maxNotches); its default when not given. */
+  maxNotches?: number
 }
 
 /** Stable at gain g: the loudspeaker's RMS over the last 2 s is within 3 dB of the programme times the gain. */
 export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<boolean> {
-  const r = await run(x, { gainDb: g, room: ROOMS[c.room]!, suppress: c.suppress, shiftHz: c.shiftHz ?? 0, afc: c.afc })
+  const r = await run(x, {
+    gainDb: g,
+    room: ROOMS[c.room]!,
+    suppress: c.suppress,
+    shiftHz: c.shiftHz ?? 0,
+    afc: c.afc,
+    ...(c.maxNotches ? { limits: { maxNotches: c.maxNotches } } : {}),
+  })
   const n = x.length / 48000
   return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
 }

@@ -155,6 +155,29 @@ t.test('notches stop a loop that howls without them, and the programme passes', 
   for (const n of on.notches) t.ok(n.q >= 30 && n.gainDb < 0 && n.gainDb >= -18, `notch ${n.hz} Hz ${n.gainDb} dB Q ${n.q} within limits`)
 })
 
+t.test("32 notch slots: the planner holds 32 howls, and the loop's last slot takes its line down", async (t) => {
+  const p = new NotchPlanner(1, { maxNotches: 32 })
+  for (let i = 0; i < 32; i++) p.alarm({ t: i, output: 0, hz: 300 + 200 * i, levelDb: -10, growthDbPerS: 30, reason: 'growing', classifier: 0 })
+  const slots = p.notches().map((n) => n.slot)
+  t.same(
+    slots.sort((a, b) => a - b),
+    Array.from({ length: 32 }, (_, i) => i),
+    '32 howls, 32 slots',
+  )
+  // The simulated loop (AcousticLoop) below the edge of howling: a 1 kHz tone in, notched on slot 31.
+  const x = new Float32Array(48000)
+  for (let i = 0; i < x.length; i++) x[i] = 0.1 * Math.sin((2 * Math.PI * 1000 * i) / 48000)
+  const tone = (notched: boolean): number => {
+    const loop = new (
+      loadNative().features as { FeedbackLoop: new (o: unknown) => { run(x: Float32Array): { speaker: Float32Array }; setNotch(...a: unknown[]): void } }
+    ).FeedbackLoop({ gainDb: -30, room: { ...ROOMS.studio!, maxSeconds: 0.25 } })
+    if (notched) loop.setNotch(31, 1000, -12, 40, true)
+    return rmsDb(loop.run(x).speaker, 0.5, 1)
+  }
+  const cut = tone(false) - tone(true)
+  t.ok(cut > 10 && cut < 14, `slot 31 takes the tone down ${cut.toFixed(1)} dB (notch -12 dB)`)
+})
+
 t.test('a notch whose howl stays away climbs back to flat in steps and frees its slot', async (t) => {
   const p = new NotchPlanner(1, { releaseAfterS: 2, releaseStepS: 0.5 })
   const placed = p.alarm({ t: 0, output: 0, hz: 1200, levelDb: -10, growthDbPerS: 30, reason: 'growing', classifier: 0 })
@@ -198,7 +221,8 @@ t.test('placing a notch does not click', async (t) => {
 t.test('bad notch and loop settings are refused with FW_ERR_FEEDBACK_SETTINGS and change nothing', async (t) => {
   const code = { code: 'FW_ERR_FEEDBACK_SETTINGS' }
   t.throws(() => new NotchPlanner(1, { q: 5 }), code, 'Q under 30')
-  t.throws(() => checkNotchLimits({ maxNotches: 9 }), code, 'more than 8 notches')
+  t.throws(() => checkNotchLimits({ maxNotches: 33 }), code, 'more than 32 notches')
+  t.throws(() => checkNotchLimits({ maxNotches: 0 }), code, 'no notch')
   t.throws(() => checkNotchLimits({ maxDepthDb: -40 }), code, 'deeper than -30 dB')
   t.throws(() => checkNotchLimits({ firstDepthDb: -12, maxDepthDb: -6 }), code, 'first step deeper than the limit')
   t.throws(() => checkNotchLimits({ bogus: 1 } as never), code, 'an unknown setting')

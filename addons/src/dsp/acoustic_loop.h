@@ -34,7 +34,7 @@ struct RoomSpec {
 
 class AcousticLoop {
  public:
-  static constexpr int kNotches = 8;
+  static constexpr int kNotches = 32;
   AcousticLoop(double sampleRate, const RoomSpec& room, double gainDb);
 
   void setGainDb(double db) noexcept;
