@@ -1,7 +1,6 @@
 // The `process` subcommand as the CLI runs it: parse, process, print one summary line. An --in
 // ending in .pcap is an RTP capture of an AES67 stream, turned into a WAV first (docs/aes67.md).
 import { dirname } from 'node:path'
-import { loadNative } from '../engine/native.ts'
 import { formatShowTime, parseProcessArgs, processUsage } from './options.ts'
 import { type Progress, processRecording } from './process.ts'
 import { registerReportContributor } from './report.ts'
@@ -41,10 +40,6 @@ export async function runProcessCommand(argv: string[]): Promise<number> {
     console.log(await runLoopCommand(opts))
     return 0
   }
-  // Before any thread starts: glibc is asked to give freed memory back, so a two-hour run's RSS
-  // stays flat (addons/src/addon.cc). A board without glibc keeps its allocator as it is.
-  const native = loadNative() as { allocatorForLongRuns?: () => boolean }
-  native.allocatorForLongRuns?.()
   if (opts.analysis) await loadAnalysers()
   const bar = progressReporter(process.stderr, opts.progressEvery)
   try {
