@@ -49,6 +49,8 @@ void HowlDetector::startLine(int track) noexcept {
 }
 
 void HowlDetector::feed(const float* x, int n) noexcept {
+  // No followers (the default): nothing to demodulate, and the audio thread pays nothing for them.
+  if (th_.lineFollowers <= 0) return;
   const float a = lineA_, b = 1.0f - lineA_;
   while (n > 0) {
     const int m = n < kLineHop - lineFill_ ? n : kLineHop - lineFill_;
