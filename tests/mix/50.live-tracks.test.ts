@@ -7,60 +7,18 @@
 import type { IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import t from 'tap'
-import type { ApiHandle } from '../../firmware/api/server.ts'
-import { startApi } from '../../firmware/api/server.ts'
-import { loadProfile } from '../../firmware/board/profile.ts'
-import type { CommandRegistry } from '../../firmware/commands/index.ts'
 import { angleDiff } from '../../firmware/mix/tracker.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { type Creds, call, makeFixture } from '../api/helpers.ts'
+import { bootUnit, eventually } from './unit.ts'
 
 const TRUE_AZ = [60, 200]
 
-/** Polls `what` (every 100 ms) until it holds or `ms` pass; its last answer. */
-async function until(what: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await what()) return true
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return what()
-}
-
-function twoTalkers() {
-  const p = loadProfile('sim')
-  const sim = {
-    ...p.audio.sim!,
-    sources: [
-      { azimuth: TRUE_AZ[0]!, elevation: 0, kind: 'speechlike' as const, freqHz: 220, levelDb: -20 },
-      { azimuth: TRUE_AZ[1]!, elevation: 0, kind: 'speechlike' as const, freqHz: 150, levelDb: -22 },
-    ],
-  }
-  return { ...p, audio: { ...p.audio, sim } } as typeof p
-}
-
-/** The unit as `firmware run` assembles it (the stack's registry), with its API on an ephemeral port. */
-async function boot(dataDir: string): Promise<{ api: ApiHandle; stop: () => Promise<void> }> {
-  let registry: CommandRegistry | null = null
-  let api: ApiHandle | null = null
-  const run = await startAppliance(
-    { ...twoTalkers(), dataDir },
-    {
-      panelPort: null,
-      logDir: null,
-      hardwareWatchdogs: [],
-      services: [
-        applianceStack({ inference: false, console: false, api: false, osc: false, telemetry: false, log: () => {}, onRegistry: (r) => (registry = r) }),
-        async (app) => {
-          api = await startApi(app, registry!, app.profile, { port: 0, host: '127.0.0.1' })
-          return api
-        },
-      ],
-    },
-  )
-  return { api: api!, stop: () => run.stop() }
-}
+/** Two talkers on the sim board's stage, at TRUE_AZ. */
+const TWO_TALKERS = [
+  { azimuth: TRUE_AZ[0]!, elevation: 0, kind: 'speechlike' as const, freqHz: 220, levelDb: -20 },
+  { azimuth: TRUE_AZ[1]!, elevation: 0, kind: 'speechlike' as const, freqHz: 150, levelDb: -22 },
+]
+const boot = (dataDir: string) => bootUnit(dataDir, TWO_TALKERS)
 
 interface Sse {
   events: Array<{ event: string; data: any }>
@@ -127,7 +85,7 @@ t.test('tracking on: two confirmed tracks near the talkers, on `tracks` and the 
   t.match(on, { status: 200, json: { value: { on: true, available: true } } }, 'an operator turns it on')
   const onAt = Date.now()
   let last: Listed = { on: false, tracks: [] }
-  const found = await until(async () => {
+  const found = await eventually(async () => {
     last = await list()
     return matched(last.tracks).every((id) => id !== null)
   }, 15_000)
@@ -158,7 +116,7 @@ t.test('tracking on: two confirmed tracks near the talkers, on `tracks` and the 
   const off = await call(port(), op, 'POST', '/api/tracking', { state: 'off' })
   t.match(off, { status: 200, json: { value: { on: false } } }, 'turned off')
   t.same(await list(), { on: false, tracks: [] }, 'off: no tracks')
-  t.ok(await until(() => sse.events.some((e) => e.data.kind === 'tracks' && e.data.tracks.length === 0), 2000), 'the stream says the tracks are gone')
+  t.ok(await eventually(() => sse.events.some((e) => e.data.kind === 'tracks' && e.data.tracks.length === 0), 2000), 'the stream says the tracks are gone')
 
   // Stored: on again, restart the unit on the same data directory, and it tracks without being asked.
   t.match(await call(port(), op, 'POST', '/api/tracking', { state: 'on' }), { status: 200 })
@@ -166,7 +124,7 @@ t.test('tracking on: two confirmed tracks near the talkers, on `tracks` and the 
   await unit.stop()
   unit = await boot(fx.dataDir)
   t.ok(
-    await until(async () => matched((await list()).tracks).every((id) => id !== null), 15_000),
+    await eventually(async () => matched((await list()).tracks).every((id) => id !== null), 15_000),
     `after a restart tracking is on again and finds both: ${JSON.stringify(await list())}`,
   )
 })

@@ -7,52 +7,22 @@
 // do not move. Bad tracked sources are refused with a clear FW_ERR and store nothing.
 import { join } from 'node:path'
 import t from 'tap'
-import type { ApiHandle } from '../../firmware/api/server.ts'
-import { startApi } from '../../firmware/api/server.ts'
 import { loadProfile } from '../../firmware/board/profile.ts'
-import type { CommandRegistry } from '../../firmware/commands/index.ts'
 import { simulateStage } from '../../firmware/engine/dsp.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
 import { validateProfile } from '../../firmware/mix/profile.ts'
 import { MixStreams } from '../../firmware/mix/streams.ts'
 import { angleDiff } from '../../firmware/mix/tracker.ts'
-import { applianceStack } from '../../firmware/runtime/services.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { readWav, writeWav } from '../../firmware/wav/wav.ts'
 import { call, makeFixture } from '../api/helpers.ts'
 import { bestCorrelation, decode, FS, references, sink, TALKERS } from './stems.ts'
+import { bootUnit, eventually } from './unit.ts'
 
-async function until(what: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await what()) return true
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return what()
-}
-
-async function boot(dataDir: string): Promise<{ api: ApiHandle; stop: () => Promise<void> }> {
-  const p = loadProfile('sim')
-  const sim = { ...p.audio.sim!, sources: TALKERS.map((s) => ({ ...s, elevation: 0, kind: 'speechlike' as const })) }
-  let registry: CommandRegistry | null = null
-  let api: ApiHandle | null = null
-  const run = await startAppliance(
-    { ...p, audio: { ...p.audio, sim }, dataDir },
-    {
-      panelPort: null,
-      logDir: null,
-      hardwareWatchdogs: [],
-      services: [
-        applianceStack({ inference: false, console: false, api: false, osc: false, telemetry: false, log: () => {}, onRegistry: (r) => (registry = r) }),
-        async (app) => {
-          api = await startApi(app, registry!, app.profile, { port: 0, host: '127.0.0.1' })
-          return api
-        },
-      ],
-    },
+const boot = (dataDir: string) =>
+  bootUnit(
+    dataDir,
+    TALKERS.map((s) => ({ ...s, elevation: 0, kind: 'speechlike' as const })),
   )
-  return { api: api!, stop: () => run.stop() }
-}
 
 t.test('a mix with talker A tracked lifts A above B; the PA beams do not move; bad tracked sources refused', async (t) => {
   const fx = await makeFixture(t.testdir())
@@ -72,7 +42,7 @@ t.test('a mix with talker A tracked lifts A above B; the PA beams do not move; b
   let tracks: Array<{ id: number; azimuth: number; confirmed: boolean }> = []
   const near = (az: number) => tracks.find((x) => x.confirmed && Math.abs(angleDiff(x.azimuth, az)) <= 5)
   t.ok(
-    await until(async () => {
+    await eventually(async () => {
       tracks = ((await call(port, obs, 'GET', '/api/tracks')).json.value as { tracks: typeof tracks }).tracks
       return TALKERS.every((s) => near(s.azimuth))
     }, 15_000),
