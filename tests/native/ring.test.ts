@@ -7,19 +7,10 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
 import { repoRoot } from '../../firmware/board/profile.ts'
+import { runTsan } from '../helpers/tsan.ts'
 
 const src = join(repoRoot, 'addons', 'tests', 'ring_stress.cc')
 const include = join(repoRoot, 'addons', 'src')
-const tsanEnv = { ...process.env, TSAN_OPTIONS: 'halt_on_error=1 exitcode=66' }
-// ThreadSanitizer from GCC 12 cannot map its shadow memory under the high mmap randomisation of
-// recent kernels; running the program with address randomisation off (setarch -R) avoids that.
-// Some container sandboxes forbid that personality flag; then the program runs as it is.
-const arch = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()
-const noAslr = spawnSync('setarch', [arch, '-R', 'true']).status === 0
-const runTsan = (bin: string, args: string[]) =>
-  noAslr
-    ? spawnSync('setarch', [arch, '-R', bin, ...args], { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
-    : spawnSync(bin, args, { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
 
 function build(out: string, extra: string[] = []): void {
   const r = spawnSync('g++', ['-std=c++17', '-O1', '-g', '-fsanitize=thread', '-pthread', ...extra, `-I${include}`, src, '-o', out], { encoding: 'utf8' })

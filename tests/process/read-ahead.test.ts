@@ -9,17 +9,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { repoRoot } from '../../firmware/board/profile.ts'
 import { WavWriter } from '../../firmware/wav/wav.ts'
+import { runTsan } from '../helpers/tsan.ts'
 import { gaussian, rng } from './stage.ts'
 
 const src = join(repoRoot, 'addons', 'src')
-const tsanEnv = { ...process.env, TSAN_OPTIONS: 'halt_on_error=1 exitcode=66' }
-// As tests/native/ring.test.ts: GCC 12's TSan needs address randomisation off where allowed.
-const arch = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim()
-const noAslr = spawnSync('setarch', [arch, '-R', 'true']).status === 0
-const runTsan = (bin: string, args: string[]) =>
-  noAslr
-    ? spawnSync('setarch', [arch, '-R', bin, ...args], { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
-    : spawnSync(bin, args, { encoding: 'utf8', env: tsanEnv, timeout: 60_000 })
 
 interface Result {
   blocks: number
