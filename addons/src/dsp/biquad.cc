@@ -150,6 +150,9 @@ void ParametricEq::process(float* x, int n) noexcept {
     const int len = std::min(kChunk, n - start);
     float* p = x + start;
     for (auto& b : s.bands) {
+      // A band that is out and stays out costs nothing (most of the 32 notch slots, most of the
+      // time); its parameters are caught up below once it is enabled.
+      if (b.wet <= 0 && !b.target.enabled) continue;
       // A band that is out (wet 0) jumps straight to its target: nothing audible to glide.
       if (b.wet <= 0 && s.differs(b)) {
         s.snap(b);
