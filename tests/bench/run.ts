@@ -16,6 +16,12 @@ const dir = import.meta.dirname
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.bench.ts'))
   .sort()
+// A word that is a section's whole file name picks that section only (`feedback` is not also
+// `feedback-gain`); any other word picks every section whose name or file contains it.
+const baseOf = (f: string) => f.slice(0, -'.bench.ts'.length)
+const exact = new Set(picks.filter((p) => files.some((f) => baseOf(f) === p)))
+const picked = (name: string, file: string) =>
+  picks.some((p) => (exact.has(p) ? baseOf(file) === p || name.toLowerCase() === p : name.toLowerCase().includes(p) || file.includes(p)))
 const tmp = mkdtempSync(join(tmpdir(), 'firmware-bench-'))
 const table: Array<BenchRow & { section: string }> = []
 
@@ -29,7 +35,7 @@ for (const file of files) {
     table.push({ section: file, metric: 'could not load', value: String((e as Error).message).split('\n')[0]! })
     continue
   }
-  if (picks.length && !picks.some((p) => section.name.toLowerCase().includes(p) || file.includes(p))) continue
+  if (picks.length && !picked(section.name, file)) continue
   const t0 = performance.now()
   process.stderr.write(`bench: ${section.name} ...\n`)
   try {
