@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dsp/geometry.h"
+#include "dsp/room_ir.h"
 
 namespace binding {
 
@@ -34,6 +35,29 @@ inline Napi::Float32Array argF32(Napi::Env env, const Napi::Value& v, const char
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     fail(env, std::string(name) + " must be a Float32Array");
   return v.As<Napi::Float32Array>();
+}
+
+// A room (dsp/room_ir.h) from { size, speaker, mic: [x, y, z] metres, absorption, order, maxSeconds };
+// a field left out keeps RoomSpec's default. The ranges are checked in TypeScript (feedback-loop.ts).
+inline dsp::RoomSpec roomSpec(const Napi::Object& r) {
+  dsp::RoomSpec room;
+  const auto triple = [&](const char* key, double* out) {
+    const Napi::Value v = r.Get(key);
+    if (v.IsUndefined()) return;
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) fail(r.Env(), std::string("room.") + key + " must be [x, y, z]");
+    for (uint32_t i = 0; i < 3; i++) {
+      const Napi::Value e = v.As<Napi::Array>().Get(i);
+      if (!e.IsNumber()) fail(r.Env(), std::string("room.") + key + " must be [x, y, z]");
+      out[i] = e.As<Napi::Number>().DoubleValue();
+    }
+  };
+  triple("size", room.size);
+  triple("speaker", room.speaker);
+  triple("mic", room.mic);
+  room.absorption = num(r, "absorption", room.absorption);
+  room.order = static_cast<int>(num(r, "order", room.order));
+  room.maxSeconds = num(r, "maxSeconds", room.maxSeconds);
+  return room;
 }
 
 inline dsp::Geometry geometry(const Napi::CallbackInfo& info, size_t i) {

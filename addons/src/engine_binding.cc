@@ -11,6 +11,7 @@
 
 #include "binding.h"
 #include "engine.h"
+#include "binding_args.h"
 #include "mix/mix_binding.h"
 #include "rt.h"
 
@@ -149,6 +150,15 @@ EngineConfig readConfig(const Napi::Object& o) {
   c.simSeed = static_cast<unsigned>(num(o, "simSeed", c.simSeed));
   c.simPaced = boolean(o, "simPaced", c.simPaced);
   c.recordSeconds = num(o, "recordSeconds", c.recordSeconds);
+  if (o.Has("simLoop") && o.Get("simLoop").IsObject()) {
+    const Napi::Object l = o.Get("simLoop").As<Napi::Object>();
+    c.simLoop.enabled = true;
+    c.simLoop.output = static_cast<int>(num(l, "output", 0));
+    Napi::Array ins = arr(l, "inputs");
+    for (uint32_t i = 0; i < ins.Length(); i++) c.simLoop.inputs.push_back(static_cast<int>(ins.Get(i).ToNumber().Int32Value()));
+    c.simLoop.gainDb = num(l, "gainDb", c.simLoop.gainDb);
+    if (l.Get("room").IsObject()) c.simLoop.room = binding::roomSpec(l.Get("room").As<Napi::Object>());
+  }
   c.maxBlocks = static_cast<long long>(num(o, "maxBlocks", 0));
   c.captureDevice = str(o, "captureDevice", "");
   c.playbackDevice = str(o, "playbackDevice", "");

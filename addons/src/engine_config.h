@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dsp/room_ir.h"
+
 namespace engine {
 
 struct Mic {
@@ -16,6 +18,17 @@ struct SimSource {
   double azDeg = 0, elDeg = 0;
   int kind = 0;  // 0 tone, 1 noise, 2 speechlike (dsp::SimSourceSpec)
   double freqHz = 1000, levelDb = -20;
+};
+
+// A feedback loop on the sim board (dsp/room_path.h): engine output `output` through a room back
+// into the engine inputs listed (a microphone array hears it on every capsule), gainDb over the
+// point where a unity forward path starts to howl.
+struct SimLoop {
+  bool enabled = false;
+  int output = 0;
+  std::vector<int> inputs;
+  double gainDb = -6;
+  dsp::RoomSpec room;
 };
 
 struct BeamConfig {
@@ -102,6 +115,7 @@ struct EngineConfig {
   unsigned simSeed = 1;
   bool simPaced = true;
   double recordSeconds = 0;
+  SimLoop simLoop;
   // null / unpaced sim: stop after this many blocks (0: run until stop())
   long long maxBlocks = 0;
   // alsa backend

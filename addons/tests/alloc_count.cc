@@ -262,6 +262,16 @@ engine::EngineConfig baseConfig() {
   c.simSources = {{60, 0, 2, 220, -20}, {200, 0, 0, 1000, -30}};
   c.simNoiseDb = -50;
   c.simPaced = false;
+  // The sim board's feedback loop (dsp/room_path.h): output 1 back into every capsule through the
+  // club room, 3 dB over its edge so it howls and the room's taps run at full level.
+  c.simLoop.enabled = true;
+  c.simLoop.output = 0;
+  c.simLoop.inputs = {0, 1, 2, 3, 4, 5, 6, 7};
+  c.simLoop.gainDb = 3;
+  c.simLoop.room.size[0] = 12, c.simLoop.room.size[1] = 9, c.simLoop.room.size[2] = 4;
+  c.simLoop.room.absorption = 0.35;
+  c.simLoop.room.speaker[0] = 2, c.simLoop.room.speaker[1] = 4.5, c.simLoop.room.speaker[2] = 2.5;
+  c.simLoop.room.mic[0] = 6, c.simLoop.room.mic[1] = 4.2, c.simLoop.room.mic[2] = 1.6;
   c.realtimePriority = false;
   c.heartbeatTimeoutMs = 100;
   c.overrunBlocks = 4;

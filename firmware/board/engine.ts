@@ -16,7 +16,7 @@ export function engineOptionsFromProfile(profile: BoardProfile, overrides: Parti
     dryMap: a.dryMap,
     array: profile.array,
   }
-  if (a.sim) base.sim = { sources: a.sim.sources, noiseDb: a.sim.noiseDb }
+  if (a.sim) base.sim = { sources: a.sim.sources, noiseDb: a.sim.noiseDb, ...(a.sim.loop ? { loop: a.sim.loop } : {}) }
   if (a.alsa) base.alsa = { capture: a.alsa.capture, playback: a.alsa.playback }
   // The profile's streams are already checked and defaulted (NativeAes67Stream); back to the engine's option form.
   if (a.aes67) base.aes67 = { rx: a.aes67.rx.map(streamOption), tx: a.aes67.tx.map(streamOption), rxSlots: a.aes67.rxSlots, txSlots: a.aes67.txSlots }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type NativeAes67Stream, resolveStreams } from '../engine/aes67-options.ts'
+import type { SimLoopOptions } from '../engine/engine.ts'
 import { validateGeometry } from '../engine/geometry.ts'
 import type { ArrayGeometry, BackendKind, SimSource } from '../engine/types.ts'
 import { FirmwareError } from '../errors.ts'
@@ -41,7 +42,8 @@ export interface BoardProfile {
     inputs: number
     outputs: number
     dryMap: number[]
-    sim?: { noiseDb: number; sources: SimSource[] }
+    /** The simulated stage; `loop`: a feedback loop from an output back into an input (engine option sim.loop). */
+    sim?: { noiseDb: number; sources: SimSource[]; loop?: SimLoopOptions }
     alsa?: { capture: string; playback: string }
     aes67?: BoardAes67
   }

@@ -20,6 +20,7 @@ import { decodeEngineEvents } from './events.ts'
 import { validateGeometry } from './geometry.ts'
 import type { NativeEngine, NativeEngineOptions, NativeMixStats, NativeMixStream, NativeModule, NativePeakPoll, NativeStemDirection } from './native.ts'
 import { loadNative } from './native.ts'
+import { checkRoom, parseRoom, type RoomSpec } from './rooms.ts'
 import type {
   ArrayGeometry,
   BackendKind,
@@ -127,6 +128,13 @@ export interface EngineOptions {
         paced?: boolean
         /** Record input and output for this many seconds (fault tests). Defaults to 0. */
         recordSeconds?: number
+        /**
+         * A feedback loop (docs/feedback.md, "On the sim board"): `output` (from 1) comes back into
+         * `inputs` (from 1; default every input: an array hears its wedge on every capsule) through a
+         * simulated room (a name from ROOMS, "LxWxH:absorption" or a RoomSpec), `gainDb` over the
+         * point where a unit-gain path through the engine would howl. Absent: no loop.
+         */
+        loop?: SimLoopOptions
       }
     | undefined
   /** alsa backend: PCM names (e.g. "hw:1,0", "plug:array", or an asoundrc pcm). */
@@ -143,6 +151,14 @@ export interface EngineOptions {
         txSlots?: number
       }
     | undefined
+}
+
+/** The sim board's feedback loop: an output back into an input through a simulated room. */
+export interface SimLoopOptions {
+  output: number
+  inputs?: number[]
+  gainDb: number
+  room: string | RoomSpec
 }
 
 export const DEFAULT_OPTIONS = {
@@ -305,6 +321,26 @@ function simSourcesOf(sources: SimSource[], sampleRate: number): Native['simSour
   })
 }
 
+/** The sim board's loop, checked (outputs and inputs from 1 in, from 0 out); nothing without one. */
+function simLoopOf(loop: SimLoopOptions | undefined, inputs: number, outputs: number): Pick<Native, 'simLoop'> {
+  if (loop === undefined) return {}
+  if (typeof loop !== 'object' || loop === null) bad('sim.loop', 'must be { output, input, gainDb, room }')
+  const output = checkNumber(loop.output, 'sim.loop.output', 1, outputs, true)
+  const ins = loop.inputs ?? Array.from({ length: inputs }, (_, k) => k + 1)
+  if (!Array.isArray(ins) || ins.length === 0) bad('sim.loop.inputs', 'must be a list of inputs, from 1')
+  for (const [k, n] of ins.entries()) checkNumber(n, `sim.loop.inputs[${k}]`, 1, inputs, true)
+  const gainDb = checkNumber(loop.gainDb, 'sim.loop.gainDb', -60, 20)
+  let room: RoomSpec
+  try {
+    room = typeof loop.room === 'string' ? parseRoom(loop.room) : loop.room
+    checkRoom(room, 'engine option sim.loop.room', 'FW_ERR_BAD_OPTION')
+  } catch (e) {
+    if (e instanceof FirmwareError && e.code === 'FW_ERR_FEEDBACK_SETTINGS') bad('sim.loop.room', e.message.replace(/^--room: /, ''))
+    throw e
+  }
+  return { simLoop: { output: output - 1, inputs: ins.map((n) => n - 1), gainDb, room } }
+}
+
 /** The alsa backend's PCM names and period count (empty for the other backends). */
 function alsaBackend(o: Merged, backend: Native['backend']): Pick<Native, 'captureDevice' | 'playbackDevice' | 'alsaPeriods'> {
   if (backend !== 'alsa') return { captureDevice: '', playbackDevice: '', alsaPeriods: 3 }
@@ -366,6 +402,7 @@ export function resolveOptions(input: Partial<EngineOptions>): NativeEngineOptio
     simSeed: checkNumber(sim.seed, 'sim.seed', 0, 2 ** 32 - 1, true),
     simPaced: checkBool(sim.paced, 'sim.paced'),
     recordSeconds: checkNumber(sim.recordSeconds, 'sim.recordSeconds', 0, 600),
+    ...simLoopOf(sim.loop, chans.inputs, chans.outputs),
     maxBlocks: checkNumber(o.maxBlocks, 'maxBlocks', 0, Number.MAX_SAFE_INTEGER, true),
     ...alsa,
     aes67Rx: backend === 'aes67' ? resolveStreams(o.aes67?.rx, 'rx', chans.inputs) : [],

@@ -12,6 +12,8 @@ import { FirmwareError } from '../errors.ts'
 import type { NativeAes67Stream, NetStreamStats } from './aes67-options.ts'
 
 /** Options as the native constructor takes them: already validated and defaulted by engine.ts. */
+import type { RoomSpec } from './rooms.ts'
+
 export interface NativeEngineOptions {
   backend: string
   sampleRate: number
@@ -47,6 +49,8 @@ export interface NativeEngineOptions {
   simSeed: number
   simPaced: boolean
   recordSeconds: number
+  /** The sim board's feedback loop (addons/src/dsp/room_path.h); absent: none. Output and inputs from 0. */
+  simLoop?: { output: number; inputs: number[]; gainDb: number; room: RoomSpec }
   maxBlocks: number
   captureDevice: string
   playbackDevice: string

@@ -6,6 +6,7 @@
 // the feedback benchmark.
 
 import { loadNative } from '../engine/native.ts'
+import { checkRoom, type RoomSpec } from '../engine/rooms.ts'
 import { FirmwareError } from '../errors.ts'
 import {
   decodeRows,
@@ -19,41 +20,7 @@ import {
 } from '../inference/feedback.ts'
 import { checker, numberIn, wholeNumberIn } from '../validate.ts'
 
-export interface RoomSpec {
-  /** Room size, metres [x, y, z]. */
-  size: [number, number, number]
-  /** Wall absorption (energy), 0.05 to 0.95. */
-  absorption: number
-  speaker: [number, number, number]
-  mic: [number, number, number]
-  /** Image order, 1 to 12. Defaults to 8. */
-  order?: number
-}
-
-/** Named rooms for --room; or "LxWxH:absorption". */
-export const ROOMS: Record<string, RoomSpec> = {
-  small: { size: [5, 4, 2.8], absorption: 0.3, speaker: [1.2, 2, 1.8], mic: [3.6, 2.3, 1.5] },
-  club: { size: [12, 9, 4], absorption: 0.35, speaker: [2, 4.5, 2.5], mic: [6, 4.2, 1.6] },
-  hall: { size: [25, 18, 9], absorption: 0.25, speaker: [3, 9, 4], mic: [8, 8.5, 1.7] },
-  studio: { size: [7, 5, 3], absorption: 0.6, speaker: [1.5, 2.5, 1.6], mic: [4.5, 2.6, 1.5] },
-}
-
-/** Parses --room: a name from ROOMS or "LxWxH:absorption" (speaker and mic placed in proportion). */
-export function parseRoom(spec: string): RoomSpec {
-  const named = ROOMS[spec]
-  if (named) return named
-  const m = /^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?):(\d*\.?\d+)$/.exec(spec)
-  if (!m) {
-    throw new FirmwareError(
-      'FW_ERR_FEEDBACK_SETTINGS',
-      `--room: must be one of ${Object.keys(ROOMS).join(', ')} or LxWxH:absorption (e.g. 8x6x3:0.35), got ${JSON.stringify(spec)}`,
-    )
-  }
-  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, msg) => `--room: ${f} ${msg}`)
-  const [x, y, z] = [1, 2, 3].map((i, k) => numberIn(c, Number(m[i]), ['length', 'width', 'height'][k]!, { min: 2, max: 60 })) as [number, number, number]
-  const absorption = numberIn(c, Number(m[4]), 'absorption', { min: 0.05, max: 0.95 })
-  return { size: [x, y, z], absorption, speaker: [0.2 * x, 0.5 * y, 0.6 * z], mic: [0.55 * x, 0.55 * y, Math.min(1.6, 0.5 * z)] }
-}
+export { parseRoom, ROOMS, type RoomSpec } from '../engine/rooms.ts'
 
 /** The adaptive feedback canceller's settings (addons/src/dsp/afc.h). */
 export interface AfcSettings {
@@ -149,17 +116,7 @@ export function checkLoopOptions(o: LoopOptions): void {
   numberIn(c, o.gainDb, 'gainDb', { min: -40, max: 20 })
   if (o.shiftHz !== undefined) numberIn(c, o.shiftHz, 'shiftHz', { min: 0, max: MAX_SHIFT_HZ })
   if (o.afc !== undefined && typeof o.afc !== 'boolean') checkAfcSettings(o.afc)
-  numberIn(c, o.room.absorption, 'absorption', { min: 0.05, max: 0.95 })
-  if (o.room.order !== undefined) wholeNumberIn(c, o.room.order, 'order', 1, 12)
-  for (const k of ['size', 'speaker', 'mic'] as const) {
-    const v = o.room[k]
-    if (!Array.isArray(v) || v.length !== 3) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `loop: ${k} must be [x, y, z] in metres`)
-    for (const [i, n] of v.entries()) numberIn(c, n, `${k}[${i}]`, { min: 0, max: 100 })
-  }
-  for (const k of ['speaker', 'mic'] as const)
-    o.room[k].forEach((n, i) => {
-      if (n >= o.room.size[i]!) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `loop: ${k}[${i}] ${n} is outside the room (${o.room.size[i]} m)`)
-    })
+  checkRoom(o.room, 'loop')
 }
 
 /** The classifier's feedback probability of the last 0.55 s of the loudspeaker feed (48 kHz mono; a 0.5 s patch of log-mel frames). */

@@ -2,15 +2,19 @@
 // the array, plus noise per mic), paced by CLOCK_MONOTONIC at the block period so the engine
 // runs in real time as it would on a device. Optionally records input and output into buffers
 // allocated at open (recordSeconds), for fault tests that check what came out against what
-// went in. Also the `null` backend: silence in, output discarded, unpaced.
+// went in. With a sim loop (EngineConfig::simLoop, dsp/room_path.h) one output comes back into one
+// input through a simulated room, so feedback grows on the engine as on a stage. Also the `null` backend: silence in, output discarded, unpaced.
 #include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "../dsp/room_path.h"
 #include "../dsp/stage_sim.h"
 #include "../rt.h"
 #include "backend.h"
@@ -46,6 +50,22 @@ class SimBackend final : public Backend {
       stageChannels_ = static_cast<int>(g.mics.size());
       stage_ = std::make_unique<dsp::StageSimulator>(g, sources, cfg_.simNoiseDb, cfg_.simSeed, cfg_.blockSize);
     }
+    if (cfg_.simLoop.enabled) {
+      const SimLoop& l = cfg_.simLoop;
+      bool inputsExist = !l.inputs.empty();
+      for (int ch : l.inputs) inputsExist = inputsExist && ch >= 0 && ch < cfg_.inputs;
+      if (l.output < 0 || l.output >= cfg_.outputs || !inputsExist) {
+        *error = "sim loop: output " + std::to_string(l.output + 1) + " or one of its inputs does not exist";
+        return false;
+      }
+      loopReturn_.assign(static_cast<size_t>(cfg_.blockSize), 0.0f);
+      try {
+        loop_ = std::make_unique<dsp::RoomPath>(cfg_.sampleRate, l.room, l.gainDb, cfg_.blockSize);
+      } catch (const std::exception& e) {
+        *error = std::string("sim loop: ") + e.what();
+        return false;
+      }
+    }
     if (cfg_.recordSeconds > 0) {
       recordCapacity_ = static_cast<int64_t>(cfg_.recordSeconds * cfg_.sampleRate);
       recIn_.assign(static_cast<size_t>(cfg_.inputs), std::vector<float>(static_cast<size_t>(recordCapacity_), 0.0f));
@@ -61,6 +81,12 @@ class SimBackend final : public Backend {
       stage_->render(in, frames);
     }
     for (int ch = stage_ ? stageChannels_ : 0; ch < cfg_.inputs; ch++) std::memset(in[ch], 0, sizeof(float) * frames);
+    if (loop_) {
+      const int n = std::min(frames, static_cast<int>(loopReturn_.size()));
+      loop_->render(loopReturn_.data(), n);
+      for (int ch : cfg_.simLoop.inputs)
+        for (int i = 0; i < n; i++) in[ch][i] += loopReturn_[i];
+    }
     if (recordedIn_ < recordCapacity_) {
       const int64_t n = std::min<int64_t>(frames, recordCapacity_ - recordedIn_);
       for (int ch = 0; ch < cfg_.inputs; ch++) std::memcpy(recIn_[ch].data() + recordedIn_, in[ch], sizeof(float) * n);
@@ -70,6 +96,7 @@ class SimBackend final : public Backend {
   }
 
   bool write(const float* const* out, int frames) noexcept override {
+    if (loop_) loop_->feed(out[cfg_.simLoop.output], frames);
     if (recordedOut_ < recordCapacity_) {
       const int64_t n = std::min<int64_t>(frames, recordCapacity_ - recordedOut_);
       for (int ch = 0; ch < cfg_.outputs; ch++) std::memcpy(recOut_[ch].data() + recordedOut_, out[ch], sizeof(float) * n);
@@ -92,6 +119,8 @@ class SimBackend final : public Backend {
   bool silent_;
   std::unique_ptr<dsp::StageSimulator> stage_;
   int stageChannels_ = 0;
+  std::unique_ptr<dsp::RoomPath> loop_;  // the sim loop: an output back into inputs
+  std::vector<float> loopReturn_;
   rt::BlockPacer pacer_;
   int64_t recordCapacity_ = 0, recordedIn_ = 0, recordedOut_ = 0;
   std::vector<std::vector<float>> recIn_, recOut_;

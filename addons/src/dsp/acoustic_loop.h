@@ -20,17 +20,9 @@
 #include "dsp/afc.h"
 #include "dsp/biquad.h"
 #include "dsp/freq_shift.h"
+#include "dsp/room_ir.h"
 
 namespace dsp {
-
-struct RoomSpec {
-  double size[3] = {8, 6, 3};      // metres
-  double absorption = 0.35;        // of the walls (energy), 0..1
-  double speaker[3] = {2, 3, 2};   // loudspeaker position, metres
-  double mic[3] = {5.5, 3.4, 1.6};  // microphone position, metres
-  int order = 8;                    // image order
-  double maxSeconds = 0.25;         // impulse response length
-};
 
 class AcousticLoop {
  public:
