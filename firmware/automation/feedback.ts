@@ -37,7 +37,6 @@ export class FeedbackSuppressor {
   #mode: AutomationMode
   #pending: FeedbackProposal[] = []
   #nextId = 1
-  #enabled = true
 
   constructor(o: FeedbackSuppressorOptions) {
     this.#planner = new NotchPlanner(o.outputs, o.limits ?? {})
@@ -55,11 +54,6 @@ export class FeedbackSuppressor {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `feedback: mode must be advisory, supervised or auto, got ${JSON.stringify(mode)}`)
     this.#mode = mode
     if (mode === 'advisory') this.#pending = []
-  }
-
-  /** The watchdog's inference enable: while off nothing new is placed (releases still run). */
-  setEnabled(on: boolean): void {
-    this.#enabled = on
   }
 
   get limits(): NotchLimits {
@@ -87,7 +81,6 @@ export class FeedbackSuppressor {
 
   /** A feedback alarm: a proposal (advisory, supervised) or a notch (auto). */
   alarm(a: FeedbackAlarm): FeedbackProposal | null {
-    if (!this.#enabled) return null
     if (this.#mode === 'auto') {
       this.#apply(this.#planner.alarm(a))
       return null
@@ -103,7 +96,7 @@ export class FeedbackSuppressor {
   observe(t: number, output: number, candidates: readonly HowlCandidate[]): void {
     // Outside auto the planner only notes the hit (its deepening is a proposal nobody made): the
     // notch stays as the operator accepted it.
-    if (this.#mode === 'auto' && this.#enabled) this.#apply(this.#planner.observe(t, output, candidates))
+    if (this.#mode === 'auto') this.#apply(this.#planner.observe(t, output, candidates))
     else
       this.#planner.observe(
         t,

@@ -182,9 +182,10 @@ async function start(
       publish({ type: 'inference', report: { kind: 'notches', output, notches } })
     }
   }
+  // The watchdog's inference permission pauses the models and the automation's EQ; not the
+  // feedback suppressor, which needs no model (LiveInference.setEnabled).
   const enable = (on: boolean) => {
     live.setEnabled(on)
-    feedback.setEnabled(on)
     automation.setEnabled(on, on ? 'watchdog ACTIVE' : 'watchdog has inference disabled')
   }
   enable(app.inferenceEnabled)

@@ -84,7 +84,13 @@ export class LiveInference {
     this.#feedbackSink = sink
   }
 
-  /** The watchdog's inference enable: while off, features are discarded and nothing is sent. */
+  /**
+   * The watchdog's inference enable: while off, the models' features are discarded and nothing is
+   * sent. The howl path (the engine's detector, the fusion, the suppressor) needs no model and goes
+   * on: DEGRADED is entered for a slow model or a late event loop on a busy machine, which is no
+   * time to let a howl grow (docs/feedback.md, "On the sim board"). The fusion then has no
+   * classifier opinion, as when no model is loaded.
+   */
   setEnabled(on: boolean): void {
     this.#enabled = on
     if (!on) {
@@ -108,6 +114,7 @@ export class LiveInference {
   /** Call once per control tick with the engine's drained features. Never waits. */
   feed(f: FeatureFrames): void {
     this.#stats.featureDrops = f.dropped
+    this.#feedHowl(f)
     if (!this.#enabled) return
     this.#feedMel(f.logMel, f.logMelT)
     for (let i = 0; i + VAD_WINDOW <= f.vad.length; i += VAD_WINDOW) {
@@ -118,7 +125,6 @@ export class LiveInference {
       }
     }
     void this.#drainVad()
-    this.#feedHowl(f)
     for (const s of f.spectra) this.#maybeRecommend(s.output, s.t, s.mean, s.spread)
   }
 

@@ -30,3 +30,18 @@ t.test('a growing line in the howl records raises one alarm with frequency, leve
   t.ok(Math.abs(alarms[0]!.hz - 2000) < 1 && alarms[0]!.levelDb > -30 && alarms[0]!.growthDbPerS > 20, JSON.stringify(alarms[0]))
   t.same(placed, alarms, 'the suppressor got it too')
 })
+
+t.test('with the models paused by the watchdog (DEGRADED) the howl path still raises the alarm: it needs no model', async (t) => {
+  const alarms: FeedbackAlarm[] = []
+  const placed: FeedbackAlarm[] = []
+  const live = new LiveInference({ active: () => undefined } as unknown as InferenceService, null, { onFeedback: (a) => alarms.push(a) })
+  live.setFeedbackSink({ alarm: (a) => placed.push(a), observe: () => {} })
+  live.setEnabled(false)
+  for (let k = 0; k < 40; k++) {
+    const t = k * 0.0213
+    live.feed(frames([{ output: 1, t, candidates: Float32Array.from([2000, -30 + 30 * t, 30, 24, 30, 30, 1, 12 + k, 0.99, 1.5, 0, -1, 0, 0, 0, 0]) }]))
+  }
+  t.equal(alarms.length, 1, 'one alarm while the models are paused')
+  t.same(placed, alarms, 'and the suppressor got it')
+  t.equal(live.stats().vadWindows, 0, 'nothing went to the models')
+})
