@@ -1,6 +1,8 @@
 // What the feedback benchmarks share (tests/bench/feedback.bench.ts, feedback-gain.bench.ts): the
 // held-out programme, line levels, the log-spectral distance, and the one stability check with its
-// bisection and upward scan that every added-stable-gain figure is measured with.
+// bisection and upward scan that every added-stable-gain figure is measured with (sixth round: the
+// level criterion and a probe after the programme, which a loop saturated by a howl cannot pass).
+import type { Notch } from '../../firmware/inference/feedback.ts'
 import type { AfcSettings, LoopOptions, LoopResult } from '../../firmware/process/feedback-loop.ts'
 import { ROOMS, rmsDb } from '../../firmware/process/feedback-loop.ts'
 import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
@@ -93,29 +95,89 @@ export interface GainCase {
   afc?: boolean | Partial<AfcSettings>
   /** The suppressor's notch count (NotchLimits.maxNotches); its default when not given. */
   maxNotches?: number
+  /** Fixed notches held from the start (a ring-out's; LoopOptions.notches). */
+  notches?: Notch[]
 }
 
-/** Stable at gain g: the loudspeaker's RMS over the last 2 s is within 3 dB of the programme times the gain. */
-export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<boolean> {
-  const r = await run(x, {
+/** What each stability criterion said of one run (sixth round). */
+export interface Verdict {
+  /** The old criterion (rounds 3-5): the loudspeaker's RMS over the programme's last 2 s within 3 dB of the programme times the gain. */
+  level: boolean
+  /** The probe: after the programme, a 50 ms noise burst and silence; the loudspeaker decays by at least PROBE_DECAY_DB from 0.3-0.8 s to 1.4-1.9 s after the programme's end, and no notch changes in that tail. */
+  probe: boolean
+  /** Sixth round's check: both. A saturated howl holds its level through the tail, whatever the level criterion read. */
+  stable: boolean
+  /** Decay over the tail, dB (positive: it decayed). */
+  tailDecayDb: number
+  /** Notch changes the suppressor made in the tail (a howl it caught only after the programme). */
+  tailNotches: number
+}
+
+/** Seconds of probe tail after the programme. */
+export const PROBE_TAIL_S = 2
+/** The tail must decay this much (dB) for the loop to count as stable. */
+export const PROBE_DECAY_DB = 3
+
+const tails = new WeakMap<Float32Array, Float32Array>()
+/** x followed by the probe tail: 50 ms of white noise at -30 dBFS RMS (seeded), then silence. */
+function withTail(x: Float32Array): Float32Array {
+  let y = tails.get(x)
+  if (y) return y
+  y = new Float32Array(x.length + PROBE_TAIL_S * 48000)
+  y.set(x)
+  let s = 7
+  const a = 10 ** (-30 / 20) * Math.sqrt(12)
+  for (let i = 0; i < 2400; i++) {
+    s = (s * 16807) % 2147483647
+    y[x.length + i] = a * (s / 2147483647 - 0.5)
+  }
+  tails.set(x, y)
+  return y
+}
+
+const verdicts = new WeakMap<Float32Array, Map<string, Verdict>>()
+
+/** Runs the loop once (programme + probe tail) and reads both criteria; runs are cached per programme, case and gain. */
+export async function check(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<Verdict> {
+  const key = JSON.stringify([c, g])
+  const cache = verdicts.get(x) ?? new Map<string, Verdict>()
+  verdicts.set(x, cache)
+  const hit = cache.get(key)
+  if (hit) return hit
+  const r = await run(withTail(x), {
     gainDb: g,
     room: ROOMS[c.room]!,
     suppress: c.suppress,
     shiftHz: c.shiftHz ?? 0,
     afc: c.afc,
     ...(c.maxNotches ? { limits: { maxNotches: c.maxNotches } } : {}),
+    ...(c.notches ? { notches: c.notches } : {}),
   })
   const n = x.length / 48000
-  return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+  const level = rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+  const tailDecayDb = rmsDb(r.speaker, n + 0.3, n + 0.8) - rmsDb(r.speaker, n + 1.4, n + 1.9)
+  const tailNotches = r.notchChanges.filter((k) => k.t > n).length
+  const probe = tailDecayDb >= PROBE_DECAY_DB && tailNotches === 0
+  const v = { level, probe, stable: level && probe, tailDecayDb, tailNotches }
+  cache.set(key, v)
+  return v
+}
+
+/** Which criterion a scan or bisection reads: 'stable' (the sixth round's, by default) or 'level' (the old one). */
+export type Criterion = 'stable' | 'level'
+
+/** Stable at gain g by the criterion (the sixth round's by default: see Verdict). */
+export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number, by: Criterion = 'stable'): Promise<boolean> {
+  return (await check(run, x, c, g))[by]
 }
 
 /** The largest stable gain by bisection between -6 and 20 dB (5 steps quick, 7 full). */
-export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick: boolean): Promise<number> {
+export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick: boolean, by: Criterion = 'stable'): Promise<number> {
   let lo = -6
   let hi = 20
   for (let i = 0; i < (quick ? 5 : 7); i++) {
     const mid = (lo + hi) / 2
-    if (await stable(run, x, c, mid)) lo = mid
+    if (await stable(run, x, c, mid, by)) lo = mid
     else hi = mid
   }
   return lo
@@ -127,10 +189,10 @@ export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick
  * issue's figure is the loop gain at which the loop howls: scanned upward from `from` in steps (1 dB
  * quick, 0.5 dB full, at most `span` dB), the last stable gain before the first that howls.
  */
-export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: number, quick: boolean, span = 10): Promise<number> {
+export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: number, quick: boolean, span = 10, by: Criterion = 'stable'): Promise<number> {
   const step = quick ? 1 : 0.5
   let g = from
-  while (g < from + span && (await stable(run, x, c, g + step))) g += step
+  while (g < from + span && (await stable(run, x, c, g + step, by))) g += step
   return g
 }
 
