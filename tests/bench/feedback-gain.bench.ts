@@ -394,7 +394,7 @@ async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRun
         push(added, `${cf.name}, ${speech ? 'speech' : 'music'}`, asg)
         push(added, cf.name, asg)
         const v = await check(run, x, gc, up + step)
-        let part = `${cf.name}: ${fixed(asg, 1)} (first howl at ${fixed(up + step, 1)}: tail decay ${fixed(v.tailDecayDb, 0)} dB, level ${v.level ? 'ok' : 'over'})`
+        let part = `${cf.name}: ${fixed(asg, 1)} (first howl at ${fixed(up + step, 1)}: tail decay ${fixed(v.tailDecayDb, 0)} dB (${v.tailNotches} notch changes), frozen probe ${fixed(v.frozenDecayDb, 0)} dB, level ${v.level ? 'ok' : 'over'})`
         if (cf.old) {
           const upOld = await scan(run, x, gc, offOld, q, 14, 'level')
           push(addedOld, cf.name, upOld - offOld)

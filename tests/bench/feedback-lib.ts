@@ -103,62 +103,87 @@ export interface GainCase {
 export interface Verdict {
   /** The old criterion (rounds 3-5): the loudspeaker's RMS over the programme's last 2 s within 3 dB of the programme times the gain. */
   level: boolean
-  /** The probe: after the programme, a 50 ms noise burst and silence; the loudspeaker decays by at least PROBE_DECAY_DB from 0.3-0.8 s to 1.4-1.9 s after the programme's end, and no notch changes in that tail. */
+  /**
+   * The probes: a 50 ms noise burst then silence, (a) after the programme in the same run (the
+   * suppressor still live), and (b) into the loop alone with the notches that were in place when
+   * the programme ended frozen (no suppressor: nothing can be placed to rescue it). Each must
+   * decay by at least PROBE_DECAY_DB from 0.3-0.8 s to 1.4-1.9 s after the burst. A loop held in
+   * saturation by a howl does not decay, whatever its level.
+   */
   probe: boolean
-  /** Sixth round's check: both. A saturated howl holds its level through the tail, whatever the level criterion read. */
+  /** Sixth round's check: the level criterion and both probes. */
   stable: boolean
-  /** Decay over the tail, dB (positive: it decayed). */
+  /** Decay over the same-run tail and over the frozen probe, dB (positive: it decayed). */
   tailDecayDb: number
-  /** Notch changes the suppressor made in the tail (a howl it caught only after the programme). */
+  frozenDecayDb: number
+  /** Notch changes the suppressor made in the same-run tail. */
   tailNotches: number
 }
 
-/** Seconds of probe tail after the programme. */
+/** Seconds of probe tail. */
 export const PROBE_TAIL_S = 2
-/** The tail must decay this much (dB) for the loop to count as stable. */
+/** The probe must decay this much (dB) for the loop to count as stable. */
 export const PROBE_DECAY_DB = 3
 
-const tails = new WeakMap<Float32Array, Float32Array>()
-/** x followed by the probe tail: 50 ms of white noise at -30 dBFS RMS (seeded), then silence. */
-function withTail(x: Float32Array): Float32Array {
-  let y = tails.get(x)
-  if (y) return y
-  y = new Float32Array(x.length + PROBE_TAIL_S * 48000)
-  y.set(x)
+/** 50 ms of white noise at -30 dBFS RMS (seeded), then silence: PROBE_TAIL_S seconds. */
+function probeBurst(): Float32Array {
+  const y = new Float32Array(PROBE_TAIL_S * 48000)
   let s = 7
   const a = 10 ** (-30 / 20) * Math.sqrt(12)
   for (let i = 0; i < 2400; i++) {
     s = (s * 16807) % 2147483647
-    y[x.length + i] = a * (s / 2147483647 - 0.5)
+    y[i] = a * (s / 2147483647 - 0.5)
   }
+  return y
+}
+const PROBE = probeBurst()
+
+const tails = new WeakMap<Float32Array, Float32Array>()
+/** x followed by the probe. */
+function withTail(x: Float32Array): Float32Array {
+  let y = tails.get(x)
+  if (y) return y
+  y = new Float32Array(x.length + PROBE.length)
+  y.set(x)
+  y.set(PROBE, x.length)
   tails.set(x, y)
   return y
 }
 
+/** The notches in place at time t: those held from the start, then every change up to t, slot by slot. */
+function notchesAt(held: Notch[], changes: Array<Notch & { t: number }>, t: number): Notch[] {
+  const slots = new Map<number, Notch>()
+  for (const n of held) slots.set(n.slot, n)
+  for (const c of changes) if (c.t <= t) slots.set(c.slot, { output: c.output, slot: c.slot, hz: c.hz, gainDb: c.gainDb, q: c.q, enabled: c.enabled })
+  return [...slots.values()].filter((n) => n.enabled)
+}
+
+const decay = (y: Float32Array, from: number) => rmsDb(y, from + 0.3, from + 0.8) - rmsDb(y, from + 1.4, from + 1.9)
+
 const verdicts = new WeakMap<Float32Array, Map<string, Verdict>>()
 
-/** Runs the loop once (programme + probe tail) and reads both criteria; runs are cached per programme, case and gain. */
+/** Runs the loop (programme + probe, then the frozen probe) and reads every criterion; cached per programme, case and gain. */
 export async function check(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<Verdict> {
   const key = JSON.stringify([c, g])
   const cache = verdicts.get(x) ?? new Map<string, Verdict>()
   verdicts.set(x, cache)
   const hit = cache.get(key)
   if (hit) return hit
+  const base = { gainDb: g, room: ROOMS[c.room]!, shiftHz: c.shiftHz ?? 0, afc: c.afc }
   const r = await run(withTail(x), {
-    gainDb: g,
-    room: ROOMS[c.room]!,
+    ...base,
     suppress: c.suppress,
-    shiftHz: c.shiftHz ?? 0,
-    afc: c.afc,
     ...(c.maxNotches ? { limits: { maxNotches: c.maxNotches } } : {}),
     ...(c.notches ? { notches: c.notches } : {}),
   })
   const n = x.length / 48000
   const level = rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
-  const tailDecayDb = rmsDb(r.speaker, n + 0.3, n + 0.8) - rmsDb(r.speaker, n + 1.4, n + 1.9)
+  const tailDecayDb = decay(r.speaker, n)
   const tailNotches = r.notchChanges.filter((k) => k.t > n).length
-  const probe = tailDecayDb >= PROBE_DECAY_DB && tailNotches === 0
-  const v = { level, probe, stable: level && probe, tailDecayDb, tailNotches }
+  // With the canceller the frozen probe would start an unconverged one: the same-run tail alone.
+  const frozenDecayDb = c.afc ? Number.NaN : decay((await run(PROBE, { ...base, notches: notchesAt(c.notches ?? [], r.notchChanges, n) })).speaker, 0)
+  const probe = tailDecayDb >= PROBE_DECAY_DB && (c.afc ? true : frozenDecayDb >= PROBE_DECAY_DB)
+  const v = { level, probe, stable: level && probe, tailDecayDb, frozenDecayDb, tailNotches }
   cache.set(key, v)
   return v
 }
