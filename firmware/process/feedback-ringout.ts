@@ -11,9 +11,9 @@
 
 import { loadNative } from '../engine/native.ts'
 import { FirmwareError } from '../errors.ts'
-import { decodeRows, HowlFusion, MAX_NOTCHES, type Notch } from '../inference/feedback.ts'
+import { decodeRows, HowlFusion, MAX_NOTCHES, type Notch, SHIFTED_HOWL_THRESHOLDS } from '../inference/feedback.ts'
 import { checker, numberIn, wholeNumberIn } from '../validate.ts'
-import { checkLoopOptions, type RoomSpec } from './feedback-loop.ts'
+import { checkLoopOptions, MAX_SHIFT_HZ, type RoomSpec } from './feedback-loop.ts'
 
 const FS = 48000
 
@@ -49,6 +49,8 @@ export interface RingOutOptions {
   seed: number
   /** The ring-out gives up after this much simulated time, s, 10 to 3600. Defaults to 600. */
   maxSeconds: number
+  /** The output's frequency shift during the ring-out, Hz, 0 to MAX_SHIFT_HZ (the one it will run the show with). Defaults to 0. */
+  shiftHz: number
 }
 
 export const MAX_RINGOUT_NOTCHES = 24
@@ -70,6 +72,7 @@ export const RINGOUT_DEFAULTS: RingOutOptions = {
   qMax: 120,
   seed: 1,
   maxSeconds: 600,
+  shiftHz: 0,
 }
 
 /** Refuses bad ring-out options with FW_ERR_FEEDBACK_SETTINGS (nothing run); returns them with the defaults filled in. */
@@ -96,6 +99,7 @@ export function checkRingOutOptions(o: Partial<Record<keyof RingOutOptions, unkn
     qMax: numberIn(c, v.qMax, 'qMax', { min: 5, max: 200 }),
     seed: wholeNumberIn(c, v.seed, 'seed', 1, 2 ** 31 - 2),
     maxSeconds: numberIn(c, v.maxSeconds, 'maxSeconds', { min: 10, max: 3600 }),
+    shiftHz: numberIn(c, v.shiftHz, 'shiftHz', { min: 0, max: MAX_SHIFT_HZ }),
   }
   if (s.startDb >= s.targetDb) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `ringout: startDb ${s.startDb} must be under targetDb ${s.targetDb}`)
   if (s.depthDb < s.maxDepthDb) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `ringout: depthDb ${s.depthDb} is deeper than maxDepthDb ${s.maxDepthDb}`)
@@ -134,6 +138,7 @@ interface NativeLoop {
   run(src: Float32Array): { speaker: Float32Array; rows: Float32Array }
   setGainDb(db: number): void
   setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
+  setShiftHz(hz: number): void
 }
 
 /** Seeded pink noise (Paul Kellet's filter on a Park-Miller white source), RMS 1. */
@@ -216,7 +221,14 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
   const o = checkRingOutOptions(options)
   checkLoopOptions({ gainDb: o.startDb, room })
   const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
-  const loop = new features.FeedbackLoop({ gainDb: o.startDb, room: { ...room, maxSeconds: 0.25 } })
+  // With a shift: the shifted loop's detector thresholds and the shift-aware fusion, as runLoop has them.
+  const loop = new features.FeedbackLoop({
+    gainDb: o.startDb,
+    room: { ...room, maxSeconds: 0.25 },
+    ...(o.shiftHz ? { thresholds: SHIFTED_HOWL_THRESHOLDS } : {}),
+  })
+  if (o.shiftHz) loop.setShiftHz(o.shiftHz)
+  const newFusion = () => new HowlFusion({ shiftHz: o.shiftHz })
   const noise = new PinkNoise(o.seed)
   const chunk = 1024
   const src = new Float32Array(chunk)
@@ -226,7 +238,7 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
   const fixed: Fixed[] = []
   const howlsDb: number[] = []
   const noiseRms = 10 ** (o.noiseDb / 20)
-  let fusion = new HowlFusion()
+  let fusion = newFusion()
   let g = o.startDb
   let reachedDb = -Infinity
   let t = 0
@@ -245,6 +257,8 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
       for (const fr of decodeRows(r.rows)) for (const a of fusion.push(fr.t, 0, fr.candidates)) alarmHz ||= a.hz
       if (!watch) continue
       if (alarmHz > 0) {
+        // A shifted howl glides: the fusion's frequency is the middle of the band it grew in.
+        if (o.shiftHz) return { hz: Math.round(alarmHz * 10) / 10, by: 'alarm' }
         // The alarm's frequency to a tenth of a hertz: the strongest line within 2 % of it.
         const span = Math.max(8, alarmHz * 0.02)
         return { hz: strongest(tail, alarmHz - span, alarmHz + span, 1), by: 'alarm' }
@@ -266,13 +280,13 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
     g -= o.backoffDb
     loop.setGainDb(g)
     dwell(o.settleS, false)
-    fusion = new HowlFusion()
+    fusion = newFusion()
   }
 
   let stoppedBy: RingOutResult['stoppedBy'] = 'time'
   loop.setGainDb(g)
   dwell(o.settleS, false)
-  fusion = new HowlFusion()
+  fusion = newFusion()
   for (;;) {
     if (t >= o.maxSeconds) {
       stoppedBy = 'time'
