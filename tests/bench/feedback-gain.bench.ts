@@ -397,7 +397,8 @@ async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRun
       const ref = runLoop(x, { gainDb: g, room: ROOMS[room]! }).speaker
       const parts: string[] = [`off limit ${fixed(off, 1)} dB (old criterion ${fixed(offOld, 1)})`]
       for (const cf of configs) {
-        if (cf.speechOnly && !speech) continue
+        // BENCH_RINGOUT_MUSIC=1: the speech-only (shifted) rows on music too.
+        if (cf.speechOnly && !speech && process.env.BENCH_RINGOUT_MUSIC !== '1') continue
         if (pick && !pick.includes(cf.name)) continue
         const gc: GainCase = { room, ...cf.c(room) }
         const up = await scan(run, x, gc, off, q, 14)
