@@ -210,7 +210,6 @@ interface Fixed {
   hz: number
   gainDb: number
   q: number
-  lastChange: number
 }
 
 /**
@@ -246,7 +245,7 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
   /** Runs `seconds` of noise at the current gain; returns the howl found (its frequency and what found it), or null. */
   const dwell = (seconds: number, watch: boolean): { hz: number; by: 'alarm' | 'level' } | null => {
     const end = t + seconds
-    let startDb = Number.NaN
+    let stepStartDb = Number.NaN
     while (t < end - 1e-9) {
       noise.fill(src, noiseRms)
       const r = loop.run(src)
@@ -265,8 +264,8 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
       }
       // A howl the fusion has not raised (yet): the loudspeaker 20 dB over its level at the step's start.
       const now = rms(tail)
-      if (Number.isNaN(startDb) && end - t < seconds - 0.1) startDb = now
-      if (now > startDb + 20) return { hz: strongest(tail, 100, 8000, 5), by: 'level' }
+      if (Number.isNaN(stepStartDb) && end - t < seconds - 0.1) stepStartDb = now
+      if (now > stepStartDb + 20) return { hz: strongest(tail, 100, 8000, 5), by: 'level' }
     }
     return null
   }
@@ -314,7 +313,6 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
         break
       }
       f.gainDb = Math.max(o.maxDepthDb, f.gainDb + o.deepenDb)
-      f.lastChange = t
       apply(near)
       log.push({ t, gainDb: g, event: 'deepen', hz: f.hz, depthDb: f.gainDb, q: f.q })
       settle()
@@ -326,7 +324,7 @@ export function ringOut(room: RoomSpec, options: Partial<RingOutOptions> = {}): 
       break
     }
     const q = Math.round(Math.min(o.qMax, Math.max(o.qMin, howl.hz / o.bandwidthHz)) * 10) / 10
-    fixed.push({ hz: howl.hz, gainDb: o.depthDb, q, lastChange: t })
+    fixed.push({ hz: howl.hz, gainDb: o.depthDb, q })
     apply(fixed.length - 1)
     log.push({ t, gainDb: g, event: 'notch', hz: howl.hz, depthDb: o.depthDb, q })
     settle()
