@@ -25,7 +25,9 @@
 //               criterion AND the probe tail: feedback-lib.ts check) over the 4 rooms x music x
 //               speech for: 16 live notches, 5 Hz + 16 live (the old criterion's figures beside),
 //               ring-out 8 / 16 / 24, ring-out 16 + 16 live, the same + 5 Hz (speech); the cost of
-//               the fixed notches (log-spectral distance with vs without, 3 dB under the off limit).
+//               the fixed notches (log-spectral distance with vs without, 3 dB under the off limit);
+//               rung out with the shift on: 5 Hz (speech; BENCH_RINGOUT_MUSIC=1 on music too) and
+//               2 Hz (music). BENCH_RINGOUT_CONFIGS picks rows by name.
 //               BENCH_FEEDBACK_GAIN=ringout runs only these rows.
 // The detector alone decides the notches here (BENCH_FEEDBACK_CLASSIFIER=1 fuses the classifier too,
 // as the feedback section does by default; ~10x slower).
@@ -365,7 +367,7 @@ async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRun
     return r.notches
   }
   const progs = await programmes(ctx.tmp, 12, q ? 1 : 2, q ? 1 : 2)
-  type Config = { name: string; c: (room: string) => Omit<GainCase, 'room'>; speechOnly?: boolean; old?: boolean }
+  type Config = { name: string; c: (room: string) => Omit<GainCase, 'room'>; speechOnly?: boolean; musicOnly?: boolean; old?: boolean }
   const configs: Config[] = [
     { name: '16 live notches', c: () => ({ suppress: true, maxNotches: 16 }), old: true },
     { name: '5 Hz + 16 live notches', c: () => ({ suppress: true, shiftHz: 5, maxNotches: 16 }), old: true },
@@ -377,6 +379,12 @@ async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRun
       name: 'ring-out at 5 Hz 16 + 16 live + 5 Hz',
       c: (room) => ({ suppress: true, maxNotches: 16, shiftHz: 5, notches: fixedOf(room, 16, 5) }),
       speechOnly: true,
+    },
+    // Music takes a smaller shift (2 Hz: 31 cents at A2, 8 at A4), rung out with it on.
+    {
+      name: 'ring-out at 2 Hz 16 + 16 live + 2 Hz',
+      c: (room) => ({ suppress: true, maxNotches: 16, shiftHz: 2, notches: fixedOf(room, 16, 2) }),
+      musicOnly: true,
     },
   ]
   const pick = process.env.BENCH_RINGOUT_CONFIGS?.split(',')
@@ -399,6 +407,7 @@ async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRun
       for (const cf of configs) {
         // BENCH_RINGOUT_MUSIC=1: the speech-only (shifted) rows on music too.
         if (cf.speechOnly && !speech && process.env.BENCH_RINGOUT_MUSIC !== '1') continue
+        if (cf.musicOnly && speech) continue
         if (pick && !pick.includes(cf.name)) continue
         const gc: GainCase = { room, ...cf.c(room) }
         const up = await scan(run, x, gc, off, q, 14)
