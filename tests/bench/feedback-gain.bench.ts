@@ -20,13 +20,24 @@
 //               the gain), music and speech reported apart; the programme cost while stable (AFC on
 //               against off, 3 dB under the off limit), the final misalignment, and the canceller's
 //               CPU per output->input pair (open loop, white noise).
+//   ringout     (sixth round) the ring-out (firmware/process/feedback-ringout.ts) per room on pink
+//               noise, 8 / 16 / 24 fixed notches; then ASG by the sixth round's check (the level
+//               criterion AND the probe tail: feedback-lib.ts check) over the 4 rooms x music x
+//               speech for: 16 live notches, 5 Hz + 16 live (the old criterion's figures beside),
+//               ring-out 8 / 16 / 24, ring-out 16 + 16 live, the same + 5 Hz (speech); the cost of
+//               the fixed notches (log-spectral distance with vs without, 3 dB under the off limit);
+//               rung out with the shift on: 5 Hz (speech; BENCH_RINGOUT_MUSIC=1 on music too) and
+//               2 Hz (music). BENCH_RINGOUT_CONFIGS picks rows by name.
+//               BENCH_FEEDBACK_GAIN=ringout runs only these rows.
 // The detector alone decides the notches here (BENCH_FEEDBACK_CLASSIFIER=1 fuses the classifier too,
 // as the feedback section does by default; ~10x slower).
 import { loadNative } from '../../firmware/engine/native.ts'
+import type { Notch } from '../../firmware/inference/feedback.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
 import { AFC_DEFAULTS, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
+import { type RingOutResult, ringOut } from '../../firmware/process/feedback-ringout.ts'
 import { fft } from '../helpers/fft.ts'
-import { type GainCase, type LoopRunner, limit, logSpectralDistance, programmes, quantile, scan } from './feedback-lib.ts'
+import { check, type GainCase, type LoopRunner, limit, logSpectralDistance, programmes, quantile, scan } from './feedback-lib.ts'
 import { type BenchRow, type BenchSection, fixed } from './lib.ts'
 
 const FS = 48000
@@ -333,6 +344,113 @@ async function afcQualityRows(ctx: Parameters<BenchSection['run']>[0]): Promise<
   return rows
 }
 
+/** Section 5 (sixth round): the ring-out's fixed notches, alone and under the live notches, on the sixth round's check. */
+async function ringoutRows(ctx: Parameters<BenchSection['run']>[0], run: LoopRunner, q: boolean, rooms: string[]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  const budgets = [8, 16, 24]
+  const rung = new Map<string, RingOutResult>()
+  // Rung out on first use (per room, budget and shift), logged with its notches.
+  const fixedOf = (room: string, n: number, shiftHz = 0): Notch[] => {
+    const k = `${room} ${n} ${shiftHz}`
+    let r = rung.get(k)
+    if (!r) {
+      const t0 = performance.now()
+      r = ringOut(ROOMS[room]!, { maxNotches: n, shiftHz })
+      const ms = performance.now() - t0
+      rung.set(k, r)
+      const depths = r.notches.map((x) => x.gainDb)
+      const note = `stopped by ${r.stoppedBy} after ${fixed(r.seconds, 0)} s simulated (${fixed(ms / 1000, 1)} s wall); howls at ${r.howlsDb.join(', ')} dB; notches ${r.notches.map((x) => `${x.hz}/${x.gainDb}/Q${x.q}`).join(' ')}; deepest ${Math.min(...depths)} dB`
+      const name = `ring-out ${room}, ${n} fixed notches${shiftHz ? `, rung out with ${shiftHz} Hz on` : ''}`
+      ctx.log(`${name}: reached ${r.reachedDb} dB; ${note}`)
+      rows.push({ metric: `${name}: gain held on pink noise`, value: fixed(r.reachedDb, 1), unit: 'dB (loop gain)', note })
+    }
+    return r.notches
+  }
+  const progs = await programmes(ctx.tmp, 12, q ? 1 : 2, q ? 1 : 2)
+  type Config = { name: string; c: (room: string) => Omit<GainCase, 'room'>; speechOnly?: boolean; musicOnly?: boolean; old?: boolean }
+  const configs: Config[] = [
+    { name: '16 live notches', c: () => ({ suppress: true, maxNotches: 16 }), old: true },
+    { name: '5 Hz + 16 live notches', c: () => ({ suppress: true, shiftHz: 5, maxNotches: 16 }), old: true },
+    ...budgets.map((n) => ({ name: `ring-out ${n}`, c: (room: string) => ({ suppress: false, notches: fixedOf(room, n) }) })),
+    { name: 'ring-out 16 + 16 live', c: (room) => ({ suppress: true, maxNotches: 16, notches: fixedOf(room, 16) }) },
+    { name: 'ring-out 16 + 16 live + 5 Hz', c: (room) => ({ suppress: true, maxNotches: 16, shiftHz: 5, notches: fixedOf(room, 16) }), speechOnly: true },
+    // Rung out with the shift on (the output's show setting): the notches sit where the shifted loop howls.
+    {
+      name: 'ring-out at 5 Hz 16 + 16 live + 5 Hz',
+      c: (room) => ({ suppress: true, maxNotches: 16, shiftHz: 5, notches: fixedOf(room, 16, 5) }),
+      speechOnly: true,
+    },
+    // Music takes a smaller shift (2 Hz: 31 cents at A2, 8 at A4), rung out with it on.
+    {
+      name: 'ring-out at 2 Hz 16 + 16 live + 2 Hz',
+      c: (room) => ({ suppress: true, maxNotches: 16, shiftHz: 2, notches: fixedOf(room, 16, 2) }),
+      musicOnly: true,
+    },
+  ]
+  const pick = process.env.BENCH_RINGOUT_CONFIGS?.split(',')
+  const added = new Map<string, number[]>()
+  const addedOld = new Map<string, number[]>()
+  const cost = new Map<string, number[]>()
+  const offs: string[] = []
+  const push = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v])
+  const step = q ? 1 : 0.5
+  for (const p of progs)
+    for (const room of rooms) {
+      const x = p.x.subarray(0, FS * 10)
+      const speech = p.family.startsWith('speech')
+      const off = await limit(run, x, { room, suppress: false }, q)
+      const offOld = await limit(run, x, { room, suppress: false }, q, 'level')
+      offs.push(`${room} ${p.family} ${fixed(off, 1)} (old ${fixed(offOld, 1)})`)
+      const g = off - 3
+      const ref = runLoop(x, { gainDb: g, room: ROOMS[room]! }).speaker
+      const parts: string[] = [`off limit ${fixed(off, 1)} dB (old criterion ${fixed(offOld, 1)})`]
+      for (const cf of configs) {
+        // BENCH_RINGOUT_MUSIC=1: the speech-only (shifted) rows on music too.
+        if (cf.speechOnly && !speech && process.env.BENCH_RINGOUT_MUSIC !== '1') continue
+        if (cf.musicOnly && speech) continue
+        if (pick && !pick.includes(cf.name)) continue
+        const gc: GainCase = { room, ...cf.c(room) }
+        const up = await scan(run, x, gc, off, q, 14)
+        const asg = up - off
+        push(added, `${cf.name}, ${speech ? 'speech' : 'music'}`, asg)
+        push(added, cf.name, asg)
+        const v = await check(run, x, gc, up + step)
+        let part = `${cf.name}: ${fixed(asg, 1)} (first howl at ${fixed(up + step, 1)}: tail decay ${fixed(v.tailDecayDb, 0)} dB (${v.tailNotches} notch changes), frozen probe ${fixed(v.frozenDecayDb, 0)} dB, level ${v.level ? 'ok' : 'over'})`
+        if (cf.old) {
+          const upOld = await scan(run, x, gc, offOld, q, 14, 'level')
+          push(addedOld, cf.name, upOld - offOld)
+          part += `, old criterion ${fixed(upOld - offOld, 1)}`
+        }
+        // What the notches in place at the limit cost the programme all show: the fixed ones, and
+        // the live ones a run at the limit left, held on the programme 3 dB under the off limit.
+        const left = gc.suppress
+          ? (await run(x, { gainDb: up, room: ROOMS[room]!, suppress: true, shiftHz: gc.shiftHz ?? 0, limits: { maxNotches: 16 }, notches: gc.notches }))
+              .notches
+          : []
+        const held = [...(gc.notches ?? []), ...left]
+        const d = logSpectralDistance(ref, (await run(x, { gainDb: g, room: ROOMS[room]!, shiftHz: gc.shiftHz ?? 0, notches: held })).speaker)
+        push(cost, cf.name, d)
+        parts.push(`${part}, ${held.length} notches held cost ${fixed(d, 2)} dB`)
+        ctx.log(`ringout ${room}, ${p.family}: ${parts[parts.length - 1]}`)
+      }
+      rows.push({ metric: `ring-out ASG: ${room}, ${p.family}`, value: fixed(off, 1), unit: 'dB (off limit)', note: parts.join('; ') })
+    }
+  rows.push({ metric: 'off limits, sixth-round check (old criterion)', value: 'see note', unit: 'dB', note: offs.join('; ') })
+  const wmb = (v: number[]) => `${fixed(Math.min(...v), 1)} / ${fixed(quantile(v, 0.5), 1)} / ${fixed(Math.max(...v), 1)}`
+  for (const [k, v] of added) {
+    const d = cost.get(k)
+    const o = addedOld.get(k)
+    rows.push({
+      metric: `added stable gain (sixth-round check), ${k}: worst / median / best`,
+      value: wmb(v),
+      unit: 'dB',
+      target: '>= 6 dB',
+      note: `${v.length} cases, scanned up from the off limit (${step} dB steps, at most 14 dB); ${v.filter((a) => a >= 6).length} of ${v.length} >= 6 dB${d ? `; notches held at the limit cost worst / median ${fixed(Math.max(...d), 2)} / ${fixed(quantile(d, 0.5), 2)} dB` : ''}${o ? `; old criterion ${wmb(o)}` : ''}`,
+    })
+  }
+  return rows
+}
+
 const cents = (f: number, df: number) => 1200 * Math.log2((f + df) / f)
 
 const section: BenchSection = {
@@ -346,6 +464,7 @@ const section: BenchSection = {
     // BENCH_FEEDBACK_GAIN=afc: the canceller's rows alone (the detector alone deciding the notches).
     if (process.env.BENCH_FEEDBACK_GAIN === 'afc') return afcRows(ctx, (x, o) => Promise.resolve(runLoop(x, o)), q, rooms)
     if (process.env.BENCH_FEEDBACK_GAIN === 'afc-quality') return afcQualityRows(ctx)
+    if (process.env.BENCH_FEEDBACK_GAIN === 'ringout') return ringoutRows(ctx, (x, o) => Promise.resolve(runLoop(x, o)), q, rooms)
     // --- 1. The oracle bound.
     const oracleAsg = new Map<number, number[]>()
     const howlAsg = new Map<number, number[]>()
@@ -500,6 +619,7 @@ const section: BenchSection = {
         })
       }
       rows.push(...(await afcRows(ctx, run, q, rooms)))
+      rows.push(...(await ringoutRows(ctx, run, q, rooms)))
       rows.push({ metric: 'classifier fused (crowd_state feedback probability)', value: cls ? 'yes' : 'no' })
     } finally {
       await cls?.stop()

@@ -1,6 +1,8 @@
 // What the feedback benchmarks share (tests/bench/feedback.bench.ts, feedback-gain.bench.ts): the
 // held-out programme, line levels, the log-spectral distance, and the one stability check with its
-// bisection and upward scan that every added-stable-gain figure is measured with.
+// bisection and upward scan that every added-stable-gain figure is measured with (sixth round: the
+// level criterion and a probe after the programme, which a loop saturated by a howl cannot pass).
+import type { Notch } from '../../firmware/inference/feedback.ts'
 import type { AfcSettings, LoopOptions, LoopResult } from '../../firmware/process/feedback-loop.ts'
 import { ROOMS, rmsDb } from '../../firmware/process/feedback-loop.ts'
 import { FLITE_VOICES, INSTRUMENTS, renderMusic, renderSpeech, SOUNDFONTS, TEXTS } from '../feedback/programme.ts'
@@ -93,29 +95,114 @@ export interface GainCase {
   afc?: boolean | Partial<AfcSettings>
   /** The suppressor's notch count (NotchLimits.maxNotches); its default when not given. */
   maxNotches?: number
+  /** Fixed notches held from the start (a ring-out's; LoopOptions.notches). */
+  notches?: Notch[]
 }
 
-/** Stable at gain g: the loudspeaker's RMS over the last 2 s is within 3 dB of the programme times the gain. */
-export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<boolean> {
-  const r = await run(x, {
-    gainDb: g,
-    room: ROOMS[c.room]!,
+/** What each stability criterion said of one run (sixth round). */
+export interface Verdict {
+  /** The old criterion (rounds 3-5): the loudspeaker's RMS over the programme's last 2 s within 3 dB of the programme times the gain. */
+  level: boolean
+  /**
+   * The probes: a 50 ms noise burst then silence, (a) after the programme in the same run (the
+   * suppressor still live), and (b) into the loop alone with the notches that were in place when
+   * the programme ended frozen (no suppressor: nothing can be placed to rescue it). Each must
+   * decay by at least PROBE_DECAY_DB from 0.3-0.8 s to 1.4-1.9 s after the burst. A loop held in
+   * saturation by a howl does not decay, whatever its level.
+   */
+  probe: boolean
+  /** Sixth round's check: the level criterion and both probes. */
+  stable: boolean
+  /** Decay over the same-run tail and over the frozen probe, dB (positive: it decayed). */
+  tailDecayDb: number
+  frozenDecayDb: number
+  /** Notch changes the suppressor made in the same-run tail. */
+  tailNotches: number
+}
+
+/** Seconds of probe tail. */
+export const PROBE_TAIL_S = 2
+/** The probe must decay this much (dB) for the loop to count as stable. */
+export const PROBE_DECAY_DB = 3
+
+/** 50 ms of white noise at -30 dBFS RMS (seeded), then silence: PROBE_TAIL_S seconds. */
+function probeBurst(): Float32Array {
+  const y = new Float32Array(PROBE_TAIL_S * 48000)
+  let s = 7
+  const a = 10 ** (-30 / 20) * Math.sqrt(12)
+  for (let i = 0; i < 2400; i++) {
+    s = (s * 16807) % 2147483647
+    y[i] = a * (s / 2147483647 - 0.5)
+  }
+  return y
+}
+const PROBE = probeBurst()
+
+const tails = new WeakMap<Float32Array, Float32Array>()
+/** x followed by the probe. */
+function withTail(x: Float32Array): Float32Array {
+  let y = tails.get(x)
+  if (y) return y
+  y = new Float32Array(x.length + PROBE.length)
+  y.set(x)
+  y.set(PROBE, x.length)
+  tails.set(x, y)
+  return y
+}
+
+/** The notches in place at time t: those held from the start, then every change up to t, slot by slot. */
+function notchesAt(held: Notch[], changes: Array<Notch & { t: number }>, t: number): Notch[] {
+  const slots = new Map<number, Notch>()
+  for (const n of held) slots.set(n.slot, n)
+  for (const c of changes) if (c.t <= t) slots.set(c.slot, { output: c.output, slot: c.slot, hz: c.hz, gainDb: c.gainDb, q: c.q, enabled: c.enabled })
+  return [...slots.values()].filter((n) => n.enabled)
+}
+
+const decay = (y: Float32Array, from: number) => rmsDb(y, from + 0.3, from + 0.8) - rmsDb(y, from + 1.4, from + 1.9)
+
+const verdicts = new WeakMap<Float32Array, Map<string, Verdict>>()
+
+/** Runs the loop (programme + probe, then the frozen probe) and reads every criterion; cached per programme, case and gain. */
+export async function check(run: LoopRunner, x: Float32Array, c: GainCase, g: number): Promise<Verdict> {
+  const key = JSON.stringify([c, g])
+  const cache = verdicts.get(x) ?? new Map<string, Verdict>()
+  verdicts.set(x, cache)
+  const hit = cache.get(key)
+  if (hit) return hit
+  const base = { gainDb: g, room: ROOMS[c.room]!, shiftHz: c.shiftHz ?? 0, afc: c.afc }
+  const r = await run(withTail(x), {
+    ...base,
     suppress: c.suppress,
-    shiftHz: c.shiftHz ?? 0,
-    afc: c.afc,
     ...(c.maxNotches ? { limits: { maxNotches: c.maxNotches } } : {}),
+    ...(c.notches ? { notches: c.notches } : {}),
   })
   const n = x.length / 48000
-  return rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+  const level = rmsDb(r.speaker, n - 2, n) <= rmsDb(x, n - 2, n) + g + 3
+  const tailDecayDb = decay(r.speaker, n)
+  const tailNotches = r.notchChanges.filter((k) => k.t > n).length
+  // With the canceller the frozen probe would start an unconverged one: the same-run tail alone.
+  const frozenDecayDb = c.afc ? Number.NaN : decay((await run(PROBE, { ...base, notches: notchesAt(c.notches ?? [], r.notchChanges, n) })).speaker, 0)
+  const probe = tailDecayDb >= PROBE_DECAY_DB && (c.afc ? true : frozenDecayDb >= PROBE_DECAY_DB)
+  const v = { level, probe, stable: level && probe, tailDecayDb, frozenDecayDb, tailNotches }
+  cache.set(key, v)
+  return v
+}
+
+/** Which criterion a scan or bisection reads: 'stable' (the sixth round's, by default) or 'level' (the old one). */
+export type Criterion = 'stable' | 'level'
+
+/** Stable at gain g by the criterion (the sixth round's by default: see Verdict). */
+export async function stable(run: LoopRunner, x: Float32Array, c: GainCase, g: number, by: Criterion = 'stable'): Promise<boolean> {
+  return (await check(run, x, c, g))[by]
 }
 
 /** The largest stable gain by bisection between -6 and 20 dB (5 steps quick, 7 full). */
-export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick: boolean): Promise<number> {
+export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick: boolean, by: Criterion = 'stable'): Promise<number> {
   let lo = -6
   let hi = 20
   for (let i = 0; i < (quick ? 5 : 7); i++) {
     const mid = (lo + hi) / 2
-    if (await stable(run, x, c, mid)) lo = mid
+    if (await stable(run, x, c, mid, by)) lo = mid
     else hi = mid
   }
   return lo
@@ -127,10 +214,10 @@ export async function limit(run: LoopRunner, x: Float32Array, c: GainCase, quick
  * issue's figure is the loop gain at which the loop howls: scanned upward from `from` in steps (1 dB
  * quick, 0.5 dB full, at most `span` dB), the last stable gain before the first that howls.
  */
-export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: number, quick: boolean, span = 10): Promise<number> {
+export async function scan(run: LoopRunner, x: Float32Array, c: GainCase, from: number, quick: boolean, span = 10, by: Criterion = 'stable'): Promise<number> {
   const step = quick ? 1 : 0.5
   let g = from
-  while (g < from + span && (await stable(run, x, c, g + step))) g += step
+  while (g < from + span && (await stable(run, x, c, g + step, by))) g += step
   return g
 }
 
