@@ -4,58 +4,14 @@
 // unit's suppressor: the engine's howl detector, LiveInference's fusion, the FeedbackSuppressor in
 // the automation's mode and the notches through the engine's command ring.
 
-import t, { type Test } from 'tap'
-import type { AutomationMode } from '../../firmware/automation/machine.ts'
-import type { AttachedInference } from '../../firmware/automation/service.ts'
-import { attachInference } from '../../firmware/automation/service.ts'
-import { loadProfile } from '../../firmware/board/profile.ts'
+import t from 'tap'
 import type { InferenceReport } from '../../firmware/contract/appliance.ts'
 import { Engine } from '../../firmware/engine/engine.ts'
-import { startAppliance } from '../../firmware/runtime/start.ts'
 import { eventually } from '../mix/unit.ts'
+import { out1, unitWithLoop } from './sim-unit.ts'
 
 /** The fader step that takes the loop over its edge (the loop is built at 0 dB: the engine's beam holds it just under). */
 const RAISE_DB = 5
-
-async function unitWithLoop(t: Test, mode: AutomationMode, healthyPeriodMs: number) {
-  const p = loadProfile('sim')
-  const profile = {
-    ...p,
-    dataDir: t.testdir({}),
-    audio: {
-      ...p.audio,
-      sim: {
-        ...p.audio.sim!,
-        sources: [{ azimuth: 60, elevation: 0, kind: 'speechlike' as const, freqHz: 220, levelDb: -20 }],
-        loop: { output: 1, gainDb: 0, room: 'club' },
-      },
-    },
-  }
-  let inf: AttachedInference | null = null
-  const run = await startAppliance(profile, {
-    panelPort: null,
-    logDir: null,
-    hardwareWatchdogs: [],
-    watchdog: { healthyPeriodMs, degradedPeriodMs: 500 },
-    services: [async (app) => (inf = await attachInference(app, { feedbackMode: mode, notchSink: { setNotch: (n) => app.engine.setNotch?.(n) } }))],
-  })
-  t.teardown(() => run.stop())
-  const reports: InferenceReport[] = []
-  run.app.subscribe((ev) => {
-    if (ev.type === 'inference') reports.push(ev.report)
-  })
-  return { app: run.app, inf: inf!, reports }
-}
-
-/** Output 1's RMS (dBFS) from the unit's meters, read every 100 ms for `ms`: the median. */
-async function out1(app: { meters(): { outputRmsDb: number[] } | null }, ms: number): Promise<number> {
-  const v: number[] = []
-  for (let k = 0; k < ms / 100; k++) {
-    await new Promise((r) => setTimeout(r, 100))
-    v.push(app.meters()?.outputRmsDb[0] ?? -200)
-  }
-  return v.sort((a, b) => a - b)[Math.floor(v.length / 2)]!
-}
 
 t.test("advisory: the engineer pushes output 1 over the loop's edge; the unit howls, raises the alarm and places nothing", async (t) => {
   const { app, inf, reports } = await unitWithLoop(t, 'advisory', 500)
