@@ -60,7 +60,9 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
   let feed = onFeatures
   let featureError: unknown
   const drainFeatures = async () => {
-    const f = engine.pollFeatures()
+    // Views of one buffer the next poll refills (no garbage per poll): every feed is awaited
+    // before the next poll, and a contributor copies what it keeps (StreamingContributor.feed).
+    const f = engine.pollFeatures({ reuse: true })
     if (!feed || (f.logMel.length === 0 && f.vad.length === 0 && f.spectra.length === 0)) return
     try {
       await feed(f)
