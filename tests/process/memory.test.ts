@@ -18,7 +18,6 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import type { ProcessReport } from '../../firmware/process/report.ts'
 import { WavWriter } from '../../firmware/wav/wav.ts'
@@ -27,6 +26,7 @@ import { circularArray, gaussian, rng } from './stage.ts'
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
 const cli = join(repo, 'bin', 'firmware.js')
+const garbageHook = join(import.meta.dirname, 'fixtures', 'garbage-hook.mjs')
 const mics = circularArray(4, 0.05)
 /**
  * Beside the report's growth: what moves the least held memory of a window by itself, run to run
@@ -92,63 +92,14 @@ t.test('what a run holds grows no faster than the report it writes (1 to 4 minut
       '',
     ].join('\n'),
   )
-  // In the child: external bytes allocated while the show passes 30 to 230 s, by source. The poll's
-  // arrays (new buffers only: a buffer the binding refills counts once), every typed array JavaScript
-  // makes (new Float32Array, .from, .slice, not views of a buffer), and the typed arrays a request to
-  // the inference thread copies (shared buffers are not copied). Only counts; changes nothing.
-  writeFileSync(
-    join(dir, 'garbage.mjs'),
-    [
-      'import { Worker } from "node:worker_threads"',
-      `const { Engine } = await import(${JSON.stringify(pathToFileURL(join(repo, 'firmware', 'engine', 'engine.ts')).href)})`,
-      'const bytes = { poll: 0, js: 0, messages: 0 }',
-      'let on = false, from = -1, to = -1',
-      'const add = (k, n) => { if (on) bytes[k] += n }',
-      'const seen = new WeakSet()',
-      'const poll = Engine.prototype.pollFeatures',
-      'Engine.prototype.pollFeatures = function (...a) {',
-      '  const f = poll.apply(this, a)',
-      '  const one = (x) => { if (x && !seen.has(x.buffer)) { seen.add(x.buffer); add("poll", x.buffer.byteLength) } }',
-      '  one(f.logMel); one(f.vad)',
-      '  for (const s of f.spectra) { one(s.mean); one(s.spread) }',
-      '  for (const h of f.howl ?? []) one(h.candidates)',
-      '  return f',
-      '}',
-      'for (const name of ["Float32Array", "Float64Array", "Int32Array", "BigInt64Array"]) {',
-      '  const T = globalThis[name]',
-      '  globalThis[name] = new Proxy(T, { construct(t, args, nt) {',
-      '    const r = Reflect.construct(t, args, nt === globalThis[name] ? t : nt)',
-      '    if (!(args[0] instanceof ArrayBuffer || args[0] instanceof SharedArrayBuffer)) add("js", r.byteLength)',
-      '    return r',
-      '  } })',
-      '  const slice = T.prototype.slice',
-      '  T.prototype.slice = function (...a) { const r = slice.apply(this, a); add("js", r.byteLength); return r }',
-      '}',
-      'const copied = (m, d = 0) => {',
-      '  if (m === null || typeof m !== "object" || d > 6) return 0',
-      '  if (ArrayBuffer.isView(m)) return m.buffer instanceof SharedArrayBuffer ? 0 : m.buffer.byteLength',
-      '  return Object.values(m).reduce((n, v) => n + copied(v, d + 1), 0)',
-      '}',
-      'const post = Worker.prototype.postMessage',
-      'Worker.prototype.postMessage = function (m, ...a) { add("messages", copied(m)); return post.call(this, m, ...a) }',
-      'const write = process.stderr.write.bind(process.stderr)',
-      'process.stderr.write = (s, ...a) => {',
-      '  const m = /^progress (\\{.*\\})/.exec(String(s))',
-      '  const p = m ? JSON.parse(m[1]).position : -1',
-      '  if (p >= 30 && from < 0) { from = p; on = true }',
-      '  if (p >= 230 && on) { to = p; on = false }',
-      '  return write(s, ...a)',
-      '}',
-      "process.on('exit', () => write('garbage ' + JSON.stringify({ from, to, bytes }) + '\\n'))",
-      '',
-    ].join('\n'),
-  )
   record(join(dir, 'in.wav'), 240)
   const args = ['process', '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'r.json', '--beams', '1', '--progress-every', '0.2']
-  const r = spawnSync(node, ['--expose-gc', '--import', join(dir, 'sample.mjs'), '--import', join(dir, 'garbage.mjs'), cli, ...args], {
+  // The garbage hook counts the external bytes made while the show passes 30 to 230 s (changes nothing).
+  const r = spawnSync(node, ['--expose-gc', '--import', join(dir, 'sample.mjs'), '--import', garbageHook, cli, ...args], {
     cwd: dir,
     encoding: 'utf8',
     timeout: 120_000,
+    env: { ...process.env, GARBAGE_FROM: '30', GARBAGE_TO: '230' },
   })
   t.equal(r.status, 0, `exit 0 (${r.stderr.trim().split('\n').at(-1)})`)
   const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ProcessReport
