@@ -554,7 +554,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   // pollFeatures({reuse: true}) (the offline analysers, issue 18 sixth round): every array is a
   // view of one ArrayBuffer the binding keeps and fills again on the next such poll (grown only
   // when a poll needs more), so a poll allocates no external memory; the caller must be done with
-  // the arrays (or copy them) before it polls again. Without it each array is a new one, as before.
+  // the arrays (or copy them) before it polls again. Such a poll takes at most kReuseFloats floats
+  // (a record that would not fit waits for the next poll), so the buffer is made once, its size
+  // fixed. Without it each array is a new one, as before, and the poll drains the ring.
   Napi::Value PollFeatures(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const bool reuse = info.Length() > 0 && info[0].IsObject() && info[0].As<Napi::Object>().Get("reuse").ToBoolean().Value();
@@ -567,8 +569,16 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     pollRecords_.clear();
     polled_.clear();
     double melT = -1, vadT = -1;
-    features::FeatureRecord r;
-    while (engine_->popFeature(&r)) {
+    size_t taken = 0;
+    for (;;) {
+      features::FeatureRecord& r = pending_;
+      if (!hasPending_ && !engine_->popFeature(&r)) break;
+      if (reuse && taken + r.count > kReuseFloats && taken > 0) {
+        hasPending_ = true;  // the next poll starts with it
+        break;
+      }
+      hasPending_ = false;
+      taken += r.count;
       const double t = static_cast<double>(r.block) * blockSeconds;
       if (r.kind == features::kLogMelFrame) {
         if (melT < 0) melT = t;
@@ -586,7 +596,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::ArrayBuffer shared;
     if (reuse) {
       if (pollBuffer_.IsEmpty() || pollBufferFloats_ < total) {
-        pollBufferFloats_ = std::max<size_t>({total, 2 * pollBufferFloats_, 4096});
+        pollBufferFloats_ = std::max(total, kReuseFloats);
         pollBuffer_ = Napi::Persistent(Napi::ArrayBuffer::New(env, pollBufferFloats_ * sizeof(float)));
       }
       shared = pollBuffer_.Value();
@@ -885,6 +895,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   std::vector<Polled> polled_;
   Napi::Reference<Napi::ArrayBuffer> pollBuffer_;
   size_t pollBufferFloats_ = 0;
+  // A reuse poll's limit: a full ring of the largest records (512 x 512 floats, 1 MB).
+  static constexpr size_t kReuseFloats = 512 * 512;
+  // The record popped by a reuse poll that had no room left for it.
+  features::FeatureRecord pending_;
+  bool hasPending_ = false;
   napi_env env_ = nullptr;
   bool hookAdded_ = false;
 };
