@@ -4,7 +4,7 @@
 // to the pinned one rather than fail in some obscure way later.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { enableCompileCache } from 'node:module'
+import * as nodeModule from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -16,7 +16,16 @@ if (major < 24) {
     console.error(`firmware: needs Node 24 (this is ${process.version}); run "bash scripts/setup.sh" first`)
     process.exit(1)
   }
-  const r = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  // `firmware process` over a long show: glibc told to give freed memory back (two arenas, a fixed
+  // mmap threshold, trim above 1 MB) keeps its RSS about 35 MB lower for the whole show
+  // (docs/offline-processing.md, "Sixth round: memory flat"). glibc reads these at the process's
+  // start, so only a process started here can have them: set on this hand-over, which happens
+  // anyway, unless the caller set them; a Node 24 that runs this file directly is not restarted for them.
+  const env = { ...process.env }
+  if (process.argv[2] === 'process') {
+    for (const [k, v] of Object.entries({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '1048576' })) env[k] ??= v
+  }
+  const r = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env })
   process.exit(r.status ?? 1)
 }
 process.removeAllListeners('warning')
@@ -28,5 +37,5 @@ process.on('warning', (w) => {
 // Node keeps what it compiled (type stripping included) in a cache on disk (os.tmpdir(), checked
 // against the sources), so a run after the first skips most of the parsing: `firmware process`
 // starts in about a third of the CPU (docs/offline-processing.md). NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-enableCompileCache?.()
+nodeModule.enableCompileCache?.()
 await import('../firmware/cli.ts')

@@ -4,10 +4,12 @@
 // crosses into JS; the only arrays are the sim backend's recordings, handed over after stop().
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "binding.h"
 #include "engine.h"
@@ -559,59 +561,93 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   // Drains the feature ring (features/feature_tap.h): log-mel frames and VAD windows as packed
   // Float32Arrays with the time of their first record, output spectra one object each.
+  // pollFeatures({reuse: true}) (the offline analysers, issue 18 sixth round): every array is a
+  // view of one ArrayBuffer the binding keeps and fills again on the next such poll (grown only
+  // when a poll needs more), so a poll allocates no external memory; the caller must be done with
+  // the arrays (or copy them) before it polls again. Such a poll takes at most kReuseFloats floats
+  // (a record that would not fit waits for the next poll), so the buffer is made once, its size
+  // fixed. Without it each array is a new one, as before, and the poll drains the ring.
   Napi::Value PollFeatures(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    const bool reuse = info.Length() > 0 && info[0].IsObject() && info[0].As<Napi::Object>().Get("reuse").ToBoolean().Value();
     const auto& cfg = engine_->config();
     const double blockSeconds = static_cast<double>(cfg.blockSize) / cfg.sampleRate;
-    std::vector<float> mel, vad;
+    // The poll's floats, gathered in vectors this binding keeps (their capacity stays): log-mel,
+    // VAD, then each spectrum's and howl record's floats, described by polled_.
+    pollMel_.clear();
+    pollVad_.clear();
+    pollRecords_.clear();
+    polled_.clear();
     double melT = -1, vadT = -1;
-    Napi::Array spectra = Napi::Array::New(env);
-    Napi::Array howl = Napi::Array::New(env);
-    uint32_t ns = 0, nh = 0;
-    features::FeatureRecord r;
-    while (engine_->popFeature(&r)) {
+    size_t taken = 0;
+    for (;;) {
+      features::FeatureRecord& r = pending_;
+      if (!hasPending_ && !engine_->popFeature(&r)) break;
+      if (reuse && taken + r.count > kReuseFloats && taken > 0) {
+        hasPending_ = true;  // the next poll starts with it
+        break;
+      }
+      hasPending_ = false;
+      taken += r.count;
       const double t = static_cast<double>(r.block) * blockSeconds;
       if (r.kind == features::kLogMelFrame) {
         if (melT < 0) melT = t;
-        mel.insert(mel.end(), r.data, r.data + r.count);
+        pollMel_.insert(pollMel_.end(), r.data, r.data + r.count);
       } else if (r.kind == features::kVadWindow) {
         if (vadT < 0) vadT = t;
-        vad.insert(vad.end(), r.data, r.data + r.count);
-      } else if (r.kind == features::kSpectrum) {
-        const uint32_t half = r.count / 2;
-        Napi::Float32Array mean = Napi::Float32Array::New(env, half);
-        Napi::Float32Array spread = Napi::Float32Array::New(env, half);
-        for (uint32_t i = 0; i < half; i++) {
-          mean[i] = r.data[i];
-          spread[i] = r.data[half + i];
-        }
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("output", r.index);
-        o.Set("t", t);
-        o.Set("mean", mean);
-        o.Set("spread", spread);
-        spectra.Set(ns++, o);
-      } else if (r.kind == features::kHowl) {
-        // Howl candidates (features/howl_detector.h), HowlDetector::kFloats floats each.
-        Napi::Float32Array c = Napi::Float32Array::New(env, r.count);
-        for (uint32_t i = 0; i < r.count; i++) c[i] = r.data[i];
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("output", r.index);
-        o.Set("t", t);
-        o.Set("candidates", c);
-        howl.Set(nh++, o);
+        pollVad_.insert(pollVad_.end(), r.data, r.data + r.count);
+      } else if (r.kind == features::kSpectrum || r.kind == features::kHowl) {
+        polled_.push_back({r.kind, r.index, t, pollRecords_.size(), r.count});
+        pollRecords_.insert(pollRecords_.end(), r.data, r.data + r.count);
       }
     }
-    auto packed = [&](const std::vector<float>& v) {
-      Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
-      for (size_t i = 0; i < v.size(); i++) a[i] = v[i];
+    // Where the arrays live: one kept buffer (reuse), or a new array each.
+    const size_t total = pollMel_.size() + pollVad_.size() + pollRecords_.size();
+    Napi::ArrayBuffer shared;
+    if (reuse) {
+      if (pollBuffer_.IsEmpty() || pollBufferFloats_ < total) {
+        pollBufferFloats_ = std::max(total, kReuseFloats);
+        pollBuffer_ = Napi::Persistent(Napi::ArrayBuffer::New(env, pollBufferFloats_ * sizeof(float)));
+      }
+      shared = pollBuffer_.Value();
+    }
+    size_t at = 0;
+    auto array = [&](const float* src, size_t n) {
+      if (!reuse) {
+        Napi::Float32Array a = Napi::Float32Array::New(env, n);
+        if (n > 0) std::memcpy(a.Data(), src, n * sizeof(float));
+        return a;
+      }
+      Napi::Float32Array a = Napi::Float32Array::New(env, n, shared, at * sizeof(float));
+      if (n > 0) std::memcpy(a.Data(), src, n * sizeof(float));
+      at += n;
       return a;
     };
     Napi::Object result = Napi::Object::New(env);
-    result.Set("logMel", packed(mel));
+    result.Set("logMel", array(pollMel_.data(), pollMel_.size()));
     result.Set("logMelT", melT);
-    result.Set("vad", packed(vad));
+    result.Set("vad", array(pollVad_.data(), pollVad_.size()));
     result.Set("vadT", vadT);
+    Napi::Array spectra = Napi::Array::New(env);
+    Napi::Array howl = Napi::Array::New(env);
+    uint32_t ns = 0, nh = 0;
+    for (const Polled& p : polled_) {
+      const float* data = pollRecords_.data() + p.offset;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("output", p.index);
+      o.Set("t", p.t);
+      if (p.kind == features::kSpectrum) {
+        // 32 mean dB then 32 spread dB.
+        const uint32_t half = p.count / 2;
+        o.Set("mean", array(data, half));
+        o.Set("spread", array(data + half, half));
+        spectra.Set(ns++, o);
+      } else {
+        // Howl candidates (features/howl_detector.h), HowlDetector::kFloats floats each.
+        o.Set("candidates", array(data, p.count));
+        howl.Set(nh++, o);
+      }
+    }
     result.Set("spectra", spectra);
     result.Set("howl", howl);
     result.Set("dropped", static_cast<double>(engine_->droppedFeatures()));
@@ -857,6 +893,23 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<mix::Streamer> mix_;  // stopped before the engine
   engine::MeterRecord meters_{};
+  // PollFeatures' gathering vectors (kept, so their capacity is reused) and its kept buffer.
+  struct Polled {
+    uint32_t kind;
+    uint32_t index;
+    double t;
+    size_t offset;
+    uint32_t count;
+  };
+  std::vector<float> pollMel_, pollVad_, pollRecords_;
+  std::vector<Polled> polled_;
+  Napi::Reference<Napi::ArrayBuffer> pollBuffer_;
+  size_t pollBufferFloats_ = 0;
+  // A reuse poll's limit: a full ring of the largest records (512 x 512 floats, 1 MB).
+  static constexpr size_t kReuseFloats = 512 * 512;
+  // The record popped by a reuse poll that had no room left for it.
+  features::FeatureRecord pending_;
+  bool hasPending_ = false;
   napi_env env_ = nullptr;
   bool hookAdded_ = false;
 };

@@ -743,9 +743,16 @@ export class Engine {
     return { events, doa: p.doa, meters: p.meters, undecoded }
   }
 
-  /** Drains the feature ring: log-mel frames, VAD windows and output spectra for the models. */
-  pollFeatures(): FeatureFrames {
-    return this.#native.pollFeatures?.() ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], howl: [], dropped: 0 }
+  /**
+   * Drains the feature ring: log-mel frames, VAD windows and output spectra for the models.
+   * `reuse` (the offline analysers): every array is a view of one buffer the addon keeps and
+   * fills again on the next poll with `reuse`, so a poll makes no garbage outside V8's heap; the
+   * arrays are valid until that next poll, and whoever keeps one past it copies it.
+   */
+  pollFeatures(opts?: { reuse?: boolean }): FeatureFrames {
+    return (
+      this.#native.pollFeatures?.(opts) ?? { logMel: new Float32Array(0), logMelT: -1, vad: new Float32Array(0), vadT: -1, spectra: [], howl: [], dropped: 0 }
+    )
   }
 
   stats(): EngineStats & {

@@ -129,8 +129,11 @@ export interface NativeEngine {
   sentinelRelayOn(): boolean
   sentinelStats(resetGaps?: boolean): import('./engine.ts').SentinelStats | null
   poll(): NativePoll
-  /** Drains the feature ring (inference). Optional so test doubles need not have it. */
-  pollFeatures?(): import('./types.ts').FeatureFrames
+  /**
+   * Drains the feature ring (inference). Optional so test doubles need not have it. `reuse`: the
+   * arrays are views of one buffer the addon fills again on the next such poll (FeatureFrames).
+   */
+  pollFeatures?(opts?: { reuse?: boolean }): import('./types.ts').FeatureFrames
   stats(): NativeStats
   blockCounter(): number
   recording(): { frames: number; input: Float32Array[]; output: Float32Array[] }

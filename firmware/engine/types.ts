@@ -69,7 +69,11 @@ export interface DoaEstimate {
   confidence: number
 }
 
-/** Model features drained from the engine's feature ring (addons/src/features/feature_tap.h). */
+/**
+ * Model features drained from the engine's feature ring (addons/src/features/feature_tap.h). From
+ * `pollFeatures({ reuse: true })` every array is a view of one buffer the next such poll overwrites:
+ * a consumer copies what it keeps past its feed (the offline analysers, issue 18 sixth round).
+ */
 export interface FeatureFrames {
   /** Log-mel frames of the input mix at 16 kHz, 40 floats each, 10 ms apart, packed. */
   logMel: Float32Array

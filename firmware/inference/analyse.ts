@@ -192,7 +192,10 @@ export class StreamingAnalysis {
   readonly #svc: ModelRunner
   readonly #opts: AnalysisOptions
   readonly #hop: number
-  /** Log-mel frames kept: from frame #melBase on. */
+  /**
+   * Log-mel frames kept, from frame #melBase on: the first #melFrames - #melBase frames of a buffer
+   * kept across polls (grown when a poll brings more), so a poll copies into it, never anew.
+   */
   #mel = new Float32Array(0)
   #melBase = 0
   #melFrames = 0
@@ -211,7 +214,7 @@ export class StreamingAnalysis {
   /** Each patch's centre and speech probability, for the fused VAD. */
   readonly #patchT: number[] = []
   readonly #patchSpeech: number[] = []
-  /** Per output: the last window recommended for (k), and the newest snapshot. */
+  /** Per output: the last window recommended for (k), and a copy of the newest snapshot (the poll's arrays are refilled by the next poll). */
   readonly #lastEq = new Map<number, number>()
   readonly #latest = new Map<number, { t: number; mean: Float32Array; spread: Float32Array }>()
   readonly #recommendations: RecommendationEntry[] = []
@@ -260,11 +263,15 @@ export class StreamingAnalysis {
   async #feedMel(frames: Float32Array): Promise<void> {
     // Append, keeping only the frames a future patch still needs.
     const keepFrom = Math.min(this.#nextPatch, this.#melFrames) - this.#melBase
-    const kept = this.#mel.subarray(keepFrom * MEL_BANDS)
-    const next = new Float32Array(kept.length + frames.length)
-    next.set(kept)
-    next.set(frames, kept.length)
-    this.#mel = next
+    const kept = (this.#melFrames - this.#melBase - keepFrom) * MEL_BANDS
+    if (kept + frames.length > this.#mel.length) {
+      const grown = new Float32Array(Math.max(kept + frames.length, 2 * this.#mel.length))
+      grown.set(this.#mel.subarray(keepFrom * MEL_BANDS, keepFrom * MEL_BANDS + kept))
+      this.#mel = grown
+    } else {
+      this.#mel.copyWithin(0, keepFrom * MEL_BANDS, keepFrom * MEL_BANDS + kept)
+    }
+    this.#mel.set(frames, kept)
     this.#melBase += keepFrom
     this.#melFrames += frames.length / MEL_BANDS
     const per = PATCH_FRAMES * MEL_BANDS
@@ -282,7 +289,8 @@ export class StreamingAnalysis {
     this.#batch = []
     if (group.length === 0) return
     const per = PATCH_FRAMES * MEL_BANDS
-    const res = await classifyPatches(this.#svc, this.#batchData.slice(0, group.length * per), this.#deadline())
+    // A view of the batch buffer, not a copy: the request is answered before the buffer is written again.
+    const res = await classifyPatches(this.#svc, this.#batchData.subarray(0, group.length * per), this.#deadline())
     const speech = speechClass(this.#svc)
     res?.forEach((r, i) => {
       const t = (group[i]! * 160 + (PATCH_FRAMES * 160) / 2) / 16000
@@ -297,7 +305,14 @@ export class StreamingAnalysis {
     // 0.51 s, so the one within half a snapshot of the window's end stands for it.
     const win = this.#opts.eqWindowS ?? 5
     const k = (this.#lastEq.get(output) ?? 0) + 1
-    this.#latest.set(output, { t, mean, spread })
+    let latest = this.#latest.get(output)
+    if (!latest || latest.mean.length !== mean.length) {
+      latest = { t, mean: new Float32Array(mean.length), spread: new Float32Array(spread.length) }
+      this.#latest.set(output, latest)
+    }
+    latest.t = t
+    latest.mean.set(mean)
+    latest.spread.set(spread)
     if (t < k * win - SNAPSHOT_S / 2 - 0.01) return
     this.#lastEq.set(output, k)
     await this.#recommend(output, k * win, mean, spread)

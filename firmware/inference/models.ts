@@ -84,6 +84,8 @@ export class SileroVadStream {
   readonly #input = new Float32Array(VAD_CONTEXT + VAD_WINDOW)
   #state = new Float32Array(2 * 128)
   readonly #sr = BigInt64Array.from([16000n])
+  /** pushMany's request, kept and grown to the largest batch: a request makes no new buffer (issue 18, sixth round). */
+  #many = new Float32Array(0)
   /** Windows whose result did not come in time (their probability reads as 0). */
   missed = 0
 
@@ -127,7 +129,9 @@ export class SileroVadStream {
     const n = windows.length / VAD_WINDOW
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`VAD windows are ${VAD_WINDOW} samples each, got ${windows.length} samples`)
     const per = VAD_CONTEXT + VAD_WINDOW
-    const input = new Float32Array(n * per)
+    if (this.#many.length < n * per) this.#many = new Float32Array(n * per)
+    // Answered before the next pushMany writes it again (the state carries: calls never overlap).
+    const input = this.#many.subarray(0, n * per)
     for (let i = 0; i < n; i++) {
       this.#input.copyWithin(0, VAD_WINDOW)
       this.#input.set(windows.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW), VAD_CONTEXT)
@@ -185,6 +189,9 @@ export class VoiceActivityStream {
   /** The last VAD_HEAD_CONTEXT windows and Silero probabilities, oldest first. */
   readonly #audio = new Float32Array(VAD_HEAD_CONTEXT * VAD_WINDOW)
   readonly #probs = new Float32Array(VAD_HEAD_CONTEXT)
+  /** pushMany's head request (audio, Silero's probabilities), kept and grown to the largest batch. */
+  #manyAudio = new Float32Array(0)
+  #manyProbs = new Float32Array(0)
   /** Windows whose head answer was late or dropped (Silero's probability stood in). */
   headMissed = 0
 
@@ -227,8 +234,12 @@ export class VoiceActivityStream {
   async pushMany(windows: Float32Array, opts: { deadlineMs?: number } = {}): Promise<Float32Array> {
     const p = await this.#silero.pushMany(windows, opts)
     const n = p.length
-    const audio = new Float32Array(n * VAD_HEAD_CONTEXT * VAD_WINDOW)
-    const probs = new Float32Array(n * VAD_HEAD_CONTEXT)
+    if (this.#manyProbs.length < n * VAD_HEAD_CONTEXT) {
+      this.#manyAudio = new Float32Array(n * VAD_HEAD_CONTEXT * VAD_WINDOW)
+      this.#manyProbs = new Float32Array(n * VAD_HEAD_CONTEXT)
+    }
+    const audio = this.#manyAudio.subarray(0, n * VAD_HEAD_CONTEXT * VAD_WINDOW)
+    const probs = this.#manyProbs.subarray(0, n * VAD_HEAD_CONTEXT)
     for (let i = 0; i < n; i++) {
       this.#shiftIn(
         windows.subarray(i * VAD_WINDOW, (i + 1) * VAD_WINDOW),

@@ -9,10 +9,16 @@
 // Offline nothing is real time, so a slow answer is waited for (a request's deadlineMs does not
 // drop it): the report does not depend on how busy the machine was. The same request types and
 // the same output checks as the live service, so the analysers (analyse.ts, models.ts) take either.
+//
+// A request's tensors go over in shared memory this side keeps (issue 18, sixth round): posted as
+// they are, every request's arrays would be copied into a new buffer on each side of the message,
+// tens of MB a minute of show that V8 frees late and glibc keeps (docs/offline-processing.md,
+// "Sixth round: memory flat"); copied into a kept SharedArrayBuffer, the message carries a
+// reference and the thread reads them in place.
 import { getCompileCacheDir } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { FirmwareError } from '../errors.ts'
-import type { WireFeeds } from './backend.ts'
+import type { WireFeeds, WireTensor } from './backend.ts'
 import type { FromChild, Request } from './child.ts'
 import { BUILTIN_MANIFESTS, loadManifest, type ModelRecord, readVerifiedModel } from './manifest.ts'
 import type { ModelRunner } from './models.ts'
@@ -39,6 +45,11 @@ if (workerData.compileCache) require('node:module').enableCompileCache?.(workerD
 import(workerData.entry)
 `
 
+/** Requests whose tensors are smaller than this go by copy (the message is then as cheap). */
+const SHARE_MIN_BYTES = 4096
+/** Shared buffers kept for requests, at most (the analysers have one request in flight). */
+const SHARED_KEPT = 4
+
 interface Waiting {
   what: string
   resolve: (m: FromChild) => void
@@ -61,6 +72,8 @@ export class OfflineInference implements ModelRunner {
   readonly #active = new Map<string, ModelRecord>()
   readonly #waiting = new Map<number, Waiting>()
   #req = 0
+  /** Shared buffers for requests' tensors, free for the next request (#share). */
+  readonly #shared: SharedArrayBuffer[] = []
   /** Set once the thread hung or died: every request after it fails with this. */
   #broken: FirmwareError | null = null
   #stopped: Promise<void> | null = null
@@ -116,7 +129,7 @@ export class OfflineInference implements ModelRunner {
   }
 
   infer(name: string, feeds: WireFeeds, _opts: { deadlineMs?: number } = {}): Promise<InferenceOutcome> {
-    return this.#request(name, (req, id) => ({ type: 'run', req, id, feeds }))
+    return this.#request(name, feeds, (req, id, shared) => ({ type: 'run', req, id, feeds: shared }))
   }
 
   inferScan(
@@ -125,7 +138,7 @@ export class OfflineInference implements ModelRunner {
     scan: { steps: number; stepInputs: string[]; carry: Record<string, string> },
     _opts: { deadlineMs?: number } = {},
   ): Promise<InferenceOutcome> {
-    return this.#request(name, (req, id) => ({ type: 'scan', req, id, feeds, ...scan }))
+    return this.#request(name, feeds, (req, id, shared) => ({ type: 'scan', req, id, feeds: shared, ...scan }))
   }
 
   /** Ends the thread (releasing the sessions). A thread stuck in native code cannot be joined: the command then ends itself at exit. */
@@ -151,14 +164,20 @@ export class OfflineInference implements ModelRunner {
    * (then, and after, every request fails: the analysers stop rather than wait once more per
    * request); resolves 'dropped' when the model failed or its output is refused, as the service.
    */
-  async #request(name: string, message: (req: number, id: string) => Request): Promise<InferenceOutcome> {
+  async #request(name: string, feeds: WireFeeds, message: (req: number, id: string, feeds: WireFeeds) => Request): Promise<InferenceOutcome> {
     const model = this.active(name)
     if (!model) return { status: 'dropped', reason: `no active model named ${name}` }
     const req = ++this.#req
     const t0 = performance.now()
+    const shared = this.#share(feeds)
     const answer = this.#ask(req, `model ${model.id}`)
+    // Answered (or failed) requests give their buffer back; a hung thread may still read it: kept out.
+    void answer.then(
+      () => this.#unshare(shared.buffer),
+      () => {},
+    )
     try {
-      this.#worker.postMessage(message(req, model.id))
+      this.#worker.postMessage(message(req, model.id, shared.feeds))
     } catch (e) {
       // Feeds that cannot be sent (not clonable): this request only; nothing waits for an answer.
       const w = this.#waiting.get(req)
@@ -173,6 +192,36 @@ export class OfflineInference implements ModelRunner {
     const problem = checkOutputs(model, m.outputs)
     if (problem) return { status: 'dropped', reason: `output rejected: ${problem}` }
     return { status: 'ok', outputs: m.outputs, latencyMs: performance.now() - t0 }
+  }
+
+  /**
+   * The feeds with their arrays copied into a shared buffer (the smallest free one that fits, or a new one),
+   * 8-byte aligned one after the other; feeds under SHARE_MIN_BYTES as they are.
+   */
+  #share(feeds: WireFeeds): { feeds: WireFeeds; buffer: SharedArrayBuffer | null } {
+    const entries = Object.entries(feeds)
+    const size = (t: WireTensor) => Math.ceil(t.data.byteLength / 8) * 8
+    const bytes = entries.reduce((n, [, t]) => n + size(t), 0)
+    if (bytes < SHARE_MIN_BYTES) return { feeds, buffer: null }
+    const free = this.#shared.findIndex((b) => b.byteLength >= bytes)
+    const buffer = free >= 0 ? this.#shared.splice(free, 1)[0]! : new SharedArrayBuffer(bytes)
+    const out: WireFeeds = {}
+    let at = 0
+    for (const [name, t] of entries) {
+      const data = t.data instanceof BigInt64Array ? new BigInt64Array(buffer, at, t.data.length) : new Float32Array(buffer, at, t.data.length)
+      data.set(t.data as never)
+      out[name] = { type: t.type, dims: t.dims, data }
+      at += size(t)
+    }
+    return { feeds: out, buffer }
+  }
+
+  #unshare(buffer: SharedArrayBuffer | null): void {
+    if (buffer === null) return
+    this.#shared.push(buffer)
+    // Smallest first (a request takes the smallest that fits); the largest few are kept.
+    this.#shared.sort((a, b) => a.byteLength - b.byteLength)
+    if (this.#shared.length > SHARED_KEPT) this.#shared.splice(0, this.#shared.length - SHARED_KEPT)
   }
 
   /** The thread's answer to request `req` (0: its start), or a rejection if it hangs or is gone. */

@@ -59,15 +59,21 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
   // room) and the failure is reported after the run.
   let feed = onFeatures
   let featureError: unknown
+  /** One poll to the analysers; false when the ring was empty. */
   const drainFeatures = async () => {
-    const f = engine.pollFeatures()
-    if (!feed || (f.logMel.length === 0 && f.vad.length === 0 && f.spectra.length === 0)) return
+    // Views of one buffer the next poll refills (no garbage per poll): every feed is awaited
+    // before the next poll, and a contributor copies what it keeps (StreamingContributor.feed).
+    // A poll takes at most 1 MB of records; the rest waits for the next.
+    const f = engine.pollFeatures({ reuse: true })
+    const empty = f.logMel.length === 0 && f.vad.length === 0 && f.spectra.length === 0
+    if (!feed || empty) return !empty || (f.howl?.length ?? 0) > 0
     try {
       await feed(f)
     } catch (e) {
       featureError = e
       feed = undefined
     }
+    return true
   }
   engine.start()
   // Whether the audio thread reached the end by itself (then stop() commits OUT).
@@ -79,7 +85,8 @@ export async function runOffline(job: OfflineJob, signal?: AbortSignal, hooks: R
       onProgress?.(engine.blockCounter() * job.blockSize)
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
-    if (completed && onFeatures) await drainFeatures()
+    // The audio thread is done: what is left in the ring, to the last record.
+    if (completed && onFeatures) while (await drainFeatures()) {}
   } finally {
     // stop() joins the audio thread and commits OUT (only when the whole input was processed).
     engine.stop()

@@ -183,6 +183,7 @@ export function reportContributors(): ReadonlyMap<string, ReportContributor> {
  * A streaming contributor analyses during the engine pass, from the features the engine computes
  * (no second pass over the files, memory flat with length): feed() gets every poll's features and
  * the engine waits while it runs; finish() returns the fields to merge. Created once per run.
+ * feed()'s arrays are views of a buffer the next poll refills: copy what is kept past the feed.
  */
 export interface StreamingContributor {
   feed(f: FeatureFrames): Promise<void>

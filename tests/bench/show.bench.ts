@@ -23,6 +23,8 @@ interface Run {
   /** RSS (MB) as the progress lines passed each minute of show time, by minute. */
   curve: Record<number, number>
   report: Record<string, unknown>
+  /** With the garbage hook (tests/process/fixtures/garbage-hook.mjs): external bytes made from 1 minute of show on, by source. */
+  garbage?: { from: number; to: number; bytes: Record<'poll' | 'js' | 'messages', number> }
 }
 
 const section: BenchSection = {
@@ -53,7 +55,8 @@ const section: BenchSection = {
     const array8 = boardArray('sim')
     writeFileSync(join(ctx.tmp, 'a16.json'), JSON.stringify(array16))
     writeFileSync(join(ctx.tmp, 'a8.json'), JSON.stringify(array8))
-    const run = (array: string, input: string[], extra: string[] = []): Run => {
+    const garbageHook = join(ctx.repoRoot, 'tests', 'process', 'fixtures', 'garbage-hook.mjs')
+    const run = (array: string, input: string[], extra: string[] = [], countGarbage = false): Run => {
       const report = join(ctx.tmp, 'show-report.json')
       const t0 = performance.now()
       const r = spawnSync(
@@ -61,6 +64,7 @@ const section: BenchSection = {
         [
           '--import',
           hook,
+          ...(countGarbage ? ['--import', garbageHook] : []),
           cli,
           'process',
           '--array',
@@ -74,7 +78,7 @@ const section: BenchSection = {
           '1',
           ...extra,
         ],
-        { encoding: 'utf8' },
+        { encoding: 'utf8', env: { ...process.env, GARBAGE_FROM: '60' } },
       )
       const wall = (performance.now() - t0) / 1000
       if (r.status !== 0) throw new Error(`firmware process failed: ${r.stderr.trim()}`)
@@ -96,6 +100,7 @@ const section: BenchSection = {
         rssLast: minutes.length > 0 ? curve[Math.max(...minutes)]! : null,
         curve,
         report: JSON.parse(readFileSync(report, 'utf8')),
+        ...(countGarbage ? { garbage: JSON.parse(/garbage (\{.*\})/.exec(r.stderr)![1]!) as Run['garbage'] } : {}),
       }
     }
     const rows = []
@@ -153,7 +158,7 @@ const section: BenchSection = {
     ctx.log(`writing ${minutes} min of 16-channel 24-bit audio (${fixed((minutes * 60 * 48000 * 16 * 3) / 1e9, 1)} GB)`)
     writeStageRecording(long, array16.mics, minutes * 60, { format: 'pcm24' })
     ctx.log(`running firmware process on ${minutes} min`)
-    const rl = run(join(ctx.tmp, 'a16.json'), [long])
+    const rl = run(join(ctx.tmp, 'a16.json'), [long], [], true)
     const speed = (minutes * 60) / rl.wall
     // Growth from 2 minutes of show to the end, as the run went (not the peaks of two runs).
     const growthPerMin = rl.rssAt2 !== null && rl.rssLast !== null ? (rl.rssLast - rl.rssAt2) / (minutes - 2) : Number.NaN
@@ -186,6 +191,17 @@ const section: BenchSection = {
         note: `${fixed(growthPerMin, 2)} MB per minute of show: the report's DOA track (20 bytes an estimate), class entries and EQ recommendations, plus the warm-up (onnxruntime, the allocator's arenas: about 8 minutes) when the run is short`,
       },
     )
+    if (rl.garbage) {
+      // Issue 18, sixth round: the garbage outside V8's heap that raised a fast run's RSS in steps.
+      const g = rl.garbage
+      const perMin = (n: number) => n / 1048576 / ((g.to - g.from) / 60)
+      rows.push({
+        metric: `external bytes made per minute of show (${minutes} min run, from 1 minute on)`,
+        value: fixed(perMin(g.bytes.poll + g.bytes.js + g.bytes.messages), 2),
+        unit: 'MB/min',
+        note: `feature polls ${fixed(perMin(g.bytes.poll), 2)}, analysers' typed arrays ${fixed(perMin(g.bytes.js), 2)}, copied to the inference thread ${fixed(perMin(g.bytes.messages), 2)} (before the sixth round: about 80 MB a minute at 16 ch)`,
+      })
+    }
     rmSync(long, { force: true })
 
     // Opt-in (BENCH_SHOW_2H=1; CI never sets it): the real two hours, not extrapolated. 16.6 GB

@@ -8,6 +8,12 @@
 // what a run must keep; in memory the DOA track is 20 bytes an estimate against about 70 of text),
 // plus what moves by itself (IN_FLIGHT_MB). The RSS is bounded loosely (V8's own heap sizing and
 // the allocator's arenas on a busy machine). The 2-hour figures: `npm run bench -- show`.
+//
+// The same run counts the garbage at its source (issue 18, sixth round): the external bytes (array
+// buffers, outside V8's heap) made between 30 and 230 s of show by the feature polls, by the
+// analysers' typed arrays and by the requests copied to the inference thread. That garbage is what
+// raised the RSS of a fast 2-hour run in steps (V8 frees it late, glibc keeps the chunks); before
+// this round about 60 MB a minute of show here.
 
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -20,6 +26,7 @@ import { circularArray, gaussian, rng } from './stage.ts'
 const repo = join(import.meta.dirname, '..', '..')
 const node = join(repo, 'node_modules', '.bin', 'node')
 const cli = join(repo, 'bin', 'firmware.js')
+const garbageHook = join(import.meta.dirname, 'fixtures', 'garbage-hook.mjs')
 const mics = circularArray(4, 0.05)
 /**
  * Beside the report's growth: what moves the least held memory of a window by itself, run to run
@@ -33,6 +40,13 @@ const IN_FLIGHT_MB = 5
  * machine that alone moves RSS by 10 to 17 MB over these minutes (before: 17 to 18 MB).
  */
 const RSS_BOUND_MB = 30
+
+/**
+ * External bytes a minute of show may allocate, all sources together: what is left per poll (a few
+ * small result arrays, the model answers) is about 0.2 MB a minute; the kept buffers growing to a
+ * larger poll once add at most 1 to 2 MB over the window. Before: about 60 MB a minute.
+ */
+const GARBAGE_MB_PER_MIN = 2
 
 /** Streams `seconds` of a 4-mic recording (a tone and noise) to disk, block by block. */
 function record(path: string, seconds: number): void {
@@ -80,7 +94,13 @@ t.test('what a run holds grows no faster than the report it writes (1 to 4 minut
   )
   record(join(dir, 'in.wav'), 240)
   const args = ['process', '--array', 'array.json', '--in', 'in.wav', '--out', 'out.wav', '--report', 'r.json', '--beams', '1', '--progress-every', '0.2']
-  const r = spawnSync(node, ['--expose-gc', '--import', join(dir, 'sample.mjs'), cli, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
+  // The garbage hook counts the external bytes made while the show passes 30 to 230 s (changes nothing).
+  const r = spawnSync(node, ['--expose-gc', '--import', join(dir, 'sample.mjs'), '--import', garbageHook, cli, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, GARBAGE_FROM: '30', GARBAGE_TO: '230' },
+  })
   t.equal(r.status, 0, `exit 0 (${r.stderr.trim().split('\n').at(-1)})`)
   const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ProcessReport
   t.equal(report.analysisErrors, undefined, 'the analysers ran')
@@ -99,4 +119,14 @@ t.test('what a run holds grows no faster than the report it writes (1 to 4 minut
     `what the run holds grows less than its report over the same span and the in-flight allowance (${bound.toFixed(2)} MB): ${early.held.toFixed(2)} -> ${late.held.toFixed(2)} MB`,
   )
   t.ok(late.rss - early.rss < RSS_BOUND_MB, `RSS grows less than ${RSS_BOUND_MB} MB (${early.rss.toFixed(0)} -> ${late.rss.toFixed(0)} MB)`)
+
+  const g = JSON.parse(/garbage (\{.*\})/.exec(r.stderr)?.[1] ?? '{}') as { from: number; to: number; bytes: Record<'poll' | 'js' | 'messages', number> }
+  t.ok(g.from >= 30 && g.to > g.from, `counted from ${g.from} to ${g.to} s of show`)
+  const minutes = (g.to - g.from) / 60
+  const perMin = (n: number) => n / 1048576 / minutes
+  const total = perMin(g.bytes.poll + g.bytes.js + g.bytes.messages)
+  t.ok(
+    total < GARBAGE_MB_PER_MIN,
+    `external bytes allocated per minute of show under ${GARBAGE_MB_PER_MIN} MB: ${total.toFixed(2)} MB (feature polls ${perMin(g.bytes.poll).toFixed(2)}, analysers' typed arrays ${perMin(g.bytes.js).toFixed(2)}, copied to the inference thread ${perMin(g.bytes.messages).toFixed(2)})`,
+  )
 })
