@@ -11,17 +11,21 @@
 //   probe state   reading (line level, pre-notch)                 ->  action
 //   (none)        loose candidate or fusion alarm, not held off,
 //                 not notched, fewer than maxProbes on            ->  probe on: notch depthDb, Q q
+//                 ... maxProbes on                                ->  waits (up to 1 s) for a probe to come off
 //   new           first reading                                    ->  base = peak = that reading
 //   on            level <= peak - collapseDb, after settleS       ->  VERIFIED: alarm; probe off
 //   on            a partial (x2, x1/2, x1/3, x2/3, x3/2) near the line's
-//                 level fell with it                               ->  released (a note ended); no hold-off
+//                 level fell with it, or the programme around it  ->  released (a note ended); no hold-off
 //   on            probeS passed, no collapse                       ->  released; held off holdOffS
+//   on, loose     collapse (confirm 'loose'): probe off, watched   ->  watch
+//   watch         the line grows back regrowDb within watchS       ->  VERIFIED: alarm
+//   watch         it stays away watchS                             ->  released (a note ended); no hold-off
 //
 // Probe notches live in the top slots of the output's notch bank (MAX_NOTCHES - 1 downward), apart
 // from the planner's; they glide and crossfade in and out like every notch (no click).
 
 import { FirmwareError } from '../errors.ts'
-import { checker, numberIn, wholeNumberIn } from '../validate.ts'
+import { checker, numberIn, oneOf, wholeNumberIn } from '../validate.ts'
 import { type FeedbackAlarm, type HowlCandidate, MAX_NOTCHES, type Notch } from './feedback.ts'
 
 export interface ProbeOptions {
@@ -59,6 +63,22 @@ export interface ProbeOptions {
    */
   partialDb: number
   partialSlackDb: number
+  /**
+   * The programme around the line (readings 1, 1.5, 2 and 2.5 times max(8 %, 200 Hz) either side)
+   * falling by at least this much (dB, power mean) with the collapse means the programme changed
+   * (a chord ended), not a loop broken: released without a verdict. Defaults to 3; 0 turns it off.
+   */
+  neighbourDropDb: number
+  /**
+   * Which collapses need the line to come back: a probe whose line collapsed is taken off, and only
+   * a line that then grows back by regrowDb within watchS (the loop still closed there) is a howl; one
+   * that stays away was a note that ended during the probe. 'loose' (the default): probes started by
+   * a loose candidate (a note's attack looks like one; short notes end within the probe), not those
+   * started by a fusion alarm; 'all'; 'none'. regrowDb defaults to 3, watchS to 0.3 s.
+   */
+  confirm: 'loose' | 'all' | 'none'
+  regrowDb: number
+  watchS: number
 }
 
 export const DEFAULT_PROBE: ProbeOptions = {
@@ -75,8 +95,12 @@ export const DEFAULT_PROBE: ProbeOptions = {
   looseHoldHz: 3,
   looseMinPaprDb: 12,
   looseMinLevelDb: -70,
-  partialDb: 20,
+  partialDb: 0,
   partialSlackDb: 3,
+  neighbourDropDb: 0,
+  confirm: 'loose',
+  regrowDb: 3,
+  watchS: 0.3,
 }
 
 /** Refuses bad probe settings with FW_ERR_FEEDBACK_SETTINGS (nothing changed); returns them with the defaults filled in. */
@@ -102,6 +126,10 @@ export function checkProbeOptions(v: Partial<Record<keyof ProbeOptions, unknown>
     looseMinLevelDb: numberIn(c, o.looseMinLevelDb, 'looseMinLevelDb', { min: -120, max: 0 }),
     partialDb: numberIn(c, o.partialDb, 'partialDb', { min: 0, max: 60 }),
     partialSlackDb: numberIn(c, o.partialSlackDb, 'partialSlackDb', { min: 0, max: 30 }),
+    neighbourDropDb: numberIn(c, o.neighbourDropDb, 'neighbourDropDb', { min: 0, max: 30 }),
+    confirm: oneOf(c, o.confirm, 'confirm', ['loose', 'all', 'none'] as const),
+    regrowDb: numberIn(c, o.regrowDb, 'regrowDb', { min: 0.5, max: 30 }),
+    watchS: numberIn(c, o.watchS, 'watchS', { min: 0.02, max: 2 }),
   }
   if (out.settleS > out.probeS) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: settleS ${out.settleS} is longer than probeS ${out.probeS}`)
   return out
@@ -141,6 +169,12 @@ interface Probe {
   peakDb?: number
   lastDb: number
   partials: Array<{ hz: number; db: number }>
+  neighbourDb: number
+  /** Started by a loose candidate (not a fusion alarm). */
+  loose: boolean
+  /** Collapsed and taken off, waiting for the line to come back: since when, and its lowest reading. */
+  watchT?: number
+  floorDb: number
 }
 
 interface Loose {
@@ -150,13 +184,30 @@ interface Loose {
 }
 
 // Not x3: a saturating loudspeaker (tanh, odd) puts a howl's own third harmonic there, which collapses with it.
+/** How long a trigger waits for a free probe, s. */
+const PENDING_S = 1
+
 const PARTIALS = [2, 1 / 2, 1 / 3, 2 / 3, 3 / 2]
+
+/** Readings within this of another probe or a notch are left out of the partial and neighbourhood checks (3 bins of 2048 at 48 kHz): that line falls because of its own notch. */
+const CLEAR_HZ = 70
+
+/** Power mean (dB) of the line's neighbourhood: d, 1.5d, 2d, 2.5d either side, d = max(8 %, 200 Hz) (8.5 bins and more: clear of the line's own window leakage and of the notch). */
+function neighbourhood(hz: number, level: LineLevel, clear: (f: number) => boolean): number {
+  const d = Math.max(0.08 * hz, 200)
+  const at = [1, 1.5, 2, 2.5].flatMap((k) => [hz - k * d, hz + k * d]).filter((f) => f > 40 && f < 20000 && clear(f))
+  let p = 0
+  for (const f of at) p += 10 ** (level(f) / 10)
+  return 10 * Math.log10(p / Math.max(1, at.length) + 1e-30)
+}
 
 export class HowlProbe {
   readonly #o: ProbeOptions
   #probes: Probe[] = []
   #holdOffs: Array<{ output: number; hz: number; until: number }> = []
   #loose: Loose[] = []
+  /** Triggers that found maxProbes on: started (if still wanted) as probes come off, within PENDING_S. */
+  #pending: Array<{ t: number; output: number; hz: number; why: { reason: FeedbackAlarm['reason']; growthDbPerS: number; loose?: boolean } }> = []
   /** Probes started, and the seconds of probe notch on (the programme cost's exposure). */
   started = 0
   probeSeconds = 0
@@ -186,7 +237,7 @@ export class HowlProbe {
     t: number,
     output: number,
     hz: number,
-    why: { reason: FeedbackAlarm['reason']; growthDbPerS: number },
+    why: { reason: FeedbackAlarm['reason']; growthDbPerS: number; loose?: boolean },
     notched: (hz: number) => boolean = () => false,
   ): Notch[] {
     const o = this.#o
@@ -194,10 +245,26 @@ export class HowlProbe {
     if (this.#holdOffs.some((h) => h.output === output && t < h.until && this.#near(h.hz, hz))) return []
     if (notched(hz)) return []
     const mine = this.#probes.filter((p) => p.output === output)
-    if (mine.length >= o.maxProbes) return []
+    if (mine.length >= o.maxProbes) {
+      // Not lost: the fusion raises one alarm per track, so a howl refused now would never be probed.
+      if (!this.#pending.some((q) => q.output === output && this.#near(q.hz, hz))) this.#pending.push({ t, output, hz, why })
+      return []
+    }
     let slot = MAX_NOTCHES - 1
     while (mine.some((p) => p.slot === slot)) slot--
-    this.#probes.push({ output, slot, hz, startT: t, reason: why.reason, growthDbPerS: why.growthDbPerS, lastDb: -Infinity, partials: [] })
+    this.#probes.push({
+      output,
+      slot,
+      hz,
+      startT: t,
+      reason: why.reason,
+      growthDbPerS: why.growthDbPerS,
+      lastDb: -Infinity,
+      partials: [],
+      neighbourDb: 0,
+      loose: why.loose === true,
+      floorDb: Infinity,
+    })
     this.started++
     return [{ output, slot, hz, gainDb: o.depthDb, q: o.q, enabled: true }]
   }
@@ -223,31 +290,64 @@ export class HowlProbe {
       if (p[p.length - 1]!.level - p[0]!.level < o.looseRiseDb) continue
       if (Math.max(...p.map((q) => q.hz)) - Math.min(...p.map((q) => q.hz)) > o.looseHoldHz) continue
       const growth = (p[p.length - 1]!.level - p[0]!.level) / Math.max(1e-3, p[p.length - 1]!.t - p[0]!.t)
-      out.push(...this.trigger(t, output, c.hz, { reason: 'growing', growthDbPerS: growth }, notched))
+      out.push(...this.trigger(t, output, c.hz, { reason: 'growing', growthDbPerS: growth, loose: true }, notched))
     }
     return out
   }
 
-  /** The probes' readings at time t (the caller's level on the pre-notch feed): verdicts, alarms, notches off. */
-  measure(t: number, level: LineLevel): ProbeStep {
+  #alarm(t: number, p: Probe): FeedbackAlarm {
+    return {
+      t,
+      output: p.output,
+      hz: Math.round(p.hz * 10) / 10,
+      levelDb: Math.round((p.peakDb ?? p.lastDb) * 10) / 10,
+      growthDbPerS: Math.round(p.growthDbPerS * 10) / 10,
+      reason: p.reason,
+      classifier: 0,
+    }
+  }
+
+  /**
+   * The probes' readings at time t (the caller's level on the pre-notch feed): verdicts, alarms,
+   * notches off. notchedHz: the output's notches in place (their lines fall for their own reason).
+   */
+  measure(t: number, level: LineLevel, notchedHz: readonly number[] = []): ProbeStep {
     const o = this.#o
     const step: ProbeStep = { notches: [], alarms: [], verdicts: [] }
     const kept: Probe[] = []
     for (const p of this.#probes) {
+      const others = [...notchedHz, ...this.#probes.filter((q) => q !== p && q.output === p.output).map((q) => q.hz)]
+      const clear = (f: number) => others.every((h) => Math.abs(h - f) > CLEAR_HZ)
       const db = level(p.hz)
       if (p.peakDb === undefined) {
         // The first reading: the line before the notch has acted (the notch goes on after it).
         p.peakDb = db
         p.lastDb = db
         p.partials = PARTIALS.map((m) => ({ hz: p.hz * m, db: level(p.hz * m) })).filter((q) => q.hz > 40 && q.hz < 20000 && q.db >= db - o.partialDb)
+        p.neighbourDb = o.neighbourDropDb > 0 ? neighbourhood(p.hz, level, clear) : 0
         kept.push(p)
         continue
       }
-      p.peakDb = Math.max(p.peakDb, db)
       p.lastDb = db
       const age = t - p.startT
+      if (p.watchT !== undefined) {
+        // Taken off after a collapse: a howl comes back (the loop is closed there again), a note that ended does not.
+        p.floorDb = Math.min(p.floorDb, db)
+        const back = db >= p.floorDb + o.regrowDb
+        if (!back && t - p.watchT < o.watchS) {
+          kept.push(p)
+          continue
+        }
+        step.verdicts.push({ t, output: p.output, hz: p.hz, startT: p.startT, outcome: back ? 'verified' : 'note-ended', peakDb: p.peakDb, lastDb: db })
+        if (back) step.alarms.push(this.#alarm(t, p))
+        continue
+      }
+      p.peakDb = Math.max(p.peakDb, db)
       const collapsed = age >= o.settleS && db <= p.peakDb - o.collapseDb
-      const ended = collapsed && o.partialDb > 0 && p.partials.some((q) => level(q.hz) <= q.db - (o.collapseDb - o.partialSlackDb))
+      const ended =
+        collapsed &&
+        ((o.partialDb > 0 && p.partials.some((q) => clear(q.hz) && level(q.hz) <= q.db - (o.collapseDb - o.partialSlackDb))) ||
+          (o.neighbourDropDb > 0 && neighbourhood(p.hz, level, clear) <= p.neighbourDb - o.neighbourDropDb))
       let outcome: ProbeVerdict['outcome'] | null = null
       if (ended) outcome = 'note-ended'
       else if (collapsed) outcome = 'verified'
@@ -258,21 +358,24 @@ export class HowlProbe {
       }
       this.probeSeconds += age
       step.notches.push({ output: p.output, slot: p.slot, hz: p.hz, gainDb: 0, q: o.q, enabled: false })
+      if (outcome === 'verified' && (o.confirm === 'all' || (o.confirm === 'loose' && p.loose))) {
+        p.watchT = t
+        p.floorDb = db
+        kept.push(p)
+        continue
+      }
       step.verdicts.push({ t, output: p.output, hz: p.hz, startT: p.startT, outcome, peakDb: p.peakDb, lastDb: db })
       if (outcome === 'released') this.#holdOffs.push({ output: p.output, hz: p.hz, until: t + o.holdOffS })
-      if (outcome === 'verified')
-        step.alarms.push({
-          t,
-          output: p.output,
-          hz: Math.round(p.hz * 10) / 10,
-          levelDb: Math.round(p.peakDb * 10) / 10,
-          growthDbPerS: Math.round(p.growthDbPerS * 10) / 10,
-          reason: p.reason,
-          classifier: 0,
-        })
+      if (outcome === 'verified') step.alarms.push(this.#alarm(t, p))
     }
     this.#probes = kept
     this.#holdOffs = this.#holdOffs.filter((h) => t < h.until)
+    const pending = this.#pending.filter((q) => t - q.t <= PENDING_S)
+    this.#pending = []
+    for (const q of pending) {
+      const n = this.trigger(t, q.output, q.hz, q.why, (hz) => notchedHz.some((h) => this.#near(h, hz)))
+      step.notches.push(...n)
+    }
     return step
   }
 }

@@ -269,7 +269,11 @@ class LoopRun {
       this.#apply(fr.t, probe.observe(fr.t, 0, fr.candidates, notched))
       this.#apply(fr.t, planner.observe(fr.t, 0, fr.candidates))
     }
-    const s = probe.measure(t, (hz) => lineLevelDb(p, end, hz))
+    const s = probe.measure(
+      t,
+      (hz) => lineLevelDb(p, end, hz),
+      planner.notches().map((n) => n.hz),
+    )
     this.#apply(t, s.notches)
     this.#verdicts.push(...s.verdicts)
     for (const al of s.alarms) {

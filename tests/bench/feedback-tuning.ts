@@ -120,7 +120,11 @@ for (const [i, x] of faProgs.entries()) {
     fa += r.alarms.length
     probes += r.probe!.started
     for (const v of r.probe!.verdicts) outcomes.set(v.outcome, (outcomes.get(v.outcome) ?? 0) + 1)
-    if (verbose) for (const a of r.alarms) console.log(`FA prog ${i} ${room} ${a.t.toFixed(2)} s ${a.hz} Hz ${a.levelDb} dB ${a.reason} ${a.growthDbPerS}`)
+    if (verbose)
+      for (const v of r.probe!.verdicts.filter((q) => q.outcome === 'verified'))
+        console.log(
+          `FA prog ${i} ${room} ${v.hz.toFixed(1)} Hz probed ${v.startT.toFixed(2)}-${v.t.toFixed(2)} s, ${v.peakDb.toFixed(1)} -> ${v.lastDb.toFixed(1)} dB`,
+        )
     faS += x.length / 48000
     continue
   }

@@ -96,7 +96,7 @@ t.test('the probe table: at most maxProbes at once, top slots, hold-off after a 
     [30],
     'second: slot 30',
   )
-  t.same(p.trigger(1, 0, 1500, why), [], 'a third waits: maxProbes 2')
+  t.same(p.trigger(1, 0, 1500, why), [], 'a third waits (up to 1 s): maxProbes 2')
   t.same(p.trigger(1, 0, 501, why), [], 'one probe per line')
   const levels: Record<number, number> = { 500: -20, 900: -30 }
   t.same(p.measure(1.02, (hz) => levels[hz] ?? -90).verdicts, [], 'first reading: the line before the notch acts')
@@ -114,9 +114,12 @@ t.test('the probe table: at most maxProbes at once, top slots, hold-off after a 
     'an alarm with frequency, level and growth',
   )
   t.same(
-    s.notches.map((n) => [n.slot, n.enabled]),
-    [[31, false]],
-    'its probe notch off (the planner keeps its own)',
+    s.notches.map((n) => [n.slot, n.hz, n.enabled]),
+    [
+      [31, 500, false],
+      [31, 1500, true],
+    ],
+    'its probe notch off (the planner keeps its own), and the 1500 Hz trigger that waited takes the slot',
   )
   const r = p.measure(1.25, (hz) => levels[hz] ?? -90)
   t.same(
