@@ -13,7 +13,9 @@
 //                 not notched, fewer than maxProbes on            ->  probe on: notch depthDb, Q q
 //                 ... maxProbes on                                ->  waits (up to 1 s) for a probe to come off
 //   new           first reading                                    ->  base = peak = that reading
-//   on            level <= peak - collapseDb, after settleS       ->  VERIFIED: alarm; probe off
+//   on            level <= peak - collapseDb, after settleS, and
+//                 stays down holdDownS                             ->  VERIFIED: alarm; probe off
+//   on            down, then back up with the probe on             ->  released (beating, tremolo); held off
 //   on            a partial (x2, x1/2, x1/3, x2/3, x3/2) near the line's
 //                 level fell with it, or the programme around it  ->  released (a note ended); no hold-off
 //   on            probeS passed, no collapse                       ->  released; held off holdOffS
@@ -79,6 +81,12 @@ export interface ProbeOptions {
   confirm: 'loose' | 'all' | 'none'
   regrowDb: number
   watchS: number
+  /**
+   * A collapse must last: the line stays at least collapseDb - 2 dB under its peak for this long
+   * with the probe on (a howl stays down while the loop is broken; a beating or tremolo line dips
+   * and comes back by itself: released, held off). Defaults to 0.08 s; 0 turns it off.
+   */
+  holdDownS: number
 }
 
 export const DEFAULT_PROBE: ProbeOptions = {
@@ -101,6 +109,7 @@ export const DEFAULT_PROBE: ProbeOptions = {
   confirm: 'loose',
   regrowDb: 3,
   watchS: 0.3,
+  holdDownS: 0.08,
 }
 
 /** Refuses bad probe settings with FW_ERR_FEEDBACK_SETTINGS (nothing changed); returns them with the defaults filled in. */
@@ -130,6 +139,7 @@ export function checkProbeOptions(v: Partial<Record<keyof ProbeOptions, unknown>
     confirm: oneOf(c, o.confirm, 'confirm', ['loose', 'all', 'none'] as const),
     regrowDb: numberIn(c, o.regrowDb, 'regrowDb', { min: 0.5, max: 30 }),
     watchS: numberIn(c, o.watchS, 'watchS', { min: 0.02, max: 2 }),
+    holdDownS: numberIn(c, o.holdDownS, 'holdDownS', { min: 0, max: 1 }),
   }
   if (out.settleS > out.probeS) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: settleS ${out.settleS} is longer than probeS ${out.probeS}`)
   return out
@@ -143,6 +153,8 @@ export interface ProbeVerdict {
   /** When the probe went on. */
   startT: number
   outcome: 'verified' | 'released' | 'note-ended'
+  /** Started by a loose candidate (else by a fusion alarm). */
+  loose: boolean
   /** The line's most (pre-notch, dBFS as a sine) while probed, and its last reading. */
   peakDb: number
   lastDb: number
@@ -175,6 +187,8 @@ interface Probe {
   /** Collapsed and taken off, waiting for the line to come back: since when, and its lowest reading. */
   watchT?: number
   floorDb: number
+  /** When the line first collapsed (the hold-down runs from there). */
+  downT?: number
 }
 
 interface Loose {
@@ -338,12 +352,32 @@ export class HowlProbe {
           kept.push(p)
           continue
         }
-        step.verdicts.push({ t, output: p.output, hz: p.hz, startT: p.startT, outcome: back ? 'verified' : 'note-ended', peakDb: p.peakDb, lastDb: db })
+        step.verdicts.push({
+          t,
+          output: p.output,
+          hz: p.hz,
+          startT: p.startT,
+          loose: p.loose,
+          outcome: back ? 'verified' : 'note-ended',
+          peakDb: p.peakDb,
+          lastDb: db,
+        })
         if (back) step.alarms.push(this.#alarm(t, p))
         continue
       }
       p.peakDb = Math.max(p.peakDb, db)
-      const collapsed = age >= o.settleS && db <= p.peakDb - o.collapseDb
+      // Down: collapseDb under the peak (2 dB of slack once down, so one reading's jitter does not bounce it).
+      const down = age >= o.settleS && db <= p.peakDb - o.collapseDb + (p.downT === undefined ? 0 : 2)
+      let collapsed = false
+      let bounced = false
+      if (down) {
+        p.downT ??= t
+        collapsed = t - p.downT >= o.holdDownS
+        if (!collapsed) {
+          kept.push(p)
+          continue
+        }
+      } else if (p.downT !== undefined) bounced = true // back up with the probe on: beating or tremolo, not a broken loop
       const ended =
         collapsed &&
         ((o.partialDb > 0 && p.partials.some((q) => clear(q.hz) && level(q.hz) <= q.db - (o.collapseDb - o.partialSlackDb))) ||
@@ -351,7 +385,7 @@ export class HowlProbe {
       let outcome: ProbeVerdict['outcome'] | null = null
       if (ended) outcome = 'note-ended'
       else if (collapsed) outcome = 'verified'
-      else if (age >= o.probeS) outcome = 'released'
+      else if (bounced || age >= o.probeS) outcome = 'released'
       if (outcome === null) {
         kept.push(p)
         continue
@@ -364,7 +398,7 @@ export class HowlProbe {
         kept.push(p)
         continue
       }
-      step.verdicts.push({ t, output: p.output, hz: p.hz, startT: p.startT, outcome, peakDb: p.peakDb, lastDb: db })
+      step.verdicts.push({ t, output: p.output, hz: p.hz, startT: p.startT, loose: p.loose, outcome, peakDb: p.peakDb, lastDb: db })
       if (outcome === 'released') this.#holdOffs.push({ output: p.output, hz: p.hz, until: t + o.holdOffS })
       if (outcome === 'verified') step.alarms.push(this.#alarm(t, p))
     }

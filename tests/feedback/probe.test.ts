@@ -84,7 +84,7 @@ t.test('a swelling note through a stable loop is probed and released: no alarm, 
 })
 
 t.test('the probe table: at most maxProbes at once, top slots, hold-off after a release, verified on a collapse', async (t) => {
-  const p = new HowlProbe({ maxProbes: 2, holdOffS: 5, probeS: 0.2, collapseDb: 6, partialDb: 0 })
+  const p = new HowlProbe({ maxProbes: 2, holdOffS: 5, probeS: 0.2, collapseDb: 6, holdDownS: 0 })
   const why = { reason: 'growing' as const, growthDbPerS: 50 }
   t.same(
     p.trigger(1, 0, 500, why).map((n) => [n.slot, n.gainDb]),
