@@ -487,27 +487,29 @@ const section: BenchSection = {
             note: `stable up to ${fixed(off, 1)} dB off, ${fixed(on, 1)} dB on (bisection), ${fixed(onScan, 1)} dB on (last stable before the first gain that howls, scanned up: ${fixed(onScan - off, 1)} dB added); at ${fixed(g, 1)} dB (stable) ${b.notches.length} notches, log-spectral distance ${fixed(d, 2)} dB; with the ${left.length} notches a run at ${fixed(onScan, 1)} dB left: ${fixed(dLeft, 2)} dB`,
           })
         }
-      rows.push({
-        metric: 'added stable gain, worst / median',
-        value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
-        unit: 'dB',
-        target: '>= 6 dB',
-        note: 'bisection between -6 and 20 dB, suppression on and off',
-      })
-      rows.push({
-        metric: 'added stable gain scanned up from the off limit (the gain at which it first howls), worst / median',
-        value: `${fixed(Math.min(...asgScan), 1)} / ${fixed(quantile(asgScan, 0.5), 1)}`,
-        unit: 'dB',
-        target: '>= 6 dB',
-        note: `steps of ${q ? 1 : 0.5} dB`,
-      })
-      rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
-      rows.push({
-        metric: 'programme cost with the notches a run at the limit left in place, worst / median',
-        value: `${fixed(Math.max(...lsdLeft), 2)} / ${fixed(quantile(lsdLeft, 0.5), 2)}`,
-        unit: 'dB',
-        note: 'log-spectral distance, 3 dB under the off limit, against no notches',
-      })
+      if (asg.length > 0) {
+        rows.push({
+          metric: 'added stable gain, worst / median',
+          value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
+          unit: 'dB',
+          target: '>= 6 dB',
+          note: 'bisection between -6 and 20 dB, suppression on and off',
+        })
+        rows.push({
+          metric: 'added stable gain scanned up from the off limit (the gain at which it first howls), worst / median',
+          value: `${fixed(Math.min(...asgScan), 1)} / ${fixed(quantile(asgScan, 0.5), 1)}`,
+          unit: 'dB',
+          target: '>= 6 dB',
+          note: `steps of ${q ? 1 : 0.5} dB`,
+        })
+        rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
+        rows.push({
+          metric: 'programme cost with the notches a run at the limit left in place, worst / median',
+          value: `${fixed(Math.max(...lsdLeft), 2)} / ${fixed(quantile(lsdLeft, 0.5), 2)}`,
+          unit: 'dB',
+          note: 'log-spectral distance, 3 dB under the off limit, against no notches',
+        })
+      }
 
       // --- Cost of the detector beside the band spectrum it shares its FFT with.
       const x = faProgs[0]!.x
