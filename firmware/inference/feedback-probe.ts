@@ -47,6 +47,11 @@ export interface ProbeOptions {
   holdOffS: number
   /** Half-width of the hold-off (and of "the same line"), Hz. Defaults to 5 (or the notch's half-bandwidth, if wider). */
   holdOffHz: number
+  /**
+   * Loose candidates start probes (true), or only the fusion's alarms do (false: the probe is a
+   * second opinion on the fusion, it can only take alarms away). Defaults to true.
+   */
+  looseTrigger: boolean
   /** Loose candidate: this many readings in consecutive frames, each higher than the one before, 2 to 8. Defaults to 3. */
   looseFrames: number
   /** ... rising at least this much over them, dB. Defaults to 2. */
@@ -98,6 +103,7 @@ export const DEFAULT_PROBE: ProbeOptions = {
   collapseDb: 6,
   holdOffS: 10,
   holdOffHz: 5,
+  looseTrigger: true,
   looseFrames: 3,
   looseRiseDb: 2,
   looseHoldHz: 3,
@@ -128,6 +134,7 @@ export function checkProbeOptions(v: Partial<Record<keyof ProbeOptions, unknown>
     collapseDb: numberIn(c, o.collapseDb, 'collapseDb', { min: 2, max: 30 }),
     holdOffS: numberIn(c, o.holdOffS, 'holdOffS', { min: 0, max: 600 }),
     holdOffHz: numberIn(c, o.holdOffHz, 'holdOffHz', { min: 0.5, max: 200 }),
+    looseTrigger: o.looseTrigger === true,
     looseFrames: wholeNumberIn(c, o.looseFrames, 'looseFrames', 2, 8),
     looseRiseDb: numberIn(c, o.looseRiseDb, 'looseRiseDb', { min: 0, max: 40 }),
     looseHoldHz: numberIn(c, o.looseHoldHz, 'looseHoldHz', { min: 0.5, max: 50 }),
@@ -141,6 +148,8 @@ export function checkProbeOptions(v: Partial<Record<keyof ProbeOptions, unknown>
     watchS: numberIn(c, o.watchS, 'watchS', { min: 0.02, max: 2 }),
     holdDownS: numberIn(c, o.holdDownS, 'holdDownS', { min: 0, max: 1 }),
   }
+  if (typeof o.looseTrigger !== 'boolean')
+    throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: looseTrigger must be true or false, got ${JSON.stringify(o.looseTrigger)}`)
   if (out.settleS > out.probeS) throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `${where}: settleS ${out.settleS} is longer than probeS ${out.probeS}`)
   return out
 }
@@ -286,6 +295,7 @@ export class HowlProbe {
   /** One analysis frame's candidates: a peak rising over looseFrames frames at one frequency starts a probe. */
   observe(t: number, output: number, candidates: readonly HowlCandidate[], notched?: (hz: number) => boolean): Notch[] {
     const o = this.#o
+    if (!o.looseTrigger) return []
     const hop = 1024 / 48000
     this.#loose = this.#loose.filter((k) => t - k.points[k.points.length - 1]!.t <= 1.5 * hop)
     const out: Notch[] = []

@@ -133,7 +133,7 @@ t.test('the probe table: at most maxProbes at once, top slots, hold-off after a 
 
 t.test('bad probe settings are refused with FW_ERR_FEEDBACK_SETTINGS before the loop runs', async (t) => {
   const x = new Float32Array(4800)
-  for (const probe of [{ maxProbes: 0 }, { depthDb: 0 }, { probeS: 0.1, settleS: 0.2 }, { collapseDb: Number.NaN }, { nope: 1 }])
+  for (const probe of [{ maxProbes: 0 }, { depthDb: 0 }, { probeS: 0.1, settleS: 0.2 }, { collapseDb: Number.NaN }, { looseTrigger: 'yes' }, { nope: 1 }])
     t.throws(() => runLoop(x, { gainDb: 0, room: ROOMS.small!, probe: probe as never }), { code: 'FW_ERR_FEEDBACK_SETTINGS' }, JSON.stringify(probe))
   t.throws(() => new HowlProbe({ holdOffS: -1 }), { code: 'FW_ERR_FEEDBACK_SETTINGS' })
 })
