@@ -49,7 +49,8 @@ export interface ProbeOptions {
   holdOffHz: number
   /**
    * Loose candidates start probes (true), or only the fusion's alarms do (false: the probe is a
-   * second opinion on the fusion, it can only take alarms away). Defaults to true.
+   * second opinion on the fusion, it can only take alarms away). Defaults to false: on the tuning
+   * set loose probes verified a third of the notes they probed (docs/feedback.md, sixth round).
    */
   looseTrigger: boolean
   /** Loose candidate: this many readings in consecutive frames, each higher than the one before, 2 to 8. Defaults to 3. */
@@ -89,7 +90,8 @@ export interface ProbeOptions {
   /**
    * A collapse must last: the line stays at least collapseDb - 2 dB under its peak for this long
    * with the probe on (a howl stays down while the loop is broken; a beating or tremolo line dips
-   * and comes back by itself: released, held off). Defaults to 0.08 s; 0 turns it off.
+   * and comes back by itself: released, held off). Defaults to 0 (off): it helps with loose
+   * probes (33 -> 21 false alarms on the tuning set) and costs howls with the fusion's (43 against 46 of 92).
    */
   holdDownS: number
 }
@@ -103,7 +105,7 @@ export const DEFAULT_PROBE: ProbeOptions = {
   collapseDb: 6,
   holdOffS: 10,
   holdOffHz: 5,
-  looseTrigger: true,
+  looseTrigger: false,
   looseFrames: 3,
   looseRiseDb: 2,
   looseHoldHz: 3,
@@ -115,7 +117,7 @@ export const DEFAULT_PROBE: ProbeOptions = {
   confirm: 'loose',
   regrowDb: 3,
   watchS: 0.3,
-  holdDownS: 0.08,
+  holdDownS: 0,
 }
 
 /** Refuses bad probe settings with FW_ERR_FEEDBACK_SETTINGS (nothing changed); returns them with the defaults filled in. */
