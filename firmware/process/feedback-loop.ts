@@ -1,6 +1,7 @@
 // The simulated acoustic loop driven from TypeScript: programme into the microphone, the loop
 // (addons/src/dsp/acoustic_loop.h: notches -> frequency shift -> gain -> PA band limits -> loudspeaker -> room ->
-// microphone), the howl detector on the loudspeaker feed, the fusion into alarms and, with
+// microphone), the howl detector on the loudspeaker feed (probing: on the feed before the notches,
+// and a probe notch verifies each howl: firmware/inference/feedback-probe.ts), the fusion into alarms and, with
 // suppression on, the notch planner placing notches on the loop's feed between chunks (as the
 // appliance's automation does in auto mode). Used by `firmware process --loop-gain`, the tests and
 // the feedback benchmark.
@@ -18,6 +19,7 @@ import {
   NotchPlanner,
   SHIFTED_HOWL_THRESHOLDS,
 } from '../inference/feedback.ts'
+import { checkProbeOptions, HowlProbe, lineLevelDb, type ProbeOptions, type ProbeVerdict } from '../inference/feedback-probe.ts'
 import { checker, numberIn, wholeNumberIn } from '../validate.ts'
 
 export { parseRoom, ROOMS, type RoomSpec } from '../engine/rooms.ts'
@@ -75,6 +77,13 @@ export interface LoopOptions {
   shiftHz?: number
   /** The adaptive feedback canceller on the microphone, before the notches (true: AFC_DEFAULTS). Defaults to off. */
   afc?: boolean | Partial<AfcSettings>
+  /**
+   * Detection by probing (firmware/inference/feedback-probe.ts; true: DEFAULT_PROBE): the detector
+   * reads the feed before the notches, a loose candidate or a fusion alarm gets a probe notch, and
+   * only a line that collapses under it is an alarm (the planner then keeps a notch there: suppression
+   * is on). Defaults to off.
+   */
+  probe?: boolean | Partial<ProbeOptions>
 }
 
 export interface LoopResult {
@@ -88,10 +97,12 @@ export interface LoopResult {
   criticalHz: number
   /** With the canceller: its settings and the misalignment at the end, ||F - F^|| / ||F|| in dB over the room's impulse response. */
   afc?: { settings: AfcSettings; misalignmentDb: number }
+  /** With probing: every probe's verdict, and the seconds of probe notch on. */
+  probe?: { verdicts: ProbeVerdict[]; started: number; probeSeconds: number }
 }
 
 interface NativeLoop {
-  run(src: Float32Array): { mic: Float32Array; speaker: Float32Array; rows: Float32Array }
+  run(src: Float32Array): { mic: Float32Array; speaker: Float32Array; pre?: Float32Array; rows: Float32Array }
   setGainDb(db: number): void
   setNotch(i: number, hz: number, gainDb: number, q: number, enabled: boolean): void
   setShiftHz(hz: number): void
@@ -116,6 +127,7 @@ export function checkLoopOptions(o: LoopOptions): void {
   numberIn(c, o.gainDb, 'gainDb', { min: -40, max: 20 })
   if (o.shiftHz !== undefined) numberIn(c, o.shiftHz, 'shiftHz', { min: 0, max: MAX_SHIFT_HZ })
   if (o.afc !== undefined && typeof o.afc !== 'boolean') checkAfcSettings(o.afc)
+  if (o.probe !== undefined && typeof o.probe !== 'boolean') checkProbeOptions(o.probe, 'loop: probe')
   checkRoom(o.room, 'loop')
 }
 
@@ -135,11 +147,18 @@ class LoopRun {
   readonly #loop: NativeLoop
   readonly #programme: Float32Array
   readonly #afc: AfcSettings | null
+  readonly #probe: HowlProbe | null
+  readonly #verdicts: ProbeVerdict[] = []
+  /** The feed before the notches (probing only): what the detector and the probe read. */
+  readonly #pre: Float32Array | null
 
   constructor(programme: Float32Array, o: LoopOptions) {
     checkLoopOptions(o)
     this.#programme = programme
-    this.#planner = o.suppress ? new NotchPlanner(1, o.limits ?? {}) : null
+    this.#probe = o.probe ? new HowlProbe(o.probe === true ? {} : o.probe) : null
+    this.#pre = this.#probe ? new Float32Array(programme.length) : null
+    // A verified howl keeps a notch: probing implies suppression.
+    this.#planner = o.suppress || this.#probe ? new NotchPlanner(1, o.limits ?? {}) : null
     const features = loadNative().features as { FeedbackLoop: new (opts: unknown) => NativeLoop }
     this.#afc = o.afc ? checkAfcSettings(o.afc === true ? {} : o.afc) : null
     const thresholds = o.thresholds ?? (o.shiftHz ? SHIFTED_HOWL_THRESHOLDS : undefined)
@@ -148,6 +167,7 @@ class LoopRun {
       room: { ...o.room, maxSeconds: 0.25 },
       afc: this.#afc ?? undefined,
       ...(thresholds ? { thresholds } : {}),
+      ...(this.#probe ? { tap: 'pre' } : {}),
     })
     // The fusion knows the loop's shift (a shifted howl glides: HowlFusionOptions.shiftHz) unless told otherwise.
     this.fusion = new HowlFusion({ shiftHz: o.shiftHz ?? 0, ...o.fusion })
@@ -174,6 +194,10 @@ class LoopRun {
     const frames = decodeRows(r.rows)
     const planner = this.#planner
     if (frames.length === 0) this.fusion.push(t, 0, [])
+    if (this.#probe && planner) {
+      this.#probeStep(i + r.speaker.length, t, r.pre!, frames, this.#probe, planner)
+      return i + r.speaker.length
+    }
     for (const fr of frames) {
       const a = this.fusion.push(fr.t, 0, fr.candidates)
       this.alarms.push(...a)
@@ -186,6 +210,36 @@ class LoopRun {
     return i + r.speaker.length
   }
 
+  // Probing: the fusion's alarms and loose candidates start probes (a fusion alarm at a notch the
+  // planner holds is that howl back: the planner deepens it); the probes' verdicts make the alarms.
+  #probeStep(end: number, t: number, pre: Float32Array, frames: ReturnType<typeof decodeRows>, probe: HowlProbe, planner: NotchPlanner): void {
+    const p = this.#pre!
+    p.set(pre, end - pre.length)
+    const notched = (hz: number) => planner.notches().some((n) => Math.abs(n.hz - hz) <= Math.max(5, hz / n.q / 2))
+    for (const fr of frames) {
+      for (const al of this.fusion.push(fr.t, 0, fr.candidates)) {
+        if (notched(al.hz)) {
+          this.alarms.push(al)
+          this.#apply(fr.t, planner.alarm(al))
+        } else this.#apply(fr.t, probe.trigger(fr.t, 0, al.hz, al, notched))
+      }
+      this.#apply(fr.t, probe.observe(fr.t, 0, fr.candidates, notched))
+      this.#apply(fr.t, planner.observe(fr.t, 0, fr.candidates))
+    }
+    const s = probe.measure(
+      t,
+      (hz) => lineLevelDb(p, end, hz),
+      planner.notches().map((n) => n.hz),
+    )
+    this.#apply(t, s.notches)
+    this.#verdicts.push(...s.verdicts)
+    for (const al of s.alarms) {
+      this.alarms.push(al)
+      this.#apply(t, planner.alarm(al))
+    }
+    this.#apply(t, planner.tick(t))
+  }
+
   result(): LoopResult {
     const { speaker, mic, alarms, notchChanges } = this
     const r: LoopResult = { speaker, mic, alarms, notchChanges, notches: this.#planner?.notches() ?? [], criticalHz: this.#loop.criticalHz }
@@ -193,6 +247,7 @@ class LoopRun {
       const h = this.#loop.impulseResponse
       r.afc = { settings: this.#afc, misalignmentDb: misalignmentDb(h, this.#loop.afcTaps(h.length)) }
     }
+    if (this.#probe) r.probe = { verdicts: this.#verdicts, started: this.#probe.started, probeSeconds: this.#probe.probeSeconds }
     return r
   }
 }

@@ -9,8 +9,15 @@
 //   added stable gain  the largest loop gain that stays stable, suppression off vs on (bisection),
 //               and the programme cost: log-spectral distance on vs off 3 dB under the off limit
 //   cost        HowlDetector time per analysis frame against the band spectrum's own
+//   probing     (sixth round; BENCH_FEEDBACK_PROBE=0 skips it) the same loops with detection by
+//               probing (LoopOptions.probe): caught before +6 dB (the time of +6 dB from the loop
+//               WITHOUT suppression: the probe changes the howl), time to the verified alarm; the
+//               false-alarm programme through a STABLE loop (PROBE_STABLE_DB, the rooms in turn)
+//               with probing: false alarms per hour, probes per minute, and the programme cost
+//               (log-spectral distance with vs without probing, on the first pieces)
 import { loadNative } from '../../firmware/engine/native.ts'
 import { decodeRows, type FeedbackAlarm, HowlFusion } from '../../firmware/inference/feedback.ts'
+import type { ProbeVerdict } from '../../firmware/inference/feedback-probe.ts'
 import { startFeedbackClassifier } from '../../firmware/process/feedback-classifier.ts'
 import { type LoopOptions, type LoopResult, ROOMS, rmsDb, runLoop, runLoopWithClassifier } from '../../firmware/process/feedback-loop.ts'
 import { limit as limitOf, lineLevels, logSpectralDistance, programmes, quantile, scan as scanOf, strongestLine } from './feedback-lib.ts'
@@ -20,6 +27,10 @@ const features = loadNative().features as {
   howl(x: Float32Array): { frames: number; rows: Float32Array }
   bandSpectrum(x: Float32Array): unknown
 }
+
+/** Detection by probing: the stable loop's gain for the false-alarm and cost figures (dB over the point where the loop's largest gain is 0 dB; its howl limits are 0.7-2.5 dB over that point). */
+const PROBE_STABLE_DB = -6
+const probing = process.env.BENCH_FEEDBACK_PROBE !== '0'
 
 /** The detector's shortest latencies (s): one 2048-sample analysis frame, and that plus the 4 hops of
  *  the fusion's shortest growth window (5 frames of 1024-sample hops). */
@@ -141,6 +152,10 @@ const section: BenchSection = {
       const byGain = new Map<number, { howls: number; caught: number }>()
       const physics = new Map<string, { growth: number[]; toSix: number[] }>()
       const slower = { frame: { howls: 0, caught: 0 }, rule: { howls: 0, caught: 0 }, ruleAndStart: { howls: 0, caught: 0 } }
+      // Probing: per family caught / howls, the verified alarm's time after programme level, and the
+      // same cases' fusion result (before) from this run, so before / after read in one run.
+      const probeFam = new Map<string, { howls: number; caught: number; latency: number[] }>()
+      const probeRoom = new Map<string, { howls: number; caught: number }>()
       let loops = 0
       for (const p of loopProgs) {
         const x = p.x.subarray(0, 48000 * 8)
@@ -199,6 +214,25 @@ const section: BenchSection = {
             if (toSix > GROWTH_RULE_S && course.six > GROWTH_RULE_S) {
               slower.ruleAndStart.howls++
               if (hit) slower.ruleAndStart.caught++
+            }
+            if (probing) {
+              // The same loop with probing (no classifier: the probe is the second opinion). Caught:
+              // a verified alarm at the howl before the unsuppressed run's +6 dB.
+              const pr = runLoop(x, { gainDb: g, room: ROOMS[room]!, probe: true })
+              const pa = pr.alarms.find((al: FeedbackAlarm) => Math.abs(al.hz - hz) <= 20)
+              const pf = probeFam.get(p.family) ?? { howls: 0, caught: 0, latency: [] }
+              pf.howls++
+              if (pa && pa.t <= six) pf.caught++
+              if (pa) pf.latency.push(pa.t - reach)
+              probeFam.set(p.family, pf)
+              const rr = probeRoom.get(room) ?? { howls: 0, caught: 0 }
+              rr.howls++
+              if (pa && pa.t <= six) rr.caught++
+              probeRoom.set(room, rr)
+              if (!pa || pa.t > six)
+                ctx.log(
+                  `probe missed: ${p.family} ${room} +${g} dB, howl ${fixed(hz, 1)} Hz, programme level ${fixed(reach, 2)} s, +6 dB ${fixed(six, 2)} s (unsuppressed); verified ${pa ? fixed(pa.t, 2) : 'never'}; probes ${pr.probe!.verdicts.map((v: ProbeVerdict) => `${fixed(v.hz, 0)} Hz ${fixed(v.startT, 2)}-${fixed(v.t, 2)} s ${v.outcome}`).join(', ')}`,
+                )
             }
             const trip = trips.get(room)!
             ctx.log(
@@ -277,6 +311,37 @@ const section: BenchSection = {
         value: `${fixed(quantile(lat, 0.5) * 1000, 0)} / ${fixed(quantile(lat, 0.9) * 1000, 0)}`,
         unit: 'ms',
       })
+      if (probing) {
+        let ph = 0
+        let pc = 0
+        const plat: number[] = []
+        let pworst = { family: '', rate: 2 }
+        for (const [family, f] of probeFam) {
+          ph += f.howls
+          pc += f.caught
+          plat.push(...f.latency)
+          const rate = f.caught / Math.max(1, f.howls)
+          if (rate < pworst.rate) pworst = { family, rate }
+          const before = byFamily.get(family)!
+          rows.push({
+            metric: `probing: howls caught before +6 dB over programme: ${family}`,
+            value: `${f.caught}/${f.howls}`,
+            note: `without probing (the rows above, same run): ${before.caught}/${before.howls}; median verified alarm ${fixed(quantile(f.latency, 0.5) * 1000, 0)} ms after programme level`,
+          })
+        }
+        rows.push({
+          metric: 'probing: howls caught before +6 dB over programme (all)',
+          value: fixed((100 * pc) / Math.max(1, ph), 1),
+          unit: '%',
+          target: '>= 95 %',
+          note: `${pc}/${ph} (without probing ${caught}/${howls}); +6 dB is when the same loop WITHOUT suppression passes it (the probe's notch changes the howl); caught = a verified alarm (its line collapsed under the probe) by then; no classifier; worst ${pworst.family} ${fixed(100 * pworst.rate, 0)} %; per room ${[...probeRoom].map(([r, e]) => `${r} ${e.caught}/${e.howls}`).join(', ')}`,
+        })
+        rows.push({
+          metric: 'probing: time from howl at programme level to the verified alarm, median / p90',
+          value: `${fixed(quantile(plat, 0.5) * 1000, 0)} / ${fixed(quantile(plat, 0.9) * 1000, 0)}`,
+          unit: 'ms',
+        })
+      }
 
       // --- False alarms per hour, no loop.
       const faProgs = await programmes(ctx.tmp, 60, q ? 4 : 36, q ? 4 : 60)
@@ -325,6 +390,66 @@ const section: BenchSection = {
         target: '<= 1 /h',
         note: `${faAll} in ${fixed(faS / 60, 1)} min, detector ${fixed(faS / (procMs / 1000), 0)}x real time`,
       })
+      if (probing) {
+        // Probing needs a loop (on stage there always is one): each piece through a stable loop, the
+        // rooms in turn. Every alarm is false (the loop cannot howl); probes and their cost counted.
+        const pfa = new Map<string, { alarms: number; seconds: number; probes: number }>()
+        const outcomes = new Map<string, number>()
+        const cost: number[] = []
+        let probeS = 0
+        let fusionLoopAlarms = 0
+        for (const [i, p] of faProgs.entries()) {
+          const room = Object.keys(ROOMS)[i % 4]!
+          const o = { gainDb: PROBE_STABLE_DB, room: ROOMS[room]! }
+          const pr = runLoop(p.x, { ...o, probe: true })
+          // Before: the fusion alone (the loudspeaker feed, no probe) through the same stable loop.
+          const plain = runLoop(p.x, o)
+          fusionLoopAlarms += plain.alarms.length
+          const e = pfa.get(p.family) ?? { alarms: 0, seconds: 0, probes: 0 }
+          e.alarms += pr.alarms.length
+          e.seconds += p.x.length / 48000
+          e.probes += pr.probe!.started
+          pfa.set(p.family, e)
+          probeS += pr.probe!.probeSeconds
+          for (const v of pr.probe!.verdicts) outcomes.set(v.outcome, (outcomes.get(v.outcome) ?? 0) + 1)
+          for (const a of pr.alarms)
+            ctx.log(`probing false alarm: ${p.family} (${room}, ${PROBE_STABLE_DB} dB) at ${fixed(a.t, 2)} s, ${a.hz} Hz ${a.levelDb} dBFS`)
+          // The programme cost on the first pieces of each kind: the loudspeaker feed with vs without probing.
+          if (cost.length < (q ? 4 : 12) && (i < (q ? 2 : 6) || i >= faProgs.length - (q ? 2 : 6))) cost.push(logSpectralDistance(plain.speaker, pr.speaker))
+        }
+        let all = 0
+        let secs = 0
+        let probes = 0
+        for (const [family, e] of pfa) {
+          all += e.alarms
+          secs += e.seconds
+          probes += e.probes
+          rows.push({
+            metric: `probing: false alarms per hour through a stable loop: ${family}`,
+            value: fixed((e.alarms * 3600) / e.seconds, 1),
+            unit: '/h',
+            note: `${e.alarms} in ${fixed(e.seconds / 60, 1)} min; ${fixed((e.probes * 60) / e.seconds, 1)} probes a minute`,
+          })
+        }
+        rows.push({
+          metric: 'probing: false alarms per hour through a stable loop (all music and speech)',
+          value: fixed((all * 3600) / secs, 1),
+          unit: '/h',
+          target: '<= 1 /h',
+          note: `${all} in ${fixed(secs / 60, 1)} min at loop gain ${PROBE_STABLE_DB} dB (rooms in turn); verdicts ${JSON.stringify(Object.fromEntries(outcomes))}; before (the fusion alone on the loudspeaker feed, no probe, the same stable loops): ${fusionLoopAlarms} (${fixed((fusionLoopAlarms * 3600) / secs, 1)} /h)`,
+        })
+        rows.push({
+          metric: 'probing: probes per minute of programme, and the share of time a probe notch is on',
+          value: `${fixed((probes * 60) / secs, 1)} / ${fixed((100 * probeS) / secs, 2)} %`,
+          note: 'stable loop, all music and speech',
+        })
+        rows.push({
+          metric: 'probing: programme cost on a stable loop (log-spectral distance with vs without probing), median / worst',
+          value: `${fixed(quantile(cost, 0.5), 2)} / ${fixed(Math.max(...cost), 2)}`,
+          unit: 'dB',
+          note: `${cost.length} pieces (music and speech), semitone bins 100 Hz-8 kHz, a 2048-sample frame every second`,
+        })
+      }
 
       // --- Added stable gain (bisection), and the programme cost.
       // The stability check, its bisection and its upward scan: tests/bench/feedback-lib.ts.
@@ -335,7 +460,8 @@ const section: BenchSection = {
       const lsd: number[] = []
       const lsdLeft: number[] = []
       const asgProgs = [loopProgs[0]!, loopProgs[loopProgs.length - 1]!]
-      for (const p of asgProgs)
+      // BENCH_FEEDBACK_ASG=0 skips this part (its figures are the notch planner's, unchanged by probing).
+      for (const p of process.env.BENCH_FEEDBACK_ASG === '0' ? [] : asgProgs)
         for (const room of q ? ['hall'] : ['small', 'club', 'hall']) {
           const x = p.x.subarray(0, 48000 * 10)
           const off = await limit(x, room, false)
@@ -361,27 +487,29 @@ const section: BenchSection = {
             note: `stable up to ${fixed(off, 1)} dB off, ${fixed(on, 1)} dB on (bisection), ${fixed(onScan, 1)} dB on (last stable before the first gain that howls, scanned up: ${fixed(onScan - off, 1)} dB added); at ${fixed(g, 1)} dB (stable) ${b.notches.length} notches, log-spectral distance ${fixed(d, 2)} dB; with the ${left.length} notches a run at ${fixed(onScan, 1)} dB left: ${fixed(dLeft, 2)} dB`,
           })
         }
-      rows.push({
-        metric: 'added stable gain, worst / median',
-        value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
-        unit: 'dB',
-        target: '>= 6 dB',
-        note: 'bisection between -6 and 20 dB, suppression on and off',
-      })
-      rows.push({
-        metric: 'added stable gain scanned up from the off limit (the gain at which it first howls), worst / median',
-        value: `${fixed(Math.min(...asgScan), 1)} / ${fixed(quantile(asgScan, 0.5), 1)}`,
-        unit: 'dB',
-        target: '>= 6 dB',
-        note: `steps of ${q ? 1 : 0.5} dB`,
-      })
-      rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
-      rows.push({
-        metric: 'programme cost with the notches a run at the limit left in place, worst / median',
-        value: `${fixed(Math.max(...lsdLeft), 2)} / ${fixed(quantile(lsdLeft, 0.5), 2)}`,
-        unit: 'dB',
-        note: 'log-spectral distance, 3 dB under the off limit, against no notches',
-      })
+      if (asg.length > 0) {
+        rows.push({
+          metric: 'added stable gain, worst / median',
+          value: `${fixed(Math.min(...asg), 1)} / ${fixed(quantile(asg, 0.5), 1)}`,
+          unit: 'dB',
+          target: '>= 6 dB',
+          note: 'bisection between -6 and 20 dB, suppression on and off',
+        })
+        rows.push({
+          metric: 'added stable gain scanned up from the off limit (the gain at which it first howls), worst / median',
+          value: `${fixed(Math.min(...asgScan), 1)} / ${fixed(quantile(asgScan, 0.5), 1)}`,
+          unit: 'dB',
+          target: '>= 6 dB',
+          note: `steps of ${q ? 1 : 0.5} dB`,
+        })
+        rows.push({ metric: 'programme cost while stable (log-spectral distance on vs off), worst', value: fixed(Math.max(...lsd), 2), unit: 'dB' })
+        rows.push({
+          metric: 'programme cost with the notches a run at the limit left in place, worst / median',
+          value: `${fixed(Math.max(...lsdLeft), 2)} / ${fixed(quantile(lsdLeft, 0.5), 2)}`,
+          unit: 'dB',
+          note: 'log-spectral distance, 3 dB under the off limit, against no notches',
+        })
+      }
 
       // --- Cost of the detector beside the band spectrum it shares its FFT with.
       const x = faProgs[0]!.x

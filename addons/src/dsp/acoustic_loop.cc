@@ -39,7 +39,7 @@ void AcousticLoop::setGainDb(double db) noexcept {
   if (std::isfinite(db)) gain_ = std::pow(10.0, db / 20);
 }
 
-void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noexcept {
+void AcousticLoop::process(const float* src, float* mic, float* spk, int n, float* pre) noexcept {
   const int sub = std::min(kSub, minDelay_);
   const float g = static_cast<float>(gain_);
   const size_t taps = tapDelay_.size();
@@ -64,6 +64,7 @@ void AcousticLoop::process(const float* src, float* mic, float* spk, int n) noex
       buf_[i] = x;
     }
     if (afc_) afc_->cancel(buf_.data(), m);
+    if (pre) std::copy(buf_.begin(), buf_.begin() + m, pre + start);
     notches_.process(buf_.data(), m);
     shift_.process(buf_.data(), m);
     for (int i = 0; i < m; ++i) buf_[i] *= g;

@@ -38,8 +38,10 @@ class AcousticLoop {
   void setAfc(const AfcOptions& o) { afc_ = std::make_unique<Afc>(fs_, o); }
   Afc* afc() noexcept { return afc_.get(); }
   // src: what the microphone hears from the stage; mic: src plus the loudspeaker through the room;
-  // spk: the loudspeaker feed. n samples each.
-  void process(const float* src, float* mic, float* spk, int n) noexcept;
+  // spk: the loudspeaker feed; pre (optional): the feed before the notches (the microphone, or with
+  // the canceller on, the microphone minus its estimate): what a detector that probes with a notch
+  // must read, since the notch changes the loudspeaker feed of a note and of a howl alike. n each.
+  void process(const float* src, float* mic, float* spk, int n, float* pre = nullptr) noexcept;
 
   const std::vector<float>& impulseResponse() const noexcept { return h_; }
   // Frequency (Hz) of the loop's largest gain with no notch.

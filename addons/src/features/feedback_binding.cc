@@ -124,8 +124,10 @@ Napi::Value HowlOf(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// new FeedbackLoop({ gainDb, room: { size, absorption, speaker, mic, order, maxSeconds }, thresholds })
-// .run(src) -> { mic, speaker, rows }; .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled); .setShiftHz(hz);
+// new FeedbackLoop({ gainDb, room: { size, absorption, speaker, mic, order, maxSeconds }, thresholds, tap })
+// .run(src) -> { mic, speaker, pre, rows }; the detector reads the loudspeaker feed (tap "speaker",
+// the default) or the feed before the notches (tap "pre", returned as pre: what a probing notch
+// must be judged on); .setGainDb(db); .setNotch(i, hz, gainDb, q, enabled); .setShiftHz(hz);
 // .criticalHz, .taps, .impulseResponse; with afc: {...} (afcOptionsOf) the canceller is on and
 // .afcTaps(len) is its estimate of the path.
 class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
@@ -153,6 +155,11 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
     loop_ = std::make_unique<dsp::AcousticLoop>(48000.0, room, numberOr(o, "gainDb", 0));
     if (o.Has("afc") && !o.Get("afc").IsUndefined()) loop_->setAfc(afcOptionsOf(o.Get("afc")));
     stream_ = std::make_unique<HowlStream>(thresholdsOf(o.Has("thresholds") ? o.Get("thresholds") : info.Env().Undefined()));
+    if (o.Has("tap") && !o.Get("tap").IsUndefined()) {
+      const std::string tap = o.Get("tap").ToString().Utf8Value();
+      if (tap != "speaker" && tap != "pre") throw Napi::RangeError::New(info.Env(), "tap must be \"speaker\" or \"pre\"");
+      preTap_ = tap == "pre";
+    }
   }
 
  private:
@@ -161,12 +168,14 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
     const size_t n = src.ElementLength();
     auto mic = Napi::Float32Array::New(info.Env(), n);
     auto spk = Napi::Float32Array::New(info.Env(), n);
-    loop_->process(src.Data(), mic.Data(), spk.Data(), static_cast<int>(n));
+    auto pre = preTap_ ? Napi::Float32Array::New(info.Env(), n) : Napi::Float32Array();
+    loop_->process(src.Data(), mic.Data(), spk.Data(), static_cast<int>(n), preTap_ ? pre.Data() : nullptr);
     std::vector<float> rows;
-    stream_->push(spk.Data(), n, &rows);
+    stream_->push(preTap_ ? pre.Data() : spk.Data(), n, &rows);
     auto o = Napi::Object::New(info.Env());
     o.Set("mic", mic);
     o.Set("speaker", spk);
+    if (preTap_) o.Set("pre", pre);
     o.Set("rows", packed(info.Env(), rows));
     return o;
   }
@@ -200,6 +209,7 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
 
   std::unique_ptr<dsp::AcousticLoop> loop_;
   std::unique_ptr<HowlStream> stream_;
+  bool preTap_ = false;
 };
 
 // new FreqShift() (48 kHz): .setShiftHz(hz); .process(x) -> a new Float32Array (the stream
