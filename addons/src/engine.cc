@@ -586,7 +586,11 @@ void Engine::applyCommands() noexcept {
         break;
       case kCmdSetShift:
         // The feedback frequency shifter: glides to the new shift, crossfades in and out of bypass.
-        if (t >= 0 && t < cfg_.outputs) shift_[t]->setShiftHz(c.v[0]);
+        if (t >= 0 && t < cfg_.outputs) {
+          shift_[t]->setShiftHz(c.v[0]);
+          // The output's howl detector follows: a shifted howl's peak stands less far over its neighbours.
+          if (features_) features_->setHowlShifted(t, c.v[0] > 0);
+        }
         break;
       case kCmdSetCompressor:
         if (t >= 0 && t < cfg_.outputs) {

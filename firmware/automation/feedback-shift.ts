@@ -27,6 +27,8 @@ export interface FeedbackShiftDeps {
   outputs: number
   /** Where the setting is kept. */
   config: ConfigStore
+  /** Told every shift put on the engine (output from 0): the live fusion follows a shifted howl (LiveInference.setShift). */
+  onShift?: (output: number, hz: number) => void
 }
 
 export class FeedbackShiftControl {
@@ -47,7 +49,10 @@ export class FeedbackShiftControl {
   async startFromStore(): Promise<void> {
     const cfg = await this.#deps.config.load()
     shiftsFrom(cfg.subsystems, this.#deps.outputs).forEach((hz, k) => {
-      if (hz > 0) this.#deps.setShift(k, hz)
+      if (hz > 0) {
+        this.#deps.setShift(k, hz)
+        this.#deps.onShift?.(k, hz)
+      }
       this.#shifts[k] = hz
     })
   }
@@ -58,6 +63,7 @@ export class FeedbackShiftControl {
       throw new FirmwareError('FW_ERR_FEEDBACK_SETTINGS', `feedback shift: output ${output + 1} does not exist; this unit has ${this.#deps.outputs} outputs`)
     }
     this.#deps.setShift(output, hz)
+    this.#deps.onShift?.(output, hz)
     this.#shifts[output] = hz
     const cfg = await this.#deps.config.load()
     await this.#deps.config.update({ subsystems: { ...cfg.subsystems, feedback: { shiftHz: [...this.#shifts] } } })

@@ -53,7 +53,10 @@ export interface RecommendationSink {
 export class LiveInference {
   readonly #svc: InferenceService
   readonly #auto: RecommendationSink | null
-  readonly #fusion = new HowlFusion()
+  /** One fusion per output: each knows its output's frequency shift (a shifted howl glides). */
+  readonly #fusions = new Map<number, HowlFusion>()
+  /** The classifier's last feedback probability, for a fusion made after it came. */
+  #lastFeedbackP: { t: number; p: number } | null = null
   #feedbackSink: FeedbackAlarmSink | null = null
   readonly #o: LiveInferenceOptions
   readonly #mel = new Float32Array(PATCH_FRAMES * MEL_BANDS)
@@ -77,6 +80,27 @@ export class LiveInference {
     this.#o = opts
     this.#vad = new VoiceActivityStream(svc)
     this.#smoother = new VadSmoother(opts.vad)
+  }
+
+  /**
+   * Output `output`'s (from 0) frequency shift, Hz (0: off), as the engine has it (`feedback
+   * shift`): its fusion follows a howl that glides by the shift per round trip
+   * (HowlFusionOptions.shiftHz). Its tracks start again.
+   */
+  setShift(output: number, hz: number): void {
+    const f = new HowlFusion({ shiftHz: hz })
+    if (this.#lastFeedbackP) f.classifier(this.#lastFeedbackP.t, this.#lastFeedbackP.p)
+    this.#fusions.set(output, f)
+  }
+
+  #fusion(output: number): HowlFusion {
+    let f = this.#fusions.get(output)
+    if (!f) {
+      f = new HowlFusion()
+      if (this.#lastFeedbackP) f.classifier(this.#lastFeedbackP.t, this.#lastFeedbackP.p)
+      this.#fusions.set(output, f)
+    }
+    return f
   }
 
   /** Where alarms and candidates go (the suppressor); null for none. */
@@ -133,7 +157,7 @@ export class LiveInference {
       const c = decodeCandidates(h.candidates)
       try {
         this.#feedbackSink?.observe(h.t, h.output, c)
-        for (const a of this.#fusion.push(h.t, h.output, c)) {
+        for (const a of this.#fusion(h.output).push(h.t, h.output, c)) {
           this.#o.onFeedback?.(a)
           this.#feedbackSink?.alarm(a)
         }
@@ -173,7 +197,10 @@ export class LiveInference {
         if (!c || !this.#enabled) return
         const manifest = this.#svc.active(CROWD_STATE)?.manifest
         const fb = manifest?.classes.indexOf('feedback') ?? -1
-        if (fb >= 0 && c.probs[fb] !== undefined) this.#fusion.classifier(t, c.probs[fb]!)
+        if (fb >= 0 && c.probs[fb] !== undefined) {
+          this.#lastFeedbackP = { t, p: c.probs[fb]! }
+          for (const f of this.#fusions.values()) f.classifier(t, c.probs[fb]!)
+        }
         const min = manifest?.minConfidence ?? 0
         if (c.confidence >= min) this.#lastClass = c.label
         this.#o.onClass?.({ t: Math.round((t - 0.25) * 1000) / 1000, label: c.label, confidence: c.confidence, probs: c.probs })

@@ -191,7 +191,12 @@ export function applianceStack(opts: StackOptions = {}): RuntimeService {
       // Issue 13: the feedback frequency shifter per output (kept in the store); `feedback show|shift`.
       const setShift = app.engine.setShift
       if (config && setShift) {
-        const shift = new FeedbackShiftControl({ setShift: (o, hz) => setShift.call(app.engine, o, hz), outputs: app.profile.audio.outputs, config })
+        const shift = new FeedbackShiftControl({
+          setShift: (o, hz) => setShift.call(app.engine, o, hz),
+          outputs: app.profile.audio.outputs,
+          config,
+          onShift: (o, hz) => inference?.live.setShift(o, hz),
+        })
         registerFeedbackShiftCommands(registry, shift)
         await shift.startFromStore().catch((e: Error) => log('warn', `feedback shift stays off: ${e.message}`))
       }

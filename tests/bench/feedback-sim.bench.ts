@@ -33,7 +33,11 @@ const section: BenchSection = {
       const u = await simUnit({ mode: c.mode, healthyPeriodMs: 500, dataDir })
       try {
         await eventually(() => u.app.status().state === 'ACTIVE', 30_000)
-        if (c.shiftHz) u.app.engine.setShift?.(0, c.shiftHz)
+        if (c.shiftHz) {
+          // As `feedback shift 1 5` does: the engine's shifter (and its detector's thresholds), and the live fusion.
+          u.app.engine.setShift?.(0, c.shiftHz)
+          u.inf.live.setShift(0, c.shiftHz)
+        }
         await new Promise((r) => setTimeout(r, 1000))
         const programme = await out1(u.app, 2000)
         let stable = Number.NaN

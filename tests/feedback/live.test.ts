@@ -45,3 +45,24 @@ t.test('with the models paused by the watchdog (DEGRADED) the howl path still ra
   t.same(placed, alarms, 'and the suppressor got it')
   t.equal(live.stats().vadWindows, 0, 'nothing went to the models')
 })
+
+t.test('on the unit each output has its own fusion, told its shift: a line gliding up as it grows is an alarm on the shifted output only', async (t) => {
+  const alarms: FeedbackAlarm[] = []
+  const live = new LiveInference({ active: () => undefined } as unknown as InferenceService, null, { onFeedback: (a) => alarms.push(a) })
+  // `feedback shift 1 5`: the shift control tells live inference (FeedbackShiftControl.onShift).
+  live.setShift(0, 5)
+  for (let k = 0; k < 10; k++) {
+    const t = k * 0.0213
+    // The same gliding, growing line (150 Hz/s, 60 dB/s) on output 0 (shifted) and output 1 (not).
+    const c = Float32Array.from([1000 + 150 * t, -40 + 60 * t, 60, 26, 20, 15, 1, 12, 0.99, 1, 0, -1, 0, 0, 1, 0])
+    live.feed(
+      frames([
+        { output: 0, t, candidates: c },
+        { output: 1, t, candidates: c.slice() },
+      ]),
+    )
+  }
+  t.equal(alarms.length, 1, `one alarm: ${JSON.stringify(alarms)}`)
+  t.equal(alarms[0]?.output, 0, 'on the shifted output')
+  t.ok((alarms[0]?.hz ?? 0) > 1002 && (alarms[0]?.hz ?? 0) < 1020, `inside the band it grew in (${alarms[0]?.hz} Hz)`)
+})

@@ -46,6 +46,10 @@ class FeatureTap {
   void process(const float* const* in, int inputs, const float* const* out, int outputs, int frames, uint64_t block) noexcept;
 
   // Before the audio thread starts: offline, wait for room instead of dropping (see above).
+  // Output o's frequency shift went on (true) or off: its howl detector reads a shifted howl (kShiftedPnprDb). Audio thread.
+  void setHowlShifted(int o, bool shifted) noexcept {
+    if (o >= 0 && o < static_cast<int>(howl_.size())) howl_[o]->setPnprDb(shifted ? kShiftedPnprDb : howl_[o]->defaultPnprDb());
+  }
   void waitForRoom(const std::atomic<bool>* stop) noexcept { stop_ = stop; }
 
   // Control thread.

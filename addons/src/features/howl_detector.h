@@ -16,6 +16,11 @@
 
 namespace features {
 
+// The PNPR a candidate needs on an output with a frequency shift on (firmware/inference/feedback.ts
+// SHIFTED_HOWL_THRESHOLDS says the same): a shifted howl is a comb of components df apart wrapping
+// around the loop's peak, so its peak stands less far over its neighbours than a steady howl's.
+constexpr double kShiftedPnprDb = 6;
+
 struct HowlThresholds {
   double paprDb = 10;   // peak over the mean power of the analysed band (a lone sine reaches ~25)
   double phprDb = 10;   // peak over its strongest harmonic or sub-harmonic (x0.5, x2, x3)
@@ -91,6 +96,9 @@ class HowlDetector {
   // fftSize and hop of the spectra fed to analyse(); spectra are of Hann-windowed frames.
   HowlDetector(double sampleRate, int fftSize, int hop, HowlThresholds th = {});
 
+  // The PNPR threshold from now on (the engine sets kShiftedPnprDb while its output is shifted). Audio thread.
+  void setPnprDb(double db) noexcept { th_.pnprDb = db; }
+  double defaultPnprDb() const noexcept { return HowlThresholds{}.pnprDb; }
   // One frame: fftSize/2 + 1 bins. Returns the number of candidates now (see candidates()).
   int analyse(const std::complex<float>* spec) noexcept;
   // The same signal's samples, as they come (before or after the frame they end is analysed): the
