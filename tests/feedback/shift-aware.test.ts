@@ -5,7 +5,8 @@
 // (the club, flite speech) at a gain where the shift alone howls.
 
 import t from 'tap'
-import { type HowlCandidate, HowlFusion } from '../../firmware/inference/feedback.ts'
+import { loadNative } from '../../firmware/engine/native.ts'
+import { type HowlCandidate, HowlFusion, SHIFTED_HOWL_THRESHOLDS } from '../../firmware/inference/feedback.ts'
 import { ROOMS, rmsDb, runLoop } from '../../firmware/process/feedback-loop.ts'
 import { renderSpeech, TEXTS } from './programme.ts'
 
@@ -63,4 +64,9 @@ t.test('with a 5 Hz shift, notches stop the club loop at a gain where the shift 
   const aware = runLoop(x, { gainDb: g, room, shiftHz: 5, suppress: true })
   t.ok(last(aware) <= programme + 3, `notches with the shift-aware fusion: stable (${last(aware).toFixed(1)} dBFS)`)
   t.ok(aware.notches.length >= 1, `${aware.notches.length} notches at ${aware.notches.map((n) => n.hz).join(', ')} Hz`)
+})
+
+t.test('the offline loop and the engine read a shifted output with the same PNPR threshold', async (t) => {
+  const native = (loadNative().features as { shiftedPnprDb: number }).shiftedPnprDb
+  t.equal(SHIFTED_HOWL_THRESHOLDS.pnprDb, native, `SHIFTED_HOWL_THRESHOLDS.pnprDb ${SHIFTED_HOWL_THRESHOLDS.pnprDb} = the engine's kShiftedPnprDb ${native}`)
 })

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "binding_args.h"
 #include "dsp/acoustic_loop.h"
 #include "dsp/afc.h"
 #include "dsp/freq_shift.h"
@@ -16,51 +17,34 @@
 namespace binding {
 namespace {
 
+// The samples argument i (binding_args.h's check, named "samples").
 Napi::Float32Array needSamples(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw Napi::TypeError::New(info.Env(), "samples must be a Float32Array");
-  }
-  return info[i].As<Napi::Float32Array>();
-}
-
-double numberOr(const Napi::Object& o, const char* key, double dflt) {
-  if (!o.Has(key)) return dflt;
-  const Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return dflt;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-void triple(const Napi::Object& o, const char* key, double* out) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return;
-  const Napi::Value v = o.Get(key);
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be [x, y, z]");
-  for (uint32_t i = 0; i < 3; i++) out[i] = v.As<Napi::Array>().Get(i).As<Napi::Number>().DoubleValue();
+  return argF32(info.Env(), i < info.Length() ? info[i] : info.Env().Undefined(), "samples");
 }
 
 features::HowlThresholds thresholdsOf(const Napi::Value& v) {
   features::HowlThresholds th;
   if (!v.IsObject()) return th;
   const Napi::Object o = v.As<Napi::Object>();
-  th.paprDb = numberOr(o, "paprDb", th.paprDb);
-  th.phprDb = numberOr(o, "phprDb", th.phprDb);
-  th.pnprDb = numberOr(o, "pnprDb", th.pnprDb);
-  th.ipmp = numberOr(o, "ipmp", th.ipmp);
-  th.minLevelDb = numberOr(o, "minLevelDb", th.minLevelDb);
-  th.youngFrames = static_cast<int>(numberOr(o, "youngFrames", th.youngFrames));
-  th.youngGrowthDbPerS = numberOr(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
-  th.youngPnprDb = numberOr(o, "youngPnprDb", th.youngPnprDb);
-  th.lineStartPaprDb = numberOr(o, "lineStartPaprDb", th.lineStartPaprDb);
-  th.lineStartPnprDb = numberOr(o, "lineStartPnprDb", th.lineStartPnprDb);
-  th.lineWindowMs = numberOr(o, "lineWindowMs", th.lineWindowMs);
-  th.lineMinGrowthDbPerS = numberOr(o, "lineMinGrowthDbPerS", th.lineMinGrowthDbPerS);
-  th.lineMinRiseDb = numberOr(o, "lineMinRiseDb", th.lineMinRiseDb);
-  th.lineMaxResidualDb = numberOr(o, "lineMaxResidualDb", th.lineMaxResidualDb);
-  th.lineMinBend = numberOr(o, "lineMinBend", th.lineMinBend);
-  th.lineMaxHzStd = numberOr(o, "lineMaxHzStd", th.lineMaxHzStd);
-  th.lineMinLevelDb = numberOr(o, "lineMinLevelDb", th.lineMinLevelDb);
-  th.lineStage = numberOr(o, "lineStage", th.lineStage ? 1 : 0) != 0;
-  th.lineFollowers = static_cast<int>(numberOr(o, "lineFollowers", th.lineFollowers));
+  th.paprDb = num(o, "paprDb", th.paprDb);
+  th.phprDb = num(o, "phprDb", th.phprDb);
+  th.pnprDb = num(o, "pnprDb", th.pnprDb);
+  th.ipmp = num(o, "ipmp", th.ipmp);
+  th.minLevelDb = num(o, "minLevelDb", th.minLevelDb);
+  th.youngFrames = static_cast<int>(num(o, "youngFrames", th.youngFrames));
+  th.youngGrowthDbPerS = num(o, "youngGrowthDbPerS", th.youngGrowthDbPerS);
+  th.youngPnprDb = num(o, "youngPnprDb", th.youngPnprDb);
+  th.lineStartPaprDb = num(o, "lineStartPaprDb", th.lineStartPaprDb);
+  th.lineStartPnprDb = num(o, "lineStartPnprDb", th.lineStartPnprDb);
+  th.lineWindowMs = num(o, "lineWindowMs", th.lineWindowMs);
+  th.lineMinGrowthDbPerS = num(o, "lineMinGrowthDbPerS", th.lineMinGrowthDbPerS);
+  th.lineMinRiseDb = num(o, "lineMinRiseDb", th.lineMinRiseDb);
+  th.lineMaxResidualDb = num(o, "lineMaxResidualDb", th.lineMaxResidualDb);
+  th.lineMinBend = num(o, "lineMinBend", th.lineMinBend);
+  th.lineMaxHzStd = num(o, "lineMaxHzStd", th.lineMaxHzStd);
+  th.lineMinLevelDb = num(o, "lineMinLevelDb", th.lineMinLevelDb);
+  th.lineStage = num(o, "lineStage", th.lineStage ? 1 : 0) != 0;
+  th.lineFollowers = static_cast<int>(num(o, "lineFollowers", th.lineFollowers));
   return th;
 }
 
@@ -96,12 +80,12 @@ dsp::AfcOptions afcOptionsOf(const Napi::Value& v) {
   dsp::AfcOptions a;
   if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "afc options must be an object");
   const Napi::Object o = v.As<Napi::Object>();
-  a.blockSize = static_cast<int>(numberOr(o, "blockSize", a.blockSize));
-  a.partitions = static_cast<int>(numberOr(o, "partitions", a.partitions));
-  a.mu = numberOr(o, "mu", a.mu);
-  a.lpcOrder = static_cast<int>(numberOr(o, "lpcOrder", a.lpcOrder));
-  a.lpcUpdateS = numberOr(o, "lpcUpdateS", a.lpcUpdateS);
-  a.regularisation = numberOr(o, "regularisation", a.regularisation);
+  a.blockSize = static_cast<int>(num(o, "blockSize", a.blockSize));
+  a.partitions = static_cast<int>(num(o, "partitions", a.partitions));
+  a.mu = num(o, "mu", a.mu);
+  a.lpcOrder = static_cast<int>(num(o, "lpcOrder", a.lpcOrder));
+  a.lpcUpdateS = num(o, "lpcUpdateS", a.lpcUpdateS);
+  a.regularisation = num(o, "regularisation", a.regularisation);
   if (const char* bad = dsp::Afc::check(a)) throw Napi::RangeError::New(v.Env(), std::string("afc: ") + bad);
   return a;
 }
@@ -142,17 +126,8 @@ class FeedbackLoopWrap : public Napi::ObjectWrap<FeedbackLoopWrap> {
   explicit FeedbackLoopWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FeedbackLoopWrap>(info) {
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "FeedbackLoop options must be an object");
     const Napi::Object o = info[0].As<Napi::Object>();
-    dsp::RoomSpec room;
-    if (o.Has("room") && o.Get("room").IsObject()) {
-      const Napi::Object r = o.Get("room").As<Napi::Object>();
-      triple(r, "size", room.size);
-      triple(r, "speaker", room.speaker);
-      triple(r, "mic", room.mic);
-      room.absorption = numberOr(r, "absorption", room.absorption);
-      room.order = static_cast<int>(numberOr(r, "order", room.order));
-      room.maxSeconds = numberOr(r, "maxSeconds", room.maxSeconds);
-    }
-    loop_ = std::make_unique<dsp::AcousticLoop>(48000.0, room, numberOr(o, "gainDb", 0));
+    const dsp::RoomSpec room = o.Get("room").IsObject() ? roomSpec(o.Get("room").As<Napi::Object>()) : dsp::RoomSpec{};
+    loop_ = std::make_unique<dsp::AcousticLoop>(48000.0, room, num(o, "gainDb", 0));
     if (o.Has("afc") && !o.Get("afc").IsUndefined()) loop_->setAfc(afcOptionsOf(o.Get("afc")));
     stream_ = std::make_unique<HowlStream>(thresholdsOf(o.Has("thresholds") ? o.Get("thresholds") : info.Env().Undefined()));
     if (o.Has("tap") && !o.Get("tap").IsUndefined()) {
@@ -282,6 +257,8 @@ class AfcWrap : public Napi::ObjectWrap<AfcWrap> {
 void InitFeedback(Napi::Env env, Napi::Object features) {
   features.Set("howl", Napi::Function::New(env, HowlOf, "howl"));
   features.Set("howlFloats", Napi::Number::New(env, features::HowlDetector::kFloats));
+  // The PNPR the engine gives a shifted output's detector; SHIFTED_HOWL_THRESHOLDS must say the same (tests/feedback/shift-aware.test.ts).
+  features.Set("shiftedPnprDb", Napi::Number::New(env, features::kShiftedPnprDb));
   features.Set("FeedbackLoop", FeedbackLoopWrap::Define(env));
   features.Set("FreqShift", FreqShiftWrap::Define(env));
   features.Set("Afc", AfcWrap::Define(env));
