@@ -324,20 +324,15 @@ function simSourcesOf(sources: SimSource[], sampleRate: number): Native['simSour
 /** The sim board's loop, checked (outputs and inputs from 1 in, from 0 out); nothing without one. */
 function simLoopOf(loop: SimLoopOptions | undefined, inputs: number, outputs: number): Pick<Native, 'simLoop'> {
   if (loop === undefined) return {}
-  if (typeof loop !== 'object' || loop === null) bad('sim.loop', 'must be { output, input, gainDb, room }')
+  if (typeof loop !== 'object' || loop === null) bad('sim.loop', 'must be { output, inputs?, gainDb, room }')
   const output = checkNumber(loop.output, 'sim.loop.output', 1, outputs, true)
   const ins = loop.inputs ?? Array.from({ length: inputs }, (_, k) => k + 1)
   if (!Array.isArray(ins) || ins.length === 0) bad('sim.loop.inputs', 'must be a list of inputs, from 1')
   for (const [k, n] of ins.entries()) checkNumber(n, `sim.loop.inputs[${k}]`, 1, inputs, true)
   const gainDb = checkNumber(loop.gainDb, 'sim.loop.gainDb', -60, 20)
-  let room: RoomSpec
-  try {
-    room = typeof loop.room === 'string' ? parseRoom(loop.room) : loop.room
-    checkRoom(room, 'engine option sim.loop.room', 'FW_ERR_BAD_OPTION')
-  } catch (e) {
-    if (e instanceof FirmwareError && e.code === 'FW_ERR_FEEDBACK_SETTINGS') bad('sim.loop.room', e.message.replace(/^--room: /, ''))
-    throw e
-  }
+  const where = 'engine option sim.loop.room'
+  const room = typeof loop.room === 'string' ? parseRoom(loop.room, where, 'FW_ERR_BAD_OPTION') : loop.room
+  checkRoom(room, where, 'FW_ERR_BAD_OPTION')
   return { simLoop: { output: output - 1, inputs: ins.map((n) => n - 1), gainDb, room } }
 }
 

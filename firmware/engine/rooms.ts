@@ -24,17 +24,17 @@ export const ROOMS: Record<string, RoomSpec> = {
 }
 
 /** Parses --room: a name from ROOMS or "LxWxH:absorption" (speaker and mic placed in proportion). */
-export function parseRoom(spec: string): RoomSpec {
+export function parseRoom(spec: string, where = '--room', code: ErrorCode = 'FW_ERR_FEEDBACK_SETTINGS'): RoomSpec {
   const named = ROOMS[spec]
   if (named) return named
   const m = /^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?):(\d*\.?\d+)$/.exec(spec)
   if (!m) {
     throw new FirmwareError(
-      'FW_ERR_FEEDBACK_SETTINGS',
-      `--room: must be one of ${Object.keys(ROOMS).join(', ')} or LxWxH:absorption (e.g. 8x6x3:0.35), got ${JSON.stringify(spec)}`,
+      code,
+      `${where}: must be one of ${Object.keys(ROOMS).join(', ')} or LxWxH:absorption (e.g. 8x6x3:0.35), got ${JSON.stringify(spec)}`,
     )
   }
-  const c = checker('FW_ERR_FEEDBACK_SETTINGS', (f, msg) => `--room: ${f} ${msg}`)
+  const c = checker(code, (f, msg) => `${where}: ${f} ${msg}`)
   const [x, y, z] = [1, 2, 3].map((i, k) => numberIn(c, Number(m[i]), ['length', 'width', 'height'][k]!, { min: 2, max: 60 })) as [number, number, number]
   const absorption = numberIn(c, Number(m[4]), 'absorption', { min: 0.05, max: 0.95 })
   return { size: [x, y, z], absorption, speaker: [0.2 * x, 0.5 * y, 0.6 * z], mic: [0.55 * x, 0.55 * y, Math.min(1.6, 0.5 * z)] }
