@@ -88,18 +88,19 @@ export class LiveInference {
    * (HowlFusionOptions.shiftHz). Its tracks start again.
    */
   setShift(output: number, hz: number): void {
-    const f = new HowlFusion({ shiftHz: hz })
-    if (this.#lastFeedbackP) f.classifier(this.#lastFeedbackP.t, this.#lastFeedbackP.p)
-    this.#fusions.set(output, f)
+    this.#fusions.set(output, this.#newFusion(hz))
   }
 
   #fusion(output: number): HowlFusion {
     let f = this.#fusions.get(output)
-    if (!f) {
-      f = new HowlFusion()
-      if (this.#lastFeedbackP) f.classifier(this.#lastFeedbackP.t, this.#lastFeedbackP.p)
-      this.#fusions.set(output, f)
-    }
+    if (!f) this.#fusions.set(output, (f = this.#newFusion(0)))
+    return f
+  }
+
+  /** A fusion for an output shifted shiftHz, with the classifier's last opinion. */
+  #newFusion(shiftHz: number): HowlFusion {
+    const f = new HowlFusion({ shiftHz })
+    if (this.#lastFeedbackP) f.classifier(this.#lastFeedbackP.t, this.#lastFeedbackP.p)
     return f
   }
 
